@@ -1,0 +1,109 @@
+/**
+ * The typed failures of effect-llm (API.md §3). `LLMError` is what `generate` and `stream` fail with;
+ * `LedgerError` is the ledger's own failure, seen at layer build and from `Ledger` methods.
+ * No error ever holds an API key: keys stay `Redacted` and messages are built from bodies the
+ * provider sent back, which never echo the key header.
+ */
+import * as Schema from "effect/Schema"
+
+/** Why a `RetryableError` happened. */
+export const RetryableReason = Schema.Literal(
+  "server_error",
+  "timeout",
+  "connection",
+  "stream_interrupted"
+)
+
+/** A transient failure: 5xx, 408, connection refused/reset, timeout, or a cut stream. Retried by the schedule. */
+export class RetryableError extends Schema.TaggedError<RetryableError>()("RetryableError", {
+  reason: RetryableReason,
+  message: Schema.String,
+  provider: Schema.optional(Schema.String),
+  endpoint: Schema.optional(Schema.String),
+  status: Schema.optional(Schema.Number)
+}) {}
+
+/** Why a `RateLimitError` happened: a wait can clear `rate_limited`, never `quota_exhausted`. */
+export const RateLimitReason = Schema.Literal("rate_limited", "quota_exhausted")
+
+/** A 429 (or DashScope `Throttling*`). `retryAfter` is the server's hint, when it gave one. */
+export class RateLimitError extends Schema.TaggedError<RateLimitError>()("RateLimitError", {
+  reason: RateLimitReason,
+  message: Schema.String,
+  provider: Schema.optional(Schema.String),
+  endpoint: Schema.optional(Schema.String),
+  status: Schema.optional(Schema.Number),
+  retryAfter: Schema.optional(Schema.DurationFromMillis)
+}) {}
+
+/** Why a `FatalError` happened. */
+export const FatalReason = Schema.Literal(
+  "invalid_request",
+  "authentication",
+  "permission_denied",
+  "not_found",
+  "bad_response",
+  "content_filter",
+  "ledger_unavailable"
+)
+
+/** A failure no retry can fix: 400/401/403/404, an invalid request, or an undecodable response. */
+export class FatalError extends Schema.TaggedError<FatalError>()("FatalError", {
+  reason: FatalReason,
+  message: Schema.String,
+  provider: Schema.optional(Schema.String),
+  endpoint: Schema.optional(Schema.String),
+  status: Schema.optional(Schema.Number)
+}) {}
+
+/** The call's estimate would take today's spend over `budget.daily_spend_limit`; no request was made. */
+export class BudgetExceededError extends Schema.TaggedError<BudgetExceededError>()("BudgetExceededError", {
+  reason: Schema.Literal("daily_limit"),
+  message: Schema.String,
+  /** USD already spent (committed + held) today. */
+  spent: Schema.Number,
+  /** USD, the configured daily limit. */
+  limit: Schema.Number,
+  /** USD, this call's estimated cost. */
+  estimate: Schema.Number,
+  provider: Schema.optional(Schema.String)
+}) {}
+
+/** Every endpoint of the model and of its fallbacks has an open breaker; no request was made. */
+export class CircuitOpenError extends Schema.TaggedError<CircuitOpenError>()("CircuitOpenError", {
+  reason: Schema.Literal("all_endpoints_open"),
+  message: Schema.String,
+  provider: Schema.optional(Schema.String),
+  endpoint: Schema.optional(Schema.String),
+  /** Epoch ms at which the first breaker will let a probe through. */
+  reopensAt: Schema.optional(Schema.Number)
+}) {}
+
+/** Bad or missing configuration. `path` is the offending key path, e.g. `resilience.max_retries`. */
+export class ConfigError extends Schema.TaggedError<ConfigError>()("ConfigError", {
+  reason: Schema.Literal("invalid", "missing", "unreadable"),
+  message: Schema.String,
+  path: Schema.String,
+  provider: Schema.optional(Schema.String)
+}) {}
+
+/** The ledger could not be opened, read or written. */
+export class LedgerError extends Schema.TaggedError<LedgerError>()("LedgerError", {
+  reason: Schema.Literal("unavailable", "corrupt", "incompatible_schema", "write_failed", "read_failed"),
+  message: Schema.String
+}) {}
+
+/** Everything `generate` and `stream` can fail with. */
+export const LLMError = Schema.Union(
+  RetryableError,
+  RateLimitError,
+  FatalError,
+  BudgetExceededError,
+  CircuitOpenError,
+  ConfigError
+)
+export type LLMError = typeof LLMError.Type
+
+/** True for the errors the retry schedule may retry (before any rate-limit wait rules apply). */
+export const isRetryable = (error: LLMError): error is RetryableError | RateLimitError =>
+  error._tag === "RetryableError" || (error._tag === "RateLimitError" && error.reason === "rate_limited")

@@ -1,0 +1,164 @@
+/**
+ * An incremental Server-Sent-Events parser, linear in the bytes received: each input chunk is scanned
+ * once, and only an unfinished last line is carried over (as parts, joined once it completes).
+ * Unlike a spec-strict parser it keeps what the providers need: `event:` names, comment lines
+ * (DashScope's `:HTTP_STATUS/400`), and lines that are not SSE fields at all (Gemini appends a raw
+ * multi-line `{"error":…}` object to a broken stream).
+ */
+import * as Channel from "effect/Channel"
+import * as Chunk from "effect/Chunk"
+import * as Stream from "effect/Stream"
+
+/** One dispatched event. `data` joins the `data:` lines with `\n`; `raw` holds non-field lines. */
+export interface SseEvent {
+  readonly event: string | undefined
+  readonly id: string | undefined
+  readonly data: string | undefined
+  readonly comments: ReadonlyArray<string>
+  readonly raw: ReadonlyArray<string>
+}
+
+/** A stateful parser: `feed` text as it arrives, `end` at end of input; both return completed events. */
+export interface SseParser {
+  readonly feed: (text: string) => Array<SseEvent>
+  readonly end: () => Array<SseEvent>
+}
+
+/** Creates a parser accepting `\r\n`, `\n` and `\r` line ends (and so `\r\n\r\n`, `\n\n`, `\r\r` event ends). */
+export const makeParser = (): SseParser => {
+  let pending: Array<string> = []
+  let skipLeadingLf = false
+  let atStart = true
+  let event: string | undefined
+  let id: string | undefined
+  let data: Array<string> | undefined
+  let comments: Array<string> = []
+  let raw: Array<string> = []
+  let out: Array<SseEvent> = []
+
+  const dispatch = () => {
+    if (data !== undefined || raw.length > 0 || event !== undefined || comments.length > 0) {
+      out.push({ event, id, data: data?.join("\n"), comments, raw })
+    }
+    event = undefined
+    data = undefined
+    comments = []
+    raw = []
+  }
+
+  const line = (text: string) => {
+    if (text.length === 0) return dispatch()
+    const colon = text.indexOf(":")
+    if (colon === 0) {
+      comments.push(text.slice(1))
+      return
+    }
+    const field = colon < 0 ? text : text.slice(0, colon)
+    let value = colon < 0 ? "" : text.slice(colon + 1)
+    if (value.charCodeAt(0) === 32) value = value.slice(1)
+    switch (field) {
+      case "data":
+        if (data === undefined) data = [value]
+        else data.push(value)
+        return
+      case "event":
+        // Some captures omit the blank line between events: a new header after data starts a new event.
+        if (data !== undefined) dispatch()
+        event = value
+        return
+      case "id":
+        if (data !== undefined) dispatch()
+        id = value
+        return
+      case "retry":
+        return
+      default:
+        raw.push(text)
+    }
+  }
+
+  const feed = (input: string): Array<SseEvent> => {
+    let text = input
+    if (atStart && text.length > 0) {
+      atStart = false
+      if (text.charCodeAt(0) === 0xfeff) text = text.slice(1)
+    }
+    let start = 0
+    if (skipLeadingLf && text.length > 0) {
+      skipLeadingLf = false
+      if (text.charCodeAt(0) === 10) start = 1
+    }
+    const length = text.length
+    for (let i = start; i < length; i++) {
+      const code = text.charCodeAt(i)
+      if (code !== 10 && code !== 13) continue
+      let lineText = text.slice(start, i)
+      if (pending.length > 0) {
+        pending.push(lineText)
+        lineText = pending.join("")
+        pending = []
+      }
+      line(lineText)
+      if (code === 13) {
+        if (i + 1 < length) {
+          if (text.charCodeAt(i + 1) === 10) i++
+        } else {
+          skipLeadingLf = true
+        }
+      }
+      start = i + 1
+    }
+    if (start < length) pending.push(text.slice(start))
+    const events = out
+    out = []
+    return events
+  }
+
+  const end = (): Array<SseEvent> => {
+    if (pending.length > 0) {
+      line(pending.join(""))
+      pending = []
+    }
+    dispatch()
+    const events = out
+    out = []
+    return events
+  }
+
+  return { feed, end }
+}
+
+/** Parses a stream of text into SSE events, emitting one chunk of events per input chunk. */
+export const decode = <E, R>(self: Stream.Stream<string, E, R>): Stream.Stream<SseEvent, E, R> =>
+  Stream.suspend(() => {
+    const parser = makeParser()
+    const loop: Channel.Channel<Chunk.Chunk<SseEvent>, Chunk.Chunk<string>, E, E, void, unknown> = Channel.readWithCause({
+      onInput: (input: Chunk.Chunk<string>) => {
+        const events: Array<SseEvent> = []
+        for (const text of input) {
+          const parsed = parser.feed(text)
+          for (let i = 0; i < parsed.length; i++) events.push(parsed[i]!)
+        }
+        return events.length === 0
+          ? loop
+          : Channel.flatMap(Channel.write(Chunk.unsafeFromArray(events)), () => loop)
+      },
+      onFailure: (cause) => Channel.failCause(cause),
+      onDone: () => {
+        const events = parser.end()
+        return events.length === 0 ? Channel.void : Channel.write(Chunk.unsafeFromArray(events))
+      }
+    })
+    return Stream.pipeThroughChannel(self, loop)
+  })
+
+/** Decodes bytes (UTF-8, multi-byte characters split across reads are kept whole) into SSE events. */
+export const decodeBytes = <E, R>(self: Stream.Stream<Uint8Array, E, R>): Stream.Stream<SseEvent, E, R> =>
+  decode(Stream.decodeText(self))
+
+/** Kept for callers that want to parse a whole body at once (error bodies, tests). */
+export const parseAll = (text: string): Array<SseEvent> => {
+  const parser = makeParser()
+  return [...parser.feed(text), ...parser.end()]
+}
+

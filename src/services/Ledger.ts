@@ -1,0 +1,246 @@
+/**
+ * The spend ledger (API.md §6): every call holds its estimated cost before any request, atomically
+ * with the daily budget check, and later settles with exactly one commit or cancel. This module holds
+ * the service contract and the in-memory backend; the durable backends live in `LedgerSql.ts`.
+ */
+import * as Context from "effect/Context"
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import { BudgetExceededError, type LedgerError } from "../domain/Errors.js"
+import type { Timing } from "../domain/GenerationResponse.js"
+import { LedgerEvent, type LedgerQuery, type LedgerStatus, type SummaryGroupBy, type SummaryRow } from "../domain/LedgerEvent.js"
+import type { TokenUsage } from "../domain/TokenUsage.js"
+
+/** What a call asks the ledger to hold. `limit` is the daily limit in USD (0: none). */
+export interface HoldRequest {
+  readonly traceId: string
+  readonly provider: string
+  readonly model: string
+  readonly alias: string
+  /** USD, the call's estimated cost. */
+  readonly estimate: number
+  readonly limit: number
+}
+
+/** An open hold, to settle with `commit` or `cancel`. */
+export interface Hold {
+  readonly id: string
+  readonly traceId: string
+  readonly provider: string
+  readonly model: string
+  readonly alias: string
+  readonly estimate: number
+  readonly timestamp: number
+}
+
+/** How a call ended, as recorded by `commit` / `cancel` (who answered may differ from the hold: a fallback). */
+export interface Settlement {
+  readonly cost: number
+  readonly usage?: TokenUsage | undefined
+  readonly provider?: string | undefined
+  readonly model?: string | undefined
+  readonly alias?: string | undefined
+  readonly endpoint?: string | undefined
+  readonly attempts?: number | undefined
+  readonly timing?: Timing | undefined
+  readonly error?: { readonly tag: string; readonly message: string } | undefined
+}
+
+/** Options shared by every backend. */
+export interface LedgerOptions {
+  /** Seconds after which an unsettled hold stops counting toward spend (its process died). */
+  readonly holdTtlS?: number
+}
+
+/** Range and grouping of `Ledger.summary`. */
+export interface SummaryQuery {
+  readonly since?: Date
+  readonly until?: Date
+  readonly groupBy: SummaryGroupBy
+}
+
+export declare namespace Ledger {
+  /** The ledger's operations; none has requirements. */
+  export interface Service {
+    /** Holds `estimate` USD if today's spend plus it fits `limit`; atomic with that check. */
+    readonly hold: (request: HoldRequest) => Effect.Effect<Hold, BudgetExceededError | LedgerError>
+    /** Settles a hold as a success. */
+    readonly commit: (hold: Hold, settlement: Settlement) => Effect.Effect<void, LedgerError>
+    /** Settles a hold as a failure (`error`) or an interruption / early stop (`cancelled`). */
+    readonly cancel: (
+      hold: Hold,
+      settlement: Settlement & { readonly status: Exclude<LedgerStatus, "ok"> }
+    ) => Effect.Effect<void, LedgerError>
+    /** USD spent this UTC day: committed and cancelled cost plus open, unexpired holds. */
+    readonly spendToday: () => Effect.Effect<number, LedgerError>
+    /** The events, oldest first. */
+    readonly events: (query?: LedgerQuery) => Effect.Effect<ReadonlyArray<LedgerEvent>, LedgerError>
+    /** Calls, tokens, cost and outcomes grouped by day, model or provider. */
+    readonly summary: (query: SummaryQuery) => Effect.Effect<ReadonlyArray<SummaryRow>, LedgerError>
+  }
+}
+
+/** The ledger service. */
+export class Ledger extends Context.Tag("effect-llm/Ledger")<Ledger, Ledger.Service>() {}
+
+const dayMs = 86_400_000
+
+/** Start of the UTC day holding `timestamp` (epoch ms). */
+export const utcDayStart = (timestamp: number): number => Math.floor(timestamp / dayMs) * dayMs
+
+/** `YYYY-MM-DD` of the UTC day holding `timestamp`. */
+export const utcDayKey = (timestamp: number): string => new Date(utcDayStart(timestamp)).toISOString().slice(0, 10)
+
+/** The refusal for a hold that does not fit. */
+export const budgetExceeded = (request: HoldRequest, spent: number): BudgetExceededError =>
+  new BudgetExceededError({
+    reason: "daily_limit",
+    message: `daily budget exceeded: spent $${spent.toFixed(6)} of $${request.limit.toFixed(6)} today, this call is estimated at $${request.estimate.toFixed(6)}`,
+    spent,
+    limit: request.limit,
+    estimate: request.estimate,
+    provider: request.provider
+  })
+
+/** True when a hold of `estimate` on top of `spent` stays within `limit` (0 means no limit). */
+export const fits = (spent: number, estimate: number, limit: number): boolean =>
+  limit <= 0 || spent + estimate <= limit + 1e-12
+
+/**
+ * Folds events into spend and summary rows; shared by the in-memory backend and the tests of the
+ * durable ones, so every backend answers by the same rules.
+ */
+export const computeSpend = (events: Iterable<LedgerEvent>, now: number, holdTtlS: number): number => {
+  const dayStart = utcDayStart(now)
+  const open = new Map<string, LedgerEvent>()
+  let spent = 0
+  for (const event of events) {
+    if (event.type === "hold") open.set(event.holdId, event)
+    else {
+      open.delete(event.holdId)
+      if (event.timestamp >= dayStart) spent += event.cost
+    }
+  }
+  for (const hold of open.values()) {
+    if (now - hold.timestamp < holdTtlS * 1000) spent += hold.cost
+  }
+  return spent
+}
+
+/** Builds summary rows from events (used by the in-memory backend). */
+export const computeSummary = (
+  events: ReadonlyArray<LedgerEvent>,
+  query: SummaryQuery,
+  now: number,
+  holdTtlS: number
+): ReadonlyArray<SummaryRow> => {
+  const since = query.since?.getTime() ?? Number.NEGATIVE_INFINITY
+  const until = query.until?.getTime() ?? Number.POSITIVE_INFINITY
+  const settled = new Map<string, LedgerEvent>()
+  for (const event of events) if (event.type !== "hold") settled.set(event.holdId, event)
+  const rows = new Map<string, { -readonly [K in keyof SummaryRow]: SummaryRow[K] }>()
+  for (const hold of events) {
+    if (hold.type !== "hold" || hold.timestamp < since || hold.timestamp >= until) continue
+    const settlement = settled.get(hold.holdId)
+    const subject = settlement ?? hold
+    const key =
+      query.groupBy === "day" ? utcDayKey(hold.timestamp) : query.groupBy === "model" ? subject.model : subject.provider
+    const row = rows.get(key) ??
+      { key, calls: 0, inputTokens: 0, outputTokens: 0, cost: 0, ok: 0, error: 0, cancelled: 0, expired: 0 }
+    row.calls += 1
+    if (settlement) {
+      row.inputTokens += settlement.usage?.inputTokens ?? 0
+      row.outputTokens += settlement.usage?.outputTokens ?? 0
+      row.cost += settlement.cost
+      row[settlement.status] += 1
+    } else if (now - hold.timestamp >= holdTtlS * 1000) {
+      row.expired += 1
+    }
+    rows.set(key, row)
+  }
+  return [...rows.values()].sort((a, b) => a.key.localeCompare(b.key))
+}
+
+/** A fresh in-memory ledger; `hold` is serialised by a semaphore so concurrent holds cannot jointly pass the limit. */
+export const makeMemory = (options: LedgerOptions = {}): Effect.Effect<Ledger.Service> =>
+  Effect.gen(function*() {
+    const holdTtlS = options.holdTtlS ?? 900
+    const events: Array<LedgerEvent> = []
+    const lock = yield* Effect.makeSemaphore(1)
+    let sequence = 0
+    const nextId = () => `mem-${++sequence}`
+
+    const settle = (hold: Hold, settlement: Settlement, type: "commit" | "cancel", status: LedgerStatus) =>
+      Effect.flatMap(Clock.currentTimeMillis, (now) =>
+        Effect.sync(() => {
+          events.push(
+            new LedgerEvent({
+              id: nextId(),
+              type,
+              holdId: hold.id,
+              traceId: hold.traceId,
+              provider: settlement.provider ?? hold.provider,
+              model: settlement.model ?? hold.model,
+              alias: settlement.alias ?? hold.alias,
+              ...(settlement.endpoint !== undefined ? { endpoint: settlement.endpoint } : {}),
+              ...(settlement.usage !== undefined ? { usage: settlement.usage } : {}),
+              cost: settlement.cost,
+              status,
+              ...(settlement.attempts !== undefined ? { attempts: settlement.attempts } : {}),
+              ...(settlement.error !== undefined ? { error: settlement.error } : {}),
+              ...(settlement.timing !== undefined ? { timing: settlement.timing } : {}),
+              timestamp: now
+            })
+          )
+        }))
+
+    return Ledger.of({
+      hold: (request) =>
+        lock.withPermits(1)(
+          Effect.flatMap(Clock.currentTimeMillis, (now) => {
+            const spent = computeSpend(events, now, holdTtlS)
+            if (!fits(spent, request.estimate, request.limit)) return Effect.fail(budgetExceeded(request, spent))
+            const id = nextId()
+            events.push(
+              new LedgerEvent({
+                id,
+                type: "hold",
+                holdId: id,
+                traceId: request.traceId,
+                provider: request.provider,
+                model: request.model,
+                alias: request.alias,
+                cost: request.estimate,
+                status: "ok",
+                timestamp: now
+              })
+            )
+            return Effect.succeed<Hold>({
+              id,
+              traceId: request.traceId,
+              provider: request.provider,
+              model: request.model,
+              alias: request.alias,
+              estimate: request.estimate,
+              timestamp: now
+            })
+          })
+        ),
+      commit: (hold, settlement) => settle(hold, settlement, "commit", "ok"),
+      cancel: (hold, settlement) => settle(hold, settlement, "cancel", settlement.status),
+      spendToday: () => Effect.map(Clock.currentTimeMillis, (now) => computeSpend(events, now, holdTtlS)),
+      events: (query) =>
+        Effect.sync(() =>
+          events.filter((event) =>
+            (query?.traceId === undefined || event.traceId === query.traceId) &&
+            (query?.since === undefined || event.timestamp >= query.since.getTime())
+          )
+        ),
+      summary: (query) => Effect.map(Clock.currentTimeMillis, (now) => computeSummary(events, query, now, holdTtlS))
+    })
+  })
+
+/** The in-memory ledger as a layer (forgets on restart; for tests and users who want no file). */
+export const layerMemory = (options: LedgerOptions = {}): Layer.Layer<Ledger> =>
+  Layer.effect(Ledger, makeMemory(options))
