@@ -1,0 +1,123 @@
+/**
+ * HTTP failure helpers shared by the providers: transport failures → `RetryableError` "connection",
+ * an HTTP status → its default `LLMError` class, and reading an error body as text without failing.
+ * Provider-specific classification (error codes, quota kinds, retry hints) stays in each provider.
+ */
+import type * as HttpClientError from "@effect/platform/HttpClientError"
+import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
+import type * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import { FatalError, type LLMError, RateLimitError, RetryableError } from "../domain/Errors.js"
+
+/** Who the failing call went to, copied onto every error. */
+export interface ErrorContext {
+  readonly provider: string
+  readonly endpoint: string
+}
+
+/** Longest piece of a server's text kept in an error message. */
+export const maxMessageLength = 500
+
+/** Shortens text for a message: whitespace collapsed, at most `max` characters (with an ellipsis). */
+export const truncate = (text: string, max: number = maxMessageLength): string => {
+  const flat = text.replace(/\s+/g, " ").trim()
+  return flat.length <= max ? flat : `${flat.slice(0, max - 1)}…`
+}
+
+const causeMessage = (cause: unknown): string | undefined => {
+  if (!(cause instanceof Error)) return undefined
+  // undici wraps the socket error: "fetch failed" → cause ECONNREFUSED / UND_ERR_SOCKET.
+  const inner = (cause as { cause?: unknown }).cause
+  const code = (cause as { code?: unknown }).code ?? (inner as { code?: unknown } | undefined)?.code
+  const text = inner instanceof Error ? `${cause.message}: ${inner.message}` : cause.message
+  return typeof code === "string" && !text.includes(code) ? `${text} (${code})` : text
+}
+
+/**
+ * A transport-level failure (connection refused/reset, body read cut) as a `RetryableError`.
+ * `reason` defaults to `"connection"`; a stream body cut mid-way passes `"stream_interrupted"`.
+ * The message names the host and the cause, never headers.
+ */
+export const fromHttpClientError = (
+  error: HttpClientError.HttpClientError,
+  context: ErrorContext,
+  reason: "connection" | "stream_interrupted" | "timeout" = "connection"
+): RetryableError => {
+  const detail = causeMessage(error.cause) ?? error.description ?? error.reason
+  const what = reason === "stream_interrupted" ? "the response stream was cut" : "the connection failed"
+  return new RetryableError({
+    reason,
+    message: `${context.provider} (${context.endpoint}): ${what}: ${truncate(detail, 200)}`,
+    provider: context.provider,
+    endpoint: context.endpoint
+  })
+}
+
+/** The default class of an HTTP status, before any provider-specific refinement. */
+export type StatusClass =
+  | { readonly _tag: "FatalError"; readonly reason: FatalError["reason"] }
+  | { readonly _tag: "RetryableError"; readonly reason: RetryableError["reason"] }
+  | { readonly _tag: "RateLimitError"; readonly reason: RateLimitError["reason"] }
+
+/**
+ * 400 invalid_request, 401 authentication, 403 permission_denied, 404 not_found, 408 timeout,
+ * 429 rate_limited, 499 and 5xx server_error; any other status is a fatal invalid_request.
+ */
+export const classifyStatus = (status: number): StatusClass => {
+  if (status === 401) return { _tag: "FatalError", reason: "authentication" }
+  if (status === 403) return { _tag: "FatalError", reason: "permission_denied" }
+  if (status === 404) return { _tag: "FatalError", reason: "not_found" }
+  if (status === 408) return { _tag: "RetryableError", reason: "timeout" }
+  if (status === 429) return { _tag: "RateLimitError", reason: "rate_limited" }
+  if (status === 499 || status >= 500) return { _tag: "RetryableError", reason: "server_error" }
+  return { _tag: "FatalError", reason: "invalid_request" }
+}
+
+/** Builds the error of a class with its context; `retryAfter` is kept only on a `RateLimitError`. */
+export const makeError = (
+  statusClass: StatusClass,
+  message: string,
+  context: ErrorContext & { readonly status?: number | undefined; readonly retryAfter?: Duration.Duration | undefined }
+): LLMError => {
+  const base = {
+    message,
+    provider: context.provider,
+    endpoint: context.endpoint,
+    ...(context.status !== undefined ? { status: context.status } : {})
+  }
+  switch (statusClass._tag) {
+    case "FatalError":
+      return new FatalError({ ...base, reason: statusClass.reason })
+    case "RetryableError":
+      return new RetryableError({ ...base, reason: statusClass.reason })
+    case "RateLimitError":
+      return new RateLimitError({
+        ...base,
+        reason: statusClass.reason,
+        ...(context.retryAfter !== undefined ? { retryAfter: context.retryAfter } : {})
+      })
+  }
+}
+
+/** The status's default error, message `"<provider> (<endpoint>) answered HTTP <status>: <text>"`. */
+export const fromStatus = (status: number, bodyText: string, context: ErrorContext): LLMError => {
+  const text = truncate(bodyText)
+  return makeError(classifyStatus(status), `${context.provider} (${context.endpoint}) answered HTTP ${status}${text ? `: ${text}` : ""}`, {
+    ...context,
+    status
+  })
+}
+
+/** Reads a response body as text; a body that cannot be read (cut, bad encoding) reads as `""`. */
+export const readBodyText = (response: HttpClientResponse.HttpClientResponse): Effect.Effect<string> =>
+  response.text.pipe(Effect.orElseSucceed(() => ""))
+
+/** A `FatalError` `bad_response`: the provider answered something that is not its documented shape. */
+export const badResponse = (detail: string, context: ErrorContext & { readonly status?: number }): FatalError =>
+  new FatalError({
+    reason: "bad_response",
+    message: `${context.provider} (${context.endpoint}) sent an undecodable response: ${truncate(detail, 200)}`,
+    provider: context.provider,
+    endpoint: context.endpoint,
+    ...(context.status !== undefined ? { status: context.status } : {})
+  })
