@@ -1,0 +1,32 @@
+/**
+ * effect-llm: call LLM providers (Gemini, Qwen/DashScope) from Effect programs through one typed
+ * interface, with retries, rate-limit waits, circuit breakers, streaming and a spend ledger.
+ */
+export { generate, LLMClient, stream } from "./services/LLMClient.js"
+export type { Generate } from "./services/LLMClient.js"
+export { LiveLayer, makeLiveLayer } from "./layers/Live.js"
+export type { LiveLayerOptions, LiveServices } from "./layers/Live.js"
+export { LLMConfig } from "./services/LLMConfig.js"
+export { Ledger } from "./services/Ledger.js"
+export type { Hold, HoldRequest, Settlement, SummaryQuery } from "./services/Ledger.js"
+export { CircuitBreaker } from "./services/CircuitBreaker.js"
+export type { BreakerState, EndpointBreaker } from "./services/CircuitBreaker.js"
+export { TokenUsage } from "./domain/TokenUsage.js"
+export { FinishReason } from "./domain/FinishReason.js"
+export { GenerationResponse, Timing } from "./domain/GenerationResponse.js"
+export { StreamEvent } from "./domain/StreamEvent.js"
+export { LedgerEvent } from "./domain/LedgerEvent.js"
+export type { LedgerQuery, SummaryGroupBy, SummaryRow } from "./domain/LedgerEvent.js"
+export type { GenerateRequest, Message } from "./domain/Request.js"
+export type * from "./domain/Config.js"
+export {
+  BudgetExceededError,
+  CircuitOpenError,
+  ConfigError,
+  FatalError,
+  isRetryable,
+  LedgerError,
+  LLMError,
+  RateLimitError,
+  RetryableError
+} from "./domain/Errors.js"

@@ -1,0 +1,96 @@
+/**
+ * The retry policy of API.md §7 as an Effect `Schedule` (exponential from `base_delay_s`, doubling,
+ * jittered, each delay capped at `max_delay_s`, at most `max_retries` retries), and the decision
+ * that combines it with the server's rate-limit hint and the call's `retry_budget_s`.
+ * The schedule is stepped explicitly rather than handed to `Effect.retry`, because a Retry-After
+ * hint replaces its delay and a wait that does not fit the budget must be refused, not slept.
+ */
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Schedule from "effect/Schedule"
+import * as ScheduleDecision from "effect/ScheduleDecision"
+import * as Intervals from "effect/ScheduleIntervals"
+import type { ResilienceConfig } from "../domain/Config.js"
+import { isRetryable, type LLMError, RateLimitError } from "../domain/Errors.js"
+
+/** The backoff schedule built from `resilience.*`. Its input is the error that failed the attempt. */
+export const schedule = (config: ResilienceConfig): Schedule.Schedule<unknown, LLMError> => {
+  const max = Duration.seconds(config.maxDelayS)
+  return Schedule.exponential(Duration.seconds(config.baseDelayS), 2).pipe(
+    Schedule.jittered,
+    Schedule.modifyDelay((_, delay) => Duration.min(delay, max)),
+    Schedule.intersect(Schedule.recurs(config.maxRetries))
+  )
+}
+
+/** What to do after a failed attempt. */
+export type RetryDecision =
+  | { readonly _tag: "retry"; readonly delay: Duration.Duration }
+  | { readonly _tag: "fail"; readonly error: LLMError }
+
+/**
+ * The retry state of one call: the schedule's state plus the time the call started.
+ * `decide` is pure with respect to time: `now` comes from the caller's `Clock`.
+ */
+export interface RetryState {
+  readonly scheduleState: unknown
+  readonly startedAt: number
+}
+
+/** Fresh retry state for a call that started at `now` (epoch ms). */
+export const initial = (policy: Schedule.Schedule<unknown, LLMError>, now: number): RetryState => ({
+  scheduleState: policy.initial,
+  startedAt: now
+})
+
+/**
+ * Decides whether a failed attempt is retried and after how long. Only `RetryableError` and a
+ * `rate_limited` `RateLimitError` are; a rate-limit wait is the server's hint when it gave one,
+ * else the schedule's delay; a wait over `max_wait_timeout_s` or past `retry_budget_s` is refused
+ * (the error is returned at once, its `retryAfter` filled in).
+ */
+export const decide = (
+  config: ResilienceConfig,
+  policy: Schedule.Schedule<unknown, LLMError>,
+  state: RetryState,
+  error: LLMError,
+  now: number
+): Effect.Effect<readonly [RetryDecision, RetryState]> =>
+  Effect.gen(function*() {
+    const fail = (e: LLMError) => [{ _tag: "fail", error: e } as const, state] as const
+    if (!isRetryable(error)) return fail(error)
+    const [scheduleState, , decision] = yield* policy.step(now, error, state.scheduleState)
+    const next: RetryState = { scheduleState, startedAt: state.startedAt }
+    const scheduled = ScheduleDecision.isDone(decision)
+      ? undefined
+      : Duration.millis(Math.max(0, Intervals.start(decision.intervals) - now))
+    if (error._tag === "RateLimitError") {
+      const delay = error.retryAfter ?? scheduled
+      const hinted = error.retryAfter === undefined && delay !== undefined ? withRetryAfter(error, delay) : error
+      if (!config.waitOnRateLimit || delay === undefined || scheduled === undefined) return fail(hinted)
+      if (Duration.greaterThan(delay, Duration.seconds(config.maxWaitTimeoutS))) return fail(hinted)
+      if (!fitsBudget(config, state, now, delay)) return fail(hinted)
+      return [{ _tag: "retry", delay } as const, next] as const
+    }
+    if (scheduled === undefined || !fitsBudget(config, state, now, scheduled)) return fail(error)
+    const delay = scheduled
+    return [{ _tag: "retry", delay } as const, next] as const
+  })
+
+const fitsBudget = (config: ResilienceConfig, state: RetryState, now: number, delay: Duration.Duration) =>
+  now - state.startedAt + Duration.toMillis(delay) <= config.retryBudgetS * 1000
+
+/** Milliseconds left of the call's `retry_budget_s` at `now`. */
+export const remainingBudgetMs = (config: ResilienceConfig, state: RetryState, now: number): number =>
+  config.retryBudgetS * 1000 - (now - state.startedAt)
+
+/** A copy of a rate-limit error with `retryAfter` set. */
+export const withRetryAfter = (error: RateLimitError, retryAfter: Duration.Duration): RateLimitError =>
+  new RateLimitError({
+    reason: error.reason,
+    message: error.message,
+    retryAfter,
+    ...(error.provider !== undefined ? { provider: error.provider } : {}),
+    ...(error.endpoint !== undefined ? { endpoint: error.endpoint } : {}),
+    ...(error.status !== undefined ? { status: error.status } : {})
+  })

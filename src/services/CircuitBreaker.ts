@@ -1,0 +1,151 @@
+/**
+ * One circuit breaker per endpoint (API.md §7): a `Ref`-held state machine, time from `Clock`.
+ * `closed` → `open` after `failureThreshold` consecutive counted failures; after `recoveryTimeoutS`
+ * the next admission becomes the single `half_open` probe; its success closes, its failure reopens.
+ */
+import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Ref from "effect/Ref"
+import type { CircuitBreakerConfig } from "../domain/Config.js"
+import { LLMConfig } from "./LLMConfig.js"
+
+/** A breaker's state. `failures` counts consecutive counted failures. */
+export type BreakerState =
+  | { readonly _tag: "closed"; readonly failures: number }
+  | { readonly _tag: "open"; readonly failures: number; readonly reopensAt: number }
+  | { readonly _tag: "half_open"; readonly failures: number }
+
+/** What `admit` decided for one attempt. */
+export type Admission =
+  | { readonly _tag: "pass" }
+  | { readonly _tag: "probe" }
+  | { readonly _tag: "reject"; readonly reopensAt: number }
+
+/** How an attempt ended, as far as the breaker is concerned. */
+export type AttemptOutcome =
+  /** The endpoint answered well. */
+  | "success"
+  /** The endpoint answered, but with an error that does not count (4xx, 429): the count is kept as is. */
+  | "neutral"
+  /** A failure that counts: retryable errors and timeouts. */
+  | "failure"
+  /** The attempt never reached the endpoint (e.g. abandoned before the request); frees a probe slot. */
+  | "abandoned"
+
+/** One endpoint's state, for inspection. */
+export interface EndpointBreaker {
+  readonly endpoint: string
+  readonly state: BreakerState["_tag"]
+  readonly failures: number
+  /** Epoch ms when an open breaker lets its probe through. */
+  readonly reopensAt: number | undefined
+}
+
+export declare namespace CircuitBreaker {
+  export interface Service {
+    /** Asks to send one attempt to `endpoint`. A `probe` admission must be followed by `record`. */
+    readonly admit: (endpoint: string) => Effect.Effect<Admission>
+    /** Records how an admitted attempt ended. */
+    readonly record: (endpoint: string, admission: Admission, outcome: AttemptOutcome) => Effect.Effect<void>
+    /** Every known endpoint's breaker. */
+    readonly states: () => Effect.Effect<ReadonlyArray<EndpointBreaker>>
+  }
+}
+
+/** The breakers of one layer: every call through it shares them. */
+export class CircuitBreaker extends Context.Tag("effect-llm/CircuitBreaker")<CircuitBreaker, CircuitBreaker.Service>() {}
+
+/** A breaker whose probe is in flight is `half_open`; until it reports, other attempts are rejected. */
+interface Cell {
+  readonly state: Ref.Ref<BreakerState>
+}
+
+const closed: BreakerState = { _tag: "closed", failures: 0 }
+
+const logTransition = (endpoint: string, from: BreakerState, to: BreakerState) =>
+  from._tag === to._tag
+    ? Effect.void
+    : Effect.logInfo(`circuit breaker ${endpoint}: ${from._tag} -> ${to._tag}`).pipe(
+      Effect.annotateLogs({ endpoint, from: from._tag, to: to._tag, failures: to.failures })
+    )
+
+/** Builds the breakers from config (one per endpoint name, created on first use). */
+export const make = (config: CircuitBreakerConfig): Effect.Effect<CircuitBreaker.Service> =>
+  Effect.sync(() => {
+    const cells = new Map<string, Cell>()
+    const recoveryMs = config.recoveryTimeoutS * 1000
+    const cell = (endpoint: string): Cell => {
+      const found = cells.get(endpoint)
+      if (found !== undefined) return found
+      const created: Cell = { state: Ref.unsafeMake<BreakerState>(closed) }
+      cells.set(endpoint, created)
+      return created
+    }
+
+    const transition = <A>(endpoint: string, f: (state: BreakerState, now: number) => readonly [A, BreakerState]) =>
+      Effect.flatMap(Clock.currentTimeMillis, (now) =>
+        Effect.flatMap(
+          Ref.modify(cell(endpoint).state, (state) => {
+            const [result, next] = f(state, now)
+            return [[result, state, next] as const, next]
+          }),
+          ([result, from, to]) => Effect.as(logTransition(endpoint, from, to), result)
+        ))
+
+    const admit = (endpoint: string) =>
+      transition<Admission>(endpoint, (state, now) => {
+        switch (state._tag) {
+          case "closed":
+            return [{ _tag: "pass" }, state]
+          case "half_open":
+            return [{ _tag: "reject", reopensAt: now + recoveryMs }, state]
+          case "open":
+            return now >= state.reopensAt
+              ? [{ _tag: "probe" }, { _tag: "half_open", failures: state.failures }]
+              : [{ _tag: "reject", reopensAt: state.reopensAt }, state]
+        }
+      })
+
+    const record = (endpoint: string, admission: Admission, outcome: AttemptOutcome) =>
+      admission._tag === "reject" ? Effect.void : transition<void>(endpoint, (state, now) => {
+        if (outcome === "abandoned") {
+          // A probe that never went out gives its slot back: the breaker is open and due again at once.
+          return [undefined, state._tag === "half_open" && admission._tag === "probe"
+            ? { _tag: "open", failures: state.failures, reopensAt: now }
+            : state]
+        }
+        if (outcome === "success") return [undefined, closed]
+        if (outcome === "neutral") {
+          // A probe that got any answer proves the endpoint reachable: close; otherwise keep the count.
+          return [undefined, state._tag === "half_open" ? closed : state]
+        }
+        if (state._tag === "half_open") {
+          // Only the probe reports in half-open; its failure reopens for another recovery period.
+          return [undefined, { _tag: "open", failures: state.failures + 1, reopensAt: now + recoveryMs }]
+        }
+        if (state._tag === "open") return [undefined, { ...state, failures: state.failures + 1 }]
+        const failures = state.failures + 1
+        return [undefined, failures >= config.failureThreshold
+          ? { _tag: "open", failures, reopensAt: now + recoveryMs }
+          : { _tag: "closed", failures }]
+      })
+
+    const states = () =>
+      Effect.forEach([...cells.entries()], ([endpoint, { state }]) =>
+        Effect.map(Ref.get(state), (s): EndpointBreaker => ({
+          endpoint,
+          state: s._tag,
+          failures: s.failures,
+          reopensAt: s._tag === "open" ? s.reopensAt : undefined
+        })))
+
+    return CircuitBreaker.of({ admit, record, states })
+  })
+
+/** The breakers, configured from `resilience.circuit_breaker`. */
+export const layer: Layer.Layer<CircuitBreaker, never, LLMConfig> = Layer.effect(
+  CircuitBreaker,
+  Effect.flatMap(LLMConfig, (config) => make(config.config.resilience.circuitBreaker))
+)
