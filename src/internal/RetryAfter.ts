@@ -16,6 +16,9 @@ export const parseRetryAfter = (value: string | undefined, now: number): Duratio
   const text = value.trim()
   if (text.length === 0) return undefined
   if (seconds.test(text)) return Duration.millis(Math.round(Number(text) * 1000))
+  // An HTTP-date names a month ("Wed, 21 Oct 2015 07:28:00 GMT"); without letters `Date.parse`
+  // would accept numbers such as "-5" as years.
+  if (!/[a-z]/i.test(text)) return undefined
   const at = Date.parse(text)
   if (Number.isNaN(at)) return undefined
   return Duration.millis(Math.max(0, at - now))
