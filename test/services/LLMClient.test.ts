@@ -1,0 +1,499 @@
+import { assert, describe, it } from "@effect/vitest"
+import * as Chunk from "effect/Chunk"
+import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
+import * as Random from "effect/Random"
+import * as Stream from "effect/Stream"
+import * as TestClock from "effect/TestClock"
+import { FatalError, RateLimitError, RetryableError } from "../../src/domain/Errors.js"
+import { TokenUsage } from "../../src/domain/TokenUsage.js"
+import { makeMockProviders, type MockReply, testConfig } from "../../src/layers/Test.js"
+import * as Testing from "../../src/layers/Test.js"
+import { CircuitBreaker } from "../../src/services/CircuitBreaker.js"
+import { Ledger } from "../../src/services/Ledger.js"
+import { generate, stream } from "../../src/services/LLMClient.js"
+
+const unavailable = () => new RetryableError({ reason: "server_error", message: "503 model overloaded", status: 503 })
+
+const setup = (replies: ReadonlyArray<MockReply>, config: Record<string, unknown> = {}, otherwise?: MockReply) => {
+  const providers = makeMockProviders({ replies, ...(otherwise !== undefined ? { otherwise } : {}) })
+  const layer = Testing.makeTestLayer({ config: { ...testConfig, ...config }, providers })
+  return { providers, layer }
+}
+
+const twoEndpointsAndFallback = {
+  providers: {
+    google: {
+      api_key: "k",
+      endpoints: [
+        { name: "g1", base_url: "http://127.0.0.1:9", region: "us" },
+        { name: "g2", base_url: "http://127.0.0.1:9", region: "us" }
+      ]
+    },
+    dashscope: { api_key: "k", endpoints: [{ name: "d1", base_url: "http://127.0.0.1:9", region: "sg" }] }
+  },
+  models: {
+    "test-model": {
+      provider: "google",
+      model_id: "gemini-test",
+      pricing: { input_per_1m: 1, output_per_1m: 2 },
+      fallbacks: ["test-qwen"]
+    },
+    "test-qwen": { provider: "dashscope", model_id: "qwen-test", pricing: { input_per_1m: 1, output_per_1m: 2 } }
+  },
+  resilience: { max_retries: 0, circuit_breaker: { failure_threshold: 2, recovery_timeout_s: 30 } }
+}
+
+describe("LLMClient.generate", () => {
+  it.effect("returns the text by default and the full record with fullResponse", () => {
+    const { layer } = setup(["Hello there", "Hello again"])
+    return Effect.gen(function*() {
+      const text = yield* generate({ prompt: "hi" })
+      assert.strictEqual(text, "Hello there")
+      const response = yield* generate({ prompt: "hi", fullResponse: true, traceId: "trace-1" })
+      assert.strictEqual(response.content, "Hello again")
+      assert.strictEqual(String(response), "Hello again")
+      assert.strictEqual(response.alias, "test-model")
+      assert.strictEqual(response.model, "test-model-1")
+      assert.strictEqual(response.provider, "google")
+      assert.strictEqual(response.endpoint, "mock-google")
+      assert.strictEqual(response.traceId, "trace-1")
+      assert.strictEqual(response.attempts, 1)
+      assert.strictEqual(response.finishReason, "stop")
+      const expectedCost = (response.usage.inputTokens * 1 + response.usage.outputTokens * 2) / 1e6
+      assert.closeTo(response.cost, expectedCost, 1e-12)
+    }).pipe(Effect.provide(layer))
+  })
+
+  it.effect("generates a UUID trace id when none is given", () =>
+    Effect.gen(function*() {
+      const response = yield* generate({ prompt: "hi", fullResponse: true })
+      assert.match(response.traceId, /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/)
+    }).pipe(Effect.provide(setup([]).layer)))
+
+  it.effect("measures totalMs with Clock", () => {
+    const slow: MockReply = () =>
+      Effect.as(Effect.sleep("1500 millis"), {
+        content: "ok",
+        usage: TokenUsage.zero,
+        finishReason: "stop" as const,
+        requestId: undefined,
+        modelVersion: undefined
+      })
+    return Effect.gen(function*() {
+      const fiber = yield* Effect.fork(generate({ prompt: "hi", fullResponse: true }))
+      yield* TestClock.adjust("1500 millis")
+      const response = yield* Fiber.join(fiber)
+      assert.strictEqual(response.timing.totalMs, 1500)
+    }).pipe(Effect.provide(setup([slow]).layer))
+  })
+
+  for (
+    const [name, request] of [
+      ["no prompt or messages", {}],
+      ["an empty prompt", { prompt: "" }],
+      ["temperature above 2", { prompt: "x", temperature: 2.5 }],
+      ["negative temperature", { prompt: "x", temperature: -0.1 }],
+      ["zero maxOutputTokens", { prompt: "x", maxOutputTokens: 0 }],
+      ["fractional maxOutputTokens", { prompt: "x", maxOutputTokens: 1.5 }],
+      ["an unknown model alias", { prompt: "x", model: "nope" }]
+    ] as const
+  ) {
+    it.effect(`rejects ${name} with FatalError invalid_request, before any ledger write or request`, () => {
+      const { layer, providers } = setup([])
+      return Effect.gen(function*() {
+        const error = yield* Effect.flip(generate(request as never))
+        assert.strictEqual(error._tag, "FatalError")
+        assert.strictEqual((error as FatalError).reason, "invalid_request")
+        const ledger = yield* Ledger
+        assert.strictEqual((yield* ledger.events()).length, 0)
+        assert.strictEqual(providers.calls.length, 0)
+      }).pipe(Effect.provide(layer))
+    })
+  }
+
+  it.effect("maps messages and system into the normalised request", () => {
+    const { layer, providers } = setup(["ok"])
+    return Effect.gen(function*() {
+      yield* generate({
+        system: "be brief",
+        messages: [
+          { role: "system", content: "also polite" },
+          { role: "user", content: "hi" },
+          { role: "assistant", content: "hello" },
+          { role: "user", content: "how are you?" }
+        ],
+        maxOutputTokens: 50,
+        temperature: 0.2,
+        topP: 0.9,
+        stop: ["\n\n"]
+      })
+      const request = providers.calls[0]!.request
+      assert.strictEqual(request.system, "be brief\n\nalso polite")
+      assert.deepStrictEqual(request.messages.map((m) => m.role), ["user", "assistant", "user"])
+      assert.strictEqual(request.maxOutputTokens, 50)
+      assert.deepStrictEqual(request.stop, ["\n\n"])
+    }).pipe(Effect.provide(layer))
+  })
+
+  it.effect("a missing API key is a ConfigError at call time naming the variable", () => {
+    const providers = makeMockProviders({})
+    const layer = Testing.makeTestLayer({
+      config: {
+        ...testConfig,
+        providers: { ...testConfig.providers, google: { ...testConfig.providers.google, api_key: "${UNSET_TEST_KEY_VAR}" } }
+      },
+      providers
+    })
+    return Effect.gen(function*() {
+      const error = yield* Effect.flip(generate({ prompt: "hi" }))
+      assert.strictEqual(error._tag, "ConfigError")
+      assert.include(error.message, "UNSET_TEST_KEY_VAR")
+      assert.strictEqual(providers.calls.length, 0)
+      // The other provider still works.
+      assert.strictEqual(yield* generate({ prompt: "hi", model: "test-qwen" }), "echo: hi")
+    }).pipe(Effect.provide(layer))
+  })
+})
+
+describe("budget and ledger", () => {
+  it.effect("writes hold then commit with usage, cost and attempts", () =>
+    Effect.gen(function*() {
+      const response = yield* generate({ prompt: "hi", fullResponse: true, traceId: "t-1" })
+      const events = yield* (yield* Ledger).events({ traceId: "t-1" })
+      assert.deepStrictEqual(events.map((e) => e.type), ["hold", "commit"])
+      const commit = events[1]!
+      assert.strictEqual(commit.holdId, events[0]!.id)
+      assert.strictEqual(commit.status, "ok")
+      assert.strictEqual(commit.cost, response.cost)
+      assert.deepStrictEqual(commit.usage, response.usage)
+      assert.strictEqual(commit.attempts, 1)
+      assert.strictEqual(commit.endpoint, "mock-google")
+    }).pipe(Effect.provide(setup(["answer"]).layer)))
+
+  it.effect("a failed call is cancelled with status error, the last error and its attempts", () =>
+    Effect.gen(function*() {
+      const error = yield* Effect.flip(generate({ prompt: "hi", traceId: "t-2" }))
+      assert.strictEqual(error._tag, "FatalError")
+      const events = yield* (yield* Ledger).events({ traceId: "t-2" })
+      assert.deepStrictEqual(events.map((e) => e.type), ["hold", "cancel"])
+      assert.strictEqual(events[1]!.status, "error")
+      assert.strictEqual(events[1]!.error?.tag, "FatalError")
+      assert.strictEqual(events[1]!.attempts, 1)
+    }).pipe(Effect.provide(setup([new FatalError({ reason: "not_found", message: "404 model not found" })]).layer)))
+
+  it.effect("an interrupted call is cancelled with status cancelled", () =>
+    Effect.gen(function*() {
+      const fiber = yield* Effect.fork(generate({ prompt: "hi", traceId: "t-3" }))
+      yield* TestClock.adjust("1 second")
+      yield* Fiber.interrupt(fiber)
+      const events = yield* (yield* Ledger).events({ traceId: "t-3" })
+      assert.deepStrictEqual(events.map((e) => e.type), ["hold", "cancel"])
+      assert.strictEqual(events[1]!.status, "cancelled")
+    }).pipe(Effect.provide(setup([() => Effect.never]).layer)))
+
+  it.effect("a defect still closes the hold", () =>
+    Effect.gen(function*() {
+      const exit = yield* Effect.exit(generate({ prompt: "hi", traceId: "t-4" }))
+      assert.isTrue(Exit.isFailure(exit))
+      const events = yield* (yield* Ledger).events({ traceId: "t-4" })
+      assert.deepStrictEqual(events.map((e) => e.type), ["hold", "cancel"])
+      assert.strictEqual(events[1]!.status, "error")
+      assert.strictEqual(events[1]!.error?.tag, "Defect")
+    }).pipe(Effect.provide(setup([() => Effect.die(new Error("boom"))]).layer)))
+
+  it.effect("over the limit: BudgetExceededError with spent, limit and estimate, and no request", () => {
+    const { layer, providers } = setup([], { budget: { daily_spend_limit: 0.000001 } })
+    return Effect.gen(function*() {
+      const error = yield* Effect.flip(generate({ prompt: "hi", maxOutputTokens: 1000 }))
+      assert.strictEqual(error._tag, "BudgetExceededError")
+      if (error._tag === "BudgetExceededError") {
+        assert.strictEqual(error.limit, 0.000001)
+        assert.strictEqual(error.spent, 0)
+        assert.closeTo(error.estimate, (1 * 1 + 1000 * 2) / 1e6, 1e-12)
+      }
+      assert.strictEqual(providers.calls.length, 0)
+      assert.strictEqual((yield* (yield* Ledger).events()).length, 0)
+    }).pipe(Effect.provide(layer))
+  })
+
+  it.effect("50 concurrent calls against a limit that fits 5: at most 5 holds, none left over", () => {
+    // Each call is estimated at (1 token × $1 + 100 tokens × $2) / 1e6 = $0.000201; the limit fits 5.
+    const gate = Deferred.unsafeMake<void>(undefined as never)
+    const gated: MockReply = () =>
+      Effect.as(Deferred.await(gate), {
+        content: "ok",
+        usage: new TokenUsage({ inputTokens: 1, outputTokens: 100, totalTokens: 101 }),
+        finishReason: "stop" as const,
+        requestId: undefined,
+        modelVersion: undefined
+      })
+    const { layer, providers } = setup([], { budget: { daily_spend_limit: 0.000201 * 5 + 0.0000001 } }, gated)
+    return Effect.gen(function*() {
+      const fibers = yield* Effect.forEach(
+        Array.from({ length: 50 }, (_, i) => i),
+        (i) => Effect.fork(Effect.either(generate({ prompt: "x", maxOutputTokens: 100, traceId: `race-${i}` }))),
+        { concurrency: "unbounded" }
+      )
+      yield* Effect.yieldNow()
+      yield* TestClock.adjust("1 millis")
+      assert.strictEqual(providers.calls.length, 5)
+      yield* Deferred.succeed(gate, undefined)
+      const results = yield* Effect.forEach(fibers, Fiber.join)
+      assert.strictEqual(results.filter((r) => r._tag === "Right").length, 5)
+      assert.strictEqual(
+        results.filter((r) => r._tag === "Left" && r.left._tag === "BudgetExceededError").length,
+        45
+      )
+      const events = yield* (yield* Ledger).events()
+      const holds = events.filter((e) => e.type === "hold")
+      const settled = new Set(events.filter((e) => e.type !== "hold").map((e) => e.holdId))
+      assert.strictEqual(holds.length, 5)
+      assert.isTrue(holds.every((h) => settled.has(h.id)))
+    }).pipe(Effect.provide(layer))
+  })
+})
+
+describe("retries (TestClock)", () => {
+  it.effect("503, 503, 200 succeeds with attempts 3 after delays within the jitter bounds of base×1 and base×2", () => {
+    const { layer, providers } = setup([unavailable(), unavailable(), "finally"])
+    return Effect.gen(function*() {
+      const fiber = yield* Effect.fork(generate({ prompt: "hi", fullResponse: true }))
+      yield* TestClock.adjust("1 millis")
+      assert.strictEqual(providers.calls.length, 1)
+      yield* TestClock.adjust("799 millis")
+      assert.strictEqual(providers.calls.length, 1, "the first retry waits at least 0.8 × base")
+      yield* TestClock.adjust("400 millis")
+      assert.strictEqual(providers.calls.length, 2, "the first retry happens by 1.2 × base")
+      yield* TestClock.adjust("1599 millis")
+      assert.strictEqual(providers.calls.length, 2, "the second retry waits at least 0.8 × 2 × base")
+      yield* TestClock.adjust("2400 millis")
+      const response = yield* Fiber.join(fiber)
+      assert.strictEqual(response.content, "finally")
+      assert.strictEqual(response.attempts, 3)
+    }).pipe(Effect.provide(layer), Effect.withRandom(Random.fixed([0.5])))
+  })
+
+  it.effect("max_retries: 3 with a permanent 503 makes exactly 4 attempts", () => {
+    const { layer, providers } = setup([], { resilience: { max_retries: 3 } }, unavailable())
+    return Effect.gen(function*() {
+      const fiber = yield* Effect.fork(Effect.flip(generate({ prompt: "hi", traceId: "p503" })))
+      yield* TestClock.adjust("60 seconds")
+      const error = yield* Fiber.join(fiber)
+      assert.strictEqual(error._tag, "RetryableError")
+      assert.strictEqual(providers.calls.length, 4)
+      const cancel = (yield* (yield* Ledger).events({ traceId: "p503" }))[1]!
+      assert.strictEqual(cancel.attempts, 4)
+      assert.strictEqual(cancel.error?.tag, "RetryableError")
+    }).pipe(Effect.provide(layer))
+  })
+
+  it.effect("retry_budget_s stops a long sequence early", () => {
+    const { layer, providers } = setup([], { resilience: { max_retries: 10, base_delay_s: 1, retry_budget_s: 5 } }, unavailable())
+    return Effect.gen(function*() {
+      const fiber = yield* Effect.fork(Effect.flip(generate({ prompt: "hi" })))
+      yield* TestClock.adjust("120 seconds")
+      yield* Fiber.join(fiber)
+      // 1 + 2 = 3 s of waits fit in 5 s; the next (4 s) does not.
+      assert.strictEqual(providers.calls.length, 3)
+    }).pipe(Effect.provide(layer), Effect.withRandom(Random.fixed([0.5])))
+  })
+
+  for (const reason of ["invalid_request", "authentication", "permission_denied", "not_found"] as const) {
+    it.effect(`a FatalError (${reason}) makes one attempt`, () => {
+      const { layer, providers } = setup([], {}, new FatalError({ reason, message: reason }))
+      return Effect.gen(function*() {
+        const fiber = yield* Effect.fork(Effect.flip(generate({ prompt: "hi" })))
+        yield* TestClock.adjust("60 seconds")
+        assert.strictEqual((yield* Fiber.join(fiber))._tag, "FatalError")
+        assert.strictEqual(providers.calls.length, 1)
+      }).pipe(Effect.provide(layer))
+    })
+  }
+
+  it.effect("a 429 with Retry-After 7 s retries at t = 7 s, not before", () => {
+    const limited = new RateLimitError({ reason: "rate_limited", message: "429", retryAfter: Duration.seconds(7) })
+    const { layer, providers } = setup([limited, "ok"])
+    return Effect.gen(function*() {
+      const fiber = yield* Effect.fork(generate({ prompt: "hi", fullResponse: true }))
+      yield* TestClock.adjust("6999 millis")
+      assert.strictEqual(providers.calls.length, 1)
+      yield* TestClock.adjust("1 millis")
+      const response = yield* Fiber.join(fiber)
+      assert.strictEqual(providers.calls.length, 2)
+      assert.strictEqual(response.attempts, 2)
+      assert.strictEqual(response.timing.totalMs, 7000)
+    }).pipe(Effect.provide(layer))
+  })
+
+  it.effect("a wait over max_wait_timeout_s returns the RateLimitError at once", () => {
+    const limited = new RateLimitError({ reason: "rate_limited", message: "429", retryAfter: Duration.seconds(34.4) })
+    const { layer, providers } = setup([limited, "ok"], { resilience: { max_wait_timeout_s: 30 } })
+    return Effect.gen(function*() {
+      const error = yield* Effect.flip(generate({ prompt: "hi" }))
+      assert.strictEqual(error._tag, "RateLimitError")
+      if (error._tag === "RateLimitError") assert.strictEqual(Duration.toMillis(error.retryAfter!), 34_400)
+      assert.strictEqual(providers.calls.length, 1)
+    }).pipe(Effect.provide(layer))
+  })
+
+  it.effect("quota_exhausted fails at once", () => {
+    const quota = new RateLimitError({ reason: "quota_exhausted", message: "per-day quota" })
+    const { layer, providers } = setup([quota, "ok"])
+    return Effect.gen(function*() {
+      assert.strictEqual((yield* Effect.flip(generate({ prompt: "hi" })))._tag, "RateLimitError")
+      assert.strictEqual(providers.calls.length, 1)
+    }).pipe(Effect.provide(layer))
+  })
+
+  it.effect("a hanging endpoint fails with RetryableError timeout after request_timeout_s", () => {
+    const { layer } = setup([], { resilience: { max_retries: 0, request_timeout_s: 10 } }, () => Effect.never)
+    return Effect.gen(function*() {
+      const fiber = yield* Effect.fork(Effect.flip(generate({ prompt: "hi" })))
+      yield* TestClock.adjust("9999 millis")
+      assert.isNull(yield* Fiber.poll(fiber).pipe(Effect.map((o) => o._tag === "None" ? null : o)))
+      yield* TestClock.adjust("1 millis")
+      const error = yield* Fiber.join(fiber)
+      assert.strictEqual(error._tag, "RetryableError")
+      assert.strictEqual((error as RetryableError).reason, "timeout")
+    }).pipe(Effect.provide(layer))
+  })
+})
+
+describe("breakers and routing", () => {
+  it.effect("a failing endpoint opens its breaker; traffic moves to the second endpoint, then to the fallback", () => {
+    const failing: MockReply = (call) =>
+      call.endpoint === "g1" || call.endpoint === "g2"
+        ? Effect.fail(unavailable())
+        : Effect.succeed({
+          content: `from ${call.endpoint}`,
+          usage: TokenUsage.zero,
+          finishReason: "stop" as const,
+          requestId: undefined,
+          modelVersion: undefined
+        })
+    const { layer, providers } = setup([], twoEndpointsAndFallback, failing)
+    return Effect.gen(function*() {
+      // Two failures on g1 open it.
+      yield* Effect.flip(generate({ prompt: "1" }))
+      yield* Effect.flip(generate({ prompt: "2" }))
+      // Now g2 gets the traffic, and fails twice too.
+      yield* Effect.flip(generate({ prompt: "3" }))
+      yield* Effect.flip(generate({ prompt: "4" }))
+      assert.deepStrictEqual(providers.calls.map((c) => c.endpoint), ["g1", "g1", "g2", "g2"])
+      const response = yield* generate({ prompt: "5", fullResponse: true })
+      assert.strictEqual(response.endpoint, "d1")
+      assert.strictEqual(response.alias, "test-qwen")
+      assert.strictEqual(response.provider, "dashscope")
+      const states = yield* (yield* CircuitBreaker).states()
+      assert.deepStrictEqual(
+        states.map((s) => [s.endpoint, s.state]).sort(),
+        [["d1", "closed"], ["g1", "open"], ["g2", "open"]]
+      )
+    }).pipe(Effect.provide(layer))
+  })
+
+  it.effect("CircuitOpenError when everything is open, with no request, and recovery after recovery_timeout_s", () => {
+    const { layer, providers } = setup(
+      [],
+      { ...twoEndpointsAndFallback, models: { ...twoEndpointsAndFallback.models, "test-model": { ...twoEndpointsAndFallback.models["test-model"], fallbacks: [] } } },
+      unavailable()
+    )
+    return Effect.gen(function*() {
+      for (let i = 0; i < 4; i++) yield* Effect.flip(generate({ prompt: "x" }))
+      const before = providers.calls.length
+      const error = yield* Effect.flip(generate({ prompt: "x" }))
+      assert.strictEqual(error._tag, "CircuitOpenError")
+      if (error._tag === "CircuitOpenError") assert.strictEqual(error.reopensAt, 30_000)
+      assert.strictEqual(providers.calls.length, before)
+      yield* TestClock.adjust("30 seconds")
+      yield* Effect.flip(generate({ prompt: "x" }))
+      assert.strictEqual(providers.calls.length, before + 1, "one probe after recovery")
+    }).pipe(Effect.provide(layer))
+  })
+
+  it.effect("4xx and 429 do not open the breaker", () => {
+    const { layer, providers } = setup([], { ...twoEndpointsAndFallback }, new FatalError({ reason: "not_found", message: "no such model" }))
+    return Effect.gen(function*() {
+      for (let i = 0; i < 5; i++) yield* Effect.flip(generate({ prompt: "x" }))
+      assert.isTrue(providers.calls.every((c) => c.endpoint === "g1"))
+    }).pipe(Effect.provide(layer))
+  })
+
+  it.effect("a fallback priced above the hold re-checks the budget", () => {
+    const pricey = {
+      ...twoEndpointsAndFallback,
+      models: {
+        ...twoEndpointsAndFallback.models,
+        "test-qwen": { provider: "dashscope", model_id: "qwen-test", pricing: { input_per_1m: 1000, output_per_1m: 1000 } }
+      },
+      budget: { daily_spend_limit: 0.01 }
+    }
+    const failing: MockReply = (call) =>
+      call.endpoint.startsWith("g")
+        ? Effect.fail(unavailable())
+        : Effect.succeed({ content: "q", usage: TokenUsage.zero, finishReason: "stop" as const, requestId: undefined, modelVersion: undefined })
+    const { layer, providers } = setup([], pricey, failing)
+    return Effect.gen(function*() {
+      for (let i = 0; i < 4; i++) yield* Effect.flip(generate({ prompt: "x", maxOutputTokens: 10 }))
+      const error = yield* Effect.flip(generate({ prompt: "x", maxOutputTokens: 100 }))
+      assert.strictEqual(error._tag, "BudgetExceededError")
+      assert.isFalse(providers.calls.some((c) => c.endpoint === "d1"))
+    }).pipe(Effect.provide(layer))
+  })
+})
+
+describe("LLMClient.stream", () => {
+  it.effect("yields deltas then exactly one finish event with the full response, and commits", () =>
+    Effect.gen(function*() {
+      const events = Chunk.toReadonlyArray(yield* Stream.runCollect(stream({ prompt: "hi", traceId: "s-1" })))
+      assert.deepStrictEqual(events.filter((e) => !e.isFinish).map((e) => e.delta), ["one ", "two ", "three"])
+      const finish = events[events.length - 1]!
+      assert.isTrue(finish.isFinish)
+      assert.strictEqual(events.filter((e) => e.isFinish).length, 1)
+      assert.strictEqual(finish.response?.content, "one two three")
+      assert.strictEqual(finish.finishReason, "stop")
+      assert.deepStrictEqual(finish.usage, finish.response?.usage)
+      const ledgerEvents = yield* (yield* Ledger).events({ traceId: "s-1" })
+      assert.deepStrictEqual(ledgerEvents.map((e) => [e.type, e.status]), [["hold", "ok"], ["commit", "ok"]])
+    }).pipe(Effect.provide(setup(["one two three"]).layer)))
+
+  it.effect("a consumer that stops early cancels the call with status cancelled", () =>
+    Effect.gen(function*() {
+      const events = yield* Stream.runCollect(Stream.take(stream({ prompt: "hi", traceId: "s-2" }), 1))
+      assert.strictEqual(Chunk.size(events), 1)
+      const ledgerEvents = yield* (yield* Ledger).events({ traceId: "s-2" })
+      assert.deepStrictEqual(ledgerEvents.map((e) => [e.type, e.status]), [["hold", "ok"], ["cancel", "cancelled"]])
+    }).pipe(Effect.provide(setup(["one two three"]).layer)))
+
+  it.effect("a failure before the first delta is retried", () => {
+    const { layer, providers } = setup([unavailable(), "after retry"])
+    return Effect.gen(function*() {
+      const fiber = yield* Effect.fork(Stream.runCollect(stream({ prompt: "hi" })))
+      yield* TestClock.adjust("10 seconds")
+      const events = Chunk.toReadonlyArray(yield* Fiber.join(fiber))
+      assert.strictEqual(events[events.length - 1]!.response?.attempts, 2)
+      assert.strictEqual(providers.calls.length, 2)
+    }).pipe(Effect.provide(layer))
+  })
+
+  it.effect("budget refusal: the stream fails before any request", () => {
+    const { layer, providers } = setup([], { budget: { daily_spend_limit: 0.000001 } })
+    return Effect.gen(function*() {
+      const error = yield* Effect.flip(Stream.runDrain(stream({ prompt: "hi", maxOutputTokens: 1000 })))
+      assert.strictEqual(error._tag, "BudgetExceededError")
+      assert.strictEqual(providers.calls.length, 0)
+    }).pipe(Effect.provide(layer))
+  })
+})
+
+describe("test layers", () => {
+  it.effect("a user can swap the ledger and still run the pipeline", () =>
+    Effect.gen(function*() {
+      assert.strictEqual(yield* generate({ prompt: "ping" }), "echo: ping")
+    }).pipe(Effect.provide(Layer.fresh(Testing.makeTestLayer()))))
+})
