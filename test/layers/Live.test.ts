@@ -1,0 +1,115 @@
+/**
+ * The exported `LiveLayer` is process-wide: per-call `Effect.provide(LiveLayer)` reuses one HTTP
+ * connection, one set of breakers and one decoded config. `makeLiveLayer` builds independent sets.
+ */
+import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Fs from "node:fs"
+import * as Os from "node:os"
+import * as Path from "node:path"
+import { generate, LiveLayer, makeLiveLayer } from "../../src/index.js"
+import { CircuitBreaker } from "../../src/services/CircuitBreaker.js"
+import * as Loopback from "../support/LoopbackServer.js"
+
+const reply = Loopback.readFixture("vertexai-sdk-test-data/googleai/unary-success-basic-reply-short.json")
+const expectedText = (JSON.parse(reply.toString("utf8")) as {
+  candidates: Array<{ content: { parts: Array<{ text: string }> } }>
+}).candidates[0]!.content.parts.map((p) => p.text).join("")
+
+let server: Loopback.LoopbackServer
+let dir: string
+const saved: Record<string, string | undefined> = {}
+
+const configFor = (url: string) => `
+default_model: flash
+providers:
+  google:
+    api_key: \${EFFECT_LLM_TEST_KEY}
+    endpoints:
+      - { name: loop, base_url: "${url}", region: us }
+models:
+  flash: { provider: google, model_id: gemini-2.5-flash, pricing: { input_per_1m: 0.3, output_per_1m: 2.5 } }
+resilience: { max_retries: 0, circuit_breaker: { failure_threshold: 2, recovery_timeout_s: 300 } }
+ledger: { backend: memory }
+`
+
+beforeAll(async () => {
+  server = await Loopback.start()
+  dir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "effect-llm-live-"))
+  const file = Path.join(dir, "config.yaml")
+  Fs.writeFileSync(file, configFor(server.url))
+  for (const name of ["EFFECT_LLM_CONFIG", "EFFECT_LLM_TEST_KEY", "XDG_CONFIG_HOME", "GEMINI_API_KEY", "GOOGLE_API_KEY"]) {
+    saved[name] = process.env[name]
+  }
+  process.env.EFFECT_LLM_CONFIG = file
+  process.env.EFFECT_LLM_TEST_KEY = "live-test-key-123456"
+  process.env.XDG_CONFIG_HOME = dir
+  delete process.env.GEMINI_API_KEY
+  delete process.env.GOOGLE_API_KEY
+})
+
+afterAll(async () => {
+  for (const [name, value] of Object.entries(saved)) {
+    if (value === undefined) delete process.env[name]
+    else process.env[name] = value
+  }
+  await server.close()
+})
+
+describe("LiveLayer", () => {
+  it("two per-call Effect.provide(LiveLayer) runs reuse one HTTP connection", async () => {
+    server.setDefault(() => ({ headers: { "content-type": "application/json; charset=UTF-8" }, body: reply }))
+    const call = (prompt: string) => Effect.runPromise(generate({ prompt }).pipe(Effect.provide(LiveLayer)))
+    const first = await call("hi")
+    // undici hands a socket back to its pool on the next turn of the event loop; a program doing
+    // anything between two calls sees it free.
+    await new Promise((resolve) => setImmediate(resolve))
+    const second = await call("again")
+    assert.strictEqual(first, expectedText)
+    assert.strictEqual(second, expectedText)
+    const requests = server.requests.slice(-2)
+    assert.strictEqual(requests[0]!.connectionId, requests[1]!.connectionId)
+    assert.strictEqual(requests[0]!.headers["x-goog-api-key"], "live-test-key-123456")
+    // Even back to back, ten calls share the pool instead of opening a connection each.
+    const before = server.connectionsAccepted()
+    for (let i = 0; i < 10; i++) await call(`call ${i}`)
+    assert.isAtMost(server.connectionsAccepted() - before, 1)
+  })
+
+  it("keeps the decoded config: a changed file is not re-read per call", async () => {
+    Fs.writeFileSync(process.env.EFFECT_LLM_CONFIG!, "this: [is not valid")
+    const text = await Effect.runPromise(generate({ prompt: "hi" }).pipe(Effect.provide(LiveLayer)))
+    assert.strictEqual(text, expectedText)
+    Fs.writeFileSync(process.env.EFFECT_LLM_CONFIG!, configFor(server.url))
+  })
+
+  it("shares breakers across per-call provides: they open across calls", async () => {
+    server.setDefault(() => ({ status: 503, body: `{"error":{"code":503,"message":"overloaded","status":"UNAVAILABLE"}}` }))
+    const run = () => Effect.runPromise(Effect.flip(generate({ prompt: "x" })).pipe(Effect.provide(LiveLayer)))
+    assert.strictEqual((await run())._tag, "RetryableError")
+    assert.strictEqual((await run())._tag, "RetryableError")
+    const before = server.requests.length
+    assert.strictEqual((await run())._tag, "CircuitOpenError")
+    assert.strictEqual(server.requests.length, before, "no request while the breaker is open")
+    const states = await Effect.runPromise(
+      Effect.flatMap(CircuitBreaker, (b) => b.states()).pipe(Effect.provide(LiveLayer))
+    )
+    assert.deepStrictEqual(states.map((s) => [s.endpoint, s.state]), [["loop", "open"]])
+  })
+
+  it("makeLiveLayer builds a fresh, independent set each time", async () => {
+    server.setDefault(() => ({ headers: { "content-type": "application/json" }, body: reply }))
+    const layer = makeLiveLayer({ configPath: process.env.EFFECT_LLM_CONFIG! })
+    // The shared LiveLayer's breaker is open, but a fresh layer has its own.
+    const text = await Effect.runPromise(generate({ prompt: "hi" }).pipe(Effect.provide(layer)))
+    assert.strictEqual(text, expectedText)
+  })
+
+  it("a bad config fails the layer build with a ConfigError", async () => {
+    const error = await Effect.runPromise(
+      Effect.flip(generate({ prompt: "hi" }).pipe(Effect.provide(makeLiveLayer({ config: { resilience: { max_retries: "three" } } }))))
+    )
+    assert.strictEqual(error._tag, "ConfigError")
+    assert.include(error.message, "resilience.max_retries")
+  })
+})
