@@ -15,6 +15,9 @@ export interface ErrorContext {
   readonly endpoint: string
 }
 
+/** How messages name the target: `google (endpoint "google-us")`. */
+export const describeContext = (context: ErrorContext): string => `${context.provider} (endpoint "${context.endpoint}")`
+
 /** Longest piece of a server's text kept in an error message. */
 export const maxMessageLength = 500
 
@@ -47,7 +50,7 @@ export const fromHttpClientError = (
   const what = reason === "stream_interrupted" ? "the response stream was cut" : "the connection failed"
   return new RetryableError({
     reason,
-    message: `${context.provider} (${context.endpoint}): ${what}: ${truncate(detail, 200)}`,
+    message: `${describeContext(context)}: ${what}: ${truncate(detail, 200)}`,
     provider: context.provider,
     endpoint: context.endpoint
   })
@@ -99,10 +102,10 @@ export const makeError = (
   }
 }
 
-/** The status's default error, message `"<provider> (<endpoint>) answered HTTP <status>: <text>"`. */
+/** The status's default error, message `"<provider> (endpoint "<name>") answered HTTP <status>: <text>"`. */
 export const fromStatus = (status: number, bodyText: string, context: ErrorContext): LLMError => {
   const text = truncate(bodyText)
-  return makeError(classifyStatus(status), `${context.provider} (${context.endpoint}) answered HTTP ${status}${text ? `: ${text}` : ""}`, {
+  return makeError(classifyStatus(status), `${describeContext(context)} answered HTTP ${status}${text ? `: ${text}` : ""}`, {
     ...context,
     status
   })
@@ -116,7 +119,7 @@ export const readBodyText = (response: HttpClientResponse.HttpClientResponse): E
 export const badResponse = (detail: string, context: ErrorContext & { readonly status?: number }): FatalError =>
   new FatalError({
     reason: "bad_response",
-    message: `${context.provider} (${context.endpoint}) sent an undecodable response: ${truncate(detail, 200)}`,
+    message: `${describeContext(context)} sent an undecodable response: ${truncate(detail, 200)}`,
     provider: context.provider,
     endpoint: context.endpoint,
     ...(context.status !== undefined ? { status: context.status } : {})
