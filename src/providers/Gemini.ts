@@ -305,9 +305,7 @@ export const classifyError = (
   bodyText: string,
   headers: Readonly<Record<string, string | undefined>>,
   context: ClassifyContext
-): LLMError => {
-  return classifyParsed(status, parseErrorBody(bodyText), bodyText, headers, context)
-}
+): LLMError => classifyParsed(status, parseErrorBody(bodyText), bodyText, headers, context)
 
 // ---------------------------------------------------------------------------------------------------------------
 // Stream

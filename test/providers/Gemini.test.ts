@@ -612,6 +612,26 @@ it.layer(NodeHttpClient.layerUndici)("Gemini", (it) => {
         assert.isTrue(closed, "the server saw the client close the socket")
       }))
 
+    it.scoped("stopping early closes the HTTP connection even while the caller's scope stays open", () =>
+      Effect.gen(function*() {
+        const { provider, server, target } = yield* setup
+        const full = Loopback.readFixture(googleai + "streaming-success-basic-reply-short.txt")
+        server.enqueue({
+          status: 200,
+          headers: { "content-type": "text/event-stream" },
+          body: [full.subarray(0, full.indexOf("\r\n\r\n") + 4)],
+          end: "hang"
+        })
+        const stream = yield* provider.stream(target, hello)
+        const first = yield* Stream.runCollect(Stream.take(stream, 1))
+        assert.strictEqual(Chunk.unsafeHead(first).delta, "The")
+        const [request] = yield* Effect.promise(() => server.awaitRequests(1))
+        const closed = yield* Effect.promise(() =>
+          Promise.race([request!.socketClosed.then(() => true), new Promise<boolean>((done) => setTimeout(() => done(false), 2000))])
+        )
+        assert.isTrue(closed, "the server saw the client close the socket")
+      }))
+
     it.scoped("a finished stream leaves the keep-alive connection open for reuse", () =>
       Effect.gen(function*() {
         const { provider, server, target } = yield* setup
