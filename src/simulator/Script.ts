@@ -123,7 +123,7 @@ const hash = (text: string): number => {
 export const answerText = (prompt: string, length: number): string => {
   const clean = stripDirective(prompt).replace(/\s+/g, " ")
   const excerpt = clean.length > 60 ? `${clean.slice(0, 57)}...` : clean
-  const head = `Echo: ${excerpt}. `
+  const head = /[.!?。！？]$/.test(excerpt) ? `Echo: ${excerpt} ` : `Echo: ${excerpt}. `
   if (head.length >= length) return head.slice(0, length)
   const start = loremBlock.indexOf(lorem[hash(clean) % lorem.length]! + " ")
   const rotated = loremBlock.slice(start) + loremBlock.slice(0, start)

@@ -90,7 +90,7 @@ describe("Gemini wire format", () => {
     const body = await json(response)
     const candidate = body.candidates[0]
     assert.strictEqual(candidate.content.role, "model")
-    assert.isTrue(candidate.content.parts[0].text.startsWith("Echo: why is the sky blue?."))
+    assert.isTrue(candidate.content.parts[0].text.startsWith("Echo: why is the sky blue? "))
     assert.strictEqual(candidate.finishReason, "STOP")
     const usage = body.usageMetadata
     assert.strictEqual(usage.candidatesTokenCount, Math.ceil(candidate.content.parts[0].text.length / 4))
@@ -210,7 +210,7 @@ describe("DashScope wire format", () => {
     const body = await json(response)
     assert.strictEqual(body.output.choices[0].finish_reason, "stop")
     assert.strictEqual(body.output.choices[0].message.role, "assistant")
-    assert.isTrue(body.output.choices[0].message.content.startsWith("Echo: 1+1?."))
+    assert.isTrue(body.output.choices[0].message.content.startsWith("Echo: 1+1? "))
     assert.strictEqual(body.usage.total_tokens, body.usage.input_tokens + body.usage.output_tokens)
     assert.strictEqual(body.usage.input_tokens, Math.ceil("be brief1+1?".length / 4))
     assert.strictEqual(response.headers.get("x-request-id"), body.request_id)
