@@ -7,8 +7,10 @@ import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Metric from "effect/Metric"
 import * as Ref from "effect/Ref"
 import type { CircuitBreakerConfig } from "../domain/Config.js"
+import * as Telemetry from "../internal/Telemetry.js"
 import { LLMConfig } from "./LLMConfig.js"
 
 /** A breaker's state. `failures` counts consecutive counted failures. */
@@ -67,8 +69,11 @@ const closed: BreakerState = { _tag: "closed", failures: 0 }
 const logTransition = (endpoint: string, from: BreakerState, to: BreakerState) =>
   from._tag === to._tag
     ? Effect.void
-    : Effect.logInfo(`circuit breaker ${endpoint}: ${from._tag} -> ${to._tag}`).pipe(
-      Effect.annotateLogs({ endpoint, from: from._tag, to: to._tag, failures: to.failures })
+    : Effect.zipRight(
+      Metric.increment(Telemetry.withTags(Telemetry.breakerTransitions, { endpoint, from: from._tag, to: to._tag })),
+      Effect.logInfo(`circuit breaker ${endpoint}: ${from._tag} -> ${to._tag}`).pipe(
+        Effect.annotateLogs({ endpoint, from: from._tag, to: to._tag, failures: to.failures })
+      )
     )
 
 /** Builds the breakers from config (one per endpoint name, created on first use). */

@@ -12,6 +12,7 @@ import * as Effect from "effect/Effect"
 import * as ExecutionStrategy from "effect/ExecutionStrategy"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
+import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import type * as Schedule from "effect/Schedule"
 import * as Scope from "effect/Scope"
@@ -24,6 +25,7 @@ import { type GenerateRequest, type NormalizedRequest, normalize } from "../doma
 import { StreamEvent } from "../domain/StreamEvent.js"
 import { TokenUsage } from "../domain/TokenUsage.js"
 import * as RetryPolicy from "../internal/RetryPolicy.js"
+import * as Telemetry from "../internal/Telemetry.js"
 import type { ProviderChunk, ProviderTarget } from "../providers/Provider.js"
 import { type AttemptOutcome, CircuitBreaker } from "./CircuitBreaker.js"
 import { budgetExceeded, type Hold, Ledger } from "./Ledger.js"
@@ -87,6 +89,17 @@ export const make = Effect.gen(function*() {
   const policy: Schedule.Schedule<unknown, LLMError> = RetryPolicy.schedule(resilience)
   const requestTimeoutMs = resilience.requestTimeoutS * 1000
   const idleTimeout = Duration.seconds(resilience.streamIdleTimeoutS)
+  const recordContent = config.observability.recordContent
+
+  /** Counts a finished call (by outcome) and its latency and spend. */
+  const observe = (call: Call, outcome: string, totalMs: number) => {
+    const who = { provider: call.route?.model.provider ?? call.model.provider, model: call.route?.model.modelId ?? call.model.modelId }
+    return Effect.all([
+      Metric.increment(Telemetry.withTags(Telemetry.requests, { ...who, outcome })),
+      Metric.update(Telemetry.withTags(Telemetry.latencyMs, who), totalMs),
+      call.cost > 0 ? Metric.incrementBy(Telemetry.withTags(Telemetry.spendUsd, who), call.cost) : Effect.void
+    ], { discard: true })
+  }
 
   /** Validation, alias resolution and the budget hold: everything before the first request. */
   const begin = (input: GenerateRequest) =>
@@ -105,6 +118,13 @@ export const make = Effect.gen(function*() {
         estimate,
         limit: config.budget.dailySpendLimit
       }).pipe(Effect.catchTag("LedgerError", (e) => Effect.fail(ledgerUnavailable(e))))
+      yield* Effect.annotateCurrentSpan({
+        [Telemetry.attributes.system]: model.provider,
+        [Telemetry.attributes.requestModel]: model.modelId,
+        [Telemetry.attributes.alias]: model.alias,
+        [Telemetry.attributes.traceId]: traceId,
+        ...(recordContent ? { [Telemetry.attributes.prompt]: JSON.stringify(request) } : {})
+      })
       const call: Call = {
         request,
         model,
@@ -144,7 +164,7 @@ export const make = Effect.gen(function*() {
           }
         })
       return Effect.flatMap(Clock.currentTimeMillis, (now) =>
-        ledger.cancel(call.hold, {
+        Effect.zipRight(observe(call, error?.tag ?? "cancelled", now - call.startedAt), ledger.cancel(call.hold, {
           ...who(call),
           status: error === undefined ? "cancelled" : "error",
           cost: call.cost,
@@ -152,7 +172,7 @@ export const make = Effect.gen(function*() {
           attempts: call.attempts,
           error,
           timing: { totalMs: now - call.startedAt, ...(call.ttftMs !== undefined ? { ttftMs: call.ttftMs } : {}) }
-        })).pipe(
+        }))).pipe(
           Effect.catchAll((e) => Effect.logError(`ledger cancel failed for trace ${call.traceId}: ${e.message}`))
         )
     })
@@ -179,6 +199,19 @@ export const make = Effect.gen(function*() {
         Effect.uninterruptible,
         Effect.catchTag("LedgerError", (e) => Effect.fail(ledgerUnavailable(e)))
       )
+      yield* observe(call, "ok", timing.totalMs)
+      if (call.ttftMs !== undefined) yield* Metric.update(Telemetry.ttftMs, call.ttftMs)
+      yield* Effect.annotateCurrentSpan({
+        [Telemetry.attributes.responseModel]: route.model.modelId,
+        [Telemetry.attributes.inputTokens]: usage.inputTokens,
+        [Telemetry.attributes.outputTokens]: usage.outputTokens,
+        [Telemetry.attributes.finishReasons]: [finishReason],
+        [Telemetry.attributes.cost]: cost,
+        [Telemetry.attributes.endpoint]: route.endpoint.name,
+        [Telemetry.attributes.attempts]: call.attempts,
+        ...(requestId !== undefined ? { [Telemetry.attributes.responseId]: requestId } : {}),
+        ...(recordContent ? { [Telemetry.attributes.completion]: content } : {})
+      })
       return new GenerationResponse({
         content,
         model: route.model.modelId,
@@ -226,18 +259,22 @@ export const make = Effect.gen(function*() {
         )
         call.route = route
         call.attempts += 1
+        yield* Metric.increment(
+          Telemetry.withTags(Telemetry.attempts, { provider: route.model.provider, endpoint: route.endpoint.name })
+        )
         const now = yield* Clock.currentTimeMillis
         const timeoutMs = Math.max(0, Math.min(requestTimeoutMs, RetryPolicy.remainingBudgetMs(resilience, state, now)))
         const target: ProviderTarget = { endpoint: route.endpoint, modelId: route.model.modelId, apiKey: key }
         const exit = yield* attempt(route, target, Duration.millis(timeoutMs)).pipe(
           Effect.onInterrupt(() => abandon),
           Effect.withSpan("LLMClient.attempt", {
+            kind: "client",
             attributes: {
-              "gen_ai.system": route.model.provider,
-              "gen_ai.request.model": route.model.modelId,
-              "effect_llm.endpoint": route.endpoint.name,
-              "effect_llm.attempt": call.attempts,
-              "effect_llm.trace_id": call.traceId
+              [Telemetry.attributes.system]: route.model.provider,
+              [Telemetry.attributes.requestModel]: route.model.modelId,
+              [Telemetry.attributes.endpoint]: route.endpoint.name,
+              [Telemetry.attributes.attempt]: call.attempts,
+              [Telemetry.attributes.traceId]: call.traceId
             }
           }),
           Effect.exit
@@ -265,6 +302,13 @@ export const make = Effect.gen(function*() {
           reason: error.reason,
           delayMs: Duration.toMillis(decision.delay)
         }))
+        yield* Metric.increment(Telemetry.withTags(Telemetry.retries, { reason: error.reason }))
+        if (error._tag === "RateLimitError") {
+          yield* Metric.incrementBy(
+            Telemetry.withTags(Telemetry.rateLimitWaitSeconds, { provider: route.model.provider }),
+            Duration.toMillis(decision.delay) / 1000
+          )
+        }
         yield* Effect.sleep(decision.delay)
         state = next
       }
@@ -290,7 +334,7 @@ export const make = Effect.gen(function*() {
           return yield* finish(call, route, answer.content, answer.usage, answer.finishReason, answer.requestId)
         }),
       settleUnfinished
-    ).pipe(Effect.withSpan("LLMClient.generate", { attributes: { "effect_llm.alias": input?.model ?? config.defaultModel } }))
+    ).pipe(Effect.withSpan("LLMClient.generate", { attributes: { [Telemetry.attributes.operation]: "generate" } }))
 
   const generate = ((input: GenerateRequest) =>
     input?.fullResponse === true
@@ -419,7 +463,7 @@ export const make = Effect.gen(function*() {
         )
         return Stream.fromChunk(first).pipe(Stream.concat(rest), Stream.concat(Stream.fromEffect(finishEvent)))
       })
-    ).pipe(Stream.withSpan("LLMClient.stream", { attributes: { "effect_llm.alias": input?.model ?? config.defaultModel } }))
+    ).pipe(Stream.withSpan("LLMClient.stream", { attributes: { [Telemetry.attributes.operation]: "stream" } }))
 
   return LLMClient.of({ generate, stream })
 })

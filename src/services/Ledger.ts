@@ -244,3 +244,27 @@ export const makeMemory = (options: LedgerOptions = {}): Effect.Effect<Ledger.Se
 /** The in-memory ledger as a layer (forgets on restart; for tests and users who want no file). */
 export const layerMemory = (options: LedgerOptions = {}): Layer.Layer<Ledger> =>
   Layer.effect(Ledger, makeMemory(options))
+
+/** Wraps every operation of a ledger backend in a span (`Ledger.hold`, `Ledger.commit`, …). */
+export const withSpans = (ledger: Ledger.Service): Ledger.Service =>
+  Ledger.of({
+    hold: (request) =>
+      Effect.withSpan(ledger.hold(request), "Ledger.hold", {
+        attributes: { "effect_llm.trace_id": request.traceId, "effect_llm.estimate_usd": request.estimate }
+      }),
+    commit: (hold, settlement) =>
+      Effect.withSpan(ledger.commit(hold, settlement), "Ledger.commit", {
+        attributes: { "effect_llm.trace_id": hold.traceId, "effect_llm.cost_usd": settlement.cost }
+      }),
+    cancel: (hold, settlement) =>
+      Effect.withSpan(ledger.cancel(hold, settlement), "Ledger.cancel", {
+        attributes: { "effect_llm.trace_id": hold.traceId, "effect_llm.status": settlement.status }
+      }),
+    spendToday: () => Effect.withSpan(ledger.spendToday(), "Ledger.spendToday"),
+    events: (query) => Effect.withSpan(ledger.events(query), "Ledger.events"),
+    summary: (query) => Effect.withSpan(ledger.summary(query), "Ledger.summary", { attributes: { groupBy: query.groupBy } })
+  })
+
+/** A layer's ledger with spans on every operation. */
+export const layerWithSpans = <E, R>(layer: Layer.Layer<Ledger, E, R>): Layer.Layer<Ledger, E, R> =>
+  Layer.effect(Ledger, Effect.map(Ledger, withSpans)).pipe(Layer.provide(layer))

@@ -1,0 +1,145 @@
+/**
+ * Spans, attributes and metrics a user's telemetry sees: a success, a retried call, a breaker
+ * opening, a stream; and no attribute ever holds the key.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as Metric from "effect/Metric"
+import * as Stream from "effect/Stream"
+import * as TestClock from "effect/TestClock"
+import { RetryableError } from "../../src/domain/Errors.js"
+import * as Telemetry from "../../src/internal/Telemetry.js"
+import { makeMockProviders, makeTestLayer, type MockReply, testConfig } from "../../src/layers/Test.js"
+import { generate, makeLiveLayer, stream } from "../../src/index.js"
+import * as Loopback from "../support/LoopbackServer.js"
+import * as RecordingTracer from "../support/RecordingTracer.js"
+
+const counter = (metric: Metric.Metric.Counter<number>, tags: Record<string, string>) =>
+  Effect.map(Metric.value(Telemetry.withTags(metric, tags)), (state) => state.count)
+
+const unavailable = () => new RetryableError({ reason: "server_error", message: "503", status: 503 })
+
+const layerFor = (replies: ReadonlyArray<MockReply>, config: Record<string, unknown> = {}, otherwise?: MockReply) =>
+  makeTestLayer({
+    config: { ...testConfig, ...config },
+    providers: makeMockProviders({ replies, ...(otherwise !== undefined ? { otherwise } : {}) })
+  })
+
+describe("observability", () => {
+  it.effect("a success: generate span with GenAI attributes, one attempt span, ledger spans, request counter", () => {
+    const recording = RecordingTracer.make()
+    return Effect.gen(function*() {
+      const before = yield* counter(Telemetry.requests, { provider: "google", model: "test-model-1", outcome: "ok" })
+      const response = yield* generate({ prompt: "hello", fullResponse: true, traceId: "obs-1" })
+      const [span] = recording.named("LLMClient.generate")
+      assert.isDefined(span)
+      assert.isTrue(span!.ended)
+      const attributes = Object.fromEntries(span!.attributes)
+      assert.strictEqual(attributes["gen_ai.system"], "google")
+      assert.strictEqual(attributes["gen_ai.request.model"], "test-model-1")
+      assert.strictEqual(attributes["gen_ai.response.model"], "test-model-1")
+      assert.strictEqual(attributes["gen_ai.usage.input_tokens"], response.usage.inputTokens)
+      assert.strictEqual(attributes["gen_ai.usage.output_tokens"], response.usage.outputTokens)
+      assert.deepStrictEqual(attributes["gen_ai.response.finish_reasons"], ["stop"])
+      assert.strictEqual(attributes["effect_llm.cost_usd"], response.cost)
+      assert.strictEqual(attributes["effect_llm.endpoint"], "mock-google")
+      assert.strictEqual(attributes["effect_llm.trace_id"], "obs-1")
+      assert.isUndefined(attributes["gen_ai.prompt"], "no prompt text unless record_content")
+      const attempts = recording.named("LLMClient.attempt")
+      assert.strictEqual(attempts.length, 1)
+      assert.strictEqual(attempts[0]!.parentName, "LLMClient.generate")
+      assert.strictEqual(attempts[0]!.attributes.get("effect_llm.attempt"), 1)
+      assert.deepStrictEqual(
+        recording.spans.filter((s) => s.name.startsWith("Ledger.")).map((s) => s.name),
+        ["Ledger.hold", "Ledger.commit"]
+      )
+      const after = yield* counter(Telemetry.requests, { provider: "google", model: "test-model-1", outcome: "ok" })
+      assert.strictEqual(after - before, 1)
+    }).pipe(Effect.provide(layerFor(["hi there"])), Effect.withTracer(recording.tracer))
+  })
+
+  it.effect("record_content: true puts the prompt and answer on the span", () => {
+    const recording = RecordingTracer.make()
+    return Effect.gen(function*() {
+      yield* generate({ prompt: "secret prompt" })
+      const [span] = recording.named("LLMClient.generate")
+      assert.include(String(span!.attributes.get("gen_ai.prompt")), "secret prompt")
+      assert.strictEqual(span!.attributes.get("gen_ai.completion"), "the answer")
+    }).pipe(
+      Effect.provide(layerFor(["the answer"], { observability: { record_content: true } })),
+      Effect.withTracer(recording.tracer)
+    )
+  })
+
+  it.effect("a retried call: one span per attempt and the retry counted by reason", () => {
+    const recording = RecordingTracer.make()
+    return Effect.gen(function*() {
+      const before = yield* counter(Telemetry.retries, { reason: "server_error" })
+      const fiber = yield* Effect.fork(generate({ prompt: "x", fullResponse: true }))
+      yield* TestClock.adjust("10 seconds")
+      const response = yield* Fiber.join(fiber)
+      assert.strictEqual(response.attempts, 2)
+      const attempts = recording.named("LLMClient.attempt")
+      assert.deepStrictEqual(attempts.map((s) => s.attributes.get("effect_llm.attempt")), [1, 2])
+      assert.strictEqual(attempts[0]!.status._tag === "Ended" && attempts[0]!.status.exit._tag, "Failure")
+      assert.strictEqual((yield* counter(Telemetry.retries, { reason: "server_error" })) - before, 1)
+    }).pipe(Effect.provide(layerFor([unavailable(), "ok"])), Effect.withTracer(recording.tracer))
+  })
+
+  it.effect("a breaker opening is counted", () =>
+    Effect.gen(function*() {
+      const tags = { endpoint: "mock-google", from: "closed", to: "open" }
+      const before = yield* counter(Telemetry.breakerTransitions, tags)
+      for (let i = 0; i < 2; i++) yield* Effect.flip(generate({ prompt: "x" }))
+      assert.strictEqual((yield* counter(Telemetry.breakerTransitions, tags)) - before, 1)
+    }).pipe(
+      Effect.provide(
+        layerFor([], { resilience: { max_retries: 0, circuit_breaker: { failure_threshold: 2, recovery_timeout_s: 60 } } }, unavailable())
+      )
+    ))
+
+  it.effect("a stream: the span lives as long as the stream and carries the usage", () => {
+    const recording = RecordingTracer.make()
+    return Effect.gen(function*() {
+      yield* Stream.runDrain(stream({ prompt: "x" }))
+      const [span] = recording.named("LLMClient.stream")
+      assert.isDefined(span)
+      assert.isTrue(span!.ended)
+      assert.isNumber(span!.attributes.get("gen_ai.usage.output_tokens"))
+      assert.strictEqual(recording.named("LLMClient.attempt")[0]!.parentName, "LLMClient.stream")
+    }).pipe(Effect.provide(layerFor(["one two three"])), Effect.withTracer(recording.tracer))
+  })
+
+  it.scoped("no span attribute ever contains the API key (real HTTP through the Gemini provider)", () => {
+    const recording = RecordingTracer.make()
+    const key = "AIzaSyTEST-never-in-a-span-0123456789"
+    return Effect.gen(function*() {
+      const server = yield* Loopback.make
+      server.setDefault(() => ({
+        headers: { "content-type": "application/json" },
+        body: Loopback.readFixture("vertexai-sdk-test-data/googleai/unary-success-basic-reply-short.json")
+      }))
+      const layer = makeLiveLayer({
+        config: {
+          default_model: "flash",
+          providers: { google: { api_key: key, endpoints: [{ name: "loop", base_url: server.url }] } },
+          models: { flash: { provider: "google", model_id: "gemini-2.5-flash" } },
+          ledger: { backend: "memory" }
+        }
+      })
+      yield* generate({ prompt: "hi" }).pipe(Effect.provide(layer))
+      assert.isAbove(recording.spans.length, 3)
+      for (const span of recording.spans) {
+        for (const [name, value] of span.attributes) {
+          assert.notInclude(String(value), key, `span ${span.name} attribute ${name}`)
+          assert.notInclude(JSON.stringify(value) ?? "", key, `span ${span.name} attribute ${name}`)
+        }
+      }
+      const http = recording.spans.find((s) => s.name.startsWith("http.client"))
+      assert.isDefined(http, "the HTTP client span is recorded")
+      // The header is on the span, redacted.
+      assert.isDefined(http!.attributes.get("http.request.header.x-goog-api-key"))
+    }).pipe(Effect.withTracer(recording.tracer))
+  })
+})
