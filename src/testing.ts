@@ -4,3 +4,5 @@
 export { layerMemoryLedger, makeMockProviders, makeTestLayer, testConfig } from "./layers/Test.js"
 export type { MockCall, MockProviders, MockReply, MockScript, TestLayerOptions } from "./layers/Test.js"
 export { layerMemory, makeMemory } from "./services/Ledger.js"
+export * as Simulator from "./simulator/Simulator.js"
+export type { SimulatorStep } from "./simulator/Simulator.js"

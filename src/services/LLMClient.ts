@@ -293,7 +293,7 @@ export const make = Effect.gen(function*() {
         const [decision, next] = yield* RetryPolicy.decide(resilience, policy, state, error, yield* Clock.currentTimeMillis)
         if (decision._tag === "fail") return yield* Effect.fail(decision.error)
         yield* Effect.logInfo(
-          `retrying ${call.model.alias} after ${error._tag} (${error.reason}) from ${route.endpoint.name}: waiting ${Duration.format(decision.delay)}`
+          `retrying ${call.model.alias} after ${error._tag} (${error.reason}) from ${route.endpoint.name}: waiting ${Math.round(Duration.toMillis(decision.delay))} ms`
         ).pipe(Effect.annotateLogs({
           traceId: call.traceId,
           endpoint: route.endpoint.name,

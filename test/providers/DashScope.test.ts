@@ -577,20 +577,17 @@ describe("DashScope streams", () => {
       })
     ), { timeout: 10_000 })
 
-  it.scoped("10,000 events stream in linear time", () =>
+  it.scoped("a 10,000-event stream decodes completely (speed is measured by npm run bench)", () =>
     withServer((server, provider) =>
       Effect.gen(function* () {
         const event = (i: number, finish: string) =>
           `id:${i}\nevent:result\n:HTTP_STATUS/200\ndata:{"output":{"choices":[{"message":{"content":"t${i} ","role":"assistant"},"finish_reason":"${finish}"}]},"usage":{"total_tokens":${i + 8},"input_tokens":8,"output_tokens":${i}},"request_id":"r"}\n\n`
         const events = Array.from({ length: 10_000 }, (_, i) => event(i + 1, i === 9_999 ? "stop" : "null")).join("")
         server.enqueue(Loopback.replay(new TextEncoder().encode(events), { chunkSizes: [16_384] }))
-        const started = performance.now()
         const { chunks, exit } = yield* collect(yield* provider.stream(targetOf(server), minimalRequest))
-        const elapsed = performance.now() - started
         assert.isTrue(Exit.isSuccess(exit))
         assert.strictEqual(chunks.length, 10_000)
         assert.strictEqual(chunks.at(-1)!.usage?.outputTokens, 10_000)
-        assert.isBelow(elapsed, 3_000)
       })
     ))
 })
