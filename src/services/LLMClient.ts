@@ -30,7 +30,7 @@ import type { ProviderChunk, ProviderTarget } from "../providers/Provider.js"
 import { type AttemptOutcome, CircuitBreaker } from "./CircuitBreaker.js"
 import { budgetExceeded, type Hold, Ledger } from "./Ledger.js"
 import { LLMConfig } from "./LLMConfig.js"
-import { Pricing } from "./Pricing.js"
+import { price, Pricing } from "./Pricing.js"
 import { Providers } from "./Providers.js"
 import { type Route, Router } from "./Router.js"
 
@@ -163,6 +163,10 @@ export const make = Effect.gen(function*() {
             return { tag: tagged._tag ?? "Error", message: tagged.message ?? String(e) }
           }
         })
+      // Tokens a cut or stopped stream already used are billed by the provider: count them.
+      if (call.usage !== undefined) {
+        call.cost = price(call.route?.model ?? call.model, call.usage.inputTokens, call.usage.outputTokens)
+      }
       return Effect.flatMap(Clock.currentTimeMillis, (now) =>
         Effect.zipRight(observe(call, error?.tag ?? "cancelled", now - call.startedAt), ledger.cancel(call.hold, {
           ...who(call),

@@ -116,6 +116,8 @@ describe("stream() over HTTP", () => {
         const ledger = yield* ledgerEvents("early")
         assert.deepStrictEqual(ledger.map((e) => [e.type, e.status]), [["hold", "ok"], ["cancel", "cancelled"]])
         assert.isAbove(ledger[1]!.usage!.inputTokens, 0, "usage seen so far is recorded")
+        const usage = ledger[1]!.usage!
+        assert.closeTo(ledger[1]!.cost, (usage.inputTokens * 0.3 + usage.outputTokens * 2.5) / 1e6, 1e-12, "and priced")
       }).pipe(Effect.provide(layerFor(server.url)))
       yield* Effect.promise(() => server.requests[0]!.socketClosed)
       assert.strictEqual(server.connectionsClosed(), 1)

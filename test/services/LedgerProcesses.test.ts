@@ -1,0 +1,169 @@
+/**
+ * The durable ledgers across real processes (test/support/ledger-child.ts): a SIGKILLed writer loses
+ * no committed event and its open holds expire; four processes racing for one budget never pass it,
+ * on one SQLite file and on one PostgreSQL database. PostgreSQL is skipped with a notice when
+ * unreachable, unless EFFECT_LLM_REQUIRE_PG=1.
+ */
+import * as Reactivity from "@effect/experimental/Reactivity"
+import * as PgClient from "@effect/sql-pg/PgClient"
+import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
+import { afterAll, assert, describe, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Redacted from "effect/Redacted"
+import * as TestClock from "effect/TestClock"
+import * as ChildProcess from "node:child_process"
+import * as Fs from "node:fs"
+import * as Os from "node:os"
+import * as Path from "node:path"
+import { fileURLToPath } from "node:url"
+import { computeSpend, Ledger } from "../../src/services/Ledger.js"
+import * as LedgerSql from "../../src/services/LedgerSql.js"
+import type { Args } from "../support/ledger-child.js"
+
+const root = Path.resolve(Path.dirname(fileURLToPath(import.meta.url)), "../..")
+const childScript = Path.join(root, "test/support/ledger-child.ts")
+const tempDir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "effect-llm-ledger-processes-"))
+afterAll(() => Fs.rmSync(tempDir, { recursive: true, force: true }))
+
+const pgUrl = process.env.EFFECT_LLM_PG_URL ?? "postgres://postgres@127.0.0.1:5432/test"
+const adminClient = PgClient.make({ url: Redacted.make(pgUrl), connectTimeout: "2 seconds" }).pipe(
+  Effect.provideServiceEffect(Reactivity.Reactivity, Reactivity.make)
+)
+const pgReachable = await Effect.runPromise(
+  Effect.scoped(adminClient).pipe(Effect.as(true), Effect.catchAllCause(() => Effect.succeed(false)))
+)
+if (!pgReachable) {
+  if (process.env.EFFECT_LLM_REQUIRE_PG === "1") {
+    throw new Error(`PostgreSQL is not reachable at ${pgUrl} and EFFECT_LLM_REQUIRE_PG=1`)
+  }
+  console.log(`notice: PostgreSQL not reachable at ${pgUrl}; skipping the PostgreSQL process test`)
+}
+
+/** A running child: its stdout lines so far, a way to wait for some, and its exit. */
+const spawnChild = (args: Args) => {
+  const child = ChildProcess.spawn(process.execPath, ["--import", "tsx", childScript, JSON.stringify(args)], {
+    cwd: root,
+    stdio: ["pipe", "pipe", "pipe"]
+  })
+  const lines: Array<string> = []
+  let partial = ""
+  let stderr = ""
+  const waiters = new Set<() => void>()
+  child.stdout.setEncoding("utf8").on("data", (chunk: string) => {
+    const parts = (partial + chunk).split("\n")
+    partial = parts.pop() ?? ""
+    lines.push(...parts)
+    for (const waiter of waiters) waiter()
+  })
+  child.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk))
+  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)))
+  const waitFor = (done: (lines: ReadonlyArray<string>) => boolean, what: string, timeoutMs = 20_000) =>
+    new Promise<void>((resolve, reject) => {
+      const check = () => {
+        if (done(lines)) {
+          waiters.delete(check)
+          clearTimeout(timer)
+          resolve()
+        }
+      }
+      const timer = setTimeout(() => {
+        waiters.delete(check)
+        reject(new Error(`child ${child.pid} (${args.backend}) never printed ${what}; stdout: ${lines.slice(-5).join(" | ")}; stderr: ${stderr}`))
+      }, timeoutMs)
+      waiters.add(check)
+      void exited.then(() => setTimeout(check, 0))
+      check()
+    })
+  return { child, lines, waitFor, exited, stderr: () => stderr }
+}
+
+const sqlite = (path: string) =>
+  Effect.provideServiceEffect(SqliteClient.make({ filename: path }), Reactivity.Reactivity, Reactivity.make)
+
+describe("Ledger across processes", () => {
+  it.effect("a SIGKILLed writer loses no printed commit, leaves an intact file, and its open holds expire", () =>
+    Effect.gen(function*() {
+      const path = Path.join(tempDir, "killed.db")
+      const writer = spawnChild({ backend: "sqlite", path, mode: "loop", holdTtlS: 60 })
+      yield* Effect.promise(() =>
+        writer.waitFor((lines) => lines.filter((line) => line.startsWith("committed ")).length >= 40, "40 commits")
+      )
+      writer.child.kill("SIGKILL")
+      yield* Effect.promise(() => writer.exited)
+      const printed = writer.lines.filter((line) => line.startsWith("committed ")).map((line) => line.slice(10))
+      const openId = writer.lines.find((line) => line.startsWith("open "))!.slice(5)
+
+      const [integrity] = yield* Effect.scoped(Effect.flatMap(sqlite(path), (sql) =>
+        Effect.orDie(sql.unsafe<{ integrity_check: string }>("PRAGMA integrity_check"))))
+      assert.strictEqual(integrity!.integrity_check, "ok")
+
+      const now = Date.now()
+      yield* TestClock.setTime(now)
+      yield* Effect.gen(function*() {
+        const ledger = yield* Ledger
+        const events = yield* ledger.events()
+        const settled = new Set(events.filter((event) => event.type === "commit").map((event) => event.holdId))
+        for (const id of printed) assert.isTrue(settled.has(id), `printed hold ${id} has no commit`)
+        const unsettled = events.filter((event) => event.type === "hold" && !settled.has(event.holdId))
+        assert.isTrue(unsettled.some((hold) => hold.holdId === openId))
+        assert.isAtMost(unsettled.length, 2) // the never-settled hold, and at most one cut mid-call
+
+        assert.closeTo(yield* ledger.spendToday(), computeSpend(events, now, 60), 1e-9)
+        yield* TestClock.adjust("61 seconds")
+        const later = now + 61_000
+        const withoutUnsettled = events.filter((event) => !unsettled.includes(event))
+        assert.closeTo(yield* ledger.spendToday(), computeSpend(withoutUnsettled, later, 60), 1e-9)
+        const expired = (yield* ledger.summary({ groupBy: "model" })).reduce((sum, row) => sum + row.expired, 0)
+        assert.strictEqual(expired, unsettled.length)
+      }).pipe(Effect.provide(LedgerSql.layerSqlite({ path, holdTtlS: 60 })))
+    }))
+
+  it.effect("four processes per backend racing for one budget never pass it (SQLite file, PostgreSQL database)", () =>
+    Effect.gen(function*() {
+      const burst = { mode: "burst", holds: 8, estimate: 0.25, limit: 1.5 } as const
+      const path = Path.join(tempDir, "shared.db")
+      const schema = `effect_llm_processes_${process.pid}_${Math.floor(Math.random() * 1e9)}`
+      const url = `${pgUrl}?options=${encodeURIComponent(`-c search_path=${schema}`)}`
+      if (pgReachable) {
+        const admin = yield* Effect.orDie(adminClient)
+        yield* Effect.orDie(admin.unsafe(`CREATE SCHEMA ${schema}`))
+        yield* Effect.addFinalizer(() => Effect.ignore(admin.unsafe(`DROP SCHEMA ${schema} CASCADE`)))
+      }
+      const groups = [
+        { name: "sqlite", children: Array.from({ length: 4 }, () => spawnChild({ backend: "sqlite", path, ...burst })) },
+        ...(pgReachable ?
+          [{ name: "postgres", children: Array.from({ length: 4 }, () => spawnChild({ backend: "postgres", url, ...burst })) }] :
+          [])
+      ]
+      const children = groups.flatMap((group) => group.children)
+      yield* Effect.promise(() => Promise.all(children.map((child) => child.waitFor((lines) => lines.includes("ready"), "ready"))))
+      for (const child of children) child.child.stdin.write("go\n")
+      yield* Effect.promise(() =>
+        Promise.all(children.map((child) => child.waitFor((lines) => lines.some((line) => line.startsWith("{")), "a result")))
+      )
+      for (const child of children) assert.strictEqual(yield* Effect.promise(() => child.exited), 0, child.stderr())
+
+      for (const group of groups) {
+        const results = group.children.map((child) =>
+          JSON.parse(child.lines.find((line) => line.startsWith("{"))!) as { granted: number; refused: number; failed: number }
+        )
+        const granted = results.reduce((sum, result) => sum + result.granted, 0)
+        assert.strictEqual(granted, 6, `${group.name}: ${JSON.stringify(results)}`)
+        assert.strictEqual(results.reduce((sum, result) => sum + result.failed, 0), 0)
+        yield* TestClock.setTime(Date.now())
+        const layer = group.name === "sqlite" ?
+          LedgerSql.layerSqlite({ path }) :
+          LedgerSql.layerPostgres({ url: Redacted.make(url) })
+        yield* Effect.gen(function*() {
+          const ledger = yield* Ledger
+          const events = yield* ledger.events()
+          assert.strictEqual(events.filter((event) => event.type === "hold").length, 6)
+          assert.strictEqual(events.filter((event) => event.type === "commit").length, results.reduce(
+            (sum, result) => sum + Math.ceil(result.granted / 2),
+            0
+          ))
+          assert.strictEqual(yield* ledger.spendToday(), 1.5)
+        }).pipe(Effect.provide(layer))
+      }
+    }).pipe(Effect.scoped))
+})
