@@ -1,0 +1,216 @@
+/**
+ * Resilience end to end over HTTP (loopback servers speaking the real error formats), driven by
+ * `TestClock`: the server's Retry-After hints, RetryInfo, per-attempt timeouts, 4xx that never
+ * retry, and breakers that skip a dead endpoint without a request.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as Random from "effect/Random"
+import * as TestClock from "effect/TestClock"
+import { generate, makeLiveLayer } from "../../src/index.js"
+import * as Loopback from "../support/LoopbackServer.js"
+
+const ok = Loopback.readFixture("vertexai-sdk-test-data/googleai/unary-success-basic-reply-short.json")
+const okResponse: Loopback.ScriptedResponse = { headers: { "content-type": "application/json" }, body: ok }
+const retryInfo429 = Loopback.readFixture("vercel-ai/google/google-429-retry-info.json")
+const json = { "content-type": "application/json" }
+const rateLimited = (headers: Record<string, string>): Loopback.ScriptedResponse => ({
+  status: 429,
+  headers: { ...json, ...headers },
+  body: `{"error":{"code":429,"message":"Resource has been exhausted (e.g. check quota).","status":"RESOURCE_EXHAUSTED"}}`
+})
+const unavailable: Loopback.ScriptedResponse = {
+  status: 503,
+  headers: json,
+  body: `{"error":{"code":503,"message":"The model is overloaded. Please try again later.","status":"UNAVAILABLE"}}`
+}
+
+const layerFor = (endpoints: ReadonlyArray<{ name: string; url: string }>, resilience: Record<string, unknown> = {}) =>
+  makeLiveLayer({
+    config: {
+      default_model: "flash",
+      providers: {
+        google: { api_key: "resilience-key", endpoints: endpoints.map((e) => ({ name: e.name, base_url: e.url })) }
+      },
+      models: { flash: { provider: "google", model_id: "gemini-2.5-flash" } },
+      resilience: { max_retries: 3, base_delay_s: 1, ...resilience },
+      ledger: { backend: "memory" }
+    }
+  })
+
+/** Starts `generate` in a fiber and returns it with a way to read the test clock. */
+const start = (layer: ReturnType<typeof layerFor>) =>
+  Effect.fork(Effect.either(generate({ prompt: "hi", fullResponse: true }).pipe(Effect.provide(layer))))
+
+/** Lets real I/O happen (a premature retry would reach the server in this time); not a clock wait. */
+const settle = Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 50)))
+
+const waitForRequests = (server: Loopback.LoopbackServer, count: number) =>
+  Effect.promise(() => server.awaitRequests(count))
+
+describe("rate limits over HTTP (TestClock)", () => {
+  it.scoped("429 + Retry-After: 7 → the second attempt happens at t = 7 s, not before", () =>
+    Effect.gen(function*() {
+      const server = yield* Loopback.make
+      server.enqueue(rateLimited({ "retry-after": "7" }), okResponse)
+      const fiber = yield* start(layerFor([{ name: "a", url: server.url }]))
+      yield* waitForRequests(server, 1)
+      yield* TestClock.adjust("6999 millis")
+      yield* settle
+      assert.strictEqual(server.requests.length, 1)
+      yield* TestClock.adjust("1 millis")
+      const result = yield* Fiber.join(fiber)
+      assert.strictEqual(result._tag, "Right")
+      if (result._tag === "Right") {
+        assert.strictEqual(result.right.attempts, 2)
+        assert.strictEqual(result.right.timing.totalMs, 7000)
+      }
+    }))
+
+  it.scoped("the HTTP-date form of Retry-After is a wait relative to Clock", () =>
+    Effect.gen(function*() {
+      const server = yield* Loopback.make
+      // TestClock starts at the epoch: this date is 12 s from now.
+      server.enqueue(rateLimited({ "retry-after": new Date(12_000).toUTCString() }), okResponse)
+      const fiber = yield* start(layerFor([{ name: "a", url: server.url }]))
+      yield* waitForRequests(server, 1)
+      yield* TestClock.adjust("11 seconds")
+      yield* settle
+      assert.strictEqual(server.requests.length, 1)
+      yield* TestClock.adjust("1 seconds")
+      const result = yield* Fiber.join(fiber)
+      assert.strictEqual(result._tag === "Right" && result.right.timing.totalMs, 12_000)
+    }))
+
+  it.scoped("retry-after-ms is honoured", () =>
+    Effect.gen(function*() {
+      const server = yield* Loopback.make
+      server.enqueue(rateLimited({ "retry-after-ms": "2500" }), okResponse)
+      const fiber = yield* start(layerFor([{ name: "a", url: server.url }]))
+      yield* waitForRequests(server, 1)
+      yield* TestClock.adjust("2499 millis")
+      yield* settle
+      assert.strictEqual(server.requests.length, 1)
+      yield* TestClock.adjust("1 millis")
+      const result = yield* Fiber.join(fiber)
+      assert.strictEqual(result._tag === "Right" && result.right.timing.totalMs, 2500)
+    }))
+
+  it.scoped("Gemini RetryInfo \"34.4s\" (the recorded body) is waited out when it fits max_wait_timeout_s", () =>
+    Effect.gen(function*() {
+      const server = yield* Loopback.make
+      server.enqueue({ status: 429, headers: json, body: retryInfo429 }, okResponse)
+      const fiber = yield* start(layerFor([{ name: "a", url: server.url }]))
+      yield* waitForRequests(server, 1)
+      yield* TestClock.adjust("34399 millis")
+      yield* settle
+      assert.strictEqual(server.requests.length, 1)
+      yield* TestClock.adjust("1 millis")
+      const result = yield* Fiber.join(fiber)
+      assert.strictEqual(result._tag === "Right" && result.right.timing.totalMs, 34_400)
+    }))
+
+  it.scoped("over max_wait_timeout_s → an immediate RateLimitError with retryAfter 34.4 s", () =>
+    Effect.gen(function*() {
+      const server = yield* Loopback.make
+      server.enqueue({ status: 429, headers: json, body: retryInfo429 }, okResponse)
+      const error = yield* Effect.flip(
+        generate({ prompt: "hi" }).pipe(Effect.provide(layerFor([{ name: "a", url: server.url }], { max_wait_timeout_s: 30 })))
+      )
+      assert.strictEqual(error._tag, "RateLimitError")
+      if (error._tag === "RateLimitError") {
+        assert.strictEqual(error.reason, "rate_limited")
+        assert.strictEqual(Duration.toMillis(error.retryAfter!), 34_400)
+      }
+      assert.strictEqual(server.requests.length, 1)
+    }))
+
+  it.scoped("wait_on_rate_limit: false → the RateLimitError at once, retryAfter filled in", () =>
+    Effect.gen(function*() {
+      const server = yield* Loopback.make
+      server.enqueue(rateLimited({ "retry-after": "5" }), okResponse)
+      const error = yield* Effect.flip(
+        generate({ prompt: "hi" }).pipe(Effect.provide(layerFor([{ name: "a", url: server.url }], { wait_on_rate_limit: false })))
+      )
+      assert.strictEqual(error._tag, "RateLimitError")
+      if (error._tag === "RateLimitError") assert.strictEqual(Duration.toMillis(error.retryAfter!), 5000)
+      assert.strictEqual(server.requests.length, 1)
+    }))
+
+  it.scoped("a per-day quota fails at once as quota_exhausted", () =>
+    Effect.gen(function*() {
+      const server = yield* Loopback.make
+      const perDay = retryInfo429.toString("utf8").replace("PerMinute", "PerDay")
+      server.enqueue({ status: 429, headers: json, body: perDay }, okResponse)
+      const error = yield* Effect.flip(generate({ prompt: "hi" }).pipe(Effect.provide(layerFor([{ name: "a", url: server.url }]))))
+      assert.strictEqual(error._tag === "RateLimitError" && error.reason, "quota_exhausted")
+      assert.strictEqual(server.requests.length, 1)
+    }))
+})
+
+describe("retries, timeouts and breakers over HTTP (TestClock)", () => {
+  it.scoped("503, 503, 200 → attempts 3", () =>
+    Effect.gen(function*() {
+      const server = yield* Loopback.make
+      server.enqueue(unavailable, unavailable, okResponse)
+      const fiber = yield* start(layerFor([{ name: "a", url: server.url }]))
+      yield* waitForRequests(server, 1)
+      yield* TestClock.adjust("1200 millis")
+      yield* waitForRequests(server, 2)
+      yield* TestClock.adjust("2400 millis")
+      const result = yield* Fiber.join(fiber)
+      assert.strictEqual(result._tag === "Right" && result.right.attempts, 3)
+    }).pipe(Effect.withRandom(Random.fixed([0.5]))))
+
+  for (const [status, body] of [
+    [400, Loopback.readFixture("vertexai-sdk-test-data/googleai/unary-failure-api-key.json")],
+    [401, `{"error":{"code":401,"message":"Request had invalid authentication credentials.","status":"UNAUTHENTICATED"}}`],
+    [403, Loopback.readFixture("vertexai-sdk-test-data/googleai/unary-failure-generativelanguage-api-not-enabled.json")],
+    [404, Loopback.readFixture("vertexai-sdk-test-data/googleai/unary-failure-unknown-model.json")]
+  ] as const) {
+    it.scoped(`${status} → one attempt, FatalError`, () =>
+      Effect.gen(function*() {
+        const server = yield* Loopback.make
+        server.enqueue({ status, headers: json, body }, okResponse)
+        const error = yield* Effect.flip(generate({ prompt: "hi" }).pipe(Effect.provide(layerFor([{ name: "a", url: server.url }]))))
+        assert.strictEqual(error._tag, "FatalError")
+        assert.strictEqual(server.requests.length, 1)
+        assert.notInclude(error.message, "resilience-key")
+      }))
+  }
+
+  it.scoped("a hanging server → RetryableError timeout after request_timeout_s, connection released", () =>
+    Effect.gen(function*() {
+      const server = yield* Loopback.make
+      server.enqueue({ hang: true })
+      const fiber = yield* start(layerFor([{ name: "a", url: server.url }], { request_timeout_s: 20, max_retries: 0 }))
+      yield* waitForRequests(server, 1)
+      yield* TestClock.adjust("19 seconds")
+      assert.isTrue((yield* Fiber.poll(fiber))._tag === "None")
+      yield* TestClock.adjust("1 seconds")
+      const result = yield* Fiber.join(fiber)
+      assert.strictEqual(result._tag === "Left" && result.left._tag === "RetryableError" && result.left.reason, "timeout")
+      yield* Effect.promise(() => server.requests[0]!.socketClosed)
+    }))
+
+  it.scoped("an open endpoint is skipped without a request; traffic goes to the next one", () =>
+    Effect.gen(function*() {
+      const dead = yield* Loopback.make
+      const alive = yield* Loopback.make
+      dead.setDefault(() => unavailable)
+      alive.setDefault(() => okResponse)
+      const layer = layerFor([{ name: "dead", url: dead.url }, { name: "alive", url: alive.url }], {
+        max_retries: 0,
+        circuit_breaker: { failure_threshold: 2, recovery_timeout_s: 60 }
+      })
+      yield* Effect.gen(function*() {
+        yield* Effect.flip(generate({ prompt: "1" }))
+        yield* Effect.flip(generate({ prompt: "2" }))
+        const response = yield* generate({ prompt: "3", fullResponse: true })
+        assert.strictEqual(response.endpoint, "alive")
+        assert.strictEqual(dead.requests.length, 2)
+      }).pipe(Effect.provide(layer))
+    }))
+})
