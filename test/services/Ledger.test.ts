@@ -11,11 +11,13 @@ import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as PgClient from "@effect/sql-pg/PgClient"
 import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
 import { afterAll, assert, describe, it } from "@effect/vitest"
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
+import type * as Scope from "effect/Scope"
 import * as TestClock from "effect/TestClock"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
@@ -48,11 +50,10 @@ if (!pgReachable) {
   console.log(`notice: PostgreSQL not reachable at ${pgUrl}; skipping the PostgreSQL ledger suite`)
 }
 
-/** A ledger in a fresh schema (dropped when the layer is released): `search_path` picks it through the URL. */
-const layerPostgresFresh = (holdTtlS: number, schemaVersion?: number): Layer.Layer<Ledger, LedgerError> => {
-  const schema = `effect_llm_test_${runId}_${++fileCount}`
-  const url = Redacted.make(`${pgUrl}?options=${encodeURIComponent(`-c search_path=${schema}`)}`)
-  return Layer.unwrapScoped(Effect.gen(function*() {
+/** A fresh schema, dropped with the scope; the URL picks it through `search_path`. */
+const freshPgSchema = (schemaVersion?: number) =>
+  Effect.gen(function*() {
+    const schema = `effect_llm_test_${runId}_${++fileCount}`
     const admin = yield* Effect.orDie(adminClient)
     yield* Effect.orDie(admin.unsafe(`CREATE SCHEMA ${schema}`))
     yield* Effect.addFinalizer(() => Effect.ignore(admin.unsafe(`DROP SCHEMA ${schema} CASCADE`)))
@@ -61,9 +62,12 @@ const layerPostgresFresh = (holdTtlS: number, schemaVersion?: number): Layer.Lay
         created_at timestamp with time zone not null default now(), name text not null)`))
       yield* Effect.orDie(admin.unsafe(`INSERT INTO ${schema}.effect_llm_migrations (migration_id, name) VALUES (1, 'x'), (${schemaVersion}, 'future')`))
     }
-    return LedgerSql.layerPostgres({ url, holdTtlS })
-  }))
-}
+    return Redacted.make(`${pgUrl}?options=${encodeURIComponent(`-c search_path=${schema}`)}`)
+  })
+
+/** A PostgreSQL ledger in a fresh schema. */
+const layerPostgresFresh = (holdTtlS: number, schemaVersion?: number): Layer.Layer<Ledger, LedgerError> =>
+  Layer.unwrapScoped(Effect.map(freshPgSchema(schemaVersion), (url) => LedgerSql.layerPostgres({ url, holdTtlS })))
 
 interface Backend {
   readonly name: string
@@ -347,7 +351,31 @@ const writeSqlite = (path: string, statements: ReadonlyArray<string>) =>
     for (const statement of statements) yield* Effect.orDie(sql.unsafe(statement))
   }))
 
+/** Two ledgers over one store see each other's writes at once (the spend fold misses no row). */
+const twoConnections = (open: Effect.Effect<Ledger.Service, LedgerError, Scope.Scope>) =>
+  Effect.gen(function*() {
+    yield* TestClock.setTime(day)
+    const a = yield* open
+    const b = yield* open
+    const held = yield* a.hold(request({ estimate: 0.5 }))
+    assert.strictEqual(yield* b.spendToday(), 0.5)
+    yield* b.hold(request({ estimate: 0.5 }))
+    const refused = yield* Effect.flip(a.hold(request({ estimate: 0.25 })))
+    assert.strictEqual(refused._tag === "BudgetExceededError" && refused.spent, 1)
+    yield* b.commit(held, { cost: 0.125 })
+    assert.strictEqual(yield* a.spendToday(), 0.625)
+    assert.strictEqual((yield* a.events()).length, 3)
+  }).pipe(Effect.scoped)
+
+const ledgerOf = (layer: Layer.Layer<Ledger, LedgerError>) =>
+  Effect.map(Layer.build(layer), (context) => Context.get(context, Ledger))
+
 describe("SQLite ledger file", () => {
+  it.effect("two connections to one file see each other's holds and settlements at once", () => {
+    const path = tempFile()
+    return twoConnections(ledgerOf(LedgerSql.layerSqlite({ path })))
+  })
+
   it.effect("keeps its events across a reopen, with parent directories created", () =>
     Effect.gen(function*() {
       yield* TestClock.setTime(day)
@@ -368,6 +396,28 @@ describe("SQLite ledger file", () => {
         return yield* Effect.orDie(sql.unsafe<{ journal_mode: string }>("PRAGMA journal_mode"))
       }))
       assert.strictEqual(journal[0]!.journal_mode, "wal")
+    }))
+
+  it.effect("a reopened ledger counts open holds from before midnight but not yesterday's settlements", () =>
+    Effect.gen(function*() {
+      const path = tempFile()
+      const use = <A, E>(effect: Effect.Effect<A, E, Ledger>) =>
+        Effect.provide(effect, LedgerSql.layerSqlite({ path, holdTtlS: 900 }))
+      yield* TestClock.setTime(Date.UTC(2026, 0, 15, 23, 59, 0))
+      yield* use(Effect.gen(function*() {
+        const ledger = yield* Ledger
+        yield* ledger.hold(request({ estimate: 0.25 }))
+        const settled = yield* ledger.hold(request({ estimate: 0.5 }))
+        yield* TestClock.adjust("30 seconds")
+        yield* ledger.commit(settled, { cost: 0.125 })
+      }))
+      yield* TestClock.adjust("1 minute") // 00:00:30 the next day
+      yield* use(Effect.gen(function*() {
+        const ledger = yield* Ledger
+        assert.strictEqual(yield* ledger.spendToday(), 0.25)
+        yield* TestClock.adjust("15 minutes")
+        assert.strictEqual(yield* ledger.spendToday(), 0)
+      }))
     }))
 
   it.effect("a file that is not a SQLite database fails with LedgerError corrupt and is left byte for byte", () =>
@@ -484,6 +534,12 @@ describe("scrubSecrets", () => {
 })
 
 describe("PostgreSQL ledger", () => {
+  it.effect.skipIf(!pgReachable)("two connections to one database see each other's holds and settlements at once", () =>
+    Effect.gen(function*() {
+      const url = yield* freshPgSchema()
+      yield* twoConnections(ledgerOf(LedgerSql.layerPostgres({ url })))
+    }).pipe(Effect.scoped))
+
   it.effect.skipIf(!pgReachable)("a database whose ledger schema is newer fails with LedgerError incompatible_schema", () =>
     Effect.gen(function*() {
       const error = yield* buildFailure(layerPostgresFresh(900, 9))

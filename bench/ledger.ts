@@ -1,0 +1,91 @@
+/**
+ * Micro-benchmark of the ledger backends: per-call latency of `hold` + `commit` and of `spendToday`
+ * (sequential, 1000 iterations after 50 warm-up calls) for memory, SQLite (a temp file, next to the
+ * cost of one fsync'd insert on the same disk, and on tmpfs where fsync is free) and PostgreSQL (a
+ * throwaway schema).
+ * Run: `npx tsx bench/ledger.ts` (EFFECT_LLM_PG_URL overrides the PostgreSQL URL).
+ */
+import * as Reactivity from "@effect/experimental/Reactivity"
+import * as PgClient from "@effect/sql-pg/PgClient"
+import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Redacted from "effect/Redacted"
+import * as Fs from "node:fs"
+import * as Os from "node:os"
+import * as Path from "node:path"
+import { performance } from "node:perf_hooks"
+import type { LedgerError } from "../src/domain/Errors.js"
+import { Ledger, layerMemory } from "../src/services/Ledger.js"
+import * as LedgerSql from "../src/services/LedgerSql.js"
+
+const iterations = 1000
+const warmup = 50
+const pgUrl = process.env.EFFECT_LLM_PG_URL ?? "postgres://postgres@127.0.0.1:5432/test"
+
+const percentile = (sorted: ReadonlyArray<number>, p: number) =>
+  sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!
+
+/** p50/p95/max of `iterations` sequential runs of `call`, after a warm-up. */
+const time = <E, R>(call: Effect.Effect<unknown, E, R>) =>
+  Effect.gen(function*() {
+    for (let i = 0; i < warmup; i++) yield* call
+    const samples: Array<number> = []
+    for (let i = 0; i < iterations; i++) {
+      const start = performance.now()
+      yield* call
+      samples.push(performance.now() - start)
+    }
+    samples.sort((a, b) => a - b)
+    return `p50 ${percentile(samples, 50).toFixed(3)} ms  p95 ${percentile(samples, 95).toFixed(3)} ms  max ${samples.at(-1)!.toFixed(3)} ms`
+  })
+
+const measure = (name: string, layer: Layer.Layer<Ledger, LedgerError>) =>
+  Effect.gen(function*() {
+    const ledger = yield* Ledger
+    const call = ledger.hold({ traceId: "bench", provider: "gemini", model: "m", alias: "a", estimate: 0.0001, limit: 0 }).pipe(
+      Effect.flatMap((hold) => ledger.commit(hold, { cost: 0.0001, attempts: 1, timing: { totalMs: 1 } }))
+    )
+    console.log(`${name.padEnd(10)} hold+commit  ${yield* time(call)}`)
+    console.log(`${name.padEnd(10)} spendToday   ${yield* time(ledger.spendToday())}  (after ${2 * (iterations + warmup)} events)`)
+  }).pipe(Effect.provide(layer))
+
+/** What one fsync'd SQLite insert costs on this disk, through the same client: the floor of a commit. */
+const sqliteFloor = (path: string) =>
+  Effect.scoped(Effect.gen(function*() {
+    const sql = yield* Effect.provideServiceEffect(SqliteClient.make({ filename: path }), Reactivity.Reactivity, Reactivity.make)
+    yield* sql.unsafe("PRAGMA synchronous = FULL")
+    yield* sql.unsafe("CREATE TABLE t (x INTEGER)")
+    console.log(`sqlite     one fsync'd INSERT (floor)  ${yield* time(sql.unsafe("INSERT INTO t VALUES (1)"))}`)
+  }))
+
+const pgSchema = `effect_llm_bench_${process.pid}`
+const withPgSchema = <A, E>(effect: Effect.Effect<A, E>) =>
+  Effect.scoped(Effect.gen(function*() {
+    const admin = yield* Effect.provideServiceEffect(PgClient.make({ url: Redacted.make(pgUrl) }), Reactivity.Reactivity, Reactivity.make)
+    yield* admin.unsafe(`CREATE SCHEMA ${pgSchema}`)
+    yield* Effect.addFinalizer(() => Effect.ignore(admin.unsafe(`DROP SCHEMA ${pgSchema} CASCADE`)))
+    return yield* effect
+  }))
+
+const dir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "effect-llm-bench-"))
+const program = Effect.gen(function*() {
+  yield* measure("memory", layerMemory())
+  yield* sqliteFloor(Path.join(dir, "floor.db"))
+  yield* measure("sqlite", LedgerSql.layerSqlite({ path: Path.join(dir, "ledger.db") }))
+  if (Fs.existsSync("/dev/shm")) {
+    // the same on tmpfs, where fsync costs nothing: what the ledger itself costs per call
+    const shm = Fs.mkdtempSync("/dev/shm/effect-llm-bench-")
+    yield* measure("sqlite/shm", LedgerSql.layerSqlite({ path: Path.join(shm, "ledger.db") })).pipe(
+      Effect.ensuring(Effect.sync(() => Fs.rmSync(shm, { recursive: true, force: true })))
+    )
+  }
+  yield* withPgSchema(
+    measure("postgres", LedgerSql.layerPostgres({ url: Redacted.make(`${pgUrl}?options=${encodeURIComponent(`-c search_path=${pgSchema}`)}`) }))
+  ).pipe(Effect.catchAll((error) => Effect.sync(() => console.log(`postgres  skipped: ${String(error)}`))))
+}).pipe(Effect.ensuring(Effect.sync(() => Fs.rmSync(dir, { recursive: true, force: true }))))
+
+Effect.runPromise(program).catch((error) => {
+  console.error(error)
+  process.exitCode = 1
+})

@@ -1,0 +1,79 @@
+/**
+ * A child process for test/services/LedgerProcesses.test.ts (which runs it from an esbuild bundle; by
+ * hand: `node --import tsx test/support/ledger-child.ts '<json Args>'`). Mode `loop` holds and commits
+ * forever on a SQLite ledger, printing each committed hold id once `commit` returned (after one hold it
+ * never settles). Mode `burst` prints `ready`, waits for a start time on stdin, then fires concurrent holds.
+ */
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import type * as Layer from "effect/Layer"
+import * as Redacted from "effect/Redacted"
+import * as Readline from "node:readline"
+import type { LedgerError } from "../../src/domain/Errors.js"
+import { type HoldRequest, Ledger } from "../../src/services/Ledger.js"
+import * as LedgerSql from "../../src/services/LedgerSql.js"
+
+/** What the parent asks for. */
+export type Args =
+  & ({ readonly backend: "sqlite"; readonly path: string } | { readonly backend: "postgres"; readonly url: string })
+  & (
+    | { readonly mode: "loop"; readonly holdTtlS: number }
+    | { readonly mode: "burst"; readonly holds: number; readonly estimate: number; readonly limit: number }
+  )
+
+const args = JSON.parse(process.argv[2] ?? "{}") as Args
+const say = (line: string) => Effect.sync(() => process.stdout.write(`${line}\n`))
+const holdTtlS = args.mode === "loop" ? args.holdTtlS : 900
+const layer: Layer.Layer<Ledger, LedgerError> = args.backend === "sqlite" ?
+  LedgerSql.layerSqlite({ path: args.path, holdTtlS }) :
+  LedgerSql.layerPostgres({ url: Redacted.make(args.url), holdTtlS })
+
+const request = (estimate: number, limit: number): HoldRequest => ({
+  traceId: `pid-${process.pid}`,
+  provider: "gemini",
+  model: "gemini-2.5-flash",
+  alias: "flash",
+  estimate,
+  limit
+})
+
+/** Waits for the parent's line, an epoch ms, then until that moment: every child starts together. */
+const waitForStart = Effect.async<void>((resume) => {
+  const lines = Readline.createInterface({ input: process.stdin })
+  lines.once("line", (line) => {
+    lines.close()
+    process.stdin.destroy() // or the open pipe keeps this process alive
+    setTimeout(() => resume(Effect.void), Math.max(0, Number(line) - Date.now()))
+  })
+})
+
+const program = Effect.gen(function*() {
+  const ledger = yield* Ledger
+  if (args.mode === "loop") {
+    const open = yield* ledger.hold(request(0.001, 0))
+    yield* say(`open ${open.id}`)
+    for (let i = 0;; i++) {
+      const hold = yield* ledger.hold(request(0.001, 0))
+      yield* ledger.commit(hold, { cost: 0.001, attempts: 1, timing: { totalMs: i } })
+      yield* say(`committed ${hold.id}`)
+    }
+  }
+  yield* say("ready")
+  yield* waitForStart
+  const results = yield* Effect.all(
+    Array.from({ length: args.holds }, () => Effect.either(ledger.hold(request(args.estimate, args.limit)))),
+    { concurrency: "unbounded" }
+  )
+  const granted = results.filter(Either.isRight).map((result) => result.right)
+  // settle half at the full estimate, leave the rest held: both count toward the limit
+  yield* Effect.forEach(granted.slice(0, Math.ceil(granted.length / 2)), (hold) => ledger.commit(hold, { cost: hold.estimate }))
+  const refused = results.filter((result) => Either.isLeft(result) && result.left._tag === "BudgetExceededError").length
+  yield* say(JSON.stringify({ granted: granted.length, refused, failed: results.length - granted.length - refused }))
+})
+
+Effect.runPromiseExit(Effect.provide(program, layer)).then((exit) => {
+  if (exit._tag === "Failure") {
+    process.stderr.write(`ledger-child failed: ${JSON.stringify(exit.cause)}\n`)
+    process.exitCode = 1
+  }
+})
