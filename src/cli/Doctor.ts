@@ -1,0 +1,163 @@
+/**
+ * `effect-llm doctor`: checks a setup without spending anything. Loads and validates the config,
+ * lists models and their endpoints after region filtering, shows which keys are present (redacted),
+ * probes every endpoint (TCP connect, then one plain HTTP request to the base URL: any status means
+ * reachable, no generation call), shows the resilience settings and opens the ledger.
+ */
+import * as HttpClient from "@effect/platform/HttpClient"
+import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
+import * as Console from "effect/Console"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Layer from "effect/Layer"
+import * as Redacted from "effect/Redacted"
+import * as net from "node:net"
+import type { EndpointConfig, LedgerConfig, ProviderName, ResolvedConfig } from "../domain/Config.js"
+import type { ConfigError } from "../domain/Errors.js"
+import { ledgerFromConfig } from "../layers/Live.js"
+import { Ledger } from "../services/Ledger.js"
+import * as LLMConfig from "../services/LLMConfig.js"
+import { CliError, ExitCode } from "./Exit.js"
+import { keyValues, ms, redactKey, spendLine, table } from "./Format.js"
+
+/** Per-probe timeout of the reachability checks. */
+const probeTimeoutMs = 3_000
+
+const ok = (text: string) => `✓ ${text}`
+const bad = (text: string) => `✗ ${text}`
+
+/** Opens (and closes) a TCP connection; fails with the socket error code. */
+const tcpConnect = (host: string, port: number): Effect.Effect<void, string> =>
+  Effect.async<void, string>((resume) => {
+    const socket = net.connect({ host, port })
+    socket.setTimeout(probeTimeoutMs)
+    socket.once("connect", () => {
+      socket.destroy()
+      resume(Effect.void)
+    })
+    socket.once("timeout", () => {
+      socket.destroy()
+      resume(Effect.fail(`timed out after ${probeTimeoutMs} ms`))
+    })
+    socket.once("error", (error: NodeJS.ErrnoException) => resume(Effect.fail(error.code ?? error.message)))
+    return Effect.sync(() => socket.destroy())
+  })
+
+/** TCP connect, then `GET <base_url>` without a key: any HTTP status counts as reachable. */
+const probe = (endpoint: EndpointConfig): Effect.Effect<string, string, HttpClient.HttpClient> =>
+  Effect.gen(function*() {
+    const url = yield* Effect.try({ try: () => new URL(endpoint.baseUrl), catch: () => "not a valid URL" })
+    const port = Number(url.port || (url.protocol === "https:" ? 443 : 80))
+    const [tcpTime] = yield* Effect.timed(tcpConnect(url.hostname.replace(/^\[|\]$/g, ""), port)).pipe(
+      Effect.mapError((error) => `tcp ${url.host}: ${error}`)
+    )
+    const [httpTime, status] = yield* HttpClient.get(url).pipe(
+      Effect.map((response) => response.status),
+      Effect.timeoutFail({ duration: probeTimeoutMs, onTimeout: () => `timed out after ${probeTimeoutMs} ms` }),
+      Effect.mapError((error) => `http: ${typeof error === "string" ? error : error.message.split("\n")[0]}`),
+      Effect.timed
+    )
+    return `tcp ${ms(Duration.toMillis(tcpTime))} · http ${status} in ${ms(Duration.toMillis(httpTime))}`
+  })
+
+/** The ledger backend for display; a PostgreSQL URL loses its credentials. */
+const describeLedger = (ledger: LedgerConfig): string => {
+  switch (ledger.backend) {
+    case "sqlite":
+      return `sqlite ${ledger.path}`
+    case "memory":
+      return "memory (forgets on exit)"
+    case "postgres": {
+      if (ledger.url === undefined) return "postgres"
+      try {
+        const url = new URL(Redacted.value(ledger.url))
+        return `postgres ${url.protocol}//${url.host}${url.pathname}`
+      } catch {
+        return "postgres (unparsable URL)"
+      }
+    }
+  }
+}
+
+const seconds = (value: number) => `${value} s`
+
+const indent = (text: string) => text.replace(/^/gm, "  ")
+
+/** Runs every check, printing as it goes; fails with the `ConfigError` (exit 2), or `DoctorFailed` (exit 1). */
+export const doctor = (configPath: string | undefined): Effect.Effect<void, CliError | ConfigError> =>
+  Effect.gen(function*() {
+    const problems: Array<string> = []
+    const source = configPath ?? process.env.EFFECT_LLM_CONFIG ?? "config.yaml"
+
+    yield* Console.log("config")
+    const loaded = yield* Effect.either(LLMConfig.load(configPath === undefined ? {} : { configPath }))
+    if (Either.isLeft(loaded)) {
+      const { path, reason } = loaded.left
+      yield* Console.log(`  ${bad(`${source}: ${reason}${path === "" ? "" : ` at ${path}`}`)}`)
+      return yield* loaded.left
+    }
+    const config: ResolvedConfig = loaded.right
+    yield* Console.log(`  ${ok(`${source} loaded and valid (default model ${config.defaultModel})`)}`)
+
+    yield* Console.log("\nmodels → endpoints" + (config.allowedRegions ? ` (allowed regions: ${config.allowedRegions.join(", ")})` : ""))
+    yield* Console.log(keyValues(Object.values(config.models).map((model) => [
+      model.alias,
+      `${model.provider} ${model.modelId} → ` +
+      (config.providers[model.provider]?.endpoints ?? []).map((e) => `${e.name}${e.region ? ` (${e.region})` : ""}`).join(", ") +
+      (model.fallbacks.length > 0 ? ` · fallbacks: ${model.fallbacks.join(", ")}` : "") +
+      (model.pricing === undefined ? " · no pricing (costs counted as $0)" : "")
+    ])))
+
+    yield* Console.log("\nkeys")
+    const service = LLMConfig.make(config)
+    const used = new Set(Object.values(config.models).map((model) => model.provider))
+    const providers = Object.keys(config.providers) as Array<ProviderName>
+    const keyLines = yield* Effect.forEach(providers, (name) =>
+      Effect.map(Effect.either(service.apiKey(name)), (key): readonly [string, string] => {
+        if (Either.isRight(key)) return [name, ok(`present ${redactKey(Redacted.value(key.right))}`)]
+        if (used.has(name)) problems.push(`${name} key`)
+        return [name, (used.has(name) ? bad : (text: string) => `- ${text}`)(`missing: ${key.left.message}`)]
+      }))
+    yield* Console.log(keyValues(keyLines))
+
+    yield* Console.log("\nendpoints")
+    const endpoints = providers.flatMap((name) => config.providers[name]!.endpoints)
+    const probes = yield* Effect.forEach(endpoints, (endpoint) =>
+      Effect.map(Effect.either(probe(endpoint)), (result) => {
+        if (Either.isLeft(result)) problems.push(`endpoint ${endpoint.name}`)
+        return [endpoint.name, Either.isRight(result) ? ok("reachable") : bad("unreachable"), endpoint.baseUrl, Either.merge(result)]
+      }), { concurrency: "unbounded" }).pipe(Effect.provide(NodeHttpClient.layerUndici))
+    yield* Console.log(indent(table(["name", "status", "base url", "detail"], probes)))
+
+    const { resilience, budget } = config
+    yield* Console.log("\nresilience")
+    yield* Console.log(keyValues([
+      ["retries", `${resilience.maxRetries} (backoff ${seconds(resilience.baseDelayS)} doubling to ${seconds(resilience.maxDelayS)}, budget ${seconds(resilience.retryBudgetS)})`],
+      ["rate limits", resilience.waitOnRateLimit ? `waited out up to ${seconds(resilience.maxWaitTimeoutS)}` : "returned at once"],
+      ["timeouts", `request ${seconds(resilience.requestTimeoutS)}, stream idle ${seconds(resilience.streamIdleTimeoutS)}`],
+      ["breaker", `opens after ${resilience.circuitBreaker.failureThreshold} consecutive failures, probes after ${seconds(resilience.circuitBreaker.recoveryTimeoutS)}`]
+    ]))
+
+    yield* Console.log("\nledger")
+    const ledger = yield* Effect.either(
+      Effect.flatMap(Ledger, (ledger) => ledger.spendToday()).pipe(
+        Effect.provide(ledgerFromConfig.pipe(Layer.provide(LLMConfig.layerFromConfig(config))))
+      )
+    )
+    if (Either.isLeft(ledger)) problems.push("ledger")
+    yield* Console.log(keyValues([
+      ["backend", `${describeLedger(config.ledger)}  ${Either.isRight(ledger) ? ok("opens") : bad(`LedgerError: ${ledger.left.message}`)}`],
+      ["today", Either.isRight(ledger) ? spendLine(ledger.right, budget.dailySpendLimit) : "-"]
+    ]))
+
+    yield* Console.log("")
+    if (problems.length > 0) {
+      return yield* new CliError({
+        kind: "DoctorFailed",
+        message: `${problems.length} problem(s): ${problems.join(", ")}`,
+        exitCode: ExitCode.runtime
+      })
+    }
+    yield* Console.log(ok("all checks passed"))
+  })

@@ -1,0 +1,81 @@
+/**
+ * How the command line ends: its exit codes, the CLI's own failures, and the mapping from any
+ * failure to one `error: <tag>: <message>` line on stderr and a code. Never a stack trace.
+ */
+import * as HelpDoc from "@effect/cli/HelpDoc"
+import * as ValidationError from "@effect/cli/ValidationError"
+import * as Cause from "effect/Cause"
+import * as Data from "effect/Data"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+
+/** The exit codes (also listed in `--help`). */
+export const ExitCode = {
+  ok: 0,
+  /** A runtime failure: provider error, unreachable endpoint, ledger failure, a failed doctor check. */
+  runtime: 1,
+  /** Bad usage or configuration: unknown option, invalid request parameter, `ConfigError`, existing file. */
+  usage: 2,
+  /** The daily budget refused the call (`BudgetExceededError`); no request was made. */
+  budget: 3,
+  /** Stopped by Ctrl-C / SIGTERM (128 + SIGINT); a stream's ledger entry is `cancelled`. */
+  interrupted: 130
+} as const
+
+/** A failure of the command line itself (not of the library); `exitCode` says how the process ends. */
+export class CliError extends Data.TaggedError("CliError")<{
+  /** Shown as the error's tag, e.g. `FileExists`. */
+  readonly kind: string
+  readonly message: string
+  readonly exitCode: number
+}> {}
+
+/** The exit code for a failure value. */
+export const exitCodeOf = (error: unknown): number => {
+  if (error instanceof CliError) return error.exitCode
+  if (ValidationError.isValidationError(error)) return ExitCode.usage
+  const tagged = (error ?? {}) as { readonly _tag?: unknown; readonly reason?: unknown }
+  switch (tagged._tag) {
+    case "ConfigError":
+      return ExitCode.usage
+    case "BudgetExceededError":
+      return ExitCode.budget
+    case "FatalError":
+      return tagged.reason === "invalid_request" ? ExitCode.usage : ExitCode.runtime
+    default:
+      return ExitCode.runtime
+  }
+}
+
+/** Writes one line to stderr. (Not `Console.error`: the CLI silences that for @effect/cli's own usage printout.) */
+export const printError = (line: string): Effect.Effect<void> => Effect.sync(() => void process.stderr.write(`${line}\n`))
+
+const oneLine = (text: string): string =>
+  text.replace(/\x1b\[[0-9;]*m/g, "").split("\n").map((part) => part.trim()).filter((part) => part !== "").join(" ")
+
+/** The one line printed for a failure: `error: <tag>: <message>` (a multi-line message is joined). */
+export const errorLine = (error: unknown): string => {
+  if (ValidationError.isValidationError(error)) return `error: ${error._tag}: ${oneLine(HelpDoc.toAnsiText(error.error))}`
+  const tagged = error as { readonly _tag?: unknown; readonly message?: unknown } | null | undefined
+  const tag = error instanceof CliError ? error.kind : typeof tagged?._tag === "string" ? tagged._tag : "Error"
+  const message = typeof tagged?.message === "string" && tagged.message !== "" ? tagged.message : String(error)
+  return `error: ${tag}: ${oneLine(message)}`
+}
+
+/**
+ * Runs a command to an exit code: a failure prints one line and maps to its code; a defect prints
+ * one line too (exit 1), never a stack. Interruption is kept, so the runtime runs finalizers and
+ * reports it (exit 130).
+ */
+export const toExitCode = <E, R>(program: Effect.Effect<void, E, R>): Effect.Effect<number, never, R> =>
+  program.pipe(
+    Effect.as(ExitCode.ok as number),
+    Effect.catchAllCause((cause) => {
+      if (Cause.isInterruptedOnly(cause)) return Effect.failCause(cause as Cause.Cause<never>)
+      const failure = Cause.failureOption(cause)
+      if (Option.isSome(failure)) return Effect.as(printError(errorLine(failure.value)), exitCodeOf(failure.value))
+      const defect = Cause.dieOption(cause)
+      const line = Option.isSome(defect) ? errorLine(defect.value).replace(/^error: /, "error: Defect: ") : "error: Defect: unknown"
+      return Effect.as(printError(line), ExitCode.runtime)
+    })
+  )

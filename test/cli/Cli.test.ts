@@ -1,0 +1,228 @@
+/**
+ * The `effect-llm` command line end to end: each test runs the CLI as a child process against the
+ * loopback simulator (temp config, SQLite ledger in a temp dir) and checks stdout, stderr and the
+ * exit code. Tests run concurrently: each child costs a Node + tsx start-up.
+ */
+import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Schema from "effect/Schema"
+import { existsSync, readFileSync } from "node:fs"
+import { join } from "node:path"
+import { GenerationResponse } from "../../src/domain/GenerationResponse.js"
+import { TokenUsage } from "../../src/domain/TokenUsage.js"
+import { Ledger } from "../../src/services/Ledger.js"
+import * as LedgerSql from "../../src/services/LedgerSql.js"
+import * as Simulator from "../../src/simulator/Simulator.js"
+import { root, runCli, simulatorConfig, tempDir, writeConfig } from "../support/cli-harness.js"
+
+let sim: Simulator.Simulator
+
+beforeAll(async () => {
+  sim = await Simulator.start()
+})
+afterAll(() => sim.close())
+
+/** A temp dir holding a config for the simulator; returns the dir and `--config <path>`. */
+const setup = (overrides: Parameters<typeof simulatorConfig>[2] = {}) => {
+  const dir = tempDir()
+  const config = writeConfig(dir, simulatorConfig(sim, dir, overrides))
+  return { dir, args: ["--config", config] }
+}
+
+/** stderr holds exactly one line, the error line. */
+const oneErrorLine = (stderr: string, pattern: RegExp) => {
+  const lines = stderr.trim().split("\n")
+  assert.strictEqual(lines.length, 1, `expected one line on stderr, got:\n${stderr}`)
+  assert.match(lines[0]!, pattern)
+}
+
+describe.concurrent("effect-llm CLI", { timeout: 120_000 }, () => {
+  it("generate prints the answer's text", async () => {
+    const { args } = setup()
+    const run = await runCli(["generate", ...args, "hello there"])
+    assert.strictEqual(run.code, 0, run.stderr)
+    assert.match(run.stdout, /^Echo: hello there\. .+\n$/)
+    assert.strictEqual(run.stderr, "")
+  })
+
+  it("generate --json prints the GenerationResponse, which decodes back with its Schema", async () => {
+    const { args } = setup()
+    const run = await runCli(["generate", ...args, "--json", "--model", "qwen-plus", "--max-tokens", "20", "--system", "be brief", "json please"])
+    assert.strictEqual(run.code, 0, run.stderr)
+    const response = Schema.decodeUnknownSync(GenerationResponse)(JSON.parse(run.stdout))
+    assert.strictEqual(response.alias, "qwen-plus")
+    assert.strictEqual(response.provider, "dashscope")
+    assert.strictEqual(response.endpoint, "dashscope-a")
+    assert.strictEqual(response.usage.outputTokens, 20)
+    assert.strictEqual(response.finishReason, "length")
+    assert.isAbove(response.cost, 0)
+    assert.include(response.content, "Echo: json please")
+  })
+
+  it("generate - reads the prompt from stdin", async () => {
+    const { args } = setup()
+    const run = await runCli(["generate", ...args, "-"], { stdin: "a prompt from stdin\n" })
+    assert.strictEqual(run.code, 0, run.stderr)
+    assert.match(run.stdout, /^Echo: a prompt from stdin\. /)
+  })
+
+  it("stream prints the tokens, then a one-line summary on stderr", async () => {
+    const { args } = setup()
+    const run = await runCli(["stream", ...args, "[[sim events=6 chars=10]] stream me"])
+    assert.strictEqual(run.code, 0, run.stderr)
+    assert.match(run.stdout, /^Echo: stream me/)
+    assert.strictEqual(run.stdout.length, 61) // 6 deltas × 10 characters and the final newline
+    oneErrorLine(
+      run.stderr,
+      /^gemini-flash \(google gemini-2\.5-flash\) via google-a · ttft \d+ ms · total \d+ ms · tokens \d+ in \/ 15 out · cost \$0\.\d{6}$/
+    )
+  })
+
+  it("ledger prints the summary as a table with today's spend bar, or as JSON", async () => {
+    const { dir, args } = setup()
+    // Two settled calls, written straight into the SQLite ledger the config names.
+    await Effect.runPromise(
+      Effect.gen(function*() {
+        const ledger = yield* Ledger
+        for (const [provider, model, alias] of [["google", "gemini-2.5-flash", "gemini-flash"], ["dashscope", "qwen-plus", "qwen-plus"]]) {
+          const hold = yield* ledger.hold({ traceId: model!, provider: provider!, model: model!, alias: alias!, estimate: 0.01, limit: 1 })
+          yield* ledger.commit(hold, { cost: 0.125, usage: new TokenUsage({ inputTokens: 10, outputTokens: 48, totalTokens: 58 }) })
+        }
+      }).pipe(Effect.provide(LedgerSql.layerSqlite({ path: join(dir, "ledger.db") })))
+    )
+    const [table, json] = await Promise.all([
+      runCli(["ledger", ...args, "--by", "model"]),
+      runCli(["ledger", ...args, "--json"])
+    ])
+    assert.strictEqual(table.code, 0, table.stderr)
+    assert.strictEqual(
+      table.stdout,
+      [
+        "model             calls  input  output  cost   ok  error  cancelled  expired",
+        "gemini-2.5-flash      1     10      48  $0.13   1      0          0        0",
+        "qwen-plus             1     10      48  $0.13   1      0          0        0",
+        "",
+        "today  [#####...............] $0.25 / $1.00 (25%)",
+        ""
+      ].join("\n")
+    )
+
+    assert.strictEqual(json.code, 0, json.stderr)
+    const parsed = JSON.parse(json.stdout)
+    assert.strictEqual(parsed.groupBy, "day")
+    assert.strictEqual(parsed.rows.length, 1)
+    assert.include(parsed.rows[0], { calls: 2, ok: 2, inputTokens: 20, outputTokens: 96, cost: 0.25 })
+    assert.deepStrictEqual(parsed.today, { spent: 0.25, limit: 1 })
+  })
+
+  it("doctor passes on a healthy setup and shows keys redacted", async () => {
+    const { args } = setup()
+    const run = await runCli(["doctor", ...args])
+    assert.strictEqual(run.code, 0, run.stdout + run.stderr)
+    assert.match(run.stdout, /gemini-flash\s+google gemini-2\.5-flash → google-a \(us\)/)
+    assert.match(run.stdout, /google\s+✓ present sim-…-key/)
+    assert.notInclude(run.stdout, sim.keys.google)
+    assert.notInclude(run.stdout, sim.keys.dashscope)
+    assert.match(run.stdout, /google-a\s+✓ reachable\s+http:\/\/127\.0\.0\.1:\d+\/google-a\s+tcp \d+ ms · http 404/)
+    assert.match(run.stdout, /breaker\s+opens after 5 consecutive failures, probes after 300 s/)
+    assert.match(run.stdout, /backend\s+sqlite .*ledger\.db\s+✓ opens/)
+    assert.include(run.stdout, "✓ all checks passed")
+    assert.strictEqual(run.stderr, "")
+  })
+
+  it("doctor fails on an unreachable endpoint and a missing key, showing the present key redacted only", async () => {
+    const dir = tempDir()
+    const key = "AIzaSyTEST-0123456789abcdef6789"
+    const config = simulatorConfig(sim, dir, { googleKey: key })
+    config.providers.google.endpoints.push({ name: "dead", base_url: "http://127.0.0.1:1", region: "us" })
+    config.providers.dashscope.api_key = "${DASHSCOPE_API_KEY}"
+    const run = await runCli(["doctor", "--config", writeConfig(dir, config)])
+    assert.strictEqual(run.code, 1)
+    assert.match(run.stdout, /google\s+✓ present AIza…6789\n/)
+    assert.notInclude(run.stdout + run.stderr, key)
+    assert.notInclude(run.stdout + run.stderr, key.slice(0, 5))
+    assert.match(run.stdout, /dashscope\s+✗ missing: .*DASHSCOPE_API_KEY is not set/)
+    assert.match(run.stdout, /dead\s+✗ unreachable\s+http:\/\/127\.0\.0\.1:1\s+tcp 127\.0\.0\.1:1: ECONNREFUSED/)
+    oneErrorLine(run.stderr, /^error: DoctorFailed: 2 problem\(s\): dashscope key, endpoint dead$/)
+  })
+
+  it("init writes the commented template, refuses to overwrite it (exit 2), and overwrites with --force", async () => {
+    const cwd = tempDir()
+    const first = await runCli(["init"], { cwd })
+    assert.strictEqual(first.code, 0, first.stderr)
+    const written = join(cwd, "config.yaml")
+    assert.strictEqual(readFileSync(written, "utf8"), readFileSync(join(root, "config.yaml"), "utf8"))
+    const [again, forced] = await Promise.all([
+      runCli(["init"], { cwd }),
+      runCli(["init", "--force", "--config", join(cwd, "nested/dir/config.yaml")], { cwd })
+    ])
+    assert.strictEqual(again.code, 2)
+    oneErrorLine(again.stderr, /^error: FileExists: .*config\.yaml already exists; pass --force to overwrite it$/)
+    assert.strictEqual(forced.code, 0, forced.stderr)
+    assert.isTrue(existsSync(join(cwd, "nested/dir/config.yaml")))
+  })
+
+  it("a bad config exits 2 and names the key path", async () => {
+    const dir = tempDir()
+    const config = { ...simulatorConfig(sim, dir), resilience: { max_retries: "three" } }
+    const run = await runCli(["generate", "--config", writeConfig(dir, config), "hi"])
+    assert.strictEqual(run.code, 2)
+    oneErrorLine(run.stderr, /^error: ConfigError: \S*config\.yaml: resilience\.max_retries: expected a non-negative integer, got "three"$/)
+    assert.strictEqual(run.stdout, "")
+  })
+
+  it("a missing key exits 2 and names the environment variable", async () => {
+    const { args } = setup({ googleKey: "${GEMINI_API_KEY}" })
+    const run = await runCli(["generate", ...args, "hi"])
+    assert.strictEqual(run.code, 2)
+    oneErrorLine(run.stderr, /^error: ConfigError: providers\.google\.api_key: environment variable GEMINI_API_KEY is not set$/)
+  })
+
+  it("a budget refusal exits 3 without any request", async () => {
+    const { args } = setup({ budget: { daily_spend_limit: 0.0001 }, googleUrl: sim.baseUrl("budget") })
+    const run = await runCli(["generate", ...args, "too expensive"])
+    assert.strictEqual(run.code, 3)
+    oneErrorLine(run.stderr, /^error: BudgetExceededError: daily budget exceeded: .* of \$0\.000100 today, this call is estimated at \$0\.00\d+$/)
+    assert.strictEqual(sim.requests("budget"), 0)
+  })
+
+  it("bad arguments and invalid requests exit 2 with one error line", async () => {
+    const { args } = setup()
+    const [notInteger, noPrompt, unknownModel] = await Promise.all([
+      runCli(["generate", ...args, "--max-tokens", "many", "hi"]),
+      runCli(["stream", ...args]),
+      runCli(["generate", ...args, "--model", "nope", "hi"])
+    ])
+    for (const run of [notInteger, noPrompt, unknownModel]) assert.strictEqual(run.code, 2, run.stderr)
+    oneErrorLine(notInteger.stderr, /^error: InvalidValue: 'many' is not a integer$/)
+    oneErrorLine(noPrompt.stderr, /^error: MissingValue: Missing argument <prompt>$/)
+    oneErrorLine(unknownModel.stderr, /^error: FatalError: unknown model alias "nope" \(known: gemini-flash, qwen-plus\)$/)
+  })
+
+  it("--help shows examples and the exit codes", async () => {
+    const run = await runCli(["stream", "--help"])
+    assert.strictEqual(run.code, 0, run.stderr)
+    assert.include(run.stdout, `$ effect-llm stream "Write a haiku about retries"`)
+    assert.include(run.stdout, "EXIT CODES")
+    assert.match(run.stdout, /3 {4}budget exceeded/)
+    assert.notInclude(run.stdout, "\x1b[") // plain text when not a terminal
+  })
+
+  it("Ctrl-C during stream stops it promptly, exits 130 and the ledger records the call cancelled", async () => {
+    const { dir, args } = setup()
+    const run = await runCli(["stream", ...args, "[[sim eventDelayMs=100 events=200 chars=4]] slowly"], {
+      interruptWhen: (stdout) => stdout.length >= 12
+    })
+    assert.strictEqual(run.code, 130, run.stderr)
+    assert.isBelow(run.msAfterSignal!, 5_000)
+    assert.isBelow(run.stdout.length, 200 * 4)
+    assert.match(run.stderr, /interrupted after \d+ deltas: the stream was cancelled/)
+    const events = await Effect.runPromise(
+      Effect.flatMap(Ledger, (ledger) => ledger.events()).pipe(
+        Effect.provide(LedgerSql.layerSqlite({ path: join(dir, "ledger.db") }))
+      )
+    )
+    assert.deepStrictEqual(events.map((event) => [event.type, event.status]), [["hold", "ok"], ["cancel", "cancelled"]])
+    assert.isAbove(events[1]!.usage?.outputTokens ?? 0, 0)
+  })
+})

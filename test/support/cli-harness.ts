@@ -1,0 +1,139 @@
+/**
+ * Runs the `effect-llm` command line as a child process (`node --import tsx src/cli/bin.ts …`),
+ * hermetically (no user config file, no real keys, no colour), and writes temp configs pointing at
+ * the loopback simulator.
+ */
+import { spawn } from "node:child_process"
+import { createRequire } from "node:module"
+import { mkdtempSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join, resolve } from "node:path"
+import { pathToFileURL } from "node:url"
+import type * as Simulator from "../../src/simulator/Simulator.js"
+
+/** The repository root. */
+export const root = resolve(import.meta.dirname, "../..")
+const bin = join(root, "src/cli/bin.ts")
+/** tsx's loader by URL, so the child can run in any directory. */
+const tsx = pathToFileURL(createRequire(import.meta.url).resolve("tsx")).href
+
+/** What a run produced. */
+export interface CliRun {
+  readonly code: number | null
+  readonly signal: NodeJS.Signals | null
+  readonly stdout: string
+  readonly stderr: string
+  /** Wall time from spawn to exit. */
+  readonly ms: number
+  /** Milliseconds from the signal (when `interruptWhen` fired) to exit. */
+  readonly msAfterSignal: number | undefined
+}
+
+/** How to run the CLI. */
+export interface CliOptions {
+  /** Working directory (default: a fresh temp dir). */
+  readonly cwd?: string
+  /** Extra environment variables (over a scrubbed copy of this process's). */
+  readonly env?: Readonly<Record<string, string>>
+  /** Text written to stdin (stdin is closed either way). */
+  readonly stdin?: string
+  /** Sends SIGINT once the stdout seen so far satisfies this. */
+  readonly interruptWhen?: (stdout: string) => boolean
+  /** Kills the child after this long (default 60 s). */
+  readonly timeoutMs?: number
+}
+
+/** A fresh temp directory. */
+export const tempDir = (): string => mkdtempSync(join(tmpdir(), "effect-llm-cli-"))
+
+/**
+ * At most this many children at once: each start-up (Node + tsx + effect) is CPU-bound, so more
+ * would only make every child, and the SIGINT timing, slower.
+ */
+const maxChildren = 4
+let running = 0
+const waiting: Array<() => void> = []
+const acquire = (): Promise<void> =>
+  running < maxChildren ? (running++, Promise.resolve()) : new Promise((resolve) => waiting.push(resolve))
+const release = () => {
+  const next = waiting.shift()
+  if (next !== undefined) next()
+  else running--
+}
+
+/** Runs `effect-llm <args>` to completion (queued behind other runs beyond `maxChildren`). */
+export const runCli = async (args: ReadonlyArray<string>, options: CliOptions = {}): Promise<CliRun> => {
+  await acquire()
+  try {
+    return await spawnCli(args, options)
+  } finally {
+    release()
+  }
+}
+
+const spawnCli = (args: ReadonlyArray<string>, options: CliOptions): Promise<CliRun> =>
+  new Promise((resolvePromise, reject) => {
+    const started = Date.now()
+    const cwd = options.cwd ?? tempDir()
+    const env: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: "1", XDG_CONFIG_HOME: cwd, ...options.env }
+    for (const name of ["GEMINI_API_KEY", "GOOGLE_API_KEY", "DASHSCOPE_API_KEY", "EFFECT_LLM_CONFIG"]) {
+      if (options.env?.[name] === undefined) delete env[name]
+    }
+    const child = spawn(process.execPath, ["--import", tsx, bin, ...args], {
+      cwd,
+      env,
+      stdio: ["pipe", "pipe", "pipe"]
+    })
+    let stdout = ""
+    let stderr = ""
+    let signalledAt: number | undefined
+    const timer = setTimeout(() => child.kill("SIGKILL"), options.timeoutMs ?? 60_000)
+    child.stdout.on("data", (chunk: Buffer) => {
+      stdout += chunk.toString("utf8")
+      if (signalledAt === undefined && options.interruptWhen?.(stdout) === true) {
+        signalledAt = Date.now()
+        child.kill("SIGINT")
+      }
+    })
+    child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString("utf8")))
+    child.on("error", reject)
+    child.on("close", (code, signal) => {
+      clearTimeout(timer)
+      const now = Date.now()
+      resolvePromise({ code, signal, stdout, stderr, ms: now - started, msAfterSignal: signalledAt && now - signalledAt })
+    })
+    child.stdin.end(options.stdin ?? "")
+  })
+
+/** Writes `config.yaml` (YAML is a superset of JSON, so the object is written as JSON) and returns its path. */
+export const writeConfig = (dir: string, config: unknown, name = "config.yaml"): string => {
+  const path = join(dir, name)
+  writeFileSync(path, JSON.stringify(config, null, 2))
+  return path
+}
+
+/** A config for the simulator: one Gemini endpoint, one DashScope endpoint, a SQLite ledger in `dir`. */
+export const simulatorConfig = (
+  sim: Simulator.Simulator,
+  dir: string,
+  overrides: { readonly budget?: unknown; readonly googleKey?: string; readonly googleUrl?: string } = {}
+) => ({
+  default_model: "gemini-flash",
+  providers: {
+    google: {
+      api_key: overrides.googleKey ?? sim.keys.google,
+      endpoints: [{ name: "google-a", base_url: overrides.googleUrl ?? sim.baseUrl("google-a"), region: "us" }]
+    },
+    dashscope: {
+      api_key: sim.keys.dashscope,
+      endpoints: [{ name: "dashscope-a", base_url: sim.baseUrl("dashscope-a"), region: "sg" }]
+    }
+  },
+  models: {
+    "gemini-flash": { provider: "google", model_id: "gemini-2.5-flash", pricing: { input_per_1m: 0.3, output_per_1m: 2.5 } },
+    "qwen-plus": { provider: "dashscope", model_id: "qwen-plus", pricing: { input_per_1m: 0.4, output_per_1m: 1.2 } }
+  },
+  resilience: { max_retries: 1, base_delay_s: 0.1, max_delay_s: 0.2, request_timeout_s: 5, stream_idle_timeout_s: 5 },
+  budget: overrides.budget ?? { daily_spend_limit: 1.0 },
+  ledger: { backend: "sqlite", path: join(dir, "ledger.db") }
+})
