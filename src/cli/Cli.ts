@@ -247,9 +247,10 @@ const initCommand = Command.make("init", {
   ]))
 )
 
-const demoCommand = Command.make("demo", {}, () => demo).pipe(
-  Command.withDescription(describe("Run the offline tour of `npm run demo` (embedded simulator, no keys, no network).", [
-    "effect-llm demo"
+const demoCommand = Command.make("demo", { live: Options.boolean("live").pipe(Options.withDescription("run the live steps against the real services (needs GEMINI_API_KEY or DASHSCOPE_API_KEY; costs money)")) }, demo).pipe(
+  Command.withDescription(describe("Run the tour of `npm run demo`: offline by default (embedded simulator, no keys, no network).", [
+    "effect-llm demo",
+    "GEMINI_API_KEY=… effect-llm demo --live"
   ]))
 )
 

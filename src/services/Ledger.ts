@@ -170,10 +170,21 @@ export const makeMemory = (options: LedgerOptions = {}): Effect.Effect<Ledger.Se
     const lock = yield* Effect.makeSemaphore(1)
     let sequence = 0
     const nextId = () => `mem-${++sequence}`
+    // Running totals, so a hold costs O(open holds), not O(all events): the rules of computeSpend.
+    const settledByDay = new Map<number, number>()
+    const open = new Map<string, { readonly cost: number; readonly timestamp: number }>()
+    const spendAt = (now: number) => {
+      let spent = settledByDay.get(utcDayStart(now)) ?? 0
+      for (const hold of open.values()) if (now - hold.timestamp < holdTtlS * 1000) spent += hold.cost
+      return spent
+    }
 
     const settle = (hold: Hold, settlement: Settlement, type: "commit" | "cancel", status: LedgerStatus) =>
       Effect.flatMap(Clock.currentTimeMillis, (now) =>
         Effect.sync(() => {
+          open.delete(hold.id)
+          const day = utcDayStart(now)
+          settledByDay.set(day, (settledByDay.get(day) ?? 0) + settlement.cost)
           events.push(
             new LedgerEvent({
               id: nextId(),
@@ -199,9 +210,10 @@ export const makeMemory = (options: LedgerOptions = {}): Effect.Effect<Ledger.Se
       hold: (request) =>
         lock.withPermits(1)(
           Effect.flatMap(Clock.currentTimeMillis, (now) => {
-            const spent = computeSpend(events, now, holdTtlS)
+            const spent = spendAt(now)
             if (!fits(spent, request.estimate, request.limit)) return Effect.fail(budgetExceeded(request, spent))
             const id = nextId()
+            open.set(id, { cost: request.estimate, timestamp: now })
             events.push(
               new LedgerEvent({
                 id,
@@ -229,7 +241,7 @@ export const makeMemory = (options: LedgerOptions = {}): Effect.Effect<Ledger.Se
         ),
       commit: (hold, settlement) => settle(hold, settlement, "commit", "ok"),
       cancel: (hold, settlement) => settle(hold, settlement, "cancel", settlement.status),
-      spendToday: () => Effect.map(Clock.currentTimeMillis, (now) => computeSpend(events, now, holdTtlS)),
+      spendToday: () => Effect.map(Clock.currentTimeMillis, spendAt),
       events: (query) =>
         Effect.sync(() =>
           events.filter((event) =>

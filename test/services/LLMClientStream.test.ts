@@ -57,8 +57,7 @@ const layerFor = (url: string, resilience: Record<string, unknown> = {}, extra: 
     }
   })
 
-const collect = (s: Stream.Stream<StreamEvent, unknown, any>) =>
-  Effect.map(Stream.runCollect(s), Chunk.toReadonlyArray)
+const collect = <E, R>(s: Stream.Stream<StreamEvent, E, R>) => Effect.map(Stream.runCollect(s), Chunk.toReadonlyArray)
 
 const ledgerEvents = (traceId: string) => Effect.flatMap(Ledger, (ledger) => ledger.events({ traceId }))
 
