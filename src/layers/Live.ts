@@ -8,7 +8,7 @@ import * as Layer from "effect/Layer"
 import * as ManagedRuntime from "effect/ManagedRuntime"
 import type { ConfigError, LedgerError } from "../domain/Errors.js"
 import * as CircuitBreaker from "../services/CircuitBreaker.js"
-import { type Ledger, layerWithSpans } from "../services/Ledger.js"
+import type { Ledger } from "../services/Ledger.js"
 import * as LedgerSql from "../services/LedgerSql.js"
 import * as LLMClient from "../services/LLMClient.js"
 import * as LLMConfig from "../services/LLMConfig.js"
@@ -38,7 +38,7 @@ export const layerWith = <E, E2>(
   const client = LLMClient.layer.pipe(
     Layer.provide(Router.layer),
     Layer.provideMerge(breakers),
-    Layer.provideMerge(layerWithSpans(ledger)),
+    Layer.provideMerge(ledger),
     Layer.provide(Layer.mergeAll(Pricing.layer, providers))
   )
   return client.pipe(Layer.provideMerge(config))

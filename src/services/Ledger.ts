@@ -107,6 +107,77 @@ export const budgetExceeded = (request: HoldRequest, spent: number): BudgetExcee
 export const fits = (spent: number, estimate: number, limit: number): boolean =>
   limit <= 0 || spent + estimate <= limit + 1e-12
 
+/** Longest error message kept in a row. */
+const maxErrorMessageLength = 2_000
+
+/**
+ * Defence in depth for records that outlive the process: an error message that quotes a request
+ * (`JSON.stringify` of an `HttpClientRequest` shows its `authorization` header in clear) or a URL
+ * with `key=` loses the credential before it is stored. The callers never mean to pass one.
+ */
+export const scrubSecrets = (message: string): string =>
+  message
+    .replace(/("?(?:authorization|x-goog-api-key|x-api-key|api[-_]?key)"?\s*[:=]\s*"?)(?:bearer\s+)?[^"\s,;}&]+/gi, "$1<redacted>")
+    .replace(/\bbearer\s+[\w.~+/=-]{8,}/gi, "Bearer <redacted>")
+    .replace(/([?&](?:key|api_key|access_token)=)[^&\s"']+/gi, "$1<redacted>")
+    .replace(/\b(?:sk-[\w-]{16,}|AIza[\w-]{30,})/g, "<redacted>")
+    .slice(0, maxErrorMessageLength)
+
+/** The `hold` event of a request (every backend stores the same record). */
+export const holdEvent = (request: HoldRequest, id: string, now: number): LedgerEvent =>
+  new LedgerEvent({
+    id,
+    type: "hold",
+    holdId: id,
+    traceId: request.traceId,
+    provider: request.provider,
+    model: request.model,
+    alias: request.alias,
+    cost: request.estimate,
+    status: "ok",
+    timestamp: now
+  }, true)
+
+/** The `Hold` handed back for a hold event. */
+export const holdOf = (request: HoldRequest, id: string, now: number): Hold => ({
+  id,
+  traceId: request.traceId,
+  provider: request.provider,
+  model: request.model,
+  alias: request.alias,
+  estimate: request.estimate,
+  timestamp: now
+})
+
+/** The `commit` / `cancel` event settling a hold (error messages scrubbed of credentials). */
+export const settlementEvent = (
+  hold: Hold,
+  settlement: Settlement,
+  type: "commit" | "cancel",
+  status: LedgerStatus,
+  id: string,
+  now: number
+): LedgerEvent =>
+  new LedgerEvent({
+    id,
+    type,
+    holdId: hold.id,
+    traceId: hold.traceId,
+    provider: settlement.provider ?? hold.provider,
+    model: settlement.model ?? hold.model,
+    alias: settlement.alias ?? hold.alias,
+    ...(settlement.endpoint !== undefined ? { endpoint: settlement.endpoint } : {}),
+    ...(settlement.usage !== undefined ? { usage: settlement.usage } : {}),
+    cost: settlement.cost,
+    status,
+    ...(settlement.attempts !== undefined ? { attempts: settlement.attempts } : {}),
+    ...(settlement.error !== undefined
+      ? { error: { tag: settlement.error.tag, message: scrubSecrets(settlement.error.message) } }
+      : {}),
+    ...(settlement.timing !== undefined ? { timing: settlement.timing } : {}),
+    timestamp: now
+  }, true)
+
 /**
  * Folds events into spend and summary rows; shared by the in-memory backend and the tests of the
  * durable ones, so every backend answers by the same rules.
@@ -185,28 +256,10 @@ export const makeMemory = (options: LedgerOptions = {}): Effect.Effect<Ledger.Se
           open.delete(hold.id)
           const day = utcDayStart(now)
           settledByDay.set(day, (settledByDay.get(day) ?? 0) + settlement.cost)
-          events.push(
-            new LedgerEvent({
-              id: nextId(),
-              type,
-              holdId: hold.id,
-              traceId: hold.traceId,
-              provider: settlement.provider ?? hold.provider,
-              model: settlement.model ?? hold.model,
-              alias: settlement.alias ?? hold.alias,
-              ...(settlement.endpoint !== undefined ? { endpoint: settlement.endpoint } : {}),
-              ...(settlement.usage !== undefined ? { usage: settlement.usage } : {}),
-              cost: settlement.cost,
-              status,
-              ...(settlement.attempts !== undefined ? { attempts: settlement.attempts } : {}),
-              ...(settlement.error !== undefined ? { error: settlement.error } : {}),
-              ...(settlement.timing !== undefined ? { timing: settlement.timing } : {}),
-              timestamp: now
-            })
-          )
+          events.push(settlementEvent(hold, settlement, type, status, nextId(), now))
         }))
 
-    return Ledger.of({
+    return withSpans(Ledger.of({
       hold: (request) =>
         lock.withPermits(1)(
           Effect.flatMap(Clock.currentTimeMillis, (now) => {
@@ -214,29 +267,8 @@ export const makeMemory = (options: LedgerOptions = {}): Effect.Effect<Ledger.Se
             if (!fits(spent, request.estimate, request.limit)) return Effect.fail(budgetExceeded(request, spent))
             const id = nextId()
             open.set(id, { cost: request.estimate, timestamp: now })
-            events.push(
-              new LedgerEvent({
-                id,
-                type: "hold",
-                holdId: id,
-                traceId: request.traceId,
-                provider: request.provider,
-                model: request.model,
-                alias: request.alias,
-                cost: request.estimate,
-                status: "ok",
-                timestamp: now
-              })
-            )
-            return Effect.succeed<Hold>({
-              id,
-              traceId: request.traceId,
-              provider: request.provider,
-              model: request.model,
-              alias: request.alias,
-              estimate: request.estimate,
-              timestamp: now
-            })
+            events.push(holdEvent(request, id, now))
+            return Effect.succeed(holdOf(request, id, now))
           })
         ),
       commit: (hold, settlement) => settle(hold, settlement, "commit", "ok"),
@@ -250,7 +282,7 @@ export const makeMemory = (options: LedgerOptions = {}): Effect.Effect<Ledger.Se
           )
         ),
       summary: (query) => Effect.map(Clock.currentTimeMillis, (now) => computeSummary(events, query, now, holdTtlS))
-    })
+    }))
   })
 
 /** The in-memory ledger as a layer (forgets on restart; for tests and users who want no file). */
@@ -276,7 +308,3 @@ export const withSpans = (ledger: Ledger.Service): Ledger.Service =>
     events: (query) => Effect.withSpan(ledger.events(query), "Ledger.events"),
     summary: (query) => Effect.withSpan(ledger.summary(query), "Ledger.summary", { attributes: { groupBy: query.groupBy } })
   })
-
-/** A layer's ledger with spans on every operation. */
-export const layerWithSpans = <E, R>(layer: Layer.Layer<Ledger, E, R>): Layer.Layer<Ledger, E, R> =>
-  Layer.effect(Ledger, Effect.map(Ledger, withSpans)).pipe(Layer.provide(layer))

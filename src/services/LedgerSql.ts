@@ -29,13 +29,17 @@ import {
   computeSummary,
   fits,
   type Hold,
+  holdEvent,
+  holdOf,
   type HoldRequest,
   Ledger,
   type LedgerOptions,
   layerMemory,
   type Settlement,
+  settlementEvent,
   type SummaryQuery,
-  utcDayStart
+  utcDayStart,
+  withSpans
 } from "./Ledger.js"
 
 /** Options of the SQLite ledger. */
@@ -78,22 +82,6 @@ const eventParams = (event: LedgerEvent): ReadonlyArray<unknown> => [
   event.usage?.totalTokens ?? null, event.cost, event.status, event.attempts ?? null, event.error?.tag ?? null,
   event.error?.message ?? null, event.timing?.ttftMs ?? null, event.timing?.totalMs ?? null, event.timestamp
 ]
-
-/** Longest error message kept in a row. */
-const maxErrorMessageLength = 2_000
-
-/**
- * Defence in depth for the file that outlives the process: an error message that quotes a request
- * (`JSON.stringify` of an `HttpClientRequest` shows its `authorization` header in clear) or a URL
- * with `key=` loses the credential before it is stored. The callers never mean to pass one.
- */
-export const scrubSecrets = (message: string): string =>
-  message
-    .replace(/("?(?:authorization|x-goog-api-key|x-api-key|api[-_]?key)"?\s*[:=]\s*"?)(?:bearer\s+)?[^"\s,;}&]+/gi, "$1<redacted>")
-    .replace(/\bbearer\s+[\w.~+/=-]{8,}/gi, "Bearer <redacted>")
-    .replace(/([?&](?:key|api_key|access_token)=)[^&\s"']+/gi, "$1<redacted>")
-    .replace(/\b(?:sk-[\w-]{16,}|AIza[\w-]{30,})/g, "<redacted>")
-    .slice(0, maxErrorMessageLength)
 
 const decodeEvent = Schema.decodeUnknownSync(LedgerEvent)
 /** PostgreSQL returns BIGINT as text. */
@@ -398,25 +386,7 @@ const makeService = (
 
     const record = (hold: Hold, settlement: Settlement, type: "commit" | "cancel", status: LedgerStatus) =>
       Effect.flatMap(Clock.currentTimeMillis, (now) => {
-        const event = new LedgerEvent({
-          id: randomUUID(),
-          type,
-          holdId: hold.id,
-          traceId: hold.traceId,
-          provider: settlement.provider ?? hold.provider,
-          model: settlement.model ?? hold.model,
-          alias: settlement.alias ?? hold.alias,
-          ...(settlement.endpoint !== undefined ? { endpoint: settlement.endpoint } : {}),
-          ...(settlement.usage !== undefined ? { usage: settlement.usage } : {}),
-          cost: settlement.cost,
-          status,
-          ...(settlement.attempts !== undefined ? { attempts: settlement.attempts } : {}),
-          ...(settlement.error !== undefined ?
-            { error: { tag: settlement.error.tag, message: scrubSecrets(settlement.error.message) } } :
-            {}),
-          ...(settlement.timing !== undefined ? { timing: settlement.timing } : {}),
-          timestamp: now
-        }, true) // typed inputs: skip re-validation on the hot path
+        const event = settlementEvent(hold, settlement, type, status, randomUUID(), now)
         const write = dialect.settleBegin === undefined ?
           sql.unsafe(insert, eventParams(event)) :
           inTransaction(sql, { begin: dialect.settleBegin }, (connection) =>
@@ -427,22 +397,11 @@ const makeService = (
         )
       })
 
-    return Ledger.of({
-      hold: Effect.fn("Ledger.hold")(function*(request: HoldRequest) {
+    return withSpans(Ledger.of({
+      hold: Effect.fnUntraced(function*(request: HoldRequest) {
         const now = yield* Clock.currentTimeMillis
         const id = randomUUID()
-        const event = new LedgerEvent({
-          id,
-          type: "hold",
-          holdId: id,
-          traceId: request.traceId,
-          provider: request.provider,
-          model: request.model,
-          alias: request.alias,
-          cost: request.estimate,
-          status: "ok",
-          timestamp: now
-        }, true)
+        const event = holdEvent(request, id, now)
         yield* inTransaction(sql, { begin: dialect.holdBegin, end: dialect.holdEnd }, (connection) =>
           Effect.gen(function*() {
             const spent = yield* spend.read(onConnection(connection), now)
@@ -455,25 +414,16 @@ const makeService = (
             ),
             Effect.catchAllDefect((defect) => Effect.fail(holdFailed(defect)))
           )
-        return {
-          id,
-          traceId: request.traceId,
-          provider: request.provider,
-          model: request.model,
-          alias: request.alias,
-          estimate: request.estimate,
-          timestamp: now
-        } satisfies Hold
+        return holdOf(request, id, now)
       }),
-      commit: Effect.fn("Ledger.commit")((hold: Hold, settlement: Settlement) => record(hold, settlement, "commit", "ok")),
-      cancel: Effect.fn("Ledger.cancel")((hold: Hold, settlement: Settlement & { readonly status: Exclude<LedgerStatus, "ok"> }) =>
-        record(hold, settlement, "cancel", settlement.status)
-      ),
-      spendToday: Effect.fn("Ledger.spendToday")(function*() {
+      commit: (hold: Hold, settlement: Settlement) => record(hold, settlement, "commit", "ok"),
+      cancel: (hold: Hold, settlement: Settlement & { readonly status: Exclude<LedgerStatus, "ok"> }) =>
+        record(hold, settlement, "cancel", settlement.status),
+      spendToday: Effect.fnUntraced(function*() {
         const now = yield* Clock.currentTimeMillis
         return yield* guard(dialect, "read_failed", "reading today's spend")(spend.read(runOnClient, now))
       }),
-      events: Effect.fn("Ledger.events")(function*(query?: LedgerQuery) {
+      events: Effect.fnUntraced(function*(query?: LedgerQuery) {
         const conditions: Array<string> = []
         const params: Array<unknown> = []
         if (query?.traceId !== undefined) {
@@ -491,7 +441,7 @@ const makeService = (
         ).pipe(guard(dialect, "read_failed", "reading events"))
         return yield* decodeRows(rows)
       }),
-      summary: Effect.fn("Ledger.summary")(function*(query: SummaryQuery) {
+      summary: Effect.fnUntraced(function*(query: SummaryQuery) {
         const now = yield* Clock.currentTimeMillis
         const rows = yield* sql.unsafe<Record<string, unknown>>(summary, [
           query.since?.getTime() ?? Number.MIN_SAFE_INTEGER,
@@ -499,7 +449,7 @@ const makeService = (
         ]).pipe(guard(dialect, "read_failed", "reading the summary"))
         return computeSummary(yield* decodeRows(rows), query, now, holdTtlS)
       })
-    })
+    }))
   })
 
 // ---------------------------------------------------------------------------------------------

@@ -25,7 +25,7 @@ import * as Path from "node:path"
 import type { LedgerError } from "../../src/domain/Errors.js"
 import { TokenUsage } from "../../src/domain/TokenUsage.js"
 import * as HttpErrors from "../../src/internal/HttpErrors.js"
-import { computeSummary, type HoldRequest, Ledger, layerMemory } from "../../src/services/Ledger.js"
+import { computeSummary, type HoldRequest, Ledger, layerMemory, scrubSecrets } from "../../src/services/Ledger.js"
 import * as LedgerSql from "../../src/services/LedgerSql.js"
 import * as Loopback from "../support/LoopbackServer.js"
 
@@ -523,13 +523,13 @@ describe("scrubSecrets", () => {
   it("removes credentials from error messages before they are stored", () => {
     const gemini = "AIzaSyA1b2C3d4E5f6G7h8I9j0KlMnOpQrStUvW"
     assert.strictEqual(
-      LedgerSql.scrubSecrets(`GET https://generativelanguage.googleapis.com/v1beta/models/x?key=${gemini}&alt=sse failed`),
+      scrubSecrets(`GET https://generativelanguage.googleapis.com/v1beta/models/x?key=${gemini}&alt=sse failed`),
       "GET https://generativelanguage.googleapis.com/v1beta/models/x?key=<redacted>&alt=sse failed"
     )
-    assert.strictEqual(LedgerSql.scrubSecrets(`headers: x-goog-api-key: ${gemini}, accept: */*`), "headers: x-goog-api-key: <redacted>, accept: */*")
-    assert.strictEqual(LedgerSql.scrubSecrets("Authorization: Bearer sk-0123456789abcdef0123"), "Authorization: <redacted>")
-    assert.strictEqual(LedgerSql.scrubSecrets("Incorrect API key provided: sk-0123456789abcdef0123."), "Incorrect API key provided: <redacted>.")
-    assert.strictEqual(LedgerSql.scrubSecrets("dashscope (intl) answered HTTP 503: overloaded"), "dashscope (intl) answered HTTP 503: overloaded")
+    assert.strictEqual(scrubSecrets(`headers: x-goog-api-key: ${gemini}, accept: */*`), "headers: x-goog-api-key: <redacted>, accept: */*")
+    assert.strictEqual(scrubSecrets("Authorization: Bearer sk-0123456789abcdef0123"), "Authorization: <redacted>")
+    assert.strictEqual(scrubSecrets("Incorrect API key provided: sk-0123456789abcdef0123."), "Incorrect API key provided: <redacted>.")
+    assert.strictEqual(scrubSecrets("dashscope (intl) answered HTTP 503: overloaded"), "dashscope (intl) answered HTTP 503: overloaded")
   })
 })
 
