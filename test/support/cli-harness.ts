@@ -1,21 +1,32 @@
 /**
- * Runs the `effect-llm` command line as a child process (`node --import tsx src/cli/bin.ts …`),
+ * Runs the `effect-llm` command line as a child process (an esbuild bundle of `src/cli/bin.ts`, built
+ * once per test run from the current sources: it starts in a fraction of `node --import tsx`'s time),
  * hermetically (no user config file, no real keys, no colour), and writes temp configs pointing at
  * the loopback simulator.
  */
+import * as Esbuild from "esbuild"
 import { spawn } from "node:child_process"
-import { createRequire } from "node:module"
 import { mkdtempSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join, resolve } from "node:path"
-import { pathToFileURL } from "node:url"
 import type * as Simulator from "../../src/simulator/Simulator.js"
 
 /** The repository root. */
 export const root = resolve(import.meta.dirname, "../..")
-const bin = join(root, "src/cli/bin.ts")
-/** tsx's loader by URL, so the child can run in any directory. */
-const tsx = pathToFileURL(createRequire(import.meta.url).resolve("tsx")).href
+/** Two levels under the root, like `dist/cli/bin.js`, so the CLI finds `package.json` and `config.yaml`. */
+const bin = join(root, ".test-build/cli/bin.mjs")
+await Esbuild.build({
+  entryPoints: [join(root, "src/cli/bin.ts")],
+  bundle: true,
+  platform: "node",
+  format: "esm",
+  target: "node20",
+  outfile: bin,
+  external: ["better-sqlite3", "pg-native"],
+  logLevel: "error",
+  // CommonJS dependencies inside an ESM bundle still call `require`.
+  banner: { js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);" }
+})
 
 /** What a run produced. */
 export interface CliRun {
@@ -79,7 +90,7 @@ const spawnCli = (args: ReadonlyArray<string>, options: CliOptions): Promise<Cli
     for (const name of ["GEMINI_API_KEY", "GOOGLE_API_KEY", "DASHSCOPE_API_KEY", "EFFECT_LLM_CONFIG"]) {
       if (options.env?.[name] === undefined) delete env[name]
     }
-    const child = spawn(process.execPath, ["--import", tsx, bin, ...args], {
+    const child = spawn(process.execPath, [bin, ...args], {
       cwd,
       env,
       stdio: ["pipe", "pipe", "pipe"]
