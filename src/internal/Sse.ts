@@ -24,6 +24,9 @@ export interface SseParser {
   readonly end: () => Array<SseEvent>
 }
 
+/** Shared by every event without comments or non-field lines (most events): no array per event. */
+const none: ReadonlyArray<string> = Object.freeze([])
+
 /** Creates a parser accepting `\r\n`, `\n` and `\r` line ends (and so `\r\n\r\n`, `\n\n`, `\r\r` event ends). */
 export const makeParser = (): SseParser => {
   let pending: Array<string> = []
@@ -31,49 +34,59 @@ export const makeParser = (): SseParser => {
   let atStart = true
   let event: string | undefined
   let id: string | undefined
-  let data: Array<string> | undefined
-  let comments: Array<string> = []
-  let raw: Array<string> = []
+  // The first `data:` line, and the further ones of a multi-line event (rare).
+  let data: string | undefined
+  let moreData: Array<string> | undefined
+  let comments: Array<string> | undefined
+  let raw: Array<string> | undefined
   let out: Array<SseEvent> = []
 
   const dispatch = () => {
-    if (data !== undefined || raw.length > 0 || event !== undefined || comments.length > 0) {
-      out.push({ event, id, data: data?.join("\n"), comments, raw })
+    if (data !== undefined || raw !== undefined || event !== undefined || comments !== undefined) {
+      out.push({
+        event,
+        id,
+        data: moreData === undefined ? data : `${data}\n${moreData.join("\n")}`,
+        comments: comments ?? none,
+        raw: raw ?? none
+      })
     }
     event = undefined
     data = undefined
-    comments = []
-    raw = []
+    moreData = undefined
+    comments = undefined
+    raw = undefined
   }
 
   const line = (text: string) => {
     if (text.length === 0) return dispatch()
     const colon = text.indexOf(":")
     if (colon === 0) {
-      comments.push(text.slice(1))
+      ;(comments ??= []).push(text.slice(1))
       return
     }
     const field = colon < 0 ? text : text.slice(0, colon)
-    let value = colon < 0 ? "" : text.slice(colon + 1)
-    if (value.charCodeAt(0) === 32) value = value.slice(1)
+    const valueStart = colon < 0 ? text.length : text.charCodeAt(colon + 1) === 32 ? colon + 2 : colon + 1
     switch (field) {
-      case "data":
-        if (data === undefined) data = [value]
-        else data.push(value)
+      case "data": {
+        const value = text.slice(valueStart)
+        if (data === undefined) data = value
+        else (moreData ??= []).push(value)
         return
+      }
       case "event":
         // Some captures omit the blank line between events: a new header after data starts a new event.
         if (data !== undefined) dispatch()
-        event = value
+        event = text.slice(valueStart)
         return
       case "id":
         if (data !== undefined) dispatch()
-        id = value
+        id = text.slice(valueStart)
         return
       case "retry":
         return
       default:
-        raw.push(text)
+        ;(raw ??= []).push(text)
     }
   }
 
@@ -89,24 +102,30 @@ export const makeParser = (): SseParser => {
       if (text.charCodeAt(0) === 10) start = 1
     }
     const length = text.length
-    for (let i = start; i < length; i++) {
-      const code = text.charCodeAt(i)
-      if (code !== 10 && code !== 13) continue
-      let lineText = text.slice(start, i)
+    // Line ends are found with indexOf (native scanning), each position remembered until it is
+    // passed: -2 not searched yet, -1 none left in this input. Linear in the input.
+    let cr = -2
+    let lf = -2
+    while (start < length) {
+      if (cr !== -1 && cr < start) cr = text.indexOf("\r", start)
+      if (lf !== -1 && lf < start) lf = text.indexOf("\n", start)
+      const end = cr === -1 ? lf : lf === -1 ? cr : cr < lf ? cr : lf
+      if (end === -1) break
+      let lineText = text.slice(start, end)
       if (pending.length > 0) {
         pending.push(lineText)
         lineText = pending.join("")
         pending = []
       }
       line(lineText)
-      if (code === 13) {
-        if (i + 1 < length) {
-          if (text.charCodeAt(i + 1) === 10) i++
+      start = end + 1
+      if (end === cr) {
+        if (start < length) {
+          if (text.charCodeAt(start) === 10) start++
         } else {
           skipLeadingLf = true
         }
       }
-      start = i + 1
     }
     if (start < length) pending.push(text.slice(start))
     const events = out

@@ -25,7 +25,7 @@ import { TokenUsage } from "../domain/TokenUsage.js"
 import * as HttpErrors from "../internal/HttpErrors.js"
 import * as RetryAfter from "../internal/RetryAfter.js"
 import * as Sse from "../internal/Sse.js"
-import type { Provider, ProviderAnswer, ProviderChunk, ProviderTarget } from "./Provider.js"
+import type { Provider, ProviderAnswer, ProviderChunk, ProviderTarget, UsageCounts } from "./Provider.js"
 
 /** The provider name Gemini errors carry. */
 export const providerName = "google"
@@ -118,26 +118,23 @@ const count = (value: unknown): number => (typeof value === "number" && Number.i
 
 const str = (value: unknown): string | undefined => (typeof value === "string" ? value : undefined)
 
-/** Input = prompt + tool-use prompt; output = candidates + thoughts (billed as output); total as reported, else the sum. */
-const toUsage = (usage: Json): TokenUsage => {
+/**
+ * Input = prompt + tool-use prompt; output = candidates + thoughts (billed as output); total as
+ * reported, else the sum. Plain counts: a stream event carries them as they are, and only the
+ * answer's (or the last event's) become a `TokenUsage`.
+ */
+const toUsage = (usage: Json): UsageCounts => {
   const inputTokens = count(usage.promptTokenCount) + count(usage.toolUsePromptTokenCount)
   const outputTokens = count(usage.candidatesTokenCount) + count(usage.thoughtsTokenCount)
   const total = usage.totalTokenCount
-  // Validation skipped: every count is already a finite number, and this runs once per stream event.
-  return new TokenUsage(
-    { inputTokens, outputTokens, totalTokens: typeof total === "number" && Number.isFinite(total) ? total : inputTokens + outputTokens },
-    true
-  )
+  return { inputTokens, outputTokens, totalTokens: typeof total === "number" && Number.isFinite(total) ? total : inputTokens + outputTokens }
 }
 
-/** What one response (or stream event) says; `finishReason` is `undefined` while a stream goes on. */
-interface Interpreted {
-  readonly text: string
-  readonly usage: TokenUsage | undefined
-  readonly finishReason: FinishReason | undefined
-  readonly requestId: string | undefined
-  readonly modelVersion: string | undefined
-}
+/**
+ * What one response (or stream event) says, as the stream chunk it becomes; `finishReason` is
+ * `undefined` while a stream goes on.
+ */
+type Interpreted = ProviderChunk
 
 /**
  * Reads a response-shaped object defensively (it may come from the Schema decoder or, on the hot
@@ -162,7 +159,7 @@ const interpret = (response: Json): Interpreted => {
     if (feedback.blockReason !== undefined || feedback.blockReasonMessage !== undefined) finishReason = "filter"
   }
   return {
-    text,
+    delta: text,
     usage: isObject(response.usageMetadata) ? toUsage(response.usageMetadata) : undefined,
     finishReason,
     requestId: str(response.responseId),
@@ -200,8 +197,9 @@ export const decodeAnswer = (bodyText: string, context: ClassifyContext): Either
   }
   const answer = interpret(decoded.right as Json)
   return Either.right({
-    content: answer.text,
-    usage: answer.usage ?? TokenUsage.zero,
+    content: answer.delta,
+    // Validation skipped: every count is already a finite number.
+    usage: answer.usage === undefined ? TokenUsage.zero : new TokenUsage(answer.usage, true),
     finishReason: answer.finishReason ?? "other",
     requestId: answer.requestId,
     modelVersion: answer.modelVersion
@@ -346,15 +344,9 @@ export const decodeStreamBody = <E, R>(
       if (!isObject(json)) return HttpErrors.badResponse(`a stream event is not a JSON object: ${text}`, context)
       if (isObject(json.error)) return classifyParsed(errorStatus(json.error), json, text, {}, context)
       if (!looksLikeResponse(json)) return HttpErrors.badResponse(`a stream event is not a GenerateContentResponse: ${text}`, context)
-      const event = interpret(json)
-      if (event.finishReason !== undefined) finished = true
-      out.push({
-        delta: event.text,
-        usage: event.usage,
-        finishReason: event.finishReason,
-        requestId: event.requestId,
-        modelVersion: event.modelVersion
-      })
+      const chunk = interpret(json)
+      if (chunk.finishReason !== undefined) finished = true
+      out.push(chunk)
       return undefined
     }
 
@@ -441,29 +433,35 @@ const failFromResponse = (response: HttpClientResponse.HttpClientResponse, conte
 
 const isOk = (status: number) => status >= 200 && status < 300
 
+// Spans without a creation stack trace: `Effect.fn` and a default `withSpan` build an `Error` per call
+// to point `code.stacktrace` at this file, which costs more than the rest of the span.
+const spanOptions = { captureStackTrace: false } as const
+
 /** The Gemini provider over the given `HttpClient` (use `NodeHttpClient.layerUndici` for its keep-alive pool). */
 export const make: Effect.Effect<Provider, never, HttpClient.HttpClient> = Effect.map(HttpClient.HttpClient, (client) => {
-  const generate = Effect.fn("Gemini.generate")(function*(target: ProviderTarget, request: NormalizedRequest) {
-    const context = contextOf(target)
-    const response = yield* client.execute(buildRequest(target, request, false)).pipe(Effect.mapError(transportError(context)))
-    if (!isOk(response.status)) return yield* failFromResponse(response, context)
-    const text = yield* response.text.pipe(Effect.mapError(transportError(context)))
-    const now = yield* Clock.currentTimeMillis
-    return yield* decodeAnswer(text, { ...context, now })
-  }, withRedactedKey)
+  const generate = (target: ProviderTarget, request: NormalizedRequest) =>
+    Effect.gen(function*() {
+      const context = contextOf(target)
+      const response = yield* client.execute(buildRequest(target, request, false)).pipe(Effect.mapError(transportError(context)))
+      if (!isOk(response.status)) return yield* failFromResponse(response, context)
+      const text = yield* response.text.pipe(Effect.mapError(transportError(context)))
+      const now = yield* Clock.currentTimeMillis
+      return yield* decodeAnswer(text, { ...context, now })
+    }).pipe(withRedactedKey, Effect.withSpan("Gemini.generate", spanOptions))
 
   // Scoped: closing the caller's scope aborts the request and closes the connection.
   const scopedClient = HttpClient.withScope(client)
 
-  const stream = Effect.fn("Gemini.stream")(function*(target: ProviderTarget, request: NormalizedRequest) {
-    const context = contextOf(target)
-    const response = yield* scopedClient.execute(buildRequest(target, request, true)).pipe(Effect.mapError(transportError(context)))
-    if (!isOk(response.status)) return yield* failFromResponse(response, context)
-    const now = yield* Clock.currentTimeMillis
-    return decodeStreamBody(response.stream, { ...context, now }, (error) =>
-      HttpErrors.fromHttpClientError(error, context, "stream_interrupted")
-    )
-  }, withRedactedKey)
+  const stream = (target: ProviderTarget, request: NormalizedRequest) =>
+    Effect.gen(function*() {
+      const context = contextOf(target)
+      const response = yield* scopedClient.execute(buildRequest(target, request, true)).pipe(Effect.mapError(transportError(context)))
+      if (!isOk(response.status)) return yield* failFromResponse(response, context)
+      const now = yield* Clock.currentTimeMillis
+      return decodeStreamBody(response.stream, { ...context, now }, (error) =>
+        HttpErrors.fromHttpClientError(error, context, "stream_interrupted")
+      )
+    }).pipe(withRedactedKey, Effect.withSpan("Gemini.stream", spanOptions))
 
   return { name: providerName, generate, stream } satisfies Provider
 })

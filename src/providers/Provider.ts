@@ -30,12 +30,22 @@ export interface ProviderAnswer {
 }
 
 /**
+ * Token counts as a stream event reports them. A `TokenUsage` qualifies; providers may send plain
+ * counts so that no record is built per event (the client builds one from the last counts it saw).
+ */
+export interface UsageCounts {
+  readonly inputTokens: number
+  readonly outputTokens: number
+  readonly totalTokens: number
+}
+
+/**
  * One decoded stream event: a text delta (possibly empty), the latest cumulative usage snapshot,
  * and the finish reason once the provider signalled it.
  */
 export interface ProviderChunk {
   readonly delta: string
-  readonly usage: TokenUsage | undefined
+  readonly usage: UsageCounts | undefined
   readonly finishReason: FinishReason | undefined
   readonly requestId: string | undefined
   readonly modelVersion: string | undefined

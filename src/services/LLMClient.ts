@@ -26,7 +26,7 @@ import { StreamEvent } from "../domain/StreamEvent.js"
 import { TokenUsage } from "../domain/TokenUsage.js"
 import * as RetryPolicy from "../internal/RetryPolicy.js"
 import * as Telemetry from "../internal/Telemetry.js"
-import type { ProviderChunk, ProviderTarget } from "../providers/Provider.js"
+import type { ProviderChunk, ProviderTarget, UsageCounts } from "../providers/Provider.js"
 import { type AttemptOutcome, CircuitBreaker } from "./CircuitBreaker.js"
 import { budgetExceeded, type Hold, Ledger } from "./Ledger.js"
 import { LLMConfig } from "./LLMConfig.js"
@@ -62,7 +62,8 @@ interface Call {
   attempts: number
   settled: boolean
   route: Route | undefined
-  usage: TokenUsage | undefined
+  /** The latest usage seen (a stream's counts; the record is built when the call settles). */
+  usage: UsageCounts | undefined
   cost: number
   ttftMs: number | undefined
 }
@@ -77,6 +78,30 @@ const isInterruptedOnly = (cause: Cause.Cause<unknown>) => Cause.isInterruptedOn
 
 const newTraceId = () => crypto.randomUUID()
 
+const toTokenUsage = (usage: UsageCounts): TokenUsage =>
+  usage instanceof TokenUsage
+    ? usage
+    : new TokenUsage({ inputTokens: usage.inputTokens, outputTokens: usage.outputTokens, totalTokens: usage.totalTokens }, true)
+
+/**
+ * `Telemetry.withTags`, memoised per tag set: tagging builds and hashes a new metric key each time,
+ * which on the per-call path cost more than the update itself. Tag values come from config (provider,
+ * model, endpoint) and fixed vocabularies (outcome, reason), so the cache stays small.
+ */
+const withTagsCached = <Type, In, Out>(metric: Metric.Metric<Type, In, Out>) => {
+  const cache = new Map<string, Metric.Metric<Type, In, Out>>()
+  return (tags: Readonly<Record<string, string>>): Metric.Metric<Type, In, Out> => {
+    let key = ""
+    for (const name in tags) key += `${name}\u0000${tags[name]}\u0000`
+    let found = cache.get(key)
+    if (found === undefined) {
+      found = Telemetry.withTags(metric, tags)
+      cache.set(key, found)
+    }
+    return found
+  }
+}
+
 /** Builds the client over the layer's config, ledger, router, breakers, pricing and providers. */
 export const make = Effect.gen(function*() {
   const { config, apiKey, model: resolveModel } = yield* LLMConfig
@@ -90,14 +115,18 @@ export const make = Effect.gen(function*() {
   const requestTimeoutMs = resilience.requestTimeoutS * 1000
   const idleTimeout = Duration.seconds(resilience.streamIdleTimeoutS)
   const recordContent = config.observability.recordContent
+  const requestsMetric = withTagsCached(Telemetry.requests)
+  const latencyMetric = withTagsCached(Telemetry.latencyMs)
+  const spendMetric = withTagsCached(Telemetry.spendUsd)
+  const attemptsMetric = withTagsCached(Telemetry.attempts)
 
   /** Counts a finished call (by outcome) and its latency and spend. */
   const observe = (call: Call, outcome: string, totalMs: number) => {
     const who = { provider: call.route?.model.provider ?? call.model.provider, model: call.route?.model.modelId ?? call.model.modelId }
     return Effect.all([
-      Metric.increment(Telemetry.withTags(Telemetry.requests, { ...who, outcome })),
-      Metric.update(Telemetry.withTags(Telemetry.latencyMs, who), totalMs),
-      call.cost > 0 ? Metric.incrementBy(Telemetry.withTags(Telemetry.spendUsd, who), call.cost) : Effect.void
+      Metric.increment(requestsMetric({ ...who, outcome })),
+      Metric.update(latencyMetric(who), totalMs),
+      call.cost > 0 ? Metric.incrementBy(spendMetric(who), call.cost) : Effect.void
     ], { discard: true })
   }
 
@@ -172,7 +201,7 @@ export const make = Effect.gen(function*() {
           ...who(call),
           status: error === undefined ? "cancelled" : "error",
           cost: call.cost,
-          usage: call.usage,
+          usage: call.usage === undefined ? undefined : toTokenUsage(call.usage),
           attempts: call.attempts,
           error,
           timing: { totalMs: now - call.startedAt, ...(call.ttftMs !== undefined ? { ttftMs: call.ttftMs } : {}) }
@@ -263,9 +292,7 @@ export const make = Effect.gen(function*() {
         )
         call.route = route
         call.attempts += 1
-        yield* Metric.increment(
-          Telemetry.withTags(Telemetry.attempts, { provider: route.model.provider, endpoint: route.endpoint.name })
-        )
+        yield* Metric.increment(attemptsMetric({ provider: route.model.provider, endpoint: route.endpoint.name }))
         const now = yield* Clock.currentTimeMillis
         const timeoutMs = Math.max(0, Math.min(requestTimeoutMs, RetryPolicy.remainingBudgetMs(resilience, state, now)))
         const target: ProviderTarget = { endpoint: route.endpoint, modelId: route.model.modelId, apiKey: key }
@@ -273,6 +300,7 @@ export const make = Effect.gen(function*() {
           Effect.onInterrupt(() => abandon),
           Effect.withSpan("LLMClient.attempt", {
             kind: "client",
+            captureStackTrace: false,
             attributes: {
               [Telemetry.attributes.system]: route.model.provider,
               [Telemetry.attributes.requestModel]: route.model.modelId,
@@ -338,7 +366,7 @@ export const make = Effect.gen(function*() {
           return yield* finish(call, route, answer.content, answer.usage, answer.finishReason, answer.requestId)
         }),
       settleUnfinished
-    ).pipe(Effect.withSpan("LLMClient.generate", { attributes: { [Telemetry.attributes.operation]: "generate" } }))
+    ).pipe(Effect.withSpan("LLMClient.generate", { attributes: { [Telemetry.attributes.operation]: "generate" }, captureStackTrace: false }))
 
   const generate = ((input: GenerateRequest) =>
     input?.fullResponse === true
@@ -396,7 +424,7 @@ export const make = Effect.gen(function*() {
         const [opened, route] = yield* withRetries(call, (route, target, timeout) =>
           openStream(call, outer, route, target, timeout))
         let content: Array<string> = []
-        let usage: TokenUsage | undefined
+        let usage: UsageCounts | undefined
         let finishReason: FinishReason | undefined
         let requestId: string | undefined
         const absorb = (chunks: Iterable<ProviderChunk>): Chunk.Chunk<StreamEvent> => {
@@ -448,7 +476,7 @@ export const make = Effect.gen(function*() {
             call,
             route,
             content.join(""),
-            usage ?? TokenUsage.zero,
+            usage === undefined ? TokenUsage.zero : toTokenUsage(usage),
             finishReason ?? "other",
             requestId
           ).pipe(
@@ -467,7 +495,7 @@ export const make = Effect.gen(function*() {
         )
         return Stream.fromChunk(first).pipe(Stream.concat(rest), Stream.concat(Stream.fromEffect(finishEvent)))
       })
-    ).pipe(Stream.withSpan("LLMClient.stream", { attributes: { [Telemetry.attributes.operation]: "stream" } }))
+    ).pipe(Stream.withSpan("LLMClient.stream", { attributes: { [Telemetry.attributes.operation]: "stream" }, captureStackTrace: false }))
 
   return LLMClient.of({ generate, stream })
 })
