@@ -1,0 +1,384 @@
+/**
+ * `npm run bench`: what effect-llm costs on top of the network, against a hand-written baseline.
+ * Builds the package, starts the simulator (zero delay, Gemini wire format) in its own process, then
+ * runs every (client, workload) in a fresh process, interleaved over several rounds, and reports
+ * medians and the median ratio to the same round's baseline, with the targets of issue 6.
+ *
+ *   npm run bench                 full run (~10 minutes), writes bench/RESULTS.md
+ *   npm run bench -- --quick      one short round (~1 minute), writes bench/RESULTS.md
+ *   npm run bench -- --tiny       smoke run for the test: tiny workloads, sources through tsx, no build
+ * Options: --rounds N, --only W1,W3 (workloads), --out FILE (`-` for stdout only), --no-build, --no-ledger.
+ */
+import { spawn, spawnSync } from "node:child_process"
+import * as Fs from "node:fs"
+import * as Os from "node:os"
+import * as Path from "node:path"
+import { fileURLToPath } from "node:url"
+import { benchConfig } from "./effect-llm.js"
+import type { ClientName, WorkloadName } from "./client.js"
+import type { Sizes, WorkerInput, WorkerResult } from "./worker.js"
+
+const root = Path.resolve(Path.dirname(fileURLToPath(import.meta.url)), "..")
+const benchDir = Path.join(root, "bench")
+
+// ---------------------------------------------------------------------------------------------------------------
+// Options
+
+const argv = process.argv.slice(2)
+const flag = (name: string) => argv.includes(`--${name}`)
+const option = (name: string): string | undefined => {
+  const at = argv.indexOf(`--${name}`)
+  return at >= 0 ? argv[at + 1] : argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3)
+}
+const mode: "full" | "quick" | "tiny" = flag("tiny") ? "tiny" : flag("quick") ? "quick" : "full"
+
+const sizesByMode: Record<typeof mode, Sizes> = {
+  full: {
+    w1Calls: 1000, w1Warmup: 200, w2Batches: 5, w2Concurrency: 200, w3Events: 10_000, w4Streams: 100, w4Events: 100,
+    ttftStreams: 100, ttftEvents: 20, answerChars: 1024, eventChars: 8
+  },
+  quick: {
+    w1Calls: 300, w1Warmup: 100, w2Batches: 2, w2Concurrency: 200, w3Events: 10_000, w4Streams: 100, w4Events: 100,
+    ttftStreams: 40, ttftEvents: 20, answerChars: 1024, eventChars: 8
+  },
+  tiny: {
+    w1Calls: 30, w1Warmup: 5, w2Batches: 1, w2Concurrency: 10, w3Events: 300, w4Streams: 5, w4Events: 20,
+    ttftStreams: 5, ttftEvents: 5, answerChars: 1024, eventChars: 8
+  }
+}
+const sizes = sizesByMode[mode]
+const rounds = Number(option("rounds") ?? (mode === "full" ? 5 : 1))
+const importRuns = mode === "full" ? 10 : mode === "quick" ? 5 : 1
+const only = option("only")?.split(",") as ReadonlyArray<WorkloadName> | undefined
+const outFile = option("out") ?? (mode === "tiny" ? "-" : Path.join(benchDir, "RESULTS.md"))
+
+/** Which clients run which workload, in the order they run within a round (the baseline first). */
+const plan: ReadonlyArray<readonly [WorkloadName, ReadonlyArray<ClientName>]> = ([
+  ["W1", ["baseline", "effect-memory", "effect-sqlite", "effect-percall"]],
+  ["W2", ["baseline", "effect-memory", "effect-sqlite"]],
+  ["W3", ["baseline", "effect-memory"]],
+  ["W4", ["baseline", "effect-memory"]],
+  ["TTFT", ["baseline", "effect-memory"]]
+] as const).filter(([workload]) => only === undefined || only.includes(workload))
+
+const clientLabel: Record<ClientName, string> = {
+  "baseline": "baseline (fetch + JSON.parse / hand-written SSE loop)",
+  "effect-memory": "effect-llm, one ManagedRuntime, memory ledger",
+  "effect-sqlite": "effect-llm, one ManagedRuntime, SQLite ledger",
+  "effect-percall": "effect-llm, per-call Effect.provide(LiveLayer), memory ledger"
+}
+const workloadLabel: Record<WorkloadName, string> = {
+  W1: `W1 ${sizes.w1Calls} sequential calls, ${sizes.answerChars / 1024} KiB answers`,
+  W2: `W2 ${sizes.w2Batches} × ${sizes.w2Concurrency} concurrent calls`,
+  W3: `W3 one stream, ${sizes.w3Events.toLocaleString("en")} events × ${sizes.eventChars} chars`,
+  W4: `W4 ${sizes.w4Streams} concurrent streams × ${sizes.w4Events} events`,
+  TTFT: `time to first delta (${sizes.ttftStreams} sequential streams of ${sizes.ttftEvents} events)`
+}
+const unitLabel: Record<WorkerResult["unit"], string> = { "µs/call": "µs per call", "ms": "ms", "ms/batch": "ms per batch" }
+
+const log = (message: string) => process.stderr.write(`[bench] ${message}\n`)
+
+// ---------------------------------------------------------------------------------------------------------------
+// Processes
+
+/**
+ * How bench processes run. With the package built, the bench's own files are transpiled (no type
+ * check) next to node_modules and run by plain `node`, so no loader sits in the measured processes;
+ * otherwise they run through tsx and import `src/`.
+ */
+interface Runner {
+  readonly lib: "dist" | "src"
+  readonly node: ReadonlyArray<string>
+  readonly script: (name: "worker" | "server") => string
+}
+
+const build = (): boolean => {
+  if (mode === "tiny" || flag("no-build")) return Fs.existsSync(Path.join(root, "dist/index.js")) && flag("no-build")
+  log("npm run build …")
+  const result = spawnSync("npm", ["run", "build"], { cwd: root, stdio: ["ignore", "pipe", "pipe"], encoding: "utf8" })
+  if (result.status !== 0) {
+    log(`build failed, measuring src/ through tsx instead:\n${result.stdout}${result.stderr}`)
+    return false
+  }
+  return true
+}
+
+const prepare = async (built: boolean): Promise<Runner> => {
+  if (!built) {
+    return { lib: "src", node: ["--import", "tsx"], script: (name) => Path.join(benchDir, `${name}.ts`) }
+  }
+  const ts = (await import("typescript")).default
+  const out = Path.join(root, "node_modules/.cache/effect-llm-bench")
+  Fs.mkdirSync(out, { recursive: true })
+  for (const name of ["worker", "server", "client", "baseline", "effect-llm"]) {
+    const source = Fs.readFileSync(Path.join(benchDir, `${name}.ts`), "utf8")
+    const { outputText } = ts.transpileModule(source, {
+      compilerOptions: { module: ts.ModuleKind.ES2022, target: ts.ScriptTarget.ES2022, verbatimModuleSyntax: false }
+    })
+    Fs.writeFileSync(Path.join(out, `${name}.js`), outputText)
+  }
+  Fs.writeFileSync(Path.join(out, "package.json"), `{ "type": "module" }\n`)
+  return { lib: "dist", node: [], script: (name) => Path.join(out, `${name}.js`) }
+}
+
+/** The environment of bench processes: no provider keys or config from the caller's shell. */
+const cleanEnv = (extra: Record<string, string>): NodeJS.ProcessEnv => {
+  const env = { ...process.env }
+  for (const name of ["GEMINI_API_KEY", "GOOGLE_API_KEY", "DASHSCOPE_API_KEY", "EFFECT_LLM_CONFIG", "NODE_OPTIONS"]) delete env[name]
+  return { ...env, ...extra }
+}
+
+const startServer = (runner: Runner, apiKey: string) =>
+  new Promise<{ readonly url: string; readonly stop: () => void }>((resolve, reject) => {
+    const child = spawn(process.execPath, [...runner.node, runner.script("server"), JSON.stringify({ lib: runner.lib, root, apiKey })], {
+      cwd: root,
+      env: cleanEnv({}),
+      stdio: ["pipe", "pipe", "inherit"]
+    })
+    let buffer = ""
+    const timer = setTimeout(() => reject(new Error("the simulator did not start within 60 s")), 60_000)
+    child.on("exit", (code) => reject(new Error(`the simulator exited (${code})`)))
+    child.stdout.setEncoding("utf8").on("data", (text: string) => {
+      buffer += text
+      const match = /LISTENING (\S+)/.exec(buffer)
+      if (match !== null) {
+        clearTimeout(timer)
+        resolve({ url: match[1]!, stop: () => child.kill("SIGTERM") })
+      }
+    })
+  })
+
+interface WorkerOutcome {
+  readonly results: ReadonlyArray<WorkerResult>
+  /** Log lines (Effect logs: retries, breaker changes) and other unexpected output. */
+  readonly noise: ReadonlyArray<string>
+  readonly error: string | undefined
+}
+
+const runWorker = (runner: Runner, input: WorkerInput, env: NodeJS.ProcessEnv, timeoutMs: number) =>
+  new Promise<WorkerOutcome>((resolve) => {
+    const child = spawn(process.execPath, [...runner.node, runner.script("worker"), JSON.stringify(input)], {
+      cwd: root,
+      env,
+      stdio: ["ignore", "pipe", "pipe"]
+    })
+    let stdout = ""
+    let stderr = ""
+    child.stdout.setEncoding("utf8").on("data", (text: string) => (stdout += text))
+    child.stderr.setEncoding("utf8").on("data", (text: string) => (stderr += text))
+    const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs)
+    child.on("close", (code, signal) => {
+      clearTimeout(timer)
+      const results: Array<WorkerResult> = []
+      const noise: Array<string> = []
+      for (const line of stdout.split("\n")) {
+        if (line.startsWith("RESULT ")) results.push(JSON.parse(line.slice(7)) as WorkerResult)
+        else if (line.trim().length > 0) noise.push(line)
+      }
+      for (const line of stderr.split("\n")) if (line.trim().length > 0 && code === 0) noise.push(line)
+      const error = code === 0 ? undefined : `${input.client} ${input.workloads.join(",")} exited ${code ?? signal}: ${stderr.trim().slice(0, 2000)}`
+      resolve({ results, noise, error })
+    })
+  })
+
+// ---------------------------------------------------------------------------------------------------------------
+// Figures
+
+const median = (values: ReadonlyArray<number>): number => {
+  const sorted = [...values].sort((a, b) => a - b)
+  const mid = sorted.length >> 1
+  return sorted.length === 0 ? Number.NaN : sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2
+}
+
+const fmt = (value: number, digits = 0) =>
+  Number.isFinite(value) ? value.toLocaleString("en", { minimumFractionDigits: digits, maximumFractionDigits: digits }) : "—"
+
+/** Import time of the package root in a fresh `node`, ms (the import alone, and the whole process). */
+const measureImport = (runner: Runner): { readonly importMs: ReadonlyArray<number>; readonly processMs: ReadonlyArray<number> } => {
+  const entry = runner.lib === "dist" ? Path.join(root, "dist/index.js") : Path.join(root, "src/index.ts")
+  const code = `const t = performance.now(); await import(${JSON.stringify(new URL(`file://${entry}`).href)}); console.log(performance.now() - t)`
+  const importMs: Array<number> = []
+  const processMs: Array<number> = []
+  for (let i = 0; i < importRuns; i++) {
+    const started = performance.now()
+    const result = spawnSync(process.execPath, [...runner.node, "--input-type=module", "-e", code], { cwd: root, env: cleanEnv({}), encoding: "utf8" })
+    processMs.push(performance.now() - started)
+    const value = Number(result.stdout.trim())
+    if (result.status !== 0 || !Number.isFinite(value)) throw new Error(`importing the package failed: ${result.stderr}`)
+    importMs.push(value)
+  }
+  return { importMs, processMs }
+}
+
+/** bench/ledger.ts (the ledger backends' own micro-benchmark), when it exists: its output lines. */
+const runLedgerBench = (): ReadonlyArray<string> | undefined => {
+  const script = Path.join(benchDir, "ledger.ts")
+  if (!Fs.existsSync(script) || mode === "tiny" || flag("no-ledger")) return undefined
+  log("bench/ledger.ts …")
+  const result = spawnSync(process.execPath, ["--import", "tsx", script], { cwd: root, env: cleanEnv({}), encoding: "utf8", timeout: 180_000 })
+  const lines = `${result.stdout}`.split("\n").filter((line) => line.trim().length > 0)
+  if (result.status !== 0) lines.push(`(exited ${result.status ?? result.signal}: ${result.stderr.trim().split("\n")[0] ?? ""})`)
+  return lines
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Main
+
+const main = async () => {
+  const startedAt = Date.now()
+  const runner = await prepare(build())
+  log(`mode ${mode}, ${rounds} round(s), package from ${runner.lib === "dist" ? "dist/ (built)" : "src/ through tsx"}`)
+  const apiKey = "bench-google-key"
+  const scratch = Fs.mkdtempSync(Path.join(Os.tmpdir(), "effect-llm-bench-"))
+  const xdg = Path.join(scratch, "xdg")
+  Fs.mkdirSync(xdg)
+  const server = await startServer(runner, apiKey)
+  const modelId = "gemini-2.5-flash"
+  const url = `${server.url}/bench`
+  const options = { url, apiKey, modelId, lib: runner.lib, root }
+  // The per-call form reads its configuration the way users' programs do: from EFFECT_LLM_CONFIG.
+  const perCallConfig = Path.join(scratch, "percall-config.yaml")
+  Fs.writeFileSync(perCallConfig, JSON.stringify(benchConfig({ ...options, dir: scratch }, { backend: "memory" }), null, 2))
+
+  const results: Array<WorkerResult & { readonly round: number }> = []
+  const noise: Array<string> = []
+  const failures: Array<string> = []
+  let serial = 0
+  const runOne = async (client: ClientName, workloads: ReadonlyArray<WorkloadName>, round: number) => {
+    const dir = Path.join(scratch, `w${++serial}`)
+    Fs.mkdirSync(dir)
+    const env = cleanEnv({ XDG_CONFIG_HOME: xdg, ...(client === "effect-percall" ? { EFFECT_LLM_CONFIG: perCallConfig } : {}) })
+    const outcome = await runWorker(runner, { ...options, dir, client, workloads, sizes }, env, mode === "tiny" ? 60_000 : 300_000)
+    for (const result of outcome.results) results.push({ ...result, round })
+    noise.push(...outcome.noise.map((line) => `${client} ${workloads.join(",")}: ${line}`))
+    if (outcome.error !== undefined) {
+      failures.push(outcome.error)
+      log(`FAILED ${outcome.error}`)
+    }
+    for (const result of outcome.results) {
+      log(`round ${round} ${result.workload.padEnd(4)} ${client.padEnd(15)} ${fmt(result.value, 2)} ${result.unit}  cpu ${JSON.stringify(result.detail)}  rss ${fmt(result.rssMB)} MB`)
+    }
+  }
+
+  try {
+    for (let round = 1; round <= rounds; round++) {
+      if (mode === "tiny") {
+        // One process per client, all its workloads in it: the smoke test checks every path quickly.
+        const clients = [...new Set(plan.flatMap(([, list]) => list))]
+        for (const client of clients) await runOne(client, plan.filter(([, list]) => list.includes(client)).map(([w]) => w), round)
+      } else {
+        for (const [workload, clients] of plan) for (const client of clients) await runOne(client, [workload], round)
+      }
+    }
+  } finally {
+    server.stop()
+  }
+  log("import time …")
+  const imports = measureImport(runner)
+  const ledgerLines = runLedgerBench()
+  Fs.rmSync(scratch, { recursive: true, force: true })
+
+  // ---- table
+  const rows: Array<string> = []
+  const ratioOf = (workload: WorkloadName, client: ClientName): number => {
+    const ratios: Array<number> = []
+    for (let round = 1; round <= rounds; round++) {
+      const base = results.find((r) => r.round === round && r.workload === workload && r.client === "baseline")
+      const mine = results.find((r) => r.round === round && r.workload === workload && r.client === client)
+      if (base !== undefined && mine !== undefined) ratios.push(mine.value / base.value)
+    }
+    return median(ratios)
+  }
+  const cpuOf = (result: WorkerResult) => result.detail.cpuUs ?? result.detail.cpuMs ?? result.detail.cpuMsPerStream ?? Number.NaN
+  const cpuRatioOf = (workload: WorkloadName, client: ClientName): number => {
+    const ratios: Array<number> = []
+    for (let round = 1; round <= rounds; round++) {
+      const base = results.find((r) => r.round === round && r.workload === workload && r.client === "baseline")
+      const mine = results.find((r) => r.round === round && r.workload === workload && r.client === client)
+      if (base !== undefined && mine !== undefined) ratios.push(cpuOf(mine) / cpuOf(base))
+    }
+    return median(ratios)
+  }
+  rows.push("| workload | client | median | × baseline (wall) | client CPU | × baseline (CPU) | peak RSS |")
+  rows.push("| --- | --- | ---: | ---: | ---: | ---: | ---: |")
+  for (const [workload, clients] of plan) {
+    for (const client of clients) {
+      const mine = results.filter((r) => r.workload === workload && r.client === client)
+      if (mine.length === 0) continue
+      const unit = mine[0]!.unit
+      const digits = unit === "µs/call" ? 0 : 1
+      const cpu = median(mine.map(cpuOf))
+      const cpuUnit = workload === "W1" ? "µs/call" : workload === "W2" ? "ms/batch" : workload === "TTFT" ? "ms/stream" : "ms"
+      rows.push(
+        `| ${workloadLabel[workload]} | ${clientLabel[client]} | ${fmt(median(mine.map((r) => r.value)), digits === 0 && median(mine.map((r) => r.value)) < 100 ? 2 : digits)} ${unitLabel[unit]} | ${
+          client === "baseline" ? "1.00" : fmt(ratioOf(workload, client), 2)
+        } | ${fmt(cpu, workload === "TTFT" ? 2 : digits)} ${cpuUnit} | ${client === "baseline" ? "1.00" : fmt(cpuRatioOf(workload, client), 2)} | ${fmt(Math.max(...mine.map((r) => r.rssMB)))} MB |`
+      )
+    }
+  }
+
+  // ---- targets
+  const maxRss = (workload: WorkloadName, clients: ReadonlyArray<ClientName>) =>
+    Math.max(...results.filter((r) => r.workload === workload && clients.includes(r.client)).map((r) => r.rssMB))
+  const importMedian = median(imports.importMs)
+  const targets: Array<{ readonly name: string; readonly limit: number; readonly value: number; readonly unit: string }> = [
+    { name: "W1 in-memory ledger, full resilience path", limit: 1.1, value: ratioOf("W1", "effect-memory"), unit: "×" },
+    { name: "W1 SQLite ledger", limit: 1.5, value: ratioOf("W1", "effect-sqlite"), unit: "×" },
+    { name: "W1 per-call Effect.provide(LiveLayer)", limit: 1.3, value: ratioOf("W1", "effect-percall"), unit: "×" },
+    { name: "W2 concurrent calls (memory ledger)", limit: 1.0, value: ratioOf("W2", "effect-memory"), unit: "×" },
+    { name: "W3 10,000-event stream", limit: 1.5, value: ratioOf("W3", "effect-memory"), unit: "×" },
+    { name: "W4 100 concurrent streams", limit: 1.8, value: ratioOf("W4", "effect-memory"), unit: "×" },
+    { name: "time to first delta", limit: 1.2, value: ratioOf("TTFT", "effect-memory"), unit: "×" },
+    { name: "import of the package root", limit: 350, value: importMedian, unit: "ms" },
+    { name: "peak RSS in W1 (effect-llm processes)", limit: 200, value: maxRss("W1", ["effect-memory", "effect-sqlite", "effect-percall"]), unit: "MB" }
+  ]
+  const targetRows = [
+    "| target | limit | measured | |",
+    "| --- | ---: | ---: | --- |",
+    ...targets.map((t) =>
+      `| ${t.name} | ≤ ${t.unit === "×" ? fmt(t.limit, 2) : fmt(t.limit)} ${t.unit} | ${Number.isFinite(t.value) ? (t.unit === "×" ? fmt(t.value, 2) : fmt(t.value)) : "—"} ${t.unit} | ${
+        !Number.isFinite(t.value) ? "not measured" : t.value <= t.limit ? "**met**" : "**not met**"
+      } |`
+    )
+  ]
+
+  const minutes = ((Date.now() - startedAt) / 60_000).toFixed(1)
+  const cpus = Os.cpus()
+  const lines = [
+    `# effect-llm bench results`,
+    "",
+    `${new Date().toISOString().slice(0, 16).replace("T", " ")} UTC · Node ${process.version} · ${cpus.length} cores (${cpus[0]?.model.trim() ?? "?"}) · load average at the end ${Os.loadavg().map((l) => l.toFixed(1)).join(" ")} · mode \`${mode}\`, ${rounds} round(s), ${minutes} min · package from ${runner.lib === "dist" ? "`dist/` (built by `npm run build`)" : "`src/` through tsx (not built)"}`,
+    "",
+    "Each (client, workload) ran in a fresh process with its own warm-up, interleaved round by round (baseline first in each round); the simulator (zero delay) ran in its own process. \"× baseline\" is the median over rounds of the ratio to the same round's baseline; lower is better. Client CPU is the client process's user + system time over the measured part (it does not grow when other processes compete for the cores). Every answer was checked (text length, event count, finish signal).",
+    "",
+    ...rows,
+    "",
+    `Import of the package root (\`${runner.lib === "dist" ? "dist/index.js" : "src/index.ts"}\`) in a fresh \`node\`, ${importRuns} runs: median ${fmt(importMedian)} ms (min ${fmt(Math.min(...imports.importMs))}, max ${fmt(Math.max(...imports.importMs))}); whole process ${fmt(median(imports.processMs))} ms.`,
+    "",
+    "## Targets",
+    "",
+    ...targetRows,
+    ""
+  ]
+  if (ledgerLines !== undefined) {
+    lines.push("## Ledger backends alone (`bench/ledger.ts`: hold + commit, sequential)", "", "```", ...ledgerLines, "```", "")
+  }
+  const logLines = noise.filter((line) => /level=(INFO|WARN|ERROR|FATAL)/.test(line))
+  lines.push(
+    `Effect log lines at Info or above during the run: ${logLines.length}${logLines.length > 0 ? ` (first: ${logLines[0]})` : ""}. Other unexpected output: ${noise.length - logLines.length} line(s).`,
+    ""
+  )
+  if (failures.length > 0) lines.push("## Failures", "", ...failures.map((f) => `- ${f.split("\n")[0]}`), "")
+  const markdown = lines.join("\n")
+  process.stdout.write(`${markdown}\n`)
+  if (outFile !== "-") {
+    Fs.writeFileSync(outFile, markdown)
+    log(`written to ${Path.relative(root, outFile)}`)
+  }
+  if (failures.length > 0) process.exitCode = 1
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`${error instanceof Error ? error.stack ?? error.message : String(error)}\n`)
+  process.exit(1)
+})
