@@ -9,7 +9,6 @@ import type * as ParseResult from "effect/ParseResult"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import * as AST from "effect/SchemaAST"
-import * as Yaml from "yaml"
 import { ConfigError } from "../domain/Errors.js"
 
 /** A key path, as YAML keys (`snake_case`) and list indices. */
@@ -67,17 +66,19 @@ export const lookupEnv = (env: Env, name: string): string | undefined => {
  * Parses YAML text; an empty document is `{}`. Syntax errors name the file, line and column, but
  * never quote the source (the offending line could hold a key).
  */
-export const parseYaml = (text: string, origin: string): Effect.Effect<unknown, ConfigError> => {
-  const document = Yaml.parseDocument(text)
-  const error = document.errors[0]
-  if (error !== undefined) {
-    const position = error.linePos?.[0]
-    const where = position === undefined ? "" : ` (line ${position.line}, column ${position.col})`
-    const what = error.message.split(" at line ")[0] ?? error.code
-    return Effect.fail(configError({ reason: "invalid", path: [], origin, detail: `invalid YAML${where}: ${what}` }))
-  }
-  return Effect.succeed(document.toJS() ?? {})
-}
+export const parseYaml = (text: string, origin: string): Effect.Effect<unknown, ConfigError> =>
+  // Loaded on first use: only programs that read a config file pay for the parser.
+  Effect.flatMap(Effect.promise(() => import("yaml")), (Yaml) => {
+    const document = Yaml.parseDocument(text)
+    const error = document.errors[0]
+    if (error !== undefined) {
+      const position = error.linePos?.[0]
+      const where = position === undefined ? "" : ` (line ${position.line}, column ${position.col})`
+      const what = error.message.split(" at line ")[0] ?? error.code
+      return Effect.fail(configError({ reason: "invalid", path: [], origin, detail: `invalid YAML${where}: ${what}` }))
+    }
+    return Effect.succeed(document.toJS() ?? {})
+  })
 
 /**
  * What an `api_key` became when its `${VAR}` is unset (or it is empty): not a load error, since a user

@@ -2,14 +2,13 @@
  * How the services are wired for real use (API.md §5): config from files and environment, Node's
  * keep-alive HTTP pool (undici), the ledger backend named in config, breakers shared by every call.
  */
-import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
+import type * as HttpClient from "@effect/platform/HttpClient"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as ManagedRuntime from "effect/ManagedRuntime"
 import type { ConfigError, LedgerError } from "../domain/Errors.js"
 import * as CircuitBreaker from "../services/CircuitBreaker.js"
-import type { Ledger } from "../services/Ledger.js"
-import * as LedgerSql from "../services/LedgerSql.js"
+import { type Ledger, layerMemory } from "../services/Ledger.js"
 import * as LLMClient from "../services/LLMClient.js"
 import * as LLMConfig from "../services/LLMConfig.js"
 import * as Pricing from "../services/Pricing.js"
@@ -44,16 +43,30 @@ export const layerWith = <E, E2>(
   return client.pipe(Layer.provideMerge(config))
 }
 
-/** The ledger backend named by `ledger.backend`. */
+/**
+ * The ledger backend named by `ledger.backend`. The SQL backends (and their drivers) are loaded only
+ * when configured, so importing the package stays cheap and `memory` users never load them.
+ */
 export const ledgerFromConfig: Layer.Layer<Ledger, LedgerError, LLMConfig.LLMConfig> = Layer.unwrapEffect(
-  Effect.map(LLMConfig.LLMConfig, ({ config }) => LedgerSql.layerFromConfig(config.ledger, config.budget.holdTtlS))
+  Effect.flatMap(LLMConfig.LLMConfig, ({ config }) =>
+    config.ledger.backend === "memory"
+      ? Effect.succeed(layerMemory({ holdTtlS: config.budget.holdTtlS }))
+      : Effect.map(
+        Effect.promise(() => import("../services/LedgerSql.js")),
+        (LedgerSql) => LedgerSql.layerFromConfig(config.ledger, config.budget.holdTtlS)
+      ))
+)
+
+/** Node's keep-alive HTTP pool (undici), loaded when a live layer is built rather than on import. */
+const nodeHttpClient: Layer.Layer<HttpClient.HttpClient> = Layer.unwrapEffect(
+  Effect.map(Effect.promise(() => import("@effect/platform-node/NodeHttpClient")), (NodeHttpClient) => NodeHttpClient.layerUndici)
 )
 
 /** A fresh, independent set of live services (own breakers, HTTP pool, ledger connection). */
 export const makeLiveLayer = (options: LiveLayerOptions = {}): Layer.Layer<LiveServices, ConfigError | LedgerError> =>
   layerWith(
     LLMConfig.layer(options),
-    Providers.layerHttp.pipe(Layer.provide(NodeHttpClient.layerUndici)),
+    Providers.layerHttp.pipe(Layer.provide(nodeHttpClient)),
     ledgerFromConfig
   )
 

@@ -338,33 +338,38 @@ const failFromResponse = (response: HttpClientResponse.HttpClientResponse, conte
   Effect.flatMap(Effect.zip(HttpErrors.readBodyText(response), Clock.currentTimeMillis), ([text, now]) =>
     Effect.fail(classifyError(response.status, text, response.headers, { ...context, now })))
 
+// Spans without a creation stack trace (see Gemini.ts): building an `Error` per call costs more than the span.
+const spanOptions = { captureStackTrace: false } as const
+
 /** Builds the DashScope provider on the `HttpClient` in context (`authorization` is redacted by default). */
 export const make: Effect.Effect<Provider, never, HttpClient.HttpClient> = Effect.map(HttpClient.HttpClient, (client) => {
   const scopedClient = HttpClient.withScope(client)
   const contextOf = (target: ProviderTarget): ErrorContext => ({ provider: "dashscope", endpoint: target.endpoint.name })
 
-  const generate = Effect.fn("DashScope.generate")(function* (target: ProviderTarget, request: NormalizedRequest) {
-    const context = contextOf(target)
-    const response = yield* client.execute(makeRequest(target, request, false)).pipe(
-      Effect.mapError((error) => HttpErrors.fromHttpClientError(error, context))
-    )
-    if (response.status < 200 || response.status >= 300) return yield* failFromResponse(response, context)
-    // A 2xx body cut mid-way is a broken connection, not an undecodable answer.
-    const text = yield* Effect.mapError(response.text, (error) => HttpErrors.fromHttpClientError(error, context))
-    const now = yield* Clock.currentTimeMillis
-    return yield* decodeAnswer(text, response.status, response.headers, { ...context, now })
-  })
+  const generate = (target: ProviderTarget, request: NormalizedRequest) =>
+    Effect.gen(function*() {
+      const context = contextOf(target)
+      const response = yield* client.execute(makeRequest(target, request, false)).pipe(
+        Effect.mapError((error) => HttpErrors.fromHttpClientError(error, context))
+      )
+      if (response.status < 200 || response.status >= 300) return yield* failFromResponse(response, context)
+      // A 2xx body cut mid-way is a broken connection, not an undecodable answer.
+      const text = yield* Effect.mapError(response.text, (error) => HttpErrors.fromHttpClientError(error, context))
+      const now = yield* Clock.currentTimeMillis
+      return yield* decodeAnswer(text, response.status, response.headers, { ...context, now })
+    }).pipe(Effect.withSpan("DashScope.generate", spanOptions))
 
-  const stream = Effect.fn("DashScope.stream")(function* (target: ProviderTarget, request: NormalizedRequest) {
-    const context = contextOf(target)
-    // Scoped: closing the caller's scope aborts the request and closes the connection.
-    const response = yield* scopedClient.execute(makeRequest(target, request, true)).pipe(
-      Effect.mapError((error) => HttpErrors.fromHttpClientError(error, context))
-    )
-    if (response.status !== 200) return yield* failFromResponse(response, context)
-    const bytes = Stream.mapError(response.stream, (error) => HttpErrors.fromHttpClientError(error, context, "stream_interrupted"))
-    return Stream.pipeThroughChannel(Sse.decodeBytes(bytes), decodeEvents(response.headers, context))
-  })
+  const stream = (target: ProviderTarget, request: NormalizedRequest) =>
+    Effect.gen(function*() {
+      const context = contextOf(target)
+      // Scoped: closing the caller's scope aborts the request and closes the connection.
+      const response = yield* scopedClient.execute(makeRequest(target, request, true)).pipe(
+        Effect.mapError((error) => HttpErrors.fromHttpClientError(error, context))
+      )
+      if (response.status !== 200) return yield* failFromResponse(response, context)
+      const bytes = Stream.mapError(response.stream, (error) => HttpErrors.fromHttpClientError(error, context, "stream_interrupted"))
+      return Stream.pipeThroughChannel(Sse.decodeBytes(bytes), decodeEvents(response.headers, context))
+    }).pipe(Effect.withSpan("DashScope.stream", spanOptions))
 
   return { name: "dashscope", generate, stream } satisfies Provider
 })

@@ -233,12 +233,11 @@ export const computeSummary = (
   return [...rows.values()].sort((a, b) => a.key.localeCompare(b.key))
 }
 
-/** A fresh in-memory ledger; `hold` is serialised by a semaphore so concurrent holds cannot jointly pass the limit. */
+/** A fresh in-memory ledger; `hold` checks and records in one synchronous step, so concurrent holds cannot jointly pass the limit. */
 export const makeMemory = (options: LedgerOptions = {}): Effect.Effect<Ledger.Service> =>
   Effect.gen(function*() {
     const holdTtlS = options.holdTtlS ?? 900
     const events: Array<LedgerEvent> = []
-    const lock = yield* Effect.makeSemaphore(1)
     let sequence = 0
     const nextId = () => `mem-${++sequence}`
     // Running totals, so a hold costs O(open holds), not O(all events): the rules of computeSpend.
@@ -260,9 +259,12 @@ export const makeMemory = (options: LedgerOptions = {}): Effect.Effect<Ledger.Se
         }))
 
     return withSpans(Ledger.of({
+      // Reading the clock, checking the budget and recording the hold happen in one synchronous step,
+      // which no other fiber can interleave with: concurrent holds cannot jointly pass the limit.
       hold: (request) =>
-        lock.withPermits(1)(
-          Effect.flatMap(Clock.currentTimeMillis, (now) => {
+        Effect.clockWith((clock) =>
+          Effect.suspend(() => {
+            const now = clock.unsafeCurrentTimeMillis()
             const spent = spendAt(now)
             if (!fits(spent, request.estimate, request.limit)) return Effect.fail(budgetExceeded(request, spent))
             const id = nextId()
@@ -289,22 +291,29 @@ export const makeMemory = (options: LedgerOptions = {}): Effect.Effect<Ledger.Se
 export const layerMemory = (options: LedgerOptions = {}): Layer.Layer<Ledger> =>
   Layer.effect(Ledger, makeMemory(options))
 
-/** Wraps every operation of a ledger backend in a span (`Ledger.hold`, `Ledger.commit`, …). */
+/**
+ * Wraps every operation of a ledger backend in a span (`Ledger.hold`, `Ledger.commit`, …). No
+ * creation stack trace: capturing one builds an `Error` per span, which costs more than the span.
+ */
 export const withSpans = (ledger: Ledger.Service): Ledger.Service =>
   Ledger.of({
     hold: (request) =>
       Effect.withSpan(ledger.hold(request), "Ledger.hold", {
-        attributes: { "effect_llm.trace_id": request.traceId, "effect_llm.estimate_usd": request.estimate }
+        attributes: { "effect_llm.trace_id": request.traceId, "effect_llm.estimate_usd": request.estimate },
+        captureStackTrace: false
       }),
     commit: (hold, settlement) =>
       Effect.withSpan(ledger.commit(hold, settlement), "Ledger.commit", {
-        attributes: { "effect_llm.trace_id": hold.traceId, "effect_llm.cost_usd": settlement.cost }
+        attributes: { "effect_llm.trace_id": hold.traceId, "effect_llm.cost_usd": settlement.cost },
+        captureStackTrace: false
       }),
     cancel: (hold, settlement) =>
       Effect.withSpan(ledger.cancel(hold, settlement), "Ledger.cancel", {
-        attributes: { "effect_llm.trace_id": hold.traceId, "effect_llm.status": settlement.status }
+        attributes: { "effect_llm.trace_id": hold.traceId, "effect_llm.status": settlement.status },
+        captureStackTrace: false
       }),
-    spendToday: () => Effect.withSpan(ledger.spendToday(), "Ledger.spendToday"),
-    events: (query) => Effect.withSpan(ledger.events(query), "Ledger.events"),
-    summary: (query) => Effect.withSpan(ledger.summary(query), "Ledger.summary", { attributes: { groupBy: query.groupBy } })
+    spendToday: () => Effect.withSpan(ledger.spendToday(), "Ledger.spendToday", { captureStackTrace: false }),
+    events: (query) => Effect.withSpan(ledger.events(query), "Ledger.events", { captureStackTrace: false }),
+    summary: (query) =>
+      Effect.withSpan(ledger.summary(query), "Ledger.summary", { attributes: { groupBy: query.groupBy }, captureStackTrace: false })
   })

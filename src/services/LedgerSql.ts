@@ -4,9 +4,7 @@
  * itself in one database transaction (SQLite `BEGIN IMMEDIATE`, PostgreSQL an advisory lock), so
  * processes sharing a ledger can never jointly pass a limit. Answers follow the in-memory rules.
  */
-import * as Reactivity from "@effect/experimental/Reactivity"
-import * as PgClient from "@effect/sql-pg/PgClient"
-import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
+import type * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
 import * as SqlClient from "@effect/sql/SqlClient"
 import type { Connection } from "@effect/sql/SqlConnection"
 import type { SqlError } from "@effect/sql/SqlError"
@@ -455,10 +453,24 @@ const makeService = (
 // ---------------------------------------------------------------------------------------------
 // SQLite
 
+/**
+ * The database drivers are loaded when a ledger opens, not when the package is imported: a program
+ * on the SQLite default never loads the PostgreSQL driver, and one on `memory` neither.
+ */
+const loadDriver = <A>(dialect: Dialect, name: string, load: () => Promise<A>): Effect.Effect<A, LedgerError> =>
+  Effect.tryPromise({ try: load, catch: toLedgerError(dialect, "unavailable", `loading ${name}`) })
+
+const loadReactivity = (dialect: Dialect) =>
+  loadDriver(dialect, "@effect/experimental/Reactivity", () => import("@effect/experimental/Reactivity"))
+
 const openSqlite = (config: SqliteClient.SqliteClientConfig, dialect: Dialect) =>
-  guard(dialect, "unavailable", "opening the database")(
-    Effect.provideServiceEffect(SqliteClient.make(config), Reactivity.Reactivity, Reactivity.make)
-  )
+  Effect.gen(function*() {
+    const SqliteClient = yield* loadDriver(dialect, "@effect/sql-sqlite-node", () => import("@effect/sql-sqlite-node/SqliteClient"))
+    const Reactivity = yield* loadReactivity(dialect)
+    return yield* guard(dialect, "unavailable", "opening the database")(
+      Effect.provideServiceEffect(SqliteClient.make(config), Reactivity.Reactivity, Reactivity.make)
+    )
+  })
 
 /**
  * Before anything is written: creates the parent directories, and refuses a file that is not a
@@ -529,6 +541,8 @@ export const layerSqlite = (options: SqliteLedgerOptions): Layer.Layer<Ledger, L
 export const makePostgres = (options: PostgresLedgerOptions): Effect.Effect<Ledger.Service, LedgerError, Scope.Scope> =>
   Effect.gen(function*() {
     const dialect = postgresDialect(options.url)
+    const PgClient = yield* loadDriver(dialect, "@effect/sql-pg", () => import("@effect/sql-pg/PgClient"))
+    const Reactivity = yield* loadReactivity(dialect)
     const sql = yield* guard(dialect, "unavailable", "connecting")(
       Effect.provideServiceEffect(
         PgClient.make({ url: options.url, applicationName: "effect-llm ledger" }),
