@@ -27,22 +27,17 @@ const probeTimeoutMs = 3_000
 const ok = (text: string) => `✓ ${text}`
 const bad = (text: string) => `✗ ${text}`
 
-/** Opens (and closes) a TCP connection; fails with the socket error code. */
+/** Opens (and closes) a TCP connection; fails with the socket error code, or after the probe timeout. */
 const tcpConnect = (host: string, port: number): Effect.Effect<void, string> =>
   Effect.async<void, string>((resume) => {
     const socket = net.connect({ host, port })
-    socket.setTimeout(probeTimeoutMs)
     socket.once("connect", () => {
       socket.destroy()
       resume(Effect.void)
     })
-    socket.once("timeout", () => {
-      socket.destroy()
-      resume(Effect.fail(`timed out after ${probeTimeoutMs} ms`))
-    })
     socket.once("error", (error: NodeJS.ErrnoException) => resume(Effect.fail(error.code ?? error.message)))
     return Effect.sync(() => socket.destroy())
-  })
+  }).pipe(Effect.timeoutFail({ duration: probeTimeoutMs, onTimeout: () => `timed out after ${probeTimeoutMs} ms` }))
 
 /** TCP connect, then `GET <base_url>` without a key: any HTTP status counts as reachable. */
 const probe = (endpoint: EndpointConfig): Effect.Effect<string, string, HttpClient.HttpClient> =>
