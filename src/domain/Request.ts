@@ -85,6 +85,15 @@ export const normalize = (req: GenerateRequest): Effect.Effect<NormalizedRequest
     })
   })
 
+/**
+ * Checks the limits that depend on the provider, once the model is known: DashScope takes
+ * `temperature` in [0, 2) (WIRE.md §2.2), so 2 fails here rather than as the provider's 400.
+ */
+export const checkForProvider = (provider: string, request: NormalizedRequest): Effect.Effect<void, FatalError> =>
+  provider === "dashscope" && request.temperature !== undefined && request.temperature >= 2
+    ? Effect.fail(invalid(`temperature must be within [0, 2) for DashScope models, got ${request.temperature}`))
+    : Effect.void
+
 /** Characters of all the text a request sends (for the token estimate). */
 export const promptCharacters = (req: NormalizedRequest): number =>
   req.messages.reduce((sum, m) => sum + m.content.length, req.system?.length ?? 0)

@@ -97,7 +97,7 @@ const isApiKeyPath = (path: KeyPath): boolean =>
 /**
  * Replaces every `${VAR}` in every string value with the variable's value. An unset variable is a
  * `ConfigError` (reason `missing`) naming the key path, except in `providers.<name>.api_key`, which
- * becomes a `MissingVariable` (and so does an empty key).
+ * becomes a `MissingVariable` (and so does an empty key). Keys whose value is `undefined` are dropped.
  */
 export const interpolate = (root: unknown, env: Env, origin: string | undefined): Effect.Effect<unknown, ConfigError> =>
   Effect.suspend(() => {
@@ -124,7 +124,10 @@ export const interpolate = (root: unknown, env: Env, origin: string | undefined)
       }
       if (Array.isArray(value)) return value.map((item, index) => visit(item, [...path, index]))
       if (isPlainObject(value)) {
-        return Object.fromEntries(Object.entries(value).map(([key, item]) => [key, visit(item, [...path, key])]))
+        // A key set to `undefined` (a `config` object built in code, e.g. with spread options) is absent.
+        return Object.fromEntries(
+          Object.entries(value).filter(([, item]) => item !== undefined).map(([key, item]) => [key, visit(item, [...path, key])])
+        )
       }
       return value
     }

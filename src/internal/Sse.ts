@@ -16,6 +16,11 @@ export interface SseEvent {
   readonly data: string | undefined
   readonly comments: ReadonlyArray<string>
   readonly raw: ReadonlyArray<string>
+  /**
+   * Set on the event that the end of input closed rather than a blank line: it may be whole (some
+   * servers omit the last blank line) or cut short, which only its content can tell.
+   */
+  readonly unterminated?: true
 }
 
 /** A stateful parser: `feed` text as it arrives, `end` at end of input; both return completed events. */
@@ -41,15 +46,16 @@ export const makeParser = (): SseParser => {
   let raw: Array<string> | undefined
   let out: Array<SseEvent> = []
 
-  const dispatch = () => {
+  const dispatch = (unterminated = false) => {
     if (data !== undefined || raw !== undefined || event !== undefined || comments !== undefined) {
-      out.push({
+      const dispatched: SseEvent = {
         event,
         id,
         data: moreData === undefined ? data : `${data}\n${moreData.join("\n")}`,
         comments: comments ?? none,
         raw: raw ?? none
-      })
+      }
+      out.push(unterminated ? { ...dispatched, unterminated } : dispatched)
     }
     event = undefined
     data = undefined
@@ -138,7 +144,7 @@ export const makeParser = (): SseParser => {
       line(pending.join(""))
       pending = []
     }
-    dispatch()
+    dispatch(true)
     const events = out
     out = []
     return events

@@ -48,7 +48,7 @@ export const encodeBody = (modelId: string, request: NormalizedRequest, stream: 
   if (request.maxOutputTokens !== undefined) parameters.max_tokens = request.maxOutputTokens
   if (request.temperature !== undefined) parameters.temperature = request.temperature
   if (request.topP !== undefined) parameters.top_p = request.topP
-  if (request.stop !== undefined) parameters.stop = request.stop
+  if (request.stop !== undefined && request.stop.length > 0) parameters.stop = request.stop
   if (stream) parameters.incremental_output = true
   return { model: modelId, input: { messages }, parameters }
 }
@@ -283,20 +283,38 @@ export const decodeAnswer = (
 
 type EventChannel = Channel.Channel<Chunk.Chunk<ProviderChunk>, Chunk.Chunk<Sse.SseEvent>, LLMError, LLMError, void, unknown>
 
+/** Raw (non-SSE) text kept from a stream with no event yet: a 200 whose body is a plain JSON error. */
+const maxRawText = 64 * 1024
+
+const interrupted = (context: ErrorContext, detail: string) =>
+  new RetryableError({
+    reason: "stream_interrupted",
+    message: `${context.provider} (${context.endpoint}): ${detail}`,
+    provider: context.provider,
+    endpoint: context.endpoint
+  })
+
 /**
  * Turns SSE events into chunks, one output chunk per network read: fails on an `event:error` (after
- * emitting the deltas before it), and at the end of the body when no finish_reason was seen.
+ * emitting the deltas before it), and at the end of the body when no finish_reason was seen (a cut).
+ * Content moderation (`DataInspectionFailed`) that cuts a stream after text is its end, with finish
+ * reason `filter` (WIRE.md §2.5), as Gemini's SAFETY is; before any text it is the `FatalError`.
  */
 const decodeEvents = (headers: HeaderRecord, context: ErrorContext): EventChannel =>
   Channel.suspend(() => {
     let finished = false
+    let sawText = false
+    let sawEvent = false
+    let rawText = ""
     let requestId: string | undefined = headers["x-request-id"]
     const loop: EventChannel = Channel.readWithCause({
       onInput: (events: Chunk.Chunk<Sse.SseEvent>) => {
         const out: Array<ProviderChunk> = []
         let failure: LLMError | undefined
         for (const event of events) {
+          if (!sawEvent && event.raw.length > 0 && rawText.length < maxRawText) rawText += `${event.raw.join("\n")}\n`
           if (event.data === undefined || event.data.length === 0) continue // id-only or empty trailing events
+          sawEvent = true
           const payload = parseJson(event.data)
           const generation = event.event === "error" ? undefined : decodeGeneration(payload)
           if (generation === undefined) {
@@ -305,10 +323,19 @@ const decodeEvents = (headers: HeaderRecord, context: ErrorContext): EventChanne
             failure = event.event === "error" || errorPayload !== undefined
               ? classifyPayload(status ?? 200, errorPayload, event.data, headers, context,
                 `sent an error event mid-stream${status !== undefined ? ` (HTTP_STATUS/${status})` : ""}`)
+              : payload === undefined && event.unterminated === true
+              ? interrupted(context, "the stream ended in the middle of an event")
               : badResponse(`a stream event is not ${payload === undefined ? "JSON" : "a generation"}: ${event.data}`, context, 200)
+            if (sawText && failure._tag === "FatalError" && failure.reason === "content_filter") {
+              out.push({ delta: "", usage: undefined, finishReason: "filter", requestId, modelVersion: undefined })
+              finished = true
+              failure = undefined
+              return Channel.zipRight(Channel.write(Chunk.unsafeFromArray(out)), Channel.void)
+            }
             break
           }
           if (generation.requestId !== undefined) requestId = generation.requestId
+          if (generation.content.length > 0) sawText = true
           let finishReason: FinishReason | undefined
           if (generation.finishReason !== undefined) {
             finishReason = fromOpenAIStyle(generation.finishReason)
@@ -320,15 +347,16 @@ const decodeEvents = (headers: HeaderRecord, context: ErrorContext): EventChanne
         return out.length === 0 ? next : Channel.zipRight(Channel.write(Chunk.unsafeFromArray(out)), next)
       },
       onFailure: (cause) => Channel.failCause(cause),
-      onDone: () =>
-        finished ? Channel.void : Channel.fail(
-          new RetryableError({
-            reason: "stream_interrupted",
-            message: `${context.provider} (${context.endpoint}): the stream ended without a finish_reason`,
-            provider: context.provider,
-            endpoint: context.endpoint
-          })
+      onDone: () => {
+        if (finished) return Channel.void
+        // A 200 whose body is a plain JSON error rather than SSE events: classified by its code.
+        const errorPayload = sawEvent ? undefined : readErrorPayload(parseJson(rawText.trim()))
+        return Channel.fail(
+          errorPayload !== undefined
+            ? classifyPayload(200, errorPayload, rawText, headers, context, "answered HTTP 200 with an error body")
+            : interrupted(context, "the stream ended without a finish_reason")
         )
+      }
     })
     return loop
   })

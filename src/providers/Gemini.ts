@@ -319,6 +319,18 @@ const interrupted = (context: HttpErrors.ErrorContext, detail: string) =>
 /** Raw (non-field) text kept while waiting for it to form a JSON object; more is not a Gemini error object. */
 const maxRawText = 64 * 1024
 
+const fieldNames = ["data", "event", "id", "retry"]
+
+/**
+ * Whether raw lines closed by the end of the body are a cut rather than text that is no event: the
+ * start of a JSON error object, or a field name cut before its colon (`da`). Other text is a bad response.
+ */
+const looksCut = (before: string, lines: ReadonlyArray<string>): boolean => {
+  const last = lines[lines.length - 1]!
+  return (before + lines.join("\n")).trimStart().startsWith("{") ||
+    (lines.length === 1 && before.length === 0 && fieldNames.some((name) => name.startsWith(last)))
+}
+
 /**
  * Decodes the bytes of a 200 `alt=sse` body into chunks: one per event, in order (text deltas,
  * the latest cumulative usage, the finish reason once sent). Reads to the end (old models put STOP
@@ -338,6 +350,8 @@ export const decodeStreamBody = <E, R>(
     let finished = false
     // Non-field lines (a raw JSON error object) collected until they parse.
     let rawText = ""
+    // Whether what is left in `rawText` at the end was cut short by the end of the body.
+    let rawCut = false
 
     /** Handles one payload; returns an error to fail with. */
     const payload = (json: unknown, text: string, out: Array<ProviderChunk>): LLMError | undefined => {
@@ -350,7 +364,7 @@ export const decodeStreamBody = <E, R>(
       return undefined
     }
 
-    const events = (list: Array<Sse.SseEvent>, out: Array<ProviderChunk>, unterminated: boolean): LLMError | undefined => {
+    const events = (list: Array<Sse.SseEvent>, out: Array<ProviderChunk>): LLMError | undefined => {
       for (const event of list) {
         const data = event.data
         if (data !== undefined && data !== "[DONE]") {
@@ -358,7 +372,7 @@ export const decodeStreamBody = <E, R>(
           try {
             json = JSON.parse(data)
           } catch {
-            return unterminated
+            return event.unterminated
               ? interrupted(context, "the stream ended in the middle of an event")
               : HttpErrors.badResponse(`a stream event is not JSON: ${data}`, context)
           }
@@ -366,6 +380,7 @@ export const decodeStreamBody = <E, R>(
           if (error !== undefined) return error
         }
         if (event.raw.length > 0) {
+          rawCut = event.unterminated === true && looksCut(rawText, event.raw)
           rawText += (rawText.length > 0 ? "\n" : "") + event.raw.join("\n")
           if (rawText.length > maxRawText) return HttpErrors.badResponse(`the stream holds text that is not an event: ${rawText}`, context)
           let json: unknown
@@ -392,7 +407,7 @@ export const decodeStreamBody = <E, R>(
         onInput: (input: Chunk.Chunk<Uint8Array>) => {
           const out: Array<ProviderChunk> = []
           for (const bytes of input) {
-            const error = events(parser.feed(decoder.decode(bytes, { stream: true })), out, false)
+            const error = events(parser.feed(decoder.decode(bytes, { stream: true })), out)
             if (error !== undefined) return emit(out, Channel.fail(error))
           }
           return emit(out, loop)
@@ -406,10 +421,12 @@ export const decodeStreamBody = <E, R>(
         onDone: () => {
           const out: Array<ProviderChunk> = []
           const error =
-            events(parser.feed(decoder.decode()), out, false) ??
-            events(parser.end(), out, true) ??
+            events(parser.feed(decoder.decode()), out) ??
+            events(parser.end(), out) ??
             (rawText.trim().length > 0
-              ? HttpErrors.badResponse(`the stream ended with text that is not an event: ${rawText}`, context)
+              ? rawCut
+                ? interrupted(context, "the stream ended in the middle of an event")
+                : HttpErrors.badResponse(`the stream ended with text that is not an event: ${rawText}`, context)
               : undefined) ??
             (finished ? undefined : interrupted(context, "the stream ended without a finish reason (truncated)"))
           return emit(out, error === undefined ? Channel.void : Channel.fail(error))

@@ -21,7 +21,7 @@ import type { ModelConfig } from "../domain/Config.js"
 import { FatalError, type LedgerError, type LLMError, RetryableError } from "../domain/Errors.js"
 import type { FinishReason } from "../domain/FinishReason.js"
 import { GenerationResponse } from "../domain/GenerationResponse.js"
-import { type GenerateRequest, type NormalizedRequest, normalize } from "../domain/Request.js"
+import { checkForProvider, type GenerateRequest, type NormalizedRequest, normalize } from "../domain/Request.js"
 import { StreamEvent } from "../domain/StreamEvent.js"
 import { TokenUsage } from "../domain/TokenUsage.js"
 import * as RetryPolicy from "../internal/RetryPolicy.js"
@@ -135,6 +135,7 @@ export const make = Effect.gen(function*() {
     Effect.gen(function*() {
       const request = yield* normalize(input)
       const model = yield* resolveModel(input.model)
+      yield* checkForProvider(model.provider, request)
       yield* router.candidates(model)
       const traceId = typeof input.traceId === "string" && input.traceId.length > 0 ? input.traceId : newTraceId()
       const estimate = yield* pricing.estimate(model, request)

@@ -190,7 +190,7 @@ export const computeSpend = (events: Iterable<LedgerEvent>, now: number, holdTtl
     if (event.type === "hold") open.set(event.holdId, event)
     else {
       open.delete(event.holdId)
-      if (event.timestamp >= dayStart) spent += event.cost
+      if (utcDayStart(event.timestamp) === dayStart) spent += event.cost
     }
   }
   for (const hold of open.values()) {

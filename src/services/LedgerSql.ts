@@ -325,9 +325,12 @@ const makeSpendFold = (ttlMs: number) => {
   const spendAt = (now: number) => {
     const dayStart = utcDayStart(now)
     let spent = 0
+    // Only today's settlements count (a later day's, seen when the clock is behind the file's rows, do
+    // not); past days are dropped. Holds count by age, and one stamped ahead of this clock (another
+    // process's skew) counts until it expires: the budget errs on the safe side.
     for (const [day, cost] of settledByDay) {
-      if (day >= dayStart) spent += cost
-      else settledByDay.delete(day)
+      if (day === dayStart) spent += cost
+      else if (day < dayStart) settledByDay.delete(day)
     }
     for (const [holdId, hold] of open) {
       if (now - hold.timestamp < ttlMs) spent += hold.cost

@@ -295,6 +295,12 @@ describe("DashScope request building", () => {
       const names = yield* FiberRef.get(Headers.currentRedactedNames)
       assert.isTrue(Redacted.isRedacted(Headers.redact(request.headers, names).authorization))
     }))
+
+  it("an empty stop list is left out, like every unset parameter", () => {
+    assert.deepStrictEqual(DashScope.encodeBody("qwen-plus", { ...minimalRequest, stop: [] }, false).parameters, {
+      result_format: "message"
+    })
+  })
 })
 
 describe("DashScope unary answers", () => {
@@ -519,6 +525,56 @@ describe("DashScope streams", () => {
         const { chunks, exit } = yield* collect(yield* provider.stream(targetOf(server), minimalRequest))
         assert.isAtLeast(chunks.length, 1)
         expectError(failureOf(exit), "RetryableError", "stream_interrupted")
+      })
+    ))
+
+  it.scoped("a body that ends cleanly in the middle of an event is stream_interrupted, at every cut inside the data line", () =>
+    withServer((server, provider) =>
+      Effect.gen(function* () {
+        const body = fixture("single-generation-text-sse.response.body.txt")
+        const dataStart = body.indexOf("data:")
+        const dataEnd = body.indexOf("\n", dataStart)
+        // Every cut point inside the first event's `data:` line (and right after its colon), ended cleanly.
+        const cuts = [dataStart + 5, dataStart + 6, dataStart + 40, dataEnd - 1]
+        for (const cut of cuts) server.enqueue({ headers: { "content-type": "text/event-stream" }, body: body.slice(0, cut) })
+        for (const cut of cuts) {
+          const { chunks, exit } = yield* collect(yield* provider.stream(targetOf(server), minimalRequest))
+          assert.strictEqual(chunks.length, 0, `cut at ${cut}`)
+          expectError(failureOf(exit), "RetryableError", "stream_interrupted")
+        }
+      })
+    ))
+
+  it.scoped("DataInspectionFailed after text ends the stream with finish filter; before any text it is a content_filter error", () =>
+    withServer((server, provider) =>
+      Effect.gen(function* () {
+        const events = fixture("single-generation-text-sse.response.body.txt").split("\n\n").slice(0, 2).join("\n\n")
+        const moderation = `id:3\nevent:error\n:HTTP_STATUS/400\ndata:{"code":"DataInspectionFailed","message":"Output data may contain inappropriate content.","request_id":"x"}\n\n`
+        const sse = { "content-type": "text/event-stream;charset=UTF-8" }
+        server.enqueue({ headers: sse, body: `${events}\n\n${moderation}` }, { headers: sse, body: moderation })
+        const cut = yield* collect(yield* provider.stream(targetOf(server), minimalRequest))
+        assert.isTrue(Exit.isSuccess(cut.exit))
+        assert.strictEqual(cut.text, "1+1")
+        assert.strictEqual(cut.chunks.at(-1)!.finishReason, "filter")
+        assert.deepStrictEqual(plainUsage(cut.chunks[1]!.usage), usage(16, 3, 19))
+        const before = yield* collect(yield* provider.stream(targetOf(server), minimalRequest))
+        assert.strictEqual(before.chunks.length, 0)
+        expectError(failureOf(before.exit), "FatalError", "content_filter", 400)
+      })
+    ))
+
+  it.scoped("an HTTP 200 stream whose body is a plain JSON error (no SSE framing) is classified by its code", () =>
+    withServer((server, provider) =>
+      Effect.gen(function* () {
+        server.enqueue({
+          headers: { "content-type": "text/event-stream;charset=UTF-8" },
+          body: `{"code":"Throttling.RateQuota","message":"Requests rate limit exceeded, please try again later.","request_id":"r-1"}`
+        })
+        const { chunks, exit } = yield* collect(yield* provider.stream(targetOf(server), minimalRequest))
+        assert.strictEqual(chunks.length, 0)
+        const error = failureOf(exit)
+        expectError(error, "RateLimitError", "rate_limited")
+        assert.match(error.message, /Throttling\.RateQuota/)
       })
     ))
 

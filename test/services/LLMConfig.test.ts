@@ -118,6 +118,16 @@ describe("LLMConfig", () => {
         })
       }))
 
+    it.effect("a key of the config object set to undefined counts as absent (options spread in code)", () =>
+      Effect.gen(function* () {
+        const config = yield* load({
+          config: { ...minimal, default_model: undefined, resilience: { max_retries: undefined, base_delay_s: 2 } }
+        })
+        assert.strictEqual(config.defaultModel, "flash")
+        assert.strictEqual(config.resilience.maxRetries, defaults.resilience.maxRetries)
+        assert.strictEqual(config.resilience.baseDelayS, 2)
+      }))
+
     it.effect("an empty section counts as absent", () =>
       Effect.gen(function* () {
         const { file } = writeFile("config.yaml", "resilience:\nproviders:\n  google:\n    endpoints: [{ name: g, base_url: https://g.example }]\nmodels:\n  m: { provider: google, model_id: x }\n")

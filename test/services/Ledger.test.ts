@@ -236,6 +236,21 @@ describe.each(backends)("Ledger ($name)", (backend) => {
       assert.deepStrictEqual(days.map((row) => [row.key, row.calls]), [["2026-01-15", 2], ["2026-01-16", 1]])
     }))
 
+  test("only today's settlements count: a later day's rows do not when the clock is behind them (TestClock over a used ledger)", 900, (ledger) =>
+    Effect.gen(function*() {
+      yield* TestClock.setTime(day + 86_400_000)
+      const tomorrow = yield* ledger.hold(request({ estimate: 0.5 }))
+      yield* ledger.commit(tomorrow, { cost: 0.5 })
+      assert.strictEqual(yield* ledger.spendToday(), 0.5)
+      yield* TestClock.setTime(day)
+      assert.strictEqual(yield* ledger.spendToday(), 0)
+      // a hold stamped ahead of this clock (another process's skew) still counts until it expires
+      yield* TestClock.setTime(day + 1000)
+      yield* ledger.hold(request({ estimate: 0.25 }))
+      yield* TestClock.setTime(day)
+      assert.strictEqual(yield* ledger.spendToday(), 0.25)
+    }))
+
   test("an unsettled hold stops counting after holdTtlS, is reported expired, and a late commit is recorded", 60, (ledger) =>
     Effect.gen(function*() {
       const hold = yield* ledger.hold(request({ estimate: 0.5 }))
