@@ -1,15 +1,18 @@
 import * as HttpHeaders from "@effect/platform/Headers"
 import { NodeHttpClient } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
+import * as Cause from "effect/Cause"
 import * as Chunk from "effect/Chunk"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as Exit from "effect/Exit"
 import * as FiberRef from "effect/FiberRef"
+import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Stream from "effect/Stream"
 import * as Tracer from "effect/Tracer"
-import type { LLMError } from "../../src/domain/Errors.js"
+import type { FatalError, LLMError, RetryableError } from "../../src/domain/Errors.js"
 import type { NormalizedRequest } from "../../src/domain/Request.js"
 import * as Gemini from "../../src/providers/Gemini.js"
 import type { Provider, ProviderChunk, ProviderTarget } from "../../src/providers/Provider.js"
@@ -643,6 +646,45 @@ it.layer(NodeHttpClient.layerUndici)("Gemini", (it) => {
         assert.strictEqual(server.connectionsClosed(), 0)
         yield* runStream(provider, target)
         assert.strictEqual(server.connectionsAccepted(), 1)
+      }))
+
+    it.effect("a body that ends cleanly at any byte before its end is stream_interrupted, never a bad response or a success", () =>
+      Effect.gen(function*() {
+        const bytes = Loopback.readFixture(googleai + "streaming-success-basic-reply-short.txt")
+        const whole = expectedFromRecording(fixtureText(googleai + "streaming-success-basic-reply-short.txt"))
+        const lastJsonEnd = bytes.lastIndexOf("}".charCodeAt(0)) + 1
+        for (let cut = 1; cut < bytes.length; cut++) {
+          const exit = yield* Gemini.decodeStreamBody(Stream.make(bytes.subarray(0, cut)), context, () => {
+            throw new Error("unexpected body failure")
+          }).pipe(Stream.runCollect, Effect.exit)
+          if (Exit.isSuccess(exit)) {
+            // Only once the final event's JSON is whole has everything been delivered.
+            assert.isAtLeast(cut, lastJsonEnd, `cut at ${cut} succeeded`)
+            assert.deepStrictEqual(summary(Chunk.toReadonlyArray(exit.value)), whole)
+          } else {
+            const error = Cause.failureOption(exit.cause)
+            assert.isTrue(Option.isSome(error), `cut at ${cut}: ${String(exit.cause)}`)
+            if (Option.isSome(error)) {
+              assert.strictEqual(error.value._tag, "RetryableError", `cut at ${cut}: ${error.value.message}`)
+              assert.strictEqual((error.value as RetryableError).reason, "stream_interrupted", `cut at ${cut}`)
+            }
+          }
+        }
+      }))
+
+    it.effect("a raw error object cut short is stream_interrupted; text that is no event at all is a bad response", () =>
+      Effect.gen(function*() {
+        const decode = (text: string) =>
+          Gemini.decodeStreamBody(Stream.make(new TextEncoder().encode(text)), context, () => {
+            throw new Error("unexpected body failure")
+          }).pipe(Stream.runDrain, Effect.flip)
+        const first = fixtureText(googleai + "streaming-success-basic-reply-short.txt").split("\r\n\r\n")[0]!
+        const cutObject = yield* decode(`${first}\r\n\r\n{\n  "error": {\n    "code": 50`)
+        assert.strictEqual(cutObject._tag, "RetryableError")
+        assert.strictEqual((cutObject as RetryableError).reason, "stream_interrupted")
+        const html = yield* decode("<html>\n<body>Service Unavailable</body>\n</html>")
+        assert.strictEqual(html._tag, "FatalError")
+        assert.strictEqual((html as FatalError).reason, "bad_response")
       }))
 
     it.scoped("decodes a 10,000-event stream read in 64 KiB or 256-byte pieces (speed: npm run bench)", () =>

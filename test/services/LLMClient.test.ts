@@ -116,6 +116,20 @@ describe("LLMClient.generate", () => {
     })
   }
 
+  it.effect("temperature 2 is refused for a DashScope model (it takes [0, 2)) before any ledger write or request, and accepted for Gemini", () => {
+    const { layer, providers } = setup(["ok"], twoEndpointsAndFallback)
+    return Effect.gen(function*() {
+      const error = yield* Effect.flip(generate({ prompt: "x", temperature: 2, model: "test-qwen" }))
+      assert.strictEqual(error._tag, "FatalError")
+      assert.strictEqual((error as FatalError).reason, "invalid_request")
+      assert.match(error.message, /\[0, 2\) for DashScope/)
+      const ledger = yield* Ledger
+      assert.strictEqual((yield* ledger.events()).length, 0)
+      assert.strictEqual(providers.calls.length, 0)
+      assert.strictEqual(yield* generate({ prompt: "x", temperature: 2, model: "test-model" }), "ok")
+    }).pipe(Effect.provide(layer))
+  })
+
   it.effect("maps messages and system into the normalised request", () => {
     const { layer, providers } = setup(["ok"])
     return Effect.gen(function*() {
