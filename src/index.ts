@@ -30,3 +30,6 @@ export {
   RateLimitError,
   RetryableError
 } from "./domain/Errors.js"
+// The test helpers (API.md §5), also at `effect-llm/testing` with the embedded simulator.
+export { layerMemoryLedger, makeMockProviders, makeTestLayer, testConfig } from "./layers/Test.js"
+export type { MockCall, MockProviders, MockReply, MockScript, TestLayerOptions } from "./layers/Test.js"
