@@ -115,6 +115,15 @@ export const fromStatus = (status: number, bodyText: string, context: ErrorConte
 export const readBodyText = (response: HttpClientResponse.HttpClientResponse): Effect.Effect<string> =>
   response.text.pipe(Effect.orElseSucceed(() => ""))
 
+/** A `RetryableError` `stream_interrupted`: a stream body that ended (or was cut) before the provider finished. */
+export const streamInterrupted = (detail: string, context: ErrorContext): RetryableError =>
+  new RetryableError({
+    reason: "stream_interrupted",
+    message: `${describeContext(context)}: ${detail}`,
+    provider: context.provider,
+    endpoint: context.endpoint
+  })
+
 /** A `FatalError` `bad_response`: the provider answered something that is not its documented shape. */
 export const badResponse = (detail: string, context: ErrorContext & { readonly status?: number }): FatalError =>
   new FatalError({

@@ -13,7 +13,7 @@ import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Stream from "effect/Stream"
-import { type LLMError, RetryableError } from "../domain/Errors.js"
+import type { LLMError } from "../domain/Errors.js"
 import { type FinishReason, fromOpenAIStyle } from "../domain/FinishReason.js"
 import type { NormalizedRequest } from "../domain/Request.js"
 import { TokenUsage } from "../domain/TokenUsage.js"
@@ -286,14 +286,6 @@ type EventChannel = Channel.Channel<Chunk.Chunk<ProviderChunk>, Chunk.Chunk<Sse.
 /** Raw (non-SSE) text kept from a stream with no event yet: a 200 whose body is a plain JSON error. */
 const maxRawText = 64 * 1024
 
-const interrupted = (context: ErrorContext, detail: string) =>
-  new RetryableError({
-    reason: "stream_interrupted",
-    message: `${context.provider} (${context.endpoint}): ${detail}`,
-    provider: context.provider,
-    endpoint: context.endpoint
-  })
-
 /**
  * Turns SSE events into chunks, one output chunk per network read: fails on an `event:error` (after
  * emitting the deltas before it), and at the end of the body when no finish_reason was seen (a cut).
@@ -324,12 +316,10 @@ const decodeEvents = (headers: HeaderRecord, context: ErrorContext): EventChanne
               ? classifyPayload(status ?? 200, errorPayload, event.data, headers, context,
                 `sent an error event mid-stream${status !== undefined ? ` (HTTP_STATUS/${status})` : ""}`)
               : payload === undefined && event.unterminated === true
-              ? interrupted(context, "the stream ended in the middle of an event")
+              ? HttpErrors.streamInterrupted("the stream ended in the middle of an event", context)
               : badResponse(`a stream event is not ${payload === undefined ? "JSON" : "a generation"}: ${event.data}`, context, 200)
             if (sawText && failure._tag === "FatalError" && failure.reason === "content_filter") {
               out.push({ delta: "", usage: undefined, finishReason: "filter", requestId, modelVersion: undefined })
-              finished = true
-              failure = undefined
               return Channel.zipRight(Channel.write(Chunk.unsafeFromArray(out)), Channel.void)
             }
             break
@@ -354,7 +344,7 @@ const decodeEvents = (headers: HeaderRecord, context: ErrorContext): EventChanne
         return Channel.fail(
           errorPayload !== undefined
             ? classifyPayload(200, errorPayload, rawText, headers, context, "answered HTTP 200 with an error body")
-            : interrupted(context, "the stream ended without a finish_reason")
+            : HttpErrors.streamInterrupted("the stream ended without a finish_reason", context)
         )
       }
     })

@@ -18,7 +18,7 @@ import * as Either from "effect/Either"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
-import { type LLMError, RetryableError } from "../domain/Errors.js"
+import type { LLMError } from "../domain/Errors.js"
 import { type FinishReason, fromGemini } from "../domain/FinishReason.js"
 import type { NormalizedRequest } from "../domain/Request.js"
 import { TokenUsage } from "../domain/TokenUsage.js"
@@ -308,14 +308,6 @@ export const classifyError = (
 // ---------------------------------------------------------------------------------------------------------------
 // Stream
 
-const interrupted = (context: HttpErrors.ErrorContext, detail: string) =>
-  new RetryableError({
-    reason: "stream_interrupted",
-    message: `Gemini (endpoint "${context.endpoint}"): ${detail}`,
-    provider: context.provider,
-    endpoint: context.endpoint
-  })
-
 /** Raw (non-field) text kept while waiting for it to form a JSON object; more is not a Gemini error object. */
 const maxRawText = 64 * 1024
 
@@ -373,7 +365,7 @@ export const decodeStreamBody = <E, R>(
             json = JSON.parse(data)
           } catch {
             return event.unterminated
-              ? interrupted(context, "the stream ended in the middle of an event")
+              ? HttpErrors.streamInterrupted("the stream ended in the middle of an event", context)
               : HttpErrors.badResponse(`a stream event is not JSON: ${data}`, context)
           }
           const error = payload(json, data, out)
@@ -425,10 +417,10 @@ export const decodeStreamBody = <E, R>(
             events(parser.end(), out) ??
             (rawText.trim().length > 0
               ? rawCut
-                ? interrupted(context, "the stream ended in the middle of an event")
+                ? HttpErrors.streamInterrupted("the stream ended in the middle of an event", context)
                 : HttpErrors.badResponse(`the stream ended with text that is not an event: ${rawText}`, context)
               : undefined) ??
-            (finished ? undefined : interrupted(context, "the stream ended without a finish reason (truncated)"))
+            (finished ? undefined : HttpErrors.streamInterrupted("the stream ended without a finish reason (truncated)", context))
           return emit(out, error === undefined ? Channel.void : Channel.fail(error))
         }
       })
