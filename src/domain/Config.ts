@@ -1,13 +1,13 @@
 /**
- * The decoded configuration (API.md §4), camelCase. YAML `snake_case` keys map one to one
+ * The decoded configuration (API.md §4, §8), camelCase. YAML `snake_case` keys map one to one
  * (`base_delay_s` → `baseDelayS`); values keep the units their YAML keys name.
  */
 import type * as Redacted from "effect/Redacted"
+import type { ProtocolName } from "../providers/registry.js"
 
-/** The wire protocols effect-llm speaks; a provider's key in `providers` names its protocol. */
-export type ProviderName = "google" | "dashscope"
+export type { ProtocolName }
 
-/** One endpoint of a provider: `baseUrl` is the host; the provider adds the path. */
+/** One endpoint of a provider: `baseUrl` is what the protocol appends its path to. */
 export interface EndpointConfig {
   readonly name: string
   readonly baseUrl: string
@@ -15,30 +15,41 @@ export interface EndpointConfig {
 }
 
 /**
- * An API key as configured: `Present` (already `Redacted`), or `Missing` — no value and the
- * `${VAR}` it named (if any) unset. A missing key is a `ConfigError` only when the provider is used.
+ * An API key as configured: `Present` (already `Redacted`), `Missing` — no value and the `${VAR}` it
+ * named (if any) unset — or `None` for a protocol whose key is optional (a local OpenAI-compatible
+ * server). A missing key is a `ConfigError` only when the provider is used.
  */
 export type ApiKeySource =
   | { readonly _tag: "Present"; readonly value: Redacted.Redacted<string> }
   | { readonly _tag: "Missing"; readonly variable: string | undefined }
+  | { readonly _tag: "None" }
 
-/** A provider with its key and its endpoints, already filtered by `allowed_regions`, in config order. */
+/**
+ * A provider entry (any name) with its protocol, key, extra headers (secrets) and endpoints, already
+ * filtered by `allowed_regions`, in config order.
+ */
 export interface ProviderConfig {
-  readonly name: ProviderName
+  readonly name: string
+  readonly protocol: ProtocolName
   readonly apiKey: ApiKeySource
+  /** Extra request headers; every value is treated as a secret. */
+  readonly headers: ReadonlyArray<readonly [name: string, value: Redacted.Redacted<string>]>
   readonly endpoints: ReadonlyArray<EndpointConfig>
 }
 
-/** USD per million tokens. */
+/** USD per million tokens. Cache prices default to `inputPer1m`. */
 export interface Pricing {
   readonly inputPer1m: number
   readonly outputPer1m: number
+  readonly cachedInputPer1m?: number | undefined
+  readonly cacheWritePer1m?: number | undefined
 }
 
-/** A model alias. */
+/** A model alias. `provider` names a provider entry; `protocol` is that entry's. */
 export interface ModelConfig {
   readonly alias: string
-  readonly provider: ProviderName
+  readonly provider: string
+  readonly protocol: ProtocolName
   readonly modelId: string
   readonly pricing: Pricing | undefined
   readonly fallbacks: ReadonlyArray<string>
@@ -70,8 +81,8 @@ export interface BudgetConfig {
 
 export type LedgerConfig =
   | { readonly backend: "sqlite"; readonly path: string }
-  | { readonly backend: "memory" }
-  | { readonly backend: "postgres"; readonly url: Redacted.Redacted<string> | undefined }
+  | { readonly backend: "memory"; readonly maxEvents: number }
+  | { readonly backend: "postgres"; readonly url: Redacted.Redacted<string> }
 
 export interface ObservabilityConfig {
   readonly recordContent: boolean
@@ -80,7 +91,8 @@ export interface ObservabilityConfig {
 /** The whole, merged, validated configuration. */
 export interface ResolvedConfig {
   readonly defaultModel: string
-  readonly providers: Readonly<Partial<Record<ProviderName, ProviderConfig>>>
+  /** By entry name, in config order. */
+  readonly providers: Readonly<Record<string, ProviderConfig>>
   readonly models: Readonly<Record<string, ModelConfig>>
   readonly allowedRegions: ReadonlyArray<string> | undefined
   readonly resilience: ResilienceConfig
@@ -103,11 +115,6 @@ export const defaults = {
     circuitBreaker: { failureThreshold: 5, recoveryTimeoutS: 300 }
   },
   budget: { dailySpendLimit: 1.0, defaultMaxOutputTokens: 1024, holdTtlS: 900 },
-  ledger: { backend: "sqlite", path: ".effect-llm/ledger.db" },
+  ledger: { backend: "sqlite", path: ".effect-llm/ledger.db", maxEvents: 10_000 },
   observability: { recordContent: false }
-} as const satisfies {
-  resilience: ResilienceConfig
-  budget: BudgetConfig
-  ledger: LedgerConfig
-  observability: ObservabilityConfig
-}
+} as const

@@ -56,13 +56,24 @@ export class FatalError extends Schema.TaggedError<FatalError>()("FatalError", {
   status: Schema.optional(Schema.Number)
 }) {}
 
-/** The call's estimate would take today's spend over `budget.daily_spend_limit`; no request was made. */
+/** A budget window: the UTC day, the ISO week (Monday start, UTC) or the calendar month (UTC). */
+export const BudgetWindow = Schema.Literal("daily", "weekly", "monthly")
+export type BudgetWindow = typeof BudgetWindow.Type
+
+/**
+ * The call's estimate would take a scope's spend in a window over its limit; no request was made.
+ * `scope` is `global`, `model:<alias>` or `<tag>:<value>` (API.md §12).
+ */
 export class BudgetExceededError extends Schema.TaggedError<BudgetExceededError>()("BudgetExceededError", {
-  reason: Schema.Literal("daily_limit"),
+  reason: Schema.Literal("daily_limit", "weekly_limit", "monthly_limit"),
   message: Schema.String,
-  /** USD already spent (committed + held) today. */
+  /** The first scope that refused. */
+  scope: Schema.String,
+  /** The window of that scope that refused. */
+  window: BudgetWindow,
+  /** USD already spent (committed + held) in that scope and window. */
   spent: Schema.Number,
-  /** USD, the configured daily limit. */
+  /** USD, the limit of that scope and window. */
   limit: Schema.Number,
   /** USD, this call's estimated cost. */
   estimate: Schema.Number,

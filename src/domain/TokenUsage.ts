@@ -1,14 +1,51 @@
 /**
- * Token counts of one call, normalised across providers (thinking tokens count as output).
+ * Token counts of one call, normalised across providers (API.md §2, §8): `inputTokens` counts every
+ * input token, cached or not; `outputTokens` every output token, reasoning included.
  */
 import * as Schema from "effect/Schema"
 
-/** Input, output and total tokens of a call. */
+/** Input, output and total tokens of a call, with the cache and reasoning parts where the provider reports them. */
 export class TokenUsage extends Schema.Class<TokenUsage>("TokenUsage")({
   inputTokens: Schema.Number,
   outputTokens: Schema.Number,
-  totalTokens: Schema.Number
+  totalTokens: Schema.Number,
+  /** Input tokens read from the provider's prompt cache (included in `inputTokens`). */
+  cachedInputTokens: Schema.optional(Schema.Number),
+  /** Input tokens written to the provider's prompt cache (included in `inputTokens`). */
+  cacheWriteTokens: Schema.optional(Schema.Number),
+  /** Output tokens spent on reasoning (included in `outputTokens`). */
+  reasoningTokens: Schema.optional(Schema.Number)
 }) {
-  /** A usage of zero tokens (what a provider that reports none is taken to have used). */
+  /** A usage of zero tokens. */
   static readonly zero = new TokenUsage({ inputTokens: 0, outputTokens: 0, totalTokens: 0 })
+}
+
+/**
+ * Token counts as a provider reports them, before they become a `TokenUsage` (built once per call,
+ * not per stream event). A `TokenUsage` qualifies.
+ */
+export interface UsageCounts {
+  readonly inputTokens: number
+  readonly outputTokens: number
+  readonly totalTokens: number
+  readonly cachedInputTokens?: number | undefined
+  readonly cacheWriteTokens?: number | undefined
+  readonly reasoningTokens?: number | undefined
+}
+
+/** The `TokenUsage` of plain counts (no validation: providers hand over finite numbers). */
+export const fromCounts = (usage: UsageCounts): TokenUsage => {
+  if (usage instanceof TokenUsage) return usage
+  const fields: {
+    inputTokens: number
+    outputTokens: number
+    totalTokens: number
+    cachedInputTokens?: number
+    cacheWriteTokens?: number
+    reasoningTokens?: number
+  } = { inputTokens: usage.inputTokens, outputTokens: usage.outputTokens, totalTokens: usage.totalTokens }
+  if (usage.cachedInputTokens !== undefined) fields.cachedInputTokens = usage.cachedInputTokens
+  if (usage.cacheWriteTokens !== undefined) fields.cacheWriteTokens = usage.cacheWriteTokens
+  if (usage.reasoningTokens !== undefined) fields.reasoningTokens = usage.reasoningTokens
+  return new TokenUsage(fields, true)
 }

@@ -1,28 +1,40 @@
 /**
- * The contract every wire protocol implements: encode a request, decode the answer (whole or as a
- * stream of chunks), and classify failures into `LLMError`s. No retry, routing or budget logic here.
+ * What a wire protocol implements (one folder per protocol under `src/providers/`, one line in
+ * `registry.ts`): its static rules — key variables, whether a key or an output cap is required,
+ * request checks — and a client bound to an `HttpClient` that encodes a `CallRequest`, decodes the
+ * answer (whole, or as a stream of parts) and classifies every failure into an `LLMError`.
+ * No retry, routing, budget or ledger logic here: `providers/` never imports `call/`.
  */
+import type * as HttpClient from "@effect/platform/HttpClient"
 import type * as Effect from "effect/Effect"
 import type * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
 import type * as Stream from "effect/Stream"
-import type { EndpointConfig, ProviderName } from "../domain/Config.js"
-import type { LLMError } from "../domain/Errors.js"
+import type { EndpointConfig } from "../domain/Config.js"
+import type { FatalError, LLMError } from "../domain/Errors.js"
 import type { FinishReason } from "../domain/FinishReason.js"
-import type { NormalizedRequest } from "../domain/Request.js"
-import type { TokenUsage } from "../domain/TokenUsage.js"
+import type { CallRequest } from "../domain/Prompt.js"
+import type { UsageCounts } from "../domain/TokenUsage.js"
 
 /** Where and as whom one HTTP attempt is made. */
 export interface ProviderTarget {
+  /** The provider entry's name (e.g. `deepseek`): errors carry it as `provider`. */
+  readonly provider: string
   readonly endpoint: EndpointConfig
   readonly modelId: string
-  readonly apiKey: Redacted.Redacted<string>
+  /** `undefined` only for a protocol whose key is optional: no auth header is sent. */
+  readonly apiKey: Redacted.Redacted<string> | undefined
+  /** Extra request headers from config (values are secrets). */
+  readonly headers: ReadonlyArray<readonly [name: string, value: Redacted.Redacted<string>]>
 }
 
 /** A decoded unary answer. */
 export interface ProviderAnswer {
   readonly content: string
-  readonly usage: TokenUsage
+  /** Text the model reported as its reasoning, never mixed into `content`. */
+  readonly reasoning: string | undefined
+  /** `undefined` when the service reported no usage. */
+  readonly usage: UsageCounts | undefined
   readonly finishReason: FinishReason
   readonly requestId: string | undefined
   /** The model version the provider reports, when it does. */
@@ -30,40 +42,55 @@ export interface ProviderAnswer {
 }
 
 /**
- * Token counts as a stream event reports them. A `TokenUsage` qualifies; providers may send plain
- * counts so that no record is built per event (the client builds one from the last counts it saw).
+ * One element of a decoded stream. `Usage` is a cumulative snapshot (the last one wins); `Finish`
+ * comes once the provider signalled the end; `Metadata` whenever the ids become known.
  */
-export interface UsageCounts {
-  readonly inputTokens: number
-  readonly outputTokens: number
-  readonly totalTokens: number
-}
+export type StreamPart =
+  | { readonly _tag: "TextDelta"; readonly text: string }
+  | { readonly _tag: "ReasoningDelta"; readonly text: string }
+  | { readonly _tag: "Usage"; readonly usage: UsageCounts }
+  | { readonly _tag: "Finish"; readonly reason: FinishReason }
+  | { readonly _tag: "Metadata"; readonly requestId: string | undefined; readonly modelVersion: string | undefined }
 
-/**
- * One decoded stream event: a text delta (possibly empty), the latest cumulative usage snapshot,
- * and the finish reason once the provider signalled it.
- */
-export interface ProviderChunk {
-  readonly delta: string
-  readonly usage: UsageCounts | undefined
-  readonly finishReason: FinishReason | undefined
-  readonly requestId: string | undefined
-  readonly modelVersion: string | undefined
-}
-
-/** A wire protocol bound to an `HttpClient` (resolved when the provider is built). */
-export interface Provider {
-  readonly name: ProviderName
+/** A protocol bound to an `HttpClient` (resolved once, when the provider layer is built). */
+export interface ProviderClient {
   /** One HTTP attempt of a unary call. */
-  readonly generate: (target: ProviderTarget, request: NormalizedRequest) => Effect.Effect<ProviderAnswer, LLMError>
+  readonly generate: (target: ProviderTarget, request: CallRequest) => Effect.Effect<ProviderAnswer, LLMError>
   /**
-   * Opens a stream: succeeds once the response status and headers arrived and were not an error;
-   * the returned stream yields chunks as they arrive and fails with `RetryableError`
-   * `stream_interrupted` if the body ends without the provider's finish signal. Closing the scope
-   * closes the connection.
+   * Opens a stream: succeeds once the response status and headers arrived and were not an error.
+   * The stream yields parts as they arrive; it ends only after the provider's finish signal, and
+   * fails with `RetryableError` `stream_interrupted` when the body ends (or is cut) before it, with
+   * `FatalError` `bad_response` when a 200 body cannot be decoded. Closing the scope closes the connection.
    */
   readonly stream: (
     target: ProviderTarget,
-    request: NormalizedRequest
-  ) => Effect.Effect<Stream.Stream<ProviderChunk, LLMError>, LLMError, Scope.Scope>
+    request: CallRequest
+  ) => Effect.Effect<Stream.Stream<StreamPart, LLMError>, LLMError, Scope.Scope>
 }
+
+/** A wire protocol: its rules, and how to build its client. */
+export interface Protocol {
+  /** The name a provider entry's `protocol` uses (its key in `registry.ts`). */
+  readonly name: string
+  /** Whether a provider of this protocol must have an API key (`openai` does not: local servers). */
+  readonly requiresApiKey: boolean
+  /** Whether every request must carry an output cap (Anthropic's `max_tokens`). */
+  readonly requiresMaxOutputTokens: boolean
+  /**
+   * The environment variables that supply the key of the provider entry `providerName`, first set
+   * wins (API.md §8: `<NAME>_API_KEY`, plus `GEMINI_API_KEY` / `GOOGLE_API_KEY` for `google`).
+   */
+  readonly keyVariables: (providerName: string) => ReadonlyArray<string>
+  /**
+   * The protocol's request rules for a model, checked before any ledger write or request: a
+   * `FatalError` `invalid_request` naming what is refused (a parameter out of the protocol's range, a
+   * part it cannot carry), else `undefined`.
+   */
+  readonly check: (request: CallRequest, modelId: string) => FatalError | undefined
+  /** The client over the `HttpClient` in context. */
+  readonly make: Effect.Effect<ProviderClient, never, HttpClient.HttpClient>
+}
+
+/** `<NAME>_API_KEY`: the entry name upper-cased, every character outside `A-Z0-9` as `_`. */
+export const defaultKeyVariable = (providerName: string): string =>
+  `${providerName.toUpperCase().replace(/[^A-Z0-9]/g, "_")}_API_KEY`

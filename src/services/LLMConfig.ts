@@ -51,10 +51,25 @@ export declare namespace LLMConfig {
   /** The loaded configuration and the two lookups every call makes; no method has requirements. */
   export interface Service {
     readonly config: ResolvedConfig
-    /** The provider's key; a `ConfigError` (reason `missing`) naming the unset variable when it has none. */
-    readonly apiKey: (provider: ProviderName) => Effect.Effect<Redacted.Redacted<string>, ConfigError>
+    /**
+     * A provider entry's key and extra headers, as a request sends them. A `ConfigError` (reason
+     * `missing`, path `providers.<name>.api_key`) naming the unset variable when its protocol needs a
+     * key and it has none; `apiKey: undefined` for a protocol whose key is optional and unset.
+     */
+    readonly credentials: (provider: string) => Effect.Effect<Credentials, ConfigError>
     /** The model behind an alias (`undefined`: `default_model`); an unknown alias is an invalid request. */
     readonly model: (alias: string | undefined) => Effect.Effect<ModelConfig, FatalError>
+    /**
+     * Every configured secret value — API keys, `headers` values, the password and query-parameter
+     * values of every `base_url` and of `ledger.url` — for scrubbing every string effect-llm produces.
+     */
+    readonly secrets: ReadonlyArray<Redacted.Redacted<string>>
+  }
+
+  /** What a request to a provider entry carries. */
+  export interface Credentials {
+    readonly apiKey: Redacted.Redacted<string> | undefined
+    readonly headers: ReadonlyArray<readonly [name: string, value: Redacted.Redacted<string>]>
   }
 }
 

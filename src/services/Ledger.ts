@@ -7,31 +7,60 @@ import * as Context from "effect/Context"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import { BudgetExceededError, type LedgerError } from "../domain/Errors.js"
+import { BudgetExceededError, type BudgetWindow, type LedgerError } from "../domain/Errors.js"
 import type { Timing } from "../domain/GenerationResponse.js"
 import { LedgerEvent, type LedgerQuery, type LedgerStatus, type SummaryGroupBy, type SummaryRow } from "../domain/LedgerEvent.js"
 import type { TokenUsage } from "../domain/TokenUsage.js"
 
-/** What a call asks the ledger to hold. `limit` is the daily limit in USD (0: none). */
+/**
+ * One limit a hold is checked against: a scope (`global`, `model:<alias>`, `<tag>:<value>`), a window
+ * and the USD limit in it (> 0). An event counts toward `global` always, toward `model:<alias>` by its
+ * alias, and toward `<tag>:<value>` when its tags hold that value.
+ */
+export interface BudgetLimit {
+  readonly scope: string
+  readonly window: BudgetWindow
+  readonly limit: number
+}
+
+/** What a call asks the ledger to hold. */
 export interface HoldRequest {
   readonly traceId: string
   readonly provider: string
   readonly model: string
   readonly alias: string
-  /** USD, the call's estimated cost. */
+  readonly tags?: Readonly<Record<string, string>> | undefined
+  /** USD, the call's estimated cost (an upper bound of what it can cost: API.md §14). */
   readonly estimate: number
-  readonly limit: number
+  /**
+   * The limits the hold must fit, in refusal order (API.md §12: global, the alias, the tags by key;
+   * within a scope daily, weekly, monthly). The first that does not fit refuses, and nothing is held.
+   */
+  readonly limits: ReadonlyArray<BudgetLimit>
 }
 
-/** An open hold, to settle with `commit` or `cancel`. */
+/** An open hold, to settle with `commit` or `cancel` (or raise for a fallback). */
 export interface Hold {
   readonly id: string
   readonly traceId: string
   readonly provider: string
   readonly model: string
   readonly alias: string
+  readonly tags: Readonly<Record<string, string>> | undefined
   readonly estimate: number
   readonly timestamp: number
+}
+
+/**
+ * A fallback about to be used: the hold is re-checked and raised to `estimate` (the fallback's price)
+ * in one atomic step, against `limits` (the fallback alias's scopes), its own current amount excluded.
+ */
+export interface RaiseRequest {
+  readonly provider: string
+  readonly model: string
+  readonly alias: string
+  readonly estimate: number
+  readonly limits: ReadonlyArray<BudgetLimit>
 }
 
 /** How a call ended, as recorded by `commit` / `cancel` (who answered may differ from the hold: a fallback). */
@@ -63,8 +92,13 @@ export interface SummaryQuery {
 export declare namespace Ledger {
   /** The ledger's operations; none has requirements. */
   export interface Service {
-    /** Holds `estimate` USD if today's spend plus it fits `limit`; atomic with that check. */
+    /** Holds `estimate` USD if it fits every limit; atomic with that check (across processes for SQL backends). */
     readonly hold: (request: HoldRequest) => Effect.Effect<Hold, BudgetExceededError | LedgerError>
+    /**
+     * Raises an open hold to a fallback's estimate, if it fits (the hold's own amount excluded);
+     * atomic with that check. A raise to no more than the hold is a no-op returning the hold.
+     */
+    readonly raise: (hold: Hold, request: RaiseRequest) => Effect.Effect<Hold, BudgetExceededError | LedgerError>
     /** Settles a hold as a success. */
     readonly commit: (hold: Hold, settlement: Settlement) => Effect.Effect<void, LedgerError>
     /** Settles a hold as a failure (`error`) or an interruption / early stop (`cancelled`). */
@@ -72,8 +106,10 @@ export declare namespace Ledger {
       hold: Hold,
       settlement: Settlement & { readonly status: Exclude<LedgerStatus, "ok"> }
     ) => Effect.Effect<void, LedgerError>
-    /** USD spent this UTC day: committed and cancelled cost plus open, unexpired holds. */
+    /** USD spent this UTC day (global scope): committed and cancelled cost plus open, unexpired holds. */
     readonly spendToday: () => Effect.Effect<number, LedgerError>
+    /** USD spent in a scope's current window (same rule). */
+    readonly spend: (scope: string, window: BudgetWindow) => Effect.Effect<number, LedgerError>
     /** The events, oldest first. */
     readonly events: (query?: LedgerQuery) => Effect.Effect<ReadonlyArray<LedgerEvent>, LedgerError>
     /** Calls, tokens, cost and outcomes grouped by day, model or provider. */

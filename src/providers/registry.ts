@@ -1,0 +1,26 @@
+/**
+ * The wire protocols effect-llm speaks, by the name a provider entry's `protocol` uses. Adding a
+ * protocol is one folder under `src/providers/` and one line here.
+ */
+import * as DashScope from "./dashscope/DashScope.js"
+import * as Gemini from "./gemini/Gemini.js"
+import type { Protocol } from "./Provider.js"
+
+/** Every protocol, by name. */
+export const protocols = {
+  gemini: Gemini.protocol,
+  dashscope: DashScope.protocol
+} as const satisfies Record<string, Protocol>
+
+/** A protocol's name (`providers.<name>.protocol`). */
+export type ProtocolName = keyof typeof protocols
+
+/** The provider entry names whose protocol may be omitted (API.md §8), and the protocol they imply. */
+export const impliedProtocols: Readonly<Record<string, ProtocolName>> = {
+  google: "gemini",
+  gemini: "gemini",
+  dashscope: "dashscope"
+}
+
+/** True for a known protocol name. */
+export const isProtocolName = (name: string): name is ProtocolName => Object.hasOwn(protocols, name)
