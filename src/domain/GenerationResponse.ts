@@ -15,6 +15,8 @@ export type Timing = typeof Timing.Type
 /** What `generate({ ..., fullResponse: true })` returns; `toString()` is the content. */
 export class GenerationResponse extends Schema.Class<GenerationResponse>("GenerationResponse")({
   content: Schema.String,
+  /** Text the model reported as its reasoning (never part of `content`). */
+  reasoning: Schema.optional(Schema.String),
   /** The provider's model id (e.g. `gemini-2.5-flash`). */
   model: Schema.String,
   /** The config alias that answered (a fallback's alias when a fallback answered). */

@@ -1,8 +1,9 @@
 /**
- * What a caller asks for (API.md §1), and its validation into the normalised form providers encode.
+ * What a caller asks for (API.md §1), and its validation into the `CallRequest` every protocol
+ * encodes. Provider-specific rules live with each protocol (`Protocol.check`).
  */
-import * as Effect from "effect/Effect"
 import { FatalError } from "./Errors.js"
+import { type CallRequest, type Message as CallMessage, text } from "./Prompt.js"
 
 /** A message of a conversation. */
 export interface Message {
@@ -28,72 +29,76 @@ export interface GenerateRequest {
   readonly fullResponse?: boolean
 }
 
-/** A validated request in the shape every provider encodes: system text apart, then user/assistant turns. */
-export interface NormalizedRequest {
-  readonly system: string | undefined
-  readonly messages: ReadonlyArray<{ readonly role: "user" | "assistant"; readonly content: string }>
-  readonly maxOutputTokens: number | undefined
-  readonly temperature: number | undefined
-  readonly topP: number | undefined
-  readonly stop: ReadonlyArray<string> | undefined
+/** A `FatalError` `invalid_request`. */
+export const invalidRequest = (message: string): FatalError => new FatalError({ reason: "invalid_request", message })
+
+/** How a rejected value is shown: its type, and the value itself when it is short. */
+const describe = (value: unknown): string => {
+  if (value === null) return "null"
+  if (typeof value === "string") return `a string (${JSON.stringify(value.length > 40 ? `${value.slice(0, 37)}...` : value)})`
+  if (typeof value === "number") return String(value)
+  if (Array.isArray(value)) return "an array"
+  return `a ${typeof value}`
 }
 
-const invalid = (message: string) => new FatalError({ reason: "invalid_request", message })
-
-/** Checks a request against API.md §1 and normalises it; fails with `FatalError` `invalid_request`. */
-export const normalize = (req: GenerateRequest): Effect.Effect<NormalizedRequest, FatalError> =>
-  Effect.suspend(() => {
-    if (typeof req !== "object" || req === null) return Effect.fail(invalid("the request must be an object"))
-    const hasPrompt = typeof req.prompt === "string" && req.prompt.length > 0
-    const hasMessages = Array.isArray(req.messages) && req.messages.length > 0
-    if (!hasPrompt && !hasMessages) {
-      return Effect.fail(invalid("the request needs a non-empty `prompt` or `messages`"))
-    }
-    if (req.maxOutputTokens !== undefined && !(Number.isInteger(req.maxOutputTokens) && req.maxOutputTokens > 0)) {
-      return Effect.fail(invalid(`maxOutputTokens must be a positive integer, got ${String(req.maxOutputTokens)}`))
-    }
-    if (req.temperature !== undefined && !(typeof req.temperature === "number" && req.temperature >= 0 && req.temperature <= 2)) {
-      return Effect.fail(invalid(`temperature must be within [0, 2], got ${String(req.temperature)}`))
-    }
-    if (req.topP !== undefined && !(typeof req.topP === "number" && req.topP > 0 && req.topP <= 1)) {
-      return Effect.fail(invalid(`topP must be within (0, 1], got ${String(req.topP)}`))
-    }
-    if (req.stop !== undefined && !(Array.isArray(req.stop) && req.stop.every((s) => typeof s === "string"))) {
-      return Effect.fail(invalid("stop must be an array of strings"))
-    }
-    const systemParts: Array<string> = []
-    if (typeof req.system === "string" && req.system.length > 0) systemParts.push(req.system)
-    const messages: Array<{ role: "user" | "assistant"; content: string }> = []
-    for (const [index, message] of (req.messages ?? []).entries()) {
-      if (typeof message !== "object" || message === null || typeof message.content !== "string") {
-        return Effect.fail(invalid(`messages[${index}] must be { role, content: string }`))
-      }
-      if (message.role === "system") systemParts.push(message.content)
-      else if (message.role === "user" || message.role === "assistant") {
-        messages.push({ role: message.role, content: message.content })
-      } else return Effect.fail(invalid(`messages[${index}].role must be system, user or assistant`))
-    }
-    if (hasPrompt) messages.push({ role: "user", content: req.prompt as string })
-    if (messages.length === 0) return Effect.fail(invalid("the request has no user or assistant message"))
-    return Effect.succeed({
-      system: systemParts.length > 0 ? systemParts.join("\n\n") : undefined,
-      messages,
-      maxOutputTokens: req.maxOutputTokens,
-      temperature: req.temperature,
-      topP: req.topP,
-      stop: req.stop
-    })
-  })
+const checkNumber = (
+  name: string,
+  value: unknown,
+  valid: (n: number) => boolean,
+  range: string
+): FatalError | undefined =>
+  value === undefined || (typeof value === "number" && valid(value))
+    ? undefined
+    : invalidRequest(`${name} must be a number within ${range}, got ${describe(value)}`)
 
 /**
- * Checks the limits that depend on the provider, once the model is known: DashScope takes
- * `temperature` in [0, 2) (WIRE.md §2.2), so 2 fails here rather than as the provider's 400.
+ * Checks a request against API.md §1 and turns it into a `CallRequest` (system text apart, then
+ * user/assistant turns as text parts); returns a `FatalError` `invalid_request` naming what is wrong.
+ * The output limit is decided later, by the plan (API.md §14).
  */
-export const checkForProvider = (provider: string, request: NormalizedRequest): Effect.Effect<void, FatalError> =>
-  provider === "dashscope" && request.temperature !== undefined && request.temperature >= 2
-    ? Effect.fail(invalid(`temperature must be within [0, 2) for DashScope models, got ${request.temperature}`))
-    : Effect.void
-
-/** Characters of all the text a request sends (for the token estimate). */
-export const promptCharacters = (req: NormalizedRequest): number =>
-  req.messages.reduce((sum, m) => sum + m.content.length, req.system?.length ?? 0)
+export const validate = (req: GenerateRequest): CallRequest | FatalError => {
+  if (typeof req !== "object" || req === null) return invalidRequest("the request must be an object")
+  const hasPrompt = typeof req.prompt === "string" && req.prompt.length > 0
+  const hasMessages = Array.isArray(req.messages) && req.messages.length > 0
+  if (!hasPrompt && !hasMessages) return invalidRequest("the request needs a non-empty `prompt` or `messages`")
+  if (req.prompt !== undefined && typeof req.prompt !== "string") {
+    return invalidRequest(`prompt must be a string, got ${describe(req.prompt)}`)
+  }
+  if (
+    req.maxOutputTokens !== undefined &&
+    !(typeof req.maxOutputTokens === "number" && Number.isInteger(req.maxOutputTokens) && req.maxOutputTokens > 0)
+  ) {
+    return invalidRequest(`maxOutputTokens must be a positive integer, got ${describe(req.maxOutputTokens)}`)
+  }
+  const rangeError = checkNumber("temperature", req.temperature, (n) => n >= 0 && n <= 2, "[0, 2]") ??
+    checkNumber("topP", req.topP, (n) => n > 0 && n <= 1, "(0, 1]")
+  if (rangeError !== undefined) return rangeError
+  if (req.stop !== undefined && !(Array.isArray(req.stop) && req.stop.every((s) => typeof s === "string"))) {
+    return invalidRequest("stop must be an array of strings")
+  }
+  if (req.system !== undefined && typeof req.system !== "string") {
+    return invalidRequest(`system must be a string, got ${describe(req.system)}`)
+  }
+  const systemParts: Array<string> = []
+  if (typeof req.system === "string" && req.system.length > 0) systemParts.push(req.system)
+  const messages: Array<CallMessage> = []
+  for (const [index, message] of (req.messages ?? []).entries()) {
+    if (typeof message !== "object" || message === null || typeof message.content !== "string") {
+      return invalidRequest(`messages[${index}] must be { role, content: string }`)
+    }
+    if (message.role === "system") systemParts.push(message.content)
+    else if (message.role === "user" || message.role === "assistant") {
+      messages.push({ role: message.role, parts: [text(message.content)] })
+    } else return invalidRequest(`messages[${index}].role must be system, user or assistant`)
+  }
+  if (hasPrompt) messages.push({ role: "user", parts: [text(req.prompt as string)] })
+  if (messages.length === 0) return invalidRequest("the request has no user or assistant message")
+  return {
+    system: systemParts.length > 0 ? systemParts.join("\n\n") : undefined,
+    messages,
+    maxOutputTokens: req.maxOutputTokens,
+    temperature: req.temperature,
+    topP: req.topP,
+    stop: req.stop !== undefined && req.stop.length > 0 ? req.stop : undefined
+  }
+}

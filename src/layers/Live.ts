@@ -1,6 +1,9 @@
 /**
- * How the services are wired for real use (API.md §5): config from files and environment, Node's
- * keep-alive HTTP pool (undici), the ledger backend named in config, breakers shared by every call.
+ * How the services are wired for real use (API.md §5, §13): `makeLiveLayer` is the documented
+ * composition — config from files and environment, an `HttpClient` (Node's keep-alive undici pool
+ * unless one is given), the ledger backend named in config, breakers shared by every call — and its
+ * result is scoped: disposing it settles calls in flight, then closes the ledger and the HTTP pool.
+ * `LiveLayer` is one such set, shared by the whole process.
  */
 import type * as HttpClient from "@effect/platform/HttpClient"
 import * as Effect from "effect/Effect"
@@ -8,7 +11,7 @@ import * as Layer from "effect/Layer"
 import * as ManagedRuntime from "effect/ManagedRuntime"
 import type { ConfigError, LedgerError } from "../domain/Errors.js"
 import * as CircuitBreaker from "../services/CircuitBreaker.js"
-import { type Ledger, layerMemory } from "../services/Ledger.js"
+import * as Ledger from "../services/Ledger.js"
 import * as LLMClient from "../services/LLMClient.js"
 import * as LLMConfig from "../services/LLMConfig.js"
 import * as Pricing from "../services/Pricing.js"
@@ -16,57 +19,58 @@ import * as Providers from "../services/Providers.js"
 import * as Router from "../services/Router.js"
 
 /** What the live layers provide. `CircuitBreaker` is there too, for inspecting breaker states. */
-export type LiveServices = LLMClient.LLMClient | Ledger | LLMConfig.LLMConfig | CircuitBreaker.CircuitBreaker
+export type LiveServices = LLMClient.LLMClient | Ledger.Ledger | LLMConfig.LLMConfig | CircuitBreaker.CircuitBreaker
 
-/** Options of `makeLiveLayer`: `config` is the project configuration itself; `configPath` names its file. */
+/** Options of `makeLiveLayer`. */
 export interface LiveLayerOptions {
+  /** The project file (default `$EFFECT_LLM_CONFIG`, else `./config.yaml`). */
   readonly configPath?: string
+  /** The project configuration itself, an object in the YAML shape: no project file is read. */
   readonly config?: unknown
+  /** `false`: read no user file; a path: that user file (default `~/.config/effect-llm/config.yaml`). */
+  readonly userConfig?: false | string
+  /** The HTTP client every provider uses, instead of Node's undici pool (a proxy, `FetchHttpClient`, a recorder). */
+  readonly httpClient?: Layer.Layer<HttpClient.HttpClient>
 }
 
 /**
- * Wires the client over a given config layer and HTTP client; shared by the live and test layers so
- * both run the same pipeline.
+ * The client and its services over a given config, protocol clients and ledger; shared by the live
+ * and test layers so both run the same pipeline.
  */
-export const layerWith = <E, E2>(
+export const layerWith = <E, E2, E3>(
   config: Layer.Layer<LLMConfig.LLMConfig, E>,
   providers: Layer.Layer<Providers.Providers, E2>,
-  ledger: Layer.Layer<Ledger, LedgerError, LLMConfig.LLMConfig>
-): Layer.Layer<LiveServices, E | E2 | LedgerError> => {
-  const breakers = CircuitBreaker.layer
+  ledger: Layer.Layer<Ledger.Ledger, E3, LLMConfig.LLMConfig>
+): Layer.Layer<LiveServices, E | E2 | E3> => {
   const client = LLMClient.layer.pipe(
     Layer.provide(Router.layer),
-    Layer.provideMerge(breakers),
+    Layer.provideMerge(CircuitBreaker.layer),
     Layer.provideMerge(ledger),
     Layer.provide(Layer.mergeAll(Pricing.layer, providers))
   )
   return client.pipe(Layer.provideMerge(config))
 }
 
-/**
- * The ledger backend named by `ledger.backend`. The SQL backends (and their drivers) are loaded only
- * when configured, so importing the package stays cheap and `memory` users never load them.
- */
-export const ledgerFromConfig: Layer.Layer<Ledger, LedgerError, LLMConfig.LLMConfig> = Layer.unwrapEffect(
-  Effect.flatMap(LLMConfig.LLMConfig, ({ config }) =>
-    config.ledger.backend === "memory"
-      ? Effect.succeed(layerMemory({ holdTtlS: config.budget.holdTtlS }))
-      : Effect.map(
-        Effect.promise(() => import("../services/LedgerSql.js")),
-        (LedgerSql) => LedgerSql.layerFromConfig(config.ledger, config.budget.holdTtlS)
-      ))
+/** The ledger backend `ledger:` names, with the budget's hold TTL. */
+export const ledgerFromConfig: Layer.Layer<Ledger.Ledger, LedgerError, LLMConfig.LLMConfig> = Layer.unwrapEffect(
+  Effect.map(LLMConfig.LLMConfig, ({ config }) => Ledger.layerFromConfig(config.ledger, { holdTtlS: config.budget.holdTtlS }))
 )
 
 /** Node's keep-alive HTTP pool (undici), loaded when a live layer is built rather than on import. */
-const nodeHttpClient: Layer.Layer<HttpClient.HttpClient> = Layer.unwrapEffect(
+export const nodeHttpClient: Layer.Layer<HttpClient.HttpClient> = Layer.unwrapEffect(
   Effect.map(Effect.promise(() => import("@effect/platform-node/NodeHttpClient")), (NodeHttpClient) => NodeHttpClient.layerUndici)
 )
 
-/** A fresh, independent set of live services (own breakers, HTTP pool, ledger connection). */
+/**
+ * A fresh, independent set of live services (own config, breakers, HTTP pool, ledger connection):
+ * `LLMConfig.layer(options)` + `Providers.layerHttp` over `options.httpClient ?? nodeHttpClient` +
+ * `Ledger.layerFromConfig`. Scoped: `ManagedRuntime.make(makeLiveLayer()).dispose()` settles the
+ * calls still in flight, then closes the ledger connection and the HTTP pool.
+ */
 export const makeLiveLayer = (options: LiveLayerOptions = {}): Layer.Layer<LiveServices, ConfigError | LedgerError> =>
   layerWith(
     LLMConfig.layer(options),
-    Providers.layerHttp.pipe(Layer.provide(nodeHttpClient)),
+    Providers.layerHttp.pipe(Layer.provide(options.httpClient ?? nodeHttpClient)),
     ledgerFromConfig
   )
 
@@ -76,6 +80,7 @@ let shared: ManagedRuntime.ManagedRuntime<LiveServices, ConfigError | LedgerErro
  * The process-wide live services: built once, on first use, and shared by every program it is
  * provided to, so `Effect.provide(LiveLayer)` per call keeps breakers, the connection pool, the
  * decoded config and the ledger connection. A build that fails is retried by the next use.
+ * Release it at process shutdown with `disposeLiveLayer()`.
  */
 export const LiveLayer: Layer.Layer<LiveServices, ConfigError | LedgerError> = Layer.effectContext(
   Effect.suspend(() => {
@@ -91,3 +96,13 @@ export const LiveLayer: Layer.Layer<LiveServices, ConfigError | LedgerError> = L
     )
   })
 )
+
+/**
+ * Disposes `LiveLayer`'s shared services (at process shutdown): calls in flight are interrupted and
+ * settled as `cancelled`, then the ledger and the HTTP pool are closed. A later use builds them anew.
+ */
+export const disposeLiveLayer = (): Promise<void> => {
+  const runtime = shared
+  shared = undefined
+  return runtime === undefined ? Promise.resolve() : runtime.dispose()
+}

@@ -1,27 +1,28 @@
 /**
- * Test helpers, exported as `effect-llm/testing`: a scripted mock provider (no HTTP) and a whole
- * client over it with the in-memory ledger, so users test their programs the way this package does.
+ * Test helpers, exported as `effect-llm/testing`: scripted protocol clients (no HTTP) and the whole
+ * client over them with the in-memory ledger, so users test their programs the way this package does.
  */
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Stream from "effect/Stream"
-import type { ProviderName } from "../domain/Config.js"
-import type { LLMError } from "../domain/Errors.js"
+import type { ConfigError, LLMError } from "../domain/Errors.js"
 import type { FinishReason } from "../domain/FinishReason.js"
-import type { NormalizedRequest } from "../domain/Request.js"
-import { TokenUsage } from "../domain/TokenUsage.js"
-import type { Provider, ProviderAnswer, ProviderChunk, ProviderTarget } from "../providers/Provider.js"
+import { type CallRequest, textOf } from "../domain/Prompt.js"
+import type { UsageCounts } from "../domain/TokenUsage.js"
+import type { ProviderAnswer, ProviderClient, ProviderTarget, StreamPart } from "../providers/Provider.js"
+import { type ProtocolName, protocols } from "../providers/registry.js"
 import * as Ledger from "../services/Ledger.js"
 import * as LLMConfig from "../services/LLMConfig.js"
 import { Providers } from "../services/Providers.js"
 import { layerWith, type LiveServices } from "./Live.js"
 
-/** A scripted reply: text, a detailed answer, an error to fail with, or a function of the request. */
+/** A scripted reply: text, a detailed answer, an error to fail with, or a function of the call. */
 export type MockReply =
   | string
   | {
     readonly content: string
-    readonly usage?: Partial<TokenUsage>
+    readonly reasoning?: string
+    readonly usage?: Partial<UsageCounts>
     readonly finishReason?: FinishReason
     /** How `stream` splits the content (default: by words). */
     readonly deltas?: ReadonlyArray<string>
@@ -31,10 +32,12 @@ export type MockReply =
 
 /** One request the mock received. */
 export interface MockCall {
-  readonly provider: ProviderName
+  /** The provider entry's name. */
+  readonly provider: string
+  readonly protocol: ProtocolName
   readonly endpoint: string
   readonly modelId: string
-  readonly request: NormalizedRequest
+  readonly request: CallRequest
   readonly stream: boolean
 }
 
@@ -44,32 +47,34 @@ export interface MockScript {
   readonly otherwise?: MockReply
 }
 
-/** A mock provider set and the log of the calls it received. */
+/** A mock set of protocol clients and the log of the calls it received. */
 export interface MockProviders {
   readonly layer: Layer.Layer<Providers>
   readonly calls: ReadonlyArray<MockCall>
 }
 
-const isError = (reply: MockReply): reply is LLMError =>
-  typeof reply === "object" && reply !== null && "_tag" in reply
+const isError = (reply: MockReply): reply is LLMError => typeof reply === "object" && reply !== null && "_tag" in reply
 
 const estimateTokens = (text: string) => Math.ceil(text.length / 4)
+
+const lastUserText = (request: CallRequest): string => {
+  const last = request.messages[request.messages.length - 1]
+  return last === undefined ? "" : textOf(last)
+}
 
 const toAnswer = (reply: MockReply, call: MockCall): Effect.Effect<ProviderAnswer, LLMError> => {
   if (typeof reply === "function") return reply(call)
   if (isError(reply)) return Effect.fail(reply)
   const spec = typeof reply === "string" ? { content: reply } : reply
-  const input = estimateTokens(call.request.messages.map((m) => m.content).join(" ") + (call.request.system ?? ""))
+  const input = estimateTokens(call.request.messages.map(textOf).join(" ") + (call.request.system ?? ""))
   const output = estimateTokens(spec.content)
-  const usage = new TokenUsage({
-    inputTokens: spec.usage?.inputTokens ?? input,
-    outputTokens: spec.usage?.outputTokens ?? output,
-    totalTokens: spec.usage?.totalTokens ?? (spec.usage?.inputTokens ?? input) + (spec.usage?.outputTokens ?? output)
-  })
+  const inputTokens = spec.usage?.inputTokens ?? input
+  const outputTokens = spec.usage?.outputTokens ?? output
   return Effect.succeed({
     content: spec.content,
-    usage,
-    finishReason: spec.finishReason ?? "stop",
+    reasoning: "reasoning" in spec ? spec.reasoning : undefined,
+    usage: { ...spec.usage, inputTokens, outputTokens, totalTokens: spec.usage?.totalTokens ?? inputTokens + outputTokens },
+    finishReason: ("finishReason" in spec ? spec.finishReason : undefined) ?? "stop",
     requestId: `mock-${crypto.randomUUID()}`,
     modelVersion: call.modelId
   })
@@ -80,54 +85,45 @@ const deltasOf = (reply: MockReply, content: string): ReadonlyArray<string> =>
     ? reply.deltas
     : content.split(/(?<= )/)
 
-/** Builds scripted providers (both protocol names answer from the same script). */
+/** Builds scripted clients (every protocol answers from the same script). */
 export const makeMockProviders = (script: MockScript = {}): MockProviders => {
   const calls: Array<MockCall> = []
   let index = 0
-  const echo: MockReply = (call) =>
-    toAnswer(`echo: ${call.request.messages[call.request.messages.length - 1]?.content ?? ""}`, call)
+  const echo: MockReply = (call) => toAnswer(`echo: ${lastUserText(call.request)}`, call)
   const next = (): MockReply => {
     const replies = script.replies ?? []
     if (index < replies.length) return replies[index++]!
     return script.otherwise ?? echo
   }
-  const provider = (name: ProviderName): Provider => {
-    const record = (target: ProviderTarget, request: NormalizedRequest, stream: boolean): MockCall => {
-      const call = { provider: name, endpoint: target.endpoint.name, modelId: target.modelId, request, stream }
+  const client = (protocol: ProtocolName): ProviderClient => {
+    const record = (target: ProviderTarget, request: CallRequest, stream: boolean): MockCall => {
+      const call = { provider: target.provider, protocol, endpoint: target.endpoint.name, modelId: target.modelId, request, stream }
       calls.push(call)
       return call
     }
     return {
-      name,
       generate: (target, request) => Effect.suspend(() => toAnswer(next(), record(target, request, false))),
       stream: (target, request) =>
         Effect.suspend(() => {
           const reply = next()
           return Effect.map(toAnswer(reply, record(target, request, true)), (answer) => {
-            const pieces = deltasOf(reply, answer.content)
-            const chunks: Array<ProviderChunk> = pieces.map((delta) => ({
-              delta,
-              usage: undefined,
-              finishReason: undefined,
-              requestId: answer.requestId,
-              modelVersion: answer.modelVersion
-            }))
-            chunks.push({
-              delta: "",
-              usage: answer.usage,
-              finishReason: answer.finishReason,
-              requestId: answer.requestId,
-              modelVersion: answer.modelVersion
-            })
-            return Stream.fromIterable(chunks)
+            const parts: Array<StreamPart> = [{ _tag: "Metadata", requestId: answer.requestId, modelVersion: answer.modelVersion }]
+            if (answer.reasoning !== undefined) parts.push({ _tag: "ReasoningDelta", text: answer.reasoning })
+            for (const text of deltasOf(reply, answer.content)) parts.push({ _tag: "TextDelta", text })
+            if (answer.usage !== undefined) parts.push({ _tag: "Usage", usage: answer.usage })
+            parts.push({ _tag: "Finish", reason: answer.finishReason })
+            return Stream.fromIterable(parts)
           })
         })
     }
   }
-  return { layer: Layer.succeed(Providers, { google: provider("google"), dashscope: provider("dashscope") }), calls }
+  const clients = Object.fromEntries(
+    (Object.keys(protocols) as Array<ProtocolName>).map((protocol) => [protocol, client(protocol)])
+  ) as Record<ProtocolName, ProviderClient>
+  return { layer: Layer.succeed(Providers, clients), calls }
 }
 
-/** A small config in the YAML shape for tests: `test-model` (google) with fallback-free pricing. */
+/** A small config in the YAML shape for tests: `test-model` (google) and `test-qwen` (dashscope). */
 export const testConfig = {
   default_model: "test-model",
   providers: {
@@ -145,22 +141,22 @@ export const testConfig = {
 export interface TestLayerOptions {
   /** The project configuration in the YAML shape (default `testConfig`); no file, environment or user file is read. */
   readonly config?: unknown
-  /** The scripted providers (default: echo). */
+  /** The scripted clients (default: echo). */
   readonly providers?: MockProviders
 }
 
 /**
- * The whole client over scripted providers and the in-memory ledger: budget checks, retries,
+ * The whole client over scripted clients and the in-memory ledger: budget checks, retries,
  * breakers and ledger settlement all run as in production, with no HTTP and no files.
  */
-export const makeTestLayer = (options: TestLayerOptions = {}) =>
+export const makeTestLayer = (options: TestLayerOptions = {}): Layer.Layer<LiveServices, ConfigError> =>
   layerWith(
     LLMConfig.layerIsolated(options.config ?? testConfig),
     (options.providers ?? makeMockProviders()).layer,
     Layer.unwrapEffect(
       Effect.map(LLMConfig.LLMConfig, ({ config }) => Ledger.layerMemory({ holdTtlS: config.budget.holdTtlS }))
     )
-  ) satisfies Layer.Layer<LiveServices, unknown>
+  )
 
 /** The in-memory ledger layer. */
 export const layerMemoryLedger = Ledger.layerMemory

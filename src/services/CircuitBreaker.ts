@@ -2,12 +2,17 @@
  * One circuit breaker per endpoint (API.md §7): a `Ref`-held state machine, time from `Clock`.
  * `closed` → `open` after `failureThreshold` consecutive counted failures; after `recoveryTimeoutS`
  * the next admission becomes the single `half_open` probe; its success closes, its failure reopens.
+ * An admitted attempt runs under `guard`, which reads its `Exit` and records the outcome, so no caller
+ * decides what counts as a failure or can leave a probe unreleased.
  */
+import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
+import * as Option from "effect/Option"
 import * as Ref from "effect/Ref"
 import type { CircuitBreakerConfig } from "../domain/Config.js"
 import * as Telemetry from "../internal/Telemetry.js"
@@ -47,13 +52,35 @@ export interface EndpointBreaker {
 
 export declare namespace CircuitBreaker {
   export interface Service {
-    /** Asks to send one attempt to `endpoint`. A `probe` admission must be followed by `record`. */
+    /** Asks to send one attempt to `endpoint`. An admission that is not `reject` must be used through `guard`. */
     readonly admit: (endpoint: string) => Effect.Effect<Admission>
-    /** Records how an admitted attempt ended. */
-    readonly record: (endpoint: string, admission: Admission, outcome: AttemptOutcome) => Effect.Effect<void>
+    /**
+     * Runs an admitted attempt and records its outcome from its `Exit` (`outcomeOf`), however it ends
+     * (interruption included). The effect's result is passed through unchanged.
+     */
+    readonly guard: <A, E, R>(
+      endpoint: string,
+      admission: Admission,
+      attempt: Effect.Effect<A, E, R>
+    ) => Effect.Effect<A, E, R>
     /** Every known endpoint's breaker. */
     readonly states: () => Effect.Effect<ReadonlyArray<EndpointBreaker>>
   }
+}
+
+/**
+ * How an attempt's `Exit` counts (API.md §7, §11, §14): success; a `RetryableError` (5xx, timeout,
+ * connection, overload, a cut stream) is a failure; any other answer from the endpoint (a 4xx, a 429,
+ * an undecodable 200 — errors carrying the HTTP `status`) is neutral; anything that never reached the
+ * endpoint (interruption, a budget or config refusal, a local rate limit, a defect) is abandoned.
+ */
+export const outcomeOf = (exit: Exit.Exit<unknown, unknown>): AttemptOutcome => {
+  if (Exit.isSuccess(exit)) return "success"
+  const failure = Cause.failureOption(exit.cause)
+  if (Option.isNone(failure)) return "abandoned"
+  const error = failure.value as { readonly _tag?: unknown; readonly status?: unknown }
+  if (error._tag === "RetryableError") return "failure"
+  return typeof error.status === "number" ? "neutral" : "abandoned"
 }
 
 /** The breakers of one layer: every call through it shares them. */
@@ -71,7 +98,7 @@ const logTransition = (endpoint: string, from: BreakerState, to: BreakerState) =
     ? Effect.void
     : Effect.zipRight(
       Metric.increment(Telemetry.withTags(Telemetry.breakerTransitions, { endpoint, from: from._tag, to: to._tag })),
-      Effect.logInfo(`circuit breaker ${endpoint}: ${from._tag} -> ${to._tag}`).pipe(
+      Effect.logWarning(`circuit breaker ${endpoint}: ${from._tag} -> ${to._tag}`).pipe(
         Effect.annotateLogs({ endpoint, from: from._tag, to: to._tag, failures: to.failures })
       )
     )
@@ -146,7 +173,10 @@ export const make = (config: CircuitBreakerConfig): Effect.Effect<CircuitBreaker
           reopensAt: s._tag === "open" ? s.reopensAt : undefined
         })))
 
-    return CircuitBreaker.of({ admit, record, states })
+    const guard = <A, E, R>(endpoint: string, admission: Admission, attempt: Effect.Effect<A, E, R>) =>
+      Effect.onExit(attempt, (exit) => record(endpoint, admission, outcomeOf(exit)))
+
+    return CircuitBreaker.of({ admit, guard, states })
   })
 
 /** The breakers, configured from `resilience.circuit_breaker`. */

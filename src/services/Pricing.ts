@@ -1,59 +1,89 @@
 /**
- * Prices calls from config: cost = input × `input_per_1m` / 1e6 + output × `output_per_1m` / 1e6, and the
- * pre-call estimate the budget check holds. A model without pricing costs 0 and says so once in a log.
+ * Prices calls from config (API.md §8): input, cached input, cache writes and output at their own
+ * per-million rates; and the pre-call estimate the budget holds, which is an upper bound of what the
+ * call can cost (API.md §14). A model without pricing costs 0 and says so once in a log.
  */
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type { ModelConfig } from "../domain/Config.js"
-import { type NormalizedRequest, promptCharacters } from "../domain/Request.js"
-import type { TokenUsage } from "../domain/TokenUsage.js"
-import { LLMConfig } from "./LLMConfig.js"
+import type { CallRequest } from "../domain/Prompt.js"
+import type { UsageCounts } from "../domain/TokenUsage.js"
 
 export declare namespace Pricing {
   export interface Service {
     /** USD for the usage of a call to `model`. */
-    readonly cost: (model: ModelConfig, usage: TokenUsage) => Effect.Effect<number>
-    /** USD the call is held at before it is made: prompt ≈ characters / 3 tokens, plus the output cap. */
-    readonly estimate: (model: ModelConfig, request: NormalizedRequest) => Effect.Effect<number>
+    readonly cost: (model: ModelConfig, usage: UsageCounts) => Effect.Effect<number>
+    /** USD the call is held at: the input bound at the dearest input rate, plus the output cap at the output rate. */
+    readonly estimate: (model: ModelConfig, request: CallRequest, outputCap: number) => Effect.Effect<number>
   }
 }
 
 /** The pricing service. */
 export class Pricing extends Context.Tag("effect-llm/Pricing")<Pricing, Pricing.Service>() {}
 
-/** Tokens a prompt is estimated at: characters / 3, rounded up. */
-export const estimatePromptTokens = (request: NormalizedRequest): number => Math.ceil(promptCharacters(request) / 3)
+/** Tokens allowed per message (and once for the request) for the role markers and framing a chat template adds. */
+export const perMessageTokenAllowance = 8
 
-/** USD for a number of input and output tokens at a model's price (0 without one). */
-export const price = (model: ModelConfig, inputTokens: number, outputTokens: number): number =>
-  model.pricing === undefined
-    ? 0
-    : (inputTokens * model.pricing.inputPer1m) / 1e6 + (outputTokens * model.pricing.outputPer1m) / 1e6
+const utf8Bytes = (value: string): number => Buffer.byteLength(value, "utf8")
 
-/** Builds the pricing service; `defaultMaxOutputTokens` caps the estimate of a request that names none. */
-export const make = (defaultMaxOutputTokens: number): Effect.Effect<Pricing.Service> =>
-  Effect.sync(() => {
-    const warned = new Set<string>()
-    const warnOnce = (model: ModelConfig) => {
-      if (model.pricing !== undefined || warned.has(model.alias)) return Effect.void
-      warned.add(model.alias)
-      return Effect.logWarning(`model "${model.alias}" has no pricing in config: its calls are counted as costing $0`).pipe(
-        Effect.annotateLogs({ alias: model.alias })
-      )
+/**
+ * An upper bound of the input tokens a provider can count for a request: every tokenizer in use
+ * emits at most one token per UTF-8 byte of text, so the bound is the bytes of every text part and of
+ * the system text, plus `perMessageTokenAllowance` per message and once for the request. It
+ * over-counts English about 4× and CJK about 2–3×, which refuses calls earlier near a limit.
+ */
+export const inputTokenBound = (request: CallRequest): number => {
+  let tokens = perMessageTokenAllowance
+  if (request.system !== undefined) tokens += utf8Bytes(request.system) + perMessageTokenAllowance
+  for (const message of request.messages) {
+    tokens += perMessageTokenAllowance
+    for (const part of message.parts) {
+      if (part.type === "text") tokens += utf8Bytes(part.text)
     }
-    return Pricing.of({
-      cost: (model, usage) => Effect.as(warnOnce(model), price(model, usage.inputTokens, usage.outputTokens)),
-      estimate: (model, request) =>
-        Effect.as(
-          warnOnce(model),
-          price(model, estimatePromptTokens(request), request.maxOutputTokens ?? defaultMaxOutputTokens)
-        )
-    })
-  })
+  }
+  return tokens
+}
 
-/** Pricing configured from `budget.default_max_output_tokens`. */
-export const layer: Layer.Layer<Pricing, never, LLMConfig> = Layer.effect(
-  Pricing,
-  Effect.flatMap(LLMConfig, (config) => make(config.config.budget.defaultMaxOutputTokens))
-)
+/** USD for `usage` at a model's price (0 without one); cache reads and writes at their own rates. */
+export const price = (model: ModelConfig, usage: UsageCounts): number => {
+  const pricing = model.pricing
+  if (pricing === undefined) return 0
+  const cached = usage.cachedInputTokens ?? 0
+  const written = usage.cacheWriteTokens ?? 0
+  const plainInput = Math.max(0, usage.inputTokens - cached - written)
+  return (
+    plainInput * pricing.inputPer1m +
+    cached * (pricing.cachedInputPer1m ?? pricing.inputPer1m) +
+    written * (pricing.cacheWritePer1m ?? pricing.inputPer1m) +
+    usage.outputTokens * pricing.outputPer1m
+  ) / 1e6
+}
+
+/** USD of the estimate: the input bound at the dearest input rate, the output cap at the output rate. */
+export const estimateCost = (model: ModelConfig, inputTokens: number, outputTokens: number): number => {
+  const pricing = model.pricing
+  if (pricing === undefined) return 0
+  const inputRate = Math.max(pricing.inputPer1m, pricing.cachedInputPer1m ?? 0, pricing.cacheWritePer1m ?? 0)
+  return (inputTokens * inputRate + outputTokens * pricing.outputPer1m) / 1e6
+}
+
+/** Builds the pricing service. */
+export const make: Effect.Effect<Pricing.Service> = Effect.sync(() => {
+  const warned = new Set<string>()
+  const warnOnce = (model: ModelConfig) => {
+    if (model.pricing !== undefined || warned.has(model.alias)) return Effect.void
+    warned.add(model.alias)
+    return Effect.logWarning(`model "${model.alias}" has no pricing in config: its calls are counted as costing $0`).pipe(
+      Effect.annotateLogs({ alias: model.alias })
+    )
+  }
+  return Pricing.of({
+    cost: (model, usage) => Effect.as(warnOnce(model), price(model, usage)),
+    estimate: (model, request, outputCap) =>
+      Effect.as(warnOnce(model), estimateCost(model, inputTokenBound(request), outputCap))
+  })
+})
+
+/** The pricing service as a layer. */
+export const layer: Layer.Layer<Pricing> = Layer.effect(Pricing, make)

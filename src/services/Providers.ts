@@ -1,21 +1,26 @@
 /**
- * The wire protocols available to the client, by provider name. The live layer binds Gemini and
- * DashScope to one `HttpClient`; tests swap in scripted providers (`effect-llm/testing`).
+ * The protocol clients the pipeline calls, by protocol name: every protocol of the registry bound to
+ * one `HttpClient` (the live layer's Node pool, or one a user supplies). Tests swap in scripted
+ * clients (`effect-llm/testing`).
  */
-import * as HttpClient from "@effect/platform/HttpClient"
+import type * as HttpClient from "@effect/platform/HttpClient"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import type { ProviderName } from "../domain/Config.js"
-import * as DashScope from "../providers/DashScope.js"
-import * as Gemini from "../providers/Gemini.js"
-import type { Provider } from "../providers/Provider.js"
+import type { ProviderClient } from "../providers/Provider.js"
+import { type ProtocolName, protocols } from "../providers/registry.js"
 
-/** The provider for each protocol name. */
-export class Providers extends Context.Tag("effect-llm/Providers")<Providers, Readonly<Record<ProviderName, Provider>>>() {}
+/** A client for each protocol. */
+export class Providers extends Context.Tag("effect-llm/Providers")<
+  Providers,
+  Readonly<Record<ProtocolName, ProviderClient>>
+>() {}
 
-/** Gemini and DashScope over the `HttpClient` in context. */
+/** Every registered protocol over the `HttpClient` in context. */
 export const layerHttp: Layer.Layer<Providers, never, HttpClient.HttpClient> = Layer.effect(
   Providers,
-  Effect.all({ google: Gemini.make, dashscope: DashScope.make })
+  Effect.map(
+    Effect.forEach(Object.values(protocols), (protocol) => Effect.map(protocol.make, (client) => [protocol.name, client] as const)),
+    (entries) => Object.fromEntries(entries) as Record<ProtocolName, ProviderClient>
+  )
 )

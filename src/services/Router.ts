@@ -1,7 +1,9 @@
 /**
- * Routing (API.md §7): each attempt goes to the first endpoint of the model, in config order, whose
- * breaker lets it through; when none does, to the first usable endpoint of the model's fallbacks, in
- * order; when nothing is usable, `CircuitOpenError` — and no request.
+ * Routing (API.md §7, §14): the first attempt goes to the first endpoint of the model, in config
+ * order, whose breaker lets it through; after a retryable failure, to the next usable endpoint after
+ * the one that failed (wrapping around); after a 429, to the same endpoint again. The model's
+ * fallbacks are tried, in order, only when no endpoint of the model is usable; when nothing is,
+ * `CircuitOpenError` — and no request.
  */
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
@@ -17,73 +19,119 @@ export interface Candidate {
   readonly endpoint: EndpointConfig
 }
 
-/** The candidate chosen for one attempt, with the breaker's admission to report back. */
+/** The candidate chosen for one attempt, with the breaker's admission (to run under `CircuitBreaker.guard`). */
 export interface Route extends Candidate {
   readonly admission: Admission
 }
 
+/** Where a call may go: the model's own endpoints, then its fallbacks' endpoints, in config order. */
+export interface Routing {
+  readonly model: ModelConfig
+  readonly own: ReadonlyArray<Candidate>
+  readonly fallbacks: ReadonlyArray<Candidate>
+}
+
+/** How the previous attempt ended: where it went, and whether the next one stays there (a 429). */
+export interface PreviousAttempt {
+  readonly endpoint: string
+  readonly stay: boolean
+}
+
 export declare namespace Router {
   export interface Service {
-    /** Every candidate of a model, in routing order (its endpoints, then each fallback's). */
-    readonly candidates: (model: ModelConfig) => Effect.Effect<ReadonlyArray<Candidate>, ConfigError>
-    /** Picks the candidate for the next attempt. */
-    readonly route: (model: ModelConfig) => Effect.Effect<Route, CircuitOpenError | ConfigError>
+    /**
+     * The candidates of a model; a fallback alias is left out when `accepts` says its protocol cannot
+     * carry the request. A `ConfigError` when the model has no endpoint left (allowed_regions).
+     */
+    readonly routing: (model: ModelConfig, accepts?: (fallback: ModelConfig) => boolean) => Effect.Effect<Routing, ConfigError>
+    /** Picks (and admits) the candidate for the next attempt. */
+    readonly route: (routing: Routing, previous?: PreviousAttempt) => Effect.Effect<Route, CircuitOpenError>
   }
 }
 
 /** The router service. */
 export class Router extends Context.Tag("effect-llm/Router")<Router, Router.Service>() {}
 
+/** `list` starting after index `index`, wrapping around (the element at `index` comes last). */
+const rotateAfter = <A>(list: ReadonlyArray<A>, index: number): ReadonlyArray<A> =>
+  index < 0 ? list : [...list.slice(index + 1), ...list.slice(0, index + 1)]
+
+/**
+ * The order in which candidates are tried for the next attempt: after a 429, the same endpoint first;
+ * after a failure on one of the model's endpoints, the others after it (wrapping), then the
+ * fallbacks; after a failure on a fallback, the model's endpoints, then the fallbacks after it.
+ */
+export const attemptOrder = (routing: Routing, previous: PreviousAttempt | undefined): ReadonlyArray<Candidate> => {
+  if (previous === undefined) return routing.fallbacks.length === 0 ? routing.own : [...routing.own, ...routing.fallbacks]
+  const same = (candidate: Candidate) => candidate.endpoint.name === previous.endpoint
+  const ownIndex = routing.own.findIndex(same)
+  const fallbackIndex = ownIndex < 0 ? routing.fallbacks.findIndex(same) : -1
+  const order = [...rotateAfter(routing.own, ownIndex), ...rotateAfter(routing.fallbacks, fallbackIndex)]
+  if (!previous.stay) return order
+  const at = order.findIndex(same)
+  return at <= 0 ? order : [order[at]!, ...order.slice(0, at), ...order.slice(at + 1)]
+}
+
 /** Builds the router over the config's models and the layer's breakers. */
 export const make = Effect.gen(function*() {
   const { config } = yield* LLMConfig
   const breakers = yield* CircuitBreaker
-  const cache = new Map<string, ReadonlyArray<Candidate>>()
+  const cache = new Map<string, Routing>()
 
   const endpointsOf = (model: ModelConfig): ReadonlyArray<Candidate> =>
     (config.providers[model.provider]?.endpoints ?? []).map((endpoint) => ({ model, endpoint }))
 
-  const candidates = (model: ModelConfig): Effect.Effect<ReadonlyArray<Candidate>, ConfigError> =>
-    Effect.suspend(() => {
-      const cached = cache.get(model.alias)
-      if (cached !== undefined) return Effect.succeed(cached)
-      const list = [...endpointsOf(model)]
-      for (const alias of model.fallbacks) {
-        const fallback = config.models[alias]
-        if (fallback !== undefined && fallback.alias !== model.alias) list.push(...endpointsOf(fallback))
+  const build = (model: ModelConfig, accepts: ((fallback: ModelConfig) => boolean) | undefined): Routing => {
+    const fallbacks: Array<Candidate> = []
+    for (const alias of model.fallbacks) {
+      const fallback = config.models[alias]
+      if (fallback !== undefined && fallback.alias !== model.alias && (accepts === undefined || accepts(fallback))) {
+        fallbacks.push(...endpointsOf(fallback))
       }
-      if (list.length === 0) {
+    }
+    return { model, own: endpointsOf(model), fallbacks }
+  }
+
+  const routing = (model: ModelConfig, accepts?: (fallback: ModelConfig) => boolean) =>
+    Effect.suspend(() => {
+      // Only the unfiltered routing is cached: a filter depends on the request.
+      const found = accepts === undefined ? cache.get(model.alias) : undefined
+      const result = found ?? build(model, accepts)
+      if (result.own.length === 0) {
         return Effect.fail(
           new ConfigError({
             reason: "invalid",
             path: `providers.${model.provider}.endpoints`,
             provider: model.provider,
-            message: `providers.${model.provider}.endpoints: no endpoint of model "${model.alias}" is left after the allowed_regions filter`
+            message:
+              `providers.${model.provider}.endpoints: no endpoint of model "${model.alias}" is left after the allowed_regions filter`
           })
         )
       }
-      cache.set(model.alias, list)
-      return Effect.succeed(list)
+      if (found === undefined && accepts === undefined) cache.set(model.alias, result)
+      return Effect.succeed(result)
     })
 
-  const route = (model: ModelConfig): Effect.Effect<Route, CircuitOpenError | ConfigError> =>
-    Effect.flatMap(candidates(model), (list) =>
-      Effect.gen(function*() {
-        let reopensAt = Number.POSITIVE_INFINITY
-        for (const candidate of list) {
-          const admission = yield* breakers.admit(candidate.endpoint.name)
-          if (admission._tag !== "reject") return { ...candidate, admission }
-          reopensAt = Math.min(reopensAt, admission.reopensAt)
-        }
-        return yield* new CircuitOpenError({
-          reason: "all_endpoints_open",
-          provider: model.provider,
-          message: `every endpoint of model "${model.alias}"${model.fallbacks.length > 0 ? " and its fallbacks" : ""} has an open circuit breaker; the first reopens at ${new Date(reopensAt).toISOString()}`,
-          reopensAt
-        })
-      }))
+  const route = (plan: Routing, previous?: PreviousAttempt): Effect.Effect<Route, CircuitOpenError> =>
+    Effect.gen(function*() {
+      let reopensAt = Number.POSITIVE_INFINITY
+      for (const candidate of attemptOrder(plan, previous)) {
+        const admission = yield* breakers.admit(candidate.endpoint.name)
+        if (admission._tag !== "reject") return { ...candidate, admission }
+        reopensAt = Math.min(reopensAt, admission.reopensAt)
+      }
+      const model = plan.model
+      return yield* new CircuitOpenError({
+        reason: "all_endpoints_open",
+        provider: model.provider,
+        message: `every endpoint of model "${model.alias}"${
+          plan.fallbacks.length > 0 ? " and its fallbacks" : ""
+        } has an open circuit breaker; the first reopens at ${new Date(reopensAt).toISOString()}`,
+        reopensAt
+      })
+    })
 
-  return Router.of({ candidates, route })
+  return Router.of({ routing, route })
 })
 
 /** The router, over `LLMConfig` and `CircuitBreaker`. */

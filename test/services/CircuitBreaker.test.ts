@@ -1,15 +1,29 @@
 import { assert, describe, it } from "@effect/vitest"
+import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
 import * as TestClock from "effect/TestClock"
+import { BudgetExceededError, FatalError, RateLimitError, RetryableError } from "../../src/domain/Errors.js"
 import * as CircuitBreaker from "../../src/services/CircuitBreaker.js"
 
 const make = CircuitBreaker.make({ failureThreshold: 3, recoveryTimeoutS: 10 })
 
-const stateOf = (breakers: CircuitBreaker.CircuitBreaker.Service, endpoint: string) =>
+type Breakers = CircuitBreaker.CircuitBreaker.Service
+
+const stateOf = (breakers: Breakers, endpoint: string) =>
   Effect.map(breakers.states(), (all) => all.find((b) => b.endpoint === endpoint))
 
-const fail = (breakers: CircuitBreaker.CircuitBreaker.Service, endpoint: string) =>
-  Effect.flatMap(breakers.admit(endpoint), (admission) => breakers.record(endpoint, admission, "failure"))
+/** Admits an attempt and runs `attempt` under the breaker's guard (its result ignored). */
+const run = <E>(breakers: Breakers, endpoint: string, attempt: Effect.Effect<void, E>) =>
+  Effect.flatMap(breakers.admit(endpoint), (admission) => Effect.exit(breakers.guard(endpoint, admission, attempt)))
+
+const unavailable = new RetryableError({ reason: "server_error", message: "503", status: 503, endpoint: "a" })
+const badRequest = new FatalError({ reason: "invalid_request", message: "400", status: 400, endpoint: "a" })
+const tooMany = new RateLimitError({ reason: "rate_limited", message: "429", status: 429, endpoint: "a" })
+
+const fail = (breakers: Breakers, endpoint: string) => run(breakers, endpoint, Effect.fail(unavailable))
+const neutral = (breakers: Breakers, endpoint: string) => run(breakers, endpoint, Effect.fail(badRequest))
+const succeed = (breakers: Breakers, endpoint: string) => run(breakers, endpoint, Effect.void)
 
 describe("CircuitBreaker", () => {
   it.effect("opens after failure_threshold consecutive counted failures", () =>
@@ -30,8 +44,9 @@ describe("CircuitBreaker", () => {
       const breakers = yield* make
       yield* fail(breakers, "a")
       yield* fail(breakers, "a")
-      for (let i = 0; i < 10; i++) {
-        yield* breakers.record("a", yield* breakers.admit("a"), "neutral")
+      for (let i = 0; i < 5; i++) {
+        yield* neutral(breakers, "a")
+        yield* run(breakers, "a", Effect.fail(tooMany))
       }
       assert.strictEqual((yield* stateOf(breakers, "a"))?.state, "closed")
       assert.strictEqual((yield* stateOf(breakers, "a"))?.failures, 2)
@@ -42,7 +57,7 @@ describe("CircuitBreaker", () => {
       const breakers = yield* make
       yield* fail(breakers, "a")
       yield* fail(breakers, "a")
-      yield* breakers.record("a", yield* breakers.admit("a"), "success")
+      yield* succeed(breakers, "a")
       yield* fail(breakers, "a")
       yield* fail(breakers, "a")
       assert.strictEqual((yield* stateOf(breakers, "a"))?.state, "closed")
@@ -68,8 +83,7 @@ describe("CircuitBreaker", () => {
       const breakers = yield* make
       for (let i = 0; i < 3; i++) yield* fail(breakers, "a")
       yield* TestClock.adjust("10 seconds")
-      const probe = yield* breakers.admit("a")
-      yield* breakers.record("a", probe, "success")
+      yield* succeed(breakers, "a")
       assert.strictEqual((yield* stateOf(breakers, "a"))?.state, "closed")
       assert.strictEqual((yield* breakers.admit("a"))._tag, "pass")
     }))
@@ -79,7 +93,7 @@ describe("CircuitBreaker", () => {
       const breakers = yield* make
       for (let i = 0; i < 3; i++) yield* fail(breakers, "a")
       yield* TestClock.adjust("10 seconds")
-      yield* breakers.record("a", yield* breakers.admit("a"), "failure")
+      yield* fail(breakers, "a")
       const state = yield* stateOf(breakers, "a")
       assert.strictEqual(state?.state, "open")
       assert.strictEqual(state?.reopensAt, 20_000)
@@ -89,13 +103,59 @@ describe("CircuitBreaker", () => {
       assert.strictEqual((yield* breakers.admit("a"))._tag, "probe")
     }))
 
-  it.effect("an abandoned probe gives its slot back", () =>
+  it.effect("a probe that never reached the endpoint (budget refusal, defect) gives its slot back", () =>
     Effect.gen(function*() {
       const breakers = yield* make
       for (let i = 0; i < 3; i++) yield* fail(breakers, "a")
       yield* TestClock.adjust("10 seconds")
-      yield* breakers.record("a", yield* breakers.admit("a"), "abandoned")
+      const refusal = new BudgetExceededError({
+        reason: "daily_limit",
+        message: "over",
+        scope: "global",
+        window: "daily",
+        spent: 1,
+        limit: 1,
+        estimate: 1
+      })
+      yield* run(breakers, "a", Effect.fail(refusal))
+      assert.strictEqual((yield* stateOf(breakers, "a"))?.state, "open", "a refusal does not close it")
+      yield* run(breakers, "a", Effect.die("bug"))
       assert.strictEqual((yield* breakers.admit("a"))._tag, "probe")
+    }))
+
+  it.effect("an interrupted probe gives its slot back: the guard records even an interruption", () =>
+    Effect.gen(function*() {
+      const breakers = yield* make
+      for (let i = 0; i < 3; i++) yield* fail(breakers, "a")
+      yield* TestClock.adjust("10 seconds")
+      const started = yield* Deferred.make<void>()
+      const fiber = yield* Effect.fork(run(breakers, "a", Effect.zipRight(Deferred.succeed(started, undefined), Effect.never)))
+      yield* Deferred.await(started)
+      assert.strictEqual((yield* breakers.admit("a"))._tag, "reject", "the probe is in flight")
+      yield* Fiber.interrupt(fiber)
+      assert.strictEqual((yield* breakers.admit("a"))._tag, "probe")
+    }))
+
+  it.effect("a probe answered with a 4xx or an undecodable 200 closes it: the endpoint is reachable", () =>
+    Effect.gen(function*() {
+      const breakers = yield* make
+      for (let i = 0; i < 3; i++) yield* fail(breakers, "a")
+      yield* TestClock.adjust("10 seconds")
+      const undecodable = new FatalError({ reason: "bad_response", message: "not JSON", status: 200, endpoint: "a" })
+      yield* run(breakers, "a", Effect.fail(undecodable))
+      assert.strictEqual((yield* stateOf(breakers, "a"))?.state, "closed")
+    }))
+
+  it.effect("outcomeOf: success, a RetryableError counts, an answered error is neutral, the rest abandoned", () =>
+    Effect.gen(function*() {
+      const outcome = (effect: Effect.Effect<void, unknown>) => Effect.map(Effect.exit(effect), CircuitBreaker.outcomeOf)
+      assert.strictEqual(yield* outcome(Effect.void), "success")
+      assert.strictEqual(yield* outcome(Effect.fail(unavailable)), "failure")
+      assert.strictEqual(yield* outcome(Effect.fail(badRequest)), "neutral")
+      assert.strictEqual(yield* outcome(Effect.fail(tooMany)), "neutral")
+      assert.strictEqual(yield* outcome(Effect.fail(new FatalError({ reason: "ledger_unavailable", message: "x" }))), "abandoned")
+      assert.strictEqual(yield* outcome(Effect.interrupt), "abandoned")
+      assert.strictEqual(yield* outcome(Effect.die("bug")), "abandoned")
     }))
 
   it.effect("endpoints have independent breakers", () =>

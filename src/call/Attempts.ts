@@ -1,0 +1,120 @@
+/**
+ * Where retries are decided, and the only user of `Router`, `CircuitBreaker` and `RetryPolicy`: each
+ * attempt is routed (API.md §7, §14), admitted by the endpoint's breaker and run under its guard
+ * (a fallback's hold raised first), bounded by `request_timeout_s` and what is left of
+ * `retry_budget_s`; a failure is retried after the policy's delay or the server's Retry-After.
+ */
+import * as Cause from "effect/Cause"
+import * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Option from "effect/Option"
+import type { ResilienceConfig } from "../domain/Config.js"
+import { type LLMError, RetryableError } from "../domain/Errors.js"
+import * as RetryPolicy from "../internal/RetryPolicy.js"
+import type { ProviderClient, ProviderTarget } from "../providers/Provider.js"
+import type { CircuitBreaker } from "../services/CircuitBreaker.js"
+import type { LLMConfig } from "../services/LLMConfig.js"
+import type { Providers } from "../services/Providers.js"
+import type { PreviousAttempt, Route, Router } from "../services/Router.js"
+import type { CallTelemetry } from "./CallTelemetry.js"
+import type { Meter, Metering } from "./Metering.js"
+
+/** One attempt as the caller runs it: on `client`, to `target`, within `timeout`. */
+export type Attempt<A> = (
+  client: ProviderClient,
+  target: ProviderTarget,
+  route: Route,
+  timeout: Duration.Duration
+) => Effect.Effect<A, LLMError>
+
+/** The `RetryableError` of an attempt that got no response within `timeout`. */
+export const attemptTimeout = (route: Route, timeout: Duration.Duration): RetryableError =>
+  new RetryableError({
+    reason: "timeout",
+    message: `no response from ${route.endpoint.name} within ${Duration.format(timeout)}`,
+    provider: route.model.provider,
+    endpoint: route.endpoint.name
+  })
+
+/** The attempt runner over the layer's router, breakers, credentials, protocol clients and policy. */
+export const make = (deps: {
+  readonly resilience: ResilienceConfig
+  readonly router: Router.Service
+  readonly breakers: CircuitBreaker.Service
+  readonly config: LLMConfig.Service
+  readonly providers: Providers["Type"]
+  readonly metering: Metering
+  readonly telemetry: CallTelemetry
+}) => {
+  const { breakers, metering, resilience, router, telemetry } = deps
+  const policy = RetryPolicy.schedule(resilience)
+  const requestTimeoutMs = resilience.requestTimeoutS * 1000
+
+  /** One admitted attempt: the fallback raise, the credentials, then `attempt` within its timeout. */
+  const once = <A>(meter: Meter, route: Route, state: RetryPolicy.RetryState, attempt: Attempt<A>) =>
+    Effect.gen(function*() {
+      yield* metering.raiseFor(meter, route.model)
+      const credentials = yield* deps.config.credentials(route.model.provider)
+      meter.progress.attempt(route)
+      yield* telemetry.attempted(route)
+      const now = yield* Clock.currentTimeMillis
+      const timeoutMs = Math.max(0, Math.min(requestTimeoutMs, RetryPolicy.remainingBudgetMs(resilience, state, now)))
+      const target: ProviderTarget = {
+        provider: route.model.provider,
+        endpoint: route.endpoint,
+        modelId: route.model.modelId,
+        apiKey: credentials.apiKey,
+        headers: credentials.headers
+      }
+      return yield* attempt(deps.providers[route.model.protocol], target, route, Duration.millis(timeoutMs)).pipe(
+        Effect.withSpan("LLMClient.attempt", telemetry.attemptSpan(meter.plan, route, meter.progress.attempts))
+      )
+    })
+
+  /**
+   * Runs attempts until one succeeds or the policy gives up; returns the answer and where it came
+   * from. Interruptions and defects end the loop as they are.
+   */
+  const run = <A>(meter: Meter, attempt: Attempt<A>): Effect.Effect<readonly [A, Route], LLMError> =>
+    Effect.gen(function*() {
+      const plan = meter.plan
+      let state = RetryPolicy.initial(policy, meter.progress.startedAt)
+      let previous: PreviousAttempt | undefined
+      while (true) {
+        const route = yield* router.route(plan.routing, previous)
+        const exit = yield* Effect.exit(breakers.guard(route.endpoint.name, route.admission, once(meter, route, state, attempt)))
+        if (Exit.isSuccess(exit)) return [exit.value, route] as const
+        const failure = Cause.failureOption(exit.cause)
+        if (Option.isNone(failure)) return yield* Effect.failCause(exit.cause as Cause.Cause<never>)
+        const error = failure.value
+        const now = yield* Clock.currentTimeMillis
+        const [decision, next] = yield* RetryPolicy.decide(resilience, policy, state, error, now)
+        if (decision._tag === "fail") return yield* Effect.fail(decision.error)
+        const delayMs = Duration.toMillis(decision.delay)
+        yield* Effect.logDebug(
+          `retrying ${plan.model.alias} after ${error._tag} (${error.reason}) from ${route.endpoint.name}: waiting ${
+            Math.round(delayMs)
+          } ms`
+        ).pipe(Effect.annotateLogs({
+          traceId: plan.traceId,
+          endpoint: route.endpoint.name,
+          attempt: meter.progress.attempts,
+          error: error._tag,
+          reason: error.reason,
+          delayMs
+        }))
+        yield* telemetry.retried(error.reason, route.model.provider, error._tag === "RateLimitError" ? delayMs : undefined)
+        yield* Effect.sleep(decision.delay)
+        state = next
+        // After a 429 the next attempt stays and waits; after any other failure it fails over (API.md §14).
+        previous = { endpoint: route.endpoint.name, stay: error._tag === "RateLimitError" }
+      }
+    })
+
+  return { run }
+}
+
+/** The attempt runner of a layer. */
+export type Attempts = ReturnType<typeof make>

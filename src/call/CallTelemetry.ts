@@ -1,0 +1,118 @@
+/**
+ * A call's telemetry: the GenAI span attributes of the call span, the attempt span, and the metrics
+ * counted when a call settles, an attempt is sent or a retry waits (metric definitions in
+ * `internal/Telemetry.ts`). Tagged metrics are memoised: tagging builds and hashes a key each time.
+ */
+import * as Effect from "effect/Effect"
+import * as Metric from "effect/Metric"
+import type { FinishReason } from "../domain/FinishReason.js"
+import type { TokenUsage } from "../domain/TokenUsage.js"
+import * as Telemetry from "../internal/Telemetry.js"
+import type { Route } from "../services/Router.js"
+import type { Plan } from "./Plan.js"
+
+/** Who a call went to, as metrics tag it. */
+export interface Who {
+  readonly provider: string
+  readonly model: string
+}
+
+/** `Telemetry.withTags`, memoised per tag set (tag values come from config and fixed vocabularies). */
+const withTagsCached = <Type, In, Out>(metric: Metric.Metric<Type, In, Out>) => {
+  const cache = new Map<string, Metric.Metric<Type, In, Out>>()
+  return (tags: Readonly<Record<string, string>>): Metric.Metric<Type, In, Out> => {
+    let key = ""
+    for (const name in tags) key += `${name}\u0000${tags[name]}\u0000`
+    let found = cache.get(key)
+    if (found === undefined) {
+      found = Telemetry.withTags(metric, tags)
+      cache.set(key, found)
+    }
+    return found
+  }
+}
+
+/** Builds the call telemetry; `recordContent` puts prompt and answer text on spans. */
+export const make = (options: { readonly recordContent: boolean }) => {
+  const requests = withTagsCached(Telemetry.requests)
+  const latency = withTagsCached(Telemetry.latencyMs)
+  const spend = withTagsCached(Telemetry.spendUsd)
+  const attempts = withTagsCached(Telemetry.attempts)
+  const retries = withTagsCached(Telemetry.retries)
+  const waits = withTagsCached(Telemetry.rateLimitWaitSeconds)
+
+  /** Counts a settled call by outcome (`ok`, an error tag, `cancelled`), its latency and its spend. */
+  const settled = (who: Who, outcome: string, totalMs: number, cost: number) => {
+    const tags = { provider: who.provider, model: who.model }
+    return Effect.all([
+      Metric.increment(requests({ ...tags, outcome })),
+      Metric.update(latency(tags), totalMs),
+      cost > 0 ? Metric.incrementBy(spend(tags), cost) : Effect.void
+    ], { discard: true })
+  }
+
+  /** Annotates the call span with what the plan decided. */
+  const started = (plan: Plan) =>
+    Effect.annotateCurrentSpan({
+      [Telemetry.attributes.system]: plan.model.provider,
+      [Telemetry.attributes.requestModel]: plan.model.modelId,
+      [Telemetry.attributes.alias]: plan.model.alias,
+      [Telemetry.attributes.traceId]: plan.traceId,
+      ...(options.recordContent ? { [Telemetry.attributes.prompt]: JSON.stringify(plan.request) } : {})
+    })
+
+  /** Annotates the call span with the answer, and records the TTFT of a stream. */
+  const finished = (answer: {
+    readonly route: Route
+    readonly usage: TokenUsage
+    readonly finishReason: FinishReason
+    readonly cost: number
+    readonly attempts: number
+    readonly requestId: string | undefined
+    readonly content: string
+    readonly ttftMs: number | undefined
+  }) =>
+    Effect.zipRight(
+      answer.ttftMs === undefined ? Effect.void : Metric.update(Telemetry.ttftMs, answer.ttftMs),
+      Effect.annotateCurrentSpan({
+        [Telemetry.attributes.responseModel]: answer.route.model.modelId,
+        [Telemetry.attributes.inputTokens]: answer.usage.inputTokens,
+        [Telemetry.attributes.outputTokens]: answer.usage.outputTokens,
+        [Telemetry.attributes.finishReasons]: [answer.finishReason],
+        [Telemetry.attributes.cost]: answer.cost,
+        [Telemetry.attributes.endpoint]: answer.route.endpoint.name,
+        [Telemetry.attributes.attempts]: answer.attempts,
+        ...(answer.requestId !== undefined ? { [Telemetry.attributes.responseId]: answer.requestId } : {}),
+        ...(options.recordContent ? { [Telemetry.attributes.completion]: answer.content } : {})
+      })
+    )
+
+  /** Counts an attempt about to be sent. */
+  const attempted = (route: Route) =>
+    Metric.increment(attempts({ provider: route.model.provider, endpoint: route.endpoint.name }))
+
+  /** The options of an attempt's span. */
+  const attemptSpan = (plan: Plan, route: Route, attempt: number) => ({
+    kind: "client" as const,
+    captureStackTrace: false,
+    attributes: {
+      [Telemetry.attributes.system]: route.model.provider,
+      [Telemetry.attributes.requestModel]: route.model.modelId,
+      [Telemetry.attributes.endpoint]: route.endpoint.name,
+      [Telemetry.attributes.attempt]: attempt,
+      [Telemetry.attributes.traceId]: plan.traceId
+    }
+  })
+
+  /** Counts a retry by the failed attempt's reason, and the seconds a rate-limit wait sleeps. */
+  const retried = (reason: string, provider: string, rateLimitWaitMs: number | undefined) =>
+    Effect.zipRight(
+      Metric.increment(retries({ reason })),
+      rateLimitWaitMs === undefined ? Effect.void : Metric.incrementBy(waits({ provider }), rateLimitWaitMs / 1000)
+    )
+
+  return { settled, started, finished, attempted, attemptSpan, retried }
+}
+
+/** The call telemetry of a layer. */
+export type CallTelemetry = ReturnType<typeof make>

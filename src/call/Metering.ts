@@ -1,0 +1,181 @@
+/**
+ * The money side of a call, and the only user of `Ledger` and `Pricing`: hold the plan's estimate
+ * before any request, raise the hold atomically before a pricier fallback's request, and settle
+ * exactly once — commit with the real usage and cost, or cancel (`error` / `cancelled`) from the
+ * call's `Exit` with the usage seen so far — whatever ends the call.
+ */
+import * as Cause from "effect/Cause"
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Option from "effect/Option"
+import type { BudgetConfig, ModelConfig } from "../domain/Config.js"
+import { type BudgetExceededError, FatalError, type LedgerError } from "../domain/Errors.js"
+import { fromCounts, type TokenUsage, type UsageCounts } from "../domain/TokenUsage.js"
+import type { Hold, Ledger } from "../services/Ledger.js"
+import type { Pricing } from "../services/Pricing.js"
+import type { Route } from "../services/Router.js"
+import type { CallTelemetry } from "./CallTelemetry.js"
+import { limitsFor, type Plan } from "./Plan.js"
+import type { CallProgress } from "./Progress.js"
+
+/** The hold of one call (raised in place when a fallback is used) and whether it was settled. */
+export class Meter {
+  private current: Hold
+  private done = false
+
+  constructor(readonly plan: Plan, readonly progress: CallProgress, hold: Hold) {
+    this.current = hold
+  }
+
+  /** The hold as it stands (its estimate grows with a raise). */
+  get hold(): Hold {
+    return this.current
+  }
+
+  /** True once the call was committed or cancelled. */
+  get settled(): boolean {
+    return this.done
+  }
+
+  /** Metering's own: the hold after a raise. */
+  raised(hold: Hold): void {
+    this.current = hold
+  }
+
+  /** Metering's own: marks the call settled (returns false when it already was). */
+  settle(): boolean {
+    if (this.done) return false
+    this.done = true
+    return true
+  }
+}
+
+/** What a committed call cost, and when. */
+export interface Settled {
+  readonly usage: TokenUsage
+  readonly cost: number
+  readonly timing: { readonly ttftMs?: number; readonly totalMs: number }
+}
+
+const ledgerUnavailable = (error: LedgerError) =>
+  new FatalError({ reason: "ledger_unavailable", message: `the spend ledger is unavailable: ${error.message}` })
+
+/** The tag and message a settlement records for a failed call's cause; `undefined` for an interruption. */
+const describeFailure = (cause: Cause.Cause<unknown>): { readonly tag: string; readonly message: string } | undefined => {
+  if (Cause.isInterruptedOnly(cause)) return undefined
+  return Option.match(Cause.failureOption(cause), {
+    onNone: () => ({ tag: "Defect", message: Cause.pretty(cause).split("\n")[0] ?? "defect" }),
+    onSome: (error) => {
+      const tagged = error as { readonly _tag?: string; readonly message?: string }
+      return { tag: tagged._tag ?? "Error", message: tagged.message ?? String(error) }
+    }
+  })
+}
+
+/** Metering over the layer's ledger, pricing, budget settings and the call telemetry. */
+export const make = (deps: {
+  readonly ledger: Ledger.Service
+  readonly pricing: Pricing.Service
+  readonly budget: BudgetConfig
+  readonly telemetry: CallTelemetry
+}) => {
+  const { ledger, pricing, telemetry } = deps
+
+  /** Holds the plan's estimate (atomically with every limit); fails with `BudgetExceededError` before any request. */
+  const hold = (plan: Plan, progress: CallProgress): Effect.Effect<Meter, BudgetExceededError | FatalError> =>
+    ledger.hold({
+      traceId: plan.traceId,
+      provider: plan.model.provider,
+      model: plan.model.modelId,
+      alias: plan.model.alias,
+      estimate: plan.estimate,
+      limits: plan.limits
+    }).pipe(
+      Effect.catchTag("LedgerError", (error) => Effect.fail(ledgerUnavailable(error))),
+      Effect.map((held) => new Meter(plan, progress, held))
+    )
+
+  /**
+   * Before a fallback's request: raises the hold to the fallback's estimate in one atomic ledger step
+   * (or refuses with `BudgetExceededError`), so concurrent fallbacks cannot jointly pass a limit.
+   */
+  const raiseFor = (meter: Meter, model: ModelConfig): Effect.Effect<void, BudgetExceededError | FatalError> => {
+    const current = meter.hold
+    if (model.alias === current.alias) return Effect.void
+    return Effect.flatMap(pricing.estimate(model, meter.plan.request, meter.plan.outputCap), (estimate) =>
+      ledger.raise(current, {
+        provider: model.provider,
+        model: model.modelId,
+        alias: model.alias,
+        estimate,
+        limits: limitsFor(deps.budget, model)
+      }).pipe(
+        Effect.catchTag("LedgerError", (error) => Effect.fail(ledgerUnavailable(error))),
+        Effect.map((raised) => meter.raised(raised))
+      ))
+  }
+
+  const who = (meter: Meter, route: Route | undefined) => {
+    const model = route?.model ?? meter.plan.model
+    return { provider: model.provider, model: model.modelId, alias: model.alias, endpoint: route?.endpoint.name }
+  }
+
+  /** Commits a successful call at its real usage and cost (uninterruptibly) and returns them. */
+  const commit = (meter: Meter, route: Route, reported: UsageCounts | undefined): Effect.Effect<Settled, FatalError> =>
+    Effect.gen(function*() {
+      const usage = fromCounts(reported ?? { inputTokens: 0, outputTokens: 0, totalTokens: 0 })
+      const cost = yield* pricing.cost(route.model, usage)
+      const now = yield* Clock.currentTimeMillis
+      const timing = meter.progress.timing(now)
+      const held = meter.hold
+      yield* ledger.commit(held, { ...who(meter, route), cost, usage, attempts: meter.progress.attempts, timing }).pipe(
+        Effect.tap(() => meter.settle()),
+        Effect.uninterruptible,
+        Effect.catchTag("LedgerError", (error) => Effect.fail(ledgerUnavailable(error)))
+      )
+      if (cost > held.estimate + 1e-12) {
+        // The hold bounds the call (API.md §14); a service that ignored the output cap is still billed.
+        yield* Effect.logWarning(
+          `model "${route.model.alias}" (${route.model.modelId}) reported usage costing $${cost} above its hold of $${held.estimate}: settled at the real cost`
+        ).pipe(Effect.annotateLogs({ traceId: meter.plan.traceId, alias: route.model.alias }))
+      }
+      yield* telemetry.settled(who(meter, route), "ok", timing.totalMs, cost)
+      return { usage, cost, timing }
+    })
+
+  /**
+   * Settles a call that did not commit, from its `Exit`: `cancelled` when interrupted or stopped
+   * early, else `error` with the failure's tag and message; priced by the usage seen so far.
+   */
+  const settleUnfinished = (meter: Meter, exit: Exit.Exit<unknown, unknown>): Effect.Effect<void> =>
+    Effect.suspend(() => {
+      if (!meter.settle()) return Effect.void
+      const error = Exit.isFailure(exit) ? describeFailure(exit.cause) : undefined
+      const progress = meter.progress
+      const route = progress.route
+      const usage = progress.usage
+      return Effect.gen(function*() {
+        const cost = usage === undefined ? 0 : yield* pricing.cost(route?.model ?? meter.plan.model, usage)
+        const now = yield* Clock.currentTimeMillis
+        const timing = progress.timing(now)
+        yield* telemetry.settled(who(meter, route), error?.tag ?? "cancelled", timing.totalMs, cost)
+        yield* ledger.cancel(meter.hold, {
+          ...who(meter, route),
+          status: error === undefined ? "cancelled" : "error",
+          cost,
+          usage: usage === undefined ? undefined : fromCounts(usage),
+          attempts: progress.attempts,
+          error,
+          timing
+        })
+      }).pipe(
+        Effect.catchAll((e) => Effect.logError(`ledger cancel failed for trace ${meter.plan.traceId}: ${e.message}`))
+      )
+    })
+
+  return { hold, raiseFor, commit, settleUnfinished }
+}
+
+/** The metering operations of a layer. */
+export type Metering = ReturnType<typeof make>

@@ -1,0 +1,60 @@
+/**
+ * What one call has done so far, as its settlement and its response report it: the attempts made and
+ * where the last one went (written by `Attempts`), the usage and first-token time a stream has seen
+ * (written by `Streaming`). Read by `Metering` when it settles the call, however the call ends.
+ */
+import type { UsageCounts } from "../domain/TokenUsage.js"
+import type { Route } from "../services/Router.js"
+
+/** The progress of one call. */
+export class CallProgress {
+  private attemptCount = 0
+  private lastRoute: Route | undefined
+  private seenUsage: UsageCounts | undefined
+  private firstTokenMs: number | undefined
+
+  constructor(
+    /** Epoch ms the call started (from `Clock`). */
+    readonly startedAt: number
+  ) {}
+
+  /** Records an attempt about to be sent to `route`. */
+  attempt(route: Route): void {
+    this.attemptCount += 1
+    this.lastRoute = route
+  }
+
+  /** Records the latest cumulative usage a stream reported. */
+  observeUsage(usage: UsageCounts): void {
+    this.seenUsage = usage
+  }
+
+  /** Records the time of the first streamed delta (once). */
+  firstToken(now: number): void {
+    if (this.firstTokenMs === undefined) this.firstTokenMs = now - this.startedAt
+  }
+
+  get attempts(): number {
+    return this.attemptCount
+  }
+
+  /** Where the last attempt went (the answering candidate once the call succeeded). */
+  get route(): Route | undefined {
+    return this.lastRoute
+  }
+
+  get usage(): UsageCounts | undefined {
+    return this.seenUsage
+  }
+
+  get ttftMs(): number | undefined {
+    return this.firstTokenMs
+  }
+
+  /** `{ ttftMs?, totalMs }` at `now`. */
+  timing(now: number): { readonly ttftMs?: number; readonly totalMs: number } {
+    return this.firstTokenMs === undefined
+      ? { totalMs: now - this.startedAt }
+      : { ttftMs: this.firstTokenMs, totalMs: now - this.startedAt }
+  }
+}

@@ -1,0 +1,189 @@
+/**
+ * The stream side of a call: an attempt opens the provider's stream (within the first-byte timeout)
+ * and reads it up to its first delta (`Stream.peel`), so retries happen only before anything reached
+ * the caller (API.md §7); the rest is passed on as `StreamEvent`s under the idle timeout, and the
+ * finish event commits the call with the usage the provider reported.
+ */
+import * as Cause from "effect/Cause"
+import * as Chunk from "effect/Chunk"
+import * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as ExecutionStrategy from "effect/ExecutionStrategy"
+import * as Exit from "effect/Exit"
+import * as Scope from "effect/Scope"
+import * as Sink from "effect/Sink"
+import * as Stream from "effect/Stream"
+import type { ResilienceConfig } from "../domain/Config.js"
+import { type LLMError, RetryableError } from "../domain/Errors.js"
+import type { FinishReason } from "../domain/FinishReason.js"
+import { GenerationResponse } from "../domain/GenerationResponse.js"
+import { StreamEvent } from "../domain/StreamEvent.js"
+import type { UsageCounts } from "../domain/TokenUsage.js"
+import type { StreamPart } from "../providers/Provider.js"
+import type { Route } from "../services/Router.js"
+import { type Attempt, attemptTimeout, type Attempts } from "./Attempts.js"
+import type { CallTelemetry } from "./CallTelemetry.js"
+import type { Meter, Metering } from "./Metering.js"
+import type { Plan } from "./Plan.js"
+import { CallProgress } from "./Progress.js"
+
+/** An opened attempt: the parts read up to the first delta, the rest of the stream, and its scope. */
+interface Opened {
+  readonly prefix: ReadonlyArray<StreamPart>
+  readonly rest: Stream.Stream<StreamPart, LLMError>
+  readonly scope: Scope.CloseableScope
+}
+
+const isDelta = (part: StreamPart) =>
+  (part._tag === "TextDelta" || part._tag === "ReasoningDelta") && part.text.length > 0
+
+/** Collects parts up to and including the first non-empty delta; the rest stays in the stream. */
+const untilFirstDelta = () =>
+  Sink.fold<{ readonly parts: Array<StreamPart>; done: boolean }, StreamPart>(
+    { parts: [], done: false },
+    (state) => !state.done,
+    (state, part) => {
+      state.parts.push(part)
+      if (isDelta(part)) state.done = true
+      return state
+    }
+  )
+
+/** The streaming operations over the layer's resilience settings, metering, attempts and telemetry. */
+export const make = (deps: {
+  readonly resilience: ResilienceConfig
+  readonly metering: Metering
+  readonly attempts: Attempts
+  readonly telemetry: CallTelemetry
+}) => {
+  const { metering, telemetry } = deps
+  const idleTimeout = Duration.seconds(deps.resilience.streamIdleTimeoutS)
+
+  /** A silence longer than the idle timeout: retryable before the first delta, a cut after it. */
+  const idle = (route: Route, afterFirstDelta: () => boolean) => () =>
+    Cause.fail(
+      new RetryableError({
+        reason: afterFirstDelta() ? "stream_interrupted" : "timeout",
+        message: `${route.endpoint.name} sent no stream event for ${Duration.format(idleTimeout)}`,
+        provider: route.model.provider,
+        endpoint: route.endpoint.name
+      })
+    )
+
+  /** One attempt: opens the stream in a scope of its own (closed if the attempt fails) and peels its prefix. */
+  const open = (outer: Scope.Scope, plan: Plan): Attempt<Opened> => (client, target, route, timeout) =>
+    Effect.flatMap(Scope.fork(outer, ExecutionStrategy.sequential), (scope) =>
+      Effect.gen(function*() {
+        const body = yield* client.stream(target, plan.request).pipe(
+          Scope.extend(scope),
+          Effect.timeoutFail({ duration: timeout, onTimeout: () => attemptTimeout(route, timeout) })
+        )
+        let peeled = false
+        const [prefix, rest] = yield* Stream.peel(
+          Stream.timeoutFailCause(body, idle(route, () => peeled), idleTimeout),
+          untilFirstDelta()
+        ).pipe(Scope.extend(scope))
+        peeled = true
+        return { prefix: prefix.parts, rest, scope }
+      }).pipe(Effect.onError((cause) => Scope.close(scope, Exit.failCause(cause)))))
+
+  /** Streams a planned call: hold, attempts up to the first delta, then the deltas and one finish event. */
+  const stream = (plan: Plan): Stream.Stream<StreamEvent, LLMError> =>
+    Stream.unwrapScoped(
+      Effect.gen(function*() {
+        const outer = yield* Effect.scope
+        const progress = new CallProgress(yield* Clock.currentTimeMillis)
+        const meter: Meter = yield* Effect.acquireRelease(
+          metering.hold(plan, progress),
+          (meter, exit) => metering.settleUnfinished(meter, exit)
+        )
+        yield* telemetry.started(plan)
+        const [opened, route] = yield* deps.attempts.run(meter, open(outer, plan))
+
+        const content: Array<string> = []
+        const reasoning: Array<string> = []
+        let usage: UsageCounts | undefined
+        let finishReason: FinishReason | undefined
+        let requestId: string | undefined
+        const absorb = (parts: Iterable<StreamPart>): Chunk.Chunk<StreamEvent> => {
+          const events: Array<StreamEvent> = []
+          for (const part of parts) {
+            switch (part._tag) {
+              case "TextDelta":
+                if (part.text.length === 0) break
+                content.push(part.text)
+                events.push(new StreamEvent({ delta: part.text, isFinish: false }, true))
+                break
+              case "ReasoningDelta":
+                if (part.text.length === 0) break
+                reasoning.push(part.text)
+                events.push(new StreamEvent({ delta: "", reasoningDelta: part.text, isFinish: false }, true))
+                break
+              case "Usage":
+                usage = part.usage
+                progress.observeUsage(part.usage)
+                break
+              case "Finish":
+                finishReason = part.reason
+                break
+              case "Metadata":
+                if (part.requestId !== undefined) requestId = part.requestId
+                break
+            }
+          }
+          return Chunk.unsafeFromArray(events)
+        }
+
+        // The prefix ends with the first delta (if the stream has one): its arrival is the TTFT.
+        const first = absorb(opened.prefix)
+        if (first.length > 0) progress.firstToken(yield* Clock.currentTimeMillis)
+        const rest = Stream.mapChunks(opened.rest, absorb)
+        const finish = Effect.suspend(() =>
+          Effect.gen(function*() {
+            const settled = yield* metering.commit(meter, route, usage)
+            yield* Scope.close(opened.scope, Exit.void)
+            const text = content.join("")
+            const response = new GenerationResponse({
+              content: text,
+              ...(reasoning.length > 0 ? { reasoning: reasoning.join("") } : {}),
+              model: route.model.modelId,
+              alias: route.model.alias,
+              provider: route.model.provider,
+              endpoint: route.endpoint.name,
+              usage: settled.usage,
+              cost: settled.cost,
+              finishReason: finishReason ?? "other",
+              traceId: plan.traceId,
+              ...(requestId !== undefined ? { requestId } : {}),
+              timing: settled.timing,
+              attempts: progress.attempts
+            }, true)
+            yield* telemetry.finished({
+              route,
+              usage: settled.usage,
+              finishReason: response.finishReason,
+              cost: settled.cost,
+              attempts: progress.attempts,
+              requestId,
+              content: text,
+              ttftMs: progress.ttftMs
+            })
+            return new StreamEvent({
+              delta: "",
+              isFinish: true,
+              usage: response.usage,
+              finishReason: response.finishReason,
+              response
+            }, true)
+          })
+        )
+        return Stream.fromChunk(first).pipe(Stream.concat(rest), Stream.concat(Stream.fromEffect(finish)))
+      })
+    ).pipe(Stream.withSpan("LLMClient.stream", {
+      attributes: { "gen_ai.operation.name": "stream" },
+      captureStackTrace: false
+    }))
+
+  return { stream }
+}
