@@ -39,8 +39,8 @@ describe("Router.attemptOrder (API.md §7, §14)", () => {
     assert.strictEqual(names(attemptOrder(single, { endpoint: "a", stay: false })), "a")
   })
 
-  it("after a 429 the next attempt stays on the same endpoint", () => {
-    assert.strictEqual(names(attemptOrder(routing, { endpoint: "b", stay: true })), "b,a,c,x,y")
+  it("after a 429 the next attempt stays on the same endpoint (and fails over after it if its breaker refuses)", () => {
+    assert.strictEqual(names(attemptOrder(routing, { endpoint: "b", stay: true })), "b,c,a,x,y")
   })
 
   it("after a failure on a fallback the model's own endpoints come first, then the fallbacks after the failed one", () => {
