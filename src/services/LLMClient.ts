@@ -19,6 +19,7 @@ import * as Metering from "../call/Metering.js"
 import * as Plan from "../call/Plan.js"
 import { CallProgress } from "../call/Progress.js"
 import * as Streaming from "../call/Streaming.js"
+import * as InFlight from "../internal/InFlight.js"
 import { CircuitBreaker } from "./CircuitBreaker.js"
 import { Ledger } from "./Ledger.js"
 import { LLMConfig } from "./LLMConfig.js"
@@ -49,7 +50,12 @@ const generateSpan = {
   captureStackTrace: false
 } as const
 
-/** Builds the client over the layer's config, ledger, router, breakers, pricing and protocol clients. */
+/**
+ * Builds the client over the layer's config, ledger, router, breakers, pricing and protocol clients.
+ * Scoped: closing the layer's scope first interrupts the calls in flight (each settles as
+ * `cancelled` through its own finalizer) and waits for them, before the ledger and the HTTP pool —
+ * built earlier — are closed (API.md §14).
+ */
 export const make = Effect.gen(function*() {
   const config = yield* LLMConfig
   const ledger = yield* Ledger
@@ -64,6 +70,7 @@ export const make = Effect.gen(function*() {
   const metering = Metering.make({ ledger, pricing, budget, telemetry })
   const attempts = Attempts.make({ resilience, router, breakers, config, providers, metering, telemetry })
   const streaming = Streaming.make({ resilience, metering, attempts, telemetry })
+  const inFlight = yield* InFlight.make
 
   const generateResponse = (input: GenerateRequest): Effect.Effect<GenerationResponse, LLMError> =>
     Effect.flatMap(plan(input), (planned) =>
@@ -108,12 +115,14 @@ export const make = Effect.gen(function*() {
         ))).pipe(Effect.withSpan("LLMClient.generate", generateSpan))
 
   const generate = ((input: GenerateRequest) =>
-    input?.fullResponse === true
-      ? generateResponse(input)
-      : Effect.map(generateResponse(input), (response) => response.content)) as Generate<never>
+    inFlight.track<string | GenerationResponse, LLMError, never>(
+      input?.fullResponse === true
+        ? generateResponse(input)
+        : Effect.map(generateResponse(input), (response) => response.content)
+    )) as Generate<never>
 
   const stream = (input: GenerateRequest): Stream.Stream<StreamEvent, LLMError> =>
-    Stream.unwrap(Effect.map(plan(input), streaming.stream))
+    Stream.unwrapScoped(Effect.zipRight(inFlight.trackScoped, Effect.map(plan(input), streaming.stream)))
 
   return LLMClient.of({ generate, stream })
 })
@@ -123,7 +132,7 @@ export const layer: Layer.Layer<
   LLMClient,
   never,
   LLMConfig | Ledger | Router | CircuitBreaker | Pricing | Providers
-> = Layer.effect(LLMClient, make)
+> = Layer.scoped(LLMClient, make)
 
 /** Calls a model through the `LLMClient` in context; the result type follows `fullResponse`. */
 export const generate: Generate<LLMClient> = ((request: GenerateRequest) =>

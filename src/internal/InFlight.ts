@@ -1,0 +1,53 @@
+/**
+ * The fibers running calls through one client, so that closing the client's scope can interrupt
+ * them and wait until each has settled, and refuse new calls meanwhile (API.md §14: shutdown settles).
+ */
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import type * as Scope from "effect/Scope"
+
+/** Tracks the fibers of calls in flight; scoped: the scope's end interrupts and awaits them. */
+export const make: Effect.Effect<
+  {
+    /** Runs `effect` as a tracked call of the current fiber (refused with an interruption once closing). */
+    readonly track: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
+    /** Tracks the current fiber until the current scope closes (a stream's consumer). */
+    readonly trackScoped: Effect.Effect<void, never, Scope.Scope>
+  },
+  never,
+  Scope.Scope
+> = Effect.gen(function*() {
+  // A fiber may run several calls at once (a stream and a generate): count them.
+  const running = new Map<Fiber.RuntimeFiber<unknown, unknown>, number>()
+  let closing = false
+
+  const enter = (fiber: Fiber.RuntimeFiber<unknown, unknown>) => running.set(fiber, (running.get(fiber) ?? 0) + 1)
+  const leave = (fiber: Fiber.RuntimeFiber<unknown, unknown>) =>
+    Effect.sync(() => {
+      const count = (running.get(fiber) ?? 1) - 1
+      if (count <= 0) running.delete(fiber)
+      else running.set(fiber, count)
+    })
+
+  yield* Effect.addFinalizer(() =>
+    Effect.suspend(() => {
+      closing = true
+      return Fiber.interruptAll([...running.keys()])
+    })
+  )
+
+  const track = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+    Effect.withFiberRuntime((fiber) => {
+      if (closing) return Effect.interrupt
+      enter(fiber)
+      return Effect.ensuring(effect, leave(fiber))
+    })
+
+  const trackScoped: Effect.Effect<void, never, Scope.Scope> = Effect.withFiberRuntime((fiber) => {
+    if (closing) return Effect.interrupt
+    enter(fiber)
+    return Effect.addFinalizer(() => leave(fiber))
+  })
+
+  return { track, trackScoped }
+})
