@@ -2,12 +2,28 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as nodePath from "node:path"
 import { fileURLToPath } from "node:url"
+import type * as FileSystem from "@effect/platform/FileSystem"
+import type * as Path from "@effect/platform/Path"
+import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
+import * as NodePath from "@effect/platform-node/NodePath"
 import { afterAll, assert, describe, it } from "@effect/vitest"
+import { vi } from "vitest"
+import * as ConfigProvider from "effect/ConfigProvider"
 import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import { defaults, type ResolvedConfig } from "../../src/domain/Config.js"
 import type { ConfigError } from "../../src/domain/Errors.js"
 import * as LLMConfig from "../../src/services/LLMConfig.js"
+
+// The real registry once the protocol modules it imports exist; until then a table with the same rules.
+vi.mock("../../src/providers/registry.js", async (importOriginal) => {
+  try {
+    return await importOriginal()
+  } catch {
+    return (await import("./config/protocols.js")).registryModule
+  }
+})
 
 const root = fs.mkdtempSync(nodePath.join(os.tmpdir(), "effect-llm-config-"))
 afterAll(() => fs.rmSync(root, { recursive: true, force: true }))
@@ -28,13 +44,21 @@ const writeFile = (name: string, text: string) => {
   return { dir, file }
 }
 
-const noUserFile = nodePath.join(root, "no-such-user-config.yaml")
+const nodeFiles = Layer.mergeAll(NodeFileSystem.layer, NodePath.layer)
+
+/** Runs with `env` as the whole environment (a ConfigProvider, never process.env) and Node's file system. */
+const withEnv = (env: Readonly<Record<string, string>>) => <A, E>(effect: Effect.Effect<A, E, FileSystem.FileSystem | Path.Path>) =>
+  effect.pipe(Effect.withConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(env)))), Effect.provide(nodeFiles))
+
+type Options = LLMConfig.LoadOptions & { readonly env?: Readonly<Record<string, string>> }
+
+/** `LLMConfig.load` with `env` as the environment (default none) and Node's file system. */
+const loadIn = ({ env = {}, ...options }: Options = {}) => LLMConfig.load(options).pipe(withEnv(env))
 
 /** `load` isolated from the machine: empty env, an empty cwd, no user file. */
-const load = (options: LLMConfig.LoadOptions = {}) =>
-  LLMConfig.load({ env: {}, cwd: freshDir(), userConfigPath: noUserFile, ...options })
+const load = (options: Options = {}) => loadIn({ cwd: freshDir(), userConfig: false, ...options })
 
-const loadError = (options: LLMConfig.LoadOptions) => Effect.flip(load(options))
+const loadError = (options: Options) => Effect.flip(load(options))
 
 const assertError = (
   error: ConfigError,
@@ -75,6 +99,7 @@ describe("LLMConfig", () => {
         assert.deepStrictEqual(config.models["gemini-flash"], {
           alias: "gemini-flash",
           provider: "google",
+          protocol: "gemini",
           modelId: "gemini-2.5-flash",
           pricing: { inputPer1m: 0.3, outputPer1m: 2.5 },
           fallbacks: ["qwen-plus"]
@@ -106,12 +131,13 @@ describe("LLMConfig", () => {
         assert.strictEqual(config.defaultModel, "flash")
         assert.deepStrictEqual(config.resilience, defaults.resilience)
         assert.deepStrictEqual(config.budget, defaults.budget)
-        assert.deepStrictEqual(config.ledger, defaults.ledger)
+        assert.deepStrictEqual(config.ledger, { backend: "sqlite", path: defaults.ledger.path })
         assert.deepStrictEqual(config.observability, defaults.observability)
         assert.strictEqual(config.allowedRegions, undefined)
         assert.deepStrictEqual(config.models.flash, {
           alias: "flash",
           provider: "google",
+          protocol: "gemini",
           modelId: "gemini-2.5-flash",
           pricing: undefined,
           fallbacks: []
@@ -161,9 +187,10 @@ describe("LLMConfig", () => {
         const top = yield* loadError({ config: { ...minimal, maxRetries: 3 } })
         assert.strictEqual(top.path, "maxRetries")
         assert.include(top.message, "maxRetries: unknown key")
-        const provider = yield* loadError({ config: { ...minimal, providers: { google, openai: {} } } })
-        assert.strictEqual(provider.path, "providers.openai")
-        assert.include(provider.message, "unknown key (known: google, dashscope)")
+        // Providers have any name now (API.md §8): an unknown one is one without a protocol.
+        const provider = yield* loadError({ config: { ...minimal, providers: { google, mystery: {} } } })
+        assert.strictEqual(provider.path, "providers.mystery.protocol")
+        assert.strictEqual(provider.reason, "missing")
       }))
 
     it.effect("a negative number", () =>
@@ -361,14 +388,14 @@ describe("LLMConfig", () => {
     it.effect("a missing ./config.yaml is fine when the user file has models", () =>
       Effect.gen(function* () {
         const user = writeFile("user.yaml", "providers:\n  google:\n    endpoints: [{ name: g, base_url: https://g.example }]\nmodels:\n  mine: { provider: google, model_id: m }\n")
-        const config = yield* load({ userConfigPath: user.file })
+        const config = yield* load({ userConfig: user.file })
         assert.strictEqual(config.defaultModel, "mine")
       }))
 
     it.effect("the user file is found under $XDG_CONFIG_HOME", () =>
       Effect.gen(function* () {
         const user = writeFile("effect-llm/config.yaml", "providers:\n  google:\n    endpoints: [{ name: g, base_url: https://g.example }]\nmodels:\n  xdg: { provider: google, model_id: m }\n")
-        const config = yield* LLMConfig.load({ env: { XDG_CONFIG_HOME: user.dir }, cwd: freshDir() })
+        const config = yield* loadIn({ env: { XDG_CONFIG_HOME: user.dir }, cwd: freshDir() })
         assert.deepStrictEqual(Object.keys(config.models), ["xdg"])
       }))
 
@@ -391,7 +418,7 @@ describe("LLMConfig", () => {
     it.effect("the config option is still merged over the user file", () =>
       Effect.gen(function* () {
         const user = writeFile("user.yaml", "models:\n  extra: { provider: google, model_id: e }\nbudget: { daily_spend_limit: 5 }\n")
-        const config = yield* load({ config: minimal, userConfigPath: user.file })
+        const config = yield* load({ config: minimal, userConfig: user.file })
         assert.deepStrictEqual(Object.keys(config.models), ["flash", "extra"])
         assert.strictEqual(config.budget.dailySpendLimit, 5)
       }))
@@ -431,12 +458,12 @@ describe("LLMConfig", () => {
           ...minimal,
           providers: { google: { ...google, api_key: "project-key" }, dashscope: { endpoints: dashscope.endpoints } }
         }
-        const resolved = yield* load({ config, userConfigPath: user.file })
+        const resolved = yield* load({ config, userConfig: user.file })
         assert.strictEqual(keyOf(resolved, "google"), "project-key")
         assert.strictEqual(keyOf(resolved, "dashscope"), "user-ds-key")
       }))
 
-    it.effect("a missing key is not a load error; apiKey fails naming the variable", () =>
+    it.effect("a missing key is not a load error; credentials fails naming the variable", () =>
       Effect.gen(function* () {
         const config = yield* load({
           config: { ...minimal, providers: { google, dashscope } },
@@ -444,14 +471,14 @@ describe("LLMConfig", () => {
         })
         assert.deepStrictEqual(config.providers.google?.apiKey, { _tag: "Missing", variable: "GEMINI_API_KEY" })
         const service = LLMConfig.make(config)
-        const error = yield* Effect.flip(service.apiKey("google"))
+        const error = yield* Effect.flip(service.credentials("google"))
         assertError(error, {
           reason: "missing",
           path: "providers.google.api_key",
           message: "providers.google.api_key: environment variable GEMINI_API_KEY is not set"
         })
         assert.strictEqual(error.provider, "google")
-        assert.strictEqual(Redacted.value(yield* service.apiKey("dashscope")), "ds-key")
+        assert.strictEqual(Redacted.value((yield* service.credentials("dashscope")).apiKey!), "ds-key")
       }))
 
     it.effect("an absent key suggests the provider's variables; an unconfigured provider fails too", () =>
@@ -459,10 +486,10 @@ describe("LLMConfig", () => {
         const config = yield* load({ config: { ...minimal, providers: { google: { endpoints: google.endpoints } } } })
         assert.deepStrictEqual(config.providers.google?.apiKey, { _tag: "Missing", variable: undefined })
         const service = LLMConfig.make(config)
-        const absent = yield* Effect.flip(service.apiKey("google"))
+        const absent = yield* Effect.flip(service.credentials("google"))
         assert.strictEqual(absent.path, "providers.google.api_key")
         assert.include(absent.message, "GEMINI_API_KEY")
-        const unconfigured = yield* Effect.flip(service.apiKey("dashscope"))
+        const unconfigured = yield* Effect.flip(service.credentials("dashscope"))
         assert.strictEqual(unconfigured.path, "providers.dashscope.api_key")
         assert.strictEqual(unconfigured.reason, "missing")
         assert.include(unconfigured.message, "DASHSCOPE_API_KEY")
@@ -517,19 +544,19 @@ describe("LLMConfig", () => {
     it.effect("project models win per alias and come first; the user's other aliases are added", () =>
       Effect.gen(function* () {
         const user = writeFile("user.yaml", userYaml)
-        const config = yield* load({ config: minimal, userConfigPath: user.file })
+        const config = yield* load({ config: minimal, userConfig: user.file })
         assert.deepStrictEqual(Object.keys(config.models), ["flash", "theirs"])
         assert.strictEqual(config.models.flash?.modelId, "gemini-2.5-flash")
         assert.strictEqual(config.models.theirs?.modelId, "user-model")
         assert.strictEqual(config.defaultModel, "theirs")
-        const withDefault = yield* load({ config: { ...minimal, default_model: "flash" }, userConfigPath: user.file })
+        const withDefault = yield* load({ config: { ...minimal, default_model: "flash" }, userConfig: user.file })
         assert.strictEqual(withDefault.defaultModel, "flash")
       }))
 
     it.effect("user endpoints are appended; one repeating a project endpoint of the same provider is skipped", () =>
       Effect.gen(function* () {
         const user = writeFile("user.yaml", userYaml)
-        const config = yield* load({ config: minimal, userConfigPath: user.file })
+        const config = yield* load({ config: minimal, userConfig: user.file })
         assert.deepStrictEqual(config.providers.google?.endpoints, [
           { name: "google", baseUrl: "https://g.example", region: "us" },
           { name: "google-eu", baseUrl: "https://eu.example", region: "eu" }
@@ -541,7 +568,7 @@ describe("LLMConfig", () => {
         const user = writeFile("user.yaml", userYaml)
         const config = yield* load({
           config: { ...minimal, resilience: { max_retries: 1, circuit_breaker: { failure_threshold: 2 } } },
-          userConfigPath: user.file
+          userConfig: user.file
         })
         assert.deepStrictEqual(config.resilience, {
           ...defaults.resilience,
@@ -550,7 +577,7 @@ describe("LLMConfig", () => {
           circuitBreaker: { failureThreshold: 2, recoveryTimeoutS: 10 }
         })
         assert.deepStrictEqual(config.budget, { ...defaults.budget, holdTtlS: 60 })
-        assert.deepStrictEqual(config.ledger, { backend: "memory" })
+        assert.deepStrictEqual(config.ledger, { backend: "memory", maxEvents: defaults.ledger.maxEvents })
         assert.deepStrictEqual(config.observability, { recordContent: true })
       }))
 
@@ -566,13 +593,13 @@ describe("LLMConfig", () => {
             },
             allowed_regions: ["us", "sg"]
           },
-          userConfigPath: user.file
+          userConfig: user.file
         })
         assert.deepStrictEqual(config.allowedRegions, ["us", "sg"])
         assert.deepStrictEqual(config.providers.google?.endpoints.map((endpoint) => endpoint.name), ["google", "global"])
         assert.deepStrictEqual(config.providers.dashscope?.endpoints.map((endpoint) => endpoint.name), ["dashscope-intl"])
         // The user's allowed_regions apply when the project sets none.
-        const userOnly = yield* load({ config: minimal, userConfigPath: user.file })
+        const userOnly = yield* load({ config: minimal, userConfig: user.file })
         assert.deepStrictEqual(userOnly.providers.google?.endpoints.map((endpoint) => endpoint.name), ["google-eu"])
       }))
 
