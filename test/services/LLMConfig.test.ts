@@ -676,5 +676,43 @@ describe("LLMConfig", () => {
         )
         assert.strictEqual(error.path, "budget.hold_ttl_s")
       }))
+
+    it.effect("layerIsolated reads ${VAR} and <NAME>_API_KEY from its env map only", () =>
+      Effect.gen(function* () {
+        const config = {
+          ...minimal,
+          providers: { google: { endpoints: [{ name: "g", base_url: "https://${HOST}" }] } }
+        }
+        const service = yield* LLMConfig.LLMConfig.pipe(
+          Effect.provide(LLMConfig.layerIsolated(config, { HOST: "g.example", GEMINI_API_KEY: "isolated-key" }))
+        )
+        assert.strictEqual(service.config.providers.google?.endpoints[0]?.baseUrl, "https://g.example")
+        assert.strictEqual(Redacted.value((yield* service.credentials("google")).apiKey!), "isolated-key")
+        assert.deepStrictEqual(service.secrets.map(Redacted.value), ["isolated-key"])
+        // The surrounding ConfigProvider is not consulted.
+        const error = yield* Effect.flip(
+          LLMConfig.LLMConfig.pipe(
+            Effect.provide(LLMConfig.layerIsolated(config)),
+            Effect.withConfigProvider(ConfigProvider.fromMap(new Map([["HOST", "g.example"]])))
+          )
+        )
+        assert.strictEqual(error.path, "providers.google.endpoints[0].base_url")
+        assert.strictEqual(error.reason, "missing")
+      }))
+
+    it.effect("layer reads the files through FileSystem and the environment through the ConfigProvider", () =>
+      Effect.gen(function* () {
+        const project = writeFile(
+          "config.yaml",
+          "providers:\n  deepseek_like:\n    protocol: gemini\n    api_key: ${KEY}\n    headers: { X-Title: app }\n    endpoints: [{ name: g, base_url: https://g.example }]\nmodels:\n  m: { provider: deepseek_like, model_id: x }\n"
+        )
+        const service = yield* LLMConfig.LLMConfig.pipe(
+          Effect.provide(LLMConfig.layer({ cwd: project.dir, userConfig: false })),
+          withEnv({ KEY: "file-named-key", DEEPSEEK_LIKE_API_KEY: "env-key" })
+        )
+        const credentials = yield* service.credentials("deepseek_like")
+        assert.strictEqual(Redacted.value(credentials.apiKey!), "env-key")
+        assert.deepStrictEqual(service.secrets.map(Redacted.value).sort(), ["app", "env-key", "file-named-key"])
+      }))
   })
 })

@@ -75,7 +75,9 @@ export const readEnvironment = (names: Iterable<string>): Effect.Effect<Env> =>
     { concurrency: "unbounded" }
   ).pipe(
     Effect.map((entries) =>
-      Object.fromEntries(entries.filter((entry): entry is readonly [string, string] => entry[1] !== undefined))
+      Object.fromEntries(
+        entries.filter((entry): entry is readonly [string, string] => entry[1] !== undefined && entry[1] !== "")
+      )
     )
   )
 
