@@ -84,7 +84,9 @@ export interface MakeOptions {
 export const make = (config: ResolvedConfig, options: MakeOptions = {}): LLMConfig.Service => {
   const table = options.protocols ?? registryProtocols
   const keyVariables = (name: string, protocol: string | undefined): ReadonlyArray<string> => {
-    const rules = protocol !== undefined && Object.hasOwn(table.protocols, protocol) ? table.protocols[protocol] : undefined
+    const rules = protocol !== undefined && Object.hasOwn(table.protocols, protocol)
+      ? table.protocols[protocol]
+      : undefined
     return rules?.keyVariables(name) ?? [defaultKeyVariable(name)]
   }
   const credentials = new Map<string, Effect.Effect<LLMConfig.Credentials, ConfigError>>()
@@ -149,7 +151,10 @@ export const layer = (
 ): Layer.Layer<LLMConfig, ConfigError, FileSystem.FileSystem | Path.Path> =>
   Layer.effect(
     LLMConfig,
-    Effect.map(Load.load(options, registryProtocols), (resolved) => make(resolved.config, { secrets: resolved.secrets }))
+    Effect.map(
+      Load.load(options, registryProtocols),
+      (resolved) => make(resolved.config, { secrets: resolved.secrets })
+    )
   )
 
 /**

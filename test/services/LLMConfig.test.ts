@@ -1,17 +1,17 @@
-import * as fs from "node:fs"
-import * as os from "node:os"
-import * as nodePath from "node:path"
-import { fileURLToPath } from "node:url"
-import type * as FileSystem from "@effect/platform/FileSystem"
-import type * as Path from "@effect/platform/Path"
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import * as NodePath from "@effect/platform-node/NodePath"
+import type * as FileSystem from "@effect/platform/FileSystem"
+import type * as Path from "@effect/platform/Path"
 import { afterAll, assert, describe, it } from "@effect/vitest"
-import { vi } from "vitest"
 import * as ConfigProvider from "effect/ConfigProvider"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as nodePath from "node:path"
+import { fileURLToPath } from "node:url"
+import { vi } from "vitest"
 import { defaults, type ResolvedConfig } from "../../src/domain/Config.js"
 import type { ConfigError } from "../../src/domain/Errors.js"
 import * as LLMConfig from "../../src/services/LLMConfig.js"
@@ -47,8 +47,12 @@ const writeFile = (name: string, text: string) => {
 const nodeFiles = Layer.mergeAll(NodeFileSystem.layer, NodePath.layer)
 
 /** Runs with `env` as the whole environment (a ConfigProvider, never process.env) and Node's file system. */
-const withEnv = (env: Readonly<Record<string, string>>) => <A, E>(effect: Effect.Effect<A, E, FileSystem.FileSystem | Path.Path>) =>
-  effect.pipe(Effect.withConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(env)))), Effect.provide(nodeFiles))
+const withEnv =
+  (env: Readonly<Record<string, string>>) => <A, E>(effect: Effect.Effect<A, E, FileSystem.FileSystem | Path.Path>) =>
+    effect.pipe(
+      Effect.withConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(env)))),
+      Effect.provide(nodeFiles)
+    )
 
 type Options = LLMConfig.LoadOptions & { readonly env?: Readonly<Record<string, string>> }
 
@@ -70,7 +74,10 @@ const assertError = (
   if (expected.reason !== undefined) assert.strictEqual(error.reason, expected.reason)
 }
 
-const google = { api_key: "${GEMINI_API_KEY}", endpoints: [{ name: "google", base_url: "https://g.example", region: "us" }] }
+const google = {
+  api_key: "${GEMINI_API_KEY}",
+  endpoints: [{ name: "google", base_url: "https://g.example", region: "us" }]
+}
 const dashscope = {
   api_key: "${DASHSCOPE_API_KEY}",
   endpoints: [
@@ -92,7 +99,7 @@ describe("LLMConfig", () => {
     const shipped = fileURLToPath(new URL("../../config.yaml", import.meta.url))
 
     it.effect("loads with the documented values", () =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const config = yield* load({ configPath: shipped, env: { GEMINI_API_KEY: "g-key" } })
         assert.strictEqual(config.defaultModel, "gemini-flash")
         assert.deepStrictEqual(Object.keys(config.models), ["gemini-flash", "qwen-plus"])
@@ -118,7 +125,7 @@ describe("LLMConfig", () => {
       }))
 
     it.effect("is the default project file when it sits in the working directory", () =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const config = yield* load({ cwd: nodePath.dirname(shipped) })
         assert.strictEqual(config.defaultModel, "gemini-flash")
       }))
@@ -126,7 +133,7 @@ describe("LLMConfig", () => {
 
   describe("defaults", () => {
     it.effect("fill every section a source leaves out", () =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const config = yield* load({ config: minimal })
         assert.strictEqual(config.defaultModel, "flash")
         assert.deepStrictEqual(config.resilience, defaults.resilience)
@@ -145,7 +152,7 @@ describe("LLMConfig", () => {
       }))
 
     it.effect("a key of the config object set to undefined counts as absent (options spread in code)", () =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const config = yield* load({
           config: { ...minimal, default_model: undefined, resilience: { max_retries: undefined, base_delay_s: 2 } }
         })
@@ -155,8 +162,11 @@ describe("LLMConfig", () => {
       }))
 
     it.effect("an empty section counts as absent", () =>
-      Effect.gen(function* () {
-        const { file } = writeFile("config.yaml", "resilience:\nproviders:\n  google:\n    endpoints: [{ name: g, base_url: https://g.example }]\nmodels:\n  m: { provider: google, model_id: x }\n")
+      Effect.gen(function*() {
+        const { file } = writeFile(
+          "config.yaml",
+          "resilience:\nproviders:\n  google:\n    endpoints: [{ name: g, base_url: https://g.example }]\nmodels:\n  m: { provider: google, model_id: x }\n"
+        )
         const config = yield* load({ configPath: file })
         assert.deepStrictEqual(config.resilience, defaults.resilience)
       }))
@@ -164,7 +174,7 @@ describe("LLMConfig", () => {
 
   describe("validation", () => {
     it.effect("a wrong type names the file, the key path, the expectation and the value", () =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const { dir } = writeFile("config.yaml", "resilience:\n  max_retries: three\n")
         const error = yield* loadError({ cwd: dir })
         assertError(error, {
@@ -175,7 +185,7 @@ describe("LLMConfig", () => {
       }))
 
     it.effect("an unknown key", () =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const error = yield* loadError({ config: { ...minimal, resilience: { max_retrys: 3 } } })
         assert.strictEqual(error.path, "resilience.max_retrys")
         assert.isTrue(error.message.startsWith("resilience.max_retrys: unknown key"), error.message)
@@ -183,7 +193,7 @@ describe("LLMConfig", () => {
       }))
 
     it.effect("an unknown top-level key and an unknown provider", () =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const top = yield* loadError({ config: { ...minimal, maxRetries: 3 } })
         assert.strictEqual(top.path, "maxRetries")
         assert.include(top.message, "maxRetries: unknown key")
@@ -194,7 +204,7 @@ describe("LLMConfig", () => {
       }))
 
     it.effect("a negative number", () =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const error = yield* loadError({ config: { ...minimal, budget: { daily_spend_limit: -1 } } })
         assertError(error, {
           path: "budget.daily_spend_limit",
@@ -203,7 +213,7 @@ describe("LLMConfig", () => {
       }))
 
     it.effect("a fraction where an integer is required", () =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const retries = yield* loadError({ config: { ...minimal, resilience: { max_retries: 1.5 } } })
         assertError(retries, {
           path: "resilience.max_retries",
@@ -224,8 +234,10 @@ describe("LLMConfig", () => {
       }))
 
     it.effect("a model naming an unconfigured provider", () =>
-      Effect.gen(function* () {
-        const error = yield* loadError({ config: { ...minimal, models: { x: { provider: "openai", model_id: "gpt" } } } })
+      Effect.gen(function*() {
+        const error = yield* loadError({
+          config: { ...minimal, models: { x: { provider: "openai", model_id: "gpt" } } }
+        })
         assertError(error, {
           path: "models.x.provider",
           message: `models.x.provider: expected one of the configured providers (google), got "openai"`
@@ -233,7 +245,7 @@ describe("LLMConfig", () => {
       }))
 
     it.effect("a fallback naming an unknown alias, or the model itself", () =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const unknown = yield* loadError({
           config: { ...minimal, models: { flash: { ...flash, fallbacks: ["nope"] } } }
         })
@@ -241,13 +253,15 @@ describe("LLMConfig", () => {
           path: "models.flash.fallbacks[0]",
           message: `models.flash.fallbacks[0]: expected one of the model aliases (flash), got "nope"`
         })
-        const itself = yield* loadError({ config: { ...minimal, models: { flash: { ...flash, fallbacks: ["flash"] } } } })
+        const itself = yield* loadError({
+          config: { ...minimal, models: { flash: { ...flash, fallbacks: ["flash"] } } }
+        })
         assert.strictEqual(itself.path, "models.flash.fallbacks[0]")
         assert.include(itself.message, `got "flash" (the model itself)`)
       }))
 
     it.effect("default_model naming an unknown alias", () =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const error = yield* loadError({ config: { ...minimal, default_model: "pro" } })
         assertError(error, {
           path: "default_model",
@@ -256,22 +270,25 @@ describe("LLMConfig", () => {
       }))
 
     it.effect("an empty endpoint list", () =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const error = yield* loadError({ config: { ...minimal, providers: { google: { endpoints: [] } } } })
         assert.strictEqual(error.path, "providers.google.endpoints")
         assert.strictEqual(error.provider, "google")
-        assert.isTrue(error.message.startsWith("providers.google.endpoints: expected at least one endpoint"), error.message)
+        assert.isTrue(
+          error.message.startsWith("providers.google.endpoints: expected at least one endpoint"),
+          error.message
+        )
       }))
 
     it.effect("a provider a model uses but with no endpoint at all", () =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const error = yield* loadError({ config: { ...minimal, providers: { google: { api_key: "k" } } } })
         assert.strictEqual(error.path, "providers.google.endpoints")
         assert.include(error.message, "expected at least one endpoint")
       }))
 
     it.effect("duplicate endpoint names across providers", () =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const error = yield* loadError({
           config: {
             ...minimal,
@@ -282,11 +299,14 @@ describe("LLMConfig", () => {
           }
         })
         assert.strictEqual(error.path, "providers.dashscope.endpoints[0].name")
-        assert.include(error.message, `expected a unique endpoint name, got "google", already used by providers.google.endpoints[0]`)
+        assert.include(
+          error.message,
+          `expected a unique endpoint name, got "google", already used by providers.google.endpoints[0]`
+        )
       }))
 
     it.effect("duplicate endpoint names within one provider", () =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const error = yield* loadError({
           config: { ...minimal, providers: { google: { endpoints: [google.endpoints[0], google.endpoints[0]] } } }
         })
@@ -294,7 +314,7 @@ describe("LLMConfig", () => {
       }))
 
     it.effect("a base_url that is not an http(s) URL", () =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const notUrl = yield* loadError({
           config: { ...minimal, providers: { google: { endpoints: [{ name: "g", base_url: "generativelanguage" }] } } }
         })
@@ -309,7 +329,7 @@ describe("LLMConfig", () => {
       }))
 
     it.effect("a missing required key", () =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const error = yield* loadError({ config: { ...minimal, models: { flash: { provider: "google" } } } })
         assertError(error, {
           reason: "missing",
@@ -319,7 +339,7 @@ describe("LLMConfig", () => {
       }))
 
     it.effect("a postgres ledger without url", () =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const error = yield* loadError({ config: { ...minimal, ledger: { backend: "postgres" } } })
         assert.strictEqual(error.path, "ledger.url")
         assert.strictEqual(error.reason, "missing")
@@ -327,7 +347,7 @@ describe("LLMConfig", () => {
       }))
 
     it.effect("an unknown ledger backend", () =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const error = yield* loadError({ config: { ...minimal, ledger: { backend: "mysql" } } })
         assertError(error, {
           path: "ledger.backend",
@@ -336,13 +356,13 @@ describe("LLMConfig", () => {
       }))
 
     it.effect("max_delay_s below base_delay_s", () =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const error = yield* loadError({ config: { ...minimal, resilience: { base_delay_s: 10, max_delay_s: 5 } } })
         assert.strictEqual(error.path, "resilience.max_delay_s")
       }))
 
     it.effect("no models anywhere", () =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const error = yield* loadError({})
         assert.strictEqual(error.path, "models")
         assert.strictEqual(error.reason, "missing")
@@ -351,7 +371,7 @@ describe("LLMConfig", () => {
       }))
 
     it.effect("a YAML syntax error names the file and line", () =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const { file } = writeFile("broken.yaml", "models:\n  flash: [1, 2\nresilience: {}\n")
         const error = yield* loadError({ configPath: file })
         assert.strictEqual(error.reason, "invalid")
@@ -359,8 +379,11 @@ describe("LLMConfig", () => {
       }))
 
     it.effect("a file error is prefixed with the file, the path stays bare", () =>
-      Effect.gen(function* () {
-        const { dir, file } = writeFile("conf/project.yaml", "models:\n  flash: { provider: google, model_id: m, extra: 1 }\n")
+      Effect.gen(function*() {
+        const { dir, file } = writeFile(
+          "conf/project.yaml",
+          "models:\n  flash: { provider: google, model_id: m, extra: 1 }\n"
+        )
         const error = yield* loadError({ configPath: file, cwd: dir })
         assertError(error, {
           path: "models.flash.extra",
@@ -371,7 +394,7 @@ describe("LLMConfig", () => {
 
   describe("sources", () => {
     it.effect("a missing explicit configPath is unreadable", () =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const dir = freshDir()
         const error = yield* loadError({ configPath: "nope.yaml", cwd: dir })
         assert.strictEqual(error.reason, "unreadable")
@@ -379,45 +402,60 @@ describe("LLMConfig", () => {
       }))
 
     it.effect("a missing $EFFECT_LLM_CONFIG file is unreadable", () =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const error = yield* loadError({ env: { EFFECT_LLM_CONFIG: nodePath.join(root, "absent.yaml") } })
         assert.strictEqual(error.reason, "unreadable")
         assert.include(error.message, "EFFECT_LLM_CONFIG")
       }))
 
     it.effect("a missing ./config.yaml is fine when the user file has models", () =>
-      Effect.gen(function* () {
-        const user = writeFile("user.yaml", "providers:\n  google:\n    endpoints: [{ name: g, base_url: https://g.example }]\nmodels:\n  mine: { provider: google, model_id: m }\n")
+      Effect.gen(function*() {
+        const user = writeFile(
+          "user.yaml",
+          "providers:\n  google:\n    endpoints: [{ name: g, base_url: https://g.example }]\nmodels:\n  mine: { provider: google, model_id: m }\n"
+        )
         const config = yield* load({ userConfig: user.file })
         assert.strictEqual(config.defaultModel, "mine")
       }))
 
     it.effect("the user file is found under $XDG_CONFIG_HOME", () =>
-      Effect.gen(function* () {
-        const user = writeFile("effect-llm/config.yaml", "providers:\n  google:\n    endpoints: [{ name: g, base_url: https://g.example }]\nmodels:\n  xdg: { provider: google, model_id: m }\n")
+      Effect.gen(function*() {
+        const user = writeFile(
+          "effect-llm/config.yaml",
+          "providers:\n  google:\n    endpoints: [{ name: g, base_url: https://g.example }]\nmodels:\n  xdg: { provider: google, model_id: m }\n"
+        )
         const config = yield* loadIn({ env: { XDG_CONFIG_HOME: user.dir }, cwd: freshDir() })
         assert.deepStrictEqual(Object.keys(config.models), ["xdg"])
       }))
 
     it.effect("$EFFECT_LLM_CONFIG names the project file; configPath wins over it", () =>
-      Effect.gen(function* () {
-        const fromEnv = writeFile("env.yaml", "providers:\n  google:\n    endpoints: [{ name: g, base_url: https://g.example }]\nmodels:\n  env: { provider: google, model_id: m }\n")
-        const explicit = writeFile("explicit.yaml", "providers:\n  google:\n    endpoints: [{ name: g, base_url: https://g.example }]\nmodels:\n  explicit: { provider: google, model_id: m }\n")
+      Effect.gen(function*() {
+        const fromEnv = writeFile(
+          "env.yaml",
+          "providers:\n  google:\n    endpoints: [{ name: g, base_url: https://g.example }]\nmodels:\n  env: { provider: google, model_id: m }\n"
+        )
+        const explicit = writeFile(
+          "explicit.yaml",
+          "providers:\n  google:\n    endpoints: [{ name: g, base_url: https://g.example }]\nmodels:\n  explicit: { provider: google, model_id: m }\n"
+        )
         const env = { EFFECT_LLM_CONFIG: fromEnv.file }
         assert.deepStrictEqual(Object.keys((yield* load({ env })).models), ["env"])
         assert.deepStrictEqual(Object.keys((yield* load({ env, configPath: explicit.file })).models), ["explicit"])
       }))
 
     it.effect("the config option is the project configuration: no project file is read", () =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const broken = writeFile("config.yaml", "this is: [not valid")
         const config = yield* load({ cwd: broken.dir, configPath: broken.file, config: minimal })
         assert.deepStrictEqual(Object.keys(config.models), ["flash"])
       }))
 
     it.effect("the config option is still merged over the user file", () =>
-      Effect.gen(function* () {
-        const user = writeFile("user.yaml", "models:\n  extra: { provider: google, model_id: e }\nbudget: { daily_spend_limit: 5 }\n")
+      Effect.gen(function*() {
+        const user = writeFile(
+          "user.yaml",
+          "models:\n  extra: { provider: google, model_id: e }\nbudget: { daily_spend_limit: 5 }\n"
+        )
         const config = yield* load({ config: minimal, userConfig: user.file })
         assert.deepStrictEqual(Object.keys(config.models), ["flash", "extra"])
         assert.strictEqual(config.budget.dailySpendLimit, 5)
@@ -426,15 +464,18 @@ describe("LLMConfig", () => {
 
   describe("API keys", () => {
     it.effect("the environment beats any file value", () =>
-      Effect.gen(function* () {
-        const project = writeFile("config.yaml", "providers:\n  google:\n    api_key: file-key\n    endpoints: [{ name: g, base_url: https://g.example }]\nmodels:\n  m: { provider: google, model_id: m }\n")
+      Effect.gen(function*() {
+        const project = writeFile(
+          "config.yaml",
+          "providers:\n  google:\n    api_key: file-key\n    endpoints: [{ name: g, base_url: https://g.example }]\nmodels:\n  m: { provider: google, model_id: m }\n"
+        )
         const config = yield* load({ cwd: project.dir, env: { GEMINI_API_KEY: "env-key" } })
         assert.strictEqual(keyOf(config, "google"), "env-key")
         assert.strictEqual(keyOf(yield* load({ cwd: project.dir }), "google"), "file-key")
       }))
 
     it.effect("GOOGLE_API_KEY supplies the google key; GEMINI_API_KEY comes first", () =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const config = { ...minimal, providers: { google: { endpoints: google.endpoints } } }
         assert.strictEqual(keyOf(yield* load({ config, env: { GOOGLE_API_KEY: "g2" } }), "google"), "g2")
         assert.strictEqual(
@@ -444,7 +485,7 @@ describe("LLMConfig", () => {
       }))
 
     it.effect("an explicit key in the config option beats the environment", () =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const config = { ...minimal, providers: { google: { ...google, api_key: "option-key" } } }
         assert.strictEqual(keyOf(yield* load({ config, env: { GEMINI_API_KEY: "env-key" } }), "google"), "option-key")
         const redacted = { ...minimal, providers: { google: { ...google, api_key: Redacted.make("redacted-key") } } }
@@ -452,8 +493,11 @@ describe("LLMConfig", () => {
       }))
 
     it.effect("the project's key wins over the user's, else the user's is used", () =>
-      Effect.gen(function* () {
-        const user = writeFile("user.yaml", "providers:\n  google: { api_key: user-key }\n  dashscope: { api_key: user-ds-key }\n")
+      Effect.gen(function*() {
+        const user = writeFile(
+          "user.yaml",
+          "providers:\n  google: { api_key: user-key }\n  dashscope: { api_key: user-ds-key }\n"
+        )
         const config = {
           ...minimal,
           providers: { google: { ...google, api_key: "project-key" }, dashscope: { endpoints: dashscope.endpoints } }
@@ -464,7 +508,7 @@ describe("LLMConfig", () => {
       }))
 
     it.effect("a missing key is not a load error; credentials fails naming the variable", () =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const config = yield* load({
           config: { ...minimal, providers: { google, dashscope } },
           env: { DASHSCOPE_API_KEY: "ds-key" }
@@ -482,7 +526,7 @@ describe("LLMConfig", () => {
       }))
 
     it.effect("an absent key suggests the provider's variables; an unconfigured provider fails too", () =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const config = yield* load({ config: { ...minimal, providers: { google: { endpoints: google.endpoints } } } })
         assert.deepStrictEqual(config.providers.google?.apiKey, { _tag: "Missing", variable: undefined })
         const service = LLMConfig.make(config)
@@ -496,18 +540,27 @@ describe("LLMConfig", () => {
       }))
 
     it.effect("a key never appears in the resolved config's string forms or in errors", () =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const secret = "sk-SECRET-0123456789"
         const envSecret = "sk-ENV-SECRET-987"
         const config = yield* load({
           config: { ...minimal, providers: { google: { ...google, api_key: secret }, dashscope } },
           env: { DASHSCOPE_API_KEY: envSecret }
         })
-        for (const text of [String(config), JSON.stringify(config), String(config.providers.google?.apiKey), JSON.stringify(LLMConfig.make(config))]) {
+        for (
+          const text of [
+            String(config),
+            JSON.stringify(config),
+            String(config.providers.google?.apiKey),
+            JSON.stringify(LLMConfig.make(config))
+          ]
+        ) {
           assert.notInclude(text, secret)
           assert.notInclude(text, envSecret)
         }
-        const wrongType = yield* loadError({ config: { ...minimal, providers: { google: { ...google, api_key: 123456789 } } } })
+        const wrongType = yield* loadError({
+          config: { ...minimal, providers: { google: { ...google, api_key: 123456789 } } }
+        })
         assert.strictEqual(wrongType.path, "providers.google.api_key")
         assert.notInclude(wrongType.message, "123456789")
         const later = yield* loadError({
@@ -542,7 +595,7 @@ describe("LLMConfig", () => {
     ].join("\n")
 
     it.effect("project models win per alias and come first; the user's other aliases are added", () =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const user = writeFile("user.yaml", userYaml)
         const config = yield* load({ config: minimal, userConfig: user.file })
         assert.deepStrictEqual(Object.keys(config.models), ["flash", "theirs"])
@@ -554,7 +607,7 @@ describe("LLMConfig", () => {
       }))
 
     it.effect("user endpoints are appended; one repeating a project endpoint of the same provider is skipped", () =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const user = writeFile("user.yaml", userYaml)
         const config = yield* load({ config: minimal, userConfig: user.file })
         assert.deepStrictEqual(config.providers.google?.endpoints, [
@@ -564,7 +617,7 @@ describe("LLMConfig", () => {
       }))
 
     it.effect("scalar settings merge per key: project, else user, else defaults", () =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const user = writeFile("user.yaml", userYaml)
         const config = yield* load({
           config: { ...minimal, resilience: { max_retries: 1, circuit_breaker: { failure_threshold: 2 } } },
@@ -582,7 +635,7 @@ describe("LLMConfig", () => {
       }))
 
     it.effect("allowed_regions filters every endpoint; an endpoint without region is kept", () =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const user = writeFile("user.yaml", `${userYaml}allowed_regions: [eu]\n`)
         const config = yield* load({
           config: {
@@ -596,15 +649,20 @@ describe("LLMConfig", () => {
           userConfig: user.file
         })
         assert.deepStrictEqual(config.allowedRegions, ["us", "sg"])
-        assert.deepStrictEqual(config.providers.google?.endpoints.map((endpoint) => endpoint.name), ["google", "global"])
-        assert.deepStrictEqual(config.providers.dashscope?.endpoints.map((endpoint) => endpoint.name), ["dashscope-intl"])
+        assert.deepStrictEqual(config.providers.google?.endpoints.map((endpoint) => endpoint.name), [
+          "google",
+          "global"
+        ])
+        assert.deepStrictEqual(config.providers.dashscope?.endpoints.map((endpoint) => endpoint.name), [
+          "dashscope-intl"
+        ])
         // The user's allowed_regions apply when the project sets none.
         const userOnly = yield* load({ config: minimal, userConfig: user.file })
         assert.deepStrictEqual(userOnly.providers.google?.endpoints.map((endpoint) => endpoint.name), ["google-eu"])
       }))
 
     it.effect("a used provider with every endpoint outside allowed_regions is an error", () =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const error = yield* loadError({ config: { ...minimal, allowed_regions: ["cn"] } })
         assert.strictEqual(error.path, "providers.google.endpoints")
         assert.include(error.message, "allowed_regions (cn)")
@@ -613,10 +671,12 @@ describe("LLMConfig", () => {
 
   describe("interpolation", () => {
     it.effect("replaces ${VAR} in every string", () =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const config = yield* load({
           config: {
-            providers: { google: { endpoints: [{ name: "g-${REGION}", base_url: "https://${HOST}:${PORT}", region: "${REGION}" }] } },
+            providers: {
+              google: { endpoints: [{ name: "g-${REGION}", base_url: "https://${HOST}:${PORT}", region: "${REGION}" }] }
+            },
             models: { flash: { provider: "google", model_id: "${MODEL}" } }
           },
           env: { HOST: "example.test", PORT: "8443", REGION: "us", MODEL: "gemini-x" }
@@ -628,7 +688,7 @@ describe("LLMConfig", () => {
       }))
 
     it.effect("an unset variable outside api_key is a load error naming the key path", () =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const { file } = writeFile("config.yaml", "ledger:\n  backend: postgres\n  url: ${EFFECT_LLM_LEDGER_URL}\n")
         const error = yield* loadError({ configPath: file })
         assertError(error, {
@@ -639,20 +699,22 @@ describe("LLMConfig", () => {
       }))
 
     it.effect("an interpolated ledger url stays redacted", () =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const config = yield* load({
           config: { ...minimal, ledger: { backend: "postgres", url: "${DB_URL}" } },
           env: { DB_URL: "postgres://user:pw@db/llm" }
         })
         assert.strictEqual(config.ledger.backend, "postgres")
-        if (config.ledger.backend === "postgres") assert.strictEqual(Redacted.value(config.ledger.url!), "postgres://user:pw@db/llm")
+        if (config.ledger.backend === "postgres") {
+          assert.strictEqual(Redacted.value(config.ledger.url!), "postgres://user:pw@db/llm")
+        }
         assert.notInclude(JSON.stringify(config), "pw@db")
       }))
   })
 
   describe("service", () => {
     it.effect("model resolves aliases and the default; an unknown alias is an invalid request", () =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const service = LLMConfig.make(
           yield* load({ config: { ...minimal, models: { flash, other: { provider: "google", model_id: "o" } } } })
         )
@@ -666,7 +728,7 @@ describe("LLMConfig", () => {
       }))
 
     it.effect("layerIsolated and layerFromConfig provide the service", () =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const isolated = yield* LLMConfig.LLMConfig.pipe(Effect.provide(LLMConfig.layerIsolated(minimal)))
         assert.strictEqual(isolated.config.defaultModel, "flash")
         const fromConfig = yield* LLMConfig.LLMConfig.pipe(Effect.provide(LLMConfig.layerFromConfig(isolated.config)))
@@ -678,7 +740,7 @@ describe("LLMConfig", () => {
       }))
 
     it.effect("layerIsolated reads ${VAR} and <NAME>_API_KEY from its env map only", () =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const config = {
           ...minimal,
           providers: { google: { endpoints: [{ name: "g", base_url: "https://${HOST}" }] } }
@@ -701,7 +763,7 @@ describe("LLMConfig", () => {
       }))
 
     it.effect("layer reads the files through FileSystem and the environment through the ConfigProvider", () =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const project = writeFile(
           "config.yaml",
           "providers:\n  deepseek_like:\n    protocol: gemini\n    api_key: ${KEY}\n    headers: { X-Title: app }\n    endpoints: [{ name: g, base_url: https://g.example }]\nmodels:\n  m: { provider: deepseek_like, model_id: x }\n"

@@ -30,7 +30,7 @@ const variablePattern = /\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g
 export const variablesIn = (root: unknown): ReadonlyArray<string> => {
   const names = new Set<string>()
   const visit = (value: unknown): void => {
-    if (typeof value === "string") for (const match of value.matchAll(variablePattern)) names.add(match[1]!)
+    if (typeof value === "string") { for (const match of value.matchAll(variablePattern)) names.add(match[1]!) }
     else if (Array.isArray(value)) value.forEach(visit)
     else if (isPlainObject(value)) Object.values(value).forEach(visit)
   }
@@ -38,8 +38,7 @@ export const variablesIn = (root: unknown): ReadonlyArray<string> => {
   return [...names]
 }
 
-const isApiKeyPath = (path: KeyPath): boolean =>
-  path.length === 3 && path[0] === "providers" && path[2] === "api_key"
+const isApiKeyPath = (path: KeyPath): boolean => path.length === 3 && path[0] === "providers" && path[2] === "api_key"
 
 /**
  * Replaces every `${VAR}` in every string value with the variable's value. An unset variable is a

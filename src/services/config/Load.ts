@@ -9,9 +9,17 @@ import type { ConfigError } from "../../domain/Errors.js"
 import { variablesIn } from "./Interpolate.js"
 import { isPlainObject } from "./Issues.js"
 import { candidateKeyVariables, type ProtocolTable } from "./Providers.js"
-import { type Resolved, resolve } from "./Resolve.js"
+import { resolve, type Resolved } from "./Resolve.js"
 import { decodeSource } from "./Schema.js"
-import { find, type Found, type LoadOptions, optionSource, type RawSource, readEnvironment, type Source } from "./Sources.js"
+import {
+  find,
+  type Found,
+  type LoadOptions,
+  optionSource,
+  type RawSource,
+  readEnvironment,
+  type Source
+} from "./Sources.js"
 
 /** The entry names under `providers` of a raw source (for the key variables to read). */
 const providerNames = (source: RawSource | undefined): ReadonlyArray<string> => {
@@ -21,7 +29,7 @@ const providerNames = (source: RawSource | undefined): ReadonlyArray<string> => 
 
 /** Decodes and resolves sources already read; the environment comes from the current `ConfigProvider`. */
 export const fromSources = (found: Found, protocols: ProtocolTable): Effect.Effect<Resolved, ConfigError> =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const raw = [found.project, found.user]
     const env = yield* readEnvironment([
       ...raw.flatMap((source) => (source === undefined ? [] : variablesIn(source.raw))),

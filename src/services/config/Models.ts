@@ -41,7 +41,7 @@ export const resolveModels = (
   providers: Providers,
   searched: Searched
 ): Effect.Effect<Models, ConfigError> =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const declared = new Map<string, { readonly model: ConfigModel; readonly origin: string | undefined }>()
     for (const source of sources) {
       for (const [alias, model] of Object.entries(source.file.models ?? {})) {
@@ -64,7 +64,9 @@ export const resolveModels = (
 
     const models: Record<string, ModelConfig> = {}
     for (const [alias, { model, origin }] of declared) {
-      const provider = Object.hasOwn(providers.providers, model.provider) ? providers.providers[model.provider] : undefined
+      const provider = Object.hasOwn(providers.providers, model.provider)
+        ? providers.providers[model.provider]
+        : undefined
       if (provider === undefined) {
         return yield* invalid(
           ["models", alias, "provider"],

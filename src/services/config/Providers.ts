@@ -124,7 +124,9 @@ const resolveApiKey = (
     environmentKeys[0] ??
     declared.find(Redacted.isRedacted)
   if (value !== undefined) return { apiKey: { _tag: "Present", value }, environmentKeys }
-  const variable = declared.find((key): key is MissingVariable => key instanceof MissingVariable && key.variable !== undefined)
+  const variable = declared.find((key): key is MissingVariable =>
+    key instanceof MissingVariable && key.variable !== undefined
+  )
     ?.variable
   const apiKey: ApiKeySource = !protocol.requiresApiKey && variable === undefined
     ? { _tag: "None" }
@@ -137,7 +139,7 @@ const resolveHeaders = (
   name: string,
   entries: ReadonlyArray<Entry>
 ): Effect.Effect<ProviderConfig["headers"], ConfigError> =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const headers: Array<readonly [string, Redacted.Redacted<string>]> = []
     const seen = new Set<string>()
     for (const { entry, source } of entries) {
@@ -153,7 +155,11 @@ const resolveHeaders = (
         }
         const key = header.toLowerCase()
         if (inSource.has(key)) {
-          return yield* invalid(path, `expected a unique header name (case-insensitive), got ${quote(header)} again`, source.origin)
+          return yield* invalid(
+            path,
+            `expected a unique header name (case-insensitive), got ${quote(header)} again`,
+            source.origin
+          )
         }
         inSource.add(key)
         if (seen.has(key)) continue
@@ -176,13 +182,16 @@ export const resolveProviders = (
   env: Env,
   table: ProtocolTable
 ): Effect.Effect<Providers, ConfigError> =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const allowedRegions = firstDefined(sources.map((source) => source.file.allowedRegions))
     const names = [...new Set(sources.flatMap((source) => Object.keys(source.file.providers ?? {})))]
     const providers: Record<string, ProviderConfig> = {}
     const unfilteredCount: Record<string, number> = {}
     const environmentKeys: Array<Redacted.Redacted<string>> = []
-    const endpointOwners = new Map<string, { readonly provider: string; readonly source: Source; readonly path: string }>()
+    const endpointOwners = new Map<
+      string,
+      { readonly provider: string; readonly source: Source; readonly path: string }
+    >()
 
     for (const name of names) {
       const entries = sources.flatMap((source) => {

@@ -32,7 +32,7 @@ export interface ResolveInput {
 
 /** Merges the project and user sources over the defaults and validates the whole. */
 export const resolve = (input: ResolveInput): Effect.Effect<Resolved, ConfigError> =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const sources = [input.project, input.user].filter((source) => source !== undefined)
     const providers = yield* resolveProviders(sources, input.env, input.protocols)
     const { defaultModel, models } = yield* resolveModels(sources, providers, input.searched)

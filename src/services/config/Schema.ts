@@ -255,7 +255,9 @@ export const fromParseIssue = (issue: ParseResult.ParseIssue, origin: string | u
         reason: "invalid",
         path: problem.path,
         origin,
-        detail: `expected ${problem.expected ?? "a value"}, got ${showActual(problem.actual, sensitivityOf(problem.path))}`
+        detail: `expected ${problem.expected ?? "a value"}, got ${
+          showActual(problem.actual, sensitivityOf(problem.path))
+        }`
       })
   }
 }

@@ -111,7 +111,7 @@ const readFile = (
   origin: string,
   namedBy: string | undefined
 ): Effect.Effect<RawSource | undefined, ConfigError, FileSystem.FileSystem> =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const fs = yield* FileSystem.FileSystem
     const text = yield* fs.readFileString(file, "utf8").pipe(
       Effect.map((text): string | undefined => text),
@@ -143,7 +143,7 @@ const readFile = (
 export const find = (
   options: LoadOptions
 ): Effect.Effect<Found, ConfigError, FileSystem.FileSystem | Path.Path> =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const path = yield* Path.Path
     const env = yield* readEnvironment(["EFFECT_LLM_CONFIG", "XDG_CONFIG_HOME", "HOME"])
     const cwd = path.resolve(options.cwd ?? ".")
@@ -160,26 +160,24 @@ export const find = (
       read.push("the config option")
     } else {
       const fromEnv = lookupEnv(env, "EFFECT_LLM_CONFIG")
-      const [file, namedBy] =
-        options.configPath !== undefined
-          ? [path.resolve(cwd, options.configPath), "configPath"]
-          : fromEnv !== undefined
-          ? [path.resolve(cwd, fromEnv), "EFFECT_LLM_CONFIG"]
-          : [path.join(cwd, "config.yaml"), undefined]
+      const [file, namedBy] = options.configPath !== undefined
+        ? [path.resolve(cwd, options.configPath), "configPath"]
+        : fromEnv !== undefined
+        ? [path.resolve(cwd, fromEnv), "EFFECT_LLM_CONFIG"]
+        : [path.join(cwd, "config.yaml"), undefined]
       project = yield* readFile(file, displayName(file), namedBy)
       ;(project === undefined ? notFound : read).push(displayName(file))
     }
 
     let user: RawSource | undefined
     if (options.userConfig !== false) {
-      const file =
-        options.userConfig !== undefined
-          ? path.resolve(cwd, options.userConfig)
-          : path.join(
-            lookupEnv(env, "XDG_CONFIG_HOME") ?? path.join(lookupEnv(env, "HOME") ?? os.homedir(), ".config"),
-            "effect-llm",
-            "config.yaml"
-          )
+      const file = options.userConfig !== undefined
+        ? path.resolve(cwd, options.userConfig)
+        : path.join(
+          lookupEnv(env, "XDG_CONFIG_HOME") ?? path.join(lookupEnv(env, "HOME") ?? os.homedir(), ".config"),
+          "effect-llm",
+          "config.yaml"
+        )
       user = yield* readFile(file, displayName(file), options.userConfig === undefined ? undefined : "userConfig")
       ;(user === undefined ? notFound : read).push(displayName(file))
     }

@@ -19,12 +19,15 @@ const keyOf = (key: ApiKeySource | undefined) => (key?._tag === "Present" ? Reda
 
 /** The service over a configuration object, as `layerIsolated` builds it but against `withOpenAI`. */
 const serviceOf = (config: unknown, env: Readonly<Record<string, string>> = {}) =>
-  Effect.map(loadObject(config, env), ({ config, secrets }) => LLMConfig.make(config, { secrets, protocols: withOpenAI }))
+  Effect.map(
+    loadObject(config, env),
+    ({ config, secrets }) => LLMConfig.make(config, { secrets, protocols: withOpenAI })
+  )
 
 describe("providers with any name (API.md §8)", () => {
   describe("protocol", () => {
     it.effect("google and gemini imply gemini, dashscope implies dashscope", () =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const { config } = yield* loadObject({
           providers: {
             google: { endpoints: [endpoint("g")] },
@@ -44,15 +47,22 @@ describe("providers with any name (API.md §8)", () => {
       }))
 
     it.effect("an entry named openai implies openai once the protocol is registered", () =>
-      Effect.gen(function* () {
-        const { config } = yield* loadObject({ providers: { openai: { endpoints: [endpoint("openai")] } }, models: { m: model("openai") } })
+      Effect.gen(function*() {
+        const { config } = yield* loadObject({
+          providers: { openai: { endpoints: [endpoint("openai")] } },
+          models: { m: model("openai") }
+        })
         assert.strictEqual(config.providers.openai?.protocol, "openai")
       }))
 
     it.effect("an entry named openai or anthropic without a registered protocol is not supported", () =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const openai = yield* Effect.flip(
-          loadObject({ providers: { openai: { endpoints: [endpoint("openai")] } }, models: { m: model("openai") } }, {}, current)
+          loadObject(
+            { providers: { openai: { endpoints: [endpoint("openai")] } }, models: { m: model("openai") } },
+            {},
+            current
+          )
         )
         assert.strictEqual(openai._tag, "ConfigError")
         assert.strictEqual(openai.reason, "invalid")
@@ -63,16 +73,23 @@ describe("providers with any name (API.md §8)", () => {
           `providers.openai.protocol: protocol "openai" (implied by the name openai) is not supported (supported: gemini, dashscope)`
         )
         const anthropic = yield* Effect.flip(
-          loadObject({ providers: { anthropic: { endpoints: [endpoint("a")] } }, models: { m: model("anthropic") } }, {}, current)
+          loadObject(
+            { providers: { anthropic: { endpoints: [endpoint("a")] } }, models: { m: model("anthropic") } },
+            {},
+            current
+          )
         )
         assert.strictEqual(anthropic.path, "providers.anthropic.protocol")
         assert.include(anthropic.message, "not supported")
       }))
 
     it.effect("any other name must say its protocol", () =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const error = yield* Effect.flip(
-          loadObject({ providers: { deepseek: { endpoints: [endpoint("deepseek")] } }, models: { m: model("deepseek") } })
+          loadObject({
+            providers: { deepseek: { endpoints: [endpoint("deepseek")] } },
+            models: { m: model("deepseek") }
+          })
         )
         assert.strictEqual(error.reason, "missing")
         assert.strictEqual(error.path, "providers.deepseek.protocol")
@@ -83,9 +100,12 @@ describe("providers with any name (API.md §8)", () => {
       }))
 
     it.effect("an unknown protocol names the key path", () =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const error = yield* Effect.flip(
-          loadObject({ providers: { mine: { protocol: "grpc", endpoints: [endpoint("mine")] } }, models: { m: model("mine") } })
+          loadObject({
+            providers: { mine: { protocol: "grpc", endpoints: [endpoint("mine")] } },
+            models: { m: model("mine") }
+          })
         )
         assert.strictEqual(error.reason, "invalid")
         assert.strictEqual(error.path, "providers.mine.protocol")
@@ -94,21 +114,27 @@ describe("providers with any name (API.md §8)", () => {
           `providers.mine.protocol: protocol "grpc" is not supported (supported: gemini, dashscope, openai)`
         )
         const wrongType = yield* Effect.flip(
-          loadObject({ providers: { mine: { protocol: 3, endpoints: [endpoint("mine")] } }, models: { m: model("mine") } })
+          loadObject({
+            providers: { mine: { protocol: 3, endpoints: [endpoint("mine")] } },
+            models: { m: model("mine") }
+          })
         )
         assert.strictEqual(wrongType.path, "providers.mine.protocol")
       }))
 
     it.effect("an unused entry is checked too", () =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const error = yield* Effect.flip(
-          loadObject({ providers: { google: { endpoints: [endpoint("g")] }, spare: {} }, models: { m: model("google") } })
+          loadObject({
+            providers: { google: { endpoints: [endpoint("g")] }, spare: {} },
+            models: { m: model("google") }
+          })
         )
         assert.strictEqual(error.path, "providers.spare.protocol")
       }))
 
     it.effect("an entry with any name and a protocol is what models name and what responses carry", () =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const { config } = yield* loadObject(
           { providers: { deepseek, local }, models: { chat: model("deepseek"), small: model("local") } },
           { DEEPSEEK_API_KEY: "ds-key" }
@@ -128,7 +154,7 @@ describe("providers with any name (API.md §8)", () => {
       }))
 
     it.effect("a model naming an entry that does not exist", () =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const error = yield* Effect.flip(loadObject({ providers: { deepseek }, models: { chat: model("deepsek") } }))
         assert.strictEqual(error.path, "models.chat.provider")
         assert.strictEqual(
@@ -140,14 +166,14 @@ describe("providers with any name (API.md §8)", () => {
 
   describe("api_key", () => {
     it.effect("is optional for a protocol that needs none: no key, no auth header", () =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const service = yield* serviceOf({ providers: { local }, models: { small: model("local") } })
         assert.deepStrictEqual(service.config.providers.local?.apiKey, { _tag: "None" })
         assert.deepStrictEqual(yield* service.credentials("local"), { apiKey: undefined, headers: [] })
       }))
 
     it.effect("a named but unset variable fails the calls even where a key is optional", () =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const service = yield* serviceOf({
           providers: { openai: { api_key: "${OPENAI_API_KEY}", endpoints: [endpoint("openai")] } },
           models: { m: model("openai") }
@@ -159,7 +185,7 @@ describe("providers with any name (API.md §8)", () => {
       }))
 
     it.effect("is required where the protocol needs one, but only fails when the entry is used", () =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const service = yield* serviceOf({
           providers: { vertex: { protocol: "gemini", endpoints: [endpoint("vertex")] }, local },
           models: { m: model("vertex"), small: model("local") }
@@ -174,7 +200,7 @@ describe("providers with any name (API.md §8)", () => {
       }))
 
     it.effect("<NAME>_API_KEY supplies any entry's key: upper-cased, every other character as _", () =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const config = {
           providers: {
             deepseek: { ...deepseek, api_key: undefined },
@@ -182,13 +208,16 @@ describe("providers with any name (API.md §8)", () => {
           },
           models: { m: model("deepseek") }
         }
-        const { config: resolved } = yield* loadObject(config, { DEEPSEEK_API_KEY: "env-key", MY_PROXY_EU_API_KEY: "proxy-key" })
+        const { config: resolved } = yield* loadObject(config, {
+          DEEPSEEK_API_KEY: "env-key",
+          MY_PROXY_EU_API_KEY: "proxy-key"
+        })
         assert.strictEqual(keyOf(resolved.providers.deepseek?.apiKey), "env-key")
         assert.strictEqual(keyOf(resolved.providers["my-proxy.eu"]?.apiKey), "proxy-key")
       }))
 
     it.effect("the config option's explicit key beats the environment; the environment beats the files", () =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const explicit = yield* loadObject(
           { providers: { deepseek: { ...deepseek, api_key: "option-key" } }, models: { m: model("deepseek") } },
           { DEEPSEEK_API_KEY: "env-key" }
@@ -200,11 +229,14 @@ describe("providers with any name (API.md §8)", () => {
         )
         const fromFile = yield* loadFiles({ configPath: file }, { DEEPSEEK_API_KEY: "env-key" })
         assert.strictEqual(keyOf(fromFile.config.providers.deepseek?.apiKey), "env-key")
-        assert.strictEqual(keyOf((yield* loadFiles({ configPath: file })).config.providers.deepseek?.apiKey), "file-key")
+        assert.strictEqual(
+          keyOf((yield* loadFiles({ configPath: file })).config.providers.deepseek?.apiKey),
+          "file-key"
+        )
       }))
 
     it.effect("an unconfigured entry: credentials fails suggesting its variable", () =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const service = yield* serviceOf({ providers: { local }, models: { small: model("local") } })
         const error = yield* Effect.flip(service.credentials("deepseek"))
         assert.strictEqual(error.path, "providers.deepseek.api_key")
@@ -224,8 +256,10 @@ describe("providers with any name (API.md §8)", () => {
     }
 
     it.effect("are extra request headers, ${VAR} allowed, every value Redacted", () =>
-      Effect.gen(function* () {
-        const service = yield* serviceOf({ providers: { openrouter }, models: { m: model("openrouter") } }, { SITE: "me.example" })
+      Effect.gen(function*() {
+        const service = yield* serviceOf({ providers: { openrouter }, models: { m: model("openrouter") } }, {
+          SITE: "me.example"
+        })
         const { apiKey, headers } = yield* service.credentials("openrouter")
         assert.strictEqual(Redacted.value(apiKey!), "or-key")
         assert.deepStrictEqual(headers.map(([name]) => name), ["X-Title", "HTTP-Referer"])
@@ -236,7 +270,7 @@ describe("providers with any name (API.md §8)", () => {
       }))
 
     it.effect("a header value given as a Redacted in the config option", () =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const service = yield* serviceOf({
           providers: { openrouter: { ...openrouter, headers: { "X-Secret": Redacted.make("s3") } } },
           models: { m: model("openrouter") }
@@ -246,21 +280,27 @@ describe("providers with any name (API.md §8)", () => {
       }))
 
     it.effect("an invalid header name is refused, naming the header", () =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const error = yield* Effect.flip(
-          loadObject({ providers: { openrouter: { ...openrouter, headers: { "X Title": "a" } } }, models: { m: model("openrouter") } })
+          loadObject({
+            providers: { openrouter: { ...openrouter, headers: { "X Title": "a" } } },
+            models: { m: model("openrouter") }
+          })
         )
         assert.strictEqual(error.reason, "invalid")
         assert.strictEqual(error.path, "providers.openrouter.headers.X Title")
         assert.include(error.message, `expected a header name`)
         const empty = yield* Effect.flip(
-          loadObject({ providers: { openrouter: { ...openrouter, headers: { "": "a" } } }, models: { m: model("openrouter") } })
+          loadObject({
+            providers: { openrouter: { ...openrouter, headers: { "": "a" } } },
+            models: { m: model("openrouter") }
+          })
         )
         assert.include(empty.message, "expected a header name")
       }))
 
     it.effect("a header value with a line break, or not a string, is refused without echoing it", () =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const broken = yield* Effect.flip(
           loadObject({
             providers: { openrouter: { ...openrouter, headers: { "X-Token": "secret-1\r\nX-Evil: 1" } } },
@@ -268,20 +308,29 @@ describe("providers with any name (API.md §8)", () => {
           })
         )
         assert.strictEqual(broken.path, "providers.openrouter.headers.X-Token")
-        assert.strictEqual(broken.message, "providers.openrouter.headers.X-Token: expected a header value on one line, got a string")
+        assert.strictEqual(
+          broken.message,
+          "providers.openrouter.headers.X-Token: expected a header value on one line, got a string"
+        )
         const number = yield* Effect.flip(
-          loadObject({ providers: { openrouter: { ...openrouter, headers: { "X-Pin": 123456 } } }, models: { m: model("openrouter") } })
+          loadObject({
+            providers: { openrouter: { ...openrouter, headers: { "X-Pin": 123456 } } },
+            models: { m: model("openrouter") }
+          })
         )
         assert.strictEqual(number.path, "providers.openrouter.headers.X-Pin")
         assert.notInclude(number.message, "123456")
         const list = yield* Effect.flip(
-          loadObject({ providers: { openrouter: { ...openrouter, headers: ["X-Title"] } }, models: { m: model("openrouter") } })
+          loadObject({
+            providers: { openrouter: { ...openrouter, headers: ["X-Title"] } },
+            models: { m: model("openrouter") }
+          })
         )
         assert.strictEqual(list.path, "providers.openrouter.headers")
       }))
 
     it.effect("an unset variable in a header value is a load error naming the header", () =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const error = yield* Effect.flip(loadObject({ providers: { openrouter }, models: { m: model("openrouter") } }))
         assert.strictEqual(error.reason, "missing")
         assert.strictEqual(error.path, "providers.openrouter.headers.HTTP-Referer")
@@ -289,7 +338,7 @@ describe("providers with any name (API.md §8)", () => {
       }))
 
     it.effect("the same header twice in one entry (case-insensitive) is refused", () =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const error = yield* Effect.flip(
           loadObject({
             providers: { openrouter: { ...openrouter, headers: { "X-Title": "a", "x-title": "b" } } },
@@ -321,17 +370,20 @@ describe("providers with any name (API.md §8)", () => {
     }
 
     it.effect("the protocol comes from the project when the user's entry omits it; user endpoints are appended", () =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const user = scratchFile("user.yaml", userYaml)
         const { config } = yield* loadFiles({ config: project, userConfig: user.file })
         assert.deepStrictEqual(Object.keys(config.providers), ["deepseek", "local"])
         assert.strictEqual(config.providers.deepseek?.protocol, "openai")
-        assert.deepStrictEqual(config.providers.deepseek?.endpoints.map((endpoint) => endpoint.name), ["deepseek", "deepseek-backup"])
+        assert.deepStrictEqual(config.providers.deepseek?.endpoints.map((endpoint) => endpoint.name), [
+          "deepseek",
+          "deepseek-backup"
+        ])
         assert.deepStrictEqual(Object.keys(config.models), ["chat", "small"])
       }))
 
     it.effect("the project's key wins (its ${VAR} unset: the user's); headers per name, project first", () =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const user = scratchFile("user.yaml", userYaml)
         const { config } = yield* loadFiles({ config: project, userConfig: user.file })
         // The project names ${DEEPSEEK_API_KEY}, unset: the user's file value is used.
@@ -345,7 +397,7 @@ describe("providers with any name (API.md §8)", () => {
       }))
 
     it.effect("a user entry saying another protocol is an error in the user file", () =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const user = scratchFile("user.yaml", "providers:\n  deepseek: { protocol: gemini }\n")
         const error = yield* Effect.flip(loadFiles({ config: project, userConfig: user.file }))
         assert.strictEqual(error.path, "providers.deepseek.protocol")
@@ -356,8 +408,11 @@ describe("providers with any name (API.md §8)", () => {
       }))
 
     it.effect("an entry only the user file has must say its protocol there", () =>
-      Effect.gen(function* () {
-        const user = scratchFile("user.yaml", "providers:\n  groq: { endpoints: [{ name: groq, base_url: https://groq.example/v1 }] }\n")
+      Effect.gen(function*() {
+        const user = scratchFile(
+          "user.yaml",
+          "providers:\n  groq: { endpoints: [{ name: groq, base_url: https://groq.example/v1 }] }\n"
+        )
         const error = yield* Effect.flip(loadFiles({ config: project, userConfig: user.file }))
         assert.strictEqual(error.path, "providers.groq.protocol")
         assert.isTrue(error.message.startsWith(`${user.file}: providers.groq.protocol: expected one of`), error.message)
@@ -369,7 +424,7 @@ describe("pricing", () => {
   const providers = { google: { endpoints: [endpoint("g")] } }
 
   it.effect("accepts cached_input_per_1m and cache_write_per_1m", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const { config } = yield* loadObject({
         providers,
         models: {
@@ -390,7 +445,7 @@ describe("pricing", () => {
     }))
 
   it.effect("cache prices must be non-negative numbers", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const negative = yield* Effect.flip(
         loadObject({
           providers,
@@ -398,7 +453,10 @@ describe("pricing", () => {
         })
       )
       assert.strictEqual(negative.path, "models.m.pricing.cached_input_per_1m")
-      assert.strictEqual(negative.message, "models.m.pricing.cached_input_per_1m: expected a non-negative number, got -1")
+      assert.strictEqual(
+        negative.message,
+        "models.m.pricing.cached_input_per_1m: expected a non-negative number, got -1"
+      )
       const text = yield* Effect.flip(
         loadObject({
           providers,

@@ -12,7 +12,10 @@ vi.mock("../../../src/providers/registry.js", async () => (await import("./proto
 const values = (secrets: ReadonlyArray<Redacted.Redacted<string>>) => secrets.map(Redacted.value)
 
 const serviceOf = (config: unknown, env: Readonly<Record<string, string>> = {}) =>
-  Effect.map(loadObject(config, env), ({ config, secrets }) => LLMConfig.make(config, { secrets, protocols: withOpenAI }))
+  Effect.map(
+    loadObject(config, env),
+    ({ config, secrets }) => LLMConfig.make(config, { secrets, protocols: withOpenAI })
+  )
 
 describe("secrets (API.md §14)", () => {
   it("urlSecrets: the password and every query value, as written and decoded", () => {
@@ -29,11 +32,14 @@ describe("secrets (API.md §14)", () => {
   })
 
   it.effect("every configured secret value, each once, none empty", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const service = yield* serviceOf(
         {
           providers: {
-            google: { api_key: "file-google-key", endpoints: [{ name: "g", base_url: "https://g.example/?key=url-key" }] },
+            google: {
+              api_key: "file-google-key",
+              endpoints: [{ name: "g", base_url: "https://g.example/?key=url-key" }]
+            },
             deepseek: { protocol: "openai", endpoints: [{ name: "d", base_url: "https://d.example/v1" }] },
             openrouter: {
               protocol: "openai",
@@ -62,13 +68,15 @@ describe("secrets (API.md §14)", () => {
       ) assert.include(secrets, expected)
       assert.notInclude(secrets, "")
       assert.strictEqual(new Set(secrets).size, secrets.length)
-      for (const notSecret of ["gemini-2.5-flash", "bob", "llm", "https://g.example/?key=url-key"]) assert.notInclude(secrets, notSecret)
+      for (const notSecret of ["gemini-2.5-flash", "bob", "llm", "https://g.example/?key=url-key"]) {
+        assert.notInclude(secrets, notSecret)
+      }
       assert.notInclude(JSON.stringify(service), "file-google-key")
       assert.notInclude(String(service.secrets), "file-google-key")
     }))
 
   it.effect("keys the merge did not pick are secrets too: an overridden file key, the option's, a dropped endpoint's", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const user = scratchFile(
         "user.yaml",
         "providers:\n  google:\n    api_key: user-key\n    endpoints: [{ name: eu, base_url: 'https://eu.example/?token=eu-token', region: eu }]\n"
@@ -76,7 +84,9 @@ describe("secrets (API.md §14)", () => {
       const { secrets } = yield* loadFiles(
         {
           config: {
-            providers: { google: { api_key: "option-key", endpoints: [{ name: "g", base_url: "https://g.example", region: "us" }] } },
+            providers: {
+              google: { api_key: "option-key", endpoints: [{ name: "g", base_url: "https://g.example", region: "us" }] }
+            },
             models: { m: { provider: "google", model_id: "x" } },
             allowed_regions: ["us"]
           },
@@ -85,11 +95,13 @@ describe("secrets (API.md §14)", () => {
         { GEMINI_API_KEY: "env-gemini", GOOGLE_API_KEY: "env-google" }
       )
       const found = values(secrets)
-      for (const expected of ["option-key", "user-key", "env-gemini", "env-google", "eu-token"]) assert.include(found, expected)
+      for (const expected of ["option-key", "user-key", "env-gemini", "env-google", "eu-token"]) {
+        assert.include(found, expected)
+      }
     }))
 
   it.effect("layerFromConfig's service derives the secrets its configuration holds", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const { config } = yield* loadObject(
         {
           providers: { google: { endpoints: [{ name: "g", base_url: "https://g.example" }] } },
@@ -103,10 +115,12 @@ describe("secrets (API.md §14)", () => {
 
   describe("no secret in a ConfigError", () => {
     it.effect("a base_url that is not http(s) is shown without its password or query values", () =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const error = yield* Effect.flip(
           loadObject({
-            providers: { google: { endpoints: [{ name: "g", base_url: "ftp://me:url-password@g.example/?key=url-key" }] } },
+            providers: {
+              google: { endpoints: [{ name: "g", base_url: "ftp://me:url-password@g.example/?key=url-key" }] }
+            },
             models: { m: { provider: "google", model_id: "x" } }
           })
         )
@@ -121,11 +135,14 @@ describe("secrets (API.md §14)", () => {
             models: { m: { provider: "google", model_id: "x" } }
           })
         )
-        assert.strictEqual(unparsable.message, "providers.google.endpoints[0].base_url: expected an http(s) URL, got a string")
+        assert.strictEqual(
+          unparsable.message,
+          "providers.google.endpoints[0].base_url: expected an http(s) URL, got a string"
+        )
       }))
 
     it.effect("a key or header value of the wrong type is described, never shown", () =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const key = yield* Effect.flip(
           loadObject({
             providers: { google: { api_key: 987654321, endpoints: [{ name: "g", base_url: "https://g.example" }] } },
@@ -145,7 +162,10 @@ describe("secrets (API.md §14)", () => {
             models: { m: { provider: "local", model_id: "x" } }
           })
         )
-        assert.strictEqual(header.message, "providers.local.headers.X-Key: expected a header value on one line, got a boolean")
+        assert.strictEqual(
+          header.message,
+          "providers.local.headers.X-Key: expected a header value on one line, got a boolean"
+        )
       }))
   })
 })

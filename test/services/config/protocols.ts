@@ -3,8 +3,8 @@
  * whether a key is required), without any HTTP code, so config tests run whatever `providers/` holds.
  */
 import * as Effect from "effect/Effect"
-import type { ProtocolTable } from "../../../src/services/config/Providers.js"
 import { defaultKeyVariable, type Protocol } from "../../../src/providers/Provider.js"
+import type { ProtocolTable } from "../../../src/services/config/Providers.js"
 
 /** A protocol with only the rules configuration reads; its client is never built. */
 export const stubProtocol = (
