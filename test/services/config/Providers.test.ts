@@ -122,6 +122,23 @@ describe("providers with any name (API.md §8)", () => {
         assert.strictEqual(wrongType.path, "providers.mine.protocol")
       }))
 
+    it.effect("an unknown key in an entry lists the known ones; a misspelt implied name hints at them", () =>
+      Effect.gen(function* () {
+        const unknown = yield* Effect.flip(
+          loadObject({ providers: { deepseek: { ...deepseek, api_ky: "k" } }, models: { m: model("deepseek") } })
+        )
+        assert.strictEqual(unknown.path, "providers.deepseek.api_ky")
+        assert.strictEqual(
+          unknown.message,
+          "providers.deepseek.api_ky: unknown key (known: protocol, api_key, headers, endpoints)"
+        )
+        const misspelt = yield* Effect.flip(
+          loadObject({ providers: { googel: { endpoints: [endpoint("g")] } }, models: { m: model("googel") } })
+        )
+        assert.strictEqual(misspelt.path, "providers.googel.protocol")
+        assert.include(misspelt.message, "only the names google, gemini, dashscope, openai, anthropic imply theirs")
+      }))
+
     it.effect("an unused entry is checked too", () =>
       Effect.gen(function*() {
         const error = yield* Effect.flip(
