@@ -123,7 +123,7 @@ describe("providers with any name (API.md §8)", () => {
       }))
 
     it.effect("an unknown key in an entry lists the known ones; a misspelt implied name hints at them", () =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const unknown = yield* Effect.flip(
           loadObject({ providers: { deepseek: { ...deepseek, api_ky: "k" } }, models: { m: model("deepseek") } })
         )
