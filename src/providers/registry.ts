@@ -15,11 +15,17 @@ export const protocols = {
 /** A protocol's name (`providers.<name>.protocol`). */
 export type ProtocolName = keyof typeof protocols
 
-/** The provider entry names whose protocol may be omitted (API.md §8), and the protocol they imply. */
-export const impliedProtocols: Readonly<Record<string, ProtocolName>> = {
+/**
+ * The provider entry names whose protocol may be omitted (API.md §8), and the protocol they imply.
+ * An implied protocol not (yet) in `protocols` makes such an entry a `ConfigError`: `isProtocolName`
+ * is the judge.
+ */
+export const impliedProtocols: Readonly<Record<string, string>> = {
   google: "gemini",
   gemini: "gemini",
-  dashscope: "dashscope"
+  dashscope: "dashscope",
+  openai: "openai",
+  anthropic: "anthropic"
 }
 
 /** True for a known protocol name. */

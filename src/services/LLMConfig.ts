@@ -1,51 +1,28 @@
 /**
- * The configuration service (API.md §4, §5): loads the project file (or the `config` option), the user
- * file and the environment, merges them over the defaults, validates the result once, and serves the
- * decoded `ResolvedConfig`, API keys (checked when a provider is used, not at load) and model aliases.
+ * The configuration service (API.md §4, §5, §8, §14): loads the project file (or the `config` option),
+ * the user file and the environment, merges them over the defaults, validates the result once, and
+ * serves the decoded `ResolvedConfig`, each provider's credentials (checked when it is used, not at
+ * load), model aliases and every configured secret. The work is in `config/`.
  */
-import * as fs from "node:fs"
-import * as os from "node:os"
-import * as nodePath from "node:path"
+import type * as FileSystem from "@effect/platform/FileSystem"
+import type * as Path from "@effect/platform/Path"
+import * as ConfigProvider from "effect/ConfigProvider"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import * as Predicate from "effect/Predicate"
-import * as Redacted from "effect/Redacted"
-import {
-  defaults,
-  type ApiKeySource,
-  type BudgetConfig,
-  type CircuitBreakerConfig,
-  type ObservabilityConfig,
-  type EndpointConfig,
-  type LedgerConfig,
-  type ModelConfig,
-  type ProviderConfig,
-  type ProviderName,
-  type ResilienceConfig,
-  type ResolvedConfig
-} from "../domain/Config.js"
+import type * as Redacted from "effect/Redacted"
+import type { ModelConfig, ResolvedConfig } from "../domain/Config.js"
 import { type ConfigError, FatalError } from "../domain/Errors.js"
-import {
-  type ConfigFile,
-  type ConfigModel,
-  configError,
-  decodeSource,
-  type Env,
-  formatPath,
-  type KeyPath,
-  lookupEnv,
-  MissingVariable,
-  parseYaml
-} from "../internal/ConfigFile.js"
+import { defaultKeyVariable } from "../providers/Provider.js"
+import { impliedProtocols, protocols } from "../providers/registry.js"
+import type { Env } from "./config/Interpolate.js"
+import { configError, type KeyPath, quote } from "./config/Issues.js"
+import * as Load from "./config/Load.js"
+import type { ProtocolTable } from "./config/Providers.js"
+import { distinct, secretsOfConfig } from "./config/Secrets.js"
+import type { LoadOptions } from "./config/Sources.js"
 
-/** The environment variables that supply each provider's key, over any file value; the first set one wins. */
-export const providerEnvVar: Readonly<Record<ProviderName, ReadonlyArray<string>>> = {
-  google: ["GEMINI_API_KEY", "GOOGLE_API_KEY"],
-  dashscope: ["DASHSCOPE_API_KEY"]
-}
-
-const providerNames: ReadonlyArray<ProviderName> = ["google", "dashscope"]
+export type { Env, LoadOptions, ProtocolTable }
 
 export declare namespace LLMConfig {
   /** The loaded configuration and the two lookups every call makes; no method has requirements. */
@@ -76,371 +53,88 @@ export declare namespace LLMConfig {
 /** The configuration service. */
 export class LLMConfig extends Context.Tag("effect-llm/LLMConfig")<LLMConfig, LLMConfig.Service>() {}
 
-/** Where `load` looks. Every field is optional; `env` and `cwd` default to the process's own. */
-export interface LoadOptions {
-  /** The project file; default `$EFFECT_LLM_CONFIG`, else `./config.yaml` (which may be absent). */
-  readonly configPath?: string
-  /** An object in the YAML shape that *is* the project configuration: no project file is read. */
-  readonly config?: unknown
-  readonly env?: Env
-  readonly cwd?: string
-  /** Default `$XDG_CONFIG_HOME/effect-llm/config.yaml`, else `~/.config/effect-llm/config.yaml` (optional); `null`: none. */
-  readonly userConfigPath?: string | null
-}
-
-/** One decoded source; `origin` is its display name (undefined for the `config` option). */
-interface Source {
-  readonly origin: string | undefined
-  readonly fromOptions: boolean
-  readonly file: ConfigFile
-}
-
-/** What was looked at, for the "no models" error. */
-interface Searched {
-  readonly read: Array<string>
-  readonly notFound: Array<string>
-}
-
-const displayName = (file: string, cwd: string): string => {
-  const relative = nodePath.relative(cwd, file)
-  return relative !== "" && !relative.startsWith("..") && !nodePath.isAbsolute(relative) ? relative : file
-}
-
-/** Reads and decodes a YAML file; `undefined` when an optional file does not exist. */
-const readSource = (
-  file: string,
-  origin: string,
-  env: Env,
-  namedBy: string | undefined
-): Effect.Effect<Source | undefined, ConfigError> =>
-  Effect.gen(function* () {
-    const text = yield* Effect.try({
-      try: (): string | undefined => fs.readFileSync(file, "utf8"),
-      catch: (cause) => cause as NodeJS.ErrnoException
-    }).pipe(
-      Effect.catchAll((cause) =>
-        cause.code === "ENOENT" && namedBy === undefined
-          ? Effect.succeed(undefined)
-          : Effect.fail(
-              configError({
-                reason: "unreadable",
-                path: [],
-                origin,
-                detail:
-                  cause.code === "ENOENT"
-                    ? `config file not found (named by ${namedBy})`
-                    : `cannot read the config file (${cause.code ?? cause.message})`
-              })
-            )
-      )
-    )
-    if (text === undefined) return undefined
-    const decoded = yield* decodeSource(yield* parseYaml(text, origin), env, origin)
-    return { origin, fromOptions: false, file: decoded }
-  })
-
-const firstDefined = <A>(values: ReadonlyArray<A | undefined>): A | undefined => values.find(Predicate.isNotUndefined)
-
-/** Per key: the first layer that sets it, else the base. */
-const mergeKeys = <T extends object>(base: T, layers: ReadonlyArray<Partial<T> | undefined>): T => {
-  const merged: Record<string, unknown> = { ...(base as Record<string, unknown>) }
-  for (const key of Object.keys(base)) {
-    const value = firstDefined(layers.map((layer) => (layer as Record<string, unknown> | undefined)?.[key]))
-    if (value !== undefined) merged[key] = value
-  }
-  return merged as T
-}
-
-const isPresent = (key: Redacted.Redacted<string> | MissingVariable | undefined): key is Redacted.Redacted<string> =>
-  Redacted.isRedacted(key)
-
-const quote = (value: string): string => JSON.stringify(value)
-
-/**
- * Merges the project and user sources over the defaults (API.md §4) and validates the whole.
- *
- * - `models`: the project's win per alias and come first; the user's other aliases are added.
- * - providers: the key is the `config` option's explicit key, else the environment's, else the first
- *   file that has a value (project, then user); else `Missing`, naming the first unset `${VAR}`.
- *   Endpoints: the project's, then the user's. A user endpoint repeating a name the project already
- *   gives the same provider is skipped (a user file is often a copy of the project's); any other
- *   repeated name is an error, since breakers are keyed by endpoint name.
- * - `allowed_regions` (project's, else user's) drops every endpoint whose region is outside it; an
- *   endpoint without a region is always kept (it declares no residency to check).
- * - `resilience`, `budget`, `ledger`, `observability`: per key, project, else user, else defaults.
- */
-const resolve = (
-  project: Source | undefined,
-  user: Source | undefined,
-  env: Env,
-  searched: Searched
-): Effect.Effect<ResolvedConfig, ConfigError> =>
-  Effect.gen(function* () {
-    const sources = [project, user].filter(Predicate.isNotUndefined)
-    const invalid = (path: KeyPath, detail: string, origin: string | undefined) =>
-      Effect.fail(configError({ reason: "invalid", path, detail, origin }))
-
-    // Models, in order: the project's aliases first.
-    const models = new Map<string, { readonly model: ConfigModel; readonly origin: string | undefined }>()
-    for (const source of sources) {
-      for (const [alias, model] of Object.entries(source.file.models ?? {})) {
-        if (!models.has(alias)) models.set(alias, { model, origin: source.origin })
-      }
-    }
-    if (models.size === 0) {
-      const consulted = [
-        ...searched.read.map((name) => `read: ${name}`),
-        ...searched.notFound.map((name) => `not found: ${name}`)
-      ].join("; ")
-      return yield* Effect.fail(
-        configError({ reason: "missing", path: ["models"], detail: `expected at least one model alias, got none (${consulted})` })
-      )
-    }
-    const aliases = [...models.keys()]
-
-    // Providers.
-    const allowedRegions = firstDefined(sources.map((source) => source.file.allowedRegions))
-    const providers: Partial<Record<ProviderName, ProviderConfig>> = {}
-    const unfilteredCount: Partial<Record<ProviderName, number>> = {}
-    const endpointOwners = new Map<string, { readonly provider: ProviderName; readonly source: Source; readonly path: string }>()
-    for (const name of providerNames) {
-      const entries = sources.flatMap((source) => {
-        const provider = source.file.providers?.[name]
-        return provider === undefined ? [] : [{ source, provider }]
-      })
-      if (entries.length === 0) continue
-
-      const endpoints: Array<EndpointConfig> = []
-      for (const { source, provider } of entries) {
-        for (const [index, endpoint] of (provider.endpoints ?? []).entries()) {
-          const path: KeyPath = ["providers", name, "endpoints", index, "name"]
-          const owner = endpointOwners.get(endpoint.name)
-          if (owner !== undefined) {
-            if (owner.provider === name && owner.source !== source) continue
-            return yield* invalid(
-              path,
-              `expected a unique endpoint name, got ${quote(endpoint.name)}, already used by ${owner.path}`,
-              source.origin
-            )
-          }
-          endpointOwners.set(endpoint.name, { provider: name, source, path: formatPath(path.slice(0, 4)) })
-          endpoints.push({ name: endpoint.name, baseUrl: endpoint.baseUrl, region: endpoint.region })
-        }
-      }
-      unfilteredCount[name] = endpoints.length
-
-      const declared = entries.map((entry) => entry.provider.apiKey).filter(Predicate.isNotUndefined)
-      const explicit = entries[0]?.source.fromOptions ? entries[0].provider.apiKey : undefined
-      const fromEnv = firstDefined(providerEnvVar[name].map((variable) => lookupEnv(env, variable)))
-      const value =
-        (isPresent(explicit) ? explicit : undefined) ??
-        (fromEnv === undefined ? undefined : Redacted.make(fromEnv)) ??
-        declared.find(isPresent)
-      const apiKey: ApiKeySource =
-        value !== undefined
-          ? { _tag: "Present", value }
-          : { _tag: "Missing", variable: declared.find((key) => key instanceof MissingVariable)?.variable }
-
-      providers[name] = {
-        name,
-        apiKey,
-        endpoints: endpoints.filter(
-          (endpoint) =>
-            allowedRegions === undefined || endpoint.region === undefined || allowedRegions.includes(endpoint.region)
-        )
-      }
-    }
-    const configured = Object.keys(providers)
-
-    // Models against providers and each other.
-    const resolvedModels: Record<string, ModelConfig> = {}
-    for (const [alias, { model, origin }] of models) {
-      const provider = providerNames.find((name) => name === model.provider && providers[name] !== undefined)
-      if (provider === undefined) {
-        return yield* invalid(
-          ["models", alias, "provider"],
-          `expected one of the configured providers (${configured.join(", ") || "none"}), got ${quote(model.provider)}`,
-          origin
-        )
-      }
-      if (providers[provider]?.endpoints.length === 0) {
-        return yield* invalid(
-          ["providers", provider, "endpoints"],
-          unfilteredCount[provider] === 0
-            ? `expected at least one endpoint (model ${quote(alias)} uses this provider)`
-            : `expected at least one endpoint in allowed_regions (${allowedRegions?.join(", ")}) (model ${quote(alias)} uses this provider)`,
-          origin
-        )
-      }
-      const fallbacks = model.fallbacks ?? []
-      for (const [index, fallback] of fallbacks.entries()) {
-        if (fallback === alias) {
-          return yield* invalid(
-            ["models", alias, "fallbacks", index],
-            `expected another model alias, got ${quote(fallback)} (the model itself)`,
-            origin
-          )
-        }
-        if (!models.has(fallback)) {
-          return yield* invalid(
-            ["models", alias, "fallbacks", index],
-            `expected one of the model aliases (${aliases.join(", ")}), got ${quote(fallback)}`,
-            origin
-          )
-        }
-      }
-      resolvedModels[alias] = { alias, provider, modelId: model.modelId, pricing: model.pricing, fallbacks }
-    }
-
-    const defaultSource = sources.find((source) => source.file.defaultModel !== undefined)
-    const defaultModel = defaultSource?.file.defaultModel ?? aliases[0]!
-    if (!models.has(defaultModel)) {
-      return yield* invalid(
-        ["default_model"],
-        `expected one of the model aliases (${aliases.join(", ")}), got ${quote(defaultModel)}`,
-        defaultSource?.origin
-      )
-    }
-
-    // Scalar sections, per key.
-    const resilienceLayers = sources.map((source) => source.file.resilience)
-    const resilience: ResilienceConfig = {
-      ...mergeKeys<Omit<ResilienceConfig, "circuitBreaker">>(defaults.resilience, resilienceLayers),
-      circuitBreaker: mergeKeys<CircuitBreakerConfig>(defaults.resilience.circuitBreaker, resilienceLayers.map((layer) => layer?.circuitBreaker))
-    }
-    if (resilience.maxDelayS < resilience.baseDelayS) {
-      return yield* invalid(
-        ["resilience", "max_delay_s"],
-        `expected at least base_delay_s (${resilience.baseDelayS}), got ${resilience.maxDelayS}`,
-        sources.find((source) => source.file.resilience?.maxDelayS !== undefined)?.origin
-      )
-    }
-
-    const ledgerKey = <K extends "backend" | "path" | "url">(key: K) =>
-      firstDefined(sources.map((source) => source.file.ledger?.[key]))
-    const backendSource = sources.find((source) => source.file.ledger?.backend !== undefined)
-    const backend = backendSource?.file.ledger?.backend ?? defaults.ledger.backend
-    let ledger: LedgerConfig
-    switch (backend) {
-      case "sqlite":
-        ledger = { backend, path: ledgerKey("path") ?? defaults.ledger.path }
-        break
-      case "memory":
-        ledger = { backend }
-        break
-      case "postgres": {
-        const url = ledgerKey("url")
-        if (url === undefined) {
-          return yield* Effect.fail(
-            configError({
-              reason: "missing",
-              path: ["ledger", "url"],
-              origin: backendSource?.origin,
-              detail: "expected a connection URL when backend is postgres, got nothing"
-            })
-          )
-        }
-        ledger = { backend, url }
-      }
-    }
-
-    return {
-      defaultModel,
-      providers,
-      models: resolvedModels,
-      allowedRegions,
-      resilience,
-      budget: mergeKeys<BudgetConfig>(defaults.budget, sources.map((source) => source.file.budget)),
-      ledger,
-      observability: mergeKeys<ObservabilityConfig>(defaults.observability, sources.map((source) => source.file.observability))
-    }
-  })
+/** The protocol registry as configuration sees it: which protocols exist, which entry names imply one. */
+export const registryProtocols: ProtocolTable = { protocols, implied: impliedProtocols }
 
 /**
  * Loads, merges and validates the configuration: the `config` option (else the project file) > the
- * environment's API keys > the user file > defaults. `${VAR}` is read from `env` in every string;
- * an unset one is a load error except in `api_key`, where it only fails `apiKey` when called.
+ * environment's API keys > the user file > defaults. `${VAR}` is read in every string from the
+ * current `ConfigProvider` (the process environment unless a program sets another); an unset one is a
+ * load error except in `api_key`, where it only fails `credentials` when called.
  */
-export const load = Effect.fn("LLMConfig.load")(function* (options: LoadOptions = {}) {
-  const env = options.env ?? process.env
-  const cwd = options.cwd ?? process.cwd()
-  const searched: Searched = { read: [], notFound: [] }
+export const load = (
+  options: LoadOptions = {}
+): Effect.Effect<ResolvedConfig, ConfigError, FileSystem.FileSystem | Path.Path> =>
+  Effect.map(Load.load(options, registryProtocols), (resolved) => resolved.config).pipe(
+    Effect.withSpan("LLMConfig.load")
+  )
 
-  const projectFile = (() => {
-    if (options.configPath !== undefined) return { file: nodePath.resolve(cwd, options.configPath), namedBy: "configPath" }
-    const fromEnv = lookupEnv(env, "EFFECT_LLM_CONFIG")
-    if (fromEnv !== undefined) return { file: nodePath.resolve(cwd, fromEnv), namedBy: "EFFECT_LLM_CONFIG" }
-    return { file: nodePath.join(cwd, "config.yaml"), namedBy: undefined }
-  })()
-  const project: Source | undefined =
-    options.config !== undefined
-      ? { origin: undefined, fromOptions: true, file: yield* decodeSource(options.config, env, undefined) }
-      : yield* readSource(projectFile.file, displayName(projectFile.file, cwd), env, projectFile.namedBy)
-  if (options.config !== undefined) searched.read.push("the config option")
-  else (project === undefined ? searched.notFound : searched.read).push(displayName(projectFile.file, cwd))
+/** What `make` may be given beyond the configuration. */
+export interface MakeOptions {
+  /** Secrets the sources held beyond those `config` still shows (a key the environment overrode). */
+  readonly secrets?: ReadonlyArray<Redacted.Redacted<string>> | undefined
+  /** The protocol table naming each protocol's key variables; default the registry's. */
+  readonly protocols?: ProtocolTable | undefined
+}
 
-  let user: Source | undefined
-  if (options.userConfigPath !== null) {
-    const userFile =
-      options.userConfigPath !== undefined
-        ? nodePath.resolve(cwd, options.userConfigPath)
-        : nodePath.join(
-            lookupEnv(env, "XDG_CONFIG_HOME") ?? nodePath.join(lookupEnv(env, "HOME") ?? os.homedir(), ".config"),
-            "effect-llm",
-            "config.yaml"
-          )
-    user = yield* readSource(userFile, displayName(userFile, cwd), env, undefined)
-    ;(user === undefined ? searched.notFound : searched.read).push(displayName(userFile, cwd))
+/**
+ * Builds the service from a resolved configuration. The lookups are plain, span-free effects computed
+ * once here: they run on every call.
+ */
+export const make = (config: ResolvedConfig, options: MakeOptions = {}): LLMConfig.Service => {
+  const table = options.protocols ?? registryProtocols
+  const keyVariables = (name: string, protocol: string | undefined): ReadonlyArray<string> => {
+    const rules = protocol !== undefined && Object.hasOwn(table.protocols, protocol)
+      ? table.protocols[protocol]
+      : undefined
+    return rules?.keyVariables(name) ?? [defaultKeyVariable(name)]
   }
-
-  return yield* resolve(project, user, env, searched)
-})
-
-/** Builds the service from a resolved configuration. The lookups are plain, span-free: they run on every call. */
-export const make = (config: ResolvedConfig): LLMConfig.Service => {
-  const keys = Object.fromEntries(
-    providerNames.map((name): [ProviderName, Effect.Effect<Redacted.Redacted<string>, ConfigError>] => {
-      const provider = config.providers[name]
-      const path: KeyPath = ["providers", name, "api_key"]
-      const suggestion = providerEnvVar[name].join(" or ")
-      if (provider === undefined) {
-        return [
-          name,
-          Effect.fail(
-            configError({ reason: "missing", path, detail: `provider ${name} is not configured (add it under providers and set ${suggestion})` })
-          )
-        ]
-      }
-      const key = provider.apiKey
-      if (key._tag === "Present") return [name, Effect.succeed(key.value)]
-      return [
-        name,
-        Effect.fail(
+  const credentials = new Map<string, Effect.Effect<LLMConfig.Credentials, ConfigError>>()
+  for (const [name, provider] of Object.entries(config.providers)) {
+    const path: KeyPath = ["providers", name, "api_key"]
+    const key = provider.apiKey
+    const { headers } = provider
+    credentials.set(
+      name,
+      key._tag === "Present"
+        ? Effect.succeed({ apiKey: key.value, headers })
+        : key._tag === "None"
+        ? Effect.succeed({ apiKey: undefined, headers })
+        : Effect.fail(
           configError({
             reason: "missing",
             path,
-            detail:
-              key.variable === undefined
-                ? `no API key configured (set ${suggestion})`
-                : `environment variable ${key.variable} is not set`
+            detail: key.variable === undefined
+              ? `no API key configured (set ${keyVariables(name, provider.protocol).join(" or ")})`
+              : `environment variable ${key.variable} is not set`
           })
         )
-      ]
-    })
-  ) as Record<ProviderName, Effect.Effect<Redacted.Redacted<string>, ConfigError>>
+    )
+  }
+  const unconfigured = (name: string) =>
+    Effect.fail(
+      configError({
+        reason: "missing",
+        path: ["providers", name, "api_key"],
+        detail: `provider ${name} is not configured (add it under providers and set ${
+          keyVariables(name, Object.hasOwn(table.implied, name) ? table.implied[name] : undefined).join(" or ")
+        })`
+      })
+    )
   const known = Object.keys(config.models).join(", ")
 
   return LLMConfig.of({
     config,
-    apiKey: (provider) => keys[provider],
+    credentials: (provider) => credentials.get(provider) ?? unconfigured(provider),
     model: (alias) => {
       const name = alias ?? config.defaultModel
       return Object.hasOwn(config.models, name)
         ? Effect.succeed(config.models[name]!)
         : Effect.fail(
-            new FatalError({ reason: "invalid_request", message: `unknown model alias ${quote(name)} (known: ${known})` })
-          )
-    }
+          new FatalError({ reason: "invalid_request", message: `unknown model alias ${quote(name)} (known: ${known})` })
+        )
+    },
+    secrets: distinct([...secretsOfConfig(config), ...(options.secrets ?? [])])
   })
 }
 
@@ -449,16 +143,33 @@ export const layerFromConfig = (resolved: ResolvedConfig): Layer.Layer<LLMConfig
   Layer.succeed(LLMConfig, make(resolved))
 
 /**
- * The service loaded from `process.env`, the working directory's files and the user file, as `load`
- * describes. No requirements: files are read with `node:fs` once, when the layer is built.
+ * The service loaded as `load` describes: the files read through `FileSystem` and `Path` (Node's in
+ * `layers/Live.ts`), the environment through the current `ConfigProvider`, once, when the layer is built.
  */
 export const layer = (
-  options: { readonly configPath?: string; readonly config?: unknown } = {}
-): Layer.Layer<LLMConfig, ConfigError> => Layer.effect(LLMConfig, Effect.map(load(options), make))
+  options: LoadOptions = {}
+): Layer.Layer<LLMConfig, ConfigError, FileSystem.FileSystem | Path.Path> =>
+  Layer.effect(
+    LLMConfig,
+    Effect.map(
+      Load.load(options, registryProtocols),
+      (resolved) => make(resolved.config, { secrets: resolved.secrets })
+    )
+  )
 
 /**
- * The service from a configuration object alone (YAML shape): no file, no user file, and `${VAR}` read
- * from `env` (default: none), so tests do not depend on the machine.
+ * The service from a configuration object alone (YAML shape): no project file, no user file, and
+ * `${VAR}` and `<NAME>_API_KEY` read from `env` (default: none), never from the machine.
  */
 export const layerIsolated = (config: unknown, env: Env = {}): Layer.Layer<LLMConfig, ConfigError> =>
-  Layer.effect(LLMConfig, Effect.map(load({ config, env, userConfigPath: null }), make))
+  Layer.effect(
+    LLMConfig,
+    Load.loadObject(config, registryProtocols).pipe(
+      Effect.map((resolved) => make(resolved.config, { secrets: resolved.secrets })),
+      Effect.withConfigProvider(
+        ConfigProvider.fromMap(
+          new Map(Object.entries(env).filter((entry): entry is [string, string] => entry[1] !== undefined))
+        )
+      )
+    )
+  )

@@ -1,0 +1,100 @@
+/**
+ * How configuration problems are reported: key paths as YAML spells them, `ConfigError`s of the form
+ * `<origin>: <path>: <detail>`, and the rendering of offending values, which never shows a secret.
+ */
+import * as Redacted from "effect/Redacted"
+import { ConfigError } from "../../domain/Errors.js"
+
+/** A key path, as YAML keys (`snake_case`) and list indices. */
+export type KeyPath = ReadonlyArray<PropertyKey>
+
+/** Renders a key path: `providers.google.endpoints[0].base_url`. */
+export const formatPath = (path: KeyPath): string =>
+  path.reduce<string>(
+    (out, segment) =>
+      typeof segment === "number" ? `${out}[${segment}]` : out === "" ? String(segment) : `${out}.${String(segment)}`,
+    ""
+  )
+
+/**
+ * Builds a `ConfigError`. `origin` (the file's display name) prefixes the message, never the path;
+ * a path under `providers.<name>` also fills `provider`.
+ */
+export const configError = (options: {
+  readonly reason: ConfigError["reason"]
+  readonly path: KeyPath
+  readonly detail: string
+  readonly origin?: string | undefined
+}): ConfigError => {
+  const path = formatPath(options.path)
+  const prefix = (options.origin === undefined ? "" : `${options.origin}: `) + (path === "" ? "" : `${path}: `)
+  const provider = options.path[0] === "providers" && typeof options.path[1] === "string" ? options.path[1] : undefined
+  return new ConfigError({
+    reason: options.reason,
+    path,
+    message: prefix + options.detail,
+    ...(provider === undefined ? {} : { provider })
+  })
+}
+
+/** An `invalid` `ConfigError`. */
+export const invalid = (path: KeyPath, detail: string, origin: string | undefined): ConfigError =>
+  configError({ reason: "invalid", path, detail, origin })
+
+/** A value quoted for a message (only values that cannot be secrets). */
+export const quote = (value: string): string => JSON.stringify(value)
+
+/** True for a mapping written as an object literal or decoded from YAML (not a class instance). */
+export const isPlainObject = (value: unknown): value is Record<string, unknown> => {
+  if (typeof value !== "object" || value === null) return false
+  const prototype = Object.getPrototypeOf(value)
+  return prototype === Object.prototype || prototype === null
+}
+
+/**
+ * How much of the value at a path an error may show: `secret` (keys, header values, `ledger.url`,
+ * whole provider entries: only its type), `url` (a `base_url`: without its password and query
+ * values), else `plain`.
+ */
+export type Sensitivity = "secret" | "url" | "plain"
+
+/** The sensitivity of the value at a key path. */
+export const sensitivityOf = (path: KeyPath): Sensitivity => {
+  const last = path[path.length - 1]
+  if (last === "base_url") return "url"
+  return last === "api_key" ||
+      last === "url" ||
+      (path[0] === "providers" && (path.length <= 2 || path[2] === "headers"))
+    ? "secret"
+    : "plain"
+}
+
+/** A URL without its password and query values; `undefined` when the text may hide one we cannot find. */
+const withoutSecrets = (text: string): string | undefined => {
+  try {
+    const url = new URL(text)
+    if (url.password !== "") url.password = "***"
+    for (const key of [...url.searchParams.keys()]) url.searchParams.set(key, "***")
+    return url.href
+  } catch {
+    return /[@?=#]/.test(text) ? undefined : text
+  }
+}
+
+const shorten = (text: string): string => quote(text.length > 60 ? `${text.slice(0, 57)}...` : text)
+
+/** How a value is shown after "got": short, and never the content of a secret. */
+export const showActual = (actual: unknown, sensitivity: Sensitivity): string => {
+  if (actual === undefined) return "nothing"
+  if (actual === null) return "an empty value"
+  if (Array.isArray(actual)) return actual.length === 0 ? "an empty list" : "a list"
+  if (Redacted.isRedacted(actual) || (typeof actual === "object" && !isPlainObject(actual))) return "a secret"
+  if (isPlainObject(actual)) return "a mapping"
+  if (sensitivity === "secret") return `a ${typeof actual}`
+  if (typeof actual === "string") {
+    if (sensitivity === "plain") return shorten(actual)
+    const shown = withoutSecrets(actual)
+    return shown === undefined ? "a string" : shorten(shown)
+  }
+  return String(actual)
+}

@@ -1,0 +1,115 @@
+/**
+ * The scalar sections (`resilience`, `budget`, `observability`, `ledger`): per key, the project's
+ * value where it sets one, else the user's, else the default (API.md §4); then the rules that span
+ * keys — `max_delay_s ≥ base_delay_s`, and a `ledger.url` that parses as a PostgreSQL URL (§14).
+ */
+import * as Effect from "effect/Effect"
+import * as Predicate from "effect/Predicate"
+import * as Redacted from "effect/Redacted"
+import {
+  type BudgetConfig,
+  type CircuitBreakerConfig,
+  defaults,
+  type LedgerConfig,
+  type ObservabilityConfig,
+  type ResilienceConfig
+} from "../../domain/Config.js"
+import type { ConfigError } from "../../domain/Errors.js"
+import { configError, invalid, quote } from "./Issues.js"
+import type { Source } from "./Sources.js"
+
+const firstDefined = <A>(values: ReadonlyArray<A | undefined>): A | undefined => values.find(Predicate.isNotUndefined)
+
+/** Per key: the first layer that sets it, else the base. */
+const mergeKeys = <T extends object>(base: T, layers: ReadonlyArray<Partial<T> | undefined>): T => {
+  const merged: Record<string, unknown> = { ...(base as Record<string, unknown>) }
+  for (const key of Object.keys(base)) {
+    const value = firstDefined(layers.map((layer) => (layer as Record<string, unknown> | undefined)?.[key]))
+    if (value !== undefined) merged[key] = value
+  }
+  return merged as T
+}
+
+/** `resilience`, with its `circuit_breaker` merged per key too. */
+export const resolveResilience = (sources: ReadonlyArray<Source>): Effect.Effect<ResilienceConfig, ConfigError> => {
+  const layers = sources.map((source) => source.file.resilience)
+  const resilience: ResilienceConfig = {
+    ...mergeKeys<Omit<ResilienceConfig, "circuitBreaker">>(defaults.resilience, layers),
+    circuitBreaker: mergeKeys<CircuitBreakerConfig>(
+      defaults.resilience.circuitBreaker,
+      layers.map((layer) => layer?.circuitBreaker)
+    )
+  }
+  if (resilience.maxDelayS < resilience.baseDelayS) {
+    return Effect.fail(
+      invalid(
+        ["resilience", "max_delay_s"],
+        `expected at least base_delay_s (${resilience.baseDelayS}), got ${resilience.maxDelayS}`,
+        sources.find((source) => source.file.resilience?.maxDelayS !== undefined)?.origin
+      )
+    )
+  }
+  return Effect.succeed(resilience)
+}
+
+/** `budget`. */
+export const resolveBudget = (sources: ReadonlyArray<Source>): BudgetConfig =>
+  mergeKeys<BudgetConfig>(defaults.budget, sources.map((source) => source.file.budget))
+
+/** `observability`. */
+export const resolveObservability = (sources: ReadonlyArray<Source>): ObservabilityConfig =>
+  mergeKeys<ObservabilityConfig>(defaults.observability, sources.map((source) => source.file.observability))
+
+const postgresExample = "postgres://user:password@host:5432/database"
+
+/**
+ * Why `url` is not a PostgreSQL connection URL, else `undefined`. Checked at load so a typo fails
+ * here rather than as a DNS lookup of a made-up host; the reason never quotes the URL (it may hold
+ * the password).
+ */
+export const postgresUrlProblem = (url: string): string | undefined => {
+  let scheme: string
+  try {
+    scheme = new URL(url).protocol
+  } catch {
+    return "a value that is not a URL"
+  }
+  return scheme === "postgres:" || scheme === "postgresql:" ? undefined : `a URL with scheme ${quote(scheme)}`
+}
+
+/**
+ * `ledger`: the backend (project, else user, else `sqlite`) and, per key, the settings it reads —
+ * `path` (sqlite), `max_events` (memory), `url` (postgres: required, and a PostgreSQL URL).
+ */
+export const resolveLedger = (sources: ReadonlyArray<Source>): Effect.Effect<LedgerConfig, ConfigError> => {
+  const ledgerKey = <K extends "backend" | "path" | "url" | "maxEvents">(key: K) =>
+    firstDefined(sources.map((source) => source.file.ledger?.[key]))
+  const originOf = (key: "backend" | "url") => sources.find((source) => source.file.ledger?.[key] !== undefined)?.origin
+  const backend = ledgerKey("backend") ?? defaults.ledger.backend
+  switch (backend) {
+    case "sqlite":
+      return Effect.succeed({ backend, path: ledgerKey("path") ?? defaults.ledger.path })
+    case "memory":
+      return Effect.succeed({ backend, maxEvents: ledgerKey("maxEvents") ?? defaults.ledger.maxEvents })
+    case "postgres": {
+      const url = ledgerKey("url")
+      if (url === undefined) {
+        return Effect.fail(
+          configError({
+            reason: "missing",
+            path: ["ledger", "url"],
+            origin: originOf("backend"),
+            detail: "expected a connection URL when backend is postgres, got nothing"
+          })
+        )
+      }
+      const problem = postgresUrlProblem(Redacted.value(url))
+      if (problem !== undefined) {
+        return Effect.fail(
+          invalid(["ledger", "url"], `expected a PostgreSQL URL (${postgresExample}), got ${problem}`, originOf("url"))
+        )
+      }
+      return Effect.succeed({ backend, url })
+    }
+  }
+}

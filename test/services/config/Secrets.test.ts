@@ -1,0 +1,171 @@
+import { assert, describe, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Redacted from "effect/Redacted"
+import { vi } from "vitest"
+import { urlSecrets } from "../../../src/services/config/Secrets.js"
+import * as LLMConfig from "../../../src/services/LLMConfig.js"
+import { withOpenAI } from "./protocols.js"
+import { loadFiles, loadObject, scratchFile } from "./support.js"
+
+vi.mock("../../../src/providers/registry.js", async () => (await import("./protocols.js")).registryModule)
+
+const values = (secrets: ReadonlyArray<Redacted.Redacted<string>>) => secrets.map(Redacted.value)
+
+const serviceOf = (config: unknown, env: Readonly<Record<string, string>> = {}) =>
+  Effect.map(
+    loadObject(config, env),
+    ({ config, secrets }) => LLMConfig.make(config, { secrets, protocols: withOpenAI })
+  )
+
+describe("secrets (API.md §14)", () => {
+  it("urlSecrets: the password and every query value, as written and decoded", () => {
+    assert.deepStrictEqual(urlSecrets("https://user:p%40ss@h.example/v1?key=abc&x=a%2Fb&flag"), [
+      "p%40ss",
+      "p@ss",
+      "abc",
+      "abc",
+      "a%2Fb",
+      "a/b"
+    ])
+    assert.deepStrictEqual(urlSecrets("https://h.example/v1"), [])
+    assert.deepStrictEqual(urlSecrets("not a url"), [])
+  })
+
+  it.effect("every configured secret value, each once, none empty", () =>
+    Effect.gen(function*() {
+      const service = yield* serviceOf(
+        {
+          providers: {
+            google: {
+              api_key: "file-google-key",
+              endpoints: [{ name: "g", base_url: "https://g.example/?key=url-key" }]
+            },
+            deepseek: { protocol: "openai", endpoints: [{ name: "d", base_url: "https://d.example/v1" }] },
+            openrouter: {
+              protocol: "openai",
+              api_key: "${OR_KEY}",
+              headers: { "X-Title": "title-value", "X-Empty": "" },
+              endpoints: [{ name: "o", base_url: "https://bob:url-password@o.example/v1" }]
+            }
+          },
+          models: { m: { provider: "google", model_id: "gemini-2.5-flash" } },
+          ledger: { backend: "postgres", url: "postgres://llm:ledger-password@db/llm?sslpassword=ssl-secret" }
+        },
+        { DEEPSEEK_API_KEY: "env-deepseek-key", OR_KEY: "interpolated-key" }
+      )
+      const secrets = values(service.secrets)
+      for (
+        const expected of [
+          "file-google-key",
+          "url-key",
+          "env-deepseek-key",
+          "interpolated-key",
+          "title-value",
+          "url-password",
+          "ledger-password",
+          "ssl-secret"
+        ]
+      ) assert.include(secrets, expected)
+      assert.notInclude(secrets, "")
+      assert.strictEqual(new Set(secrets).size, secrets.length)
+      for (const notSecret of ["gemini-2.5-flash", "bob", "llm", "https://g.example/?key=url-key"]) {
+        assert.notInclude(secrets, notSecret)
+      }
+      assert.notInclude(JSON.stringify(service), "file-google-key")
+      assert.notInclude(String(service.secrets), "file-google-key")
+    }))
+
+  it.effect("keys the merge did not pick are secrets too: an overridden file key, the option's, a dropped endpoint's", () =>
+    Effect.gen(function*() {
+      const user = scratchFile(
+        "user.yaml",
+        "providers:\n  google:\n    api_key: user-key\n    endpoints: [{ name: eu, base_url: 'https://eu.example/?token=eu-token', region: eu }]\n"
+      )
+      const { secrets } = yield* loadFiles(
+        {
+          config: {
+            providers: {
+              google: { api_key: "option-key", endpoints: [{ name: "g", base_url: "https://g.example", region: "us" }] }
+            },
+            models: { m: { provider: "google", model_id: "x" } },
+            allowed_regions: ["us"]
+          },
+          userConfig: user.file
+        },
+        { GEMINI_API_KEY: "env-gemini", GOOGLE_API_KEY: "env-google" }
+      )
+      const found = values(secrets)
+      for (const expected of ["option-key", "user-key", "env-gemini", "env-google", "eu-token"]) {
+        assert.include(found, expected)
+      }
+    }))
+
+  it.effect("layerFromConfig's service derives the secrets its configuration holds", () =>
+    Effect.gen(function*() {
+      const { config } = yield* loadObject(
+        {
+          providers: { google: { endpoints: [{ name: "g", base_url: "https://g.example" }] } },
+          models: { m: { provider: "google", model_id: "x" } }
+        },
+        { GEMINI_API_KEY: "env-gemini" }
+      )
+      const service = yield* LLMConfig.LLMConfig.pipe(Effect.provide(LLMConfig.layerFromConfig(config)))
+      assert.deepStrictEqual(values(service.secrets), ["env-gemini"])
+    }))
+
+  describe("no secret in a ConfigError", () => {
+    it.effect("a base_url that is not http(s) is shown without its password or query values", () =>
+      Effect.gen(function*() {
+        const error = yield* Effect.flip(
+          loadObject({
+            providers: {
+              google: { endpoints: [{ name: "g", base_url: "ftp://me:url-password@g.example/?key=url-key" }] }
+            },
+            models: { m: { provider: "google", model_id: "x" } }
+          })
+        )
+        assert.strictEqual(error.path, "providers.google.endpoints[0].base_url")
+        assert.strictEqual(
+          error.message,
+          `providers.google.endpoints[0].base_url: expected an http(s) URL, got "ftp://me:***@g.example/?key=***"`
+        )
+        const unparsable = yield* Effect.flip(
+          loadObject({
+            providers: { google: { endpoints: [{ name: "g", base_url: "g.example?key=url-key" }] } },
+            models: { m: { provider: "google", model_id: "x" } }
+          })
+        )
+        assert.strictEqual(
+          unparsable.message,
+          "providers.google.endpoints[0].base_url: expected an http(s) URL, got a string"
+        )
+      }))
+
+    it.effect("a key or header value of the wrong type is described, never shown", () =>
+      Effect.gen(function*() {
+        const key = yield* Effect.flip(
+          loadObject({
+            providers: { google: { api_key: 987654321, endpoints: [{ name: "g", base_url: "https://g.example" }] } },
+            models: { m: { provider: "google", model_id: "x" } }
+          })
+        )
+        assert.strictEqual(key.message, "providers.google.api_key: expected a string, got a number")
+        const header = yield* Effect.flip(
+          loadObject({
+            providers: {
+              local: {
+                protocol: "openai",
+                headers: { "X-Key": true },
+                endpoints: [{ name: "l", base_url: "http://localhost:1/v1" }]
+              }
+            },
+            models: { m: { provider: "local", model_id: "x" } }
+          })
+        )
+        assert.strictEqual(
+          header.message,
+          "providers.local.headers.X-Key: expected a header value on one line, got a boolean"
+        )
+      }))
+  })
+})

@@ -1,0 +1,153 @@
+import { assert, describe, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Redacted from "effect/Redacted"
+import { defaults } from "../../../src/domain/Config.js"
+import { loadFiles, loadObject, scratchDir, scratchFile } from "./support.js"
+
+const minimal = {
+  providers: { google: { endpoints: [{ name: "g", base_url: "https://g.example" }] } },
+  models: { flash: { provider: "google", model_id: "gemini-2.5-flash" } }
+}
+const minimalYaml = "providers:\n  google:\n    endpoints: [{ name: g, base_url: https://g.example }]\n"
+
+describe("resilience timeouts must be > 0 (API.md §14)", () => {
+  for (const key of ["retry_budget_s", "request_timeout_s", "stream_idle_timeout_s"]) {
+    it.effect(`${key}: 0 and negative values are refused, naming the key`, () =>
+      Effect.gen(function*() {
+        for (const value of [0, -1]) {
+          const error = yield* Effect.flip(loadObject({ ...minimal, resilience: { [key]: value } }))
+          assert.strictEqual(error._tag, "ConfigError")
+          assert.strictEqual(error.reason, "invalid")
+          assert.strictEqual(error.path, `resilience.${key}`)
+          assert.strictEqual(error.message, `resilience.${key}: expected a positive number, got ${value}`)
+        }
+        const { config } = yield* loadObject({ ...minimal, resilience: { [key]: 0.5 } })
+        assert.strictEqual(
+          {
+            retry_budget_s: config.resilience.retryBudgetS,
+            request_timeout_s: config.resilience.requestTimeoutS,
+            stream_idle_timeout_s: config.resilience.streamIdleTimeoutS
+          }[key],
+          0.5
+        )
+      }))
+  }
+})
+
+describe("ledger", () => {
+  describe("url with backend postgres (API.md §14)", () => {
+    it.effect("must parse as a PostgreSQL URL at load: a plain word is refused without echoing it", () =>
+      Effect.gen(function*() {
+        const error = yield* Effect.flip(loadObject({ ...minimal, ledger: { backend: "postgres", url: "base" } }))
+        assert.strictEqual(error.reason, "invalid")
+        assert.strictEqual(error.path, "ledger.url")
+        assert.strictEqual(
+          error.message,
+          "ledger.url: expected a PostgreSQL URL (postgres://user:password@host:5432/database), got a value that is not a URL"
+        )
+      }))
+
+    it.effect("another scheme is refused, naming the scheme but never the password", () =>
+      Effect.gen(function*() {
+        const error = yield* Effect.flip(
+          loadObject(
+            { ...minimal, ledger: { backend: "postgres", url: "${DB_URL}" } },
+            { DB_URL: "mysql://admin:hunter2-pw@db.example/llm" }
+          )
+        )
+        assert.strictEqual(error.path, "ledger.url")
+        assert.include(error.message, `got a URL with scheme "mysql:"`)
+        assert.notInclude(JSON.stringify(error), "hunter2-pw")
+        assert.notInclude(String(error), "hunter2-pw")
+        const { file } = scratchFile(
+          "config.yaml",
+          `${minimalYaml}models: { m: { provider: google, model_id: x } }\nledger:\n  backend: postgres\n  url: "host=db password=hunter2-pw"\n`
+        )
+        const fromFile = yield* Effect.flip(loadFiles({ configPath: file }))
+        assert.strictEqual(fromFile.path, "ledger.url")
+        assert.isTrue(fromFile.message.startsWith(`${file}: ledger.url: expected a PostgreSQL URL`), fromFile.message)
+        assert.notInclude(fromFile.message, "hunter2-pw")
+      }))
+
+    it.effect("postgres:// and postgresql:// are accepted and stay Redacted", () =>
+      Effect.gen(function*() {
+        for (
+          const url of [
+            "postgres://user:pw@127.0.0.1:5432/test",
+            "postgresql://db.example/llm?sslmode=require",
+            "postgres:///llm?host=/var/run/postgresql"
+          ]
+        ) {
+          const { config } = yield* loadObject({ ...minimal, ledger: { backend: "postgres", url } })
+          assert.strictEqual(config.ledger.backend, "postgres")
+          if (config.ledger.backend === "postgres") assert.strictEqual(Redacted.value(config.ledger.url), url)
+        }
+      }))
+
+    it.effect("a url is not checked for other backends (it is not read)", () =>
+      Effect.gen(function*() {
+        const { config } = yield* loadObject({ ...minimal, ledger: { backend: "sqlite", url: "base" } })
+        assert.deepStrictEqual(config.ledger, { backend: "sqlite", path: defaults.ledger.path })
+      }))
+  })
+
+  describe("max_events (memory backend)", () => {
+    it.effect("defaults to 10,000", () =>
+      Effect.gen(function*() {
+        const { config } = yield* loadObject({ ...minimal, ledger: { backend: "memory" } })
+        assert.deepStrictEqual(config.ledger, { backend: "memory", maxEvents: 10_000 })
+      }))
+
+    it.effect("is read from the project, else the user file", () =>
+      Effect.gen(function*() {
+        const { config } = yield* loadObject({ ...minimal, ledger: { backend: "memory", max_events: 50 } })
+        assert.deepStrictEqual(config.ledger, { backend: "memory", maxEvents: 50 })
+        const user = scratchFile("user.yaml", "ledger: { max_events: 7 }\n")
+        const merged = yield* loadFiles({
+          config: { ...minimal, ledger: { backend: "memory" } },
+          userConfig: user.file
+        })
+        assert.deepStrictEqual(merged.config.ledger, { backend: "memory", maxEvents: 7 })
+      }))
+
+    it.effect("must be a positive integer", () =>
+      Effect.gen(function*() {
+        for (const [value, shown] of [[0, "0"], [-5, "-5"], [1.5, "1.5"], ["many", `"many"`]] as const) {
+          const error = yield* Effect.flip(loadObject({ ...minimal, ledger: { backend: "memory", max_events: value } }))
+          assert.strictEqual(error.path, "ledger.max_events")
+          assert.strictEqual(error.message, `ledger.max_events: expected a positive integer, got ${shown}`)
+        }
+      }))
+  })
+})
+
+describe("userConfig (API.md §14)", () => {
+  const userYaml = `${minimalYaml}models:\n  mine: { provider: google, model_id: m }\n`
+
+  it.effect("false reads no user file, even where $XDG_CONFIG_HOME has one", () =>
+    Effect.gen(function*() {
+      const xdg = scratchFile("effect-llm/config.yaml", userYaml)
+      const found = yield* loadFiles({ config: minimal, userConfig: undefined }, { XDG_CONFIG_HOME: xdg.dir })
+      assert.deepStrictEqual(Object.keys(found.config.models), ["flash", "mine"])
+      const none = yield* loadFiles({ config: minimal, userConfig: false }, { XDG_CONFIG_HOME: xdg.dir })
+      assert.deepStrictEqual(Object.keys(none.config.models), ["flash"])
+    }))
+
+  it.effect("a path names the user file; it must exist", () =>
+    Effect.gen(function*() {
+      const user = scratchFile("mine.yaml", userYaml)
+      const named = yield* loadFiles({ config: minimal, userConfig: user.file })
+      assert.deepStrictEqual(Object.keys(named.config.models), ["flash", "mine"])
+      const cwd = scratchDir()
+      const error = yield* Effect.flip(loadFiles({ config: minimal, userConfig: "absent.yaml", cwd }))
+      assert.strictEqual(error.reason, "unreadable")
+      assert.strictEqual(error.message, "absent.yaml: config file not found (named by userConfig)")
+    }))
+
+  it.effect("the default user file is under $HOME/.config when $XDG_CONFIG_HOME is unset", () =>
+    Effect.gen(function*() {
+      const home = scratchFile(".config/effect-llm/config.yaml", userYaml)
+      const { config } = yield* loadFiles({ config: minimal, userConfig: undefined }, { HOME: home.dir })
+      assert.deepStrictEqual(Object.keys(config.models), ["flash", "mine"])
+    }))
+})
