@@ -5,7 +5,9 @@
  * result is scoped: disposing it settles calls in flight, then closes the ledger and the HTTP pool.
  * `LiveLayer` is one such set, shared by the whole process.
  */
+import type * as FileSystem from "@effect/platform/FileSystem"
 import type * as HttpClient from "@effect/platform/HttpClient"
+import type * as Path from "@effect/platform/Path"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as ManagedRuntime from "effect/ManagedRuntime"
@@ -56,6 +58,14 @@ export const ledgerFromConfig: Layer.Layer<Ledger.Ledger, LedgerError, LLMConfig
   Effect.map(LLMConfig.LLMConfig, ({ config }) => Ledger.layerFromConfig(config.ledger, { holdTtlS: config.budget.holdTtlS }))
 )
 
+/** Node's file system and paths (for reading config files), loaded when a live layer is built. */
+export const nodeFileSystem: Layer.Layer<FileSystem.FileSystem | Path.Path> = Layer.unwrapEffect(
+  Effect.map(
+    Effect.promise(() => Promise.all([import("@effect/platform-node/NodeFileSystem"), import("@effect/platform-node/NodePath")])),
+    ([NodeFileSystem, NodePath]) => Layer.merge(NodeFileSystem.layer, NodePath.layer)
+  )
+)
+
 /** Node's keep-alive HTTP pool (undici), loaded when a live layer is built rather than on import. */
 export const nodeHttpClient: Layer.Layer<HttpClient.HttpClient> = Layer.unwrapEffect(
   Effect.map(Effect.promise(() => import("@effect/platform-node/NodeHttpClient")), (NodeHttpClient) => NodeHttpClient.layerUndici)
@@ -69,7 +79,11 @@ export const nodeHttpClient: Layer.Layer<HttpClient.HttpClient> = Layer.unwrapEf
  */
 export const makeLiveLayer = (options: LiveLayerOptions = {}): Layer.Layer<LiveServices, ConfigError | LedgerError> =>
   layerWith(
-    LLMConfig.layer(options),
+    LLMConfig.layer({
+      ...(options.configPath !== undefined ? { configPath: options.configPath } : {}),
+      ...(options.config !== undefined ? { config: options.config } : {}),
+      ...(options.userConfig !== undefined ? { userConfig: options.userConfig } : {})
+    }).pipe(Layer.provide(nodeFileSystem)),
     Providers.layerHttp.pipe(Layer.provide(options.httpClient ?? nodeHttpClient)),
     ledgerFromConfig
   )

@@ -1,0 +1,49 @@
+/**
+ * Removal of configured secret values from text effect-llm produces or stores (API.md §14): error
+ * messages (including what a server echoed back), log records, span attributes, ledger rows, CLI
+ * output. Each secret is matched as written, URL-encoded and JSON-escaped.
+ */
+import * as Redacted from "effect/Redacted"
+
+/** What a removed secret is replaced with. */
+export const placeholder = "<redacted>"
+
+/**
+ * Secrets shorter than this are not searched for: a two-letter "key" would mangle every message,
+ * and no real credential is that short.
+ */
+export const minimumSecretLength = 6
+
+/** A function removing every given secret from a text. */
+export type Scrubber = (text: string) => string
+
+const escapeRegExp = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")
+
+/** Builds a scrubber for the given secret values (one pass over the text per call). */
+export const make = (secrets: Iterable<Redacted.Redacted<string> | string>): Scrubber => {
+  const forms = new Set<string>()
+  for (const secret of secrets) {
+    const value = typeof secret === "string" ? secret : Redacted.value(secret)
+    if (value.length < minimumSecretLength) continue
+    forms.add(value)
+    forms.add(encodeURIComponent(value))
+    forms.add(JSON.stringify(value).slice(1, -1))
+  }
+  if (forms.size === 0) return (text) => text
+  // Longest first, so a secret that contains another is removed whole.
+  const pattern = new RegExp([...forms].sort((a, b) => b.length - a.length).map(escapeRegExp).join("|"), "g")
+  return (text) => text.replace(pattern, placeholder)
+}
+
+/** The secrets of a URL: its password and every query-parameter value (an invalid URL has none). */
+export const urlSecrets = (url: string): ReadonlyArray<string> => {
+  try {
+    const parsed = new URL(url)
+    const out: Array<string> = []
+    if (parsed.password !== "") out.push(decodeURIComponent(parsed.password))
+    for (const value of parsed.searchParams.values()) if (value !== "") out.push(value)
+    return out
+  } catch {
+    return []
+  }
+}
