@@ -13,6 +13,7 @@ import * as Option from "effect/Option"
 import type { ResilienceConfig } from "../domain/Config.js"
 import { type LLMError, RetryableError } from "../domain/Errors.js"
 import * as RetryPolicy from "../internal/RetryPolicy.js"
+import { scrubError, type Scrubber } from "../internal/Scrub.js"
 import type { ProviderClient, ProviderTarget } from "../providers/Provider.js"
 import type { CircuitBreaker } from "../services/CircuitBreaker.js"
 import type { LLMConfig } from "../services/LLMConfig.js"
@@ -47,6 +48,8 @@ export const make = (deps: {
   readonly providers: Providers["Type"]
   readonly metering: Metering
   readonly telemetry: CallTelemetry
+  /** Removes configured secrets from error messages (a server may echo a key back). */
+  readonly scrub: Scrubber
 }) => {
   const { breakers, metering, resilience, router, telemetry } = deps
   const policy = RetryPolicy.schedule(resilience)
@@ -69,6 +72,8 @@ export const make = (deps: {
         headers: credentials.headers
       }
       return yield* attempt(deps.providers[route.model.protocol], target, route, Duration.millis(timeoutMs)).pipe(
+        // Scrubbed inside the attempt span, so the error the span records holds no secret either.
+        Effect.mapError((error) => scrubError(deps.scrub, error)),
         Effect.withSpan("LLMClient.attempt", telemetry.attemptSpan(meter.plan, route, meter.progress.attempts))
       )
     })

@@ -12,6 +12,7 @@ import * as Option from "effect/Option"
 import type { BudgetConfig, ModelConfig } from "../domain/Config.js"
 import { type BudgetExceededError, FatalError, type LedgerError } from "../domain/Errors.js"
 import { fromCounts, type TokenUsage, type UsageCounts } from "../domain/TokenUsage.js"
+import type { Scrubber } from "../internal/Scrub.js"
 import type { Hold, Ledger } from "../services/Ledger.js"
 import type { Pricing } from "../services/Pricing.js"
 import type { Route } from "../services/Router.js"
@@ -79,6 +80,8 @@ export const make = (deps: {
   readonly pricing: Pricing.Service
   readonly budget: BudgetConfig
   readonly telemetry: CallTelemetry
+  /** Removes configured secrets from what a settlement records. */
+  readonly scrub: Scrubber
 }) => {
   const { ledger, pricing, telemetry } = deps
 
@@ -151,7 +154,8 @@ export const make = (deps: {
   const settleUnfinished = (meter: Meter, exit: Exit.Exit<unknown, unknown>): Effect.Effect<void> =>
     Effect.suspend(() => {
       if (!meter.settle()) return Effect.void
-      const error = Exit.isFailure(exit) ? describeFailure(exit.cause) : undefined
+      const failure = Exit.isFailure(exit) ? describeFailure(exit.cause) : undefined
+      const error = failure === undefined ? undefined : { tag: failure.tag, message: deps.scrub(failure.message) }
       const progress = meter.progress
       const route = progress.route
       const usage = progress.usage

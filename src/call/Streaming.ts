@@ -20,6 +20,7 @@ import type { FinishReason } from "../domain/FinishReason.js"
 import { GenerationResponse } from "../domain/GenerationResponse.js"
 import { StreamEvent } from "../domain/StreamEvent.js"
 import type { UsageCounts } from "../domain/TokenUsage.js"
+import { scrubError, type Scrubber } from "../internal/Scrub.js"
 import type { StreamPart } from "../providers/Provider.js"
 import type { Route } from "../services/Router.js"
 import { type Attempt, attemptTimeout, type Attempts } from "./Attempts.js"
@@ -56,6 +57,7 @@ export const make = (deps: {
   readonly metering: Metering
   readonly attempts: Attempts
   readonly telemetry: CallTelemetry
+  readonly scrub: Scrubber
 }) => {
   const { metering, telemetry } = deps
   const idleTimeout = Duration.seconds(deps.resilience.streamIdleTimeoutS)
@@ -138,7 +140,7 @@ export const make = (deps: {
         // The prefix ends with the first delta (if the stream has one): its arrival is the TTFT.
         const first = absorb(opened.prefix)
         if (first.length > 0) progress.firstToken(yield* Clock.currentTimeMillis)
-        const rest = Stream.mapChunks(opened.rest, absorb)
+        const rest = Stream.mapChunks(opened.rest, absorb).pipe(Stream.mapError((error) => scrubError(deps.scrub, error)))
         const finish = Effect.suspend(() =>
           Effect.gen(function*() {
             const settled = yield* metering.commit(meter, route, usage)

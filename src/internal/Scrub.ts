@@ -47,3 +47,20 @@ export const urlSecrets = (url: string): ReadonlyArray<string> => {
     return []
   }
 }
+
+/**
+ * An error with its `message` scrubbed: the same class and fields, a new message (the error itself
+ * when nothing changed). For the tagged errors of effect-llm, whose constructors take their fields.
+ */
+export const scrubError = <E>(scrub: Scrubber, error: E): E => {
+  if (typeof error !== "object" || error === null) return error
+  const message = (error as { readonly message?: unknown }).message
+  if (typeof message !== "string") return error
+  const scrubbed = scrub(message)
+  if (scrubbed === message) return error
+  const fields: Record<string, unknown> = {}
+  for (const key of Object.keys(error)) if (key !== "_tag") fields[key] = (error as Record<string, unknown>)[key]
+  fields.message = scrubbed
+  const Constructor = (error as object).constructor as new(fields: Record<string, unknown>, disableValidation?: boolean) => E
+  return new Constructor(fields, true)
+}

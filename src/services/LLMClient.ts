@@ -20,6 +20,7 @@ import * as Plan from "../call/Plan.js"
 import { CallProgress } from "../call/Progress.js"
 import * as Streaming from "../call/Streaming.js"
 import * as InFlight from "../internal/InFlight.js"
+import * as Scrub from "../internal/Scrub.js"
 import { CircuitBreaker } from "./CircuitBreaker.js"
 import { Ledger } from "./Ledger.js"
 import { LLMConfig } from "./LLMConfig.js"
@@ -65,11 +66,12 @@ export const make = Effect.gen(function*() {
   const providers = yield* Providers
   const { resilience, budget, observability } = config.config
 
+  const scrub = Scrub.make(config.secrets)
   const telemetry = CallTelemetry.make({ recordContent: observability.recordContent })
   const plan = Plan.make({ config, pricing, router })
-  const metering = Metering.make({ ledger, pricing, budget, telemetry })
-  const attempts = Attempts.make({ resilience, router, breakers, config, providers, metering, telemetry })
-  const streaming = Streaming.make({ resilience, metering, attempts, telemetry })
+  const metering = Metering.make({ ledger, pricing, budget, telemetry, scrub })
+  const attempts = Attempts.make({ resilience, router, breakers, config, providers, metering, telemetry, scrub })
+  const streaming = Streaming.make({ resilience, metering, attempts, telemetry, scrub })
   const inFlight = yield* InFlight.make
 
   const generateResponse = (input: GenerateRequest): Effect.Effect<GenerationResponse, LLMError> =>
