@@ -38,7 +38,8 @@ const dashScopeEvent = (i: number) =>
 
 const geminiBody = Buffer.from(Array.from({ length: events }, (_, i) => `data: ${geminiEvent(i)}\r\n\r\n`).join(""))
 const dashScopeBody = Buffer.from(
-  Array.from({ length: events }, (_, i) => `id:${i + 1}\nevent:result\n:HTTP_STATUS/200\ndata:${dashScopeEvent(i)}\n\n`).join("")
+  Array.from({ length: events }, (_, i) => `id:${i + 1}\nevent:result\n:HTTP_STATUS/200\ndata:${dashScopeEvent(i)}\n\n`)
+    .join("")
 )
 
 /** An `HttpClient` answering 200 with `body`, read in pieces of `size` bytes. */
@@ -53,7 +54,10 @@ const clientOf = (body: Buffer, size: number) =>
           offset += size
         }
       })
-      return HttpClientResponse.fromWeb(request, new Response(stream, { status: 200, headers: { "content-type": "text/event-stream" } }))
+      return HttpClientResponse.fromWeb(
+        request,
+        new Response(stream, { status: 200, headers: { "content-type": "text/event-stream" } })
+      )
     })
   )
 
@@ -78,8 +82,12 @@ const once = (make: Effect.Effect<ProviderClient, never, HttpClient.HttpClient>,
     const client = yield* make
     const cpu = process.cpuUsage()
     const start = performance.now()
-    const deltas = yield* Effect.scoped(Effect.flatMap(client.stream(target, request), (stream) =>
-      Stream.runFold(stream, 0, (n, part) => (part._tag === "TextDelta" ? n + 1 : n))))
+    const deltas = yield* Effect.scoped(
+      Effect.flatMap(
+        client.stream(target, request),
+        (stream) => Stream.runFold(stream, 0, (n, part) => (part._tag === "TextDelta" ? n + 1 : n))
+      )
+    )
     const used = process.cpuUsage(cpu)
     if (deltas !== events) throw new Error(`expected ${events} deltas, got ${deltas}`)
     return { wall: performance.now() - start, cpu: (used.user + used.system) / 1000 }
@@ -98,12 +106,22 @@ const perEvent = (name: string, payloads: Array<unknown>, check: (payload: unkno
     times.push(performance.now() - start)
   }
   const { median, min } = stats(times)
-  console.log(`${name.padEnd(40)} ${(min * 1000 / payloads.length).toFixed(2)} µs/event (min), ${(median * 1000 / payloads.length).toFixed(2)} (median)`)
+  console.log(
+    `${name.padEnd(40)} ${(min * 1000 / payloads.length).toFixed(2)} µs/event (min), ${
+      (median * 1000 / payloads.length).toFixed(2)
+    } (median)`
+  )
 }
 
 const main = Effect.gen(function*() {
   console.log(`${events.toLocaleString("en")}-event streams, ${rounds} rounds (first 3 warm-up)`)
-  for (const [name, make, body] of [["gemini", Gemini.make, geminiBody], ["dashscope", DashScope.make, dashScopeBody]] as const) {
+  for (
+    const [name, make, body] of [["gemini", Gemini.make, geminiBody], [
+      "dashscope",
+      DashScope.make,
+      dashScopeBody
+    ]] as const
+  ) {
     for (const size of [65536, 256]) {
       const wall: Array<number> = []
       const cpu: Array<number> = []
@@ -116,9 +134,9 @@ const main = Effect.gen(function*() {
       const w = stats(wall)
       const c = stats(cpu)
       console.log(
-        `${name.padEnd(10)} reads of ${String(size).padStart(5)} B: ${w.min.toFixed(1)} ms (median ${w.median.toFixed(1)}, cpu ${
-          c.min.toFixed(1)
-        }), ${Math.round(events / w.min * 1000).toLocaleString("en")} events/s`
+        `${name.padEnd(10)} reads of ${String(size).padStart(5)} B: ${w.min.toFixed(1)} ms (median ${
+          w.median.toFixed(1)
+        }, cpu ${c.min.toFixed(1)}), ${Math.round(events / w.min * 1000).toLocaleString("en")} events/s`
       )
     }
   }

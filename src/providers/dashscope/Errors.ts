@@ -60,13 +60,20 @@ export const commentStatus = (comments: ReadonlyArray<string>): number | undefin
 }
 
 /** The error class a DashScope (or OpenAI-compatible) `code`/`type` names; `undefined` for unknown codes. */
-const classOfCode = (code: string, type: string | undefined, message: string | undefined): Errors.StatusClass | undefined => {
+const classOfCode = (
+  code: string,
+  type: string | undefined,
+  message: string | undefined
+): Errors.StatusClass | undefined => {
   // Quota that waiting cannot clear (API.md §3): "Free allocated quota exceeded" (the free tier is spent;
   // sent as Throttling.AllocationQuota, whose TPM variant "Allocated quota exceeded" is transient) and
   // OpenAI-style `insufficient_quota`. WIRE.md §3 notes the compatible mode's TPM throttle also says
   // `insufficient_quota` while transient; we follow API.md and fail at once, since the same words
   // also mean a spent balance, and a wrongly failed call is cheaper than minutes of futile retries.
-  if (/free allocated quota exceeded/i.test(message ?? "") || code === "insufficient_quota" || type === "insufficient_quota") {
+  if (
+    /free allocated quota exceeded/i.test(message ?? "") || code === "insufficient_quota" ||
+    type === "insufficient_quota"
+  ) {
     return { _tag: "RateLimitError", reason: "quota_exhausted" }
   }
   if (code.startsWith("Throttling") || code === "rate_limit_exceeded" || type === "rate_limit_exceeded") {

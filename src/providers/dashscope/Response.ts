@@ -93,7 +93,10 @@ export const usageOf = (usage: Usage): UsageCounts => {
 }
 
 /** The answer a decoded unary payload gives; the request id falls back to the `x-request-id` header. */
-export const answerOf = (generation: Generation, headers: Readonly<Record<string, string | undefined>>): ProviderAnswer => {
+export const answerOf = (
+  generation: Generation,
+  headers: Readonly<Record<string, string | undefined>>
+): ProviderAnswer => {
   const reasoning = reasoningOf(generation)
   return {
     content: contentOf(generation),
@@ -107,7 +110,8 @@ export const answerOf = (generation: Generation, headers: Readonly<Record<string
 
 /** True for a payload that carries an error: a `code`, an `error` object, or an `event:error` frame. */
 const carriesError = (json: unknown, bodyText: string): boolean =>
-  (Json.isObject(json) && (json.code !== undefined || Json.isObject(json.error))) || /^\s*event:\s*error/m.test(bodyText)
+  (Json.isObject(json) && (json.code !== undefined || Json.isObject(json.error))) ||
+  /^\s*event:\s*error/m.test(bodyText)
 
 /**
  * Decodes a unary 2xx body. A body with `output` is the answer (`bad_response` if its fields have

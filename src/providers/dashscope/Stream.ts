@@ -122,8 +122,11 @@ export const makeHandler = (
   return {
     onEvent: (event, out) => {
       if (!sawEvent && event.raw.length > 0) {
-        const step = raw.add(event.raw, event.unterminated, (json, text) =>
-          payload(json, text, false, undefined, "answered HTTP 200 with an error body", out))
+        const step = raw.add(
+          event.raw,
+          event.unterminated,
+          (json, text) => payload(json, text, false, undefined, "answered HTTP 200 with an error body", out)
+        )
         if (step !== undefined) return step
       }
       const data = event.data

@@ -86,12 +86,16 @@ const classifyDecoded = (
   const serverMessage = Errors.truncate(body !== undefined ? body.error.message ?? "" : bodyText)
   const statusName = body?.error.status ?? undefined
   const label = `HTTP ${status}${statusName !== undefined ? ` ${statusName}` : ""}`
-  const what = `${Errors.describeContext(context)} answered ${label}${serverMessage.length > 0 ? `: ${serverMessage}` : ""}`
+  const what = `${Errors.describeContext(context)} answered ${label}${
+    serverMessage.length > 0 ? `: ${serverMessage}` : ""
+  }`
   const fields = { provider: context.provider, endpoint: context.endpoint, status }
   if (status === 400 && body !== undefined && isApiKeyInvalid(body)) {
     return Errors.makeError(
       { _tag: "FatalError", reason: "authentication" },
-      `${Errors.describeContext(context)} rejected the API key (${label}: ${serverMessage}); check ${keyHint(context.provider)}`,
+      `${Errors.describeContext(context)} rejected the API key (${label}: ${serverMessage}); check ${
+        keyHint(context.provider)
+      }`,
       fields
     )
   }
@@ -100,7 +104,11 @@ const classifyDecoded = (
     return Errors.makeError(
       { _tag: "RateLimitError", reason: perDay ? "quota_exhausted" : "rate_limited" },
       perDay ? `${what} (a per-day quota: waiting will not clear it today)` : what,
-      { ...fields, retryAfter: (body !== undefined ? retryDelayOf(body) : undefined) ?? RetryAfter.fromHeaders(headers, context.now) }
+      {
+        ...fields,
+        retryAfter: (body !== undefined ? retryDelayOf(body) : undefined) ??
+          RetryAfter.fromHeaders(headers, context.now)
+      }
     )
   }
   return Errors.makeError(Errors.classifyStatus(status), what, fields)

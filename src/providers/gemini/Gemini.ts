@@ -40,7 +40,11 @@ export const make: Effect.Effect<ProviderClient, never, HttpClient.HttpClient> =
           const context = contextOf(target)
           const response = yield* transport.open(Request.make(target, request, true), context, Errors.classify)
           const now = yield* Clock.currentTimeMillis
-          return EventStream.fromResponse(response, context, GeminiStream.makeHandler(response.headers, { ...context, now }))
+          return EventStream.fromResponse(
+            response,
+            context,
+            GeminiStream.makeHandler(response.headers, { ...context, now })
+          )
         }).pipe(Effect.withSpan("Gemini.stream", spanOptions))
     }
   }

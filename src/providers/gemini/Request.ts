@@ -63,7 +63,8 @@ export const methodUrl = (
   baseUrl: string,
   modelId: string,
   method: "generateContent" | "streamGenerateContent"
-): string => Request.joinUrl(baseUrl, `/v1beta/models/${encodeURIComponent(modelId.replace(/^models\//, ""))}:${method}`)
+): string =>
+  Request.joinUrl(baseUrl, `/v1beta/models/${encodeURIComponent(modelId.replace(/^models\//, ""))}:${method}`)
 
 /** The HTTP request of one attempt; a stream asks for `alt=sse` (without it the server sends one JSON array). */
 export const make = (target: ProviderTarget, request: CallRequest, streaming: boolean): Request.PreparedRequest =>

@@ -95,7 +95,9 @@ export const finishOf = (response: GenerateContentResponse): FinishReason | unde
   const candidate = response.candidates?.[0]
   if (candidate != null) return candidate.finishReason != null ? fromGemini(candidate.finishReason) : undefined
   const feedback = response.promptFeedback
-  return feedback != null && (feedback.blockReason != null || feedback.blockReasonMessage != null) ? "filter" : undefined
+  return feedback != null && (feedback.blockReason != null || feedback.blockReasonMessage != null)
+    ? "filter"
+    : undefined
 }
 
 const nonEmpty = (text: string): string | undefined => (text.length > 0 ? text : undefined)

@@ -103,7 +103,9 @@ export const makeHandler = (
           : payload(json, data, out)
         if (error !== undefined) return error
       }
-      return event.raw.length > 0 ? raw.add(event.raw, event.unterminated, (json, text) => payload(json, text, out)) : undefined
+      return event.raw.length > 0
+        ? raw.add(event.raw, event.unterminated, (json, text) => payload(json, text, out))
+        : undefined
     },
     onEnd: raw.end,
     finishReason: () => finish

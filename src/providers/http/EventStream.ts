@@ -81,7 +81,10 @@ export const decode = <R>(
         if (error !== undefined) return emit(out, Channel.fail(error))
         const reason = handler.finishReason()
         if (reason === undefined) {
-          return emit(out, Channel.fail(interrupted("the stream ended before the provider's finish signal (truncated)", context)))
+          return emit(
+            out,
+            Channel.fail(interrupted("the stream ended before the provider's finish signal (truncated)", context))
+          )
         }
         out.push(finish(reason))
         return emit(out, Channel.void)

@@ -36,7 +36,10 @@ export interface JsonPost {
  * its header (absent when the target has no key). Every extra header and the key header are secrets.
  */
 export const jsonPost = (target: ProviderTarget, post: JsonPost): PreparedRequest => {
-  let request = HttpClientRequest.post(post.url, post.urlParams === undefined ? undefined : { urlParams: post.urlParams })
+  let request = HttpClientRequest.post(
+    post.url,
+    post.urlParams === undefined ? undefined : { urlParams: post.urlParams }
+  )
   request = post.accept === "json"
     ? HttpClientRequest.acceptJson(request)
     : HttpClientRequest.setHeader(request, "accept", "text/event-stream")
@@ -48,7 +51,11 @@ export const jsonPost = (target: ProviderTarget, post: JsonPost): PreparedReques
   }
   if (target.apiKey !== undefined) {
     const name = post.apiKeyHeader.name
-    request = HttpClientRequest.setHeader(request, name, (post.apiKeyHeader.prefix ?? "") + Redacted.value(target.apiKey))
+    request = HttpClientRequest.setHeader(
+      request,
+      name,
+      (post.apiKeyHeader.prefix ?? "") + Redacted.value(target.apiKey)
+    )
     secretHeaders.push(name.toLowerCase())
   }
   return { request: HttpClientRequest.bodyUnsafeJson(request, post.body), secretHeaders }

@@ -88,4 +88,5 @@ export const makeTransport = (client: HttpClient.HttpClient): Transport => {
 export const readText = (
   response: HttpClientResponse.HttpClientResponse,
   context: Errors.ErrorContext
-): Effect.Effect<string, LLMError> => Effect.mapError(response.text, (error) => Errors.fromHttpClientError(error, context))
+): Effect.Effect<string, LLMError> =>
+  Effect.mapError(response.text, (error) => Errors.fromHttpClientError(error, context))

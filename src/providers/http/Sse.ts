@@ -156,4 +156,3 @@ export const parseAll = (text: string): Array<SseEvent> => {
   const parser = makeParser()
   return [...parser.feed(text), ...parser.end()]
 }
-

@@ -55,13 +55,19 @@ describe("DashScope Errors.classify", () => {
   })
 
   it("a TPM Throttling.AllocationQuota ('Allocated quota exceeded') stays rate_limited", () => {
-    const json = `{"code":"Throttling.AllocationQuota","message":"Allocated quota exceeded, please increase your quota limit."}`
+    const json =
+      `{"code":"Throttling.AllocationQuota","message":"Allocated quota exceeded, please increase your quota limit."}`
     expectError(classify(429, json), "RateLimitError", "rate_limited", 429)
   })
 
   it("an OpenAI-shaped insufficient_quota is quota_exhausted", () => {
     const body = JSON.stringify({
-      error: { message: "You exceeded your current quota, please check your plan and billing details.", type: "insufficient_quota", param: null, code: "insufficient_quota" },
+      error: {
+        message: "You exceeded your current quota, please check your plan and billing details.",
+        type: "insufficient_quota",
+        param: null,
+        code: "insufficient_quota"
+      },
       request_id: "r3"
     })
     const error = classify(429, body)
@@ -70,14 +76,21 @@ describe("DashScope Errors.classify", () => {
   })
 
   it("an OpenAI-shaped invalid_api_key is an authentication error", () => {
-    const body = `{"error":{"message":"Incorrect API key provided.","type":"invalid_request_error","param":null,"code":"invalid_api_key"}}`
+    const body =
+      `{"error":{"message":"Incorrect API key provided.","type":"invalid_request_error","param":null,"code":"invalid_api_key"}}`
     expectError(classify(401, body), "FatalError", "authentication", 401)
   })
 
   it("a 500 InternalError and a 503 ModelUnavailable are retryable server errors", () => {
-    const internal = `{"code":"InternalError","message":"An internal error has occured, please try again later or contact service support."}`
+    const internal =
+      `{"code":"InternalError","message":"An internal error has occured, please try again later or contact service support."}`
     expectError(classify(500, internal), "RetryableError", "server_error", 500)
-    expectError(classify(503, `{"code":"ModelUnavailable","message":"model temporarily unavailable"}`), "RetryableError", "server_error", 503)
+    expectError(
+      classify(503, `{"code":"ModelUnavailable","message":"model temporarily unavailable"}`),
+      "RetryableError",
+      "server_error",
+      503
+    )
   })
 
   it("InternalError.Algo.InvalidParameter is an invalid request, not a server error", () => {
@@ -86,16 +99,32 @@ describe("DashScope Errors.classify", () => {
   })
 
   it("a 400 DataInspectionFailed is a content_filter error", () => {
-    const body = `{"code":"DataInspectionFailed","message":"Input data may contain inappropriate content.","request_id":"r4"}`
+    const body =
+      `{"code":"DataInspectionFailed","message":"Input data may contain inappropriate content.","request_id":"r4"}`
     expectError(classify(400, body), "FatalError", "content_filter", 400)
   })
 
   it("codes map to permission_denied, not_found, timeout and invalid_request", () => {
-    expectError(classify(403, `{"code":"AccessDenied.Unpurchased","message":"Access to model denied."}`), "FatalError", "permission_denied")
+    expectError(
+      classify(403, `{"code":"AccessDenied.Unpurchased","message":"Access to model denied."}`),
+      "FatalError",
+      "permission_denied"
+    )
     expectError(classify(404, `{"code":"ModelNotFound","message":"Model not found"}`), "FatalError", "not_found")
     expectError(classify(408, `{"code":"RequestTimeOut","message":"Request timed out"}`), "RetryableError", "timeout")
-    expectError(classify(400, `{"code":"Arrearage","message":"Access denied, please make sure your account is in good standing."}`), "FatalError", "invalid_request")
-    expectError(classify(413, `{"code":"BadRequest.TooLarge","message":"Payload Too Large"}`), "FatalError", "invalid_request")
+    expectError(
+      classify(
+        400,
+        `{"code":"Arrearage","message":"Access denied, please make sure your account is in good standing."}`
+      ),
+      "FatalError",
+      "invalid_request"
+    )
+    expectError(
+      classify(413, `{"code":"BadRequest.TooLarge","message":"Payload Too Large"}`),
+      "FatalError",
+      "invalid_request"
+    )
   })
 
   it("the code wins over the status: Throttling in a 200 event:error without a status comment", () => {
@@ -104,7 +133,8 @@ describe("DashScope Errors.classify", () => {
   })
 
   it("an SSE-framed body under a real 429 status and raw JSON under a 503 are read by content", () => {
-    const framed = `id:1\nevent:error\n:HTTP_STATUS/429\ndata:{"code":"Throttling","message":"Requests throttling triggered."}\n\n`
+    const framed =
+      `id:1\nevent:error\n:HTTP_STATUS/429\ndata:{"code":"Throttling","message":"Requests throttling triggered."}\n\n`
     expectError(classify(429, framed, { "content-type": "application/json" }), "RateLimitError", "rate_limited", 429)
     const raw = `{"code":"SystemError","message":"system error"}`
     expectError(classify(503, raw, { "content-type": "text/event-stream" }), "RetryableError", "server_error", 503)
@@ -134,7 +164,9 @@ describe("DashScope Errors.errorPayloadOf", () => {
       requestId: "r"
     })
     assert.deepStrictEqual(
-      Errors.errorPayloadOf({ error: { message: "Incorrect API key provided.", type: "invalid_request_error", code: null, param: null } }),
+      Errors.errorPayloadOf({
+        error: { message: "Incorrect API key provided.", type: "invalid_request_error", code: null, param: null }
+      }),
       { code: undefined, type: "invalid_request_error", message: "Incorrect API key provided.", requestId: undefined }
     )
     assert.isUndefined(Errors.errorPayloadOf({ output: { text: "hi" } }))

@@ -3,8 +3,8 @@
  * their status and headers, a client over undici talking to a loopback server, requests, running a
  * stream while keeping the parts seen before a failure, and error assertions.
  */
-import type * as HttpClient from "@effect/platform/HttpClient"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
+import type * as HttpClient from "@effect/platform/HttpClient"
 import { assert } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -84,7 +84,10 @@ export const replay = (
   Loopback.replay(fixtureName(`${name}.response.body.txt`), { status: head.status, headers: head.headers, ...options })
 
 export const withServer = <A, E>(
-  f: (server: Loopback.LoopbackServer, client: ProviderClient) => Effect.Effect<A, E, HttpClient.HttpClient | Scope.Scope>
+  f: (
+    server: Loopback.LoopbackServer,
+    client: ProviderClient
+  ) => Effect.Effect<A, E, HttpClient.HttpClient | Scope.Scope>
 ) =>
   Effect.gen(function*() {
     const server = yield* Loopback.make
@@ -120,6 +123,10 @@ export const failureOf = <A>(exit: Exit.Exit<A, LLMError>): LLMError => {
   return failure
 }
 
-export const usage = (inputTokens: number, outputTokens: number, totalTokens: number) => ({ inputTokens, outputTokens, totalTokens })
+export const usage = (inputTokens: number, outputTokens: number, totalTokens: number) => ({
+  inputTokens,
+  outputTokens,
+  totalTokens
+})
 export const plainUsage = (u: UsageCounts | undefined) =>
   u === undefined ? undefined : usage(u.inputTokens, u.outputTokens, u.totalTokens)

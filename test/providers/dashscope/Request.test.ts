@@ -51,7 +51,10 @@ describe("DashScope requests", () => {
         assert.strictEqual(request!.headers.authorization, `Bearer ${apiKey}`)
         assert.strictEqual(request!.headers["x-dashscope-sse"], "enable")
         assert.strictEqual(request!.headers.accept, "text/event-stream")
-        const body = request!.json as { input: { messages: Array<{ role: string }> }; parameters: Record<string, unknown> }
+        const body = request!.json as {
+          input: { messages: Array<{ role: string }> }
+          parameters: Record<string, unknown>
+        }
         assert.strictEqual(body.input.messages[0]!.role, "system")
         assert.deepStrictEqual(body.parameters, {
           result_format: "message",

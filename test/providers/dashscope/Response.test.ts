@@ -12,7 +12,10 @@ describe("DashScope unary answers", () => {
       Effect.gen(function*() {
         server.enqueue(replay("single-generation-message-nosse"))
         const answer = yield* client.generate(targetOf(server), minimalRequest)
-        assert.strictEqual(answer.content, "1+1 等于 2。这是最基本的数学加法之一，在十进制计数体系中，任何两个相同的数字相加都等于该数字的二倍。")
+        assert.strictEqual(
+          answer.content,
+          "1+1 等于 2。这是最基本的数学加法之一，在十进制计数体系中，任何两个相同的数字相加都等于该数字的二倍。"
+        )
         assert.strictEqual(answer.finishReason, "stop")
         assert.deepStrictEqual(plainUsage(answer.usage), usage(8, 39, 47))
         assert.strictEqual(answer.requestId, "e764bfe3-c0b7-97a0-ae57-cd99e1580960")
@@ -24,7 +27,9 @@ describe("DashScope unary answers", () => {
   it.scoped("decodes the text format, with its cached-token detail", () =>
     withServer((server, client) =>
       Effect.gen(function*() {
-        server.enqueue(replay("single-generation-text-nosse", {}, { status: 200, headers: { "content-type": "application/json" } }))
+        server.enqueue(
+          replay("single-generation-text-nosse", {}, { status: 200, headers: { "content-type": "application/json" } })
+        )
         const answer = yield* client.generate(targetOf(server), minimalRequest)
         assert.strictEqual(answer.content, "1+1等于2。这是最基本的数学加法运算之一。")
         assert.strictEqual(answer.finishReason, "stop")
@@ -37,7 +42,12 @@ describe("DashScope unary answers", () => {
   it.scoped("a reasoning answer cut by max tokens: finish length, reasoning_content apart from the content", () =>
     withServer((server, client) =>
       Effect.gen(function*() {
-        server.enqueue(replay("single-generation-message-reasoning-nosse", {}, { status: 200, headers: { "content-type": "application/json" } }))
+        server.enqueue(
+          replay("single-generation-message-reasoning-nosse", {}, {
+            status: 200,
+            headers: { "content-type": "application/json" }
+          })
+        )
         const answer = yield* client.generate(targetOf(server), minimalRequest)
         assert.strictEqual(answer.content, "")
         assert.strictEqual(answer.reasoning, "我们被问到：\"请问 1+1 是多少？\" 这是一个简单的问题。答案显然是")
@@ -54,7 +64,11 @@ describe("DashScope unary answers", () => {
         const headers = { "content-type": "application/json", "x-request-id": "hdr-42" }
         server.enqueue(
           { headers, body: `{"output":{"choices":[{"message":{"content":"ok"},"finish_reason":"stop"}]}}` },
-          { headers, body: `{"output":{"text":"ok","finish_reason":"content_filter"},"usage":{"input_tokens":3,"output_tokens":4}}` }
+          {
+            headers,
+            body:
+              `{"output":{"text":"ok","finish_reason":"content_filter"},"usage":{"input_tokens":3,"output_tokens":4}}`
+          }
         )
         const first = yield* client.generate(targetOf(server), minimalRequest)
         assert.isUndefined(first.usage)
@@ -107,7 +121,9 @@ describe("DashScope unary answers", () => {
     withServer((server, client) =>
       Effect.gen(function*() {
         server.enqueue(replay("auth-error-nosse"))
-        const error = yield* Effect.flip(client.generate({ ...targetOf(server), provider: "qwen-intl" }, minimalRequest))
+        const error = yield* Effect.flip(
+          client.generate({ ...targetOf(server), provider: "qwen-intl" }, minimalRequest)
+        )
         assert.strictEqual((error as { provider?: string }).provider, "qwen-intl")
         assert.include(error.message, "qwen-intl")
       })
@@ -117,10 +133,23 @@ describe("DashScope unary answers", () => {
     withServer((server, client) =>
       Effect.gen(function*() {
         server.enqueue(
-          { status: 503, headers: { "content-type": "application/json" }, body: `{"code":"ModelUnavailable","message":"Model is unavailable"}` },
-          { status: 429, headers: { "retry-after": "3" }, body: `{"code":"Throttling.RateQuota","message":"Requests rate limit exceeded"}` }
+          {
+            status: 503,
+            headers: { "content-type": "application/json" },
+            body: `{"code":"ModelUnavailable","message":"Model is unavailable"}`
+          },
+          {
+            status: 429,
+            headers: { "retry-after": "3" },
+            body: `{"code":"Throttling.RateQuota","message":"Requests rate limit exceeded"}`
+          }
         )
-        expectError(yield* Effect.flip(client.generate(targetOf(server), minimalRequest)), "RetryableError", "server_error", 503)
+        expectError(
+          yield* Effect.flip(client.generate(targetOf(server), minimalRequest)),
+          "RetryableError",
+          "server_error",
+          503
+        )
         const limited = yield* Effect.flip(client.generate(targetOf(server), minimalRequest))
         expectError(limited, "RateLimitError", "rate_limited", 429)
         assert.isTrue(limited._tag === "RateLimitError" && Duration.toMillis(limited.retryAfter!) === 3000)

@@ -27,7 +27,8 @@ import {
   withServer
 } from "./Harness.js"
 
-const expectedMessageText = "1+1 等于 2。这是最基本的数学加法之一，在十进制计数体系中，任何情况下 1 加上另一个 1 的结果都是 2。"
+const expectedMessageText =
+  "1+1 等于 2。这是最基本的数学加法之一，在十进制计数体系中，任何情况下 1 加上另一个 1 的结果都是 2。"
 const sse = { "content-type": "text/event-stream;charset=UTF-8" }
 
 /** Reads a stream up to its first text delta and stops. */
@@ -41,7 +42,9 @@ describe("DashScope streams", () => {
     withServer((server, client) =>
       Effect.gen(function*() {
         server.enqueue(replay("single-generation-text-sse"))
-        const { deltas, exit, finish, parts, text, usages } = yield* collect(yield* client.stream(targetOf(server), minimalRequest))
+        const { deltas, exit, finish, parts, text, usages } = yield* collect(
+          yield* client.stream(targetOf(server), minimalRequest)
+        )
         assert.isTrue(Exit.isSuccess(exit))
         // The last event carries no new text: its (empty) delta is no part.
         assert.deepStrictEqual(deltas, ["1+", "1", "等于", "2。"])
@@ -61,7 +64,9 @@ describe("DashScope streams", () => {
     withServer((server, client) =>
       Effect.gen(function*() {
         server.enqueue(replay("single-generation-message-sse"))
-        const { exit, finish, parts, text, usages } = yield* collect(yield* client.stream(targetOf(server), minimalRequest))
+        const { exit, finish, parts, text, usages } = yield* collect(
+          yield* client.stream(targetOf(server), minimalRequest)
+        )
         assert.isTrue(Exit.isSuccess(exit))
         // Ten events (one usage snapshot each); the finish signal once, last.
         assert.strictEqual(usages.length, 10)
@@ -79,13 +84,21 @@ describe("DashScope streams", () => {
           status: 200,
           headers: { "content-type": "text/event-stream;charset=UTF-8" }
         }))
-        const { exit, finish, parts, reasoning, text, usages } = yield* collect(yield* client.stream(targetOf(server), minimalRequest))
+        const { exit, finish, parts, reasoning, text, usages } = yield* collect(
+          yield* client.stream(targetOf(server), minimalRequest)
+        )
         assert.isTrue(Exit.isSuccess(exit))
-        assert.strictEqual(text, "1+1 等于 **2**。这是数学中最基本的加法运算之一。\n\n如果你有其他关于数学、科学或任何领域的问题，欢迎继续提问！😊")
+        assert.strictEqual(
+          text,
+          "1+1 等于 **2**。这是数学中最基本的加法运算之一。\n\n如果你有其他关于数学、科学或任何领域的问题，欢迎继续提问！😊"
+        )
         assert.isTrue(reasoning.startsWith("嗯，用户问的是“1+1是多少"), reasoning)
         assert.notInclude(text, "用户")
         // Reasoning comes first.
-        assert.isBelow(parts.findIndex((part) => part._tag === "ReasoningDelta"), parts.findIndex((part) => part._tag === "TextDelta"))
+        assert.isBelow(
+          parts.findIndex((part) => part._tag === "ReasoningDelta"),
+          parts.findIndex((part) => part._tag === "TextDelta")
+        )
         assert.deepStrictEqual(plainUsage(usages.at(-1)), usage(16, 53, 69))
         assert.strictEqual(usages.at(-1)!.reasoningTokens, 10)
         assert.deepStrictEqual(finish, ["stop"])
@@ -126,7 +139,8 @@ describe("DashScope streams", () => {
     withServer((server, client) =>
       Effect.gen(function*() {
         const events = fixture("single-generation-text-sse.response.body.txt").split("\n\n").slice(0, 2).join("\n\n")
-        const error = `id:3\nevent:error\n:HTTP_STATUS/429\ndata:{"code":"Throttling.AllocationQuota","message":"Free allocated quota exceeded.","request_id":"x"}\n\n`
+        const error =
+          `id:3\nevent:error\n:HTTP_STATUS/429\ndata:{"code":"Throttling.AllocationQuota","message":"Free allocated quota exceeded.","request_id":"x"}\n\n`
         server.enqueue({ headers: sse, body: `${events}\n\n${error}` })
         const { deltas, exit, finish } = yield* collect(yield* client.stream(targetOf(server), minimalRequest))
         assert.deepStrictEqual(deltas, ["1+", "1"])
@@ -151,7 +165,11 @@ describe("DashScope streams", () => {
     withServer((server, client) =>
       Effect.gen(function*() {
         const bytes = Loopback.readFixture(fixtureName("single-generation-text-sse.response.body.txt"))
-        server.enqueue({ headers: { "content-type": "text/event-stream" }, body: [bytes.subarray(0, 400)], end: "destroy" })
+        server.enqueue({
+          headers: { "content-type": "text/event-stream" },
+          body: [bytes.subarray(0, 400)],
+          end: "destroy"
+        })
         const { deltas, exit } = yield* collect(yield* client.stream(targetOf(server), minimalRequest))
         assert.isAtLeast(deltas.length, 1)
         expectError(failureOf(exit), "RetryableError", "stream_interrupted")
@@ -166,7 +184,9 @@ describe("DashScope streams", () => {
         const dataEnd = body.indexOf("\n", dataStart)
         // Every cut point inside the first event's `data:` line (and right after its colon), ended cleanly.
         const cuts = [dataStart + 5, dataStart + 6, dataStart + 40, dataEnd - 1]
-        for (const cut of cuts) server.enqueue({ headers: { "content-type": "text/event-stream" }, body: body.slice(0, cut) })
+        for (const cut of cuts) {
+          server.enqueue({ headers: { "content-type": "text/event-stream" }, body: body.slice(0, cut) })
+        }
         for (const cut of cuts) {
           const { exit, parts } = yield* collect(yield* client.stream(targetOf(server), minimalRequest))
           assert.strictEqual(parts.length, 0, `cut at ${cut}`)
@@ -180,7 +200,10 @@ describe("DashScope streams", () => {
       const bytes = Loopback.readFixture(fixtureName("single-generation-text-sse.response.body.txt"))
       const last = bytes.lastIndexOf("}".charCodeAt(0)) + 1
       for (let cut = 1; cut < bytes.length; cut++) {
-        const exit = yield* DashScopeStream.decode(Stream.make(bytes.subarray(0, cut)), context).pipe(Stream.runDrain, Effect.exit)
+        const exit = yield* DashScopeStream.decode(Stream.make(bytes.subarray(0, cut)), context).pipe(
+          Stream.runDrain,
+          Effect.exit
+        )
         if (Exit.isSuccess(exit)) assert.isAtLeast(cut, last, `cut at ${cut} succeeded`)
         else expectError(failureOf(exit), "RetryableError", "stream_interrupted")
       }
@@ -190,7 +213,8 @@ describe("DashScope streams", () => {
     withServer((server, client) =>
       Effect.gen(function*() {
         const events = fixture("single-generation-text-sse.response.body.txt").split("\n\n").slice(0, 2).join("\n\n")
-        const moderation = `id:3\nevent:error\n:HTTP_STATUS/400\ndata:{"code":"DataInspectionFailed","message":"Output data may contain inappropriate content.","request_id":"x"}\n\n`
+        const moderation =
+          `id:3\nevent:error\n:HTTP_STATUS/400\ndata:{"code":"DataInspectionFailed","message":"Output data may contain inappropriate content.","request_id":"x"}\n\n`
         server.enqueue({ headers: sse, body: `${events}\n\n${moderation}` }, { headers: sse, body: moderation })
         const cut = yield* collect(yield* client.stream(targetOf(server), minimalRequest))
         assert.isTrue(Exit.isSuccess(cut.exit))
@@ -209,7 +233,8 @@ describe("DashScope streams", () => {
       Effect.gen(function*() {
         server.enqueue({
           headers: sse,
-          body: `{"code":"Throttling.RateQuota","message":"Requests rate limit exceeded, please try again later.","request_id":"r-1"}`
+          body:
+            `{"code":"Throttling.RateQuota","message":"Requests rate limit exceeded, please try again later.","request_id":"r-1"}`
         })
         const { exit, parts } = yield* collect(yield* client.stream(targetOf(server), minimalRequest))
         assert.strictEqual(parts.length, 0)
@@ -265,9 +290,21 @@ describe("DashScope streams", () => {
     withServer((server, client) =>
       Effect.gen(function*() {
         server.enqueue(
-          { status: 429, headers: { "content-type": "application/json" }, body: `{"code":"Throttling.RateQuota","message":"Requests rate limit exceeded"}` },
-          { status: 400, headers: { "content-type": "application/json" }, body: fixture("parameter-error-sse.response.body.txt") },
-          { status: 500, headers: { "content-type": "text/event-stream" }, body: `{"code":"InternalError","message":"An internal error has occured"}` }
+          {
+            status: 429,
+            headers: { "content-type": "application/json" },
+            body: `{"code":"Throttling.RateQuota","message":"Requests rate limit exceeded"}`
+          },
+          {
+            status: 400,
+            headers: { "content-type": "application/json" },
+            body: fixture("parameter-error-sse.response.body.txt")
+          },
+          {
+            status: 500,
+            headers: { "content-type": "text/event-stream" },
+            body: `{"code":"InternalError","message":"An internal error has occured"}`
+          }
         )
         const open = () => Effect.flip(Effect.scoped(client.stream(targetOf(server), minimalRequest)))
         expectError(yield* open(), "RateLimitError", "rate_limited", 429)
@@ -276,43 +313,57 @@ describe("DashScope streams", () => {
       })
     ))
 
-  it.scoped("a consumer that stops early closes the HTTP connection", () =>
-    withServer((server, client) =>
-      Effect.gen(function*() {
-        const events = fixture("single-generation-text-sse.response.body.txt").split("\n\n").slice(0, 2).join("\n\n")
-        server.enqueue({ headers: { "content-type": "text/event-stream" }, body: [`${events}\n\n`], end: "hang" })
-        const first = yield* Effect.scoped(Effect.flatMap(client.stream(targetOf(server), minimalRequest), untilFirstDelta))
-        assert.deepStrictEqual(first, ["1+"])
-        const closed = yield* Effect.promise(() => server.requests[0]!.socketClosed.then(() => true)).pipe(
-          Effect.timeoutTo({ duration: "2 seconds", onSuccess: (ok) => ok, onTimeout: () => false })
-        )
-        assert.isTrue(closed, "the server saw the socket close")
-      })
-    ), { timeout: 10_000 })
+  it.scoped(
+    "a consumer that stops early closes the HTTP connection",
+    () =>
+      withServer((server, client) =>
+        Effect.gen(function*() {
+          const events = fixture("single-generation-text-sse.response.body.txt").split("\n\n").slice(0, 2).join("\n\n")
+          server.enqueue({ headers: { "content-type": "text/event-stream" }, body: [`${events}\n\n`], end: "hang" })
+          const first = yield* Effect.scoped(
+            Effect.flatMap(client.stream(targetOf(server), minimalRequest), untilFirstDelta)
+          )
+          assert.deepStrictEqual(first, ["1+"])
+          const closed = yield* Effect.promise(() => server.requests[0]!.socketClosed.then(() => true)).pipe(
+            Effect.timeoutTo({ duration: "2 seconds", onSuccess: (ok) => ok, onTimeout: () => false })
+          )
+          assert.isTrue(closed, "the server saw the socket close")
+        })
+      ),
+    { timeout: 10_000 }
+  )
 
-  it.scoped("interrupting a consumer waiting on a silent stream closes the connection", () =>
-    withServer((server, client) =>
-      Effect.gen(function*() {
-        const events = fixture("single-generation-text-sse.response.body.txt").split("\n\n").slice(0, 1).join("\n\n")
-        server.enqueue(
-          { headers: { "content-type": "text/event-stream" }, body: [`${events}\n\n`], end: "hang" },
-          { headers: { "content-type": "text/event-stream" }, body: [`${events}\n\n`], end: "hang" }
-        )
-        const seen = yield* Deferred.make<void>()
-        const consumer = yield* Effect.fork(Effect.scoped(
-          Effect.flatMap(client.stream(targetOf(server), minimalRequest), (stream) =>
-            Stream.runForEach(stream, () => Deferred.succeed(seen, undefined)))
-        ))
-        yield* Deferred.await(seen)
-        yield* Fiber.interrupt(consumer)
-        // A stream opened and never run: closing its scope alone must close the connection too.
-        yield* Effect.scoped(client.stream(targetOf(server), minimalRequest))
-        const closed = yield* Effect.promise(() => Promise.all(server.requests.map((r) => r.socketClosed)).then(() => true)).pipe(
-          Effect.timeoutTo({ duration: "2 seconds", onSuccess: (ok) => ok, onTimeout: () => false })
-        )
-        assert.isTrue(closed, "the server saw both sockets close")
-      })
-    ), { timeout: 10_000 })
+  it.scoped(
+    "interrupting a consumer waiting on a silent stream closes the connection",
+    () =>
+      withServer((server, client) =>
+        Effect.gen(function*() {
+          const events = fixture("single-generation-text-sse.response.body.txt").split("\n\n").slice(0, 1).join("\n\n")
+          server.enqueue(
+            { headers: { "content-type": "text/event-stream" }, body: [`${events}\n\n`], end: "hang" },
+            { headers: { "content-type": "text/event-stream" }, body: [`${events}\n\n`], end: "hang" }
+          )
+          const seen = yield* Deferred.make<void>()
+          const consumer = yield* Effect.fork(Effect.scoped(
+            Effect.flatMap(
+              client.stream(targetOf(server), minimalRequest),
+              (stream) => Stream.runForEach(stream, () => Deferred.succeed(seen, undefined))
+            )
+          ))
+          yield* Deferred.await(seen)
+          yield* Fiber.interrupt(consumer)
+          // A stream opened and never run: closing its scope alone must close the connection too.
+          yield* Effect.scoped(client.stream(targetOf(server), minimalRequest))
+          const closed = yield* Effect.promise(() =>
+            Promise.all(server.requests.map((r) => r.socketClosed)).then(() => true)
+          ).pipe(
+            Effect.timeoutTo({ duration: "2 seconds", onSuccess: (ok) => ok, onTimeout: () => false })
+          )
+          assert.isTrue(closed, "the server saw both sockets close")
+        })
+      ),
+    { timeout: 10_000 }
+  )
 
   it.scoped("a 10,000-event stream decodes completely (speed: bench/decode.ts)", () =>
     withServer((server, client) =>

@@ -3,7 +3,9 @@ import * as Duration from "effect/Duration"
 import * as Errors from "../../../src/providers/gemini/Errors.js"
 import { context, fixtureText, googleai, vercel, vertexai } from "./Harness.js"
 
-const millis = (duration: Duration.Duration | undefined) => (duration === undefined ? undefined : Duration.toMillis(duration))
+const millis = (
+  duration: Duration.Duration | undefined
+) => (duration === undefined ? undefined : Duration.toMillis(duration))
 
 describe("Gemini Errors.classify", () => {
   const classify = (status: number, body: string, headers: Record<string, string> = {}) =>
@@ -71,7 +73,10 @@ describe("Gemini Errors.classify", () => {
           "You exceeded your current quota, please check your plan and billing details.\n* Quota exceeded for metric: generativelanguage.googleapis.com/generate_content_free_tier_requests, limit: 250\nPlease retry in 1.68122827s.",
         status: "RESOURCE_EXHAUSTED",
         details: [
-          { "@type": "type.googleapis.com/google.rpc.Help", links: [{ description: "Learn more", url: "https://ai.google.dev/gemini-api/docs/rate-limits" }] },
+          {
+            "@type": "type.googleapis.com/google.rpc.Help",
+            links: [{ description: "Learn more", url: "https://ai.google.dev/gemini-api/docs/rate-limits" }]
+          },
           {
             "@type": "type.googleapis.com/google.rpc.QuotaFailure",
             violations: [{
@@ -103,18 +108,34 @@ describe("Gemini Errors.classify", () => {
     assert.strictEqual((penalty as any).reason, "invalid_request")
     assert.include(penalty.message, "Penalty is not enabled for models/gemini-2.5-flash")
     assert.include(penalty.message, "INVALID_ARGUMENT")
-    assert.strictEqual((classify(400, fixtureText(googleai + "streaming-failure-image-rejected.txt")) as any).reason, "invalid_request")
+    assert.strictEqual(
+      (classify(400, fixtureText(googleai + "streaming-failure-image-rejected.txt")) as any).reason,
+      "invalid_request"
+    )
   })
 
   it("401 is authentication", () => {
-    const error = classify(401, JSON.stringify({ error: { code: 401, message: "Request had invalid authentication credentials.", status: "UNAUTHENTICATED" } }))
+    const error = classify(
+      401,
+      JSON.stringify({
+        error: { code: 401, message: "Request had invalid authentication credentials.", status: "UNAUTHENTICATED" }
+      })
+    )
     assert.strictEqual((error as any).reason, "authentication")
   })
 
   it("500, 502, 503, 504 and 499 are retryable server errors; 408 is a retryable timeout", () => {
     const rpc = (code: number, status: string, message: string) => JSON.stringify({ error: { code, message, status } })
     const cases: Array<[number, string, string]> = [
-      [500, rpc(500, "INTERNAL", "An internal error has occurred. Please retry or report in https://developers.generativeai.google/guide/troubleshooting"), "server_error"],
+      [
+        500,
+        rpc(
+          500,
+          "INTERNAL",
+          "An internal error has occurred. Please retry or report in https://developers.generativeai.google/guide/troubleshooting"
+        ),
+        "server_error"
+      ],
       [503, rpc(503, "UNAVAILABLE", "The model is overloaded. Please try again later."), "server_error"],
       [504, rpc(504, "DEADLINE_EXCEEDED", "Deadline expired before operation could complete."), "server_error"],
       [502, "<html><body>502 Bad Gateway</body></html>", "server_error"],
@@ -132,7 +153,10 @@ describe("Gemini Errors.classify", () => {
   })
 
   it("an SSE-framed error body is read from its data line", () => {
-    const error = classify(503, `data: {"error":{"code":503,"message":"The model is overloaded.","status":"UNAVAILABLE"}}\r\n\r\n`)
+    const error = classify(
+      503,
+      `data: {"error":{"code":503,"message":"The model is overloaded.","status":"UNAVAILABLE"}}\r\n\r\n`
+    )
     assert.strictEqual((error as any).reason, "server_error")
     assert.include(error.message, "503 UNAVAILABLE: The model is overloaded.")
   })
@@ -145,7 +169,12 @@ describe("Gemini Errors.classify", () => {
 
 describe("Gemini Errors.classifyInBand", () => {
   it("classifies an error object by its code, 500 when it names no 4xx/5xx status", () => {
-    const overloaded = Errors.classifyInBand({ error: { code: 503, message: "The model is overloaded.", status: "UNAVAILABLE" } }, "", {}, context)
+    const overloaded = Errors.classifyInBand(
+      { error: { code: 503, message: "The model is overloaded.", status: "UNAVAILABLE" } },
+      "",
+      {},
+      context
+    )
     assert.strictEqual(overloaded._tag, "RetryableError")
     assert.strictEqual((overloaded as any).status, 503)
     const nameless = Errors.classifyInBand({ error: { code: "oops", message: "Something broke" } }, "{}", {}, context)

@@ -75,7 +75,9 @@ export const summary = (parts: ReadonlyArray<StreamPart>) => {
   const usage = partsOf(parts, "Usage").at(-1)?.usage
   return {
     text: partsOf(parts, "TextDelta").map((part) => part.text).join(""),
-    usage: usage === undefined ? undefined : { input: usage.inputTokens, output: usage.outputTokens, total: usage.totalTokens },
+    usage: usage === undefined
+      ? undefined
+      : { input: usage.inputTokens, output: usage.outputTokens, total: usage.totalTokens },
     finishReason: partsOf(parts, "Finish").at(-1)?.reason
   }
 }

@@ -1,5 +1,5 @@
-import * as HttpHeaders from "@effect/platform/Headers"
 import { NodeHttpClient } from "@effect/platform-node"
+import * as HttpHeaders from "@effect/platform/Headers"
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as FiberRef from "effect/FiberRef"
@@ -15,7 +15,11 @@ it.layer(NodeHttpClient.layerUndici)("Gemini requests", (it) => {
   it.scoped("posts generateContent with the key only in x-goog-api-key and maps the request body", () =>
     Effect.gen(function*() {
       const { client, server, target } = yield* setup
-      server.enqueue(Loopback.replay(googleai + "unary-success-basic-reply-short.json", { headers: { "content-type": "application/json" } }))
+      server.enqueue(
+        Loopback.replay(googleai + "unary-success-basic-reply-short.json", {
+          headers: { "content-type": "application/json" }
+        })
+      )
       yield* client.generate(target, {
         system: "Answer briefly.",
         messages: [

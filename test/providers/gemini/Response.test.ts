@@ -7,7 +7,9 @@ import * as Gemini from "../../../src/providers/gemini/Gemini.js"
 import * as Loopback from "../../support/LoopbackServer.js"
 import { apiKey, fixtureText, googleai, hello, jsGenai, setup, targetOf, vercel, vertexai } from "./Harness.js"
 
-const millis = (duration: Duration.Duration | undefined) => (duration === undefined ? undefined : Duration.toMillis(duration))
+const millis = (
+  duration: Duration.Duration | undefined
+) => (duration === undefined ? undefined : Duration.toMillis(duration))
 const counts = (usage: UsageCounts | undefined) =>
   usage === undefined ? undefined : [usage.inputTokens, usage.outputTokens, usage.totalTokens]
 
@@ -69,7 +71,11 @@ it.layer(NodeHttpClient.layerUndici)("Gemini unary answers", (it) => {
     Effect.gen(function*() {
       const result = yield* answer(vertexai + "unary-success-implicit-caching.json")
       const raw = JSON.parse(fixtureText(vertexai + "unary-success-implicit-caching.json")).usageMetadata
-      assert.deepStrictEqual([raw.promptTokenCount, raw.cachedContentTokenCount, raw.totalTokenCount], [12013, 11243, 12101])
+      assert.deepStrictEqual([raw.promptTokenCount, raw.cachedContentTokenCount, raw.totalTokenCount], [
+        12013,
+        11243,
+        12101
+      ])
       assert.deepStrictEqual(counts(result.usage), [12013, raw.candidatesTokenCount + raw.thoughtsTokenCount, 12101])
       assert.strictEqual(result.usage?.cachedInputTokens, 11243)
       assert.strictEqual(result.usage?.reasoningTokens, 73)
@@ -90,7 +96,9 @@ it.layer(NodeHttpClient.layerUndici)("Gemini unary answers", (it) => {
   it.scoped("a js-genai recording: MAX_TOKENS after thinking, responseId as request id", () =>
     Effect.gen(function*() {
       const { client, server, target } = yield* setup
-      const recording = Loopback.readRecording(jsGenai + "Client_Tests_ML_Dev_should_generate_content_with_per-request_retry_options.json")
+      const recording = Loopback.readRecording(
+        jsGenai + "Client_Tests_ML_Dev_should_generate_content_with_per-request_retry_options.json"
+      )
       server.enqueue(Loopback.replayRecording(recording))
       const result = yield* client.generate(target, hello)
       const body = recording.response.bodySegments[0] as any
@@ -156,7 +164,10 @@ it.layer(NodeHttpClient.layerUndici)("Gemini unary answers", (it) => {
   it.scoped("a 200 body holding a google.rpc error is that error", () =>
     Effect.gen(function*() {
       const { client, server, target } = yield* setup
-      server.enqueue({ status: 200, body: JSON.stringify({ error: { code: 503, message: "The model is overloaded.", status: "UNAVAILABLE" } }) })
+      server.enqueue({
+        status: 200,
+        body: JSON.stringify({ error: { code: 503, message: "The model is overloaded.", status: "UNAVAILABLE" } })
+      })
       const error = yield* Effect.flip(client.generate(target, hello))
       assert.strictEqual(error._tag, "RetryableError")
       assert.strictEqual((error as any).status, 503)
@@ -165,7 +176,12 @@ it.layer(NodeHttpClient.layerUndici)("Gemini unary answers", (it) => {
   it.scoped("HTTP errors are classified from their body and carry the entry's name", () =>
     Effect.gen(function*() {
       const { client, server, target } = yield* setup
-      server.enqueue(Loopback.replay(googleai + "unary-failure-api-key.json", { status: 400, headers: { "content-type": "application/json" } }))
+      server.enqueue(
+        Loopback.replay(googleai + "unary-failure-api-key.json", {
+          status: 400,
+          headers: { "content-type": "application/json" }
+        })
+      )
       const error = yield* Effect.flip(client.generate({ ...target, provider: "gemini-eu" }, hello))
       assert.strictEqual(error._tag, "FatalError")
       assert.strictEqual((error as any).reason, "authentication")
@@ -179,7 +195,12 @@ it.layer(NodeHttpClient.layerUndici)("Gemini unary answers", (it) => {
   it.scoped("a 429 takes Retry-After from the response headers when the body has no RetryInfo", () =>
     Effect.gen(function*() {
       const { client, server, target } = yield* setup
-      server.enqueue(Loopback.replay(vertexai + "unary-failure-quota-exceeded.json", { status: 429, headers: { "retry-after": "7" } }))
+      server.enqueue(
+        Loopback.replay(vertexai + "unary-failure-quota-exceeded.json", {
+          status: 429,
+          headers: { "retry-after": "7" }
+        })
+      )
       const error = yield* Effect.flip(client.generate(target, hello))
       assert.strictEqual(error._tag, "RateLimitError")
       assert.strictEqual(millis((error as any).retryAfter), 7000)
@@ -202,7 +223,7 @@ it.layer(NodeHttpClient.layerUndici)("Gemini unary answers", (it) => {
   it.scoped("a unary body cut mid-way is a RetryableError", () =>
     Effect.gen(function*() {
       const { client, server, target } = yield* setup
-      server.enqueue({ status: 200, body: ['{"candidates": [{"content": ', { delayMs: 20 }], end: "destroy" })
+      server.enqueue({ status: 200, body: ["{\"candidates\": [{\"content\": ", { delayMs: 20 }], end: "destroy" })
       const error = yield* Effect.flip(client.generate(target, hello))
       assert.strictEqual(error._tag, "RetryableError")
     }))

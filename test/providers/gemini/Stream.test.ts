@@ -31,7 +31,9 @@ import {
   vertexai
 } from "./Harness.js"
 
-const millis = (duration: Duration.Duration | undefined) => (duration === undefined ? undefined : Duration.toMillis(duration))
+const millis = (
+  duration: Duration.Duration | undefined
+) => (duration === undefined ? undefined : Duration.toMillis(duration))
 const deltas = (parts: ReadonlyArray<StreamPart>) => partsOf(parts, "TextDelta").map((part) => part.text)
 
 /** Decodes one whole body (no HTTP) and returns its failure. */
@@ -80,14 +82,23 @@ it.layer(NodeHttpClient.layerUndici)("Gemini streams", (it) => {
 
     it.scoped("hard-coded values of the recordings match", () =>
       Effect.gen(function*() {
-        assert.deepStrictEqual(expectedFromRecording(fixtureText(googleai + "streaming-success-basic-reply-short.txt")), {
-          text: "The capital of Wyoming is **Cheyenne**.\n",
-          usage: { input: 7, output: 10, total: 17 },
-          finishReason: "stop"
-        })
+        assert.deepStrictEqual(
+          expectedFromRecording(fixtureText(googleai + "streaming-success-basic-reply-short.txt")),
+          {
+            text: "The capital of Wyoming is **Cheyenne**.\n",
+            usage: { input: 7, output: 10, total: 17 },
+            finishReason: "stop"
+          }
+        )
         const long = expectedFromRecording(fixtureText(googleai + "streaming-success-basic-reply-long.txt"))
-        assert.deepStrictEqual([long.text.length, long.usage, long.finishReason], [8845, { input: 10, output: 1996, total: 2006 }, "stop"])
-        const thinking = expectedFromRecording(fixtureText(googleai + "streaming-success-thinking-reply-thought-summary.txt"))
+        assert.deepStrictEqual([long.text.length, long.usage, long.finishReason], [8845, {
+          input: 10,
+          output: 1996,
+          total: 2006
+        }, "stop"])
+        const thinking = expectedFromRecording(
+          fixtureText(googleai + "streaming-success-thinking-reply-thought-summary.txt")
+        )
         assert.deepStrictEqual(thinking.usage, { input: 10, output: 48 + 540, total: 598 })
         assert.notInclude(thinking.text, "**Exploring Sky Color**")
         assert.deepStrictEqual(expectedFromRecording(fixtureText(googleai + "streaming-success-finish-message.txt")), {
@@ -95,11 +106,14 @@ it.layer(NodeHttpClient.layerUndici)("Gemini streams", (it) => {
           usage: undefined,
           finishReason: "stop"
         })
-        assert.deepStrictEqual(expectedFromRecording(fixtureText(googleai + "streaming-failure-recitation-no-content.txt")), {
-          text: "text1text2text3text4text5text6text7text8",
-          usage: { input: 9, output: 261, total: 270 },
-          finishReason: "filter"
-        })
+        assert.deepStrictEqual(
+          expectedFromRecording(fixtureText(googleai + "streaming-failure-recitation-no-content.txt")),
+          {
+            text: "text1text2text3text4text5text6text7text8",
+            usage: { input: 9, output: 261, total: 270 },
+            finishReason: "filter"
+          }
+        )
       }))
 
     it.scoped("thought parts are reasoning deltas, not text; responseId and modelVersion come as metadata", () =>
@@ -118,7 +132,11 @@ it.layer(NodeHttpClient.layerUndici)("Gemini streams", (it) => {
         assert.isTrue(partsOf(parts, "ReasoningDelta").every((part) => !summary(parts).text.includes(part.text)))
         const metadata = partsOf(parts, "Metadata")
         assert.isAbove(metadata.length, 0)
-        assert.isTrue(metadata.every((part) => part.requestId === "0J-HaJetAqv0jrEPwu-tsQ0" && part.modelVersion === "gemini-2.5-flash"))
+        assert.isTrue(
+          metadata.every((part) =>
+            part.requestId === "0J-HaJetAqv0jrEPwu-tsQ0" && part.modelVersion === "gemini-2.5-flash"
+          )
+        )
         assert.isTrue(summary(parts).text.startsWith("The sky is blue because"))
       }))
 
@@ -128,7 +146,8 @@ it.layer(NodeHttpClient.layerUndici)("Gemini streams", (it) => {
         Effect.gen(function*() {
           const { client, server, target } = yield* setup
           const recording = Loopback.readRecording(
-            jsGenai + "Client_Tests_generateContentStream_ML_Dev_should_stream_generate_content_with_system_instruction.json"
+            jsGenai +
+              "Client_Tests_generateContentStream_ML_Dev_should_stream_generate_content_with_system_instruction.json"
           )
           const response = Loopback.replayRecording(recording, { eol })
           server.enqueue(response)
@@ -145,7 +164,8 @@ it.layer(NodeHttpClient.layerUndici)("Gemini streams", (it) => {
         Effect.gen(function*() {
           const { client, server, target } = yield* setup
           const recording = Loopback.readRecording(
-            jsGenai + "Client_Tests_generateContentStream_ML_Dev_should_stream_generate_content_with_specified_parameters.json"
+            jsGenai +
+              "Client_Tests_generateContentStream_ML_Dev_should_stream_generate_content_with_specified_parameters.json"
           )
           const response = Loopback.replayRecording(recording, { eol })
           server.enqueue(response)
@@ -154,18 +174,31 @@ it.layer(NodeHttpClient.layerUndici)("Gemini streams", (it) => {
           const expected = expectedFromRecording(response.body as string)
           assert.deepStrictEqual(summary(parts), expected)
           assert.strictEqual(expected.finishReason, "length")
-          assert.deepStrictEqual(partsOf(parts, "Usage").map((part) => part.usage.outputTokens), [51 + 45, 102 + 45, 153 + 45])
+          assert.deepStrictEqual(partsOf(parts, "Usage").map((part) => part.usage.outputTokens), [
+            51 + 45,
+            102 + 45,
+            153 + 45
+          ])
         }))
     }
 
     it.scoped("a usage-only final event after the finish chunk supplies the final usage, cached and reasoning counts too", () =>
       Effect.gen(function*() {
         const { client, server, target } = yield* setup
-        const finish = `data: {"candidates": [{"content": {"parts": [{"text": "ok"}],"role": "model"},"finishReason": "STOP"}]}\r\n\r\n`
-        server.enqueue(Loopback.replay(Buffer.concat([Buffer.from(finish), Loopback.readFixture(vercel + "google-usage-raw-live.chunks.txt")])))
+        const finish =
+          `data: {"candidates": [{"content": {"parts": [{"text": "ok"}],"role": "model"},"finishReason": "STOP"}]}\r\n\r\n`
+        server.enqueue(
+          Loopback.replay(
+            Buffer.concat([Buffer.from(finish), Loopback.readFixture(vercel + "google-usage-raw-live.chunks.txt")])
+          )
+        )
         const { error, parts } = yield* runStream(client, target)
         assert.isUndefined(error)
-        assert.deepStrictEqual(summary(parts), { text: "ok", usage: { input: 12 + 65, output: 71 + 89, total: 237 }, finishReason: "stop" })
+        assert.deepStrictEqual(summary(parts), {
+          text: "ok",
+          usage: { input: 12 + 65, output: 71 + 89, total: 237 },
+          finishReason: "stop"
+        })
         const usage = partsOf(parts, "Usage").at(-1)!.usage
         assert.strictEqual(usage.cachedInputTokens, 4)
         assert.strictEqual(usage.reasoningTokens, 89)
@@ -198,7 +231,9 @@ it.layer(NodeHttpClient.layerUndici)("Gemini streams", (it) => {
     it.scoped("the raw error object split across reads is still recognised", () =>
       Effect.gen(function*() {
         const { client, server, target } = yield* setup
-        server.enqueue(Loopback.replay(vertexai + "streaming-failure-error-mid-stream.txt", { chunkSizes: [40], delayMs: 1 }))
+        server.enqueue(
+          Loopback.replay(vertexai + "streaming-failure-error-mid-stream.txt", { chunkSizes: [40], delayMs: 1 })
+        )
         const { error, parts } = yield* runStream(client, target)
         assert.strictEqual(deltas(parts).length, 2)
         assert.strictEqual((error as any).status, 499)
@@ -275,9 +310,13 @@ it.layer(NodeHttpClient.layerUndici)("Gemini streams", (it) => {
     it.scoped("a 404 with text/event-stream and a plain JSON body (js-genai recording) is FatalError not_found", () =>
       Effect.gen(function*() {
         const { client, server } = yield* setup
-        const recording = Loopback.readRecording(jsGenai + "Chats_Tests_sendMessage_Send_message_stream_with_error.json")
+        const recording = Loopback.readRecording(
+          jsGenai + "Chats_Tests_sendMessage_Send_message_stream_with_error.json"
+        )
         server.enqueue(Loopback.replayRecording(recording))
-        const error = yield* Effect.flip(Effect.scoped(client.stream(targetOf(server, "custom-gemini-2.0-flash"), hello)))
+        const error = yield* Effect.flip(
+          Effect.scoped(client.stream(targetOf(server, "custom-gemini-2.0-flash"), hello))
+        )
         assert.strictEqual(server.requests[0]!.headers["content-type"], "application/json")
         assert.strictEqual(error._tag, "FatalError")
         assert.strictEqual((error as any).reason, "not_found")
@@ -356,7 +395,10 @@ it.layer(NodeHttpClient.layerUndici)("Gemini streams", (it) => {
         assert.deepStrictEqual(first, ["The"])
         const [request] = yield* Effect.promise(() => server.awaitRequests(1))
         const closed = yield* Effect.promise(() =>
-          Promise.race([request!.socketClosed.then(() => true), new Promise<boolean>((done) => setTimeout(() => done(false), 2000))])
+          Promise.race([
+            request!.socketClosed.then(() => true),
+            new Promise<boolean>((done) => setTimeout(() => done(false), 2000))
+          ])
         )
         assert.isTrue(closed, "the server saw the client close the socket")
       }))
@@ -375,7 +417,10 @@ it.layer(NodeHttpClient.layerUndici)("Gemini streams", (it) => {
         assert.deepStrictEqual(yield* untilFirstDelta(stream), ["The"])
         const [request] = yield* Effect.promise(() => server.awaitRequests(1))
         const closed = yield* Effect.promise(() =>
-          Promise.race([request!.socketClosed.then(() => true), new Promise<boolean>((done) => setTimeout(() => done(false), 2000))])
+          Promise.race([
+            request!.socketClosed.then(() => true),
+            new Promise<boolean>((done) => setTimeout(() => done(false), 2000))
+          ])
         )
         assert.isTrue(closed, "the server saw the client close the socket")
       }))
@@ -399,7 +444,10 @@ it.layer(NodeHttpClient.layerUndici)("Gemini streams", (it) => {
         const whole = expectedFromRecording(fixtureText(googleai + "streaming-success-basic-reply-short.txt"))
         const lastJsonEnd = bytes.lastIndexOf("}".charCodeAt(0)) + 1
         for (let cut = 1; cut < bytes.length; cut++) {
-          const exit = yield* GeminiStream.decode(Stream.make(bytes.subarray(0, cut)), context).pipe(Stream.runCollect, Effect.exit)
+          const exit = yield* GeminiStream.decode(Stream.make(bytes.subarray(0, cut)), context).pipe(
+            Stream.runCollect,
+            Effect.exit
+          )
           if (Exit.isSuccess(exit)) {
             // Only once the final event's JSON is whole has everything been delivered.
             assert.isAtLeast(cut, lastJsonEnd, `cut at ${cut} succeeded`)
@@ -448,7 +496,9 @@ it.layer(NodeHttpClient.layerUndici)("Gemini streams", (it) => {
         const event = (i: number) =>
           `data: {"candidates": [{"content": {"parts": [{"text": "token ${i} "}],"role": "model"}${
             i === 9999 ? `,"finishReason": "STOP"` : ""
-          }}],"usageMetadata": {"promptTokenCount": 5,"candidatesTokenCount": ${i + 1},"totalTokenCount": ${i + 6}},"modelVersion": "gemini-2.5-flash"}\r\n\r\n`
+          }}],"usageMetadata": {"promptTokenCount": 5,"candidatesTokenCount": ${i + 1},"totalTokenCount": ${
+            i + 6
+          }},"modelVersion": "gemini-2.5-flash"}\r\n\r\n`
         const body = Buffer.from(Array.from({ length: 10_000 }, (_, i) => event(i)).join(""))
         const large = yield* decodeReads(Loopback.splitBytes(body, [65536]))
         const small = yield* decodeReads(Loopback.splitBytes(body, [256]))
@@ -472,7 +522,9 @@ describe("Gemini stream event guards", () => {
   /** Every `data:` payload of the recordings. */
   const recordedEvents = (): Array<unknown> => {
     const events: Array<unknown> = []
-    for (const fixture of [...recorded, vercel + "google-usage-raw-live.chunks.txt", vercel + "google-text.chunks.txt"]) {
+    for (
+      const fixture of [...recorded, vercel + "google-usage-raw-live.chunks.txt", vercel + "google-text.chunks.txt"]
+    ) {
       for (const line of fixtureText(fixture).split(/\r\n|\n|\r/)) {
         const data = line.startsWith("data:") ? line.slice(5).trim() : line.trim()
         if (data.startsWith("{")) events.push(JSON.parse(data))

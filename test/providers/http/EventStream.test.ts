@@ -9,7 +9,8 @@ import * as EventStream from "../../../src/providers/http/EventStream.js"
 import type { StreamPart } from "../../../src/providers/Provider.js"
 
 const context = { provider: "test", endpoint: "test-1" }
-const bytes = (...texts: ReadonlyArray<string>) => Stream.fromIterable(texts.map((text) => new TextEncoder().encode(text)))
+const bytes = (...texts: ReadonlyArray<string>) =>
+  Stream.fromIterable(texts.map((text) => new TextEncoder().encode(text)))
 
 /** A handler for `data: <text>` events: `finish:<reason>` sets the finish, `fail` fails, `end` ends; other data is a delta. */
 const handler = (): EventStream.EventHandler => {
@@ -49,7 +50,9 @@ const run = (input: Stream.Stream<Uint8Array, LLMError>) =>
     return { parts, exit }
   })
 
-const failure = (exit: Exit.Exit<void, LLMError>) => (Exit.isFailure(exit) && exit.cause._tag === "Fail" ? exit.cause.error : undefined)
+const failure = (
+  exit: Exit.Exit<void, LLMError>
+) => (Exit.isFailure(exit) && exit.cause._tag === "Fail" ? exit.cause.error : undefined)
 
 describe("EventStream.decode", () => {
   it.effect("succeeds only after the finish signal, with Finish as the last part", () =>
@@ -98,7 +101,10 @@ describe("EventStream.decode", () => {
   it.effect("raw JSON lines are collected until they parse; leftover text is a cut when JSON-shaped, else a bad response", () =>
     Effect.gen(function*() {
       const whole = yield* run(bytes("{\n\"a\": 1\n}\n\ndata: finish:stop\n\n"))
-      assert.deepStrictEqual(whole.parts, [{ _tag: "TextDelta", text: "{\"a\":1}" }, { _tag: "Finish", reason: "stop" }])
+      assert.deepStrictEqual(whole.parts, [{ _tag: "TextDelta", text: "{\"a\":1}" }, {
+        _tag: "Finish",
+        reason: "stop"
+      }])
       const cut = failure((yield* run(bytes("{\n\"a\": [1, 2"))).exit)
       assert.strictEqual((cut as RetryableError).reason, "stream_interrupted")
       const fieldCut = failure((yield* run(bytes("data: a\n\nda"))).exit)
@@ -122,7 +128,10 @@ describe("EventStream.decode", () => {
 
 describe("EventStream.undecodable", () => {
   it("an unterminated event cut inside its JSON is a cut; anything else that is no JSON is a bad response", () => {
-    assert.strictEqual((EventStream.undecodable("{\"a\": [1", true, context) as RetryableError).reason, "stream_interrupted")
+    assert.strictEqual(
+      (EventStream.undecodable("{\"a\": [1", true, context) as RetryableError).reason,
+      "stream_interrupted"
+    )
     assert.strictEqual((EventStream.undecodable("", true, context) as RetryableError).reason, "stream_interrupted")
     assert.strictEqual((EventStream.undecodable("{\"a\": [1", false, context) as FatalError).reason, "bad_response")
     assert.strictEqual((EventStream.undecodable("<html>", true, context) as FatalError).reason, "bad_response")

@@ -10,12 +10,32 @@ describe("Json.isJsonPrefix", () => {
     ]
     for (const text of texts) {
       assert.doesNotThrow(() => JSON.parse(text))
-      for (let cut = 0; cut <= text.length; cut++) assert.isTrue(Json.isJsonPrefix(text.slice(0, cut)), JSON.stringify(text.slice(0, cut)))
+      for (let cut = 0; cut <= text.length; cut++) {
+        assert.isTrue(Json.isJsonPrefix(text.slice(0, cut)), JSON.stringify(text.slice(0, cut)))
+      }
     }
   })
 
   it("text no continuation can make JSON is not", () => {
-    for (const text of ["<html>", "{not json", "{'a': 1}", "{\"a\" 1", "[1,,2]", "{\"a\":1}}", "01", "-x", "1.e", "tru e", "nul!", "\"\\x\"", "\"\\u12g4\"", "{\"a\":1} x", "\"line\nbreak\""]) {
+    for (
+      const text of [
+        "<html>",
+        "{not json",
+        "{'a': 1}",
+        "{\"a\" 1",
+        "[1,,2]",
+        "{\"a\":1}}",
+        "01",
+        "-x",
+        "1.e",
+        "tru e",
+        "nul!",
+        "\"\\x\"",
+        "\"\\u12g4\"",
+        "{\"a\":1} x",
+        "\"line\nbreak\""
+      ]
+    ) {
       assert.isFalse(Json.isJsonPrefix(text), JSON.stringify(text))
     }
   })

@@ -3,7 +3,10 @@ import * as Redacted from "effect/Redacted"
 import * as Request from "../../../src/providers/http/Request.js"
 import type { ProviderTarget } from "../../../src/providers/Provider.js"
 
-const target = (apiKey: string | undefined, headers: ReadonlyArray<readonly [string, string]> = []): ProviderTarget => ({
+const target = (
+  apiKey: string | undefined,
+  headers: ReadonlyArray<readonly [string, string]> = []
+): ProviderTarget => ({
   provider: "local",
   endpoint: { name: "local-1", baseUrl: "http://127.0.0.1:1/v1/", region: undefined },
   modelId: "m",
@@ -29,7 +32,9 @@ describe("Request.jsonPost", () => {
     assert.strictEqual(request.headers["x-title"], "my-app")
     assert.strictEqual(request.headers["x-team"], "t-9")
     assert.strictEqual(request.body._tag, "Uint8Array")
-    assert.deepStrictEqual(JSON.parse(new TextDecoder().decode((request.body as { body: Uint8Array }).body)), { hello: "world" })
+    assert.deepStrictEqual(JSON.parse(new TextDecoder().decode((request.body as { body: Uint8Array }).body)), {
+      hello: "world"
+    })
     assert.deepStrictEqual([...secretHeaders].sort(), ["authorization", "x-team", "x-title"])
   })
 

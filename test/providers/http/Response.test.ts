@@ -29,7 +29,10 @@ const answering = (status: number, body: string, seen: Array<ReadonlyArray<strin
   HttpClient.make((request) =>
     Effect.map(FiberRef.get(Headers.currentRedactedNames), (names) => {
       seen.push(names)
-      return HttpClientResponse.fromWeb(request, new globalThis.Response(body, { status, headers: { "x-request-id": "r-1" } }))
+      return HttpClientResponse.fromWeb(
+        request,
+        new globalThis.Response(body, { status, headers: { "x-request-id": "r-1" } })
+      )
     })
   )
 
@@ -56,17 +59,26 @@ describe("Response.makeTransport", () => {
         return new FatalError({ reason: "invalid_request", message: "refused" })
       }))
       assert.strictEqual(error.message, "refused")
-      assert.deepStrictEqual(calls, [{ status: 418, body: "teapot", requestId: "r-1", classifyContext: { ...context, now: 1_000_000 } }])
+      assert.deepStrictEqual(calls, [{
+        status: 418,
+        body: "teapot",
+        requestId: "r-1",
+        classifyContext: { ...context, now: 1_000_000 }
+      }])
     }))
 
   it.effect("a transport failure is a RetryableError connection naming the endpoint, never the key", () =>
     Effect.gen(function*() {
       const failing = HttpClient.make((request) =>
-        Effect.fail(new HttpClientError.RequestError({ request, reason: "Transport", cause: new Error("connect ECONNREFUSED") }))
+        Effect.fail(
+          new HttpClientError.RequestError({ request, reason: "Transport", cause: new Error("connect ECONNREFUSED") })
+        )
       )
-      const error = yield* Effect.flip(Response.makeTransport(failing).open(prepared, context, () => {
-        throw new Error("not classified")
-      }).pipe(Effect.scoped))
+      const error = yield* Effect.flip(
+        Response.makeTransport(failing).open(prepared, context, () => {
+          throw new Error("not classified")
+        }).pipe(Effect.scoped)
+      )
       assert.strictEqual(error._tag, "RetryableError")
       assert.strictEqual((error as { reason: string }).reason, "connection")
       assert.include(error.message, "local (endpoint \"local-1\")")

@@ -64,13 +64,17 @@ describe("Sse", () => {
   })
 
   it("starts a new event at a header line after data when the blank line is missing", () => {
-    const events = Sse.parseAll(readFixture(cnblogs + "single-generation-message-reasoning-sse.response.body.txt").toString("utf8"))
+    const events = Sse.parseAll(
+      readFixture(cnblogs + "single-generation-message-reasoning-sse.response.body.txt").toString("utf8")
+    )
     assert.strictEqual(events.length, 16)
     assert.deepStrictEqual(events.map((event) => event.id), Array.from({ length: 16 }, (_, i) => String(i + 1)))
   })
 
   it("keeps non-field lines (Gemini's raw error object) in raw", () => {
-    const events = Sse.parseAll(readFixture("vertexai-sdk-test-data/vertexai/streaming-failure-error-mid-stream.txt").toString("utf8"))
+    const events = Sse.parseAll(
+      readFixture("vertexai-sdk-test-data/vertexai/streaming-failure-error-mid-stream.txt").toString("utf8")
+    )
     assert.strictEqual(events.length, 3)
     assert.strictEqual(events[2]!.data, undefined)
     assert.strictEqual(JSON.parse(events[2]!.raw.join("\n")).error.code, 499)
