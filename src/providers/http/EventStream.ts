@@ -32,8 +32,6 @@ export interface EventHandler {
   readonly finishReason: () => FinishReason | undefined
 }
 
-const interrupted = (detail: string, context: Errors.ErrorContext) => Errors.streamInterrupted(detail, context)
-
 /**
  * Decodes a 200 SSE body with a fresh handler. `bytes` fails with an `LLMError` already (a body read
  * failure mapped to `stream_interrupted` by `fromResponse`). One channel step per network read: its
@@ -83,7 +81,9 @@ export const decode = <R>(
         if (reason === undefined) {
           return emit(
             out,
-            Channel.fail(interrupted("the stream ended before the provider's finish signal (truncated)", context))
+            Channel.fail(
+              Errors.streamInterrupted("the stream ended before the provider's finish signal (truncated)", context)
+            )
           )
         }
         out.push(finish(reason))
@@ -125,7 +125,7 @@ export const undecodable = (
   context: Errors.ErrorContext
 ): LLMError =>
   unterminated === true && Json.isJsonPrefix(data)
-    ? interrupted("the stream ended in the middle of an event", context)
+    ? Errors.streamInterrupted("the stream ended in the middle of an event", context)
     : Errors.badResponse(`a stream event is not JSON: ${data}`, { ...context, status: 200 })
 
 /** Raw text kept while waiting for it to form a JSON value; more is no JSON a server sends unframed. */
@@ -170,7 +170,7 @@ export const rawJson = (context: Errors.ErrorContext): RawJson => {
       const left = text.trim()
       if (left.length === 0) return undefined
       return looksCut(left, unterminated)
-        ? interrupted("the stream ended in the middle of an event", context)
+        ? Errors.streamInterrupted("the stream ended in the middle of an event", context)
         : Errors.badResponse(`the stream ended with text that is not an event: ${left}`, { ...context, status: 200 })
     }
   }
