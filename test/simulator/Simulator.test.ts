@@ -1,7 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import { afterAll, beforeAll, beforeEach } from "vitest"
-import { parseAll } from "../../src/internal/Sse.js"
+import { parseAll } from "../../src/providers/http/Sse.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 
 let sim: Simulator.Simulator

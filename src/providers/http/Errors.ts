@@ -1,18 +1,23 @@
 /**
- * HTTP failure helpers shared by the providers: transport failures → `RetryableError` "connection",
- * an HTTP status → its default `LLMError` class, and reading an error body as text without failing.
- * Provider-specific classification (error codes, quota kinds, retry hints) stays in each provider.
+ * HTTP failure helpers shared by the protocols: transport failures → `RetryableError` "connection",
+ * an HTTP status → its default `LLMError` class, cut streams and undecodable answers, and reading an
+ * error body as text without failing. Protocol classification (codes, quota kinds, hints) stays in each protocol.
  */
 import type * as HttpClientError from "@effect/platform/HttpClientError"
 import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import { FatalError, type LLMError, RateLimitError, RetryableError } from "../domain/Errors.js"
+import { FatalError, type LLMError, RateLimitError, RetryableError } from "../../domain/Errors.js"
 
-/** Who the failing call went to, copied onto every error. */
+/** Who the failing call went to, copied onto every error: the provider entry's name and the endpoint's. */
 export interface ErrorContext {
   readonly provider: string
   readonly endpoint: string
+}
+
+/** An `ErrorContext` and the time (epoch ms, from `Clock`) an HTTP-date `Retry-After` is measured from. */
+export interface ClassifyContext extends ErrorContext {
+  readonly now: number
 }
 
 /** How messages name the target: `google (endpoint "google-us")`. */
@@ -105,10 +110,14 @@ export const makeError = (
 /** The status's default error, message `"<provider> (endpoint "<name>") answered HTTP <status>: <text>"`. */
 export const fromStatus = (status: number, bodyText: string, context: ErrorContext): LLMError => {
   const text = truncate(bodyText)
-  return makeError(classifyStatus(status), `${describeContext(context)} answered HTTP ${status}${text ? `: ${text}` : ""}`, {
-    ...context,
-    status
-  })
+  return makeError(
+    classifyStatus(status),
+    `${describeContext(context)} answered HTTP ${status}${text ? `: ${text}` : ""}`,
+    {
+      ...context,
+      status
+    }
+  )
 }
 
 /** Reads a response body as text; a body that cannot be read (cut, bad encoding) reads as `""`. */

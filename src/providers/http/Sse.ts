@@ -3,11 +3,9 @@
  * once, and only an unfinished last line is carried over (as parts, joined once it completes).
  * Unlike a spec-strict parser it keeps what the providers need: `event:` names, comment lines
  * (DashScope's `:HTTP_STATUS/400`), and lines that are not SSE fields at all (Gemini appends a raw
- * multi-line `{"error":…}` object to a broken stream).
+ * multi-line `{"error":…}` object to a broken stream). `EventStream.ts` feeds it the text of each
+ * network read; STYLE.md says why not `@effect/experimental/Sse` (it rescans its buffer per line).
  */
-import * as Channel from "effect/Channel"
-import * as Chunk from "effect/Chunk"
-import * as Stream from "effect/Stream"
 
 /** One dispatched event. `data` joins the `data:` lines with `\n`; `raw` holds non-field lines. */
 export interface SseEvent {
@@ -153,37 +151,8 @@ export const makeParser = (): SseParser => {
   return { feed, end }
 }
 
-/** Parses a stream of text into SSE events, emitting one chunk of events per input chunk. */
-export const decode = <E, R>(self: Stream.Stream<string, E, R>): Stream.Stream<SseEvent, E, R> =>
-  Stream.suspend(() => {
-    const parser = makeParser()
-    const loop: Channel.Channel<Chunk.Chunk<SseEvent>, Chunk.Chunk<string>, E, E, void, unknown> = Channel.readWithCause({
-      onInput: (input: Chunk.Chunk<string>) => {
-        const events: Array<SseEvent> = []
-        for (const text of input) {
-          const parsed = parser.feed(text)
-          for (let i = 0; i < parsed.length; i++) events.push(parsed[i]!)
-        }
-        return events.length === 0
-          ? loop
-          : Channel.flatMap(Channel.write(Chunk.unsafeFromArray(events)), () => loop)
-      },
-      onFailure: (cause) => Channel.failCause(cause),
-      onDone: () => {
-        const events = parser.end()
-        return events.length === 0 ? Channel.void : Channel.write(Chunk.unsafeFromArray(events))
-      }
-    })
-    return Stream.pipeThroughChannel(self, loop)
-  })
-
-/** Decodes bytes (UTF-8, multi-byte characters split across reads are kept whole) into SSE events. */
-export const decodeBytes = <E, R>(self: Stream.Stream<Uint8Array, E, R>): Stream.Stream<SseEvent, E, R> =>
-  decode(Stream.decodeText(self))
-
-/** Kept for callers that want to parse a whole body at once (error bodies, tests). */
+/** Parses a whole body at once (an error body). */
 export const parseAll = (text: string): Array<SseEvent> => {
   const parser = makeParser()
   return [...parser.feed(text), ...parser.end()]
 }
-

@@ -2,15 +2,21 @@ import { assert, describe, it } from "@effect/vitest"
 import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
-import * as Sse from "../../src/internal/Sse.js"
-import { readFixture, splitBytes } from "../support/LoopbackServer.js"
+import * as Sse from "../../../src/providers/http/Sse.js"
+import { readFixture, splitBytes } from "../../support/LoopbackServer.js"
 
 const cnblogs = "cnblogs-dashscope-sdk/"
 const encoder = new TextEncoder()
 
-/** Decodes byte reads through `Sse.decodeBytes`. */
+/** Decodes byte reads as `EventStream.decode` does: `Stream.decodeText`, each text fed to one parser, then `end`. */
 const decodeReads = (reads: ReadonlyArray<Uint8Array>) =>
-  Sse.decodeBytes(Stream.fromIterable(reads)).pipe(Stream.runCollect, Effect.map(Chunk.toReadonlyArray))
+  Effect.suspend(() => {
+    const parser = Sse.makeParser()
+    return Stream.decodeText(Stream.fromIterable(reads)).pipe(
+      Stream.runCollect,
+      Effect.map((texts) => [...Chunk.toReadonlyArray(texts).flatMap((text) => parser.feed(text)), ...parser.end()])
+    )
+  })
 
 /** Feeds text pieces to one parser. */
 const feedAll = (pieces: ReadonlyArray<string>) => {
@@ -58,13 +64,17 @@ describe("Sse", () => {
   })
 
   it("starts a new event at a header line after data when the blank line is missing", () => {
-    const events = Sse.parseAll(readFixture(cnblogs + "single-generation-message-reasoning-sse.response.body.txt").toString("utf8"))
+    const events = Sse.parseAll(
+      readFixture(cnblogs + "single-generation-message-reasoning-sse.response.body.txt").toString("utf8")
+    )
     assert.strictEqual(events.length, 16)
     assert.deepStrictEqual(events.map((event) => event.id), Array.from({ length: 16 }, (_, i) => String(i + 1)))
   })
 
   it("keeps non-field lines (Gemini's raw error object) in raw", () => {
-    const events = Sse.parseAll(readFixture("vertexai-sdk-test-data/vertexai/streaming-failure-error-mid-stream.txt").toString("utf8"))
+    const events = Sse.parseAll(
+      readFixture("vertexai-sdk-test-data/vertexai/streaming-failure-error-mid-stream.txt").toString("utf8")
+    )
     assert.strictEqual(events.length, 3)
     assert.strictEqual(events[2]!.data, undefined)
     assert.strictEqual(JSON.parse(events[2]!.raw.join("\n")).error.code, 499)

@@ -1,9 +1,16 @@
 import { assert, describe, it } from "@effect/vitest"
 import * as Duration from "effect/Duration"
-import { fromHeaders, parseRetryAfter, parseRetryAfterMs, parseRetryDelay } from "../../src/internal/RetryAfter.js"
+import {
+  fromHeaders,
+  parseRetryAfter,
+  parseRetryAfterMs,
+  parseRetryDelay
+} from "../../../src/providers/http/RetryAfter.js"
 
 const now = Date.parse("2025-08-16T00:45:32Z")
-const millis = (duration: Duration.Duration | undefined) => (duration === undefined ? undefined : Duration.toMillis(duration))
+const millis = (
+  duration: Duration.Duration | undefined
+) => (duration === undefined ? undefined : Duration.toMillis(duration))
 
 describe("RetryAfter", () => {
   it("parses Retry-After delta-seconds", () => {

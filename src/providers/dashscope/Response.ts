@@ -1,0 +1,136 @@
+/**
+ * DashScope's generation payload (WIRE.md §2.3–§2.4), message or text result format: its lenient
+ * Schema, the readers both the unary and the stream path use on the decoded value (content,
+ * `reasoning_content`, usage with its details, finish reason), and the decoding of a unary 200 body.
+ */
+import * as Either from "effect/Either"
+import * as Schema from "effect/Schema"
+import type { LLMError } from "../../domain/Errors.js"
+import type { FinishReason } from "../../domain/FinishReason.js"
+import type { UsageCounts } from "../../domain/TokenUsage.js"
+import * as Errors from "../http/Errors.js"
+import * as Json from "../http/Json.js"
+import type { ProviderAnswer } from "../Provider.js"
+import { classify } from "./Errors.js"
+import { fromDashScope } from "./FinishReason.js"
+
+/** An assistant message; thinking models add `reasoning_content`. */
+export const Message = Schema.Struct({
+  content: Json.field(Schema.String),
+  reasoning_content: Json.field(Schema.String)
+})
+
+/** A choice (message format). `finish_reason` is the string `"null"` until the last event. */
+export const Choice = Schema.Struct({ message: Json.field(Message), finish_reason: Json.field(Schema.String) })
+
+/** `output`: `choices` (message format) or `text` and `finish_reason` (text format). */
+export const Output = Schema.Struct({
+  choices: Json.field(Schema.Array(Choice)),
+  text: Json.field(Schema.String),
+  finish_reason: Json.field(Schema.String)
+})
+
+/** Token counts (cumulative on a stream), with the reasoning and cache details where the model reports them. */
+export const Usage = Schema.Struct({
+  input_tokens: Json.field(Schema.Number),
+  output_tokens: Json.field(Schema.Number),
+  total_tokens: Json.field(Schema.Number),
+  output_tokens_details: Json.field(Schema.Struct({ reasoning_tokens: Json.field(Schema.Number) })),
+  prompt_tokens_details: Json.field(Schema.Struct({ cached_tokens: Json.field(Schema.Number) }))
+})
+export type Usage = typeof Usage.Type
+
+/**
+ * A generation payload (a unary body or a stream event), leniently: every field optional or null,
+ * unknown fields ignored, finish reasons kept as strings. Only the fields effect-llm reads are declared.
+ */
+export const Generation = Schema.Struct({
+  output: Json.field(Output),
+  usage: Json.field(Usage),
+  request_id: Json.field(Schema.String)
+})
+export type Generation = typeof Generation.Type
+
+const decodeGeneration = Schema.decodeUnknownEither(Generation)
+
+/** True for a payload with an `output` object, the field a generation is recognised by. */
+export const looksLikeGeneration = (json: unknown): boolean => Json.isObject(json) && Json.isObject(json.output)
+
+const choiceOf = (generation: Generation) => generation.output?.choices?.[0] ?? undefined
+
+/** The answer text of a payload: the first choice's message, else the text format's `output.text`. */
+export const contentOf = (generation: Generation): string => {
+  const choice = choiceOf(generation)
+  return (choice !== undefined ? choice.message?.content : generation.output?.text) ?? ""
+}
+
+/** The first choice's `reasoning_content` (never part of the content). */
+export const reasoningOf = (generation: Generation): string => choiceOf(generation)?.message?.reasoning_content ?? ""
+
+/** The finish reason, once the payload says the generation ended (not the string `"null"`, JSON null or absent). */
+export const finishOf = (generation: Generation): FinishReason | undefined => {
+  const choice = choiceOf(generation)
+  const finish = choice !== undefined && choice.finish_reason !== undefined
+    ? choice.finish_reason
+    : generation.output?.finish_reason
+  return typeof finish === "string" && finish !== "null" && finish !== "" ? fromDashScope(finish) : undefined
+}
+
+/** Input and output as reported (output includes reasoning); total as reported, else the sum. */
+export const usageOf = (usage: Usage): UsageCounts => {
+  const inputTokens = usage.input_tokens ?? 0
+  const outputTokens = usage.output_tokens ?? 0
+  const counts: { -readonly [K in keyof UsageCounts]: UsageCounts[K] } = {
+    inputTokens,
+    outputTokens,
+    totalTokens: usage.total_tokens ?? inputTokens + outputTokens
+  }
+  const cached = usage.prompt_tokens_details?.cached_tokens
+  if (cached != null) counts.cachedInputTokens = cached
+  const reasoning = usage.output_tokens_details?.reasoning_tokens
+  if (reasoning != null) counts.reasoningTokens = reasoning
+  return counts
+}
+
+/** The answer a decoded unary payload gives; the request id falls back to the `x-request-id` header. */
+export const answerOf = (
+  generation: Generation,
+  headers: Readonly<Record<string, string | undefined>>
+): ProviderAnswer => {
+  const reasoning = reasoningOf(generation)
+  return {
+    content: contentOf(generation),
+    reasoning: reasoning.length > 0 ? reasoning : undefined,
+    usage: generation.usage != null ? usageOf(generation.usage) : undefined,
+    finishReason: finishOf(generation) ?? "other",
+    requestId: generation.request_id ?? headers["x-request-id"],
+    modelVersion: undefined
+  }
+}
+
+/** True for a payload that carries an error: a `code`, an `error` object, or an `event:error` frame. */
+const carriesError = (json: unknown, bodyText: string): boolean =>
+  (Json.isObject(json) && (json.code !== undefined || Json.isObject(json.error))) ||
+  /^\s*event:\s*error/m.test(bodyText)
+
+/**
+ * Decodes a unary 2xx body. A body with `output` is the answer (`bad_response` if its fields have
+ * the wrong types); one carrying an error is classified; anything else is `bad_response`.
+ */
+export const decode = (
+  bodyText: string,
+  status: number,
+  headers: Readonly<Record<string, string | undefined>>,
+  context: Errors.ClassifyContext
+): Either.Either<ProviderAnswer, LLMError> => {
+  const json = Json.parse(bodyText.trim())
+  const bad = (detail: string) => Either.left(Errors.badResponse(detail, { ...context, status }))
+  if (looksLikeGeneration(json)) {
+    const decoded = decodeGeneration(json)
+    return Either.isLeft(decoded)
+      ? bad(`not a generation: ${decoded.left.message}`)
+      : Either.right(answerOf(decoded.right, headers))
+  }
+  if (carriesError(json, bodyText)) return Either.left(classify(status, bodyText, headers, context))
+  return bad(json === undefined ? `the body is not JSON: ${bodyText}` : `no \`output\` in the body: ${bodyText}`)
+}

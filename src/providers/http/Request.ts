@@ -1,0 +1,65 @@
+/**
+ * Request building shared by the protocols: a JSON `POST` with the API key in the protocol's auth
+ * header (kept `Redacted` until the header is set) and the provider entry's extra headers, and the
+ * names of those secret headers, which `Response.ts` adds to `Headers.currentRedactedNames`.
+ */
+import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+import * as Redacted from "effect/Redacted"
+import type { ProviderTarget } from "../Provider.js"
+
+/** A request ready to send, and the (lower-case) names of its headers that hold secrets. */
+export interface PreparedRequest {
+  readonly request: HttpClientRequest.HttpClientRequest
+  readonly secretHeaders: ReadonlyArray<string>
+}
+
+/** Where a protocol puts the API key: a header, its value the key after an optional prefix (`Bearer `). */
+export interface ApiKeyHeader {
+  readonly name: string
+  readonly prefix?: string
+}
+
+/** What a protocol posts. */
+export interface JsonPost {
+  readonly url: string
+  readonly urlParams?: Readonly<Record<string, string>>
+  readonly body: unknown
+  readonly apiKeyHeader: ApiKeyHeader
+  /** `sse` asks for `text/event-stream`. */
+  readonly accept: "json" | "sse"
+  /** The protocol's own fixed headers (before the entry's extra headers, which may override them). */
+  readonly headers?: Readonly<Record<string, string>>
+}
+
+/**
+ * A JSON `POST` to `target`: the protocol's headers, then the target's extra headers, then the key in
+ * its header (absent when the target has no key). Every extra header and the key header are secrets.
+ */
+export const jsonPost = (target: ProviderTarget, post: JsonPost): PreparedRequest => {
+  let request = HttpClientRequest.post(
+    post.url,
+    post.urlParams === undefined ? undefined : { urlParams: post.urlParams }
+  )
+  request = post.accept === "json"
+    ? HttpClientRequest.acceptJson(request)
+    : HttpClientRequest.setHeader(request, "accept", "text/event-stream")
+  if (post.headers !== undefined) request = HttpClientRequest.setHeaders(request, post.headers)
+  const secretHeaders: Array<string> = []
+  for (const [name, value] of target.headers) {
+    request = HttpClientRequest.setHeader(request, name, Redacted.value(value))
+    secretHeaders.push(name.toLowerCase())
+  }
+  if (target.apiKey !== undefined) {
+    const name = post.apiKeyHeader.name
+    request = HttpClientRequest.setHeader(
+      request,
+      name,
+      (post.apiKeyHeader.prefix ?? "") + Redacted.value(target.apiKey)
+    )
+    secretHeaders.push(name.toLowerCase())
+  }
+  return { request: HttpClientRequest.bodyUnsafeJson(request, post.body), secretHeaders }
+}
+
+/** `baseUrl` without trailing slashes, then `path`. */
+export const joinUrl = (baseUrl: string, path: string): string => baseUrl.replace(/\/+$/, "") + path

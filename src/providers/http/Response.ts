@@ -1,0 +1,92 @@
+/**
+ * Sending a prepared request and getting a usable response, shared by the protocols: secret headers
+ * redacted from the HTTP client's spans, transport failures as `RetryableError` `connection`, and a
+ * non-2xx response failed with the protocol's classification of its body. Streams use a scoped
+ * client, so closing the caller's scope aborts the request and closes the connection.
+ */
+import * as Headers from "@effect/platform/Headers"
+import * as HttpClient from "@effect/platform/HttpClient"
+import type * as HttpClientError from "@effect/platform/HttpClientError"
+import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
+import type * as Scope from "effect/Scope"
+import type { LLMError } from "../../domain/Errors.js"
+import * as Errors from "./Errors.js"
+import type { PreparedRequest } from "./Request.js"
+
+/** A protocol's classification of a failed answer: status, body text, response headers (names lower-case). */
+export type Classify = (
+  status: number,
+  bodyText: string,
+  headers: Readonly<Record<string, string | undefined>>,
+  context: Errors.ClassifyContext
+) => LLMError
+
+/** Sends requests over one `HttpClient`. */
+export interface Transport {
+  /** Sends a request whose body is read whole; succeeds with a 2xx response. */
+  readonly send: (
+    prepared: PreparedRequest,
+    context: Errors.ErrorContext,
+    classify: Classify
+  ) => Effect.Effect<HttpClientResponse.HttpClientResponse, LLMError>
+  /**
+   * Sends a request whose body is streamed; succeeds with a 2xx response that belongs to the
+   * caller's scope: closing it aborts the request.
+   */
+  readonly open: (
+    prepared: PreparedRequest,
+    context: Errors.ErrorContext,
+    classify: Classify
+  ) => Effect.Effect<HttpClientResponse.HttpClientResponse, LLMError, Scope.Scope>
+}
+
+/** Runs `effect` with `names` among the header names redacted from spans and logs (only for its duration). */
+const withRedacted = <A, E, R>(effect: Effect.Effect<A, E, R>, names: ReadonlyArray<string>): Effect.Effect<A, E, R> =>
+  names.length === 0 ? effect : Effect.locallyWith(effect, Headers.currentRedactedNames, (current) => {
+    const missing = names.filter((name) => !current.includes(name))
+    return missing.length === 0 ? current : [...current, ...missing]
+  })
+
+/** Reads a failed response's body and fails with the protocol's classification of it. */
+export const failFromResponse = (
+  response: HttpClientResponse.HttpClientResponse,
+  context: Errors.ErrorContext,
+  classify: Classify
+): Effect.Effect<never, LLMError> =>
+  Effect.flatMap(
+    Effect.zip(Errors.readBodyText(response), Clock.currentTimeMillis),
+    ([text, now]) => Effect.fail(classify(response.status, text, response.headers, { ...context, now }))
+  )
+
+const isOk = (status: number) => status >= 200 && status < 300
+
+/** The transport over `client` (use `NodeHttpClient.layerUndici` for its keep-alive pool). */
+export const makeTransport = (client: HttpClient.HttpClient): Transport => {
+  const scoped = HttpClient.withScope(client)
+  const run = <R>(
+    execute: Effect.Effect<HttpClientResponse.HttpClientResponse, HttpClientError.HttpClientError, R>,
+    prepared: PreparedRequest,
+    context: Errors.ErrorContext,
+    classify: Classify
+  ): Effect.Effect<HttpClientResponse.HttpClientResponse, LLMError, R> =>
+    withRedacted(
+      Effect.flatMap(
+        Effect.mapError(execute, (error) => Errors.fromHttpClientError(error, context)),
+        (response) => isOk(response.status) ? Effect.succeed(response) : failFromResponse(response, context, classify)
+      ),
+      prepared.secretHeaders
+    )
+  return {
+    send: (prepared, context, classify) => run(client.execute(prepared.request), prepared, context, classify),
+    open: (prepared, context, classify) => run(scoped.execute(prepared.request), prepared, context, classify)
+  }
+}
+
+/** A 2xx body as text; a body cut mid-way is a broken connection (`RetryableError` `connection`), not a bad answer. */
+export const readText = (
+  response: HttpClientResponse.HttpClientResponse,
+  context: Errors.ErrorContext
+): Effect.Effect<string, LLMError> =>
+  Effect.mapError(response.text, (error) => Errors.fromHttpClientError(error, context))

@@ -1,0 +1,54 @@
+import { assert, describe, it } from "@effect/vitest"
+import * as Redacted from "effect/Redacted"
+import * as Request from "../../../src/providers/http/Request.js"
+import type { ProviderTarget } from "../../../src/providers/Provider.js"
+
+const target = (
+  apiKey: string | undefined,
+  headers: ReadonlyArray<readonly [string, string]> = []
+): ProviderTarget => ({
+  provider: "local",
+  endpoint: { name: "local-1", baseUrl: "http://127.0.0.1:1/v1/", region: undefined },
+  modelId: "m",
+  apiKey: apiKey === undefined ? undefined : Redacted.make(apiKey),
+  headers: headers.map(([name, value]) => [name, Redacted.make(value)] as const)
+})
+
+describe("Request.jsonPost", () => {
+  it("sets the key in the protocol's header after its prefix, the extra headers, a JSON body; names the secret headers", () => {
+    const { request, secretHeaders } = Request.jsonPost(target("sk-1", [["X-Title", "my-app"], ["X-Team", "t-9"]]), {
+      url: Request.joinUrl("http://127.0.0.1:1/v1//", "/chat"),
+      body: { hello: "world" },
+      apiKeyHeader: { name: "Authorization", prefix: "Bearer " },
+      accept: "sse",
+      headers: { "X-Protocol": "1", "x-title": "protocol default" }
+    })
+    assert.strictEqual(request.method, "POST")
+    assert.strictEqual(request.url, "http://127.0.0.1:1/v1/chat")
+    assert.strictEqual(request.headers.authorization, "Bearer sk-1")
+    assert.strictEqual(request.headers.accept, "text/event-stream")
+    assert.strictEqual(request.headers["x-protocol"], "1")
+    // The entry's extra headers override the protocol's defaults.
+    assert.strictEqual(request.headers["x-title"], "my-app")
+    assert.strictEqual(request.headers["x-team"], "t-9")
+    assert.strictEqual(request.body._tag, "Uint8Array")
+    assert.deepStrictEqual(JSON.parse(new TextDecoder().decode((request.body as { body: Uint8Array }).body)), {
+      hello: "world"
+    })
+    assert.deepStrictEqual([...secretHeaders].sort(), ["authorization", "x-team", "x-title"])
+  })
+
+  it("sends no auth header when the target has no key", () => {
+    const { request, secretHeaders } = Request.jsonPost(target(undefined), {
+      url: "http://127.0.0.1:1/v1/chat",
+      urlParams: { alt: "sse" },
+      body: {},
+      apiKeyHeader: { name: "x-goog-api-key" },
+      accept: "json"
+    })
+    assert.isUndefined(request.headers["x-goog-api-key"])
+    assert.strictEqual(request.headers.accept, "application/json")
+    assert.deepStrictEqual(secretHeaders, [])
+    assert.deepStrictEqual(request.urlParams, [["alt", "sse"]])
+  })
+})
