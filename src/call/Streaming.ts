@@ -1,6 +1,6 @@
 /**
  * The stream side of a call: an attempt opens the provider's stream (within the first-byte timeout)
- * and reads it up to its first delta (`Stream.peel`), so retries happen only before anything reached
+ * and reads it up to its first delta (`peelUntil`), so retries happen only before anything reached
  * the caller (API.md §7); the rest is passed on as `StreamEvent`s under the idle timeout, and the
  * finish event commits the call with the usage the provider reported.
  */
@@ -12,7 +12,6 @@ import * as Effect from "effect/Effect"
 import * as ExecutionStrategy from "effect/ExecutionStrategy"
 import * as Exit from "effect/Exit"
 import * as Scope from "effect/Scope"
-import * as Sink from "effect/Sink"
 import * as Stream from "effect/Stream"
 import type { ResilienceConfig } from "../domain/Config.js"
 import { type LLMError, RetryableError } from "../domain/Errors.js"
@@ -20,6 +19,7 @@ import type { FinishReason } from "../domain/FinishReason.js"
 import { GenerationResponse } from "../domain/GenerationResponse.js"
 import { StreamEvent } from "../domain/StreamEvent.js"
 import type { UsageCounts } from "../domain/TokenUsage.js"
+import { peelUntil } from "../internal/Peel.js"
 import { scrubError, type Scrubber } from "../internal/Scrub.js"
 import type { StreamPart } from "../providers/Provider.js"
 import type { Route } from "../services/Router.js"
@@ -38,18 +38,6 @@ interface Opened {
 
 const isDelta = (part: StreamPart) =>
   (part._tag === "TextDelta" || part._tag === "ReasoningDelta") && part.text.length > 0
-
-/** Collects parts up to and including the first non-empty delta; the rest stays in the stream. */
-const untilFirstDelta = () =>
-  Sink.fold<{ readonly parts: Array<StreamPart>; done: boolean }, StreamPart>(
-    { parts: [], done: false },
-    (state) => !state.done,
-    (state, part) => {
-      state.parts.push(part)
-      if (isDelta(part)) state.done = true
-      return state
-    }
-  )
 
 /** The streaming operations over the layer's resilience settings, metering, attempts and telemetry. */
 export const make = (deps: {
@@ -82,12 +70,12 @@ export const make = (deps: {
           Effect.timeoutFail({ duration: timeout, onTimeout: () => attemptTimeout(route, timeout) })
         )
         let peeled = false
-        const [prefix, rest] = yield* Stream.peel(
+        const { prefix, rest } = yield* peelUntil(
           Stream.timeoutFailCause(body, idle(route, () => peeled), idleTimeout),
-          untilFirstDelta()
+          isDelta
         ).pipe(Scope.extend(scope))
         peeled = true
-        return { prefix: prefix.parts, rest, scope }
+        return { prefix, rest, scope }
       }).pipe(Effect.onError((cause) => Scope.close(scope, Exit.failCause(cause)))))
 
   /** Streams a planned call: hold, attempts up to the first delta, then the deltas and one finish event. */

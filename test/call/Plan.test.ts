@@ -1,0 +1,110 @@
+/**
+ * The plan of a call, without the client: validation, alias resolution, the protocol's rules, the
+ * output cap sent whenever a budget applies, the input bound, fallbacks a protocol cannot serve.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Plan from "../../src/call/Plan.js"
+import { FatalError } from "../../src/domain/Errors.js"
+import type { GenerateRequest } from "../../src/domain/Request.js"
+import * as CircuitBreaker from "../../src/services/CircuitBreaker.js"
+import * as LLMConfig from "../../src/services/LLMConfig.js"
+import * as Pricing from "../../src/services/Pricing.js"
+import * as Router from "../../src/services/Router.js"
+
+const baseConfig = {
+  default_model: "gem",
+  providers: {
+    google: { api_key: "test-key-1234", endpoints: [{ name: "g1", base_url: "http://127.0.0.1:9" }] },
+    dashscope: { api_key: "test-key-5678", endpoints: [{ name: "d1", base_url: "http://127.0.0.1:9" }] }
+  },
+  models: {
+    gem: { provider: "google", model_id: "gemini-x", pricing: { input_per_1m: 1, output_per_1m: 2 }, fallbacks: ["qwen"] },
+    qwen: { provider: "dashscope", model_id: "qwen-x", pricing: { input_per_1m: 1, output_per_1m: 2 } }
+  },
+  ledger: { backend: "memory" }
+}
+
+const planner = (config: Record<string, unknown> = baseConfig) =>
+  Effect.gen(function*() {
+    return Plan.make({ config: yield* LLMConfig.LLMConfig, pricing: yield* Pricing.Pricing, router: yield* Router.Router })
+  }).pipe(
+    Effect.provide(
+      Router.layer.pipe(
+        Layer.provideMerge(CircuitBreaker.layer),
+        Layer.provideMerge(Pricing.layer),
+        Layer.provideMerge(LLMConfig.layerIsolated(config))
+      )
+    )
+  )
+
+const plan = (request: GenerateRequest, config?: Record<string, unknown>) =>
+  Effect.flatMap(planner(config), (make) => make(request))
+
+const refusal = (request: GenerateRequest, config?: Record<string, unknown>) =>
+  Effect.flip(plan(request, config))
+
+describe("Plan", () => {
+  it.effect("an invalid request is a FatalError invalid_request naming the field and what it got", () =>
+    Effect.gen(function*() {
+      const error = yield* refusal({ prompt: "hi", temperature: "0.5" as unknown as number })
+      assert.instanceOf(error, FatalError)
+      assert.strictEqual(error.reason, "invalid_request")
+      assert.include(error.message, "temperature")
+      assert.include(error.message, "a string")
+      assert.include((yield* refusal({})).message, "prompt")
+      assert.include((yield* refusal({ prompt: "hi", model: "nope" })).message, "nope")
+      assert.include((yield* refusal({ prompt: "hi", maxOutputTokens: 0 })).message, "maxOutputTokens")
+    }))
+
+  it.effect("a budget in force sends the output cap: the request's, else budget.default_max_output_tokens", () =>
+    Effect.gen(function*() {
+      const planned = yield* plan({ prompt: "hi" })
+      assert.strictEqual(planned.request.maxOutputTokens, 1024)
+      assert.strictEqual(planned.outputCap, 1024)
+      assert.deepStrictEqual(planned.limits, [{ scope: "global", window: "daily", limit: 1 }])
+      const own = yield* plan({ prompt: "hi", maxOutputTokens: 50 })
+      assert.strictEqual(own.request.maxOutputTokens, 50)
+      assert.strictEqual(own.outputCap, 50)
+    }))
+
+  it.effect("with no budget in force no output limit is added to the request", () =>
+    Effect.gen(function*() {
+      const planned = yield* plan({ prompt: "hi" }, { ...baseConfig, budget: { daily_spend_limit: 0 } })
+      assert.isUndefined(planned.request.maxOutputTokens)
+      assert.deepStrictEqual(planned.limits, [])
+    }))
+
+  it.effect("the estimate bounds the input by UTF-8 bytes plus a per-message allowance, at the model's price", () =>
+    Effect.gen(function*() {
+      const english = yield* plan({ prompt: "hello world", maxOutputTokens: 10 })
+      // 11 bytes + one message + the request's allowance; 10 output tokens.
+      const englishTokens = 11 + 2 * Pricing.perMessageTokenAllowance
+      assert.closeTo(english.estimate, (englishTokens * 1 + 10 * 2) / 1e6, 1e-15)
+      const cjk = yield* plan({ prompt: "你好世界", maxOutputTokens: 10 })
+      // Four characters, three UTF-8 bytes each.
+      assert.closeTo(cjk.estimate, ((12 + 2 * Pricing.perMessageTokenAllowance) * 1 + 10 * 2) / 1e6, 1e-15)
+    }))
+
+  it.effect("a protocol's rule refuses the request before anything is held (DashScope temperature 2)", () =>
+    Effect.gen(function*() {
+      const error = yield* refusal({ prompt: "hi", model: "qwen", temperature: 2 })
+      assert.strictEqual(error.reason, "invalid_request")
+      assert.include(error.message, "temperature")
+    }))
+
+  it.effect("a fallback whose protocol cannot carry the request is left out of the routing", () =>
+    Effect.gen(function*() {
+      const hot = yield* plan({ prompt: "hi", temperature: 2 })
+      assert.deepStrictEqual(hot.routing.fallbacks, [])
+      const mild = yield* plan({ prompt: "hi", temperature: 1 })
+      assert.deepStrictEqual(mild.routing.fallbacks.map((c) => c.endpoint.name), ["d1"])
+    }))
+
+  it.effect("the trace id is the request's, else a fresh UUID", () =>
+    Effect.gen(function*() {
+      assert.strictEqual((yield* plan({ prompt: "hi", traceId: "t-1" })).traceId, "t-1")
+      assert.match((yield* plan({ prompt: "hi" })).traceId, /^[0-9a-f-]{36}$/)
+    }))
+})
