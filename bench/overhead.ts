@@ -49,7 +49,7 @@ const client = HttpClient.make((request) =>
 
 const options = { url: "http://127.0.0.1:1/bench", apiKey: "k", modelId: "gemini-2.5-flash", lib: "src", root: ".", dir: "." } as const
 const layer = layerWith(
-  LLMConfig.layer({ config: benchConfig(options, { backend: "memory" }) }),
+  LLMConfig.layerIsolated(benchConfig(options, { backend: "memory" })),
   Providers.layerHttp.pipe(Layer.provide(Layer.succeed(HttpClient.HttpClient, client))),
   ledgerFromConfig
 )

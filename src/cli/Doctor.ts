@@ -13,9 +13,9 @@ import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import * as net from "node:net"
-import type { EndpointConfig, LedgerConfig, ProviderName, ResolvedConfig } from "../domain/Config.js"
+import type { EndpointConfig, LedgerConfig, ResolvedConfig } from "../domain/Config.js"
 import type { ConfigError } from "../domain/Errors.js"
-import { ledgerFromConfig } from "../layers/Live.js"
+import { ledgerFromConfig, nodeFileSystem } from "../layers/Live.js"
 import { Ledger } from "../services/Ledger.js"
 import * as LLMConfig from "../services/LLMConfig.js"
 import { CliError, ExitCode } from "./Exit.js"
@@ -86,7 +86,9 @@ export const doctor = (configPath: string | undefined): Effect.Effect<void, CliE
     const source = configPath ?? process.env.EFFECT_LLM_CONFIG ?? "config.yaml"
 
     yield* Console.log("config")
-    const loaded = yield* Effect.either(LLMConfig.load(configPath === undefined ? {} : { configPath }))
+    const loaded = yield* Effect.either(
+      LLMConfig.load(configPath === undefined ? {} : { configPath }).pipe(Effect.provide(nodeFileSystem))
+    )
     if (Either.isLeft(loaded)) {
       const { path, reason } = loaded.left
       yield* Console.log(`  ${bad(`${source}: ${reason}${path === "" ? "" : ` at ${path}`}`)}`)
@@ -107,10 +109,13 @@ export const doctor = (configPath: string | undefined): Effect.Effect<void, CliE
     yield* Console.log("\nkeys")
     const service = LLMConfig.make(config)
     const used = new Set(Object.values(config.models).map((model) => model.provider))
-    const providers = Object.keys(config.providers) as Array<ProviderName>
+    const providers = Object.keys(config.providers)
     const keyLines = yield* Effect.forEach(providers, (name) =>
-      Effect.map(Effect.either(service.apiKey(name)), (key): readonly [string, string] => {
-        if (Either.isRight(key)) return [name, ok(`present ${redactKey(Redacted.value(key.right))}`)]
+      Effect.map(Effect.either(service.credentials(name)), (key): readonly [string, string] => {
+        if (Either.isRight(key)) {
+          const apiKey = key.right.apiKey
+          return [name, ok(apiKey === undefined ? "none needed (no key configured)" : `present ${redactKey(Redacted.value(apiKey))}`)]
+        }
         if (used.has(name)) problems.push(`${name} key`)
         return [name, (used.has(name) ? bad : (text: string) => `- ${text}`)(`missing: ${key.left.message}`)]
       }))

@@ -82,7 +82,7 @@ describe("LLMClient.generate", () => {
         usage: TokenUsage.zero,
         finishReason: "stop" as const,
         requestId: undefined,
-        modelVersion: undefined
+        modelVersion: undefined, reasoning: undefined
       })
     return Effect.gen(function*() {
       const fiber = yield* Effect.fork(generate({ prompt: "hi", fullResponse: true }))
@@ -244,7 +244,7 @@ describe("budget and ledger", () => {
         usage: new TokenUsage({ inputTokens: 1, outputTokens: 100, totalTokens: 101 }),
         finishReason: "stop" as const,
         requestId: undefined,
-        modelVersion: undefined
+        modelVersion: undefined, reasoning: undefined
       })
     const { layer, providers } = setup([], { budget: { daily_spend_limit: 0.000201 * 5 + 0.0000001 } }, gated)
     return Effect.gen(function*() {
@@ -388,7 +388,7 @@ describe("breakers and routing", () => {
           usage: TokenUsage.zero,
           finishReason: "stop" as const,
           requestId: undefined,
-          modelVersion: undefined
+          modelVersion: undefined, reasoning: undefined
         })
     const { layer, providers } = setup([], twoEndpointsAndFallback, failing)
     return Effect.gen(function*() {
@@ -450,7 +450,7 @@ describe("breakers and routing", () => {
     const failing: MockReply = (call) =>
       call.endpoint.startsWith("g")
         ? Effect.fail(unavailable())
-        : Effect.succeed({ content: "q", usage: TokenUsage.zero, finishReason: "stop" as const, requestId: undefined, modelVersion: undefined })
+        : Effect.succeed({ content: "q", usage: TokenUsage.zero, finishReason: "stop" as const, requestId: undefined, modelVersion: undefined, reasoning: undefined })
     const { layer, providers } = setup([], pricey, failing)
     return Effect.gen(function*() {
       for (let i = 0; i < 4; i++) yield* Effect.flip(generate({ prompt: "x", maxOutputTokens: 10 }))
