@@ -25,7 +25,7 @@ import * as Path from "node:path"
 import type { LedgerError } from "../../src/domain/Errors.js"
 import { TokenUsage } from "../../src/domain/TokenUsage.js"
 import * as HttpErrors from "../../src/internal/HttpErrors.js"
-import { computeSummary, type HoldRequest, Ledger, layerMemory, scrubSecrets } from "../../src/services/Ledger.js"
+import { computeSummary, type Hold, type HoldRequest, Ledger, layerMemory, scrubSecrets } from "../../src/services/Ledger.js"
 import * as LedgerSql from "../../src/services/LedgerSql.js"
 import * as Loopback from "../support/LoopbackServer.js"
 
@@ -207,6 +207,39 @@ describe.each(backends)("Ledger ($name)", (backend) => {
       }
       assert.strictEqual(yield* ledger.spendToday(), 1.25)
       assert.strictEqual((yield* ledger.events()).length, 5)
+    }))
+
+  /**
+   * The fallback's budget re-check as the client at 97c2780 did it (`checkFallbackBudget`): today's
+   * spend read outside any transaction, then the call goes ahead at the fallback's price without raising its hold.
+   */
+  const fallback = (ledger: Ledger.Service, hold: Hold, estimate: number, limit: number) =>
+    Effect.gen(function*() {
+      const spent = yield* ledger.spendToday()
+      if (spent + estimate - hold.estimate > limit + 1e-12) return yield* Effect.fail({ _tag: "BudgetExceededError" as const })
+      return { ...hold, estimate }
+    })
+
+  test("concurrent holds that each move to a pricier fallback never together pass the limit", 900, (ledger) =>
+    Effect.gen(function*() {
+      // 8 holds of 1/16 fit a limit of 1; each fallback costs 3/16, so only 4 of them fit on top
+      const holds = yield* Effect.all(
+        Array.from({ length: 8 }, (_, i) => ledger.hold(request({ traceId: `f${i}`, estimate: 0.0625 }))),
+        { concurrency: "unbounded" }
+      )
+      const raised = yield* Effect.all(holds.map((hold) => Effect.either(fallback(ledger, hold, 0.1875, 1))), {
+        concurrency: "unbounded"
+      })
+      assert.isAtMost(yield* ledger.spendToday(), 1)
+      // a call that went ahead costs its fallback's full price (the bound its hold promised); the others cancel
+      yield* Effect.forEach(raised, (result, i) =>
+        Either.isRight(result) ?
+          ledger.commit(result.right, { cost: 0.1875 }) :
+          ledger.cancel(holds[i]!, { cost: 0, status: "error", error: { tag: "BudgetExceededError", message: "refused" } }))
+      const granted = raised.filter(Either.isRight).length
+      const spent = yield* ledger.spendToday()
+      assert.isAtMost(spent, 1, `${granted} fallbacks went ahead, spending $${spent} of $1`)
+      assert.strictEqual(granted, 4)
     }))
 
   test("spendToday counts committed and cancelled cost plus open holds", 900, (ledger) =>

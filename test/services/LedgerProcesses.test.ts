@@ -181,4 +181,61 @@ describe("Ledger across processes", () => {
         }).pipe(Effect.provide(layer))
       }
     }).pipe(Effect.scoped))
+
+
+  it.effect("four processes per backend whose holds all move to a pricier fallback at once never pass the limit", () =>
+    Effect.gen(function*() {
+      // 20 holds of 1/16 fit a limit of 2; each fallback costs 3/16, so only 6 of them fit on top
+      const race = { mode: "raise", holds: 5, estimate: 0.0625, fallback: 0.1875, limit: 2 } as const
+      const path = Path.join(tempDir, "raise.db")
+      const schema = `effect_llm_raise_${process.pid}_${Math.floor(Math.random() * 1e9)}`
+      const url = `${pgUrl}?options=${encodeURIComponent(`-c search_path=${schema}`)}`
+      if (pgReachable) {
+        const admin = yield* Effect.orDie(adminClient)
+        yield* Effect.orDie(admin.unsafe(`CREATE SCHEMA ${schema}`))
+        yield* Effect.addFinalizer(() => Effect.ignore(admin.unsafe(`DROP SCHEMA ${schema} CASCADE`)))
+      }
+      const groups = [
+        { name: "sqlite", children: Array.from({ length: 4 }, () => spawnChild({ backend: "sqlite", path, ...race })) },
+        ...(pgReachable ?
+          [{ name: "postgres", children: Array.from({ length: 4 }, () => spawnChild({ backend: "postgres", url, ...race })) }] :
+          [])
+      ]
+      const children = groups.flatMap((group) => group.children)
+      const startAll = (what: string) =>
+        Effect.gen(function*() {
+          yield* Effect.promise(() => Promise.all(children.map((child) => child.waitFor((lines) => lines.includes(what), what))))
+          const startAt = Date.now() + 300
+          for (const child of children) child.child.stdin.write(`${startAt}\n`)
+        })
+      yield* startAll("ready")
+      yield* startAll("held") // every hold is in place before any fallback is priced: the worst interleaving
+      yield* Effect.promise(() =>
+        Promise.all(children.map((child) => child.waitFor((lines) => lines.some((line) => line.startsWith("{")), "a result")))
+      )
+      for (const child of children) assert.strictEqual(yield* Effect.promise(() => child.exited), 0, child.stderr())
+
+      const outcomes: Array<{ readonly name: string; readonly spent: number; readonly granted: number; readonly results: unknown }> = []
+      for (const group of groups) {
+        const results = group.children.map((child) =>
+          JSON.parse(child.lines.find((line) => line.startsWith("{"))!) as { held: number; granted: number; failed: number }
+        )
+        assert.strictEqual(results.reduce((sum, result) => sum + result.held, 0), 20)
+        assert.strictEqual(results.reduce((sum, result) => sum + result.failed, 0), 0)
+        yield* TestClock.setTime(Date.now())
+        const layer = group.name === "sqlite" ?
+          LedgerSql.layerSqlite({ path }) :
+          LedgerSql.layerPostgres({ url: Redacted.make(url) })
+        const spent = yield* Effect.provide(Effect.flatMap(Ledger, (ledger) => ledger.spendToday()), layer)
+        outcomes.push({ name: group.name, spent, granted: results.reduce((sum, result) => sum + result.granted, 0), results })
+      }
+      // every backend's outcome in one message
+      const report = outcomes.map((outcome) =>
+        `${outcome.name}: ${outcome.granted} fallbacks went ahead, spending $${outcome.spent} of $${race.limit}`
+      ).join("; ")
+      for (const outcome of outcomes) {
+        assert.isAtMost(outcome.spent, race.limit, report)
+        assert.strictEqual(outcome.granted, 6, `${outcome.name}: ${JSON.stringify(outcome.results)}`)
+      }
+    }).pipe(Effect.scoped))
 })

@@ -3,6 +3,8 @@
  * hand: `node --import tsx test/support/ledger-child.ts '<json Args>'`). Mode `loop` holds and commits
  * forever on a SQLite ledger, printing each committed hold id once `commit` returned (after one hold it
  * never settles). Mode `burst` prints `ready`, waits for a start time on stdin, then fires concurrent holds.
+ * Mode `raise` does the same, prints `held`, waits for a second start time, then moves every hold to a
+ * pricier fallback at once (each call that goes ahead commits at the fallback's full price).
  */
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
@@ -10,7 +12,7 @@ import type * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import * as Readline from "node:readline"
 import type { LedgerError } from "../../src/domain/Errors.js"
-import { type HoldRequest, Ledger } from "../../src/services/Ledger.js"
+import { type Hold, type HoldRequest, Ledger } from "../../src/services/Ledger.js"
 import * as LedgerSql from "../../src/services/LedgerSql.js"
 
 /** What the parent asks for. */
@@ -19,6 +21,13 @@ export type Args =
   & (
     | { readonly mode: "loop"; readonly holdTtlS: number }
     | { readonly mode: "burst"; readonly holds: number; readonly estimate: number; readonly limit: number }
+    | {
+      readonly mode: "raise"
+      readonly holds: number
+      readonly estimate: number
+      readonly fallback: number
+      readonly limit: number
+    }
   )
 
 const args = JSON.parse(process.argv[2] ?? "{}") as Args
@@ -37,15 +46,44 @@ const request = (estimate: number, limit: number): HoldRequest => ({
   limit
 })
 
-/** Waits for the parent's line, an epoch ms, then until that moment: every child starts together. */
-const waitForStart = Effect.async<void>((resume) => {
-  const lines = Readline.createInterface({ input: process.stdin })
-  lines.once("line", (line) => {
-    lines.close()
-    process.stdin.destroy() // or the open pipe keeps this process alive
-    setTimeout(() => resume(Effect.void), Math.max(0, Number(line) - Date.now()))
-  })
+/** The parent's lines on stdin, in order. */
+const input = Readline.createInterface({ input: process.stdin })
+const received: Array<string> = []
+const waiting: Array<(line: string) => void> = []
+input.on("line", (line) => {
+  const waiter = waiting.shift()
+  if (waiter) waiter(line)
+  else received.push(line)
 })
+
+/**
+ * Waits for the parent's next line, an epoch ms, then until that moment: every child starts together.
+ * After the `last` one stdin is closed (or the open pipe keeps this process alive).
+ */
+const waitForStart = (last: boolean) =>
+  Effect.async<void>((resume) => {
+    const start = (line: string) => {
+      if (last) {
+        input.close()
+        process.stdin.destroy()
+      }
+      setTimeout(() => resume(Effect.void), Math.max(0, Number(line) - Date.now()))
+    }
+    const line = received.shift()
+    if (line !== undefined) start(line)
+    else waiting.push(start)
+  })
+
+/**
+ * The fallback's budget re-check as the client at 97c2780 did it (`checkFallbackBudget`): today's
+ * spend read outside any transaction, then the call goes ahead at the fallback's price without raising its hold.
+ */
+const fallback = (ledger: Ledger.Service, hold: Hold, estimate: number, limit: number) =>
+  Effect.gen(function*() {
+    const spent = yield* ledger.spendToday()
+    if (spent + estimate - hold.estimate > limit + 1e-12) return yield* Effect.fail({ _tag: "BudgetExceededError" as const })
+    return { ...hold, estimate }
+  })
 
 const program = Effect.gen(function*() {
   const ledger = yield* Ledger
@@ -59,7 +97,27 @@ const program = Effect.gen(function*() {
     }
   }
   yield* say("ready")
-  yield* waitForStart
+  if (args.mode === "raise") {
+    yield* waitForStart(false)
+    const holds = yield* Effect.all(
+      Array.from({ length: args.holds }, () => ledger.hold(request(args.estimate, args.limit))),
+      { concurrency: "unbounded" }
+    )
+    yield* say("held")
+    yield* waitForStart(true)
+    const raised = yield* Effect.all(
+      holds.map((hold) => Effect.either(fallback(ledger, hold, args.fallback, args.limit))),
+      { concurrency: "unbounded" }
+    )
+    yield* Effect.forEach(raised, (result, i) =>
+      Either.isRight(result) ?
+        ledger.commit(result.right, { cost: args.fallback }) :
+        ledger.cancel(holds[i]!, { cost: 0, status: "error", error: { tag: "BudgetExceededError", message: "refused" } }))
+    const refused = raised.filter((result) => Either.isLeft(result) && result.left._tag === "BudgetExceededError").length
+    const granted = raised.filter(Either.isRight).length
+    return yield* say(JSON.stringify({ held: holds.length, granted, refused, failed: raised.length - granted - refused }))
+  }
+  yield* waitForStart(true)
   const results = yield* Effect.all(
     Array.from({ length: args.holds }, () => Effect.either(ledger.hold(request(args.estimate, args.limit)))),
     { concurrency: "unbounded" }
