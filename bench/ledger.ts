@@ -16,8 +16,7 @@ import * as Os from "node:os"
 import * as Path from "node:path"
 import { performance } from "node:perf_hooks"
 import type { LedgerError } from "../src/domain/Errors.js"
-import { Ledger, layerMemory } from "../src/services/Ledger.js"
-import * as LedgerSql from "../src/services/LedgerSql.js"
+import { Ledger, layerMemory, layerPostgres, layerSqlite } from "../src/services/Ledger.js"
 
 const iterations = 1000
 const warmup = 50
@@ -43,7 +42,14 @@ const time = <E, R>(call: Effect.Effect<unknown, E, R>) =>
 const measure = (name: string, layer: Layer.Layer<Ledger, LedgerError>) =>
   Effect.gen(function*() {
     const ledger = yield* Ledger
-    const call = ledger.hold({ traceId: "bench", provider: "gemini", model: "m", alias: "a", estimate: 0.0001, limit: 0 }).pipe(
+    const call = ledger.hold({
+      traceId: "bench",
+      provider: "gemini",
+      model: "m",
+      alias: "a",
+      estimate: 0.0001,
+      limits: [{ scope: "global", window: "daily", limit: 1e9 }]
+    }).pipe(
       Effect.flatMap((hold) => ledger.commit(hold, { cost: 0.0001, attempts: 1, timing: { totalMs: 1 } }))
     )
     console.log(`${name.padEnd(10)} hold+commit  ${yield* time(call)}`)
@@ -72,16 +78,16 @@ const dir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "effect-llm-bench-"))
 const program = Effect.gen(function*() {
   yield* measure("memory", layerMemory())
   yield* sqliteFloor(Path.join(dir, "floor.db"))
-  yield* measure("sqlite", LedgerSql.layerSqlite({ path: Path.join(dir, "ledger.db") }))
+  yield* measure("sqlite", layerSqlite({ path: Path.join(dir, "ledger.db") }))
   if (Fs.existsSync("/dev/shm")) {
     // the same on tmpfs, where fsync costs nothing: what the ledger itself costs per call
     const shm = Fs.mkdtempSync("/dev/shm/effect-llm-bench-")
-    yield* measure("sqlite/shm", LedgerSql.layerSqlite({ path: Path.join(shm, "ledger.db") })).pipe(
+    yield* measure("sqlite/shm", layerSqlite({ path: Path.join(shm, "ledger.db") })).pipe(
       Effect.ensuring(Effect.sync(() => Fs.rmSync(shm, { recursive: true, force: true })))
     )
   }
   yield* withPgSchema(
-    measure("postgres", LedgerSql.layerPostgres({ url: Redacted.make(`${pgUrl}?options=${encodeURIComponent(`-c search_path=${pgSchema}`)}`) }))
+    measure("postgres", layerPostgres({ url: Redacted.make(`${pgUrl}?options=${encodeURIComponent(`-c search_path=${pgSchema}`)}`) }))
   ).pipe(Effect.catchAll((error) => Effect.sync(() => console.log(`postgres  skipped: ${String(error)}`))))
 }).pipe(Effect.ensuring(Effect.sync(() => Fs.rmSync(dir, { recursive: true, force: true }))))
 

@@ -4,7 +4,8 @@
  * forever on a SQLite ledger, printing each committed hold id once `commit` returned (after one hold it
  * never settles). Mode `burst` prints `ready`, waits for a start time on stdin, then fires concurrent holds.
  * Mode `raise` does the same, prints `held`, waits for a second start time, then moves every hold to a
- * pricier fallback at once (each call that goes ahead commits at the fallback's full price).
+ * pricier fallback at once, prints `raised`, and on a third start time settles (each call that went
+ * ahead commits at the fallback's full price, the others cancel).
  */
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
@@ -12,8 +13,7 @@ import type * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import * as Readline from "node:readline"
 import type { LedgerError } from "../../src/domain/Errors.js"
-import { type Hold, type HoldRequest, Ledger } from "../../src/services/Ledger.js"
-import * as LedgerSql from "../../src/services/LedgerSql.js"
+import { type Hold, type HoldRequest, Ledger, layerPostgres, layerSqlite } from "../../src/services/Ledger.js"
 
 /** What the parent asks for. */
 export type Args =
@@ -34,8 +34,10 @@ const args = JSON.parse(process.argv[2] ?? "{}") as Args
 const say = (line: string) => Effect.sync(() => process.stdout.write(`${line}\n`))
 const holdTtlS = args.mode === "loop" ? args.holdTtlS : 900
 const layer: Layer.Layer<Ledger, LedgerError> = args.backend === "sqlite" ?
-  LedgerSql.layerSqlite({ path: args.path, holdTtlS }) :
-  LedgerSql.layerPostgres({ url: Redacted.make(args.url), holdTtlS })
+  layerSqlite({ path: args.path, holdTtlS }) :
+  layerPostgres({ url: Redacted.make(args.url), holdTtlS })
+
+const limits = (limit: number) => limit > 0 ? [{ scope: "global", window: "daily", limit } as const] : []
 
 const request = (estimate: number, limit: number): HoldRequest => ({
   traceId: `pid-${process.pid}`,
@@ -43,7 +45,7 @@ const request = (estimate: number, limit: number): HoldRequest => ({
   model: "gemini-2.5-flash",
   alias: "flash",
   estimate,
-  limit
+  limits: limits(limit)
 })
 
 /** The parent's lines on stdin, in order. */
@@ -74,16 +76,9 @@ const waitForStart = (last: boolean) =>
     else waiting.push(start)
   })
 
-/**
- * The fallback's budget re-check as the client at 97c2780 did it (`checkFallbackBudget`): today's
- * spend read outside any transaction, then the call goes ahead at the fallback's price without raising its hold.
- */
+/** A fallback priced at `estimate` raises the call's hold, atomically with the check (across processes). */
 const fallback = (ledger: Ledger.Service, hold: Hold, estimate: number, limit: number) =>
-  Effect.gen(function*() {
-    const spent = yield* ledger.spendToday()
-    if (spent + estimate - hold.estimate > limit + 1e-12) return yield* Effect.fail({ _tag: "BudgetExceededError" as const })
-    return { ...hold, estimate }
-  })
+  ledger.raise(hold, { provider: "dashscope", model: "qwen-max", alias: "max", estimate, limits: limits(limit) })
 
 const program = Effect.gen(function*() {
   const ledger = yield* Ledger
@@ -104,11 +99,14 @@ const program = Effect.gen(function*() {
       { concurrency: "unbounded" }
     )
     yield* say("held")
-    yield* waitForStart(true)
+    yield* waitForStart(false)
     const raised = yield* Effect.all(
       holds.map((hold) => Effect.either(fallback(ledger, hold, args.fallback, args.limit))),
       { concurrency: "unbounded" }
     )
+    // settlements free budget: none starts before every process has raised
+    yield* say("raised")
+    yield* waitForStart(true)
     yield* Effect.forEach(raised, (result, i) =>
       Either.isRight(result) ?
         ledger.commit(result.right, { cost: args.fallback }) :

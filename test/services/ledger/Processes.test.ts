@@ -1,29 +1,25 @@
 /**
  * The durable ledgers across real processes (test/support/ledger-child.ts): a SIGKILLed writer loses
  * no committed event and its open holds expire; four processes racing for one budget never pass it,
- * on one SQLite file and on one PostgreSQL database. PostgreSQL is skipped with a notice when
- * unreachable, unless EFFECT_LLM_REQUIRE_PG=1.
+ * whether holding or raising their holds for a pricier fallback, on one SQLite file and on one
+ * PostgreSQL database. PostgreSQL is skipped with a notice when unreachable, unless EFFECT_LLM_REQUIRE_PG=1.
  */
 import * as Reactivity from "@effect/experimental/Reactivity"
-import * as PgClient from "@effect/sql-pg/PgClient"
 import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
-import { afterAll, assert, describe, it } from "@effect/vitest"
+import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
 import * as TestClock from "effect/TestClock"
 import * as Esbuild from "esbuild"
 import * as ChildProcess from "node:child_process"
-import * as Fs from "node:fs"
-import * as Os from "node:os"
 import * as Path from "node:path"
 import { fileURLToPath } from "node:url"
-import { computeSpend, Ledger } from "../../src/services/Ledger.js"
-import * as LedgerSql from "../../src/services/LedgerSql.js"
-import type { Args } from "../support/ledger-child.js"
+import { Ledger, layerPostgres, layerSqlite } from "../../../src/services/Ledger.js"
+import { computeSpend } from "../../../src/services/ledger/Spend.js"
+import type { Args } from "../../support/ledger-child.js"
+import { adminClient, ledgerOf, pgReachable, schemaUrl, tempDir } from "../../support/LedgerBackends.js"
 
-const root = Path.resolve(Path.dirname(fileURLToPath(import.meta.url)), "../..")
-const tempDir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "effect-llm-ledger-processes-"))
-afterAll(() => Fs.rmSync(tempDir, { recursive: true, force: true }))
+const root = Path.resolve(Path.dirname(fileURLToPath(import.meta.url)), "../../..")
 
 // The child runs from one esbuild bundle of the current sources (esbuild comes with tsx): it starts in
 // about 0.3 s of CPU, where `node --import tsx` spends 2-3 s resolving and transforming every module.
@@ -37,20 +33,6 @@ await Esbuild.build({
   external: ["better-sqlite3", "pg-native"],
   logLevel: "error"
 })
-
-const pgUrl = process.env.EFFECT_LLM_PG_URL ?? "postgres://postgres@127.0.0.1:5432/test"
-const adminClient = PgClient.make({ url: Redacted.make(pgUrl), connectTimeout: "2 seconds" }).pipe(
-  Effect.provideServiceEffect(Reactivity.Reactivity, Reactivity.make)
-)
-const pgReachable = await Effect.runPromise(
-  Effect.scoped(adminClient).pipe(Effect.as(true), Effect.catchAllCause(() => Effect.succeed(false)))
-)
-if (!pgReachable) {
-  if (process.env.EFFECT_LLM_REQUIRE_PG === "1") {
-    throw new Error(`PostgreSQL is not reachable at ${pgUrl} and EFFECT_LLM_REQUIRE_PG=1`)
-  }
-  console.log(`notice: PostgreSQL not reachable at ${pgUrl}; skipping the PostgreSQL process test`)
-}
 
 /** A running child: its stdout lines so far, a way to wait for some, and its exit. */
 const spawnChild = (args: Args) => {
@@ -129,7 +111,7 @@ describe("Ledger across processes", () => {
         assert.closeTo(yield* ledger.spendToday(), computeSpend(withoutUnsettled, later, 60), 1e-9)
         const expired = (yield* ledger.summary({ groupBy: "model" })).reduce((sum, row) => sum + row.expired, 0)
         assert.strictEqual(expired, unsettled.length)
-      }).pipe(Effect.provide(LedgerSql.layerSqlite({ path, holdTtlS: 60 })))
+      }).pipe(Effect.provide(layerSqlite({ path, holdTtlS: 60 })))
     }))
 
   it.effect("four processes per backend racing for one budget never pass it (SQLite file, PostgreSQL database)", () =>
@@ -137,7 +119,7 @@ describe("Ledger across processes", () => {
       const burst = { mode: "burst", holds: 25, estimate: 0.25, limit: 1.5 } as const
       const path = Path.join(tempDir, "shared.db")
       const schema = `effect_llm_processes_${process.pid}_${Math.floor(Math.random() * 1e9)}`
-      const url = `${pgUrl}?options=${encodeURIComponent(`-c search_path=${schema}`)}`
+      const url = schemaUrl(schema)
       if (pgReachable) {
         const admin = yield* Effect.orDie(adminClient)
         yield* Effect.orDie(admin.unsafe(`CREATE SCHEMA ${schema}`))
@@ -167,8 +149,8 @@ describe("Ledger across processes", () => {
         assert.strictEqual(results.reduce((sum, result) => sum + result.failed, 0), 0)
         yield* TestClock.setTime(Date.now())
         const layer = group.name === "sqlite" ?
-          LedgerSql.layerSqlite({ path }) :
-          LedgerSql.layerPostgres({ url: Redacted.make(url) })
+          layerSqlite({ path }) :
+          layerPostgres({ url: Redacted.make(url) })
         yield* Effect.gen(function*() {
           const ledger = yield* Ledger
           const events = yield* ledger.events()
@@ -189,7 +171,7 @@ describe("Ledger across processes", () => {
       const race = { mode: "raise", holds: 5, estimate: 0.0625, fallback: 0.1875, limit: 2 } as const
       const path = Path.join(tempDir, "raise.db")
       const schema = `effect_llm_raise_${process.pid}_${Math.floor(Math.random() * 1e9)}`
-      const url = `${pgUrl}?options=${encodeURIComponent(`-c search_path=${schema}`)}`
+      const url = schemaUrl(schema)
       if (pgReachable) {
         const admin = yield* Effect.orDie(adminClient)
         yield* Effect.orDie(admin.unsafe(`CREATE SCHEMA ${schema}`))
@@ -208,14 +190,28 @@ describe("Ledger across processes", () => {
           const startAt = Date.now() + 300
           for (const child of children) child.child.stdin.write(`${startAt}\n`)
         })
+      const ledgers = Object.fromEntries(
+        yield* Effect.forEach(groups, (group) =>
+          Effect.map(
+            ledgerOf(group.name === "sqlite" ? layerSqlite({ path }) : layerPostgres({ url: Redacted.make(url) })),
+            (ledger) => [group.name, ledger] as const
+          ))
+      )
       yield* startAll("ready")
       yield* startAll("held") // every hold is in place before any fallback is priced: the worst interleaving
+      yield* Effect.promise(() => Promise.all(children.map((child) => child.waitFor((lines) => lines.includes("raised"), "raised"))))
+      // with every raise made and nothing settled yet, the spend is at its peak
+      yield* TestClock.setTime(Date.now())
+      const peaks = yield* Effect.forEach(groups, (group) => ledgers[group.name]!.spendToday())
+      for (const child of children) child.child.stdin.write(`${Date.now()}\n`)
       yield* Effect.promise(() =>
         Promise.all(children.map((child) => child.waitFor((lines) => lines.some((line) => line.startsWith("{")), "a result")))
       )
       for (const child of children) assert.strictEqual(yield* Effect.promise(() => child.exited), 0, child.stderr())
 
-      const outcomes: Array<{ readonly name: string; readonly spent: number; readonly granted: number; readonly results: unknown }> = []
+      const outcomes: Array<
+        { readonly name: string; readonly peak: number; readonly spent: number; readonly granted: number; readonly results: unknown }
+      > = []
       for (const group of groups) {
         const results = group.children.map((child) =>
           JSON.parse(child.lines.find((line) => line.startsWith("{"))!) as { held: number; granted: number; failed: number }
@@ -223,17 +219,16 @@ describe("Ledger across processes", () => {
         assert.strictEqual(results.reduce((sum, result) => sum + result.held, 0), 20)
         assert.strictEqual(results.reduce((sum, result) => sum + result.failed, 0), 0)
         yield* TestClock.setTime(Date.now())
-        const layer = group.name === "sqlite" ?
-          LedgerSql.layerSqlite({ path }) :
-          LedgerSql.layerPostgres({ url: Redacted.make(url) })
-        const spent = yield* Effect.provide(Effect.flatMap(Ledger, (ledger) => ledger.spendToday()), layer)
-        outcomes.push({ name: group.name, spent, granted: results.reduce((sum, result) => sum + result.granted, 0), results })
+        const spent = yield* ledgers[group.name]!.spendToday()
+        const granted = results.reduce((sum, result) => sum + result.granted, 0)
+        outcomes.push({ name: group.name, peak: peaks[groups.indexOf(group)]!, spent, granted, results })
       }
       // every backend's outcome in one message
       const report = outcomes.map((outcome) =>
-        `${outcome.name}: ${outcome.granted} fallbacks went ahead, spending $${outcome.spent} of $${race.limit}`
+        `${outcome.name}: ${outcome.granted} fallbacks went ahead, spending $${outcome.spent} of $${race.limit} (at the peak $${outcome.peak})`
       ).join("; ")
       for (const outcome of outcomes) {
+        assert.isAtMost(outcome.peak, race.limit, report)
         assert.isAtMost(outcome.spent, race.limit, report)
         assert.strictEqual(outcome.granted, 6, `${outcome.name}: ${JSON.stringify(outcome.results)}`)
       }
