@@ -42,13 +42,13 @@ const dialect = (url: Redacted.Redacted<string>): Sql.Dialect => {
 }
 
 const statements = (sql: SqlClient.SqlClient): Sql.Statements => {
-  const beginWrite = Effect.zipRight(sql`BEGIN`, sql`SELECT pg_advisory_xact_lock(${writeLockKey})`)
+  const beginWrite = ["BEGIN", `SELECT pg_advisory_xact_lock(${writeLockKey})`]
   return {
     beginWrite,
-    afterWrite: undefined,
+    afterWrite: [],
     // every insert takes the lock, so `seq` (taken under it) numbers rows in commit order
     beginSettle: beginWrite,
-    beginSnapshot: sql`BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY`,
+    beginSnapshot: ["BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"],
     hasMigrationsTable: Effect.map(
       sql<{ name: string | null }>`SELECT to_regclass(${migrationsTable})::text AS name`,
       ([row]) => row?.name !== null && row?.name !== undefined
@@ -77,11 +77,10 @@ export const make = (options: PostgresLedgerOptions): Effect.Effect<Ledger.Servi
     // the Migrator runs each migration in its own transaction.
     yield* Effect.scoped(Effect.gen(function*() {
       const connection = yield* sql.reserve
-      const onConnection = <A, E>(effect: Effect.Effect<A, E>) =>
-        Effect.provideService(effect, SqlClient.TransactionConnection, [connection, 0] as const)
+      const run = (statement: string) => connection.execute(statement, [], undefined)
       yield* Effect.acquireRelease(
-        onConnection(sql`SELECT pg_advisory_lock(${migrationLockKey})`),
-        () => Effect.ignore(onConnection(sql`SELECT pg_advisory_unlock(${migrationLockKey})`))
+        run(`SELECT pg_advisory_lock(${migrationLockKey})`),
+        () => Effect.ignore(run(`SELECT pg_advisory_unlock(${migrationLockKey})`))
       )
       yield* Sql.checkSchema(sql, on, own)
       yield* Effect.provideService(runMigrations, SqlClient.SqlClient, sql)

@@ -140,6 +140,7 @@ const budgetWindows: ReadonlyArray<BudgetWindow> = ["daily", "weekly", "monthly"
 export class SpendFold {
   private readonly ttlMs: number
   private readonly open = new Map<string, OpenHold>()
+  private prunedOn = Number.NaN
   /** window → window start → scope → USD settled. */
   private readonly settled = new Map<BudgetWindow, Map<number, Map<string, number>>>(
     budgetWindows.map((window) => [window, new Map()])
@@ -201,16 +202,24 @@ export class SpendFold {
     return undefined
   }
 
-  /** Each limit's spend at `now` in one pass over the open holds; drops past windows and expired holds. */
-  private spentFor(limits: ReadonlyArray<BudgetLimit>, now: number, exclude: string | undefined): Array<number> {
-    const totals = new Array<number>(limits.length)
+  /** Drops the settled totals of windows before `now`'s, once per UTC day the clock is on. */
+  private prune(now: number): void {
+    const day = windowStart("daily", now)
+    if (day === this.prunedOn) return
+    this.prunedOn = day
     for (const [window, starts] of this.settled) {
       const current = windowStart(window, now)
       for (const start of starts.keys()) if (start < current) starts.delete(start)
-      const byScope = starts.get(current)
-      for (let i = 0; i < limits.length; i++) {
-        if (limits[i]!.window === window) totals[i] = byScope?.get(limits[i]!.scope) ?? 0
-      }
+    }
+  }
+
+  /** Each limit's spend at `now` in one pass over the open holds; drops past windows and expired holds. */
+  private spentFor(limits: ReadonlyArray<BudgetLimit>, now: number, exclude: string | undefined): Array<number> {
+    this.prune(now)
+    const totals = new Array<number>(limits.length)
+    for (let i = 0; i < limits.length; i++) {
+      const limit = limits[i]!
+      totals[i] = this.settled.get(limit.window)!.get(windowStart(limit.window, now))?.get(limit.scope) ?? 0
     }
     for (const [holdId, hold] of this.open) {
       if (now - hold.timestamp >= this.ttlMs) {

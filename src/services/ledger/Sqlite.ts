@@ -36,10 +36,10 @@ const statements = (sql: SqlClient.SqlClient): Sql.Statements => ({
   // A hold is not fsynced on its own: it is visible to other processes as soon as it commits (the
   // WAL index is shared memory), and the settlement's FULL commit syncs the WAL up to and including
   // it. Power lost in between loses an unsettled hold of a process that died with it: one fsync per call.
-  beginWrite: Effect.zipRight(sql`PRAGMA synchronous = NORMAL`, sql`BEGIN IMMEDIATE`),
-  afterWrite: sql`PRAGMA synchronous = FULL`,
+  beginWrite: ["PRAGMA synchronous = NORMAL", "BEGIN IMMEDIATE"],
+  afterWrite: ["PRAGMA synchronous = FULL"],
   beginSettle: undefined, // SQLite has one writer at a time: a single INSERT takes the lock itself
-  beginSnapshot: sql`BEGIN`,
+  beginSnapshot: ["BEGIN"],
   hasMigrationsTable: Effect.map(
     sql`SELECT name FROM sqlite_master WHERE type = 'table' AND name = ${migrationsTable}`,
     (rows) => rows.length > 0
@@ -97,7 +97,7 @@ const inspectFile = (path: string, on: Sql.Dialect): Effect.Effect<void, LedgerE
         open({ filename: path, readonly: true, disableWAL: true }, on),
         // both reads of one snapshot: another process may be creating the ledger meanwhile
         (probe) =>
-          Sql.inTransaction(probe, probe`BEGIN`, Sql.checkSchema(probe, on, statements(probe))).pipe(
+          Sql.inTransaction(probe, ["BEGIN"], Sql.checkSchema(probe, on, statements(probe))).pipe(
             Sql.guard(on, "read_failed", "reading the schema version")
           )
       )
@@ -124,7 +124,7 @@ export const make = (options: SqliteLedgerOptions): Effect.Effect<Ledger.Service
     // new ledger at the same time migrate one after the other, and a failed migration leaves nothing.
     yield* Sql.inTransaction(
       sql,
-      sql`BEGIN IMMEDIATE`,
+      ["BEGIN IMMEDIATE"],
       Effect.zipRight(Sql.checkSchema(sql, on, own), Effect.provideService(runMigrations, SqlClient.SqlClient, sql))
     ).pipe(Sql.guard(on, "write_failed", "creating or migrating the schema"))
     return yield* Sql.make(sql, on, own, options.holdTtlS ?? 900)
