@@ -142,3 +142,48 @@ export const twoConnections = (open: Effect.Effect<Ledger.Service, LedgerError, 
     assert.strictEqual(yield* a.spend("model:pro", "daily"), 0.875)
     assert.strictEqual((yield* Effect.flip(a.hold(request({ estimate: 0.125 }))))._tag, "BudgetExceededError")
   }).pipe(Effect.scoped)
+
+/**
+ * A ledger reopened (each `open()` a fresh layer over the same store) starts from this week's and
+ * month's settlements and the open holds: what it spent before the restart still counts in every
+ * window and scope.
+ */
+export const reopenedCountsEveryWindow = (open: () => Layer.Layer<Ledger, LedgerError>) =>
+  Effect.gen(function*() {
+    const use = <A, E>(effect: Effect.Effect<A, E, Ledger>) => Effect.provide(effect, open())
+    const call = (overrides: Partial<HoldRequest>, cost: number, cancel = false) =>
+      Effect.gen(function*() {
+        const ledger = yield* Ledger
+        const hold = yield* ledger.hold(request({ limit: 0, ...overrides }))
+        if (cancel) yield* ledger.cancel(hold, { cost, status: "cancelled" })
+        else yield* ledger.commit(hold, { cost })
+      })
+    yield* TestClock.setTime(Date.UTC(2026, 0, 1, 10)) // Thursday 1 January (its week began Monday 29 December)
+    yield* use(Effect.all([call({ tags: { user: "u1" } }, 0.25), call({ alias: "pro" }, 0.125, true)]))
+    yield* TestClock.setTime(Date.UTC(2026, 0, 5, 10)) // Monday 5th: a new week
+    yield* use(Effect.gen(function*() {
+      yield* call({ tags: { user: "u1" } }, 0.5)
+      yield* (yield* Ledger).hold(request({ estimate: 0.0625, limit: 0 })) // never settled
+    }))
+    yield* TestClock.setTime(Date.UTC(2026, 0, 7, 10)) // Wednesday: long after the open hold expired
+    yield* use(Effect.gen(function*() {
+      const ledger = yield* Ledger
+      assert.deepStrictEqual(
+        yield* Effect.all([
+          ledger.spend("global", "monthly"),
+          ledger.spend("global", "weekly"),
+          ledger.spendToday(),
+          ledger.spend("user:u1", "monthly"),
+          ledger.spend("user:u1", "weekly"),
+          ledger.spend("model:pro", "monthly")
+        ]),
+        [0.875, 0.5, 0, 0.75, 0.5, 0.125]
+      )
+      const refused = yield* Effect.flip(ledger.hold(request({
+        estimate: 0.5,
+        tags: { user: "u1" },
+        limits: [{ scope: "user:u1", window: "monthly", limit: 1 }]
+      })))
+      assert.deepStrictEqual(refused._tag === "BudgetExceededError" && [refused.scope, refused.spent], ["user:u1", 0.75])
+    }))
+  })

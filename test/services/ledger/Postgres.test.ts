@@ -13,6 +13,7 @@ import {
   layerPostgresFresh,
   ledgerOf,
   pgReachable,
+  reopenedCountsEveryWindow,
   twoConnections
 } from "../../support/LedgerBackends.js"
 
@@ -21,6 +22,12 @@ describe("PostgreSQL ledger", () => {
     Effect.gen(function*() {
       const url = yield* freshPgSchema()
       yield* twoConnections(ledgerOf(layerPostgres({ url })))
+    }).pipe(Effect.scoped))
+
+  it.effect.skipIf(!pgReachable)("a reopened ledger counts this week's and month's settlements in every scope", () =>
+    Effect.gen(function*() {
+      const url = yield* freshPgSchema()
+      yield* reopenedCountsEveryWindow(() => layerPostgres({ url, holdTtlS: 900 }))
     }).pipe(Effect.scoped))
 
   it.effect.skipIf(!pgReachable)("a database whose ledger schema is newer fails with LedgerError incompatible_schema", () =>

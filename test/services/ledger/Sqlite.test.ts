@@ -21,6 +21,7 @@ import {
   buildFailure,
   day,
   ledgerOf,
+  reopenedCountsEveryWindow,
   request,
   tempDir,
   tempFile,
@@ -88,6 +89,11 @@ describe("SQLite ledger file", () => {
         assert.strictEqual(yield* ledger.spendToday(), 0)
       }))
     }))
+
+  it.effect("a reopened ledger counts this week's and month's settlements in every scope", () => {
+    const path = tempFile()
+    return reopenedCountsEveryWindow(() => layerSqlite({ path, holdTtlS: 900 }))
+  })
 
   it.effect("a file that is not a SQLite database fails with LedgerError corrupt and is left byte for byte", () =>
     Effect.gen(function*() {
