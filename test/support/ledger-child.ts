@@ -5,7 +5,9 @@
  * never settles). Mode `burst` prints `ready`, waits for a start time on stdin, then fires concurrent holds.
  * Mode `raise` does the same, prints `held`, waits for a second start time, then moves every hold to a
  * pricier fallback at once, prints `raised`, and on a third start time settles (each call that went
- * ahead commits at the fallback's full price, the others cancel).
+ * ahead commits at the fallback's full price, the others cancel). Mode `users` is a burst whose holds are
+ * tagged with one of `users` users, each held against a daily limit per user, and every granted one
+ * commits at its estimate.
  */
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
@@ -21,6 +23,7 @@ export type Args =
   & (
     | { readonly mode: "loop"; readonly holdTtlS: number }
     | { readonly mode: "burst"; readonly holds: number; readonly estimate: number; readonly limit: number }
+    | { readonly mode: "users"; readonly holds: number; readonly users: number; readonly estimate: number; readonly limit: number }
     | {
       readonly mode: "raise"
       readonly holds: number
@@ -114,6 +117,26 @@ const program = Effect.gen(function*() {
     const refused = raised.filter((result) => Either.isLeft(result) && result.left._tag === "BudgetExceededError").length
     const granted = raised.filter(Either.isRight).length
     return yield* say(JSON.stringify({ held: holds.length, granted, refused, failed: raised.length - granted - refused }))
+  }
+  if (args.mode === "users") {
+    yield* waitForStart(true)
+    const results = yield* Effect.all(
+      Array.from({ length: args.holds }, (_, i) => {
+        const user = `u${i % args.users}`
+        return Effect.either(ledger.hold({
+          ...request(args.estimate, 0),
+          tags: { user },
+          limits: [{ scope: "global", window: "daily", limit: 1000 }, { scope: `user:${user}`, window: "daily", limit: args.limit }]
+        }))
+      }),
+      { concurrency: "unbounded" }
+    )
+    const granted = results.filter(Either.isRight).map((result) => result.right)
+    yield* Effect.forEach(granted, (hold) => ledger.commit(hold, { cost: hold.estimate }))
+    const byUser: Record<string, number> = {}
+    for (const hold of granted) byUser[hold.tags!.user!] = (byUser[hold.tags!.user!] ?? 0) + 1
+    const refused = results.filter((result) => Either.isLeft(result) && result.left._tag === "BudgetExceededError").length
+    return yield* say(JSON.stringify({ granted: granted.length, byUser, refused, failed: results.length - granted.length - refused }))
   }
   yield* waitForStart(true)
   const results = yield* Effect.all(

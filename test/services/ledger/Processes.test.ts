@@ -233,4 +233,58 @@ describe("Ledger across processes", () => {
         assert.strictEqual(outcome.granted, 6, `${outcome.name}: ${JSON.stringify(outcome.results)}`)
       }
     }).pipe(Effect.scoped))
+
+
+  it.effect("four processes per backend × 50 calls tagged with 3 users never pass any user's daily limit and leave no hold", () =>
+    Effect.gen(function*() {
+      const burst = { mode: "users", holds: 50, users: 3, estimate: 0.25, limit: 1.25 } as const
+      const path = Path.join(tempDir, "users.db")
+      const schema = `effect_llm_users_${process.pid}_${Math.floor(Math.random() * 1e9)}`
+      const url = schemaUrl(schema)
+      if (pgReachable) {
+        const admin = yield* Effect.orDie(adminClient)
+        yield* Effect.orDie(admin.unsafe(`CREATE SCHEMA ${schema}`))
+        yield* Effect.addFinalizer(() => Effect.ignore(admin.unsafe(`DROP SCHEMA ${schema} CASCADE`)))
+      }
+      const groups = [
+        { name: "sqlite", children: Array.from({ length: 4 }, () => spawnChild({ backend: "sqlite", path, ...burst })) },
+        ...(pgReachable ?
+          [{ name: "postgres", children: Array.from({ length: 4 }, () => spawnChild({ backend: "postgres", url, ...burst })) }] :
+          [])
+      ]
+      const children = groups.flatMap((group) => group.children)
+      yield* Effect.promise(() => Promise.all(children.map((child) => child.waitFor((lines) => lines.includes("ready"), "ready"))))
+      const startAt = Date.now() + 300
+      for (const child of children) child.child.stdin.write(`${startAt}\n`)
+      yield* Effect.promise(() =>
+        Promise.all(children.map((child) => child.waitFor((lines) => lines.some((line) => line.startsWith("{")), "a result")))
+      )
+      for (const child of children) assert.strictEqual(yield* Effect.promise(() => child.exited), 0, child.stderr())
+
+      for (const group of groups) {
+        const results = group.children.map((child) =>
+          JSON.parse(child.lines.find((line) => line.startsWith("{"))!) as {
+            granted: number
+            byUser: Record<string, number>
+            failed: number
+          }
+        )
+        const byUser = [0, 1, 2].map((i) => results.reduce((sum, result) => sum + (result.byUser[`u${i}`] ?? 0), 0))
+        assert.deepStrictEqual(byUser, [5, 5, 5], `${group.name}: ${JSON.stringify(results)}`)
+        assert.strictEqual(results.reduce((sum, result) => sum + result.failed, 0), 0)
+        yield* TestClock.setTime(Date.now())
+        const layer = group.name === "sqlite" ? layerSqlite({ path }) : layerPostgres({ url: Redacted.make(url) })
+        yield* Effect.gen(function*() {
+          const ledger = yield* Ledger
+          assert.deepStrictEqual(
+            yield* Effect.forEach(["u0", "u1", "u2"], (user) => ledger.spend(`user:${user}`, "daily")),
+            [1.25, 1.25, 1.25]
+          )
+          const events = yield* ledger.events()
+          const settled = new Set(events.filter((event) => event.type === "commit").map((event) => event.holdId))
+          assert.deepStrictEqual(events.filter((event) => event.type === "hold" && !settled.has(event.holdId)), [])
+          assert.strictEqual(settled.size, 15)
+        }).pipe(Effect.provide(layer))
+      }
+    }).pipe(Effect.scoped))
 })
