@@ -196,7 +196,8 @@ const load = <A>(name: string, module: () => Promise<A>): Effect.Effect<A, Ledge
 export const layerSqlite = (options: SqliteLedgerOptions): Layer.Layer<Ledger, LedgerError> =>
   Layer.scoped(
     Ledger,
-    Effect.flatMap(load("SQLite", () => import("./ledger/Sqlite.js")), (Sqlite) => Effect.map(Sqlite.make(options), withSpans))
+    Effect.flatMap(load("SQLite", () => import("./ledger/Sqlite.js")), (Sqlite) =>
+      Effect.map(Sqlite.make(options), withSpans))
   )
 
 /**
@@ -213,7 +214,10 @@ export const layerPostgres = (options: PostgresLedgerOptions): Layer.Layer<Ledge
   )
 
 /** The ledger the configuration's `ledger:` section names, with the options every backend shares. */
-export const layerFromConfig = (config: LedgerConfig, options: LedgerOptions = {}): Layer.Layer<Ledger, LedgerError> => {
+export const layerFromConfig = (
+  config: LedgerConfig,
+  options: LedgerOptions = {}
+): Layer.Layer<Ledger, LedgerError> => {
   switch (config.backend) {
     case "memory":
       return layerMemory({ ...options, maxEvents: config.maxEvents })

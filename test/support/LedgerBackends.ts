@@ -18,7 +18,7 @@ import * as Os from "node:os"
 import * as Path from "node:path"
 import type { LedgerError } from "../../src/domain/Errors.js"
 import { TokenUsage } from "../../src/domain/TokenUsage.js"
-import { type HoldRequest, Ledger, layerMemory, layerPostgres, layerSqlite } from "../../src/services/Ledger.js"
+import { type HoldRequest, layerMemory, layerPostgres, layerSqlite, Ledger } from "../../src/services/Ledger.js"
 
 export const pgUrl = process.env.EFFECT_LLM_PG_URL ?? "postgres://postgres@127.0.0.1:5432/test"
 const runId = `${process.pid}_${Math.floor(Math.random() * 1e9)}`
@@ -184,6 +184,9 @@ export const reopenedCountsEveryWindow = (open: () => Layer.Layer<Ledger, Ledger
         tags: { user: "u1" },
         limits: [{ scope: "user:u1", window: "monthly", limit: 1 }]
       })))
-      assert.deepStrictEqual(refused._tag === "BudgetExceededError" && [refused.scope, refused.spent], ["user:u1", 0.75])
+      assert.deepStrictEqual(refused._tag === "BudgetExceededError" && [refused.scope, refused.spent], [
+        "user:u1",
+        0.75
+      ])
     }))
   })

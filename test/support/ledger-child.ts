@@ -15,7 +15,7 @@ import type * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import * as Readline from "node:readline"
 import type { LedgerError } from "../../src/domain/Errors.js"
-import { type Hold, type HoldRequest, Ledger, layerPostgres, layerSqlite } from "../../src/services/Ledger.js"
+import { type Hold, type HoldRequest, layerPostgres, layerSqlite, Ledger } from "../../src/services/Ledger.js"
 
 /** What the parent asks for. */
 export type Args =
@@ -23,7 +23,13 @@ export type Args =
   & (
     | { readonly mode: "loop"; readonly holdTtlS: number }
     | { readonly mode: "burst"; readonly holds: number; readonly estimate: number; readonly limit: number }
-    | { readonly mode: "users"; readonly holds: number; readonly users: number; readonly estimate: number; readonly limit: number }
+    | {
+      readonly mode: "users"
+      readonly holds: number
+      readonly users: number
+      readonly estimate: number
+      readonly limit: number
+    }
     | {
       readonly mode: "raise"
       readonly holds: number
@@ -113,10 +119,18 @@ const program = Effect.gen(function*() {
     yield* Effect.forEach(raised, (result, i) =>
       Either.isRight(result) ?
         ledger.commit(result.right, { cost: args.fallback }) :
-        ledger.cancel(holds[i]!, { cost: 0, status: "error", error: { tag: "BudgetExceededError", message: "refused" } }))
-    const refused = raised.filter((result) => Either.isLeft(result) && result.left._tag === "BudgetExceededError").length
+        ledger.cancel(holds[i]!, {
+          cost: 0,
+          status: "error",
+          error: { tag: "BudgetExceededError", message: "refused" }
+        }))
+    const refused = raised.filter((result) =>
+      Either.isLeft(result) && result.left._tag === "BudgetExceededError"
+    ).length
     const granted = raised.filter(Either.isRight).length
-    return yield* say(JSON.stringify({ held: holds.length, granted, refused, failed: raised.length - granted - refused }))
+    return yield* say(
+      JSON.stringify({ held: holds.length, granted, refused, failed: raised.length - granted - refused })
+    )
   }
   if (args.mode === "users") {
     yield* waitForStart(true)
@@ -126,7 +140,11 @@ const program = Effect.gen(function*() {
         return Effect.either(ledger.hold({
           ...request(args.estimate, 0),
           tags: { user },
-          limits: [{ scope: "global", window: "daily", limit: 1000 }, { scope: `user:${user}`, window: "daily", limit: args.limit }]
+          limits: [{ scope: "global", window: "daily", limit: 1000 }, {
+            scope: `user:${user}`,
+            window: "daily",
+            limit: args.limit
+          }]
         }))
       }),
       { concurrency: "unbounded" }
@@ -135,8 +153,12 @@ const program = Effect.gen(function*() {
     yield* Effect.forEach(granted, (hold) => ledger.commit(hold, { cost: hold.estimate }))
     const byUser: Record<string, number> = {}
     for (const hold of granted) byUser[hold.tags!.user!] = (byUser[hold.tags!.user!] ?? 0) + 1
-    const refused = results.filter((result) => Either.isLeft(result) && result.left._tag === "BudgetExceededError").length
-    return yield* say(JSON.stringify({ granted: granted.length, byUser, refused, failed: results.length - granted.length - refused }))
+    const refused = results.filter((result) =>
+      Either.isLeft(result) && result.left._tag === "BudgetExceededError"
+    ).length
+    return yield* say(
+      JSON.stringify({ granted: granted.length, byUser, refused, failed: results.length - granted.length - refused })
+    )
   }
   yield* waitForStart(true)
   const results = yield* Effect.all(
@@ -145,7 +167,10 @@ const program = Effect.gen(function*() {
   )
   const granted = results.filter(Either.isRight).map((result) => result.right)
   // settle half at the full estimate, leave the rest held: both count toward the limit
-  yield* Effect.forEach(granted.slice(0, Math.ceil(granted.length / 2)), (hold) => ledger.commit(hold, { cost: hold.estimate }))
+  yield* Effect.forEach(
+    granted.slice(0, Math.ceil(granted.length / 2)),
+    (hold) => ledger.commit(hold, { cost: hold.estimate })
+  )
   const refused = results.filter((result) => Either.isLeft(result) && result.left._tag === "BudgetExceededError").length
   yield* say(JSON.stringify({ granted: granted.length, refused, failed: results.length - granted.length - refused }))
 })

@@ -122,9 +122,11 @@ const tagsAndRaises = Effect.gen(function*() {
   tags TEXT
 )`,
         sql`INSERT INTO ledger_events_v2 (seq, id, type, hold_id, trace_id, provider, model, alias, endpoint,
-  input_tokens, output_tokens, total_tokens, cost, status, attempts, error_tag, error_message, ttft_ms, total_ms, timestamp)
+  input_tokens, output_tokens, total_tokens, cost, status, attempts, error_tag, error_message, ttft_ms, total_ms,
+  timestamp)
 SELECT seq, id, type, hold_id, trace_id, provider, model, alias, endpoint,
-  input_tokens, output_tokens, total_tokens, cost, status, attempts, error_tag, error_message, ttft_ms, total_ms, timestamp
+  input_tokens, output_tokens, total_tokens, cost, status, attempts, error_tag, error_message, ttft_ms, total_ms,
+  timestamp
 FROM ledger_events ORDER BY seq`,
         sql`DROP TABLE ledger_events`,
         sql`ALTER TABLE ledger_events_v2 RENAME TO ledger_events`,

@@ -29,7 +29,8 @@ export const windowStart = (window: BudgetWindow, timestamp: number): number => 
 const pad = (n: number) => String(n).padStart(2, "0")
 
 /** `YYYY-MM-DD` of the UTC day holding `timestamp`. */
-export const dayKey = (timestamp: number): string => new Date(windowStart("daily", timestamp)).toISOString().slice(0, 10)
+export const dayKey = (timestamp: number): string =>
+  new Date(windowStart("daily", timestamp)).toISOString().slice(0, 10)
 
 /** `YYYY-MM` of the UTC month holding `timestamp`. */
 export const monthKey = (timestamp: number): string => dayKey(timestamp).slice(0, 7)
@@ -51,7 +52,9 @@ export const scopesOf = (
   tags: Readonly<Record<string, string>> | undefined
 ): ReadonlyArray<string> => {
   const scopes = ["global", `model:${alias ?? ""}`]
-  if (tags !== undefined) for (const key in tags) if (key !== "model") scopes.push(`${key}:${tags[key]}`)
+  for (const key in tags) {
+    if (key !== "model") scopes.push(`${key}:${tags[key]}`)
+  }
   return scopes
 }
 

@@ -15,15 +15,7 @@ import { randomUUID } from "node:crypto"
 import { type BudgetExceededError, type BudgetWindow, LedgerError } from "../../domain/Errors.js"
 import { LedgerEvent, type LedgerQuery, type LedgerStatus } from "../../domain/LedgerEvent.js"
 import type { Hold, HoldRequest, Ledger, RaiseRequest, Settlement, SummaryQuery } from "../Ledger.js"
-import {
-  foldRaises,
-  holdEvent,
-  holdOf,
-  type RaiseRecord,
-  raisedHold,
-  raiseRecord,
-  settlementEvent
-} from "./Events.js"
+import { foldRaises, holdEvent, holdOf, raisedHold, type RaiseRecord, raiseRecord, settlementEvent } from "./Events.js"
 import { latestVersion, migrationsTable } from "./Migrations.js"
 import { budgetExceeded, SpendFold, windowStart } from "./Spend.js"
 import { computeSummary } from "./Summary.js"
@@ -95,11 +87,12 @@ export const toLedgerError =
   }
 
 /** Runs `effect`, turning every failure and defect into a `LedgerError`. */
-export const guard = (dialect: Dialect, reason: LedgerError["reason"], doing: string) =>
-<A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, LedgerError, R> => {
-  const map = toLedgerError(dialect, reason, doing)
-  return effect.pipe(Effect.mapError(map), Effect.catchAllDefect((defect) => Effect.fail(map(defect))))
-}
+export const guard =
+  (dialect: Dialect, reason: LedgerError["reason"], doing: string) =>
+  <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, LedgerError, R> => {
+    const map = toLedgerError(dialect, reason, doing)
+    return effect.pipe(Effect.mapError(map), Effect.catchAllDefect((defect) => Effect.fail(map(defect))))
+  }
 
 // ---------------------------------------------------------------------------------------------
 // Transactions
@@ -287,7 +280,9 @@ const makeSpend = (sql: SqlClient.SqlClient, holdTtlS: number) => {
   /** Folds the rows added since the last read (on the reserved connection inside a transaction). */
   const catchUp = Effect.suspend(() =>
     Effect.map(
-      sql<Row>`SELECT seq, type, hold_id, cost, timestamp, alias, tags FROM ledger_events WHERE seq > ${lastSeq} ORDER BY seq`,
+      sql<
+        Row
+      >`SELECT seq, type, hold_id, cost, timestamp, alias, tags FROM ledger_events WHERE seq > ${lastSeq} ORDER BY seq`,
       add
     )
   )
@@ -299,11 +294,15 @@ const makeSpend = (sql: SqlClient.SqlClient, holdTtlS: number) => {
    */
   const load = (now: number) =>
     Effect.gen(function*() {
-      const [last] = yield* sql<{ last: number | string | null }>`SELECT COALESCE(MAX(seq), 0) AS last FROM ledger_events`
+      const [last] = yield* sql<
+        { last: number | string | null }
+      >`SELECT COALESCE(MAX(seq), 0) AS last FROM ledger_events`
       const windowsFrom = Math.min(windowStart("weekly", now), windowStart("monthly", now))
       const rowsFrom = now - 2 * ttlMs
       if (windowsFrom < rowsFrom) {
-        const days = yield* sql<Row>`SELECT alias, tags, timestamp / 86400000 AS day, SUM(cost) AS cost FROM ledger_events
+        const days = yield* sql<
+          Row
+        >`SELECT alias, tags, timestamp / 86400000 AS day, SUM(cost) AS cost FROM ledger_events
 WHERE type IN ('commit', 'cancel') AND timestamp >= ${windowsFrom} AND timestamp < ${rowsFrom}
 GROUP BY alias, tags, timestamp / 86400000`
         for (const day of days) {
@@ -370,7 +369,10 @@ export const make = (
       Effect.try({
         try: () => rows.map(rowToStored),
         catch: (cause) =>
-          new LedgerError({ reason: "corrupt", message: `${dialect.label}: a stored event is not valid: ${explain(cause)}` })
+          new LedgerError({
+            reason: "corrupt",
+            message: `${dialect.label}: a stored event is not valid: ${explain(cause)}`
+          })
       })
 
     const settle = (hold: Hold, settlement: Settlement, type: "commit" | "cancel", status: LedgerStatus) =>
@@ -385,10 +387,11 @@ export const make = (
 
     const spent = (scope: string, window: BudgetWindow) =>
       Effect.flatMap(Clock.currentTimeMillis, (now) =>
-        Effect.map(spend.catchUp, () => spend.fold.spent(scope, window, now)).pipe(
-          untraced,
-          guard(dialect, "read_failed", "reading the spend")
-        ))
+        Effect.map(spend.catchUp, () =>
+          spend.fold.spent(scope, window, now)).pipe(
+            untraced,
+            guard(dialect, "read_failed", "reading the spend")
+          ))
 
     return {
       hold: (request: HoldRequest) =>
@@ -411,7 +414,8 @@ export const make = (
                 Effect.fail(budgetExceeded(refusal.limit, refusal.spent, request.estimate, request.provider)) :
                 insert(raiseRecord(hold, request, randomUUID(), now))
             })).pipe(writeFailed(`raising hold ${hold.id}`), Effect.as(raisedHold(hold, request)))),
-      commit: (hold: Hold, settlement: Settlement) => settle(hold, settlement, "commit", "ok"),
+      commit: (hold: Hold, settlement: Settlement) =>
+        settle(hold, settlement, "commit", "ok"),
       cancel: (hold: Hold, settlement: Settlement & { readonly status: Exclude<LedgerStatus, "ok"> }) =>
         settle(hold, settlement, "cancel", settlement.status),
       spendToday: () => spent("global", "daily"),

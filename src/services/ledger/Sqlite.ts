@@ -57,7 +57,8 @@ const statements = (sql: SqlClient.SqlClient): Sql.Statements => ({
 const open = (config: SqliteClient.SqliteClientConfig, on: Sql.Dialect) =>
   Effect.gen(function*() {
     const [SqliteClient, Reactivity] = yield* Effect.tryPromise({
-      try: () => Promise.all([import("@effect/sql-sqlite-node/SqliteClient"), import("@effect/experimental/Reactivity")]),
+      try: () =>
+        Promise.all([import("@effect/sql-sqlite-node/SqliteClient"), import("@effect/experimental/Reactivity")]),
       catch: Sql.toLedgerError(on, "unavailable", "loading @effect/sql-sqlite-node")
     })
     return yield* Sql.guard(on, "unavailable", "opening the database")(

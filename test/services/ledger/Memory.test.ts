@@ -28,7 +28,13 @@ describe("in-memory ledger", () => {
       ])
       // the dropped hold still counts, and a raise of it still reserves
       assert.strictEqual(yield* ledger.spendToday(), 0.125 + 4 * 0.0625)
-      yield* ledger.raise(open, { provider: "gemini", model: "gemini-2.5-pro", alias: "pro", estimate: 0.5, limits: [] })
+      yield* ledger.raise(open, {
+        provider: "gemini",
+        model: "gemini-2.5-pro",
+        alias: "pro",
+        estimate: 0.5,
+        limits: []
+      })
       assert.strictEqual(yield* ledger.spendToday(), 0.5 + 4 * 0.0625)
       assert.strictEqual(yield* ledger.spend("model:pro", "daily"), 0.5)
       assert.strictEqual((yield* ledger.events()).length, 5)

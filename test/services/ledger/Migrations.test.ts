@@ -5,8 +5,8 @@
  */
 import * as Reactivity from "@effect/experimental/Reactivity"
 import * as PgClient from "@effect/sql-pg/PgClient"
-import type * as SqlClient from "@effect/sql/SqlClient"
 import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
+import type * as SqlClient from "@effect/sql/SqlClient"
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -16,7 +16,7 @@ import * as Fs from "node:fs"
 import * as Path from "node:path"
 import { fileURLToPath } from "node:url"
 import type { LedgerError } from "../../../src/domain/Errors.js"
-import { Ledger, layerPostgres, layerSqlite } from "../../../src/services/Ledger.js"
+import { layerPostgres, layerSqlite, Ledger } from "../../../src/services/Ledger.js"
 import { buildFailure, freshPgSchema, pgReachable, tempFile } from "../../support/LedgerBackends.js"
 
 const fixtures = Path.resolve(Path.dirname(fileURLToPath(import.meta.url)), "../../support/fixtures/ledger")
@@ -29,7 +29,9 @@ const v1Rows = (sql: SqlClient.SqlClient) =>
 
 const versions = (sql: SqlClient.SqlClient) =>
   Effect.map(
-    Effect.orDie(sql.unsafe<{ migration_id: number }>("SELECT migration_id FROM effect_llm_migrations ORDER BY migration_id")),
+    Effect.orDie(
+      sql.unsafe<{ migration_id: number }>("SELECT migration_id FROM effect_llm_migrations ORDER BY migration_id")
+    ),
     (rows) => rows.map((row) => Number(row.migration_id))
   )
 
@@ -62,15 +64,21 @@ const usesTheMigratedLedger = (layer: Layer.Layer<Ledger, LedgerError>) =>
     ])
     assert.isTrue(events.every((event) => event.tags === undefined))
     assert.deepStrictEqual(events[1]!.usage, { inputTokens: 1200, outputTokens: 300, totalTokens: 1500 })
-    assert.deepStrictEqual(events[3]!.error, { tag: "RetryableError", message: "dashscope (intl) answered HTTP 503: overloaded" })
+    assert.deepStrictEqual(events[3]!.error, {
+      tag: "RetryableError",
+      message: "dashscope (intl) answered HTTP 503: overloaded"
+    })
     assert.deepStrictEqual([events[7]!.model, events[7]!.alias, events[7]!.endpoint], ["qwen-max", "qwen-max", "intl"])
     assert.closeTo(yield* ledger.spendToday(), 0.0000123 + 0.0125 + 0.05, 1e-12)
     assert.closeTo(yield* ledger.spend("global", "weekly"), 0.0042 + 0.0000123 + 0.0125 + 0.05, 1e-12)
     assert.closeTo(yield* ledger.spend("model:qwen-max", "monthly"), 0.0125, 1e-12)
-    assert.deepStrictEqual((yield* ledger.summary({ groupBy: "day" })).map((row) => [row.key, row.calls, row.ok, row.error]), [
-      ["2026-01-14", 2, 1, 1],
-      ["2026-01-15", 3, 1, 0]
-    ])
+    assert.deepStrictEqual(
+      (yield* ledger.summary({ groupBy: "day" })).map((row) => [row.key, row.calls, row.ok, row.error]),
+      [
+        ["2026-01-14", 2, 1, 1],
+        ["2026-01-15", 3, 1, 0]
+      ]
+    )
 
     // the open v1 hold can be raised and settled, and new holds carry tags
     const open = events[8]!
@@ -85,7 +93,13 @@ const usesTheMigratedLedger = (layer: Layer.Layer<Ledger, LedgerError>) =>
       timestamp: open.timestamp
     }
     const limits = [{ scope: "global", window: "daily", limit: 1 }] as const
-    const raised = yield* ledger.raise(hold, { provider: "gemini", model: "gemini-2.5-pro", alias: "pro", estimate: 0.25, limits })
+    const raised = yield* ledger.raise(hold, {
+      provider: "gemini",
+      model: "gemini-2.5-pro",
+      alias: "pro",
+      estimate: 0.25,
+      limits
+    })
     yield* ledger.commit(raised, { cost: 0.125 })
     const tagged = yield* ledger.hold({
       traceId: "v2",
@@ -109,8 +123,9 @@ describe("ledger migration from schema v1", () => {
     Effect.gen(function*() {
       const path = tempFile()
       Fs.copyFileSync(Path.join(fixtures, "v1.db"), path)
-      const before = yield* Effect.scoped(Effect.flatMap(sqliteClient(path), (sql) =>
-        Effect.all([v1Rows(sql), versions(sql)])))
+      const before = yield* Effect.scoped(
+        Effect.flatMap(sqliteClient(path), (sql) => Effect.all([v1Rows(sql), versions(sql)]))
+      )
       assert.strictEqual(before[0].length, 9)
       assert.deepStrictEqual(before[1], [1])
 
@@ -130,7 +145,9 @@ describe("ledger migration from schema v1", () => {
           "ledger_events_timestamp",
           "ledger_events_trace_id"
         ])
-        const tables = yield* Effect.orDie(sql.unsafe<{ name: string }>("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name"))
+        const tables = yield* Effect.orDie(
+          sql.unsafe<{ name: string }>("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+        )
         assert.deepStrictEqual(tables.map((table) => table.name), ["effect_llm_migrations", "ledger_events"])
         // the rebuilt table still checks its types
         const bogus = yield* Effect.flip(sql.unsafe(
@@ -167,30 +184,33 @@ describe("ledger migration from schema v1", () => {
       }))
     }))
 
-  it.effect.skipIf(!pgReachable)("a PostgreSQL schema written by 97c2780 is migrated in place: every row kept, tags and raises work", () =>
-    Effect.gen(function*() {
-      const url = yield* freshPgSchema()
-      const dump = Fs.readFileSync(Path.join(fixtures, "v1-postgres.sql"), "utf8")
-      const statements = dump.split("\n").filter((line) => !line.startsWith("--")).join("\n").split(/;\s*\n/)
-        .map((statement) => statement.trim()).filter((statement) => statement.length > 0)
-      const before = yield* Effect.scoped(Effect.gen(function*() {
-        const sql = yield* pgClient(url)
-        for (const statement of statements) yield* Effect.orDie(sql.unsafe(statement))
-        return yield* Effect.all([v1Rows(sql), versions(sql)])
-      }))
-      assert.strictEqual(before[0].length, 9)
-      assert.deepStrictEqual(before[1], [1])
+  it.effect.skipIf(!pgReachable)(
+    "a PostgreSQL schema written by 97c2780 is migrated in place: every row kept, tags and raises work",
+    () =>
+      Effect.gen(function*() {
+        const url = yield* freshPgSchema()
+        const dump = Fs.readFileSync(Path.join(fixtures, "v1-postgres.sql"), "utf8")
+        const statements = dump.split("\n").filter((line) => !line.startsWith("--")).join("\n").split(/;\s*\n/)
+          .map((statement) => statement.trim()).filter((statement) => statement.length > 0)
+        const before = yield* Effect.scoped(Effect.gen(function*() {
+          const sql = yield* pgClient(url)
+          for (const statement of statements) yield* Effect.orDie(sql.unsafe(statement))
+          return yield* Effect.all([v1Rows(sql), versions(sql)])
+        }))
+        assert.strictEqual(before[0].length, 9)
+        assert.deepStrictEqual(before[1], [1])
 
-      yield* usesTheMigratedLedger(layerPostgres({ url }))
+        yield* usesTheMigratedLedger(layerPostgres({ url }))
 
-      yield* Effect.scoped(Effect.gen(function*() {
-        const sql = yield* pgClient(url)
-        assert.deepStrictEqual(yield* versions(sql), [1, 2])
-        assert.deepStrictEqual((yield* v1Rows(sql)).slice(0, 9), before[0])
-        const bogus = yield* Effect.flip(sql.unsafe(
-          "INSERT INTO ledger_events (id, type, hold_id, trace_id, provider, model, cost, status, timestamp) VALUES ('x', 'bogus', 'x', 'x', 'x', 'x', 0, 'ok', 0)"
-        ))
-        assert.include(String(bogus.cause), "ledger_events_type_check")
-      }))
-    }).pipe(Effect.scoped))
+        yield* Effect.scoped(Effect.gen(function*() {
+          const sql = yield* pgClient(url)
+          assert.deepStrictEqual(yield* versions(sql), [1, 2])
+          assert.deepStrictEqual((yield* v1Rows(sql)).slice(0, 9), before[0])
+          const bogus = yield* Effect.flip(sql.unsafe(
+            "INSERT INTO ledger_events (id, type, hold_id, trace_id, provider, model, cost, status, timestamp) VALUES ('x', 'bogus', 'x', 'x', 'x', 'x', 0, 'ok', 0)"
+          ))
+          assert.include(String(bogus.cause), "ledger_events_type_check")
+        }))
+      }).pipe(Effect.scoped)
+  )
 })

@@ -14,7 +14,7 @@ import * as Esbuild from "esbuild"
 import * as ChildProcess from "node:child_process"
 import * as Path from "node:path"
 import { fileURLToPath } from "node:url"
-import { Ledger, layerPostgres, layerSqlite } from "../../../src/services/Ledger.js"
+import { layerPostgres, layerSqlite, Ledger } from "../../../src/services/Ledger.js"
 import { computeSpend } from "../../../src/services/ledger/Spend.js"
 import type { Args } from "../../support/ledger-child.js"
 import { adminClient, ledgerOf, pgReachable, schemaUrl, tempDir } from "../../support/LedgerBackends.js"
@@ -64,7 +64,13 @@ const spawnChild = (args: Args) => {
       }
       const timer = setTimeout(() => {
         waiters.delete(check)
-        reject(new Error(`child ${child.pid} (${args.backend}) never printed ${what}; stdout: ${lines.slice(-5).join(" | ")}; stderr: ${stderr}`))
+        reject(
+          new Error(
+            `child ${child.pid} (${args.backend}) never printed ${what}; stdout: ${
+              lines.slice(-5).join(" | ")
+            }; stderr: ${stderr}`
+          )
+        )
       }, timeoutMs)
       waiters.add(check)
       void exited.then(() => setTimeout(check, 0))
@@ -89,8 +95,12 @@ describe("Ledger across processes", () => {
       const printed = writer.lines.filter((line) => line.startsWith("committed ")).map((line) => line.slice(10))
       const openId = writer.lines.find((line) => line.startsWith("open "))!.slice(5)
 
-      const [integrity] = yield* Effect.scoped(Effect.flatMap(sqlite(path), (sql) =>
-        Effect.orDie(sql.unsafe<{ integrity_check: string }>("PRAGMA integrity_check"))))
+      const [integrity] = yield* Effect.scoped(
+        Effect.flatMap(
+          sqlite(path),
+          (sql) => Effect.orDie(sql.unsafe<{ integrity_check: string }>("PRAGMA integrity_check"))
+        )
+      )
       assert.strictEqual(integrity!.integrity_check, "ok")
 
       const now = Date.now()
@@ -126,23 +136,37 @@ describe("Ledger across processes", () => {
         yield* Effect.addFinalizer(() => Effect.ignore(admin.unsafe(`DROP SCHEMA ${schema} CASCADE`)))
       }
       const groups = [
-        { name: "sqlite", children: Array.from({ length: 4 }, () => spawnChild({ backend: "sqlite", path, ...burst })) },
+        {
+          name: "sqlite",
+          children: Array.from({ length: 4 }, () => spawnChild({ backend: "sqlite", path, ...burst }))
+        },
         ...(pgReachable ?
-          [{ name: "postgres", children: Array.from({ length: 4 }, () => spawnChild({ backend: "postgres", url, ...burst })) }] :
+          [{
+            name: "postgres",
+            children: Array.from({ length: 4 }, () => spawnChild({ backend: "postgres", url, ...burst }))
+          }] :
           [])
       ]
       const children = groups.flatMap((group) => group.children)
-      yield* Effect.promise(() => Promise.all(children.map((child) => child.waitFor((lines) => lines.includes("ready"), "ready"))))
+      yield* Effect.promise(() =>
+        Promise.all(children.map((child) => child.waitFor((lines) => lines.includes("ready"), "ready")))
+      )
       const startAt = Date.now() + 300
       for (const child of children) child.child.stdin.write(`${startAt}\n`)
       yield* Effect.promise(() =>
-        Promise.all(children.map((child) => child.waitFor((lines) => lines.some((line) => line.startsWith("{")), "a result")))
+        Promise.all(
+          children.map((child) => child.waitFor((lines) => lines.some((line) => line.startsWith("{")), "a result"))
+        )
       )
       for (const child of children) assert.strictEqual(yield* Effect.promise(() => child.exited), 0, child.stderr())
 
       for (const group of groups) {
         const results = group.children.map((child) =>
-          JSON.parse(child.lines.find((line) => line.startsWith("{"))!) as { granted: number; refused: number; failed: number }
+          JSON.parse(child.lines.find((line) => line.startsWith("{"))!) as {
+            granted: number
+            refused: number
+            failed: number
+          }
         )
         const granted = results.reduce((sum, result) => sum + result.granted, 0)
         assert.strictEqual(granted, 6, `${group.name}: ${JSON.stringify(results)}`)
@@ -155,15 +179,17 @@ describe("Ledger across processes", () => {
           const ledger = yield* Ledger
           const events = yield* ledger.events()
           assert.strictEqual(events.filter((event) => event.type === "hold").length, 6)
-          assert.strictEqual(events.filter((event) => event.type === "commit").length, results.reduce(
-            (sum, result) => sum + Math.ceil(result.granted / 2),
-            0
-          ))
+          assert.strictEqual(
+            events.filter((event) => event.type === "commit").length,
+            results.reduce(
+              (sum, result) => sum + Math.ceil(result.granted / 2),
+              0
+            )
+          )
           assert.strictEqual(yield* ledger.spendToday(), 1.5)
         }).pipe(Effect.provide(layer))
       }
     }).pipe(Effect.scoped))
-
 
   it.effect("four processes per backend whose holds all move to a pricier fallback at once never pass the limit", () =>
     Effect.gen(function*() {
@@ -180,13 +206,18 @@ describe("Ledger across processes", () => {
       const groups = [
         { name: "sqlite", children: Array.from({ length: 4 }, () => spawnChild({ backend: "sqlite", path, ...race })) },
         ...(pgReachable ?
-          [{ name: "postgres", children: Array.from({ length: 4 }, () => spawnChild({ backend: "postgres", url, ...race })) }] :
+          [{
+            name: "postgres",
+            children: Array.from({ length: 4 }, () => spawnChild({ backend: "postgres", url, ...race }))
+          }] :
           [])
       ]
       const children = groups.flatMap((group) => group.children)
       const startAll = (what: string) =>
         Effect.gen(function*() {
-          yield* Effect.promise(() => Promise.all(children.map((child) => child.waitFor((lines) => lines.includes(what), what))))
+          yield* Effect.promise(() =>
+            Promise.all(children.map((child) => child.waitFor((lines) => lines.includes(what), what)))
+          )
           const startAt = Date.now() + 300
           for (const child of children) child.child.stdin.write(`${startAt}\n`)
         })
@@ -199,22 +230,36 @@ describe("Ledger across processes", () => {
       )
       yield* startAll("ready")
       yield* startAll("held") // every hold is in place before any fallback is priced: the worst interleaving
-      yield* Effect.promise(() => Promise.all(children.map((child) => child.waitFor((lines) => lines.includes("raised"), "raised"))))
+      yield* Effect.promise(() =>
+        Promise.all(children.map((child) => child.waitFor((lines) => lines.includes("raised"), "raised")))
+      )
       // with every raise made and nothing settled yet, the spend is at its peak
       yield* TestClock.setTime(Date.now())
       const peaks = yield* Effect.forEach(groups, (group) => ledgers[group.name]!.spendToday())
       for (const child of children) child.child.stdin.write(`${Date.now()}\n`)
       yield* Effect.promise(() =>
-        Promise.all(children.map((child) => child.waitFor((lines) => lines.some((line) => line.startsWith("{")), "a result")))
+        Promise.all(
+          children.map((child) => child.waitFor((lines) => lines.some((line) => line.startsWith("{")), "a result"))
+        )
       )
       for (const child of children) assert.strictEqual(yield* Effect.promise(() => child.exited), 0, child.stderr())
 
       const outcomes: Array<
-        { readonly name: string; readonly peak: number; readonly spent: number; readonly granted: number; readonly results: unknown }
+        {
+          readonly name: string
+          readonly peak: number
+          readonly spent: number
+          readonly granted: number
+          readonly results: unknown
+        }
       > = []
       for (const group of groups) {
         const results = group.children.map((child) =>
-          JSON.parse(child.lines.find((line) => line.startsWith("{"))!) as { held: number; granted: number; failed: number }
+          JSON.parse(child.lines.find((line) => line.startsWith("{"))!) as {
+            held: number
+            granted: number
+            failed: number
+          }
         )
         assert.strictEqual(results.reduce((sum, result) => sum + result.held, 0), 20)
         assert.strictEqual(results.reduce((sum, result) => sum + result.failed, 0), 0)
@@ -234,7 +279,6 @@ describe("Ledger across processes", () => {
       }
     }).pipe(Effect.scoped))
 
-
   it.effect("four processes per backend × 50 calls tagged with 3 users never pass any user's daily limit and leave no hold", () =>
     Effect.gen(function*() {
       const burst = { mode: "users", holds: 50, users: 3, estimate: 0.25, limit: 1.25 } as const
@@ -247,17 +291,27 @@ describe("Ledger across processes", () => {
         yield* Effect.addFinalizer(() => Effect.ignore(admin.unsafe(`DROP SCHEMA ${schema} CASCADE`)))
       }
       const groups = [
-        { name: "sqlite", children: Array.from({ length: 4 }, () => spawnChild({ backend: "sqlite", path, ...burst })) },
+        {
+          name: "sqlite",
+          children: Array.from({ length: 4 }, () => spawnChild({ backend: "sqlite", path, ...burst }))
+        },
         ...(pgReachable ?
-          [{ name: "postgres", children: Array.from({ length: 4 }, () => spawnChild({ backend: "postgres", url, ...burst })) }] :
+          [{
+            name: "postgres",
+            children: Array.from({ length: 4 }, () => spawnChild({ backend: "postgres", url, ...burst }))
+          }] :
           [])
       ]
       const children = groups.flatMap((group) => group.children)
-      yield* Effect.promise(() => Promise.all(children.map((child) => child.waitFor((lines) => lines.includes("ready"), "ready"))))
+      yield* Effect.promise(() =>
+        Promise.all(children.map((child) => child.waitFor((lines) => lines.includes("ready"), "ready")))
+      )
       const startAt = Date.now() + 300
       for (const child of children) child.child.stdin.write(`${startAt}\n`)
       yield* Effect.promise(() =>
-        Promise.all(children.map((child) => child.waitFor((lines) => lines.some((line) => line.startsWith("{")), "a result")))
+        Promise.all(
+          children.map((child) => child.waitFor((lines) => lines.some((line) => line.startsWith("{")), "a result"))
+        )
       )
       for (const child of children) assert.strictEqual(yield* Effect.promise(() => child.exited), 0, child.stderr())
 

@@ -3,6 +3,7 @@
  * and their keys, the scopes an event counts toward, amounts in messages, and the fold's bookkeeping.
  */
 import { assert, describe, it } from "@effect/vitest"
+import { holdEvent, settlementEvent } from "../../../src/services/ledger/Events.js"
 import {
   computeSpend,
   dayKey,
@@ -13,7 +14,6 @@ import {
   weekKey,
   windowStart
 } from "../../../src/services/ledger/Spend.js"
-import { holdEvent, settlementEvent } from "../../../src/services/ledger/Events.js"
 import { request } from "../../support/LedgerBackends.js"
 
 const at = (iso: string) => Date.parse(iso)
@@ -105,7 +105,16 @@ describe("SpendFold", () => {
     const now = at("2026-01-15T12:00:00Z")
     const hold = holdEvent(request({ tags: { user: "u1" } }), "h", now)
     const commit = settlementEvent(
-      { id: "h", traceId: "t", provider: "gemini", model: "m", alias: "flash", tags: { user: "u1" }, estimate: 0.25, timestamp: now },
+      {
+        id: "h",
+        traceId: "t",
+        provider: "gemini",
+        model: "m",
+        alias: "flash",
+        tags: { user: "u1" },
+        estimate: 0.25,
+        timestamp: now
+      },
       { cost: 0.125 },
       "commit",
       "ok",

@@ -3,9 +3,9 @@
  * reopen, refuse foreign, newer or unusable files without touching them, and never store a key.
  */
 import * as Reactivity from "@effect/experimental/Reactivity"
+import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
-import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
@@ -15,8 +15,7 @@ import * as TestClock from "effect/TestClock"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
 import * as HttpErrors from "../../../src/internal/HttpErrors.js"
-import { Ledger, layerSqlite } from "../../../src/services/Ledger.js"
-import * as Loopback from "../../support/LoopbackServer.js"
+import { layerSqlite, Ledger } from "../../../src/services/Ledger.js"
 import {
   buildFailure,
   day,
@@ -28,6 +27,7 @@ import {
   twoConnections,
   usage
 } from "../../support/LedgerBackends.js"
+import * as Loopback from "../../support/LoopbackServer.js"
 
 const snapshot = (path: string) => Fs.readFileSync(path)
 
@@ -111,7 +111,10 @@ describe("SQLite ledger file", () => {
   it.effect("a SQLite database of another program fails with LedgerError corrupt and is left unchanged", () =>
     Effect.gen(function*() {
       const path = tempFile()
-      yield* writeSqlite(path, ["CREATE TABLE photos (id INTEGER PRIMARY KEY, name TEXT)", "INSERT INTO photos (name) VALUES ('cat')"])
+      yield* writeSqlite(path, [
+        "CREATE TABLE photos (id INTEGER PRIMARY KEY, name TEXT)",
+        "INSERT INTO photos (name) VALUES ('cat')"
+      ])
       const before = snapshot(path)
       const error = yield* buildFailure(layerSqlite({ path }))
       assert.strictEqual(error.reason, "corrupt")
@@ -159,11 +162,19 @@ describe("SQLite ledger file", () => {
         const response = yield* client.execute(
           HttpClientRequest.post(`${server.url}/api/v1/services/aigc/text-generation/generation`).pipe(
             HttpClientRequest.bearerToken(key),
-            HttpClientRequest.bodyUnsafeJson({ model: "qwen-plus", input: { messages: [{ role: "user", content: "hi" }] } })
+            HttpClientRequest.bodyUnsafeJson({
+              model: "qwen-plus",
+              input: { messages: [{ role: "user", content: "hi" }] }
+            })
           )
         )
         const error = HttpErrors.fromStatus(response.status, yield* HttpErrors.readBodyText(response), context)
-        yield* ledger.cancel(hold, { cost: 0, status: "error", attempts: 1, error: { tag: error._tag, message: error.message } })
+        yield* ledger.cancel(hold, {
+          cost: 0,
+          status: "error",
+          attempts: 1,
+          error: { tag: error._tag, message: error.message }
+        })
         // A transport failure (its request, with the auth header, is part of the HttpClientError).
         const refused = yield* ledger.hold(request({ provider: "dashscope", limit: 0 }))
         const transport = yield* Effect.flip(
@@ -193,4 +204,3 @@ describe("SQLite ledger file", () => {
       assert.notStrictEqual(Fs.readFileSync(path).indexOf(Buffer.from("Invalid API-key provided.")), -1)
     }).pipe(Effect.scoped))
 })
-
