@@ -9,15 +9,14 @@ import * as Reactivity from "@effect/experimental/Reactivity"
 import * as PgClient from "@effect/sql-pg/PgClient"
 import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
 import * as Effect from "effect/Effect"
-import * as Layer from "effect/Layer"
+import type * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import { performance } from "node:perf_hooks"
 import type { LedgerError } from "../src/domain/Errors.js"
-import { Ledger, layerMemory } from "../src/services/Ledger.js"
-import * as LedgerSql from "../src/services/LedgerSql.js"
+import { layerMemory, layerPostgres, layerSqlite, Ledger } from "../src/services/Ledger.js"
 
 const iterations = 1000
 const warmup = 50
@@ -37,23 +36,38 @@ const time = <E, R>(call: Effect.Effect<unknown, E, R>) =>
       samples.push(performance.now() - start)
     }
     samples.sort((a, b) => a - b)
-    return `p50 ${percentile(samples, 50).toFixed(3)} ms  p95 ${percentile(samples, 95).toFixed(3)} ms  max ${samples.at(-1)!.toFixed(3)} ms`
+    return `p50 ${percentile(samples, 50).toFixed(3)} ms  p95 ${percentile(samples, 95).toFixed(3)} ms  max ${
+      samples.at(-1)!.toFixed(3)
+    } ms`
   })
 
 const measure = (name: string, layer: Layer.Layer<Ledger, LedgerError>) =>
   Effect.gen(function*() {
     const ledger = yield* Ledger
-    const call = ledger.hold({ traceId: "bench", provider: "gemini", model: "m", alias: "a", estimate: 0.0001, limit: 0 }).pipe(
+    const call = ledger.hold({
+      traceId: "bench",
+      provider: "gemini",
+      model: "m",
+      alias: "a",
+      estimate: 0.0001,
+      limits: [{ scope: "global", window: "daily", limit: 1e9 }]
+    }).pipe(
       Effect.flatMap((hold) => ledger.commit(hold, { cost: 0.0001, attempts: 1, timing: { totalMs: 1 } }))
     )
     console.log(`${name.padEnd(10)} hold+commit  ${yield* time(call)}`)
-    console.log(`${name.padEnd(10)} spendToday   ${yield* time(ledger.spendToday())}  (after ${2 * (iterations + warmup)} events)`)
+    console.log(
+      `${name.padEnd(10)} spendToday   ${yield* time(ledger.spendToday())}  (after ${2 * (iterations + warmup)} events)`
+    )
   }).pipe(Effect.provide(layer))
 
 /** What one fsync'd SQLite insert costs on this disk, through the same client: the floor of a commit. */
 const sqliteFloor = (path: string) =>
   Effect.scoped(Effect.gen(function*() {
-    const sql = yield* Effect.provideServiceEffect(SqliteClient.make({ filename: path }), Reactivity.Reactivity, Reactivity.make)
+    const sql = yield* Effect.provideServiceEffect(
+      SqliteClient.make({ filename: path }),
+      Reactivity.Reactivity,
+      Reactivity.make
+    )
     yield* sql.unsafe("PRAGMA synchronous = FULL")
     yield* sql.unsafe("CREATE TABLE t (x INTEGER)")
     console.log(`sqlite     one fsync'd INSERT (floor)  ${yield* time(sql.unsafe("INSERT INTO t VALUES (1)"))}`)
@@ -62,7 +76,11 @@ const sqliteFloor = (path: string) =>
 const pgSchema = `effect_llm_bench_${process.pid}`
 const withPgSchema = <A, E>(effect: Effect.Effect<A, E>) =>
   Effect.scoped(Effect.gen(function*() {
-    const admin = yield* Effect.provideServiceEffect(PgClient.make({ url: Redacted.make(pgUrl) }), Reactivity.Reactivity, Reactivity.make)
+    const admin = yield* Effect.provideServiceEffect(
+      PgClient.make({ url: Redacted.make(pgUrl) }),
+      Reactivity.Reactivity,
+      Reactivity.make
+    )
     yield* admin.unsafe(`CREATE SCHEMA ${pgSchema}`)
     yield* Effect.addFinalizer(() => Effect.ignore(admin.unsafe(`DROP SCHEMA ${pgSchema} CASCADE`)))
     return yield* effect
@@ -72,16 +90,19 @@ const dir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "effect-llm-bench-"))
 const program = Effect.gen(function*() {
   yield* measure("memory", layerMemory())
   yield* sqliteFloor(Path.join(dir, "floor.db"))
-  yield* measure("sqlite", LedgerSql.layerSqlite({ path: Path.join(dir, "ledger.db") }))
+  yield* measure("sqlite", layerSqlite({ path: Path.join(dir, "ledger.db") }))
   if (Fs.existsSync("/dev/shm")) {
     // the same on tmpfs, where fsync costs nothing: what the ledger itself costs per call
     const shm = Fs.mkdtempSync("/dev/shm/effect-llm-bench-")
-    yield* measure("sqlite/shm", LedgerSql.layerSqlite({ path: Path.join(shm, "ledger.db") })).pipe(
+    yield* measure("sqlite/shm", layerSqlite({ path: Path.join(shm, "ledger.db") })).pipe(
       Effect.ensuring(Effect.sync(() => Fs.rmSync(shm, { recursive: true, force: true })))
     )
   }
   yield* withPgSchema(
-    measure("postgres", LedgerSql.layerPostgres({ url: Redacted.make(`${pgUrl}?options=${encodeURIComponent(`-c search_path=${pgSchema}`)}`) }))
+    measure(
+      "postgres",
+      layerPostgres({ url: Redacted.make(`${pgUrl}?options=${encodeURIComponent(`-c search_path=${pgSchema}`)}`) })
+    )
   ).pipe(Effect.catchAll((error) => Effect.sync(() => console.log(`postgres  skipped: ${String(error)}`))))
 }).pipe(Effect.ensuring(Effect.sync(() => Fs.rmSync(dir, { recursive: true, force: true }))))
 

@@ -1,16 +1,23 @@
 /**
- * The spend ledger (API.md §6): every call holds its estimated cost before any request, atomically
- * with the daily budget check, and later settles with exactly one commit or cancel. This module holds
- * the service contract and the in-memory backend; the durable backends live in `LedgerSql.ts`.
+ * The spend ledger (API.md §6, §12): every call holds its estimated cost before any request,
+ * atomically with checking every limit it falls under, and later settles with exactly one commit or
+ * cancel. This module is the contract and the layers that pick a backend; the backends are in `ledger/`.
  */
 import * as Context from "effect/Context"
-import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import { BudgetExceededError, type BudgetWindow, type LedgerError } from "../domain/Errors.js"
+import type { LedgerConfig } from "../domain/Config.js"
+import { type BudgetExceededError, type BudgetWindow, LedgerError } from "../domain/Errors.js"
 import type { Timing } from "../domain/GenerationResponse.js"
-import { LedgerEvent, type LedgerQuery, type LedgerStatus, type SummaryGroupBy, type SummaryRow } from "../domain/LedgerEvent.js"
+import type { LedgerEvent, LedgerQuery, LedgerStatus, SummaryGroupBy, SummaryRow } from "../domain/LedgerEvent.js"
 import type { TokenUsage } from "../domain/TokenUsage.js"
+import * as Memory from "./ledger/Memory.js"
+import type { PostgresLedgerOptions } from "./ledger/Postgres.js"
+import type { SqliteLedgerOptions } from "./ledger/Sqlite.js"
+
+export type { MemoryLedgerOptions } from "./ledger/Memory.js"
+export type { PostgresLedgerOptions } from "./ledger/Postgres.js"
+export type { SqliteLedgerOptions } from "./ledger/Sqlite.js"
 
 /**
  * One limit a hold is checked against: a scope (`global`, `model:<alias>`, `<tag>:<value>`), a window
@@ -110,222 +117,15 @@ export declare namespace Ledger {
     readonly spendToday: () => Effect.Effect<number, LedgerError>
     /** USD spent in a scope's current window (same rule). */
     readonly spend: (scope: string, window: BudgetWindow) => Effect.Effect<number, LedgerError>
-    /** The events, oldest first. */
+    /** The events, oldest first (a raised hold shows its current cost; raises are not listed). */
     readonly events: (query?: LedgerQuery) => Effect.Effect<ReadonlyArray<LedgerEvent>, LedgerError>
-    /** Calls, tokens, cost and outcomes grouped by day, model or provider. */
+    /** Calls, tokens, cost and outcomes grouped by day, week, month, model, provider, endpoint or a tag. */
     readonly summary: (query: SummaryQuery) => Effect.Effect<ReadonlyArray<SummaryRow>, LedgerError>
   }
 }
 
 /** The ledger service. */
 export class Ledger extends Context.Tag("effect-llm/Ledger")<Ledger, Ledger.Service>() {}
-
-const dayMs = 86_400_000
-
-/** Start of the UTC day holding `timestamp` (epoch ms). */
-export const utcDayStart = (timestamp: number): number => Math.floor(timestamp / dayMs) * dayMs
-
-/** `YYYY-MM-DD` of the UTC day holding `timestamp`. */
-export const utcDayKey = (timestamp: number): string => new Date(utcDayStart(timestamp)).toISOString().slice(0, 10)
-
-/** The refusal for a hold that does not fit. */
-export const budgetExceeded = (request: HoldRequest, spent: number): BudgetExceededError =>
-  new BudgetExceededError({
-    reason: "daily_limit",
-    message: `daily budget exceeded: spent $${spent.toFixed(6)} of $${request.limit.toFixed(6)} today, this call is estimated at $${request.estimate.toFixed(6)}`,
-    spent,
-    limit: request.limit,
-    estimate: request.estimate,
-    provider: request.provider
-  })
-
-/** True when a hold of `estimate` on top of `spent` stays within `limit` (0 means no limit). */
-export const fits = (spent: number, estimate: number, limit: number): boolean =>
-  limit <= 0 || spent + estimate <= limit + 1e-12
-
-/** Longest error message kept in a row. */
-const maxErrorMessageLength = 2_000
-
-/**
- * Defence in depth for records that outlive the process: an error message that quotes a request
- * (`JSON.stringify` of an `HttpClientRequest` shows its `authorization` header in clear) or a URL
- * with `key=` loses the credential before it is stored. The callers never mean to pass one.
- */
-export const scrubSecrets = (message: string): string =>
-  message
-    .replace(/("?(?:authorization|x-goog-api-key|x-api-key|api[-_]?key)"?\s*[:=]\s*"?)(?:bearer\s+)?[^"\s,;}&]+/gi, "$1<redacted>")
-    .replace(/\bbearer\s+[\w.~+/=-]{8,}/gi, "Bearer <redacted>")
-    .replace(/([?&](?:key|api_key|access_token)=)[^&\s"']+/gi, "$1<redacted>")
-    .replace(/\b(?:sk-[\w-]{16,}|AIza[\w-]{30,})/g, "<redacted>")
-    .slice(0, maxErrorMessageLength)
-
-/** The `hold` event of a request (every backend stores the same record). */
-export const holdEvent = (request: HoldRequest, id: string, now: number): LedgerEvent =>
-  new LedgerEvent({
-    id,
-    type: "hold",
-    holdId: id,
-    traceId: request.traceId,
-    provider: request.provider,
-    model: request.model,
-    alias: request.alias,
-    cost: request.estimate,
-    status: "ok",
-    timestamp: now
-  }, true)
-
-/** The `Hold` handed back for a hold event. */
-export const holdOf = (request: HoldRequest, id: string, now: number): Hold => ({
-  id,
-  traceId: request.traceId,
-  provider: request.provider,
-  model: request.model,
-  alias: request.alias,
-  estimate: request.estimate,
-  timestamp: now
-})
-
-/** The `commit` / `cancel` event settling a hold (error messages scrubbed of credentials). */
-export const settlementEvent = (
-  hold: Hold,
-  settlement: Settlement,
-  type: "commit" | "cancel",
-  status: LedgerStatus,
-  id: string,
-  now: number
-): LedgerEvent =>
-  new LedgerEvent({
-    id,
-    type,
-    holdId: hold.id,
-    traceId: hold.traceId,
-    provider: settlement.provider ?? hold.provider,
-    model: settlement.model ?? hold.model,
-    alias: settlement.alias ?? hold.alias,
-    ...(settlement.endpoint !== undefined ? { endpoint: settlement.endpoint } : {}),
-    ...(settlement.usage !== undefined ? { usage: settlement.usage } : {}),
-    cost: settlement.cost,
-    status,
-    ...(settlement.attempts !== undefined ? { attempts: settlement.attempts } : {}),
-    ...(settlement.error !== undefined
-      ? { error: { tag: settlement.error.tag, message: scrubSecrets(settlement.error.message) } }
-      : {}),
-    ...(settlement.timing !== undefined ? { timing: settlement.timing } : {}),
-    timestamp: now
-  }, true)
-
-/**
- * Folds events into spend and summary rows; shared by the in-memory backend and the tests of the
- * durable ones, so every backend answers by the same rules.
- */
-export const computeSpend = (events: Iterable<LedgerEvent>, now: number, holdTtlS: number): number => {
-  const dayStart = utcDayStart(now)
-  const open = new Map<string, LedgerEvent>()
-  let spent = 0
-  for (const event of events) {
-    if (event.type === "hold") open.set(event.holdId, event)
-    else {
-      open.delete(event.holdId)
-      if (utcDayStart(event.timestamp) === dayStart) spent += event.cost
-    }
-  }
-  for (const hold of open.values()) {
-    if (now - hold.timestamp < holdTtlS * 1000) spent += hold.cost
-  }
-  return spent
-}
-
-/** Builds summary rows from events (used by the in-memory backend). */
-export const computeSummary = (
-  events: ReadonlyArray<LedgerEvent>,
-  query: SummaryQuery,
-  now: number,
-  holdTtlS: number
-): ReadonlyArray<SummaryRow> => {
-  const since = query.since?.getTime() ?? Number.NEGATIVE_INFINITY
-  const until = query.until?.getTime() ?? Number.POSITIVE_INFINITY
-  const settled = new Map<string, LedgerEvent>()
-  for (const event of events) if (event.type !== "hold") settled.set(event.holdId, event)
-  const rows = new Map<string, { -readonly [K in keyof SummaryRow]: SummaryRow[K] }>()
-  for (const hold of events) {
-    if (hold.type !== "hold" || hold.timestamp < since || hold.timestamp >= until) continue
-    const settlement = settled.get(hold.holdId)
-    const subject = settlement ?? hold
-    const key =
-      query.groupBy === "day" ? utcDayKey(hold.timestamp) : query.groupBy === "model" ? subject.model : subject.provider
-    const row = rows.get(key) ??
-      { key, calls: 0, inputTokens: 0, outputTokens: 0, cost: 0, ok: 0, error: 0, cancelled: 0, expired: 0 }
-    row.calls += 1
-    if (settlement) {
-      row.inputTokens += settlement.usage?.inputTokens ?? 0
-      row.outputTokens += settlement.usage?.outputTokens ?? 0
-      row.cost += settlement.cost
-      row[settlement.status] += 1
-    } else if (now - hold.timestamp >= holdTtlS * 1000) {
-      row.expired += 1
-    }
-    rows.set(key, row)
-  }
-  return [...rows.values()].sort((a, b) => a.key.localeCompare(b.key))
-}
-
-/** A fresh in-memory ledger; `hold` checks and records in one synchronous step, so concurrent holds cannot jointly pass the limit. */
-export const makeMemory = (options: LedgerOptions = {}): Effect.Effect<Ledger.Service> =>
-  Effect.gen(function*() {
-    const holdTtlS = options.holdTtlS ?? 900
-    const events: Array<LedgerEvent> = []
-    let sequence = 0
-    const nextId = () => `mem-${++sequence}`
-    // Running totals, so a hold costs O(open holds), not O(all events): the rules of computeSpend.
-    const settledByDay = new Map<number, number>()
-    const open = new Map<string, { readonly cost: number; readonly timestamp: number }>()
-    const spendAt = (now: number) => {
-      let spent = settledByDay.get(utcDayStart(now)) ?? 0
-      for (const hold of open.values()) if (now - hold.timestamp < holdTtlS * 1000) spent += hold.cost
-      return spent
-    }
-
-    const settle = (hold: Hold, settlement: Settlement, type: "commit" | "cancel", status: LedgerStatus) =>
-      Effect.flatMap(Clock.currentTimeMillis, (now) =>
-        Effect.sync(() => {
-          open.delete(hold.id)
-          const day = utcDayStart(now)
-          settledByDay.set(day, (settledByDay.get(day) ?? 0) + settlement.cost)
-          events.push(settlementEvent(hold, settlement, type, status, nextId(), now))
-        }))
-
-    return withSpans(Ledger.of({
-      // Reading the clock, checking the budget and recording the hold happen in one synchronous step,
-      // which no other fiber can interleave with: concurrent holds cannot jointly pass the limit.
-      hold: (request) =>
-        Effect.clockWith((clock) =>
-          Effect.suspend(() => {
-            const now = clock.unsafeCurrentTimeMillis()
-            const spent = spendAt(now)
-            if (!fits(spent, request.estimate, request.limit)) return Effect.fail(budgetExceeded(request, spent))
-            const id = nextId()
-            open.set(id, { cost: request.estimate, timestamp: now })
-            events.push(holdEvent(request, id, now))
-            return Effect.succeed(holdOf(request, id, now))
-          })
-        ),
-      commit: (hold, settlement) => settle(hold, settlement, "commit", "ok"),
-      cancel: (hold, settlement) => settle(hold, settlement, "cancel", settlement.status),
-      spendToday: () => Effect.map(Clock.currentTimeMillis, spendAt),
-      events: (query) =>
-        Effect.sync(() =>
-          events.filter((event) =>
-            (query?.traceId === undefined || event.traceId === query.traceId) &&
-            (query?.since === undefined || event.timestamp >= query.since.getTime())
-          )
-        ),
-      summary: (query) => Effect.map(Clock.currentTimeMillis, (now) => computeSummary(events, query, now, holdTtlS))
-    }))
-  })
-
-/** The in-memory ledger as a layer (forgets on restart; for tests and users who want no file). */
-export const layerMemory = (options: LedgerOptions = {}): Layer.Layer<Ledger> =>
-  Layer.effect(Ledger, makeMemory(options))
 
 /**
  * Wraps every operation of a ledger backend in a span (`Ledger.hold`, `Ledger.commit`, …). No
@@ -336,6 +136,11 @@ export const withSpans = (ledger: Ledger.Service): Ledger.Service =>
     hold: (request) =>
       Effect.withSpan(ledger.hold(request), "Ledger.hold", {
         attributes: { "effect_llm.trace_id": request.traceId, "effect_llm.estimate_usd": request.estimate },
+        captureStackTrace: false
+      }),
+    raise: (hold, request) =>
+      Effect.withSpan(ledger.raise(hold, request), "Ledger.raise", {
+        attributes: { "effect_llm.trace_id": hold.traceId, "effect_llm.estimate_usd": request.estimate },
         captureStackTrace: false
       }),
     commit: (hold, settlement) =>
@@ -349,7 +154,76 @@ export const withSpans = (ledger: Ledger.Service): Ledger.Service =>
         captureStackTrace: false
       }),
     spendToday: () => Effect.withSpan(ledger.spendToday(), "Ledger.spendToday", { captureStackTrace: false }),
+    spend: (scope, window) =>
+      Effect.withSpan(ledger.spend(scope, window), "Ledger.spend", {
+        attributes: { scope, window },
+        captureStackTrace: false
+      }),
     events: (query) => Effect.withSpan(ledger.events(query), "Ledger.events", { captureStackTrace: false }),
     summary: (query) =>
-      Effect.withSpan(ledger.summary(query), "Ledger.summary", { attributes: { groupBy: query.groupBy }, captureStackTrace: false })
+      Effect.withSpan(ledger.summary(query), "Ledger.summary", {
+        attributes: { groupBy: query.groupBy },
+        captureStackTrace: false
+      })
   })
+
+/** A fresh in-memory ledger (exact totals, at most `maxEvents` events kept; forgets on restart). */
+export const makeMemory = (options: Memory.MemoryLedgerOptions = {}): Effect.Effect<Ledger.Service> =>
+  Effect.map(Memory.make(options), withSpans)
+
+/** The in-memory ledger as a layer (for tests and users who want no file). */
+export const layerMemory = (options: Memory.MemoryLedgerOptions = {}): Layer.Layer<Ledger> =>
+  Layer.effect(Ledger, makeMemory(options))
+
+/**
+ * A durable backend's module, loaded when its layer is built, not when the package is imported:
+ * a program on `memory` never loads the SQL modules or their drivers, one on SQLite never PostgreSQL's.
+ */
+const load = <A>(name: string, module: () => Promise<A>): Effect.Effect<A, LedgerError> =>
+  Effect.tryPromise({
+    try: module,
+    catch: (cause) =>
+      new LedgerError({
+        reason: "unavailable",
+        message: `loading the ${name} ledger failed: ${cause instanceof Error ? cause.message : String(cause)}`
+      })
+  })
+
+/**
+ * The SQLite ledger (created and migrated as needed); fails with `LedgerError` when the file cannot
+ * be used. The connection closes with the layer's scope.
+ */
+export const layerSqlite = (options: SqliteLedgerOptions): Layer.Layer<Ledger, LedgerError> =>
+  Layer.scoped(
+    Ledger,
+    Effect.flatMap(load("SQLite", () => import("./ledger/Sqlite.js")), (Sqlite) =>
+      Effect.map(Sqlite.make(options), withSpans))
+  )
+
+/**
+ * The PostgreSQL ledger (migrated as needed); fails with `LedgerError` when the server cannot be
+ * used. The pool closes with the layer's scope.
+ */
+export const layerPostgres = (options: PostgresLedgerOptions): Layer.Layer<Ledger, LedgerError> =>
+  Layer.scoped(
+    Ledger,
+    Effect.flatMap(
+      load("PostgreSQL", () => import("./ledger/Postgres.js")),
+      (Postgres) => Effect.map(Postgres.make(options), withSpans)
+    )
+  )
+
+/** The ledger the configuration's `ledger:` section names, with the options every backend shares. */
+export const layerFromConfig = (
+  config: LedgerConfig,
+  options: LedgerOptions = {}
+): Layer.Layer<Ledger, LedgerError> => {
+  switch (config.backend) {
+    case "memory":
+      return layerMemory({ ...options, maxEvents: config.maxEvents })
+    case "sqlite":
+      return layerSqlite({ ...options, path: config.path })
+    case "postgres":
+      return layerPostgres({ ...options, url: config.url })
+  }
+}

@@ -10,8 +10,7 @@ import { existsSync, readFileSync } from "node:fs"
 import { join } from "node:path"
 import { GenerationResponse } from "../../src/domain/GenerationResponse.js"
 import { TokenUsage } from "../../src/domain/TokenUsage.js"
-import { Ledger } from "../../src/services/Ledger.js"
-import * as LedgerSql from "../../src/services/LedgerSql.js"
+import { Ledger, layerSqlite } from "../../src/services/Ledger.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import { root, runCli, simulatorConfig, tempDir, writeConfig } from "../support/cli-harness.js"
 
@@ -85,10 +84,10 @@ describe.concurrent("effect-llm CLI", { timeout: 120_000 }, () => {
       Effect.gen(function*() {
         const ledger = yield* Ledger
         for (const [provider, model, alias] of [["google", "gemini-2.5-flash", "gemini-flash"], ["dashscope", "qwen-plus", "qwen-plus"]]) {
-          const hold = yield* ledger.hold({ traceId: model!, provider: provider!, model: model!, alias: alias!, estimate: 0.01, limit: 1 })
+          const hold = yield* ledger.hold({ traceId: model!, provider: provider!, model: model!, alias: alias!, estimate: 0.01, limits: [{ scope: "global", window: "daily", limit: 1 }] })
           yield* ledger.commit(hold, { cost: 0.125, usage: new TokenUsage({ inputTokens: 10, outputTokens: 48, totalTokens: 58 }) })
         }
-      }).pipe(Effect.provide(LedgerSql.layerSqlite({ path: join(dir, "ledger.db") })))
+      }).pipe(Effect.provide(layerSqlite({ path: join(dir, "ledger.db") })))
     )
     const [table, json] = await Promise.all([
       runCli(["ledger", ...args, "--by", "model"]),
@@ -219,7 +218,7 @@ describe.concurrent("effect-llm CLI", { timeout: 120_000 }, () => {
     assert.match(run.stderr, /interrupted after \d+ deltas: the stream was cancelled/)
     const events = await Effect.runPromise(
       Effect.flatMap(Ledger, (ledger) => ledger.events()).pipe(
-        Effect.provide(LedgerSql.layerSqlite({ path: join(dir, "ledger.db") }))
+        Effect.provide(layerSqlite({ path: join(dir, "ledger.db") }))
       )
     )
     assert.deepStrictEqual(events.map((event) => [event.type, event.status]), [["hold", "ok"], ["cancel", "cancelled"]])

@@ -3,6 +3,11 @@
  * hand: `node --import tsx test/support/ledger-child.ts '<json Args>'`). Mode `loop` holds and commits
  * forever on a SQLite ledger, printing each committed hold id once `commit` returned (after one hold it
  * never settles). Mode `burst` prints `ready`, waits for a start time on stdin, then fires concurrent holds.
+ * Mode `raise` does the same, prints `held`, waits for a second start time, then moves every hold to a
+ * pricier fallback at once, prints `raised`, and on a third start time settles (each call that went
+ * ahead commits at the fallback's full price, the others cancel). Mode `users` is a burst whose holds are
+ * tagged with one of `users` users, each held against a daily limit per user, and every granted one
+ * commits at its estimate.
  */
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
@@ -10,8 +15,7 @@ import type * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import * as Readline from "node:readline"
 import type { LedgerError } from "../../src/domain/Errors.js"
-import { type HoldRequest, Ledger } from "../../src/services/Ledger.js"
-import * as LedgerSql from "../../src/services/LedgerSql.js"
+import { type Hold, type HoldRequest, layerPostgres, layerSqlite, Ledger } from "../../src/services/Ledger.js"
 
 /** What the parent asks for. */
 export type Args =
@@ -19,14 +23,30 @@ export type Args =
   & (
     | { readonly mode: "loop"; readonly holdTtlS: number }
     | { readonly mode: "burst"; readonly holds: number; readonly estimate: number; readonly limit: number }
+    | {
+      readonly mode: "users"
+      readonly holds: number
+      readonly users: number
+      readonly estimate: number
+      readonly limit: number
+    }
+    | {
+      readonly mode: "raise"
+      readonly holds: number
+      readonly estimate: number
+      readonly fallback: number
+      readonly limit: number
+    }
   )
 
 const args = JSON.parse(process.argv[2] ?? "{}") as Args
 const say = (line: string) => Effect.sync(() => process.stdout.write(`${line}\n`))
 const holdTtlS = args.mode === "loop" ? args.holdTtlS : 900
 const layer: Layer.Layer<Ledger, LedgerError> = args.backend === "sqlite" ?
-  LedgerSql.layerSqlite({ path: args.path, holdTtlS }) :
-  LedgerSql.layerPostgres({ url: Redacted.make(args.url), holdTtlS })
+  layerSqlite({ path: args.path, holdTtlS }) :
+  layerPostgres({ url: Redacted.make(args.url), holdTtlS })
+
+const limits = (limit: number) => limit > 0 ? [{ scope: "global", window: "daily", limit } as const] : []
 
 const request = (estimate: number, limit: number): HoldRequest => ({
   traceId: `pid-${process.pid}`,
@@ -34,18 +54,40 @@ const request = (estimate: number, limit: number): HoldRequest => ({
   model: "gemini-2.5-flash",
   alias: "flash",
   estimate,
-  limit
+  limits: limits(limit)
 })
 
-/** Waits for the parent's line, an epoch ms, then until that moment: every child starts together. */
-const waitForStart = Effect.async<void>((resume) => {
-  const lines = Readline.createInterface({ input: process.stdin })
-  lines.once("line", (line) => {
-    lines.close()
-    process.stdin.destroy() // or the open pipe keeps this process alive
-    setTimeout(() => resume(Effect.void), Math.max(0, Number(line) - Date.now()))
-  })
+/** The parent's lines on stdin, in order. */
+const input = Readline.createInterface({ input: process.stdin })
+const received: Array<string> = []
+const waiting: Array<(line: string) => void> = []
+input.on("line", (line) => {
+  const waiter = waiting.shift()
+  if (waiter) waiter(line)
+  else received.push(line)
 })
+
+/**
+ * Waits for the parent's next line, an epoch ms, then until that moment: every child starts together.
+ * After the `last` one stdin is closed (or the open pipe keeps this process alive).
+ */
+const waitForStart = (last: boolean) =>
+  Effect.async<void>((resume) => {
+    const start = (line: string) => {
+      if (last) {
+        input.close()
+        process.stdin.destroy()
+      }
+      setTimeout(() => resume(Effect.void), Math.max(0, Number(line) - Date.now()))
+    }
+    const line = received.shift()
+    if (line !== undefined) start(line)
+    else waiting.push(start)
+  })
+
+/** A fallback priced at `estimate` raises the call's hold, atomically with the check (across processes). */
+const fallback = (ledger: Ledger.Service, hold: Hold, estimate: number, limit: number) =>
+  ledger.raise(hold, { provider: "dashscope", model: "qwen-max", alias: "max", estimate, limits: limits(limit) })
 
 const program = Effect.gen(function*() {
   const ledger = yield* Ledger
@@ -59,14 +101,76 @@ const program = Effect.gen(function*() {
     }
   }
   yield* say("ready")
-  yield* waitForStart
+  if (args.mode === "raise") {
+    yield* waitForStart(false)
+    const holds = yield* Effect.all(
+      Array.from({ length: args.holds }, () => ledger.hold(request(args.estimate, args.limit))),
+      { concurrency: "unbounded" }
+    )
+    yield* say("held")
+    yield* waitForStart(false)
+    const raised = yield* Effect.all(
+      holds.map((hold) => Effect.either(fallback(ledger, hold, args.fallback, args.limit))),
+      { concurrency: "unbounded" }
+    )
+    // settlements free budget: none starts before every process has raised
+    yield* say("raised")
+    yield* waitForStart(true)
+    yield* Effect.forEach(raised, (result, i) =>
+      Either.isRight(result) ?
+        ledger.commit(result.right, { cost: args.fallback }) :
+        ledger.cancel(holds[i]!, {
+          cost: 0,
+          status: "error",
+          error: { tag: "BudgetExceededError", message: "refused" }
+        }))
+    const refused = raised.filter((result) =>
+      Either.isLeft(result) && result.left._tag === "BudgetExceededError"
+    ).length
+    const granted = raised.filter(Either.isRight).length
+    return yield* say(
+      JSON.stringify({ held: holds.length, granted, refused, failed: raised.length - granted - refused })
+    )
+  }
+  if (args.mode === "users") {
+    yield* waitForStart(true)
+    const results = yield* Effect.all(
+      Array.from({ length: args.holds }, (_, i) => {
+        const user = `u${i % args.users}`
+        return Effect.either(ledger.hold({
+          ...request(args.estimate, 0),
+          tags: { user },
+          limits: [{ scope: "global", window: "daily", limit: 1000 }, {
+            scope: `user:${user}`,
+            window: "daily",
+            limit: args.limit
+          }]
+        }))
+      }),
+      { concurrency: "unbounded" }
+    )
+    const granted = results.filter(Either.isRight).map((result) => result.right)
+    yield* Effect.forEach(granted, (hold) => ledger.commit(hold, { cost: hold.estimate }))
+    const byUser: Record<string, number> = {}
+    for (const hold of granted) byUser[hold.tags!.user!] = (byUser[hold.tags!.user!] ?? 0) + 1
+    const refused = results.filter((result) =>
+      Either.isLeft(result) && result.left._tag === "BudgetExceededError"
+    ).length
+    return yield* say(
+      JSON.stringify({ granted: granted.length, byUser, refused, failed: results.length - granted.length - refused })
+    )
+  }
+  yield* waitForStart(true)
   const results = yield* Effect.all(
     Array.from({ length: args.holds }, () => Effect.either(ledger.hold(request(args.estimate, args.limit)))),
     { concurrency: "unbounded" }
   )
   const granted = results.filter(Either.isRight).map((result) => result.right)
   // settle half at the full estimate, leave the rest held: both count toward the limit
-  yield* Effect.forEach(granted.slice(0, Math.ceil(granted.length / 2)), (hold) => ledger.commit(hold, { cost: hold.estimate }))
+  yield* Effect.forEach(
+    granted.slice(0, Math.ceil(granted.length / 2)),
+    (hold) => ledger.commit(hold, { cost: hold.estimate })
+  )
   const refused = results.filter((result) => Either.isLeft(result) && result.left._tag === "BudgetExceededError").length
   yield* say(JSON.stringify({ granted: granted.length, refused, failed: results.length - granted.length - refused }))
 })

@@ -1,0 +1,151 @@
+/**
+ * The records every ledger backend stores, built in one place: the hold, its raises and its
+ * settlement (tags carried through, error messages scrubbed of credentials), and how raises show in
+ * `events()` — folded into their hold, never listed themselves.
+ */
+import { LedgerEvent, type LedgerStatus } from "../../domain/LedgerEvent.js"
+import type { Hold, HoldRequest, RaiseRequest, Settlement } from "../Ledger.js"
+
+/** Longest error message kept in a row. */
+const maxErrorMessageLength = 2_000
+
+/**
+ * Defence in depth for records that outlive the process: an error message that quotes a request
+ * (`JSON.stringify` of an `HttpClientRequest` shows its `authorization` header in clear) or a URL
+ * with `key=` loses the credential before it is stored. The callers never mean to pass one.
+ */
+export const scrubSecrets = (message: string): string =>
+  message
+    .replace(
+      /("?(?:authorization|x-goog-api-key|x-api-key|api[-_]?key)"?\s*[:=]\s*"?)(?:bearer\s+)?[^"\s,;}&]+/gi,
+      "$1<redacted>"
+    )
+    .replace(/\bbearer\s+[\w.~+/=-]{8,}/gi, "Bearer <redacted>")
+    .replace(/([?&](?:key|api_key|access_token)=)[^&\s"']+/gi, "$1<redacted>")
+    .replace(/\b(?:sk-[\w-]{16,}|AIza[\w-]{30,})/g, "<redacted>")
+    .slice(0, maxErrorMessageLength)
+
+/** Tags as stored: absent when there are none. */
+const tagsOf = (tags: Readonly<Record<string, string>> | undefined) =>
+  tags !== undefined && Object.keys(tags).length > 0 ? { tags: { ...tags } } : {}
+
+/** The `hold` event of a request (every backend stores the same record; its id is the hold's). */
+export const holdEvent = (request: HoldRequest, id: string, now: number): LedgerEvent =>
+  new LedgerEvent({
+    id,
+    type: "hold",
+    holdId: id,
+    traceId: request.traceId,
+    provider: request.provider,
+    model: request.model,
+    alias: request.alias,
+    ...tagsOf(request.tags),
+    cost: request.estimate,
+    status: "ok",
+    timestamp: now
+  }, true)
+
+/** The `Hold` handed back for a hold event. */
+export const holdOf = (request: HoldRequest, id: string, now: number): Hold => ({
+  id,
+  traceId: request.traceId,
+  provider: request.provider,
+  model: request.model,
+  alias: request.alias,
+  tags: request.tags,
+  estimate: request.estimate,
+  timestamp: now
+})
+
+/**
+ * A stored `raise`: the hold `holdId` now stands for `cost` on the fallback's provider, model and
+ * alias. Kept in its own row so every process's spend fold sees it; `events()` folds it into the hold.
+ */
+export interface RaiseRecord {
+  readonly id: string
+  readonly type: "raise"
+  readonly holdId: string
+  readonly traceId: string
+  readonly provider: string
+  readonly model: string
+  readonly alias: string
+  readonly tags: Readonly<Record<string, string>> | undefined
+  readonly cost: number
+  readonly timestamp: number
+}
+
+/** The raise of `hold` to `request.estimate` for the fallback `request` names. */
+export const raiseRecord = (hold: Hold, request: RaiseRequest, id: string, now: number): RaiseRecord => ({
+  id,
+  type: "raise",
+  holdId: hold.id,
+  traceId: hold.traceId,
+  provider: request.provider,
+  model: request.model,
+  alias: request.alias,
+  tags: hold.tags,
+  cost: request.estimate,
+  timestamp: now
+})
+
+/** The `Hold` after a raise (same id, time and tags). */
+export const raisedHold = (hold: Hold, request: RaiseRequest): Hold => ({
+  ...hold,
+  provider: request.provider,
+  model: request.model,
+  alias: request.alias,
+  estimate: request.estimate
+})
+
+/** A hold event as `events()` shows it after `raise`: the raised cost, provider, model and alias. */
+export const applyRaise = (event: LedgerEvent, raise: RaiseRecord): LedgerEvent =>
+  new LedgerEvent({
+    ...event,
+    provider: raise.provider,
+    model: raise.model,
+    alias: raise.alias,
+    cost: raise.cost
+  }, true)
+
+/** Events as `events()` lists them from stored rows (oldest first): each raise folded into its hold, not listed. */
+export const foldRaises = (rows: ReadonlyArray<LedgerEvent | RaiseRecord>): ReadonlyArray<LedgerEvent> => {
+  const raises = new Map<string, RaiseRecord>()
+  for (const row of rows) if (row.type === "raise") raises.set(row.holdId, row)
+  const events: Array<LedgerEvent> = []
+  for (const row of rows) {
+    if (row.type === "raise") continue
+    const raise = row.type === "hold" ? raises.get(row.holdId) : undefined
+    events.push(raise === undefined ? row : applyRaise(row, raise))
+  }
+  return events
+}
+
+/** The `commit` / `cancel` event settling a hold (the hold's tags; error messages scrubbed of credentials). */
+export const settlementEvent = (
+  hold: Hold,
+  settlement: Settlement,
+  type: "commit" | "cancel",
+  status: LedgerStatus,
+  id: string,
+  now: number
+): LedgerEvent =>
+  new LedgerEvent({
+    id,
+    type,
+    holdId: hold.id,
+    traceId: hold.traceId,
+    provider: settlement.provider ?? hold.provider,
+    model: settlement.model ?? hold.model,
+    alias: settlement.alias ?? hold.alias,
+    ...(settlement.endpoint !== undefined ? { endpoint: settlement.endpoint } : {}),
+    ...tagsOf(hold.tags),
+    ...(settlement.usage !== undefined ? { usage: settlement.usage } : {}),
+    cost: settlement.cost,
+    status,
+    ...(settlement.attempts !== undefined ? { attempts: settlement.attempts } : {}),
+    ...(settlement.error !== undefined
+      ? { error: { tag: settlement.error.tag, message: scrubSecrets(settlement.error.message) } }
+      : {}),
+    ...(settlement.timing !== undefined ? { timing: settlement.timing } : {}),
+    timestamp: now
+  }, true)

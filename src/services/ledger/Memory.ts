@@ -1,0 +1,97 @@
+/**
+ * The in-memory ledger: exact running totals (the shared spend fold), and at most `maxEvents` events
+ * kept for `events()` and `summary` (API.md §14), the oldest dropped first. Forgets on restart.
+ */
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
+import type { LedgerEvent, LedgerStatus } from "../../domain/LedgerEvent.js"
+import type { Hold, Ledger, LedgerOptions, Settlement } from "../Ledger.js"
+import { applyRaise, holdEvent, holdOf, raisedHold, raiseRecord, settlementEvent } from "./Events.js"
+import { budgetExceeded, SpendFold, spendRow } from "./Spend.js"
+import { computeSummary } from "./Summary.js"
+
+/** Options of the in-memory ledger. */
+export interface MemoryLedgerOptions extends LedgerOptions {
+  /** How many events `events()` and `summary` keep (default 10,000); the totals stay exact beyond. */
+  readonly maxEvents?: number
+}
+
+/**
+ * A fresh in-memory ledger. `hold` and `raise` read the clock, check every limit and record in one
+ * synchronous step, which no other fiber can interleave with: concurrent calls cannot jointly pass a limit.
+ */
+export const make = (options: MemoryLedgerOptions = {}): Effect.Effect<Ledger.Service> =>
+  Effect.sync(() => {
+    const holdTtlS = options.holdTtlS ?? 900
+    const maxEvents = options.maxEvents ?? 10_000
+    const fold = new SpendFold(holdTtlS)
+    // by id, oldest first (a Map keeps insertion order, and a raise replaces its hold in place)
+    const events = new Map<string, LedgerEvent>()
+    let sequence = 0
+    const nextId = () => `mem-${++sequence}`
+    const keep = (event: LedgerEvent) => {
+      events.set(event.id, event)
+      while (events.size > maxEvents) events.delete(events.keys().next().value!)
+    }
+
+    const settle = (hold: Hold, settlement: Settlement, type: "commit" | "cancel", status: LedgerStatus) =>
+      Effect.flatMap(Clock.currentTimeMillis, (now) =>
+        Effect.sync(() => {
+          const event = settlementEvent(hold, settlement, type, status, nextId(), now)
+          fold.add(spendRow(event))
+          keep(event)
+        }))
+
+    const service: Ledger.Service = {
+      hold: (request) =>
+        Effect.clockWith((clock) =>
+          Effect.suspend(() => {
+            const now = clock.unsafeCurrentTimeMillis()
+            const refusal = fold.check(request.limits, request.estimate, now)
+            if (refusal !== undefined) {
+              return Effect.fail(budgetExceeded(refusal.limit, refusal.spent, request.estimate, request.provider))
+            }
+            const id = nextId()
+            const event = holdEvent(request, id, now)
+            fold.add(spendRow(event))
+            keep(event)
+            return Effect.succeed(holdOf(request, id, now))
+          })
+        ),
+      raise: (hold, request) =>
+        request.estimate <= hold.estimate ?
+          Effect.succeed(hold) :
+          Effect.clockWith((clock) =>
+            Effect.suspend(() => {
+              const now = clock.unsafeCurrentTimeMillis()
+              const refusal = fold.check(request.limits, request.estimate, now, hold.id)
+              if (refusal !== undefined) {
+                return Effect.fail(budgetExceeded(refusal.limit, refusal.spent, request.estimate, request.provider))
+              }
+              const raise = raiseRecord(hold, request, nextId(), now)
+              fold.add(raise)
+              const held = events.get(hold.id)
+              if (held !== undefined) events.set(hold.id, applyRaise(held, raise))
+              return Effect.succeed(raisedHold(hold, request))
+            })
+          ),
+      commit: (hold, settlement) => settle(hold, settlement, "commit", "ok"),
+      cancel: (hold, settlement) => settle(hold, settlement, "cancel", settlement.status),
+      spendToday: () => Effect.map(Clock.currentTimeMillis, (now) => fold.spent("global", "daily", now)),
+      spend: (scope, window) => Effect.map(Clock.currentTimeMillis, (now) => fold.spent(scope, window, now)),
+      events: (query) =>
+        Effect.sync(() => {
+          const listed: Array<LedgerEvent> = []
+          for (const event of events.values()) {
+            if (
+              (query?.traceId === undefined || event.traceId === query.traceId) &&
+              (query?.since === undefined || event.timestamp >= query.since.getTime())
+            ) listed.push(event)
+          }
+          return listed
+        }),
+      summary: (query) =>
+        Effect.map(Clock.currentTimeMillis, (now) => computeSummary([...events.values()], query, now, holdTtlS))
+    }
+    return service
+  })

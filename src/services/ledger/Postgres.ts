@@ -1,0 +1,89 @@
+/**
+ * What is PostgreSQL's own in the durable ledger: connecting through `@effect/sql-pg` (loaded only
+ * here), the advisory locks (one serialises every write to the events, one serialises migrations),
+ * the snapshot reads and the error codes. The service itself is `Sql.ts`.
+ */
+import * as SqlClient from "@effect/sql/SqlClient"
+import * as Effect from "effect/Effect"
+import * as Redacted from "effect/Redacted"
+import type * as Scope from "effect/Scope"
+import type { LedgerError } from "../../domain/Errors.js"
+import type { Ledger, LedgerOptions } from "../Ledger.js"
+import { migrationsTable, runMigrations } from "./Migrations.js"
+import * as Sql from "./Sql.js"
+
+/** Options of the PostgreSQL ledger. */
+export interface PostgresLedgerOptions extends LedgerOptions {
+  /** `postgres://user:password@host:port/database`; `?options=-c%20search_path%3D<schema>` picks a schema. */
+  readonly url: Redacted.Redacted<string>
+}
+
+/** Advisory lock keys: one serialises writes to the events, one serialises migrations. */
+const writeLockKey = 0x4c4c4d48
+const migrationLockKey = 0x4c4c4d4d
+
+const dialect = (url: Redacted.Redacted<string>): Sql.Dialect => {
+  let where = ""
+  try {
+    const parsed = new URL(Redacted.value(url))
+    where = ` at ${parsed.hostname}:${parsed.port || "5432"}${parsed.pathname}`
+  } catch {
+    // the driver reports the malformed URL when it connects
+  }
+  return {
+    label: `PostgreSQL ledger${where}`,
+    classify: (code) =>
+      /^(E[A-Z]+|08...|28...|3D000|53...|57P0.)$/.test(code) ?
+        "unavailable" :
+        /^XX00[12]$/.test(code) ?
+        "corrupt" :
+        undefined
+  }
+}
+
+const statements = (sql: SqlClient.SqlClient): Sql.Statements => {
+  const beginWrite = ["BEGIN", `SELECT pg_advisory_xact_lock(${writeLockKey})`]
+  return {
+    beginWrite,
+    afterWrite: [],
+    // every insert takes the lock, so `seq` (taken under it) numbers rows in commit order
+    beginSettle: beginWrite,
+    beginSnapshot: ["BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"],
+    hasMigrationsTable: Effect.map(
+      sql<{ name: string | null }>`SELECT to_regclass(${migrationsTable})::text AS name`,
+      ([row]) => row?.name !== null && row?.name !== undefined
+    ),
+    hasTables: undefined
+  }
+}
+
+/** Connects to, and migrates as needed, a PostgreSQL ledger. The driver is loaded only now. */
+export const make = (options: PostgresLedgerOptions): Effect.Effect<Ledger.Service, LedgerError, Scope.Scope> =>
+  Effect.gen(function*() {
+    const on = dialect(options.url)
+    const [PgClient, Reactivity] = yield* Effect.tryPromise({
+      try: () => Promise.all([import("@effect/sql-pg/PgClient"), import("@effect/experimental/Reactivity")]),
+      catch: Sql.toLedgerError(on, "unavailable", "loading @effect/sql-pg")
+    })
+    const sql = yield* Sql.guard(on, "unavailable", "connecting")(
+      Effect.provideServiceEffect(
+        PgClient.make({ url: options.url, applicationName: "effect-llm ledger" }),
+        Reactivity.Reactivity,
+        Reactivity.make
+      )
+    )
+    const own = statements(sql)
+    // A session advisory lock on a reserved connection serialises processes migrating one database;
+    // the Migrator runs each migration in its own transaction.
+    yield* Effect.scoped(Effect.gen(function*() {
+      const connection = yield* sql.reserve
+      const run = (statement: string) => connection.execute(statement, [], undefined)
+      yield* Effect.acquireRelease(
+        run(`SELECT pg_advisory_lock(${migrationLockKey})`),
+        () => Effect.ignore(run(`SELECT pg_advisory_unlock(${migrationLockKey})`))
+      )
+      yield* Sql.checkSchema(sql, on, own)
+      yield* Effect.provideService(runMigrations, SqlClient.SqlClient, sql)
+    })).pipe(Sql.guard(on, "write_failed", "creating or migrating the schema"))
+    return yield* Sql.make(sql, on, own, options.holdTtlS ?? 900)
+  })

@@ -1,0 +1,265 @@
+/**
+ * The spend rule (API.md §12), once, for every backend: which scopes an event counts toward, the UTC
+ * day / ISO week / month windows, and an incremental fold of the ledger's rows into what each scope
+ * has spent in each window — the memory backend feeds it as it writes, the SQL ones the rows they read.
+ */
+import type { BudgetWindow } from "../../domain/Errors.js"
+import { BudgetExceededError } from "../../domain/Errors.js"
+import type { LedgerEvent } from "../../domain/LedgerEvent.js"
+import type { BudgetLimit } from "../Ledger.js"
+
+const dayMs = 86_400_000
+
+/** Start (epoch ms) of the window holding `timestamp`: the UTC day, the ISO week (Monday, UTC) or the UTC month. */
+export const windowStart = (window: BudgetWindow, timestamp: number): number => {
+  const day = Math.floor(timestamp / dayMs) * dayMs
+  switch (window) {
+    case "daily":
+      return day
+    case "weekly":
+      // 1970-01-01 was a Thursday: days since the epoch + 3, modulo 7, counts from Monday
+      return day - (((Math.floor(timestamp / dayMs) + 3) % 7 + 7) % 7) * dayMs
+    case "monthly": {
+      const date = new Date(day)
+      return Date.UTC(date.getUTCFullYear(), date.getUTCMonth(), 1)
+    }
+  }
+}
+
+const pad = (n: number) => String(n).padStart(2, "0")
+
+/** `YYYY-MM-DD` of the UTC day holding `timestamp`. */
+export const dayKey = (timestamp: number): string =>
+  new Date(windowStart("daily", timestamp)).toISOString().slice(0, 10)
+
+/** `YYYY-MM` of the UTC month holding `timestamp`. */
+export const monthKey = (timestamp: number): string => dayKey(timestamp).slice(0, 7)
+
+/** `YYYY-Www` of the ISO week holding `timestamp` (the year is the ISO year: that of the week's Thursday). */
+export const weekKey = (timestamp: number): string => {
+  const thursday = new Date(windowStart("weekly", timestamp) + 3 * dayMs)
+  const year = thursday.getUTCFullYear()
+  const week = 1 + Math.floor((thursday.getTime() - Date.UTC(year, 0, 1)) / (7 * dayMs))
+  return `${year}-W${pad(week)}`
+}
+
+/**
+ * The scopes an event counts toward: `global`, `model:<alias>`, and `<key>:<value>` for each of its
+ * tags (a tag named `model` makes no scope: `model:` scopes are aliases).
+ */
+export const scopesOf = (
+  alias: string | undefined,
+  tags: Readonly<Record<string, string>> | undefined
+): ReadonlyArray<string> => {
+  const scopes = ["global", `model:${alias ?? ""}`]
+  for (const key in tags) {
+    if (key !== "model") scopes.push(`${key}:${tags[key]}`)
+  }
+  return scopes
+}
+
+/** True when a hold of `estimate` on top of `spent` stays within `limit` (0 means no limit). */
+export const fits = (spent: number, estimate: number, limit: number): boolean =>
+  limit <= 0 || spent + estimate <= limit + 1e-12
+
+/**
+ * USD with enough significant digits for small amounts: at least cents, four significant digits
+ * below $1, trailing zeros dropped past the cents (`$0.75`, `$12.50`, `$0.0000123`).
+ */
+export const formatUsd = (amount: number): string => {
+  if (!Number.isFinite(amount)) return `$${amount}`
+  const magnitude = Math.abs(amount)
+  const decimals = magnitude === 0 ? 2 : Math.min(12, Math.max(2, 3 - Math.floor(Math.log10(magnitude))))
+  const fixed = amount.toFixed(decimals)
+  const trimmed = fixed.replace(/(\.\d\d\d*?)0+$/, "$1")
+  return `${amount < 0 ? "-" : ""}$${trimmed.replace(/^-/, "")}`
+}
+
+const windowWords: Record<BudgetWindow, { readonly name: string; readonly period: string }> = {
+  daily: { name: "daily", period: "today" },
+  weekly: { name: "weekly", period: "this week" },
+  monthly: { name: "monthly", period: "this month" }
+}
+
+/** The refusal of a hold or raise of `estimate` that `limit` cannot take on top of `spent`. */
+export const budgetExceeded = (
+  limit: BudgetLimit,
+  spent: number,
+  estimate: number,
+  provider: string | undefined
+): BudgetExceededError => {
+  const words = windowWords[limit.window]
+  return new BudgetExceededError({
+    reason: `${limit.window}_limit`,
+    message: `${words.name} budget exceeded for ${limit.scope}: spent ${formatUsd(spent)} of ${
+      formatUsd(limit.limit)
+    } ${words.period}, this call is estimated at ${formatUsd(estimate)}`,
+    scope: limit.scope,
+    window: limit.window,
+    spent,
+    limit: limit.limit,
+    estimate,
+    ...(provider !== undefined ? { provider } : {})
+  })
+}
+
+/** One row as the fold reads it: an event, or a `raise` that moves its hold to a new amount and alias. */
+export interface SpendRow {
+  readonly type: "hold" | "raise" | "commit" | "cancel"
+  readonly holdId: string
+  readonly cost: number
+  readonly timestamp: number
+  readonly alias: string | undefined
+  readonly tags: Readonly<Record<string, string>> | undefined
+}
+
+/** The first limit a hold or raise does not fit, with what its scope had spent in its window. */
+export interface Refusal {
+  readonly limit: BudgetLimit
+  readonly spent: number
+}
+
+interface OpenHold {
+  readonly timestamp: number
+  readonly cost: number
+  readonly scopes: ReadonlyArray<string>
+}
+
+const budgetWindows: ReadonlyArray<BudgetWindow> = ["daily", "weekly", "monthly"]
+
+/**
+ * Spend in a scope's window = the cost of the commits and cancels stamped in the window (a cancel's
+ * partial cost counts) + the open holds younger than the hold TTL. A hold counts by age, not by
+ * window, so one from before midnight keeps counting until it expires, and one stamped ahead of this
+ * clock (another process's skew) counts until it expires too: the budget errs on the safe side. Only
+ * the current windows' settlements count (a later window's, seen when the clock is behind the rows,
+ * do not); past windows and expired holds are dropped as the clock moves on, so memory stays bounded
+ * by the scopes seen in the current month plus the open holds — and the clock must not go back before
+ * the fold started.
+ *
+ * A `raise` moves its hold to the raised cost and alias, keeping the hold's time; a raise of a hold
+ * that no longer counts (expired, or already settled) reserves its amount afresh from the raise's time.
+ */
+export class SpendFold {
+  private readonly ttlMs: number
+  private readonly open = new Map<string, OpenHold>()
+  private prunedOn = Number.NaN
+  /** window → window start → scope → USD settled. */
+  private readonly settled = new Map<BudgetWindow, Map<number, Map<string, number>>>(
+    budgetWindows.map((window) => [window, new Map()])
+  )
+
+  constructor(holdTtlS: number) {
+    this.ttlMs = holdTtlS * 1000
+  }
+
+  /** Folds one row in (rows must come in the order they were written). */
+  add(row: SpendRow): void {
+    switch (row.type) {
+      case "hold":
+        this.open.set(row.holdId, { timestamp: row.timestamp, cost: row.cost, scopes: scopesOf(row.alias, row.tags) })
+        return
+      case "raise": {
+        const held = this.open.get(row.holdId)
+        const counting = held !== undefined && row.timestamp - held.timestamp < this.ttlMs
+        this.open.set(row.holdId, {
+          timestamp: counting ? held.timestamp : row.timestamp,
+          cost: row.cost,
+          scopes: scopesOf(row.alias, row.tags)
+        })
+        return
+      }
+      default: {
+        this.open.delete(row.holdId)
+        const scopes = scopesOf(row.alias, row.tags)
+        for (const [window, starts] of this.settled) {
+          const start = windowStart(window, row.timestamp)
+          let byScope = starts.get(start)
+          if (byScope === undefined) starts.set(start, byScope = new Map())
+          for (const scope of scopes) byScope.set(scope, (byScope.get(scope) ?? 0) + row.cost)
+        }
+      }
+    }
+  }
+
+  /** True when the hold is open and counts at `now` (not settled, not expired). */
+  counts(holdId: string, now: number): boolean {
+    const held = this.open.get(holdId)
+    return held !== undefined && now - held.timestamp < this.ttlMs
+  }
+
+  /** What `scope` has spent in its `window` at `now`, leaving out the hold `exclude`. */
+  spent(scope: string, window: BudgetWindow, now: number, exclude?: string): number {
+    return this.spentFor([{ scope, window, limit: 0 }], now, exclude)[0]!
+  }
+
+  /**
+   * The first of `limits` (in order) that cannot take `estimate` more at `now`, the hold `exclude`
+   * (one being raised) left out; undefined when every limit fits.
+   */
+  check(limits: ReadonlyArray<BudgetLimit>, estimate: number, now: number, exclude?: string): Refusal | undefined {
+    const spent = this.spentFor(limits, now, exclude)
+    for (let i = 0; i < limits.length; i++) {
+      if (!fits(spent[i]!, estimate, limits[i]!.limit)) return { limit: limits[i]!, spent: spent[i]! }
+    }
+    return undefined
+  }
+
+  /** Drops the settled totals of windows before `now`'s, once per UTC day the clock is on. */
+  private prune(now: number): void {
+    const day = windowStart("daily", now)
+    if (day === this.prunedOn) return
+    this.prunedOn = day
+    for (const [window, starts] of this.settled) {
+      const current = windowStart(window, now)
+      for (const start of starts.keys()) if (start < current) starts.delete(start)
+    }
+  }
+
+  /** Each limit's spend at `now` in one pass over the open holds; drops past windows and expired holds. */
+  private spentFor(limits: ReadonlyArray<BudgetLimit>, now: number, exclude: string | undefined): Array<number> {
+    this.prune(now)
+    const totals = new Array<number>(limits.length)
+    for (let i = 0; i < limits.length; i++) {
+      const limit = limits[i]!
+      totals[i] = this.settled.get(limit.window)!.get(windowStart(limit.window, now))?.get(limit.scope) ?? 0
+    }
+    for (const [holdId, hold] of this.open) {
+      if (now - hold.timestamp >= this.ttlMs) {
+        this.open.delete(holdId)
+        continue
+      }
+      if (holdId === exclude) continue
+      for (let i = 0; i < limits.length; i++) {
+        if (hold.scopes.includes(limits[i]!.scope)) totals[i] += hold.cost
+      }
+    }
+    return totals
+  }
+}
+
+/** The fold's row for an event. */
+export const spendRow = (event: LedgerEvent): SpendRow => ({
+  type: event.type,
+  holdId: event.holdId,
+  cost: event.cost,
+  timestamp: event.timestamp,
+  alias: event.alias,
+  tags: event.tags
+})
+
+/**
+ * What `scope` (default `global`) has spent in its `window` (default `daily`) at `now`, from events
+ * as `Ledger.events` lists them: the rule every backend answers by, for tests and reports.
+ */
+export const computeSpend = (
+  events: Iterable<LedgerEvent>,
+  now: number,
+  holdTtlS: number,
+  scope = "global",
+  window: BudgetWindow = "daily"
+): number => {
+  const fold = new SpendFold(holdTtlS)
+  for (const event of events) fold.add(spendRow(event))
+  return fold.spent(scope, window, now)
+}

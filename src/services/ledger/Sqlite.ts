@@ -1,0 +1,132 @@
+/**
+ * What is SQLite's own in the durable ledger: the file checks before anything is written, opening
+ * through `@effect/sql-sqlite-node` (loaded only here), `BEGIN IMMEDIATE` as the write lock, the
+ * fsync policy and the error codes. The service itself is `Sql.ts`.
+ */
+import type * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
+import * as SqlClient from "@effect/sql/SqlClient"
+import * as Effect from "effect/Effect"
+import type * as Scope from "effect/Scope"
+import * as Fs from "node:fs"
+import * as Path from "node:path"
+import { LedgerError } from "../../domain/Errors.js"
+import type { Ledger, LedgerOptions } from "../Ledger.js"
+import { migrationsTable, runMigrations } from "./Migrations.js"
+import * as Sql from "./Sql.js"
+
+/** Options of the SQLite ledger. */
+export interface SqliteLedgerOptions extends LedgerOptions {
+  /** The database file (created with its parent directories when missing); `:memory:` for a private one. */
+  readonly path: string
+}
+
+const sqliteMagic = Buffer.from("SQLite format 3\0", "latin1")
+
+const dialect = (path: string): Sql.Dialect => ({
+  label: `SQLite ledger at ${path}`,
+  classify: (code) =>
+    /^SQLITE_(CORRUPT|NOTADB)/.test(code) ?
+      "corrupt" :
+      /^SQLITE_(BUSY|LOCKED|CANTOPEN|READONLY|PERM|AUTH)/.test(code) ?
+      "unavailable" :
+      undefined
+})
+
+const statements = (sql: SqlClient.SqlClient): Sql.Statements => ({
+  // A hold is not fsynced on its own: it is visible to other processes as soon as it commits (the
+  // WAL index is shared memory), and the settlement's FULL commit syncs the WAL up to and including
+  // it. Power lost in between loses an unsettled hold of a process that died with it: one fsync per call.
+  beginWrite: ["PRAGMA synchronous = NORMAL", "BEGIN IMMEDIATE"],
+  afterWrite: ["PRAGMA synchronous = FULL"],
+  beginSettle: undefined, // SQLite has one writer at a time: a single INSERT takes the lock itself
+  beginSnapshot: ["BEGIN"],
+  hasMigrationsTable: Effect.map(
+    sql`SELECT name FROM sqlite_master WHERE type = 'table' AND name = ${migrationsTable}`,
+    (rows) => rows.length > 0
+  ),
+  hasTables: Effect.map(
+    sql<{ count: number }>`SELECT COUNT(*) AS count FROM sqlite_master WHERE type = 'table'`,
+    ([row]) => Number(row?.count ?? 0) > 0
+  )
+})
+
+/**
+ * The driver is loaded when a ledger opens, not when the package is imported: a program on
+ * `memory` never loads it.
+ */
+const open = (config: SqliteClient.SqliteClientConfig, on: Sql.Dialect) =>
+  Effect.gen(function*() {
+    const [SqliteClient, Reactivity] = yield* Effect.tryPromise({
+      try: () =>
+        Promise.all([import("@effect/sql-sqlite-node/SqliteClient"), import("@effect/experimental/Reactivity")]),
+      catch: Sql.toLedgerError(on, "unavailable", "loading @effect/sql-sqlite-node")
+    })
+    return yield* Sql.guard(on, "unavailable", "opening the database")(
+      Effect.provideServiceEffect(SqliteClient.make(config), Reactivity.Reactivity, Reactivity.make)
+    )
+  })
+
+/**
+ * Before anything is written: creates the parent directories, and refuses a file that is not a
+ * SQLite database or whose schema is newer than this code (read through a read-only connection).
+ */
+const inspectFile = (path: string, on: Sql.Dialect): Effect.Effect<void, LedgerError> =>
+  Effect.gen(function*() {
+    const header = yield* Effect.try({
+      try: () => {
+        Fs.mkdirSync(Path.dirname(path), { recursive: true })
+        if (!Fs.existsSync(path)) return undefined
+        const buffer = Buffer.alloc(sqliteMagic.length)
+        const fd = Fs.openSync(path, "r")
+        try {
+          return buffer.subarray(0, Fs.readSync(fd, buffer, 0, buffer.length, 0))
+        } finally {
+          Fs.closeSync(fd)
+        }
+      },
+      catch: Sql.toLedgerError(on, "unavailable", "creating or reading the file")
+    })
+    if (header === undefined || header.length === 0) return
+    if (!header.equals(sqliteMagic)) {
+      return yield* new LedgerError({
+        reason: "corrupt",
+        message: `${on.label}: not a ledger (the file is not a SQLite database); left unchanged`
+      })
+    }
+    yield* Effect.scoped(
+      Effect.flatMap(
+        open({ filename: path, readonly: true, disableWAL: true }, on),
+        // both reads of one snapshot: another process may be creating the ledger meanwhile
+        (probe) =>
+          Sql.inTransaction(probe, ["BEGIN"], Sql.checkSchema(probe, on, statements(probe))).pipe(
+            Sql.guard(on, "read_failed", "reading the schema version")
+          )
+      )
+    )
+  })
+
+/**
+ * Opens (creating and migrating as needed) a SQLite ledger: WAL journal, `synchronous=FULL` (a
+ * settled event is on disk when `commit`/`cancel` returns) and a busy timeout for other processes.
+ */
+export const make = (options: SqliteLedgerOptions): Effect.Effect<Ledger.Service, LedgerError, Scope.Scope> =>
+  Effect.gen(function*() {
+    const inMemory = options.path === ":memory:"
+    const path = inMemory ? options.path : Path.resolve(options.path)
+    const on = dialect(path)
+    if (!inMemory) yield* inspectFile(path, on)
+    const sql = yield* open({ filename: path }, on)
+    // a statement waits up to 5 s for another process's write lock before failing `unavailable`
+    yield* Effect.all([sql`PRAGMA busy_timeout = 5000`, sql`PRAGMA synchronous = FULL`]).pipe(
+      Sql.guard(on, "unavailable", "configuring the connection")
+    )
+    const own = statements(sql)
+    // The migrator runs inside this BEGIN IMMEDIATE (as a nested savepoint), so processes opening a
+    // new ledger at the same time migrate one after the other, and a failed migration leaves nothing.
+    yield* Sql.inTransaction(
+      sql,
+      ["BEGIN IMMEDIATE"],
+      Effect.zipRight(Sql.checkSchema(sql, on, own), Effect.provideService(runMigrations, SqlClient.SqlClient, sql))
+    ).pipe(Sql.guard(on, "write_failed", "creating or migrating the schema"))
+    return yield* Sql.make(sql, on, own, options.holdTtlS ?? 900)
+  })

@@ -1,0 +1,55 @@
+/**
+ * What only the in-memory ledger does: keep its running totals exact while holding at most
+ * `maxEvents` events for `events()` and `summary`, dropping the oldest first (API.md §14).
+ */
+import { assert, describe, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as TestClock from "effect/TestClock"
+import { makeMemory } from "../../../src/services/Ledger.js"
+import { day, request, usage } from "../../support/LedgerBackends.js"
+
+describe("in-memory ledger", () => {
+  it.effect("keeps at most maxEvents events, the oldest dropped first, while its totals stay exact", () =>
+    Effect.gen(function*() {
+      yield* TestClock.setTime(day)
+      const ledger = yield* makeMemory({ maxEvents: 5 })
+      const open = yield* ledger.hold(request({ traceId: "open", estimate: 0.125, limit: 0 }))
+      for (let i = 0; i < 4; i++) {
+        const hold = yield* ledger.hold(request({ traceId: `t${i}`, limit: 0 }))
+        yield* ledger.commit(hold, { cost: 0.0625, usage: usage(10, 1) })
+      }
+      const events = yield* ledger.events()
+      assert.deepStrictEqual(events.map((event) => `${event.traceId}:${event.type}`), [
+        "t1:commit",
+        "t2:hold",
+        "t2:commit",
+        "t3:hold",
+        "t3:commit"
+      ])
+      // the dropped hold still counts, and a raise of it still reserves
+      assert.strictEqual(yield* ledger.spendToday(), 0.125 + 4 * 0.0625)
+      yield* ledger.raise(open, {
+        provider: "gemini",
+        model: "gemini-2.5-pro",
+        alias: "pro",
+        estimate: 0.5,
+        limits: []
+      })
+      assert.strictEqual(yield* ledger.spendToday(), 0.5 + 4 * 0.0625)
+      assert.strictEqual(yield* ledger.spend("model:pro", "daily"), 0.5)
+      assert.strictEqual((yield* ledger.events()).length, 5)
+      // the summary sees only the calls whose hold is kept
+      const [row] = yield* ledger.summary({ groupBy: "model" })
+      assert.deepStrictEqual([row!.calls, row!.ok, row!.cost], [2, 2, 0.125])
+    }))
+
+  it.effect("keeps 10,000 events by default", () =>
+    Effect.gen(function*() {
+      yield* TestClock.setTime(day)
+      const ledger = yield* makeMemory()
+      for (let i = 0; i < 10_001; i++) yield* ledger.hold(request({ traceId: `t${i}`, estimate: 0, limit: 0 }))
+      const events = yield* ledger.events()
+      assert.strictEqual(events.length, 10_000)
+      assert.strictEqual(events[0]!.traceId, "t1")
+    }))
+})

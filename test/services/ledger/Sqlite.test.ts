@@ -1,0 +1,206 @@
+/**
+ * What only the SQLite ledger does: share one file between connections, keep its events across a
+ * reopen, refuse foreign, newer or unusable files without touching them, and never store a key.
+ */
+import * as Reactivity from "@effect/experimental/Reactivity"
+import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
+import * as HttpClient from "@effect/platform/HttpClient"
+import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
+import { assert, describe, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Redacted from "effect/Redacted"
+import * as TestClock from "effect/TestClock"
+import * as Fs from "node:fs"
+import * as Path from "node:path"
+import * as HttpErrors from "../../../src/internal/HttpErrors.js"
+import { layerSqlite, Ledger } from "../../../src/services/Ledger.js"
+import {
+  buildFailure,
+  day,
+  ledgerOf,
+  reopenedCountsEveryWindow,
+  request,
+  tempDir,
+  tempFile,
+  twoConnections,
+  usage
+} from "../../support/LedgerBackends.js"
+import * as Loopback from "../../support/LoopbackServer.js"
+
+const snapshot = (path: string) => Fs.readFileSync(path)
+
+/** Writes a file with the given SQLite statements through better-sqlite3's own client, then closes it. */
+const writeSqlite = (path: string, statements: ReadonlyArray<string>) =>
+  Effect.scoped(Effect.gen(function*() {
+    const sql = yield* SqliteClient.make({ filename: path, disableWAL: true }).pipe(
+      Effect.provideServiceEffect(Reactivity.Reactivity, Reactivity.make)
+    )
+    for (const statement of statements) yield* Effect.orDie(sql.unsafe(statement))
+  }))
+
+describe("SQLite ledger file", () => {
+  it.effect("two connections to one file see each other's holds and settlements at once", () => {
+    const path = tempFile()
+    return twoConnections(ledgerOf(layerSqlite({ path })))
+  })
+
+  it.effect("keeps its events across a reopen, with parent directories created", () =>
+    Effect.gen(function*() {
+      yield* TestClock.setTime(day)
+      const path = Path.join(tempDir, "nested", "deeper", "ledger.db")
+      const use = <A, E>(effect: Effect.Effect<A, E, Ledger>) =>
+        Effect.provide(effect, layerSqlite({ path, holdTtlS: 900 }))
+      yield* use(Effect.gen(function*() {
+        const ledger = yield* Ledger
+        const hold = yield* ledger.hold(request())
+        yield* ledger.commit(hold, { cost: 0.125 })
+      }))
+      const events = yield* use(Effect.flatMap(Ledger, (ledger) => ledger.events()))
+      assert.deepStrictEqual(events.map((event) => event.type), ["hold", "commit"])
+      const journal = yield* Effect.scoped(Effect.gen(function*() {
+        const sql = yield* SqliteClient.make({ filename: path }).pipe(
+          Effect.provideServiceEffect(Reactivity.Reactivity, Reactivity.make)
+        )
+        return yield* Effect.orDie(sql.unsafe<{ journal_mode: string }>("PRAGMA journal_mode"))
+      }))
+      assert.strictEqual(journal[0]!.journal_mode, "wal")
+    }))
+
+  it.effect("a reopened ledger counts open holds from before midnight but not yesterday's settlements", () =>
+    Effect.gen(function*() {
+      const path = tempFile()
+      const use = <A, E>(effect: Effect.Effect<A, E, Ledger>) =>
+        Effect.provide(effect, layerSqlite({ path, holdTtlS: 900 }))
+      yield* TestClock.setTime(Date.UTC(2026, 0, 15, 23, 59, 0))
+      yield* use(Effect.gen(function*() {
+        const ledger = yield* Ledger
+        yield* ledger.hold(request({ estimate: 0.25 }))
+        const settled = yield* ledger.hold(request({ estimate: 0.5 }))
+        yield* TestClock.adjust("30 seconds")
+        yield* ledger.commit(settled, { cost: 0.125 })
+      }))
+      yield* TestClock.adjust("1 minute") // 00:00:30 the next day
+      yield* use(Effect.gen(function*() {
+        const ledger = yield* Ledger
+        assert.strictEqual(yield* ledger.spendToday(), 0.25)
+        yield* TestClock.adjust("15 minutes")
+        assert.strictEqual(yield* ledger.spendToday(), 0)
+      }))
+    }))
+
+  it.effect("a reopened ledger counts this week's and month's settlements in every scope", () => {
+    const path = tempFile()
+    return reopenedCountsEveryWindow(() => layerSqlite({ path, holdTtlS: 900 }))
+  })
+
+  it.effect("a file that is not a SQLite database fails with LedgerError corrupt and is left byte for byte", () =>
+    Effect.gen(function*() {
+      const path = tempFile()
+      Fs.writeFileSync(path, Buffer.from("this is my thesis, not a ledger\n".repeat(200)))
+      const before = snapshot(path)
+      const error = yield* buildFailure(layerSqlite({ path }))
+      assert.strictEqual(error.reason, "corrupt")
+      assert.include(error.message, path)
+      assert.include(error.message, "not a SQLite database")
+      assert.isTrue(before.equals(snapshot(path)))
+      assert.isFalse(Fs.existsSync(`${path}-wal`))
+    }))
+
+  it.effect("a SQLite database of another program fails with LedgerError corrupt and is left unchanged", () =>
+    Effect.gen(function*() {
+      const path = tempFile()
+      yield* writeSqlite(path, [
+        "CREATE TABLE photos (id INTEGER PRIMARY KEY, name TEXT)",
+        "INSERT INTO photos (name) VALUES ('cat')"
+      ])
+      const before = snapshot(path)
+      const error = yield* buildFailure(layerSqlite({ path }))
+      assert.strictEqual(error.reason, "corrupt")
+      assert.include(error.message, "not an effect-llm ledger")
+      assert.isTrue(before.equals(snapshot(path)))
+    }))
+
+  it.effect("a ledger with a newer schema version fails with LedgerError incompatible_schema and is left unchanged", () =>
+    Effect.gen(function*() {
+      const path = tempFile()
+      yield* Effect.scoped(Layer.build(layerSqlite({ path })))
+      yield* writeSqlite(path, ["INSERT INTO effect_llm_migrations (migration_id, name) VALUES (7, 'from_the_future')"])
+      const before = snapshot(path)
+      const error = yield* buildFailure(layerSqlite({ path }))
+      assert.strictEqual(error.reason, "incompatible_schema")
+      assert.include(error.message, "version 7")
+      assert.isTrue(before.equals(snapshot(path)))
+    }))
+
+  it.effect("a path that cannot be created fails with LedgerError unavailable", () =>
+    Effect.gen(function*() {
+      const blocker = tempFile()
+      Fs.writeFileSync(blocker, "a file where a directory should be")
+      const error = yield* buildFailure(layerSqlite({ path: Path.join(blocker, "sub", "ledger.db") }))
+      assert.strictEqual(error.reason, "unavailable")
+      assert.include(error.message, "ENOTDIR")
+    }))
+
+  it.live("never stores the API key: only ids, usage, cost, timing and the error's tag and message", () =>
+    Effect.gen(function*() {
+      const key = Redacted.make("sk-live-4f9c2e7a1b8d6053aa91-do-not-store")
+      const path = tempFile()
+      const server = yield* Loopback.make
+      server.setDefault(() => ({
+        status: 401,
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ code: "InvalidApiKey", message: "Invalid API-key provided.", request_id: "7f3d" })
+      }))
+      const context = { provider: "dashscope", endpoint: "intl" }
+      yield* Effect.gen(function*() {
+        const ledger = yield* Ledger
+        const client = yield* HttpClient.HttpClient
+        // A call that fails the way a provider call does, its error recorded by `cancel`.
+        const hold = yield* ledger.hold(request({ provider: "dashscope", model: "qwen-plus", limit: 0 }))
+        const response = yield* client.execute(
+          HttpClientRequest.post(`${server.url}/api/v1/services/aigc/text-generation/generation`).pipe(
+            HttpClientRequest.bearerToken(key),
+            HttpClientRequest.bodyUnsafeJson({
+              model: "qwen-plus",
+              input: { messages: [{ role: "user", content: "hi" }] }
+            })
+          )
+        )
+        const error = HttpErrors.fromStatus(response.status, yield* HttpErrors.readBodyText(response), context)
+        yield* ledger.cancel(hold, {
+          cost: 0,
+          status: "error",
+          attempts: 1,
+          error: { tag: error._tag, message: error.message }
+        })
+        // A transport failure (its request, with the auth header, is part of the HttpClientError).
+        const refused = yield* ledger.hold(request({ provider: "dashscope", limit: 0 }))
+        const transport = yield* Effect.flip(
+          client.execute(HttpClientRequest.get("http://127.0.0.1:1/").pipe(HttpClientRequest.bearerToken(key)))
+        )
+        const retryable = HttpErrors.fromHttpClientError(transport, context)
+        yield* ledger.cancel(refused, {
+          cost: 0,
+          status: "error",
+          error: { tag: retryable._tag, message: `${retryable.message}; request ${JSON.stringify(transport.request)}` }
+        })
+        const ok = yield* ledger.hold(request({ limit: 0 }))
+        yield* ledger.commit(ok, { cost: 0.001, usage: usage(12, 3), attempts: 1, timing: { ttftMs: 5, totalMs: 9 } })
+        const stored = yield* ledger.events()
+        assert.include(stored[1]!.error!.message, "Invalid API-key provided.")
+        // JSON.stringify of an HttpClientRequest shows the authorization header in clear: the ledger scrubs it
+        assert.include(JSON.stringify(transport.request), Redacted.value(key))
+        assert.include(stored[3]!.error!.message, `"authorization":"<redacted>"`)
+      }).pipe(Effect.provide(Layer.merge(layerSqlite({ path }), NodeHttpClient.layerUndici)))
+      // the key really went over the wire …
+      assert.strictEqual(server.requests[0]!.headers.authorization, `Bearer ${Redacted.value(key)}`)
+      // … and is in no byte of the ledger (main file, and WAL if any is left)
+      const needle = Buffer.from(Redacted.value(key))
+      for (const file of [path, `${path}-wal`].filter((file) => Fs.existsSync(file))) {
+        assert.strictEqual(Fs.readFileSync(file).indexOf(needle), -1, `${file} contains the key`)
+      }
+      assert.notStrictEqual(Fs.readFileSync(path).indexOf(Buffer.from("Invalid API-key provided.")), -1)
+    }).pipe(Effect.scoped))
+})
