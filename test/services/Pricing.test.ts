@@ -2,21 +2,27 @@ import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Logger from "effect/Logger"
 import type { ModelConfig } from "../../src/domain/Config.js"
-import type { NormalizedRequest } from "../../src/domain/Request.js"
+import { type CallRequest, text } from "../../src/domain/Prompt.js"
 import { TokenUsage } from "../../src/domain/TokenUsage.js"
 import * as Pricing from "../../src/services/Pricing.js"
 
 const priced: ModelConfig = {
   alias: "flash",
   provider: "google",
+  protocol: "gemini",
   modelId: "gemini-2.5-flash",
   pricing: { inputPer1m: 0.3, outputPer1m: 2.5 },
   fallbacks: []
 }
 const unpriced: ModelConfig = { ...priced, alias: "free", pricing: undefined }
-const request: NormalizedRequest = {
+const cached: ModelConfig = {
+  ...priced,
+  alias: "cached",
+  pricing: { inputPer1m: 3, outputPer1m: 15, cachedInputPer1m: 0.3, cacheWritePer1m: 3.75 }
+}
+const request: CallRequest = {
   system: "be brief",
-  messages: [{ role: "user", content: "x".repeat(92) }],
+  messages: [{ role: "user", parts: [text("x".repeat(92))] }],
   maxOutputTokens: undefined,
   temperature: undefined,
   topP: undefined,
@@ -35,29 +41,49 @@ const withLogs = <A, E>(effect: Effect.Effect<A, E>) =>
 describe("Pricing", () => {
   it.effect("cost = input × input_per_1m / 1e6 + output × output_per_1m / 1e6", () =>
     Effect.gen(function*() {
-      const pricing = yield* Pricing.make(1024)
+      const pricing = yield* Pricing.make
       const cost = yield* pricing.cost(priced, new TokenUsage({ inputTokens: 1000, outputTokens: 2000, totalTokens: 3000 }))
       assert.closeTo(cost, (1000 * 0.3 + 2000 * 2.5) / 1e6, 1e-15)
     }))
 
-  it.effect("the estimate prices characters / 3 (rounded up) as input plus the output cap", () =>
+  it.effect("cache reads and writes are priced at their own rates, the rest of the input at input_per_1m (API.md §8)", () =>
     Effect.gen(function*() {
-      const pricing = yield* Pricing.make(1024)
-      // 8 + 92 = 100 characters → 34 tokens; no maxOutputTokens → the default 1024.
-      assert.closeTo(yield* pricing.estimate(priced, request), (34 * 0.3 + 1024 * 2.5) / 1e6, 1e-15)
-      assert.closeTo(
-        yield* pricing.estimate(priced, { ...request, maxOutputTokens: 10 }),
-        (34 * 0.3 + 10 * 2.5) / 1e6,
-        1e-15
-      )
+      const pricing = yield* Pricing.make
+      const usage = new TokenUsage({
+        inputTokens: 1000,
+        outputTokens: 100,
+        totalTokens: 1100,
+        cachedInputTokens: 600,
+        cacheWriteTokens: 300
+      })
+      assert.closeTo(yield* pricing.cost(cached, usage), (100 * 3 + 600 * 0.3 + 300 * 3.75 + 100 * 15) / 1e6, 1e-15)
+      // Without cache prices, cached tokens cost the input rate.
+      assert.closeTo(yield* pricing.cost(priced, usage), (1000 * 0.3 + 100 * 2.5) / 1e6, 1e-15)
+    }))
+
+  it.effect("the estimate bounds the input by UTF-8 bytes plus a per-message allowance, and adds the output cap", () =>
+    Effect.gen(function*() {
+      const pricing = yield* Pricing.make
+      // 8 + 92 bytes, the system and the user message, and the request: 100 + 3 × 8 tokens.
+      const input = 100 + 3 * Pricing.perMessageTokenAllowance
+      assert.strictEqual(Pricing.inputTokenBound(request), input)
+      assert.closeTo(yield* pricing.estimate(priced, request, 1024), (input * 0.3 + 1024 * 2.5) / 1e6, 1e-15)
+      assert.closeTo(yield* pricing.estimate(priced, request, 10), (input * 0.3 + 10 * 2.5) / 1e6, 1e-15)
+    }))
+
+  it.effect("the estimate prices the input at the dearest input rate, so a cache write cannot pass the hold", () =>
+    Effect.gen(function*() {
+      const pricing = yield* Pricing.make
+      const input = Pricing.inputTokenBound(request)
+      assert.closeTo(yield* pricing.estimate(cached, request, 10), (input * 3.75 + 10 * 15) / 1e6, 1e-15)
     }))
 
   it.effect("a model without pricing costs 0 and says so once in a log line", () =>
     Effect.gen(function*() {
-      const pricing = yield* Pricing.make(1024)
+      const pricing = yield* Pricing.make
       const usage = new TokenUsage({ inputTokens: 10, outputTokens: 10, totalTokens: 20 })
       const [costs, messages] = yield* withLogs(
-        Effect.all([pricing.cost(unpriced, usage), pricing.estimate(unpriced, request), pricing.cost(unpriced, usage)])
+        Effect.all([pricing.cost(unpriced, usage), pricing.estimate(unpriced, request, 10), pricing.cost(unpriced, usage)])
       )
       assert.deepStrictEqual(costs, [0, 0, 0])
       assert.strictEqual(messages.filter((m) => m.includes("no pricing")).length, 1)

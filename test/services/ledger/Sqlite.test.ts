@@ -14,7 +14,7 @@ import * as Redacted from "effect/Redacted"
 import * as TestClock from "effect/TestClock"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
-import * as HttpErrors from "../../../src/internal/HttpErrors.js"
+import * as HttpErrors from "../../../src/providers/http/Errors.js"
 import { layerSqlite, Ledger } from "../../../src/services/Ledger.js"
 import {
   buildFailure,
