@@ -181,7 +181,7 @@ describe.concurrent("effect-llm CLI", { timeout: 120_000 }, () => {
     const { args } = setup({ budget: { daily_spend_limit: 0.0001 }, googleUrl: sim.baseUrl("budget") })
     const run = await runCli(["generate", ...args, "too expensive"])
     assert.strictEqual(run.code, 3)
-    oneErrorLine(run.stderr, /^error: BudgetExceededError: daily budget exceeded: .* of \$0\.000100 today, this call is estimated at \$0\.00\d+$/)
+    oneErrorLine(run.stderr, /^error: BudgetExceededError: daily budget exceeded for global: spent \$[\d.]+ of \$0\.0001 today, this call is estimated at \$0\.00\d+$/)
     assert.strictEqual(sim.requests("budget"), 0)
   })
 

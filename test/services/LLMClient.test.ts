@@ -16,6 +16,7 @@ import * as Testing from "../../src/layers/Test.js"
 import { CircuitBreaker } from "../../src/services/CircuitBreaker.js"
 import { Ledger } from "../../src/services/Ledger.js"
 import { generate, stream } from "../../src/services/LLMClient.js"
+import { perMessageTokenAllowance } from "../../src/services/Pricing.js"
 
 const unavailable = () => new RetryableError({ reason: "server_error", message: "503 model overloaded", status: 503 })
 
@@ -228,7 +229,8 @@ describe("budget and ledger", () => {
       if (error._tag === "BudgetExceededError") {
         assert.strictEqual(error.limit, 0.000001)
         assert.strictEqual(error.spent, 0)
-        assert.closeTo(error.estimate, (1 * 1 + 1000 * 2) / 1e6, 1e-12)
+        // "hi": 2 UTF-8 bytes plus the allowance for the message and the request (API.md §14).
+        assert.closeTo(error.estimate, ((2 + 2 * perMessageTokenAllowance) * 1 + 1000 * 2) / 1e6, 1e-12)
       }
       assert.strictEqual(providers.calls.length, 0)
       assert.strictEqual((yield* (yield* Ledger).events()).length, 0)
@@ -236,7 +238,7 @@ describe("budget and ledger", () => {
   })
 
   it.effect("50 concurrent calls against a limit that fits 5: at most 5 holds, none left over", () => {
-    // Each call is estimated at (1 token × $1 + 100 tokens × $2) / 1e6 = $0.000201; the limit fits 5.
+    // Each call is estimated at ((1 byte + 16 allowance) × $1 + 100 tokens × $2) / 1e6 = $0.000217; the limit fits 5.
     const gate = Deferred.unsafeMake<void>(undefined as never)
     const gated: MockReply = () =>
       Effect.as(Deferred.await(gate), {
@@ -246,7 +248,7 @@ describe("budget and ledger", () => {
         requestId: undefined,
         modelVersion: undefined, reasoning: undefined
       })
-    const { layer, providers } = setup([], { budget: { daily_spend_limit: 0.000201 * 5 + 0.0000001 } }, gated)
+    const { layer, providers } = setup([], { budget: { daily_spend_limit: 0.000217 * 5 + 0.0000001 } }, gated)
     return Effect.gen(function*() {
       const fibers = yield* Effect.forEach(
         Array.from({ length: 50 }, (_, i) => i),
