@@ -8,7 +8,9 @@ import type { BenchClient, ClientOptions, StreamResult } from "./client.js"
 const textOf = (response: any): string => {
   const parts = response?.candidates?.[0]?.content?.parts
   let text = ""
-  if (Array.isArray(parts)) for (const part of parts) if (typeof part?.text === "string" && part.thought !== true) text += part.text
+  if (Array.isArray(parts)) {
+    for (const part of parts) if (typeof part?.text === "string" && part.thought !== true) text += part.text
+  }
   return text
 }
 
@@ -27,8 +29,14 @@ export const make = async (options: ClientOptions): Promise<BenchClient> => {
 
   const stream = async (prompt: string): Promise<StreamResult> => {
     const started = performance.now()
-    const response = await fetch(`${base}:streamGenerateContent?alt=sse`, { method: "POST", headers: streamHeaders, body: body(prompt) })
-    if (!response.ok || response.body === null) throw new Error(`HTTP ${response.status}: ${(await response.text()).slice(0, 200)}`)
+    const response = await fetch(`${base}:streamGenerateContent?alt=sse`, {
+      method: "POST",
+      headers: streamHeaders,
+      body: body(prompt)
+    })
+    if (!response.ok || response.body === null) {
+      throw new Error(`HTTP ${response.status}: ${(await response.text()).slice(0, 200)}`)
+    }
     const decoder = new TextDecoder()
     let buffer = ""
     let events = 0

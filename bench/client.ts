@@ -48,7 +48,8 @@ export type ClientName = (typeof clientNames)[number]
 
 /** The package root module, from the built `dist/` or from `src/`. */
 export const packageEntry = (options: Pick<ClientOptions, "lib" | "root">, name: "index" | "testing"): string =>
-  new URL(options.lib === "dist" ? `dist/${name}.js` : `src/${name}.ts`, `file://${options.root.replace(/\/?$/, "/")}`).href
+  new URL(options.lib === "dist" ? `dist/${name}.js` : `src/${name}.ts`, `file://${options.root.replace(/\/?$/, "/")}`)
+    .href
 
 /** The workloads of the bench. */
 export const workloadNames = ["W1", "W2", "W3", "W4", "TTFT"] as const

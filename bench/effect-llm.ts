@@ -15,10 +15,14 @@ import { type BenchClient, type ClientOptions, packageEntry, type StreamResult }
 
 type Library = typeof import("../src/index.js")
 
-const load = async (options: ClientOptions): Promise<Library> => (await import(packageEntry(options, "index"))) as Library
+const load = async (options: ClientOptions): Promise<Library> =>
+  (await import(packageEntry(options, "index"))) as Library
 
 /** The project configuration the bench gives effect-llm (YAML shape). */
-export const benchConfig = (options: ClientOptions, ledger: { readonly backend: "memory" } | { readonly backend: "sqlite"; readonly path: string }) => ({
+export const benchConfig = (
+  options: ClientOptions,
+  ledger: { readonly backend: "memory" } | { readonly backend: "sqlite"; readonly path: string }
+) => ({
   default_model: "bench",
   providers: {
     google: { api_key: options.apiKey, endpoints: [{ name: "sim", base_url: options.url }] }
@@ -61,7 +65,8 @@ export const makeRuntime = async (options: ClientOptions, backend: "memory" | "s
 
   return {
     call: (prompt) => runtime.runPromise(llm.generate({ prompt })),
-    calls: (prompts) => runtime.runPromise(Effect.forEach(prompts, (prompt) => llm.generate({ prompt }), { concurrency: "unbounded" })),
+    calls: (prompts) =>
+      runtime.runPromise(Effect.forEach(prompts, (prompt) => llm.generate({ prompt }), { concurrency: "unbounded" })),
     stream: (prompt) => runtime.runPromise(consume(prompt)),
     streams: (prompts) => runtime.runPromise(Effect.forEach(prompts, consume, { concurrency: "unbounded" })),
     close: () => runtime.dispose()

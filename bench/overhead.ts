@@ -14,28 +14,44 @@ import { benchConfig } from "./effect-llm.js"
 
 // BENCH_LIB=dist measures the built package (profiles then name real lines); default: src/.
 const lib = process.env.BENCH_LIB === "dist" ? "dist" : "src"
-const { layerWith, ledgerFromConfig } = (await import(`../${lib}/layers/Live.js`)) as typeof import("../src/layers/Live.js")
+const { layerWith, ledgerFromConfig } =
+  (await import(`../${lib}/layers/Live.js`)) as typeof import("../src/layers/Live.js")
 const LLMClient = (await import(`../${lib}/services/LLMClient.js`)) as typeof import("../src/services/LLMClient.js")
 const LLMConfig = (await import(`../${lib}/services/LLMConfig.js`)) as typeof import("../src/services/LLMConfig.js")
 const Providers = (await import(`../${lib}/services/Providers.js`)) as typeof import("../src/services/Providers.js")
 
 const n = Number(process.argv[2] ?? 20_000)
 const text = "x".repeat(1024)
-const unary = JSON.stringify({
-  candidates: [{ content: { parts: [{ text }], role: "model" }, finishReason: "STOP", index: 0 }],
-  usageMetadata: { promptTokenCount: 10, candidatesTokenCount: 256, totalTokenCount: 266 },
-  modelVersion: "gemini-2.5-flash",
-  responseId: "abc"
-}, null, 2)
+const unary = JSON.stringify(
+  {
+    candidates: [{ content: { parts: [{ text }], role: "model" }, finishReason: "STOP", index: 0 }],
+    usageMetadata: { promptTokenCount: 10, candidatesTokenCount: 256, totalTokenCount: 266 },
+    modelVersion: "gemini-2.5-flash",
+    responseId: "abc"
+  },
+  null,
+  2
+)
 const frame = (i: number, last: boolean) =>
-  `data: {"candidates":[{"content":{"parts":[{"text":"abcdefgh"}],"role":"model"}${last ? `,"finishReason":"STOP"` : ""},"index":0}],"usageMetadata":{"promptTokenCount":10,"candidatesTokenCount":${i + 1},"totalTokenCount":${i + 11}},"modelVersion":"gemini-2.5-flash","responseId":"abc"}\r\n\r\n`
+  `data: {"candidates":[{"content":{"parts":[{"text":"abcdefgh"}],"role":"model"}${
+    last ? `,"finishReason":"STOP"` : ""
+  },"index":0}],"usageMetadata":{"promptTokenCount":10,"candidatesTokenCount":${i + 1},"totalTokenCount":${
+    i + 11
+  }},"modelVersion":"gemini-2.5-flash","responseId":"abc"}\r\n\r\n`
 const streamEvents = 10_000
-const sseBody = new TextEncoder().encode(Array.from({ length: streamEvents }, (_, i) => frame(i, i === streamEvents - 1)).join(""))
+const sseBody = new TextEncoder().encode(
+  Array.from({ length: streamEvents }, (_, i) => frame(i, i === streamEvents - 1)).join("")
+)
 
 const client = HttpClient.make((request) =>
   Effect.sync(() => {
     const streaming = request.url.includes("streamGenerateContent")
-    if (!streaming) return HttpClientResponse.fromWeb(request, new Response(unary, { status: 200, headers: { "content-type": "application/json" } }))
+    if (!streaming) {
+      return HttpClientResponse.fromWeb(
+        request,
+        new Response(unary, { status: 200, headers: { "content-type": "application/json" } })
+      )
+    }
     const chunk = 64 * 1024
     const body = new ReadableStream<Uint8Array>({
       start(controller) {
@@ -43,11 +59,21 @@ const client = HttpClient.make((request) =>
         controller.close()
       }
     })
-    return HttpClientResponse.fromWeb(request, new Response(body, { status: 200, headers: { "content-type": "text/event-stream" } }))
+    return HttpClientResponse.fromWeb(
+      request,
+      new Response(body, { status: 200, headers: { "content-type": "text/event-stream" } })
+    )
   })
 )
 
-const options = { url: "http://127.0.0.1:1/bench", apiKey: "k", modelId: "gemini-2.5-flash", lib: "src", root: ".", dir: "." } as const
+const options = {
+  url: "http://127.0.0.1:1/bench",
+  apiKey: "k",
+  modelId: "gemini-2.5-flash",
+  lib: "src",
+  root: ".",
+  dir: "."
+} as const
 const layer = layerWith(
   LLMConfig.layerIsolated(benchConfig(options, { backend: "memory" })),
   Providers.layerHttp.pipe(Layer.provide(Layer.succeed(HttpClient.HttpClient, client))),
@@ -55,7 +81,9 @@ const layer = layerWith(
 )
 // BENCH_ABLATE=timeout,... : (scratch copies only) parts switched off to see what they cost.
 // BENCH_TRACER=off: the same with Effect's tracer disabled (what spans cost).
-const runtime = ManagedRuntime.make(process.env.BENCH_TRACER === "off" ? Layer.merge(layer, Layer.setTracerEnabled(false)) : layer)
+const runtime = ManagedRuntime.make(
+  process.env.BENCH_TRACER === "off" ? Layer.merge(layer, Layer.setTracerEnabled(false)) : layer
+)
 
 const time = async (label: string, count: number, run: () => Promise<unknown>) => {
   for (let i = 0; i < Math.min(2000, count); i++) await run()
@@ -64,7 +92,11 @@ const time = async (label: string, count: number, run: () => Promise<unknown>) =
   for (let i = 0; i < count; i++) await run()
   const wall = performance.now() - started
   const used = process.cpuUsage(cpu)
-  console.log(`${label.padEnd(28)} ${((wall * 1000) / count).toFixed(1).padStart(8)} µs wall  ${((used.user + used.system) / count).toFixed(1).padStart(8)} µs cpu`)
+  console.log(
+    `${label.padEnd(28)} ${((wall * 1000) / count).toFixed(1).padStart(8)} µs wall  ${
+      ((used.user + used.system) / count).toFixed(1).padStart(8)
+    } µs cpu`
+  )
 }
 
 /** The floor: a hand-written SSE loop over the same bytes (what the baseline client does after fetch). */
@@ -92,7 +124,12 @@ const what = process.argv[3] ?? "generate,stream"
 await runtime.runtime()
 if (what.includes("transport")) {
   // The floor under `generate`: the same HTTP client call, body text and JSON.parse, nothing else.
-  const plain = HttpClient.execute(HttpClientRequest.bodyUnsafeJson(HttpClientRequest.post("http://127.0.0.1:1/bench/v1beta/models/m:generateContent"), { contents: [] })).pipe(
+  const plain = HttpClient.execute(
+    HttpClientRequest.bodyUnsafeJson(
+      HttpClientRequest.post("http://127.0.0.1:1/bench/v1beta/models/m:generateContent"),
+      { contents: [] }
+    )
+  ).pipe(
     Effect.flatMap((response) => response.text),
     Effect.map((body) => JSON.parse(body)),
     Effect.provideService(HttpClient.HttpClient, client)
@@ -100,11 +137,18 @@ if (what.includes("transport")) {
   await time("transport only (mock HTTP)", n, () => Effect.runPromise(plain))
 }
 if (what.includes("generate")) {
-  await time("generate (memory ledger)", n, () => runtime.runPromise(LLMClient.generate({ prompt: `hello ${Math.random()}` })))
+  await time(
+    "generate (memory ledger)",
+    n,
+    () => runtime.runPromise(LLMClient.generate({ prompt: `hello ${Math.random()}` }))
+  )
 }
 if (what.includes("stream")) {
   await time(`hand-written SSE loop, ${streamEvents} events`, 20, handWritten)
-  await time(`stream ${streamEvents} events`, 20, () =>
-    runtime.runPromise(Stream.runForEach(LLMClient.stream({ prompt: "hello" }), () => Effect.void)))
+  await time(
+    `stream ${streamEvents} events`,
+    20,
+    () => runtime.runPromise(Stream.runForEach(LLMClient.stream({ prompt: "hello" }), () => Effect.void))
+  )
 }
 await runtime.dispose()

@@ -14,8 +14,8 @@ import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import { fileURLToPath } from "node:url"
-import { benchConfig } from "./effect-llm.js"
 import type { ClientName, WorkloadName } from "./client.js"
+import { benchConfig } from "./effect-llm.js"
 import type { Sizes, WorkerInput, WorkerResult } from "./worker.js"
 
 const root = Path.resolve(Path.dirname(fileURLToPath(import.meta.url)), "..")
@@ -34,16 +34,43 @@ const mode: "full" | "quick" | "tiny" = flag("tiny") ? "tiny" : flag("quick") ? 
 
 const sizesByMode: Record<typeof mode, Sizes> = {
   full: {
-    w1Calls: 1000, w1Warmup: 200, w2Batches: 5, w2Concurrency: 200, w3Events: 10_000, w4Streams: 100, w4Events: 100,
-    ttftStreams: 100, ttftEvents: 20, answerChars: 1024, eventChars: 8
+    w1Calls: 1000,
+    w1Warmup: 200,
+    w2Batches: 5,
+    w2Concurrency: 200,
+    w3Events: 10_000,
+    w4Streams: 100,
+    w4Events: 100,
+    ttftStreams: 100,
+    ttftEvents: 20,
+    answerChars: 1024,
+    eventChars: 8
   },
   quick: {
-    w1Calls: 300, w1Warmup: 100, w2Batches: 2, w2Concurrency: 200, w3Events: 10_000, w4Streams: 100, w4Events: 100,
-    ttftStreams: 40, ttftEvents: 20, answerChars: 1024, eventChars: 8
+    w1Calls: 300,
+    w1Warmup: 100,
+    w2Batches: 2,
+    w2Concurrency: 200,
+    w3Events: 10_000,
+    w4Streams: 100,
+    w4Events: 100,
+    ttftStreams: 40,
+    ttftEvents: 20,
+    answerChars: 1024,
+    eventChars: 8
   },
   tiny: {
-    w1Calls: 30, w1Warmup: 5, w2Batches: 1, w2Concurrency: 10, w3Events: 300, w4Streams: 5, w4Events: 20,
-    ttftStreams: 5, ttftEvents: 5, answerChars: 1024, eventChars: 8
+    w1Calls: 30,
+    w1Warmup: 5,
+    w2Batches: 1,
+    w2Concurrency: 10,
+    w3Events: 300,
+    w4Streams: 5,
+    w4Events: 20,
+    ttftStreams: 5,
+    ttftEvents: 5,
+    answerChars: 1024,
+    eventChars: 8
   }
 }
 const sizes = sizesByMode[mode]
@@ -74,7 +101,11 @@ const workloadLabel: Record<WorkloadName, string> = {
   W4: `W4 ${sizes.w4Streams} concurrent streams × ${sizes.w4Events} events`,
   TTFT: `time to first delta (${sizes.ttftStreams} sequential streams of ${sizes.ttftEvents} events)`
 }
-const unitLabel: Record<WorkerResult["unit"], string> = { "µs/call": "µs per call", "ms": "ms", "ms/batch": "ms per batch" }
+const unitLabel: Record<WorkerResult["unit"], string> = {
+  "µs/call": "µs per call",
+  "ms": "ms",
+  "ms/batch": "ms per batch"
+}
 
 const log = (message: string) => process.stderr.write(`[bench] ${message}\n`)
 
@@ -124,13 +155,19 @@ const prepare = async (built: boolean): Promise<Runner> => {
 /** The environment of bench processes: no provider keys or config from the caller's shell. */
 const cleanEnv = (extra: Record<string, string>): NodeJS.ProcessEnv => {
   const env = { ...process.env }
-  for (const name of ["GEMINI_API_KEY", "GOOGLE_API_KEY", "DASHSCOPE_API_KEY", "EFFECT_LLM_CONFIG", "NODE_OPTIONS"]) delete env[name]
+  for (const name of ["GEMINI_API_KEY", "GOOGLE_API_KEY", "DASHSCOPE_API_KEY", "EFFECT_LLM_CONFIG", "NODE_OPTIONS"]) {
+    delete env[name]
+  }
   return { ...env, ...extra }
 }
 
 const startServer = (runner: Runner, apiKey: string) =>
   new Promise<{ readonly url: string; readonly stop: () => void }>((resolve, reject) => {
-    const child = spawn(process.execPath, [...runner.node, runner.script("server"), JSON.stringify({ lib: runner.lib, root, apiKey })], {
+    const child = spawn(process.execPath, [
+      ...runner.node,
+      runner.script("server"),
+      JSON.stringify({ lib: runner.lib, root, apiKey })
+    ], {
       cwd: root,
       env: cleanEnv({}),
       stdio: ["pipe", "pipe", "inherit"]
@@ -176,7 +213,9 @@ const runWorker = (runner: Runner, input: WorkerInput, env: NodeJS.ProcessEnv, t
         else if (line.trim().length > 0) noise.push(line)
       }
       for (const line of stderr.split("\n")) if (line.trim().length > 0 && code === 0) noise.push(line)
-      const error = code === 0 ? undefined : `${input.client} ${input.workloads.join(",")} exited ${code ?? signal}: ${stderr.trim().slice(0, 2000)}`
+      const error = code === 0
+        ? undefined
+        : `${input.client} ${input.workloads.join(",")} exited ${code ?? signal}: ${stderr.trim().slice(0, 2000)}`
       resolve({ results, noise, error })
     })
   })
@@ -187,24 +226,40 @@ const runWorker = (runner: Runner, input: WorkerInput, env: NodeJS.ProcessEnv, t
 const median = (values: ReadonlyArray<number>): number => {
   const sorted = [...values].sort((a, b) => a - b)
   const mid = sorted.length >> 1
-  return sorted.length === 0 ? Number.NaN : sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2
+  return sorted.length === 0
+    ? Number.NaN
+    : sorted.length % 2 === 1
+    ? sorted[mid]!
+    : (sorted[mid - 1]! + sorted[mid]!) / 2
 }
 
 const fmt = (value: number, digits = 0) =>
-  Number.isFinite(value) ? value.toLocaleString("en", { minimumFractionDigits: digits, maximumFractionDigits: digits }) : "—"
+  Number.isFinite(value)
+    ? value.toLocaleString("en", { minimumFractionDigits: digits, maximumFractionDigits: digits })
+    : "—"
 
 /** Import time of the package root in a fresh `node`, ms (the import alone, and the whole process). */
-const measureImport = (runner: Runner): { readonly importMs: ReadonlyArray<number>; readonly processMs: ReadonlyArray<number> } => {
+const measureImport = (
+  runner: Runner
+): { readonly importMs: ReadonlyArray<number>; readonly processMs: ReadonlyArray<number> } => {
   const entry = runner.lib === "dist" ? Path.join(root, "dist/index.js") : Path.join(root, "src/index.ts")
-  const code = `const t = performance.now(); await import(${JSON.stringify(new URL(`file://${entry}`).href)}); console.log(performance.now() - t)`
+  const code = `const t = performance.now(); await import(${
+    JSON.stringify(new URL(`file://${entry}`).href)
+  }); console.log(performance.now() - t)`
   const importMs: Array<number> = []
   const processMs: Array<number> = []
   for (let i = 0; i < importRuns; i++) {
     const started = performance.now()
-    const result = spawnSync(process.execPath, [...runner.node, "--input-type=module", "-e", code], { cwd: root, env: cleanEnv({}), encoding: "utf8" })
+    const result = spawnSync(process.execPath, [...runner.node, "--input-type=module", "-e", code], {
+      cwd: root,
+      env: cleanEnv({}),
+      encoding: "utf8"
+    })
     processMs.push(performance.now() - started)
     const value = Number(result.stdout.trim())
-    if (result.status !== 0 || !Number.isFinite(value)) throw new Error(`importing the package failed: ${result.stderr}`)
+    if (result.status !== 0 || !Number.isFinite(value)) {
+      throw new Error(`importing the package failed: ${result.stderr}`)
+    }
     importMs.push(value)
   }
   return { importMs, processMs }
@@ -215,9 +270,16 @@ const runLedgerBench = (): ReadonlyArray<string> | undefined => {
   const script = Path.join(benchDir, "ledger.ts")
   if (!Fs.existsSync(script) || mode === "tiny" || flag("no-ledger")) return undefined
   log("bench/ledger.ts …")
-  const result = spawnSync(process.execPath, ["--import", "tsx", script], { cwd: root, env: cleanEnv({}), encoding: "utf8", timeout: 180_000 })
+  const result = spawnSync(process.execPath, ["--import", "tsx", script], {
+    cwd: root,
+    env: cleanEnv({}),
+    encoding: "utf8",
+    timeout: 180_000
+  })
   const lines = `${result.stdout}`.split("\n").filter((line) => line.trim().length > 0)
-  if (result.status !== 0) lines.push(`(exited ${result.status ?? result.signal}: ${result.stderr.trim().split("\n")[0] ?? ""})`)
+  if (result.status !== 0) {
+    lines.push(`(exited ${result.status ?? result.signal}: ${result.stderr.trim().split("\n")[0] ?? ""})`)
+  }
   return lines
 }
 
@@ -238,7 +300,10 @@ const main = async () => {
   const options = { url, apiKey, modelId, lib: runner.lib, root }
   // The per-call form reads its configuration the way users' programs do: from EFFECT_LLM_CONFIG.
   const perCallConfig = Path.join(scratch, "percall-config.yaml")
-  Fs.writeFileSync(perCallConfig, JSON.stringify(benchConfig({ ...options, dir: scratch }, { backend: "memory" }), null, 2))
+  Fs.writeFileSync(
+    perCallConfig,
+    JSON.stringify(benchConfig({ ...options, dir: scratch }, { backend: "memory" }), null, 2)
+  )
 
   const results: Array<WorkerResult & { readonly round: number }> = []
   const noise: Array<string> = []
@@ -247,8 +312,16 @@ const main = async () => {
   const runOne = async (client: ClientName, workloads: ReadonlyArray<WorkloadName>, round: number) => {
     const dir = Path.join(scratch, `w${++serial}`)
     Fs.mkdirSync(dir)
-    const env = cleanEnv({ XDG_CONFIG_HOME: xdg, ...(client === "effect-percall" ? { EFFECT_LLM_CONFIG: perCallConfig } : {}) })
-    const outcome = await runWorker(runner, { ...options, dir, client, workloads, sizes }, env, mode === "tiny" ? 60_000 : 300_000)
+    const env = cleanEnv({
+      XDG_CONFIG_HOME: xdg,
+      ...(client === "effect-percall" ? { EFFECT_LLM_CONFIG: perCallConfig } : {})
+    })
+    const outcome = await runWorker(
+      runner,
+      { ...options, dir, client, workloads, sizes },
+      env,
+      mode === "tiny" ? 60_000 : 300_000
+    )
     for (const result of outcome.results) results.push({ ...result, round })
     noise.push(...outcome.noise.map((line) => `${client} ${workloads.join(",")}: ${line}`))
     if (outcome.error !== undefined) {
@@ -256,7 +329,11 @@ const main = async () => {
       log(`FAILED ${outcome.error}`)
     }
     for (const result of outcome.results) {
-      log(`round ${round} ${result.workload.padEnd(4)} ${client.padEnd(15)} ${fmt(result.value, 2)} ${result.unit}  cpu ${JSON.stringify(result.detail)}  rss ${fmt(result.rssMB)} MB`)
+      log(
+        `round ${round} ${result.workload.padEnd(4)} ${client.padEnd(15)} ${fmt(result.value, 2)} ${result.unit}  cpu ${
+          JSON.stringify(result.detail)
+        }  rss ${fmt(result.rssMB)} MB`
+      )
     }
   }
 
@@ -265,7 +342,13 @@ const main = async () => {
       if (mode === "tiny") {
         // One process per client, all its workloads in it: the smoke test checks every path quickly.
         const clients = [...new Set(plan.flatMap(([, list]) => list))]
-        for (const client of clients) await runOne(client, plan.filter(([, list]) => list.includes(client)).map(([w]) => w), round)
+        for (const client of clients) {
+          await runOne(
+            client,
+            plan.filter(([, list]) => list.includes(client)).map(([w]) => w),
+            round
+          )
+        }
       } else {
         for (const [workload, clients] of plan) for (const client of clients) await runOne(client, [workload], round)
       }
@@ -289,7 +372,8 @@ const main = async () => {
     }
     return median(ratios)
   }
-  const cpuOf = (result: WorkerResult) => result.detail.cpuUs ?? result.detail.cpuMs ?? result.detail.cpuMsPerStream ?? Number.NaN
+  const cpuOf = (result: WorkerResult) =>
+    result.detail.cpuUs ?? result.detail.cpuMs ?? result.detail.cpuMsPerStream ?? Number.NaN
   const cpuRatioOf = (workload: WorkloadName, client: ClientName): number => {
     const ratios: Array<number> = []
     for (let round = 1; round <= rounds; round++) {
@@ -308,11 +392,21 @@ const main = async () => {
       const unit = mine[0]!.unit
       const digits = unit === "µs/call" ? 0 : 1
       const cpu = median(mine.map(cpuOf))
-      const cpuUnit = workload === "W1" ? "µs/call" : workload === "W2" ? "ms/batch" : workload === "TTFT" ? "ms/stream" : "ms"
+      const cpuUnit = workload === "W1"
+        ? "µs/call"
+        : workload === "W2"
+        ? "ms/batch"
+        : workload === "TTFT"
+        ? "ms/stream"
+        : "ms"
       rows.push(
-        `| ${workloadLabel[workload]} | ${clientLabel[client]} | ${fmt(median(mine.map((r) => r.value)), digits === 0 && median(mine.map((r) => r.value)) < 100 ? 2 : digits)} ${unitLabel[unit]} | ${
-          client === "baseline" ? "1.00" : fmt(ratioOf(workload, client), 2)
-        } | ${fmt(cpu, workload === "TTFT" ? 2 : digits)} ${cpuUnit} | ${client === "baseline" ? "1.00" : fmt(cpuRatioOf(workload, client), 2)} | ${fmt(Math.max(...mine.map((r) => r.rssMB)))} MB |`
+        `| ${workloadLabel[workload]} | ${clientLabel[client]} | ${
+          fmt(median(mine.map((r) => r.value)), digits === 0 && median(mine.map((r) => r.value)) < 100 ? 2 : digits)
+        } ${unitLabel[unit]} | ${client === "baseline" ? "1.00" : fmt(ratioOf(workload, client), 2)} | ${
+          fmt(cpu, workload === "TTFT" ? 2 : digits)
+        } ${cpuUnit} | ${client === "baseline" ? "1.00" : fmt(cpuRatioOf(workload, client), 2)} | ${
+          fmt(Math.max(...mine.map((r) => r.rssMB)))
+        } MB |`
       )
     }
   }
@@ -321,7 +415,9 @@ const main = async () => {
   const maxRss = (workload: WorkloadName, clients: ReadonlyArray<ClientName>) =>
     Math.max(...results.filter((r) => r.workload === workload && clients.includes(r.client)).map((r) => r.rssMB))
   const importMedian = median(imports.importMs)
-  const targets: Array<{ readonly name: string; readonly limit: number; readonly value: number; readonly unit: string }> = [
+  const targets: Array<
+    { readonly name: string; readonly limit: number; readonly value: number; readonly unit: string }
+  > = [
     { name: "W1 in-memory ledger, full resilience path", limit: 1.1, value: ratioOf("W1", "effect-memory"), unit: "×" },
     { name: "W1 SQLite ledger", limit: 1.5, value: ratioOf("W1", "effect-sqlite"), unit: "×" },
     { name: "W1 per-call Effect.provide(LiveLayer)", limit: 1.3, value: ratioOf("W1", "effect-percall"), unit: "×" },
@@ -330,15 +426,20 @@ const main = async () => {
     { name: "W4 100 concurrent streams", limit: 1.8, value: ratioOf("W4", "effect-memory"), unit: "×" },
     { name: "time to first delta", limit: 1.2, value: ratioOf("TTFT", "effect-memory"), unit: "×" },
     { name: "import of the package root", limit: 350, value: importMedian, unit: "ms" },
-    { name: "peak RSS in W1 (effect-llm processes)", limit: 200, value: maxRss("W1", ["effect-memory", "effect-sqlite", "effect-percall"]), unit: "MB" }
+    {
+      name: "peak RSS in W1 (effect-llm processes)",
+      limit: 200,
+      value: maxRss("W1", ["effect-memory", "effect-sqlite", "effect-percall"]),
+      unit: "MB"
+    }
   ]
   const targetRows = [
     "| target | limit | measured | |",
     "| --- | ---: | ---: | --- |",
     ...targets.map((t) =>
-      `| ${t.name} | ≤ ${t.unit === "×" ? fmt(t.limit, 2) : fmt(t.limit)} ${t.unit} | ${Number.isFinite(t.value) ? (t.unit === "×" ? fmt(t.value, 2) : fmt(t.value)) : "—"} ${t.unit} | ${
-        !Number.isFinite(t.value) ? "not measured" : t.value <= t.limit ? "**met**" : "**not met**"
-      } |`
+      `| ${t.name} | ≤ ${t.unit === "×" ? fmt(t.limit, 2) : fmt(t.limit)} ${t.unit} | ${
+        Number.isFinite(t.value) ? (t.unit === "×" ? fmt(t.value, 2) : fmt(t.value)) : "—"
+      } ${t.unit} | ${!Number.isFinite(t.value) ? "not measured" : t.value <= t.limit ? "**met**" : "**not met**"} |`
     )
   ]
 
@@ -347,13 +448,23 @@ const main = async () => {
   const lines = [
     `# effect-llm bench results`,
     "",
-    `${new Date().toISOString().slice(0, 16).replace("T", " ")} UTC · Node ${process.version} · ${cpus.length} cores (${cpus[0]?.model.trim() ?? "?"}) · load average at the end ${Os.loadavg().map((l) => l.toFixed(1)).join(" ")} · mode \`${mode}\`, ${rounds} round(s), ${minutes} min · package from ${runner.lib === "dist" ? "`dist/` (built by `npm run build`)" : "`src/` through tsx (not built)"}`,
+    `${new Date().toISOString().slice(0, 16).replace("T", " ")} UTC · Node ${process.version} · ${cpus.length} cores (${
+      cpus[0]?.model.trim() ?? "?"
+    }) · load average at the end ${
+      Os.loadavg().map((l) => l.toFixed(1)).join(" ")
+    } · mode \`${mode}\`, ${rounds} round(s), ${minutes} min · package from ${
+      runner.lib === "dist" ? "`dist/` (built by `npm run build`)" : "`src/` through tsx (not built)"
+    }`,
     "",
     "Each (client, workload) ran in a fresh process with its own warm-up, interleaved round by round (baseline first in each round); the simulator (zero delay) ran in its own process. \"× baseline\" is the median over rounds of the ratio to the same round's baseline; lower is better. Client CPU is the client process's user + system time over the measured part (it does not grow when other processes compete for the cores). Every answer was checked (text length, event count, finish signal).",
     "",
     ...rows,
     "",
-    `Import of the package root (\`${runner.lib === "dist" ? "dist/index.js" : "src/index.ts"}\`) in a fresh \`node\`, ${importRuns} runs: median ${fmt(importMedian)} ms (min ${fmt(Math.min(...imports.importMs))}, max ${fmt(Math.max(...imports.importMs))}); whole process ${fmt(median(imports.processMs))} ms.`,
+    `Import of the package root (\`${
+      runner.lib === "dist" ? "dist/index.js" : "src/index.ts"
+    }\`) in a fresh \`node\`, ${importRuns} runs: median ${fmt(importMedian)} ms (min ${
+      fmt(Math.min(...imports.importMs))
+    }, max ${fmt(Math.max(...imports.importMs))}); whole process ${fmt(median(imports.processMs))} ms.`,
     "",
     "## Targets",
     "",
@@ -361,11 +472,20 @@ const main = async () => {
     ""
   ]
   if (ledgerLines !== undefined) {
-    lines.push("## Ledger backends alone (`bench/ledger.ts`: hold + commit, sequential)", "", "```", ...ledgerLines, "```", "")
+    lines.push(
+      "## Ledger backends alone (`bench/ledger.ts`: hold + commit, sequential)",
+      "",
+      "```",
+      ...ledgerLines,
+      "```",
+      ""
+    )
   }
   const logLines = noise.filter((line) => /level=(INFO|WARN|ERROR|FATAL)/.test(line))
   lines.push(
-    `Effect log lines at Info or above during the run: ${logLines.length}${logLines.length > 0 ? ` (first: ${logLines[0]})` : ""}. Other unexpected output: ${noise.length - logLines.length} line(s).`,
+    `Effect log lines at Info or above during the run: ${logLines.length}${
+      logLines.length > 0 ? ` (first: ${logLines[0]})` : ""
+    }. Other unexpected output: ${noise.length - logLines.length} line(s).`,
     ""
   )
   if (failures.length > 0) lines.push("## Failures", "", ...failures.map((f) => `- ${f.split("\n")[0]}`), "")

@@ -6,9 +6,9 @@
  * tracer. Separates effect-llm's own cost from the transport's.
  * Run: `npx tsx bench/transport.ts` (each variant in a fresh process, 3 interleaved rounds, medians).
  */
+import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
-import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as ManagedRuntime from "effect/ManagedRuntime"
@@ -27,13 +27,17 @@ const apiKey = "bench-google-key"
 const measure = async (variant: Variant, base: string) => {
   const url = `${base}/bench/v1beta/models/gemini-2.5-flash:generateContent`
   const headers = { "content-type": "application/json", "x-goog-api-key": apiKey }
-  const body = (i: number) => JSON.stringify({ contents: [{ role: "user", parts: [{ text: `[[sim tokens=256]] call ${i}` }] }] })
+  const body = (i: number) =>
+    JSON.stringify({ contents: [{ role: "user", parts: [{ text: `[[sim tokens=256]] call ${i}` }] }] })
   let call: (i: number) => Promise<unknown>
   if (variant === "fetch") {
     call = async (i) => JSON.parse(await (await fetch(url, { method: "POST", headers, body: body(i) })).text())
   } else if (variant === "undici") {
     const agent = new Agent()
-    call = async (i) => JSON.parse(await (await undiciRequest(url, { method: "POST", headers, body: body(i), dispatcher: agent })).body.text())
+    call = async (i) =>
+      JSON.parse(
+        await (await undiciRequest(url, { method: "POST", headers, body: body(i), dispatcher: agent })).body.text()
+      )
   } else if (variant === "effect-over-undici") {
     const agent = new Agent()
     const runtime = ManagedRuntime.make(Layer.empty)
@@ -45,15 +49,24 @@ const measure = async (variant: Variant, base: string) => {
         )
       )
   } else {
-    const layer = variant === "effect-http" ? NodeHttpClient.layerUndici : Layer.merge(NodeHttpClient.layerUndici, Layer.setTracerEnabled(false))
+    const layer = variant === "effect-http"
+      ? NodeHttpClient.layerUndici
+      : Layer.merge(NodeHttpClient.layerUndici, Layer.setTracerEnabled(false))
     const runtime = ManagedRuntime.make(layer)
     call = (i) =>
-      runtime.runPromise(Effect.flatMap(HttpClient.HttpClient, (client) =>
-        client.execute(HttpClientRequest.post(url).pipe(HttpClientRequest.setHeaders(headers), HttpClientRequest.bodyText(body(i), "application/json"))).pipe(
-          Effect.flatMap((response) => response.text),
-          Effect.map((text) => JSON.parse(text)),
-          Effect.scoped
-        )))
+      runtime.runPromise(
+        Effect.flatMap(HttpClient.HttpClient, (client) =>
+          client.execute(
+            HttpClientRequest.post(url).pipe(
+              HttpClientRequest.setHeaders(headers),
+              HttpClientRequest.bodyText(body(i), "application/json")
+            )
+          ).pipe(
+            Effect.flatMap((response) => response.text),
+            Effect.map((text) => JSON.parse(text)),
+            Effect.scoped
+          ))
+      )
   }
   for (let i = 0; i < warmup; i++) await call(i)
   const cpu = process.cpuUsage()
@@ -68,7 +81,12 @@ const median = (values: ReadonlyArray<number>) => [...values].sort((a, b) => a -
 
 const main = async () => {
   const root = Path.resolve(Path.dirname(fileURLToPath(import.meta.url)), "..")
-  const server = spawn(process.execPath, ["--import", "tsx", Path.join(root, "bench/server.ts"), JSON.stringify({ lib: "src", root, apiKey })], {
+  const server = spawn(process.execPath, [
+    "--import",
+    "tsx",
+    Path.join(root, "bench/server.ts"),
+    JSON.stringify({ lib: "src", root, apiKey })
+  ], {
     stdio: ["pipe", "pipe", "inherit"]
   })
   const base = await new Promise<string>((resolve) => {
@@ -83,7 +101,9 @@ const main = async () => {
   try {
     for (let round = 0; round < 3; round++) {
       for (const variant of variants) {
-        const run = spawnSync(process.execPath, ["--import", "tsx", fileURLToPath(import.meta.url), variant, base], { encoding: "utf8" })
+        const run = spawnSync(process.execPath, ["--import", "tsx", fileURLToPath(import.meta.url), variant, base], {
+          encoding: "utf8"
+        })
         const [wall, cpu] = run.stdout.trim().split(" ").map(Number)
         if (run.status !== 0 || !Number.isFinite(wall)) throw new Error(`${variant} failed: ${run.stderr}`)
         results.get(variant)!.push([wall!, cpu!])
@@ -97,7 +117,11 @@ const main = async () => {
   console.log("| --- | ---: | ---: | ---: |")
   for (const [variant, samples] of results) {
     const wall = median(samples.map(([w]) => w))
-    console.log(`| ${variant} | ${wall.toFixed(0)} | ${median(samples.map(([, c]) => c)).toFixed(0)} | ${(wall / fetchWall).toFixed(2)} |`)
+    console.log(
+      `| ${variant} | ${wall.toFixed(0)} | ${median(samples.map(([, c]) => c)).toFixed(0)} | ${
+        (wall / fetchWall).toFixed(2)
+      } |`
+    )
   }
 }
 

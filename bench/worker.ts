@@ -63,7 +63,10 @@ const check = (condition: boolean, message: string) => {
 }
 
 const checkText = (text: unknown, chars: number) =>
-  check(typeof text === "string" && text.length === chars, `expected ${chars} characters, got ${typeof text === "string" ? text.length : typeof text}`)
+  check(
+    typeof text === "string" && text.length === chars,
+    `expected ${chars} characters, got ${typeof text === "string" ? text.length : typeof text}`
+  )
 
 const checkStream = (result: StreamResult, events: number, chars: number) => {
   check(result.finished, "the stream did not finish")
@@ -119,7 +122,8 @@ const measure = async (input: WorkerInput, client: BenchClient, workload: Worklo
       break
     }
     case "W2": {
-      const batch = (b: number) => Array.from({ length: s.w2Concurrency }, (_, i) => callPrompt(b * s.w2Concurrency + i))
+      const batch = (b: number) =>
+        Array.from({ length: s.w2Concurrency }, (_, i) => callPrompt(b * s.w2Concurrency + i))
       for (const text of await client.calls(batch(0))) checkText(text, s.answerChars)
       const times: Array<number> = []
       cpuStart = process.cpuUsage()
@@ -151,7 +155,8 @@ const measure = async (input: WorkerInput, client: BenchClient, workload: Worklo
       break
     }
     case "W4": {
-      const batch = (b: number) => Array.from({ length: s.w4Streams }, (_, i) => streamPrompt(s.w4Events, b * s.w4Streams + i))
+      const batch = (b: number) =>
+        Array.from({ length: s.w4Streams }, (_, i) => streamPrompt(s.w4Events, b * s.w4Streams + i))
       for (const result of await client.streams(batch(0))) checkStream(result, s.w4Events, s.eventChars)
       cpuStart = process.cpuUsage()
       const started = performance.now()
@@ -165,7 +170,9 @@ const measure = async (input: WorkerInput, client: BenchClient, workload: Worklo
     }
     case "TTFT": {
       const warm = Math.max(5, Math.floor(s.ttftStreams / 4))
-      for (let i = 0; i < warm; i++) checkStream(await client.stream(streamPrompt(s.ttftEvents, i)), s.ttftEvents, s.eventChars)
+      for (let i = 0; i < warm; i++) {
+        checkStream(await client.stream(streamPrompt(s.ttftEvents, i)), s.ttftEvents, s.eventChars)
+      }
       const ttfts: Array<number> = []
       const totals: Array<number> = []
       cpuStart = process.cpuUsage()
@@ -206,7 +213,11 @@ const input = JSON.parse(process.argv[2] ?? "{}") as WorkerInput
 run(input).then(
   () => process.exit(0),
   (error: unknown) => {
-    process.stderr.write(`FAILED ${input.client} ${input.workloads.join(",")}: ${error instanceof Error ? error.stack ?? error.message : String(error)}\n`)
+    process.stderr.write(
+      `FAILED ${input.client} ${input.workloads.join(",")}: ${
+        error instanceof Error ? error.stack ?? error.message : String(error)
+      }\n`
+    )
     process.exit(1)
   }
 )

@@ -14,7 +14,10 @@ import * as Layer from "effect/Layer"
 import { generate, LiveLayer } from "../src/index.js"
 
 /** An OTLP/HTTP exporter for traces, metrics and logs (the collector's default port is 4318). */
-export const OtlpTelemetry = (baseUrl: string, options: { readonly serviceName?: string; readonly exportIntervalMs?: number } = {}) =>
+export const OtlpTelemetry = (
+  baseUrl: string,
+  options: { readonly serviceName?: string; readonly exportIntervalMs?: number } = {}
+) =>
   Otlp.layerJson({
     baseUrl,
     resource: { serviceName: options.serviceName ?? "effect-llm-app" },
@@ -28,10 +31,11 @@ if (process.argv[1] !== undefined && import.meta.url.endsWith(process.argv[1].sp
     const text = yield* generate({ prompt: "Say hello in five words." })
     yield* Effect.log(text)
   })
-  Effect.runPromise(program.pipe(Effect.provide(LiveLayer), Effect.provide(OtlpTelemetry("http://localhost:4318")))).catch(
-    (error) => {
-      process.exitCode = 1
-      void Effect.runPromise(Effect.logError(String(error)))
-    }
-  )
+  Effect.runPromise(program.pipe(Effect.provide(LiveLayer), Effect.provide(OtlpTelemetry("http://localhost:4318"))))
+    .catch(
+      (error) => {
+        process.exitCode = 1
+        void Effect.runPromise(Effect.logError(String(error)))
+      }
+    )
 }

@@ -13,7 +13,7 @@ import * as Option from "effect/Option"
 import type { ResilienceConfig } from "../domain/Config.js"
 import { type LLMError, RetryableError } from "../domain/Errors.js"
 import * as RetryPolicy from "../internal/RetryPolicy.js"
-import { scrubError, type Scrubber } from "../internal/Scrub.js"
+import { type Scrubber, scrubError } from "../internal/Scrub.js"
 import type { ProviderClient, ProviderTarget } from "../providers/Provider.js"
 import type { CircuitBreaker } from "../services/CircuitBreaker.js"
 import type { LLMConfig } from "../services/LLMConfig.js"
@@ -89,7 +89,9 @@ export const make = (deps: {
       let previous: PreviousAttempt | undefined
       while (true) {
         const route = yield* router.route(plan.routing, previous)
-        const exit = yield* Effect.exit(breakers.guard(route.endpoint.name, route.admission, once(meter, route, state, attempt)))
+        const exit = yield* Effect.exit(
+          breakers.guard(route.endpoint.name, route.admission, once(meter, route, state, attempt))
+        )
         if (Exit.isSuccess(exit)) return [exit.value, route] as const
         const failure = Cause.failureOption(exit.cause)
         if (Option.isNone(failure)) return yield* Effect.failCause(exit.cause as Cause.Cause<never>)
@@ -110,7 +112,11 @@ export const make = (deps: {
           reason: error.reason,
           delayMs
         }))
-        yield* telemetry.retried(error.reason, route.model.provider, error._tag === "RateLimitError" ? delayMs : undefined)
+        yield* telemetry.retried(
+          error.reason,
+          route.model.provider,
+          error._tag === "RateLimitError" ? delayMs : undefined
+        )
         yield* Effect.sleep(decision.delay)
         state = next
         // After a 429 the next attempt stays and waits; after any other failure it fails over (API.md §14).

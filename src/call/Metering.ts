@@ -63,7 +63,9 @@ const ledgerUnavailable = (error: LedgerError) =>
   new FatalError({ reason: "ledger_unavailable", message: `the spend ledger is unavailable: ${error.message}` })
 
 /** The tag and message a settlement records for a failed call's cause; `undefined` for an interruption. */
-const describeFailure = (cause: Cause.Cause<unknown>): { readonly tag: string; readonly message: string } | undefined => {
+const describeFailure = (
+  cause: Cause.Cause<unknown>
+): { readonly tag: string; readonly message: string } | undefined => {
   if (Cause.isInterruptedOnly(cause)) return undefined
   return Option.match(Cause.failureOption(cause), {
     onNone: () => ({ tag: "Defect", message: Cause.pretty(cause).split("\n")[0] ?? "defect" }),
@@ -106,17 +108,20 @@ export const make = (deps: {
   const raiseFor = (meter: Meter, model: ModelConfig): Effect.Effect<void, BudgetExceededError | FatalError> => {
     const current = meter.hold
     if (model.alias === current.alias) return Effect.void
-    return Effect.flatMap(pricing.estimate(model, meter.plan.request, meter.plan.outputCap), (estimate) =>
-      ledger.raise(current, {
-        provider: model.provider,
-        model: model.modelId,
-        alias: model.alias,
-        estimate,
-        limits: limitsFor(deps.budget, model)
-      }).pipe(
-        Effect.catchTag("LedgerError", (error) => Effect.fail(ledgerUnavailable(error))),
-        Effect.map((raised) => meter.raised(raised))
-      ))
+    return Effect.flatMap(
+      pricing.estimate(model, meter.plan.request, meter.plan.outputCap),
+      (estimate) =>
+        ledger.raise(current, {
+          provider: model.provider,
+          model: model.modelId,
+          alias: model.alias,
+          estimate,
+          limits: limitsFor(deps.budget, model)
+        }).pipe(
+          Effect.catchTag("LedgerError", (error) => Effect.fail(ledgerUnavailable(error))),
+          Effect.map((raised) => meter.raised(raised))
+        )
+    )
   }
 
   const who = (meter: Meter, route: Route | undefined) => {

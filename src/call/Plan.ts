@@ -60,15 +60,15 @@ export const make = (deps: {
       // The cap is sent whenever a budget applies, so the hold bounds the call (API.md §14), and
       // always to a protocol that requires one (Anthropic's max_tokens).
       const needsCap = limits.length > 0 ||
-        [...routing.own, ...routing.fallbacks].some(({ model }) =>
-          protocols[model.protocol].requiresMaxOutputTokens
-        )
+        [...routing.own, ...routing.fallbacks].some(({ model }) => protocols[model.protocol].requiresMaxOutputTokens)
       const request: CallRequest = needsCap && validated.maxOutputTokens === undefined
         ? { ...validated, maxOutputTokens: outputCap }
         : validated
       const refused = checkFor(model, request)
       if (refused !== undefined) return yield* refused
-      const traceId = typeof input.traceId === "string" && input.traceId.length > 0 ? input.traceId : crypto.randomUUID()
+      const traceId = typeof input.traceId === "string" && input.traceId.length > 0
+        ? input.traceId
+        : crypto.randomUUID()
       const estimate = yield* deps.pricing.estimate(model, request, outputCap)
       return { traceId, model, request, routing, limits, outputCap, estimate }
     })

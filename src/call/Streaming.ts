@@ -20,10 +20,10 @@ import { GenerationResponse } from "../domain/GenerationResponse.js"
 import { StreamEvent } from "../domain/StreamEvent.js"
 import type { UsageCounts } from "../domain/TokenUsage.js"
 import { peelUntil } from "../internal/Peel.js"
-import { scrubError, type Scrubber } from "../internal/Scrub.js"
+import { type Scrubber, scrubError } from "../internal/Scrub.js"
 import type { StreamPart } from "../providers/Provider.js"
 import type { Route } from "../services/Router.js"
-import { type Attempt, attemptTimeout, type Attempts } from "./Attempts.js"
+import { type Attempt, type Attempts, attemptTimeout } from "./Attempts.js"
 import type { CallTelemetry } from "./CallTelemetry.js"
 import type { Meter, Metering } from "./Metering.js"
 import type { Plan } from "./Plan.js"
@@ -128,7 +128,9 @@ export const make = (deps: {
         // The prefix ends with the first delta (if the stream has one): its arrival is the TTFT.
         const first = absorb(opened.prefix)
         if (first.length > 0) progress.firstToken(yield* Clock.currentTimeMillis)
-        const rest = Stream.mapChunks(opened.rest, absorb).pipe(Stream.mapError((error) => scrubError(deps.scrub, error)))
+        const rest = Stream.mapChunks(opened.rest, absorb).pipe(
+          Stream.mapError((error) => scrubError(deps.scrub, error))
+        )
         const finish = Effect.suspend(() =>
           Effect.gen(function*() {
             const settled = yield* metering.commit(meter, route, usage)

@@ -68,7 +68,10 @@ const requestOptions = {
   ),
   system: Options.text("system").pipe(Options.withDescription("A system instruction."), Options.optional),
   maxTokens: Options.integer("max-tokens").pipe(Options.withDescription("Maximum output tokens."), Options.optional),
-  temperature: Options.float("temperature").pipe(Options.withDescription("Sampling temperature, 0–2."), Options.optional),
+  temperature: Options.float("temperature").pipe(
+    Options.withDescription("Sampling temperature, 0–2."),
+    Options.optional
+  ),
   config
 }
 
@@ -113,13 +116,15 @@ const generateCommand = Command.make("generate", { ...requestOptions, json }, (o
       yield* Console.log(JSON.stringify(encoded, null, 2))
     } else yield* Console.log(response.content)
   }).pipe(Effect.provide(live(options.config)))).pipe(
-  Command.withDescription(describe("Generate a completion and print its text (or, with --json, the whole GenerationResponse).", [
-    `effect-llm generate "Why is the sky blue?"`,
-    `effect-llm generate --model qwen-plus --max-tokens 200 --temperature 0.2 "Summarise Effect in one line"`,
-    `echo "Translate to French: good morning" | effect-llm generate -`,
-    `effect-llm generate --json "hi" | jq .usage`
-  ]))
-)
+    Command.withDescription(
+      describe("Generate a completion and print its text (or, with --json, the whole GenerationResponse).", [
+        `effect-llm generate "Why is the sky blue?"`,
+        `effect-llm generate --model qwen-plus --max-tokens 200 --temperature 0.2 "Summarise Effect in one line"`,
+        `echo "Translate to French: good morning" | effect-llm generate -`,
+        `effect-llm generate --json "hi" | jq .usage`
+      ])
+    )
+  )
 
 const streamCommand = Command.make("stream", requestOptions, (options) =>
   Effect.gen(function*() {
@@ -127,7 +132,9 @@ const streamCommand = Command.make("stream", requestOptions, (options) =>
     const terminal = yield* Terminal.Terminal
     const display = (text: string) =>
       terminal.display(text).pipe(
-        Effect.mapError(() => new CliError({ kind: "OutputClosed", message: "stdout was closed", exitCode: ExitCode.runtime }))
+        Effect.mapError(() =>
+          new CliError({ kind: "OutputClosed", message: "stdout was closed", exitCode: ExitCode.runtime })
+        )
       )
     let deltas = 0
     yield* stream(request).pipe(
@@ -144,17 +151,20 @@ const streamCommand = Command.make("stream", requestOptions, (options) =>
       Effect.onInterrupt(() => printError(`\ninterrupted after ${deltas} deltas: the stream was cancelled`))
     )
   }).pipe(Effect.provide(live(options.config)))).pipe(
-  Command.withDescription(describe(
-    "Stream a completion: tokens are printed as they arrive, then one summary line on stderr (model, endpoint, TTFT, total time, tokens, cost). Ctrl-C stops the stream; the ledger records it as cancelled.",
-    [`effect-llm stream "Write a haiku about retries"`, `effect-llm stream --model qwen-plus - < prompt.txt`]
-  ))
-)
+    Command.withDescription(describe(
+      "Stream a completion: tokens are printed as they arrive, then one summary line on stderr (model, endpoint, TTFT, total time, tokens, cost). Ctrl-C stops the stream; the ledger records it as cancelled.",
+      [`effect-llm stream "Write a haiku about retries"`, `effect-llm stream --model qwen-plus - < prompt.txt`]
+    ))
+  )
 
 // ---------------------------------------------------------------------------------------------
 // ledger
 
 const ledgerCommand = Command.make("ledger", {
-  since: Options.date("since").pipe(Options.withDescription("From this date/time (ISO 8601, UTC; e.g. 2025-01-31)."), Options.optional),
+  since: Options.date("since").pipe(
+    Options.withDescription("From this date/time (ISO 8601, UTC; e.g. 2025-01-31)."),
+    Options.optional
+  ),
   until: Options.date("until").pipe(Options.withDescription("Up to (excluding) this date/time."), Options.optional),
   by: Options.choice("by", ["day", "model", "provider"]).pipe(
     Options.withDescription("Group the summary by day (UTC), model or provider."),
@@ -196,21 +206,22 @@ const ledgerCommand = Command.make("ledger", {
     )
     yield* Console.log(`\ntoday  ${spendLine(spent, limit)}`)
   }).pipe(Effect.provide(live(options.config)))).pipe(
-  Command.withDescription(describe(
-    "Summarise the spend ledger (calls, tokens, cost, outcomes) and show today's spend against the daily limit.",
-    ["effect-llm ledger", "effect-llm ledger --by model --since 2025-01-01", "effect-llm ledger --json"]
-  ))
-)
+    Command.withDescription(describe(
+      "Summarise the spend ledger (calls, tokens, cost, outcomes) and show today's spend against the daily limit.",
+      ["effect-llm ledger", "effect-llm ledger --by model --since 2025-01-01", "effect-llm ledger --json"]
+    ))
+  )
 
 // ---------------------------------------------------------------------------------------------
 // doctor / init / demo
 
-const doctorCommand = Command.make("doctor", { config }, (options) => doctor(Option.getOrUndefined(options.config))).pipe(
-  Command.withDescription(describe(
-    "Check the setup without spending: config, models → endpoints, keys (redacted), endpoint reachability (TCP + one plain HTTP request, no generation), breaker settings and the ledger. Exits non-zero when anything is wrong.",
-    ["effect-llm doctor", "effect-llm doctor --config ./staging.yaml"]
-  ))
-)
+const doctorCommand = Command.make("doctor", { config }, (options) => doctor(Option.getOrUndefined(options.config)))
+  .pipe(
+    Command.withDescription(describe(
+      "Check the setup without spending: config, models → endpoints, keys (redacted), endpoint reachability (TCP + one plain HTTP request, no generation), breaker settings and the ledger. Exits non-zero when anything is wrong.",
+      ["effect-llm doctor", "effect-llm doctor --config ./staging.yaml"]
+    ))
+  )
 
 /** The commented template: the package's own `config.yaml` (shipped in `files`). */
 const templateUrl = new URL("../../config.yaml", import.meta.url)
@@ -233,25 +244,35 @@ const initCommand = Command.make("init", {
     const template = yield* fs.readFileString(yield* path.fromFileUrl(templateUrl))
     yield* fs.makeDirectory(path.dirname(target), { recursive: true })
     yield* fs.writeFileString(target, template)
-    yield* Console.log(`wrote ${target}\nnext: set GEMINI_API_KEY and/or DASHSCOPE_API_KEY, then run \`effect-llm doctor\``)
+    yield* Console.log(
+      `wrote ${target}\nnext: set GEMINI_API_KEY and/or DASHSCOPE_API_KEY, then run \`effect-llm doctor\``
+    )
   }).pipe(
     Effect.catchTags({
       SystemError: (error) => new CliError({ kind: "SystemError", message: error.message, exitCode: ExitCode.runtime }),
       BadArgument: (error) => new CliError({ kind: "BadArgument", message: error.message, exitCode: ExitCode.runtime })
     })
   )).pipe(
-  Command.withDescription(describe("Write a commented config.yaml template (never overwrites without --force).", [
-    "effect-llm init",
-    "effect-llm init --config ~/.config/effect-llm/config.yaml",
-    "effect-llm init --force"
-  ]))
-)
+    Command.withDescription(describe("Write a commented config.yaml template (never overwrites without --force).", [
+      "effect-llm init",
+      "effect-llm init --config ~/.config/effect-llm/config.yaml",
+      "effect-llm init --force"
+    ]))
+  )
 
-const demoCommand = Command.make("demo", { live: Options.boolean("live").pipe(Options.withDescription("run the live steps against the real services (needs GEMINI_API_KEY or DASHSCOPE_API_KEY; costs money)")) }, demo).pipe(
-  Command.withDescription(describe("Run the tour of `npm run demo`: offline by default (embedded simulator, no keys, no network).", [
-    "effect-llm demo",
-    "GEMINI_API_KEY=… effect-llm demo --live"
-  ]))
+const demoCommand = Command.make("demo", {
+  live: Options.boolean("live").pipe(
+    Options.withDescription(
+      "run the live steps against the real services (needs GEMINI_API_KEY or DASHSCOPE_API_KEY; costs money)"
+    )
+  )
+}, demo).pipe(
+  Command.withDescription(
+    describe("Run the tour of `npm run demo`: offline by default (embedded simulator, no keys, no network).", [
+      "effect-llm demo",
+      "GEMINI_API_KEY=… effect-llm demo --live"
+    ])
+  )
 )
 
 // ---------------------------------------------------------------------------------------------
@@ -272,7 +293,9 @@ const footer = HelpDoc.blocks([
   HelpDoc.p("  2    usage or configuration error (bad arguments, invalid request, ConfigError, existing file)"),
   HelpDoc.p("  3    budget exceeded (BudgetExceededError: no request was made)"),
   HelpDoc.p("  130  interrupted (Ctrl-C); a stream is recorded as cancelled"),
-  HelpDoc.p("Errors print one line on stderr: `error: <tag>: <message>`. `--log-level info` shows retries and breaker changes.")
+  HelpDoc.p(
+    "Errors print one line on stderr: `error: <tag>: <message>`. `--log-level info` shows retries and breaker changes."
+  )
 ])
 
 const cli = Command.run(root, { name: "effect-llm", version, footer })
@@ -296,7 +319,8 @@ export const run = (argv: ReadonlyArray<string>) =>
     Effect.withConsole(cli(argv), {
       ...console,
       error: () => Effect.void,
-      log: (...args) => console.log(...(colour ? args : args.map((arg) => typeof arg === "string" ? stripAnsi(arg) : arg)))
+      log: (...args) =>
+        console.log(...(colour ? args : args.map((arg) => typeof arg === "string" ? stripAnsi(arg) : arg)))
     })
   )).pipe(
     Logger.withMinimumLogLevel(LogLevel.Warning),

@@ -4,8 +4,8 @@
  * probes every endpoint (TCP connect, then one plain HTTP request to the base URL: any status means
  * reachable, no generation call), shows the resilience settings and opens the ledger.
  */
-import * as HttpClient from "@effect/platform/HttpClient"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
+import * as HttpClient from "@effect/platform/HttpClient"
 import * as Console from "effect/Console"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -97,46 +97,86 @@ export const doctor = (configPath: string | undefined): Effect.Effect<void, CliE
     const config: ResolvedConfig = loaded.right
     yield* Console.log(`  ${ok(`${source} loaded and valid (default model ${config.defaultModel})`)}`)
 
-    yield* Console.log("\nmodels → endpoints" + (config.allowedRegions ? ` (allowed regions: ${config.allowedRegions.join(", ")})` : ""))
-    yield* Console.log(keyValues(Object.values(config.models).map((model) => [
-      model.alias,
-      `${model.provider} ${model.modelId} → ` +
-      (config.providers[model.provider]?.endpoints ?? []).map((e) => `${e.name}${e.region ? ` (${e.region})` : ""}`).join(", ") +
-      (model.fallbacks.length > 0 ? ` · fallbacks: ${model.fallbacks.join(", ")}` : "") +
-      (model.pricing === undefined ? " · no pricing (costs counted as $0)" : "")
-    ])))
+    yield* Console.log(
+      "\nmodels → endpoints" + (config.allowedRegions ? ` (allowed regions: ${config.allowedRegions.join(", ")})` : "")
+    )
+    yield* Console.log(keyValues(
+      Object.values(config.models).map((model) => [
+        model.alias,
+        `${model.provider} ${model.modelId} → ` +
+        (config.providers[model.provider]?.endpoints ?? []).map((e) => `${e.name}${e.region ? ` (${e.region})` : ""}`)
+          .join(", ") +
+        (model.fallbacks.length > 0 ? ` · fallbacks: ${model.fallbacks.join(", ")}` : "") +
+        (model.pricing === undefined ? " · no pricing (costs counted as $0)" : "")
+      ])
+    ))
 
     yield* Console.log("\nkeys")
     const service = LLMConfig.make(config)
     const used = new Set(Object.values(config.models).map((model) => model.provider))
     const providers = Object.keys(config.providers)
-    const keyLines = yield* Effect.forEach(providers, (name) =>
-      Effect.map(Effect.either(service.credentials(name)), (key): readonly [string, string] => {
-        if (Either.isRight(key)) {
-          const apiKey = key.right.apiKey
-          return [name, ok(apiKey === undefined ? "none needed (no key configured)" : `present ${redactKey(Redacted.value(apiKey))}`)]
-        }
-        if (used.has(name)) problems.push(`${name} key`)
-        return [name, (used.has(name) ? bad : (text: string) => `- ${text}`)(`missing: ${key.left.message}`)]
-      }))
+    const keyLines = yield* Effect.forEach(
+      providers,
+      (name) =>
+        Effect.map(Effect.either(service.credentials(name)), (key): readonly [string, string] => {
+          if (Either.isRight(key)) {
+            const apiKey = key.right.apiKey
+            return [
+              name,
+              ok(
+                apiKey === undefined
+                  ? "none needed (no key configured)"
+                  : `present ${redactKey(Redacted.value(apiKey))}`
+              )
+            ]
+          }
+          if (used.has(name)) problems.push(`${name} key`)
+          return [name, (used.has(name) ? bad : (text: string) => `- ${text}`)(`missing: ${key.left.message}`)]
+        })
+    )
     yield* Console.log(keyValues(keyLines))
 
     yield* Console.log("\nendpoints")
     const endpoints = providers.flatMap((name) => config.providers[name]!.endpoints)
-    const probes = yield* Effect.forEach(endpoints, (endpoint) =>
-      Effect.map(Effect.either(probe(endpoint)), (result) => {
-        if (Either.isLeft(result)) problems.push(`endpoint ${endpoint.name}`)
-        return [endpoint.name, Either.isRight(result) ? ok("reachable") : bad("unreachable"), endpoint.baseUrl, Either.merge(result)]
-      }), { concurrency: "unbounded" }).pipe(Effect.provide(NodeHttpClient.layerUndici))
+    const probes = yield* Effect.forEach(
+      endpoints,
+      (endpoint) =>
+        Effect.map(Effect.either(probe(endpoint)), (result) => {
+          if (Either.isLeft(result)) problems.push(`endpoint ${endpoint.name}`)
+          return [
+            endpoint.name,
+            Either.isRight(result) ? ok("reachable") : bad("unreachable"),
+            endpoint.baseUrl,
+            Either.merge(result)
+          ]
+        }),
+      { concurrency: "unbounded" }
+    ).pipe(Effect.provide(NodeHttpClient.layerUndici))
     yield* Console.log(indent(table(["name", "status", "base url", "detail"], probes)))
 
     const { resilience, budget } = config
     yield* Console.log("\nresilience")
     yield* Console.log(keyValues([
-      ["retries", `${resilience.maxRetries} (backoff ${seconds(resilience.baseDelayS)} doubling to ${seconds(resilience.maxDelayS)}, budget ${seconds(resilience.retryBudgetS)})`],
-      ["rate limits", resilience.waitOnRateLimit ? `waited out up to ${seconds(resilience.maxWaitTimeoutS)}` : "returned at once"],
-      ["timeouts", `request ${seconds(resilience.requestTimeoutS)}, stream idle ${seconds(resilience.streamIdleTimeoutS)}`],
-      ["breaker", `opens after ${resilience.circuitBreaker.failureThreshold} consecutive failures, probes after ${seconds(resilience.circuitBreaker.recoveryTimeoutS)}`]
+      [
+        "retries",
+        `${resilience.maxRetries} (backoff ${seconds(resilience.baseDelayS)} doubling to ${
+          seconds(resilience.maxDelayS)
+        }, budget ${seconds(resilience.retryBudgetS)})`
+      ],
+      [
+        "rate limits",
+        resilience.waitOnRateLimit ? `waited out up to ${seconds(resilience.maxWaitTimeoutS)}` : "returned at once"
+      ],
+      [
+        "timeouts",
+        `request ${seconds(resilience.requestTimeoutS)}, stream idle ${seconds(resilience.streamIdleTimeoutS)}`
+      ],
+      [
+        "breaker",
+        `opens after ${resilience.circuitBreaker.failureThreshold} consecutive failures, probes after ${
+          seconds(resilience.circuitBreaker.recoveryTimeoutS)
+        }`
+      ]
     ]))
 
     yield* Console.log("\nledger")
@@ -147,7 +187,12 @@ export const doctor = (configPath: string | undefined): Effect.Effect<void, CliE
     )
     if (Either.isLeft(ledger)) problems.push("ledger")
     yield* Console.log(keyValues([
-      ["backend", `${describeLedger(config.ledger)}  ${Either.isRight(ledger) ? ok("opens") : bad(`LedgerError: ${ledger.left.message}`)}`],
+      [
+        "backend",
+        `${describeLedger(config.ledger)}  ${
+          Either.isRight(ledger) ? ok("opens") : bad(`LedgerError: ${ledger.left.message}`)
+        }`
+      ],
       ["today", Either.isRight(ledger) ? spendLine(ledger.right, budget.dailySpendLimit) : "-"]
     ]))
 

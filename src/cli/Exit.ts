@@ -48,14 +48,17 @@ export const exitCodeOf = (error: unknown): number => {
 }
 
 /** Writes one line to stderr. (Not `Console.error`: the CLI silences that for @effect/cli's own usage printout.) */
-export const printError = (line: string): Effect.Effect<void> => Effect.sync(() => void process.stderr.write(`${line}\n`))
+export const printError = (line: string): Effect.Effect<void> =>
+  Effect.sync(() => void process.stderr.write(`${line}\n`))
 
 const oneLine = (text: string): string =>
   text.replace(/\x1b\[[0-9;]*m/g, "").split("\n").map((part) => part.trim()).filter((part) => part !== "").join(" ")
 
 /** The one line printed for a failure: `error: <tag>: <message>` (a multi-line message is joined). */
 export const errorLine = (error: unknown): string => {
-  if (ValidationError.isValidationError(error)) return `error: ${error._tag}: ${oneLine(HelpDoc.toAnsiText(error.error))}`
+  if (ValidationError.isValidationError(error)) {
+    return `error: ${error._tag}: ${oneLine(HelpDoc.toAnsiText(error.error))}`
+  }
   const tagged = error as { readonly _tag?: unknown; readonly message?: unknown } | null | undefined
   const tag = error instanceof CliError ? error.kind : typeof tagged?._tag === "string" ? tagged._tag : "Error"
   const message = typeof tagged?.message === "string" && tagged.message !== "" ? tagged.message : String(error)
@@ -75,7 +78,9 @@ export const toExitCode = <E, R>(program: Effect.Effect<void, E, R>): Effect.Eff
       const failure = Cause.failureOption(cause)
       if (Option.isSome(failure)) return Effect.as(printError(errorLine(failure.value)), exitCodeOf(failure.value))
       const defect = Cause.dieOption(cause)
-      const line = Option.isSome(defect) ? errorLine(defect.value).replace(/^error: /, "error: Defect: ") : "error: Defect: unknown"
+      const line = Option.isSome(defect)
+        ? errorLine(defect.value).replace(/^error: /, "error: Defect: ")
+        : "error: Defect: unknown"
       return Effect.as(printError(line), ExitCode.runtime)
     })
   )

@@ -38,7 +38,10 @@ export const table = (header: ReadonlyArray<string>, rows: ReadonlyArray<Readonl
   )
   const render = (cells: ReadonlyArray<string>, isHeader: boolean) =>
     cells
-      .map((cell, column) => (numeric[column] && !isHeader ? cell.padStart(widths[column]!) : cell.padEnd(widths[column]!)))
+      .map((
+        cell,
+        column
+      ) => (numeric[column] && !isHeader ? cell.padStart(widths[column]!) : cell.padEnd(widths[column]!)))
       .join("  ")
       .trimEnd()
   return [render(header, true), ...rows.map((row) => render(row, false))].join("\n")

@@ -42,9 +42,13 @@ export const keyValues = (pairs: ReadonlyArray<readonly [string, string]>): void
 /** Prints a table with a header row; numeric-looking cells are right-aligned. */
 export const table = (header: ReadonlyArray<string>, rows: ReadonlyArray<ReadonlyArray<string>>): void => {
   const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => (row[column] ?? "").length)))
-  const numeric = header.map((_, column) => rows.length > 0 && rows.every((row) => /^[-+$\d.,%]*\d[\d.,%smx]*$/.test(row[column] ?? "")))
+  const numeric = header.map((_, column) =>
+    rows.length > 0 && rows.every((row) => /^[-+$\d.,%]*\d[\d.,%smx]*$/.test(row[column] ?? ""))
+  )
   const render = (cells: ReadonlyArray<string>) =>
-    cells.map((cell, column) => (numeric[column] ? cell.padStart(widths[column]!) : cell.padEnd(widths[column]!))).join("  ").trimEnd()
+    cells.map((cell, column) => (numeric[column] ? cell.padStart(widths[column]!) : cell.padEnd(widths[column]!))).join(
+      "  "
+    ).trimEnd()
   console.log(`   ${style.dim(render(header))}`)
   for (const row of rows) console.log(`   ${render(row)}`)
 }
@@ -53,7 +57,9 @@ export const table = (header: ReadonlyArray<string>, rows: ReadonlyArray<Readonl
 export const usd = (value: number): string => `$${value.toFixed(6)}`
 
 /** `in/out/total` token counts. */
-export const tokens = (usage: { readonly inputTokens: number; readonly outputTokens: number; readonly totalTokens: number } | undefined): string =>
+export const tokens = (
+  usage: { readonly inputTokens: number; readonly outputTokens: number; readonly totalTokens: number } | undefined
+): string =>
   usage === undefined ? "-" : `${usage.inputTokens} in / ${usage.outputTokens} out / ${usage.totalTokens} total`
 
 /** Milliseconds, rounded. */

@@ -43,7 +43,9 @@ export const offline = Effect.gen(function*() {
     Effect.sync(() => mkdtempSync(join(tmpdir(), "effect-llm-tour-"))),
     (path) => Effect.sync(() => rmSync(path, { recursive: true, force: true }))
   )
-  for (const name of ["GEMINI_API_KEY", "GOOGLE_API_KEY", "DASHSCOPE_API_KEY", "EFFECT_LLM_CONFIG"]) delete process.env[name]
+  for (const name of ["GEMINI_API_KEY", "GOOGLE_API_KEY", "DASHSCOPE_API_KEY", "EFFECT_LLM_CONFIG"]) {
+    delete process.env[name]
+  }
   process.env.XDG_CONFIG_HOME = dir
   const sim = yield* Simulator.make()
   const config = offlineConfig(sim, join(dir, "ledger.db"))
@@ -88,4 +90,3 @@ export const live = Effect.gen(function*() {
   )
   yield* report(failed, steps.length, startedAt)
 })
-

@@ -5,10 +5,10 @@
  * steps marked `live` also run against the real services (`--live`). Add a step by appending to
  * `tourSteps`.
  */
+import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
-import * as Cause from "effect/Cause"
 import * as Stream from "effect/Stream"
 import {
   CircuitBreaker,
@@ -101,7 +101,9 @@ export const offlineConfig = (sim: Simulator.Simulator, ledgerPath: string) => (
 })
 
 const simulatorOf = (context: TourContext): Effect.Effect<Simulator.Simulator> =>
-  context.sim === undefined ? Effect.dieMessage("this step needs the simulator (offline tour)") : Effect.succeed(context.sim)
+  context.sim === undefined
+    ? Effect.dieMessage("this step needs the simulator (offline tour)")
+    : Effect.succeed(context.sim)
 
 /** Prints the attempts the simulator saw since request number `since`, with the gaps between them. */
 const timeline = (sim: Simulator.Simulator, since: number) => {
@@ -127,7 +129,9 @@ const breakerTable = Effect.gen(function*() {
   const states = yield* breakers.states()
   table(
     ["endpoint", "breaker", "failures", "probe in"],
-    states.map((b) => [b.endpoint, b.state, String(b.failures), b.reopensAt === undefined ? "" : ms(Math.max(0, b.reopensAt - now))])
+    states.map((
+      b
+    ) => [b.endpoint, b.state, String(b.failures), b.reopensAt === undefined ? "" : ms(Math.max(0, b.reopensAt - now))])
   )
   return states
 })
@@ -162,7 +166,10 @@ export const tourSteps: ReadonlyArray<TourStep> = [
     live: true,
     run: ({ model }) =>
       Effect.gen(function*() {
-        const text = yield* generate({ prompt: "Say hello to effect-llm in one sentence.", ...(model ? { model } : {}) })
+        const text = yield* generate({
+          prompt: "Say hello to effect-llm in one sentence.",
+          ...(model ? { model } : {})
+        })
         note(`generate({ prompt }) → ${style.green(JSON.stringify(clip(text)))}`)
       })
   },
@@ -172,7 +179,11 @@ export const tourSteps: ReadonlyArray<TourStep> = [
     live: true,
     run: ({ model }) =>
       Effect.gen(function*() {
-        const r = yield* generate({ prompt: "Name three primary colours.", fullResponse: true, ...(model ? { model } : {}) })
+        const r = yield* generate({
+          prompt: "Name three primary colours.",
+          fullResponse: true,
+          ...(model ? { model } : {})
+        })
         keyValues([
           ["content", JSON.stringify(clip(r.content, 60))],
           ["model", r.model],
@@ -182,7 +193,10 @@ export const tourSteps: ReadonlyArray<TourStep> = [
           ["usage", tokens(r.usage)],
           ["cost", usd(r.cost)],
           ["finish reason", r.finishReason],
-          ["timing", `total ${ms(r.timing.totalMs)}${r.timing.ttftMs === undefined ? "" : `, ttft ${ms(r.timing.ttftMs)}`}`],
+          [
+            "timing",
+            `total ${ms(r.timing.totalMs)}${r.timing.ttftMs === undefined ? "" : `, ttft ${ms(r.timing.ttftMs)}`}`
+          ],
           ["trace id", r.traceId],
           ["request id", r.requestId ?? "-"],
           ["attempts", String(r.attempts)]
@@ -228,7 +242,11 @@ export const tourSteps: ReadonlyArray<TourStep> = [
         const r = yield* generate({ prompt: "Rate limited?", fullResponse: true })
         timeline(sim, since)
         const waited = sim.log().filter((e) => e.seq > since).map((e) => e.timestamp)
-        note(`→ waited ${((waited[1]! - waited[0]!) / 1000).toFixed(2)} s as the server asked; attempts: ${r.attempts}, answered by ${r.endpoint}`)
+        note(
+          `→ waited ${
+            ((waited[1]! - waited[0]!) / 1000).toFixed(2)
+          } s as the server asked; attempts: ${r.attempts}, answered by ${r.endpoint}`
+        )
       })
   },
   {
@@ -245,7 +263,11 @@ export const tourSteps: ReadonlyArray<TourStep> = [
         timeline(sim, since)
         const states = yield* breakerTable
         const primary = states.find((b) => b.endpoint === endpoints.primary)
-        note(`→ breaker ${endpoints.primary} ${primary?.state === "open" ? style.bold("opened") : primary?.state}; traffic moved to ${style.bold(r.endpoint)} (attempts: ${r.attempts})`)
+        note(
+          `→ breaker ${endpoints.primary} ${
+            primary?.state === "open" ? style.bold("opened") : primary?.state
+          }; traffic moved to ${style.bold(r.endpoint)} (attempts: ${r.attempts})`
+        )
       })
   },
   {
@@ -261,7 +283,11 @@ export const tourSteps: ReadonlyArray<TourStep> = [
         const r = yield* generate({ prompt: "Is anybody out there?", fullResponse: true })
         timeline(sim, since)
         yield* breakerTable
-        note(`→ gemini-flash has no usable endpoint: answered by fallback model ${style.bold(r.alias)} (${r.provider} ${r.model} on ${r.endpoint}), attempts: ${r.attempts}`)
+        note(
+          `→ gemini-flash has no usable endpoint: answered by fallback model ${
+            style.bold(r.alias)
+          } (${r.provider} ${r.model} on ${r.endpoint}), attempts: ${r.attempts}`
+        )
       })
   },
   {
@@ -294,7 +320,10 @@ export const tourSteps: ReadonlyArray<TourStep> = [
         const write = makeWrapper()
         let finish: GenerationResponse | undefined
         let deltas = 0
-        yield* stream({ prompt: "Tell me a long story about a patient retry loop.", ...(context.model ? { model: context.model } : {}) }).pipe(
+        yield* stream({
+          prompt: "Tell me a long story about a patient retry loop.",
+          ...(context.model ? { model: context.model } : {})
+        }).pipe(
           Stream.runForEach((event) =>
             Effect.sync(() => {
               if (event.isFinish) finish = event.response
@@ -307,7 +336,11 @@ export const tourSteps: ReadonlyArray<TourStep> = [
         )
         line()
         if (finish !== undefined) {
-          note(`→ ${deltas} deltas, ttft ${ms(finish.timing.ttftMs)}, total ${ms(finish.timing.totalMs)}, usage ${tokens(finish.usage)}, finish ${finish.finishReason}, ${usd(finish.cost)}`)
+          note(
+            `→ ${deltas} deltas, ttft ${ms(finish.timing.ttftMs)}, total ${ms(finish.timing.totalMs)}, usage ${
+              tokens(finish.usage)
+            }, finish ${finish.finishReason}, ${usd(finish.cost)}`
+          )
         }
       })
   },
@@ -320,8 +353,15 @@ export const tourSteps: ReadonlyArray<TourStep> = [
         const sim = yield* simulatorOf(context)
         sim.script(endpoints.primary, { events: 50, chars: 8, eventDelayMs: 10 })
         const traceId = `tour-stop-${crypto.randomUUID().slice(0, 8)}`
-        const taken = yield* stream({ prompt: "Count to fifty slowly.", traceId }).pipe(Stream.take(5), Stream.runCollect)
-        note(`took ${taken.length} of 50 events (${JSON.stringify([...taken].map((e) => e.delta).join(""))}), then stopped reading`)
+        const taken = yield* stream({ prompt: "Count to fifty slowly.", traceId }).pipe(
+          Stream.take(5),
+          Stream.runCollect
+        )
+        note(
+          `took ${taken.length} of 50 events (${
+            JSON.stringify([...taken].map((e) => e.delta).join(""))
+          }), then stopped reading`
+        )
         const ledger = yield* Ledger
         const events = yield* ledger.events({ traceId })
         table(
@@ -329,7 +369,11 @@ export const tourSteps: ReadonlyArray<TourStep> = [
           events.map((e) => [e.type, e.status, tokens(e.usage), usd(e.cost)])
         )
         const cancel = events.find((e) => e.type === "cancel")
-        note(`→ ledger: ${cancel ? `${style.bold(`cancel/${cancel.status}`)} entry with the usage seen so far` : style.red("no cancel entry")} (trace ${traceId})`)
+        note(`→ ledger: ${
+          cancel
+            ? `${style.bold(`cancel/${cancel.status}`)} entry with the usage seen so far`
+            : style.red("no cancel entry")
+        } (trace ${traceId})`)
       })
   },
   {
@@ -367,7 +411,18 @@ export const tourSteps: ReadonlyArray<TourStep> = [
         note("Ledger.summary({ groupBy: \"model\" })")
         table(
           ["model", "calls", "ok", "error", "cancelled", "in", "out", "cost"],
-          rows.map((r) => [r.key, String(r.calls), String(r.ok), String(r.error), String(r.cancelled), String(r.inputTokens), String(r.outputTokens), usd(r.cost)])
+          rows.map((
+            r
+          ) => [
+            r.key,
+            String(r.calls),
+            String(r.ok),
+            String(r.error),
+            String(r.cancelled),
+            String(r.inputTokens),
+            String(r.outputTokens),
+            usd(r.cost)
+          ])
         )
         const events = yield* ledger.events()
         const start = events[0]?.timestamp ?? 0
@@ -408,7 +463,13 @@ export const runTour = (
       else {
         failed.push(step.name)
         const error = Cause.failureOption(exit.cause)
-        note(style.red(`✗ step ${step.name} failed: ${error._tag === "Some" ? `${error.value._tag}: ${error.value.message}` : Cause.pretty(exit.cause)}`))
+        note(
+          style.red(
+            `✗ step ${step.name} failed: ${
+              error._tag === "Some" ? `${error.value._tag}: ${error.value.message}` : Cause.pretty(exit.cause)
+            }`
+          )
+        )
       }
     }
     return failed

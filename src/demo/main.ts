@@ -11,4 +11,7 @@ import { live, offline } from "./Run.js"
 
 const program = process.argv.includes("--live") ? live : offline
 
-NodeRuntime.runMain(program.pipe(Effect.provide(tourLoggerLayer)), { disableErrorReporting: true, disablePrettyLogger: true })
+NodeRuntime.runMain(program.pipe(Effect.provide(tourLoggerLayer)), {
+  disableErrorReporting: true,
+  disablePrettyLogger: true
+})

@@ -35,7 +35,9 @@ export const invalidRequest = (message: string): FatalError => new FatalError({ 
 /** How a rejected value is shown: its type, and the value itself when it is short. */
 const describe = (value: unknown): string => {
   if (value === null) return "null"
-  if (typeof value === "string") return `a string (${JSON.stringify(value.length > 40 ? `${value.slice(0, 37)}...` : value)})`
+  if (typeof value === "string") {
+    return `a string (${JSON.stringify(value.length > 40 ? `${value.slice(0, 37)}...` : value)})`
+  }
   if (typeof value === "number") return String(value)
   if (Array.isArray(value)) return "an array"
   return `a ${typeof value}`

@@ -27,7 +27,8 @@ export const peelUntil = <A, E>(
   Effect.flatMap(Stream.toPull(stream), (pull) => {
     const prefix: Array<A> = []
     const next: Effect.Effect<Peeled<A, E>, E> = Effect.matchEffect(pull, {
-      onFailure: (error) => Option.isNone(error) ? Effect.succeed({ prefix, rest: Stream.empty }) : Effect.fail(error.value),
+      onFailure: (error) =>
+        Option.isNone(error) ? Effect.succeed({ prefix, rest: Stream.empty }) : Effect.fail(error.value),
       onSuccess: (chunk) => {
         let index = 0
         for (const element of chunk) {
@@ -36,7 +37,10 @@ export const peelUntil = <A, E>(
           if (found(element)) {
             const leftover = Chunk.drop(chunk, index)
             const more = Stream.repeatEffectChunkOption(pull)
-            return Effect.succeed({ prefix, rest: Chunk.isEmpty(leftover) ? more : Stream.concat(Stream.fromChunk(leftover), more) })
+            return Effect.succeed({
+              prefix,
+              rest: Chunk.isEmpty(leftover) ? more : Stream.concat(Stream.fromChunk(leftover), more)
+            })
           }
         }
         return next

@@ -61,6 +61,9 @@ export const scrubError = <E>(scrub: Scrubber, error: E): E => {
   const fields: Record<string, unknown> = {}
   for (const key of Object.keys(error)) if (key !== "_tag") fields[key] = (error as Record<string, unknown>)[key]
   fields.message = scrubbed
-  const Constructor = (error as object).constructor as new(fields: Record<string, unknown>, disableValidation?: boolean) => E
+  const Constructor = (error as object).constructor as new(
+    fields: Record<string, unknown>,
+    disableValidation?: boolean
+  ) => E
   return new Constructor(fields, true)
 }

@@ -55,20 +55,28 @@ export const layerWith = <E, E2, E3>(
 
 /** The ledger backend `ledger:` names, with the budget's hold TTL. */
 export const ledgerFromConfig: Layer.Layer<Ledger.Ledger, LedgerError, LLMConfig.LLMConfig> = Layer.unwrapEffect(
-  Effect.map(LLMConfig.LLMConfig, ({ config }) => Ledger.layerFromConfig(config.ledger, { holdTtlS: config.budget.holdTtlS }))
+  Effect.map(
+    LLMConfig.LLMConfig,
+    ({ config }) => Ledger.layerFromConfig(config.ledger, { holdTtlS: config.budget.holdTtlS })
+  )
 )
 
 /** Node's file system and paths (for reading config files), loaded when a live layer is built. */
 export const nodeFileSystem: Layer.Layer<FileSystem.FileSystem | Path.Path> = Layer.unwrapEffect(
   Effect.map(
-    Effect.promise(() => Promise.all([import("@effect/platform-node/NodeFileSystem"), import("@effect/platform-node/NodePath")])),
+    Effect.promise(() =>
+      Promise.all([import("@effect/platform-node/NodeFileSystem"), import("@effect/platform-node/NodePath")])
+    ),
     ([NodeFileSystem, NodePath]) => Layer.merge(NodeFileSystem.layer, NodePath.layer)
   )
 )
 
 /** Node's keep-alive HTTP pool (undici), loaded when a live layer is built rather than on import. */
 export const nodeHttpClient: Layer.Layer<HttpClient.HttpClient> = Layer.unwrapEffect(
-  Effect.map(Effect.promise(() => import("@effect/platform-node/NodeHttpClient")), (NodeHttpClient) => NodeHttpClient.layerUndici)
+  Effect.map(
+    Effect.promise(() => import("@effect/platform-node/NodeHttpClient")),
+    (NodeHttpClient) => NodeHttpClient.layerUndici
+  )
 )
 
 /**

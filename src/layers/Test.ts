@@ -73,7 +73,12 @@ const toAnswer = (reply: MockReply, call: MockCall): Effect.Effect<ProviderAnswe
   return Effect.succeed({
     content: spec.content,
     reasoning: "reasoning" in spec ? spec.reasoning : undefined,
-    usage: { ...spec.usage, inputTokens, outputTokens, totalTokens: spec.usage?.totalTokens ?? inputTokens + outputTokens },
+    usage: {
+      ...spec.usage,
+      inputTokens,
+      outputTokens,
+      totalTokens: spec.usage?.totalTokens ?? inputTokens + outputTokens
+    },
     finishReason: ("finishReason" in spec ? spec.finishReason : undefined) ?? "stop",
     requestId: `mock-${crypto.randomUUID()}`,
     modelVersion: call.modelId
@@ -97,7 +102,14 @@ export const makeMockProviders = (script: MockScript = {}): MockProviders => {
   }
   const client = (protocol: ProtocolName): ProviderClient => {
     const record = (target: ProviderTarget, request: CallRequest, stream: boolean): MockCall => {
-      const call = { provider: target.provider, protocol, endpoint: target.endpoint.name, modelId: target.modelId, request, stream }
+      const call = {
+        provider: target.provider,
+        protocol,
+        endpoint: target.endpoint.name,
+        modelId: target.modelId,
+        request,
+        stream
+      }
       calls.push(call)
       return call
     }
@@ -107,7 +119,11 @@ export const makeMockProviders = (script: MockScript = {}): MockProviders => {
         Effect.suspend(() => {
           const reply = next()
           return Effect.map(toAnswer(reply, record(target, request, true)), (answer) => {
-            const parts: Array<StreamPart> = [{ _tag: "Metadata", requestId: answer.requestId, modelVersion: answer.modelVersion }]
+            const parts: Array<StreamPart> = [{
+              _tag: "Metadata",
+              requestId: answer.requestId,
+              modelVersion: answer.modelVersion
+            }]
             if (answer.reasoning !== undefined) parts.push({ _tag: "ReasoningDelta", text: answer.reasoning })
             for (const text of deltasOf(reply, answer.content)) parts.push({ _tag: "TextDelta", text })
             if (answer.usage !== undefined) parts.push({ _tag: "Usage", usage: answer.usage })
@@ -128,7 +144,10 @@ export const testConfig = {
   default_model: "test-model",
   providers: {
     google: { api_key: "test-key", endpoints: [{ name: "mock-google", base_url: "http://127.0.0.1:9", region: "us" }] },
-    dashscope: { api_key: "test-key", endpoints: [{ name: "mock-dashscope", base_url: "http://127.0.0.1:9", region: "sg" }] }
+    dashscope: {
+      api_key: "test-key",
+      endpoints: [{ name: "mock-dashscope", base_url: "http://127.0.0.1:9", region: "sg" }]
+    }
   },
   models: {
     "test-model": { provider: "google", model_id: "test-model-1", pricing: { input_per_1m: 1, output_per_1m: 2 } },

@@ -84,7 +84,9 @@ export const outcomeOf = (exit: Exit.Exit<unknown, unknown>): AttemptOutcome => 
 }
 
 /** The breakers of one layer: every call through it shares them. */
-export class CircuitBreaker extends Context.Tag("effect-llm/CircuitBreaker")<CircuitBreaker, CircuitBreaker.Service>() {}
+export class CircuitBreaker
+  extends Context.Tag("effect-llm/CircuitBreaker")<CircuitBreaker, CircuitBreaker.Service>()
+{}
 
 /** A breaker whose probe is in flight is `half_open`; until it reports, other attempts are rejected. */
 interface Cell {
@@ -144,9 +146,12 @@ export const make = (config: CircuitBreakerConfig): Effect.Effect<CircuitBreaker
       admission._tag === "reject" ? Effect.void : transition<void>(endpoint, (state, now) => {
         if (outcome === "abandoned") {
           // A probe that never went out gives its slot back: the breaker is open and due again at once.
-          return [undefined, state._tag === "half_open" && admission._tag === "probe"
-            ? { _tag: "open", failures: state.failures, reopensAt: now }
-            : state]
+          return [
+            undefined,
+            state._tag === "half_open" && admission._tag === "probe"
+              ? { _tag: "open", failures: state.failures, reopensAt: now }
+              : state
+          ]
         }
         if (outcome === "success") return [undefined, closed]
         if (outcome === "neutral") {
@@ -159,9 +164,12 @@ export const make = (config: CircuitBreakerConfig): Effect.Effect<CircuitBreaker
         }
         if (state._tag === "open") return [undefined, { ...state, failures: state.failures + 1 }]
         const failures = state.failures + 1
-        return [undefined, failures >= config.failureThreshold
-          ? { _tag: "open", failures, reopensAt: now + recoveryMs }
-          : { _tag: "closed", failures }]
+        return [
+          undefined,
+          failures >= config.failureThreshold
+            ? { _tag: "open", failures, reopensAt: now + recoveryMs }
+            : { _tag: "closed", failures }
+        ]
       })
 
     const states = () =>
@@ -174,7 +182,8 @@ export const make = (config: CircuitBreakerConfig): Effect.Effect<CircuitBreaker
         })))
 
     const guard = <A, E, R>(endpoint: string, admission: Admission, attempt: Effect.Effect<A, E, R>) =>
-      Effect.onExit(attempt, (exit) => record(endpoint, admission, outcomeOf(exit)))
+      Effect.onExit(attempt, (exit) =>
+        record(endpoint, admission, outcomeOf(exit)))
 
     return CircuitBreaker.of({ admit, guard, states })
   })

@@ -9,16 +9,16 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Stream from "effect/Stream"
-import type { LLMError } from "../domain/Errors.js"
-import { GenerationResponse } from "../domain/GenerationResponse.js"
-import type { GenerateRequest } from "../domain/Request.js"
-import type { StreamEvent } from "../domain/StreamEvent.js"
 import * as Attempts from "../call/Attempts.js"
 import * as CallTelemetry from "../call/CallTelemetry.js"
 import * as Metering from "../call/Metering.js"
 import * as Plan from "../call/Plan.js"
 import { CallProgress } from "../call/Progress.js"
 import * as Streaming from "../call/Streaming.js"
+import type { LLMError } from "../domain/Errors.js"
+import { GenerationResponse } from "../domain/GenerationResponse.js"
+import type { GenerateRequest } from "../domain/Request.js"
+import type { StreamEvent } from "../domain/StreamEvent.js"
 import * as InFlight from "../internal/InFlight.js"
 import * as Scrub from "../internal/Scrub.js"
 import { CircuitBreaker } from "./CircuitBreaker.js"
@@ -75,46 +75,52 @@ export const make = Effect.gen(function*() {
   const inFlight = yield* InFlight.make
 
   const generateResponse = (input: GenerateRequest): Effect.Effect<GenerationResponse, LLMError> =>
-    Effect.flatMap(plan(input), (planned) =>
-      Effect.flatMap(Clock.currentTimeMillis, (startedAt) =>
-        Effect.acquireUseRelease(
-          metering.hold(planned, new CallProgress(startedAt)),
-          (meter) =>
-            Effect.gen(function*() {
-              yield* telemetry.started(planned)
-              const [answer, route] = yield* attempts.run(meter, (client, target, route, timeout) =>
-                client.generate(target, planned.request).pipe(
-                  Effect.timeoutFail({ duration: timeout, onTimeout: () => Attempts.attemptTimeout(route, timeout) })
-                ))
-              const settled = yield* metering.commit(meter, route, answer.usage)
-              yield* telemetry.finished({
-                route,
-                usage: settled.usage,
-                finishReason: answer.finishReason,
-                cost: settled.cost,
-                attempts: meter.progress.attempts,
-                requestId: answer.requestId,
-                content: answer.content,
-                ttftMs: undefined
-              })
-              return new GenerationResponse({
-                content: answer.content,
-                ...(answer.reasoning !== undefined ? { reasoning: answer.reasoning } : {}),
-                model: route.model.modelId,
-                alias: route.model.alias,
-                provider: route.model.provider,
-                endpoint: route.endpoint.name,
-                usage: settled.usage,
-                cost: settled.cost,
-                finishReason: answer.finishReason,
-                traceId: planned.traceId,
-                ...(answer.requestId !== undefined ? { requestId: answer.requestId } : {}),
-                timing: settled.timing,
-                attempts: meter.progress.attempts
-              }, true)
-            }),
-          metering.settleUnfinished
-        ))).pipe(Effect.withSpan("LLMClient.generate", generateSpan))
+    Effect.flatMap(
+      plan(input),
+      (planned) =>
+        Effect.flatMap(Clock.currentTimeMillis, (startedAt) =>
+          Effect.acquireUseRelease(
+            metering.hold(planned, new CallProgress(startedAt)),
+            (meter) =>
+              Effect.gen(function*() {
+                yield* telemetry.started(planned)
+                const [answer, route] = yield* attempts.run(meter, (client, target, route, timeout) =>
+                  client.generate(target, planned.request).pipe(
+                    Effect.timeoutFail({
+                      duration: timeout,
+                      onTimeout: () => Attempts.attemptTimeout(route, timeout)
+                    })
+                  ))
+                const settled = yield* metering.commit(meter, route, answer.usage)
+                yield* telemetry.finished({
+                  route,
+                  usage: settled.usage,
+                  finishReason: answer.finishReason,
+                  cost: settled.cost,
+                  attempts: meter.progress.attempts,
+                  requestId: answer.requestId,
+                  content: answer.content,
+                  ttftMs: undefined
+                })
+                return new GenerationResponse({
+                  content: answer.content,
+                  ...(answer.reasoning !== undefined ? { reasoning: answer.reasoning } : {}),
+                  model: route.model.modelId,
+                  alias: route.model.alias,
+                  provider: route.model.provider,
+                  endpoint: route.endpoint.name,
+                  usage: settled.usage,
+                  cost: settled.cost,
+                  finishReason: answer.finishReason,
+                  traceId: planned.traceId,
+                  ...(answer.requestId !== undefined ? { requestId: answer.requestId } : {}),
+                  timing: settled.timing,
+                  attempts: meter.progress.attempts
+                }, true)
+              }),
+            metering.settleUnfinished
+          ))
+    ).pipe(Effect.withSpan("LLMClient.generate", generateSpan))
 
   const generate = ((input: GenerateRequest) =>
     inFlight.track<string | GenerationResponse, LLMError, never>(
@@ -137,8 +143,8 @@ export const layer: Layer.Layer<
 > = Layer.scoped(LLMClient, make)
 
 /** Calls a model through the `LLMClient` in context; the result type follows `fullResponse`. */
-export const generate: Generate<LLMClient> = ((request: GenerateRequest) =>
-  Effect.flatMap(LLMClient, (client) => client.generate(request))) as Generate<LLMClient>
+export const generate: Generate<LLMClient> =
+  ((request: GenerateRequest) => Effect.flatMap(LLMClient, (client) => client.generate(request))) as Generate<LLMClient>
 
 /** Streams a model's answer through the `LLMClient` in context. */
 export const stream = (request: GenerateRequest): Stream.Stream<StreamEvent, LLMError, LLMClient> =>

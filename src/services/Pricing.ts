@@ -74,9 +74,10 @@ export const make: Effect.Effect<Pricing.Service> = Effect.sync(() => {
   const warnOnce = (model: ModelConfig) => {
     if (model.pricing !== undefined || warned.has(model.alias)) return Effect.void
     warned.add(model.alias)
-    return Effect.logWarning(`model "${model.alias}" has no pricing in config: its calls are counted as costing $0`).pipe(
-      Effect.annotateLogs({ alias: model.alias })
-    )
+    return Effect.logWarning(`model "${model.alias}" has no pricing in config: its calls are counted as costing $0`)
+      .pipe(
+        Effect.annotateLogs({ alias: model.alias })
+      )
   }
   return Pricing.of({
     cost: (model, usage) => Effect.as(warnOnce(model), price(model, usage)),

@@ -20,7 +20,10 @@ export class Providers extends Context.Tag("effect-llm/Providers")<
 export const layerHttp: Layer.Layer<Providers, never, HttpClient.HttpClient> = Layer.effect(
   Providers,
   Effect.map(
-    Effect.forEach(Object.values(protocols), (protocol) => Effect.map(protocol.make, (client) => [protocol.name, client] as const)),
+    Effect.forEach(
+      Object.values(protocols),
+      (protocol) => Effect.map(protocol.make, (client) => [protocol.name, client] as const)
+    ),
     (entries) => Object.fromEntries(entries) as Record<ProtocolName, ProviderClient>
   )
 )

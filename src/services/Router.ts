@@ -43,7 +43,10 @@ export declare namespace Router {
      * The candidates of a model; a fallback alias is left out when `accepts` says its protocol cannot
      * carry the request. A `ConfigError` when the model has no endpoint left (allowed_regions).
      */
-    readonly routing: (model: ModelConfig, accepts?: (fallback: ModelConfig) => boolean) => Effect.Effect<Routing, ConfigError>
+    readonly routing: (
+      model: ModelConfig,
+      accepts?: (fallback: ModelConfig) => boolean
+    ) => Effect.Effect<Routing, ConfigError>
     /** Picks (and admits) the candidate for the next attempt. */
     readonly route: (routing: Routing, previous?: PreviousAttempt) => Effect.Effect<Route, CircuitOpenError>
   }
@@ -62,7 +65,11 @@ const rotateAfter = <A>(list: ReadonlyArray<A>, index: number): ReadonlyArray<A>
  * fallbacks; after a failure on a fallback, the model's endpoints, then the fallbacks after it.
  */
 export const attemptOrder = (routing: Routing, previous: PreviousAttempt | undefined): ReadonlyArray<Candidate> => {
-  if (previous === undefined) return routing.fallbacks.length === 0 ? routing.own : [...routing.own, ...routing.fallbacks]
+  if (previous === undefined) {
+    return routing.fallbacks.length === 0
+      ? routing.own
+      : [...routing.own, ...routing.fallbacks]
+  }
   const same = (candidate: Candidate) => candidate.endpoint.name === previous.endpoint
   const ownIndex = routing.own.findIndex(same)
   const fallbackIndex = ownIndex < 0 ? routing.fallbacks.findIndex(same) : -1

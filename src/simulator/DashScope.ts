@@ -6,8 +6,8 @@
  * cumulative usage, and flat `{code,message,request_id}` errors.
  */
 import type { IncomingHttpHeaders } from "node:http"
-import { tokensOf, type ParsedRequest, type SimulatorStep } from "./Script.js"
-import { retryHeaders, type Reply, type Wire } from "./Wire.js"
+import { type ParsedRequest, type SimulatorStep, tokensOf } from "./Script.js"
+import { type Reply, retryHeaders, type Wire } from "./Wire.js"
 
 const baseHeaders = (requestId: string) => ({
   "x-request-id": requestId,
@@ -34,7 +34,8 @@ const codes: Record<number, readonly [string, string]> = {
 const errorJson = (status: number, step: SimulatorStep, requestId: string): string => {
   const [code, message] = status === 429 && step.quota === "day"
     ? ["Throttling.AllocationQuota", "Free allocated quota exceeded."] as const
-    : codes[status] ?? ["InternalError", "An internal error has occured, please try again later or contact service support."]
+    : codes[status] ??
+      ["InternalError", "An internal error has occured, please try again later or contact service support."]
   return JSON.stringify({ code: step.code ?? code, message: step.message ?? message, request_id: requestId })
 }
 
@@ -88,7 +89,7 @@ export const dashscope: Wire = {
         if (message.role === "user") prompt = message.content
       }
     } else if (prompt === "") {
-      return invalid('Either "prompt" or "messages" must exist and cannot both be none', requestId)
+      return invalid("Either \"prompt\" or \"messages\" must exist and cannot both be none", requestId)
     }
     const parameters = request.parameters ?? {}
     const max = parameters.max_tokens ?? parameters.max_completion_tokens
@@ -105,7 +106,11 @@ export const dashscope: Wire = {
       prompt,
       inputChars,
       maxOutputTokens: max as number | undefined,
-      stop: typeof stop === "string" ? [stop] : Array.isArray(stop) ? stop.filter((s): s is string => typeof s === "string") : [],
+      stop: typeof stop === "string"
+        ? [stop]
+        : Array.isArray(stop)
+        ? stop.filter((s): s is string => typeof s === "string")
+        : [],
       resultFormat: parameters.result_format === "message" ? "message" : "text",
       incremental: parameters.incremental_output === true
     } satisfies ParsedRequest
@@ -126,7 +131,11 @@ export const dashscope: Wire = {
         output: completion.resultFormat === "message"
           ? { choices: [{ finish_reason: finish, message: { role: "assistant", content: text } }] }
           : { finish_reason: finish, text },
-        usage: { total_tokens: completion.inputTokens + output, output_tokens: output, input_tokens: completion.inputTokens },
+        usage: {
+          total_tokens: completion.inputTokens + output,
+          output_tokens: output,
+          input_tokens: completion.inputTokens
+        },
         request_id: completion.requestId
       })
     }
@@ -144,7 +153,9 @@ export const dashscope: Wire = {
       const body = message
         ? `{"choices":[{"message":{"content":${JSON.stringify(text)},"role":"assistant"},"finish_reason":"${finish}"}]}`
         : `{"finish_reason":"${finish}","text":${JSON.stringify(text)}}`
-      return `id:${index}\nevent:result\n:HTTP_STATUS/200\ndata:{"output":${body},"usage":{"total_tokens":${input + output},"output_tokens":${output},"input_tokens":${input}}${tail}`
+      return `id:${index}\nevent:result\n:HTTP_STATUS/200\ndata:{"output":${body},"usage":{"total_tokens":${
+        input + output
+      },"output_tokens":${output},"input_tokens":${input}}${tail}`
     }
     const frames: Array<string> = []
     let sent = 0
@@ -173,5 +184,10 @@ export const dashscope: Wire = {
     `id:${index + 1}\nevent:error\n:HTTP_STATUS/${status}\ndata:${errorJson(status, step, requestId)}\n\n`,
 
   blocked: (_request, _reason, requestId, stream) =>
-    dashscope.error(400, { code: "DataInspectionFailed", message: "Input data may contain inappropriate content." }, requestId, stream)
+    dashscope.error(
+      400,
+      { code: "DataInspectionFailed", message: "Input data may contain inappropriate content." },
+      requestId,
+      stream
+    )
 }

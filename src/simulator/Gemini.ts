@@ -4,8 +4,8 @@
  * `data: {json}\r\n\r\n` with cumulative `usageMetadata`, and `google.rpc.Status` error bodies.
  */
 import type { IncomingHttpHeaders } from "node:http"
-import { tokensOf, type Completion, type ParsedRequest, type SimulatorStep } from "./Script.js"
-import { retryHeaders, type Reply, type Wire } from "./Wire.js"
+import { type Completion, type ParsedRequest, type SimulatorStep, tokensOf } from "./Script.js"
+import { type Reply, retryHeaders, type Wire } from "./Wire.js"
 
 const jsonHeaders = { "content-type": "application/json; charset=UTF-8", server: "scaffolding on HTTPServer2" }
 const sseHeaders = {
@@ -34,7 +34,8 @@ const messages: Record<number, string> = {
   400: "Request contains an invalid argument.",
   403: "The caller does not have permission",
   404: "Requested entity was not found.",
-  500: "An internal error has occurred. Please retry or report in https://developers.generativeai.google/guide/troubleshooting",
+  500:
+    "An internal error has occurred. Please retry or report in https://developers.generativeai.google/guide/troubleshooting",
   503: "The model is overloaded. Please try again later.",
   504: "The request timed out. Please try again."
 }
@@ -49,11 +50,19 @@ const errorObject = (status: number, step: SimulatorStep): Record<string, unknow
       : "GenerateRequestsPerMinutePerProjectPerModel-FreeTier"
     const metric = "generativelanguage.googleapis.com/generate_content_free_tier_requests"
     message = step.message ??
-      `You exceeded your current quota, please check your plan and billing details. For more information on this error, head to: https://ai.google.dev/gemini-api/docs/rate-limits.\n* Quota exceeded for metric: ${metric}, limit: ${perDay ? 250 : 10}` +
+      `You exceeded your current quota, please check your plan and billing details. For more information on this error, head to: https://ai.google.dev/gemini-api/docs/rate-limits.\n* Quota exceeded for metric: ${metric}, limit: ${
+          perDay ? 250 : 10
+        }` +
         (step.retryInfo !== undefined ? `\nPlease retry in ${step.retryInfo}.` : "")
     details.push(
       { "@type": "type.googleapis.com/google.rpc.QuotaFailure", violations: [{ quotaMetric: metric, quotaId }] },
-      { "@type": "type.googleapis.com/google.rpc.Help", links: [{ description: "Learn more about Gemini API quotas", url: "https://ai.google.dev/gemini-api/docs/rate-limits" }] }
+      {
+        "@type": "type.googleapis.com/google.rpc.Help",
+        links: [{
+          description: "Learn more about Gemini API quotas",
+          url: "https://ai.google.dev/gemini-api/docs/rate-limits"
+        }]
+      }
     )
     if (step.retryInfo !== undefined) {
       details.push({ "@type": "type.googleapis.com/google.rpc.RetryInfo", retryDelay: step.retryInfo })
@@ -67,15 +76,23 @@ const errorObject = (status: number, step: SimulatorStep): Record<string, unknow
   }
 }
 
-const errorReply = (status: number, step: SimulatorStep, stream: boolean, extra: Record<string, string> = {}): Reply => ({
+const errorReply = (
+  status: number,
+  step: SimulatorStep,
+  stream: boolean,
+  extra: Record<string, string> = {}
+): Reply => ({
   status,
   // A failed stream request keeps `text/event-stream` but carries a plain JSON body (WIRE.md §1.7).
   headers: { ...(stream ? sseHeaders : jsonHeaders), ...retryHeaders(step), ...extra },
   body: JSON.stringify({ error: errorObject(status, step) }, null, 2)
 })
 
-const invalid = (message: string): Reply =>
-  ({ status: 400, headers: jsonHeaders, body: JSON.stringify({ error: { code: 400, message, status: "INVALID_ARGUMENT" } }, null, 2) })
+const invalid = (message: string): Reply => ({
+  status: 400,
+  headers: jsonHeaders,
+  body: JSON.stringify({ error: { code: 400, message, status: "INVALID_ARGUMENT" } }, null, 2)
+})
 
 const textOf = (content: unknown): string => {
   const parts = (content as { parts?: unknown } | undefined)?.parts
@@ -98,13 +115,18 @@ export const gemini: Wire = {
       return {
         status: 401,
         headers: jsonHeaders,
-        body: JSON.stringify({
-          error: {
-            code: 401,
-            message: "Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or other valid authentication credential. See https://developers.google.com/identity/sign-in/web/devconsole-project.",
-            status: "UNAUTHENTICATED"
-          }
-        }, null, 2)
+        body: JSON.stringify(
+          {
+            error: {
+              code: 401,
+              message:
+                "Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or other valid authentication credential. See https://developers.google.com/identity/sign-in/web/devconsole-project.",
+              status: "UNAUTHENTICATED"
+            }
+          },
+          null,
+          2
+        )
       }
     }
     const header = headers["x-goog-api-key"]
@@ -113,35 +135,48 @@ export const gemini: Wire = {
       return {
         status: 403,
         headers: jsonHeaders,
-        body: JSON.stringify({
-          error: {
-            code: 403,
-            message: "Method doesn't allow unregistered callers (callers without established identity). Please use API Key or other form of API consumer identity to call this API.",
-            status: "PERMISSION_DENIED"
-          }
-        }, null, 2)
+        body: JSON.stringify(
+          {
+            error: {
+              code: 403,
+              message:
+                "Method doesn't allow unregistered callers (callers without established identity). Please use API Key or other form of API consumer identity to call this API.",
+              status: "PERMISSION_DENIED"
+            }
+          },
+          null,
+          2
+        )
       }
     }
     if (keys.has(key)) return undefined
     return {
       status: 400,
       headers: jsonHeaders,
-      body: JSON.stringify({
-        error: {
-          code: 400,
-          message: "API key not valid. Please pass a valid API key.",
-          status: "INVALID_ARGUMENT",
-          details: [
-            {
-              "@type": "type.googleapis.com/google.rpc.ErrorInfo",
-              reason: "API_KEY_INVALID",
-              domain: "googleapis.com",
-              metadata: { service: "generativelanguage.googleapis.com" }
-            },
-            { "@type": "type.googleapis.com/google.rpc.LocalizedMessage", locale: "en-US", message: "API key not valid. Please pass a valid API key." }
-          ]
-        }
-      }, null, 2)
+      body: JSON.stringify(
+        {
+          error: {
+            code: 400,
+            message: "API key not valid. Please pass a valid API key.",
+            status: "INVALID_ARGUMENT",
+            details: [
+              {
+                "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                reason: "API_KEY_INVALID",
+                domain: "googleapis.com",
+                metadata: { service: "generativelanguage.googleapis.com" }
+              },
+              {
+                "@type": "type.googleapis.com/google.rpc.LocalizedMessage",
+                locale: "en-US",
+                message: "API key not valid. Please pass a valid API key."
+              }
+            ]
+          }
+        },
+        null,
+        2
+      )
     }
   },
 
@@ -195,23 +230,29 @@ export const gemini: Wire = {
     return {
       status: 200,
       headers: jsonHeaders,
-      body: JSON.stringify({
-        candidates: [{ content: { parts: [{ text }], role: "model" }, finishReason: finishOf(completion), index: 0 }],
-        usageMetadata: {
-          promptTokenCount: completion.inputTokens,
-          candidatesTokenCount: tokensOf(text.length),
-          totalTokenCount: completion.inputTokens + tokensOf(text.length)
+      body: JSON.stringify(
+        {
+          candidates: [{ content: { parts: [{ text }], role: "model" }, finishReason: finishOf(completion), index: 0 }],
+          usageMetadata: {
+            promptTokenCount: completion.inputTokens,
+            candidatesTokenCount: tokensOf(text.length),
+            totalTokenCount: completion.inputTokens + tokensOf(text.length)
+          },
+          modelVersion: completion.model,
+          responseId: completion.requestId
         },
-        modelVersion: completion.model,
-        responseId: completion.requestId
-      }, null, 2)
+        null,
+        2
+      )
     }
   },
 
   streamHeaders: () => sseHeaders,
 
   frames: (completion) => {
-    const tail = `,"modelVersion":${JSON.stringify(completion.model)},"responseId":${JSON.stringify(completion.requestId)}}\r\n\r\n`
+    const tail = `,"modelVersion":${JSON.stringify(completion.model)},"responseId":${
+      JSON.stringify(completion.requestId)
+    }}\r\n\r\n`
     const last = completion.deltas.length - 1
     const finish = `,"finishReason":${JSON.stringify(finishOf(completion))}`
     const frames = new Array<string>(completion.deltas.length)
@@ -219,7 +260,9 @@ export const gemini: Wire = {
     for (let i = 0; i <= last; i++) {
       const delta = completion.deltas[i]!
       sent += delta.length
-      frames[i] = `data: {"candidates":[{"content":{"parts":[{"text":${JSON.stringify(delta)}}],"role":"model"}${i === last ? finish : ""},"index":0}],"usageMetadata":${usageJson(completion.inputTokens, tokensOf(sent))}${tail}`
+      frames[i] = `data: {"candidates":[{"content":{"parts":[{"text":${JSON.stringify(delta)}}],"role":"model"}${
+        i === last ? finish : ""
+      },"index":0}],"usageMetadata":${usageJson(completion.inputTokens, tokensOf(sent))}${tail}`
     }
     return frames
   },

@@ -118,7 +118,12 @@ const endpointName = (prefix: string): string => prefix.replace(/^\/+|\/+$/g, ""
 const routeOf = (path: string): Route | undefined => {
   const g = geminiPath.exec(path)
   if (g !== null) {
-    return { endpoint: endpointName(g[1]!), wire: gemini, model: decodeURIComponent(g[2]!), stream: g[3] === "streamGenerateContent" }
+    return {
+      endpoint: endpointName(g[1]!),
+      wire: gemini,
+      model: decodeURIComponent(g[2]!),
+      stream: g[3] === "streamGenerateContent"
+    }
   }
   const d = dashscopePath.exec(path)
   if (d !== null) return { endpoint: endpointName(d[1]!), wire: dashscope, model: undefined, stream: false }
@@ -132,7 +137,11 @@ const redactedHeaders = (request: IncomingMessage): Record<string, string> => {
   const headers: Record<string, string> = {}
   for (const [name, value] of Object.entries(request.headers)) {
     if (value === undefined) continue
-    headers[name] = name === "authorization" || name === "x-goog-api-key" ? "<redacted>" : Array.isArray(value) ? value.join(", ") : value
+    headers[name] = name === "authorization" || name === "x-goog-api-key"
+      ? "<redacted>"
+      : Array.isArray(value)
+      ? value.join(", ")
+      : value
   }
   return headers
 }
@@ -155,7 +164,10 @@ export const start = async (options: SimulatorOptions = {}): Promise<Simulator> 
   const host = options.host ?? "127.0.0.1"
   const googleKeys = asSet(options.keys?.google, "sim-google-key")
   const dashscopeKeys = asSet(options.keys?.dashscope, "sim-dashscope-key")
-  const keySets: Record<SimulatedProvider, ReadonlySet<string>> = { google: new Set(googleKeys), dashscope: new Set(dashscopeKeys) }
+  const keySets: Record<SimulatedProvider, ReadonlySet<string>> = {
+    google: new Set(googleKeys),
+    dashscope: new Set(dashscopeKeys)
+  }
   const models = options.models !== undefined ? new Set(options.models) : undefined
   const maxLog = options.maxLog ?? 10_000
   const endpoints = new Map<string, EndpointState>()
@@ -262,7 +274,8 @@ export const start = async (options: SimulatorOptions = {}): Promise<Simulator> 
       seq,
       endpoint,
       provider: route?.wire.provider,
-      model: route?.model ?? (typeof (body as { model?: unknown })?.model === "string" ? (body as { model: string }).model : undefined),
+      model: route?.model ??
+        (typeof (body as { model?: unknown })?.model === "string" ? (body as { model: string }).model : undefined),
       stream,
       method: request.method ?? "GET",
       path: url.pathname + url.search,
@@ -281,26 +294,46 @@ export const start = async (options: SimulatorOptions = {}): Promise<Simulator> 
       return send(entry, response, {
         status: 404,
         headers: { "content-type": "application/json; charset=UTF-8" },
-        body: JSON.stringify({ error: { code: 404, message: `No simulated API at ${request.method} ${url.pathname}`, status: "NOT_FOUND" } })
+        body: JSON.stringify({
+          error: { code: 404, message: `No simulated API at ${request.method} ${url.pathname}`, status: "NOT_FOUND" }
+        })
       })
     }
     const wire = route.wire
     const requestId = wire.provider === "google"
       ? Buffer.from(`sim-response-${seq}`).toString("base64url")
       : `5e1a0000-0000-4000-8000-${seq.toString(16).padStart(12, "0")}`
-    const rejected = wire.authenticate(request.headers, new URL(request.url ?? "/", "http://simulator"), keySets[wire.provider], requestId)
+    const rejected = wire.authenticate(
+      request.headers,
+      new URL(request.url ?? "/", "http://simulator"),
+      keySets[wire.provider],
+      requestId
+    )
     if (rejected !== undefined) return send(entry, response, rejected)
     const parsed = wire.parse(body, route.model, requestId)
     if (isReply(parsed)) return send(entry, response, parsed)
     if (models !== undefined && !models.has(parsed.model)) {
-      return send(entry, response, wire.error(404, {
-        message: wire.provider === "google"
-          ? `models/${parsed.model} is not found for API version v1beta, or is not supported for generateContent. Call ListModels to see the list of available models and their supported methods.`
-          : "Model not exist."
-      }, requestId, stream))
+      return send(
+        entry,
+        response,
+        wire.error(
+          404,
+          {
+            message: wire.provider === "google"
+              ? `models/${parsed.model} is not found for API version v1beta, or is not supported for generateContent. Call ListModels to see the list of available models and their supported methods.`
+              : "Model not exist."
+          },
+          requestId,
+          stream
+        )
+      )
     }
 
-    const step: SimulatorStep = { ...options.defaults, ...parseDirective(parsed.prompt), ...(target.queue.shift() ?? target.always) }
+    const step: SimulatorStep = {
+      ...options.defaults,
+      ...parseDirective(parsed.prompt),
+      ...(target.queue.shift() ?? target.always)
+    }
     entry.step = step
     if (step.reset === true) return void request.socket.destroy()
     if (step.hang === true) return
@@ -310,8 +343,12 @@ export const start = async (options: SimulatorOptions = {}): Promise<Simulator> 
     }
     const status = step.status ?? 0
     const inStream = step.inStream !== undefined && step.inStream !== false
-    if (status >= 400 && !(stream && inStream)) return send(entry, response, wire.error(status, step, requestId, stream))
-    if (step.promptBlocked !== undefined) return send(entry, response, wire.blocked(parsed, step.promptBlocked, requestId, stream))
+    if (status >= 400 && !(stream && inStream)) {
+      return send(entry, response, wire.error(status, step, requestId, stream))
+    }
+    if (step.promptBlocked !== undefined) {
+      return send(entry, response, wire.blocked(parsed, step.promptBlocked, requestId, stream))
+    }
     if (!stream) return send(entry, response, wire.unary(complete(parsed, step, requestId)))
     const sse = wire.provider !== "google" || url.searchParams.get("alt") === "sse"
     streamOut(entry, response, wire, sse, step, parsed, requestId)
@@ -341,7 +378,9 @@ export const start = async (options: SimulatorOptions = {}): Promise<Simulator> 
     url,
     port,
     keys: { google: googleKeys[0]!, dashscope: dashscopeKeys[0]! },
-    baseUrl: (endpoint) => (endpoint === undefined || endpoint === "default" ? url : `${url}/${endpointName(endpoint)}`),
+    baseUrl: (
+      endpoint
+    ) => (endpoint === undefined || endpoint === "default" ? url : `${url}/${endpointName(endpoint)}`),
     script: (endpoint, ...steps) => void state(endpointName(endpoint)).queue.push(...steps),
     always: (endpoint, step) => void (state(endpointName(endpoint)).always = step),
     pending: (endpoint) => endpoints.get(endpointName(endpoint))?.queue.length ?? 0,
@@ -350,7 +389,9 @@ export const start = async (options: SimulatorOptions = {}): Promise<Simulator> 
         ? [...endpoints.values()].reduce((sum, e) => sum + e.requests, 0)
         : endpoints.get(endpointName(endpoint))?.requests ?? 0,
     counts: () => Object.fromEntries([...endpoints].map(([name, e]) => [name, e.requests])),
-    log: (endpoint) => (endpoint === undefined ? log.slice() : log.filter((e) => e.endpoint === endpointName(endpoint))),
+    log: (
+      endpoint
+    ) => (endpoint === undefined ? log.slice() : log.filter((e) => e.endpoint === endpointName(endpoint))),
     reset: (endpoint) => {
       if (endpoint === undefined) {
         endpoints.clear()

@@ -20,7 +20,12 @@ export type SimulatedProvider = "google" | "dashscope"
 export interface Wire {
   readonly provider: SimulatedProvider
   /** `undefined` when the request carries an accepted key, else the rejection. */
-  readonly authenticate: (headers: IncomingHttpHeaders, url: URL, keys: ReadonlySet<string>, requestId: string) => Reply | undefined
+  readonly authenticate: (
+    headers: IncomingHttpHeaders,
+    url: URL,
+    keys: ReadonlySet<string>,
+    requestId: string
+  ) => Reply | undefined
   /** Decodes the body, or rejects it as the service would (400). */
   readonly parse: (body: unknown, model: string | undefined, requestId: string) => ParsedRequest | Reply
   /** Whether the request asks for a stream (beyond what the route says). */

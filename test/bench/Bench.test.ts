@@ -5,7 +5,10 @@ import { spawn } from "node:child_process"
 const runTinyBench = (): Promise<{ code: number | null; stdout: string; stderr: string }> =>
   new Promise((resolve, reject) => {
     const env: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: "1" }
-    const child = spawn(process.execPath, ["--import", "tsx", "bench/run.ts", "--tiny"], { env, stdio: ["ignore", "pipe", "pipe"] })
+    const child = spawn(process.execPath, ["--import", "tsx", "bench/run.ts", "--tiny"], {
+      env,
+      stdio: ["ignore", "pipe", "pipe"]
+    })
     let stdout = ""
     let stderr = ""
     child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString("utf8")))
@@ -17,13 +20,18 @@ const runTinyBench = (): Promise<{ code: number | null; stdout: string; stderr: 
 describe("npm run bench", () => {
   // The bench is not part of the suite (it measures); this checks that it still runs and still checks
   // every answer, with every client on every workload.
-  it("runs in tiny mode: every client measured on every workload, answers checked, the targets table printed", { timeout: 180_000 }, async () => {
+  it("runs in tiny mode: every client measured on every workload, answers checked, the targets table printed", {
+    timeout: 180_000
+  }, async () => {
     const { code, stdout, stderr } = await runTinyBench()
     assert.strictEqual(code, 0, `${stdout}\n${stderr}`)
     assert.notInclude(stdout, "## Failures")
     const rows = stdout.split("\n").filter((line) => line.startsWith("| W") || line.startsWith("| time to first delta"))
     const measured = (workload: string, client: string) =>
-      rows.some((row) => row.startsWith(`| ${workload}`) && row.includes(client) && /\| [\d,.]+ (µs per call|ms per batch|ms) \|/.test(row))
+      rows.some((row) =>
+        row.startsWith(`| ${workload}`) && row.includes(client) &&
+        /\| [\d,.]+ (µs per call|ms per batch|ms) \|/.test(row)
+      )
     for (const workload of ["W1", "W2"]) {
       assert.isTrue(measured(workload, "baseline (fetch"), `${workload} baseline`)
       assert.isTrue(measured(workload, "memory ledger"), `${workload} effect-llm memory`)
@@ -35,8 +43,22 @@ describe("npm run bench", () => {
       assert.isTrue(measured(workload, "memory ledger"), `${workload} effect-llm`)
     }
     assert.include(stdout, "## Targets")
-    for (const target of ["W1 in-memory ledger", "W1 SQLite ledger", "W4 100 concurrent streams", "import of the package root", "peak RSS in W1"]) {
-      assert.match(stdout, new RegExp(`\\| ${target}[^|]*\\| ≤ [\\d.,]+ [×A-Za-z]+ \\| [\\d.,]+ [×A-Za-z]+ \\| \\*\\*(met|not met)\\*\\* \\|`), target)
+    for (
+      const target of [
+        "W1 in-memory ledger",
+        "W1 SQLite ledger",
+        "W4 100 concurrent streams",
+        "import of the package root",
+        "peak RSS in W1"
+      ]
+    ) {
+      assert.match(
+        stdout,
+        new RegExp(
+          `\\| ${target}[^|]*\\| ≤ [\\d.,]+ [×A-Za-z]+ \\| [\\d.,]+ [×A-Za-z]+ \\| \\*\\*(met|not met)\\*\\* \\|`
+        ),
+        target
+      )
     }
     // No Effect log lines leaked from the measured processes (a retry would mean the run was not clean).
     assert.include(stdout, "Effect log lines at Info or above during the run: 0.")

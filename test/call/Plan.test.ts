@@ -20,7 +20,12 @@ const baseConfig = {
     dashscope: { api_key: "test-key-5678", endpoints: [{ name: "d1", base_url: "http://127.0.0.1:9" }] }
   },
   models: {
-    gem: { provider: "google", model_id: "gemini-x", pricing: { input_per_1m: 1, output_per_1m: 2 }, fallbacks: ["qwen"] },
+    gem: {
+      provider: "google",
+      model_id: "gemini-x",
+      pricing: { input_per_1m: 1, output_per_1m: 2 },
+      fallbacks: ["qwen"]
+    },
     qwen: { provider: "dashscope", model_id: "qwen-x", pricing: { input_per_1m: 1, output_per_1m: 2 } }
   },
   ledger: { backend: "memory" }
@@ -28,7 +33,11 @@ const baseConfig = {
 
 const planner = (config: Record<string, unknown> = baseConfig) =>
   Effect.gen(function*() {
-    return Plan.make({ config: yield* LLMConfig.LLMConfig, pricing: yield* Pricing.Pricing, router: yield* Router.Router })
+    return Plan.make({
+      config: yield* LLMConfig.LLMConfig,
+      pricing: yield* Pricing.Pricing,
+      router: yield* Router.Router
+    })
   }).pipe(
     Effect.provide(
       Router.layer.pipe(
@@ -42,8 +51,7 @@ const planner = (config: Record<string, unknown> = baseConfig) =>
 const plan = (request: GenerateRequest, config?: Record<string, unknown>) =>
   Effect.flatMap(planner(config), (make) => make(request))
 
-const refusal = (request: GenerateRequest, config?: Record<string, unknown>) =>
-  Effect.flip(plan(request, config))
+const refusal = (request: GenerateRequest, config?: Record<string, unknown>) => Effect.flip(plan(request, config))
 
 describe("Plan", () => {
   it.effect("an invalid request is a FatalError invalid_request naming the field and what it got", () =>

@@ -10,7 +10,7 @@ import { existsSync, readFileSync } from "node:fs"
 import { join } from "node:path"
 import { GenerationResponse } from "../../src/domain/GenerationResponse.js"
 import { TokenUsage } from "../../src/domain/TokenUsage.js"
-import { Ledger, layerSqlite } from "../../src/services/Ledger.js"
+import { layerSqlite, Ledger } from "../../src/services/Ledger.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import { root, runCli, simulatorConfig, tempDir, writeConfig } from "../support/cli-harness.js"
 
@@ -46,7 +46,18 @@ describe.concurrent("effect-llm CLI", { timeout: 120_000 }, () => {
 
   it("generate --json prints the GenerationResponse, which decodes back with its Schema", async () => {
     const { args } = setup()
-    const run = await runCli(["generate", ...args, "--json", "--model", "qwen-plus", "--max-tokens", "20", "--system", "be brief", "json please"])
+    const run = await runCli([
+      "generate",
+      ...args,
+      "--json",
+      "--model",
+      "qwen-plus",
+      "--max-tokens",
+      "20",
+      "--system",
+      "be brief",
+      "json please"
+    ])
     assert.strictEqual(run.code, 0, run.stderr)
     const response = Schema.decodeUnknownSync(GenerationResponse)(JSON.parse(run.stdout))
     assert.strictEqual(response.alias, "qwen-plus")
@@ -83,9 +94,25 @@ describe.concurrent("effect-llm CLI", { timeout: 120_000 }, () => {
     await Effect.runPromise(
       Effect.gen(function*() {
         const ledger = yield* Ledger
-        for (const [provider, model, alias] of [["google", "gemini-2.5-flash", "gemini-flash"], ["dashscope", "qwen-plus", "qwen-plus"]]) {
-          const hold = yield* ledger.hold({ traceId: model!, provider: provider!, model: model!, alias: alias!, estimate: 0.01, limits: [{ scope: "global", window: "daily", limit: 1 }] })
-          yield* ledger.commit(hold, { cost: 0.125, usage: new TokenUsage({ inputTokens: 10, outputTokens: 48, totalTokens: 58 }) })
+        for (
+          const [provider, model, alias] of [["google", "gemini-2.5-flash", "gemini-flash"], [
+            "dashscope",
+            "qwen-plus",
+            "qwen-plus"
+          ]]
+        ) {
+          const hold = yield* ledger.hold({
+            traceId: model!,
+            provider: provider!,
+            model: model!,
+            alias: alias!,
+            estimate: 0.01,
+            limits: [{ scope: "global", window: "daily", limit: 1 }]
+          })
+          yield* ledger.commit(hold, {
+            cost: 0.125,
+            usage: new TokenUsage({ inputTokens: 10, outputTokens: 48, totalTokens: 58 })
+          })
         }
       }).pipe(Effect.provide(layerSqlite({ path: join(dir, "ledger.db") })))
     )
@@ -166,7 +193,10 @@ describe.concurrent("effect-llm CLI", { timeout: 120_000 }, () => {
     const config = { ...simulatorConfig(sim, dir), resilience: { max_retries: "three" } }
     const run = await runCli(["generate", "--config", writeConfig(dir, config), "hi"])
     assert.strictEqual(run.code, 2)
-    oneErrorLine(run.stderr, /^error: ConfigError: \S*config\.yaml: resilience\.max_retries: expected a non-negative integer, got "three"$/)
+    oneErrorLine(
+      run.stderr,
+      /^error: ConfigError: \S*config\.yaml: resilience\.max_retries: expected a non-negative integer, got "three"$/
+    )
     assert.strictEqual(run.stdout, "")
   })
 
@@ -174,14 +204,20 @@ describe.concurrent("effect-llm CLI", { timeout: 120_000 }, () => {
     const { args } = setup({ googleKey: "${GEMINI_API_KEY}" })
     const run = await runCli(["generate", ...args, "hi"])
     assert.strictEqual(run.code, 2)
-    oneErrorLine(run.stderr, /^error: ConfigError: providers\.google\.api_key: environment variable GEMINI_API_KEY is not set$/)
+    oneErrorLine(
+      run.stderr,
+      /^error: ConfigError: providers\.google\.api_key: environment variable GEMINI_API_KEY is not set$/
+    )
   })
 
   it("a budget refusal exits 3 without any request", async () => {
     const { args } = setup({ budget: { daily_spend_limit: 0.0001 }, googleUrl: sim.baseUrl("budget") })
     const run = await runCli(["generate", ...args, "too expensive"])
     assert.strictEqual(run.code, 3)
-    oneErrorLine(run.stderr, /^error: BudgetExceededError: daily budget exceeded for global: spent \$[\d.]+ of \$0\.0001 today, this call is estimated at \$0\.00\d+$/)
+    oneErrorLine(
+      run.stderr,
+      /^error: BudgetExceededError: daily budget exceeded for global: spent \$[\d.]+ of \$0\.0001 today, this call is estimated at \$0\.00\d+$/
+    )
     assert.strictEqual(sim.requests("budget"), 0)
   })
 
@@ -195,7 +231,10 @@ describe.concurrent("effect-llm CLI", { timeout: 120_000 }, () => {
     for (const run of [notInteger, noPrompt, unknownModel]) assert.strictEqual(run.code, 2, run.stderr)
     oneErrorLine(notInteger.stderr, /^error: InvalidValue: 'many' is not a integer$/)
     oneErrorLine(noPrompt.stderr, /^error: MissingValue: Missing argument <prompt>$/)
-    oneErrorLine(unknownModel.stderr, /^error: FatalError: unknown model alias "nope" \(known: gemini-flash, qwen-plus\)$/)
+    oneErrorLine(
+      unknownModel.stderr,
+      /^error: FatalError: unknown model alias "nope" \(known: gemini-flash, qwen-plus\)$/
+    )
   })
 
   it("--help shows examples and the exit codes", async () => {

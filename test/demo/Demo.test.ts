@@ -9,7 +9,10 @@ const runTour = (): Promise<{ code: number | null; output: string; ms: number }>
     const env: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: "1" }
     delete env.GEMINI_API_KEY
     delete env.DASHSCOPE_API_KEY
-    const child = spawn(process.execPath, ["--import", "tsx", "src/demo/main.ts"], { env, stdio: ["ignore", "pipe", "pipe"] })
+    const child = spawn(process.execPath, ["--import", "tsx", "src/demo/main.ts"], {
+      env,
+      stdio: ["ignore", "pipe", "pipe"]
+    })
     let output = ""
     child.stdout.on("data", (chunk: Buffer) => (output += chunk.toString("utf8")))
     child.stderr.on("data", (chunk: Buffer) => (output += chunk.toString("utf8")))
@@ -33,7 +36,11 @@ describe("demo tour", () => {
       "budget",
       "ledger"
     ])
-    assert.deepStrictEqual(tourSteps.filter((step) => step.live).map((step) => step.name), ["generate", "full-response", "stream"])
+    assert.deepStrictEqual(tourSteps.filter((step) => step.live).map((step) => step.name), [
+      "generate",
+      "full-response",
+      "stream"
+    ])
   })
 
   it("runs offline end to end and exits 0", { timeout: 120_000 }, async () => {

@@ -38,7 +38,9 @@ beforeAll(async () => {
   dir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "effect-llm-live-"))
   const file = Path.join(dir, "config.yaml")
   Fs.writeFileSync(file, configFor(server.url))
-  for (const name of ["EFFECT_LLM_CONFIG", "EFFECT_LLM_TEST_KEY", "XDG_CONFIG_HOME", "GEMINI_API_KEY", "GOOGLE_API_KEY"]) {
+  for (
+    const name of ["EFFECT_LLM_CONFIG", "EFFECT_LLM_TEST_KEY", "XDG_CONFIG_HOME", "GEMINI_API_KEY", "GOOGLE_API_KEY"]
+  ) {
     saved[name] = process.env[name]
   }
   process.env.EFFECT_LLM_CONFIG = file
@@ -84,7 +86,10 @@ describe("LiveLayer", () => {
   })
 
   it("shares breakers across per-call provides: they open across calls", async () => {
-    server.setDefault(() => ({ status: 503, body: `{"error":{"code":503,"message":"overloaded","status":"UNAVAILABLE"}}` }))
+    server.setDefault(() => ({
+      status: 503,
+      body: `{"error":{"code":503,"message":"overloaded","status":"UNAVAILABLE"}}`
+    }))
     const run = () => Effect.runPromise(Effect.flip(generate({ prompt: "x" })).pipe(Effect.provide(LiveLayer)))
     assert.strictEqual((await run())._tag, "RetryableError")
     assert.strictEqual((await run())._tag, "RetryableError")
@@ -107,7 +112,11 @@ describe("LiveLayer", () => {
 
   it("a bad config fails the layer build with a ConfigError", async () => {
     const error = await Effect.runPromise(
-      Effect.flip(generate({ prompt: "hi" }).pipe(Effect.provide(makeLiveLayer({ config: { resilience: { max_retries: "three" } } }))))
+      Effect.flip(
+        generate({ prompt: "hi" }).pipe(
+          Effect.provide(makeLiveLayer({ config: { resilience: { max_retries: "three" } } }))
+        )
+      )
     )
     assert.strictEqual(error._tag, "ConfigError")
     assert.include(error.message, "resilience.max_retries")

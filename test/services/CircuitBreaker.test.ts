@@ -129,7 +129,9 @@ describe("CircuitBreaker", () => {
       for (let i = 0; i < 3; i++) yield* fail(breakers, "a")
       yield* TestClock.adjust("10 seconds")
       const started = yield* Deferred.make<void>()
-      const fiber = yield* Effect.fork(run(breakers, "a", Effect.zipRight(Deferred.succeed(started, undefined), Effect.never)))
+      const fiber = yield* Effect.fork(
+        run(breakers, "a", Effect.zipRight(Deferred.succeed(started, undefined), Effect.never))
+      )
       yield* Deferred.await(started)
       assert.strictEqual((yield* breakers.admit("a"))._tag, "reject", "the probe is in flight")
       yield* Fiber.interrupt(fiber)
@@ -148,12 +150,16 @@ describe("CircuitBreaker", () => {
 
   it.effect("outcomeOf: success, a RetryableError counts, an answered error is neutral, the rest abandoned", () =>
     Effect.gen(function*() {
-      const outcome = (effect: Effect.Effect<void, unknown>) => Effect.map(Effect.exit(effect), CircuitBreaker.outcomeOf)
+      const outcome = (effect: Effect.Effect<void, unknown>) =>
+        Effect.map(Effect.exit(effect), CircuitBreaker.outcomeOf)
       assert.strictEqual(yield* outcome(Effect.void), "success")
       assert.strictEqual(yield* outcome(Effect.fail(unavailable)), "failure")
       assert.strictEqual(yield* outcome(Effect.fail(badRequest)), "neutral")
       assert.strictEqual(yield* outcome(Effect.fail(tooMany)), "neutral")
-      assert.strictEqual(yield* outcome(Effect.fail(new FatalError({ reason: "ledger_unavailable", message: "x" }))), "abandoned")
+      assert.strictEqual(
+        yield* outcome(Effect.fail(new FatalError({ reason: "ledger_unavailable", message: "x" }))),
+        "abandoned"
+      )
       assert.strictEqual(yield* outcome(Effect.interrupt), "abandoned")
       assert.strictEqual(yield* outcome(Effect.die("bug")), "abandoned")
     }))

@@ -83,7 +83,8 @@ describe("LLMClient.generate", () => {
         usage: TokenUsage.zero,
         finishReason: "stop" as const,
         requestId: undefined,
-        modelVersion: undefined, reasoning: undefined
+        modelVersion: undefined,
+        reasoning: undefined
       })
     return Effect.gen(function*() {
       const fiber = yield* Effect.fork(generate({ prompt: "hi", fullResponse: true }))
@@ -160,7 +161,10 @@ describe("LLMClient.generate", () => {
     const layer = Testing.makeTestLayer({
       config: {
         ...testConfig,
-        providers: { ...testConfig.providers, google: { ...testConfig.providers.google, api_key: "${UNSET_TEST_KEY_VAR}" } }
+        providers: {
+          ...testConfig.providers,
+          google: { ...testConfig.providers.google, api_key: "${UNSET_TEST_KEY_VAR}" }
+        }
       },
       providers
     })
@@ -246,7 +250,8 @@ describe("budget and ledger", () => {
         usage: new TokenUsage({ inputTokens: 1, outputTokens: 100, totalTokens: 101 }),
         finishReason: "stop" as const,
         requestId: undefined,
-        modelVersion: undefined, reasoning: undefined
+        modelVersion: undefined,
+        reasoning: undefined
       })
     const { layer, providers } = setup([], { budget: { daily_spend_limit: 0.000217 * 5 + 0.0000001 } }, gated)
     return Effect.gen(function*() {
@@ -309,7 +314,11 @@ describe("retries (TestClock)", () => {
   })
 
   it.effect("retry_budget_s stops a long sequence early", () => {
-    const { layer, providers } = setup([], { resilience: { max_retries: 10, base_delay_s: 1, retry_budget_s: 5 } }, unavailable())
+    const { layer, providers } = setup(
+      [],
+      { resilience: { max_retries: 10, base_delay_s: 1, retry_budget_s: 5 } },
+      unavailable()
+    )
     return Effect.gen(function*() {
       const fiber = yield* Effect.fork(Effect.flip(generate({ prompt: "hi" })))
       yield* TestClock.adjust("120 seconds")
@@ -390,7 +399,8 @@ describe("breakers and routing", () => {
           usage: TokenUsage.zero,
           finishReason: "stop" as const,
           requestId: undefined,
-          modelVersion: undefined, reasoning: undefined
+          modelVersion: undefined,
+          reasoning: undefined
         })
     const { layer, providers } = setup([], twoEndpointsAndFallback, failing)
     return Effect.gen(function*() {
@@ -416,7 +426,13 @@ describe("breakers and routing", () => {
   it.effect("CircuitOpenError when everything is open, with no request, and recovery after recovery_timeout_s", () => {
     const { layer, providers } = setup(
       [],
-      { ...twoEndpointsAndFallback, models: { ...twoEndpointsAndFallback.models, "test-model": { ...twoEndpointsAndFallback.models["test-model"], fallbacks: [] } } },
+      {
+        ...twoEndpointsAndFallback,
+        models: {
+          ...twoEndpointsAndFallback.models,
+          "test-model": { ...twoEndpointsAndFallback.models["test-model"], fallbacks: [] }
+        }
+      },
       unavailable()
     )
     return Effect.gen(function*() {
@@ -433,7 +449,11 @@ describe("breakers and routing", () => {
   })
 
   it.effect("4xx and 429 do not open the breaker", () => {
-    const { layer, providers } = setup([], { ...twoEndpointsAndFallback }, new FatalError({ reason: "not_found", message: "no such model" }))
+    const { layer, providers } = setup(
+      [],
+      { ...twoEndpointsAndFallback },
+      new FatalError({ reason: "not_found", message: "no such model" })
+    )
     return Effect.gen(function*() {
       for (let i = 0; i < 5; i++) yield* Effect.flip(generate({ prompt: "x" }))
       assert.isTrue(providers.calls.every((c) => c.endpoint === "g1"))
@@ -445,14 +465,25 @@ describe("breakers and routing", () => {
       ...twoEndpointsAndFallback,
       models: {
         ...twoEndpointsAndFallback.models,
-        "test-qwen": { provider: "dashscope", model_id: "qwen-test", pricing: { input_per_1m: 1000, output_per_1m: 1000 } }
+        "test-qwen": {
+          provider: "dashscope",
+          model_id: "qwen-test",
+          pricing: { input_per_1m: 1000, output_per_1m: 1000 }
+        }
       },
       budget: { daily_spend_limit: 0.01 }
     }
     const failing: MockReply = (call) =>
       call.endpoint.startsWith("g")
         ? Effect.fail(unavailable())
-        : Effect.succeed({ content: "q", usage: TokenUsage.zero, finishReason: "stop" as const, requestId: undefined, modelVersion: undefined, reasoning: undefined })
+        : Effect.succeed({
+          content: "q",
+          usage: TokenUsage.zero,
+          finishReason: "stop" as const,
+          requestId: undefined,
+          modelVersion: undefined,
+          reasoning: undefined
+        })
     const { layer, providers } = setup([], pricey, failing)
     return Effect.gen(function*() {
       for (let i = 0; i < 4; i++) yield* Effect.flip(generate({ prompt: "x", maxOutputTokens: 10 }))

@@ -20,7 +20,12 @@ const longFixture = Loopback.readFixture(googleai + "streaming-success-basic-rep
 /** What a recorded Gemini stream says: full text (non-thought parts), last usage, last finish reason. */
 const expectedFromGemini = (bytes: Buffer) => {
   let text = ""
-  let usage: { promptTokenCount?: number; candidatesTokenCount?: number; thoughtsTokenCount?: number; totalTokenCount?: number } = {}
+  let usage: {
+    promptTokenCount?: number
+    candidatesTokenCount?: number
+    thoughtsTokenCount?: number
+    totalTokenCount?: number
+  } = {}
   let finish: string | undefined
   for (const line of bytes.toString("utf8").split(/\r?\n/)) {
     if (!line.startsWith("data: ")) continue
@@ -94,7 +99,9 @@ describe("stream() over HTTP", () => {
       const text = body.toString("utf8").split("\n").filter((l) => l.startsWith("data:")).map((l) =>
         JSON.parse(l.slice(5)).output.choices[0].message.content as string
       ).join("")
-      const events = yield* collect(stream({ prompt: "1+1?", model: "qwen" })).pipe(Effect.provide(layerFor(server.url)))
+      const events = yield* collect(stream({ prompt: "1+1?", model: "qwen" })).pipe(
+        Effect.provide(layerFor(server.url))
+      )
       const finish = events[events.length - 1]!
       assert.strictEqual(finish.response!.content, text)
       assert.strictEqual(finish.finishReason, "stop")
@@ -126,7 +133,12 @@ describe("stream() over HTTP", () => {
     Effect.gen(function*() {
       const server = yield* Loopback.make
       server.enqueue(
-        { status: 503, headers: { "content-type": "application/json" }, body: `{"error":{"code":503,"message":"The model is overloaded. Please try again later.","status":"UNAVAILABLE"}}` },
+        {
+          status: 503,
+          headers: { "content-type": "application/json" },
+          body:
+            `{"error":{"code":503,"message":"The model is overloaded. Please try again later.","status":"UNAVAILABLE"}}`
+        },
         Loopback.replay(longFixture, { headers: sse })
       )
       const fiber = yield* Effect.fork(collect(stream({ prompt: "write" })).pipe(Effect.provide(layerFor(server.url))))
@@ -156,7 +168,11 @@ describe("stream() over HTTP", () => {
       const server = yield* Loopback.make
       const text = longFixture.toString("utf8")
       const firstThree = text.split("\r\n\r\n").slice(0, 3).join("\r\n\r\n") + "\r\n\r\n"
-      server.enqueue({ headers: sse, body: [firstThree, 'data: {"candidates": [{"content": {"pa'], end: "destroy" })
+      server.enqueue({
+        headers: sse,
+        body: [firstThree, "data: {\"candidates\": [{\"content\": {\"pa"],
+        end: "destroy"
+      })
       const seen: Array<string> = []
       const error = yield* Stream.runForEach(stream({ prompt: "write", traceId: "cut" }), (e) =>
         Effect.sync(() => {
@@ -204,7 +220,11 @@ describe("stream() over HTTP", () => {
     Effect.gen(function*() {
       const server = yield* Loopback.make
       const text = longFixture.toString("utf8")
-      server.enqueue({ headers: sse, body: [text.split("\r\n\r\n").slice(0, 2).join("\r\n\r\n") + "\r\n\r\n"], end: "hang" })
+      server.enqueue({
+        headers: sse,
+        body: [text.split("\r\n\r\n").slice(0, 2).join("\r\n\r\n") + "\r\n\r\n"],
+        end: "hang"
+      })
       const first = yield* Deferred.make<void>()
       const fiber = yield* Effect.fork(
         Stream.runDrain(stream({ prompt: "x" }).pipe(Stream.tap(() => Deferred.succeed(first, undefined)))).pipe(

@@ -9,9 +9,9 @@ import * as Metric from "effect/Metric"
 import * as Stream from "effect/Stream"
 import * as TestClock from "effect/TestClock"
 import { RetryableError } from "../../src/domain/Errors.js"
+import { generate, makeLiveLayer, stream } from "../../src/index.js"
 import * as Telemetry from "../../src/internal/Telemetry.js"
 import { makeMockProviders, makeTestLayer, type MockReply, testConfig } from "../../src/layers/Test.js"
-import { generate, makeLiveLayer, stream } from "../../src/index.js"
 import * as Loopback from "../support/LoopbackServer.js"
 import * as RecordingTracer from "../support/RecordingTracer.js"
 
@@ -95,7 +95,9 @@ describe("observability", () => {
       assert.strictEqual((yield* counter(Telemetry.breakerTransitions, tags)) - before, 1)
     }).pipe(
       Effect.provide(
-        layerFor([], { resilience: { max_retries: 0, circuit_breaker: { failure_threshold: 2, recovery_timeout_s: 60 } } }, unavailable())
+        layerFor([], {
+          resilience: { max_retries: 0, circuit_breaker: { failure_threshold: 2, recovery_timeout_s: 60 } }
+        }, unavailable())
       )
     ))
 

@@ -33,7 +33,9 @@ const request: CallRequest = {
 const withLogs = <A, E>(effect: Effect.Effect<A, E>) =>
   Effect.gen(function*() {
     const messages: Array<string> = []
-    const logger = Logger.make(({ message }) => messages.push(String(Array.isArray(message) ? message.join(" ") : message)))
+    const logger = Logger.make(({ message }) =>
+      messages.push(String(Array.isArray(message) ? message.join(" ") : message))
+    )
     const result = yield* effect.pipe(Effect.provide(Logger.replace(Logger.defaultLogger, logger)))
     return [result, messages] as const
   })
@@ -42,7 +44,10 @@ describe("Pricing", () => {
   it.effect("cost = input × input_per_1m / 1e6 + output × output_per_1m / 1e6", () =>
     Effect.gen(function*() {
       const pricing = yield* Pricing.make
-      const cost = yield* pricing.cost(priced, new TokenUsage({ inputTokens: 1000, outputTokens: 2000, totalTokens: 3000 }))
+      const cost = yield* pricing.cost(
+        priced,
+        new TokenUsage({ inputTokens: 1000, outputTokens: 2000, totalTokens: 3000 })
+      )
       assert.closeTo(cost, (1000 * 0.3 + 2000 * 2.5) / 1e6, 1e-15)
     }))
 
@@ -83,7 +88,11 @@ describe("Pricing", () => {
       const pricing = yield* Pricing.make
       const usage = new TokenUsage({ inputTokens: 10, outputTokens: 10, totalTokens: 20 })
       const [costs, messages] = yield* withLogs(
-        Effect.all([pricing.cost(unpriced, usage), pricing.estimate(unpriced, request, 10), pricing.cost(unpriced, usage)])
+        Effect.all([
+          pricing.cost(unpriced, usage),
+          pricing.estimate(unpriced, request, 10),
+          pricing.cost(unpriced, usage)
+        ])
       )
       assert.deepStrictEqual(costs, [0, 0, 0])
       assert.strictEqual(messages.filter((m) => m.includes("no pricing")).length, 1)

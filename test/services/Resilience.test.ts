@@ -19,7 +19,8 @@ const json = { "content-type": "application/json" }
 const rateLimited = (headers: Record<string, string>): Loopback.ScriptedResponse => ({
   status: 429,
   headers: { ...json, ...headers },
-  body: `{"error":{"code":429,"message":"Resource has been exhausted (e.g. check quota).","status":"RESOURCE_EXHAUSTED"}}`
+  body:
+    `{"error":{"code":429,"message":"Resource has been exhausted (e.g. check quota).","status":"RESOURCE_EXHAUSTED"}}`
 })
 const unavailable: Loopback.ScriptedResponse = {
   status: 503,
@@ -117,7 +118,9 @@ describe("rate limits over HTTP (TestClock)", () => {
       const server = yield* Loopback.make
       server.enqueue({ status: 429, headers: json, body: retryInfo429 }, okResponse)
       const error = yield* Effect.flip(
-        generate({ prompt: "hi" }).pipe(Effect.provide(layerFor([{ name: "a", url: server.url }], { max_wait_timeout_s: 30 })))
+        generate({ prompt: "hi" }).pipe(
+          Effect.provide(layerFor([{ name: "a", url: server.url }], { max_wait_timeout_s: 30 }))
+        )
       )
       assert.strictEqual(error._tag, "RateLimitError")
       if (error._tag === "RateLimitError") {
@@ -132,7 +135,9 @@ describe("rate limits over HTTP (TestClock)", () => {
       const server = yield* Loopback.make
       server.enqueue(rateLimited({ "retry-after": "5" }), okResponse)
       const error = yield* Effect.flip(
-        generate({ prompt: "hi" }).pipe(Effect.provide(layerFor([{ name: "a", url: server.url }], { wait_on_rate_limit: false })))
+        generate({ prompt: "hi" }).pipe(
+          Effect.provide(layerFor([{ name: "a", url: server.url }], { wait_on_rate_limit: false }))
+        )
       )
       assert.strictEqual(error._tag, "RateLimitError")
       if (error._tag === "RateLimitError") assert.strictEqual(Duration.toMillis(error.retryAfter!), 5000)
@@ -144,7 +149,9 @@ describe("rate limits over HTTP (TestClock)", () => {
       const server = yield* Loopback.make
       const perDay = retryInfo429.toString("utf8").replace("PerMinute", "PerDay")
       server.enqueue({ status: 429, headers: json, body: perDay }, okResponse)
-      const error = yield* Effect.flip(generate({ prompt: "hi" }).pipe(Effect.provide(layerFor([{ name: "a", url: server.url }]))))
+      const error = yield* Effect.flip(
+        generate({ prompt: "hi" }).pipe(Effect.provide(layerFor([{ name: "a", url: server.url }])))
+      )
       assert.strictEqual(error._tag === "RateLimitError" && error.reason, "quota_exhausted")
       assert.strictEqual(server.requests.length, 1)
     }))
@@ -164,17 +171,27 @@ describe("retries, timeouts and breakers over HTTP (TestClock)", () => {
       assert.strictEqual(result._tag === "Right" && result.right.attempts, 3)
     }).pipe(Effect.withRandom(Random.fixed([0.5]))))
 
-  for (const [status, body] of [
-    [400, Loopback.readFixture("vertexai-sdk-test-data/googleai/unary-failure-api-key.json")],
-    [401, `{"error":{"code":401,"message":"Request had invalid authentication credentials.","status":"UNAUTHENTICATED"}}`],
-    [403, Loopback.readFixture("vertexai-sdk-test-data/googleai/unary-failure-generativelanguage-api-not-enabled.json")],
-    [404, Loopback.readFixture("vertexai-sdk-test-data/googleai/unary-failure-unknown-model.json")]
-  ] as const) {
+  for (
+    const [status, body] of [
+      [400, Loopback.readFixture("vertexai-sdk-test-data/googleai/unary-failure-api-key.json")],
+      [
+        401,
+        `{"error":{"code":401,"message":"Request had invalid authentication credentials.","status":"UNAUTHENTICATED"}}`
+      ],
+      [
+        403,
+        Loopback.readFixture("vertexai-sdk-test-data/googleai/unary-failure-generativelanguage-api-not-enabled.json")
+      ],
+      [404, Loopback.readFixture("vertexai-sdk-test-data/googleai/unary-failure-unknown-model.json")]
+    ] as const
+  ) {
     it.scoped(`${status} → one attempt, FatalError`, () =>
       Effect.gen(function*() {
         const server = yield* Loopback.make
         server.enqueue({ status, headers: json, body }, okResponse)
-        const error = yield* Effect.flip(generate({ prompt: "hi" }).pipe(Effect.provide(layerFor([{ name: "a", url: server.url }]))))
+        const error = yield* Effect.flip(
+          generate({ prompt: "hi" }).pipe(Effect.provide(layerFor([{ name: "a", url: server.url }])))
+        )
         assert.strictEqual(error._tag, "FatalError")
         assert.strictEqual(server.requests.length, 1)
         assert.notInclude(error.message, "resilience-key")
@@ -191,7 +208,10 @@ describe("retries, timeouts and breakers over HTTP (TestClock)", () => {
       assert.isTrue((yield* Fiber.poll(fiber))._tag === "None")
       yield* TestClock.adjust("1 seconds")
       const result = yield* Fiber.join(fiber)
-      assert.strictEqual(result._tag === "Left" && result.left._tag === "RetryableError" && result.left.reason, "timeout")
+      assert.strictEqual(
+        result._tag === "Left" && result.left._tag === "RetryableError" && result.left.reason,
+        "timeout"
+      )
       yield* Effect.promise(() => server.requests[0]!.socketClosed)
     }))
 

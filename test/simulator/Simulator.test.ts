@@ -44,15 +44,17 @@ const qwen = (
       ...(options.stream ? { "x-dashscope-sse": "enable", accept: "text/event-stream" } : {}),
       ...options.headers
     },
-    body: JSON.stringify(options.body ?? {
-      model: "qwen-plus",
-      input: { messages: [{ role: "system", content: "be brief" }, { role: "user", content: prompt }] },
-      parameters: { result_format: "message", incremental_output: true, ...options.parameters }
-    })
+    body: JSON.stringify(
+      options.body ?? {
+        model: "qwen-plus",
+        input: { messages: [{ role: "system", content: "be brief" }, { role: "user", content: prompt }] },
+        parameters: { result_format: "message", incremental_output: true, ...options.parameters }
+      }
+    )
   })
 
 /** A response body as loosely typed JSON (the tests check its shape field by field). */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
+
 const json = async (response: Response | Promise<Response>): Promise<any> => (await response).json()
 
 /** Splits a Gemini SSE body on its CRLF framing and decodes each event's JSON. */
@@ -136,7 +138,9 @@ describe("Gemini wire format", () => {
   })
 
   it("caps the answer at maxOutputTokens with MAX_TOKENS and cuts at a stop sequence", async () => {
-    const capped = await json(gemini("google", "long [[sim tokens=500]]", { generationConfig: { maxOutputTokens: 10 } }))
+    const capped = await json(
+      gemini("google", "long [[sim tokens=500]]", { generationConfig: { maxOutputTokens: 10 } })
+    )
     assert.strictEqual(capped.candidates[0].finishReason, "MAX_TOKENS")
     assert.strictEqual(capped.usageMetadata.candidatesTokenCount, 10)
     const stopped = await json(gemini("google", "hi", { generationConfig: { stopSequences: ["."] } }))
@@ -223,7 +227,10 @@ describe("DashScope wire format", () => {
   })
 
   it("streams id/event:result/:HTTP_STATUS/200/data frames, finish_reason \"null\" until the last", async () => {
-    const response = await qwen("dashscope", "count [[sim tokens=30 chars=20]]", { stream: true, parameters: { max_tokens: 100 } })
+    const response = await qwen("dashscope", "count [[sim tokens=30 chars=20]]", {
+      stream: true,
+      parameters: { max_tokens: 100 }
+    })
     assert.strictEqual(response.status, 200)
     assert.strictEqual(response.headers.get("content-type"), "text/event-stream;charset=UTF-8")
     const text = await response.text()
@@ -252,7 +259,10 @@ describe("DashScope wire format", () => {
   })
 
   it("sends the whole text so far in each event when incremental_output is false", async () => {
-    const text = await (await qwen("dashscope", "hi [[sim tokens=20 chars=20]]", { stream: true, parameters: { incremental_output: false } })).text()
+    const text = await (await qwen("dashscope", "hi [[sim tokens=20 chars=20]]", {
+      stream: true,
+      parameters: { incremental_output: false }
+    })).text()
     const contents = parseAll(text).map((e) => JSON.parse(e.data!).output.choices[0].message.content as string)
     for (let i = 1; i < contents.length; i++) assert.isTrue(contents[i]!.startsWith(contents[i - 1]!))
     assert.strictEqual(contents.at(-1)!.length, 80)
@@ -277,7 +287,9 @@ describe("DashScope wire format", () => {
   })
 
   it("rejects messages outside input with 400 InvalidParameter", async () => {
-    const response = await qwen("dashscope", "", { body: { model: "qwen-plus", messages: [{ role: "user", content: "hi" }] } })
+    const response = await qwen("dashscope", "", {
+      body: { model: "qwen-plus", messages: [{ role: "user", content: "hi" }] }
+    })
     assert.strictEqual(response.status, 400)
     assert.strictEqual((await json(response)).code, "InvalidParameter")
   })
@@ -400,7 +412,10 @@ describe("fault scripts", () => {
 
   it("hangs until the client gives up, and resets a connection", async () => {
     sim.script("google", { hang: true }, { reset: true })
-    const hung = await gemini("google", "hi", { signal: AbortSignal.timeout(150) }).then(() => "answered", (e) => e.name)
+    const hung = await gemini("google", "hi", { signal: AbortSignal.timeout(150) }).then(
+      () => "answered",
+      (e) => e.name
+    )
     assert.strictEqual(hung, "TimeoutError")
     const reset = await gemini("google", "hi").then(() => "answered", () => "failed")
     assert.strictEqual(reset, "failed")

@@ -92,8 +92,11 @@ const answer = async (res: Http.ServerResponse, script: ScriptedResponse): Promi
   if (script.hang === true) return
   if (script.delayMs !== undefined) await sleep(script.delayMs)
   if (res.destroyed) return
-  const parts: ReadonlyArray<BodyPart> =
-    script.body === undefined ? [] : typeof script.body === "string" || script.body instanceof Uint8Array ? [script.body] : script.body
+  const parts: ReadonlyArray<BodyPart> = script.body === undefined
+    ? []
+    : typeof script.body === "string" || script.body instanceof Uint8Array
+    ? [script.body]
+    : script.body
   const headers: Record<string, string> = { ...script.headers }
   const whole = typeof script.body === "string" || script.body instanceof Uint8Array
   const hasLength = Object.keys(headers).some((name) => name.toLowerCase() === "content-length")
@@ -272,14 +275,18 @@ export interface Recording {
 
 /** Reads the first interaction of a js-genai recording (path relative to `test/support/fixtures`). */
 export const readRecording = (relativePath: string): Recording =>
-  (JSON.parse(readFixture(relativePath).toString("utf8")) as { interactions: ReadonlyArray<Recording> }).interactions[0]!
+  (JSON.parse(readFixture(relativePath).toString("utf8")) as { interactions: ReadonlyArray<Recording> })
+    .interactions[0]!
 
 /**
  * Replays a js-genai recording. The recorder kept parsed JSON (one object per SSE event), so a 200
  * event-stream is re-framed as `data: <json><eol><eol>` per segment (`eol` CRLF by default, like the
  * real server); any other body is the first segment as JSON. Length/encoding headers are dropped.
  */
-export const replayRecording = (recording: Recording, options: { readonly eol?: "\r\n" | "\n" } = {}): ScriptedResponse => {
+export const replayRecording = (
+  recording: Recording,
+  options: { readonly eol?: "\r\n" | "\n" } = {}
+): ScriptedResponse => {
   const headers: Record<string, string> = {}
   for (const [name, value] of Object.entries(recording.response.headers)) {
     const lower = name.toLowerCase()
@@ -287,9 +294,8 @@ export const replayRecording = (recording: Recording, options: { readonly eol?: 
   }
   const eol = options.eol ?? "\r\n"
   const contentType = headers["Content-Type"] ?? headers["content-type"] ?? ""
-  const body =
-    recording.response.statusCode === 200 && contentType.startsWith("text/event-stream")
-      ? recording.response.bodySegments.map((segment) => `data: ${JSON.stringify(segment)}${eol}${eol}`).join("")
-      : JSON.stringify(recording.response.bodySegments[0])
+  const body = recording.response.statusCode === 200 && contentType.startsWith("text/event-stream")
+    ? recording.response.bodySegments.map((segment) => `data: ${JSON.stringify(segment)}${eol}${eol}`).join("")
+    : JSON.stringify(recording.response.bodySegments[0])
   return { status: recording.response.statusCode, headers, body }
 }

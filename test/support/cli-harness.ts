@@ -25,7 +25,10 @@ await Esbuild.build({
   external: ["better-sqlite3", "pg-native"],
   logLevel: "error",
   // CommonJS dependencies inside an ESM bundle still call `require`.
-  banner: { js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);" }
+  banner: {
+    js:
+      "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);"
+  }
 })
 
 /** What a run produced. */
@@ -111,7 +114,14 @@ const spawnCli = (args: ReadonlyArray<string>, options: CliOptions): Promise<Cli
     child.on("close", (code, signal) => {
       clearTimeout(timer)
       const now = Date.now()
-      resolvePromise({ code, signal, stdout, stderr, ms: now - started, msAfterSignal: signalledAt && now - signalledAt })
+      resolvePromise({
+        code,
+        signal,
+        stdout,
+        stderr,
+        ms: now - started,
+        msAfterSignal: signalledAt && now - signalledAt
+      })
     })
     child.stdin.end(options.stdin ?? "")
   })
@@ -141,7 +151,11 @@ export const simulatorConfig = (
     }
   },
   models: {
-    "gemini-flash": { provider: "google", model_id: "gemini-2.5-flash", pricing: { input_per_1m: 0.3, output_per_1m: 2.5 } },
+    "gemini-flash": {
+      provider: "google",
+      model_id: "gemini-2.5-flash",
+      pricing: { input_per_1m: 0.3, output_per_1m: 2.5 }
+    },
     "qwen-plus": { provider: "dashscope", model_id: "qwen-plus", pricing: { input_per_1m: 0.4, output_per_1m: 1.2 } }
   },
   resilience: { max_retries: 1, base_delay_s: 0.1, max_delay_s: 0.2, request_timeout_s: 5, stream_idle_timeout_s: 5 },
