@@ -14,7 +14,7 @@ import { type BudgetExceededError, FatalError, type LedgerError } from "../domai
 import { fromCounts, type TokenUsage, type UsageCounts } from "../domain/TokenUsage.js"
 import type { Scrubber } from "../internal/Scrub.js"
 import type { Hold, Ledger } from "../services/Ledger.js"
-import type { Pricing } from "../services/Pricing.js"
+import { inputTokenBound, type Pricing } from "../services/Pricing.js"
 import type { Route } from "../services/Router.js"
 import type { CallTelemetry } from "./CallTelemetry.js"
 import { limitsFor, type Plan } from "./Plan.js"
@@ -124,20 +124,53 @@ export const make = (deps: {
     )
   }
 
+  /**
+   * Usage for a provider that reported none (an OpenAI-compatible server ignoring `include_usage`):
+   * the input bound of the hold and, for the output, the answer's UTF-8 bytes — an upper bound by the
+   * same rule — so the call is priced at no less than it can have cost, and never above its hold.
+   */
+  const boundedUsage = (meter: Meter, answer: { readonly content: string; readonly reasoning: string | undefined }) => {
+    const inputTokens = inputTokenBound(meter.plan.request)
+    const outputTokens = Buffer.byteLength(answer.content, "utf8") + Buffer.byteLength(answer.reasoning ?? "", "utf8")
+    return { inputTokens, outputTokens, totalTokens: inputTokens + outputTokens }
+  }
+
+  const warnedUnreported = new Set<string>()
+  const warnUnreported = (route: Route) => {
+    if (warnedUnreported.has(route.model.alias)) return Effect.void
+    warnedUnreported.add(route.model.alias)
+    return Effect.logWarning(
+      `model "${route.model.alias}" (${route.model.provider}) reported no token usage: its calls are settled at an upper-bound estimate (input bound + answer bytes)`
+    ).pipe(Effect.annotateLogs({ alias: route.model.alias }))
+  }
+
   const who = (meter: Meter, route: Route | undefined) => {
     const model = route?.model ?? meter.plan.model
     return { provider: model.provider, model: model.modelId, alias: model.alias, endpoint: route?.endpoint.name }
   }
 
   /** Commits a successful call at its real usage and cost (uninterruptibly) and returns them. */
-  const commit = (meter: Meter, route: Route, reported: UsageCounts | undefined): Effect.Effect<Settled, FatalError> =>
+  const commit = (
+    meter: Meter,
+    route: Route,
+    reported: UsageCounts | undefined,
+    answer: { readonly content: string; readonly reasoning: string | undefined }
+  ): Effect.Effect<Settled, FatalError> =>
     Effect.gen(function*() {
-      const usage = fromCounts(reported ?? { inputTokens: 0, outputTokens: 0, totalTokens: 0 })
+      const usage = fromCounts(reported ?? boundedUsage(meter, answer))
       const cost = yield* pricing.cost(route.model, usage)
       const now = yield* Clock.currentTimeMillis
       const timing = meter.progress.timing(now)
       const held = meter.hold
-      yield* ledger.commit(held, { ...who(meter, route), cost, usage, attempts: meter.progress.attempts, timing }).pipe(
+      if (reported === undefined) yield* warnUnreported(route)
+      yield* ledger.commit(held, {
+        ...who(meter, route),
+        cost,
+        // A ledger row with no usage says the provider reported none (its cost is the bound below).
+        usage: reported === undefined ? undefined : usage,
+        attempts: meter.progress.attempts,
+        timing
+      }).pipe(
         Effect.tap(() => meter.settle()),
         Effect.uninterruptible,
         Effect.catchTag("LedgerError", (error) => Effect.fail(ledgerUnavailable(error)))

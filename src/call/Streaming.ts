@@ -133,12 +133,13 @@ export const make = (deps: {
         )
         const finish = Effect.suspend(() =>
           Effect.gen(function*() {
-            const settled = yield* metering.commit(meter, route, usage)
-            yield* Scope.close(opened.scope, Exit.void)
             const text = content.join("")
+            const reasoningText = reasoning.length > 0 ? reasoning.join("") : undefined
+            const settled = yield* metering.commit(meter, route, usage, { content: text, reasoning: reasoningText })
+            yield* Scope.close(opened.scope, Exit.void)
             const response = new GenerationResponse({
               content: text,
-              ...(reasoning.length > 0 ? { reasoning: reasoning.join("") } : {}),
+              ...(reasoningText !== undefined ? { reasoning: reasoningText } : {}),
               model: route.model.modelId,
               alias: route.model.alias,
               provider: route.model.provider,

@@ -91,7 +91,7 @@ export const make = Effect.gen(function*() {
                       onTimeout: () => Attempts.attemptTimeout(route, timeout)
                     })
                   ))
-                const settled = yield* metering.commit(meter, route, answer.usage)
+                const settled = yield* metering.commit(meter, route, answer.usage, answer)
                 yield* telemetry.finished({
                   route,
                   usage: settled.usage,
