@@ -1,10 +1,12 @@
 /**
- * effect-llm: call LLM providers (Gemini, Qwen/DashScope) from Effect programs through one typed
- * interface, with retries, rate-limit waits, circuit breakers, streaming and a spend ledger.
+ * effect-llm: call LLM providers (Gemini, DashScope, OpenAI-compatible services, Anthropic) from
+ * Effect programs through one typed interface, with retries, rate-limit waits, circuit breakers,
+ * streaming and a spend ledger.
  */
 export type * from "./domain/Config.js"
 export {
   BudgetExceededError,
+  BudgetWindow,
   CircuitOpenError,
   ConfigError,
   FatalError,
@@ -18,18 +20,34 @@ export { FinishReason } from "./domain/FinishReason.js"
 export { GenerationResponse, Timing } from "./domain/GenerationResponse.js"
 export { LedgerEvent } from "./domain/LedgerEvent.js"
 export type { LedgerQuery, SummaryGroupBy, SummaryRow } from "./domain/LedgerEvent.js"
+export type { CallRequest, Message as CallMessage, Part } from "./domain/Prompt.js"
 export type { GenerateRequest, Message } from "./domain/Request.js"
 export { StreamEvent } from "./domain/StreamEvent.js"
 export { TokenUsage } from "./domain/TokenUsage.js"
-export { LiveLayer, makeLiveLayer } from "./layers/Live.js"
+export type { UsageCounts } from "./domain/TokenUsage.js"
+export * as Layers from "./layers/Layers.js"
+export { disposeLiveLayer, LiveLayer, makeLiveLayer } from "./layers/Live.js"
 export type { LiveLayerOptions, LiveServices } from "./layers/Live.js"
+export type { Protocol, ProviderAnswer, ProviderClient, ProviderTarget, StreamPart } from "./providers/Provider.js"
 export { CircuitBreaker } from "./services/CircuitBreaker.js"
 export type { BreakerState, EndpointBreaker } from "./services/CircuitBreaker.js"
 export { Ledger } from "./services/Ledger.js"
-export type { Hold, HoldRequest, Settlement, SummaryQuery } from "./services/Ledger.js"
+export type {
+  BudgetLimit,
+  Hold,
+  HoldRequest,
+  LedgerOptions,
+  MemoryLedgerOptions,
+  PostgresLedgerOptions,
+  RaiseRequest,
+  Settlement,
+  SqliteLedgerOptions,
+  SummaryQuery
+} from "./services/Ledger.js"
 export { generate, LLMClient, stream } from "./services/LLMClient.js"
 export type { Generate } from "./services/LLMClient.js"
 export { LLMConfig } from "./services/LLMConfig.js"
+export { Providers } from "./services/Providers.js"
 // The test helpers (API.md §5), also at `effect-llm/testing` with the embedded simulator.
 export { layerMemoryLedger, makeMockProviders, makeTestLayer, testConfig } from "./layers/Test.js"
 export type { MockCall, MockProviders, MockReply, MockScript, TestLayerOptions } from "./layers/Test.js"

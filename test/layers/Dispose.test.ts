@@ -1,0 +1,97 @@
+/**
+ * `makeLiveLayer` is scoped (API.md §13, §14): disposing its runtime interrupts the calls in flight,
+ * settles each as `cancelled` with no breaker counting it and no new request sent, and only then
+ * closes the ledger connection and the HTTP pool.
+ */
+import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as ManagedRuntime from "effect/ManagedRuntime"
+import * as Stream from "effect/Stream"
+import * as Fs from "node:fs"
+import * as Os from "node:os"
+import * as Path from "node:path"
+import { generate, Layers, Ledger, makeLiveLayer, stream } from "../../src/index.js"
+import * as Loopback from "../support/LoopbackServer.js"
+
+let server: Loopback.LoopbackServer
+let dir: string
+
+beforeAll(async () => {
+  server = await Loopback.start()
+  dir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "effect-llm-dispose-"))
+})
+
+afterAll(async () => {
+  await server.close()
+  Fs.rmSync(dir, { recursive: true, force: true })
+})
+
+const configFor = (ledgerPath: string) => ({
+  default_model: "flash",
+  providers: {
+    google: {
+      api_key: "dispose-test-key-123456",
+      endpoints: [{ name: "loop", base_url: server.url }, { name: "loop-2", base_url: server.url }]
+    }
+  },
+  models: { flash: { provider: "google", model_id: "gemini-2.5-flash", pricing: { input_per_1m: 1, output_per_1m: 2 } } },
+  resilience: { max_retries: 2, circuit_breaker: { failure_threshold: 1, recovery_timeout_s: 300 } },
+  ledger: { backend: "sqlite", path: ledgerPath }
+})
+
+const readLedger = (ledgerPath: string) =>
+  Effect.runPromise(
+    Effect.flatMap(Ledger, (ledger) => ledger.events()).pipe(Effect.provide(Layers.ledgerSqlite({ path: ledgerPath })))
+  )
+
+describe("disposing a runtime built from makeLiveLayer", () => {
+  it("interrupts the calls in flight, settles every hold as cancelled, sends nothing more, then closes the pool and the ledger", async () => {
+    const ledgerPath = Path.join(dir, "in-flight.db")
+    server.setDefault(() => ({ hang: true }))
+    const runtime = ManagedRuntime.make(makeLiveLayer({ config: configFor(ledgerPath), userConfig: false }))
+    const before = server.requests.length
+    const calls = Array.from({ length: 8 }, (_, i) => runtime.runPromiseExit(generate({ prompt: `call ${i}` })))
+    const streams = Array.from(
+      { length: 2 },
+      (_, i) => runtime.runPromiseExit(Stream.runDrain(stream({ prompt: `stream ${i}` })))
+    )
+    const inFlight = (await server.awaitRequests(before + 10)).slice(before)
+    await runtime.dispose()
+    const exits = await Promise.all([...calls, ...streams])
+    for (const exit of exits) {
+      assert.isTrue(Exit.isFailure(exit) && Exit.isInterrupted(exit), "the caller sees an interruption")
+    }
+    assert.strictEqual(server.requests.length, before + 10, "no new request after dispose began (no retry, no failover)")
+    // Every connection of the calls in flight is closed (a leak would hang here and time the test out).
+    await Promise.all(inFlight.map((request) => request.socketClosed))
+    // The last SQLite connection to close removes the WAL file: the ledger connection is closed.
+    assert.isFalse(Fs.existsSync(`${ledgerPath}-wal`), "the ledger connection was closed")
+    const events = await readLedger(ledgerPath)
+    const holds = events.filter((event) => event.type === "hold")
+    const cancels = events.filter((event) => event.type === "cancel")
+    assert.strictEqual(holds.length, 10)
+    assert.strictEqual(cancels.length, 10, "every hold settled")
+    for (const cancel of cancels) assert.strictEqual(cancel.status, "cancelled")
+    assert.isTrue(cancels.every((cancel) => cancel.attempts === 1), "no retry was attempted")
+  })
+
+  it("a runtime disposed with nothing in flight closes cleanly and can be rebuilt", async () => {
+    const ledgerPath = Path.join(dir, "idle.db")
+    server.setDefault(() => ({
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({
+        candidates: [{ content: { parts: [{ text: "hi" }] }, finishReason: "STOP" }],
+        usageMetadata: { promptTokenCount: 1, candidatesTokenCount: 1, totalTokenCount: 2 }
+      })
+    }))
+    for (let round = 0; round < 2; round++) {
+      const runtime = ManagedRuntime.make(makeLiveLayer({ config: configFor(ledgerPath), userConfig: false }))
+      assert.strictEqual(await runtime.runPromise(generate({ prompt: "hi" })), "hi")
+      await runtime.dispose()
+      assert.isFalse(Fs.existsSync(`${ledgerPath}-wal`))
+    }
+    const events = await readLedger(ledgerPath)
+    assert.deepStrictEqual(events.map((event) => event.type), ["hold", "commit", "hold", "commit"])
+  })
+})
