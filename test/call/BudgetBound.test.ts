@@ -65,7 +65,9 @@ const worstCaseService = (captured: Array<Captured>, overshoot = 1) =>
 const limit = 0.05
 const configWith = (ledger: Record<string, unknown>) => ({
   default_model: "flash",
-  providers: { google: { api_key: "budget-test-key-123456", endpoints: [{ name: "g", base_url: "http://127.0.0.1:9" }] } },
+  providers: {
+    google: { api_key: "budget-test-key-123456", endpoints: [{ name: "g", base_url: "http://127.0.0.1:9" }] }
+  },
   models: { flash: { provider: "google", model_id: "gemini-x", pricing: { input_per_1m: 1, output_per_1m: 4 } } },
   budget: { daily_spend_limit: limit, default_max_output_tokens: 1000 },
   resilience: { max_retries: 0 },
@@ -100,39 +102,55 @@ const spent = Effect.gen(function*() {
   const ledger = yield* Ledger
   const events = yield* ledger.events()
   const settled = events.filter((event) => event.type !== "hold").reduce((sum, event) => sum + event.cost, 0)
-  return { settled, spendToday: yield* ledger.spendToday(), calls: events.filter((event) => event.type === "commit").length }
+  return {
+    settled,
+    spendToday: yield* ledger.spendToday(),
+    calls: events.filter((event) => event.type === "commit").length
+  }
 })
 
 describe("the hold bounds the call (worst-case service)", () => {
   for (const backend of backends) {
-    it.live(`${backend.name}: one call at a time until refused never passes the limit`, () =>
-      Effect.scoped(Effect.gen(function*() {
-        const captured: Array<Captured> = []
-        const ledger = yield* backend.ledger
-        const layer = makeLiveLayer({ config: configWith(ledger), userConfig: false, httpClient: worstCaseService(captured) })
-        return yield* Effect.gen(function*() {
-          let refused = false
-          for (let i = 0; i < 200 && !refused; i++) {
-            const result = yield* Effect.either(generate({ prompt: prompts[i % prompts.length]! }))
-            if (Either.isLeft(result)) {
-              assert.strictEqual(result.left._tag, "BudgetExceededError")
-              refused = true
+    it.live(
+      `${backend.name}: one call at a time until refused never passes the limit`,
+      () =>
+        Effect.scoped(Effect.gen(function*() {
+          const captured: Array<Captured> = []
+          const ledger = yield* backend.ledger
+          const layer = makeLiveLayer({
+            config: configWith(ledger),
+            userConfig: false,
+            httpClient: worstCaseService(captured)
+          })
+          return yield* Effect.gen(function*() {
+            let refused = false
+            for (let i = 0; i < 200 && !refused; i++) {
+              const result = yield* Effect.either(generate({ prompt: prompts[i % prompts.length]! }))
+              if (Either.isLeft(result)) {
+                assert.strictEqual(result.left._tag, "BudgetExceededError")
+                refused = true
+              }
             }
-          }
-          assert.isTrue(refused, "the budget eventually refuses")
-          assert.isTrue(captured.every((c) => c.maxOutputTokens === 1000), "the cap was sent with every request")
-          const { calls, settled, spendToday } = yield* spent
-          assert.isAbove(calls, 5)
-          assert.isAtMost(settled, limit + 1e-12)
-          assert.isAtMost(spendToday, limit + 1e-12)
-        }).pipe(Effect.provide(layer))
-      })), { timeout: 60_000 })
+            assert.isTrue(refused, "the budget eventually refuses")
+            assert.isTrue(captured.every((c) => c.maxOutputTokens === 1000), "the cap was sent with every request")
+            const { calls, settled, spendToday } = yield* spent
+            assert.isAbove(calls, 5)
+            assert.isAtMost(settled, limit + 1e-12)
+            assert.isAtMost(spendToday, limit + 1e-12)
+          }).pipe(Effect.provide(layer))
+        })),
+      { timeout: 60_000 }
+    )
 
     it.live(`${backend.name}: 300 concurrent calls never pass the limit`, () =>
       Effect.scoped(Effect.gen(function*() {
         const captured: Array<Captured> = []
         const ledger = yield* backend.ledger
-        const layer = makeLiveLayer({ config: configWith(ledger), userConfig: false, httpClient: worstCaseService(captured) })
+        const layer = makeLiveLayer({
+          config: configWith(ledger),
+          userConfig: false,
+          httpClient: worstCaseService(captured)
+        })
         return yield* Effect.gen(function*() {
           const results = yield* Effect.forEach(
             Array.from({ length: 300 }, (_, i) => prompts[i % prompts.length]!),

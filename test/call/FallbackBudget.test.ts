@@ -47,7 +47,10 @@ const service = (release: Deferred.Deferred<void>, arrived: Queue.Queue<string>)
             headers: { "content-type": "application/json" }
           })
         ))
-        : Effect.zipRight(Queue.offer(arrived, "raised and sent"), Effect.as(Deferred.await(release), answer(request, 100)))
+        : Effect.zipRight(
+          Queue.offer(arrived, "raised and sent"),
+          Effect.as(Deferred.await(release), answer(request, 100))
+        )
     )
   )
 
@@ -57,8 +60,14 @@ const limit = 0.006
 const configWith = (ledger: Record<string, unknown>) => ({
   default_model: "cheap",
   providers: {
-    google: { api_key: "fallback-test-key-123", endpoints: [{ name: "cheap-endpoint", base_url: "http://127.0.0.1:9" }] },
-    gemini: { api_key: "fallback-test-key-456", endpoints: [{ name: "pricey-endpoint", base_url: "http://127.0.0.1:9" }] }
+    google: {
+      api_key: "fallback-test-key-123",
+      endpoints: [{ name: "cheap-endpoint", base_url: "http://127.0.0.1:9" }]
+    },
+    gemini: {
+      api_key: "fallback-test-key-456",
+      endpoints: [{ name: "pricey-endpoint", base_url: "http://127.0.0.1:9" }]
+    }
   },
   models: {
     cheap: {
@@ -70,7 +79,11 @@ const configWith = (ledger: Record<string, unknown>) => ({
     pricey: { provider: "gemini", model_id: "pricey-model", pricing: { input_per_1m: 1, output_per_1m: 25 } }
   },
   budget: { daily_spend_limit: limit, default_max_output_tokens: 100 },
-  resilience: { max_retries: 1, base_delay_s: 0.001, circuit_breaker: { failure_threshold: 1, recovery_timeout_s: 300 } },
+  resilience: {
+    max_retries: 1,
+    base_delay_s: 0.001,
+    circuit_breaker: { failure_threshold: 1, recovery_timeout_s: 300 }
+  },
   ledger
 })
 
@@ -81,53 +94,60 @@ const backends: ReadonlyArray<{
   { name: "memory", ledger: Effect.succeed({ backend: "memory" }) },
   { name: "sqlite", ledger: Effect.sync(() => ({ backend: "sqlite", path: tempFile() })) },
   ...(pgReachable
-    ? [{ name: "postgres", ledger: Effect.map(freshPgSchema(), (url) => ({ backend: "postgres", url: Redacted.value(url) })) }]
+    ? [{
+      name: "postgres",
+      ledger: Effect.map(freshPgSchema(), (url) => ({ backend: "postgres", url: Redacted.value(url) }))
+    }]
     : [])
 ]
 
 describe("a pricier fallback raises the hold atomically", () => {
   for (const backend of backends) {
-    it.live(`${backend.name}: five concurrent calls falling back never together pass the limit`, () =>
-      Effect.scoped(Effect.gen(function*() {
-        const release = yield* Deferred.make<void>()
-        const arrived = yield* Queue.unbounded<string>()
-        const layer = makeLiveLayer({
-          config: configWith(yield* backend.ledger),
-          userConfig: false,
-          httpClient: service(release, arrived)
-        })
-        yield* Effect.gen(function*() {
-          const calls = yield* Effect.forEach(
-            Array.from({ length: 5 }, (_, i) => i),
-            (i) =>
-              Effect.fork(
-                Effect.either(generate({ prompt: `question ${i}`, traceId: `fallback-${i}` })).pipe(
-                  Effect.tap((result) => Either.isLeft(result) ? Queue.offer(arrived, "refused") : Effect.void)
-                )
-              ),
-            { concurrency: "unbounded" }
-          )
-          // Wait until every call has either raised its hold (its request reached the fallback, which
-          // holds the answer back) or been refused: the moment the most is held at once.
-          yield* Queue.takeN(arrived, 5)
-          const ledger = yield* Ledger
-          const peak = yield* ledger.spendToday()
-          assert.isAtMost(peak, limit + 1e-12, "the raised holds fit the limit while the calls are in flight")
-          yield* Deferred.succeed(release, undefined)
-          const results = yield* Effect.forEach(calls, (fiber) => fiber.await.pipe(Effect.flatten))
-          const answered = results.filter(Either.isRight)
-          const refused = results.filter((r) => Either.isLeft(r) && r.left._tag === "BudgetExceededError")
-          assert.strictEqual(answered.length + refused.length, 5)
-          assert.isAtLeast(refused.length, 1, "some fallbacks were refused")
-          assert.isAtLeast(answered.length, 1)
-          const events = yield* ledger.events()
-          const settledCost = events.filter((e) => e.type !== "hold").reduce((sum, e) => sum + e.cost, 0)
-          assert.isAtMost(settledCost, limit + 1e-12)
-          assert.isTrue(
-            events.filter((e) => e.type === "commit").every((e) => e.alias === "pricey"),
-            "the fallback answered"
-          )
-        }).pipe(Effect.provide(layer))
-      })), { timeout: 60_000 })
+    it.live(
+      `${backend.name}: five concurrent calls falling back never together pass the limit`,
+      () =>
+        Effect.scoped(Effect.gen(function*() {
+          const release = yield* Deferred.make<void>()
+          const arrived = yield* Queue.unbounded<string>()
+          const layer = makeLiveLayer({
+            config: configWith(yield* backend.ledger),
+            userConfig: false,
+            httpClient: service(release, arrived)
+          })
+          yield* Effect.gen(function*() {
+            const calls = yield* Effect.forEach(
+              Array.from({ length: 5 }, (_, i) => i),
+              (i) =>
+                Effect.fork(
+                  Effect.either(generate({ prompt: `question ${i}`, traceId: `fallback-${i}` })).pipe(
+                    Effect.tap((result) => Either.isLeft(result) ? Queue.offer(arrived, "refused") : Effect.void)
+                  )
+                ),
+              { concurrency: "unbounded" }
+            )
+            // Wait until every call has either raised its hold (its request reached the fallback, which
+            // holds the answer back) or been refused: the moment the most is held at once.
+            yield* Queue.takeN(arrived, 5)
+            const ledger = yield* Ledger
+            const peak = yield* ledger.spendToday()
+            assert.isAtMost(peak, limit + 1e-12, "the raised holds fit the limit while the calls are in flight")
+            yield* Deferred.succeed(release, undefined)
+            const results = yield* Effect.forEach(calls, (fiber) => fiber.await.pipe(Effect.flatten))
+            const answered = results.filter(Either.isRight)
+            const refused = results.filter((r) => Either.isLeft(r) && r.left._tag === "BudgetExceededError")
+            assert.strictEqual(answered.length + refused.length, 5)
+            assert.isAtLeast(refused.length, 1, "some fallbacks were refused")
+            assert.isAtLeast(answered.length, 1)
+            const events = yield* ledger.events()
+            const settledCost = events.filter((e) => e.type !== "hold").reduce((sum, e) => sum + e.cost, 0)
+            assert.isAtMost(settledCost, limit + 1e-12)
+            assert.isTrue(
+              events.filter((e) => e.type === "commit").every((e) => e.alias === "pricey"),
+              "the fallback answered"
+            )
+          }).pipe(Effect.provide(layer))
+        })),
+      { timeout: 60_000 }
+    )
   }
 })

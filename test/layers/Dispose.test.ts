@@ -35,7 +35,9 @@ const configFor = (ledgerPath: string) => ({
       endpoints: [{ name: "loop", base_url: server.url }, { name: "loop-2", base_url: server.url }]
     }
   },
-  models: { flash: { provider: "google", model_id: "gemini-2.5-flash", pricing: { input_per_1m: 1, output_per_1m: 2 } } },
+  models: {
+    flash: { provider: "google", model_id: "gemini-2.5-flash", pricing: { input_per_1m: 1, output_per_1m: 2 } }
+  },
   resilience: { max_retries: 2, circuit_breaker: { failure_threshold: 1, recovery_timeout_s: 300 } },
   ledger: { backend: "sqlite", path: ledgerPath }
 })
@@ -58,11 +60,15 @@ describe("disposing a runtime built from makeLiveLayer", () => {
     )
     const inFlight = (await server.awaitRequests(before + 10)).slice(before)
     await runtime.dispose()
-    const exits = await Promise.all([...calls, ...streams])
+    const exits: ReadonlyArray<Exit.Exit<unknown, unknown>> = await Promise.all([...calls, ...streams])
     for (const exit of exits) {
       assert.isTrue(Exit.isFailure(exit) && Exit.isInterrupted(exit), "the caller sees an interruption")
     }
-    assert.strictEqual(server.requests.length, before + 10, "no new request after dispose began (no retry, no failover)")
+    assert.strictEqual(
+      server.requests.length,
+      before + 10,
+      "no new request after dispose began (no retry, no failover)"
+    )
     // Every connection of the calls in flight is closed (a leak would hang here and time the test out).
     await Promise.all(inFlight.map((request) => request.socketClosed))
     // The last SQLite connection to close removes the WAL file: the ledger connection is closed.

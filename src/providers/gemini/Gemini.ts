@@ -15,10 +15,6 @@ import * as Request from "./Request.js"
 import * as Decode from "./Response.js"
 import * as GeminiStream from "./Stream.js"
 
-// Spans without a creation stack trace: `Effect.fn` and a default `withSpan` build an `Error` per call
-// to point `code.stacktrace` at this file, which costs more than the rest of the span.
-const spanOptions = { captureStackTrace: false } as const
-
 const contextOf = (target: ProviderTarget) => ({ provider: target.provider, endpoint: target.endpoint.name })
 
 /** The Gemini client over the `HttpClient` in context. */
@@ -34,7 +30,7 @@ export const make: Effect.Effect<ProviderClient, never, HttpClient.HttpClient> =
           const text = yield* Response.readText(response, context)
           const now = yield* Clock.currentTimeMillis
           return yield* Decode.decode(text, response.headers, { ...context, now })
-        }).pipe(Effect.withSpan("Gemini.generate", spanOptions)),
+        }),
       stream: (target, request) =>
         Effect.gen(function*() {
           const context = contextOf(target)
@@ -45,7 +41,7 @@ export const make: Effect.Effect<ProviderClient, never, HttpClient.HttpClient> =
             context,
             GeminiStream.makeHandler(response.headers, { ...context, now })
           )
-        }).pipe(Effect.withSpan("Gemini.stream", spanOptions))
+        })
     }
   }
 )
