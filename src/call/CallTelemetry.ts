@@ -61,6 +61,20 @@ export const make = (options: { readonly recordContent: boolean }) => {
       ...(options.recordContent ? { [Telemetry.attributes.prompt]: JSON.stringify(plan.request) } : {})
     })
 
+  /**
+   * `gen_ai.response.finish_reasons` is a string array in the GenAI conventions, but the
+   * OpenTelemetry SDK bridge of `@effect/opentelemetry` exports any non-primitive attribute as its
+   * printed string; its span keeps the OpenTelemetry span as `span`, so the array is set there too
+   * (other tracers see the attribute as annotated).
+   */
+  const setFinishReasons = (reasons: ReadonlyArray<string>) =>
+    Effect.flatMap(Effect.option(Effect.currentSpan), (span) =>
+      Effect.sync(() => {
+        const otel = span._tag === "Some" ? (span.value as { readonly span?: unknown }).span : undefined
+        const setAttribute = (otel as { readonly setAttribute?: unknown } | undefined)?.setAttribute
+        if (typeof setAttribute === "function") setAttribute.call(otel, Telemetry.attributes.finishReasons, reasons)
+      }))
+
   /** Annotates the call span with the answer, and records the TTFT of a stream. */
   const finished = (answer: {
     readonly route: Route
@@ -84,7 +98,7 @@ export const make = (options: { readonly recordContent: boolean }) => {
         [Telemetry.attributes.attempts]: answer.attempts,
         ...(answer.requestId !== undefined ? { [Telemetry.attributes.responseId]: answer.requestId } : {}),
         ...(options.recordContent ? { [Telemetry.attributes.completion]: answer.content } : {})
-      })
+      }).pipe(Effect.zipRight(setFinishReasons([answer.finishReason])))
     )
 
   /** Counts an attempt about to be sent. */

@@ -10,6 +10,11 @@ import { generate } from "../../src/index.js"
 import { makeTestLayer } from "../../src/layers/Test.js"
 import * as Loopback from "../support/LoopbackServer.js"
 
+interface Attribute {
+  readonly key: string
+  readonly value: unknown
+}
+
 describe("examples/otel.ts", () => {
   it.scoped("exports LLMClient spans and effect_llm metrics to the collector", () =>
     Effect.gen(function*() {
@@ -31,5 +36,14 @@ describe("examples/otel.ts", () => {
       assert.include(traces, "otel-test")
       assert.include(metrics, "effect_llm_requests_total")
       assert.notInclude(traces, "test-key")
+      // The GenAI convention's string array, not its printed form (issue 11 #10).
+      const attributes = collector.requests.filter((r) => r.url === "/v1/traces").flatMap((r) => {
+        const body = JSON.parse(r.bodyText) as {
+          resourceSpans: Array<{ scopeSpans: Array<{ spans: Array<{ name: string; attributes: Array<Attribute> }> }> }>
+        }
+        return body.resourceSpans.flatMap((rs) => rs.scopeSpans.flatMap((ss) => ss.spans))
+      }).filter((span) => span.name === "LLMClient.generate").flatMap((span) => span.attributes)
+      const finishReasons = attributes.find((attribute) => attribute.key === "gen_ai.response.finish_reasons")
+      assert.deepStrictEqual(finishReasons?.value, { arrayValue: { values: [{ stringValue: "stop" }] } })
     }))
 })
