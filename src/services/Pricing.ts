@@ -1,7 +1,7 @@
 /**
  * Prices calls from config (API.md §8): input, cached input, cache writes and output at their own
  * per-million rates; and the pre-call estimate the budget holds, which is an upper bound of what the
- * call can cost (API.md §14). A model without pricing costs 0 and says so once in a log.
+ * call can cost (API.md §14). A model without pricing costs 0; the layer says so once, when built.
  */
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
@@ -9,6 +9,7 @@ import * as Layer from "effect/Layer"
 import type { ModelConfig } from "../domain/Config.js"
 import type { CallRequest } from "../domain/Prompt.js"
 import type { UsageCounts } from "../domain/TokenUsage.js"
+import { LLMConfig } from "./LLMConfig.js"
 
 export declare namespace Pricing {
   export interface Service {
@@ -68,23 +69,25 @@ export const estimateCost = (model: ModelConfig, inputTokens: number, outputToke
   return (inputTokens * inputRate + outputTokens * pricing.outputPer1m) / 1e6
 }
 
-/** Builds the pricing service. */
-export const make: Effect.Effect<Pricing.Service> = Effect.sync(() => {
-  const warned = new Set<string>()
-  const warnOnce = (model: ModelConfig) => {
-    if (model.pricing !== undefined || warned.has(model.alias)) return Effect.void
-    warned.add(model.alias)
-    return Effect.logWarning(`model "${model.alias}" has no pricing in config: its calls are counted as costing $0`)
-      .pipe(
-        Effect.annotateLogs({ alias: model.alias })
-      )
-  }
-  return Pricing.of({
-    cost: (model, usage) => Effect.as(warnOnce(model), price(model, usage)),
-    estimate: (model, request, outputCap) =>
-      Effect.as(warnOnce(model), estimateCost(model, inputTokenBound(request), outputCap))
-  })
-})
+/** The pricing service (pure: a call's success path logs nothing, API.md §14). */
+export const make: Effect.Effect<Pricing.Service> = Effect.succeed(Pricing.of({
+  cost: (model, usage) => Effect.succeed(price(model, usage)),
+  estimate: (model, request, outputCap) => Effect.succeed(estimateCost(model, inputTokenBound(request), outputCap))
+}))
 
-/** The pricing service as a layer. */
-export const layer: Layer.Layer<Pricing> = Layer.effect(Pricing, make)
+/** Warns, once when the layer is built, about every model without pricing (its calls cost $0). */
+export const warnUnpriced = (models: Iterable<ModelConfig>): Effect.Effect<void> =>
+  Effect.forEach(
+    [...models].filter((model) => model.pricing === undefined),
+    (model) =>
+      Effect.logWarning(`model "${model.alias}" has no pricing in config: its calls are counted as costing $0`).pipe(
+        Effect.annotateLogs({ alias: model.alias })
+      ),
+    { discard: true }
+  )
+
+/** The pricing service as a layer, warning at build about the models config leaves unpriced. */
+export const layer: Layer.Layer<Pricing, never, LLMConfig> = Layer.effect(
+  Pricing,
+  Effect.zipRight(Effect.flatMap(LLMConfig, ({ config }) => warnUnpriced(Object.values(config.models))), make)
+)

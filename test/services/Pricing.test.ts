@@ -83,11 +83,14 @@ describe("Pricing", () => {
       assert.closeTo(yield* pricing.estimate(cached, request, 10), (input * 3.75 + 10 * 15) / 1e6, 1e-15)
     }))
 
-  it.effect("a model without pricing costs 0 and says so once in a log line", () =>
+  it.effect("a model without pricing costs 0; the layer says so once, when built, and calls log nothing", () =>
     Effect.gen(function*() {
-      const pricing = yield* Pricing.make
       const usage = new TokenUsage({ inputTokens: 10, outputTokens: 10, totalTokens: 20 })
-      const [costs, messages] = yield* withLogs(
+      const [, buildMessages] = yield* withLogs(Pricing.warnUnpriced([priced, unpriced]))
+      assert.strictEqual(buildMessages.filter((m) => m.includes("no pricing")).length, 1)
+      assert.include(buildMessages[0]!, "\"free\"")
+      const pricing = yield* Pricing.make
+      const [costs, callMessages] = yield* withLogs(
         Effect.all([
           pricing.cost(unpriced, usage),
           pricing.estimate(unpriced, request, 10),
@@ -95,7 +98,6 @@ describe("Pricing", () => {
         ])
       )
       assert.deepStrictEqual(costs, [0, 0, 0])
-      assert.strictEqual(messages.filter((m) => m.includes("no pricing")).length, 1)
-      assert.include(messages[0]!, "\"free\"")
+      assert.deepStrictEqual(callMessages, [])
     }))
 })

@@ -1,0 +1,171 @@
+/**
+ * Where retries are decided, without the client: failover on retry (API.md §14) — the next usable
+ * endpoint after a retryable failure, the same endpoint after a 429, fallbacks only when no endpoint
+ * of the model is usable — the fallback's hold raised before its request, and retries logged at
+ * Debug with nothing at Info or above on a call's success path.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
+import * as Logger from "effect/Logger"
+import * as LogLevel from "effect/LogLevel"
+import * as TestClock from "effect/TestClock"
+import * as Attempts from "../../src/call/Attempts.js"
+import * as CallTelemetry from "../../src/call/CallTelemetry.js"
+import * as Metering from "../../src/call/Metering.js"
+import * as Plan from "../../src/call/Plan.js"
+import { CallProgress } from "../../src/call/Progress.js"
+import { RateLimitError, RetryableError } from "../../src/domain/Errors.js"
+import * as Scrub from "../../src/internal/Scrub.js"
+import { makeMockProviders, type MockReply } from "../../src/layers/Test.js"
+import * as CircuitBreaker from "../../src/services/CircuitBreaker.js"
+import * as Ledger from "../../src/services/Ledger.js"
+import * as LLMConfig from "../../src/services/LLMConfig.js"
+import * as Pricing from "../../src/services/Pricing.js"
+import { Providers } from "../../src/services/Providers.js"
+import * as Router from "../../src/services/Router.js"
+
+const endpoints = (...names: ReadonlyArray<string>) => names.map((name) => ({ name, base_url: "http://127.0.0.1:9" }))
+
+const configWith = (options: { readonly threshold?: number; readonly own?: ReadonlyArray<string> } = {}) => ({
+  default_model: "main",
+  providers: {
+    google: { api_key: "attempts-key-123", endpoints: endpoints(...(options.own ?? ["g1", "g2", "g3"])) },
+    dashscope: { api_key: "attempts-key-456", endpoints: endpoints("d1") }
+  },
+  models: {
+    main: {
+      provider: "google",
+      model_id: "gemini-x",
+      pricing: { input_per_1m: 1, output_per_1m: 1 },
+      fallbacks: ["backup"]
+    },
+    backup: { provider: "dashscope", model_id: "qwen-x", pricing: { input_per_1m: 5, output_per_1m: 5 } }
+  },
+  resilience: {
+    max_retries: 4,
+    base_delay_s: 1,
+    max_delay_s: 2,
+    circuit_breaker: { failure_threshold: options.threshold ?? 5, recovery_timeout_s: 300 }
+  },
+  ledger: { backend: "memory" }
+})
+
+const unavailable = () => new RetryableError({ reason: "server_error", message: "503", status: 503 })
+
+/** Runs one call's attempts over scripted replies; returns where each attempt went and when. */
+const run = (replies: ReadonlyArray<MockReply>, config = configWith()) => {
+  const providers = makeMockProviders({ replies })
+  const services = Layer.mergeAll(Router.layer, Pricing.layer, Ledger.layerMemory()).pipe(
+    Layer.provideMerge(CircuitBreaker.layer),
+    Layer.provideMerge(providers.layer),
+    Layer.provideMerge(LLMConfig.layerIsolated(config))
+  )
+  return Effect.gen(function*() {
+    const llmConfig = yield* LLMConfig.LLMConfig
+    const pricing = yield* Pricing.Pricing
+    const router = yield* Router.Router
+    const ledger = yield* Ledger.Ledger
+    const telemetry = CallTelemetry.make({ recordContent: false })
+    const scrub = Scrub.make([])
+    const metering = Metering.make({ ledger, pricing, budget: llmConfig.config.budget, telemetry, scrub })
+    const attempts = Attempts.make({
+      resilience: llmConfig.config.resilience,
+      router,
+      breakers: yield* CircuitBreaker.CircuitBreaker,
+      config: llmConfig,
+      providers: yield* Providers,
+      metering,
+      telemetry,
+      scrub
+    })
+    const plan = yield* Plan.make({ config: llmConfig, pricing, router })({ prompt: "hello" })
+    const meter = yield* metering.hold(plan, new CallProgress(yield* Clock.currentTimeMillis))
+    const at: Array<number> = []
+    const fiber = yield* Effect.fork(
+      attempts.run(
+        meter,
+        (client, target) =>
+          Effect.zipRight(
+            Effect.map(Clock.currentTimeMillis, (now) => at.push(now)),
+            client.generate(target, plan.request)
+          )
+      )
+    )
+    yield* TestClock.adjust("1 minute")
+    const [, route] = yield* Fiber.join(fiber)
+    return {
+      endpoints: providers.calls.map((call) => call.endpoint),
+      at,
+      route,
+      hold: meter.hold,
+      events: yield* ledger.events()
+    }
+  }).pipe(Effect.provide(services))
+}
+
+describe("Attempts: failover on retry (API.md §14)", () => {
+  it.effect("after a retryable failure the next attempt goes to the next endpoint, not the same one again", () =>
+    Effect.gen(function*() {
+      const result = yield* run([unavailable(), unavailable(), "ok"])
+      assert.deepStrictEqual(result.endpoints, ["g1", "g2", "g3"])
+      assert.strictEqual(result.route.endpoint.name, "g3")
+    }))
+
+  it.effect("the order wraps around: a fourth attempt goes back to the first endpoint", () =>
+    Effect.gen(function*() {
+      const result = yield* run([unavailable(), unavailable(), unavailable(), "ok"])
+      assert.deepStrictEqual(result.endpoints, ["g1", "g2", "g3", "g1"])
+    }))
+
+  it.effect("a one-endpoint model retries the same endpoint after the backoff", () =>
+    Effect.gen(function*() {
+      const result = yield* run([unavailable(), "ok"], configWith({ own: ["only"] }))
+      assert.deepStrictEqual(result.endpoints, ["only", "only"])
+      assert.isAtLeast(result.at[1]! - result.at[0]!, 800, "the backoff was slept (1 s, jittered)")
+    }))
+
+  it.effect("after a 429 the next attempt stays on the same endpoint and waits the server's Retry-After", () =>
+    Effect.gen(function*() {
+      const limited = new RateLimitError({
+        reason: "rate_limited",
+        message: "429",
+        status: 429,
+        retryAfter: Duration.seconds(7)
+      })
+      const result = yield* run([limited, "ok"])
+      assert.deepStrictEqual(result.endpoints, ["g1", "g1"])
+      assert.strictEqual(result.at[1]! - result.at[0]!, 7_000)
+    }))
+
+  it.effect("the fallbacks are used only when no endpoint of the model is usable, the hold raised first", () =>
+    Effect.gen(function*() {
+      const result = yield* run([unavailable(), unavailable(), unavailable(), "ok"], configWith({ threshold: 1 }))
+      assert.deepStrictEqual(result.endpoints, ["g1", "g2", "g3", "d1"])
+      assert.strictEqual(result.route.model.alias, "backup")
+      assert.strictEqual(result.hold.alias, "backup", "the hold moved to the fallback")
+      const [hold] = result.events.filter((event) => event.type === "hold")
+      assert.isAbove(hold!.cost, 0)
+      assert.strictEqual(hold!.alias, "backup", "the ledger shows the raised hold")
+    }))
+})
+
+describe("Attempts: logs", () => {
+  it.effect("retries log at Debug; a call's success path logs nothing at Info or above", () =>
+    Effect.gen(function*() {
+      const records: Array<{ readonly level: string; readonly message: string }> = []
+      const logger = Logger.make(({ logLevel, message }) => {
+        records.push({ level: logLevel.label, message: String(Array.isArray(message) ? message.join(" ") : message) })
+      })
+      yield* run([unavailable(), "ok"]).pipe(
+        Effect.provide(Layer.merge(Logger.replace(Logger.defaultLogger, logger), Logger.minimumLogLevel(LogLevel.All)))
+      )
+      const retries = records.filter((record) => record.message.startsWith("retrying"))
+      assert.strictEqual(retries.length, 1)
+      assert.strictEqual(retries[0]!.level, "DEBUG")
+      assert.deepStrictEqual(records.filter((record) => !["DEBUG", "TRACE"].includes(record.level)), [])
+    }))
+})
