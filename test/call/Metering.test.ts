@@ -1,0 +1,127 @@
+/**
+ * The money side of a call, without the client: a hold before anything, exactly one settlement —
+ * commit at the real usage, or cancel from the call's `Exit` with the usage seen so far — and the
+ * upper-bound settlement of a provider that reports no usage.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Layer from "effect/Layer"
+import * as CallTelemetry from "../../src/call/CallTelemetry.js"
+import * as Metering from "../../src/call/Metering.js"
+import * as Plan from "../../src/call/Plan.js"
+import { CallProgress } from "../../src/call/Progress.js"
+import { RetryableError } from "../../src/domain/Errors.js"
+import * as Scrub from "../../src/internal/Scrub.js"
+import * as CircuitBreaker from "../../src/services/CircuitBreaker.js"
+import * as Ledger from "../../src/services/Ledger.js"
+import * as LLMConfig from "../../src/services/LLMConfig.js"
+import * as Pricing from "../../src/services/Pricing.js"
+import * as Router from "../../src/services/Router.js"
+
+const config = (dailyLimit = 1) => ({
+  default_model: "m",
+  providers: { google: { api_key: "metering-key-123", endpoints: [{ name: "g", base_url: "http://127.0.0.1:9" }] } },
+  models: { m: { provider: "google", model_id: "gemini-x", pricing: { input_per_1m: 1, output_per_1m: 2 } } },
+  budget: { daily_spend_limit: dailyLimit, default_max_output_tokens: 100 },
+  ledger: { backend: "memory" }
+})
+
+/** Metering over a memory ledger, a planned call, and the route it would take. */
+const setup = (dailyLimit?: number) =>
+  Effect.gen(function*() {
+    const llmConfig = yield* LLMConfig.LLMConfig
+    const pricing = yield* Pricing.Pricing
+    const router = yield* Router.Router
+    const ledger = yield* Ledger.Ledger
+    const metering = Metering.make({
+      ledger,
+      pricing,
+      budget: llmConfig.config.budget,
+      telemetry: CallTelemetry.make({ recordContent: false }),
+      scrub: Scrub.make(["metering-secret-value"])
+    })
+    const plan = yield* Plan.make({ config: llmConfig, pricing, router })({ prompt: "hello" })
+    const route = yield* router.route(plan.routing)
+    return { metering, plan, route, ledger }
+  }).pipe(
+    Effect.provide(
+      Layer.mergeAll(Router.layer, Pricing.layer, Ledger.layerMemory()).pipe(
+        Layer.provideMerge(CircuitBreaker.layer),
+        Layer.provideMerge(LLMConfig.layerIsolated(config(dailyLimit)))
+      )
+    )
+  )
+
+describe("Metering", () => {
+  it.effect("holds the plan's estimate, then commits once at the real usage and cost", () =>
+    Effect.gen(function*() {
+      const { ledger, metering, plan, route } = yield* setup()
+      const progress = new CallProgress(0)
+      const meter = yield* metering.hold(plan, progress)
+      progress.attempt(route)
+      const settled = yield* metering.commit(meter, route, { inputTokens: 3, outputTokens: 7, totalTokens: 10 }, {
+        content: "hi",
+        reasoning: undefined
+      })
+      assert.closeTo(settled.cost, (3 + 14) / 1e6, 1e-15)
+      yield* metering.settleUnfinished(meter, Exit.void)
+      const events = yield* ledger.events()
+      assert.deepStrictEqual(events.map((event) => event.type), ["hold", "commit"], "settled exactly once")
+      assert.closeTo(events[0]!.cost, plan.estimate, 1e-15)
+      assert.strictEqual(events[1]!.usage?.outputTokens, 7)
+      assert.strictEqual(events[1]!.attempts, 1)
+    }))
+
+  it.effect("a failed call is cancelled with status error, its message scrubbed, priced by the usage seen", () =>
+    Effect.gen(function*() {
+      const { ledger, metering, plan, route } = yield* setup()
+      const progress = new CallProgress(0)
+      const meter = yield* metering.hold(plan, progress)
+      progress.attempt(route)
+      progress.observeUsage({ inputTokens: 3, outputTokens: 5, totalTokens: 8 })
+      const error = new RetryableError({
+        reason: "stream_interrupted",
+        message: "cut; server said metering-secret-value"
+      })
+      yield* metering.settleUnfinished(meter, Exit.fail(error))
+      const cancel = (yield* ledger.events()).find((event) => event.type === "cancel")!
+      assert.strictEqual(cancel.status, "error")
+      assert.strictEqual(cancel.error?.tag, "RetryableError")
+      assert.notInclude(cancel.error!.message, "metering-secret-value")
+      assert.include(cancel.error!.message, "<redacted>")
+      assert.closeTo(cancel.cost, (3 + 10) / 1e6, 1e-15)
+    }))
+
+  it.effect("an interrupted call is cancelled with status cancelled", () =>
+    Effect.gen(function*() {
+      const { ledger, metering, plan } = yield* setup()
+      const meter = yield* metering.hold(plan, new CallProgress(0))
+      yield* metering.settleUnfinished(meter, Exit.interrupt(0 as never))
+      const cancel = (yield* ledger.events()).find((event) => event.type === "cancel")!
+      assert.strictEqual(cancel.status, "cancelled")
+      assert.isUndefined(cancel.error)
+    }))
+
+  it.effect("a hold over the limit is refused with BudgetExceededError and writes nothing", () =>
+    Effect.gen(function*() {
+      const { ledger, metering, plan } = yield* setup(0.00001)
+      const error = yield* Effect.flip(metering.hold(plan, new CallProgress(0)))
+      assert.strictEqual(error._tag, "BudgetExceededError")
+      assert.deepStrictEqual(yield* ledger.events(), [])
+    }))
+
+  it.effect("a provider that reports no usage is settled at an upper bound, the ledger row without usage", () =>
+    Effect.gen(function*() {
+      const { ledger, metering, plan, route } = yield* setup()
+      const meter = yield* metering.hold(plan, new CallProgress(0))
+      const settled = yield* metering.commit(meter, route, undefined, { content: "héllo", reasoning: undefined })
+      // The input bound of the hold, and one token per UTF-8 byte of the answer (6 bytes).
+      assert.strictEqual(settled.usage.inputTokens, Pricing.inputTokenBound(plan.request))
+      assert.strictEqual(settled.usage.outputTokens, 6)
+      assert.isAtMost(settled.cost, plan.estimate)
+      const commit = (yield* ledger.events()).find((event) => event.type === "commit")!
+      assert.isUndefined(commit.usage, "the row says the provider reported no usage")
+      assert.closeTo(commit.cost, settled.cost, 1e-15)
+    }))
+})
