@@ -17,9 +17,7 @@ export const style = {
   bold: paint("1"),
   dim: paint("2"),
   green: paint("32"),
-  red: paint("31"),
-  yellow: paint("33"),
-  cyan: paint("36")
+  red: paint("31")
 }
 
 /** Where the tour writes its prose: the console for humans, nowhere under `--json`. */
