@@ -30,8 +30,10 @@ export const benchConfig = (
   models: {
     bench: { provider: "google", model_id: options.modelId, pricing: { input_per_1m: 0.3, output_per_1m: 2.5 } }
   },
-  // A limit no run reaches: the budget check runs on every hold, and never refuses.
-  budget: { daily_spend_limit: 1_000_000 },
+  // A limit no run reaches: the budget check runs on every hold, and never refuses. The output cap
+  // (sent with every call while a budget applies) is above W3's 20,000-token stream, so no answer
+  // exceeds its hold (which would log a warning per call).
+  budget: { daily_spend_limit: 1_000_000, default_max_output_tokens: 32_768 },
   ledger
 })
 

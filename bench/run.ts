@@ -7,7 +7,8 @@
  *   npm run bench                 full run (~10 minutes), writes bench/RESULTS.md
  *   npm run bench -- --quick      one short round (~1 minute), writes bench/RESULTS.md
  *   npm run bench -- --tiny       smoke run for the test: tiny workloads, sources through tsx, no build
- * Options: --rounds N, --only W1,W3 (workloads), --out FILE (`-` for stdout only), --no-build, --no-ledger.
+ * Options: --rounds N, --only W1,W3 (workloads), --out FILE (`-` for stdout only), --no-build, --no-ledger,
+ * --json (stdout gets the results as one JSON `BenchReport` (bench/report.ts) instead of the markdown).
  */
 import { spawn, spawnSync } from "node:child_process"
 import * as Fs from "node:fs"
@@ -16,6 +17,7 @@ import * as Path from "node:path"
 import { fileURLToPath } from "node:url"
 import type { ClientName, WorkloadName } from "./client.js"
 import { benchConfig } from "./effect-llm.js"
+import { type BenchReport, markdown, type ResultRow, type TargetRow } from "./report.js"
 import type { Sizes, WorkerInput, WorkerResult } from "./worker.js"
 
 const root = Path.resolve(Path.dirname(fileURLToPath(import.meta.url)), "..")
@@ -78,6 +80,7 @@ const rounds = Number(option("rounds") ?? (mode === "full" ? 5 : 1))
 const importRuns = mode === "full" ? 10 : mode === "quick" ? 5 : 1
 const only = option("only")?.split(",") as ReadonlyArray<WorkloadName> | undefined
 const outFile = option("out") ?? (mode === "tiny" ? "-" : Path.join(benchDir, "RESULTS.md"))
+const json = flag("json")
 
 /** Which clients run which workload, in the order they run within a round (the baseline first). */
 const plan: ReadonlyArray<readonly [WorkloadName, ReadonlyArray<ClientName>]> = ([
@@ -100,11 +103,6 @@ const workloadLabel: Record<WorkloadName, string> = {
   W3: `W3 one stream, ${sizes.w3Events.toLocaleString("en")} events × ${sizes.eventChars} chars`,
   W4: `W4 ${sizes.w4Streams} concurrent streams × ${sizes.w4Events} events`,
   TTFT: `time to first delta (${sizes.ttftStreams} sequential streams of ${sizes.ttftEvents} events)`
-}
-const unitLabel: Record<WorkerResult["unit"], string> = {
-  "µs/call": "µs per call",
-  "ms": "ms",
-  "ms/batch": "ms per batch"
 }
 
 const log = (message: string) => process.stderr.write(`[bench] ${message}\n`)
@@ -238,6 +236,9 @@ const fmt = (value: number, digits = 0) =>
     ? value.toLocaleString("en", { minimumFractionDigits: digits, maximumFractionDigits: digits })
     : "—"
 
+/** A figure, or `null` when it could not be measured (JSON has no NaN). */
+const finite = (value: number): number | null => (Number.isFinite(value) ? value : null)
+
 /** Import time of the package root in a fresh `node`, ms (the import alone, and the whole process). */
 const measureImport = (
   runner: Runner
@@ -361,138 +362,109 @@ const main = async () => {
   const ledgerLines = runLedgerBench()
   Fs.rmSync(scratch, { recursive: true, force: true })
 
-  // ---- table
-  const rows: Array<string> = []
-  const ratioOf = (workload: WorkloadName, client: ClientName): number => {
+  // ---- figures
+  const ratiosOf = (workload: WorkloadName, client: ClientName, figure: (result: WorkerResult) => number) => {
     const ratios: Array<number> = []
     for (let round = 1; round <= rounds; round++) {
       const base = results.find((r) => r.round === round && r.workload === workload && r.client === "baseline")
       const mine = results.find((r) => r.round === round && r.workload === workload && r.client === client)
-      if (base !== undefined && mine !== undefined) ratios.push(mine.value / base.value)
+      if (base !== undefined && mine !== undefined) ratios.push(figure(mine) / figure(base))
     }
-    return median(ratios)
+    return finite(median(ratios))
   }
   const cpuOf = (result: WorkerResult) =>
     result.detail.cpuUs ?? result.detail.cpuMs ?? result.detail.cpuMsPerStream ?? Number.NaN
-  const cpuRatioOf = (workload: WorkloadName, client: ClientName): number => {
-    const ratios: Array<number> = []
-    for (let round = 1; round <= rounds; round++) {
-      const base = results.find((r) => r.round === round && r.workload === workload && r.client === "baseline")
-      const mine = results.find((r) => r.round === round && r.workload === workload && r.client === client)
-      if (base !== undefined && mine !== undefined) ratios.push(cpuOf(mine) / cpuOf(base))
-    }
-    return median(ratios)
-  }
-  rows.push("| workload | client | median | × baseline (wall) | client CPU | × baseline (CPU) | peak RSS |")
-  rows.push("| --- | --- | ---: | ---: | ---: | ---: | ---: |")
+  const rows: Array<ResultRow> = []
   for (const [workload, clients] of plan) {
     for (const client of clients) {
       const mine = results.filter((r) => r.workload === workload && r.client === client)
       if (mine.length === 0) continue
-      const unit = mine[0]!.unit
-      const digits = unit === "µs/call" ? 0 : 1
-      const cpu = median(mine.map(cpuOf))
-      const cpuUnit = workload === "W1"
-        ? "µs/call"
-        : workload === "W2"
-        ? "ms/batch"
-        : workload === "TTFT"
-        ? "ms/stream"
-        : "ms"
-      rows.push(
-        `| ${workloadLabel[workload]} | ${clientLabel[client]} | ${
-          fmt(median(mine.map((r) => r.value)), digits === 0 && median(mine.map((r) => r.value)) < 100 ? 2 : digits)
-        } ${unitLabel[unit]} | ${client === "baseline" ? "1.00" : fmt(ratioOf(workload, client), 2)} | ${
-          fmt(cpu, workload === "TTFT" ? 2 : digits)
-        } ${cpuUnit} | ${client === "baseline" ? "1.00" : fmt(cpuRatioOf(workload, client), 2)} | ${
-          fmt(Math.max(...mine.map((r) => r.rssMB)))
-        } MB |`
-      )
+      rows.push({
+        workload,
+        workloadLabel: workloadLabel[workload],
+        client,
+        clientLabel: clientLabel[client],
+        unit: mine[0]!.unit,
+        values: mine.map((r) => r.value),
+        median: median(mine.map((r) => r.value)),
+        ratio: client === "baseline" ? 1 : ratiosOf(workload, client, (r) => r.value),
+        cpu: finite(median(mine.map(cpuOf))),
+        cpuUnit: workload === "W1"
+          ? "µs/call"
+          : workload === "W2"
+          ? "ms/batch"
+          : workload === "TTFT"
+          ? "ms/stream"
+          : "ms",
+        cpuRatio: client === "baseline" ? 1 : ratiosOf(workload, client, cpuOf),
+        peakRssMB: Math.max(...mine.map((r) => r.rssMB))
+      })
     }
   }
 
   // ---- targets
+  const ratioOf = (workload: WorkloadName, client: ClientName) => ratiosOf(workload, client, (r) => r.value)
   const maxRss = (workload: WorkloadName, clients: ReadonlyArray<ClientName>) =>
-    Math.max(...results.filter((r) => r.workload === workload && clients.includes(r.client)).map((r) => r.rssMB))
+    finite(
+      Math.max(...results.filter((r) => r.workload === workload && clients.includes(r.client)).map((r) => r.rssMB))
+    )
   const importMedian = median(imports.importMs)
-  const targets: Array<
-    { readonly name: string; readonly limit: number; readonly value: number; readonly unit: string }
-  > = [
-    { name: "W1 in-memory ledger, full resilience path", limit: 1.1, value: ratioOf("W1", "effect-memory"), unit: "×" },
-    { name: "W1 SQLite ledger", limit: 1.5, value: ratioOf("W1", "effect-sqlite"), unit: "×" },
-    { name: "W1 per-call Effect.provide(LiveLayer)", limit: 1.3, value: ratioOf("W1", "effect-percall"), unit: "×" },
-    { name: "W2 concurrent calls (memory ledger)", limit: 1.0, value: ratioOf("W2", "effect-memory"), unit: "×" },
-    { name: "W3 10,000-event stream", limit: 1.5, value: ratioOf("W3", "effect-memory"), unit: "×" },
-    { name: "W4 100 concurrent streams", limit: 1.8, value: ratioOf("W4", "effect-memory"), unit: "×" },
-    { name: "time to first delta", limit: 1.2, value: ratioOf("TTFT", "effect-memory"), unit: "×" },
-    { name: "import of the package root", limit: 350, value: importMedian, unit: "ms" },
-    {
-      name: "peak RSS in W1 (effect-llm processes)",
-      limit: 200,
-      value: maxRss("W1", ["effect-memory", "effect-sqlite", "effect-percall"]),
-      unit: "MB"
-    }
-  ]
-  const targetRows = [
-    "| target | limit | measured | |",
-    "| --- | ---: | ---: | --- |",
-    ...targets.map((t) =>
-      `| ${t.name} | ≤ ${t.unit === "×" ? fmt(t.limit, 2) : fmt(t.limit)} ${t.unit} | ${
-        Number.isFinite(t.value) ? (t.unit === "×" ? fmt(t.value, 2) : fmt(t.value)) : "—"
-      } ${t.unit} | ${!Number.isFinite(t.value) ? "not measured" : t.value <= t.limit ? "**met**" : "**not met**"} |`
+  const target = (name: string, limit: number, value: number | null, unit: TargetRow["unit"]): TargetRow => ({
+    name,
+    limit,
+    value,
+    unit,
+    met: value === null ? null : value <= limit
+  })
+  const targets: Array<TargetRow> = [
+    target("W1 in-memory ledger, full resilience path", 1.1, ratioOf("W1", "effect-memory"), "×"),
+    target("W1 SQLite ledger", 1.5, ratioOf("W1", "effect-sqlite"), "×"),
+    target("W1 per-call Effect.provide(LiveLayer)", 1.3, ratioOf("W1", "effect-percall"), "×"),
+    target("W2 concurrent calls (memory ledger)", 1.0, ratioOf("W2", "effect-memory"), "×"),
+    target("W3 10,000-event stream", 1.5, ratioOf("W3", "effect-memory"), "×"),
+    target("W4 100 concurrent streams", 1.8, ratioOf("W4", "effect-memory"), "×"),
+    target("time to first delta", 1.2, ratioOf("TTFT", "effect-memory"), "×"),
+    target("import of the package root", 350, finite(importMedian), "ms"),
+    target(
+      "peak RSS in W1 (effect-llm processes)",
+      200,
+      maxRss("W1", ["effect-memory", "effect-sqlite", "effect-percall"]),
+      "MB"
     )
   ]
 
-  const minutes = ((Date.now() - startedAt) / 60_000).toFixed(1)
+  const infoOrAbove = noise.filter((line) => /level=(INFO|WARN|ERROR|FATAL)/.test(line))
   const cpus = Os.cpus()
-  const lines = [
-    `# effect-llm bench results`,
-    "",
-    `${new Date().toISOString().slice(0, 16).replace("T", " ")} UTC · Node ${process.version} · ${cpus.length} cores (${
-      cpus[0]?.model.trim() ?? "?"
-    }) · load average at the end ${
-      Os.loadavg().map((l) => l.toFixed(1)).join(" ")
-    } · mode \`${mode}\`, ${rounds} round(s), ${minutes} min · package from ${
-      runner.lib === "dist" ? "`dist/` (built by `npm run build`)" : "`src/` through tsx (not built)"
-    }`,
-    "",
-    "Each (client, workload) ran in a fresh process with its own warm-up, interleaved round by round (baseline first in each round); the simulator (zero delay) ran in its own process. \"× baseline\" is the median over rounds of the ratio to the same round's baseline; lower is better. Client CPU is the client process's user + system time over the measured part (it does not grow when other processes compete for the cores). Every answer was checked (text length, event count, finish signal).",
-    "",
-    ...rows,
-    "",
-    `Import of the package root (\`${
-      runner.lib === "dist" ? "dist/index.js" : "src/index.ts"
-    }\`) in a fresh \`node\`, ${importRuns} runs: median ${fmt(importMedian)} ms (min ${
-      fmt(Math.min(...imports.importMs))
-    }, max ${fmt(Math.max(...imports.importMs))}); whole process ${fmt(median(imports.processMs))} ms.`,
-    "",
-    "## Targets",
-    "",
-    ...targetRows,
-    ""
-  ]
-  if (ledgerLines !== undefined) {
-    lines.push(
-      "## Ledger backends alone (`bench/ledger.ts`: hold + commit, sequential)",
-      "",
-      "```",
-      ...ledgerLines,
-      "```",
-      ""
-    )
+  const report: BenchReport = {
+    mode,
+    rounds,
+    sizes,
+    lib: runner.lib,
+    startedAt: new Date(startedAt).toISOString(),
+    minutes: (Date.now() - startedAt) / 60_000,
+    machine: {
+      node: process.version,
+      cores: cpus.length,
+      cpu: cpus[0]?.model.trim() ?? "?",
+      loadAverage: Os.loadavg()
+    },
+    results: rows,
+    import: {
+      runs: importRuns,
+      medianMs: importMedian,
+      minMs: Math.min(...imports.importMs),
+      maxMs: Math.max(...imports.importMs),
+      processMedianMs: median(imports.processMs)
+    },
+    targets,
+    ...(ledgerLines === undefined ? {} : { ledger: ledgerLines }),
+    logLines: { infoOrAbove, other: noise.length - infoOrAbove.length },
+    failures
   }
-  const logLines = noise.filter((line) => /level=(INFO|WARN|ERROR|FATAL)/.test(line))
-  lines.push(
-    `Effect log lines at Info or above during the run: ${logLines.length}${
-      logLines.length > 0 ? ` (first: ${logLines[0]})` : ""
-    }. Other unexpected output: ${noise.length - logLines.length} line(s).`,
-    ""
-  )
-  if (failures.length > 0) lines.push("## Failures", "", ...failures.map((f) => `- ${f.split("\n")[0]}`), "")
-  const markdown = lines.join("\n")
-  process.stdout.write(`${markdown}\n`)
+  const text = markdown(report)
+  process.stdout.write(json ? `${JSON.stringify(report, null, 2)}\n` : `${text}\n`)
   if (outFile !== "-") {
-    Fs.writeFileSync(outFile, markdown)
+    Fs.writeFileSync(outFile, text)
     log(`written to ${Path.relative(root, outFile)}`)
   }
   if (failures.length > 0) process.exitCode = 1

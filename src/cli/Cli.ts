@@ -265,11 +265,15 @@ const demoCommand = Command.make("demo", {
     Options.withDescription(
       "run the live steps against the real services (needs GEMINI_API_KEY or DASHSCOPE_API_KEY; costs money)"
     )
+  ),
+  json: Options.boolean("json").pipe(
+    Options.withDescription("print one JSON object per step (what it demonstrates), then a summary line")
   )
 }, demo).pipe(
   Command.withDescription(
     describe("Run the tour of `npm run demo`: offline by default (embedded simulator, no keys, no network).", [
       "effect-llm demo",
+      "effect-llm demo --json",
       "GEMINI_API_KEY=… effect-llm demo --live"
     ])
   )

@@ -1,11 +1,13 @@
 /**
- * Console output of the tour: headings, aligned key/value blocks and tables, money and token
- * formatting, and a logger that shows the library's own log lines (retries, breaker transitions)
- * as indented notes. Colour only on a TTY without `NO_COLOR`.
+ * Output of the tour: an `Out` that prints headings, aligned key/value blocks and tables for humans
+ * (`human`) or prints nothing (`silent`, under `--json`), money and token formatting, and a logger
+ * that keeps the library's own log lines (retries at Debug, breaker transitions at Warning) as facts
+ * and, for humans, shows them as indented notes. Colour only on a TTY without `NO_COLOR`.
  */
 import * as Cause from "effect/Cause"
+import * as HashMap from "effect/HashMap"
 import * as Logger from "effect/Logger"
-import * as LogLevel from "effect/LogLevel"
+import type * as LogLevel from "effect/LogLevel"
 
 const colour = process.stdout.isTTY === true && process.env.NO_COLOR === undefined
 const paint = (code: string) => (text: string): string => (colour ? `\x1b[${code}m${text}\x1b[0m` : text)
@@ -15,42 +17,63 @@ export const style = {
   bold: paint("1"),
   dim: paint("2"),
   green: paint("32"),
-  red: paint("31"),
-  yellow: paint("33"),
-  cyan: paint("36")
+  red: paint("31")
 }
 
-/** Prints a line. */
-export const line = (text = ""): void => console.log(text)
-
-/** Prints an indented note. */
-export const note = (text: string): void => console.log(`   ${text}`)
-
-/** Prints a step heading: `── 3. name — title ─────`. */
-export const heading = (index: number, name: string, title: string): void => {
-  const text = `── ${index}. ${name} — ${title} `
-  console.log()
-  console.log(style.bold(text + "─".repeat(Math.max(3, 78 - text.length))))
+/** Where the tour writes its prose: the console for humans, nowhere under `--json`. */
+export interface Out {
+  /** Prints a line. */
+  readonly line: (text?: string) => void
+  /** Prints an indented note. */
+  readonly note: (text: string) => void
+  /** Prints a step heading: `── 3. name — title ─────`. */
+  readonly heading: (index: number, name: string, title: string) => void
+  /** Prints `key  value` pairs with the keys aligned. */
+  readonly keyValues: (pairs: ReadonlyArray<readonly [string, string]>) => void
+  /** Prints a table with a header row; numeric-looking cells are right-aligned. */
+  readonly table: (header: ReadonlyArray<string>, rows: ReadonlyArray<ReadonlyArray<string>>) => void
+  /** Writes text as it is (streamed deltas). */
+  readonly write: (text: string) => void
 }
 
-/** Prints `key  value` pairs with the keys aligned. */
-export const keyValues = (pairs: ReadonlyArray<readonly [string, string]>): void => {
-  const width = Math.max(...pairs.map(([key]) => key.length))
-  for (const [key, value] of pairs) console.log(`   ${style.dim(key.padEnd(width))}  ${value}`)
-}
-
-/** Prints a table with a header row; numeric-looking cells are right-aligned. */
-export const table = (header: ReadonlyArray<string>, rows: ReadonlyArray<ReadonlyArray<string>>): void => {
+const render = (header: ReadonlyArray<string>, rows: ReadonlyArray<ReadonlyArray<string>>): Array<string> => {
   const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => (row[column] ?? "").length)))
   const numeric = header.map((_, column) =>
     rows.length > 0 && rows.every((row) => /^[-+$\d.,%]*\d[\d.,%smx]*$/.test(row[column] ?? ""))
   )
-  const render = (cells: ReadonlyArray<string>) =>
-    cells.map((cell, column) => (numeric[column] ? cell.padStart(widths[column]!) : cell.padEnd(widths[column]!))).join(
-      "  "
-    ).trimEnd()
-  console.log(`   ${style.dim(render(header))}`)
-  for (const row of rows) console.log(`   ${render(row)}`)
+  const cells = (row: ReadonlyArray<string>) =>
+    row.map((cell, column) => (numeric[column] ? cell.padStart(widths[column]!) : cell.padEnd(widths[column]!)))
+      .join("  ").trimEnd()
+  return [`   ${style.dim(cells(header))}`, ...rows.map((row) => `   ${cells(row)}`)]
+}
+
+/** The console. */
+export const human: Out = {
+  line: (text = "") => console.log(text),
+  note: (text) => console.log(`   ${text}`),
+  heading: (index, name, title) => {
+    const text = `── ${index}. ${name} — ${title} `
+    console.log()
+    console.log(style.bold(text + "─".repeat(Math.max(3, 78 - text.length))))
+  },
+  keyValues: (pairs) => {
+    const width = Math.max(...pairs.map(([key]) => key.length))
+    for (const [key, value] of pairs) console.log(`   ${style.dim(key.padEnd(width))}  ${value}`)
+  },
+  table: (header, rows) => {
+    for (const text of render(header, rows)) console.log(text)
+  },
+  write: (text) => void process.stdout.write(text)
+}
+
+/** Prints nothing (`--json`: stdout carries only the JSON lines). */
+export const silent: Out = {
+  line: () => {},
+  note: () => {},
+  heading: () => {},
+  keyValues: () => {},
+  table: () => {},
+  write: () => {}
 }
 
 /** USD with 6 decimals (the demo's calls cost fractions of a cent). */
@@ -71,16 +94,27 @@ export const clip = (text: string, max = 100): string => {
   return flat.length > max ? `${flat.slice(0, max - 3)}...` : flat
 }
 
-/**
- * A logger printing the library's INFO-and-above messages as `   · message`, so retries and
- * breaker transitions appear in the tour where they happen.
- */
-export const tourLogger = Logger.make(({ cause, logLevel, message }) => {
-  if (LogLevel.lessThan(logLevel, LogLevel.Info)) return
-  const text = (Array.isArray(message) ? message : [message]).map(String).join(" ")
-  const mark = logLevel._tag === "Info" ? "·" : logLevel._tag === "Warning" ? "!" : "✗"
-  console.log(style.dim(`   ${mark} ${text}${Cause.isEmpty(cause) ? "" : ` (${Cause.pretty(cause).split("\n")[0]})`}`))
-})
+/** One library log line, as a fact: its level label (`DEBUG`, `WARN`, …), message and plain annotations. */
+export interface LogFact {
+  readonly level: string
+  readonly message: string
+  readonly annotations: Readonly<Record<string, string | number | boolean>>
+}
 
-/** Replaces the default logger with `tourLogger`. */
-export const tourLoggerLayer = Logger.replace(Logger.defaultLogger, tourLogger)
+const marks: Partial<Record<LogLevel.LogLevel["_tag"], string>> = { Warning: "!", Error: "✗", Fatal: "✗" }
+
+/**
+ * A logger that hands every line to `sink` and prints it on `out` as `   · message` (`!` for a
+ * warning, `✗` for an error), so retries and breaker transitions appear where they happen.
+ */
+export const tourLogger = (out: Out, sink: (fact: LogFact) => void): Logger.Logger<unknown, void> =>
+  Logger.make(({ annotations, cause, logLevel, message }) => {
+    const text = (Array.isArray(message) ? message : [message]).map(String).join(" ")
+    const plain: Record<string, string | number | boolean> = {}
+    for (const [key, value] of HashMap.toEntries(annotations)) {
+      if (typeof value === "string" || typeof value === "number" || typeof value === "boolean") plain[key] = value
+    }
+    sink({ level: logLevel.label, message: text, annotations: plain })
+    const mark = marks[logLevel._tag] ?? "·"
+    out.note(style.dim(`${mark} ${text}${Cause.isEmpty(cause) ? "" : ` (${Cause.pretty(cause).split("\n")[0]})`}`))
+  })

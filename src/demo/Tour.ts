@@ -1,17 +1,14 @@
 /**
  * The `npm run demo` tour as a list of named steps, each an Effect over the public API only
- * (`generate`, `stream`, `Ledger`, `CircuitBreaker`). Offline, the steps script the embedded
- * simulator to show retries, rate-limit waits, breakers, fallback, streaming and the budget; the
- * steps marked `live` also run against the real services (`--live`). Add a step by appending to
- * `tourSteps`.
+ * (`generate`, `stream`, `Ledger`, `CircuitBreaker`) that tells its story on `Out` and returns the
+ * facts it demonstrates (emitted by `--json`). Offline, the steps script the embedded simulator —
+ * each step's script is its own: the runner resets the simulator before every step and fails a step
+ * that leaves a script unconsumed. The steps marked `live` also run against the real services.
  */
-import * as Cause from "effect/Cause"
-import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
 import * as Stream from "effect/Stream"
+import type { CircuitBreaker } from "../index.js"
 import {
-  CircuitBreaker,
   generate,
   type GenerationResponse,
   Ledger,
@@ -21,7 +18,16 @@ import {
   stream
 } from "../index.js"
 import type * as Simulator from "../simulator/Simulator.js"
-import { clip, heading, keyValues, line, ms, note, style, table, tokens, usd } from "./Print.js"
+import {
+  type AttemptFact,
+  attemptsOf,
+  type BreakerFact,
+  breakersOf,
+  lastSeq,
+  ledgerEventOf,
+  responseOf
+} from "./Facts.js"
+import { clip, ms, type Out, style, tokens, usd } from "./Print.js"
 
 /** What a step can use besides the services. */
 export interface TourContext {
@@ -29,19 +35,24 @@ export interface TourContext {
   readonly sim: Simulator.Simulator | undefined
   /** The model alias of the live steps (`undefined`: the config's `default_model`). */
   readonly model: string | undefined
+  /** Where the step tells its story (nowhere under `--json`). */
+  readonly out: Out
 }
 
 /** The services every step may use (all provided by `makeLiveLayer`). */
 export type TourServices = LLMClient | Ledger | CircuitBreaker
 
+/** What a step demonstrates, as JSON-able data (`--json` prints it as the step line's `facts`). */
+export type StepFacts = Readonly<Record<string, unknown>>
+
 /** One named step of the tour. */
 export interface TourStep {
-  /** Short, stable name (shown in the heading and used by tests). */
+  /** Short, stable name (shown in the heading, the `step` of its JSON line, used by tests). */
   readonly name: string
   readonly title: string
   /** Also runs in `--live` mode (against the real services, so it must not need the simulator). */
   readonly live: boolean
-  readonly run: (context: TourContext) => Effect.Effect<void, LLMError | LedgerError, TourServices>
+  readonly run: (context: TourContext) => Effect.Effect<StepFacts, LLMError | LedgerError, TourServices>
 }
 
 /** The simulated endpoints of the offline tour. */
@@ -51,10 +62,14 @@ export const endpoints = {
   dashscope: "dashscope-intl"
 } as const
 
+/** The endpoints in config order (the order breakers are shown in). */
+export const endpointOrder: ReadonlyArray<string> = [endpoints.primary, endpoints.secondary, endpoints.dashscope]
+
 /**
  * The offline tour's configuration, in the YAML shape of API.md §4, pointing every endpoint at the
- * simulator: two Gemini endpoints and one DashScope endpoint, a fallback from `gemini-flash` to
- * `qwen-plus`, short delays so resilience shows in seconds, a small daily budget.
+ * simulator: two Gemini endpoints and one DashScope endpoint (so `qwen-plus` is a one-endpoint model),
+ * a fallback from `gemini-flash` to `qwen-plus`, short delays so resilience shows in seconds, a small
+ * daily budget.
  */
 export const offlineConfig = (sim: Simulator.Simulator, ledgerPath: string) => ({
   default_model: "gemini-flash",
@@ -92,7 +107,7 @@ export const offlineConfig = (sim: Simulator.Simulator, ledgerPath: string) => (
     retry_budget_s: 15,
     request_timeout_s: 10,
     stream_idle_timeout_s: 10,
-    // About as long as the breaker and fallback steps take together, so the breakers stay open throughout.
+    // Longer than the breaker and fallback steps take together, so the breakers stay open throughout.
     circuit_breaker: { failure_threshold: 3, recovery_timeout_s: 3 }
   },
   budget: { daily_spend_limit: 0.02, default_max_output_tokens: 1024, hold_ttl_s: 900 },
@@ -105,56 +120,49 @@ const simulatorOf = (context: TourContext): Effect.Effect<Simulator.Simulator> =
     ? Effect.dieMessage("this step needs the simulator (offline tour)")
     : Effect.succeed(context.sim)
 
-/** Prints the attempts the simulator saw since request number `since`, with the gaps between them. */
-const timeline = (sim: Simulator.Simulator, since: number) => {
-  const seen = sim.log().filter((request) => request.seq > since)
-  const first = seen[0]?.timestamp ?? 0
-  table(
+/** Prints attempts with the gaps between them. */
+const printAttempts = (out: Out, attempts: ReadonlyArray<AttemptFact>): void =>
+  out.table(
     ["attempt", "endpoint", "status", "at", "gap"],
-    seen.map((request, index) => [
+    attempts.map((a, index) => [
       String(index + 1),
-      request.endpoint,
-      String(request.status),
-      `+${request.timestamp - first} ms`,
-      index === 0 ? "" : `${request.timestamp - seen[index - 1]!.timestamp} ms`
+      a.endpoint,
+      String(a.status),
+      `+${a.at} ms`,
+      index === 0 ? "" : `${a.at - attempts[index - 1]!.at} ms`
     ])
   )
-}
 
-const lastSeq = (sim: Simulator.Simulator) => sim.log().at(-1)?.seq ?? 0
+/** Reads the breakers, prints them, returns them. */
+const showBreakers = (out: Out) =>
+  Effect.tap(breakersOf(endpointOrder), (breakers) =>
+    out.table(
+      ["endpoint", "breaker", "failures", "probe in"],
+      breakers.map((b) => [b.endpoint, b.state, String(b.failures), b.probeInMs === undefined ? "" : ms(b.probeInMs)])
+    ))
 
-const breakerTable = Effect.gen(function*() {
-  const breakers = yield* CircuitBreaker
-  const now = yield* Clock.currentTimeMillis
-  const states = yield* breakers.states()
-  table(
-    ["endpoint", "breaker", "failures", "probe in"],
-    states.map((
-      b
-    ) => [b.endpoint, b.state, String(b.failures), b.reopensAt === undefined ? "" : ms(Math.max(0, b.reopensAt - now))])
-  )
-  return states
-})
+const breakerOf = (breakers: ReadonlyArray<BreakerFact>, endpoint: string) =>
+  breakers.find((b) => b.endpoint === endpoint)
 
 const answeredBy = (response: GenerationResponse) =>
   `${response.alias} (${response.provider} ${response.model}) on ${response.endpoint}`
 
 /** Writes streamed text wrapped at ~76 columns, indented like the notes. */
-const makeWrapper = () => {
+const makeWrapper = (out: Out) => {
   let column = 0
   return (text: string) => {
-    let out = column === 0 ? "   " : ""
+    let written = column === 0 ? "   " : ""
     for (const char of text) {
       if (char === "\n" || (char === " " && column >= 66)) {
-        out += "\n   "
+        written += "\n   "
         column = 0
         if (char === " ") continue
       } else {
-        out += char
+        written += char
         column++
       }
     }
-    process.stdout.write(out)
+    out.write(written)
   }
 }
 
@@ -164,27 +172,28 @@ export const tourSteps: ReadonlyArray<TourStep> = [
     name: "generate",
     title: "a plain call returns the text",
     live: true,
-    run: ({ model }) =>
+    run: ({ model, out }) =>
       Effect.gen(function*() {
         const text = yield* generate({
           prompt: "Say hello to effect-llm in one sentence.",
           ...(model ? { model } : {})
         })
-        note(`generate({ prompt }) → ${style.green(JSON.stringify(clip(text)))}`)
+        out.note(`generate({ prompt }) → ${style.green(JSON.stringify(clip(text)))}`)
+        return { text }
       })
   },
   {
     name: "full-response",
     title: "fullResponse: true returns the whole record",
     live: true,
-    run: ({ model }) =>
+    run: ({ model, out }) =>
       Effect.gen(function*() {
         const r = yield* generate({
           prompt: "Name three primary colours.",
           fullResponse: true,
           ...(model ? { model } : {})
         })
-        keyValues([
+        out.keyValues([
           ["content", JSON.stringify(clip(r.content, 60))],
           ["model", r.model],
           ["alias", r.alias],
@@ -201,52 +210,80 @@ export const tourSteps: ReadonlyArray<TourStep> = [
           ["request id", r.requestId ?? "-"],
           ["attempts", String(r.attempts)]
         ])
+        return { content: r.content, response: responseOf(r) }
       })
   },
   {
     name: "dashscope",
     title: "the same call to Qwen over DashScope's native API",
     live: false,
-    run: () =>
+    run: ({ out }) =>
       Effect.gen(function*() {
         const r = yield* generate({ model: "qwen-plus", prompt: "1+1 等于几？", fullResponse: true })
-        note(`→ ${style.green(JSON.stringify(clip(r.content, 70)))}`)
-        note(`answered by ${answeredBy(r)}, request id ${r.requestId ?? "-"}, ${tokens(r.usage)}, ${usd(r.cost)}`)
+        out.note(`→ ${style.green(JSON.stringify(clip(r.content, 70)))}`)
+        out.note(`answered by ${answeredBy(r)}, request id ${r.requestId ?? "-"}, ${tokens(r.usage)}, ${usd(r.cost)}`)
+        return { content: r.content, response: responseOf(r) }
       })
   },
   {
     name: "retries",
-    title: "503, 503, 200: retried with exponential backoff",
+    title: "503, 503, 200 on a one-endpoint model: retried with exponential backoff",
     live: false,
     run: (context) =>
       Effect.gen(function*() {
+        const { out } = context
         const sim = yield* simulatorOf(context)
-        const since = lastSeq(sim)
-        sim.script(endpoints.primary, { status: 503 }, { status: 503 })
-        note(`simulator: ${endpoints.primary} answers 503, 503, then 200`)
-        const r = yield* generate({ prompt: "Are you there?", fullResponse: true })
-        timeline(sim, since)
-        note(`→ attempts: ${style.bold(String(r.attempts))}, answered by ${answeredBy(r)} in ${ms(r.timing.totalMs)}`)
+        sim.script(endpoints.dashscope, { status: 503 }, { status: 503 })
+        out.note(`simulator: ${endpoints.dashscope} (qwen-plus's only endpoint) answers 503, 503, then 200`)
+        const r = yield* generate({ model: "qwen-plus", prompt: "Are you there?", fullResponse: true })
+        const attempts = attemptsOf(sim)
+        printAttempts(out, attempts)
+        out.note(
+          `→ attempts: ${style.bold(String(r.attempts))}, all on ${r.endpoint} (nowhere else to go), each gap about ` +
+            `twice the last; answered in ${ms(r.timing.totalMs)}`
+        )
+        return { model: "qwen-plus", script: { [endpoints.dashscope]: [503, 503] }, response: responseOf(r) }
+      })
+  },
+  {
+    name: "failover",
+    title: "a 503 from one endpoint: the retry goes to the next endpoint",
+    live: false,
+    run: (context) =>
+      Effect.gen(function*() {
+        const { out } = context
+        const sim = yield* simulatorOf(context)
+        sim.script(endpoints.primary, { status: 503 })
+        out.note(`simulator: ${endpoints.primary} answers 503 once; ${endpoints.secondary} is healthy`)
+        const r = yield* generate({ prompt: "Who is up?", fullResponse: true })
+        printAttempts(out, attemptsOf(sim))
+        out.note(
+          `→ the retry went to the next endpoint of gemini-flash, ${style.bold(r.endpoint)}, after one backoff ` +
+            `delay (attempts: ${r.attempts}); no second request to ${endpoints.primary}`
+        )
+        return { script: { [endpoints.primary]: [503] }, response: responseOf(r) }
       })
   },
   {
     name: "rate-limit",
-    title: "a 429 with Retry-After: 1 is waited out",
+    title: "a 429 with Retry-After: 1 is waited out on the same endpoint",
     live: false,
     run: (context) =>
       Effect.gen(function*() {
+        const { out } = context
         const sim = yield* simulatorOf(context)
-        const since = lastSeq(sim)
         sim.script(endpoints.primary, { status: 429, retryAfter: 1 })
-        note(`simulator: ${endpoints.primary} answers 429 with Retry-After: 1, then 200`)
+        out.note(`simulator: ${endpoints.primary} answers 429 with Retry-After: 1, then 200`)
         const r = yield* generate({ prompt: "Rate limited?", fullResponse: true })
-        timeline(sim, since)
-        const waited = sim.log().filter((e) => e.seq > since).map((e) => e.timestamp)
-        note(
-          `→ waited ${
-            ((waited[1]! - waited[0]!) / 1000).toFixed(2)
-          } s as the server asked; attempts: ${r.attempts}, answered by ${r.endpoint}`
+        const attempts = attemptsOf(sim)
+        printAttempts(out, attempts)
+        const waitedMs = (attempts[1]?.at ?? 0) - (attempts[0]?.at ?? 0)
+        out.note(
+          `→ waited ${(waitedMs / 1000).toFixed(2)} s as the server asked, then asked ${
+            style.bold(r.endpoint)
+          } again (a 429 is not the endpoint's fault: no failover, no breaker count); attempts: ${r.attempts}`
         )
+        return { script: { [endpoints.primary]: [429] }, retryAfterS: 1, waitedMs, response: responseOf(r) }
       })
   },
   {
@@ -255,19 +292,35 @@ export const tourSteps: ReadonlyArray<TourStep> = [
     live: false,
     run: (context) =>
       Effect.gen(function*() {
+        const { out } = context
         const sim = yield* simulatorOf(context)
-        const since = lastSeq(sim)
         sim.always(endpoints.primary, { status: 503 })
-        note(`simulator: ${endpoints.primary} now always answers 503 (failure_threshold: 3)`)
-        const r = yield* generate({ prompt: "Anyone?", fullResponse: true })
-        timeline(sim, since)
-        const states = yield* breakerTable
-        const primary = states.find((b) => b.endpoint === endpoints.primary)
-        note(
+        out.note(`simulator: ${endpoints.primary} always answers 503 (failure_threshold: 3)`)
+        const calls: Array<StepFacts> = []
+        let openedAfterCall: number | undefined
+        // Each call tries the primary first and fails over; once its breaker is open, one more call
+        // shows the primary skipped without a request. (A bound, in case the breaker never opens.)
+        for (let call = 1; call <= 6 && (openedAfterCall === undefined || call === openedAfterCall + 1); call++) {
+          const since = lastSeq(sim)
+          const r = yield* generate({ prompt: `Anyone there? (call ${call})`, fullResponse: true })
+          const attempts = attemptsOf(sim, since)
+          const primary = breakerOf(yield* breakersOf(endpointOrder), endpoints.primary)
+          if (openedAfterCall === undefined && primary?.state === "open") openedAfterCall = call
+          out.note(
+            `call ${call}: ${attempts.map((a) => `${a.endpoint} ${a.status}`).join(" → ")}   ` +
+              style.dim(`(breaker ${endpoints.primary}: ${primary?.state}, ${primary?.failures} failures)`)
+          )
+          calls.push({ call, attempts, response: responseOf(r), primaryBreaker: primary })
+        }
+        const breakers = yield* showBreakers(out)
+        out.note(
           `→ breaker ${endpoints.primary} ${
-            primary?.state === "open" ? style.bold("opened") : primary?.state
-          }; traffic moved to ${style.bold(r.endpoint)} (attempts: ${r.attempts})`
+            openedAfterCall === undefined
+              ? style.red("never opened")
+              : style.bold(`opened after call ${openedAfterCall}`)
+          }; the next call went straight to ${endpoints.secondary}, no request to ${endpoints.primary}`
         )
+        return { calls, openedAfterCall, breakers }
       })
   },
   {
@@ -276,18 +329,20 @@ export const tourSteps: ReadonlyArray<TourStep> = [
     live: false,
     run: (context) =>
       Effect.gen(function*() {
+        const { out } = context
         const sim = yield* simulatorOf(context)
-        const since = lastSeq(sim)
+        sim.always(endpoints.primary, { status: 503 })
         sim.always(endpoints.secondary, { status: 503 })
-        note(`simulator: ${endpoints.secondary} now always answers 503 too`)
+        out.note(`simulator: ${endpoints.primary} (breaker open) and ${endpoints.secondary} always answer 503`)
         const r = yield* generate({ prompt: "Is anybody out there?", fullResponse: true })
-        timeline(sim, since)
-        yield* breakerTable
-        note(
-          `→ gemini-flash has no usable endpoint: answered by fallback model ${
+        printAttempts(out, attemptsOf(sim))
+        const breakers = yield* showBreakers(out)
+        out.note(
+          `→ no endpoint of gemini-flash is usable: answered by fallback model ${
             style.bold(r.alias)
           } (${r.provider} ${r.model} on ${r.endpoint}), attempts: ${r.attempts}`
         )
+        return { response: responseOf(r), breakers }
       })
   },
   {
@@ -296,18 +351,17 @@ export const tourSteps: ReadonlyArray<TourStep> = [
     live: false,
     run: (context) =>
       Effect.gen(function*() {
-        const sim = yield* simulatorOf(context)
-        sim.always(endpoints.primary, undefined)
-        sim.always(endpoints.secondary, undefined)
-        note("simulator: both Gemini endpoints healthy again")
-        const breakers = yield* CircuitBreaker
-        const primary = (yield* breakers.states()).find((b) => b.endpoint === endpoints.primary)
-        const wait = Math.max(0, (primary?.reopensAt ?? 0) - (yield* Clock.currentTimeMillis)) + 50
-        note(`waiting ${ms(wait)} until ${endpoints.primary}'s breaker lets a probe through...`)
-        yield* Effect.sleep(wait)
+        const { out } = context
+        yield* simulatorOf(context)
+        out.note("simulator: both Gemini endpoints healthy again")
+        const before = breakerOf(yield* breakersOf(endpointOrder), endpoints.primary)
+        const waitedMs = (before?.probeInMs ?? 0) + 50
+        out.note(`waiting ${ms(waitedMs)} until ${endpoints.primary}'s breaker lets a probe through...`)
+        yield* Effect.sleep(waitedMs)
         const r = yield* generate({ prompt: "Back?", fullResponse: true })
-        yield* breakerTable
-        note(`→ the probe to ${r.endpoint} succeeded (attempts: ${r.attempts}); its breaker is closed again`)
+        const breakers = yield* showBreakers(out)
+        out.note(`→ the probe to ${r.endpoint} succeeded (attempts: ${r.attempts}); its breaker is closed again`)
+        return { before, waitedMs, response: responseOf(r), breakers }
       })
   },
   {
@@ -316,10 +370,12 @@ export const tourSteps: ReadonlyArray<TourStep> = [
     live: true,
     run: (context) =>
       Effect.gen(function*() {
-        context.sim?.script(endpoints.primary, { tokens: 160, chars: 10, eventDelayMs: 12 })
-        const write = makeWrapper()
+        const { out } = context
+        context.sim?.script(endpoints.primary, { tokens: 160, chars: 10, eventDelayMs: 8 })
+        const write = makeWrapper(out)
         let finish: GenerationResponse | undefined
         let deltas = 0
+        let text = ""
         yield* stream({
           prompt: "Tell me a long story about a patient retry loop.",
           ...(context.model ? { model: context.model } : {})
@@ -329,18 +385,25 @@ export const tourSteps: ReadonlyArray<TourStep> = [
               if (event.isFinish) finish = event.response
               else {
                 deltas++
+                text += event.delta
                 write(event.delta)
               }
             })
           )
         )
-        line()
+        out.line()
         if (finish !== undefined) {
-          note(
+          out.note(
             `→ ${deltas} deltas, ttft ${ms(finish.timing.ttftMs)}, total ${ms(finish.timing.totalMs)}, usage ${
               tokens(finish.usage)
             }, finish ${finish.finishReason}, ${usd(finish.cost)}`
           )
+        }
+        return {
+          deltas,
+          chars: text.length,
+          finished: finish !== undefined,
+          ...(finish === undefined ? {} : { response: responseOf(finish) })
         }
       })
   },
@@ -350,6 +413,7 @@ export const tourSteps: ReadonlyArray<TourStep> = [
     live: false,
     run: (context) =>
       Effect.gen(function*() {
+        const { out } = context
         const sim = yield* simulatorOf(context)
         sim.script(endpoints.primary, { events: 50, chars: 8, eventDelayMs: 10 })
         const traceId = `tour-stop-${crypto.randomUUID().slice(0, 8)}`
@@ -357,23 +421,21 @@ export const tourSteps: ReadonlyArray<TourStep> = [
           Stream.take(5),
           Stream.runCollect
         )
-        note(
-          `took ${taken.length} of 50 events (${
-            JSON.stringify([...taken].map((e) => e.delta).join(""))
-          }), then stopped reading`
-        )
+        const text = [...taken].map((e) => e.delta).join("")
+        out.note(`took ${taken.length} of 50 events (${JSON.stringify(text)}), then stopped reading`)
         const ledger = yield* Ledger
-        const events = yield* ledger.events({ traceId })
-        table(
+        const events = (yield* ledger.events({ traceId })).map(ledgerEventOf)
+        out.table(
           ["event", "status", "usage", "cost"],
           events.map((e) => [e.type, e.status, tokens(e.usage), usd(e.cost)])
         )
         const cancel = events.find((e) => e.type === "cancel")
-        note(`→ ledger: ${
+        out.note(`→ ledger: ${
           cancel
             ? `${style.bold(`cancel/${cancel.status}`)} entry with the usage seen so far`
             : style.red("no cancel entry")
         } (trace ${traceId})`)
+        return { traceId, offered: 50, taken: taken.length, text, ledger: events }
       })
   },
   {
@@ -382,38 +444,46 @@ export const tourSteps: ReadonlyArray<TourStep> = [
     live: false,
     run: (context) =>
       Effect.gen(function*() {
+        const { out } = context
         const sim = yield* simulatorOf(context)
-        const before = sim.requests()
-        note("budget.daily_spend_limit is $0.02; this call asks for up to 10,000 output tokens")
-        yield* generate({ prompt: "Write me a novel.", maxOutputTokens: 10_000 }).pipe(
+        out.note("budget.daily_spend_limit is $0.02; this call asks for up to 10,000 output tokens")
+        const error = yield* generate({ prompt: "Write me a novel.", maxOutputTokens: 10_000 }).pipe(
           Effect.flatMap(() => Effect.dieMessage("the over-budget call was answered")),
-          Effect.catchTag("BudgetExceededError", (error) =>
-            Effect.sync(() => {
-              note(`${style.bold("BudgetExceededError")} caught with Effect.catchTag: budget refusal`)
-              keyValues([
-                ["spent today", usd(error.spent)],
-                ["daily limit", usd(error.limit)],
-                ["this call's estimate", usd(error.estimate)]
-              ])
-              note(`→ no HTTP request was made (simulator requests: ${before} before, ${sim.requests()} after)`)
-            }))
+          Effect.catchTag("BudgetExceededError", Effect.succeed)
         )
+        out.note(`${style.bold("BudgetExceededError")} caught with Effect.catchTag: budget refusal`)
+        out.keyValues([
+          ["spent today", usd(error.spent)],
+          ["daily limit", usd(error.limit)],
+          ["this call's estimate", usd(error.estimate)]
+        ])
+        out.note(`→ no HTTP request was made (simulator requests during this step: ${sim.requests()})`)
+        return {
+          refusal: {
+            _tag: error._tag,
+            reason: error.reason,
+            scope: error.scope,
+            window: error.window,
+            spent: error.spent,
+            limit: error.limit,
+            estimate: error.estimate
+          },
+          requests: sim.requests()
+        }
       })
   },
   {
     name: "ledger",
     title: "the spend ledger: summary and events",
     live: false,
-    run: () =>
+    run: ({ out }) =>
       Effect.gen(function*() {
         const ledger = yield* Ledger
-        const rows = yield* ledger.summary({ groupBy: "model" })
-        note("Ledger.summary({ groupBy: \"model\" })")
-        table(
+        const summary = yield* ledger.summary({ groupBy: "model" })
+        out.note("Ledger.summary({ groupBy: \"model\" })")
+        out.table(
           ["model", "calls", "ok", "error", "cancelled", "in", "out", "cost"],
-          rows.map((
-            r
-          ) => [
+          summary.map((r) => [
             r.key,
             String(r.calls),
             String(r.ok),
@@ -424,11 +494,13 @@ export const tourSteps: ReadonlyArray<TourStep> = [
             usd(r.cost)
           ])
         )
-        const events = yield* ledger.events()
+        const events = (yield* ledger.events()).map(ledgerEventOf)
         const start = events[0]?.timestamp ?? 0
-        line()
-        note(`Ledger.events(): ${events.length} events (every call holds its estimate first, then commits or cancels)`)
-        table(
+        out.line()
+        out.note(
+          `Ledger.events(): ${events.length} events (every call holds its estimate first, then commits or cancels)`
+        )
+        out.table(
           ["at", "event", "status", "alias", "endpoint", "attempts", "in/out", "cost", "trace"],
           events.map((e) => [
             `+${((e.timestamp - start) / 1000).toFixed(2)}s`,
@@ -442,35 +514,9 @@ export const tourSteps: ReadonlyArray<TourStep> = [
             e.traceId.slice(0, 13)
           ])
         )
-        note(`spend today: ${usd(yield* ledger.spendToday())}`)
+        const spendToday = yield* ledger.spendToday()
+        out.note(`spend today: ${usd(spendToday)}`)
+        return { summary: summary.map((row) => ({ ...row })), events, spendToday }
       })
   }
 ]
-
-/** Runs steps in order; a failing step is reported and the tour goes on. Returns the failed steps' names. */
-export const runTour = (
-  steps: ReadonlyArray<TourStep>,
-  context: TourContext
-): Effect.Effect<ReadonlyArray<string>, never, TourServices> =>
-  Effect.gen(function*() {
-    const failed: Array<string> = []
-    for (const [index, step] of steps.entries()) {
-      heading(index + 1, step.name, step.title)
-      const started = yield* Clock.currentTimeMillis
-      const exit = yield* Effect.exit(step.run(context))
-      const elapsed = (yield* Clock.currentTimeMillis) - started
-      if (Exit.isSuccess(exit)) note(style.dim(`(${step.name}: ${elapsed} ms)`))
-      else {
-        failed.push(step.name)
-        const error = Cause.failureOption(exit.cause)
-        note(
-          style.red(
-            `✗ step ${step.name} failed: ${
-              error._tag === "Some" ? `${error.value._tag}: ${error.value.message}` : Cause.pretty(exit.cause)
-            }`
-          )
-        )
-      }
-    }
-    return failed
-  })

@@ -3,15 +3,14 @@
  * the embedded simulator (real Gemini and DashScope wire formats on 127.0.0.1). With `--live` and
  * `GEMINI_API_KEY` or `DASHSCOPE_API_KEY` set, the plain, full-response and stream steps run
  * against the real services with the default configuration (`./config.yaml` and friends).
+ * With `--json` it prints one JSON object per line per step, then a summary line (see `Run.ts`).
  */
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
-import * as Effect from "effect/Effect"
-import { tourLoggerLayer } from "./Print.js"
 import { live, offline } from "./Run.js"
 
-const program = process.argv.includes("--live") ? live : offline
+const options = { json: process.argv.includes("--json") }
 
-NodeRuntime.runMain(program.pipe(Effect.provide(tourLoggerLayer)), {
+NodeRuntime.runMain(process.argv.includes("--live") ? live(options) : offline(options), {
   disableErrorReporting: true,
   disablePrettyLogger: true
 })

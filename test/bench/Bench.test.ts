@@ -1,11 +1,16 @@
+/**
+ * The bench still runs and still checks every answer: `npm run bench -- --tiny --json` (every client
+ * on every workload, tiny sizes, sources through tsx), its `BenchReport` checked as data.
+ */
 import { assert, describe, it } from "@effect/vitest"
 import { spawn } from "node:child_process"
+import type { BenchReport } from "../../bench/report.js"
 
-/** Runs `npm run bench -- --tiny` (without npm): every client on every workload, tiny sizes, sources through tsx. */
+/** Runs `npm run bench -- --tiny --json` (without npm). */
 const runTinyBench = (): Promise<{ code: number | null; stdout: string; stderr: string }> =>
   new Promise((resolve, reject) => {
     const env: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: "1" }
-    const child = spawn(process.execPath, ["--import", "tsx", "bench/run.ts", "--tiny"], {
+    const child = spawn(process.execPath, ["--import", "tsx", "bench/run.ts", "--tiny", "--json"], {
       env,
       stdio: ["ignore", "pipe", "pipe"]
     })
@@ -20,47 +25,63 @@ const runTinyBench = (): Promise<{ code: number | null; stdout: string; stderr: 
 describe("npm run bench", () => {
   // The bench is not part of the suite (it measures); this checks that it still runs and still checks
   // every answer, with every client on every workload.
-  it("runs in tiny mode: every client measured on every workload, answers checked, the targets table printed", {
+  it("runs in tiny mode: every client measured on every workload, answers checked, every target evaluated", {
     timeout: 180_000
   }, async () => {
-    const { code, stdout, stderr } = await runTinyBench()
+    const { code, stderr, stdout } = await runTinyBench()
     assert.strictEqual(code, 0, `${stdout}\n${stderr}`)
-    assert.notInclude(stdout, "## Failures")
-    const rows = stdout.split("\n").filter((line) => line.startsWith("| W") || line.startsWith("| time to first delta"))
-    const measured = (workload: string, client: string) =>
-      rows.some((row) =>
-        row.startsWith(`| ${workload}`) && row.includes(client) &&
-        /\| [\d,.]+ (µs per call|ms per batch|ms) \|/.test(row)
-      )
-    for (const workload of ["W1", "W2"]) {
-      assert.isTrue(measured(workload, "baseline (fetch"), `${workload} baseline`)
-      assert.isTrue(measured(workload, "memory ledger"), `${workload} effect-llm memory`)
-      assert.isTrue(measured(workload, "SQLite ledger"), `${workload} effect-llm SQLite`)
+    const report = JSON.parse(stdout) as BenchReport
+    assert.strictEqual(report.mode, "tiny")
+    assert.strictEqual(report.lib, "src")
+    assert.deepStrictEqual(report.failures, [])
+
+    const measured = report.results.map((row) => `${row.workload} ${row.client}`)
+    assert.deepStrictEqual(measured, [
+      "W1 baseline",
+      "W1 effect-memory",
+      "W1 effect-sqlite",
+      "W1 effect-percall",
+      "W2 baseline",
+      "W2 effect-memory",
+      "W2 effect-sqlite",
+      "W3 baseline",
+      "W3 effect-memory",
+      "W4 baseline",
+      "W4 effect-memory",
+      "TTFT baseline",
+      "TTFT effect-memory"
+    ])
+    const units = { W1: "µs/call", W2: "ms/batch", W3: "ms", W4: "ms", TTFT: "ms" } as const
+    for (const row of report.results) {
+      const name = `${row.workload} ${row.client}`
+      assert.strictEqual(row.unit, units[row.workload], name)
+      assert.strictEqual(row.values.length, report.rounds, name)
+      assert.isTrue(row.median > 0 && Number.isFinite(row.median), name)
+      assert.isTrue(row.ratio !== null && row.ratio > 0, name)
+      assert.isTrue(row.cpu !== null && row.cpu > 0, name)
+      assert.isAbove(row.peakRssMB, 0, name)
+      if (row.client === "baseline") assert.strictEqual(row.ratio, 1, name)
     }
-    assert.isTrue(measured("W1", "per-call Effect.provide(LiveLayer)"), "W1 per-call")
-    for (const workload of ["W3", "W4", "time to first delta"]) {
-      assert.isTrue(measured(workload, "baseline (fetch"), `${workload} baseline`)
-      assert.isTrue(measured(workload, "memory ledger"), `${workload} effect-llm`)
+
+    assert.deepStrictEqual(report.targets.map((target) => [target.name, target.limit, target.unit]), [
+      ["W1 in-memory ledger, full resilience path", 1.1, "×"],
+      ["W1 SQLite ledger", 1.5, "×"],
+      ["W1 per-call Effect.provide(LiveLayer)", 1.3, "×"],
+      ["W2 concurrent calls (memory ledger)", 1, "×"],
+      ["W3 10,000-event stream", 1.5, "×"],
+      ["W4 100 concurrent streams", 1.8, "×"],
+      ["time to first delta", 1.2, "×"],
+      ["import of the package root", 350, "ms"],
+      ["peak RSS in W1 (effect-llm processes)", 200, "MB"]
+    ])
+    for (const target of report.targets) {
+      assert.isTrue(target.value !== null && target.value > 0, target.name)
+      assert.strictEqual(target.met, target.value! <= target.limit, target.name)
     }
-    assert.include(stdout, "## Targets")
-    for (
-      const target of [
-        "W1 in-memory ledger",
-        "W1 SQLite ledger",
-        "W4 100 concurrent streams",
-        "import of the package root",
-        "peak RSS in W1"
-      ]
-    ) {
-      assert.match(
-        stdout,
-        new RegExp(
-          `\\| ${target}[^|]*\\| ≤ [\\d.,]+ [×A-Za-z]+ \\| [\\d.,]+ [×A-Za-z]+ \\| \\*\\*(met|not met)\\*\\* \\|`
-        ),
-        target
-      )
-    }
+    // A target's ratio is the same figure as its table row's.
+    const w1 = report.results.find((row) => row.workload === "W1" && row.client === "effect-memory")!
+    assert.strictEqual(report.targets[0]!.value, w1.ratio)
     // No Effect log lines leaked from the measured processes (a retry would mean the run was not clean).
-    assert.include(stdout, "Effect log lines at Info or above during the run: 0.")
+    assert.deepStrictEqual(report.logLines, { infoOrAbove: [], other: 0 })
   })
 })

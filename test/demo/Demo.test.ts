@@ -1,24 +1,59 @@
+/**
+ * The offline tour end to end, as `npm run demo` runs it: the `--json` run's facts checked step by
+ * step (what the simulator saw, what the library waited, who answered, the breakers, the ledger),
+ * and the human run checked only for a clean exit that never shows the simulator's keys.
+ */
 import { assert, describe, it } from "@effect/vitest"
 import { spawn } from "node:child_process"
+import { beforeAll } from "vitest"
+import type { AttemptFact, BreakerFact, LedgerEventFact, ResponseFact } from "../../src/demo/Facts.js"
+import type { StepLine, SummaryLine } from "../../src/demo/Run.js"
 import { tourSteps } from "../../src/demo/Tour.js"
 
-/** Runs the offline tour as `npm run demo` would (without npm), capturing its output and exit code. */
-const runTour = (): Promise<{ code: number | null; output: string; ms: number }> =>
+const keys = ["sim-google-key", "sim-dashscope-key"]
+
+/** Runs the offline tour as `npm run demo` would (without npm). */
+const runTour = (args: ReadonlyArray<string>): Promise<{ code: number | null; stdout: string; stderr: string }> =>
   new Promise((resolve, reject) => {
-    const started = Date.now()
     const env: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: "1" }
     delete env.GEMINI_API_KEY
     delete env.DASHSCOPE_API_KEY
-    const child = spawn(process.execPath, ["--import", "tsx", "src/demo/main.ts"], {
+    const child = spawn(process.execPath, ["--import", "tsx", "src/demo/main.ts", ...args], {
       env,
       stdio: ["ignore", "pipe", "pipe"]
     })
-    let output = ""
-    child.stdout.on("data", (chunk: Buffer) => (output += chunk.toString("utf8")))
-    child.stderr.on("data", (chunk: Buffer) => (output += chunk.toString("utf8")))
+    let stdout = ""
+    let stderr = ""
+    child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString("utf8")))
+    child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString("utf8")))
     child.on("error", reject)
-    child.on("close", (code) => resolve({ code, output, ms: Date.now() - started }))
+    child.on("close", (code) => resolve({ code, stdout, stderr }))
   })
+
+// Both runs at once: the tour mostly waits (backoffs, Retry-After, the breaker's recovery).
+let human: Awaited<ReturnType<typeof runTour>>
+let json: Awaited<ReturnType<typeof runTour>>
+let steps: Map<string, StepLine>
+let summary: SummaryLine
+
+beforeAll(async () => {
+  ;[human, json] = await Promise.all([runTour([]), runTour(["--json"])])
+  const lines = json.stdout.trim().split("\n").map((line) => JSON.parse(line) as StepLine | SummaryLine)
+  steps = new Map(lines.flatMap((line) => (line.type === "step" ? [[line.step, line] as const] : [])))
+  summary = lines.at(-1) as SummaryLine
+  assert.strictEqual(lines.length, tourSteps.length + 1, json.stdout)
+}, 120_000)
+
+const step = (name: string): StepLine => {
+  const line = steps.get(name)
+  assert.isDefined(line, `no JSON line for step ${name}`)
+  assert.isTrue(line!.ok, `step ${name} failed: ${JSON.stringify(line!.error)}`)
+  return line!
+}
+const facts = <A>(name: string): A => step(name).facts as A
+const seen = (line: StepLine) => (line.attempts ?? []).map((a: AttemptFact) => [a.endpoint, a.status])
+const gaps = (line: StepLine) => (line.attempts ?? []).slice(1).map((a, i) => a.at - line.attempts![i]!.at)
+const warnings = (line: StepLine) => line.logs.filter((log) => log.level === "WARN").map((log) => log.message)
 
 describe("demo tour", () => {
   it("lists its steps by name, the live ones first-class", () => {
@@ -27,6 +62,7 @@ describe("demo tour", () => {
       "full-response",
       "dashscope",
       "retries",
+      "failover",
       "rate-limit",
       "circuit-breaker",
       "fallback",
@@ -43,32 +79,203 @@ describe("demo tour", () => {
     ])
   })
 
-  it("runs offline end to end and exits 0", { timeout: 120_000 }, async () => {
-    const { code, output } = await runTour()
-    const expect = (text: string | RegExp) =>
-      typeof text === "string" ? assert.include(output, text) : assert.match(output, text)
-    expect("effect-llm tour (offline: no network, no keys)")
-    expect(/generate\(\{ prompt \}\) → "Echo: /)
-    expect(/alias\s+gemini-flash/)
-    expect(/endpoint\s+google-primary/)
-    expect(/answered by qwen-plus \(dashscope qwen-plus\) on dashscope-intl/)
-    expect("→ attempts: 3, answered by gemini-flash")
-    expect(/waited 1\.\d\d s as the server asked; attempts: 2/)
-    expect("→ breaker google-primary opened; traffic moved to google-secondary")
-    expect("answered by fallback model qwen-plus (dashscope qwen-plus on dashscope-intl)")
-    expect("its breaker is closed again")
-    expect(/→ \d+ deltas, ttft \d+ ms, total \d+ ms, usage \d+ in \/ 160 out/)
-    expect(/cancel\s+cancelled/)
-    expect("→ ledger: cancel/cancelled entry")
-    expect("BudgetExceededError caught with Effect.catchTag: budget refusal")
-    expect(/this call's estimate\s+\$0\.025/)
-    expect("→ no HTTP request was made")
-    expect("Ledger.summary({ groupBy: \"model\" })")
-    expect(/gemini-2\.5-flash\s+\d+\s+\d+\s+0\s+1/)
-    expect(`✓ tour finished: ${tourSteps.length} steps`)
-    assert.notInclude(output, "✗")
-    assert.notInclude(output, "sim-google-key")
-    assert.notInclude(output, "sim-dashscope-key")
-    assert.strictEqual(code, 0, output)
+  it("runs for humans: exits 0, finishes every step, never shows the simulator's keys", () => {
+    assert.strictEqual(human.code, 0, `${human.stdout}\n${human.stderr}`)
+    assert.include(human.stdout, `✓ tour finished: ${tourSteps.length} steps`)
+    assert.notInclude(human.stdout, "✗")
+    for (const key of keys) assert.notInclude(human.stdout + human.stderr, key)
+  })
+
+  it("--json: one line per step in order, every step ok, then the summary", () => {
+    assert.strictEqual(json.code, 0, `${json.stdout}\n${json.stderr}`)
+    assert.deepStrictEqual([...steps.keys()], tourSteps.map((s) => s.name))
+    assert.deepStrictEqual([...steps.values()].map((line) => line.index), tourSteps.map((_, i) => i + 1))
+    for (const name of steps.keys()) step(name)
+    assert.deepInclude(summary, { type: "summary", mode: "offline", ok: true, steps: tourSteps.length, failed: [] })
+    for (const key of keys) assert.notInclude(json.stdout + json.stderr, key)
+    // API.md §14: retries at Debug, breaker transitions at Warning, nothing at Info or above otherwise.
+    const levels = new Set([...steps.values()].flatMap((line) => line.logs.map((log) => log.level)))
+    assert.deepStrictEqual([...levels].sort(), ["DEBUG", "WARN"])
+    for (const line of steps.values()) {
+      for (const log of line.logs) {
+        if (log.level === "WARN") assert.match(log.message, /^circuit breaker /)
+      }
+    }
+  })
+
+  it("generate, full-response, dashscope: one attempt each, the record names who answered", () => {
+    assert.match(facts<{ text: string }>("generate").text, /^Echo: Say hello/)
+    assert.deepStrictEqual(seen(step("generate")), [["google-primary", 200]])
+    const { response } = facts<{ response: ResponseFact }>("full-response")
+    assert.deepInclude(response, {
+      alias: "gemini-flash",
+      model: "gemini-2.5-flash",
+      provider: "google",
+      endpoint: "google-primary",
+      attempts: 1,
+      finishReason: "stop"
+    })
+    assert.strictEqual(response.usage.totalTokens, response.usage.inputTokens + response.usage.outputTokens)
+    assert.isAbove(response.cost, 0)
+    const qwen = facts<{ response: ResponseFact }>("dashscope").response
+    assert.deepInclude(qwen, { alias: "qwen-plus", provider: "dashscope", endpoint: "dashscope-intl", attempts: 1 })
+    assert.deepStrictEqual(seen(step("dashscope")), [["dashscope-intl", 200]])
+  })
+
+  it("retries: a one-endpoint model retries the same endpoint, each wait about twice the last", () => {
+    const line = step("retries")
+    assert.deepStrictEqual(seen(line), [["dashscope-intl", 503], ["dashscope-intl", 503], ["dashscope-intl", 200]])
+    assert.deepStrictEqual(line.waits.map((w) => [w.endpoint, w.error, w.reason]), [
+      ["dashscope-intl", "RetryableError", "server_error"],
+      ["dashscope-intl", "RetryableError", "server_error"]
+    ])
+    // base_delay_s 0.2 doubling, jittered ±20%: 160–240 ms, then 320–480 ms.
+    const [first, second] = line.waits.map((w) => w.ms)
+    assert.isTrue(first! >= 160 && first! <= 240 && second! >= 320 && second! <= 480, `${first}, ${second}`)
+    gaps(line).forEach((gap, i) => assert.isAtLeast(gap, line.waits[i]!.ms - 2))
+    assert.deepInclude(facts<{ response: ResponseFact }>("retries").response, {
+      alias: "qwen-plus",
+      endpoint: "dashscope-intl",
+      attempts: 3
+    })
+  })
+
+  it("failover: after a 503 the retry goes to the next endpoint, not the same one", () => {
+    const line = step("failover")
+    assert.deepStrictEqual(seen(line), [["google-primary", 503], ["google-secondary", 200]])
+    assert.deepStrictEqual(line.waits.map((w) => [w.endpoint, w.reason]), [["google-primary", "server_error"]])
+    assert.deepInclude(facts<{ response: ResponseFact }>("failover").response, {
+      alias: "gemini-flash",
+      endpoint: "google-secondary",
+      attempts: 2
+    })
+  })
+
+  it("rate-limit: a 429 with Retry-After: 1 is waited out on the same endpoint", () => {
+    const line = step("rate-limit")
+    assert.deepStrictEqual(seen(line), [["google-primary", 429], ["google-primary", 200]])
+    assert.deepStrictEqual(line.waits, [
+      { endpoint: "google-primary", error: "RateLimitError", reason: "rate_limited", ms: 1000 }
+    ])
+    assert.isAtLeast(gaps(line)[0]!, 998)
+    assert.deepInclude(facts<{ response: ResponseFact }>("rate-limit").response, {
+      endpoint: "google-primary",
+      attempts: 2
+    })
+    assert.deepStrictEqual(warnings(line), [])
+  })
+
+  it("circuit-breaker: three calls fail over from the primary, its breaker opens, the next call skips it", () => {
+    const line = step("circuit-breaker")
+    const { breakers, calls, openedAfterCall } = facts<{
+      calls: ReadonlyArray<
+        { attempts: ReadonlyArray<AttemptFact>; response: ResponseFact; primaryBreaker: BreakerFact }
+      >
+      openedAfterCall: number
+      breakers: ReadonlyArray<BreakerFact>
+    }>("circuit-breaker")
+    assert.strictEqual(openedAfterCall, 3)
+    assert.deepStrictEqual(
+      calls.map((call) => call.attempts.map((a) => `${a.endpoint} ${a.status}`)),
+      [
+        ["google-primary 503", "google-secondary 200"],
+        ["google-primary 503", "google-secondary 200"],
+        ["google-primary 503", "google-secondary 200"],
+        ["google-secondary 200"]
+      ]
+    )
+    assert.deepStrictEqual(calls.map((call) => [call.primaryBreaker.state, call.primaryBreaker.failures]), [
+      ["closed", 1],
+      ["closed", 2],
+      ["open", 3],
+      ["open", 3]
+    ])
+    assert.isTrue(calls.every((call) => call.response.endpoint === "google-secondary"))
+    assert.deepStrictEqual(warnings(line), ["circuit breaker google-primary: closed -> open"])
+    assert.deepInclude(breakers.find((b) => b.endpoint === "google-primary"), { state: "open", failures: 3 })
+    assert.deepInclude(breakers.find((b) => b.endpoint === "google-secondary"), { state: "closed" })
+  })
+
+  it("fallback: with no usable endpoint of gemini-flash, qwen-plus answers", () => {
+    const line = step("fallback")
+    const attempts = seen(line)
+    assert.deepStrictEqual(attempts.at(-1), ["dashscope-intl", 200])
+    assert.isTrue(attempts.slice(0, -1).every(([endpoint, status]) => endpoint !== "dashscope-intl" && status === 503))
+    assert.isAtLeast(attempts.filter(([endpoint]) => endpoint === "google-secondary").length, 3)
+    const { breakers, response } = facts<{ response: ResponseFact; breakers: ReadonlyArray<BreakerFact> }>("fallback")
+    assert.deepInclude(response, { alias: "qwen-plus", provider: "dashscope", endpoint: "dashscope-intl" })
+    assert.strictEqual(response.attempts, attempts.length)
+    for (const endpoint of ["google-primary", "google-secondary"]) {
+      assert.strictEqual(breakers.find((b) => b.endpoint === endpoint)?.state, "open", endpoint)
+    }
+    assert.include(warnings(line), "circuit breaker google-secondary: closed -> open")
+  })
+
+  it("recovery: after recovery_timeout_s one probe closes the primary's breaker", () => {
+    const line = step("recovery")
+    assert.deepStrictEqual(seen(line), [["google-primary", 200]])
+    const { breakers, response } = facts<{ response: ResponseFact; breakers: ReadonlyArray<BreakerFact> }>("recovery")
+    assert.deepInclude(response, { endpoint: "google-primary", attempts: 1 })
+    assert.deepInclude(breakers.find((b) => b.endpoint === "google-primary"), { state: "closed", failures: 0 })
+    assert.deepStrictEqual(warnings(line), [
+      "circuit breaker google-primary: open -> half_open",
+      "circuit breaker google-primary: half_open -> closed"
+    ])
+  })
+
+  it("stream and stream-stop: a whole stream with usage; a stopped one settled as cancelled", () => {
+    const whole = step("stream")
+    assert.deepStrictEqual(whole.attempts?.map((a) => [a.endpoint, a.status, a.stream]), [[
+      "google-primary",
+      200,
+      true
+    ]])
+    const streamed = facts<{ deltas: number; chars: number; finished: boolean; response: ResponseFact }>("stream")
+    assert.isTrue(streamed.finished)
+    assert.isAbove(streamed.deltas, 1)
+    assert.strictEqual(streamed.chars, 640)
+    assert.strictEqual(streamed.response.usage.outputTokens, 160)
+    assert.strictEqual(streamed.response.finishReason, "stop")
+    assert.isDefined(streamed.response.ttftMs)
+
+    const stopped = facts<{ taken: number; ledger: ReadonlyArray<LedgerEventFact> }>("stream-stop")
+    assert.strictEqual(stopped.taken, 5)
+    assert.deepStrictEqual(stopped.ledger.map((e) => [e.type, e.status]), [["hold", "ok"], ["cancel", "cancelled"]])
+    assert.isAbove(stopped.ledger[1]!.usage!.outputTokens, 0)
+  })
+
+  it("budget: the over-budget call is refused with its figures, and no request is made", () => {
+    const line = step("budget")
+    assert.deepStrictEqual(line.attempts, [])
+    const { refusal, requests } = facts<{
+      refusal: { _tag: string; reason: string; spent: number; limit: number; estimate: number }
+      requests: number
+    }>("budget")
+    assert.strictEqual(requests, 0)
+    assert.deepInclude(refusal, { _tag: "BudgetExceededError", reason: "daily_limit", limit: 0.02 })
+    assert.isTrue(refusal.spent > 0 && refusal.spent < refusal.limit, String(refusal.spent))
+    assert.isAbove(refusal.spent + refusal.estimate, refusal.limit)
+  })
+
+  it("ledger: every hold settled once; the summary counts the tour's calls", () => {
+    const { events, spendToday, summary: rows } = facts<{
+      events: ReadonlyArray<LedgerEventFact>
+      spendToday: number
+      summary: ReadonlyArray<{ key: string; calls: number; ok: number; error: number; cancelled: number }>
+    }>("ledger")
+    const holds = events.filter((e) => e.type === "hold")
+    const settled = events.filter((e) => e.type !== "hold")
+    assert.deepStrictEqual(settled.map((e) => e.traceId).sort(), holds.map((e) => e.traceId).sort())
+    assert.deepStrictEqual(settled.filter((e) => e.type === "cancel").map((e) => e.status), ["cancelled"])
+    // Every successful call of the tour before this step (the refused one made no hold).
+    const answered = [...steps.values()].slice(0, -2).flatMap((line) =>
+      line.step === "circuit-breaker" ? (line.facts!.calls as ReadonlyArray<unknown>) : [line]
+    )
+    assert.strictEqual(holds.length, answered.length)
+    assert.strictEqual(rows.reduce((sum, row) => sum + row.calls, 0), holds.length)
+    assert.deepInclude(rows.find((row) => row.key === "gemini-2.5-flash"), { error: 0, cancelled: 1 })
+    assert.deepInclude(rows.find((row) => row.key === "qwen-plus"), { calls: 3, ok: 3, error: 0 })
+    const cost = settled.reduce((sum, e) => sum + e.cost, 0)
+    assert.closeTo(spendToday, cost, 1e-9)
   })
 })

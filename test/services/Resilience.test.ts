@@ -4,9 +4,16 @@
  * retry, and breakers that skip a dead endpoint without a request.
  */
 import { assert, describe, it } from "@effect/vitest"
+import * as Chunk from "effect/Chunk"
+import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
+import * as HashMap from "effect/HashMap"
+import * as Logger from "effect/Logger"
+import * as LogLevel from "effect/LogLevel"
+import * as Option from "effect/Option"
+import * as Queue from "effect/Queue"
 import * as Random from "effect/Random"
 import * as TestClock from "effect/TestClock"
 import { generate, makeLiveLayer } from "../../src/index.js"
@@ -41,25 +48,49 @@ const layerFor = (endpoints: ReadonlyArray<{ name: string; url: string }>, resil
     }
   })
 
-/** Starts `generate` in a fiber and returns it with a way to read the test clock. */
+/**
+ * Starts `generate` in a fiber; the delays of its retries, as the library logs them (Debug) just
+ * before sleeping, arrive on `retries`.
+ */
 const start = (layer: ReturnType<typeof layerFor>) =>
-  Effect.fork(Effect.either(generate({ prompt: "hi", fullResponse: true }).pipe(Effect.provide(layer))))
+  Effect.gen(function*() {
+    const retries = yield* Queue.unbounded<number>()
+    const logger = Logger.make(({ annotations, message }) => {
+      const delayMs = HashMap.get(annotations, "delayMs")
+      if (String(message).startsWith("retrying") && Option.isSome(delayMs)) {
+        Queue.unsafeOffer(retries, delayMs.value as number)
+      }
+    })
+    const fiber = yield* Effect.fork(
+      Effect.either(generate({ prompt: "hi", fullResponse: true }).pipe(Effect.provide(layer))).pipe(
+        Effect.provide(Logger.add(logger)),
+        Logger.withMinimumLogLevel(LogLevel.Debug)
+      )
+    )
+    return { fiber, retries }
+  })
 
-/** Lets real I/O happen (a premature retry would reach the server in this time); not a clock wait. */
-const settle = Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 50)))
-
-const waitForRequests = (server: Loopback.LoopbackServer, count: number) =>
-  Effect.promise(() => server.awaitRequests(count))
+/**
+ * Waits until the call has decided its next retry and is asleep on the `TestClock` until then
+ * (no wall-clock wait: the sleep follows the Debug line within the same fiber run); returns the delay.
+ * Nothing else is scheduled before it, so moving the clock short of it cannot send a request.
+ */
+const awaitRetrySleep = (retries: Queue.Queue<number>) =>
+  Effect.gen(function*() {
+    const delayMs = yield* Queue.take(retries)
+    const wakeAt = (yield* Clock.currentTimeMillis) + delayMs
+    while (!Chunk.toReadonlyArray(yield* TestClock.sleeps()).includes(wakeAt)) yield* Effect.yieldNow()
+    return delayMs
+  })
 
 describe("rate limits over HTTP (TestClock)", () => {
   it.scoped("429 + Retry-After: 7 → the second attempt happens at t = 7 s, not before", () =>
     Effect.gen(function*() {
       const server = yield* Loopback.make
       server.enqueue(rateLimited({ "retry-after": "7" }), okResponse)
-      const fiber = yield* start(layerFor([{ name: "a", url: server.url }]))
-      yield* waitForRequests(server, 1)
+      const { fiber, retries } = yield* start(layerFor([{ name: "a", url: server.url }]))
+      assert.strictEqual(yield* awaitRetrySleep(retries), 7000)
       yield* TestClock.adjust("6999 millis")
-      yield* settle
       assert.strictEqual(server.requests.length, 1)
       yield* TestClock.adjust("1 millis")
       const result = yield* Fiber.join(fiber)
@@ -75,10 +106,9 @@ describe("rate limits over HTTP (TestClock)", () => {
       const server = yield* Loopback.make
       // TestClock starts at the epoch: this date is 12 s from now.
       server.enqueue(rateLimited({ "retry-after": new Date(12_000).toUTCString() }), okResponse)
-      const fiber = yield* start(layerFor([{ name: "a", url: server.url }]))
-      yield* waitForRequests(server, 1)
+      const { fiber, retries } = yield* start(layerFor([{ name: "a", url: server.url }]))
+      assert.strictEqual(yield* awaitRetrySleep(retries), 12_000)
       yield* TestClock.adjust("11 seconds")
-      yield* settle
       assert.strictEqual(server.requests.length, 1)
       yield* TestClock.adjust("1 seconds")
       const result = yield* Fiber.join(fiber)
@@ -89,10 +119,9 @@ describe("rate limits over HTTP (TestClock)", () => {
     Effect.gen(function*() {
       const server = yield* Loopback.make
       server.enqueue(rateLimited({ "retry-after-ms": "2500" }), okResponse)
-      const fiber = yield* start(layerFor([{ name: "a", url: server.url }]))
-      yield* waitForRequests(server, 1)
+      const { fiber, retries } = yield* start(layerFor([{ name: "a", url: server.url }]))
+      assert.strictEqual(yield* awaitRetrySleep(retries), 2500)
       yield* TestClock.adjust("2499 millis")
-      yield* settle
       assert.strictEqual(server.requests.length, 1)
       yield* TestClock.adjust("1 millis")
       const result = yield* Fiber.join(fiber)
@@ -103,10 +132,9 @@ describe("rate limits over HTTP (TestClock)", () => {
     Effect.gen(function*() {
       const server = yield* Loopback.make
       server.enqueue({ status: 429, headers: json, body: retryInfo429 }, okResponse)
-      const fiber = yield* start(layerFor([{ name: "a", url: server.url }]))
-      yield* waitForRequests(server, 1)
+      const { fiber, retries } = yield* start(layerFor([{ name: "a", url: server.url }]))
+      assert.strictEqual(yield* awaitRetrySleep(retries), 34_400)
       yield* TestClock.adjust("34399 millis")
-      yield* settle
       assert.strictEqual(server.requests.length, 1)
       yield* TestClock.adjust("1 millis")
       const result = yield* Fiber.join(fiber)
@@ -162,11 +190,12 @@ describe("retries, timeouts and breakers over HTTP (TestClock)", () => {
     Effect.gen(function*() {
       const server = yield* Loopback.make
       server.enqueue(unavailable, unavailable, okResponse)
-      const fiber = yield* start(layerFor([{ name: "a", url: server.url }]))
-      yield* waitForRequests(server, 1)
-      yield* TestClock.adjust("1200 millis")
-      yield* waitForRequests(server, 2)
-      yield* TestClock.adjust("2400 millis")
+      const { fiber, retries } = yield* start(layerFor([{ name: "a", url: server.url }]))
+      // Random.fixed([0.5]): the jitter factor is 1, so the delays are exactly 1 s and 2 s.
+      assert.strictEqual(yield* awaitRetrySleep(retries), 1000)
+      yield* TestClock.adjust("1 seconds")
+      assert.strictEqual(yield* awaitRetrySleep(retries), 2000)
+      yield* TestClock.adjust("2 seconds")
       const result = yield* Fiber.join(fiber)
       assert.strictEqual(result._tag === "Right" && result.right.attempts, 3)
     }).pipe(Effect.withRandom(Random.fixed([0.5]))))
@@ -202,8 +231,10 @@ describe("retries, timeouts and breakers over HTTP (TestClock)", () => {
     Effect.gen(function*() {
       const server = yield* Loopback.make
       server.enqueue({ hang: true })
-      const fiber = yield* start(layerFor([{ name: "a", url: server.url }], { request_timeout_s: 20, max_retries: 0 }))
-      yield* waitForRequests(server, 1)
+      const { fiber } = yield* start(
+        layerFor([{ name: "a", url: server.url }], { request_timeout_s: 20, max_retries: 0 })
+      )
+      yield* Effect.promise(() => server.awaitRequests(1))
       yield* TestClock.adjust("19 seconds")
       assert.isTrue((yield* Fiber.poll(fiber))._tag === "None")
       yield* TestClock.adjust("1 seconds")

@@ -474,7 +474,9 @@ describe("lifecycle", () => {
       headers: { "x-goog-api-key": local.keys.google },
       body: JSON.stringify({ contents: [{ parts: [{ text: "hi" }] }] })
     }).then(() => "answered", () => "dropped")
-    await new Promise((resolve) => setTimeout(resolve, 50))
+    // Until the simulator has the request (it is hung from then on): each turn of the event loop lets
+    // its I/O progress; no timed wait.
+    while (local.requests("x") === 0) await new Promise((resolve) => setImmediate(resolve))
     await local.close()
     await local.close()
     assert.strictEqual(await pending, "dropped")
