@@ -107,19 +107,6 @@ export const makeError = (
   }
 }
 
-/** The status's default error, message `"<provider> (endpoint "<name>") answered HTTP <status>: <text>"`. */
-export const fromStatus = (status: number, bodyText: string, context: ErrorContext): LLMError => {
-  const text = truncate(bodyText)
-  return makeError(
-    classifyStatus(status),
-    `${describeContext(context)} answered HTTP ${status}${text ? `: ${text}` : ""}`,
-    {
-      ...context,
-      status
-    }
-  )
-}
-
 /** Reads a response body as text; a body that cannot be read (cut, bad encoding) reads as `""`. */
 export const readBodyText = (response: HttpClientResponse.HttpClientResponse): Effect.Effect<string> =>
   response.text.pipe(Effect.orElseSucceed(() => ""))

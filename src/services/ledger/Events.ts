@@ -17,7 +17,7 @@ const maxErrorMessageLength = 2_000
 export const scrubSecrets = (message: string): string =>
   message
     .replace(
-      /("?(?:authorization|x-goog-api-key|x-api-key|api[-_]?key)"?\s*[:=]\s*"?)(?:bearer\s+)?[^"\s,;}&]+/gi,
+      /("?\b(?:authorization|x-goog-api-key|x-api-key|api[-_]?key)"?\s*[:=]\s*"?)(?:bearer\s+)?[^"\s,;}&]+/gi,
       "$1<redacted>"
     )
     .replace(/\bbearer\s+[\w.~+/=-]{8,}/gi, "Bearer <redacted>")

@@ -247,19 +247,3 @@ export const spendRow = (event: LedgerEvent): SpendRow => ({
   alias: event.alias,
   tags: event.tags
 })
-
-/**
- * What `scope` (default `global`) has spent in its `window` (default `daily`) at `now`, from events
- * as `Ledger.events` lists them: the rule every backend answers by, for tests and reports.
- */
-export const computeSpend = (
-  events: Iterable<LedgerEvent>,
-  now: number,
-  holdTtlS: number,
-  scope = "global",
-  window: BudgetWindow = "daily"
-): number => {
-  const fold = new SpendFold(holdTtlS)
-  for (const event of events) fold.add(spendRow(event))
-  return fold.spent(scope, window, now)
-}

@@ -15,9 +15,9 @@ import * as ChildProcess from "node:child_process"
 import * as Path from "node:path"
 import { fileURLToPath } from "node:url"
 import { layerPostgres, layerSqlite, Ledger } from "../../../src/services/Ledger.js"
-import { computeSpend } from "../../../src/services/ledger/Spend.js"
 import type { Args } from "../../support/ledger-child.js"
 import { adminClient, ledgerOf, pgReachable, schemaUrl, tempDir } from "../../support/LedgerBackends.js"
+import { computeSpend } from "../../support/Spend.js"
 
 const root = Path.resolve(Path.dirname(fileURLToPath(import.meta.url)), "../../..")
 

@@ -5,7 +5,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import { holdEvent, settlementEvent } from "../../../src/services/ledger/Events.js"
 import {
-  computeSpend,
   dayKey,
   formatUsd,
   monthKey,
@@ -15,6 +14,7 @@ import {
   windowStart
 } from "../../../src/services/ledger/Spend.js"
 import { request } from "../../support/LedgerBackends.js"
+import { computeSpend } from "../../support/Spend.js"
 
 const at = (iso: string) => Date.parse(iso)
 

@@ -14,6 +14,7 @@ import * as Redacted from "effect/Redacted"
 import * as TestClock from "effect/TestClock"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
+import * as DashScopeErrors from "../../../src/providers/dashscope/Errors.js"
 import * as HttpErrors from "../../../src/providers/http/Errors.js"
 import { layerSqlite, Ledger } from "../../../src/services/Ledger.js"
 import {
@@ -168,7 +169,15 @@ describe("SQLite ledger file", () => {
             })
           )
         )
-        const error = HttpErrors.fromStatus(response.status, yield* HttpErrors.readBodyText(response), context)
+        const error = DashScopeErrors.classify(
+          response.status,
+          yield* HttpErrors.readBodyText(response),
+          response.headers,
+          {
+            ...context,
+            now: 0
+          }
+        )
         yield* ledger.cancel(hold, {
           cost: 0,
           status: "error",
