@@ -28,6 +28,18 @@ const setup = (overrides: Parameters<typeof simulatorConfig>[2] = {}) => {
   return { dir, args: ["--config", config] }
 }
 
+/** The events of the SQLite ledger in `dir` (as `setup` configures it). */
+const ledgerEvents = (dir: string) =>
+  Effect.runPromise(
+    Effect.flatMap(Ledger, (ledger) => ledger.events()).pipe(
+      Effect.provide(layerSqlite({ path: join(dir, "ledger.db") }))
+    )
+  )
+
+/** The exit status as a shell reports it: the code, or 128 + the number of the signal that ended the process. */
+const shellStatus = (run: { readonly code: number | null; readonly signal: NodeJS.Signals | null }) =>
+  run.code ?? 128 + (run.signal === "SIGINT" ? 2 : run.signal === "SIGTERM" ? 15 : 64)
+
 /** stderr holds exactly one line, the error line. */
 const oneErrorLine = (stderr: string, pattern: RegExp) => {
   const lines = stderr.trim().split("\n")
@@ -262,5 +274,93 @@ describe.concurrent("effect-llm CLI", { timeout: 120_000 }, () => {
     )
     assert.deepStrictEqual(events.map((event) => [event.type, event.status]), [["hold", "ok"], ["cancel", "cancelled"]])
     assert.isAbove(events[1]!.usage?.outputTokens ?? 0, 0)
+  })
+
+  it("a reader that stops (`stream … | head -c 5`) ends the stream quietly: exit 0, nothing on stderr, the call cancelled", async () => {
+    const { dir, args } = setup()
+    const run = await runCli(["stream", ...args, "[[sim eventDelayMs=50 events=400 chars=4]] slowly"], {
+      closeStdoutWhen: (stdout) => stdout.length >= 5
+    })
+    assert.strictEqual(run.code, 0, run.stderr)
+    assert.strictEqual(run.stderr, "")
+    assert.isBelow(run.msAfterStdoutClosed!, 5_000) // stopped, not read to the end (400 events × 50 ms)
+    const events = await ledgerEvents(dir)
+    assert.deepStrictEqual(events.map((event) => [event.type, event.status]), [["hold", "ok"], ["cancel", "cancelled"]])
+    assert.isUndefined(events[1]!.error)
+  })
+
+  it("--log-level is accepted anywhere: before or after the subcommand, among its options, after the prompt", async () => {
+    const placements = [
+      (args: ReadonlyArray<string>) => ["--log-level", "debug", "generate", ...args, "hi"],
+      (args: ReadonlyArray<string>) => ["generate", "--log-level", "debug", ...args, "hi"],
+      (args: ReadonlyArray<string>) => ["generate", ...args, "--log-level", "debug", "--max-tokens", "20", "hi"],
+      (args: ReadonlyArray<string>) => ["generate", ...args, "hi", "--log-level=debug"]
+    ]
+    const runs = await Promise.all(placements.map((place, i) => {
+      // Each run on its own simulated endpoint whose first request fails: the retry is logged at Debug.
+      const endpoint = `log-level-${i}`
+      sim.script(endpoint, { status: 503 })
+      const { args } = setup({ googleUrl: sim.baseUrl(endpoint) })
+      return runCli(place(args))
+    }))
+    for (const run of runs) {
+      assert.strictEqual(run.code, 0, run.stderr)
+      assert.match(run.stdout, /^Echo: hi\. /)
+      assert.match(run.stderr, /^debug: retrying gemini-flash after RetryableError \(server_error\) from google-a/m)
+    }
+    // The default level (Warning) hides the retry; a bad level is a usage error; after `--` it is the prompt.
+    sim.script("log-level-default", { status: 503 })
+    const [quiet, bad, forced] = await Promise.all([
+      runCli(["generate", ...setup({ googleUrl: sim.baseUrl("log-level-default") }).args, "hi"]),
+      runCli(["generate", ...setup().args, "hi", "--log-level", "loud"]),
+      runCli(["generate", ...setup().args, "--", "--log-level"])
+    ])
+    assert.strictEqual(quiet.code, 0, quiet.stderr)
+    assert.strictEqual(quiet.stderr, "")
+    assert.strictEqual(bad.code, 2)
+    oneErrorLine(
+      bad.stderr,
+      /^error: InvalidValue: --log-level: expected one of all, trace, debug, info, warning, error, fatal, none, got 'loud'$/
+    )
+    assert.strictEqual(forced.code, 0, forced.stderr)
+    assert.match(forced.stdout, /^Echo: --log-level\. /)
+  })
+
+  describe("a signal at any moment exits with 128 + its number (SIGINT 130, SIGTERM 143), settling a call in flight", () => {
+    const cases = [
+      // The executable's own handler is installed, the rest of the command line still loading.
+      { moment: "while the CLI loads", when: { mark: (mark: string) => mark === "sigterm-listeners=1" } },
+      // NodeRuntime's handler is installed: the program runs, loading the config and opening the ledger.
+      { moment: "while the command starts", when: { mark: (mark: string) => mark === "sigterm-listeners=2" } },
+      { moment: "during a stream", when: { stdout: (stdout: string) => stdout.length >= 8 } }
+    ] as const
+    for (const signal of ["SIGINT", "SIGTERM"] as const) {
+      for (const { moment, when } of cases) {
+        it(`${signal} ${moment}`, async () => {
+          const { dir, args } = setup()
+          const run = await runCli(["stream", ...args, "[[sim eventDelayMs=50 events=100 chars=4]] slowly"], {
+            marks: true,
+            signalWhen: { signal, ...when }
+          })
+          const expected = signal === "SIGINT" ? 130 : 143
+          assert.isDefined(run.msAfterSignal, `no signal sent; marks: ${run.marks.join(", ")}`)
+          assert.strictEqual(run.code, expected, `${run.signal ?? ""} ${run.stderr}`)
+          assert.strictEqual(shellStatus(run), expected)
+          assert.isBelow(run.msAfterSignal!, 5_000)
+          const events = existsSync(join(dir, "ledger.db")) ? await ledgerEvents(dir) : []
+          if (moment === "during a stream") {
+            assert.match(run.stderr, /^\ninterrupted after \d+ deltas: the stream was cancelled\n$/)
+            assert.deepStrictEqual(events.map((event) => [event.type, event.status]), [["hold", "ok"], [
+              "cancel",
+              "cancelled"
+            ]])
+          } else {
+            assert.strictEqual(run.stdout, "")
+            // A hold, if the call got that far, is settled.
+            assert.strictEqual(events.filter((event) => event.type === "hold").length, events.length / 2)
+          }
+        })
+      }
+    }
   })
 })
