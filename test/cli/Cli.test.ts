@@ -7,6 +7,8 @@ import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
 import { existsSync, readFileSync } from "node:fs"
+import { createServer, type Server } from "node:http"
+import type { AddressInfo } from "node:net"
 import { join } from "node:path"
 import { GenerationResponse } from "../../src/domain/GenerationResponse.js"
 import { TokenUsage } from "../../src/domain/TokenUsage.js"
@@ -15,11 +17,61 @@ import * as Simulator from "../../src/simulator/Simulator.js"
 import { root, runCli, simulatorConfig, tempDir, writeConfig } from "../support/cli-harness.js"
 
 let sim: Simulator.Simulator
+let echo: Server
+let echoUrl: string
+
+/**
+ * A Gemini impostor that echoes everything it received (URL and headers: the key, secret header
+ * values) back: in a 400 or 500 error body, or as the answer (`answer` in the prompt; streamed with
+ * the echo cut into 7-character events, so a secret is split across events).
+ */
+const startEcho = () =>
+  new Promise<void>((resolve) => {
+    echo = createServer((request, response) => {
+      let body = ""
+      request.on("data", (chunk: Buffer) => (body += chunk.toString("utf8")))
+      request.on("end", () => {
+        const received = JSON.stringify({ url: request.url, headers: request.headers })
+        const status = /status=(\d+)/.exec(body)?.[1]
+        if (status !== undefined || !body.includes("answer")) {
+          response.writeHead(Number(status ?? 400), { "content-type": "application/json" })
+          return response.end(JSON.stringify({
+            error: { code: Number(status ?? 400), message: `echo: ${received}`, status: "INVALID_ARGUMENT" }
+          }))
+        }
+        const usage = { promptTokenCount: 5, candidatesTokenCount: 50, totalTokenCount: 55 }
+        const chunk = (text: string, finish?: string) => ({
+          candidates: [{ content: { parts: [{ text }], role: "model" }, ...(finish ? { finishReason: finish } : {}) }],
+          ...(finish ? { usageMetadata: usage } : {})
+        })
+        if (request.url?.includes(":streamGenerateContent") === true) {
+          response.writeHead(200, { "content-type": "text/event-stream" })
+          const pieces = received.match(/[\s\S]{1,7}/g) ?? []
+          pieces.forEach((piece, i) =>
+            response.write(
+              `data: ${JSON.stringify(chunk(piece, i === pieces.length - 1 ? "STOP" : undefined))}\r\n\r\n`
+            )
+          )
+          return response.end()
+        }
+        response.writeHead(200, { "content-type": "application/json" })
+        response.end(JSON.stringify(chunk(received, "STOP")))
+      })
+    })
+    echo.listen(0, "127.0.0.1", () => {
+      echoUrl = `http://127.0.0.1:${(echo.address() as AddressInfo).port}`
+      resolve()
+    })
+  })
 
 beforeAll(async () => {
   sim = await Simulator.start()
+  await startEcho()
 })
-afterAll(() => sim.close())
+afterAll(async () => {
+  await sim.close()
+  await new Promise((resolve) => echo.close(resolve))
+})
 
 /** A temp dir holding a config for the simulator; returns the dir and `--config <path>`. */
 const setup = (overrides: Parameters<typeof simulatorConfig>[2] = {}) => {
@@ -362,5 +414,73 @@ describe.concurrent("effect-llm CLI", { timeout: 120_000 }, () => {
         })
       }
     }
+  })
+
+  it("prints no secret: an echo server returning the key and header values, URL passwords in config", async () => {
+    const key = "AIzaSyECHO-0123456789-secret-key"
+    const header = "proxy-token-HEADER-SECRET-42"
+    const basePassword = "base-url-PASSWORD-77"
+    const ledgerPassword = "ledger-url-PASSWORD-99"
+    const secrets = [key, header, basePassword, ledgerPassword]
+    const dir = tempDir()
+    const base = simulatorConfig(sim, dir)
+    const config = {
+      ...base,
+      providers: {
+        ...base.providers,
+        google: {
+          api_key: key,
+          headers: { "x-proxy-token": header },
+          endpoints: [{ name: "echo", base_url: echoUrl, region: "us" }]
+        }
+      }
+    }
+    const path = writeConfig(dir, config)
+    // doctor and ledger also see a base_url and a PostgreSQL ledger.url with passwords (nothing listens on port 1).
+    const withPasswords = writeConfig(dir, {
+      ...config,
+      providers: {
+        ...config.providers,
+        google: {
+          ...config.providers.google,
+          endpoints: [...config.providers.google.endpoints, {
+            name: "with-password",
+            base_url: `http://user:${basePassword}@127.0.0.1:1/g`,
+            region: "us"
+          }]
+        }
+      },
+      ledger: { backend: "postgres", url: `postgres://postgres:${ledgerPassword}@127.0.0.1:1/test` }
+    }, "passwords.yaml")
+    const runs = await Promise.all([
+      runCli(["generate", "--config", path, "please fail"]),
+      runCli(["generate", "--config", path, "--log-level", "all", "please fail status=500"]),
+      runCli(["generate", "--config", path, "answer"]),
+      runCli(["generate", "--config", path, "--json", "answer"]),
+      runCli(["stream", "--config", path, "answer"]),
+      runCli(["doctor", "--config", withPasswords]),
+      runCli(["ledger", "--config", withPasswords])
+    ])
+    const [rejected, retried, answered, json, streamed, doctor, ledger] = runs
+    for (const run of runs) {
+      for (const secret of secrets) assert.notInclude(run.stdout + run.stderr, secret)
+    }
+    // Each path printed the echo (or its failure), so a secret had the chance to appear.
+    assert.strictEqual(rejected.code, 2, rejected.stderr)
+    oneErrorLine(rejected.stderr, /^error: FatalError: .*echo: .*<redacted>/)
+    assert.strictEqual(retried.code, 1, retried.stderr)
+    assert.match(retried.stderr, /^error: RetryableError: .*<redacted>/m)
+    assert.match(retried.stderr, /^debug: /m)
+    for (const run of [answered, json, streamed]) {
+      assert.strictEqual(run.code, 0, run.stderr)
+      assert.include(run.stdout, `"x-goog-api-key":"<redacted>"`.replace(/"/g, run === json ? `\\"` : `"`))
+      assert.include(run.stdout, "x-proxy-token")
+    }
+    assert.strictEqual(doctor.code, 1, doctor.stdout)
+    assert.match(doctor.stdout, /with-password .*http:\/\/user:<redacted>@127\.0\.0\.1:1\/g/)
+    assert.match(doctor.stdout, /backend\s+postgres .*✗ LedgerError/)
+    assert.strictEqual(ledger.code, 1, ledger.stderr)
+    oneErrorLine(ledger.stderr, /^error: LedgerError: /)
+    assert.notInclude(readFileSync(join(dir, "ledger.db")).toString("latin1"), key)
   })
 })
