@@ -141,8 +141,8 @@ export const makeMockProviders = (script: MockScript = {}): MockProviders => {
 
 /**
  * A small config in the YAML shape for tests: `test-model` (google) and `test-qwen` (dashscope), with
- * millisecond backoffs (1 ms doubling to 10 ms), so a test whose calls retry runs in real time too —
- * under `it.effect` as under `it.live` — without advancing a `TestClock` past one-second waits.
+ * millisecond backoffs (1 ms doubling to 10 ms), so a test whose calls retry is fast on the real clock
+ * (`it.live`); under `it.effect` a retry still waits until the test advances the `TestClock`.
  */
 export const testConfig = {
   default_model: "test-model",
