@@ -156,14 +156,15 @@ const isRateLimitCode = (code: string): boolean =>
 
 /**
  * The class of an error under `status` (the HTTP status, or `inBandStatus` for an error inside a
- * 200 answer): quota → `RateLimitError` quota_exhausted; overload (529, Groq 498, an overload code or
+ * 200 answer; `rawText` stands for the words of a body that is no error object): quota →
+ * `RateLimitError` quota_exhausted; overload (529, Groq 498, an overload code or
  * body) → `RetryableError` overloaded; rate-limit codes and 429 → rate_limited; then the codes that
  * name a fatal reason; then the status (402 quota, 408 timeout, 409/499/5xx server_error).
  */
-export const classOf = (status: number, payload: ErrorPayload | undefined): Errors.StatusClass => {
+export const classOf = (status: number, payload: ErrorPayload | undefined, rawText = ""): Errors.StatusClass => {
   const code = payload?.code ?? ""
   const type = payload?.type ?? ""
-  const words = `${payload?.message ?? ""} ${payload?.detail ?? ""}`
+  const words = payload === undefined ? rawText : `${payload.message ?? ""} ${payload.detail ?? ""}`
   if (
     status === 402 || quotaCodes.has(code) || quotaCodes.has(type) ||
     ((status === 429 || status === 403) && quotaWords.test(words))
@@ -211,7 +212,7 @@ export const classifyPayload = (
   context: Errors.ClassifyContext,
   said = `answered HTTP ${status}`
 ): LLMError => {
-  const statusClass = classOf(status, payload)
+  const statusClass = classOf(status, payload, rawText)
   const label = [payload?.code, payload?.type !== payload?.code ? payload?.type : undefined]
     .filter((part) => part !== undefined)
     .join(" / ")

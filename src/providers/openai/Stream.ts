@@ -5,8 +5,10 @@
  * OpenRouter's trailing one — and the last `finish_reason`); comments (`: keep-alive`, `:
  * OPENROUTER PROCESSING`) are skipped; an error object (`data: {"error":…}`, `event: error`, an
  * OpenRouter chunk with `error`) fails with its classification. The finish signal is `data: [DONE]`,
- * or the body's end after a `finish_reason` (services that omit `[DONE]`); a body that ends before
- * either is `stream_interrupted`. A 200 whose body is one unframed JSON value is read as one event.
+ * or the body's clean end after a `finish_reason` (services that omit `[DONE]`; the usage chunk may
+ * then be missing); a body that ends before either, inside an event, or by a connection reset (even
+ * after a `finish_reason`) is `stream_interrupted`. A 200 whose body is one unframed JSON value is
+ * read as one event.
  */
 import type * as Stream from "effect/Stream"
 import type { LLMError } from "../../domain/Errors.js"
@@ -133,6 +135,8 @@ export const makeHandler = (
       if (data === undefined || data.length === 0) return undefined
       sawEvent = true
       if (data === "[DONE]") return "finished"
+      // A `[DONE]` the end of the body cut short: the end-of-body rule decides (a finish if one came).
+      if (event.unterminated === true && "[DONE]".startsWith(data)) return undefined
       const json = Json.parse(data)
       const isErrorEvent = event.event === "error"
       if (json === undefined) {
