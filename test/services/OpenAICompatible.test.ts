@@ -7,6 +7,7 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import * as Chunk from "effect/Chunk"
+import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
@@ -576,8 +577,9 @@ describe("openai over the whole client: streams", () => {
         assert.strictEqual(events.length, 2)
         const ledger = yield* ledgerEvents("early")
         assert.deepStrictEqual(ledger.map((e) => [e.type, e.status]), [["hold", "ok"], ["cancel", "cancelled"]])
-        // Chat Completions reports usage at the end of a stream only: none was seen.
+        // Chat Completions reports usage at the end of a stream only: none was seen, so none is priced.
         assert.isUndefined(ledger[1]!.usage)
+        assert.strictEqual(ledger[1]!.cost, 0)
       }).pipe(Effect.provide(layerOf(openaiConfig([{ name: "a", url: server.url }]))))
       yield* Effect.promise(() => server.requests[0]!.socketClosed)
     }))
@@ -611,6 +613,35 @@ describe("openai over the whole client: streams", () => {
         }
       }).pipe(Effect.provide(layerOf(openaiConfig([{ name: "a", url: server.url }]))))
       assert.strictEqual(server.requests.length, 2, "never replayed")
+    }))
+
+  it.scoped("keep-alive comments are not stream events: stream_idle_timeout_s runs through them", () =>
+    Effect.gen(function*() {
+      const server = yield* Loopback.make
+      const firstChunks = recordedStream.split("\n\n").slice(0, 2).join("\n\n") + "\n\n"
+      server.enqueue({
+        headers: sse,
+        body: [firstChunks, { delayMs: 200 }, ": keep-alive\n\n: keep-alive\n\n"],
+        end: "hang"
+      })
+      const first = yield* Deferred.make<void>()
+      const fiber = yield* Effect.fork(
+        Stream.runDrain(stream({ prompt: "x" }).pipe(Stream.tap(() => Deferred.succeed(first, undefined)))).pipe(
+          Effect.flip,
+          Effect.provide(layerOf(openaiConfig([{ name: "a", url: server.url }], {}, { stream_idle_timeout_s: 30 })))
+        )
+      )
+      yield* Deferred.await(first)
+      yield* TestClock.adjust("20 seconds")
+      // The comments arrive now, 20 s into the silence.
+      yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 600)))
+      assert.isTrue((yield* Fiber.poll(fiber))._tag === "None", "still waiting")
+      yield* TestClock.adjust("10 seconds")
+      yield* settle
+      // 30 s after the last chunk, whatever comments came in between (not 30 s after the comments).
+      assert.isTrue((yield* Fiber.poll(fiber))._tag === "Some", "timed out at 30 s")
+      const error = yield* Fiber.join(fiber)
+      assert.strictEqual(error._tag === "RetryableError" && error.reason, "stream_interrupted")
     }))
 
   it.scoped("OpenRouter-style: 17 keep-alive comments before the stream, the entry's extra headers sent", () =>
