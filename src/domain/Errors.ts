@@ -11,10 +11,14 @@ export const RetryableReason = Schema.Literal(
   "server_error",
   "timeout",
   "connection",
-  "stream_interrupted"
+  "stream_interrupted",
+  "overloaded"
 )
 
-/** A transient failure: 5xx, 408, connection refused/reset, timeout, or a cut stream. Retried by the schedule. */
+/**
+ * A transient failure: 5xx, 408, connection refused/reset, timeout, a cut stream, or a service saying
+ * it is overloaded (HTTP 529, an overload body). Retried by the schedule; counted by the breaker.
+ */
 export class RetryableError extends Schema.TaggedError<RetryableError>()("RetryableError", {
   reason: RetryableReason,
   message: Schema.String,

@@ -4,12 +4,14 @@
  */
 import * as DashScope from "./dashscope/DashScope.js"
 import * as Gemini from "./gemini/Gemini.js"
+import * as OpenAI from "./openai/OpenAI.js"
 import type { Protocol } from "./Provider.js"
 
 /** Every protocol, by name. */
 export const protocols = {
   gemini: Gemini.protocol,
-  dashscope: DashScope.protocol
+  dashscope: DashScope.protocol,
+  openai: OpenAI.protocol
 } as const satisfies Record<string, Protocol>
 
 /** A protocol's name (`providers.<name>.protocol`). */

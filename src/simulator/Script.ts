@@ -11,7 +11,10 @@
 export interface SimulatorStep {
   /** Answer with this HTTP status (≥ 400) and the provider's error body. */
   readonly status?: number
-  /** Error code: DashScope `code` (e.g. `Throttling.AllocationQuota`) or Gemini `status` (e.g. `UNAVAILABLE`). */
+  /**
+   * Error code: DashScope `code` (e.g. `Throttling.AllocationQuota`), Gemini `status` (e.g.
+   * `UNAVAILABLE`) or OpenAI `error.code` (e.g. `context_length_exceeded`, `insufficient_quota`).
+   */
   readonly code?: string
   /** Error message instead of the provider's usual one. */
   readonly message?: string
@@ -19,13 +22,20 @@ export interface SimulatorStep {
   readonly retryAfter?: number | string
   /** `retry-after-ms` header on the error. */
   readonly retryAfterMs?: number
+  /** OpenAI: `x-ratelimit-reset-requests` on the error (a Go duration such as `"6m0s"`, `"20ms"`). */
+  readonly resetRequests?: string
+  /** OpenAI: `x-ratelimit-reset-tokens` on the error. */
+  readonly resetTokens?: string
   /** Gemini 429: a `google.rpc.RetryInfo` detail with this `retryDelay` (e.g. `"2s"`, `"34.4s"`). */
   readonly retryInfo?: string
-  /** 429 quota kind: `"day"` is a quota waiting cannot clear (Gemini per-day quotaId, DashScope free quota gone). */
+  /**
+   * 429 quota kind: `"day"` is a quota waiting cannot clear (Gemini per-day quotaId, DashScope free
+   * quota gone, OpenAI `insufficient_quota`).
+   */
   readonly quota?: "minute" | "day"
   /**
-   * For stream requests: answer HTTP 200 and deliver the error as an in-band event (Gemini
-   * `data: {"error":…}`, DashScope `event:error`) after `N` text events (`true` = 0).
+   * For stream requests: answer HTTP 200 and deliver the error as an in-band event (Gemini and
+   * OpenAI `data: {"error":…}`, DashScope `event:error`) after `N` text events (`true` = 0).
    */
   readonly inStream?: boolean | number
   /** Milliseconds to wait before the response headers. */
@@ -50,8 +60,15 @@ export interface SimulatorStep {
   readonly endAfter?: number
   /** The provider's raw finish reason on the last event (e.g. `"SAFETY"`, `"length"`). */
   readonly finishReason?: string
-  /** Gemini: block the prompt with this `promptFeedback.blockReason` (DashScope: 400 `DataInspectionFailed`). */
+  /**
+   * Gemini: block the prompt with this `promptFeedback.blockReason` (DashScope: 400
+   * `DataInspectionFailed`; OpenAI: 400 `content_filter`).
+   */
   readonly promptBlocked?: string
+  /** OpenAI: report no usage, as a server that ignores `stream_options.include_usage` does. */
+  readonly noUsage?: boolean
+  /** OpenAI: stream `reasoning_content` deltas (DeepSeek-style) of this text before the answer. */
+  readonly reasoning?: string
 }
 
 const directivePattern = /\[\[sim\b([^\]]*)\]\]/g
@@ -87,6 +104,8 @@ export interface ParsedRequest {
   readonly resultFormat: "message" | "text"
   /** DashScope `incremental_output`: deltas (`true`) or the whole text so far in each event; Gemini: `true`. */
   readonly incremental: boolean
+  /** OpenAI `stream_options.include_usage`: a `choices: []` usage chunk before `[DONE]`. */
+  readonly includeUsage?: boolean
 }
 
 /** A decided answer: the deltas to send and why it ends. */
@@ -101,6 +120,12 @@ export interface Completion {
   readonly finishRaw: string | undefined
   readonly resultFormat: "message" | "text"
   readonly incremental: boolean
+  /** Whether the usage chunk is asked for (OpenAI streams). */
+  readonly includeUsage: boolean
+  /** Whether the answer reports usage at all (OpenAI: `noUsage` makes it report none). */
+  readonly reportUsage: boolean
+  /** Reasoning text to send before the answer (OpenAI `reasoning_content`). */
+  readonly reasoning: string | undefined
 }
 
 /** Tokens of a text, ≈ characters / 4 (rounded up). */
@@ -151,7 +176,10 @@ export const complete = (request: ParsedRequest, step: SimulatorStep, requestId:
     inputTokens: tokensOf(request.inputChars),
     finishRaw: step.finishReason,
     resultFormat: request.resultFormat,
-    incremental: request.incremental
+    incremental: request.incremental,
+    includeUsage: request.includeUsage ?? false,
+    reportUsage: step.noUsage !== true,
+    reasoning: step.reasoning
   }
   if (step.events !== undefined && step.chars !== undefined) {
     const text = answerText(request.prompt, step.events * step.chars)

@@ -220,6 +220,33 @@ describe.concurrent("effect-llm CLI", { timeout: 120_000 }, () => {
     assert.strictEqual(run.stderr, "")
   })
 
+  it("doctor checks OpenAI-compatible entries: versioned base URLs probed, a keyless local model needs no key", async () => {
+    const dir = tempDir()
+    const config = simulatorConfig(sim, dir) as ReturnType<typeof simulatorConfig> & {
+      providers: Record<string, unknown>
+      models: Record<string, unknown>
+    }
+    config.providers.openai = {
+      api_key: sim.keys.openai,
+      endpoints: [{ name: "openai-a", base_url: `${sim.baseUrl("openai-a")}/v1` }]
+    }
+    config.providers.local = {
+      protocol: "openai",
+      endpoints: [{ name: "ollama", base_url: `${sim.baseUrl("ollama")}/v1/` }]
+    }
+    config.models["gpt-mini"] = { provider: "openai", model_id: "gpt-4.1-mini" }
+    config.models["llama-local"] = { provider: "local", model_id: "llama3.2" }
+    const run = await runCli(["doctor", "--config", writeConfig(dir, config)])
+    assert.strictEqual(run.code, 0, run.stdout + run.stderr)
+    assert.match(run.stdout, /llama-local\s+local llama3\.2 → ollama · no pricing/)
+    assert.match(run.stdout, /openai\s+✓ present sim-…-key/)
+    assert.match(run.stdout, /local\s+✓ none needed/)
+    assert.match(run.stdout, /openai-a\s+✓ reachable\s+http:\/\/127\.0\.0\.1:\d+\/openai-a\/v1\s+tcp \d+ ms · http 404/)
+    assert.match(run.stdout, /ollama\s+✓ reachable\s+http:\/\/127\.0\.0\.1:\d+\/ollama\/v1\/\s+tcp/)
+    assert.notInclude(run.stdout, sim.keys.openai)
+    assert.include(run.stdout, "✓ all checks passed")
+  })
+
   it("doctor fails on an unreachable endpoint and a missing key, showing the present key redacted only", async () => {
     const dir = tempDir()
     const key = "AIzaSyTEST-0123456789abcdef6789"
