@@ -17,9 +17,6 @@ import * as Request from "./Request.js"
 import * as Decode from "./Response.js"
 import * as OpenAIStream from "./Stream.js"
 
-// Spans without a creation stack trace: building an `Error` per call costs more than the span.
-const spanOptions = { captureStackTrace: false } as const
-
 const contextOf = (target: ProviderTarget) => ({ provider: target.provider, endpoint: target.endpoint.name })
 
 /** The Chat Completions client over the `HttpClient` in context. */
@@ -35,7 +32,7 @@ export const make: Effect.Effect<ProviderClient, never, HttpClient.HttpClient> =
           const text = yield* Response.readText(response, context)
           const now = yield* Clock.currentTimeMillis
           return yield* Decode.decode(text, response.status, response.headers, { ...context, now })
-        }).pipe(Effect.withSpan("OpenAI.generate", spanOptions)),
+        }),
       stream: (target, request) =>
         Effect.gen(function*() {
           const context = contextOf(target)
@@ -46,7 +43,7 @@ export const make: Effect.Effect<ProviderClient, never, HttpClient.HttpClient> =
             context,
             OpenAIStream.makeHandler(response.headers, { ...context, now })
           )
-        }).pipe(Effect.withSpan("OpenAI.stream", spanOptions))
+        })
     }
   }
 )
