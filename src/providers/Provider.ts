@@ -13,7 +13,7 @@ import type * as Stream from "effect/Stream"
 import type { EndpointConfig } from "../domain/Config.js"
 import type { FatalError, LLMError } from "../domain/Errors.js"
 import type { FinishReason } from "../domain/FinishReason.js"
-import type { CallRequest } from "../domain/Prompt.js"
+import type { AssistantPart, CallRequest, ProviderMetadata, ToolCallPart } from "../domain/Prompt.js"
 import type { UsageCounts } from "../domain/TokenUsage.js"
 
 /** Where and as whom one HTTP attempt is made. */
@@ -33,6 +33,12 @@ export interface ProviderAnswer {
   readonly content: string
   /** Text the model reported as its reasoning, never mixed into `content`. */
   readonly reasoning: string | undefined
+  /**
+   * The answer as ordered parts (text, reasoning, tool calls) with the provider data that must be
+   * echoed back on a later turn; absent when the answer is plain text and reasoning (then the parts
+   * are `content` and `reasoning`).
+   */
+  readonly parts?: ReadonlyArray<AssistantPart> | undefined
   /** `undefined` when the service reported no usage. */
   readonly usage: UsageCounts | undefined
   readonly finishReason: FinishReason
@@ -43,11 +49,15 @@ export interface ProviderAnswer {
 
 /**
  * One element of a decoded stream. `Usage` is a cumulative snapshot (the last one wins); `Finish`
- * comes once the provider signalled the end; `Metadata` whenever the ids become known.
+ * comes once the provider signalled the end; `Metadata` whenever the ids become known. A `ToolCall`
+ * is emitted whole, once its streamed arguments are assembled; `PartMetadata` attaches provider data
+ * (a signature) to the text or reasoning streamed since the previous one of its kind.
  */
 export type StreamPart =
   | { readonly _tag: "TextDelta"; readonly text: string }
   | { readonly _tag: "ReasoningDelta"; readonly text: string }
+  | { readonly _tag: "ToolCall"; readonly call: ToolCallPart }
+  | { readonly _tag: "PartMetadata"; readonly part: "text" | "reasoning"; readonly metadata: ProviderMetadata }
   | { readonly _tag: "Usage"; readonly usage: UsageCounts }
   | { readonly _tag: "Finish"; readonly reason: FinishReason }
   | { readonly _tag: "Metadata"; readonly requestId: string | undefined; readonly modelVersion: string | undefined }

@@ -5,6 +5,7 @@
  */
 import { FatalError } from "../../domain/Errors.js"
 import { type CallRequest, textOf } from "../../domain/Prompt.js"
+import { refuseUnsupported, textOnly } from "../http/Parts.js"
 import * as Request from "../http/Request.js"
 import type { ProviderTarget } from "../Provider.js"
 
@@ -35,7 +36,10 @@ export interface GenerationRequest {
 export const encode = (modelId: string, request: CallRequest, streaming: boolean): GenerationRequest => {
   const messages: Array<MessageBody> = []
   if (request.system !== undefined) messages.push({ role: "system", content: request.system })
-  for (const message of request.messages) messages.push({ role: message.role, content: textOf(message) })
+  for (const message of request.messages) {
+    // Tool turns never get here today: `check` refuses tool results before a request is built.
+    if (message.role !== "tool") messages.push({ role: message.role, content: textOf(message) })
+  }
   const parameters: { -readonly [K in keyof GenerationRequest["parameters"]]: GenerationRequest["parameters"][K] } = {
     result_format: "message"
   }
@@ -67,4 +71,4 @@ export const check = (request: CallRequest, _modelId: string): FatalError | unde
       reason: "invalid_request",
       message: `temperature must be within [0, 2) for DashScope models, got ${request.temperature}`
     })
-    : undefined
+    : refuseUnsupported(request, "dashscope", textOnly)

@@ -5,6 +5,7 @@
  */
 import type { FatalError } from "../../domain/Errors.js"
 import type { CallRequest, Part } from "../../domain/Prompt.js"
+import { refuseUnsupported, textOnly } from "../http/Parts.js"
 import * as Request from "../http/Request.js"
 import type { ProviderTarget } from "../Provider.js"
 
@@ -34,7 +35,8 @@ export interface GenerateContentRequest {
   }
 }
 
-const encodePart = (part: Part): PartBody => ({ text: part.text })
+// Only text is carried today: `check` refuses every other part before a request is built.
+const encodePart = (part: Part): PartBody => ({ text: part.type === "text" ? part.text : "" })
 
 /** The request body; unset settings (and an empty stop list) are left out, and so is an empty `generationConfig`. */
 export const encode = (request: CallRequest): GenerateContentRequest => {
@@ -76,5 +78,6 @@ export const make = (target: ProviderTarget, request: CallRequest, streaming: bo
     accept: streaming ? "sse" : "json"
   })
 
-/** Gemini's request rules: none beyond the common ones today (every part is text, which it carries). */
-export const check = (_request: CallRequest, _modelId: string): FatalError | undefined => undefined
+/** Gemini's request rules: the parts, tools and output formats it carries. */
+export const check = (request: CallRequest, _modelId: string): FatalError | undefined =>
+  refuseUnsupported(request, "gemini", textOnly)

@@ -8,6 +8,7 @@
 import type { EndpointConfig, MaxTokensField } from "../../domain/Config.js"
 import { FatalError } from "../../domain/Errors.js"
 import { type CallRequest, textOf } from "../../domain/Prompt.js"
+import { refuseUnsupported, textOnly } from "../http/Parts.js"
 import * as Request from "../http/Request.js"
 import type { ProviderTarget } from "../Provider.js"
 
@@ -65,7 +66,10 @@ export const encode = (
 ): ChatCompletionRequest => {
   const messages: Array<MessageBody> = []
   if (request.system !== undefined) messages.push({ role: "system", content: request.system })
-  for (const message of request.messages) messages.push({ role: message.role, content: textOf(message) })
+  for (const message of request.messages) {
+    // Tool turns never get here today: `check` refuses tool results before a request is built.
+    if (message.role !== "tool") messages.push({ role: message.role, content: textOf(message) })
+  }
   const body: { -readonly [K in keyof ChatCompletionRequest]: ChatCompletionRequest[K] } = { model: modelId, messages }
   if (request.maxOutputTokens !== undefined) body[capField] = request.maxOutputTokens
   if (request.temperature !== undefined) body.temperature = request.temperature
@@ -94,4 +98,4 @@ export const check = (request: CallRequest, _modelId: string): FatalError | unde
       reason: "invalid_request",
       message: `temperature must be within [0, 2] for OpenAI-compatible models, got ${request.temperature}`
     })
-    : undefined
+    : refuseUnsupported(request, "openai", textOnly)

@@ -1,0 +1,65 @@
+/**
+ * The refusal every protocol makes of what it cannot carry (API.md §9, §10): a part of a kind or
+ * media type it does not take, tools, or structured output — a `FatalError` `invalid_request` naming
+ * the part by position and media type, before any ledger write or request.
+ */
+import { FatalError } from "../../domain/Errors.js"
+import { type CallRequest, type Part, partLabel } from "../../domain/Prompt.js"
+
+/** What a protocol (or one of its endpoints) can carry. */
+export interface Capabilities {
+  /** Whether a part can be sent; a file part is judged by its media type and data (bytes or URL). */
+  readonly part: (part: Part) => boolean
+  readonly tools: boolean
+  readonly structuredOutput: boolean
+}
+
+const describe = (part: Part): string => {
+  switch (part.type) {
+    case "file":
+      return `a ${part.data._tag === "url" ? "URL" : "inline"} ${part.mediaType} file`
+    case "tool-call":
+      return "a tool call"
+    case "tool-result":
+      return "a tool result"
+    default:
+      return `a ${part.type} part`
+  }
+}
+
+/** The first thing in `request` that `capabilities` cannot carry, as an `invalid_request`; else `undefined`. */
+export const refuseUnsupported = (
+  request: CallRequest,
+  protocol: string,
+  capabilities: Capabilities
+): FatalError | undefined => {
+  for (const [messageIndex, message] of request.messages.entries()) {
+    for (const [partIndex, part] of message.parts.entries()) {
+      if (!capabilities.part(part)) {
+        return new FatalError({
+          reason: "invalid_request",
+          message: `${partLabel(part, messageIndex, partIndex)}: ${
+            describe(part)
+          } cannot be sent over the ${protocol} protocol`
+        })
+      }
+    }
+  }
+  if (!capabilities.tools && ((request.tools?.length ?? 0) > 0 || request.toolChoice !== undefined)) {
+    return new FatalError({ reason: "invalid_request", message: `tools cannot be sent over the ${protocol} protocol` })
+  }
+  if (!capabilities.structuredOutput && request.responseFormat !== undefined) {
+    return new FatalError({
+      reason: "invalid_request",
+      message: `structured output cannot be requested over the ${protocol} protocol`
+    })
+  }
+  return undefined
+}
+
+/** Text only: what every protocol carried before content parts, tools and structured output. */
+export const textOnly: Capabilities = {
+  part: (part) => part.type === "text",
+  tools: false,
+  structuredOutput: false
+}
