@@ -11,10 +11,14 @@ export const RetryableReason = Schema.Literal(
   "server_error",
   "timeout",
   "connection",
-  "stream_interrupted"
+  "stream_interrupted",
+  "overloaded"
 )
 
-/** A transient failure: 5xx, 408, connection refused/reset, timeout, or a cut stream. Retried by the schedule. */
+/**
+ * A transient failure: 5xx, 408, connection refused/reset, timeout, a cut stream, or an overloaded
+ * service (HTTP 529, Anthropic `overloaded_error`). Retried by the schedule; counts for the breaker.
+ */
 export class RetryableError extends Schema.TaggedError<RetryableError>()("RetryableError", {
   reason: RetryableReason,
   message: Schema.String,
