@@ -73,8 +73,24 @@ export const runStream = (client: ProviderClient, target: ProviderTarget, reques
 export const partsOf = <Tag extends StreamPart["_tag"]>(parts: ReadonlyArray<StreamPart>, tag: Tag) =>
   parts.filter((part): part is Extract<StreamPart, { _tag: Tag }> => part._tag === tag)
 
+/** What a stream delivered, in terms both the decoder and the independent reading of a recording give. */
+export interface Summary {
+  readonly text: string
+  readonly reasoning: string
+  readonly usage:
+    | {
+      readonly input: number
+      readonly output: number
+      readonly total: number
+      readonly cacheRead: number | undefined
+      readonly cacheWrite: number | undefined
+    }
+    | undefined
+  readonly finishReason: string | undefined
+}
+
 /** Text and reasoning deltas joined, the last usage snapshot (with its cache parts), the finish reason. */
-export const summary = (parts: ReadonlyArray<StreamPart>) => {
+export const summary = (parts: ReadonlyArray<StreamPart>): Summary => {
   const usage = partsOf(parts, "Usage").at(-1)?.usage
   return {
     text: partsOf(parts, "TextDelta").map((part) => part.text).join(""),
@@ -95,7 +111,7 @@ export const summary = (parts: ReadonlyArray<StreamPart>) => {
  * JSON event; text and thinking are their deltas; each usage field comes from the last event that has
  * it; the finish reason is the last `stop_reason`, and only counts once `message_stop` came.
  */
-export const expectedFromRecording = (body: string) => {
+export const expectedFromRecording = (body: string): Summary => {
   let text = ""
   let reasoning = ""
   const fields: Record<string, number> = {}
