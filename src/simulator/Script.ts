@@ -11,7 +11,10 @@
 export interface SimulatorStep {
   /** Answer with this HTTP status (≥ 400) and the provider's error body. */
   readonly status?: number
-  /** Error code: DashScope `code` (e.g. `Throttling.AllocationQuota`) or Gemini `status` (e.g. `UNAVAILABLE`). */
+  /**
+   * Error code: DashScope `code` (e.g. `Throttling.AllocationQuota`), Gemini `status` (e.g. `UNAVAILABLE`)
+   * or Anthropic `error.type` (e.g. `overloaded_error`).
+   */
   readonly code?: string
   /** Error message instead of the provider's usual one. */
   readonly message?: string
@@ -21,11 +24,14 @@ export interface SimulatorStep {
   readonly retryAfterMs?: number
   /** Gemini 429: a `google.rpc.RetryInfo` detail with this `retryDelay` (e.g. `"2s"`, `"34.4s"`). */
   readonly retryInfo?: string
-  /** 429 quota kind: `"day"` is a quota waiting cannot clear (Gemini per-day quotaId, DashScope free quota gone). */
+  /**
+   * 429 quota kind: `"day"` is a quota waiting cannot clear (Gemini per-day quotaId, DashScope free quota
+   * gone, Anthropic `enforced_spend_limit_reached`).
+   */
   readonly quota?: "minute" | "day"
   /**
    * For stream requests: answer HTTP 200 and deliver the error as an in-band event (Gemini
-   * `data: {"error":…}`, DashScope `event:error`) after `N` text events (`true` = 0).
+   * `data: {"error":…}`, DashScope and Anthropic `event: error`) after `N` text events (`true` = 0).
    */
   readonly inStream?: boolean | number
   /** Milliseconds to wait before the response headers. */
@@ -50,8 +56,19 @@ export interface SimulatorStep {
   readonly endAfter?: number
   /** The provider's raw finish reason on the last event (e.g. `"SAFETY"`, `"length"`). */
   readonly finishReason?: string
-  /** Gemini: block the prompt with this `promptFeedback.blockReason` (DashScope: 400 `DataInspectionFailed`). */
+  /**
+   * Gemini: block the prompt with this `promptFeedback.blockReason` (DashScope: 400 `DataInspectionFailed`;
+   * Anthropic: a refusal, `stop_reason: "refusal"` with this `stop_details.category` and no content).
+   */
   readonly promptBlocked?: string
+  /** Anthropic: a thinking block before the answer — this text, or this many tokens of generated text. */
+  readonly thinking?: string | number
+  /** Anthropic: prompt tokens reported as read from the cache (`cache_read_input_tokens`). */
+  readonly cacheReadTokens?: number
+  /** Anthropic: prompt tokens reported as written to the cache (`cache_creation_input_tokens`). */
+  readonly cacheWriteTokens?: number
+  /** Anthropic 429: the exhausted limit's `anthropic-ratelimit-*-reset` (RFC 3339) instead of now + the wait. */
+  readonly ratelimitReset?: string
 }
 
 const directivePattern = /\[\[sim\b([^\]]*)\]\]/g
@@ -101,6 +118,11 @@ export interface Completion {
   readonly finishRaw: string | undefined
   readonly resultFormat: "message" | "text"
   readonly incremental: boolean
+  /** Anthropic: the thinking text in stream-sized pieces (absent: no thinking block). */
+  readonly reasoning?: ReadonlyArray<string>
+  /** Anthropic: prompt tokens read from / written to the cache (part of the input, reported apart). */
+  readonly cacheReadTokens?: number
+  readonly cacheWriteTokens?: number
 }
 
 /** Tokens of a text, ≈ characters / 4 (rounded up). */
@@ -145,13 +167,19 @@ const split = (text: string, size: number): Array<string> => {
  * `length`) and cut at the first stop sequence.
  */
 export const complete = (request: ParsedRequest, step: SimulatorStep, requestId: string): Completion => {
+  const thinking = typeof step.thinking === "number"
+    ? answerText(`Thinking about: ${request.prompt}`, Math.max(0, Math.round(step.thinking * 4)))
+    : step.thinking
   const base = {
     model: request.model,
     requestId,
     inputTokens: tokensOf(request.inputChars),
     finishRaw: step.finishReason,
     resultFormat: request.resultFormat,
-    incremental: request.incremental
+    incremental: request.incremental,
+    ...(thinking !== undefined ? { reasoning: split(thinking, Math.max(1, step.chars ?? 24)) } : {}),
+    ...(step.cacheReadTokens !== undefined ? { cacheReadTokens: step.cacheReadTokens } : {}),
+    ...(step.cacheWriteTokens !== undefined ? { cacheWriteTokens: step.cacheWriteTokens } : {})
   }
   if (step.events !== undefined && step.chars !== undefined) {
     const text = answerText(request.prompt, step.events * step.chars)

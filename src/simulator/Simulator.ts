@@ -1,6 +1,6 @@
 /**
- * An embedded, offline stand-in for the Gemini API and DashScope: one loopback HTTP server speaking
- * both real wire formats, with keys checked like the real services, deterministic answers, and
+ * An embedded, offline stand-in for the Gemini API, DashScope and the Anthropic Messages API: one
+ * loopback HTTP server speaking the real wire formats, with keys checked like the real services, deterministic answers, and
  * scriptable faults per simulated endpoint. Each endpoint is a path prefix — `baseUrl("google-a")`
  * is `http://127.0.0.1:PORT/google-a` — so one server impersonates any number of endpoints.
  *
@@ -14,6 +14,7 @@ import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http"
 import type { AddressInfo } from "node:net"
+import { anthropic } from "./Anthropic.js"
 import { dashscope } from "./DashScope.js"
 import { gemini } from "./Gemini.js"
 import { complete, parseDirective, type ParsedRequest, type SimulatorStep } from "./Script.js"
@@ -28,10 +29,11 @@ export interface SimulatorOptions {
   readonly host?: string
   /** Port; default 0 (a free port). */
   readonly port?: number
-  /** Accepted API keys per provider; default `sim-google-key` / `sim-dashscope-key`. */
+  /** Accepted API keys per provider; default `sim-google-key` / `sim-dashscope-key` / `sim-anthropic-key`. */
   readonly keys?: {
     readonly google?: string | ReadonlyArray<string>
     readonly dashscope?: string | ReadonlyArray<string>
+    readonly anthropic?: string | ReadonlyArray<string>
   }
   /** Known model ids; a request for another gets the provider's 404. Default: any model is served. */
   readonly models?: ReadonlyArray<string>
@@ -57,7 +59,7 @@ export interface SimulatorRequest {
   readonly method: string
   /** Path and query, without any `key=` query parameter. */
   readonly path: string
-  /** Request headers; `authorization` and `x-goog-api-key` values replaced by `<redacted>`. */
+  /** Request headers; `authorization`, `x-goog-api-key` and `x-api-key` values replaced by `<redacted>`. */
   readonly headers: Readonly<Record<string, string>>
   /** The decoded JSON body (`undefined` if it was not JSON). */
   readonly body: unknown
@@ -75,7 +77,7 @@ export interface Simulator {
   readonly url: string
   readonly port: number
   /** The first accepted key per provider (what a config should use). */
-  readonly keys: { readonly google: string; readonly dashscope: string }
+  readonly keys: { readonly google: string; readonly dashscope: string; readonly anthropic: string }
   /** The base URL of a simulated endpoint: `http://HOST:PORT/<endpoint>` (put it in config `base_url`). */
   readonly baseUrl: (endpoint?: string) => string
   /** Queues steps for an endpoint's next requests, one step per request, in order. */
@@ -112,6 +114,7 @@ interface Route {
 
 const geminiPath = /^(.*?)\/(?:v1beta|v1)\/models\/([^/:]+):(generateContent|streamGenerateContent)$/
 const dashscopePath = /^(.*?)\/api\/v1\/services\/aigc\/text-generation\/generation$/
+const anthropicPath = /^(.*?)\/v1\/messages$/
 
 const endpointName = (prefix: string): string => prefix.replace(/^\/+|\/+$/g, "") || "default"
 
@@ -127,6 +130,8 @@ const routeOf = (path: string): Route | undefined => {
   }
   const d = dashscopePath.exec(path)
   if (d !== null) return { endpoint: endpointName(d[1]!), wire: dashscope, model: undefined, stream: false }
+  const a = anthropicPath.exec(path)
+  if (a !== null) return { endpoint: endpointName(a[1]!), wire: anthropic, model: undefined, stream: false }
   return undefined
 }
 
@@ -137,7 +142,7 @@ const redactedHeaders = (request: IncomingMessage): Record<string, string> => {
   const headers: Record<string, string> = {}
   for (const [name, value] of Object.entries(request.headers)) {
     if (value === undefined) continue
-    headers[name] = name === "authorization" || name === "x-goog-api-key"
+    headers[name] = name === "authorization" || name === "x-goog-api-key" || name === "x-api-key"
       ? "<redacted>"
       : Array.isArray(value)
       ? value.join(", ")
@@ -164,9 +169,11 @@ export const start = async (options: SimulatorOptions = {}): Promise<Simulator> 
   const host = options.host ?? "127.0.0.1"
   const googleKeys = asSet(options.keys?.google, "sim-google-key")
   const dashscopeKeys = asSet(options.keys?.dashscope, "sim-dashscope-key")
+  const anthropicKeys = asSet(options.keys?.anthropic, "sim-anthropic-key")
   const keySets: Record<SimulatedProvider, ReadonlySet<string>> = {
     google: new Set(googleKeys),
-    dashscope: new Set(dashscopeKeys)
+    dashscope: new Set(dashscopeKeys),
+    anthropic: new Set(anthropicKeys)
   }
   const models = options.models !== undefined ? new Set(options.models) : undefined
   const maxLog = options.maxLog ?? 10_000
@@ -269,7 +276,7 @@ export const start = async (options: SimulatorOptions = {}): Promise<Simulator> 
     }
     const seq = ++sequence
     const endpoint = route?.endpoint ?? looseEndpoint(url.pathname)
-    const stream = route !== undefined && (route.stream || route.wire.wantsStream(request.headers, url))
+    const stream = route !== undefined && (route.stream || route.wire.wantsStream(request.headers, url, body))
     const entry: SimulatorRequest = {
       seq,
       endpoint,
@@ -302,6 +309,8 @@ export const start = async (options: SimulatorOptions = {}): Promise<Simulator> 
     const wire = route.wire
     const requestId = wire.provider === "google"
       ? Buffer.from(`sim-response-${seq}`).toString("base64url")
+      : wire.provider === "anthropic"
+      ? `req_011Sim${seq.toString(36).padStart(15, "0")}`
       : `5e1a0000-0000-4000-8000-${seq.toString(16).padStart(12, "0")}`
     const rejected = wire.authenticate(
       request.headers,
@@ -321,6 +330,8 @@ export const start = async (options: SimulatorOptions = {}): Promise<Simulator> 
           {
             message: wire.provider === "google"
               ? `models/${parsed.model} is not found for API version v1beta, or is not supported for generateContent. Call ListModels to see the list of available models and their supported methods.`
+              : wire.provider === "anthropic"
+              ? `model: ${parsed.model}`
               : "Model not exist."
           },
           requestId,
@@ -377,7 +388,7 @@ export const start = async (options: SimulatorOptions = {}): Promise<Simulator> 
   return {
     url,
     port,
-    keys: { google: googleKeys[0]!, dashscope: dashscopeKeys[0]! },
+    keys: { google: googleKeys[0]!, dashscope: dashscopeKeys[0]!, anthropic: anthropicKeys[0]! },
     baseUrl: (
       endpoint
     ) => (endpoint === undefined || endpoint === "default" ? url : `${url}/${endpointName(endpoint)}`),

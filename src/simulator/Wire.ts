@@ -14,7 +14,7 @@ export interface Reply {
 }
 
 /** The simulated providers (named as in the config's `providers`). */
-export type SimulatedProvider = "google" | "dashscope"
+export type SimulatedProvider = "google" | "dashscope" | "anthropic"
 
 /** One wire format. */
 export interface Wire {
@@ -28,8 +28,8 @@ export interface Wire {
   ) => Reply | undefined
   /** Decodes the body, or rejects it as the service would (400). */
   readonly parse: (body: unknown, model: string | undefined, requestId: string) => ParsedRequest | Reply
-  /** Whether the request asks for a stream (beyond what the route says). */
-  readonly wantsStream: (headers: IncomingHttpHeaders, url: URL) => boolean
+  /** Whether the request asks for a stream (beyond what the route says; Anthropic: `stream: true` in the body). */
+  readonly wantsStream: (headers: IncomingHttpHeaders, url: URL, body: unknown) => boolean
   /** A whole unary answer. */
   readonly unary: (completion: Completion) => Reply
   /** Status and headers of a successful stream. */
