@@ -89,7 +89,7 @@ const flash = { provider: "google", model_id: "gemini-2.5-flash" }
 /** A minimal valid configuration, in the YAML shape. */
 const minimal = { providers: { google }, models: { flash } }
 
-const keyOf = (config: ResolvedConfig, provider: "google" | "dashscope") => {
+const keyOf = (config: ResolvedConfig, provider: "google" | "dashscope" | "anthropic") => {
   const key = config.providers[provider]?.apiKey
   return key?._tag === "Present" ? Redacted.value(key.value) : key
 }
@@ -102,7 +102,7 @@ describe("LLMConfig", () => {
       Effect.gen(function*() {
         const config = yield* load({ configPath: shipped, env: { GEMINI_API_KEY: "g-key" } })
         assert.strictEqual(config.defaultModel, "gemini-flash")
-        assert.deepStrictEqual(Object.keys(config.models), ["gemini-flash", "qwen-plus"])
+        assert.deepStrictEqual(Object.keys(config.models), ["gemini-flash", "qwen-plus", "claude-haiku"])
         assert.deepStrictEqual(config.models["gemini-flash"], {
           alias: "gemini-flash",
           provider: "google",
@@ -122,6 +122,25 @@ describe("LLMConfig", () => {
         assert.deepStrictEqual(config.observability, { recordContent: false })
         assert.strictEqual(keyOf(config, "google"), "g-key")
         assert.deepStrictEqual(keyOf(config, "dashscope"), { _tag: "Missing", variable: "DASHSCOPE_API_KEY" })
+      }))
+
+    it.effect("has an anthropic entry that loads without ANTHROPIC_API_KEY (its calls fail until it is set)", () =>
+      Effect.gen(function*() {
+        const config = yield* load({ configPath: shipped, env: {} })
+        assert.deepStrictEqual(config.models["claude-haiku"], {
+          alias: "claude-haiku",
+          provider: "anthropic",
+          protocol: "anthropic",
+          modelId: "claude-haiku-4-5",
+          pricing: { inputPer1m: 1, outputPer1m: 5, cachedInputPer1m: 0.1, cacheWritePer1m: 1.25 },
+          fallbacks: ["gemini-flash"]
+        })
+        assert.deepStrictEqual(config.providers.anthropic?.endpoints, [
+          { name: "anthropic", baseUrl: "https://api.anthropic.com", region: "us" }
+        ])
+        assert.deepStrictEqual(keyOf(config, "anthropic"), { _tag: "Missing", variable: "ANTHROPIC_API_KEY" })
+        const supplied = yield* load({ configPath: shipped, env: { ANTHROPIC_API_KEY: "sk-ant-env" } })
+        assert.strictEqual(keyOf(supplied, "anthropic"), "sk-ant-env")
       }))
 
     it.effect("is the default project file when it sits in the working directory", () =>
