@@ -404,6 +404,29 @@ describe("anthropic through the client: fallbacks to and from another protocol",
       assert.strictEqual(bodyOf(anthropic.requests[0]!).max_tokens, 256)
     }).pipe(Effect.withRandom(Random.fixed([0.5]))))
 
+  it.scoped("a request an anthropic fallback cannot carry (temperature 1.5) never goes to it", () =>
+    Effect.gen(function*() {
+      const google = yield* Loopback.make
+      const anthropic = yield* Loopback.make
+      google.setDefault(() => geminiUnavailable)
+      anthropic.setDefault(() => ok)
+      const fiber = yield* Effect.fork(
+        Effect.flip(generate({ model: "flash", prompt: "hi", temperature: 1.5 })).pipe(
+          Effect.provide(layerFor({
+            google: [{ name: "g", url: google.url }],
+            anthropic: [{ name: "a", url: anthropic.url }],
+            flashFallbacks: ["claude"],
+            resilience: { max_retries: 2, circuit_breaker: { failure_threshold: 1, recovery_timeout_s: 300 } }
+          }))
+        )
+      )
+      yield* waitForRequests(google, 1)
+      yield* TestClock.adjust("2 seconds")
+      const error = yield* Fiber.join(fiber)
+      assert.strictEqual(error._tag, "CircuitOpenError")
+      assert.strictEqual(anthropic.requests.length, 0)
+    }).pipe(Effect.withRandom(Random.fixed([0.5]))))
+
   it.scoped("an anthropic alias whose endpoint keeps answering 529 falls back to a gemini alias", () =>
     Effect.gen(function*() {
       const anthropic = yield* Loopback.make
