@@ -8,8 +8,14 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import * as Chunk from "effect/Chunk"
+import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
+import * as HashMap from "effect/HashMap"
+import * as Logger from "effect/Logger"
+import * as LogLevel from "effect/LogLevel"
+import * as Option from "effect/Option"
+import * as Queue from "effect/Queue"
 import * as Random from "effect/Random"
 import * as Stream from "effect/Stream"
 import * as TestClock from "effect/TestClock"
@@ -136,10 +142,36 @@ const layerFor = (setup: Setup) =>
     userConfig: false
   })
 
-/** Lets real I/O happen (a premature retry would reach the server in this time); not a clock wait. */
-const settle = Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 50)))
-const waitForRequests = (server: Loopback.LoopbackServer, count: number) =>
-  Effect.promise(() => server.awaitRequests(count))
+/**
+ * Forks a call (its layer provided); the delays of its retries, as the library logs them (Debug) just
+ * before sleeping, arrive on `retries` (as in Resilience.test.ts).
+ */
+const forkCall = <A, E>(call: Effect.Effect<A, E>) =>
+  Effect.gen(function*() {
+    const retries = yield* Queue.unbounded<number>()
+    const logger = Logger.make(({ annotations, message }) => {
+      const delayMs = HashMap.get(annotations, "delayMs")
+      if (String(message).startsWith("retrying") && Option.isSome(delayMs)) {
+        Queue.unsafeOffer(retries, delayMs.value as number)
+      }
+    })
+    const fiber = yield* Effect.fork(
+      call.pipe(Effect.provide(Logger.add(logger)), Logger.withMinimumLogLevel(LogLevel.Debug))
+    )
+    return { fiber, retries }
+  })
+
+/**
+ * Waits until the call has decided its next retry and is asleep on the `TestClock` until then (no
+ * wall-clock wait); returns the delay. Moving the clock short of it cannot send a request.
+ */
+const awaitRetrySleep = (retries: Queue.Queue<number>) =>
+  Effect.gen(function*() {
+    const delayMs = yield* Queue.take(retries)
+    const wakeAt = (yield* Clock.currentTimeMillis) + delayMs
+    while (!Chunk.toReadonlyArray(yield* TestClock.sleeps()).includes(wakeAt)) yield* Effect.yieldNow()
+    return delayMs
+  })
 const ledgerEvents = (traceId: string) => Effect.flatMap(Ledger, (ledger) => ledger.events({ traceId }))
 const collect = <E, R>(s: Stream.Stream<StreamEvent, E, R>) => Effect.map(Stream.runCollect(s), Chunk.toReadonlyArray)
 const bodyOf = (request: Loopback.CapturedRequest) => request.json as Record<string, unknown>
@@ -242,15 +274,16 @@ describe("anthropic through the client: retries, Retry-After and breakers (TestC
     Effect.gen(function*() {
       const server = yield* Loopback.make
       server.enqueue(overloaded, overloaded, ok)
-      const fiber = yield* Effect.fork(
+      const { fiber, retries } = yield* forkCall(
         generate({ prompt: "hi", fullResponse: true }).pipe(
           Effect.provide(layerFor({ anthropic: [{ name: "a", url: server.url }] }))
         )
       )
-      yield* waitForRequests(server, 1)
-      yield* TestClock.adjust("1200 millis")
-      yield* waitForRequests(server, 2)
-      yield* TestClock.adjust("2400 millis")
+      // Random.fixed([0.5]): the jitter factor is 1, so the delays are exactly 1 s and 2 s.
+      assert.strictEqual(yield* awaitRetrySleep(retries), 1000)
+      yield* TestClock.adjust("1 seconds")
+      assert.strictEqual(yield* awaitRetrySleep(retries), 2000)
+      yield* TestClock.adjust("2 seconds")
       const response = yield* Fiber.join(fiber)
       assert.strictEqual(response.attempts, 3)
       assert.strictEqual(response.content, okText)
@@ -260,14 +293,13 @@ describe("anthropic through the client: retries, Retry-After and breakers (TestC
     Effect.gen(function*() {
       const server = yield* Loopback.make
       server.enqueue(rateLimited({ "retry-after": "7" }), ok)
-      const fiber = yield* Effect.fork(
+      const { fiber, retries } = yield* forkCall(
         generate({ prompt: "hi", fullResponse: true }).pipe(
           Effect.provide(layerFor({ anthropic: [{ name: "a", url: server.url }] }))
         )
       )
-      yield* waitForRequests(server, 1)
+      assert.strictEqual(yield* awaitRetrySleep(retries), 7000)
       yield* TestClock.adjust("6999 millis")
-      yield* settle
       assert.strictEqual(server.requests.length, 1)
       yield* TestClock.adjust("1 millis")
       const response = yield* Fiber.join(fiber)
@@ -288,14 +320,13 @@ describe("anthropic through the client: retries, Retry-After and breakers (TestC
         }),
         ok
       )
-      const fiber = yield* Effect.fork(
+      const { fiber, retries } = yield* forkCall(
         generate({ prompt: "hi", fullResponse: true }).pipe(
           Effect.provide(layerFor({ anthropic: [{ name: "a", url: server.url }] }))
         )
       )
-      yield* waitForRequests(server, 1)
+      assert.strictEqual(yield* awaitRetrySleep(retries), 12_000)
       yield* TestClock.adjust("11999 millis")
-      yield* settle
       assert.strictEqual(server.requests.length, 1)
       yield* TestClock.adjust("1 millis")
       const response = yield* Fiber.join(fiber)
@@ -381,7 +412,7 @@ describe("anthropic through the client: fallbacks to and from another protocol",
       const anthropic = yield* Loopback.make
       google.setDefault(() => geminiUnavailable)
       anthropic.setDefault(() => ok)
-      const fiber = yield* Effect.fork(
+      const { fiber, retries } = yield* forkCall(
         generate({ model: "flash", prompt: "hi", fullResponse: true }).pipe(
           Effect.provide(layerFor({
             google: [{ name: "g", url: google.url }],
@@ -392,8 +423,7 @@ describe("anthropic through the client: fallbacks to and from another protocol",
           }))
         )
       )
-      yield* waitForRequests(google, 1)
-      yield* TestClock.adjust("2 seconds")
+      yield* TestClock.adjust(yield* awaitRetrySleep(retries))
       const response = yield* Fiber.join(fiber)
       assert.strictEqual(response.provider, "anthropic")
       assert.strictEqual(response.alias, "claude")
@@ -410,7 +440,7 @@ describe("anthropic through the client: fallbacks to and from another protocol",
       const anthropic = yield* Loopback.make
       google.setDefault(() => geminiUnavailable)
       anthropic.setDefault(() => ok)
-      const fiber = yield* Effect.fork(
+      const { fiber, retries } = yield* forkCall(
         Effect.flip(generate({ model: "flash", prompt: "hi", temperature: 1.5 })).pipe(
           Effect.provide(layerFor({
             google: [{ name: "g", url: google.url }],
@@ -420,8 +450,7 @@ describe("anthropic through the client: fallbacks to and from another protocol",
           }))
         )
       )
-      yield* waitForRequests(google, 1)
-      yield* TestClock.adjust("2 seconds")
+      yield* TestClock.adjust(yield* awaitRetrySleep(retries))
       const error = yield* Fiber.join(fiber)
       assert.strictEqual(error._tag, "CircuitOpenError")
       assert.strictEqual(anthropic.requests.length, 0)
@@ -433,7 +462,7 @@ describe("anthropic through the client: fallbacks to and from another protocol",
       const google = yield* Loopback.make
       anthropic.setDefault(() => overloaded)
       google.setDefault(() => geminiOk)
-      const fiber = yield* Effect.fork(
+      const { fiber, retries } = yield* forkCall(
         generate({ prompt: "hi", fullResponse: true, traceId: "to-gemini" }).pipe(
           Effect.flatMap((response) => Effect.map(ledgerEvents("to-gemini"), (events) => ({ response, events }))),
           Effect.provide(layerFor({
@@ -444,8 +473,7 @@ describe("anthropic through the client: fallbacks to and from another protocol",
           }))
         )
       )
-      yield* waitForRequests(anthropic, 1)
-      yield* TestClock.adjust("2 seconds")
+      yield* TestClock.adjust(yield* awaitRetrySleep(retries))
       const { events, response } = yield* Fiber.join(fiber)
       assert.strictEqual(response.provider, "google")
       assert.strictEqual(response.alias, "flash")
@@ -459,7 +487,7 @@ describe("anthropic through the client: fallbacks to and from another protocol",
     Effect.gen(function*() {
       const sim = yield* Simulator.make({ keys: { anthropic: apiKey, google: "google-client-test-key" } })
       sim.always("anthropic-a", { status: 529 })
-      const fiber = yield* Effect.fork(
+      const { fiber, retries } = yield* forkCall(
         generate({ prompt: "hello there", fullResponse: true }).pipe(
           Effect.provide(layerFor({
             anthropic: [{ name: "anthropic-a", url: sim.baseUrl("anthropic-a") }],
@@ -469,8 +497,7 @@ describe("anthropic through the client: fallbacks to and from another protocol",
           }))
         )
       )
-      while (sim.requests("anthropic-a") < 1) yield* settle
-      yield* TestClock.adjust("2 seconds")
+      yield* TestClock.adjust(yield* awaitRetrySleep(retries))
       const response = yield* Fiber.join(fiber)
       assert.strictEqual(response.endpoint, "google-a")
       assert.isTrue(response.content.startsWith("Echo: hello there."))
@@ -606,9 +633,9 @@ describe("anthropic through the client: holds, early stop, truncation, error eve
         Loopback.replay(Buffer.from(cachedStream(["first ", "second "], false) + errorEvent), { headers: sse })
       )
       const layer = layerFor({ anthropic: [{ name: "a", url: server.url }] })
-      const fiber = yield* Effect.fork(collect(stream({ prompt: "x" })).pipe(Effect.provide(layer)))
-      yield* waitForRequests(server, 1)
-      yield* TestClock.adjust("2 seconds")
+      const { fiber, retries } = yield* forkCall(collect(stream({ prompt: "x" })).pipe(Effect.provide(layer)))
+      assert.strictEqual(yield* awaitRetrySleep(retries), 1000)
+      yield* TestClock.adjust("1 seconds")
       const events = yield* Fiber.join(fiber)
       assert.strictEqual(events.at(-1)!.response!.attempts, 2)
       assert.strictEqual(events.at(-1)!.response!.content, "after retry")

@@ -15,9 +15,6 @@ import * as Request from "./Request.js"
 import * as Decode from "./Response.js"
 import * as AnthropicStream from "./Stream.js"
 
-// Spans without a creation stack trace: building an `Error` per call costs more than the span.
-const spanOptions = { captureStackTrace: false } as const
-
 const contextOf = (target: ProviderTarget) => ({ provider: target.provider, endpoint: target.endpoint.name })
 
 /** The Anthropic client over the `HttpClient` in context. */
@@ -33,7 +30,7 @@ export const make: Effect.Effect<ProviderClient, never, HttpClient.HttpClient> =
           const text = yield* Response.readText(response, context)
           const now = yield* Clock.currentTimeMillis
           return yield* Decode.decode(text, response.headers, { ...context, now })
-        }).pipe(Effect.withSpan("Anthropic.generate", spanOptions)),
+        }),
       stream: (target, request) =>
         Effect.gen(function*() {
           const context = contextOf(target)
@@ -44,7 +41,7 @@ export const make: Effect.Effect<ProviderClient, never, HttpClient.HttpClient> =
             context,
             AnthropicStream.makeHandler(response.headers, { ...context, now })
           )
-        }).pipe(Effect.withSpan("Anthropic.stream", spanOptions))
+        })
     }
   }
 )

@@ -490,8 +490,9 @@ it.layer(NodeHttpClient.layerUndici)("Anthropic streams", (it) => {
         server.enqueue(Loopback.replay(text.body, { headers: text.headers }))
         server.enqueue(Loopback.replay(text.body, { headers: text.headers }))
         yield* runStream(client, target)
-        // undici returns the socket to its pool a tick after the body ends.
-        yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 20)))
+        // undici frees the connection in a `setImmediate` it queues when the body completes (before the
+        // stream can end): one check phase later it is back in the pool. Ordering, not a timed wait.
+        yield* Effect.promise(() => new Promise((resolve) => setImmediate(resolve)))
         assert.strictEqual(server.connectionsClosed(), 0)
         yield* runStream(client, target)
         assert.strictEqual(server.connectionsAccepted(), 1)
