@@ -13,6 +13,9 @@ import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import { text } from "../src/domain/Prompt.js"
+import * as Anthropic from "../src/providers/anthropic/Anthropic.js"
+import * as AnthropicResponse from "../src/providers/anthropic/Response.js"
+import * as AnthropicStream from "../src/providers/anthropic/Stream.js"
 import * as DashScope from "../src/providers/dashscope/DashScope.js"
 import * as DashScopeResponse from "../src/providers/dashscope/Response.js"
 import * as DashScopeStream from "../src/providers/dashscope/Stream.js"
@@ -36,10 +39,21 @@ const dashScopeEvent = (i: number) =>
     i === events - 1 ? "stop" : "null"
   }"}]},"usage":{"total_tokens":${i + 9},"output_tokens":${i + 1},"input_tokens":8},"request_id":"r"}`
 
+const anthropicEvent = (i: number) =>
+  `{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":${JSON.stringify(delta(i))}}}`
+
 const geminiBody = Buffer.from(Array.from({ length: events }, (_, i) => `data: ${geminiEvent(i)}\r\n\r\n`).join(""))
 const dashScopeBody = Buffer.from(
   Array.from({ length: events }, (_, i) => `id:${i + 1}\nevent:result\n:HTTP_STATUS/200\ndata:${dashScopeEvent(i)}\n\n`)
     .join("")
+)
+const anthropicBody = Buffer.from(
+  `event: message_start\ndata: {"type":"message_start","message":{"id":"msg_1","type":"message","role":"assistant","model":"m","content":[],"stop_reason":null,"usage":{"input_tokens":5,"cache_creation_input_tokens":0,"cache_read_input_tokens":0,"output_tokens":1}}}\n\n` +
+    `event: content_block_start\ndata: {"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}\n\n` +
+    Array.from({ length: events }, (_, i) => `event: content_block_delta\ndata: ${anthropicEvent(i)}\n\n`).join("") +
+    `event: content_block_stop\ndata: {"type":"content_block_stop","index":0}\n\n` +
+    `event: message_delta\ndata: {"type":"message_delta","delta":{"stop_reason":"end_turn","stop_sequence":null},"usage":{"output_tokens":${events}}}\n\n` +
+    `event: message_stop\ndata: {"type":"message_stop"}\n\n`
 )
 
 /** An `HttpClient` answering 200 with `body`, read in pieces of `size` bytes. */
@@ -116,11 +130,11 @@ const perEvent = (name: string, payloads: Array<unknown>, check: (payload: unkno
 const main = Effect.gen(function*() {
   console.log(`${events.toLocaleString("en")}-event streams, ${rounds} rounds (first 3 warm-up)`)
   for (
-    const [name, make, body] of [["gemini", Gemini.make, geminiBody], [
-      "dashscope",
-      DashScope.make,
-      dashScopeBody
-    ]] as const
+    const [name, make, body] of [
+      ["gemini", Gemini.make, geminiBody],
+      ["dashscope", DashScope.make, dashScopeBody],
+      ["anthropic", Anthropic.make, anthropicBody]
+    ] as const
   ) {
     for (const size of [65536, 256]) {
       const wall: Array<number> = []
@@ -148,6 +162,10 @@ const main = Effect.gen(function*() {
   perEvent("gemini guards (Stream.isResponse)", gemini, GeminiStream.isResponse)
   perEvent("dashscope Schema.decodeUnknownEither", dashScope, (payload) => Either.isRight(dashScopeSchema(payload)))
   perEvent("dashscope guards (Stream.isGeneration)", dashScope, DashScopeStream.isGeneration)
+  const anthropic = Array.from({ length: events }, (_, i) => JSON.parse(anthropicEvent(i)))
+  const anthropicSchema = Schema.decodeUnknownEither(AnthropicResponse.StreamEvent)
+  perEvent("anthropic Schema.decodeUnknownEither", anthropic, (payload) => Either.isRight(anthropicSchema(payload)))
+  perEvent("anthropic guards (Stream.isStreamEvent)", anthropic, AnthropicStream.isStreamEvent)
 })
 
 Effect.runPromise(main)

@@ -18,11 +18,12 @@ import { fromAnthropic } from "./FinishReason.js"
 import { type ContentBlock, type StreamEvent, type Usage, usageOf } from "./Response.js"
 
 // The stream path checks each event with the guards below, not with `Schema.decodeUnknownEither(
-// StreamEvent)`, as the Gemini and DashScope streams do (bench/decode.ts measured the Schema decode at
-// ≈2.2–2.6 µs per event against ≈0.07 µs for guards there; the event shapes here are of the same
-// size). The guards accept exactly what the Schema accepts and feed the same readers (`Response.ts`);
-// test/providers/anthropic/Stream.test.ts checks both on every recorded event and on mutations of
-// them. Keep the two in step when a field is added.
+// StreamEvent)`, as the Gemini and DashScope streams do. Measured with bench/decode.ts (10,000
+// `content_block_delta` events; Node 20, 2 shared cores): ≈1.3 µs per event for the Schema decode
+// against ≈0.06 µs for the guards; the whole stream decoded from bytes in 31 ms (64 KiB reads) and
+// 70 ms (256-byte reads). The guards accept exactly what the Schema accepts and feed the same readers
+// (`Response.ts`); test/providers/anthropic/Stream.test.ts checks both on every recorded event and on
+// mutations of them. Keep the two in step when a field is added.
 
 const isContentBlock = (value: unknown): boolean =>
   Json.isObject(value) && Json.isField(value.type, Json.isString) && Json.isField(value.text, Json.isString) &&
