@@ -4,11 +4,14 @@
  * no public recording of a 429, 529, 413 or credit error was found), and the rate-limit headers follow
  * the names and RFC 3339 values of the recorded `test_stream_events_text.yaml`.
  */
+import { NodeHttpClient } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
 import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
 import type { LLMError } from "../../../src/domain/Errors.js"
 import * as Errors from "../../../src/providers/anthropic/Errors.js"
-import { context, pydantic, readCassette, simonw } from "./Harness.js"
+import * as Loopback from "../../support/LoopbackServer.js"
+import { apiKey, context, hello, pydantic, readCassette, setup, simonw } from "./Harness.js"
 
 const millis = (duration: Duration.Duration | undefined) =>
   duration === undefined ? undefined : Duration.toMillis(duration)
@@ -276,4 +279,107 @@ describe("Anthropic Errors.classifyInBand (a stream error event)", () => {
     assert.strictEqual(unknown._tag, "RetryableError")
     assert.strictEqual(unknown.reason, "server_error")
   })
+})
+
+/** Every error body of this file (and the recorded 404), as the server sends it. */
+const errorBodies: ReadonlyArray<{
+  readonly status: number
+  readonly headers: Record<string, string>
+  readonly body: string | Buffer
+  readonly expected: readonly [string, string]
+}> = [
+  {
+    ...(() => {
+      const recorded = readCassette(pydantic + "test_model_name_suggestion[anthropic].yaml")
+      return { status: recorded.status, headers: recorded.headers, body: recorded.body }
+    })(),
+    expected: ["FatalError", "not_found"]
+  },
+  {
+    status: 400,
+    headers: { "content-type": "application/json" },
+    body: body("invalid_request_error", "prompt is too long: 215000 tokens > 200000 maximum"),
+    expected: ["FatalError", "invalid_request"]
+  },
+  {
+    status: 400,
+    headers: { "content-type": "application/json" },
+    body: body("invalid_request_error", "Your credit balance is too low to access the Anthropic API."),
+    expected: ["RateLimitError", "quota_exhausted"]
+  },
+  {
+    status: 401,
+    headers: { "content-type": "application/json" },
+    body: body("authentication_error", "invalid x-api-key"),
+    expected: ["FatalError", "authentication"]
+  },
+  {
+    status: 403,
+    headers: { "content-type": "application/json" },
+    body: body("permission_error", "no permission"),
+    expected: ["FatalError", "permission_denied"]
+  },
+  {
+    status: 413,
+    headers: { "content-type": "text/html" },
+    body: "<html><head><title>413 Request Entity Too Large</title></head><body>cloudflare</body></html>",
+    expected: ["FatalError", "invalid_request"]
+  },
+  {
+    status: 429,
+    headers: { "content-type": "application/json", "retry-after": "55" },
+    body: body("rate_limit_error", "rate limited"),
+    expected: ["RateLimitError", "rate_limited"]
+  },
+  {
+    status: 429,
+    headers: { "content-type": "application/json" },
+    body: body("rate_limit_error", "spend limit", { details: { error_code: "enforced_spend_limit_reached" } }),
+    expected: ["RateLimitError", "quota_exhausted"]
+  },
+  {
+    status: 402,
+    headers: { "content-type": "application/json" },
+    body: body("billing_error", "payment"),
+    expected: ["RateLimitError", "quota_exhausted"]
+  },
+  {
+    status: 500,
+    headers: { "content-type": "application/json" },
+    body: body("api_error", "Internal server error"),
+    expected: ["RetryableError", "server_error"]
+  },
+  {
+    status: 504,
+    headers: { "content-type": "application/json" },
+    body: body("timeout_error", "Request timed out"),
+    expected: ["RetryableError", "timeout"]
+  },
+  {
+    status: 529,
+    headers: { "content-type": "application/json" },
+    body: body("overloaded_error", "Overloaded"),
+    expected: ["RetryableError", "overloaded"]
+  }
+]
+
+it.layer(NodeHttpClient.layerUndici)("Anthropic error bodies over HTTP", (it) => {
+  it.scoped("each body, replayed byte for byte to a unary and to a stream request, fails as classify says", () =>
+    Effect.gen(function*() {
+      const { client, server, target } = yield* setup
+      for (const entry of errorBodies) {
+        for (const request of ["unary", "stream"] as const) {
+          server.enqueue(Loopback.replay(Buffer.from(entry.body), { status: entry.status, headers: entry.headers }))
+          const attempt: Effect.Effect<unknown, LLMError> = request === "unary"
+            ? client.generate(target, hello)
+            : Effect.scoped(client.stream(target, hello))
+          const error = fields(yield* Effect.flip(attempt))
+          const label = `${entry.status} ${request}`
+          assert.deepStrictEqual([error._tag, error.reason], [...entry.expected], label)
+          assert.strictEqual(error.status, entry.status, label)
+          assert.notInclude(error.message, apiKey, label)
+        }
+      }
+      assert.strictEqual(server.requests.length, errorBodies.length * 2)
+    }))
 })

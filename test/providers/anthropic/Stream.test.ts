@@ -424,6 +424,35 @@ it.layer(NodeHttpClient.layerUndici)("Anthropic streams", (it) => {
         }
       }))
 
+    it.effect("error events and early ends decode the same from reads of 1 and of 3/64 bytes", () =>
+      Effect.gen(function*() {
+        const wire = thinkingWire.body.toString("utf8")
+        const firstText = wire.lastIndexOf("event: content_block_delta", wire.indexOf(`"text":" blind"`))
+        const text = textWire.body.toString("utf8")
+        const cases: ReadonlyArray<readonly [string, string, string]> = [
+          ["error before any block", wire.split("event: content_block_start")[0]! + overloaded, "overloaded"],
+          ["error after text deltas", wire.slice(0, firstText) + overloaded, "overloaded"],
+          ["end before message_stop", text.slice(0, text.indexOf("event: message_stop")), "stream_interrupted"],
+          ["end inside an event", text.slice(0, text.indexOf(`"text":"Hello"`) + 5), "stream_interrupted"]
+        ]
+        for (const [name, body, reason] of cases) {
+          const whole = yield* decodeText(body)
+          assert.strictEqual(fields(whole.error)?.reason, reason, name)
+          for (const sizes of [[1], [3, 64]]) {
+            const reads = Loopback.splitBytes(Buffer.from(body), sizes)
+            const exit = yield* AnthropicStream.decode(Stream.fromIterable(reads), context).pipe(
+              Stream.either,
+              Stream.runCollect,
+              Effect.map(Chunk.toReadonlyArray)
+            )
+            const parts = exit.filter(Either.isRight).map((item) => item.right)
+            const error = exit.find(Either.isLeft)?.left
+            assert.strictEqual(fields(error)?.reason, reason, `${name}, reads of ${sizes}`)
+            assert.deepStrictEqual(summary(parts), summary(whole.parts), `${name}, reads of ${sizes}`)
+          }
+        }
+      }))
+
     it.effect("an undecodable 200 is bad_response: HTML, data that is not JSON, a known event of the wrong shape, a Message unframed", () =>
       Effect.gen(function*() {
         const bodies = [
