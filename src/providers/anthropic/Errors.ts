@@ -102,7 +102,7 @@ const classOfStatus = (status: number | undefined): Errors.StatusClass => {
   return Errors.classifyStatus(status)
 }
 
-const latestExhaustedReset = /^anthropic-ratelimit-(.+)-reset$/
+const resetHeader = /^anthropic-ratelimit-(.+)-reset$/
 
 /**
  * The wait until the latest `anthropic-ratelimit-*-reset` (RFC 3339) among the limits whose
@@ -114,7 +114,7 @@ export const resetWait = (
 ): Duration.Duration | undefined => {
   let latest: number | undefined
   for (const [name, value] of Object.entries(headers)) {
-    const match = latestExhaustedReset.exec(name)
+    const match = resetHeader.exec(name)
     if (match === null || value === undefined) continue
     if (headers[`anthropic-ratelimit-${match[1]}-remaining`]?.trim() !== "0") continue
     const at = Date.parse(value.trim())
