@@ -22,6 +22,9 @@ import * as DashScopeStream from "../src/providers/dashscope/Stream.js"
 import * as Gemini from "../src/providers/gemini/Gemini.js"
 import * as GeminiResponse from "../src/providers/gemini/Response.js"
 import * as GeminiStream from "../src/providers/gemini/Stream.js"
+import * as OpenAI from "../src/providers/openai/OpenAI.js"
+import * as OpenAIResponse from "../src/providers/openai/Response.js"
+import * as OpenAIStream from "../src/providers/openai/Stream.js"
 import type { ProviderClient, ProviderTarget } from "../src/providers/Provider.js"
 
 const events = 10_000
@@ -39,6 +42,16 @@ const dashScopeEvent = (i: number) =>
     i === events - 1 ? "stop" : "null"
   }"}]},"usage":{"total_tokens":${i + 9},"output_tokens":${i + 1},"input_tokens":8},"request_id":"r"}`
 
+// OpenAI Chat Completions (include_usage): text chunks, the finish chunk, the usage chunk, then [DONE].
+const openaiEvent = (i: number) =>
+  `{"id":"chatcmpl-abc","object":"chat.completion.chunk","created":1770933892,"model":"gpt-4.1-nano-2025-04-14","choices":[{"index":0,"delta":{"content":${
+    JSON.stringify(delta(i))
+  }},"logprobs":null,"finish_reason":null}],"usage":null}`
+const openaiTail = `{"id":"chatcmpl-abc","choices":[{"index":0,"delta":{},"finish_reason":"stop"}],"usage":null}`
+const openaiUsage =
+  `{"id":"chatcmpl-abc","choices":[],"usage":{"prompt_tokens":5,"completion_tokens":${events},"total_tokens":${
+    events + 5
+  },"prompt_tokens_details":{"cached_tokens":0},"completion_tokens_details":{"reasoning_tokens":0}}}`
 const anthropicEvent = (i: number) =>
   `{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":${JSON.stringify(delta(i))}}}`
 
@@ -54,6 +67,11 @@ const anthropicBody = Buffer.from(
     `event: content_block_stop\ndata: {"type":"content_block_stop","index":0}\n\n` +
     `event: message_delta\ndata: {"type":"message_delta","delta":{"stop_reason":"end_turn","stop_sequence":null},"usage":{"output_tokens":${events}}}\n\n` +
     `event: message_stop\ndata: {"type":"message_stop"}\n\n`
+)
+
+const openaiBody = Buffer.from(
+  Array.from({ length: events }, (_, i) => `data: ${openaiEvent(i)}\n\n`).join("") +
+    `data: ${openaiTail}\n\ndata: ${openaiUsage}\n\ndata: [DONE]\n\n`
 )
 
 /** An `HttpClient` answering 200 with `body`, read in pieces of `size` bytes. */
@@ -133,6 +151,7 @@ const main = Effect.gen(function*() {
     const [name, make, body] of [
       ["gemini", Gemini.make, geminiBody],
       ["dashscope", DashScope.make, dashScopeBody],
+      ["openai", OpenAI.make, openaiBody],
       ["anthropic", Anthropic.make, anthropicBody]
     ] as const
   ) {
@@ -162,6 +181,10 @@ const main = Effect.gen(function*() {
   perEvent("gemini guards (Stream.isResponse)", gemini, GeminiStream.isResponse)
   perEvent("dashscope Schema.decodeUnknownEither", dashScope, (payload) => Either.isRight(dashScopeSchema(payload)))
   perEvent("dashscope guards (Stream.isGeneration)", dashScope, DashScopeStream.isGeneration)
+  const openai = Array.from({ length: events }, (_, i) => JSON.parse(openaiEvent(i)))
+  const openaiSchema = Schema.decodeUnknownEither(OpenAIResponse.Completion)
+  perEvent("openai Schema.decodeUnknownEither", openai, (payload) => Either.isRight(openaiSchema(payload)))
+  perEvent("openai guards (Stream.isCompletion)", openai, OpenAIStream.isCompletion)
   const anthropic = Array.from({ length: events }, (_, i) => JSON.parse(anthropicEvent(i)))
   const anthropicSchema = Schema.decodeUnknownEither(AnthropicResponse.StreamEvent)
   perEvent("anthropic Schema.decodeUnknownEither", anthropic, (payload) => Either.isRight(anthropicSchema(payload)))

@@ -135,6 +135,13 @@ export const make = (deps: {
     return { inputTokens, outputTokens, totalTokens: inputTokens + outputTokens }
   }
 
+  /** The bound of a stream's usage from what it streamed before it ended unfinished. */
+  const streamedBound = (meter: Meter) => {
+    const inputTokens = inputTokenBound(meter.plan.request)
+    const outputTokens = meter.progress.streamedBytes
+    return { inputTokens, outputTokens, totalTokens: inputTokens + outputTokens }
+  }
+
   const warnedUnreported = new Set<string>()
   const warnUnreported = (route: Route) => {
     if (warnedUnreported.has(route.model.alias)) return Effect.void
@@ -197,8 +204,12 @@ export const make = (deps: {
       const progress = meter.progress
       const route = progress.route
       const usage = progress.usage
+      // A stream cut or stopped before a provider that reports usage only at the end (Chat
+      // Completions) said how much it used: its text was generated and billed, so it is priced at the
+      // bound — the input bound plus one token per byte seen — the row still without usage.
+      const priced = usage ?? (progress.streamedBytes > 0 ? streamedBound(meter) : undefined)
       return Effect.gen(function*() {
-        const cost = usage === undefined ? 0 : yield* pricing.cost(route?.model ?? meter.plan.model, usage)
+        const cost = priced === undefined ? 0 : yield* pricing.cost(route?.model ?? meter.plan.model, priced)
         const now = yield* Clock.currentTimeMillis
         const timing = progress.timing(now)
         yield* telemetry.settled(who(meter, route), error?.tag ?? "cancelled", timing.totalMs, cost)

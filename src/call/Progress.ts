@@ -1,7 +1,7 @@
 /**
  * What one call has done so far, as its settlement and its response report it: the attempts made and
  * where the last one went (written by `Attempts`), the usage and first-token time a stream has seen
- * (written by `Streaming`). Read by `Metering` when it settles the call, however the call ends.
+ * and text bytes a stream has seen (written by `Streaming`). Read by `Metering` when it settles the call, however the call ends.
  */
 import type { UsageCounts } from "../domain/TokenUsage.js"
 import type { Route } from "../services/Router.js"
@@ -12,6 +12,7 @@ export class CallProgress {
   private lastRoute: Route | undefined
   private seenUsage: UsageCounts | undefined
   private firstTokenMs: number | undefined
+  private outputBytes = 0
 
   constructor(
     /** Epoch ms the call started (from `Clock`). */
@@ -27,6 +28,16 @@ export class CallProgress {
   /** Records the latest cumulative usage a stream reported. */
   observeUsage(usage: UsageCounts): void {
     this.seenUsage = usage
+  }
+
+  /** Records a streamed delta's text (its UTF-8 bytes bound the output tokens a provider can bill for it). */
+  observeOutput(text: string): void {
+    this.outputBytes += Buffer.byteLength(text, "utf8")
+  }
+
+  /** UTF-8 bytes of the text and reasoning deltas streamed so far. */
+  get streamedBytes(): number {
+    return this.outputBytes
   }
 
   /** Records the time of the first streamed delta (once). */

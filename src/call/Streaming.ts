@@ -103,11 +103,13 @@ export const make = (deps: {
               case "TextDelta":
                 if (part.text.length === 0) break
                 content.push(part.text)
+                progress.observeOutput(part.text)
                 events.push(new StreamEvent({ delta: part.text, isFinish: false }, true))
                 break
               case "ReasoningDelta":
                 if (part.text.length === 0) break
                 reasoning.push(part.text)
+                progress.observeOutput(part.text)
                 events.push(new StreamEvent({ delta: "", reasoningDelta: part.text, isFinish: false }, true))
                 break
               case "Usage":

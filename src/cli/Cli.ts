@@ -9,26 +9,29 @@ import * as HelpDoc from "@effect/cli/HelpDoc"
 import * as Options from "@effect/cli/Options"
 import * as FileSystem from "@effect/platform/FileSystem"
 import * as Path from "@effect/platform/Path"
-import * as Terminal from "@effect/platform/Terminal"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
+import { identity } from "effect/Function"
+import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import { readFileSync } from "node:fs"
+import type { ConfigError, LedgerError } from "../domain/Errors.js"
 import { GenerationResponse } from "../domain/GenerationResponse.js"
 import type { SummaryGroupBy } from "../domain/LedgerEvent.js"
 import type { GenerateRequest } from "../domain/Request.js"
-import { makeLiveLayer } from "../layers/Live.js"
+import { type LiveServices, makeLiveLayer, nodeFileSystem } from "../layers/Live.js"
 import { Ledger } from "../services/Ledger.js"
 import { generate, stream } from "../services/LLMClient.js"
-import { LLMConfig } from "../services/LLMConfig.js"
+import * as LLMConfig from "../services/LLMConfig.js"
 import { demo } from "./Demo.js"
 import { doctor } from "./Doctor.js"
-import { CliError, ExitCode, printError, toExitCode } from "./Exit.js"
+import { CliError, ExitCode, toExitCode } from "./Exit.js"
 import { spendLine, streamSummary, table, usd } from "./Format.js"
+import * as Output from "./Output.js"
 
 /** The package's version, for `--version` (package.json sits two levels up from src/cli and dist/cli). */
 const version: string = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")).version
@@ -44,9 +47,29 @@ const config = Options.text("config").pipe(
 
 const json = Options.boolean("json").pipe(Options.withDescription("Print JSON instead of text."))
 
-/** The live services for `--config` (a fresh set: one command, one process). */
-const live = (configPath: Option.Option<string>) =>
-  makeLiveLayer(Option.match(configPath, { onNone: () => ({}), onSome: (path) => ({ configPath: path }) }))
+/**
+ * Runs a command over the live services for `--config` (a fresh set: one command, one process). The
+ * config is loaded once more beforehand, alone, so that the run's output knows every secret before
+ * anything can print one — even an error building the ledger (a `ledger.url` password).
+ */
+const withLive = (configPath: Option.Option<string>) =>
+<A, E, R>(
+  command: Effect.Effect<A, E, R>
+): Effect.Effect<
+  A,
+  E | ConfigError | LedgerError,
+  Output.CliOutput | Exclude<R, LiveServices>
+> => {
+  const options = Option.match(configPath, { onNone: () => ({}), onSome: (path) => ({ configPath: path }) })
+  return Effect.gen(function*() {
+    const output = yield* Output.CliOutput
+    const { secrets } = yield* LLMConfig.LLMConfig.pipe(
+      Effect.provide(LLMConfig.layer(options).pipe(Layer.provide(nodeFileSystem)))
+    )
+    output.addSecrets(secrets)
+    return yield* Effect.provide(command, makeLiveLayer(options))
+  })
+}
 
 /** A description with examples, for `--help`. */
 const describe = (summary: string, examples: ReadonlyArray<string>): HelpDoc.HelpDoc =>
@@ -107,55 +130,84 @@ const requestOf = (options: RequestOptions): Effect.Effect<GenerateRequest, CliE
     ...Option.match(options.temperature, { onNone: () => ({}), onSome: (temperature) => ({ temperature }) })
   }))
 
-const generateCommand = Command.make("generate", { ...requestOptions, json }, (options) =>
-  Effect.gen(function*() {
-    const request = yield* requestOf(options)
-    const response = yield* generate({ ...request, fullResponse: true })
-    if (options.json) {
-      const encoded = yield* Schema.encode(GenerationResponse)(response).pipe(Effect.orDie)
-      yield* Console.log(JSON.stringify(encoded, null, 2))
-    } else yield* Console.log(response.content)
-  }).pipe(Effect.provide(live(options.config)))).pipe(
-    Command.withDescription(
-      describe("Generate a completion and print its text (or, with --json, the whole GenerationResponse).", [
-        `effect-llm generate "Why is the sky blue?"`,
-        `effect-llm generate --model qwen-plus --max-tokens 200 --temperature 0.2 "Summarise Effect in one line"`,
-        `echo "Translate to French: good morning" | effect-llm generate -`,
-        `effect-llm generate --json "hi" | jq .usage`
-      ])
-    )
+const generateCommand = Command.make(
+  "generate",
+  { ...requestOptions, json },
+  (options) =>
+    withLive(options.config)(Effect.gen(function*() {
+      const request = yield* requestOf(options)
+      const response = yield* generate({ ...request, fullResponse: true })
+      if (options.json) {
+        const encoded = yield* Schema.encode(GenerationResponse)(response).pipe(Effect.orDie)
+        yield* Console.log(JSON.stringify(encoded, null, 2))
+      } else yield* Console.log(response.content)
+    }))
+).pipe(
+  Command.withDescription(
+    describe("Generate a completion and print its text (or, with --json, the whole GenerationResponse).", [
+      `effect-llm generate "Why is the sky blue?"`,
+      `effect-llm generate --model qwen-plus --max-tokens 200 --temperature 0.2 "Summarise Effect in one line"`,
+      `echo "Translate to French: good morning" | effect-llm generate -`,
+      `effect-llm generate --json "hi" | jq .usage`
+    ])
   )
+)
 
-const streamCommand = Command.make("stream", requestOptions, (options) =>
-  Effect.gen(function*() {
-    const request = yield* requestOf(options)
-    const terminal = yield* Terminal.Terminal
-    const display = (text: string) =>
-      terminal.display(text).pipe(
-        Effect.mapError(() =>
-          new CliError({ kind: "OutputClosed", message: "stdout was closed", exitCode: ExitCode.runtime })
-        )
+/** Error codes of a write to a pipe whose reader has gone (`| head`): the reader stopping, not a failure. */
+const readerGone = new Set(["EPIPE", "ERR_STREAM_DESTROYED", "ERR_STREAM_WRITE_AFTER_END"])
+
+/**
+ * Writes to stdout and waits until the text is handed on: `true` once written, `false` when the
+ * reader has gone (EPIPE); another write error fails with `OutputError` (exit 1). Interruptible
+ * (Ctrl-C does not wait for a blocked pipe).
+ */
+const writeStdout = (text: string): Effect.Effect<boolean, CliError> =>
+  text === "" ? Effect.succeed(true) : Effect.async<boolean, CliError>((resume) => {
+    process.stdout.write(text, (error) => {
+      if (error === null || error === undefined) return resume(Effect.succeed(true))
+      const code = (error as NodeJS.ErrnoException).code
+      resume(
+        code !== undefined && readerGone.has(code)
+          ? Effect.succeed(false)
+          : Effect.fail(
+            new CliError({ kind: "OutputError", message: `stdout: ${error.message}`, exitCode: ExitCode.runtime })
+          )
       )
-    let deltas = 0
-    yield* stream(request).pipe(
-      Stream.runForEach((event) => {
-        if (!event.isFinish) {
-          deltas += 1
-          return display(event.delta)
-        }
-        return Effect.zipRight(
-          display("\n"),
-          event.response === undefined ? Effect.void : printError(streamSummary(event.response))
-        )
-      }),
-      Effect.onInterrupt(() => printError(`\ninterrupted after ${deltas} deltas: the stream was cancelled`))
-    )
-  }).pipe(Effect.provide(live(options.config)))).pipe(
-    Command.withDescription(describe(
-      "Stream a completion: tokens are printed as they arrive, then one summary line on stderr (model, endpoint, TTFT, total time, tokens, cost). Ctrl-C stops the stream; the ledger records it as cancelled.",
-      [`effect-llm stream "Write a haiku about retries"`, `effect-llm stream --model qwen-plus - < prompt.txt`]
-    ))
-  )
+    })
+  })
+
+const streamCommand = Command.make(
+  "stream",
+  requestOptions,
+  (options) =>
+    withLive(options.config)(Effect.gen(function*() {
+      const request = yield* requestOf(options)
+      const output = yield* Output.CliOutput
+      const text = output.streamScrubber()
+      let deltas = 0
+      // A reader that stops (`| head -c 5`) stops the stream like `Stream.take`: the ledger records the
+      // call `cancelled`, and the command ends quietly with exit 0.
+      yield* stream(request).pipe(
+        Stream.runForEachWhile((event) => {
+          if (!event.isFinish) {
+            deltas += 1
+            return writeStdout(text.push(event.delta))
+          }
+          return Effect.tap(
+            writeStdout(`${text.flush()}\n`),
+            (open) =>
+              open && event.response !== undefined ? Output.printError(streamSummary(event.response)) : Effect.void
+          )
+        }),
+        Effect.onInterrupt(() => Output.printError(`\ninterrupted after ${deltas} deltas: the stream was cancelled`))
+      )
+    }))
+).pipe(
+  Command.withDescription(describe(
+    "Stream a completion: tokens are printed as they arrive, then one summary line on stderr (model, endpoint, TTFT, total time, tokens, cost). Ctrl-C stops the stream; the ledger records it as cancelled.",
+    [`effect-llm stream "Write a haiku about retries"`, `effect-llm stream --model qwen-plus - < prompt.txt`]
+  ))
+)
 
 // ---------------------------------------------------------------------------------------------
 // ledger
@@ -173,9 +225,9 @@ const ledgerCommand = Command.make("ledger", {
   json,
   config
 }, (options) =>
-  Effect.gen(function*() {
+  withLive(options.config)(Effect.gen(function*() {
     const ledger = yield* Ledger
-    const { config: resolved } = yield* LLMConfig
+    const { config: resolved } = yield* LLMConfig.LLMConfig
     const rows = yield* ledger.summary({
       groupBy: options.by,
       ...Option.match(options.since, { onNone: () => ({}), onSome: (since) => ({ since }) }),
@@ -205,7 +257,7 @@ const ledgerCommand = Command.make("ledger", {
         )
     )
     yield* Console.log(`\ntoday  ${spendLine(spent, limit)}`)
-  }).pipe(Effect.provide(live(options.config)))).pipe(
+  }))).pipe(
     Command.withDescription(describe(
       "Summarise the spend ledger (calls, tokens, cost, outcomes) and show today's spend against the daily limit.",
       ["effect-llm ledger", "effect-llm ledger --by model --since 2025-01-01", "effect-llm ledger --json"]
@@ -292,23 +344,75 @@ const root = Command.make("effect-llm").pipe(
 /** The exit-code table, shown at the end of every `--help`. */
 const footer = HelpDoc.blocks([
   HelpDoc.h1("EXIT CODES"),
-  HelpDoc.p("  0    ok"),
+  HelpDoc.p("  0    ok (also when the reader of `stream` stops early, e.g. `| head`: the call is recorded cancelled)"),
   HelpDoc.p("  1    runtime error (provider error, unreachable endpoint, ledger failure, failed doctor check)"),
   HelpDoc.p("  2    usage or configuration error (bad arguments, invalid request, ConfigError, existing file)"),
   HelpDoc.p("  3    budget exceeded (BudgetExceededError: no request was made)"),
-  HelpDoc.p("  130  interrupted (Ctrl-C); a stream is recorded as cancelled"),
+  HelpDoc.p("  130  interrupted by Ctrl-C (SIGINT), at any moment; a call in flight is recorded as cancelled"),
+  HelpDoc.p("  143  terminated by SIGTERM, at any moment; a call in flight is recorded as cancelled"),
   HelpDoc.p(
-    "Errors print one line on stderr: `error: <tag>: <message>`. `--log-level info` shows retries and breaker changes."
+    "Errors print one line on stderr: `error: <tag>: <message>`. `--log-level debug` (anywhere on the line) shows retries."
   )
 ])
 
 const cli = Command.run(root, { name: "effect-llm", version, footer })
 
-/** Library log lines go to stderr (stdout carries only the answer), as `level: message`. */
-const stderrLogger = Logger.make(({ logLevel, message }) => {
-  const text = (Array.isArray(message) ? message : [message]).map(String).join(" ")
-  process.stderr.write(`${logLevel.label.toLowerCase()}: ${text}\n`)
-})
+/** The levels `--log-level` takes (@effect/cli's choice: every `LogLevel`, lower-case). */
+const logLevels = new Map(LogLevel.allLevels.map((level) => [level._tag.toLowerCase(), level]))
+
+/**
+ * Takes `--log-level <level>` (or `--log-level=<level>`) out of the arguments wherever it stands —
+ * before or after the subcommand, among its options or after its prompt — up to a `--`, after which
+ * everything is an argument. @effect/cli itself accepts it only right after a command's name. The
+ * last one wins; a missing or unknown level is a usage error.
+ */
+export const takeLogLevel = (
+  args: ReadonlyArray<string>
+): Effect.Effect<{ readonly args: ReadonlyArray<string>; readonly level: LogLevel.LogLevel | undefined }, CliError> =>
+  Effect.suspend(() => {
+    const rest: Array<string> = []
+    let level: LogLevel.LogLevel | undefined
+    for (let i = 0; i < args.length; i++) {
+      const arg = args[i]!
+      if (arg === "--") {
+        rest.push(...args.slice(i))
+        break
+      }
+      if (arg !== "--log-level" && !arg.startsWith("--log-level=")) {
+        rest.push(arg)
+        continue
+      }
+      const value = arg === "--log-level" ? args[++i] : arg.slice("--log-level=".length)
+      const choices = [...logLevels.keys()].join(", ")
+      if (value === undefined || value === "") {
+        return Effect.fail(
+          new CliError({
+            kind: "MissingValue",
+            message: `--log-level needs a level: one of ${choices}`,
+            exitCode: ExitCode.usage
+          })
+        )
+      }
+      level = logLevels.get(value.toLowerCase())
+      if (level === undefined) {
+        return Effect.fail(
+          new CliError({
+            kind: "InvalidValue",
+            message: `--log-level: expected one of ${choices}, got '${value}'`,
+            exitCode: ExitCode.usage
+          })
+        )
+      }
+    }
+    return Effect.succeed({ args: rest, level })
+  })
+
+/** Library log lines go to stderr (stdout carries only the answer), as `level: message`, scrubbed. */
+const stderrLogger = (output: Output.Output) =>
+  Logger.make(({ logLevel, message }) => {
+    const text = (Array.isArray(message) ? message : [message]).map(String).join(" ")
+    process.stderr.write(`${output.scrub(`${logLevel.label.toLowerCase()}: ${text}`)}\n`)
+  })
 
 /** @effect/cli's help is always styled; plain text unless stdout is a terminal without `NO_COLOR`. */
 const colour = process.stdout.isTTY === true && process.env.NO_COLOR === undefined
@@ -317,16 +421,32 @@ const stripAnsi = (text: string): string => text.replace(/\x1b\[[0-9;]*m/g, "")
 /**
  * Runs the command line (`argv` as in `process.argv`) to an exit code. @effect/cli prints usage
  * errors with `Console.error`; that console is silenced so `toExitCode` prints them as one line.
+ * Everything the run prints (stdout, stderr, log records) goes through one `Output`, which removes
+ * the secrets of the config a command loads.
  */
-export const run = (argv: ReadonlyArray<string>) =>
-  toExitCode(Console.consoleWith((console) =>
-    Effect.withConsole(cli(argv), {
-      ...console,
-      error: () => Effect.void,
-      log: (...args) =>
-        console.log(...(colour ? args : args.map((arg) => typeof arg === "string" ? stripAnsi(arg) : arg)))
-    })
-  )).pipe(
+export const run = (argv: ReadonlyArray<string>): Effect.Effect<number, never, CliEnvironment> => {
+  const output = Output.make()
+  return toExitCode(
+    Effect.flatMap(
+      takeLogLevel(argv.slice(2)),
+      ({ args, level }) =>
+        Console.consoleWith((console) =>
+          Effect.withConsole(cli([...argv.slice(0, 2), ...args]), {
+            ...console,
+            error: () => Effect.void,
+            log: (...items) =>
+              console.log(
+                ...items.map((item) => typeof item === "string" ? output.scrub(colour ? item : stripAnsi(item)) : item)
+              )
+          })
+        ).pipe(level === undefined ? identity : Logger.withMinimumLogLevel(level))
+    )
+  ).pipe(
     Logger.withMinimumLogLevel(LogLevel.Warning),
-    Effect.provide(Logger.replace(Logger.defaultLogger, stderrLogger))
+    Effect.provide(Logger.replace(Logger.defaultLogger, stderrLogger(output))),
+    Effect.provideService(Output.CliOutput, output)
   )
+}
+
+/** What `run` needs from the platform (Node's context in `Main.ts`). */
+export type CliEnvironment = Exclude<Effect.Effect.Context<ReturnType<typeof cli>>, Output.CliOutput>

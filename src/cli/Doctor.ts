@@ -2,7 +2,8 @@
  * `effect-llm doctor`: checks a setup without spending anything. Loads and validates the config,
  * lists models and their endpoints after region filtering, shows which keys are present (redacted),
  * probes every endpoint (TCP connect, then one plain HTTP request to the base URL: any status means
- * reachable, no generation call), shows the resilience settings and opens the ledger.
+ * reachable, no generation call), shows the resilience settings and opens the ledger. Everything it
+ * prints passes the run's `Output`, told the config's secrets first (a password in a `base_url`).
  */
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as HttpClient from "@effect/platform/HttpClient"
@@ -13,13 +14,14 @@ import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import * as net from "node:net"
-import type { EndpointConfig, LedgerConfig, ResolvedConfig } from "../domain/Config.js"
+import type { EndpointConfig, LedgerConfig } from "../domain/Config.js"
 import type { ConfigError } from "../domain/Errors.js"
 import { ledgerFromConfig, nodeFileSystem } from "../layers/Live.js"
 import { Ledger } from "../services/Ledger.js"
 import * as LLMConfig from "../services/LLMConfig.js"
 import { CliError, ExitCode } from "./Exit.js"
 import { keyValues, ms, redactKey, spendLine, table } from "./Format.js"
+import { CliOutput } from "./Output.js"
 
 /** Per-probe timeout of the reachability checks. */
 const probeTimeoutMs = 3_000
@@ -80,21 +82,27 @@ const seconds = (value: number) => `${value} s`
 const indent = (text: string) => text.replace(/^/gm, "  ")
 
 /** Runs every check, printing as it goes; fails with the `ConfigError` (exit 2), or `DoctorFailed` (exit 1). */
-export const doctor = (configPath: string | undefined): Effect.Effect<void, CliError | ConfigError> =>
+export const doctor = (configPath: string | undefined): Effect.Effect<void, CliError | ConfigError, CliOutput> =>
   Effect.gen(function*() {
     const problems: Array<string> = []
     const source = configPath ?? process.env.EFFECT_LLM_CONFIG ?? "config.yaml"
 
     yield* Console.log("config")
     const loaded = yield* Effect.either(
-      LLMConfig.load(configPath === undefined ? {} : { configPath }).pipe(Effect.provide(nodeFileSystem))
+      LLMConfig.LLMConfig.pipe(
+        Effect.provide(LLMConfig.layer(configPath === undefined ? {} : { configPath })),
+        Effect.provide(nodeFileSystem)
+      )
     )
     if (Either.isLeft(loaded)) {
       const { path, reason } = loaded.left
       yield* Console.log(`  ${bad(`${source}: ${reason}${path === "" ? "" : ` at ${path}`}`)}`)
       return yield* loaded.left
     }
-    const config: ResolvedConfig = loaded.right
+    const service = loaded.right
+    const { config } = service
+    const output = yield* CliOutput
+    output.addSecrets(service.secrets)
     yield* Console.log(`  ${ok(`${source} loaded and valid (default model ${config.defaultModel})`)}`)
 
     yield* Console.log(
@@ -112,7 +120,6 @@ export const doctor = (configPath: string | undefined): Effect.Effect<void, CliE
     ))
 
     yield* Console.log("\nkeys")
-    const service = LLMConfig.make(config)
     const used = new Set(Object.values(config.models).map((model) => model.provider))
     const providers = Object.keys(config.providers)
     const keyLines = yield* Effect.forEach(
@@ -182,7 +189,7 @@ export const doctor = (configPath: string | undefined): Effect.Effect<void, CliE
     yield* Console.log("\nledger")
     const ledger = yield* Effect.either(
       Effect.flatMap(Ledger, (ledger) => ledger.spendToday()).pipe(
-        Effect.provide(ledgerFromConfig.pipe(Layer.provide(LLMConfig.layerFromConfig(config))))
+        Effect.provide(ledgerFromConfig.pipe(Layer.provide(Layer.succeed(LLMConfig.LLMConfig, service))))
       )
     )
     if (Either.isLeft(ledger)) problems.push("ledger")

@@ -8,6 +8,7 @@ import * as Cause from "effect/Cause"
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
+import { type CliOutput, printError } from "./Output.js"
 
 /** The exit codes (also listed in `--help`). */
 export const ExitCode = {
@@ -18,9 +19,15 @@ export const ExitCode = {
   usage: 2,
   /** The daily budget refused the call (`BudgetExceededError`); no request was made. */
   budget: 3,
-  /** Stopped by Ctrl-C / SIGTERM (128 + SIGINT); a stream's ledger entry is `cancelled`. */
-  interrupted: 130
+  /** Stopped by Ctrl-C (SIGINT: 128 + 2); a call in flight is settled `cancelled` first. */
+  interrupted: 130,
+  /** Stopped by SIGTERM (128 + 15), as a shell reports a process the signal ended; settled like SIGINT. */
+  terminated: 143
 } as const
+
+/** The exit code for a signal: 128 + its number (SIGINT 130, SIGTERM 143), the shells' convention. */
+export const signalExitCode = (signal: "SIGINT" | "SIGTERM"): number =>
+  signal === "SIGINT" ? ExitCode.interrupted : ExitCode.terminated
 
 /** A failure of the command line itself (not of the library); `exitCode` says how the process ends. */
 export class CliError extends Data.TaggedError("CliError")<{
@@ -47,10 +54,6 @@ export const exitCodeOf = (error: unknown): number => {
   }
 }
 
-/** Writes one line to stderr. (Not `Console.error`: the CLI silences that for @effect/cli's own usage printout.) */
-export const printError = (line: string): Effect.Effect<void> =>
-  Effect.sync(() => void process.stderr.write(`${line}\n`))
-
 const oneLine = (text: string): string =>
   text.replace(/\x1b\[[0-9;]*m/g, "").split("\n").map((part) => part.trim()).filter((part) => part !== "").join(" ")
 
@@ -66,11 +69,11 @@ export const errorLine = (error: unknown): string => {
 }
 
 /**
- * Runs a command to an exit code: a failure prints one line and maps to its code; a defect prints
- * one line too (exit 1), never a stack. Interruption is kept, so the runtime runs finalizers and
- * reports it (exit 130).
+ * Runs a command to an exit code: a failure prints one line (through the run's scrubbing `Output`)
+ * and maps to its code; a defect prints one line too (exit 1), never a stack. Interruption is kept,
+ * so the runtime runs finalizers and reports it (the signal's code, see `Signals.ts`).
  */
-export const toExitCode = <E, R>(program: Effect.Effect<void, E, R>): Effect.Effect<number, never, R> =>
+export const toExitCode = <E, R>(program: Effect.Effect<void, E, R>): Effect.Effect<number, never, R | CliOutput> =>
   program.pipe(
     Effect.as(ExitCode.ok as number),
     Effect.catchAllCause((cause) => {

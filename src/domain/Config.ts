@@ -7,11 +7,19 @@ import type { ProtocolName } from "../providers/registry.js"
 
 export type { ProtocolName }
 
+/** Which field an `openai` endpoint carries the output cap in (WIRE-openai-anthropic §1.2). */
+export type MaxTokensField = "max_tokens" | "max_completion_tokens"
+
 /** One endpoint of a provider: `baseUrl` is what the protocol appends its path to. */
 export interface EndpointConfig {
   readonly name: string
   readonly baseUrl: string
   readonly region: string | undefined
+  /**
+   * `openai` endpoints only (YAML `max_tokens_field`): the request field of the output cap. Absent:
+   * `max_completion_tokens` for api.openai.com and Azure OpenAI, `max_tokens` for every other host.
+   */
+  readonly maxTokensField?: MaxTokensField | undefined
 }
 
 /**

@@ -16,8 +16,9 @@ export const RetryableReason = Schema.Literal(
 )
 
 /**
- * A transient failure: 5xx, 408, connection refused/reset, timeout, a cut stream, or an overloaded
- * service (HTTP 529, Anthropic `overloaded_error`). Retried by the schedule; counts for the breaker.
+ * A transient failure: 5xx, 408, connection refused/reset, timeout, a cut stream, or a service saying
+ * it is overloaded (HTTP 529, an overload body such as Anthropic's `overloaded_error`). Retried by the
+ * schedule; counted by the breaker.
  */
 export class RetryableError extends Schema.TaggedError<RetryableError>()("RetryableError", {
   reason: RetryableReason,

@@ -19,8 +19,11 @@ export type Scrubber = (text: string) => string
 
 const escapeRegExp = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")
 
-/** Builds a scrubber for the given secret values (one pass over the text per call). */
-export const make = (secrets: Iterable<Redacted.Redacted<string> | string>): Scrubber => {
+/**
+ * The texts searched for: each secret (of at least `minimumSecretLength` characters) as written,
+ * URL-encoded and JSON-escaped, longest first, without duplicates.
+ */
+export const formsOf = (secrets: Iterable<Redacted.Redacted<string> | string>): ReadonlyArray<string> => {
   const forms = new Set<string>()
   for (const secret of secrets) {
     const value = typeof secret === "string" ? secret : Redacted.value(secret)
@@ -29,9 +32,15 @@ export const make = (secrets: Iterable<Redacted.Redacted<string> | string>): Scr
     forms.add(encodeURIComponent(value))
     forms.add(JSON.stringify(value).slice(1, -1))
   }
-  if (forms.size === 0) return (text) => text
   // Longest first, so a secret that contains another is removed whole.
-  const pattern = new RegExp([...forms].sort((a, b) => b.length - a.length).map(escapeRegExp).join("|"), "g")
+  return [...forms].sort((a, b) => b.length - a.length)
+}
+
+/** Builds a scrubber for the given secret values (one pass over the text per call). */
+export const make = (secrets: Iterable<Redacted.Redacted<string> | string>): Scrubber => {
+  const forms = formsOf(secrets)
+  if (forms.length === 0) return (text) => text
+  const pattern = new RegExp(forms.map(escapeRegExp).join("|"), "g")
   return (text) => text.replace(pattern, placeholder)
 }
 

@@ -139,7 +139,11 @@ export const makeMockProviders = (script: MockScript = {}): MockProviders => {
   return { layer: Layer.succeed(Providers, clients), calls }
 }
 
-/** A small config in the YAML shape for tests: `test-model` (google) and `test-qwen` (dashscope). */
+/**
+ * A small config in the YAML shape for tests: `test-model` (google) and `test-qwen` (dashscope), with
+ * millisecond backoffs (1 ms doubling to 10 ms), so a test whose calls retry is fast on the real clock
+ * (`it.live`); under `it.effect` a retry still waits until the test advances the `TestClock`.
+ */
 export const testConfig = {
   default_model: "test-model",
   providers: {
@@ -153,6 +157,7 @@ export const testConfig = {
     "test-model": { provider: "google", model_id: "test-model-1", pricing: { input_per_1m: 1, output_per_1m: 2 } },
     "test-qwen": { provider: "dashscope", model_id: "qwen-test", pricing: { input_per_1m: 1, output_per_1m: 2 } }
   },
+  resilience: { base_delay_s: 0.001, max_delay_s: 0.01 },
   ledger: { backend: "memory" }
 } as const
 

@@ -5,12 +5,14 @@
 import * as Anthropic from "./anthropic/Anthropic.js"
 import * as DashScope from "./dashscope/DashScope.js"
 import * as Gemini from "./gemini/Gemini.js"
+import * as OpenAI from "./openai/OpenAI.js"
 import type { Protocol } from "./Provider.js"
 
 /** Every protocol, by name. */
 export const protocols = {
   gemini: Gemini.protocol,
   dashscope: DashScope.protocol,
+  openai: OpenAI.protocol,
   anthropic: Anthropic.protocol
 } as const satisfies Record<string, Protocol>
 

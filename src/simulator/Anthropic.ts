@@ -144,7 +144,7 @@ const stopReasonOf = (completion: Completion): string =>
   completion.finishRaw ?? (completion.finish === "length" ? "max_tokens" : "end_turn")
 
 const outputTokens = (completion: Completion): number =>
-  tokensOf(completion.deltas.join("").length + (completion.reasoning ?? []).join("").length)
+  tokensOf(completion.deltas.join("").length + (completion.reasoning ?? "").length)
 
 /** The Anthropic Messages wire format. */
 export const anthropic: Wire = {
@@ -228,7 +228,7 @@ export const anthropic: Wire = {
     const thinking = completion.reasoning
     const content = [
       ...(thinking !== undefined
-        ? [{ type: "thinking", thinking: thinking.join(""), signature: "c2ltdWxhdGVkLXNpZ25hdHVyZQ==" }]
+        ? [{ type: "thinking", thinking, signature: "c2ltdWxhdGVkLXNpZ25hdHVyZQ==" }]
         : []),
       { type: "text", text: completion.deltas.join("") }
     ]
@@ -275,9 +275,10 @@ export const anthropic: Wire = {
         content_block: { type: "thinking", thinking: "", signature: "" }
       }) +
         ping
-      for (const piece of completion.reasoning) {
-        if (piece.length === 0) continue
-        opening += frame({ type: "content_block_delta", index, delta: { type: "thinking_delta", thinking: piece } })
+      // Thinking deltas of 24 characters, as the text deltas are by default.
+      for (let at = 0; at < completion.reasoning.length; at += 24) {
+        const thinking = completion.reasoning.slice(at, at + 24)
+        opening += frame({ type: "content_block_delta", index, delta: { type: "thinking_delta", thinking } })
       }
       opening += frame({
         type: "content_block_delta",

@@ -12,8 +12,9 @@ export interface SimulatorStep {
   /** Answer with this HTTP status (≥ 400) and the provider's error body. */
   readonly status?: number
   /**
-   * Error code: DashScope `code` (e.g. `Throttling.AllocationQuota`), Gemini `status` (e.g. `UNAVAILABLE`)
-   * or Anthropic `error.type` (e.g. `overloaded_error`).
+   * Error code: DashScope `code` (e.g. `Throttling.AllocationQuota`), Gemini `status` (e.g.
+   * `UNAVAILABLE`), OpenAI `error.code` (e.g. `context_length_exceeded`, `insufficient_quota`) or
+   * Anthropic `error.type` (e.g. `overloaded_error`).
    */
   readonly code?: string
   /** Error message instead of the provider's usual one. */
@@ -22,16 +23,20 @@ export interface SimulatorStep {
   readonly retryAfter?: number | string
   /** `retry-after-ms` header on the error. */
   readonly retryAfterMs?: number
+  /** OpenAI: `x-ratelimit-reset-requests` on the error (a Go duration such as `"6m0s"`, `"20ms"`). */
+  readonly resetRequests?: string
+  /** OpenAI: `x-ratelimit-reset-tokens` on the error. */
+  readonly resetTokens?: string
   /** Gemini 429: a `google.rpc.RetryInfo` detail with this `retryDelay` (e.g. `"2s"`, `"34.4s"`). */
   readonly retryInfo?: string
   /**
-   * 429 quota kind: `"day"` is a quota waiting cannot clear (Gemini per-day quotaId, DashScope free quota
-   * gone, Anthropic `enforced_spend_limit_reached`).
+   * 429 quota kind: `"day"` is a quota waiting cannot clear (Gemini per-day quotaId, DashScope free
+   * quota gone, OpenAI `insufficient_quota`, Anthropic `enforced_spend_limit_reached`).
    */
   readonly quota?: "minute" | "day"
   /**
-   * For stream requests: answer HTTP 200 and deliver the error as an in-band event (Gemini
-   * `data: {"error":…}`, DashScope and Anthropic `event: error`) after `N` text events (`true` = 0).
+   * For stream requests: answer HTTP 200 and deliver the error as an in-band event (Gemini and
+   * OpenAI `data: {"error":…}`, DashScope and Anthropic `event: error`) after `N` text events (`true` = 0).
    */
   readonly inStream?: boolean | number
   /** Milliseconds to wait before the response headers. */
@@ -57,12 +62,18 @@ export interface SimulatorStep {
   /** The provider's raw finish reason on the last event (e.g. `"SAFETY"`, `"length"`). */
   readonly finishReason?: string
   /**
-   * Gemini: block the prompt with this `promptFeedback.blockReason` (DashScope: 400 `DataInspectionFailed`;
-   * Anthropic: a refusal, `stop_reason: "refusal"` with this `stop_details.category` and no content).
+   * Gemini: block the prompt with this `promptFeedback.blockReason` (DashScope: 400
+   * `DataInspectionFailed`; OpenAI: 400 `content_filter`; Anthropic: a refusal, `stop_reason:
+   * "refusal"` with this `stop_details.category` and no content).
    */
   readonly promptBlocked?: string
-  /** Anthropic: a thinking block before the answer — this text, or this many tokens of generated text. */
-  readonly thinking?: string | number
+  /** OpenAI: report no usage, as a server that ignores `stream_options.include_usage` does. */
+  readonly noUsage?: boolean
+  /**
+   * Reasoning of this text before the answer: OpenAI `reasoning_content` deltas (DeepSeek-style),
+   * Anthropic a `thinking` block (thinking deltas and a signature).
+   */
+  readonly reasoning?: string
   /** Anthropic: prompt tokens reported as read from the cache (`cache_read_input_tokens`). */
   readonly cacheReadTokens?: number
   /** Anthropic: prompt tokens reported as written to the cache (`cache_creation_input_tokens`). */
@@ -104,6 +115,8 @@ export interface ParsedRequest {
   readonly resultFormat: "message" | "text"
   /** DashScope `incremental_output`: deltas (`true`) or the whole text so far in each event; Gemini: `true`. */
   readonly incremental: boolean
+  /** OpenAI `stream_options.include_usage`: a `choices: []` usage chunk before `[DONE]`. */
+  readonly includeUsage?: boolean
 }
 
 /** A decided answer: the deltas to send and why it ends. */
@@ -118,8 +131,12 @@ export interface Completion {
   readonly finishRaw: string | undefined
   readonly resultFormat: "message" | "text"
   readonly incremental: boolean
-  /** Anthropic: the thinking text in stream-sized pieces (absent: no thinking block). */
-  readonly reasoning?: ReadonlyArray<string>
+  /** Whether the usage chunk is asked for (OpenAI streams). */
+  readonly includeUsage: boolean
+  /** Whether the answer reports usage at all (OpenAI: `noUsage` makes it report none). */
+  readonly reportUsage: boolean
+  /** Reasoning text to send before the answer (OpenAI `reasoning_content`). */
+  readonly reasoning: string | undefined
   /** Anthropic: prompt tokens read from / written to the cache (part of the input, reported apart). */
   readonly cacheReadTokens?: number
   readonly cacheWriteTokens?: number
@@ -167,9 +184,6 @@ const split = (text: string, size: number): Array<string> => {
  * `length`) and cut at the first stop sequence.
  */
 export const complete = (request: ParsedRequest, step: SimulatorStep, requestId: string): Completion => {
-  const thinking = typeof step.thinking === "number"
-    ? answerText(`Thinking about: ${request.prompt}`, Math.max(0, Math.round(step.thinking * 4)))
-    : step.thinking
   const base = {
     model: request.model,
     requestId,
@@ -177,7 +191,9 @@ export const complete = (request: ParsedRequest, step: SimulatorStep, requestId:
     finishRaw: step.finishReason,
     resultFormat: request.resultFormat,
     incremental: request.incremental,
-    ...(thinking !== undefined ? { reasoning: split(thinking, Math.max(1, step.chars ?? 24)) } : {}),
+    includeUsage: request.includeUsage ?? false,
+    reportUsage: step.noUsage !== true,
+    reasoning: step.reasoning,
     ...(step.cacheReadTokens !== undefined ? { cacheReadTokens: step.cacheReadTokens } : {}),
     ...(step.cacheWriteTokens !== undefined ? { cacheWriteTokens: step.cacheWriteTokens } : {})
   }

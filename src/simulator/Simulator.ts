@@ -1,11 +1,14 @@
 /**
- * An embedded, offline stand-in for the Gemini API, DashScope and the Anthropic Messages API: one
- * loopback HTTP server speaking the real wire formats, with keys checked like the real services, deterministic answers, and
- * scriptable faults per simulated endpoint. Each endpoint is a path prefix — `baseUrl("google-a")`
- * is `http://127.0.0.1:PORT/google-a` — so one server impersonates any number of endpoints.
+ * An embedded, offline stand-in for the Gemini API, DashScope, OpenAI-compatible Chat Completions and
+ * the Anthropic Messages API: one loopback HTTP server speaking the four real wire formats, with keys
+ * checked like the real services (or not at all, for endpoints configured `keyless`, like a local
+ * model server), deterministic answers, and scriptable faults per simulated endpoint. Each endpoint is
+ * a path prefix — `baseUrl("google-a")` is `http://127.0.0.1:PORT/google-a`; an OpenAI-compatible
+ * endpoint's `base_url` adds its version, `baseUrl("local") + "/v1"` — so one server impersonates any
+ * number of endpoints.
  *
  * ```ts
- * const sim = yield* Simulator.make({ keys: { google: "demo-key" } })
+ * const sim = yield* Simulator.make({ keys: { google: "demo-key" }, keyless: ["local"] })
  * sim.script("google-a", { status: 503 }, { status: 429, retryInfo: "2s" })  // next two requests
  * sim.always("google-b", { status: 503 })                                     // until changed
  * ```
@@ -17,6 +20,7 @@ import type { AddressInfo } from "node:net"
 import { anthropic } from "./Anthropic.js"
 import { dashscope } from "./DashScope.js"
 import { gemini } from "./Gemini.js"
+import { openai } from "./OpenAI.js"
 import { complete, parseDirective, type ParsedRequest, type SimulatorStep } from "./Script.js"
 import type { Reply, SimulatedProvider, Wire } from "./Wire.js"
 
@@ -29,12 +33,21 @@ export interface SimulatorOptions {
   readonly host?: string
   /** Port; default 0 (a free port). */
   readonly port?: number
-  /** Accepted API keys per provider; default `sim-google-key` / `sim-dashscope-key` / `sim-anthropic-key`. */
+  /**
+   * Accepted API keys per provider; default `sim-google-key` / `sim-dashscope-key` / `sim-openai-key` /
+   * `sim-anthropic-key`.
+   */
   readonly keys?: {
     readonly google?: string | ReadonlyArray<string>
     readonly dashscope?: string | ReadonlyArray<string>
+    readonly openai?: string | ReadonlyArray<string>
     readonly anthropic?: string | ReadonlyArray<string>
   }
+  /**
+   * OpenAI-compatible endpoints that check no key (a local model server such as Ollama: any
+   * `Authorization`, or none, is accepted). Every other endpoint checks its provider's keys.
+   */
+  readonly keyless?: ReadonlyArray<string>
   /** Known model ids; a request for another gets the provider's 404. Default: any model is served. */
   readonly models?: ReadonlyArray<string>
   /** A step merged under every request's own (e.g. `{ eventDelayMs: 10 }` to slow all streams). */
@@ -59,7 +72,7 @@ export interface SimulatorRequest {
   readonly method: string
   /** Path and query, without any `key=` query parameter. */
   readonly path: string
-  /** Request headers; `authorization`, `x-goog-api-key` and `x-api-key` values replaced by `<redacted>`. */
+  /** Request headers; `authorization`, `x-goog-api-key` and `x-api-key` values replaced by `<redacted>` (a present header stays visible). */
   readonly headers: Readonly<Record<string, string>>
   /** The decoded JSON body (`undefined` if it was not JSON). */
   readonly body: unknown
@@ -77,7 +90,12 @@ export interface Simulator {
   readonly url: string
   readonly port: number
   /** The first accepted key per provider (what a config should use). */
-  readonly keys: { readonly google: string; readonly dashscope: string; readonly anthropic: string }
+  readonly keys: {
+    readonly google: string
+    readonly dashscope: string
+    readonly openai: string
+    readonly anthropic: string
+  }
   /** The base URL of a simulated endpoint: `http://HOST:PORT/<endpoint>` (put it in config `base_url`). */
   readonly baseUrl: (endpoint?: string) => string
   /** Queues steps for an endpoint's next requests, one step per request, in order. */
@@ -114,9 +132,19 @@ interface Route {
 
 const geminiPath = /^(.*?)\/(?:v1beta|v1)\/models\/([^/:]+):(generateContent|streamGenerateContent)$/
 const dashscopePath = /^(.*?)\/api\/v1\/services\/aigc\/text-generation\/generation$/
+const openaiPath = /^(.*?)\/chat\/completions$/
 const anthropicPath = /^(.*?)\/v1\/messages$/
 
 const endpointName = (prefix: string): string => prefix.replace(/^\/+|\/+$/g, "") || "default"
+
+/**
+ * An OpenAI-compatible endpoint is the first segment of the prefix before `/chat/completions` (its
+ * `base_url` carries a version: `/local/v1`, `/ark/api/v3`); `default` when the prefix starts with one.
+ */
+const openaiEndpoint = (prefix: string): string => {
+  const first = prefix.split("/").find((segment) => segment.length > 0)
+  return first === undefined || /^(v\d+|api|compatible-mode)$/.test(first) ? "default" : first
+}
 
 const routeOf = (path: string): Route | undefined => {
   const g = geminiPath.exec(path)
@@ -130,6 +158,8 @@ const routeOf = (path: string): Route | undefined => {
   }
   const d = dashscopePath.exec(path)
   if (d !== null) return { endpoint: endpointName(d[1]!), wire: dashscope, model: undefined, stream: false }
+  const o = openaiPath.exec(path)
+  if (o !== null) return { endpoint: openaiEndpoint(o[1]!), wire: openai, model: undefined, stream: false }
   const a = anthropicPath.exec(path)
   if (a !== null) return { endpoint: endpointName(a[1]!), wire: anthropic, model: undefined, stream: false }
   return undefined
@@ -169,12 +199,15 @@ export const start = async (options: SimulatorOptions = {}): Promise<Simulator> 
   const host = options.host ?? "127.0.0.1"
   const googleKeys = asSet(options.keys?.google, "sim-google-key")
   const dashscopeKeys = asSet(options.keys?.dashscope, "sim-dashscope-key")
+  const openaiKeys = asSet(options.keys?.openai, "sim-openai-key")
   const anthropicKeys = asSet(options.keys?.anthropic, "sim-anthropic-key")
   const keySets: Record<SimulatedProvider, ReadonlySet<string>> = {
     google: new Set(googleKeys),
     dashscope: new Set(dashscopeKeys),
+    openai: new Set(openaiKeys),
     anthropic: new Set(anthropicKeys)
   }
+  const keyless = new Set((options.keyless ?? []).map(endpointName))
   const models = options.models !== undefined ? new Set(options.models) : undefined
   const maxLog = options.maxLog ?? 10_000
   const endpoints = new Map<string, EndpointState>()
@@ -309,15 +342,19 @@ export const start = async (options: SimulatorOptions = {}): Promise<Simulator> 
     const wire = route.wire
     const requestId = wire.provider === "google"
       ? Buffer.from(`sim-response-${seq}`).toString("base64url")
+      : wire.provider === "openai"
+      ? `req_sim${seq.toString(16).padStart(24, "0")}`
       : wire.provider === "anthropic"
       ? `req_011Sim${seq.toString(36).padStart(15, "0")}`
       : `5e1a0000-0000-4000-8000-${seq.toString(16).padStart(12, "0")}`
-    const rejected = wire.authenticate(
-      request.headers,
-      new URL(request.url ?? "/", "http://simulator"),
-      keySets[wire.provider],
-      requestId
-    )
+    const rejected = wire.provider === "openai" && keyless.has(endpoint)
+      ? undefined
+      : wire.authenticate(
+        request.headers,
+        new URL(request.url ?? "/", "http://simulator"),
+        keySets[wire.provider],
+        requestId
+      )
     if (rejected !== undefined) return send(entry, response, rejected)
     const parsed = wire.parse(body, route.model, requestId)
     if (isReply(parsed)) return send(entry, response, parsed)
@@ -330,6 +367,8 @@ export const start = async (options: SimulatorOptions = {}): Promise<Simulator> 
           {
             message: wire.provider === "google"
               ? `models/${parsed.model} is not found for API version v1beta, or is not supported for generateContent. Call ListModels to see the list of available models and their supported methods.`
+              : wire.provider === "openai"
+              ? `The model \`${parsed.model}\` does not exist or you do not have access to it.`
               : wire.provider === "anthropic"
               ? `model: ${parsed.model}`
               : "Model not exist."
@@ -388,7 +427,12 @@ export const start = async (options: SimulatorOptions = {}): Promise<Simulator> 
   return {
     url,
     port,
-    keys: { google: googleKeys[0]!, dashscope: dashscopeKeys[0]!, anthropic: anthropicKeys[0]! },
+    keys: {
+      google: googleKeys[0]!,
+      dashscope: dashscopeKeys[0]!,
+      openai: openaiKeys[0]!,
+      anthropic: anthropicKeys[0]!
+    },
     baseUrl: (
       endpoint
     ) => (endpoint === undefined || endpoint === "default" ? url : `${url}/${endpointName(endpoint)}`),

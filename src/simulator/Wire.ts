@@ -14,7 +14,7 @@ export interface Reply {
 }
 
 /** The simulated providers (named as in the config's `providers`). */
-export type SimulatedProvider = "google" | "dashscope" | "anthropic"
+export type SimulatedProvider = "google" | "dashscope" | "openai" | "anthropic"
 
 /** One wire format. */
 export interface Wire {
@@ -28,7 +28,10 @@ export interface Wire {
   ) => Reply | undefined
   /** Decodes the body, or rejects it as the service would (400). */
   readonly parse: (body: unknown, model: string | undefined, requestId: string) => ParsedRequest | Reply
-  /** Whether the request asks for a stream (beyond what the route says; Anthropic: `stream: true` in the body). */
+  /**
+   * Whether the request asks for a stream (beyond what the route says; OpenAI and Anthropic say so in
+   * the body).
+   */
   readonly wantsStream: (headers: IncomingHttpHeaders, url: URL, body: unknown) => boolean
   /** A whole unary answer. */
   readonly unary: (completion: Completion) => Reply
@@ -40,7 +43,7 @@ export interface Wire {
   readonly error: (status: number, step: SimulatorStep, requestId: string, stream: boolean) => Reply
   /** The error as an in-band stream event, sent after `index` events. */
   readonly streamError: (status: number, step: SimulatorStep, requestId: string, index: number) => string
-  /** A blocked prompt (Gemini: 200 with `promptFeedback`; DashScope: 400 `DataInspectionFailed`). */
+  /** A blocked prompt (Gemini: 200 with `promptFeedback`; DashScope: 400 `DataInspectionFailed`; OpenAI: 400 `content_filter`). */
   readonly blocked: (request: ParsedRequest, reason: string, requestId: string, stream: boolean) => Reply
 }
 

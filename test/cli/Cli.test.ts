@@ -7,6 +7,8 @@ import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
 import { existsSync, readFileSync } from "node:fs"
+import { createServer, type Server } from "node:http"
+import type { AddressInfo } from "node:net"
 import { join } from "node:path"
 import { GenerationResponse } from "../../src/domain/GenerationResponse.js"
 import { TokenUsage } from "../../src/domain/TokenUsage.js"
@@ -15,11 +17,61 @@ import * as Simulator from "../../src/simulator/Simulator.js"
 import { root, runCli, simulatorConfig, tempDir, writeConfig } from "../support/cli-harness.js"
 
 let sim: Simulator.Simulator
+let echo: Server
+let echoUrl: string
+
+/**
+ * A Gemini impostor that echoes everything it received (URL and headers: the key, secret header
+ * values) back: in a 400 or 500 error body, or as the answer (`answer` in the prompt; streamed with
+ * the echo cut into 7-character events, so a secret is split across events).
+ */
+const startEcho = () =>
+  new Promise<void>((resolve) => {
+    echo = createServer((request, response) => {
+      let body = ""
+      request.on("data", (chunk: Buffer) => (body += chunk.toString("utf8")))
+      request.on("end", () => {
+        const received = JSON.stringify({ url: request.url, headers: request.headers })
+        const status = /status=(\d+)/.exec(body)?.[1]
+        if (status !== undefined || !body.includes("answer")) {
+          response.writeHead(Number(status ?? 400), { "content-type": "application/json" })
+          return response.end(JSON.stringify({
+            error: { code: Number(status ?? 400), message: `echo: ${received}`, status: "INVALID_ARGUMENT" }
+          }))
+        }
+        const usage = { promptTokenCount: 5, candidatesTokenCount: 50, totalTokenCount: 55 }
+        const chunk = (text: string, finish?: string) => ({
+          candidates: [{ content: { parts: [{ text }], role: "model" }, ...(finish ? { finishReason: finish } : {}) }],
+          ...(finish ? { usageMetadata: usage } : {})
+        })
+        if (request.url?.includes(":streamGenerateContent") === true) {
+          response.writeHead(200, { "content-type": "text/event-stream" })
+          const pieces = received.match(/[\s\S]{1,7}/g) ?? []
+          pieces.forEach((piece, i) =>
+            response.write(
+              `data: ${JSON.stringify(chunk(piece, i === pieces.length - 1 ? "STOP" : undefined))}\r\n\r\n`
+            )
+          )
+          return response.end()
+        }
+        response.writeHead(200, { "content-type": "application/json" })
+        response.end(JSON.stringify(chunk(received, "STOP")))
+      })
+    })
+    echo.listen(0, "127.0.0.1", () => {
+      echoUrl = `http://127.0.0.1:${(echo.address() as AddressInfo).port}`
+      resolve()
+    })
+  })
 
 beforeAll(async () => {
   sim = await Simulator.start()
+  await startEcho()
 })
-afterAll(() => sim.close())
+afterAll(async () => {
+  await sim.close()
+  await new Promise((resolve) => echo.close(resolve))
+})
 
 /** A temp dir holding a config for the simulator; returns the dir and `--config <path>`. */
 const setup = (overrides: Parameters<typeof simulatorConfig>[2] = {}) => {
@@ -27,6 +79,18 @@ const setup = (overrides: Parameters<typeof simulatorConfig>[2] = {}) => {
   const config = writeConfig(dir, simulatorConfig(sim, dir, overrides))
   return { dir, args: ["--config", config] }
 }
+
+/** The events of the SQLite ledger in `dir` (as `setup` configures it). */
+const ledgerEvents = (dir: string) =>
+  Effect.runPromise(
+    Effect.flatMap(Ledger, (ledger) => ledger.events()).pipe(
+      Effect.provide(layerSqlite({ path: join(dir, "ledger.db") }))
+    )
+  )
+
+/** The exit status as a shell reports it: the code, or 128 + the number of the signal that ended the process. */
+const shellStatus = (run: { readonly code: number | null; readonly signal: NodeJS.Signals | null }) =>
+  run.code ?? 128 + (run.signal === "SIGINT" ? 2 : run.signal === "SIGTERM" ? 15 : 64)
 
 /** stderr holds exactly one line, the error line. */
 const oneErrorLine = (stderr: string, pattern: RegExp) => {
@@ -156,6 +220,33 @@ describe.concurrent("effect-llm CLI", { timeout: 120_000 }, () => {
     assert.strictEqual(run.stderr, "")
   })
 
+  it("doctor checks OpenAI-compatible entries: versioned base URLs probed, a keyless local model needs no key", async () => {
+    const dir = tempDir()
+    const config = simulatorConfig(sim, dir) as ReturnType<typeof simulatorConfig> & {
+      providers: Record<string, unknown>
+      models: Record<string, unknown>
+    }
+    config.providers.openai = {
+      api_key: sim.keys.openai,
+      endpoints: [{ name: "openai-a", base_url: `${sim.baseUrl("openai-a")}/v1` }]
+    }
+    config.providers.local = {
+      protocol: "openai",
+      endpoints: [{ name: "ollama", base_url: `${sim.baseUrl("ollama")}/v1/` }]
+    }
+    config.models["gpt-mini"] = { provider: "openai", model_id: "gpt-4.1-mini" }
+    config.models["llama-local"] = { provider: "local", model_id: "llama3.2" }
+    const run = await runCli(["doctor", "--config", writeConfig(dir, config)])
+    assert.strictEqual(run.code, 0, run.stdout + run.stderr)
+    assert.match(run.stdout, /llama-local\s+local llama3\.2 → ollama · no pricing/)
+    assert.match(run.stdout, /openai\s+✓ present sim-…-key/)
+    assert.match(run.stdout, /local\s+✓ none needed/)
+    assert.match(run.stdout, /openai-a\s+✓ reachable\s+http:\/\/127\.0\.0\.1:\d+\/openai-a\/v1\s+tcp \d+ ms · http 404/)
+    assert.match(run.stdout, /ollama\s+✓ reachable\s+http:\/\/127\.0\.0\.1:\d+\/ollama\/v1\/\s+tcp/)
+    assert.notInclude(run.stdout, sim.keys.openai)
+    assert.include(run.stdout, "✓ all checks passed")
+  })
+
   it("doctor fails on an unreachable endpoint and a missing key, showing the present key redacted only", async () => {
     const dir = tempDir()
     const key = "AIzaSyTEST-0123456789abcdef6789"
@@ -262,5 +353,161 @@ describe.concurrent("effect-llm CLI", { timeout: 120_000 }, () => {
     )
     assert.deepStrictEqual(events.map((event) => [event.type, event.status]), [["hold", "ok"], ["cancel", "cancelled"]])
     assert.isAbove(events[1]!.usage?.outputTokens ?? 0, 0)
+  })
+
+  it("a reader that stops (`stream … | head -c 5`) ends the stream quietly: exit 0, nothing on stderr, the call cancelled", async () => {
+    const { dir, args } = setup()
+    const run = await runCli(["stream", ...args, "[[sim eventDelayMs=50 events=400 chars=4]] slowly"], {
+      closeStdoutWhen: (stdout) => stdout.length >= 5
+    })
+    assert.strictEqual(run.code, 0, run.stderr)
+    assert.strictEqual(run.stderr, "")
+    assert.isBelow(run.msAfterStdoutClosed!, 5_000) // stopped, not read to the end (400 events × 50 ms)
+    const events = await ledgerEvents(dir)
+    assert.deepStrictEqual(events.map((event) => [event.type, event.status]), [["hold", "ok"], ["cancel", "cancelled"]])
+    assert.isUndefined(events[1]!.error)
+  })
+
+  it("--log-level is accepted anywhere: before or after the subcommand, among its options, after the prompt", async () => {
+    const placements = [
+      (args: ReadonlyArray<string>) => ["--log-level", "debug", "generate", ...args, "hi"],
+      (args: ReadonlyArray<string>) => ["generate", "--log-level", "debug", ...args, "hi"],
+      (args: ReadonlyArray<string>) => ["generate", ...args, "--log-level", "debug", "--max-tokens", "20", "hi"],
+      (args: ReadonlyArray<string>) => ["generate", ...args, "hi", "--log-level=debug"]
+    ]
+    const runs = await Promise.all(placements.map((place, i) => {
+      // Each run on its own simulated endpoint whose first request fails: the retry is logged at Debug.
+      const endpoint = `log-level-${i}`
+      sim.script(endpoint, { status: 503 })
+      const { args } = setup({ googleUrl: sim.baseUrl(endpoint) })
+      return runCli(place(args))
+    }))
+    for (const run of runs) {
+      assert.strictEqual(run.code, 0, run.stderr)
+      assert.match(run.stdout, /^Echo: hi\. /)
+      assert.match(run.stderr, /^debug: retrying gemini-flash after RetryableError \(server_error\) from google-a/m)
+    }
+    // The default level (Warning) hides the retry; a bad level is a usage error; after `--` it is the prompt.
+    sim.script("log-level-default", { status: 503 })
+    const [quiet, bad, forced] = await Promise.all([
+      runCli(["generate", ...setup({ googleUrl: sim.baseUrl("log-level-default") }).args, "hi"]),
+      runCli(["generate", ...setup().args, "hi", "--log-level", "loud"]),
+      runCli(["generate", ...setup().args, "--", "--log-level"])
+    ])
+    assert.strictEqual(quiet.code, 0, quiet.stderr)
+    assert.strictEqual(quiet.stderr, "")
+    assert.strictEqual(bad.code, 2)
+    oneErrorLine(
+      bad.stderr,
+      /^error: InvalidValue: --log-level: expected one of all, trace, debug, info, warning, error, fatal, none, got 'loud'$/
+    )
+    assert.strictEqual(forced.code, 0, forced.stderr)
+    assert.match(forced.stdout, /^Echo: --log-level\. /)
+  })
+
+  describe("a signal at any moment exits with 128 + its number (SIGINT 130, SIGTERM 143), settling a call in flight", () => {
+    const cases = [
+      // The executable's own handler is installed, the rest of the command line still loading.
+      { moment: "while the CLI loads", when: { mark: (mark: string) => mark === "sigterm-listeners=1" } },
+      // NodeRuntime's handler is installed: the program runs, loading the config and opening the ledger.
+      { moment: "while the command starts", when: { mark: (mark: string) => mark === "sigterm-listeners=2" } },
+      { moment: "during a stream", when: { stdout: (stdout: string) => stdout.length >= 8 } }
+    ] as const
+    for (const signal of ["SIGINT", "SIGTERM"] as const) {
+      for (const { moment, when } of cases) {
+        it(`${signal} ${moment}`, async () => {
+          const { dir, args } = setup()
+          const run = await runCli(["stream", ...args, "[[sim eventDelayMs=50 events=100 chars=4]] slowly"], {
+            marks: true,
+            signalWhen: { signal, ...when }
+          })
+          const expected = signal === "SIGINT" ? 130 : 143
+          assert.isDefined(run.msAfterSignal, `no signal sent; marks: ${run.marks.join(", ")}`)
+          assert.strictEqual(run.code, expected, `${run.signal ?? ""} ${run.stderr}`)
+          assert.strictEqual(shellStatus(run), expected)
+          assert.isBelow(run.msAfterSignal!, 5_000)
+          const events = existsSync(join(dir, "ledger.db")) ? await ledgerEvents(dir) : []
+          if (moment === "during a stream") {
+            assert.match(run.stderr, /^\ninterrupted after \d+ deltas: the stream was cancelled\n$/)
+            assert.deepStrictEqual(events.map((event) => [event.type, event.status]), [["hold", "ok"], [
+              "cancel",
+              "cancelled"
+            ]])
+          } else {
+            assert.strictEqual(run.stdout, "")
+            // A hold, if the call got that far, is settled.
+            assert.strictEqual(events.filter((event) => event.type === "hold").length, events.length / 2)
+          }
+        })
+      }
+    }
+  })
+
+  it("prints no secret: an echo server returning the key and header values, URL passwords in config", async () => {
+    const key = "AIzaSyECHO-0123456789-secret-key"
+    const header = "proxy-token-HEADER-SECRET-42"
+    const basePassword = "base-url-PASSWORD-77"
+    const ledgerPassword = "ledger-url-PASSWORD-99"
+    const secrets = [key, header, basePassword, ledgerPassword]
+    const dir = tempDir()
+    const base = simulatorConfig(sim, dir)
+    const config = {
+      ...base,
+      providers: {
+        ...base.providers,
+        google: {
+          api_key: key,
+          headers: { "x-proxy-token": header },
+          endpoints: [{ name: "echo", base_url: echoUrl, region: "us" }]
+        }
+      }
+    }
+    const path = writeConfig(dir, config)
+    // doctor and ledger also see a base_url and a PostgreSQL ledger.url with passwords (nothing listens on port 1).
+    const withPasswords = writeConfig(dir, {
+      ...config,
+      providers: {
+        ...config.providers,
+        google: {
+          ...config.providers.google,
+          endpoints: [...config.providers.google.endpoints, {
+            name: "with-password",
+            base_url: `http://user:${basePassword}@127.0.0.1:1/g`,
+            region: "us"
+          }]
+        }
+      },
+      ledger: { backend: "postgres", url: `postgres://postgres:${ledgerPassword}@127.0.0.1:1/test` }
+    }, "passwords.yaml")
+    const runs = await Promise.all([
+      runCli(["generate", "--config", path, "please fail"]),
+      runCli(["generate", "--config", path, "--log-level", "all", "please fail status=500"]),
+      runCli(["generate", "--config", path, "answer"]),
+      runCli(["generate", "--config", path, "--json", "answer"]),
+      runCli(["stream", "--config", path, "answer"]),
+      runCli(["doctor", "--config", withPasswords]),
+      runCli(["ledger", "--config", withPasswords])
+    ])
+    const [rejected, retried, answered, json, streamed, doctor, ledger] = runs
+    for (const run of runs) {
+      for (const secret of secrets) assert.notInclude(run.stdout + run.stderr, secret)
+    }
+    // Each path printed the echo (or its failure), so a secret had the chance to appear.
+    assert.strictEqual(rejected.code, 2, rejected.stderr)
+    oneErrorLine(rejected.stderr, /^error: FatalError: .*echo: .*<redacted>/)
+    assert.strictEqual(retried.code, 1, retried.stderr)
+    assert.match(retried.stderr, /^error: RetryableError: .*<redacted>/m)
+    assert.match(retried.stderr, /^debug: /m)
+    for (const run of [answered, json, streamed]) {
+      assert.strictEqual(run.code, 0, run.stderr)
+      assert.include(run.stdout, `"x-goog-api-key":"<redacted>"`.replace(/"/g, run === json ? `\\"` : `"`))
+      assert.include(run.stdout, "x-proxy-token")
+    }
+    assert.strictEqual(doctor.code, 1, doctor.stdout)
+    assert.match(doctor.stdout, /with-password .*http:\/\/user:<redacted>@127\.0\.0\.1:1\/g/)
+    assert.match(doctor.stdout, /backend\s+postgres .*✗ LedgerError/)
+    assert.strictEqual(ledger.code, 1, ledger.stderr)
+    oneErrorLine(ledger.stderr, /^error: LedgerError: /)
+    assert.notInclude(readFileSync(join(dir, "ledger.db")).toString("latin1"), key)
   })
 })

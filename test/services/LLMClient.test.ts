@@ -281,7 +281,10 @@ describe("budget and ledger", () => {
 
 describe("retries (TestClock)", () => {
   it.effect("503, 503, 200 succeeds with attempts 3 after delays within the jitter bounds of base×1 and base×2", () => {
-    const { layer, providers } = setup([unavailable(), unavailable(), "finally"])
+    // A 1 s base (testConfig's backoffs are milliseconds).
+    const { layer, providers } = setup([unavailable(), unavailable(), "finally"], {
+      resilience: { base_delay_s: 1, max_delay_s: 60 }
+    })
     return Effect.gen(function*() {
       const fiber = yield* Effect.fork(generate({ prompt: "hi", fullResponse: true }))
       yield* TestClock.adjust("1 millis")

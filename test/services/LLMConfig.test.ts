@@ -89,7 +89,7 @@ const flash = { provider: "google", model_id: "gemini-2.5-flash" }
 /** A minimal valid configuration, in the YAML shape. */
 const minimal = { providers: { google }, models: { flash } }
 
-const keyOf = (config: ResolvedConfig, provider: "google" | "dashscope" | "anthropic") => {
+const keyOf = (config: ResolvedConfig, provider: string) => {
   const key = config.providers[provider]?.apiKey
   return key?._tag === "Present" ? Redacted.value(key.value) : key
 }
@@ -102,7 +102,13 @@ describe("LLMConfig", () => {
       Effect.gen(function*() {
         const config = yield* load({ configPath: shipped, env: { GEMINI_API_KEY: "g-key" } })
         assert.strictEqual(config.defaultModel, "gemini-flash")
-        assert.deepStrictEqual(Object.keys(config.models), ["gemini-flash", "qwen-plus", "claude-haiku"])
+        assert.deepStrictEqual(Object.keys(config.models), [
+          "gemini-flash",
+          "qwen-plus",
+          "gpt-mini",
+          "deepseek-chat",
+          "claude-haiku"
+        ])
         assert.deepStrictEqual(config.models["gemini-flash"], {
           alias: "gemini-flash",
           provider: "google",
@@ -122,6 +128,25 @@ describe("LLMConfig", () => {
         assert.deepStrictEqual(config.observability, { recordContent: false })
         assert.strictEqual(keyOf(config, "google"), "g-key")
         assert.deepStrictEqual(keyOf(config, "dashscope"), { _tag: "Missing", variable: "DASHSCOPE_API_KEY" })
+        // The OpenAI-compatible entries load without their keys; only their calls would fail.
+        assert.deepStrictEqual(
+          Object.values(config.providers).map((provider) => [provider.name, provider.protocol]),
+          [
+            ["google", "gemini"],
+            ["dashscope", "dashscope"],
+            ["openai", "openai"],
+            ["deepseek", "openai"],
+            ["anthropic", "anthropic"]
+          ]
+        )
+        assert.deepStrictEqual(keyOf(config, "openai"), { _tag: "Missing", variable: "OPENAI_API_KEY" })
+        assert.deepStrictEqual(keyOf(config, "deepseek"), { _tag: "Missing", variable: "DEEPSEEK_API_KEY" })
+        assert.deepStrictEqual(config.models["deepseek-chat"]?.pricing, {
+          inputPer1m: 0.28,
+          cachedInputPer1m: 0.028,
+          outputPer1m: 0.42
+        })
+        assert.deepStrictEqual(config.models["gpt-mini"]?.fallbacks, ["gemini-flash"])
       }))
 
     it.effect("has an anthropic entry that loads without ANTHROPIC_API_KEY (its calls fail until it is set)", () =>

@@ -100,7 +100,10 @@ describe("Anthropic wire format (raw HTTP)", () => {
   })
 
   it("streams named events: event: + data:, padded JSON, a ping after the first block start, message_stop last", async () => {
-    const response = await messages("a", hello("stream me [[sim tokens=30 thinking=8]]", { stream: true }))
+    const response = await messages(
+      "a",
+      hello("stream me [[sim tokens=30 reasoning=Pondering_the_question_first]]", { stream: true })
+    )
     assert.strictEqual(response.headers.get("content-type"), "text/event-stream; charset=utf-8")
     const body = await response.text()
     assert.match(body, / +}\n\n/, "some JSON is padded before its last brace")
@@ -136,7 +139,8 @@ it.layer(NodeHttpClient.layerUndici)("Anthropic wire format through the protocol
   it.effect("unary and stream give the same answer, usage and ids; thinking and cache when scripted", () =>
     Effect.gen(function*() {
       const client = yield* Anthropic.make
-      const prompt = "same answer [[sim tokens=40 thinking=12 cacheReadTokens=64 cacheWriteTokens=8]]"
+      const prompt =
+        "same answer [[sim tokens=40 reasoning=Let_me_think_about_this_one_with_care cacheReadTokens=64 cacheWriteTokens=8]]"
       const unary = yield* client.generate(target("a"), request(prompt))
       const { error, parts } = yield* runStream(client, target("a"), request(prompt))
       assert.isUndefined(error)

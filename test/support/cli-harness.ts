@@ -2,26 +2,41 @@
  * Runs the `effect-llm` command line as a child process (an esbuild bundle of `src/cli/bin.ts`, built
  * once per test run from the current sources: it starts in a fraction of `node --import tsx`'s time),
  * hermetically (no user config file, no real keys, no colour), and writes temp configs pointing at
- * the loopback simulator.
+ * the loopback simulator. The build is laid out like `dist/cli`: a small `bin.mjs` installs the signal
+ * handlers (`Signals.mjs`), then loads the rest (`Main.mjs`, one bundle of the command line).
  */
 import * as Esbuild from "esbuild"
 import { spawn } from "node:child_process"
-import { mkdtempSync, writeFileSync } from "node:fs"
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join, resolve } from "node:path"
+import { pathToFileURL } from "node:url"
 import type * as Simulator from "../../src/simulator/Simulator.js"
 
 /** The repository root. */
 export const root = resolve(import.meta.dirname, "../..")
 /** Two levels under the root, like `dist/cli/bin.js`, so the CLI finds `package.json` and `config.yaml`. */
-const bin = join(root, ".test-build/cli/bin.mjs")
+const outdir = join(root, ".test-build/cli")
+const bin = join(outdir, "bin.mjs")
+rmSync(outdir, { recursive: true, force: true })
+/** The three files import each other at run time, so `Signals` is one module (state shared) as in `dist`. */
+const separateFiles: Esbuild.Plugin = {
+  name: "separate-files",
+  setup: (build) =>
+    build.onResolve(
+      { filter: /^\.\/(Main|Signals)\.js$/ },
+      (args) => ({ path: args.path.replace(/\.js$/, ".mjs"), external: true })
+    )
+}
 await Esbuild.build({
-  entryPoints: [join(root, "src/cli/bin.ts")],
+  entryPoints: ["bin", "Main", "Signals"].map((name) => join(root, `src/cli/${name}.ts`)),
   bundle: true,
   platform: "node",
   format: "esm",
   target: "node20",
-  outfile: bin,
+  outdir,
+  outExtension: { ".js": ".mjs" },
+  plugins: [separateFiles],
   external: ["better-sqlite3", "pg-native"],
   logLevel: "error",
   // CommonJS dependencies inside an ESM bundle still call `require`.
@@ -39,9 +54,39 @@ export interface CliRun {
   readonly stderr: string
   /** Wall time from spawn to exit. */
   readonly ms: number
-  /** Milliseconds from the signal (when `interruptWhen` fired) to exit. */
+  /** Milliseconds from the signal (when `interruptWhen` or `signalWhen` fired) to exit. */
   readonly msAfterSignal: number | undefined
+  /** Milliseconds from closing the child's stdout (`closeStdoutWhen`) to exit. */
+  readonly msAfterStdoutClosed: number | undefined
+  /** The marks written by `marks: true`'s preload, in order (taken out of `stderr`). */
+  readonly marks: ReadonlyArray<string>
 }
+
+/** What a signal is sent on: the stdout or the stderr seen so far, or a mark (`marks: true`). */
+export interface SignalWhen {
+  readonly signal: NodeJS.Signals
+  readonly stdout?: (stdout: string) => boolean
+  readonly mark?: (mark: string) => boolean
+}
+
+/**
+ * A preload marking, on stderr, each SIGTERM listener the process installs: `sigterm-listeners=1`
+ * is the executable's own handler (the rest of the CLI still loading), `=2` NodeRuntime's (the
+ * program started). Test instrumentation only: it wraps `process.on`.
+ */
+const marksPreload = join(root, ".test-build/marks.mjs")
+writeFileSync(
+  marksPreload,
+  `const on = process.on
+let count = 0
+process.on = function(event, listener) {
+  const result = on.call(this, event, listener)
+  if (event === "SIGTERM") process.stderr.write("@mark sigterm-listeners=" + ++count + "\\n")
+  return result
+}
+`
+)
+const markPattern = /^@mark (.*)\n/gm
 
 /** How to run the CLI. */
 export interface CliOptions {
@@ -53,6 +98,12 @@ export interface CliOptions {
   readonly stdin?: string
   /** Sends SIGINT once the stdout seen so far satisfies this. */
   readonly interruptWhen?: (stdout: string) => boolean
+  /** Sends a signal once its condition holds (`mark` needs `marks: true`). */
+  readonly signalWhen?: SignalWhen
+  /** Loads the preload that marks on stderr the signal listeners installed (see `SignalWhen.mark`). */
+  readonly marks?: boolean
+  /** Closes the read end of the child's stdout (as `| head -c N` does) once the stdout seen so far satisfies this. */
+  readonly closeStdoutWhen?: (stdout: string) => boolean
   /** Kills the child after this long (default 60 s). */
   readonly timeoutMs?: number
 }
@@ -95,7 +146,8 @@ const spawnCli = (args: ReadonlyArray<string>, options: CliOptions): Promise<Cli
     ) {
       if (options.env?.[name] === undefined) delete env[name]
     }
-    const child = spawn(process.execPath, [bin, ...args], {
+    const preload = options.marks === true ? ["--import", pathToFileURL(marksPreload).href] : []
+    const child = spawn(process.execPath, [...preload, bin, ...args], {
       cwd,
       env,
       stdio: ["pipe", "pipe", "pipe"]
@@ -103,15 +155,31 @@ const spawnCli = (args: ReadonlyArray<string>, options: CliOptions): Promise<Cli
     let stdout = ""
     let stderr = ""
     let signalledAt: number | undefined
+    let stdoutClosedAt: number | undefined
+    const marks: Array<string> = []
     const timer = setTimeout(() => child.kill("SIGKILL"), options.timeoutMs ?? 60_000)
+    const signal = (name: NodeJS.Signals) => {
+      if (signalledAt !== undefined) return
+      signalledAt = Date.now()
+      child.kill(name)
+    }
     child.stdout.on("data", (chunk: Buffer) => {
       stdout += chunk.toString("utf8")
-      if (signalledAt === undefined && options.interruptWhen?.(stdout) === true) {
-        signalledAt = Date.now()
-        child.kill("SIGINT")
+      if (options.interruptWhen?.(stdout) === true) signal("SIGINT")
+      if (options.signalWhen?.stdout?.(stdout) === true) signal(options.signalWhen.signal)
+      if (stdoutClosedAt === undefined && options.closeStdoutWhen?.(stdout) === true) {
+        stdoutClosedAt = Date.now()
+        child.stdout.destroy()
       }
     })
-    child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString("utf8")))
+    child.stderr.on("data", (chunk: Buffer) => {
+      stderr += chunk.toString("utf8")
+      stderr = stderr.replace(markPattern, (_, mark: string) => {
+        marks.push(mark)
+        if (options.signalWhen?.mark?.(mark) === true) signal(options.signalWhen.signal)
+        return ""
+      })
+    })
     child.on("error", reject)
     child.on("close", (code, signal) => {
       clearTimeout(timer)
@@ -122,7 +190,9 @@ const spawnCli = (args: ReadonlyArray<string>, options: CliOptions): Promise<Cli
         stdout,
         stderr,
         ms: now - started,
-        msAfterSignal: signalledAt && now - signalledAt
+        msAfterSignal: signalledAt && now - signalledAt,
+        msAfterStdoutClosed: stdoutClosedAt && now - stdoutClosedAt,
+        marks
       })
     })
     child.stdin.end(options.stdin ?? "")

@@ -1,6 +1,7 @@
 /**
  * Parsing of the servers' "wait this long" hints: the `Retry-After` header (delta-seconds or an
- * HTTP-date), the non-standard `retry-after-ms`, and Gemini's `google.rpc.RetryInfo.retryDelay`.
+ * HTTP-date), the non-standard `retry-after-ms`, Gemini's `google.rpc.RetryInfo.retryDelay`, and the
+ * OpenAI-style `x-ratelimit-reset-requests` / `-tokens` durations (`"6m0s"`, `"20ms"`).
  * Pure functions: the caller passes `now` (epoch ms, read from `Clock`).
  */
 import * as Duration from "effect/Duration"
@@ -49,3 +50,57 @@ export const fromHeaders = (
   now: number
 ): Duration.Duration | undefined =>
   parseRetryAfterMs(headers["retry-after-ms"]) ?? parseRetryAfter(headers["retry-after"], now)
+
+const resetDuration = /^(?:\d+(?:\.\d+)?(?:h|m|s|ms|us|µs|ns))+$/
+const resetPart = /(\d+(?:\.\d+)?)(h|ms|m|s|us|µs|ns)/g
+const unitMillis: Readonly<Record<string, number>> = {
+  h: 3_600_000,
+  m: 60_000,
+  s: 1000,
+  ms: 1,
+  us: 0.001,
+  "µs": 0.001,
+  ns: 0.000001
+}
+
+/**
+ * A Go-style duration as OpenAI and Groq send in `x-ratelimit-reset-*` (WIRE-openai-anthropic §1.7):
+ * a sequence of `<number><unit>` with units `h`, `m`, `s`, `ms`, `us`/`µs`, `ns`, fractions allowed
+ * (`"6m0s"`, `"1s"`, `"20ms"`, `"2m59.56s"`, `"0s"`), rounded up to whole milliseconds (a wait never
+ * ends before the reset). Anything else (`"-1"`, `"1.5"` without a unit, `"soon"`) is `undefined`.
+ */
+export const parseResetDuration = (value: string | undefined): Duration.Duration | undefined => {
+  if (value === undefined) return undefined
+  const text = value.trim()
+  if (!resetDuration.test(text)) return undefined
+  let total = 0
+  for (const match of text.matchAll(resetPart)) total += Number(match[1]) * unitMillis[match[2]!]!
+  return Duration.millis(Math.ceil(Math.round(total * 1e6) / 1e6))
+}
+
+/** Which rate limit a 429 names: OpenAI's error `type` is the exhausted dimension (`requests` / `tokens`). */
+export type RateLimitDimension = "requests" | "tokens"
+
+/**
+ * The reset hint of `x-ratelimit-reset-requests` / `-tokens` (a fallback for a 429 without
+ * `retry-after(-ms)`): the dimension the error names, else the one whose `x-ratelimit-remaining-*`
+ * is 0, else the sooner of the two (the other may be far off and not the one that refused). These
+ * are times until the window is full again, so the hint errs long, never short.
+ */
+export const fromRateLimitReset = (
+  headers: Readonly<Record<string, string | undefined>>,
+  dimension?: RateLimitDimension | undefined
+): Duration.Duration | undefined => {
+  const requests = parseResetDuration(headers["x-ratelimit-reset-requests"])
+  const tokens = parseResetDuration(headers["x-ratelimit-reset-tokens"])
+  if (dimension === "requests" && requests !== undefined) return requests
+  if (dimension === "tokens" && tokens !== undefined) return tokens
+  const spent = (name: RateLimitDimension) => headers[`x-ratelimit-remaining-${name}`]?.trim() === "0"
+  if (spent("requests") && requests !== undefined) {
+    return spent("tokens") && tokens !== undefined ? Duration.max(requests, tokens) : requests
+  }
+  if (spent("tokens") && tokens !== undefined) return tokens
+  if (requests === undefined) return tokens
+  if (tokens === undefined) return requests
+  return Duration.min(requests, tokens)
+}

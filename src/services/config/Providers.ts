@@ -213,8 +213,22 @@ export const resolveProviders = (
               source.origin
             )
           }
+          if (endpoint.maxTokensField !== undefined && protocol !== "openai") {
+            return yield* invalid(
+              ["providers", name, "endpoints", index, "max_tokens_field"],
+              `expected nothing: only protocol "openai" endpoints take it, and this entry's protocol is ${
+                quote(protocol)
+              }`,
+              source.origin
+            )
+          }
           endpointOwners.set(endpoint.name, { provider: name, source, path: formatPath(path.slice(0, 4)) })
-          endpoints.push({ name: endpoint.name, baseUrl: endpoint.baseUrl, region: endpoint.region })
+          endpoints.push({
+            name: endpoint.name,
+            baseUrl: endpoint.baseUrl,
+            region: endpoint.region,
+            ...(endpoint.maxTokensField !== undefined ? { maxTokensField: endpoint.maxTokensField } : {})
+          })
         }
       }
       unfilteredCount[name] = endpoints.length

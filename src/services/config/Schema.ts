@@ -68,8 +68,15 @@ const HeaderValue = Schema.Union(
 const Endpoint = Schema.Struct({
   name: NonEmptyString,
   baseUrl: Schema.propertySignature(HttpUrl).pipe(Schema.fromKey("base_url")),
-  region: optional(NonEmptyString, "region")
-}).annotations({ description: "an endpoint { name, base_url, region }" })
+  region: optional(NonEmptyString, "region"),
+  // `openai` endpoints only (checked once the entry's protocol is known).
+  maxTokensField: optional(
+    Schema.Literal("max_tokens", "max_completion_tokens").annotations({
+      description: "one of max_tokens, max_completion_tokens"
+    }),
+    "max_tokens_field"
+  )
+}).annotations({ description: "an endpoint { name, base_url, region, max_tokens_field }" })
 
 const Provider = Schema.Struct({
   // Checked against the protocol registry once all sources are merged (its names are not fixed here).

@@ -2,6 +2,8 @@ import { assert, describe, it } from "@effect/vitest"
 import * as Duration from "effect/Duration"
 import {
   fromHeaders,
+  fromRateLimitReset,
+  parseResetDuration,
   parseRetryAfter,
   parseRetryAfterMs,
   parseRetryDelay
@@ -55,5 +57,46 @@ describe("RetryAfter", () => {
     assert.strictEqual(millis(fromHeaders({ "retry-after": "9" }, now)), 9000)
     assert.strictEqual(millis(fromHeaders({ "retry-after-ms": "x", "retry-after": "9" }, now)), 9000)
     assert.isUndefined(fromHeaders({}, now))
+  })
+
+  it("parses x-ratelimit-reset-* Go-style durations: 6m0s, 1s, 20ms, 2m59.56s, 0s, hours and sub-ms, rounded up", () => {
+    assert.strictEqual(millis(parseResetDuration("6m0s")), 360_000)
+    assert.strictEqual(millis(parseResetDuration("1s")), 1000)
+    assert.strictEqual(millis(parseResetDuration("20ms")), 20)
+    assert.strictEqual(millis(parseResetDuration("2ms")), 2)
+    assert.strictEqual(millis(parseResetDuration("2m59.56s")), 179_560)
+    assert.strictEqual(millis(parseResetDuration("7.66s")), 7660)
+    assert.strictEqual(millis(parseResetDuration("1m26.4s")), 86_400)
+    assert.strictEqual(millis(parseResetDuration("547ms")), 547)
+    assert.strictEqual(millis(parseResetDuration("0s")), 0)
+    assert.strictEqual(millis(parseResetDuration("1h2m3s")), 3_723_000)
+    assert.strictEqual(millis(parseResetDuration("1500us")), 2)
+    assert.strictEqual(millis(parseResetDuration(" 1s ")), 1000)
+  })
+
+  it("ignores reset values that are no duration", () => {
+    for (const value of [undefined, "", "-1", "1.5", "s", "1x", "soon", "1s later", "1 s"]) {
+      assert.isUndefined(parseResetDuration(value), String(value))
+    }
+  })
+
+  it("the reset hint: the named dimension, else the spent one, else the sooner of the two", () => {
+    const headers = { "x-ratelimit-reset-requests": "6m0s", "x-ratelimit-reset-tokens": "1s" }
+    assert.strictEqual(millis(fromRateLimitReset(headers, "requests")), 360_000)
+    assert.strictEqual(millis(fromRateLimitReset(headers, "tokens")), 1000)
+    assert.strictEqual(millis(fromRateLimitReset({ ...headers, "x-ratelimit-remaining-requests": "0" })), 360_000)
+    assert.strictEqual(millis(fromRateLimitReset({ ...headers, "x-ratelimit-remaining-tokens": "0" })), 1000)
+    assert.strictEqual(
+      millis(fromRateLimitReset({
+        ...headers,
+        "x-ratelimit-remaining-tokens": "0",
+        "x-ratelimit-remaining-requests": "0"
+      })),
+      360_000
+    )
+    assert.strictEqual(millis(fromRateLimitReset(headers)), 1000)
+    assert.strictEqual(millis(fromRateLimitReset({ "x-ratelimit-reset-tokens": "20ms" }, "requests")), 20)
+    assert.isUndefined(fromRateLimitReset({}))
+    assert.isUndefined(fromRateLimitReset({ "x-ratelimit-reset-requests": "-1" }))
   })
 })

@@ -181,6 +181,68 @@ describe("providers with any name (API.md §8)", () => {
       }))
   })
 
+  describe("max_tokens_field", () => {
+    it.effect("an openai endpoint may say which field carries the output cap; absent, the protocol decides by host", () =>
+      Effect.gen(function*() {
+        const { config } = yield* loadObject({
+          providers: {
+            proxy: {
+              protocol: "openai",
+              endpoints: [
+                {
+                  name: "gateway",
+                  base_url: "https://llm-gateway.example/v1",
+                  max_tokens_field: "max_completion_tokens"
+                },
+                { name: "plain", base_url: "https://plain.example/v1", max_tokens_field: "max_tokens" },
+                { name: "default", base_url: "https://default.example/v1" }
+              ]
+            }
+          },
+          models: { m: model("proxy") }
+        })
+        assert.deepStrictEqual(config.providers.proxy?.endpoints, [
+          {
+            name: "gateway",
+            baseUrl: "https://llm-gateway.example/v1",
+            region: undefined,
+            maxTokensField: "max_completion_tokens"
+          },
+          { name: "plain", baseUrl: "https://plain.example/v1", region: undefined, maxTokensField: "max_tokens" },
+          { name: "default", baseUrl: "https://default.example/v1", region: undefined }
+        ])
+      }))
+
+    it.effect("another value is refused, naming the key path and the two values", () =>
+      Effect.gen(function*() {
+        const error = yield* Effect.flip(loadObject({
+          providers: {
+            deepseek: { ...deepseek, endpoints: [{ ...endpoint("deepseek"), max_tokens_field: "max_output_tokens" }] }
+          },
+          models: { m: model("deepseek") }
+        }))
+        assert.strictEqual(error.path, "providers.deepseek.endpoints[0].max_tokens_field")
+        assert.strictEqual(
+          error.message,
+          `providers.deepseek.endpoints[0].max_tokens_field: expected one of max_tokens, max_completion_tokens, got "max_output_tokens"`
+        )
+      }))
+
+    it.effect("is refused on an endpoint of another protocol", () =>
+      Effect.gen(function*() {
+        const error = yield* Effect.flip(loadObject({
+          providers: { google: { endpoints: [{ ...endpoint("g"), max_tokens_field: "max_tokens" }] } },
+          models: { m: model("google") }
+        }))
+        assert.strictEqual(error.reason, "invalid")
+        assert.strictEqual(error.path, "providers.google.endpoints[0].max_tokens_field")
+        assert.strictEqual(
+          error.message,
+          `providers.google.endpoints[0].max_tokens_field: expected nothing: only protocol "openai" endpoints take it, and this entry's protocol is "gemini"`
+        )
+      }))
+  })
+
   describe("api_key", () => {
     it.effect("is optional for a protocol that needs none: no key, no auth header", () =>
       Effect.gen(function*() {

@@ -1,0 +1,27 @@
+/**
+ * The command line's program under Node: `NodeRuntime.runMain` interrupts it on Ctrl-C / SIGTERM, so
+ * a call in flight is settled (`cancelled`) and the database closed before the process exits with the
+ * signal's code (`Signals.ts`); otherwise the program's result is the exit code.
+ */
+import * as NodeContext from "@effect/platform-node/NodeContext"
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
+import * as Cause from "effect/Cause"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import { run } from "./Cli.js"
+import { ExitCode } from "./Exit.js"
+import * as Signals from "./Signals.js"
+
+Signals.running()
+NodeRuntime.runMain(run(process.argv).pipe(Effect.provide(NodeContext.layer)), {
+  disableErrorReporting: true,
+  disablePrettyLogger: true,
+  teardown: (exit, onExit) =>
+    onExit(Signals.finish(
+      Exit.isSuccess(exit)
+        ? Number(exit.value)
+        : Cause.isInterruptedOnly(exit.cause)
+        ? ExitCode.interrupted // only a signal interrupts the program, and `finish` gives its code
+        : ExitCode.runtime
+    ))
+})

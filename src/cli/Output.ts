@@ -1,0 +1,83 @@
+/**
+ * Where the command line writes, with every configured secret removed (API.md §14): one `Output` per
+ * run, told the secrets once a command has loaded its config; stdout and stderr lines, log records and
+ * streamed deltas (whose secret may be split across two deltas) all pass through it.
+ */
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import type * as Redacted from "effect/Redacted"
+import * as Scrub from "../internal/Scrub.js"
+
+/** Incremental scrubbing of a text that arrives in pieces (a streamed answer). */
+export interface StreamScrubber {
+  /** The piece's text safe to print now: a tail that may be the start of a secret is kept back. */
+  readonly push: (text: string) => string
+  /** What was kept back, at the end of the text. */
+  readonly flush: () => string
+}
+
+/** The run's output: the scrubber of the secrets known so far and the writers that apply it. */
+export interface Output {
+  /** Adds secrets (from a loaded config) to remove from everything printed from now on. */
+  readonly addSecrets: (secrets: Iterable<Redacted.Redacted<string> | string>) => void
+  /** Removes every known secret from a text. */
+  readonly scrub: (text: string) => string
+  /** A scrubber for one streamed text. */
+  readonly streamScrubber: () => StreamScrubber
+  /** Writes one line to stderr, scrubbed. */
+  readonly stderr: (line: string) => Effect.Effect<void>
+}
+
+/** The run's `Output`. */
+export class CliOutput extends Context.Tag("effect-llm/cli/CliOutput")<CliOutput, Output>() {}
+
+/** The length of the longest suffix of `text` that is a proper prefix of one of `forms`. */
+const partialTail = (text: string, forms: ReadonlyArray<string>): number => {
+  let longest = 0
+  for (const form of forms) {
+    for (let length = Math.min(form.length - 1, text.length); length > longest; length--) {
+      if (text.endsWith(form.slice(0, length))) {
+        longest = length
+        break
+      }
+    }
+  }
+  return longest
+}
+
+/** A fresh `Output` knowing no secret yet. */
+export const make = (): Output => {
+  const secrets: Array<Redacted.Redacted<string> | string> = []
+  let forms: ReadonlyArray<string> = []
+  let scrubber: Scrub.Scrubber = (text) => text
+  const scrub = (text: string) => scrubber(text)
+  return {
+    addSecrets: (more) => {
+      secrets.push(...more)
+      forms = Scrub.formsOf(secrets)
+      scrubber = Scrub.make(secrets)
+    },
+    scrub,
+    streamScrubber: () => {
+      let kept = ""
+      return {
+        push: (text) => {
+          const scrubbed = scrub(kept + text)
+          const tail = partialTail(scrubbed, forms)
+          kept = scrubbed.slice(scrubbed.length - tail)
+          return scrubbed.slice(0, scrubbed.length - tail)
+        },
+        flush: () => {
+          const rest = kept
+          kept = ""
+          return rest
+        }
+      }
+    },
+    stderr: (line) => Effect.sync(() => void process.stderr.write(`${scrub(line)}\n`))
+  }
+}
+
+/** Writes one line to stderr through the run's `Output`. */
+export const printError = (line: string): Effect.Effect<void, never, CliOutput> =>
+  Effect.flatMap(CliOutput, (output) => output.stderr(line))

@@ -1,0 +1,275 @@
+/**
+ * Chat Completions failures as `LLMError`s (WIRE-openai-anthropic §1.6–§1.9), one table for every
+ * compatible service: by the error body's code, type and words first (a quota that waiting cannot
+ * clear, an overloaded service, Ark's PascalCase codes), then by status. The body is OpenAI's
+ * `{"error":{message,type,param,code}}` (`code` a string, or a number at OpenRouter and vLLM; Groq adds
+ * `status_code`), Ollama's native `{"error":"…"}`, vLLM's older flat `{"object":"error",…}`, or any text.
+ * The same table classifies an error object arriving inside a 200 answer (a stream event, a unary body).
+ */
+import * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
+import type { LLMError } from "../../domain/Errors.js"
+import * as Errors from "../http/Errors.js"
+import * as Json from "../http/Json.js"
+import type { Classify } from "../http/Response.js"
+import * as RetryAfter from "../http/RetryAfter.js"
+import * as Sse from "../http/Sse.js"
+import { keyVariables } from "./Keys.js"
+
+const Code = Schema.Union(Schema.String, Schema.Number)
+
+/** An error object, leniently: every field optional or null, unknown fields (`param`, `failed_generation`) ignored. */
+export const ErrorObject = Schema.Struct({
+  message: Json.field(Schema.String),
+  type: Json.field(Schema.String),
+  code: Json.field(Code),
+  status_code: Json.field(Schema.Number),
+  metadata: Json.field(Schema.Unknown)
+})
+
+/** An error body: `error` an object or (Ollama native) a string; or vLLM's older flat shape. */
+export const ErrorBody = Schema.Struct({
+  error: Json.field(Schema.Union(Schema.String, ErrorObject)),
+  message: Json.field(Schema.String),
+  type: Json.field(Schema.String),
+  code: Json.field(Code)
+})
+
+const decodeErrorBody = Schema.decodeUnknownOption(ErrorBody)
+
+/** What classification reads of an error body, from any of its shapes. */
+export interface ErrorPayload {
+  readonly message: string | undefined
+  readonly type: string | undefined
+  /** A string `code` (`insufficient_quota`, `RateLimitExceeded.EndpointRPMExceeded`). */
+  readonly code: string | undefined
+  /** The HTTP status the body names: Groq's `status_code`, or a numeric `code` (OpenRouter, vLLM). */
+  readonly status: number | undefined
+  /** OpenRouter's `metadata.raw`: the upstream provider's own words. */
+  readonly detail: string | undefined
+}
+
+/** True for a payload carrying an error: an `error` value, or vLLM's flat `"object": "error"`. */
+export const isErrorPayload = (json: unknown): boolean =>
+  Json.isObject(json) && ((json.error !== undefined && json.error !== null) || json.object === "error")
+
+const httpStatus = (value: unknown): number | undefined =>
+  typeof value === "number" && Number.isInteger(value) && value >= 400 && value <= 599 ? value : undefined
+
+const nonEmpty = (value: string | null | undefined): string | undefined =>
+  value === undefined || value === null || value.length === 0 ? undefined : value
+
+/** The error payload of a parsed body; `undefined` when it holds none (no message, type or code). */
+export const errorPayloadOf = (json: unknown): ErrorPayload | undefined => {
+  const decoded = decodeErrorBody(json)
+  if (Option.isNone(decoded)) return undefined
+  const body = decoded.value
+  const error = body.error
+  if (typeof error === "string") {
+    return { message: nonEmpty(error), type: undefined, code: undefined, status: undefined, detail: undefined }
+  }
+  const source = error ?? body
+  const code = source.code ?? undefined
+  const metadata = error?.metadata
+  const raw = Json.isObject(metadata) ? metadata.raw : undefined
+  const payload: ErrorPayload = {
+    message: nonEmpty(source.message),
+    type: nonEmpty(source.type),
+    code: typeof code === "string" ? nonEmpty(code) : undefined,
+    status: httpStatus(error?.status_code) ?? httpStatus(code),
+    detail: typeof raw === "string"
+      ? nonEmpty(raw)
+      : raw !== undefined && raw !== null
+      ? JSON.stringify(raw)
+      : undefined
+  }
+  return payload.message === undefined && payload.type === undefined && payload.code === undefined &&
+      payload.status === undefined
+    ? undefined
+    : payload
+}
+
+// Codes (and types) by what they mean. Ark's codes are dotted PascalCase (WIRE-openai-anthropic §1.8).
+const quotaCodes = new Set([
+  "insufficient_quota",
+  "credit_balance_exhausted",
+  "billing_hard_limit_reached",
+  "insufficient_balance",
+  "AccountOverdueError",
+  "QuotaExceeded",
+  "SetLimitExceeded"
+])
+const overloadCodes = new Set([
+  "server_is_overloaded",
+  "engine_overloaded",
+  "overloaded",
+  "overloaded_error",
+  "slow_down",
+  "capacity_exceeded",
+  "ServerOverloaded"
+])
+const authenticationCodes = new Set([
+  "invalid_api_key",
+  "invalid_authentication",
+  "authentication_error",
+  "AuthenticationError"
+])
+const notFoundCodes = new Set([
+  "model_not_found",
+  "not_found_error",
+  "ModelNotOpen",
+  "InvalidEndpoint.NotFound",
+  "InvalidEndpointOrModel.NotFound"
+])
+const permissionCodes = new Set(["AccessDenied", "permission_error", "unsupported_country_region_territory"])
+const contentFilterCodes = new Set(["content_filter", "content_policy_violation"])
+
+/** Words of a refusal no wait clears: a spent balance, quota or spend limit (never "rate limit reached"). */
+const quotaWords =
+  /exceeded your current quota|insufficient (?:account )?(?:balance|credits?|funds|quota)|out of (?:balance|credits)|credit balance|no credits|spend(?:ing)? limit|specified api usage limits?|budget (?:limit )?(?:exceeded|reached)/i
+
+/** The HTTP status an in-band error means when it names none: from its `type`, else a server error. */
+const typeStatus: Readonly<Record<string, number>> = {
+  invalid_request_error: 400,
+  BadRequestError: 400,
+  authentication_error: 401,
+  permission_error: 403,
+  not_found_error: 404,
+  NotFoundError: 404,
+  rate_limit_error: 429,
+  rate_limit_exceeded: 429,
+  requests: 429,
+  tokens: 429,
+  insufficient_quota: 429,
+  server_error: 500,
+  api_error: 500,
+  InternalServerError: 500,
+  overloaded_error: 529
+}
+
+/** The status an error found inside a 200 answer stands for. */
+export const inBandStatus = (payload: ErrorPayload | undefined): number =>
+  payload?.status ?? (payload?.type !== undefined ? typeStatus[payload.type] : undefined) ?? 500
+
+const isRateLimitCode = (code: string): boolean =>
+  code === "rate_limit_exceeded" || code.startsWith("RateLimitExceeded") || code.endsWith("RateLimitExceeded")
+
+/**
+ * The class of an error under `status` (the HTTP status, or `inBandStatus` for an error inside a
+ * 200 answer; `rawText` stands for the words of a body that is no error object): quota →
+ * `RateLimitError` quota_exhausted; overload (529, Groq 498, an overload code or
+ * body) → `RetryableError` overloaded; rate-limit codes and 429 → rate_limited; then the codes that
+ * name a fatal reason; then the status (402 quota, 408 timeout, 409/499/5xx server_error).
+ */
+export const classOf = (status: number, payload: ErrorPayload | undefined, rawText = ""): Errors.StatusClass => {
+  const code = payload?.code ?? ""
+  const type = payload?.type ?? ""
+  const words = payload === undefined ? rawText : `${payload.message ?? ""} ${payload.detail ?? ""}`
+  if (
+    status === 402 || quotaCodes.has(code) || quotaCodes.has(type) ||
+    ((status === 429 || status === 403) && quotaWords.test(words))
+  ) return { _tag: "RateLimitError", reason: "quota_exhausted" }
+  if (
+    status === 529 || status === 498 || overloadCodes.has(code) || overloadCodes.has(type) ||
+    ((status >= 500 || status === 429) && /overload/i.test(words))
+  ) return { _tag: "RetryableError", reason: "overloaded" }
+  if (status === 429 || isRateLimitCode(code) || type === "rate_limit_exceeded") {
+    return { _tag: "RateLimitError", reason: "rate_limited" }
+  }
+  if (authenticationCodes.has(code) || authenticationCodes.has(type)) {
+    return { _tag: "FatalError", reason: "authentication" }
+  }
+  if (contentFilterCodes.has(code) || code.endsWith("RiskDetection")) {
+    return { _tag: "FatalError", reason: "content_filter" }
+  }
+  if (notFoundCodes.has(code)) return { _tag: "FatalError", reason: "not_found" }
+  if (permissionCodes.has(code)) return { _tag: "FatalError", reason: "permission_denied" }
+  if (code === "context_length_exceeded") return { _tag: "FatalError", reason: "invalid_request" }
+  if (status === 409) return { _tag: "RetryableError", reason: "server_error" }
+  return Errors.classifyStatus(status)
+}
+
+/** Key-like tokens a server quotes back (OpenAI's "Incorrect API key provided: sk-proj-****abcd") are shortened. */
+const maskKeys = (text: string): string => text.replace(/\b(sk|ak|rk|pk)-[A-Za-z0-9*._-]{6,}/g, "$1-…")
+
+/** Where the key comes from, for the "check your key" hint. */
+const keyHint = (provider: string): string => `${keyVariables(provider).join(" / ")} or providers.${provider}.api_key`
+
+const dimensionOf = (payload: ErrorPayload | undefined): RetryAfter.RateLimitDimension | undefined =>
+  payload?.type === "requests" || payload?.type === "tokens" ? payload.type : undefined
+
+/**
+ * Classifies an error payload (or, without one, the raw text) under `status`; `said` is what the
+ * message says happened ("answered HTTP 429", "sent an error event mid-stream"). A `RateLimitError`
+ * carries the wait from `retry-after-ms`, `retry-after` (seconds or HTTP-date), else the
+ * `x-ratelimit-reset-*` headers.
+ */
+export const classifyPayload = (
+  status: number,
+  payload: ErrorPayload | undefined,
+  rawText: string,
+  headers: Readonly<Record<string, string | undefined>>,
+  context: Errors.ClassifyContext,
+  said = `answered HTTP ${status}`
+): LLMError => {
+  const statusClass = classOf(status, payload, rawText)
+  const label = [payload?.code, payload?.type !== payload?.code ? payload?.type : undefined]
+    .filter((part) => part !== undefined)
+    .join(" / ")
+  const serverText = payload === undefined ? rawText : [payload.message, payload.detail].filter(Boolean).join(" — ")
+  const text = Errors.truncate(maskKeys(serverText))
+  const requestId = headers["x-request-id"]
+  const what = `${Errors.describeContext(context)} ${said}${label ? ` ${label}` : ""}${text ? `: ${text}` : ""}` +
+    (requestId !== undefined ? ` (request_id ${requestId})` : "")
+  const message = statusClass._tag === "FatalError" && statusClass.reason === "authentication"
+    ? `${what}; check ${keyHint(context.provider)}`
+    : statusClass._tag === "RateLimitError" && statusClass.reason === "quota_exhausted"
+    ? `${what} (a spent quota or balance: waiting will not clear it)`
+    : what
+  return Errors.makeError(statusClass, message, {
+    provider: context.provider,
+    endpoint: context.endpoint,
+    status,
+    retryAfter: statusClass._tag === "RateLimitError"
+      ? RetryAfter.fromHeaders(headers, context.now) ?? RetryAfter.fromRateLimitReset(headers, dimensionOf(payload))
+      : undefined
+  })
+}
+
+/** An error body as JSON: plain (after leading blank lines), else the first `data:` line of an SSE-framed body. */
+const parseErrorBody = (bodyText: string): unknown => {
+  const body = Json.parse(bodyText.trim())
+  if (body !== undefined) return body
+  for (const event of Sse.parseAll(bodyText)) {
+    if (event.data !== undefined) return Json.parse(event.data)
+  }
+  return undefined
+}
+
+/**
+ * Classifies a failed answer by its status and body: 400/413/422 → `FatalError` invalid_request
+ * (`context_length_exceeded` too), 401 authentication, 403 permission_denied, 404 not_found; 402, and a
+ * quota code or words → `RateLimitError` quota_exhausted; 429 → rate_limited with its wait; 408 →
+ * `RetryableError` timeout; 409/499/5xx → server_error; 529, Groq 498 or an overload body → overloaded.
+ */
+export const classify: Classify = (status, bodyText, headers, context) => {
+  const payload = errorPayloadOf(parseErrorBody(bodyText))
+  // A 2xx here is an error answer sent with a success status: classified as an in-band error.
+  const effective = status >= 200 && status < 300 ? inBandStatus(payload) : status
+  return classifyPayload(effective, payload, payload === undefined ? bodyText : "", headers, context)
+}
+
+/**
+ * Classifies an error object found in a 200 answer (a stream event, a unary body): by the status it
+ * names (`status_code`, a numeric `code`), else the one its `type` implies, else as a server error.
+ */
+export const classifyInBand = (
+  json: unknown,
+  text: string,
+  headers: Readonly<Record<string, string | undefined>>,
+  context: Errors.ClassifyContext,
+  said: string
+): LLMError => {
+  const payload = errorPayloadOf(json)
+  return classifyPayload(inBandStatus(payload), payload, payload === undefined ? text : "", headers, context, said)
+}

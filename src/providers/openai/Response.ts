@@ -1,0 +1,172 @@
+/**
+ * Chat Completions payloads (WIRE-openai-anthropic §1.3–§1.5), a unary `chat.completion` body or a
+ * `chat.completion.chunk` event: their lenient Schema, the readers both paths use on the decoded
+ * value (content, reasoning apart from it, usage with its cache and reasoning details, finish reason,
+ * ids), and the decoding of a unary 200 body into a `ProviderAnswer`.
+ */
+import * as Either from "effect/Either"
+import * as Schema from "effect/Schema"
+import type { LLMError } from "../../domain/Errors.js"
+import type { FinishReason } from "../../domain/FinishReason.js"
+import type { UsageCounts } from "../../domain/TokenUsage.js"
+import * as Errors from "../http/Errors.js"
+import * as Json from "../http/Json.js"
+import type { ProviderAnswer } from "../Provider.js"
+import { classifyInBand, isErrorPayload } from "./Errors.js"
+import { fromOpenAI } from "./FinishReason.js"
+
+/**
+ * A `message` (unary) or `delta` (stream): the answer text, and the reasoning text the service
+ * reports beside it — `reasoning_content` (DeepSeek, DashScope, Ark, vLLM) or `reasoning` (Groq,
+ * Ollama, OpenRouter). Tool calls, refusals and annotations are not read.
+ */
+export const Message = Schema.Struct({
+  content: Json.field(Schema.String),
+  reasoning_content: Json.field(Schema.String),
+  reasoning: Json.field(Schema.String)
+})
+
+/** A choice; `finish_reason` is null until the choice ends (kept as a string: unknown values → other). */
+export const Choice = Schema.Struct({
+  message: Json.field(Message),
+  delta: Json.field(Message),
+  finish_reason: Json.field(Schema.String)
+})
+
+/**
+ * Token counts: `cached_tokens` ⊂ `prompt_tokens`, `reasoning_tokens` ⊂ `completion_tokens`
+ * (WIRE-openai-anthropic §1.4); DeepSeek's `prompt_cache_hit_tokens` stands in for `cached_tokens`.
+ * Service extras (Groq timings, OpenRouter `cost`) are not read.
+ */
+export const Usage = Schema.Struct({
+  prompt_tokens: Json.field(Schema.Number),
+  completion_tokens: Json.field(Schema.Number),
+  total_tokens: Json.field(Schema.Number),
+  prompt_tokens_details: Json.field(Schema.Struct({
+    cached_tokens: Json.field(Schema.Number),
+    cache_write_tokens: Json.field(Schema.Number)
+  })),
+  completion_tokens_details: Json.field(Schema.Struct({ reasoning_tokens: Json.field(Schema.Number) })),
+  prompt_cache_hit_tokens: Json.field(Schema.Number)
+})
+export type Usage = typeof Usage.Type
+
+/**
+ * A completion or a chunk, leniently: every field optional or null, unknown fields (`obfuscation`,
+ * `service_tier`, `provider`, `content_filter_results`, …) ignored. Groq without `stream_options` puts
+ * usage in `x_groq.usage`. Only the fields effect-llm reads are declared (a field of the wrong type
+ * among them fails the decode: `bad_response`).
+ */
+export const Completion = Schema.Struct({
+  id: Json.field(Schema.String),
+  model: Json.field(Schema.String),
+  choices: Json.field(Schema.Array(Choice)),
+  usage: Json.field(Usage),
+  x_groq: Json.field(Schema.Struct({ usage: Json.field(Usage) }))
+})
+export type Completion = typeof Completion.Type
+
+const decodeCompletion = Schema.decodeUnknownEither(Completion)
+
+/** True for an object with one of the fields a completion or chunk is recognised by (`{"status":"ok"}` is not one). */
+export const looksLikeCompletion = (json: unknown): boolean =>
+  Json.isObject(json) && (json.choices !== undefined || json.usage !== undefined)
+
+type Choice = typeof Choice.Type
+
+const firstChoice = (completion: Completion): Choice | undefined => completion.choices?.[0] ?? undefined
+
+const messageOf = (choice: Choice | undefined) => choice?.message ?? choice?.delta ?? undefined
+
+/** The answer text of the first choice (`message` or `delta`); `""` when it has none. */
+export const contentOf = (completion: Completion): string => messageOf(firstChoice(completion))?.content ?? ""
+
+/** The first choice's reasoning text: `reasoning_content` if any, else `reasoning` (never both: some send both). */
+export const reasoningOf = (completion: Completion): string => {
+  const message = messageOf(firstChoice(completion))
+  if (message == null) return ""
+  const content = message.reasoning_content
+  return content != null && content.length > 0 ? content : message.reasoning ?? ""
+}
+
+/** The finish reason, once the first choice says it ended (not null, absent or empty). */
+export const finishOf = (completion: Completion): FinishReason | undefined => {
+  const reason = firstChoice(completion)?.finish_reason
+  return typeof reason === "string" && reason.length > 0 ? fromOpenAI(reason) : undefined
+}
+
+/** The usage a payload reports (top-level, else Groq's `x_groq.usage`); `undefined` when it reports none. */
+export const reportedUsage = (completion: Completion): Usage | undefined => {
+  const usage = completion.usage ?? completion.x_groq?.usage ?? undefined
+  return usage != null && (usage.prompt_tokens != null || usage.completion_tokens != null) ? usage : undefined
+}
+
+/** Input = prompt_tokens, output = completion_tokens (reasoning included), total as reported, else the sum. */
+export const usageOf = (usage: Usage): UsageCounts => {
+  const inputTokens = usage.prompt_tokens ?? 0
+  const outputTokens = usage.completion_tokens ?? 0
+  const counts: { -readonly [K in keyof UsageCounts]: UsageCounts[K] } = {
+    inputTokens,
+    outputTokens,
+    totalTokens: usage.total_tokens ?? inputTokens + outputTokens
+  }
+  const cached = usage.prompt_tokens_details?.cached_tokens ?? usage.prompt_cache_hit_tokens
+  if (cached != null) counts.cachedInputTokens = cached
+  const written = usage.prompt_tokens_details?.cache_write_tokens
+  if (written != null) counts.cacheWriteTokens = written
+  const reasoning = usage.completion_tokens_details?.reasoning_tokens
+  if (reasoning != null) counts.reasoningTokens = reasoning
+  return counts
+}
+
+const nonEmpty = (text: string | null | undefined): string | undefined =>
+  text === undefined || text === null || text.length === 0 ? undefined : text
+
+/** The request id: the `x-request-id` header where the service sends one, else the body `id`. */
+export const requestIdOf = (
+  completion: Completion,
+  headers: Readonly<Record<string, string | undefined>>
+): string | undefined => nonEmpty(headers["x-request-id"]) ?? nonEmpty(completion.id)
+
+/** The model the service says answered (`gpt-4.1-nano-2025-04-14` for `gpt-4.1-nano`). */
+export const modelVersionOf = (completion: Completion): string | undefined => nonEmpty(completion.model)
+
+/** The answer a decoded unary completion gives. */
+export const answerOf = (
+  completion: Completion,
+  headers: Readonly<Record<string, string | undefined>>
+): ProviderAnswer => {
+  const usage = reportedUsage(completion)
+  return {
+    content: contentOf(completion),
+    reasoning: nonEmpty(reasoningOf(completion)),
+    usage: usage !== undefined ? usageOf(usage) : undefined,
+    finishReason: finishOf(completion) ?? "other",
+    requestId: requestIdOf(completion, headers),
+    modelVersion: modelVersionOf(completion)
+  }
+}
+
+/**
+ * Decodes a unary 2xx body (leading blank lines, DeepSeek's keep-alive while queued, are skipped).
+ * A body carrying an error is classified; one with `choices` is the answer (`bad_response` if its
+ * fields have the wrong types); anything else is `bad_response`.
+ */
+export const decode = (
+  bodyText: string,
+  status: number,
+  headers: Readonly<Record<string, string | undefined>>,
+  context: Errors.ClassifyContext
+): Either.Either<ProviderAnswer, LLMError> => {
+  const json = Json.parse(bodyText.trim())
+  const bad = (detail: string) => Either.left(Errors.badResponse(detail, { ...context, status }))
+  if (json === undefined) return bad(`the body is not JSON: ${bodyText}`)
+  if (isErrorPayload(json)) {
+    return Either.left(classifyInBand(json, bodyText, headers, context, `answered HTTP ${status} with an error body`))
+  }
+  if (!Json.isObject(json) || !Array.isArray(json.choices)) return bad(`no \`choices\` in the body: ${bodyText}`)
+  const decoded = decodeCompletion(json)
+  return Either.isLeft(decoded)
+    ? bad(`not a chat completion: ${decoded.left.message}`)
+    : Either.right(answerOf(decoded.right, headers))
+}

@@ -1,0 +1,373 @@
+import { assert, describe, it } from "@effect/vitest"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import type { LLMError } from "../../../src/domain/Errors.js"
+import * as Errors from "../../../src/providers/openai/Errors.js"
+import {
+  apiKey,
+  cassette,
+  context,
+  expectError,
+  fixtureText,
+  hello,
+  json,
+  pai,
+  replayInteraction,
+  targetOf,
+  vai,
+  vao,
+  withServer
+} from "./Harness.js"
+
+const millis = (error: LLMError) => {
+  const retryAfter = (error as { retryAfter?: Duration.Duration }).retryAfter
+  return retryAfter === undefined ? undefined : Duration.toMillis(retryAfter)
+}
+
+const classify = (status: number, body: string, headers: Record<string, string> = {}) =>
+  Errors.classify(status, body, headers, context)
+
+const body = (error: Record<string, unknown>) => JSON.stringify({ error })
+
+const rateLimit = body({
+  message:
+    "Rate limit reached for gpt-4o-mini in organization org-abc on tokens per min (TPM): Limit 200000, Used 199500, Requested 800. Please try again in 90ms. Visit https://platform.openai.com/account/rate-limits to learn more.",
+  type: "tokens",
+  param: null,
+  code: "rate_limit_exceeded"
+})
+
+describe("openai Errors.classify: fatal statuses", () => {
+  it("400 (recorded: the developer role refused) is invalid_request with the server's message", () => {
+    const [interaction] = cassette(pai + "test_openai_o1_mini_system_role[developer].yaml")
+    const error = classify(interaction!.status, interaction!.body)
+    expectError(error, "FatalError", "invalid_request", 400)
+    assert.include(error.message, "unsupported_value / invalid_request_error")
+    assert.include(error.message, "does not support 'developer' with this model")
+  })
+
+  it("400 (recorded: max_tokens refused by a reasoning model, temperature refused) is invalid_request", () => {
+    for (
+      const path of [
+        vai + "reasoning-model-legacy-parameter-error.json",
+        vao + "openai/reasoning-model-temperature-error.json"
+      ]
+    ) {
+      const error = classify(400, fixtureText(path))
+      expectError(error, "FatalError", "invalid_request", 400)
+      assert.match(error.message, /Unsupported parameter: '(max_tokens|temperature)'/)
+    }
+  })
+
+  it("400 context_length_exceeded is invalid_request", () => {
+    const error = classify(
+      400,
+      body({
+        message:
+          "This model's maximum context length is 128000 tokens. However, your messages resulted in 130000 tokens. Please reduce the length of the messages.",
+        type: "invalid_request_error",
+        param: "messages",
+        code: "context_length_exceeded"
+      })
+    )
+    expectError(error, "FatalError", "invalid_request", 400)
+    assert.include(error.message, "context_length_exceeded")
+  })
+
+  it("422 (DeepSeek Invalid Parameters) and 413 are invalid_request", () => {
+    expectError(
+      classify(422, body({ message: "Invalid Parameters", type: "invalid_request_error" })),
+      "FatalError",
+      "invalid_request",
+      422
+    )
+    expectError(classify(413, "Request Entity Too Large"), "FatalError", "invalid_request", 413)
+  })
+
+  it("401 is authentication, hints at the key variable, and never repeats the key the server quotes", () => {
+    const error = classify(
+      401,
+      body({
+        message:
+          "Incorrect API key provided: sk-test-********************************cdef. You can find your API key at https://platform.openai.com/account/api-keys.",
+        type: "invalid_request_error",
+        param: null,
+        code: "invalid_api_key"
+      }),
+      { "x-request-id": "req_401" }
+    )
+    expectError(error, "FatalError", "authentication", 401)
+    assert.include(error.message, "OPENAI_API_KEY or providers.openai.api_key")
+    assert.include(error.message, "request_id req_401")
+    assert.notInclude(error.message, "sk-test-")
+    assert.notInclude(error.message, "cdef")
+    assert.notInclude(error.message, apiKey)
+  })
+
+  it("403 is permission_denied", () => {
+    const error = classify(
+      403,
+      body({
+        message: "Country, region, or territory not supported",
+        type: "request_forbidden",
+        code: "unsupported_country_region_territory"
+      })
+    )
+    expectError(error, "FatalError", "permission_denied", 403)
+  })
+
+  it("404 (recorded: model_not_found) is not_found", () => {
+    const [interaction] = cassette(pai + "test_model_name_suggestion[openai-chat].yaml")
+    const error = classify(interaction!.status, interaction!.body)
+    expectError(error, "FatalError", "not_found", 404)
+    assert.include(error.message, "The model `gpt-5.2-proo` does not exist")
+  })
+})
+
+describe("openai Errors.classify: 429 and its wait", () => {
+  it("rate_limit_exceeded is rate_limited; no hint → no retryAfter", () => {
+    const error = classify(429, rateLimit)
+    expectError(error, "RateLimitError", "rate_limited", 429)
+    assert.isUndefined(millis(error))
+  })
+
+  it("retry-after-ms wins over retry-after, which wins over the reset headers", () => {
+    const headers = {
+      "retry-after-ms": "1500",
+      "retry-after": "20",
+      "x-ratelimit-reset-tokens": "6m0s",
+      "x-ratelimit-reset-requests": "1s"
+    }
+    assert.strictEqual(millis(classify(429, rateLimit, headers)), 1500)
+    const { "retry-after-ms": _, ...withoutMs } = headers
+    assert.strictEqual(millis(classify(429, rateLimit, withoutMs)), 20_000)
+  })
+
+  it("retry-after as an HTTP-date is measured from Clock's now", () => {
+    assert.strictEqual(millis(classify(429, rateLimit, { "retry-after": "Sat, 16 Aug 2025 00:46:02 GMT" })), 30_000)
+  })
+
+  it("x-ratelimit-reset-*: the dimension the 429's type names, else the one spent, else the sooner", () => {
+    const reset = { "x-ratelimit-reset-requests": "6m0s", "x-ratelimit-reset-tokens": "20ms" }
+    // type "tokens" (the recorded body shape): the tokens window.
+    assert.strictEqual(millis(classify(429, rateLimit, reset)), 20)
+    const requests = body({
+      message: "Rate limit reached on requests per min (RPM)",
+      type: "requests",
+      code: "rate_limit_exceeded"
+    })
+    assert.strictEqual(millis(classify(429, requests, reset)), 360_000)
+    const plain = body({ message: "Too many requests" })
+    assert.strictEqual(millis(classify(429, plain, { ...reset, "x-ratelimit-remaining-requests": "0" })), 360_000)
+    assert.strictEqual(millis(classify(429, plain, reset)), 20)
+    assert.strictEqual(millis(classify(429, plain, { "x-ratelimit-reset-requests": "2m59.56s" })), 179_560)
+  })
+
+  it("OpenRouter's recorded 429 (Provider returned error, upstream words in metadata.raw) is rate_limited", () => {
+    const [interaction] = cassette(pai + "test_openrouter_errors_raised.yaml")
+    const error = classify(interaction!.status, interaction!.body)
+    expectError(error, "RateLimitError", "rate_limited", 429)
+    assert.include(error.message, "Provider returned error")
+    assert.include(error.message, "temporarily rate-limited upstream")
+  })
+
+  it("insufficient_quota (code or type), credit_balance_exhausted and spend-limit words are quota_exhausted, even with a wait", () => {
+    const quota = body({
+      message: "You exceeded your current quota, please check your plan and billing details.",
+      type: "insufficient_quota",
+      param: null,
+      code: "insufficient_quota"
+    })
+    for (
+      const text of [
+        quota,
+        body({ message: "Quota", type: "insufficient_quota" }),
+        body({
+          message: "You have no credits remaining.",
+          type: "invalid_request_error",
+          code: "credit_balance_exhausted"
+        }),
+        body({ message: "You have reached your spend limit for this month." }),
+        body({ message: "You have reached your specified API usage limits. You will regain access on 2025-09-01." })
+      ]
+    ) {
+      const error = classify(429, text, { "retry-after": "5" })
+      expectError(error, "RateLimitError", "quota_exhausted", 429)
+      assert.include(error.message, "waiting will not clear it")
+    }
+  })
+
+  it("a rate-limit message that mentions billing is still rate_limited", () => {
+    const text = body({
+      message:
+        "Rate limit reached for gpt-4o-mini on requests per day (RPD): Limit 200, Used 200. You can increase your rate limit by adding a payment method at https://platform.openai.com/account/billing.",
+      type: "requests",
+      code: "rate_limit_exceeded"
+    })
+    expectError(classify(429, text), "RateLimitError", "rate_limited", 429)
+  })
+
+  it("DeepSeek 402 Insufficient Balance and OpenRouter 402 are quota_exhausted", () => {
+    expectError(
+      classify(
+        402,
+        body({ message: "Insufficient Balance", type: "unknown_error", param: null, code: "invalid_request_error" })
+      ),
+      "RateLimitError",
+      "quota_exhausted",
+      402
+    )
+    expectError(
+      classify(402, JSON.stringify({ error: { code: 402, message: "Insufficient credits" } })),
+      "RateLimitError",
+      "quota_exhausted",
+      402
+    )
+  })
+})
+
+describe("openai Errors.classify: retryable and overloaded", () => {
+  it("408 timeout; 409, 500, 502, 504 server_error; a non-JSON gateway page by its status", () => {
+    expectError(classify(408, body({ message: "Request timed out" })), "RetryableError", "timeout", 408)
+    expectError(classify(409, body({ message: "Conflict" })), "RetryableError", "server_error", 409)
+    expectError(
+      classify(
+        500,
+        body({
+          message: "The server had an error while processing your request. Sorry about that!",
+          type: "server_error"
+        })
+      ),
+      "RetryableError",
+      "server_error",
+      500
+    )
+    const gateway = classify(502, "<html><head><title>502 Bad Gateway</title></head></html>")
+    expectError(gateway, "RetryableError", "server_error", 502)
+    assert.include(gateway.message, "502 Bad Gateway")
+    expectError(classify(504, ""), "RetryableError", "server_error", 504)
+    expectError(classify(503, body({ message: "Service Unavailable" })), "RetryableError", "server_error", 503)
+  })
+
+  it("529, an overload body (OpenAI 503, DeepSeek 503 Server overloaded), Groq 498 and Ark ServerOverloaded are overloaded", () => {
+    const cases: ReadonlyArray<readonly [number, string]> = [
+      [529, body({ type: "overloaded_error", message: "Overloaded" })],
+      [529, ""],
+      [503, body({ message: "The engine is currently overloaded, please try again later", type: "server_error" })],
+      [503, body({ message: "Server overloaded", type: "server_error", code: "server_is_overloaded" })],
+      [503, "Server overloaded"],
+      [498, body({ message: "Flex tier capacity exceeded.", type: "capacity_exceeded", code: "capacity_exceeded" })],
+      [429, body({ code: "ServerOverloaded", message: "The service is overloaded.", type: "TooManyRequests" })]
+    ]
+    for (const [status, text] of cases) expectError(classify(status, text), "RetryableError", "overloaded", status)
+  })
+})
+
+describe("openai Errors.classify: service shapes", () => {
+  it("Ark's PascalCase codes (type = the HTTP reason phrase)", () => {
+    const ark = (code: string, type: string) =>
+      body({ code, message: `${code}. Request id: 0217389254`, param: "", type })
+    expectError(classify(404, ark("InvalidEndpoint.NotFound", "NotFound")), "FatalError", "not_found", 404)
+    expectError(classify(403, ark("AccountOverdueError", "Forbidden")), "RateLimitError", "quota_exhausted", 403)
+    expectError(classify(403, ark("AccessDenied", "Forbidden")), "FatalError", "permission_denied", 403)
+    expectError(classify(401, ark("AuthenticationError", "Unauthorized")), "FatalError", "authentication", 401)
+    expectError(
+      classify(429, ark("RateLimitExceeded.EndpointRPMExceeded", "TooManyRequests")),
+      "RateLimitError",
+      "rate_limited",
+      429
+    )
+    expectError(classify(429, ark("QuotaExceeded", "TooManyRequests")), "RateLimitError", "quota_exhausted", 429)
+    expectError(classify(400, ark("InputTextRiskDetection", "BadRequest")), "FatalError", "content_filter", 400)
+    expectError(
+      classify(500, ark("InternalServiceError", "InternalServerError")),
+      "RetryableError",
+      "server_error",
+      500
+    )
+  })
+
+  it("Ollama's typed body and its native string-shaped error", () => {
+    const typed = classify(
+      404,
+      body({
+        message: "model \"llama9\" not found, try pulling it first",
+        type: "not_found_error",
+        param: null,
+        code: null
+      })
+    )
+    expectError(typed, "FatalError", "not_found", 404)
+    const native = classify(500, JSON.stringify({ error: "the model failed to generate a response" }))
+    expectError(native, "RetryableError", "server_error", 500)
+    assert.include(native.message, "the model failed to generate a response")
+    expectError(classify(400, JSON.stringify({ error: "invalid options" })), "FatalError", "invalid_request", 400)
+  })
+
+  it("vLLM's integer code, nested and flat", () => {
+    const nested = body({ message: "The model `x` does not exist.", type: "NotFoundError", param: null, code: 404 })
+    expectError(classify(404, nested), "FatalError", "not_found", 404)
+    const flat = JSON.stringify({
+      object: "error",
+      message: "max_tokens is too large",
+      type: "BadRequestError",
+      param: null,
+      code: 400
+    })
+    const error = classify(400, flat)
+    expectError(error, "FatalError", "invalid_request", 400)
+    assert.include(error.message, "max_tokens is too large")
+  })
+
+  it("an error body framed as SSE (some servers answer a stream request so) and one behind blank lines", () => {
+    expectError(
+      classify(429, `data: ${rateLimit}\n\n`, { "retry-after": "2" }),
+      "RateLimitError",
+      "rate_limited",
+      429
+    )
+    expectError(
+      classify(400, `\n\n${body({ message: "bad", code: "context_length_exceeded" })}`),
+      "FatalError",
+      "invalid_request"
+    )
+  })
+
+  it("a 200 carrying an error is classified by what it names", () => {
+    expectError(classify(200, body({ message: "busy", code: 503 })), "RetryableError", "server_error", 503)
+    expectError(
+      classify(200, body({ message: "bad", type: "invalid_request_error" })),
+      "FatalError",
+      "invalid_request",
+      400
+    )
+  })
+})
+
+describe("openai errors over HTTP", () => {
+  it.scoped("every recorded error response fails generate with its class, the key absent from the message", () =>
+    withServer((server, client) =>
+      Effect.gen(function*() {
+        const recorded = [
+          ...cassette(pai + "test_openai_o1_mini_system_role[developer].yaml"),
+          ...cassette(pai + "test_model_name_suggestion[openai-chat].yaml"),
+          ...cassette(pai + "test_openrouter_errors_raised.yaml").slice(0, 1)
+        ]
+        for (const interaction of recorded) server.enqueue(replayInteraction(interaction, { chunkSizes: [1, 7] }))
+        server.enqueue({
+          status: 401,
+          headers: json,
+          body: body({ message: `Incorrect API key provided: ${apiKey}`, code: "invalid_api_key" })
+        })
+        const errors = []
+        for (let i = 0; i < recorded.length + 1; i++) {
+          errors.push(yield* Effect.flip(client.generate(targetOf(server), hello)))
+        }
+        expectError(errors[0]!, "FatalError", "invalid_request", 400)
+        expectError(errors[1]!, "FatalError", "not_found", 404)
+        expectError(errors[2]!, "RateLimitError", "rate_limited", 429)
+        expectError(errors[3]!, "FatalError", "authentication", 401)
+        for (const error of errors) assert.notInclude(error.message, apiKey)
+      })
+    ))
+})

@@ -1,0 +1,151 @@
+import { assert, describe, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Decode from "../../../src/providers/openai/Response.js"
+import { context, expectError, fixtureText, hello, json, targetOf, vao, withServer } from "./Harness.js"
+
+const decode = (body: string, headers: Record<string, string> = {}) => Decode.decode(body, 200, headers, context)
+
+const answer = (body: string, headers: Record<string, string> = {}) => {
+  const decoded = decode(body, headers)
+  if (Either.isLeft(decoded)) throw new Error(decoded.left.message)
+  return decoded.right
+}
+
+const failure = (body: string) => {
+  const decoded = decode(body)
+  if (Either.isRight(decoded)) throw new Error("expected a failure")
+  return decoded.left
+}
+
+describe("openai unary answers (recorded)", () => {
+  it.scoped("OpenAI (gpt-4.1-nano) over HTTP, byte for byte and in tiny reads: content, usage details, finish, ids", () =>
+    withServer((server, client) =>
+      Effect.gen(function*() {
+        const body = fixtureText(vao + "openai/openai-text.json")
+        server.enqueue(
+          { headers: { ...json, "x-request-id": "req_abc" }, body },
+          { headers: json, body: [body.slice(0, 1), body.slice(1, 8), body.slice(8)] }
+        )
+        const first = yield* client.generate(targetOf(server), hello)
+        const second = yield* client.generate(targetOf(server), hello)
+        assert.isTrue(first.content.startsWith("**Holiday Name:**"))
+        assert.isUndefined(first.reasoning)
+        assert.deepStrictEqual(first.usage, {
+          inputTokens: 16,
+          outputTokens: 363,
+          totalTokens: 379,
+          cachedInputTokens: 0,
+          reasoningTokens: 0
+        })
+        assert.strictEqual(first.finishReason, "stop")
+        assert.strictEqual(first.requestId, "req_abc")
+        assert.strictEqual(first.modelVersion, "gpt-4.1-nano-2025-04-14")
+        assert.strictEqual(second.requestId, "chatcmpl-D8Z5f52zQqikDBEKQMQoYcWMcWPeU")
+        assert.deepStrictEqual({ ...second, requestId: "req_abc" }, first)
+      })
+    ))
+
+  it("DeepSeek: finish length, a bare UUID id, prompt_cache_hit_tokens beside cached_tokens", () => {
+    const result = answer(fixtureText(vao + "deepseek/deepseek-text.json"))
+    assert.strictEqual(result.finishReason, "length")
+    assert.strictEqual(result.requestId, "00f10ecd-60b3-4707-b5db-e4bcadf7aea1")
+    assert.deepStrictEqual(result.usage, { inputTokens: 13, outputTokens: 300, totalTokens: 313, cachedInputTokens: 0 })
+  })
+
+  it("DeepSeek reasoner: reasoning_content apart from the content; reasoning tokens inside the output", () => {
+    const result = answer(fixtureText(vao + "deepseek/deepseek-reasoning.json"))
+    assert.strictEqual(
+      result.content,
+      "The word \"strawberry\" contains three instances of the letter \"r\": one after the \"t\" and two before the \"y\"."
+    )
+    assert.isTrue(result.reasoning!.startsWith("We are asked: \"How many 'r's"))
+    assert.notInclude(result.content, "We are asked")
+    assert.strictEqual(result.usage!.outputTokens, 345)
+    assert.strictEqual(result.usage!.reasoningTokens, 315)
+  })
+
+  it("Groq: timing fields and x_groq ignored; the three totals", () => {
+    const result = answer(fixtureText(vao + "groq/groq-text.json"))
+    assert.deepStrictEqual(result.usage, { inputTokens: 45, outputTokens: 607, totalTokens: 652 })
+    assert.strictEqual(result.modelVersion, "llama-3.3-70b-versatile")
+    assert.strictEqual(result.finishReason, "stop")
+  })
+})
+
+describe("openai unary answers (documented shapes)", () => {
+  const completion = (message: Record<string, unknown>, extra: Record<string, unknown> = {}) =>
+    JSON.stringify({ id: "x", choices: [{ index: 0, message, finish_reason: "stop" }], ...extra })
+
+  it("`reasoning` (Groq, Ollama, OpenRouter) is reasoning too; reasoning_content wins when a server sends both", () => {
+    assert.strictEqual(answer(completion({ content: "4", reasoning: "2+2" })).reasoning, "2+2")
+    const both = answer(completion({ content: "4", reasoning_content: "rc", reasoning: "r" }))
+    assert.strictEqual(both.reasoning, "rc")
+    assert.strictEqual(both.content, "4")
+  })
+
+  it("usage absent (a server that reports none) is undefined, not zero; an empty usage object too", () => {
+    assert.isUndefined(answer(completion({ content: "hi" })).usage)
+    assert.isUndefined(answer(completion({ content: "hi" }, { usage: null })).usage)
+    assert.isUndefined(answer(completion({ content: "hi" }, { usage: {} })).usage)
+    // Ollama: the three totals only.
+    assert.deepStrictEqual(
+      answer(completion({ content: "hi" }, { usage: { prompt_tokens: 3, completion_tokens: 1, total_tokens: 4 } }))
+        .usage,
+      { inputTokens: 3, outputTokens: 1, totalTokens: 4 }
+    )
+  })
+
+  it("cached_tokens (or DeepSeek's prompt_cache_hit_tokens) become cachedInputTokens, inside inputTokens", () => {
+    const usage = { prompt_tokens: 1000, completion_tokens: 10, prompt_tokens_details: { cached_tokens: 800 } }
+    assert.deepStrictEqual(answer(completion({ content: "hi" }, { usage })).usage, {
+      inputTokens: 1000,
+      outputTokens: 10,
+      totalTokens: 1010,
+      cachedInputTokens: 800
+    })
+    const deepseek = { prompt_tokens: 100, completion_tokens: 5, total_tokens: 105, prompt_cache_hit_tokens: 64 }
+    assert.strictEqual(answer(completion({ content: "hi" }, { usage: deepseek })).usage!.cachedInputTokens, 64)
+  })
+
+  it("finish reasons: stop, length, content_filter → filter, tool_calls and unknown → other; none → other", () => {
+    const withFinish = (finish: string | null) =>
+      answer(JSON.stringify({ choices: [{ message: { content: "x" }, finish_reason: finish }] })).finishReason
+    assert.strictEqual(withFinish("stop"), "stop")
+    assert.strictEqual(withFinish("length"), "length")
+    assert.strictEqual(withFinish("content_filter"), "filter")
+    assert.strictEqual(withFinish("tool_calls"), "other")
+    assert.strictEqual(withFinish("insufficient_system_resource"), "other")
+    assert.strictEqual(withFinish(null), "other")
+  })
+
+  it("content null (a refusal, tool calls) is empty content", () => {
+    assert.strictEqual(answer(completion({ content: null, refusal: "I can't help with that." })).content, "")
+  })
+
+  it("leading blank lines (DeepSeek's keep-alive while queued) are skipped", () => {
+    assert.strictEqual(answer(`\n\n\n${completion({ content: "late" })}`).content, "late")
+  })
+
+  it("a 200 that is not a completion is bad_response; one carrying an error is classified", () => {
+    for (
+      const body of [
+        "<html>busy</html>",
+        "",
+        "[]",
+        JSON.stringify({ status: "ok" }),
+        JSON.stringify({ choices: "none" }),
+        JSON.stringify({ choices: [{ message: { content: 7 } }] }),
+        JSON.stringify({ choices: [], usage: { prompt_tokens: "3" } })
+      ]
+    ) {
+      expectError(failure(body), "FatalError", "bad_response", 200)
+    }
+    expectError(failure(JSON.stringify({ error: "model is loading" })), "RetryableError", "server_error")
+    expectError(
+      failure(JSON.stringify({ error: { message: "quota", type: "insufficient_quota" } })),
+      "RateLimitError",
+      "quota_exhausted"
+    )
+  })
+})

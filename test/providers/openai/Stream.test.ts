@@ -1,0 +1,617 @@
+import { assert, describe, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Exit from "effect/Exit"
+import * as Schema from "effect/Schema"
+import * as Stream from "effect/Stream"
+import type { LLMError } from "../../../src/domain/Errors.js"
+import * as Response from "../../../src/providers/openai/Response.js"
+import * as OpenAIStream from "../../../src/providers/openai/Stream.js"
+import * as Loopback from "../../support/LoopbackServer.js"
+import {
+  cassette,
+  context,
+  expectedFromRecording,
+  expectError,
+  failureOf,
+  fixtureText,
+  framed,
+  hello,
+  pai,
+  partsOf,
+  plainUsage,
+  replayInteraction,
+  replaySse,
+  runStream,
+  sll,
+  sse,
+  targetOf,
+  vai,
+  vao,
+  withServer
+} from "./Harness.js"
+
+/** Every recorded stream body, named, with the headers it was recorded with (if any). */
+const recordedStreams = (): ReadonlyArray<
+  { readonly name: string; readonly body: string; readonly headers?: Readonly<Record<string, string>> }
+> => [
+  { name: "OpenAI include_usage stream (vercel-ai)", body: framed(vai + "openai-text.chunks.txt") },
+  { name: "Azure stream with a leading filter chunk", body: framed(vao + "openai/azure-model-router.1.chunks.txt") },
+  { name: "DeepSeek stream, usage on the finish chunk", body: framed(vao + "deepseek/deepseek-text.chunks.txt") },
+  { name: "DeepSeek reasoner stream", body: framed(vao + "deepseek/deepseek-reasoning.chunks.txt") },
+  { name: "Groq stream without stream_options", body: framed(vao + "groq/groq-tool-call.chunks.txt") },
+  ...cassette(pai + "test_run_stream_sync_streams_real_model.yaml").map((interaction, index) => ({
+    name: `api.openai.com wire bytes (pydantic-ai #${index})`,
+    body: interaction.body,
+    headers: interaction.headers
+  })),
+  ...cassette(sll + "test_tool_use_basic.yaml").map((interaction, index) => ({
+    name: `api.openai.com with x-request-id and rate-limit headers (simonw-llm #${index})`,
+    body: interaction.body,
+    headers: interaction.headers
+  })),
+  ...cassette(sll + "test_tools_streaming_variant_a.yaml").map((interaction, index) => ({
+    name: `OpenRouter (simonw-llm variant_a #${index})`,
+    body: interaction.body,
+    headers: interaction.headers
+  })),
+  ...cassette(pai + "test_tool_use_failed_error_streaming.yaml").slice(1).map((interaction, index) => ({
+    name: `Groq reasoning stream (pydantic-ai #${index + 1})`,
+    body: interaction.body,
+    headers: interaction.headers
+  }))
+]
+
+describe("openai streams: recorded traffic", () => {
+  for (const recording of recordedStreams()) {
+    for (const chunkSizes of [undefined, [1, 7, 300]]) {
+      it.scoped(
+        `${recording.name}${chunkSizes === undefined ? "" : ", in tiny reads"}: text, reasoning, usage, finish`,
+        () =>
+          withServer((server, client) =>
+            Effect.gen(function*() {
+              server.enqueue(
+                replaySse(recording.body, {
+                  ...(recording.headers !== undefined ? { headers: recording.headers } : {}),
+                  ...(chunkSizes !== undefined ? { chunkSizes } : {})
+                })
+              )
+              const expected = expectedFromRecording(recording.body)
+              const result = yield* runStream(client, targetOf(server))
+              assert.isTrue(Exit.isSuccess(result.exit), String(result.exit))
+              assert.strictEqual(result.text, expected.text)
+              assert.strictEqual(result.reasoning, expected.reasoning)
+              assert.deepStrictEqual(plainUsage(result.usages.at(-1)), expected.usage)
+              assert.deepStrictEqual(result.finish, [expected.finishReason])
+              assert.strictEqual(result.parts.at(-1)!._tag, "Finish")
+              assert.isTrue(result.deltas.every((delta) => delta.length > 0), "no empty deltas")
+            })
+          )
+      )
+    }
+  }
+
+  it.scoped("the OpenAI stream: deltas in order, the choices:[] usage chunk with its details, ids once", () =>
+    withServer((server, client) =>
+      Effect.gen(function*() {
+        server.enqueue(replaySse(framed(vai + "openai-text.chunks.txt")))
+        const { deltas, finish, metadata, usages } = yield* runStream(client, targetOf(server))
+        assert.deepStrictEqual(deltas.slice(0, 3), ["**", "Holiday", " Name"])
+        assert.deepStrictEqual(finish, ["stop"])
+        assert.strictEqual(usages.length, 1)
+        assert.deepStrictEqual(usages[0], {
+          inputTokens: 16,
+          outputTokens: 300,
+          totalTokens: 316,
+          cachedInputTokens: 0,
+          reasoningTokens: 0
+        })
+        assert.deepStrictEqual(metadata, [{
+          _tag: "Metadata",
+          requestId: "chatcmpl-D8Z5oo6uDh67AD85p73ksdT1KxhE0",
+          modelVersion: "gpt-4.1-nano-2025-04-14"
+        }])
+      })
+    ))
+
+  it.scoped("x-request-id is the request id over the body's id", () =>
+    withServer((server, client) =>
+      Effect.gen(function*() {
+        const [first] = cassette(sll + "test_tool_use_basic.yaml")
+        server.enqueue(replayInteraction(first!))
+        const { metadata } = yield* runStream(client, targetOf(server))
+        assert.strictEqual(metadata[0]!.requestId, "req_c3e995e7a86953713a6dc1b17e399fd5")
+        assert.strictEqual(metadata[0]!.modelVersion, "gpt-4o-mini-2024-07-18")
+      })
+    ))
+
+  it.scoped("DeepSeek reasoner: reasoning_content as reasoning deltas first, never in the text; reasoning tokens", () =>
+    withServer((server, client) =>
+      Effect.gen(function*() {
+        server.enqueue(replaySse(framed(vao + "deepseek/deepseek-reasoning.chunks.txt"), { chunkSizes: [5, 64] }))
+        const { finish, parts, reasoning, text, usages } = yield* runStream(client, targetOf(server))
+        assert.isTrue(reasoning.startsWith("We need"), reasoning.slice(0, 40))
+        assert.notInclude(text, "We need")
+        assert.isBelow(
+          parts.findIndex((part) => part._tag === "ReasoningDelta"),
+          parts.findIndex((part) => part._tag === "TextDelta")
+        )
+        assert.deepStrictEqual(usages.at(-1), {
+          inputTokens: 18,
+          outputTokens: 219,
+          totalTokens: 237,
+          cachedInputTokens: 0,
+          reasoningTokens: 205
+        })
+        assert.deepStrictEqual(finish, ["stop"])
+      })
+    ))
+
+  it.scoped("Azure: the leading choices:[] filter chunk with empty ids is no usage and no ids", () =>
+    withServer((server, client) =>
+      Effect.gen(function*() {
+        server.enqueue(replaySse(framed(vao + "openai/azure-model-router.1.chunks.txt")))
+        const { metadata, usages } = yield* runStream(client, targetOf(server))
+        assert.strictEqual(usages.length, 1)
+        assert.strictEqual(usages[0]!.reasoningTokens, 64)
+        assert.strictEqual(metadata[0]!.modelVersion, "gpt-5-nano-2025-08-07")
+        assert.isTrue(metadata.every((part) => part.requestId !== "" && part.modelVersion !== ""))
+      })
+    ))
+
+  it.scoped("Groq without stream_options: usage from the finish chunk, finish tool_calls → other", () =>
+    withServer((server, client) =>
+      Effect.gen(function*() {
+        server.enqueue(replaySse(framed(vao + "groq/groq-tool-call.chunks.txt")))
+        const { finish, text, usages } = yield* runStream(client, targetOf(server))
+        assert.strictEqual(text, "")
+        assert.deepStrictEqual(plainUsage(usages.at(-1)), { input: 210, output: 15, total: 225 })
+        assert.deepStrictEqual(finish, ["other"])
+      })
+    ))
+
+  it.scoped("OpenRouter: 17 keep-alive comments, reasoning, finish length, then an error chunk after the finish → success with its usage", () =>
+    withServer((server, client) =>
+      Effect.gen(function*() {
+        const [interaction] = cassette(pai + "test_openrouter_stream_error.yaml")
+        assert.strictEqual(interaction!.body.match(/: OPENROUTER PROCESSING/g)?.length, 17)
+        for (const chunkSizes of [undefined, [1, 7, 300]]) {
+          server.enqueue(replayInteraction(interaction!, chunkSizes === undefined ? {} : { chunkSizes }))
+          const result = yield* runStream(client, targetOf(server))
+          assert.isTrue(Exit.isSuccess(result.exit), String(result.exit))
+          assert.strictEqual(result.text, "")
+          assert.strictEqual(result.reasoning, "We need to respond to a greeting. The user")
+          assert.deepStrictEqual(result.finish, ["length"])
+          assert.deepStrictEqual(result.usages.at(-1), {
+            inputTokens: 43,
+            outputTokens: 10,
+            totalTokens: 53,
+            cachedInputTokens: 0,
+            reasoningTokens: 11
+          })
+        }
+      })
+    ))
+
+  it.scoped("OpenRouter: no finish_reason at all, then [DONE] → a finish other; usage on a non-empty-choices chunk", () =>
+    withServer((server, client) =>
+      Effect.gen(function*() {
+        const [first] = cassette(sll + "test_tools_streaming_variant_a.yaml")
+        assert.notInclude(first!.body, "\"finish_reason\":\"")
+        server.enqueue(replayInteraction(first!))
+        const { exit, finish, usages } = yield* runStream(client, targetOf(server))
+        assert.isTrue(Exit.isSuccess(exit))
+        assert.deepStrictEqual(finish, ["other"])
+        assert.deepStrictEqual(plainUsage(usages.at(-1)), { input: 57, output: 17, total: 74 })
+      })
+    ))
+
+  it.scoped("Groq: event: error with status_code 400 after reasoning deltas fails with invalid_request", () =>
+    withServer((server, client) =>
+      Effect.gen(function*() {
+        const [failed] = cassette(pai + "test_tool_use_failed_error_streaming.yaml")
+        for (const chunkSizes of [undefined, [1, 7, 300]]) {
+          server.enqueue(replayInteraction(failed!, chunkSizes === undefined ? {} : { chunkSizes }))
+          const { exit, finish, reasoning } = yield* runStream(client, targetOf(server))
+          assert.isTrue(reasoning.startsWith("We need to call"), reasoning)
+          assert.deepStrictEqual(finish, [])
+          const error = failureOf(exit)
+          expectError(error, "FatalError", "invalid_request", 400)
+          assert.include(error.message, "tool_use_failed")
+          assert.include(error.message, "Tool call validation failed")
+        }
+      })
+    ))
+})
+
+describe("openai streams: framing, finish signal and truncation", () => {
+  const openaiBody = () => framed(vai + "openai-text.chunks.txt")
+
+  it.scoped("LF, CRLF and CR framings decode to the same parts", () =>
+    withServer((server, client) =>
+      Effect.gen(function*() {
+        const lf = openaiBody()
+        const bodies = [lf, lf.replace(/\n/g, "\r\n"), lf.replace(/\n/g, "\r"), lf.replace(/data: /g, "data:")]
+        for (const body of bodies) server.enqueue(replaySse(body, { chunkSizes: [3, 1, 64] }))
+        const results = []
+        for (const _ of bodies) results.push(yield* runStream(client, targetOf(server)))
+        for (const result of results) {
+          assert.isTrue(Exit.isSuccess(result.exit))
+          assert.deepStrictEqual(result.parts, results[0]!.parts)
+        }
+      })
+    ))
+
+  it.scoped("DeepSeek keep-alive comments before the first chunk are skipped", () =>
+    withServer((server, client) =>
+      Effect.gen(function*() {
+        server.enqueue(replaySse(": keep-alive\n\n: keep-alive\n\n" + openaiBody(), { chunkSizes: [4, 40] }))
+        const { exit, text } = yield* runStream(client, targetOf(server))
+        assert.isTrue(Exit.isSuccess(exit))
+        assert.strictEqual(text, expectedFromRecording(openaiBody()).text)
+      })
+    ))
+
+  it.scoped("a finish_reason then the end of the body without [DONE] is a finish (DeepSeek as recorded, framing stripped)", () =>
+    withServer((server, client) =>
+      Effect.gen(function*() {
+        server.enqueue(replaySse(framed(vao + "deepseek/deepseek-text.chunks.txt", { done: false })))
+        const { exit, finish, usages } = yield* runStream(client, targetOf(server))
+        assert.isTrue(Exit.isSuccess(exit))
+        assert.deepStrictEqual(finish, ["length"])
+        assert.deepStrictEqual(plainUsage(usages.at(-1)), { input: 13, output: 400, total: 413 })
+      })
+    ))
+
+  it.scoped("a finish_reason, then the body ends before the usage chunk: a finish without usage", () =>
+    withServer((server, client) =>
+      Effect.gen(function*() {
+        const body = openaiBody()
+        const cut = body.slice(0, body.indexOf("data: {", body.indexOf("\"finish_reason\":\"stop\"")))
+        server.enqueue(replaySse(cut))
+        const { exit, finish, usages } = yield* runStream(client, targetOf(server))
+        assert.isTrue(Exit.isSuccess(exit))
+        assert.deepStrictEqual(finish, ["stop"])
+        assert.strictEqual(usages.length, 0)
+      })
+    ))
+
+  it.scoped("a finish_reason, then the connection is reset before the usage chunk: stream_interrupted", () =>
+    withServer((server, client) =>
+      Effect.gen(function*() {
+        const body = openaiBody()
+        const cut = body.slice(0, body.indexOf("data: {", body.indexOf("\"finish_reason\":\"stop\"")))
+        server.enqueue({ headers: sse, body: [cut], end: "destroy" })
+        const { exit, finish } = yield* runStream(client, targetOf(server))
+        assert.deepStrictEqual(finish, [])
+        expectError(failureOf(exit), "RetryableError", "stream_interrupted")
+      })
+    ))
+
+  it.scoped("a body that ends before any finish_reason or [DONE] is stream_interrupted, with the usage seen", () =>
+    withServer((server, client) =>
+      Effect.gen(function*() {
+        const body = framed(vao + "deepseek/deepseek-text.chunks.txt", { done: false })
+        const withoutLast = body.split("\n\n").slice(0, -2).join("\n\n") + "\n\n"
+        server.enqueue(replaySse(withoutLast))
+        const { deltas, exit, finish } = yield* runStream(client, targetOf(server))
+        assert.isAbove(deltas.length, 100)
+        assert.deepStrictEqual(finish, [])
+        expectError(failureOf(exit), "RetryableError", "stream_interrupted")
+      })
+    ))
+
+  it.scoped("a socket cut mid-body is stream_interrupted after the deltas before it", () =>
+    withServer((server, client) =>
+      Effect.gen(function*() {
+        server.enqueue({ headers: sse, body: [openaiBody().slice(0, 900)], end: "destroy" })
+        const { deltas, exit } = yield* runStream(client, targetOf(server))
+        assert.isAtLeast(deltas.length, 1)
+        expectError(failureOf(exit), "RetryableError", "stream_interrupted")
+      })
+    ))
+
+  it.effect("a body that ends cleanly at any byte before its finish is stream_interrupted, never a bad response", () =>
+    Effect.gen(function*() {
+      // The first chunks (role, reasoning, content phases are alike from there on): every cut point.
+      const bytes = Buffer.from(framed(vao + "deepseek/deepseek-reasoning.chunks.txt").slice(0, 1_600), "utf8")
+      for (let cut = 1; cut < bytes.length; cut++) {
+        const exit = yield* OpenAIStream.decode(Stream.make(bytes.subarray(0, cut)), context).pipe(
+          Stream.runDrain,
+          Effect.exit
+        )
+        expectError(failureOf(exit), "RetryableError", "stream_interrupted")
+      }
+    }))
+
+  it.effect("a body cut anywhere after its finish_reason succeeds (the [DONE] and the usage may be missing)", () =>
+    Effect.gen(function*() {
+      const body = openaiBody()
+      const bytes = Buffer.from(body, "utf8")
+      const finishAt = body.indexOf("\"finish_reason\":\"stop\"")
+      assert.isAbove(finishAt, 0)
+      const afterFinish = Buffer.byteLength(body.slice(0, body.indexOf("\n\n", finishAt) + 2))
+      for (let cut = afterFinish; cut <= bytes.length; cut++) {
+        const parts = yield* OpenAIStream.decode(Stream.make(bytes.subarray(0, cut)), context).pipe(
+          Stream.runCollect,
+          Effect.exit
+        )
+        if (Exit.isFailure(parts)) {
+          // Only a cut inside the usage chunk's JSON: the end of the body came early.
+          expectError(failureOf(parts), "RetryableError", "stream_interrupted")
+        } else {
+          assert.strictEqual([...parts.value].at(-1)!._tag, "Finish", `cut at ${cut}`)
+        }
+      }
+    }))
+
+  it.scoped("a 200 stream that cannot be decoded is a bad_response, never stream_interrupted (API.md §14); an empty one is a cut", () =>
+    withServer((server, client) =>
+      Effect.gen(function*() {
+        const first = openaiBody().split("\n\n")[0]!
+        const bodies = [
+          "<html><body>upstream error</body></html>",
+          `${first}\n\ndata: <html>busy</html>\n\n`,
+          `${first}\n\ndata: {"choices":[{"delta":{"content":7}}]}\n\n`,
+          `data: {"choices":[{"delta":{"content":"hi"}}],"usage":{"prompt_tokens":"3"}}\n\n`,
+          `data: {"choices":"none"}\n\n`,
+          `data: {"status":"ok"}\n\n`,
+          `data: 42\n\n`
+        ]
+        for (const body of bodies) server.enqueue(replaySse(body))
+        for (const body of bodies) {
+          const { exit } = yield* runStream(client, targetOf(server))
+          expectError(failureOf(exit), "FatalError", "bad_response")
+          assert.notInclude(failureOf(exit).message, "stream_interrupted", body)
+        }
+        server.enqueue(replaySse(""))
+        expectError(
+          failureOf((yield* runStream(client, targetOf(server))).exit),
+          "RetryableError",
+          "stream_interrupted"
+        )
+      })
+    ))
+
+  it.scoped("a 200 whose body is one unframed JSON completion (a server ignoring stream: true) is read as one event", () =>
+    withServer((server, client) =>
+      Effect.gen(function*() {
+        server.enqueue({
+          headers: { "content-type": "application/json" },
+          body: fixtureText(vao + "openai/openai-text.json")
+        })
+        const { exit, finish, text, usages } = yield* runStream(client, targetOf(server))
+        assert.isTrue(Exit.isSuccess(exit))
+        assert.isTrue(text.startsWith("**Holiday Name:**"))
+        assert.deepStrictEqual(finish, ["stop"])
+        assert.deepStrictEqual(plainUsage(usages.at(-1)), { input: 16, output: 363, total: 379 })
+      })
+    ))
+})
+
+describe("openai streams: errors after HTTP 200", () => {
+  const deltaChunks = () =>
+    framed(vai + "openai-text.chunks.txt", { done: false }).split("\n\n").slice(0, 3).join("\n\n")
+
+  const cases: ReadonlyArray<readonly [string, string, LLMError["_tag"], string, number]> = [
+    [
+      "OpenAI / vLLM data: {\"error\"} server_error",
+      `data: {"error":{"message":"The server had an error while processing your request.","type":"server_error","param":null,"code":null}}\n\n`,
+      "RetryableError",
+      "server_error",
+      500
+    ],
+    [
+      "an overload object",
+      `data: {"error":{"message":"The engine is currently overloaded, please try again later","type":"server_error","code":"server_is_overloaded"}}\n\n`,
+      "RetryableError",
+      "overloaded",
+      500
+    ],
+    [
+      "OpenRouter's documented error chunk with finish_reason error",
+      `data: {"id":"cmpl-abc123","object":"chat.completion.chunk","created":1234567890,"model":"gpt-3.5-turbo","provider":"openai","error":{"code":"server_error","message":"Provider disconnected unexpectedly"},"choices":[{"index":0,"delta":{"content":""},"finish_reason":"error"}]}\n\n`,
+      "RetryableError",
+      "server_error",
+      500
+    ],
+    [
+      "a numeric OpenRouter code",
+      `data: {"error":{"code":429,"message":"Rate limit exceeded upstream"},"choices":[{"index":0,"delta":{"content":""},"finish_reason":null}]}\n\n`,
+      "RateLimitError",
+      "rate_limited",
+      429
+    ],
+    [
+      "Groq's event: error with status_code 503",
+      `event: error\ndata: {"error":{"message":"Service Unavailable","type":"internal_server_error","status_code":503}}\n\n`,
+      "RetryableError",
+      "server_error",
+      503
+    ],
+    [
+      "Ollama's string-shaped error",
+      `data: {"error":"the model failed to generate a response"}\n\n`,
+      "RetryableError",
+      "server_error",
+      500
+    ],
+    [
+      "vLLM's flat error object with an integer code",
+      `data: {"object":"error","message":"This model's maximum context length is 4096 tokens.","type":"BadRequestError","param":null,"code":400}\n\n`,
+      "FatalError",
+      "invalid_request",
+      400
+    ],
+    [
+      "a quota error",
+      `data: {"error":{"message":"You exceeded your current quota, please check your plan and billing details.","type":"insufficient_quota","code":"insufficient_quota"}}\n\n`,
+      "RateLimitError",
+      "quota_exhausted",
+      429
+    ]
+  ]
+
+  for (const [name, event, tag, reason, status] of cases) {
+    it.scoped(`${name}: before any delta and after three, classified the same`, () =>
+      withServer((server, client) =>
+        Effect.gen(function*() {
+          server.enqueue(replaySse(event), replaySse(`${deltaChunks()}\n\n${event}`, { chunkSizes: [1, 7, 300] }))
+          const before = yield* runStream(client, targetOf(server))
+          assert.strictEqual(before.deltas.length, 0)
+          expectError(failureOf(before.exit), tag, reason, status)
+          const after = yield* runStream(client, targetOf(server))
+          assert.deepStrictEqual(after.deltas, ["**", "Holiday"])
+          assert.deepStrictEqual(after.finish, [])
+          expectError(failureOf(after.exit), tag, reason, status)
+        })
+      ))
+  }
+
+  it.scoped("an error event's message never holds the key it quotes", () =>
+    withServer((server, client) =>
+      Effect.gen(function*() {
+        server.enqueue(replaySse(
+          `data: {"error":{"message":"Incorrect API key provided: sk-test-********************************cdef.","type":"invalid_request_error","code":"invalid_api_key"}}\n\n`
+        ))
+        const error = failureOf((yield* runStream(client, targetOf(server))).exit)
+        expectError(error, "FatalError", "authentication")
+        assert.notInclude(error.message, "sk-test-")
+        assert.notInclude(error.message, "cdef")
+      })
+    ))
+
+  it.scoped("a non-200 stream answer fails the open, whatever the body's framing", () =>
+    withServer((server, client) =>
+      Effect.gen(function*() {
+        server.enqueue(
+          {
+            status: 429,
+            headers: { "content-type": "application/json", "retry-after-ms": "1500" },
+            body: `{"error":{"message":"Rate limit reached","type":"requests","code":"rate_limit_exceeded"}}`
+          },
+          {
+            status: 400,
+            headers: sse,
+            body:
+              `data: {"error":{"message":"bad","type":"invalid_request_error","code":"context_length_exceeded"}}\n\n`
+          },
+          { status: 503, headers: { "content-type": "text/html" }, body: "<html>503 Service Unavailable</html>" }
+        )
+        const open = () => Effect.flip(Effect.scoped(client.stream(targetOf(server), hello)))
+        expectError(yield* open(), "RateLimitError", "rate_limited", 429)
+        expectError(yield* open(), "FatalError", "invalid_request", 400)
+        expectError(yield* open(), "RetryableError", "server_error", 503)
+      })
+    ))
+
+  it.scoped(
+    "a consumer that stops early closes the HTTP connection",
+    () =>
+      withServer((server, client) =>
+        Effect.gen(function*() {
+          server.enqueue({ headers: sse, body: [`${deltaChunks()}\n\n`], end: "hang" })
+          const first = yield* Effect.scoped(
+            Effect.flatMap(
+              client.stream(targetOf(server), hello),
+              (stream) =>
+                Stream.runCollect(Stream.takeUntil(stream, (part) => part._tag === "TextDelta")).pipe(
+                  Effect.map((parts) => partsOf([...parts], "TextDelta").map((part) => part.text))
+                )
+            )
+          )
+          assert.deepStrictEqual(first, ["**"])
+          const closed = yield* Effect.promise(() => server.requests[0]!.socketClosed.then(() => true)).pipe(
+            Effect.timeoutTo({ duration: "2 seconds", onSuccess: (ok) => ok, onTimeout: () => false })
+          )
+          assert.isTrue(closed, "the server saw the socket close")
+        })
+      ),
+    { timeout: 10_000 }
+  )
+
+  it.scoped("a 10,000-chunk stream decodes completely", () =>
+    withServer((server, client) =>
+      Effect.gen(function*() {
+        const chunk = (i: number) =>
+          `data: {"id":"c","object":"chat.completion.chunk","model":"m","choices":[{"index":0,"delta":{"content":"t${i} "},"finish_reason":null}],"usage":null}\n\n`
+        const body = Array.from({ length: 10_000 }, (_, i) => chunk(i + 1)).join("") +
+          `data: {"id":"c","choices":[{"index":0,"delta":{},"finish_reason":"stop"}],"usage":null}\n\n` +
+          `data: {"id":"c","choices":[],"usage":{"prompt_tokens":8,"completion_tokens":20000,"total_tokens":20008}}\n\n` +
+          `data: [DONE]\n\n`
+        server.enqueue(Loopback.replay(new TextEncoder().encode(body), { chunkSizes: [16_384] }))
+        const { deltas, exit, usages } = yield* runStream(client, targetOf(server))
+        assert.isTrue(Exit.isSuccess(exit))
+        assert.strictEqual(deltas.length, 10_000)
+        assert.strictEqual(usages.at(-1)!.outputTokens, 20_000)
+      })
+    ))
+})
+
+describe("openai stream chunk guards", () => {
+  const isSchema = Schema.is(Response.Completion)
+  const decodeSchema = Schema.decodeUnknownEither(Response.Completion)
+
+  /** Every chunk of the recordings and the unary bodies. */
+  const recordedPayloads = (): Array<unknown> => {
+    const out: Array<unknown> = []
+    for (const { body } of recordedStreams()) {
+      for (const line of body.split(/\r?\n/)) {
+        if (line.startsWith("data:") && !line.includes("[DONE]")) out.push(JSON.parse(line.slice(5)))
+      }
+    }
+    for (
+      const name of [
+        "openai/openai-text.json",
+        "deepseek/deepseek-text.json",
+        "deepseek/deepseek-reasoning.json",
+        "groq/groq-text.json"
+      ]
+    ) out.push(JSON.parse(fixtureText(vao + name)))
+    return out
+  }
+
+  /** Copies of `value` with one field at a time replaced by a value of another type (or null). */
+  const mutations = (value: unknown): Array<unknown> => {
+    const out: Array<unknown> = []
+    const replacements = [null, 42, "text", true, [], {}]
+    const walk = (node: unknown, rebuild: (replacement: unknown) => unknown, depth: number) => {
+      for (const replacement of replacements) out.push(rebuild(replacement))
+      if (depth > 6) return
+      if (Array.isArray(node)) {
+        node.slice(0, 2).forEach((item, index) =>
+          walk(item, (r) => rebuild(node.map((x, i) => (i === index ? r : x))), depth + 1)
+        )
+      } else if (typeof node === "object" && node !== null) {
+        for (const key of Object.keys(node)) {
+          walk((node as Record<string, unknown>)[key], (r) => rebuild({ ...(node as object), [key]: r }), depth + 1)
+        }
+      }
+    }
+    walk(value, (r) => r, 0)
+    return out
+  }
+
+  it("accept exactly what the Schema accepts, and the readers give the same answer on either value", () => {
+    const payloads = recordedPayloads()
+    assert.isAbove(payloads.length, 500)
+    let checked = 0
+    // Every distinct payload shape once (the recordings repeat the same chunk shape hundreds of times).
+    const seen = new Set<string>()
+    for (const payload of payloads) {
+      const shape = JSON.stringify(payload, (_, v) => (typeof v === "string" ? "" : typeof v === "number" ? 0 : v))
+      if (seen.has(shape)) continue
+      seen.add(shape)
+      for (const candidate of [payload, ...mutations(payload)]) {
+        const guard = OpenAIStream.isCompletion(candidate)
+        assert.strictEqual(guard, isSchema(candidate), JSON.stringify(candidate))
+        const decoded = decodeSchema(candidate)
+        if (guard && Either.isRight(decoded)) {
+          assert.deepStrictEqual(Response.answerOf(candidate, {}), Response.answerOf(decoded.right, {}))
+        }
+        checked++
+      }
+    }
+    assert.isAbove(checked, 2_000)
+  })
+})
