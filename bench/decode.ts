@@ -13,6 +13,9 @@ import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import { text } from "../src/domain/Prompt.js"
+import * as Anthropic from "../src/providers/anthropic/Anthropic.js"
+import * as AnthropicResponse from "../src/providers/anthropic/Response.js"
+import * as AnthropicStream from "../src/providers/anthropic/Stream.js"
 import * as DashScope from "../src/providers/dashscope/DashScope.js"
 import * as DashScopeResponse from "../src/providers/dashscope/Response.js"
 import * as DashScopeStream from "../src/providers/dashscope/Stream.js"
@@ -49,11 +52,21 @@ const openaiUsage =
   `{"id":"chatcmpl-abc","choices":[],"usage":{"prompt_tokens":5,"completion_tokens":${events},"total_tokens":${
     events + 5
   },"prompt_tokens_details":{"cached_tokens":0},"completion_tokens_details":{"reasoning_tokens":0}}}`
+const anthropicEvent = (i: number) =>
+  `{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":${JSON.stringify(delta(i))}}}`
 
 const geminiBody = Buffer.from(Array.from({ length: events }, (_, i) => `data: ${geminiEvent(i)}\r\n\r\n`).join(""))
 const dashScopeBody = Buffer.from(
   Array.from({ length: events }, (_, i) => `id:${i + 1}\nevent:result\n:HTTP_STATUS/200\ndata:${dashScopeEvent(i)}\n\n`)
     .join("")
+)
+const anthropicBody = Buffer.from(
+  `event: message_start\ndata: {"type":"message_start","message":{"id":"msg_1","type":"message","role":"assistant","model":"m","content":[],"stop_reason":null,"usage":{"input_tokens":5,"cache_creation_input_tokens":0,"cache_read_input_tokens":0,"output_tokens":1}}}\n\n` +
+    `event: content_block_start\ndata: {"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}\n\n` +
+    Array.from({ length: events }, (_, i) => `event: content_block_delta\ndata: ${anthropicEvent(i)}\n\n`).join("") +
+    `event: content_block_stop\ndata: {"type":"content_block_stop","index":0}\n\n` +
+    `event: message_delta\ndata: {"type":"message_delta","delta":{"stop_reason":"end_turn","stop_sequence":null},"usage":{"output_tokens":${events}}}\n\n` +
+    `event: message_stop\ndata: {"type":"message_stop"}\n\n`
 )
 
 const openaiBody = Buffer.from(
@@ -138,7 +151,8 @@ const main = Effect.gen(function*() {
     const [name, make, body] of [
       ["gemini", Gemini.make, geminiBody],
       ["dashscope", DashScope.make, dashScopeBody],
-      ["openai", OpenAI.make, openaiBody]
+      ["openai", OpenAI.make, openaiBody],
+      ["anthropic", Anthropic.make, anthropicBody]
     ] as const
   ) {
     for (const size of [65536, 256]) {
@@ -171,6 +185,10 @@ const main = Effect.gen(function*() {
   const openaiSchema = Schema.decodeUnknownEither(OpenAIResponse.Completion)
   perEvent("openai Schema.decodeUnknownEither", openai, (payload) => Either.isRight(openaiSchema(payload)))
   perEvent("openai guards (Stream.isCompletion)", openai, OpenAIStream.isCompletion)
+  const anthropic = Array.from({ length: events }, (_, i) => JSON.parse(anthropicEvent(i)))
+  const anthropicSchema = Schema.decodeUnknownEither(AnthropicResponse.StreamEvent)
+  perEvent("anthropic Schema.decodeUnknownEither", anthropic, (payload) => Either.isRight(anthropicSchema(payload)))
+  perEvent("anthropic guards (Stream.isStreamEvent)", anthropic, AnthropicStream.isStreamEvent)
 })
 
 Effect.runPromise(main)

@@ -17,7 +17,8 @@ export const RetryableReason = Schema.Literal(
 
 /**
  * A transient failure: 5xx, 408, connection refused/reset, timeout, a cut stream, or a service saying
- * it is overloaded (HTTP 529, an overload body). Retried by the schedule; counted by the breaker.
+ * it is overloaded (HTTP 529, an overload body such as Anthropic's `overloaded_error`). Retried by the
+ * schedule; counted by the breaker.
  */
 export class RetryableError extends Schema.TaggedError<RetryableError>()("RetryableError", {
   reason: RetryableReason,

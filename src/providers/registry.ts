@@ -2,6 +2,7 @@
  * The wire protocols effect-llm speaks, by the name a provider entry's `protocol` uses. Adding a
  * protocol is one folder under `src/providers/` and one line here.
  */
+import * as Anthropic from "./anthropic/Anthropic.js"
 import * as DashScope from "./dashscope/DashScope.js"
 import * as Gemini from "./gemini/Gemini.js"
 import * as OpenAI from "./openai/OpenAI.js"
@@ -11,7 +12,8 @@ import type { Protocol } from "./Provider.js"
 export const protocols = {
   gemini: Gemini.protocol,
   dashscope: DashScope.protocol,
-  openai: OpenAI.protocol
+  openai: OpenAI.protocol,
+  anthropic: Anthropic.protocol
 } as const satisfies Record<string, Protocol>
 
 /** A protocol's name (`providers.<name>.protocol`). */

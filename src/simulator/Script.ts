@@ -13,7 +13,8 @@ export interface SimulatorStep {
   readonly status?: number
   /**
    * Error code: DashScope `code` (e.g. `Throttling.AllocationQuota`), Gemini `status` (e.g.
-   * `UNAVAILABLE`) or OpenAI `error.code` (e.g. `context_length_exceeded`, `insufficient_quota`).
+   * `UNAVAILABLE`), OpenAI `error.code` (e.g. `context_length_exceeded`, `insufficient_quota`) or
+   * Anthropic `error.type` (e.g. `overloaded_error`).
    */
   readonly code?: string
   /** Error message instead of the provider's usual one. */
@@ -30,12 +31,12 @@ export interface SimulatorStep {
   readonly retryInfo?: string
   /**
    * 429 quota kind: `"day"` is a quota waiting cannot clear (Gemini per-day quotaId, DashScope free
-   * quota gone, OpenAI `insufficient_quota`).
+   * quota gone, OpenAI `insufficient_quota`, Anthropic `enforced_spend_limit_reached`).
    */
   readonly quota?: "minute" | "day"
   /**
    * For stream requests: answer HTTP 200 and deliver the error as an in-band event (Gemini and
-   * OpenAI `data: {"error":…}`, DashScope `event:error`) after `N` text events (`true` = 0).
+   * OpenAI `data: {"error":…}`, DashScope and Anthropic `event: error`) after `N` text events (`true` = 0).
    */
   readonly inStream?: boolean | number
   /** Milliseconds to wait before the response headers. */
@@ -62,13 +63,23 @@ export interface SimulatorStep {
   readonly finishReason?: string
   /**
    * Gemini: block the prompt with this `promptFeedback.blockReason` (DashScope: 400
-   * `DataInspectionFailed`; OpenAI: 400 `content_filter`).
+   * `DataInspectionFailed`; OpenAI: 400 `content_filter`; Anthropic: a refusal, `stop_reason:
+   * "refusal"` with this `stop_details.category` and no content).
    */
   readonly promptBlocked?: string
   /** OpenAI: report no usage, as a server that ignores `stream_options.include_usage` does. */
   readonly noUsage?: boolean
-  /** OpenAI: stream `reasoning_content` deltas (DeepSeek-style) of this text before the answer. */
+  /**
+   * Reasoning of this text before the answer: OpenAI `reasoning_content` deltas (DeepSeek-style),
+   * Anthropic a `thinking` block (thinking deltas and a signature).
+   */
   readonly reasoning?: string
+  /** Anthropic: prompt tokens reported as read from the cache (`cache_read_input_tokens`). */
+  readonly cacheReadTokens?: number
+  /** Anthropic: prompt tokens reported as written to the cache (`cache_creation_input_tokens`). */
+  readonly cacheWriteTokens?: number
+  /** Anthropic 429: the exhausted limit's `anthropic-ratelimit-*-reset` (RFC 3339) instead of now + the wait. */
+  readonly ratelimitReset?: string
 }
 
 const directivePattern = /\[\[sim\b([^\]]*)\]\]/g
@@ -126,6 +137,9 @@ export interface Completion {
   readonly reportUsage: boolean
   /** Reasoning text to send before the answer (OpenAI `reasoning_content`). */
   readonly reasoning: string | undefined
+  /** Anthropic: prompt tokens read from / written to the cache (part of the input, reported apart). */
+  readonly cacheReadTokens?: number
+  readonly cacheWriteTokens?: number
 }
 
 /** Tokens of a text, ≈ characters / 4 (rounded up). */
@@ -179,7 +193,9 @@ export const complete = (request: ParsedRequest, step: SimulatorStep, requestId:
     incremental: request.incremental,
     includeUsage: request.includeUsage ?? false,
     reportUsage: step.noUsage !== true,
-    reasoning: step.reasoning
+    reasoning: step.reasoning,
+    ...(step.cacheReadTokens !== undefined ? { cacheReadTokens: step.cacheReadTokens } : {}),
+    ...(step.cacheWriteTokens !== undefined ? { cacheWriteTokens: step.cacheWriteTokens } : {})
   }
   if (step.events !== undefined && step.chars !== undefined) {
     const text = answerText(request.prompt, step.events * step.chars)

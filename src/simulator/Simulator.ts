@@ -1,10 +1,11 @@
 /**
- * An embedded, offline stand-in for the Gemini API, DashScope and OpenAI-compatible Chat Completions:
- * one loopback HTTP server speaking the three real wire formats, with keys checked like the real
- * services (or not at all, for endpoints configured `keyless`, like a local model server),
- * deterministic answers, and scriptable faults per simulated endpoint. Each endpoint is a path prefix
- * — `baseUrl("google-a")` is `http://127.0.0.1:PORT/google-a`; an OpenAI-compatible endpoint's
- * `base_url` adds its version, `baseUrl("local") + "/v1"` — so one server impersonates any number of endpoints.
+ * An embedded, offline stand-in for the Gemini API, DashScope, OpenAI-compatible Chat Completions and
+ * the Anthropic Messages API: one loopback HTTP server speaking the four real wire formats, with keys
+ * checked like the real services (or not at all, for endpoints configured `keyless`, like a local
+ * model server), deterministic answers, and scriptable faults per simulated endpoint. Each endpoint is
+ * a path prefix — `baseUrl("google-a")` is `http://127.0.0.1:PORT/google-a`; an OpenAI-compatible
+ * endpoint's `base_url` adds its version, `baseUrl("local") + "/v1"` — so one server impersonates any
+ * number of endpoints.
  *
  * ```ts
  * const sim = yield* Simulator.make({ keys: { google: "demo-key" }, keyless: ["local"] })
@@ -16,6 +17,7 @@ import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http"
 import type { AddressInfo } from "node:net"
+import { anthropic } from "./Anthropic.js"
 import { dashscope } from "./DashScope.js"
 import { gemini } from "./Gemini.js"
 import { openai } from "./OpenAI.js"
@@ -31,11 +33,15 @@ export interface SimulatorOptions {
   readonly host?: string
   /** Port; default 0 (a free port). */
   readonly port?: number
-  /** Accepted API keys per provider; default `sim-google-key` / `sim-dashscope-key` / `sim-openai-key`. */
+  /**
+   * Accepted API keys per provider; default `sim-google-key` / `sim-dashscope-key` / `sim-openai-key` /
+   * `sim-anthropic-key`.
+   */
   readonly keys?: {
     readonly google?: string | ReadonlyArray<string>
     readonly dashscope?: string | ReadonlyArray<string>
     readonly openai?: string | ReadonlyArray<string>
+    readonly anthropic?: string | ReadonlyArray<string>
   }
   /**
    * OpenAI-compatible endpoints that check no key (a local model server such as Ollama: any
@@ -66,7 +72,7 @@ export interface SimulatorRequest {
   readonly method: string
   /** Path and query, without any `key=` query parameter. */
   readonly path: string
-  /** Request headers; `authorization` and `x-goog-api-key` values replaced by `<redacted>` (a present header stays visible). */
+  /** Request headers; `authorization`, `x-goog-api-key` and `x-api-key` values replaced by `<redacted>` (a present header stays visible). */
   readonly headers: Readonly<Record<string, string>>
   /** The decoded JSON body (`undefined` if it was not JSON). */
   readonly body: unknown
@@ -84,7 +90,12 @@ export interface Simulator {
   readonly url: string
   readonly port: number
   /** The first accepted key per provider (what a config should use). */
-  readonly keys: { readonly google: string; readonly dashscope: string; readonly openai: string }
+  readonly keys: {
+    readonly google: string
+    readonly dashscope: string
+    readonly openai: string
+    readonly anthropic: string
+  }
   /** The base URL of a simulated endpoint: `http://HOST:PORT/<endpoint>` (put it in config `base_url`). */
   readonly baseUrl: (endpoint?: string) => string
   /** Queues steps for an endpoint's next requests, one step per request, in order. */
@@ -122,6 +133,7 @@ interface Route {
 const geminiPath = /^(.*?)\/(?:v1beta|v1)\/models\/([^/:]+):(generateContent|streamGenerateContent)$/
 const dashscopePath = /^(.*?)\/api\/v1\/services\/aigc\/text-generation\/generation$/
 const openaiPath = /^(.*?)\/chat\/completions$/
+const anthropicPath = /^(.*?)\/v1\/messages$/
 
 const endpointName = (prefix: string): string => prefix.replace(/^\/+|\/+$/g, "") || "default"
 
@@ -148,6 +160,8 @@ const routeOf = (path: string): Route | undefined => {
   if (d !== null) return { endpoint: endpointName(d[1]!), wire: dashscope, model: undefined, stream: false }
   const o = openaiPath.exec(path)
   if (o !== null) return { endpoint: openaiEndpoint(o[1]!), wire: openai, model: undefined, stream: false }
+  const a = anthropicPath.exec(path)
+  if (a !== null) return { endpoint: endpointName(a[1]!), wire: anthropic, model: undefined, stream: false }
   return undefined
 }
 
@@ -158,7 +172,7 @@ const redactedHeaders = (request: IncomingMessage): Record<string, string> => {
   const headers: Record<string, string> = {}
   for (const [name, value] of Object.entries(request.headers)) {
     if (value === undefined) continue
-    headers[name] = name === "authorization" || name === "x-goog-api-key"
+    headers[name] = name === "authorization" || name === "x-goog-api-key" || name === "x-api-key"
       ? "<redacted>"
       : Array.isArray(value)
       ? value.join(", ")
@@ -186,10 +200,12 @@ export const start = async (options: SimulatorOptions = {}): Promise<Simulator> 
   const googleKeys = asSet(options.keys?.google, "sim-google-key")
   const dashscopeKeys = asSet(options.keys?.dashscope, "sim-dashscope-key")
   const openaiKeys = asSet(options.keys?.openai, "sim-openai-key")
+  const anthropicKeys = asSet(options.keys?.anthropic, "sim-anthropic-key")
   const keySets: Record<SimulatedProvider, ReadonlySet<string>> = {
     google: new Set(googleKeys),
     dashscope: new Set(dashscopeKeys),
-    openai: new Set(openaiKeys)
+    openai: new Set(openaiKeys),
+    anthropic: new Set(anthropicKeys)
   }
   const keyless = new Set((options.keyless ?? []).map(endpointName))
   const models = options.models !== undefined ? new Set(options.models) : undefined
@@ -328,6 +344,8 @@ export const start = async (options: SimulatorOptions = {}): Promise<Simulator> 
       ? Buffer.from(`sim-response-${seq}`).toString("base64url")
       : wire.provider === "openai"
       ? `req_sim${seq.toString(16).padStart(24, "0")}`
+      : wire.provider === "anthropic"
+      ? `req_011Sim${seq.toString(36).padStart(15, "0")}`
       : `5e1a0000-0000-4000-8000-${seq.toString(16).padStart(12, "0")}`
     const rejected = wire.provider === "openai" && keyless.has(endpoint)
       ? undefined
@@ -351,6 +369,8 @@ export const start = async (options: SimulatorOptions = {}): Promise<Simulator> 
               ? `models/${parsed.model} is not found for API version v1beta, or is not supported for generateContent. Call ListModels to see the list of available models and their supported methods.`
               : wire.provider === "openai"
               ? `The model \`${parsed.model}\` does not exist or you do not have access to it.`
+              : wire.provider === "anthropic"
+              ? `model: ${parsed.model}`
               : "Model not exist."
           },
           requestId,
@@ -407,7 +427,12 @@ export const start = async (options: SimulatorOptions = {}): Promise<Simulator> 
   return {
     url,
     port,
-    keys: { google: googleKeys[0]!, dashscope: dashscopeKeys[0]!, openai: openaiKeys[0]! },
+    keys: {
+      google: googleKeys[0]!,
+      dashscope: dashscopeKeys[0]!,
+      openai: openaiKeys[0]!,
+      anthropic: anthropicKeys[0]!
+    },
     baseUrl: (
       endpoint
     ) => (endpoint === undefined || endpoint === "default" ? url : `${url}/${endpointName(endpoint)}`),

@@ -14,7 +14,7 @@ export interface Reply {
 }
 
 /** The simulated providers (named as in the config's `providers`). */
-export type SimulatedProvider = "google" | "dashscope" | "openai"
+export type SimulatedProvider = "google" | "dashscope" | "openai" | "anthropic"
 
 /** One wire format. */
 export interface Wire {
@@ -28,7 +28,10 @@ export interface Wire {
   ) => Reply | undefined
   /** Decodes the body, or rejects it as the service would (400). */
   readonly parse: (body: unknown, model: string | undefined, requestId: string) => ParsedRequest | Reply
-  /** Whether the request asks for a stream (beyond what the route says; OpenAI says so in the body). */
+  /**
+   * Whether the request asks for a stream (beyond what the route says; OpenAI and Anthropic say so in
+   * the body).
+   */
   readonly wantsStream: (headers: IncomingHttpHeaders, url: URL, body: unknown) => boolean
   /** A whole unary answer. */
   readonly unary: (completion: Completion) => Reply

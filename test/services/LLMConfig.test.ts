@@ -102,7 +102,13 @@ describe("LLMConfig", () => {
       Effect.gen(function*() {
         const config = yield* load({ configPath: shipped, env: { GEMINI_API_KEY: "g-key" } })
         assert.strictEqual(config.defaultModel, "gemini-flash")
-        assert.deepStrictEqual(Object.keys(config.models), ["gemini-flash", "qwen-plus", "gpt-mini", "deepseek-chat"])
+        assert.deepStrictEqual(Object.keys(config.models), [
+          "gemini-flash",
+          "qwen-plus",
+          "gpt-mini",
+          "deepseek-chat",
+          "claude-haiku"
+        ])
         assert.deepStrictEqual(config.models["gemini-flash"], {
           alias: "gemini-flash",
           provider: "google",
@@ -125,7 +131,13 @@ describe("LLMConfig", () => {
         // The OpenAI-compatible entries load without their keys; only their calls would fail.
         assert.deepStrictEqual(
           Object.values(config.providers).map((provider) => [provider.name, provider.protocol]),
-          [["google", "gemini"], ["dashscope", "dashscope"], ["openai", "openai"], ["deepseek", "openai"]]
+          [
+            ["google", "gemini"],
+            ["dashscope", "dashscope"],
+            ["openai", "openai"],
+            ["deepseek", "openai"],
+            ["anthropic", "anthropic"]
+          ]
         )
         assert.deepStrictEqual(keyOf(config, "openai"), { _tag: "Missing", variable: "OPENAI_API_KEY" })
         assert.deepStrictEqual(keyOf(config, "deepseek"), { _tag: "Missing", variable: "DEEPSEEK_API_KEY" })
@@ -135,6 +147,25 @@ describe("LLMConfig", () => {
           outputPer1m: 0.42
         })
         assert.deepStrictEqual(config.models["gpt-mini"]?.fallbacks, ["gemini-flash"])
+      }))
+
+    it.effect("has an anthropic entry that loads without ANTHROPIC_API_KEY (its calls fail until it is set)", () =>
+      Effect.gen(function*() {
+        const config = yield* load({ configPath: shipped, env: {} })
+        assert.deepStrictEqual(config.models["claude-haiku"], {
+          alias: "claude-haiku",
+          provider: "anthropic",
+          protocol: "anthropic",
+          modelId: "claude-haiku-4-5",
+          pricing: { inputPer1m: 1, outputPer1m: 5, cachedInputPer1m: 0.1, cacheWritePer1m: 1.25 },
+          fallbacks: ["gemini-flash"]
+        })
+        assert.deepStrictEqual(config.providers.anthropic?.endpoints, [
+          { name: "anthropic", baseUrl: "https://api.anthropic.com", region: "us" }
+        ])
+        assert.deepStrictEqual(keyOf(config, "anthropic"), { _tag: "Missing", variable: "ANTHROPIC_API_KEY" })
+        const supplied = yield* load({ configPath: shipped, env: { ANTHROPIC_API_KEY: "sk-ant-env" } })
+        assert.strictEqual(keyOf(supplied, "anthropic"), "sk-ant-env")
       }))
 
     it.effect("is the default project file when it sits in the working directory", () =>

@@ -141,7 +141,9 @@ const spawnCli = (args: ReadonlyArray<string>, options: CliOptions): Promise<Cli
     const started = Date.now()
     const cwd = options.cwd ?? tempDir()
     const env: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: "1", XDG_CONFIG_HOME: cwd, ...options.env }
-    for (const name of ["GEMINI_API_KEY", "GOOGLE_API_KEY", "DASHSCOPE_API_KEY", "EFFECT_LLM_CONFIG"]) {
+    for (
+      const name of ["GEMINI_API_KEY", "GOOGLE_API_KEY", "DASHSCOPE_API_KEY", "ANTHROPIC_API_KEY", "EFFECT_LLM_CONFIG"]
+    ) {
       if (options.env?.[name] === undefined) delete env[name]
     }
     const preload = options.marks === true ? ["--import", pathToFileURL(marksPreload).href] : []

@@ -1,0 +1,205 @@
+/**
+ * Anthropic failures as `LLMError`s (WIRE-openai-anthropic.md §2.6–§2.7): the `{type:"error",
+ * error:{type, message}}` body by its `error.type` first, then by status (a 413 from Cloudflare or a
+ * 529 may carry no JSON at all); the same body as an in-band stream `error` event. The wait of a 429
+ * comes from `retry-after`, `retry-after-ms`, else the exhausted `anthropic-ratelimit-*-reset` times.
+ */
+import * as Duration from "effect/Duration"
+import * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
+import type { LLMError } from "../../domain/Errors.js"
+import * as Errors from "../http/Errors.js"
+import * as Json from "../http/Json.js"
+import type { Classify } from "../http/Response.js"
+import * as RetryAfter from "../http/RetryAfter.js"
+import { keyVariables } from "./Keys.js"
+
+/** `error` of an error body; `details` is kept loose (`null`, `{error_code}`, or shapes yet unseen). */
+export const ErrorObject = Schema.Struct({
+  type: Json.field(Schema.String),
+  message: Json.field(Schema.String),
+  details: Schema.optional(Schema.Unknown)
+})
+
+/** An error body: `{"type":"error","error":{…},"request_id":"req_…"}`, leniently. */
+export const ErrorBody = Schema.Struct({
+  type: Json.field(Schema.String),
+  error: ErrorObject,
+  request_id: Json.field(Schema.String)
+})
+export type ErrorBody = typeof ErrorBody.Type
+
+const decodeErrorBody = Schema.decodeUnknownOption(ErrorBody)
+
+/** True for a payload that is an error: `type: "error"`, or an `error` object. */
+export const isErrorPayload = (json: unknown): boolean =>
+  Json.isObject(json) && (json.type === "error" || Json.isObject(json.error))
+
+/** What classification reads of an error. */
+interface ErrorFacts {
+  readonly type: string | undefined
+  readonly message: string | undefined
+  readonly errorCode: string | undefined
+  readonly requestId: string | undefined
+}
+
+const factsOf = (json: unknown): ErrorFacts | undefined => {
+  const decoded = decodeErrorBody(json)
+  if (Option.isNone(decoded)) return undefined
+  const { error, request_id } = decoded.value
+  const details = error.details
+  const errorCode = Json.isObject(details) && typeof details.error_code === "string" ? details.error_code : undefined
+  return {
+    type: error.type ?? undefined,
+    message: error.message ?? undefined,
+    errorCode,
+    requestId: request_id ?? undefined
+  }
+}
+
+/**
+ * A spent balance or a spend limit, which no short wait clears: "Your credit balance is too low …"
+ * (400), "You have reached your specified API usage limits …" (400), a 429 whose `details.error_code`
+ * is `enforced_spend_limit_reached`.
+ */
+const quotaText = /credit balance is too low|specified API usage limits|spend limit/i
+
+const isQuota = (facts: ErrorFacts | undefined, text: string): boolean =>
+  facts?.errorCode === "enforced_spend_limit_reached" || quotaText.test(facts?.message ?? text)
+
+/** The class an `error.type` names; `undefined` for types this table does not know. */
+const classOfType = (type: string): Errors.StatusClass | undefined => {
+  switch (type) {
+    case "invalid_request_error":
+    case "request_too_large":
+      return { _tag: "FatalError", reason: "invalid_request" }
+    case "authentication_error":
+      return { _tag: "FatalError", reason: "authentication" }
+    case "permission_error":
+      return { _tag: "FatalError", reason: "permission_denied" }
+    case "not_found_error":
+      return { _tag: "FatalError", reason: "not_found" }
+    case "rate_limit_error":
+      return { _tag: "RateLimitError", reason: "rate_limited" }
+    case "billing_error":
+      return { _tag: "RateLimitError", reason: "quota_exhausted" }
+    case "api_error":
+      return { _tag: "RetryableError", reason: "server_error" }
+    case "timeout_error":
+      return { _tag: "RetryableError", reason: "timeout" }
+    case "overloaded_error":
+      return { _tag: "RetryableError", reason: "overloaded" }
+    default:
+      return undefined
+  }
+}
+
+/** The class of a status without a known `error.type`; `undefined` (an in-band error) is a server error. */
+const classOfStatus = (status: number | undefined): Errors.StatusClass => {
+  if (status === undefined) return { _tag: "RetryableError", reason: "server_error" }
+  if (status === 529) return { _tag: "RetryableError", reason: "overloaded" }
+  if (status === 402) return { _tag: "RateLimitError", reason: "quota_exhausted" }
+  return Errors.classifyStatus(status)
+}
+
+const resetHeader = /^anthropic-ratelimit-(.+)-reset$/
+
+/**
+ * The wait until the latest `anthropic-ratelimit-*-reset` (RFC 3339) among the limits whose
+ * `-remaining` is 0: `max(0, reset − now)` (a full bucket's reset may already be past).
+ */
+export const resetWait = (
+  headers: Readonly<Record<string, string | undefined>>,
+  now: number
+): Duration.Duration | undefined => {
+  let latest: number | undefined
+  for (const [name, value] of Object.entries(headers)) {
+    const match = resetHeader.exec(name)
+    if (match === null || value === undefined) continue
+    if (headers[`anthropic-ratelimit-${match[1]}-remaining`]?.trim() !== "0") continue
+    const at = Date.parse(value.trim())
+    if (!Number.isNaN(at) && (latest === undefined || at > latest)) latest = at
+  }
+  return latest === undefined ? undefined : Duration.millis(Math.max(0, latest - now))
+}
+
+/**
+ * The server's wait hint: `retry-after` (seconds or HTTP-date), else `retry-after-ms`, else the
+ * exhausted limits' reset time.
+ */
+export const retryAfterOf = (
+  headers: Readonly<Record<string, string | undefined>>,
+  now: number
+): Duration.Duration | undefined =>
+  RetryAfter.parseRetryAfter(headers["retry-after"], now) ??
+    RetryAfter.parseRetryAfterMs(headers["retry-after-ms"]) ??
+    resetWait(headers, now)
+
+/** A body that is no JSON error (a Cloudflare page): its text without markup. */
+const plainText = (text: string): string => /<\/?[a-z][^>]*>/i.test(text) ? text.replace(/<[^>]*>/g, " ") : text
+
+/** Where the key comes from, for the "check your key" hint. */
+const keyHint = (provider: string): string => `${keyVariables(provider).join(" / ")} or providers.${provider}.api_key`
+
+/**
+ * Classifies decoded error facts (or, without them, the raw text) under `status` (`undefined` for an
+ * in-band stream error); `said` is what the message says happened.
+ */
+const classifyFacts = (
+  status: number | undefined,
+  facts: ErrorFacts | undefined,
+  rawText: string,
+  headers: Readonly<Record<string, string | undefined>>,
+  context: Errors.ClassifyContext,
+  said: string
+): LLMError => {
+  const text = Errors.truncate(facts?.message ?? plainText(rawText))
+  const requestId = facts?.requestId ?? headers["request-id"]
+  const what = `${Errors.describeContext(context)} ${said}${facts?.type !== undefined ? ` ${facts.type}` : ""}${
+    text ? `: ${text}` : ""
+  }${requestId !== undefined ? ` (request_id ${requestId})` : ""}`
+  let statusClass = (facts?.type !== undefined ? classOfType(facts.type) : undefined) ?? classOfStatus(status)
+  if (statusClass._tag !== "RetryableError" && isQuota(facts, rawText)) {
+    statusClass = { _tag: "RateLimitError", reason: "quota_exhausted" }
+  }
+  const message = statusClass._tag === "FatalError" && statusClass.reason === "authentication"
+    ? `${what}; check ${keyHint(context.provider)}`
+    : statusClass._tag === "RateLimitError" && statusClass.reason === "quota_exhausted"
+    ? `${what} (a balance or spend limit: waiting will not clear it)`
+    : what
+  return Errors.makeError(statusClass, message, {
+    provider: context.provider,
+    endpoint: context.endpoint,
+    status,
+    retryAfter: statusClass._tag === "RateLimitError" ? retryAfterOf(headers, context.now) : undefined
+  })
+}
+
+/** An error body as JSON: plain (whatever the Content-Type says), else the first `data:` line of an SSE-framed body. */
+const parseErrorBody = (bodyText: string): unknown => {
+  const body = Json.parse(bodyText.trim())
+  if (body !== undefined) return body
+  const data = /^data:[ ]?(.*)$/m.exec(bodyText)
+  return data === null ? undefined : Json.parse(data[1]!)
+}
+
+/**
+ * Classifies a failed Anthropic answer: by `error.type` — `invalid_request_error` and
+ * `request_too_large` → `FatalError` invalid_request (a spent balance or spend limit in the message →
+ * `RateLimitError` quota_exhausted), `authentication_error` → authentication, `permission_error` →
+ * permission_denied, `not_found_error` → not_found, `rate_limit_error` → `RateLimitError`
+ * rate_limited (quota_exhausted for `enforced_spend_limit_reached`), `billing_error` → quota_exhausted,
+ * `api_error` → `RetryableError` server_error, `timeout_error` → timeout, `overloaded_error` →
+ * overloaded; else by status (529 overloaded, 402 quota_exhausted, the rest as every protocol).
+ */
+export const classify: Classify = (status, bodyText, headers, context) =>
+  classifyFacts(status, factsOf(parseErrorBody(bodyText)), bodyText, headers, context, `answered HTTP ${status}`)
+
+/** Classifies an `error` payload found in a 200 answer (a stream `error` event, an error body sent with 200). */
+export const classifyInBand = (
+  json: unknown,
+  text: string,
+  headers: Readonly<Record<string, string | undefined>>,
+  context: Errors.ClassifyContext,
+  said = "sent an error event mid-stream:"
+): LLMError => classifyFacts(undefined, factsOf(json), text, headers, context, said)

@@ -1,0 +1,16 @@
+/**
+ * Anthropic's `stop_reason` values (WIRE-openai-anthropic.md §2.3) as effect-llm's (API.md §8):
+ * `end_turn` and `stop_sequence` → stop, `max_tokens` → length, `refusal` → filter, anything else
+ * (`tool_use`, `pause_turn`, `model_context_window_exceeded`, values newer than this table) → other.
+ */
+import type { FinishReason } from "../../domain/FinishReason.js"
+
+const table: ReadonlyMap<string, FinishReason> = new Map([
+  ["end_turn", "stop"],
+  ["stop_sequence", "stop"],
+  ["max_tokens", "length"],
+  ["refusal", "filter"]
+])
+
+/** Maps a `stop_reason`. */
+export const fromAnthropic = (reason: string): FinishReason => table.get(reason) ?? "other"
