@@ -5,6 +5,7 @@
  */
 import { FatalError } from "../../domain/Errors.js"
 import type { CallRequest, Message } from "../../domain/Prompt.js"
+import { refuseUnsupported, textOnly } from "../http/Parts.js"
 import * as Request from "../http/Request.js"
 import type { ProviderTarget } from "../Provider.js"
 
@@ -48,8 +49,9 @@ export interface MessagesRequest {
   readonly stream?: true
 }
 
+// Only text is carried today: `check` refuses every other part before a request is built.
 const blocksOf = (message: Message): Array<TextBlock> =>
-  message.parts.map((part) => ({ type: "text", text: part.text }))
+  message.parts.flatMap((part) => part.type === "text" ? [{ type: "text" as const, text: part.text }] : [])
 
 /**
  * The turns: consecutive messages of one role become one turn whose content is their text blocks in
@@ -59,6 +61,7 @@ const blocksOf = (message: Message): Array<TextBlock> =>
 export const encodeMessages = (messages: ReadonlyArray<Message>): Array<MessageBody> => {
   const turns: Array<{ role: "user" | "assistant"; blocks: Array<TextBlock> }> = []
   for (const message of messages) {
+    if (message.role === "tool") continue
     const last = turns[turns.length - 1]
     if (last !== undefined && last.role === message.role) last.blocks.push(...blocksOf(message))
     else turns.push({ role: message.role, blocks: blocksOf(message) })
@@ -104,4 +107,4 @@ export const check = (request: CallRequest, _modelId: string): FatalError | unde
       reason: "invalid_request",
       message: `temperature must be within [0, 1] for Anthropic models, got ${request.temperature}`
     })
-    : undefined
+    : refuseUnsupported(request, "anthropic", textOnly)
