@@ -204,10 +204,19 @@ export const make = (deps: {
       const progress = meter.progress
       const route = progress.route
       const usage = progress.usage
-      // A stream cut or stopped before a provider that reports usage only at the end (Chat
-      // Completions) said how much it used: its text was generated and billed, so it is priced at the
-      // bound — the input bound plus one token per byte seen — the row still without usage.
-      const priced = usage ?? (progress.streamedBytes > 0 ? streamedBound(meter) : undefined)
+      // Text streamed after the provider's latest usage report (Chat Completions reports at the end
+      // only; Anthropic's message_start holds a placeholder output count) was generated and billed:
+      // it is priced at its bound, one token per byte; with no report at all the input is at its
+      // bound too and the row stays without usage.
+      const priced = usage === undefined
+        ? (progress.streamedBytes > 0 ? streamedBound(meter) : undefined)
+        : progress.unreportedBytes > 0
+        ? {
+          ...usage,
+          outputTokens: usage.outputTokens + progress.unreportedBytes,
+          totalTokens: usage.totalTokens + progress.unreportedBytes
+        }
+        : usage
       return Effect.gen(function*() {
         const cost = priced === undefined ? 0 : yield* pricing.cost(route?.model ?? meter.plan.model, priced)
         const now = yield* Clock.currentTimeMillis
@@ -217,7 +226,7 @@ export const make = (deps: {
           ...who(meter, route),
           status: error === undefined ? "cancelled" : "error",
           cost,
-          usage: usage === undefined ? undefined : fromCounts(usage),
+          usage: usage === undefined || priced === undefined ? undefined : fromCounts(priced),
           attempts: progress.attempts,
           error,
           timing

@@ -13,6 +13,7 @@ export class CallProgress {
   private seenUsage: UsageCounts | undefined
   private firstTokenMs: number | undefined
   private outputBytes = 0
+  private bytesSinceUsage = 0
 
   constructor(
     /** Epoch ms the call started (from `Clock`). */
@@ -28,16 +29,24 @@ export class CallProgress {
   /** Records the latest cumulative usage a stream reported. */
   observeUsage(usage: UsageCounts): void {
     this.seenUsage = usage
+    this.bytesSinceUsage = 0
   }
 
   /** Records a streamed delta's text (its UTF-8 bytes bound the output tokens a provider can bill for it). */
   observeOutput(text: string): void {
-    this.outputBytes += Buffer.byteLength(text, "utf8")
+    const bytes = Buffer.byteLength(text, "utf8")
+    this.outputBytes += bytes
+    this.bytesSinceUsage += bytes
   }
 
   /** UTF-8 bytes of the text and reasoning deltas streamed so far. */
   get streamedBytes(): number {
     return this.outputBytes
+  }
+
+  /** UTF-8 bytes streamed after the latest usage report (text the provider has not counted yet). */
+  get unreportedBytes(): number {
+    return this.bytesSinceUsage
   }
 
   /** Records the time of the first streamed delta (once). */

@@ -589,10 +589,13 @@ describe("anthropic through the client: holds, early stop, truncation, error eve
         assert.deepStrictEqual(events.map((e) => e.delta), ["one ", "two "])
         const ledger = yield* ledgerEvents("early")
         assert.deepStrictEqual(ledger.map((e) => [e.type, e.status]), [["hold", "ok"], ["cancel", "cancelled"]])
-        // message_start's usage: the input with its cache parts, the placeholder output.
+        // message_start's usage: the input with its cache parts; its output is a placeholder, so the text
+        // streamed after it is priced at its bound, one token per byte ("one two " at least).
         assert.strictEqual(ledger[1]!.usage!.inputTokens, 130)
         assert.strictEqual(ledger[1]!.usage!.cachedInputTokens, 100)
-        assert.closeTo(ledger[1]!.cost, (10 * 1 + 100 * 0.1 + 20 * 1.25 + 1 * 5) / 1e6, 1e-12)
+        const output = ledger[1]!.usage!.outputTokens
+        assert.isAtLeast(output, 1 + Buffer.byteLength("one two "))
+        assert.closeTo(ledger[1]!.cost, (10 * 1 + 100 * 0.1 + 20 * 1.25 + output * 5) / 1e6, 1e-12)
       }).pipe(Effect.provide(layerFor({ anthropic: [{ name: "a", url: server.url }] })))
       yield* Effect.promise(() => server.requests[0]!.socketClosed)
     }))

@@ -20,6 +20,7 @@ import { generate, Ledger, makeLiveLayer, stream } from "../../src/index.js"
 import { inputTokenBound } from "../../src/services/Pricing.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import * as Loopback from "../support/LoopbackServer.js"
+import { joinAdvancing } from "../support/TestClockRun.js"
 
 const fixture = (path: string) => Loopback.readFixture(path).toString("utf8")
 const json = { "content-type": "application/json" }
@@ -454,8 +455,7 @@ describe("openai over the whole client: fallbacks across protocols (simulator)",
       const layer = layerOf(crossConfig(sim))
       yield* Effect.gen(function*() {
         const fiber = yield* Effect.fork(generate({ prompt: "to deepseek", fullResponse: true, traceId: "g2o" }))
-        yield* TestClock.adjust("2 seconds")
-        const response = yield* Fiber.join(fiber)
+        const response = yield* joinAdvancing(fiber)
         assert.strictEqual(response.alias, "chat")
         assert.strictEqual(response.provider, "deepseek")
         assert.strictEqual(response.endpoint, "deepseek-a")
@@ -472,8 +472,7 @@ describe("openai over the whole client: fallbacks across protocols (simulator)",
       sim.always("deepseek-a", { status: 529 })
       yield* Effect.gen(function*() {
         const fiber = yield* Effect.fork(collect(stream({ prompt: "to gemini", model: "chat" })))
-        yield* TestClock.adjust("2 seconds")
-        const events = yield* Fiber.join(fiber)
+        const events = yield* joinAdvancing(fiber)
         const response = events.at(-1)!.response!
         assert.strictEqual(response.alias, "flash")
         assert.strictEqual(response.provider, "google")
