@@ -80,6 +80,15 @@ export interface SimulatorStep {
   readonly cacheWriteTokens?: number
   /** Anthropic 429: the exhausted limit's `anthropic-ratelimit-*-reset` (RFC 3339) instead of now + the wait. */
   readonly ratelimitReset?: string
+  /**
+   * Answer with these tool calls (in the protocol's wire shape: Gemini `functionCall` parts, OpenAI and
+   * DashScope `tool_calls` — streamed as index-keyed argument fragments —, Anthropic `tool_use` blocks
+   * with `input_json_delta`s) instead of text; several are parallel calls. `id` defaults to a
+   * generated one (Gemini 2.x sends none).
+   */
+  readonly toolCalls?: ReadonlyArray<{ readonly name: string; readonly arguments: unknown; readonly id?: string }>
+  /** Answer with this value as the JSON text of a structured-output answer (as the protocol sends it). */
+  readonly json?: unknown
 }
 
 const directivePattern = /\[\[sim\b([^\]]*)\]\]/g
