@@ -61,6 +61,12 @@ export interface BatchOptions {
    * and are emitted, and the stream ends normally (like `Stream.haltWhen`).
    */
   readonly haltWhen?: Effect.Effect<unknown>
+  /**
+   * Cancels the batch once this effect completes (a second Ctrl-C): nothing more is admitted, the
+   * calls in flight are interrupted — each settled `cancelled` in the ledger, its item not emitted —
+   * and the stream ends normally with the results that had settled.
+   */
+  readonly cancelWhen?: Effect.Effect<unknown>
 }
 
 /**
@@ -97,8 +103,10 @@ const stopPredicate = (stopOn: BatchStopOn): (error: LLMError) => boolean => {
  * (by default a `BudgetExceededError`): then no further item is admitted (the input is not read any
  * further), the items in flight settle and are emitted, and the stream fails with
  * `BatchStoppedError`. `haltWhen` stops admitting the same way from outside, and the stream then ends
- * normally. Interrupting the stream interrupts the calls in flight (each is settled `cancelled` in the
- * ledger). An item without a `traceId` gets a fresh UUID, reported in its result.
+ * normally; `cancelWhen` also cancels the calls in flight. Interrupting the stream interrupts the calls
+ * in flight too (each is settled `cancelled` in the ledger), but results settling at that moment may be
+ * lost with it: `cancelWhen` emits every result that settled. An item without a `traceId` gets a fresh
+ * UUID, reported in its result.
  */
 export const runBatch = <E, R>(
   items: Stream.Stream<BatchItem, E, R>,
@@ -113,8 +121,17 @@ export const runBatch = <E, R>(
     // Closed by the stop policy or by `haltWhen`: from then on nothing is read or admitted.
     const closed = yield* Deferred.make<void>()
     const stopped = yield* Deferred.make<BatchStoppedError>()
+    const cancelled = yield* Deferred.make<void>()
     if (options.haltWhen !== undefined) {
       yield* Effect.forkScoped(Effect.zipRight(options.haltWhen, Deferred.succeed(closed, undefined)))
+    }
+    if (options.cancelWhen !== undefined) {
+      yield* Effect.forkScoped(
+        Effect.zipRight(
+          options.cancelWhen,
+          Effect.zipRight(Deferred.succeed(closed, undefined), Deferred.succeed(cancelled, undefined))
+        )
+      )
     }
 
     const run = (item: BatchItem): Effect.Effect<Option.Option<BatchResult>> =>
@@ -125,7 +142,13 @@ export const runBatch = <E, R>(
           ? item.request.traceId
           : crypto.randomUUID()
         const startedAt = yield* Clock.currentTimeMillis
-        const outcome = yield* Effect.either(client.generate({ ...item.request, traceId, fullResponse: true }))
+        // A cancellation interrupts the call (the ledger settles it `cancelled`) and emits nothing for it.
+        const settled = yield* Effect.raceFirst(
+          Effect.asSome(Effect.either(client.generate({ ...item.request, traceId, fullResponse: true }))),
+          Effect.as(Deferred.await(cancelled), Option.none())
+        )
+        if (Option.isNone(settled)) return Option.none()
+        const outcome = settled.value
         const latencyMs = (yield* Clock.currentTimeMillis) - startedAt
         if (outcome._tag === "Right") {
           return Option.some<BatchResult>({ id: item.id, ok: true, response: outcome.right, traceId, latencyMs })

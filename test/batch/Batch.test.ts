@@ -234,6 +234,33 @@ describe("runBatch", () => {
       assert.strictEqual(counts.calls, 2)
     }))
 
+  it.effect("cancelWhen cancels the calls in flight (settled `cancelled`), emits what settled, admits nothing more", () =>
+    Effect.gen(function*() {
+      const { arrivals, counts, reply } = yield* gated
+      const cancel = yield* Deferred.make<void>()
+      const program = Effect.gen(function*() {
+        const fiber = yield* runBatch(items("a", "b", "c", "d"), { concurrency: 2, cancelWhen: Deferred.await(cancel) })
+          .pipe(Stream.runCollect, Effect.fork)
+        const a = yield* Queue.take(arrivals)
+        yield* Queue.take(arrivals)
+        yield* Deferred.succeed(a.release, undefined)
+        const c = yield* Queue.take(arrivals) // a's slot went to c
+        yield* settle
+        yield* Deferred.succeed(cancel, undefined)
+        const results = Chunk.toReadonlyArray(yield* Fiber.join(fiber))
+        yield* Deferred.succeed(c.release, undefined) // too late: c was cancelled
+        const events = yield* (yield* Ledger).events()
+        return { results, events }
+      })
+      const { events, results } = yield* Effect.provide(program, layerWith(reply))
+      assert.deepStrictEqual(results.map(summary), ["a ok"])
+      assert.strictEqual(counts.calls, 3)
+      assert.deepStrictEqual(
+        events.filter((e) => e.type !== "hold").map((e) => [e.type, e.status]),
+        [["commit", "ok"], ["cancel", "cancelled"], ["cancel", "cancelled"]]
+      )
+    }))
+
   it.effect("interrupting the stream cancels the calls in flight (settled `cancelled`)", () =>
     Effect.gen(function*() {
       const { arrivals, reply } = yield* gated
