@@ -380,6 +380,13 @@ const program = (options: BatchOptions) =>
       })
     }
     const c = summary.counts
+    if (c.refused > 0) {
+      return yield* new CliError({
+        kind: "BatchIncomplete",
+        message: `${c.refused} item(s) refused by the budget (no request made; run again to do them)`,
+        exitCode: ExitCode.budget
+      })
+    }
     if (c.failed + c.keptFailed + c.malformed > 0) {
       return yield* new CliError({
         kind: "BatchIncomplete",
