@@ -3,13 +3,19 @@
  * rate limits, retries, breakers, fallbacks, ledger), a bounded number at a time, results in
  * completion order, and a policy saying which failure stops the batch.
  */
+import * as Cause from "effect/Cause"
+import * as Chunk from "effect/Chunk"
 import * as Clock from "effect/Clock"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
-import { identity } from "effect/Function"
+import * as Either from "effect/Either"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
+import * as Queue from "effect/Queue"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
+import * as Take from "effect/Take"
 import { LLMError } from "../domain/Errors.js"
 import type { GenerationResponse } from "../domain/GenerationResponse.js"
 import type { GenerateRequest } from "../domain/Request.js"
@@ -96,88 +102,144 @@ const stopPredicate = (stopOn: BatchStopOn): (error: LLMError) => boolean => {
 
 /**
  * Runs a stream of items through `LLMClient.generate` (`fullResponse: true`), at most `concurrency` at
- * a time, and emits each item's result as it settles (completion order, not input order). The input
- * is read only as fast as items are admitted, so memory stays bounded whatever its length.
+ * a time, and emits each item's result as it settles (completion order, not input order). An item is
+ * read from the input only when a slot is free for it, so memory stays bounded whatever the input's
+ * length, and nothing is read ahead that a stop would then have to skip.
  *
  * A failure is that item's result (`ok: false`) and the batch goes on — unless `stopOn` matches it
  * (by default a `BudgetExceededError`): then no further item is admitted (the input is not read any
  * further), the items in flight settle and are emitted, and the stream fails with
  * `BatchStoppedError`. `haltWhen` stops admitting the same way from outside, and the stream then ends
- * normally; `cancelWhen` also cancels the calls in flight. Interrupting the stream interrupts the calls
- * in flight too (each is settled `cancelled` in the ledger), but results settling at that moment may be
- * lost with it: `cancelWhen` emits every result that settled. An item without a `traceId` gets a fresh
- * UUID, reported in its result.
+ * normally; `cancelWhen` also interrupts the calls in flight (each settled `cancelled` in the ledger,
+ * its item not emitted) and emits every result that had settled. A failure of the input stops
+ * admitting too; the stream fails with it once the items in flight have settled. Interrupting the
+ * stream interrupts the calls in flight. An item without a `traceId` gets a fresh UUID, reported in
+ * its result.
  */
 export const runBatch = <E, R>(
   items: Stream.Stream<BatchItem, E, R>,
   options: BatchOptions
 ): Stream.Stream<BatchResult, E | BatchStoppedError, R | LLMClient> =>
   Stream.unwrapScoped(Effect.gen(function*() {
-    if (!Number.isInteger(options.concurrency) || options.concurrency < 1) {
-      return yield* Effect.dieMessage(`runBatch: concurrency must be a positive integer, got ${options.concurrency}`)
+    const concurrency = options.concurrency
+    if (!Number.isInteger(concurrency) || concurrency < 1) {
+      return yield* Effect.dieMessage(`runBatch: concurrency must be a positive integer, got ${concurrency}`)
     }
     const client = yield* LLMClient
     const stops = stopPredicate(options.stopOn ?? "budget")
-    // Closed by the stop policy or by `haltWhen`: from then on nothing is read or admitted.
+    // Closed by the stop policy, `haltWhen`, `cancelWhen` or a failed input: nothing more is read or admitted.
     const closed = yield* Deferred.make<void>()
-    const stopped = yield* Deferred.make<BatchStoppedError>()
-    const cancelled = yield* Deferred.make<void>()
+    let stopError: BatchStoppedError | undefined
+    let inputError: Cause.Cause<E> | undefined
+    let cancelled = false
+    const calls = new Set<Fiber.RuntimeFiber<Either.Either<GenerationResponse, LLMError>>>()
+
+    const results = yield* Queue.bounded<Take.Take<BatchResult, E | BatchStoppedError>>(concurrency)
+    yield* Effect.addFinalizer(() => Queue.shutdown(results))
+    const pull = yield* Stream.toPull(items)
+
+    // The next item to admit, or none once the batch is closed or the input has ended; one worker reads at a time.
+    const lock = yield* Effect.makeSemaphore(1)
+    let buffer: ReadonlyArray<BatchItem> = []
+    let index = 0
+    let ended = false
+    const next: Effect.Effect<Option.Option<BatchItem>, never, R> = lock.withPermits(1)(Effect.gen(function*() {
+      while (true) {
+        if (ended || (yield* Deferred.isDone(closed))) return Option.none()
+        if (index < buffer.length) return Option.some(buffer[index++]!)
+        const pulled = yield* Effect.raceFirst(
+          Effect.asSome(Effect.exit(pull)),
+          Effect.as(Deferred.await(closed), Option.none())
+        )
+        if (Option.isNone(pulled)) return Option.none()
+        const exit = pulled.value
+        if (Exit.isSuccess(exit)) {
+          buffer = Chunk.toReadonlyArray(exit.value)
+          index = 0
+          continue
+        }
+        // The input ended (a `None` failure) or failed.
+        ended = true
+        const failure = Cause.flipCauseOption(exit.cause)
+        if (Option.isSome(failure)) {
+          inputError = failure.value
+          yield* Deferred.succeed(closed, undefined)
+        }
+        return Option.none()
+      }
+    }))
+
+    /** Runs one item; its result, or none when a cancellation interrupted its call. */
+    const run = (item: BatchItem) =>
+      Effect.uninterruptibleMask((restore) =>
+        Effect.gen(function*() {
+          const traceId = typeof item.request.traceId === "string" && item.request.traceId.length > 0
+            ? item.request.traceId
+            : crypto.randomUUID()
+          const startedAt = yield* Clock.currentTimeMillis
+          // The call runs in its own fiber, so that `cancelWhen` can interrupt it (the ledger settles it
+          // `cancelled`) while a result that has settled is always emitted.
+          const call = yield* Effect.fork(restore(Effect.either(
+            client.generate({ ...item.request, traceId, fullResponse: true })
+          )))
+          calls.add(call)
+          if (cancelled) yield* Fiber.interrupt(call)
+          const exit = yield* Fiber.await(call)
+          calls.delete(call)
+          if (Exit.isFailure(exit)) return Option.none<BatchResult>()
+          const outcome = exit.value
+          const latencyMs = (yield* Clock.currentTimeMillis) - startedAt
+          if (Either.isRight(outcome)) {
+            return Option.some<BatchResult>({ id: item.id, ok: true, response: outcome.right, traceId, latencyMs })
+          }
+          const error = outcome.left
+          if (stopError === undefined && stops(error)) {
+            stopError = new BatchStoppedError({
+              id: item.id,
+              error,
+              message: `the batch stopped at item ${JSON.stringify(item.id)}: ${error._tag}: ${error.message}`
+            })
+            yield* Deferred.succeed(closed, undefined)
+          }
+          return Option.some<BatchResult>({ id: item.id, ok: false, error, traceId, latencyMs })
+        })
+      )
+
+    const worker = Effect.gen(function*() {
+      while (true) {
+        const item = yield* next
+        if (Option.isNone(item)) return
+        const result = yield* run(item.value)
+        if (Option.isSome(result)) yield* Queue.offer(results, Take.of(result.value))
+      }
+    })
+
     if (options.haltWhen !== undefined) {
       yield* Effect.forkScoped(Effect.zipRight(options.haltWhen, Deferred.succeed(closed, undefined)))
     }
     if (options.cancelWhen !== undefined) {
-      yield* Effect.forkScoped(
-        Effect.zipRight(
-          options.cancelWhen,
-          Effect.zipRight(Deferred.succeed(closed, undefined), Deferred.succeed(cancelled, undefined))
-        )
-      )
+      yield* Effect.forkScoped(Effect.gen(function*() {
+        yield* options.cancelWhen!
+        cancelled = true
+        yield* Deferred.succeed(closed, undefined)
+        yield* Fiber.interruptAll(calls)
+      }))
     }
-
-    const run = (item: BatchItem): Effect.Effect<Option.Option<BatchResult>> =>
-      Effect.gen(function*() {
-        // Items already read (the rest of a chunk, one waiting for a slot) are not admitted after a stop.
-        if (yield* Deferred.isDone(closed)) return Option.none()
-        const traceId = typeof item.request.traceId === "string" && item.request.traceId.length > 0
-          ? item.request.traceId
-          : crypto.randomUUID()
-        const startedAt = yield* Clock.currentTimeMillis
-        // A cancellation interrupts the call (the ledger settles it `cancelled`) and emits nothing for it.
-        const settled = yield* Effect.raceFirst(
-          Effect.asSome(Effect.either(client.generate({ ...item.request, traceId, fullResponse: true }))),
-          Effect.as(Deferred.await(cancelled), Option.none())
-        )
-        if (Option.isNone(settled)) return Option.none()
-        const outcome = settled.value
-        const latencyMs = (yield* Clock.currentTimeMillis) - startedAt
-        if (outcome._tag === "Right") {
-          return Option.some<BatchResult>({ id: item.id, ok: true, response: outcome.right, traceId, latencyMs })
-        }
-        const error = outcome.left
-        if (stops(error)) {
-          const stop = new BatchStoppedError({
-            id: item.id,
-            error,
-            message: `the batch stopped at item ${JSON.stringify(item.id)}: ${error._tag}: ${error.message}`
-          })
-          if (yield* Deferred.succeed(stopped, stop)) yield* Deferred.succeed(closed, undefined)
-        }
-        return Option.some<BatchResult>({ id: item.id, ok: false, error, traceId, latencyMs })
-      })
-
-    // After the last result: the stop policy's failure, if it stopped the batch.
-    const stopError = Stream.unwrap(Effect.map(
-      Deferred.poll(stopped),
-      Option.match({
-        onNone: () => Stream.empty,
-        onSome: (error) => Stream.flatMap(Stream.fromEffect(error), Stream.fail)
-      })
-    ))
-
-    return items.pipe(
-      Stream.interruptWhen(Deferred.await(closed)),
-      Stream.mapEffect(run, { concurrency: options.concurrency, unordered: true }),
-      Stream.filterMap(identity),
-      Stream.concat(stopError)
-    )
+    const workers = yield* Effect.forEach(Array.from({ length: concurrency }), () => Effect.forkScoped(worker))
+    // Once every worker is done: the end, the stop policy's failure, or the input's.
+    yield* Effect.forkScoped(Effect.gen(function*() {
+      const exits = yield* Effect.forEach(workers, Fiber.await)
+      const defect = exits.find((exit) => Exit.isFailure(exit) && !Cause.isInterruptedOnly(exit.cause))
+      yield* Queue.offer(
+        results,
+        defect !== undefined && Exit.isFailure(defect)
+          ? Take.failCause(defect.cause)
+          : inputError !== undefined
+          ? Take.failCause(inputError)
+          : stopError !== undefined
+          ? Take.fail(stopError)
+          : Take.end
+      )
+    }))
+    return Stream.flattenTake(Stream.fromQueue(results))
   }))

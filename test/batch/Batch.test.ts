@@ -278,6 +278,27 @@ describe("runBatch", () => {
       )
     }))
 
+  it.effect("a failing input stops admitting; the calls in flight settle, then the stream fails with its error", () =>
+    Effect.gen(function*() {
+      const { arrivals, counts, reply } = yield* gated
+      const input = Stream.concat(items("a", "b"), Stream.fail("input broken" as const))
+      const emitted: Array<string> = []
+      const fiber = yield* runBatch(input, { concurrency: 4 }).pipe(
+        Stream.runForEach((result) => Effect.sync(() => emitted.push(summary(result)))),
+        Effect.flip,
+        Effect.provide(layerWith(reply)),
+        Effect.fork
+      )
+      const a = yield* Queue.take(arrivals)
+      const b = yield* Queue.take(arrivals)
+      yield* settle
+      yield* Deferred.succeed(b.release, undefined)
+      yield* Deferred.succeed(a.release, undefined)
+      assert.strictEqual(yield* Fiber.join(fiber), "input broken")
+      assert.deepStrictEqual(emitted, ["b ok", "a ok"])
+      assert.strictEqual(counts.calls, 2)
+    }))
+
   it.effect("keeps a request's own trace id; a non-positive concurrency is a defect", () =>
     Effect.gen(function*() {
       const layer = layerWith(() => Effect.succeed(answer("ok")))
