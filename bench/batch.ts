@@ -6,6 +6,7 @@
  *
  *   npx tsx bench/batch.ts                          1,000 and 10,000 items, concurrency 64
  *   npx tsx bench/batch.ts --sizes 10000 --concurrency 32 --json
+ *   npx tsx bench/batch.ts --sizes 10000 --heap-mb 64    the CLI's V8 heap capped: it must still finish
  */
 import * as Effect from "effect/Effect"
 import { spawn } from "node:child_process"
@@ -23,6 +24,7 @@ const option = (name: string): string | undefined => {
 const sizes = (option("sizes") ?? "1000,10000").split(",").map(Number)
 const concurrency = Number(option("concurrency") ?? 64)
 const json = argv.includes("--json")
+const heapMb = option("heap-mb")
 
 /** Every `failEvery`-th item is scripted to fail: alternately a 400 (FatalError) and a daily-quota 429. */
 const failEvery = 997
@@ -37,6 +39,17 @@ const peakRss = (pid: number): number | undefined => {
   }
 }
 
+/** CPU seconds (user + system) a running process has used so far (Linux); `undefined` once it has exited. */
+const cpuSeconds = (pid: number): number | undefined => {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").replace(/^.*\) /, "").split(" ")
+    // After the command: state is field 3, utime 14 and stime 15 (1-based, in clock ticks of 1/100 s).
+    return (Number(fields[11]) + Number(fields[12])) / 100
+  } catch {
+    return undefined
+  }
+}
+
 interface Figures {
   readonly items: number
   readonly concurrency: number
@@ -44,6 +57,10 @@ interface Figures {
   readonly wallMs: number
   readonly itemsPerS: number
   readonly peakRssMiB: number | undefined
+  /** The CLI's CPU time (user + system), seconds: what the run costs whatever else shares the cores. */
+  readonly cpuS: number | undefined
+  /** `--max-old-space-size` given to the CLI, MiB. */
+  readonly heapLimitMiB: number | undefined
   readonly results: { readonly lines: number; readonly ok: number; readonly failed: number; readonly cost: number }
   readonly ledger: {
     readonly holds: number
@@ -73,12 +90,25 @@ const runOnce = async (sim: Simulator.Simulator, items: number): Promise<Figures
   const started = Date.now()
   const child = spawn(
     process.execPath,
-    [bin, "batch", input, "--out", out, "--config", config, "--concurrency", String(concurrency)],
+    [
+      ...(heapMb !== undefined ? [`--max-old-space-size=${heapMb}`] : []),
+      bin,
+      "batch",
+      input,
+      "--out",
+      out,
+      "--config",
+      config,
+      "--concurrency",
+      String(concurrency)
+    ],
     { cwd: dir, env: { ...process.env, NO_COLOR: "1", XDG_CONFIG_HOME: dir }, stdio: ["ignore", "pipe", "pipe"] }
   )
   let peak: number | undefined
+  let cpu: number | undefined
   const poll = setInterval(() => {
     peak = peakRss(child.pid!) ?? peak
+    cpu = cpuSeconds(child.pid!) ?? cpu
   }, 50)
   let stderr = ""
   child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString("utf8")))
@@ -131,6 +161,8 @@ const runOnce = async (sim: Simulator.Simulator, items: number): Promise<Figures
     wallMs,
     itemsPerS: Math.round((items / wallMs) * 1000 * 10) / 10,
     peakRssMiB: peak === undefined ? undefined : Math.round((peak / 1024 / 1024) * 10) / 10,
+    cpuS: cpu,
+    heapLimitMiB: heapMb === undefined ? undefined : Number(heapMb),
     results: { lines: results.length, ok: ok.length, failed: failed.length, cost: resultsCost },
     ledger: {
       holds: holds.length,
@@ -157,7 +189,9 @@ else {
   for (const f of figures) {
     console.log(
       `${f.items} items, concurrency ${f.concurrency}: ${(f.wallMs / 1000).toFixed(1)} s (${f.itemsPerS} items/s), ` +
-        `peak RSS ${f.peakRssMiB ?? "?"} MiB; results ${f.results.ok} ok + ${f.results.failed} failed, ` +
+        `CPU ${f.cpuS?.toFixed(1) ?? "?"} s, peak RSS ${f.peakRssMiB ?? "?"} MiB` +
+        (f.heapLimitMiB === undefined ? "" : ` (heap capped at ${f.heapLimitMiB} MiB)`) +
+        `; results ${f.results.ok} ok + ${f.results.failed} failed, ` +
         `ledger ${f.ledger.commits} commits + ${f.ledger.errors} errors (${f.ledger.holds} holds); ` +
         `cost $${f.results.cost.toFixed(6)} vs ledger $${f.ledger.cost.toFixed(6)}: ` +
         (f.agrees ? "agree" : `DISAGREE: ${f.problems.join("; ")}`)
