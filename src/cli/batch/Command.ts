@@ -88,6 +88,54 @@ interface Scan {
   readonly counts: Progress.InputCounts
 }
 
+/**
+ * The first pass over the input: every malformed line (a duplicate id included) reported with its
+ * number, the items counted (for progress and ETA) and the line defining each id remembered.
+ */
+const scanInput = <R>(
+  path: string,
+  context: Input.ParseContext,
+  report: {
+    /** The id already has a success in the results file. */
+    readonly done: (id: string) => boolean
+    /** The id failed in an earlier run and is not retried. */
+    readonly kept: (id: string) => boolean
+    readonly malformed: (line: number, reason: string, id: string | undefined) => Effect.Effect<void, never, R>
+  }
+): Effect.Effect<Scan, PlatformError, FileSystem.FileSystem | R> =>
+  Effect.gen(function*() {
+    const firstLine = new Map<string, number>()
+    const malformedLines: Array<number> = []
+    let malformed = 0
+    let items = 0
+    let alreadyDone = 0
+    let keptFailed = 0
+    yield* Stream.runForEach(Jsonl.lines(path), (line) => {
+      const parsed = Input.parseLine(line.text, context)
+      let reason: string | undefined
+      let id: string | undefined
+      if (parsed._tag === "Malformed") {
+        reason = parsed.reason
+        id = parsed.id
+      } else if (parsed._tag === "Item") {
+        id = parsed.item.id
+        const first = firstLine.get(id)
+        if (first !== undefined) reason = `duplicate id ${JSON.stringify(id)} (first at line ${first})`
+        else {
+          firstLine.set(id, line.number)
+          items++
+          if (report.done(id)) alreadyDone++
+          else if (report.kept(id)) keptFailed++
+        }
+      }
+      if (reason === undefined) return Effect.void
+      malformed++
+      if (malformedLines.length < 100) malformedLines.push(line.number)
+      return report.malformed(line.number, reason, id)
+    })
+    return { firstLine, counts: { items, alreadyDone, keptFailed, malformed, malformedLines } }
+  })
+
 /** The batch program (inside `withLive`). */
 const program = (options: BatchOptions) =>
   Effect.gen(function*() {
@@ -133,43 +181,17 @@ const program = (options: BatchOptions) =>
     }
     const toRun = (id: string) => !previous.succeeded.has(id) && (options.retryFailed || !previous.failed.has(id))
 
-    // First pass: every malformed line reported with its number, the items counted (for progress and ETA).
-    const scan = yield* Effect.gen(function*() {
-      const firstLine = new Map<string, number>()
-      const malformedLines: Array<number> = []
-      let malformed = 0
-      let items = 0
-      let alreadyDone = 0
-      let keptFailed = 0
-      yield* Stream.runForEach(Jsonl.lines(options.input), (line) => {
-        const parsed = Input.parseLine(line.text, context)
-        let reason: string | undefined
-        let id: string | undefined
-        if (parsed._tag === "Malformed") {
-          reason = parsed.reason
-          id = parsed.id
-        } else if (parsed._tag === "Item") {
-          id = parsed.item.id
-          const first = firstLine.get(id)
-          if (first !== undefined) reason = `duplicate id ${JSON.stringify(id)} (first at line ${first})`
-          else {
-            firstLine.set(id, line.number)
-            items++
-            if (previous.succeeded.has(id)) alreadyDone++
-            else if (!toRun(id)) keptFailed++
-          }
-        }
-        if (reason === undefined) return Effect.void
-        malformed++
-        if (malformedLines.length < 100) malformedLines.push(line.number)
-        return warn(`${options.input}:${line.number}: ${reason}`, {
+    // First pass (malformed lines reported, items counted); the second streams the items to run.
+    const scan = yield* scanInput(options.input, context, {
+      done: (id) => previous.succeeded.has(id),
+      kept: (id) => !toRun(id),
+      malformed: (line, reason, id) =>
+        warn(`${options.input}:${line}: ${reason}`, {
           type: "malformed",
-          line: line.number,
+          line,
           ...(id !== undefined ? { id } : {}),
           reason
         })
-      })
-      return { firstLine, counts: { items, alreadyDone, keptFailed, malformed, malformedLines } } satisfies Scan
     })
     const counts = scan.counts
     if (options.strict && counts.malformed > 0) {
