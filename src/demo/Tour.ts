@@ -11,6 +11,7 @@ import type { CircuitBreaker } from "../index.js"
 import {
   type BatchItem,
   type BatchResult,
+  type BatchStoppedError,
   generate,
   type GenerationResponse,
   Ledger,
@@ -555,10 +556,11 @@ export const tourSteps: ReadonlyArray<TourStep> = [
             "q5 gets a 400, q6 a daily-quota 429, q8 asks for 10,000 output tokens (over the budget)"
         )
         const results: Array<BatchResult> = []
-        const stopped = yield* runBatch(Stream.fromIterable(items), { concurrency }).pipe(
-          Stream.runForEach((result) => Effect.sync(() => results.push(result))),
-          Effect.as(undefined),
-          Effect.catchTag("BatchStoppedError", Effect.succeed)
+        const stop: { error?: BatchStoppedError } = {}
+        yield* runBatch(Stream.fromIterable(items), { concurrency }).pipe(
+          // Caught in the stream (rather than after running it): the stop is an outcome here, not a failure.
+          Stream.catchTag("BatchStoppedError", (error) => Stream.execute(Effect.sync(() => (stop.error = error)))),
+          Stream.runForEach((result) => Effect.sync(() => results.push(result)))
         )
         out.table(
           ["item", "outcome", "endpoint", "attempts", "latency"],
@@ -570,6 +572,7 @@ export const tourSteps: ReadonlyArray<TourStep> = [
             ms(r.latencyMs)
           ])
         )
+        const stopped = stop.error
         const settled = new Set(results.map((r) => r.id))
         const notRun = items.map((item) => item.id).filter((id) => !settled.has(id))
         const traceIds = new Set(results.map((r) => r.traceId))

@@ -10,7 +10,6 @@ import type * as HelpDoc from "@effect/cli/HelpDoc"
 import * as Options from "@effect/cli/Options"
 import type { PlatformError } from "@effect/platform/Error"
 import * as FileSystem from "@effect/platform/FileSystem"
-import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Console from "effect/Console"
 import * as Deferred from "effect/Deferred"
@@ -20,7 +19,8 @@ import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
 import * as Stream from "effect/Stream"
-import { type BatchItem, type BatchResult, type BatchStopOn, BatchStoppedError, runBatch } from "../../batch/Batch.js"
+import type { BatchItem, BatchResult, BatchStopOn, BatchStoppedError } from "../../batch/Batch.js"
+import { runBatch } from "../../batch/Batch.js"
 import type { ConfigError, LedgerError } from "../../domain/Errors.js"
 import type { LiveServices } from "../../layers/Live.js"
 import { Ledger } from "../../services/Ledger.js"
@@ -302,12 +302,15 @@ const program = (options: BatchOptions) =>
     const halt = yield* Deferred.make<void>()
     const cancel = yield* Deferred.make<void>()
     const stopOn: BatchStopOn = options.stopOn
+    const stop: { error?: BatchStoppedError } = {}
     const batch = runBatch(items, {
       concurrency: options.concurrency,
       stopOn,
       haltWhen: Deferred.await(halt),
       cancelWhen: Deferred.await(cancel)
     }).pipe(
+      // The stop is an outcome of the run (reported in the summary), caught before it fails the stream.
+      Stream.catchTag("BatchStoppedError", (error) => Stream.execute(Effect.sync(() => (stop.error = error)))),
       Stream.runForEach(record),
       Effect.provideService(LLMClient, counted)
     )
@@ -370,11 +373,10 @@ const program = (options: BatchOptions) =>
         yield* Fiber.interrupt(watcher)
         yield* render(true)
 
-        const failure = Exit.isFailure(exit) ? Option.getOrUndefined(Cause.failureOption(exit.cause)) : undefined
-        const stopped = failure instanceof BatchStoppedError ? failure : undefined
-        if (Exit.isFailure(exit) && stopped === undefined) return yield* Effect.failCause(exit.cause)
+        if (Exit.isFailure(exit)) return yield* Effect.failCause(exit.cause)
         const halted = yield* Deferred.isDone(halt)
         const cancelled = yield* Deferred.isDone(cancel)
+        const stopped = stop.error
         const summary = Progress.summaryOf({
           tally,
           input: counts,
