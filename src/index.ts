@@ -3,6 +3,8 @@
  * Effect programs through one typed interface, with retries, rate-limit waits, circuit breakers,
  * streaming and a spend ledger.
  */
+export { BatchStoppedError, runBatch } from "./batch/Batch.js"
+export type { BatchFailure, BatchItem, BatchOptions, BatchResult, BatchStopOn, BatchSuccess } from "./batch/Batch.js"
 export type * from "./domain/Config.js"
 export {
   BudgetExceededError,

@@ -27,6 +27,7 @@ import { type LiveServices, makeLiveLayer, nodeFileSystem } from "../layers/Live
 import { Ledger } from "../services/Ledger.js"
 import { generate, stream } from "../services/LLMClient.js"
 import * as LLMConfig from "../services/LLMConfig.js"
+import { batchCommand } from "./batch/Command.js"
 import { demo } from "./Demo.js"
 import { doctor } from "./Doctor.js"
 import { CliError, ExitCode, toExitCode } from "./Exit.js"
@@ -331,6 +332,8 @@ const demoCommand = Command.make("demo", {
   )
 )
 
+const batch = batchCommand({ config, withLive, describe })
+
 // ---------------------------------------------------------------------------------------------
 // the application
 
@@ -338,7 +341,15 @@ const root = Command.make("effect-llm").pipe(
   Command.withDescription(
     "Call Gemini and Qwen/DashScope through effect-llm: generate, stream, inspect spend, check a setup."
   ),
-  Command.withSubcommands([generateCommand, streamCommand, ledgerCommand, doctorCommand, initCommand, demoCommand])
+  Command.withSubcommands([
+    generateCommand,
+    streamCommand,
+    ledgerCommand,
+    doctorCommand,
+    initCommand,
+    demoCommand,
+    batch
+  ])
 )
 
 /** The exit-code table, shown at the end of every `--help`. */
@@ -350,6 +361,9 @@ const footer = HelpDoc.blocks([
   HelpDoc.p("  3    budget exceeded (BudgetExceededError: no request was made)"),
   HelpDoc.p("  130  interrupted by Ctrl-C (SIGINT), at any moment; a call in flight is recorded as cancelled"),
   HelpDoc.p("  143  terminated by SIGTERM, at any moment; a call in flight is recorded as cancelled"),
+  HelpDoc.p(
+    "  batch: 1 when an item failed or a line was malformed, 3 when a budget refusal stopped it, 130 after Ctrl-C (summary written)"
+  ),
   HelpDoc.p(
     "Errors print one line on stderr: `error: <tag>: <message>`. `--log-level debug` (anywhere on the line) shows retries."
   )

@@ -26,6 +26,8 @@ export interface Output {
   readonly streamScrubber: () => StreamScrubber
   /** Writes one line to stderr, scrubbed. */
   readonly stderr: (line: string) => Effect.Effect<void>
+  /** Writes text to stderr as it is (no line break added: a live progress line), scrubbed. */
+  readonly stderrText: (text: string) => Effect.Effect<void>
 }
 
 /** The run's `Output`. */
@@ -74,7 +76,8 @@ export const make = (): Output => {
         }
       }
     },
-    stderr: (line) => Effect.sync(() => void process.stderr.write(`${scrub(line)}\n`))
+    stderr: (line) => Effect.sync(() => void process.stderr.write(`${scrub(line)}\n`)),
+    stderrText: (text) => Effect.sync(() => void process.stderr.write(scrub(text)))
   }
 }
 

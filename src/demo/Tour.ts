@@ -9,12 +9,16 @@ import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
 import type { CircuitBreaker } from "../index.js"
 import {
+  type BatchItem,
+  type BatchResult,
+  type BatchStoppedError,
   generate,
   type GenerationResponse,
   Ledger,
   type LedgerError,
   type LLMClient,
   type LLMError,
+  runBatch,
   stream
 } from "../index.js"
 import type * as Simulator from "../simulator/Simulator.js"
@@ -517,6 +521,90 @@ export const tourSteps: ReadonlyArray<TourStep> = [
         const spendToday = yield* ledger.spendToday()
         out.note(`spend today: ${usd(spendToday)}`)
         return { summary: summary.map((row) => ({ ...row })), events, spendToday }
+      })
+  },
+  {
+    name: "batch",
+    title: "a batch of prompts: bounded concurrency, failures recorded, a budget refusal stops it",
+    live: false,
+    run: (context) =>
+      Effect.gen(function*() {
+        const { out } = context
+        const sim = yield* simulatorOf(context)
+        const concurrency = 3
+        // q5 and q6 fail by their prompts' directives; q8 asks for more than the daily budget allows.
+        sim.script(endpoints.primary, { status: 503 })
+        const prompts: ReadonlyArray<readonly [string, string, number?]> = [
+          ["q1", "Label: 'great product, fast delivery'"],
+          ["q2", "Label: 'arrived broken'"],
+          ["q3", "Label: 'it is fine I guess'"],
+          ["q4", "Label: 'would buy again'"],
+          ["q5", "Label: 'refund please' [[sim status=400]]"],
+          ["q6", "Label: 'meh' [[sim status=429 quota=day]]"],
+          ["q7", "Label: 'five stars'"],
+          ["q8", "Write a novel about every review.", 10_000],
+          ["q9", "Label: 'never again'"],
+          ["q10", "Label: 'okay'"],
+          ["q11", "Label: 'superb'"]
+        ]
+        const items = prompts.map(([id, prompt, maxOutputTokens]): BatchItem => ({
+          id,
+          request: { prompt, maxOutputTokens: maxOutputTokens ?? 64 }
+        }))
+        out.note(
+          `${items.length} prompts, concurrency ${concurrency}; simulator: ${endpoints.primary} answers 503 once, ` +
+            "q5 gets a 400, q6 a daily-quota 429, q8 asks for 10,000 output tokens (over the budget)"
+        )
+        const results: Array<BatchResult> = []
+        const stop: { error?: BatchStoppedError } = {}
+        yield* runBatch(Stream.fromIterable(items), { concurrency }).pipe(
+          // Caught in the stream (rather than after running it): the stop is an outcome here, not a failure.
+          Stream.catchTag("BatchStoppedError", (error) => Stream.execute(Effect.sync(() => (stop.error = error)))),
+          Stream.runForEach((result) => Effect.sync(() => results.push(result)))
+        )
+        out.table(
+          ["item", "outcome", "endpoint", "attempts", "latency"],
+          results.map((r) => [
+            r.id,
+            r.ok ? style.green("ok") : style.red(r.error._tag),
+            r.ok ? r.response.endpoint : "",
+            r.ok ? String(r.response.attempts) : "",
+            ms(r.latencyMs)
+          ])
+        )
+        const stopped = stop.error
+        const settled = new Set(results.map((r) => r.id))
+        const notRun = items.map((item) => item.id).filter((id) => !settled.has(id))
+        const traceIds = new Set(results.map((r) => r.traceId))
+        const ledgerEvents = (yield* (yield* Ledger).events()).filter((e) => traceIds.has(e.traceId))
+        out.note(
+          `→ results in completion order; failures are results and the batch went on; ${
+            stopped === undefined ? "it was never stopped" : style.bold(`${stopped.error._tag} at ${stopped.id}`)
+          } stopped it: ${notRun.length} item(s) never started (${notRun.join(", ")})`
+        )
+        return {
+          concurrency,
+          items: items.length,
+          results: results.map((r) =>
+            r.ok
+              ? {
+                id: r.id,
+                ok: true,
+                endpoint: r.response.endpoint,
+                attempts: r.response.attempts,
+                cost: r.response.cost
+              }
+              : {
+                id: r.id,
+                ok: false,
+                error: r.error._tag,
+                ...("reason" in r.error ? { reason: r.error.reason } : {})
+              }
+          ),
+          stopped: stopped === undefined ? undefined : { id: stopped.id, error: stopped.error._tag },
+          notRun,
+          ledger: ledgerEvents.map(ledgerEventOf)
+        }
       })
   }
 ]

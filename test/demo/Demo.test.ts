@@ -70,7 +70,8 @@ describe("demo tour", () => {
       "stream",
       "stream-stop",
       "budget",
-      "ledger"
+      "ledger",
+      "batch"
     ])
     assert.deepStrictEqual(tourSteps.filter((step) => step.live).map((step) => step.name), [
       "generate",
@@ -267,8 +268,9 @@ describe("demo tour", () => {
     const settled = events.filter((e) => e.type !== "hold")
     assert.deepStrictEqual(settled.map((e) => e.traceId).sort(), holds.map((e) => e.traceId).sort())
     assert.deepStrictEqual(settled.filter((e) => e.type === "cancel").map((e) => e.status), ["cancelled"])
-    // Every successful call of the tour before this step (the refused one made no hold).
-    const answered = [...steps.values()].slice(0, -2).flatMap((line) =>
+    // Every successful call of the tour before this step (the refused one made no hold; batch comes after).
+    const before = [...steps.values()].slice(0, [...steps.keys()].indexOf("budget"))
+    const answered = before.flatMap((line) =>
       line.step === "circuit-breaker" ? (line.facts!.calls as ReadonlyArray<unknown>) : [line]
     )
     assert.strictEqual(holds.length, answered.length)
@@ -277,5 +279,44 @@ describe("demo tour", () => {
     assert.deepInclude(rows.find((row) => row.key === "qwen-plus"), { calls: 3, ok: 3, error: 0 })
     const cost = settled.reduce((sum, e) => sum + e.cost, 0)
     assert.closeTo(spendToday, cost, 1e-9)
+  })
+
+  it("batch: failures are results and the batch goes on, the 503 fails over, the budget refusal stops it", () => {
+    const line = step("batch")
+    const batch = facts<{
+      concurrency: number
+      items: number
+      results: ReadonlyArray<
+        { id: string; ok: boolean; endpoint?: string; attempts?: number; error?: string; reason?: string }
+      >
+      stopped: { id: string; error: string }
+      notRun: ReadonlyArray<string>
+      ledger: ReadonlyArray<LedgerEventFact>
+    }>("batch")
+    const byId = new Map(batch.results.map((r) => [r.id, r]))
+    // Everything before the refused item was admitted before the stop, so it has a result.
+    for (const id of ["q1", "q2", "q3", "q4", "q7"]) assert.deepInclude(byId.get(id), { ok: true }, id)
+    assert.deepInclude(byId.get("q5"), { ok: false, error: "FatalError" })
+    assert.deepInclude(byId.get("q6"), { ok: false, error: "RateLimitError", reason: "quota_exhausted" })
+    assert.deepInclude(byId.get("q8"), { ok: false, error: "BudgetExceededError" })
+    assert.deepStrictEqual(batch.stopped, { id: "q8", error: "BudgetExceededError" })
+    // Three slots, one of them q8's: at most two items can start beside its refusal.
+    assert.isAtLeast(batch.notRun.length, 1)
+    for (const id of batch.notRun) assert.include(["q9", "q10", "q11"], id)
+    assert.strictEqual(batch.results.length + batch.notRun.length, batch.items)
+    const ok = batch.results.filter((r) => r.ok)
+    // The 503 was retried (on the secondary, or on the primary again if the secondary's breaker, opened
+    // by the fallback step, still refuses): one answer took two attempts, every other one.
+    assert.deepStrictEqual(ok.map((r) => r.attempts).sort(), [...ok.map(() => 1).slice(1), 2])
+    assert.deepStrictEqual(seen(line).filter(([, status]) => status !== 200).sort(), [
+      ["google-primary", 400],
+      ["google-primary", 429],
+      ["google-primary", 503]
+    ])
+    // The ledger: a commit per answer, an error cancel per failed call, nothing for the refusal.
+    const settled = batch.ledger.filter((e) => e.type !== "hold").map((e) => `${e.type}/${e.status}`)
+    assert.deepStrictEqual(settled.filter((s) => s === "commit/ok").length, ok.length)
+    assert.deepStrictEqual(settled.filter((s) => s === "cancel/error").length, 2)
+    assert.strictEqual(batch.ledger.filter((e) => e.type === "hold").length, ok.length + 2)
   })
 })

@@ -17,7 +17,8 @@ import type * as Simulator from "../../src/simulator/Simulator.js"
 export const root = resolve(import.meta.dirname, "../..")
 /** Two levels under the root, like `dist/cli/bin.js`, so the CLI finds `package.json` and `config.yaml`. */
 const outdir = join(root, ".test-build/cli")
-const bin = join(outdir, "bin.mjs")
+/** The bundled executable (`node <bin> …` runs the CLI, e.g. under `script` for a pseudo-terminal). */
+export const bin = join(outdir, "bin.mjs")
 rmSync(outdir, { recursive: true, force: true })
 /** The three files import each other at run time, so `Signals` is one module (state shared) as in `dist`. */
 const separateFiles: Esbuild.Plugin = {
@@ -66,7 +67,10 @@ export interface CliRun {
 export interface SignalWhen {
   readonly signal: NodeJS.Signals
   readonly stdout?: (stdout: string) => boolean
+  readonly stderr?: (stderr: string) => boolean
   readonly mark?: (mark: string) => boolean
+  /** A further signal, armed once this one is sent (e.g. a second Ctrl-C). */
+  readonly next?: SignalWhen
 }
 
 /**
@@ -163,10 +167,17 @@ const spawnCli = (args: ReadonlyArray<string>, options: CliOptions): Promise<Cli
       signalledAt = Date.now()
       child.kill(name)
     }
+    // `signalWhen` and its `next` signals, one armed at a time.
+    let armed = options.signalWhen
+    const fire = (when: SignalWhen) => {
+      armed = when.next
+      if (signalledAt === undefined) signal(when.signal)
+      else child.kill(when.signal)
+    }
     child.stdout.on("data", (chunk: Buffer) => {
       stdout += chunk.toString("utf8")
       if (options.interruptWhen?.(stdout) === true) signal("SIGINT")
-      if (options.signalWhen?.stdout?.(stdout) === true) signal(options.signalWhen.signal)
+      if (armed?.stdout?.(stdout) === true) fire(armed)
       if (stdoutClosedAt === undefined && options.closeStdoutWhen?.(stdout) === true) {
         stdoutClosedAt = Date.now()
         child.stdout.destroy()
@@ -176,9 +187,10 @@ const spawnCli = (args: ReadonlyArray<string>, options: CliOptions): Promise<Cli
       stderr += chunk.toString("utf8")
       stderr = stderr.replace(markPattern, (_, mark: string) => {
         marks.push(mark)
-        if (options.signalWhen?.mark?.(mark) === true) signal(options.signalWhen.signal)
+        if (armed?.mark?.(mark) === true) fire(armed)
         return ""
       })
+      if (armed?.stderr?.(stderr) === true) fire(armed)
     })
     child.on("error", reject)
     child.on("close", (code, signal) => {

@@ -1,0 +1,245 @@
+/**
+ * Batch runs: a stream of requests with caller ids through the client's normal pipeline (budget,
+ * rate limits, retries, breakers, fallbacks, ledger), a bounded number at a time, results in
+ * completion order, and a policy saying which failure stops the batch.
+ */
+import * as Cause from "effect/Cause"
+import * as Chunk from "effect/Chunk"
+import * as Clock from "effect/Clock"
+import * as Deferred from "effect/Deferred"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as Option from "effect/Option"
+import * as Queue from "effect/Queue"
+import * as Schema from "effect/Schema"
+import * as Stream from "effect/Stream"
+import * as Take from "effect/Take"
+import { LLMError } from "../domain/Errors.js"
+import type { GenerationResponse } from "../domain/GenerationResponse.js"
+import type { GenerateRequest } from "../domain/Request.js"
+import { LLMClient } from "../services/LLMClient.js"
+
+/** One request of a batch, with the caller's id for it. */
+export interface BatchItem {
+  readonly id: string
+  readonly request: GenerateRequest
+}
+
+/** An item that was answered. */
+export interface BatchSuccess {
+  readonly id: string
+  readonly ok: true
+  readonly response: GenerationResponse
+  /** The call's trace id (the request's, else one generated for it): the key of its ledger events. */
+  readonly traceId: string
+  /** Milliseconds from the item's admission to its settlement (from `Clock`). */
+  readonly latencyMs: number
+}
+
+/** An item whose call failed; the batch goes on unless the stop policy says otherwise. */
+export interface BatchFailure {
+  readonly id: string
+  readonly ok: false
+  readonly error: LLMError
+  readonly traceId: string
+  readonly latencyMs: number
+}
+
+/** The settlement of one item. */
+export type BatchResult = BatchSuccess | BatchFailure
+
+/**
+ * Which failure stops the batch: `"budget"` (the default) a `BudgetExceededError`, `"error"` any
+ * failure, `"never"` none (every item is tried), or a predicate of the error.
+ */
+export type BatchStopOn = "budget" | "error" | "never" | ((error: LLMError) => boolean)
+
+/** Options of `runBatch`. */
+export interface BatchOptions {
+  /** Items in flight at most (a positive integer). */
+  readonly concurrency: number
+  /** Which failure stops the batch (default `"budget"`). */
+  readonly stopOn?: BatchStopOn
+  /**
+   * Stops admitting items once this effect completes (a shutdown, Ctrl-C): the items in flight settle
+   * and are emitted, and the stream ends normally (like `Stream.haltWhen`).
+   */
+  readonly haltWhen?: Effect.Effect<unknown>
+  /**
+   * Cancels the batch once this effect completes (a second Ctrl-C): nothing more is admitted, the
+   * calls in flight are interrupted — each settled `cancelled` in the ledger, its item not emitted —
+   * and the stream ends normally with the results that had settled.
+   */
+  readonly cancelWhen?: Effect.Effect<unknown>
+}
+
+/**
+ * The batch stopped on an item's failure (per `stopOn`): no item was admitted after it, the items in
+ * flight settled and their results were emitted, then the stream failed with this error.
+ */
+export class BatchStoppedError extends Schema.TaggedError<BatchStoppedError>()("BatchStoppedError", {
+  message: Schema.String,
+  /** The item whose failure stopped the batch. */
+  id: Schema.String,
+  /** Its failure. */
+  error: LLMError
+}) {}
+
+const stopPredicate = (stopOn: BatchStopOn): (error: LLMError) => boolean => {
+  switch (stopOn) {
+    case "budget":
+      return (error) => error._tag === "BudgetExceededError"
+    case "error":
+      return () => true
+    case "never":
+      return () => false
+    default:
+      return stopOn
+  }
+}
+
+/**
+ * Runs a stream of items through `LLMClient.generate` (`fullResponse: true`), at most `concurrency` at
+ * a time, and emits each item's result as it settles (completion order, not input order). An item is
+ * read from the input only when a slot is free for it, so memory stays bounded whatever the input's
+ * length, and nothing is read ahead that a stop would then have to skip.
+ *
+ * A failure is that item's result (`ok: false`) and the batch goes on — unless `stopOn` matches it
+ * (by default a `BudgetExceededError`): then no further item is admitted (the input is not read any
+ * further), the items in flight settle and are emitted, and the stream fails with
+ * `BatchStoppedError`. `haltWhen` stops admitting the same way from outside, and the stream then ends
+ * normally; `cancelWhen` also interrupts the calls in flight (each settled `cancelled` in the ledger,
+ * its item not emitted) and emits every result that had settled. A failure of the input stops
+ * admitting too; the stream fails with it once the items in flight have settled. Interrupting the
+ * stream interrupts the calls in flight. An item without a `traceId` gets a fresh UUID, reported in
+ * its result.
+ */
+export const runBatch = <E, R>(
+  items: Stream.Stream<BatchItem, E, R>,
+  options: BatchOptions
+): Stream.Stream<BatchResult, E | BatchStoppedError, R | LLMClient> =>
+  Stream.unwrapScoped(Effect.gen(function*() {
+    const concurrency = options.concurrency
+    if (!Number.isInteger(concurrency) || concurrency < 1) {
+      return yield* Effect.dieMessage(`runBatch: concurrency must be a positive integer, got ${concurrency}`)
+    }
+    const client = yield* LLMClient
+    const stops = stopPredicate(options.stopOn ?? "budget")
+    // Closed by the stop policy, `haltWhen`, `cancelWhen` or a failed input: nothing more is read or admitted.
+    const closed = yield* Deferred.make<void>()
+    let stopError: BatchStoppedError | undefined
+    let inputError: Cause.Cause<E> | undefined
+    let cancelled = false
+    const calls = new Set<Fiber.RuntimeFiber<Either.Either<GenerationResponse, LLMError>>>()
+
+    const results = yield* Queue.bounded<Take.Take<BatchResult, E | BatchStoppedError>>(concurrency)
+    yield* Effect.addFinalizer(() => Queue.shutdown(results))
+    const pull = yield* Stream.toPull(items)
+
+    // The next item to admit, or none once the batch is closed or the input has ended; one worker reads at a time.
+    const lock = yield* Effect.makeSemaphore(1)
+    let buffer: ReadonlyArray<BatchItem> = []
+    let index = 0
+    let ended = false
+    const next: Effect.Effect<Option.Option<BatchItem>, never, R> = lock.withPermits(1)(Effect.gen(function*() {
+      while (true) {
+        if (ended || (yield* Deferred.isDone(closed))) return Option.none()
+        if (index < buffer.length) return Option.some(buffer[index++]!)
+        const pulled = yield* Effect.raceFirst(
+          Effect.asSome(Effect.exit(pull)),
+          Effect.as(Deferred.await(closed), Option.none())
+        )
+        if (Option.isNone(pulled)) return Option.none()
+        const exit = pulled.value
+        if (Exit.isSuccess(exit)) {
+          buffer = Chunk.toReadonlyArray(exit.value)
+          index = 0
+          continue
+        }
+        // The input ended (a `None` failure) or failed.
+        ended = true
+        const failure = Cause.flipCauseOption(exit.cause)
+        if (Option.isSome(failure)) {
+          inputError = failure.value
+          yield* Deferred.succeed(closed, undefined)
+        }
+        return Option.none()
+      }
+    }))
+
+    /** Runs one item; its result, or none when a cancellation interrupted its call. */
+    const run = (item: BatchItem) =>
+      Effect.uninterruptibleMask((restore) =>
+        Effect.gen(function*() {
+          const traceId = typeof item.request.traceId === "string" && item.request.traceId.length > 0
+            ? item.request.traceId
+            : crypto.randomUUID()
+          const startedAt = yield* Clock.currentTimeMillis
+          // The call runs in its own fiber, so that `cancelWhen` can interrupt it (the ledger settles it
+          // `cancelled`) while a result that has settled is always emitted.
+          const call = yield* Effect.fork(restore(Effect.either(
+            client.generate({ ...item.request, traceId, fullResponse: true })
+          )))
+          calls.add(call)
+          if (cancelled) yield* Fiber.interrupt(call)
+          const exit = yield* Fiber.await(call)
+          calls.delete(call)
+          if (Exit.isFailure(exit)) return Option.none<BatchResult>()
+          const outcome = exit.value
+          const latencyMs = (yield* Clock.currentTimeMillis) - startedAt
+          if (Either.isRight(outcome)) {
+            return Option.some<BatchResult>({ id: item.id, ok: true, response: outcome.right, traceId, latencyMs })
+          }
+          const error = outcome.left
+          if (stopError === undefined && stops(error)) {
+            stopError = new BatchStoppedError({
+              id: item.id,
+              error,
+              message: `the batch stopped at item ${JSON.stringify(item.id)}: ${error._tag}: ${error.message}`
+            })
+            yield* Deferred.succeed(closed, undefined)
+          }
+          return Option.some<BatchResult>({ id: item.id, ok: false, error, traceId, latencyMs })
+        })
+      )
+
+    const worker = Effect.gen(function*() {
+      while (true) {
+        const item = yield* next
+        if (Option.isNone(item)) return
+        const result = yield* run(item.value)
+        if (Option.isSome(result)) yield* Queue.offer(results, Take.of(result.value))
+      }
+    })
+
+    if (options.haltWhen !== undefined) {
+      yield* Effect.forkScoped(Effect.zipRight(options.haltWhen, Deferred.succeed(closed, undefined)))
+    }
+    if (options.cancelWhen !== undefined) {
+      yield* Effect.forkScoped(Effect.gen(function*() {
+        yield* options.cancelWhen!
+        cancelled = true
+        yield* Deferred.succeed(closed, undefined)
+        yield* Fiber.interruptAll(calls)
+      }))
+    }
+    const workers = yield* Effect.forEach(Array.from({ length: concurrency }), () => Effect.forkScoped(worker))
+    // Once every worker is done: the end, the stop policy's failure, or the input's.
+    yield* Effect.forkScoped(Effect.gen(function*() {
+      const exits = yield* Effect.forEach(workers, Fiber.await)
+      const defect = exits.find((exit) => Exit.isFailure(exit) && !Cause.isInterruptedOnly(exit.cause))
+      yield* Queue.offer(
+        results,
+        defect !== undefined && Exit.isFailure(defect)
+          ? Take.failCause(defect.cause)
+          : inputError !== undefined
+          ? Take.failCause(inputError)
+          : stopError !== undefined
+          ? Take.fail(stopError)
+          : Take.end
+      )
+    }))
+    return Stream.flattenTake(Stream.fromQueue(results))
+  }))

@@ -1,0 +1,84 @@
+/**
+ * Input lines: what becomes an item (the request as the library takes it, the alias it asks for) and
+ * the reason each kind of malformed line is rejected with.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { type ParseContext, parseLine } from "../../../src/cli/batch/Input.js"
+
+const context: ParseContext = { model: undefined, defaultModel: "flash", aliases: new Set(["flash", "qwen"]) }
+
+const reason = (text: string, ctx = context) => {
+  const parsed = parseLine(text, ctx)
+  assert.strictEqual(parsed._tag, "Malformed", text)
+  return parsed._tag === "Malformed" ? parsed.reason : ""
+}
+
+describe("batch input lines", () => {
+  it("turns a line into an item: every parameter passed through, the alias resolved", () => {
+    const parsed = parseLine(
+      JSON.stringify({
+        id: "q1",
+        prompt: "hi",
+        model: "qwen",
+        system: "be brief",
+        maxOutputTokens: 20,
+        temperature: 0.5,
+        topP: 0.9,
+        stop: ["\n"],
+        tags: { team: "acme" }
+      }),
+      context
+    )
+    assert.deepStrictEqual<unknown>(parsed, {
+      _tag: "Item",
+      alias: "qwen",
+      item: {
+        id: "q1",
+        request: {
+          prompt: "hi",
+          model: "qwen",
+          system: "be brief",
+          maxOutputTokens: 20,
+          temperature: 0.5,
+          topP: 0.9,
+          stop: ["\n"],
+          tags: { team: "acme" }
+        }
+      }
+    })
+  })
+
+  it("takes --model for lines that name none, else default_model; integer ids become strings", () => {
+    const withModel = parseLine(`{"id": 7, "messages": [{"role": "user", "content": "hi"}]}`, {
+      ...context,
+      model: "qwen"
+    })
+    assert.deepInclude(withModel, { _tag: "Item", alias: "qwen" })
+    assert.deepInclude(parseLine(`{"id": 7, "prompt": "hi"}`, context), { _tag: "Item", alias: "flash" })
+    assert.strictEqual(withModel._tag === "Item" && withModel.item.id, "7")
+    assert.deepStrictEqual(parseLine("   ", context), { _tag: "Blank" })
+  })
+
+  it("rejects each kind of malformed line with a reason", () => {
+    assert.match(reason(`{"id": "a", "prompt": "hi"`), /^not valid JSON/)
+    assert.strictEqual(reason(`[1, 2]`), "a line must be a JSON object")
+    assert.strictEqual(reason(`{"prompt": "hi"}`), "no id")
+    assert.match(reason(`{"id": "", "prompt": "hi"}`), /^id must be a non-empty string or an integer/)
+    assert.match(reason(`{"id": 1.5, "prompt": "hi"}`), /^id must be/)
+    assert.strictEqual(reason(`{"id": "a", "promt": "hi"}`), `unknown field "promt"`)
+    assert.match(reason(`{"id": "a", "prompt": 42}`), /^prompt: Expected string/)
+    assert.match(reason(`{"id": "a"}`), /needs a non-empty `prompt` or `messages`/)
+    assert.match(
+      reason(`{"id": "a", "prompt": "hi", "temperature": 3}`),
+      /^temperature must be a number within \[0, 2\]/
+    )
+    assert.match(
+      reason(`{"id": "a", "prompt": "hi", "maxOutputTokens": 0}`),
+      /^maxOutputTokens must be a positive integer/
+    )
+    assert.match(reason(`{"id": "a", "prompt": "hi", "tags": {"team": 1}}`), /^tags\.team: Expected string/)
+    assert.match(reason(`{"id": "a", "prompt": "hi", "model": "gpt"}`), /^unknown model alias "gpt"/)
+    const malformed = parseLine(`{"id": "a", "prompt": "hi", "model": "gpt"}`, context)
+    assert.deepInclude(malformed, { id: "a" })
+  })
+})
