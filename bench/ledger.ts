@@ -16,7 +16,7 @@ import * as Os from "node:os"
 import * as Path from "node:path"
 import { performance } from "node:perf_hooks"
 import type { LedgerError } from "../src/domain/Errors.js"
-import { layerMemory, layerPostgres, layerSqlite, Ledger } from "../src/services/Ledger.js"
+import { type HoldRequest, layerMemory, layerPostgres, layerSqlite, Ledger } from "../src/services/Ledger.js"
 
 const iterations = 1000
 const warmup = 50
@@ -41,20 +41,22 @@ const time = <E, R>(call: Effect.Effect<unknown, E, R>) =>
     } ms`
   })
 
+/** The limits of a call under every scope and window (API.md §12): global, its alias, one tag, each by day/week/month. */
+const scopedLimits = ["global", "model:a", "user:u-1"].flatMap((scope) =>
+  (["daily", "weekly", "monthly"] as const).map((window) => ({ scope, window, limit: 1e9 }))
+)
+
 const measure = (name: string, layer: Layer.Layer<Ledger, LedgerError>) =>
   Effect.gen(function*() {
     const ledger = yield* Ledger
-    const call = ledger.hold({
-      traceId: "bench",
-      provider: "gemini",
-      model: "m",
-      alias: "a",
-      estimate: 0.0001,
-      limits: [{ scope: "global", window: "daily", limit: 1e9 }]
-    }).pipe(
-      Effect.flatMap((hold) => ledger.commit(hold, { cost: 0.0001, attempts: 1, timing: { totalMs: 1 } }))
-    )
+    const holdAndCommit = (request: Omit<HoldRequest, "traceId" | "provider" | "model" | "alias" | "estimate">) =>
+      ledger.hold({ traceId: "bench", provider: "gemini", model: "m", alias: "a", estimate: 0.0001, ...request }).pipe(
+        Effect.flatMap((hold) => ledger.commit(hold, { cost: 0.0001, attempts: 1, timing: { totalMs: 1 } }))
+      )
+    const call = holdAndCommit({ limits: [{ scope: "global", window: "daily", limit: 1e9 }] })
     console.log(`${name.padEnd(10)} hold+commit  ${yield* time(call)}`)
+    const scoped = holdAndCommit({ limits: scopedLimits, tags: { user: "u-1", team: "t-1" } })
+    console.log(`${name.padEnd(10)} hold+commit, 9 scoped limits  ${yield* time(scoped)}`)
     console.log(
       `${name.padEnd(10)} spendToday   ${yield* time(ledger.spendToday())}  (after ${2 * (iterations + warmup)} events)`
     )
