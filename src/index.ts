@@ -3,6 +3,9 @@
  * Effect programs through one typed interface, with retries, rate-limit waits, circuit breakers,
  * streaming and a spend ledger.
  */
+export { currentCallContext, withCallContext } from "./call/CallContext.js"
+export type { CallContext } from "./call/CallContext.js"
+export { BudgetAlert } from "./domain/BudgetAlert.js"
 export type * from "./domain/Config.js"
 export {
   BudgetExceededError,
