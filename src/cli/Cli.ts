@@ -27,6 +27,7 @@ import { type LiveServices, makeLiveLayer, nodeFileSystem } from "../layers/Live
 import { Ledger } from "../services/Ledger.js"
 import { generate, stream } from "../services/LLMClient.js"
 import * as LLMConfig from "../services/LLMConfig.js"
+import * as Budget from "./Budget.js"
 import { demo } from "./Demo.js"
 import { doctor } from "./Doctor.js"
 import { CliError, ExitCode, toExitCode } from "./Exit.js"
@@ -210,7 +211,9 @@ const streamCommand = Command.make(
 )
 
 // ---------------------------------------------------------------------------------------------
-// ledger
+// ledger (and `ledger report`, `budget`: Budget.ts)
+
+const budgetCommands = Budget.makeCommands({ config, withLive })
 
 const ledgerCommand = Command.make("ledger", {
   since: Options.date("since").pipe(
@@ -259,9 +262,10 @@ const ledgerCommand = Command.make("ledger", {
     yield* Console.log(`\ntoday  ${spendLine(spent, limit)}`)
   }))).pipe(
     Command.withDescription(describe(
-      "Summarise the spend ledger (calls, tokens, cost, outcomes) and show today's spend against the daily limit.",
+      "Summarise the spend ledger (calls, tokens, cost, outcomes) and show today's spend against the daily limit. `ledger report` reports the last N days as a table, CSV or JSON.",
       ["effect-llm ledger", "effect-llm ledger --by model --since 2025-01-01", "effect-llm ledger --json"]
-    ))
+    )),
+    Command.withSubcommands([budgetCommands.report])
   )
 
 // ---------------------------------------------------------------------------------------------
@@ -338,7 +342,15 @@ const root = Command.make("effect-llm").pipe(
   Command.withDescription(
     "Call Gemini and Qwen/DashScope through effect-llm: generate, stream, inspect spend, check a setup."
   ),
-  Command.withSubcommands([generateCommand, streamCommand, ledgerCommand, doctorCommand, initCommand, demoCommand])
+  Command.withSubcommands([
+    generateCommand,
+    streamCommand,
+    ledgerCommand,
+    budgetCommands.budget,
+    doctorCommand,
+    initCommand,
+    demoCommand
+  ])
 )
 
 /** The exit-code table, shown at the end of every `--help`. */
