@@ -33,19 +33,27 @@ const nextWindowStart = (window: BudgetWindow, start: number): number => {
   }
 }
 
+/** The alerts a scope's window has sent: thresholds are ascending, so they are always its first `sent`. */
+interface Sent {
+  readonly start: number
+  readonly end: number
+  sent: number
+}
+
 /**
- * Which alerts are due. Synchronous, so a backend calls it inside its atomic step or right after;
- * the common case — every limit's spend below the lowest threshold — is one comparison per limit
- * and allocates nothing.
+ * Which alerts are due. Synchronous, so a backend calls it inside its atomic step or right after.
+ * The common case — every limit's spend below the lowest threshold — is one comparison per limit;
+ * past it, one map lookup per limit (no key is built, no date computed while the window lasts).
  */
 export class AlertTracker {
   private readonly lowest: number
-  /** scope, window, window start and threshold → when that window ends (for pruning). */
-  private readonly fired = new Map<string, number>()
+  /** scope → window → the window's bounds and how many thresholds it has alerted. */
+  private readonly sent = new Map<string, Partial<Record<BudgetWindow, Sent>>>()
   private prunedOn = Number.NaN
 
+  /** `thresholds`: ascending, each in (0, 1]. */
   constructor(private readonly thresholds: ReadonlyArray<number>) {
-    this.lowest = thresholds.length === 0 ? Number.POSITIVE_INFINITY : Math.min(...thresholds)
+    this.lowest = thresholds.length === 0 ? Number.POSITIVE_INFINITY : thresholds[0]!
   }
 
   /** False when no threshold is configured (nothing can fire). */
@@ -54,7 +62,7 @@ export class AlertTracker {
   }
 
   /**
-   * The alerts `limits` owe now that each has spent `spent[i] + added` at `now`, marked fired; undefined
+   * The alerts `limits` owe now that each has spent `spent[i] + added` at `now`, marked sent; undefined
    * when none. `spent[i]` is limit i's spend without `added` (the amount just held, raised or settled).
    */
   take(
@@ -68,18 +76,24 @@ export class AlertTracker {
       const limit = limits[i]!
       const total = spent[i]! + added
       if (total + 1e-12 < this.lowest * limit.limit) continue
+      let reached = 0
+      while (reached < this.thresholds.length && total + 1e-12 >= this.thresholds[reached]! * limit.limit) reached++
+      let windows = this.sent.get(limit.scope)
+      let window = windows?.[limit.window]
+      if (window !== undefined && window.sent >= reached && now >= window.start && now < window.end) continue
       this.prune(now)
-      const start = windowStart(limit.window, now)
-      for (const threshold of this.thresholds) {
-        if (total + 1e-12 < threshold * limit.limit) continue
-        const key = `${limit.scope}\u0000${limit.window}\u0000${start}\u0000${threshold}`
-        if (this.fired.has(key)) continue
-        this.fired.set(key, nextWindowStart(limit.window, start))
+      if (window === undefined || now < window.start || now >= window.end) {
+        const start = windowStart(limit.window, now)
+        window = { start, end: nextWindowStart(limit.window, start), sent: 0 }
+        if (windows === undefined) this.sent.set(limit.scope, windows = {})
+        windows[limit.window] = window
+      }
+      for (; window.sent < reached; window.sent++) {
         ;(due ??= []).push(
           new BudgetAlert({
             scope: limit.scope,
             window: limit.window,
-            threshold,
+            threshold: this.thresholds[window.sent]!,
             spent: total,
             limit: limit.limit,
             timestamp: now
@@ -90,12 +104,17 @@ export class AlertTracker {
     return due
   }
 
-  /** Forgets the alerts of windows that ended, once per UTC day the clock is on. */
+  /** Forgets the windows that ended, once per UTC day the clock is on. */
   private prune(now: number): void {
     const day = windowStart("daily", now)
     if (day === this.prunedOn) return
     this.prunedOn = day
-    for (const [key, end] of this.fired) if (end <= now) this.fired.delete(key)
+    for (const [scope, windows] of this.sent) {
+      for (const window of Object.keys(windows) as Array<BudgetWindow>) {
+        if (windows[window]!.end <= now) delete windows[window]
+      }
+      if (Object.keys(windows).length === 0) this.sent.delete(scope)
+    }
   }
 }
 
@@ -115,10 +134,10 @@ export interface Alerts {
   readonly stream: Stream.Stream<BudgetAlert>
 }
 
-/** A ledger's alerts for `thresholds` (sorted ascending; empty: never fires). */
+/** A ledger's alerts for `thresholds` (sorted ascending here; empty: never fires). */
 export const make = (thresholds: ReadonlyArray<number>): Effect.Effect<Alerts> =>
   Effect.map(PubSub.unbounded<BudgetAlert>(), (pubsub) => ({
-    tracker: new AlertTracker(thresholds),
+    tracker: new AlertTracker([...thresholds].sort((a, b) => a - b)),
     publish: (alerts) =>
       Effect.forEach(alerts, (alert) =>
         Effect.zipRight(
