@@ -1,6 +1,7 @@
 /**
- * Micro-benchmark of the ledger backends: per-call latency of `hold` + `commit` and of `spendToday`
- * (sequential, 1000 iterations after 50 warm-up calls) for memory, SQLite (a temp file, next to the
+ * Micro-benchmark of the ledger backends: per-call latency of `hold` + `commit` (with the global daily
+ * limit; with 9 scoped limits; with 9 limits past the first alert threshold) and of `spendToday`
+ * (sequential, 1000 iterations after 50 warm-up calls), and the budget-alert check alone, for memory, SQLite (a temp file, next to the
  * cost of one fsync'd insert on the same disk, and on tmpfs where fsync is free) and PostgreSQL (a
  * throwaway schema).
  * Run: `npx tsx bench/ledger.ts` (EFFECT_LLM_PG_URL overrides the PostgreSQL URL).
@@ -10,13 +11,16 @@ import * as PgClient from "@effect/sql-pg/PgClient"
 import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
 import * as Effect from "effect/Effect"
 import type * as Layer from "effect/Layer"
+import * as Logger from "effect/Logger"
+import * as LogLevel from "effect/LogLevel"
 import * as Redacted from "effect/Redacted"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import { performance } from "node:perf_hooks"
 import type { LedgerError } from "../src/domain/Errors.js"
-import { layerMemory, layerPostgres, layerSqlite, Ledger } from "../src/services/Ledger.js"
+import { type HoldRequest, layerMemory, layerPostgres, layerSqlite, Ledger } from "../src/services/Ledger.js"
+import { AlertTracker } from "../src/services/ledger/Alerts.js"
 
 const iterations = 1000
 const warmup = 50
@@ -41,20 +45,37 @@ const time = <E, R>(call: Effect.Effect<unknown, E, R>) =>
     } ms`
   })
 
+/** The limits of a call under every scope and window (API.md §12): global, its alias, one tag, each by day/week/month. */
+const scopedLimits = ["global", "model:a", "user:u-1"].flatMap((scope) =>
+  (["daily", "weekly", "monthly"] as const).map((window) => ({ scope, window, limit: 1e9 }))
+)
+
 const measure = (name: string, layer: Layer.Layer<Ledger, LedgerError>) =>
   Effect.gen(function*() {
     const ledger = yield* Ledger
-    const call = ledger.hold({
+    const holdAndCommit = (request: Omit<HoldRequest, "traceId" | "provider" | "model" | "alias" | "estimate">) =>
+      ledger.hold({ traceId: "bench", provider: "gemini", model: "m", alias: "a", estimate: 0.0001, ...request }).pipe(
+        Effect.flatMap((hold) => ledger.commit(hold, { cost: 0.0001, attempts: 1, timing: { totalMs: 1 } }))
+      )
+    const call = holdAndCommit({ limits: [{ scope: "global", window: "daily", limit: 1e9 }] })
+    console.log(`${name.padEnd(10)} hold+commit  ${yield* time(call)}`)
+    const scoped = holdAndCommit({ limits: scopedLimits, tags: { user: "u-1", team: "t-1" } })
+    console.log(`${name.padEnd(10)} hold+commit, 9 scoped limits  ${yield* time(scoped)}`)
+    // Every scope of another user past 85% of its limits: each hold is checked for alerts already sent.
+    const nearLimits = ["global", "model:a", "user:u-2"].flatMap((scope) =>
+      (["daily", "weekly", "monthly"] as const).map((window) => ({ scope, window, limit: 1000 }))
+    )
+    yield* ledger.hold({
       traceId: "bench",
       provider: "gemini",
       model: "m",
       alias: "a",
-      estimate: 0.0001,
-      limits: [{ scope: "global", window: "daily", limit: 1e9 }]
-    }).pipe(
-      Effect.flatMap((hold) => ledger.commit(hold, { cost: 0.0001, attempts: 1, timing: { totalMs: 1 } }))
-    )
-    console.log(`${name.padEnd(10)} hold+commit  ${yield* time(call)}`)
+      tags: { user: "u-2" },
+      estimate: 850,
+      limits: []
+    }).pipe(Effect.flatMap((hold) => ledger.commit(hold, { cost: 850 })))
+    const alerted = holdAndCommit({ limits: nearLimits, tags: { user: "u-2" } })
+    console.log(`${name.padEnd(10)} hold+commit, 9 limits past 80%  ${yield* time(alerted)}`)
     console.log(
       `${name.padEnd(10)} spendToday   ${yield* time(ledger.spendToday())}  (after ${2 * (iterations + warmup)} events)`
     )
@@ -86,8 +107,24 @@ const withPgSchema = <A, E>(effect: Effect.Effect<A, E>) =>
     return yield* effect
   }))
 
+/** The alert check alone (what a hold adds for alerts), for 9 limits below and above the lowest threshold. */
+const alertCheck = Effect.sync(() => {
+  const runs = 1_000_000
+  const spent = scopedLimits.map(() => 0)
+  for (const [name, used] of [["below 80%", 0.5], ["past 80%, alerts sent", 0.9]] as const) {
+    const tracker = new AlertTracker([0.8, 1])
+    const limits = scopedLimits.map((limit) => ({ ...limit, limit: 1 }))
+    const now = Date.UTC(2026, 0, 15, 12)
+    tracker.take(limits, spent, used, now)
+    const start = performance.now()
+    for (let i = 0; i < runs; i++) tracker.take(limits, spent, used, now)
+    console.log(`alerts     check of 9 limits, ${name}  ${((performance.now() - start) * 1e6 / runs).toFixed(0)} ns`)
+  }
+})
+
 const dir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "effect-llm-bench-"))
 const program = Effect.gen(function*() {
+  yield* alertCheck
   yield* measure("memory", layerMemory())
   yield* sqliteFloor(Path.join(dir, "floor.db"))
   yield* measure("sqlite", layerSqlite({ path: Path.join(dir, "ledger.db") }))
@@ -104,7 +141,10 @@ const program = Effect.gen(function*() {
       layerPostgres({ url: Redacted.make(`${pgUrl}?options=${encodeURIComponent(`-c search_path=${pgSchema}`)}`) })
     )
   ).pipe(Effect.catchAll((error) => Effect.sync(() => console.log(`postgres  skipped: ${String(error)}`))))
-}).pipe(Effect.ensuring(Effect.sync(() => Fs.rmSync(dir, { recursive: true, force: true }))))
+}).pipe(
+  Effect.ensuring(Effect.sync(() => Fs.rmSync(dir, { recursive: true, force: true }))),
+  Logger.withMinimumLogLevel(LogLevel.Error) // the alerts of the last measure
+)
 
 Effect.runPromise(program).catch((error) => {
   console.error(error)

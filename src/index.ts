@@ -5,6 +5,9 @@
  */
 export { BatchStoppedError, runBatch } from "./batch/Batch.js"
 export type { BatchFailure, BatchItem, BatchOptions, BatchResult, BatchStopOn, BatchSuccess } from "./batch/Batch.js"
+export { currentCallContext, withCallContext } from "./call/CallContext.js"
+export type { CallContext } from "./call/CallContext.js"
+export { BudgetAlert } from "./domain/BudgetAlert.js"
 export type * from "./domain/Config.js"
 export {
   BudgetExceededError,

@@ -94,6 +94,7 @@ export const make = (deps: {
       provider: plan.model.provider,
       model: plan.model.modelId,
       alias: plan.model.alias,
+      tags: plan.tags,
       estimate: plan.estimate,
       limits: plan.limits
     }).pipe(
@@ -116,7 +117,8 @@ export const make = (deps: {
           model: model.modelId,
           alias: model.alias,
           estimate,
-          limits: limitsFor(deps.budget, model)
+          // every scope of the fallback alias, with the call's tags (API.md §12)
+          limits: limitsFor(deps.budget, model, meter.plan.tags)
         }).pipe(
           Effect.catchTag("LedgerError", (error) => Effect.fail(ledgerUnavailable(error))),
           Effect.map((raised) => meter.raised(raised))

@@ -4,15 +4,18 @@
  * ledger is touched, as one immutable `Plan`. Nothing here writes or sends anything.
  */
 import * as Effect from "effect/Effect"
-import type { BudgetConfig, ModelConfig } from "../domain/Config.js"
+import * as FiberRef from "effect/FiberRef"
+import type { BudgetConfig, ModelConfig, ScopeLimits } from "../domain/Config.js"
 import { type ConfigError, FatalError } from "../domain/Errors.js"
 import type { CallRequest } from "../domain/Prompt.js"
-import { type GenerateRequest, validate } from "../domain/Request.js"
+import { type GenerateRequest, invalidRequest, validate } from "../domain/Request.js"
+import { tagsProblem } from "../domain/Tags.js"
 import { protocols } from "../providers/registry.js"
 import type { BudgetLimit } from "../services/Ledger.js"
 import type { LLMConfig } from "../services/LLMConfig.js"
 import type { Pricing } from "../services/Pricing.js"
 import type { Router, Routing } from "../services/Router.js"
+import { type CallContext, currentCallContext } from "./CallContext.js"
 
 /** Everything decided about a call before its hold. */
 export interface Plan {
@@ -23,6 +26,8 @@ export interface Plan {
   readonly request: CallRequest
   /** Where its attempts may go (fallbacks whose protocol cannot carry the request left out). */
   readonly routing: Routing
+  /** The call's tags (the request's over `withCallContext`'s), held and stored with its events. */
+  readonly tags: Readonly<Record<string, string>> | undefined
   /** The limits its hold must fit (empty: no budget applies). */
   readonly limits: ReadonlyArray<BudgetLimit>
   /** Output tokens the estimate assumes (the cap sent whenever a budget applies). */
@@ -31,9 +36,56 @@ export interface Plan {
   readonly estimate: number
 }
 
-/** The budget limits a call to `model` falls under (API.md §6): the global daily limit when set. */
-export const limitsFor = (budget: BudgetConfig, _model: ModelConfig): ReadonlyArray<BudgetLimit> =>
-  budget.dailySpendLimit > 0 ? [{ scope: "global", window: "daily", limit: budget.dailySpendLimit }] : []
+const windows = ["daily", "weekly", "monthly"] as const
+
+/** Appends a scope's limits > 0, daily, weekly, monthly. */
+const addScope = (limits: Array<BudgetLimit>, scope: string, windowLimits: ScopeLimits | undefined): void => {
+  if (windowLimits === undefined) return
+  for (const window of windows) {
+    const limit = windowLimits[window]
+    if (limit !== undefined && limit > 0) limits.push({ scope, window, limit })
+  }
+}
+
+/**
+ * The budget limits a call to `model` with `tags` falls under (API.md §12), in refusal order: the
+ * global scope, then `model:<alias>`, then `<key>:<value>` for each tag key with a `per_tag` budget,
+ * by key name; within a scope daily, weekly, monthly. Only limits > 0.
+ */
+export const limitsFor = (
+  budget: BudgetConfig,
+  model: ModelConfig,
+  tags?: Readonly<Record<string, string>> | undefined
+): ReadonlyArray<BudgetLimit> => {
+  const limits: Array<BudgetLimit> = []
+  addScope(limits, "global", {
+    daily: budget.dailySpendLimit,
+    weekly: budget.weeklySpendLimit,
+    monthly: budget.monthlySpendLimit
+  })
+  if (Object.hasOwn(budget.perModel, model.alias)) {
+    addScope(limits, `model:${model.alias}`, budget.perModel[model.alias])
+  }
+  if (tags !== undefined) {
+    const keys = Object.keys(tags).filter((key) => Object.hasOwn(budget.perTag, key)).sort()
+    for (const key of keys) addScope(limits, `${key}:${tags[key]}`, budget.perTag[key])
+  }
+  return limits
+}
+
+/** The request's tags over the context's (undefined when there are none); a `FatalError` for invalid context tags. */
+const tagsOf = (
+  request: GenerateRequest,
+  context: CallContext
+): Readonly<Record<string, string>> | FatalError | undefined => {
+  if (context.tags === undefined) return request.tags
+  const problem = tagsProblem(context.tags)
+  if (problem !== undefined) return invalidRequest(`withCallContext: ${problem}`)
+  if (request.tags === undefined) return context.tags
+  const merged = { ...context.tags, ...request.tags }
+  const mergedProblem = tagsProblem(merged)
+  return mergedProblem === undefined ? merged : invalidRequest(mergedProblem)
+}
 
 /** A protocol's verdict on a request for a model: `undefined` when it can carry it. */
 export const checkFor = (model: ModelConfig, request: CallRequest): FatalError | undefined => {
@@ -53,13 +105,18 @@ export const make = (deps: {
     Effect.gen(function*() {
       const validated = validate(input)
       if (validated instanceof FatalError) return yield* validated
+      const context = yield* FiberRef.get(currentCallContext)
+      const tags = tagsOf(input, context)
+      if (tags instanceof FatalError) return yield* tags
       const model = yield* deps.config.model(input.model)
-      const limits = limitsFor(budget, model)
+      const limits = limitsFor(budget, model, tags)
       const outputCap = validated.maxOutputTokens ?? budget.defaultMaxOutputTokens
       const routing = yield* deps.router.routing(model, accepts(validated))
-      // The cap is sent whenever a budget applies, so the hold bounds the call (API.md §14), and
-      // always to a protocol that requires one (Anthropic's max_tokens).
+      // The cap is sent whenever a budget applies — to the alias or to a fallback it may raise its
+      // hold for — so the hold bounds the call (API.md §14), and always to a protocol that requires
+      // one (Anthropic's max_tokens).
       const needsCap = limits.length > 0 ||
+        routing.fallbacks.some(({ model }) => limitsFor(budget, model, tags).length > 0) ||
         [...routing.own, ...routing.fallbacks].some(({ model }) => protocols[model.protocol].requiresMaxOutputTokens)
       const request: CallRequest = needsCap && validated.maxOutputTokens === undefined
         ? { ...validated, maxOutputTokens: outputCap }
@@ -68,8 +125,10 @@ export const make = (deps: {
       if (refused !== undefined) return yield* refused
       const traceId = typeof input.traceId === "string" && input.traceId.length > 0
         ? input.traceId
+        : context.traceId !== undefined && context.traceId.length > 0
+        ? context.traceId
         : crypto.randomUUID()
       const estimate = yield* deps.pricing.estimate(model, request, outputCap)
-      return { traceId, model, request, routing, limits, outputCap, estimate }
+      return { traceId, model, request, routing, tags, limits, outputCap, estimate }
     })
 }

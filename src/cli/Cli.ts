@@ -28,6 +28,7 @@ import { Ledger } from "../services/Ledger.js"
 import { generate, stream } from "../services/LLMClient.js"
 import * as LLMConfig from "../services/LLMConfig.js"
 import { batchCommand } from "./batch/Command.js"
+import * as Budget from "./Budget.js"
 import { demo } from "./Demo.js"
 import { doctor } from "./Doctor.js"
 import { CliError, ExitCode, toExitCode } from "./Exit.js"
@@ -211,7 +212,9 @@ const streamCommand = Command.make(
 )
 
 // ---------------------------------------------------------------------------------------------
-// ledger
+// ledger (and `ledger report`, `budget`: Budget.ts)
+
+const budgetCommands = Budget.makeCommands({ config, withLive })
 
 const ledgerCommand = Command.make("ledger", {
   since: Options.date("since").pipe(
@@ -260,9 +263,10 @@ const ledgerCommand = Command.make("ledger", {
     yield* Console.log(`\ntoday  ${spendLine(spent, limit)}`)
   }))).pipe(
     Command.withDescription(describe(
-      "Summarise the spend ledger (calls, tokens, cost, outcomes) and show today's spend against the daily limit.",
+      "Summarise the spend ledger (calls, tokens, cost, outcomes) and show today's spend against the daily limit. `ledger report` reports the last N days as a table, CSV or JSON.",
       ["effect-llm ledger", "effect-llm ledger --by model --since 2025-01-01", "effect-llm ledger --json"]
-    ))
+    )),
+    Command.withSubcommands([budgetCommands.report])
   )
 
 // ---------------------------------------------------------------------------------------------
@@ -345,6 +349,7 @@ const root = Command.make("effect-llm").pipe(
     generateCommand,
     streamCommand,
     ledgerCommand,
+    budgetCommands.budget,
     doctorCommand,
     initCommand,
     demoCommand,

@@ -6,8 +6,9 @@
  * that leaves a script unconsumed. The steps marked `live` also run against the real services.
  */
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
 import * as Stream from "effect/Stream"
-import type { CircuitBreaker } from "../index.js"
+import type { BudgetAlert, CircuitBreaker } from "../index.js"
 import {
   type BatchItem,
   type BatchResult,
@@ -19,7 +20,8 @@ import {
   type LLMClient,
   type LLMError,
   runBatch,
-  stream
+  stream,
+  withCallContext
 } from "../index.js"
 import type * as Simulator from "../simulator/Simulator.js"
 import {
@@ -69,6 +71,9 @@ export const endpoints = {
 /** The endpoints in config order (the order breakers are shown in). */
 export const endpointOrder: ReadonlyArray<string> = [endpoints.primary, endpoints.secondary, endpoints.dashscope]
 
+/** The daily cap of each user in the offline tour (`budget.per_tag.user.daily`): about one call's hold. */
+export const userDailyCap = 0.003
+
 /**
  * The offline tour's configuration, in the YAML shape of API.md §4, pointing every endpoint at the
  * simulator: two Gemini endpoints and one DashScope endpoint (so `qwen-plus` is a one-endpoint model),
@@ -114,7 +119,13 @@ export const offlineConfig = (sim: Simulator.Simulator, ledgerPath: string) => (
     // Longer than the breaker and fallback steps take together, so the breakers stay open throughout.
     circuit_breaker: { failure_threshold: 3, recovery_timeout_s: 3 }
   },
-  budget: { daily_spend_limit: 0.02, default_max_output_tokens: 1024, hold_ttl_s: 900 },
+  // per_tag: each user has a daily cap of their own (the user-budgets step)
+  budget: {
+    daily_spend_limit: 0.02,
+    default_max_output_tokens: 1024,
+    hold_ttl_s: 900,
+    per_tag: { user: { daily: userDailyCap } }
+  },
   ledger: { backend: "sqlite", path: ledgerPath },
   observability: { record_content: false }
 })
@@ -521,6 +532,83 @@ export const tourSteps: ReadonlyArray<TourStep> = [
         const spendToday = yield* ledger.spendToday()
         out.note(`spend today: ${usd(spendToday)}`)
         return { summary: summary.map((row) => ({ ...row })), events, spendToday }
+      })
+  },
+  {
+    name: "user-budgets",
+    title: "a cap per user (per_tag): one user refused, another served, an alert, the report by user",
+    live: false,
+    run: (context) =>
+      Effect.gen(function*() {
+        const { out } = context
+        const sim = yield* simulatorOf(context)
+        const ledger = yield* Ledger
+        out.note(`budget.per_tag.user.daily is ${usd(userDailyCap)}: every value of the user tag is its own scope`)
+        // Subscribe to the alerts before the calls (Ledger.alerts is a hot stream).
+        const alerts: Array<BudgetAlert> = []
+        const collector = yield* Effect.fork(
+          Stream.runForEach(ledger.alerts, (alert) => Effect.sync(() => alerts.push(alert)))
+        )
+        while ((yield* Fiber.status(collector))._tag !== "Suspended") yield* Effect.yieldNow()
+
+        sim.script(endpoints.primary, { tokens: 1000 })
+        const asAlice = withCallContext({ tags: { user: "alice" } })
+        const first = yield* generate({ prompt: "Draft a long memo.", fullResponse: true }).pipe(asAlice)
+        out.note(`alice: answered (${tokens(first.usage)}, ${usd(first.cost)})`)
+        for (let turns = 0; alerts.length === 0 && turns < 1000; turns++) yield* Effect.yieldNow()
+        yield* Fiber.interrupt(collector)
+        for (const alert of alerts) {
+          out.note(
+            `her hold fired a ${style.bold("BudgetAlert")} on Ledger.alerts: ${alert.scope} ${alert.window} reached ${
+              Math.round(alert.threshold * 100)
+            }% (${usd(alert.spent)} of ${usd(alert.limit)})`
+          )
+        }
+        const requestsBefore = sim.requests()
+        const refusal = yield* generate({ prompt: "And another one." }).pipe(
+          asAlice,
+          Effect.flatMap(() => Effect.dieMessage("alice's call over her cap was answered")),
+          Effect.catchTag("BudgetExceededError", Effect.succeed)
+        )
+        const requestsForRefusal = sim.requests() - requestsBefore
+        out.note(
+          `alice again: ${style.bold("BudgetExceededError")} scope ${refusal.scope}, window ${refusal.window}: ` +
+            `spent ${usd(refusal.spent)} + this call's ${usd(refusal.estimate)} > ${usd(refusal.limit)}; no request`
+        )
+        const bob = yield* generate({ prompt: "A short question.", maxOutputTokens: 200, fullResponse: true }).pipe(
+          withCallContext({ tags: { user: "bob" } })
+        )
+        out.note(`bob: answered (${tokens(bob.usage)}, ${usd(bob.cost)}) — his cap is his own`)
+
+        const report = yield* ledger.summary({ groupBy: "tag:user" })
+        out.note("Ledger.summary({ groupBy: \"tag:user\" })")
+        out.table(
+          ["user", "calls", "ok", "error", "cancelled", "cost"],
+          report.map((r) => [
+            r.key === "" ? "(untagged)" : r.key,
+            String(r.calls),
+            String(r.ok),
+            String(r.error),
+            String(r.cancelled),
+            usd(r.cost)
+          ])
+        )
+        return {
+          cap: userDailyCap,
+          alice: { response: responseOf(first), spend: yield* ledger.spend("user:alice", "daily") },
+          refusal: {
+            _tag: refusal._tag,
+            scope: refusal.scope,
+            window: refusal.window,
+            spent: refusal.spent,
+            limit: refusal.limit,
+            estimate: refusal.estimate
+          },
+          requestsForRefusal,
+          bob: { response: responseOf(bob), spend: yield* ledger.spend("user:bob", "daily") },
+          alerts: alerts.map((alert) => ({ ...alert })),
+          report: report.map((row) => ({ ...row }))
+        }
       })
   },
   {

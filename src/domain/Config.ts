@@ -80,9 +80,26 @@ export interface ResilienceConfig {
   readonly circuitBreaker: CircuitBreakerConfig
 }
 
+/** The USD limits of one scope (a model alias, a tag's values), per window; absent or 0 means no limit. */
+export interface ScopeLimits {
+  readonly daily?: number | undefined
+  readonly weekly?: number | undefined
+  readonly monthly?: number | undefined
+}
+
 export interface BudgetConfig {
   /** USD per UTC day; 0 means no limit. */
   readonly dailySpendLimit: number
+  /** USD per ISO week (UTC, Monday start); 0 means no limit. */
+  readonly weeklySpendLimit: number
+  /** USD per calendar month (UTC); 0 means no limit. */
+  readonly monthlySpendLimit: number
+  /** Limits per model alias (every key a configured alias). */
+  readonly perModel: Readonly<Record<string, ScopeLimits>>
+  /** Limits per tag key: each value of the tag is its own scope (`user: { daily: 0.1 }` caps every user). */
+  readonly perTag: Readonly<Record<string, ScopeLimits>>
+  /** Fractions of each limit at which a `BudgetAlert` is published, ascending, each in (0, 1]. */
+  readonly alertThresholds: ReadonlyArray<number>
   readonly defaultMaxOutputTokens: number
   readonly holdTtlS: number
 }
@@ -122,7 +139,16 @@ export const defaults = {
     streamIdleTimeoutS: 60,
     circuitBreaker: { failureThreshold: 5, recoveryTimeoutS: 300 }
   },
-  budget: { dailySpendLimit: 1.0, defaultMaxOutputTokens: 1024, holdTtlS: 900 },
+  budget: {
+    dailySpendLimit: 1.0,
+    weeklySpendLimit: 0,
+    monthlySpendLimit: 0,
+    perModel: {},
+    perTag: {},
+    alertThresholds: [0.8, 1.0],
+    defaultMaxOutputTokens: 1024,
+    holdTtlS: 900
+  },
   ledger: { backend: "sqlite", path: ".effect-llm/ledger.db", maxEvents: 10_000 },
   observability: { recordContent: false }
 } as const

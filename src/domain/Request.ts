@@ -4,6 +4,7 @@
  */
 import { FatalError } from "./Errors.js"
 import { type CallRequest, type Message as CallMessage, text } from "./Prompt.js"
+import { tagsProblem } from "./Tags.js"
 
 /** A message of a conversation. */
 export interface Message {
@@ -24,8 +25,15 @@ export interface GenerateRequest {
   readonly temperature?: number
   readonly topP?: number
   readonly stop?: ReadonlyArray<string>
-  /** Generated (UUID) when absent. */
+  /** Generated (UUID) when absent (or taken from `withCallContext`). */
   readonly traceId?: string
+  /**
+   * Tags of the call (`{ user: "u-42", team: "acme" }`): stored with its ledger events, and each key
+   * with a `budget.per_tag` entry puts the call in that scope (`user:u-42`). Merged over the tags of
+   * `withCallContext`. Keys: a letter then up to 63 letters, digits, `_ . -` (not `model`); values:
+   * 1–128 letters, digits or `_ . : @ + / = # -`; at most 16.
+   */
+  readonly tags?: Readonly<Record<string, string>>
   readonly fullResponse?: boolean
 }
 
@@ -77,6 +85,10 @@ export const validate = (req: GenerateRequest): CallRequest | FatalError => {
   if (rangeError !== undefined) return rangeError
   if (req.stop !== undefined && !(Array.isArray(req.stop) && req.stop.every((s) => typeof s === "string"))) {
     return invalidRequest("stop must be an array of strings")
+  }
+  if (req.tags !== undefined) {
+    const problem = tagsProblem(req.tags)
+    if (problem !== undefined) return invalidRequest(problem)
   }
   if (req.system !== undefined && typeof req.system !== "string") {
     return invalidRequest(`system must be a string, got ${describe(req.system)}`)

@@ -41,6 +41,15 @@ export const breakerTransitions = Metric.counter("effect_llm_breaker_transitions
 /** USD spent (committed and cancelled cost), tagged `provider`, `model`. */
 export const spendUsd = Metric.counter("effect_llm_spend_usd_total", { description: "USD spent", incremental: true })
 
+/**
+ * Budget alerts, tagged `scope` (`global`, `model:<alias>`, or `tag:<key>` — a tag's values are left
+ * out so the label set stays bounded), `window` and `threshold`.
+ */
+export const budgetAlerts = Metric.counter("effect_llm_budget_alerts_total", {
+  description: "budget alerts by scope, window and threshold",
+  incremental: true
+})
+
 /** Time to the first streamed delta, ms. */
 export const ttftMs = Metric.histogram("effect_llm_ttft_ms", milliseconds, "time to first token of streams, ms")
 

@@ -53,11 +53,15 @@ export const layerWith = <E, E2, E3>(
   return client.pipe(Layer.provideMerge(config))
 }
 
-/** The ledger backend `ledger:` names, with the budget's hold TTL. */
+/** The ledger backend `ledger:` names, with the budget's hold TTL and alert thresholds. */
 export const ledgerFromConfig: Layer.Layer<Ledger.Ledger, LedgerError, LLMConfig.LLMConfig> = Layer.unwrapEffect(
   Effect.map(
     LLMConfig.LLMConfig,
-    ({ config }) => Ledger.layerFromConfig(config.ledger, { holdTtlS: config.budget.holdTtlS })
+    ({ config }) =>
+      Ledger.layerFromConfig(config.ledger, {
+        holdTtlS: config.budget.holdTtlS,
+        alertThresholds: config.budget.alertThresholds
+      })
   )
 )
 

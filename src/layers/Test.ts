@@ -178,7 +178,11 @@ export const makeTestLayer = (options: TestLayerOptions = {}): Layer.Layer<LiveS
     LLMConfig.layerIsolated(options.config ?? testConfig),
     (options.providers ?? makeMockProviders()).layer,
     Layer.unwrapEffect(
-      Effect.map(LLMConfig.LLMConfig, ({ config }) => Ledger.layerMemory({ holdTtlS: config.budget.holdTtlS }))
+      Effect.map(LLMConfig.LLMConfig, ({ config }) =>
+        Ledger.layerMemory({
+          holdTtlS: config.budget.holdTtlS,
+          alertThresholds: config.budget.alertThresholds
+        }))
     )
   )
 

@@ -6,6 +6,8 @@
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import type * as Stream from "effect/Stream"
+import type { BudgetAlert } from "../domain/BudgetAlert.js"
 import type { LedgerConfig } from "../domain/Config.js"
 import { type BudgetExceededError, type BudgetWindow, LedgerError } from "../domain/Errors.js"
 import type { Timing } from "../domain/GenerationResponse.js"
@@ -56,11 +58,14 @@ export interface Hold {
   readonly tags: Readonly<Record<string, string>> | undefined
   readonly estimate: number
   readonly timestamp: number
+  /** The limits it was held (or last raised) against: a settlement above the hold is checked for alerts against them. */
+  readonly limits?: ReadonlyArray<BudgetLimit> | undefined
 }
 
 /**
- * A fallback about to be used: the hold is re-checked and raised to `estimate` (the fallback's price)
- * in one atomic step, against `limits` (the fallback alias's scopes), its own current amount excluded.
+ * A fallback about to be used: the hold is moved to the fallback's alias and raised to `estimate`
+ * (the fallback's price; never lowered) in one atomic step, checked against `limits` (every scope of
+ * the fallback alias, with the call's tags), its own current amount excluded.
  */
 export interface RaiseRequest {
   readonly provider: string
@@ -87,6 +92,11 @@ export interface Settlement {
 export interface LedgerOptions {
   /** Seconds after which an unsettled hold stops counting toward spend (its process died). */
   readonly holdTtlS?: number
+  /**
+   * Fractions of each limit (ascending, each in (0, 1]) at which a `BudgetAlert` is published; default
+   * `[0.8, 1]` (the config's `budget.alert_thresholds`); `[]` publishes none.
+   */
+  readonly alertThresholds?: ReadonlyArray<number>
 }
 
 /** Range and grouping of `Ledger.summary`. */
@@ -102,8 +112,11 @@ export declare namespace Ledger {
     /** Holds `estimate` USD if it fits every limit; atomic with that check (across processes for SQL backends). */
     readonly hold: (request: HoldRequest) => Effect.Effect<Hold, BudgetExceededError | LedgerError>
     /**
-     * Raises an open hold to a fallback's estimate, if it fits (the hold's own amount excluded);
-     * atomic with that check. A raise to no more than the hold is a no-op returning the hold.
+     * Moves an open hold to a fallback and raises it to the fallback's estimate, if that fits every
+     * limit of the request (the hold's own amount excluded); atomic with that check. A raise to no
+     * more than the hold whose limits are all in scopes the hold already counts toward (global, its
+     * tags, its own alias) is a no-op returning the hold; a cheaper fallback with limits of its own is
+     * moved at the hold's amount.
      */
     readonly raise: (hold: Hold, request: RaiseRequest) => Effect.Effect<Hold, BudgetExceededError | LedgerError>
     /** Settles a hold as a success. */
@@ -121,6 +134,12 @@ export declare namespace Ledger {
     readonly events: (query?: LedgerQuery) => Effect.Effect<ReadonlyArray<LedgerEvent>, LedgerError>
     /** Calls, tokens, cost and outcomes grouped by day, week, month, model, provider, endpoint or a tag. */
     readonly summary: (query: SummaryQuery) => Effect.Effect<ReadonlyArray<SummaryRow>, LedgerError>
+    /**
+     * Budget alerts (API.md §12): each time a hold, a raise or a settlement above its hold takes a
+     * scope's spend in a window to or above `threshold × limit`, once per scope, window, threshold and
+     * ledger (process). A hot stream: it sees the alerts published after it starts running.
+     */
+    readonly alerts: Stream.Stream<BudgetAlert>
   }
 }
 
@@ -164,7 +183,8 @@ export const withSpans = (ledger: Ledger.Service): Ledger.Service =>
       Effect.withSpan(ledger.summary(query), "Ledger.summary", {
         attributes: { groupBy: query.groupBy },
         captureStackTrace: false
-      })
+      }),
+    alerts: ledger.alerts
   })
 
 /** A fresh in-memory ledger (exact totals, at most `maxEvents` events kept; forgets on restart). */

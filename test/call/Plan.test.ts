@@ -110,6 +110,47 @@ describe("Plan", () => {
       assert.deepStrictEqual(mild.routing.fallbacks.map((c) => c.endpoint.name), ["d1"])
     }))
 
+  it.effect("a budget on a tag or on a fallback alias alone also sends the output cap (API.md §14)", () =>
+    Effect.gen(function*() {
+      const byTag = { ...baseConfig, budget: { daily_spend_limit: 0, per_tag: { user: { weekly: 2 } } } }
+      const tagged = yield* plan({ prompt: "hi", tags: { user: "u-1", plan: "free" } }, byTag)
+      assert.deepStrictEqual(tagged.limits, [{ scope: "user:u-1", window: "weekly", limit: 2 }])
+      assert.deepStrictEqual(tagged.tags, { user: "u-1", plan: "free" })
+      assert.strictEqual(tagged.request.maxOutputTokens, 1024)
+      assert.isUndefined((yield* plan({ prompt: "hi" }, byTag)).request.maxOutputTokens)
+      const byFallback = { ...baseConfig, budget: { daily_spend_limit: 0, per_model: { qwen: { monthly: 5 } } } }
+      const planned = yield* plan({ prompt: "hi" }, byFallback)
+      assert.deepStrictEqual(planned.limits, [])
+      assert.strictEqual(planned.request.maxOutputTokens, 1024)
+    }))
+
+  it.effect("limitsFor: global, the alias, then tag keys by name; daily, weekly, monthly; only limits > 0", () =>
+    Effect.gen(function*() {
+      const { config } = yield* LLMConfig.LLMConfig.pipe(Effect.provide(LLMConfig.layerIsolated({
+        ...baseConfig,
+        budget: {
+          daily_spend_limit: 1,
+          weekly_spend_limit: 0,
+          monthly_spend_limit: 20,
+          per_model: { gem: { weekly: 3, daily: 0 } },
+          per_tag: { user: { monthly: 4, daily: 0.5 }, team: { daily: 6 }, region: {} }
+        }
+      })))
+      const limits = Plan.limitsFor(config.budget, config.models.gem!, { user: "u", team: "t", region: "eu", x: "y" })
+      assert.deepStrictEqual(limits.map((l) => [l.scope, l.window, l.limit]), [
+        ["global", "daily", 1],
+        ["global", "monthly", 20],
+        ["model:gem", "weekly", 3],
+        ["team:t", "daily", 6],
+        ["user:u", "daily", 0.5],
+        ["user:u", "monthly", 4]
+      ])
+      assert.deepStrictEqual(Plan.limitsFor(config.budget, config.models.qwen!).map((l) => l.scope), [
+        "global",
+        "global"
+      ])
+    }))
+
   it.effect("the trace id is the request's, else a fresh UUID", () =>
     Effect.gen(function*() {
       assert.strictEqual((yield* plan({ prompt: "hi", traceId: "t-1" })).traceId, "t-1")

@@ -71,6 +71,7 @@ describe("demo tour", () => {
       "stream-stop",
       "budget",
       "ledger",
+      "user-budgets",
       "batch"
     ])
     assert.deepStrictEqual(tourSteps.filter((step) => step.live).map((step) => step.name), [
@@ -94,12 +95,14 @@ describe("demo tour", () => {
     for (const name of steps.keys()) step(name)
     assert.deepInclude(summary, { type: "summary", mode: "offline", ok: true, steps: tourSteps.length, failed: [] })
     for (const key of keys) assert.notInclude(json.stdout + json.stderr, key)
-    // API.md §14: retries at Debug, breaker transitions at Warning, nothing at Info or above otherwise.
+    // API.md §14: retries at Debug, breaker transitions and budget alerts at Warning, nothing at Info or above otherwise.
     const levels = new Set([...steps.values()].flatMap((line) => line.logs.map((log) => log.level)))
     assert.deepStrictEqual([...levels].sort(), ["DEBUG", "WARN"])
     for (const line of steps.values()) {
       for (const log of line.logs) {
-        if (log.level === "WARN") assert.match(log.message, /^circuit breaker /)
+        if (log.level === "WARN") {
+          assert.match(log.message, line.step === "user-budgets" ? /^budget alert: / : /^circuit breaker /)
+        }
       }
     }
   })
@@ -268,9 +271,9 @@ describe("demo tour", () => {
     const settled = events.filter((e) => e.type !== "hold")
     assert.deepStrictEqual(settled.map((e) => e.traceId).sort(), holds.map((e) => e.traceId).sort())
     assert.deepStrictEqual(settled.filter((e) => e.type === "cancel").map((e) => e.status), ["cancelled"])
-    // Every successful call of the tour before this step (the refused one made no hold; batch comes after).
-    const before = [...steps.values()].slice(0, [...steps.keys()].indexOf("budget"))
-    const answered = before.flatMap((line) =>
+    // Every successful call of the tour before the budget step (the refused one made no hold; the
+    // user-budgets and batch steps come after the ledger step).
+    const answered = [...steps.values()].slice(0, [...steps.keys()].indexOf("budget")).flatMap((line) =>
       line.step === "circuit-breaker" ? (line.facts!.calls as ReadonlyArray<unknown>) : [line]
     )
     assert.strictEqual(holds.length, answered.length)
@@ -279,6 +282,48 @@ describe("demo tour", () => {
     assert.deepInclude(rows.find((row) => row.key === "qwen-plus"), { calls: 3, ok: 3, error: 0 })
     const cost = settled.reduce((sum, e) => sum + e.cost, 0)
     assert.closeTo(spendToday, cost, 1e-9)
+  })
+
+  it("user-budgets: each user has a cap of their own; one is refused, the other served; an alert; the report", () => {
+    const line = step("user-budgets")
+    const facts_ = facts<{
+      cap: number
+      alice: { response: ResponseFact; spend: number }
+      refusal: { _tag: string; scope: string; window: string; spent: number; limit: number; estimate: number }
+      requestsForRefusal: number
+      bob: { response: ResponseFact; spend: number }
+      alerts: ReadonlyArray<{ scope: string; window: string; threshold: number; spent: number; limit: number }>
+      report: ReadonlyArray<{ key: string; calls: number; ok: number; cost: number }>
+    }>("user-budgets")
+    const { alerts, alice, bob, cap, refusal, report, requestsForRefusal } = facts_
+    assert.strictEqual(cap, 0.003)
+    assert.strictEqual(alice.response.usage.outputTokens, 1000)
+    assert.deepInclude(refusal, { _tag: "BudgetExceededError", scope: "user:alice", window: "daily", limit: cap })
+    assert.closeTo(refusal.spent, alice.response.cost, 1e-12)
+    assert.isAbove(refusal.spent + refusal.estimate, cap)
+    assert.strictEqual(requestsForRefusal, 0)
+    assert.deepInclude(bob.response, { alias: "gemini-flash", attempts: 1 })
+    assert.closeTo(bob.spend, bob.response.cost, 1e-12)
+    assert.closeTo(alice.spend, alice.response.cost, 1e-12)
+    // alice's hold reached 80% of her cap: one alert, for her scope only
+    assert.deepStrictEqual(alerts.map((a) => [a.scope, a.window, a.threshold, a.limit]), [[
+      "user:alice",
+      "daily",
+      0.8,
+      cap
+    ]])
+    assert.isAtLeast(alerts[0]!.spent, 0.8 * cap)
+    assert.deepStrictEqual(warnings(line), [
+      "budget alert: user:alice reached 80% of its daily limit ($0.00257 of $0.003)"
+    ])
+    // the report by user: the untagged calls of the other steps, then one call each (the refusal held nothing)
+    assert.deepStrictEqual(report.map((row) => [row.key, row.calls, row.ok]), [["", report[0]!.calls, report[0]!.ok], [
+      "alice",
+      1,
+      1
+    ], ["bob", 1, 1]])
+    assert.closeTo(report[1]!.cost, alice.response.cost, 1e-12)
+    assert.deepStrictEqual(seen(line), [["google-primary", 200], ["google-primary", 200]])
   })
 
   it("batch: failures are results and the batch goes on, the 503 fails over, the budget refusal stops it", () => {

@@ -42,7 +42,7 @@ export const resolve = (input: ResolveInput): Effect.Effect<Resolved, ConfigErro
       models,
       allowedRegions: providers.allowedRegions,
       resilience: yield* resolveResilience(sources),
-      budget: resolveBudget(sources),
+      budget: yield* resolveBudget(sources, Object.keys(models)),
       ledger: yield* resolveLedger(sources),
       observability: resolveObservability(sources)
     }

@@ -134,8 +134,32 @@ const Resilience = Schema.Struct({
   circuitBreaker: section(CircuitBreaker, "circuit_breaker")
 }).annotations({ description: "a mapping" })
 
+/** A fraction of a limit at which an alert is published. */
+const Fraction = Schema.Number.pipe(Schema.finite(), Schema.positive(), Schema.lessThanOrEqualTo(1)).annotations({
+  description: "a fraction in (0, 1]"
+})
+
+/** The limits of one scope (`per_model.<alias>`, `per_tag.<key>`), USD per window; 0 means none. */
+const ScopeLimits = Schema.Struct({
+  daily: optional(NonNegativeNumber, "daily"),
+  weekly: optional(NonNegativeNumber, "weekly"),
+  monthly: optional(NonNegativeNumber, "monthly")
+}).annotations({ description: "a mapping { daily, weekly, monthly }" })
+
+/** `per_model` / `per_tag`: its keys are checked once models are known (aliases) or by the tag rules. */
+const ScopeTable = (what: string) =>
+  Schema.Record({ key: Schema.String, value: ScopeLimits }).annotations({ description: `a mapping of ${what}` })
+
 const Budget = Schema.Struct({
   dailySpendLimit: optional(NonNegativeNumber, "daily_spend_limit"),
+  weeklySpendLimit: optional(NonNegativeNumber, "weekly_spend_limit"),
+  monthlySpendLimit: optional(NonNegativeNumber, "monthly_spend_limit"),
+  perModel: section(ScopeTable("model aliases to limits"), "per_model"),
+  perTag: section(ScopeTable("tag keys to limits"), "per_tag"),
+  alertThresholds: optional(
+    Schema.Array(Fraction).annotations({ description: "a list of fractions in (0, 1]" }),
+    "alert_thresholds"
+  ),
   defaultMaxOutputTokens: optional(PositiveInt, "default_max_output_tokens"),
   holdTtlS: optional(PositiveNumber, "hold_ttl_s")
 }).annotations({ description: "a mapping" })

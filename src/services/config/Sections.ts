@@ -12,9 +12,11 @@ import {
   defaults,
   type LedgerConfig,
   type ObservabilityConfig,
-  type ResilienceConfig
+  type ResilienceConfig,
+  type ScopeLimits
 } from "../../domain/Config.js"
 import type { ConfigError } from "../../domain/Errors.js"
+import { tagKeyProblem } from "../../domain/Tags.js"
 import { configError, invalid, quote } from "./Issues.js"
 import type { Source } from "./Sources.js"
 
@@ -52,9 +54,76 @@ export const resolveResilience = (sources: ReadonlyArray<Source>): Effect.Effect
   return Effect.succeed(resilience)
 }
 
-/** `budget`. */
-export const resolveBudget = (sources: ReadonlyArray<Source>): BudgetConfig =>
-  mergeKeys<BudgetConfig>(defaults.budget, sources.map((source) => source.file.budget))
+/**
+ * `per_model` or `per_tag`, merged per entry like `models`: the project's entry for an alias or tag
+ * key wins, the user's other entries are added. Each key is checked by `problem` (a `ConfigError`
+ * naming `budget.<table>.<key>`).
+ */
+const resolveScopeTable = (
+  sources: ReadonlyArray<Source>,
+  table: "perModel" | "perTag",
+  problem: (key: string) => string | undefined
+): Effect.Effect<Record<string, ScopeLimits>, ConfigError> => {
+  const merged: Record<string, ScopeLimits> = {}
+  for (const source of sources) {
+    for (const [key, limits] of Object.entries(source.file.budget?.[table] ?? {})) {
+      if (Object.hasOwn(merged, key)) continue
+      const detail = problem(key)
+      if (detail !== undefined) {
+        return Effect.fail(
+          invalid(["budget", table === "perModel" ? "per_model" : "per_tag", key], detail, source.origin)
+        )
+      }
+      merged[key] = limits
+    }
+  }
+  return Effect.succeed(merged)
+}
+
+/**
+ * `budget`: scalar keys per key; `per_model` and `per_tag` per entry (every `per_model` key must be
+ * a model alias, every `per_tag` key a valid tag key); `alert_thresholds` sorted and de-duplicated.
+ */
+export const resolveBudget = (
+  sources: ReadonlyArray<Source>,
+  aliases: ReadonlyArray<string>
+): Effect.Effect<BudgetConfig, ConfigError> =>
+  Effect.gen(function*() {
+    const layers = sources.map((source) => source.file.budget)
+    const scalars = mergeKeys<Omit<BudgetConfig, "perModel" | "perTag">>(
+      {
+        dailySpendLimit: defaults.budget.dailySpendLimit,
+        weeklySpendLimit: defaults.budget.weeklySpendLimit,
+        monthlySpendLimit: defaults.budget.monthlySpendLimit,
+        alertThresholds: defaults.budget.alertThresholds,
+        defaultMaxOutputTokens: defaults.budget.defaultMaxOutputTokens,
+        holdTtlS: defaults.budget.holdTtlS
+      },
+      layers
+    )
+    const perModel = yield* resolveScopeTable(
+      sources,
+      "perModel",
+      (alias) =>
+        aliases.includes(alias)
+          ? undefined
+          : `expected one of the model aliases (${aliases.join(", ")}), got ${quote(alias)}`
+    )
+    const perTag = yield* resolveScopeTable(
+      sources,
+      "perTag",
+      (key) => {
+        const problem = tagKeyProblem(key)
+        return problem === undefined ? undefined : `expected a tag key, got ${quote(key.slice(0, 70))}: ${problem}`
+      }
+    )
+    return {
+      ...scalars,
+      alertThresholds: [...new Set(scalars.alertThresholds)].sort((a, b) => a - b),
+      perModel,
+      perTag
+    }
+  })
 
 /** `observability`. */
 export const resolveObservability = (sources: ReadonlyArray<Source>): ObservabilityConfig =>

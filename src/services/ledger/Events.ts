@@ -5,6 +5,7 @@
  */
 import { LedgerEvent, type LedgerStatus } from "../../domain/LedgerEvent.js"
 import type { Hold, HoldRequest, RaiseRequest, Settlement } from "../Ledger.js"
+import { scopesOf } from "./Spend.js"
 
 /** Longest error message kept in a row. */
 const maxErrorMessageLength = 2_000
@@ -54,8 +55,23 @@ export const holdOf = (request: HoldRequest, id: string, now: number): Hold => (
   alias: request.alias,
   tags: request.tags,
   estimate: request.estimate,
-  timestamp: now
+  timestamp: now,
+  limits: request.limits
 })
+
+/**
+ * True when raising `hold` for `request` changes nothing: no more money, and every limit in a scope
+ * the hold already counts toward (so no scope of the fallback's own is left unchecked).
+ */
+export const isNoopRaise = (hold: Hold, request: RaiseRequest): boolean => {
+  if (request.estimate > hold.estimate) return false
+  if (request.alias === hold.alias) return true
+  const scopes = scopesOf(hold.alias, hold.tags)
+  return request.limits.every((limit) => scopes.includes(limit.scope))
+}
+
+/** What a raised hold stands for: the fallback's estimate, never less than the hold. */
+export const raisedAmount = (hold: Hold, request: RaiseRequest): number => Math.max(hold.estimate, request.estimate)
 
 /**
  * A stored `raise`: the hold `holdId` now stands for `cost` on the fallback's provider, model and
@@ -84,17 +100,18 @@ export const raiseRecord = (hold: Hold, request: RaiseRequest, id: string, now: 
   model: request.model,
   alias: request.alias,
   tags: hold.tags,
-  cost: request.estimate,
+  cost: raisedAmount(hold, request),
   timestamp: now
 })
 
-/** The `Hold` after a raise (same id, time and tags). */
+/** The `Hold` after a raise (same id, time and tags; the raise's limits). */
 export const raisedHold = (hold: Hold, request: RaiseRequest): Hold => ({
   ...hold,
   provider: request.provider,
   model: request.model,
   alias: request.alias,
-  estimate: request.estimate
+  estimate: raisedAmount(hold, request),
+  limits: request.limits
 })
 
 /** A hold event as `events()` shows it after `raise`: the raised cost, provider, model and alias. */

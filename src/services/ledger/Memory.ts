@@ -4,10 +4,21 @@
  */
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
+import type { BudgetAlert } from "../../domain/BudgetAlert.js"
 import type { LedgerEvent, LedgerStatus } from "../../domain/LedgerEvent.js"
 import type { Hold, Ledger, LedgerOptions, Settlement } from "../Ledger.js"
-import { applyRaise, holdEvent, holdOf, raisedHold, raiseRecord, settlementEvent } from "./Events.js"
-import { budgetExceeded, SpendFold, spendRow } from "./Spend.js"
+import * as Alerts from "./Alerts.js"
+import {
+  applyRaise,
+  holdEvent,
+  holdOf,
+  isNoopRaise,
+  raisedAmount,
+  raisedHold,
+  raiseRecord,
+  settlementEvent
+} from "./Events.js"
+import { budgetExceeded, firstRefusal, SpendFold, spendRow } from "./Spend.js"
 import { computeSummary } from "./Summary.js"
 
 /** Options of the in-memory ledger. */
@@ -21,8 +32,12 @@ export interface MemoryLedgerOptions extends LedgerOptions {
  * synchronous step, which no other fiber can interleave with: concurrent calls cannot jointly pass a limit.
  */
 export const make = (options: MemoryLedgerOptions = {}): Effect.Effect<Ledger.Service> =>
-  Effect.sync(() => {
+  Effect.map(Alerts.make(options.alertThresholds ?? Alerts.defaultAlertThresholds), (alerts) => {
     const holdTtlS = options.holdTtlS ?? 900
+    const { tracker } = alerts
+    /** `result`, after publishing `due` alerts when there are any. */
+    const withAlerts = <A>(due: ReadonlyArray<BudgetAlert> | undefined, result: A): Effect.Effect<A> =>
+      due === undefined ? Effect.succeed(result) : Effect.as(alerts.publish(due), result)
     const maxEvents = options.maxEvents ?? 10_000
     const fold = new SpendFold(holdTtlS)
     // by id, oldest first (a Map keeps insertion order, and a raise replaces its hold in place)
@@ -34,12 +49,18 @@ export const make = (options: MemoryLedgerOptions = {}): Effect.Effect<Ledger.Se
       while (events.size > maxEvents) events.delete(events.keys().next().value!)
     }
 
+    // A settlement adds to spend only above its hold, or for a hold that no longer counted (expired):
+    // only then are its limits checked for alerts.
     const settle = (hold: Hold, settlement: Settlement, type: "commit" | "cancel", status: LedgerStatus) =>
       Effect.flatMap(Clock.currentTimeMillis, (now) =>
-        Effect.sync(() => {
+        Effect.suspend(() => {
+          const adds = tracker.active && hold.limits !== undefined && hold.limits.length > 0 &&
+            (settlement.cost > hold.estimate + 1e-12 || (settlement.cost > 0 && !fold.counts(hold.id, now)))
           const event = settlementEvent(hold, settlement, type, status, nextId(), now)
           fold.add(spendRow(event))
           keep(event)
+          if (!adds) return Effect.void
+          return withAlerts(tracker.take(hold.limits!, fold.spentIn(hold.limits!, now), 0, now), undefined)
         }))
 
     const service: Ledger.Service = {
@@ -47,7 +68,8 @@ export const make = (options: MemoryLedgerOptions = {}): Effect.Effect<Ledger.Se
         Effect.clockWith((clock) =>
           Effect.suspend(() => {
             const now = clock.unsafeCurrentTimeMillis()
-            const refusal = fold.check(request.limits, request.estimate, now)
+            const spent = fold.spentIn(request.limits, now)
+            const refusal = firstRefusal(request.limits, spent, request.estimate)
             if (refusal !== undefined) {
               return Effect.fail(budgetExceeded(refusal.limit, refusal.spent, request.estimate, request.provider))
             }
@@ -55,24 +77,26 @@ export const make = (options: MemoryLedgerOptions = {}): Effect.Effect<Ledger.Se
             const event = holdEvent(request, id, now)
             fold.add(spendRow(event))
             keep(event)
-            return Effect.succeed(holdOf(request, id, now))
+            return withAlerts(tracker.take(request.limits, spent, request.estimate, now), holdOf(request, id, now))
           })
         ),
       raise: (hold, request) =>
-        request.estimate <= hold.estimate ?
+        isNoopRaise(hold, request) ?
           Effect.succeed(hold) :
           Effect.clockWith((clock) =>
             Effect.suspend(() => {
               const now = clock.unsafeCurrentTimeMillis()
-              const refusal = fold.check(request.limits, request.estimate, now, hold.id)
+              const amount = raisedAmount(hold, request)
+              const spent = fold.spentIn(request.limits, now, hold.id)
+              const refusal = firstRefusal(request.limits, spent, amount)
               if (refusal !== undefined) {
-                return Effect.fail(budgetExceeded(refusal.limit, refusal.spent, request.estimate, request.provider))
+                return Effect.fail(budgetExceeded(refusal.limit, refusal.spent, amount, request.provider))
               }
               const raise = raiseRecord(hold, request, nextId(), now)
               fold.add(raise)
               const held = events.get(hold.id)
               if (held !== undefined) events.set(hold.id, applyRaise(held, raise))
-              return Effect.succeed(raisedHold(hold, request))
+              return withAlerts(tracker.take(request.limits, spent, amount, now), raisedHold(hold, request))
             })
           ),
       commit: (hold, settlement) => settle(hold, settlement, "commit", "ok"),
@@ -91,7 +115,8 @@ export const make = (options: MemoryLedgerOptions = {}): Effect.Effect<Ledger.Se
           return listed
         }),
       summary: (query) =>
-        Effect.map(Clock.currentTimeMillis, (now) => computeSummary([...events.values()], query, now, holdTtlS))
+        Effect.map(Clock.currentTimeMillis, (now) => computeSummary([...events.values()], query, now, holdTtlS)),
+      alerts: alerts.stream
     }
     return service
   })

@@ -85,5 +85,5 @@ export const make = (options: PostgresLedgerOptions): Effect.Effect<Ledger.Servi
       yield* Sql.checkSchema(sql, on, own)
       yield* Effect.provideService(runMigrations, SqlClient.SqlClient, sql)
     })).pipe(Sql.guard(on, "write_failed", "creating or migrating the schema"))
-    return yield* Sql.make(sql, on, own, options.holdTtlS ?? 900)
+    return yield* Sql.make(sql, on, own, options.holdTtlS ?? 900, options.alertThresholds)
   })

@@ -119,6 +119,18 @@ export interface Refusal {
   readonly spent: number
 }
 
+/** The first of `limits` (in order) whose `spent` cannot take `estimate` more; undefined when every one can. */
+export const firstRefusal = (
+  limits: ReadonlyArray<BudgetLimit>,
+  spent: ReadonlyArray<number>,
+  estimate: number
+): Refusal | undefined => {
+  for (let i = 0; i < limits.length; i++) {
+    if (!fits(spent[i]!, estimate, limits[i]!.limit)) return { limit: limits[i]!, spent: spent[i]! }
+  }
+  return undefined
+}
+
 interface OpenHold {
   readonly timestamp: number
   readonly cost: number
@@ -190,7 +202,7 @@ export class SpendFold {
 
   /** What `scope` has spent in its `window` at `now`, leaving out the hold `exclude`. */
   spent(scope: string, window: BudgetWindow, now: number, exclude?: string): number {
-    return this.spentFor([{ scope, window, limit: 0 }], now, exclude)[0]!
+    return this.spentIn([{ scope, window, limit: 0 }], now, exclude)[0]!
   }
 
   /**
@@ -198,11 +210,7 @@ export class SpendFold {
    * (one being raised) left out; undefined when every limit fits.
    */
   check(limits: ReadonlyArray<BudgetLimit>, estimate: number, now: number, exclude?: string): Refusal | undefined {
-    const spent = this.spentFor(limits, now, exclude)
-    for (let i = 0; i < limits.length; i++) {
-      if (!fits(spent[i]!, estimate, limits[i]!.limit)) return { limit: limits[i]!, spent: spent[i]! }
-    }
-    return undefined
+    return firstRefusal(limits, this.spentIn(limits, now, exclude), estimate)
   }
 
   /** Drops the settled totals of windows before `now`'s, once per UTC day the clock is on. */
@@ -216,8 +224,11 @@ export class SpendFold {
     }
   }
 
-  /** Each limit's spend at `now` in one pass over the open holds; drops past windows and expired holds. */
-  private spentFor(limits: ReadonlyArray<BudgetLimit>, now: number, exclude: string | undefined): Array<number> {
+  /**
+   * Each limit's spend at `now` (the hold `exclude` left out) in one pass over the open holds; drops
+   * past windows and expired holds.
+   */
+  spentIn(limits: ReadonlyArray<BudgetLimit>, now: number, exclude?: string): Array<number> {
     this.prune(now)
     const totals = new Array<number>(limits.length)
     for (let i = 0; i < limits.length; i++) {

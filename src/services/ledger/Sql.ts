@@ -14,10 +14,21 @@ import * as Schema from "effect/Schema"
 import { randomUUID } from "node:crypto"
 import { type BudgetExceededError, type BudgetWindow, LedgerError } from "../../domain/Errors.js"
 import { LedgerEvent, type LedgerQuery, type LedgerStatus } from "../../domain/LedgerEvent.js"
-import type { Hold, HoldRequest, Ledger, RaiseRequest, Settlement, SummaryQuery } from "../Ledger.js"
-import { foldRaises, holdEvent, holdOf, raisedHold, type RaiseRecord, raiseRecord, settlementEvent } from "./Events.js"
+import type { BudgetLimit, Hold, HoldRequest, Ledger, RaiseRequest, Settlement, SummaryQuery } from "../Ledger.js"
+import * as Alerts from "./Alerts.js"
+import {
+  foldRaises,
+  holdEvent,
+  holdOf,
+  isNoopRaise,
+  raisedAmount,
+  raisedHold,
+  type RaiseRecord,
+  raiseRecord,
+  settlementEvent
+} from "./Events.js"
 import { latestVersion, migrationsTable } from "./Migrations.js"
-import { budgetExceeded, SpendFold, windowStart } from "./Spend.js"
+import { budgetExceeded, firstRefusal, SpendFold, windowStart } from "./Spend.js"
 import { computeSummary } from "./Summary.js"
 
 /** How a database names itself in errors and classifies its drivers' failures. */
@@ -340,10 +351,27 @@ export const make = (
   sql: SqlClient.SqlClient,
   dialect: Dialect,
   statements: Statements,
-  holdTtlS: number
+  holdTtlS: number,
+  alertThresholds: ReadonlyArray<number> = Alerts.defaultAlertThresholds
 ): Effect.Effect<Ledger.Service, LedgerError> =>
   Effect.gen(function*() {
     const spend = makeSpend(sql, holdTtlS)
+    const alerts = yield* Alerts.make(alertThresholds)
+    const { tracker } = alerts
+    /**
+     * After a write committed: the alerts its limits owe, given the spend read under the write lock
+     * (`spent`, without `added`). Nothing to publish is the common case and costs one comparison per limit.
+     */
+    const alertAfter = <A>(
+      result: A,
+      limits: ReadonlyArray<BudgetLimit>,
+      spent: ReadonlyArray<number>,
+      added: number,
+      now: number
+    ): Effect.Effect<A> => {
+      const due = tracker.take(limits, spent, added, now)
+      return due === undefined ? Effect.succeed(result) : Effect.as(alerts.publish(due), result)
+    }
     /** A hold's or raise's own failure stays (a refusal); the database's becomes `LedgerError`. */
     const writeFailed = (doing: string) => {
       const map = toLedgerError(dialect, "write_failed", doing)
@@ -375,13 +403,32 @@ export const make = (
           })
       })
 
+    const ttlMs = holdTtlS * 1000
+    /**
+     * A settlement adds to spend only above its hold, or for a hold that no longer counted (past its
+     * TTL): only then are its limits read (the rows since the last read) and checked for alerts.
+     */
+    const alertAfterSettlement = (hold: Hold, settlement: Settlement, now: number): Effect.Effect<void> => {
+      const limits = hold.limits
+      const adds = tracker.active && limits !== undefined && limits.length > 0 &&
+        (settlement.cost > hold.estimate + 1e-12 || (settlement.cost > 0 && now - hold.timestamp >= ttlMs))
+      if (!adds) return Effect.void
+      return spend.catchUp.pipe(
+        Effect.flatMap(() => alertAfter(undefined, limits, spend.fold.spentIn(limits, now), 0, now)),
+        untraced,
+        // the settlement is recorded; failing to read for an alert must not fail it
+        Effect.catchAll((error) => Effect.logWarning(`budget alerts: reading the spend failed: ${explain(error)}`))
+      )
+    }
+
     const settle = (hold: Hold, settlement: Settlement, type: "commit" | "cancel", status: LedgerStatus) =>
       Effect.flatMap(Clock.currentTimeMillis, (now) => {
         const write = insert(settlementEvent(hold, settlement, type, status, randomUUID(), now))
         return (statements.beginSettle === undefined ? write : inTransaction(sql, statements.beginSettle, write)).pipe(
           untraced,
           Effect.asVoid,
-          guard(dialect, "write_failed", `recording the ${type} of hold ${hold.id}`)
+          guard(dialect, "write_failed", `recording the ${type} of hold ${hold.id}`),
+          Effect.zipRight(alertAfterSettlement(hold, settlement, now))
         )
       })
 
@@ -397,25 +444,36 @@ export const make = (
       hold: (request: HoldRequest) =>
         Effect.flatMap(Clock.currentTimeMillis, (now) => {
           const id = randomUUID()
-          return underWriteLock(Effect.suspend((): Effect.Effect<unknown, BudgetExceededError | SqlError> => {
-            const refusal = spend.fold.check(request.limits, request.estimate, now)
+          return underWriteLock(Effect.suspend((): Effect.Effect<Array<number>, BudgetExceededError | SqlError> => {
+            const spent = spend.fold.spentIn(request.limits, now)
+            const refusal = firstRefusal(request.limits, spent, request.estimate)
             return refusal !== undefined ?
               Effect.fail(budgetExceeded(refusal.limit, refusal.spent, request.estimate, request.provider)) :
-              insert(holdEvent(request, id, now))
-          })).pipe(writeFailed("recording a hold"), Effect.as(holdOf(request, id, now)))
+              Effect.as(insert(holdEvent(request, id, now)), spent)
+          })).pipe(
+            writeFailed("recording a hold"),
+            Effect.flatMap((spent) =>
+              alertAfter(holdOf(request, id, now), request.limits, spent, request.estimate, now)
+            )
+          )
         }),
       raise: (hold: Hold, request: RaiseRequest) =>
-        request.estimate <= hold.estimate ?
+        isNoopRaise(hold, request) ?
           Effect.succeed(hold) :
-          Effect.flatMap(Clock.currentTimeMillis, (now) =>
-            underWriteLock(Effect.suspend((): Effect.Effect<unknown, BudgetExceededError | SqlError> => {
-              const refusal = spend.fold.check(request.limits, request.estimate, now, hold.id)
+          Effect.flatMap(Clock.currentTimeMillis, (now) => {
+            const amount = raisedAmount(hold, request)
+            return underWriteLock(Effect.suspend((): Effect.Effect<Array<number>, BudgetExceededError | SqlError> => {
+              const spent = spend.fold.spentIn(request.limits, now, hold.id)
+              const refusal = firstRefusal(request.limits, spent, amount)
               return refusal !== undefined ?
-                Effect.fail(budgetExceeded(refusal.limit, refusal.spent, request.estimate, request.provider)) :
-                insert(raiseRecord(hold, request, randomUUID(), now))
-            })).pipe(writeFailed(`raising hold ${hold.id}`), Effect.as(raisedHold(hold, request)))),
-      commit: (hold: Hold, settlement: Settlement) =>
-        settle(hold, settlement, "commit", "ok"),
+                Effect.fail(budgetExceeded(refusal.limit, refusal.spent, amount, request.provider)) :
+                Effect.as(insert(raiseRecord(hold, request, randomUUID(), now)), spent)
+            })).pipe(
+              writeFailed(`raising hold ${hold.id}`),
+              Effect.flatMap((spent) => alertAfter(raisedHold(hold, request), request.limits, spent, amount, now))
+            )
+          }),
+      commit: (hold: Hold, settlement: Settlement) => settle(hold, settlement, "commit", "ok"),
       cancel: (hold: Hold, settlement: Settlement & { readonly status: Exclude<LedgerStatus, "ok"> }) =>
         settle(hold, settlement, "cancel", settlement.status),
       spendToday: () => spent("global", "daily"),
@@ -439,6 +497,7 @@ export const make = (
   (SELECT id FROM ledger_events WHERE type = 'hold' AND timestamp >= ${since} AND timestamp < ${until})
 ORDER BY timestamp, seq`.pipe(guard(dialect, "read_failed", "reading the summary"))
           return computeSummary(foldRaises(yield* readStored(rows)), query, now, holdTtlS)
-        })
+        }),
+      alerts: alerts.stream
     }
   })

@@ -128,5 +128,5 @@ export const make = (options: SqliteLedgerOptions): Effect.Effect<Ledger.Service
       ["BEGIN IMMEDIATE"],
       Effect.zipRight(Sql.checkSchema(sql, on, own), Effect.provideService(runMigrations, SqlClient.SqlClient, sql))
     ).pipe(Sql.guard(on, "write_failed", "creating or migrating the schema"))
-    return yield* Sql.make(sql, on, own, options.holdTtlS ?? 900)
+    return yield* Sql.make(sql, on, own, options.holdTtlS ?? 900, options.alertThresholds)
   })

@@ -1,0 +1,159 @@
+/**
+ * Call tags and `withCallContext` (API.md §10, §12): a call's tags — its request's, merged over those
+ * of the context it runs in — reach the ledger for `generate` and `stream` and put it in its tag
+ * scopes; invalid tags are refused before any ledger write or request.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Stream from "effect/Stream"
+import {
+  generate,
+  Ledger,
+  type LedgerEvent,
+  makeMockProviders,
+  makeTestLayer,
+  stream,
+  testConfig,
+  withCallContext
+} from "../../src/index.js"
+
+const tagsOf = (events: ReadonlyArray<LedgerEvent>) => events.map((e) => [e.type, e.traceId, e.tags])
+
+describe("withCallContext", () => {
+  it.effect("generate inside it gets the context's trace id and tags; the request's own win key by key", () =>
+    Effect.gen(function*() {
+      const ledger = yield* Ledger
+      yield* generate({ prompt: "one" }).pipe(withCallContext({ traceId: "job-7", tags: { user: "u-1", team: "t" } }))
+      yield* withCallContext(generate({ prompt: "two", tags: { user: "u-2" } }), {
+        traceId: "job-8",
+        tags: { team: "t" }
+      })
+      yield* generate({ prompt: "three", traceId: "own", tags: { plan: "pro" } }).pipe(
+        withCallContext({ traceId: "job-9", tags: { user: "u-3" } })
+      )
+      assert.deepStrictEqual(tagsOf(yield* ledger.events()), [
+        ["hold", "job-7", { user: "u-1", team: "t" }],
+        ["commit", "job-7", { user: "u-1", team: "t" }],
+        ["hold", "job-8", { team: "t", user: "u-2" }],
+        ["commit", "job-8", { team: "t", user: "u-2" }],
+        ["hold", "own", { user: "u-3", plan: "pro" }],
+        ["commit", "own", { user: "u-3", plan: "pro" }]
+      ])
+    }).pipe(Effect.provide(makeTestLayer())))
+
+  it.effect("stream: consumed inside a context, or wrapped with it, the call gets the context", () =>
+    Effect.gen(function*() {
+      const ledger = yield* Ledger
+      yield* stream({ prompt: "a b c" }).pipe(
+        Stream.runDrain,
+        withCallContext({ traceId: "s-1", tags: { user: "u-1" } })
+      )
+      yield* stream({ prompt: "a b c" }).pipe(
+        withCallContext({ traceId: "s-2", tags: { user: "u-2" } }),
+        Stream.runDrain
+      )
+      yield* stream({ prompt: "a b c", tags: { user: "u-4" } }).pipe(
+        Stream.take(1),
+        Stream.runDrain,
+        withCallContext({ tags: { user: "u-3", team: "t" } }),
+        withCallContext({ traceId: "s-3" })
+      )
+      assert.deepStrictEqual(tagsOf(yield* ledger.events()), [
+        ["hold", "s-1", { user: "u-1" }],
+        ["commit", "s-1", { user: "u-1" }],
+        ["hold", "s-2", { user: "u-2" }],
+        ["commit", "s-2", { user: "u-2" }],
+        ["hold", "s-3", { team: "t", user: "u-4" }],
+        ["cancel", "s-3", { team: "t", user: "u-4" }]
+      ])
+    }).pipe(Effect.provide(makeTestLayer())))
+
+  it.effect("nested contexts merge: the inner trace id, inner tags over outer; outside, nothing", () =>
+    Effect.gen(function*() {
+      const ledger = yield* Ledger
+      yield* generate({ prompt: "inner" }).pipe(
+        withCallContext({ traceId: "inner", tags: { user: "u-2" } }),
+        Effect.zipRight(generate({ prompt: "outer" })),
+        withCallContext({ traceId: "outer", tags: { user: "u-1", team: "t" } })
+      )
+      yield* generate({ prompt: "none", traceId: "none" })
+      const holds = (yield* ledger.events()).filter((e) => e.type === "hold")
+      assert.deepStrictEqual(tagsOf(holds), [
+        ["hold", "inner", { user: "u-2", team: "t" }],
+        ["hold", "outer", { user: "u-1", team: "t" }],
+        ["hold", "none", undefined]
+      ])
+    }).pipe(Effect.provide(makeTestLayer())))
+
+  it.effect("context tags count toward per_tag budgets: each user is capped on their own", () =>
+    Effect.gen(function*() {
+      const asUser = (user: string) => withCallContext({ tags: { user } })
+      yield* generate({ prompt: "hi", maxOutputTokens: 100 }).pipe(asUser("u-1")) // holds $0.000218, costs $0.000202
+      const refused = yield* Effect.flip(generate({ prompt: "hi", maxOutputTokens: 100 }).pipe(asUser("u-1")))
+      assert.deepStrictEqual(refused._tag === "BudgetExceededError" && [refused.scope, refused.window], [
+        "user:u-1",
+        "daily"
+      ])
+      yield* generate({ prompt: "hi", maxOutputTokens: 100 }).pipe(asUser("u-2"))
+    }).pipe(
+      Effect.provide(makeTestLayer({
+        config: { ...testConfig, budget: { per_tag: { user: { daily: 0.0003 } } } },
+        // every answer bills its full cap
+        providers: makeMockProviders({ otherwise: { content: "ok", usage: { inputTokens: 2, outputTokens: 100 } } })
+      }))
+    ))
+})
+
+describe("invalid tags are refused before any ledger write or request", () => {
+  const cases: ReadonlyArray<readonly [string, unknown, RegExp]> = [
+    ["a key with a space", { "user id": "u" }, /^tags: key "user id": a tag key is a letter/],
+    ["a key starting with a digit", { "1st": "u" }, /^tags: key "1st"/],
+    ["the reserved key model", { model: "x" }, /"model" is reserved/],
+    ["a number value", { user: 42 }, /^tags\.user: a tag value must be a string, got number/],
+    ["an empty value", { user: "" }, /^tags\.user: a tag value is 1 to 128/],
+    ["a value with a comma", { user: "a,b" }, /^tags\.user: a tag value is/],
+    ["a value too long", { user: "x".repeat(129) }, /^tags\.user: a tag value is/],
+    ["seventeen tags", Object.fromEntries(Array.from({ length: 17 }, (_, i) => [`k${i}`, "v"])), /at most 16 tags/],
+    ["not an object", ["user"], /^tags must be an object/]
+  ]
+  for (const [name, tags, message] of cases) {
+    it.effect(name, () =>
+      Effect.gen(function*() {
+        const providers = makeMockProviders()
+        yield* Effect.gen(function*() {
+          const error = yield* Effect.flip(generate({ prompt: "hi", tags: tags as Record<string, string> }))
+          assert.strictEqual(error._tag, "FatalError")
+          assert.strictEqual(error._tag === "FatalError" && error.reason, "invalid_request")
+          assert.match(error.message, message)
+          assert.deepStrictEqual(yield* (yield* Ledger).events(), [])
+        }).pipe(Effect.provide(makeTestLayer({ providers })))
+        assert.strictEqual(providers.calls.length, 0)
+      }))
+  }
+
+  it.effect("invalid context tags fail each call inside the context the same way", () =>
+    Effect.gen(function*() {
+      const error = yield* Effect.flip(
+        generate({ prompt: "hi" }).pipe(withCallContext({ tags: { "bad key": "x" } }))
+      )
+      assert.strictEqual(error._tag === "FatalError" && error.reason, "invalid_request")
+      assert.match(error.message, /^withCallContext: tags: key "bad key"/)
+      const streamed = yield* Effect.flip(
+        stream({ prompt: "hi" }).pipe(Stream.runDrain, withCallContext({ tags: { user: "a b" } }))
+      )
+      assert.strictEqual(streamed._tag === "FatalError" && streamed.reason, "invalid_request")
+      assert.deepStrictEqual(yield* (yield* Ledger).events(), [])
+    }).pipe(Effect.provide(makeTestLayer())))
+
+  it.effect("tags with ids, emails, UUIDs and other scripts are accepted", () =>
+    Effect.gen(function*() {
+      const tags = {
+        user: "alice@example.com",
+        org: "org_9f1c2d3e-0000-4000-8000-000000000000",
+        "team.name": "研究部",
+        path: "a/b:c+d=e#f"
+      }
+      yield* generate({ prompt: "hi", tags, traceId: "ok" })
+      assert.deepStrictEqual((yield* (yield* Ledger).events())[0]?.tags, tags)
+    }).pipe(Effect.provide(makeTestLayer())))
+})
