@@ -105,7 +105,12 @@ export interface BudgetConfig {
 }
 
 export type LedgerConfig =
-  | { readonly backend: "sqlite"; readonly path: string }
+  | {
+    readonly backend: "sqlite"
+    readonly path: string
+    /** `normal` (default): a returned commit survives a process crash; `full`: also a power loss (an fsync per call). */
+    readonly durability: "full" | "normal"
+  }
   | { readonly backend: "memory"; readonly maxEvents: number }
   | { readonly backend: "postgres"; readonly url: Redacted.Redacted<string> }
 
@@ -149,6 +154,6 @@ export const defaults = {
     defaultMaxOutputTokens: 1024,
     holdTtlS: 900
   },
-  ledger: { backend: "sqlite", path: ".effect-llm/ledger.db", maxEvents: 10_000 },
+  ledger: { backend: "sqlite", path: ".effect-llm/ledger.db", durability: "normal", maxEvents: 10_000 },
   observability: { recordContent: false }
 } as const

@@ -19,7 +19,7 @@ import type { SqliteLedgerOptions } from "./ledger/Sqlite.js"
 
 export type { MemoryLedgerOptions } from "./ledger/Memory.js"
 export type { PostgresLedgerOptions } from "./ledger/Postgres.js"
-export type { SqliteLedgerOptions } from "./ledger/Sqlite.js"
+export type { SqliteDurability, SqliteLedgerOptions } from "./ledger/Sqlite.js"
 
 /**
  * One limit a hold is checked against: a scope (`global`, `model:<alias>`, `<tag>:<value>`), a window
@@ -242,7 +242,7 @@ export const layerFromConfig = (
     case "memory":
       return layerMemory({ ...options, maxEvents: config.maxEvents })
     case "sqlite":
-      return layerSqlite({ ...options, path: config.path })
+      return layerSqlite({ ...options, path: config.path, durability: config.durability })
     case "postgres":
       return layerPostgres({ ...options, url: config.url })
   }

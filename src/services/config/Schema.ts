@@ -172,7 +172,11 @@ const Ledger = Schema.Struct({
   path: optional(NonEmptyString, "path"),
   // Parsed as a PostgreSQL URL once the backend is known (it is only read for postgres).
   url: optional(Schema.Redacted(NonEmptyString).annotations({ description: "a connection URL" }), "url"),
-  maxEvents: optional(PositiveInt, "max_events")
+  maxEvents: optional(PositiveInt, "max_events"),
+  durability: optional(
+    Schema.Literal("full", "normal").annotations({ description: "one of full, normal" }),
+    "durability"
+  )
 }).annotations({ description: "a mapping" })
 
 const Observability = Schema.Struct({

@@ -148,16 +148,20 @@ export const postgresUrlProblem = (url: string): string | undefined => {
 
 /**
  * `ledger`: the backend (project, else user, else `sqlite`) and, per key, the settings it reads —
- * `path` (sqlite), `max_events` (memory), `url` (postgres: required, and a PostgreSQL URL).
+ * `path` and `durability` (sqlite), `max_events` (memory), `url` (postgres: required, and a PostgreSQL URL).
  */
 export const resolveLedger = (sources: ReadonlyArray<Source>): Effect.Effect<LedgerConfig, ConfigError> => {
-  const ledgerKey = <K extends "backend" | "path" | "url" | "maxEvents">(key: K) =>
+  const ledgerKey = <K extends "backend" | "path" | "url" | "maxEvents" | "durability">(key: K) =>
     firstDefined(sources.map((source) => source.file.ledger?.[key]))
   const originOf = (key: "backend" | "url") => sources.find((source) => source.file.ledger?.[key] !== undefined)?.origin
   const backend = ledgerKey("backend") ?? defaults.ledger.backend
   switch (backend) {
     case "sqlite":
-      return Effect.succeed({ backend, path: ledgerKey("path") ?? defaults.ledger.path })
+      return Effect.succeed({
+        backend,
+        path: ledgerKey("path") ?? defaults.ledger.path,
+        durability: ledgerKey("durability") ?? defaults.ledger.durability
+      })
     case "memory":
       return Effect.succeed({ backend, maxEvents: ledgerKey("maxEvents") ?? defaults.ledger.maxEvents })
     case "postgres": {

@@ -18,7 +18,16 @@ import * as Sql from "./Sql.js"
 export interface SqliteLedgerOptions extends LedgerOptions {
   /** The database file (created with its parent directories when missing); `:memory:` for a private one. */
   readonly path: string
+  /**
+   * When a settlement reaches the disk (`ledger.durability`, default `normal`): `full` fsyncs every
+   * commit/cancel before it returns; `normal` (WAL with `synchronous=NORMAL`) keeps every returned
+   * commit through a crash of the process, and loses at most the last transactions on power loss.
+   */
+  readonly durability?: SqliteDurability | undefined
 }
+
+/** How hard a SQLite ledger syncs (see `SqliteLedgerOptions.durability`). */
+export type SqliteDurability = "full" | "normal"
 
 const sqliteMagic = Buffer.from("SQLite format 3\0", "latin1")
 
@@ -32,12 +41,12 @@ const dialect = (path: string): Sql.Dialect => ({
       undefined
 })
 
-const statements = (sql: SqlClient.SqlClient): Sql.Statements => ({
-  // A hold is not fsynced on its own: it is visible to other processes as soon as it commits (the
-  // WAL index is shared memory), and the settlement's FULL commit syncs the WAL up to and including
-  // it. Power lost in between loses an unsettled hold of a process that died with it: one fsync per call.
-  beginWrite: ["PRAGMA synchronous = NORMAL", "BEGIN IMMEDIATE"],
-  afterWrite: ["PRAGMA synchronous = FULL"],
+const statements = (sql: SqlClient.SqlClient, durability: SqliteDurability): Sql.Statements => ({
+  // A hold is never fsynced on its own: it is visible to other processes as soon as it commits (the
+  // WAL index is shared memory). With `full` the settlement's FULL commit syncs the WAL up to and
+  // including it — one fsync per call; with `normal` the WAL is synced at checkpoints only.
+  beginWrite: durability === "full" ? ["PRAGMA synchronous = NORMAL", "BEGIN IMMEDIATE"] : ["BEGIN IMMEDIATE"],
+  afterWrite: durability === "full" ? ["PRAGMA synchronous = FULL"] : [],
   beginSettle: undefined, // SQLite has one writer at a time: a single INSERT takes the lock itself
   beginSnapshot: ["BEGIN"],
   hasMigrationsTable: Effect.map(
@@ -98,7 +107,7 @@ const inspectFile = (path: string, on: Sql.Dialect): Effect.Effect<void, LedgerE
         open({ filename: path, readonly: true, disableWAL: true }, on),
         // both reads of one snapshot: another process may be creating the ledger meanwhile
         (probe) =>
-          Sql.inTransaction(probe, ["BEGIN"], Sql.checkSchema(probe, on, statements(probe))).pipe(
+          Sql.inTransaction(probe, ["BEGIN"], Sql.checkSchema(probe, on, statements(probe, "normal"))).pipe(
             Sql.guard(on, "read_failed", "reading the schema version")
           )
       )
@@ -106,8 +115,8 @@ const inspectFile = (path: string, on: Sql.Dialect): Effect.Effect<void, LedgerE
   })
 
 /**
- * Opens (creating and migrating as needed) a SQLite ledger: WAL journal, `synchronous=FULL` (a
- * settled event is on disk when `commit`/`cancel` returns) and a busy timeout for other processes.
+ * Opens (creating and migrating as needed) a SQLite ledger: WAL journal, settlements synced as
+ * `durability` says (`normal` by default), and a busy timeout for other processes.
  */
 export const make = (options: SqliteLedgerOptions): Effect.Effect<Ledger.Service, LedgerError, Scope.Scope> =>
   Effect.gen(function*() {
@@ -117,10 +126,14 @@ export const make = (options: SqliteLedgerOptions): Effect.Effect<Ledger.Service
     if (!inMemory) yield* inspectFile(path, on)
     const sql = yield* open({ filename: path }, on)
     // a statement waits up to 5 s for another process's write lock before failing `unavailable`
-    yield* Effect.all([sql`PRAGMA busy_timeout = 5000`, sql`PRAGMA synchronous = FULL`]).pipe(
+    const durability = options.durability ?? "normal"
+    yield* Effect.all([
+      sql`PRAGMA busy_timeout = 5000`,
+      durability === "full" ? sql`PRAGMA synchronous = FULL` : sql`PRAGMA synchronous = NORMAL`
+    ]).pipe(
       Sql.guard(on, "unavailable", "configuring the connection")
     )
-    const own = statements(sql)
+    const own = statements(sql, durability)
     // The migrator runs inside this BEGIN IMMEDIATE (as a nested savepoint), so processes opening a
     // new ledger at the same time migrate one after the other, and a failed migration leaves nothing.
     yield* Sql.inTransaction(

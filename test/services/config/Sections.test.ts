@@ -87,7 +87,22 @@ describe("ledger", () => {
     it.effect("a url is not checked for other backends (it is not read)", () =>
       Effect.gen(function*() {
         const { config } = yield* loadObject({ ...minimal, ledger: { backend: "sqlite", url: "base" } })
-        assert.deepStrictEqual(config.ledger, { backend: "sqlite", path: defaults.ledger.path })
+        assert.deepStrictEqual(config.ledger, { backend: "sqlite", path: defaults.ledger.path, durability: "normal" })
+      }))
+  })
+
+  describe("durability (sqlite backend)", () => {
+    it.effect("defaults to normal; full is accepted", () =>
+      Effect.gen(function*() {
+        const { config } = yield* loadObject({ ...minimal, ledger: { backend: "sqlite", durability: "full" } })
+        assert.deepStrictEqual(config.ledger, { backend: "sqlite", path: defaults.ledger.path, durability: "full" })
+      }))
+
+    it.effect("must be full or normal", () =>
+      Effect.gen(function*() {
+        const error = yield* Effect.flip(loadObject({ ...minimal, ledger: { backend: "sqlite", durability: "fsync" } }))
+        assert.strictEqual(error.path, "ledger.durability")
+        assert.strictEqual(error.message, `ledger.durability: expected one of full, normal, got "fsync"`)
       }))
   })
 
