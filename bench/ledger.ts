@@ -127,7 +127,8 @@ const program = Effect.gen(function*() {
   yield* alertCheck
   yield* measure("memory", layerMemory())
   yield* sqliteFloor(Path.join(dir, "floor.db"))
-  yield* measure("sqlite", layerSqlite({ path: Path.join(dir, "ledger.db") }))
+  yield* measure("sqlite (durability normal)", layerSqlite({ path: Path.join(dir, "ledger.db") }))
+  yield* measure("sqlite (durability full)", layerSqlite({ path: Path.join(dir, "full.db"), durability: "full" }))
   if (Fs.existsSync("/dev/shm")) {
     // the same on tmpfs, where fsync costs nothing: what the ledger itself costs per call
     const shm = Fs.mkdtempSync("/dev/shm/effect-llm-bench-")
