@@ -149,6 +149,10 @@ export interface Completion {
   /** Anthropic: prompt tokens read from / written to the cache (part of the input, reported apart). */
   readonly cacheReadTokens?: number
   readonly cacheWriteTokens?: number
+  /** The step's tool calls: the wire answers with them instead of text. */
+  readonly toolCalls?: SimulatorStep["toolCalls"]
+  /** The step's structured-output value (its JSON text is already the answer's `deltas`). */
+  readonly json?: unknown
 }
 
 /** Tokens of a text, ≈ characters / 4 (rounded up). */
@@ -189,7 +193,7 @@ const split = (text: string, size: number): Array<string> => {
 
 /**
  * Decides the answer of a request under a step: an explicit `events × chars` stream shape wins;
- * otherwise `text` or `tokens` (default 48) capped by the request's `maxOutputTokens` (finish
+ * otherwise `text`, the JSON text of `json`, or `tokens` (default 48) capped by the request's `maxOutputTokens` (finish
  * `length`) and cut at the first stop sequence.
  */
 export const complete = (request: ParsedRequest, step: SimulatorStep, requestId: string): Completion => {
@@ -204,14 +208,17 @@ export const complete = (request: ParsedRequest, step: SimulatorStep, requestId:
     reportUsage: step.noUsage !== true,
     reasoning: step.reasoning,
     ...(step.cacheReadTokens !== undefined ? { cacheReadTokens: step.cacheReadTokens } : {}),
-    ...(step.cacheWriteTokens !== undefined ? { cacheWriteTokens: step.cacheWriteTokens } : {})
+    ...(step.cacheWriteTokens !== undefined ? { cacheWriteTokens: step.cacheWriteTokens } : {}),
+    ...(step.toolCalls !== undefined ? { toolCalls: step.toolCalls } : {}),
+    ...(step.json !== undefined ? { json: step.json } : {})
   }
   if (step.events !== undefined && step.chars !== undefined) {
     const text = answerText(request.prompt, step.events * step.chars)
     const deltas = step.events === 0 ? [""] : split(text, step.chars)
     return { ...base, deltas, finish: "stop" }
   }
-  let text = step.text ?? answerText(request.prompt, Math.max(0, Math.round((step.tokens ?? 48) * 4)))
+  let text = step.text ?? (step.json !== undefined ? JSON.stringify(step.json) : undefined) ??
+    answerText(request.prompt, Math.max(0, Math.round((step.tokens ?? 48) * 4)))
   let finish: "stop" | "length" = "stop"
   const cap = request.maxOutputTokens
   if (cap !== undefined && tokensOf(text.length) > cap) {
