@@ -197,7 +197,10 @@ const encodeModelTurn = (parts: ReadonlyArray<AssistantPart>, gemini3: boolean):
   return { role: "model", parts: out }
 }
 
-/** The conversation as Gemini `contents`: user and tool turns are `user` contents, assistant turns `model` ones. */
+/**
+ * The conversation as Gemini `contents`: user and tool turns are `user` contents, assistant turns
+ * `model` ones. A turn left with no part (only unsigned reasoning) is left out: Gemini refuses empty parts.
+ */
 export const encodeMessages = (messages: ReadonlyArray<Message>, modelId: string): Array<ContentBody> => {
   const gemini3 = (majorVersion(modelId) ?? 0) >= 3
   return messages.map((message): ContentBody => {
@@ -221,5 +224,5 @@ export const encodeMessages = (messages: ReadonlyArray<Message>, modelId: string
           }))
         }
     }
-  })
+  }).filter((content) => content.parts.length > 0)
 }

@@ -135,6 +135,15 @@ describe("Gemini model turns", () => {
     })
   })
 
+  it("a model turn left with nothing to send (only unsigned reasoning) is left out", () => {
+    const contents = Content.encodeMessages([
+      { role: "user", parts: [text("hi")] },
+      { role: "assistant", parts: [{ type: "reasoning", text: "hmm" }] },
+      { role: "user", parts: [text("well?")] }
+    ], "gemini-2.5-flash")
+    assert.deepStrictEqual(contents.map((content) => content.role), ["user", "user"])
+  })
+
   it("Gemini 3: a turn whose calls lost their signatures gets the documented skip value on its first call", () => {
     const lost = turn(call("call_aaaaaaaaaaaaaaaaaaaaaaaa"), call("call_bbbbbbbbbbbbbbbbbbbbbbbb"))
     const [, three] = Content.encodeMessages(lost, "gemini-3.1-pro-preview")
