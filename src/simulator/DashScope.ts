@@ -69,7 +69,8 @@ const callsOf = (completion: Completion): Array<Call> =>
   (completion.toolCalls ?? []).map((call, index) => ({
     id: call.id ?? callId(completion.requestId, index),
     name: call.name,
-    arguments: modelJson(call.arguments ?? {})
+    // A scripted string is the raw arguments text (malformed JSON included); a value is written as Qwen does.
+    arguments: typeof call.arguments === "string" ? call.arguments : modelJson(call.arguments ?? {})
   }))
 
 const makeWire = (multimodal: boolean): Wire => {
@@ -149,14 +150,13 @@ const makeWire = (multimodal: boolean): Wire => {
     unary: (completion) => {
       const calls = callsOf(completion)
       const text = completion.deltas.join("")
-      const output = calls.length > 0
-        ? calls.reduce((sum, call) => sum + tokensOf(call.name.length + call.arguments.length), 0)
-        : tokensOf(text.length)
+      const output = tokensOf(text.length) +
+        calls.reduce((sum, call) => sum + tokensOf(call.name.length + call.arguments.length), 0)
       const finish = completion.finishRaw ?? (calls.length > 0 ? "tool_calls" : completion.finish)
       const message = calls.length > 0
         ? {
           role: "assistant",
-          content: content(""),
+          content: content(text),
           tool_calls: calls.map((call, index) => ({
             function: { name: call.name, arguments: call.arguments },
             index,
@@ -195,11 +195,22 @@ const makeWire = (multimodal: boolean): Wire => {
         },"output_tokens":${sentTokens},"input_tokens":${input}}${tail}`
       const calls = callsOf(completion)
       if (calls.length > 0 && message) {
-        // Each call in two fragments: id, name and the start of the arguments, then `"id": ""` and the
-        // rest; the last fragment's event carries finish_reason "tool_calls" (WIRE-tools-multimodal §2.4).
+        // The step's text (if any), then each call in two fragments: id, name and the start of the
+        // arguments, then `"id": ""` and the rest; the last fragment's event carries finish_reason
+        // "tool_calls" (WIRE-tools-multimodal §2.4).
         const frames: Array<string> = []
         let sent = 0
         const finish = completion.finishRaw ?? "tool_calls"
+        for (const delta of completion.deltas) {
+          if (delta.length === 0) continue
+          sent += tokensOf(delta.length)
+          const choice = {
+            message: { content: content(delta), role: "assistant" },
+            ...(multimodal ? {} : { index: 0 }),
+            finish_reason: "null"
+          }
+          frames.push(event(frames.length + 1, JSON.stringify({ choices: [choice] }), sent))
+        }
         for (const [index, call] of calls.entries()) {
           const cut = Math.ceil(call.arguments.length / 2)
           const fragments = [

@@ -113,11 +113,22 @@ const textOf = (content: unknown): string => {
 const callId = (requestId: string, index: number): string =>
   Buffer.from(`${requestId}:${index}`).toString("base64").replace(/[^A-Za-z0-9]/g, "").slice(-8)
 
+/** Gemini's `args` is an object: a scripted arguments text is parsed (`{}` when it is no JSON object). */
+const argsOf = (value: unknown): unknown => {
+  if (typeof value !== "string") return value ?? {}
+  try {
+    const parsed: unknown = JSON.parse(value)
+    return typeof parsed === "object" && parsed !== null && !Array.isArray(parsed) ? parsed : {}
+  } catch {
+    return {}
+  }
+}
+
 /** A step's tool calls as `functionCall` parts: ids on Gemini 3, the first call signed on thinking models. */
 const callParts = (completion: Completion): Array<Record<string, unknown>> =>
   (completion.toolCalls ?? []).map((call, index) => {
     const id = call.id ?? (isGemini3(completion.model) ? callId(completion.requestId, index) : undefined)
-    const functionCall = { name: call.name, args: call.arguments ?? {}, ...(id !== undefined ? { id } : {}) }
+    const functionCall = { name: call.name, args: argsOf(call.arguments), ...(id !== undefined ? { id } : {}) }
     return index === 0 && signsCalls(completion.model)
       ? { functionCall, thoughtSignature: signatureOf(functionCall) }
       : { functionCall }
@@ -264,8 +275,11 @@ export const gemini: Wire = {
 
   unary: (completion) => {
     if (hasCalls(completion)) {
-      const parts = callParts(completion)
-      const output = callTokens(parts)
+      // A step's text (if any) comes first, as in "Let me check." then the call (VAI issue-10781).
+      const text = completion.deltas.join("")
+      const calls = callParts(completion)
+      const parts = text.length > 0 ? [{ text }, ...calls] : calls
+      const output = callTokens(calls) + tokensOf(text.length)
       return {
         status: 200,
         headers: jsonHeaders,
@@ -318,9 +332,19 @@ export const gemini: Wire = {
       JSON.stringify(completion.requestId)
     }}\r\n\r\n`
     if (hasCalls(completion)) {
-      // One chunk per whole call, then an empty text part with the finish reason (Gemini 3 streams).
+      // The step's text chunks (if any), one chunk per whole call, then an empty text part with the
+      // finish reason (Gemini 3 streams).
       const frames: Array<string> = []
       let output = 0
+      for (const delta of completion.deltas) {
+        if (delta.length === 0) continue
+        output += tokensOf(delta.length)
+        frames.push(
+          `data: {"candidates":[{"content":{"parts":[{"text":${
+            JSON.stringify(delta)
+          }}],"role":"model"},"index":0}],"usageMetadata":${usageJson(completion.inputTokens, output)}${tail}`
+        )
+      }
       for (const part of callParts(completion)) {
         output += callTokens([part])
         frames.push(

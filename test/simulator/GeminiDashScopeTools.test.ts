@@ -86,6 +86,22 @@ describe("simulated Gemini tool calls", () => {
     assert.strictEqual(events[2].candidates[0].finishReason, "STOP")
   })
 
+  it("a step's text comes before its calls (\"Let me check.\" then the call), unary and streamed", async () => {
+    sim.script("default", { text: "Let me check.", toolCalls: calls.slice(0, 1) })
+    const body = (await (await gemini("gemini-3-pro-preview", ask)).json()) as any
+    const parts = body.candidates[0].content.parts
+    assert.deepStrictEqual(parts[0], { text: "Let me check." })
+    assert.strictEqual(parts[1].functionCall.name, "get_weather")
+    sim.script("default", { text: "Let me check.", toolCalls: calls.slice(0, 1) })
+    const text = await (await gemini("gemini-3-pro-preview", ask, true)).text()
+    const events = text.split("\r\n\r\n").filter((event) => event.length > 0).map((event) => JSON.parse(event.slice(6)))
+    assert.deepStrictEqual(events.map((event) => Object.keys(event.candidates[0].content.parts[0])[0]), [
+      "text",
+      "functionCall",
+      "text"
+    ])
+  })
+
   it("json: the value's JSON text is the answer", async () => {
     sim.script("default", { json: { ok: true } })
     const body = (await (await gemini("gemini-2.5-flash", {
@@ -218,6 +234,13 @@ describe("simulated DashScope tool calls", () => {
       input: { messages: [{ role: "user", content: [{ text: "Weather?" }] }] }
     }, { multimodal: true })).json()) as any
     assert.deepStrictEqual(multimodal.output.choices[0].message.content, [])
+  })
+
+  it("a scripted arguments string is sent as it is (malformed JSON included), after the step's text", async () => {
+    sim.script("default", { text: "好的", toolCalls: [{ name: "get_weather", arguments: "{\"city\": 杭州" }] })
+    const choice = ((await (await qwen(qwenAsk)).json()) as any).output.choices[0]
+    assert.strictEqual(choice.message.content, "好的")
+    assert.strictEqual(choice.message.tool_calls[0].function.arguments, "{\"city\": 杭州")
   })
 
   it("streamed: fragments keyed by index, continuations with id \"\", finish_reason tool_calls on the last", async () => {

@@ -19,7 +19,7 @@ import type {
 } from "../../domain/Prompt.js"
 import { type Capabilities, refuseUnsupported } from "../http/Parts.js"
 import * as Request from "../http/Request.js"
-import { checkToolChoice } from "../http/ToolChoice.js"
+import { checkTools } from "../http/Tools.js"
 import type { ProviderTarget } from "../Provider.js"
 import * as Models from "./Models.js"
 
@@ -264,10 +264,14 @@ export const capabilitiesOf = (modelId: string): Capabilities => {
 
 const invalid = (message: string) => new FatalError({ reason: "invalid_request", message })
 
+/** A function name DashScope takes: its schema is OpenAI's, so OpenAI's name rule is assumed (WIRE-tools-multimodal §2.2). */
+export const functionName = /^[a-zA-Z0-9_-]{1,64}$/
+
 /**
  * DashScope's request rules: `temperature` within [0, 2) (WIRE.md §2.2), so 2 is refused here rather
  * than as the service's 400; the parts and tools the model's family takes (the refusal says what it
- * takes); a tool choice it can express (`auto`, `none`, one named tool).
+ * takes); tool names (OpenAI's rule, assumed) and a tool choice it can express (`auto`, `none`, one
+ * named tool).
  */
 export const check = (request: CallRequest, modelId: string): FatalError | undefined => {
   if (request.temperature !== undefined && !(request.temperature >= 0 && request.temperature < 2)) {
@@ -277,8 +281,8 @@ export const check = (request: CallRequest, modelId: string): FatalError | undef
   if (refused !== undefined) {
     return invalid(`${refused.message} (${Models.describeFamily(modelId, Models.familyOf(modelId))})`)
   }
-  const choice = checkToolChoice(request)
-  if (choice !== undefined) return choice
+  const tools = checkTools(request, "dashscope", functionName)
+  if (tools !== undefined) return tools
   if (
     request.toolChoice !== undefined && (request.tools?.length ?? 0) > 0 &&
     toolChoiceOf(request.toolChoice) === undefined

@@ -5,11 +5,11 @@
  * `responseJsonSchema`), the method URL, the key in `x-goog-api-key` (never the URL, never
  * `Authorization`), and the protocol's request rules.
  */
-import { FatalError } from "../../domain/Errors.js"
+import type { FatalError } from "../../domain/Errors.js"
 import type { CallRequest, JsonSchema, ToolChoice } from "../../domain/Prompt.js"
 import { type Capabilities, refuseUnsupported } from "../http/Parts.js"
 import * as Request from "../http/Request.js"
-import { checkToolChoice, namedTools } from "../http/ToolChoice.js"
+import { checkTools, namedTools } from "../http/Tools.js"
 import type { ProviderTarget } from "../Provider.js"
 import { canCarryFile, type ContentBody, encodeMessages, type PartBody } from "./Content.js"
 
@@ -124,16 +124,6 @@ export const capabilities: Capabilities = {
 /** A function name Gemini accepts (GENAI's `FunctionDeclaration.name` rule, WIRE-tools-multimodal §1.1). */
 export const functionName = /^[A-Za-z_][A-Za-z0-9_.:-]{0,127}$/
 
-/** Tool names Gemini would refuse, as an `invalid_request`. */
-const checkToolNames = (request: CallRequest): FatalError | undefined => {
-  const bad = (request.tools ?? []).find((tool) => !functionName.test(tool.name))
-  return bad === undefined ? undefined : new FatalError({
-    reason: "invalid_request",
-    message:
-      `tool name "${bad.name}" is not a Gemini function name (a letter or _, then letters, digits, _ . : -; at most 128)`
-  })
-}
-
 /** Gemini's request rules: the parts it carries (files by media type and source), tool names and choices. */
 export const check = (request: CallRequest, _modelId: string): FatalError | undefined =>
-  refuseUnsupported(request, "gemini", capabilities) ?? checkToolChoice(request) ?? checkToolNames(request)
+  refuseUnsupported(request, "gemini", capabilities) ?? checkTools(request, "gemini", functionName)
