@@ -190,11 +190,17 @@ export const encodeMessages = (request: CallRequest, endpoint: Models.Endpoint):
   return out
 }
 
-/** `auto` and `none` as they are, one named tool as the function object; `required` and a choice of several cannot be said. */
-export const toolChoiceOf = (choice: ToolChoice): ToolChoiceBody | undefined => {
+/**
+ * `auto` and `none` as they are; a choice that leaves one tool (`{tool}`, a one-name `oneOf`,
+ * `required` with one tool declared) as that function object. `required` among several tools and a
+ * choice of several cannot be said (DashScope documents no `"required"`): `undefined`.
+ */
+export const toolChoiceOf = (
+  choice: ToolChoice,
+  tools: ReadonlyArray<{ readonly name: string }>
+): ToolChoiceBody | undefined => {
   if (choice === "auto" || choice === "none") return choice
-  if (choice === "required") return undefined
-  const names = "tool" in choice ? [choice.tool] : choice.oneOf
+  const names = choice === "required" ? tools.map((tool) => tool.name) : "tool" in choice ? [choice.tool] : choice.oneOf
   return names.length === 1 ? { type: "function", function: { name: names[0]! } } : undefined
 }
 
@@ -223,7 +229,7 @@ export const encode = (
         parameters: tool.parameters
       }
     }))
-    const choice = request.toolChoice !== undefined ? toolChoiceOf(request.toolChoice) : undefined
+    const choice = request.toolChoice !== undefined ? toolChoiceOf(request.toolChoice, tools) : undefined
     if (choice !== undefined) parameters.tool_choice = choice
     // Qwen calls one tool per turn unless asked (its default is false); the other protocols' default is parallel.
     if (choice !== "none") parameters.parallel_tool_calls = true
@@ -285,12 +291,12 @@ export const check = (request: CallRequest, modelId: string): FatalError | undef
   if (tools !== undefined) return tools
   if (
     request.toolChoice !== undefined && (request.tools?.length ?? 0) > 0 &&
-    toolChoiceOf(request.toolChoice) === undefined
+    toolChoiceOf(request.toolChoice, request.tools ?? []) === undefined
   ) {
     return invalid(
       `toolChoice ${
         JSON.stringify(request.toolChoice)
-      } cannot be expressed over the dashscope protocol (it has "auto", "none" and one named tool)`
+      } cannot be expressed over the dashscope protocol (it has "auto", "none" and one named tool; "required" only with one tool declared)`
     )
   }
   return undefined

@@ -131,7 +131,7 @@ describe("DashScope endpoints by model", () => {
     assert.include(DashScope.protocol.check(history, "qwen-audio-turbo")?.message, "messages[1].content[0]")
   })
 
-  it("tool choices: auto, none and one named tool are sent; required and a choice of several are refused", () => {
+  it("tool choices: auto, none and one named tool are sent; required among several tools and a choice of several are refused", () => {
     const encode = (toolChoice: CallRequest["toolChoice"]) =>
       Request.encode("qwen-plus", { ...minimalRequest, tools: [weather, { ...weather, name: "b" }], toolChoice }, false)
         .parameters
@@ -142,6 +142,15 @@ describe("DashScope endpoints by model", () => {
     assert.deepStrictEqual(encode({ tool: "b" }).tool_choice, { type: "function", function: { name: "b" } })
     assert.deepStrictEqual(encode({ oneOf: ["b"] }).tool_choice, { type: "function", function: { name: "b" } })
     assert.isUndefined(encode(undefined).tool_choice)
+    // `required` with a single tool is that tool, forced.
+    assert.deepStrictEqual(
+      Request.encode("qwen-plus", { ...minimalRequest, tools: [weather], toolChoice: "required" }, false).parameters
+        .tool_choice,
+      { type: "function", function: { name: "get_weather" } }
+    )
+    assert.isUndefined(
+      DashScope.protocol.check({ ...minimalRequest, tools: [weather], toolChoice: "required" }, "qwen-plus")
+    )
     const request = (toolChoice: CallRequest["toolChoice"]) => ({
       ...minimalRequest,
       tools: [weather, { ...weather, name: "b" }],
