@@ -238,7 +238,10 @@ export const encode = (
   return { model: modelId, input: { messages: encodeMessages(request, endpoint) }, parameters }
 }
 
-/** The HTTP request of one attempt, to the model's endpoint; a stream asks for SSE with `X-DashScope-SSE` and `Accept`. */
+/**
+ * The HTTP request of one attempt, to the model's endpoint; a stream asks for SSE with
+ * `X-DashScope-SSE` and `Accept`.
+ */
 export const make = (target: ProviderTarget, request: CallRequest, streaming: boolean): Request.PreparedRequest => {
   const endpoint = Models.endpointOf(target.modelId, request)
   return Request.jsonPost(target, {
@@ -253,7 +256,10 @@ export const make = (target: ProviderTarget, request: CallRequest, streaming: bo
   })
 }
 
-/** What a model's family carries: files as `Models.canCarryFile` says, tools where the family calls functions, JSON mode. */
+/**
+ * What a model's family carries: files as `Models.canCarryFile` says, tools (and tool turns) where
+ * the family calls functions, JSON mode.
+ */
 export const capabilitiesOf = (modelId: string): Capabilities => {
   const family = Models.familyOf(modelId)
   return {
@@ -270,7 +276,7 @@ export const capabilitiesOf = (modelId: string): Capabilities => {
 
 const invalid = (message: string) => new FatalError({ reason: "invalid_request", message })
 
-/** A function name DashScope takes: its schema is OpenAI's, so OpenAI's name rule is assumed (WIRE-tools-multimodal §2.2). */
+/** A function name DashScope takes: its tool schema is OpenAI's, so is its name rule (assumed, §2.2). */
 export const functionName = /^[a-zA-Z0-9_-]{1,64}$/
 
 /**
