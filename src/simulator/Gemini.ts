@@ -1,9 +1,13 @@
 /**
- * The Gemini API v1beta wire format as the simulator serves it (WIRE.md §1): `x-goog-api-key` auth
- * (a wrong key is 400 API_KEY_INVALID), `GenerateContentResponse` bodies, `alt=sse` streams framed
- * `data: {json}\r\n\r\n` with cumulative `usageMetadata`, and `google.rpc.Status` error bodies.
+ * The Gemini API v1beta wire format as the simulator serves it (WIRE.md §1, WIRE-tools-multimodal §1):
+ * `x-goog-api-key` auth (a wrong key is 400 API_KEY_INVALID), `GenerateContentResponse` bodies,
+ * `alt=sse` streams framed `data: {json}\r\n\r\n` with cumulative `usageMetadata`, whole
+ * `functionCall` parts (ids and a signed first call on Gemini 3) for a step's tool calls, and
+ * `google.rpc.Status` error bodies — including the 400s for the tools, parts and tool turns the real
+ * service rejects (`GeminiTools.ts`).
  */
 import type { IncomingHttpHeaders } from "node:http"
+import { checkContents, checkJsonOutput, checkTools, isGemini3, signatureOf, signsCalls } from "./GeminiTools.js"
 import { type Completion, type ParsedRequest, type SimulatorStep, tokensOf } from "./Script.js"
 import { type Reply, retryHeaders, type Wire } from "./Wire.js"
 
@@ -94,11 +98,46 @@ const invalid = (message: string): Reply => ({
   body: JSON.stringify({ error: { code: 400, message, status: "INVALID_ARGUMENT" } }, null, 2)
 })
 
+/** The text of a content: text parts, and function calls and responses as `name: {json}` (for tokens and the echo). */
 const textOf = (content: unknown): string => {
   const parts = (content as { parts?: unknown } | undefined)?.parts
   if (!Array.isArray(parts)) return ""
-  return parts.map((part) => (typeof part?.text === "string" ? part.text as string : "")).join("")
+  return parts.map((part) => {
+    if (typeof part?.text === "string") return part.text as string
+    const call = part?.functionCall ?? part?.functionResponse
+    return typeof call?.name === "string" ? `${call.name}: ${JSON.stringify(call.args ?? call.response ?? {})}` : ""
+  }).join("")
 }
+
+/** A Gemini 3 call id: 8 characters, as the service sends (`PPik6Btt`). */
+const callId = (requestId: string, index: number): string =>
+  Buffer.from(`${requestId}:${index}`).toString("base64").replace(/[^A-Za-z0-9]/g, "").slice(-8)
+
+/** Gemini's `args` is an object: a scripted arguments text is parsed (`{}` when it is no JSON object). */
+const argsOf = (value: unknown): unknown => {
+  if (typeof value !== "string") return value ?? {}
+  try {
+    const parsed: unknown = JSON.parse(value)
+    return typeof parsed === "object" && parsed !== null && !Array.isArray(parsed) ? parsed : {}
+  } catch {
+    return {}
+  }
+}
+
+/** A step's tool calls as `functionCall` parts: ids on Gemini 3, the first call signed on thinking models. */
+const callParts = (completion: Completion): Array<Record<string, unknown>> =>
+  (completion.toolCalls ?? []).map((call, index) => {
+    const id = call.id ?? (isGemini3(completion.model) ? callId(completion.requestId, index) : undefined)
+    const functionCall = { name: call.name, args: argsOf(call.arguments), ...(id !== undefined ? { id } : {}) }
+    return index === 0 && signsCalls(completion.model)
+      ? { functionCall, thoughtSignature: signatureOf(functionCall) }
+      : { functionCall }
+  })
+
+const hasCalls = (completion: Completion): boolean => (completion.toolCalls?.length ?? 0) > 0
+
+const callTokens = (parts: ReadonlyArray<Record<string, unknown>>): number =>
+  parts.reduce((sum, part) => sum + tokensOf(JSON.stringify(part.functionCall).length), 0)
 
 const usageJson = (prompt: number, candidates: number): string =>
   `{"promptTokenCount":${prompt},"candidatesTokenCount":${candidates},"totalTokenCount":${prompt + candidates}}`
@@ -185,6 +224,9 @@ export const gemini: Wire = {
       contents?: unknown
       systemInstruction?: unknown
       system_instruction?: unknown
+      tools?: unknown
+      toolConfig?: unknown
+      tool_config?: unknown
       generationConfig?: Record<string, unknown>
       generation_config?: Record<string, unknown>
     }
@@ -202,7 +244,13 @@ export const gemini: Wire = {
       inputChars += text.length
       if (content?.role !== "model") prompt = text
     }
+    const rejected = checkContents(request.contents, model ?? "")
+    if (rejected !== undefined) return invalid(rejected.message)
+    const tools = checkTools(request.tools, request.toolConfig ?? request.tool_config)
+    if ("message" in tools) return invalid(tools.message)
     const config = request.generationConfig ?? request.generation_config ?? {}
+    const json = checkJsonOutput(config)
+    if (json !== undefined) return invalid(json.message)
     const max = config.maxOutputTokens ?? config.max_output_tokens
     if (max !== undefined && !(Number.isInteger(max) && (max as number) > 0)) {
       return invalid("* GenerateContentRequest.generation_config.max_output_tokens: must be positive\n")
@@ -226,6 +274,36 @@ export const gemini: Wire = {
   wantsStream: () => false,
 
   unary: (completion) => {
+    if (hasCalls(completion)) {
+      // A step's text (if any) comes first, as in "Let me check." then the call (VAI issue-10781).
+      const text = completion.deltas.join("")
+      const calls = callParts(completion)
+      const parts = text.length > 0 ? [{ text }, ...calls] : calls
+      const output = callTokens(calls) + tokensOf(text.length)
+      return {
+        status: 200,
+        headers: jsonHeaders,
+        body: JSON.stringify(
+          {
+            candidates: [{
+              content: { parts, role: "model" },
+              finishReason: "STOP",
+              index: 0,
+              finishMessage: "Model generated function call(s)."
+            }],
+            usageMetadata: {
+              promptTokenCount: completion.inputTokens,
+              candidatesTokenCount: output,
+              totalTokenCount: completion.inputTokens + output
+            },
+            modelVersion: completion.model,
+            responseId: completion.requestId
+          },
+          null,
+          2
+        )
+      }
+    }
     const text = completion.deltas.join("")
     return {
       status: 200,
@@ -253,6 +331,35 @@ export const gemini: Wire = {
     const tail = `,"modelVersion":${JSON.stringify(completion.model)},"responseId":${
       JSON.stringify(completion.requestId)
     }}\r\n\r\n`
+    if (hasCalls(completion)) {
+      // The step's text chunks (if any), one chunk per whole call, then an empty text part with the
+      // finish reason (Gemini 3 streams).
+      const frames: Array<string> = []
+      let output = 0
+      for (const delta of completion.deltas) {
+        if (delta.length === 0) continue
+        output += tokensOf(delta.length)
+        frames.push(
+          `data: {"candidates":[{"content":{"parts":[{"text":${
+            JSON.stringify(delta)
+          }}],"role":"model"},"index":0}],"usageMetadata":${usageJson(completion.inputTokens, output)}${tail}`
+        )
+      }
+      for (const part of callParts(completion)) {
+        output += callTokens([part])
+        frames.push(
+          `data: {"candidates":[{"content":{"parts":[${
+            JSON.stringify(part)
+          }],"role":"model"},"index":0}],"usageMetadata":${usageJson(completion.inputTokens, output)}${tail}`
+        )
+      }
+      frames.push(
+        `data: {"candidates":[{"content":{"parts":[{"text":""}],"role":"model"},"finishReason":"STOP","index":0}],"usageMetadata":${
+          usageJson(completion.inputTokens, output)
+        }${tail}`
+      )
+      return frames
+    }
     const last = completion.deltas.length - 1
     const finish = `,"finishReason":${JSON.stringify(finishOf(completion))}`
     const frames = new Array<string>(completion.deltas.length)

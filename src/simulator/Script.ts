@@ -86,7 +86,7 @@ export interface SimulatorStep {
    * with `input_json_delta`s) instead of text; several are parallel calls. `id` defaults to a
    * generated one (Gemini 2.x sends none).
    */
-  readonly toolCalls?: ReadonlyArray<{ readonly name: string; readonly arguments: unknown; readonly id?: string }>
+  readonly toolCalls?: ReadonlyArray<ScriptedToolCall>
   /** Answer with this value as the JSON text of a structured-output answer (as the protocol sends it). */
   readonly json?: unknown
 }
@@ -126,6 +126,15 @@ export interface ParsedRequest {
   readonly incremental: boolean
   /** OpenAI `stream_options.include_usage`: a `choices: []` usage chunk before `[DONE]`. */
   readonly includeUsage?: boolean
+  /** Anthropic: the forced tool (`tool_choice: {type: "tool"}`) the answer must come back through. */
+  readonly answerTool?: string
+}
+
+/** A tool call a step scripts: `arguments` is the value (a string is sent as the raw arguments text). */
+export interface ScriptedToolCall {
+  readonly name: string
+  readonly arguments: unknown
+  readonly id?: string
 }
 
 /** A decided answer: the deltas to send and why it ends. */
@@ -149,6 +158,10 @@ export interface Completion {
   /** Anthropic: prompt tokens read from / written to the cache (part of the input, reported apart). */
   readonly cacheReadTokens?: number
   readonly cacheWriteTokens?: number
+  /** The step's tool calls, sent after the text (which is empty unless the step gave one). */
+  readonly toolCalls?: ReadonlyArray<ScriptedToolCall>
+  /** Anthropic: the forced tool the answer (a step's `json`) comes back through. */
+  readonly answerTool?: string
 }
 
 /** Tokens of a text, ≈ characters / 4 (rounded up). */
@@ -189,8 +202,9 @@ const split = (text: string, size: number): Array<string> => {
 
 /**
  * Decides the answer of a request under a step: an explicit `events × chars` stream shape wins;
- * otherwise `text` or `tokens` (default 48) capped by the request's `maxOutputTokens` (finish
- * `length`) and cut at the first stop sequence.
+ * otherwise `json` (as JSON text), `text` or `tokens` (default 48) capped by the request's
+ * `maxOutputTokens` (finish `length`) and cut at the first stop sequence. Tool calls are passed on
+ * for the wire to render after the text.
  */
 export const complete = (request: ParsedRequest, step: SimulatorStep, requestId: string): Completion => {
   const base = {
@@ -204,14 +218,20 @@ export const complete = (request: ParsedRequest, step: SimulatorStep, requestId:
     reportUsage: step.noUsage !== true,
     reasoning: step.reasoning,
     ...(step.cacheReadTokens !== undefined ? { cacheReadTokens: step.cacheReadTokens } : {}),
-    ...(step.cacheWriteTokens !== undefined ? { cacheWriteTokens: step.cacheWriteTokens } : {})
+    ...(step.cacheWriteTokens !== undefined ? { cacheWriteTokens: step.cacheWriteTokens } : {}),
+    ...(step.toolCalls !== undefined ? { toolCalls: step.toolCalls } : {}),
+    ...(request.answerTool !== undefined ? { answerTool: request.answerTool } : {})
   }
   if (step.events !== undefined && step.chars !== undefined) {
     const text = answerText(request.prompt, step.events * step.chars)
     const deltas = step.events === 0 ? [""] : split(text, step.chars)
     return { ...base, deltas, finish: "stop" }
   }
-  let text = step.text ?? answerText(request.prompt, Math.max(0, Math.round((step.tokens ?? 48) * 4)))
+  // A `json` step answers its value as JSON text; tool calls come without text unless the step gives one.
+  let text = step.json !== undefined
+    ? JSON.stringify(step.json)
+    : step.text ??
+      (step.toolCalls !== undefined ? "" : answerText(request.prompt, Math.max(0, Math.round((step.tokens ?? 48) * 4))))
   let finish: "stop" | "length" = "stop"
   const cap = request.maxOutputTokens
   if (cap !== undefined && tokensOf(text.length) > cap) {

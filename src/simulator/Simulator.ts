@@ -18,7 +18,7 @@ import type * as Scope from "effect/Scope"
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http"
 import type { AddressInfo } from "node:net"
 import { anthropic } from "./Anthropic.js"
-import { dashscope } from "./DashScope.js"
+import { dashscope, dashscopeMultimodal } from "./DashScope.js"
 import { gemini } from "./Gemini.js"
 import { openai } from "./OpenAI.js"
 import { complete, parseDirective, type ParsedRequest, type SimulatorStep } from "./Script.js"
@@ -131,7 +131,7 @@ interface Route {
 }
 
 const geminiPath = /^(.*?)\/(?:v1beta|v1)\/models\/([^/:]+):(generateContent|streamGenerateContent)$/
-const dashscopePath = /^(.*?)\/api\/v1\/services\/aigc\/text-generation\/generation$/
+const dashscopePath = /^(.*?)\/api\/v1\/services\/aigc\/(text|multimodal)-generation\/generation$/
 const openaiPath = /^(.*?)\/chat\/completions$/
 const anthropicPath = /^(.*?)\/v1\/messages$/
 
@@ -157,7 +157,14 @@ const routeOf = (path: string): Route | undefined => {
     }
   }
   const d = dashscopePath.exec(path)
-  if (d !== null) return { endpoint: endpointName(d[1]!), wire: dashscope, model: undefined, stream: false }
+  if (d !== null) {
+    return {
+      endpoint: endpointName(d[1]!),
+      wire: d[2] === "multimodal" ? dashscopeMultimodal : dashscope,
+      model: undefined,
+      stream: false
+    }
+  }
   const o = openaiPath.exec(path)
   if (o !== null) return { endpoint: openaiEndpoint(o[1]!), wire: openai, model: undefined, stream: false }
   const a = anthropicPath.exec(path)

@@ -1,23 +1,43 @@
 /**
- * DashScope's generation payload (WIRE.md §2.3–§2.4), message or text result format: its lenient
- * Schema, the readers both the unary and the stream path use on the decoded value (content,
- * `reasoning_content`, usage with its details, finish reason), and the decoding of a unary 200 body.
+ * DashScope's generation payload (WIRE.md §2.3–§2.4, WIRE-tools-multimodal §2.3–§2.7), message or
+ * text result format, from either endpoint: its lenient Schema, the readers both the unary and the
+ * stream path use on the decoded value (content — a string, or `[{text}]` items on the multimodal
+ * endpoint —, `reasoning_content`, tool calls, usage with its details, finish reason), and the
+ * decoding of a unary 200 body.
  */
 import * as Either from "effect/Either"
 import * as Schema from "effect/Schema"
 import type { LLMError } from "../../domain/Errors.js"
 import type { FinishReason } from "../../domain/FinishReason.js"
+import type { AssistantPart, ToolCallPart } from "../../domain/Prompt.js"
 import type { UsageCounts } from "../../domain/TokenUsage.js"
 import * as Errors from "../http/Errors.js"
 import * as Json from "../http/Json.js"
 import type { ProviderAnswer } from "../Provider.js"
 import { classify } from "./Errors.js"
 import { fromDashScope } from "./FinishReason.js"
+import { argumentsMetadata } from "./Request.js"
 
-/** An assistant message; thinking models add `reasoning_content`. */
+/** A content item of the multimodal endpoint; only `text` is read (image-generation items are ignored). */
+export const ContentItem = Schema.Struct({ text: Json.field(Schema.String) })
+
+/**
+ * A tool call, whole (unary) or a fragment (stream): `index` keys the fragments, the first carries
+ * `id` and `name`, the others `"id": ""` and more `arguments` (a JSON text, in pieces).
+ */
+export const ToolCall = Schema.Struct({
+  index: Json.field(Schema.Number),
+  id: Json.field(Schema.String),
+  type: Json.field(Schema.String),
+  function: Json.field(Schema.Struct({ name: Json.field(Schema.String), arguments: Json.field(Schema.String) }))
+})
+export type ToolCall = typeof ToolCall.Type
+
+/** An assistant message; thinking models add `reasoning_content`, function calling `tool_calls`. */
 export const Message = Schema.Struct({
-  content: Json.field(Schema.String),
-  reasoning_content: Json.field(Schema.String)
+  content: Json.field(Schema.Union(Schema.String, Schema.Array(ContentItem))),
+  reasoning_content: Json.field(Schema.String),
+  tool_calls: Json.field(Schema.Array(ToolCall))
 })
 
 /** A choice (message format). `finish_reason` is the string `"null"` until the last event. */
@@ -58,10 +78,51 @@ export const looksLikeGeneration = (json: unknown): boolean => Json.isObject(jso
 
 const choiceOf = (generation: Generation) => generation.output?.choices?.[0] ?? undefined
 
-/** The answer text of a payload: the first choice's message, else the text format's `output.text`. */
+/**
+ * The answer text of a payload: the first choice's message (its `text` items joined on the
+ * multimodal endpoint), else the text format's `output.text`.
+ */
 export const contentOf = (generation: Generation): string => {
   const choice = choiceOf(generation)
-  return (choice !== undefined ? choice.message?.content : generation.output?.text) ?? ""
+  if (choice === undefined) return generation.output?.text ?? ""
+  const content = choice.message?.content
+  if (content == null) return ""
+  if (typeof content === "string") return content
+  let text = ""
+  for (const item of content) if (item.text != null) text += item.text
+  return text
+}
+
+/** The first choice's tool calls (whole in a unary payload, fragments in a stream event). */
+export const toolCallsOf = (generation: Generation): ReadonlyArray<ToolCall> =>
+  choiceOf(generation)?.message?.tool_calls ?? []
+
+/** A local id for a call that came without one (DashScope always sends one: a fallback only). */
+export const newCallId = (): string => {
+  let id = "call_"
+  for (let i = 0; i < 24; i++) id += Math.floor(Math.random() * 16).toString(16)
+  return id
+}
+
+/**
+ * An assembled call as a tool-call part: `params` the parsed `arguments` (`{}` when empty; the text
+ * itself when it is not JSON), the original text kept in metadata so that a replay sends it unchanged.
+ */
+export const toolCallPart = (
+  id: string,
+  name: string,
+  text: string,
+  newId: () => string = newCallId
+): ToolCallPart => {
+  let params: unknown = {}
+  if (text.trim().length > 0) {
+    try {
+      params = JSON.parse(text)
+    } catch {
+      params = text
+    }
+  }
+  return { type: "tool-call", id: id.length > 0 ? id : newId(), name, params, metadata: argumentsMetadata(text) }
 }
 
 /** The first choice's `reasoning_content` (never part of the content). */
@@ -95,12 +156,25 @@ export const usageOf = (usage: Usage): UsageCounts => {
 /** The answer a decoded unary payload gives; the request id falls back to the `x-request-id` header. */
 export const answerOf = (
   generation: Generation,
-  headers: Readonly<Record<string, string | undefined>>
+  headers: Readonly<Record<string, string | undefined>>,
+  newId: () => string = newCallId
 ): ProviderAnswer => {
   const reasoning = reasoningOf(generation)
+  const content = contentOf(generation)
+  const calls = toolCallsOf(generation).map((call) =>
+    toolCallPart(call.id ?? "", call.function?.name ?? "", call.function?.arguments ?? "", newId)
+  )
+  // Parts only when there are calls: a tool turn is told by its calls, whatever finish_reason says.
+  const parts: Array<AssistantPart> = []
+  if (calls.length > 0) {
+    if (reasoning.length > 0) parts.push({ type: "reasoning", text: reasoning })
+    if (content.length > 0) parts.push({ type: "text", text: content })
+    parts.push(...calls)
+  }
   return {
-    content: contentOf(generation),
+    content,
     reasoning: reasoning.length > 0 ? reasoning : undefined,
+    ...(parts.length > 0 ? { parts } : {}),
     usage: generation.usage != null ? usageOf(generation.usage) : undefined,
     finishReason: finishOf(generation) ?? "other",
     requestId: generation.request_id ?? headers["x-request-id"],
@@ -121,7 +195,8 @@ export const decode = (
   bodyText: string,
   status: number,
   headers: Readonly<Record<string, string | undefined>>,
-  context: Errors.ClassifyContext
+  context: Errors.ClassifyContext,
+  newId: () => string = newCallId
 ): Either.Either<ProviderAnswer, LLMError> => {
   const json = Json.parse(bodyText.trim())
   const bad = (detail: string) => Either.left(Errors.badResponse(detail, { ...context, status }))
@@ -129,7 +204,7 @@ export const decode = (
     const decoded = decodeGeneration(json)
     return Either.isLeft(decoded)
       ? bad(`not a generation: ${decoded.left.message}`)
-      : Either.right(answerOf(decoded.right, headers))
+      : Either.right(answerOf(decoded.right, headers, newId))
   }
   if (carriesError(json, bodyText)) return Either.left(classify(status, bodyText, headers, context))
   return bad(json === undefined ? `the body is not JSON: ${bodyText}` : `no \`output\` in the body: ${bodyText}`)

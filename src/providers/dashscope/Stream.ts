@@ -1,6 +1,7 @@
 /**
- * DashScope native SSE streams (WIRE.md §2.4–§2.5) as `StreamPart`s, over the shared skeleton: each
- * `event:result` is a generation (reasoning and text deltas, a cumulative usage snapshot, the
+ * DashScope native SSE streams (WIRE.md §2.4–§2.5, WIRE-tools-multimodal §2.4) as `StreamPart`s, over
+ * the shared skeleton: each `event:result` is a generation (reasoning and text deltas, tool-call
+ * fragments assembled by `index` and emitted whole at the finish, a cumulative usage snapshot, the
  * request id); an `event:error` (or error payload) fails with its classification, its status from
  * the `:HTTP_STATUS/NNN` comment; content moderation after text is a `filter` finish. A 200 whose
  * body is a plain JSON payload (no SSE framing) is read as one event.
@@ -13,7 +14,16 @@ import * as EventStream from "../http/EventStream.js"
 import * as Json from "../http/Json.js"
 import type { StreamPart } from "../Provider.js"
 import { classifyPayload, commentStatus, errorPayloadOf } from "./Errors.js"
-import { contentOf, finishOf, type Generation, looksLikeGeneration, reasoningOf, usageOf } from "./Response.js"
+import {
+  contentOf,
+  finishOf,
+  type Generation,
+  looksLikeGeneration,
+  reasoningOf,
+  toolCallPart,
+  toolCallsOf,
+  usageOf
+} from "./Response.js"
 
 // The stream path checks each event with the guards below, not with `Schema.decodeUnknownEither(
 // Generation)` as the unary path does. Measured with bench/decode.ts (a W3-sized stream: 10,000 events
@@ -23,9 +33,21 @@ import { contentOf, finishOf, type Generation, looksLikeGeneration, reasoningOf,
 // test/providers/dashscope/Stream.test.ts checks both on every recorded event and on mutations of
 // them. Keep the two in step when a field is added.
 
+const isContentItem = (value: unknown): boolean => Json.isObject(value) && Json.isField(value.text, Json.isString)
+
+const isContent = (value: unknown): boolean => Json.isString(value) || Json.isArrayOf(value, isContentItem)
+
+const isFunction = (value: unknown): boolean =>
+  Json.isObject(value) && Json.isField(value.name, Json.isString) && Json.isField(value.arguments, Json.isString)
+
+const isToolCall = (value: unknown): boolean =>
+  Json.isObject(value) && Json.isField(value.index, Json.isNumber) && Json.isField(value.id, Json.isString) &&
+  Json.isField(value.type, Json.isString) && Json.isField(value.function, isFunction)
+
 const isMessage = (value: unknown): boolean =>
-  Json.isObject(value) && Json.isField(value.content, Json.isString) &&
-  Json.isField(value.reasoning_content, Json.isString)
+  Json.isObject(value) && Json.isField(value.content, isContent) &&
+  Json.isField(value.reasoning_content, Json.isString) &&
+  Json.isField(value.tool_calls, (calls) => Json.isArrayOf(calls, isToolCall))
 
 const isChoice = (value: unknown): boolean =>
   Json.isObject(value) && Json.isField(value.message, isMessage) && Json.isField(value.finish_reason, Json.isString)
@@ -68,6 +90,8 @@ export const makeHandler = (
   let sawEvent = false
   let announced = false
   let requestId = headers["x-request-id"]
+  // Tool calls being assembled, by `index`: the first fragment's id and name, the arguments so far.
+  const calls = new Map<number, { id: string; name: string; arguments: string }>()
   // Lines that are no SSE field, before the first event: a 200 whose body is a plain JSON payload.
   const raw = EventStream.rawJson(context)
 
@@ -113,9 +137,30 @@ export const makeHandler = (
       sawText = true
       out.push({ _tag: "TextDelta", text: content })
     }
+    for (const [position, fragment] of toolCallsOf(json).entries()) {
+      const index = fragment.index ?? position
+      let call = calls.get(index)
+      if (call === undefined) {
+        call = { id: "", name: "", arguments: "" }
+        calls.set(index, call)
+      }
+      // Continuations carry `"id": ""`: an empty id never replaces the first one (nor does a repeated name).
+      if (fragment.id != null && fragment.id.length > 0 && call.id.length === 0) call.id = fragment.id
+      const name = fragment.function?.name
+      if (name != null && name.length > 0 && call.name.length === 0) call.name = name
+      call.arguments += fragment.function?.arguments ?? ""
+    }
     if (json.usage != null) out.push({ _tag: "Usage", usage: usageOf(json.usage) })
     const reason = finishOf(json)
-    if (reason !== undefined) finish = reason
+    if (reason !== undefined) {
+      finish = reason
+      // The last fragment arrives with the finish reason: the calls are whole now, in index order.
+      for (const index of [...calls.keys()].sort((a, b) => a - b)) {
+        const call = calls.get(index)!
+        out.push({ _tag: "ToolCall", call: toolCallPart(call.id, call.name, call.arguments) })
+      }
+      calls.clear()
+    }
     return undefined
   }
 

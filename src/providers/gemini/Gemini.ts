@@ -46,7 +46,10 @@ export const make: Effect.Effect<ProviderClient, never, HttpClient.HttpClient> =
   }
 )
 
-/** The `gemini` protocol: a key is required, an output cap is not; no request rules of its own. */
+/**
+ * The `gemini` protocol: a key is required, an output cap is not; its request rules are the parts it
+ * carries (files by media type and source), tool names and tool choices (`Request.check`).
+ */
 export const protocol: Protocol = {
   name: "gemini",
   requiresApiKey: true,

@@ -1,61 +1,97 @@
 /**
- * A `CallRequest` as a Gemini API v1beta request (WIRE.md §1.1–§1.2): the `generateContent` body
- * (roles `user`/`model`, the system text as `systemInstruction`), the method URL, the key in
- * `x-goog-api-key` (never the URL, never `Authorization`), and the protocol's request rules.
+ * A `CallRequest` as a Gemini API v1beta request (WIRE.md §1.1–§1.2, WIRE-tools-multimodal §1): the
+ * `generateContent` body (contents from `Content.ts`, the system text as `systemInstruction`, tools as
+ * `functionDeclarations` with `parametersJsonSchema`, the tool choice as `toolConfig`, JSON output as
+ * `responseJsonSchema`), the method URL, the key in `x-goog-api-key` (never the URL, never
+ * `Authorization`), and the protocol's request rules.
  */
 import type { FatalError } from "../../domain/Errors.js"
-import type { CallRequest, Part } from "../../domain/Prompt.js"
-import { refuseUnsupported, textOnly } from "../http/Parts.js"
+import type { CallRequest, JsonSchema, ToolChoice } from "../../domain/Prompt.js"
+import { type Capabilities, refuseUnsupported } from "../http/Parts.js"
 import * as Request from "../http/Request.js"
+import { checkTools, namedTools } from "../http/Tools.js"
 import type { ProviderTarget } from "../Provider.js"
+import { canCarryFile, type ContentBody, encodeMessages, type PartBody } from "./Content.js"
+
+export type { ContentBody, PartBody } from "./Content.js"
 
 /** The header that carries the API key. */
 export const apiKeyHeader = "x-goog-api-key"
 
-/** A Gemini `Part` of a request. */
-export interface PartBody {
-  readonly text: string
+/** A `FunctionDeclaration`: the parameters as JSON Schema (`parametersJsonSchema`, WIRE-tools-multimodal §1.1). */
+export interface FunctionDeclarationBody {
+  readonly name: string
+  readonly description?: string
+  readonly parametersJsonSchema: JsonSchema
 }
 
-/** A Gemini `Content`. */
-export interface ContentBody {
-  readonly role: "user" | "model"
-  readonly parts: ReadonlyArray<PartBody>
+/** `toolConfig.functionCallingConfig` (WIRE-tools-multimodal §1.2). */
+export interface FunctionCallingConfigBody {
+  readonly mode: "AUTO" | "ANY" | "NONE"
+  readonly allowedFunctionNames?: ReadonlyArray<string>
+}
+
+/** The `generationConfig` fields effect-llm sets. */
+export interface GenerationConfigBody {
+  readonly maxOutputTokens?: number
+  readonly temperature?: number
+  readonly topP?: number
+  readonly stopSequences?: ReadonlyArray<string>
+  readonly responseMimeType?: "application/json"
+  readonly responseJsonSchema?: JsonSchema
 }
 
 /** The `generateContent` / `streamGenerateContent` request body. */
 export interface GenerateContentRequest {
   readonly contents: ReadonlyArray<ContentBody>
   readonly systemInstruction?: { readonly parts: ReadonlyArray<PartBody> }
-  readonly generationConfig?: {
-    readonly maxOutputTokens?: number
-    readonly temperature?: number
-    readonly topP?: number
-    readonly stopSequences?: ReadonlyArray<string>
-  }
+  readonly tools?: ReadonlyArray<{ readonly functionDeclarations: ReadonlyArray<FunctionDeclarationBody> }>
+  readonly toolConfig?: { readonly functionCallingConfig: FunctionCallingConfigBody }
+  readonly generationConfig?: GenerationConfigBody
 }
 
-// Only text is carried today: `check` refuses every other part before a request is built.
-const encodePart = (part: Part): PartBody => ({ text: part.type === "text" ? part.text : "" })
+/** `auto` → AUTO, `none` → NONE, `required` → ANY, `{tool}` / `{oneOf}` → ANY limited to those names. */
+export const functionCallingConfig = (choice: ToolChoice): FunctionCallingConfigBody => {
+  if (choice === "auto") return { mode: "AUTO" }
+  if (choice === "none") return { mode: "NONE" }
+  if (choice === "required") return { mode: "ANY" }
+  return { mode: "ANY", allowedFunctionNames: namedTools(choice) }
+}
 
-/** The request body; unset settings (and an empty stop list) are left out, and so is an empty `generationConfig`. */
-export const encode = (request: CallRequest): GenerateContentRequest => {
-  const generationConfig: {
-    maxOutputTokens?: number
-    temperature?: number
-    topP?: number
-    stopSequences?: ReadonlyArray<string>
-  } = {}
+/**
+ * The request body for `modelId`; unset settings (and an empty stop list) are left out, and so are
+ * an empty `generationConfig`, `tools` when none are declared and `toolConfig` when no choice is made.
+ */
+export const encode = (request: CallRequest, modelId = ""): GenerateContentRequest => {
+  const generationConfig: { -readonly [K in keyof GenerationConfigBody]: GenerationConfigBody[K] } = {}
   if (request.maxOutputTokens !== undefined) generationConfig.maxOutputTokens = request.maxOutputTokens
   if (request.temperature !== undefined) generationConfig.temperature = request.temperature
   if (request.topP !== undefined) generationConfig.topP = request.topP
   if (request.stop !== undefined && request.stop.length > 0) generationConfig.stopSequences = request.stop
+  if (request.responseFormat !== undefined) {
+    generationConfig.responseMimeType = "application/json"
+    generationConfig.responseJsonSchema = request.responseFormat.schema
+  }
+  const tools = request.tools ?? []
   return {
-    contents: request.messages.map((message) => ({
-      role: message.role === "assistant" ? "model" : "user",
-      parts: message.parts.map(encodePart)
-    })),
+    contents: encodeMessages(request.messages, modelId),
     ...(request.system !== undefined ? { systemInstruction: { parts: [{ text: request.system }] } } : {}),
+    ...(tools.length > 0
+      ? {
+        tools: [{
+          functionDeclarations: tools.map((tool) => ({
+            name: tool.name,
+            ...(tool.description !== undefined && tool.description.length > 0
+              ? { description: tool.description }
+              : {}),
+            parametersJsonSchema: tool.parameters
+          }))
+        }]
+      }
+      : {}),
+    ...(tools.length > 0 && request.toolChoice !== undefined
+      ? { toolConfig: { functionCallingConfig: functionCallingConfig(request.toolChoice) } }
+      : {}),
     ...(Object.keys(generationConfig).length > 0 ? { generationConfig } : {})
   }
 }
@@ -73,11 +109,21 @@ export const make = (target: ProviderTarget, request: CallRequest, streaming: bo
   Request.jsonPost(target, {
     url: methodUrl(target.endpoint.baseUrl, target.modelId, streaming ? "streamGenerateContent" : "generateContent"),
     ...(streaming ? { urlParams: { alt: "sse" } } : {}),
-    body: encode(request),
+    body: encode(request, target.modelId),
     apiKeyHeader: { name: apiKeyHeader },
     accept: streaming ? "sse" : "json"
   })
 
-/** Gemini's request rules: the parts, tools and output formats it carries. */
+/** What Gemini carries: every part kind (files as `canCarryFile` says), tools and JSON output. */
+export const capabilities: Capabilities = {
+  part: (part) => part.type !== "file" || canCarryFile(part),
+  tools: true,
+  structuredOutput: true
+}
+
+/** A function name Gemini accepts (GENAI's `FunctionDeclaration.name` rule, WIRE-tools-multimodal §1.1). */
+export const functionName = /^[A-Za-z_][A-Za-z0-9_.:-]{0,127}$/
+
+/** Gemini's request rules: the parts it carries (files by media type and source), tool names and choices. */
 export const check = (request: CallRequest, _modelId: string): FatalError | undefined =>
-  refuseUnsupported(request, "gemini", textOnly)
+  refuseUnsupported(request, "gemini", capabilities) ?? checkTools(request, "gemini", functionName)

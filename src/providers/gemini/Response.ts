@@ -1,21 +1,47 @@
 /**
- * Gemini's `GenerateContentResponse` (WIRE.md §1.3, §1.5): its lenient Schema, the readers both the
- * unary and the stream path use on the decoded value (text and thoughts of the first candidate,
- * usage, finish reason), and the decoding of a unary 200 body into a `ProviderAnswer`.
+ * Gemini's `GenerateContentResponse` (WIRE.md §1.3, §1.5, WIRE-tools-multimodal §1.3, §1.6): its
+ * lenient Schema, the readers both the unary and the stream path use on the decoded value (text and
+ * thoughts of the first candidate, its parts with their signatures and function calls, usage, finish
+ * reason), and the decoding of a unary 200 body into a `ProviderAnswer`.
  */
 import * as Either from "effect/Either"
 import * as Schema from "effect/Schema"
 import type { LLMError } from "../../domain/Errors.js"
 import type { FinishReason } from "../../domain/FinishReason.js"
+import type { AssistantPart, ToolCallPart } from "../../domain/Prompt.js"
 import type { UsageCounts } from "../../domain/TokenUsage.js"
 import * as Errors from "../http/Errors.js"
 import * as Json from "../http/Json.js"
 import type { ProviderAnswer } from "../Provider.js"
+import { newCallId, signatureMetadata } from "./Content.js"
 import { classifyInBand, isErrorPayload } from "./Errors.js"
 import { fromGemini } from "./FinishReason.js"
 
-/** A part: text, a thought summary when `thought` is true; other kinds (inline data, calls) are ignored. */
-export const Part = Schema.Struct({ text: Json.field(Schema.String), thought: Json.field(Schema.Boolean) })
+/**
+ * A `functionCall`: always whole on the Gemini API (Vertex's streamed `partialArgs` and `willContinue`
+ * are ignored, as is a call without a name). `args` is the arguments object; `id` only on Gemini 3.
+ */
+export const FunctionCall = Schema.Struct({
+  name: Json.field(Schema.String),
+  args: Json.field(Schema.Unknown),
+  id: Json.field(Schema.String)
+})
+
+/** `inlineData`: bytes in base64 (an image a model generated). */
+export const Blob = Schema.Struct({ mimeType: Json.field(Schema.String), data: Json.field(Schema.String) })
+
+/**
+ * A part: text (a thought summary when `thought` is true), a function call or inline data, with the
+ * `thoughtSignature` a thinking model attaches to it. Other kinds (code execution, …) are ignored.
+ */
+export const Part = Schema.Struct({
+  text: Json.field(Schema.String),
+  thought: Json.field(Schema.Boolean),
+  thoughtSignature: Json.field(Schema.String),
+  functionCall: Json.field(FunctionCall),
+  inlineData: Json.field(Blob)
+})
+export type Part = typeof Part.Type
 
 /** A `Content`: `parts` may be missing (`{"role":"model"}`). */
 export const Content = Schema.Struct({ parts: Json.field(Schema.Array(Part)), role: Json.field(Schema.String) })
@@ -102,15 +128,66 @@ export const finishOf = (response: GenerateContentResponse): FinishReason | unde
 
 const nonEmpty = (text: string): string | undefined => (text.length > 0 ? text : undefined)
 
-/** The answer a decoded unary response gives. */
-export const answerOf = (response: GenerateContentResponse): ProviderAnswer => ({
-  content: textOf(response, false),
-  reasoning: nonEmpty(textOf(response, true)),
-  usage: response.usageMetadata != null ? usageOf(response.usageMetadata) : undefined,
-  finishReason: finishOf(response) ?? "other",
-  requestId: response.responseId ?? undefined,
-  modelVersion: response.modelVersion ?? undefined
-})
+/**
+ * A `functionCall` part as a tool call: the server's id (Gemini 3) or a new `call_…` one, the
+ * arguments object (`{}` when absent), the part's signature in metadata. `undefined` without a name.
+ */
+export const toolCallOf = (part: Part, newId: () => string): ToolCallPart | undefined => {
+  const call = part.functionCall
+  if (call == null || call.name == null || call.name.length === 0) return undefined
+  return {
+    type: "tool-call",
+    id: call.id != null && call.id.length > 0 ? call.id : newId(),
+    name: call.name,
+    params: call.args ?? {},
+    ...(part.thoughtSignature != null ? { metadata: signatureMetadata(part.thoughtSignature) } : {})
+  }
+}
+
+/**
+ * The first candidate's parts in order, one `AssistantPart` each: text and thoughts (reasoning) with
+ * their signatures, function calls, inline data as files. An empty unsigned text part carries nothing
+ * and is left out; an empty signed one is kept (its signature is echoed back).
+ */
+export const partsOf = (response: GenerateContentResponse, newId: () => string): Array<AssistantPart> => {
+  const out: Array<AssistantPart> = []
+  for (const part of response.candidates?.[0]?.content?.parts ?? []) {
+    const metadata = part.thoughtSignature != null ? { metadata: signatureMetadata(part.thoughtSignature) } : {}
+    const call = toolCallOf(part, newId)
+    if (call !== undefined) out.push(call)
+    else if (part.text != null && (part.text.length > 0 || part.thoughtSignature != null)) {
+      out.push({ type: part.thought === true ? "reasoning" : "text", text: part.text, ...metadata })
+    } else if (part.inlineData?.data != null && part.inlineData.mimeType != null) {
+      out.push({
+        type: "file",
+        mediaType: part.inlineData.mimeType,
+        data: { _tag: "base64", base64: part.inlineData.data }
+      })
+    }
+  }
+  return out
+}
+
+/** Whether parts say more than `content` and `reasoning` do (a call, a file, a signature). */
+const needsParts = (parts: ReadonlyArray<AssistantPart>): boolean =>
+  parts.some((part) => part.type === "tool-call" || part.type === "file" || "metadata" in part)
+
+/**
+ * The answer a decoded unary response gives; `parts` when it holds calls, files or signatures
+ * (`newId` names calls that came without an id: Gemini 2.x).
+ */
+export const answerOf = (response: GenerateContentResponse, newId: () => string = newCallId): ProviderAnswer => {
+  const parts = partsOf(response, newId)
+  return {
+    content: textOf(response, false),
+    reasoning: nonEmpty(textOf(response, true)),
+    ...(needsParts(parts) ? { parts } : {}),
+    usage: response.usageMetadata != null ? usageOf(response.usageMetadata) : undefined,
+    finishReason: finishOf(response) ?? "other",
+    requestId: response.responseId ?? undefined,
+    modelVersion: response.modelVersion ?? undefined
+  }
+}
 
 /**
  * Decodes a unary 200 body. Not JSON, or JSON that is not a response → `FatalError` `bad_response`;
@@ -119,7 +196,8 @@ export const answerOf = (response: GenerateContentResponse): ProviderAnswer => (
 export const decode = (
   bodyText: string,
   headers: Readonly<Record<string, string | undefined>>,
-  context: Errors.ClassifyContext
+  context: Errors.ClassifyContext,
+  newId: () => string = newCallId
 ): Either.Either<ProviderAnswer, LLMError> => {
   const json = Json.parse(bodyText)
   const bad = (detail: string) => Either.left(Errors.badResponse(detail, { ...context, status: 200 }))
@@ -129,5 +207,5 @@ export const decode = (
   const decoded = decodeResponse(json)
   return Either.isLeft(decoded)
     ? bad(`not a GenerateContentResponse: ${decoded.left.message}`)
-    : Either.right(answerOf(decoded.right))
+    : Either.right(answerOf(decoded.right, newId))
 }

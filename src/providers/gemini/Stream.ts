@@ -1,6 +1,8 @@
 /**
- * Gemini `alt=sse` streams (WIRE.md §1.6–§1.7) as `StreamPart`s, over the shared skeleton: each
- * `data:` event is a response (thought and text deltas, a cumulative usage snapshot, ids); an
+ * Gemini `alt=sse` streams (WIRE.md §1.6–§1.7, WIRE-tools-multimodal §1.4) as `StreamPart`s, over the
+ * shared skeleton: each `data:` event is a response (thought and text deltas in part order, the
+ * signature closing a part as `PartMetadata`, whole function calls as `ToolCall`s, a cumulative
+ * usage snapshot, ids); an
  * `{"error":…}` — as an event, or as raw lines after the last event — fails with its classification;
  * anything else is `bad_response`. The finish reason is the last one sent (old models send STOP on every event).
  */
@@ -11,8 +13,9 @@ import * as Errors from "../http/Errors.js"
 import * as EventStream from "../http/EventStream.js"
 import * as Json from "../http/Json.js"
 import type { StreamPart } from "../Provider.js"
+import { newCallId, signatureMetadata } from "./Content.js"
 import { classifyInBand, isErrorPayload } from "./Errors.js"
-import { finishOf, type GenerateContentResponse, looksLikeResponse, textOf, usageOf } from "./Response.js"
+import { finishOf, type GenerateContentResponse, looksLikeResponse, toolCallOf, usageOf } from "./Response.js"
 
 // The stream path checks each event with the guards below, not with `Schema.decodeUnknownEither(
 // GenerateContentResponse)` as the unary path does. Measured with bench/decode.ts (a W3-sized stream:
@@ -22,8 +25,16 @@ import { finishOf, type GenerateContentResponse, looksLikeResponse, textOf, usag
 // test/providers/gemini/Stream.test.ts checks both on every recorded event and on mutations of
 // them. Keep the two in step when a field is added.
 
+const isFunctionCall = (value: unknown): boolean =>
+  Json.isObject(value) && Json.isField(value.name, Json.isString) && Json.isField(value.id, Json.isString)
+
+const isBlob = (value: unknown): boolean =>
+  Json.isObject(value) && Json.isField(value.mimeType, Json.isString) && Json.isField(value.data, Json.isString)
+
 const isPart = (value: unknown): boolean =>
-  Json.isObject(value) && Json.isField(value.text, Json.isString) && Json.isField(value.thought, Json.isBoolean)
+  Json.isObject(value) && Json.isField(value.text, Json.isString) && Json.isField(value.thought, Json.isBoolean) &&
+  Json.isField(value.thoughtSignature, Json.isString) && Json.isField(value.functionCall, isFunctionCall) &&
+  Json.isField(value.inlineData, isBlob)
 
 const isParts = (value: unknown): boolean => Json.isArrayOf(value, isPart)
 
@@ -57,10 +68,46 @@ export const isResponse = (value: unknown): value is GenerateContentResponse =>
   Json.isField(value.modelVersion, Json.isString) &&
   Json.isField(value.responseId, Json.isString)
 
-/** The decoder of one stream's events. */
+/**
+ * The parts of one event in order: consecutive text (or thought) parts merged into one delta; a
+ * signature ends the text or reasoning it closes (`PartMetadata`, even after an empty text part, as
+ * Gemini 3 sends at the end of an answer); each function call a `ToolCall` (never split on the Gemini
+ * API). Inline data in a stream is ignored.
+ */
+const pushParts = (response: GenerateContentResponse, newId: () => string, out: Array<StreamPart>): void => {
+  const parts = response.candidates?.[0]?.content?.parts
+  if (parts == null) return
+  let kind: "text" | "reasoning" = "text"
+  let pending = ""
+  const flush = () => {
+    if (pending.length > 0) out.push({ _tag: kind === "text" ? "TextDelta" : "ReasoningDelta", text: pending })
+    pending = ""
+  }
+  for (const part of parts) {
+    const call = toolCallOf(part, newId)
+    if (call !== undefined) {
+      flush()
+      out.push({ _tag: "ToolCall", call })
+      continue
+    }
+    if (part.text == null) continue
+    const partKind = part.thought === true ? "reasoning" : "text"
+    if (partKind !== kind) flush()
+    kind = partKind
+    pending += part.text
+    if (part.thoughtSignature != null) {
+      flush()
+      out.push({ _tag: "PartMetadata", part: kind, metadata: signatureMetadata(part.thoughtSignature) })
+    }
+  }
+  flush()
+}
+
+/** The decoder of one stream's events (`newId` names calls that came without an id: Gemini 2.x). */
 export const makeHandler = (
   headers: Readonly<Record<string, string | undefined>>,
-  context: Errors.ClassifyContext
+  context: Errors.ClassifyContext,
+  newId: () => string = newCallId
 ) =>
 (): EventStream.EventHandler => {
   let finish: FinishReason | undefined
@@ -83,10 +130,7 @@ export const makeHandler = (
       modelVersion = version
       out.push({ _tag: "Metadata", requestId, modelVersion })
     }
-    const thoughts = textOf(json, true)
-    if (thoughts.length > 0) out.push({ _tag: "ReasoningDelta", text: thoughts })
-    const answer = textOf(json, false)
-    if (answer.length > 0) out.push({ _tag: "TextDelta", text: answer })
+    pushParts(json, newId, out)
     if (json.usageMetadata != null) out.push({ _tag: "Usage", usage: usageOf(json.usageMetadata) })
     const reason = finishOf(json)
     if (reason !== undefined) finish = reason

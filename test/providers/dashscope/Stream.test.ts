@@ -397,7 +397,14 @@ describe("DashScope stream event guards", () => {
         "single-generation-message-reasoning-sse.response.body.txt",
         "single-generation-message-nosse.response.body.txt",
         "single-generation-text-nosse.response.body.txt",
-        "single-generation-message-reasoning-nosse.response.body.txt"
+        "single-generation-message-reasoning-nosse.response.body.txt",
+        "../cnblogs-dashscope-sdk-tools/single-generation-message-with-tools-nosse.response.body.txt",
+        "../cnblogs-dashscope-sdk-tools/single-generation-message-with-parallel-tools-sse.response.body.txt",
+        "../cnblogs-dashscope-sdk-tools/single-generation-message-json-nosse.response.body.txt",
+        "../cnblogs-dashscope-sdk-tools/multimodal-generation-vl-nosse.response.body.txt",
+        "../cnblogs-dashscope-sdk-tools/multimodal-generation-audio-nosse.response.body.txt",
+        "../cnblogs-dashscope-sdk-tools/multimodal-generation-message-with-parallel-function-call-sse.response.body.txt",
+        "../cnblogs-dashscope-sdk-tools/multimodal-generation-message-with-tools-sse.response.body.txt"
       ]
     ) {
       const text = fixture(name).replace(/^\uFEFF/, "")
@@ -435,7 +442,11 @@ describe("DashScope stream event guards", () => {
         assert.strictEqual(guard, isSchema(candidate), JSON.stringify(candidate))
         const decoded = decodeSchema(candidate)
         if (guard && Either.isRight(decoded)) {
-          assert.deepStrictEqual(Response.answerOf(candidate, headers), Response.answerOf(decoded.right, headers))
+          const newId = () => "call_fixed"
+          assert.deepStrictEqual(
+            Response.answerOf(candidate, headers, newId),
+            Response.answerOf(decoded.right, headers, newId)
+          )
         }
         checked++
       }

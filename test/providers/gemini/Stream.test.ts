@@ -524,7 +524,14 @@ describe("Gemini stream event guards", () => {
   const recordedEvents = (): Array<unknown> => {
     const events: Array<unknown> = []
     for (
-      const fixture of [...recorded, vercel + "google-usage-raw-live.chunks.txt", vercel + "google-text.chunks.txt"]
+      const fixture of [
+        ...recorded,
+        vercel + "google-usage-raw-live.chunks.txt",
+        vercel + "google-text.chunks.txt",
+        "vercel-ai-tools/google/google-tool-call.chunks.txt",
+        "vercel-ai-tools/google/issue-10781.1.chunks.txt",
+        "firebaseextended-vertexai-sdk-test-data-tools/googleai/streaming-success-thinking-function-call-thought-summary-signature.txt"
+      ]
     ) {
       for (const line of fixtureText(fixture).split(/\r\n|\n|\r/)) {
         const data = line.startsWith("data:") ? line.slice(5).trim() : line.trim()
@@ -562,7 +569,8 @@ describe("Gemini stream event guards", () => {
         assert.strictEqual(guard, isSchema(candidate), JSON.stringify(candidate))
         const decoded = decodeSchema(candidate)
         if (guard && Either.isRight(decoded)) {
-          assert.deepStrictEqual(Response.answerOf(candidate), Response.answerOf(decoded.right))
+          const newId = () => "call_fixed"
+          assert.deepStrictEqual(Response.answerOf(candidate, newId), Response.answerOf(decoded.right, newId))
         }
         checked++
       }
