@@ -124,7 +124,11 @@ describe("LLMConfig", () => {
         assert.deepStrictEqual(config.allowedRegions, ["us", "sg", "cn"])
         assert.deepStrictEqual(config.resilience, defaults.resilience)
         assert.deepStrictEqual(config.budget, defaults.budget)
-        assert.deepStrictEqual(config.ledger, { backend: "sqlite", path: ".effect-llm/ledger.db", durability: "normal" })
+        assert.deepStrictEqual(config.ledger, {
+          backend: "sqlite",
+          path: ".effect-llm/ledger.db",
+          durability: "normal"
+        })
         assert.deepStrictEqual(config.observability, { recordContent: false })
         assert.strictEqual(keyOf(config, "google"), "g-key")
         assert.deepStrictEqual(keyOf(config, "dashscope"), { _tag: "Missing", variable: "DASHSCOPE_API_KEY" })

@@ -670,7 +670,9 @@ describe("layerFromConfig", () => {
       )
       assert.strictEqual(memory, 0)
       const path = Path.join(tempDir, "from-config", "ledger.db")
-      yield* Effect.scoped(Layer.build(layerFromConfig({ backend: "sqlite", path, durability: "full" }, { holdTtlS: 60 })))
+      yield* Effect.scoped(
+        Layer.build(layerFromConfig({ backend: "sqlite", path, durability: "full" }, { holdTtlS: 60 }))
+      )
       assert.isTrue(Fs.existsSync(path))
       const exit = yield* Effect.exit(
         Effect.scoped(Layer.build(layerFromConfig({ backend: "memory", maxEvents: 10 }, { holdTtlS: 60 })))
