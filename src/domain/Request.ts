@@ -3,13 +3,23 @@
  * encodes. Provider-specific rules live with each protocol (`Protocol.check`).
  */
 import { FatalError } from "./Errors.js"
-import { type CallRequest, type Message as CallMessage, text } from "./Prompt.js"
+import { type CallRequest, type Message as CallMessage, text, type UserPart } from "./Prompt.js"
 import { tagsProblem } from "./Tags.js"
+
+/**
+ * A piece of a message's content (API.md §9): text, an image (bytes or base64 with its media type, or
+ * an `https:`/`data:` URL) or a file (a PDF, audio: bytes or base64 with its media type).
+ */
+export type ContentPart =
+  | { readonly type: "text"; readonly text: string }
+  | { readonly type: "image"; readonly data: Uint8Array | string; readonly mediaType: string }
+  | { readonly type: "image"; readonly url: string }
+  | { readonly type: "file"; readonly data: Uint8Array | string; readonly mediaType: string; readonly name?: string }
 
 /** A message of a conversation. */
 export interface Message {
   readonly role: "system" | "user" | "assistant"
-  readonly content: string
+  readonly content: string | ReadonlyArray<ContentPart>
 }
 
 /** The request accepted by `generate` and `stream`. */
@@ -97,13 +107,24 @@ export const validate = (req: GenerateRequest): CallRequest | FatalError => {
   if (typeof req.system === "string" && req.system.length > 0) systemParts.push(req.system)
   const messages: Array<CallMessage> = []
   for (const [index, message] of (req.messages ?? []).entries()) {
-    if (typeof message !== "object" || message === null || typeof message.content !== "string") {
-      return invalidRequest(`messages[${index}] must be { role, content: string }`)
+    if (
+      typeof message !== "object" || message === null ||
+      !(typeof message.content === "string" || Array.isArray(message.content))
+    ) {
+      return invalidRequest(`messages[${index}] must be { role, content: string | ContentPart[] }`)
     }
-    if (message.role === "system") systemParts.push(message.content)
-    else if (message.role === "user" || message.role === "assistant") {
-      messages.push({ role: message.role, parts: [text(message.content)] })
-    } else return invalidRequest(`messages[${index}].role must be system, user or assistant`)
+    if (message.role !== "system" && message.role !== "user" && message.role !== "assistant") {
+      return invalidRequest(`messages[${index}].role must be system, user or assistant`)
+    }
+    const parts = typeof message.content === "string" ? [text(message.content)] : contentParts(message.content, index)
+    if (parts instanceof FatalError) return parts
+    if (message.role === "system") {
+      const nonText = parts.findIndex((part) => part.type !== "text")
+      if (nonText >= 0) {
+        return invalidRequest(`messages[${index}].content[${nonText}]: a system message holds text parts only`)
+      }
+      systemParts.push(parts.map((part) => part.type === "text" ? part.text : "").join(""))
+    } else messages.push({ role: message.role, parts })
   }
   if (hasPrompt) messages.push({ role: "user", parts: [text(req.prompt as string)] })
   if (messages.length === 0) return invalidRequest("the request has no user or assistant message")
@@ -115,4 +136,105 @@ export const validate = (req: GenerateRequest): CallRequest | FatalError => {
     topP: req.topP,
     stop: req.stop !== undefined && req.stop.length > 0 ? req.stop : undefined
   }
+}
+
+const base64Pattern = /^[A-Za-z0-9+/]*={0,2}$/
+const mediaTypePattern = /^[a-z0-9][a-z0-9!#$&^_.+-]*\/[a-z0-9][a-z0-9!#$&^_.+-]*$/i
+
+/** Bytes as base64, or a base64 string checked (whitespace allowed, as in wrapped base64); `undefined` if neither. */
+const base64Of = (data: unknown): string | undefined => {
+  if (data instanceof Uint8Array) return Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString("base64")
+  if (typeof data !== "string") return undefined
+  const compact = data.replace(/\s+/g, "")
+  return compact.length > 0 && compact.length % 4 === 0 && base64Pattern.test(compact) ? compact : undefined
+}
+
+/**
+ * A message's content parts (API.md §9) as call parts, each labelled with its position in the request
+ * (`messages[i].content[j]`) so that a protocol's refusal names it; an `invalid_request` for a part
+ * that is not one of the documented shapes.
+ */
+const contentParts = (content: ReadonlyArray<unknown>, index: number): Array<UserPart> | FatalError => {
+  const parts: Array<UserPart> = []
+  for (const [at, raw] of content.entries()) {
+    const label = `messages[${index}].content[${at}]`
+    if (typeof raw !== "object" || raw === null) return invalidRequest(`${label} must be a content part object`)
+    const part = raw as Record<string, unknown>
+    switch (part.type) {
+      case "text": {
+        if (typeof part.text !== "string") return invalidRequest(`${label}.text must be a string`)
+        parts.push(text(part.text))
+        break
+      }
+      case "image": {
+        if (part.url !== undefined) {
+          if (typeof part.url !== "string" || !/^(https:|data:)/i.test(part.url)) {
+            return invalidRequest(`${label}: an image url must be an https: or data: URL, got ${describe(part.url)}`)
+          }
+          const dataUrl = /^data:([^;,]*)(;base64)?,/i.exec(part.url)
+          if (
+            /^data:/i.test(part.url) && (dataUrl === null || dataUrl[2] === undefined || !/^image\//i.test(dataUrl[1]!))
+          ) {
+            return invalidRequest(`${label}: a data: URL image must be data:image/<type>;base64,<data>`)
+          }
+          parts.push({
+            type: "file",
+            mediaType: dataUrl !== null ? dataUrl[1]!.toLowerCase() : "image/*",
+            data: { _tag: "url", url: part.url },
+            source: label
+          })
+          break
+        }
+        const inline = fileData(
+          part,
+          label,
+          /^image\//i,
+          "an image/* media type (image/png, image/jpeg, image/webp, image/gif)"
+        )
+        if (typeof inline === "string") return invalidRequest(inline)
+        parts.push({
+          type: "file",
+          mediaType: inline.mediaType,
+          data: { _tag: "base64", base64: inline.base64 },
+          source: label
+        })
+        break
+      }
+      case "file": {
+        const inline = fileData(part, label, mediaTypePattern, "a media type (application/pdf, audio/wav, ...)")
+        if (typeof inline === "string") return invalidRequest(inline)
+        if (part.name !== undefined && typeof part.name !== "string") {
+          return invalidRequest(`${label}.name must be a string`)
+        }
+        parts.push({
+          type: "file",
+          mediaType: inline.mediaType,
+          data: { _tag: "base64", base64: inline.base64 },
+          source: label,
+          ...(typeof part.name === "string" ? { fileName: part.name } : {})
+        })
+        break
+      }
+      default:
+        return invalidRequest(`${label}.type must be text, image or file, got ${describe(part.type)}`)
+    }
+  }
+  return parts
+}
+
+/** The media type and base64 data of an inline image or file part, or what is wrong with it. */
+const fileData = (
+  part: Record<string, unknown>,
+  label: string,
+  accepted: RegExp,
+  expected: string
+): { readonly mediaType: string; readonly base64: string } | string => {
+  if (typeof part.mediaType !== "string" || !mediaTypePattern.test(part.mediaType) || !accepted.test(part.mediaType)) {
+    return `${label}.mediaType must be ${expected}, got ${describe(part.mediaType)}`
+  }
+  const base64 = base64Of(part.data)
+  if (base64 === undefined) {
+    return `${label} (${part.mediaType}): data must be bytes (Uint8Array) or a non-empty base64 string`
+  }
+  return { mediaType: part.mediaType.toLowerCase(), base64 }
 }

@@ -7,9 +7,10 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type { ModelConfig } from "../domain/Config.js"
-import type { CallRequest } from "../domain/Prompt.js"
+import type { CallRequest, Part } from "../domain/Prompt.js"
 import type { UsageCounts } from "../domain/TokenUsage.js"
 import { LLMConfig } from "./LLMConfig.js"
+import { fileTokenBound } from "./pricing/Media.js"
 
 export declare namespace Pricing {
   export interface Service {
@@ -30,20 +31,38 @@ const utf8Bytes = (value: string): number => Buffer.byteLength(value, "utf8")
 
 /**
  * An upper bound of the input tokens a provider can count for a request: every tokenizer in use
- * emits at most one token per UTF-8 byte of text, so the bound is the bytes of every text part and of
- * the system text, plus `perMessageTokenAllowance` per message and once for the request. It
- * over-counts English about 4× and CJK about 2–3×, which refuses calls earlier near a limit.
+ * emits at most one token per UTF-8 byte of text, so the bound is the bytes of every text, reasoning,
+ * tool call and tool result (as JSON), of the system text, of the tool definitions and of the output
+ * schema, plus `perMessageTokenAllowance` per message and once for the request; each image or file
+ * counts at its conservative figure (`pricing/Media.ts`). It over-counts English about 4× and CJK
+ * about 2–3×, which refuses calls earlier near a limit.
  */
 export const inputTokenBound = (request: CallRequest): number => {
   let tokens = perMessageTokenAllowance
   if (request.system !== undefined) tokens += utf8Bytes(request.system) + perMessageTokenAllowance
   for (const message of request.messages) {
     tokens += perMessageTokenAllowance
-    for (const part of message.parts) {
-      if (part.type === "text") tokens += utf8Bytes(part.text)
-    }
+    for (const part of message.parts) tokens += partTokenBound(part)
   }
+  if (request.tools !== undefined && request.tools.length > 0) tokens += jsonBytes(request.tools)
+  if (request.responseFormat !== undefined) tokens += jsonBytes(request.responseFormat)
   return tokens
+}
+
+const jsonBytes = (value: unknown): number => utf8Bytes(JSON.stringify(value) ?? "")
+
+const partTokenBound = (part: Part): number => {
+  switch (part.type) {
+    case "text":
+    case "reasoning":
+      return utf8Bytes(part.text)
+    case "file":
+      return fileTokenBound(part)
+    case "tool-call":
+      return utf8Bytes(part.name) + jsonBytes(part.params) + perMessageTokenAllowance
+    case "tool-result":
+      return utf8Bytes(part.name) + jsonBytes(part.result) + perMessageTokenAllowance
+  }
 }
 
 /** USD for `usage` at a model's price (0 without one); cache reads and writes at their own rates. */

@@ -1,0 +1,123 @@
+/**
+ * The input tokens a budget holds for an image or a file (API.md §9): a conservative figure, so that
+ * the hold stays an upper bound of what the services bill (API.md §14). The rules, by what the part is:
+ *
+ * - an image whose size its header gives (PNG, JPEG, GIF, WebP): `max(2,700, width × height / 750)`,
+ *   at most 16,384 — 750 pixels a token is Anthropic's rule and the densest of the four services
+ *   (Gemini bills 258 per 768×768 tile, Qwen-VL a token per 28×28 pixels up to 16,384, OpenAI at most
+ *   about 2,700 for one image); an image of unknown size (a URL, an unreadable header): 16,384;
+ * - a PDF: 3,000 tokens a page (Anthropic bills a page's text plus its picture, 1,500–3,000), pages
+ *   counted from the document's page objects, else one page per 50 KB; a PDF by URL: 100 pages;
+ * - audio: 32 tokens a second (Gemini's rate, the highest), the duration taken from a WAV header, else
+ *   assumed from the size at 16 kbit/s (real encodings run at 64 kbit/s or more, so this over-counts);
+ *   audio by URL: one hour;
+ * - any other file: a token per byte (as text is counted), or 16,384 by URL.
+ */
+import type { FilePart } from "../../domain/Prompt.js"
+
+export const imageTokenFloor = 2_700
+export const imageTokenCeiling = 16_384
+export const pixelsPerImageToken = 750
+export const pdfPageTokens = 3_000
+export const pdfBytesPerPageGuess = 50_000
+export const pdfUrlPages = 100
+export const audioTokensPerSecond = 32
+export const audioBytesPerSecondGuess = 2_000
+export const audioUrlSeconds = 3_600
+export const unknownFileTokens = 16_384
+
+/** The tokens `part` is held at. */
+export const fileTokenBound = (part: FilePart): number => {
+  const mediaType = part.mediaType.toLowerCase()
+  const bytes = bytesOf(part)
+  if (mediaType.startsWith("image/")) {
+    const size = bytes === undefined ? undefined : imageSize(bytes)
+    if (size === undefined) return imageTokenCeiling
+    return Math.min(
+      imageTokenCeiling,
+      Math.max(imageTokenFloor, Math.ceil(size.width * size.height / pixelsPerImageToken))
+    )
+  }
+  if (mediaType === "application/pdf") {
+    return pdfPageTokens * (bytes === undefined ? pdfUrlPages : pdfPages(bytes))
+  }
+  if (mediaType.startsWith("audio/")) {
+    const seconds = bytes === undefined ? audioUrlSeconds : wavSeconds(bytes) ?? bytes.length / audioBytesPerSecondGuess
+    return Math.ceil(Math.max(1, seconds) * audioTokensPerSecond)
+  }
+  return bytes === undefined ? unknownFileTokens : bytes.length
+}
+
+/** The bytes of an inline part or a `data:` URL; `undefined` for a remote URL. */
+const bytesOf = (part: FilePart): Buffer | undefined => {
+  if (part.data._tag === "base64") return Buffer.from(part.data.base64, "base64")
+  const inline = /^data:[^,]*;base64,/i.exec(part.data.url)
+  return inline === null ? undefined : Buffer.from(part.data.url.slice(inline[0].length), "base64")
+}
+
+interface Size {
+  readonly width: number
+  readonly height: number
+}
+
+/** Width and height from a PNG, GIF, WebP or JPEG header. */
+export const imageSize = (bytes: Buffer): Size | undefined => {
+  if (bytes.length >= 24 && bytes.readUInt32BE(0) === 0x89504e47 && bytes.toString("latin1", 12, 16) === "IHDR") {
+    return { width: bytes.readUInt32BE(16), height: bytes.readUInt32BE(20) }
+  }
+  if (bytes.length >= 10 && bytes.toString("latin1", 0, 3) === "GIF") {
+    return { width: bytes.readUInt16LE(6), height: bytes.readUInt16LE(8) }
+  }
+  if (bytes.length >= 30 && bytes.toString("latin1", 0, 4) === "RIFF" && bytes.toString("latin1", 8, 12) === "WEBP") {
+    return webpSize(bytes)
+  }
+  if (bytes.length >= 4 && bytes[0] === 0xff && bytes[1] === 0xd8) return jpegSize(bytes)
+  return undefined
+}
+
+const webpSize = (bytes: Buffer): Size | undefined => {
+  const chunk = bytes.toString("latin1", 12, 16)
+  if (chunk === "VP8X") return { width: 1 + bytes.readUIntLE(24, 3), height: 1 + bytes.readUIntLE(27, 3) }
+  if (chunk === "VP8L") {
+    const bits = bytes.readUInt32LE(21)
+    return { width: 1 + (bits & 0x3fff), height: 1 + ((bits >> 14) & 0x3fff) }
+  }
+  if (chunk === "VP8 ") return { width: bytes.readUInt16LE(26) & 0x3fff, height: bytes.readUInt16LE(28) & 0x3fff }
+  return undefined
+}
+
+/** The size in the first start-of-frame marker (SOF0–SOF15 but DHT, JPG and DAC). */
+const jpegSize = (bytes: Buffer): Size | undefined => {
+  let at = 2
+  while (at + 9 < bytes.length) {
+    if (bytes[at] !== 0xff) return undefined
+    const marker = bytes[at + 1]!
+    if (marker === 0xff) {
+      at += 1
+      continue
+    }
+    if (marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc) {
+      return { width: bytes.readUInt16BE(at + 7), height: bytes.readUInt16BE(at + 5) }
+    }
+    at += 2 + bytes.readUInt16BE(at + 2)
+  }
+  return undefined
+}
+
+/** Pages of a PDF: its `/Type /Page` objects, else the largest `/Count` of a page tree, else a guess from the size. */
+export const pdfPages = (bytes: Buffer): number => {
+  const text = bytes.toString("latin1")
+  const objects = text.match(/\/Type\s*\/Page(?![a-zA-Z])/g)?.length ?? 0
+  let counted = 0
+  for (const match of text.matchAll(/\/Count\s+(\d+)/g)) counted = Math.max(counted, Number(match[1]))
+  return Math.max(objects, counted, objects === 0 && counted === 0 ? Math.ceil(bytes.length / pdfBytesPerPageGuess) : 1)
+}
+
+/** Seconds of a PCM WAV: its data size over its byte rate, from the RIFF header. */
+const wavSeconds = (bytes: Buffer): number | undefined => {
+  if (bytes.length < 44 || bytes.toString("latin1", 0, 4) !== "RIFF" || bytes.toString("latin1", 8, 12) !== "WAVE") {
+    return undefined
+  }
+  const byteRate = bytes.readUInt32LE(28)
+  return byteRate > 0 ? (bytes.length - 44) / byteRate : undefined
+}

@@ -1,0 +1,120 @@
+/**
+ * Content parts in the native API (API.md §9): what `messages[].content` may hold, how each part
+ * reaches the protocols (labelled by its position, so a refusal names it), and the clear refusal of
+ * every malformed part before anything is held or sent.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { FatalError } from "../../src/domain/Errors.js"
+import type { CallRequest, FilePart } from "../../src/domain/Prompt.js"
+import { type ContentPart, type GenerateRequest, validate } from "../../src/domain/Request.js"
+
+const png = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
+
+const accepted = (request: GenerateRequest): CallRequest => {
+  const result = validate(request)
+  if (result instanceof FatalError) assert.fail(result.message)
+  return result
+}
+
+const refusedWith = (content: ReadonlyArray<unknown>, role: "user" | "system" = "user"): string => {
+  const result = validate({ messages: [{ role, content: content as ReadonlyArray<ContentPart> }] })
+  if (!(result instanceof FatalError)) return assert.fail("the request was accepted")
+  assert.strictEqual(result.reason, "invalid_request")
+  return result.message
+}
+
+describe("content parts", () => {
+  it("a string content stays one text part; a list keeps its parts in order, each labelled by position", () => {
+    const bytes = Buffer.from(png, "base64")
+    const request = accepted({
+      messages: [
+        { role: "system", content: [{ type: "text", text: "Be brief." }] },
+        { role: "user", content: "First turn" },
+        { role: "assistant", content: "Noted." },
+        {
+          role: "user",
+          content: [
+            { type: "text", text: "What is in these?" },
+            { type: "image", data: new Uint8Array(bytes), mediaType: "image/png" },
+            { type: "image", data: png, mediaType: "IMAGE/PNG" },
+            { type: "image", url: "https://example.com/cat.jpg" },
+            { type: "image", url: `data:image/webp;base64,${png}` },
+            { type: "file", data: "JVBERi0xLjQK", mediaType: "application/pdf", name: "report.pdf" }
+          ]
+        }
+      ]
+    })
+    assert.strictEqual(request.system, "Be brief.")
+    assert.strictEqual(request.messages.length, 3)
+    const parts = request.messages[2]!.parts
+    assert.deepStrictEqual(parts[0], { type: "text", text: "What is in these?" })
+    const files = parts.slice(1) as ReadonlyArray<FilePart>
+    assert.deepStrictEqual(files.map((part) => [part.mediaType, part.data._tag, part.source]), [
+      ["image/png", "base64", "messages[3].content[1]"],
+      ["image/png", "base64", "messages[3].content[2]"],
+      ["image/*", "url", "messages[3].content[3]"],
+      ["image/webp", "url", "messages[3].content[4]"],
+      ["application/pdf", "base64", "messages[3].content[5]"]
+    ])
+    // Bytes are sent as the base64 of exactly those bytes.
+    assert.deepStrictEqual(files[0]!.data, { _tag: "base64", base64: png })
+    assert.strictEqual(files[4]!.fileName, "report.pdf")
+  })
+
+  it("wrapped base64 (line breaks) is accepted and sent compact", () => {
+    const wrapped = `${png.slice(0, 40)}\n${png.slice(40)}`
+    const request = accepted({
+      messages: [{ role: "user", content: [{ type: "image", data: wrapped, mediaType: "image/png" }] }]
+    })
+    assert.deepStrictEqual((request.messages[0]!.parts[0] as FilePart).data, { _tag: "base64", base64: png })
+  })
+
+  it("refuses each malformed part as invalid_request, naming its position and what is wrong", () => {
+    const cases: ReadonlyArray<[ReadonlyArray<unknown>, ReadonlyArray<string>]> = [
+      [[{ type: "text", text: "ok" }, { type: "image", url: "http://example.com/a.png" }], [
+        "messages[0].content[1]",
+        "https: or data:"
+      ]],
+      [[{ type: "image", url: "ftp://example.com/a.png" }], ["messages[0].content[0]", "https: or data:"]],
+      [[{ type: "image", url: "data:text/plain;base64,aGk=" }], ["messages[0].content[0]", "data:image/"]],
+      [[{ type: "image", url: "data:image/png,rawbytes" }], ["messages[0].content[0]", "base64"]],
+      [[{ type: "image", data: "not base64!", mediaType: "image/png" }], ["messages[0].content[0]", "base64"]],
+      [[{ type: "image", data: "", mediaType: "image/png" }], ["messages[0].content[0]", "base64"]],
+      [[{ type: "image", data: png }], ["messages[0].content[0].mediaType", "image/"]],
+      [[{ type: "image", data: png, mediaType: "application/pdf" }], [
+        "messages[0].content[0].mediaType",
+        "application/pdf"
+      ]],
+      [[{ type: "file", data: "JVBERi0=", mediaType: "pdf" }], ["messages[0].content[0].mediaType", "\"pdf\""]],
+      [[{ type: "file", data: 42, mediaType: "application/pdf" }], [
+        "messages[0].content[0]",
+        "application/pdf",
+        "bytes"
+      ]],
+      [[{ type: "file", data: "JVBERi0=", mediaType: "application/pdf", name: 7 }], ["messages[0].content[0].name"]],
+      [[{ type: "video", url: "https://example.com/a.mp4" }], ["messages[0].content[0].type", "video"]],
+      [[{ type: "text", text: 3 }], ["messages[0].content[0].text"]],
+      [["just a string"], ["messages[0].content[0]"]],
+      [[null], ["messages[0].content[0]"]]
+    ]
+    for (const [content, fragments] of cases) {
+      const message = refusedWith(content)
+      for (const fragment of fragments) assert.include(message, fragment, JSON.stringify(content))
+    }
+  })
+
+  it("a system message holds text parts only", () => {
+    const message = refusedWith(
+      [{ type: "text", text: "a" }, { type: "image", data: png, mediaType: "image/png" }],
+      "system"
+    )
+    assert.include(message, "messages[0].content[1]")
+    assert.include(message, "system")
+  })
+
+  it("content that is neither a string nor a list is refused", () => {
+    const result = validate({ messages: [{ role: "user", content: { type: "text" } as unknown as string }] })
+    assert.instanceOf(result, FatalError)
+    assert.include((result as FatalError).message, "messages[0]")
+  })
+})

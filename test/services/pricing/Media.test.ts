@@ -1,0 +1,156 @@
+/**
+ * What an image or a file is held at in the budget estimate (API.md §9): sizes read from the image
+ * headers, PDF pages, WAV durations, and the fixed figures for what cannot be measured — each at
+ * least what the densest service bills, so the hold stays an upper bound.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import type { FilePart } from "../../../src/domain/Prompt.js"
+import { inputTokenBound, perMessageTokenAllowance } from "../../../src/services/Pricing.js"
+import * as Media from "../../../src/services/pricing/Media.js"
+
+const pngHeader = (width: number, height: number): Buffer => {
+  const bytes = Buffer.alloc(33)
+  Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]).copy(bytes, 0)
+  bytes.writeUInt32BE(13, 8)
+  bytes.write("IHDR", 12, "latin1")
+  bytes.writeUInt32BE(width, 16)
+  bytes.writeUInt32BE(height, 20)
+  return bytes
+}
+
+const jpegHeader = (width: number, height: number): Buffer =>
+  Buffer.from([
+    0xff,
+    0xd8, // SOI
+    0xff,
+    0xe0,
+    0x00,
+    0x06,
+    0x4a,
+    0x46,
+    0x49,
+    0x46, // APP0 (length 6)
+    0xff,
+    0xc0,
+    0x00,
+    0x11,
+    0x08,
+    height >> 8,
+    height & 0xff,
+    width >> 8,
+    width & 0xff,
+    0x03,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0
+  ])
+
+const gifHeader = (width: number, height: number): Buffer => {
+  const bytes = Buffer.alloc(13)
+  bytes.write("GIF89a", 0, "latin1")
+  bytes.writeUInt16LE(width, 6)
+  bytes.writeUInt16LE(height, 8)
+  return bytes
+}
+
+const webpHeader = (width: number, height: number): Buffer => {
+  const bytes = Buffer.alloc(30)
+  bytes.write("RIFF", 0, "latin1")
+  bytes.write("WEBP", 8, "latin1")
+  bytes.write("VP8X", 12, "latin1")
+  bytes.writeUIntLE(width - 1, 24, 3)
+  bytes.writeUIntLE(height - 1, 27, 3)
+  return bytes
+}
+
+const wav = (seconds: number, byteRate: number): Buffer => {
+  const bytes = Buffer.alloc(44 + seconds * byteRate)
+  bytes.write("RIFF", 0, "latin1")
+  bytes.write("WAVE", 8, "latin1")
+  bytes.writeUInt32LE(byteRate, 28)
+  return bytes
+}
+
+const inline = (mediaType: string, bytes: Buffer): FilePart => ({
+  type: "file",
+  mediaType,
+  data: { _tag: "base64", base64: bytes.toString("base64") }
+})
+const remote = (mediaType: string): FilePart => ({
+  type: "file",
+  mediaType,
+  data: { _tag: "url", url: "https://example.com/x" }
+})
+
+describe("media token figures", () => {
+  it("reads the size of PNG, JPEG, GIF and WebP images from their headers", () => {
+    assert.deepStrictEqual(Media.imageSize(pngHeader(4000, 3000)), { width: 4000, height: 3000 })
+    assert.deepStrictEqual(Media.imageSize(jpegHeader(1920, 1080)), { width: 1920, height: 1080 })
+    assert.deepStrictEqual(Media.imageSize(gifHeader(320, 200)), { width: 320, height: 200 })
+    assert.deepStrictEqual(Media.imageSize(webpHeader(1024, 768)), { width: 1024, height: 768 })
+    assert.isUndefined(Media.imageSize(Buffer.from("not an image")))
+  })
+
+  it("an image is held at 750 pixels a token, at least the floor and at most the ceiling", () => {
+    assert.strictEqual(Media.fileTokenBound(inline("image/png", pngHeader(64, 64))), Media.imageTokenFloor)
+    assert.strictEqual(Media.fileTokenBound(inline("image/jpeg", jpegHeader(1920, 1080))), Math.ceil(1920 * 1080 / 750))
+    assert.strictEqual(Media.fileTokenBound(inline("image/png", pngHeader(8000, 8000))), Media.imageTokenCeiling)
+    // Size unknown: a remote image, an unreadable header, a data: URL of one.
+    assert.strictEqual(Media.fileTokenBound(remote("image/*")), Media.imageTokenCeiling)
+    assert.strictEqual(Media.fileTokenBound(inline("image/png", Buffer.from("garbage"))), Media.imageTokenCeiling)
+    const dataUrl: FilePart = {
+      type: "file",
+      mediaType: "image/png",
+      data: { _tag: "url", url: `data:image/png;base64,${pngHeader(1500, 1500).toString("base64")}` }
+    }
+    assert.strictEqual(Media.fileTokenBound(dataUrl), 3000)
+  })
+
+  it("a PDF is held per page: page objects, else the page tree's count, else a guess from its size", () => {
+    const pages = Buffer.from(
+      "%PDF-1.4\n1 0 obj << /Type /Pages /Count 3 >>\n2 0 obj << /Type /Page >>\n3 0 obj <</Type/Page>>\n"
+    )
+    assert.strictEqual(Media.pdfPages(pages), 3)
+    assert.strictEqual(Media.fileTokenBound(inline("application/pdf", pages)), 3 * Media.pdfPageTokens)
+    const compressed = Buffer.concat([Buffer.from("%PDF-1.7\n"), Buffer.alloc(120_000)])
+    assert.strictEqual(Media.pdfPages(compressed), 3)
+    assert.strictEqual(Media.fileTokenBound(remote("application/pdf")), Media.pdfUrlPages * Media.pdfPageTokens)
+  })
+
+  it("audio is held at 32 tokens a second: a WAV by its header, other formats by size at 16 kbit/s", () => {
+    assert.strictEqual(Media.fileTokenBound(inline("audio/wav", wav(10, 16_000))), 10 * Media.audioTokensPerSecond)
+    const mp3 = Buffer.alloc(20_000)
+    assert.strictEqual(Media.fileTokenBound(inline("audio/mpeg", mp3)), 10 * Media.audioTokensPerSecond)
+    assert.strictEqual(Media.fileTokenBound(remote("audio/mpeg")), Media.audioUrlSeconds * Media.audioTokensPerSecond)
+  })
+
+  it("the input bound adds every file's figure to the text bytes, and counts tool calls and results", () => {
+    const image = inline("image/png", pngHeader(3000, 2000))
+    const bound = inputTokenBound({
+      system: undefined,
+      messages: [
+        { role: "user", parts: [{ type: "text", text: "describe" }, image] },
+        { role: "assistant", parts: [{ type: "tool-call", id: "c1", name: "lookup", params: { q: "x" } }] },
+        {
+          role: "tool",
+          parts: [{ type: "tool-result", id: "c1", name: "lookup", result: { ok: true }, isFailure: false }]
+        }
+      ],
+      maxOutputTokens: undefined,
+      temperature: undefined,
+      topP: undefined,
+      stop: undefined,
+      tools: [{ name: "lookup", description: undefined, parameters: { type: "object" } }]
+    })
+    const expected = perMessageTokenAllowance * 4 + 8 + Math.ceil(3000 * 2000 / 750) +
+      (6 + 9 + perMessageTokenAllowance) + (6 + 11 + perMessageTokenAllowance) +
+      Buffer.byteLength(JSON.stringify([{ name: "lookup", parameters: { type: "object" } }]))
+    assert.strictEqual(bound, expected)
+  })
+})
