@@ -21,8 +21,9 @@ export const toolDefinitionsOf = (tools: ReadonlyArray<Tool.Any>): ReadonlyArray
     }
     out.push({
       name: tool.name,
-      description: Tool.getDescription(tool as any),
-      parameters: Tool.getJsonSchema(tool as any) as unknown as ToolDefinition["parameters"]
+      // `Tool.getDescription` / `Tool.getJsonSchema`, on the fields every tool has (`Tool.Any`).
+      description: tool.description ?? Tool.getDescriptionFromSchemaAst(tool.parametersSchema.ast),
+      parameters: Tool.getJsonSchemaFromSchemaAst(tool.parametersSchema.ast) as unknown as ToolDefinition["parameters"]
     })
   }
   return out
