@@ -17,7 +17,7 @@ import { makeLiveLayer, withCallContext } from "../../src/index.js"
 import * as GeminiTools from "../../src/simulator/GeminiTools.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import * as Loopback from "../support/LoopbackServer.js"
-import { layerFor, servicesFor, settlements, weatherHandlers, WeatherToolkit } from "./Support.js"
+import { cases, layerFor, servicesFor, settlements, weatherHandlers, WeatherToolkit } from "./Support.js"
 
 let sim: Simulator.Simulator
 
@@ -86,6 +86,35 @@ describe("Chat tool loop on gemini-3-pro-preview (simulator)", () => {
         ["ok", "chat-1", "travel", "gemini-3"]
       ])
     }).pipe(Effect.provide(layerFor(sim, "gemini-3"))))
+})
+
+const anthropic = cases.find((c) => c.protocol === "anthropic")!
+
+// Runs once the anthropic protocol carries tools (`Support.carriesTools`).
+describe.skipIf(!anthropic.ready)("Chat tool loop on Anthropic with thinking (simulator)", () => {
+  for (const mode of ["generateText", "streamText"] as const) {
+    it.effect(`${mode}: the signed thinking block goes back before its tool_use, though Chat's history dropped it`, () =>
+      Effect.gen(function*() {
+        sim.script("anthropic-sim", {
+          reasoning: "The user wants the weather; call get_weather.",
+          toolCalls: [{ name: "get_weather", arguments: { city: "Oslo" } }]
+        }, { text: "4 °C and clear in Oslo." })
+        const chat = yield* Chat.empty
+        if (mode === "generateText") {
+          yield* chat.generateText({ prompt: "Weather in Oslo?", toolkit: WeatherToolkit })
+        } else {
+          yield* Stream.runDrain(chat.streamText({ prompt: "Weather in Oslo?", toolkit: WeatherToolkit }))
+        }
+        const second = yield* chat.generateText({ prompt: Prompt.empty, toolkit: WeatherToolkit })
+        assert.strictEqual(second.text, "4 °C and clear in Oslo.")
+        const sent = sim.log("anthropic-sim")[1]!.body as any
+        const assistant = sent.messages.find((message: any) => message.role === "assistant")
+        assert.deepStrictEqual(assistant.content.map((block: any) => block.type), ["thinking", "tool_use"])
+        assert.strictEqual(assistant.content[0].thinking, "The user wants the weather; call get_weather.")
+        assert.isString(assistant.content[0].signature)
+        assert.isAbove(assistant.content[0].signature.length, 0)
+      }).pipe(Effect.provide(weatherHandlers), Effect.provide(layerFor(sim, anthropic.alias))))
+  }
 })
 
 /** A recorded stream of `data:` lines as Gemini frames it. */
