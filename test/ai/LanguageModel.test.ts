@@ -130,3 +130,33 @@ for (const c of cases) {
       })))
   })
 }
+
+describe("files through the layer", () => {
+  const picture = Prompt.make([{
+    role: "user",
+    content: [{ type: "text", text: "What is in this picture?" }, {
+      type: "file",
+      mediaType: "image/png",
+      data: new Uint8Array([137, 80, 78, 71])
+    }]
+  }])
+
+  it.effect("gemini: an image part goes as inlineData", () =>
+    Effect.gen(function*() {
+      sim.script("google-sim", { text: "A tiny PNG." })
+      const response = yield* LanguageModel.generateText({ prompt: picture })
+      assert.strictEqual(response.text, "A tiny PNG.")
+      const parts = (sim.log("google-sim")[0]!.body as any).contents[0].parts
+      assert.deepStrictEqual(parts[1], { inlineData: { mimeType: "image/png", data: "iVBORw==" } })
+    }).pipe(Effect.provide(layerFor(sim, "gemini-flash"))))
+
+  it.effect("dashscope qwen-plus (a text model): the image is invalid_request naming the part, before any ledger write", () =>
+    Effect.gen(function*() {
+      const error = yield* Effect.flip(LanguageModel.generateText({ prompt: picture }))
+      assert.instanceOf(error, AiError.UnknownError)
+      assert.include(error.message, "prompt.content[0].content[1]")
+      assert.strictEqual(((error as AiError.UnknownError).cause as any).reason, "invalid_request")
+      assert.lengthOf(sim.log("dashscope-sim"), 0)
+      assert.lengthOf(yield* settlements, 0)
+    }).pipe(Effect.provide(layerFor(sim, "qwen-plus"))))
+})
