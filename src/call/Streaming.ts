@@ -52,6 +52,7 @@ interface Sink<A> {
 /** The public stream: text and reasoning deltas as `StreamEvent`s, then the finish event. */
 const eventSink: Sink<StreamEvent> = {
   part: (part, out) => {
+    if ((part._tag === "TextDelta" || part._tag === "ReasoningDelta") && part.text.length === 0) return
     if (part._tag === "TextDelta") out.push(new StreamEvent({ delta: part.text, isFinish: false }, true))
     else if (part._tag === "ReasoningDelta") {
       out.push(new StreamEvent({ delta: "", reasoningDelta: part.text, isFinish: false }, true))
