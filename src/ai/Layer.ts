@@ -8,6 +8,7 @@ import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Stream from "effect/Stream"
+import * as Tracer from "effect/Tracer"
 import * as Parts from "../call/Parts.js"
 import { FatalError } from "../domain/Errors.js"
 import type { CallRequest } from "../domain/Prompt.js"
@@ -91,7 +92,11 @@ export const make = (options: Options): Effect.Effect<LanguageModel.Service, nev
           if (request instanceof FatalError) return Stream.fail(request)
           const decode = streamDecoder(memory, () => new Date())
           return Stream.mapConcat(entry.stream(input(request)), decode)
-        }).pipe(Stream.mapError(toAiError("streamText")))
+        }).pipe(
+          Stream.mapError(toAiError("streamText")),
+          // @effect/ai makes its streamText span without making it current: the call's span goes under it.
+          Stream.provideService(Tracer.ParentSpan, providerOptions.span)
+        )
     })
   })
 
