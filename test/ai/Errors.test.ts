@@ -19,7 +19,8 @@ import {
   Ledger,
   type LLMError,
   RateLimitError,
-  RetryableError
+  RetryableError,
+  withCallContext
 } from "../../src/index.js"
 import { makeMockProviders, makeTestLayer, type MockReply, testConfig } from "../../src/layers/Test.js"
 
@@ -111,6 +112,20 @@ describe("errors through the layer", () => {
       const mapped = yield* failure(ask)
       assert.strictEqual((mapped.cause as LLMError)._tag, "BudgetExceededError")
       assert.lengthOf(providers.calls, 0)
+    }).pipe(Effect.provide(layer))
+  })
+
+  it.effect("withCallContext's tags put @effect/ai calls in their per_tag budget scope", () => {
+    const { layer, providers } = layerWith([], { budget: { per_tag: { user: { daily: 0.000001 } } } })
+    return Effect.gen(function*() {
+      const mapped = yield* failure(ask.pipe(withCallContext({ tags: { user: "u-1" } })))
+      const cause = mapped.cause as BudgetExceededError
+      assert.strictEqual(cause._tag, "BudgetExceededError")
+      assert.strictEqual(cause.scope, "user:u-1")
+      assert.lengthOf(providers.calls, 0)
+      // Another user's calls are not in that scope.
+      yield* ask.pipe(withCallContext({ tags: { team: "t-1" } }))
+      assert.lengthOf(providers.calls, 1)
     }).pipe(Effect.provide(layer))
   })
 
