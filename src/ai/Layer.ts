@@ -38,6 +38,7 @@ export const callRequestOf = (
   settings: Options,
   memory?: Memory.Memory
 ): CallRequest | FatalError => {
+  // The settings go through `generate`'s own checks (with a placeholder prompt): same rules, same messages.
   const checked = validate({
     prompt: "-",
     ...(settings.maxOutputTokens !== undefined ? { maxOutputTokens: settings.maxOutputTokens } : {}),
