@@ -73,9 +73,16 @@ export const limitsFor = (
   return limits
 }
 
+/** What a plan takes from the request besides its content. */
+interface CallMeta {
+  readonly model?: string | undefined
+  readonly traceId?: string | undefined
+  readonly tags?: Readonly<Record<string, string>> | undefined
+}
+
 /** The request's tags over the context's (undefined when there are none); a `FatalError` for invalid context tags. */
 const tagsOf = (
-  request: GenerateRequest,
+  request: CallMeta,
   context: CallContext
 ): Readonly<Record<string, string>> | FatalError | undefined => {
   if (context.tags === undefined) return request.tags
@@ -92,8 +99,48 @@ export const checkFor = (model: ModelConfig, request: CallRequest): FatalError |
   return protocols[model.protocol].check(request, model.modelId)
 }
 
+/**
+ * A request already in the protocols' shape (the `effect-llm/ai` entry): parts, tools, tool choice and
+ * output format, with the call's alias, trace id and tags beside it.
+ */
+export interface PartsInput {
+  readonly model?: string | undefined
+  readonly request: CallRequest
+  readonly traceId?: string | undefined
+  readonly tags?: Readonly<Record<string, string>> | undefined
+}
+
 /** The planner over the layer's config, pricing and router. */
 export const make = (deps: {
+  readonly config: LLMConfig.Service
+  readonly pricing: Pricing.Service
+  readonly router: Router.Service
+}) => {
+  const planned = planValidated(deps)
+  return (input: GenerateRequest): Effect.Effect<Plan, FatalError | ConfigError> =>
+    Effect.suspend(() => {
+      const validated = validate(input)
+      return validated instanceof FatalError ? Effect.fail(validated) : planned(input, validated)
+    })
+}
+
+/**
+ * The planner of requests already in the protocols' shape (`PartsInput`): everything `make` does after
+ * validating a public request — tags, alias, routing, output cap, the protocol's check, trace id, estimate.
+ */
+export const makeForParts = (deps: {
+  readonly config: LLMConfig.Service
+  readonly pricing: Pricing.Service
+  readonly router: Router.Service
+}) => {
+  const planned = planValidated(deps)
+  return (input: PartsInput): Effect.Effect<Plan, FatalError | ConfigError> => {
+    const problem = input.tags === undefined ? undefined : tagsProblem(input.tags)
+    return problem === undefined ? planned(input, input.request) : Effect.fail(invalidRequest(problem))
+  }
+}
+
+const planValidated = (deps: {
   readonly config: LLMConfig.Service
   readonly pricing: Pricing.Service
   readonly router: Router.Service
@@ -101,10 +148,8 @@ export const make = (deps: {
   const budget = deps.config.config.budget
   const accepts = (request: CallRequest) => (fallback: ModelConfig) => checkFor(fallback, request) === undefined
 
-  return (input: GenerateRequest): Effect.Effect<Plan, FatalError | ConfigError> =>
+  return (input: CallMeta, validated: CallRequest): Effect.Effect<Plan, FatalError | ConfigError> =>
     Effect.gen(function*() {
-      const validated = validate(input)
-      if (validated instanceof FatalError) return yield* validated
       const context = yield* FiberRef.get(currentCallContext)
       const tags = tagsOf(input, context)
       if (tags instanceof FatalError) return yield* tags

@@ -36,8 +36,51 @@ interface Opened {
   readonly scope: Scope.CloseableScope
 }
 
+/** What reaches the caller: a non-empty text or reasoning delta, or a whole tool call. */
 const isDelta = (part: StreamPart) =>
-  (part._tag === "TextDelta" || part._tag === "ReasoningDelta") && part.text.length > 0
+  ((part._tag === "TextDelta" || part._tag === "ReasoningDelta") && part.text.length > 0) || part._tag === "ToolCall"
+
+/**
+ * What a streamed call yields: `parts` turns decoded parts into the caller's elements (pushed onto
+ * `out`), `finish` the settled response into the last one.
+ */
+interface Sink<A> {
+  readonly part: (part: StreamPart, out: Array<A>) => void
+  readonly finish: (response: GenerationResponse) => A
+}
+
+/** The public stream: text and reasoning deltas as `StreamEvent`s, then the finish event. */
+const eventSink: Sink<StreamEvent> = {
+  part: (part, out) => {
+    if ((part._tag === "TextDelta" || part._tag === "ReasoningDelta") && part.text.length === 0) return
+    if (part._tag === "TextDelta") out.push(new StreamEvent({ delta: part.text, isFinish: false }, true))
+    else if (part._tag === "ReasoningDelta") {
+      out.push(new StreamEvent({ delta: "", reasoningDelta: part.text, isFinish: false }, true))
+    }
+  },
+  finish: (response) =>
+    new StreamEvent({
+      delta: "",
+      isFinish: true,
+      usage: response.usage,
+      finishReason: response.finishReason,
+      response
+    }, true)
+}
+
+/** An element of `streamParts`: a decoded part (usage and finish left out), then the settled response. */
+export type PartsElement =
+  | Exclude<StreamPart, { readonly _tag: "Usage" } | { readonly _tag: "Finish" }>
+  | { readonly _tag: "Settled"; readonly response: GenerationResponse }
+
+const partsSink: Sink<PartsElement> = {
+  part: (part, out) => {
+    if (part._tag === "Usage" || part._tag === "Finish") return
+    if ((part._tag === "TextDelta" || part._tag === "ReasoningDelta") && part.text.length === 0) return
+    out.push(part)
+  },
+  finish: (response) => ({ _tag: "Settled", response })
+}
 
 /** The streaming operations over the layer's resilience settings, metering, attempts and telemetry. */
 export const make = (deps: {
@@ -78,8 +121,8 @@ export const make = (deps: {
         return { prefix, rest, scope }
       }).pipe(Effect.onError((cause) => Scope.close(scope, Exit.failCause(cause)))))
 
-  /** Streams a planned call: hold, attempts up to the first delta, then the deltas and one finish event. */
-  const stream = (plan: Plan): Stream.Stream<StreamEvent, LLMError> =>
+  /** Streams a planned call: hold, attempts up to the first delta, then the deltas and one finish element. */
+  const run = <A>(plan: Plan, sink: Sink<A>): Stream.Stream<A, LLMError> =>
     Stream.unwrapScoped(
       Effect.gen(function*() {
         const outer = yield* Effect.scope
@@ -93,25 +136,31 @@ export const make = (deps: {
 
         const content: Array<string> = []
         const reasoning: Array<string> = []
+        // Tool calls' arguments count as output when the provider reports no usage.
+        const calls: Array<string> = []
         let usage: UsageCounts | undefined
         let finishReason: FinishReason | undefined
         let requestId: string | undefined
-        const absorb = (parts: Iterable<StreamPart>): Chunk.Chunk<StreamEvent> => {
-          const events: Array<StreamEvent> = []
+        const absorb = (parts: Iterable<StreamPart>): Chunk.Chunk<A> => {
+          const out: Array<A> = []
           for (const part of parts) {
             switch (part._tag) {
               case "TextDelta":
                 if (part.text.length === 0) break
                 content.push(part.text)
                 progress.observeOutput(part.text)
-                events.push(new StreamEvent({ delta: part.text, isFinish: false }, true))
                 break
               case "ReasoningDelta":
                 if (part.text.length === 0) break
                 reasoning.push(part.text)
                 progress.observeOutput(part.text)
-                events.push(new StreamEvent({ delta: "", reasoningDelta: part.text, isFinish: false }, true))
                 break
+              case "ToolCall": {
+                const json = JSON.stringify(part.call.params) ?? ""
+                calls.push(part.call.name, json)
+                progress.observeOutput(part.call.name + json)
+                break
+              }
               case "Usage":
                 usage = part.usage
                 progress.observeUsage(part.usage)
@@ -123,13 +172,14 @@ export const make = (deps: {
                 if (part.requestId !== undefined) requestId = part.requestId
                 break
             }
+            sink.part(part, out)
           }
-          return Chunk.unsafeFromArray(events)
+          return Chunk.unsafeFromArray(out)
         }
 
         // The prefix ends with the first delta (if the stream has one): its arrival is the TTFT.
         const first = absorb(opened.prefix)
-        if (first.length > 0) progress.firstToken(yield* Clock.currentTimeMillis)
+        if (opened.prefix.some(isDelta)) progress.firstToken(yield* Clock.currentTimeMillis)
         const rest = Stream.mapChunks(opened.rest, absorb).pipe(
           Stream.mapError((error) => scrubError(deps.scrub, error))
         )
@@ -137,7 +187,10 @@ export const make = (deps: {
           Effect.gen(function*() {
             const text = content.join("")
             const reasoningText = reasoning.length > 0 ? reasoning.join("") : undefined
-            const settled = yield* metering.commit(meter, route, usage, { content: text, reasoning: reasoningText })
+            const settled = yield* metering.commit(meter, route, usage, {
+              content: text + calls.join(""),
+              reasoning: reasoningText
+            })
             yield* Scope.close(opened.scope, Exit.void)
             const response = new GenerationResponse({
               content: text,
@@ -164,13 +217,7 @@ export const make = (deps: {
               content: text,
               ttftMs: progress.ttftMs
             })
-            return new StreamEvent({
-              delta: "",
-              isFinish: true,
-              usage: response.usage,
-              finishReason: response.finishReason,
-              response
-            }, true)
+            return sink.finish(response)
           })
         )
         return Stream.fromChunk(first).pipe(Stream.concat(rest), Stream.concat(Stream.fromEffect(finish)))
@@ -180,5 +227,11 @@ export const make = (deps: {
       captureStackTrace: false
     }))
 
-  return { stream }
+  /** The public stream: text and reasoning deltas, then one finish event. */
+  const stream = (plan: Plan): Stream.Stream<StreamEvent, LLMError> => run(plan, eventSink)
+
+  /** Every decoded part (tool calls and provider metadata too), then the settled response. */
+  const streamParts = (plan: Plan): Stream.Stream<PartsElement, LLMError> => run(plan, partsSink)
+
+  return { stream, streamParts }
 }

@@ -24,6 +24,7 @@ import {
   withCallContext
 } from "../index.js"
 import type * as Simulator from "../simulator/Simulator.js"
+import { aiSteps } from "./AiSteps.js"
 import {
   type AttemptFact,
   attemptsOf,
@@ -694,5 +695,6 @@ export const tourSteps: ReadonlyArray<TourStep> = [
           ledger: ledgerEvents.map(ledgerEventOf)
         }
       })
-  }
+  },
+  ...aiSteps(endpoints.primary)
 ]

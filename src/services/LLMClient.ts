@@ -12,6 +12,7 @@ import * as Stream from "effect/Stream"
 import * as Attempts from "../call/Attempts.js"
 import * as CallTelemetry from "../call/CallTelemetry.js"
 import * as Metering from "../call/Metering.js"
+import * as Parts from "../call/Parts.js"
 import * as Plan from "../call/Plan.js"
 import { CallProgress } from "../call/Progress.js"
 import * as Streaming from "../call/Streaming.js"
@@ -21,6 +22,7 @@ import type { GenerateRequest } from "../domain/Request.js"
 import type { StreamEvent } from "../domain/StreamEvent.js"
 import * as InFlight from "../internal/InFlight.js"
 import * as Scrub from "../internal/Scrub.js"
+import type { ProviderAnswer } from "../providers/Provider.js"
 import { CircuitBreaker } from "./CircuitBreaker.js"
 import { Ledger } from "./Ledger.js"
 import { LLMConfig } from "./LLMConfig.js"
@@ -69,58 +71,66 @@ export const make = Effect.gen(function*() {
   const scrub = Scrub.make(config.secrets)
   const telemetry = CallTelemetry.make({ recordContent: observability.recordContent })
   const plan = Plan.make({ config, pricing, router })
+  const planParts = Plan.makeForParts({ config, pricing, router })
   const metering = Metering.make({ ledger, pricing, budget, telemetry, scrub })
   const attempts = Attempts.make({ resilience, router, breakers, config, providers, metering, telemetry, scrub })
   const streaming = Streaming.make({ resilience, metering, attempts, telemetry, scrub })
   const inFlight = yield* InFlight.make
 
-  const generateResponse = (input: GenerateRequest): Effect.Effect<GenerationResponse, LLMError> =>
-    Effect.flatMap(
-      plan(input),
-      (planned) =>
-        Effect.flatMap(Clock.currentTimeMillis, (startedAt) =>
-          Effect.acquireUseRelease(
-            metering.hold(planned, new CallProgress(startedAt)),
-            (meter) =>
-              Effect.gen(function*() {
-                yield* telemetry.started(planned)
-                const [answer, route] = yield* attempts.run(meter, (client, target, route, timeout) =>
-                  client.generate(target, planned.request).pipe(
-                    Effect.timeoutFail({
-                      duration: timeout,
-                      onTimeout: () => Attempts.attemptTimeout(route, timeout)
-                    })
-                  ))
-                const settled = yield* metering.commit(meter, route, answer.usage, answer)
-                yield* telemetry.finished({
-                  route,
-                  usage: settled.usage,
-                  finishReason: answer.finishReason,
-                  cost: settled.cost,
-                  attempts: meter.progress.attempts,
-                  requestId: answer.requestId,
-                  content: answer.content,
-                  ttftMs: undefined
+  /** A planned unary call, held, attempted and settled: the decoded answer and its record. */
+  const generatePlanned = (planned: Plan.Plan): Effect.Effect<Parts.PartsAnswer, LLMError> =>
+    Effect.flatMap(Clock.currentTimeMillis, (startedAt) =>
+      Effect.acquireUseRelease(
+        metering.hold(planned, new CallProgress(startedAt)),
+        (meter) =>
+          Effect.gen(function*() {
+            yield* telemetry.started(planned)
+            const [answer, route] = yield* attempts.run(meter, (client, target, route, timeout) =>
+              client.generate(target, planned.request).pipe(
+                Effect.timeoutFail({
+                  duration: timeout,
+                  onTimeout: () => Attempts.attemptTimeout(route, timeout)
                 })
-                return new GenerationResponse({
-                  content: answer.content,
-                  ...(answer.reasoning !== undefined ? { reasoning: answer.reasoning } : {}),
-                  model: route.model.modelId,
-                  alias: route.model.alias,
-                  provider: route.model.provider,
-                  endpoint: route.endpoint.name,
-                  usage: settled.usage,
-                  cost: settled.cost,
-                  finishReason: answer.finishReason,
-                  traceId: planned.traceId,
-                  ...(answer.requestId !== undefined ? { requestId: answer.requestId } : {}),
-                  timing: settled.timing,
-                  attempts: meter.progress.attempts
-                }, true)
-              }),
-            metering.settleUnfinished
-          ))
-    ).pipe(Effect.withSpan("LLMClient.generate", generateSpan))
+              ))
+            const settled = yield* metering.commit(meter, route, answer.usage, {
+              content: answer.content + callsText(answer),
+              reasoning: answer.reasoning
+            })
+            yield* telemetry.finished({
+              route,
+              usage: settled.usage,
+              finishReason: answer.finishReason,
+              cost: settled.cost,
+              attempts: meter.progress.attempts,
+              requestId: answer.requestId,
+              content: answer.content,
+              ttftMs: undefined
+            })
+            const response = new GenerationResponse({
+              content: answer.content,
+              ...(answer.reasoning !== undefined ? { reasoning: answer.reasoning } : {}),
+              model: route.model.modelId,
+              alias: route.model.alias,
+              provider: route.model.provider,
+              endpoint: route.endpoint.name,
+              usage: settled.usage,
+              cost: settled.cost,
+              finishReason: answer.finishReason,
+              traceId: planned.traceId,
+              ...(answer.requestId !== undefined ? { requestId: answer.requestId } : {}),
+              timing: settled.timing,
+              attempts: meter.progress.attempts
+            }, true)
+            return { answer, response }
+          }),
+        metering.settleUnfinished
+      ))
+
+  const generateResponse = (input: GenerateRequest): Effect.Effect<GenerationResponse, LLMError> =>
+    Effect.flatMap(plan(input), generatePlanned).pipe(
+      Effect.map(({ response }) => response),
+      Effect.withSpan("LLMClient.generate", generateSpan)
+    )
 
   const generate = ((input: GenerateRequest) =>
     inFlight.track<string | GenerationResponse, LLMError, never>(
@@ -132,8 +142,25 @@ export const make = Effect.gen(function*() {
   const stream = (input: GenerateRequest): Stream.Stream<StreamEvent, LLMError> =>
     Stream.unwrapScoped(Effect.zipRight(inFlight.trackScoped, Effect.map(plan(input), streaming.stream)))
 
-  return LLMClient.of({ generate, stream })
+  const service = LLMClient.of({ generate, stream })
+  return Parts.register(service, {
+    generate: (input) =>
+      inFlight.track(
+        Effect.flatMap(planParts(input), generatePlanned).pipe(Effect.withSpan("LLMClient.generate", generateSpan))
+      ),
+    stream: (input) =>
+      Stream.unwrapScoped(Effect.zipRight(inFlight.trackScoped, Effect.map(planParts(input), streaming.streamParts)))
+  })
 })
+
+/** A unary answer's tool calls as text, counted as output when the provider reports no usage. */
+const callsText = (answer: ProviderAnswer): string => {
+  let text = ""
+  for (const part of answer.parts ?? []) {
+    if (part.type === "tool-call") text += part.name + (JSON.stringify(part.params) ?? "")
+  }
+  return text
+}
 
 /** The client over its services. */
 export const layer: Layer.Layer<

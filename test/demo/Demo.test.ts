@@ -72,7 +72,9 @@ describe("demo tour", () => {
       "budget",
       "ledger",
       "user-budgets",
-      "batch"
+      "batch",
+      "tools",
+      "structured-output"
     ])
     assert.deepStrictEqual(tourSteps.filter((step) => step.live).map((step) => step.name), [
       "generate",
@@ -363,5 +365,39 @@ describe("demo tour", () => {
     assert.deepStrictEqual(settled.filter((s) => s === "commit/ok").length, ok.length)
     assert.deepStrictEqual(settled.filter((s) => s === "cancel/error").length, 2)
     assert.strictEqual(batch.ledger.filter((e) => e.type === "hold").length, ok.length + 2)
+  })
+
+  it("tools: the weather call, its result, the final answer; two settled calls under one trace with its tags", () => {
+    const tools = facts<{
+      traceId: string
+      toolCalls: ReadonlyArray<unknown>
+      toolResults: ReadonlyArray<unknown>
+      finishReasons: ReadonlyArray<string>
+      answer: string
+      ledger: ReadonlyArray<LedgerEventFact>
+      tags: ReadonlyArray<unknown>
+    }>("tools")
+    assert.deepStrictEqual(tools.toolCalls, [{ name: "get_weather", params: { city: "Lisbon" } }])
+    assert.deepStrictEqual(tools.toolResults, [{
+      name: "get_weather",
+      result: { city: "Lisbon", celsius: 18, sky: "clear" }
+    }])
+    assert.deepStrictEqual(tools.finishReasons, ["tool-calls", "stop"])
+    assert.strictEqual(tools.answer, "It is 18 °C and clear in Lisbon.")
+    assert.deepStrictEqual(seen(step("tools")), [["google-primary", 200], ["google-primary", 200]])
+    assert.deepStrictEqual(tools.ledger.map((e) => [e.type, e.status, e.traceId]), [
+      ["commit", "ok", tools.traceId],
+      ["commit", "ok", tools.traceId]
+    ])
+    assert.deepStrictEqual(tools.tags, [{ feature: "weather" }, { feature: "weather" }])
+  })
+
+  it("structured-output: Gemini's JSON mode with the Schema's JSON Schema; the value decoded", () => {
+    const object = facts<{ value: unknown; responseMimeType: string; responseJsonSchema: { required: unknown } }>(
+      "structured-output"
+    )
+    assert.deepStrictEqual(object.value, { name: "Lisbon", country: "Portugal", population: 545_000 })
+    assert.strictEqual(object.responseMimeType, "application/json")
+    assert.deepStrictEqual(object.responseJsonSchema.required, ["name", "country", "population"])
   })
 })

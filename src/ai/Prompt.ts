@@ -1,0 +1,149 @@
+/**
+ * An `@effect/ai` `Prompt` as the conversation every protocol encodes (`CallRequest`'s system text
+ * and messages): system messages joined into the system text; user, assistant and tool messages part
+ * for part — text, file (bytes, base64, data URL or URL), reasoning, tool call, tool result — with the
+ * parts' provider options carried as their provider metadata. Metadata the prompt lost (`Chat`'s
+ * history) is re-attached from the memory. Parts the pipeline cannot carry are `invalid_request`.
+ */
+import type * as Prompt from "@effect/ai/Prompt"
+import * as Encoding from "effect/Encoding"
+import type { FatalError } from "../domain/Errors.js"
+import type {
+  AssistantPart,
+  FileData,
+  FilePart,
+  Message,
+  ProviderMetadata,
+  ToolResultPart,
+  UserPart
+} from "../domain/Prompt.js"
+import { invalidRequest } from "../domain/Request.js"
+import { hasMetadata, type Memory, type SignedPart } from "./Memory.js"
+
+/** The prompt in `CallRequest`'s shape. */
+export interface EncodedPrompt {
+  readonly system: string | undefined
+  readonly messages: ReadonlyArray<Message>
+}
+
+const metadataOf = (options: Prompt.ProviderOptions): ProviderMetadata | undefined => {
+  let out: Record<string, Readonly<Record<string, unknown>>> | undefined
+  for (const [key, value] of Object.entries(options)) {
+    if (value === undefined) continue
+    out ??= {}
+    out[key] = value
+  }
+  return out
+}
+
+const withMetadata = <P extends object>(part: P, metadata: ProviderMetadata | undefined): P =>
+  metadata === undefined ? part : { ...part, metadata }
+
+const dataUrl = /^data:([^;,]*)(?:;[^,]*)?;base64,(.*)$/s
+
+/**
+ * A file's data: bytes and base64 strings as base64, a data URL's payload; a URL, or a string with a
+ * scheme (`https://`, `oss://`, `gs://`: base64 never has a colon), as a URL for the protocol to judge.
+ */
+export const fileDataOf = (data: string | Uint8Array | URL): FileData => {
+  if (data instanceof URL) return { _tag: "url", url: data.href }
+  if (typeof data !== "string") return { _tag: "base64", base64: Encoding.encodeBase64(data) }
+  const inline = dataUrl.exec(data)
+  if (inline !== null) return { _tag: "base64", base64: inline[2]! }
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(data)) return { _tag: "url", url: data }
+  return { _tag: "base64", base64: data }
+}
+
+const fileOf = (part: Prompt.FilePart, label: string): FilePart => ({
+  type: "file",
+  mediaType: part.mediaType,
+  data: fileDataOf(part.data),
+  ...(part.fileName !== undefined ? { fileName: part.fileName } : {}),
+  source: label
+})
+
+/** The metadata of a text or reasoning part lost by the prompt, from the signed parts of its turn's calls. */
+const recalledFor = (turn: ReadonlyArray<SignedPart>, type: "text" | "reasoning", text: string) =>
+  turn.find((signed) => signed.type === type && signed.text === text)?.metadata
+
+/** An assistant message's parts, lost metadata re-attached from the memory by the ids of its tool calls. */
+const assistantParts = (
+  message: Prompt.AssistantMessage,
+  index: number,
+  memory: Memory | undefined
+): ReadonlyArray<AssistantPart> | FatalError => {
+  const turn: Array<SignedPart> = []
+  if (memory !== undefined) {
+    for (const part of message.content) {
+      if (part.type === "tool-call") turn.push(...(memory.recall(part.id)?.turn ?? []))
+    }
+  }
+  const out: Array<AssistantPart> = []
+  for (const [j, part] of message.content.entries()) {
+    const metadata = metadataOf(part.options)
+    switch (part.type) {
+      case "text":
+      case "reasoning": {
+        const recalled = hasMetadata(metadata) ? metadata : recalledFor(turn, part.type, part.text)
+        out.push(withMetadata({ type: part.type, text: part.text }, recalled))
+        break
+      }
+      case "file":
+        out.push(fileOf(part, `prompt.content[${index}].content[${j}]`))
+        break
+      case "tool-call": {
+        const recalled = hasMetadata(metadata) ? metadata : memory?.recall(part.id)?.call
+        out.push(withMetadata({ type: "tool-call", id: part.id, name: part.name, params: part.params }, recalled))
+        break
+      }
+      case "tool-result":
+        // A result the provider produced itself (provider-executed tools) has no request form here.
+        if (part.providerExecuted) break
+        return invalidRequest(
+          `prompt.content[${index}].content[${j}]: a tool result belongs in a tool message, not an assistant one`
+        )
+    }
+  }
+  return out
+}
+
+/** Encodes a prompt; `memory` re-attaches lost provider metadata to replayed tool calls and their turn. */
+export const encodePrompt = (prompt: Prompt.Prompt, memory?: Memory): EncodedPrompt | FatalError => {
+  const system: Array<string> = []
+  const messages: Array<Message> = []
+  for (const [index, message] of prompt.content.entries()) {
+    switch (message.role) {
+      case "system":
+        if (message.content.length > 0) system.push(message.content)
+        break
+      case "user": {
+        const parts: Array<UserPart> = message.content.map((part, j) =>
+          part.type === "text"
+            ? withMetadata({ type: "text", text: part.text }, metadataOf(part.options))
+            : fileOf(part, `prompt.content[${index}].content[${j}]`)
+        )
+        if (parts.length > 0) messages.push({ role: "user", parts })
+        break
+      }
+      case "assistant": {
+        const parts = assistantParts(message, index, memory)
+        if (!Array.isArray(parts)) return parts as FatalError
+        if (parts.length > 0) messages.push({ role: "assistant", parts })
+        break
+      }
+      case "tool": {
+        const parts: Array<ToolResultPart> = message.content.map((part) => ({
+          type: "tool-result",
+          id: part.id,
+          name: part.name,
+          result: part.result,
+          isFailure: part.isFailure
+        }))
+        if (parts.length > 0) messages.push({ role: "tool", parts })
+        break
+      }
+    }
+  }
+  if (messages.length === 0) return invalidRequest("the prompt has no user, assistant or tool message")
+  return { system: system.length > 0 ? system.join("\n\n") : undefined, messages }
+}

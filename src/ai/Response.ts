@@ -1,0 +1,201 @@
+/**
+ * Answers as `@effect/ai` response parts: a unary answer as its parts in order (text, reasoning, tool
+ * calls with their params and provider metadata) between a `response-metadata` part and the `finish`
+ * part; a stream as `text-start`/`-delta`/`-end` and `reasoning-start`/`-delta`/`-end` blocks and whole
+ * `tool-call` parts, then the same two. The finish part carries the usage the ledger settled and, under
+ * `effect-llm` in its metadata, the call's trace id, route and cost.
+ */
+import type * as Response from "@effect/ai/Response"
+import type { PartsElement } from "../call/Parts.js"
+import type { FinishReason } from "../domain/FinishReason.js"
+import type { GenerationResponse } from "../domain/GenerationResponse.js"
+import type { AssistantPart, ProviderMetadata, ToolCallPart } from "../domain/Prompt.js"
+import type { ProviderAnswer } from "../providers/Provider.js"
+import { hasMetadata, type Memory, type SignedPart } from "./Memory.js"
+
+/** The key of effect-llm's own data in a finish part's metadata. */
+export const metadataKey = "effect-llm"
+
+/** A finish reason in @effect/ai's words; a stop after tool calls is `tool-calls`. */
+export const finishReasonOf = (reason: FinishReason, calledTools: boolean): Response.FinishReason => {
+  switch (reason) {
+    case "stop":
+      return calledTools ? "tool-calls" : "stop"
+    case "length":
+      return "length"
+    case "filter":
+      return "content-filter"
+    case "other":
+      return calledTools ? "tool-calls" : "other"
+  }
+}
+
+/** The response-metadata part: the provider's request id and the model that answered. */
+const responseMetadata = (
+  response: GenerationResponse,
+  modelVersion: string | undefined,
+  at: Date
+): Response.ResponseMetadataPartEncoded => ({
+  type: "response-metadata",
+  ...(response.requestId !== undefined ? { id: response.requestId } : {}),
+  modelId: modelVersion ?? response.model,
+  timestamp: at.toISOString()
+})
+
+/** The finish part: settled usage, and the call's record under `effect-llm`. */
+const finish = (response: GenerationResponse, calledTools: boolean): Response.FinishPartEncoded => ({
+  type: "finish",
+  reason: finishReasonOf(response.finishReason, calledTools),
+  usage: {
+    inputTokens: response.usage.inputTokens,
+    outputTokens: response.usage.outputTokens,
+    totalTokens: response.usage.totalTokens,
+    ...(response.usage.reasoningTokens !== undefined ? { reasoningTokens: response.usage.reasoningTokens } : {}),
+    ...(response.usage.cachedInputTokens !== undefined ? { cachedInputTokens: response.usage.cachedInputTokens } : {})
+  },
+  metadata: {
+    [metadataKey]: {
+      traceId: response.traceId,
+      alias: response.alias,
+      provider: response.provider,
+      model: response.model,
+      endpoint: response.endpoint,
+      cost: response.cost,
+      attempts: response.attempts
+    }
+  }
+})
+
+const withMetadata = (metadata: ProviderMetadata | undefined) => hasMetadata(metadata) ? { metadata } : {}
+
+const toolCall = (call: ToolCallPart): Response.ToolCallPartEncoded => ({
+  type: "tool-call",
+  id: call.id,
+  name: call.name,
+  params: call.params,
+  providerExecuted: false,
+  ...withMetadata(call.metadata)
+})
+
+/** The answer's parts in order (its text and reasoning when the protocol gave no parts). */
+const partsOf = (answer: ProviderAnswer): ReadonlyArray<AssistantPart> =>
+  answer.parts ?? [
+    ...(answer.reasoning !== undefined && answer.reasoning.length > 0
+      ? [{ type: "reasoning" as const, text: answer.reasoning }]
+      : []),
+    ...(answer.content.length > 0 ? [{ type: "text" as const, text: answer.content }] : [])
+  ]
+
+/** Remembers the tool calls of an answer with their signed neighbours (see `Memory`). */
+const rememberTurn = (memory: Memory | undefined, parts: ReadonlyArray<AssistantPart>): void => {
+  if (memory === undefined) return
+  const calls = parts.filter((part): part is ToolCallPart => part.type === "tool-call")
+  if (calls.length === 0) return
+  const turn: Array<SignedPart> = []
+  for (const part of parts) {
+    if ((part.type === "text" || part.type === "reasoning") && hasMetadata(part.metadata)) {
+      turn.push({ type: part.type, text: part.text, metadata: part.metadata })
+    }
+  }
+  memory.remember(calls, turn)
+}
+
+/** A unary answer as @effect/ai parts. */
+export const decodeAnswer = (
+  answer: ProviderAnswer,
+  response: GenerationResponse,
+  memory: Memory | undefined,
+  at: Date
+): Array<Response.PartEncoded> => {
+  const parts = partsOf(answer)
+  rememberTurn(memory, parts)
+  const out: Array<Response.PartEncoded> = [responseMetadata(response, answer.modelVersion, at)]
+  for (const part of parts) {
+    switch (part.type) {
+      case "text":
+      case "reasoning":
+        out.push({ type: part.type, text: part.text, ...withMetadata(part.metadata) })
+        break
+      case "tool-call":
+        out.push(toolCall(part))
+        break
+      case "file":
+        // Protocols decode no file answers (generated images are not supported).
+        break
+    }
+  }
+  out.push(finish(response, parts.some((part) => part.type === "tool-call")))
+  return out
+}
+
+/**
+ * A stream decoder: call it with each element of the pipeline's parts stream, in order; it returns the
+ * @effect/ai parts to emit. Text and reasoning open a block at their first delta and close it when
+ * another kind of part arrives, when their provider metadata arrives (on the `-end` part) or at the end.
+ */
+export const streamDecoder = (memory: Memory | undefined, now: () => Date) => {
+  let open: { readonly kind: "text" | "reasoning"; readonly id: string; text: string } | undefined
+  let blocks = 0
+  let modelVersion: string | undefined
+  const seen: Array<AssistantPart> = []
+
+  const close = (out: Array<Response.StreamPartEncoded>, metadata?: ProviderMetadata): void => {
+    if (open === undefined) return
+    out.push({ type: `${open.kind}-end`, id: open.id, ...withMetadata(metadata) })
+    seen.push({ type: open.kind, text: open.text, ...(hasMetadata(metadata) ? { metadata } : {}) })
+    open = undefined
+  }
+
+  const delta = (out: Array<Response.StreamPartEncoded>, kind: "text" | "reasoning", text: string): void => {
+    if (open !== undefined && open.kind !== kind) close(out)
+    if (open === undefined) {
+      open = { kind, id: `${kind}-${blocks++}`, text: "" }
+      out.push({ type: `${kind}-start`, id: open.id })
+    }
+    open.text += text
+    out.push({ type: `${kind}-delta`, id: open.id, delta: text })
+  }
+
+  return (element: PartsElement): Array<Response.StreamPartEncoded> => {
+    const out: Array<Response.StreamPartEncoded> = []
+    switch (element._tag) {
+      case "TextDelta":
+        delta(out, "text", element.text)
+        break
+      case "ReasoningDelta":
+        delta(out, "reasoning", element.text)
+        break
+      case "PartMetadata":
+        if (open !== undefined && open.kind === element.part) close(out, element.metadata)
+        else {
+          // Metadata for a block already closed (or never opened): an empty block carries it.
+          const id = `${element.part}-${blocks++}`
+          out.push({ type: `${element.part}-start`, id }, {
+            type: `${element.part}-end`,
+            id,
+            ...withMetadata(element.metadata)
+          })
+          seen.push({ type: element.part, text: "", metadata: element.metadata })
+        }
+        break
+      case "ToolCall":
+        close(out)
+        seen.push(element.call)
+        out.push(toolCall(element.call))
+        break
+      case "Metadata":
+        if (element.modelVersion !== undefined) modelVersion = element.modelVersion
+        break
+      case "Settled": {
+        close(out)
+        rememberTurn(memory, seen)
+        out.push(
+          responseMetadata(element.response, modelVersion, now()),
+          finish(element.response, seen.some((part) => part.type === "tool-call"))
+        )
+        break
+      }
+    }
+    return out
+  }
+}

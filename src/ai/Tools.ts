@@ -1,0 +1,60 @@
+/**
+ * What `@effect/ai` asks besides the prompt, in `CallRequest`'s shape: the toolkit's tools as JSON
+ * Schema definitions (`Tool.getJsonSchema`, as the `@effect/ai-*` providers do), the tool choice in
+ * its five forms, and `generateObject`'s schema as a JSON response format.
+ */
+import type * as LanguageModel from "@effect/ai/LanguageModel"
+import * as Tool from "@effect/ai/Tool"
+import type * as Schema from "effect/Schema"
+import type { FatalError } from "../domain/Errors.js"
+import type { JsonResponseFormat, ToolChoice, ToolDefinition } from "../domain/Prompt.js"
+import { invalidRequest } from "../domain/Request.js"
+
+/** The toolkit's tools as definitions; provider-defined tools (a vendor's built-in search, …) are refused. */
+export const toolDefinitionsOf = (tools: ReadonlyArray<Tool.Any>): ReadonlyArray<ToolDefinition> | FatalError => {
+  const out: Array<ToolDefinition> = []
+  for (const tool of tools) {
+    if (Tool.isProviderDefined(tool)) {
+      return invalidRequest(
+        `tool ${JSON.stringify(tool.name)} is provider-defined; effect-llm sends only user-defined tools`
+      )
+    }
+    out.push({
+      name: tool.name,
+      // `Tool.getDescription` / `Tool.getJsonSchema`, on the fields every tool has (`Tool.Any`).
+      description: tool.description ?? Tool.getDescriptionFromSchemaAst(tool.parametersSchema.ast),
+      parameters: Tool.getJsonSchemaFromSchemaAst(tool.parametersSchema.ast) as unknown as ToolDefinition["parameters"]
+    })
+  }
+  return out
+}
+
+/**
+ * The choice as `CallRequest` has it: `{ oneOf, mode: "required" }` is one of those tools; `{ oneOf }`
+ * otherwise is `auto` over them (the tools sent are already those of `oneOf`, as `LanguageModel` filters
+ * them), as the `@effect/ai-*` providers read it. Undefined when no tool is sent.
+ */
+export const toolChoiceOf = (
+  choice: LanguageModel.ToolChoice<string>,
+  toolCount: number
+): ToolChoice | undefined => {
+  if (toolCount === 0) return undefined
+  if (typeof choice === "string") return choice
+  if ("tool" in choice) return { tool: choice.tool }
+  return choice.mode === "required" ? { oneOf: choice.oneOf } : "auto"
+}
+
+/** `generateObject`'s schema as a JSON response format named `objectName`, described by its description annotation. */
+export const responseFormatOf = (
+  format: LanguageModel.ProviderOptions["responseFormat"]
+): JsonResponseFormat | undefined => {
+  if (format.type !== "json") return undefined
+  const schema = format.schema as Schema.Schema.Any
+  const description = Tool.getDescriptionFromSchemaAst(schema.ast)
+  return {
+    type: "json",
+    name: format.objectName,
+    ...(description !== undefined ? { description } : {}),
+    schema: Tool.getJsonSchemaFromSchemaAst(schema.ast) as unknown as JsonResponseFormat["schema"]
+  }
+}

@@ -1,0 +1,162 @@
+/**
+ * `effect-llm/ai` end to end against the simulator, for each protocol that carries tools and JSON
+ * output (`Support.cases`, `ready` by a capability check: the OpenAI and Anthropic cases run once
+ * their protocols encode tools): a two-step weather tool loop with `generateText` and a `Toolkit`,
+ * `generateObject` (and a malformed answer settled with its real usage), `streamText` with a tool
+ * call, and `withCallContext` grouping a loop's requests under one trace id with its tags.
+ */
+import { AiError, LanguageModel, Prompt } from "@effect/ai"
+import { assert, describe, it } from "@effect/vitest"
+import * as Chunk from "effect/Chunk"
+import * as Effect from "effect/Effect"
+import * as Schema from "effect/Schema"
+import * as Stream from "effect/Stream"
+import { afterAll, beforeAll, beforeEach } from "vitest"
+import { withCallContext } from "../../src/index.js"
+import * as Simulator from "../../src/simulator/Simulator.js"
+import { cases, endpointOf, layerFor, settlements, weatherHandlers, WeatherToolkit } from "./Support.js"
+
+let sim: Simulator.Simulator
+
+beforeAll(async () => {
+  sim = await Simulator.start()
+})
+afterAll(() => sim.close())
+beforeEach(() => sim.reset())
+
+const Person = Schema.Struct({ name: Schema.String, age: Schema.Number }).annotations({ identifier: "Person" })
+
+for (const c of cases) {
+  describe.skipIf(!c.ready)(`${c.protocol} (${c.modelId})`, () => {
+    const endpoint = endpointOf(c)
+    const provide = <A, E>(effect: Effect.Effect<A, E, any>) =>
+      effect.pipe(Effect.provide(weatherHandlers), Effect.provide(layerFor(sim, c.alias))) as Effect.Effect<A, E>
+
+    it.effect("a two-step tool loop: the call, its result sent back, the answer; two settled calls under one trace", () =>
+      provide(
+        Effect.gen(function*() {
+          sim.script(endpoint, { toolCalls: [{ name: "get_weather", arguments: { city: "Paris" } }] }, {
+            text: "It is 18 °C and clear in Paris."
+          })
+          const question = Prompt.make("What is the weather in Paris?")
+          const first = yield* LanguageModel.generateText({ prompt: question, toolkit: WeatherToolkit })
+          assert.strictEqual(first.finishReason, "tool-calls")
+          assert.lengthOf(first.toolCalls, 1)
+          assert.deepStrictEqual(first.toolCalls[0]!.params, { city: "Paris" })
+          assert.deepStrictEqual(first.toolResults[0]!.result, { city: "Paris", celsius: 18, sky: "clear" })
+          assert.isAbove(first.usage.inputTokens ?? 0, 0)
+
+          const second = yield* LanguageModel.generateText({
+            prompt: Prompt.merge(question, Prompt.fromResponseParts(first.content)),
+            toolkit: WeatherToolkit
+          })
+          assert.strictEqual(second.text, "It is 18 °C and clear in Paris.")
+          assert.strictEqual(second.finishReason, "stop")
+          assert.lengthOf(second.toolCalls, 0)
+
+          // The second request carried the call and its result in the protocol's own shape.
+          const sent = JSON.stringify(sim.log(endpoint)[1]!.body)
+          assert.include(sent, "get_weather")
+          assert.match(sent, /celsius\\*":18/)
+
+          const rows = yield* settlements
+          assert.lengthOf(rows, 2)
+          for (const row of rows) {
+            assert.strictEqual(row.status, "ok")
+            assert.strictEqual(row.traceId, "trip-7")
+            assert.deepStrictEqual(row.tags, { user: "u-42" })
+            assert.isAbove(row.usage!.inputTokens, 0)
+            assert.isAbove(row.cost, 0)
+          }
+        }).pipe(withCallContext({ traceId: "trip-7", tags: { user: "u-42" } }))
+      ))
+
+    it.effect("generateObject: the protocol's JSON mode, decoded by the schema; the call settled", () =>
+      provide(Effect.gen(function*() {
+        sim.script(endpoint, { json: { name: "Ada", age: 36 } })
+        const response = yield* LanguageModel.generateObject({ prompt: "Who wrote the first program?", schema: Person })
+        assert.deepStrictEqual(response.value, { name: "Ada", age: 36 })
+        const rows = yield* settlements
+        assert.lengthOf(rows, 1)
+        assert.strictEqual(rows[0]!.status, "ok")
+        assert.strictEqual(response.usage.outputTokens, rows[0]!.usage!.outputTokens)
+      })))
+
+    it.effect("generateObject: an answer that does not decode is MalformedOutput, and the call is settled with its usage", () =>
+      provide(Effect.gen(function*() {
+        sim.script(endpoint, { json: { name: "Ada", age: "thirty-six" } })
+        const error = yield* Effect.flip(LanguageModel.generateObject({ prompt: "Who?", schema: Person }))
+        assert.instanceOf(error, AiError.MalformedOutput)
+        const rows = yield* settlements
+        assert.lengthOf(rows, 1)
+        assert.strictEqual(rows[0]!.status, "ok")
+        assert.isAbove(rows[0]!.usage!.outputTokens, 0)
+        assert.isAbove(rows[0]!.cost, 0)
+      })))
+
+    it.effect("streamText: a streamed tool call arrives whole, its result follows, then finish with the settled usage", () =>
+      provide(Effect.gen(function*() {
+        sim.script(endpoint, {
+          toolCalls: [{ name: "get_weather", arguments: { city: "Oslo" } }, {
+            name: "get_weather",
+            arguments: { city: "Paris" }
+          }]
+        })
+        const parts = Chunk.toArray(
+          yield* Stream.runCollect(
+            LanguageModel.streamText({ prompt: "Weather in Oslo and Paris?", toolkit: WeatherToolkit })
+          )
+        )
+        const calls = parts.filter((part) => part.type === "tool-call")
+        assert.deepStrictEqual(calls.map((call) => call.params), [{ city: "Oslo" }, { city: "Paris" }])
+        const results = parts.filter((part) => part.type === "tool-result")
+        assert.deepStrictEqual(results.map((result) => (result.result as any).celsius), [4, 18])
+        const finish = parts.find((part) => part.type === "finish")!
+        assert.strictEqual(finish.reason, "tool-calls")
+        const rows = yield* settlements
+        assert.lengthOf(rows, 1)
+        assert.strictEqual(finish.usage.outputTokens, rows[0]!.usage!.outputTokens)
+      })))
+
+    it.effect("streamText: text as one text-start / text-delta… / text-end block", () =>
+      provide(Effect.gen(function*() {
+        sim.script(endpoint, { text: "Clear skies over Oslo today." })
+        const parts = Chunk.toArray(yield* Stream.runCollect(LanguageModel.streamText({ prompt: "Oslo?" })))
+        const types = parts.map((part) => part.type)
+        assert.strictEqual(types[0], "text-start")
+        assert.deepStrictEqual(types.slice(-3), ["text-end", "response-metadata", "finish"])
+        const text = parts.flatMap((part) => (part.type === "text-delta" ? [part.delta] : [])).join("")
+        assert.strictEqual(text, "Clear skies over Oslo today.")
+      })))
+  })
+}
+
+describe("files through the layer", () => {
+  const picture = Prompt.make([{
+    role: "user",
+    content: [{ type: "text", text: "What is in this picture?" }, {
+      type: "file",
+      mediaType: "image/png",
+      data: new Uint8Array([137, 80, 78, 71])
+    }]
+  }])
+
+  it.effect("gemini: an image part goes as inlineData", () =>
+    Effect.gen(function*() {
+      sim.script("google-sim", { text: "A tiny PNG." })
+      const response = yield* LanguageModel.generateText({ prompt: picture })
+      assert.strictEqual(response.text, "A tiny PNG.")
+      const parts = (sim.log("google-sim")[0]!.body as any).contents[0].parts
+      assert.deepStrictEqual(parts[1], { inlineData: { mimeType: "image/png", data: "iVBORw==" } })
+    }).pipe(Effect.provide(layerFor(sim, "gemini-flash"))))
+
+  it.effect("dashscope qwen-plus (a text model): the image is invalid_request naming the part, before any ledger write", () =>
+    Effect.gen(function*() {
+      const error = yield* Effect.flip(LanguageModel.generateText({ prompt: picture }))
+      assert.instanceOf(error, AiError.UnknownError)
+      assert.include(error.message, "prompt.content[0].content[1]")
+      assert.strictEqual(((error as AiError.UnknownError).cause as any).reason, "invalid_request")
+      assert.lengthOf(sim.log("dashscope-sim"), 0)
+      assert.lengthOf(yield* settlements, 0)
+    }).pipe(Effect.provide(layerFor(sim, "qwen-plus"))))
+})

@@ -1,0 +1,212 @@
+/**
+ * @effect/ai's request as a `CallRequest`: every prompt part kind, file data forms, provider options
+ * as metadata, tools as JSON Schema, the five tool-choice forms, `generateObject`'s schema as a JSON
+ * response format, and what is refused.
+ */
+import { Prompt, Tool } from "@effect/ai"
+import type { LanguageModel } from "@effect/ai"
+import { assert, describe, it } from "@effect/vitest"
+import * as Schema from "effect/Schema"
+import { callRequestOf } from "../../src/ai/Layer.js"
+import { encodePrompt, fileDataOf } from "../../src/ai/Prompt.js"
+import { responseFormatOf, toolChoiceOf, toolDefinitionsOf } from "../../src/ai/Tools.js"
+import { FatalError } from "../../src/domain/Errors.js"
+import type { CallRequest } from "../../src/domain/Prompt.js"
+import { GetWeather } from "./Support.js"
+
+const conversation = Prompt.make([
+  { role: "system", content: "Be brief." },
+  {
+    role: "user",
+    content: [
+      { type: "text", text: "What is in this picture, and the weather there?" },
+      { type: "file", mediaType: "image/png", data: new Uint8Array([1, 2, 3]) },
+      { type: "file", mediaType: "application/pdf", data: new URL("https://example.com/a.pdf"), fileName: "a.pdf" }
+    ]
+  },
+  {
+    role: "assistant",
+    content: [
+      { type: "reasoning", text: "A harbour; Oslo.", options: { anthropic: { signature: "sig-r" } } },
+      { type: "text", text: "Let me check." },
+      {
+        type: "tool-call",
+        id: "call-1",
+        name: "get_weather",
+        params: { city: "Oslo" },
+        providerExecuted: false,
+        options: { gemini: { thoughtSignature: "sig-c" } }
+      }
+    ]
+  },
+  {
+    role: "tool",
+    content: [{
+      type: "tool-result",
+      id: "call-1",
+      name: "get_weather",
+      result: { celsius: 4 },
+      isFailure: false,
+      providerExecuted: false
+    }]
+  },
+  { role: "system", content: "Answer in English." }
+])
+
+describe("encodePrompt", () => {
+  it("system messages joined apart; user, assistant and tool turns part for part, options as metadata", () => {
+    const encoded = encodePrompt(conversation)
+    assert.notInstanceOf(encoded, FatalError)
+    if (encoded instanceof FatalError) return
+    assert.strictEqual(encoded.system, "Be brief.\n\nAnswer in English.")
+    assert.deepStrictEqual(encoded.messages, [
+      {
+        role: "user",
+        parts: [
+          { type: "text", text: "What is in this picture, and the weather there?" },
+          {
+            type: "file",
+            mediaType: "image/png",
+            data: { _tag: "base64", base64: "AQID" },
+            source: "prompt.content[1].content[1]"
+          },
+          {
+            type: "file",
+            mediaType: "application/pdf",
+            data: { _tag: "url", url: "https://example.com/a.pdf" },
+            fileName: "a.pdf",
+            source: "prompt.content[1].content[2]"
+          }
+        ]
+      },
+      {
+        role: "assistant",
+        parts: [
+          { type: "reasoning", text: "A harbour; Oslo.", metadata: { anthropic: { signature: "sig-r" } } },
+          { type: "text", text: "Let me check." },
+          {
+            type: "tool-call",
+            id: "call-1",
+            name: "get_weather",
+            params: { city: "Oslo" },
+            metadata: { gemini: { thoughtSignature: "sig-c" } }
+          }
+        ]
+      },
+      {
+        role: "tool",
+        parts: [{ type: "tool-result", id: "call-1", name: "get_weather", result: { celsius: 4 }, isFailure: false }]
+      }
+    ])
+  })
+
+  it("file data: bytes and bare base64 as base64, a data URL's payload, URL objects and strings with a scheme as URLs", () => {
+    assert.deepStrictEqual(fileDataOf(new Uint8Array([255])), { _tag: "base64", base64: "/w==" })
+    assert.deepStrictEqual(fileDataOf("AQID"), { _tag: "base64", base64: "AQID" })
+    assert.deepStrictEqual(fileDataOf("data:image/png;base64,AQID"), { _tag: "base64", base64: "AQID" })
+    assert.deepStrictEqual(fileDataOf("https://x.test/a.png"), { _tag: "url", url: "https://x.test/a.png" })
+    assert.deepStrictEqual(fileDataOf("oss://bucket/a.mp4"), { _tag: "url", url: "oss://bucket/a.mp4" })
+    assert.deepStrictEqual(fileDataOf(new URL("https://x.test/b.png")), { _tag: "url", url: "https://x.test/b.png" })
+  })
+
+  it("a prompt with only system text is invalid_request", () => {
+    const encoded = encodePrompt(Prompt.make([{ role: "system", content: "Be brief." }]))
+    assert.instanceOf(encoded, FatalError)
+    assert.include((encoded as FatalError).message, "no user, assistant or tool message")
+  })
+
+  it("a provider-executed tool result in an assistant turn is left out (it has no request form)", () => {
+    const encoded = encodePrompt(Prompt.make([{ role: "user", content: "hi" }, {
+      role: "assistant",
+      content: [{
+        type: "tool-result",
+        id: "ws-1",
+        name: "web_search",
+        result: {},
+        isFailure: false,
+        providerExecuted: true
+      }, { type: "text", text: "Done." }]
+    }]))
+    assert.deepStrictEqual((encoded as any).messages[1].parts, [{ type: "text", text: "Done." }])
+  })
+})
+
+describe("tools, tool choice and response format", () => {
+  it("a toolkit tool as a definition whose parameters are its Schema's JSON Schema", () => {
+    const [definition] = toolDefinitionsOf([GetWeather]) as ReadonlyArray<any>
+    assert.strictEqual(definition.name, "get_weather")
+    assert.strictEqual(definition.description, "The current weather in a city")
+    assert.deepStrictEqual(definition.parameters, {
+      type: "object",
+      properties: { city: { type: "string" } },
+      required: ["city"],
+      additionalProperties: false
+    })
+  })
+
+  it("a provider-defined tool is refused", () => {
+    const search = Tool.providerDefined({
+      id: "google.search",
+      toolkitName: "GoogleSearch",
+      providerName: "google_search",
+      args: {}
+    })({})
+    const refused = toolDefinitionsOf([search as any])
+    assert.instanceOf(refused, FatalError)
+    assert.include((refused as FatalError).message, "provider-defined")
+  })
+
+  it("the five choice forms; { oneOf } is required among them only with mode required; nothing without tools", () => {
+    assert.strictEqual(toolChoiceOf("auto", 2), "auto")
+    assert.strictEqual(toolChoiceOf("none", 2), "none")
+    assert.strictEqual(toolChoiceOf("required", 2), "required")
+    assert.deepStrictEqual(toolChoiceOf({ tool: "a" }, 2), { tool: "a" })
+    assert.deepStrictEqual(toolChoiceOf({ oneOf: ["a", "b"], mode: "required" }, 2), { oneOf: ["a", "b"] })
+    assert.strictEqual(toolChoiceOf({ oneOf: ["a"] }, 1), "auto")
+    assert.isUndefined(toolChoiceOf("none", 0))
+  })
+
+  it("generateObject's schema as a JSON response format named by the object, described by its annotation", () => {
+    const Person = Schema.Struct({ name: Schema.String }).annotations({ description: "A person" })
+    const format = responseFormatOf({ type: "json", objectName: "Person", schema: Person })
+    assert.deepStrictEqual(format, {
+      type: "json",
+      name: "Person",
+      description: "A person",
+      schema: {
+        type: "object",
+        properties: { name: { type: "string" } },
+        required: ["name"],
+        additionalProperties: false,
+        description: "A person"
+      }
+    })
+    assert.isUndefined(responseFormatOf({ type: "text" }))
+  })
+})
+
+describe("callRequestOf", () => {
+  const options = (extra: Partial<LanguageModel.ProviderOptions> = {}): LanguageModel.ProviderOptions => ({
+    prompt: Prompt.make("Weather in Oslo?"),
+    tools: [],
+    toolChoice: "none",
+    responseFormat: { type: "text" },
+    span: undefined as any,
+    ...extra
+  })
+
+  it("the layer's settings, tools and choice in one request; no tools, no choice", () => {
+    const request = callRequestOf(options({ tools: [GetWeather], toolChoice: { tool: "get_weather" } }), {
+      maxOutputTokens: 300,
+      temperature: 0.2
+    }) as CallRequest
+    assert.strictEqual(request.maxOutputTokens, 300)
+    assert.strictEqual(request.temperature, 0.2)
+    assert.deepStrictEqual(request.tools?.map((tool) => tool.name), ["get_weather"])
+    assert.deepStrictEqual(request.toolChoice, { tool: "get_weather" })
+    const plain = callRequestOf(options(), {}) as CallRequest
+    assert.isUndefined(plain.tools)
+    assert.isUndefined(plain.toolChoice)
+    assert.isUndefined(plain.responseFormat)
+  })
+})
