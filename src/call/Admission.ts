@@ -27,8 +27,7 @@ export interface LimiterWait {
 }
 
 /** Tokens an attempt is admitted at: the input bound plus the output cap (API.md §11). */
-export const admittedTokens = (request: CallRequest, outputCap: number): number =>
-  inputTokenBound(request) + outputCap
+export const admittedTokens = (request: CallRequest, outputCap: number): number => inputTokenBound(request) + outputCap
 
 /**
  * A request whose admitted tokens alone exceed the alias's `tpm` could never be admitted: it is an

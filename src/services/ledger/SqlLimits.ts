@@ -6,7 +6,7 @@
  * (lock, read the new rows, insert the slot) whatever the windows hold. Rows past their `keep_until`
  * are deleted under the same lock, at most once a minute per process.
  */
-import * as SqlClient from "@effect/sql/SqlClient"
+import type * as SqlClient from "@effect/sql/SqlClient"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import { randomUUID } from "node:crypto"
@@ -91,7 +91,9 @@ export const make = (
       sql,
       beginSnapshot,
       Effect.gen(function*() {
-        const [last] = yield* sql<{ last: number | string | null }>`SELECT COALESCE(MAX(seq), 0) AS last FROM rate_events`
+        const [last] = yield* sql<
+          { last: number | string | null }
+        >`SELECT COALESCE(MAX(seq), 0) AS last FROM rate_events`
         apply(yield* sql<Row>`SELECT ${columns} FROM rate_events WHERE keep_until > ${startedAt} ORDER BY seq`)
         lastSeq = Math.max(lastSeq, Number(last?.last ?? 0))
       })
@@ -104,7 +106,8 @@ export const make = (
         Effect.gen(function*() {
           yield* catchUp
           // the time is read under the lock: a slot's timestamp is never older than the slots it was checked against
-          const now = yield* Clock.currentTimeMillis
+          // whole ms: the columns are integers (a jittered sleep leaves the clock between two)
+          const now = Math.floor(yield* Clock.currentTimeMillis)
           if (now - lastPrune >= minuteMs) {
             lastPrune = now
             yield* sql`DELETE FROM rate_events WHERE keep_until <= ${now}`
@@ -135,8 +138,9 @@ export const make = (
         statements.after
       )).pipe(guard(dialect, "write_failed", `admitting an attempt of ${request.alias}`))
 
-    const release = (slot: Slot, tokens: number) =>
-      untraced(insertOne({
+    const release = (slot: Slot, used: number) => {
+      const tokens = Math.ceil(used)
+      return untraced(insertOne({
         type: "settle",
         slot_id: slot.id,
         alias: slot.alias,
@@ -149,9 +153,11 @@ export const make = (
         Effect.asVoid,
         guard(dialect, "write_failed", `releasing a slot of ${slot.alias}`)
       )
+    }
 
-    const pause = (alias: string, endpoint: string, until: number) =>
-      untraced(insertOne({
+    const pause = (alias: string, endpoint: string, at: number) => {
+      const until = Math.ceil(at)
+      return untraced(insertOne({
         type: "pause",
         slot_id: "",
         alias,
@@ -164,6 +170,7 @@ export const make = (
         Effect.asVoid,
         guard(dialect, "write_failed", `pausing ${endpoint} for ${alias}`)
       )
+    }
 
     const limitUse = () =>
       Effect.flatMap(Clock.currentTimeMillis, (now) =>

@@ -13,14 +13,7 @@ import * as TestClock from "effect/TestClock"
 import type { RateLimits } from "../../../src/domain/Config.js"
 import { type Admission, type AdmitRequest, Ledger, type Slot } from "../../../src/services/Ledger.js"
 import { layerPostgres, layerSqlite } from "../../../src/services/Ledger.js"
-import {
-  backends,
-  day,
-  freshPgSchema,
-  ledgerOf,
-  pgReachable,
-  tempFile
-} from "../../support/LedgerBackends.js"
+import { backends, day, freshPgSchema, ledgerOf, pgReachable, tempFile } from "../../support/LedgerBackends.js"
 
 const ask = (limits: RateLimits, overrides: Partial<AdmitRequest> = {}): AdmitRequest => ({
   alias: "flash",
@@ -168,43 +161,49 @@ const shared = [
 ]
 
 describe.each(shared)("rate-limit windows ($name, shared by connections)", (backend) => {
-  it.effect.skipIf(backend.skip)("two connections to one store share slots, corrections and pauses at once", () =>
-    Effect.gen(function*() {
-      yield* TestClock.setTime(day)
-      const store = yield* backend.open
-      const a = yield* ledgerOf(store.layer())
-      const b = yield* ledgerOf(store.layer())
-      const limits = { rpm: 2, tpm: 1000 }
-      const slot = slotOf(yield* a.admit(ask(limits, { tokens: 900 })))
-      assert.strictEqual(refusalOf(yield* b.admit(ask(limits, { tokens: 200 }))).kind, "tpm")
-      yield* a.release(slot, 100)
-      slotOf(yield* b.admit(ask(limits, { tokens: 200 })))
-      assert.strictEqual(refusalOf(yield* a.admit(ask(limits, { tokens: 1 }))).kind, "rpm")
-      yield* b.pause("flash", "vertex", day + 3_000)
-      assert.deepStrictEqual(refusalOf(yield* a.admit(ask({ rpm: 10 }, { endpoint: "vertex" }))), {
-        kind: "server",
-        retryAfterMs: 3000
-      })
-      // a third connection opened now starts from what the store holds
-      const c = yield* ledgerOf(store.layer())
-      assert.strictEqual(refusalOf(yield* c.admit(ask(limits, { tokens: 1 }))).kind, "rpm")
-    }).pipe(Effect.scoped))
+  it.effect.skipIf(backend.skip)(
+    "two connections to one store share slots, corrections and pauses at once",
+    () =>
+      Effect.gen(function*() {
+        yield* TestClock.setTime(day)
+        const store = yield* backend.open
+        const a = yield* ledgerOf(store.layer())
+        const b = yield* ledgerOf(store.layer())
+        const limits = { rpm: 2, tpm: 1000 }
+        const slot = slotOf(yield* a.admit(ask(limits, { tokens: 900 })))
+        assert.strictEqual(refusalOf(yield* b.admit(ask(limits, { tokens: 200 }))).kind, "tpm")
+        yield* a.release(slot, 100)
+        slotOf(yield* b.admit(ask(limits, { tokens: 200 })))
+        assert.strictEqual(refusalOf(yield* a.admit(ask(limits, { tokens: 1 }))).kind, "rpm")
+        yield* b.pause("flash", "vertex", day + 3_000)
+        assert.deepStrictEqual(refusalOf(yield* a.admit(ask({ rpm: 10 }, { endpoint: "vertex" }))), {
+          kind: "server",
+          retryAfterMs: 3000
+        })
+        // a third connection opened now starts from what the store holds
+        const c = yield* ledgerOf(store.layer())
+        assert.strictEqual(refusalOf(yield* c.admit(ask(limits, { tokens: 1 }))).kind, "rpm")
+      }).pipe(Effect.scoped)
+  )
 
-  it.effect.skipIf(backend.skip)("rows no window counts any more are deleted: storage holds at most the windows", () =>
-    Effect.gen(function*() {
-      yield* TestClock.setTime(day)
-      const store = yield* backend.open
-      const ledger = yield* ledgerOf(store.layer())
-      for (let i = 0; i < 5; i++) yield* ledger.release(slotOf(yield* ledger.admit(ask({ rpm: 100 }))), 10)
-      slotOf(yield* ledger.admit(ask({ rpm: 100, rpd: 1000 }, { alias: "daily" })))
-      yield* ledger.pause("flash", "google", day + 1_000)
-      assert.strictEqual(Number((yield* store.rows)[0]?.count), 12)
-      // two minutes on: the minute slots, their settlements and the pause are gone; the rpd slot stays a day
-      yield* TestClock.adjust("2 minutes")
-      slotOf(yield* ledger.admit(ask({ rpm: 100 })))
-      assert.strictEqual(Number((yield* store.rows)[0]?.count), 2)
-      yield* TestClock.adjust("1 day")
-      slotOf(yield* ledger.admit(ask({ rpm: 100 })))
-      assert.strictEqual(Number((yield* store.rows)[0]?.count), 1)
-    }).pipe(Effect.scoped))
+  it.effect.skipIf(backend.skip)(
+    "rows no window counts any more are deleted: storage holds at most the windows",
+    () =>
+      Effect.gen(function*() {
+        yield* TestClock.setTime(day)
+        const store = yield* backend.open
+        const ledger = yield* ledgerOf(store.layer())
+        for (let i = 0; i < 5; i++) yield* ledger.release(slotOf(yield* ledger.admit(ask({ rpm: 100 }))), 10)
+        slotOf(yield* ledger.admit(ask({ rpm: 100, rpd: 1000 }, { alias: "daily" })))
+        yield* ledger.pause("flash", "google", day + 1_000)
+        assert.strictEqual(Number((yield* store.rows)[0]?.count), 12)
+        // two minutes on: the minute slots, their settlements and the pause are gone; the rpd slot stays a day
+        yield* TestClock.adjust("2 minutes")
+        slotOf(yield* ledger.admit(ask({ rpm: 100 })))
+        assert.strictEqual(Number((yield* store.rows)[0]?.count), 2)
+        yield* TestClock.adjust("1 day")
+        slotOf(yield* ledger.admit(ask({ rpm: 100 })))
+        assert.strictEqual(Number((yield* store.rows)[0]?.count), 1)
+      }).pipe(Effect.scoped)
+  )
 })
