@@ -94,7 +94,11 @@ export const make = (options: PostgresLedgerOptions): Effect.Effect<Ledger.Servi
     const limiter = yield* SqlLimits.make(
       sql,
       on,
-      { begin: ["BEGIN", `SELECT pg_advisory_xact_lock(${rateLockKey})`], after: [], lockSingleInserts: true },
+      {
+        begin: ["BEGIN", `SELECT pg_advisory_xact_lock(${rateLockKey})`],
+        after: [],
+        single: { advisory: rateLockKey }
+      },
       own.beginSnapshot
     )
     return { ...ledger, ...limiter }

@@ -21,8 +21,13 @@ export interface LimitStatements {
   readonly begin: ReadonlyArray<string>
   /** Run after such a transaction, however it ended. */
   readonly after: ReadonlyArray<string>
-  /** True when a single INSERT must take the lock too (PostgreSQL); SQLite's INSERT takes its own. */
-  readonly lockSingleInserts: boolean
+  /**
+   * How a lone INSERT (a release, a pause) is written: `bare` (SQLite: an INSERT takes the write lock
+   * itself), `transaction` (in `begin`/`after`: SQLite with `durability: full`, whose rows here need
+   * no fsync), or `advisory` (PostgreSQL: one statement that takes the transaction-scoped advisory
+   * lock `key` before its row gets a `seq`, so `seq` order stays commit order in one round trip).
+   */
+  readonly single: "bare" | "transaction" | { readonly advisory: number }
 }
 
 type Row = Record<string, unknown>
@@ -82,8 +87,15 @@ export const make = (
       readonly keep_until: number
     }) => sql`INSERT INTO rate_events ${sql.insert(row)}`
     /** A single insert, under the lock where the dialect needs it for `seq` order. */
-    const insertOne = (row: Parameters<typeof insert>[0]) =>
-      statements.lockSingleInserts ? inTransaction(sql, statements.begin, insert(row), statements.after) : insert(row)
+    const insertOne = (row: Parameters<typeof insert>[0]) => {
+      const single = statements.single
+      if (single === "bare") return insert(row)
+      if (single === "transaction") return inTransaction(sql, statements.begin, insert(row), statements.after)
+      return sql`WITH locked AS (SELECT pg_advisory_xact_lock(${single.advisory}))
+INSERT INTO rate_events (type, slot_id, alias, endpoint, tokens, timestamp, keep_until)
+SELECT ${row.type}::text, ${row.slot_id}::text, ${row.alias}::text, ${row.endpoint}::text, ${row.tokens}::bigint,
+  ${row.timestamp}::bigint, ${row.keep_until}::bigint FROM locked`
+    }
 
     // the windows as they stand: every row some window may still count
     const startedAt = yield* Clock.currentTimeMillis

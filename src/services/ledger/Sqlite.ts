@@ -147,7 +147,7 @@ export const make = (options: SqliteLedgerOptions): Effect.Effect<Ledger.Service
     const limiter = yield* SqlLimits.make(
       sql,
       on,
-      { begin: own.beginWrite, after: own.afterWrite, lockSingleInserts: false },
+      { begin: own.beginWrite, after: own.afterWrite, single: durability === "full" ? "transaction" : "bare" },
       own.beginSnapshot
     )
     return { ...ledger, ...limiter }
