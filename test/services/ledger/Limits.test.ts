@@ -36,7 +36,11 @@ const refusalOf = (admission: Admission) => {
 // SQLite with `durability: full` writes its lone rows in a transaction of their own (no fsync each)
 const everyBackend = [
   ...backends,
-  { name: "sqlite, durability full", skip: false, layer: () => layerSqlite({ path: tempFile(), durability: "full" }) }
+  {
+    name: "sqlite, durability full",
+    skip: false,
+    layer: (holdTtlS: number) => layerSqlite({ path: tempFile(), durability: "full", holdTtlS })
+  }
 ]
 
 describe.each(everyBackend)("rate-limit windows ($name)", (backend) => {
@@ -45,7 +49,7 @@ describe.each(everyBackend)("rate-limit windows ($name)", (backend) => {
       Effect.gen(function*() {
         yield* TestClock.setTime(day)
         yield* Effect.flatMap(Ledger, body)
-      }).pipe(Effect.provide(backend.layer())))
+      }).pipe(Effect.provide(backend.layer(900))))
 
   test("rpm: admits that many attempts in 60 s, then refuses until the oldest leaves the window", (ledger) =>
     Effect.gen(function*() {
