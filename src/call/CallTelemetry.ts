@@ -115,20 +115,20 @@ export const make = (options: { readonly recordContent: boolean }) => {
     route: Route,
     attempt: number,
     wait?: { readonly ms: number; readonly kind: string } | undefined
-  ) => ({
-    kind: "client" as const,
-    captureStackTrace: false,
-    attributes: {
+  ) => {
+    const attributes: Record<string, unknown> = {
       [Telemetry.attributes.system]: route.model.provider,
       [Telemetry.attributes.requestModel]: route.model.modelId,
       [Telemetry.attributes.endpoint]: route.endpoint.name,
       [Telemetry.attributes.attempt]: attempt,
-      [Telemetry.attributes.traceId]: plan.traceId,
-      ...(wait === undefined ?
-        {} :
-        { [Telemetry.attributes.limiterWaitMs]: wait.ms, [Telemetry.attributes.limiterLimit]: wait.kind })
+      [Telemetry.attributes.traceId]: plan.traceId
     }
-  })
+    if (wait !== undefined) {
+      attributes[Telemetry.attributes.limiterWaitMs] = wait.ms
+      attributes[Telemetry.attributes.limiterLimit] = wait.kind
+    }
+    return { kind: "client" as const, captureStackTrace: false, attributes }
+  }
 
   /** Counts an attempt the rate limiter admitted. */
   const limiterAdmitted = (route: Route) => Metric.increment(admitted({ model: route.model.alias }))
