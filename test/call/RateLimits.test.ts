@@ -340,6 +340,7 @@ describe("rate limits: config, span and metrics", () => {
       assert.strictEqual(fraction.path, "models.flash.limits.tpm")
       const unknown = yield* failure({ rps: 3 })
       assert.strictEqual(unknown.path, "models.flash.limits.rps")
+      assert.include(unknown.message, "unknown key (known: rpm, tpm, rpd)")
       const text = yield* failure({ rpd: "ten" })
       assert.include(text.message, "models.flash.limits.rpd: expected a positive integer")
       const config = yield* Effect.scoped(Effect.map(
