@@ -9,6 +9,7 @@ import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
 import * as Stream from "effect/Stream"
@@ -268,6 +269,24 @@ describe.each(backends)("rate limits through the client ($name)", (backend) => {
         yield* Effect.flip(generate({ maxOutputTokens: 1000 }))
         const [use] = yield* (yield* Ledger).limitUse()
         assert.deepStrictEqual([use?.requestsMinute, use?.tokensMinute], [1, 0])
+      }).pipe(Effect.provide(layer))
+    }))
+
+  test("an interrupted attempt frees its tokens when the call settles as cancelled", () =>
+    Effect.gen(function*() {
+      const { arrivals, layer } = harness(configWith({ tpm: 5000 }), ledger(), () => Effect.never)
+      yield* Effect.gen(function*() {
+        const call = yield* Effect.fork(generate({ maxOutputTokens: 1000 }))
+        while (arrivals.length === 0) yield* Effect.yieldNow()
+        const ledgerService = yield* Ledger
+        assert.strictEqual((yield* ledgerService.limitUse())[0]?.tokensMinute, 2 * perMessageTokenAllowance + 5 + 1000)
+        yield* Fiber.interrupt(call)
+        const [use] = yield* ledgerService.limitUse()
+        assert.deepStrictEqual([use?.requestsMinute, use?.tokensMinute], [1, 0])
+        assert.deepStrictEqual(
+          (yield* ledgerService.events()).filter((e) => e.type === "cancel").map((e) => e.status),
+          ["cancelled"]
+        )
       }).pipe(Effect.provide(layer))
     }))
 
