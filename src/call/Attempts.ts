@@ -1,7 +1,7 @@
 /**
  * Where retries are decided, and the only user of `Router`, `CircuitBreaker` and `RetryPolicy`: each
  * attempt is routed (API.md §7, §14), admitted by the endpoint's breaker and run under its guard
- * (a fallback's hold raised first), bounded by `request_timeout_s` and what is left of
+ * (a fallback's hold raised first, then a rate-limit slot taken: API.md §11), bounded by `request_timeout_s` and what is left of
  * `retry_budget_s`; a failure is retried after the policy's delay or the server's Retry-After.
  */
 import * as Cause from "effect/Cause"
@@ -61,10 +61,10 @@ export const make = (deps: {
   const once = <A>(meter: Meter, route: Route, state: RetryPolicy.RetryState, attempt: Attempt<A>) =>
     Effect.gen(function*() {
       yield* metering.raiseFor(meter, route.model)
-      // a slot in the alias's rate-limit windows (API.md §11), waited for under the breaker's guard:
-      // a refusal never reached the endpoint, so the breaker does not count it
-      const waited = yield* admission.admit(meter.progress, meter.plan.request, meter.plan.outputCap, route, state)
       const credentials = yield* deps.config.credentials(route.model.provider)
+      // a slot in the alias's rate-limit windows (API.md §11), last before the request, waited for
+      // under the breaker's guard: a refusal never reached the endpoint, so the breaker does not count it
+      const waited = yield* admission.admit(meter.progress, meter.plan.request, meter.plan.outputCap, route, state)
       meter.progress.attempt(route)
       yield* telemetry.attempted(route)
       const now = yield* Clock.currentTimeMillis
