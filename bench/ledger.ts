@@ -1,6 +1,7 @@
 /**
  * Micro-benchmark of the ledger backends: per-call latency of `hold` + `commit` (with the global daily
- * limit; with 9 scoped limits; with 9 limits past the first alert threshold) and of `spendToday`
+ * limit; with 9 scoped limits; with 9 limits past the first alert threshold), of a rate-limit
+ * admission (`admit` + `release`, alone and with hold + commit) and of `spendToday`
  * (sequential, 1000 iterations after 50 warm-up calls), and the budget-alert check alone, for memory, SQLite (a temp file, next to the
  * cost of one fsync'd insert on the same disk, and on tmpfs where fsync is free) and PostgreSQL (a
  * throwaway schema).
@@ -78,6 +79,19 @@ const measure = (name: string, layer: Layer.Layer<Ledger, LedgerError>) =>
     console.log(`${name.padEnd(10)} hold+commit, 9 limits past 80%  ${yield* time(alerted)}`)
     console.log(
       `${name.padEnd(10)} spendToday   ${yield* time(ledger.spendToday())}  (after ${2 * (iterations + warmup)} events)`
+    )
+    // Rate limits (API.md §11): what a limited alias adds per HTTP attempt — a slot taken before the
+    // request, its tokens corrected after — never refusing (limits far above the load), so every
+    // slot of the run stays in the windows (the minute's slots are summed for tpm).
+    const limits = { rpm: 1e9, tpm: 1e12, rpd: 1e9 }
+    const admitAndRelease = ledger.admit({ alias: "a", endpoint: "e", limits, tokens: 1100 }).pipe(
+      Effect.flatMap((admission) =>
+        admission._tag === "Admitted" ? ledger.release(admission.slot, 300) : Effect.dieMessage("refused")
+      )
+    )
+    console.log(`${name.padEnd(10)} admit+release (rpm, tpm, rpd)  ${yield* time(admitAndRelease)}`)
+    console.log(
+      `${name.padEnd(10)} hold+admit+release+commit  ${yield* time(Effect.zipRight(call, admitAndRelease))}`
     )
   }).pipe(Effect.provide(layer))
 

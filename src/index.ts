@@ -17,6 +17,7 @@ export {
   FatalError,
   isRetryable,
   LedgerError,
+  LimitKind,
   LLMError,
   RateLimitError,
   RetryableError
@@ -38,16 +39,22 @@ export { CircuitBreaker } from "./services/CircuitBreaker.js"
 export type { BreakerState, EndpointBreaker } from "./services/CircuitBreaker.js"
 export { Ledger } from "./services/Ledger.js"
 export type {
+  Admission as RateLimitAdmission,
+  AdmitRequest,
   BudgetLimit,
   Hold,
   HoldRequest,
   LedgerOptions,
+  LimitUse,
   MemoryLedgerOptions,
   PostgresLedgerOptions,
   RaiseRequest,
+  Refusal,
   Settlement,
+  Slot,
   SqliteLedgerOptions,
-  SummaryQuery
+  SummaryQuery,
+  WindowUse
 } from "./services/Ledger.js"
 export { generate, LLMClient, stream } from "./services/LLMClient.js"
 export type { Generate } from "./services/LLMClient.js"

@@ -1,7 +1,7 @@
 /**
  * Where retries are decided, and the only user of `Router`, `CircuitBreaker` and `RetryPolicy`: each
  * attempt is routed (API.md §7, §14), admitted by the endpoint's breaker and run under its guard
- * (a fallback's hold raised first), bounded by `request_timeout_s` and what is left of
+ * (a fallback's hold raised first, then a rate-limit slot taken: API.md §11), bounded by `request_timeout_s` and what is left of
  * `retry_budget_s`; a failure is retried after the policy's delay or the server's Retry-After.
  */
 import * as Cause from "effect/Cause"
@@ -19,6 +19,7 @@ import type { CircuitBreaker } from "../services/CircuitBreaker.js"
 import type { LLMConfig } from "../services/LLMConfig.js"
 import type { Providers } from "../services/Providers.js"
 import type { PreviousAttempt, Route, Router } from "../services/Router.js"
+import type { Admission } from "./Admission.js"
 import type { CallTelemetry } from "./CallTelemetry.js"
 import type { Meter, Metering } from "./Metering.js"
 
@@ -47,11 +48,12 @@ export const make = (deps: {
   readonly config: LLMConfig.Service
   readonly providers: Providers["Type"]
   readonly metering: Metering
+  readonly admission: Admission
   readonly telemetry: CallTelemetry
   /** Removes configured secrets from error messages (a server may echo a key back). */
   readonly scrub: Scrubber
 }) => {
-  const { breakers, metering, resilience, router, telemetry } = deps
+  const { admission, breakers, metering, resilience, router, telemetry } = deps
   const policy = RetryPolicy.schedule(resilience)
   const requestTimeoutMs = resilience.requestTimeoutS * 1000
 
@@ -60,6 +62,9 @@ export const make = (deps: {
     Effect.gen(function*() {
       yield* metering.raiseFor(meter, route.model)
       const credentials = yield* deps.config.credentials(route.model.provider)
+      // a slot in the alias's rate-limit windows (API.md §11), last before the request, waited for
+      // under the breaker's guard: a refusal never reached the endpoint, so the breaker does not count it
+      const waited = yield* admission.admit(meter.progress, meter.plan.request, meter.plan.outputCap, route, state)
       meter.progress.attempt(route)
       yield* telemetry.attempted(route)
       const now = yield* Clock.currentTimeMillis
@@ -74,7 +79,7 @@ export const make = (deps: {
       return yield* attempt(deps.providers[route.model.protocol], target, route, Duration.millis(timeoutMs)).pipe(
         // Scrubbed inside the attempt span, so the error the span records holds no secret either.
         Effect.mapError((error) => scrubError(deps.scrub, error)),
-        Effect.withSpan("LLMClient.attempt", telemetry.attemptSpan(meter.plan, route, meter.progress.attempts))
+        Effect.withSpan("LLMClient.attempt", telemetry.attemptSpan(meter.plan, route, meter.progress.attempts, waited))
       )
     })
 
@@ -96,6 +101,7 @@ export const make = (deps: {
         const failure = Cause.failureOption(exit.cause)
         if (Option.isNone(failure)) return yield* Effect.failCause(exit.cause as Cause.Cause<never>)
         const error = failure.value
+        yield* admission.failed(meter.progress, route, error)
         const now = yield* Clock.currentTimeMillis
         const [decision, next] = yield* RetryPolicy.decide(resilience, policy, state, error, now)
         if (decision._tag === "fail") return yield* Effect.fail(decision.error)

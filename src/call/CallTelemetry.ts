@@ -40,6 +40,10 @@ export const make = (options: { readonly recordContent: boolean }) => {
   const attempts = withTagsCached(Telemetry.attempts)
   const retries = withTagsCached(Telemetry.retries)
   const waits = withTagsCached(Telemetry.rateLimitWaitSeconds)
+  const admitted = withTagsCached(Telemetry.limiterAdmitted)
+  const waited = withTagsCached(Telemetry.limiterWaited)
+  const refused = withTagsCached(Telemetry.limiterRefused)
+  const waitMs = withTagsCached(Telemetry.limiterWaitMs)
 
   /** Counts a settled call by outcome (`ok`, an error tag, `cancelled`), its latency and its spend. */
   const settled = (who: Who, outcome: string, totalMs: number, cost: number) => {
@@ -105,18 +109,39 @@ export const make = (options: { readonly recordContent: boolean }) => {
   const attempted = (route: Route) =>
     Metric.increment(attempts({ provider: route.model.provider, endpoint: route.endpoint.name }))
 
-  /** The options of an attempt's span. */
-  const attemptSpan = (plan: Plan, route: Route, attempt: number) => ({
-    kind: "client" as const,
-    captureStackTrace: false,
-    attributes: {
+  /** The options of an attempt's span; a rate-limiter wait before it is recorded on it. */
+  const attemptSpan = (
+    plan: Plan,
+    route: Route,
+    attempt: number,
+    wait?: { readonly ms: number; readonly kind: string } | undefined
+  ) => {
+    const attributes: Record<string, unknown> = {
       [Telemetry.attributes.system]: route.model.provider,
       [Telemetry.attributes.requestModel]: route.model.modelId,
       [Telemetry.attributes.endpoint]: route.endpoint.name,
       [Telemetry.attributes.attempt]: attempt,
       [Telemetry.attributes.traceId]: plan.traceId
     }
-  })
+    if (wait !== undefined) {
+      attributes[Telemetry.attributes.limiterWaitMs] = wait.ms
+      attributes[Telemetry.attributes.limiterLimit] = wait.kind
+    }
+    return { kind: "client" as const, captureStackTrace: false, attributes }
+  }
+
+  /** Counts an attempt the rate limiter admitted. */
+  const limiterAdmitted = (route: Route) => Metric.increment(admitted({ model: route.model.alias }))
+
+  /** Counts a rate-limiter wait and its length. */
+  const limiterWaited = (route: Route, limit: string, ms: number) =>
+    Effect.zipRight(
+      Metric.increment(waited({ model: route.model.alias, limit })),
+      Metric.update(waitMs({ model: route.model.alias }), ms)
+    )
+
+  /** Counts a rate-limiter refusal. */
+  const limiterRefused = (route: Route, limit: string) => Metric.increment(refused({ model: route.model.alias, limit }))
 
   /** Counts a retry by the failed attempt's reason, and the seconds a rate-limit wait sleeps. */
   const retried = (reason: string, provider: string, rateLimitWaitMs: number | undefined) =>
@@ -125,7 +150,17 @@ export const make = (options: { readonly recordContent: boolean }) => {
       rateLimitWaitMs === undefined ? Effect.void : Metric.incrementBy(waits({ provider }), rateLimitWaitMs / 1000)
     )
 
-  return { settled, started, finished, attempted, attemptSpan, retried }
+  return {
+    settled,
+    started,
+    finished,
+    attempted,
+    attemptSpan,
+    retried,
+    limiterAdmitted,
+    limiterWaited,
+    limiterRefused
+  }
 }
 
 /** The call telemetry of a layer. */

@@ -16,6 +16,7 @@ import type { Scrubber } from "../internal/Scrub.js"
 import type { Hold, Ledger } from "../services/Ledger.js"
 import { inputTokenBound, type Pricing } from "../services/Pricing.js"
 import type { Route } from "../services/Router.js"
+import type { Admission } from "./Admission.js"
 import type { CallTelemetry } from "./CallTelemetry.js"
 import { limitsFor, type Plan } from "./Plan.js"
 import type { CallProgress } from "./Progress.js"
@@ -82,6 +83,8 @@ export const make = (deps: {
   readonly pricing: Pricing.Service
   readonly budget: BudgetConfig
   readonly telemetry: CallTelemetry
+  /** Corrects the last attempt's rate-limit slot to the tokens it used when the call settles. */
+  readonly admission: Admission
   /** Removes configured secrets from what a settlement records. */
   readonly scrub: Scrubber
 }) => {
@@ -172,6 +175,7 @@ export const make = (deps: {
       const timing = meter.progress.timing(now)
       const held = meter.hold
       if (reported === undefined) yield* warnUnreported(route)
+      yield* deps.admission.release(meter.progress, usage.totalTokens)
       yield* ledger.commit(held, {
         ...who(meter, route),
         cost,
@@ -223,6 +227,7 @@ export const make = (deps: {
         const cost = priced === undefined ? 0 : yield* pricing.cost(route?.model ?? meter.plan.model, priced)
         const now = yield* Clock.currentTimeMillis
         const timing = progress.timing(now)
+        yield* deps.admission.release(progress, priced?.totalTokens ?? 0)
         yield* telemetry.settled(who(meter, route), error?.tag ?? "cancelled", timing.totalMs, cost)
         yield* ledger.cancel(meter.hold, {
           ...who(meter, route),

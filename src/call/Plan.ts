@@ -15,6 +15,7 @@ import type { BudgetLimit } from "../services/Ledger.js"
 import type { LLMConfig } from "../services/LLMConfig.js"
 import type { Pricing } from "../services/Pricing.js"
 import type { Router, Routing } from "../services/Router.js"
+import { admittedTokens, oversize } from "./Admission.js"
 import { type CallContext, currentCallContext } from "./CallContext.js"
 
 /** Everything decided about a call before its hold. */
@@ -160,7 +161,8 @@ const planValidated = (deps: {
       // The cap is sent whenever a budget applies — to the alias or to a fallback it may raise its
       // hold for — so the hold bounds the call (API.md §14), and always to a protocol that requires
       // one (Anthropic's max_tokens).
-      const needsCap = limits.length > 0 ||
+      // a `tpm` limit counts the cap too: sent, it bounds what the attempt can use
+      const needsCap = limits.length > 0 || model.limits?.tpm !== undefined ||
         routing.fallbacks.some(({ model }) => limitsFor(budget, model, tags).length > 0) ||
         [...routing.own, ...routing.fallbacks].some(({ model }) => protocols[model.protocol].requiresMaxOutputTokens)
       const request: CallRequest = needsCap && validated.maxOutputTokens === undefined
@@ -168,6 +170,10 @@ const planValidated = (deps: {
         : validated
       const refused = checkFor(model, request)
       if (refused !== undefined) return yield* refused
+      if (model.limits?.tpm !== undefined) {
+        const tooBig = oversize(model, admittedTokens(request, outputCap))
+        if (tooBig !== undefined) return yield* tooBig
+      }
       const traceId = typeof input.traceId === "string" && input.traceId.length > 0
         ? input.traceId
         : context.traceId !== undefined && context.traceId.length > 0

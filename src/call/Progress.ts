@@ -4,6 +4,7 @@
  * and text bytes a stream has seen (written by `Streaming`). Read by `Metering` when it settles the call, however the call ends.
  */
 import type { UsageCounts } from "../domain/TokenUsage.js"
+import type { Slot } from "../services/Ledger.js"
 import type { Route } from "../services/Router.js"
 
 /** The progress of one call. */
@@ -14,6 +15,7 @@ export class CallProgress {
   private firstTokenMs: number | undefined
   private outputBytes = 0
   private bytesSinceUsage = 0
+  private openSlot: Slot | undefined
 
   constructor(
     /** Epoch ms the call started (from `Clock`). */
@@ -24,6 +26,18 @@ export class CallProgress {
   attempt(route: Route): void {
     this.attemptCount += 1
     this.lastRoute = route
+  }
+
+  /** Records the rate-limit slot of the attempt about to be sent (written by `Admission`). */
+  admitted(slot: Slot): void {
+    this.openSlot = slot
+  }
+
+  /** The open attempt's slot, once: whoever takes it releases it. */
+  takeSlot(): Slot | undefined {
+    const slot = this.openSlot
+    this.openSlot = undefined
+    return slot
   }
 
   /** Records the latest cumulative usage a stream reported. */

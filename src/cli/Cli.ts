@@ -33,6 +33,7 @@ import { demo } from "./Demo.js"
 import { doctor } from "./Doctor.js"
 import { CliError, ExitCode, toExitCode } from "./Exit.js"
 import { spendLine, streamSummary, table, usd } from "./Format.js"
+import * as Limits from "./Limits.js"
 import * as Output from "./Output.js"
 
 /** The package's version, for `--version` (package.json sits two levels up from src/cli and dist/cli). */
@@ -266,7 +267,7 @@ const ledgerCommand = Command.make("ledger", {
       "Summarise the spend ledger (calls, tokens, cost, outcomes) and show today's spend against the daily limit. `ledger report` reports the last N days as a table, CSV or JSON.",
       ["effect-llm ledger", "effect-llm ledger --by model --since 2025-01-01", "effect-llm ledger --json"]
     )),
-    Command.withSubcommands([budgetCommands.report])
+    Command.withSubcommands([budgetCommands.report, Limits.makeCommand({ config, json, withLive })])
   )
 
 // ---------------------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import * as net from "node:net"
-import type { EndpointConfig, LedgerConfig } from "../domain/Config.js"
+import type { EndpointConfig, LedgerConfig, RateLimits } from "../domain/Config.js"
 import type { ConfigError } from "../domain/Errors.js"
 import { ledgerFromConfig, nodeFileSystem } from "../layers/Live.js"
 import { Ledger } from "../services/Ledger.js"
@@ -22,6 +22,12 @@ import * as LLMConfig from "../services/LLMConfig.js"
 import { CliError, ExitCode } from "./Exit.js"
 import { keyValues, ms, redactKey, spendLine, table } from "./Format.js"
 import { CliOutput } from "./Output.js"
+
+/** A model's rate limits as doctor lists them. */
+const rateLimitsText = (limits: RateLimits | undefined): string => {
+  const set = (["rpm", "tpm", "rpd"] as const).filter((key) => limits?.[key] !== undefined)
+  return set.length === 0 ? "no rate limits" : `limits: ${set.map((key) => `${key} ${limits![key]}`).join(", ")}`
+}
 
 /** Per-probe timeout of the reachability checks. */
 const probeTimeoutMs = 3_000
@@ -115,7 +121,8 @@ export const doctor = (configPath: string | undefined): Effect.Effect<void, CliE
         (config.providers[model.provider]?.endpoints ?? []).map((e) => `${e.name}${e.region ? ` (${e.region})` : ""}`)
           .join(", ") +
         (model.fallbacks.length > 0 ? ` · fallbacks: ${model.fallbacks.join(", ")}` : "") +
-        (model.pricing === undefined ? " · no pricing (costs counted as $0)" : "")
+        (model.pricing === undefined ? " · no pricing (costs counted as $0)" : "") +
+        ` · ${rateLimitsText(model.limits)}`
       ])
     ))
 

@@ -6,6 +6,7 @@
  * that leaves a script unconsumed. The steps marked `live` also run against the real services.
  */
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Fiber from "effect/Fiber"
 import * as Stream from "effect/Stream"
 import type { BudgetAlert, CircuitBreaker } from "../index.js"
@@ -19,6 +20,7 @@ import {
   type LedgerError,
   type LLMClient,
   type LLMError,
+  makeLiveLayer,
   runBatch,
   stream,
   withCallContext
@@ -35,6 +37,7 @@ import {
   responseOf
 } from "./Facts.js"
 import { clip, ms, type Out, style, tokens, usd } from "./Print.js"
+import * as ScaledClock from "./ScaledClock.js"
 
 /** What a step can use besides the services. */
 export interface TourContext {
@@ -130,6 +133,33 @@ export const offlineConfig = (sim: Simulator.Simulator, ledgerPath: string) => (
   ledger: { backend: "sqlite", path: ledgerPath },
   observability: { record_content: false }
 })
+
+/** How much faster than real time the rate-limit burst runs: its 60 s window passes in 3 s. */
+export const burstClockFactor = 20
+
+/**
+ * The rate-limit steps' own client: the offline config with `gemini-flash` limited to `rpm: 5`, on
+ * an in-memory ledger of its own (its slots and pauses stay out of the tour's ledger), timeouts long
+ * enough to hold under the burst's fast clock.
+ */
+const limitedLayer = (sim: Simulator.Simulator) => {
+  const base = offlineConfig(sim, ":memory:")
+  return makeLiveLayer({
+    userConfig: false,
+    config: {
+      ...base,
+      models: { ...base.models, "gemini-flash": { ...base.models["gemini-flash"], limits: { rpm: 5 } } },
+      resilience: {
+        ...base.resilience,
+        max_wait_timeout_s: 90,
+        retry_budget_s: 600,
+        request_timeout_s: 600,
+        stream_idle_timeout_s: 600
+      },
+      ledger: { backend: "memory" }
+    }
+  })
+}
 
 const simulatorOf = (context: TourContext): Effect.Effect<Simulator.Simulator> =>
   context.sim === undefined
@@ -696,5 +726,92 @@ export const tourSteps: ReadonlyArray<TourStep> = [
         }
       })
   },
-  ...aiSteps(endpoints.primary)
+  ...aiSteps(endpoints.primary),
+  {
+    name: "rate-limits",
+    title: "a burst of 8 calls against rpm: 5 waits its turn instead of collecting 429s",
+    live: false,
+    run: (context) =>
+      Effect.gen(function*() {
+        const { out } = context
+        const sim = yield* simulatorOf(context)
+        const calls = 8
+        out.note(
+          `gemini-flash with limits: { rpm: 5 }; ${calls} calls at once. This step's clock runs ${burstClockFactor}× ` +
+            "faster (a 60 s window passes in 3 s): the limiter reads only Effect's Clock, so this is its real behaviour, compressed"
+        )
+        const results = yield* Effect.all(
+          Array.from({ length: calls }, (_, i) =>
+            Effect.either(generate({ prompt: `Burst call ${i + 1}`, maxOutputTokens: 32, fullResponse: true }))),
+          { concurrency: "unbounded" }
+        ).pipe(Effect.provide(limitedLayer(sim)), Effect.withClock(ScaledClock.make(burstClockFactor)))
+        const arrivals = attemptsOf(sim).map((a) => ({ ...a, at: Math.round(a.at * burstClockFactor) }))
+        out.table(
+          ["request", "endpoint", "status", "at (scaled)"],
+          arrivals.map((a, i) => [String(i + 1), a.endpoint, String(a.status), `+${(a.at / 1000).toFixed(1)} s`])
+        )
+        const answered = results.filter(Either.isRight).length
+        const waited = arrivals.filter((a) =>
+          a.at >= 30_000
+        ).length
+        out.note(
+          `→ ${style.bold(`${answered} of ${calls}`)} answered, ${
+            arrivals.filter((a) => a.status === 429).length
+          } 429s: 5 requests went at once, the other ${waited} waited (Effect.sleep) until the first slots left the 60 s window`
+        )
+        return {
+          rpm: 5,
+          calls,
+          clockFactor: burstClockFactor,
+          answered,
+          attempts: results.map((r) => Either.isRight(r) ? r.right.attempts : 0),
+          statuses: arrivals.map((a) => a.status),
+          arrivalsMs: arrivals.map((a) => a.at),
+          waited
+        }
+      })
+  },
+  {
+    name: "server-pause",
+    title: "one 429 with Retry-After: 1 pauses the endpoint for every concurrent caller",
+    live: false,
+    run: (context) =>
+      Effect.gen(function*() {
+        const { out } = context
+        const sim = yield* simulatorOf(context)
+        sim.script(endpoints.primary, { status: 429, retryAfter: 1 })
+        out.note(
+          `simulator: ${endpoints.primary} answers 429 with Retry-After: 1 once; three more callers start right after it`
+        )
+        const responses = yield* Effect.gen(function*() {
+          const first = yield* Effect.fork(
+            generate({ prompt: "First in line", maxOutputTokens: 32, fullResponse: true })
+          )
+          // the 429 has been answered (and learned) before the others start
+          while (!sim.log().some((request) => request.status === 429)) yield* Effect.sleep("5 millis")
+          yield* Effect.sleep("20 millis")
+          const others = yield* Effect.all(
+            Array.from(
+              { length: 3 },
+              (_, i) => generate({ prompt: `Caller ${i + 2}`, maxOutputTokens: 32, fullResponse: true })
+            ),
+            { concurrency: "unbounded" }
+          )
+          return [yield* Fiber.join(first), ...others]
+        }).pipe(Effect.provide(limitedLayer(sim)))
+        const attempts = attemptsOf(sim)
+        printAttempts(out, attempts)
+        out.note(
+          `→ after the 429 nothing went to ${endpoints.primary} for 1 s: the other callers waited out the pause it ` +
+            `taught (limitKind "server") instead of collecting 429s; every call answered, from ${
+              [...new Set(responses.map((r) => r.endpoint))].join(", ")
+            }`
+        )
+        return {
+          retryAfterS: 1,
+          responses: responses.map(responseOf),
+          attempts: attempts.map((a) => ({ endpoint: a.endpoint, status: a.status, at: a.at }))
+        }
+      })
+  }
 ]

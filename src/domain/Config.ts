@@ -53,6 +53,16 @@ export interface Pricing {
   readonly cacheWritePer1m?: number | undefined
 }
 
+/**
+ * Rate limits of one alias (API.md §11), each a positive integer: HTTP requests in any 60 s (`rpm`),
+ * tokens in any 60 s (`tpm`), requests in any 24 h (`rpd`).
+ */
+export interface RateLimits {
+  readonly rpm?: number | undefined
+  readonly tpm?: number | undefined
+  readonly rpd?: number | undefined
+}
+
 /** A model alias. `provider` names a provider entry; `protocol` is that entry's. */
 export interface ModelConfig {
   readonly alias: string
@@ -61,6 +71,8 @@ export interface ModelConfig {
   readonly modelId: string
   readonly pricing: Pricing | undefined
   readonly fallbacks: ReadonlyArray<string>
+  /** Its rate limits; absent when it sets none (its calls never touch the limiter's windows). */
+  readonly limits?: RateLimits | undefined
 }
 
 export interface CircuitBreakerConfig {

@@ -28,17 +28,29 @@ export class RetryableError extends Schema.TaggedError<RetryableError>()("Retrya
   status: Schema.optional(Schema.Number)
 }) {}
 
-/** Why a `RateLimitError` happened: a wait can clear `rate_limited`, never `quota_exhausted`. */
-export const RateLimitReason = Schema.Literal("rate_limited", "quota_exhausted")
+/**
+ * Why a `RateLimitError` happened: a wait can clear `rate_limited`, never `quota_exhausted`;
+ * `local_limit` is effect-llm's own limiter refusing before any request (API.md §11).
+ */
+export const RateLimitReason = Schema.Literal("rate_limited", "quota_exhausted", "local_limit")
 
-/** A 429 (or DashScope `Throttling*`). `retryAfter` is the server's hint, when it gave one. */
+/** Which limit a `local_limit` refusal hit: a configured window, or a pause learned from the server's 429. */
+export const LimitKind = Schema.Literal("rpm", "tpm", "rpd", "server")
+export type LimitKind = typeof LimitKind.Type
+
+/**
+ * A 429 (or DashScope `Throttling*`), or the local limiter's refusal (`local_limit`, with `limitKind`
+ * and no `status`: no request was made). `retryAfter` is the server's hint, or the time until a
+ * local slot frees.
+ */
 export class RateLimitError extends Schema.TaggedError<RateLimitError>()("RateLimitError", {
   reason: RateLimitReason,
   message: Schema.String,
   provider: Schema.optional(Schema.String),
   endpoint: Schema.optional(Schema.String),
   status: Schema.optional(Schema.Number),
-  retryAfter: Schema.optional(Schema.DurationFromMillis)
+  retryAfter: Schema.optional(Schema.DurationFromMillis),
+  limitKind: Schema.optional(LimitKind)
 }) {}
 
 /** Why a `FatalError` happened. */

@@ -32,6 +32,31 @@ export const rateLimitWaitSeconds = Metric.counter("effect_llm_rate_limit_wait_s
   description: "seconds slept waiting out rate limits"
 })
 
+/** Attempts the rate limiter admitted, tagged `model` (the alias; aliases with limits only). */
+export const limiterAdmitted = Metric.counter("effect_llm_limiter_admitted_total", {
+  description: "attempts admitted by the rate limiter, by model alias",
+  incremental: true
+})
+
+/** Waits the rate limiter imposed, tagged `model`, `limit` (`rpm`, `tpm`, `rpd`, `server`). */
+export const limiterWaited = Metric.counter("effect_llm_limiter_waited_total", {
+  description: "rate limiter waits by model alias and limit",
+  incremental: true
+})
+
+/** Attempts the rate limiter refused (`local_limit`), tagged `model`, `limit`. */
+export const limiterRefused = Metric.counter("effect_llm_limiter_refused_total", {
+  description: "attempts refused by the rate limiter by model alias and limit",
+  incremental: true
+})
+
+/** Each rate-limiter wait, ms, tagged `model`. */
+export const limiterWaitMs = Metric.histogram(
+  "effect_llm_limiter_wait_ms",
+  milliseconds,
+  "time an attempt waited for a rate-limit slot, ms"
+)
+
 /** Breaker transitions, tagged `endpoint`, `from`, `to`. */
 export const breakerTransitions = Metric.counter("effect_llm_breaker_transitions_total", {
   description: "circuit breaker state changes by endpoint",
@@ -73,7 +98,9 @@ export const attributes = {
   attempt: "effect_llm.attempt",
   attempts: "effect_llm.attempts",
   traceId: "effect_llm.trace_id",
-  alias: "effect_llm.alias"
+  alias: "effect_llm.alias",
+  limiterWaitMs: "effect_llm.limiter.wait_ms",
+  limiterLimit: "effect_llm.limiter.limit"
 } as const
 
 /** A metric with the given tags. */

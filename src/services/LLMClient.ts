@@ -9,6 +9,7 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Stream from "effect/Stream"
+import * as Admission from "../call/Admission.js"
 import * as Attempts from "../call/Attempts.js"
 import * as CallTelemetry from "../call/CallTelemetry.js"
 import * as Metering from "../call/Metering.js"
@@ -72,8 +73,19 @@ export const make = Effect.gen(function*() {
   const telemetry = CallTelemetry.make({ recordContent: observability.recordContent })
   const plan = Plan.make({ config, pricing, router })
   const planParts = Plan.makeForParts({ config, pricing, router })
-  const metering = Metering.make({ ledger, pricing, budget, telemetry, scrub })
-  const attempts = Attempts.make({ resilience, router, breakers, config, providers, metering, telemetry, scrub })
+  const admission = Admission.make({ ledger, resilience, telemetry })
+  const metering = Metering.make({ ledger, pricing, budget, telemetry, admission, scrub })
+  const attempts = Attempts.make({
+    resilience,
+    router,
+    breakers,
+    config,
+    providers,
+    metering,
+    admission,
+    telemetry,
+    scrub
+  })
   const streaming = Streaming.make({ resilience, metering, attempts, telemetry, scrub })
   const inFlight = yield* InFlight.make
 

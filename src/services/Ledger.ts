@@ -8,7 +8,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as Stream from "effect/Stream"
 import type { BudgetAlert } from "../domain/BudgetAlert.js"
-import type { LedgerConfig } from "../domain/Config.js"
+import type { LedgerConfig, RateLimits } from "../domain/Config.js"
 import { type BudgetExceededError, type BudgetWindow, LedgerError } from "../domain/Errors.js"
 import type { Timing } from "../domain/GenerationResponse.js"
 import type { LedgerEvent, LedgerQuery, LedgerStatus, SummaryGroupBy, SummaryRow } from "../domain/LedgerEvent.js"
@@ -16,6 +16,9 @@ import type { TokenUsage } from "../domain/TokenUsage.js"
 import * as Memory from "./ledger/Memory.js"
 import type { PostgresLedgerOptions } from "./ledger/Postgres.js"
 import type { SqliteLedgerOptions } from "./ledger/Sqlite.js"
+import type { Refusal, SlotRecord, WindowUse } from "./ledger/Windows.js"
+
+export type { Refusal, WindowUse } from "./ledger/Windows.js"
 
 export type { MemoryLedgerOptions } from "./ledger/Memory.js"
 export type { PostgresLedgerOptions } from "./ledger/Postgres.js"
@@ -88,6 +91,29 @@ export interface Settlement {
   readonly error?: { readonly tag: string; readonly message: string } | undefined
 }
 
+/** An HTTP attempt asking for a slot in its alias's rate-limit windows (API.md §11). */
+export interface AdmitRequest {
+  readonly alias: string
+  readonly endpoint: string
+  /** The alias's limits (at least one set). */
+  readonly limits: RateLimits
+  /** Tokens the attempt is admitted at: its input bound plus its output cap. */
+  readonly tokens: number
+}
+
+/** An admitted attempt's place in the windows, released (its tokens corrected) when the attempt ends. */
+export type Slot = Readonly<SlotRecord>
+
+/** What `admit` decided: a slot, or the limit that refused and the time until the attempt would fit. */
+export type Admission =
+  | { readonly _tag: "Admitted"; readonly slot: Slot }
+  | { readonly _tag: "Refused"; readonly refusal: Refusal }
+
+/** One alias's current window use, as `limitUse` reports it. */
+export interface LimitUse extends WindowUse {
+  readonly alias: string
+}
+
 /** Options shared by every backend. */
 export interface LedgerOptions {
   /** Seconds after which an unsettled hold stops counting toward spend (its process died). */
@@ -140,6 +166,18 @@ export declare namespace Ledger {
      * ledger (process). A hot stream: it sees the alerts published after it starts running.
      */
     readonly alerts: Stream.Stream<BudgetAlert>
+    /**
+     * Takes a slot for one HTTP attempt if it fits every limit of the request and no learned pause
+     * of its endpoint refuses it; atomic with that check — within the process for memory, across every
+     * process sharing the database for SQL backends.
+     */
+    readonly admit: (request: AdmitRequest) => Effect.Effect<Admission, LedgerError>
+    /** Ends a slot's attempt: its tokens become `tokens` (what it used; 0 frees them all). Its request stays counted. */
+    readonly release: (slot: Slot, tokens: number) => Effect.Effect<void, LedgerError>
+    /** Pauses `endpoint` for `alias` until epoch ms `until` (a server's 429 with Retry-After). */
+    readonly pause: (alias: string, endpoint: string, until: number) => Effect.Effect<void, LedgerError>
+    /** Every alias's current window use (requests and tokens in the last 60 s, requests in 24 h, pauses). */
+    readonly limitUse: () => Effect.Effect<ReadonlyArray<LimitUse>, LedgerError>
   }
 }
 
@@ -184,7 +222,23 @@ export const withSpans = (ledger: Ledger.Service): Ledger.Service =>
         attributes: { groupBy: query.groupBy },
         captureStackTrace: false
       }),
-    alerts: ledger.alerts
+    alerts: ledger.alerts,
+    admit: (request) =>
+      Effect.withSpan(ledger.admit(request), "Ledger.admit", {
+        attributes: { "effect_llm.alias": request.alias, "effect_llm.endpoint": request.endpoint },
+        captureStackTrace: false
+      }),
+    release: (slot, tokens) =>
+      Effect.withSpan(ledger.release(slot, tokens), "Ledger.release", {
+        attributes: { "effect_llm.alias": slot.alias },
+        captureStackTrace: false
+      }),
+    pause: (alias, endpoint, until) =>
+      Effect.withSpan(ledger.pause(alias, endpoint, until), "Ledger.pause", {
+        attributes: { "effect_llm.alias": alias, "effect_llm.endpoint": endpoint },
+        captureStackTrace: false
+      }),
+    limitUse: () => Effect.withSpan(ledger.limitUse(), "Ledger.limitUse", { captureStackTrace: false })
   })
 
 /** A fresh in-memory ledger (exact totals, at most `maxEvents` events kept; forgets on restart). */

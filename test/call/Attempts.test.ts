@@ -13,6 +13,7 @@ import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
 import * as TestClock from "effect/TestClock"
+import * as Admission from "../../src/call/Admission.js"
 import * as Attempts from "../../src/call/Attempts.js"
 import * as CallTelemetry from "../../src/call/CallTelemetry.js"
 import * as Metering from "../../src/call/Metering.js"
@@ -71,7 +72,15 @@ const run = (replies: ReadonlyArray<MockReply>, config = configWith()) => {
     const ledger = yield* Ledger.Ledger
     const telemetry = CallTelemetry.make({ recordContent: false })
     const scrub = Scrub.make([])
-    const metering = Metering.make({ ledger, pricing, budget: llmConfig.config.budget, telemetry, scrub })
+    const admission = Admission.make({ ledger, resilience: llmConfig.config.resilience, telemetry })
+    const metering = Metering.make({
+      ledger,
+      pricing,
+      budget: llmConfig.config.budget,
+      telemetry,
+      admission,
+      scrub
+    })
     const attempts = Attempts.make({
       resilience: llmConfig.config.resilience,
       router,
@@ -79,6 +88,7 @@ const run = (replies: ReadonlyArray<MockReply>, config = configWith()) => {
       config: llmConfig,
       providers: yield* Providers,
       metering,
+      admission,
       telemetry,
       scrub
     })

@@ -7,6 +7,7 @@ import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
+import * as Admission from "../../src/call/Admission.js"
 import * as CallTelemetry from "../../src/call/CallTelemetry.js"
 import * as Metering from "../../src/call/Metering.js"
 import * as Plan from "../../src/call/Plan.js"
@@ -34,11 +35,13 @@ const setup = (dailyLimit?: number) =>
     const pricing = yield* Pricing.Pricing
     const router = yield* Router.Router
     const ledger = yield* Ledger.Ledger
+    const telemetry = CallTelemetry.make({ recordContent: false })
     const metering = Metering.make({
       ledger,
       pricing,
       budget: llmConfig.config.budget,
-      telemetry: CallTelemetry.make({ recordContent: false }),
+      telemetry,
+      admission: Admission.make({ ledger, resilience: llmConfig.config.resilience, telemetry }),
       scrub: Scrub.make(["metering-secret-value"])
     })
     const plan = yield* Plan.make({ config: llmConfig, pricing, router })({ prompt: "hello" })

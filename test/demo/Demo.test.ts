@@ -74,7 +74,9 @@ describe("demo tour", () => {
       "user-budgets",
       "batch",
       "tools",
-      "structured-output"
+      "structured-output",
+      "rate-limits",
+      "server-pause"
     ])
     assert.deepStrictEqual(tourSteps.filter((step) => step.live).map((step) => step.name), [
       "generate",
@@ -399,5 +401,34 @@ describe("demo tour", () => {
     assert.deepStrictEqual(object.value, { name: "Lisbon", country: "Portugal", population: 545_000 })
     assert.strictEqual(object.responseMimeType, "application/json")
     assert.deepStrictEqual(object.responseJsonSchema.required, ["name", "country", "population"])
+  })
+
+  it("rate-limits: a burst against rpm: 5 waits its turn: five requests at once, the rest a window later, no 429", () => {
+    const burst = facts<{
+      rpm: number
+      calls: number
+      answered: number
+      attempts: Array<number>
+      statuses: Array<number>
+      arrivalsMs: Array<number>
+      waited: number
+    }>("rate-limits")
+    assert.strictEqual(burst.answered, burst.calls)
+    assert.deepStrictEqual(burst.attempts, Array.from({ length: burst.calls }, () => 1))
+    assert.notInclude(burst.statuses, 429)
+    // on the step's clock: the first five well inside the first minute, the other three once a slot left it
+    assert.isTrue(burst.arrivalsMs.slice(0, 5).every((at) => at < 45_000), JSON.stringify(burst.arrivalsMs))
+    assert.isTrue(burst.arrivalsMs.slice(5).every((at) => at >= 55_000), JSON.stringify(burst.arrivalsMs))
+    assert.strictEqual(burst.waited, 3)
+  })
+
+  it("server-pause: one 429 with Retry-After pauses the endpoint for the callers behind it", () => {
+    const line = step("server-pause")
+    const pause = facts<{ attempts: Array<{ endpoint: string; status: number; at: number }> }>("server-pause")
+    assert.deepStrictEqual(pause.attempts.map((a) => a.status), [429, 200, 200, 200, 200])
+    assert.isTrue(pause.attempts.every((a) => a.endpoint === "google-primary"))
+    // nothing reached the endpoint during the second it asked for
+    assert.isTrue(pause.attempts.slice(1).every((a) => a.at >= 990), JSON.stringify(pause.attempts))
+    assert.deepStrictEqual(line.waits.map((w) => [w.error, w.reason, w.ms]), [["RateLimitError", "rate_limited", 1000]])
   })
 })

@@ -435,7 +435,8 @@ describe("LLMConfig", () => {
         const error = yield* loadError({ configPath: file, cwd: dir })
         assertError(error, {
           path: "models.flash.extra",
-          message: "conf/project.yaml: models.flash.extra: unknown key (known: provider, model_id, pricing, fallbacks)"
+          message:
+            "conf/project.yaml: models.flash.extra: unknown key (known: provider, model_id, pricing, fallbacks, limits)"
         })
       }))
   })

@@ -99,7 +99,9 @@ export const resolveModels = (
         protocol: provider.protocol,
         modelId: model.modelId,
         pricing: model.pricing,
-        fallbacks
+        fallbacks,
+        // `limits: {}` sets none: the alias stays off the limiter's path
+        ...(model.limits !== undefined && Object.keys(model.limits).length > 0 ? { limits: model.limits } : {})
       }
     }
 

@@ -105,13 +105,21 @@ const Pricing = Schema.Struct({
   cacheWritePer1m: optional(NonNegativeNumber, "cache_write_per_1m")
 }).annotations({ description: "a pricing { input_per_1m, output_per_1m, cached_input_per_1m, cache_write_per_1m }" })
 
+/** `models.<alias>.limits` (API.md §11). */
+const Limits = Schema.Struct({
+  rpm: optional(PositiveInt, "rpm"),
+  tpm: optional(PositiveInt, "tpm"),
+  rpd: optional(PositiveInt, "rpd")
+}).annotations({ description: "a mapping { rpm, tpm, rpd }" })
+
 const Model = Schema.Struct({
   // Checked against the configured providers once all sources are merged, for a better message.
   provider: NonEmptyString,
   modelId: Schema.propertySignature(NonEmptyString).pipe(Schema.fromKey("model_id")),
   pricing: section(Pricing, "pricing"),
-  fallbacks: section(Schema.Array(NonEmptyString).annotations({ description: "a list of model aliases" }), "fallbacks")
-}).annotations({ description: "a model { provider, model_id, pricing, fallbacks }" })
+  fallbacks: section(Schema.Array(NonEmptyString).annotations({ description: "a list of model aliases" }), "fallbacks"),
+  limits: section(Limits, "limits")
+}).annotations({ description: "a model { provider, model_id, pricing, fallbacks, limits }" })
 
 /** One decoded model alias, before its provider and fallbacks are checked. */
 export type ConfigModel = typeof Model.Type

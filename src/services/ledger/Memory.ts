@@ -6,7 +6,7 @@ import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import type { BudgetAlert } from "../../domain/BudgetAlert.js"
 import type { LedgerEvent, LedgerStatus } from "../../domain/LedgerEvent.js"
-import type { Hold, Ledger, LedgerOptions, Settlement } from "../Ledger.js"
+import type { Admission, Hold, Ledger, LedgerOptions, Settlement } from "../Ledger.js"
 import * as Alerts from "./Alerts.js"
 import {
   applyRaise,
@@ -20,6 +20,7 @@ import {
 } from "./Events.js"
 import { budgetExceeded, firstRefusal, SpendFold, spendRow } from "./Spend.js"
 import { computeSummary } from "./Summary.js"
+import { RateWindows, retention } from "./Windows.js"
 
 /** Options of the in-memory ledger. */
 export interface MemoryLedgerOptions extends LedgerOptions {
@@ -62,6 +63,8 @@ export const make = (options: MemoryLedgerOptions = {}): Effect.Effect<Ledger.Se
           if (!adds) return Effect.void
           return withAlerts(tracker.take(hold.limits!, fold.spentIn(hold.limits!, now), 0, now), undefined)
         }))
+
+    const windows = new RateWindows()
 
     const service: Ledger.Service = {
       hold: (request) =>
@@ -116,7 +119,33 @@ export const make = (options: MemoryLedgerOptions = {}): Effect.Effect<Ledger.Se
         }),
       summary: (query) =>
         Effect.map(Clock.currentTimeMillis, (now) => computeSummary([...events.values()], query, now, holdTtlS)),
-      alerts: alerts.stream
+      alerts: alerts.stream,
+      // one synchronous step per admission: no other fiber interleaves between the check and the count
+      admit: (request) =>
+        Effect.clockWith((clock) =>
+          Effect.sync((): Admission => {
+            const now = clock.unsafeCurrentTimeMillis()
+            const refusal = windows.check(request.alias, request.endpoint, request.limits, request.tokens, now)
+            if (refusal !== undefined) return { _tag: "Refused", refusal }
+            const slot = {
+              id: nextId(),
+              alias: request.alias,
+              endpoint: request.endpoint,
+              timestamp: now,
+              tokens: request.tokens,
+              keepUntil: now + retention(request.limits)
+            }
+            windows.add(slot)
+            return { _tag: "Admitted", slot: { ...slot } }
+          })
+        ),
+      release: (slot, tokens) => Effect.sync(() => windows.correct(slot.id, tokens)),
+      pause: (alias, endpoint, until) => Effect.sync(() => windows.pause(alias, endpoint, until)),
+      limitUse: () =>
+        Effect.map(
+          Clock.currentTimeMillis,
+          (now) => windows.aliases().map((alias) => ({ alias, ...windows.use(alias, now) }))
+        )
     }
     return service
   })

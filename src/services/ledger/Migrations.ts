@@ -11,7 +11,7 @@ import * as Effect from "effect/Effect"
 export const migrationsTable = "effect_llm_migrations"
 
 /** The highest schema version this code knows; a ledger at a higher one is refused, not touched. */
-export const latestVersion = 2
+export const latestVersion = 3
 
 const indexes = (sql: SqlClient.SqlClient) =>
   Effect.all([
@@ -135,10 +135,47 @@ FROM ledger_events ORDER BY seq`,
   })
 })
 
+/**
+ * Version 3: `rate_events`, the rate limiter's log (API.md §11), append-only like the events: a
+ * `slot` row per admitted attempt (its tokens the estimate), a `settle` row correcting a slot's tokens
+ * to what its attempt used, a `pause` row per server-taught pause (`timestamp` is when it ends).
+ * `keep_until` is when no window counts the row any more (60 s, or 24 h for an alias with `rpd`); rows
+ * past it are deleted by the admitting processes, so the table holds at most a day of attempts.
+ */
+const rateEvents = Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
+  yield* sql.onDialectOrElse({
+    pg: () =>
+      sql`CREATE TABLE rate_events (
+  seq BIGSERIAL PRIMARY KEY,
+  type TEXT NOT NULL CHECK (type IN ('slot', 'settle', 'pause')),
+  slot_id TEXT NOT NULL,
+  alias TEXT NOT NULL,
+  endpoint TEXT NOT NULL,
+  tokens BIGINT NOT NULL,
+  timestamp BIGINT NOT NULL,
+  keep_until BIGINT NOT NULL
+)`,
+    orElse: () =>
+      sql`CREATE TABLE rate_events (
+  seq INTEGER PRIMARY KEY,
+  type TEXT NOT NULL CHECK (type IN ('slot', 'settle', 'pause')),
+  slot_id TEXT NOT NULL,
+  alias TEXT NOT NULL,
+  endpoint TEXT NOT NULL,
+  tokens BIGINT NOT NULL,
+  timestamp BIGINT NOT NULL,
+  keep_until BIGINT NOT NULL
+)`
+  })
+  yield* sql`CREATE INDEX rate_events_keep_until ON rate_events (keep_until)`
+})
+
 /** The migrations, by `<version>_<name>`. */
 export const migrations: Record<string, Effect.Effect<void, unknown, SqlClient.SqlClient>> = {
   "1_create_ledger_events": createEvents,
-  "2_tags_and_raises": tagsAndRaises
+  "2_tags_and_raises": tagsAndRaises,
+  "3_rate_events": rateEvents
 }
 
 /** Applies the pending migrations (no schema dump). */

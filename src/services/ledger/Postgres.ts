@@ -11,6 +11,7 @@ import type { LedgerError } from "../../domain/Errors.js"
 import type { Ledger, LedgerOptions } from "../Ledger.js"
 import { migrationsTable, runMigrations } from "./Migrations.js"
 import * as Sql from "./Sql.js"
+import * as SqlLimits from "./SqlLimits.js"
 
 /** Options of the PostgreSQL ledger. */
 export interface PostgresLedgerOptions extends LedgerOptions {
@@ -18,9 +19,13 @@ export interface PostgresLedgerOptions extends LedgerOptions {
   readonly url: Redacted.Redacted<string>
 }
 
-/** Advisory lock keys: one serialises writes to the events, one serialises migrations. */
+/**
+ * Advisory lock keys: one serialises writes to the events, one serialises migrations, one serialises
+ * the rate limiter's rows (so an admission never waits behind a hold).
+ */
 const writeLockKey = 0x4c4c4d48
 const migrationLockKey = 0x4c4c4d4d
+const rateLockKey = 0x4c4c4d52
 
 const dialect = (url: Redacted.Redacted<string>): Sql.Dialect => {
   let where = ""
@@ -85,5 +90,16 @@ export const make = (options: PostgresLedgerOptions): Effect.Effect<Ledger.Servi
       yield* Sql.checkSchema(sql, on, own)
       yield* Effect.provideService(runMigrations, SqlClient.SqlClient, sql)
     })).pipe(Sql.guard(on, "write_failed", "creating or migrating the schema"))
-    return yield* Sql.make(sql, on, own, options.holdTtlS ?? 900, options.alertThresholds)
+    const ledger = yield* Sql.make(sql, on, own, options.holdTtlS ?? 900, options.alertThresholds)
+    const limiter = yield* SqlLimits.make(
+      sql,
+      on,
+      {
+        begin: ["BEGIN", `SELECT pg_advisory_xact_lock(${rateLockKey})`],
+        after: [],
+        single: { advisory: rateLockKey }
+      },
+      own.beginSnapshot
+    )
+    return { ...ledger, ...limiter }
   })

@@ -346,14 +346,17 @@ WHERE timestamp >= ${rowsFrom} ORDER BY seq`
  */
 const untraced = <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.withTracerEnabled(effect, false)
 
-/** The ledger service over a migrated database; starts the spend fold from one snapshot. */
+/** The ledger's spend side (the rate limiter is `SqlLimits.ts`). */
+export type SpendLedger = Omit<Ledger.Service, "admit" | "release" | "pause" | "limitUse">
+
+/** The ledger service's spend side over a migrated database; starts the spend fold from one snapshot. */
 export const make = (
   sql: SqlClient.SqlClient,
   dialect: Dialect,
   statements: Statements,
   holdTtlS: number,
   alertThresholds: ReadonlyArray<number> = Alerts.defaultAlertThresholds
-): Effect.Effect<Ledger.Service, LedgerError> =>
+): Effect.Effect<SpendLedger, LedgerError> =>
   Effect.gen(function*() {
     const spend = makeSpend(sql, holdTtlS)
     const alerts = yield* Alerts.make(alertThresholds)

@@ -13,6 +13,7 @@ import { LedgerError } from "../../domain/Errors.js"
 import type { Ledger, LedgerOptions } from "../Ledger.js"
 import { migrationsTable, runMigrations } from "./Migrations.js"
 import * as Sql from "./Sql.js"
+import * as SqlLimits from "./SqlLimits.js"
 
 /** Options of the SQLite ledger. */
 export interface SqliteLedgerOptions extends LedgerOptions {
@@ -141,5 +142,13 @@ export const make = (options: SqliteLedgerOptions): Effect.Effect<Ledger.Service
       ["BEGIN IMMEDIATE"],
       Effect.zipRight(Sql.checkSchema(sql, on, own), Effect.provideService(runMigrations, SqlClient.SqlClient, sql))
     ).pipe(Sql.guard(on, "write_failed", "creating or migrating the schema"))
-    return yield* Sql.make(sql, on, own, options.holdTtlS ?? 900, options.alertThresholds)
+    const ledger = yield* Sql.make(sql, on, own, options.holdTtlS ?? 900, options.alertThresholds)
+    // the limiter takes the same write lock (SQLite has one writer); its rows are never fsynced on their own
+    const limiter = yield* SqlLimits.make(
+      sql,
+      on,
+      { begin: own.beginWrite, after: own.afterWrite, single: durability === "full" ? "transaction" : "bare" },
+      own.beginSnapshot
+    )
+    return { ...ledger, ...limiter }
   })

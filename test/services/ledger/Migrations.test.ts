@@ -133,7 +133,7 @@ describe("ledger migration from schema v1", () => {
 
       yield* Effect.scoped(Effect.gen(function*() {
         const sql = yield* sqliteClient(path)
-        assert.deepStrictEqual(yield* versions(sql), [1, 2])
+        assert.deepStrictEqual(yield* versions(sql), [1, 2, 3])
         assert.deepStrictEqual((yield* v1Rows(sql)).slice(0, 9), before[0])
         const [integrity] = yield* Effect.orDie(sql.unsafe<{ integrity_check: string }>("PRAGMA integrity_check"))
         assert.strictEqual(integrity!.integrity_check, "ok")
@@ -148,7 +148,11 @@ describe("ledger migration from schema v1", () => {
         const tables = yield* Effect.orDie(
           sql.unsafe<{ name: string }>("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
         )
-        assert.deepStrictEqual(tables.map((table) => table.name), ["effect_llm_migrations", "ledger_events"])
+        assert.deepStrictEqual(tables.map((table) => table.name), [
+          "effect_llm_migrations",
+          "ledger_events",
+          "rate_events"
+        ])
         // the rebuilt table still checks its types
         const bogus = yield* Effect.flip(sql.unsafe(
           "INSERT INTO ledger_events (id, type, hold_id, trace_id, provider, model, cost, status, timestamp) VALUES ('x', 'bogus', 'x', 'x', 'x', 'x', 0, 'ok', 0)"
@@ -157,7 +161,7 @@ describe("ledger migration from schema v1", () => {
       }))
       // a second open finds nothing to migrate
       yield* Effect.scoped(Layer.build(layerSqlite({ path })))
-      assert.deepStrictEqual(yield* Effect.scoped(Effect.flatMap(sqliteClient(path), versions)), [1, 2])
+      assert.deepStrictEqual(yield* Effect.scoped(Effect.flatMap(sqliteClient(path), versions)), [1, 2, 3])
     }))
 
   it.effect("a SQLite migration that fails leaves the version 1 ledger as it was", () =>
@@ -204,7 +208,7 @@ describe("ledger migration from schema v1", () => {
 
         yield* Effect.scoped(Effect.gen(function*() {
           const sql = yield* pgClient(url)
-          assert.deepStrictEqual(yield* versions(sql), [1, 2])
+          assert.deepStrictEqual(yield* versions(sql), [1, 2, 3])
           assert.deepStrictEqual((yield* v1Rows(sql)).slice(0, 9), before[0])
           const bogus = yield* Effect.flip(sql.unsafe(
             "INSERT INTO ledger_events (id, type, hold_id, trace_id, provider, model, cost, status, timestamp) VALUES ('x', 'bogus', 'x', 'x', 'x', 'x', 0, 'ok', 0)"

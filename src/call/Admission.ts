@@ -1,0 +1,191 @@
+/**
+ * The rate limiter on the call path (API.md §11): before each HTTP attempt, a slot in the alias's
+ * windows (the ledger's `admit`, atomic where the ledger is shared) — waited for with `Effect.sleep`
+ * when the wait fits `max_wait_timeout_s` and what is left of the retry budget, else refused with
+ * `RateLimitError` `local_limit`; when the attempt ends, its slot's tokens corrected to what it used;
+ * and a server's 429 with Retry-After learned as a pause of that endpoint for that alias. An alias
+ * with no limits never touches the ledger: its learned pauses are kept in this process only, and
+ * until one is learned an attempt costs one comparison here.
+ */
+import * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import type { ModelConfig, RateLimits, ResilienceConfig } from "../domain/Config.js"
+import { FatalError, type LimitKind, type LLMError, RateLimitError } from "../domain/Errors.js"
+import type { CallRequest } from "../domain/Prompt.js"
+import * as RetryPolicy from "../internal/RetryPolicy.js"
+import type { Ledger, Refusal } from "../services/Ledger.js"
+import { inputTokenBound } from "../services/Pricing.js"
+import type { Route } from "../services/Router.js"
+import type { CallTelemetry } from "./CallTelemetry.js"
+import type { CallProgress } from "./Progress.js"
+
+/** A wait the limiter made an attempt take: how long, and for which limit. */
+export interface LimiterWait {
+  readonly ms: number
+  readonly kind: LimitKind
+}
+
+/** Tokens an attempt is admitted at: the input bound plus the output cap (API.md §11). */
+export const admittedTokens = (request: CallRequest, outputCap: number): number => inputTokenBound(request) + outputCap
+
+/**
+ * A request whose admitted tokens alone exceed the alias's `tpm` could never be admitted: it is an
+ * invalid request (`undefined` when it fits).
+ */
+export const oversize = (model: ModelConfig, tokens: number): FatalError | undefined =>
+  model.limits?.tpm !== undefined && tokens > model.limits.tpm
+    ? new FatalError({
+      reason: "invalid_request",
+      provider: model.provider,
+      message:
+        `model "${model.alias}": the request is admitted at ${tokens} tokens (input bound + output cap), more than its limits.tpm of ${model.limits.tpm}; it could never be sent — lower maxOutputTokens or shorten the input`
+    })
+    : undefined
+
+const describe = (route: Route, limits: RateLimits | undefined, refusal: Refusal): string => {
+  const seconds = (refusal.retryAfterMs / 1000).toFixed(3).replace(/\.?0+$/, "")
+  const alias = route.model.alias
+  if (refusal.kind === "server") {
+    return `${route.endpoint.name} answered 429 for model "${alias}" and asked to wait: it admits nothing for it for another ${seconds} s`
+  }
+  const windows = { rpm: "requests per minute", tpm: "tokens per minute", rpd: "requests per day" } as const
+  return `model "${alias}" is at its limit of ${limits?.[refusal.kind]} ${
+    windows[refusal.kind]
+  }: the next slot frees in ${seconds} s`
+}
+
+/** The limiter of a layer, over its ledger, resilience settings and call telemetry. */
+export const make = (deps: {
+  readonly ledger: Ledger.Service
+  readonly resilience: ResilienceConfig
+  readonly telemetry: CallTelemetry
+}) => {
+  const { ledger, resilience, telemetry } = deps
+  const maxWaitMs = resilience.maxWaitTimeoutS * 1000
+  /** Pauses of aliases without limits, by `alias\0endpoint`: epoch ms they end. */
+  const localPauses = new Map<string, number>()
+  const noWait: Effect.Effect<LimiterWait | undefined> = Effect.succeed(undefined)
+
+  const ledgerUnavailable = (error: { readonly message: string }) =>
+    new FatalError({ reason: "ledger_unavailable", message: `the rate-limit ledger is unavailable: ${error.message}` })
+
+  /** One admission try: a slot (set on `progress`) or a refusal. */
+  const tryOnce = (
+    progress: CallProgress,
+    route: Route,
+    limits: RateLimits | undefined,
+    tokens: number
+  ): Effect.Effect<Refusal | undefined, FatalError> => {
+    if (limits === undefined) {
+      const key = `${route.model.alias}\u0000${route.endpoint.name}`
+      const until = localPauses.get(key)
+      if (until === undefined) return Effect.succeed(undefined)
+      return Effect.map(Clock.currentTimeMillis, (now) => {
+        if (until > now) return { kind: "server", retryAfterMs: until - now }
+        localPauses.delete(key)
+        return undefined
+      })
+    }
+    // uninterruptible: an admitted slot always reaches `progress`, which releases it
+    return Effect.uninterruptible(Effect.map(
+      ledger.admit({ alias: route.model.alias, endpoint: route.endpoint.name, limits, tokens }),
+      (admission) => {
+        if (admission._tag === "Refused") return admission.refusal
+        progress.admitted(admission.slot)
+        return undefined
+      }
+    )).pipe(Effect.catchTag("LedgerError", (error) => Effect.fail(ledgerUnavailable(error))))
+  }
+
+  /**
+   * Admits the attempt about to go to `route`, waiting its turn while the wait fits; returns the
+   * wait taken (`undefined` when none). Fails with `RateLimitError` `local_limit` when it does not.
+   */
+  const admit = (
+    progress: CallProgress,
+    request: CallRequest,
+    outputCap: number,
+    route: Route,
+    state: RetryPolicy.RetryState
+  ): Effect.Effect<LimiterWait | undefined, RateLimitError | FatalError> => {
+    const limits = route.model.limits
+    if (limits === undefined && localPauses.size === 0) return noWait
+    return Effect.gen(function*() {
+      const tokens = limits === undefined ? 0 : admittedTokens(request, outputCap)
+      const tooBig = limits === undefined ? undefined : oversize(route.model, tokens)
+      if (tooBig !== undefined) return yield* tooBig
+      let waited: LimiterWait | undefined
+      while (true) {
+        const refusal = yield* tryOnce(progress, route, limits, tokens)
+        if (refusal === undefined) {
+          if (limits !== undefined) yield* telemetry.limiterAdmitted(route)
+          return waited
+        }
+        const now = yield* Clock.currentTimeMillis
+        const fits = resilience.waitOnRateLimit && refusal.retryAfterMs <= maxWaitMs &&
+          refusal.retryAfterMs <= RetryPolicy.remainingBudgetMs(resilience, state, now)
+        if (!fits) {
+          yield* telemetry.limiterRefused(route, refusal.kind)
+          return yield* new RateLimitError({
+            reason: "local_limit",
+            message: describe(route, limits, refusal),
+            provider: route.model.provider,
+            endpoint: route.endpoint.name,
+            retryAfter: Duration.millis(refusal.retryAfterMs),
+            limitKind: refusal.kind
+          })
+        }
+        yield* Effect.logDebug(`waiting ${refusal.retryAfterMs} ms for a ${refusal.kind} slot of ${route.model.alias}`)
+          .pipe(Effect.annotateLogs({ endpoint: route.endpoint.name, limitKind: refusal.kind }))
+        yield* telemetry.limiterWaited(route, refusal.kind, refusal.retryAfterMs)
+        yield* Effect.sleep(Duration.millis(refusal.retryAfterMs))
+        waited = { ms: (waited?.ms ?? 0) + refusal.retryAfterMs, kind: refusal.kind }
+      }
+    })
+  }
+
+  /**
+   * Ends the attempt whose slot `progress` holds: its tokens become `tokens` (what it used). Never
+   * fails the call: a ledger failure is logged.
+   */
+  const release = (progress: CallProgress, tokens: number): Effect.Effect<void> => {
+    const slot = progress.takeSlot()
+    if (slot === undefined || slot.tokens === tokens) return Effect.void
+    return ledger.release(slot, tokens).pipe(
+      Effect.catchAll((error) => Effect.logWarning(`rate limiter: releasing a slot failed: ${error.message}`)),
+      Effect.uninterruptible
+    )
+  }
+
+  /**
+   * After a failed attempt: frees its slot's tokens (a refused or failed request is not billed for
+   * its output), and learns a server's 429 with Retry-After as a pause of that endpoint for that alias.
+   */
+  const failed = (progress: CallProgress, route: Route, error: LLMError): Effect.Effect<void> => {
+    const freed = release(progress, progress.usage?.totalTokens ?? 0)
+    if (error._tag !== "RateLimitError" || error.reason !== "rate_limited" || error.retryAfter === undefined) {
+      return freed
+    }
+    const retryAfterMs = Duration.toMillis(error.retryAfter)
+    return Effect.zipRight(
+      freed,
+      Effect.flatMap(Clock.currentTimeMillis, (now) => {
+        const until = now + retryAfterMs
+        if (route.model.limits === undefined) {
+          const key = `${route.model.alias}\u0000${route.endpoint.name}`
+          localPauses.set(key, Math.max(until, localPauses.get(key) ?? 0))
+          return Effect.void
+        }
+        return ledger.pause(route.model.alias, route.endpoint.name, until).pipe(
+          Effect.catchAll((e) => Effect.logWarning(`rate limiter: recording a pause failed: ${e.message}`))
+        )
+      })
+    )
+  }
+
+  return { admit, release, failed }
+}
+
+/** The limiter of a layer. */
+export type Admission = ReturnType<typeof make>

@@ -1,0 +1,169 @@
+/**
+ * The rate-limit windows (API.md §11), one pure structure shared by every backend: the memory ledger
+ * is this structure; the SQL ledgers fold their `rate_events` rows into one. Per alias, the admitted
+ * attempts (slots) in timestamp order; per alias and endpoint, the pause a server's 429 taught.
+ * A slot counts toward `rpm`/`tpm` for 60 s and `rpd` for 24 h after its admission, then is dropped:
+ * nothing is kept past the longest window the alias uses, so memory and storage stay bounded.
+ */
+import type { RateLimits } from "../../domain/Config.js"
+import type { LimitKind } from "../../domain/Errors.js"
+
+export const minuteMs = 60_000
+export const dayMs = 86_400_000
+
+/** One admitted attempt as the windows count it. */
+export interface SlotRecord {
+  readonly id: string
+  readonly alias: string
+  readonly endpoint: string
+  /** Epoch ms of its admission. */
+  readonly timestamp: number
+  /** Tokens it counts: the estimate until it settles, then what it used. */
+  tokens: number
+  /** Epoch ms after which no window counts it (24 h with `rpd`, else 60 s). */
+  readonly keepUntil: number
+}
+
+/** A refusal: the limit that refused and how long until the attempt would fit. */
+export interface Refusal {
+  readonly kind: LimitKind
+  readonly retryAfterMs: number
+}
+
+/** Current use of one alias's windows. */
+export interface WindowUse {
+  readonly requestsMinute: number
+  readonly tokensMinute: number
+  readonly requestsDay: number
+  /** Endpoints paused by a server's 429, with the epoch ms the pause ends. */
+  readonly pauses: ReadonlyArray<{ readonly endpoint: string; readonly until: number }>
+}
+
+/** How long a slot admitted under `limits` must be kept. */
+export const retention = (limits: RateLimits): number => limits.rpd !== undefined ? dayMs : minuteMs
+
+/** The first index of `slots` whose timestamp is > `after` (slots are in timestamp order). */
+const firstAfter = (slots: ReadonlyArray<SlotRecord>, after: number): number => {
+  let low = 0
+  let high = slots.length
+  while (low < high) {
+    const mid = (low + high) >>> 1
+    if (slots[mid]!.timestamp > after) high = mid
+    else low = mid + 1
+  }
+  return low
+}
+
+const pauseKey = (alias: string, endpoint: string) => `${alias}\u0000${endpoint}`
+
+/** The windows of every alias (and the learned pauses). Not synchronised: callers serialise. */
+export class RateWindows {
+  private readonly slots = new Map<string, Array<SlotRecord>>()
+  private readonly byId = new Map<string, SlotRecord>()
+  private readonly pauses = new Map<string, { readonly alias: string; readonly endpoint: string; until: number }>()
+
+  /** Drops the alias's slots no window counts any more (the oldest first). */
+  private prune(alias: string, now: number): Array<SlotRecord> {
+    let list = this.slots.get(alias)
+    if (list === undefined) {
+      list = []
+      this.slots.set(alias, list)
+      return list
+    }
+    let drop = 0
+    while (drop < list.length && list[drop]!.keepUntil <= now) this.byId.delete(list[drop++]!.id)
+    if (drop > 0) list.splice(0, drop)
+    return list
+  }
+
+  /**
+   * Whether an attempt to `endpoint` of `alias` with `tokens` fits at `now`: `undefined` when it
+   * does, else the refusal whose wait is longest (the attempt fits once every limit would admit it).
+   * A learned pause refuses before any window.
+   */
+  check(alias: string, endpoint: string, limits: RateLimits, tokens: number, now: number): Refusal | undefined {
+    const pause = this.pauses.get(pauseKey(alias, endpoint))
+    if (pause !== undefined) {
+      if (pause.until > now) return { kind: "server", retryAfterMs: pause.until - now }
+      this.pauses.delete(pauseKey(alias, endpoint))
+    }
+    const list = this.prune(alias, now)
+    let refusal: Refusal | undefined
+    const refuse = (kind: LimitKind, retryAfterMs: number) => {
+      if (refusal === undefined || retryAfterMs > refusal.retryAfterMs) refusal = { kind, retryAfterMs }
+    }
+    const minute = firstAfter(list, now - minuteMs)
+    const inMinute = list.length - minute
+    if (limits.rpm !== undefined && inMinute >= limits.rpm) {
+      // the (inMinute - rpm + 1)th oldest slot of the minute must leave it
+      refuse("rpm", list[minute + inMinute - limits.rpm]!.timestamp + minuteMs - now)
+    }
+    if (limits.tpm !== undefined) {
+      let used = 0
+      for (let i = minute; i < list.length; i++) used += list[i]!.tokens
+      if (used + tokens > limits.tpm) {
+        let i = minute
+        while (i < list.length && used + tokens > limits.tpm) used -= list[i++]!.tokens
+        // `tokens` alone over `tpm` never fits; callers refuse such an attempt before asking
+        refuse("tpm", i === minute ? minuteMs : list[i - 1]!.timestamp + minuteMs - now)
+      }
+    }
+    if (limits.rpd !== undefined) {
+      const day = firstAfter(list, now - dayMs)
+      const inDay = list.length - day
+      if (inDay >= limits.rpd) refuse("rpd", list[day + inDay - limits.rpd]!.timestamp + dayMs - now)
+    }
+    return refusal
+  }
+
+  /** Counts an admitted slot (kept in timestamp order: another process's may be slightly older). */
+  add(slot: SlotRecord): void {
+    if (this.byId.has(slot.id)) return
+    const list = this.slots.get(slot.alias) ?? []
+    if (list.length === 0) this.slots.set(slot.alias, list)
+    let at = list.length
+    while (at > 0 && list[at - 1]!.timestamp > slot.timestamp) at--
+    if (at === list.length) list.push(slot)
+    else list.splice(at, 0, slot)
+    this.byId.set(slot.id, slot)
+  }
+
+  /** Sets a slot's tokens to what its attempt used (a slot already dropped is ignored). */
+  correct(id: string, tokens: number): void {
+    const slot = this.byId.get(id)
+    if (slot !== undefined) slot.tokens = tokens
+  }
+
+  /** Pauses an endpoint of an alias until `until` (a longer pause already learned stays). */
+  pause(alias: string, endpoint: string, until: number): void {
+    const key = pauseKey(alias, endpoint)
+    const found = this.pauses.get(key)
+    if (found === undefined) this.pauses.set(key, { alias, endpoint, until })
+    else if (until > found.until) found.until = until
+  }
+
+  /** The aliases with slots or pauses. */
+  aliases(): ReadonlyArray<string> {
+    const names = new Set(this.slots.keys())
+    for (const pause of this.pauses.values()) names.add(pause.alias)
+    return [...names].sort()
+  }
+
+  /** An alias's current window use. */
+  use(alias: string, now: number): WindowUse {
+    const list = this.prune(alias, now)
+    const minute = firstAfter(list, now - minuteMs)
+    let tokensMinute = 0
+    for (let i = minute; i < list.length; i++) tokensMinute += list[i]!.tokens
+    const pauses: Array<{ readonly endpoint: string; readonly until: number }> = []
+    for (const pause of this.pauses.values()) {
+      if (pause.alias === alias && pause.until > now) pauses.push({ endpoint: pause.endpoint, until: pause.until })
+    }
+    return {
+      requestsMinute: list.length - minute,
+      tokensMinute,
+      requestsDay: list.length - firstAfter(list, now - dayMs),
+      pauses
+    }
+  }
+}

@@ -1,0 +1,408 @@
+/**
+ * Rate limits through the client (API.md §11), with `TestClock` on every ledger backend: a burst
+ * waits its turn, waits versus refusals by `max_wait_timeout_s`, the retry budget and
+ * `wait_on_rate_limit`, retries taking slots, tokens corrected at settlement, the pause a 429 with
+ * Retry-After teaches, the config keys, and what the limiter reports (span, metrics).
+ */
+import { assert, describe, it } from "@effect/vitest"
+import * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
+import * as Metric from "effect/Metric"
+import * as Stream from "effect/Stream"
+import * as TestClock from "effect/TestClock"
+import { FatalError, RateLimitError, RetryableError } from "../../src/domain/Errors.js"
+import type { GenerateRequest } from "../../src/domain/Request.js"
+import * as Telemetry from "../../src/internal/Telemetry.js"
+import { layerWith } from "../../src/layers/Live.js"
+import { makeMockProviders, type MockCall } from "../../src/layers/Test.js"
+import type { ProviderAnswer } from "../../src/providers/Provider.js"
+import { CircuitBreaker } from "../../src/services/CircuitBreaker.js"
+import { Ledger } from "../../src/services/Ledger.js"
+import { LLMClient } from "../../src/services/LLMClient.js"
+import * as LLMConfig from "../../src/services/LLMConfig.js"
+import { perMessageTokenAllowance } from "../../src/services/Pricing.js"
+import { backends, day } from "../support/LedgerBackends.js"
+import * as RecordingTracer from "../support/RecordingTracer.js"
+import { joinAdvancing } from "../support/TestClockRun.js"
+
+/** `flash` (with `limits`, falling back to `qwen`) and `pro` share the google endpoint `g1`. */
+const configWith = (
+  limits: Record<string, number> | undefined,
+  resilience: Record<string, unknown> = {},
+  proLimits?: Record<string, number>
+) => ({
+  default_model: "flash",
+  providers: {
+    google: { api_key: "limits-key", endpoints: [{ name: "g1", base_url: "http://127.0.0.1:9" }] },
+    dashscope: { api_key: "limits-key", endpoints: [{ name: "d1", base_url: "http://127.0.0.1:9" }] }
+  },
+  models: {
+    flash: {
+      provider: "google",
+      model_id: "gemini-x",
+      fallbacks: ["qwen"],
+      ...(limits === undefined ? {} : { limits })
+    },
+    pro: { provider: "google", model_id: "gemini-pro", ...(proLimits === undefined ? {} : { limits: proLimits }) },
+    qwen: { provider: "dashscope", model_id: "qwen-x" }
+  },
+  resilience: { base_delay_s: 1, max_delay_s: 1, max_retries: 3, ...resilience },
+  budget: { daily_spend_limit: 0 },
+  ledger: { backend: "memory" }
+})
+
+/** An answer with fixed usage (10 in, 5 out). */
+const answer = (call: MockCall): ProviderAnswer => ({
+  content: `answer from ${call.endpoint}`,
+  reasoning: undefined,
+  usage: { inputTokens: 10, outputTokens: 5, totalTokens: 15 },
+  finishReason: "stop",
+  requestId: undefined,
+  modelVersion: call.modelId
+})
+
+const serverSays429 = (call: MockCall, seconds: number) =>
+  new RateLimitError({
+    reason: "rate_limited",
+    message: "429 Too Many Requests",
+    provider: call.provider,
+    endpoint: call.endpoint,
+    status: 429,
+    retryAfter: Duration.seconds(seconds)
+  })
+
+/** A request's arrival at the mock: when, where, for which model. */
+interface Arrival {
+  readonly at: number
+  readonly endpoint: string
+  readonly modelId: string
+}
+
+/**
+ * The client over mock providers answering with `reply` (by the arrival's index), recording each
+ * arrival's time on the `TestClock` relative to `day`.
+ */
+const harness = (
+  config: unknown,
+  ledger: Layer.Layer<Ledger, unknown>,
+  reply: (
+    call: MockCall,
+    index: number
+  ) => Effect.Effect<ProviderAnswer, RateLimitError | RetryableError | FatalError> = (call) =>
+    Effect.succeed(answer(call))
+) => {
+  const arrivals: Array<Arrival> = []
+  const providers = makeMockProviders({
+    otherwise: (call) =>
+      Effect.flatMap(Clock.currentTimeMillis, (now) => {
+        arrivals.push({ at: now - day, endpoint: call.endpoint, modelId: call.modelId })
+        return reply(call, arrivals.length - 1)
+      })
+  })
+  const layer = layerWith(LLMConfig.layerIsolated(config), providers.layer, ledger as Layer.Layer<Ledger>)
+  return { arrivals, layer }
+}
+
+const generate = (request: GenerateRequest = {}) =>
+  Effect.flatMap(LLMClient, (client) => client.generate({ prompt: "hello", ...request, fullResponse: true }))
+
+/** Runs `calls` concurrently to completion under the moving test clock. */
+const all = <A, E, R>(calls: ReadonlyArray<Effect.Effect<A, E, R>>) =>
+  Effect.flatMap(
+    Effect.fork(Effect.all(calls.map(Effect.either), { concurrency: "unbounded" })),
+    joinAdvancing
+  )
+
+/** The most arrivals in any 60 s window. */
+const busiestMinute = (times: ReadonlyArray<number>) =>
+  Math.max(0, ...times.map((start) => times.filter((t) => t >= start && t < start + 60_000).length))
+
+const localLimit = (error: unknown) => {
+  assert.instanceOf(error, RateLimitError)
+  const refused = error as RateLimitError
+  assert.strictEqual(refused.reason, "local_limit")
+  assert.strictEqual(refused.status, undefined)
+  return refused
+}
+
+describe.each(backends)("rate limits through the client ($name)", (backend) => {
+  const test = (name: string, body: () => Effect.Effect<void, unknown, never>) =>
+    it.effect.skipIf(backend.skip)(name, () =>
+      Effect.gen(function*() {
+        yield* TestClock.setTime(day)
+        yield* body()
+      }))
+  const ledger = () => backend.layer(900)
+  // The PostgreSQL client's own timers sleep on the test clock too, and `joinAdvancing` moves the
+  // clock to them while a query is in flight: on it, times are checked as bounds, not exactly.
+  const postgres = backend.name === "postgres"
+
+  test("a burst against rpm: 2 waits its turn: every call answers, never more than 2 requests in any 60 s", () =>
+    Effect.gen(function*() {
+      // each wait is within max_wait_timeout_s (60 s); the last call waits 120 s in all, within its retry budget
+      const { arrivals, layer } = harness(configWith({ rpm: 2 }, { retry_budget_s: postgres ? 3600 : 150 }), ledger())
+      const results = yield* all(Array.from({ length: 5 }, () => generate())).pipe(Effect.provide(layer))
+      assert.deepStrictEqual(results.map(Either.isRight), [true, true, true, true, true])
+      const times = arrivals.map((a) => a.at).sort((a, b) => a - b)
+      assert.strictEqual(busiestMinute(times), 2)
+      if (!postgres) assert.deepStrictEqual(times, [0, 0, 60_000, 60_000, 120_000])
+    }))
+
+  test("over max_wait_timeout_s: local_limit at once, with no request, no fallback and no breaker count", () =>
+    Effect.gen(function*() {
+      const config = configWith({ rpm: 1 }, { max_wait_timeout_s: 30, circuit_breaker: { failure_threshold: 1 } })
+      const { arrivals, layer } = harness(config, ledger())
+      yield* Effect.gen(function*() {
+        yield* generate()
+        yield* TestClock.adjust("15 seconds")
+        const refused = localLimit(yield* Effect.flip(generate()))
+        assert.strictEqual(refused.limitKind, "rpm")
+        assert.strictEqual(Duration.toMillis(refused.retryAfter!), 45_000)
+        assert.strictEqual(refused.endpoint, "g1")
+        assert.include(refused.message, "limit of 1 requests per minute")
+        assert.strictEqual(arrivals.length, 1) // the fallback qwen was not tried
+        const breakers = yield* (yield* CircuitBreaker).states()
+        assert.deepStrictEqual(breakers.map((b) => [b.endpoint, b.state, b.failures]), [["g1", "closed", 0]])
+        // the refused call settled as an error in the ledger, and took no slot
+        const use = yield* (yield* Ledger).limitUse()
+        assert.strictEqual(use[0]?.requestsMinute, 1)
+        // once the wait fits (45 s left > 30 s… 20 s later 25 s left) the next call waits and goes
+        yield* TestClock.adjust("20 seconds")
+        const fiber = yield* Effect.fork(generate())
+        yield* joinAdvancing(fiber)
+        assert.deepStrictEqual(arrivals.map((a) => a.at), [0, 60_000])
+      }).pipe(Effect.provide(layer))
+    }))
+
+  test("a wait must fit the call's retry budget; wait_on_rate_limit: false refuses at once", () =>
+    Effect.gen(function*() {
+      const tight = harness(configWith({ rpm: 1 }, { max_wait_timeout_s: 120, retry_budget_s: 45 }), ledger())
+      yield* Effect.gen(function*() {
+        yield* generate()
+        const refused = localLimit(yield* Effect.flip(generate()))
+        assert.strictEqual(Duration.toMillis(refused.retryAfter!), 60_000)
+      }).pipe(Effect.provide(tight.layer))
+
+      const off = harness(configWith({ rpm: 1 }, { wait_on_rate_limit: false }), ledger())
+      yield* Effect.gen(function*() {
+        yield* generate()
+        yield* TestClock.adjust("59 seconds")
+        const refused = localLimit(yield* Effect.flip(generate()))
+        assert.strictEqual(Duration.toMillis(refused.retryAfter!), 1_000)
+      }).pipe(Effect.provide(off.layer))
+      assert.strictEqual(off.arrivals.length, 1)
+    }))
+
+  test("every attempt takes a slot: a retry counts, and the next call waits for it", () =>
+    Effect.gen(function*() {
+      const { arrivals, layer } = harness(
+        configWith({ rpm: 2 }),
+        ledger(),
+        (call, index) =>
+          index === 0
+            ? Effect.fail(
+              new RetryableError({ reason: "server_error", message: "503", status: 503, endpoint: call.endpoint })
+            )
+            : Effect.succeed(answer(call))
+      )
+      const [first, second] = yield* Effect.gen(function*() {
+        const first = yield* joinAdvancing(yield* Effect.fork(generate()))
+        const second = yield* joinAdvancing(yield* Effect.fork(generate()))
+        return [first, second] as const
+      }).pipe(Effect.provide(layer))
+      assert.strictEqual(first.attempts, 2)
+      assert.strictEqual(second.attempts, 1)
+      assert.strictEqual(arrivals.length, 3)
+      // the second call's only attempt waited until the first call's first attempt left the window
+      assert.isAtLeast(arrivals[2]!.at, 60_000)
+      if (!postgres) assert.strictEqual(arrivals[2]!.at, 60_000)
+    }))
+
+  test("tokens: admitted at input bound + output cap, corrected to the reported usage at settlement", () =>
+    Effect.gen(function*() {
+      let duringAttempt = -1
+      let ledgerService: Ledger.Service | undefined
+      const { layer } = harness(
+        configWith({ tpm: 5000 }),
+        ledger(),
+        (call) =>
+          Effect.map(Effect.orDie(ledgerService!.limitUse()), (use) => {
+            duringAttempt = use[0]?.tokensMinute ?? -1
+            return answer(call)
+          })
+      )
+      yield* Effect.gen(function*() {
+        ledgerService = yield* Ledger
+        const response = yield* generate({ maxOutputTokens: 1000 })
+        // the input bound: the per-request and per-message allowances and 5 bytes of "hello"
+        const bound = 2 * perMessageTokenAllowance + 5
+        assert.strictEqual(duringAttempt, bound + 1000)
+        assert.strictEqual(response.usage.totalTokens, 15)
+        assert.strictEqual((yield* ledgerService.limitUse())[0]?.tokensMinute, 15)
+        // a stream settles the same way
+        yield* Effect.flatMap(LLMClient, (client) => Stream.runDrain(client.stream({ prompt: "hello" })))
+        assert.strictEqual((yield* ledgerService.limitUse())[0]?.tokensMinute, 30)
+        // a request that could never fit the tpm is refused before any ledger write or request
+        const tooBig = yield* Effect.flip(generate({ maxOutputTokens: 6000 }))
+        assert.instanceOf(tooBig, FatalError)
+        assert.strictEqual((tooBig as FatalError).reason, "invalid_request")
+        assert.include(tooBig.message, "limits.tpm of 5000")
+        assert.strictEqual((yield* ledgerService.events()).filter((e) => e.type === "hold").length, 2)
+      }).pipe(Effect.provide(layer))
+    }))
+
+  test("a failed attempt frees its tokens: only its request stays counted", () =>
+    Effect.gen(function*() {
+      const { layer } = harness(
+        configWith({ tpm: 5000 }),
+        ledger(),
+        (call) =>
+          Effect.fail(
+            new FatalError({ reason: "invalid_request", message: "400", status: 400, endpoint: call.endpoint })
+          )
+      )
+      yield* Effect.gen(function*() {
+        yield* Effect.flip(generate({ maxOutputTokens: 1000 }))
+        const [use] = yield* (yield* Ledger).limitUse()
+        assert.deepStrictEqual([use?.requestsMinute, use?.tokensMinute], [1, 0])
+      }).pipe(Effect.provide(layer))
+    }))
+
+  test("an interrupted attempt frees its tokens when the call settles as cancelled", () =>
+    Effect.gen(function*() {
+      const { arrivals, layer } = harness(configWith({ tpm: 5000 }), ledger(), () => Effect.never)
+      yield* Effect.gen(function*() {
+        const call = yield* Effect.fork(generate({ maxOutputTokens: 1000 }))
+        while (arrivals.length === 0) yield* Effect.yieldNow()
+        const ledgerService = yield* Ledger
+        assert.strictEqual((yield* ledgerService.limitUse())[0]?.tokensMinute, 2 * perMessageTokenAllowance + 5 + 1000)
+        yield* Fiber.interrupt(call)
+        const [use] = yield* ledgerService.limitUse()
+        assert.deepStrictEqual([use?.requestsMinute, use?.tokensMinute], [1, 0])
+        assert.deepStrictEqual(
+          (yield* ledgerService.events()).filter((e) => e.type === "cancel").map((e) => e.status),
+          ["cancelled"]
+        )
+      }).pipe(Effect.provide(layer))
+    }))
+
+  for (const limited of [true, false]) {
+    test(
+      `a 429 with Retry-After pauses that endpoint for every caller of the alias (${
+        limited ? "with" : "without"
+      } limits); other aliases go on`,
+      () =>
+        Effect.gen(function*() {
+          const { arrivals, layer } = harness(
+            configWith(limited ? { rpm: 100 } : undefined),
+            ledger(),
+            (call, index) => index === 0 ? Effect.fail(serverSays429(call, 5)) : Effect.succeed(answer(call))
+          )
+          const results = yield* Effect.gen(function*() {
+            const first = yield* Effect.fork(Effect.either(generate()))
+            // until the first call got its 429 and sleeps on its Retry-After
+            while (arrivals.length === 0 || (yield* TestClock.sleeps()).length === 0) yield* Effect.yieldNow()
+            // another alias on the same endpoint is not paused: it answers now, with no clock move
+            const pro = yield* Effect.either(generate({ model: "pro" }))
+            const others = yield* all([generate(), generate()])
+            return [yield* joinAdvancing(first), pro, ...others]
+          }).pipe(Effect.provide(layer))
+          assert.deepStrictEqual(results.map(Either.isRight), [true, true, true, true])
+          const flash = arrivals.filter((a) => a.modelId === "gemini-x").map((a) => a.at)
+          const pro = arrivals.filter((a) => a.modelId === "gemini-pro").map((a) => a.at)
+          assert.deepStrictEqual(pro, [0])
+          // after the 429 at 0 s, nothing went to g1 for flash before 5 s
+          assert.strictEqual(flash.length, 4)
+          assert.strictEqual(flash[0], 0)
+          assert.isTrue(flash.slice(1).every((at) => at >= 5_000), `flash arrivals ${flash}`)
+          if (!postgres) assert.deepStrictEqual(flash, [0, 5_000, 5_000, 5_000])
+        })
+    )
+  }
+
+  test("a caller that cannot wait out a learned pause fails with limitKind server", () =>
+    Effect.gen(function*() {
+      const { arrivals, layer } = harness(
+        configWith({ rpm: 100 }, { max_wait_timeout_s: 10, max_retries: 0 }),
+        ledger(),
+        (call, index) => index === 0 ? Effect.fail(serverSays429(call, 30)) : Effect.succeed(answer(call))
+      )
+      yield* Effect.gen(function*() {
+        const first = yield* Effect.flip(generate())
+        assert.strictEqual((first as RateLimitError).reason, "rate_limited")
+        yield* TestClock.adjust("10 seconds")
+        const refused = localLimit(yield* Effect.flip(generate()))
+        assert.strictEqual(refused.limitKind, "server")
+        assert.strictEqual(Duration.toMillis(refused.retryAfter!), 20_000)
+        assert.strictEqual(arrivals.length, 1)
+      }).pipe(Effect.provide(layer))
+    }))
+})
+
+describe("rate limits: config, span and metrics", () => {
+  it.effect("limits keys are validated like every config key", () =>
+    Effect.gen(function*() {
+      const failure = (limits: unknown) =>
+        Effect.flip(Effect.scoped(Layer.build(LLMConfig.layerIsolated({
+          ...configWith(undefined),
+          models: { flash: { provider: "google", model_id: "gemini-x", limits } }
+        }))))
+      const zero = yield* failure({ rpm: 0 })
+      assert.strictEqual(zero._tag, "ConfigError")
+      assert.strictEqual(zero.path, "models.flash.limits.rpm")
+      assert.include(zero.message, "expected a positive integer, got 0")
+      const fraction = yield* failure({ tpm: 1.5 })
+      assert.strictEqual(fraction.path, "models.flash.limits.tpm")
+      const unknown = yield* failure({ rps: 3 })
+      assert.strictEqual(unknown.path, "models.flash.limits.rps")
+      assert.include(unknown.message, "unknown key (known: rpm, tpm, rpd)")
+      const text = yield* failure({ rpd: "ten" })
+      assert.include(text.message, "models.flash.limits.rpd: expected a positive integer")
+      const config = yield* Effect.scoped(Effect.map(
+        Layer.build(LLMConfig.layerIsolated(configWith({ rpm: 5, tpm: 1000, rpd: 100 }))),
+        (context) => context.unsafeMap.get(LLMConfig.LLMConfig.key) as LLMConfig.LLMConfig.Service
+      ))
+      assert.deepStrictEqual(config.config.models.flash?.limits, { rpm: 5, tpm: 1000, rpd: 100 })
+      assert.strictEqual(config.config.models.pro?.limits, undefined)
+    }))
+
+  it.effect("the attempt span records a limiter wait; metrics count admitted, waited and refused attempts", () =>
+    Effect.gen(function*() {
+      yield* TestClock.setTime(day)
+      const recording = RecordingTracer.make()
+      const alias = "metered"
+      const config = {
+        ...configWith(undefined, { max_wait_timeout_s: 90 }),
+        models: { [alias]: { provider: "google", model_id: "gemini-m", limits: { rpm: 1 } } },
+        default_model: alias
+      }
+      const { layer } = harness(config, layerMemoryLedger())
+      const count = (metric: Metric.Metric.Counter<number>, tags: Record<string, string>) =>
+        Effect.map(Metric.value(Telemetry.withTags(metric, tags)), (state) => state.count)
+      yield* Effect.gen(function*() {
+        yield* all([generate(), generate()])
+      }).pipe(Effect.provide(layer), Effect.withTracer(recording.tracer))
+      const attempts = recording.named("LLMClient.attempt")
+      assert.strictEqual(attempts.length, 2)
+      const waited = attempts.find((span) => span.attributes.has(Telemetry.attributes.limiterWaitMs))
+      assert.strictEqual(waited?.attributes.get(Telemetry.attributes.limiterWaitMs), 60_000)
+      assert.strictEqual(waited?.attributes.get(Telemetry.attributes.limiterLimit), "rpm")
+      assert.strictEqual(yield* count(Telemetry.limiterAdmitted, { model: alias }), 2)
+      assert.strictEqual(yield* count(Telemetry.limiterWaited, { model: alias, limit: "rpm" }), 1)
+      const histogram = yield* Metric.value(Telemetry.withTags(Telemetry.limiterWaitMs, { model: alias }))
+      assert.strictEqual(histogram.sum, 60_000)
+      // a refusal is counted too
+      const strict = harness({ ...config, resilience: { max_wait_timeout_s: 1 } }, layerMemoryLedger())
+      yield* Effect.gen(function*() {
+        yield* generate()
+        yield* Effect.flip(generate())
+      }).pipe(Effect.provide(strict.layer))
+      assert.strictEqual(yield* count(Telemetry.limiterRefused, { model: alias, limit: "rpm" }), 1)
+    }))
+})
+
+const layerMemoryLedger = () => backends[0]!.layer(900)

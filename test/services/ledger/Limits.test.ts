@@ -1,0 +1,219 @@
+/**
+ * The ledger's rate-limit windows (API.md §11), one suite run against every backend with `TestClock`:
+ * each window's admission and expiry, token correction at release, learned pauses, the current use;
+ * then what only the durable backends do: two connections share the windows, and rows past every
+ * window are deleted.
+ */
+import * as Reactivity from "@effect/experimental/Reactivity"
+import * as PgClient from "@effect/sql-pg/PgClient"
+import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
+import { assert, describe, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as TestClock from "effect/TestClock"
+import type { RateLimits } from "../../../src/domain/Config.js"
+import { type Admission, type AdmitRequest, Ledger, type Slot } from "../../../src/services/Ledger.js"
+import { layerPostgres, layerSqlite } from "../../../src/services/Ledger.js"
+import { backends, day, freshPgSchema, ledgerOf, pgReachable, tempFile } from "../../support/LedgerBackends.js"
+
+const ask = (limits: RateLimits, overrides: Partial<AdmitRequest> = {}): AdmitRequest => ({
+  alias: "flash",
+  endpoint: "google",
+  limits,
+  tokens: 100,
+  ...overrides
+})
+
+const slotOf = (admission: Admission): Slot => {
+  if (admission._tag !== "Admitted") assert.fail(`expected a slot, got ${JSON.stringify(admission)}`)
+  return admission.slot
+}
+
+const refusalOf = (admission: Admission) => {
+  if (admission._tag !== "Refused") assert.fail("expected a refusal")
+  return admission.refusal
+}
+
+// SQLite with `durability: full` writes its lone rows in a transaction of their own (no fsync each)
+const everyBackend = [
+  ...backends,
+  {
+    name: "sqlite, durability full",
+    skip: false,
+    layer: (holdTtlS: number) => layerSqlite({ path: tempFile(), durability: "full", holdTtlS })
+  }
+]
+
+describe.each(everyBackend)("rate-limit windows ($name)", (backend) => {
+  const test = <A, E>(name: string, body: (ledger: Ledger.Service) => Effect.Effect<A, E>) =>
+    it.effect.skipIf(backend.skip)(name, () =>
+      Effect.gen(function*() {
+        yield* TestClock.setTime(day)
+        yield* Effect.flatMap(Ledger, body)
+      }).pipe(Effect.provide(backend.layer(900))))
+
+  test("rpm: admits that many attempts in 60 s, then refuses until the oldest leaves the window", (ledger) =>
+    Effect.gen(function*() {
+      for (let i = 0; i < 3; i++) {
+        slotOf(yield* ledger.admit(ask({ rpm: 3 })))
+        yield* TestClock.adjust("10 seconds")
+      }
+      // slots at 0, 10, 20 s; now 30 s: the one at 0 s leaves at 60 s
+      assert.deepStrictEqual(refusalOf(yield* ledger.admit(ask({ rpm: 3 }))), { kind: "rpm", retryAfterMs: 30_000 })
+      yield* TestClock.adjust("29999 millis")
+      assert.strictEqual((yield* ledger.admit(ask({ rpm: 3 })))._tag, "Refused")
+      yield* TestClock.adjust("1 millis")
+      slotOf(yield* ledger.admit(ask({ rpm: 3 })))
+      // the next frees when the slot admitted at 10 s leaves
+      assert.deepStrictEqual(refusalOf(yield* ledger.admit(ask({ rpm: 3 }))), { kind: "rpm", retryAfterMs: 10_000 })
+      // another alias has windows of its own
+      slotOf(yield* ledger.admit(ask({ rpm: 3 }, { alias: "pro" })))
+    }))
+
+  test("tpm: admits at the estimate; a release corrects it to the tokens used and frees the rest", (ledger) =>
+    Effect.gen(function*() {
+      const limits = { tpm: 1000 }
+      const first = slotOf(yield* ledger.admit(ask(limits, { tokens: 600 })))
+      yield* TestClock.adjust("5 seconds")
+      assert.deepStrictEqual(refusalOf(yield* ledger.admit(ask(limits, { tokens: 500 }))), {
+        kind: "tpm",
+        retryAfterMs: 55_000
+      })
+      // the first attempt used 150 tokens: 850 are free
+      yield* ledger.release(first, 150)
+      const second = slotOf(yield* ledger.admit(ask(limits, { tokens: 500 })))
+      assert.deepStrictEqual(
+        (yield* ledger.limitUse()).map(({ alias, requestsMinute, tokensMinute }) => ({
+          alias,
+          requestsMinute,
+          tokensMinute
+        })),
+        [{ alias: "flash", requestsMinute: 2, tokensMinute: 650 }]
+      )
+      // a failed attempt frees everything: its request still counts
+      yield* ledger.release(second, 0)
+      slotOf(yield* ledger.admit(ask(limits, { tokens: 850 })))
+      const [use] = yield* ledger.limitUse()
+      assert.strictEqual(use?.requestsMinute, 3)
+      assert.strictEqual(use?.tokensMinute, 1000)
+      // the tokens leave with their slots, 60 s after each admission
+      yield* TestClock.adjust("55 seconds")
+      const [later] = yield* ledger.limitUse()
+      assert.strictEqual(later?.tokensMinute, 850)
+    }))
+
+  test("rpd: counts 24 h, beyond the minute windows", (ledger) =>
+    Effect.gen(function*() {
+      const limits = { rpm: 10, rpd: 2 }
+      slotOf(yield* ledger.admit(ask(limits)))
+      yield* TestClock.adjust("1 hour")
+      slotOf(yield* ledger.admit(ask(limits)))
+      yield* TestClock.adjust("2 hours")
+      assert.deepStrictEqual(refusalOf(yield* ledger.admit(ask(limits))), {
+        kind: "rpd",
+        retryAfterMs: 21 * 3_600_000
+      })
+      assert.deepStrictEqual((yield* ledger.limitUse())[0]?.requestsDay, 2)
+      yield* TestClock.adjust("21 hours")
+      slotOf(yield* ledger.admit(ask(limits)))
+    }))
+
+  test("a refusal names the limit with the longest wait", (ledger) =>
+    Effect.gen(function*() {
+      const limits = { rpm: 1, tpm: 150 }
+      slotOf(yield* ledger.admit(ask(limits)))
+      yield* TestClock.adjust("20 seconds")
+      assert.deepStrictEqual(refusalOf(yield* ledger.admit(ask(limits))), { kind: "rpm", retryAfterMs: 40_000 })
+    }))
+
+  test("a learned pause refuses its alias at that endpoint only, until it ends", (ledger) =>
+    Effect.gen(function*() {
+      yield* ledger.pause("flash", "google", day + 7_000)
+      assert.deepStrictEqual(refusalOf(yield* ledger.admit(ask({ rpm: 100 }))), { kind: "server", retryAfterMs: 7000 })
+      slotOf(yield* ledger.admit(ask({ rpm: 100 }, { endpoint: "vertex" })))
+      slotOf(yield* ledger.admit(ask({ rpm: 100 }, { alias: "pro" })))
+      // a shorter pause learned later does not shorten it
+      yield* ledger.pause("flash", "google", day + 1_000)
+      const [flash] = yield* ledger.limitUse()
+      assert.deepStrictEqual(flash?.pauses, [{ endpoint: "google", until: day + 7_000 }])
+      yield* TestClock.adjust("7 seconds")
+      slotOf(yield* ledger.admit(ask({ rpm: 100 })))
+      assert.deepStrictEqual((yield* ledger.limitUse())[0]?.pauses, [])
+    }))
+})
+
+/** Two services over one store (each its own connection and windows), and a raw count of its rows. */
+const shared = [
+  {
+    name: "sqlite",
+    skip: false,
+    open: Effect.sync(() => {
+      const path = tempFile()
+      return {
+        layer: () => layerSqlite({ path }),
+        rows: Effect.scoped(Effect.flatMap(
+          Effect.provideServiceEffect(SqliteClient.make({ filename: path }), Reactivity.Reactivity, Reactivity.make),
+          (sql) => sql<{ count: number }>`SELECT COUNT(*) AS count FROM rate_events`
+        ))
+      }
+    })
+  },
+  {
+    name: "postgres",
+    skip: !pgReachable,
+    open: Effect.map(freshPgSchema(), (url) => ({
+      layer: () => layerPostgres({ url }),
+      rows: Effect.scoped(Effect.flatMap(
+        Effect.provideServiceEffect(PgClient.make({ url }), Reactivity.Reactivity, Reactivity.make),
+        (sql) => sql<{ count: number }>`SELECT COUNT(*) AS count FROM rate_events`
+      ))
+    }))
+  }
+]
+
+describe.each(shared)("rate-limit windows ($name, shared by connections)", (backend) => {
+  it.effect.skipIf(backend.skip)(
+    "two connections to one store share slots, corrections and pauses at once",
+    () =>
+      Effect.gen(function*() {
+        yield* TestClock.setTime(day)
+        const store = yield* backend.open
+        const a = yield* ledgerOf(store.layer())
+        const b = yield* ledgerOf(store.layer())
+        const limits = { rpm: 2, tpm: 1000 }
+        const slot = slotOf(yield* a.admit(ask(limits, { tokens: 900 })))
+        assert.strictEqual(refusalOf(yield* b.admit(ask(limits, { tokens: 200 }))).kind, "tpm")
+        yield* a.release(slot, 100)
+        slotOf(yield* b.admit(ask(limits, { tokens: 200 })))
+        assert.strictEqual(refusalOf(yield* a.admit(ask(limits, { tokens: 1 }))).kind, "rpm")
+        yield* b.pause("flash", "vertex", day + 3_000)
+        assert.deepStrictEqual(refusalOf(yield* a.admit(ask({ rpm: 10 }, { endpoint: "vertex" }))), {
+          kind: "server",
+          retryAfterMs: 3000
+        })
+        // a third connection opened now starts from what the store holds
+        const c = yield* ledgerOf(store.layer())
+        assert.strictEqual(refusalOf(yield* c.admit(ask(limits, { tokens: 1 }))).kind, "rpm")
+      }).pipe(Effect.scoped)
+  )
+
+  it.effect.skipIf(backend.skip)(
+    "rows no window counts any more are deleted: storage holds at most the windows",
+    () =>
+      Effect.gen(function*() {
+        yield* TestClock.setTime(day)
+        const store = yield* backend.open
+        const ledger = yield* ledgerOf(store.layer())
+        for (let i = 0; i < 5; i++) yield* ledger.release(slotOf(yield* ledger.admit(ask({ rpm: 100 }))), 10)
+        slotOf(yield* ledger.admit(ask({ rpm: 100, rpd: 1000 }, { alias: "daily" })))
+        yield* ledger.pause("flash", "google", day + 1_000)
+        assert.strictEqual(Number((yield* store.rows)[0]?.count), 12)
+        // two minutes on: the minute slots, their settlements and the pause are gone; the rpd slot stays a day
+        yield* TestClock.adjust("2 minutes")
+        slotOf(yield* ledger.admit(ask({ rpm: 100 })))
+        assert.strictEqual(Number((yield* store.rows)[0]?.count), 2)
+        yield* TestClock.adjust("1 day")
+        slotOf(yield* ledger.admit(ask({ rpm: 100 })))
+        assert.strictEqual(Number((yield* store.rows)[0]?.count), 1)
+      }).pipe(Effect.scoped)
+  )
+})
