@@ -607,7 +607,11 @@ describe("openai stream chunk guards", () => {
         assert.strictEqual(guard, isSchema(candidate), JSON.stringify(candidate))
         const decoded = decodeSchema(candidate)
         if (guard && Either.isRight(decoded)) {
-          assert.deepStrictEqual(Response.answerOf(candidate, {}), Response.answerOf(decoded.right, {}))
+          const fixedId = () => "call_local"
+          assert.deepStrictEqual(
+            Response.answerOf(candidate, {}, fixedId),
+            Response.answerOf(decoded.right, {}, fixedId)
+          )
         }
         checked++
       }
