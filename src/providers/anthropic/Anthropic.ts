@@ -29,7 +29,12 @@ export const make: Effect.Effect<ProviderClient, never, HttpClient.HttpClient> =
           const response = yield* transport.send(Request.make(target, request, false), context, Errors.classify)
           const text = yield* Response.readText(response, context)
           const now = yield* Clock.currentTimeMillis
-          return yield* Decode.decode(text, response.headers, { ...context, now })
+          return yield* Decode.decode(
+            text,
+            response.headers,
+            { ...context, now },
+            Request.answerToolFor(request, target.modelId)
+          )
         }),
       stream: (target, request) =>
         Effect.gen(function*() {
@@ -39,7 +44,11 @@ export const make: Effect.Effect<ProviderClient, never, HttpClient.HttpClient> =
           return EventStream.fromResponse(
             response,
             context,
-            AnthropicStream.makeHandler(response.headers, { ...context, now })
+            AnthropicStream.makeHandler(
+              response.headers,
+              { ...context, now },
+              Request.answerToolFor(request, target.modelId)
+            )
           )
         })
     }
