@@ -149,7 +149,7 @@ describe("simulated Anthropic tool use", () => {
   })
 
   it("rejects bad tool names, a non-object input_schema, an unknown tool_choice, a bad image type, an output_config that is no json_schema", async () => {
-    const message = async (body: unknown) => {
+    const message = async (body: object) => {
       const response = await anthropic(body)
       assert.strictEqual(response.status, 400)
       const error = ((await response.json()) as any).error
