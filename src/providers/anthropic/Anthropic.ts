@@ -1,7 +1,9 @@
 /**
  * The Anthropic Messages wire protocol (WIRE-openai-anthropic.md §2): its rules and its client over an
- * `HttpClient`. Encoding and request rules are in `Request.ts`, decoding in `Response.ts` (unary) and
- * `Stream.ts` (SSE), classification in `Errors.ts`, stop reasons in `FinishReason.ts`, key variables in `Keys.ts`.
+ * `HttpClient`. Encoding and request rules are in `Request.ts` (content blocks in `Content.ts`),
+ * decoding in `Response.ts` (unary) and `Stream.ts` (SSE) — a JSON answer through a forced tool is told
+ * by `Request.answerToolFor` —, classification in `Errors.ts`, stop reasons in `FinishReason.ts`, key
+ * variables in `Keys.ts`.
  */
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as Clock from "effect/Clock"

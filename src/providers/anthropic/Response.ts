@@ -93,18 +93,6 @@ const decodeMessage = Schema.decodeUnknownEither(Message)
 export const looksLikeMessage = (json: unknown): boolean =>
   Json.isObject(json) && (json.type === "message" || Array.isArray(json.content))
 
-/** The text of the blocks of one type: `text` (the answer) or `thinking` (the reasoning). */
-export const blocksText = (content: ReadonlyArray<ContentBlock> | null | undefined, type: "text" | "thinking") => {
-  if (content == null) return ""
-  let out = ""
-  for (const block of content) {
-    if (block.type !== type) continue
-    const text = type === "text" ? block.text : block.thinking
-    if (text != null) out += text
-  }
-  return out
-}
-
 /**
  * Input = `input_tokens` + cache reads + cache writes (Anthropic counts them apart; effect-llm's
  * `inputTokens` counts every input token), reported again as `cachedInputTokens` / `cacheWriteTokens`;
