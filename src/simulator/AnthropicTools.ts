@@ -58,6 +58,18 @@ const checkSource = (block: Json, at: string): string | undefined => {
   return undefined
 }
 
+/** Whether every object schema in `schema` has `additionalProperties: false` (what native JSON output requires). */
+const closedObjects = (schema: unknown): boolean => {
+  if (Array.isArray(schema)) return schema.every(closedObjects)
+  if (!isObject(schema)) return true
+  if ((schema.type === "object" || isObject(schema.properties)) && schema.additionalProperties !== false) return false
+  return Object.entries(schema).every(([key, value]) =>
+    key === "properties" || key === "$defs"
+      ? !isObject(value) || Object.values(value).every(closedObjects)
+      : typeof value !== "object" || closedObjects(value)
+  )
+}
+
 /** What a valid request holds beyond the checks. */
 export interface Checked {
   readonly tools: ReadonlySet<string>
@@ -69,7 +81,8 @@ export interface Checked {
  * Checks messages (blocks by role; image and document sources; a thinking block's signature; every
  * `tool_use` answered by a `tool_result` in the next message, none orphaned; tool blocks only with
  * tools declared), `tools` (names, `input_schema.type: "object"`), `tool_choice` (`auto`, `any`,
- * `none`, or a declared `tool`) and `output_config.format` (a `json_schema` with a schema).
+ * `none`, or a declared `tool`) and `output_config.format` (a `json_schema` with a schema whose
+ * objects are closed).
  * A rejection's message, else what the request declared.
  */
 export const checkRequest = (messages: ReadonlyArray<unknown>, body: Json): string | Checked => {
@@ -178,6 +191,10 @@ export const checkRequest = (messages: ReadonlyArray<unknown>, body: Json): stri
         return "output_config.format.type: Input should be 'json_schema'"
       }
       if (!isObject(format.schema)) return "output_config.format.schema: Field required"
+      // The service's wording for an open object is unverified (WIRE-tools-multimodal §4.5); the rule is documented.
+      if (!closedObjects(format.schema)) {
+        return "output_config.format.schema: For 'object' type, 'additionalProperties' must be explicitly set to false"
+      }
     }
   }
   return { tools, forcedTool }

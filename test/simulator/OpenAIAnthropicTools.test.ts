@@ -180,5 +180,12 @@ describe("simulated Anthropic tool use", () => {
       await message({ ...ask, output_config: { format: { type: "json_object" } } }),
       "output_config.format.type"
     )
+    assert.include(
+      await message({
+        ...ask,
+        output_config: { format: { type: "json_schema", schema: { type: "object", properties: {} } } }
+      }),
+      "'additionalProperties' must be explicitly set to false"
+    )
   })
 })

@@ -78,12 +78,55 @@ export const nativeStructuredOutput = (modelId: string): boolean =>
 export const answerToolOf = (format: JsonResponseFormat): string =>
   /^[a-zA-Z0-9_-]{1,64}$/.test(format.name) ? format.name : "json"
 
+// Keywords native structured output rejects (the AI SDK strips exactly these before sending,
+// `sanitize-json-schema.ts`: "Removes JSON Schema keywords that Anthropic rejects"; WIRE-tools-multimodal §4.5).
+const unsupportedKeywords = new Set([
+  "minimum",
+  "maximum",
+  "exclusiveMinimum",
+  "exclusiveMaximum",
+  "multipleOf",
+  "minLength",
+  "maxLength",
+  "pattern",
+  "minItems",
+  "maxItems",
+  "uniqueItems",
+  "minProperties",
+  "maxProperties",
+  "not"
+])
+
+const isObject = (value: unknown): value is Readonly<Record<string, unknown>> =>
+  typeof value === "object" && value !== null && !Array.isArray(value)
+
+/**
+ * Whether `output_config.format` takes a schema: every object schema (at any depth) has
+ * `additionalProperties: false`, and no keyword of the list the service rejects appears. A schema that
+ * does not qualify goes through a forced tool, whose `input_schema` takes any JSON Schema.
+ */
+export const nativeSchema = (schema: unknown): boolean => {
+  if (Array.isArray(schema)) return schema.every(nativeSchema)
+  if (!isObject(schema)) return true
+  for (const [key, value] of Object.entries(schema)) {
+    if (unsupportedKeywords.has(key)) return false
+    // `properties`, `$defs` and `definitions` map names to schemas; a name is no keyword.
+    if (key === "properties" || key === "$defs" || key === "definitions") {
+      if (isObject(value) && !Object.values(value).every(nativeSchema)) return false
+    } else if (typeof value === "object" && !nativeSchema(value)) return false
+  }
+  const isObjectSchema = schema.type === "object" || isObject(schema.properties)
+  return !isObjectSchema || schema.additionalProperties === false
+}
+
 /**
  * How a request's JSON answer comes back: the name of the forced tool whose `input` is the answer,
- * or `undefined` when the model answers natively in text (or no JSON is asked for).
+ * or `undefined` when the model answers natively in text (a model `nativeStructuredOutput` names,
+ * with a schema `nativeSchema` takes), or no JSON is asked for.
  */
 export const answerToolFor = (request: CallRequest, modelId: string): string | undefined =>
-  request.responseFormat !== undefined && !nativeStructuredOutput(modelId)
+  request.responseFormat !== undefined &&
+    !(nativeStructuredOutput(modelId) && nativeSchema(request.responseFormat.schema))
     ? answerToolOf(request.responseFormat)
     : undefined
 
@@ -104,7 +147,8 @@ export const toolChoiceOf = (choice: ToolChoice): ToolChoiceBody =>
 /**
  * The request body; unset settings (and an empty stop list) are left out, `stream` only on streams. A
  * choice of several tools is `any` over those tools only (`narrowTools`). JSON output is
- * `output_config.format` on the models `nativeStructuredOutput` names; on every other model a tool
+ * `output_config.format` on the models `nativeStructuredOutput` names, for a schema `nativeSchema`
+ * takes; otherwise a tool
  * named `answerToolOf` with the format's schema is added and forced (the other tools are still
  * declared, so that the history's calls stay valid, but cannot be called in that request).
  */
@@ -139,7 +183,11 @@ export const encode = (modelId: string, request: CallRequest, streaming: boolean
     body.tools = tools.map(toolBody)
     if (choice !== undefined) body.tool_choice = toolChoiceOf(choice)
   }
-  if (format !== undefined) body.output_config = { format: { type: "json_schema", schema: format.schema } }
+  if (format !== undefined) {
+    // The root `$schema` (a draft marker, not a constraint) is dropped, as for OpenAI.
+    const { $schema: _, ...schema } = format.schema
+    body.output_config = { format: { type: "json_schema", schema } }
+  }
   return body
 }
 

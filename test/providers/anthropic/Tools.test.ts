@@ -211,7 +211,7 @@ it.layer(NodeHttpClient.layerUndici)("Anthropic structured output, recorded", (i
       server.enqueue(Loopback.replay(frameChunks(vai + "anthropic-json-output-format.1.chunks.txt"), { headers: sse }))
       const { parts } = yield* runStream(client, targetOf(server, "claude-sonnet-4-5"), {
         ...hello,
-        responseFormat: { type: "json", name: "characters", schema: { type: "object" } }
+        responseFormat: { type: "json", name: "characters", schema: { type: "object", additionalProperties: false } }
       })
       assert.isArray(JSON.parse(textOf(parts)).characters)
       assert.deepStrictEqual(finishOf(parts), ["stop"])
@@ -266,19 +266,15 @@ describe("Anthropic tool requests", () => {
     assert.deepStrictEqual(several.tools.map((tool: any) => tool.name), ["get_weather", "get_date"])
   })
 
-  it("JSON output: output_config on Claude 4.5 and later, a forced tool on older models", () => {
-    const format: JsonResponseFormat = {
-      type: "json",
-      name: "Weather",
-      description: "The weather",
-      schema: weather.parameters
-    }
+  it("JSON output: output_config on Claude 4.5 and later for a schema it takes, a forced tool otherwise", () => {
+    const closed = { ...weather.parameters, additionalProperties: false }
+    const format: JsonResponseFormat = { type: "json", name: "Weather", description: "The weather", schema: closed }
     for (
       const model of ["claude-sonnet-4-5", "claude-opus-4-6-20260101", "claude-haiku-4-5-20251001", "claude-opus-5"]
     ) {
       assert.isTrue(Request.nativeStructuredOutput(model), model)
       assert.deepStrictEqual(body({ ...hello, responseFormat: format }, model).output_config, {
-        format: { type: "json_schema", schema: weather.parameters }
+        format: { type: "json_schema", schema: closed }
       })
     }
     for (const model of ["claude-sonnet-4-20250514", "claude-opus-4-1", "claude-3-5-haiku-latest", "glm-4.6"]) {
@@ -289,10 +285,28 @@ describe("Anthropic tool requests", () => {
       assert.deepStrictEqual(sent.tools.at(-1), {
         name: "Weather",
         description: "The weather",
-        input_schema: weather.parameters
+        input_schema: closed
       })
       assert.lengthOf(sent.tools, 2)
     }
+    // A schema output_config does not take (an open object, a keyword it rejects, at any depth): a forced tool.
+    for (
+      const schema of [
+        weather.parameters,
+        { ...closed, properties: { location: { type: "string", minLength: 1 } } },
+        { ...closed, properties: { place: { type: "object", properties: {} } } },
+        { ...closed, $defs: { Place: { type: "object", properties: { n: { type: "integer", maximum: 3 } } } } }
+      ]
+    ) {
+      assert.isFalse(Request.nativeSchema(schema), JSON.stringify(schema))
+      const sent = body({ ...hello, responseFormat: { ...format, schema } }, "claude-sonnet-4-5")
+      assert.isUndefined(sent.output_config)
+      assert.deepStrictEqual(sent.tool_choice, { type: "tool", name: "Weather" })
+    }
+    // Property names are no keywords: a field called `pattern` is fine.
+    assert.isTrue(
+      Request.nativeSchema({ ...closed, properties: { pattern: { type: "string" } }, required: ["pattern"] })
+    )
     // A name Anthropic's rule refuses: the tool is `json`.
     assert.strictEqual(Request.answerToolOf({ ...format, name: "a weather" }), "json")
   })
@@ -310,7 +324,13 @@ describe("Anthropic tool requests", () => {
     )
     assert.isUndefined(check({ ...ask, responseFormat: { ...format, name: "out" }, toolChoice: "auto" }, old))
     // Natively, JSON output and any tool choice go together.
-    assert.isUndefined(check({ ...ask, responseFormat: format, toolChoice: "required" }, "claude-sonnet-4-5"))
+    assert.isUndefined(
+      check({
+        ...ask,
+        responseFormat: { ...format, schema: { type: "object", additionalProperties: false } },
+        toolChoice: "required"
+      }, "claude-sonnet-4-5")
+    )
   })
 
   it("a tool round trip as WIRE §4.4: signed thinking and tool_use echoed, results (one failed) grouped in the next user turn", () => {
