@@ -3,10 +3,13 @@
  * `x-api-key` (or `Authorization: Bearer`) auth and a required `anthropic-version`; `max_tokens`
  * required, `temperature` in [0, 1]; Message bodies with `request-id` and `anthropic-ratelimit-*`
  * headers; streams of named events (`event:` + `data:`, JSON padded with spaces before its last brace
- * as the real service pads it, a `ping` after the first block start, an optional thinking block);
+ * as the real service pads it, a `ping` after the first block start, an optional thinking block,
+ * `tool_use` blocks streamed as `input_json_delta`s — a step's calls, or a JSON answer under a forced
+ * tool); request checks of blocks, tool turns, tools and `output_config` (`AnthropicTools.ts`);
  * `{type:"error", error:{type, message}}` bodies, in-band `event: error`, and 429/529/413 as observed.
  */
 import type { IncomingHttpHeaders } from "node:http"
+import { checkRequest, contentText, thinkingSignature } from "./AnthropicTools.js"
 import { type Completion, type ParsedRequest, type SimulatorStep, tokensOf } from "./Script.js"
 import { type Reply, retryHeaders, type Wire } from "./Wire.js"
 
@@ -140,11 +143,62 @@ const usageOf = (completion: Completion, output: number) => {
   }
 }
 
+/** A tool call block to send: a step's call, or the forced tool's call carrying a JSON answer. */
+interface Call {
+  readonly id: string
+  readonly name: string
+  /** The `input` as JSON text (streamed in `partial_json` pieces). */
+  readonly json: string
+}
+
+/** An Anthropic tool-use id: `toolu_` and 24 letters and digits, from the request and the call's position. */
+const toolUseId = (requestId: string, index: number): string =>
+  `toolu_${Buffer.from(`${requestId}:${index}`).toString("base64").replace(/[^A-Za-z0-9]/g, "").slice(-24)}`
+
+/**
+ * The calls an answer sends: under a forced tool (`tool_choice: {type: "tool"}`) the answer itself —
+ * its text, a step's `json` — as that tool's input; else the step's tool calls (a scripted string is
+ * the input's raw JSON text).
+ */
+const callsOf = (completion: Completion): Array<Call> => {
+  if (completion.answerTool !== undefined) {
+    const text = completion.deltas.join("")
+    let json = "{}"
+    try {
+      if (text.length > 0 && typeof JSON.parse(text) === "object") json = text
+    } catch {
+      // A text answer that is no JSON object: the tool gets an empty input.
+    }
+    return [{ id: toolUseId(completion.requestId, 0), name: completion.answerTool, json }]
+  }
+  return (completion.toolCalls ?? []).map((call, index) => ({
+    id: call.id ?? toolUseId(completion.requestId, index),
+    name: call.name,
+    json: typeof call.arguments === "string" ? call.arguments : JSON.stringify(call.arguments ?? {})
+  }))
+}
+
+/** The answer's text: none under a forced tool (it is the tool's input). */
+const textOfAnswer = (completion: Completion): string =>
+  completion.answerTool !== undefined ? "" : completion.deltas.join("")
+
 const stopReasonOf = (completion: Completion): string =>
-  completion.finishRaw ?? (completion.finish === "length" ? "max_tokens" : "end_turn")
+  completion.finishRaw ??
+    (callsOf(completion).length > 0 ? "tool_use" : completion.finish === "length" ? "max_tokens" : "end_turn")
 
 const outputTokens = (completion: Completion): number =>
-  tokensOf(completion.deltas.join("").length + (completion.reasoning ?? "").length)
+  tokensOf(
+    completion.deltas.join("").length + (completion.reasoning ?? "").length +
+      (completion.toolCalls ?? []).reduce((sum, call) => sum + JSON.stringify(call).length, 0)
+  )
+
+const inputOf = (json: string): unknown => {
+  try {
+    return JSON.parse(json)
+  } catch {
+    return {}
+  }
+}
 
 /** The Anthropic Messages wire format. */
 export const anthropic: Wire = {
@@ -195,16 +249,15 @@ export const anthropic: Wire = {
     }
     const system = request.system === undefined ? "" : textOf(request.system)
     if (system === undefined) return invalid("system: Input should be a valid string", requestId)
+    const checked = checkRequest(request.messages, request as Record<string, unknown>)
+    if (typeof checked === "string") return invalid(checked, requestId)
     let inputChars = system.length
     let prompt = ""
-    for (const [index, message] of (request.messages as Array<{ role?: unknown; content?: unknown }>).entries()) {
-      if (message?.role !== "user" && message?.role !== "assistant") {
-        return invalid(`messages.${index}.role: Input should be 'user' or 'assistant'`, requestId)
-      }
-      const text = textOf(message.content)
-      if (text === undefined) return invalid(`messages.${index}.content: Input should be a valid list`, requestId)
+    for (const message of request.messages as Array<{ role?: unknown; content?: unknown }>) {
+      const text = contentText(message.content)
       inputChars += text.length
-      if (message.role === "user") prompt = text
+      // The prompt is the last user text (a turn of tool results alone keeps the one before).
+      if (message.role === "user" && text.length > 0) prompt = text
     }
     const temperature = request.temperature
     if (temperature !== undefined && !(typeof temperature === "number" && temperature >= 0 && temperature <= 1)) {
@@ -218,7 +271,8 @@ export const anthropic: Wire = {
       maxOutputTokens: max as number,
       stop: Array.isArray(stop) ? stop.filter((s): s is string => typeof s === "string") : [],
       resultFormat: "message",
-      incremental: true
+      incremental: true,
+      ...(checked.forcedTool !== undefined ? { answerTool: checked.forcedTool } : {})
     } satisfies ParsedRequest
   },
 
@@ -226,11 +280,15 @@ export const anthropic: Wire = {
 
   unary: (completion) => {
     const thinking = completion.reasoning
+    const calls = callsOf(completion)
+    const answer = textOfAnswer(completion)
     const content = [
       ...(thinking !== undefined
-        ? [{ type: "thinking", thinking, signature: "c2ltdWxhdGVkLXNpZ25hdHVyZQ==" }]
+        ? [{ type: "thinking", thinking, signature: thinkingSignature }]
         : []),
-      { type: "text", text: completion.deltas.join("") }
+      // Beside tool calls there is a text block only when there is text.
+      ...(answer.length > 0 || calls.length === 0 ? [{ type: "text", text: answer }] : []),
+      ...calls.map((call) => ({ type: "tool_use", id: call.id, name: call.name, input: inputOf(call.json) }))
     ]
     return {
       status: 200,
@@ -283,26 +341,49 @@ export const anthropic: Wire = {
       opening += frame({
         type: "content_block_delta",
         index,
-        delta: { type: "signature_delta", signature: "c2ltdWxhdGVkLXNpZ25hdHVyZQ==" }
+        delta: { type: "signature_delta", signature: thinkingSignature }
       }) + frame({ type: "content_block_stop", index })
       index++
     }
-    opening += frame({ type: "content_block_start", index, content_block: { type: "text", text: "" } })
+    const calls = callsOf(completion)
+    const textBlock = textOfAnswer(completion).length > 0 || calls.length === 0
+    if (textBlock) opening += frame({ type: "content_block_start", index, content_block: { type: "text", text: "" } })
     if (completion.reasoning === undefined) opening += ping
-    const frames = completion.deltas.map((delta, i) =>
+    const deltas = textBlock ? completion.deltas : [""]
+    const frames = deltas.map((delta, i) =>
       (i === 0 ? opening : "") +
       (delta.length > 0
         ? frame({ type: "content_block_delta", index, delta: { type: "text_delta", text: delta } })
         : "")
     )
+    if (textBlock) {
+      frames[frames.length - 1] += frame({ type: "content_block_stop", index })
+      index++
+    }
+    // Each call a block: its start with `input: {}`, an empty first fragment, the JSON in pieces, its stop.
+    for (const call of calls) {
+      let block = frame({
+        type: "content_block_start",
+        index,
+        content_block: { type: "tool_use", id: call.id, name: call.name, input: {} }
+      }) + frame({ type: "content_block_delta", index, delta: { type: "input_json_delta", partial_json: "" } })
+      for (let at = 0; at < call.json.length; at += 11) {
+        block += frame({
+          type: "content_block_delta",
+          index,
+          delta: { type: "input_json_delta", partial_json: call.json.slice(at, at + 11) }
+        })
+      }
+      frames.push(block + frame({ type: "content_block_stop", index }))
+      index++
+    }
     const reason = stopReasonOf(completion)
     frames.push(
-      frame({ type: "content_block_stop", index }) +
-        frame({
-          type: "message_delta",
-          delta: { stop_reason: reason, stop_sequence: null },
-          usage: usageOf(completion, outputTokens(completion))
-        }) +
+      frame({
+        type: "message_delta",
+        delta: { stop_reason: reason, stop_sequence: null },
+        usage: usageOf(completion, outputTokens(completion))
+      }) +
         frame({ type: "message_stop" })
     )
     return frames

@@ -1,12 +1,14 @@
 /**
  * The OpenAI Chat Completions wire format as the simulator serves it (WIRE-openai-anthropic §1.10):
  * `Authorization: Bearer` auth (401 `invalid_api_key`; endpoints configured keyless accept anything),
- * request validation with OpenAI's 400 bodies, `chat.completion` answers with `x-request-id` and
+ * request validation with OpenAI's 400 bodies (content parts, tool turns, tools and JSON output as
+ * `OpenAITools.ts` checks them), `chat.completion` answers (with a step's tool calls) with `x-request-id` and
  * `x-ratelimit-*` headers, streams framed `data: {chunk}\n\n` — text deltas, a finish chunk with an
  * empty delta, a `choices: []` usage chunk when `stream_options.include_usage` asks for it, then
  * `data: [DONE]` — and `{"error":{message,type,param,code}}` errors, before the stream or in it.
  */
 import type { IncomingHttpHeaders } from "node:http"
+import { checkRequest, contentText } from "./OpenAITools.js"
 import { type Completion, type ParsedRequest, type SimulatorStep, tokensOf } from "./Script.js"
 import { type Reply, retryHeaders, type Wire } from "./Wire.js"
 
@@ -119,26 +121,13 @@ const header = (headers: IncomingHttpHeaders, name: string): string | undefined 
 const maskedKey = (key: string): string =>
   key.length <= 8 ? "*".repeat(key.length) : `${key.slice(0, 3)}${"*".repeat(key.length - 7)}${key.slice(-4)}`
 
-/** A message's text: a string, or the text parts of an array. */
-const contentText = (content: unknown): string | undefined => {
-  if (typeof content === "string") return content
-  if (!Array.isArray(content)) return undefined
-  let text = ""
-  for (const part of content as Array<{ type?: unknown; text?: unknown }>) {
-    if (part?.type !== "text" || typeof part.text !== "string") return undefined
-    text += part.text
-  }
-  return text
-}
-
-const roles = ["system", "developer", "user", "assistant"]
-
 const bodyId = (requestId: string) => `chatcmpl-${requestId.replace(/^req_/, "")}`
 
 const usageObject = (completion: Completion) => {
   const answer = completion.deltas.join("")
   const reasoning = tokensOf(completion.reasoning?.length ?? 0)
-  const output = tokensOf(answer.length) + reasoning
+  const calls = (completion.toolCalls ?? []).reduce((sum, call) => sum + JSON.stringify(call).length, 0)
+  const output = tokensOf(answer.length + calls) + reasoning
   return {
     prompt_tokens: completion.inputTokens,
     completion_tokens: output,
@@ -148,7 +137,25 @@ const usageObject = (completion: Completion) => {
   }
 }
 
-const finishOf = (completion: Completion): string => completion.finishRaw ?? completion.finish
+const hasCalls = (completion: Completion): boolean => (completion.toolCalls?.length ?? 0) > 0
+
+const finishOf = (completion: Completion): string =>
+  completion.finishRaw ?? (hasCalls(completion) ? "tool_calls" : completion.finish)
+
+/** An OpenAI call id: `call_` and 24 letters and digits, derived from the request and the call's position. */
+const callId = (requestId: string, index: number): string =>
+  `call_${Buffer.from(`${requestId}:${index}`).toString("base64").replace(/[^A-Za-z0-9]/g, "").slice(-24)}`
+
+/** A step's tool calls as `tool_calls` entries: a scripted string is the raw arguments text, a value compact JSON. */
+const callsOf = (completion: Completion) =>
+  (completion.toolCalls ?? []).map((call, index) => ({
+    id: call.id ?? callId(completion.requestId, index),
+    type: "function" as const,
+    function: {
+      name: call.name,
+      arguments: typeof call.arguments === "string" ? call.arguments : JSON.stringify(call.arguments ?? {})
+    }
+  }))
 
 /** Splits text into pieces of `size` characters. */
 const pieces = (text: string, size: number): Array<string> => {
@@ -203,29 +210,14 @@ export const openai: Wire = {
     if (!Array.isArray(request.messages) || request.messages.length === 0) {
       return invalid("[] is too short - 'messages'", "messages", "empty_array", requestId)
     }
+    const checked = checkRequest(request.messages, request as Record<string, unknown>)
+    if ("message" in checked) return invalid(checked.message, checked.param, checked.code, requestId)
     let prompt = ""
     let inputChars = 0
-    for (const [index, message] of (request.messages as Array<{ role?: unknown; content?: unknown }>).entries()) {
-      if (!roles.includes(message?.role as string)) {
-        return invalid(
-          `Invalid value: '${
-            String(message?.role)
-          }'. Supported values are: 'system', 'assistant', 'user', 'function', 'tool', and 'developer'.`,
-          `messages[${index}].role`,
-          "invalid_value",
-          requestId
-        )
-      }
+    for (const message of request.messages as Array<{ role?: unknown; content?: unknown; tool_calls?: unknown }>) {
       const text = contentText(message.content)
-      if (text === undefined) {
-        return invalid(
-          `Invalid type for 'messages[${index}].content'.`,
-          `messages[${index}].content`,
-          "invalid_type",
-          requestId
-        )
-      }
-      inputChars += text.length
+      // Tool calls' arguments are input too.
+      inputChars += text.length + (message.tool_calls !== undefined ? JSON.stringify(message.tool_calls).length : 0)
       if (message.role === "user") prompt = text
     }
     const field = request.max_completion_tokens !== undefined ? "max_completion_tokens" : "max_tokens"
@@ -292,8 +284,10 @@ export const openai: Wire = {
           index: 0,
           message: {
             role: "assistant",
-            content: completion.deltas.join(""),
+            // Beside tool calls an empty answer is `null`, as OpenAI sends it.
+            content: hasCalls(completion) && completion.deltas.join("") === "" ? null : completion.deltas.join(""),
             ...(reasoning !== undefined ? { reasoning_content: reasoning } : {}),
+            ...(hasCalls(completion) ? { tool_calls: callsOf(completion) } : {}),
             refusal: null
           },
           logprobs: null,
@@ -324,6 +318,16 @@ export const openai: Wire = {
     }
     for (const delta of completion.deltas) {
       if (delta.length > 0) frames.push(chunk({ ...role(), content: delta }, null))
+    }
+    // Each call: a first fragment with its id, name and empty arguments, then the arguments in pieces
+    // cut mid-token (WIRE-tools-multimodal §3.3).
+    for (const [index, call] of callsOf(completion).entries()) {
+      frames.push(
+        chunk({ ...role(), tool_calls: [{ index, ...call, function: { ...call.function, arguments: "" } }] }, null)
+      )
+      for (const piece of pieces(call.function.arguments, 7)) {
+        frames.push(chunk({ tool_calls: [{ index, function: { arguments: piece } }] }, null))
+      }
     }
     frames.push(chunk({}, finishOf(completion)))
     if (completion.includeUsage && completion.reportUsage) {

@@ -1,7 +1,9 @@
 /**
  * The Anthropic Messages wire protocol (WIRE-openai-anthropic.md §2): its rules and its client over an
- * `HttpClient`. Encoding and request rules are in `Request.ts`, decoding in `Response.ts` (unary) and
- * `Stream.ts` (SSE), classification in `Errors.ts`, stop reasons in `FinishReason.ts`, key variables in `Keys.ts`.
+ * `HttpClient`. Encoding and request rules are in `Request.ts` (content blocks in `Content.ts`),
+ * decoding in `Response.ts` (unary) and `Stream.ts` (SSE) — a JSON answer through a forced tool is told
+ * by `Request.answerToolFor` —, classification in `Errors.ts`, stop reasons in `FinishReason.ts`, key
+ * variables in `Keys.ts`.
  */
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as Clock from "effect/Clock"
@@ -29,7 +31,12 @@ export const make: Effect.Effect<ProviderClient, never, HttpClient.HttpClient> =
           const response = yield* transport.send(Request.make(target, request, false), context, Errors.classify)
           const text = yield* Response.readText(response, context)
           const now = yield* Clock.currentTimeMillis
-          return yield* Decode.decode(text, response.headers, { ...context, now })
+          return yield* Decode.decode(
+            text,
+            response.headers,
+            { ...context, now },
+            Request.answerToolFor(request, target.modelId)
+          )
         }),
       stream: (target, request) =>
         Effect.gen(function*() {
@@ -39,7 +46,11 @@ export const make: Effect.Effect<ProviderClient, never, HttpClient.HttpClient> =
           return EventStream.fromResponse(
             response,
             context,
-            AnthropicStream.makeHandler(response.headers, { ...context, now })
+            AnthropicStream.makeHandler(
+              response.headers,
+              { ...context, now },
+              Request.answerToolFor(request, target.modelId)
+            )
           )
         })
     }

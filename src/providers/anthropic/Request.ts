@@ -1,13 +1,21 @@
 /**
- * A `CallRequest` as an Anthropic Messages request (WIRE-openai-anthropic.md §2.1–§2.2): the system
- * text top-level, user/assistant turns (consecutive turns of one role merged), `max_tokens` always,
- * the key in `x-api-key` with `anthropic-version`, and the protocol's request rules (`temperature` in [0, 1]).
+ * A `CallRequest` as an Anthropic Messages request (WIRE-openai-anthropic.md §2.1–§2.2,
+ * WIRE-tools-multimodal §4): the system text top-level, the turns from `Content.ts` (consecutive turns
+ * of one role merged, tool results in user turns), tools with `input_schema`, the tool choice, JSON
+ * output as `output_config.format` or a forced tool, `max_tokens` always, the key in `x-api-key` with
+ * `anthropic-version`, and the protocol's request rules (`temperature` in [0, 1], parts, tools).
  */
 import { FatalError } from "../../domain/Errors.js"
-import type { CallRequest, Message } from "../../domain/Prompt.js"
-import { refuseUnsupported, textOnly } from "../http/Parts.js"
+import type { CallRequest, JsonResponseFormat, JsonSchema, ToolChoice, ToolDefinition } from "../../domain/Prompt.js"
+import { type Capabilities, refuseUnsupported } from "../http/Parts.js"
 import * as Request from "../http/Request.js"
+import { checkTools, narrowTools } from "../http/Tools.js"
 import type { ProviderTarget } from "../Provider.js"
+import { canCarry, encodeMessages, type MessageBody } from "./Content.js"
+
+export { encodeMessages } from "./Content.js"
+
+export type { BlockBody, MessageBody } from "./Content.js"
 
 /** The Messages path, appended to an endpoint's `baseUrl` (the host). */
 export const messagesPath = "/v1/messages"
@@ -25,17 +33,19 @@ export const anthropicVersion = "2023-06-01"
  */
 export const defaultMaxTokens = 1024
 
-/** A text content block. */
-export interface TextBlock {
-  readonly type: "text"
-  readonly text: string
+/** A tool (WIRE-tools-multimodal §4.1). */
+export interface ToolBody {
+  readonly name: string
+  readonly description?: string
+  readonly input_schema: JsonSchema
 }
 
-/** One turn: a single text is sent as a string, merged turns as text blocks. */
-export interface MessageBody {
-  readonly role: "user" | "assistant"
-  readonly content: string | ReadonlyArray<TextBlock>
-}
+/** `tool_choice` (WIRE-tools-multimodal §4.1). */
+export type ToolChoiceBody =
+  | { readonly type: "auto" }
+  | { readonly type: "any" }
+  | { readonly type: "none" }
+  | { readonly type: "tool"; readonly name: string }
 
 /** The Messages request body. */
 export interface MessagesRequest {
@@ -47,32 +57,101 @@ export interface MessagesRequest {
   readonly top_p?: number
   readonly stop_sequences?: ReadonlyArray<string>
   readonly stream?: true
+  readonly tools?: ReadonlyArray<ToolBody>
+  readonly tool_choice?: ToolChoiceBody
+  readonly output_config?: { readonly format: { readonly type: "json_schema"; readonly schema: JsonSchema } }
 }
-
-// Only text is carried today: `check` refuses every other part before a request is built.
-const blocksOf = (message: Message): Array<TextBlock> =>
-  message.parts.flatMap((part) => part.type === "text" ? [{ type: "text" as const, text: part.text }] : [])
 
 /**
- * The turns: consecutive messages of one role become one turn whose content is their text blocks in
- * order — what the API does itself ("consecutive user or assistant turns … will be combined"), done
- * here so every Anthropic-compatible server sees alternating roles. A single text stays a string.
+ * Whether a model takes native structured output (`output_config.format`, WIRE-tools-multimodal §4.5):
+ * the Claude 4.5 generation and later — Opus 4.5/4.6, Sonnet 4.5/4.6, Haiku 4.5, named as Anthropic
+ * names them (`claude-sonnet-4-5`, `claude-opus-4-6-…`, with or without a date, a Bedrock or Vertex
+ * prefix). Other models (Claude 4.1 and older, compatible servers' models) get a forced tool instead.
  */
-export const encodeMessages = (messages: ReadonlyArray<Message>): Array<MessageBody> => {
-  const turns: Array<{ role: "user" | "assistant"; blocks: Array<TextBlock> }> = []
-  for (const message of messages) {
-    if (message.role === "tool") continue
-    const last = turns[turns.length - 1]
-    if (last !== undefined && last.role === message.role) last.blocks.push(...blocksOf(message))
-    else turns.push({ role: message.role, blocks: blocksOf(message) })
+export const nativeStructuredOutput = (modelId: string): boolean =>
+  /claude-(opus|sonnet|haiku)-(4-[5-9]|[5-9])(?![0-9])/.test(modelId.toLowerCase())
+
+/**
+ * The tool a forced-tool JSON answer comes back through: the format's name when Anthropic's name
+ * rule takes it, else `json`. Its `input` is the answer.
+ */
+export const answerToolOf = (format: JsonResponseFormat): string =>
+  /^[a-zA-Z0-9_-]{1,64}$/.test(format.name) ? format.name : "json"
+
+// Keywords native structured output rejects (the AI SDK strips exactly these before sending,
+// `sanitize-json-schema.ts`: "Removes JSON Schema keywords that Anthropic rejects"; WIRE-tools-multimodal §4.5).
+const unsupportedKeywords = new Set([
+  "minimum",
+  "maximum",
+  "exclusiveMinimum",
+  "exclusiveMaximum",
+  "multipleOf",
+  "minLength",
+  "maxLength",
+  "pattern",
+  "minItems",
+  "maxItems",
+  "uniqueItems",
+  "minProperties",
+  "maxProperties",
+  "not"
+])
+
+const isObject = (value: unknown): value is Readonly<Record<string, unknown>> =>
+  typeof value === "object" && value !== null && !Array.isArray(value)
+
+/**
+ * Whether `output_config.format` takes a schema: every object schema (at any depth) has
+ * `additionalProperties: false`, and no keyword of the list the service rejects appears. A schema that
+ * does not qualify goes through a forced tool, whose `input_schema` takes any JSON Schema.
+ */
+export const nativeSchema = (schema: unknown): boolean => {
+  if (Array.isArray(schema)) return schema.every(nativeSchema)
+  if (!isObject(schema)) return true
+  for (const [key, value] of Object.entries(schema)) {
+    if (unsupportedKeywords.has(key)) return false
+    // `properties`, `$defs` and `definitions` map names to schemas; a name is no keyword.
+    if (key === "properties" || key === "$defs" || key === "definitions") {
+      if (isObject(value) && !Object.values(value).every(nativeSchema)) return false
+    } else if (typeof value === "object" && !nativeSchema(value)) return false
   }
-  return turns.map(({ blocks, role }) => ({
-    role,
-    content: blocks.length === 1 ? blocks[0]!.text : blocks
-  }))
+  const isObjectSchema = schema.type === "object" || isObject(schema.properties)
+  return !isObjectSchema || schema.additionalProperties === false
 }
 
-/** The request body; unset settings (and an empty stop list) are left out, `stream` only on streams. */
+/**
+ * How a request's JSON answer comes back: the name of the forced tool whose `input` is the answer,
+ * or `undefined` when the model answers natively in text (a model `nativeStructuredOutput` names,
+ * with a schema `nativeSchema` takes), or no JSON is asked for.
+ */
+export const answerToolFor = (request: CallRequest, modelId: string): string | undefined =>
+  request.responseFormat !== undefined &&
+    !(nativeStructuredOutput(modelId) && nativeSchema(request.responseFormat.schema))
+    ? answerToolOf(request.responseFormat)
+    : undefined
+
+const toolBody = (tool: ToolDefinition): ToolBody => ({
+  name: tool.name,
+  ...(tool.description !== undefined && tool.description.length > 0 ? { description: tool.description } : {}),
+  input_schema: tool.parameters
+})
+
+/** `auto`, `none`, `required` → `any`, one named tool → `tool` (after `narrowTools`). */
+export const toolChoiceOf = (choice: ToolChoice): ToolChoiceBody =>
+  choice === "auto" || choice === "none"
+    ? { type: choice }
+    : choice === "required"
+    ? { type: "any" }
+    : { type: "tool", name: "tool" in choice ? choice.tool : choice.oneOf[0]! }
+
+/**
+ * The request body; unset settings (and an empty stop list) are left out, `stream` only on streams. A
+ * choice of several tools is `any` over those tools only (`narrowTools`). JSON output is
+ * `output_config.format` on the models `nativeStructuredOutput` names, for a schema `nativeSchema`
+ * takes; otherwise a tool
+ * named `answerToolOf` with the format's schema is added and forced (the other tools are still
+ * declared, so that the history's calls stay valid, but cannot be called in that request).
+ */
 export const encode = (modelId: string, request: CallRequest, streaming: boolean): MessagesRequest => {
   const body: { -readonly [K in keyof MessagesRequest]: MessagesRequest[K] } = {
     model: modelId,
@@ -84,6 +163,31 @@ export const encode = (modelId: string, request: CallRequest, streaming: boolean
   if (request.topP !== undefined) body.top_p = request.topP
   if (request.stop !== undefined && request.stop.length > 0) body.stop_sequences = request.stop
   if (streaming) body.stream = true
+  const { choice, tools } = narrowTools(request.tools ?? [], request.toolChoice)
+  const format = request.responseFormat
+  const answerTool = answerToolFor(request, modelId)
+  if (format !== undefined && answerTool !== undefined) {
+    // Forced tool use: the answer is the `input` of a call to a tool whose schema is the format's.
+    body.tools = [
+      ...tools.map(toolBody),
+      toolBody({
+        name: answerTool,
+        description: format.description ?? "Respond with a JSON object.",
+        parameters: format.schema
+      })
+    ]
+    body.tool_choice = { type: "tool", name: answerTool }
+    return body
+  }
+  if (tools.length > 0) {
+    body.tools = tools.map(toolBody)
+    if (choice !== undefined) body.tool_choice = toolChoiceOf(choice)
+  }
+  if (format !== undefined) {
+    // The root `$schema` (a draft marker, not a constraint) is dropped, as for OpenAI.
+    const { $schema: _, ...schema } = format.schema
+    body.output_config = { format: { type: "json_schema", schema } }
+  }
   return body
 }
 
@@ -97,14 +201,39 @@ export const make = (target: ProviderTarget, request: CallRequest, streaming: bo
     headers: { "anthropic-version": anthropicVersion }
   })
 
+/** What Anthropic carries: files in user turns as `Content.canCarry` says, tools and JSON output. */
+export const capabilities: Capabilities = { part: canCarry, tools: true, structuredOutput: true }
+
+/** A tool name Anthropic accepts everywhere (the older, narrower rule; WIRE-tools-multimodal §4.1). */
+export const toolName = /^[a-zA-Z0-9_-]{1,64}$/
+
+const invalid = (message: string) => new FatalError({ reason: "invalid_request", message })
+
 /**
  * Anthropic's request rules: `temperature` within [0, 1] (the Messages API's range, narrower than
- * the [0, 2] effect-llm accepts), refused here rather than as the service's 400.
+ * the [0, 2] effect-llm accepts), refused here rather than as the service's 400; the parts it carries
+ * (files by kind, source and turn); tool names and choices; and, for JSON output through a forced
+ * tool, no other tool choice and no declared tool of the answer tool's name.
  */
-export const check = (request: CallRequest, _modelId: string): FatalError | undefined =>
-  request.temperature !== undefined && !(request.temperature >= 0 && request.temperature <= 1)
-    ? new FatalError({
-      reason: "invalid_request",
-      message: `temperature must be within [0, 1] for Anthropic models, got ${request.temperature}`
-    })
-    : refuseUnsupported(request, "anthropic", textOnly)
+export const check = (request: CallRequest, modelId: string): FatalError | undefined => {
+  if (request.temperature !== undefined && !(request.temperature >= 0 && request.temperature <= 1)) {
+    return invalid(`temperature must be within [0, 1] for Anthropic models, got ${request.temperature}`)
+  }
+  const refused = refuseUnsupported(request, "anthropic", capabilities) ?? checkTools(request, "anthropic", toolName)
+  if (refused !== undefined) return refused
+  const answerTool = answerToolFor(request, modelId)
+  if (answerTool === undefined) return undefined
+  if (request.toolChoice !== undefined && request.toolChoice !== "auto") {
+    return invalid(
+      `toolChoice ${
+        JSON.stringify(request.toolChoice)
+      } cannot be combined with JSON output on ${modelId}: the answer comes back through a forced call of the tool "${answerTool}"`
+    )
+  }
+  if ((request.tools ?? []).some((tool) => tool.name === answerTool)) {
+    return invalid(
+      `tools declare "${answerTool}", the name of the tool JSON output on ${modelId} comes back through; rename the tool or the output format`
+    )
+  }
+  return undefined
+}

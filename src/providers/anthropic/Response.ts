@@ -1,26 +1,37 @@
 /**
  * Anthropic's Message and stream events (WIRE-openai-anthropic.md §2.3–§2.5): their lenient Schemas,
- * the readers both the unary and the stream path use (text and thinking blocks, usage with the cache
- * fields, stop reason), and the decoding of a unary 200 body into a `ProviderAnswer`.
+ * the readers both the unary and the stream path use (text, thinking, redacted thinking and tool_use
+ * blocks as parts, usage with the cache fields, stop reason), and the decoding of a unary 200 body
+ * into a `ProviderAnswer`.
  */
 import * as Either from "effect/Either"
 import * as Schema from "effect/Schema"
 import type { LLMError } from "../../domain/Errors.js"
+import type { FinishReason } from "../../domain/FinishReason.js"
+import type { AssistantPart } from "../../domain/Prompt.js"
 import type { UsageCounts } from "../../domain/TokenUsage.js"
 import * as Errors from "../http/Errors.js"
 import * as Json from "../http/Json.js"
 import type { ProviderAnswer } from "../Provider.js"
+import { redactedMetadata, signatureMetadata } from "./Content.js"
 import { classifyInBand, isErrorPayload } from "./Errors.js"
 import { fromAnthropic } from "./FinishReason.js"
 
 /**
- * A content block: `text` blocks carry the answer, `thinking` blocks the reasoning; every other type
- * (`redacted_thinking`, `tool_use`, server tool results, types newer than this code) is skipped.
+ * A content block: `text` blocks carry the answer, `thinking` blocks the reasoning (with the
+ * `signature` to echo), `redacted_thinking` blocks encrypted reasoning (`data`, echoed too),
+ * `tool_use` blocks a call (`id`, `name`, `input`: an object, `{}` at a stream's block start); every
+ * other type (server tool results, types newer than this code) is skipped.
  */
 export const ContentBlock = Schema.Struct({
   type: Json.field(Schema.String),
   text: Json.field(Schema.String),
-  thinking: Json.field(Schema.String)
+  thinking: Json.field(Schema.String),
+  signature: Json.field(Schema.String),
+  data: Json.field(Schema.String),
+  id: Json.field(Schema.String),
+  name: Json.field(Schema.String),
+  input: Json.field(Schema.Unknown)
 })
 export type ContentBlock = typeof ContentBlock.Type
 
@@ -48,11 +59,16 @@ export const Message = Schema.Struct({
 })
 export type Message = typeof Message.Type
 
-/** The `delta` of `content_block_delta` (text, thinking; signatures and tool JSON unread) or of `message_delta`. */
+/**
+ * The `delta` of `content_block_delta` (text, thinking, a thinking block's signature, a tool call's
+ * `partial_json`) or of `message_delta` (the stop reason).
+ */
 export const Delta = Schema.Struct({
   type: Json.field(Schema.String),
   text: Json.field(Schema.String),
   thinking: Json.field(Schema.String),
+  signature: Json.field(Schema.String),
+  partial_json: Json.field(Schema.String),
   stop_reason: Json.field(Schema.String)
 })
 
@@ -76,18 +92,6 @@ const decodeMessage = Schema.decodeUnknownEither(Message)
 /** True for an object recognised as a Message: `type: "message"` or a `content` array. */
 export const looksLikeMessage = (json: unknown): boolean =>
   Json.isObject(json) && (json.type === "message" || Array.isArray(json.content))
-
-/** The text of the blocks of one type: `text` (the answer) or `thinking` (the reasoning). */
-export const blocksText = (content: ReadonlyArray<ContentBlock> | null | undefined, type: "text" | "thinking") => {
-  if (content == null) return ""
-  let out = ""
-  for (const block of content) {
-    if (block.type !== type) continue
-    const text = type === "text" ? block.text : block.thinking
-    if (text != null) out += text
-  }
-  return out
-}
 
 /**
  * Input = `input_tokens` + cache reads + cache writes (Anthropic counts them apart; effect-llm's
@@ -113,18 +117,91 @@ export const usageOf = (usage: Usage): UsageCounts => {
 
 const nonEmpty = (text: string): string | undefined => (text.length > 0 ? text : undefined)
 
-/** The answer a decoded Message gives; the request id is the `request-id` header, else the message id. */
+/** A call's `input` as params: the object as it is (`{}` when absent). */
+const inputOf = (input: unknown): unknown => (input === undefined || input === null ? {} : input)
+
+/**
+ * The finish of a stop reason: `tool_use` of the forced answer tool (JSON output through a forced
+ * tool) is the answer's normal end, `stop`.
+ */
+export const finishOf = (stopReason: string, answered: boolean): FinishReason =>
+  answered && stopReason === "tool_use" ? "stop" : fromAnthropic(stopReason)
+
+/**
+ * The answer's blocks as parts, in order: text, reasoning with its signature (a redacted block as
+ * empty reasoning carrying its data), tool calls. A call of `answerTool` (the forced tool of JSON
+ * output) is the answer itself: its `input` as JSON text.
+ */
+export const partsOf = (
+  content: ReadonlyArray<ContentBlock>,
+  answerTool: string | undefined
+): Array<AssistantPart> => {
+  const parts: Array<AssistantPart> = []
+  for (const block of content) {
+    switch (block.type) {
+      case "text":
+        if (block.text != null) parts.push({ type: "text", text: block.text })
+        break
+      case "thinking":
+        parts.push({
+          type: "reasoning",
+          text: block.thinking ?? "",
+          ...(block.signature != null && block.signature.length > 0
+            ? { metadata: signatureMetadata(block.signature) }
+            : {})
+        })
+        break
+      case "redacted_thinking":
+        if (block.data != null) parts.push({ type: "reasoning", text: "", metadata: redactedMetadata(block.data) })
+        break
+      case "tool_use":
+        if (answerTool !== undefined && block.name === answerTool) {
+          parts.push({ type: "text", text: JSON.stringify(inputOf(block.input)) })
+        } else {
+          parts.push({
+            type: "tool-call",
+            id: block.id ?? "",
+            name: block.name ?? "",
+            params: inputOf(block.input)
+          })
+        }
+        break
+    }
+  }
+  return parts
+}
+
+/**
+ * The answer a decoded Message gives; the request id is the `request-id` header, else the message id.
+ * `parts` are given when the answer holds more than text and unsigned reasoning (calls, signatures).
+ */
 export const answerOf = (
   message: Message,
-  headers: Readonly<Record<string, string | undefined>>
-): ProviderAnswer => ({
-  content: blocksText(message.content, "text"),
-  reasoning: nonEmpty(blocksText(message.content, "thinking")),
-  usage: message.usage != null ? usageOf(message.usage) : undefined,
-  finishReason: message.stop_reason != null ? fromAnthropic(message.stop_reason) : "other",
-  requestId: headers["request-id"] ?? message.id ?? undefined,
-  modelVersion: message.model ?? undefined
-})
+  headers: Readonly<Record<string, string | undefined>>,
+  answerTool?: string
+): ProviderAnswer => {
+  const parts = partsOf(message.content ?? [], answerTool)
+  let content = ""
+  let reasoning = ""
+  for (const part of parts) {
+    if (part.type === "text") content += part.text
+    else if (part.type === "reasoning") reasoning += part.text
+  }
+  const answered = answerTool !== undefined &&
+    (message.content ?? []).some((block) => block.type === "tool_use" && block.name === answerTool)
+  const rich = parts.some((part) =>
+    part.type === "tool-call" || (part.type === "reasoning" && part.metadata !== undefined)
+  )
+  return {
+    content,
+    reasoning: nonEmpty(reasoning),
+    ...(rich ? { parts } : {}),
+    usage: message.usage != null ? usageOf(message.usage) : undefined,
+    finishReason: message.stop_reason != null ? finishOf(message.stop_reason, answered) : "other",
+    requestId: headers["request-id"] ?? message.id ?? undefined,
+    modelVersion: message.model ?? undefined
+  }
+}
 
 /**
  * Decodes a unary 200 body. A Message is the answer (`bad_response` if its fields have the wrong
@@ -133,7 +210,8 @@ export const answerOf = (
 export const decode = (
   bodyText: string,
   headers: Readonly<Record<string, string | undefined>>,
-  context: Errors.ClassifyContext
+  context: Errors.ClassifyContext,
+  answerTool?: string
 ): Either.Either<ProviderAnswer, LLMError> => {
   const json = Json.parse(bodyText.trim())
   const bad = (detail: string) => Either.left(Errors.badResponse(detail, { ...context, status: 200 }))
@@ -145,5 +223,5 @@ export const decode = (
   const decoded = decodeMessage(json)
   return Either.isLeft(decoded)
     ? bad(`not a Message: ${decoded.left.message}`)
-    : Either.right(answerOf(decoded.right, headers))
+    : Either.right(answerOf(decoded.right, headers, answerTool))
 }

@@ -1,7 +1,10 @@
 /**
  * Anthropic Messages streams (WIRE-openai-anthropic.md §2.5) as `StreamPart`s, over the shared
  * skeleton: named events in `event:` + `data:` framing — `message_start` (ids, input usage),
- * `content_block_delta` (text → `TextDelta`, thinking → `ReasoningDelta`), `message_delta` (stop
+ * `content_block_start` / `_delta` / `_stop` per block `index` (text → `TextDelta`, thinking →
+ * `ReasoningDelta` and its signature as `PartMetadata` at the block's stop, a `tool_use` block's
+ * `input_json_delta` fragments assembled into one `ToolCall` at its stop — or, for the forced tool of
+ * a JSON answer, sent as the answer's `TextDelta`s), `message_delta` (stop
  * reason, cumulative usage), `message_stop` (the finish signal); `ping` and unknown events are
  * ignored; an `error` event fails with its classification. A body that ends before `message_stop` is
  * `stream_interrupted`, even after a `message_delta` with a stop reason.
@@ -12,10 +15,11 @@ import type { FinishReason } from "../../domain/FinishReason.js"
 import * as Errors from "../http/Errors.js"
 import * as EventStream from "../http/EventStream.js"
 import * as Json from "../http/Json.js"
+import { parseArguments } from "../http/Tools.js"
 import type { StreamPart } from "../Provider.js"
+import { redactedMetadata, signatureMetadata } from "./Content.js"
 import { classifyInBand, isErrorPayload } from "./Errors.js"
-import { fromAnthropic } from "./FinishReason.js"
-import { type ContentBlock, type StreamEvent, type Usage, usageOf } from "./Response.js"
+import { type ContentBlock, finishOf, type StreamEvent, type Usage, usageOf } from "./Response.js"
 
 // The stream path checks each event with the guards below, not with `Schema.decodeUnknownEither(
 // StreamEvent)`, as the Gemini and DashScope streams do. Measured with bench/decode.ts (10,000
@@ -27,7 +31,9 @@ import { type ContentBlock, type StreamEvent, type Usage, usageOf } from "./Resp
 
 const isContentBlock = (value: unknown): boolean =>
   Json.isObject(value) && Json.isField(value.type, Json.isString) && Json.isField(value.text, Json.isString) &&
-  Json.isField(value.thinking, Json.isString)
+  Json.isField(value.thinking, Json.isString) && Json.isField(value.signature, Json.isString) &&
+  Json.isField(value.data, Json.isString) && Json.isField(value.id, Json.isString) &&
+  Json.isField(value.name, Json.isString)
 
 const isThinkingDetails = (value: unknown): boolean =>
   Json.isObject(value) && Json.isField(value.thinking_tokens, Json.isNumber)
@@ -54,6 +60,8 @@ const isDelta = (value: unknown): boolean =>
   Json.isField(value.type, Json.isString) &&
   Json.isField(value.text, Json.isString) &&
   Json.isField(value.thinking, Json.isString) &&
+  Json.isField(value.signature, Json.isString) &&
+  Json.isField(value.partial_json, Json.isString) &&
   Json.isField(value.stop_reason, Json.isString)
 
 /** The stream path's decoder of one event: what `Schema.is(StreamEvent)` accepts, at guard speed. */
@@ -66,14 +74,24 @@ export const isStreamEvent = (value: unknown): value is StreamEvent =>
   Json.isField(value.delta, isDelta) &&
   Json.isField(value.usage, isUsage)
 
-/** The event types whose data is decoded; any other (`ping`, `content_block_stop`, newer ones) is skipped unread. */
+/** The event types whose data is decoded; any other (`ping`, newer ones) is skipped unread. */
 const readTypes: ReadonlySet<string> = new Set([
   "message_start",
   "content_block_start",
   "content_block_delta",
+  "content_block_stop",
   "message_delta",
   "message_stop"
 ])
+
+/**
+ * A block being streamed whose end matters: a tool call (its `partial_json` fragments), the forced
+ * answer tool's call (its fragments are the answer's text), a thinking block (its signature).
+ */
+type OpenBlock =
+  | { readonly kind: "tool"; readonly id: string; readonly name: string; json: string }
+  | { readonly kind: "answer" }
+  | { readonly kind: "thinking"; signature: string }
 
 /**
  * The usage reported so far: each field from the latest event that has it (`message_delta` counts
@@ -101,15 +119,22 @@ const blockStartPart = (block: ContentBlock): StreamPart | undefined => {
   return undefined
 }
 
-/** The decoder of one stream's events; `headers` are the response's (`request-id`, rate-limit headers). */
+/**
+ * The decoder of one stream's events; `headers` are the response's (`request-id`, rate-limit
+ * headers); `answerTool` the forced tool a JSON answer comes back through, if any.
+ */
 export const makeHandler = (
   headers: Readonly<Record<string, string | undefined>>,
-  context: Errors.ClassifyContext
+  context: Errors.ClassifyContext,
+  answerTool?: string
 ) =>
 (): EventStream.EventHandler => {
   let stopReason: FinishReason | undefined
   let stopped = false
   let usage: Usage | undefined
+  let answered = false
+  // Blocks by `index` until their `content_block_stop` (a call cut before it is never emitted).
+  const blocks = new Map<number, OpenBlock>()
   // Lines that are no SSE field: an error object sent unframed, or a body that is no event stream.
   const raw = EventStream.rawJson(context)
 
@@ -144,22 +169,60 @@ export const makeHandler = (
         return undefined
       }
       case "content_block_start": {
-        const part = json.content_block != null ? blockStartPart(json.content_block) : undefined
+        const block = json.content_block
+        if (block == null) return undefined
+        const index = json.index ?? 0
+        if (block.type === "tool_use") {
+          if (answerTool !== undefined && block.name === answerTool) {
+            answered = true
+            blocks.set(index, { kind: "answer" })
+          } else {
+            blocks.set(index, { kind: "tool", id: block.id ?? "", name: block.name ?? "", json: "" })
+          }
+        } else if (block.type === "thinking") {
+          blocks.set(index, { kind: "thinking", signature: block.signature ?? "" })
+        } else if (block.type === "redacted_thinking" && block.data != null) {
+          // Encrypted reasoning comes whole: provider data for an empty reasoning part.
+          out.push({ _tag: "PartMetadata", part: "reasoning", metadata: redactedMetadata(block.data) })
+        }
+        const part = blockStartPart(block)
         if (part !== undefined) out.push(part)
         return undefined
       }
       case "content_block_delta": {
         const delta = json.delta
+        const block = blocks.get(json.index ?? 0)
         if (delta?.type === "text_delta" && delta.text != null && delta.text.length > 0) {
           out.push({ _tag: "TextDelta", text: delta.text })
         } else if (delta?.type === "thinking_delta" && delta.thinking != null && delta.thinking.length > 0) {
           out.push({ _tag: "ReasoningDelta", text: delta.thinking })
+        } else if (delta?.type === "signature_delta" && block?.kind === "thinking") {
+          block.signature += delta.signature ?? ""
+        } else if (delta?.type === "input_json_delta" && delta.partial_json != null) {
+          if (block?.kind === "tool") block.json += delta.partial_json
+          else if (block?.kind === "answer" && delta.partial_json.length > 0) {
+            out.push({ _tag: "TextDelta", text: delta.partial_json })
+          }
+        }
+        return undefined
+      }
+      case "content_block_stop": {
+        const index = json.index ?? 0
+        const block = blocks.get(index)
+        blocks.delete(index)
+        if (block?.kind === "tool") {
+          out.push({
+            _tag: "ToolCall",
+            call: { type: "tool-call", id: block.id, name: block.name, params: parseArguments(block.json) }
+          })
+        } else if (block?.kind === "thinking" && block.signature.length > 0) {
+          out.push({ _tag: "PartMetadata", part: "reasoning", metadata: signatureMetadata(block.signature) })
         }
         return undefined
       }
       case "message_delta": {
         const reason = json.delta?.stop_reason
-        if (reason != null) stopReason = fromAnthropic(reason)
+        if (reason != null) stopReason = finishOf(reason, answered)
         if (json.usage != null) {
           usage = mergeUsage(usage, json.usage)
           out.push({ _tag: "Usage", usage: usageOf(usage) })

@@ -19,7 +19,7 @@ import type {
 } from "../../domain/Prompt.js"
 import { type Capabilities, refuseUnsupported } from "../http/Parts.js"
 import * as Request from "../http/Request.js"
-import { checkTools } from "../http/Tools.js"
+import { argumentsText, checkTools, resultText as toolResultText } from "../http/Tools.js"
 import type { ProviderTarget } from "../Provider.js"
 import * as Models from "./Models.js"
 
@@ -93,25 +93,10 @@ export const argumentsMetadata = (text: string): ProviderMetadata => ({ [metadat
  * it still says what `params` says (DashScope checks it is JSON: never re-serialised needlessly),
  * else `params` as JSON.
  */
-export const argumentsOf = (part: ToolCallPart): string => {
-  const original = part.metadata?.[metadataKey]?.arguments
-  if (typeof original === "string") {
-    try {
-      if (JSON.stringify(JSON.parse(original)) === JSON.stringify(part.params)) return original
-    } catch {
-      // Not JSON: the params are sent instead.
-    }
-  }
-  return typeof part.params === "string" ? part.params : JSON.stringify(part.params ?? {})
-}
+export const argumentsOf = (part: ToolCallPart): string => argumentsText(part, metadataKey)
 
 /** A tool result as the `tool` message's text: a string as it is, anything else as JSON; a failure as `{"error":…}`. */
-export const resultText = (part: ToolResultPart): string =>
-  part.isFailure
-    ? JSON.stringify({ error: part.result })
-    : typeof part.result === "string"
-    ? part.result
-    : JSON.stringify(part.result ?? null)
+export const resultText: (part: ToolResultPart) => string = toolResultText
 
 const dataUrl = (part: FilePart): string =>
   part.data._tag === "base64" ? `data:${part.mediaType};base64,${part.data.base64}` : part.data.url

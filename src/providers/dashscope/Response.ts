@@ -13,6 +13,7 @@ import type { AssistantPart, ToolCallPart } from "../../domain/Prompt.js"
 import type { UsageCounts } from "../../domain/TokenUsage.js"
 import * as Errors from "../http/Errors.js"
 import * as Json from "../http/Json.js"
+import { parseArguments } from "../http/Tools.js"
 import type { ProviderAnswer } from "../Provider.js"
 import { classify } from "./Errors.js"
 import { fromDashScope } from "./FinishReason.js"
@@ -113,17 +114,13 @@ export const toolCallPart = (
   name: string,
   text: string,
   newId: () => string = newCallId
-): ToolCallPart => {
-  let params: unknown = {}
-  if (text.trim().length > 0) {
-    try {
-      params = JSON.parse(text)
-    } catch {
-      params = text
-    }
-  }
-  return { type: "tool-call", id: id.length > 0 ? id : newId(), name, params, metadata: argumentsMetadata(text) }
-}
+): ToolCallPart => ({
+  type: "tool-call",
+  id: id.length > 0 ? id : newId(),
+  name,
+  params: parseArguments(text),
+  metadata: argumentsMetadata(text)
+})
 
 /** The first choice's `reasoning_content` (never part of the content). */
 export const reasoningOf = (generation: Generation): string => choiceOf(generation)?.message?.reasoning_content ?? ""

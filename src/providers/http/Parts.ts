@@ -4,20 +4,25 @@
  * the part by position and media type, before any ledger write or request.
  */
 import { FatalError } from "../../domain/Errors.js"
-import { type CallRequest, type Part, partLabel } from "../../domain/Prompt.js"
+import { type CallRequest, type Message, type Part, partLabel } from "../../domain/Prompt.js"
 
 /** What a protocol (or one of its endpoints) can carry. */
 export interface Capabilities {
-  /** Whether a part can be sent; a file part is judged by its media type and data (bytes or URL). */
-  readonly part: (part: Part) => boolean
+  /**
+   * Whether a part can be sent in a turn of `role`; a file part is judged by its media type and data
+   * (bytes or URL).
+   */
+  readonly part: (part: Part, role: Message["role"]) => boolean
   readonly tools: boolean
   readonly structuredOutput: boolean
 }
 
-const describe = (part: Part): string => {
+const describe = (part: Part, role: Message["role"]): string => {
   switch (part.type) {
     case "file":
-      return `a ${part.data._tag === "url" ? "URL" : "inline"} ${part.mediaType} file`
+      return `a ${part.data._tag === "url" ? "URL" : "inline"} ${part.mediaType} file${
+        role === "user" ? "" : ` in ${role === "assistant" ? "an assistant" : "a tool"} turn`
+      }`
     case "tool-call":
       return "a tool call"
     case "tool-result":
@@ -35,11 +40,11 @@ export const refuseUnsupported = (
 ): FatalError | undefined => {
   for (const [messageIndex, message] of request.messages.entries()) {
     for (const [partIndex, part] of message.parts.entries()) {
-      if (!capabilities.part(part)) {
+      if (!capabilities.part(part, message.role)) {
         return new FatalError({
           reason: "invalid_request",
           message: `${partLabel(part, messageIndex, partIndex)}: ${
-            describe(part)
+            describe(part, message.role)
           } cannot be sent over the ${protocol} protocol`
         })
       }

@@ -1,10 +1,12 @@
 /**
  * Request rules about tools that hold for every protocol that has them, checked before any ledger
  * write: tool names match the service's pattern and are unique, and a tool choice that names tools
- * (or demands one) refers to tools the request declares.
+ * (or demands one) refers to tools the request declares. Also what the protocols that send arguments
+ * as a JSON string share: the arguments text of a replayed call, the params of a decoded one, a tool
+ * result as text, and a choice of several tools narrowed to a "required" over them.
  */
 import { FatalError } from "../../domain/Errors.js"
-import type { CallRequest, ToolChoice } from "../../domain/Prompt.js"
+import type { CallRequest, ToolCallPart, ToolChoice, ToolDefinition, ToolResultPart } from "../../domain/Prompt.js"
 
 const refuse = (message: string) => new FatalError({ reason: "invalid_request", message })
 
@@ -45,4 +47,64 @@ export const checkTools = (
     if (!names.has(name)) return refuse(`toolChoice names ${JSON.stringify(name)}, which is not a declared tool`)
   }
   return undefined
+}
+
+/**
+ * A call's `arguments` text for a protocol that sends arguments as a JSON string (OpenAI, DashScope):
+ * the string the service sent, kept in the part's metadata under `metadataKey`, when it still says
+ * what `params` says (services check it is JSON: never re-serialised needlessly), else `params` as JSON.
+ */
+export const argumentsText = (part: ToolCallPart, metadataKey: string): string => {
+  const original = part.metadata?.[metadataKey]?.arguments
+  if (typeof original === "string") {
+    try {
+      if (JSON.stringify(JSON.parse(original)) === JSON.stringify(part.params)) return original
+    } catch {
+      // Not JSON: the params are sent instead.
+    }
+  }
+  return typeof part.params === "string" ? part.params : JSON.stringify(part.params ?? {})
+}
+
+/**
+ * A call's arguments text as `params`: the parsed JSON (`{}` when empty), or the text itself when it
+ * is not JSON (the caller's tool decode then fails on it, never the provider's).
+ */
+export const parseArguments = (text: string): unknown => {
+  if (text.trim().length === 0) return {}
+  try {
+    return JSON.parse(text)
+  } catch {
+    return text
+  }
+}
+
+/** A tool result as text: a string as it is, anything else as JSON; a failure as `{"error":…}`. */
+export const resultText = (part: ToolResultPart): string =>
+  part.isFailure
+    ? JSON.stringify({ error: part.result })
+    : typeof part.result === "string"
+    ? part.result
+    : JSON.stringify(part.result ?? null)
+
+/** A local id for a call that came without one: `call_` and 24 hex digits. */
+export const newCallId = (): string => {
+  let id = "call_"
+  for (let i = 0; i < 24; i++) id += Math.floor(Math.random() * 16).toString(16)
+  return id
+}
+
+/**
+ * The tools a request sends and the choice among them, for a protocol whose choice names at most one
+ * tool: a choice of several (`{ oneOf }` with more than one name) is "required" over those tools
+ * only — the others are left out of that request, so the model must call one of the named ones.
+ */
+export const narrowTools = (
+  tools: ReadonlyArray<ToolDefinition>,
+  choice: ToolChoice | undefined
+): { readonly tools: ReadonlyArray<ToolDefinition>; readonly choice: ToolChoice | undefined } => {
+  if (choice === undefined || typeof choice === "string" || "tool" in choice) return { tools, choice }
+  if (choice.oneOf.length === 1) return { tools, choice: { tool: choice.oneOf[0]! } }
+  const names = new Set(choice.oneOf)
+  return { tools: tools.filter((tool) => names.has(tool.name)), choice: "required" }
 }

@@ -2,8 +2,9 @@
  * The OpenAI Chat Completions wire protocol (WIRE-openai-anthropic §1), spoken by OpenAI and the
  * compatible services (DeepSeek, Volcengine Ark, OpenRouter, Groq, DashScope compatible mode) and
  * local servers (Ollama, vLLM, LM Studio): its rules and its client over an `HttpClient`. Encoding and
- * request rules are in `Request.ts`, decoding in `Response.ts` (unary) and `Stream.ts` (SSE),
- * classification in `Errors.ts`, finish reasons in `FinishReason.ts`, key variables in `Keys.ts`.
+ * request rules are in `Request.ts` (messages and content parts in `Content.ts`, the strict-schema rule
+ * in `Strict.ts`), decoding in `Response.ts` (unary) and `Stream.ts` (SSE), classification in
+ * `Errors.ts`, finish reasons in `FinishReason.ts`, key variables in `Keys.ts`.
  */
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as Clock from "effect/Clock"

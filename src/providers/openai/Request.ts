@@ -1,25 +1,54 @@
 /**
- * A `CallRequest` as a Chat Completions request (WIRE-openai-anthropic §1.1–§1.2): `POST
- * {base_url}/chat/completions`, the system text as a `system` message, the output cap as
+ * A `CallRequest` as a Chat Completions request (WIRE-openai-anthropic §1.1–§1.2, WIRE-tools-multimodal
+ * §3): `POST {base_url}/chat/completions`, the system text as a `system` message, the conversation
+ * from `Content.ts`, tools as `function` tools, the tool choice, JSON output as `response_format`
+ * (`json_schema`, strict when the schema qualifies; `json_object` on DeepSeek), the output cap as
  * `max_completion_tokens` (api.openai.com, Azure) or `max_tokens` (every other host, or as the endpoint
  * says), `stream_options.include_usage` on streams only, `Authorization: Bearer` only when a key is
  * configured (local servers need none), and the protocol's request rules.
  */
 import type { EndpointConfig, MaxTokensField } from "../../domain/Config.js"
 import { FatalError } from "../../domain/Errors.js"
-import { type CallRequest, textOf } from "../../domain/Prompt.js"
-import { refuseUnsupported, textOnly } from "../http/Parts.js"
+import type { CallRequest, JsonResponseFormat, JsonSchema, ToolChoice } from "../../domain/Prompt.js"
+import { type Capabilities, refuseUnsupported } from "../http/Parts.js"
 import * as Request from "../http/Request.js"
+import { checkTools, narrowTools } from "../http/Tools.js"
 import type { ProviderTarget } from "../Provider.js"
+import { canCarry, encodeMessages, type MessageBody } from "./Content.js"
+import { isStrict, schemaBody } from "./Strict.js"
+
+export type { ContentPartBody, MessageBody, ToolCallBody } from "./Content.js"
 
 /** The path appended to an endpoint's `baseUrl` (the versioned base: `…/v1`, `…/api/v3`). */
 export const completionsPath = "/chat/completions"
 
-/** One message (text content: the message's text parts joined). */
-export interface MessageBody {
-  readonly role: "system" | "user" | "assistant"
-  readonly content: string
+/** A function tool (WIRE-tools-multimodal §3.1); `strict` is not sent: tool schemas are followed, not enforced. */
+export interface ToolBody {
+  readonly type: "function"
+  readonly function: { readonly name: string; readonly description?: string; readonly parameters: JsonSchema }
 }
+
+/** `tool_choice`: a mode, or one function. */
+export type ToolChoiceBody = "auto" | "none" | "required" | {
+  readonly type: "function"
+  readonly function: { readonly name: string }
+}
+
+/** `response_format`: a JSON Schema (strict or not), or JSON mode. */
+export type ResponseFormatBody =
+  | {
+    readonly type: "json_schema"
+    readonly json_schema: {
+      readonly name: string
+      readonly description?: string
+      readonly schema: JsonSchema
+      readonly strict: boolean
+    }
+  }
+  | { readonly type: "json_object" }
+
+/** How a service takes structured output: a JSON Schema, or JSON mode only (DeepSeek). */
+export type JsonMode = "json_schema" | "json_object"
 
 /** The Chat Completions request body (the fields effect-llm sends). */
 export interface ChatCompletionRequest {
@@ -32,6 +61,9 @@ export interface ChatCompletionRequest {
   readonly stop?: ReadonlyArray<string>
   readonly stream?: true
   readonly stream_options?: { readonly include_usage: true }
+  readonly tools?: ReadonlyArray<ToolBody>
+  readonly tool_choice?: ToolChoiceBody
+  readonly response_format?: ResponseFormatBody
 }
 
 /** Hosts that want `max_completion_tokens` (reasoning models refuse `max_tokens` there). */
@@ -55,21 +87,69 @@ export const maxTokensField = (endpoint: EndpointConfig): MaxTokensField => {
 }
 
 /**
+ * How an endpoint takes structured output: JSON mode on api.deepseek.com (DeepSeek documents
+ * `json_object` only), a JSON Schema everywhere else.
+ */
+export const jsonMode = (endpoint: EndpointConfig): JsonMode => {
+  try {
+    return new URL(endpoint.baseUrl).hostname.toLowerCase() === "api.deepseek.com" ? "json_object" : "json_schema"
+  } catch {
+    return "json_schema"
+  }
+}
+
+/** A `json_schema` name: the format's name when OpenAI's name rule takes it, else `response`. */
+const formatName = (name: string): string => (/^[a-zA-Z0-9_-]{1,64}$/.test(name) ? name : "response")
+
+/** The `response_format` of a JSON answer: `strict: true` only for a schema that qualifies (`Strict.ts`). */
+export const responseFormatOf = (format: JsonResponseFormat, mode: JsonMode = "json_schema"): ResponseFormatBody =>
+  mode === "json_object" ? { type: "json_object" } : {
+    type: "json_schema",
+    json_schema: {
+      name: formatName(format.name),
+      ...(format.description !== undefined && format.description.length > 0
+        ? { description: format.description }
+        : {}),
+      schema: schemaBody(format.schema),
+      strict: isStrict(format.schema)
+    }
+  }
+
+/**
+ * The system text, with the JSON instruction JSON mode needs appended (the word "json", which the
+ * service requires somewhere in the messages, and the schema it cannot be given otherwise).
+ */
+const systemText = (request: CallRequest, mode: JsonMode): string | undefined => {
+  const format = request.responseFormat
+  if (format === undefined || mode === "json_schema") return request.system
+  const instruction = `Answer with one JSON object and nothing else. It must follow this JSON Schema${
+    format.description !== undefined ? ` (${format.description})` : ""
+  }: ${JSON.stringify(format.schema)}`
+  return request.system !== undefined ? `${request.system}\n\n${instruction}` : instruction
+}
+
+/** `auto`, `none` and `required` as they are; one named tool as a function object (after `narrowTools`). */
+export const toolChoiceOf = (choice: ToolChoice): ToolChoiceBody =>
+  typeof choice === "string"
+    ? choice
+    : { type: "function", function: { name: "tool" in choice ? choice.tool : choice.oneOf[0]! } }
+
+/**
  * The request body; unset settings (and an empty stop list) are omitted. `stream_options` is only
- * sent with `stream: true` (some servers refuse it otherwise).
+ * sent with `stream: true` (some servers refuse it otherwise). A choice of several tools is sent as
+ * `required` over those tools only (`narrowTools`): `allowed_tools` is OpenAI's alone.
  */
 export const encode = (
   modelId: string,
   request: CallRequest,
   streaming: boolean,
-  capField: MaxTokensField = "max_tokens"
+  capField: MaxTokensField = "max_tokens",
+  mode: JsonMode = "json_schema"
 ): ChatCompletionRequest => {
   const messages: Array<MessageBody> = []
-  if (request.system !== undefined) messages.push({ role: "system", content: request.system })
-  for (const message of request.messages) {
-    // Tool turns never get here today: `check` refuses tool results before a request is built.
-    if (message.role !== "tool") messages.push({ role: message.role, content: textOf(message) })
-  }
+  const system = systemText(request, mode)
+  if (system !== undefined) messages.push({ role: "system", content: system })
+  messages.push(...encodeMessages(request.messages))
   const body: { -readonly [K in keyof ChatCompletionRequest]: ChatCompletionRequest[K] } = { model: modelId, messages }
   if (request.maxOutputTokens !== undefined) body[capField] = request.maxOutputTokens
   if (request.temperature !== undefined) body.temperature = request.temperature
@@ -79,6 +159,19 @@ export const encode = (
     body.stream = true
     body.stream_options = { include_usage: true }
   }
+  const { choice, tools } = narrowTools(request.tools ?? [], request.toolChoice)
+  if (tools.length > 0) {
+    body.tools = tools.map((tool) => ({
+      type: "function",
+      function: {
+        name: tool.name,
+        ...(tool.description !== undefined && tool.description.length > 0 ? { description: tool.description } : {}),
+        parameters: tool.parameters
+      }
+    }))
+    if (choice !== undefined) body.tool_choice = toolChoiceOf(choice)
+  }
+  if (request.responseFormat !== undefined) body.response_format = responseFormatOf(request.responseFormat, mode)
   return body
 }
 
@@ -86,16 +179,25 @@ export const encode = (
 export const make = (target: ProviderTarget, request: CallRequest, streaming: boolean): Request.PreparedRequest =>
   Request.jsonPost(target, {
     url: Request.joinUrl(target.endpoint.baseUrl, completionsPath),
-    body: encode(target.modelId, request, streaming, maxTokensField(target.endpoint)),
+    body: encode(target.modelId, request, streaming, maxTokensField(target.endpoint), jsonMode(target.endpoint)),
     apiKeyHeader: { name: "authorization", prefix: "Bearer " },
     accept: streaming ? "sse" : "json"
   })
 
-/** Chat Completions' request rules: `temperature` within [0, 2] (the documented range). */
+/** What Chat Completions carries: files in user turns as `Content.canCarry` says, tools and JSON output. */
+export const capabilities: Capabilities = { part: canCarry, tools: true, structuredOutput: true }
+
+/** A function name Chat Completions accepts (OAI `FunctionDefinition.name`, WIRE-tools-multimodal §3.1). */
+export const functionName = /^[a-zA-Z0-9_-]{1,64}$/
+
+/**
+ * Chat Completions' request rules: `temperature` within [0, 2] (the documented range); the parts it
+ * carries (files by kind, source and turn); tool names and choices.
+ */
 export const check = (request: CallRequest, _modelId: string): FatalError | undefined =>
   request.temperature !== undefined && !(request.temperature >= 0 && request.temperature <= 2)
     ? new FatalError({
       reason: "invalid_request",
       message: `temperature must be within [0, 2] for OpenAI-compatible models, got ${request.temperature}`
     })
-    : refuseUnsupported(request, "openai", textOnly)
+    : refuseUnsupported(request, "openai", capabilities) ?? checkTools(request, "openai", functionName)

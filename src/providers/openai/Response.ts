@@ -1,29 +1,48 @@
 /**
  * Chat Completions payloads (WIRE-openai-anthropic §1.3–§1.5), a unary `chat.completion` body or a
  * `chat.completion.chunk` event: their lenient Schema, the readers both paths use on the decoded
- * value (content, reasoning apart from it, usage with its cache and reasoning details, finish reason,
- * ids), and the decoding of a unary 200 body into a `ProviderAnswer`.
+ * value (content, reasoning apart from it, tool calls, refusals, usage with its cache and reasoning
+ * details, finish reason, ids), and the decoding of a unary 200 body into a `ProviderAnswer`.
  */
 import * as Either from "effect/Either"
 import * as Schema from "effect/Schema"
 import type { LLMError } from "../../domain/Errors.js"
 import type { FinishReason } from "../../domain/FinishReason.js"
+import type { AssistantPart, ToolCallPart } from "../../domain/Prompt.js"
 import type { UsageCounts } from "../../domain/TokenUsage.js"
 import * as Errors from "../http/Errors.js"
 import * as Json from "../http/Json.js"
+import { newCallId, parseArguments } from "../http/Tools.js"
 import type { ProviderAnswer } from "../Provider.js"
+import { argumentsMetadata } from "./Content.js"
 import { classifyInBand, isErrorPayload } from "./Errors.js"
 import { fromOpenAI } from "./FinishReason.js"
 
 /**
- * A `message` (unary) or `delta` (stream): the answer text, and the reasoning text the service
- * reports beside it — `reasoning_content` (DeepSeek, DashScope, Ark, vLLM) or `reasoning` (Groq,
- * Ollama, OpenRouter). Tool calls, refusals and annotations are not read.
+ * A tool call, whole (unary) or a fragment (stream, WIRE-tools-multimodal §3.3): `index` keys the
+ * fragments, the first carries `id` and `function.name`, the others more `arguments` (a JSON text, in
+ * pieces; DashScope's compatible mode repeats `"id": ""` on them).
+ */
+export const ToolCall = Schema.Struct({
+  index: Json.field(Schema.Number),
+  id: Json.field(Schema.String),
+  type: Json.field(Schema.String),
+  function: Json.field(Schema.Struct({ name: Json.field(Schema.String), arguments: Json.field(Schema.String) }))
+})
+export type ToolCall = typeof ToolCall.Type
+
+/**
+ * A `message` (unary) or `delta` (stream): the answer text, the reasoning text the service reports
+ * beside it — `reasoning_content` (DeepSeek, DashScope, Ark, vLLM) or `reasoning` (Groq, Ollama,
+ * OpenRouter) —, tool calls, and a refusal (structured output's "I can't help with that", which ends
+ * the answer as `filter`). Annotations and audio are not read.
  */
 export const Message = Schema.Struct({
   content: Json.field(Schema.String),
   reasoning_content: Json.field(Schema.String),
-  reasoning: Json.field(Schema.String)
+  reasoning: Json.field(Schema.String),
+  refusal: Json.field(Schema.String),
+  tool_calls: Json.field(Schema.Array(ToolCall))
 })
 
 /** A choice; `finish_reason` is null until the choice ends (kept as a string: unknown values → other). */
@@ -89,6 +108,30 @@ export const reasoningOf = (completion: Completion): string => {
   return content != null && content.length > 0 ? content : message.reasoning ?? ""
 }
 
+/** The first choice's tool calls (whole in a unary completion, fragments in a chunk). */
+export const toolCallsOf = (completion: Completion): ReadonlyArray<ToolCall> =>
+  messageOf(firstChoice(completion))?.tool_calls ?? []
+
+/** The first choice's refusal text (`""` when it has none). */
+export const refusalOf = (completion: Completion): string => messageOf(firstChoice(completion))?.refusal ?? ""
+
+/**
+ * An assembled call as a tool-call part: `params` the parsed `arguments` (`{}` when empty; the text
+ * itself when it is not JSON), the original text kept in metadata so that a replay sends it unchanged.
+ */
+export const toolCallPart = (
+  id: string,
+  name: string,
+  text: string,
+  newId: () => string = newCallId
+): ToolCallPart => ({
+  type: "tool-call",
+  id: id.length > 0 ? id : newId(),
+  name,
+  params: parseArguments(text),
+  metadata: argumentsMetadata(text)
+})
+
 /** The finish reason, once the first choice says it ended (not null, absent or empty). */
 export const finishOf = (completion: Completion): FinishReason | undefined => {
   const reason = firstChoice(completion)?.finish_reason
@@ -134,14 +177,30 @@ export const modelVersionOf = (completion: Completion): string | undefined => no
 /** The answer a decoded unary completion gives. */
 export const answerOf = (
   completion: Completion,
-  headers: Readonly<Record<string, string | undefined>>
+  headers: Readonly<Record<string, string | undefined>>,
+  newId: () => string = newCallId
 ): ProviderAnswer => {
   const usage = reportedUsage(completion)
+  const content = contentOf(completion)
+  const reasoning = nonEmpty(reasoningOf(completion))
+  const calls = toolCallsOf(completion).map((call) =>
+    toolCallPart(call.id ?? "", call.function?.name ?? "", call.function?.arguments ?? "", newId)
+  )
+  // Parts only when there are calls: a tool turn is told by its calls, whatever finish_reason says.
+  const parts: Array<AssistantPart> = []
+  if (calls.length > 0) {
+    if (reasoning !== undefined) parts.push({ type: "reasoning", text: reasoning })
+    if (content.length > 0) parts.push({ type: "text", text: content })
+    parts.push(...calls)
+  }
+  const finish = finishOf(completion) ?? "other"
   return {
-    content: contentOf(completion),
-    reasoning: nonEmpty(reasoningOf(completion)),
+    content,
+    reasoning,
+    ...(parts.length > 0 ? { parts } : {}),
     usage: usage !== undefined ? usageOf(usage) : undefined,
-    finishReason: finishOf(completion) ?? "other",
+    // A refusal (`message.refusal`, with `finish_reason: "stop"`) is the model declining: `filter`.
+    finishReason: refusalOf(completion).length > 0 && finish === "stop" ? "filter" : finish,
     requestId: requestIdOf(completion, headers),
     modelVersion: modelVersionOf(completion)
   }

@@ -1,8 +1,9 @@
 /**
  * Chat Completions SSE streams (WIRE-openai-anthropic §1.5, §1.8) as `StreamPart`s, over the shared
- * skeleton: each `data:` event is a chunk (reasoning and text deltas, the ids, a usage snapshot from
- * whichever chunk carries one — the `choices: []` chunk, DeepSeek's and Groq's finish chunk,
- * OpenRouter's trailing one — and the last `finish_reason`); comments (`: keep-alive`, `:
+ * skeleton: each `data:` event is a chunk (reasoning and text deltas, tool-call fragments assembled by
+ * `index` and emitted whole at the `finish_reason`, a refusal that makes a `stop` a `filter`, the ids,
+ * a usage snapshot from whichever chunk carries one — the `choices: []` chunk, DeepSeek's and Groq's
+ * finish chunk, OpenRouter's trailing one — and the last `finish_reason`); comments (`: keep-alive`, `:
  * OPENROUTER PROCESSING`) are skipped; an error object (`data: {"error":…}`, `event: error`, an
  * OpenRouter chunk with `error`) fails with its classification. The finish signal is `data: [DONE]`,
  * or the body's clean end after a `finish_reason` (services that omit `[DONE]`; the usage chunk may
@@ -25,8 +26,11 @@ import {
   looksLikeCompletion,
   modelVersionOf,
   reasoningOf,
+  refusalOf,
   reportedUsage,
   requestIdOf,
+  toolCallPart,
+  toolCallsOf,
   usageOf
 } from "./Response.js"
 
@@ -38,9 +42,18 @@ import {
 // test/providers/openai/Stream.test.ts checks both on every recorded event and on mutations of
 // them. Keep the two in step when a field is added.
 
+const isFunction = (value: unknown): boolean =>
+  Json.isObject(value) && Json.isField(value.name, Json.isString) && Json.isField(value.arguments, Json.isString)
+
+const isToolCall = (value: unknown): boolean =>
+  Json.isObject(value) && Json.isField(value.index, Json.isNumber) && Json.isField(value.id, Json.isString) &&
+  Json.isField(value.type, Json.isString) && Json.isField(value.function, isFunction)
+
 const isMessage = (value: unknown): boolean =>
   Json.isObject(value) && Json.isField(value.content, Json.isString) &&
-  Json.isField(value.reasoning_content, Json.isString) && Json.isField(value.reasoning, Json.isString)
+  Json.isField(value.reasoning_content, Json.isString) && Json.isField(value.reasoning, Json.isString) &&
+  Json.isField(value.refusal, Json.isString) &&
+  Json.isField(value.tool_calls, (calls) => Json.isArrayOf(calls, isToolCall))
 
 const isChoice = (value: unknown): boolean =>
   Json.isObject(value) && Json.isField(value.message, isMessage) && Json.isField(value.delta, isMessage) &&
@@ -87,6 +100,19 @@ export const makeHandler = (
   let announced = false
   let requestId: string | undefined
   let modelVersion: string | undefined
+  // A refusal streamed (`delta.refusal`): a `stop` finish is then `filter`.
+  let refused = false
+  // Tool calls being assembled, by `index`: the first fragment's id and name, the arguments so far.
+  const calls = new Map<number, { id: string; name: string; arguments: string }>()
+
+  // The calls are whole once the choice finished (or the stream did): emitted in index order, once.
+  const flushCalls = (out: Array<StreamPart>) => {
+    for (const index of [...calls.keys()].sort((a, b) => a - b)) {
+      const call = calls.get(index)!
+      out.push({ _tag: "ToolCall", call: toolCallPart(call.id, call.name, call.arguments) })
+    }
+    calls.clear()
+  }
   // Lines that are no SSE field, before the first event: a 200 whose body is one unframed JSON value.
   const raw = EventStream.rawJson(context)
 
@@ -114,10 +140,27 @@ export const makeHandler = (
     if (reasoning.length > 0) out.push({ _tag: "ReasoningDelta", text: reasoning })
     const content = contentOf(json)
     if (content.length > 0) out.push({ _tag: "TextDelta", text: content })
+    if (refusalOf(json).length > 0) refused = true
+    for (const [position, fragment] of toolCallsOf(json).entries()) {
+      const index = fragment.index ?? position
+      let call = calls.get(index)
+      if (call === undefined) {
+        call = { id: "", name: "", arguments: "" }
+        calls.set(index, call)
+      }
+      // Continuations carry no id (or DashScope's `"id": ""`): the first id and name are kept.
+      if (fragment.id != null && fragment.id.length > 0 && call.id.length === 0) call.id = fragment.id
+      const name = fragment.function?.name
+      if (name != null && name.length > 0 && call.name.length === 0) call.name = name
+      call.arguments += fragment.function?.arguments ?? ""
+    }
     const usage = reportedUsage(json)
     if (usage !== undefined) out.push({ _tag: "Usage", usage: usageOf(usage) })
     const reason = finishOf(json)
-    if (reason !== undefined) finish = reason
+    if (reason !== undefined) {
+      finish = refused && reason === "stop" ? "filter" : reason
+      flushCalls(out)
+    }
     return undefined
   }
 
@@ -135,7 +178,10 @@ export const makeHandler = (
       // Comment-only events (keep-alives) and events without data carry nothing.
       if (data === undefined || data.length === 0) return undefined
       sawEvent = true
-      if (data === "[DONE]") return "finished"
+      if (data === "[DONE]") {
+        flushCalls(out)
+        return "finished"
+      }
       // A `[DONE]` the end of the body cut short: the end-of-body rule decides (a finish if one came).
       if (event.unterminated === true && "[DONE]".startsWith(data)) return undefined
       const json = Json.parse(data)

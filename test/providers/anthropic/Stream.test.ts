@@ -577,7 +577,22 @@ describe("Anthropic stream event guards", () => {
   /** Every `data:` payload of the recordings. */
   const recordedEvents = (): Array<unknown> => {
     const events: Array<unknown> = []
-    for (const recording of recorded) {
+    // Tool use, JSON output and fine-grained tool streaming too (their replays are in Tools.test.ts).
+    const tools: ReadonlyArray<Recorded> = [
+      {
+        name: "tool_use",
+        headers: sse,
+        body: Loopback.readFixture("anthropics-anthropic-sdk-python-tools/tool_use_response.txt")
+      },
+      {
+        name: "incomplete",
+        headers: sse,
+        body: Loopback.readFixture("anthropics-anthropic-sdk-python-tools/incomplete_partial_json_response.txt")
+      },
+      chunks("vercel-ai-tools/anthropic/anthropic-issue-15652-false.chunks.txt"),
+      chunks("vercel-ai-tools/anthropic/anthropic-json-output-format.1.chunks.txt")
+    ]
+    for (const recording of [...recorded, ...tools]) {
       for (const line of recording.body.toString("utf8").split(/\r\n|\n|\r/)) {
         if (line.startsWith("data:")) events.push(JSON.parse(line.slice(5)))
       }

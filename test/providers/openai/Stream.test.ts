@@ -568,6 +568,26 @@ describe("openai stream chunk guards", () => {
         "groq/groq-text.json"
       ]
     ) out.push(JSON.parse(fixtureText(vao + name)))
+    // Tool calls (fragments, whole calls, `"id": ""` continuations) and refusals.
+    for (
+      const name of [
+        "f82268f2fefd5cfbc7eeb59c297688be2f6ca0849a6e4f17851b517310841d9b.bin",
+        "a247c49c5fcd492bfb7a02a3306ad615ed8d8f649888ebfddfbc3ee151f44d46.bin",
+        "7e5ea4d12e7cc064399b6631415e65923f182256b6e6b752950a3aaa2ad2320a.bin",
+        "173417d553406f034f643e5db3f8d591fb691ebac56f5ae39a22cc7d455c5353.bin"
+      ]
+    ) {
+      for (const line of fixtureText(`openai-openai-python-tools/${name}`).split("\n")) {
+        if (line.startsWith("data:") && !line.includes("[DONE]")) out.push(JSON.parse(line.slice(5)))
+      }
+    }
+    for (const line of fixtureText("vercel-ai-tools/alibaba/alibaba-tool-call.chunks.txt").split("\n")) {
+      if (line.trim().length > 0) out.push(JSON.parse(line))
+    }
+    for (const line of fixtureText(vao + "groq/groq-tool-call.chunks.txt").split("\n")) {
+      if (line.trim().length > 0) out.push(JSON.parse(line))
+    }
+    out.push(JSON.parse(fixtureText("vercel-ai-tools/alibaba/alibaba-tool-call.json")))
     return out
   }
 
@@ -607,7 +627,11 @@ describe("openai stream chunk guards", () => {
         assert.strictEqual(guard, isSchema(candidate), JSON.stringify(candidate))
         const decoded = decodeSchema(candidate)
         if (guard && Either.isRight(decoded)) {
-          assert.deepStrictEqual(Response.answerOf(candidate, {}), Response.answerOf(decoded.right, {}))
+          const fixedId = () => "call_local"
+          assert.deepStrictEqual(
+            Response.answerOf(candidate, {}, fixedId),
+            Response.answerOf(decoded.right, {}, fixedId)
+          )
         }
         checked++
       }

@@ -1,0 +1,211 @@
+/**
+ * The prompt's parts as Anthropic content blocks (WIRE-tools-multimodal §4.4, §4.6): text; images as
+ * `image` blocks (a base64 source from bytes or a `data:` URL, or a URL source); PDFs as `document`
+ * blocks; reasoning echoed as `thinking` blocks with their `signature` (or `redacted_thinking` with its
+ * data); tool calls as `tool_use` and tool results as `tool_result` blocks of a user turn. Also which
+ * files Anthropic takes, and the signatures the protocol keeps in part metadata.
+ */
+import type {
+  AssistantPart,
+  FilePart,
+  Message,
+  Part,
+  ProviderMetadata,
+  ToolResultPart,
+  UserPart
+} from "../../domain/Prompt.js"
+
+/** The key of Anthropic's data in a part's provider metadata: `{ anthropic: { signature } }` or `{ redactedData }`. */
+export const metadataKey = "anthropic"
+
+/** A content block of a request. */
+export type BlockBody =
+  | { readonly type: "text"; readonly text: string }
+  | {
+    readonly type: "image"
+    readonly source:
+      | { readonly type: "base64"; readonly media_type: string; readonly data: string }
+      | { readonly type: "url"; readonly url: string }
+  }
+  | {
+    readonly type: "document"
+    readonly source:
+      | { readonly type: "base64"; readonly media_type: "application/pdf"; readonly data: string }
+      | { readonly type: "url"; readonly url: string }
+    readonly title?: string
+  }
+  | { readonly type: "thinking"; readonly thinking: string; readonly signature: string }
+  | { readonly type: "redacted_thinking"; readonly data: string }
+  | { readonly type: "tool_use"; readonly id: string; readonly name: string; readonly input: unknown }
+  | {
+    readonly type: "tool_result"
+    readonly tool_use_id: string
+    readonly content: string
+    readonly is_error?: true
+  }
+
+/** One turn: a single text is sent as a string, anything else as blocks. */
+export interface MessageBody {
+  readonly role: "user" | "assistant"
+  readonly content: string | ReadonlyArray<BlockBody>
+}
+
+const text = (metadata: ProviderMetadata | undefined, key: "signature" | "redactedData"): string | undefined => {
+  const value = metadata?.[metadataKey]?.[key]
+  return typeof value === "string" && value.length > 0 ? value : undefined
+}
+
+/** The thinking `signature` a part's metadata carries for Anthropic, if any. */
+export const signatureOf = (metadata: ProviderMetadata | undefined): string | undefined => text(metadata, "signature")
+
+/** The `redacted_thinking` data a part's metadata carries, if any. */
+export const redactedDataOf = (metadata: ProviderMetadata | undefined): string | undefined =>
+  text(metadata, "redactedData")
+
+/** Provider metadata carrying a thinking signature (for decoded parts). */
+export const signatureMetadata = (signature: string): ProviderMetadata => ({ [metadataKey]: { signature } })
+
+/** Provider metadata carrying a redacted thinking block's data. */
+export const redactedMetadata = (data: string): ProviderMetadata => ({ [metadataKey]: { redactedData: data } })
+
+// The four image types a base64 source takes (ANT `Base64ImageSource.media_type`).
+const imageTypes = /^image\/(jpeg|png|gif|webp)$/
+
+const dataUrl = /^data:([^;,]*)(?:;[^,]*)?;base64,/i
+
+const isHttpsUrl = (url: string): boolean => {
+  try {
+    return new URL(url).protocol === "https:"
+  } catch {
+    return false
+  }
+}
+
+/** The kind a file is sent as and its concrete media type, or `undefined` when Anthropic cannot carry it. */
+const kindOf = (part: FilePart): { readonly kind: "image" | "pdf"; readonly mediaType: string } | undefined => {
+  const declared = part.mediaType.toLowerCase()
+  const inline = part.data._tag === "url" ? dataUrl.exec(part.data.url) : null
+  const mediaType = inline !== null && inline[1]!.length > 0 ? inline[1]!.toLowerCase() : declared
+  if (declared === "image/*" || imageTypes.test(declared)) {
+    if (part.data._tag === "url" && inline === null) {
+      return isHttpsUrl(part.data.url)
+        ? { kind: "image", mediaType }
+        : undefined
+    }
+    return imageTypes.test(mediaType) ? { kind: "image", mediaType } : undefined
+  }
+  if (declared === "application/pdf") {
+    if (part.data._tag === "url" && inline === null) {
+      return isHttpsUrl(part.data.url)
+        ? { kind: "pdf", mediaType }
+        : undefined
+    }
+    return mediaType === declared ? { kind: "pdf", mediaType } : undefined
+  }
+  return undefined
+}
+
+/**
+ * Whether Anthropic carries a part in a turn of `role`: files only in user turns (an assistant turn
+ * holds text, thinking and tool use), as an image (JPEG, PNG, GIF, WebP — bytes, a `data:` URL, or an
+ * `https:` URL; `image/*` only as a URL) or a PDF (bytes, a `data:` URL or an `https:` URL). Audio,
+ * video and other documents are refused.
+ */
+export const canCarry = (part: Part, role: Message["role"]): boolean =>
+  part.type !== "file" || (role === "user" && kindOf(part) !== undefined)
+
+const encodeFile = (part: FilePart): BlockBody => {
+  const { kind, mediaType } = kindOf(part)!
+  const inline = part.data._tag === "url" ? dataUrl.exec(part.data.url) : null
+  const data = part.data._tag === "base64"
+    ? part.data.base64
+    : inline !== null
+    ? part.data.url.slice(inline[0].length)
+    : undefined
+  if (kind === "image") {
+    return {
+      type: "image",
+      source: data !== undefined
+        ? { type: "base64", media_type: mediaType, data }
+        : { type: "url", url: (part.data as { url: string }).url }
+    }
+  }
+  return {
+    type: "document",
+    source: data !== undefined
+      ? { type: "base64", media_type: "application/pdf", data }
+      : { type: "url", url: (part.data as { url: string }).url },
+    ...(part.fileName !== undefined ? { title: part.fileName } : {})
+  }
+}
+
+const isPlainObject = (value: unknown): value is Readonly<Record<string, unknown>> =>
+  typeof value === "object" && value !== null && !Array.isArray(value)
+
+/** A tool result block: the result as text (a string as it is, anything else as JSON), `is_error` on a failure. */
+export const resultBlock = (part: ToolResultPart): BlockBody => ({
+  type: "tool_result",
+  tool_use_id: part.id,
+  content: typeof part.result === "string" ? part.result : JSON.stringify(part.result ?? null),
+  ...(part.isFailure ? { is_error: true as const } : {})
+})
+
+const userBlock = (part: UserPart): BlockBody =>
+  part.type === "text" ? { type: "text", text: part.text } : encodeFile(part)
+
+/**
+ * An assistant part as a block: reasoning goes back only with what Anthropic signed (a `thinking`
+ * block with its signature, or a `redacted_thinking` block); unsigned reasoning is dropped, as the
+ * API refuses a thinking block without its signature. A call's `input` must be an object.
+ */
+const assistantBlock = (part: AssistantPart): BlockBody | undefined => {
+  switch (part.type) {
+    case "text":
+      return { type: "text", text: part.text }
+    case "reasoning": {
+      const redacted = redactedDataOf(part.metadata)
+      if (redacted !== undefined) return { type: "redacted_thinking", data: redacted }
+      const signature = signatureOf(part.metadata)
+      return signature !== undefined ? { type: "thinking", thinking: part.text, signature } : undefined
+    }
+    case "tool-call":
+      return { type: "tool_use", id: part.id, name: part.name, input: isPlainObject(part.params) ? part.params : {} }
+    case "file":
+      // Refused by `canCarry` before a request is built: an assistant turn takes no files.
+      return undefined
+  }
+}
+
+const blocksOf = (message: Message): Array<BlockBody> => {
+  switch (message.role) {
+    case "user":
+      return message.parts.map(userBlock)
+    case "assistant":
+      return message.parts.flatMap((part) => assistantBlock(part) ?? [])
+    case "tool":
+      return message.parts.map(resultBlock)
+  }
+}
+
+/**
+ * The turns: tool results are user turns; consecutive messages of one role become one turn whose
+ * content is their blocks in order — what the API does itself ("consecutive user or assistant turns
+ * … will be combined"), done here so every Anthropic-compatible server sees alternating roles, and so
+ * that all the results of one assistant turn arrive in the next user message. A turn left with no
+ * block (only unsigned reasoning) is left out; a single text stays a string.
+ */
+export const encodeMessages = (messages: ReadonlyArray<Message>): Array<MessageBody> => {
+  const turns: Array<{ role: "user" | "assistant"; blocks: Array<BlockBody> }> = []
+  for (const message of messages) {
+    const blocks = blocksOf(message)
+    if (blocks.length === 0) continue
+    const role = message.role === "assistant" ? "assistant" : "user"
+    const last = turns[turns.length - 1]
+    if (last !== undefined && last.role === role) last.blocks.push(...blocks)
+    else turns.push({ role, blocks })
+  }
+  return turns.map(({ blocks, role }) => ({
+    role,
+    content: blocks.length === 1 && blocks[0]!.type === "text" ? blocks[0]!.text : blocks
+  }))
+}

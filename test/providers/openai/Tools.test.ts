@@ -1,0 +1,345 @@
+/**
+ * Chat Completions tool calls and structured output against recorded traffic (openai-python's
+ * gpt-4o SSE bodies, the AI SDK's DashScope-compatible and Groq captures): calls decoded unary and
+ * streamed (fragments by index from any read size, parallel calls, `"id": ""` continuations, a whole
+ * call in one chunk), a strict json_schema answer streamed as text, a refusal as `filter`; and the
+ * request bodies of tools, every tool choice and JSON output, in the WIRE notes' shapes.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import type { CallRequest, JsonSchema, ToolCallPart, ToolDefinition } from "../../../src/domain/Prompt.js"
+import { text } from "../../../src/domain/Prompt.js"
+import * as OpenAI from "../../../src/providers/openai/OpenAI.js"
+import * as Request from "../../../src/providers/openai/Request.js"
+import { isStrict } from "../../../src/providers/openai/Strict.js"
+import * as Loopback from "../../support/LoopbackServer.js"
+import { framed, hello, json, partsOf, plainUsage, replaySse, runStream, targetOf, vao, withServer } from "./Harness.js"
+
+const opy = "openai-openai-python-tools/"
+const bin = (prefix: string) => {
+  const names: Record<string, string> = {
+    parallel: "f82268f2fefd5cfbc7eeb59c297688be2f6ca0849a6e4f17851b517310841d9b.bin",
+    strictTool: "a247c49c5fcd492bfb7a02a3306ad615ed8d8f649888ebfddfbc3ee151f44d46.bin",
+    jsonSchema: "7e5ea4d12e7cc064399b6631415e65923f182256b6e6b752950a3aaa2ad2320a.bin",
+    refusal: "173417d553406f034f643e5db3f8d591fb691ebac56f5ae39a22cc7d455c5353.bin"
+  }
+  return Loopback.readFixture(opy + names[prefix]!).toString("utf8")
+}
+const vai = "vercel-ai-tools/"
+
+const weatherArgs: ToolDefinition = {
+  name: "GetWeatherArgs",
+  description: undefined,
+  parameters: {
+    type: "object",
+    properties: { city: { type: "string" }, country: { type: "string" }, units: { type: "string", enum: ["c", "f"] } },
+    required: ["city", "country", "units"],
+    additionalProperties: false
+  }
+}
+const stock: ToolDefinition = {
+  name: "get_stock_price",
+  description: "Fetch the latest price for a given ticker",
+  parameters: {
+    type: "object",
+    properties: { ticker: { type: "string" }, exchange: { type: "string" } },
+    required: ["ticker", "exchange"],
+    additionalProperties: false
+  }
+}
+const ask: CallRequest = {
+  ...hello,
+  messages: [{ role: "user", parts: [text("What's the weather like in Edinburgh? and what's the price of AAPL?")] }],
+  tools: [weatherArgs, stock]
+}
+
+const callsOf = (parts: ReadonlyArray<{ readonly _tag: string }>) =>
+  partsOf(parts as any, "ToolCall").map((part) => part.call)
+
+describe("OpenAI tool calls, recorded", () => {
+  for (const sizes of [undefined, [1], [3, 64]]) {
+    it.scoped(`streamed parallel calls (gpt-4o): assembled by index, whole at the finish${sizes ? ` (reads of ${sizes.join("/")} bytes)` : ""}`, () =>
+      withServer((server, client) =>
+        Effect.gen(function*() {
+          server.enqueue(replaySse(bin("parallel"), sizes ? { chunkSizes: sizes } : {}))
+          const result = yield* runStream(client, targetOf(server), ask)
+          assert.isTrue(Exit.isSuccess(result.exit))
+          const calls = callsOf(result.parts)
+          assert.deepStrictEqual(calls.map((call) => [call.id, call.name, call.params]), [
+            ["call_JMW1whyEaYG438VE1OIflxA2", "GetWeatherArgs", { city: "Edinburgh", country: "GB", units: "c" }],
+            ["call_DNYTawLBoN8fj3KN6qU9N1Ou", "get_stock_price", { ticker: "AAPL", exchange: "NASDAQ" }]
+          ])
+          // The original arguments text is kept for the replay.
+          assert.deepStrictEqual(calls.map((call) => call.metadata?.openai?.arguments), [
+            "{\"city\": \"Edinburgh\", \"country\": \"GB\", \"units\": \"c\"}",
+            "{\"ticker\": \"AAPL\", \"exchange\": \"NASDAQ\"}"
+          ])
+          assert.strictEqual(result.text, "")
+          // finish_reason tool_calls is `other`; the calls come right before the usage chunk and the finish.
+          assert.deepStrictEqual(result.finish, ["other"])
+          assert.deepStrictEqual(result.parts.slice(-4).map((part) => part._tag), [
+            "ToolCall",
+            "ToolCall",
+            "Usage",
+            "Finish"
+          ])
+          assert.deepStrictEqual(plainUsage(result.usages.at(-1)), { input: 149, output: 60, total: 209 })
+        })
+      ))
+  }
+
+  it.scoped("streamed strict function tool (gpt-4o): one call", () =>
+    withServer((server, client) =>
+      Effect.gen(function*() {
+        server.enqueue(replaySse(bin("strictTool")))
+        const result = yield* runStream(client, targetOf(server), ask)
+        assert.deepStrictEqual(callsOf(result.parts).map((call) => [call.id, call.name, call.params]), [
+          ["call_CTf1nWJLqSeRgDqaCG27xZ74", "get_weather", { city: "San Francisco", state: "CA" }]
+        ])
+      })
+    ))
+
+  it.scoped("unary (DashScope compatible mode, qwen3-max): content \"\", a call with its index, finish tool_calls", () =>
+    withServer((server, client) =>
+      Effect.gen(function*() {
+        server.enqueue(Loopback.replay(Loopback.readFixture(vai + "alibaba/alibaba-tool-call.json"), { headers: json }))
+        const answer = yield* client.generate(targetOf(server), ask)
+        assert.strictEqual(answer.content, "")
+        assert.strictEqual(answer.finishReason, "other")
+        assert.deepStrictEqual(answer.parts, [{
+          type: "tool-call",
+          id: "call_962bfd2ab8f54b89a1161356",
+          name: "weather",
+          params: { location: "San Francisco" },
+          metadata: { openai: { arguments: "{\"location\": \"San Francisco\"}" } }
+        }])
+        assert.deepStrictEqual(plainUsage(answer.usage), { input: 295, output: 22, total: 317 })
+      })
+    ))
+
+  it.scoped("streamed (DashScope compatible mode): `\"id\": \"\"` continuations keep the first id; an empty fragment without finish_reason", () =>
+    withServer((server, client) =>
+      Effect.gen(function*() {
+        server.enqueue(replaySse(framed(vai + "alibaba/alibaba-tool-call.chunks.txt")))
+        const result = yield* runStream(client, targetOf(server), ask)
+        assert.isTrue(Exit.isSuccess(result.exit))
+        assert.deepStrictEqual(callsOf(result.parts).map((call) => [call.id, call.name, call.params]), [
+          ["call_eee11723464a4b9eb8cee71d", "weather", { location: "San Francisco" }]
+        ])
+      })
+    ))
+
+  it.scoped("streamed (Groq): a whole call in one chunk, usage in x_groq", () =>
+    withServer((server, client) =>
+      Effect.gen(function*() {
+        server.enqueue(replaySse(framed(vao + "groq/groq-tool-call.chunks.txt")))
+        const result = yield* runStream(client, targetOf(server), ask)
+        assert.deepStrictEqual(callsOf(result.parts).map((call) => [call.id, call.name, call.params]), [
+          ["tk85n1k4m", "weather", {}]
+        ])
+        assert.deepStrictEqual(result.finish, ["other"])
+      })
+    ))
+
+  it.scoped("structured output (gpt-4o, json_schema strict): the JSON streamed as text, finish stop", () =>
+    withServer((server, client) =>
+      Effect.gen(function*() {
+        server.enqueue(replaySse(bin("jsonSchema"), { chunkSizes: [7] }))
+        const result = yield* runStream(client, targetOf(server), {
+          ...hello,
+          responseFormat: { type: "json", name: "Location", schema: weatherArgs.parameters }
+        })
+        assert.deepStrictEqual(JSON.parse(result.text), { city: "San Francisco", temperature: 61, units: "f" })
+        assert.deepStrictEqual(result.finish, ["stop"])
+        assert.lengthOf(callsOf(result.parts), 0)
+      })
+    ))
+
+  it.scoped("a refusal (delta.refusal pieces, finish stop) is a `filter` finish with no text", () =>
+    withServer((server, client) =>
+      Effect.gen(function*() {
+        server.enqueue(replaySse(bin("refusal")))
+        const result = yield* runStream(client, targetOf(server), hello)
+        assert.strictEqual(result.text, "")
+        assert.deepStrictEqual(result.finish, ["filter"])
+        server.enqueue(Loopback.replay(
+          Buffer.from(JSON.stringify({
+            choices: [{
+              message: { role: "assistant", content: null, refusal: "I'm very sorry, but I can't assist with that." },
+              finish_reason: "stop"
+            }]
+          })),
+          { headers: json }
+        ))
+        const answer = yield* client.generate(targetOf(server), hello)
+        assert.strictEqual(answer.finishReason, "filter")
+        assert.strictEqual(answer.content, "")
+      })
+    ))
+})
+
+describe("OpenAI tool requests", () => {
+  const body = (request: CallRequest, baseUrl = "https://api.openai.com/v1") =>
+    Request.encode(
+      "gpt-4o",
+      request,
+      false,
+      "max_completion_tokens",
+      Request.jsonMode({ name: "e", baseUrl, region: undefined })
+    ) as any
+
+  it("tools as function tools (WIRE §3.1): name, description when given, parameters; no strict", () => {
+    assert.deepStrictEqual(body(ask).tools, [
+      { type: "function", function: { name: "GetWeatherArgs", parameters: weatherArgs.parameters } },
+      {
+        type: "function",
+        function: {
+          name: "get_stock_price",
+          description: "Fetch the latest price for a given ticker",
+          parameters: stock.parameters
+        }
+      }
+    ])
+    assert.isUndefined(body(hello).tools)
+    assert.isUndefined(body(hello).tool_choice)
+  })
+
+  it("every tool choice: auto, none, required, one function; a choice of several is required over those only", () => {
+    const choice = (toolChoice: CallRequest["toolChoice"]) => body({ ...ask, toolChoice })
+    assert.strictEqual(choice("auto").tool_choice, "auto")
+    assert.strictEqual(choice("none").tool_choice, "none")
+    assert.strictEqual(choice("required").tool_choice, "required")
+    assert.deepStrictEqual(choice({ tool: "get_stock_price" }).tool_choice, {
+      type: "function",
+      function: { name: "get_stock_price" }
+    })
+    assert.deepStrictEqual(choice({ oneOf: ["GetWeatherArgs"] }).tool_choice, {
+      type: "function",
+      function: { name: "GetWeatherArgs" }
+    })
+    const several = choice({ oneOf: ["GetWeatherArgs", "get_stock_price"] })
+    assert.strictEqual(several.tool_choice, "required")
+    assert.lengthOf(several.tools, 2)
+    const third: ToolDefinition = { name: "third", description: undefined, parameters: { type: "object" } }
+    const narrowed = body({ ...ask, tools: [...ask.tools!, third], toolChoice: { oneOf: ["third", "GetWeatherArgs"] } })
+    assert.strictEqual(narrowed.tool_choice, "required")
+    assert.deepStrictEqual(narrowed.tools.map((tool: any) => tool.function.name), ["GetWeatherArgs", "third"])
+  })
+
+  it("tool rules refused before any request: bad or repeated names, a choice naming no declared tool, an empty oneOf", () => {
+    const check = (request: CallRequest) => OpenAI.protocol.check(request, "gpt-4o")
+    assert.include(check({ ...ask, tools: [{ ...stock, name: "get.price" }] })?.message, "tools[0].name \"get.price\"")
+    assert.include(check({ ...ask, tools: [stock, stock] })?.message, "declared twice")
+    assert.include(check({ ...ask, toolChoice: { tool: "nope" } })?.message, "\"nope\", which is not a declared tool")
+    assert.include(check({ ...ask, toolChoice: { oneOf: [] } })?.message, "names no tool")
+    assert.include(check({ ...hello, toolChoice: "required" })?.message, "needs tools")
+    assert.isUndefined(check({ ...ask, toolChoice: { oneOf: ["GetWeatherArgs", "get_stock_price"] } }))
+  })
+
+  it("json_schema: strict true for a schema that qualifies, false otherwise (an optional field, open objects, unsupported keywords)", () => {
+    const format = (schema: JsonSchema) =>
+      body({ ...hello, responseFormat: { type: "json", name: "Location", description: "a place", schema } })
+        .response_format
+    assert.deepStrictEqual(format(weatherArgs.parameters), {
+      type: "json_schema",
+      json_schema: { name: "Location", description: "a place", schema: weatherArgs.parameters, strict: true }
+    })
+    const optional = { ...weatherArgs.parameters, required: ["city"] }
+    assert.strictEqual(format(optional).json_schema.strict, false)
+    assert.strictEqual(
+      format({ type: "object", properties: { a: { type: "string" } }, required: ["a"] }).json_schema.strict,
+      false
+    )
+    const nested = {
+      type: "object",
+      properties: { place: { type: "object", properties: { name: { type: "string" } }, required: ["name"] } },
+      required: ["place"],
+      additionalProperties: false
+    }
+    assert.isFalse(isStrict(nested))
+    assert.isTrue(
+      isStrict({ ...nested, properties: { place: { ...nested.properties.place, additionalProperties: false } } })
+    )
+    assert.isFalse(
+      isStrict({
+        ...weatherArgs.parameters,
+        properties: { city: { type: "string", minLength: 1 } },
+        required: ["city"]
+      })
+    )
+    assert.isFalse(isStrict({ type: "array", items: { type: "string" } }))
+    // $schema is dropped (a draft marker), and does not stop a schema from qualifying.
+    const marked = format({ $schema: "http://json-schema.org/draft-07/schema#", ...weatherArgs.parameters })
+    assert.isTrue(marked.json_schema.strict)
+    assert.isUndefined(marked.json_schema.schema.$schema)
+    // A name OpenAI's rule refuses becomes `response`.
+    assert.strictEqual(
+      body({ ...hello, responseFormat: { type: "json", name: "a name", schema: weatherArgs.parameters } })
+        .response_format.json_schema.name,
+      "response"
+    )
+  })
+
+  it("DeepSeek: JSON mode (json_object) with the word json and the schema in the system text", () => {
+    const sent = body(
+      {
+        ...hello,
+        system: "Be brief.",
+        responseFormat: { type: "json", name: "Location", schema: weatherArgs.parameters }
+      },
+      "https://api.deepseek.com"
+    )
+    assert.deepStrictEqual(sent.response_format, { type: "json_object" })
+    assert.strictEqual(sent.messages[0].role, "system")
+    assert.match(sent.messages[0].content, /^Be brief\.\n\nAnswer with one JSON object/)
+    assert.include(sent.messages[0].content, JSON.stringify(weatherArgs.parameters))
+  })
+
+  it("a tool round trip as WIRE §3.4: assistant content null with tool_calls (original arguments), one tool message per result", () => {
+    const call: ToolCallPart = {
+      type: "tool-call",
+      id: "call_Y6qJ7ofLgOrBnMD5WbVAeiRV",
+      name: "GetWeatherArgs",
+      params: { city: "Edinburgh", country: "UK", units: "c" },
+      metadata: { openai: { arguments: "{\"city\":\"Edinburgh\",\"country\":\"UK\",\"units\":\"c\"}" } }
+    }
+    const edited: ToolCallPart = { ...call, id: "call_2", params: { city: "Oslo" } }
+    const sent = body({
+      ...ask,
+      messages: [
+        ...ask.messages,
+        { role: "assistant", parts: [{ type: "reasoning", text: "thinking" }, call, edited] },
+        {
+          role: "tool",
+          parts: [
+            { type: "tool-result", id: call.id, name: call.name, result: { temp: 12 }, isFailure: false },
+            { type: "tool-result", id: "call_2", name: call.name, result: "no data", isFailure: true }
+          ]
+        },
+        { role: "assistant", parts: [text("12 degrees in Edinburgh.")] }
+      ]
+    })
+    assert.deepStrictEqual(sent.messages.slice(1), [
+      {
+        role: "assistant",
+        content: null,
+        tool_calls: [
+          {
+            id: "call_Y6qJ7ofLgOrBnMD5WbVAeiRV",
+            type: "function",
+            function: {
+              name: "GetWeatherArgs",
+              arguments: "{\"city\":\"Edinburgh\",\"country\":\"UK\",\"units\":\"c\"}"
+            }
+          },
+          // Params that no longer match the kept text are sent as JSON.
+          { id: "call_2", type: "function", function: { name: "GetWeatherArgs", arguments: "{\"city\":\"Oslo\"}" } }
+        ]
+      },
+      { role: "tool", tool_call_id: "call_Y6qJ7ofLgOrBnMD5WbVAeiRV", content: "{\"temp\":12}" },
+      { role: "tool", tool_call_id: "call_2", content: "{\"error\":\"no data\"}" },
+      { role: "assistant", content: "12 degrees in Edinburgh." }
+    ])
+  })
+})
