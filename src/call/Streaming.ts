@@ -21,6 +21,8 @@ import { StreamEvent } from "../domain/StreamEvent.js"
 import type { UsageCounts } from "../domain/TokenUsage.js"
 import { peelUntil } from "../internal/Peel.js"
 import { type Scrubber, scrubError } from "../internal/Scrub.js"
+import * as Spans from "../internal/Spans.js"
+import * as Timeout from "../internal/Timeout.js"
 import type { StreamPart } from "../providers/Provider.js"
 import type { Route } from "../services/Router.js"
 import { type Attempt, type Attempts, attemptTimeout } from "./Attempts.js"
@@ -65,13 +67,14 @@ export const make = (deps: {
   const open = (outer: Scope.Scope, plan: Plan): Attempt<Opened> => (client, target, route, timeout) =>
     Effect.flatMap(Scope.fork(outer, ExecutionStrategy.sequential), (scope) =>
       Effect.gen(function*() {
-        const body = yield* client.stream(target, plan.request).pipe(
-          Scope.extend(scope),
-          Effect.timeoutFail({ duration: timeout, onTimeout: () => attemptTimeout(route, timeout) })
+        const body = yield* Timeout.timeoutFail(
+          Scope.extend(client.stream(target, plan.request), scope),
+          timeout,
+          () => attemptTimeout(route, timeout)
         )
         let peeled = false
         const { prefix, rest } = yield* peelUntil(
-          Stream.timeoutFailCause(body, idle(route, () => peeled), idleTimeout),
+          Timeout.idleTimeout(body, idle(route, () => peeled), idleTimeout),
           isDelta
         ).pipe(Scope.extend(scope))
         peeled = true
@@ -175,10 +178,12 @@ export const make = (deps: {
         )
         return Stream.fromChunk(first).pipe(Stream.concat(rest), Stream.concat(Stream.fromEffect(finish)))
       })
-    ).pipe(Stream.withSpan("LLMClient.stream", {
-      attributes: { "gen_ai.operation.name": "stream" },
-      captureStackTrace: false
-    }))
+    ).pipe((stream) =>
+      Spans.withStreamSpan(stream, "LLMClient.stream", {
+        attributes: { "gen_ai.operation.name": "stream" },
+        captureStackTrace: false
+      })
+    )
 
   return { stream }
 }

@@ -21,6 +21,8 @@ import type { GenerateRequest } from "../domain/Request.js"
 import type { StreamEvent } from "../domain/StreamEvent.js"
 import * as InFlight from "../internal/InFlight.js"
 import * as Scrub from "../internal/Scrub.js"
+import * as Spans from "../internal/Spans.js"
+import * as Timeout from "../internal/Timeout.js"
 import { CircuitBreaker } from "./CircuitBreaker.js"
 import { Ledger } from "./Ledger.js"
 import { LLMConfig } from "./LLMConfig.js"
@@ -85,11 +87,10 @@ export const make = Effect.gen(function*() {
               Effect.gen(function*() {
                 yield* telemetry.started(planned)
                 const [answer, route] = yield* attempts.run(meter, (client, target, route, timeout) =>
-                  client.generate(target, planned.request).pipe(
-                    Effect.timeoutFail({
-                      duration: timeout,
-                      onTimeout: () => Attempts.attemptTimeout(route, timeout)
-                    })
+                  Timeout.timeoutFail(
+                    client.generate(target, planned.request),
+                    timeout,
+                    () => Attempts.attemptTimeout(route, timeout)
                   ))
                 const settled = yield* metering.commit(meter, route, answer.usage, answer)
                 yield* telemetry.finished({
@@ -120,7 +121,7 @@ export const make = Effect.gen(function*() {
               }),
             metering.settleUnfinished
           ))
-    ).pipe(Effect.withSpan("LLMClient.generate", generateSpan))
+    ).pipe((effect) => Spans.withSpan(effect, "LLMClient.generate", generateSpan))
 
   const generate = ((input: GenerateRequest) =>
     inFlight.track<string | GenerationResponse, LLMError, never>(
