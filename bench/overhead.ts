@@ -67,6 +67,7 @@ const client = HttpClient.make((request) =>
 )
 
 const options = {
+  protocol: "gemini",
   url: "http://127.0.0.1:1/bench",
   apiKey: "k",
   modelId: "gemini-2.5-flash",
