@@ -38,6 +38,18 @@ interface Opened {
   readonly scope: Scope.CloseableScope
 }
 
+/**
+ * A delta event, built without the Schema class constructor (its defaults merge and props copy cost
+ * more than the rest of a delta's path): the same own fields and prototype as
+ * `new StreamEvent({ delta, isFinish: false }, true)`.
+ */
+const deltaEvent = (delta: string): StreamEvent => {
+  const event = Object.create(StreamEvent.prototype) as { delta: string; isFinish: boolean }
+  event.delta = delta
+  event.isFinish = false
+  return event as unknown as StreamEvent
+}
+
 const isDelta = (part: StreamPart) =>
   (part._tag === "TextDelta" || part._tag === "ReasoningDelta") && part.text.length > 0
 
@@ -107,7 +119,7 @@ export const make = (deps: {
                 if (part.text.length === 0) break
                 content.push(part.text)
                 progress.observeOutput(part.text)
-                events.push(new StreamEvent({ delta: part.text, isFinish: false }, true))
+                events.push(deltaEvent(part.text))
                 break
               case "ReasoningDelta":
                 if (part.text.length === 0) break
