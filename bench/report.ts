@@ -80,6 +80,8 @@ export interface BenchReport {
     readonly maxMs: number
     /** The whole process (start-up included), median. */
     readonly processMedianMs: number
+    /** The floor: `effect/Schema` + `effect/Stream` + `@effect/platform/HttpClient` alone, median. */
+    readonly floorMedianMs: number
   }
   readonly targets: ReadonlyArray<TargetRow>
   /** The issue's table (issue 17). */
@@ -144,7 +146,11 @@ export const markdown = (report: BenchReport): string => {
       report.lib === "dist" ? "dist/index.js" : "src/index.ts"
     }\`) in a fresh \`node\`, ${imported.runs} runs: median ${fmt(imported.medianMs)} ms (min ${
       fmt(imported.minMs)
-    }, max ${fmt(imported.maxMs)}); whole process ${fmt(imported.processMedianMs)} ms.`,
+    }, max ${fmt(imported.maxMs)}); whole process ${
+      fmt(imported.processMedianMs)
+    } ms. The floor under it, \`effect/Schema\` (which loads fast-check) + \`effect/Stream\` + \`@effect/platform/HttpClient\` alone, interleaved: median ${
+      fmt(imported.floorMedianMs)
+    } ms.`,
     "",
     "## The issue's table",
     "",

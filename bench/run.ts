@@ -273,17 +273,36 @@ const fmt = (value: number, digits = 0) =>
 /** A figure, or `null` when it could not be measured (JSON has no NaN). */
 const finite = (value: number): number | null => (Number.isFinite(value) ? value : null)
 
-/** Import time of the package root in a fresh `node`, ms (the import alone, and the whole process). */
+/**
+ * Import time of the package root in a fresh `node`, ms (the import alone, and the whole process),
+ * and, interleaved with it, the floor under it: the Effect modules any Effect client of an HTTP API
+ * loads (`effect/Schema` — which loads fast-check for its arbitraries —, `effect/Stream`, and
+ * `@effect/platform`'s `HttpClient`).
+ */
 const measureImport = (
   runner: Runner
-): { readonly importMs: ReadonlyArray<number>; readonly processMs: ReadonlyArray<number> } => {
+): {
+  readonly importMs: ReadonlyArray<number>
+  readonly processMs: ReadonlyArray<number>
+  readonly floorMs: ReadonlyArray<number>
+} => {
   const entry = runner.lib === "dist" ? Path.join(root, "dist/index.js") : Path.join(root, "src/index.ts")
-  const code = `const t = performance.now(); await import(${
-    JSON.stringify(new URL(`file://${entry}`).href)
-  }); console.log(performance.now() - t)`
+  const timed = (imports: ReadonlyArray<string>) =>
+    `const t = performance.now(); ${
+      imports.map((name) => `await import(${JSON.stringify(name)});`).join(" ")
+    } console.log(performance.now() - t)`
+  const code = timed([new URL(`file://${entry}`).href])
+  const floor = timed(["effect/Schema", "effect/Stream", "@effect/platform/HttpClient"])
   const importMs: Array<number> = []
   const processMs: Array<number> = []
+  const floorMs: Array<number> = []
   for (let i = 0; i < importRuns; i++) {
+    const floorRun = spawnSync(process.execPath, ["--input-type=module", "-e", floor], {
+      cwd: root,
+      env: cleanEnv({}),
+      encoding: "utf8"
+    })
+    floorMs.push(Number(floorRun.stdout.trim()))
     const started = performance.now()
     const result = spawnSync(process.execPath, [...runner.node, "--input-type=module", "-e", code], {
       cwd: root,
@@ -297,7 +316,7 @@ const measureImport = (
     }
     importMs.push(value)
   }
-  return { importMs, processMs }
+  return { importMs, processMs, floorMs }
 }
 
 /**
@@ -595,7 +614,8 @@ const main = async () => {
       medianMs: importMedian,
       minMs: Math.min(...imports.importMs),
       maxMs: Math.max(...imports.importMs),
-      processMedianMs: median(imports.processMs)
+      processMedianMs: median(imports.processMs),
+      floorMedianMs: median(imports.floorMs)
     },
     targets,
     issue: issueRows,
