@@ -38,7 +38,8 @@ const frame = (i: number, last: boolean) =>
   },"index":0}],"usageMetadata":{"promptTokenCount":10,"candidatesTokenCount":${i + 1},"totalTokenCount":${
     i + 11
   }},"modelVersion":"gemini-2.5-flash","responseId":"abc"}\r\n\r\n`
-const streamEvents = 10_000
+// BENCH_EVENTS: events per stream (default 10,000; 20 shows the fixed cost of a stream).
+const streamEvents = Number(process.env.BENCH_EVENTS ?? 10_000)
 const sseBody = new TextEncoder().encode(
   Array.from({ length: streamEvents }, (_, i) => frame(i, i === streamEvents - 1)).join("")
 )
@@ -133,6 +134,8 @@ const handWritten = async () => {
 }
 
 const what = process.argv[3] ?? "generate,stream"
+// BENCH_STREAMS: streams measured (default 20).
+const streams = Number(process.env.BENCH_STREAMS ?? 20)
 await runtime.runtime()
 if (what.includes("transport")) {
   // The floor under `generate`: the same HTTP client call, body text and JSON.parse, nothing else.
@@ -156,10 +159,10 @@ if (what.includes("generate")) {
   )
 }
 if (what.includes("stream")) {
-  await time(`hand-written SSE loop, ${streamEvents} events`, 20, handWritten)
+  await time(`hand-written SSE loop, ${streamEvents} events`, streams, handWritten)
   await time(
     `stream ${streamEvents} events`,
-    20,
+    streams,
     () => runtime.runPromise(Stream.runForEach(LLMClient.stream({ prompt: "hello" }), () => Effect.void))
   )
 }
