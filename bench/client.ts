@@ -1,10 +1,14 @@
+import type { ProtocolName } from "./protocols.js"
+
 /**
  * What every benchmarked client implements, so that the workloads (bench/worker.ts) drive the
  * hand-written baseline and each effect-llm form through the same calls and the same checks.
  */
 
-/** Where the simulated Gemini endpoint is and how to reach it. */
+/** Where the simulated endpoint is and how to reach it. */
 export interface ClientOptions {
+  /** The wire format (bench/protocols.ts). */
+  readonly protocol: ProtocolName
   /** Base URL of the simulated endpoint (`http://127.0.0.1:PORT/bench`). */
   readonly url: string
   readonly apiKey: string
@@ -43,7 +47,14 @@ export interface BenchClient {
 }
 
 /** The clients of the bench. */
-export const clientNames = ["baseline", "effect-memory", "effect-sqlite", "effect-percall"] as const
+export const clientNames = [
+  "baseline",
+  "effect-memory",
+  "effect-sqlite",
+  "effect-percall",
+  "peer",
+  "effect-plain"
+] as const
 export type ClientName = (typeof clientNames)[number]
 
 /** The package root module, from the built `dist/` or from `src/`. */
@@ -52,5 +63,5 @@ export const packageEntry = (options: Pick<ClientOptions, "lib" | "root">, name:
     .href
 
 /** The workloads of the bench. */
-export const workloadNames = ["W1", "W2", "W3", "W4", "TTFT"] as const
+export const workloadNames = ["W1", "W2", "W3", "W4", "TTFT", "W5"] as const
 export type WorkloadName = (typeof workloadNames)[number]

@@ -12,6 +12,7 @@ import * as Effect from "effect/Effect"
 import * as ManagedRuntime from "effect/ManagedRuntime"
 import * as Stream from "effect/Stream"
 import { type BenchClient, type ClientOptions, packageEntry, type StreamResult } from "./client.js"
+import { wires } from "./protocols.js"
 
 type Library = typeof import("../src/index.js")
 
@@ -22,20 +23,23 @@ const load = async (options: ClientOptions): Promise<Library> =>
 export const benchConfig = (
   options: ClientOptions,
   ledger: { readonly backend: "memory" } | { readonly backend: "sqlite"; readonly path: string }
-) => ({
-  default_model: "bench",
-  providers: {
-    google: { api_key: options.apiKey, endpoints: [{ name: "sim", base_url: options.url }] }
-  },
-  models: {
-    bench: { provider: "google", model_id: options.modelId, pricing: { input_per_1m: 0.3, output_per_1m: 2.5 } }
-  },
-  // A limit no run reaches: the budget check runs on every hold, and never refuses. The output cap
-  // (sent with every call while a budget applies) is above W3's 20,000-token stream, so no answer
-  // exceeds its hold (which would log a warning per call).
-  budget: { daily_spend_limit: 1_000_000, default_max_output_tokens: 32_768 },
-  ledger
-})
+) => {
+  const wire = wires[options.protocol]
+  return {
+    default_model: "bench",
+    providers: {
+      [wire.provider]: { api_key: options.apiKey, endpoints: [{ name: "sim", base_url: wire.baseUrl(options.url) }] }
+    },
+    models: {
+      bench: { provider: wire.provider, model_id: options.modelId, pricing: { input_per_1m: 0.3, output_per_1m: 2.5 } }
+    },
+    // A limit no run reaches: the budget check runs on every hold, and never refuses. The output cap
+    // (sent with every call while a budget applies) is above W3's 20,000-token stream, so no answer
+    // exceeds its hold (which would log a warning per call).
+    budget: { daily_spend_limit: 1_000_000, default_max_output_tokens: 32_768 },
+    ledger
+  }
+}
 
 export const makeRuntime = async (options: ClientOptions, backend: "memory" | "sqlite"): Promise<BenchClient> => {
   const llm = await load(options)

@@ -18,6 +18,8 @@ interface Profile {
 const [file, topArg] = process.argv.slice(2)
 const profile = JSON.parse(Fs.readFileSync(file!, "utf8")) as Profile
 const top = Number(topArg ?? 40)
+// The repository the profiled worker ran from (its own code is charged to it).
+const root = process.cwd()
 const byId = new Map(profile.nodes.map((node) => [node.id, node]))
 const self = new Map<number, number>()
 profile.samples.forEach((id, i) => self.set(id, (self.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0)))
@@ -26,7 +28,7 @@ const total = [...self.values()].reduce((a, b) => a + b, 0)
 const where = (url: string) => {
   const m = /node_modules\/((?:@[^/]+\/)?[^/]+)\/(.*)$/.exec(url)
   if (m) return `${m[1]}/${m[2]!.replace(/^(dist\/(esm|cjs)\/|src\/)/, "")}`
-  return url.replace(/^file:\/\/\/work\/main\//, "") || "(native)"
+  return url.replace(`file://${root}/`, "") || "(native)"
 }
 const add = (map: Map<string, number>, key: string, value: number) => map.set(key, (map.get(key) ?? 0) + value)
 const fns = new Map<string, number>()
@@ -50,7 +52,7 @@ const show = (title: string, map: Map<string, number>, n: number) => {
 const parent = new Map<number, number>()
 for (const node of profile.nodes) for (const child of node.children ?? []) parent.set(child, node.id)
 const ours = new Map<string, number>()
-const own = (url: string) => /\/work\/main\/(dist|src)\//.test(url)
+const own = (url: string) => url.startsWith(`file://${root}/dist/`) || url.startsWith(`file://${root}/src/`)
 for (const [id, time] of self) {
   let current: number | undefined = id
   let label = "(outside effect-llm)"

@@ -4,10 +4,12 @@
  * module only shapes and prints it.
  */
 import type { ClientName, WorkloadName } from "./client.js"
+import type { ProtocolName } from "./protocols.js"
 import type { Sizes, WorkerResult } from "./worker.js"
 
 /** The figures of one (workload, client) pair over every round. */
 export interface ResultRow {
+  readonly protocol: ProtocolName
   readonly workload: WorkloadName
   readonly workloadLabel: string
   readonly client: ClientName
@@ -39,6 +41,21 @@ export interface TargetRow {
 }
 
 /** Everything one bench run found. */
+/** One line of the issue's table: a target on one protocol, with the peers and plain Effect beside it. */
+export interface IssueRow {
+  readonly workload: string
+  readonly protocol: ProtocolName
+  /** effect-llm's ratio to the protocol's fetch baseline. */
+  readonly effectLlm: number
+  /** The protocol's peer SDK (`null`: none, or not measured). */
+  readonly peer: number | null
+  /** The best peer SDK of the run on this workload, any protocol. */
+  readonly bestPeer: { readonly ratio: number; readonly who: string } | null
+  readonly plainEffect: number | null
+  readonly limit: number
+  readonly met: boolean
+}
+
 export interface BenchReport {
   readonly mode: "full" | "quick" | "tiny"
   readonly rounds: number
@@ -63,8 +80,14 @@ export interface BenchReport {
     readonly maxMs: number
     /** The whole process (start-up included), median. */
     readonly processMedianMs: number
+    /** The floor: `effect/Schema` + `effect/Stream` + `@effect/platform/HttpClient` alone, median. */
+    readonly floorMedianMs: number
   }
   readonly targets: ReadonlyArray<TargetRow>
+  /** The issue's table (issue 17). */
+  readonly issue: ReadonlyArray<IssueRow>
+  /** bench/scale.ts's output lines (hold + settle over a 1,000,000-event ledger), when it ran. */
+  readonly scale?: ReadonlyArray<string>
   /** bench/ledger.ts's output lines, when it ran. */
   readonly ledger?: ReadonlyArray<string>
   /** Effect log lines at Info or above from the measured processes (a clean run has none). */
@@ -123,7 +146,25 @@ export const markdown = (report: BenchReport): string => {
       report.lib === "dist" ? "dist/index.js" : "src/index.ts"
     }\`) in a fresh \`node\`, ${imported.runs} runs: median ${fmt(imported.medianMs)} ms (min ${
       fmt(imported.minMs)
-    }, max ${fmt(imported.maxMs)}); whole process ${fmt(imported.processMedianMs)} ms.`,
+    }, max ${fmt(imported.maxMs)}); whole process ${
+      fmt(imported.processMedianMs)
+    } ms. The floor under it, \`effect/Schema\` (which loads fast-check) + \`effect/Stream\` + \`@effect/platform/HttpClient\` alone, interleaved: median ${
+      fmt(imported.floorMedianMs)
+    } ms.`,
+    "",
+    "## The issue's table",
+    "",
+    "Ratios to the same protocol's fetch baseline in this run (wall time, median over rounds); the best peer SDK is the fastest peer on that workload over every protocol measured.",
+    "",
+    "| workload | protocol | effect-llm | peer SDK on this protocol | best peer SDK in the run | plain Effect pipeline | target | |",
+    "| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |",
+    ...report.issue.map((row) =>
+      `| ${row.workload} | ${row.protocol} | ${fmt(row.effectLlm, 2)}× | ${
+        row.peer === null ? "—" : `${fmt(row.peer, 2)}×`
+      } | ${row.bestPeer === null ? "—" : `${fmt(row.bestPeer.ratio, 2)}× (${row.bestPeer.who})`} | ${
+        row.plainEffect === null ? "—" : `${fmt(row.plainEffect, 2)}×`
+      } | ≤ ${fmt(row.limit, 2)}× | ${row.met ? "**met**" : "**not met**"} |`
+    ),
     "",
     "## Targets",
     "",
@@ -132,6 +173,16 @@ export const markdown = (report: BenchReport): string => {
     ...targetRows,
     ""
   ]
+  if (report.scale !== undefined) {
+    lines.push(
+      "## Scale: hold + settle over a large ledger (`bench/scale.ts`)",
+      "",
+      "```",
+      ...report.scale,
+      "```",
+      ""
+    )
+  }
   if (report.ledger !== undefined) {
     lines.push(
       "## Ledger backends alone (`bench/ledger.ts`: hold + commit, sequential)",

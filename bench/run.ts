@@ -17,7 +17,9 @@ import * as Path from "node:path"
 import { fileURLToPath } from "node:url"
 import type { ClientName, WorkloadName } from "./client.js"
 import { benchConfig } from "./effect-llm.js"
-import { type BenchReport, markdown, type ResultRow, type TargetRow } from "./report.js"
+import { peerOf } from "./peers.js"
+import { type ProtocolName, protocolNames, wires } from "./protocols.js"
+import { type BenchReport, type IssueRow, markdown, type ResultRow, type TargetRow } from "./report.js"
 import type { Sizes, WorkerInput, WorkerResult } from "./worker.js"
 
 const root = Path.resolve(Path.dirname(fileURLToPath(import.meta.url)), "..")
@@ -45,6 +47,8 @@ const sizesByMode: Record<typeof mode, Sizes> = {
     w4Events: 100,
     ttftStreams: 100,
     ttftEvents: 20,
+    w5Streams: 1000,
+    w5Events: 20,
     answerChars: 1024,
     eventChars: 8
   },
@@ -58,6 +62,8 @@ const sizesByMode: Record<typeof mode, Sizes> = {
     w4Events: 100,
     ttftStreams: 40,
     ttftEvents: 20,
+    w5Streams: 1000,
+    w5Events: 20,
     answerChars: 1024,
     eventChars: 8
   },
@@ -71,6 +77,8 @@ const sizesByMode: Record<typeof mode, Sizes> = {
     w4Events: 20,
     ttftStreams: 5,
     ttftEvents: 5,
+    w5Streams: 20,
+    w5Events: 5,
     answerChars: 1024,
     eventChars: 8
   }
@@ -79,31 +87,57 @@ const sizes = sizesByMode[mode]
 const rounds = Number(option("rounds") ?? (mode === "full" ? 5 : 1))
 const importRuns = mode === "full" ? 10 : mode === "quick" ? 5 : 1
 const only = option("only")?.split(",") as ReadonlyArray<WorkloadName> | undefined
+const protocols = (option("protocols")?.split(",") ?? protocolNames) as ReadonlyArray<ProtocolName>
+for (const protocol of protocols) {
+  if (!protocolNames.includes(protocol)) throw new Error(`--protocols: unknown protocol ${protocol}`)
+}
 const outFile = option("out") ?? (mode === "tiny" ? "-" : Path.join(benchDir, "RESULTS.md"))
 const json = flag("json")
 
-/** Which clients run which workload, in the order they run within a round (the baseline first). */
-const plan: ReadonlyArray<readonly [WorkloadName, ReadonlyArray<ClientName>]> = ([
-  ["W1", ["baseline", "effect-memory", "effect-sqlite", "effect-percall"]],
-  ["W2", ["baseline", "effect-memory", "effect-sqlite"]],
-  ["W3", ["baseline", "effect-memory"]],
-  ["W4", ["baseline", "effect-memory"]],
-  ["TTFT", ["baseline", "effect-memory"]]
-] as const).filter(([workload]) => only === undefined || only.includes(workload))
+/**
+ * Which clients run which workload on which protocol, in the order they run within a round (the
+ * baseline first). The SQLite and per-call forms are measured where their targets are (W1, W2); the
+ * peer SDK wherever the protocol has one. The tiny smoke run keeps Gemini complete and runs the other
+ * protocols' baseline and effect-llm only.
+ */
+const plan: ReadonlyArray<readonly [ProtocolName, WorkloadName, ReadonlyArray<ClientName>]> = protocols.flatMap((
+  protocol
+) => {
+  const peer: ReadonlyArray<ClientName> = peerOf[protocol] === undefined ? [] : ["peer"]
+  const others: ReadonlyArray<ClientName> = mode === "tiny" && protocol !== "gemini" ? [] : [...peer, "effect-plain"]
+  const durable: ReadonlyArray<ClientName> = mode === "tiny" && protocol !== "gemini" ? [] : ["effect-sqlite"]
+  const percall: ReadonlyArray<ClientName> = mode === "tiny" && protocol !== "gemini" ? [] : ["effect-percall"]
+  const none: ReadonlyArray<ClientName> = []
+  const rows: ReadonlyArray<readonly [WorkloadName, ReadonlyArray<ClientName>]> = [
+    ["W1", ["baseline", "effect-memory", ...durable, ...percall, ...others]],
+    ["W2", ["baseline", "effect-memory", ...durable, ...others]],
+    ["W3", ["baseline", "effect-memory", ...others]],
+    ["W4", ["baseline", "effect-memory", ...others]],
+    ["TTFT", ["baseline", "effect-memory", ...others]],
+    ["W5", mode === "tiny" && protocol !== "gemini" ? none : ["baseline", "effect-memory"]]
+  ]
+  return rows.filter(([workload, clients]) => clients.length > 0 && (only === undefined || only.includes(workload)))
+    .map(([workload, clients]) => [protocol, workload, clients] as const)
+})
 
 const clientLabel: Record<ClientName, string> = {
   "baseline": "baseline (fetch + JSON.parse / hand-written SSE loop)",
   "effect-memory": "effect-llm, one ManagedRuntime, memory ledger",
   "effect-sqlite": "effect-llm, one ManagedRuntime, SQLite ledger",
-  "effect-percall": "effect-llm, per-call Effect.provide(LiveLayer), memory ledger"
+  "effect-percall": "effect-llm, per-call Effect.provide(LiveLayer), memory ledger",
+  "peer": "peer SDK",
+  "effect-plain": "plain Effect pipeline (HttpClient + Schema + Stream)"
 }
 const workloadLabel: Record<WorkloadName, string> = {
   W1: `W1 ${sizes.w1Calls} sequential calls, ${sizes.answerChars / 1024} KiB answers`,
   W2: `W2 ${sizes.w2Batches} × ${sizes.w2Concurrency} concurrent calls`,
   W3: `W3 one stream, ${sizes.w3Events.toLocaleString("en")} events × ${sizes.eventChars} chars`,
   W4: `W4 ${sizes.w4Streams} concurrent streams × ${sizes.w4Events} events`,
-  TTFT: `time to first delta (${sizes.ttftStreams} sequential streams of ${sizes.ttftEvents} events)`
+  TTFT: `time to first delta (${sizes.ttftStreams} sequential streams of ${sizes.ttftEvents} events)`,
+  W5: `W5 ${sizes.w5Streams.toLocaleString("en")} concurrent streams × ${sizes.w5Events} events (peak RSS)`
 }
+const labelOf = (protocol: ProtocolName, client: ClientName) =>
+  client === "peer" ? `peer SDK (${peerOf[protocol]})` : clientLabel[client]
 
 const log = (message: string) => process.stderr.write(`[bench] ${message}\n`)
 
@@ -139,7 +173,7 @@ const prepare = async (built: boolean): Promise<Runner> => {
   const ts = (await import("typescript")).default
   const out = Path.join(root, "node_modules/.cache/effect-llm-bench")
   Fs.mkdirSync(out, { recursive: true })
-  for (const name of ["worker", "server", "client", "baseline", "effect-llm"]) {
+  for (const name of ["worker", "server", "client", "baseline", "effect-llm", "protocols", "peers", "plain-effect"]) {
     const source = Fs.readFileSync(Path.join(benchDir, `${name}.ts`), "utf8")
     const { outputText } = ts.transpileModule(source, {
       compilerOptions: { module: ts.ModuleKind.ES2022, target: ts.ScriptTarget.ES2022, verbatimModuleSyntax: false }
@@ -239,17 +273,36 @@ const fmt = (value: number, digits = 0) =>
 /** A figure, or `null` when it could not be measured (JSON has no NaN). */
 const finite = (value: number): number | null => (Number.isFinite(value) ? value : null)
 
-/** Import time of the package root in a fresh `node`, ms (the import alone, and the whole process). */
+/**
+ * Import time of the package root in a fresh `node`, ms (the import alone, and the whole process),
+ * and, interleaved with it, the floor under it: the Effect modules any Effect client of an HTTP API
+ * loads (`effect/Schema` — which loads fast-check for its arbitraries —, `effect/Stream`, and
+ * `@effect/platform`'s `HttpClient`).
+ */
 const measureImport = (
   runner: Runner
-): { readonly importMs: ReadonlyArray<number>; readonly processMs: ReadonlyArray<number> } => {
+): {
+  readonly importMs: ReadonlyArray<number>
+  readonly processMs: ReadonlyArray<number>
+  readonly floorMs: ReadonlyArray<number>
+} => {
   const entry = runner.lib === "dist" ? Path.join(root, "dist/index.js") : Path.join(root, "src/index.ts")
-  const code = `const t = performance.now(); await import(${
-    JSON.stringify(new URL(`file://${entry}`).href)
-  }); console.log(performance.now() - t)`
+  const timed = (imports: ReadonlyArray<string>) =>
+    `const t = performance.now(); ${
+      imports.map((name) => `await import(${JSON.stringify(name)});`).join(" ")
+    } console.log(performance.now() - t)`
+  const code = timed([new URL(`file://${entry}`).href])
+  const floor = timed(["effect/Schema", "effect/Stream", "@effect/platform/HttpClient"])
   const importMs: Array<number> = []
   const processMs: Array<number> = []
+  const floorMs: Array<number> = []
   for (let i = 0; i < importRuns; i++) {
+    const floorRun = spawnSync(process.execPath, ["--input-type=module", "-e", floor], {
+      cwd: root,
+      env: cleanEnv({}),
+      encoding: "utf8"
+    })
+    floorMs.push(Number(floorRun.stdout.trim()))
     const started = performance.now()
     const result = spawnSync(process.execPath, [...runner.node, "--input-type=module", "-e", code], {
       cwd: root,
@@ -263,7 +316,51 @@ const measureImport = (
     }
     importMs.push(value)
   }
-  return { importMs, processMs }
+  return { importMs, processMs, floorMs }
+}
+
+/**
+ * `effect-llm generate` (the built CLI, `dist/cli/bin.js`) against the simulator, wall time from
+ * start to exit, median of `importRuns` runs (memory ledger, config from EFFECT_LLM_CONFIG).
+ */
+const measureCli = (config: string): number | undefined => {
+  const bin = Path.join(root, "dist/cli/bin.js")
+  if (!Fs.existsSync(bin)) return undefined
+  log("effect-llm generate …")
+  const times: Array<number> = []
+  for (let i = 0; i < importRuns; i++) {
+    const started = performance.now()
+    const result = spawnSync(process.execPath, [bin, "generate", "[[sim tokens=16]] hello"], {
+      cwd: root,
+      env: cleanEnv({ EFFECT_LLM_CONFIG: config }),
+      encoding: "utf8"
+    })
+    const ms = performance.now() - started
+    if (result.status !== 0) {
+      log(`effect-llm generate failed (${result.status}): ${result.stderr.trim().slice(0, 500)}`)
+      return undefined
+    }
+    times.push(ms)
+  }
+  return median(times)
+}
+
+/** bench/scale.ts (hold + settle over a ledger of 1,000,000 events), when not tiny: its output lines. */
+const runScaleBench = (): ReadonlyArray<string> | undefined => {
+  const script = Path.join(benchDir, "scale.ts")
+  if (!Fs.existsSync(script) || mode === "tiny" || flag("no-ledger")) return undefined
+  log("bench/scale.ts …")
+  const result = spawnSync(process.execPath, ["--import", "tsx", script, mode], {
+    cwd: root,
+    env: cleanEnv({}),
+    encoding: "utf8",
+    timeout: 600_000
+  })
+  const lines = `${result.stdout}`.split("\n").filter((line) => line.trim().length > 0)
+  if (result.status !== 0) {
+    lines.push(`(exited ${result.status ?? result.signal}: ${result.stderr.trim().split("\n")[0] ?? ""})`)
+  }
+  return lines
 }
 
 /** bench/ledger.ts (the ledger backends' own micro-benchmark), when it exists: its output lines. */
@@ -296,44 +393,61 @@ const main = async () => {
   const xdg = Path.join(scratch, "xdg")
   Fs.mkdirSync(xdg)
   const server = await startServer(runner, apiKey)
-  const modelId = "gemini-2.5-flash"
   const url = `${server.url}/bench`
-  const options = { url, apiKey, modelId, lib: runner.lib, root }
+  const optionsOf = (protocol: ProtocolName) => ({
+    protocol,
+    url,
+    apiKey,
+    modelId: wires[protocol].modelId,
+    lib: runner.lib,
+    root
+  })
   // The per-call form reads its configuration the way users' programs do: from EFFECT_LLM_CONFIG.
-  const perCallConfig = Path.join(scratch, "percall-config.yaml")
-  Fs.writeFileSync(
-    perCallConfig,
-    JSON.stringify(benchConfig({ ...options, dir: scratch }, { backend: "memory" }), null, 2)
-  )
+  const perCallConfig = (protocol: ProtocolName) => {
+    const file = Path.join(scratch, `percall-${protocol}.yaml`)
+    if (!Fs.existsSync(file)) {
+      Fs.writeFileSync(
+        file,
+        JSON.stringify(benchConfig({ ...optionsOf(protocol), dir: scratch }, { backend: "memory" }), null, 2)
+      )
+    }
+    return file
+  }
 
   const results: Array<WorkerResult & { readonly round: number }> = []
   const noise: Array<string> = []
   const failures: Array<string> = []
   let serial = 0
-  const runOne = async (client: ClientName, workloads: ReadonlyArray<WorkloadName>, round: number) => {
+  let cli: number | undefined
+  const runOne = async (
+    protocol: ProtocolName,
+    client: ClientName,
+    workloads: ReadonlyArray<WorkloadName>,
+    round: number
+  ) => {
     const dir = Path.join(scratch, `w${++serial}`)
     Fs.mkdirSync(dir)
     const env = cleanEnv({
       XDG_CONFIG_HOME: xdg,
-      ...(client === "effect-percall" ? { EFFECT_LLM_CONFIG: perCallConfig } : {})
+      ...(client === "effect-percall" ? { EFFECT_LLM_CONFIG: perCallConfig(protocol) } : {})
     })
     const outcome = await runWorker(
       runner,
-      { ...options, dir, client, workloads, sizes },
+      { ...optionsOf(protocol), dir, client, workloads, sizes },
       env,
       mode === "tiny" ? 60_000 : 300_000
     )
     for (const result of outcome.results) results.push({ ...result, round })
-    noise.push(...outcome.noise.map((line) => `${client} ${workloads.join(",")}: ${line}`))
+    noise.push(...outcome.noise.map((line) => `${protocol} ${client} ${workloads.join(",")}: ${line}`))
     if (outcome.error !== undefined) {
       failures.push(outcome.error)
       log(`FAILED ${outcome.error}`)
     }
     for (const result of outcome.results) {
       log(
-        `round ${round} ${result.workload.padEnd(4)} ${client.padEnd(15)} ${fmt(result.value, 2)} ${result.unit}  cpu ${
-          JSON.stringify(result.detail)
-        }  rss ${fmt(result.rssMB)} MB`
+        `round ${round} ${protocol.padEnd(9)} ${result.workload.padEnd(4)} ${client.padEnd(15)} ${
+          fmt(result.value, 2)
+        } ${result.unit}  cpu ${JSON.stringify(result.detail)}  rss ${fmt(result.rssMB)} MB`
       )
     }
   }
@@ -341,33 +455,43 @@ const main = async () => {
   try {
     for (let round = 1; round <= rounds; round++) {
       if (mode === "tiny") {
-        // One process per client, all its workloads in it: the smoke test checks every path quickly.
-        const clients = [...new Set(plan.flatMap(([, list]) => list))]
-        for (const client of clients) {
-          await runOne(
-            client,
-            plan.filter(([, list]) => list.includes(client)).map(([w]) => w),
-            round
-          )
+        // One process per (protocol, client), all its workloads in it: the smoke test checks every path quickly.
+        for (const protocol of protocols) {
+          const mine = plan.filter(([p]) => p === protocol)
+          const clients = [...new Set(mine.flatMap(([, , list]) => list))]
+          for (const client of clients) {
+            await runOne(protocol, client, mine.filter(([, , list]) => list.includes(client)).map(([, w]) => w), round)
+          }
         }
       } else {
-        for (const [workload, clients] of plan) for (const client of clients) await runOne(client, [workload], round)
+        for (const [protocol, workload, clients] of plan) {
+          for (const client of clients) await runOne(protocol, client, [workload], round)
+        }
       }
     }
+    if (runner.lib === "dist" && only === undefined) cli = measureCli(perCallConfig("gemini"))
   } finally {
     server.stop()
   }
   log("import time …")
   const imports = measureImport(runner)
   const ledgerLines = runLedgerBench()
+  const scaleLines = runScaleBench()
   Fs.rmSync(scratch, { recursive: true, force: true })
 
   // ---- figures
-  const ratiosOf = (workload: WorkloadName, client: ClientName, figure: (result: WorkerResult) => number) => {
+  const ratiosOf = (
+    protocol: ProtocolName,
+    workload: WorkloadName,
+    client: ClientName,
+    figure: (result: WorkerResult) => number
+  ) => {
     const ratios: Array<number> = []
+    const at = (round: number, c: ClientName) =>
+      results.find((r) => r.round === round && r.protocol === protocol && r.workload === workload && r.client === c)
     for (let round = 1; round <= rounds; round++) {
-      const base = results.find((r) => r.round === round && r.workload === workload && r.client === "baseline")
-      const mine = results.find((r) => r.round === round && r.workload === workload && r.client === client)
+      const base = at(round, "baseline")
+      const mine = at(round, client)
       if (base !== undefined && mine !== undefined) ratios.push(figure(mine) / figure(base))
     }
     return finite(median(ratios))
@@ -375,19 +499,20 @@ const main = async () => {
   const cpuOf = (result: WorkerResult) =>
     result.detail.cpuUs ?? result.detail.cpuMs ?? result.detail.cpuMsPerStream ?? Number.NaN
   const rows: Array<ResultRow> = []
-  for (const [workload, clients] of plan) {
+  for (const [protocol, workload, clients] of plan) {
     for (const client of clients) {
-      const mine = results.filter((r) => r.workload === workload && r.client === client)
+      const mine = results.filter((r) => r.protocol === protocol && r.workload === workload && r.client === client)
       if (mine.length === 0) continue
       rows.push({
+        protocol,
         workload,
-        workloadLabel: workloadLabel[workload],
+        workloadLabel: `${workloadLabel[workload]} · ${protocol}`,
         client,
-        clientLabel: clientLabel[client],
+        clientLabel: labelOf(protocol, client),
         unit: mine[0]!.unit,
         values: mine.map((r) => r.value),
         median: median(mine.map((r) => r.value)),
-        ratio: client === "baseline" ? 1 : ratiosOf(workload, client, (r) => r.value),
+        ratio: client === "baseline" ? 1 : ratiosOf(protocol, workload, client, (r) => r.value),
         cpu: finite(median(mine.map(cpuOf))),
         cpuUnit: workload === "W1"
           ? "µs/call"
@@ -396,18 +521,13 @@ const main = async () => {
           : workload === "TTFT"
           ? "ms/stream"
           : "ms",
-        cpuRatio: client === "baseline" ? 1 : ratiosOf(workload, client, cpuOf),
+        cpuRatio: client === "baseline" ? 1 : ratiosOf(protocol, workload, client, cpuOf),
         peakRssMB: Math.max(...mine.map((r) => r.rssMB))
       })
     }
   }
 
-  // ---- targets
-  const ratioOf = (workload: WorkloadName, client: ClientName) => ratiosOf(workload, client, (r) => r.value)
-  const maxRss = (workload: WorkloadName, clients: ReadonlyArray<ClientName>) =>
-    finite(
-      Math.max(...results.filter((r) => r.workload === workload && clients.includes(r.client)).map((r) => r.rssMB))
-    )
+  // ---- targets (each per protocol)
   const importMedian = median(imports.importMs)
   const target = (name: string, limit: number, value: number | null, unit: TargetRow["unit"]): TargetRow => ({
     name,
@@ -416,22 +536,62 @@ const main = async () => {
     unit,
     met: value === null ? null : value <= limit
   })
-  const targets: Array<TargetRow> = [
-    target("W1 in-memory ledger, full resilience path", 1.1, ratioOf("W1", "effect-memory"), "×"),
-    target("W1 SQLite ledger", 1.5, ratioOf("W1", "effect-sqlite"), "×"),
-    target("W1 per-call Effect.provide(LiveLayer)", 1.3, ratioOf("W1", "effect-percall"), "×"),
-    target("W2 concurrent calls (memory ledger)", 1.0, ratioOf("W2", "effect-memory"), "×"),
-    target("W3 10,000-event stream", 1.5, ratioOf("W3", "effect-memory"), "×"),
-    target("W4 100 concurrent streams", 1.8, ratioOf("W4", "effect-memory"), "×"),
-    target("time to first delta", 1.2, ratioOf("TTFT", "effect-memory"), "×"),
-    target("import of the package root", 350, finite(importMedian), "ms"),
-    target(
-      "peak RSS in W1 (effect-llm processes)",
-      200,
-      maxRss("W1", ["effect-memory", "effect-sqlite", "effect-percall"]),
-      "MB"
-    )
+  const ratioTargets: ReadonlyArray<readonly [string, WorkloadName, ClientName, number]> = [
+    ["W1 in-memory ledger, full resilience path", "W1", "effect-memory", 1.1],
+    ["W1 SQLite ledger", "W1", "effect-sqlite", 1.5],
+    ["W1 per-call Effect.provide(LiveLayer)", "W1", "effect-percall", 1.3],
+    ["W2 concurrent calls (memory ledger)", "W2", "effect-memory", 1.0],
+    ["W3 10,000-event stream", "W3", "effect-memory", 1.5],
+    ["W4 100 concurrent streams", "W4", "effect-memory", 1.8],
+    ["time to first delta", "TTFT", "effect-memory", 1.2]
   ]
+  const measuredProtocols = protocols.filter((protocol) => results.some((r) => r.protocol === protocol))
+  const targets: Array<TargetRow> = []
+  for (const protocol of measuredProtocols) {
+    for (const [name, workload, client, limit] of ratioTargets) {
+      if (!plan.some(([p, w, clients]) => p === protocol && w === workload && clients.includes(client))) continue
+      targets.push(target(`${name} · ${protocol}`, limit, ratiosOf(protocol, workload, client, (r) => r.value), "×"))
+    }
+    const rss = results.filter((r) => r.protocol === protocol && r.workload === "W5" && r.client === "effect-memory")
+    if (rss.length > 0) {
+      targets.push(
+        target(`${workloadLabel.W5} · ${protocol}`, 400, finite(Math.max(...rss.map((r) => r.rssMB))), "MB")
+      )
+    }
+  }
+  targets.push(target("import of the package root", 350, finite(importMedian), "ms"))
+  if (cli !== undefined) {
+    targets.push(target("`effect-llm generate` against the simulator, start to exit", 800, cli, "ms"))
+  }
+  const w1Rss = results.filter((r) =>
+    r.workload === "W1" && r.client.startsWith("effect-") && r.client !== "effect-plain"
+  )
+  targets.push(
+    target("peak RSS in W1 (effect-llm processes)", 200, finite(Math.max(...w1Rss.map((r) => r.rssMB))), "MB")
+  )
+
+  // ---- the issue's table: per workload and protocol, effect-llm, the best peer SDK in the run, plain Effect
+  const issueRows: Array<IssueRow> = []
+  for (const [name, workload, client, limit] of ratioTargets) {
+    const peers = measuredProtocols.flatMap((protocol) => {
+      const ratio = ratiosOf(protocol, workload, "peer", (r) => r.value)
+      return ratio === null ? [] : [{ ratio, who: `${peerOf[protocol]}, ${protocol} wire` }]
+    }).sort((a, b) => a.ratio - b.ratio)
+    for (const protocol of measuredProtocols) {
+      const ratio = ratiosOf(protocol, workload, client, (r) => r.value)
+      if (ratio === null) continue
+      issueRows.push({
+        workload: name,
+        protocol,
+        effectLlm: ratio,
+        peer: ratiosOf(protocol, workload, "peer", (r) => r.value),
+        bestPeer: peers[0] === undefined ? null : peers[0],
+        plainEffect: ratiosOf(protocol, workload, "effect-plain", (r) => r.value),
+        limit,
+        met: ratio <= limit
+      })
+    }
+  }
 
   const infoOrAbove = noise.filter((line) => /level=(INFO|WARN|ERROR|FATAL)/.test(line))
   const cpus = Os.cpus()
@@ -454,9 +614,12 @@ const main = async () => {
       medianMs: importMedian,
       minMs: Math.min(...imports.importMs),
       maxMs: Math.max(...imports.importMs),
-      processMedianMs: median(imports.processMs)
+      processMedianMs: median(imports.processMs),
+      floorMedianMs: median(imports.floorMs)
     },
     targets,
+    issue: issueRows,
+    ...(scaleLines === undefined ? {} : { scale: scaleLines }),
     ...(ledgerLines === undefined ? {} : { ledger: ledgerLines }),
     logLines: { infoOrAbove, other: noise.length - infoOrAbove.length },
     failures

@@ -22,6 +22,9 @@ export interface Sizes {
   /** TTFT: sequential streams measured, events per stream. */
   readonly ttftStreams: number
   readonly ttftEvents: number
+  /** W5 (scale): concurrent streams, events per stream; its figure is the peak RSS. */
+  readonly w5Streams: number
+  readonly w5Events: number
   /** W1/W2 answer size (characters; the simulator answers `tokens × 4` characters). */
   readonly answerChars: number
   /** Characters per stream event. */
@@ -37,6 +40,7 @@ export interface WorkerInput extends ClientOptions {
 
 /** What a worker reports. `value` is the workload's figure (see `unit`); lower is better. */
 export interface WorkerResult {
+  readonly protocol: ClientOptions["protocol"]
   readonly client: ClientName
   readonly workload: WorkloadName
   readonly value: number
@@ -84,6 +88,10 @@ const makeClient = async (input: WorkerInput): Promise<BenchClient> => {
       return (await import("./effect-llm.js")).makeRuntime(input, "sqlite")
     case "effect-percall":
       return (await import("./effect-llm.js")).makePerCall(input)
+    case "peer":
+      return (await import("./peers.js")).make(input)
+    case "effect-plain":
+      return (await import("./plain-effect.js")).make(input)
   }
 }
 
@@ -168,6 +176,19 @@ const measure = async (input: WorkerInput, client: BenchClient, workload: Worklo
       for (const result of results) checkStream(result, s.w4Events, s.eventChars)
       break
     }
+    case "W5": {
+      const batch = (b: number) =>
+        Array.from({ length: s.w5Streams }, (_, i) => streamPrompt(s.w5Events, b * s.w5Streams + i))
+      cpuStart = process.cpuUsage()
+      const started = performance.now()
+      const results = await client.streams(batch(1))
+      value = performance.now() - started
+      unit = "ms"
+      detail.cpuMs = cpuMs()
+      check(results.length === s.w5Streams, `expected ${s.w5Streams} streams, got ${results.length}`)
+      for (const result of results) checkStream(result, s.w5Events, s.eventChars)
+      break
+    }
     case "TTFT": {
       const warm = Math.max(5, Math.floor(s.ttftStreams / 4))
       for (let i = 0; i < warm; i++) {
@@ -191,6 +212,7 @@ const measure = async (input: WorkerInput, client: BenchClient, workload: Worklo
     }
   }
   return {
+    protocol: input.protocol,
     client: input.client,
     workload,
     value,

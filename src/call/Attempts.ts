@@ -14,6 +14,7 @@ import type { ResilienceConfig } from "../domain/Config.js"
 import { type LLMError, RetryableError } from "../domain/Errors.js"
 import * as RetryPolicy from "../internal/RetryPolicy.js"
 import { type Scrubber, scrubError } from "../internal/Scrub.js"
+import * as Spans from "../internal/Spans.js"
 import type { ProviderClient, ProviderTarget } from "../providers/Provider.js"
 import type { CircuitBreaker } from "../services/CircuitBreaker.js"
 import type { LLMConfig } from "../services/LLMConfig.js"
@@ -79,7 +80,12 @@ export const make = (deps: {
       return yield* attempt(deps.providers[route.model.protocol], target, route, Duration.millis(timeoutMs)).pipe(
         // Scrubbed inside the attempt span, so the error the span records holds no secret either.
         Effect.mapError((error) => scrubError(deps.scrub, error)),
-        Effect.withSpan("LLMClient.attempt", telemetry.attemptSpan(meter.plan, route, meter.progress.attempts, waited))
+        (effect) =>
+          Spans.withSpan(
+            effect,
+            "LLMClient.attempt",
+            telemetry.attemptSpan(meter.plan, route, meter.progress.attempts, waited)
+          )
       )
     })
 

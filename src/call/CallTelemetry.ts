@@ -4,9 +4,12 @@
  * `internal/Telemetry.ts`). Tagged metrics are memoised: tagging builds and hashes a key each time.
  */
 import * as Effect from "effect/Effect"
+import * as FiberRef from "effect/FiberRef"
 import * as Metric from "effect/Metric"
+import type * as MetricLabel from "effect/MetricLabel"
 import type { FinishReason } from "../domain/FinishReason.js"
 import type { TokenUsage } from "../domain/TokenUsage.js"
+import { whenTraced } from "../internal/Spans.js"
 import * as Telemetry from "../internal/Telemetry.js"
 import type { Route } from "../services/Router.js"
 import type { Plan } from "./Plan.js"
@@ -32,6 +35,16 @@ const withTagsCached = <Type, In, Out>(metric: Metric.Metric<Type, In, Out>) => 
   }
 }
 
+/**
+ * Runs `update` with the fiber's metric labels (`Effect.tagMetrics`): several metric updates in one
+ * step instead of an effect each.
+ */
+const updateMetrics = (update: (labels: ReadonlyArray<MetricLabel.MetricLabel>) => void): Effect.Effect<void> =>
+  Effect.withFiberRuntime((fiber) => {
+    update(fiber.getFiberRef(FiberRef.currentMetricLabels))
+    return Effect.void
+  })
+
 /** Builds the call telemetry; `recordContent` puts prompt and answer text on spans. */
 export const make = (options: { readonly recordContent: boolean }) => {
   const requests = withTagsCached(Telemetry.requests)
@@ -48,22 +61,22 @@ export const make = (options: { readonly recordContent: boolean }) => {
   /** Counts a settled call by outcome (`ok`, an error tag, `cancelled`), its latency and its spend. */
   const settled = (who: Who, outcome: string, totalMs: number, cost: number) => {
     const tags = { provider: who.provider, model: who.model }
-    return Effect.all([
-      Metric.increment(requests({ ...tags, outcome })),
-      Metric.update(latency(tags), totalMs),
-      cost > 0 ? Metric.incrementBy(spend(tags), cost) : Effect.void
-    ], { discard: true })
+    return updateMetrics((labels) => {
+      requests({ ...tags, outcome }).unsafeUpdate(1, labels)
+      latency(tags).unsafeUpdate(totalMs, labels)
+      if (cost > 0) spend(tags).unsafeUpdate(cost, labels)
+    })
   }
 
   /** Annotates the call span with what the plan decided. */
   const started = (plan: Plan) =>
-    Effect.annotateCurrentSpan({
+    whenTraced(Effect.annotateCurrentSpan({
       [Telemetry.attributes.system]: plan.model.provider,
       [Telemetry.attributes.requestModel]: plan.model.modelId,
       [Telemetry.attributes.alias]: plan.model.alias,
       [Telemetry.attributes.traceId]: plan.traceId,
       ...(options.recordContent ? { [Telemetry.attributes.prompt]: JSON.stringify(plan.request) } : {})
-    })
+    }))
 
   /**
    * `gen_ai.response.finish_reasons` is a string array in the GenAI conventions, but the
@@ -92,22 +105,26 @@ export const make = (options: { readonly recordContent: boolean }) => {
   }) =>
     Effect.zipRight(
       answer.ttftMs === undefined ? Effect.void : Metric.update(Telemetry.ttftMs, answer.ttftMs),
-      Effect.annotateCurrentSpan({
-        [Telemetry.attributes.responseModel]: answer.route.model.modelId,
-        [Telemetry.attributes.inputTokens]: answer.usage.inputTokens,
-        [Telemetry.attributes.outputTokens]: answer.usage.outputTokens,
-        [Telemetry.attributes.finishReasons]: [answer.finishReason],
-        [Telemetry.attributes.cost]: answer.cost,
-        [Telemetry.attributes.endpoint]: answer.route.endpoint.name,
-        [Telemetry.attributes.attempts]: answer.attempts,
-        ...(answer.requestId !== undefined ? { [Telemetry.attributes.responseId]: answer.requestId } : {}),
-        ...(options.recordContent ? { [Telemetry.attributes.completion]: answer.content } : {})
-      }).pipe(Effect.zipRight(setFinishReasons([answer.finishReason])))
+      whenTraced(
+        Effect.annotateCurrentSpan({
+          [Telemetry.attributes.responseModel]: answer.route.model.modelId,
+          [Telemetry.attributes.inputTokens]: answer.usage.inputTokens,
+          [Telemetry.attributes.outputTokens]: answer.usage.outputTokens,
+          [Telemetry.attributes.finishReasons]: [answer.finishReason],
+          [Telemetry.attributes.cost]: answer.cost,
+          [Telemetry.attributes.endpoint]: answer.route.endpoint.name,
+          [Telemetry.attributes.attempts]: answer.attempts,
+          ...(answer.requestId !== undefined ? { [Telemetry.attributes.responseId]: answer.requestId } : {}),
+          ...(options.recordContent ? { [Telemetry.attributes.completion]: answer.content } : {})
+        }).pipe(Effect.zipRight(setFinishReasons([answer.finishReason])))
+      )
     )
 
   /** Counts an attempt about to be sent. */
   const attempted = (route: Route) =>
-    Metric.increment(attempts({ provider: route.model.provider, endpoint: route.endpoint.name }))
+    updateMetrics((labels) =>
+      attempts({ provider: route.model.provider, endpoint: route.endpoint.name }).unsafeUpdate(1, labels)
+    )
 
   /** The options of an attempt's span; a rate-limiter wait before it is recorded on it. */
   const attemptSpan = (

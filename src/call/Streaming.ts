@@ -21,6 +21,8 @@ import { StreamEvent } from "../domain/StreamEvent.js"
 import type { UsageCounts } from "../domain/TokenUsage.js"
 import { peelUntil } from "../internal/Peel.js"
 import { type Scrubber, scrubError } from "../internal/Scrub.js"
+import * as Spans from "../internal/Spans.js"
+import * as Timeout from "../internal/Timeout.js"
 import type { StreamPart } from "../providers/Provider.js"
 import type { Route } from "../services/Router.js"
 import { type Attempt, type Attempts, attemptTimeout } from "./Attempts.js"
@@ -34,6 +36,18 @@ interface Opened {
   readonly prefix: ReadonlyArray<StreamPart>
   readonly rest: Stream.Stream<StreamPart, LLMError>
   readonly scope: Scope.CloseableScope
+}
+
+/**
+ * A delta event, built without the Schema class constructor (its defaults merge and props copy cost
+ * more than the rest of a delta's path): the same own fields and prototype as
+ * `new StreamEvent({ delta, isFinish: false }, true)`.
+ */
+const deltaEvent = (delta: string): StreamEvent => {
+  const event = Object.create(StreamEvent.prototype) as { delta: string; isFinish: boolean }
+  event.delta = delta
+  event.isFinish = false
+  return event as unknown as StreamEvent
 }
 
 /** What reaches the caller: a non-empty text or reasoning delta, or a whole tool call. */
@@ -53,7 +67,7 @@ interface Sink<A> {
 const eventSink: Sink<StreamEvent> = {
   part: (part, out) => {
     if ((part._tag === "TextDelta" || part._tag === "ReasoningDelta") && part.text.length === 0) return
-    if (part._tag === "TextDelta") out.push(new StreamEvent({ delta: part.text, isFinish: false }, true))
+    if (part._tag === "TextDelta") out.push(deltaEvent(part.text))
     else if (part._tag === "ReasoningDelta") {
       out.push(new StreamEvent({ delta: "", reasoningDelta: part.text, isFinish: false }, true))
     }
@@ -108,13 +122,14 @@ export const make = (deps: {
   const open = (outer: Scope.Scope, plan: Plan): Attempt<Opened> => (client, target, route, timeout) =>
     Effect.flatMap(Scope.fork(outer, ExecutionStrategy.sequential), (scope) =>
       Effect.gen(function*() {
-        const body = yield* client.stream(target, plan.request).pipe(
-          Scope.extend(scope),
-          Effect.timeoutFail({ duration: timeout, onTimeout: () => attemptTimeout(route, timeout) })
+        const body = yield* Timeout.timeoutFail(
+          Scope.extend(client.stream(target, plan.request), scope),
+          timeout,
+          () => attemptTimeout(route, timeout)
         )
         let peeled = false
         const { prefix, rest } = yield* peelUntil(
-          Stream.timeoutFailCause(body, idle(route, () => peeled), idleTimeout),
+          Timeout.idleTimeout(body, idle(route, () => peeled), idleTimeout),
           isDelta
         ).pipe(Scope.extend(scope))
         peeled = true
@@ -222,10 +237,12 @@ export const make = (deps: {
         )
         return Stream.fromChunk(first).pipe(Stream.concat(rest), Stream.concat(Stream.fromEffect(finish)))
       })
-    ).pipe(Stream.withSpan("LLMClient.stream", {
-      attributes: { "gen_ai.operation.name": "stream" },
-      captureStackTrace: false
-    }))
+    ).pipe((stream) =>
+      Spans.withStreamSpan(stream, "LLMClient.stream", {
+        attributes: { "gen_ai.operation.name": "stream" },
+        captureStackTrace: false
+      })
+    )
 
   /** The public stream: text and reasoning deltas, then one finish event. */
   const stream = (plan: Plan): Stream.Stream<StreamEvent, LLMError> => run(plan, eventSink)

@@ -23,6 +23,8 @@ import type { GenerateRequest } from "../domain/Request.js"
 import type { StreamEvent } from "../domain/StreamEvent.js"
 import * as InFlight from "../internal/InFlight.js"
 import * as Scrub from "../internal/Scrub.js"
+import * as Spans from "../internal/Spans.js"
+import * as Timeout from "../internal/Timeout.js"
 import type { ProviderAnswer } from "../providers/Provider.js"
 import { CircuitBreaker } from "./CircuitBreaker.js"
 import { Ledger } from "./Ledger.js"
@@ -98,11 +100,10 @@ export const make = Effect.gen(function*() {
           Effect.gen(function*() {
             yield* telemetry.started(planned)
             const [answer, route] = yield* attempts.run(meter, (client, target, route, timeout) =>
-              client.generate(target, planned.request).pipe(
-                Effect.timeoutFail({
-                  duration: timeout,
-                  onTimeout: () => Attempts.attemptTimeout(route, timeout)
-                })
+              Timeout.timeoutFail(
+                client.generate(target, planned.request),
+                timeout,
+                () => Attempts.attemptTimeout(route, timeout)
               ))
             const settled = yield* metering.commit(meter, route, answer.usage, {
               content: answer.content + callsText(answer),
@@ -141,7 +142,7 @@ export const make = Effect.gen(function*() {
   const generateResponse = (input: GenerateRequest): Effect.Effect<GenerationResponse, LLMError> =>
     Effect.flatMap(plan(input), generatePlanned).pipe(
       Effect.map(({ response }) => response),
-      Effect.withSpan("LLMClient.generate", generateSpan)
+      (effect) => Spans.withSpan(effect, "LLMClient.generate", generateSpan)
     )
 
   const generate = ((input: GenerateRequest) =>
@@ -158,7 +159,9 @@ export const make = Effect.gen(function*() {
   return Parts.register(service, {
     generate: (input) =>
       inFlight.track(
-        Effect.flatMap(planParts(input), generatePlanned).pipe(Effect.withSpan("LLMClient.generate", generateSpan))
+        Effect.flatMap(planParts(input), generatePlanned).pipe((effect) =>
+          Spans.withSpan(effect, "LLMClient.generate", generateSpan)
+        )
       ),
     stream: (input) =>
       Stream.unwrapScoped(Effect.zipRight(inFlight.trackScoped, Effect.map(planParts(input), streaming.streamParts)))

@@ -13,6 +13,7 @@ import { type BudgetExceededError, type BudgetWindow, LedgerError } from "../dom
 import type { Timing } from "../domain/GenerationResponse.js"
 import type { LedgerEvent, LedgerQuery, LedgerStatus, SummaryGroupBy, SummaryRow } from "../domain/LedgerEvent.js"
 import type { TokenUsage } from "../domain/TokenUsage.js"
+import * as Spans from "../internal/Spans.js"
 import * as Memory from "./ledger/Memory.js"
 import type { PostgresLedgerOptions } from "./ledger/Postgres.js"
 import type { SqliteLedgerOptions } from "./ledger/Sqlite.js"
@@ -191,54 +192,54 @@ export class Ledger extends Context.Tag("effect-llm/Ledger")<Ledger, Ledger.Serv
 export const withSpans = (ledger: Ledger.Service): Ledger.Service =>
   Ledger.of({
     hold: (request) =>
-      Effect.withSpan(ledger.hold(request), "Ledger.hold", {
+      Spans.withSpan(ledger.hold(request), "Ledger.hold", {
         attributes: { "effect_llm.trace_id": request.traceId, "effect_llm.estimate_usd": request.estimate },
         captureStackTrace: false
       }),
     raise: (hold, request) =>
-      Effect.withSpan(ledger.raise(hold, request), "Ledger.raise", {
+      Spans.withSpan(ledger.raise(hold, request), "Ledger.raise", {
         attributes: { "effect_llm.trace_id": hold.traceId, "effect_llm.estimate_usd": request.estimate },
         captureStackTrace: false
       }),
     commit: (hold, settlement) =>
-      Effect.withSpan(ledger.commit(hold, settlement), "Ledger.commit", {
+      Spans.withSpan(ledger.commit(hold, settlement), "Ledger.commit", {
         attributes: { "effect_llm.trace_id": hold.traceId, "effect_llm.cost_usd": settlement.cost },
         captureStackTrace: false
       }),
     cancel: (hold, settlement) =>
-      Effect.withSpan(ledger.cancel(hold, settlement), "Ledger.cancel", {
+      Spans.withSpan(ledger.cancel(hold, settlement), "Ledger.cancel", {
         attributes: { "effect_llm.trace_id": hold.traceId, "effect_llm.status": settlement.status },
         captureStackTrace: false
       }),
-    spendToday: () => Effect.withSpan(ledger.spendToday(), "Ledger.spendToday", { captureStackTrace: false }),
+    spendToday: () => Spans.withSpan(ledger.spendToday(), "Ledger.spendToday", { captureStackTrace: false }),
     spend: (scope, window) =>
-      Effect.withSpan(ledger.spend(scope, window), "Ledger.spend", {
+      Spans.withSpan(ledger.spend(scope, window), "Ledger.spend", {
         attributes: { scope, window },
         captureStackTrace: false
       }),
-    events: (query) => Effect.withSpan(ledger.events(query), "Ledger.events", { captureStackTrace: false }),
+    events: (query) => Spans.withSpan(ledger.events(query), "Ledger.events", { captureStackTrace: false }),
     summary: (query) =>
-      Effect.withSpan(ledger.summary(query), "Ledger.summary", {
+      Spans.withSpan(ledger.summary(query), "Ledger.summary", {
         attributes: { groupBy: query.groupBy },
         captureStackTrace: false
       }),
     alerts: ledger.alerts,
     admit: (request) =>
-      Effect.withSpan(ledger.admit(request), "Ledger.admit", {
+      Spans.withSpan(ledger.admit(request), "Ledger.admit", {
         attributes: { "effect_llm.alias": request.alias, "effect_llm.endpoint": request.endpoint },
         captureStackTrace: false
       }),
     release: (slot, tokens) =>
-      Effect.withSpan(ledger.release(slot, tokens), "Ledger.release", {
+      Spans.withSpan(ledger.release(slot, tokens), "Ledger.release", {
         attributes: { "effect_llm.alias": slot.alias },
         captureStackTrace: false
       }),
     pause: (alias, endpoint, until) =>
-      Effect.withSpan(ledger.pause(alias, endpoint, until), "Ledger.pause", {
+      Spans.withSpan(ledger.pause(alias, endpoint, until), "Ledger.pause", {
         attributes: { "effect_llm.alias": alias, "effect_llm.endpoint": endpoint },
         captureStackTrace: false
       }),
-    limitUse: () => Effect.withSpan(ledger.limitUse(), "Ledger.limitUse", { captureStackTrace: false })
+    limitUse: () => Spans.withSpan(ledger.limitUse(), "Ledger.limitUse", { captureStackTrace: false })
   })
 
 /** A fresh in-memory ledger (exact totals, at most `maxEvents` events kept; forgets on restart). */

@@ -35,25 +35,24 @@ describe("npm run bench", () => {
     assert.strictEqual(report.lib, "src")
     assert.deepStrictEqual(report.failures, [])
 
-    const measured = report.results.map((row) => `${row.workload} ${row.client}`)
+    const measured = report.results.map((row) => `${row.protocol} ${row.workload} ${row.client}`)
+    const gemini = (workload: string, clients: ReadonlyArray<string>) => clients.map((c) => `gemini ${workload} ${c}`)
+    const streams = ["baseline", "effect-memory", "peer", "effect-plain"]
     assert.deepStrictEqual(measured, [
-      "W1 baseline",
-      "W1 effect-memory",
-      "W1 effect-sqlite",
-      "W1 effect-percall",
-      "W2 baseline",
-      "W2 effect-memory",
-      "W2 effect-sqlite",
-      "W3 baseline",
-      "W3 effect-memory",
-      "W4 baseline",
-      "W4 effect-memory",
-      "TTFT baseline",
-      "TTFT effect-memory"
+      ...gemini("W1", ["baseline", "effect-memory", "effect-sqlite", "effect-percall", "peer", "effect-plain"]),
+      ...gemini("W2", ["baseline", "effect-memory", "effect-sqlite", "peer", "effect-plain"]),
+      ...gemini("W3", streams),
+      ...gemini("W4", streams),
+      ...gemini("TTFT", streams),
+      ...gemini("W5", ["baseline", "effect-memory"]),
+      // The other protocols: the fetch baseline and effect-llm on every workload but the scale one.
+      ...["openai", "anthropic", "dashscope"].flatMap((protocol) =>
+        ["W1", "W2", "W3", "W4", "TTFT"].flatMap((w) => [`${protocol} ${w} baseline`, `${protocol} ${w} effect-memory`])
+      )
     ])
-    const units = { W1: "µs/call", W2: "ms/batch", W3: "ms", W4: "ms", TTFT: "ms" } as const
+    const units = { W1: "µs/call", W2: "ms/batch", W3: "ms", W4: "ms", TTFT: "ms", W5: "ms" } as const
     for (const row of report.results) {
-      const name = `${row.workload} ${row.client}`
+      const name = `${row.protocol} ${row.workload} ${row.client}`
       assert.strictEqual(row.unit, units[row.workload], name)
       assert.strictEqual(row.values.length, report.rounds, name)
       assert.isTrue(row.median > 0 && Number.isFinite(row.median), name)
@@ -63,17 +62,32 @@ describe("npm run bench", () => {
       if (row.client === "baseline") assert.strictEqual(row.ratio, 1, name)
     }
 
+    const perProtocol = (protocol: string, all: boolean) => [
+      [`W1 in-memory ledger, full resilience path · ${protocol}`, 1.1, "×"],
+      ...(all
+        ? [
+          [`W1 SQLite ledger · ${protocol}`, 1.5, "×"],
+          [`W1 per-call Effect.provide(LiveLayer) · ${protocol}`, 1.3, "×"]
+        ]
+        : []),
+      [`W2 concurrent calls (memory ledger) · ${protocol}`, 1, "×"],
+      [`W3 10,000-event stream · ${protocol}`, 1.5, "×"],
+      [`W4 100 concurrent streams · ${protocol}`, 1.8, "×"],
+      [`time to first delta · ${protocol}`, 1.2, "×"],
+      ...(all ? [[`W5 20 concurrent streams × 5 events (peak RSS) · ${protocol}`, 400, "MB"]] : [])
+    ]
     assert.deepStrictEqual(report.targets.map((target) => [target.name, target.limit, target.unit]), [
-      ["W1 in-memory ledger, full resilience path", 1.1, "×"],
-      ["W1 SQLite ledger", 1.5, "×"],
-      ["W1 per-call Effect.provide(LiveLayer)", 1.3, "×"],
-      ["W2 concurrent calls (memory ledger)", 1, "×"],
-      ["W3 10,000-event stream", 1.5, "×"],
-      ["W4 100 concurrent streams", 1.8, "×"],
-      ["time to first delta", 1.2, "×"],
+      ...perProtocol("gemini", true),
+      ...perProtocol("openai", false),
+      ...perProtocol("anthropic", false),
+      ...perProtocol("dashscope", false),
       ["import of the package root", 350, "ms"],
       ["peak RSS in W1 (effect-llm processes)", 200, "MB"]
     ])
+    // The issue's table: one line per ratio target and protocol measured, the peers beside effect-llm.
+    assert.strictEqual(report.issue.length, report.targets.filter((t) => t.unit === "×").length)
+    const w1Issue = report.issue.find((row) => row.protocol === "gemini" && row.workload.startsWith("W1 in-memory"))!
+    assert.isTrue(w1Issue.peer !== null && w1Issue.plainEffect !== null && w1Issue.bestPeer !== null)
     for (const target of report.targets) {
       assert.isTrue(target.value !== null && target.value > 0, target.name)
       assert.strictEqual(target.met, target.value! <= target.limit, target.name)

@@ -12,6 +12,7 @@ import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
 import type { LLMError } from "../../domain/Errors.js"
+import { isTraced } from "../../internal/Spans.js"
 import * as Errors from "./Errors.js"
 import type { PreparedRequest } from "./Request.js"
 
@@ -64,7 +65,11 @@ const isOk = (status: number) => status >= 200 && status < 300
 
 /** The transport over `client` (use `NodeHttpClient.layerUndici` for its keep-alive pool). */
 export const makeTransport = (client: HttpClient.HttpClient): Transport => {
+  // Under Effect's native tracer no one reads the client's request span: sent without it (no span,
+  // no URL and header attributes, no request copy to add trace headers).
+  const untraced = HttpClient.withTracerDisabledWhen(client, () => true)
   const scoped = HttpClient.withScope(client)
+  const scopedUntraced = HttpClient.withScope(untraced)
   const run = <R>(
     execute: Effect.Effect<HttpClientResponse.HttpClientResponse, HttpClientError.HttpClientError, R>,
     prepared: PreparedRequest,
@@ -79,8 +84,18 @@ export const makeTransport = (client: HttpClient.HttpClient): Transport => {
       prepared.secretHeaders
     )
   return {
-    send: (prepared, context, classify) => run(client.execute(prepared.request), prepared, context, classify),
-    open: (prepared, context, classify) => run(scoped.execute(prepared.request), prepared, context, classify)
+    send: (prepared, context, classify) =>
+      Effect.withFiberRuntime((fiber) =>
+        isTraced(fiber)
+          ? run(client.execute(prepared.request), prepared, context, classify)
+          : run(untraced.execute(prepared.request), prepared, context, classify)
+      ),
+    open: (prepared, context, classify) =>
+      Effect.withFiberRuntime((fiber) =>
+        isTraced(fiber)
+          ? run(scoped.execute(prepared.request), prepared, context, classify)
+          : run(scopedUntraced.execute(prepared.request), prepared, context, classify)
+      )
   }
 }
 

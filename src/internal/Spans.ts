@@ -1,0 +1,39 @@
+/**
+ * Spans that cost nothing when nobody reads them. Under Effect's default (native) tracer a span is
+ * kept by no exporter, so the library's own spans — and the HTTP client's span and trace headers —
+ * are skipped (`providers/http/Response.ts` turns the HTTP client's off); with any installed tracer (`@effect/opentelemetry`, a test's recorder) they are made
+ * as before. The check reads the calling fiber's tracer, so it follows `Effect.withTracer` too.
+ */
+import * as Context from "effect/Context"
+import * as DefaultServices from "effect/DefaultServices"
+import * as Effect from "effect/Effect"
+import type * as Fiber from "effect/Fiber"
+import * as Stream from "effect/Stream"
+import * as Tracer from "effect/Tracer"
+
+const nativeTracer = Context.get(DefaultServices.liveServices, Tracer.Tracer)
+
+/** True when `fiber` runs under an installed tracer (not Effect's native one), with tracing enabled. */
+export const isTraced = (fiber: Fiber.RuntimeFiber<unknown, unknown>): boolean => fiber.currentTracer !== nativeTracer
+
+/** `Effect.withSpan`, skipped under the native tracer. */
+export const withSpan = <A, E, R>(
+  self: Effect.Effect<A, E, R>,
+  name: string,
+  options: Tracer.SpanOptions
+): Effect.Effect<A, E, R> =>
+  Effect.withFiberRuntime<A, E, R>((fiber) => isTraced(fiber) ? Effect.withSpan(self, name, options) : self)
+
+/** `Stream.withSpan`, skipped under the native tracer. */
+export const withStreamSpan = <A, E, R>(
+  self: Stream.Stream<A, E, R>,
+  name: string,
+  options: Tracer.SpanOptions
+): Stream.Stream<A, E, R> =>
+  Stream.unwrap(
+    Effect.withFiberRuntime((fiber) => Effect.succeed(isTraced(fiber) ? Stream.withSpan(self, name, options) : self))
+  )
+
+/** `effect`, run only under an installed tracer (span annotations). */
+export const whenTraced = <E, R>(effect: Effect.Effect<void, E, R>): Effect.Effect<void, E, R> =>
+  Effect.withFiberRuntime<void, E, R>((fiber) => isTraced(fiber) ? effect : Effect.void)

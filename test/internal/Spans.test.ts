@@ -1,0 +1,48 @@
+/**
+ * `internal/Spans.ts`: under Effect's native tracer (nobody exports its spans) a call makes no spans
+ * and sends no trace headers; under an installed tracer it makes its spans and propagates the trace
+ * to the provider (`traceparent`).
+ */
+import { assert, describe, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import { generate, makeLiveLayer } from "../../src/index.js"
+import * as Loopback from "../support/LoopbackServer.js"
+import * as RecordingTracer from "../support/RecordingTracer.js"
+
+const answer = {
+  candidates: [{ content: { role: "model", parts: [{ text: "hi" }] }, finishReason: "STOP" }],
+  usageMetadata: { promptTokenCount: 1, candidatesTokenCount: 1, totalTokenCount: 2 }
+}
+
+const layerFor = (url: string) =>
+  makeLiveLayer({
+    config: {
+      default_model: "flash",
+      providers: { google: { api_key: "spans-test-key", endpoints: [{ name: "loop", base_url: url }] } },
+      models: { flash: { provider: "google", model_id: "gemini-2.0-flash" } },
+      ledger: { backend: "memory" }
+    }
+  })
+
+describe("spans follow the tracer", () => {
+  it.scoped("native tracer: no trace headers sent; installed tracer: the call's spans and a traceparent", () =>
+    Effect.gen(function*() {
+      const server = yield* Loopback.make
+      server.setDefault(() => ({ headers: { "content-type": "application/json" }, body: JSON.stringify(answer) }))
+      const layer = layerFor(server.url)
+
+      assert.strictEqual(yield* generate({ prompt: "a" }).pipe(Effect.provide(layer)), "hi")
+      assert.isUndefined(server.requests[0]!.headers["traceparent"])
+
+      const recording = RecordingTracer.make()
+      assert.strictEqual(
+        yield* generate({ prompt: "b" }).pipe(Effect.provide(layer), Effect.withTracer(recording.tracer)),
+        "hi"
+      )
+      assert.isString(server.requests[1]!.headers["traceparent"])
+      const names = recording.spans.map((span) => span.name)
+      for (const name of ["LLMClient.generate", "LLMClient.attempt", "Ledger.hold", "Ledger.commit"]) {
+        assert.include(names, name)
+      }
+    }))
+})

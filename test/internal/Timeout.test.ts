@@ -1,0 +1,93 @@
+/**
+ * `internal/Timeout.ts`: the attempt and idle timeouts. Under the live clock they run on a plain
+ * timer and one child fiber (these few tests use `it.live` with millisecond timeouts, the only way to
+ * reach that path); under `TestClock` they are Effect's own timeouts, driven by the test's clock.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import * as Cause from "effect/Cause"
+import * as Chunk from "effect/Chunk"
+import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as Logger from "effect/Logger"
+import * as LogLevel from "effect/LogLevel"
+import * as Stream from "effect/Stream"
+import * as TestClock from "effect/TestClock"
+import * as Timeout from "../../src/internal/Timeout.js"
+
+describe("Timeout.timeoutFail under the live clock", () => {
+  it.live("fails with the timeout error and interrupts the effect when it runs too long", () =>
+    Effect.gen(function*() {
+      const interrupted = yield* Deferred.make<void>()
+      const result = yield* Timeout.timeoutFail(
+        Effect.never.pipe(Effect.onInterrupt(() => Deferred.succeed(interrupted, undefined))),
+        Duration.millis(5),
+        () => "timed out" as const
+      ).pipe(Effect.flip)
+      assert.strictEqual(result, "timed out")
+      // The effect was interrupted before the timeout error was returned.
+      assert.isTrue(yield* Deferred.isDone(interrupted))
+    }))
+
+  it.live("passes a success and a failure through unchanged, and logs no unhandled error for the failure", () =>
+    Effect.gen(function*() {
+      const logs: Array<string> = []
+      const logger = Logger.make(({ message }) => logs.push(String(message)))
+      const ok = yield* Timeout.timeoutFail(Effect.succeed(42), Duration.seconds(60), () => "timed out")
+      assert.strictEqual(ok, 42)
+      const failed = yield* Timeout.timeoutFail(Effect.fail("boom"), Duration.seconds(60), () => "timed out").pipe(
+        Effect.flip,
+        Logger.withMinimumLogLevel(LogLevel.All),
+        Effect.provide(Logger.replace(Logger.defaultLogger, logger))
+      )
+      assert.strictEqual(failed, "boom")
+      assert.deepStrictEqual(logs, [])
+    }))
+
+  it.live("interrupting the caller interrupts the effect", () =>
+    Effect.gen(function*() {
+      const started = yield* Deferred.make<void>()
+      const interrupted = yield* Deferred.make<void>()
+      const fiber = yield* Effect.fork(Timeout.timeoutFail(
+        Deferred.succeed(started, undefined).pipe(
+          Effect.zipRight(Effect.never),
+          Effect.onInterrupt(() => Deferred.succeed(interrupted, undefined))
+        ),
+        Duration.seconds(60),
+        () => "timed out"
+      ))
+      yield* Deferred.await(started)
+      const exit = yield* Fiber.interrupt(fiber)
+      assert.isTrue(Exit.isInterrupted(exit))
+      assert.isTrue(yield* Deferred.isDone(interrupted))
+    }))
+})
+
+describe("Timeout under TestClock", () => {
+  it.effect("the timeout waits for the test's clock", () =>
+    Effect.gen(function*() {
+      const fiber = yield* Effect.fork(Timeout.timeoutFail(Effect.never, Duration.seconds(30), () => "timed out"))
+      yield* TestClock.adjust(Duration.seconds(29))
+      assert.isTrue((yield* Fiber.poll(fiber))._tag === "None", "still running before the timeout")
+      yield* TestClock.adjust(Duration.seconds(1))
+      const exit = yield* Fiber.await(fiber)
+      assert.deepStrictEqual(exit, Exit.fail("timed out"))
+    }))
+
+  it.effect("idleTimeout fails a stream that goes silent, after what it emitted", () =>
+    Effect.gen(function*() {
+      const silent = Stream.concat(Stream.make(1, 2), Stream.never)
+      const fiber = yield* Effect.fork(Stream.runCollect(
+        Timeout.idleTimeout(
+          Stream.tap(silent, () => Effect.void),
+          () => Cause.fail("idle"),
+          Duration.seconds(10)
+        ).pipe(Stream.catchAll((error) => Stream.make(error)))
+      ))
+      yield* TestClock.adjust(Duration.seconds(10))
+      const out = yield* Fiber.join(fiber)
+      assert.deepStrictEqual(Chunk.toReadonlyArray(out), [1, 2, "idle"])
+    }))
+})
