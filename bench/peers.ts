@@ -76,7 +76,9 @@ const make = async (options: ClientOptions): Promise<BenchClient> => {
     }
     case "anthropic": {
       const { default: Anthropic } = await import("@anthropic-ai/sdk")
-      const client = new Anthropic({ apiKey: options.apiKey, baseURL: options.url, maxRetries: 0 })
+      // An explicit timeout: without one the SDK refuses a non-streaming call whose max_tokens could take
+      // over 10 minutes (the bench sends 32,768, as effect-llm's clients do).
+      const client = new Anthropic({ apiKey: options.apiKey, baseURL: options.url, maxRetries: 0, timeout: 600_000 })
       const call = async (prompt: string) => {
         const answer = await client.messages.create({
           model,
