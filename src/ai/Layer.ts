@@ -88,12 +88,13 @@ export const make = (options: Options): Effect.Effect<LanguageModel.Service, nev
           Effect.mapError(toAiError("generateText"))
         ),
       streamText: (providerOptions) =>
-        Stream.suspend(() => {
+        Stream.unwrap(Effect.map(Effect.clock, (clock) => {
           const request = callRequestOf(providerOptions, options, memory)
           if (request instanceof FatalError) return Stream.fail(request)
-          const decode = streamDecoder(memory, () => new Date())
+          // Timestamps from the fiber's Clock, so TestClock controls them.
+          const decode = streamDecoder(memory, () => new Date(clock.unsafeCurrentTimeMillis()))
           return Stream.mapConcat(entry.stream(input(request)), decode)
-        }).pipe(
+        })).pipe(
           Stream.mapError(toAiError("streamText")),
           // @effect/ai makes its streamText span without making it current: the call's span goes under it.
           Stream.provideService(Tracer.ParentSpan, providerOptions.span)

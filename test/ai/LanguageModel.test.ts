@@ -8,7 +8,10 @@
 import { AiError, LanguageModel, Prompt } from "@effect/ai"
 import { assert, describe, it } from "@effect/vitest"
 import * as Chunk from "effect/Chunk"
+import * as Clock from "effect/Clock"
+import * as DateTime from "effect/DateTime"
 import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import { afterAll, beforeAll, beforeEach } from "vitest"
@@ -127,6 +130,10 @@ for (const c of cases) {
         assert.deepStrictEqual(types.slice(-3), ["text-end", "response-metadata", "finish"])
         const text = parts.flatMap((part) => (part.type === "text-delta" ? [part.delta] : [])).join("")
         assert.strictEqual(text, "Clear skies over Oslo today.")
+        // Stamped by the fiber's Clock (the TestClock here), not the wall clock.
+        const metadata = parts.find((part) => part.type === "response-metadata")!
+        const now = yield* Clock.currentTimeMillis
+        assert.deepStrictEqual(Option.map(metadata.timestamp, DateTime.toEpochMillis), Option.some(now))
       })))
   })
 }
