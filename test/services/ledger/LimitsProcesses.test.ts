@@ -11,10 +11,10 @@ import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
 import * as TestClock from "effect/TestClock"
 import * as Esbuild from "esbuild"
-import * as ChildProcess from "node:child_process"
 import * as Path from "node:path"
 import { fileURLToPath } from "node:url"
 import { layerPostgres, layerSqlite, type Ledger } from "../../../src/services/Ledger.js"
+import * as Children from "../../support/ChildProcess.js"
 import { adminClient, ledgerOf, pgReachable, schemaUrl, tempDir } from "../../support/LedgerBackends.js"
 import type { LimitsArgs } from "../../support/limits-child.js"
 import * as Loopback from "../../support/LoopbackServer.js"
@@ -35,44 +35,8 @@ await Esbuild.build({
 
 const okBody = Loopback.readFixture("vertexai-sdk-test-data/googleai/unary-success-basic-reply-short.json")
 
-/** A running child: its stdout lines, a way to wait for one, and its exit. */
-const spawnChild = (args: LimitsArgs) => {
-  const child = ChildProcess.spawn(process.execPath, [childScript, JSON.stringify(args)], {
-    cwd: root,
-    env: { ...process.env, NODE_PATH: Path.join(root, "node_modules") },
-    stdio: ["pipe", "pipe", "pipe"]
-  })
-  const lines: Array<string> = []
-  let partial = ""
-  let stderr = ""
-  const waiters = new Set<() => void>()
-  child.stdout.setEncoding("utf8").on("data", (chunk: string) => {
-    const parts = (partial + chunk).split("\n")
-    partial = parts.pop() ?? ""
-    lines.push(...parts)
-    for (const waiter of waiters) waiter()
-  })
-  child.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk))
-  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)))
-  const waitFor = (done: (lines: ReadonlyArray<string>) => boolean, what: string) =>
-    new Promise<void>((resolve, reject) => {
-      const check = () => {
-        if (done(lines)) {
-          waiters.delete(check)
-          clearTimeout(timer)
-          resolve()
-        }
-      }
-      const timer = setTimeout(() => {
-        waiters.delete(check)
-        reject(new Error(`child ${child.pid} never printed ${what}; stdout: ${lines.join(" | ")}; stderr: ${stderr}`))
-      }, 30_000)
-      waiters.add(check)
-      void exited.then(() => setTimeout(check, 0))
-      check()
-    })
-  return { child, lines, waitFor, exited, stderr: () => stderr }
-}
+/** A running child process of this test's script. */
+const spawnChild = (args: LimitsArgs) => Children.spawnChild(root, childScript, args)
 
 /** A fresh PostgreSQL schema for one test, dropped with the scope. */
 const pgSchema = (name: string) =>

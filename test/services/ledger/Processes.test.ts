@@ -11,10 +11,10 @@ import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
 import * as TestClock from "effect/TestClock"
 import * as Esbuild from "esbuild"
-import * as ChildProcess from "node:child_process"
 import * as Path from "node:path"
 import { fileURLToPath } from "node:url"
 import { layerPostgres, layerSqlite, Ledger } from "../../../src/services/Ledger.js"
+import * as Children from "../../support/ChildProcess.js"
 import type { Args } from "../../support/ledger-child.js"
 import { adminClient, ledgerOf, pgReachable, schemaUrl, tempDir } from "../../support/LedgerBackends.js"
 import { computeSpend } from "../../support/Spend.js"
@@ -34,50 +34,8 @@ await Esbuild.build({
   logLevel: "error"
 })
 
-/** A running child: its stdout lines so far, a way to wait for some, and its exit. */
-const spawnChild = (args: Args) => {
-  const child = ChildProcess.spawn(process.execPath, [childScript, JSON.stringify(args)], {
-    cwd: root,
-    env: { ...process.env, NODE_PATH: Path.join(root, "node_modules") }, // for the native better-sqlite3
-    stdio: ["pipe", "pipe", "pipe"]
-  })
-  const lines: Array<string> = []
-  let partial = ""
-  let stderr = ""
-  const waiters = new Set<() => void>()
-  child.stdout.setEncoding("utf8").on("data", (chunk: string) => {
-    const parts = (partial + chunk).split("\n")
-    partial = parts.pop() ?? ""
-    lines.push(...parts)
-    for (const waiter of waiters) waiter()
-  })
-  child.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk))
-  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)))
-  const waitFor = (done: (lines: ReadonlyArray<string>) => boolean, what: string, timeoutMs = 20_000) =>
-    new Promise<void>((resolve, reject) => {
-      const check = () => {
-        if (done(lines)) {
-          waiters.delete(check)
-          clearTimeout(timer)
-          resolve()
-        }
-      }
-      const timer = setTimeout(() => {
-        waiters.delete(check)
-        reject(
-          new Error(
-            `child ${child.pid} (${args.backend}) never printed ${what}; stdout: ${
-              lines.slice(-5).join(" | ")
-            }; stderr: ${stderr}`
-          )
-        )
-      }, timeoutMs)
-      waiters.add(check)
-      void exited.then(() => setTimeout(check, 0))
-      check()
-    })
-  return { child, lines, waitFor, exited, stderr: () => stderr }
-}
+/** A running child process of this test's script. */
+const spawnChild = (args: Args) => Children.spawnChild(root, childScript, args, ` (${args.backend})`)
 
 const sqlite = (path: string) =>
   Effect.provideServiceEffect(SqliteClient.make({ filename: path }), Reactivity.Reactivity, Reactivity.make)
