@@ -12,7 +12,6 @@ import type {
   CallRequest,
   FilePart,
   JsonSchema,
-  ProviderMetadata,
   ToolCallPart,
   ToolChoice,
   ToolResultPart
@@ -84,9 +83,6 @@ export interface GenerationRequest {
     readonly response_format?: { readonly type: "json_object" }
   }
 }
-
-/** The original `arguments` string of a decoded call, kept for its replay. */
-export const argumentsMetadata = (text: string): ProviderMetadata => ({ [metadataKey]: { arguments: text } })
 
 /**
  * A call's `arguments` as sent back: the string the service sent when the part still carries it and

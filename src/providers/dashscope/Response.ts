@@ -13,11 +13,11 @@ import type { AssistantPart, ToolCallPart } from "../../domain/Prompt.js"
 import type { UsageCounts } from "../../domain/TokenUsage.js"
 import * as Errors from "../http/Errors.js"
 import * as Json from "../http/Json.js"
-import { parseArguments } from "../http/Tools.js"
+import * as Tools from "../http/Tools.js"
 import type { ProviderAnswer } from "../Provider.js"
 import { classify } from "./Errors.js"
 import { fromDashScope } from "./FinishReason.js"
-import { argumentsMetadata } from "./Request.js"
+import { metadataKey } from "./Request.js"
 
 /** A content item of the multimodal endpoint; only `text` is read (image-generation items are ignored). */
 export const ContentItem = Schema.Struct({ text: Json.field(Schema.String) })
@@ -98,29 +98,9 @@ export const contentOf = (generation: Generation): string => {
 export const toolCallsOf = (generation: Generation): ReadonlyArray<ToolCall> =>
   choiceOf(generation)?.message?.tool_calls ?? []
 
-/** A local id for a call that came without one (DashScope always sends one: a fallback only). */
-export const newCallId = (): string => {
-  let id = "call_"
-  for (let i = 0; i < 24; i++) id += Math.floor(Math.random() * 16).toString(16)
-  return id
-}
-
-/**
- * An assembled call as a tool-call part: `params` the parsed `arguments` (`{}` when empty; the text
- * itself when it is not JSON), the original text kept in metadata so that a replay sends it unchanged.
- */
-export const toolCallPart = (
-  id: string,
-  name: string,
-  text: string,
-  newId: () => string = newCallId
-): ToolCallPart => ({
-  type: "tool-call",
-  id: id.length > 0 ? id : newId(),
-  name,
-  params: parseArguments(text),
-  metadata: argumentsMetadata(text)
-})
+/** An assembled call as a tool-call part, its original `arguments` text kept in metadata. */
+export const toolCallPart = (id: string, name: string, text: string, newId?: () => string): ToolCallPart =>
+  Tools.toolCallPart(metadataKey, id, name, text, newId)
 
 /** The first choice's `reasoning_content` (never part of the content). */
 export const reasoningOf = (generation: Generation): string => choiceOf(generation)?.message?.reasoning_content ?? ""
@@ -154,7 +134,7 @@ export const usageOf = (usage: Usage): UsageCounts => {
 export const answerOf = (
   generation: Generation,
   headers: Readonly<Record<string, string | undefined>>,
-  newId: () => string = newCallId
+  newId: () => string = Tools.newCallId
 ): ProviderAnswer => {
   const reasoning = reasoningOf(generation)
   const content = contentOf(generation)
@@ -193,7 +173,7 @@ export const decode = (
   status: number,
   headers: Readonly<Record<string, string | undefined>>,
   context: Errors.ClassifyContext,
-  newId: () => string = newCallId
+  newId: () => string = Tools.newCallId
 ): Either.Either<ProviderAnswer, LLMError> => {
   const json = Json.parse(bodyText.trim())
   const bad = (detail: string) => Either.left(Errors.badResponse(detail, { ...context, status }))

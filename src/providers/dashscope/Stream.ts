@@ -12,15 +12,16 @@ import type { FinishReason } from "../../domain/FinishReason.js"
 import * as Errors from "../http/Errors.js"
 import * as EventStream from "../http/EventStream.js"
 import * as Json from "../http/Json.js"
+import * as Tools from "../http/Tools.js"
 import type { StreamPart } from "../Provider.js"
 import { classifyPayload, commentStatus, errorPayloadOf } from "./Errors.js"
+import { metadataKey } from "./Request.js"
 import {
   contentOf,
   finishOf,
   type Generation,
   looksLikeGeneration,
   reasoningOf,
-  toolCallPart,
   toolCallsOf,
   usageOf
 } from "./Response.js"
@@ -90,8 +91,8 @@ export const makeHandler = (
   let sawEvent = false
   let announced = false
   let requestId = headers["x-request-id"]
-  // Tool calls being assembled, by `index`: the first fragment's id and name, the arguments so far.
-  const calls = new Map<number, { id: string; name: string; arguments: string }>()
+  // Tool calls being assembled from their fragments, emitted whole at the finish.
+  const calls = Tools.fragmentAssembler(metadataKey)
   // Lines that are no SSE field, before the first event: a 200 whose body is a plain JSON payload.
   const raw = EventStream.rawJson(context)
 
@@ -137,29 +138,13 @@ export const makeHandler = (
       sawText = true
       out.push({ _tag: "TextDelta", text: content })
     }
-    for (const [position, fragment] of toolCallsOf(json).entries()) {
-      const index = fragment.index ?? position
-      let call = calls.get(index)
-      if (call === undefined) {
-        call = { id: "", name: "", arguments: "" }
-        calls.set(index, call)
-      }
-      // Continuations carry `"id": ""`: an empty id never replaces the first one (nor does a repeated name).
-      if (fragment.id != null && fragment.id.length > 0 && call.id.length === 0) call.id = fragment.id
-      const name = fragment.function?.name
-      if (name != null && name.length > 0 && call.name.length === 0) call.name = name
-      call.arguments += fragment.function?.arguments ?? ""
-    }
+    calls.add(toolCallsOf(json))
     if (json.usage != null) out.push({ _tag: "Usage", usage: usageOf(json.usage) })
     const reason = finishOf(json)
     if (reason !== undefined) {
       finish = reason
-      // The last fragment arrives with the finish reason: the calls are whole now, in index order.
-      for (const index of [...calls.keys()].sort((a, b) => a - b)) {
-        const call = calls.get(index)!
-        out.push({ _tag: "ToolCall", call: toolCallPart(call.id, call.name, call.arguments) })
-      }
-      calls.clear()
+      // The last fragment arrives with the finish reason: the calls are whole now.
+      calls.flush(out)
     }
     return undefined
   }

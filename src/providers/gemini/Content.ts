@@ -59,11 +59,7 @@ export const signatureMetadata = (thoughtSignature: string): ProviderMetadata =>
  * are never sent back (Gemini 2.x requests carry no ids); any other id — a Gemini 3 server id — is
  * echoed in `functionCall.id` and `functionResponse.id`.
  */
-export const newCallId = (): string => {
-  let id = "call_"
-  for (let i = 0; i < 24; i++) id += Math.floor(Math.random() * 16).toString(16)
-  return id
-}
+export { newCallId } from "../http/Tools.js"
 
 /** Whether an id was made by `newCallId` (or another protocol's `call_…` convention): not sent to Gemini. */
 export const isLocalCallId = (id: string): boolean => id.startsWith("call_")

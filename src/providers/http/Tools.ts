@@ -7,6 +7,7 @@
  */
 import { FatalError } from "../../domain/Errors.js"
 import type { CallRequest, ToolCallPart, ToolChoice, ToolDefinition, ToolResultPart } from "../../domain/Prompt.js"
+import type { StreamPart } from "../Provider.js"
 
 const refuse = (message: string) => new FatalError({ reason: "invalid_request", message })
 
@@ -76,6 +77,67 @@ export const parseArguments = (text: string): unknown => {
     return JSON.parse(text)
   } catch {
     return text
+  }
+}
+
+/**
+ * An assembled call as a tool-call part, for a protocol that sends arguments as a JSON string (OpenAI,
+ * DashScope): `params` the parsed `arguments` (`{}` when empty; the text itself when it is not JSON),
+ * the original text kept in metadata under `metadataKey` so that a replay sends it unchanged.
+ */
+export const toolCallPart = (
+  metadataKey: string,
+  id: string,
+  name: string,
+  text: string,
+  newId: () => string = newCallId
+): ToolCallPart => ({
+  type: "tool-call",
+  id: id.length > 0 ? id : newId(),
+  name,
+  params: parseArguments(text),
+  metadata: { [metadataKey]: { arguments: text } }
+})
+
+/** A streamed tool-call fragment in the Chat Completions shape (DashScope sends it too). */
+export interface CallFragment {
+  readonly index?: number | null | undefined
+  readonly id?: string | null | undefined
+  readonly function?:
+    | { readonly name?: string | null | undefined; readonly arguments?: string | null | undefined }
+    | null
+    | undefined
+}
+
+/**
+ * Tool calls streamed as `index`-keyed fragments (OpenAI, DashScope): each call keeps its first
+ * fragment's id and name — continuations carry none, or DashScope's `"id": ""` — and gathers the
+ * arguments; `flush` emits the calls whole, in index order, once (when the choice or stream finished).
+ */
+export const fragmentAssembler = (metadataKey: string) => {
+  const calls = new Map<number, { id: string; name: string; arguments: string }>()
+  return {
+    add: (fragments: ReadonlyArray<CallFragment>): void => {
+      for (const [position, fragment] of fragments.entries()) {
+        const index = fragment.index ?? position
+        let call = calls.get(index)
+        if (call === undefined) {
+          call = { id: "", name: "", arguments: "" }
+          calls.set(index, call)
+        }
+        if (fragment.id != null && fragment.id.length > 0 && call.id.length === 0) call.id = fragment.id
+        const name = fragment.function?.name
+        if (name != null && name.length > 0 && call.name.length === 0) call.name = name
+        call.arguments += fragment.function?.arguments ?? ""
+      }
+    },
+    flush: (out: Array<StreamPart>): void => {
+      for (const index of [...calls.keys()].sort((a, b) => a - b)) {
+        const call = calls.get(index)!
+        out.push({ _tag: "ToolCall", call: toolCallPart(metadataKey, call.id, call.name, call.arguments) })
+      }
+      calls.clear()
+    }
   }
 }
 

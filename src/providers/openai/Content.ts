@@ -5,14 +5,11 @@
  * the original `arguments` string; each tool result as its own `tool` message. Also which files Chat
  * Completions takes, and the arguments text the protocol keeps in part metadata.
  */
-import type { AssistantPart, FilePart, Message, Part, ProviderMetadata, ToolCallPart } from "../../domain/Prompt.js"
+import type { AssistantPart, FilePart, Message, Part, ToolCallPart } from "../../domain/Prompt.js"
 import { argumentsText, resultText } from "../http/Tools.js"
 
 /** The key of the protocol's data in a part's provider metadata: `{ openai: { arguments } }`. */
 export const metadataKey = "openai"
-
-/** The original `arguments` string of a decoded call, kept for its replay. */
-export const argumentsMetadata = (text: string): ProviderMetadata => ({ [metadataKey]: { arguments: text } })
 
 /** A user content part. */
 export type ContentPartBody =

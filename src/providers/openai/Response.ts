@@ -12,9 +12,9 @@ import type { AssistantPart, ToolCallPart } from "../../domain/Prompt.js"
 import type { UsageCounts } from "../../domain/TokenUsage.js"
 import * as Errors from "../http/Errors.js"
 import * as Json from "../http/Json.js"
-import { newCallId, parseArguments } from "../http/Tools.js"
+import * as Tools from "../http/Tools.js"
 import type { ProviderAnswer } from "../Provider.js"
-import { argumentsMetadata } from "./Content.js"
+import { metadataKey } from "./Content.js"
 import { classifyInBand, isErrorPayload } from "./Errors.js"
 import { fromOpenAI } from "./FinishReason.js"
 
@@ -115,22 +115,9 @@ export const toolCallsOf = (completion: Completion): ReadonlyArray<ToolCall> =>
 /** The first choice's refusal text (`""` when it has none). */
 export const refusalOf = (completion: Completion): string => messageOf(firstChoice(completion))?.refusal ?? ""
 
-/**
- * An assembled call as a tool-call part: `params` the parsed `arguments` (`{}` when empty; the text
- * itself when it is not JSON), the original text kept in metadata so that a replay sends it unchanged.
- */
-export const toolCallPart = (
-  id: string,
-  name: string,
-  text: string,
-  newId: () => string = newCallId
-): ToolCallPart => ({
-  type: "tool-call",
-  id: id.length > 0 ? id : newId(),
-  name,
-  params: parseArguments(text),
-  metadata: argumentsMetadata(text)
-})
+/** An assembled call as a tool-call part, its original `arguments` text kept in metadata. */
+export const toolCallPart = (id: string, name: string, text: string, newId?: () => string): ToolCallPart =>
+  Tools.toolCallPart(metadataKey, id, name, text, newId)
 
 /** The finish reason, once the first choice says it ended (not null, absent or empty). */
 export const finishOf = (completion: Completion): FinishReason | undefined => {
@@ -178,7 +165,7 @@ export const modelVersionOf = (completion: Completion): string | undefined => no
 export const answerOf = (
   completion: Completion,
   headers: Readonly<Record<string, string | undefined>>,
-  newId: () => string = newCallId
+  newId: () => string = Tools.newCallId
 ): ProviderAnswer => {
   const usage = reportedUsage(completion)
   const content = contentOf(completion)

@@ -17,7 +17,9 @@ import type { FinishReason } from "../../domain/FinishReason.js"
 import * as Errors from "../http/Errors.js"
 import * as EventStream from "../http/EventStream.js"
 import * as Json from "../http/Json.js"
+import * as Tools from "../http/Tools.js"
 import type { StreamPart } from "../Provider.js"
+import { metadataKey } from "./Content.js"
 import { classifyInBand, isErrorPayload } from "./Errors.js"
 import {
   type Completion,
@@ -29,7 +31,6 @@ import {
   refusalOf,
   reportedUsage,
   requestIdOf,
-  toolCallPart,
   toolCallsOf,
   usageOf
 } from "./Response.js"
@@ -102,17 +103,9 @@ export const makeHandler = (
   let modelVersion: string | undefined
   // A refusal streamed (`delta.refusal`): a `stop` finish is then `filter`.
   let refused = false
-  // Tool calls being assembled, by `index`: the first fragment's id and name, the arguments so far.
-  const calls = new Map<number, { id: string; name: string; arguments: string }>()
+  // Tool calls being assembled from their fragments, emitted whole at the finish.
+  const calls = Tools.fragmentAssembler(metadataKey)
 
-  // The calls are whole once the choice finished (or the stream did): emitted in index order, once.
-  const flushCalls = (out: Array<StreamPart>) => {
-    for (const index of [...calls.keys()].sort((a, b) => a - b)) {
-      const call = calls.get(index)!
-      out.push({ _tag: "ToolCall", call: toolCallPart(call.id, call.name, call.arguments) })
-    }
-    calls.clear()
-  }
   // Lines that are no SSE field, before the first event: a 200 whose body is one unframed JSON value.
   const raw = EventStream.rawJson(context)
 
@@ -141,25 +134,13 @@ export const makeHandler = (
     const content = contentOf(json)
     if (content.length > 0) out.push({ _tag: "TextDelta", text: content })
     if (refusalOf(json).length > 0) refused = true
-    for (const [position, fragment] of toolCallsOf(json).entries()) {
-      const index = fragment.index ?? position
-      let call = calls.get(index)
-      if (call === undefined) {
-        call = { id: "", name: "", arguments: "" }
-        calls.set(index, call)
-      }
-      // Continuations carry no id (or DashScope's `"id": ""`): the first id and name are kept.
-      if (fragment.id != null && fragment.id.length > 0 && call.id.length === 0) call.id = fragment.id
-      const name = fragment.function?.name
-      if (name != null && name.length > 0 && call.name.length === 0) call.name = name
-      call.arguments += fragment.function?.arguments ?? ""
-    }
+    calls.add(toolCallsOf(json))
     const usage = reportedUsage(json)
     if (usage !== undefined) out.push({ _tag: "Usage", usage: usageOf(usage) })
     const reason = finishOf(json)
     if (reason !== undefined) {
       finish = refused && reason === "stop" ? "filter" : reason
-      flushCalls(out)
+      calls.flush(out)
     }
     return undefined
   }
@@ -179,7 +160,7 @@ export const makeHandler = (
       if (data === undefined || data.length === 0) return undefined
       sawEvent = true
       if (data === "[DONE]") {
-        flushCalls(out)
+        calls.flush(out)
         return "finished"
       }
       // A `[DONE]` the end of the body cut short: the end-of-body rule decides (a finish if one came).
