@@ -10,7 +10,6 @@ import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
 import * as TestClock from "effect/TestClock"
-import * as Esbuild from "esbuild"
 import * as Path from "node:path"
 import { fileURLToPath } from "node:url"
 import { layerPostgres, layerSqlite, type Ledger } from "../../../src/services/Ledger.js"
@@ -21,17 +20,7 @@ import * as Loopback from "../../support/LoopbackServer.js"
 
 const root = Path.resolve(Path.dirname(fileURLToPath(import.meta.url)), "../../..")
 
-// One esbuild bundle of the current sources: a child starts in ~0.3 s instead of 2-3 s under tsx.
-const childScript = Path.join(tempDir, "limits-child.cjs")
-await Esbuild.build({
-  entryPoints: [Path.join(root, "test/support/limits-child.ts")],
-  bundle: true,
-  platform: "node",
-  format: "cjs",
-  outfile: childScript,
-  external: ["better-sqlite3", "pg-native"],
-  logLevel: "error"
-})
+const childScript = await Children.bundleChildScript(root, "limits-child", tempDir)
 
 const okBody = Loopback.readFixture("vertexai-sdk-test-data/googleai/unary-success-basic-reply-short.json")
 

@@ -10,7 +10,6 @@ import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
 import * as TestClock from "effect/TestClock"
-import * as Esbuild from "esbuild"
 import * as Path from "node:path"
 import { fileURLToPath } from "node:url"
 import { layerPostgres, layerSqlite, Ledger } from "../../../src/services/Ledger.js"
@@ -21,18 +20,7 @@ import { computeSpend } from "../../support/Spend.js"
 
 const root = Path.resolve(Path.dirname(fileURLToPath(import.meta.url)), "../../..")
 
-// The child runs from one esbuild bundle of the current sources (esbuild comes with tsx): it starts in
-// about 0.3 s of CPU, where `node --import tsx` spends 2-3 s resolving and transforming every module.
-const childScript = Path.join(tempDir, "ledger-child.cjs")
-await Esbuild.build({
-  entryPoints: [Path.join(root, "test/support/ledger-child.ts")],
-  bundle: true,
-  platform: "node",
-  format: "cjs",
-  outfile: childScript,
-  external: ["better-sqlite3", "pg-native"],
-  logLevel: "error"
-})
+const childScript = await Children.bundleChildScript(root, "ledger-child", tempDir)
 
 /** A running child process of this test's script. */
 const spawnChild = (args: Args) => Children.spawnChild(root, childScript, args, ` (${args.backend})`)
