@@ -68,6 +68,29 @@ describe.each(backends)("Ledger ($name)", (backend) => {
   )
 
   test(
+    "a clock between two milliseconds (a jittered sleep under TestClock) records whole-millisecond times",
+    900,
+    (ledger) =>
+      Effect.gen(function*() {
+        yield* TestClock.adjust("1234.5678 millis")
+        const hold = yield* ledger.hold(request({ estimate: 0.5 }))
+        yield* TestClock.adjust("0.75 millis")
+        yield* ledger.commit(hold, { cost: 0.25, usage: usage(10, 5), attempts: 1 })
+        const raised = yield* ledger.hold(request({ estimate: 0.1 }))
+        yield* ledger.cancel(raised, { cost: 0, status: "cancelled" })
+        const slot = yield* ledger.admit({ alias: "flash", endpoint: "google", limits: { rpm: 5 }, tokens: 10 })
+        assert.strictEqual(slot._tag, "Admitted")
+        if (slot._tag === "Admitted") yield* ledger.release(slot.slot, 3)
+        const events = yield* ledger.events()
+        assert.deepStrictEqual(events.map((event) => event.type), ["hold", "commit", "hold", "cancel"])
+        for (const event of events) {
+          assert.isTrue(Math.abs(event.timestamp - (day + 1235)) <= 1, `timestamp ${event.timestamp}`)
+        }
+        assert.strictEqual(yield* ledger.spendToday(), 0.25)
+      })
+  )
+
+  test(
     "records a cancel with its status, error tag and message, and the partial usage",
     900,
     (ledger) =>

@@ -98,6 +98,12 @@ export const toLedgerError =
   }
 
 /** Runs `effect`, turning every failure and defect into a `LedgerError`. */
+/**
+ * The clock in whole milliseconds: timestamps are BIGINT columns, and a clock that is not the wall
+ * clock (TestClock after a jittered sleep, a scaled demo clock) can stand between two milliseconds.
+ */
+export const wholeMillis: Effect.Effect<number> = Effect.map(Clock.currentTimeMillis, Math.floor)
+
 export const guard =
   (dialect: Dialect, reason: LedgerError["reason"], doing: string) =>
   <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, LedgerError, R> => {
@@ -391,7 +397,7 @@ export const make = (
     const underWriteLock = <A, E>(body: Effect.Effect<A, E>) =>
       untraced(inTransaction(sql, statements.beginWrite, Effect.zipRight(spend.catchUp, body), statements.afterWrite))
 
-    const startedAt = yield* Clock.currentTimeMillis
+    const startedAt = yield* wholeMillis
     yield* inTransaction(sql, statements.beginSnapshot, spend.load(startedAt)).pipe(
       guard(dialect, "read_failed", "reading the spend so far")
     )
@@ -425,7 +431,7 @@ export const make = (
     }
 
     const settle = (hold: Hold, settlement: Settlement, type: "commit" | "cancel", status: LedgerStatus) =>
-      Effect.flatMap(Clock.currentTimeMillis, (now) => {
+      Effect.flatMap(wholeMillis, (now) => {
         const write = insert(settlementEvent(hold, settlement, type, status, randomUUID(), now))
         return (statements.beginSettle === undefined ? write : inTransaction(sql, statements.beginSettle, write)).pipe(
           untraced,
@@ -436,16 +442,15 @@ export const make = (
       })
 
     const spent = (scope: string, window: BudgetWindow) =>
-      Effect.flatMap(Clock.currentTimeMillis, (now) =>
-        Effect.map(spend.catchUp, () =>
-          spend.fold.spent(scope, window, now)).pipe(
-            untraced,
-            guard(dialect, "read_failed", "reading the spend")
-          ))
+      Effect.flatMap(wholeMillis, (now) =>
+        Effect.map(spend.catchUp, () => spend.fold.spent(scope, window, now)).pipe(
+          untraced,
+          guard(dialect, "read_failed", "reading the spend")
+        ))
 
     return {
       hold: (request: HoldRequest) =>
-        Effect.flatMap(Clock.currentTimeMillis, (now) => {
+        Effect.flatMap(wholeMillis, (now) => {
           const id = randomUUID()
           return underWriteLock(Effect.suspend((): Effect.Effect<Array<number>, BudgetExceededError | SqlError> => {
             const spent = spend.fold.spentIn(request.limits, now)
@@ -463,7 +468,7 @@ export const make = (
       raise: (hold: Hold, request: RaiseRequest) =>
         isNoopRaise(hold, request) ?
           Effect.succeed(hold) :
-          Effect.flatMap(Clock.currentTimeMillis, (now) => {
+          Effect.flatMap(wholeMillis, (now) => {
             const amount = raisedAmount(hold, request)
             return underWriteLock(Effect.suspend((): Effect.Effect<Array<number>, BudgetExceededError | SqlError> => {
               const spent = spend.fold.spentIn(request.limits, now, hold.id)
@@ -493,7 +498,7 @@ export const make = (
       },
       summary: (query: SummaryQuery) =>
         Effect.gen(function*() {
-          const now = yield* Clock.currentTimeMillis
+          const now = yield* wholeMillis
           const since = query.since?.getTime() ?? Number.MIN_SAFE_INTEGER
           const until = query.until?.getTime() ?? Number.MAX_SAFE_INTEGER
           const rows = yield* sql<Row>`SELECT * FROM ledger_events WHERE hold_id IN

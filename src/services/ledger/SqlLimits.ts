@@ -7,12 +7,11 @@
  * are deleted under the same lock, at most once a minute per process.
  */
 import type * as SqlClient from "@effect/sql/SqlClient"
-import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import { randomUUID } from "node:crypto"
 import type { LedgerError } from "../../domain/Errors.js"
 import type { Admission, AdmitRequest, LimitUse, Slot } from "../Ledger.js"
-import { type Dialect, guard, inTransaction } from "./Sql.js"
+import { type Dialect, guard, inTransaction, wholeMillis } from "./Sql.js"
 import { minuteMs, RateWindows, retention } from "./Windows.js"
 
 /** The transaction text the limiter runs. */
@@ -98,7 +97,7 @@ SELECT ${row.type}::text, ${row.slot_id}::text, ${row.alias}::text, ${row.endpoi
     }
 
     // the windows as they stand: every row some window may still count
-    const startedAt = yield* Clock.currentTimeMillis
+    const startedAt = yield* wholeMillis
     yield* inTransaction(
       sql,
       beginSnapshot,
@@ -118,8 +117,7 @@ SELECT ${row.type}::text, ${row.slot_id}::text, ${row.alias}::text, ${row.endpoi
         Effect.gen(function*() {
           yield* catchUp
           // the time is read under the lock: a slot's timestamp is never older than the slots it was checked against
-          // whole ms: the columns are integers (a jittered sleep leaves the clock between two)
-          const now = Math.floor(yield* Clock.currentTimeMillis)
+          const now = yield* wholeMillis
           if (now - lastPrune >= minuteMs) {
             lastPrune = now
             yield* sql`DELETE FROM rate_events WHERE keep_until <= ${now}`
@@ -185,7 +183,7 @@ SELECT ${row.type}::text, ${row.slot_id}::text, ${row.alias}::text, ${row.endpoi
     }
 
     const limitUse = () =>
-      Effect.flatMap(Clock.currentTimeMillis, (now) =>
+      Effect.flatMap(wholeMillis, (now) =>
         Effect.map(
           catchUp,
           (): ReadonlyArray<LimitUse> => windows.aliases().map((alias) => ({ alias, ...windows.use(alias, now) }))
