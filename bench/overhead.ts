@@ -87,8 +87,54 @@ const runtime = ManagedRuntime.make(
   process.env.BENCH_TRACER === "off" ? Layer.merge(layer, Layer.setTracerEnabled(false)) : layer
 )
 
+// BENCH_ALLOC=1: also the bytes allocated per call (V8's sampling heap profiler, collected objects included).
+const allocated = async (count: number, run: () => Promise<unknown>): Promise<number> => {
+  const { Session } = await import("node:inspector/promises")
+  const session = new Session()
+  session.connect()
+  await session.post("HeapProfiler.enable")
+  await session.post("HeapProfiler.startSampling", {
+    samplingInterval: 4096,
+    includeObjectsCollectedByMinorGC: true,
+    includeObjectsCollectedByMajorGC: true
+  })
+  for (let i = 0; i < count; i++) await run()
+  const { profile } = await session.post("HeapProfiler.stopSampling")
+  session.disconnect()
+  interface Sample {
+    readonly selfSize: number
+    readonly children: ReadonlyArray<Sample>
+  }
+  const sum = (node: Sample): number => node.children.reduce((total, child) => total + sum(child), node.selfSize)
+  if (process.env.BENCH_ALLOC_BY !== undefined) {
+    // BENCH_ALLOC_BY=src: bytes charged to the nearest frame under that path (what each of our functions costs)
+    interface Frame extends Sample {
+      readonly callFrame: { readonly functionName: string; readonly url: string; readonly lineNumber: number }
+      readonly children: ReadonlyArray<Frame>
+    }
+    const by = new Map<string, number>()
+    const walk = (node: Frame, label: string) => {
+      const here = node.callFrame.url.includes(`/${process.env.BENCH_ALLOC_BY}/`)
+        ? `${node.callFrame.functionName || "(anon)"} ${node.callFrame.url.replace(/.*\/(src|dist)\//, "")}:${
+          node.callFrame.lineNumber + 1
+        }`
+        : label
+      by.set(here, (by.get(here) ?? 0) + node.selfSize)
+      for (const child of node.children) walk(child, here)
+    }
+    walk(profile.head as unknown as Frame, "(outside)")
+    for (const [key, bytes] of [...by].sort((a, b) => b[1] - a[1]).slice(0, 30)) {
+      console.log(`${(bytes / count / 1024).toFixed(1).padStart(8)} KB  ${key}`)
+    }
+  }
+  return sum(profile.head as unknown as Sample) / count
+}
+
 const time = async (label: string, count: number, run: () => Promise<unknown>) => {
   for (let i = 0; i < Math.min(2000, count); i++) await run()
+  if (process.env.BENCH_ALLOC === "1") {
+    console.log(`${label.padEnd(28)} ${(await allocated(Math.min(count, 1000), run) / 1024).toFixed(1)} KB allocated per call`)
+  }
   // Blocks of calls, reported by their minimum and median: on a loaded machine the minimum block is
   // the steadiest figure of what the code itself costs.
   const blocks = Math.max(1, Math.min(10, Math.floor(count / 100)))
@@ -165,5 +211,23 @@ if (what.includes("stream")) {
     streams,
     () => runtime.runPromise(Stream.runForEach(LLMClient.stream({ prompt: "hello" }), () => Effect.void))
   )
+}
+if (what.includes("forks")) {
+  // BENCH "forks": the fibers one call starts (each costs a fiber's setup and its scheduling)
+  const Supervisor = await import("effect/Supervisor")
+  let started = 0
+  const counting = new (class extends Supervisor.AbstractSupervisor<void> {
+    value = Effect.void
+    override onStart() {
+      started++
+    }
+  })()
+  const count = async (label: string, effect: Effect.Effect<unknown, unknown, any>) => {
+    started = 0
+    await runtime.runPromise(Effect.supervised(effect, counting))
+    console.log(`${label}: ${started} fibers started`)
+  }
+  await count("generate", LLMClient.generate({ prompt: "hello" }))
+  await count("stream", Stream.runForEach(LLMClient.stream({ prompt: "hello" }), () => Effect.void))
 }
 await runtime.dispose()

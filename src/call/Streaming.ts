@@ -3,6 +3,10 @@
  * and reads it up to its first delta (`peelUntil`), so retries happen only before anything reached
  * the caller (API.md §7); the rest is passed on as `StreamEvent`s under the idle timeout, and the
  * finish event commits the call with the usage the provider reported.
+ *
+ * The caller's stream is one pull over one pull of the provider's stream: every further `Stream`
+ * stage, `toPull` or scope costs a stream tens of KB of allocation and fiber steps whatever its
+ * length (a 100-event stream spent most of its CPU there), so the stages are plain code in `next`.
  */
 import * as Cause from "effect/Cause"
 import * as Chunk from "effect/Chunk"
@@ -11,6 +15,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as ExecutionStrategy from "effect/ExecutionStrategy"
 import * as Exit from "effect/Exit"
+import * as Option from "effect/Option"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type { ResilienceConfig } from "../domain/Config.js"
@@ -19,9 +24,9 @@ import type { FinishReason } from "../domain/FinishReason.js"
 import { GenerationResponse } from "../domain/GenerationResponse.js"
 import { StreamEvent } from "../domain/StreamEvent.js"
 import type { UsageCounts } from "../domain/TokenUsage.js"
-import { peelUntil } from "../internal/Peel.js"
+import { type Peeled, peelUntil, type Pull } from "../internal/Peel.js"
+import { fromScopedPull } from "../internal/PullStream.js"
 import { type Scrubber, scrubError } from "../internal/Scrub.js"
-import * as Spans from "../internal/Spans.js"
 import * as Timeout from "../internal/Timeout.js"
 import type { StreamPart } from "../providers/Provider.js"
 import type { Route } from "../services/Router.js"
@@ -31,10 +36,9 @@ import type { Meter, Metering } from "./Metering.js"
 import type { Plan } from "./Plan.js"
 import { CallProgress } from "./Progress.js"
 
-/** An opened attempt: the parts read up to the first delta, the rest of the stream, and its scope. */
-interface Opened {
-  readonly prefix: ReadonlyArray<StreamPart>
-  readonly rest: Stream.Stream<StreamPart, LLMError>
+/** An opened attempt: the parts read up to the first delta, the pull of the rest, and its scope. */
+interface Opened extends Peeled<StreamPart> {
+  readonly pull: Pull<StreamPart, LLMError>
   readonly scope: Scope.CloseableScope
 }
 
@@ -128,121 +132,145 @@ export const make = (deps: {
           () => attemptTimeout(route, timeout)
         )
         let peeled = false
-        const { prefix, rest } = yield* peelUntil(
-          Timeout.idleTimeout(body, idle(route, () => peeled), idleTimeout),
-          isDelta
-        ).pipe(Scope.extend(scope))
+        const pull = Timeout.idleTimeout(
+          yield* Scope.extend(Stream.toPull(body), scope),
+          idle(route, () => peeled),
+          idleTimeout
+        )
+        const read = yield* peelUntil(pull, isDelta)
         peeled = true
-        return { prefix, rest, scope }
+        return { ...read, pull, scope }
       }).pipe(Effect.onError((cause) => Scope.close(scope, Exit.failCause(cause)))))
 
   /** Streams a planned call: hold, attempts up to the first delta, then the deltas and one finish element. */
-  const run = <A>(plan: Plan, sink: Sink<A>): Stream.Stream<A, LLMError> =>
-    Stream.unwrapScoped(
-      Effect.gen(function*() {
-        const outer = yield* Effect.scope
-        const progress = new CallProgress(yield* Clock.currentTimeMillis)
-        const meter: Meter = yield* Effect.acquireRelease(
-          metering.hold(plan, progress),
-          (meter, exit) => metering.settleUnfinished(meter, exit)
-        )
-        yield* telemetry.started(plan)
-        const [opened, route] = yield* deps.attempts.run(meter, open(outer, plan))
+  const run = <A>(plan: Plan, sink: Sink<A>): Stream.Stream<A, LLMError> => {
+    const setup = Effect.gen(function*() {
+      const outer = yield* Effect.scope
+      const progress = new CallProgress(yield* Clock.currentTimeMillis)
+      const meter: Meter = yield* Effect.acquireRelease(
+        metering.hold(plan, progress),
+        (meter, exit) => metering.settleUnfinished(meter, exit)
+      )
+      yield* telemetry.started(plan)
+      const [opened, route] = yield* deps.attempts.run(meter, open(outer, plan))
 
-        const content: Array<string> = []
-        const reasoning: Array<string> = []
-        // Tool calls' arguments count as output when the provider reports no usage.
-        const calls: Array<string> = []
-        let usage: UsageCounts | undefined
-        let finishReason: FinishReason | undefined
-        let requestId: string | undefined
-        const absorb = (parts: Iterable<StreamPart>): Chunk.Chunk<A> => {
-          const out: Array<A> = []
-          for (const part of parts) {
-            switch (part._tag) {
-              case "TextDelta":
-                if (part.text.length === 0) break
-                content.push(part.text)
-                progress.observeOutput(part.text)
-                break
-              case "ReasoningDelta":
-                if (part.text.length === 0) break
-                reasoning.push(part.text)
-                progress.observeOutput(part.text)
-                break
-              case "ToolCall": {
-                const json = JSON.stringify(part.call.params) ?? ""
-                calls.push(part.call.name, json)
-                progress.observeOutput(part.call.name + json)
-                break
-              }
-              case "Usage":
-                usage = part.usage
-                progress.observeUsage(part.usage)
-                break
-              case "Finish":
-                finishReason = part.reason
-                break
-              case "Metadata":
-                if (part.requestId !== undefined) requestId = part.requestId
-                break
+      const content: Array<string> = []
+      const reasoning: Array<string> = []
+      // Tool calls' arguments count as output when the provider reports no usage.
+      const calls: Array<string> = []
+      let usage: UsageCounts | undefined
+      let finishReason: FinishReason | undefined
+      let requestId: string | undefined
+      const absorb = (parts: Iterable<StreamPart>): Chunk.Chunk<A> => {
+        const out: Array<A> = []
+        for (const part of parts) {
+          switch (part._tag) {
+            case "TextDelta":
+              if (part.text.length === 0) break
+              content.push(part.text)
+              progress.observeOutput(part.text)
+              break
+            case "ReasoningDelta":
+              if (part.text.length === 0) break
+              reasoning.push(part.text)
+              progress.observeOutput(part.text)
+              break
+            case "ToolCall": {
+              const json = JSON.stringify(part.call.params) ?? ""
+              calls.push(part.call.name, json)
+              progress.observeOutput(part.call.name + json)
+              break
             }
-            sink.part(part, out)
+            case "Usage":
+              usage = part.usage
+              progress.observeUsage(part.usage)
+              break
+            case "Finish":
+              finishReason = part.reason
+              break
+            case "Metadata":
+              if (part.requestId !== undefined) requestId = part.requestId
+              break
           }
-          return Chunk.unsafeFromArray(out)
+          sink.part(part, out)
         }
+        return Chunk.unsafeFromArray(out)
+      }
 
-        // The prefix ends with the first delta (if the stream has one): its arrival is the TTFT.
-        const first = absorb(opened.prefix)
-        if (opened.prefix.some(isDelta)) progress.firstToken(yield* Clock.currentTimeMillis)
-        const rest = Stream.mapChunks(opened.rest, absorb).pipe(
-          Stream.mapError((error) => scrubError(deps.scrub, error))
-        )
-        const finish = Effect.suspend(() =>
-          Effect.gen(function*() {
-            const text = content.join("")
-            const reasoningText = reasoning.length > 0 ? reasoning.join("") : undefined
-            const settled = yield* metering.commit(meter, route, usage, {
-              content: text + calls.join(""),
-              reasoning: reasoningText
-            })
-            yield* Scope.close(opened.scope, Exit.void)
-            const response = new GenerationResponse({
-              content: text,
-              ...(reasoningText !== undefined ? { reasoning: reasoningText } : {}),
-              model: route.model.modelId,
-              alias: route.model.alias,
-              provider: route.model.provider,
-              endpoint: route.endpoint.name,
-              usage: settled.usage,
-              cost: settled.cost,
-              finishReason: finishReason ?? "other",
-              traceId: plan.traceId,
-              ...(requestId !== undefined ? { requestId } : {}),
-              timing: settled.timing,
-              attempts: progress.attempts
-            }, true)
-            yield* telemetry.finished({
-              route,
-              usage: settled.usage,
-              finishReason: response.finishReason,
-              cost: settled.cost,
-              attempts: progress.attempts,
-              requestId,
-              content: text,
-              ttftMs: progress.ttftMs
-            })
-            return sink.finish(response)
-          })
-        )
-        return Stream.fromChunk(first).pipe(Stream.concat(rest), Stream.concat(Stream.fromEffect(finish)))
+      // The prefix ends with the first delta (if the stream has one): its arrival is the TTFT.
+      const first = absorb(Chunk.appendAll(Chunk.unsafeFromArray(opened.prefix), opened.leftover))
+      if (opened.prefix.some(isDelta)) progress.firstToken(yield* Clock.currentTimeMillis)
+      const finish = Effect.gen(function*() {
+        const text = content.join("")
+        const reasoningText = reasoning.length > 0 ? reasoning.join("") : undefined
+        const settled = yield* metering.commit(meter, route, usage, {
+          content: text + calls.join(""),
+          reasoning: reasoningText
+        })
+        yield* Scope.close(opened.scope, Exit.void)
+        const response = new GenerationResponse({
+          content: text,
+          ...(reasoningText !== undefined ? { reasoning: reasoningText } : {}),
+          model: route.model.modelId,
+          alias: route.model.alias,
+          provider: route.model.provider,
+          endpoint: route.endpoint.name,
+          usage: settled.usage,
+          cost: settled.cost,
+          finishReason: finishReason ?? "other",
+          traceId: plan.traceId,
+          ...(requestId !== undefined ? { requestId } : {}),
+          timing: settled.timing,
+          attempts: progress.attempts
+        }, true)
+        yield* telemetry.finished({
+          route,
+          usage: settled.usage,
+          finishReason: response.finishReason,
+          cost: settled.cost,
+          attempts: progress.attempts,
+          requestId,
+          content: text,
+          ttftMs: progress.ttftMs
+        })
+        return Chunk.of(sink.finish(response))
       })
-    ).pipe((stream) =>
-      Spans.withStreamSpan(stream, "LLMClient.stream", {
-        attributes: { "gen_ai.operation.name": "stream" },
-        captureStackTrace: false
+
+      // The prefix, then the provider's chunks (a failure scrubbed of secrets), then the finish element.
+      let stage: "first" | "body" | "finish" | "done" = "first"
+      const rest: Effect.Effect<Chunk.Chunk<A>, Option.Option<LLMError>> = Effect.matchEffect(opened.pull, {
+        onFailure: (error) => {
+          if (Option.isSome(error)) return Effect.fail(Option.some(scrubError(deps.scrub, error.value)))
+          stage = "finish"
+          return next
+        },
+        onSuccess: (chunk) => {
+          const out = absorb(chunk)
+          return Chunk.isEmpty(out) ? rest : Effect.succeed(out)
+        }
       })
-    )
+      const next: Effect.Effect<Chunk.Chunk<A>, Option.Option<LLMError>> = Effect.suspend(() => {
+        switch (stage) {
+          case "first":
+            stage = opened.ended ? "finish" : "body"
+            return Chunk.isEmpty(first) ? next : Effect.succeed(first)
+          case "body":
+            return rest
+          case "finish":
+            stage = "done"
+            return Effect.mapError(finish, Option.some)
+          case "done":
+            return Effect.fail(Option.none())
+        }
+      })
+      return next
+    })
+
+    return fromScopedPull(setup, {
+      name: "LLMClient.stream",
+      options: { attributes: { "gen_ai.operation.name": "stream" }, captureStackTrace: false }
+    })
+  }
 
   /** The public stream: text and reasoning deltas, then one finish event. */
   const stream = (plan: Plan): Stream.Stream<StreamEvent, LLMError> => run(plan, eventSink)

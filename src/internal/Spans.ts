@@ -8,7 +8,6 @@ import * as Context from "effect/Context"
 import * as DefaultServices from "effect/DefaultServices"
 import * as Effect from "effect/Effect"
 import type * as Fiber from "effect/Fiber"
-import * as Stream from "effect/Stream"
 import * as Tracer from "effect/Tracer"
 
 const nativeTracer = Context.get(DefaultServices.liveServices, Tracer.Tracer)
@@ -23,16 +22,6 @@ export const withSpan = <A, E, R>(
   options: Tracer.SpanOptions
 ): Effect.Effect<A, E, R> =>
   Effect.withFiberRuntime<A, E, R>((fiber) => isTraced(fiber) ? Effect.withSpan(self, name, options) : self)
-
-/** `Stream.withSpan`, skipped under the native tracer. */
-export const withStreamSpan = <A, E, R>(
-  self: Stream.Stream<A, E, R>,
-  name: string,
-  options: Tracer.SpanOptions
-): Stream.Stream<A, E, R> =>
-  Stream.unwrap(
-    Effect.withFiberRuntime((fiber) => Effect.succeed(isTraced(fiber) ? Stream.withSpan(self, name, options) : self))
-  )
 
 /** `effect`, run only under an installed tracer (span annotations). */
 export const whenTraced = <E, R>(effect: Effect.Effect<void, E, R>): Effect.Effect<void, E, R> =>

@@ -15,7 +15,6 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
-import * as Stream from "effect/Stream"
 
 const liveClock = Context.get(DefaultServices.liveServices, Clock.Clock)
 
@@ -70,16 +69,10 @@ export const timeoutFail = <A, E, R, E1>(
   onTimeout: () => E1
 ): Effect.Effect<A, E | E1, R> => timeoutFailCause(self, duration, () => Cause.fail(onTimeout()))
 
-/** `self`, failed with `onIdle()` when it emits nothing for `duration` (each pull is timed). */
+/** A stream's pull, failed with `onIdle()` when the next chunk takes longer than `duration`. */
 export const idleTimeout = <A, E, R, E1>(
-  self: Stream.Stream<A, E, R>,
+  pull: Effect.Effect<Chunk.Chunk<A>, Option.Option<E>, R>,
   onIdle: () => Cause.Cause<E1>,
   duration: Duration.Duration
-): Stream.Stream<A, E | E1, R> =>
-  Stream.fromPull(
-    Effect.map(
-      Stream.toPull(self),
-      (pull): Effect.Effect<Chunk.Chunk<A>, Option.Option<E | E1>, R> =>
-        timeoutFailCause(pull, duration, () => Cause.map(onIdle(), Option.some<E | E1>))
-    )
-  )
+): Effect.Effect<Chunk.Chunk<A>, Option.Option<E | E1>, R> =>
+  timeoutFailCause(pull, duration, () => Cause.map(onIdle(), Option.some<E | E1>))

@@ -13,6 +13,7 @@ import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
+import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import * as TestClock from "effect/TestClock"
 import * as Timeout from "../../src/internal/Timeout.js"
@@ -76,18 +77,18 @@ describe("Timeout under TestClock", () => {
       assert.deepStrictEqual(exit, Exit.fail("timed out"))
     }))
 
-  it.effect("idleTimeout fails a stream that goes silent, after what it emitted", () =>
+  it.scoped("idleTimeout fails a pull that goes silent, after the chunks that came in time", () =>
     Effect.gen(function*() {
-      const silent = Stream.concat(Stream.make(1, 2), Stream.never)
-      const fiber = yield* Effect.fork(Stream.runCollect(
-        Timeout.idleTimeout(
-          Stream.tap(silent, () => Effect.void),
-          () => Cause.fail("idle"),
-          Duration.seconds(10)
-        ).pipe(Stream.catchAll((error) => Stream.make(error)))
-      ))
-      yield* TestClock.adjust(Duration.seconds(10))
-      const out = yield* Fiber.join(fiber)
-      assert.deepStrictEqual(Chunk.toReadonlyArray(out), [1, 2, "idle"])
+      const pull = Timeout.idleTimeout(
+        yield* Stream.toPull(Stream.concat(Stream.make(1, 2), Stream.never)),
+        () => Cause.fail("idle"),
+        Duration.seconds(10)
+      )
+      assert.deepStrictEqual(Chunk.toReadonlyArray(yield* pull), [1, 2])
+      const fiber = yield* Effect.fork(pull)
+      yield* TestClock.adjust(Duration.seconds(9))
+      assert.isTrue((yield* Fiber.poll(fiber))._tag === "None", "still waiting before the timeout")
+      yield* TestClock.adjust(Duration.seconds(1))
+      assert.deepStrictEqual(yield* Fiber.await(fiber), Exit.fail(Option.some("idle")))
     }))
 })
