@@ -226,7 +226,9 @@ interface WorkerOutcome {
 
 const runWorker = (runner: Runner, input: WorkerInput, env: NodeJS.ProcessEnv, timeoutMs: number) =>
   new Promise<WorkerOutcome>((resolve) => {
-    const child = spawn(process.execPath, [...runner.node, runner.script("worker"), JSON.stringify(input)], {
+    // BENCH_WORKER_NODE_ARGS: extra node flags for the workers, e.g. `--cpu-prof --cpu-prof-dir=/tmp/p` to profile one
+    const extra = (process.env.BENCH_WORKER_NODE_ARGS ?? "").split(" ").filter((flag) => flag.length > 0)
+    const child = spawn(process.execPath, [...extra, ...runner.node, runner.script("worker"), JSON.stringify(input)], {
       cwd: root,
       env,
       stdio: ["ignore", "pipe", "pipe"]
