@@ -133,7 +133,9 @@ const allocated = async (count: number, run: () => Promise<unknown>): Promise<nu
 const time = async (label: string, count: number, run: () => Promise<unknown>) => {
   for (let i = 0; i < Math.min(2000, count); i++) await run()
   if (process.env.BENCH_ALLOC === "1") {
-    console.log(`${label.padEnd(28)} ${(await allocated(Math.min(count, 1000), run) / 1024).toFixed(1)} KB allocated per call`)
+    console.log(
+      `${label.padEnd(28)} ${(await allocated(Math.min(count, 1000), run) / 1024).toFixed(1)} KB allocated per call`
+    )
   }
   // Blocks of calls, reported by their minimum and median: on a loaded machine the minimum block is
   // the steadiest figure of what the code itself costs.
@@ -205,7 +207,8 @@ if (what.includes("generate")) {
   )
 }
 if (what.includes("stream")) {
-  await time(`hand-written SSE loop, ${streamEvents} events`, streams, handWritten)
+  // "stream-only" skips the floor (a profile of the stream path alone)
+  if (!what.includes("stream-only")) await time(`hand-written SSE loop, ${streamEvents} events`, streams, handWritten)
   await time(
     `stream ${streamEvents} events`,
     streams,
