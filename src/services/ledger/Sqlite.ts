@@ -49,6 +49,8 @@ const statements = (sql: SqlClient.SqlClient, durability: SqliteDurability): Sql
   beginWrite: durability === "full" ? ["PRAGMA synchronous = NORMAL", "BEGIN IMMEDIATE"] : ["BEGIN IMMEDIATE"],
   afterWrite: durability === "full" ? ["PRAGMA synchronous = FULL"] : [],
   beginSettle: undefined, // SQLite has one writer at a time: a single INSERT takes the lock itself
+  // with `full` a hold must not be fsynced (its PRAGMAs wrap it), so it keeps its transaction
+  lockingInsert: durability === "normal",
   beginSnapshot: ["BEGIN"],
   hasMigrationsTable: Effect.map(
     sql`SELECT name FROM sqlite_master WHERE type = 'table' AND name = ${migrationsTable}`,
