@@ -3,10 +3,10 @@
  * the database file and, with `synchronous=NORMAL`, holds the only fsyncs there are (the WAL's, then
  * the database's): run by SQLite's auto-checkpoint, every 1,000 pages, it lands inside some call's
  * INSERT and stalls that call for the fsyncs (0.1–30 ms on this machine's disk). Here a worker thread
- * with its own connection checkpoints instead: every `intervalMs` when another connection committed
- * since it last looked (`PRAGMA data_version`), PASSIVE (it never waits for, or blocks, a writer or
- * a reader). The ledger's own connection keeps an auto-checkpoint of its own, raised to
- * `fallbackPages`, for when the worker is gone or outpaced.
+ * with its own connection checkpoints instead, from a second after the ledger opened: every
+ * `intervalMs` when another connection committed since it last looked (`PRAGMA data_version`),
+ * PASSIVE (it never waits for, or blocks, a writer or a reader). The ledger's own connection keeps an
+ * auto-checkpoint of its own, raised to `fallbackPages`, for when the worker is gone or outpaced.
  */
 import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
@@ -16,6 +16,8 @@ import { Worker } from "node:worker_threads"
 /** How often the worker looks for new commits, and the main connection's own auto-checkpoint meanwhile. */
 export const intervalMs = 200
 export const fallbackPages = 10_000
+/** How long after the ledger opens the worker starts. */
+export const startDelayMs = 1000
 
 // CommonJS, run as the worker's script (`eval`): no file to locate next to the compiled module.
 const script = `
@@ -59,39 +61,46 @@ export interface Checkpointed {
 }
 
 /**
- * Starts the checkpointing worker for the ledger file at `path` for the scope's life; true when it
- * started (the caller then raises its connection's auto-checkpoint to `fallbackPages`). Closing the
- * scope asks the worker to close its connection and waits for it to end. `report` (tests) hears of
- * every checkpoint.
+ * Starts the checkpointing worker for the ledger file at `path`, `delayMs` from now (a short-lived
+ * process — a CLI call — never pays a thread's start and stop for it: its WAL is checkpointed when its
+ * connection closes), for the scope's life; true when it can start (the caller then raises its
+ * connection's auto-checkpoint to `fallbackPages`). Closing the scope tells the worker to close its
+ * connection, without waiting for it. `report` (tests) hears of every checkpoint.
  */
 export const start = (
   path: string,
-  report?: (result: Checkpointed) => void
+  options: { readonly delayMs?: number; readonly report?: (result: Checkpointed) => void } = {}
 ): Effect.Effect<boolean, never, Scope.Scope> =>
-  Effect.map(
-    Effect.acquireRelease(
-      Effect.sync(() => {
-        const driver = driverPath()
-        if (driver === undefined) return undefined
-        try {
-          const worker = new Worker(script, {
-            eval: true,
-            workerData: { driver, path, intervalMs, report: report !== undefined }
+  Effect.suspend(() => {
+    const driver = driverPath()
+    if (driver === undefined) return Effect.succeed(false)
+    const report = options.report
+    let worker: Worker | undefined
+    let closed = false
+    const launch = () => {
+      if (closed) return
+      try {
+        worker = new Worker(script, {
+          eval: true,
+          workerData: { driver, path, intervalMs, report: report !== undefined }
+        })
+        worker.unref() // never keeps the process alive
+        worker.on("error", () => {}) // a worker that failed is gone: the connection's own auto-checkpoint remains
+        if (report !== undefined) worker.on("message", report)
+      } catch {
+        // no worker: the connection's own auto-checkpoint remains
+      }
+    }
+    return Effect.as(
+      Effect.acquireRelease(
+        Effect.sync(() => setTimeout(launch, options.delayMs ?? startDelayMs).unref()),
+        (timer) =>
+          Effect.sync(() => {
+            closed = true
+            clearTimeout(timer)
+            worker?.postMessage("close")
           })
-          if (report !== undefined) worker.on("message", report)
-          const exited = new Promise<void>((resolve) => worker.once("exit", () => resolve()))
-          worker.unref() // never keeps the process alive
-          worker.on("error", () => {}) // a worker that failed is gone: the connection's own auto-checkpoint remains
-          return { worker, exited }
-        } catch {
-          return undefined
-        }
-      }),
-      (started) =>
-        started === undefined ? Effect.void : Effect.promise(() => {
-          started.worker.postMessage("close")
-          return started.exited
-        }).pipe(Effect.timeout(2000), Effect.ignore)
-    ),
-    (started) => started !== undefined
-  )
+      ),
+      true
+    )
+  })

@@ -227,7 +227,12 @@ describe("SQLite ledger checkpoints", () => {
       yield* Effect.orDie(sql.unsafe("CREATE TABLE t (x TEXT)"))
       for (let i = 0; i < 50; i++) yield* Effect.orDie(sql.unsafe("INSERT INTO t VALUES (?)", ["x".repeat(100)]))
       const checkpoints = yield* Queue.unbounded<Checkpointer.Checkpointed>()
-      assert.isTrue(yield* Checkpointer.start(path, (result) => Queue.unsafeOffer(checkpoints, result)))
+      assert.isTrue(
+        yield* Checkpointer.start(path, {
+          delayMs: 0,
+          report: (result) => Queue.unsafeOffer(checkpoints, result)
+        })
+      )
       const first = yield* Queue.take(checkpoints).pipe(Effect.timeoutFail({
         duration: "10 seconds",
         onTimeout: () => new Error("no checkpoint")
