@@ -10,6 +10,9 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as ManagedRuntime from "effect/ManagedRuntime"
 import * as Stream from "effect/Stream"
+import * as Fs from "node:fs"
+import * as Os from "node:os"
+import * as Path from "node:path"
 import { benchConfig } from "./effect-llm.js"
 
 // BENCH_LIB=dist measures the built package (profiles then name real lines); default: src/.
@@ -76,8 +79,13 @@ const options = {
   root: ".",
   dir: "."
 } as const
+// BENCH_LEDGER=sqlite: the same over a SQLite ledger in a fresh temp file (default durability).
+const sqlite = process.env.BENCH_LEDGER === "sqlite"
+const ledger = sqlite ?
+  { backend: "sqlite", path: `${Fs.mkdtempSync(Path.join(Os.tmpdir(), "effect-llm-overhead-"))}/ledger.db` } as const :
+  { backend: "memory" } as const
 const layer = layerWith(
-  LLMConfig.layerIsolated(benchConfig(options, { backend: "memory" })),
+  LLMConfig.layerIsolated(benchConfig(options, ledger)),
   Providers.layerHttp.pipe(Layer.provide(Layer.succeed(HttpClient.HttpClient, client))),
   ledgerFromConfig
 )
@@ -201,7 +209,7 @@ if (what.includes("transport")) {
 }
 if (what.includes("generate")) {
   await time(
-    "generate (memory ledger)",
+    `generate (${ledger.backend} ledger)`,
     n,
     () => runtime.runPromise(LLMClient.generate({ prompt: `hello ${Math.random()}` }))
   )

@@ -137,10 +137,20 @@ export const twoConnections = (open: Effect.Effect<Ledger.Service, LedgerError, 
     assert.strictEqual((yield* a.events()).length, 3)
     // a raise through one is seen by the other
     const limits = [{ scope: "global", window: "daily", limit: 1 }] as const
-    yield* b.raise(other, { provider: "gemini", model: "gemini-2.5-pro", alias: "pro", estimate: 0.875, limits })
+    const raised = yield* b.raise(other, {
+      provider: "gemini",
+      model: "gemini-2.5-pro",
+      alias: "pro",
+      estimate: 0.875,
+      limits
+    })
     assert.strictEqual(yield* a.spendToday(), 1)
     assert.strictEqual(yield* a.spend("model:pro", "daily"), 0.875)
     assert.strictEqual((yield* Effect.flip(a.hold(request({ estimate: 0.125 }))))._tag, "BudgetExceededError")
+    // a refusal by what `a` read last is not final: the settlement written since frees the room
+    yield* b.commit(raised, { cost: 0.25 })
+    yield* a.hold(request({ estimate: 0.5 }))
+    assert.strictEqual(yield* b.spendToday(), 0.875)
   }).pipe(Effect.scoped)
 
 /**

@@ -53,6 +53,7 @@ const statements = (sql: SqlClient.SqlClient): Sql.Statements => {
     afterWrite: [],
     // every insert takes the lock, so `seq` (taken under it) numbers rows in commit order
     beginSettle: beginWrite,
+    lockingInsert: false,
     beginSnapshot: ["BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"],
     hasMigrationsTable: Effect.map(
       sql<{ name: string | null }>`SELECT to_regclass(${migrationsTable})::text AS name`,

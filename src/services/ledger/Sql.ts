@@ -2,7 +2,8 @@
  * The durable ledger over `@effect/sql`, one service for SQLite and PostgreSQL: one table of
  * immutable events written with tagged templates. A hold or raise checks every limit and inserts
  * itself in one transaction that holds the ledger's write lock (the dialect's), so processes sharing
- * a ledger can never jointly pass a limit. Spend follows `Spend.ts`, folded incrementally.
+ * a ledger can never jointly pass a limit; on SQLite that transaction is usually one conditional
+ * INSERT (`Statements.lockingInsert`). Spend follows `Spend.ts`, folded incrementally.
  */
 import * as SqlClient from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
@@ -52,6 +53,13 @@ export interface Statements {
   readonly afterWrite: ReadonlyArray<string>
   /** Opens a settlement's transaction, when its single INSERT must take the write lock too. */
   readonly beginSettle: ReadonlyArray<string> | undefined
+  /**
+   * True when a lone `INSERT` takes the write lock itself and needs no statement around it, and the
+   * driver returns the new row's `seq` (SQLite at `durability: normal`): a hold is then one
+   * `INSERT … SELECT … WHERE` the table gained no row since the fold's last read, and the ledger
+   * folds the rows it writes itself without reading them back.
+   */
+  readonly lockingInsert: boolean
   /** Opens a read-only transaction whose statements all see one snapshot. */
   readonly beginSnapshot: ReadonlyArray<string>
   /** True when the migrations table exists. */
@@ -212,6 +220,28 @@ const rowOf = (event: LedgerEvent | RaiseRecord) => {
   }
 }
 
+/** The columns of `rowOf`, in its order. */
+const eventColumns = Object.keys(
+  rowOf({
+    id: "",
+    type: "raise",
+    holdId: "",
+    traceId: "",
+    provider: "",
+    model: "",
+    alias: "",
+    tags: undefined,
+    cost: 0,
+    timestamp: 0
+  })
+).join(", ")
+const eventPlaceholders = eventColumns.split(", ").map(() => "?").join(", ")
+/** SQLite's text of an event's INSERT, built once: a statement the ledger writes needs no compiling per call. */
+const sqliteInsert = `INSERT INTO ledger_events (${eventColumns}) VALUES (${eventPlaceholders})`
+/** The same, inserting only while the last row's `seq` is the bound one (MAX of the rowid is one B-tree seek). */
+const sqliteInsertIfLast = `INSERT INTO ledger_events (${eventColumns}) SELECT ${eventPlaceholders}
+WHERE COALESCE((SELECT MAX(seq) FROM ledger_events), 0) = ?`
+
 const decodeEvent = Schema.decodeUnknownSync(LedgerEvent)
 
 const rowToStored = (row: Row): LedgerEvent | RaiseRecord => {
@@ -294,6 +324,22 @@ const makeSpend = (sql: SqlClient.SqlClient, holdTtlS: number) => {
       })
     }
   }
+  /**
+   * Folds a row this process just wrote as `seq`, when it directly follows the last row read: then
+   * the fold still holds every row up to `seq`. Else a later catch-up reads it with the rows before it.
+   */
+  const own = (event: LedgerEvent, seq: number) => {
+    if (seq !== lastSeq + 1) return
+    lastSeq = seq
+    fold.add({
+      type: event.type,
+      holdId: event.holdId,
+      cost: event.cost,
+      timestamp: event.timestamp,
+      alias: event.alias,
+      tags: event.tags
+    })
+  }
   /** Folds the rows added since the last read (on the reserved connection inside a transaction). */
   const catchUp = Effect.suspend(() =>
     Effect.map(
@@ -339,7 +385,7 @@ WHERE timestamp >= ${rowsFrom} ORDER BY seq`
       )
       lastSeq = Math.max(lastSeq, Number(last?.last ?? 0))
     })
-  return { fold, catchUp, load }
+  return { fold, catchUp, load, own, last: () => lastSeq }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -393,6 +439,23 @@ export const make = (
         )
     }
     const insert = (event: LedgerEvent | RaiseRecord) => sql`INSERT INTO ledger_events ${sql.insert(rowOf(event))}`
+    /**
+     * With `lockingInsert`: inserts an event of this process's own (with `lastSeq`: only while the
+     * table's last row is that one) and folds it at once; false when the condition kept it out.
+     */
+    const insertOwn = (event: LedgerEvent, lastSeq?: number): Effect.Effect<boolean, SqlError> => {
+      const values: Array<unknown> = Object.values(rowOf(event))
+      if (lastSeq !== undefined) values.push(lastSeq)
+      return Effect.map(
+        sql.unsafe(lastSeq === undefined ? sqliteInsert : sqliteInsertIfLast, values).raw,
+        (result) => {
+          const { changes, lastInsertRowid } = result as { changes: number; lastInsertRowid: number | bigint }
+          if (changes === 0) return false
+          spend.own(event, Number(lastInsertRowid))
+          return true
+        }
+      )
+    }
     /** Runs `body` under the write lock, after the fold caught up with every row written before. */
     const underWriteLock = <A, E>(body: Effect.Effect<A, E>) =>
       untraced(inTransaction(sql, statements.beginWrite, Effect.zipRight(spend.catchUp, body), statements.afterWrite))
@@ -432,8 +495,13 @@ export const make = (
 
     const settle = (hold: Hold, settlement: Settlement, type: "commit" | "cancel", status: LedgerStatus) =>
       Effect.flatMap(wholeMillis, (now) => {
-        const write = insert(settlementEvent(hold, settlement, type, status, randomUUID(), now))
-        return (statements.beginSettle === undefined ? write : inTransaction(sql, statements.beginSettle, write)).pipe(
+        const event = settlementEvent(hold, settlement, type, status, randomUUID(), now)
+        const write: Effect.Effect<unknown, SqlError> = statements.lockingInsert ?
+          insertOwn(event) :
+          statements.beginSettle === undefined ?
+          insert(event) :
+          inTransaction(sql, statements.beginSettle, insert(event))
+        return write.pipe(
           untraced,
           Effect.asVoid,
           guard(dialect, "write_failed", `recording the ${type} of hold ${hold.id}`),
@@ -452,13 +520,27 @@ export const make = (
       hold: (request: HoldRequest) =>
         Effect.flatMap(wholeMillis, (now) => {
           const id = randomUUID()
-          return underWriteLock(Effect.suspend((): Effect.Effect<Array<number>, BudgetExceededError | SqlError> => {
+          const locked = underWriteLock(
+            Effect.suspend((): Effect.Effect<Array<number>, BudgetExceededError | SqlError> => {
+              const spent = spend.fold.spentIn(request.limits, now)
+              const refusal = firstRefusal(request.limits, spent, request.estimate)
+              return refusal !== undefined ?
+                Effect.fail(budgetExceeded(refusal.limit, refusal.spent, request.estimate, request.provider)) :
+                Effect.as(insert(holdEvent(request, id, now)), spent)
+            })
+          )
+          // One statement when no row came since the fold's last read: the check below then stood
+          // under the INSERT's own write lock. Else (another writer, or a refusal the rows since may
+          // lift) the full transaction: lock, catch up, check, insert.
+          const attempt = !statements.lockingInsert ? locked : Effect.suspend(() => {
             const spent = spend.fold.spentIn(request.limits, now)
-            const refusal = firstRefusal(request.limits, spent, request.estimate)
-            return refusal !== undefined ?
-              Effect.fail(budgetExceeded(refusal.limit, refusal.spent, request.estimate, request.provider)) :
-              Effect.as(insert(holdEvent(request, id, now)), spent)
-          })).pipe(
+            if (firstRefusal(request.limits, spent, request.estimate) !== undefined) return locked
+            return Effect.flatMap(
+              untraced(insertOwn(holdEvent(request, id, now), spend.last())),
+              (inserted) => inserted ? Effect.succeed(spent) : locked
+            )
+          })
+          return attempt.pipe(
             writeFailed("recording a hold"),
             Effect.flatMap((spent) =>
               alertAfter(holdOf(request, id, now), request.limits, spent, request.estimate, now)

@@ -11,6 +11,7 @@ import * as Fs from "node:fs"
 import * as Path from "node:path"
 import { LedgerError } from "../../domain/Errors.js"
 import type { Ledger, LedgerOptions } from "../Ledger.js"
+import * as Checkpointer from "./Checkpointer.js"
 import { migrationsTable, runMigrations } from "./Migrations.js"
 import * as Sql from "./Sql.js"
 import * as SqlLimits from "./SqlLimits.js"
@@ -49,6 +50,8 @@ const statements = (sql: SqlClient.SqlClient, durability: SqliteDurability): Sql
   beginWrite: durability === "full" ? ["PRAGMA synchronous = NORMAL", "BEGIN IMMEDIATE"] : ["BEGIN IMMEDIATE"],
   afterWrite: durability === "full" ? ["PRAGMA synchronous = FULL"] : [],
   beginSettle: undefined, // SQLite has one writer at a time: a single INSERT takes the lock itself
+  // with `full` a hold must not be fsynced (its PRAGMAs wrap it), so it keeps its transaction
+  lockingInsert: durability === "normal",
   beginSnapshot: ["BEGIN"],
   hasMigrationsTable: Effect.map(
     sql`SELECT name FROM sqlite_master WHERE type = 'table' AND name = ${migrationsTable}`,
@@ -134,6 +137,12 @@ export const make = (options: SqliteLedgerOptions): Effect.Effect<Ledger.Service
     ]).pipe(
       Sql.guard(on, "unavailable", "configuring the connection")
     )
+    // checkpoints from a worker thread, so no call waits on a checkpoint's fsyncs
+    if (!inMemory && (yield* Checkpointer.start(path))) {
+      yield* sql.unsafe(`PRAGMA wal_autocheckpoint = ${Checkpointer.fallbackPages}`).pipe(
+        Sql.guard(on, "unavailable", "configuring the connection")
+      )
+    }
     const own = statements(sql, durability)
     // The migrator runs inside this BEGIN IMMEDIATE (as a nested savepoint), so processes opening a
     // new ledger at the same time migrate one after the other, and a failed migration leaves nothing.

@@ -10,6 +10,7 @@ import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Queue from "effect/Queue"
 import * as Redacted from "effect/Redacted"
 import * as TestClock from "effect/TestClock"
 import * as Fs from "node:fs"
@@ -17,6 +18,7 @@ import * as Path from "node:path"
 import * as DashScopeErrors from "../../../src/providers/dashscope/Errors.js"
 import * as HttpErrors from "../../../src/providers/http/Errors.js"
 import { layerSqlite, Ledger } from "../../../src/services/Ledger.js"
+import * as Checkpointer from "../../../src/services/ledger/Checkpointer.js"
 import {
   buildFailure,
   day,
@@ -212,4 +214,30 @@ describe("SQLite ledger file", () => {
       }
       assert.notStrictEqual(Fs.readFileSync(path).indexOf(Buffer.from("Invalid API-key provided.")), -1)
     }).pipe(Effect.scoped))
+})
+
+describe("SQLite ledger checkpoints", () => {
+  it.live("a worker thread copies the WAL into the database file, so no call waits on it", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const path = tempFile()
+      const sql = yield* SqliteClient.make({ filename: path }).pipe(
+        Effect.provideServiceEffect(Reactivity.Reactivity, Reactivity.make)
+      )
+      yield* Effect.orDie(sql.unsafe("PRAGMA wal_autocheckpoint = 0")) // this connection never checkpoints
+      yield* Effect.orDie(sql.unsafe("CREATE TABLE t (x TEXT)"))
+      for (let i = 0; i < 50; i++) yield* Effect.orDie(sql.unsafe("INSERT INTO t VALUES (?)", ["x".repeat(100)]))
+      const checkpoints = yield* Queue.unbounded<Checkpointer.Checkpointed>()
+      assert.isTrue(
+        yield* Checkpointer.start(path, {
+          delayMs: 0,
+          report: (result) => Queue.unsafeOffer(checkpoints, result)
+        })
+      )
+      const first = yield* Queue.take(checkpoints).pipe(Effect.timeoutFail({
+        duration: "10 seconds",
+        onTimeout: () => new Error("no checkpoint")
+      }))
+      assert.isAbove(first.log, 0)
+      assert.strictEqual(first.checkpointed, first.log)
+    })))
 })
