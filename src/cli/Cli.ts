@@ -29,8 +29,6 @@ import { generate, stream } from "../services/LLMClient.js"
 import * as LLMConfig from "../services/LLMConfig.js"
 import { batchCommand } from "./batch/Command.js"
 import * as Budget from "./Budget.js"
-import { demo } from "./Demo.js"
-import { doctor } from "./Doctor.js"
 import { CliError, ExitCode, toExitCode } from "./Exit.js"
 import { spendLine, streamSummary, table, usd } from "./Format.js"
 import * as Limits from "./Limits.js"
@@ -273,7 +271,17 @@ const ledgerCommand = Command.make("ledger", {
 // ---------------------------------------------------------------------------------------------
 // doctor / init / demo
 
-const doctorCommand = Command.make("doctor", { config }, (options) => doctor(Option.getOrUndefined(options.config)))
+// `doctor` and `demo` load their modules when they run: the demo brings the simulator and @effect/ai,
+// doctor its own HTTP client; `generate` needs neither (issue 17: CLI start-up).
+const doctorCommand = Command.make(
+  "doctor",
+  { config },
+  (options) =>
+    Effect.flatMap(
+      Effect.promise(() => import("./Doctor.js")),
+      ({ doctor }) => doctor(Option.getOrUndefined(options.config))
+    )
+)
   .pipe(
     Command.withDescription(describe(
       "Check the setup without spending: config, models → endpoints, keys (redacted), endpoint reachability (TCP + one plain HTTP request, no generation), breaker settings and the ledger. Exits non-zero when anything is wrong.",
@@ -327,7 +335,7 @@ const demoCommand = Command.make("demo", {
   json: Options.boolean("json").pipe(
     Options.withDescription("print one JSON object per step (what it demonstrates), then a summary line")
   )
-}, demo).pipe(
+}, (options) => Effect.flatMap(Effect.promise(() => import("./Demo.js")), ({ demo }) => demo(options))).pipe(
   Command.withDescription(
     describe("Run the tour of `npm run demo`: offline by default (embedded simulator, no keys, no network).", [
       "effect-llm demo",
