@@ -23,7 +23,7 @@ import type { ConfigError, LedgerError } from "../domain/Errors.js"
 import { GenerationResponse } from "../domain/GenerationResponse.js"
 import type { SummaryGroupBy } from "../domain/LedgerEvent.js"
 import type { GenerateRequest } from "../domain/Request.js"
-import { type LiveServices, makeLiveLayer, nodeFileSystem } from "../layers/Live.js"
+import { liveOver, type LiveServices, nodeFileSystem } from "../layers/Live.js"
 import { Ledger } from "../services/Ledger.js"
 import { generate, stream } from "../services/LLMClient.js"
 import * as LLMConfig from "../services/LLMConfig.js"
@@ -50,8 +50,9 @@ const json = Options.boolean("json").pipe(Options.withDescription("Print JSON in
 
 /**
  * Runs a command over the live services for `--config` (a fresh set: one command, one process). The
- * config is loaded once more beforehand, alone, so that the run's output knows every secret before
- * anything can print one — even an error building the ledger (a `ledger.url` password).
+ * config is loaded first, alone, so that the run's output knows every secret before anything can
+ * print one — even an error building the ledger (a `ledger.url` password); the services are then
+ * built over that same loaded config (`makeLiveLayer`'s composition, without reading it again).
  */
 const withLive = (configPath: Option.Option<string>) =>
 <A, E, R>(
@@ -64,11 +65,11 @@ const withLive = (configPath: Option.Option<string>) =>
   const options = Option.match(configPath, { onNone: () => ({}), onSome: (path) => ({ configPath: path }) })
   return Effect.gen(function*() {
     const output = yield* Output.CliOutput
-    const { secrets } = yield* LLMConfig.LLMConfig.pipe(
+    const loaded = yield* LLMConfig.LLMConfig.pipe(
       Effect.provide(LLMConfig.layer(options).pipe(Layer.provide(nodeFileSystem)))
     )
-    output.addSecrets(secrets)
-    return yield* Effect.provide(command, makeLiveLayer(options))
+    output.addSecrets(loaded.secrets)
+    return yield* Effect.provide(command, liveOver(Layer.succeed(LLMConfig.LLMConfig, loaded)))
   })
 }
 
