@@ -17,6 +17,7 @@ import { defaultKeyVariable } from "../providers/Provider.js"
 import { impliedProtocols, protocols } from "../providers/registry.js"
 import type { Env } from "./config/Interpolate.js"
 import { configError, type KeyPath, quote } from "./config/Issues.js"
+import * as Load from "./config/Load.js"
 import type { ProtocolTable } from "./config/Providers.js"
 import { distinct, secretsOfConfig } from "./config/Secrets.js"
 import type { LoadOptions } from "./config/Sources.js"
@@ -52,12 +53,6 @@ export declare namespace LLMConfig {
 /** The configuration service. */
 export class LLMConfig extends Context.Tag("effect-llm/LLMConfig")<LLMConfig, LLMConfig.Service>() {}
 
-/**
- * The loader (`config/Load.ts`: the sources, the config Schema, resolution), imported when a config is
- * first loaded rather than with the package: importing effect-llm does not build the config Schema.
- */
-const loader = Effect.promise(() => import("./config/Load.js"))
-
 /** The protocol registry as configuration sees it: which protocols exist, which entry names imply one. */
 export const registryProtocols: ProtocolTable = { protocols, implied: impliedProtocols }
 
@@ -70,10 +65,9 @@ export const registryProtocols: ProtocolTable = { protocols, implied: impliedPro
 export const load = (
   options: LoadOptions = {}
 ): Effect.Effect<ResolvedConfig, ConfigError, FileSystem.FileSystem | Path.Path> =>
-  Effect.map(Effect.flatMap(loader, (Load) => Load.load(options, registryProtocols)), (resolved) => resolved.config)
-    .pipe(
-      Effect.withSpan("LLMConfig.load")
-    )
+  Effect.map(Load.load(options, registryProtocols), (resolved) => resolved.config).pipe(
+    Effect.withSpan("LLMConfig.load")
+  )
 
 /** What `make` may be given beyond the configuration. */
 export interface MakeOptions {
@@ -158,7 +152,7 @@ export const layer = (
   Layer.effect(
     LLMConfig,
     Effect.map(
-      Effect.flatMap(loader, (Load) => Load.load(options, registryProtocols)),
+      Load.load(options, registryProtocols),
       (resolved) => make(resolved.config, { secrets: resolved.secrets })
     )
   )
@@ -170,7 +164,7 @@ export const layer = (
 export const layerIsolated = (config: unknown, env: Env = {}): Layer.Layer<LLMConfig, ConfigError> =>
   Layer.effect(
     LLMConfig,
-    Effect.flatMap(loader, (Load) => Load.loadObject(config, registryProtocols)).pipe(
+    Load.loadObject(config, registryProtocols).pipe(
       Effect.map((resolved) => make(resolved.config, { secrets: resolved.secrets })),
       Effect.withConfigProvider(
         ConfigProvider.fromMap(
