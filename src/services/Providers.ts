@@ -17,38 +17,19 @@ export class Providers extends Context.Tag("effect-llm/Providers")<
 >() {}
 
 /**
- * A client built on first use: the first call runs `make` (a protocol's `make` loads its modules), later
- * calls go straight to the built client. Concurrent first calls share one build.
- */
-const onFirstUse = (make: Effect.Effect<ProviderClient>): Effect.Effect<ProviderClient> =>
-  Effect.map(Effect.cached(make), (build) => {
-    let built: ProviderClient | undefined
-    const client = Effect.tap(build, (ready) => {
-      built = ready
-    })
-    return {
-      generate: (target, request) =>
-        built !== undefined
-          ? built.generate(target, request)
-          : Effect.flatMap(client, (c) => c.generate(target, request)),
-      stream: (target, request) =>
-        built !== undefined ? built.stream(target, request) : Effect.flatMap(client, (c) => c.stream(target, request))
-    }
-  })
-
-/**
- * Every registered protocol over the `HttpClient` in context, each built when a call first uses it:
- * a program calling one protocol never loads the others' decoders.
+ * Every registered protocol over the `HttpClient` in context. Each protocol's `make` imports its client
+ * modules (not loaded with the package); they load here, together, when the layer is built — never
+ * during a call, so a call's first attempt has no extra asynchronous step (a `TestClock` test forking
+ * a call and adjusting the clock at once still sees its sleeps).
  */
 export const layerHttp: Layer.Layer<Providers, never, HttpClient.HttpClient> = Layer.effect(
   Providers,
-  Effect.flatMap(Effect.context<HttpClient.HttpClient>(), (context) =>
-    Effect.map(
-      Effect.forEach(
-        Object.values(protocols),
-        (protocol) =>
-          Effect.map(onFirstUse(Effect.provide(protocol.make, context)), (client) => [protocol.name, client] as const)
-      ),
-      (entries) => Object.fromEntries(entries) as Record<ProtocolName, ProviderClient>
-    ))
+  Effect.map(
+    Effect.forEach(
+      Object.values(protocols),
+      (protocol) => Effect.map(protocol.make, (client) => [protocol.name, client] as const),
+      { concurrency: "unbounded" }
+    ),
+    (entries) => Object.fromEntries(entries) as Record<ProtocolName, ProviderClient>
+  )
 )

@@ -1,7 +1,7 @@
 /**
  * The DashScope client over an `HttpClient`: one attempt encodes the request (`Request.ts`), sends it and
  * decodes the answer (`Response.ts`, `Stream.ts`) or classifies the failure (`Errors.ts`). Loaded when
- * a call first uses the protocol (`DashScope.ts` holds the rules, needed before any request).
+ * `Providers.layerHttp` is built, not with the package (`DashScope.ts` holds the rules a call checks first).
  */
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as Clock from "effect/Clock"

@@ -11,7 +11,7 @@ import * as Request from "./Request.js"
 
 /**
  * The Gemini client over the `HttpClient` in context; its modules (decoding, streams, error classification) are
- * loaded when it is first built, so importing the package or configuring the protocol does not load them.
+ * loaded when it is built (by `Providers.layerHttp`, when a live layer is built), not with the package.
  */
 export const make: Effect.Effect<ProviderClient, never, HttpClient.HttpClient> = Effect.flatMap(
   Effect.promise(() => import("./Client.js")),
