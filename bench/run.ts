@@ -7,7 +7,8 @@
  *   npm run bench                 full run (~10 minutes), writes bench/RESULTS.md
  *   npm run bench -- --quick      one short round (~1 minute), writes bench/RESULTS.md
  *   npm run bench -- --tiny       smoke run for the test: tiny workloads, sources through tsx, no build
- * Options: --rounds N, --only W1,W3 (workloads), --out FILE (`-` for stdout only), --no-build, --no-ledger,
+ * Options: --rounds N, --only W1,W3 (workloads; `CLI`: the command line's start-to-exit), --out FILE (`-` for
+ * stdout only), --no-build, --no-ledger,
  * --json (stdout gets the results as one JSON `BenchReport` (bench/report.ts) instead of the markdown).
  */
 import { spawn, spawnSync } from "node:child_process"
@@ -471,7 +472,10 @@ const main = async () => {
         }
       }
     }
-    if (runner.lib === "dist" && only === undefined) cli = measureCli(perCallConfig("gemini"))
+    // `--only CLI` (alone or beside workloads) measures the command line; a run of only some workloads skips it.
+    if (runner.lib === "dist" && (only === undefined || (only as ReadonlyArray<string>).includes("CLI"))) {
+      cli = measureCli(perCallConfig("gemini"))
+    }
   } finally {
     server.stop()
   }

@@ -23,14 +23,12 @@ import type { ConfigError, LedgerError } from "../domain/Errors.js"
 import { GenerationResponse } from "../domain/GenerationResponse.js"
 import type { SummaryGroupBy } from "../domain/LedgerEvent.js"
 import type { GenerateRequest } from "../domain/Request.js"
-import { type LiveServices, makeLiveLayer, nodeFileSystem } from "../layers/Live.js"
+import { liveOver, type LiveServices, nodeFileSystem } from "../layers/Live.js"
 import { Ledger } from "../services/Ledger.js"
 import { generate, stream } from "../services/LLMClient.js"
 import * as LLMConfig from "../services/LLMConfig.js"
 import { batchCommand } from "./batch/Command.js"
 import * as Budget from "./Budget.js"
-import { demo } from "./Demo.js"
-import { doctor } from "./Doctor.js"
 import { CliError, ExitCode, toExitCode } from "./Exit.js"
 import { spendLine, streamSummary, table, usd } from "./Format.js"
 import * as Limits from "./Limits.js"
@@ -52,8 +50,9 @@ const json = Options.boolean("json").pipe(Options.withDescription("Print JSON in
 
 /**
  * Runs a command over the live services for `--config` (a fresh set: one command, one process). The
- * config is loaded once more beforehand, alone, so that the run's output knows every secret before
- * anything can print one — even an error building the ledger (a `ledger.url` password).
+ * config is loaded first, alone, so that the run's output knows every secret before anything can
+ * print one — even an error building the ledger (a `ledger.url` password); the services are then
+ * built over that same loaded config (`makeLiveLayer`'s composition, without reading it again).
  */
 const withLive = (configPath: Option.Option<string>) =>
 <A, E, R>(
@@ -66,11 +65,11 @@ const withLive = (configPath: Option.Option<string>) =>
   const options = Option.match(configPath, { onNone: () => ({}), onSome: (path) => ({ configPath: path }) })
   return Effect.gen(function*() {
     const output = yield* Output.CliOutput
-    const { secrets } = yield* LLMConfig.LLMConfig.pipe(
+    const loaded = yield* LLMConfig.LLMConfig.pipe(
       Effect.provide(LLMConfig.layer(options).pipe(Layer.provide(nodeFileSystem)))
     )
-    output.addSecrets(secrets)
-    return yield* Effect.provide(command, makeLiveLayer(options))
+    output.addSecrets(loaded.secrets)
+    return yield* Effect.provide(command, liveOver(Layer.succeed(LLMConfig.LLMConfig, loaded)))
   })
 }
 
@@ -273,7 +272,17 @@ const ledgerCommand = Command.make("ledger", {
 // ---------------------------------------------------------------------------------------------
 // doctor / init / demo
 
-const doctorCommand = Command.make("doctor", { config }, (options) => doctor(Option.getOrUndefined(options.config)))
+// `doctor` and `demo` load their modules when they run: the demo brings the simulator and @effect/ai,
+// doctor its own HTTP client; `generate` needs neither (issue 17: CLI start-up).
+const doctorCommand = Command.make(
+  "doctor",
+  { config },
+  (options) =>
+    Effect.flatMap(
+      Effect.promise(() => import("./Doctor.js")),
+      ({ doctor }) => doctor(Option.getOrUndefined(options.config))
+    )
+)
   .pipe(
     Command.withDescription(describe(
       "Check the setup without spending: config, models → endpoints, keys (redacted), endpoint reachability (TCP + one plain HTTP request, no generation), breaker settings and the ledger. Exits non-zero when anything is wrong.",
@@ -327,7 +336,7 @@ const demoCommand = Command.make("demo", {
   json: Options.boolean("json").pipe(
     Options.withDescription("print one JSON object per step (what it demonstrates), then a summary line")
   )
-}, demo).pipe(
+}, (options) => Effect.flatMap(Effect.promise(() => import("./Demo.js")), ({ demo }) => demo(options))).pipe(
   Command.withDescription(
     describe("Run the tour of `npm run demo`: offline by default (embedded simulator, no keys, no network).", [
       "effect-llm demo",

@@ -90,15 +90,24 @@ export const nodeHttpClient: Layer.Layer<HttpClient.HttpClient> = Layer.unwrapEf
  * calls still in flight, then closes the ledger connection and the HTTP pool.
  */
 export const makeLiveLayer = (options: LiveLayerOptions = {}): Layer.Layer<LiveServices, ConfigError | LedgerError> =>
-  layerWith(
+  liveOver(
     LLMConfig.layer({
       ...(options.configPath !== undefined ? { configPath: options.configPath } : {}),
       ...(options.config !== undefined ? { config: options.config } : {}),
       ...(options.userConfig !== undefined ? { userConfig: options.userConfig } : {})
     }).pipe(Layer.provide(nodeFileSystem)),
-    Providers.layerHttp.pipe(Layer.provide(options.httpClient ?? nodeHttpClient)),
-    ledgerFromConfig
+    options.httpClient
   )
+
+/**
+ * The live services over a given config layer (`makeLiveLayer`'s composition): the command line
+ * passes the config it already loaded, so a command reads and validates its files once.
+ */
+export const liveOver = <E>(
+  config: Layer.Layer<LLMConfig.LLMConfig, E>,
+  httpClient: Layer.Layer<HttpClient.HttpClient> = nodeHttpClient
+): Layer.Layer<LiveServices, E | LedgerError> =>
+  layerWith(config, Providers.layerHttp.pipe(Layer.provide(httpClient)), ledgerFromConfig)
 
 let shared: ManagedRuntime.ManagedRuntime<LiveServices, ConfigError | LedgerError> | undefined
 

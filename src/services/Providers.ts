@@ -16,13 +16,19 @@ export class Providers extends Context.Tag("effect-llm/Providers")<
   Readonly<Record<ProtocolName, ProviderClient>>
 >() {}
 
-/** Every registered protocol over the `HttpClient` in context. */
+/**
+ * Every registered protocol over the `HttpClient` in context. Each protocol's `make` imports its client
+ * modules (not loaded with the package); they load here, together, when the layer is built — never
+ * during a call, so a call's first attempt has no extra asynchronous step (a `TestClock` test forking
+ * a call and adjusting the clock at once still sees its sleeps).
+ */
 export const layerHttp: Layer.Layer<Providers, never, HttpClient.HttpClient> = Layer.effect(
   Providers,
   Effect.map(
     Effect.forEach(
       Object.values(protocols),
-      (protocol) => Effect.map(protocol.make, (client) => [protocol.name, client] as const)
+      (protocol) => Effect.map(protocol.make, (client) => [protocol.name, client] as const),
+      { concurrency: "unbounded" }
     ),
     (entries) => Object.fromEntries(entries) as Record<ProtocolName, ProviderClient>
   )
