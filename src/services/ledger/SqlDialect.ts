@@ -1,0 +1,161 @@
+/**
+ * What the SQL ledgers (`Sql.ts`, `SqlLimits.ts`) share per database: the dialect's name and
+ * statements, how a driver's failure becomes a `LedgerError`, transactions on a reserved connection,
+ * the schema check, and the clock in whole milliseconds.
+ */
+import * as SqlClient from "@effect/sql/SqlClient"
+import type { SqlError } from "@effect/sql/SqlError"
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import { LedgerError } from "../../domain/Errors.js"
+import { latestVersion, migrationsTable } from "./Migrations.js"
+
+/** How a database names itself in errors and classifies its drivers' failures. */
+export interface Dialect {
+  /** Names the ledger in error messages (never holds a password). */
+  readonly label: string
+  /** The reason for a driver failure that is not the operation's own (busy, unreachable, corrupt). */
+  readonly classify: (code: string) => LedgerError["reason"] | undefined
+}
+
+/**
+ * What differs between the databases over an open client. Transaction control (BEGIN, the write
+ * lock, COMMIT, PRAGMAs) is constant text run as-is on the reserved connection, as @effect/sql's own
+ * `withTransaction` runs its BEGIN and COMMIT; every statement that reads or writes rows is a tagged
+ * template. (A `Statement` costs ~15 µs more than the connection's `execute`, 4-5 of them a call.)
+ */
+export interface Statements {
+  /** Opens a write transaction holding the ledger's write lock (a hold's or raise's; the budget check follows). */
+  readonly beginWrite: ReadonlyArray<string>
+  /** Run after a write transaction ended, however it ended. */
+  readonly afterWrite: ReadonlyArray<string>
+  /** Opens a settlement's transaction, when its single INSERT must take the write lock too. */
+  readonly beginSettle: ReadonlyArray<string> | undefined
+  /**
+   * True when a lone `INSERT` takes the write lock itself and needs no statement around it, and the
+   * driver returns the new row's `seq` (SQLite at `durability: normal`): a hold is then one
+   * `INSERT … SELECT … WHERE` the table gained no row since the fold's last read, and the ledger
+   * folds the rows it writes itself without reading them back.
+   */
+  readonly lockingInsert: boolean
+  /** Opens a read-only transaction whose statements all see one snapshot. */
+  readonly beginSnapshot: ReadonlyArray<string>
+  /** True when the migrations table exists. */
+  readonly hasMigrationsTable: Effect.Effect<boolean, SqlError>
+  /** True when the database holds tables though no ledger (SQLite: such a file is refused); undefined to skip. */
+  readonly hasTables: Effect.Effect<boolean, SqlError> | undefined
+}
+
+// ---------------------------------------------------------------------------------------------
+// Failures
+
+/** The driver's error (the first in the `cause` chain with a string `code`), else the outermost. */
+const rootCause = (cause: unknown): unknown => {
+  for (let current = cause, depth = 0; current !== undefined && depth < 8; depth++) {
+    if (typeof current === "object" && current !== null) {
+      if (typeof (current as { code?: unknown }).code === "string") return current
+      current = (current as { cause?: unknown }).cause
+    } else return current
+  }
+  return cause
+}
+
+/** A failure's message, with the driver's code in front when the message does not name it. */
+export const explain = (cause: unknown): string => {
+  const root = rootCause(cause)
+  if (root instanceof Error) {
+    const code = (root as { code?: unknown }).code
+    const message = root.message || (root.constructor?.name ?? "error")
+    return typeof code === "string" && !message.includes(code) ? `${code}: ${message}` : message
+  }
+  if (typeof root === "object" && root !== null && "message" in root) return String(root.message)
+  return String(root)
+}
+
+/** Maps any failure (driver error, migration error or defect) to a `LedgerError` naming what failed. */
+export const toLedgerError =
+  (dialect: Dialect, reason: LedgerError["reason"], doing: string) => (cause: unknown): LedgerError => {
+    if (cause instanceof LedgerError) return cause
+    const code = (rootCause(cause) as { code?: unknown } | undefined)?.code
+    return new LedgerError({
+      reason: (typeof code === "string" ? dialect.classify(code) : undefined) ?? reason,
+      message: `${dialect.label}: ${doing} failed: ${explain(cause)}`
+    })
+  }
+
+/** Runs `effect`, turning every failure and defect into a `LedgerError`. */
+/**
+ * The clock in whole milliseconds: timestamps are BIGINT columns, and a clock that is not the wall
+ * clock (TestClock after a jittered sleep, a scaled demo clock) can stand between two milliseconds.
+ */
+export const wholeMillis: Effect.Effect<number> = Effect.map(Clock.currentTimeMillis, Math.floor)
+
+export const guard =
+  (dialect: Dialect, reason: LedgerError["reason"], doing: string) =>
+  <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, LedgerError, R> => {
+    const map = toLedgerError(dialect, reason, doing)
+    return effect.pipe(Effect.mapError(map), Effect.catchAllDefect((defect) => Effect.fail(map(defect))))
+  }
+
+// ---------------------------------------------------------------------------------------------
+// Transactions
+
+/**
+ * Runs `body` in a transaction on a reserved connection: the `begin` statements, then `body`, then
+ * COMMIT, or ROLLBACK on any failure; then the `after` statements. Every statement `body` writes
+ * with `sql` runs on that connection (provided as the `TransactionConnection`). Uninterruptible, so
+ * a connection never returns to its pool mid-transaction. (`SqlClient.withTransaction` does not
+ * fit: it begins with a deferred `BEGIN`, which lets two SQLite processes read the same spend, and
+ * dies on a failed COMMIT.)
+ */
+export const inTransaction = <A, E>(
+  sql: SqlClient.SqlClient,
+  begin: ReadonlyArray<string>,
+  body: Effect.Effect<A, E>,
+  after: ReadonlyArray<string> = []
+): Effect.Effect<A, E | SqlError> =>
+  Effect.scoped(Effect.flatMap(sql.reserve, (connection) => {
+    const run = (statement: string) => connection.execute(statement, [], undefined)
+    const rollback = Effect.ignore(run("ROLLBACK"))
+    return Effect.uninterruptible(
+      Effect.forEach(begin, run, { discard: true }).pipe(
+        Effect.zipRight(Effect.provideService(body, SqlClient.TransactionConnection, [connection, 0] as const)),
+        Effect.exit,
+        Effect.flatMap((exit): Effect.Effect<A, E | SqlError> =>
+          Exit.isSuccess(exit) ?
+            Effect.as(Effect.tapError(run("COMMIT"), () => rollback), exit.value) :
+            Effect.zipRight(rollback, exit)
+        ),
+        Effect.ensuring(Effect.ignore(Effect.forEach(after, run, { discard: true })))
+      )
+    )
+  }))
+
+/** Refuses a database whose schema is newer than this code (or, with `hasTables`, that holds other data). Writes nothing. */
+export const checkSchema = (
+  sql: SqlClient.SqlClient,
+  dialect: Dialect,
+  statements: Pick<Statements, "hasMigrationsTable" | "hasTables">
+): Effect.Effect<void, LedgerError> =>
+  Effect.gen(function*() {
+    if (!(yield* statements.hasMigrationsTable)) {
+      if (statements.hasTables === undefined || !(yield* statements.hasTables)) return
+      return yield* new LedgerError({
+        reason: "corrupt",
+        message:
+          `${dialect.label}: not an effect-llm ledger (a SQLite database with tables but no ${migrationsTable} table); left unchanged`
+      })
+    }
+    const [row] = yield* sql<{ version: number | string | null }>`SELECT MAX(migration_id) AS version FROM ${
+      sql(migrationsTable)
+    }`
+    const version = Number(row?.version ?? 0)
+    if (version > latestVersion) {
+      return yield* new LedgerError({
+        reason: "incompatible_schema",
+        message:
+          `${dialect.label}: the ledger's schema is version ${version}, newer than this effect-llm knows (up to ${latestVersion}); upgrade effect-llm or point ledger.path elsewhere — the ledger was left unchanged`
+      })
+    }
+  }).pipe(guard(dialect, "read_failed", "reading the schema version"))
