@@ -185,11 +185,13 @@ describe.concurrent("effect-llm batch", { timeout: 120_000 }, () => {
     assert.deepStrictEqual(after.slice(0, before.length), before) // the first run's lines untouched
     assert.deepStrictEqual(after.map((r) => r.id).sort(), numbered(24).map((i) => i.id).sort()) // each id once
     assert.isTrue(after.every((r) => r.ok))
-    // Each line's call committed exactly once; the only other ledger traffic is the killed run's calls in flight.
+    // Each line's call committed exactly once; the only other ledger traffic is what the kill caught
+    // between a commit and its line: results waiting in runBatch's queue (≤ concurrency), calls that
+    // committed and wait to hand theirs over (≤ concurrency) and the line being written (1).
     const ledgerAfter = await ledgerEvents(s.dir)
     const commits = ledgerAfter.filter((e) => e.type === "commit")
     for (const r of after) assert.strictEqual(commits.filter((e) => e.traceId === r.traceId).length, 1, r.id)
-    assert.isAtMost(commits.length - after.length, 3)
+    assert.isAtMost(commits.length - after.length, 2 * 3 + 1)
     const summary = JSON.parse(resumed.stdout) as Summary
     assert.deepInclude(summary.counts, { ok: 24 - before.length, alreadyDone: before.length, failed: 0 })
   })
