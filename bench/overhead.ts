@@ -224,19 +224,33 @@ if (what.includes("stream")) {
   )
 }
 if (what.includes("forks")) {
-  // BENCH "forks": the fibers one call starts (each costs a fiber's setup and its scheduling)
+  // BENCH "forks": the fibers one call starts (each costs a fiber's setup and its scheduling) and the
+  // effect steps its fibers run (each primitive the run loop evaluates: the fixed cost of a call's
+  // structure; a whole Stream run is ~500 whatever it carries)
   const Supervisor = await import("effect/Supervisor")
+  const RuntimeFlags = await import("effect/RuntimeFlags")
+  const RuntimeFlagsPatch = await import("effect/RuntimeFlagsPatch")
   let started = 0
+  let steps = 0
   const counting = new (class extends Supervisor.AbstractSupervisor<void> {
     value = Effect.void
     override onStart() {
       started++
     }
+    override onEffect() {
+      steps++
+    }
   })()
   const count = async (label: string, effect: Effect.Effect<unknown, unknown, any>) => {
+    await runtime.runPromise(effect) // warm: first-call setup is not the call's structure
     started = 0
-    await runtime.runPromise(Effect.supervised(effect, counting))
-    console.log(`${label}: ${started} fibers started`)
+    steps = 0
+    await runtime.runPromise(
+      Effect.supervised(effect, counting).pipe(
+        Effect.withRuntimeFlagsPatch(RuntimeFlagsPatch.enable(RuntimeFlags.OpSupervision))
+      )
+    )
+    console.log(`${label}: ${started} fibers started, ${steps} effect steps`)
   }
   await count("generate", LLMClient.generate({ prompt: "hello" }))
   await count("stream", Stream.runForEach(LLMClient.stream({ prompt: "hello" }), () => Effect.void))

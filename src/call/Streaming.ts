@@ -123,7 +123,7 @@ export const make = (deps: {
     )
 
   /** One attempt: opens the stream in a scope of its own (closed if the attempt fails) and peels its prefix. */
-  const open = (outer: Scope.Scope, plan: Plan): Attempt<Opened> => (client, target, route, timeout) =>
+  const openAttempt = (outer: Scope.Scope, plan: Plan): Attempt<Opened> => (client, target, route, timeout) =>
     Effect.flatMap(Scope.fork(outer, ExecutionStrategy.sequential), (scope) =>
       Effect.gen(function*() {
         const body = yield* Timeout.timeoutFail(
@@ -142,17 +142,30 @@ export const make = (deps: {
         return { ...read, pull, scope }
       }).pipe(Effect.onError((cause) => Scope.close(scope, Exit.failCause(cause)))))
 
-  /** Streams a planned call: hold, attempts up to the first delta, then the deltas and one finish element. */
-  const run = <A>(plan: Plan, sink: Sink<A>): Stream.Stream<A, LLMError> => {
-    const setup = Effect.gen(function*() {
+  /**
+   * Opens a call's stream in the current scope: plans it (`planned`, which may also take scoped
+   * resources), holds, attempts up to the first delta; the pull yields the rest and one finish
+   * element. Closing the scope settles a call that did not finish.
+   */
+  const open = <A>(
+    planned: Effect.Effect<Plan, LLMError, Scope.Scope>,
+    sink: Sink<A>
+  ): Effect.Effect<Pull<A, LLMError>, LLMError, Scope.Scope> =>
+    Effect.gen(function*() {
+      const plan = yield* planned
       const outer = yield* Effect.scope
       const progress = new CallProgress(yield* Clock.currentTimeMillis)
-      const meter: Meter = yield* Effect.acquireRelease(
-        metering.hold(plan, progress),
-        (meter, exit) => metering.settleUnfinished(meter, exit)
+      // The hold and its settling finalizer in one uninterruptible step, on the scope itself
+      // (`Effect.acquireRelease` would also diff and restore the fiber's refs around the finalizer).
+      const meter: Meter = yield* Effect.uninterruptible(
+        Effect.tap(
+          metering.hold(plan, progress),
+          (meter) =>
+            Scope.addFinalizerExit(outer, (exit) => Effect.uninterruptible(metering.settleUnfinished(meter, exit)))
+        )
       )
       yield* telemetry.started(plan)
-      const [opened, route] = yield* deps.attempts.run(meter, open(outer, plan))
+      const [opened, route] = yield* deps.attempts.run(meter, openAttempt(outer, plan))
 
       const content: Array<string> = []
       const reasoning: Array<string> = []
@@ -266,17 +279,22 @@ export const make = (deps: {
       return next
     })
 
-    return fromScopedPull(setup, {
-      name: "LLMClient.stream",
-      options: { attributes: { "gen_ai.operation.name": "stream" }, captureStackTrace: false }
-    })
-  }
+  /** The public stream's setup (no span: the stream built over it names its own). */
+  const openStream = (planned: Effect.Effect<Plan, LLMError, Scope.Scope>) => open(planned, eventSink)
 
   /** The public stream: text and reasoning deltas, then one finish event. */
-  const stream = (plan: Plan): Stream.Stream<StreamEvent, LLMError> => run(plan, eventSink)
+  const stream = (planned: Effect.Effect<Plan, LLMError, Scope.Scope>): Stream.Stream<StreamEvent, LLMError> =>
+    fromScopedPull(open(planned, eventSink), streamSpan)
 
   /** Every decoded part (tool calls and provider metadata too), then the settled response. */
-  const streamParts = (plan: Plan): Stream.Stream<PartsElement, LLMError> => run(plan, partsSink)
+  const streamParts = (planned: Effect.Effect<Plan, LLMError, Scope.Scope>): Stream.Stream<PartsElement, LLMError> =>
+    fromScopedPull(open(planned, partsSink), streamSpan)
 
-  return { stream, streamParts }
+  return { openStream, stream, streamParts }
 }
+
+/** The span of a streamed call. */
+export const streamSpan = {
+  name: "LLMClient.stream",
+  options: { attributes: { "gen_ai.operation.name": "stream" }, captureStackTrace: false }
+} as const

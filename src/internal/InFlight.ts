@@ -4,7 +4,7 @@
  */
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
-import type * as Scope from "effect/Scope"
+import * as Scope from "effect/Scope"
 
 /** Tracks the fibers of calls in flight; scoped: the scope's end interrupts and awaits them. */
 export const make: Effect.Effect<
@@ -43,10 +43,11 @@ export const make: Effect.Effect<
       return Effect.ensuring(effect, leave(fiber))
     })
 
+  // A finalizer on the scope itself: `Effect.addFinalizer` would also diff the fiber's refs twice.
   const trackScoped: Effect.Effect<void, never, Scope.Scope> = Effect.withFiberRuntime((fiber) => {
     if (closing) return Effect.interrupt
     enter(fiber)
-    return Effect.addFinalizer(() => leave(fiber))
+    return Effect.flatMap(Effect.scope, (scope) => Scope.addFinalizer(scope, leave(fiber)))
   })
 
   return { track, trackScoped }

@@ -22,6 +22,7 @@ import { GenerationResponse } from "../domain/GenerationResponse.js"
 import type { GenerateRequest } from "../domain/Request.js"
 import type { StreamEvent } from "../domain/StreamEvent.js"
 import * as InFlight from "../internal/InFlight.js"
+import { fromScopedPull } from "../internal/PullStream.js"
 import * as Scrub from "../internal/Scrub.js"
 import * as Spans from "../internal/Spans.js"
 import * as Timeout from "../internal/Timeout.js"
@@ -152,8 +153,9 @@ export const make = Effect.gen(function*() {
         : Effect.map(generateResponse(input), (response) => response.content)
     )) as Generate<never>
 
+  // Tracked and planned in the stream's own scope, at its first pull (no `Stream.unwrapScoped` stage).
   const stream = (input: GenerateRequest): Stream.Stream<StreamEvent, LLMError> =>
-    Stream.unwrapScoped(Effect.zipRight(inFlight.trackScoped, Effect.map(plan(input), streaming.stream)))
+    streaming.stream(Effect.zipRight(inFlight.trackScoped, plan(input)))
 
   const service = LLMClient.of({ generate, stream })
   return Parts.register(service, {
@@ -163,8 +165,8 @@ export const make = Effect.gen(function*() {
           Spans.withSpan(effect, "LLMClient.generate", generateSpan)
         )
       ),
-    stream: (input) =>
-      Stream.unwrapScoped(Effect.zipRight(inFlight.trackScoped, Effect.map(planParts(input), streaming.streamParts)))
+    stream: (input) => streaming.streamParts(Effect.zipRight(inFlight.trackScoped, planParts(input))),
+    openStream: (input) => streaming.openStream(Effect.zipRight(inFlight.trackScoped, plan(input)))
   })
 })
 
@@ -188,6 +190,16 @@ export const layer: Layer.Layer<
 export const generate: Generate<LLMClient> =
   ((request: GenerateRequest) => Effect.flatMap(LLMClient, (client) => client.generate(request))) as Generate<LLMClient>
 
-/** Streams a model's answer through the `LLMClient` in context. */
+/**
+ * Streams a model's answer through the `LLMClient` in context, as one stream over the client's own
+ * setup rather than a stream of its stream (`Stream.unwrap` costs a short stream ~15% more); a client
+ * that `LLMClient.make` did not build (a test stub) is pulled as it is, under the same span.
+ */
 export const stream = (request: GenerateRequest): Stream.Stream<StreamEvent, LLMError, LLMClient> =>
-  Stream.unwrap(Effect.map(LLMClient, (client) => client.stream(request)))
+  fromScopedPull(
+    Effect.flatMap(LLMClient, (client) => {
+      const entry = Parts.entryOf(client)
+      return entry === undefined ? Stream.toPull(client.stream(request)) : entry.openStream(request)
+    }),
+    Streaming.streamSpan
+  )

@@ -8,10 +8,10 @@ import * as Chunk from "effect/Chunk"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
 import * as Stream from "effect/Stream"
 import * as TestClock from "effect/TestClock"
-import type { StreamEvent } from "../../src/domain/StreamEvent.js"
-import { Ledger, makeLiveLayer, stream } from "../../src/index.js"
+import { FatalError, Ledger, LLMClient, makeLiveLayer, stream, StreamEvent } from "../../src/index.js"
 import * as Loopback from "../support/LoopbackServer.js"
 
 const googleai = "vertexai-sdk-test-data/googleai/"
@@ -265,5 +265,28 @@ describe("stream() over HTTP", () => {
       )
       assert.strictEqual(error._tag, "BudgetExceededError")
       assert.strictEqual(server.requests.length, 0)
+    }))
+
+  it.effect("a user's own LLMClient (a stub layer) is streamed by the stream accessor as it is", () =>
+    Effect.gen(function*() {
+      const events = [
+        new StreamEvent({ delta: "a", isFinish: false }),
+        new StreamEvent({ delta: "b", isFinish: false })
+      ]
+      const stub = Layer.succeed(
+        LLMClient,
+        LLMClient.of({
+          generate: (() => Effect.die("unused")) as LLMClient.Service["generate"],
+          stream: (request) =>
+            request.prompt === "fail"
+              ? Stream.fail(new FatalError({ reason: "invalid_request", message: "stub refused" }))
+              : Stream.fromIterable(events)
+        })
+      )
+      const got = yield* collect(stream({ prompt: "x" })).pipe(Effect.provide(stub))
+      assert.deepStrictEqual(got.map((event) => event.delta), ["a", "b"])
+      const error = yield* Effect.flip(collect(stream({ prompt: "fail" }))).pipe(Effect.provide(stub))
+      assert.strictEqual(error._tag, "FatalError")
+      assert.strictEqual(error.message, "stub refused")
     }))
 })
