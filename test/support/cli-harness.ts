@@ -1,16 +1,15 @@
 /**
- * Runs the `effect-llm` command line as a child process (an esbuild bundle of `src/cli/bin.ts`, built
- * once per test run from the current sources: it starts in a fraction of `node --import tsx`'s time),
+ * Runs the `effect-llm` command line as a child process (the bundle `npm run build` ships in `dist/cli`,
+ * built once per test run from the current sources by `scripts/bundle-cli.ts`),
  * hermetically (no user config file, no real keys, no colour), and writes temp configs pointing at
- * the loopback simulator. The build is laid out like `dist/cli`: a small `bin.mjs` installs the signal
- * handlers (`Signals.mjs`), then loads the rest (`Main.mjs`, one bundle of the command line).
+ * the loopback simulator.
  */
-import * as Esbuild from "esbuild"
 import { spawn } from "node:child_process"
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join, resolve } from "node:path"
 import { pathToFileURL } from "node:url"
+import { bundleCli } from "../../scripts/bundle-cli.js"
 import type * as Simulator from "../../src/simulator/Simulator.js"
 
 /** The repository root. */
@@ -20,32 +19,7 @@ const outdir = join(root, ".test-build/cli")
 /** The bundled executable (`node <bin> …` runs the CLI, e.g. under `script` for a pseudo-terminal). */
 export const bin = join(outdir, "bin.mjs")
 rmSync(outdir, { recursive: true, force: true })
-/** The three files import each other at run time, so `Signals` is one module (state shared) as in `dist`. */
-const separateFiles: Esbuild.Plugin = {
-  name: "separate-files",
-  setup: (build) =>
-    build.onResolve(
-      { filter: /^\.\/(Main|Signals)\.js$/ },
-      (args) => ({ path: args.path.replace(/\.js$/, ".mjs"), external: true })
-    )
-}
-await Esbuild.build({
-  entryPoints: ["bin", "Main", "Signals"].map((name) => join(root, `src/cli/${name}.ts`)),
-  bundle: true,
-  platform: "node",
-  format: "esm",
-  target: "node20",
-  outdir,
-  outExtension: { ".js": ".mjs" },
-  plugins: [separateFiles],
-  external: ["better-sqlite3", "pg-native"],
-  logLevel: "error",
-  // CommonJS dependencies inside an ESM bundle still call `require`.
-  banner: {
-    js:
-      "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);"
-  }
-})
+await bundleCli(outdir, ".mjs")
 
 /** What a run produced. */
 export interface CliRun {
