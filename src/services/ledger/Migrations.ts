@@ -11,7 +11,7 @@ import * as Effect from "effect/Effect"
 export const migrationsTable = "effect_llm_migrations"
 
 /** The highest schema version this code knows; a ledger at a higher one is refused, not touched. */
-export const latestVersion = 3
+export const latestVersion = 4
 
 const indexes = (sql: SqlClient.SqlClient) =>
   Effect.all([
@@ -171,11 +171,29 @@ const rateEvents = Effect.gen(function*() {
   yield* sql`CREATE INDEX rate_events_keep_until ON rate_events (keep_until)`
 })
 
+/**
+ * Version 4: each random-key index on the rows that are looked up by it, only: `trace_id` on holds (a
+ * trace's holds; their raises and settlements follow by `hold_id`), `hold_id` on raises and
+ * settlements (a hold's). Every row used to add a key to both; now one, so a call writes two
+ * random-key index pages instead of four, and a large ledger's index B-trees hold half the keys.
+ * Measured on better-sqlite3 alone (the ledger's INSERT on a copy of a bench ledger): a hold + commit
+ * pair 170–250 → 130–190 µs. Queries by trace and the summary name the row types, as the indexes' own
+ * conditions do, so that both SQLite and PostgreSQL use them.
+ */
+const partialIndexes = Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
+  yield* sql`DROP INDEX ledger_events_trace_id`
+  yield* sql`DROP INDEX ledger_events_hold_id`
+  yield* sql`CREATE INDEX ledger_events_hold_trace_id ON ledger_events (trace_id) WHERE type = 'hold'`
+  yield* sql`CREATE INDEX ledger_events_settlement_hold_id ON ledger_events (hold_id) WHERE type <> 'hold'`
+})
+
 /** The migrations, by `<version>_<name>`. */
 export const migrations: Record<string, Effect.Effect<void, unknown, SqlClient.SqlClient>> = {
   "1_create_ledger_events": createEvents,
   "2_tags_and_raises": tagsAndRaises,
-  "3_rate_events": rateEvents
+  "3_rate_events": rateEvents,
+  "4_partial_indexes": partialIndexes
 }
 
 /** Applies the pending migrations (no schema dump). */

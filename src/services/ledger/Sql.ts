@@ -220,10 +220,24 @@ export const make = (
       spendToday: () => spent("global", "daily"),
       spend: spent,
       events: (query?: LedgerQuery) => {
-        const conditions: Array<Fragment> = []
-        if (query?.traceId !== undefined) conditions.push(sql`trace_id = ${query.traceId}`)
-        if (query?.since !== undefined) conditions.push(sql`timestamp >= ${query.since.getTime()}`)
-        return sql<Row>`SELECT * FROM ledger_events WHERE ${sql.and(conditions)} ORDER BY timestamp, seq`.pipe(
+        const since: Array<Fragment> = query?.since === undefined ? [] : [sql`timestamp >= ${query.since.getTime()}`]
+        const traceId = query?.traceId
+        // A trace's holds by the holds' trace index, their raises and settlements by the others' hold index (schema v4).
+        const rows = traceId === undefined ?
+          sql<Row>`SELECT * FROM ledger_events WHERE ${sql.and(since)} ORDER BY timestamp, seq` :
+          sql<Row>`SELECT * FROM ledger_events WHERE ${
+            sql.and([sql`type = 'hold'`, sql`trace_id = ${traceId}`, ...since])
+          }
+UNION ALL
+SELECT * FROM ledger_events WHERE ${
+            sql.and([
+              sql`type <> 'hold'`,
+              sql`hold_id IN (SELECT id FROM ledger_events WHERE type = 'hold' AND trace_id = ${traceId})`,
+              ...since
+            ])
+          }
+ORDER BY timestamp, seq`
+        return rows.pipe(
           guard(dialect, "read_failed", "reading events"),
           Effect.flatMap(readStored),
           Effect.map(foldRaises)
@@ -234,7 +248,11 @@ export const make = (
           const now = yield* wholeMillis
           const since = query.since?.getTime() ?? Number.MIN_SAFE_INTEGER
           const until = query.until?.getTime() ?? Number.MAX_SAFE_INTEGER
-          const rows = yield* sql<Row>`SELECT * FROM ledger_events WHERE hold_id IN
+          // The holds made in the range, then their raises and settlements by the others' hold index (schema v4).
+          const rows = yield* sql<Row>`SELECT * FROM ledger_events
+WHERE type = 'hold' AND timestamp >= ${since} AND timestamp < ${until}
+UNION ALL
+SELECT * FROM ledger_events WHERE type <> 'hold' AND hold_id IN
   (SELECT id FROM ledger_events WHERE type = 'hold' AND timestamp >= ${since} AND timestamp < ${until})
 ORDER BY timestamp, seq`.pipe(guard(dialect, "read_failed", "reading the summary"))
           return computeSummary(foldRaises(yield* readStored(rows)), query, now, holdTtlS)

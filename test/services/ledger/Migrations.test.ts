@@ -1,6 +1,7 @@
 /**
- * Schema v2 (tags, raise rows) over ledgers written by the release before it: a SQLite file and a
- * PostgreSQL schema made by effect-llm at 97c2780 (test/support/fixtures/ledger) open, are migrated
+ * Schemas v2 (tags, raise rows), v3 (rate-limit rows) and v4 (partial indexes) over ledgers written
+ * by the release before them: a SQLite file and a PostgreSQL schema made by effect-llm at 97c2780
+ * (test/support/fixtures/ledger) open, are migrated
  * in place with every row kept, and then work as any ledger: tags, raises, the spend of each window.
  */
 import * as Reactivity from "@effect/experimental/Reactivity"
@@ -133,7 +134,7 @@ describe("ledger migration from schema v1", () => {
 
       yield* Effect.scoped(Effect.gen(function*() {
         const sql = yield* sqliteClient(path)
-        assert.deepStrictEqual(yield* versions(sql), [1, 2, 3])
+        assert.deepStrictEqual(yield* versions(sql), [1, 2, 3, 4])
         assert.deepStrictEqual((yield* v1Rows(sql)).slice(0, 9), before[0])
         const [integrity] = yield* Effect.orDie(sql.unsafe<{ integrity_check: string }>("PRAGMA integrity_check"))
         assert.strictEqual(integrity!.integrity_check, "ok")
@@ -141,9 +142,9 @@ describe("ledger migration from schema v1", () => {
           "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'ledger_events' ORDER BY name"
         ))
         assert.deepStrictEqual(indexes.map((index) => index.name), [
-          "ledger_events_hold_id",
-          "ledger_events_timestamp",
-          "ledger_events_trace_id"
+          "ledger_events_hold_trace_id",
+          "ledger_events_settlement_hold_id",
+          "ledger_events_timestamp"
         ])
         const tables = yield* Effect.orDie(
           sql.unsafe<{ name: string }>("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
@@ -161,7 +162,7 @@ describe("ledger migration from schema v1", () => {
       }))
       // a second open finds nothing to migrate
       yield* Effect.scoped(Layer.build(layerSqlite({ path })))
-      assert.deepStrictEqual(yield* Effect.scoped(Effect.flatMap(sqliteClient(path), versions)), [1, 2, 3])
+      assert.deepStrictEqual(yield* Effect.scoped(Effect.flatMap(sqliteClient(path), versions)), [1, 2, 3, 4])
     }))
 
   it.effect("a SQLite migration that fails leaves the version 1 ledger as it was", () =>
@@ -208,8 +209,19 @@ describe("ledger migration from schema v1", () => {
 
         yield* Effect.scoped(Effect.gen(function*() {
           const sql = yield* pgClient(url)
-          assert.deepStrictEqual(yield* versions(sql), [1, 2, 3])
+          assert.deepStrictEqual(yield* versions(sql), [1, 2, 3, 4])
           assert.deepStrictEqual((yield* v1Rows(sql)).slice(0, 9), before[0])
+          const indexes = yield* Effect.orDie(sql.unsafe<{ indexname: string; indexdef: string }>(
+            "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = current_schema() AND tablename = 'ledger_events' ORDER BY indexname"
+          ))
+          assert.deepStrictEqual(indexes.map((index) => index.indexname), [
+            "ledger_events_hold_trace_id",
+            "ledger_events_pkey",
+            "ledger_events_settlement_hold_id",
+            "ledger_events_timestamp"
+          ])
+          assert.include(indexes[0]!.indexdef, "WHERE (type = 'hold'::text)")
+          assert.include(indexes[2]!.indexdef, "WHERE (type <> 'hold'::text)")
           const bogus = yield* Effect.flip(sql.unsafe(
             "INSERT INTO ledger_events (id, type, hold_id, trace_id, provider, model, cost, status, timestamp) VALUES ('x', 'bogus', 'x', 'x', 'x', 'x', 0, 'ok', 0)"
           ))

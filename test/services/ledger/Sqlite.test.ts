@@ -7,6 +7,7 @@ import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
+import * as Statement from "@effect/sql/Statement"
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -135,6 +136,52 @@ describe("SQLite ledger file", () => {
       assert.strictEqual(error.reason, "incompatible_schema")
       assert.include(error.message, "version 7")
       assert.isTrue(before.equals(snapshot(path)))
+    }))
+
+  it.effect("reads a trace's events and the summary through the v4 indexes, never the whole table", () =>
+    Effect.gen(function*() {
+      yield* TestClock.setTime(day)
+      const path = tempFile()
+      // the SQL text the ledger runs, captured as @effect/sql compiles it
+      const statements: Array<readonly [string, ReadonlyArray<unknown>]> = []
+      const captured = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+        Statement.withTransformer(effect, (statement) =>
+          Effect.sync(() => {
+            statements.push(statement.compile())
+            return statement
+          }))
+      const [traced, summary] = yield* Effect.provide(
+        Effect.gen(function*() {
+          const ledger = yield* Ledger
+          for (const traceId of ["trace-a", "trace-b", "trace-c"]) {
+            const hold = yield* ledger.hold(request({ traceId, limit: 0 }))
+            const raised = yield* ledger.raise(hold, { ...request({ traceId, limit: 0 }), alias: "pro", estimate: 0.5 })
+            yield* ledger.commit(raised, { cost: 0.125, usage: usage(10, 20) })
+          }
+          const traced = yield* captured(ledger.events({ traceId: "trace-b" }))
+          const summary = yield* captured(ledger.summary({ groupBy: "day" }))
+          return [traced, summary] as const
+        }),
+        layerSqlite({ path })
+      )
+      assert.deepStrictEqual(traced.map((event) => `${event.traceId}:${event.type}:${event.alias}`), [
+        "trace-b:hold:pro",
+        "trace-b:commit:pro"
+      ])
+      assert.deepStrictEqual(summary.map((row) => [row.calls, row.ok]), [[3, 3]])
+      const reads = statements.filter(([text]) => /^SELECT \* FROM ledger_events/.test(text))
+      assert.strictEqual(reads.length, 2)
+      yield* Effect.scoped(Effect.gen(function*() {
+        const sql = yield* SqliteClient.make({ filename: path }).pipe(
+          Effect.provideServiceEffect(Reactivity.Reactivity, Reactivity.make)
+        )
+        for (const [text, params] of reads) {
+          const plan = (yield* Effect.orDie(sql.unsafe<{ detail: string }>(`EXPLAIN QUERY PLAN ${text}`, params)))
+            .map((row) => row.detail)
+          assert.isTrue(plan.some((step) => step.includes("ledger_events_settlement_hold_id")), plan.join("; "))
+          assert.isFalse(plan.some((step) => /^SCAN ledger_events\b/.test(step)), plan.join("; "))
+        }
+      }))
     }))
 
   it.effect("a path that cannot be created fails with LedgerError unavailable", () =>
