@@ -21,7 +21,7 @@ import * as Stream from "effect/Stream"
 import type { ResilienceConfig } from "../domain/Config.js"
 import { type LLMError, RetryableError } from "../domain/Errors.js"
 import type { FinishReason } from "../domain/FinishReason.js"
-import { GenerationResponse } from "../domain/GenerationResponse.js"
+import type { GenerationResponse } from "../domain/GenerationResponse.js"
 import { StreamEvent } from "../domain/StreamEvent.js"
 import type { UsageCounts } from "../domain/TokenUsage.js"
 import { type Peeled, peelUntil, type Pull } from "../internal/Peel.js"
@@ -35,6 +35,7 @@ import type { CallTelemetry } from "./CallTelemetry.js"
 import type { Meter, Metering } from "./Metering.js"
 import type { Plan } from "./Plan.js"
 import { CallProgress } from "./Progress.js"
+import { settledResponse } from "./Response.js"
 
 /** An opened attempt: the parts read up to the first delta, the pull of the rest, and its scope. */
 interface Opened extends Peeled<StreamPart> {
@@ -221,21 +222,12 @@ export const make = (deps: {
           reasoning: reasoningText
         })
         yield* Scope.close(opened.scope, Exit.void)
-        const response = new GenerationResponse({
+        const response = settledResponse(plan, route, settled, progress.attempts, {
           content: text,
-          ...(reasoningText !== undefined ? { reasoning: reasoningText } : {}),
-          model: route.model.modelId,
-          alias: route.model.alias,
-          provider: route.model.provider,
-          endpoint: route.endpoint.name,
-          usage: settled.usage,
-          cost: settled.cost,
+          reasoning: reasoningText,
           finishReason: finishReason ?? "other",
-          traceId: plan.traceId,
-          ...(requestId !== undefined ? { requestId } : {}),
-          timing: settled.timing,
-          attempts: progress.attempts
-        }, true)
+          requestId
+        })
         yield* telemetry.finished({
           route,
           usage: settled.usage,

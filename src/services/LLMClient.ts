@@ -16,9 +16,10 @@ import * as Metering from "../call/Metering.js"
 import * as Parts from "../call/Parts.js"
 import * as Plan from "../call/Plan.js"
 import { CallProgress } from "../call/Progress.js"
+import { settledResponse } from "../call/Response.js"
 import * as Streaming from "../call/Streaming.js"
 import type { LLMError } from "../domain/Errors.js"
-import { GenerationResponse } from "../domain/GenerationResponse.js"
+import type { GenerationResponse } from "../domain/GenerationResponse.js"
 import type { GenerateRequest } from "../domain/Request.js"
 import type { StreamEvent } from "../domain/StreamEvent.js"
 import * as InFlight from "../internal/InFlight.js"
@@ -120,21 +121,7 @@ export const make = Effect.gen(function*() {
               content: answer.content,
               ttftMs: undefined
             })
-            const response = new GenerationResponse({
-              content: answer.content,
-              ...(answer.reasoning !== undefined ? { reasoning: answer.reasoning } : {}),
-              model: route.model.modelId,
-              alias: route.model.alias,
-              provider: route.model.provider,
-              endpoint: route.endpoint.name,
-              usage: settled.usage,
-              cost: settled.cost,
-              finishReason: answer.finishReason,
-              traceId: planned.traceId,
-              ...(answer.requestId !== undefined ? { requestId: answer.requestId } : {}),
-              timing: settled.timing,
-              attempts: meter.progress.attempts
-            }, true)
+            const response = settledResponse(planned, route, settled, meter.progress.attempts, answer)
             return { answer, response }
           }),
         metering.settleUnfinished

@@ -5,7 +5,7 @@
 import type * as SqlClient from "@effect/sql/SqlClient"
 import * as Effect from "effect/Effect"
 import type { LedgerEvent } from "../../domain/LedgerEvent.js"
-import { SpendFold, windowStart } from "./Spend.js"
+import { SpendFold, spendRow, windowStart } from "./Spend.js"
 import { parseTags, present, type Row } from "./SqlRows.js"
 
 /**
@@ -41,14 +41,7 @@ export const makeSpend = (sql: SqlClient.SqlClient, holdTtlS: number) => {
   const own = (event: LedgerEvent, seq: number) => {
     if (seq !== lastSeq + 1) return
     lastSeq = seq
-    fold.add({
-      type: event.type,
-      holdId: event.holdId,
-      cost: event.cost,
-      timestamp: event.timestamp,
-      alias: event.alias,
-      tags: event.tags
-    })
+    fold.add(spendRow(event))
   }
   /** Folds the rows added since the last read (on the reserved connection inside a transaction). */
   const catchUp = Effect.suspend(() =>
