@@ -52,4 +52,29 @@ describe("in-memory ledger", () => {
       assert.strictEqual(events.length, 10_000)
       assert.strictEqual(events[0]!.traceId, "t1")
     }))
+
+  it.effect("after many times its size in calls, still the newest maxEvents events in order, a raise in place", () =>
+    Effect.gen(function*() {
+      yield* TestClock.setTime(day)
+      const ledger = yield* makeMemory({ maxEvents: 3 })
+      let last = yield* ledger.hold(request({ traceId: "t0", estimate: 0, limit: 0 }))
+      for (let i = 1; i < 9_000; i++) {
+        yield* ledger.commit(last, { cost: 0 })
+        last = yield* ledger.hold(request({ traceId: `t${i}`, estimate: 0, limit: 0 }))
+      }
+      yield* ledger.raise(last, {
+        provider: "gemini",
+        model: "gemini-2.5-pro",
+        alias: "pro",
+        estimate: 0.5,
+        limits: []
+      })
+      const events = yield* ledger.events()
+      assert.deepStrictEqual(events.map((event) => `${event.traceId}:${event.type}:${event.alias}`), [
+        "t8998:hold:flash",
+        "t8998:commit:flash",
+        "t8999:hold:pro"
+      ])
+      assert.strictEqual(yield* ledger.spendToday(), 0.5)
+    }))
 })
