@@ -45,6 +45,23 @@ describe("Memory", () => {
     assert.deepStrictEqual(memory.recall("c")?.call, signed("x", "3"))
   })
 
+  it("after many times its capacity in calls, keeps exactly the most recently used", () => {
+    const memory = Memory.make(3)
+    memory.remember([{ id: "keep", metadata: signed("x", "kept") }], [])
+    for (let i = 0; i < 10_000; i++) {
+      memory.remember([{ id: `c${i}`, metadata: signed("x", String(i)) }], [])
+      if (i % 2 === 1) memory.recall("keep") // used every second call: never the least recent
+    }
+    memory.remember([{ id: "c9998", metadata: signed("x", "again") }], []) // remembered anew: the newest
+    memory.remember([{ id: "last", metadata: signed("x", "last") }], []) // drops c9999, now the least recent
+    assert.strictEqual(memory.size(), 3)
+    assert.isUndefined(memory.recall("c9999"))
+    assert.isUndefined(memory.recall("c9997"))
+    assert.deepStrictEqual(memory.recall("keep")?.call, signed("x", "kept"))
+    assert.deepStrictEqual(memory.recall("c9998")?.call, signed("x", "again"))
+    assert.deepStrictEqual(memory.recall("last")?.call, signed("x", "last"))
+  })
+
   it("stores nothing for calls with no provider data around them", () => {
     const memory = Memory.make()
     memory.remember([{ id: "a", metadata: undefined }, { id: "b", metadata: {} }], [])
