@@ -116,6 +116,23 @@ export const make = (
       guard(dialect, "read_failed", "reading the spend so far")
     )
 
+    /**
+     * The holds `holds` selects and the raises and settlements of those holds, each row matching
+     * `also`, in time order: holds through the holds' trace index, the rest through the others' hold
+     * index (schema v4; both indexes are partial, so each query names its row type as they do).
+     */
+    const holdsWithTheirRows = (holds: Fragment, also: ReadonlyArray<Fragment> = []) =>
+      sql<Row>`SELECT * FROM ledger_events WHERE ${sql.and([sql`type = 'hold'`, holds, ...also])}
+UNION ALL
+SELECT * FROM ledger_events WHERE ${
+        sql.and([
+          sql`type <> 'hold'`,
+          sql`hold_id IN (SELECT id FROM ledger_events WHERE ${sql.and([sql`type = 'hold'`, holds])})`,
+          ...also
+        ])
+      }
+ORDER BY timestamp, seq`
+
     const readStored = (rows: ReadonlyArray<Row>) =>
       Effect.try({
         try: () => rows.map(rowToStored),
@@ -221,22 +238,9 @@ export const make = (
       spend: spent,
       events: (query?: LedgerQuery) => {
         const since: Array<Fragment> = query?.since === undefined ? [] : [sql`timestamp >= ${query.since.getTime()}`]
-        const traceId = query?.traceId
-        // A trace's holds by the holds' trace index, their raises and settlements by the others' hold index (schema v4).
-        const rows = traceId === undefined ?
+        const rows = query?.traceId === undefined ?
           sql<Row>`SELECT * FROM ledger_events WHERE ${sql.and(since)} ORDER BY timestamp, seq` :
-          sql<Row>`SELECT * FROM ledger_events WHERE ${
-            sql.and([sql`type = 'hold'`, sql`trace_id = ${traceId}`, ...since])
-          }
-UNION ALL
-SELECT * FROM ledger_events WHERE ${
-            sql.and([
-              sql`type <> 'hold'`,
-              sql`hold_id IN (SELECT id FROM ledger_events WHERE type = 'hold' AND trace_id = ${traceId})`,
-              ...since
-            ])
-          }
-ORDER BY timestamp, seq`
+          holdsWithTheirRows(sql`trace_id = ${query.traceId}`, since)
         return rows.pipe(
           guard(dialect, "read_failed", "reading events"),
           Effect.flatMap(readStored),
@@ -248,13 +252,8 @@ ORDER BY timestamp, seq`
           const now = yield* wholeMillis
           const since = query.since?.getTime() ?? Number.MIN_SAFE_INTEGER
           const until = query.until?.getTime() ?? Number.MAX_SAFE_INTEGER
-          // The holds made in the range, then their raises and settlements by the others' hold index (schema v4).
-          const rows = yield* sql<Row>`SELECT * FROM ledger_events
-WHERE type = 'hold' AND timestamp >= ${since} AND timestamp < ${until}
-UNION ALL
-SELECT * FROM ledger_events WHERE type <> 'hold' AND hold_id IN
-  (SELECT id FROM ledger_events WHERE type = 'hold' AND timestamp >= ${since} AND timestamp < ${until})
-ORDER BY timestamp, seq`.pipe(guard(dialect, "read_failed", "reading the summary"))
+          const rows = yield* holdsWithTheirRows(sql.and([sql`timestamp >= ${since}`, sql`timestamp < ${until}`]))
+            .pipe(guard(dialect, "read_failed", "reading the summary"))
           return computeSummary(foldRaises(yield* readStored(rows)), query, now, holdTtlS)
         }),
       alerts: alerts.stream
