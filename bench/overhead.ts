@@ -138,11 +138,13 @@ const allocated = async (count: number, run: () => Promise<unknown>): Promise<nu
   return sum(profile.head as unknown as Sample) / count
 }
 
-const time = async (label: string, count: number, run: () => Promise<unknown>) => {
+const time = async (label: string, count: number, run: () => Promise<unknown>, callsPerRun = 1) => {
   for (let i = 0; i < Math.min(2000, count); i++) await run()
   if (process.env.BENCH_ALLOC === "1") {
     console.log(
-      `${label.padEnd(28)} ${(await allocated(Math.min(count, 1000), run) / 1024).toFixed(1)} KB allocated per call`
+      `${label.padEnd(28)} ${
+        (await allocated(Math.min(count, 1000), run) / 1024 / callsPerRun).toFixed(1)
+      } KB allocated per call`
     )
   }
   // Blocks of calls, reported by their minimum and median: on a loaded machine the minimum block is
@@ -155,9 +157,9 @@ const time = async (label: string, count: number, run: () => Promise<unknown>) =
     const cpu = process.cpuUsage()
     const started = performance.now()
     for (let i = 0; i < per; i++) await run()
-    walls.push(((performance.now() - started) * 1000) / per)
+    walls.push(((performance.now() - started) * 1000) / per / callsPerRun)
     const used = process.cpuUsage(cpu)
-    cpus.push((used.user + used.system) / per)
+    cpus.push((used.user + used.system) / per / callsPerRun)
   }
   const sorted = (values: Array<number>) => [...values].sort((a, b) => a - b)
   const f = (value: number) => value.toFixed(1).padStart(8)
@@ -217,10 +219,18 @@ if (what.includes("generate")) {
 if (what.includes("stream")) {
   // "stream-only" skips the floor (a profile of the stream path alone)
   if (!what.includes("stream-only")) await time(`hand-written SSE loop, ${streamEvents} events`, streams, handWritten)
+  // BENCH_CONCURRENCY: streams run together per measured run (W4 runs 100), figures per stream.
+  const together = Number(process.env.BENCH_CONCURRENCY ?? 1)
+  const one = Stream.runForEach(LLMClient.stream({ prompt: "hello" }), () => Effect.void)
+  const batch = together === 1 ? one : Effect.all(Array.from({ length: together }, () => one), {
+    concurrency: "unbounded",
+    discard: true
+  })
   await time(
-    `stream ${streamEvents} events`,
+    `stream ${streamEvents} events${together === 1 ? "" : ` ×${together}`}`,
     streams,
-    () => runtime.runPromise(Stream.runForEach(LLMClient.stream({ prompt: "hello" }), () => Effect.void))
+    () => runtime.runPromise(batch),
+    together
   )
 }
 if (what.includes("forks")) {

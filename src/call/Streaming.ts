@@ -22,13 +22,14 @@ import type { ResilienceConfig } from "../domain/Config.js"
 import { type LLMError, RetryableError } from "../domain/Errors.js"
 import type { FinishReason } from "../domain/FinishReason.js"
 import type { GenerationResponse } from "../domain/GenerationResponse.js"
+import type { CallRequest } from "../domain/Prompt.js"
 import { StreamEvent } from "../domain/StreamEvent.js"
 import type { UsageCounts } from "../domain/TokenUsage.js"
 import { type Peeled, peelUntil, type Pull } from "../internal/Peel.js"
 import { fromScopedPull } from "../internal/PullStream.js"
 import { type Scrubber, scrubError } from "../internal/Scrub.js"
 import * as Timeout from "../internal/Timeout.js"
-import type { StreamPart } from "../providers/Provider.js"
+import type { IdleTimeout, ProviderClient, ProviderTarget, StreamPart } from "../providers/Provider.js"
 import type { Route } from "../services/Router.js"
 import { type Attempt, type Attempts, attemptTimeout } from "./Attempts.js"
 import type { CallTelemetry } from "./CallTelemetry.js"
@@ -113,30 +114,40 @@ export const make = (deps: {
   const idleTimeout = Duration.seconds(deps.resilience.streamIdleTimeoutS)
 
   /** A silence longer than the idle timeout: retryable before the first delta, a cut after it. */
-  const idle = (route: Route, afterFirstDelta: () => boolean) => () =>
-    Cause.fail(
+  const idle = (route: Route, afterFirstDelta: () => boolean): IdleTimeout => ({
+    duration: idleTimeout,
+    onIdle: () =>
       new RetryableError({
         reason: afterFirstDelta() ? "stream_interrupted" : "timeout",
         message: `${route.endpoint.name} sent no stream event for ${Duration.format(idleTimeout)}`,
         provider: route.model.provider,
         endpoint: route.endpoint.name
       })
-    )
+  })
+
+  /** The pull of a client's stream; one without `openStream` (a stub) is read through `Stream.toPull`. */
+  const openPull = (
+    client: ProviderClient,
+    target: ProviderTarget,
+    request: CallRequest,
+    idle: IdleTimeout
+  ): Effect.Effect<Pull<StreamPart, LLMError>, LLMError, Scope.Scope> =>
+    client.openStream !== undefined
+      ? client.openStream(target, request, idle)
+      : Effect.map(
+        Effect.flatMap(client.stream(target, request), Stream.toPull),
+        (pull) => Timeout.idleTimeout(pull, () => Cause.fail(idle.onIdle()), idle.duration)
+      )
 
   /** One attempt: opens the stream in a scope of its own (closed if the attempt fails) and peels its prefix. */
   const openAttempt = (outer: Scope.Scope, plan: Plan): Attempt<Opened> => (client, target, route, timeout) =>
     Effect.flatMap(Scope.fork(outer, ExecutionStrategy.sequential), (scope) =>
       Effect.gen(function*() {
-        const body = yield* Timeout.timeoutFail(
-          Scope.extend(client.stream(target, plan.request), scope),
+        let peeled = false
+        const pull = yield* Timeout.timeoutFail(
+          Scope.extend(openPull(client, target, plan.request, idle(route, () => peeled)), scope),
           timeout,
           () => attemptTimeout(route, timeout)
-        )
-        let peeled = false
-        const pull = Timeout.idleTimeout(
-          yield* Scope.extend(Stream.toPull(body), scope),
-          idle(route, () => peeled),
-          idleTimeout
         )
         const read = yield* peelUntil(pull, isDelta)
         peeled = true

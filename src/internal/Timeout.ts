@@ -19,7 +19,11 @@ import * as Option from "effect/Option"
 const liveClock = Context.get(DefaultServices.liveServices, Clock.Clock)
 
 /** Longest delay `setTimeout` keeps (longer ones fire at once). */
-const maxTimerMs = 2_147_483_647
+export const maxTimerMs = 2_147_483_647
+
+/** Whether `fiber` runs on the live clock (a plain timer then measures what its clock would). */
+export const isLiveClock = (fiber: Fiber.RuntimeFiber<unknown, unknown>): boolean =>
+  Context.unsafeGet(fiber.getFiberRef(DefaultServices.currentServices), Clock.Clock) === liveClock
 
 /** `self`, failed with `onTimeout()` if it has not ended within `duration` (it is interrupted first). */
 export const timeoutFailCause = <A, E, R, E1>(
@@ -29,10 +33,7 @@ export const timeoutFailCause = <A, E, R, E1>(
 ): Effect.Effect<A, E | E1, R> =>
   Effect.withFiberRuntime<A, E | E1, R>((fiber) => {
     const ms = Duration.toMillis(duration)
-    if (
-      Context.unsafeGet(fiber.getFiberRef(DefaultServices.currentServices), Clock.Clock) !== liveClock ||
-      !(ms >= 0 && ms <= maxTimerMs)
-    ) {
+    if (!isLiveClock(fiber) || !(ms >= 0 && ms <= maxTimerMs)) {
       return Effect.timeoutFailCause(self, { duration, onTimeout })
     }
     return Effect.uninterruptibleMask((restore) =>

@@ -6,6 +6,7 @@
  * No retry, routing, budget or ledger logic here: `providers/` never imports `call/`.
  */
 import type * as HttpClient from "@effect/platform/HttpClient"
+import type * as Duration from "effect/Duration"
 import type * as Effect from "effect/Effect"
 import type * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
@@ -15,6 +16,7 @@ import type { FatalError, LLMError } from "../domain/Errors.js"
 import type { FinishReason } from "../domain/FinishReason.js"
 import type { AssistantPart, CallRequest, ProviderMetadata, ToolCallPart } from "../domain/Prompt.js"
 import type { UsageCounts } from "../domain/TokenUsage.js"
+import type { Pull } from "../internal/Peel.js"
 
 /** Where and as whom one HTTP attempt is made. */
 export interface ProviderTarget {
@@ -76,6 +78,22 @@ export interface ProviderClient {
     target: ProviderTarget,
     request: CallRequest
   ) => Effect.Effect<Stream.Stream<StreamPart, LLMError>, LLMError, Scope.Scope>
+  /**
+   * `stream`, opened as the pull of its parts (what `Stream.toPull` of it gives), with a pull that
+   * waits longer than `idle.duration` failed with `idle.onIdle()`. Optional: the call pipeline reads
+   * `stream` through `Stream.toPull` when a client (a test's stub) has no `openStream`.
+   */
+  readonly openStream?: (
+    target: ProviderTarget,
+    request: CallRequest,
+    idle: IdleTimeout
+  ) => Effect.Effect<Pull<StreamPart, LLMError>, LLMError, Scope.Scope>
+}
+
+/** The longest silence between two chunks of a stream's parts, and the error it is. */
+export interface IdleTimeout {
+  readonly duration: Duration.Duration
+  readonly onIdle: () => LLMError
 }
 
 /** A wire protocol: its rules, and how to build its client. */

@@ -9,6 +9,7 @@ import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import type * as Either from "effect/Either"
+import * as Stream from "effect/Stream"
 import type { LLMError } from "../../domain/Errors.js"
 import type { CallRequest } from "../../domain/Prompt.js"
 import type { ProviderAnswer, ProviderClient, ProviderTarget } from "../Provider.js"
@@ -45,6 +46,18 @@ const contextOf = (target: ProviderTarget): Errors.ErrorContext => ({
 export const make = (codec: Codec): Effect.Effect<ProviderClient, never, HttpClient.HttpClient> =>
   Effect.map(HttpClient.HttpClient, (client) => {
     const transport = Response.makeTransport(client)
+    /** Sends a streamed request; a 2xx response with its context and its events' decoder. */
+    const openResponse = (target: ProviderTarget, request: CallRequest) =>
+      Effect.gen(function*() {
+        const context = contextOf(target)
+        const response = yield* transport.open(codec.encode(target, request, true), context, codec.classify)
+        const now = yield* Clock.currentTimeMillis
+        return {
+          response,
+          context,
+          makeHandler: codec.streamHandler(response, { ...context, now }, { target, request })
+        }
+      })
     return {
       generate: (target, request) =>
         Effect.gen(function*() {
@@ -54,16 +67,16 @@ export const make = (codec: Codec): Effect.Effect<ProviderClient, never, HttpCli
           const now = yield* Clock.currentTimeMillis
           return yield* codec.decode(text, response, { ...context, now }, { target, request })
         }),
+      // The body is read in the stream's own scope: a stream run that stops early closes the connection.
       stream: (target, request) =>
-        Effect.gen(function*() {
-          const context = contextOf(target)
-          const response = yield* transport.open(codec.encode(target, request, true), context, codec.classify)
-          const now = yield* Clock.currentTimeMillis
-          return EventStream.fromResponse(
-            response,
-            context,
-            codec.streamHandler(response, { ...context, now }, { target, request })
-          )
-        })
+        Effect.map(openResponse(target, request), ({ context, makeHandler, response }) =>
+          Stream.unwrapScoped(
+            Effect.map(EventStream.openPull(response, context, makeHandler, undefined), Stream.repeatEffectChunkOption)
+          )),
+      openStream: (target, request, idle) =>
+        Effect.flatMap(
+          openResponse(target, request),
+          ({ context, makeHandler, response }) => EventStream.openPull(response, context, makeHandler, idle)
+        )
     }
   })

@@ -1,6 +1,6 @@
 /**
- * The one stream skeleton both protocols use: response bytes → `Stream.decodeText` → SSE events
- * (`Sse.ts`'s parser) → the protocol's per-event handler → `StreamPart`s, one chunk per network read.
+ * The one stream skeleton every protocol uses: response bytes → UTF-8 text → SSE events (`Sse.ts`'s
+ * parser) → the protocol's per-event handler → `StreamPart`s, one chunk per network read.
  * It owns the end-of-body rule: the stream succeeds only after the provider's finish signal (the
  * `Finish` part comes last); a body that ends before it, or cannot be read to its end, is
  * `RetryableError` `stream_interrupted`. Helpers tell a cut event from an undecodable one.
@@ -9,11 +9,17 @@ import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import * as Cause from "effect/Cause"
 import * as Channel from "effect/Channel"
 import * as Chunk from "effect/Chunk"
-import { identity } from "effect/Function"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type { LLMError } from "../../domain/Errors.js"
 import type { FinishReason } from "../../domain/FinishReason.js"
-import type { StreamPart } from "../Provider.js"
+import type { Pull } from "../../internal/Peel.js"
+import * as Timeout from "../../internal/Timeout.js"
+import type { IdleTimeout, StreamPart } from "../Provider.js"
+import * as Body from "./Body.js"
 import * as Errors from "./Errors.js"
 import * as Json from "./Json.js"
 import * as Sse from "./Sse.js"
@@ -35,88 +41,142 @@ export interface EventHandler {
 }
 
 /**
+ * The decoding of one stream's reads: each read is decoded as UTF-8 (as `Stream.decodeText` would),
+ * the text goes through the SSE parser (a linear scan) and each event through the handler, the parts
+ * pushed onto `out`. A read or the body's end returns how the stream ended, once it has.
+ */
+interface Decoder {
+  readonly read: (bytes: Uint8Array, out: Array<StreamPart>) => Step
+  readonly end: (out: Array<StreamPart>) => LLMError | "finished"
+}
+
+const makeDecoder = (context: Errors.ErrorContext, makeHandler: () => EventHandler): Decoder => {
+  const handler = makeHandler()
+  const parser = Sse.makeParser()
+  const utf8 = new TextDecoder()
+  /** Hands events to the handler, up to one that ends the stream. */
+  const handle = (events: Array<Sse.SseEvent>, out: Array<StreamPart>): Step => {
+    for (const event of events) {
+      const step = handler.onEvent(event, out)
+      if (step === undefined) continue
+      if (step === "finished") out.push({ _tag: "Finish", reason: handler.finishReason() ?? "other" })
+      return step
+    }
+    return undefined
+  }
+  return {
+    read: (bytes, out) => handle(parser.feed(utf8.decode(bytes, { stream: true })), out),
+    end: (out) => {
+      const step = handle(parser.end(), out)
+      if (step !== undefined) return step
+      const error = handler.onEnd()
+      if (error !== undefined) return error
+      const reason = handler.finishReason()
+      if (reason === undefined) {
+        return Errors.streamInterrupted("the stream ended before the provider's finish signal (truncated)", context)
+      }
+      out.push({ _tag: "Finish", reason })
+      return "finished"
+    }
+  }
+}
+
+/**
  * Decodes a 200 SSE body with a fresh handler. `bytes` fails with an `LLMError` already (a body read
- * failure mapped to `stream_interrupted` by `fromResponse`). One channel step per network read: its
- * bytes are decoded as UTF-8 (as `Stream.decodeText` would), the text goes through the parser (a
- * linear scan) and each event through the handler, the parts of the read gathered in one array.
- * (Separate decodeText / mapError / events stages cost a short stream ~10% of its allocation.)
+ * failure mapped to `stream_interrupted` by `fromResponse`). One channel step per network read, the
+ * parts of the read gathered in one array (separate decodeText / mapError / events stages cost a
+ * short stream ~10% of its allocation).
  */
 export const decode = <R>(
   bytes: Stream.Stream<Uint8Array, LLMError, R>,
   context: Errors.ErrorContext,
   makeHandler: () => EventHandler
-): Stream.Stream<StreamPart, LLMError, R> => decodeReading(bytes, context, makeHandler, identity)
-
-/** `decode` over bytes whose read failures `onReadError` maps to an `LLMError`. */
-const decodeReading = <E, R>(
-  bytes: Stream.Stream<Uint8Array, E, R>,
-  context: Errors.ErrorContext,
-  makeHandler: () => EventHandler,
-  onReadError: (error: E) => LLMError
 ): Stream.Stream<StreamPart, LLMError, R> =>
   Stream.suspend(() => {
-    const handler = makeHandler()
-    const parser = Sse.makeParser()
-    const utf8 = new TextDecoder()
-    type Decoder = Channel.Channel<Chunk.Chunk<StreamPart>, Chunk.Chunk<Uint8Array>, LLMError, E, unknown, unknown>
-    const emit = (out: Array<StreamPart>, next: Decoder): Decoder =>
+    const decoder = makeDecoder(context, makeHandler)
+    type Decoding = Channel.Channel<
+      Chunk.Chunk<StreamPart>,
+      Chunk.Chunk<Uint8Array>,
+      LLMError,
+      LLMError,
+      unknown,
+      unknown
+    >
+    /** The parts of a read, then the end it reached. */
+    const emit = (out: Array<StreamPart>, next: Decoding): Decoding =>
       out.length === 0 ? next : Channel.zipRight(Channel.write(Chunk.unsafeFromArray(out)), next)
-    const finish = (reason: FinishReason): StreamPart => ({ _tag: "Finish", reason })
-    /** Hands events to the handler; a channel to end with when one ends the stream. */
-    const handle = (events: Array<Sse.SseEvent>, out: Array<StreamPart>): Decoder | undefined => {
-      for (const event of events) {
-        const step = handler.onEvent(event, out)
-        if (step === undefined) continue
-        if (step !== "finished") return emit(out, Channel.fail(step))
-        out.push(finish(handler.finishReason() ?? "other"))
-        return emit(out, Channel.void)
-      }
-      return undefined
-    }
-    const loop: Decoder = Channel.readWithCause({
+    const ending = (step: LLMError | "finished"): Decoding => step === "finished" ? Channel.void : Channel.fail(step)
+    const loop: Decoding = Channel.readWithCause({
       onInput: (input: Chunk.Chunk<Uint8Array>) => {
         const out: Array<StreamPart> = []
         for (const read of input) {
-          const step = handle(parser.feed(utf8.decode(read, { stream: true })), out)
-          if (step !== undefined) return step
+          const step = decoder.read(read, out)
+          if (step !== undefined) return emit(out, ending(step))
         }
         return emit(out, loop)
       },
-      onFailure: (cause) => Channel.failCause(Cause.map(cause, onReadError)),
+      onFailure: Channel.failCause,
       onDone: () => {
         const out: Array<StreamPart> = []
-        const step = handle(parser.end(), out)
-        if (step !== undefined) return step
-        const error = handler.onEnd()
-        if (error !== undefined) return emit(out, Channel.fail(error))
-        const reason = handler.finishReason()
-        if (reason === undefined) {
-          return emit(
-            out,
-            Channel.fail(
-              Errors.streamInterrupted("the stream ended before the provider's finish signal (truncated)", context)
-            )
-          )
-        }
-        out.push(finish(reason))
-        return emit(out, Channel.void)
+        return emit(out, ending(decoder.end(out)))
       }
     })
     return Stream.pipeThroughChannel(bytes, loop)
   })
 
-/** Decodes a 200 response's body; a failure to read it (socket reset, "terminated") is `stream_interrupted`. */
-export const fromResponse = (
+/**
+ * Opens a 200 response's body in the current scope as the pull of its parts (`Stream.toPull` of
+ * `decode` over the body, without a Stream: see `Body.ts`), each pull failed with `idle.onIdle()`
+ * when it waits longer than `idle.duration`. A chunk holds the parts of one or more reads; the pull
+ * after the last one fails with how the stream ended (`Option.none()`: finished). A body read failure
+ * (socket reset, "terminated") is `stream_interrupted`.
+ */
+export const openPull = (
   response: HttpClientResponse.HttpClientResponse,
   context: Errors.ErrorContext,
-  makeHandler: () => EventHandler
-): Stream.Stream<StreamPart, LLMError> =>
-  decodeReading(
-    response.stream,
-    context,
-    makeHandler,
-    (error) => Errors.fromHttpClientError(error, context, "stream_interrupted")
-  )
+  makeHandler: () => EventHandler,
+  idle: IdleTimeout | undefined
+): Effect.Effect<Pull<StreamPart, LLMError>, never, Scope.Scope> =>
+  Effect.withFiberRuntime((fiber) => {
+    const idleMs = idle === undefined ? Number.POSITIVE_INFINITY : Duration.toMillis(idle.duration)
+    // Under the live clock the body's reads keep the idle time themselves; under another clock
+    // (TestClock) the pull is timed by `Timeout.idleTimeout`, driven by that clock.
+    const live = Timeout.isLiveClock(fiber) && idleMs <= Timeout.maxTimerMs
+    return Effect.map(Body.open(response, context, live ? idle?.onIdle : undefined), (body) => {
+      const decoder = makeDecoder(context, makeHandler)
+      let ended: LLMError | "finished" | undefined
+      let deadline = Number.POSITIVE_INFINITY
+      const end = (step: LLMError | "finished"): Pull<StreamPart, LLMError> =>
+        Effect.fail(step === "finished" ? Option.none() : Option.some(step))
+      const decodeRead = (reads: Body.Read): Pull<StreamPart, LLMError> => {
+        const out: Array<StreamPart> = []
+        if (reads === undefined) ended = decoder.end(out)
+        else {
+          for (const read of reads) {
+            const step = decoder.read(read, out)
+            if (step !== undefined) {
+              ended = step
+              break
+            }
+          }
+        }
+        if (out.length > 0) return Effect.succeed(Chunk.unsafeFromArray(out))
+        return ended !== undefined ? end(ended) : next
+      }
+      const next: Pull<StreamPart, LLMError> = Effect.matchEffect(Effect.suspend(() => body.read(deadline)), {
+        onFailure: (error) => Effect.fail(Option.some(error)),
+        onSuccess: decodeRead
+      })
+      const pull: Pull<StreamPart, LLMError> = Effect.suspend(() => {
+        if (ended !== undefined) return end(ended)
+        if (body.timed) deadline = Date.now() + idleMs
+        return next
+      })
+      return body.timed || idle === undefined
+        ? pull
+        : Timeout.idleTimeout(pull, () => Cause.fail(idle.onIdle()), idle.duration)
+    })
+  })
 
 const fieldNames = ["data", "event", "id", "retry"]
 

@@ -1,0 +1,132 @@
+/**
+ * `http/Body.ts` and `EventStream.openPull`: how the stream path reads a 200 body. Over undici's
+ * Node stream the reads keep the idle time themselves under the live clock (the only way to reach
+ * that path is `it.live` with millisecond timeouts, as in test/internal/Timeout.test.ts); any other
+ * client's body is read through `response.stream` and timed by `Timeout.idleTimeout`, which follows
+ * `TestClock`.
+ */
+import { NodeHttpClient } from "@effect/platform-node"
+import * as HttpClient from "@effect/platform/HttpClient"
+import * as HttpClientResponse from "@effect/platform/HttpClientResponse"
+import { assert, describe, it } from "@effect/vitest"
+import * as Chunk from "effect/Chunk"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as Option from "effect/Option"
+import * as TestClock from "effect/TestClock"
+import { RetryableError } from "../../../src/domain/Errors.js"
+import type { Pull } from "../../../src/internal/Peel.js"
+import * as Gemini from "../../../src/providers/gemini/Gemini.js"
+import type { IdleTimeout, StreamPart } from "../../../src/providers/Provider.js"
+import { pullEndOf } from "../../support/Exits.js"
+import * as Loopback from "../../support/LoopbackServer.js"
+import { googleai, hello, targetOf } from "../gemini/Harness.js"
+
+const idleError = new RetryableError({
+  reason: "timeout",
+  message: "idle",
+  provider: "google",
+  endpoint: "google-test"
+})
+const idleAfter = (ms: number): IdleTimeout => ({ duration: Duration.millis(ms), onIdle: () => idleError })
+
+const full = Loopback.readFixture(googleai + "streaming-success-basic-reply-long.txt")
+/** The recorded stream's events, each with its blank line. */
+const events = full.toString("utf8").split("\r\n\r\n").filter((event) => event.trim().length > 0).map((event) =>
+  `${event}\r\n\r\n`
+)
+const firstEvent = events[0]!
+
+/** Pulls until the end; the text deltas, and how the pull ended. */
+const drain = (pull: Pull<StreamPart, RetryableError | unknown>) =>
+  Effect.gen(function*() {
+    const deltas: Array<string> = []
+    for (;;) {
+      const exit = yield* Effect.exit(pull)
+      if (Exit.isSuccess(exit)) {
+        for (const part of Chunk.toReadonlyArray(exit.value)) if (part._tag === "TextDelta") deltas.push(part.text)
+        continue
+      }
+      return { deltas, exit }
+    }
+  })
+
+const openGemini = (server: Loopback.LoopbackServer, idle: IdleTimeout) =>
+  Effect.flatMap(Gemini.make, (client) => client.openStream!(targetOf(server), hello, idle))
+
+describe("openPull over undici's body, live clock", () => {
+  it.live("a body that goes silent fails the next pull with the idle error, after what came in time", () =>
+    Effect.gen(function*() {
+      const server = yield* Loopback.make
+      server.enqueue({ status: 200, headers: { "content-type": "text/event-stream" }, body: [firstEvent], end: "hang" })
+      const { deltas, exit } = yield* drain(yield* openGemini(server, idleAfter(50)))
+      assert.isAbove(deltas.length, 0, "the first event arrived before the silence")
+      assert.strictEqual(pullEndOf(exit), idleError)
+    }).pipe(Effect.scoped, Effect.provide(NodeHttpClient.layerUndici)))
+
+  it.live("the idle time counts from each pull: a slow stream that never pauses that long is read whole", () =>
+    Effect.gen(function*() {
+      const server = yield* Loopback.make
+      // 12 events 30 ms apart (> 300 ms in all) under a 150 ms idle timeout.
+      const body = events.slice(0, 12).flatMap((event, index) => index === 0 ? [event] : [{ delayMs: 30 }, event])
+      const last = events.slice(12).join("")
+      server.enqueue({ status: 200, headers: { "content-type": "text/event-stream" }, body: [...body, last] })
+      const { deltas, exit } = yield* drain(yield* openGemini(server, idleAfter(150)))
+      assert.strictEqual(pullEndOf(exit), "end", "ended by the provider's finish signal")
+      assert.isAbove(deltas.length, 0)
+    }).pipe(Effect.scoped, Effect.provide(NodeHttpClient.layerUndici)))
+})
+
+/** An `HttpClient` whose 200 answers are web `Response`s over `body` (no Node stream under them). */
+const webClient = (body: () => ReadableStream<Uint8Array>) =>
+  HttpClient.make((request) =>
+    Effect.succeed(
+      HttpClientResponse.fromWeb(
+        request,
+        new Response(body(), { status: 200, headers: { "content-type": "text/event-stream" } })
+      )
+    )
+  )
+
+const target = { ...targetOf({ url: "http://127.0.0.1:1", port: 1 } as Loopback.LoopbackServer) }
+
+describe("openPull over another client's body", () => {
+  it.scoped("reads the stream to the provider's finish signal", () =>
+    Effect.gen(function*() {
+      const client = webClient(() =>
+        new ReadableStream({
+          start(controller) {
+            controller.enqueue(new Uint8Array(full))
+            controller.close()
+          }
+        })
+      )
+      const gemini = yield* Effect.provideService(Gemini.make, HttpClient.HttpClient, client)
+      const { deltas, exit } = yield* drain(yield* gemini.openStream!(target, hello, idleAfter(60_000)))
+      assert.strictEqual(pullEndOf(exit), "end")
+      assert.isAbove(deltas.length, 1)
+    }))
+
+  it.scoped("a silent body fails with the idle error when the test's clock passes the idle time", () =>
+    Effect.gen(function*() {
+      const client = webClient(() =>
+        new ReadableStream({
+          start(controller) {
+            controller.enqueue(new TextEncoder().encode(firstEvent))
+          }
+        })
+      )
+      const gemini = yield* Effect.provideService(Gemini.make, HttpClient.HttpClient, client)
+      const fiber = yield* Effect.fork(
+        Effect.flatMap(gemini.openStream!(target, hello, idleAfter(10_000)), drain)
+      )
+      yield* TestClock.adjust(Duration.seconds(9))
+      assert.isTrue(Option.isNone(yield* Fiber.poll(fiber)), "still waiting before the idle time")
+      yield* TestClock.adjust(Duration.seconds(1))
+      const { deltas, exit } = yield* Fiber.join(fiber)
+      assert.isAbove(deltas.length, 0)
+      assert.strictEqual(pullEndOf(exit), idleError)
+    }))
+})
