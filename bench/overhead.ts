@@ -3,6 +3,7 @@
  * layer with an in-process HTTP client that answers at once with a canned Gemini body. Used to find
  * and check fixes quickly (bench/run.ts measures the real thing). Run: `npx tsx bench/overhead.ts [n]`.
  */
+import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import * as HttpClientResponse from "@effect/platform/HttpClientResponse"
@@ -13,6 +14,7 @@ import * as Stream from "effect/Stream"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
+import { MockAgent } from "undici"
 import { benchConfig } from "./effect-llm.js"
 
 // BENCH_LIB=dist measures the built package (profiles then name real lines); default: src/.
@@ -47,7 +49,7 @@ const sseBody = new TextEncoder().encode(
   Array.from({ length: streamEvents }, (_, i) => frame(i, i === streamEvents - 1)).join("")
 )
 
-const client = HttpClient.make((request) =>
+const webClient = HttpClient.make((request) =>
   Effect.sync(() => {
     const streaming = request.url.includes("streamGenerateContent")
     if (!streaming) {
@@ -69,6 +71,28 @@ const client = HttpClient.make((request) =>
     )
   })
 )
+
+/**
+ * The live layer's own client (`NodeHttpClient.layerUndici`'s) over undici's in-process `MockAgent`:
+ * the same response objects and Node body streams as over a socket, answered at once.
+ */
+const undiciClient = () => {
+  const agent = new MockAgent({ connections: 1 })
+  agent.disableNetConnect()
+  const pool = agent.get("http://127.0.0.1:1")
+  pool.intercept({ path: (path) => !path.includes("streamGenerateContent"), method: "POST" }).reply(200, unary, {
+    headers: { "content-type": "application/json" }
+  }).persist()
+  pool.intercept({ path: (path) => path.includes("streamGenerateContent"), method: "POST" }).reply(
+    200,
+    Buffer.from(sseBody),
+    { headers: { "content-type": "text/event-stream" } }
+  ).persist()
+  return NodeHttpClient.makeUndici(agent)
+}
+
+// BENCH_HTTP=web: answers as web `Response`s (bodies read through `response.stream`); default: undici's.
+const client = process.env.BENCH_HTTP === "web" ? webClient : undiciClient()
 
 const options = {
   protocol: "gemini",
