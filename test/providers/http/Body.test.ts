@@ -79,6 +79,21 @@ describe("openPull over undici's body, live clock", () => {
     }).pipe(Effect.scoped, Effect.provide(NodeHttpClient.layerUndici)))
 })
 
+describe("openPull over node:http's body (NodeHttpClient.layer)", () => {
+  it.live("reads the stream whole, and a silence fails the pull with the idle error", () =>
+    Effect.gen(function*() {
+      const server = yield* Loopback.make
+      server.enqueue({ status: 200, headers: { "content-type": "text/event-stream" }, body: full })
+      const whole = yield* drain(yield* openGemini(server, idleAfter(60_000)))
+      assert.strictEqual(pullEndOf(whole.exit), "end")
+      assert.isAbove(whole.deltas.length, 1)
+      server.enqueue({ status: 200, headers: { "content-type": "text/event-stream" }, body: [firstEvent], end: "hang" })
+      const silent = yield* drain(yield* openGemini(server, idleAfter(50)))
+      assert.isAbove(silent.deltas.length, 0)
+      assert.strictEqual(pullEndOf(silent.exit), idleError)
+    }).pipe(Effect.scoped, Effect.provide(NodeHttpClient.layer)))
+})
+
 /** An `HttpClient` whose 200 answers are web `Response`s over `body` (no Node stream under them). */
 const webClient = (body: () => ReadableStream<Uint8Array>) =>
   HttpClient.make((request) =>
