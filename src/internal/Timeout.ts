@@ -18,6 +18,12 @@ import * as Option from "effect/Option"
 
 const liveClock = Context.get(DefaultServices.liveServices, Clock.Clock)
 
+/**
+ * The live clock's time in epoch ms (what a live-clock fiber's `Clock.currentTimeMillis` reads). Its
+ * timers are `setTimeout`'s, which is what `Effect.sleep` uses under it: `Clock` exposes no other.
+ */
+export const liveNow = (): number => liveClock.unsafeCurrentTimeMillis()
+
 /** Longest delay `setTimeout` keeps (longer ones fire at once). */
 export const maxTimerMs = 2_147_483_647
 

@@ -27,7 +27,8 @@ export type Read = ReadonlyArray<Uint8Array> | undefined
 export interface Body {
   /**
    * The next read. A body that keeps its own time (`timed`) fails with `onIdle()` when nothing has
-   * arrived by `deadline` (epoch ms, `Date.now()`'s clock); a read failure is `stream_interrupted`.
+   * arrived by `deadline` (epoch ms on the live clock, `Timeout.liveNow`); a read failure is
+   * `stream_interrupted`.
    */
   readonly read: (deadline: number) => Effect.Effect<Read, LLMError>
   /** Whether `read` honours its deadline (else the caller times the wait). */
@@ -132,7 +133,9 @@ const fromReadable = (
             if (timer !== undefined) clearTimeout(timer)
             resume(read(deadline))
           }
-          const wait = deadline - Date.now()
+          // `onIdle` is given only under the live clock (EventStream.openPull): its timer is a plain
+          // one, as `Timeout.ts`'s, so a wait costs no fiber; any other clock times the pull itself.
+          const wait = deadline - Timeout.liveNow()
           if (onIdle !== undefined && wait <= Timeout.maxTimerMs) {
             timer = setTimeout(() => {
               wake = undefined

@@ -169,7 +169,7 @@ export const openPull = (
       })
       const pull: Pull<StreamPart, LLMError> = Effect.suspend(() => {
         if (ended !== undefined) return end(ended)
-        if (body.timed) deadline = Date.now() + idleMs
+        if (body.timed) deadline = Timeout.liveNow() + idleMs
         return next
       })
       return body.timed || idle === undefined
