@@ -288,5 +288,18 @@ if (what.includes("forks")) {
   }
   await count("generate", LLMClient.generate({ prompt: "hello" }))
   await count("stream", Stream.runForEach(LLMClient.stream({ prompt: "hello" }), () => Effect.void))
+  // The steps run before the caller's first element: the call's latency to its first delta.
+  let beforeFirst = -1
+  await count(
+    "stream (to the first delta)",
+    Effect.suspend(() => {
+      beforeFirst = -1
+      return Stream.runForEach(
+        LLMClient.stream({ prompt: "hello" }),
+        () => Effect.sync(() => (beforeFirst = beforeFirst < 0 ? steps : beforeFirst))
+      )
+    })
+  )
+  console.log(`  of which before the first delta reached the caller: ${beforeFirst}`)
 }
 await runtime.dispose()
