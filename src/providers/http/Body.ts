@@ -1,20 +1,16 @@
 /**
- * A 2xx body read one read at a time, for the stream path. Over the Node `Readable` that
- * `@effect/platform-node`'s clients answer with, reads are taken from it directly and a wait for the
- * next one carries the idle timer itself; any other `HttpClient`'s body (fetch, a user's stub) is read
- * through `Stream.toPull(response.stream)` and timed by the caller.
+ * A 2xx body read one read at a time straight from the Node `Readable` that `@effect/platform-node`'s
+ * clients answer with, for the stream path; a wait for the next read carries the idle timer itself.
+ * (Any other `HttpClient`'s body is read through `response.stream`: `EventStream.openPull`.)
  *
- * Why not always `response.stream`: its channel, the `toPull` executor over it and the closing of
- * that executor's scope were a third of a stream's fixed cost (~500 of ~1,450 effect steps per
- * call), and the idle timeout around each pull forked a fiber per read (bench/overhead.ts).
+ * Why not `response.stream` here: its channel, the `toPull` executor over it and the closing of that
+ * executor's scope were a third of a stream's fixed cost (~500 of ~1,450 effect steps per call), and
+ * the idle timeout around each pull forked a fiber per read (bench/overhead.ts).
  */
 import * as HttpClientError from "@effect/platform/HttpClientError"
 import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
-import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
-import * as Option from "effect/Option"
 import * as Scope from "effect/Scope"
-import * as Stream from "effect/Stream"
 import { Readable } from "node:stream"
 import type { LLMError } from "../../domain/Errors.js"
 import * as Timeout from "../../internal/Timeout.js"
@@ -26,21 +22,19 @@ export type Read = ReadonlyArray<Uint8Array> | undefined
 /** A body being read. */
 export interface Body {
   /**
-   * The next read. A body that keeps its own time (`timed`) fails with `onIdle()` when nothing has
-   * arrived by `deadline` (epoch ms on the live clock, `Timeout.liveNow`); a read failure is
+   * The next read; with an `onIdle` (`fromNodeStream`), fails with `onIdle()` when nothing has
+   * arrived by `deadline` (epoch ms on the live clock, `Timeout.liveNow`). A read failure is
    * `stream_interrupted`.
    */
   readonly read: (deadline: number) => Effect.Effect<Read, LLMError>
-  /** Whether `read` honours its deadline (else the caller times the wait). */
-  readonly timed: boolean
 }
 
 /**
  * The Node stream under a response of `@effect/platform-node`'s clients: undici's answers carry it as
- * `source.body`, `node:http`'s as `source`. Not part of `HttpClientResponse`'s interface: anything
- * else is read through `response.stream`.
+ * `source.body`, `node:http`'s as `source`. Not part of `HttpClientResponse`'s interface: `undefined`
+ * for anything else.
  */
-const nodeReadableOf = (response: HttpClientResponse.HttpClientResponse): Readable | undefined => {
+export const nodeStreamOf = (response: HttpClientResponse.HttpClientResponse): Readable | undefined => {
   const source: unknown = (response as { readonly source?: unknown }).source
   if (source instanceof Readable) return source
   const body: unknown = typeof source === "object" && source !== null ? (source as { body?: unknown }).body : undefined
@@ -48,51 +42,24 @@ const nodeReadableOf = (response: HttpClientResponse.HttpClientResponse): Readab
 }
 
 /**
- * Opens `response`'s body in the current scope (closing the scope stops reading and, if the body was
- * not read to its end, destroys it). `onIdle` is what a timed read fails with when its deadline passes;
- * without it no timer is set.
+ * Reads `response`'s Node stream (`nodeStreamOf`) in paused mode, as `@effect/platform-node`'s
+ * `NodeStream.fromReadable` does (everything buffered per read; wait for `readable`, `end` or `error`
+ * when nothing is), without a channel. Closing the current scope stops reading and, if the body was not
+ * read to its end, destroys it. Without `onIdle` no timer is set.
  */
-export const open = (
+export const fromNodeStream = (
   response: HttpClientResponse.HttpClientResponse,
-  context: Errors.ErrorContext,
-  onIdle: (() => LLMError) | undefined
-): Effect.Effect<Body, never, Scope.Scope> => {
-  const readError = (cause: unknown) =>
-    Errors.fromHttpClientError(
-      new HttpClientError.ResponseError({ request: response.request, response, reason: "Decode", cause }),
-      context,
-      "stream_interrupted"
-    )
-  const readable = nodeReadableOf(response)
-  return readable === undefined ? fromStream(response, context) : fromReadable(readable, readError, onIdle)
-}
-
-/** Reads `response.stream` through its pull (not timed). */
-const fromStream = (
-  response: HttpClientResponse.HttpClientResponse,
-  context: Errors.ErrorContext
-): Effect.Effect<Body, never, Scope.Scope> =>
-  Effect.map(Stream.toPull(response.stream), (pull) => {
-    const read: Effect.Effect<Read, LLMError> = Effect.matchEffect(pull, {
-      onFailure: (error) =>
-        Option.isNone(error)
-          ? Effect.succeed(undefined)
-          : Effect.fail(Errors.fromHttpClientError(error.value, context, "stream_interrupted")),
-      onSuccess: (chunk) => Chunk.isEmpty(chunk) ? read : Effect.succeed(Chunk.toReadonlyArray(chunk))
-    })
-    return { read: () => read, timed: false }
-  })
-
-/**
- * Reads a Node `Readable` in paused mode, as `@effect/platform-node`'s `NodeStream.fromReadable` does
- * (everything buffered per read; wait for `readable`, `end` or `error` when nothing is), without a channel.
- */
-const fromReadable = (
   readable: Readable,
-  readError: (cause: unknown) => LLMError,
+  context: Errors.ErrorContext,
   onIdle: (() => LLMError) | undefined
 ): Effect.Effect<Body, never, Scope.Scope> =>
   Effect.flatMap(Effect.scope, (scope) => {
+    const readError = (cause: unknown) =>
+      Errors.fromHttpClientError(
+        new HttpClientError.ResponseError({ request: response.request, response, reason: "Decode", cause }),
+        context,
+        "stream_interrupted"
+      )
     let failure: LLMError | undefined
     let ended = !readable.readable
     // The waiting read's resumption, while one waits.
@@ -159,6 +126,6 @@ const fromReadable = (
           if (!readable.destroyed && !readable.readableEnded) readable.destroy()
         })
       ),
-      { read, timed: onIdle !== undefined }
+      { read }
     )
   })

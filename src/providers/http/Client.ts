@@ -9,7 +9,6 @@ import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import type * as Either from "effect/Either"
-import * as Stream from "effect/Stream"
 import type { LLMError } from "../../domain/Errors.js"
 import type { CallRequest } from "../../domain/Prompt.js"
 import type { ProviderAnswer, ProviderClient, ProviderTarget } from "../Provider.js"
@@ -67,12 +66,11 @@ export const make = (codec: Codec): Effect.Effect<ProviderClient, never, HttpCli
           const now = yield* Clock.currentTimeMillis
           return yield* codec.decode(text, response, { ...context, now }, { target, request })
         }),
-      // The body is read in the stream's own scope: a stream run that stops early closes the connection.
       stream: (target, request) =>
-        Effect.map(openResponse(target, request), ({ context, makeHandler, response }) =>
-          Stream.unwrapScoped(
-            Effect.map(EventStream.openPull(response, context, makeHandler, undefined), Stream.repeatEffectChunkOption)
-          )),
+        Effect.map(
+          openResponse(target, request),
+          ({ context, makeHandler, response }) => EventStream.fromResponse(response, context, makeHandler)
+        ),
       openStream: (target, request, idle) =>
         Effect.flatMap(
           openResponse(target, request),
