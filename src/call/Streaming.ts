@@ -8,7 +8,6 @@
  * stage, `toPull` or scope costs a stream tens of KB of allocation and fiber steps whatever its
  * length (a 100-event stream spent most of its CPU there), so the stages are plain code in `next`.
  */
-import * as Cause from "effect/Cause"
 import * as Chunk from "effect/Chunk"
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
@@ -136,7 +135,7 @@ export const make = (deps: {
       ? client.openStream(target, request, idle)
       : Effect.map(
         Effect.flatMap(client.stream(target, request), Stream.toPull),
-        (pull) => Timeout.idleTimeout(pull, () => Cause.fail(idle.onIdle()), idle.duration)
+        (pull) => Timeout.idleTimeout(pull, idle)
       )
 
   /** One attempt: opens the stream in a scope of its own (closed if the attempt fails) and peels its prefix. */

@@ -76,10 +76,9 @@ export const timeoutFail = <A, E, R, E1>(
   onTimeout: () => E1
 ): Effect.Effect<A, E | E1, R> => timeoutFailCause(self, duration, () => Cause.fail(onTimeout()))
 
-/** A stream's pull, failed with `onIdle()` when the next chunk takes longer than `duration`. */
+/** A stream's pull, failed with `idle.onIdle()` when the next chunk takes longer than `idle.duration`. */
 export const idleTimeout = <A, E, R, E1>(
   pull: Effect.Effect<Chunk.Chunk<A>, Option.Option<E>, R>,
-  onIdle: () => Cause.Cause<E1>,
-  duration: Duration.Duration
+  idle: { readonly duration: Duration.Duration; readonly onIdle: () => E1 }
 ): Effect.Effect<Chunk.Chunk<A>, Option.Option<E | E1>, R> =>
-  timeoutFailCause(pull, duration, () => Cause.map(onIdle(), Option.some<E | E1>))
+  timeoutFailCause(pull, idle.duration, () => Cause.fail(Option.some<E | E1>(idle.onIdle())))

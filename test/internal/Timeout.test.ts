@@ -4,7 +4,6 @@
  * reach that path); under `TestClock` they are Effect's own timeouts, driven by the test's clock.
  */
 import { assert, describe, it } from "@effect/vitest"
-import * as Cause from "effect/Cause"
 import * as Chunk from "effect/Chunk"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
@@ -81,8 +80,7 @@ describe("Timeout under TestClock", () => {
     Effect.gen(function*() {
       const pull = Timeout.idleTimeout(
         yield* Stream.toPull(Stream.concat(Stream.make(1, 2), Stream.never)),
-        () => Cause.fail("idle"),
-        Duration.seconds(10)
+        { duration: Duration.seconds(10), onIdle: () => "idle" }
       )
       assert.deepStrictEqual(Chunk.toReadonlyArray(yield* pull), [1, 2])
       const fiber = yield* Effect.fork(pull)

@@ -6,7 +6,6 @@
  * `RetryableError` `stream_interrupted`. Helpers tell a cut event from an undecodable one.
  */
 import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
-import * as Cause from "effect/Cause"
 import * as Channel from "effect/Channel"
 import * as Chunk from "effect/Chunk"
 import * as Duration from "effect/Duration"
@@ -83,7 +82,7 @@ const makeDecoder = (context: Errors.ErrorContext, makeHandler: () => EventHandl
 
 /**
  * Decodes a 200 SSE body with a fresh handler. `bytes` fails with an `LLMError` already (a body read
- * failure mapped to `stream_interrupted` by `fromResponse`). One channel step per network read, the
+ * failure mapped to `stream_interrupted` by `readErrors`). One channel step per network read, the
  * parts of the read gathered in one array (separate decodeText / mapError / events stages cost a
  * short stream ~10% of its allocation).
  */
@@ -152,7 +151,7 @@ export const openPull = (
       )
     return readable !== undefined && timed || idle === undefined
       ? opened
-      : Effect.map(opened, (pull) => Timeout.idleTimeout(pull, () => Cause.fail(idle.onIdle()), idle.duration))
+      : Effect.map(opened, (pull) => Timeout.idleTimeout(pull, idle))
   })
 
 /** A 200 response's body as a stream of parts (read in the stream's own scope: a run that stops early closes it). */
