@@ -60,34 +60,36 @@ export const make = (deps: {
 
   /** One admitted attempt: the fallback raise, the credentials, then `attempt` within its timeout. */
   const once = <A>(meter: Meter, route: Route, state: RetryPolicy.RetryState, attempt: Attempt<A>) =>
-    Effect.gen(function*() {
-      yield* metering.raiseFor(meter, route.model)
-      const credentials = yield* deps.config.credentials(route.model.provider)
-      // a slot in the alias's rate-limit windows (API.md §11), last before the request, waited for
-      // under the breaker's guard: a refusal never reached the endpoint, so the breaker does not count it
-      const waited = yield* admission.admit(meter.progress, meter.plan.request, meter.plan.outputCap, route, state)
-      meter.progress.attempt(route)
-      yield* telemetry.attempted(route)
-      const now = yield* Clock.currentTimeMillis
-      const timeoutMs = Math.max(0, Math.min(requestTimeoutMs, RetryPolicy.remainingBudgetMs(resilience, state, now)))
-      const target: ProviderTarget = {
-        provider: route.model.provider,
-        endpoint: route.endpoint,
-        modelId: route.model.modelId,
-        apiKey: credentials.apiKey,
-        headers: credentials.headers
-      }
-      return yield* attempt(deps.providers[route.model.protocol], target, route, Duration.millis(timeoutMs)).pipe(
-        // Scrubbed inside the attempt span, so the error the span records holds no secret either.
-        Effect.mapError((error) => scrubError(deps.scrub, error)),
-        (effect) =>
-          Spans.withSpan(
-            effect,
-            "LLMClient.attempt",
-            telemetry.attemptSpan(meter.plan, route, meter.progress.attempts, waited)
-          )
-      )
-    })
+    Effect.clockWith((clock) =>
+      Effect.gen(function*() {
+        yield* metering.raiseFor(meter, route.model)
+        const credentials = yield* deps.config.credentials(route.model.provider)
+        // a slot in the alias's rate-limit windows (API.md §11), last before the request, waited for
+        // under the breaker's guard: a refusal never reached the endpoint, so the breaker does not count it
+        const waited = yield* admission.admit(meter.progress, meter.plan.request, meter.plan.outputCap, route, state)
+        meter.progress.attempt(route)
+        yield* telemetry.attempted(route)
+        const now = clock.unsafeCurrentTimeMillis()
+        const timeoutMs = Math.max(0, Math.min(requestTimeoutMs, RetryPolicy.remainingBudgetMs(resilience, state, now)))
+        const target: ProviderTarget = {
+          provider: route.model.provider,
+          endpoint: route.endpoint,
+          modelId: route.model.modelId,
+          apiKey: credentials.apiKey,
+          headers: credentials.headers
+        }
+        return yield* attempt(deps.providers[route.model.protocol], target, route, Duration.millis(timeoutMs)).pipe(
+          // Scrubbed inside the attempt span, so the error the span records holds no secret either.
+          Effect.mapError((error) => scrubError(deps.scrub, error)),
+          (effect) =>
+            Spans.withSpan(
+              effect,
+              "LLMClient.attempt",
+              telemetry.attemptSpan(meter.plan, route, meter.progress.attempts, waited)
+            )
+        )
+      })
+    )
 
   /**
    * Runs attempts until one succeeds or the policy gives up; returns the answer and where it came

@@ -168,35 +168,37 @@ export const make = (deps: {
     reported: UsageCounts | undefined,
     answer: { readonly content: string; readonly reasoning: string | undefined }
   ): Effect.Effect<Settled, FatalError> =>
-    Effect.gen(function*() {
-      const usage = fromCounts(reported ?? boundedUsage(meter, answer))
-      const cost = yield* pricing.cost(route.model, usage)
-      const now = yield* Clock.currentTimeMillis
-      const timing = meter.progress.timing(now)
-      const held = meter.hold
-      if (reported === undefined) yield* warnUnreported(route)
-      yield* deps.admission.release(meter.progress, usage.totalTokens)
-      yield* ledger.commit(held, {
-        ...who(meter, route),
-        cost,
-        // A ledger row with no usage says the provider reported none (its cost is the bound below).
-        usage: reported === undefined ? undefined : usage,
-        attempts: meter.progress.attempts,
-        timing
-      }).pipe(
-        Effect.tap(() => meter.settle()),
-        Effect.uninterruptible,
-        Effect.catchTag("LedgerError", (error) => Effect.fail(ledgerUnavailable(error)))
-      )
-      if (cost > held.estimate + 1e-12) {
-        // The hold bounds the call (API.md §14); a service that ignored the output cap is still billed.
-        yield* Effect.logWarning(
-          `model "${route.model.alias}" (${route.model.modelId}) reported usage costing $${cost} above its hold of $${held.estimate}: settled at the real cost`
-        ).pipe(Effect.annotateLogs({ traceId: meter.plan.traceId, alias: route.model.alias }))
-      }
-      yield* telemetry.settled(who(meter, route), "ok", timing.totalMs, cost)
-      return { usage, cost, timing }
-    })
+    Effect.clockWith((clock) =>
+      Effect.gen(function*() {
+        const usage = fromCounts(reported ?? boundedUsage(meter, answer))
+        const cost = yield* pricing.cost(route.model, usage)
+        const now = clock.unsafeCurrentTimeMillis()
+        const timing = meter.progress.timing(now)
+        const held = meter.hold
+        if (reported === undefined) yield* warnUnreported(route)
+        yield* deps.admission.release(meter.progress, usage.totalTokens)
+        yield* ledger.commit(held, {
+          ...who(meter, route),
+          cost,
+          // A ledger row with no usage says the provider reported none (its cost is the bound below).
+          usage: reported === undefined ? undefined : usage,
+          attempts: meter.progress.attempts,
+          timing
+        }).pipe(
+          Effect.tap(() => meter.settle()),
+          Effect.uninterruptible,
+          Effect.catchTag("LedgerError", (error) => Effect.fail(ledgerUnavailable(error)))
+        )
+        if (cost > held.estimate + 1e-12) {
+          // The hold bounds the call (API.md §14); a service that ignored the output cap is still billed.
+          yield* Effect.logWarning(
+            `model "${route.model.alias}" (${route.model.modelId}) reported usage costing $${cost} above its hold of $${held.estimate}: settled at the real cost`
+          ).pipe(Effect.annotateLogs({ traceId: meter.plan.traceId, alias: route.model.alias }))
+        }
+        yield* telemetry.settled(who(meter, route), "ok", timing.totalMs, cost)
+        return { usage, cost, timing }
+      })
+    )
 
   /**
    * Settles a call that did not commit, from its `Exit`: `cancelled` when interrupted or stopped

@@ -9,7 +9,6 @@
  * length (a 100-event stream spent most of its CPU there), so the stages are plain code in `next`.
  */
 import * as Chunk from "effect/Chunk"
-import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as ExecutionStrategy from "effect/ExecutionStrategy"
@@ -165,7 +164,9 @@ export const make = (deps: {
     Effect.gen(function*() {
       const plan = yield* planned
       const outer = yield* Effect.scope
-      const progress = new CallProgress(yield* Clock.currentTimeMillis)
+      // Read twice (start, first delta): one lookup of the clock, not a `currentTimeMillis` effect each.
+      const clock = yield* Effect.clock
+      const progress = new CallProgress(clock.unsafeCurrentTimeMillis())
       // The hold and its settling finalizer in one uninterruptible step, on the scope itself
       // (`Effect.acquireRelease` would also diff and restore the fiber's refs around the finalizer).
       const meter: Meter = yield* Effect.uninterruptible(
@@ -223,7 +224,7 @@ export const make = (deps: {
 
       // The prefix ends with the first delta (if the stream has one): its arrival is the TTFT.
       const first = absorb(Chunk.appendAll(Chunk.unsafeFromArray(opened.prefix), opened.leftover))
-      if (opened.prefix.some(isDelta)) progress.firstToken(yield* Clock.currentTimeMillis)
+      if (opened.prefix.some(isDelta)) progress.firstToken(clock.unsafeCurrentTimeMillis())
       const finish = Effect.gen(function*() {
         const text = content.join("")
         const reasoningText = reasoning.length > 0 ? reasoning.join("") : undefined

@@ -6,7 +6,6 @@
  * decides what counts as a failure or can leave a probe unreleased.
  */
 import * as Cause from "effect/Cause"
-import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -118,15 +117,19 @@ export const make = (config: CircuitBreakerConfig): Effect.Effect<CircuitBreaker
       return created
     }
 
+    // Every attempt runs two transitions (admit, record): the clock is read inside the Ref's update
+    // and the log effect built only on a change, so an unchanged breaker costs two steps, not six.
     const transition = <A>(endpoint: string, f: (state: BreakerState, now: number) => readonly [A, BreakerState]) =>
-      Effect.flatMap(Clock.currentTimeMillis, (now) =>
+      Effect.clockWith((clock) =>
         Effect.flatMap(
           Ref.modify(cell(endpoint).state, (state) => {
-            const [result, next] = f(state, now)
+            const [result, next] = f(state, clock.unsafeCurrentTimeMillis())
             return [[result, state, next] as const, next]
           }),
-          ([result, from, to]) => Effect.as(logTransition(endpoint, from, to), result)
-        ))
+          ([result, from, to]) =>
+            from._tag === to._tag ? Effect.succeed(result) : Effect.as(logTransition(endpoint, from, to), result)
+        )
+      )
 
     const admit = (endpoint: string) =>
       transition<Admission>(endpoint, (state, now) => {

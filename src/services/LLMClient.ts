@@ -4,7 +4,6 @@
  * streams, streaming. `generate` returns text (or the full record); `stream` yields deltas then one
  * finish event.
  */
-import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -95,9 +94,9 @@ export const make = Effect.gen(function*() {
 
   /** A planned unary call, held, attempted and settled: the decoded answer and its record. */
   const generatePlanned = (planned: Plan.Plan): Effect.Effect<Parts.PartsAnswer, LLMError> =>
-    Effect.flatMap(Clock.currentTimeMillis, (startedAt) =>
+    Effect.clockWith((clock) =>
       Effect.acquireUseRelease(
-        metering.hold(planned, new CallProgress(startedAt)),
+        metering.hold(planned, new CallProgress(clock.unsafeCurrentTimeMillis())),
         (meter) =>
           Effect.gen(function*() {
             yield* telemetry.started(planned)
@@ -125,7 +124,8 @@ export const make = Effect.gen(function*() {
             return { answer, response }
           }),
         metering.settleUnfinished
-      ))
+      )
+    )
 
   const generateResponse = (input: GenerateRequest): Effect.Effect<GenerationResponse, LLMError> =>
     Effect.flatMap(plan(input), generatePlanned).pipe(

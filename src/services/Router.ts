@@ -101,8 +101,9 @@ export const make = Effect.gen(function*() {
 
   const routing = (model: ModelConfig, accepts?: (fallback: ModelConfig) => boolean) =>
     Effect.suspend(() => {
-      // Only the unfiltered routing is cached: a filter depends on the request.
-      const found = accepts === undefined ? cache.get(model.alias) : undefined
+      // A filter only drops fallbacks: without any, or unfiltered, the routing is the model's own and cached.
+      const cacheable = accepts === undefined || model.fallbacks.length === 0
+      const found = cacheable ? cache.get(model.alias) : undefined
       const result = found ?? build(model, accepts)
       if (result.own.length === 0) {
         return Effect.fail(
@@ -115,7 +116,7 @@ export const make = Effect.gen(function*() {
           })
         )
       }
-      if (found === undefined && accepts === undefined) cache.set(model.alias, result)
+      if (found === undefined && cacheable) cache.set(model.alias, result)
       return Effect.succeed(result)
     })
 

@@ -6,7 +6,6 @@
  */
 import * as HttpClient from "@effect/platform/HttpClient"
 import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
-import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import type * as Either from "effect/Either"
 import type { LLMError } from "../../domain/Errors.js"
@@ -47,24 +46,36 @@ export const make = (codec: Codec): Effect.Effect<ProviderClient, never, HttpCli
     const transport = Response.makeTransport(client)
     /** Sends a streamed request; a 2xx response with its context and its events' decoder. */
     const openResponse = (target: ProviderTarget, request: CallRequest) =>
-      Effect.gen(function*() {
+      Effect.clockWith((clock) => {
         const context = contextOf(target)
-        const response = yield* transport.open(codec.encode(target, request, true), context, codec.classify)
-        const now = yield* Clock.currentTimeMillis
-        return {
-          response,
-          context,
-          makeHandler: codec.streamHandler(response, { ...context, now }, { target, request })
-        }
+        return Effect.map(
+          transport.open(codec.encode(target, request, true), context, codec.classify),
+          (response) => ({
+            response,
+            context,
+            makeHandler: codec.streamHandler(response, { ...context, now: clock.unsafeCurrentTimeMillis() }, {
+              target,
+              request
+            })
+          })
+        )
       })
     return {
       generate: (target, request) =>
-        Effect.gen(function*() {
+        Effect.clockWith((clock) => {
           const context = contextOf(target)
-          const response = yield* transport.send(codec.encode(target, request, false), context, codec.classify)
-          const text = yield* Response.readText(response, context)
-          const now = yield* Clock.currentTimeMillis
-          return yield* codec.decode(text, response, { ...context, now }, { target, request })
+          return Effect.flatMap(
+            transport.send(codec.encode(target, request, false), context, codec.classify),
+            (response) =>
+              Effect.flatMap(
+                Response.readText(response, context),
+                (text) =>
+                  codec.decode(text, response, { ...context, now: clock.unsafeCurrentTimeMillis() }, {
+                    target,
+                    request
+                  })
+              )
+          )
         }),
       stream: (target, request) =>
         Effect.map(

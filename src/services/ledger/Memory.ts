@@ -63,55 +63,51 @@ export const make = (options: MemoryLedgerOptions = {}): Effect.Effect<Ledger.Se
     // A settlement adds to spend only above its hold, or for a hold that no longer counted (expired):
     // only then are its limits checked for alerts.
     const settle = (hold: Hold, settlement: Settlement, type: "commit" | "cancel", status: LedgerStatus) =>
-      Effect.flatMap(Clock.currentTimeMillis, (now) =>
-        Effect.suspend(() => {
-          const adds = tracker.active && hold.limits !== undefined && hold.limits.length > 0 &&
-            (settlement.cost > hold.estimate + 1e-12 || (settlement.cost > 0 && !fold.counts(hold.id, now)))
-          const event = settlementEvent(hold, settlement, type, status, nextId(), now)
-          fold.add(spendRow(event))
-          keep(event)
-          if (!adds) return Effect.void
-          return withAlerts(tracker.take(hold.limits!, fold.spentIn(hold.limits!, now), 0, now), undefined)
-        }))
+      Effect.clockWith((clock) => {
+        const now = clock.unsafeCurrentTimeMillis()
+        const adds = tracker.active && hold.limits !== undefined && hold.limits.length > 0 &&
+          (settlement.cost > hold.estimate + 1e-12 || (settlement.cost > 0 && !fold.counts(hold.id, now)))
+        const event = settlementEvent(hold, settlement, type, status, nextId(), now)
+        fold.add(spendRow(event))
+        keep(event)
+        if (!adds) return Effect.void
+        return withAlerts(tracker.take(hold.limits!, fold.spentIn(hold.limits!, now), 0, now), undefined)
+      })
 
     const windows = new RateWindows()
 
     const service: Ledger.Service = {
       hold: (request) =>
-        Effect.clockWith((clock) =>
-          Effect.suspend(() => {
-            const now = clock.unsafeCurrentTimeMillis()
-            const spent = fold.spentIn(request.limits, now)
-            const refusal = firstRefusal(request.limits, spent, request.estimate)
-            if (refusal !== undefined) {
-              return Effect.fail(budgetExceeded(refusal.limit, refusal.spent, request.estimate, request.provider))
-            }
-            const id = nextId()
-            const event = holdEvent(request, id, now)
-            fold.add(spendRow(event))
-            keep(event)
-            return withAlerts(tracker.take(request.limits, spent, request.estimate, now), holdOf(request, id, now))
-          })
-        ),
+        Effect.clockWith((clock) => {
+          const now = clock.unsafeCurrentTimeMillis()
+          const spent = fold.spentIn(request.limits, now)
+          const refusal = firstRefusal(request.limits, spent, request.estimate)
+          if (refusal !== undefined) {
+            return Effect.fail(budgetExceeded(refusal.limit, refusal.spent, request.estimate, request.provider))
+          }
+          const id = nextId()
+          const event = holdEvent(request, id, now)
+          fold.add(spendRow(event))
+          keep(event)
+          return withAlerts(tracker.take(request.limits, spent, request.estimate, now), holdOf(request, id, now))
+        }),
       raise: (hold, request) =>
         isNoopRaise(hold, request) ?
           Effect.succeed(hold) :
-          Effect.clockWith((clock) =>
-            Effect.suspend(() => {
-              const now = clock.unsafeCurrentTimeMillis()
-              const amount = raisedAmount(hold, request)
-              const spent = fold.spentIn(request.limits, now, hold.id)
-              const refusal = firstRefusal(request.limits, spent, amount)
-              if (refusal !== undefined) {
-                return Effect.fail(budgetExceeded(refusal.limit, refusal.spent, amount, request.provider))
-              }
-              const raise = raiseRecord(hold, request, nextId(), now)
-              fold.add(raise)
-              const held = events.get(hold.id)
-              if (held !== undefined) events.set(hold.id, applyRaise(held, raise))
-              return withAlerts(tracker.take(request.limits, spent, amount, now), raisedHold(hold, request))
-            })
-          ),
+          Effect.clockWith((clock) => {
+            const now = clock.unsafeCurrentTimeMillis()
+            const amount = raisedAmount(hold, request)
+            const spent = fold.spentIn(request.limits, now, hold.id)
+            const refusal = firstRefusal(request.limits, spent, amount)
+            if (refusal !== undefined) {
+              return Effect.fail(budgetExceeded(refusal.limit, refusal.spent, amount, request.provider))
+            }
+            const raise = raiseRecord(hold, request, nextId(), now)
+            fold.add(raise)
+            const held = events.get(hold.id)
+            if (held !== undefined) events.set(hold.id, applyRaise(held, raise))
+            return withAlerts(tracker.take(request.limits, spent, amount, now), raisedHold(hold, request))
+          }),
       commit: (hold, settlement) => settle(hold, settlement, "commit", "ok"),
       cancel: (hold, settlement) => settle(hold, settlement, "cancel", settlement.status),
       spendToday: () => Effect.map(Clock.currentTimeMillis, (now) => fold.spent("global", "daily", now)),
