@@ -5,6 +5,7 @@
  */
 import type { FinishReason } from "../domain/FinishReason.js"
 import { GenerationResponse } from "../domain/GenerationResponse.js"
+import { unvalidated } from "../internal/Unvalidated.js"
 import type { Route } from "../services/Router.js"
 import type { Settled } from "./Metering.js"
 import type { Plan } from "./Plan.js"
@@ -25,7 +26,7 @@ export const settledResponse = (
   attempts: number,
   answer: Answered
 ): GenerationResponse =>
-  new GenerationResponse({
+  unvalidated(GenerationResponse, {
     content: answer.content,
     ...(answer.reasoning !== undefined ? { reasoning: answer.reasoning } : {}),
     model: route.model.modelId,
@@ -39,4 +40,4 @@ export const settledResponse = (
     ...(answer.requestId !== undefined ? { requestId: answer.requestId } : {}),
     timing: settled.timing,
     attempts
-  }, true)
+  })

@@ -27,6 +27,7 @@ import { type Peeled, peelUntil, type Pull } from "../internal/Peel.js"
 import { fromScopedPull } from "../internal/PullStream.js"
 import { type Scrubber, scrubError } from "../internal/Scrub.js"
 import * as Timeout from "../internal/Timeout.js"
+import { unvalidated } from "../internal/Unvalidated.js"
 import type { IdleTimeout, ProviderClient, ProviderTarget, StreamPart } from "../providers/Provider.js"
 import type { Route } from "../services/Router.js"
 import { type Attempt, type Attempts, attemptTimeout } from "./Attempts.js"
@@ -42,17 +43,8 @@ interface Opened extends Peeled<StreamPart> {
   readonly scope: Scope.CloseableScope
 }
 
-/**
- * A delta event, built without the Schema class constructor (its defaults merge and props copy cost
- * more than the rest of a delta's path): the same own fields and prototype as
- * `new StreamEvent({ delta, isFinish: false }, true)`.
- */
-const deltaEvent = (delta: string): StreamEvent => {
-  const event = Object.create(StreamEvent.prototype) as { delta: string; isFinish: boolean }
-  event.delta = delta
-  event.isFinish = false
-  return event as unknown as StreamEvent
-}
+/** A delta event (the most frequent record: built without the Schema class constructor). */
+const deltaEvent = (delta: string): StreamEvent => unvalidated(StreamEvent, { delta, isFinish: false })
 
 /** What reaches the caller: a non-empty text or reasoning delta, or a whole tool call. */
 const isDelta = (part: StreamPart) =>
@@ -73,17 +65,17 @@ const eventSink: Sink<StreamEvent> = {
     if ((part._tag === "TextDelta" || part._tag === "ReasoningDelta") && part.text.length === 0) return
     if (part._tag === "TextDelta") out.push(deltaEvent(part.text))
     else if (part._tag === "ReasoningDelta") {
-      out.push(new StreamEvent({ delta: "", reasoningDelta: part.text, isFinish: false }, true))
+      out.push(unvalidated(StreamEvent, { delta: "", reasoningDelta: part.text, isFinish: false }))
     }
   },
   finish: (response) =>
-    new StreamEvent({
+    unvalidated(StreamEvent, {
       delta: "",
       isFinish: true,
       usage: response.usage,
       finishReason: response.finishReason,
       response
-    }, true)
+    })
 }
 
 /** An element of `streamParts`: a decoded part (usage and finish left out), then the settled response. */

@@ -3,6 +3,7 @@
  * input token, cached or not; `outputTokens` every output token, reasoning included.
  */
 import * as Schema from "effect/Schema"
+import { unvalidated } from "../internal/Unvalidated.js"
 
 /** Input, output and total tokens of a call, with the cache and reasoning parts where the provider reports them. */
 export class TokenUsage extends Schema.Class<TokenUsage>("TokenUsage")({
@@ -47,5 +48,5 @@ export const fromCounts = (usage: UsageCounts): TokenUsage => {
   if (usage.cachedInputTokens !== undefined) fields.cachedInputTokens = usage.cachedInputTokens
   if (usage.cacheWriteTokens !== undefined) fields.cacheWriteTokens = usage.cacheWriteTokens
   if (usage.reasoningTokens !== undefined) fields.reasoningTokens = usage.reasoningTokens
-  return new TokenUsage(fields, true)
+  return unvalidated(TokenUsage, fields)
 }

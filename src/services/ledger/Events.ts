@@ -4,6 +4,7 @@
  * `events()` — folded into their hold, never listed themselves.
  */
 import { LedgerEvent, type LedgerStatus } from "../../domain/LedgerEvent.js"
+import { unvalidated } from "../../internal/Unvalidated.js"
 import type { Hold, HoldRequest, RaiseRequest, Settlement } from "../Ledger.js"
 import { scopesOf } from "./Spend.js"
 
@@ -32,7 +33,7 @@ const tagsOf = (tags: Readonly<Record<string, string>> | undefined) =>
 
 /** The `hold` event of a request (every backend stores the same record; its id is the hold's). */
 export const holdEvent = (request: HoldRequest, id: string, now: number): LedgerEvent =>
-  new LedgerEvent({
+  unvalidated(LedgerEvent, {
     id,
     type: "hold",
     holdId: id,
@@ -44,7 +45,7 @@ export const holdEvent = (request: HoldRequest, id: string, now: number): Ledger
     cost: request.estimate,
     status: "ok",
     timestamp: now
-  }, true)
+  })
 
 /** The `Hold` handed back for a hold event. */
 export const holdOf = (request: HoldRequest, id: string, now: number): Hold => ({
@@ -116,13 +117,13 @@ export const raisedHold = (hold: Hold, request: RaiseRequest): Hold => ({
 
 /** A hold event as `events()` shows it after `raise`: the raised cost, provider, model and alias. */
 export const applyRaise = (event: LedgerEvent, raise: RaiseRecord): LedgerEvent =>
-  new LedgerEvent({
+  unvalidated(LedgerEvent, {
     ...event,
     provider: raise.provider,
     model: raise.model,
     alias: raise.alias,
     cost: raise.cost
-  }, true)
+  })
 
 /** Events as `events()` lists them from stored rows (oldest first): each raise folded into its hold, not listed. */
 export const foldRaises = (rows: ReadonlyArray<LedgerEvent | RaiseRecord>): ReadonlyArray<LedgerEvent> => {
@@ -146,7 +147,7 @@ export const settlementEvent = (
   id: string,
   now: number
 ): LedgerEvent =>
-  new LedgerEvent({
+  unvalidated(LedgerEvent, {
     id,
     type,
     holdId: hold.id,
@@ -165,4 +166,4 @@ export const settlementEvent = (
       : {}),
     ...(settlement.timing !== undefined ? { timing: settlement.timing } : {}),
     timestamp: now
-  }, true)
+  })

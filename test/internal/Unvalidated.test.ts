@@ -1,0 +1,75 @@
+import { assert, describe, it } from "@effect/vitest"
+import * as Equal from "effect/Equal"
+import * as Schema from "effect/Schema"
+import { GenerationResponse } from "../../src/domain/GenerationResponse.js"
+import { LedgerEvent } from "../../src/domain/LedgerEvent.js"
+import { StreamEvent } from "../../src/domain/StreamEvent.js"
+import { TokenUsage } from "../../src/domain/TokenUsage.js"
+import { unvalidated } from "../../src/internal/Unvalidated.js"
+
+const usage = { inputTokens: 10, outputTokens: 256, totalTokens: 266, reasoningTokens: 4 }
+const response = {
+  content: "hello",
+  model: "gemini-2.5-flash",
+  alias: "fast",
+  provider: "google",
+  endpoint: "primary",
+  usage: new TokenUsage(usage),
+  cost: 0.00064,
+  finishReason: "stop" as const,
+  traceId: "t-1",
+  timing: { totalMs: 12 },
+  attempts: 1
+}
+const event = {
+  id: "e-2",
+  type: "commit" as const,
+  holdId: "e-1",
+  traceId: "t-1",
+  provider: "google",
+  model: "gemini-2.5-flash",
+  alias: undefined,
+  tags: { user: "u-42" },
+  usage: new TokenUsage(usage),
+  cost: 0.00064,
+  status: "ok" as const,
+  attempts: 1,
+  timing: { totalMs: 12 },
+  timestamp: 1_764_633_600_000
+}
+
+/** What the records on the call path must keep: built without the constructor, they are what it builds. */
+const sameAsConstructed = <C extends new(fields: any, options?: any) => any>(
+  Class: C & Schema.Schema<InstanceType<C>, any>,
+  fields: ConstructorParameters<C>[0]
+) => {
+  const built = unvalidated(Class, fields)
+  // what the call path built before (`new Class(fields, true)`): equal, nested values shared
+  assert.isTrue(Equal.equals(built, new Class(fields, true)))
+  // and what validation builds (its nested structs are copies): same fields, so no default was missed
+  const validated = new Class(fields)
+  assert.instanceOf(built, Class)
+  assert.deepStrictEqual(Object.keys(built), Object.keys(validated))
+  assert.deepStrictEqual(Schema.encodeSync(Class)(built), Schema.encodeSync(Class)(validated))
+  assert.strictEqual(String(built), String(validated))
+}
+
+describe("unvalidated", () => {
+  it("builds the call path's records as their constructors do (same fields, prototype, equality, encoding)", () => {
+    sameAsConstructed(TokenUsage, usage)
+    sameAsConstructed(GenerationResponse, response)
+    sameAsConstructed(LedgerEvent, event)
+    sameAsConstructed(StreamEvent, { delta: "hi", isFinish: false })
+    sameAsConstructed(StreamEvent, {
+      delta: "",
+      isFinish: true,
+      usage: response.usage,
+      finishReason: "stop",
+      response: new GenerationResponse(response)
+    })
+  })
+
+  it("is not equal to a record with other fields (the check above can fail)", () => {
+    assert.isFalse(Equal.equals(unvalidated(TokenUsage, usage), new TokenUsage({ ...usage, outputTokens: 257 })))
+  })
+})
