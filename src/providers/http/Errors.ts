@@ -4,9 +4,7 @@
  * error body as text without failing. Protocol classification (codes, quota kinds, hints) stays in each protocol.
  */
 import type * as HttpClientError from "@effect/platform/HttpClientError"
-import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import type * as Duration from "effect/Duration"
-import * as Effect from "effect/Effect"
 import { FatalError, type LLMError, RateLimitError, RetryableError } from "../../domain/Errors.js"
 
 /** Who the failing call went to, copied onto every error: the provider entry's name and the endpoint's. */
@@ -106,10 +104,6 @@ export const makeError = (
       })
   }
 }
-
-/** Reads a response body as text; a body that cannot be read (cut, bad encoding) reads as `""`. */
-export const readBodyText = (response: HttpClientResponse.HttpClientResponse): Effect.Effect<string> =>
-  response.text.pipe(Effect.orElseSucceed(() => ""))
 
 /** A `RetryableError` `stream_interrupted`: a stream body that ended (or was cut) before the provider finished. */
 export const streamInterrupted = (detail: string, context: ErrorContext): RetryableError =>

@@ -19,6 +19,7 @@ import type { Pull } from "../../internal/Peel.js"
 import * as Timeout from "../../internal/Timeout.js"
 import type { IdleTimeout, StreamPart } from "../Provider.js"
 import * as Body from "./Body.js"
+import * as Encoding from "./Encoding.js"
 import * as Errors from "./Errors.js"
 import * as Json from "./Json.js"
 import * as Sse from "./Sse.js"
@@ -142,7 +143,7 @@ export const openPull = (
     // Under the live clock a Node body's reads keep the idle time themselves; under another clock
     // (TestClock), or over another body, the pull is timed by `Timeout.idleTimeout`, driven by the clock.
     const timed = idle !== undefined && Timeout.isLiveClock(fiber) && idleMs <= Timeout.maxTimerMs
-    const readable = Body.nodeStreamOf(response)
+    const readable = Encoding.decodedNodeStream(response)
     const opened: Effect.Effect<Pull<StreamPart, LLMError>, never, Scope.Scope> = readable === undefined
       ? Stream.toPull(decode(readErrors(response, context), context, makeHandler))
       : Effect.map(

@@ -13,6 +13,7 @@ import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
 import type { LLMError } from "../../domain/Errors.js"
 import { isTraced } from "../../internal/Spans.js"
+import * as Encoding from "./Encoding.js"
 import * as Errors from "./Errors.js"
 import type { PreparedRequest } from "./Request.js"
 
@@ -57,7 +58,7 @@ export const failFromResponse = (
   classify: Classify
 ): Effect.Effect<never, LLMError> =>
   Effect.flatMap(
-    Effect.zip(Errors.readBodyText(response), Clock.currentTimeMillis),
+    Effect.zip(Encoding.readBodyText(response), Clock.currentTimeMillis),
     ([text, now]) => Effect.fail(classify(response.status, text, response.headers, { ...context, now }))
   )
 
@@ -104,4 +105,4 @@ export const readText = (
   response: HttpClientResponse.HttpClientResponse,
   context: Errors.ErrorContext
 ): Effect.Effect<string, LLMError> =>
-  Effect.mapError(response.text, (error) => Errors.fromHttpClientError(error, context))
+  Effect.mapError(Encoding.text(response), (error) => Errors.fromHttpClientError(error, context))

@@ -165,10 +165,11 @@ export interface CassetteResponse {
 
 /**
  * Reads the first interaction's response of a VCR cassette (path relative to `test/support/fixtures`).
- * A `!!binary` gzip body is inflated (its `content-encoding` dropped); a `parsed_body` (pydantic's
- * cassettes keep JSON bodies parsed) is serialised back; length and transfer headers are dropped.
+ * A `!!binary` gzip body is inflated (its `content-encoding` dropped) unless `compressed`, which keeps
+ * it as recorded, header included; a `parsed_body` (pydantic's cassettes keep JSON bodies parsed) is
+ * serialised back; length and transfer headers are dropped.
  */
-export const readCassette = (path: string): CassetteResponse => {
+export const readCassette = (path: string, options: { readonly compressed?: boolean } = {}): CassetteResponse => {
   const document = YAML.parse(fixtureText(path), { customTags: ["binary"] }) as {
     interactions: ReadonlyArray<{
       response: {
@@ -183,7 +184,8 @@ export const readCassette = (path: string): CassetteResponse => {
   const headers: Record<string, string> = {}
   for (const [name, values] of Object.entries(response.headers ?? {})) {
     const lower = name.toLowerCase()
-    if (["content-length", "content-encoding", "transfer-encoding", "connection"].includes(lower)) continue
+    if (["content-length", "transfer-encoding", "connection"].includes(lower)) continue
+    if (lower === "content-encoding" && options.compressed !== true) continue
     headers[lower] = values[0]!
   }
   const raw = response.body?.string
@@ -191,6 +193,8 @@ export const readCassette = (path: string): CassetteResponse => {
     ? Buffer.from(JSON.stringify(response.parsed_body))
     : typeof raw === "string"
     ? Buffer.from(raw, "utf8")
+    : options.compressed === true
+    ? Buffer.from(raw)
     : gunzipSync(raw)
   return { status: response.status.code, headers, body }
 }

@@ -17,6 +17,7 @@ import * as TestClock from "effect/TestClock"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
 import * as DashScopeErrors from "../../../src/providers/dashscope/Errors.js"
+import * as HttpEncoding from "../../../src/providers/http/Encoding.js"
 import * as HttpErrors from "../../../src/providers/http/Errors.js"
 import { layerSqlite, Ledger } from "../../../src/services/Ledger.js"
 import * as Checkpointer from "../../../src/services/ledger/Checkpointer.js"
@@ -220,7 +221,7 @@ describe("SQLite ledger file", () => {
         )
         const error = DashScopeErrors.classify(
           response.status,
-          yield* HttpErrors.readBodyText(response),
+          yield* HttpEncoding.readBodyText(response),
           response.headers,
           {
             ...context,

@@ -1,0 +1,125 @@
+/**
+ * Compressed bodies over `@effect/platform-node`'s undici client, which hands them over as sent: the
+ * two simonw-llm-anthropic cassettes recorded with `Content-Encoding: gzip` replayed as recorded (not
+ * inflated first, as the Anthropic tests replay them), Gemini's recorded unary answer and 429 body
+ * compressed here (gzip, deflate, br), corrupt and cut compressed bodies, and a client (`fetch`-like)
+ * that has already decompressed the body it hands over.
+ */
+import { NodeHttpClient } from "@effect/platform-node"
+import * as HttpClient from "@effect/platform/HttpClient"
+import * as HttpClientResponse from "@effect/platform/HttpClientResponse"
+import { assert, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Zlib from "node:zlib"
+import type { LLMError } from "../../../src/domain/Errors.js"
+import * as Gemini from "../../../src/providers/gemini/Gemini.js"
+import { failureOf } from "../../support/Exits.js"
+import * as Loopback from "../../support/LoopbackServer.js"
+import * as Anthropic from "../anthropic/Harness.js"
+import * as GeminiHarness from "../gemini/Harness.js"
+
+const compress: Record<"gzip" | "deflate" | "br", (bytes: Uint8Array) => Buffer> = {
+  gzip: (bytes) => Zlib.gzipSync(bytes),
+  deflate: (bytes) => Zlib.deflateSync(bytes),
+  br: (bytes) => Zlib.brotliCompressSync(bytes)
+}
+
+const geminiAnswer = Loopback.readFixture(GeminiHarness.googleai + "unary-success-basic-reply-short.json")
+const json = { "content-type": "application/json; charset=UTF-8" }
+
+it.layer(NodeHttpClient.layerUndici)("compressed bodies", (it) => {
+  for (const name of ["test_stream_events_thinking.yaml", "test_prompt_with_prefill_and_stop_sequences.yaml"]) {
+    it.scoped(`an Anthropic stream recorded gzip-compressed (${name}) reads as its inflated replay, whole and in small writes`, () =>
+      Effect.gen(function*() {
+        const { client, server, target } = yield* Anthropic.setup
+        const recorded = Anthropic.readCassette(Anthropic.simonw + name, { compressed: true })
+        assert.strictEqual(recorded.headers["content-encoding"], "gzip")
+        const inflated = Anthropic.readCassette(Anthropic.simonw + name)
+        server.enqueue(Anthropic.replayCassette(inflated))
+        const expected = yield* Anthropic.runStream(client, target)
+        assert.isUndefined(expected.error)
+        assert.isAbove(Anthropic.summary(expected.parts).text.length, 0)
+        for (const chunkSizes of [undefined, [7, 13, 29, 3, 61]]) {
+          server.enqueue(Anthropic.replayCassette(recorded, chunkSizes === undefined ? {} : { chunkSizes }))
+          const { error, parts } = yield* Anthropic.runStream(client, target)
+          assert.isUndefined(error)
+          assert.deepStrictEqual(Anthropic.summary(parts), Anthropic.summary(expected.parts))
+        }
+      }))
+  }
+
+  it.scoped("a unary answer sent gzip, deflate, br or gzip-then-br reads as the plain one", () =>
+    Effect.gen(function*() {
+      const { client, server, target } = yield* GeminiHarness.setup
+      server.enqueue(Loopback.replay(geminiAnswer, { headers: json }))
+      const plain = yield* client.generate(target, GeminiHarness.hello)
+      assert.include(plain.content, "Mountain View")
+      for (const coding of ["gzip", "deflate", "br"] as const) {
+        server.enqueue(
+          Loopback.replay(compress[coding](geminiAnswer), { headers: { ...json, "content-encoding": coding } })
+        )
+        assert.deepStrictEqual(yield* client.generate(target, GeminiHarness.hello), plain)
+      }
+      server.enqueue(
+        Loopback.replay(compress.br(compress.gzip(geminiAnswer)), {
+          headers: { ...json, "content-encoding": "gzip, br" }
+        })
+      )
+      assert.deepStrictEqual(yield* client.generate(target, GeminiHarness.hello), plain)
+    }))
+
+  it.scoped("a compressed error body is classified as the plain one (a 429 stays a RateLimitError)", () =>
+    Effect.gen(function*() {
+      const { client, server, target } = yield* GeminiHarness.setup
+      const body = Loopback.readFixture(GeminiHarness.vertexai + "unary-failure-quota-exceeded.json")
+      server.enqueue(Loopback.replay(body, { status: 429, headers: json }))
+      const plain = failureOf(yield* Effect.exit(client.generate(target, GeminiHarness.hello)))
+      server.enqueue(
+        Loopback.replay(compress.gzip(body), { status: 429, headers: { ...json, "content-encoding": "gzip" } })
+      )
+      const compressed = failureOf(yield* Effect.exit(client.generate(target, GeminiHarness.hello)))
+      assert.strictEqual(compressed._tag, "RateLimitError")
+      assert.strictEqual(compressed.reason, plain.reason)
+      assert.strictEqual(compressed.message, plain.message)
+    }))
+
+  it.scoped("corrupt or cut compressed data fails as a body that could not be read, not as an answer", () =>
+    Effect.gen(function*() {
+      const { client, server, target } = yield* GeminiHarness.setup
+      const gzipped = compress.gzip(geminiAnswer)
+      const garbage = Buffer.from("this is not gzip at all")
+      for (const body of [garbage, gzipped.subarray(0, gzipped.length >> 1)]) {
+        server.enqueue(Loopback.replay(body, { headers: { ...json, "content-encoding": "gzip" } }))
+        const error: LLMError = failureOf(yield* Effect.exit(client.generate(target, GeminiHarness.hello)))
+        assert.strictEqual(error._tag, "RetryableError")
+        assert.strictEqual(error.reason, "connection")
+      }
+      const stream = compress.gzip(
+        Loopback.readFixture(GeminiHarness.googleai + "streaming-success-basic-reply-short.txt")
+      )
+      for (const body of [garbage, stream.subarray(0, stream.length >> 1)]) {
+        server.enqueue(
+          Loopback.replay(body, { headers: { "content-type": "text/event-stream", "content-encoding": "gzip" } })
+        )
+        const { error } = yield* GeminiHarness.runStream(client, target)
+        assert.strictEqual(error?._tag, "RetryableError")
+        assert.strictEqual(error?.reason, "stream_interrupted")
+      }
+    }))
+})
+
+it.effect("a body another client has already decompressed (header kept, as fetch does) is read as it is", () =>
+  Effect.gen(function*() {
+    const decompressed = HttpClient.make((request) =>
+      Effect.succeed(HttpClientResponse.fromWeb(
+        request,
+        new Response(new Uint8Array(geminiAnswer), { headers: { ...json, "content-encoding": "gzip" } })
+      ))
+    )
+    const client = yield* Gemini.make.pipe(Effect.provideService(HttpClient.HttpClient, decompressed))
+    const answer = yield* client.generate(
+      GeminiHarness.targetOf({ url: "http://127.0.0.1:9", port: 9 } as Loopback.LoopbackServer),
+      GeminiHarness.hello
+    )
+    assert.include(answer.content, "Mountain View")
+  }))
