@@ -10,6 +10,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
+import type * as Scope from "effect/Scope"
 import type { ResilienceConfig } from "../domain/Config.js"
 import { type LLMError, RetryableError } from "../domain/Errors.js"
 import * as RetryPolicy from "../internal/RetryPolicy.js"
@@ -93,9 +94,14 @@ export const make = (deps: {
 
   /**
    * Runs attempts until one succeeds or the policy gives up; returns the answer and where it came
-   * from. Interruptions and defects end the loop as they are.
+   * from. Interruptions and defects end the loop as they are. With `successIn` (a stream's scope), the
+   * breaker counts a successful attempt by how that scope closes (`CircuitBreaker.guard`).
    */
-  const run = <A>(meter: Meter, attempt: Attempt<A>): Effect.Effect<readonly [A, Route], LLMError> =>
+  const run = <A>(
+    meter: Meter,
+    attempt: Attempt<A>,
+    successIn?: Scope.Scope
+  ): Effect.Effect<readonly [A, Route], LLMError> =>
     Effect.gen(function*() {
       const plan = meter.plan
       let state = RetryPolicy.initial(policy, meter.progress.startedAt)
@@ -103,7 +109,7 @@ export const make = (deps: {
       while (true) {
         const route = yield* router.route(plan.routing, previous)
         const exit = yield* Effect.exit(
-          breakers.guard(route.endpoint.name, route.admission, once(meter, route, state, attempt))
+          breakers.guard(route.endpoint.name, route.admission, once(meter, route, state, attempt), successIn)
         )
         if (Exit.isSuccess(exit)) return [exit.value, route] as const
         const failure = Cause.failureOption(exit.cause)

@@ -169,7 +169,8 @@ export const make = (deps: {
         )
       )
       yield* telemetry.started(plan)
-      const [opened, route] = yield* deps.attempts.run(meter, openAttempt(outer, plan))
+      // The breaker counts the answering attempt by how the stream ends (a cut after the first delta is a failure).
+      const [opened, route] = yield* deps.attempts.run(meter, openAttempt(outer, plan), outer)
 
       const content: Array<string> = []
       const reasoning: Array<string> = []

@@ -13,6 +13,7 @@ import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import * as Ref from "effect/Ref"
+import * as Scope from "effect/Scope"
 import type { CircuitBreakerConfig } from "../domain/Config.js"
 import * as Telemetry from "../internal/Telemetry.js"
 import { LLMConfig } from "./LLMConfig.js"
@@ -55,12 +56,16 @@ export declare namespace CircuitBreaker {
     readonly admit: (endpoint: string) => Effect.Effect<Admission>
     /**
      * Runs an admitted attempt and records its outcome from its `Exit` (`outcomeOf`), however it ends
-     * (interruption included). The effect's result is passed through unchanged.
+     * (interruption included). The effect's result is passed through unchanged. With `successIn`, a
+     * successful attempt's outcome is that scope's exit instead, recorded when it closes: a stream's
+     * attempt succeeds at its first delta, and what the endpoint did after it (finished, or was cut)
+     * is what counts.
      */
     readonly guard: <A, E, R>(
       endpoint: string,
       admission: Admission,
-      attempt: Effect.Effect<A, E, R>
+      attempt: Effect.Effect<A, E, R>,
+      successIn?: Scope.Scope
     ) => Effect.Effect<A, E, R>
     /** Every known endpoint's breaker. */
     readonly states: () => Effect.Effect<ReadonlyArray<EndpointBreaker>>
@@ -184,9 +189,17 @@ export const make = (config: CircuitBreakerConfig): Effect.Effect<CircuitBreaker
           reopensAt: s._tag === "open" ? s.reopensAt : undefined
         })))
 
-    const guard = <A, E, R>(endpoint: string, admission: Admission, attempt: Effect.Effect<A, E, R>) =>
+    const guard = <A, E, R>(
+      endpoint: string,
+      admission: Admission,
+      attempt: Effect.Effect<A, E, R>,
+      successIn?: Scope.Scope
+    ) =>
       Effect.onExit(attempt, (exit) =>
-        record(endpoint, admission, outcomeOf(exit)))
+        successIn !== undefined && Exit.isSuccess(exit)
+          ? Scope.addFinalizerExit(successIn, (end) =>
+            record(endpoint, admission, outcomeOf(end)))
+          : record(endpoint, admission, outcomeOf(exit)))
 
     return CircuitBreaker.of({ admit, guard, states })
   })

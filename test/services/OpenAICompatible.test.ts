@@ -455,7 +455,7 @@ describe("openai over the whole client: fallbacks across protocols (simulator)",
       const layer = layerOf(crossConfig(sim))
       yield* Effect.gen(function*() {
         const fiber = yield* Effect.fork(generate({ prompt: "to deepseek", fullResponse: true, traceId: "g2o" }))
-        const response = yield* joinAdvancing(fiber)
+        const response = yield* joinAdvancing(fiber, { settleMs: 50 })
         assert.strictEqual(response.alias, "chat")
         assert.strictEqual(response.provider, "deepseek")
         assert.strictEqual(response.endpoint, "deepseek-a")
@@ -472,7 +472,7 @@ describe("openai over the whole client: fallbacks across protocols (simulator)",
       sim.always("deepseek-a", { status: 529 })
       yield* Effect.gen(function*() {
         const fiber = yield* Effect.fork(collect(stream({ prompt: "to gemini", model: "chat" })))
-        const events = yield* joinAdvancing(fiber)
+        const events = yield* joinAdvancing(fiber, { settleMs: 50 })
         const response = events.at(-1)!.response!
         assert.strictEqual(response.alias, "flash")
         assert.strictEqual(response.provider, "google")

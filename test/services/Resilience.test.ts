@@ -8,6 +8,7 @@ import * as Chunk from "effect/Chunk"
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Fiber from "effect/Fiber"
 import * as HashMap from "effect/HashMap"
 import * as Logger from "effect/Logger"
@@ -15,8 +16,9 @@ import * as LogLevel from "effect/LogLevel"
 import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
 import * as Random from "effect/Random"
+import * as Stream from "effect/Stream"
 import * as TestClock from "effect/TestClock"
-import { generate, makeLiveLayer } from "../../src/index.js"
+import { generate, makeLiveLayer, stream } from "../../src/index.js"
 import * as Loopback from "../support/LoopbackServer.js"
 
 const ok = Loopback.readFixture("vertexai-sdk-test-data/googleai/unary-success-basic-reply-short.json")
@@ -263,5 +265,61 @@ describe("retries, timeouts and breakers over HTTP (TestClock)", () => {
         assert.strictEqual(response.endpoint, "alive")
         assert.strictEqual(dead.requests.length, 2)
       }).pipe(Effect.provide(layer))
+    }))
+})
+
+describe("breakers and streams", () => {
+  const events = Loopback.readFixture("vertexai-sdk-test-data/googleai/streaming-success-basic-reply-long.txt")
+    .toString("utf8").split(/\r?\n\r?\n/).filter((event) => event.length > 0).map((event) => `${event}\r\n\r\n`)
+  const sse = { "content-type": "text/event-stream" }
+  /** Three events (deltas reach the caller), then the connection is reset. */
+  const cut: Loopback.ScriptedResponse = { headers: sse, body: events.slice(0, 3), end: "destroy" }
+  const whole: Loopback.ScriptedResponse = { headers: sse, body: events.join("") }
+  const breakerConfig = { max_retries: 0, circuit_breaker: { failure_threshold: 2, recovery_timeout_s: 60 } }
+  const drain = (prompt: string) => Effect.either(Stream.runDrain(stream({ prompt })))
+
+  it.scoped("streams cut after their first delta are failed attempts: two open the breaker, the third call sends nothing", () =>
+    Effect.gen(function*() {
+      const server = yield* Loopback.make
+      server.enqueue(cut, cut)
+      yield* Effect.gen(function*() {
+        for (const prompt of ["1", "2"]) {
+          const result = yield* drain(prompt)
+          assert.strictEqual(
+            Either.isLeft(result) && result.left._tag === "RetryableError" && result.left.reason,
+            "stream_interrupted"
+          )
+        }
+        const refused = yield* drain("3")
+        assert.strictEqual(Either.isLeft(refused) && refused.left._tag, "CircuitOpenError")
+        assert.strictEqual(server.requests.length, 2)
+      }).pipe(Effect.provide(layerFor([{ name: "a", url: server.url }], breakerConfig)))
+    }))
+
+  it.scoped("a stream that finishes counts as a success: the failures before it are no longer consecutive", () =>
+    Effect.gen(function*() {
+      const server = yield* Loopback.make
+      server.enqueue(cut, whole, cut, whole)
+      yield* Effect.gen(function*() {
+        assert.isTrue(Either.isLeft(yield* drain("1")))
+        assert.isTrue(Either.isRight(yield* drain("2")))
+        assert.isTrue(Either.isLeft(yield* drain("3")))
+        assert.isTrue(Either.isRight(yield* drain("4")))
+        assert.strictEqual(server.requests.length, 4)
+      }).pipe(Effect.provide(layerFor([{ name: "a", url: server.url }], breakerConfig)))
+    }))
+
+  it.scoped("a stream its caller stops early is no failure of the endpoint", () =>
+    Effect.gen(function*() {
+      const server = yield* Loopback.make
+      server.enqueue(cut, whole, cut, whole)
+      yield* Effect.gen(function*() {
+        assert.isTrue(Either.isLeft(yield* drain("1")))
+        const first = yield* Stream.runCollect(Stream.take(stream({ prompt: "2" }), 1))
+        assert.strictEqual(Chunk.size(first), 1)
+        assert.isTrue(Either.isLeft(yield* drain("3")))
+        assert.isTrue(Either.isRight(yield* drain("4")))
+        assert.strictEqual(server.requests.length, 4)
+      }).pipe(Effect.provide(layerFor([{ name: "a", url: server.url }], breakerConfig)))
     }))
 })
