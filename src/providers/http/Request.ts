@@ -61,5 +61,15 @@ export const jsonPost = (target: ProviderTarget, post: JsonPost): PreparedReques
   return { request: HttpClientRequest.bodyUnsafeJson(request, post.body), secretHeaders }
 }
 
-/** `baseUrl` without trailing slashes, then `path`. */
-export const joinUrl = (baseUrl: string, path: string): string => baseUrl.replace(/\/+$/, "") + path
+/**
+ * `baseUrl`'s path without trailing slashes, then `path`, then `baseUrl`'s query, kept (an Azure-style
+ * `?api-version=…`, a gateway's token); a fragment is dropped (it is never sent).
+ */
+export const joinUrl = (baseUrl: string, path: string): string => {
+  const fragment = baseUrl.indexOf("#")
+  const withoutFragment = fragment < 0 ? baseUrl : baseUrl.slice(0, fragment)
+  const query = withoutFragment.indexOf("?")
+  return query < 0
+    ? withoutFragment.replace(/\/+$/, "") + path
+    : withoutFragment.slice(0, query).replace(/\/+$/, "") + path + withoutFragment.slice(query)
+}

@@ -52,3 +52,18 @@ describe("Request.jsonPost", () => {
     assert.deepStrictEqual(request.urlParams, [["alt", "sse"]])
   })
 })
+
+describe("Request.joinUrl", () => {
+  it("appends the path to the base URL's path and keeps its query (Azure's api-version, a gateway token); drops a fragment", () => {
+    assert.strictEqual(Request.joinUrl("http://127.0.0.1:1/v1//", "/chat"), "http://127.0.0.1:1/v1/chat")
+    assert.strictEqual(
+      Request.joinUrl("http://127.0.0.1:1/openai/deployments/d1?api-version=2024-10-21", "/chat/completions"),
+      "http://127.0.0.1:1/openai/deployments/d1/chat/completions?api-version=2024-10-21"
+    )
+    assert.strictEqual(
+      Request.joinUrl("http://127.0.0.1:1/p/?token=X&b=2#top", "/v1/messages"),
+      "http://127.0.0.1:1/p/v1/messages?token=X&b=2"
+    )
+    assert.strictEqual(Request.joinUrl("http://127.0.0.1:1#top", "/v1"), "http://127.0.0.1:1/v1")
+  })
+})
