@@ -99,6 +99,8 @@ const classOfStatus = (status: number | undefined): Errors.StatusClass => {
   if (status === undefined) return { _tag: "RetryableError", reason: "server_error" }
   if (status === 529) return { _tag: "RetryableError", reason: "overloaded" }
   if (status === 402) return { _tag: "RateLimitError", reason: "quota_exhausted" }
+  // 409 conflict_error: transient on Anthropic's side, retried (WIRE-openai-anthropic §2.6)
+  if (status === 409) return { _tag: "RetryableError", reason: "server_error" }
   return Errors.classifyStatus(status)
 }
 

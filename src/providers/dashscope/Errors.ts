@@ -48,17 +48,6 @@ export const errorPayloadOf = (json: unknown): ErrorPayload | undefined => {
   return { code, type, message, requestId: body.request_id ?? undefined }
 }
 
-const httpStatusComment = /^\s*HTTP_STATUS\/(\d{3})/
-
-/** The status a `:HTTP_STATUS/NNN` comment of an SSE event announces. */
-export const commentStatus = (comments: ReadonlyArray<string>): number | undefined => {
-  for (const comment of comments) {
-    const match = httpStatusComment.exec(comment)
-    if (match !== null) return Number(match[1])
-  }
-  return undefined
-}
-
 /** The error class a DashScope (or OpenAI-compatible) `code`/`type` names; `undefined` for unknown codes. */
 const classOfCode = (
   code: string,
@@ -70,9 +59,10 @@ const classOfCode = (
   // OpenAI-style `insufficient_quota`. WIRE.md §3 notes the compatible mode's TPM throttle also says
   // `insufficient_quota` while transient; we follow API.md and fail at once, since the same words
   // also mean a spent balance, and a wrongly failed call is cheaper than minutes of futile retries.
+  // `Arrearage`: the account is in arrears, a billing refusal (API.md §8: quota_exhausted).
   if (
     /free allocated quota exceeded/i.test(message ?? "") || code === "insufficient_quota" ||
-    type === "insufficient_quota"
+    type === "insufficient_quota" || code === "Arrearage"
   ) {
     return { _tag: "RateLimitError", reason: "quota_exhausted" }
   }
@@ -86,7 +76,7 @@ const classOfCode = (
   // Before InternalError*: "InternalError.Algo.InvalidParameter" is a bad request, not a server fault.
   if (
     code.includes("InvalidParameter") || code.startsWith("BadRequest") || code === "InvalidURL" ||
-    code === "UnsupportedOperation" || code === "Arrearage"
+    code === "UnsupportedOperation"
   ) return { _tag: "FatalError", reason: "invalid_request" }
   if (code.startsWith("AccessDenied")) return { _tag: "FatalError", reason: "permission_denied" }
   if (code === "ModelNotFound" || code === "model_not_found") return { _tag: "FatalError", reason: "not_found" }
@@ -146,7 +136,7 @@ export const classify: Classify = (status, bodyText, headers, context) => {
   let effectiveStatus = status
   if (payload === undefined) {
     for (const event of Sse.parseAll(bodyText)) {
-      const announced = commentStatus(event.comments)
+      const announced = Sse.commentStatus(event.comments)
       if (announced !== undefined && status >= 200 && status < 300) effectiveStatus = announced
       if (event.data !== undefined) {
         payload = errorPayloadOf(Json.parse(event.data))

@@ -12,9 +12,10 @@ import type { FinishReason } from "../../domain/FinishReason.js"
 import * as Errors from "../http/Errors.js"
 import * as EventStream from "../http/EventStream.js"
 import * as Json from "../http/Json.js"
+import * as Sse from "../http/Sse.js"
 import * as Tools from "../http/Tools.js"
 import type { StreamPart } from "../Provider.js"
-import { classifyPayload, commentStatus, errorPayloadOf } from "./Errors.js"
+import { classifyPayload, errorPayloadOf } from "./Errors.js"
 import { metadataKey } from "./Request.js"
 import {
   contentOf,
@@ -165,7 +166,7 @@ export const makeHandler = (
       sawEvent = true
       const json = Json.parse(data)
       const isErrorEvent = event.event === "error"
-      const status = commentStatus(event.comments)
+      const status = Sse.commentStatus(event.comments)
       if (json === undefined && (!isErrorEvent || event.unterminated === true)) {
         return EventStream.undecodable(data, event.unterminated, context)
       }

@@ -111,7 +111,11 @@ const classifyDecoded = (
       }
     )
   }
-  return Errors.makeError(Errors.classifyStatus(status), what, fields)
+  // "The model is overloaded" (503 UNAVAILABLE, WIRE.md §1.7): the service is overloaded (API.md §8)
+  const statusClass = status >= 500 && /overloaded/i.test(serverMessage)
+    ? { _tag: "RetryableError" as const, reason: "overloaded" as const }
+    : Errors.classifyStatus(status)
+  return Errors.makeError(statusClass, what, fields)
 }
 
 /** An error body as JSON: plain (whatever the Content-Type says), else the first `data:` line of an SSE-framed body. */

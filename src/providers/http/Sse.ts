@@ -156,3 +156,17 @@ export const parseAll = (text: string): Array<SseEvent> => {
   const parser = makeParser()
   return [...parser.feed(text), ...parser.end()]
 }
+
+const httpStatusComment = /^\s*HTTP_STATUS\/(\d{3})/
+
+/**
+ * The status a `:HTTP_STATUS/NNN` comment of an SSE event announces (DashScope's error frames, also
+ * through its OpenAI-compatible mode).
+ */
+export const commentStatus = (comments: ReadonlyArray<string>): number | undefined => {
+  for (const comment of comments) {
+    const match = httpStatusComment.exec(comment)
+    if (match !== null) return Number(match[1])
+  }
+  return undefined
+}

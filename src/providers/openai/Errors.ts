@@ -126,7 +126,7 @@ const contentFilterCodes = new Set(["content_filter", "content_policy_violation"
 
 /** Words of a refusal no wait clears: a spent balance, quota or spend limit (never "rate limit reached"). */
 const quotaWords =
-  /exceeded your current quota|insufficient (?:account )?(?:balance|credits?|funds|quota)|out of (?:balance|credits)|credit balance|no credits|spend(?:ing)? limit|specified api usage limits?|budget (?:limit )?(?:exceeded|reached)/i
+  /exceeded your current quota|insufficient (?:account )?(?:balance|credits?|funds|quota)|out of (?:balance|credits)|credit balance|no credits|free allocated quota exceeded|spend(?:ing)? limit|specified api usage limits?|budget (?:limit )?(?:exceeded|reached)/i
 
 /** The HTTP status an in-band error means when it names none: from its `type`, else a server error. */
 const typeStatus: Readonly<Record<string, number>> = {
@@ -151,8 +151,10 @@ const typeStatus: Readonly<Record<string, number>> = {
 export const inBandStatus = (payload: ErrorPayload | undefined): number =>
   payload?.status ?? (payload?.type !== undefined ? typeStatus[payload.type] : undefined) ?? 500
 
+// DashScope's `Throttling*` codes (API.md §3), also through its OpenAI-compatible mode
 const isRateLimitCode = (code: string): boolean =>
-  code === "rate_limit_exceeded" || code.startsWith("RateLimitExceeded") || code.endsWith("RateLimitExceeded")
+  code === "rate_limit_exceeded" || code.startsWith("RateLimitExceeded") || code.endsWith("RateLimitExceeded") ||
+  code.startsWith("Throttling")
 
 /**
  * The class of an error under `status` (the HTTP status, or `inBandStatus` for an error inside a
@@ -268,8 +270,10 @@ export const classifyInBand = (
   text: string,
   headers: Readonly<Record<string, string | undefined>>,
   context: Errors.ClassifyContext,
-  said: string
+  said: string,
+  announcedStatus?: number
 ): LLMError => {
   const payload = errorPayloadOf(json)
-  return classifyPayload(inBandStatus(payload), payload, payload === undefined ? text : "", headers, context, said)
+  const status = announcedStatus ?? inBandStatus(payload)
+  return classifyPayload(status, payload, payload === undefined ? text : "", headers, context, said)
 }

@@ -17,6 +17,7 @@ import type { FinishReason } from "../../domain/FinishReason.js"
 import * as Errors from "../http/Errors.js"
 import * as EventStream from "../http/EventStream.js"
 import * as Json from "../http/Json.js"
+import * as Sse from "../http/Sse.js"
 import * as Tools from "../http/Tools.js"
 import type { StreamPart } from "../Provider.js"
 import { metadataKey } from "./Content.js"
@@ -109,13 +110,19 @@ export const makeHandler = (
   // Lines that are no SSE field, before the first event: a 200 whose body is one unframed JSON value.
   const raw = EventStream.rawJson(context)
 
-  const chunk = (json: unknown, text: string, said: string, out: Array<StreamPart>): EventStream.Step => {
+  const chunk = (
+    json: unknown,
+    text: string,
+    said: string,
+    out: Array<StreamPart>,
+    statusComment?: number
+  ): EventStream.Step => {
     if (isErrorPayload(json)) {
       // OpenRouter sends an error chunk after a real finish (its `finish_reason: "length"` chunks, then
       // `error` "Token limit reached" with the usage): the answer is complete, so the error is not
       // raised; the chunk's usage is still read.
       if (finish === undefined || !looksLikeCompletion(json) || !isCompletion(json)) {
-        return classifyInBand(json, text, headers, context, said)
+        return classifyInBand(json, text, headers, context, said, statusComment)
       }
     } else if (!looksLikeCompletion(json) || !isCompletion(json)) {
       return Errors.badResponse(`a stream event is not a chat completion chunk: ${text}`, { ...context, status: 200 })
@@ -167,16 +174,24 @@ export const makeHandler = (
       if (event.unterminated === true && "[DONE]".startsWith(data)) return undefined
       const json = Json.parse(data)
       const isErrorEvent = event.event === "error"
+      // DashScope's compatible mode may send its native error frame: `event:error` with `:HTTP_STATUS/NNN`
+      const statusComment = isErrorEvent ? Sse.commentStatus(event.comments) : undefined
       if (json === undefined) {
         // Groq's `event: error` names the failure even when its data is not JSON.
         return isErrorEvent && event.unterminated !== true
-          ? classifyInBand(undefined, data, headers, context, "sent an error event mid-stream")
+          ? classifyInBand(undefined, data, headers, context, "sent an error event mid-stream", statusComment)
           : EventStream.undecodable(data, event.unterminated, context)
       }
       if (isErrorEvent && !isErrorPayload(json)) {
-        return classifyInBand(json, data, headers, context, "sent an error event mid-stream")
+        return classifyInBand(json, data, headers, context, "sent an error event mid-stream", statusComment)
       }
-      return chunk(json, data, isErrorEvent ? "sent an error event mid-stream" : "sent an error mid-stream", out)
+      return chunk(
+        json,
+        data,
+        isErrorEvent ? "sent an error event mid-stream" : "sent an error mid-stream",
+        out,
+        statusComment
+      )
     },
     // Raw lines after the first event are ignored (tolerated as heartbeats).
     onEnd: () => (sawEvent ? undefined : raw.end()),

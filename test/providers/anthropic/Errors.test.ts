@@ -212,6 +212,13 @@ describe("Anthropic Errors.classify", () => {
     assert.strictEqual(timeout.status, 504)
   })
 
+  it("409 conflict_error is retried as a server error (WIRE-openai-anthropic §2.6), not a fatal 4xx", () => {
+    const conflict = fields(classify(409, body("conflict_error", "Conflict")))
+    assert.strictEqual(conflict._tag, "RetryableError")
+    assert.strictEqual(conflict.reason, "server_error")
+    assert.strictEqual(conflict.status, 409)
+  })
+
   it("529 overloaded_error is RetryableError overloaded — also with no JSON body, or SSE-framed", () => {
     for (
       const text of [

@@ -104,6 +104,17 @@ describe("DashScope Errors.classify", () => {
     expectError(classify(400, body), "FatalError", "content_filter", 400)
   })
 
+  it("Arrearage (an account in arrears) is a billing refusal: quota_exhausted, not retried by waiting (API.md §8)", () => {
+    expectError(
+      classify(
+        400,
+        `{"code":"Arrearage","message":"Access denied, please make sure your account is in good standing."}`
+      ),
+      "RateLimitError",
+      "quota_exhausted"
+    )
+  })
+
   it("codes map to permission_denied, not_found, timeout and invalid_request", () => {
     expectError(
       classify(403, `{"code":"AccessDenied.Unpurchased","message":"Access to model denied."}`),
@@ -112,14 +123,6 @@ describe("DashScope Errors.classify", () => {
     )
     expectError(classify(404, `{"code":"ModelNotFound","message":"Model not found"}`), "FatalError", "not_found")
     expectError(classify(408, `{"code":"RequestTimeOut","message":"Request timed out"}`), "RetryableError", "timeout")
-    expectError(
-      classify(
-        400,
-        `{"code":"Arrearage","message":"Access denied, please make sure your account is in good standing."}`
-      ),
-      "FatalError",
-      "invalid_request"
-    )
     expectError(
       classify(413, `{"code":"BadRequest.TooLarge","message":"Payload Too Large"}`),
       "FatalError",

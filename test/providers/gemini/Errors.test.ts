@@ -124,7 +124,7 @@ describe("Gemini Errors.classify", () => {
     assert.strictEqual((error as any).reason, "authentication")
   })
 
-  it("500, 502, 503, 504 and 499 are retryable server errors; 408 is a retryable timeout", () => {
+  it("500, 502, 503, 504 and 499 are retryable server errors, a 503 that says the model is overloaded is overloaded (API.md §8); 408 is a retryable timeout", () => {
     const rpc = (code: number, status: string, message: string) => JSON.stringify({ error: { code, message, status } })
     const cases: Array<[number, string, string]> = [
       [
@@ -136,7 +136,8 @@ describe("Gemini Errors.classify", () => {
         ),
         "server_error"
       ],
-      [503, rpc(503, "UNAVAILABLE", "The model is overloaded. Please try again later."), "server_error"],
+      [503, rpc(503, "UNAVAILABLE", "The model is overloaded. Please try again later."), "overloaded"],
+      [503, rpc(503, "UNAVAILABLE", "The service is currently unavailable."), "server_error"],
       [504, rpc(504, "DEADLINE_EXCEEDED", "Deadline expired before operation could complete."), "server_error"],
       [502, "<html><body>502 Bad Gateway</body></html>", "server_error"],
       [499, rpc(499, "CANCELLED", "The operation was cancelled."), "server_error"],
@@ -157,7 +158,7 @@ describe("Gemini Errors.classify", () => {
       503,
       `data: {"error":{"code":503,"message":"The model is overloaded.","status":"UNAVAILABLE"}}\r\n\r\n`
     )
-    assert.strictEqual((error as any).reason, "server_error")
+    assert.strictEqual((error as any).reason, "overloaded")
     assert.include(error.message, "503 UNAVAILABLE: The model is overloaded.")
   })
 

@@ -293,7 +293,8 @@ it.layer(NodeHttpClient.layerUndici)("Gemini streams", (it) => {
         const { error, parts } = yield* runStream(client, target)
         assert.strictEqual(parts.length, 0)
         assert.strictEqual(error?._tag, "RetryableError")
-        assert.strictEqual((error as any).reason, "server_error")
+        // "the model is overloaded": reason overloaded (API.md §8), retried and counted by the breaker
+        assert.strictEqual((error as any).reason, "overloaded")
         assert.strictEqual((error as any).status, 503)
         assert.include(error!.message, "overloaded")
       }))

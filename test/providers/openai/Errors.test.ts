@@ -371,3 +371,23 @@ describe("openai errors over HTTP", () => {
       })
     ))
 })
+
+describe("openai Errors.classify: DashScope through its compatible mode (API.md §3)", () => {
+  it("Throttling* codes are rate_limited; \"Free allocated quota exceeded\" is quota_exhausted", () => {
+    expectError(
+      classify(429, JSON.stringify({ code: "Throttling.RateQuota", message: "Requests rate limit exceeded" })),
+      "RateLimitError",
+      "rate_limited"
+    )
+    expectError(
+      classify(400, body({ code: "Throttling", message: "Requests throttling triggered", type: "Throttling" })),
+      "RateLimitError",
+      "rate_limited"
+    )
+    expectError(
+      classify(429, body({ code: "Throttling.AllocationQuota", message: "Free allocated quota exceeded." })),
+      "RateLimitError",
+      "quota_exhausted"
+    )
+  })
+})

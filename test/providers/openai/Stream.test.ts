@@ -639,3 +639,15 @@ describe("openai stream chunk guards", () => {
     assert.isAbove(checked, 2_000)
   })
 })
+
+describe("openai streams from DashScope's compatible mode", () => {
+  it.effect("its native error frame (event:error with :HTTP_STATUS/429 and a Throttling code) is a RateLimitError with that status", () =>
+    Effect.gen(function*() {
+      const frame = Buffer.from(
+        `event:error\n:HTTP_STATUS/429\ndata:{"code":"Throttling.RateQuota","message":"Requests rate limit exceeded, please try again later.","request_id":"r-1"}\n\n`,
+        "utf8"
+      )
+      const exit = yield* OpenAIStream.decode(Stream.make(frame), context).pipe(Stream.runDrain, Effect.exit)
+      expectError(failureOf(exit), "RateLimitError", "rate_limited", 429)
+    }))
+})
