@@ -151,7 +151,8 @@ export const make = (deps: {
   const warnUnreported = (route: Route) => {
     if (warnedUnreported.has(route.model.alias)) return Effect.void
     warnedUnreported.add(route.model.alias)
-    return Effect.logWarning(
+    // Debug, not Warning: nothing at Info or above on a call's success path (API.md §14)
+    return Effect.logDebug(
       `model "${route.model.alias}" (${route.model.provider}) reported no token usage: its calls are settled at an upper-bound estimate (input bound + answer bytes)`
     ).pipe(Effect.annotateLogs({ alias: route.model.alias }))
   }
@@ -235,7 +236,8 @@ export const make = (deps: {
           ...who(meter, route),
           status: error === undefined ? "cancelled" : "error",
           cost,
-          usage: usage === undefined || priced === undefined ? undefined : fromCounts(priced),
+          // the usage seen so far (API.md §7); without any report, its bound (input bound + bytes streamed)
+          usage: priced === undefined ? undefined : fromCounts(priced),
           attempts: progress.attempts,
           error,
           timing

@@ -181,7 +181,9 @@ export const makeTestLayer = (options: TestLayerOptions = {}): Layer.Layer<LiveS
       Effect.map(LLMConfig.LLMConfig, ({ config }) =>
         Ledger.layerMemory({
           holdTtlS: config.budget.holdTtlS,
-          alertThresholds: config.budget.alertThresholds
+          alertThresholds: config.budget.alertThresholds,
+          // the in-memory ledger keeps at most `ledger.max_events` events, as the live one does
+          ...("maxEvents" in config.ledger ? { maxEvents: config.ledger.maxEvents } : {})
         }))
     )
   )

@@ -547,3 +547,17 @@ describe("test layers", () => {
       assert.strictEqual(yield* generate({ prompt: "ping" }), "echo: ping")
     }).pipe(Effect.provide(Layer.fresh(Testing.makeTestLayer()))))
 })
+
+describe("makeTestLayer's ledger", () => {
+  it.effect("keeps at most ledger.max_events events, as the live memory ledger does (API.md §14)", () =>
+    Effect.gen(function*() {
+      const { layer } = setup([], { ledger: { backend: "memory", max_events: 4 } })
+      const events = yield* Effect.gen(function*() {
+        for (let i = 0; i < 5; i++) yield* generate({ prompt: `call ${i}` })
+        return yield* (yield* Ledger).events()
+      }).pipe(Effect.provide(layer))
+      // five calls wrote ten events; the newest four are kept, in order
+      assert.deepStrictEqual(events.map((event) => event.type), ["hold", "commit", "hold", "commit"])
+      assert.strictEqual(events.length, 4)
+    }))
+})
