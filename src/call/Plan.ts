@@ -159,12 +159,11 @@ const planValidated = (deps: {
       const outputCap = validated.maxOutputTokens ?? budget.defaultMaxOutputTokens
       const routing = yield* deps.router.routing(model, accepts(validated))
       // The cap is sent whenever a budget applies — to the alias or to a fallback it may raise its
-      // hold for — so the hold bounds the call (API.md §14), and always to a protocol that requires
-      // one (Anthropic's max_tokens).
+      // hold for — so the hold bounds the call (API.md §14); a protocol that requires one (Anthropic's
+      // max_tokens) gets it on its own attempts (`requestFor`), not on the others'.
       // a `tpm` limit counts the cap too: sent, it bounds what the attempt can use
       const needsCap = limits.length > 0 || model.limits?.tpm !== undefined ||
-        routing.fallbacks.some(({ model }) => limitsFor(budget, model, tags).length > 0) ||
-        [...routing.own, ...routing.fallbacks].some(({ model }) => protocols[model.protocol].requiresMaxOutputTokens)
+        routing.fallbacks.some(({ model }) => limitsFor(budget, model, tags).length > 0)
       const request: CallRequest = needsCap && validated.maxOutputTokens === undefined
         ? { ...validated, maxOutputTokens: outputCap }
         : validated
@@ -183,3 +182,12 @@ const planValidated = (deps: {
       return { traceId, model, request, routing, tags, limits, outputCap, estimate }
     })
 }
+
+/**
+ * The request an attempt on `model` sends: the plan's, with the plan's output cap added for a protocol
+ * that requires one (Anthropic's `max_tokens`, API.md §8) when the plan sends none.
+ */
+export const requestFor = (plan: Plan, model: ModelConfig): CallRequest =>
+  plan.request.maxOutputTokens === undefined && protocols[model.protocol].requiresMaxOutputTokens
+    ? { ...plan.request, maxOutputTokens: plan.outputCap }
+    : plan.request

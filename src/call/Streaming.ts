@@ -33,7 +33,7 @@ import type { Route } from "../services/Router.js"
 import { type Attempt, type Attempts, attemptTimeout } from "./Attempts.js"
 import type { CallTelemetry } from "./CallTelemetry.js"
 import type { Meter, Metering } from "./Metering.js"
-import type { Plan } from "./Plan.js"
+import { type Plan, requestFor } from "./Plan.js"
 import { CallProgress } from "./Progress.js"
 import { settledResponse } from "./Response.js"
 
@@ -135,7 +135,7 @@ export const make = (deps: {
       Effect.gen(function*() {
         let peeled = false
         const pull = yield* Timeout.timeoutFail(
-          Scope.extend(openPull(client, target, plan.request, idle(route, () => peeled)), scope),
+          Scope.extend(openPull(client, target, requestFor(plan, route.model), idle(route, () => peeled)), scope),
           timeout,
           () => attemptTimeout(route, timeout)
         )

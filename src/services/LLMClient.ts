@@ -102,7 +102,7 @@ export const make = Effect.gen(function*() {
             yield* telemetry.started(planned)
             const [answer, route] = yield* attempts.run(meter, (client, target, route, timeout) =>
               Timeout.timeoutFail(
-                client.generate(target, planned.request),
+                client.generate(target, Plan.requestFor(planned, route.model)),
                 timeout,
                 () => Attempts.attemptTimeout(route, timeout)
               ))

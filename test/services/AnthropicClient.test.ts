@@ -406,7 +406,7 @@ describe("anthropic through the client: retries, Retry-After and breakers (TestC
 })
 
 describe("anthropic through the client: fallbacks to and from another protocol", () => {
-  it.scoped("a gemini alias whose endpoint is open falls back to an anthropic alias (max_tokens sent)", () =>
+  it.scoped("a gemini alias whose endpoint is open falls back to an anthropic alias (max_tokens sent to it only)", () =>
     Effect.gen(function*() {
       const google = yield* Loopback.make
       const anthropic = yield* Loopback.make
@@ -430,8 +430,12 @@ describe("anthropic through the client: fallbacks to and from another protocol",
       assert.strictEqual(response.endpoint, "a")
       assert.strictEqual(response.content, okText)
       assert.strictEqual(google.requests.length, 1)
-      // No budget applies, yet the anthropic fallback gets its output cap.
+      // No budget applies, yet the anthropic fallback gets its output cap; the gemini attempt gets none
+      // (API.md §14: with no budget in force, no output limit is added to the request).
       assert.strictEqual(bodyOf(anthropic.requests[0]!).max_tokens, 256)
+      assert.isUndefined(
+        (bodyOf(google.requests[0]!).generationConfig as { maxOutputTokens?: number } | undefined)?.maxOutputTokens
+      )
     }).pipe(Effect.withRandom(Random.fixed([0.5]))))
 
   it.scoped("a request an anthropic fallback cannot carry (temperature 1.5) never goes to it", () =>
