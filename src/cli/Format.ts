@@ -12,11 +12,10 @@ export const usd = (value: number): string => `$${value.toFixed(value !== 0 && M
 export const ms = (value: number | undefined): string => (value === undefined ? "-" : `${Math.round(value)} ms`)
 
 /**
- * An API key for display: the first 4 and last 4 characters (`AIza…6789`), never more. A key too
- * short for that to hide most of it (under 12 characters) shows only its length.
+ * An API key for display: its length only (`(39 characters)`). No part of a configured secret is
+ * printed (API.md §14): a fragment would still be part of the secret.
  */
-export const redactKey = (key: string): string =>
-  key.length >= 12 ? `${key.slice(0, 4)}…${key.slice(-4)}` : `… (${key.length} characters)`
+export const redactKey = (key: string): string => `(${key.length} characters)`
 
 /** A text bar of `width` cells: `[#####.....]`; more than full shows full. */
 export const bar = (fraction: number, width = 20): string => {

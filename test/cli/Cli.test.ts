@@ -210,7 +210,7 @@ describe.concurrent("effect-llm CLI", { timeout: 120_000 }, () => {
     const run = await runCli(["doctor", ...args])
     assert.strictEqual(run.code, 0, run.stdout + run.stderr)
     assert.match(run.stdout, /gemini-flash\s+google gemini-2\.5-flash → google-a \(us\)/)
-    assert.match(run.stdout, /google\s+✓ present sim-…-key/)
+    assert.match(run.stdout, new RegExp(`google\\s+✓ present \\(${sim.keys.google.length} characters\\)`))
     assert.notInclude(run.stdout, sim.keys.google)
     assert.notInclude(run.stdout, sim.keys.dashscope)
     assert.match(run.stdout, /google-a\s+✓ reachable\s+http:\/\/127\.0\.0\.1:\d+\/google-a\s+tcp \d+ ms · http 404/)
@@ -239,7 +239,7 @@ describe.concurrent("effect-llm CLI", { timeout: 120_000 }, () => {
     const run = await runCli(["doctor", "--config", writeConfig(dir, config)])
     assert.strictEqual(run.code, 0, run.stdout + run.stderr)
     assert.match(run.stdout, /llama-local\s+local llama3\.2 → ollama · no pricing/)
-    assert.match(run.stdout, /openai\s+✓ present sim-…-key/)
+    assert.match(run.stdout, /openai\s+✓ present \(\d+ characters\)/)
     assert.match(run.stdout, /local\s+✓ none needed/)
     assert.match(run.stdout, /openai-a\s+✓ reachable\s+http:\/\/127\.0\.0\.1:\d+\/openai-a\/v1\s+tcp \d+ ms · http 404/)
     assert.match(run.stdout, /ollama\s+✓ reachable\s+http:\/\/127\.0\.0\.1:\d+\/ollama\/v1\/\s+tcp/)
@@ -255,7 +255,8 @@ describe.concurrent("effect-llm CLI", { timeout: 120_000 }, () => {
     config.providers.dashscope.api_key = "${DASHSCOPE_API_KEY}"
     const run = await runCli(["doctor", "--config", writeConfig(dir, config)])
     assert.strictEqual(run.code, 1)
-    assert.match(run.stdout, /google\s+✓ present AIza…6789\n/)
+    assert.match(run.stdout, new RegExp(`google\\s+✓ present \\(${key.length} characters\\)\\n`))
+    assert.notInclude(run.stdout + run.stderr, key.slice(-4))
     assert.notInclude(run.stdout + run.stderr, key)
     assert.notInclude(run.stdout + run.stderr, key.slice(0, 5))
     assert.match(run.stdout, /dashscope\s+✗ missing: .*DASHSCOPE_API_KEY is not set/)
@@ -386,7 +387,8 @@ describe.concurrent("effect-llm CLI", { timeout: 120_000 }, () => {
     for (const run of runs) {
       assert.strictEqual(run.code, 0, run.stderr)
       assert.match(run.stdout, /^Echo: hi\. /)
-      assert.match(run.stderr, /^debug: retrying gemini-flash after RetryableError \(server_error\) from google-a/m)
+      // the simulator's Gemini 503 says "The model is overloaded", as Gemini does: reason overloaded
+      assert.match(run.stderr, /^debug: retrying gemini-flash after RetryableError \(overloaded\) from google-a/m)
     }
     // The default level (Warning) hides the retry; a bad level is a usage error; after `--` it is the prompt.
     sim.script("log-level-default", { status: 503 })

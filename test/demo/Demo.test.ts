@@ -151,7 +151,8 @@ describe("demo tour", () => {
   it("failover: after a 503 the retry goes to the next endpoint, not the same one", () => {
     const line = step("failover")
     assert.deepStrictEqual(seen(line), [["google-primary", 503], ["google-secondary", 200]])
-    assert.deepStrictEqual(line.waits.map((w) => [w.endpoint, w.reason]), [["google-primary", "server_error"]])
+    // Gemini's 503 says "The model is overloaded": reason overloaded (API.md §8)
+    assert.deepStrictEqual(line.waits.map((w) => [w.endpoint, w.reason]), [["google-primary", "overloaded"]])
     assert.deepInclude(facts<{ response: ResponseFact }>("failover").response, {
       alias: "gemini-flash",
       endpoint: "google-secondary",
