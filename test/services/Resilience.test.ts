@@ -18,7 +18,7 @@ import * as Queue from "effect/Queue"
 import * as Random from "effect/Random"
 import * as Stream from "effect/Stream"
 import * as TestClock from "effect/TestClock"
-import { generate, makeLiveLayer, stream } from "../../src/index.js"
+import { generate, type LLMClient, makeLiveLayer, stream } from "../../src/index.js"
 import * as Loopback from "../support/LoopbackServer.js"
 
 const ok = Loopback.readFixture("vertexai-sdk-test-data/googleai/unary-success-basic-reply-short.json")
@@ -277,12 +277,20 @@ describe("breakers and streams", () => {
   const whole: Loopback.ScriptedResponse = { headers: sse, body: events.join("") }
   const breakerConfig = { max_retries: 0, circuit_breaker: { failure_threshold: 2, recovery_timeout_s: 60 } }
   const drain = (prompt: string) => Effect.either(Stream.runDrain(stream({ prompt })))
-
-  it.scoped("streams cut after their first delta are failed attempts: two open the breaker, the third call sends nothing", () =>
+  /** Runs `calls` against one endpoint that answers `responses` in order, with the breaker above. */
+  const onOneEndpoint = <A, E>(
+    responses: ReadonlyArray<Loopback.ScriptedResponse>,
+    calls: (server: Loopback.LoopbackServer) => Effect.Effect<A, E, LLMClient>
+  ) =>
     Effect.gen(function*() {
       const server = yield* Loopback.make
-      server.enqueue(cut, cut)
-      yield* Effect.gen(function*() {
+      server.enqueue(...responses)
+      return yield* calls(server).pipe(Effect.provide(layerFor([{ name: "a", url: server.url }], breakerConfig)))
+    })
+
+  it.scoped("streams cut after their first delta are failed attempts: two open the breaker, the third call sends nothing", () =>
+    onOneEndpoint([cut, cut], (server) =>
+      Effect.gen(function*() {
         for (const prompt of ["1", "2"]) {
           const result = yield* drain(prompt)
           assert.strictEqual(
@@ -293,33 +301,26 @@ describe("breakers and streams", () => {
         const refused = yield* drain("3")
         assert.strictEqual(Either.isLeft(refused) && refused.left._tag, "CircuitOpenError")
         assert.strictEqual(server.requests.length, 2)
-      }).pipe(Effect.provide(layerFor([{ name: "a", url: server.url }], breakerConfig)))
-    }))
+      })))
 
   it.scoped("a stream that finishes counts as a success: the failures before it are no longer consecutive", () =>
-    Effect.gen(function*() {
-      const server = yield* Loopback.make
-      server.enqueue(cut, whole, cut, whole)
-      yield* Effect.gen(function*() {
+    onOneEndpoint([cut, whole, cut, whole], (server) =>
+      Effect.gen(function*() {
         assert.isTrue(Either.isLeft(yield* drain("1")))
         assert.isTrue(Either.isRight(yield* drain("2")))
         assert.isTrue(Either.isLeft(yield* drain("3")))
         assert.isTrue(Either.isRight(yield* drain("4")))
         assert.strictEqual(server.requests.length, 4)
-      }).pipe(Effect.provide(layerFor([{ name: "a", url: server.url }], breakerConfig)))
-    }))
+      })))
 
   it.scoped("a stream its caller stops early is no failure of the endpoint", () =>
-    Effect.gen(function*() {
-      const server = yield* Loopback.make
-      server.enqueue(cut, whole, cut, whole)
-      yield* Effect.gen(function*() {
+    onOneEndpoint([cut, whole, cut, whole], (server) =>
+      Effect.gen(function*() {
         assert.isTrue(Either.isLeft(yield* drain("1")))
         const first = yield* Stream.runCollect(Stream.take(stream({ prompt: "2" }), 1))
         assert.strictEqual(Chunk.size(first), 1)
         assert.isTrue(Either.isLeft(yield* drain("3")))
         assert.isTrue(Either.isRight(yield* drain("4")))
         assert.strictEqual(server.requests.length, 4)
-      }).pipe(Effect.provide(layerFor([{ name: "a", url: server.url }], breakerConfig)))
-    }))
+      })))
 })
