@@ -1,0 +1,56 @@
+/**
+ * The package's entry points as `npm run build` ships them (`scripts/bundle-lib.ts`, bundled here from
+ * the current sources): each exports what its source does, the entries share one instance of what they
+ * both export, and a call runs through them.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import { rmSync } from "node:fs"
+import { join, resolve } from "node:path"
+import { pathToFileURL } from "node:url"
+import { bundleLib } from "../../scripts/bundle-lib.js"
+import { packageEntries } from "../readme/entries.js"
+
+const root = resolve(import.meta.dirname, "../..")
+const outdir = join(root, ".test-build/lib")
+rmSync(outdir, { recursive: true, force: true })
+await bundleLib(outdir)
+
+type Root = typeof import("../../src/index.js")
+type Testing = typeof import("../../src/testing.js")
+
+const bundled = (name: string): Promise<Record<string, unknown>> =>
+  import(pathToFileURL(join(outdir, `${name}.js`)).href)
+
+describe("the bundled entry points", () => {
+  it("export the names their sources export, for every entry in package.json", async () => {
+    const entries = packageEntries(root)
+    expect(entries.map((entry) => entry.specifier)).toEqual(["effect-llm", "effect-llm/testing", "effect-llm/ai"])
+    for (const entry of entries) {
+      const source = (await import(entry.source)) as Record<string, unknown>
+      const name = entry.source.slice(join(root, "src/").length).replace(/\.ts$/, "")
+      expect(Object.keys(await bundled(name)).sort(), entry.specifier).toEqual(Object.keys(source).sort())
+    }
+  })
+
+  it("share one instance of what two entries export (an error class from testing is the root's)", async () => {
+    const index = await bundled("index")
+    const testing = await bundled("testing")
+    for (const name of ["LLMError", "FatalError", "RetryableError", "RateLimitError", "BudgetExceededError"]) {
+      expect(testing[name], name).toBeTypeOf("function")
+      expect(testing[name], name).toBe(index[name])
+    }
+  })
+
+  it.effect("run a call: generate from the root over a test layer from testing", () =>
+    Effect.gen(function*() {
+      const index = (yield* Effect.promise(() => bundled("index"))) as unknown as Root
+      const testing = (yield* Effect.promise(() => bundled("testing"))) as unknown as Testing
+      const providers = testing.makeMockProviders({ replies: ["from the bundle"] })
+      const text = yield* index.generate({ prompt: "hello" }).pipe(
+        Effect.provide(testing.makeTestLayer({ providers }))
+      )
+      expect(text).toBe("from the bundle")
+      expect(providers.calls).toHaveLength(1)
+    }))
+})
