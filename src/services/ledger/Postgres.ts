@@ -102,5 +102,5 @@ export const make = (options: PostgresLedgerOptions): Effect.Effect<Ledger.Servi
       },
       own.beginSnapshot
     )
-    return { ...ledger, ...limiter }
-  })
+    return Sql.outsideAmbientTransactions({ ...ledger, ...limiter })
+  }).pipe(Sql.outsideAmbientTransaction)

@@ -29,6 +29,7 @@ import {
 import { budgetExceeded, firstRefusal } from "./Spend.js"
 import {
   type Dialect,
+  executeRaw,
   explain,
   guard,
   inTransaction,
@@ -92,13 +93,14 @@ export const make = (
     const insert = (event: LedgerEvent | RaiseRecord) => sql`INSERT INTO ledger_events ${sql.insert(rowOf(event))}`
     /**
      * With `lockingInsert`: inserts an event of this process's own (with `lastSeq`: only while the
-     * table's last row is that one) and folds it at once; false when the condition kept it out.
+     * table's last row is that one) and folds it at once; false when the condition kept it out. Run
+     * on the connection itself (`executeRaw`), outside any transaction: no span to turn off.
      */
     const insertOwn = (event: LedgerEvent, lastSeq?: number): Effect.Effect<boolean, SqlError> => {
       const values: Array<unknown> = Object.values(rowOf(event))
       if (lastSeq !== undefined) values.push(lastSeq)
       return Effect.map(
-        sql.unsafe(lastSeq === undefined ? sqliteInsert : sqliteInsertIfLast, values).raw,
+        executeRaw(sql, lastSeq === undefined ? sqliteInsert : sqliteInsertIfLast, values),
         (result) => {
           const { changes, lastInsertRowid } = result as { changes: number; lastInsertRowid: number | bigint }
           if (changes === 0) return false
@@ -166,11 +168,12 @@ ORDER BY timestamp, seq`
         const event = settlementEvent(hold, settlement, type, status, randomUUID(), now)
         const write: Effect.Effect<unknown, SqlError> = statements.lockingInsert ?
           insertOwn(event) :
-          statements.beginSettle === undefined ?
-          insert(event) :
-          inTransaction(sql, statements.beginSettle, insert(event))
+          untraced(
+            statements.beginSettle === undefined
+              ? insert(event)
+              : inTransaction(sql, statements.beginSettle, insert(event))
+          )
         return write.pipe(
-          untraced,
           Effect.asVoid,
           guard(dialect, "write_failed", `recording the ${type} of hold ${hold.id}`),
           Effect.zipRight(alertAfterSettlement(hold, settlement, now))
@@ -204,7 +207,7 @@ ORDER BY timestamp, seq`
             const spent = spend.fold.spentIn(request.limits, now)
             if (firstRefusal(request.limits, spent, request.estimate) !== undefined) return locked
             return Effect.flatMap(
-              untraced(insertOwn(holdEvent(request, id, now), spend.last())),
+              insertOwn(holdEvent(request, id, now), spend.last()),
               (inserted) => inserted ? Effect.succeed(spent) : locked
             )
           })

@@ -6,8 +6,10 @@
 import * as SqlClient from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
 import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as Option from "effect/Option"
 import { LedgerError } from "../../domain/Errors.js"
 import { latestVersion, migrationsTable } from "./Migrations.js"
 
@@ -84,13 +86,13 @@ export const toLedgerError =
     })
   }
 
-/** Runs `effect`, turning every failure and defect into a `LedgerError`. */
 /**
  * The clock in whole milliseconds: timestamps are BIGINT columns, and a clock that is not the wall
  * clock (TestClock after a jittered sleep, a scaled demo clock) can stand between two milliseconds.
  */
 export const wholeMillis: Effect.Effect<number> = Effect.map(Clock.currentTimeMillis, Math.floor)
 
+/** Runs `effect`, turning every failure and defect into a `LedgerError`. */
 export const guard =
   (dialect: Dialect, reason: LedgerError["reason"], doing: string) =>
   <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, LedgerError, R> => {
@@ -100,6 +102,46 @@ export const guard =
 
 // ---------------------------------------------------------------------------------------------
 // Transactions
+
+/**
+ * `effect` without a transaction of another client in its context. `@effect/sql`'s
+ * `TransactionConnection` is one tag for every client, so inside a program's own `withTransaction`
+ * (on its own database) a ledger statement would run on the program's connection.
+ */
+export const outsideAmbientTransaction = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+  Effect.contextWithEffect((context: Context.Context<never>) =>
+    Option.isNone(Context.getOption(context, SqlClient.TransactionConnection)) ?
+      effect :
+      // the tag is never in `R` (no ledger operation needs one), so `R` stays whole
+      Effect.mapInputContext(
+        effect,
+        (outer: Context.Context<R>) => Context.omit(SqlClient.TransactionConnection)(outer) as Context.Context<R>
+      )
+  )
+
+/** The service with every operation run outside a program's transaction (`outsideAmbientTransaction`). */
+export const outsideAmbientTransactions = <S extends object>(service: S): S =>
+  Object.fromEntries(
+    Object.entries(service).map(([name, value]) => [
+      name,
+      typeof value !== "function" ? value : (...args: ReadonlyArray<unknown>) => {
+        const result: unknown = value(...args)
+        return Effect.isEffect(result) ? outsideAmbientTransaction(result) : result
+      }
+    ])
+  ) as S
+
+/**
+ * One statement on the client's own connection, outside a transaction: the connection as
+ * `SqlClient.reserve` hands it (waiting out a transaction of this ledger), without a `Statement`'s
+ * span, compiling and connection lookup (~130 effect steps less a statement: the per-call writes).
+ */
+export const executeRaw = (
+  sql: SqlClient.SqlClient,
+  statement: string,
+  params: ReadonlyArray<unknown>
+): Effect.Effect<unknown, SqlError> =>
+  Effect.scoped(Effect.flatMap(sql.reserve, (connection) => connection.executeRaw(statement, params)))
 
 /**
  * Runs `body` in a transaction on a reserved connection: the `begin` statements, then `body`, then

@@ -159,5 +159,5 @@ export const make = (options: SqliteLedgerOptions): Effect.Effect<Ledger.Service
       { begin: own.beginWrite, after: own.afterWrite, single: durability === "full" ? "transaction" : "bare" },
       own.beginSnapshot
     )
-    return { ...ledger, ...limiter }
-  })
+    return Sql.outsideAmbientTransactions({ ...ledger, ...limiter })
+  }).pipe(Sql.outsideAmbientTransaction)
