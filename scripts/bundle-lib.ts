@@ -25,6 +25,8 @@ const entryPoints = (): Array<string> => {
 }
 
 export const bundleLib = async (outdir: string): Promise<void> => {
+  // chunk names carry a hash of their content: an earlier build's would stay beside the new ones
+  Fs.rmSync(join(outdir, "chunks"), { recursive: true, force: true })
   await Esbuild.build({
     entryPoints: entryPoints(),
     bundle: true,
@@ -35,8 +37,10 @@ export const bundleLib = async (outdir: string): Promise<void> => {
     outdir,
     chunkNames: "chunks/[name]-[hash]",
     packages: "external",
-    // class and function names as written (errors and logs print them)
-    keepNames: true,
+    // No `keepNames`: it wraps every named function in a `__name` call, ~590 of them inside functions
+    // (per call, per stream). Unminified, esbuild renames only a name two modules share: three service
+    // tag classes (`Ledger2`; their keys, which Effect prints, are unchanged); error classes keep theirs.
+    keepNames: false,
     sourcemap: true,
     logLevel: "error"
   })

@@ -42,6 +42,13 @@ describe("the bundled entry points", () => {
     }
   })
 
+  it("keep the error classes' names (printed with every failure)", async () => {
+    const index = await bundled("index")
+    for (const name of ["FatalError", "RetryableError", "RateLimitError", "CircuitOpenError", "LedgerError"]) {
+      expect((index[name] as { readonly name: string }).name).toBe(name)
+    }
+  })
+
   it.effect("run a call: generate from the root over a test layer from testing", () =>
     Effect.gen(function*() {
       const index = (yield* Effect.promise(() => bundled("index"))) as unknown as Root
