@@ -29,6 +29,7 @@ import {
 import { budgetExceeded, firstRefusal } from "./Spend.js"
 import {
   type Dialect,
+  DirectStatements,
   executeRaw,
   explain,
   guard,
@@ -90,17 +91,21 @@ export const make = (
           Effect.catchAllDefect((defect) => Effect.fail(map(defect)))
         )
     }
+    const direct = statements.lockingInsert ?
+      yield* DirectStatements.make(sql).pipe(guard(dialect, "unavailable", "reserving the connection")) :
+      undefined
     const insert = (event: LedgerEvent | RaiseRecord) => sql`INSERT INTO ledger_events ${sql.insert(rowOf(event))}`
     /**
      * With `lockingInsert`: inserts an event of this process's own (with `lastSeq`: only while the
      * table's last row is that one) and folds it at once; false when the condition kept it out. Run
-     * on the connection itself (`executeRaw`), outside any transaction: no span to turn off.
+     * on the connection itself (`DirectStatements`), outside any transaction: no span to turn off.
      */
     const insertOwn = (event: LedgerEvent, lastSeq?: number): Effect.Effect<boolean, SqlError> => {
       const values: Array<unknown> = Object.values(rowOf(event))
       if (lastSeq !== undefined) values.push(lastSeq)
+      const statement = lastSeq === undefined ? sqliteInsert : sqliteInsertIfLast
       return Effect.map(
-        executeRaw(sql, lastSeq === undefined ? sqliteInsert : sqliteInsertIfLast, values),
+        direct === undefined ? executeRaw(sql, statement, values) : direct.execute(statement, values),
         (result) => {
           const { changes, lastInsertRowid } = result as { changes: number; lastInsertRowid: number | bigint }
           if (changes === 0) return false
