@@ -160,11 +160,12 @@ export const make = (deps: {
 
   /**
    * After a failed attempt: frees its slot's tokens (a refused or failed request is not billed for
-   * its output), and learns a server's 429 with Retry-After as a pause of that endpoint for that alias.
+   * its output), and learns a server's 429 with Retry-After as a pause of that endpoint for that alias
+   * (API.md §11: a quota's too, e.g. a Gemini per-day quota's RetryInfo; never a local refusal's own).
    */
   const failed = (progress: CallProgress, route: Route, error: LLMError): Effect.Effect<void> => {
     const freed = release(progress, progress.usage?.totalTokens ?? 0)
-    if (error._tag !== "RateLimitError" || error.reason !== "rate_limited" || error.retryAfter === undefined) {
+    if (error._tag !== "RateLimitError" || error.reason === "local_limit" || error.retryAfter === undefined) {
       return freed
     }
     const retryAfterMs = Duration.toMillis(error.retryAfter)

@@ -65,9 +65,9 @@ const answer = (call: MockCall): ProviderAnswer => ({
   modelVersion: call.modelId
 })
 
-const serverSays429 = (call: MockCall, seconds: number) =>
+const serverSays429 = (call: MockCall, seconds: number, reason: "rate_limited" | "quota_exhausted" = "rate_limited") =>
   new RateLimitError({
-    reason: "rate_limited",
+    reason,
     message: "429 Too Many Requests",
     provider: call.provider,
     endpoint: call.endpoint,
@@ -345,6 +345,28 @@ describe.each(backends)("rate limits through the client ($name)", (backend) => {
         assert.strictEqual(refused.limitKind, "server")
         assert.strictEqual(Duration.toMillis(refused.retryAfter!), 20_000)
         assert.strictEqual(arrivals.length, 1)
+      }).pipe(Effect.provide(layer))
+    }))
+
+  test("a quota 429 with a Retry-After pauses the endpoint too (a per-day quota's RetryInfo)", () =>
+    Effect.gen(function*() {
+      const { arrivals, layer } = harness(
+        configWith({ rpm: 100 }, { max_wait_timeout_s: 10, max_retries: 0 }),
+        ledger(),
+        (call, index) =>
+          index === 0 ? Effect.fail(serverSays429(call, 30, "quota_exhausted")) : Effect.succeed(answer(call))
+      )
+      yield* Effect.gen(function*() {
+        const first = yield* Effect.flip(generate())
+        assert.strictEqual((first as RateLimitError).reason, "quota_exhausted")
+        const refused = localLimit(yield* Effect.flip(generate()))
+        assert.strictEqual(refused.limitKind, "server")
+        assert.strictEqual(Duration.toMillis(refused.retryAfter!), 30_000)
+        assert.strictEqual(arrivals.length, 1)
+        // once the Retry-After has passed the endpoint admits again
+        yield* TestClock.adjust("30 seconds")
+        yield* generate()
+        assert.strictEqual(arrivals.length, 2)
       }).pipe(Effect.provide(layer))
     }))
 })
