@@ -33,6 +33,7 @@ import { CliError, ExitCode, toExitCode } from "./Exit.js"
 import { spendLine, streamSummary, table, usd } from "./Format.js"
 import * as Limits from "./Limits.js"
 import * as Output from "./Output.js"
+import { utcDate } from "./UtcDate.js"
 
 /** The package's version, for `--version` (package.json sits two levels up from src/cli and dist/cli). */
 const version: string = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")).version
@@ -217,11 +218,11 @@ const streamCommand = Command.make(
 const budgetCommands = Budget.makeCommands({ config, withLive })
 
 const ledgerCommand = Command.make("ledger", {
-  since: Options.date("since").pipe(
-    Options.withDescription("From this date/time (ISO 8601, UTC; e.g. 2025-01-31)."),
+  since: utcDate("since").pipe(
+    Options.withDescription("From this date/time (ISO 8601, UTC unless it names a zone; e.g. 2025-01-31)."),
     Options.optional
   ),
-  until: Options.date("until").pipe(Options.withDescription("Up to (excluding) this date/time."), Options.optional),
+  until: utcDate("until").pipe(Options.withDescription("Up to (excluding) this date/time."), Options.optional),
   by: Options.choice("by", ["day", "model", "provider"]).pipe(
     Options.withDescription("Group the summary by day (UTC), model or provider."),
     Options.withDefault("day" as SummaryGroupBy)

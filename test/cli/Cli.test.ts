@@ -313,6 +313,36 @@ describe.concurrent("effect-llm CLI", { timeout: 120_000 }, () => {
     assert.strictEqual(sim.requests("budget"), 0)
   })
 
+  it("ledger --since/--until read a date-time without a zone as UTC, whatever the machine's TZ", async () => {
+    const { dir, args } = setup()
+    await Effect.runPromise(
+      Effect.gen(function*() {
+        const ledger = yield* Ledger
+        const hold = yield* ledger.hold({
+          traceId: "t",
+          provider: "google",
+          model: "gemini-2.5-flash",
+          alias: "gemini-flash",
+          estimate: 0.01,
+          limits: []
+        })
+        yield* ledger.commit(hold, { cost: 0.125 })
+      }).pipe(Effect.provide(layerSqlite({ path: join(dir, "ledger.db") })))
+    )
+    // an hour ago and an hour ahead, written without a zone: read as New York time they would both
+    // be hours ahead of the call, and the call would not be counted
+    const zoneless = (offsetMs: number) => new Date(Date.now() + offsetMs).toISOString().slice(0, 16)
+    const env = { TZ: "America/New_York" }
+    const [counted, bad] = await Promise.all([
+      runCli(["ledger", ...args, "--json", "--since", zoneless(-3_600_000), "--until", zoneless(3_600_000)], { env }),
+      runCli(["ledger", ...args, "--json", "--since", "yesterday"], { env })
+    ])
+    assert.strictEqual(counted.code, 0, counted.stderr)
+    assert.strictEqual(JSON.parse(counted.stdout).rows[0]?.calls, 1)
+    assert.strictEqual(bad.code, 2, bad.stderr)
+    oneErrorLine(bad.stderr, /^error: InvalidValue: --since: expected an ISO 8601 date or date-time .*got 'yesterday'$/)
+  })
+
   it("bad arguments and invalid requests exit 2 with one error line", async () => {
     const { args } = setup()
     const [notInteger, noPrompt, unknownModel] = await Promise.all([

@@ -1,0 +1,36 @@
+/**
+ * `--since` / `--until`: an ISO 8601 date or date-time, read as UTC when it names no zone, as the help
+ * says (`Options.date` reads a date-time without a zone in the machine's local time: under
+ * `TZ=America/New_York`, `2025-01-31T10:00` was 15:00 UTC).
+ */
+import * as HelpDoc from "@effect/cli/HelpDoc"
+import * as Options from "@effect/cli/Options"
+import * as ValidationError from "@effect/cli/ValidationError"
+import * as Effect from "effect/Effect"
+
+const dateTime = /^(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)(Z|[+-]\d{2}:?\d{2})?$/i
+const dateOnly = /^\d{4}-\d{2}(?:-\d{2})?$/
+
+/** The instant `text` names, a zone-less date-time taken as UTC; undefined when it is not ISO 8601. */
+export const parseUtcDate = (text: string): Date | undefined => {
+  const trimmed = text.trim()
+  const match = dateTime.exec(trimmed)
+  const iso = match !== null
+    ? `${match[1]}T${match[2]}${match[3]?.toUpperCase() ?? "Z"}`
+    : dateOnly.test(trimmed)
+    ? trimmed // a date alone is UTC midnight in ECMAScript already
+    : undefined
+  const date = iso === undefined ? undefined : new Date(iso)
+  return date === undefined || Number.isNaN(date.getTime()) ? undefined : date
+}
+
+/** An option holding a `parseUtcDate` date; anything else is refused with the option's name. */
+export const utcDate = (name: string): Options.Options<Date> =>
+  Options.text(name).pipe(
+    Options.mapEffect((text) => {
+      const date = parseUtcDate(text)
+      return date !== undefined ? Effect.succeed(date) : Effect.fail(ValidationError.invalidValue(HelpDoc.p(
+        `--${name}: expected an ISO 8601 date or date-time (UTC unless it names a zone, e.g. 2025-01-31 or 2025-01-31T10:00), got '${text}'`
+      )))
+    })
+  )

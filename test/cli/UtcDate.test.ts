@@ -1,0 +1,31 @@
+/** `--since`/`--until` dates: ISO 8601, UTC unless they name a zone, whatever the machine's TZ. */
+import { afterEach, assert, describe, it } from "@effect/vitest"
+import { parseUtcDate } from "../../src/cli/UtcDate.js"
+
+const savedTz = process.env.TZ
+
+describe("parseUtcDate", () => {
+  afterEach(() => {
+    if (savedTz === undefined) delete process.env.TZ
+    else process.env.TZ = savedTz
+  })
+
+  it("reads a date-time without a zone as UTC under a non-UTC TZ", () => {
+    process.env.TZ = "America/New_York"
+    assert.strictEqual(parseUtcDate("2025-01-31T10:00")?.toISOString(), "2025-01-31T10:00:00.000Z")
+    assert.strictEqual(parseUtcDate("2025-01-31 10:00:30")?.toISOString(), "2025-01-31T10:00:30.000Z")
+    assert.strictEqual(parseUtcDate("2025-01-31")?.toISOString(), "2025-01-31T00:00:00.000Z")
+  })
+
+  it("keeps a zone the text names", () => {
+    process.env.TZ = "Asia/Tokyo"
+    assert.strictEqual(parseUtcDate("2025-01-31T10:00+02:00")?.toISOString(), "2025-01-31T08:00:00.000Z")
+    assert.strictEqual(parseUtcDate("2025-01-31T10:00:00.5z")?.toISOString(), "2025-01-31T10:00:00.500Z")
+  })
+
+  it("refuses what is not an ISO 8601 date", () => {
+    for (const text of ["yesterday", "31/01/2025", "2025-13-01", "2025-01-31T25:00", ""]) {
+      assert.isUndefined(parseUtcDate(text), text)
+    }
+  })
+})
