@@ -11,10 +11,11 @@ export const maxTags = 16
 const keyPattern = /^[A-Za-z][A-Za-z0-9_.-]{0,63}$/
 
 /**
- * A tag value: 1–128 letters or digits (any script), or `_ . : @ + / = # -` (ids, emails, UUIDs,
- * paths); no whitespace, commas, quotes or control characters.
+ * A tag value: 1–128 letters (with their combining marks: Devanagari vowel signs, a decomposed
+ * accent) or digits of any script, or `_ . : @ + / = # -` (ids, emails, UUIDs, paths); no whitespace,
+ * commas, quotes or control characters. Values are kept as given (not normalised).
  */
-const valuePattern = /^[\p{L}\p{N}_.:@+/=#-]{1,128}$/u
+const valuePattern = /^[\p{L}\p{M}\p{N}_.:@+/=#-]{1,128}$/u
 
 /** Why `key` cannot be a tag key (`model` is reserved: `model:<alias>` scopes are aliases); undefined when it can. */
 export const tagKeyProblem = (key: string): string | undefined =>

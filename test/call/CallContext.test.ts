@@ -151,6 +151,9 @@ describe("invalid tags are refused before any ledger write or request", () => {
         user: "alice@example.com",
         org: "org_9f1c2d3e-0000-4000-8000-000000000000",
         "team.name": "研究部",
+        // scripts whose letters carry combining marks (a vowel sign; an accent written decomposed)
+        lang: "हिंदी",
+        name: "Jose\u0301",
         path: "a/b:c+d=e#f"
       }
       yield* generate({ prompt: "hi", tags, traceId: "ok" })
