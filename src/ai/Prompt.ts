@@ -42,15 +42,15 @@ const withMetadata = <P extends object>(part: P, metadata: ProviderMetadata | un
 const dataUrl = /^data:([^;,]*)(?:;[^,]*)?;base64,(.*)$/s
 
 /**
- * A file's data: bytes and base64 strings as base64, a data URL's payload; a URL, or a string with a
- * scheme (`https://`, `oss://`, `gs://`: base64 never has a colon), as a URL for the protocol to judge.
+ * A file's data: bytes and base64 strings as base64; a URL, a `data:` URL (its media type kept: it
+ * resolves `image/*` and is the type the bytes really have, as the public `generate` path keeps it),
+ * or a string with a scheme (`https://`, `oss://`, `gs://`: base64 never has a colon), as a URL for the
+ * protocol to judge.
  */
 export const fileDataOf = (data: string | Uint8Array | URL): FileData => {
   if (data instanceof URL) return { _tag: "url", url: data.href }
   if (typeof data !== "string") return { _tag: "base64", base64: Encoding.encodeBase64(data) }
-  const inline = dataUrl.exec(data)
-  if (inline !== null) return { _tag: "base64", base64: inline[2]! }
-  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(data)) return { _tag: "url", url: data }
+  if (dataUrl.test(data) || /^[a-z][a-z0-9+.-]*:\/\//i.test(data)) return { _tag: "url", url: data }
   return { _tag: "base64", base64: data }
 }
 

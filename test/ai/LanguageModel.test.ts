@@ -157,6 +157,36 @@ describe("files through the layer", () => {
       assert.deepStrictEqual(parts[1], { inlineData: { mimeType: "image/png", data: "iVBORw==" } })
     }).pipe(Effect.provide(layerFor(sim, "gemini-flash"))))
 
+  // @effect/ai marks an image of unknown type `image/*`: a `data:` URL string names the real one
+  const dataUrlPicture = (mediaType: string) =>
+    Prompt.make([{
+      role: "user",
+      content: [{ type: "text", text: "What is in this picture?" }, {
+        type: "file",
+        mediaType,
+        data: "data:image/png;base64,iVBORw=="
+      }]
+    }])
+
+  it.effect("openai: an image/* part given as a data: URL string goes as that data URL", () =>
+    Effect.gen(function*() {
+      sim.script("openai-sim", { text: "A tiny PNG." })
+      const response = yield* LanguageModel.generateText({ prompt: dataUrlPicture("image/*") })
+      assert.strictEqual(response.text, "A tiny PNG.")
+      const content = (sim.log("openai-sim")[0]!.body as any).messages[0].content
+      assert.deepStrictEqual(content[1], { type: "image_url", image_url: { url: "data:image/png;base64,iVBORw==" } })
+    }).pipe(Effect.provide(layerFor(sim, "gpt-mini"))))
+
+  it.effect("gemini: a data: URL string's own type is sent, for image/* and over a wrong declared type", () =>
+    Effect.gen(function*() {
+      for (const declared of ["image/*", "image/jpeg"]) {
+        sim.script("google-sim", { text: "A tiny PNG." })
+        yield* LanguageModel.generateText({ prompt: dataUrlPicture(declared) })
+        const parts = (sim.log("google-sim").at(-1)!.body as any).contents[0].parts
+        assert.deepStrictEqual(parts[1], { inlineData: { mimeType: "image/png", data: "iVBORw==" } }, declared)
+      }
+    }).pipe(Effect.provide(layerFor(sim, "gemini-flash"))))
+
   it.effect("dashscope qwen-plus (a text model): the image is invalid_request naming the part, before any ledger write", () =>
     Effect.gen(function*() {
       const error = yield* Effect.flip(LanguageModel.generateText({ prompt: picture }))

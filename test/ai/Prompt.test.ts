@@ -100,10 +100,10 @@ describe("encodePrompt", () => {
     ])
   })
 
-  it("file data: bytes and bare base64 as base64, a data URL's payload, URL objects and strings with a scheme as URLs", () => {
+  it("file data: bytes and bare base64 as base64; data URLs (with their type), URL objects and strings with a scheme as URLs", () => {
     assert.deepStrictEqual(fileDataOf(new Uint8Array([255])), { _tag: "base64", base64: "/w==" })
     assert.deepStrictEqual(fileDataOf("AQID"), { _tag: "base64", base64: "AQID" })
-    assert.deepStrictEqual(fileDataOf("data:image/png;base64,AQID"), { _tag: "base64", base64: "AQID" })
+    assert.deepStrictEqual(fileDataOf("data:image/png;base64,AQID"), { _tag: "url", url: "data:image/png;base64,AQID" })
     assert.deepStrictEqual(fileDataOf("https://x.test/a.png"), { _tag: "url", url: "https://x.test/a.png" })
     assert.deepStrictEqual(fileDataOf("oss://bucket/a.mp4"), { _tag: "url", url: "oss://bucket/a.mp4" })
     assert.deepStrictEqual(fileDataOf(new URL("https://x.test/b.png")), { _tag: "url", url: "https://x.test/b.png" })
