@@ -53,6 +53,7 @@ export const callRequestOf = (
   if (tools instanceof FatalError) return tools
   const toolChoice = toolChoiceOf(options.toolChoice, tools.length)
   const responseFormat = responseFormatOf(options.responseFormat)
+  if (responseFormat instanceof FatalError) return responseFormat
   return {
     ...prompt,
     maxOutputTokens: checked.maxOutputTokens,

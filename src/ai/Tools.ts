@@ -6,9 +6,25 @@
 import type * as LanguageModel from "@effect/ai/LanguageModel"
 import * as Tool from "@effect/ai/Tool"
 import type * as Schema from "effect/Schema"
-import type { FatalError } from "../domain/Errors.js"
+import { FatalError } from "../domain/Errors.js"
 import type { JsonResponseFormat, ToolChoice, ToolDefinition } from "../domain/Prompt.js"
 import { invalidRequest } from "../domain/Request.js"
+
+/**
+ * `schema`'s JSON Schema, or `invalid_request` naming `what` when it has none (`Tool.getJsonSchema`
+ * throws for a Schema such as `DateFromSelf` or a `declare` without a `jsonSchema` annotation): a typed
+ * failure before any ledger write, not a defect.
+ */
+const jsonSchemaOf = (schema: Schema.Schema.Any, what: string): Record<string, unknown> | FatalError => {
+  try {
+    return Tool.getJsonSchemaFromSchemaAst(schema.ast) as unknown as Record<string, unknown>
+  } catch (cause) {
+    return invalidRequest(
+      `${what} has no JSON Schema form (${cause instanceof Error ? cause.message.split("\n")[0] : String(cause)}): ` +
+        `give its Schema a jsonSchema annotation or use a Schema JSON can express`
+    )
+  }
+}
 
 /** The toolkit's tools as definitions; provider-defined tools (a vendor's built-in search, …) are refused. */
 export const toolDefinitionsOf = (tools: ReadonlyArray<Tool.Any>): ReadonlyArray<ToolDefinition> | FatalError => {
@@ -19,11 +35,13 @@ export const toolDefinitionsOf = (tools: ReadonlyArray<Tool.Any>): ReadonlyArray
         `tool ${JSON.stringify(tool.name)} is provider-defined; effect-llm sends only user-defined tools`
       )
     }
+    const parameters = jsonSchemaOf(tool.parametersSchema, `the parameters of tool ${JSON.stringify(tool.name)}`)
+    if (parameters instanceof FatalError) return parameters
     out.push({
       name: tool.name,
       // `Tool.getDescription` / `Tool.getJsonSchema`, on the fields every tool has (`Tool.Any`).
       description: tool.description ?? Tool.getDescriptionFromSchemaAst(tool.parametersSchema.ast),
-      parameters: Tool.getJsonSchemaFromSchemaAst(tool.parametersSchema.ast) as unknown as ToolDefinition["parameters"]
+      parameters: parameters as ToolDefinition["parameters"]
     })
   }
   return out
@@ -47,14 +65,16 @@ export const toolChoiceOf = (
 /** `generateObject`'s schema as a JSON response format named `objectName`, described by its description annotation. */
 export const responseFormatOf = (
   format: LanguageModel.ProviderOptions["responseFormat"]
-): JsonResponseFormat | undefined => {
+): JsonResponseFormat | FatalError | undefined => {
   if (format.type !== "json") return undefined
   const schema = format.schema as Schema.Schema.Any
+  const jsonSchema = jsonSchemaOf(schema, `the schema of object ${JSON.stringify(format.objectName)}`)
+  if (jsonSchema instanceof FatalError) return jsonSchema
   const description = Tool.getDescriptionFromSchemaAst(schema.ast)
   return {
     type: "json",
     name: format.objectName,
     ...(description !== undefined ? { description } : {}),
-    schema: Tool.getJsonSchemaFromSchemaAst(schema.ast) as unknown as JsonResponseFormat["schema"]
+    schema: jsonSchema as JsonResponseFormat["schema"]
   }
 }

@@ -166,6 +166,27 @@ describe("errors through the layer", () => {
     }).pipe(Effect.provide(layer))
   })
 
+  it.effect("a tool or object Schema with no JSON Schema form: invalid_request, not a defect, before any write", () => {
+    const When = Toolkit.make(Tool.make("when", { parameters: { at: Schema.DateFromSelf } }))
+    const { layer, providers } = layerWith([])
+    return Effect.gen(function*() {
+      const tool = (yield* failure(
+        LanguageModel.generateText({ prompt: "hi", toolkit: When }).pipe(
+          Effect.provide(When.toLayer({ when: () => Effect.void }))
+        )
+      )).cause as FatalError
+      assert.strictEqual(tool.reason, "invalid_request")
+      assert.include(tool.message, `the parameters of tool "when" has no JSON Schema form`)
+      const object = (yield* failure(
+        LanguageModel.generateObject({ prompt: "hi", schema: Schema.Struct({ at: Schema.DateFromSelf }) })
+      )).cause as FatalError
+      assert.strictEqual(object.reason, "invalid_request")
+      assert.include(object.message, "has no JSON Schema form")
+      assert.lengthOf(providers.calls, 0)
+      assert.lengthOf(yield* events, 0)
+    }).pipe(Effect.provide(layer))
+  })
+
   it.effect("invalid settings of the layer (temperature 3) are invalid_request on each call", () => {
     const providers = makeMockProviders()
     const layer = EffectLlmAi.layer({ model: "test-model", temperature: 3 }).pipe(
