@@ -11,11 +11,13 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
+import * as FiberRef from "effect/FiberRef"
 import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import * as Take from "effect/Take"
+import { currentCallContext } from "../call/CallContext.js"
 import { LLMError } from "../domain/Errors.js"
 import type { GenerationResponse } from "../domain/GenerationResponse.js"
 import type { GenerateRequest } from "../domain/Request.js"
@@ -169,12 +171,20 @@ export const runBatch = <E, R>(
       }
     }))
 
-    /** Runs one item; its result, or none when a cancellation interrupted its call. */
+    /**
+     * Runs one item; its result, or none when a cancellation interrupted its call. A defect in the
+     * call stops taking items and fails the worker (the stream then fails with it): an item is never
+     * left out silently.
+     */
     const run = (item: BatchItem) =>
       Effect.uninterruptibleMask((restore) =>
         Effect.gen(function*() {
+          // the request's trace id, else the enclosing `withCallContext`'s (API.md §10), else a fresh one
+          const context = yield* FiberRef.get(currentCallContext)
           const traceId = typeof item.request.traceId === "string" && item.request.traceId.length > 0
             ? item.request.traceId
+            : context.traceId !== undefined && context.traceId.length > 0
+            ? context.traceId
             : crypto.randomUUID()
           const startedAt = yield* Clock.currentTimeMillis
           // The call runs in its own fiber, so that `cancelWhen` can interrupt it (the ledger settles it
@@ -186,7 +196,11 @@ export const runBatch = <E, R>(
           if (cancelled) yield* Fiber.interrupt(call)
           const exit = yield* Fiber.await(call)
           calls.delete(call)
-          if (Exit.isFailure(exit)) return Option.none<BatchResult>()
+          if (Exit.isFailure(exit)) {
+            if (Cause.isInterruptedOnly(exit.cause)) return Option.none<BatchResult>()
+            yield* Deferred.succeed(closed, undefined)
+            return yield* Effect.failCause(exit.cause)
+          }
           const outcome = exit.value
           const latencyMs = (yield* Clock.currentTimeMillis) - startedAt
           if (Either.isRight(outcome)) {

@@ -5,15 +5,18 @@
  * failures recorded as results and in the ledger, and a halt from outside (`haltWhen`).
  */
 import { assert, describe, it } from "@effect/vitest"
+import * as Cause from "effect/Cause"
 import * as Chunk from "effect/Chunk"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import type * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Queue from "effect/Queue"
 import * as Stream from "effect/Stream"
 import * as TestClock from "effect/TestClock"
 import { type BatchItem, type BatchResult, BatchStoppedError, runBatch } from "../../src/batch/Batch.js"
+import { withCallContext } from "../../src/call/CallContext.js"
 import { FatalError, RetryableError } from "../../src/domain/Errors.js"
 import { textOf } from "../../src/domain/Prompt.js"
 import { makeMockProviders, makeTestLayer, type MockCall, testConfig } from "../../src/layers/Test.js"
@@ -312,5 +315,35 @@ describe("runBatch", () => {
         Effect.exit
       )
       assert.isTrue(exit._tag === "Failure" && exit.cause._tag === "Die")
+    }))
+
+  it.effect("an item without a trace id of its own gets withCallContext's; the request's own still wins", () =>
+    Effect.gen(function*() {
+      const layer = layerWith(() => Effect.succeed(answer("ok")))
+      const results = yield* runBatch(
+        Stream.make({ id: "a", request: { prompt: "p" } }, { id: "b", request: { prompt: "q", traceId: "own" } }),
+        { concurrency: 1 }
+      ).pipe(
+        Stream.runCollect,
+        Effect.map(Chunk.toReadonlyArray),
+        withCallContext({ traceId: "job-1" }),
+        Effect.provide(layer)
+      )
+      assert.deepStrictEqual(results.map((result) => [result.id, result.traceId]), [["a", "job-1"], ["b", "own"]])
+    }))
+
+  it.effect("a defect in one item's call fails the stream with it: the item is not left out silently", () =>
+    Effect.gen(function*() {
+      const layer = layerWith((call) => promptOf(call) === "b" ? Effect.die("boom") : Effect.succeed(answer("ok")))
+      const emitted: Array<string> = []
+      const exit = yield* runBatch(items("a", "b", "c"), { concurrency: 1 }).pipe(
+        Stream.runForEach((result) => Effect.sync(() => emitted.push(summary(result)))),
+        Effect.provide(layer),
+        Effect.exit
+      )
+      assert.isTrue(exit._tag === "Failure" && Cause.isDie(exit.cause), String(exit))
+      assert.deepStrictEqual(Cause.squash((exit as Exit.Failure<never, never>).cause), "boom")
+      // the item after it is not taken
+      assert.deepStrictEqual(emitted, ["a ok"])
     }))
 })
