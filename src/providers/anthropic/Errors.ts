@@ -126,16 +126,13 @@ export const resetWait = (
 }
 
 /**
- * The server's wait hint: `retry-after` (seconds or HTTP-date), else `retry-after-ms`, else the
- * exhausted limits' reset time.
+ * The server's wait hint (WIRE-openai-anthropic §2.7, as the Anthropic SDK reads it): `retry-after-ms`,
+ * else `retry-after` (seconds or HTTP-date), else the exhausted limits' reset time.
  */
 export const retryAfterOf = (
   headers: Readonly<Record<string, string | undefined>>,
   now: number
-): Duration.Duration | undefined =>
-  RetryAfter.parseRetryAfter(headers["retry-after"], now) ??
-    RetryAfter.parseRetryAfterMs(headers["retry-after-ms"]) ??
-    resetWait(headers, now)
+): Duration.Duration | undefined => RetryAfter.fromHeaders(headers, now) ?? resetWait(headers, now)
 
 /** A body that is no JSON error (a Cloudflare page): its text without markup. */
 const plainText = (text: string): string => /<\/?[a-z][^>]*>/i.test(text) ? text.replace(/<[^>]*>/g, " ") : text
