@@ -136,6 +136,9 @@ export const make = (options: { readonly recordContent: boolean }) => {
     const attributes: Record<string, unknown> = {
       [Telemetry.attributes.system]: route.model.provider,
       [Telemetry.attributes.requestModel]: route.model.modelId,
+      // the model this attempt asks (a fallback's after a failover): the one that answers if it succeeds
+      [Telemetry.attributes.responseModel]: route.model.modelId,
+      [Telemetry.attributes.alias]: route.model.alias,
       [Telemetry.attributes.endpoint]: route.endpoint.name,
       [Telemetry.attributes.attempt]: attempt,
       [Telemetry.attributes.traceId]: plan.traceId

@@ -193,22 +193,38 @@ export const withSpans = (ledger: Ledger.Service): Ledger.Service =>
   Ledger.of({
     hold: (request) =>
       Spans.withSpan(ledger.hold(request), "Ledger.hold", {
-        attributes: { "effect_llm.trace_id": request.traceId, "effect_llm.estimate_usd": request.estimate },
+        attributes: {
+          "effect_llm.trace_id": request.traceId,
+          "effect_llm.alias": request.alias,
+          "effect_llm.estimate_usd": request.estimate
+        },
         captureStackTrace: false
       }),
     raise: (hold, request) =>
       Spans.withSpan(ledger.raise(hold, request), "Ledger.raise", {
-        attributes: { "effect_llm.trace_id": hold.traceId, "effect_llm.estimate_usd": request.estimate },
+        attributes: {
+          "effect_llm.trace_id": hold.traceId,
+          "effect_llm.alias": request.alias,
+          "effect_llm.estimate_usd": request.estimate
+        },
         captureStackTrace: false
       }),
     commit: (hold, settlement) =>
       Spans.withSpan(ledger.commit(hold, settlement), "Ledger.commit", {
-        attributes: { "effect_llm.trace_id": hold.traceId, "effect_llm.cost_usd": settlement.cost },
+        attributes: {
+          "effect_llm.trace_id": hold.traceId,
+          "effect_llm.alias": hold.alias,
+          "effect_llm.cost_usd": settlement.cost
+        },
         captureStackTrace: false
       }),
     cancel: (hold, settlement) =>
       Spans.withSpan(ledger.cancel(hold, settlement), "Ledger.cancel", {
-        attributes: { "effect_llm.trace_id": hold.traceId, "effect_llm.status": settlement.status },
+        attributes: {
+          "effect_llm.trace_id": hold.traceId,
+          "effect_llm.alias": hold.alias,
+          "effect_llm.status": settlement.status
+        },
         captureStackTrace: false
       }),
     spendToday: () => Spans.withSpan(ledger.spendToday(), "Ledger.spendToday", { captureStackTrace: false }),

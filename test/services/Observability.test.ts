@@ -50,10 +50,15 @@ describe("observability", () => {
       assert.strictEqual(attempts.length, 1)
       assert.strictEqual(attempts[0]!.parentName, "LLMClient.generate")
       assert.strictEqual(attempts[0]!.attributes.get("effect_llm.attempt"), 1)
-      assert.deepStrictEqual(
-        recording.spans.filter((s) => s.name.startsWith("Ledger.")).map((s) => s.name),
-        ["Ledger.hold", "Ledger.commit"]
-      )
+      // the README's attribute table: alias and trace id on call, attempt and ledger spans
+      assert.strictEqual(attempts[0]!.attributes.get("effect_llm.alias"), "test-model")
+      assert.strictEqual(attempts[0]!.attributes.get("gen_ai.response.model"), "test-model-1")
+      const ledgerSpans = recording.spans.filter((s) => s.name.startsWith("Ledger."))
+      assert.deepStrictEqual(ledgerSpans.map((s) => s.name), ["Ledger.hold", "Ledger.commit"])
+      for (const ledgerSpan of ledgerSpans) {
+        assert.strictEqual(ledgerSpan.attributes.get("effect_llm.alias"), "test-model", ledgerSpan.name)
+        assert.strictEqual(ledgerSpan.attributes.get("effect_llm.trace_id"), "obs-1", ledgerSpan.name)
+      }
       const after = yield* counter(Telemetry.requests, { provider: "google", model: "test-model-1", outcome: "ok" })
       assert.strictEqual(after - before, 1)
     }).pipe(Effect.provide(layerFor(["hi there"])), Effect.withTracer(recording.tracer))
