@@ -372,6 +372,8 @@ describe("openai over the whole client: retries and waits (TestClock)", () => {
           const error = yield* Effect.flip(generate({ prompt: "hi" }))
           assert.strictEqual(error._tag === "RateLimitError" && error.reason, "quota_exhausted")
           assert.strictEqual((error as { status?: number }).status, status)
+          // the 429's Retry-After pauses the endpoint for the alias (API.md §11): the next call waits it out
+          yield* TestClock.adjust("1 second")
         }
       }).pipe(Effect.provide(layerOf(openaiConfig([{ name: "a", url: server.url }]))))
       assert.strictEqual(server.requests.length, 2)
