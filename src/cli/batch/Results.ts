@@ -54,14 +54,14 @@ const usageOf = (usage: UsageLine): UsageLine => ({
   totalTokens: usage.totalTokens
 })
 
-/** The line of an answered item. */
-export const successLine = (result: BatchSuccess, finishedAt: number): ResultLine => {
+/** The line of an answered item; `alias` is the one asked for, as on a failed item's line. */
+export const successLine = (result: BatchSuccess, alias: string, finishedAt: number): ResultLine => {
   const response = result.response
   return {
     id: result.id,
     ok: true,
     content: response.content,
-    alias: response.alias,
+    alias,
     model: response.model,
     provider: response.provider,
     endpoint: response.endpoint,

@@ -251,7 +251,7 @@ export const program = (options: BatchOptions) =>
           return
         }
         const line = result.ok
-          ? Results.successLine(result, now)
+          ? Results.successLine(result, alias, now)
           : Results.failureLine(result, alias, yield* settlementOf(result.traceId), now)
         yield* writer.write(line)
         if (line.ok) tally.ok++

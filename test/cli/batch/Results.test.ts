@@ -9,7 +9,9 @@ import * as Effect from "effect/Effect"
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { openWriter, readPrevious, type ResultLine } from "../../../src/cli/batch/Results.js"
+import { openWriter, readPrevious, type ResultLine, successLine } from "../../../src/cli/batch/Results.js"
+import { GenerationResponse } from "../../../src/domain/GenerationResponse.js"
+import { TokenUsage } from "../../../src/domain/TokenUsage.js"
 
 const file = (content: string) => {
   const path = join(mkdtempSync(join(tmpdir(), "effect-llm-results-")), "results.jsonl")
@@ -90,4 +92,22 @@ describe("batch results file", () => {
       assert.strictEqual(a!.content, "the key is <redacted>")
       assert.strictEqual(b!.error!.message, "echo <redacted>")
     }).pipe(Effect.provide(NodeContext.layer)))
+
+  it("a success line names the alias asked for; a fallback's answer names its own model and provider", () => {
+    const response = new GenerationResponse({
+      content: "hi",
+      model: "qwen-plus",
+      alias: "qwen-fallback",
+      provider: "dashscope",
+      endpoint: "dashscope-a",
+      usage: new TokenUsage({ inputTokens: 1, outputTokens: 2, totalTokens: 3 }),
+      cost: 0.001,
+      finishReason: "stop",
+      traceId: "t",
+      timing: { totalMs: 5 },
+      attempts: 2
+    })
+    const written = successLine({ id: "q1", ok: true, response, traceId: "t", latencyMs: 5 }, "gemini-flash", 0)
+    assert.deepStrictEqual([written.alias, written.model, written.provider], ["gemini-flash", "qwen-plus", "dashscope"])
+  })
 })
