@@ -125,10 +125,14 @@ export const finishOf = (completion: Completion): FinishReason | undefined => {
   return typeof reason === "string" && reason.length > 0 ? fromOpenAI(reason) : undefined
 }
 
-/** The usage a payload reports (top-level, else Groq's `x_groq.usage`); `undefined` when it reports none. */
+/**
+ * The usage a payload reports (top-level, else Groq's `x_groq.usage`); `undefined` when it reports none
+ * or leaves a count unknown (vLLM's `completion_tokens: null`): missing is unknown, not 0
+ * (WIRE-openai-anthropic §1.4), so the call is settled at its estimate instead of under-counted.
+ */
 export const reportedUsage = (completion: Completion): Usage | undefined => {
   const usage = completion.usage ?? completion.x_groq?.usage ?? undefined
-  return usage != null && (usage.prompt_tokens != null || usage.completion_tokens != null) ? usage : undefined
+  return usage != null && usage.prompt_tokens != null && usage.completion_tokens != null ? usage : undefined
 }
 
 /** Input = prompt_tokens, output = completion_tokens (reasoning included), total as reported, else the sum. */

@@ -242,6 +242,25 @@ describe("openai streams: framing, finish signal and truncation", () => {
       })
     ))
 
+  it.scoped("vLLM's usage with completion_tokens: null is no usage (unknown, not 0 output tokens)", () =>
+    withServer((server, client) =>
+      Effect.gen(function*() {
+        const chunk = (body: object) =>
+          `data: ${JSON.stringify({ id: "c", object: "chat.completion.chunk", ...body })}\n\n`
+        server.enqueue(replaySse(
+          chunk({ choices: [{ index: 0, delta: { role: "assistant", content: "Hello" }, finish_reason: null }] }) +
+            chunk({ choices: [{ index: 0, delta: {}, finish_reason: "stop" }] }) +
+            chunk({ choices: [], usage: { prompt_tokens: 5, completion_tokens: null, total_tokens: 5 } }) +
+            "data: [DONE]\n\n"
+        ))
+        const { exit, finish, text, usages } = yield* runStream(client, targetOf(server))
+        assert.isTrue(Exit.isSuccess(exit))
+        assert.strictEqual(text, "Hello")
+        assert.deepStrictEqual(finish, ["stop"])
+        assert.deepStrictEqual(usages, [])
+      })
+    ))
+
   it.scoped("DeepSeek keep-alive comments before the first chunk are skipped", () =>
     withServer((server, client) =>
       Effect.gen(function*() {
