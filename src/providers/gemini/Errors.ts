@@ -68,6 +68,12 @@ const retryDelayOf = (body: ErrorBody): Duration.Duration | undefined => {
   return undefined
 }
 
+/** The "Please retry in 26.5s." of a 429's message: the wait when no RetryInfo says it (WIRE.md §1.7). */
+const messageDelayOf = (body: ErrorBody): Duration.Duration | undefined => {
+  const match = /Please retry in (\d+(?:\.\d+)?s)\b/i.exec(body.error.message ?? "")
+  return match === null ? undefined : RetryAfter.parseRetryDelay(match[1])
+}
+
 const isApiKeyInvalid = (body: ErrorBody): boolean =>
   detailsOf(body, "google.rpc.ErrorInfo").some((info) => info.reason === "API_KEY_INVALID") ||
   /API key not valid/i.test(body.error.message ?? "")
@@ -107,12 +113,14 @@ const classifyDecoded = (
       {
         ...fields,
         retryAfter: (body !== undefined ? retryDelayOf(body) : undefined) ??
-          RetryAfter.fromHeaders(headers, context.now)
+          RetryAfter.fromHeaders(headers, context.now) ??
+          (body !== undefined ? messageDelayOf(body) : undefined)
       }
     )
   }
-  // "The model is overloaded" (503 UNAVAILABLE, WIRE.md §1.7): the service is overloaded (API.md §8)
-  const statusClass = status >= 500 && /overloaded/i.test(serverMessage)
+  // "The model is overloaded" / "… experiencing high demand" (503 UNAVAILABLE, WIRE.md §1.7): the
+  // service is overloaded (API.md §8)
+  const statusClass = status >= 500 && /overloaded|high demand/i.test(serverMessage)
     ? { _tag: "RetryableError" as const, reason: "overloaded" as const }
     : Errors.classifyStatus(status)
   return Errors.makeError(statusClass, what, fields)

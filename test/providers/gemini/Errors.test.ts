@@ -51,6 +51,18 @@ describe("Gemini Errors.classify", () => {
     assert.strictEqual(millis((error as any).retryAfter), 34_400)
   })
 
+  it("429 without RetryInfo: the message's \"Please retry in 26.5s\" is the wait (RetryInfo and headers still win)", () => {
+    const body = JSON.stringify({
+      error: {
+        code: 429,
+        status: "RESOURCE_EXHAUSTED",
+        message: "You exceeded your current quota, please check your plan and billing details.\nPlease retry in 26.5s."
+      }
+    })
+    assert.strictEqual(millis((classify(429, body) as any).retryAfter), 26_500)
+    assert.strictEqual(millis((classify(429, body, { "retry-after": "12" }) as any).retryAfter), 12_000)
+  })
+
   it("old-style 429 without RetryInfo is rate_limited with no retryAfter, or the header's", () => {
     const body = fixtureText(vertexai + "unary-failure-quota-exceeded.json")
     const error = classify(429, body)
@@ -137,6 +149,15 @@ describe("Gemini Errors.classify", () => {
         "server_error"
       ],
       [503, rpc(503, "UNAVAILABLE", "The model is overloaded. Please try again later."), "overloaded"],
+      [
+        503,
+        rpc(
+          503,
+          "UNAVAILABLE",
+          "This model is currently experiencing high demand. Spikes in demand are usually temporary. Please try again later."
+        ),
+        "overloaded"
+      ],
       [503, rpc(503, "UNAVAILABLE", "The service is currently unavailable."), "server_error"],
       [504, rpc(504, "DEADLINE_EXCEEDED", "Deadline expired before operation could complete."), "server_error"],
       [502, "<html><body>502 Bad Gateway</body></html>", "server_error"],
