@@ -175,11 +175,12 @@ export class DirectStatements {
   }
 
   execute(statement: string, params: ReadonlyArray<unknown>): Effect.Effect<unknown, SqlError> {
-    return Effect.suspend(() => {
+    // uninterruptible: a count taken is always given back (a transaction waits for it to drop)
+    return Effect.uninterruptible(Effect.suspend(() => {
       if (this.transactions > 0) return executeRaw(this.sql, statement, params)
       this.running++
       return Effect.ensuring(this.connection.executeRaw(statement, params), this.ended)
-    })
+    }))
   }
 
   private readonly ended = Effect.sync(() => {
