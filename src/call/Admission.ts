@@ -123,8 +123,9 @@ export const make = (deps: {
           return waited
         }
         const now = yield* Clock.currentTimeMillis
+        // the attempt after the wait must have time left of the budget (as `RetryPolicy.decide`'s waits)
         const fits = resilience.waitOnRateLimit && refusal.retryAfterMs <= maxWaitMs &&
-          refusal.retryAfterMs <= RetryPolicy.remainingBudgetMs(resilience, state, now)
+          refusal.retryAfterMs < RetryPolicy.remainingBudgetMs(resilience, state, now)
         if (!fits) {
           yield* telemetry.limiterRefused(route, refusal.kind)
           return yield* new RateLimitError({

@@ -77,8 +77,9 @@ export const decide = (
     return [{ _tag: "retry", delay } as const, next] as const
   })
 
+/** Whether the attempt after `delay` would still have time left of the budget (a 0 ms attempt would time out at once). */
 const fitsBudget = (config: ResilienceConfig, state: RetryState, now: number, delay: Duration.Duration) =>
-  now - state.startedAt + Duration.toMillis(delay) <= config.retryBudgetS * 1000
+  now - state.startedAt + Duration.toMillis(delay) < config.retryBudgetS * 1000
 
 /** Milliseconds left of the call's `retry_budget_s` at `now`. */
 export const remainingBudgetMs = (config: ResilienceConfig, state: RetryState, now: number): number =>

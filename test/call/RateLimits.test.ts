@@ -348,6 +348,21 @@ describe.each(backends)("rate limits through the client ($name)", (backend) => {
       }).pipe(Effect.provide(layer))
     }))
 
+  test("a learned pause that would use up the whole retry budget is refused, not waited (no 0 ms attempt after it)", () =>
+    Effect.gen(function*() {
+      const { arrivals, layer } = harness(
+        configWith({ rpm: 100 }, { max_wait_timeout_s: 60, retry_budget_s: 30, max_retries: 0 }),
+        ledger(),
+        (call, index) => index === 0 ? Effect.fail(serverSays429(call, 30)) : Effect.succeed(answer(call))
+      )
+      yield* Effect.gen(function*() {
+        yield* Effect.flip(generate())
+        const refused = localLimit(yield* Effect.flip(generate()))
+        assert.strictEqual(refused.limitKind, "server")
+        assert.strictEqual(arrivals.length, 1)
+      }).pipe(Effect.provide(layer))
+    }))
+
   test("a quota 429 with a Retry-After pauses the endpoint too (a per-day quota's RetryInfo)", () =>
     Effect.gen(function*() {
       const { arrivals, layer } = harness(

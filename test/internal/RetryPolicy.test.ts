@@ -63,6 +63,15 @@ describe("RetryPolicy", () => {
       assert.deepStrictEqual(out, ["fail"])
     }))
 
+  it.effect("a wait ending exactly at retry_budget_s is refused: the attempt after it would have no time", () =>
+    Effect.gen(function*() {
+      const cfg = { ...config, maxRetries: 10, retryBudgetS: 10 }
+      const limited = new RateLimitError({ reason: "rate_limited", message: "429", retryAfter: Duration.seconds(3) })
+      // spent 7 s: a 3 s wait would leave a 0 ms attempt; spent 6.999 s, it leaves 1 ms
+      assert.deepStrictEqual(yield* delays(cfg, [limited], () => 7000), ["fail"])
+      assert.deepStrictEqual(yield* delays(cfg, [limited], () => 6999), [3000])
+    }))
+
   it.effect("fatal errors and exhausted quotas are never retried", () =>
     Effect.gen(function*() {
       const fatal = new FatalError({ reason: "not_found", message: "404" })
