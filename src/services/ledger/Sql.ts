@@ -30,7 +30,6 @@ import { budgetExceeded, firstRefusal } from "./Spend.js"
 import {
   type Dialect,
   DirectStatements,
-  executeRaw,
   explain,
   guard,
   inTransaction,
@@ -96,16 +95,20 @@ export const make = (
       undefined
     const insert = (event: LedgerEvent | RaiseRecord) => sql`INSERT INTO ledger_events ${sql.insert(rowOf(event))}`
     /**
-     * With `lockingInsert`: inserts an event of this process's own (with `lastSeq`: only while the
+     * With `lockingInsert` (`direct`): inserts an event of this process's own (with `lastSeq`: only while the
      * table's last row is that one) and folds it at once; false when the condition kept it out. Run
      * on the connection itself (`DirectStatements`), outside any transaction: no span to turn off.
      */
-    const insertOwn = (event: LedgerEvent, lastSeq?: number): Effect.Effect<boolean, SqlError> => {
+    const insertOwn = (
+      direct: DirectStatements,
+      event: LedgerEvent,
+      lastSeq?: number
+    ): Effect.Effect<boolean, SqlError> => {
       const values: Array<unknown> = Object.values(rowOf(event))
       if (lastSeq !== undefined) values.push(lastSeq)
       const statement = lastSeq === undefined ? sqliteInsert : sqliteInsertIfLast
       return Effect.map(
-        direct === undefined ? executeRaw(sql, statement, values) : direct.execute(statement, values),
+        direct.execute(statement, values),
         (result) => {
           const { changes, lastInsertRowid } = result as { changes: number; lastInsertRowid: number | bigint }
           if (changes === 0) return false
@@ -171,8 +174,8 @@ ORDER BY timestamp, seq`
     const settle = (hold: Hold, settlement: Settlement, type: "commit" | "cancel", status: LedgerStatus) =>
       Effect.flatMap(wholeMillis, (now) => {
         const event = settlementEvent(hold, settlement, type, status, randomUUID(), now)
-        const write: Effect.Effect<unknown, SqlError> = statements.lockingInsert ?
-          insertOwn(event) :
+        const write: Effect.Effect<unknown, SqlError> = direct !== undefined ?
+          insertOwn(direct, event) :
           untraced(
             statements.beginSettle === undefined
               ? insert(event)
@@ -208,11 +211,11 @@ ORDER BY timestamp, seq`
           // One statement when no row came since the fold's last read: the check below then stood
           // under the INSERT's own write lock. Else (another writer, or a refusal the rows since may
           // lift) the full transaction: lock, catch up, check, insert.
-          const attempt = !statements.lockingInsert ? locked : Effect.suspend(() => {
+          const attempt = direct === undefined ? locked : Effect.suspend(() => {
             const spent = spend.fold.spentIn(request.limits, now)
             if (firstRefusal(request.limits, spent, request.estimate) !== undefined) return locked
             return Effect.flatMap(
-              insertOwn(holdEvent(request, id, now), spend.last()),
+              insertOwn(direct, holdEvent(request, id, now), spend.last()),
               (inserted) => inserted ? Effect.succeed(spent) : locked
             )
           })

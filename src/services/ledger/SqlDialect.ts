@@ -139,7 +139,7 @@ export const outsideAmbientTransactions = <S extends object>(service: S): S =>
  * `SqlClient.reserve` hands it (waiting out a transaction of this ledger), without a `Statement`'s
  * span, compiling and connection lookup.
  */
-export const executeRaw = (
+const executeRaw = (
   sql: SqlClient.SqlClient,
   statement: string,
   params: ReadonlyArray<unknown>
