@@ -2,6 +2,7 @@
  * One circuit breaker per endpoint (API.md §7): a `Ref`-held state machine, time from `Clock`.
  * `closed` → `open` after `failureThreshold` consecutive counted failures; after `recoveryTimeoutS`
  * the next admission becomes the single `half_open` probe; its success closes, its failure reopens.
+ * Attempts admitted in an earlier closed period (stragglers) report nothing.
  * An admitted attempt runs under `guard`, which reads its `Exit` and records the outcome, so no caller
  * decides what counts as a failure or can leave a probe unreleased.
  */
@@ -24,9 +25,9 @@ export type BreakerState =
   | { readonly _tag: "open"; readonly failures: number; readonly reopensAt: number }
   | { readonly _tag: "half_open"; readonly failures: number }
 
-/** What `admit` decided for one attempt. */
+/** What `admit` decided for one attempt. A `pass` names the closed period it was admitted in. */
 export type Admission =
-  | { readonly _tag: "pass" }
+  | { readonly _tag: "pass"; readonly period: number }
   | { readonly _tag: "probe" }
   | { readonly _tag: "reject"; readonly reopensAt: number }
 
@@ -92,9 +93,14 @@ export class CircuitBreaker
   extends Context.Tag("effect-llm/CircuitBreaker")<CircuitBreaker, CircuitBreaker.Service>()
 {}
 
-/** A breaker whose probe is in flight is `half_open`; until it reports, other attempts are rejected. */
+/**
+ * A breaker's state and its closed period (counted up each time it opens). An attempt admitted in an
+ * earlier period (a straggler, still running when the breaker opened) reports nothing: only the probe
+ * moves an open or half-open breaker, and an old failure does not count against a breaker closed since.
+ */
 interface Cell {
-  readonly state: Ref.Ref<BreakerState>
+  readonly state: BreakerState
+  readonly period: number
 }
 
 const closed: BreakerState = { _tag: "closed", failures: 0 }
@@ -112,24 +118,28 @@ const logTransition = (endpoint: string, from: BreakerState, to: BreakerState) =
 /** Builds the breakers from config (one per endpoint name, created on first use). */
 export const make = (config: CircuitBreakerConfig): Effect.Effect<CircuitBreaker.Service> =>
   Effect.sync(() => {
-    const cells = new Map<string, Cell>()
+    const cells = new Map<string, Ref.Ref<Cell>>()
     const recoveryMs = config.recoveryTimeoutS * 1000
-    const cell = (endpoint: string): Cell => {
+    const cell = (endpoint: string): Ref.Ref<Cell> => {
       const found = cells.get(endpoint)
       if (found !== undefined) return found
-      const created: Cell = { state: Ref.unsafeMake<BreakerState>(closed) }
+      const created = Ref.unsafeMake<Cell>({ state: closed, period: 0 })
       cells.set(endpoint, created)
       return created
     }
 
     // Every attempt runs two transitions (admit, record): the clock is read inside the Ref's update
     // and the log effect built only on a change, so an unchanged breaker costs two steps, not six.
-    const transition = <A>(endpoint: string, f: (state: BreakerState, now: number) => readonly [A, BreakerState]) =>
+    const transition = <A>(
+      endpoint: string,
+      f: (state: BreakerState, now: number, period: number) => readonly [A, BreakerState]
+    ) =>
       Effect.clockWith((clock) =>
         Effect.flatMap(
-          Ref.modify(cell(endpoint).state, (state) => {
-            const [result, next] = f(state, clock.unsafeCurrentTimeMillis())
-            return [[result, state, next] as const, next]
+          Ref.modify(cell(endpoint), ({ period, state }) => {
+            const [result, next] = f(state, clock.unsafeCurrentTimeMillis(), period)
+            const nextPeriod = state._tag === "closed" && next._tag !== "closed" ? period + 1 : period
+            return [[result, state, next] as const, { state: next, period: nextPeriod }]
           }),
           ([result, from, to]) =>
             from._tag === to._tag ? Effect.succeed(result) : Effect.as(logTransition(endpoint, from, to), result)
@@ -137,10 +147,10 @@ export const make = (config: CircuitBreakerConfig): Effect.Effect<CircuitBreaker
       )
 
     const admit = (endpoint: string) =>
-      transition<Admission>(endpoint, (state, now) => {
+      transition<Admission>(endpoint, (state, now, period) => {
         switch (state._tag) {
           case "closed":
-            return [{ _tag: "pass" }, state]
+            return [{ _tag: "pass", period }, state]
           case "half_open":
             return [{ _tag: "reject", reopensAt: now + recoveryMs }, state]
           case "open":
@@ -151,7 +161,10 @@ export const make = (config: CircuitBreakerConfig): Effect.Effect<CircuitBreaker
       })
 
     const record = (endpoint: string, admission: Admission, outcome: AttemptOutcome) =>
-      admission._tag === "reject" ? Effect.void : transition<void>(endpoint, (state, now) => {
+      admission._tag === "reject" ? Effect.void : transition<void>(endpoint, (state, now, period) => {
+        if (admission._tag === "pass" && (state._tag !== "closed" || admission.period !== period)) {
+          return [undefined, state]
+        }
         if (outcome === "abandoned") {
           // A probe that never went out gives its slot back: the breaker is open and due again at once.
           return [
@@ -166,11 +179,10 @@ export const make = (config: CircuitBreakerConfig): Effect.Effect<CircuitBreaker
           // A probe that got any answer proves the endpoint reachable: close; otherwise keep the count.
           return [undefined, state._tag === "half_open" ? closed : state]
         }
-        if (state._tag === "half_open") {
-          // Only the probe reports in half-open; its failure reopens for another recovery period.
+        if (state._tag !== "closed") {
+          // Only the probe reports here; its failure reopens for another recovery period.
           return [undefined, { _tag: "open", failures: state.failures + 1, reopensAt: now + recoveryMs }]
         }
-        if (state._tag === "open") return [undefined, { ...state, failures: state.failures + 1 }]
         const failures = state.failures + 1
         return [
           undefined,
@@ -181,8 +193,8 @@ export const make = (config: CircuitBreakerConfig): Effect.Effect<CircuitBreaker
       })
 
     const states = () =>
-      Effect.forEach([...cells.entries()], ([endpoint, { state }]) =>
-        Effect.map(Ref.get(state), (s): EndpointBreaker => ({
+      Effect.forEach([...cells.entries()], ([endpoint, ref]) =>
+        Effect.map(Ref.get(ref), ({ state: s }): EndpointBreaker => ({
           endpoint,
           state: s._tag,
           failures: s.failures,

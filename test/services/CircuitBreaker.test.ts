@@ -164,6 +164,44 @@ describe("CircuitBreaker", () => {
       assert.strictEqual(yield* outcome(Effect.die("bug")), "abandoned")
     }))
 
+  it.effect("a straggler (admitted while closed, answering after the breaker opened) neither closes nor reopens it", () =>
+    Effect.gen(function*() {
+      const breakers = yield* make
+      // Two slow attempts admitted while closed; the breaker opens while they run.
+      const slowSuccess = yield* breakers.admit("a")
+      const slowFailure = yield* breakers.admit("a")
+      for (let i = 0; i < 3; i++) yield* fail(breakers, "a")
+      yield* Effect.exit(breakers.guard("a", slowSuccess, Effect.void))
+      let state = yield* stateOf(breakers, "a")
+      assert.strictEqual(state?.state, "open", "a late success does not cut recovery_timeout_s short")
+      assert.strictEqual(state?.reopensAt, 10_000)
+      yield* TestClock.adjust("10 seconds")
+      const probe = yield* breakers.admit("a")
+      assert.strictEqual(probe._tag, "probe")
+      // The other straggler fails while the probe is in flight: only the probe decides.
+      yield* Effect.exit(breakers.guard("a", slowFailure, Effect.fail(unavailable)))
+      assert.strictEqual((yield* stateOf(breakers, "a"))?.state, "half_open")
+      yield* Effect.exit(breakers.guard("a", probe, Effect.void))
+      state = yield* stateOf(breakers, "a")
+      assert.strictEqual(state?.state, "closed")
+      assert.strictEqual(state?.failures, 0)
+    }))
+
+  it.effect("a failure admitted before the breaker opened does not count against it once it has closed again", () =>
+    Effect.gen(function*() {
+      const breakers = yield* make
+      const straggler = yield* breakers.admit("a")
+      for (let i = 0; i < 3; i++) yield* fail(breakers, "a")
+      yield* TestClock.adjust("10 seconds")
+      yield* succeed(breakers, "a")
+      yield* fail(breakers, "a")
+      yield* fail(breakers, "a")
+      yield* Effect.exit(breakers.guard("a", straggler, Effect.fail(unavailable)))
+      const state = yield* stateOf(breakers, "a")
+      assert.strictEqual(state?.state, "closed", "two failures of this closed period, not three")
+      assert.strictEqual(state?.failures, 2)
+    }))
+
   it.effect("endpoints have independent breakers", () =>
     Effect.gen(function*() {
       const breakers = yield* make
