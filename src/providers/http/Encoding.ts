@@ -10,7 +10,7 @@ import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import * as Effect from "effect/Effect"
 import { pipeline, type Readable } from "node:stream"
 import * as Zlib from "node:zlib"
-import { nodeStreamOf } from "./Body.js"
+import { nodeStreamOf, readAllText } from "./Body.js"
 
 type Coding = "gzip" | "deflate" | "br"
 
@@ -77,7 +77,7 @@ export const text = (
   response: HttpClientResponse.HttpClientResponse
 ): Effect.Effect<string, HttpClientError.ResponseError> => {
   const found = codingsOf(response)
-  if (found === undefined) return response.text
+  if (found === undefined) return readAllText(response) ?? response.text
   return Effect.flatMap(response.arrayBuffer, (buffer) =>
     Effect.try({
       try: () => {
