@@ -13,6 +13,7 @@ import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
 import type { LLMError } from "../../domain/Errors.js"
 import { isTraced } from "../../internal/Spans.js"
+import * as Body from "./Body.js"
 import * as Encoding from "./Encoding.js"
 import * as Errors from "./Errors.js"
 import type { PreparedRequest } from "./Request.js"
@@ -35,7 +36,7 @@ export interface Transport {
   ) => Effect.Effect<HttpClientResponse.HttpClientResponse, LLMError>
   /**
    * Sends a request whose body is streamed; succeeds with a 2xx response that belongs to the
-   * caller's scope: closing it aborts the request.
+   * caller's scope: closing it before the body's end aborts the request (`Body.closeWithScope`).
    */
   readonly open: (
     prepared: PreparedRequest,
@@ -69,8 +70,6 @@ export const makeTransport = (client: HttpClient.HttpClient): Transport => {
   // Under Effect's native tracer no one reads the client's request span: sent without it (no span,
   // no URL and header attributes, no request copy to add trace headers).
   const untraced = HttpClient.withTracerDisabledWhen(client, () => true)
-  const scoped = HttpClient.withScope(client)
-  const scopedUntraced = HttpClient.withScope(untraced)
   const run = <R>(
     execute: Effect.Effect<HttpClientResponse.HttpClientResponse, HttpClientError.HttpClientError, R>,
     prepared: PreparedRequest,
@@ -93,9 +92,18 @@ export const makeTransport = (client: HttpClient.HttpClient): Transport => {
       ),
     open: (prepared, context, classify) =>
       Effect.withFiberRuntime((fiber) =>
-        isTraced(fiber)
-          ? run(scoped.execute(prepared.request), prepared, context, classify)
-          : run(scopedUntraced.execute(prepared.request), prepared, context, classify)
+        run(
+          // uninterruptible from the response to its finalizer, so no response escapes the scope
+          Effect.uninterruptibleMask((restore) =>
+            Effect.tap(
+              restore((isTraced(fiber) ? client : untraced).execute(prepared.request)),
+              (response) => Effect.flatMap(Effect.scope, (scope) => Body.closeWithScope(response, scope))
+            )
+          ),
+          prepared,
+          context,
+          classify
+        )
       )
   }
 }

@@ -144,4 +144,27 @@ describe("openPull over another client's body", () => {
       assert.isAbove(deltas.length, 0)
       assert.strictEqual(pullEndOf(exit), idleError)
     }))
+
+  it.effect("closing the stream's scope before the body's end aborts the request", () =>
+    Effect.gen(function*() {
+      const signals: Array<AbortSignal> = []
+      const client = HttpClient.make((request, _url, signal) => {
+        signals.push(signal)
+        return Effect.succeed(HttpClientResponse.fromWeb(
+          request,
+          new Response(
+            new ReadableStream({
+              start(controller) {
+                controller.enqueue(new TextEncoder().encode(firstEvent))
+              }
+            }),
+            { status: 200, headers: { "content-type": "text/event-stream" } }
+          )
+        ))
+      })
+      const gemini = yield* Effect.provideService(Gemini.make, HttpClient.HttpClient, client)
+      yield* Effect.scoped(Effect.flatMap(gemini.openStream!(target, hello, idleAfter(60_000)), (pull) => pull))
+      assert.strictEqual(signals.length, 1)
+      assert.isTrue(signals[0]!.aborted, "the request of a body left unread is aborted")
+    }))
 })
