@@ -18,13 +18,10 @@ import * as AnthropicResponse from "../src/providers/anthropic/Response.js"
 import * as AnthropicStream from "../src/providers/anthropic/Stream.js"
 import * as DashScope from "../src/providers/dashscope/DashScope.js"
 import * as DashScopeResponse from "../src/providers/dashscope/Response.js"
-import * as DashScopeStream from "../src/providers/dashscope/Stream.js"
 import * as Gemini from "../src/providers/gemini/Gemini.js"
 import * as GeminiResponse from "../src/providers/gemini/Response.js"
-import * as GeminiStream from "../src/providers/gemini/Stream.js"
 import * as OpenAI from "../src/providers/openai/OpenAI.js"
 import * as OpenAIResponse from "../src/providers/openai/Response.js"
-import * as OpenAIStream from "../src/providers/openai/Stream.js"
 import type { ProviderClient, ProviderTarget } from "../src/providers/Provider.js"
 
 const events = 10_000
@@ -178,13 +175,13 @@ const main = Effect.gen(function*() {
   const geminiSchema = Schema.decodeUnknownEither(GeminiResponse.GenerateContentResponse)
   const dashScopeSchema = Schema.decodeUnknownEither(DashScopeResponse.Generation)
   perEvent("gemini Schema.decodeUnknownEither", gemini, (payload) => Either.isRight(geminiSchema(payload)))
-  perEvent("gemini guards (Stream.isResponse)", gemini, GeminiStream.isResponse)
+  perEvent("gemini guards (Response.isResponse)", gemini, GeminiResponse.isResponse)
   perEvent("dashscope Schema.decodeUnknownEither", dashScope, (payload) => Either.isRight(dashScopeSchema(payload)))
-  perEvent("dashscope guards (Stream.isGeneration)", dashScope, DashScopeStream.isGeneration)
+  perEvent("dashscope guards (Response.isGeneration)", dashScope, DashScopeResponse.isGeneration)
   const openai = Array.from({ length: events }, (_, i) => JSON.parse(openaiEvent(i)))
   const openaiSchema = Schema.decodeUnknownEither(OpenAIResponse.Completion)
   perEvent("openai Schema.decodeUnknownEither", openai, (payload) => Either.isRight(openaiSchema(payload)))
-  perEvent("openai guards (Stream.isCompletion)", openai, OpenAIStream.isCompletion)
+  perEvent("openai guards (Response.isCompletion)", openai, OpenAIResponse.isCompletion)
   const anthropic = Array.from({ length: events }, (_, i) => JSON.parse(anthropicEvent(i)))
   const anthropicSchema = Schema.decodeUnknownEither(AnthropicResponse.StreamEvent)
   perEvent("anthropic Schema.decodeUnknownEither", anthropic, (payload) => Either.isRight(anthropicSchema(payload)))

@@ -438,7 +438,7 @@ describe("DashScope stream event guards", () => {
     let checked = 0
     for (const payload of payloads) {
       for (const candidate of [payload, ...mutations(payload)]) {
-        const guard = DashScopeStream.isGeneration(candidate)
+        const guard = Response.isGeneration(candidate)
         assert.strictEqual(guard, isSchema(candidate), JSON.stringify(candidate))
         const decoded = decodeSchema(candidate)
         if (guard && Either.isRight(decoded)) {

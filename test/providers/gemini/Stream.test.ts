@@ -518,7 +518,7 @@ it.layer(NodeHttpClient.layerUndici)("Gemini streams", (it) => {
   })
 })
 
-describe("Gemini stream event guards", () => {
+describe("Gemini response guards (stream events and unary bodies)", () => {
   const isSchema = Schema.is(Response.GenerateContentResponse)
   const decodeSchema = Schema.decodeUnknownEither(Response.GenerateContentResponse)
 
@@ -540,6 +540,20 @@ describe("Gemini stream event guards", () => {
         if (data.startsWith("{")) events.push(JSON.parse(data))
       }
     }
+    // unary bodies too: the unary path reads a body the guards accept without the Schema
+    for (
+      const unary of [
+        googleai + "unary-success-basic-reply-short.json",
+        googleai + "unary-failure-finish-reason-safety.json",
+        googleai + "unary-failure-with-message-no-content.json",
+        googleai + "unary-failure-only-prompt-feedback.json",
+        "vertexai-sdk-test-data/vertexai/unary-success-implicit-caching.json",
+        "vertexai-sdk-test-data/vertexai/unary-failure-unknown-enum-finish-reason.json",
+        "vertexai-sdk-test-data/vertexai/unary-failure-prompt-blocked-safety.json",
+        "firebaseextended-vertexai-sdk-test-data-tools/googleai/unary-success-thinking-function-call-thought-summary-signature.json",
+        "vercel-ai-tools/google/google-issue-16072-file-tool-result-live.json"
+      ]
+    ) events.push(JSON.parse(fixtureText(unary)))
     return events
   }
 
@@ -567,7 +581,7 @@ describe("Gemini stream event guards", () => {
     let checked = 0
     for (const event of events) {
       for (const candidate of [event, ...mutations(event)]) {
-        const guard = GeminiStream.isResponse(candidate)
+        const guard = Response.isResponse(candidate)
         assert.strictEqual(guard, isSchema(candidate), JSON.stringify(candidate))
         const decoded = decodeSchema(candidate)
         if (guard && Either.isRight(decoded)) {

@@ -642,7 +642,7 @@ describe("openai stream chunk guards", () => {
       if (seen.has(shape)) continue
       seen.add(shape)
       for (const candidate of [payload, ...mutations(payload)]) {
-        const guard = OpenAIStream.isCompletion(candidate)
+        const guard = Response.isCompletion(candidate)
         assert.strictEqual(guard, isSchema(candidate), JSON.stringify(candidate))
         const decoded = decodeSchema(candidate)
         if (guard && Either.isRight(decoded)) {
