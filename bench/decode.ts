@@ -15,7 +15,6 @@ import * as Stream from "effect/Stream"
 import { text } from "../src/domain/Prompt.js"
 import * as Anthropic from "../src/providers/anthropic/Anthropic.js"
 import * as AnthropicResponse from "../src/providers/anthropic/Response.js"
-import * as AnthropicStream from "../src/providers/anthropic/Stream.js"
 import * as DashScope from "../src/providers/dashscope/DashScope.js"
 import * as DashScopeResponse from "../src/providers/dashscope/Response.js"
 import * as Gemini from "../src/providers/gemini/Gemini.js"
@@ -185,7 +184,7 @@ const main = Effect.gen(function*() {
   const anthropic = Array.from({ length: events }, (_, i) => JSON.parse(anthropicEvent(i)))
   const anthropicSchema = Schema.decodeUnknownEither(AnthropicResponse.StreamEvent)
   perEvent("anthropic Schema.decodeUnknownEither", anthropic, (payload) => Either.isRight(anthropicSchema(payload)))
-  perEvent("anthropic guards (Stream.isStreamEvent)", anthropic, AnthropicStream.isStreamEvent)
+  perEvent("anthropic guards (Response.isStreamEvent)", anthropic, AnthropicResponse.isStreamEvent)
 })
 
 Effect.runPromise(main)

@@ -624,10 +624,39 @@ describe("Anthropic stream event guards", () => {
     let checked = 0
     for (const event of events) {
       for (const candidate of [event, ...mutations(event)]) {
-        assert.strictEqual(AnthropicStream.isStreamEvent(candidate), isSchema(candidate), JSON.stringify(candidate))
+        assert.strictEqual(Response.isStreamEvent(candidate), isSchema(candidate), JSON.stringify(candidate))
         checked++
       }
     }
     assert.isAbove(checked, 5_000)
+  })
+
+  it("the Message guard accepts exactly what the Schema accepts, on recorded unary bodies and message_start's messages", () => {
+    const isMessageSchema = Schema.is(Response.Message)
+    const decodeMessage = Schema.decodeUnknownEither(Response.Message)
+    const messages: Array<unknown> = [
+      ...[
+        "vercel-ai-openai-anthropic/anthropic/anthropic-text.json",
+        "vercel-ai-openai-anthropic/anthropic/anthropic-clear-thinking.1.json",
+        "vercel-ai-tools/anthropic/anthropic-json-tool.1.json",
+        "anthropics-anthropic-sdk-python-tools/c11eefc7-fff0-4466-8453-42eef73b8876.json"
+      ].map((path) => JSON.parse(Loopback.readFixture(path).toString("utf8")) as unknown),
+      ...recordedEvents().flatMap((event) =>
+        typeof event === "object" && event !== null && "message" in event ? [event.message] : []
+      )
+    ]
+    let accepted = 0
+    for (const message of messages) {
+      for (const candidate of [message, ...mutations(message)]) {
+        const guard = Response.isMessage(candidate)
+        assert.strictEqual(guard, isMessageSchema(candidate), JSON.stringify(candidate))
+        const decoded = decodeMessage(candidate)
+        if (guard && Either.isRight(decoded)) {
+          assert.deepStrictEqual(Response.answerOf(candidate, {}), Response.answerOf(decoded.right, {}))
+          accepted++
+        }
+      }
+    }
+    assert.isAbove(accepted, 100)
   })
 })
