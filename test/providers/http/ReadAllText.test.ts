@@ -2,7 +2,7 @@
  * `Body.readAllText`: a unary 200 body of undici's client read straight from its Node stream (not
  * through the response's `text`, which runs a fiber of its own per response): split writes and
  * multi-byte characters across them, a BOM, an empty body, a cut socket, an interruption mid-body
- * (the connection is closed, as the platform's own reader does), and the platform registry it must
+ * (the connection is closed, as the platform's own reader does), node:http's body too, and the platform registry it must
  * take the response off.
  */
 import { NodeHttpClient } from "@effect/platform-node"
@@ -20,6 +20,21 @@ const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve))
 
 const answer = (text: string) =>
   JSON.stringify({ candidates: [{ content: { parts: [{ text }], role: "model" }, finishReason: "STOP" }] })
+
+it.layer(NodeHttpClient.layer)("a unary body read from node:http's IncomingMessage", (it) => {
+  it.scoped("read whole, a cut body failing as Decode", () =>
+    Effect.gen(function*() {
+      const { client, server, target } = yield* setup
+      server.enqueue({ body: [answer("first ")] })
+      const bytes = Buffer.from(answer("héllo"), "utf8")
+      server.enqueue({ body: [bytes.subarray(0, 20), { delayMs: 5 }, bytes.subarray(20)] })
+      assert.strictEqual((yield* client.generate(target, hello)).content, "first ")
+      assert.strictEqual((yield* client.generate(target, hello)).content, "héllo")
+      server.enqueue({ body: ["{\"candidates\": [", { delayMs: 10 }], end: "destroy" })
+      const error = yield* Effect.flip(client.generate(target, hello))
+      assert.strictEqual(error._tag, "RetryableError")
+    }))
+})
 
 it.layer(NodeHttpClient.layerUndici)("a unary body read from undici's Node stream", (it) => {
   it.scoped("split writes, a character split between them and a BOM read as the whole text", () =>
