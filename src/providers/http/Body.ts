@@ -158,8 +158,8 @@ const utf8 = new TextDecoder()
  * A whole body of `@effect/platform-node`'s clients as text (UTF-8, a BOM dropped), read straight from
  * its Node stream (`nodeStreamOf`) as `response.text` would, with the same interruption: the request
  * aborted, the body destroyed. `undefined` for any other response. Why: undici's `text` runs a fiber of
- * its own (`Effect.cached` under `Effect.runSync`) and a promise for every response, ~10% of a unary
- * call's CPU in bench/overhead.ts.
+ * its own (`Effect.cached` under `Effect.runSync`) and a promise for every response: ~20% of a unary
+ * call's effect steps and allocation in bench/overhead.ts.
  */
 export const readAllText = (
   response: HttpClientResponse.HttpClientResponse
@@ -172,11 +172,14 @@ export const readAllText = (
   return Effect.async<string, HttpClientError.ResponseError>((resume) => {
     if (wrapper !== undefined) responseRegistry().unregister(wrapper.original)
     const chunks: Array<Uint8Array> = []
-    const done = (result: Effect.Effect<string, HttpClientError.ResponseError>) => {
+    const detach = () => {
       readable.off("data", onData)
       readable.off("end", onEnd)
       readable.off("error", onError)
       readable.off("close", onClose)
+    }
+    const done = (result: Effect.Effect<string, HttpClientError.ResponseError>) => {
+      detach()
       resume(result)
     }
     const onData = (chunk: Uint8Array) => {
@@ -194,10 +197,7 @@ export const readAllText = (
     readable.on("error", onError)
     readable.on("close", onClose)
     return Effect.sync(() => {
-      readable.off("data", onData)
-      readable.off("end", onEnd)
-      readable.off("error", onError)
-      readable.off("close", onClose)
+      detach()
       wrapper?.controller.abort()
       if (!readable.destroyed) readable.destroy()
     })

@@ -19,14 +19,9 @@ const codings: Record<string, Coding> = { gzip: "gzip", "x-gzip": "gzip", deflat
 /**
  * Whether `response` came from one of `@effect/platform-node`'s clients, which do not decompress: its
  * body is a Node stream, directly or under the wrapper an unscoped request's response comes in
- * (`original`; read through the wrapper's accessors all the same, which keep its interruption).
+ * (`nodeStreamOf` sees through it).
  */
-const isRaw = (response: HttpClientResponse.HttpClientResponse): boolean => {
-  if (nodeStreamOf(response) !== undefined) return true
-  const original: unknown = (response as { readonly original?: unknown }).original
-  return typeof original === "object" && original !== null &&
-    nodeStreamOf(original as HttpClientResponse.HttpClientResponse) !== undefined
-}
+const isRaw = (response: HttpClientResponse.HttpClientResponse): boolean => nodeStreamOf(response) !== undefined
 
 /**
  * The codings to undo, the last one applied first; `undefined` for a body sent as it is (no header,
