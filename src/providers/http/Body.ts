@@ -23,11 +23,18 @@ export type Read = ReadonlyArray<Uint8Array> | undefined
 /** A body being read. */
 export interface Body {
   /**
-   * The next read; with an `onIdle` (`fromNodeStream`), fails with `onIdle()` when nothing has
+   * The next read; with an `idle` (`fromNodeStream`), fails with `idle.onIdle()` when nothing has
    * arrived by `deadline` (epoch ms on the live clock, `Timeout.liveNow`). A read failure is
    * `stream_interrupted`.
    */
   readonly read: (deadline: number) => Effect.Effect<Read, LLMError>
+  /**
+   * Says the protocol's finish signal was read before the body's end (`data: [DONE]`): closing the
+   * scope then lets what is left of the body (its last empty chunk) drain, so undici keeps the
+   * connection for the next request, instead of destroying the body, which aborts the request and
+   * closes the connection.
+   */
+  readonly finished: () => void
 }
 
 /** What `@effect/platform`'s HttpClient wraps an unscoped request's response in (its `InterruptibleResponse`). */
@@ -63,17 +70,38 @@ export const nodeStreamOf = (response: HttpClientResponse.HttpClientResponse): R
   return body instanceof Readable ? body : undefined
 }
 
+/** Node bodies left to drain after their stream's finish signal (`Body.finished`): not destroyed on close. */
+const draining = new WeakSet<Readable>()
+
+/**
+ * Reads the rest of a finished stream's body, discarding it; destroys it if it has not ended within
+ * `limitMs` (a server that sent its finish signal but never ends the body must not hold the connection).
+ */
+const drain = (readable: Readable, raw: Readable | undefined, limitMs: number) => {
+  if (raw !== undefined) draining.add(raw)
+  const timer = setTimeout(() => {
+    readable.destroy()
+    raw?.destroy()
+  }, limitMs)
+  timer.unref()
+  readable.once("close", () => clearTimeout(timer))
+  // A failure of what is left no longer concerns the call (and must not be an uncaught 'error').
+  readable.on("error", () => {})
+  readable.resume()
+}
+
 /**
  * Reads `response`'s Node stream (`nodeStreamOf`) in paused mode, as `@effect/platform-node`'s
  * `NodeStream.fromReadable` does (everything buffered per read; wait for `readable`, `end` or `error`
  * when nothing is), without a channel. Closing the current scope stops reading and, if the body was not
- * read to its end, destroys it. Without `onIdle` no timer is set.
+ * read to its end, destroys it — unless `finished` was called and `idle` given: then the rest drains,
+ * for at most the idle time. Without `idle` no timer is set.
  */
 export const fromNodeStream = (
   response: HttpClientResponse.HttpClientResponse,
   readable: Readable,
   context: Errors.ErrorContext,
-  onIdle: (() => LLMError) | undefined
+  idle: { readonly ms: number; readonly onIdle: () => LLMError } | undefined
 ): Effect.Effect<Body, never, Scope.Scope> =>
   Effect.flatMap(Effect.scope, (scope) => {
     const readError = (cause: unknown) =>
@@ -84,6 +112,7 @@ export const fromNodeStream = (
       )
     let failure: LLMError | undefined
     let ended = !readable.readable
+    let complete = false
     // The waiting read's resumption, while one waits.
     let wake: (() => void) | undefined
     const signal = () => {
@@ -122,13 +151,13 @@ export const fromNodeStream = (
             if (timer !== undefined) clearTimeout(timer)
             resume(read(deadline))
           }
-          // `onIdle` is given only under the live clock (EventStream.openPull): its timer is a plain
+          // `idle` is given only under the live clock (EventStream.openPull): its timer is a plain
           // one, as `Timeout.ts`'s, so a wait costs no fiber; any other clock times the pull itself.
           const wait = deadline - Timeout.liveNow()
-          if (onIdle !== undefined && wait <= Timeout.maxTimerMs) {
+          if (idle !== undefined && wait <= Timeout.maxTimerMs) {
             timer = setTimeout(() => {
               wake = undefined
-              resume(Effect.fail(onIdle()))
+              resume(Effect.fail(idle.onIdle()))
             }, Math.max(0, wait))
           }
           return Effect.sync(() => {
@@ -145,10 +174,17 @@ export const fromNodeStream = (
           readable.off("readable", signal)
           readable.off("error", onError)
           readable.off("end", onEnd)
-          if (!readable.destroyed && !readable.readableEnded) readable.destroy()
+          if (readable.destroyed || readable.readableEnded) return
+          if (complete && failure === undefined && idle !== undefined) drain(readable, nodeStreamOf(response), idle.ms)
+          else readable.destroy()
         })
       ),
-      { read }
+      {
+        read,
+        finished: () => {
+          complete = true
+        }
+      }
     )
   })
 
@@ -224,7 +260,7 @@ export const closeWithScope = (
     Effect.sync(() => {
       const readable = nodeStreamOf(wrapper.original)
       if (readable === undefined) wrapper.controller.abort()
-      else if (!readable.readableEnded && !readable.destroyed) readable.destroy()
+      else if (!readable.readableEnded && !readable.destroyed && !draining.has(readable)) readable.destroy()
     })
   )
 }

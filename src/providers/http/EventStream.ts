@@ -147,7 +147,7 @@ export const openPull = (
     const opened: Effect.Effect<Pull<StreamPart, LLMError>, never, Scope.Scope> = readable === undefined
       ? Stream.toPull(decode(readErrors(response, context), context, makeHandler))
       : Effect.map(
-        Body.fromNodeStream(response, readable, context, timed ? idle.onIdle : undefined),
+        Body.fromNodeStream(response, readable, context, timed ? { ms: idleMs, onIdle: idle.onIdle } : undefined),
         (body) => pullParts(body, makeDecoder(context, makeHandler), timed ? idleMs : undefined)
       )
     return readable !== undefined && timed || idle === undefined
@@ -193,6 +193,7 @@ const pullParts = (body: Body.Body, decoder: Decoder, idleMs: number | undefined
         }
       }
     }
+    if (ended === "finished") body.finished()
     if (out.length > 0) return Effect.succeed(Chunk.unsafeFromArray(out))
     return ended !== undefined ? end(ended) : next
   }

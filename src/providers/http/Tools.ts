@@ -118,7 +118,10 @@ export const fragmentAssembler = (metadataKey: string) => {
   const calls = new Map<number, { id: string; name: string; arguments: string }>()
   return {
     add: (fragments: ReadonlyArray<CallFragment>): void => {
-      for (const [position, fragment] of fragments.entries()) {
+      // An indexed loop: `entries()` with destructuring cost ~1.5 µs per (mostly empty) call until
+      // V8 optimized it, a tenth of a cold 10,000-event stream's CPU (bench W3).
+      for (let position = 0; position < fragments.length; position++) {
+        const fragment = fragments[position]!
         const index = fragment.index ?? position
         let call = calls.get(index)
         if (call === undefined) {

@@ -14,15 +14,19 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as TestClock from "effect/TestClock"
+import * as Undici from "undici"
 import { RetryableError } from "../../../src/domain/Errors.js"
 import type { Pull } from "../../../src/internal/Peel.js"
 import * as Gemini from "../../../src/providers/gemini/Gemini.js"
+import * as OpenAI from "../../../src/providers/openai/OpenAI.js"
 import type { IdleTimeout, StreamPart } from "../../../src/providers/Provider.js"
 import { pullEndOf } from "../../support/Exits.js"
 import * as Loopback from "../../support/LoopbackServer.js"
 import { googleai, hello, targetOf } from "../gemini/Harness.js"
+import { framed, hello as openaiHello, targetOf as openaiTargetOf, vai } from "../openai/Harness.js"
 
 const idleError = new RetryableError({
   reason: "timeout",
@@ -76,6 +80,62 @@ describe("openPull over undici's body, live clock", () => {
       const { deltas, exit } = yield* drain(yield* openGemini(server, idleAfter(150)))
       assert.strictEqual(pullEndOf(exit), "end", "ended by the provider's finish signal")
       assert.isAbove(deltas.length, 0)
+    }).pipe(Effect.scoped, Effect.provide(NodeHttpClient.layerUndici)))
+})
+
+/** An OpenAI-compatible stream: its finish signal, `data: [DONE]`, comes before the body's end. */
+const openaiEvents = framed(vai + "openai-text.chunks.txt")
+
+/** undici with one pooled connection per origin: a second request waits for the first's connection. */
+const oneConnection = Layer.scoped(
+  HttpClient.HttpClient,
+  Effect.map(
+    Effect.acquireRelease(
+      Effect.sync(() => new Undici.Agent({ connections: 1 })),
+      (agent) => Effect.promise(() => agent.close())
+    ),
+    NodeHttpClient.makeUndici
+  )
+)
+
+const readOpenAI = (server: Loopback.LoopbackServer, idle: IdleTimeout) =>
+  Effect.scoped(
+    Effect.flatMap(
+      Effect.flatMap(OpenAI.make, (client) => client.openStream!(openaiTargetOf(server), openaiHello, idle)),
+      drain
+    )
+  )
+
+describe("a stream read to its finish signal before the body's end (undici, live clock)", () => {
+  it.live("the rest of the body drains: the next request reuses the connection", () =>
+    Effect.gen(function*() {
+      const server = yield* Loopback.make
+      const events = { status: 200, headers: { "content-type": "text/event-stream" } }
+      // The body's end (its last empty chunk) comes after the call has read `data: [DONE]`.
+      server.enqueue({ ...events, body: [openaiEvents, { delayMs: 30 }] }, { ...events, body: openaiEvents })
+      for (const _ of [1, 2]) {
+        const { deltas, exit } = yield* readOpenAI(server, idleAfter(60_000))
+        assert.strictEqual(pullEndOf(exit), "end")
+        assert.isAbove(deltas.length, 0)
+      }
+      assert.strictEqual(server.connectionsAccepted(), 1, "both streams on one connection")
+      assert.strictEqual(server.connectionsClosed(), 0)
+    }).pipe(Effect.scoped, Effect.provide(oneConnection)))
+
+  it.live("a body that never ends after its finish signal is destroyed after the idle time", () =>
+    Effect.gen(function*() {
+      const server = yield* Loopback.make
+      server.enqueue({ status: 200, headers: { "content-type": "text/event-stream" }, body: openaiEvents, end: "hang" })
+      const { exit } = yield* readOpenAI(server, idleAfter(50))
+      assert.strictEqual(pullEndOf(exit), "end", "the call finished at [DONE]")
+      const [request] = yield* Effect.promise(() => server.awaitRequests(1))
+      const closed = yield* Effect.promise(() =>
+        Promise.race([
+          request!.socketClosed.then(() => true),
+          new Promise<boolean>((done) => setTimeout(() => done(false), 5_000))
+        ])
+      )
+      assert.isTrue(closed, "the connection was closed")
     }).pipe(Effect.scoped, Effect.provide(NodeHttpClient.layerUndici)))
 })
 
