@@ -33,30 +33,37 @@ import {
 const pushParts = (response: GenerateContentResponse, newId: () => string, out: Array<StreamPart>): void => {
   const parts = response.candidates?.[0]?.content?.parts
   if (parts == null) return
+  // The text gathered for one delta and its kind (no closure per event: this runs for every event).
   let kind: "text" | "reasoning" = "text"
   let pending = ""
-  const flush = () => {
-    if (pending.length > 0) out.push({ _tag: kind === "text" ? "TextDelta" : "ReasoningDelta", text: pending })
-    pending = ""
-  }
   for (const part of parts) {
     const call = toolCallOf(part, newId)
     if (call !== undefined) {
-      flush()
+      pushDelta(kind, pending, out)
+      pending = ""
       out.push({ _tag: "ToolCall", call })
       continue
     }
     if (part.text == null) continue
     const partKind = part.thought === true ? "reasoning" : "text"
-    if (partKind !== kind) flush()
+    if (partKind !== kind) {
+      pushDelta(kind, pending, out)
+      pending = ""
+    }
     kind = partKind
     pending += part.text
     if (part.thoughtSignature != null) {
-      flush()
+      pushDelta(kind, pending, out)
+      pending = ""
       out.push({ _tag: "PartMetadata", part: kind, metadata: signatureMetadata(part.thoughtSignature) })
     }
   }
-  flush()
+  pushDelta(kind, pending, out)
+}
+
+/** A text or reasoning delta, unless it is empty. */
+const pushDelta = (kind: "text" | "reasoning", text: string, out: Array<StreamPart>): void => {
+  if (text.length > 0) out.push({ _tag: kind === "text" ? "TextDelta" : "ReasoningDelta", text })
 }
 
 /** The decoder of one stream's events (`newId` names calls that came without an id: Gemini 2.x). */

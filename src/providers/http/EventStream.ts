@@ -50,6 +50,9 @@ interface Decoder {
   readonly end: (out: Array<StreamPart>) => LLMError | "finished"
 }
 
+/** `TextDecoder.decode`'s options for a read that may end inside a character (one object for every read). */
+const streaming = { stream: true } as const
+
 const makeDecoder = (context: Errors.ErrorContext, makeHandler: () => EventHandler): Decoder => {
   const handler = makeHandler()
   const parser = Sse.makeParser()
@@ -65,7 +68,7 @@ const makeDecoder = (context: Errors.ErrorContext, makeHandler: () => EventHandl
     return undefined
   }
   return {
-    read: (bytes, out) => handle(parser.feed(utf8.decode(bytes, { stream: true })), out),
+    read: (bytes, out) => handle(parser.feed(utf8.decode(bytes, streaming)), out),
     end: (out) => {
       const step = handle(parser.end(), out)
       if (step !== undefined) return step

@@ -81,6 +81,26 @@ describe("openPull over undici's body, live clock", () => {
       assert.strictEqual(pullEndOf(exit), "end", "ended by the provider's finish signal")
       assert.isAbove(deltas.length, 0)
     }).pipe(Effect.scoped, Effect.provide(NodeHttpClient.layerUndici)))
+
+  it.live("the idle time counts only while a read waits: a consumer that holds the stream longer loses nothing", () =>
+    Effect.gen(function*() {
+      const server = yield* Loopback.make
+      // Events at once, 20 ms later, then the rest 150 ms after that, under a 100 ms idle timeout; the
+      // consumer holds the stream 120 ms after its second read (no read waits meanwhile).
+      const rest = events.slice(2).join("")
+      server.enqueue({
+        status: 200,
+        headers: { "content-type": "text/event-stream" },
+        body: [events[0]!, { delayMs: 20 }, events[1]!, { delayMs: 150 }, rest]
+      })
+      const pull = yield* openGemini(server, idleAfter(100))
+      const first = yield* pull
+      const second = yield* pull
+      yield* Effect.sleep(Duration.millis(120))
+      const { deltas, exit } = yield* drain(pull)
+      assert.strictEqual(pullEndOf(exit), "end", "read to the provider's finish signal")
+      assert.isAbove(Chunk.size(first) + Chunk.size(second) + deltas.length, 2)
+    }).pipe(Effect.scoped, Effect.provide(NodeHttpClient.layerUndici)))
 })
 
 /** An OpenAI-compatible stream: its finish signal, `data: [DONE]`, comes before the body's end. */
