@@ -240,6 +240,16 @@ if (what.includes("generate")) {
     () => runtime.runPromise(LLMClient.generate({ prompt: `hello ${Math.random()}` }))
   )
 }
+if (what.includes("provide")) {
+  // "provide": the per-call form, `Effect.runPromise(generate(...).pipe(Effect.provide(layer)))`, over a
+  // layer shaped as `LiveLayer` (the context of one shared runtime: Layers.ts)
+  const shared = Layer.effectContext(Effect.map(runtime.runtimeEffect, (built) => built.context))
+  await time(
+    `generate, per-call provide (${ledger.backend} ledger)`,
+    n,
+    () => Effect.runPromise(Effect.provide(LLMClient.generate({ prompt: `hello ${Math.random()}` }), shared))
+  )
+}
 if (what.includes("stream")) {
   // "stream-only" skips the floor (a profile of the stream path alone)
   if (!what.includes("stream-only")) await time(`hand-written SSE loop, ${streamEvents} events`, streams, handWritten)
