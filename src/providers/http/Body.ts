@@ -74,6 +74,13 @@ export const nodeStreamOf = (response: HttpClientResponse.HttpClientResponse): R
 const draining = new WeakSet<Readable>()
 
 /**
+ * The longest a finished stream's leftover body may take to end (it normally follows the finish signal
+ * at once): past it the body is destroyed, as any unfinished one, so a server that never ends it
+ * holds neither the connection nor anyone closing it for long.
+ */
+const maxDrainMs = 1_000
+
+/**
  * Reads the rest of a finished stream's body, discarding it; destroys it if it has not ended within
  * `limitMs` (a server that sent its finish signal but never ends the body must not hold the connection).
  */
@@ -95,7 +102,7 @@ const drain = (readable: Readable, raw: Readable | undefined, limitMs: number) =
  * `NodeStream.fromReadable` does (everything buffered per read; wait for `readable`, `end` or `error`
  * when nothing is), without a channel. Closing the current scope stops reading and, if the body was not
  * read to its end, destroys it — unless `finished` was called and `idle` given: then the rest drains,
- * for at most the idle time. Without `idle` no timer is set.
+ * for at most the idle time or `maxDrainMs`, whichever is shorter. Without `idle` no timer is set.
  */
 export const fromNodeStream = (
   response: HttpClientResponse.HttpClientResponse,
@@ -200,8 +207,9 @@ export const fromNodeStream = (
           readable.off("error", onError)
           readable.off("end", onEnd)
           if (readable.destroyed || readable.readableEnded) return
-          if (complete && failure === undefined && idle !== undefined) drain(readable, nodeStreamOf(response), idle.ms)
-          else readable.destroy()
+          if (complete && failure === undefined && idle !== undefined) {
+            drain(readable, nodeStreamOf(response), Math.min(idle.ms, maxDrainMs))
+          } else readable.destroy()
         })
       ),
       {
