@@ -43,8 +43,19 @@ interface Opened extends Peeled<StreamPart> {
   readonly scope: Scope.CloseableScope
 }
 
-/** A delta event (the most frequent record: built without the Schema class constructor). */
-const deltaEvent = (delta: string): StreamEvent => unvalidated(StreamEvent, { delta, isFinish: false })
+/**
+ * A delta event, the most frequent record: a plain constructor on `StreamEvent`'s prototype gives the
+ * same fields, in the same order, as `unvalidated` (tested) in one allocation instead of a fields
+ * object, an empty instance and the copy between them (~0.1 µs and ~60 bytes per event).
+ */
+const DeltaEvent = function(this: { delta: string; isFinish: boolean }, delta: string) {
+  this.delta = delta
+  this.isFinish = false
+} as unknown as new(delta: string) => StreamEvent
+DeltaEvent.prototype = StreamEvent.prototype
+
+/** A delta event (built without the Schema class constructor). */
+export const deltaEvent = (delta: string): StreamEvent => new DeltaEvent(delta)
 
 /** What reaches the caller: a non-empty text or reasoning delta, or a whole tool call. */
 const isDelta = (part: StreamPart) =>

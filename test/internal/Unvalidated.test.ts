@@ -1,6 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import * as Equal from "effect/Equal"
 import * as Schema from "effect/Schema"
+import { deltaEvent } from "../../src/call/Streaming.js"
 import { GenerationResponse } from "../../src/domain/GenerationResponse.js"
 import { LedgerEvent } from "../../src/domain/LedgerEvent.js"
 import { StreamEvent } from "../../src/domain/StreamEvent.js"
@@ -41,9 +42,9 @@ const event = {
 /** What the records on the call path must keep: built without the constructor, they are what it builds. */
 const sameAsConstructed = <C extends new(fields: any, options?: any) => any>(
   Class: C & Schema.Schema<InstanceType<C>, any>,
-  fields: ConstructorParameters<C>[0]
+  fields: ConstructorParameters<C>[0],
+  built: InstanceType<C> = unvalidated(Class, fields)
 ) => {
-  const built = unvalidated(Class, fields)
   // what the call path built before (`new Class(fields, true)`): equal, nested values shared
   assert.isTrue(Equal.equals(built, new Class(fields, true)))
   // and what validation builds (its nested structs are copies): same fields, so no default was missed
@@ -67,6 +68,12 @@ describe("unvalidated", () => {
       finishReason: "stop",
       response: new GenerationResponse(response)
     })
+  })
+
+  it("builds a stream's delta events as the constructor does", () => {
+    sameAsConstructed(StreamEvent, { delta: "hi", isFinish: false }, deltaEvent("hi"))
+    sameAsConstructed(StreamEvent, { delta: "", isFinish: false }, deltaEvent(""))
+    assert.isFalse(Equal.equals(deltaEvent("hi"), new StreamEvent({ delta: "ho", isFinish: false })))
   })
 
   it("is not equal to a record with other fields (the check above can fail)", () => {

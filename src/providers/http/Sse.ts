@@ -62,37 +62,40 @@ export const makeParser = (): SseParser => {
     raw = undefined
   }
 
-  const line = (text: string) => {
-    if (text.length === 0) return dispatch()
-    const colon = text.indexOf(":")
-    if (colon === 0) {
-      ;(comments ??= []).push(text.slice(1))
+  /** Whether the field name of the line `source[from, fieldEnd)` is `name` (no slice for it). */
+  const fieldIs = (source: string, from: number, fieldEnd: number, name: string) =>
+    fieldEnd - from === name.length && source.startsWith(name, from)
+
+  /**
+   * One line, `source[from, to)`, its first colon at `colon` (-1: none): taken by indices, so a
+   * `data:` line costs one string (its value), not the line, its field name and its value.
+   */
+  const line = (source: string, from: number, to: number, colon: number) => {
+    if (to === from) return dispatch()
+    if (colon === from) {
+      ;(comments ??= []).push(source.slice(from + 1, to))
       return
     }
-    const field = colon < 0 ? text : text.slice(0, colon)
-    const valueStart = colon < 0 ? text.length : text.charCodeAt(colon + 1) === 32 ? colon + 2 : colon + 1
-    switch (field) {
-      case "data": {
-        const value = text.slice(valueStart)
-        if (data === undefined) data = value
-        else (moreData ??= []).push(value)
-        return
-      }
-      case "event":
-        // Some captures omit the blank line between events: a new header after data starts a new event.
-        if (data !== undefined) dispatch()
-        event = text.slice(valueStart)
-        return
-      case "id":
-        if (data !== undefined) dispatch()
-        id = text.slice(valueStart)
-        return
-      case "retry":
-        return
-      default:
-        ;(raw ??= []).push(text)
+    const fieldEnd = colon < 0 ? to : colon
+    const valueStart = colon < 0 ? to : source.charCodeAt(colon + 1) === 32 && colon + 1 < to ? colon + 2 : colon + 1
+    if (fieldIs(source, from, fieldEnd, "data")) {
+      const value = source.slice(valueStart, to)
+      if (data === undefined) data = value
+      else (moreData ??= []).push(value)
+    } else if (fieldIs(source, from, fieldEnd, "event")) {
+      // Some captures omit the blank line between events: a new header after data starts a new event.
+      if (data !== undefined) dispatch()
+      event = source.slice(valueStart, to)
+    } else if (fieldIs(source, from, fieldEnd, "id")) {
+      if (data !== undefined) dispatch()
+      id = source.slice(valueStart, to)
+    } else if (!fieldIs(source, from, fieldEnd, "retry")) {
+      ;(raw ??= []).push(source.slice(from, to))
     }
   }
+
+  /** A whole line given as its own string (one that spanned reads, or the end's). */
+  const wholeLine = (text: string) => line(text, 0, text.length, text.indexOf(":"))
 
   const feed = (input: string): Array<SseEvent> => {
     let text = input
@@ -106,22 +109,25 @@ export const makeParser = (): SseParser => {
       if (text.charCodeAt(0) === 10) start = 1
     }
     const length = text.length
-    // Line ends are found with indexOf (native scanning), each position remembered until it is
-    // passed: -2 not searched yet, -1 none left in this input. Linear in the input.
+    // Line ends and colons are found with indexOf (native scanning), each position remembered until
+    // it is passed: -2 not searched yet, -1 none left in this input. Linear in the input.
     let cr = -2
     let lf = -2
+    let colonAt = -2
     while (start < length) {
       if (cr !== -1 && cr < start) cr = text.indexOf("\r", start)
       if (lf !== -1 && lf < start) lf = text.indexOf("\n", start)
       const end = cr === -1 ? lf : lf === -1 ? cr : cr < lf ? cr : lf
       if (end === -1) break
-      let lineText = text.slice(start, end)
       if (pending.length > 0) {
-        pending.push(lineText)
-        lineText = pending.join("")
+        pending.push(text.slice(start, end))
+        const joined = pending.join("")
         pending = []
+        wholeLine(joined)
+      } else {
+        if (colonAt !== -1 && colonAt < start) colonAt = text.indexOf(":", start)
+        line(text, start, end, colonAt !== -1 && colonAt < end ? colonAt : -1)
       }
-      line(lineText)
       start = end + 1
       if (end === cr) {
         if (start < length) {
@@ -139,7 +145,7 @@ export const makeParser = (): SseParser => {
 
   const end = (): Array<SseEvent> => {
     if (pending.length > 0) {
-      line(pending.join(""))
+      wholeLine(pending.join(""))
       pending = []
     }
     dispatch(true)

@@ -100,6 +100,30 @@ describe("Sse", () => {
     assert.deepStrictEqual(feedAll(["data: x\r\ndata: y\r", "\r"]), expected)
   })
 
+  it("matches whole field names: a field without a colon has an empty value, other names are raw lines", () => {
+    assert.deepStrictEqual(feedAll(["data\n\n"]), [{
+      event: undefined,
+      id: undefined,
+      data: "",
+      comments: [],
+      raw: []
+    }])
+    assert.deepStrictEqual(feedAll(["event:named\ndata:  two\nretry: 10\n\n"]), [
+      { event: "named", id: undefined, data: " two", comments: [], raw: [] }
+    ])
+    assert.deepStrictEqual(feedAll(["datum: x\ndat: y\ndata: z\n\n"]), [
+      { event: undefined, id: undefined, data: "z", comments: [], raw: ["datum: x", "dat: y"] }
+    ])
+    // A colon further on (in a later line) is not this line's.
+    assert.deepStrictEqual(feedAll(["data\nevent: e\n\n"]), [
+      { event: undefined, id: undefined, data: "", comments: [], raw: [] },
+      { event: "e", id: undefined, data: undefined, comments: [], raw: [] }
+    ])
+    assert.deepStrictEqual(feedAll(["{\n\"a\": 1}\n\n"]), [
+      { event: undefined, id: undefined, data: undefined, comments: [], raw: ["{", "\"a\": 1}"] }
+    ])
+  })
+
   it("dispatches an unterminated last event at end of input", () => {
     assert.deepStrictEqual(feedAll(["data: last"]).map((event) => event.data), ["last"])
     assert.deepStrictEqual(feedAll(["data: a\n\ndata: b\n"]).map((event) => event.data), ["a", "b"])
