@@ -38,7 +38,7 @@ for (const [name, prompt] of cases) {
     stop: undefined
   }
   const oldInput = Math.ceil(prompt.length / 3)
-  const bound = inputTokenBound(request)
+  const bound = inputTokenBound(request, model.protocol)
   const before = estimateCost(model, oldInput, cap)
   const now = estimateCost(model, bound, cap)
   console.log(

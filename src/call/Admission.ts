@@ -26,8 +26,9 @@ export interface LimiterWait {
   readonly kind: LimitKind
 }
 
-/** Tokens an attempt is admitted at: the input bound plus the output cap (API.md §11). */
-export const admittedTokens = (request: CallRequest, outputCap: number): number => inputTokenBound(request) + outputCap
+/** Tokens an attempt on `model` is admitted at: the input bound plus the output cap (API.md §11). */
+export const admittedTokens = (model: ModelConfig, request: CallRequest, outputCap: number): number =>
+  inputTokenBound(request, model.protocol) + outputCap
 
 /**
  * A request whose admitted tokens alone exceed the alias's `tpm` could never be admitted: it is an
@@ -112,7 +113,7 @@ export const make = (deps: {
     const limits = route.model.limits
     if (limits === undefined && localPauses.size === 0) return noWait
     return Effect.gen(function*() {
-      const tokens = limits === undefined ? 0 : admittedTokens(request, outputCap)
+      const tokens = limits === undefined ? 0 : admittedTokens(route.model, request, outputCap)
       const tooBig = limits === undefined ? undefined : oversize(route.model, tokens)
       if (tooBig !== undefined) return yield* tooBig
       let waited: LimiterWait | undefined

@@ -134,15 +134,19 @@ export const make = (deps: {
    * the input bound of the hold and, for the output, the answer's UTF-8 bytes — an upper bound by the
    * same rule — so the call is priced at no less than it can have cost, and never above its hold.
    */
-  const boundedUsage = (meter: Meter, answer: { readonly content: string; readonly reasoning: string | undefined }) => {
-    const inputTokens = inputTokenBound(meter.plan.request)
+  const boundedUsage = (
+    meter: Meter,
+    route: Route,
+    answer: { readonly content: string; readonly reasoning: string | undefined }
+  ) => {
+    const inputTokens = inputTokenBound(meter.plan.request, route.model.protocol)
     const outputTokens = Buffer.byteLength(answer.content, "utf8") + Buffer.byteLength(answer.reasoning ?? "", "utf8")
     return { inputTokens, outputTokens, totalTokens: inputTokens + outputTokens }
   }
 
   /** The bound of a stream's usage from what it streamed before it ended unfinished. */
   const streamedBound = (meter: Meter) => {
-    const inputTokens = inputTokenBound(meter.plan.request)
+    const inputTokens = inputTokenBound(meter.plan.request, (meter.progress.route?.model ?? meter.plan.model).protocol)
     const outputTokens = meter.progress.streamedBytes
     return { inputTokens, outputTokens, totalTokens: inputTokens + outputTokens }
   }
@@ -171,7 +175,7 @@ export const make = (deps: {
   ): Effect.Effect<Settled, FatalError> =>
     Effect.clockWith((clock) =>
       Effect.gen(function*() {
-        const usage = fromCounts(reported ?? boundedUsage(meter, answer))
+        const usage = fromCounts(reported ?? boundedUsage(meter, route, answer))
         const cost = yield* pricing.cost(route.model, usage)
         const now = clock.unsafeCurrentTimeMillis()
         const timing = meter.progress.timing(now)

@@ -170,7 +170,7 @@ const planValidated = (deps: {
       const refused = checkFor(model, request)
       if (refused !== undefined) return yield* refused
       if (model.limits?.tpm !== undefined) {
-        const tooBig = oversize(model, admittedTokens(request, outputCap))
+        const tooBig = oversize(model, admittedTokens(model, request, outputCap))
         if (tooBig !== undefined) return yield* tooBig
       }
       const traceId = typeof input.traceId === "string" && input.traceId.length > 0

@@ -6,7 +6,7 @@
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import type { ModelConfig } from "../domain/Config.js"
+import type { ModelConfig, ProtocolName } from "../domain/Config.js"
 import type { CallRequest, Part } from "../domain/Prompt.js"
 import type { UsageCounts } from "../domain/TokenUsage.js"
 import { LLMConfig } from "./LLMConfig.js"
@@ -30,21 +30,32 @@ export const perMessageTokenAllowance = 8
 const utf8Bytes = (value: string): number => Buffer.byteLength(value, "utf8")
 
 /**
- * An upper bound of the input tokens a provider can count for a request: every tokenizer in use
- * emits at most one token per UTF-8 byte of text, so the bound is the bytes of every text, reasoning,
- * tool call and tool result (as JSON), of the system text, of the tool definitions and of the output
- * schema, plus `perMessageTokenAllowance` per message and once for the request; each image or file
- * counts at its conservative figure (`pricing/Media.ts`). It over-counts English about 4× and CJK
- * about 2–3×, which refuses calls earlier near a limit.
+ * Input tokens a protocol's service adds to a request that declares tools, beyond the definitions:
+ * Anthropic prepends a tool-use system prompt of 159–530 tokens by model and tool choice (its tool-use
+ * pricing table; Claude 3 Opus with `auto` or `none` is the largest), which the byte bound of a small
+ * tool's definition does not cover. The others' framing of tools stays within the definitions' bytes.
  */
-export const inputTokenBound = (request: CallRequest): number => {
+export const toolPromptTokens: Readonly<Partial<Record<ProtocolName, number>>> = { anthropic: 530 }
+
+/**
+ * An upper bound of the input tokens a provider can count for a request to a `protocol`: every
+ * tokenizer in use emits at most one token per UTF-8 byte of text, so the bound is the bytes of every
+ * text, reasoning, tool call and tool result (as JSON), of the system text, of the tool definitions
+ * (plus the protocol's `toolPromptTokens`) and of the output schema, plus `perMessageTokenAllowance`
+ * per message and once for the request; each image or file counts at its conservative figure
+ * (`pricing/Media.ts`). It over-counts English about 4× and CJK about 2–3×, which refuses calls
+ * earlier near a limit.
+ */
+export const inputTokenBound = (request: CallRequest, protocol: ProtocolName): number => {
   let tokens = perMessageTokenAllowance
   if (request.system !== undefined) tokens += utf8Bytes(request.system) + perMessageTokenAllowance
   for (const message of request.messages) {
     tokens += perMessageTokenAllowance
     for (const part of message.parts) tokens += partTokenBound(part)
   }
-  if (request.tools !== undefined && request.tools.length > 0) tokens += jsonBytes(request.tools)
+  if (request.tools !== undefined && request.tools.length > 0) {
+    tokens += jsonBytes(request.tools) + (toolPromptTokens[protocol] ?? 0)
+  }
   if (request.responseFormat !== undefined) tokens += jsonBytes(request.responseFormat)
   return tokens
 }
@@ -91,7 +102,8 @@ export const estimateCost = (model: ModelConfig, inputTokens: number, outputToke
 /** The pricing service (pure: a call's success path logs nothing, API.md §14). */
 export const make: Effect.Effect<Pricing.Service> = Effect.succeed(Pricing.of({
   cost: (model, usage) => Effect.succeed(price(model, usage)),
-  estimate: (model, request, outputCap) => Effect.succeed(estimateCost(model, inputTokenBound(request), outputCap))
+  estimate: (model, request, outputCap) =>
+    Effect.succeed(estimateCost(model, inputTokenBound(request, model.protocol), outputCap))
 }))
 
 /** Warns, once when the layer is built, about every model without pricing (its calls cost $0). */

@@ -13,6 +13,12 @@ import { checkRequest, contentText, thinkingSignature } from "./AnthropicTools.j
 import { type Completion, type ParsedRequest, type SimulatorStep, tokensOf } from "./Script.js"
 import { type Reply, retryHeaders, type Wire } from "./Wire.js"
 
+/**
+ * The tool-use system prompt Anthropic adds to a request with tools, in tokens (its tool-use pricing
+ * table: 346 for the Claude 4 models and Sonnet 3.7 with tool_choice auto or none).
+ */
+const toolUseSystemPromptTokens = 346
+
 const jsonType = { "content-type": "application/json" }
 const sseType = { "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache" }
 
@@ -258,6 +264,11 @@ export const anthropic: Wire = {
       inputChars += text.length
       // The prompt is the last user text (a turn of tool results alone keeps the one before).
       if (message.role === "user" && text.length > 0) prompt = text
+    }
+    // Tools count as input, with the tool-use system prompt Anthropic prepends to a request that has them.
+    const tools = (request as { tools?: unknown }).tools
+    if (Array.isArray(tools) && tools.length > 0) {
+      inputChars += JSON.stringify(tools).length + toolUseSystemPromptTokens * 4
     }
     const temperature = request.temperature
     if (temperature !== undefined && !(typeof temperature === "number" && temperature >= 0 && temperature <= 1)) {

@@ -120,7 +120,7 @@ describe("Metering", () => {
       const meter = yield* metering.hold(plan, new CallProgress(0))
       const settled = yield* metering.commit(meter, route, undefined, { content: "héllo", reasoning: undefined })
       // The input bound of the hold, and one token per UTF-8 byte of the answer (6 bytes).
-      assert.strictEqual(settled.usage.inputTokens, Pricing.inputTokenBound(plan.request))
+      assert.strictEqual(settled.usage.inputTokens, Pricing.inputTokenBound(plan.request, route.model.protocol))
       assert.strictEqual(settled.usage.outputTokens, 6)
       assert.isAtMost(settled.cost, plan.estimate)
       const commit = (yield* ledger.events()).find((event) => event.type === "commit")!

@@ -552,7 +552,7 @@ describe("anthropic through the client: holds, early stop, truncation, error eve
           temperature: undefined,
           topP: undefined,
           stop: undefined
-        }),
+        }, "anthropic"),
         64
       )
       yield* Effect.gen(function*() {

@@ -212,7 +212,7 @@ describe("openai over the whole client: answers, budget and ledger", () => {
           temperature: undefined,
           topP: undefined,
           stop: undefined
-        })
+        }, "openai")
         const outputBound = Buffer.byteLength(unary.content, "utf8")
         assert.deepStrictEqual(
           { input: unary.usage.inputTokens, output: unary.usage.outputTokens },

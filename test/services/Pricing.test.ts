@@ -71,7 +71,7 @@ describe("Pricing", () => {
       const pricing = yield* Pricing.make
       // 8 + 92 bytes, the system and the user message, and the request: 100 + 3 × 8 tokens.
       const input = 100 + 3 * Pricing.perMessageTokenAllowance
-      assert.strictEqual(Pricing.inputTokenBound(request), input)
+      assert.strictEqual(Pricing.inputTokenBound(request, priced.protocol), input)
       assert.closeTo(yield* pricing.estimate(priced, request, 1024), (input * 0.3 + 1024 * 2.5) / 1e6, 1e-15)
       assert.closeTo(yield* pricing.estimate(priced, request, 10), (input * 0.3 + 10 * 2.5) / 1e6, 1e-15)
     }))
@@ -79,7 +79,7 @@ describe("Pricing", () => {
   it.effect("the estimate prices the input at the dearest input rate, so a cache write cannot pass the hold", () =>
     Effect.gen(function*() {
       const pricing = yield* Pricing.make
-      const input = Pricing.inputTokenBound(request)
+      const input = Pricing.inputTokenBound(request, cached.protocol)
       assert.closeTo(yield* pricing.estimate(cached, request, 10), (input * 3.75 + 10 * 15) / 1e6, 1e-15)
     }))
 

@@ -4,8 +4,8 @@
  * least what the densest service bills, so the hold stays an upper bound.
  */
 import { assert, describe, it } from "@effect/vitest"
-import type { FilePart } from "../../../src/domain/Prompt.js"
-import { inputTokenBound, perMessageTokenAllowance } from "../../../src/services/Pricing.js"
+import type { CallRequest, FilePart } from "../../../src/domain/Prompt.js"
+import { inputTokenBound, perMessageTokenAllowance, toolPromptTokens } from "../../../src/services/Pricing.js"
 import * as Media from "../../../src/services/pricing/Media.js"
 
 const pngHeader = (width: number, height: number): Buffer => {
@@ -132,7 +132,7 @@ describe("media token figures", () => {
 
   it("the input bound adds every file's figure to the text bytes, and counts tool calls and results", () => {
     const image = inline("image/png", pngHeader(3000, 2000))
-    const bound = inputTokenBound({
+    const request: CallRequest = {
       system: undefined,
       messages: [
         { role: "user", parts: [{ type: "text", text: "describe" }, image] },
@@ -147,10 +147,30 @@ describe("media token figures", () => {
       topP: undefined,
       stop: undefined,
       tools: [{ name: "lookup", description: undefined, parameters: { type: "object" } }]
-    })
+    }
     const expected = perMessageTokenAllowance * 4 + 8 + Math.ceil(3000 * 2000 / 750) +
       (6 + 9 + perMessageTokenAllowance) + (6 + 11 + perMessageTokenAllowance) +
       Buffer.byteLength(JSON.stringify([{ name: "lookup", parameters: { type: "object" } }]))
-    assert.strictEqual(bound, expected)
+    assert.strictEqual(inputTokenBound(request, "gemini"), expected)
+    assert.strictEqual(inputTokenBound(request, "openai"), expected)
+  })
+
+  it("a request with tools to Anthropic also counts its tool-use system prompt (530 tokens at most); without tools nothing", () => {
+    const request: CallRequest = {
+      system: undefined,
+      messages: [{ role: "user", parts: [{ type: "text", text: "hi" }] }],
+      maxOutputTokens: undefined,
+      temperature: undefined,
+      topP: undefined,
+      stop: undefined,
+      tools: [{ name: "f", description: undefined, parameters: { type: "object" } }]
+    }
+    const withoutPrompt = 2 * perMessageTokenAllowance + 2 +
+      Buffer.byteLength(JSON.stringify([{ name: "f", parameters: { type: "object" } }]))
+    assert.strictEqual(inputTokenBound(request, "gemini"), withoutPrompt)
+    assert.strictEqual(inputTokenBound(request, "anthropic"), withoutPrompt + 530)
+    assert.strictEqual(toolPromptTokens.anthropic, 530)
+    const { tools: _, ...noTools } = request
+    assert.strictEqual(inputTokenBound(noTools, "anthropic"), 2 * perMessageTokenAllowance + 2)
   })
 })
