@@ -82,6 +82,10 @@ export class AlertTracker {
       let window = windows?.[limit.window]
       if (window !== undefined && window.sent >= reached && now >= window.start && now < window.end) continue
       this.prune(now)
+      // The prune may have dropped this scope's ended windows, and the scope with them: read them again,
+      // so the new window's record is kept and a second call over the threshold does not alert again.
+      windows = this.sent.get(limit.scope)
+      window = windows?.[limit.window]
       if (window === undefined || now < window.start || now >= window.end) {
         const start = windowStart(limit.window, now)
         window = { start, end: nextWindowStart(limit.window, start), sent: 0 }
