@@ -348,6 +348,27 @@ describe.each(backends)("rate limits through the client ($name)", (backend) => {
       }).pipe(Effect.provide(layer))
     }))
 
+  test("a learned pause and a full window: the wait is the later of the two, refused at once past max_wait_timeout_s", () =>
+    Effect.gen(function*() {
+      const { arrivals, layer } = harness(
+        configWith({ rpm: 2 }, { max_wait_timeout_s: 30, max_retries: 0 }),
+        ledger(),
+        (call, index) => index === 1 ? Effect.fail(serverSays429(call, 20)) : Effect.succeed(answer(call))
+      )
+      yield* Effect.gen(function*() {
+        yield* generate() // t = 0
+        yield* TestClock.adjust("25 seconds")
+        yield* Effect.flip(generate()) // t = 25: a 429 pauses the endpoint until t = 45; its attempt took a slot
+        yield* TestClock.adjust("1 second")
+        // t = 26: the pause ends in 19 s, but the minute's first slot leaves only in 34 s: past 30 s, so
+        // refused at once (before, it slept out the pause and then waited for the window)
+        const refused = localLimit(yield* Effect.flip(generate()))
+        assert.strictEqual(refused.limitKind, "rpm")
+        assert.strictEqual(Duration.toMillis(refused.retryAfter!), 34_000)
+        assert.strictEqual(arrivals.length, 2)
+      }).pipe(Effect.provide(layer))
+    }))
+
   test("a learned pause that would use up the whole retry budget is refused, not waited (no 0 ms attempt after it)", () =>
     Effect.gen(function*() {
       const { arrivals, layer } = harness(

@@ -79,19 +79,20 @@ export class RateWindows {
   /**
    * Whether an attempt to `endpoint` of `alias` with `tokens` fits at `now`: `undefined` when it
    * does, else the refusal whose wait is longest (the attempt fits once every limit would admit it).
-   * A learned pause refuses before any window.
+   * A learned pause is one of them: a window that frees later than the pause ends is the wait (a
+   * call must not sleep out the pause only to find the window still full, past its longest wait).
    */
   check(alias: string, endpoint: string, limits: RateLimits, tokens: number, now: number): Refusal | undefined {
-    const pause = this.pauses.get(pauseKey(alias, endpoint))
-    if (pause !== undefined) {
-      if (pause.until > now) return { kind: "server", retryAfterMs: pause.until - now }
-      this.pauses.delete(pauseKey(alias, endpoint))
-    }
-    const list = this.prune(alias, now)
     let refusal: Refusal | undefined
     const refuse = (kind: LimitKind, retryAfterMs: number) => {
       if (refusal === undefined || retryAfterMs > refusal.retryAfterMs) refusal = { kind, retryAfterMs }
     }
+    const pause = this.pauses.get(pauseKey(alias, endpoint))
+    if (pause !== undefined) {
+      if (pause.until > now) refuse("server", pause.until - now)
+      else this.pauses.delete(pauseKey(alias, endpoint))
+    }
+    const list = this.prune(alias, now)
     const minute = firstAfter(list, now - minuteMs)
     const inMinute = list.length - minute
     if (limits.rpm !== undefined && inMinute >= limits.rpm) {
