@@ -161,9 +161,11 @@ const planValidated = (deps: {
       // The cap is sent whenever a budget applies — to the alias or to a fallback it may raise its
       // hold for — so the hold bounds the call (API.md §14); a protocol that requires one (Anthropic's
       // max_tokens) gets it on its own attempts (`requestFor`), not on the others'.
-      // a `tpm` limit counts the cap too: sent, it bounds what the attempt can use
+      // a `tpm` limit counts the cap too, the alias's or a fallback's: sent, it bounds what the attempt can use
       const needsCap = limits.length > 0 || model.limits?.tpm !== undefined ||
-        routing.fallbacks.some(({ model }) => limitsFor(budget, model, tags).length > 0)
+        routing.fallbacks.some(({ model }) =>
+          model.limits?.tpm !== undefined || limitsFor(budget, model, tags).length > 0
+        )
       const request: CallRequest = needsCap && validated.maxOutputTokens === undefined
         ? { ...validated, maxOutputTokens: outputCap }
         : validated

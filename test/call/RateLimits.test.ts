@@ -21,7 +21,7 @@ import { layerWith } from "../../src/layers/Live.js"
 import { makeMockProviders, type MockCall } from "../../src/layers/Test.js"
 import type { ProviderAnswer } from "../../src/providers/Provider.js"
 import { CircuitBreaker } from "../../src/services/CircuitBreaker.js"
-import { Ledger } from "../../src/services/Ledger.js"
+import { layerMemory, Ledger } from "../../src/services/Ledger.js"
 import { LLMClient } from "../../src/services/LLMClient.js"
 import * as LLMConfig from "../../src/services/LLMConfig.js"
 import { perMessageTokenAllowance } from "../../src/services/Pricing.js"
@@ -180,7 +180,10 @@ describe.each(backends)("rate limits through the client ($name)", (backend) => {
         yield* TestClock.adjust("20 seconds")
         const fiber = yield* Effect.fork(generate())
         yield* joinAdvancing(fiber)
-        assert.deepStrictEqual(arrivals.map((a) => a.at), [0, 60_000])
+        // (on PostgreSQL the moving clock can pass the wake-up while a query is in flight: a bound there)
+        if (postgres) assert.isAtLeast(arrivals[1]!.at, 60_000)
+        else assert.deepStrictEqual(arrivals.map((a) => a.at), [0, 60_000])
+        assert.strictEqual(arrivals.length, 2)
       }).pipe(Effect.provide(layer))
     }))
 
@@ -404,6 +407,32 @@ describe.each(backends)("rate limits through the client ($name)", (backend) => {
         yield* generate()
         assert.strictEqual(arrivals.length, 2)
       }).pipe(Effect.provide(layer))
+    }))
+})
+
+describe("rate limits: a fallback's tpm", () => {
+  it.effect("a fallback with tpm gets the output cap it was admitted at, though the alias has no limits", () =>
+    Effect.gen(function*() {
+      yield* TestClock.setTime(day)
+      const base = configWith(undefined, { max_retries: 1, circuit_breaker: { failure_threshold: 1 } })
+      const config = {
+        ...base,
+        models: { ...base.models, qwen: { provider: "dashscope", model_id: "qwen-x", limits: { tpm: 3000 } } }
+      }
+      const sent: Array<MockCall> = []
+      const { arrivals, layer } = harness(config, layerMemory(), (call, index) => {
+        sent.push(call)
+        return index === 0
+          ? Effect.fail(
+            new RetryableError({ reason: "server_error", message: "503", status: 503, endpoint: call.endpoint })
+          )
+          : Effect.succeed(answer(call))
+      })
+      // g1 fails and its breaker opens: the retry goes to the fallback qwen on d1
+      yield* Effect.flatMap(Effect.fork(generate()), joinAdvancing).pipe(Effect.provide(layer))
+      assert.deepStrictEqual(arrivals.map((a) => a.endpoint), ["g1", "d1"])
+      // admitted at input bound + 1024 (the default output cap): the request carries that cap
+      assert.strictEqual(sent[1]!.request.maxOutputTokens, 1024)
     }))
 })
 
