@@ -147,9 +147,31 @@ const typeStatus: Readonly<Record<string, number>> = {
   overloaded_error: 529
 }
 
-/** The status an error found inside a 200 answer stands for. */
-export const inBandStatus = (payload: ErrorPayload | undefined): number =>
-  payload?.status ?? (payload?.type !== undefined ? typeStatus[payload.type] : undefined) ?? 500
+/** String codes of an in-band error that name a failure of the server (another attempt may pass). */
+const serverCodes = new Set([
+  "server_error",
+  "internal_error",
+  "internal_server_error",
+  "api_error",
+  "service_unavailable"
+])
+
+/**
+ * The status an error found inside a 200 answer stands for: the one it names, else the one its
+ * `type` implies; else a string `code` that names neither a server failure nor an overload
+ * (`tool_use_failed`) is the request's own (400: retrying sends the same request to the same
+ * failure, WIRE-openai-anthropic §1.9); else a server error.
+ */
+export const inBandStatus = (payload: ErrorPayload | undefined): number => {
+  if (payload === undefined) return 500
+  if (payload.status !== undefined) return payload.status
+  const byType = payload.type !== undefined ? typeStatus[payload.type] : undefined
+  if (byType !== undefined) return byType
+  const code = payload.code
+  const serverSide = code === undefined || code.length === 0 || serverCodes.has(code) || overloadCodes.has(code) ||
+    /overload/i.test(code)
+  return serverSide ? 500 : 400
+}
 
 // DashScope's `Throttling*` codes (API.md §3), also through its OpenAI-compatible mode
 const isRateLimitCode = (code: string): boolean =>

@@ -463,6 +463,13 @@ describe("openai streams: errors after HTTP 200", () => {
       400
     ],
     [
+      "a string code that names the request's own failure (Groq's tool_use_failed), no status, no type",
+      `data: {"error":{"message":"Failed to call a function. Please adjust your prompt.","code":"tool_use_failed"}}\n\n`,
+      "FatalError",
+      "invalid_request",
+      400
+    ],
+    [
       "a quota error",
       `data: {"error":{"message":"You exceeded your current quota, please check your plan and billing details.","type":"insufficient_quota","code":"insufficient_quota"}}\n\n`,
       "RateLimitError",
