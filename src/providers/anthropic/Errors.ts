@@ -170,7 +170,11 @@ const classifyFacts = (
     provider: context.provider,
     endpoint: context.endpoint,
     status,
-    retryAfter: statusClass._tag === "RateLimitError" ? retryAfterOf(headers, context.now) : undefined
+    // An error inside a 200 waits by the schedule: that answer's headers are a success's (Anthropic has
+    // sent retry-after on a 200, WIRE-openai-anthropic §2.1), not a wait for this error.
+    retryAfter: statusClass._tag === "RateLimitError" && status !== undefined && (status < 200 || status >= 300)
+      ? retryAfterOf(headers, context.now)
+      : undefined
   })
 }
 

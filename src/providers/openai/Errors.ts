@@ -226,7 +226,8 @@ const dimensionOf = (payload: ErrorPayload | undefined): RetryAfter.RateLimitDim
  * Classifies an error payload (or, without one, the raw text) under `status`; `said` is what the
  * message says happened ("answered HTTP 429", "sent an error event mid-stream"). A `RateLimitError`
  * carries the wait from `retry-after-ms`, `retry-after` (seconds or HTTP-date), else the
- * `x-ratelimit-reset-*` headers.
+ * `x-ratelimit-reset-*` headers — unless it came inside a 200 (`inBand`): that answer's headers are a
+ * success's (its reset times say when the quota refills, not how long to wait), so the schedule waits.
  */
 export const classifyPayload = (
   status: number,
@@ -234,7 +235,8 @@ export const classifyPayload = (
   rawText: string,
   headers: Readonly<Record<string, string | undefined>>,
   context: Errors.ClassifyContext,
-  said = `answered HTTP ${status}`
+  said = `answered HTTP ${status}`,
+  inBand = false
 ): LLMError => {
   const statusClass = classOf(status, payload, rawText)
   const label = [payload?.code, payload?.type !== payload?.code ? payload?.type : undefined]
@@ -254,7 +256,7 @@ export const classifyPayload = (
     provider: context.provider,
     endpoint: context.endpoint,
     status,
-    retryAfter: statusClass._tag === "RateLimitError"
+    retryAfter: statusClass._tag === "RateLimitError" && !inBand
       ? RetryAfter.fromHeaders(headers, context.now) ?? RetryAfter.fromRateLimitReset(headers, dimensionOf(payload))
       : undefined
   })
@@ -279,8 +281,17 @@ const parseErrorBody = (bodyText: string): unknown => {
 export const classify: Classify = (status, bodyText, headers, context) => {
   const payload = errorPayloadOf(parseErrorBody(bodyText))
   // A 2xx here is an error answer sent with a success status: classified as an in-band error.
-  const effective = status >= 200 && status < 300 ? inBandStatus(payload) : status
-  return classifyPayload(effective, payload, payload === undefined ? bodyText : "", headers, context)
+  const inBand = status >= 200 && status < 300
+  const effective = inBand ? inBandStatus(payload) : status
+  return classifyPayload(
+    effective,
+    payload,
+    payload === undefined ? bodyText : "",
+    headers,
+    context,
+    `answered HTTP ${status}`,
+    inBand
+  )
 }
 
 /**
@@ -297,5 +308,5 @@ export const classifyInBand = (
 ): LLMError => {
   const payload = errorPayloadOf(json)
   const status = announcedStatus ?? inBandStatus(payload)
-  return classifyPayload(status, payload, payload === undefined ? text : "", headers, context, said)
+  return classifyPayload(status, payload, payload === undefined ? text : "", headers, context, said, true)
 }

@@ -269,7 +269,7 @@ describe("Anthropic Errors.classifyInBand (a stream error event)", () => {
     assert.include(error.message, "req_011Cecah")
   })
 
-  it("rate_limit_error is rate_limited (its wait from the response's headers); an unknown type is a server error", () => {
+  it("rate_limit_error is rate_limited, waited by the schedule: the 200's retry-after is no wait for it; an unknown type is a server error", () => {
     const limited = fields(
       Errors.classifyInBand(
         { type: "error", error: { type: "rate_limit_error", message: "Rate limited" } },
@@ -279,7 +279,8 @@ describe("Anthropic Errors.classifyInBand (a stream error event)", () => {
       )
     )
     assert.strictEqual(limited._tag, "RateLimitError")
-    assert.strictEqual(millis(limited.retryAfter), 9000)
+    // Anthropic sends retry-after on plain 200s too (WIRE-openai-anthropic §2.1): not this error's wait
+    assert.isUndefined(limited.retryAfter)
     const unknown = fields(
       Errors.classifyInBand({ type: "error", error: { type: "new_error", message: "?" } }, "", {}, context)
     )

@@ -494,6 +494,28 @@ describe("openai streams: errors after HTTP 200", () => {
       ))
   }
 
+  it.scoped("a rate-limit error inside a 200 is waited by the schedule, not by that 200's x-ratelimit-reset headers", () =>
+    withServer((server, client) =>
+      Effect.gen(function*() {
+        // the headers of a real 200 (simonw-llm test_tool_use_basic): reset times of a quota far from spent
+        const successHeaders = {
+          ...sse,
+          "x-ratelimit-limit-requests": "30000",
+          "x-ratelimit-remaining-requests": "29999",
+          "x-ratelimit-reset-requests": "2ms",
+          "x-ratelimit-reset-tokens": "0s"
+        }
+        server.enqueue(replaySse(
+          `data: {"error":{"message":"Rate limit reached for requests","type":"requests","code":"rate_limit_exceeded"}}\n\n`,
+          { headers: successHeaders }
+        ))
+        const { exit } = yield* runStream(client, targetOf(server))
+        const error = failureOf(exit)
+        expectError(error, "RateLimitError", "rate_limited", 429)
+        assert.isUndefined((error as { readonly retryAfter?: unknown }).retryAfter)
+      })
+    ))
+
   it.scoped("an error event's message never holds the key it quotes", () =>
     withServer((server, client) =>
       Effect.gen(function*() {
