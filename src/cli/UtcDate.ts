@@ -11,10 +11,23 @@ import * as Effect from "effect/Effect"
 const dateTime = /^(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)(Z|[+-]\d{2}:?\d{2})?$/i
 const dateOnly = /^\d{4}-\d{2}(?:-\d{2})?$/
 
+/**
+ * Whether `YYYY-MM` or `YYYY-MM-DD` names a real month or day (`new Date` rolls 2025-02-30 over to
+ * 2 March instead of refusing it).
+ */
+const isCalendarDate = (date: string): boolean => {
+  const [year, month, day] = date.split("-").map(Number) as [number, number, number | undefined]
+  if (month < 1 || month > 12) return false
+  if (day === undefined) return true
+  const utc = new Date(Date.UTC(year, month - 1, day))
+  return utc.getUTCMonth() === month - 1 && utc.getUTCDate() === day
+}
+
 /** The instant `text` names, a zone-less date-time taken as UTC; undefined when it is not ISO 8601. */
 export const parseUtcDate = (text: string): Date | undefined => {
   const trimmed = text.trim()
   const match = dateTime.exec(trimmed)
+  if (!isCalendarDate(match !== null ? match[1]! : trimmed.slice(0, 10))) return undefined
   const iso = match !== null
     ? `${match[1]}T${match[2]}${match[3]?.toUpperCase() ?? "Z"}`
     : dateOnly.test(trimmed)

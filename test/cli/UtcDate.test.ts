@@ -28,4 +28,13 @@ describe("parseUtcDate", () => {
       assert.isUndefined(parseUtcDate(text), text)
     }
   })
+
+  it("refuses a day the month does not have, instead of rolling it over to the next month", () => {
+    for (const text of ["2025-02-30", "2025-02-29", "2026-11-31", "2025-04-31T10:00", "2025-06-31T00:00Z", "2025-00"]) {
+      assert.isUndefined(parseUtcDate(text), text)
+    }
+    assert.strictEqual(parseUtcDate("2024-02-29")?.toISOString(), "2024-02-29T00:00:00.000Z")
+    assert.strictEqual(parseUtcDate("2026-11-30T23:59")?.toISOString(), "2026-11-30T23:59:00.000Z")
+    assert.strictEqual(parseUtcDate("2026-12")?.toISOString(), "2026-12-01T00:00:00.000Z")
+  })
 })
