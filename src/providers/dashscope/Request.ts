@@ -238,15 +238,16 @@ export const make = (target: ProviderTarget, request: CallRequest, streaming: bo
 }
 
 /**
- * What a model's family carries: files as `Models.canCarryFile` says, tools (and tool turns) where
- * the family calls functions, JSON mode.
+ * What a model's family carries: files in user turns as `Models.canCarryFile` says (an assistant turn
+ * is sent as its text: a file there would be dropped), tools (and tool turns) where the family calls
+ * functions, JSON mode.
  */
 export const capabilitiesOf = (modelId: string): Capabilities => {
   const family = Models.familyOf(modelId)
   return {
-    part: (part) =>
+    part: (part, role) =>
       part.type === "file"
-        ? Models.canCarryFile(family, part)
+        ? role === "user" && Models.canCarryFile(family, part)
         : part.type === "tool-call" || part.type === "tool-result"
         ? family.tools
         : true,

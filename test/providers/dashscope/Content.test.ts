@@ -110,6 +110,19 @@ describe("DashScope endpoints by model", () => {
     assert.isUndefined(
       DashScope.protocol.check(withUser(file("image/*", url(`data:image/png;base64,${png}`))), "qvq-max")
     )
+    // An assistant turn is sent as its text: a file there is refused, not dropped.
+    const assistantImage: CallRequest = {
+      ...minimalRequest,
+      messages: [
+        { role: "user", parts: [text("draw it")] },
+        { role: "assistant", parts: [text("here it is"), file("image/png", url("https://example.com/a.png"))] },
+        { role: "user", parts: [text("thanks")] }
+      ]
+    }
+    const inAssistant = DashScope.protocol.check(assistantImage, "qwen-vl-plus")
+    assert.strictEqual(inAssistant?.reason, "invalid_request")
+    assert.include(inAssistant?.message, "messages[1].content[1]")
+    assert.include(inAssistant?.message, "assistant")
   })
 
   it("tools are refused for the families that do not call functions (older VL, QVQ, Audio), history included", () => {
