@@ -99,11 +99,12 @@ const asDataUrl = (part: FilePart): string =>
 
 const encodeFile = (part: FilePart): ContentPartBody => {
   switch (kindOf(part)) {
-    case "audio":
-      return {
-        type: "input_audio",
-        input_audio: { data: base64Of(part), format: audioFormats.get(part.mediaType.toLowerCase())! }
-      }
+    case "audio": {
+      // A data: URL's own media type names its bytes (as for images), over the declared one.
+      const inline = part.data._tag === "url" ? dataUrl.exec(part.data.url)?.[1]?.toLowerCase() : undefined
+      const mediaType = inline !== undefined && audioFormats.has(inline) ? inline : part.mediaType.toLowerCase()
+      return { type: "input_audio", input_audio: { data: base64Of(part), format: audioFormats.get(mediaType)! } }
+    }
     case "pdf":
       return {
         type: "file",

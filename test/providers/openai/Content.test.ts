@@ -59,6 +59,10 @@ describe("OpenAI content parts", () => {
         { type: "file", file: { filename: "document.pdf", file_data: "data:application/pdf;base64,JVBERi0xLjc=" } }
       ]
     )
+    // A data: URL names its own audio type: MP3 bytes declared as wav go as mp3.
+    assert.deepStrictEqual(encodeUser(user(file("audio/wav", url("data:audio/mpeg;base64,SUQzBA==")))), [
+      { type: "input_audio", input_audio: { data: "SUQzBA==", format: "mp3" } }
+    ])
     // A user turn of text alone stays one string.
     assert.strictEqual(encodeUser(user(text("a"), text("b"))), "ab")
   })
