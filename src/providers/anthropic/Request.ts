@@ -223,6 +223,15 @@ export const check = (request: CallRequest, modelId: string): FatalError | undef
   if (refused !== undefined) return refused
   const answerTool = answerToolFor(request, modelId)
   if (answerTool === undefined) return undefined
+  // A tool's input_schema must be an object schema (the service answers 400 otherwise).
+  const schema = request.responseFormat?.schema
+  if (!isObject(schema) || schema.type !== "object") {
+    return invalid(
+      `JSON output on ${modelId} comes back through a forced call of the tool "${answerTool}", whose input_schema must be an object schema (type "object"); got ${
+        isObject(schema) && typeof schema.type === "string" ? `type "${schema.type}"` : "a schema without it"
+      }: wrap the answer in an object (a Struct)`
+    )
+  }
   if (request.toolChoice !== undefined && request.toolChoice !== "auto") {
     return invalid(
       `toolChoice ${

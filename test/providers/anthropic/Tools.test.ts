@@ -323,6 +323,16 @@ describe("Anthropic tool requests", () => {
       "cannot be combined with JSON output"
     )
     assert.isUndefined(check({ ...ask, responseFormat: { ...format, name: "out" }, toolChoice: "auto" }, old))
+    // A forced tool's input_schema must be an object: an array or a union answer is refused before any write
+    // (the service answered 400 "input_schema.type: Input should be 'object'" after the hold).
+    const arrayAnswer = check({ ...hello, responseFormat: { ...format, schema: { type: "array", items: {} } } }, old)
+    assert.strictEqual(arrayAnswer?.reason, "invalid_request")
+    assert.include(arrayAnswer?.message, "must be an object schema")
+    assert.include(arrayAnswer?.message, "type \"array\"")
+    assert.include(
+      check({ ...hello, responseFormat: { ...format, schema: { anyOf: [] } } }, old)?.message,
+      "object schema"
+    )
     // Natively, JSON output and any tool choice go together.
     assert.isUndefined(
       check({
