@@ -117,17 +117,17 @@ export const makeCommands = (shared: {
         const { config } = yield* LLMConfig
         const now = yield* Clock.currentTimeMillis
         const rows: Array<BudgetRow> = []
-        const add = (scope: string, window: BudgetWindow, limit: number) =>
-          Effect.map(ledger.spend(scope, window), (spent) => {
-            rows.push({
-              scope,
-              window,
-              windowStart: new Date(windowStart(window, now)).toISOString(),
-              spent,
-              limit,
-              fraction: limit > 0 ? spent / limit : null
-            })
+        const row = (scope: string, window: BudgetWindow, limit: number, spent: number) =>
+          rows.push({
+            scope,
+            window,
+            windowStart: new Date(windowStart(window, now)).toISOString(),
+            spent,
+            limit,
+            fraction: limit > 0 ? spent / limit : null
           })
+        const add = (scope: string, window: BudgetWindow, limit: number) =>
+          Effect.map(ledger.spend(scope, window), (spent) => row(scope, window, limit, spent))
         const { budget: settings } = config
         yield* add("global", "daily", settings.dailySpendLimit)
         yield* add("global", "weekly", settings.weeklySpendLimit)
@@ -142,15 +142,24 @@ export const makeCommands = (shared: {
           const limits = limitsIn(settings.perTag[key])
           const limited = Object.keys(limits) as Array<BudgetWindow>
           if (limited.length === 0) continue
-          // the values seen in the key's current windows: calls held since the earliest of them began
+          // The values seen in the key's current windows: calls held since the earliest of them began, and
+          // calls held up to a hold's lifetime before it whose spend counts in a window (settled in it, or
+          // still open).
           const since = Math.min(...limited.map((window) => windowStart(window, now)))
-          const seen = (yield* ledger.summary({ groupBy: `tag:${key}`, since: new Date(since) }))
-            .map((row) => row.key)
-            .filter((value) => value !== "")
-          if (seen.length === 0) unseenTags.push({ key, limits })
-          for (const value of seen) {
-            for (const window of limited) yield* add(`${key}:${value}`, window, limits[window]!)
+          const valuesHeldSince = (from: number) =>
+            Effect.map(
+              ledger.summary({ groupBy: `tag:${key}`, since: new Date(from) }),
+              (summary) => summary.map((entry) => entry.key).filter((value) => value !== "")
+            )
+          const heldInWindow = new Set(yield* valuesHeldSince(since))
+          let shown = 0
+          for (const value of yield* valuesHeldSince(since - settings.holdTtlS * 1000)) {
+            const spends = yield* Effect.forEach(limited, (window) => ledger.spend(`${key}:${value}`, window))
+            if (!heldInWindow.has(value) && spends.every((spent) => spent <= 0)) continue
+            shown++
+            limited.forEach((window, i) => row(`${key}:${value}`, window, limits[window]!, spends[i]!))
           }
+          if (shown === 0) unseenTags.push({ key, limits })
         }
         yield* Console.log(renderBudget({ at: new Date(now).toISOString(), rows, unseenTags }, options.format))
       }))

@@ -5,6 +5,8 @@
  */
 import { assert, beforeAll, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
+import * as TestClock from "effect/TestClock"
+import * as TestContext from "effect/TestContext"
 import { join } from "node:path"
 import { TokenUsage } from "../../src/domain/TokenUsage.js"
 import { type BudgetLimit, layerSqlite, Ledger } from "../../src/services/Ledger.js"
@@ -260,5 +262,54 @@ describe.concurrent("ledger report and budget", { timeout: 120_000 }, () => {
     const run = await runCli(["ledger", ...args, "--json"])
     assert.strictEqual(run.code, 0, run.stderr)
     assert.strictEqual(JSON.parse(run.stdout).rows[0].calls, 6)
+  })
+})
+
+describe("budget: a call held before its window", { timeout: 120_000 }, () => {
+  const lateDir = tempDir()
+  const lateConfig = writeConfig(lateDir, {
+    default_model: "flash",
+    providers: {
+      google: { api_key: "cli-budget-test-key-0002", endpoints: [{ name: "g-a", base_url: "http://127.0.0.1:9" }] }
+    },
+    models: {
+      flash: { provider: "google", model_id: "gemini-flash-x", pricing: { input_per_1m: 1, output_per_1m: 4 } }
+    },
+    budget: { daily_spend_limit: 2, per_tag: { user: { daily: 0.5 } } },
+    ledger: { backend: "sqlite", path: join(lateDir, "ledger.db") }
+  })
+
+  beforeAll(async () => {
+    // Held a minute before today's UTC midnight, committed a minute after it: its cost is today's.
+    const midnight = Math.floor(Date.now() / 86_400_000) * 86_400_000
+    await Effect.runPromise(
+      Effect.gen(function*() {
+        const ledger = yield* Ledger
+        yield* TestClock.setTime(midnight - 60_000)
+        const hold = yield* ledger.hold({
+          traceId: "t-dave",
+          provider: "google",
+          model: "gemini-flash-x",
+          alias: "flash",
+          tags: { user: "dave" },
+          estimate: 0.4,
+          limits: []
+        })
+        yield* TestClock.setTime(midnight + 60_000)
+        yield* ledger.commit(hold, { cost: 0.4, endpoint: "g-a" })
+      }).pipe(
+        Effect.provide(layerSqlite({ path: join(lateDir, "ledger.db") })),
+        Effect.provide(TestContext.TestContext)
+      )
+    )
+  })
+
+  it("budget shows the tag value whose spend in the window comes from a call held before it began", async () => {
+    const run = await runCli(["budget", "--config", lateConfig, "--format", "json"])
+    assert.strictEqual(run.code, 0, run.stderr)
+    const report = JSON.parse(run.stdout)
+    const dave = report.rows.find((row: { scope: string }) => row.scope === "user:dave")
+    assert.deepStrictEqual([dave?.window, dave?.spent, dave?.limit], ["daily", 0.4, 0.5])
+    assert.deepStrictEqual(report.unseenTags, [])
   })
 })
