@@ -70,6 +70,14 @@ export const majorVersion = (modelId: string): number | undefined => {
   return match === null ? undefined : Number(match[1])
 }
 
+/**
+ * Whether a model validates thought signatures as Gemini 3 does: a Gemini 3 id, or a `-latest` alias
+ * (`gemini-flash-lite-latest` is answered by `gemini-3.1-flash-lite`, WIRE-tools-multimodal §1.3; the
+ * skip value is harmless to a model that does not validate).
+ */
+export const validatesSignatures = (modelId: string): boolean =>
+  (majorVersion(modelId) ?? 0) >= 3 || /(?:^|\/)gemini-[a-z-]*latest$/.test(modelId)
+
 // Media types Gemini documents for inline data and file URIs (WIRE-tools-multimodal §1.8): images,
 // PDF, audio, video and plain text. Anything else (image/gif, application/zip, …) is refused.
 const supportedMediaType =
@@ -198,7 +206,7 @@ const encodeModelTurn = (parts: ReadonlyArray<AssistantPart>, gemini3: boolean):
  * `model` ones. A turn left with no part (only unsigned reasoning) is left out: Gemini refuses empty parts.
  */
 export const encodeMessages = (messages: ReadonlyArray<Message>, modelId: string): Array<ContentBody> => {
-  const gemini3 = (majorVersion(modelId) ?? 0) >= 3
+  const gemini3 = validatesSignatures(modelId)
   return messages.map((message): ContentBody => {
     switch (message.role) {
       case "user":

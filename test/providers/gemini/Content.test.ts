@@ -151,6 +151,9 @@ describe("Gemini model turns", () => {
       Content.skipSignatureValidator,
       undefined
     ])
+    // A -latest alias is answered by a Gemini 3 model (gemini-flash-lite-latest → gemini-3.1-flash-lite).
+    const [, latest] = Content.encodeMessages(lost, "gemini-flash-lite-latest")
+    assert.strictEqual(latest!.parts[0]!.thoughtSignature, Content.skipSignatureValidator)
     // Gemini 2.x does not validate signatures: nothing is invented for it.
     const [, two] = Content.encodeMessages(lost, "gemini-2.5-flash")
     assert.deepStrictEqual(two!.parts.map((part) => part.thoughtSignature), [undefined, undefined])
