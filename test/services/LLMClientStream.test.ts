@@ -198,6 +198,11 @@ describe("stream() over HTTP", () => {
         assert.deepStrictEqual(ledger.map((e) => [e.type, e.status]), [["hold", "ok"], ["cancel", "error"]])
         assert.strictEqual(ledger[1]!.error?.tag, "RetryableError")
         assert.isDefined(ledger[1]!.usage, "partial usage recorded")
+        // The snapshots so far counted the prompt only: the streamed text is priced at its bound
+        // (one token per byte), not at 0 output tokens.
+        const streamed = Buffer.byteLength(expectedFromGemini(Buffer.from(withoutLast)).text, "utf8")
+        assert.isAbove(streamed, 0)
+        assert.isAtLeast(ledger[1]!.usage!.outputTokens, streamed)
       }).pipe(Effect.provide(layer))
     }))
 

@@ -94,8 +94,15 @@ export const makeHandler = (
       out.push({ _tag: "Metadata", requestId, modelVersion })
     }
     pushParts(json, newId, out)
-    if (json.usageMetadata != null) out.push({ _tag: "Usage", usage: usageOf(json.usageMetadata) })
     const reason = finishOf(json)
+    // A snapshot that counts no output yet (gemini-2.0-flash's non-final chunks carry only prompt and
+    // total, WIRE.md §1.6) is no report of the output: taken as one, it would price the text streamed
+    // so far at 0 if the stream were cut. Output counts, or the finish, make it a report.
+    const metadata = json.usageMetadata
+    if (
+      metadata != null &&
+      (metadata.candidatesTokenCount != null || metadata.thoughtsTokenCount != null || reason !== undefined)
+    ) out.push({ _tag: "Usage", usage: usageOf(metadata) })
     if (reason !== undefined) finish = reason
     return undefined
   }

@@ -341,8 +341,9 @@ it.layer(NodeHttpClient.layerUndici)("Gemini streams", (it) => {
         const cut = full.split("\r\n\r\n").slice(0, 10).join("\r\n\r\n") + "\r\n\r\n"
         server.enqueue(Loopback.replay(Buffer.from(cut)))
         const { error, parts } = yield* runStream(client, target)
-        // Ten events delivered: one usage snapshot each.
-        assert.strictEqual(partsOf(parts, "Usage").length, 10)
+        // Ten events delivered, their usage snapshots counting the prompt only (no candidatesTokenCount
+        // before the last event, WIRE.md §1.6): no report of the output, so none is passed on.
+        assert.strictEqual(partsOf(parts, "Usage").length, 0)
         assert.strictEqual(partsOf(parts, "Finish").length, 0)
         assert.strictEqual(error?._tag, "RetryableError")
         assert.strictEqual((error as any).reason, "stream_interrupted")
@@ -354,7 +355,7 @@ it.layer(NodeHttpClient.layerUndici)("Gemini streams", (it) => {
         const full = Loopback.readFixture(googleai + "streaming-success-basic-reply-short.txt")
         server.enqueue(Loopback.replay(full.subarray(0, full.length - 40)))
         const { error, parts } = yield* runStream(client, target)
-        assert.strictEqual(partsOf(parts, "Usage").length, 2)
+        assert.strictEqual(partsOf(parts, "Usage").length, 0) // prompt-only snapshots (see above)
         assert.strictEqual((error as any).reason, "stream_interrupted")
       }))
 
