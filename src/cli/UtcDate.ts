@@ -27,14 +27,12 @@ const isCalendarDate = (date: string): boolean => {
 export const parseUtcDate = (text: string): Date | undefined => {
   const trimmed = text.trim()
   const match = dateTime.exec(trimmed)
-  if (!isCalendarDate(match !== null ? match[1]! : trimmed.slice(0, 10))) return undefined
-  const iso = match !== null
-    ? `${match[1]}T${match[2]}${match[3]?.toUpperCase() ?? "Z"}`
-    : dateOnly.test(trimmed)
-    ? trimmed // a date alone is UTC midnight in ECMAScript already
-    : undefined
-  const date = iso === undefined ? undefined : new Date(iso)
-  return date === undefined || Number.isNaN(date.getTime()) ? undefined : date
+  const day = match !== null ? match[1]! : dateOnly.test(trimmed) ? trimmed : undefined
+  if (day === undefined || !isCalendarDate(day)) return undefined
+  // a date alone is UTC midnight in ECMAScript already
+  const iso = match !== null ? `${day}T${match[2]}${match[3]?.toUpperCase() ?? "Z"}` : day
+  const date = new Date(iso)
+  return Number.isNaN(date.getTime()) ? undefined : date
 }
 
 /** An option holding a `parseUtcDate` date; anything else is refused with the option's name. */

@@ -77,7 +77,8 @@ export const makeParser = (): SseParser => {
       return
     }
     const fieldEnd = colon < 0 ? to : colon
-    const valueStart = colon < 0 ? to : source.charCodeAt(colon + 1) === 32 && colon + 1 < to ? colon + 2 : colon + 1
+    // (past a line's end is its line break or nothing: never a space)
+    const valueStart = colon < 0 ? to : source.charCodeAt(colon + 1) === 32 ? colon + 2 : colon + 1
     if (fieldIs(source, from, fieldEnd, "data")) {
       const value = source.slice(valueStart, to)
       if (data === undefined) data = value
