@@ -65,6 +65,21 @@ describe("openai unary answers (recorded)", () => {
     assert.strictEqual(result.usage!.reasoningTokens, 315)
   })
 
+  it("DashScope compatible mode (qwen3-max): system_fingerprint null, cached_tokens inside the input", () => {
+    const result = answer(fixtureText("vercel-ai/alibaba/alibaba-text.json"))
+    assert.isTrue(result.content.startsWith("## The Festival of Forgotten Things"), result.content.slice(0, 40))
+    assert.strictEqual(result.content.length, 4892)
+    assert.deepStrictEqual(result.usage, {
+      inputTokens: 18,
+      outputTokens: 1064,
+      totalTokens: 1082,
+      cachedInputTokens: 0
+    })
+    assert.strictEqual(result.finishReason, "stop")
+    assert.strictEqual(result.requestId, "chatcmpl-2655c1fe-749c-96df-b204-e413daa7caee")
+    assert.strictEqual(result.modelVersion, "qwen3-max")
+  })
+
   it("Groq: timing fields and x_groq ignored; the three totals", () => {
     const result = answer(fixtureText(vao + "groq/groq-text.json"))
     assert.deepStrictEqual(result.usage, { inputTokens: 45, outputTokens: 607, totalTokens: 652 })

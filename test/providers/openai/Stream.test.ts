@@ -40,6 +40,14 @@ const recordedStreams = (): ReadonlyArray<
   { name: "DeepSeek stream, usage on the finish chunk", body: framed(vao + "deepseek/deepseek-text.chunks.txt") },
   { name: "DeepSeek reasoner stream", body: framed(vao + "deepseek/deepseek-reasoning.chunks.txt") },
   { name: "Groq stream without stream_options", body: framed(vao + "groq/groq-tool-call.chunks.txt") },
+  {
+    name: "DashScope compatible mode (qwen3-max), usage chunk after the finish",
+    body: framed("vercel-ai/alibaba/alibaba-text.chunks.txt")
+  },
+  {
+    name: "DashScope compatible mode reasoning (qwen3-max), reasoning_content then content",
+    body: framed("vercel-ai/alibaba/alibaba-reasoning.chunks.txt")
+  },
   ...cassette(pai + "test_run_stream_sync_streams_real_model.yaml").map((interaction, index) => ({
     name: `api.openai.com wire bytes (pydantic-ai #${index})`,
     body: interaction.body,
@@ -111,6 +119,25 @@ describe("openai streams: recorded traffic", () => {
           requestId: "chatcmpl-D8Z5oo6uDh67AD85p73ksdT1KxhE0",
           modelVersion: "gpt-4.1-nano-2025-04-14"
         }])
+      })
+    ))
+
+  it.scoped("DashScope compatible mode reasoning: reasoning tokens inside the output, no empty reasoning delta", () =>
+    withServer((server, client) =>
+      Effect.gen(function*() {
+        server.enqueue(replaySse(framed("vercel-ai/alibaba/alibaba-reasoning.chunks.txt")))
+        const { parts, reasoning, text, usages } = yield* runStream(client, targetOf(server))
+        assert.isTrue(reasoning.startsWith("We"), reasoning.slice(0, 20))
+        assert.isTrue(text.length > 0)
+        assert.notInclude(text, reasoning.slice(0, 40))
+        assert.isTrue(partsOf(parts, "ReasoningDelta").every((part) => part.text.length > 0))
+        assert.deepStrictEqual(usages.at(-1), {
+          inputTokens: 24,
+          outputTokens: 1355,
+          totalTokens: 1379,
+          cachedInputTokens: 0,
+          reasoningTokens: 1084
+        })
       })
     ))
 
@@ -616,6 +643,7 @@ describe("openai stream chunk guards", () => {
         "groq/groq-text.json"
       ]
     ) out.push(JSON.parse(fixtureText(vao + name)))
+    out.push(JSON.parse(fixtureText("vercel-ai/alibaba/alibaba-text.json")))
     // Tool calls (fragments, whole calls, `"id": ""` continuations) and refusals.
     for (
       const name of [
