@@ -232,6 +232,32 @@ if (what.includes("transport")) {
     Effect.provideService(HttpClient.HttpClient, client)
   )
   await time("transport only (mock HTTP)", n, () => Effect.runPromise(plain))
+  // The floor under `stream`: the same HTTP call read as an Effect Stream (text, lines, `data:` JSON), nothing else.
+  const plainStream = HttpClient.execute(
+    HttpClientRequest.bodyUnsafeJson(
+      HttpClientRequest.post("http://127.0.0.1:1/bench/v1beta/models/m:streamGenerateContent?alt=sse"),
+      { contents: [] }
+    )
+  ).pipe(
+    Effect.flatMap((response) =>
+      response.stream.pipe(
+        Stream.decodeText(),
+        Stream.splitLines,
+        Stream.filter((line) => line.startsWith("data:")),
+        Stream.map((line) => JSON.parse(line.slice(5))),
+        Stream.runForEach(() => Effect.void)
+      )
+    ),
+    Effect.scoped,
+    Effect.provideService(HttpClient.HttpClient, client)
+  )
+  await time(`transport only, ${streamEvents}-event stream (mock HTTP)`, streams, () => Effect.runPromise(plainStream))
+  // Effect's own floor for any consumer of any Stream: running a one-element stream, no HTTP at all.
+  await time(
+    "Stream.runForEach, 1 element",
+    n,
+    () => Effect.runPromise(Stream.runForEach(Stream.make(1), () => Effect.void))
+  )
 }
 if (what.includes("generate")) {
   await time(
