@@ -131,10 +131,11 @@ export const make = (deps: {
     client: ProviderClient,
     target: ProviderTarget,
     request: CallRequest,
-    idle: IdleTimeout
+    idle: IdleTimeout,
+    abort: AbortController | undefined
   ): Effect.Effect<Pull<StreamPart, LLMError>, LLMError, Scope.Scope> =>
     client.openStream !== undefined
-      ? client.openStream(target, request, idle)
+      ? client.openStream(target, request, idle, abort)
       : Effect.map(
         Effect.flatMap(client.stream(target, request), Stream.toPull),
         (pull) => Timeout.idleTimeout(pull, idle)
@@ -145,8 +146,13 @@ export const make = (deps: {
     Effect.flatMap(Scope.fork(outer, ExecutionStrategy.sequential), (scope) =>
       Effect.gen(function*() {
         let peeled = false
-        const pull = yield* Timeout.timeoutFail(
-          Scope.extend(openPull(client, target, requestFor(plan, route.model), idle(route, () => peeled)), scope),
+        const pull = yield* Timeout.timeoutAbortable(
+          (abort) =>
+            Scope.extend(
+              openPull(client, target, requestFor(plan, route.model), idle(route, () => peeled), abort),
+              scope
+            ),
+          client.abortsRequests === true && client.openStream !== undefined,
           timeout,
           () => attemptTimeout(route, timeout)
         )

@@ -8,10 +8,12 @@
 import type * as FileSystem from "@effect/platform/FileSystem"
 import type * as HttpClient from "@effect/platform/HttpClient"
 import type * as Path from "@effect/platform/Path"
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as ManagedRuntime from "effect/ManagedRuntime"
 import type { ConfigError, LedgerError } from "../domain/Errors.js"
+import { trustAbortController } from "../providers/http/Abortable.js"
 import * as CircuitBreaker from "../services/CircuitBreaker.js"
 import * as Ledger from "../services/Ledger.js"
 import * as LLMClient from "../services/LLMClient.js"
@@ -75,11 +77,21 @@ export const nodeFileSystem: Layer.Layer<FileSystem.FileSystem | Path.Path> = La
   )
 )
 
-/** Node's keep-alive HTTP pool (undici), loaded when a live layer is built rather than on import. */
+/**
+ * Node's keep-alive HTTP pool (undici), loaded when a live layer is built rather than on import;
+ * trusted to send each request under the controller registered for it, so an attempt's timeout aborts
+ * its request without a fiber (`Abortable.ts`).
+ */
 export const nodeHttpClient: Layer.Layer<HttpClient.HttpClient> = Layer.unwrapEffect(
   Effect.map(
-    Effect.promise(() => import("@effect/platform-node/NodeHttpClient")),
-    (NodeHttpClient) => NodeHttpClient.layerUndici
+    Effect.promise(() =>
+      Promise.all([import("@effect/platform-node/NodeHttpClient"), import("@effect/platform/HttpClient")])
+    ),
+    ([NodeHttpClient, Client]) =>
+      Layer.map(NodeHttpClient.layerUndici, (context) => {
+        trustAbortController(Context.get(context, Client.HttpClient))
+        return context
+      })
   )
 )
 

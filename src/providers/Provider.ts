@@ -66,8 +66,22 @@ export type StreamPart =
 
 /** A protocol bound to an `HttpClient` (resolved once, when the provider layer is built). */
 export interface ProviderClient {
-  /** One HTTP attempt of a unary call. */
-  readonly generate: (target: ProviderTarget, request: CallRequest) => Effect.Effect<ProviderAnswer, LLMError>
+  /**
+   * One HTTP attempt of a unary call. `abort` (passed only when `abortsRequests`): the request is
+   * sent under that controller, and aborting it ends the attempt with a failure at whatever await it
+   * is in (the response, its body).
+   */
+  readonly generate: (
+    target: ProviderTarget,
+    request: CallRequest,
+    abort?: AbortController
+  ) => Effect.Effect<ProviderAnswer, LLMError>
+  /**
+   * True when `generate` and `openStream` honour their `abort` controller (over a client the live
+   * layer trusts: `Response.trustAbortController`): an attempt's timeout then aborts the request
+   * instead of interrupting a child fiber (`Timeout.timeoutAbortable`).
+   */
+  readonly abortsRequests?: boolean
   /**
    * Opens a stream: succeeds once the response status and headers arrived and were not an error.
    * The stream yields parts as they arrive; it ends only after the provider's finish signal, and
@@ -80,13 +94,15 @@ export interface ProviderClient {
   ) => Effect.Effect<Stream.Stream<StreamPart, LLMError>, LLMError, Scope.Scope>
   /**
    * `stream`, opened as the pull of its parts (what `Stream.toPull` of it gives), with a pull that
-   * waits longer than `idle.duration` failed with `idle.onIdle()`. Optional: the call pipeline reads
+   * waits longer than `idle.duration` failed with `idle.onIdle()`; `abort` as for `generate` (until the
+   * response arrived: the body is the stream's, closed with its scope). Optional: the call pipeline reads
    * `stream` through `Stream.toPull` when a client (a test's stub) has no `openStream`.
    */
   readonly openStream?: (
     target: ProviderTarget,
     request: CallRequest,
-    idle: IdleTimeout
+    idle: IdleTimeout,
+    abort?: AbortController
   ) => Effect.Effect<Pull<StreamPart, LLMError>, LLMError, Scope.Scope>
 }
 

@@ -101,8 +101,9 @@ export const make = Effect.gen(function*() {
           Effect.gen(function*() {
             yield* telemetry.started(planned)
             const [answer, route] = yield* attempts.run(meter, (client, target, route, timeout) =>
-              Timeout.timeoutFail(
-                client.generate(target, Plan.requestFor(planned, route.model)),
+              Timeout.timeoutAbortable(
+                (abort) => client.generate(target, Plan.requestFor(planned, route.model), abort),
+                client.abortsRequests === true,
                 timeout,
                 () => Attempts.attemptTimeout(route, timeout)
               ))

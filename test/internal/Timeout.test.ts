@@ -1,7 +1,7 @@
 /**
  * `internal/Timeout.ts`: the attempt and idle timeouts. Under the live clock they run on a plain
- * timer and one child fiber (these few tests use `it.live` with millisecond timeouts, the only way to
- * reach that path); under `TestClock` they are Effect's own timeouts, driven by the test's clock.
+ * timer and one child fiber, or none when the attempt's request can be aborted (these few tests use
+ * `it.live` with millisecond timeouts, the only way to reach that path); under `TestClock` they are Effect's own timeouts, driven by the test's clock.
  */
 import { assert, describe, it } from "@effect/vitest"
 import * as Chunk from "effect/Chunk"
@@ -65,6 +65,91 @@ describe("Timeout.timeoutFail under the live clock", () => {
     }))
 })
 
+describe("Timeout.timeoutAbortable under the live clock", () => {
+  /** An attempt that waits until its controller is aborted, then fails as a transport would. */
+  const untilAborted = (abort: AbortController | undefined) =>
+    Effect.async<never, string>((resume) => {
+      abort?.signal.addEventListener("abort", () => resume(Effect.fail("request aborted")))
+    })
+
+  it.live("aborts the request's controller when the attempt outlasts it, and reports the timeout", () =>
+    Effect.gen(function*() {
+      let given: AbortController | undefined
+      const error = yield* Timeout.timeoutAbortable(
+        (abort) => {
+          given = abort
+          return untilAborted(abort)
+        },
+        true,
+        Duration.millis(5),
+        () => "timed out" as const
+      ).pipe(Effect.flip)
+      assert.strictEqual(error, "timed out")
+      assert.isTrue(given?.signal.aborted === true, "the attempt was given a controller, then it was aborted")
+    }))
+
+  it.live("passes a success and a failure through, and never aborts a request that ended", () =>
+    Effect.gen(function*() {
+      const controllers: Array<AbortController | undefined> = []
+      const ok = yield* Timeout.timeoutAbortable(
+        (abort) => {
+          controllers.push(abort)
+          return Effect.succeed(42)
+        },
+        true,
+        Duration.millis(5),
+        () => "timed out"
+      )
+      const failed = yield* Timeout.timeoutAbortable(
+        (abort) => {
+          controllers.push(abort)
+          return Effect.fail("boom")
+        },
+        true,
+        Duration.millis(5),
+        () => "timed out"
+      ).pipe(Effect.flip)
+      assert.strictEqual(ok, 42)
+      assert.strictEqual(failed, "boom")
+      yield* Effect.sleep(Duration.millis(30))
+      assert.deepStrictEqual(controllers.map((abort) => abort?.signal.aborted), [false, false])
+    }))
+
+  it.live("interrupting the caller aborts the request", () =>
+    Effect.gen(function*() {
+      const started = yield* Deferred.make<AbortController | undefined>()
+      const fiber = yield* Effect.fork(Timeout.timeoutAbortable(
+        (abort) => Effect.zipRight(Deferred.succeed(started, abort), Effect.never),
+        true,
+        Duration.seconds(60),
+        () => "timed out"
+      ))
+      const abort = yield* Deferred.await(started)
+      assert.isFalse(abort!.signal.aborted)
+      const exit = yield* Fiber.interrupt(fiber)
+      assert.isTrue(Exit.isInterrupted(exit))
+      assert.isTrue(abort!.signal.aborted)
+    }))
+
+  it.live("a client that does not honour a controller gets none, and its attempt is interrupted", () =>
+    Effect.gen(function*() {
+      const interrupted = yield* Deferred.make<void>()
+      let given: AbortController | undefined = new AbortController()
+      const error = yield* Timeout.timeoutAbortable(
+        (abort) => {
+          given = abort
+          return Effect.never.pipe(Effect.onInterrupt(() => Deferred.succeed(interrupted, undefined)))
+        },
+        false,
+        Duration.millis(5),
+        () => "timed out" as const
+      ).pipe(Effect.flip)
+      assert.strictEqual(error, "timed out")
+      assert.isUndefined(given)
+      assert.isTrue(yield* Deferred.isDone(interrupted))
+    }))
+})
+
 describe("Timeout under TestClock", () => {
   it.effect("the timeout waits for the test's clock", () =>
     Effect.gen(function*() {
@@ -74,6 +159,25 @@ describe("Timeout under TestClock", () => {
       yield* TestClock.adjust(Duration.seconds(1))
       const exit = yield* Fiber.await(fiber)
       assert.strictEqual(failureOf(exit), "timed out")
+    }))
+
+  it.effect("timeoutAbortable follows the test's clock and gives no controller (the attempt is interrupted)", () =>
+    Effect.gen(function*() {
+      let given: AbortController | undefined = new AbortController()
+      const fiber = yield* Effect.fork(Timeout.timeoutAbortable(
+        (abort) => {
+          given = abort
+          return Effect.never
+        },
+        true,
+        Duration.seconds(30),
+        () => "timed out"
+      ))
+      yield* TestClock.adjust(Duration.seconds(29))
+      assert.isTrue((yield* Fiber.poll(fiber))._tag === "None", "still running before the timeout")
+      yield* TestClock.adjust(Duration.seconds(1))
+      assert.strictEqual(failureOf(yield* Fiber.await(fiber)), "timed out")
+      assert.isUndefined(given)
     }))
 
   it.scoped("idleTimeout fails a pull that goes silent, after the chunks that came in time", () =>

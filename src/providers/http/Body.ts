@@ -277,22 +277,27 @@ export const readAllText = (
  * Ties a response of `@effect/platform`'s HttpClient, sent without `HttpClient.withScope`, to `scope`:
  * a Node stream body not read to its end is destroyed when the scope closes (undici then aborts the
  * request and drops the connection), any other body's request is aborted, and the response is taken
- * off the registry that would abort it when collected. Why not `withScope`: it aborts every request's
+ * off the registry that would abort it when collected. A response sent under the caller's own
+ * controller (`abort`, `Response.Transport`) comes neither wrapped nor registered: that controller is
+ * the one aborted. Why not `withScope`: it aborts every request's
  * `AbortController` at every close, finished or not, and `abort()` builds a `DOMException` with its
  * stack each time (~4% of a 20-event stream's CPU in bench/overhead.ts).
  */
 export const closeWithScope = (
   response: HttpClientResponse.HttpClientResponse,
-  scope: Scope.Scope
+  scope: Scope.Scope,
+  abort?: AbortController
 ): Effect.Effect<void> => {
   const wrapper = interruptibleOf(response)
-  if (wrapper === undefined) return Effect.void
-  responseRegistry().unregister(wrapper.original)
+  // Sent under the caller's own controller (`abort`), the response comes unwrapped and unregistered.
+  const controller = wrapper?.controller ?? abort
+  if (controller === undefined) return Effect.void
+  if (wrapper !== undefined) responseRegistry().unregister(wrapper.original)
   return Scope.addFinalizer(
     scope,
     Effect.sync(() => {
-      const readable = nodeStreamOf(wrapper.original)
-      if (readable === undefined) wrapper.controller.abort()
+      const readable = nodeStreamOf(response)
+      if (readable === undefined) controller.abort()
       else if (!readable.readableEnded && !readable.destroyed && !draining.has(readable)) readable.destroy()
     })
   )

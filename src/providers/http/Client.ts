@@ -11,6 +11,7 @@ import type * as Either from "effect/Either"
 import type { LLMError } from "../../domain/Errors.js"
 import type { CallRequest } from "../../domain/Prompt.js"
 import type { ProviderAnswer, ProviderClient, ProviderTarget } from "../Provider.js"
+import * as Abortable from "./Abortable.js"
 import type * as Errors from "./Errors.js"
 import * as EventStream from "./EventStream.js"
 import type { PreparedRequest } from "./Request.js"
@@ -45,11 +46,11 @@ export const make = (codec: Codec): Effect.Effect<ProviderClient, never, HttpCli
   Effect.map(HttpClient.HttpClient, (client) => {
     const transport = Response.makeTransport(client)
     /** Sends a streamed request; a 2xx response with its context and its events' decoder. */
-    const openResponse = (target: ProviderTarget, request: CallRequest) =>
+    const openResponse = (target: ProviderTarget, request: CallRequest, abort: AbortController | undefined) =>
       Effect.clockWith((clock) => {
         const context = contextOf(target)
         return Effect.map(
-          transport.open(codec.encode(target, request, true), context, codec.classify),
+          transport.open(codec.encode(target, request, true), context, codec.classify, abort),
           (response) => ({
             response,
             context,
@@ -61,11 +62,12 @@ export const make = (codec: Codec): Effect.Effect<ProviderClient, never, HttpCli
         )
       })
     return {
-      generate: (target, request) =>
+      abortsRequests: Abortable.abortsRequests(client),
+      generate: (target, request, abort) =>
         Effect.clockWith((clock) => {
           const context = contextOf(target)
           return Effect.flatMap(
-            transport.send(codec.encode(target, request, false), context, codec.classify),
+            transport.send(codec.encode(target, request, false), context, codec.classify, abort),
             (response) =>
               Effect.flatMap(
                 Response.readText(response, context),
@@ -79,12 +81,12 @@ export const make = (codec: Codec): Effect.Effect<ProviderClient, never, HttpCli
         }),
       stream: (target, request) =>
         Effect.map(
-          openResponse(target, request),
+          openResponse(target, request, undefined),
           ({ context, makeHandler, response }) => EventStream.fromResponse(response, context, makeHandler)
         ),
-      openStream: (target, request, idle) =>
+      openStream: (target, request, idle, abort) =>
         Effect.flatMap(
-          openResponse(target, request),
+          openResponse(target, request, abort),
           ({ context, makeHandler, response }) => EventStream.openPull(response, context, makeHandler, idle)
         )
     }

@@ -7,9 +7,11 @@
 import * as Headers from "@effect/platform/Headers"
 import * as HttpClient from "@effect/platform/HttpClient"
 import type * as HttpClientError from "@effect/platform/HttpClientError"
+import type * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
+import { globalValue } from "effect/GlobalValue"
 import type * as Scope from "effect/Scope"
 import type { LLMError } from "../../domain/Errors.js"
 import { isTraced } from "../../internal/Spans.js"
@@ -28,22 +30,38 @@ export type Classify = (
 
 /** Sends requests over one `HttpClient`. */
 export interface Transport {
-  /** Sends a request whose body is read whole; succeeds with a 2xx response. */
+  /**
+   * Sends a request whose body is read whole; succeeds with a 2xx response. With `abort` (only over a
+   * client `Abortable.abortsRequests` says honours it), the request is sent under that `AbortController`: the
+   * caller aborts it (on its timeout, or its interruption), and the client adds no controller of its own.
+   */
   readonly send: (
     prepared: PreparedRequest,
     context: Errors.ErrorContext,
-    classify: Classify
+    classify: Classify,
+    abort?: AbortController
   ) => Effect.Effect<HttpClientResponse.HttpClientResponse, LLMError>
   /**
    * Sends a request whose body is streamed; succeeds with a 2xx response that belongs to the
    * caller's scope: closing it before the body's end aborts the request (`Body.closeWithScope`).
+   * `abort` as for `send`.
    */
   readonly open: (
     prepared: PreparedRequest,
     context: Errors.ErrorContext,
-    classify: Classify
+    classify: Classify,
+    abort?: AbortController
   ) => Effect.Effect<HttpClientResponse.HttpClientResponse, LLMError, Scope.Scope>
 }
+
+/**
+ * `@effect/platform`'s map from a request to the `AbortController` it is sent under (what
+ * `HttpClient.withScope` fills): a client built by `HttpClient.make` looks the request up there before
+ * making a controller of its own, and with one found leaves aborting to its owner. Looked up when a
+ * request is sent, so the platform module that made it has run.
+ */
+const scopedRequests = (): WeakMap<HttpClientRequest.HttpClientRequest, AbortController> =>
+  globalValue("@effect/platform/HttpClient/scopedRequests", () => new WeakMap())
 
 /** Runs `effect` with `names` among the header names redacted from spans and logs (only for its duration). */
 const withRedacted = <A, E, R>(effect: Effect.Effect<A, E, R>, names: ReadonlyArray<string>): Effect.Effect<A, E, R> =>
@@ -83,28 +101,33 @@ export const makeTransport = (client: HttpClient.HttpClient): Transport => {
       ),
       prepared.secretHeaders
     )
+  const register = (prepared: PreparedRequest, abort: AbortController | undefined) => {
+    if (abort !== undefined) scopedRequests().set(prepared.request, abort)
+  }
   return {
-    send: (prepared, context, classify) =>
-      Effect.withFiberRuntime((fiber) =>
-        isTraced(fiber)
+    send: (prepared, context, classify, abort) =>
+      Effect.withFiberRuntime((fiber) => {
+        register(prepared, abort)
+        return isTraced(fiber)
           ? run(client.execute(prepared.request), prepared, context, classify)
           : run(untraced.execute(prepared.request), prepared, context, classify)
-      ),
-    open: (prepared, context, classify) =>
-      Effect.withFiberRuntime((fiber) =>
-        run(
+      }),
+    open: (prepared, context, classify, abort) =>
+      Effect.withFiberRuntime((fiber) => {
+        register(prepared, abort)
+        return run(
           // uninterruptible from the response to its finalizer, so no response escapes the scope
           Effect.uninterruptibleMask((restore) =>
             Effect.tap(
               restore((isTraced(fiber) ? client : untraced).execute(prepared.request)),
-              (response) => Effect.flatMap(Effect.scope, (scope) => Body.closeWithScope(response, scope))
+              (response) => Effect.flatMap(Effect.scope, (scope) => Body.closeWithScope(response, scope, abort))
             )
           ),
           prepared,
           context,
           classify
         )
-      )
+      })
   }
 }
 
