@@ -24,6 +24,8 @@ const { layerWith, ledgerFromConfig } =
 const LLMClient = (await import(`../${lib}/services/LLMClient.js`)) as typeof import("../src/services/LLMClient.js")
 const LLMConfig = (await import(`../${lib}/services/LLMConfig.js`)) as typeof import("../src/services/LLMConfig.js")
 const Providers = (await import(`../${lib}/services/Providers.js`)) as typeof import("../src/services/Providers.js")
+const Abortable =
+  (await import(`../${lib}/providers/http/Abortable.js`)) as typeof import("../src/providers/http/Abortable.js")
 
 const n = Number(process.argv[2] ?? 20_000)
 const text = "x".repeat(1024)
@@ -88,7 +90,8 @@ const undiciClient = () => {
     Buffer.from(sseBody),
     { headers: { "content-type": "text/event-stream" } }
   ).persist()
-  return NodeHttpClient.makeUndici(agent)
+  // trusted with the request's abort controller, as the live layer trusts its pool (the same client)
+  return Abortable.trustAbortController(NodeHttpClient.makeUndici(agent))
 }
 
 // BENCH_HTTP=web: answers as web `Response`s (bodies read through `response.stream`); default: undici's.
