@@ -14,6 +14,7 @@ import * as Fiber from "effect/Fiber"
 import * as Stream from "effect/Stream"
 import { generate, Ledger, makeLiveLayer, stream } from "../../src/index.js"
 import * as Loopback from "../support/LoopbackServer.js"
+import * as RecordingTracer from "../support/RecordingTracer.js"
 
 const googleai = "vertexai-sdk-test-data/googleai/"
 const json = { "content-type": "application/json" }
@@ -69,6 +70,22 @@ describe("the attempt timeout aborts the request (live clock, the live layer's p
       )
       assert.strictEqual(reasonOf(error), "timeout")
       yield* Effect.promise(() => server.requests[0]!.socketClosed)
+    }))
+
+  it.scopedLive("under an installed tracer (trace headers added on the way): the same timeout, the attempt's span ended", () =>
+    Effect.gen(function*() {
+      const server = yield* Loopback.make
+      server.enqueue({ hang: true })
+      const recording = RecordingTracer.make()
+      const error = yield* Effect.flip(generate({ prompt: "x" })).pipe(
+        Effect.provide(layerFor(server.url, 0.1)),
+        Effect.withTracer(recording.tracer)
+      )
+      assert.strictEqual(reasonOf(error), "timeout")
+      assert.isString(server.requests[0]!.headers["traceparent"])
+      yield* Effect.promise(() => server.requests[0]!.socketClosed)
+      const attempt = recording.spans.find((span) => span.name === "LLMClient.attempt")
+      assert.strictEqual(attempt?.status._tag, "Ended")
     }))
 
   it.scopedLive("interrupting a call waiting for its response aborts the request and settles it cancelled", () =>
