@@ -78,7 +78,7 @@ export interface ProviderClient {
   ) => Effect.Effect<ProviderAnswer, LLMError>
   /**
    * True when `generate` and `openStream` honour their `abort` controller (over a client the live
-   * layer trusts: `Response.trustAbortController`): an attempt's timeout then aborts the request
+   * layer trusts: `Abortable.trustAbortController`): an attempt's timeout then aborts the request
    * instead of interrupting a child fiber (`Timeout.timeoutAbortable`).
    */
   readonly abortsRequests?: boolean

@@ -7,14 +7,13 @@
 import * as Headers from "@effect/platform/Headers"
 import * as HttpClient from "@effect/platform/HttpClient"
 import type * as HttpClientError from "@effect/platform/HttpClientError"
-import type * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
-import { globalValue } from "effect/GlobalValue"
 import type * as Scope from "effect/Scope"
 import type { LLMError } from "../../domain/Errors.js"
 import { isTraced } from "../../internal/Spans.js"
+import * as Abortable from "./Abortable.js"
 import * as Body from "./Body.js"
 import * as Encoding from "./Encoding.js"
 import * as Errors from "./Errors.js"
@@ -53,15 +52,6 @@ export interface Transport {
     abort?: AbortController
   ) => Effect.Effect<HttpClientResponse.HttpClientResponse, LLMError, Scope.Scope>
 }
-
-/**
- * `@effect/platform`'s map from a request to the `AbortController` it is sent under (what
- * `HttpClient.withScope` fills): a client built by `HttpClient.make` looks the request up there before
- * making a controller of its own, and with one found leaves aborting to its owner. Looked up when a
- * request is sent, so the platform module that made it has run.
- */
-const scopedRequests = (): WeakMap<HttpClientRequest.HttpClientRequest, AbortController> =>
-  globalValue("@effect/platform/HttpClient/scopedRequests", () => new WeakMap())
 
 /** Runs `effect` with `names` among the header names redacted from spans and logs (only for its duration). */
 const withRedacted = <A, E, R>(effect: Effect.Effect<A, E, R>, names: ReadonlyArray<string>): Effect.Effect<A, E, R> =>
@@ -102,7 +92,7 @@ export const makeTransport = (client: HttpClient.HttpClient): Transport => {
       prepared.secretHeaders
     )
   const register = (prepared: PreparedRequest, abort: AbortController | undefined) => {
-    if (abort !== undefined) scopedRequests().set(prepared.request, abort)
+    if (abort !== undefined) Abortable.registerRequest(prepared.request, abort)
   }
   return {
     send: (prepared, context, classify, abort) =>
