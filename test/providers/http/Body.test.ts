@@ -118,32 +118,43 @@ const oneConnection = Layer.scoped(
   )
 )
 
-const readOpenAI = (server: Loopback.LoopbackServer, idle: IdleTimeout) =>
+/** With `abort`: sent under the caller's own controller, as an attempt over the live layer's pool is. */
+const readOpenAI = (server: Loopback.LoopbackServer, idle: IdleTimeout, abort?: AbortController) =>
   Effect.scoped(
     Effect.flatMap(
-      Effect.flatMap(OpenAI.make, (client) => client.openStream!(openaiTargetOf(server), openaiHello, idle)),
+      Effect.flatMap(OpenAI.make, (client) => client.openStream!(openaiTargetOf(server), openaiHello, idle, abort)),
       drain
     )
   )
 
-describe("a stream read to its finish signal before the body's end (undici, live clock)", () => {
-  it.live("the rest of the body drains: the next request reuses the connection", () =>
-    Effect.gen(function*() {
-      const server = yield* Loopback.make
-      const events = { status: 200, headers: { "content-type": "text/event-stream" } }
-      // The body's end (its last empty chunk) comes after the call has read `data: [DONE]`.
-      server.enqueue({ ...events, body: [openaiEvents, { delayMs: 30 }] }, { ...events, body: openaiEvents })
-      for (const _ of [1, 2]) {
-        const { deltas, exit } = yield* readOpenAI(server, idleAfter(60_000))
-        assert.strictEqual(pullEndOf(exit), "end")
-        assert.isAbove(deltas.length, 0)
-      }
-      assert.strictEqual(server.connectionsAccepted(), 1, "both streams on one connection")
-      assert.strictEqual(server.connectionsClosed(), 0)
-    }).pipe(Effect.scoped, Effect.provide(oneConnection)))
+/** The request's controller: the platform's own, or the caller's (`Timeout.timeoutAbortable`). */
+const controllers = [
+  { label: "", abort: () => undefined },
+  { label: ", sent under the caller's controller", abort: () => new AbortController() }
+] as const
 
-  for (const idleMs of [50, 60_000]) {
-    it.live(`a body that never ends after its finish signal is destroyed after the idle time, at most a second (idle ${idleMs} ms)`, () =>
+describe("a stream read to its finish signal before the body's end (undici, live clock)", () => {
+  for (const { abort, label } of controllers) {
+    it.live(`the rest of the body drains: the next request reuses the connection${label}`, () =>
+      Effect.gen(function*() {
+        const server = yield* Loopback.make
+        const events = { status: 200, headers: { "content-type": "text/event-stream" } }
+        // The body's end (its last empty chunk) comes after the call has read `data: [DONE]`.
+        server.enqueue({ ...events, body: [openaiEvents, { delayMs: 30 }] }, { ...events, body: openaiEvents })
+        for (const _ of [1, 2]) {
+          const { deltas, exit } = yield* readOpenAI(server, idleAfter(60_000), abort())
+          assert.strictEqual(pullEndOf(exit), "end")
+          assert.isAbove(deltas.length, 0)
+        }
+        assert.strictEqual(server.connectionsAccepted(), 1, "both streams on one connection")
+        assert.strictEqual(server.connectionsClosed(), 0)
+      }).pipe(Effect.scoped, Effect.provide(oneConnection)))
+  }
+
+  for (
+    const [idleMs, { abort, label }] of [[50, controllers[0]], [60_000, controllers[0]], [50, controllers[1]]] as const
+  ) {
+    it.live(`a body that never ends after its finish signal is destroyed after the idle time, at most a second (idle ${idleMs} ms${label})`, () =>
       Effect.gen(function*() {
         const server = yield* Loopback.make
         server.enqueue({
@@ -152,7 +163,7 @@ describe("a stream read to its finish signal before the body's end (undici, live
           body: openaiEvents,
           end: "hang"
         })
-        const { exit } = yield* readOpenAI(server, idleAfter(idleMs))
+        const { exit } = yield* readOpenAI(server, idleAfter(idleMs), abort())
         assert.strictEqual(pullEndOf(exit), "end", "the call finished at [DONE]")
         const [request] = yield* Effect.promise(() => server.awaitRequests(1))
         const closed = yield* Effect.promise(() =>
