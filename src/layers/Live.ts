@@ -80,18 +80,32 @@ export const nodeFileSystem: Layer.Layer<FileSystem.FileSystem | Path.Path> = La
 /**
  * Node's keep-alive HTTP pool (undici), loaded when a live layer is built rather than on import;
  * trusted to send each request under the controller registered for it, so an attempt's timeout aborts
- * its request without a fiber (`Abortable.ts`).
+ * its request without a fiber (`Abortable.ts`), at any phase of the request, the connection's making
+ * included (`AbortBeforeConnect.ts`). Closed with the layer.
  */
 export const nodeHttpClient: Layer.Layer<HttpClient.HttpClient> = Layer.unwrapEffect(
   Effect.map(
     Effect.promise(() =>
-      Promise.all([import("@effect/platform-node/NodeHttpClient"), import("@effect/platform/HttpClient")])
+      Promise.all([
+        import("@effect/platform-node/NodeHttpClient"),
+        import("@effect/platform-node/Undici"),
+        import("@effect/platform/HttpClient"),
+        import("../providers/http/AbortBeforeConnect.js")
+      ])
     ),
-    ([NodeHttpClient, Client]) =>
-      Layer.map(NodeHttpClient.layerUndici, (context) => {
+    ([NodeHttpClient, Undici, Client, { abortBeforeConnect }]) => {
+      const dispatcher = Layer.scoped(
+        NodeHttpClient.Dispatcher,
+        Effect.acquireRelease(
+          Effect.sync(() => abortBeforeConnect(new Undici.Agent())),
+          (agent) => Effect.promise(() => agent.destroy())
+        )
+      )
+      return Layer.map(Layer.provide(NodeHttpClient.layerUndiciWithoutDispatcher, dispatcher), (context) => {
         trustAbortController(Context.get(context, Client.HttpClient))
         return context
       })
+    }
   )
 )
 

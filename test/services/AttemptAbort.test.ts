@@ -9,6 +9,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Stream from "effect/Stream"
@@ -86,6 +87,57 @@ describe("the attempt timeout aborts the request (live clock, the live layer's p
       yield* Effect.promise(() => server.requests[0]!.socketClosed)
       const attempt = recording.spans.find((span) => span.name === "LLMClient.attempt")
       assert.strictEqual(attempt?.status._tag, "Ended")
+    }))
+
+  // undici acts on an abort only once the request is on a connection; before that (DNS, TCP connect,
+  // TLS handshake) it waited for its own 10 s connect timeout. Each case would take 10 s per attempt.
+  const connectTimeoutBound = "5 seconds"
+  const withinConnectPhase = <A, E, R>(call: Effect.Effect<A, E, R>) =>
+    Effect.raceFirst(
+      Effect.either(call),
+      Effect.as(Effect.sleep(connectTimeoutBound), "still waiting for the connection" as const)
+    )
+
+  it.scopedLive("a TLS handshake that never completes: timeout at the request timeout, every retry made", () =>
+    Effect.gen(function*() {
+      const listener = yield* Loopback.silentTlsListener
+      const layer = makeLiveLayer({
+        config: {
+          default_model: "flash",
+          providers: { google: { api_key: "abort-test-key", endpoints: [{ name: "loop", base_url: listener.url }] } },
+          models: { flash: { provider: "google", model_id: "gemini-2.0-flash" } },
+          resilience: { max_retries: 2, base_delay_s: 0.01, request_timeout_s: 0.1, retry_budget_s: 30 },
+          ledger: { backend: "memory" }
+        },
+        userConfig: false
+      })
+      const outcome = yield* Effect.gen(function*() {
+        const outcome = yield* withinConnectPhase(generate({ prompt: "x", traceId: "abort-tls" }))
+        const events = yield* Effect.flatMap(Ledger, (ledger) => ledger.events({ traceId: "abort-tls" }))
+        return { outcome, events }
+      }).pipe(Effect.provide(layer))
+      assert.notStrictEqual(outcome.outcome, "still waiting for the connection")
+      const error = (outcome.outcome as Either.Either<string, { readonly _tag: string }>).pipe(
+        Either.flip,
+        Either.getOrThrow
+      )
+      assert.strictEqual(reasonOf(error), "timeout")
+      assert.strictEqual(listener.accepted(), 3, "three attempts, each on a connection of its own")
+      assert.deepStrictEqual(outcome.events.map((event) => [event.type, event.status]), [["hold", "ok"], [
+        "cancel",
+        "error"
+      ]])
+    }))
+
+  it.scopedLive("a stream whose TLS handshake never completes: timeout at the request timeout", () =>
+    Effect.gen(function*() {
+      const listener = yield* Loopback.silentTlsListener
+      const outcome = yield* withinConnectPhase(Stream.runDrain(stream({ prompt: "x" }))).pipe(
+        Effect.provide(layerFor(listener.url, 0.1))
+      )
+      assert.notStrictEqual(outcome, "still waiting for the connection")
+      const error = (outcome as Either.Either<void, unknown>).pipe(Either.flip, Either.getOrThrow)
+      assert.strictEqual(reasonOf(error), "timeout")
     }))
 
   it.scopedLive("interrupting a call waiting for its response aborts the request and settles it cancelled", () =>

@@ -7,7 +7,7 @@ import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
 import * as Fs from "node:fs"
 import * as Http from "node:http"
-import type * as Net from "node:net"
+import * as Net from "node:net"
 import * as Path from "node:path"
 import { fileURLToPath } from "node:url"
 
@@ -210,6 +210,42 @@ export const start = (): Promise<LoopbackServer> => {
 export const make: Effect.Effect<LoopbackServer, never, Scope.Scope> = Effect.acquireRelease(
   Effect.promise(() => start()),
   (server) => Effect.promise(() => server.close())
+)
+
+/**
+ * A TCP listener on loopback that accepts connections and never says a word: for `https://` its
+ * address, a TLS handshake that never completes (the connection never becomes ready). Counts the
+ * connections it accepted; closed, with them, on scope exit.
+ */
+export interface SilentListener {
+  readonly url: string
+  readonly accepted: () => number
+}
+
+export const silentTlsListener: Effect.Effect<SilentListener, never, Scope.Scope> = Effect.map(
+  Effect.acquireRelease(
+    Effect.promise(() =>
+      new Promise<{ server: Net.Server; sockets: Set<Net.Socket> }>((done) => {
+        const sockets = new Set<Net.Socket>()
+        const server = Net.createServer((socket) => {
+          sockets.add(socket)
+          socket.on("error", () => {})
+        })
+        server.listen(0, "127.0.0.1", () => done({ server, sockets }))
+      })
+    ),
+    ({ server, sockets }) =>
+      Effect.promise(() =>
+        new Promise<void>((done) => {
+          for (const socket of sockets) socket.destroy()
+          server.close(() => done())
+        })
+      )
+  ),
+  ({ server, sockets }) => ({
+    url: `https://127.0.0.1:${(server.address() as Net.AddressInfo).port}`,
+    accepted: () => sockets.size
+  })
 )
 
 // ---------------------------------------------------------------------------------------------------------------
