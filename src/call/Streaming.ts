@@ -154,7 +154,8 @@ export const make = (deps: {
             ),
           client.abortsRequests === true && client.openStream !== undefined,
           timeout,
-          () => attemptTimeout(route, timeout)
+          () => attemptTimeout(route, timeout),
+          { resultReadsRequest: true }
         )
         const read = yield* peelUntil(pull, isDelta)
         peeled = true

@@ -86,12 +86,17 @@ export const timeoutFail = <A, E, R, E1>(
  * was ~15% of a unary call's CPU without a network, bench/overhead.ts). Otherwise `timeoutFail`: the
  * attempt is given no controller and is interrupted. Interrupting the caller aborts the request, as
  * `@effect/platform`'s client does for a request it made the controller of.
+ *
+ * `resultReadsRequest`: the attempt's value goes on reading the request (an opened stream). A value
+ * that arrives after the timer fired is then spoilt (its request was aborted) and the attempt is
+ * reported as the timeout; otherwise (an answer read to its end) it is still the answer.
  */
 export const timeoutAbortable = <A, E, R, E1>(
   attempt: (abort: AbortController | undefined) => Effect.Effect<A, E, R>,
   abortable: boolean,
   duration: Duration.Duration,
-  onTimeout: () => E1
+  onTimeout: () => E1,
+  options?: { readonly resultReadsRequest?: boolean }
 ): Effect.Effect<A, E | E1, R> =>
   Effect.withFiberRuntime<A, E | E1, R>((fiber) => {
     const ms = Duration.toMillis(duration)
@@ -106,10 +111,9 @@ export const timeoutAbortable = <A, E, R, E1>(
     }, ms)
     return Effect.uninterruptibleMask((restore) =>
       Effect.matchCauseEffect(restore(attempt(controller)), {
-        // An answer that was complete when the timer fired is still the answer.
-        onSuccess: (value) => {
+        onSuccess: (value): Effect.Effect<A, E1> => {
           clearTimeout(timer)
-          return Effect.succeed(value)
+          return timedOut && options?.resultReadsRequest === true ? Effect.fail(onTimeout()) : Effect.succeed(value)
         },
         onFailure: (cause): Effect.Effect<never, E | E1> => {
           clearTimeout(timer)
@@ -117,7 +121,8 @@ export const timeoutAbortable = <A, E, R, E1>(
             if (!timedOut) controller.abort()
             return Effect.failCause(cause)
           }
-          return timedOut ? Effect.fail(onTimeout()) : Effect.failCause(cause)
+          // What the abort made the attempt fail with is the timeout; a defect stays a defect.
+          return timedOut && !Cause.isDie(cause) ? Effect.fail(onTimeout()) : Effect.failCause(cause)
         }
       })
     )

@@ -4,6 +4,7 @@
  * `it.live` with millisecond timeouts, the only way to reach that path); under `TestClock` they are Effect's own timeouts, driven by the test's clock.
  */
 import { assert, describe, it } from "@effect/vitest"
+import * as Cause from "effect/Cause"
 import * as Chunk from "effect/Chunk"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
@@ -113,6 +114,31 @@ describe("Timeout.timeoutAbortable under the live clock", () => {
       assert.strictEqual(failed, "boom")
       yield* Effect.sleep(Duration.millis(30))
       assert.deepStrictEqual(controllers.map((abort) => abort?.signal.aborted), [false, false])
+    }))
+
+  it.live("a value that arrives after the abort: still the answer, unless it reads the aborted request", () =>
+    Effect.gen(function*() {
+      // The attempt does not hear the abort: its value comes at 30 ms, the timer fires at 5 ms.
+      const late = () => Effect.as(Effect.sleep(Duration.millis(30)), "value")
+      const answer = yield* Timeout.timeoutAbortable(late, true, Duration.millis(5), () => "timed out")
+      const stream = yield* Timeout.timeoutAbortable(late, true, Duration.millis(5), () => "timed out", {
+        resultReadsRequest: true
+      }).pipe(Effect.flip)
+      const inTime = yield* Timeout.timeoutAbortable(late, true, Duration.millis(200), () => "timed out", {
+        resultReadsRequest: true
+      })
+      assert.deepStrictEqual([answer, stream, inTime], ["value", "timed out", "value"])
+    }))
+
+  it.live("a defect after the abort is reported as the defect, not as the timeout", () =>
+    Effect.gen(function*() {
+      const exit = yield* Timeout.timeoutAbortable(
+        (abort) => Effect.flatMap(Effect.either(untilAborted(abort)), () => Effect.die(new Error("bug"))),
+        true,
+        Duration.millis(5),
+        () => "timed out"
+      ).pipe(Effect.exit)
+      assert.isTrue(Exit.isFailure(exit) && Cause.isDie(exit.cause))
     }))
 
   it.live("interrupting the caller aborts the request", () =>
