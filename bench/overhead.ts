@@ -26,6 +26,9 @@ const LLMConfig = (await import(`../${lib}/services/LLMConfig.js`)) as typeof im
 const Providers = (await import(`../${lib}/services/Providers.js`)) as typeof import("../src/services/Providers.js")
 const Abortable =
   (await import(`../${lib}/providers/http/Abortable.js`)) as typeof import("../src/providers/http/Abortable.js")
+const { abortBeforeConnect } = (await import(
+  `../${lib}/providers/http/AbortBeforeConnect.js`
+)) as typeof import("../src/providers/http/AbortBeforeConnect.js")
 
 const n = Number(process.argv[2] ?? 20_000)
 const text = "x".repeat(1024)
@@ -76,7 +79,8 @@ const webClient = HttpClient.make((request) =>
 
 /**
  * The live layer's own client (`NodeHttpClient.layerUndici`'s) over undici's in-process `MockAgent`:
- * the same response objects and Node body streams as over a socket, answered at once.
+ * the same response objects and Node body streams as over a socket, answered at once; its requests
+ * fail when aborted before they are on a connection, as the live layer's do.
  */
 const undiciClient = () => {
   const agent = new MockAgent({ connections: 1 })
@@ -91,7 +95,9 @@ const undiciClient = () => {
     { headers: { "content-type": "text/event-stream" } }
   ).persist()
   // trusted with the request's abort controller, as the live layer trusts its pool (the same client)
-  return Abortable.trustAbortController(NodeHttpClient.makeUndici(agent))
+  return Abortable.trustAbortController(
+    NodeHttpClient.makeUndici(process.env.BENCH_ABORT_WRAP === "off" ? agent : abortBeforeConnect(agent))
+  )
 }
 
 // BENCH_HTTP=web: answers as web `Response`s (bodies read through `response.stream`); default: undici's.
