@@ -81,7 +81,7 @@ export const nodeFileSystem: Layer.Layer<FileSystem.FileSystem | Path.Path> = La
  * Node's keep-alive HTTP pool (undici), loaded when a live layer is built rather than on import;
  * trusted to send each request under the controller registered for it, so an attempt's timeout aborts
  * its request without a fiber (`Abortable.ts`), at any phase of the request, the connection's making
- * included (`AbortBeforeConnect.ts`). Closed with the layer.
+ * included (`AbortBeforeConnect.ts`). Closed with the layer, with the connections it is still making.
  */
 export const nodeHttpClient: Layer.Layer<HttpClient.HttpClient> = Layer.unwrapEffect(
   Effect.map(
@@ -93,12 +93,12 @@ export const nodeHttpClient: Layer.Layer<HttpClient.HttpClient> = Layer.unwrapEf
         import("../providers/http/AbortBeforeConnect.js")
       ])
     ),
-    ([NodeHttpClient, Undici, Client, { abortBeforeConnect }]) => {
+    ([NodeHttpClient, Undici, Client, { makeLiveAgent }]) => {
       const dispatcher = Layer.scoped(
         NodeHttpClient.Dispatcher,
-        Effect.acquireRelease(
-          Effect.sync(() => abortBeforeConnect(new Undici.Agent())),
-          (agent) => Effect.promise(() => agent.destroy())
+        Effect.map(
+          Effect.acquireRelease(Effect.sync(() => makeLiveAgent(Undici)), (live) => Effect.promise(live.close)),
+          (live) => live.agent
         )
       )
       return Layer.map(Layer.provide(NodeHttpClient.layerUndiciWithoutDispatcher, dispatcher), (context) => {

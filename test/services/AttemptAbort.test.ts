@@ -98,6 +98,13 @@ describe("the attempt timeout aborts the request (live clock, the live layer's p
       Effect.as(Effect.sleep(connectTimeoutBound), "still waiting for the connection" as const)
     )
 
+  /** Whether every connection the listener accepted was closed by the client (undici kept them to 10 s). */
+  const allClosed = (listener: Loopback.SilentListener) =>
+    Effect.raceFirst(
+      Effect.as(Effect.promise(() => Loopback.waitFor(() => listener.open() === 0)), true),
+      Effect.as(Effect.sleep(connectTimeoutBound), false)
+    )
+
   it.scopedLive("a TLS handshake that never completes: timeout at the request timeout, every retry made", () =>
     Effect.gen(function*() {
       const listener = yield* Loopback.silentTlsListener
@@ -123,6 +130,7 @@ describe("the attempt timeout aborts the request (live clock, the live layer's p
       )
       assert.strictEqual(reasonOf(error), "timeout")
       assert.strictEqual(listener.accepted(), 3, "three attempts, each on a connection of its own")
+      assert.isTrue(yield* allClosed(listener), "each abandoned handshake closed, none left to undici's 10 s")
       assert.deepStrictEqual(outcome.events.map((event) => [event.type, event.status]), [["hold", "ok"], [
         "cancel",
         "error"
@@ -138,6 +146,7 @@ describe("the attempt timeout aborts the request (live clock, the live layer's p
       assert.notStrictEqual(outcome, "still waiting for the connection")
       const error = (outcome as Either.Either<void, unknown>).pipe(Either.flip, Either.getOrThrow)
       assert.strictEqual(reasonOf(error), "timeout")
+      assert.isTrue(yield* allClosed(listener), "the abandoned handshake closed")
     }))
 
   it.scopedLive("interrupting a call waiting for its response aborts the request and settles it cancelled", () =>

@@ -215,23 +215,30 @@ export const make: Effect.Effect<LoopbackServer, never, Scope.Scope> = Effect.ac
 /**
  * A TCP listener on loopback that accepts connections and never says a word: for `https://` its
  * address, a TLS handshake that never completes (the connection never becomes ready). Counts the
- * connections it accepted; closed, with them, on scope exit.
+ * connections it accepted and those still open (not closed by the client); closed, with them, on scope
+ * exit.
  */
 export interface SilentListener {
   readonly url: string
   readonly accepted: () => number
+  readonly open: () => number
 }
 
 export const silentTlsListener: Effect.Effect<SilentListener, never, Scope.Scope> = Effect.map(
   Effect.acquireRelease(
     Effect.promise(() =>
-      new Promise<{ server: Net.Server; sockets: Set<Net.Socket> }>((done) => {
+      new Promise<{ server: Net.Server; sockets: Set<Net.Socket>; open: Set<Net.Socket> }>((done) => {
         const sockets = new Set<Net.Socket>()
+        const open = new Set<Net.Socket>()
         const server = Net.createServer((socket) => {
           sockets.add(socket)
           socket.on("error", () => {})
+          // Read and drop what the client sends, so its close reaches this side ("end", then "close").
+          socket.resume()
+          socket.on("close", () => open.delete(socket))
+          open.add(socket)
         })
-        server.listen(0, "127.0.0.1", () => done({ server, sockets }))
+        server.listen(0, "127.0.0.1", () => done({ server, sockets, open }))
       })
     ),
     ({ server, sockets }) =>
@@ -242,11 +249,19 @@ export const silentTlsListener: Effect.Effect<SilentListener, never, Scope.Scope
         })
       )
   ),
-  ({ server, sockets }) => ({
+  ({ open, server, sockets }) => ({
     url: `https://127.0.0.1:${(server.address() as Net.AddressInfo).port}`,
-    accepted: () => sockets.size
+    accepted: () => sockets.size,
+    open: () => open.size
   })
 )
+
+/** Resolves once `done()` holds, checked on each turn of the event loop (for socket events). */
+export const waitFor = (done: () => boolean): Promise<void> =>
+  new Promise((resolve) => {
+    const check = () => (done() ? resolve() : setImmediate(check))
+    check()
+  })
 
 // ---------------------------------------------------------------------------------------------------------------
 // Fixtures

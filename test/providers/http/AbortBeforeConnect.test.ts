@@ -1,26 +1,39 @@
 /**
  * `providers/http/AbortBeforeConnect.ts`: the live layer's undici pool fails a request whose signal
  * fires while its connection is still being made (undici alone waits for the connection, or for its
- * 10 s connect timeout), and changes nothing else: aborts on a connection, answers, connection errors.
+ * 10 s connect timeout), closes a connection still being made once only aborted requests wait for it
+ * (undici kept it, and the process, alive to that timeout), and changes nothing else: aborts on a
+ * connection, answers, connection errors, undici 7's new-style handlers.
  * (That a finished request's connection outlives its attempt's timer is checked over the live layer:
  * `test/services/AttemptAbort.test.ts`.)
  */
 import * as Undici from "@effect/platform-node/Undici"
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as Option from "effect/Option"
 import * as Net from "node:net"
-import { abortBeforeConnect } from "../../../src/providers/http/AbortBeforeConnect.js"
+import { makeLiveAgent } from "../../../src/providers/http/AbortBeforeConnect.js"
 import * as Loopback from "../../support/LoopbackServer.js"
 
-const agent = Effect.acquireRelease(
-  Effect.sync(() => abortBeforeConnect(new Undici.Agent())),
-  (dispatcher) => Effect.promise(() => dispatcher.destroy())
+const agent = Effect.map(
+  Effect.acquireRelease(Effect.sync(() => makeLiveAgent(Undici)), (live) => Effect.promise(live.close)),
+  (live) => live.agent
 )
 
+/** A few turns of the event loop: time for a destroyed socket's close to reach the other end. */
+const turns = (count: number) => Effect.promise(() => Loopback.waitFor(() => count-- === 0))
+
 /** The request's outcome: its status and body, or the error it was rejected with. */
-const send = (dispatcher: Undici.Dispatcher, url: string, signal: AbortSignal) =>
+const send = (dispatcher: Undici.Dispatcher, url: string, signal: AbortSignal | undefined) =>
   Effect.promise(() =>
-    dispatcher.request({ origin: new URL(url).origin, path: "/", method: "POST", body: "{}", signal }).then(
+    dispatcher.request({
+      origin: new URL(url).origin,
+      path: "/",
+      method: "POST",
+      body: "{}",
+      ...(signal !== undefined ? { signal } : {})
+    }).then(
       async (response) => ({ status: response.statusCode, body: await response.body.text() }),
       (error: unknown) => ({ error: error as Error })
     )
@@ -38,10 +51,58 @@ describe("abortBeforeConnect", () => {
       const dispatcher = yield* agent
       const controller = new AbortController()
       const pending = yield* Effect.fork(send(dispatcher, listener.url, controller.signal))
-      yield* Effect.promise(() => waitFor(() => listener.accepted() === 1))
+      yield* Effect.promise(() => Loopback.waitFor(() => listener.accepted() === 1))
       controller.abort()
       const error = errorOf(yield* pending.await.pipe(Effect.flatten))
       assert.strictEqual(error.name, "AbortError")
+      yield* Effect.promise(() => Loopback.waitFor(() => listener.open() === 0))
+    }))
+
+  it.scopedLive("a connection being made is kept while another request to the origin waits, closed after the last abort", () =>
+    Effect.gen(function*() {
+      const listener = yield* Loopback.silentTlsListener
+      const dispatcher = yield* agent
+      const [first, second] = [new AbortController(), new AbortController()]
+      const firstSent = yield* Effect.fork(send(dispatcher, listener.url, first.signal))
+      const secondSent = yield* Effect.fork(send(dispatcher, listener.url, second.signal))
+      yield* Effect.promise(() => Loopback.waitFor(() => listener.accepted() === 2))
+      first.abort()
+      assert.strictEqual(errorOf(yield* firstSent.await.pipe(Effect.flatten)).name, "AbortError")
+      yield* turns(20)
+      assert.isTrue(Option.isNone(yield* Fiber.poll(secondSent)), "the other request still waits")
+      assert.strictEqual(listener.open(), 2)
+      second.abort()
+      assert.strictEqual(errorOf(yield* secondSent.await.pipe(Effect.flatten)).name, "AbortError")
+      yield* Effect.promise(() => Loopback.waitFor(() => listener.open() === 0))
+    }))
+
+  it.scopedLive("a request sent without a signal (not followed) keeps its origin's connections being made", () =>
+    Effect.gen(function*() {
+      const listener = yield* Loopback.silentTlsListener
+      const live = makeLiveAgent(Undici)
+      const unsignalled = yield* Effect.fork(send(live.agent, listener.url, undefined))
+      const aborted = new AbortController()
+      const abortedSent = yield* Effect.fork(send(live.agent, listener.url, aborted.signal))
+      yield* Effect.promise(() => Loopback.waitFor(() => listener.accepted() === 2))
+      aborted.abort()
+      assert.strictEqual(errorOf(yield* abortedSent.await.pipe(Effect.flatten)).name, "AbortError")
+      yield* turns(20)
+      assert.isTrue(Option.isNone(yield* Fiber.poll(unsignalled)), "the request without a signal still waits")
+      assert.strictEqual(listener.open(), 2)
+      yield* Effect.promise(live.close)
+      assert.strictEqual(errorOf(yield* unsignalled.await.pipe(Effect.flatten)).name, "ClientDestroyedError")
+      yield* Effect.promise(() => Loopback.waitFor(() => listener.open() === 0))
+    }))
+
+  it.scopedLive("closing the agent fails a request still waiting and closes its connection being made", () =>
+    Effect.gen(function*() {
+      const listener = yield* Loopback.silentTlsListener
+      const live = makeLiveAgent(Undici)
+      const pending = yield* Effect.fork(send(live.agent, listener.url, new AbortController().signal))
+      yield* Effect.promise(() => Loopback.waitFor(() => listener.accepted() === 1))
+      yield* Effect.promise(live.close)
+      assert.strictEqual(errorOf(yield* pending.await.pipe(Effect.flatten)).name, "ClientDestroyedError")
+      yield* Effect.promise(() => Loopback.waitFor(() => listener.open() === 0))
     }))
 
   it.scopedLive("a signal aborted before the request is sent: rejected without opening a connection", () =>
@@ -80,14 +141,32 @@ describe("abortBeforeConnect", () => {
       const error = errorOf(yield* send(dispatcher, `http://127.0.0.1:${port}`, new AbortController().signal))
       assert.strictEqual((error as Error & { readonly code?: string }).code, "ECONNREFUSED")
     }))
-})
 
-/** Resolves once `done()` holds (checked on each turn of the event loop). */
-const waitFor = (done: () => boolean): Promise<void> =>
-  new Promise((resolve) => {
-    const check = () => (done() ? resolve() : setImmediate(check))
-    check()
-  })
+  it.scopedLive("a new-style handler (as compose's interceptors send) is passed on: its answer arrives", () =>
+    Effect.gen(function*() {
+      const server = yield* Loopback.make
+      server.enqueue({ headers: { "content-type": "application/json" }, body: "{\"ok\":true}" })
+      const dispatcher = yield* agent
+      const answer = yield* Effect.async<{ status: number; body: string }, Error>((resume) => {
+        const chunks: Array<Buffer> = []
+        let status = 0
+        dispatcher.dispatch({
+          origin: new URL(server.url).origin,
+          path: "/",
+          method: "POST",
+          body: "{}",
+          signal: new AbortController().signal
+        } as Undici.Dispatcher.DispatchOptions, {
+          onRequestStart: () => {},
+          onResponseStart: (_controller: unknown, statusCode: number) => void (status = statusCode),
+          onResponseData: (_controller: unknown, chunk: Buffer) => void chunks.push(chunk),
+          onResponseEnd: () => resume(Effect.succeed({ status, body: Buffer.concat(chunks).toString() })),
+          onResponseError: (_controller: unknown, error: Error) => resume(Effect.fail(error))
+        } as Undici.Dispatcher.DispatchHandler)
+      }).pipe(Effect.timeout("5 seconds"))
+      assert.deepStrictEqual(answer, { status: 200, body: "{\"ok\":true}" })
+    }))
+})
 
 /** A loopback port nothing listens on (a listener opened and closed). */
 const closedPort = (): Promise<number> =>
