@@ -21,6 +21,17 @@ const agent = Effect.map(
   (live) => live.agent
 )
 
+/** The name of the error a forked `send` was rejected with. */
+const errorNameOf = (sent: Fiber.RuntimeFiber<{ readonly error: Error } | object>) =>
+  Effect.map(Effect.flatten(sent.await), (outcome) => errorOf(outcome).name)
+
+const untilAccepted = (listener: Loopback.SilentListener, count: number) =>
+  Effect.promise(() => Loopback.waitFor(() => listener.accepted() === count))
+
+/** Waits until the client has closed every connection the listener accepted. */
+const untilAllClosed = (listener: Loopback.SilentListener) =>
+  Effect.promise(() => Loopback.waitFor(() => listener.open() === 0))
+
 /** A few turns of the event loop: time for a destroyed socket's close to reach the other end. */
 const turns = (count: number) => Effect.promise(() => Loopback.waitFor(() => count-- === 0))
 
@@ -51,11 +62,11 @@ describe("abortBeforeConnect", () => {
       const dispatcher = yield* agent
       const controller = new AbortController()
       const pending = yield* Effect.fork(send(dispatcher, listener.url, controller.signal))
-      yield* Effect.promise(() => Loopback.waitFor(() => listener.accepted() === 1))
+      yield* untilAccepted(listener, 1)
       controller.abort()
       const error = errorOf(yield* pending.await.pipe(Effect.flatten))
       assert.strictEqual(error.name, "AbortError")
-      yield* Effect.promise(() => Loopback.waitFor(() => listener.open() === 0))
+      yield* untilAllClosed(listener)
     }))
 
   it.scopedLive("a connection being made is kept while another request to the origin waits, closed after the last abort", () =>
@@ -65,15 +76,15 @@ describe("abortBeforeConnect", () => {
       const [first, second] = [new AbortController(), new AbortController()]
       const firstSent = yield* Effect.fork(send(dispatcher, listener.url, first.signal))
       const secondSent = yield* Effect.fork(send(dispatcher, listener.url, second.signal))
-      yield* Effect.promise(() => Loopback.waitFor(() => listener.accepted() === 2))
+      yield* untilAccepted(listener, 2)
       first.abort()
-      assert.strictEqual(errorOf(yield* firstSent.await.pipe(Effect.flatten)).name, "AbortError")
+      assert.strictEqual(yield* errorNameOf(firstSent), "AbortError")
       yield* turns(20)
       assert.isTrue(Option.isNone(yield* Fiber.poll(secondSent)), "the other request still waits")
       assert.strictEqual(listener.open(), 2)
       second.abort()
-      assert.strictEqual(errorOf(yield* secondSent.await.pipe(Effect.flatten)).name, "AbortError")
-      yield* Effect.promise(() => Loopback.waitFor(() => listener.open() === 0))
+      assert.strictEqual(yield* errorNameOf(secondSent), "AbortError")
+      yield* untilAllClosed(listener)
     }))
 
   it.scopedLive("a request sent without a signal (not followed) keeps its origin's connections being made", () =>
@@ -83,15 +94,15 @@ describe("abortBeforeConnect", () => {
       const unsignalled = yield* Effect.fork(send(live.agent, listener.url, undefined))
       const aborted = new AbortController()
       const abortedSent = yield* Effect.fork(send(live.agent, listener.url, aborted.signal))
-      yield* Effect.promise(() => Loopback.waitFor(() => listener.accepted() === 2))
+      yield* untilAccepted(listener, 2)
       aborted.abort()
-      assert.strictEqual(errorOf(yield* abortedSent.await.pipe(Effect.flatten)).name, "AbortError")
+      assert.strictEqual(yield* errorNameOf(abortedSent), "AbortError")
       yield* turns(20)
       assert.isTrue(Option.isNone(yield* Fiber.poll(unsignalled)), "the request without a signal still waits")
       assert.strictEqual(listener.open(), 2)
       yield* Effect.promise(live.close)
-      assert.strictEqual(errorOf(yield* unsignalled.await.pipe(Effect.flatten)).name, "ClientDestroyedError")
-      yield* Effect.promise(() => Loopback.waitFor(() => listener.open() === 0))
+      assert.strictEqual(yield* errorNameOf(unsignalled), "ClientDestroyedError")
+      yield* untilAllClosed(listener)
     }))
 
   it.scopedLive("closing the agent fails a request still waiting and closes its connection being made", () =>
@@ -99,10 +110,10 @@ describe("abortBeforeConnect", () => {
       const listener = yield* Loopback.silentTlsListener
       const live = makeLiveAgent(Undici)
       const pending = yield* Effect.fork(send(live.agent, listener.url, new AbortController().signal))
-      yield* Effect.promise(() => Loopback.waitFor(() => listener.accepted() === 1))
+      yield* untilAccepted(listener, 1)
       yield* Effect.promise(live.close)
-      assert.strictEqual(errorOf(yield* pending.await.pipe(Effect.flatten)).name, "ClientDestroyedError")
-      yield* Effect.promise(() => Loopback.waitFor(() => listener.open() === 0))
+      assert.strictEqual(yield* errorNameOf(pending), "ClientDestroyedError")
+      yield* untilAllClosed(listener)
     }))
 
   it.scopedLive("a signal aborted before the request is sent: rejected without opening a connection", () =>
@@ -125,7 +136,7 @@ describe("abortBeforeConnect", () => {
       const pending = yield* Effect.fork(send(dispatcher, server.url, hanging.signal))
       yield* Effect.promise(() => server.awaitRequests(1))
       hanging.abort()
-      assert.strictEqual(errorOf(yield* pending.await.pipe(Effect.flatten)).name, "AbortError")
+      assert.strictEqual(yield* errorNameOf(pending), "AbortError")
       yield* Effect.promise(() => server.requests[0]!.socketClosed)
       const answered = new AbortController()
       assert.deepStrictEqual(yield* send(dispatcher, server.url, answered.signal), {
