@@ -18,7 +18,7 @@ type Handler = Dispatcher.DispatchHandler
  * a connection. When the last waiting request of an origin is aborted, its connecting sockets are only
  * awaited by aborted requests and are destroyed: undici then fails those requests (already ended for
  * their callers) and connects no more for them. An origin that ever had a request this count cannot
- * follow (a new-style handler) is left to undici.
+ * follow (sent without a signal, or with a new-style handler) is left to undici.
  */
 export class ConnectingSockets {
   private readonly sockets = new Map<string, Set<Net.Socket>>()
@@ -82,13 +82,6 @@ export class ConnectingSockets {
   /** Destroys every socket still connecting (the agent was destroyed: nobody waits for them). */
   destroyAll(): void {
     for (const origin of [...this.sockets.keys()]) this.destroy(origin)
-  }
-
-  /** How many sockets are still connecting. */
-  get size(): number {
-    let size = 0
-    for (const set of this.sockets.values()) size += set.size
-    return size
   }
 }
 
