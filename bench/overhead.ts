@@ -172,7 +172,9 @@ const allocated = async (count: number, run: () => Promise<unknown>): Promise<nu
 }
 
 const time = async (label: string, count: number, run: () => Promise<unknown>, callsPerRun = 1) => {
-  for (let i = 0; i < Math.min(2000, count); i++) await run()
+  // BENCH_WARMUP: runs before measuring (default: up to 2,000); 0 with BENCH_SERIES=1 shows the warm-up.
+  const warmup = process.env.BENCH_WARMUP === undefined ? Math.min(2000, count) : Number(process.env.BENCH_WARMUP)
+  for (let i = 0; i < warmup; i++) await run()
   if (process.env.BENCH_ALLOC === "1") {
     console.log(
       `${label.padEnd(28)} ${
@@ -182,7 +184,8 @@ const time = async (label: string, count: number, run: () => Promise<unknown>, c
   }
   // Blocks of calls, reported by their minimum and median: on a loaded machine the minimum block is
   // the steadiest figure of what the code itself costs.
-  const blocks = Math.max(1, Math.min(10, Math.floor(count / 100)))
+  const series = process.env.BENCH_SERIES === "1"
+  const blocks = Math.max(1, Math.min(series ? Infinity : 10, Math.floor(count / 100)))
   const per = Math.max(1, Math.floor(count / blocks))
   const walls: Array<number> = []
   const cpus: Array<number> = []
@@ -193,6 +196,9 @@ const time = async (label: string, count: number, run: () => Promise<unknown>, c
     walls.push(((performance.now() - started) * 1000) / per / callsPerRun)
     const used = process.cpuUsage(cpu)
     cpus.push((used.user + used.system) / per / callsPerRun)
+  }
+  if (series) {
+    console.log(`${label}: µs of CPU per call, block by block (${per} runs each): ${cpus.map(Math.round).join(" ")}`)
   }
   const sorted = (values: Array<number>) => [...values].sort((a, b) => a - b)
   const f = (value: number) => value.toFixed(1).padStart(8)
@@ -227,6 +233,14 @@ const handWritten = async () => {
 const what = process.argv[3] ?? "generate,stream"
 // BENCH_STREAMS: streams measured (default 20).
 const streams = Number(process.env.BENCH_STREAMS ?? 20)
+// BENCH_CONCURRENCY: calls or streams run together per measured run (W2 runs 200 calls, W4 100
+// streams), figures per call.
+const together = Number(process.env.BENCH_CONCURRENCY ?? 1)
+const concurrently = <A, E, R>(one: Effect.Effect<A, E, R>): Effect.Effect<unknown, E, R> =>
+  together === 1 ? one : Effect.all(Array.from({ length: together }, () => one), {
+    concurrency: "unbounded",
+    discard: true
+  })
 await runtime.runtime()
 if (what.includes("transport")) {
   // The floor under `generate`: the same HTTP client call, body text and JSON.parse, nothing else.
@@ -240,7 +254,12 @@ if (what.includes("transport")) {
     Effect.map((body) => JSON.parse(body)),
     Effect.provideService(HttpClient.HttpClient, client)
   )
-  await time("transport only (mock HTTP)", n, () => Effect.runPromise(plain))
+  await time(
+    `transport only (mock HTTP)${together === 1 ? "" : ` ×${together}`}`,
+    Math.ceil(n / together),
+    () => Effect.runPromise(concurrently(plain)),
+    together
+  )
   // The floor under `stream`: the same HTTP call read as an Effect Stream (text, lines, `data:` JSON), nothing else.
   const plainStream = HttpClient.execute(
     HttpClientRequest.bodyUnsafeJson(
@@ -270,9 +289,11 @@ if (what.includes("transport")) {
 }
 if (what.includes("generate")) {
   await time(
-    `generate (${ledger.backend} ledger)`,
-    n,
-    () => runtime.runPromise(LLMClient.generate({ prompt: `hello ${Math.random()}` }))
+    `generate (${ledger.backend} ledger)${together === 1 ? "" : ` ×${together}`}`,
+    Math.ceil(n / together),
+    () =>
+      runtime.runPromise(concurrently(Effect.suspend(() => LLMClient.generate({ prompt: `hello ${Math.random()}` })))),
+    together
   )
 }
 if (what.includes("provide")) {
@@ -288,13 +309,7 @@ if (what.includes("provide")) {
 if (what.includes("stream")) {
   // "stream-only" skips the floor (a profile of the stream path alone)
   if (!what.includes("stream-only")) await time(`hand-written SSE loop, ${streamEvents} events`, streams, handWritten)
-  // BENCH_CONCURRENCY: streams run together per measured run (W4 runs 100), figures per stream.
-  const together = Number(process.env.BENCH_CONCURRENCY ?? 1)
-  const one = Stream.runForEach(LLMClient.stream({ prompt: "hello" }), () => Effect.void)
-  const batch = together === 1 ? one : Effect.all(Array.from({ length: together }, () => one), {
-    concurrency: "unbounded",
-    discard: true
-  })
+  const batch = concurrently(Stream.runForEach(LLMClient.stream({ prompt: "hello" }), () => Effect.void))
   await time(
     `stream ${streamEvents} events${together === 1 ? "" : ` ×${together}`}`,
     streams,
