@@ -7,8 +7,6 @@ import * as Args from "@effect/cli/Args"
 import * as Command from "@effect/cli/Command"
 import * as HelpDoc from "@effect/cli/HelpDoc"
 import * as Options from "@effect/cli/Options"
-import * as FileSystem from "@effect/platform/FileSystem"
-import * as Path from "@effect/platform/Path"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import { identity } from "effect/Function"
@@ -21,19 +19,18 @@ import * as Stream from "effect/Stream"
 import { readFileSync } from "node:fs"
 import type { ConfigError, LedgerError } from "../domain/Errors.js"
 import { GenerationResponse } from "../domain/GenerationResponse.js"
-import type { SummaryGroupBy } from "../domain/LedgerEvent.js"
 import type { GenerateRequest } from "../domain/Request.js"
 import { liveOver, type LiveServices, nodeFileSystem } from "../layers/Live.js"
-import { Ledger } from "../services/Ledger.js"
 import { generate, stream } from "../services/LLMClient.js"
 import * as LLMConfig from "../services/LLMConfig.js"
 import { batchCommand } from "./batch/Command.js"
 import * as Budget from "./Budget.js"
 import { CliError, ExitCode, toExitCode } from "./Exit.js"
-import { spendLine, streamSummary, table, usd } from "./Format.js"
+import { streamSummary } from "./Format.js"
+import * as Init from "./Init.js"
+import * as LedgerCommand from "./Ledger.js"
 import * as Limits from "./Limits.js"
 import * as Output from "./Output.js"
-import { utcDate } from "./UtcDate.js"
 
 /** The package's version, for `--version` (package.json sits two levels up from src/cli and dist/cli). */
 const version: string = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")).version
@@ -217,58 +214,9 @@ const streamCommand = Command.make(
 
 const budgetCommands = Budget.makeCommands({ config, withLive })
 
-const ledgerCommand = Command.make("ledger", {
-  since: utcDate("since").pipe(
-    Options.withDescription("From this date/time (ISO 8601, UTC unless it names a zone; e.g. 2025-01-31)."),
-    Options.optional
-  ),
-  until: utcDate("until").pipe(Options.withDescription("Up to (excluding) this date/time."), Options.optional),
-  by: Options.choice("by", ["day", "model", "provider"]).pipe(
-    Options.withDescription("Group the summary by day (UTC), model or provider."),
-    Options.withDefault("day" as SummaryGroupBy)
-  ),
-  json,
-  config
-}, (options) =>
-  withLive(options.config)(Effect.gen(function*() {
-    const ledger = yield* Ledger
-    const { config: resolved } = yield* LLMConfig.LLMConfig
-    const rows = yield* ledger.summary({
-      groupBy: options.by,
-      ...Option.match(options.since, { onNone: () => ({}), onSome: (since) => ({ since }) }),
-      ...Option.match(options.until, { onNone: () => ({}), onSome: (until) => ({ until }) })
-    })
-    const spent = yield* ledger.spendToday()
-    const limit = resolved.budget.dailySpendLimit
-    if (options.json) {
-      return yield* Console.log(JSON.stringify({ groupBy: options.by, rows, today: { spent, limit } }, null, 2))
-    }
-    yield* Console.log(
-      rows.length === 0
-        ? "no calls recorded"
-        : table(
-          [options.by, "calls", "input", "output", "cost", "ok", "error", "cancelled", "expired"],
-          rows.map((row) => [
-            row.key,
-            String(row.calls),
-            String(row.inputTokens),
-            String(row.outputTokens),
-            usd(row.cost),
-            String(row.ok),
-            String(row.error),
-            String(row.cancelled),
-            String(row.expired)
-          ])
-        )
-    )
-    yield* Console.log(`\ntoday  ${spendLine(spent, limit)}`)
-  }))).pipe(
-    Command.withDescription(describe(
-      "Summarise the spend ledger (calls, tokens, cost, outcomes) and show today's spend against the daily limit. `ledger report` reports the last N days as a table, CSV or JSON.",
-      ["effect-llm ledger", "effect-llm ledger --by model --since 2025-01-01", "effect-llm ledger --json"]
-    )),
-    Command.withSubcommands([budgetCommands.report, Limits.makeCommand({ config, json, withLive })])
-  )
+const ledgerCommand = LedgerCommand.makeCommand({ config, json, withLive, describe }).pipe(
+  Command.withSubcommands([budgetCommands.report, Limits.makeCommand({ config, json, withLive })])
+)
 
 // ---------------------------------------------------------------------------------------------
 // doctor / init / demo
@@ -291,42 +239,7 @@ const doctorCommand = Command.make(
     ))
   )
 
-/** The commented template: the package's own `config.yaml` (shipped in `files`). */
-const templateUrl = new URL("../../config.yaml", import.meta.url)
-
-const initCommand = Command.make("init", {
-  force: Options.boolean("force").pipe(Options.withDescription("Overwrite an existing file.")),
-  config
-}, (options) =>
-  Effect.gen(function*() {
-    const fs = yield* FileSystem.FileSystem
-    const path = yield* Path.Path
-    const target = path.resolve(Option.getOrElse(options.config, () => "config.yaml"))
-    if (!options.force && (yield* fs.exists(target))) {
-      return yield* new CliError({
-        kind: "FileExists",
-        message: `${target} already exists; pass --force to overwrite it`,
-        exitCode: ExitCode.usage
-      })
-    }
-    const template = yield* fs.readFileString(yield* path.fromFileUrl(templateUrl))
-    yield* fs.makeDirectory(path.dirname(target), { recursive: true })
-    yield* fs.writeFileString(target, template)
-    yield* Console.log(
-      `wrote ${target}\nnext: set GEMINI_API_KEY and/or DASHSCOPE_API_KEY, then run \`effect-llm doctor\``
-    )
-  }).pipe(
-    Effect.catchTags({
-      SystemError: (error) => new CliError({ kind: "SystemError", message: error.message, exitCode: ExitCode.runtime }),
-      BadArgument: (error) => new CliError({ kind: "BadArgument", message: error.message, exitCode: ExitCode.runtime })
-    })
-  )).pipe(
-    Command.withDescription(describe("Write a commented config.yaml template (never overwrites without --force).", [
-      "effect-llm init",
-      "effect-llm init --config ~/.config/effect-llm/config.yaml",
-      "effect-llm init --force"
-    ]))
-  )
+const initCommand = Init.makeCommand({ config, describe })
 
 const demoCommand = Command.make("demo", {
   live: Options.boolean("live").pipe(

@@ -268,6 +268,10 @@ describe.concurrent("effect-llm CLI", { timeout: 120_000 }, () => {
     const cwd = tempDir()
     const first = await runCli(["init"], { cwd })
     assert.strictEqual(first.code, 0, first.stderr)
+    // the next step names the key of every protocol the template configures
+    for (const key of ["GEMINI_API_KEY", "DASHSCOPE_API_KEY", "OPENAI_API_KEY", "ANTHROPIC_API_KEY"]) {
+      assert.include(first.stdout, key)
+    }
     const written = join(cwd, "config.yaml")
     assert.strictEqual(readFileSync(written, "utf8"), readFileSync(join(root, "config.yaml"), "utf8"))
     const [again, forced] = await Promise.all([

@@ -1,0 +1,59 @@
+/**
+ * `effect-llm init`: writes the package's commented `config.yaml` template to `--config` (default
+ * `./config.yaml`), never over an existing file without `--force`.
+ */
+import * as Command from "@effect/cli/Command"
+import type * as HelpDoc from "@effect/cli/HelpDoc"
+import * as Options from "@effect/cli/Options"
+import * as FileSystem from "@effect/platform/FileSystem"
+import * as Path from "@effect/platform/Path"
+import * as Console from "effect/Console"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import { CliError, ExitCode } from "./Exit.js"
+
+/** The commented template: the package's own `config.yaml` (shipped in `files`). */
+const templateUrl = new URL("../../config.yaml", import.meta.url)
+
+/** The `init` command over the shared `--config` option. */
+export const makeCommand = (shared: {
+  readonly config: Options.Options<Option.Option<string>>
+  readonly describe: (summary: string, examples: ReadonlyArray<string>) => HelpDoc.HelpDoc
+}) =>
+  Command.make("init", {
+    force: Options.boolean("force").pipe(Options.withDescription("Overwrite an existing file.")),
+    config: shared.config
+  }, (options) =>
+    Effect.gen(function*() {
+      const fs = yield* FileSystem.FileSystem
+      const path = yield* Path.Path
+      const target = path.resolve(Option.getOrElse(options.config, () => "config.yaml"))
+      if (!options.force && (yield* fs.exists(target))) {
+        return yield* new CliError({
+          kind: "FileExists",
+          message: `${target} already exists; pass --force to overwrite it`,
+          exitCode: ExitCode.usage
+        })
+      }
+      const template = yield* fs.readFileString(yield* path.fromFileUrl(templateUrl))
+      yield* fs.makeDirectory(path.dirname(target), { recursive: true })
+      yield* fs.writeFileString(target, template)
+      yield* Console.log(
+        `wrote ${target}\nnext: set the keys of the providers you use (GEMINI_API_KEY, DASHSCOPE_API_KEY, OPENAI_API_KEY, ANTHROPIC_API_KEY), then run \`effect-llm doctor\``
+      )
+    }).pipe(
+      Effect.catchTags({
+        SystemError: (error) =>
+          new CliError({ kind: "SystemError", message: error.message, exitCode: ExitCode.runtime }),
+        BadArgument: (error) =>
+          new CliError({ kind: "BadArgument", message: error.message, exitCode: ExitCode.runtime })
+      })
+    )).pipe(
+      Command.withDescription(
+        shared.describe("Write a commented config.yaml template (never overwrites without --force).", [
+          "effect-llm init",
+          "effect-llm init --config ~/.config/effect-llm/config.yaml",
+          "effect-llm init --force"
+        ])
+      )
+    )
