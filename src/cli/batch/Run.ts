@@ -27,6 +27,7 @@ import * as Input from "./Input.js"
 import * as Jsonl from "./Jsonl.js"
 import * as Progress from "./Progress.js"
 import * as Results from "./Results.js"
+import { scanInput } from "./Scan.js"
 
 /** How progress is shown: a live line (stderr is a terminal), plain lines, or JSON events (`--json`). */
 export type ProgressMode = "tty" | "plain" | "json"
@@ -70,61 +71,6 @@ const signalQueue = Effect.acquireRelease(
       process.off("SIGTERM", listener)
     })
 )
-
-/** What the first pass over the input found. */
-interface Scan {
-  /** Per id, the line that defines it (a later line with the same id is a duplicate). */
-  readonly firstLine: Map<string, number>
-  readonly counts: Progress.InputCounts
-}
-
-/**
- * The first pass over the input: every malformed line (a duplicate id included) reported with its
- * number, the items counted (for progress and ETA) and the line defining each id remembered.
- */
-const scanInput = <R>(
-  path: string,
-  context: Input.ParseContext,
-  report: {
-    /** The id already has a success in the results file. */
-    readonly done: (id: string) => boolean
-    /** The id failed in an earlier run and is not retried. */
-    readonly kept: (id: string) => boolean
-    readonly malformed: (line: number, reason: string, id: string | undefined) => Effect.Effect<void, never, R>
-  }
-): Effect.Effect<Scan, PlatformError, FileSystem.FileSystem | R> =>
-  Effect.gen(function*() {
-    const firstLine = new Map<string, number>()
-    const malformedLines: Array<number> = []
-    let malformed = 0
-    let items = 0
-    let alreadyDone = 0
-    let keptFailed = 0
-    yield* Stream.runForEach(Jsonl.lines(path), (line) => {
-      const parsed = Input.parseLine(line.text, context)
-      let reason: string | undefined
-      let id: string | undefined
-      if (parsed._tag === "Malformed") {
-        reason = parsed.reason
-        id = parsed.id
-      } else if (parsed._tag === "Item") {
-        id = parsed.item.id
-        const first = firstLine.get(id)
-        if (first !== undefined) reason = `duplicate id ${JSON.stringify(id)} (first at line ${first})`
-        else {
-          firstLine.set(id, line.number)
-          items++
-          if (report.done(id)) alreadyDone++
-          else if (report.kept(id)) keptFailed++
-        }
-      }
-      if (reason === undefined) return Effect.void
-      malformed++
-      if (malformedLines.length < 100) malformedLines.push(line.number)
-      return report.malformed(line.number, reason, id)
-    })
-    return { firstLine, counts: { items, alreadyDone, keptFailed, malformed, malformedLines } }
-  })
 
 /** The batch program (inside `withLive`). */
 export const program = (options: BatchOptions) =>
