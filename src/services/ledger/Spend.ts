@@ -7,6 +7,7 @@ import type { BudgetWindow } from "../../domain/Errors.js"
 import { BudgetExceededError } from "../../domain/Errors.js"
 import type { LedgerEvent } from "../../domain/LedgerEvent.js"
 import type { BudgetLimit } from "../Ledger.js"
+import { OpenHolds } from "./OpenHolds.js"
 
 const dayMs = 86_400_000
 
@@ -131,12 +132,6 @@ export const firstRefusal = (
   return undefined
 }
 
-interface OpenHold {
-  readonly timestamp: number
-  readonly cost: number
-  readonly scopes: ReadonlyArray<string>
-}
-
 const budgetWindows: ReadonlyArray<BudgetWindow> = ["daily", "weekly", "monthly"]
 
 /**
@@ -146,15 +141,15 @@ const budgetWindows: ReadonlyArray<BudgetWindow> = ["daily", "weekly", "monthly"
  * clock (another process's skew) counts until it expires too: the budget errs on the safe side. Only
  * the current windows' settlements count (a later window's, seen when the clock is behind the rows,
  * do not); past windows and expired holds are dropped as the clock moves on, so memory stays bounded
- * by the scopes seen in the current month plus the open holds — and the clock must not go back before
- * the fold started.
+ * by the scopes seen in the current month plus the open holds (`OpenHolds.ts`) — and the clock must
+ * not go back before the fold started.
  *
  * A `raise` moves its hold to the raised cost and alias, keeping the hold's time; a raise of a hold
  * that no longer counts (expired, or already settled) reserves its amount afresh from the raise's time.
  */
 export class SpendFold {
   private readonly ttlMs: number
-  private readonly open = new Map<string, OpenHold>()
+  private readonly open = new OpenHolds()
   private prunedOn = Number.NaN
   /** window → window start → scope → USD settled. */
   private readonly settled = new Map<BudgetWindow, Map<number, Map<string, number>>>(
@@ -169,7 +164,7 @@ export class SpendFold {
   add(row: SpendRow): void {
     switch (row.type) {
       case "hold":
-        this.open.set(row.holdId, { timestamp: row.timestamp, cost: row.cost, scopes: scopesOf(row.alias, row.tags) })
+        this.open.set(row.holdId, { timestamp: row.timestamp, cost: row.cost, scopes: distinctScopes(row) })
         return
       case "raise": {
         const held = this.open.get(row.holdId)
@@ -177,13 +172,13 @@ export class SpendFold {
         this.open.set(row.holdId, {
           timestamp: counting ? held.timestamp : row.timestamp,
           cost: row.cost,
-          scopes: scopesOf(row.alias, row.tags)
+          scopes: distinctScopes(row)
         })
         return
       }
       default: {
         this.open.delete(row.holdId)
-        const scopes = scopesOf(row.alias, row.tags)
+        const scopes = distinctScopes(row)
         for (const [window, starts] of this.settled) {
           const start = windowStart(window, row.timestamp)
           let byScope = starts.get(start)
@@ -230,23 +225,26 @@ export class SpendFold {
    */
   spentIn(limits: ReadonlyArray<BudgetLimit>, now: number, exclude?: string): Array<number> {
     this.prune(now)
+    this.open.expire(now, this.ttlMs)
+    const excluded = exclude === undefined ? undefined : this.open.get(exclude)
     const totals = new Array<number>(limits.length)
     for (let i = 0; i < limits.length; i++) {
       const limit = limits[i]!
-      totals[i] = this.settled.get(limit.window)!.get(windowStart(limit.window, now))?.get(limit.scope) ?? 0
-    }
-    for (const [holdId, hold] of this.open) {
-      if (now - hold.timestamp >= this.ttlMs) {
-        this.open.delete(holdId)
-        continue
-      }
-      if (holdId === exclude) continue
-      for (let i = 0; i < limits.length; i++) {
-        if (hold.scopes.includes(limits[i]!.scope)) totals[i] += hold.cost
-      }
+      const settled = this.settled.get(limit.window)!.get(windowStart(limit.window, now))?.get(limit.scope) ?? 0
+      const reserved = this.open.reserved(limit.scope)
+      totals[i] = settled +
+        (excluded !== undefined && excluded.scopes.includes(limit.scope) ? reserved - excluded.cost : reserved)
     }
     return totals
   }
+}
+
+/** A row's scopes, each once (two tags can name one scope: `a:b` = `c` and `a` = `b:c`). */
+const distinctScopes = (row: SpendRow): ReadonlyArray<string> => {
+  const scopes = scopesOf(row.alias, row.tags)
+  if (scopes.length <= 3) return scopes
+  const distinct = new Set(scopes)
+  return distinct.size === scopes.length ? scopes : [...distinct]
 }
 
 /** The fold's row for an event. */

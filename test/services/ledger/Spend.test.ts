@@ -10,6 +10,7 @@ import {
   monthKey,
   scopesOf,
   SpendFold,
+  type SpendRow,
   weekKey,
   windowStart
 } from "../../../src/services/ledger/Spend.js"
@@ -124,5 +125,111 @@ describe("SpendFold", () => {
     assert.strictEqual(computeSpend([hold], now, 900), 0.25)
     assert.strictEqual(computeSpend([hold, commit], now, 900, "user:u1", "monthly"), 0.125)
     assert.strictEqual(computeSpend([hold, commit], now, 900, "user:u2", "monthly"), 0)
+  })
+})
+
+/**
+ * The open holds as they were summed before `OpenHolds`: every open hold visited per check. The fold
+ * must give what this gives, to rounding, whatever the rows.
+ */
+class SummedHolds {
+  readonly open = new Map<string, { timestamp: number; cost: number; scopes: ReadonlyArray<string> }>()
+  constructor(readonly ttlMs: number) {}
+  add(row: SpendRow): void {
+    if (row.type === "hold") {
+      this.open.set(row.holdId, { timestamp: row.timestamp, cost: row.cost, scopes: scopesOf(row.alias, row.tags) })
+    } else if (row.type === "raise") {
+      const held = this.open.get(row.holdId)
+      const counting = held !== undefined && row.timestamp - held.timestamp < this.ttlMs
+      this.open.set(row.holdId, {
+        timestamp: counting ? held.timestamp : row.timestamp,
+        cost: row.cost,
+        scopes: scopesOf(row.alias, row.tags)
+      })
+    } else this.open.delete(row.holdId)
+  }
+  reserved(scopes: ReadonlyArray<string>, now: number, exclude?: string): Array<number> {
+    const totals = scopes.map(() => 0)
+    for (const [holdId, hold] of this.open) {
+      if (now - hold.timestamp >= this.ttlMs) {
+        this.open.delete(holdId)
+        continue
+      }
+      if (holdId === exclude) continue
+      scopes.forEach((scope, i) => {
+        if (hold.scopes.includes(scope)) totals[i]! += hold.cost
+      })
+    }
+    return totals
+  }
+}
+
+describe("SpendFold's open holds", () => {
+  /** A small seeded generator, so that a failure replays. */
+  const random = (seed: number) => () => {
+    seed = (seed * 1_103_515_245 + 12_345) % 2_147_483_648
+    return seed / 2_147_483_648
+  }
+
+  it("reserve what summing every open hold gives: holds, raises, settlements and expiry, times out of order", () => {
+    for (let run = 0; run < 20; run++) {
+      const next = random(run + 1)
+      const ttlMs = 60_000
+      const fold = new SpendFold(ttlMs / 1000)
+      const summed = new SummedHolds(ttlMs)
+      // one settlement-free window: the clock stays within one UTC day, settled totals stay zero
+      let now = at("2026-01-15T01:00:00Z")
+      const ids: Array<string> = []
+      const scopes = ["global", "model:a", "model:b", "user:u1", "user:u2"]
+      for (let step = 0; step < 600; step++) {
+        const pick = next()
+        const id = pick < 0.45 || ids.length === 0 ? `h${step}` : ids[Math.floor(next() * ids.length)]!
+        // another process's clock: up to 20 s behind or ahead of this one
+        const timestamp = now + Math.floor((next() - 0.5) * 40_000)
+        const alias = next() < 0.5 ? "a" : "b"
+        const tags = next() < 0.5 ? { user: next() < 0.5 ? "u1" : "u2" } : undefined
+        const type = pick < 0.45 ? "hold" : pick < 0.6 ? "raise" : pick < 0.8 ? "commit" : "cancel"
+        // settlements cost nothing here: this test is about what open holds reserve
+        const cost = type === "hold" || type === "raise" ? Math.round(next() * 1000) / 997 : 0
+        const row: SpendRow = { type, holdId: id, cost, timestamp, alias, tags }
+        if (type === "hold") ids.push(id)
+        fold.add(row)
+        summed.add(row)
+        now += Math.floor(next() * 2_000)
+        const exclude = next() < 0.3 && ids.length > 0 ? ids[Math.floor(next() * ids.length)] : undefined
+        const limits = scopes.map((scope) => ({ scope, window: "daily" as const, limit: 0 }))
+        const expected = summed.reserved(scopes, now, exclude)
+        const actual = fold.spentIn(limits, now, exclude)
+        actual.forEach((value, i) =>
+          assert.approximately(value, expected[i]!, 1e-9, `run ${run}, step ${step}, ${scopes[i]}`)
+        )
+        for (const held of ids.slice(-5)) {
+          assert.strictEqual(fold.counts(held, now), summed.open.has(held), `run ${run}, step ${step}, ${held}`)
+        }
+      }
+    }
+  })
+
+  it("count a hold once in a scope that two of its tags name", () => {
+    const fold = new SpendFold(900)
+    const now = at("2026-01-15T12:00:00Z")
+    const tags = { "a:b": "c", a: "b:c" }
+    fold.add({ type: "hold", holdId: "h", cost: 0.25, timestamp: now, alias: "flash", tags })
+    assert.strictEqual(fold.spent("a:b:c", "daily", now), 0.25)
+    fold.add({ type: "commit", holdId: "h", cost: 0.5, timestamp: now, alias: "flash", tags })
+    assert.strictEqual(fold.spent("a:b:c", "daily", now), 0.5)
+  })
+
+  it("keep no more than twice the open holds' entries once settled holds are many", () => {
+    const fold = new SpendFold(900)
+    const now = at("2026-01-15T12:00:00Z")
+    for (let i = 0; i < 50_000; i++) {
+      fold.add({ type: "hold", holdId: `h${i}`, cost: 0.001, timestamp: now + i, alias: "flash", tags: undefined })
+      fold.add({ type: "commit", holdId: `h${i}`, cost: 0.001, timestamp: now + i, alias: "flash", tags: undefined })
+    }
+    fold.add({ type: "hold", holdId: "open", cost: 0.5, timestamp: now, alias: "flash", tags: undefined })
+    const open = fold["open"]
+    assert.isAtMost(open["ages"].length, 1025)
+    assert.approximately(fold.spent("global", "daily", now + 50_000), 50 + 0.5, 1e-9)
   })
 })
