@@ -20,16 +20,24 @@ export interface Who {
   readonly model: string
 }
 
-/** `Telemetry.withTags`, memoised per tag set (tag values come from config and fixed vocabularies). */
-const withTagsCached = <Type, In, Out>(metric: Metric.Metric<Type, In, Out>) => {
-  const cache = new Map<string, Metric.Metric<Type, In, Out>>()
-  return (tags: Readonly<Record<string, string>>): Metric.Metric<Type, In, Out> => {
-    let key = ""
-    for (const name in tags) key += `${name}\u0000${tags[name]}\u0000`
-    let found = cache.get(key)
+/**
+ * `Telemetry.withTags` with the tags `names` names, memoised by their values (from config and fixed
+ * vocabularies): a nested map walked value by value, so an update builds no key string or tag object.
+ */
+const taggedBy = <Type, In, Out>(metric: Metric.Metric<Type, In, Out>, ...names: ReadonlyArray<string>) => {
+  const root = new Map<string, unknown>()
+  return (...values: ReadonlyArray<string>): Metric.Metric<Type, In, Out> => {
+    let node = root
+    const last = values.length - 1
+    for (let i = 0; i < last; i++) {
+      let next = node.get(values[i]!) as Map<string, unknown> | undefined
+      if (next === undefined) node.set(values[i]!, next = new Map())
+      node = next
+    }
+    let found = node.get(values[last]!) as Metric.Metric<Type, In, Out> | undefined
     if (found === undefined) {
-      found = Telemetry.withTags(metric, tags)
-      cache.set(key, found)
+      found = Telemetry.withTags(metric, Object.fromEntries(names.map((name, i) => [name, values[i]!])))
+      node.set(values[last]!, found)
     }
     return found
   }
@@ -47,26 +55,24 @@ const updateMetrics = (update: (labels: ReadonlyArray<MetricLabel.MetricLabel>) 
 
 /** Builds the call telemetry; `recordContent` puts prompt and answer text on spans. */
 export const make = (options: { readonly recordContent: boolean }) => {
-  const requests = withTagsCached(Telemetry.requests)
-  const latency = withTagsCached(Telemetry.latencyMs)
-  const spend = withTagsCached(Telemetry.spendUsd)
-  const attempts = withTagsCached(Telemetry.attempts)
-  const retries = withTagsCached(Telemetry.retries)
-  const waits = withTagsCached(Telemetry.rateLimitWaitSeconds)
-  const admitted = withTagsCached(Telemetry.limiterAdmitted)
-  const waited = withTagsCached(Telemetry.limiterWaited)
-  const refused = withTagsCached(Telemetry.limiterRefused)
-  const waitMs = withTagsCached(Telemetry.limiterWaitMs)
+  const requests = taggedBy(Telemetry.requests, "provider", "model", "outcome")
+  const latency = taggedBy(Telemetry.latencyMs, "provider", "model")
+  const spend = taggedBy(Telemetry.spendUsd, "provider", "model")
+  const attempts = taggedBy(Telemetry.attempts, "provider", "endpoint")
+  const retries = taggedBy(Telemetry.retries, "reason")
+  const waits = taggedBy(Telemetry.rateLimitWaitSeconds, "provider")
+  const admitted = taggedBy(Telemetry.limiterAdmitted, "model")
+  const waited = taggedBy(Telemetry.limiterWaited, "model", "limit")
+  const refused = taggedBy(Telemetry.limiterRefused, "model", "limit")
+  const waitMs = taggedBy(Telemetry.limiterWaitMs, "model")
 
   /** Counts a settled call by outcome (`ok`, an error tag, `cancelled`), its latency and its spend. */
-  const settled = (who: Who, outcome: string, totalMs: number, cost: number) => {
-    const tags = { provider: who.provider, model: who.model }
-    return updateMetrics((labels) => {
-      requests({ ...tags, outcome }).unsafeUpdate(1, labels)
-      latency(tags).unsafeUpdate(totalMs, labels)
-      if (cost > 0) spend(tags).unsafeUpdate(cost, labels)
+  const settled = (who: Who, outcome: string, totalMs: number, cost: number) =>
+    updateMetrics((labels) => {
+      requests(who.provider, who.model, outcome).unsafeUpdate(1, labels)
+      latency(who.provider, who.model).unsafeUpdate(totalMs, labels)
+      if (cost > 0) spend(who.provider, who.model).unsafeUpdate(cost, labels)
     })
-  }
 
   /** Annotates the call span with what the plan decided. */
   const started = (plan: Plan) =>
@@ -123,7 +129,7 @@ export const make = (options: { readonly recordContent: boolean }) => {
   /** Counts an attempt about to be sent. */
   const attempted = (route: Route) =>
     updateMetrics((labels) =>
-      attempts({ provider: route.model.provider, endpoint: route.endpoint.name }).unsafeUpdate(1, labels)
+      attempts(route.model.provider, route.endpoint.name).unsafeUpdate(1, labels)
     )
 
   /** The options of an attempt's span; a rate-limiter wait before it is recorded on it. */
@@ -151,23 +157,23 @@ export const make = (options: { readonly recordContent: boolean }) => {
   }
 
   /** Counts an attempt the rate limiter admitted. */
-  const limiterAdmitted = (route: Route) => Metric.increment(admitted({ model: route.model.alias }))
+  const limiterAdmitted = (route: Route) => Metric.increment(admitted(route.model.alias))
 
   /** Counts a rate-limiter wait and its length. */
   const limiterWaited = (route: Route, limit: string, ms: number) =>
     Effect.zipRight(
-      Metric.increment(waited({ model: route.model.alias, limit })),
-      Metric.update(waitMs({ model: route.model.alias }), ms)
+      Metric.increment(waited(route.model.alias, limit)),
+      Metric.update(waitMs(route.model.alias), ms)
     )
 
   /** Counts a rate-limiter refusal. */
-  const limiterRefused = (route: Route, limit: string) => Metric.increment(refused({ model: route.model.alias, limit }))
+  const limiterRefused = (route: Route, limit: string) => Metric.increment(refused(route.model.alias, limit))
 
   /** Counts a retry by the failed attempt's reason, and the seconds a rate-limit wait sleeps. */
   const retried = (reason: string, provider: string, rateLimitWaitMs: number | undefined) =>
     Effect.zipRight(
-      Metric.increment(retries({ reason })),
-      rateLimitWaitMs === undefined ? Effect.void : Metric.incrementBy(waits({ provider }), rateLimitWaitMs / 1000)
+      Metric.increment(retries(reason)),
+      rateLimitWaitMs === undefined ? Effect.void : Metric.incrementBy(waits(provider), rateLimitWaitMs / 1000)
     )
 
   return {

@@ -30,7 +30,11 @@ describe("observability", () => {
   it.effect("a success: generate span with GenAI attributes, one attempt span, ledger spans, request counter", () => {
     const recording = RecordingTracer.make()
     return Effect.gen(function*() {
-      const before = yield* counter(Telemetry.requests, { provider: "google", model: "test-model-1", outcome: "ok" })
+      const who = { provider: "google", model: "test-model-1" }
+      const before = yield* counter(Telemetry.requests, { ...who, outcome: "ok" })
+      const attemptsBefore = yield* counter(Telemetry.attempts, { provider: "google", endpoint: "mock-google" })
+      const latenciesBefore = (yield* Metric.value(Telemetry.withTags(Telemetry.latencyMs, who))).count
+      const spendBefore = (yield* Metric.value(Telemetry.withTags(Telemetry.spendUsd, who))).count
       const response = yield* generate({ prompt: "hello", fullResponse: true, traceId: "obs-1" })
       const [span] = recording.named("LLMClient.generate")
       assert.isDefined(span)
@@ -59,8 +63,14 @@ describe("observability", () => {
         assert.strictEqual(ledgerSpan.attributes.get("effect_llm.alias"), "test-model", ledgerSpan.name)
         assert.strictEqual(ledgerSpan.attributes.get("effect_llm.trace_id"), "obs-1", ledgerSpan.name)
       }
-      const after = yield* counter(Telemetry.requests, { provider: "google", model: "test-model-1", outcome: "ok" })
+      const after = yield* counter(Telemetry.requests, { ...who, outcome: "ok" })
       assert.strictEqual(after - before, 1)
+      // each metric under its own tags: attempts by provider and endpoint, latency and spend by model
+      const attemptsAfter = yield* counter(Telemetry.attempts, { provider: "google", endpoint: "mock-google" })
+      assert.strictEqual(attemptsAfter - attemptsBefore, 1)
+      assert.strictEqual((yield* Metric.value(Telemetry.withTags(Telemetry.latencyMs, who))).count - latenciesBefore, 1)
+      assert.isAbove(response.cost, 0)
+      assert.closeTo((yield* Metric.value(Telemetry.withTags(Telemetry.spendUsd, who))).count - spendBefore, response.cost, 1e-12)
     }).pipe(Effect.provide(layerFor(["hi there"])), Effect.withTracer(recording.tracer))
   })
 
