@@ -128,9 +128,7 @@ export const make = (options: { readonly recordContent: boolean }) => {
 
   /** Counts an attempt about to be sent. */
   const attempted = (route: Route) =>
-    updateMetrics((labels) =>
-      attempts(route.model.provider, route.endpoint.name).unsafeUpdate(1, labels)
-    )
+    updateMetrics((labels) => attempts(route.model.provider, route.endpoint.name).unsafeUpdate(1, labels))
 
   /** The options of an attempt's span; a rate-limiter wait before it is recorded on it. */
   const attemptSpan = (

@@ -70,7 +70,11 @@ describe("observability", () => {
       assert.strictEqual(attemptsAfter - attemptsBefore, 1)
       assert.strictEqual((yield* Metric.value(Telemetry.withTags(Telemetry.latencyMs, who))).count - latenciesBefore, 1)
       assert.isAbove(response.cost, 0)
-      assert.closeTo((yield* Metric.value(Telemetry.withTags(Telemetry.spendUsd, who))).count - spendBefore, response.cost, 1e-12)
+      assert.closeTo(
+        (yield* Metric.value(Telemetry.withTags(Telemetry.spendUsd, who))).count - spendBefore,
+        response.cost,
+        1e-12
+      )
     }).pipe(Effect.provide(layerFor(["hi there"])), Effect.withTracer(recording.tracer))
   })
 
