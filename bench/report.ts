@@ -27,6 +27,8 @@ export interface ResultRow {
   readonly cpuRatio: number | null
   /** Largest peak resident set size over rounds. */
   readonly peakRssMB: number
+  /** What each process ran before measuring: W1 calls, W2 and W4 batches, W3 events, TTFT streams (W5: 0). */
+  readonly warmup: number
 }
 
 /** One target of the bench (issue 6): a limit and what was measured. */
@@ -132,7 +134,9 @@ export const markdown = (report: BenchReport): string => {
       report.startedAt.slice(0, 16).replace("T", " ")
     } UTC · Node ${machine.node} · ${machine.cores} cores (${machine.cpu}) · load average at the end ${
       machine.loadAverage.map((l) => l.toFixed(1)).join(" ")
-    } · mode \`${report.mode}\`, ${report.rounds} round(s), ${report.minutes.toFixed(1)} min · package from ${
+    } · mode \`${report.mode}\`, ${report.rounds} round(s)${
+      report.sizes.warmScale === 1 ? "" : `, every warm-up ×${report.sizes.warmScale} (\`--warm\`)`
+    }, ${report.minutes.toFixed(1)} min · package from ${
       report.lib === "dist" ? "`dist/` (built by `npm run build`)" : "`src/` through tsx (not built)"
     }`,
     "",

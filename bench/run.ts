@@ -37,7 +37,7 @@ const option = (name: string): string | undefined => {
 }
 const mode: "full" | "quick" | "tiny" = flag("tiny") ? "tiny" : flag("quick") ? "quick" : "full"
 
-const sizesByMode: Record<typeof mode, Sizes> = {
+const sizesByMode: Record<typeof mode, Omit<Sizes, "warmScale">> = {
   full: {
     w1Calls: 1000,
     w1Warmup: 200,
@@ -84,7 +84,12 @@ const sizesByMode: Record<typeof mode, Sizes> = {
     eventChars: 8
   }
 }
-const sizes = sizesByMode[mode]
+// --warm K: every warm-up K times as long (the steady state of a long-running process; default 1)
+const warmScale = Number(option("warm") ?? 1)
+if (!Number.isInteger(warmScale) || warmScale < 1) {
+  throw new Error(`--warm: a whole number of at least 1, got ${option("warm")}`)
+}
+const sizes: Sizes = { ...sizesByMode[mode], warmScale }
 const rounds = Number(option("rounds") ?? (mode === "full" ? 5 : 1))
 const importRuns = mode === "full" ? 10 : mode === "quick" ? 5 : 1
 const only = option("only")?.split(",") as ReadonlyArray<WorkloadName> | undefined
@@ -528,7 +533,8 @@ const main = async () => {
           ? "ms/stream"
           : "ms",
         cpuRatio: client === "baseline" ? 1 : ratiosOf(protocol, workload, client, cpuOf),
-        peakRssMB: Math.max(...mine.map((r) => r.rssMB))
+        peakRssMB: Math.max(...mine.map((r) => r.rssMB)),
+        warmup: mine[0]!.detail.warmup ?? 0
       })
     }
   }

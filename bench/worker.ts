@@ -29,6 +29,11 @@ export interface Sizes {
   readonly answerChars: number
   /** Characters per stream event. */
   readonly eventChars: number
+  /**
+   * Multiplies every warm-up (W1's calls, W2's and W4's batches, W3's events, TTFT's streams): 1 by
+   * default; more measures the steady state a long-running process reaches (`--warm`).
+   */
+  readonly warmScale: number
 }
 
 export interface WorkerInput extends ClientOptions {
@@ -112,7 +117,8 @@ const measure = async (input: WorkerInput, client: BenchClient, workload: Worklo
 
   switch (workload) {
     case "W1": {
-      for (let i = 0; i < s.w1Warmup; i++) checkText(await client.call(callPrompt(i)), s.answerChars)
+      detail.warmup = s.w1Warmup * s.warmScale
+      for (let i = 0; i < detail.warmup; i++) checkText(await client.call(callPrompt(i)), s.answerChars)
       const latencies: Array<number> = []
       cpuStart = process.cpuUsage()
       const started = performance.now()
@@ -132,7 +138,10 @@ const measure = async (input: WorkerInput, client: BenchClient, workload: Worklo
     case "W2": {
       const batch = (b: number) =>
         Array.from({ length: s.w2Concurrency }, (_, i) => callPrompt(b * s.w2Concurrency + i))
-      for (const text of await client.calls(batch(0))) checkText(text, s.answerChars)
+      detail.warmup = s.warmScale
+      for (let w = 0; w < detail.warmup; w++) {
+        for (const text of await client.calls(batch(-w))) checkText(text, s.answerChars)
+      }
       const times: Array<number> = []
       cpuStart = process.cpuUsage()
       for (let b = 0; b < s.w2Batches; b++) {
@@ -149,8 +158,9 @@ const measure = async (input: WorkerInput, client: BenchClient, workload: Worklo
       break
     }
     case "W3": {
-      // Warm-up on a tenth of the stream, then the one long stream.
-      const warm = Math.max(1, Math.floor(s.w3Events / 10))
+      // Warm-up on a tenth of the stream (times the warm-up scale), then the one long stream.
+      const warm = Math.max(1, Math.floor(s.w3Events / 10)) * s.warmScale
+      detail.warmup = warm
       checkStream(await client.stream(streamPrompt(warm, 0)), warm, s.eventChars)
       cpuStart = process.cpuUsage()
       const started = performance.now()
@@ -165,7 +175,10 @@ const measure = async (input: WorkerInput, client: BenchClient, workload: Worklo
     case "W4": {
       const batch = (b: number) =>
         Array.from({ length: s.w4Streams }, (_, i) => streamPrompt(s.w4Events, b * s.w4Streams + i))
-      for (const result of await client.streams(batch(0))) checkStream(result, s.w4Events, s.eventChars)
+      detail.warmup = s.warmScale
+      for (let w = 0; w < detail.warmup; w++) {
+        for (const result of await client.streams(batch(-w))) checkStream(result, s.w4Events, s.eventChars)
+      }
       cpuStart = process.cpuUsage()
       const started = performance.now()
       const results = await client.streams(batch(1))
@@ -190,7 +203,8 @@ const measure = async (input: WorkerInput, client: BenchClient, workload: Worklo
       break
     }
     case "TTFT": {
-      const warm = Math.max(5, Math.floor(s.ttftStreams / 4))
+      const warm = Math.max(5, Math.floor(s.ttftStreams / 4)) * s.warmScale
+      detail.warmup = warm
       for (let i = 0; i < warm; i++) {
         checkStream(await client.stream(streamPrompt(s.ttftEvents, i)), s.ttftEvents, s.eventChars)
       }

@@ -1,16 +1,19 @@
 /**
- * The bench still runs and still checks every answer: `npm run bench -- --tiny --json` (every client
- * on every workload, tiny sizes, sources through tsx), its `BenchReport` checked as data.
+ * The bench still runs and still checks every answer: `npm run bench -- --tiny --warm 2 --json` (every
+ * client on every workload, tiny sizes, each warm-up twice, sources through tsx), its `BenchReport`
+ * checked as data; a bad option is refused before anything runs.
  */
 import { assert, describe, it } from "@effect/vitest"
 import { spawn } from "node:child_process"
 import type { BenchReport } from "../../bench/report.js"
 
-/** Runs `npm run bench -- --tiny --json` (without npm). */
-const runTinyBench = (): Promise<{ code: number | null; stdout: string; stderr: string }> =>
+/** Runs `npm run bench -- --tiny --json …` (without npm). */
+const runTinyBench = (
+  ...options: ReadonlyArray<string>
+): Promise<{ code: number | null; stdout: string; stderr: string }> =>
   new Promise((resolve, reject) => {
     const env: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: "1" }
-    const child = spawn(process.execPath, ["--import", "tsx", "bench/run.ts", "--tiny", "--json"], {
+    const child = spawn(process.execPath, ["--import", "tsx", "bench/run.ts", "--tiny", "--json", ...options], {
       env,
       stdio: ["ignore", "pipe", "pipe"]
     })
@@ -28,10 +31,16 @@ describe("npm run bench", () => {
   it("runs in tiny mode: every client measured on every workload, answers checked, every target evaluated", {
     timeout: 180_000
   }, async () => {
-    const { code, stderr, stdout } = await runTinyBench()
+    const { code, stderr, stdout } = await runTinyBench("--warm", "2")
     assert.strictEqual(code, 0, `${stdout}\n${stderr}`)
     const report = JSON.parse(stdout) as BenchReport
     assert.strictEqual(report.mode, "tiny")
+    assert.strictEqual(report.sizes.warmScale, 2)
+    // each warm-up ran twice: W1 5 calls, W2 and W4 one batch, W3 a tenth of the stream, TTFT 5 streams
+    const warmups = { W1: 10, W2: 2, W3: 60, W4: 2, TTFT: 10, W5: 0 } as const
+    for (const row of report.results) {
+      assert.strictEqual(row.warmup, warmups[row.workload], `${row.protocol} ${row.workload}`)
+    }
     assert.strictEqual(report.lib, "src")
     assert.deepStrictEqual(report.failures, [])
 
@@ -97,5 +106,16 @@ describe("npm run bench", () => {
     assert.strictEqual(report.targets[0]!.value, w1.ratio)
     // No Effect log lines leaked from the measured processes (a retry would mean the run was not clean).
     assert.deepStrictEqual(report.logLines, { infoOrAbove: [], other: 0 })
+  })
+
+  it("refuses a warm-up scale that is not a whole number of at least 1, before measuring anything", {
+    timeout: 60_000
+  }, async () => {
+    for (const bad of ["0", "1.5", "x"]) {
+      const { code, stderr, stdout } = await runTinyBench("--warm", bad)
+      assert.notStrictEqual(code, 0, bad)
+      assert.include(stderr, "--warm: a whole number of at least 1", bad)
+      assert.strictEqual(stdout, "", bad)
+    }
   })
 })
