@@ -38,8 +38,11 @@ export const refuseUnsupported = (
   protocol: string,
   capabilities: Capabilities
 ): FatalError | undefined => {
-  for (const [messageIndex, message] of request.messages.entries()) {
-    for (const [partIndex, part] of message.parts.entries()) {
+  // indexed loops: this runs before every request, and `entries()` makes an iterator and a pair per part
+  for (let messageIndex = 0; messageIndex < request.messages.length; messageIndex++) {
+    const message = request.messages[messageIndex]!
+    for (let partIndex = 0; partIndex < message.parts.length; partIndex++) {
+      const part = message.parts[partIndex]!
       if (!capabilities.part(part, message.role)) {
         return new FatalError({
           reason: "invalid_request",
