@@ -52,7 +52,10 @@ export const layerWith = <E, E2, E3>(
     Layer.provideMerge(ledger),
     Layer.provide(Layer.mergeAll(Pricing.layer, providers))
   )
-  return client.pipe(Layer.provideMerge(config))
+  const clientRefs = Layer.scopedDiscard(
+    Effect.flatMap(LLMConfig.LLMConfig, ({ config }) => Providers.clientRefs(config.providers))
+  )
+  return Layer.merge(client, clientRefs).pipe(Layer.provideMerge(config))
 }
 
 /** The ledger backend `ledger:` names, with the budget's hold TTL and alert thresholds. */
@@ -143,16 +146,20 @@ let shared: ManagedRuntime.ManagedRuntime<LiveServices, ConfigError | LedgerErro
  * decoded config and the ledger connection. A build that fails is retried by the next use.
  * Release it at process shutdown with `disposeLiveLayer()`.
  */
-export const LiveLayer: Layer.Layer<LiveServices, ConfigError | LedgerError> = Layer.effectContext(
+export const LiveLayer: Layer.Layer<LiveServices, ConfigError | LedgerError> = Layer.scopedContext(
   Effect.suspend(() => {
     const runtime = shared ??= ManagedRuntime.make(makeLiveLayer())
     return runtime.runtimeEffect.pipe(
-      Effect.map((rt) => rt.context),
       Effect.tapError(() =>
         Effect.sync(() => {
           if (shared === runtime) shared = undefined
           void runtime.dispose()
         })
+      ),
+      // The services are the runtime's; the HTTP client's fiber refs are set for the program it is
+      // provided to (a context carries no fiber refs).
+      Effect.flatMap((rt) =>
+        Effect.as(Providers.clientRefs(Context.get(rt.context, LLMConfig.LLMConfig).config.providers), rt.context)
       )
     )
   })

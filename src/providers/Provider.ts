@@ -118,6 +118,8 @@ export interface Protocol {
   readonly name: string
   /** Whether a provider of this protocol must have an API key (`openai` does not: local servers). */
   readonly requiresApiKey: boolean
+  /** The (lower-case) name of the header that carries the API key: a secret, redacted from spans and logs. */
+  readonly apiKeyHeader: string
   /** Whether every request must carry an output cap (Anthropic's `max_tokens`). */
   readonly requiresMaxOutputTokens: boolean
   /**

@@ -7,6 +7,8 @@ import type * as HttpClient from "@effect/platform/HttpClient"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import type * as Scope from "effect/Scope"
+import type { ProviderConfig } from "../domain/Config.js"
 import type { ProviderClient } from "../providers/Provider.js"
 import { type ProtocolName, protocols } from "../providers/registry.js"
 
@@ -33,3 +35,43 @@ export const layerHttp: Layer.Layer<Providers, never, HttpClient.HttpClient> = L
     (entries) => Object.fromEntries(entries) as Record<ProtocolName, ProviderClient>
   )
 )
+
+/**
+ * The (lower-case) names of the headers that carry secrets in these provider entries: each entry's
+ * protocol's key header and every extra header (API.md §8: all secrets).
+ */
+export const secretHeaderNames = (providers: Readonly<Record<string, ProviderConfig>>): ReadonlyArray<string> => {
+  const names = new Set<string>()
+  for (const provider of Object.values(providers)) {
+    names.add(protocols[provider.protocol].apiKeyHeader)
+    for (const [name] of provider.headers) names.add(name.toLowerCase())
+  }
+  return [...names]
+}
+
+let loadedRefs: typeof import("../providers/http/ClientRefs.js") | undefined
+const namesByProviders = new WeakMap<object, ReadonlyArray<string>>()
+
+/**
+ * Sets, for the current scope, what the HTTP client reads on every request: the config's secret
+ * header names redacted, and the library's own requests sent without the client's span under the
+ * native tracer (`ClientRefs.ts`: once per layer rather than around every request). Its module is
+ * loaded on first use (with a live layer), not with the package; later uses take no asynchronous step.
+ */
+export const clientRefs = (
+  providers: Readonly<Record<string, ProviderConfig>>
+): Effect.Effect<void, never, Scope.Scope> =>
+  Effect.suspend(() => {
+    let names = namesByProviders.get(providers)
+    if (names === undefined) {
+      names = secretHeaderNames(providers)
+      namesByProviders.set(providers, names)
+    }
+    const install = names
+    return loadedRefs !== undefined
+      ? loadedRefs.install(install)
+      : Effect.flatMap(Effect.promise(() => import("../providers/http/ClientRefs.js")), (ClientRefs) => {
+        loadedRefs = ClientRefs
+        return ClientRefs.install(install)
+      })
+  })

@@ -2,8 +2,12 @@
  * The exported `LiveLayer` is process-wide: per-call `Effect.provide(LiveLayer)` reuses one HTTP
  * connection, one set of breakers and one decoded config. `makeLiveLayer` builds independent sets.
  */
+import * as Headers from "@effect/platform/Headers"
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
+import * as FiberRef from "effect/FiberRef"
+import * as ManagedRuntime from "effect/ManagedRuntime"
+import * as Tracer from "effect/Tracer"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
@@ -120,5 +124,62 @@ describe("LiveLayer", () => {
     )
     assert.strictEqual(error._tag, "ConfigError")
     assert.include(error.message, "resilience.max_retries")
+  })
+
+  it("per-call Effect.provide(LiveLayer) redacts the config's secret headers for the program it runs, and only there", async () => {
+    const names = await Effect.runPromise(FiberRef.get(Headers.currentRedactedNames).pipe(Effect.provide(LiveLayer)))
+    assert.include(names, "x-goog-api-key")
+    assert.notInclude(await Effect.runPromise(FiberRef.get(Headers.currentRedactedNames)), "x-goog-api-key")
+  })
+
+  it("under an installed tracer, a makeLiveLayer runtime's HTTP span carries the key and the extra headers redacted", async () => {
+    server.setDefault(() => ({ headers: { "content-type": "application/json" }, body: reply }))
+    const spans: Array<Tracer.Span> = []
+    const native = await Effect.runPromise(Effect.tracer)
+    const recording = Tracer.make({
+      context: native.context,
+      span: (...args) => {
+        const span = native.span(...args)
+        spans.push(span)
+        return span
+      }
+    })
+    const runtime = ManagedRuntime.make(makeLiveLayer({
+      config: {
+        default_model: "flash",
+        providers: {
+          google: {
+            api_key: "live-test-key-123456",
+            headers: { "X-Gateway-Token": "gw-secret-42" },
+            endpoints: [{ name: "loop", base_url: server.url }]
+          }
+        },
+        models: {
+          flash: {
+            provider: "google",
+            model_id: "gemini-2.5-flash",
+            pricing: { input_per_1m: 0.3, output_per_1m: 2.5 }
+          }
+        },
+        ledger: { backend: "memory" }
+      },
+      userConfig: false
+    }))
+    try {
+      assert.strictEqual(
+        await runtime.runPromise(generate({ prompt: "hi" }).pipe(Effect.withTracer(recording))),
+        expectedText
+      )
+    } finally {
+      await runtime.dispose()
+    }
+    const http = spans.find((span) => span.name.startsWith("http.client"))
+    assert.isDefined(http)
+    const attributes = Object.fromEntries([...http!.attributes].map(([name, value]) => [name, String(value)]))
+    assert.strictEqual(attributes["http.request.header.x-goog-api-key"], "<redacted>")
+    assert.strictEqual(attributes["http.request.header.x-gateway-token"], "<redacted>")
+    assert.notInclude(JSON.stringify(attributes), "live-test-key-123456")
+    assert.notInclude(JSON.stringify(attributes), "gw-secret-42")
+    assert.strictEqual(server.requests.at(-1)!.headers["x-gateway-token"], "gw-secret-42")
   })
 })

@@ -27,6 +27,7 @@ export const make: Effect.Effect<ProviderClient, never, HttpClient.HttpClient> =
 export const protocol: Protocol = {
   name: "anthropic",
   requiresApiKey: true,
+  apiKeyHeader: Request.apiKeyHeader,
   requiresMaxOutputTokens: true,
   keyVariables,
   check: Request.check,

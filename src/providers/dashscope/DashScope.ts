@@ -22,6 +22,7 @@ export const make: Effect.Effect<ProviderClient, never, HttpClient.HttpClient> =
 export const protocol: Protocol = {
   name: "dashscope",
   requiresApiKey: true,
+  apiKeyHeader: Request.apiKeyHeader,
   requiresMaxOutputTokens: false,
   keyVariables,
   check: Request.check,

@@ -28,6 +28,9 @@ export const generationPath = "/api/v1/services/aigc/text-generation/generation"
 /** The multimodal-generation path (vision, audio and omni models; Qwen 3.5+ with files). */
 export const multimodalPath = "/api/v1/services/aigc/multimodal-generation/generation"
 
+/** The header that carries the API key (`Bearer <key>`). */
+export const apiKeyHeader = "authorization"
+
 /** The key of DashScope's data in a part's provider metadata: `{ dashscope: { arguments } }`. */
 export const metadataKey = "dashscope"
 
@@ -231,7 +234,7 @@ export const make = (target: ProviderTarget, request: CallRequest, streaming: bo
       endpoint === "multimodal-generation" ? multimodalPath : generationPath
     ),
     body: encode(target.modelId, request, streaming, endpoint),
-    apiKeyHeader: { name: "authorization", prefix: "Bearer " },
+    apiKeyHeader: { name: apiKeyHeader, prefix: "Bearer " },
     accept: streaming ? "sse" : "json",
     ...(streaming ? { headers: { "X-DashScope-SSE": "enable" } } : {})
   })

@@ -25,6 +25,7 @@ export const make: Effect.Effect<ProviderClient, never, HttpClient.HttpClient> =
 export const protocol: Protocol = {
   name: "gemini",
   requiresApiKey: true,
+  apiKeyHeader: Request.apiKeyHeader,
   requiresMaxOutputTokens: false,
   keyVariables,
   check: Request.check,

@@ -1,7 +1,8 @@
 /**
  * Request building shared by the protocols: a JSON `POST` with the API key in the protocol's auth
  * header (kept `Redacted` until the header is set) and the provider entry's extra headers, and the
- * names of those secret headers, which `Response.ts` adds to `Headers.currentRedactedNames`.
+ * names of those secret headers, which `Response.ts` makes sure `Headers.currentRedactedNames` holds
+ * while the request runs (set by the layer, `ClientRefs.ts`, or around the request).
  */
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import * as Redacted from "effect/Redacted"

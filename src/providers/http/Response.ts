@@ -4,17 +4,19 @@
  * non-2xx response failed with the protocol's classification of its body. Streams use a scoped
  * client, so closing the caller's scope aborts the request and closes the connection.
  */
-import * as Headers from "@effect/platform/Headers"
 import * as HttpClient from "@effect/platform/HttpClient"
 import type * as HttpClientError from "@effect/platform/HttpClientError"
+import type * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
+import type * as Fiber from "effect/Fiber"
 import type * as Scope from "effect/Scope"
 import type { LLMError } from "../../domain/Errors.js"
 import { isTraced } from "../../internal/Spans.js"
 import * as Abortable from "./Abortable.js"
 import * as Body from "./Body.js"
+import * as ClientRefs from "./ClientRefs.js"
 import * as Encoding from "./Encoding.js"
 import * as Errors from "./Errors.js"
 import type { PreparedRequest } from "./Request.js"
@@ -53,13 +55,6 @@ export interface Transport {
   ) => Effect.Effect<HttpClientResponse.HttpClientResponse, LLMError, Scope.Scope>
 }
 
-/** Runs `effect` with `names` among the header names redacted from spans and logs (only for its duration). */
-const withRedacted = <A, E, R>(effect: Effect.Effect<A, E, R>, names: ReadonlyArray<string>): Effect.Effect<A, E, R> =>
-  names.length === 0 ? effect : Effect.locallyWith(effect, Headers.currentRedactedNames, (current) => {
-    const missing = names.filter((name) => !current.includes(name))
-    return missing.length === 0 ? current : [...current, ...missing]
-  })
-
 /** Reads a failed response's body and fails with the protocol's classification of it. */
 export const failFromResponse = (
   response: HttpClientResponse.HttpClientResponse,
@@ -76,21 +71,26 @@ const isOk = (status: number) => status >= 200 && status < 300
 /** The transport over `client` (use `NodeHttpClient.layerUndici` for its keep-alive pool). */
 export const makeTransport = (client: HttpClient.HttpClient): Transport => {
   // Under Effect's native tracer no one reads the client's request span: sent without it (no span,
-  // no URL and header attributes, no request copy to add trace headers).
+  // no URL and header attributes, no request copy to add trace headers). The fiber refs that say so,
+  // and which headers to redact, are set once by the layer where it can (`ClientRefs.ts`).
   const untraced = HttpClient.withTracerDisabledWhen(client, () => true)
+  const execute = (fiber: Fiber.RuntimeFiber<unknown, unknown>, request: HttpClientRequest.HttpClientRequest) =>
+    isTraced(fiber) || ClientRefs.sendsUntraced(fiber, request) ? client.execute(request) : untraced.execute(request)
   const run = <R>(
+    fiber: Fiber.RuntimeFiber<unknown, unknown>,
     execute: Effect.Effect<HttpClientResponse.HttpClientResponse, HttpClientError.HttpClientError, R>,
     prepared: PreparedRequest,
     context: Errors.ErrorContext,
     classify: Classify
-  ): Effect.Effect<HttpClientResponse.HttpClientResponse, LLMError, R> =>
-    withRedacted(
-      Effect.flatMap(
-        Effect.mapError(execute, (error) => Errors.fromHttpClientError(error, context)),
-        (response) => isOk(response.status) ? Effect.succeed(response) : failFromResponse(response, context, classify)
-      ),
-      prepared.secretHeaders
+  ): Effect.Effect<HttpClientResponse.HttpClientResponse, LLMError, R> => {
+    const checked = Effect.flatMap(
+      Effect.mapError(execute, (error) => Errors.fromHttpClientError(error, context)),
+      (response) => isOk(response.status) ? Effect.succeed(response) : failFromResponse(response, context, classify)
     )
+    return ClientRefs.redacts(fiber, prepared.secretHeaders)
+      ? checked
+      : ClientRefs.withRedacted(checked, prepared.secretHeaders)
+  }
   const register = (prepared: PreparedRequest, abort: AbortController | undefined) => {
     if (abort !== undefined) Abortable.registerRequest(prepared.request, abort)
   }
@@ -98,18 +98,17 @@ export const makeTransport = (client: HttpClient.HttpClient): Transport => {
     send: (prepared, context, classify, abort) =>
       Effect.withFiberRuntime((fiber) => {
         register(prepared, abort)
-        return isTraced(fiber)
-          ? run(client.execute(prepared.request), prepared, context, classify)
-          : run(untraced.execute(prepared.request), prepared, context, classify)
+        return run(fiber, execute(fiber, prepared.request), prepared, context, classify)
       }),
     open: (prepared, context, classify, abort) =>
       Effect.withFiberRuntime((fiber) => {
         register(prepared, abort)
         return run(
+          fiber,
           // uninterruptible from the response to its finalizer, so no response escapes the scope
           Effect.uninterruptibleMask((restore) =>
             Effect.tap(
-              restore((isTraced(fiber) ? client : untraced).execute(prepared.request)),
+              restore(execute(fiber, prepared.request)),
               (response) => Effect.flatMap(Effect.scope, (scope) => Body.closeWithScope(response, scope, abort))
             )
           ),

@@ -28,6 +28,7 @@ export const make: Effect.Effect<ProviderClient, never, HttpClient.HttpClient> =
 export const protocol: Protocol = {
   name: "openai",
   requiresApiKey: false,
+  apiKeyHeader: Request.apiKeyHeader,
   requiresMaxOutputTokens: false,
   keyVariables,
   check: Request.check,

@@ -22,6 +22,9 @@ export type { ContentPartBody, MessageBody, ToolCallBody } from "./Content.js"
 /** The path appended to an endpoint's `baseUrl` (the versioned base: `…/v1`, `…/api/v3`). */
 export const completionsPath = "/chat/completions"
 
+/** The header that carries the API key (`Bearer <key>`); absent when the entry has no key. */
+export const apiKeyHeader = "authorization"
+
 /** A function tool (WIRE-tools-multimodal §3.1); `strict` is not sent: tool schemas are followed, not enforced. */
 export interface ToolBody {
   readonly type: "function"
@@ -180,7 +183,7 @@ export const make = (target: ProviderTarget, request: CallRequest, streaming: bo
   Request.jsonPost(target, {
     url: Request.joinUrl(target.endpoint.baseUrl, completionsPath),
     body: encode(target.modelId, request, streaming, maxTokensField(target.endpoint), jsonMode(target.endpoint)),
-    apiKeyHeader: { name: "authorization", prefix: "Bearer " },
+    apiKeyHeader: { name: apiKeyHeader, prefix: "Bearer " },
     accept: streaming ? "sse" : "json"
   })
 

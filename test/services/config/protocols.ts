@@ -13,6 +13,7 @@ export const stubProtocol = (
 ): Protocol => ({
   name,
   requiresApiKey: options.requiresApiKey,
+  apiKeyHeader: "authorization",
   requiresMaxOutputTokens: false,
   keyVariables: options.keyVariables ?? ((provider) => [defaultKeyVariable(provider)]),
   check: () => undefined,
