@@ -43,7 +43,7 @@ export interface LiveLayerOptions {
  */
 export const layerWith = <E, E2, E3>(
   config: Layer.Layer<LLMConfig.LLMConfig, E>,
-  providers: Layer.Layer<Providers.Providers, E2>,
+  providers: Layer.Layer<Providers.Providers, E2, LLMConfig.LLMConfig>,
   ledger: Layer.Layer<Ledger.Ledger, E3, LLMConfig.LLMConfig>
 ): Layer.Layer<LiveServices, E | E2 | E3> => {
   const client = LLMClient.layer.pipe(
@@ -52,10 +52,7 @@ export const layerWith = <E, E2, E3>(
     Layer.provideMerge(ledger),
     Layer.provide(Layer.mergeAll(Pricing.layer, providers))
   )
-  const clientRefs = Layer.scopedDiscard(
-    Effect.flatMap(LLMConfig.LLMConfig, ({ config }) => Providers.clientRefs(config.providers))
-  )
-  return Layer.merge(client, clientRefs).pipe(Layer.provideMerge(config))
+  return client.pipe(Layer.provideMerge(config))
 }
 
 /** The ledger backend `ledger:` names, with the budget's hold TTL and alert thresholds. */
