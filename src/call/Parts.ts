@@ -33,10 +33,13 @@ export interface PartsEntry {
   readonly generate: (input: PartsInput) => Effect.Effect<PartsAnswer, LLMError>
   readonly stream: (input: PartsInput) => Stream.Stream<PartsElement, LLMError>
   /**
-   * `LLMClient.stream`'s setup as a pull in the current scope (no span), so that the `stream`
-   * accessor builds one stream over it instead of a stream of a stream (`Stream.unwrap`).
+   * `LLMClient.stream`'s setup as a pull in `scope` (no span), so that the `stream` accessor builds
+   * one stream over it instead of a stream of a stream (`Stream.unwrap`).
    */
-  readonly openStream: (request: GenerateRequest) => Effect.Effect<Pull<StreamEvent, LLMError>, LLMError, Scope.Scope>
+  readonly openStream: (
+    request: GenerateRequest,
+    scope: Scope.Scope
+  ) => Effect.Effect<Pull<StreamEvent, LLMError>, LLMError>
 }
 
 const entries = globalValue(Symbol.for("effect-llm/call/Parts"), () => new WeakMap<object, PartsEntry>())

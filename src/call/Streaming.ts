@@ -103,6 +103,9 @@ const partsSink: Sink<PartsElement> = {
   finish: (response) => ({ _tag: "Settled", response })
 }
 
+/** A stream's plan, made in the stream's scope (which it may add finalizers to). */
+export type Planned = (scope: Scope.Scope) => Effect.Effect<Plan, LLMError>
+
 /** The streaming operations over the layer's resilience settings, metering, attempts and telemetry. */
 export const make = (deps: {
   readonly resilience: ResilienceConfig
@@ -126,18 +129,22 @@ export const make = (deps: {
       })
   })
 
-  /** The pull of a client's stream; one without `openStream` (a stub) is read through `Stream.toPull`. */
+  /**
+   * The pull of a client's stream in `scope`; one without `openStream` (a stub) is read through
+   * `Stream.toPull`.
+   */
   const openPull = (
     client: ProviderClient,
     target: ProviderTarget,
     request: CallRequest,
     idle: IdleTimeout,
+    scope: Scope.Scope,
     abort: AbortController | undefined
-  ): Effect.Effect<Pull<StreamPart, LLMError>, LLMError, Scope.Scope> =>
+  ): Effect.Effect<Pull<StreamPart, LLMError>, LLMError> =>
     client.openStream !== undefined
-      ? client.openStream(target, request, idle, abort)
+      ? client.openStream(target, request, idle, scope, abort)
       : Effect.map(
-        Effect.flatMap(client.stream(target, request), Stream.toPull),
+        Scope.extend(Effect.flatMap(client.stream(target, request), Stream.toPull), scope),
         (pull) => Timeout.idleTimeout(pull, idle)
       )
 
@@ -147,11 +154,7 @@ export const make = (deps: {
       Effect.gen(function*() {
         let peeled = false
         const pull = yield* Timeout.timeoutAbortable(
-          (abort) =>
-            Scope.extend(
-              openPull(client, target, requestFor(plan, route.model), idle(route, () => peeled), abort),
-              scope
-            ),
+          (abort) => openPull(client, target, requestFor(plan, route.model), idle(route, () => peeled), scope, abort),
           client.abortsRequests === true && client.openStream !== undefined,
           timeout,
           () => attemptTimeout(route, timeout),
@@ -163,17 +166,17 @@ export const make = (deps: {
       }).pipe(Effect.onError((cause) => Scope.close(scope, Exit.failCause(cause)))))
 
   /**
-   * Opens a call's stream in the current scope: plans it (`planned`, which may also take scoped
-   * resources), holds, attempts up to the first delta; the pull yields the rest and one finish
-   * element. Closing the scope settles a call that did not finish.
+   * Opens a call's stream in `outer`: plans it (`planned`, which may also add to that scope), holds,
+   * attempts up to the first delta; the pull yields the rest and one finish element. Closing the
+   * scope settles a call that did not finish.
    */
   const open = <A>(
-    planned: Effect.Effect<Plan, LLMError, Scope.Scope>,
-    sink: Sink<A>
-  ): Effect.Effect<Pull<A, LLMError>, LLMError, Scope.Scope> =>
+    planned: Planned,
+    sink: Sink<A>,
+    outer: Scope.Scope
+  ): Effect.Effect<Pull<A, LLMError>, LLMError> =>
     Effect.gen(function*() {
-      const plan = yield* planned
-      const outer = yield* Effect.scope
+      const plan = yield* planned(outer)
       // Read twice (start, first delta): one lookup of the clock, not a `currentTimeMillis` effect each.
       const clock = yield* Effect.clock
       const progress = new CallProgress(clock.unsafeCurrentTimeMillis())
@@ -293,16 +296,16 @@ export const make = (deps: {
       return next
     })
 
-  /** The public stream's setup (no span: the stream built over it names its own). */
-  const openStream = (planned: Effect.Effect<Plan, LLMError, Scope.Scope>) => open(planned, eventSink)
+  /** The public stream's setup in `scope` (no span: the stream built over it names its own). */
+  const openStream = (planned: Planned, scope: Scope.Scope) => open(planned, eventSink, scope)
 
   /** The public stream: text and reasoning deltas, then one finish event. */
-  const stream = (planned: Effect.Effect<Plan, LLMError, Scope.Scope>): Stream.Stream<StreamEvent, LLMError> =>
-    fromScopedPull(open(planned, eventSink), streamSpan)
+  const stream = (planned: Planned): Stream.Stream<StreamEvent, LLMError> =>
+    fromScopedPull((scope) => open(planned, eventSink, scope), streamSpan)
 
   /** Every decoded part (tool calls and provider metadata too), then the settled response. */
-  const streamParts = (planned: Effect.Effect<Plan, LLMError, Scope.Scope>): Stream.Stream<PartsElement, LLMError> =>
-    fromScopedPull(open(planned, partsSink), streamSpan)
+  const streamParts = (planned: Planned): Stream.Stream<PartsElement, LLMError> =>
+    fromScopedPull((scope) => open(planned, partsSink, scope), streamSpan)
 
   return { openStream, stream, streamParts }
 }

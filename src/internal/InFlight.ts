@@ -11,8 +11,8 @@ export const make: Effect.Effect<
   {
     /** Runs `effect` as a tracked call of the current fiber (refused with an interruption once closing). */
     readonly track: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
-    /** Tracks the current fiber until the current scope closes (a stream's consumer). */
-    readonly trackScoped: Effect.Effect<void, never, Scope.Scope>
+    /** Tracks the current fiber until `scope` closes (a stream's consumer). */
+    readonly trackIn: (scope: Scope.Scope) => Effect.Effect<void>
   },
   never,
   Scope.Scope
@@ -44,11 +44,12 @@ export const make: Effect.Effect<
     })
 
   // A finalizer on the scope itself: `Effect.addFinalizer` would also diff the fiber's refs twice.
-  const trackScoped: Effect.Effect<void, never, Scope.Scope> = Effect.withFiberRuntime((fiber) => {
-    if (closing) return Effect.interrupt
-    enter(fiber)
-    return Effect.flatMap(Effect.scope, (scope) => Scope.addFinalizer(scope, leave(fiber)))
-  })
+  const trackIn = (scope: Scope.Scope): Effect.Effect<void> =>
+    Effect.withFiberRuntime((fiber) => {
+      if (closing) return Effect.interrupt
+      enter(fiber)
+      return Scope.addFinalizer(scope, leave(fiber))
+    })
 
-  return { track, trackScoped }
+  return { track, trackIn }
 })

@@ -93,17 +93,18 @@ export interface ProviderClient {
     request: CallRequest
   ) => Effect.Effect<Stream.Stream<StreamPart, LLMError>, LLMError, Scope.Scope>
   /**
-   * `stream`, opened as the pull of its parts (what `Stream.toPull` of it gives), with a pull that
-   * waits longer than `idle.duration` failed with `idle.onIdle()`; `abort` as for `generate` (until the
-   * response arrived: the body is the stream's, closed with its scope). Optional: the call pipeline reads
-   * `stream` through `Stream.toPull` when a client (a test's stub) has no `openStream`.
+   * `stream`, opened in `scope` as the pull of its parts (what `Stream.toPull` of it gives), with a
+   * pull that waits longer than `idle.duration` failed with `idle.onIdle()`; `abort` as for `generate`
+   * (until the response arrived: the body is the stream's, closed with `scope`). Optional: the call
+   * pipeline reads `stream` through `Stream.toPull` when a client (a test's stub) has no `openStream`.
    */
   readonly openStream?: (
     target: ProviderTarget,
     request: CallRequest,
     idle: IdleTimeout,
+    scope: Scope.Scope,
     abort?: AbortController
-  ) => Effect.Effect<Pull<StreamPart, LLMError>, LLMError, Scope.Scope>
+  ) => Effect.Effect<Pull<StreamPart, LLMError>, LLMError>
 }
 
 /** The longest silence between two chunks of a stream's parts, and the error it is. */

@@ -7,6 +7,7 @@
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as Admission from "../call/Admission.js"
 import * as Attempts from "../call/Attempts.js"
@@ -143,7 +144,7 @@ export const make = Effect.gen(function*() {
 
   // Tracked and planned in the stream's own scope, at its first pull (no `Stream.unwrapScoped` stage).
   const stream = (input: GenerateRequest): Stream.Stream<StreamEvent, LLMError> =>
-    streaming.stream(Effect.zipRight(inFlight.trackScoped, plan(input)))
+    streaming.stream((scope) => Effect.zipRight(inFlight.trackIn(scope), plan(input)))
 
   const service = LLMClient.of({ generate, stream })
   return Parts.register(service, {
@@ -153,8 +154,9 @@ export const make = Effect.gen(function*() {
           Spans.withSpan(effect, "LLMClient.generate", generateSpan)
         )
       ),
-    stream: (input) => streaming.streamParts(Effect.zipRight(inFlight.trackScoped, planParts(input))),
-    openStream: (input) => streaming.openStream(Effect.zipRight(inFlight.trackScoped, plan(input)))
+    stream: (input) => streaming.streamParts((scope) => Effect.zipRight(inFlight.trackIn(scope), planParts(input))),
+    openStream: (input, scope) =>
+      streaming.openStream((scope) => Effect.zipRight(inFlight.trackIn(scope), plan(input)), scope)
   })
 })
 
@@ -185,9 +187,12 @@ export const generate: Generate<LLMClient> =
  */
 export const stream = (request: GenerateRequest): Stream.Stream<StreamEvent, LLMError, LLMClient> =>
   fromScopedPull(
-    Effect.flatMap(LLMClient, (client) => {
-      const entry = Parts.entryOf(client)
-      return entry === undefined ? Stream.toPull(client.stream(request)) : entry.openStream(request)
-    }),
+    (scope) =>
+      Effect.flatMap(LLMClient, (client) => {
+        const entry = Parts.entryOf(client)
+        return entry === undefined
+          ? Scope.extend(Stream.toPull(client.stream(request)), scope)
+          : entry.openStream(request, scope)
+      }),
     Streaming.streamSpan
   )

@@ -100,7 +100,7 @@ const drain = (readable: Readable, raw: Readable | undefined, limitMs: number) =
 /**
  * Reads `response`'s Node stream (`nodeStreamOf`) in paused mode, as `@effect/platform-node`'s
  * `NodeStream.fromReadable` does (everything buffered per read; wait for `readable`, `end` or `error`
- * when nothing is), without a channel. Closing the current scope stops reading and, if the body was not
+ * when nothing is), without a channel. Closing `scope` stops reading and, if the body was not
  * read to its end, destroys it — unless `finished` was called and `idle` given: then the rest drains,
  * for at most the idle time or `maxDrainMs`, whichever is shorter. Without `idle` no timer is set.
  */
@@ -108,9 +108,10 @@ export const fromNodeStream = (
   response: HttpClientResponse.HttpClientResponse,
   readable: Readable,
   context: Errors.ErrorContext,
-  idle: { readonly ms: number; readonly onIdle: () => LLMError } | undefined
-): Effect.Effect<Body, never, Scope.Scope> =>
-  Effect.flatMap(Effect.scope, (scope) => {
+  idle: { readonly ms: number; readonly onIdle: () => LLMError } | undefined,
+  scope: Scope.Scope
+): Effect.Effect<Body> =>
+  Effect.suspend(() => {
     const readError = (cause: unknown) =>
       Errors.fromHttpClientError(
         new HttpClientError.ResponseError({ request: response.request, response, reason: "Decode", cause }),

@@ -8,6 +8,7 @@ import * as HttpClient from "@effect/platform/HttpClient"
 import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import * as Effect from "effect/Effect"
 import type * as Either from "effect/Either"
+import type * as Scope from "effect/Scope"
 import type { LLMError } from "../../domain/Errors.js"
 import type { CallRequest } from "../../domain/Prompt.js"
 import type { ProviderAnswer, ProviderClient, ProviderTarget } from "../Provider.js"
@@ -46,11 +47,16 @@ export const make = (codec: Codec): Effect.Effect<ProviderClient, never, HttpCli
   Effect.map(HttpClient.HttpClient, (client) => {
     const transport = Response.makeTransport(client)
     /** Sends a streamed request; a 2xx response with its context and its events' decoder. */
-    const openResponse = (target: ProviderTarget, request: CallRequest, abort: AbortController | undefined) =>
+    const openResponse = (
+      target: ProviderTarget,
+      request: CallRequest,
+      scope: Scope.Scope,
+      abort: AbortController | undefined
+    ) =>
       Effect.clockWith((clock) => {
         const context = contextOf(target)
         return Effect.map(
-          transport.open(codec.encode(target, request, true), context, codec.classify, abort),
+          transport.open(codec.encode(target, request, true), context, codec.classify, scope, abort),
           (response) => ({
             response,
             context,
@@ -80,14 +86,15 @@ export const make = (codec: Codec): Effect.Effect<ProviderClient, never, HttpCli
           )
         }),
       stream: (target, request) =>
-        Effect.map(
-          openResponse(target, request, undefined),
-          ({ context, makeHandler, response }) => EventStream.fromResponse(response, context, makeHandler)
-        ),
-      openStream: (target, request, idle, abort) =>
+        Effect.flatMap(Effect.scope, (scope) =>
+          Effect.map(
+            openResponse(target, request, scope, undefined),
+            ({ context, makeHandler, response }) => EventStream.fromResponse(response, context, makeHandler)
+          )),
+      openStream: (target, request, idle, scope, abort) =>
         Effect.flatMap(
-          openResponse(target, request, abort),
-          ({ context, makeHandler, response }) => EventStream.openPull(response, context, makeHandler, idle)
+          openResponse(target, request, scope, abort),
+          ({ context, makeHandler, response }) => EventStream.openPull(response, context, makeHandler, idle, scope)
         )
     }
   })

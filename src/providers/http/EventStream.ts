@@ -11,7 +11,7 @@ import * as Chunk from "effect/Chunk"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
-import type * as Scope from "effect/Scope"
+import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type { LLMError } from "../../domain/Errors.js"
 import type { FinishReason } from "../../domain/FinishReason.js"
@@ -128,7 +128,7 @@ export const decode = <R>(
   })
 
 /**
- * Opens a 200 response's body in the current scope as the pull of its parts (`Stream.toPull` of
+ * Opens a 200 response's body in `scope` as the pull of its parts (`Stream.toPull` of
  * `decode` over the body), each pull failed with `idle.onIdle()` when it waits longer than
  * `idle.duration`; a body read failure (socket reset, "terminated") is `stream_interrupted`. A Node
  * stream body (`@effect/platform-node`'s clients) is read without a Stream (`Body.ts`); any other goes
@@ -139,18 +139,25 @@ export const openPull = (
   response: HttpClientResponse.HttpClientResponse,
   context: Errors.ErrorContext,
   makeHandler: () => EventHandler,
-  idle: IdleTimeout | undefined
-): Effect.Effect<Pull<StreamPart, LLMError>, never, Scope.Scope> =>
+  idle: IdleTimeout | undefined,
+  scope: Scope.Scope
+): Effect.Effect<Pull<StreamPart, LLMError>> =>
   Effect.withFiberRuntime((fiber) => {
     const idleMs = idle === undefined ? Number.POSITIVE_INFINITY : Duration.toMillis(idle.duration)
     // Under the live clock a Node body's reads keep the idle time themselves; under another clock
     // (TestClock), or over another body, the pull is timed by `Timeout.idleTimeout`, driven by the clock.
     const timed = idle !== undefined && Timeout.isLiveClock(fiber) && idleMs <= Timeout.maxTimerMs
     const readable = Encoding.decodedNodeStream(response)
-    const opened: Effect.Effect<Pull<StreamPart, LLMError>, never, Scope.Scope> = readable === undefined
-      ? Stream.toPull(decode(readErrors(response, context), context, makeHandler))
+    const opened: Effect.Effect<Pull<StreamPart, LLMError>> = readable === undefined
+      ? Scope.extend(Stream.toPull(decode(readErrors(response, context), context, makeHandler)), scope)
       : Effect.map(
-        Body.fromNodeStream(response, readable, context, timed ? { ms: idleMs, onIdle: idle.onIdle } : undefined),
+        Body.fromNodeStream(
+          response,
+          readable,
+          context,
+          timed ? { ms: idleMs, onIdle: idle.onIdle } : undefined,
+          scope
+        ),
         (body) => pullParts(body, makeDecoder(context, makeHandler), timed ? idleMs : undefined)
       )
     return readable !== undefined && timed || idle === undefined
@@ -167,7 +174,11 @@ export const fromResponse = (
   Body.nodeStreamOf(response) === undefined
     ? decode(readErrors(response, context), context, makeHandler)
     : Stream.unwrapScoped(
-      Effect.map(openPull(response, context, makeHandler, undefined), Stream.repeatEffectChunkOption)
+      Effect.flatMap(
+        Effect.scope,
+        (scope) =>
+          Effect.map(openPull(response, context, makeHandler, undefined, scope), Stream.repeatEffectChunkOption)
+      )
     )
 
 /** The body's bytes, a read failure `stream_interrupted`. */

@@ -43,16 +43,16 @@ export interface Transport {
     abort?: AbortController
   ) => Effect.Effect<HttpClientResponse.HttpClientResponse, LLMError>
   /**
-   * Sends a request whose body is streamed; succeeds with a 2xx response that belongs to the
-   * caller's scope: closing it before the body's end aborts the request (`Body.closeWithScope`).
-   * `abort` as for `send`.
+   * Sends a request whose body is streamed; succeeds with a 2xx response that belongs to `scope`:
+   * closing it before the body's end aborts the request (`Body.closeWithScope`). `abort` as for `send`.
    */
   readonly open: (
     prepared: PreparedRequest,
     context: Errors.ErrorContext,
     classify: Classify,
+    scope: Scope.Scope,
     abort?: AbortController
-  ) => Effect.Effect<HttpClientResponse.HttpClientResponse, LLMError, Scope.Scope>
+  ) => Effect.Effect<HttpClientResponse.HttpClientResponse, LLMError>
 }
 
 /** Reads a failed response's body and fails with the protocol's classification of it. */
@@ -100,7 +100,7 @@ export const makeTransport = (client: HttpClient.HttpClient): Transport => {
         register(prepared, abort)
         return run(fiber, execute(fiber, prepared.request), prepared, context, classify)
       }),
-    open: (prepared, context, classify, abort) =>
+    open: (prepared, context, classify, scope, abort) =>
       Effect.withFiberRuntime((fiber) => {
         register(prepared, abort)
         return run(
@@ -109,7 +109,7 @@ export const makeTransport = (client: HttpClient.HttpClient): Transport => {
           Effect.uninterruptibleMask((restore) =>
             Effect.tap(
               restore(execute(fiber, prepared.request)),
-              (response) => Effect.flatMap(Effect.scope, (scope) => Body.closeWithScope(response, scope, abort))
+              (response) => Body.closeWithScope(response, scope, abort)
             )
           ),
           prepared,

@@ -58,7 +58,10 @@ const drain = (pull: Pull<StreamPart, RetryableError | unknown>) =>
   })
 
 const openGemini = (server: Loopback.LoopbackServer, idle: IdleTimeout) =>
-  Effect.flatMap(Gemini.make, (client) => client.openStream!(targetOf(server), hello, idle))
+  Effect.flatMap(
+    Gemini.make,
+    (client) => Effect.flatMap(Effect.scope, (scope) => client.openStream!(targetOf(server), hello, idle, scope))
+  )
 
 describe("openPull over undici's body, live clock", () => {
   it.live("a body that goes silent fails the next pull with the idle error, after what came in time", () =>
@@ -122,7 +125,9 @@ const oneConnection = Layer.scoped(
 const readOpenAI = (server: Loopback.LoopbackServer, idle: IdleTimeout, abort?: AbortController) =>
   Effect.scoped(
     Effect.flatMap(
-      Effect.flatMap(OpenAI.make, (client) => client.openStream!(openaiTargetOf(server), openaiHello, idle, abort)),
+      Effect.flatMap(OpenAI.make, (client) =>
+        Effect.flatMap(Effect.scope, (scope) =>
+          client.openStream!(openaiTargetOf(server), openaiHello, idle, scope, abort))),
       drain
     )
   )
@@ -217,7 +222,9 @@ describe("openPull over another client's body", () => {
         })
       )
       const gemini = yield* Effect.provideService(Gemini.make, HttpClient.HttpClient, client)
-      const { deltas, exit } = yield* drain(yield* gemini.openStream!(target, hello, idleAfter(60_000)))
+      const { deltas, exit } = yield* drain(
+        yield* Effect.flatMap(Effect.scope, (scope) => gemini.openStream!(target, hello, idleAfter(60_000), scope))
+      )
       assert.strictEqual(pullEndOf(exit), "end")
       assert.isAbove(deltas.length, 1)
     }))
@@ -233,7 +240,10 @@ describe("openPull over another client's body", () => {
       )
       const gemini = yield* Effect.provideService(Gemini.make, HttpClient.HttpClient, client)
       const fiber = yield* Effect.fork(
-        Effect.flatMap(gemini.openStream!(target, hello, idleAfter(10_000)), drain)
+        Effect.flatMap(
+          Effect.flatMap(Effect.scope, (scope) => gemini.openStream!(target, hello, idleAfter(10_000), scope)),
+          drain
+        )
       )
       yield* TestClock.adjust(Duration.seconds(9))
       assert.isTrue(Option.isNone(yield* Fiber.poll(fiber)), "still waiting before the idle time")
@@ -261,7 +271,10 @@ describe("openPull over another client's body", () => {
         ))
       })
       const gemini = yield* Effect.provideService(Gemini.make, HttpClient.HttpClient, client)
-      yield* Effect.scoped(Effect.flatMap(gemini.openStream!(target, hello, idleAfter(60_000)), (pull) => pull))
+      yield* Effect.scoped(Effect.flatMap(
+        Effect.flatMap(Effect.scope, (scope) => gemini.openStream!(target, hello, idleAfter(60_000), scope)),
+        (pull) => pull
+      ))
       assert.strictEqual(signals.length, 1)
       assert.isTrue(signals[0]!.aborted, "the request of a body left unread is aborted")
     }))

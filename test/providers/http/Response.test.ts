@@ -75,9 +75,10 @@ describe("Response.makeTransport", () => {
         )
       )
       const error = yield* Effect.flip(
-        Response.makeTransport(failing).open(prepared, context, () => {
-          throw new Error("not classified")
-        }).pipe(Effect.scoped)
+        Effect.flatMap(Effect.scope, (scope) =>
+          Response.makeTransport(failing).open(prepared, context, () => {
+            throw new Error("not classified")
+          }, scope)).pipe(Effect.scoped)
       )
       assert.strictEqual(error._tag, "RetryableError")
       assert.strictEqual((error as { reason: string }).reason, "connection")
