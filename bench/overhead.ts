@@ -298,7 +298,7 @@ if (what.includes("generate")) {
 }
 if (what.includes("provide")) {
   // "provide": the per-call form, `Effect.runPromise(generate(...).pipe(Effect.provide(layer)))`, over a
-  // layer shaped as `LiveLayer` (the context of one shared runtime: Layers.ts)
+  // layer shaped as `LiveLayer` (the context of one shared runtime: Live.ts)
   const shared = Layer.effectContext(Effect.map(runtime.runtimeEffect, (built) => built.context))
   await time(
     `generate, per-call provide (${ledger.backend} ledger)`,

@@ -143,20 +143,18 @@ let shared: ManagedRuntime.ManagedRuntime<LiveServices, ConfigError | LedgerErro
  * decoded config and the ledger connection. A build that fails is retried by the next use.
  * Release it at process shutdown with `disposeLiveLayer()`.
  */
-export const LiveLayer: Layer.Layer<LiveServices, ConfigError | LedgerError> = Layer.scopedContext(
+export const LiveLayer: Layer.Layer<LiveServices, ConfigError | LedgerError> = Layer.effectContext(
   Effect.suspend(() => {
     const runtime = shared ??= ManagedRuntime.make(makeLiveLayer())
+    // (The context only: a scoped layer setting the HTTP client's fiber refs as well costs a per-call
+    // provide more effect steps than it saves; its calls set them around each request, ClientRefs.ts.)
     return runtime.runtimeEffect.pipe(
+      Effect.map((rt) => rt.context),
       Effect.tapError(() =>
         Effect.sync(() => {
           if (shared === runtime) shared = undefined
           void runtime.dispose()
         })
-      ),
-      // The services are the runtime's; the HTTP client's fiber refs are set for the program it is
-      // provided to (a context carries no fiber refs).
-      Effect.flatMap((rt) =>
-        Effect.as(Providers.clientRefs(Context.get(rt.context, LLMConfig.LLMConfig).config.providers), rt.context)
       )
     )
   })

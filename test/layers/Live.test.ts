@@ -62,6 +62,28 @@ afterAll(async () => {
   await server.close()
 })
 
+/** A tracer over the native one that keeps every span it makes. */
+const recordingTracer = async () => {
+  const spans: Array<Tracer.Span> = []
+  const native = await Effect.runPromise(Effect.tracer)
+  const recording = Tracer.make({
+    context: native.context,
+    span: (...args) => {
+      const span = native.span(...args)
+      spans.push(span)
+      return span
+    }
+  })
+  return { recording, spans }
+}
+
+/** The attributes of the HTTP client's span, as strings. */
+const httpAttributes = (spans: ReadonlyArray<Tracer.Span>): Record<string, string> => {
+  const http = spans.find((span) => span.name.startsWith("http.client"))
+  assert.isDefined(http)
+  return Object.fromEntries([...http!.attributes].map(([name, value]) => [name, String(value)]))
+}
+
 describe("LiveLayer", () => {
   it("two per-call Effect.provide(LiveLayer) runs reuse one HTTP connection", async () => {
     server.setDefault(() => ({ headers: { "content-type": "application/json; charset=UTF-8" }, body: reply }))
@@ -80,6 +102,23 @@ describe("LiveLayer", () => {
     const before = server.connectionsAccepted()
     for (let i = 0; i < 10; i++) await call(`call ${i}`)
     assert.isAtMost(server.connectionsAccepted() - before, 1)
+  })
+
+  it("per-call Effect.provide(LiveLayer): under an installed tracer the HTTP span carries the key redacted, for that request only", async () => {
+    server.setDefault(() => ({ headers: { "content-type": "application/json" }, body: reply }))
+    const { recording, spans } = await recordingTracer()
+    const names = await Effect.runPromise(
+      generate({ prompt: "hi" }).pipe(
+        Effect.withTracer(recording),
+        Effect.provide(LiveLayer),
+        Effect.zipRight(FiberRef.get(Headers.currentRedactedNames))
+      )
+    )
+    const attributes = httpAttributes(spans)
+    assert.strictEqual(attributes["http.request.header.x-goog-api-key"], "<redacted>")
+    assert.notInclude(JSON.stringify(attributes), "live-test-key-123456")
+    // Set around the request (a per-call provide carries no fiber refs), and restored after it.
+    assert.notInclude(names, "x-goog-api-key")
   })
 
   it("keeps the decoded config: a changed file is not re-read per call", async () => {
@@ -126,24 +165,9 @@ describe("LiveLayer", () => {
     assert.include(error.message, "resilience.max_retries")
   })
 
-  it("per-call Effect.provide(LiveLayer) redacts the config's secret headers for the program it runs, and only there", async () => {
-    const names = await Effect.runPromise(FiberRef.get(Headers.currentRedactedNames).pipe(Effect.provide(LiveLayer)))
-    assert.include(names, "x-goog-api-key")
-    assert.notInclude(await Effect.runPromise(FiberRef.get(Headers.currentRedactedNames)), "x-goog-api-key")
-  })
-
   it("a makeLiveLayer runtime redacts the config's secret headers; under an installed tracer its HTTP span carries them redacted", async () => {
     server.setDefault(() => ({ headers: { "content-type": "application/json" }, body: reply }))
-    const spans: Array<Tracer.Span> = []
-    const native = await Effect.runPromise(Effect.tracer)
-    const recording = Tracer.make({
-      context: native.context,
-      span: (...args) => {
-        const span = native.span(...args)
-        spans.push(span)
-        return span
-      }
-    })
+    const { recording, spans } = await recordingTracer()
     const runtime = ManagedRuntime.make(makeLiveLayer({
       config: {
         default_model: "flash",
@@ -178,9 +202,7 @@ describe("LiveLayer", () => {
     } finally {
       await runtime.dispose()
     }
-    const http = spans.find((span) => span.name.startsWith("http.client"))
-    assert.isDefined(http)
-    const attributes = Object.fromEntries([...http!.attributes].map(([name, value]) => [name, String(value)]))
+    const attributes = httpAttributes(spans)
     assert.strictEqual(attributes["http.request.header.x-goog-api-key"], "<redacted>")
     assert.strictEqual(attributes["http.request.header.x-gateway-token"], "<redacted>")
     assert.notInclude(JSON.stringify(attributes), "live-test-key-123456")

@@ -1,18 +1,18 @@
 /**
  * The two fiber refs `@effect/platform`'s HTTP client reads on every request — the header names it
  * redacts (`Headers.currentRedactedNames`) and whether it makes its span
- * (`HttpClient.currentTracerDisabledWhen`) — set once by a layer (`layer`) instead of around each
- * request. Each `Effect.locally` around a request is an acquire/use/release of ~24 effect steps: the
- * two were ~23% of a unary call's steps (bench/overhead.ts `forks`). A fiber the layer did not set up
- * (a layer built elsewhere, the caller's own predicate installed after it) gets the per-request form
- * (`Response.ts`), so the guarantees never depend on it.
+ * (`HttpClient.currentTracerDisabledWhen`) — set once for a layer's lifetime (`install`, run by
+ * `Providers.layerHttp`) instead of around each request: two `Effect.locally` around a request were
+ * ~48 effect steps, ~23% of a unary call's (bench/overhead.ts `forks`). A fiber the layer did not set
+ * up (per-call `Effect.provide(LiveLayer)`, whose context carries no fiber refs; the caller's own
+ * predicate set after it) gets the per-request form (`locally`), so no guarantee depends on it.
  */
 import * as Headers from "@effect/platform/Headers"
 import * as HttpClient from "@effect/platform/HttpClient"
 import type * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import * as Effect from "effect/Effect"
 import type * as Fiber from "effect/Fiber"
-import * as Layer from "effect/Layer"
+import * as FiberRefs from "effect/FiberRefs"
 import type * as Scope from "effect/Scope"
 
 type Predicate = (request: HttpClientRequest.HttpClientRequest) => boolean
@@ -20,7 +20,7 @@ type Predicate = (request: HttpClientRequest.HttpClientRequest) => boolean
 /** The library's requests to send without the client's span (added just before each is sent). */
 const untracedRequests = new WeakSet<HttpClientRequest.HttpClientRequest>()
 
-/** The predicates `layer` installed: the caller's own, or none, then "one of ours, sent untraced". */
+/** The predicates `install` set: the caller's own, or none, then "one of ours, sent untraced". */
 const installed = new WeakSet<Predicate>()
 
 const untracedOver = (previous: Predicate): Predicate => {
@@ -35,8 +35,8 @@ const withNames = (names: ReadonlyArray<string>) => (current: ReadonlyArray<stri
 }
 
 /**
- * For the layer's lifetime (or the `Effect.provide` it is given to): `secretHeaderNames` (lower case)
- * join the redacted header names, and the requests `sendsUntraced` accepts skip the client's span.
+ * For the current scope (a layer's lifetime): `secretHeaderNames` (lower case) join the redacted
+ * header names, and the requests `sendsUntraced` accepts skip the client's span.
  * The caller's own values are kept: the names are added to theirs, their predicate still applies.
  */
 export const install = (secretHeaderNames: ReadonlyArray<string>): Effect.Effect<void, never, Scope.Scope> =>
@@ -45,10 +45,6 @@ export const install = (secretHeaderNames: ReadonlyArray<string>): Effect.Effect
     Effect.locallyScopedWith(HttpClient.currentTracerDisabledWhen, untracedOver)
   )
 
-/** `install` as a layer. */
-export const layer = (secretHeaderNames: ReadonlyArray<string>): Layer.Layer<never> =>
-  Layer.scopedDiscard(install(secretHeaderNames))
-
 /** Whether `fiber` already redacts every one of `names` (then no per-request `Effect.locally` is needed). */
 export const redacts = (fiber: Fiber.RuntimeFiber<unknown, unknown>, names: ReadonlyArray<string>): boolean => {
   const current = fiber.getFiberRef(Headers.currentRedactedNames)
@@ -56,11 +52,39 @@ export const redacts = (fiber: Fiber.RuntimeFiber<unknown, unknown>, names: Read
   return true
 }
 
-/** Adds `names` to the redacted header names for `effect`'s duration (the per-request form). */
-export const withRedacted = <A, E, R>(
+const always: Predicate = () => true
+
+/**
+ * The per-request form: runs `effect` with `names` among the redacted header names and, when
+ * `untraced`, the client's span off — both set on entry and restored when `effect` ends however it
+ * ends, in one uninterruptible region (two `Effect.locally` cost ~48 effect steps, this ~12).
+ */
+export const locally = <A, E, R>(
   effect: Effect.Effect<A, E, R>,
-  names: ReadonlyArray<string>
-): Effect.Effect<A, E, R> => Effect.locallyWith(effect, Headers.currentRedactedNames, withNames(names))
+  names: ReadonlyArray<string>,
+  untraced: boolean
+): Effect.Effect<A, E, R> =>
+  Effect.uninterruptibleMask((restore) =>
+    Effect.withFiberRuntime<A, E, R>((fiber) => {
+      const redacted = fiber.getFiberRef(Headers.currentRedactedNames)
+      const predicate = fiber.getFiberRef(HttpClient.currentTracerDisabledWhen)
+      const set = (names: ReadonlyArray<string | RegExp>, predicate: Predicate) =>
+        Effect.updateFiberRefs((fiberId, refs) =>
+          FiberRefs.updateAs(
+            FiberRefs.updateAs(refs, { fiberId, fiberRef: Headers.currentRedactedNames, value: names }),
+            {
+              fiberId,
+              fiberRef: HttpClient.currentTracerDisabledWhen,
+              value: predicate
+            }
+          )
+        )
+      return Effect.zipRight(
+        set(withNames(names)(redacted), untraced ? always : predicate),
+        Effect.ensuring(restore(effect), set(redacted, predicate))
+      )
+    })
+  )
 
 /**
  * Marks `request` to go without the client's span when `fiber` runs under `install`'s predicate, and

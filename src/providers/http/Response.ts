@@ -4,9 +4,8 @@
  * non-2xx response failed with the protocol's classification of its body. Streams use a scoped
  * client, so closing the caller's scope aborts the request and closes the connection.
  */
-import * as HttpClient from "@effect/platform/HttpClient"
+import type * as HttpClient from "@effect/platform/HttpClient"
 import type * as HttpClientError from "@effect/platform/HttpClientError"
-import type * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
@@ -72,10 +71,8 @@ const isOk = (status: number) => status >= 200 && status < 300
 export const makeTransport = (client: HttpClient.HttpClient): Transport => {
   // Under Effect's native tracer no one reads the client's request span: sent without it (no span,
   // no URL and header attributes, no request copy to add trace headers). The fiber refs that say so,
-  // and which headers to redact, are set once by the layer where it can (`ClientRefs.ts`).
-  const untraced = HttpClient.withTracerDisabledWhen(client, () => true)
-  const execute = (fiber: Fiber.RuntimeFiber<unknown, unknown>, request: HttpClientRequest.HttpClientRequest) =>
-    isTraced(fiber) || ClientRefs.sendsUntraced(fiber, request) ? client.execute(request) : untraced.execute(request)
+  // and which headers to redact, are set once by the layer where it can (`ClientRefs.ts`), else around
+  // the request.
   const run = <R>(
     fiber: Fiber.RuntimeFiber<unknown, unknown>,
     execute: Effect.Effect<HttpClientResponse.HttpClientResponse, HttpClientError.HttpClientError, R>,
@@ -87,9 +84,10 @@ export const makeTransport = (client: HttpClient.HttpClient): Transport => {
       Effect.mapError(execute, (error) => Errors.fromHttpClientError(error, context)),
       (response) => isOk(response.status) ? Effect.succeed(response) : failFromResponse(response, context, classify)
     )
-    return ClientRefs.redacts(fiber, prepared.secretHeaders)
-      ? checked
-      : ClientRefs.withRedacted(checked, prepared.secretHeaders)
+    const untraced = !isTraced(fiber) && !ClientRefs.sendsUntraced(fiber, prepared.request)
+    return untraced || !ClientRefs.redacts(fiber, prepared.secretHeaders)
+      ? ClientRefs.locally(checked, prepared.secretHeaders, untraced)
+      : checked
   }
   const register = (prepared: PreparedRequest, abort: AbortController | undefined) => {
     if (abort !== undefined) Abortable.registerRequest(prepared.request, abort)
@@ -98,7 +96,7 @@ export const makeTransport = (client: HttpClient.HttpClient): Transport => {
     send: (prepared, context, classify, abort) =>
       Effect.withFiberRuntime((fiber) => {
         register(prepared, abort)
-        return run(fiber, execute(fiber, prepared.request), prepared, context, classify)
+        return run(fiber, client.execute(prepared.request), prepared, context, classify)
       }),
     open: (prepared, context, classify, scope, abort) =>
       Effect.withFiberRuntime((fiber) => {
@@ -108,7 +106,7 @@ export const makeTransport = (client: HttpClient.HttpClient): Transport => {
           // uninterruptible from the response to its finalizer, so no response escapes the scope
           Effect.uninterruptibleMask((restore) =>
             Effect.tap(
-              restore(execute(fiber, prepared.request)),
+              restore(client.execute(prepared.request)),
               (response) => Body.closeWithScope(response, scope, abort)
             )
           ),

@@ -6,6 +6,7 @@
  */
 import * as Headers from "@effect/platform/Headers"
 import * as HttpClient from "@effect/platform/HttpClient"
+import * as HttpClientError from "@effect/platform/HttpClientError"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import { assert, describe, it } from "@effect/vitest"
@@ -107,6 +108,31 @@ describe("ClientRefs", () => {
       const predicate = yield* FiberRef.get(HttpClient.currentTracerDisabledWhen)
       assert.isTrue(predicate(HttpClientRequest.get("http://127.0.0.1:1/quiet")))
       assert.isFalse(predicate(HttpClientRequest.get("http://127.0.0.1:1/loud")))
+    }))
+
+  it.effect("without the layer's refs the library's request runs with them set around it, restored after a failure as after a success", () =>
+    Effect.gen(function*() {
+      const seen: Array<Seen> = []
+      const client = recording(seen)
+      const failing = HttpClient.make((request) =>
+        Effect.zipRight(
+          Effect.sync(() => seen.push({ url: request.url, span: undefined, redacted: [] })),
+          Effect.fail(new HttpClientError.RequestError({ request, reason: "Transport", cause: new Error("reset") }))
+        )
+      )
+      const before = yield* FiberRef.get(HttpClient.currentTracerDisabledWhen)
+      yield* Effect.scoped(Response.makeTransport(client).send(prepared(), context, refused))
+      assert.isUndefined(seen[0]!.span)
+      assert.includeMembers([...seen[0]!.redacted], ["x-api-token", "x-team"])
+      const error = yield* Effect.flip(
+        Effect.scoped(Response.makeTransport(failing).send(prepared(), context, refused))
+      )
+      assert.strictEqual(error._tag, "RetryableError")
+      assert.notInclude(yield* FiberRef.get(Headers.currentRedactedNames), "x-api-token")
+      assert.strictEqual(yield* FiberRef.get(HttpClient.currentTracerDisabledWhen), before)
+      // The caller's own request after them still gets its span.
+      yield* Effect.scoped(client.execute(HttpClientRequest.get("http://127.0.0.1:1/mine")))
+      assert.strictEqual(seen.at(-1)!.span, "http.client GET")
     }))
 
   it("a provider config's secret headers: each protocol's key header and every extra header, lower-cased, once", () => {
