@@ -28,7 +28,13 @@ import { fromScopedPull } from "../internal/PullStream.js"
 import { type Scrubber, scrubError } from "../internal/Scrub.js"
 import * as Timeout from "../internal/Timeout.js"
 import { unvalidated } from "../internal/Unvalidated.js"
-import type { IdleTimeout, ProviderClient, ProviderTarget, StreamPart } from "../providers/Provider.js"
+import {
+  type IdleTimeout,
+  isDeltaPart,
+  type ProviderClient,
+  type ProviderTarget,
+  type StreamPart
+} from "../providers/Provider.js"
 import type { Route } from "../services/Router.js"
 import { type Attempt, type Attempts, attemptTimeout } from "./Attempts.js"
 import type { CallTelemetry } from "./CallTelemetry.js"
@@ -56,10 +62,6 @@ DeltaEvent.prototype = StreamEvent.prototype
 
 /** A delta event (built without the Schema class constructor). */
 export const deltaEvent = (delta: string): StreamEvent => new DeltaEvent(delta)
-
-/** What reaches the caller: a non-empty text or reasoning delta, or a whole tool call. */
-const isDelta = (part: StreamPart) =>
-  ((part._tag === "TextDelta" || part._tag === "ReasoningDelta") && part.text.length > 0) || part._tag === "ToolCall"
 
 /**
  * What a streamed call yields: `parts` turns decoded parts into the caller's elements (pushed onto
@@ -160,7 +162,7 @@ export const make = (deps: {
           () => attemptTimeout(route, timeout),
           { resultReadsRequest: true }
         )
-        const read = yield* peelUntil(pull, isDelta)
+        const read = yield* peelUntil(pull, isDeltaPart)
         peeled = true
         return { ...read, pull, scope }
       }).pipe(Effect.onError((cause) => Scope.close(scope, Exit.failCause(cause)))))
@@ -238,7 +240,7 @@ export const make = (deps: {
 
       // The prefix ends with the first delta (if the stream has one): its arrival is the TTFT.
       const first = absorb(Chunk.appendAll(Chunk.unsafeFromArray(opened.prefix), opened.leftover))
-      if (opened.prefix.some(isDelta)) progress.firstToken(clock.unsafeCurrentTimeMillis())
+      if (opened.prefix.some(isDeltaPart)) progress.firstToken(clock.unsafeCurrentTimeMillis())
       const finish = Effect.gen(function*() {
         const text = content.join("")
         const reasoningText = reasoning.length > 0 ? reasoning.join("") : undefined

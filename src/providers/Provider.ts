@@ -64,6 +64,10 @@ export type StreamPart =
   | { readonly _tag: "Finish"; readonly reason: FinishReason }
   | { readonly _tag: "Metadata"; readonly requestId: string | undefined; readonly modelVersion: string | undefined }
 
+/** A part the caller sees as a delta: non-empty text or reasoning, or a whole tool call. */
+export const isDeltaPart = (part: StreamPart): boolean =>
+  ((part._tag === "TextDelta" || part._tag === "ReasoningDelta") && part.text.length > 0) || part._tag === "ToolCall"
+
 /** A protocol bound to an `HttpClient` (resolved once, when the provider layer is built). */
 export interface ProviderClient {
   /**

@@ -17,7 +17,7 @@ import type { LLMError } from "../../domain/Errors.js"
 import type { FinishReason } from "../../domain/FinishReason.js"
 import type { Pull } from "../../internal/Peel.js"
 import * as Timeout from "../../internal/Timeout.js"
-import type { IdleTimeout, StreamPart } from "../Provider.js"
+import { type IdleTimeout, isDeltaPart, type StreamPart } from "../Provider.js"
 import * as Body from "./Body.js"
 import * as Encoding from "./Encoding.js"
 import * as Errors from "./Errors.js"
@@ -44,33 +44,81 @@ export interface EventHandler {
  * The decoding of one stream's reads: each read is decoded as UTF-8 (as `Stream.decodeText` would),
  * the text goes through the SSE parser (a linear scan) and each event through the handler, the parts
  * pushed onto `out`. A read or the body's end returns how the stream ended, once it has.
+ *
+ * With `firstDeltaAlone`, the event that carries the stream's first delta ends its read's handling:
+ * the events after it wait (`waiting`) until `resume`, so the caller gets its first token without
+ * waiting for the rest of that read to be decoded (a fast provider's first read can hold the whole
+ * answer: the bench's 20-event streams arrive in one).
  */
 interface Decoder {
   readonly read: (bytes: Uint8Array, out: Array<StreamPart>) => Step
+  /** Events held back after the first delta remain. */
+  readonly waiting: () => boolean
+  /** Hands the held-back events to the handler. */
+  readonly resume: (out: Array<StreamPart>) => Step
   readonly end: (out: Array<StreamPart>) => LLMError | "finished"
 }
 
 /** `TextDecoder.decode`'s options for a read that may end inside a character (one object for every read). */
 const streaming = { stream: true } as const
 
-const makeDecoder = (context: Errors.ErrorContext, makeHandler: () => EventHandler): Decoder => {
+/** Whether a part from `from` on in `out` is a delta. */
+const hasDelta = (out: Array<StreamPart>, from: number): boolean => {
+  for (let i = from; i < out.length; i++) if (isDeltaPart(out[i]!)) return true
+  return false
+}
+
+const makeDecoder = (
+  context: Errors.ErrorContext,
+  makeHandler: () => EventHandler,
+  firstDeltaAlone: boolean
+): Decoder => {
   const handler = makeHandler()
   const parser = Sse.makeParser()
   const utf8 = new TextDecoder()
-  /** Hands events to the handler, up to one that ends the stream. */
-  const handle = (events: Array<Sse.SseEvent>, out: Array<StreamPart>): Step => {
-    for (const event of events) {
-      const step = handler.onEvent(event, out)
-      if (step === undefined) continue
-      if (step === "finished") out.push({ _tag: "Finish", reason: handler.finishReason() ?? "other" })
-      return step
+  // Until the first delta: held-back events, from `heldFrom` on.
+  let delivered = !firstDeltaAlone
+  let held: Array<Sse.SseEvent> | undefined
+  let heldFrom = 0
+  /** Hands events to the handler, up to one that ends the stream (or, before any, the first delta). */
+  const handle = (events: Array<Sse.SseEvent>, from: number, out: Array<StreamPart>): Step => {
+    for (let i = from; i < events.length; i++) {
+      const before = out.length
+      const step = handler.onEvent(events[i]!, out)
+      if (step !== undefined) {
+        if (step === "finished") out.push({ _tag: "Finish", reason: handler.finishReason() ?? "other" })
+        return step
+      }
+      if (!delivered && hasDelta(out, before)) {
+        delivered = true
+        if (i + 1 < events.length) {
+          held = events
+          heldFrom = i + 1
+        }
+        return undefined
+      }
     }
     return undefined
   }
+  const resume = (out: Array<StreamPart>): Step => {
+    const events = held
+    if (events === undefined) return undefined
+    held = undefined
+    return handle(events, heldFrom, out)
+  }
   return {
-    read: (bytes, out) => handle(parser.feed(utf8.decode(bytes, streaming)), out),
+    read: (bytes, out) => {
+      const events = parser.feed(utf8.decode(bytes, streaming))
+      if (held === undefined) return handle(events, 0, out)
+      // (A later read of the same batch, after the first delta: behind the held-back events.)
+      for (const event of events) held.push(event)
+      return undefined
+    },
+    waiting: () => held !== undefined,
+    resume,
     end: (out) => {
-      const step = handle(parser.end(), out)
+      // (The end's events may hold the first delta, and hold back what follows it.)
+      const step = resume(out) ?? handle(parser.end(), 0, out) ?? resume(out)
       if (step !== undefined) return step
       const error = handler.onEnd()
       if (error !== undefined) return error
@@ -96,7 +144,7 @@ export const decode = <R>(
   makeHandler: () => EventHandler
 ): Stream.Stream<StreamPart, LLMError, R> =>
   Stream.suspend(() => {
-    const decoder = makeDecoder(context, makeHandler)
+    const decoder = makeDecoder(context, makeHandler, false)
     type Decoding = Channel.Channel<
       Chunk.Chunk<StreamPart>,
       Chunk.Chunk<Uint8Array>,
@@ -158,7 +206,7 @@ export const openPull = (
           timed ? { ms: idleMs, onIdle: idle.onIdle } : undefined,
           scope
         ),
-        (body) => pullParts(body, makeDecoder(context, makeHandler), timed ? idleMs : undefined)
+        (body) => pullParts(body, makeDecoder(context, makeHandler, true), timed ? idleMs : undefined)
       )
     return readable !== undefined && timed || idle === undefined
       ? opened
@@ -186,30 +234,31 @@ const readErrors = (response: HttpClientResponse.HttpClientResponse, context: Er
   Stream.mapError(response.stream, (error) => Errors.fromHttpClientError(error, context, "stream_interrupted"))
 
 /**
- * The pull of a body's parts, decoded read by read: a chunk holds the parts of one or more reads;
- * the pull after the last one fails with how the stream ended (`Option.none()`: finished). With
- * `idleMs`, each pull's reads wait until `idleMs` after the pull began.
+ * The pull of a body's parts, decoded read by read: a chunk holds the parts of one or more reads
+ * (the first delta's chunk ends with it: the events after it come with the next pull); the pull
+ * after the last one fails with how the stream ended (`Option.none()`: finished). With `idleMs`,
+ * each pull's reads wait until `idleMs` after the pull began.
  */
 const pullParts = (body: Body.Body, decoder: Decoder, idleMs: number | undefined): Pull<StreamPart, LLMError> => {
   let ended: LLMError | "finished" | undefined
   let deadline = Number.POSITIVE_INFINITY
   const end = (step: LLMError | "finished"): Pull<StreamPart, LLMError> =>
     Effect.fail(step === "finished" ? Option.none() : Option.some(step))
-  const decodeRead = (reads: Body.Read): Pull<StreamPart, LLMError> => {
-    const out: Array<StreamPart> = []
-    if (reads === undefined) ended = decoder.end(out)
-    else {
-      for (const read of reads) {
-        const step = decoder.read(read, out)
-        if (step !== undefined) {
-          ended = step
-          break
-        }
-      }
-    }
+  /** The parts decoded, or (none) how the stream ended, or (neither) the next read. */
+  const emit = (out: Array<StreamPart>, step: Step): Pull<StreamPart, LLMError> => {
+    if (step !== undefined) ended = step
     if (ended === "finished") body.finished()
     if (out.length > 0) return Effect.succeed(Chunk.unsafeFromArray(out))
     return ended !== undefined ? end(ended) : next
+  }
+  const decodeRead = (reads: Body.Read): Pull<StreamPart, LLMError> => {
+    const out: Array<StreamPart> = []
+    if (reads === undefined) return emit(out, decoder.end(out))
+    for (const read of reads) {
+      const step = decoder.read(read, out)
+      if (step !== undefined) return emit(out, step)
+    }
+    return emit(out, undefined)
   }
   const next: Pull<StreamPart, LLMError> = Effect.matchEffect(Effect.suspend(() => body.read(deadline)), {
     onFailure: (error) => Effect.fail(Option.some(error)),
@@ -218,6 +267,10 @@ const pullParts = (body: Body.Body, decoder: Decoder, idleMs: number | undefined
   return Effect.suspend(() => {
     if (ended !== undefined) return end(ended)
     if (idleMs !== undefined) deadline = Timeout.liveNow() + idleMs
+    if (decoder.waiting()) {
+      const out: Array<StreamPart> = []
+      return emit(out, decoder.resume(out))
+    }
     return next
   })
 }

@@ -25,7 +25,7 @@ import * as OpenAI from "../../../src/providers/openai/OpenAI.js"
 import type { IdleTimeout, StreamPart } from "../../../src/providers/Provider.js"
 import { pullEndOf } from "../../support/Exits.js"
 import * as Loopback from "../../support/LoopbackServer.js"
-import { googleai, hello, targetOf } from "../gemini/Harness.js"
+import { googleai, hello, targetOf, vertexai } from "../gemini/Harness.js"
 import { framed, hello as openaiHello, targetOf as openaiTargetOf, vai } from "../openai/Harness.js"
 
 const idleError = new RetryableError({
@@ -42,6 +42,11 @@ const events = full.toString("utf8").split("\r\n\r\n").filter((event) => event.t
   `${event}\r\n\r\n`
 )
 const firstEvent = events[0]!
+/** The text of an event of the recorded stream. */
+const textOf = (event: string): string =>
+  (JSON.parse(event.slice(event.indexOf("{"))) as {
+    candidates: Array<{ content: { parts: Array<{ text?: string }> } }>
+  }).candidates[0]!.content.parts.map((part) => part.text ?? "").join("")
 
 /** Pulls until the end; the text deltas, and how the pull ended. */
 const drain = (pull: Pull<StreamPart, RetryableError | unknown>) =>
@@ -64,6 +69,39 @@ const openGemini = (server: Loopback.LoopbackServer, idle: IdleTimeout) =>
   )
 
 describe("openPull over undici's body, live clock", () => {
+  it.live("a read that holds the whole answer gives its first delta alone, the rest with the next pull", () =>
+    Effect.gen(function*() {
+      const server = yield* Loopback.make
+      server.enqueue({ status: 200, headers: { "content-type": "text/event-stream" }, body: full })
+      const pull = yield* openGemini(server, idleAfter(5_000))
+      const first = Chunk.toReadonlyArray(yield* pull)
+      assert.deepStrictEqual(first.filter((part) => part._tag === "TextDelta").map((part) => part.text), [
+        textOf(firstEvent)
+      ])
+      const { deltas, exit } = yield* drain(pull)
+      assert.strictEqual(pullEndOf(exit), "end")
+      assert.strictEqual(textOf(firstEvent) + deltas.join(""), events.map(textOf).join(""))
+      assert.isAbove(deltas.length, 1)
+    }).pipe(Effect.scoped, Effect.provide(NodeHttpClient.layerUndici)))
+
+  it.live("an error in the same read after the first delta: the first delta alone, the next, then the error", () =>
+    Effect.gen(function*() {
+      const server = yield* Loopback.make
+      server.enqueue({
+        status: 200,
+        headers: { "content-type": "text/event-stream" },
+        body: Loopback.readFixture(vertexai + "streaming-failure-error-mid-stream.txt")
+      })
+      const pull = yield* openGemini(server, idleAfter(5_000))
+      const first = Chunk.toReadonlyArray(yield* pull)
+      assert.deepStrictEqual(first.filter((part) => part._tag === "TextDelta").map((part) => part.text), ["First "])
+      const { deltas, exit } = yield* drain(pull)
+      assert.strictEqual(deltas.length, 1)
+      const error = pullEndOf(exit) as RetryableError
+      assert.strictEqual(error._tag, "RetryableError")
+      assert.strictEqual(error.status, 499)
+    }).pipe(Effect.scoped, Effect.provide(NodeHttpClient.layerUndici)))
+
   it.live("a body that goes silent fails the next pull with the idle error, after what came in time", () =>
     Effect.gen(function*() {
       const server = yield* Loopback.make
