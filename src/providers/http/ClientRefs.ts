@@ -45,7 +45,7 @@ export const install = (secretHeaderNames: ReadonlyArray<string>): Effect.Effect
     Effect.locallyScopedWith(HttpClient.currentTracerDisabledWhen, untracedOver)
   )
 
-/** Whether `fiber` already redacts every one of `names` (then no per-request `Effect.locally` is needed). */
+/** Whether `fiber` already redacts every one of `names` (then the request needs no `locally` for them). */
 export const redacts = (fiber: Fiber.RuntimeFiber<unknown, unknown>, names: ReadonlyArray<string>): boolean => {
   const current = fiber.getFiberRef(Headers.currentRedactedNames)
   for (let i = 0; i < names.length; i++) if (!current.includes(names[i]!)) return false
@@ -88,7 +88,7 @@ export const locally = <A, E, R>(
 
 /**
  * Marks `request` to go without the client's span when `fiber` runs under `install`'s predicate, and
- * says so; `false`: the caller sends it through `HttpClient.withTracerDisabledWhen` instead.
+ * says so; `false`: the caller turns the span off around the request instead (`locally`).
  */
 export const sendsUntraced = (
   fiber: Fiber.RuntimeFiber<unknown, unknown>,
