@@ -23,6 +23,7 @@ import * as Encoding from "./Encoding.js"
 import * as Errors from "./Errors.js"
 import * as Json from "./Json.js"
 import * as Sse from "./Sse.js"
+import * as Utf8 from "./Utf8.js"
 
 /** What a handler says after an event: go on (`undefined`), fail with an error, or end as `finished`. */
 export type Step = LLMError | "finished" | undefined
@@ -59,9 +60,6 @@ interface Decoder {
   readonly end: (out: Array<StreamPart>) => LLMError | "finished"
 }
 
-/** `TextDecoder.decode`'s options for a read that may end inside a character (one object for every read). */
-const streaming = { stream: true } as const
-
 /** Whether a part from `from` on in `out` is a delta. */
 const hasDelta = (out: Array<StreamPart>, from: number): boolean => {
   for (let i = from; i < out.length; i++) if (isDeltaPart(out[i]!)) return true
@@ -75,7 +73,7 @@ const makeDecoder = (
 ): Decoder => {
   const handler = makeHandler()
   const parser = Sse.makeParser()
-  const utf8 = new TextDecoder()
+  const utf8 = Utf8.makeReader()
   // Until the first delta: held-back events, from `heldFrom` on.
   let delivered = !firstDeltaAlone
   let held: Array<Sse.SseEvent> | undefined
@@ -108,7 +106,7 @@ const makeDecoder = (
   }
   return {
     read: (bytes, out) => {
-      const events = parser.feed(utf8.decode(bytes, streaming))
+      const events = parser.feed(utf8.read(bytes))
       if (held === undefined) return handle(events, 0, out)
       // (A later read of the same batch, after the first delta: behind the held-back events.)
       for (const event of events) held.push(event)
@@ -118,7 +116,11 @@ const makeDecoder = (
     resume,
     end: (out) => {
       // (The end's events may hold the first delta, and hold back what follows it.)
-      const step = resume(out) ?? handle(parser.end(), 0, out) ?? resume(out)
+      // (A character the body's end cut short is U+FFFD, before the parser's last event.)
+      const cut = utf8.end()
+      const step = resume(out) ??
+        handle(cut.length > 0 ? [...parser.feed(cut), ...parser.end()] : parser.end(), 0, out) ??
+        resume(out)
       if (step !== undefined) return step
       const error = handler.onEnd()
       if (error !== undefined) return error

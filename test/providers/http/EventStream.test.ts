@@ -124,6 +124,21 @@ describe("EventStream.decode", () => {
       )
       assert.deepStrictEqual(Chunk.toReadonlyArray(chunks).map((chunk) => Chunk.size(chunk)), [2, 1, 1])
     }))
+
+  it.effect("reads cut inside multi-byte characters give whole deltas; a leading byte order mark is dropped", () =>
+    Effect.gen(function*() {
+      const body = new TextEncoder().encode("\ufeffdata: 等于\n\ndata: 🙂é\n\ndata: finish:stop\n\n")
+      for (let cut = 1; cut < 30; cut++) {
+        const reads = Stream.make(body.subarray(0, cut), body.subarray(cut))
+        const { exit, parts } = yield* run(reads)
+        assert.isTrue(Exit.isSuccess(exit), `cut at ${cut}`)
+        assert.deepStrictEqual(
+          parts.map((part) => part._tag === "TextDelta" ? part.text : part._tag),
+          ["等于", "🙂é", "Finish"],
+          `cut at ${cut}`
+        )
+      }
+    }))
 })
 
 describe("EventStream.undecodable", () => {
