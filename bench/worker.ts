@@ -4,6 +4,7 @@
  * prints one `RESULT {json}` line. Started by bench/run.ts:
  * `node --import tsx bench/worker.ts '<WorkerInput json>'`.
  */
+import { PerformanceObserver } from "node:perf_hooks"
 import type { BenchClient, ClientName, ClientOptions, StreamResult, WorkloadName } from "./client.js"
 
 /** Sizes of the workloads (full, quick and tiny runs differ only here). */
@@ -83,6 +84,41 @@ const checkStream = (result: StreamResult, events: number, chars: number) => {
   check(result.chars === events * chars, `expected ${events * chars} characters, got ${result.chars}`)
 }
 
+/**
+ * BENCH_PROFILE_DIR=dir: a CPU profile of the measured part only (warm-ups and start-up left out, unlike
+ * `node --cpu-prof`), written as `dir/<protocol>-<client>-<workload>-<pid>.cpuprofile`.
+ */
+const profiler = (() => {
+  const dir = process.env.BENCH_PROFILE_DIR
+  if (dir === undefined || dir === "") return { start: async () => {}, stop: async (_name: string) => {} }
+  let session: import("node:inspector/promises").Session | undefined
+  return {
+    start: async () => {
+      const { Session } = await import("node:inspector/promises")
+      session = new Session()
+      session.connect()
+      await session.post("Profiler.enable")
+      await session.post("Profiler.setSamplingInterval", { interval: Number(process.env.BENCH_PROFILE_INTERVAL ?? 500) })
+      await session.post("Profiler.start")
+    },
+    stop: async (name: string) => {
+      if (session === undefined) return
+      const { profile } = await session.post("Profiler.stop")
+      session.disconnect()
+      session = undefined
+      const Fs = await import("node:fs")
+      Fs.mkdirSync(dir, { recursive: true })
+      Fs.writeFileSync(`${dir}/${name}-${process.pid}.cpuprofile`, JSON.stringify(profile))
+    }
+  }
+})()
+
+/** GC pauses (ms) since the measured part started: where the GC falls moves W3 most (bench/README.md). */
+const gcPauses: Array<number> = []
+new PerformanceObserver((list) => {
+  for (const entry of list.getEntries()) gcPauses.push(entry.duration)
+}).observe({ entryTypes: ["gc"] })
+
 const makeClient = async (input: WorkerInput): Promise<BenchClient> => {
   switch (input.client) {
     case "baseline":
@@ -108,6 +144,12 @@ const measure = async (input: WorkerInput, client: BenchClient, workload: Worklo
   // CPU time of this process over the measured part (user + system, ms): unlike wall time it does not
   // grow when other processes compete for the cores.
   let cpuStart = process.cpuUsage()
+  // Starts the measured part: resets the CPU clock, and starts the profiler when BENCH_PROFILE_DIR asks.
+  const startMeasuring = async () => {
+    await profiler.start()
+    gcPauses.length = 0
+    cpuStart = process.cpuUsage()
+  }
   const cpuMs = () => {
     const used = process.cpuUsage(cpuStart)
     return (used.user + used.system) / 1000
@@ -120,7 +162,7 @@ const measure = async (input: WorkerInput, client: BenchClient, workload: Worklo
       detail.warmup = s.w1Warmup * s.warmScale
       for (let i = 0; i < detail.warmup; i++) checkText(await client.call(callPrompt(i)), s.answerChars)
       const latencies: Array<number> = []
-      cpuStart = process.cpuUsage()
+      await startMeasuring()
       const started = performance.now()
       for (let i = 0; i < s.w1Calls; i++) {
         const t = performance.now()
@@ -143,7 +185,7 @@ const measure = async (input: WorkerInput, client: BenchClient, workload: Worklo
         for (const text of await client.calls(batch(-w))) checkText(text, s.answerChars)
       }
       const times: Array<number> = []
-      cpuStart = process.cpuUsage()
+      await startMeasuring()
       for (let b = 0; b < s.w2Batches; b++) {
         const started = performance.now()
         const texts = await client.calls(batch(b + 1))
@@ -162,7 +204,7 @@ const measure = async (input: WorkerInput, client: BenchClient, workload: Worklo
       const warm = Math.max(1, Math.floor(s.w3Events / 10)) * s.warmScale
       detail.warmup = warm
       checkStream(await client.stream(streamPrompt(warm, 0)), warm, s.eventChars)
-      cpuStart = process.cpuUsage()
+      await startMeasuring()
       const started = performance.now()
       const result = await client.stream(streamPrompt(s.w3Events, 1))
       value = performance.now() - started
@@ -179,7 +221,7 @@ const measure = async (input: WorkerInput, client: BenchClient, workload: Worklo
       for (let w = 0; w < detail.warmup; w++) {
         for (const result of await client.streams(batch(-w))) checkStream(result, s.w4Events, s.eventChars)
       }
-      cpuStart = process.cpuUsage()
+      await startMeasuring()
       const started = performance.now()
       const results = await client.streams(batch(1))
       value = performance.now() - started
@@ -192,7 +234,7 @@ const measure = async (input: WorkerInput, client: BenchClient, workload: Worklo
     case "W5": {
       const batch = (b: number) =>
         Array.from({ length: s.w5Streams }, (_, i) => streamPrompt(s.w5Events, b * s.w5Streams + i))
-      cpuStart = process.cpuUsage()
+      await startMeasuring()
       const started = performance.now()
       const results = await client.streams(batch(1))
       value = performance.now() - started
@@ -210,7 +252,7 @@ const measure = async (input: WorkerInput, client: BenchClient, workload: Worklo
       }
       const ttfts: Array<number> = []
       const totals: Array<number> = []
-      cpuStart = process.cpuUsage()
+      await startMeasuring()
       for (let i = 0; i < s.ttftStreams; i++) {
         const started = performance.now()
         const result = await client.stream(streamPrompt(s.ttftEvents, i))
@@ -225,6 +267,10 @@ const measure = async (input: WorkerInput, client: BenchClient, workload: Worklo
       break
     }
   }
+  await profiler.stop(`${input.protocol}-${input.client}-${workload}`)
+  // V8's GC pauses on the main thread over the measured part (delivered after it: read them now).
+  await new Promise((resolve) => setImmediate(resolve))
+  detail.gcMs = gcPauses.reduce((sum, pause) => sum + pause, 0)
   return {
     protocol: input.protocol,
     client: input.client,
