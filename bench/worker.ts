@@ -98,7 +98,9 @@ const profiler = (() => {
       session = new Session()
       session.connect()
       await session.post("Profiler.enable")
-      await session.post("Profiler.setSamplingInterval", { interval: Number(process.env.BENCH_PROFILE_INTERVAL ?? 500) })
+      await session.post("Profiler.setSamplingInterval", {
+        interval: Number(process.env.BENCH_PROFILE_INTERVAL ?? 500)
+      })
       await session.post("Profiler.start")
     },
     stop: async (name: string) => {
