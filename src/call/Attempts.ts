@@ -86,7 +86,7 @@ export const make = (deps: {
             Spans.withSpan(
               effect,
               "LLMClient.attempt",
-              telemetry.attemptSpan(meter.plan, route, meter.progress.attempts, waited)
+              () => telemetry.attemptSpan(meter.plan, route, meter.progress.attempts, waited)
             )
         )
       })

@@ -76,13 +76,15 @@ export const make = (options: { readonly recordContent: boolean }) => {
 
   /** Annotates the call span with what the plan decided. */
   const started = (plan: Plan) =>
-    whenTraced(Effect.annotateCurrentSpan({
-      [Telemetry.attributes.system]: plan.model.provider,
-      [Telemetry.attributes.requestModel]: plan.model.modelId,
-      [Telemetry.attributes.alias]: plan.model.alias,
-      [Telemetry.attributes.traceId]: plan.traceId,
-      ...(options.recordContent ? { [Telemetry.attributes.prompt]: JSON.stringify(plan.request) } : {})
-    }))
+    whenTraced(() =>
+      Effect.annotateCurrentSpan({
+        [Telemetry.attributes.system]: plan.model.provider,
+        [Telemetry.attributes.requestModel]: plan.model.modelId,
+        [Telemetry.attributes.alias]: plan.model.alias,
+        [Telemetry.attributes.traceId]: plan.traceId,
+        ...(options.recordContent ? { [Telemetry.attributes.prompt]: JSON.stringify(plan.request) } : {})
+      })
+    )
 
   /**
    * `gen_ai.response.finish_reasons` is a string array in the GenAI conventions, but the
@@ -108,23 +110,24 @@ export const make = (options: { readonly recordContent: boolean }) => {
     readonly requestId: string | undefined
     readonly content: string
     readonly ttftMs: number | undefined
-  }) =>
-    Effect.zipRight(
-      answer.ttftMs === undefined ? Effect.void : Metric.update(Telemetry.ttftMs, answer.ttftMs),
-      whenTraced(
-        Effect.annotateCurrentSpan({
-          [Telemetry.attributes.responseModel]: answer.route.model.modelId,
-          [Telemetry.attributes.inputTokens]: answer.usage.inputTokens,
-          [Telemetry.attributes.outputTokens]: answer.usage.outputTokens,
-          [Telemetry.attributes.finishReasons]: [answer.finishReason],
-          [Telemetry.attributes.cost]: answer.cost,
-          [Telemetry.attributes.endpoint]: answer.route.endpoint.name,
-          [Telemetry.attributes.attempts]: answer.attempts,
-          ...(answer.requestId !== undefined ? { [Telemetry.attributes.responseId]: answer.requestId } : {}),
-          ...(options.recordContent ? { [Telemetry.attributes.completion]: answer.content } : {})
-        }).pipe(Effect.zipRight(setFinishReasons([answer.finishReason])))
-      )
+  }) => {
+    const annotated = whenTraced(() =>
+      Effect.annotateCurrentSpan({
+        [Telemetry.attributes.responseModel]: answer.route.model.modelId,
+        [Telemetry.attributes.inputTokens]: answer.usage.inputTokens,
+        [Telemetry.attributes.outputTokens]: answer.usage.outputTokens,
+        [Telemetry.attributes.finishReasons]: [answer.finishReason],
+        [Telemetry.attributes.cost]: answer.cost,
+        [Telemetry.attributes.endpoint]: answer.route.endpoint.name,
+        [Telemetry.attributes.attempts]: answer.attempts,
+        ...(answer.requestId !== undefined ? { [Telemetry.attributes.responseId]: answer.requestId } : {}),
+        ...(options.recordContent ? { [Telemetry.attributes.completion]: answer.content } : {})
+      }).pipe(Effect.zipRight(setFinishReasons([answer.finishReason])))
     )
+    return answer.ttftMs === undefined
+      ? annotated
+      : Effect.zipRight(Metric.update(Telemetry.ttftMs, answer.ttftMs), annotated)
+  }
 
   /** Counts an attempt about to be sent. */
   const attempted = (route: Route) =>

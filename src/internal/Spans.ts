@@ -15,14 +15,19 @@ const nativeTracer = Context.get(DefaultServices.liveServices, Tracer.Tracer)
 /** True when `fiber` runs under an installed tracer (not Effect's native one), with tracing enabled. */
 export const isTraced = (fiber: Fiber.RuntimeFiber<unknown, unknown>): boolean => fiber.currentTracer !== nativeTracer
 
-/** `Effect.withSpan`, skipped under the native tracer. */
+/**
+ * `Effect.withSpan`, skipped under the native tracer. Options that take building (attributes made per
+ * call) can be given as a function, called only when the span is made.
+ */
 export const withSpan = <A, E, R>(
   self: Effect.Effect<A, E, R>,
   name: string,
-  options: Tracer.SpanOptions
+  options: Tracer.SpanOptions | (() => Tracer.SpanOptions)
 ): Effect.Effect<A, E, R> =>
-  Effect.withFiberRuntime<A, E, R>((fiber) => isTraced(fiber) ? Effect.withSpan(self, name, options) : self)
+  Effect.withFiberRuntime<A, E, R>((fiber) =>
+    isTraced(fiber) ? Effect.withSpan(self, name, typeof options === "function" ? options() : options) : self
+  )
 
-/** `effect`, run only under an installed tracer (span annotations). */
-export const whenTraced = <E, R>(effect: Effect.Effect<void, E, R>): Effect.Effect<void, E, R> =>
-  Effect.withFiberRuntime<void, E, R>((fiber) => isTraced(fiber) ? effect : Effect.void)
+/** The effect `make` builds, run only under an installed tracer (span annotations: built only then). */
+export const whenTraced = <E, R>(make: () => Effect.Effect<void, E, R>): Effect.Effect<void, E, R> =>
+  Effect.withFiberRuntime<void, E, R>((fiber) => isTraced(fiber) ? make() : Effect.void)

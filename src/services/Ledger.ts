@@ -188,73 +188,74 @@ export class Ledger extends Context.Tag("effect-llm/Ledger")<Ledger, Ledger.Serv
 /**
  * Wraps every operation of a ledger backend in a span (`Ledger.hold`, `Ledger.commit`, …). No
  * creation stack trace: capturing one builds an `Error` per span, which costs more than the span.
+ * Attributes are built only when the span is made (under an installed tracer).
  */
 export const withSpans = (ledger: Ledger.Service): Ledger.Service =>
   Ledger.of({
     hold: (request) =>
-      Spans.withSpan(ledger.hold(request), "Ledger.hold", {
+      Spans.withSpan(ledger.hold(request), "Ledger.hold", () => ({
         attributes: {
           "effect_llm.trace_id": request.traceId,
           "effect_llm.alias": request.alias,
           "effect_llm.estimate_usd": request.estimate
         },
         captureStackTrace: false
-      }),
+      })),
     raise: (hold, request) =>
-      Spans.withSpan(ledger.raise(hold, request), "Ledger.raise", {
+      Spans.withSpan(ledger.raise(hold, request), "Ledger.raise", () => ({
         attributes: {
           "effect_llm.trace_id": hold.traceId,
           "effect_llm.alias": request.alias,
           "effect_llm.estimate_usd": request.estimate
         },
         captureStackTrace: false
-      }),
+      })),
     commit: (hold, settlement) =>
-      Spans.withSpan(ledger.commit(hold, settlement), "Ledger.commit", {
+      Spans.withSpan(ledger.commit(hold, settlement), "Ledger.commit", () => ({
         attributes: {
           "effect_llm.trace_id": hold.traceId,
           "effect_llm.alias": hold.alias,
           "effect_llm.cost_usd": settlement.cost
         },
         captureStackTrace: false
-      }),
+      })),
     cancel: (hold, settlement) =>
-      Spans.withSpan(ledger.cancel(hold, settlement), "Ledger.cancel", {
+      Spans.withSpan(ledger.cancel(hold, settlement), "Ledger.cancel", () => ({
         attributes: {
           "effect_llm.trace_id": hold.traceId,
           "effect_llm.alias": hold.alias,
           "effect_llm.status": settlement.status
         },
         captureStackTrace: false
-      }),
+      })),
     spendToday: () => Spans.withSpan(ledger.spendToday(), "Ledger.spendToday", { captureStackTrace: false }),
     spend: (scope, window) =>
-      Spans.withSpan(ledger.spend(scope, window), "Ledger.spend", {
+      Spans.withSpan(ledger.spend(scope, window), "Ledger.spend", () => ({
         attributes: { scope, window },
         captureStackTrace: false
-      }),
+      })),
     events: (query) => Spans.withSpan(ledger.events(query), "Ledger.events", { captureStackTrace: false }),
     summary: (query) =>
-      Spans.withSpan(ledger.summary(query), "Ledger.summary", {
+      Spans.withSpan(ledger.summary(query), "Ledger.summary", () => ({
         attributes: { groupBy: query.groupBy },
         captureStackTrace: false
-      }),
+      })),
     alerts: ledger.alerts,
     admit: (request) =>
-      Spans.withSpan(ledger.admit(request), "Ledger.admit", {
+      Spans.withSpan(ledger.admit(request), "Ledger.admit", () => ({
         attributes: { "effect_llm.alias": request.alias, "effect_llm.endpoint": request.endpoint },
         captureStackTrace: false
-      }),
+      })),
     release: (slot, tokens) =>
-      Spans.withSpan(ledger.release(slot, tokens), "Ledger.release", {
+      Spans.withSpan(ledger.release(slot, tokens), "Ledger.release", () => ({
         attributes: { "effect_llm.alias": slot.alias },
         captureStackTrace: false
-      }),
+      })),
     pause: (alias, endpoint, until) =>
-      Spans.withSpan(ledger.pause(alias, endpoint, until), "Ledger.pause", {
+      Spans.withSpan(ledger.pause(alias, endpoint, until), "Ledger.pause", () => ({
         attributes: { "effect_llm.alias": alias, "effect_llm.endpoint": endpoint },
         captureStackTrace: false
-      }),
+      })),
     limitUse: () => Spans.withSpan(ledger.limitUse(), "Ledger.limitUse", { captureStackTrace: false })
   })
 

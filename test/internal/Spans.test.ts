@@ -6,6 +6,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import { generate, makeLiveLayer } from "../../src/index.js"
+import * as Spans from "../../src/internal/Spans.js"
 import * as Loopback from "../support/LoopbackServer.js"
 import * as RecordingTracer from "../support/RecordingTracer.js"
 
@@ -44,5 +45,33 @@ describe("spans follow the tracer", () => {
       for (const name of ["LLMClient.generate", "LLMClient.attempt", "Ledger.hold", "Ledger.commit"]) {
         assert.include(names, name)
       }
+    }))
+})
+
+describe("span attributes are built only for a tracer that reads them", () => {
+  it.effect("withSpan's options and whenTraced's annotation: not built under the native tracer, built once under another", () =>
+    Effect.gen(function*() {
+      let optionsBuilt = 0
+      let annotationsBuilt = 0
+      const program = Spans.withSpan(
+        Spans.whenTraced(() => {
+          annotationsBuilt++
+          return Effect.annotateCurrentSpan({ "effect_llm.cost_usd": 0.5 })
+        }),
+        "LLMClient.attempt",
+        () => {
+          optionsBuilt++
+          return { attributes: { "effect_llm.attempt": 1 }, captureStackTrace: false }
+        }
+      )
+      yield* program
+      assert.deepStrictEqual([optionsBuilt, annotationsBuilt], [0, 0])
+
+      const recording = RecordingTracer.make()
+      yield* program.pipe(Effect.withTracer(recording.tracer))
+      assert.deepStrictEqual([optionsBuilt, annotationsBuilt], [1, 1])
+      const [span] = recording.named("LLMClient.attempt")
+      assert.strictEqual(span!.attributes.get("effect_llm.attempt"), 1)
+      assert.strictEqual(span!.attributes.get("effect_llm.cost_usd"), 0.5)
     }))
 })
