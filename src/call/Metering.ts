@@ -182,8 +182,9 @@ export const make = (deps: {
         const held = meter.hold
         if (reported === undefined) yield* warnUnreported(route)
         yield* deps.admission.release(meter.progress, usage.totalTokens)
+        const called = who(meter, route)
         yield* ledger.commit(held, {
-          ...who(meter, route),
+          ...called,
           cost,
           // A ledger row with no usage says the provider reported none (its cost is the bound below).
           usage: reported === undefined ? undefined : usage,
@@ -200,7 +201,7 @@ export const make = (deps: {
             `model "${route.model.alias}" (${route.model.modelId}) reported usage costing $${cost} above its hold of $${held.estimate}: settled at the real cost`
           ).pipe(Effect.annotateLogs({ traceId: meter.plan.traceId, alias: route.model.alias }))
         }
-        yield* telemetry.settled(who(meter, route), "ok", timing.totalMs, cost)
+        yield* telemetry.settled(called, "ok", timing.totalMs, cost)
         return { usage, cost, timing }
       })
     )

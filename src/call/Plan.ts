@@ -148,6 +148,14 @@ const planValidated = (deps: {
 }) => {
   const budget = deps.config.config.budget
   const accepts = (request: CallRequest) => (fallback: ModelConfig) => checkFor(fallback, request) === undefined
+  // An untagged call's limits depend on its alias alone (the config is the layer's): built once per alias.
+  const untaggedLimits = new Map<string, ReadonlyArray<BudgetLimit>>()
+  const limitsOf = (model: ModelConfig, tags: Readonly<Record<string, string>> | undefined) => {
+    if (tags !== undefined) return limitsFor(budget, model, tags)
+    let limits = untaggedLimits.get(model.alias)
+    if (limits === undefined) untaggedLimits.set(model.alias, limits = limitsFor(budget, model))
+    return limits
+  }
 
   return (input: CallMeta, validated: CallRequest): Effect.Effect<Plan, FatalError | ConfigError> =>
     Effect.gen(function*() {
@@ -155,7 +163,7 @@ const planValidated = (deps: {
       const tags = tagsOf(input, context)
       if (tags instanceof FatalError) return yield* tags
       const model = yield* deps.config.model(input.model)
-      const limits = limitsFor(budget, model, tags)
+      const limits = limitsOf(model, tags)
       const outputCap = validated.maxOutputTokens ?? budget.defaultMaxOutputTokens
       const routing = yield* deps.router.routing(model, accepts(validated))
       // The cap is sent whenever a budget applies — to the alias or to a fallback it may raise its
@@ -163,9 +171,7 @@ const planValidated = (deps: {
       // max_tokens) gets it on its own attempts (`requestFor`), not on the others'.
       // a `tpm` limit counts the cap too, the alias's or a fallback's: sent, it bounds what the attempt can use
       const needsCap = limits.length > 0 || model.limits?.tpm !== undefined ||
-        routing.fallbacks.some(({ model }) =>
-          model.limits?.tpm !== undefined || limitsFor(budget, model, tags).length > 0
-        )
+        routing.fallbacks.some(({ model }) => model.limits?.tpm !== undefined || limitsOf(model, tags).length > 0)
       const request: CallRequest = needsCap && validated.maxOutputTokens === undefined
         ? { ...validated, maxOutputTokens: outputCap }
         : validated

@@ -151,6 +151,28 @@ describe("Plan", () => {
       ])
     }))
 
+  it.effect("one planner: each call gets its own alias's and tags' limits, untagged calls before and after tagged ones", () =>
+    Effect.gen(function*() {
+      const make = yield* planner({
+        ...baseConfig,
+        budget: { daily_spend_limit: 1, per_model: { qwen: { weekly: 3 } }, per_tag: { user: { monthly: 4 } } }
+      })
+      const scopes = (planned: Plan.Plan) => planned.limits.map((l) => `${l.scope}/${l.window}`)
+      assert.deepStrictEqual(scopes(yield* make({ prompt: "a" })), ["global/daily"])
+      assert.deepStrictEqual(scopes(yield* make({ prompt: "b", tags: { user: "u-1" } })), [
+        "global/daily",
+        "user:u-1/monthly"
+      ])
+      assert.deepStrictEqual(scopes(yield* make({ prompt: "c" })), ["global/daily"])
+      assert.deepStrictEqual(scopes(yield* make({ prompt: "d", model: "qwen" })), ["global/daily", "model:qwen/weekly"])
+      assert.deepStrictEqual(scopes(yield* make({ prompt: "e", model: "qwen", tags: { user: "u-2" } })), [
+        "global/daily",
+        "model:qwen/weekly",
+        "user:u-2/monthly"
+      ])
+      assert.deepStrictEqual(scopes(yield* make({ prompt: "f" })), ["global/daily"])
+    }))
+
   it.effect("the trace id is the request's, else a fresh UUID", () =>
     Effect.gen(function*() {
       assert.strictEqual((yield* plan({ prompt: "hi", traceId: "t-1" })).traceId, "t-1")
