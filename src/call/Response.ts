@@ -25,19 +25,25 @@ export const settledResponse = (
   settled: Settled,
   attempts: number,
   answer: Answered
-): GenerationResponse =>
-  unvalidated(GenerationResponse, {
-    content: answer.content,
-    ...(answer.reasoning !== undefined ? { reasoning: answer.reasoning } : {}),
-    model: route.model.modelId,
-    alias: route.model.alias,
-    provider: route.model.provider,
-    endpoint: route.endpoint.name,
-    usage: settled.usage,
-    cost: settled.cost,
-    finishReason: answer.finishReason,
-    traceId: plan.traceId,
-    ...(answer.requestId !== undefined ? { requestId: answer.requestId } : {}),
-    timing: settled.timing,
-    attempts
-  })
+): GenerationResponse => {
+  // Field by field, in the record's order (one per call: conditional spreads copy an object each).
+  const fields: { -readonly [K in keyof ResponseFields]: ResponseFields[K] } = {
+    content: answer.content
+  } as ResponseFields
+  if (answer.reasoning !== undefined) fields.reasoning = answer.reasoning
+  fields.model = route.model.modelId
+  fields.alias = route.model.alias
+  fields.provider = route.model.provider
+  fields.endpoint = route.endpoint.name
+  fields.usage = settled.usage
+  fields.cost = settled.cost
+  fields.finishReason = answer.finishReason
+  fields.traceId = plan.traceId
+  if (answer.requestId !== undefined) fields.requestId = answer.requestId
+  fields.timing = settled.timing
+  fields.attempts = attempts
+  return unvalidated(GenerationResponse, fields)
+}
+
+/** The fields a `GenerationResponse` is made of. */
+type ResponseFields = ConstructorParameters<typeof GenerationResponse>[0]
