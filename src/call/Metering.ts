@@ -184,7 +184,10 @@ export const make = (deps: {
         yield* deps.admission.release(meter.progress, usage.totalTokens)
         const called = who(meter, route)
         yield* ledger.commit(held, {
-          ...called,
+          provider: called.provider,
+          model: called.model,
+          alias: called.alias,
+          endpoint: called.endpoint,
           cost,
           // A ledger row with no usage says the provider reported none (its cost is the bound below).
           usage: reported === undefined ? undefined : usage,

@@ -125,7 +125,7 @@ export const make = Effect.gen(function*() {
       let reopensAt = Number.POSITIVE_INFINITY
       for (const candidate of attemptOrder(plan, previous)) {
         const admission = yield* breakers.admit(candidate.endpoint.name)
-        if (admission._tag !== "reject") return { ...candidate, admission }
+        if (admission._tag !== "reject") return { model: candidate.model, endpoint: candidate.endpoint, admission }
         reopensAt = Math.min(reopensAt, admission.reopensAt)
       }
       const model = plan.model

@@ -203,11 +203,15 @@ export const toolCallOf = (part: Part, newId: () => string): ToolCallPart | unde
 export const partsOf = (response: GenerateContentResponse, newId: () => string): Array<AssistantPart> => {
   const out: Array<AssistantPart> = []
   for (const part of response.candidates?.[0]?.content?.parts ?? []) {
-    const metadata = part.thoughtSignature != null ? { metadata: signatureMetadata(part.thoughtSignature) } : {}
     const call = toolCallOf(part, newId)
     if (call !== undefined) out.push(call)
     else if (part.text != null && (part.text.length > 0 || part.thoughtSignature != null)) {
-      out.push({ type: part.thought === true ? "reasoning" : "text", text: part.text, ...metadata })
+      const type = part.thought === true ? "reasoning" : "text"
+      out.push(
+        part.thoughtSignature != null
+          ? { type, text: part.text, metadata: signatureMetadata(part.thoughtSignature) }
+          : { type, text: part.text }
+      )
     } else if (part.inlineData?.data != null && part.inlineData.mimeType != null) {
       out.push({
         type: "file",

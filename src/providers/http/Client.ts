@@ -42,6 +42,13 @@ const contextOf = (target: ProviderTarget): Errors.ErrorContext => ({
   endpoint: target.endpoint.name
 })
 
+/** The context with the time a `Retry-After` date is measured from (a literal: a spread copies per call). */
+const classifyContext = (context: Errors.ErrorContext, now: number): Errors.ClassifyContext => ({
+  provider: context.provider,
+  endpoint: context.endpoint,
+  now
+})
+
 /** A protocol's client over the `HttpClient` in context. */
 export const make = (codec: Codec): Effect.Effect<ProviderClient, never, HttpClient.HttpClient> =>
   Effect.map(HttpClient.HttpClient, (client) => {
@@ -60,7 +67,7 @@ export const make = (codec: Codec): Effect.Effect<ProviderClient, never, HttpCli
           (response) => ({
             response,
             context,
-            makeHandler: codec.streamHandler(response, { ...context, now: clock.unsafeCurrentTimeMillis() }, {
+            makeHandler: codec.streamHandler(response, classifyContext(context, clock.unsafeCurrentTimeMillis()), {
               target,
               request
             })
@@ -78,7 +85,7 @@ export const make = (codec: Codec): Effect.Effect<ProviderClient, never, HttpCli
               Effect.flatMap(
                 Response.readText(response, context),
                 (text) =>
-                  codec.decode(text, response, { ...context, now: clock.unsafeCurrentTimeMillis() }, {
+                  codec.decode(text, response, classifyContext(context, clock.unsafeCurrentTimeMillis()), {
                     target,
                     request
                   })
