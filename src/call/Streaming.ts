@@ -164,7 +164,7 @@ export const make = (deps: {
         )
         const read = yield* peelUntil(pull, isDeltaPart)
         peeled = true
-        return { ...read, pull, scope }
+        return { prefix: read.prefix, leftover: read.leftover, ended: read.ended, pull, scope }
       }).pipe(Effect.onError((cause) => Scope.close(scope, Exit.failCause(cause)))))
 
   /**
