@@ -53,21 +53,28 @@ export const makeHandler = (
     return error
   }
 
+  /** How an error payload is described: an event's (its status from its comment) or a plain body's. */
+  const errorSource = (comments: ReadonlyArray<string> | undefined) => {
+    if (comments === undefined) return { status: undefined, said: "answered HTTP 200 with an error body" }
+    const status = Sse.commentStatus(comments)
+    return { status, said: `sent an error event mid-stream${status !== undefined ? ` (HTTP_STATUS/${status})` : ""}` }
+  }
+
+  /** `comments`: the event's (its `:HTTP_STATUS/NNN`), read only for an error; none for a plain JSON body. */
   const payload = (
     json: unknown,
     text: string,
     isErrorEvent: boolean,
-    status: number | undefined,
-    said: string,
+    comments: ReadonlyArray<string> | undefined,
     out: Array<StreamPart>
   ): EventStream.Step => {
     if (isErrorEvent || !looksLikeGeneration(json)) {
       const error = errorPayloadOf(json)
-      return failure(
-        isErrorEvent || error !== undefined
-          ? classifyPayload(status ?? 200, error, text, headers, context, said)
-          : Errors.badResponse(`a stream event is not a generation: ${text}`, { ...context, status: 200 })
-      )
+      if (!isErrorEvent && error === undefined) {
+        return failure(Errors.badResponse(`a stream event is not a generation: ${text}`, { ...context, status: 200 }))
+      }
+      const { said, status } = errorSource(comments)
+      return failure(classifyPayload(status ?? 200, error, text, headers, context, said))
     }
     if (!isGeneration(json)) {
       return Errors.badResponse(`a stream event is not a generation: ${text}`, { ...context, status: 200 })
@@ -102,7 +109,7 @@ export const makeHandler = (
         const step = raw.add(
           event.raw,
           event.unterminated,
-          (json, text) => payload(json, text, false, undefined, "answered HTTP 200 with an error body", out)
+          (json, text) => payload(json, text, false, undefined, out)
         )
         if (step !== undefined) return step
       }
@@ -112,12 +119,10 @@ export const makeHandler = (
       sawEvent = true
       const json = Json.parse(data)
       const isErrorEvent = event.event === "error"
-      const status = Sse.commentStatus(event.comments)
       if (json === undefined && (!isErrorEvent || event.unterminated === true)) {
         return EventStream.undecodable(data, event.unterminated, context)
       }
-      const said = `sent an error event mid-stream${status !== undefined ? ` (HTTP_STATUS/${status})` : ""}`
-      return payload(json, data, isErrorEvent, status, said, out)
+      return payload(json, data, isErrorEvent, event.comments, out)
     },
     // Raw lines after the first event are ignored (tolerated as heartbeats, as DashScope's SDK does).
     onEnd: () => (sawEvent ? undefined : raw.end()),
