@@ -148,9 +148,12 @@ export const contentOf = (generation: Generation): string => {
   return text
 }
 
+/** Shared by every event without tool calls (most of a stream's): no array per event. */
+const noToolCalls: ReadonlyArray<ToolCall> = Object.freeze([])
+
 /** The first choice's tool calls (whole in a unary payload, fragments in a stream event). */
 export const toolCallsOf = (generation: Generation): ReadonlyArray<ToolCall> =>
-  choiceOf(generation)?.message?.tool_calls ?? []
+  choiceOf(generation)?.message?.tool_calls ?? noToolCalls
 
 /** An assembled call as a tool-call part, its original `arguments` text kept in metadata. */
 export const toolCallPart = (id: string, name: string, text: string, newId?: () => string): ToolCallPart =>

@@ -162,9 +162,12 @@ export const reasoningOf = (completion: Completion): string => {
   return content != null && content.length > 0 ? content : message.reasoning ?? ""
 }
 
+/** Shared by every chunk without tool calls (most of a stream's): no array per event. */
+const noToolCalls: ReadonlyArray<ToolCall> = Object.freeze([])
+
 /** The first choice's tool calls (whole in a unary completion, fragments in a chunk). */
 export const toolCallsOf = (completion: Completion): ReadonlyArray<ToolCall> =>
-  messageOf(firstChoice(completion))?.tool_calls ?? []
+  messageOf(firstChoice(completion))?.tool_calls ?? noToolCalls
 
 /** The first choice's refusal text (`""` when it has none). */
 export const refusalOf = (completion: Completion): string => messageOf(firstChoice(completion))?.refusal ?? ""
