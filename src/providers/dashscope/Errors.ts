@@ -60,9 +60,10 @@ const classOfCode = (
   // `insufficient_quota` while transient; we follow API.md and fail at once, since the same words
   // also mean a spent balance, and a wrongly failed call is cheaper than minutes of futile retries.
   // `Arrearage`: the account is in arrears, a billing refusal (API.md §8: quota_exhausted).
+  // A message that says a spend limit was reached or the balance is spent: the same (API.md §8).
   if (
     /free allocated quota exceeded/i.test(message ?? "") || code === "insufficient_quota" ||
-    type === "insufficient_quota" || code === "Arrearage"
+    type === "insufficient_quota" || code === "Arrearage" || Errors.spendLimitWords.test(message ?? "")
   ) {
     return { _tag: "RateLimitError", reason: "quota_exhausted" }
   }
@@ -112,7 +113,12 @@ export const classifyPayload = (
     (requestId !== undefined ? ` (request_id ${requestId})` : "")
   const statusClass: Errors.StatusClass =
     (payload !== undefined ? classOfCode(payload.code ?? "", payload.type, payload.message) : undefined) ??
-      (status < 400 ? { _tag: "FatalError", reason: "bad_response" } : Errors.classifyStatus(status))
+      // A 429 that says a spend limit was reached, and any 529, mean the same on every protocol (API.md §8).
+      (status === 429 && Errors.spendLimitWords.test(rawText)
+        ? { _tag: "RateLimitError", reason: "quota_exhausted" }
+        : status < 400
+        ? { _tag: "FatalError", reason: "bad_response" }
+        : Errors.classifyStatus(status))
   const message = statusClass._tag === "FatalError" && statusClass.reason === "authentication"
     ? `${Errors.describeContext(context)} rejected the API key: ${what}. DashScope keys are region-bound: check ` +
       `that the key was issued for the region of endpoint "${context.endpoint}" (a key from another region is refused).`

@@ -107,8 +107,10 @@ const classifyDecoded = (
   }
   if (status === 429) {
     const perDay = body !== undefined && isPerDayQuota(body)
+    // A reached spend limit (API.md §8): as final as a per-day quota.
+    const spent = !perDay && Errors.spendLimitWords.test(serverMessage)
     return Errors.makeError(
-      { _tag: "RateLimitError", reason: perDay ? "quota_exhausted" : "rate_limited" },
+      { _tag: "RateLimitError", reason: perDay || spent ? "quota_exhausted" : "rate_limited" },
       perDay ? `${what} (a per-day quota: waiting will not clear it today)` : what,
       {
         ...fields,

@@ -67,7 +67,8 @@ export type StatusClass =
 
 /**
  * 400 invalid_request, 401 authentication, 403 permission_denied, 404 not_found, 408 timeout,
- * 429 rate_limited, 499 and 5xx server_error; any other status is a fatal invalid_request.
+ * 429 rate_limited, 529 overloaded (API.md §8, on every protocol), 499 and other 5xx server_error;
+ * any other status is a fatal invalid_request.
  */
 export const classifyStatus = (status: number): StatusClass => {
   if (status === 401) return { _tag: "FatalError", reason: "authentication" }
@@ -75,9 +76,18 @@ export const classifyStatus = (status: number): StatusClass => {
   if (status === 404) return { _tag: "FatalError", reason: "not_found" }
   if (status === 408) return { _tag: "RetryableError", reason: "timeout" }
   if (status === 429) return { _tag: "RateLimitError", reason: "rate_limited" }
+  if (status === 529) return { _tag: "RetryableError", reason: "overloaded" }
   if (status === 499 || status >= 500) return { _tag: "RetryableError", reason: "server_error" }
   return { _tag: "FatalError", reason: "invalid_request" }
 }
+
+/**
+ * Words of a spent balance or a reached spend limit, which no short wait clears (API.md §8: "a 429
+ * whose body says a spend limit was reached" is `quota_exhausted`). Never quota words alone: Gemini
+ * says "You exceeded your current quota" on every 429, per-minute ones included.
+ */
+export const spendLimitWords =
+  /spend(?:ing)? (?:limit|cap)|budget (?:limit )?(?:exceeded|reached)|insufficient (?:account )?(?:balance|credits?|funds)|credit balance|out of (?:balance|credits)|no credits/i
 
 /** Builds the error of a class with its context; `retryAfter` is kept only on a `RateLimitError`. */
 export const makeError = (

@@ -124,9 +124,13 @@ const notFoundCodes = new Set([
 const permissionCodes = new Set(["AccessDenied", "permission_error", "unsupported_country_region_territory"])
 const contentFilterCodes = new Set(["content_filter", "content_policy_violation"])
 
-/** Words of a refusal no wait clears: a spent balance, quota or spend limit (never "rate limit reached"). */
+/**
+ * Words of a refusal no wait clears: a spent balance or spend limit (`Errors.spendLimitWords`), or
+ * OpenAI's and DashScope's spent quota (never "rate limit reached").
+ */
 const quotaWords =
-  /exceeded your current quota|insufficient (?:account )?(?:balance|credits?|funds|quota)|out of (?:balance|credits)|credit balance|no credits|free allocated quota exceeded|spend(?:ing)? limit|specified api usage limits?|budget (?:limit )?(?:exceeded|reached)/i
+  /exceeded your current quota|insufficient (?:account )?quota|free allocated quota exceeded|specified api usage limits?/i
+const isQuotaText = (words: string): boolean => quotaWords.test(words) || Errors.spendLimitWords.test(words)
 
 /** The HTTP status an in-band error means when it names none: from its `type`, else a server error. */
 const typeStatus: Readonly<Record<string, number>> = {
@@ -191,7 +195,7 @@ export const classOf = (status: number, payload: ErrorPayload | undefined, rawTe
   const words = payload === undefined ? rawText : `${payload.message ?? ""} ${payload.detail ?? ""}`
   if (
     status === 402 || quotaCodes.has(code) || quotaCodes.has(type) ||
-    ((status === 429 || status === 403) && quotaWords.test(words))
+    ((status === 429 || status === 403) && isQuotaText(words))
   ) return { _tag: "RateLimitError", reason: "quota_exhausted" }
   if (
     status === 529 || status === 498 || overloadCodes.has(code) || overloadCodes.has(type) ||

@@ -115,6 +115,32 @@ describe("DashScope Errors.classify", () => {
     )
   })
 
+  it("a 429 that says a spend limit was reached is quota_exhausted, whatever its code or framing (API.md §8)", () => {
+    const json = `{"code":"Throttling","message":"You have reached the spend limit of your account.","request_id":"r5"}`
+    expectError(classify(429, json), "RateLimitError", "quota_exhausted", 429)
+    expectError(
+      classify(200, `event:error\n:HTTP_STATUS/429\ndata:${json}\n\n`),
+      "RateLimitError",
+      "quota_exhausted",
+      429
+    )
+    expectError(classify(429, "Spending limit reached for this account"), "RateLimitError", "quota_exhausted", 429)
+    // a plain throttle stays a wait
+    expectError(
+      classify(429, `{"code":"Throttling","message":"Requests throttling triggered."}`),
+      "RateLimitError",
+      "rate_limited",
+      429
+    )
+  })
+
+  it("a 529 is overloaded, with an unknown code, as plain text and in a 200 event:error (API.md §8)", () => {
+    const json = `{"code":"ServiceUnavailable","message":"busy","request_id":"r6"}`
+    expectError(classify(529, json), "RetryableError", "overloaded", 529)
+    expectError(classify(529, "busy"), "RetryableError", "overloaded", 529)
+    expectError(classify(200, `event:error\n:HTTP_STATUS/529\ndata:${json}\n\n`), "RetryableError", "overloaded", 529)
+  })
+
   it("codes map to permission_denied, not_found, timeout and invalid_request", () => {
     expectError(
       classify(403, `{"code":"AccessDenied.Unpurchased","message":"Access to model denied."}`),

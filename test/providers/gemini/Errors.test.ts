@@ -108,6 +108,38 @@ describe("Gemini Errors.classify", () => {
     assert.strictEqual(millis((error as any).retryAfter), 1000)
   })
 
+  it("429 that says a spend limit was reached is quota_exhausted; per-minute quota words are not (API.md §8)", () => {
+    const spent = classify(
+      429,
+      JSON.stringify({
+        error: {
+          code: 429,
+          status: "RESOURCE_EXHAUSTED",
+          message: "Your project has reached its spend limit. Raise the spend limit to continue."
+        }
+      })
+    )
+    assert.strictEqual(spent._tag, "RateLimitError")
+    assert.strictEqual((spent as any).reason, "quota_exhausted")
+    assert.strictEqual((classify(429, "Spending cap exceeded for this project") as any).reason, "quota_exhausted")
+    // "You exceeded your current quota … check your plan and billing details" is on every Gemini 429
+    assert.strictEqual(
+      (classify(429, fixtureText(vercel + "google-429-retry-info.json")) as any).reason,
+      "rate_limited"
+    )
+  })
+
+  it("529 is overloaded, with a body, as plain text and in-band (API.md §8)", () => {
+    for (const body of [JSON.stringify({ error: { code: 529, status: "UNAVAILABLE", message: "busy" } }), "busy"]) {
+      const error = classify(529, body)
+      assert.strictEqual(error._tag, "RetryableError")
+      assert.strictEqual((error as any).reason, "overloaded")
+      assert.strictEqual((error as any).status, 529)
+    }
+    const inBand = Errors.classifyInBand({ error: { code: 529, message: "busy" } }, "", {}, context)
+    assert.strictEqual((inBand as any).reason, "overloaded")
+  })
+
   it("other 400s are invalid_request with the server's message", () => {
     const live = JSON.parse(fixtureText(vercel + "issue-22372-live-errors.json"))
     for (const body of [live.reasoningNoneResponse, live.thinkingLevelAndBudgetResponse]) {
