@@ -7,11 +7,12 @@ import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as FiberRef from "effect/FiberRef"
 import * as ManagedRuntime from "effect/ManagedRuntime"
+import * as Stream from "effect/Stream"
 import * as Tracer from "effect/Tracer"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
-import { generate, LiveLayer, makeLiveLayer } from "../../src/index.js"
+import { generate, LiveLayer, makeLiveLayer, stream } from "../../src/index.js"
 import { CircuitBreaker } from "../../src/services/CircuitBreaker.js"
 import * as Loopback from "../support/LoopbackServer.js"
 
@@ -208,5 +209,63 @@ describe("LiveLayer", () => {
     assert.notInclude(JSON.stringify(attributes), "live-test-key-123456")
     assert.notInclude(JSON.stringify(attributes), "gw-secret-42")
     assert.strictEqual(server.requests.at(-1)!.headers["x-gateway-token"], "gw-secret-42")
+  })
+
+  it("under an installed tracer a base_url's password and query values are removed from the HTTP span, which still carries the URL and sends its trace headers (API.md §14)", async () => {
+    const sse = Loopback.readFixture("vertexai-sdk-test-data/googleai/streaming-success-basic-reply-short.txt")
+    server.setDefault((request) =>
+      request.url.includes("streamGenerateContent")
+        ? { headers: { "content-type": "text/event-stream" }, body: sse }
+        : { headers: { "content-type": "application/json" }, body: reply }
+    )
+    const { recording, spans } = await recordingTracer()
+    const base = server.url.replace("http://", "http://gw-user:pw-secret-7731@") + "/?token=qp-secret-8842&region=eu"
+    const runtime = ManagedRuntime.make(makeLiveLayer({
+      config: {
+        default_model: "flash",
+        providers: {
+          google: { api_key: "live-test-key-123456", endpoints: [{ name: "loop", base_url: base }] }
+        },
+        models: {
+          flash: {
+            provider: "google",
+            model_id: "gemini-2.5-flash",
+            pricing: { input_per_1m: 0.3, output_per_1m: 2.5 }
+          }
+        },
+        ledger: { backend: "memory" }
+      },
+      userConfig: false
+    }))
+    try {
+      assert.strictEqual(
+        await runtime.runPromise(generate({ prompt: "hi" }).pipe(Effect.withTracer(recording))),
+        expectedText
+      )
+      await runtime.runPromise(Stream.runDrain(stream({ prompt: "hi" })).pipe(Effect.withTracer(recording)))
+    } finally {
+      await runtime.dispose()
+    }
+    const http = spans.filter((span) => span.name.startsWith("http.client"))
+    assert.strictEqual(http.length, 2) // one per request: the client's own span is off for them
+    const sent = server.requests.slice(-2)
+    for (const [i, span] of http.entries()) {
+      const attributes = Object.fromEntries([...span.attributes].map(([name, value]) => [name, String(value)]))
+      const text = JSON.stringify(attributes)
+      for (const secret of ["pw-secret-7731", "qp-secret-8842", "live-test-key-123456"]) assert.notInclude(text, secret)
+      assert.strictEqual(span.name, "http.client POST")
+      assert.strictEqual(span.kind, "client")
+      assert.match(
+        attributes["url.full"]!,
+        /^http:\/\/gw-user:<redacted>@127\.0\.0\.1:\d+\/v1beta\/models\/gemini-2\.5-flash:/
+      )
+      assert.include(attributes["url.query"]!, "token=<redacted>")
+      assert.strictEqual(attributes["http.request.header.x-goog-api-key"], "<redacted>")
+      assert.strictEqual(attributes["http.response.status_code"], "200")
+      assert.strictEqual(attributes["http.request.method"], "POST")
+      // the request itself went with the real URL, and the span's trace headers
+      assert.include(sent[i]!.url, "token=qp-secret-8842")
+      assert.strictEqual(sent[i]!.headers["traceparent"], `00-${span.traceId}-${span.spanId}-01`)
+    }
   })
 })

@@ -6,12 +6,17 @@
  */
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import * as Redacted from "effect/Redacted"
+import { urlSecrets } from "../../internal/Scrub.js"
 import type { ProviderTarget } from "../Provider.js"
 
-/** A request ready to send, and the (lower-case) names of its headers that hold secrets. */
+/**
+ * A request ready to send, the (lower-case) names of its headers that hold secrets, and the secrets
+ * its URL holds (a `base_url`'s password and query values; absent when there are none).
+ */
 export interface PreparedRequest {
   readonly request: HttpClientRequest.HttpClientRequest
   readonly secretHeaders: ReadonlyArray<string>
+  readonly urlSecrets?: ReadonlyArray<string>
 }
 
 /** Where a protocol puts the API key: a header, its value the key after an optional prefix (`Bearer `). */
@@ -59,7 +64,10 @@ export const jsonPost = (target: ProviderTarget, post: JsonPost): PreparedReques
     )
     secretHeaders.push(name.toLowerCase())
   }
-  return { request: HttpClientRequest.bodyUnsafeJson(request, post.body), secretHeaders }
+  request = HttpClientRequest.bodyUnsafeJson(request, post.body)
+  // (A URL without "?" or "@" holds no secret: most requests skip the parse.)
+  const inUrl = post.url.includes("?") || post.url.includes("@") ? urlSecrets(post.url) : []
+  return inUrl.length === 0 ? { request, secretHeaders } : { request, secretHeaders, urlSecrets: inUrl }
 }
 
 /**

@@ -4,14 +4,21 @@
  * non-2xx response failed with the protocol's classification of its body. Streams use a scoped
  * client, so closing the caller's scope aborts the request and closes the connection.
  */
-import type * as HttpClient from "@effect/platform/HttpClient"
+import * as Headers from "@effect/platform/Headers"
+import * as HttpClient from "@effect/platform/HttpClient"
 import type * as HttpClientError from "@effect/platform/HttpClientError"
+import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
+import * as HttpTraceContext from "@effect/platform/HttpTraceContext"
+import * as UrlParams from "@effect/platform/UrlParams"
 import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import type * as Fiber from "effect/Fiber"
 import type * as Scope from "effect/Scope"
 import type { LLMError } from "../../domain/Errors.js"
+import * as Scrub from "../../internal/Scrub.js"
 import { isTraced } from "../../internal/Spans.js"
 import * as Abortable from "./Abortable.js"
 import * as Body from "./Body.js"
@@ -67,6 +74,50 @@ export const failFromResponse = (
 
 const isOk = (status: number) => status >= 200 && status < 300
 
+/**
+ * A request whose URL holds a secret (a `base_url`'s password or query value, API.md §14) goes without
+ * the client's span, which records the URL as it is (`url.full`, `url.query`), under a span of its own
+ * made as the client makes it (name, kind, attributes, trace headers), the URL's secrets removed.
+ */
+const withScrubbedUrlSpan = <R>(
+  fiber: Fiber.RuntimeFiber<unknown, unknown>,
+  prepared: PreparedRequest,
+  secrets: ReadonlyArray<string>,
+  send: (
+    request: HttpClientRequest.HttpClientRequest
+  ) => Effect.Effect<HttpClientResponse.HttpClientResponse, LLMError, R>
+): Effect.Effect<HttpClientResponse.HttpClientResponse, LLMError, R> => {
+  const request = prepared.request
+  const url = UrlParams.makeUrl(request.url, request.urlParams, request.hash)
+  // (An invalid URL makes no span: the client fails it before any.)
+  if (Either.isLeft(url)) return send(request)
+  const scrub = Scrub.make(secrets)
+  const redacted = [...fiber.getFiberRef(Headers.currentRedactedNames), ...prepared.secretHeaders]
+  const name = Context.get(fiber.currentContext, HttpClient.SpanNameGenerator)(request)
+  return Effect.useSpan(name, { kind: "client", captureStackTrace: false }, (span) => {
+    span.attribute("http.request.method", request.method)
+    span.attribute("server.address", url.right.origin)
+    if (url.right.port !== "") span.attribute("server.port", +url.right.port)
+    span.attribute("url.full", scrub(url.right.toString()))
+    span.attribute("url.path", url.right.pathname)
+    span.attribute("url.scheme", url.right.protocol.slice(0, -1))
+    const query = url.right.search.slice(1)
+    if (query !== "") span.attribute("url.query", scrub(query))
+    for (const [header, value] of Object.entries(Headers.redact(request.headers, redacted))) {
+      span.attribute(`http.request.header.${header}`, String(value))
+    }
+    const sent = fiber.getFiberRef(HttpClient.currentTracerPropagation)
+      ? HttpClientRequest.setHeaders(request, HttpTraceContext.toHeaders(span))
+      : request
+    return Effect.tap(Effect.withParentSpan(send(sent), span), (response) => {
+      span.attribute("http.response.status_code", response.status)
+      for (const [header, value] of Object.entries(Headers.redact(response.headers, redacted))) {
+        span.attribute(`http.response.header.${header}`, String(value))
+      }
+    })
+  })
+}
+
 /** The transport over `client` (use `NodeHttpClient.layerUndici` for its keep-alive pool). */
 export const makeTransport = (client: HttpClient.HttpClient): Transport => {
   // Under Effect's native tracer no one reads the client's request span: sent without it (no span,
@@ -76,7 +127,9 @@ export const makeTransport = (client: HttpClient.HttpClient): Transport => {
   const run = <R>(
     fiber: Fiber.RuntimeFiber<unknown, unknown>,
     execute: Effect.Effect<HttpClientResponse.HttpClientResponse, HttpClientError.HttpClientError, R>,
-    prepared: PreparedRequest,
+    request: HttpClientRequest.HttpClientRequest,
+    secretHeaders: ReadonlyArray<string>,
+    withoutClientSpan: boolean,
     context: Errors.ErrorContext,
     classify: Classify
   ): Effect.Effect<HttpClientResponse.HttpClientResponse, LLMError, R> => {
@@ -84,37 +137,51 @@ export const makeTransport = (client: HttpClient.HttpClient): Transport => {
       Effect.mapError(execute, (error) => Errors.fromHttpClientError(error, context)),
       (response) => isOk(response.status) ? Effect.succeed(response) : failFromResponse(response, context, classify)
     )
-    const untraced = !isTraced(fiber) && !ClientRefs.sendsUntraced(fiber, prepared.request)
-    return untraced || !ClientRefs.redacts(fiber, prepared.secretHeaders)
-      ? ClientRefs.locally(checked, prepared.secretHeaders, untraced)
+    const untraced = withoutClientSpan && !ClientRefs.sendsUntraced(fiber, request)
+    return untraced || !ClientRefs.redacts(fiber, secretHeaders)
+      ? ClientRefs.locally(checked, secretHeaders, untraced)
       : checked
   }
-  const register = (prepared: PreparedRequest, abort: AbortController | undefined) => {
-    if (abort !== undefined) Abortable.registerRequest(prepared.request, abort)
+  /** Sends `prepared` with `execute`, under the span its URL calls for. */
+  const sendWith = <R>(
+    fiber: Fiber.RuntimeFiber<unknown, unknown>,
+    prepared: PreparedRequest,
+    abort: AbortController | undefined,
+    execute: (
+      request: HttpClientRequest.HttpClientRequest
+    ) => Effect.Effect<HttpClientResponse.HttpClientResponse, HttpClientError.HttpClientError, R>,
+    context: Errors.ErrorContext,
+    classify: Classify
+  ): Effect.Effect<HttpClientResponse.HttpClientResponse, LLMError, R> => {
+    const traced = isTraced(fiber)
+    const ownSpan = traced && prepared.urlSecrets !== undefined
+    const send = (request: HttpClientRequest.HttpClientRequest) => {
+      if (abort !== undefined) Abortable.registerRequest(request, abort)
+      return run(fiber, execute(request), request, prepared.secretHeaders, !traced || ownSpan, context, classify)
+    }
+    return ownSpan ? withScrubbedUrlSpan(fiber, prepared, prepared.urlSecrets!, send) : send(prepared.request)
   }
   return {
     send: (prepared, context, classify, abort) =>
-      Effect.withFiberRuntime((fiber) => {
-        register(prepared, abort)
-        return run(fiber, client.execute(prepared.request), prepared, context, classify)
-      }),
+      Effect.withFiberRuntime((fiber) => sendWith(fiber, prepared, abort, client.execute, context, classify)),
     open: (prepared, context, classify, scope, abort) =>
-      Effect.withFiberRuntime((fiber) => {
-        register(prepared, abort)
-        return run(
+      Effect.withFiberRuntime((fiber) =>
+        sendWith(
           fiber,
-          // uninterruptible from the response to its finalizer, so no response escapes the scope
-          Effect.uninterruptibleMask((restore) =>
-            Effect.tap(
-              restore(client.execute(prepared.request)),
-              (response) => Body.closeWithScope(response, scope, abort)
-            )
-          ),
           prepared,
+          abort,
+          // uninterruptible from the response to its finalizer, so no response escapes the scope
+          (request) =>
+            Effect.uninterruptibleMask((restore) =>
+              Effect.tap(
+                restore(client.execute(request)),
+                (response) => Body.closeWithScope(response, scope, abort)
+              )
+            ),
           context,
           classify
         )
-      })
+      )
   }
 }
 
