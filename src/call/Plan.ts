@@ -163,6 +163,9 @@ const planValidated = (deps: {
       const tags = tagsOf(input, context)
       if (tags instanceof FatalError) return yield* tags
       const model = yield* deps.config.model(input.model)
+      // A provider without its key cannot be called: said before any ledger write, as a bad request is.
+      // (A fallback's key is checked when the fallback is tried.)
+      yield* deps.config.credentials(model.provider)
       const limits = limitsOf(model, tags)
       const outputCap = validated.maxOutputTokens ?? budget.defaultMaxOutputTokens
       const routing = yield* deps.router.routing(model, accepts(validated))

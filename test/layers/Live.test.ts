@@ -12,7 +12,7 @@ import * as Tracer from "effect/Tracer"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
-import { generate, LiveLayer, makeLiveLayer, stream } from "../../src/index.js"
+import { generate, Ledger, LiveLayer, makeLiveLayer, stream } from "../../src/index.js"
 import { CircuitBreaker } from "../../src/services/CircuitBreaker.js"
 import * as Loopback from "../support/LoopbackServer.js"
 
@@ -44,7 +44,14 @@ beforeAll(async () => {
   const file = Path.join(dir, "config.yaml")
   Fs.writeFileSync(file, configFor(server.url))
   for (
-    const name of ["EFFECT_LLM_CONFIG", "EFFECT_LLM_TEST_KEY", "XDG_CONFIG_HOME", "GEMINI_API_KEY", "GOOGLE_API_KEY"]
+    const name of [
+      "EFFECT_LLM_CONFIG",
+      "EFFECT_LLM_TEST_KEY",
+      "XDG_CONFIG_HOME",
+      "GEMINI_API_KEY",
+      "GOOGLE_API_KEY",
+      "ANTHROPIC_API_KEY"
+    ]
   ) {
     saved[name] = process.env[name]
   }
@@ -53,6 +60,7 @@ beforeAll(async () => {
   process.env.XDG_CONFIG_HOME = dir
   delete process.env.GEMINI_API_KEY
   delete process.env.GOOGLE_API_KEY
+  delete process.env.ANTHROPIC_API_KEY
 })
 
 afterAll(async () => {
@@ -209,6 +217,39 @@ describe("LiveLayer", () => {
     assert.notInclude(JSON.stringify(attributes), "live-test-key-123456")
     assert.notInclude(JSON.stringify(attributes), "gw-secret-42")
     assert.strictEqual(server.requests.at(-1)!.headers["x-gateway-token"], "gw-secret-42")
+  })
+
+  it("a call to a provider without its key fails with ConfigError before any ledger write or request", async () => {
+    const requestsBefore = server.requests.length
+    const runtime = ManagedRuntime.make(makeLiveLayer({
+      config: {
+        default_model: "claude",
+        providers: { anthropic: { endpoints: [{ name: "loop", base_url: server.url }] } },
+        models: {
+          claude: {
+            provider: "anthropic",
+            model_id: "claude-sonnet-4-5",
+            pricing: { input_per_1m: 3, output_per_1m: 15 }
+          }
+        },
+        ledger: { backend: "memory" }
+      },
+      userConfig: false
+    }))
+    try {
+      const failures = await runtime.runPromise(Effect.all([
+        Effect.flip(generate({ prompt: "hi" })),
+        Effect.flip(Stream.runDrain(stream({ prompt: "hi" })))
+      ]))
+      for (const error of failures) {
+        assert.strictEqual(error._tag, "ConfigError")
+        assert.include(error.message, "providers.anthropic.api_key: no API key configured (set ANTHROPIC_API_KEY)")
+      }
+      assert.deepStrictEqual(await runtime.runPromise(Effect.flatMap(Ledger, (ledger) => ledger.events())), [])
+    } finally {
+      await runtime.dispose()
+    }
+    assert.strictEqual(server.requests.length, requestsBefore)
   })
 
   it("under an installed tracer a base_url's password and query values are removed from the HTTP span, which still carries the URL and sends its trace headers (API.md §14)", async () => {
