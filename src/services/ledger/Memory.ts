@@ -18,7 +18,7 @@ import {
   raiseRecord,
   settlementEvent
 } from "./Events.js"
-import { budgetExceeded, firstRefusal, SpendFold, spendRow } from "./Spend.js"
+import { budgetExceeded, firstRefusal, settledInLaterWindow, SpendFold, spendRow } from "./Spend.js"
 import { computeSummary } from "./Summary.js"
 import { RateWindows, retention } from "./Windows.js"
 
@@ -61,12 +61,14 @@ export const make = (options: MemoryLedgerOptions = {}): Effect.Effect<Ledger.Se
     }
 
     // A settlement adds to spend only above its hold, or for a hold that no longer counted (expired):
-    // only then are its limits checked for alerts.
+    // only then, or when it lands in a later window than its hold (`settledInLaterWindow`), are its
+    // limits checked for alerts.
     const settle = (hold: Hold, settlement: Settlement, type: "commit" | "cancel", status: LedgerStatus) =>
       Effect.clockWith((clock) => {
         const now = clock.unsafeCurrentTimeMillis()
         const adds = tracker.active && hold.limits !== undefined && hold.limits.length > 0 &&
-          (settlement.cost > hold.estimate + 1e-12 || (settlement.cost > 0 && !fold.counts(hold.id, now)))
+          (settlement.cost > hold.estimate + 1e-12 ||
+            (settlement.cost > 0 && (!fold.counts(hold.id, now) || settledInLaterWindow(hold.timestamp, now))))
         const event = settlementEvent(hold, settlement, type, status, nextId(), now)
         fold.add(spendRow(event))
         keep(event)

@@ -27,6 +27,14 @@ export const windowStart = (window: BudgetWindow, timestamp: number): number => 
   }
 }
 
+/**
+ * Whether a hold placed at `heldAt` is settled at `now` in another UTC day (so in another window of
+ * some kind: a week or month turns only with a day). Its open hold moved into the new windows
+ * unannounced at the turn, so its settlement is where those windows' alerts are checked.
+ */
+export const settledInLaterWindow = (heldAt: number, now: number): boolean =>
+  Math.floor(heldAt / dayMs) !== Math.floor(now / dayMs)
+
 const pad = (n: number) => String(n).padStart(2, "0")
 
 /** `YYYY-MM-DD` of the UTC day holding `timestamp`. */

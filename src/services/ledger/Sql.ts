@@ -26,7 +26,7 @@ import {
   raiseRecord,
   settlementEvent
 } from "./Events.js"
-import { budgetExceeded, firstRefusal } from "./Spend.js"
+import { budgetExceeded, firstRefusal, settledInLaterWindow } from "./Spend.js"
 import {
   type Dialect,
   DirectStatements,
@@ -156,12 +156,14 @@ ORDER BY timestamp, seq`
     const ttlMs = holdTtlS * 1000
     /**
      * A settlement adds to spend only above its hold, or for a hold that no longer counted (past its
-     * TTL): only then are its limits read (the rows since the last read) and checked for alerts.
+     * TTL): only then, or when it lands in a later window than its hold (`settledInLaterWindow`), are
+     * its limits read (the rows since the last read) and checked for alerts.
      */
     const alertAfterSettlement = (hold: Hold, settlement: Settlement, now: number): Effect.Effect<void> => {
       const limits = hold.limits
       const adds = tracker.active && limits !== undefined && limits.length > 0 &&
-        (settlement.cost > hold.estimate + 1e-12 || (settlement.cost > 0 && now - hold.timestamp >= ttlMs))
+        (settlement.cost > hold.estimate + 1e-12 ||
+          (settlement.cost > 0 && (now - hold.timestamp >= ttlMs || settledInLaterWindow(hold.timestamp, now))))
       if (!adds) return Effect.void
       return spend.catchUp.pipe(
         Effect.flatMap(() => alertAfter(undefined, limits, spend.fold.spentIn(limits, now), 0, now)),

@@ -165,6 +165,30 @@ describe.each(backends)("budget alerts ($name)", (backend) => {
   )
 
   test(
+    "a call held before midnight and settled after it alerts the new day at its settlement, once",
+    {},
+    (ledger, _logged, seen) =>
+      Effect.gen(function*() {
+        yield* TestClock.setTime(Date.UTC(2026, 0, 15, 23, 59, 0))
+        const late = yield* held(ledger, { ...forA, estimate: 0.85 }) // 85% of the 15th
+        yield* TestClock.setTime(Date.UTC(2026, 0, 16, 0, 1, 0))
+        // The open hold counts in the 16th too (its commit will be stamped there) - unannounced until:
+        yield* ledger.commit(late, { cost: 0.85 })
+        yield* held(ledger, { ...forA, estimate: 0.05 }, 0.05) // 90%: the 16th's 80% already fired
+        const alerts = yield* seen(2)
+        assert.deepStrictEqual(alerts.map(brief), [
+          ["user:a", "daily", 0.8, 0.85, 1],
+          ["user:a", "daily", 0.8, 0.85, 1]
+        ])
+        assert.deepStrictEqual(alerts.map((alert) => alert.timestamp), [
+          Date.UTC(2026, 0, 15, 23, 59, 0),
+          Date.UTC(2026, 0, 16, 0, 1, 0)
+        ])
+        assert.closeTo(yield* ledger.spendToday(), 0.9, 1e-9)
+      })
+  )
+
+  test(
     "weekly and monthly windows start afresh on Monday and on the 1st",
     {},
     (ledger, logged, seen) =>
