@@ -93,8 +93,12 @@ export const validate = (req: GenerateRequest): CallRequest | FatalError => {
   const rangeError = checkNumber("temperature", req.temperature, (n) => n >= 0 && n <= 2, "[0, 2]") ??
     checkNumber("topP", req.topP, (n) => n > 0 && n <= 1, "(0, 1]")
   if (rangeError !== undefined) return rangeError
-  if (req.stop !== undefined && !(Array.isArray(req.stop) && req.stop.every((s) => typeof s === "string"))) {
-    return invalidRequest("stop must be an array of strings")
+  // (An empty stop sequence would end every answer before it starts: no service takes one.)
+  if (
+    req.stop !== undefined &&
+    !(Array.isArray(req.stop) && req.stop.every((s) => typeof s === "string" && s.length > 0))
+  ) {
+    return invalidRequest(`stop must be an array of non-empty strings, got ${describe(req.stop)}`)
   }
   if (req.tags !== undefined) {
     const problem = tagsProblem(req.tags)

@@ -102,7 +102,12 @@ describe("LLMClient.generate", () => {
       ["negative temperature", { prompt: "x", temperature: -0.1 }],
       ["zero maxOutputTokens", { prompt: "x", maxOutputTokens: 0 }],
       ["fractional maxOutputTokens", { prompt: "x", maxOutputTokens: 1.5 }],
-      ["an unknown model alias", { prompt: "x", model: "nope" }]
+      ["an unknown model alias", { prompt: "x", model: "nope" }],
+      ["an empty stop sequence", { prompt: "x", stop: ["###", ""] }],
+      ["six stop sequences for a Gemini model (it takes up to 5)", {
+        prompt: "x",
+        stop: ["a", "b", "c", "d", "e", "f"]
+      }]
     ] as const
   ) {
     it.effect(`rejects ${name} with FatalError invalid_request, before any ledger write or request`, () => {
@@ -129,6 +134,18 @@ describe("LLMClient.generate", () => {
       assert.strictEqual((yield* ledger.events()).length, 0)
       assert.strictEqual(providers.calls.length, 0)
       assert.strictEqual(yield* generate({ prompt: "x", temperature: 2, model: "test-model" }), "ok")
+    }).pipe(Effect.provide(layer))
+  })
+
+  it.effect("five stop sequences go to a Gemini model, six to a DashScope one", () => {
+    const { layer, providers } = setup(["ok", "ok"], twoEndpointsAndFallback)
+    return Effect.gen(function*() {
+      assert.strictEqual(yield* generate({ prompt: "x", stop: ["a", "b", "c", "d", "e"] }), "ok")
+      assert.strictEqual(
+        yield* generate({ prompt: "x", stop: ["a", "b", "c", "d", "e", "f"], model: "test-qwen" }),
+        "ok"
+      )
+      assert.deepStrictEqual(providers.calls.map((call) => call.request.stop?.length), [5, 6])
     }).pipe(Effect.provide(layer))
   })
 

@@ -7,6 +7,7 @@
  */
 import type { FatalError } from "../../domain/Errors.js"
 import type { CallRequest, JsonSchema, ToolChoice } from "../../domain/Prompt.js"
+import { invalidRequest } from "../../domain/Request.js"
 import { type Capabilities, refuseUnsupported } from "../http/Parts.js"
 import * as Request from "../http/Request.js"
 import { checkTools, namedTools } from "../http/Tools.js"
@@ -124,6 +125,15 @@ export const capabilities: Capabilities = {
 /** A function name Gemini accepts (GENAI's `FunctionDeclaration.name` rule, WIRE-tools-multimodal §1.1). */
 export const functionName = /^[A-Za-z_][A-Za-z0-9_.:-]{0,127}$/
 
-/** Gemini's request rules: the parts it carries (files by media type and source), tool names and choices. */
+/** `generationConfig.stopSequences` holds "up to 5" (GENAI `GenerationConfig`); more is a 400 after the hold. */
+export const maxStopSequences = 5
+
+/**
+ * Gemini's request rules: at most `maxStopSequences` stop sequences, the parts it carries (files by
+ * media type and source), tool names and choices.
+ */
 export const check = (request: CallRequest, _modelId: string): FatalError | undefined =>
-  refuseUnsupported(request, "gemini", capabilities) ?? checkTools(request, "gemini", functionName)
+  (request.stop !== undefined && request.stop.length > maxStopSequences
+    ? invalidRequest(`Gemini takes at most ${maxStopSequences} stop sequences, got ${request.stop.length}`)
+    : undefined) ??
+    refuseUnsupported(request, "gemini", capabilities) ?? checkTools(request, "gemini", functionName)
