@@ -11,7 +11,7 @@ import * as Effect from "effect/Effect"
 export const migrationsTable = "effect_llm_migrations"
 
 /** The highest schema version this code knows; a ledger at a higher one is refused, not touched. */
-export const latestVersion = 4
+export const latestVersion = 5
 
 const indexes = (sql: SqlClient.SqlClient) =>
   Effect.all([
@@ -188,12 +188,25 @@ const partialIndexes = Effect.gen(function*() {
   yield* sql`CREATE INDEX ledger_events_settlement_hold_id ON ledger_events (hold_id) WHERE type <> 'hold'`
 })
 
+/**
+ * Version 5: the usage parts `TokenUsage` carries beside its totals (API.md §8): prompt tokens read
+ * from the provider's cache, written to it, and reasoning tokens. Nullable columns added in place (both
+ * dialects add a column without rewriting the rows); earlier rows read back without them, as written.
+ */
+const usageParts = Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
+  yield* sql`ALTER TABLE ledger_events ADD COLUMN cached_input_tokens INTEGER`
+  yield* sql`ALTER TABLE ledger_events ADD COLUMN cache_write_tokens INTEGER`
+  yield* sql`ALTER TABLE ledger_events ADD COLUMN reasoning_tokens INTEGER`
+})
+
 /** The migrations, by `<version>_<name>`. */
 export const migrations: Record<string, Effect.Effect<void, unknown, SqlClient.SqlClient>> = {
   "1_create_ledger_events": createEvents,
   "2_tags_and_raises": tagsAndRaises,
   "3_rate_events": rateEvents,
-  "4_partial_indexes": partialIndexes
+  "4_partial_indexes": partialIndexes,
+  "5_usage_parts": usageParts
 }
 
 /** Applies the pending migrations (no schema dump). */

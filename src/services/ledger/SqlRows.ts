@@ -30,6 +30,9 @@ export const rowOf = (event: LedgerEvent | RaiseRecord) => {
     input_tokens: settled?.usage?.inputTokens ?? null,
     output_tokens: settled?.usage?.outputTokens ?? null,
     total_tokens: settled?.usage?.totalTokens ?? null,
+    cached_input_tokens: settled?.usage?.cachedInputTokens ?? null,
+    cache_write_tokens: settled?.usage?.cacheWriteTokens ?? null,
+    reasoning_tokens: settled?.usage?.reasoningTokens ?? null,
     cost: event.cost,
     status: settled?.status ?? "ok",
     attempts: settled?.attempts ?? null,
@@ -97,7 +100,10 @@ export const rowToStored = (row: Row): LedgerEvent | RaiseRecord => {
         usage: {
           inputTokens: numeric(row.input_tokens),
           outputTokens: numeric(row.output_tokens),
-          totalTokens: numeric(row.total_tokens)
+          totalTokens: numeric(row.total_tokens),
+          ...(present(row.cached_input_tokens) ? { cachedInputTokens: numeric(row.cached_input_tokens) } : {}),
+          ...(present(row.cache_write_tokens) ? { cacheWriteTokens: numeric(row.cache_write_tokens) } : {}),
+          ...(present(row.reasoning_tokens) ? { reasoningTokens: numeric(row.reasoning_tokens) } : {})
         }
       } :
       {}),

@@ -1,5 +1,5 @@
 /**
- * Schemas v2 (tags, raise rows), v3 (rate-limit rows) and v4 (partial indexes) over ledgers written
+ * Schemas v2 (tags, raise rows), v3 (rate-limit rows), v4 (partial indexes) and v5 (usage parts) over ledgers written
  * by the release before them: a SQLite file and a PostgreSQL schema made by effect-llm at 97c2780
  * (test/support/fixtures/ledger) open, are migrated
  * in place with every row kept, and then work as any ledger: tags, raises, the spend of each window.
@@ -17,6 +17,7 @@ import * as Fs from "node:fs"
 import * as Path from "node:path"
 import { fileURLToPath } from "node:url"
 import type { LedgerError } from "../../../src/domain/Errors.js"
+import { TokenUsage } from "../../../src/domain/TokenUsage.js"
 import { layerPostgres, layerSqlite, Ledger } from "../../../src/services/Ledger.js"
 import { buildFailure, freshPgSchema, pgReachable, tempFile } from "../../support/LedgerBackends.js"
 
@@ -101,7 +102,18 @@ const usesTheMigratedLedger = (layer: Layer.Layer<Ledger, LedgerError>) =>
       estimate: 0.25,
       limits
     })
-    yield* ledger.commit(raised, { cost: 0.125 })
+    // v5: a commit keeps the usage parts beside the totals (the v1 rows read back without them)
+    yield* ledger.commit(raised, {
+      cost: 0.125,
+      usage: new TokenUsage({
+        inputTokens: 1000,
+        outputTokens: 200,
+        totalTokens: 1200,
+        cachedInputTokens: 600,
+        cacheWriteTokens: 100,
+        reasoningTokens: 50
+      })
+    })
     const tagged = yield* ledger.hold({
       traceId: "v2",
       provider: "gemini",
@@ -115,6 +127,14 @@ const usesTheMigratedLedger = (layer: Layer.Layer<Ledger, LedgerError>) =>
     assert.strictEqual(yield* ledger.spend("user:u-42", "monthly"), 0.5)
     const after = yield* ledger.events()
     assert.deepStrictEqual([after[8]!.cost, after[8]!.alias], [0.25, "pro"])
+    assert.deepStrictEqual({ ...after[9]!.usage }, {
+      inputTokens: 1000,
+      outputTokens: 200,
+      totalTokens: 1200,
+      cachedInputTokens: 600,
+      cacheWriteTokens: 100,
+      reasoningTokens: 50
+    })
     assert.deepStrictEqual(after.at(-1)!.tags, { user: "u-42" })
     assert.strictEqual(after.at(-1)!.holdId, tagged.id)
   }).pipe(Effect.provide(layer))
@@ -134,7 +154,7 @@ describe("ledger migration from schema v1", () => {
 
       yield* Effect.scoped(Effect.gen(function*() {
         const sql = yield* sqliteClient(path)
-        assert.deepStrictEqual(yield* versions(sql), [1, 2, 3, 4])
+        assert.deepStrictEqual(yield* versions(sql), [1, 2, 3, 4, 5])
         assert.deepStrictEqual((yield* v1Rows(sql)).slice(0, 9), before[0])
         const [integrity] = yield* Effect.orDie(sql.unsafe<{ integrity_check: string }>("PRAGMA integrity_check"))
         assert.strictEqual(integrity!.integrity_check, "ok")
@@ -162,7 +182,7 @@ describe("ledger migration from schema v1", () => {
       }))
       // a second open finds nothing to migrate
       yield* Effect.scoped(Layer.build(layerSqlite({ path })))
-      assert.deepStrictEqual(yield* Effect.scoped(Effect.flatMap(sqliteClient(path), versions)), [1, 2, 3, 4])
+      assert.deepStrictEqual(yield* Effect.scoped(Effect.flatMap(sqliteClient(path), versions)), [1, 2, 3, 4, 5])
     }))
 
   it.effect("a SQLite migration that fails leaves the version 1 ledger as it was", () =>
@@ -209,7 +229,7 @@ describe("ledger migration from schema v1", () => {
 
         yield* Effect.scoped(Effect.gen(function*() {
           const sql = yield* pgClient(url)
-          assert.deepStrictEqual(yield* versions(sql), [1, 2, 3, 4])
+          assert.deepStrictEqual(yield* versions(sql), [1, 2, 3, 4, 5])
           assert.deepStrictEqual((yield* v1Rows(sql)).slice(0, 9), before[0])
           const indexes = yield* Effect.orDie(sql.unsafe<{ indexname: string; indexdef: string }>(
             "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = current_schema() AND tablename = 'ledger_events' ORDER BY indexname"
