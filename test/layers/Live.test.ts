@@ -93,6 +93,20 @@ const httpAttributes = (spans: ReadonlyArray<Tracer.Span>): Record<string, strin
   return Object.fromEntries([...http!.attributes].map(([name, value]) => [name, String(value)]))
 }
 
+/** A `makeLiveLayer` runtime over the one `google` entry given (model `flash`, memory ledger, no user file). */
+const geminiRuntime = (google: Record<string, unknown>) =>
+  ManagedRuntime.make(makeLiveLayer({
+    config: {
+      default_model: "flash",
+      providers: { google },
+      models: {
+        flash: { provider: "google", model_id: "gemini-2.5-flash", pricing: { input_per_1m: 0.3, output_per_1m: 2.5 } }
+      },
+      ledger: { backend: "memory" }
+    },
+    userConfig: false
+  }))
+
 describe("LiveLayer", () => {
   it("two per-call Effect.provide(LiveLayer) runs reuse one HTTP connection", async () => {
     server.setDefault(() => ({ headers: { "content-type": "application/json; charset=UTF-8" }, body: reply }))
@@ -177,27 +191,11 @@ describe("LiveLayer", () => {
   it("a makeLiveLayer runtime redacts the config's secret headers; under an installed tracer its HTTP span carries them redacted", async () => {
     server.setDefault(() => ({ headers: { "content-type": "application/json" }, body: reply }))
     const { recording, spans } = await recordingTracer()
-    const runtime = ManagedRuntime.make(makeLiveLayer({
-      config: {
-        default_model: "flash",
-        providers: {
-          google: {
-            api_key: "live-test-key-123456",
-            headers: { "X-Gateway-Token": "gw-secret-42" },
-            endpoints: [{ name: "loop", base_url: server.url }]
-          }
-        },
-        models: {
-          flash: {
-            provider: "google",
-            model_id: "gemini-2.5-flash",
-            pricing: { input_per_1m: 0.3, output_per_1m: 2.5 }
-          }
-        },
-        ledger: { backend: "memory" }
-      },
-      userConfig: false
-    }))
+    const runtime = geminiRuntime({
+      api_key: "live-test-key-123456",
+      headers: { "X-Gateway-Token": "gw-secret-42" },
+      endpoints: [{ name: "loop", base_url: server.url }]
+    })
     try {
       // Set once for the runtime's programs (the HTTP client's redacted names), not around each request.
       assert.includeMembers(
@@ -261,23 +259,7 @@ describe("LiveLayer", () => {
     )
     const { recording, spans } = await recordingTracer()
     const base = server.url.replace("http://", "http://gw-user:pw-secret-7731@") + "/?token=qp-secret-8842&region=eu"
-    const runtime = ManagedRuntime.make(makeLiveLayer({
-      config: {
-        default_model: "flash",
-        providers: {
-          google: { api_key: "live-test-key-123456", endpoints: [{ name: "loop", base_url: base }] }
-        },
-        models: {
-          flash: {
-            provider: "google",
-            model_id: "gemini-2.5-flash",
-            pricing: { input_per_1m: 0.3, output_per_1m: 2.5 }
-          }
-        },
-        ledger: { backend: "memory" }
-      },
-      userConfig: false
-    }))
+    const runtime = geminiRuntime({ api_key: "live-test-key-123456", endpoints: [{ name: "loop", base_url: base }] })
     try {
       assert.strictEqual(
         await runtime.runPromise(generate({ prompt: "hi" }).pipe(Effect.withTracer(recording))),

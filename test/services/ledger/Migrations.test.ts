@@ -103,17 +103,15 @@ const usesTheMigratedLedger = (layer: Layer.Layer<Ledger, LedgerError>) =>
       limits
     })
     // v5: a commit keeps the usage parts beside the totals (the v1 rows read back without them)
-    yield* ledger.commit(raised, {
-      cost: 0.125,
-      usage: new TokenUsage({
-        inputTokens: 1000,
-        outputTokens: 200,
-        totalTokens: 1200,
-        cachedInputTokens: 600,
-        cacheWriteTokens: 100,
-        reasoningTokens: 50
-      })
-    })
+    const usage = {
+      inputTokens: 1000,
+      outputTokens: 200,
+      totalTokens: 1200,
+      cachedInputTokens: 600,
+      cacheWriteTokens: 100,
+      reasoningTokens: 50
+    }
+    yield* ledger.commit(raised, { cost: 0.125, usage: new TokenUsage(usage) })
     const tagged = yield* ledger.hold({
       traceId: "v2",
       provider: "gemini",
@@ -127,14 +125,7 @@ const usesTheMigratedLedger = (layer: Layer.Layer<Ledger, LedgerError>) =>
     assert.strictEqual(yield* ledger.spend("user:u-42", "monthly"), 0.5)
     const after = yield* ledger.events()
     assert.deepStrictEqual([after[8]!.cost, after[8]!.alias], [0.25, "pro"])
-    assert.deepStrictEqual({ ...after[9]!.usage }, {
-      inputTokens: 1000,
-      outputTokens: 200,
-      totalTokens: 1200,
-      cachedInputTokens: 600,
-      cacheWriteTokens: 100,
-      reasoningTokens: 50
-    })
+    assert.deepStrictEqual({ ...after[9]!.usage }, usage)
     assert.deepStrictEqual(after.at(-1)!.tags, { user: "u-42" })
     assert.strictEqual(after.at(-1)!.holdId, tagged.id)
   }).pipe(Effect.provide(layer))
