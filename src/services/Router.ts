@@ -2,7 +2,8 @@
  * Routing (API.md §7, §14): the first attempt goes to the first endpoint of the model, in config
  * order, whose breaker lets it through; after a retryable failure, to the next usable endpoint after
  * the one that failed (wrapping around); after a 429, to the same endpoint again. The model's
- * fallbacks are tried, in order, only when no endpoint of the model is usable; when nothing is,
+ * fallbacks are tried, in order, only when no endpoint of the model is usable (a fallback alias's
+ * endpoints failing over among themselves as the model's do); when nothing is,
  * `CircuitOpenError` — and no request.
  */
 import * as Context from "effect/Context"
@@ -60,9 +61,29 @@ const rotateAfter = <A>(list: ReadonlyArray<A>, index: number): ReadonlyArray<A>
   index < 0 ? list : [...list.slice(index + 1), ...list.slice(0, index + 1)]
 
 /**
+ * `fallbacks` with the endpoints of the alias that holds `index` rotated after it (wrapping within that
+ * alias): a fallback model, like the model itself, retries its next usable endpoint (§14), and the
+ * next fallback alias is tried only when none of its endpoints is usable (§7's "in order").
+ */
+const rotateWithinAlias = (fallbacks: ReadonlyArray<Candidate>, index: number): ReadonlyArray<Candidate> => {
+  if (index < 0) return fallbacks
+  const alias = fallbacks[index]!.model.alias
+  let start = index
+  while (start > 0 && fallbacks[start - 1]!.model.alias === alias) start--
+  let end = index + 1
+  while (end < fallbacks.length && fallbacks[end]!.model.alias === alias) end++
+  return [
+    ...fallbacks.slice(0, start),
+    ...rotateAfter(fallbacks.slice(start, end), index - start),
+    ...fallbacks.slice(end)
+  ]
+}
+
+/**
  * The order in which candidates are tried for the next attempt: after a 429, the same endpoint first;
  * after a failure on one of the model's endpoints, the others after it (wrapping), then the
- * fallbacks; after a failure on a fallback, the model's endpoints, then the fallbacks after it.
+ * fallbacks; after a failure on a fallback, the model's endpoints, then the fallbacks in order, the
+ * failed alias's own endpoints from the one after the failed one (wrapping).
  */
 export const attemptOrder = (routing: Routing, previous: PreviousAttempt | undefined): ReadonlyArray<Candidate> => {
   if (previous === undefined) {
@@ -73,7 +94,7 @@ export const attemptOrder = (routing: Routing, previous: PreviousAttempt | undef
   const same = (candidate: Candidate) => candidate.endpoint.name === previous.endpoint
   const ownIndex = routing.own.findIndex(same)
   const fallbackIndex = ownIndex < 0 ? routing.fallbacks.findIndex(same) : -1
-  const order = [...rotateAfter(routing.own, ownIndex), ...rotateAfter(routing.fallbacks, fallbackIndex)]
+  const order = [...rotateAfter(routing.own, ownIndex), ...rotateWithinAlias(routing.fallbacks, fallbackIndex)]
   if (!previous.stay) return order
   const at = order.findIndex(same)
   return at <= 0 ? order : [order[at]!, ...order.slice(0, at), ...order.slice(at + 1)]

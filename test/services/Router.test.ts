@@ -43,7 +43,20 @@ describe("Router.attemptOrder (API.md §7, §14)", () => {
     assert.strictEqual(names(attemptOrder(routing, { endpoint: "b", stay: true })), "b,c,a,x,y")
   })
 
-  it("after a failure on a fallback the model's own endpoints come first, then the fallbacks after the failed one", () => {
+  it("after a failure on a fallback the model's own endpoints come first, then that fallback's next endpoint", () => {
     assert.strictEqual(names(attemptOrder(routing, { endpoint: "x", stay: false })), "a,b,c,y,x")
+  })
+
+  it("a fallback alias fails over among its own endpoints before the next fallback alias is tried", () => {
+    const two: Routing = {
+      ...routing,
+      fallbacks: [candidate("f", "x"), candidate("f", "y"), candidate("g", "z")]
+    }
+    // y is f's last endpoint: the next attempt wraps to f's x, not on to g's z (API.md §7 "in order", §14)
+    assert.strictEqual(names(attemptOrder(two, { endpoint: "y", stay: false })), "a,b,c,x,y,z")
+    assert.strictEqual(names(attemptOrder(two, { endpoint: "x", stay: false })), "a,b,c,y,x,z")
+    assert.strictEqual(names(attemptOrder(two, { endpoint: "z", stay: false })), "a,b,c,x,y,z")
+    const single: Routing = { ...routing, fallbacks: [candidate("f", "x"), candidate("g", "z")] }
+    assert.strictEqual(names(attemptOrder(single, { endpoint: "x", stay: false })), "a,b,c,x,z")
   })
 })
