@@ -146,6 +146,12 @@ export declare namespace Ledger {
      * moved at the hold's amount.
      */
     readonly raise: (hold: Hold, request: RaiseRequest) => Effect.Effect<Hold, BudgetExceededError | LedgerError>
+    /**
+     * Restarts the age of an open hold whose call is still in flight, so that it keeps counting past
+     * `hold_ttl_s` (which is for holds whose process died), in every process sharing the ledger.
+     * Optional: a ledger without it lets a call's hold expire at the TTL, as before.
+     */
+    readonly renew?: (hold: Hold) => Effect.Effect<void, LedgerError>
     /** Settles a hold as a success. */
     readonly commit: (hold: Hold, settlement: Settlement) => Effect.Effect<void, LedgerError>
     /** Settles a hold as a failure (`error`) or an interruption / early stop (`cancelled`). */
@@ -210,6 +216,13 @@ export const withSpans = (ledger: Ledger.Service): Ledger.Service =>
         },
         captureStackTrace: false
       })),
+    ...(ledger.renew === undefined ? {} : {
+      renew: (hold: Hold) =>
+        Spans.withSpan(ledger.renew!(hold), "Ledger.renew", () => ({
+          attributes: { "effect_llm.trace_id": hold.traceId, "effect_llm.alias": hold.alias },
+          captureStackTrace: false
+        }))
+    }),
     commit: (hold, settlement) =>
       Spans.withSpan(ledger.commit(hold, settlement), "Ledger.commit", () => ({
         attributes: {

@@ -468,6 +468,27 @@ describe.each(backends)("Ledger ($name)", (backend) => {
   )
 
   test(
+    "a renewed hold (a call still in flight) keeps counting for holdTtlS from its renewal, then expires",
+    60,
+    (ledger) =>
+      Effect.gen(function*() {
+        const hold = yield* ledger.hold(request({ estimate: 0.5 }))
+        yield* TestClock.adjust("50 seconds")
+        yield* ledger.renew!(hold)
+        yield* TestClock.adjust("50 seconds") // 100 s after the hold, 50 s after its renewal
+        assert.strictEqual(yield* ledger.spendToday(), 0.5)
+        const refused = yield* Effect.flip(ledger.hold(request({ estimate: 0.75 })))
+        assert.strictEqual(refused._tag, "BudgetExceededError")
+        // renewals are not events: the list shows the hold as it was made
+        assert.deepStrictEqual((yield* ledger.events()).map((event) => [event.type, event.cost]), [["hold", 0.5]])
+        yield* TestClock.adjust("10 seconds") // 60 s after the renewal
+        assert.strictEqual(yield* ledger.spendToday(), 0)
+        yield* ledger.commit(hold, { cost: 0.25 })
+        assert.strictEqual(yield* ledger.spendToday(), 0.25)
+      })
+  )
+
+  test(
     "a raise of a hold past its TTL reserves its amount afresh, until the TTL passes again",
     60,
     (ledger) =>

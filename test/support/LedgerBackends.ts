@@ -149,8 +149,15 @@ export const twoConnections = (open: Effect.Effect<Ledger.Service, LedgerError, 
     assert.strictEqual((yield* Effect.flip(a.hold(request({ estimate: 0.125 }))))._tag, "BudgetExceededError")
     // a refusal by what `a` read last is not final: the settlement written since frees the room
     yield* b.commit(raised, { cost: 0.25 })
-    yield* a.hold(request({ estimate: 0.5 }))
+    const inFlight = yield* a.hold(request({ estimate: 0.5 }))
     assert.strictEqual(yield* b.spendToday(), 0.875)
+    // a renewal through one (a call still in flight) keeps the hold counting for the other past the TTL
+    yield* TestClock.adjust("10 minutes")
+    yield* a.renew!(inFlight)
+    yield* TestClock.adjust("10 minutes") // 20 minutes after the hold: 5 past its 15-minute TTL
+    assert.strictEqual(yield* b.spendToday(), 0.875)
+    yield* TestClock.adjust("5 minutes") // 15 minutes after the renewal
+    assert.strictEqual(yield* b.spendToday(), 0.375)
   }).pipe(Effect.scoped)
 
 /**

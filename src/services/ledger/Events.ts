@@ -108,6 +108,23 @@ export const raiseRecord = (hold: Hold, request: RaiseRequest, id: string, now: 
   timestamp: now
 })
 
+/**
+ * A renewal of `hold` (a call still in flight), stored as a raise to what it already stands for: every
+ * process's spend fold restarts the hold's age from a raise's time (`Spend.ts`).
+ */
+export const renewRecord = (hold: Hold, id: string, now: number): RaiseRecord => ({
+  id,
+  type: "raise",
+  holdId: hold.id,
+  traceId: hold.traceId,
+  provider: hold.provider,
+  model: hold.model,
+  alias: hold.alias,
+  tags: hold.tags,
+  cost: hold.estimate,
+  timestamp: now
+})
+
 /** The `Hold` after a raise (same id, time and tags; the raise's limits). */
 export const raisedHold = (hold: Hold, request: RaiseRequest): Hold => ({
   ...hold,

@@ -16,6 +16,7 @@ import {
   raisedAmount,
   raisedHold,
   raiseRecord,
+  renewRecord,
   settlementEvent
 } from "./Events.js"
 import { budgetExceeded, firstRefusal, settledInLaterWindow, SpendFold, spendRow } from "./Spend.js"
@@ -110,6 +111,10 @@ export const make = (options: MemoryLedgerOptions = {}): Effect.Effect<Ledger.Se
             if (held !== undefined) events.set(hold.id, applyRaise(held, raise))
             return withAlerts(tracker.take(request.limits, spent, amount, now), raisedHold(hold, request))
           }),
+      renew: (hold) =>
+        Effect.clockWith((clock) =>
+          Effect.sync(() => fold.add(renewRecord(hold, nextId(), clock.unsafeCurrentTimeMillis())))
+        ),
       commit: (hold, settlement) => settle(hold, settlement, "commit", "ok"),
       cancel: (hold, settlement) => settle(hold, settlement, "cancel", settlement.status),
       spendToday: () => Effect.map(Clock.currentTimeMillis, (now) => fold.spent("global", "daily", now)),

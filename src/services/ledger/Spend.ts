@@ -152,8 +152,9 @@ const budgetWindows: ReadonlyArray<BudgetWindow> = ["daily", "weekly", "monthly"
  * by the scopes seen in the current month plus the open holds (`OpenHolds.ts`) — and the clock must
  * not go back before the fold started.
  *
- * A `raise` moves its hold to the raised cost and alias, keeping the hold's time; a raise of a hold
- * that no longer counts (expired, or already settled) reserves its amount afresh from the raise's time.
+ * A `raise` moves its hold to the raised cost and alias and restarts its age: a raise (a fallback's,
+ * or a renewal to the same cost) is written by a call still in flight, so its hold counts for another
+ * TTL from then; a raise of a hold that no longer counted (expired) reserves its amount afresh.
  */
 export class SpendFold {
   private readonly ttlMs: number
@@ -174,16 +175,9 @@ export class SpendFold {
       case "hold":
         this.open.set(row.holdId, { timestamp: row.timestamp, cost: row.cost, scopes: distinctScopes(row) })
         return
-      case "raise": {
-        const held = this.open.get(row.holdId)
-        const counting = held !== undefined && row.timestamp - held.timestamp < this.ttlMs
-        this.open.set(row.holdId, {
-          timestamp: counting ? held.timestamp : row.timestamp,
-          cost: row.cost,
-          scopes: distinctScopes(row)
-        })
+      case "raise":
+        this.open.set(row.holdId, { timestamp: row.timestamp, cost: row.cost, scopes: distinctScopes(row) })
         return
-      }
       default: {
         this.open.delete(row.holdId)
         const scopes = distinctScopes(row)

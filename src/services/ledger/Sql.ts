@@ -24,6 +24,7 @@ import {
   raisedHold,
   type RaiseRecord,
   raiseRecord,
+  renewRecord,
   settlementEvent
 } from "./Events.js"
 import { budgetExceeded, firstRefusal, settledInLaterWindow } from "./Spend.js"
@@ -244,6 +245,13 @@ ORDER BY timestamp, seq`
               Effect.flatMap((spent) => alertAfter(raisedHold(hold, request), request.limits, spent, amount, now))
             )
           }),
+      // No limit to check: one row, which every process's fold reads in its order.
+      renew: (hold: Hold) =>
+        Effect.flatMap(wholeMillis, (now) => insert(renewRecord(hold, randomUUID(), now))).pipe(
+          Effect.asVoid,
+          untraced,
+          guard(dialect, "write_failed", `renewing hold ${hold.id}`)
+        ),
       commit: (hold: Hold, settlement: Settlement) => settle(hold, settlement, "commit", "ok"),
       cancel: (hold: Hold, settlement: Settlement & { readonly status: Exclude<LedgerStatus, "ok"> }) =>
         settle(hold, settlement, "cancel", settlement.status),

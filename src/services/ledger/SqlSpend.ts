@@ -55,8 +55,8 @@ export const makeSpend = (sql: SqlClient.SqlClient, holdTtlS: number) => {
   /**
    * Starts the fold at `now` from one snapshot: the settlements of the current week and month summed
    * per alias, tags and day up to twice the hold TTL ago, then every row since (holds, their raises
-   * and settlements). A raise counts only while its hold is younger than the TTL, so twice the TTL
-   * reaches every hold whose raise can still count.
+   * and settlements). A hold or a raise (which restarts its hold's age) counts for one TTL from its
+   * own time, so twice the TTL reaches every row that can still count, with room for clock skew.
    */
   const load = (now: number) =>
     Effect.gen(function*() {

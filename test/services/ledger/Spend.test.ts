@@ -139,13 +139,8 @@ class SummedHolds {
     if (row.type === "hold") {
       this.open.set(row.holdId, { timestamp: row.timestamp, cost: row.cost, scopes: scopesOf(row.alias, row.tags) })
     } else if (row.type === "raise") {
-      const held = this.open.get(row.holdId)
-      const counting = held !== undefined && row.timestamp - held.timestamp < this.ttlMs
-      this.open.set(row.holdId, {
-        timestamp: counting ? held.timestamp : row.timestamp,
-        cost: row.cost,
-        scopes: scopesOf(row.alias, row.tags)
-      })
+      // a raise (or renewal) restarts the hold's age
+      this.open.set(row.holdId, { timestamp: row.timestamp, cost: row.cost, scopes: scopesOf(row.alias, row.tags) })
     } else this.open.delete(row.holdId)
   }
   reserved(scopes: ReadonlyArray<string>, now: number, exclude?: string): Array<number> {
