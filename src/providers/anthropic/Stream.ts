@@ -94,7 +94,12 @@ export const makeHandler = (
     if (type === "error" || name === "error" || (type === undefined && isErrorPayload(json))) {
       return classifyInBand(json, text, headers, context)
     }
-    if (type === undefined || !readTypes.has(type)) return undefined
+    // An event of a type not read here (`ping`, a newer one) is skipped; one naming no type at all is
+    // no Messages stream (API.md §14: an undecodable 200 is `bad_response`, never retried).
+    if (type === undefined) {
+      return Errors.badResponse(`a stream event names no type: ${text}`, { ...context, status: 200 })
+    }
+    if (!readTypes.has(type)) return undefined
     if (!isStreamEvent(json)) {
       return Errors.badResponse(`a ${type} event is not in its documented shape: ${text}`, {
         ...context,
