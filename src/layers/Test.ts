@@ -5,7 +5,7 @@
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Stream from "effect/Stream"
-import type { ConfigError, LLMError } from "../domain/Errors.js"
+import { type ConfigError, FatalError, type LLMError, RateLimitError, RetryableError } from "../domain/Errors.js"
 import type { FinishReason } from "../domain/FinishReason.js"
 import { type CallRequest, textOf } from "../domain/Prompt.js"
 import type { UsageCounts } from "../domain/TokenUsage.js"
@@ -62,9 +62,28 @@ const lastUserText = (request: CallRequest): string => {
   return last === undefined ? "" : textOf(last)
 }
 
+/**
+ * A scripted provider error as the live clients raise it: naming the provider and endpoint the call
+ * went to when the script left them out (API.md §3: "where known").
+ */
+const located = (error: LLMError, call: MockCall): LLMError => {
+  if (
+    !(error instanceof RetryableError || error instanceof RateLimitError || error instanceof FatalError) ||
+    (error.provider !== undefined && error.endpoint !== undefined)
+  ) return error
+  const { _tag, ...fields } = error
+  const Class = error.constructor as new(fields: object) => LLMError
+  return new Class({
+    ...fields,
+    message: error.message,
+    provider: error.provider ?? call.provider,
+    endpoint: error.endpoint ?? call.endpoint
+  })
+}
+
 const toAnswer = (reply: MockReply, call: MockCall): Effect.Effect<ProviderAnswer, LLMError> => {
-  if (typeof reply === "function") return reply(call)
-  if (isError(reply)) return Effect.fail(reply)
+  if (typeof reply === "function") return Effect.mapError(reply(call), (error) => located(error, call))
+  if (isError(reply)) return Effect.fail(located(reply, call))
   const spec = typeof reply === "string" ? { content: reply } : reply
   const input = estimateTokens(call.request.messages.map(textOf).join(" ") + (call.request.system ?? ""))
   const output = estimateTokens(spec.content)

@@ -563,6 +563,33 @@ describe("test layers", () => {
     Effect.gen(function*() {
       assert.strictEqual(yield* generate({ prompt: "ping" }), "echo: ping")
     }).pipe(Effect.provide(Layer.fresh(Testing.makeTestLayer()))))
+
+  it.effect("a scripted provider error names the provider and endpoint the call went to, as a live one does", () =>
+    Effect.gen(function*() {
+      const { layer } = setup([
+        new FatalError({ reason: "invalid_request", message: "400 bad", status: 400 }),
+        new RateLimitError({ reason: "quota_exhausted", message: "quota", provider: "mine", endpoint: "own" }),
+        () => Effect.fail(new RetryableError({ reason: "server_error", message: "503", status: 503 }))
+      ], { resilience: { max_retries: 0 } })
+      const errors = yield* Effect.all([
+        Effect.flip(generate({ prompt: "a" })),
+        Effect.flip(generate({ prompt: "b" })),
+        Effect.flip(Stream.runDrain(stream({ prompt: "c" })))
+      ]).pipe(Effect.provide(layer))
+      assert.deepStrictEqual(
+        errors.map((
+          error
+        ) => [error._tag, "provider" in error && error.provider, "endpoint" in error && error.endpoint]),
+        [["FatalError", "google", "mock-google"], ["RateLimitError", "mine", "own"], [
+          "RetryableError",
+          "google",
+          "mock-google"
+        ]]
+      )
+      // the rest of the error is the script's
+      assert.strictEqual(errors[0]!.message, "400 bad")
+      assert.strictEqual((errors[0] as FatalError).status, 400)
+    }))
 })
 
 describe("makeTestLayer's ledger", () => {
