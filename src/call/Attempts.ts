@@ -71,6 +71,9 @@ export const make = (deps: {
         meter.progress.attempt(route)
         yield* telemetry.attempted(route)
         const now = clock.unsafeCurrentTimeMillis()
+        // a call that has retried and waited past a third of the hold TTL renews its hold before sending
+        const renewal = metering.renewalDue(meter, now)
+        if (renewal !== undefined) yield* renewal
         const timeoutMs = Math.max(0, Math.min(requestTimeoutMs, RetryPolicy.remainingBudgetMs(resilience, state, now)))
         const target: ProviderTarget = {
           provider: route.model.provider,

@@ -25,9 +25,12 @@ import type { CallProgress } from "./Progress.js"
 export class Meter {
   private current: Hold
   private done = false
+  /** When the hold was made or last renewed (`Metering.renewalDue`). */
+  renewedAt: number
 
   constructor(readonly plan: Plan, readonly progress: CallProgress, hold: Hold) {
     this.current = hold
+    this.renewedAt = hold.timestamp
   }
 
   /** The hold as it stands (its estimate grows with a raise). */
@@ -255,7 +258,23 @@ export const make = (deps: {
       )
     })
 
-  return { hold, raiseFor, commit, settleUnfinished }
+  const renew = ledger.renew
+  const renewEveryMs = (deps.budget.holdTtlS * 1000) / 3
+  /**
+   * The renewal of a call's hold when a third of the hold TTL has passed since it was made or last
+   * renewed, else undefined. `hold_ttl_s` is for holds whose process died (API.md §6); a call in
+   * flight — a long stream — keeps its hold counting, in every process sharing the ledger. Asked at
+   * the call's progress points (each attempt, each stream chunk), in its own fiber: a renewal never
+   * follows its settlement. A renewal that fails leaves the hold to its TTL; the call goes on.
+   */
+  const renewalDue = (meter: Meter, now: number): Effect.Effect<void> | undefined => {
+    if (renew === undefined || meter.settled || now - meter.renewedAt < renewEveryMs) return undefined
+    meter.renewedAt = now
+    const held = meter.hold
+    return Effect.catchAll(renew(held), (error) => Effect.logDebug(`hold ${held.id} not renewed: ${error.message}`))
+  }
+
+  return { hold, raiseFor, commit, settleUnfinished, renewalDue }
 }
 
 /** The metering operations of a layer. */

@@ -278,7 +278,10 @@ export const make = (deps: {
         },
         onSuccess: (chunk) => {
           const out = absorb(chunk)
-          return Chunk.isEmpty(out) ? rest : Effect.succeed(out)
+          const emit = Chunk.isEmpty(out) ? rest : Effect.succeed(out)
+          // a stream can outlive the hold TTL: its hold is renewed as its chunks arrive
+          const renewal = metering.renewalDue(meter, clock.unsafeCurrentTimeMillis())
+          return renewal === undefined ? emit : Effect.zipRight(renewal, emit)
         }
       })
       const next: Effect.Effect<Chunk.Chunk<A>, Option.Option<LLMError>> = Effect.suspend(() => {

@@ -1,0 +1,139 @@
+/**
+ * A call in flight keeps its hold counting past `budget.hold_ttl_s` (which is for holds whose process
+ * died, API.md §6): a long stream renews its hold as its chunks arrive, so concurrent calls cannot
+ * together pass a limit while it runs; a hold whose call stopped renewing it still expires.
+ */
+import * as HttpClient from "@effect/platform/HttpClient"
+import * as HttpClientResponse from "@effect/platform/HttpClientResponse"
+import { assert, describe, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
+import * as Queue from "effect/Queue"
+import * as Stream from "effect/Stream"
+import * as TestClock from "effect/TestClock"
+import { generate, Ledger, makeLiveLayer, RetryableError, stream } from "../../src/index.js"
+import { makeMockProviders, makeTestLayer, testConfig } from "../../src/testing.js"
+
+const frame = (text: string, last = false) =>
+  new TextEncoder().encode(
+    `data: {"candidates":[{"content":{"parts":[{"text":"${text}"}],"role":"model"}${
+      last ? `,"finishReason":"STOP"` : ""
+    }}],"usageMetadata":{"promptTokenCount":5,"candidatesTokenCount":3,"totalTokenCount":8}}\r\n\r\n`
+  )
+
+/**
+ * A live layer whose one Gemini response is an SSE body the test writes chunk by chunk, and a budget
+ * that fits one call's hold ($1 of output at `maxOutputTokens: 1000`) but not two.
+ */
+const harness = (resilience: Record<string, unknown> = { stream_idle_timeout_s: 55 }) => {
+  let controller!: ReadableStreamDefaultController<Uint8Array>
+  const body = new ReadableStream<Uint8Array>({ start: (c) => void (controller = c) })
+  let requests = 0
+  const client = HttpClient.make((request) =>
+    Effect.sync(() => {
+      requests++
+      return HttpClientResponse.fromWeb(
+        request,
+        new Response(body, { status: 200, headers: { "content-type": "text/event-stream" } })
+      )
+    })
+  )
+  const layer = makeLiveLayer({
+    config: {
+      default_model: "flash",
+      providers: { google: { api_key: "renewal-test-key", endpoints: [{ name: "g", base_url: "http://127.0.0.1:9" }] } },
+      models: {
+        flash: { provider: "google", model_id: "gemini-2.5-flash", pricing: { input_per_1m: 1, output_per_1m: 1000 } }
+      },
+      budget: { daily_spend_limit: 1.5, hold_ttl_s: 60 },
+      resilience,
+      ledger: { backend: "memory" }
+    },
+    userConfig: false,
+    httpClient: Layer.succeed(HttpClient.HttpClient, client)
+  })
+  return { layer, write: (bytes: Uint8Array) => controller.enqueue(bytes), end: () => controller.close(), requests: () => requests }
+}
+
+describe("hold renewal (API.md §6: the hold TTL is for dead processes)", () => {
+  it.effect("a stream that outlives hold_ttl_s keeps its hold counting while its chunks arrive", () => {
+    const { end, layer, requests, write } = harness()
+    return Effect.gen(function*() {
+      const ledger = yield* Ledger
+      const received = yield* Queue.unbounded<string>()
+      const running = yield* Effect.fork(
+        Stream.runForEach(stream({ prompt: "x", maxOutputTokens: 1000 }), (event) => Queue.offer(received, event.delta))
+      )
+      write(frame("a"))
+      assert.strictEqual(yield* Queue.take(received), "a")
+      const held = yield* ledger.spendToday()
+      assert.isAbove(held, 1)
+      // 50 s later a chunk arrives: the hold is renewed then
+      yield* TestClock.adjust("50 seconds")
+      write(frame("b"))
+      assert.strictEqual(yield* Queue.take(received), "b")
+      // 100 s after the hold, 50 s after its renewal: it still counts, and a second call does not fit
+      yield* TestClock.adjust("50 seconds")
+      assert.strictEqual(yield* ledger.spendToday(), held)
+      const refused = yield* Effect.flip(generate({ prompt: "y", maxOutputTokens: 1000 }))
+      assert.strictEqual(refused._tag, "BudgetExceededError")
+      assert.strictEqual(requests(), 1)
+      write(frame("c", true))
+      end()
+      yield* Fiber.join(running)
+      assert.deepStrictEqual((yield* ledger.events()).map((event) => event.type), ["hold", "commit"])
+      assert.isBelow(yield* ledger.spendToday(), held)
+    }).pipe(Effect.provide(layer))
+  })
+
+  it.effect("a stream silent for longer than hold_ttl_s lets its hold lapse one TTL after its last renewal", () => {
+    const { layer, write } = harness({ stream_idle_timeout_s: 100 })
+    return Effect.gen(function*() {
+      const ledger = yield* Ledger
+      const received = yield* Queue.unbounded<string>()
+      yield* Effect.fork(
+        Stream.runForEach(stream({ prompt: "x", maxOutputTokens: 1000 }), (event) => Queue.offer(received, event.delta))
+      )
+      write(frame("a"))
+      yield* Queue.take(received)
+      const held = yield* ledger.spendToday()
+      yield* TestClock.adjust("50 seconds")
+      write(frame("b"))
+      yield* Queue.take(received) // renewed at 50 s
+      yield* TestClock.adjust("59 seconds")
+      assert.strictEqual(yield* ledger.spendToday(), held)
+      yield* TestClock.adjust("1 second") // 60 s after the renewal, nothing since
+      assert.strictEqual(yield* ledger.spendToday(), 0)
+    }).pipe(Effect.provide(layer))
+  })
+
+  it.effect("a call that retried past a third of the TTL renews its hold at its next attempt", () => {
+    const providers = makeMockProviders({
+      replies: [new RetryableError({ reason: "server_error", message: "503" }), () => Effect.never]
+    })
+    const layer = makeTestLayer({
+      config: {
+        ...testConfig,
+        resilience: { base_delay_s: 15, max_delay_s: 15, max_retries: 1, request_timeout_s: 60, retry_budget_s: 200 },
+        budget: { daily_spend_limit: 1, hold_ttl_s: 30 }
+      },
+      providers
+    })
+    return Effect.gen(function*() {
+      const ledger = yield* Ledger
+      const call = yield* Effect.fork(generate({ prompt: "x" }))
+      yield* TestClock.adjust("20 seconds") // the retry (after 12-18 s of jittered backoff) is under way
+      assert.strictEqual(providers.calls.length, 2)
+      const held = yield* ledger.spendToday()
+      assert.isAbove(held, 0)
+      yield* TestClock.adjust("20 seconds") // 40 s after the hold, at most 28 s after its renewal
+      assert.strictEqual(yield* ledger.spendToday(), held)
+      yield* Fiber.interrupt(call)
+      assert.deepStrictEqual((yield* ledger.events()).map((event) => [event.type, event.status]), [
+        ["hold", "ok"],
+        ["cancel", "cancelled"]
+      ])
+    }).pipe(Effect.provide(layer))
+  })
+})
