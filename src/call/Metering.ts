@@ -169,6 +169,17 @@ export const make = (deps: {
     return { provider: model.provider, model: model.modelId, alias: model.alias, endpoint: route?.endpoint.name }
   }
 
+  /**
+   * The hold bounds the call (API.md §14): a service that ignored the output cap is still billed at its
+   * real cost, on commit and cancel alike, and a warning names the model.
+   */
+  const warnOvershoot = (meter: Meter, model: ModelConfig, cost: number, held: Hold): Effect.Effect<void> =>
+    cost > held.estimate + 1e-12
+      ? Effect.logWarning(
+        `model "${model.alias}" (${model.modelId}) reported usage costing $${cost} above its hold of $${held.estimate}: settled at the real cost`
+      ).pipe(Effect.annotateLogs({ traceId: meter.plan.traceId, alias: model.alias }))
+      : Effect.void
+
   /** Commits a successful call at its real usage and cost (uninterruptibly) and returns them. */
   const commit = (
     meter: Meter,
@@ -201,12 +212,7 @@ export const make = (deps: {
           Effect.uninterruptible,
           Effect.catchTag("LedgerError", (error) => Effect.fail(ledgerUnavailable(error)))
         )
-        if (cost > held.estimate + 1e-12) {
-          // The hold bounds the call (API.md §14); a service that ignored the output cap is still billed.
-          yield* Effect.logWarning(
-            `model "${route.model.alias}" (${route.model.modelId}) reported usage costing $${cost} above its hold of $${held.estimate}: settled at the real cost`
-          ).pipe(Effect.annotateLogs({ traceId: meter.plan.traceId, alias: route.model.alias }))
-        }
+        yield* warnOvershoot(meter, route.model, cost, held)
         yield* telemetry.settled(called, "ok", timing.totalMs, cost)
         return { usage, cost, timing }
       })
@@ -243,7 +249,8 @@ export const make = (deps: {
         const timing = progress.timing(now)
         yield* deps.admission.release(progress, priced?.totalTokens ?? 0)
         yield* telemetry.settled(who(meter, route), error?.tag ?? "cancelled", timing.totalMs, cost)
-        yield* ledger.cancel(meter.hold, {
+        const held = meter.hold
+        yield* ledger.cancel(held, {
           ...who(meter, route),
           status: error === undefined ? "cancelled" : "error",
           cost,
@@ -253,6 +260,7 @@ export const make = (deps: {
           error,
           timing
         })
+        yield* warnOvershoot(meter, route?.model ?? meter.plan.model, cost, held)
       }).pipe(
         Effect.catchAll((e) => Effect.logError(`ledger cancel failed for trace ${meter.plan.traceId}: ${e.message}`))
       )

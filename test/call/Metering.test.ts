@@ -7,6 +7,7 @@ import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
+import * as Logger from "effect/Logger"
 import * as Admission from "../../src/call/Admission.js"
 import * as CallTelemetry from "../../src/call/CallTelemetry.js"
 import * as Metering from "../../src/call/Metering.js"
@@ -104,6 +105,29 @@ describe("Metering", () => {
       const cancel = (yield* ledger.events()).find((event) => event.type === "cancel")!
       assert.strictEqual(cancel.status, "cancelled")
       assert.isUndefined(cancel.error)
+    }))
+
+  it.effect("a call cancelled after reporting usage above its hold is settled at the real cost, with a warning naming the model", () =>
+    Effect.gen(function*() {
+      const warnings: Array<string> = []
+      const logger = Logger.make(({ logLevel, message }) => {
+        if (logLevel._tag === "Warning") warnings.push(String(message))
+      })
+      const { ledger, metering, plan, route } = yield* setup()
+      const progress = new CallProgress(0)
+      const meter = yield* metering.hold(plan, progress)
+      progress.attempt(route)
+      // a service that ignored the output cap of 100
+      progress.observeUsage({ inputTokens: 3, outputTokens: 1000, totalTokens: 1003 })
+      yield* metering.settleUnfinished(meter, Exit.void).pipe(
+        Effect.provide(Logger.replace(Logger.defaultLogger, logger))
+      )
+      const cancel = (yield* ledger.events()).find((event) => event.type === "cancel")!
+      assert.strictEqual(cancel.status, "cancelled")
+      assert.closeTo(cancel.cost, (3 + 2000) / 1e6, 1e-15)
+      assert.isAbove(cancel.cost, plan.estimate)
+      assert.strictEqual(warnings.length, 1)
+      assert.include(warnings[0], "gemini-x")
     }))
 
   it.effect("a hold over the limit is refused with BudgetExceededError and writes nothing", () =>
