@@ -6,8 +6,10 @@
  * `Stream.ensuringWith` with the stream's exit (measured: ~230 KB allocated to run a one-chunk stream
  * this way, ~310 KB through `unwrapScoped`, ~340 KB more with `Stream.unwrap` for the span).
  */
+import * as Cause from "effect/Cause"
 import type * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
@@ -18,7 +20,8 @@ import { isTraced } from "./Spans.js"
 /**
  * Runs `setup` with a fresh scope at the stream's first pull, then pulls what it returned until it
  * ends. The scope (and the span named `span`, under an installed tracer) closes with the stream's
- * exit: at its end, failure, or when its consumer stops or is interrupted. The scope is handed to
+ * exit: at its end, its own failure, or when its consumer stops or is interrupted (a consumer whose
+ * own later stage failed has stopped it: a success, as with `Stream.take`). The scope is handed to
  * `setup` rather than provided (`Scope.extend` is an `Effect.locally` of the context: ~27 steps).
  */
 export const fromScopedPull = <A, E, R = never>(
@@ -48,7 +51,20 @@ export const fromScopedPull = <A, E, R = never>(
         return built
       }
     )
-    return Stream.repeatEffectChunkOption(Effect.suspend(() => pull ?? first)).pipe(
-      Stream.ensuringWith((exit) => scope === undefined ? Effect.void : Scope.close(scope, exit))
+    // Whether the stream's own pull failed (its end, `Option.none()`, and interruptions aside): the exit
+    // `ensuringWith` sees is the consumer's, so a later stage of the consumer failing would read as
+    // this stream's failure; it stopped pulling, like `Stream.take`.
+    let failed = false
+    const own = Effect.tapErrorCause(Effect.suspend(() => pull ?? first), (cause) => {
+      if (!Cause.isInterruptedOnly(cause) && !Option.exists(Cause.failureOption(cause), Option.isNone)) failed = true
+      return Effect.void
+    })
+    return Stream.repeatEffectChunkOption(own).pipe(
+      Stream.ensuringWith((exit) =>
+        scope === undefined ? Effect.void : Scope.close(
+          scope,
+          failed || Exit.isSuccess(exit) || Cause.isInterruptedOnly(exit.cause) ? exit : Exit.void
+        )
+      )
     )
   })

@@ -7,6 +7,7 @@ import { assert, describe, it } from "@effect/vitest"
 import * as Chunk from "effect/Chunk"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Stream from "effect/Stream"
@@ -127,6 +128,51 @@ describe("stream() over HTTP", () => {
       }).pipe(Effect.provide(layerFor(server.url)))
       yield* Effect.promise(() => server.requests[0]!.socketClosed)
       assert.strictEqual(server.connectionsClosed(), 1)
+    }))
+
+  it.scoped("a Gemini stream stopped early is cancelled with the prompt count it reported, the text streamed at its bound", () =>
+    Effect.gen(function*() {
+      const server = yield* Loopback.make
+      // Events whose usage snapshots count the prompt only (10 tokens), then an open response.
+      const text = longFixture.toString("utf8")
+      const sent = text.split("\r\n\r\n").slice(0, 6).join("\r\n\r\n") + "\r\n\r\n"
+      server.enqueue({ headers: sse, body: [sent], end: "hang" })
+      yield* Effect.gen(function*() {
+        const events = yield* collect(Stream.take(stream({ prompt: "write", traceId: "early-usage" }), 2))
+        const cancel = (yield* ledgerEvents("early-usage"))[1]!
+        assert.strictEqual(cancel.status, "cancelled")
+        assert.strictEqual(cancel.usage!.inputTokens, 10, "the prompt count reported, not the input bound")
+        const delivered = Buffer.byteLength(events.map((e) => e.delta).join(""), "utf8")
+        assert.isAtLeast(cancel.usage!.outputTokens, delivered, "the output no snapshot counted, at its bound")
+        assert.strictEqual(cancel.usage!.totalTokens, 10 + cancel.usage!.outputTokens)
+      }).pipe(Effect.provide(layerFor(server.url)))
+    }))
+
+  it.scoped("a consumer whose own later stage fails or dies stopped the stream early: cancelled, without its error", () =>
+    Effect.gen(function*() {
+      const server = yield* Loopback.make
+      server.enqueue(Loopback.replay(longFixture, { headers: sse }), Loopback.replay(longFixture, { headers: sse }))
+      yield* Effect.gen(function*() {
+        let seen = 0
+        const failed = yield* Effect.flip(Stream.runDrain(
+          Stream.mapEffect(
+            stream({ prompt: "write", traceId: "consumer-fail" }),
+            (e) => ++seen === 2 ? Effect.fail("consumer's own error" as const) : Effect.succeed(e)
+          )
+        ))
+        assert.strictEqual(failed, "consumer's own error")
+        const died = yield* Effect.exit(
+          Stream.runForEach(stream({ prompt: "write", traceId: "consumer-die" }), () => Effect.die("consumer bug"))
+        )
+        assert.isTrue(Exit.isFailure(died))
+        for (const traceId of ["consumer-fail", "consumer-die"]) {
+          const ledger = yield* ledgerEvents(traceId)
+          assert.deepStrictEqual(ledger.map((e) => [e.type, e.status, e.error]), [
+            ["hold", "ok", undefined],
+            ["cancel", "cancelled", undefined]
+          ])
+        }
+      }).pipe(Effect.provide(layerFor(server.url)))
     }))
 
   it.scoped("a 503 before the first byte is retried", () =>
