@@ -12,6 +12,7 @@ export class CallProgress {
   private attemptCount = 0
   private lastRoute: Route | undefined
   private seenUsage: UsageCounts | undefined
+  private outputReported = false
   private firstTokenMs: number | undefined
   private outputBytes = 0
   private bytesSinceUsage = 0
@@ -43,7 +44,16 @@ export class CallProgress {
   /** Records the latest cumulative usage a stream reported. */
   observeUsage(usage: UsageCounts): void {
     this.seenUsage = usage
+    this.outputReported = true
     this.bytesSinceUsage = 0
+  }
+
+  /**
+   * Records a snapshot that counts the input only (a `Usage` part's `inputOnly`), until the output is
+   * reported: every byte streamed stays unreported, so the output is still settled at its bound.
+   */
+  observeInput(usage: UsageCounts): void {
+    if (!this.outputReported) this.seenUsage = usage
   }
 
   /** Records a streamed delta's text (its UTF-8 bytes bound the output tokens a provider can bill for it). */

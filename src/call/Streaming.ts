@@ -223,14 +223,19 @@ export const make = (deps: {
               break
             }
             case "Usage":
-              usage = part.usage
-              progress.observeUsage(part.usage)
+              // an input-only snapshot prices a stream that ends unfinished, never a commit
+              if (part.inputOnly === true) progress.observeInput(part.usage)
+              else {
+                usage = part.usage
+                progress.observeUsage(part.usage)
+              }
               break
             case "Finish":
               finishReason = part.reason
               break
             case "Metadata":
-              if (part.requestId !== undefined) requestId = part.requestId
+              // a server may set its request id to text it was sent (a key): API.md §14
+              if (part.requestId !== undefined) requestId = deps.scrub(part.requestId)
               break
           }
           sink.part(part, out)

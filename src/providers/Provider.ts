@@ -60,7 +60,12 @@ export type StreamPart =
   | { readonly _tag: "ReasoningDelta"; readonly text: string }
   | { readonly _tag: "ToolCall"; readonly call: ToolCallPart }
   | { readonly _tag: "PartMetadata"; readonly part: "text" | "reasoning"; readonly metadata: ProviderMetadata }
-  | { readonly _tag: "Usage"; readonly usage: UsageCounts }
+  | {
+    readonly _tag: "Usage"
+    readonly usage: UsageCounts
+    /** A snapshot that counts the input only: the output streamed so far is in none of its counts. */
+    readonly inputOnly?: boolean
+  }
   | { readonly _tag: "Finish"; readonly reason: FinishReason }
   | { readonly _tag: "Metadata"; readonly requestId: string | undefined; readonly modelVersion: string | undefined }
 

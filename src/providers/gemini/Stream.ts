@@ -97,12 +97,15 @@ export const makeHandler = (
     const reason = finishOf(json)
     // A snapshot that counts no output yet (gemini-2.0-flash's non-final chunks carry only prompt and
     // total, WIRE.md §1.6) is no report of the output: taken as one, it would price the text streamed
-    // so far at 0 if the stream were cut. Output counts, or the finish, make it a report.
+    // so far at 0 if the stream were cut. Output counts, or the finish, make it a report; without them
+    // it is `inputOnly` (its input counts stand, the output stays at its bound).
     const metadata = json.usageMetadata
-    if (
-      metadata != null &&
-      (metadata.candidatesTokenCount != null || metadata.thoughtsTokenCount != null || reason !== undefined)
-    ) out.push({ _tag: "Usage", usage: usageOf(metadata) })
+    if (metadata != null) {
+      const inputOnly = metadata.candidatesTokenCount == null && metadata.thoughtsTokenCount == null &&
+        reason === undefined
+      if (!inputOnly) out.push({ _tag: "Usage", usage: usageOf(metadata) })
+      else if (metadata.promptTokenCount != null) out.push({ _tag: "Usage", usage: usageOf(metadata), inputOnly: true })
+    }
     if (reason !== undefined) finish = reason
     return undefined
   }

@@ -342,8 +342,12 @@ it.layer(NodeHttpClient.layerUndici)("Gemini streams", (it) => {
         server.enqueue(Loopback.replay(Buffer.from(cut)))
         const { error, parts } = yield* runStream(client, target)
         // Ten events delivered, their usage snapshots counting the prompt only (no candidatesTokenCount
-        // before the last event, WIRE.md §1.6): no report of the output, so none is passed on.
-        assert.strictEqual(partsOf(parts, "Usage").length, 0)
+        // before the last event, WIRE.md §1.6): passed on as input-only, the prompt's count with no
+        // report of the output (the text streamed is settled at its bound, not at 0).
+        const usage = partsOf(parts, "Usage")
+        assert.strictEqual(usage.length, 10)
+        assert.isTrue(usage.every((part) => part.inputOnly === true))
+        assert.deepStrictEqual(summary(parts).usage, { input: 10, output: 0, total: 10 })
         assert.strictEqual(partsOf(parts, "Finish").length, 0)
         assert.strictEqual(error?._tag, "RetryableError")
         assert.strictEqual((error as any).reason, "stream_interrupted")
@@ -355,7 +359,8 @@ it.layer(NodeHttpClient.layerUndici)("Gemini streams", (it) => {
         const full = Loopback.readFixture(googleai + "streaming-success-basic-reply-short.txt")
         server.enqueue(Loopback.replay(full.subarray(0, full.length - 40)))
         const { error, parts } = yield* runStream(client, target)
-        assert.strictEqual(partsOf(parts, "Usage").length, 0) // prompt-only snapshots (see above)
+        // the two prompt-only snapshots before the cut (see above)
+        assert.deepStrictEqual(partsOf(parts, "Usage").map((part) => part.inputOnly), [true, true])
         assert.strictEqual((error as any).reason, "stream_interrupted")
       }))
 
