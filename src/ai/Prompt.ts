@@ -7,7 +7,7 @@
  */
 import type * as Prompt from "@effect/ai/Prompt"
 import * as Encoding from "effect/Encoding"
-import type { FatalError } from "../domain/Errors.js"
+import { FatalError } from "../domain/Errors.js"
 import type {
   AssistantPart,
   FileData,
@@ -54,13 +54,25 @@ export const fileDataOf = (data: string | Uint8Array | URL): FileData => {
   return { _tag: "base64", base64: data }
 }
 
-const fileOf = (part: Prompt.FilePart, label: string): FilePart => ({
-  type: "file",
-  mediaType: part.mediaType,
-  data: fileDataOf(part.data),
-  ...(part.fileName !== undefined ? { fileName: part.fileName } : {}),
-  source: label
-})
+/**
+ * A part's position as API.md §9 names it, as `generate` does: `i` is the message's index in the
+ * prompt's content (system messages counted), `j` the part's in that message.
+ */
+const positionOf = (index: number, j: number): string => `messages[${index}].content[${j}]`
+
+/** A file part, or `invalid_request` for empty data (bytes or base64), as `generate` refuses it. */
+const fileOf = (part: Prompt.FilePart, label: string): FilePart | FatalError =>
+  !(part.data instanceof URL) && part.data.length === 0
+    ? invalidRequest(
+      `${label} (${part.mediaType}): data must be non-empty bytes (Uint8Array), a non-empty base64 string or a URL`
+    )
+    : {
+      type: "file",
+      mediaType: part.mediaType,
+      data: fileDataOf(part.data),
+      ...(part.fileName !== undefined ? { fileName: part.fileName } : {}),
+      source: label
+    }
 
 /** The metadata of a text or reasoning part lost by the prompt, from the signed parts of its turn's calls. */
 const recalledFor = (turn: ReadonlyArray<SignedPart>, type: "text" | "reasoning", text: string) =>
@@ -88,9 +100,12 @@ const assistantParts = (
         out.push(withMetadata({ type: part.type, text: part.text }, recalled))
         break
       }
-      case "file":
-        out.push(fileOf(part, `prompt.content[${index}].content[${j}]`))
+      case "file": {
+        const file = fileOf(part, positionOf(index, j))
+        if (file instanceof FatalError) return file
+        out.push(file)
         break
+      }
       case "tool-call": {
         const recalled = hasMetadata(metadata) ? metadata : memory?.recall(part.id)?.call
         out.push(withMetadata({ type: "tool-call", id: part.id, name: part.name, params: part.params }, recalled))
@@ -100,7 +115,7 @@ const assistantParts = (
         // A result the provider produced itself (provider-executed tools) has no request form here.
         if (part.providerExecuted) break
         return invalidRequest(
-          `prompt.content[${index}].content[${j}]: a tool result belongs in a tool message, not an assistant one`
+          `${positionOf(index, j)}: a tool result belongs in a tool message, not an assistant one`
         )
     }
   }
@@ -117,11 +132,16 @@ export const encodePrompt = (prompt: Prompt.Prompt, memory?: Memory): EncodedPro
         if (message.content.length > 0) system.push(message.content)
         break
       case "user": {
-        const parts: Array<UserPart> = message.content.map((part, j) =>
-          part.type === "text"
-            ? withMetadata({ type: "text", text: part.text }, metadataOf(part.options))
-            : fileOf(part, `prompt.content[${index}].content[${j}]`)
-        )
+        const parts: Array<UserPart> = []
+        for (const [j, part] of message.content.entries()) {
+          if (part.type === "text") {
+            parts.push(withMetadata({ type: "text", text: part.text }, metadataOf(part.options)))
+            continue
+          }
+          const file = fileOf(part, positionOf(index, j))
+          if (file instanceof FatalError) return file
+          parts.push(file)
+        }
         if (parts.length > 0) messages.push({ role: "user", parts })
         break
       }

@@ -145,9 +145,16 @@ export const validate = (req: GenerateRequest): CallRequest | FatalError => {
 const base64Pattern = /^[A-Za-z0-9+/]*={0,2}$/
 const mediaTypePattern = /^[a-z0-9][a-z0-9!#$&^_.+-]*\/[a-z0-9][a-z0-9!#$&^_.+-]*$/i
 
-/** Bytes as base64, or a base64 string checked (whitespace allowed, as in wrapped base64); `undefined` if neither. */
+/**
+ * Bytes as base64, or a base64 string checked (whitespace allowed, as in wrapped base64); `undefined` if
+ * neither, or empty (no provider takes an empty file: refused here as the empty string is).
+ */
 const base64Of = (data: unknown): string | undefined => {
-  if (data instanceof Uint8Array) return Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString("base64")
+  if (data instanceof Uint8Array) {
+    return data.byteLength > 0
+      ? Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString("base64")
+      : undefined
+  }
   if (typeof data !== "string") return undefined
   const compact = data.replace(/\s+/g, "")
   return compact.length > 0 && compact.length % 4 === 0 && base64Pattern.test(compact) ? compact : undefined
@@ -238,7 +245,7 @@ const fileData = (
   }
   const base64 = base64Of(part.data)
   if (base64 === undefined) {
-    return `${label} (${part.mediaType}): data must be bytes (Uint8Array) or a non-empty base64 string`
+    return `${label} (${part.mediaType}): data must be non-empty bytes (Uint8Array) or a non-empty base64 string`
   }
   return { mediaType: part.mediaType.toLowerCase(), base64 }
 }

@@ -15,7 +15,7 @@ import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import { afterAll, beforeAll, beforeEach } from "vitest"
-import { withCallContext } from "../../src/index.js"
+import { Ledger, withCallContext } from "../../src/index.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import { cases, endpointOf, layerFor, settlements, weatherHandlers, WeatherToolkit } from "./Support.js"
 
@@ -191,9 +191,51 @@ describe("files through the layer", () => {
     Effect.gen(function*() {
       const error = yield* Effect.flip(LanguageModel.generateText({ prompt: picture }))
       assert.instanceOf(error, AiError.UnknownError)
-      assert.include(error.message, "prompt.content[0].content[1]")
+      assert.include(error.message, "messages[0].content[1]")
       assert.strictEqual(((error as AiError.UnknownError).cause as any).reason, "invalid_request")
       assert.lengthOf(sim.log("dashscope-sim"), 0)
       assert.lengthOf(yield* settlements, 0)
     }).pipe(Effect.provide(layerFor(sim, "qwen-plus"))))
+
+  it.effect("gemini: a file of empty bytes is invalid_request naming the part and its media type, before any ledger write or request", () =>
+    Effect.gen(function*() {
+      const empty = Prompt.make([{
+        role: "user",
+        content: [{ type: "text", text: "What is in this picture?" }, {
+          type: "file",
+          mediaType: "image/png",
+          data: new Uint8Array(0)
+        }]
+      }])
+      const unary = yield* Effect.flip(LanguageModel.generateText({ prompt: empty }))
+      const streamed = yield* Effect.flip(Stream.runDrain(LanguageModel.streamText({ prompt: empty })))
+      for (const error of [unary, streamed]) {
+        assert.instanceOf(error, AiError.UnknownError)
+        assert.strictEqual(((error as AiError.UnknownError).cause as any).reason, "invalid_request")
+        assert.include(error.message, "messages[0].content[1] (image/png): data must be non-empty")
+      }
+      assert.lengthOf(sim.log("google-sim"), 0)
+      assert.lengthOf(yield* Effect.flatMap(Ledger, (ledger) => ledger.events()), 0)
+    }).pipe(Effect.provide(layerFor(sim, "gemini-flash"))))
+
+  it.effect("openai: a refused part is named messages[i].content[j], i its message's index in the prompt (system counted)", () =>
+    Effect.gen(function*() {
+      const error = yield* Effect.flip(LanguageModel.generateText({
+        prompt: Prompt.make([
+          { role: "system", content: "Be brief." },
+          {
+            role: "user",
+            content: [{ type: "text", text: "Transcribe this." }, {
+              type: "file",
+              mediaType: "audio/ogg",
+              data: new Uint8Array([1, 2, 3, 4])
+            }]
+          }
+        ])
+      }))
+      assert.instanceOf(error, AiError.UnknownError)
+      assert.strictEqual(((error as AiError.UnknownError).cause as any).reason, "invalid_request")
+      assert.include(error.message, "messages[1].content[1]: an inline audio/ogg file")
+      assert.lengthOf(sim.log("openai-sim"), 0)
+    }).pipe(Effect.provide(layerFor(sim, "gpt-mini"))))
 })

@@ -68,14 +68,14 @@ describe("encodePrompt", () => {
             type: "file",
             mediaType: "image/png",
             data: { _tag: "base64", base64: "AQID" },
-            source: "prompt.content[1].content[1]"
+            source: "messages[1].content[1]"
           },
           {
             type: "file",
             mediaType: "application/pdf",
             data: { _tag: "url", url: "https://example.com/a.pdf" },
             fileName: "a.pdf",
-            source: "prompt.content[1].content[2]"
+            source: "messages[1].content[2]"
           }
         ]
       },

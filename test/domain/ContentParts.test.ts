@@ -4,9 +4,14 @@
  * every malformed part before anything is held or sent.
  */
 import { assert, describe, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Stream from "effect/Stream"
 import { FatalError } from "../../src/domain/Errors.js"
 import type { CallRequest, FilePart } from "../../src/domain/Prompt.js"
 import { type ContentPart, type GenerateRequest, validate } from "../../src/domain/Request.js"
+import { makeMockProviders, makeTestLayer } from "../../src/layers/Test.js"
+import { Ledger } from "../../src/services/Ledger.js"
+import { generate, stream } from "../../src/services/LLMClient.js"
 
 const png = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
 
@@ -101,6 +106,29 @@ describe("content parts", () => {
       const message = refusedWith(content)
       for (const fragment of fragments) assert.include(message, fragment, JSON.stringify(content))
     }
+  })
+
+  it.effect("empty bytes (an empty Uint8Array) are refused as an empty base64 string is, by generate and stream, before any ledger write or request", () => {
+    const providers = makeMockProviders()
+    return Effect.gen(function*() {
+      const empty: ReadonlyArray<[ContentPart, string]> = [
+        [{ type: "image", data: new Uint8Array(0), mediaType: "image/png" }, "image/png"],
+        // a zero-length view of a non-empty buffer is empty too
+        [{ type: "file", data: new Uint8Array(8).subarray(8), mediaType: "application/pdf" }, "application/pdf"]
+      ]
+      for (const [part, mediaType] of empty) {
+        const request: GenerateRequest = { messages: [{ role: "user", content: [{ type: "text", text: "x" }, part] }] }
+        for (const call of [generate(request), Stream.runDrain(stream(request))]) {
+          const error = yield* Effect.flip(call)
+          assert.instanceOf(error, FatalError)
+          assert.strictEqual((error as FatalError).reason, "invalid_request")
+          assert.include(error.message, `messages[0].content[1] (${mediaType}): data must be non-empty bytes`)
+        }
+      }
+      const ledger = yield* Ledger
+      assert.lengthOf(yield* ledger.events(), 0)
+      assert.lengthOf(providers.calls, 0)
+    }).pipe(Effect.provide(makeTestLayer({ providers })))
   })
 
   it("a system message holds text parts only", () => {

@@ -100,24 +100,65 @@ const unsupportedKeywords = new Set([
 const isObject = (value: unknown): value is Readonly<Record<string, unknown>> =>
   typeof value === "object" && value !== null && !Array.isArray(value)
 
+/** A local `$ref`: where it sits and where it points, as JSON Pointers (`""` is the root). */
+interface LocalRef {
+  readonly at: string
+  readonly to: string
+}
+
+const localRefs = (schema: unknown, at: string, out: Array<LocalRef>): Array<LocalRef> => {
+  if (Array.isArray(schema)) schema.forEach((item, i) => localRefs(item, `${at}/${i}`, out))
+  else if (isObject(schema)) {
+    for (const [key, value] of Object.entries(schema)) {
+      if (key === "$ref" && typeof value === "string") {
+        if (value === "#" || value.startsWith("#/")) out.push({ at, to: value.slice(1) })
+      } else localRefs(value, `${at}/${key.replace(/~/g, "~0").replace(/\//g, "~1")}`, out)
+    }
+  }
+  return out
+}
+
 /**
- * Whether `output_config.format` takes a schema: every object schema (at any depth) has
- * `additionalProperties: false`, and no keyword of the list the service rejects appears. A schema that
- * does not qualify goes through a forced tool, whose `input_schema` takes any JSON Schema.
+ * Whether a schema refers to itself (`Schema.suspend`): following local `$ref`s (each leads to the refs
+ * inside its target) comes back to one. A `$ref` to a shared definition outside any cycle is no recursion.
  */
-export const nativeSchema = (schema: unknown): boolean => {
-  if (Array.isArray(schema)) return schema.every(nativeSchema)
+const recursiveSchema = (schema: unknown): boolean => {
+  const refs = localRefs(schema, "", [])
+  const state = new Map<LocalRef, "visiting" | "done">()
+  const cycleFrom = (ref: LocalRef): boolean => {
+    const seen = state.get(ref)
+    if (seen !== undefined) return seen === "visiting"
+    state.set(ref, "visiting")
+    const next = refs.filter((inner) => inner.at === ref.to || inner.at.startsWith(`${ref.to}/`))
+    if (next.some(cycleFrom)) return true
+    state.set(ref, "done")
+    return false
+  }
+  return refs.some(cycleFrom)
+}
+
+/** Every object schema (at any depth) closed, and no keyword of the list the service rejects. */
+const closedSchema = (schema: unknown): boolean => {
+  if (Array.isArray(schema)) return schema.every(closedSchema)
   if (!isObject(schema)) return true
   for (const [key, value] of Object.entries(schema)) {
     if (unsupportedKeywords.has(key)) return false
     // `properties`, `$defs` and `definitions` map names to schemas; a name is no keyword.
     if (key === "properties" || key === "$defs" || key === "definitions") {
-      if (isObject(value) && !Object.values(value).every(nativeSchema)) return false
-    } else if (typeof value === "object" && !nativeSchema(value)) return false
+      if (isObject(value) && !Object.values(value).every(closedSchema)) return false
+    } else if (typeof value === "object" && !closedSchema(value)) return false
   }
   const isObjectSchema = schema.type === "object" || isObject(schema.properties)
   return !isObjectSchema || schema.additionalProperties === false
 }
+
+/**
+ * Whether `output_config.format` takes a schema: every object schema (at any depth) has
+ * `additionalProperties: false`, no keyword of the list the service rejects appears, and it is not
+ * recursive (WIRE-tools-multimodal §4.5: native structured outputs do not support recursion). A schema
+ * that does not qualify goes through a forced tool, whose `input_schema` takes any JSON Schema.
+ */
+export const nativeSchema = (schema: unknown): boolean => closedSchema(schema) && !recursiveSchema(schema)
 
 /**
  * How a request's JSON answer comes back: the name of the forced tool whose `input` is the answer,

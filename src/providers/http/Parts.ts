@@ -20,7 +20,7 @@ export interface Capabilities {
 const describe = (part: Part, role: Message["role"]): string => {
   switch (part.type) {
     case "file":
-      return `a ${part.data._tag === "url" ? "URL" : "inline"} ${part.mediaType} file${
+      return `${part.data._tag === "url" ? "a URL" : "an inline"} ${part.mediaType} file${
         role === "user" ? "" : ` in ${role === "assistant" ? "an assistant" : "a tool"} turn`
       }`
     case "tool-call":

@@ -62,14 +62,14 @@ describe("Anthropic content blocks", () => {
         "claude-haiku-4-5"
       )
     const cases: ReadonlyArray<readonly [FilePart, string]> = [
-      [file("audio/wav", bytes("UklGRg==")), "messages[1].content[1]: a inline audio/wav file"],
+      [file("audio/wav", bytes("UklGRg==")), "messages[1].content[1]: an inline audio/wav file"],
       [file("audio/mpeg", url("https://example.com/a.mp3")), "a URL audio/mpeg file"],
-      [file("image/*", bytes(png)), "a inline image/* file"],
-      [file("image/bmp", bytes(png)), "a inline image/bmp file"],
+      [file("image/*", bytes(png)), "an inline image/* file"],
+      [file("image/bmp", bytes(png)), "an inline image/bmp file"],
       [file("image/png", url("http://example.com/a.png")), "a URL image/png file"],
       [file("image/*", url("data:image/tiff;base64,AAAA")), "a URL image/* file"],
       [file("application/pdf", url("ftp://example.com/a.pdf")), "a URL application/pdf file"],
-      [file("text/plain", bytes("aGk=")), "a inline text/plain file"],
+      [file("text/plain", bytes("aGk=")), "an inline text/plain file"],
       [file("video/mp4", url("https://example.com/a.mp4")), "a URL video/mp4 file"]
     ]
     for (const [part, expected] of cases) {
@@ -81,7 +81,7 @@ describe("Anthropic content blocks", () => {
     }
     assert.include(
       refusal(file("image/png", bytes(png)), "assistant")?.message,
-      "messages[1].content[1]: a inline image/png file in an assistant turn"
+      "messages[1].content[1]: an inline image/png file in an assistant turn"
     )
     assert.isUndefined(
       Anthropic.protocol.check(user(file("image/gif", bytes("R0lGOD")), text("x")), "claude-haiku-4-5")

@@ -311,6 +311,55 @@ describe("Anthropic tool requests", () => {
     assert.strictEqual(Request.answerToolOf({ ...format, name: "a weather" }), "json")
   })
 
+  it("JSON output: a recursive schema (a $ref cycle) takes the forced tool on Claude 4.5; a shared $defs entry stays native", () => {
+    const format: JsonResponseFormat = { type: "json", name: "Cat", schema: {} }
+    const closed = (properties: Record<string, unknown>) => ({
+      type: "object",
+      required: Object.keys(properties),
+      properties,
+      additionalProperties: false
+    })
+    // `Cat = Struct({ name, subs: Array(suspend(() => Cat)) })` as @effect/ai's JSON Schema has it.
+    const cat = closed({ name: { type: "string" }, subs: { type: "array", items: { $ref: "#/$defs/Cat" } } })
+    const recursive = [
+      { ...cat, $defs: { Cat: cat } },
+      // a cycle through two definitions, reached from the root's `$ref`
+      {
+        $ref: "#/$defs/A",
+        $defs: {
+          A: closed({ b: { $ref: "#/$defs/B" } }),
+          B: closed({ a: { anyOf: [{ $ref: "#/$defs/A" }, { type: "null" }] } })
+        }
+      },
+      // the root itself, and a name that is escaped in the pointer (`~1` is `/`)
+      closed({ child: { anyOf: [{ $ref: "#" }, { type: "null" }] } }),
+      { $ref: "#/$defs/a~1b", $defs: { "a/b": closed({ next: { type: "array", items: { $ref: "#/$defs/a~1b" } } }) } }
+    ]
+    for (const schema of recursive) {
+      assert.isFalse(Request.nativeSchema(schema), JSON.stringify(schema))
+      const sent = body({ ...hello, responseFormat: { ...format, schema } }, "claude-sonnet-4-5")
+      assert.isUndefined(sent.output_config)
+      assert.deepStrictEqual(sent.tool_choice, { type: "tool", name: "Cat" })
+      assert.deepStrictEqual(sent.tools.at(-1).input_schema, schema)
+    }
+    // `$ref`s that come back to nothing are no recursion: a definition used twice, a pointer to a sibling.
+    const point = closed({ x: { type: "number" } })
+    for (
+      const schema of [
+        { ...closed({ from: { $ref: "#/$defs/Point" }, to: { $ref: "#/$defs/Point" } }), $defs: { Point: point } },
+        closed({ from: point, to: { $ref: "#/properties/from" } })
+      ]
+    ) {
+      assert.isTrue(Request.nativeSchema(schema), JSON.stringify(schema))
+      assert.deepStrictEqual(
+        body({ ...hello, responseFormat: { ...format, schema } }, "claude-sonnet-4-5").output_config,
+        {
+          format: { type: "json_schema", schema }
+        }
+      )
+    }
+  })
+
   it("refused before any request: tool names, unknown choices, a forced-tool JSON answer with another choice or a clashing tool", () => {
     const check = (request: CallRequest, model = "claude-haiku-4-5") => Anthropic.protocol.check(request, model)
     assert.include(check({ ...ask, tools: [{ ...weather, name: "get.weather" }] })?.message, "tools[0].name")

@@ -75,14 +75,14 @@ describe("OpenAI content parts", () => {
       )
     const cases: ReadonlyArray<readonly [FilePart, string]> = [
       [file("image/png", url("http://example.com/a.png")), "messages[1].content[1]: a URL image/png file"],
-      [file("image/*", bytes(png)), "messages[1].content[1]: a inline image/* file"],
-      [file("image/bmp", bytes(png)), "a inline image/bmp file"],
+      [file("image/*", bytes(png)), "messages[1].content[1]: an inline image/* file"],
+      [file("image/bmp", bytes(png)), "an inline image/bmp file"],
       [file("image/png", url("data:image/tiff;base64,AAAA")), "a URL image/png file"],
       [file("audio/wav", url("https://example.com/a.wav")), "a URL audio/wav file"],
-      [file("audio/ogg", bytes("AAAA")), "a inline audio/ogg file"],
+      [file("audio/ogg", bytes("AAAA")), "an inline audio/ogg file"],
       [file("application/pdf", url("https://example.com/a.pdf")), "a URL application/pdf file"],
-      [file("video/mp4", bytes("AAAA")), "a inline video/mp4 file"],
-      [file("text/plain", bytes("aGk=")), "a inline text/plain file"]
+      [file("video/mp4", bytes("AAAA")), "an inline video/mp4 file"],
+      [file("text/plain", bytes("aGk=")), "an inline text/plain file"]
     ]
     for (const [part, expected] of cases) {
       const error = refusal(part)
@@ -94,7 +94,7 @@ describe("OpenAI content parts", () => {
     // A file in an assistant turn: Chat Completions' assistant messages take text only.
     assert.include(
       refusal(file("image/png", bytes(png)), "assistant")?.message,
-      "messages[1].content[1]: a inline image/png file in an assistant turn"
+      "messages[1].content[1]: an inline image/png file in an assistant turn"
     )
     // A part's own `source` names it.
     assert.include(
