@@ -9,7 +9,8 @@
  * - a PDF: 3,000 tokens a page (Anthropic bills a page's text plus its picture, 1,500–3,000), pages
  *   counted from the document's page objects, else one page per 50 KB; a PDF by URL: 100 pages;
  * - audio: 32 tokens a second (Gemini's rate, the highest), the duration taken from a WAV header, else
- *   assumed from the size at 16 kbit/s (real encodings run at 64 kbit/s or more, so this over-counts);
+ *   assumed from the size at 4 kbit/s — below the speech codecs' lowest rates (Opus 6, AMR-NB 4.75
+ *   kbit/s): a voice note is never held short; music (≥ 64 kbit/s) is over-counted ≥ 16×;
  *   audio by URL: one hour;
  * - any other file: a token per byte (as text is counted), or 16,384 by URL.
  */
@@ -22,7 +23,7 @@ export const pdfPageTokens = 3_000
 export const pdfBytesPerPageGuess = 50_000
 export const pdfUrlPages = 100
 export const audioTokensPerSecond = 32
-export const audioBytesPerSecondGuess = 2_000
+export const audioBytesPerSecondGuess = 500
 export const audioUrlSeconds = 3_600
 export const unknownFileTokens = 16_384
 

@@ -123,10 +123,12 @@ describe("media token figures", () => {
     assert.strictEqual(Media.fileTokenBound(remote("application/pdf")), Media.pdfUrlPages * Media.pdfPageTokens)
   })
 
-  it("audio is held at 32 tokens a second: a WAV by its header, other formats by size at 16 kbit/s", () => {
+  it("audio is held at 32 tokens a second: a WAV by its header, other formats by size at 4 kbit/s", () => {
     assert.strictEqual(Media.fileTokenBound(inline("audio/wav", wav(10, 16_000))), 10 * Media.audioTokensPerSecond)
     const mp3 = Buffer.alloc(20_000)
-    assert.strictEqual(Media.fileTokenBound(inline("audio/mpeg", mp3)), 10 * Media.audioTokensPerSecond)
+    assert.strictEqual(Media.fileTokenBound(inline("audio/mpeg", mp3)), 40 * Media.audioTokensPerSecond)
+    // a 60 s voice note in Opus at 6 kbit/s (45,000 bytes) is held for at least its 60 s
+    assert.isAtLeast(Media.fileTokenBound(inline("audio/ogg", Buffer.alloc(45_000))), 60 * Media.audioTokensPerSecond)
     assert.strictEqual(Media.fileTokenBound(remote("audio/mpeg")), Media.audioUrlSeconds * Media.audioTokensPerSecond)
   })
 
