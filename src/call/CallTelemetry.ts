@@ -9,6 +9,7 @@ import * as Metric from "effect/Metric"
 import type * as MetricLabel from "effect/MetricLabel"
 import type { FinishReason } from "../domain/FinishReason.js"
 import type { TokenUsage } from "../domain/TokenUsage.js"
+import type { Scrubber } from "../internal/Scrub.js"
 import { whenTraced } from "../internal/Spans.js"
 import * as Telemetry from "../internal/Telemetry.js"
 import type { Route } from "../services/Router.js"
@@ -53,8 +54,12 @@ const updateMetrics = (update: (labels: ReadonlyArray<MetricLabel.MetricLabel>) 
     return Effect.void
   })
 
-/** Builds the call telemetry; `recordContent` puts prompt and answer text on spans. */
-export const make = (options: { readonly recordContent: boolean }) => {
+/**
+ * Builds the call telemetry; `recordContent` puts prompt and answer text on spans, through `scrub`
+ * (a prompt or an answer may quote a configured secret: API.md §14).
+ */
+export const make = (options: { readonly recordContent: boolean; readonly scrub?: Scrubber | undefined }) => {
+  const scrub = options.scrub ?? ((text: string) => text)
   const requests = taggedBy(Telemetry.requests, "provider", "model", "outcome")
   const latency = taggedBy(Telemetry.latencyMs, "provider", "model")
   const spend = taggedBy(Telemetry.spendUsd, "provider", "model")
@@ -82,7 +87,7 @@ export const make = (options: { readonly recordContent: boolean }) => {
         [Telemetry.attributes.requestModel]: plan.model.modelId,
         [Telemetry.attributes.alias]: plan.model.alias,
         [Telemetry.attributes.traceId]: plan.traceId,
-        ...(options.recordContent ? { [Telemetry.attributes.prompt]: JSON.stringify(plan.request) } : {})
+        ...(options.recordContent ? { [Telemetry.attributes.prompt]: scrub(JSON.stringify(plan.request)) } : {})
       })
     )
 
@@ -121,7 +126,7 @@ export const make = (options: { readonly recordContent: boolean }) => {
         [Telemetry.attributes.endpoint]: answer.route.endpoint.name,
         [Telemetry.attributes.attempts]: answer.attempts,
         ...(answer.requestId !== undefined ? { [Telemetry.attributes.responseId]: answer.requestId } : {}),
-        ...(options.recordContent ? { [Telemetry.attributes.completion]: answer.content } : {})
+        ...(options.recordContent ? { [Telemetry.attributes.completion]: scrub(answer.content) } : {})
       }).pipe(Effect.zipRight(setFinishReasons([answer.finishReason])))
     )
     return answer.ttftMs === undefined

@@ -24,12 +24,15 @@ export interface EndpointConfig {
 
 /**
  * An API key as configured: `Present` (already `Redacted`), `Missing` — no value and the `${VAR}` it
- * named (if any) unset — or `None` for a protocol whose key is optional (a local OpenAI-compatible
- * server). A missing key is a `ConfigError` only when the provider is used.
+ * named (if any) unset —, `Malformed` — the environment variable that gave it holds text no HTTP
+ * header can carry (a line break, a character outside Latin-1) — or `None` for a protocol whose key
+ * is optional (a local OpenAI-compatible server). A missing or malformed key is a `ConfigError` only
+ * when the provider is used.
  */
 export type ApiKeySource =
   | { readonly _tag: "Present"; readonly value: Redacted.Redacted<string> }
   | { readonly _tag: "Missing"; readonly variable: string | undefined }
+  | { readonly _tag: "Malformed"; readonly variable: string }
   | { readonly _tag: "None" }
 
 /**

@@ -44,17 +44,41 @@ export const make = (secrets: Iterable<Redacted.Redacted<string> | string>): Scr
   return (text) => text.replace(pattern, placeholder)
 }
 
-/** The secrets of a URL: its password and every query-parameter value (an invalid URL has none). */
-export const urlSecrets = (url: string): ReadonlyArray<string> => {
+const percentDecoded = (text: string): string => {
   try {
-    const parsed = new URL(url)
-    const out: Array<string> = []
-    if (parsed.password !== "") out.push(decodeURIComponent(parsed.password))
-    for (const value of parsed.searchParams.values()) if (value !== "") out.push(value)
-    return out
+    return decodeURIComponent(text)
+  } catch {
+    return text
+  }
+}
+
+/** `text` as `URLSearchParams` writes a query value (as the HTTP client rewrites a query it adds parameters to). */
+const formEncoded = (text: string): string => new URLSearchParams([["", text]]).toString().slice(1)
+
+/**
+ * The secrets of a URL — its password and every query-parameter value — in every form a server may
+ * echo: as written (percent-encoded), percent-decoded, form-decoded (`+` as a space, as
+ * `URLSearchParams` and servers reading a query as a form do) and form-encoded again. The one list
+ * both the configuration's secrets and a request's URL scrubbing use. Nothing for text that is not a URL.
+ */
+export const urlSecrets = (text: string): ReadonlyArray<string> => {
+  let url: URL
+  try {
+    url = new URL(text)
   } catch {
     return []
   }
+  const written = [
+    url.password,
+    ...url.search.slice(1).split("&").map((pair) => pair.slice(pair.indexOf("=") + 1 || pair.length))
+  ]
+  const forms = new Set<string>()
+  for (const value of written) {
+    if (value === "") continue
+    const formDecoded = percentDecoded(value.replace(/\+/g, " "))
+    forms.add(value).add(percentDecoded(value)).add(formDecoded).add(formEncoded(formDecoded))
+  }
+  return [...forms]
 }
 
 /**

@@ -74,7 +74,7 @@ export const make = Effect.gen(function*() {
   const { resilience, budget, observability } = config.config
 
   const scrub = Scrub.make(config.secrets)
-  const telemetry = CallTelemetry.make({ recordContent: observability.recordContent })
+  const telemetry = CallTelemetry.make({ recordContent: observability.recordContent, scrub })
   const plan = Plan.make({ config, pricing, router })
   const planParts = Plan.makeForParts({ config, pricing, router })
   const admission = Admission.make({ ledger, resilience, telemetry })
@@ -101,13 +101,18 @@ export const make = Effect.gen(function*() {
         (meter) =>
           Effect.gen(function*() {
             yield* telemetry.started(planned)
-            const [answer, route] = yield* attempts.run(meter, (client, target, route, timeout) =>
+            const [decoded, route] = yield* attempts.run(meter, (client, target, route, timeout) =>
               Timeout.timeoutAbortable(
                 (abort) => client.generate(target, Plan.requestFor(planned, route.model), abort),
                 client.abortsRequests === true,
                 timeout,
                 () => Attempts.attemptTimeout(route, timeout)
               ))
+            // A server may set its request id to text it was sent (a key): scrubbed here, for every
+            // consumer — the response, the call span, the `@effect/ai` layer (API.md §14).
+            const answer = decoded.requestId === undefined
+              ? decoded
+              : { ...decoded, requestId: scrub(decoded.requestId) }
             const settled = yield* metering.commit(meter, route, answer.usage, {
               content: answer.content + callsText(answer),
               reasoning: answer.reasoning

@@ -15,7 +15,7 @@ import type { ModelConfig, ResolvedConfig } from "../domain/Config.js"
 import { type ConfigError, FatalError } from "../domain/Errors.js"
 import { defaultKeyVariable } from "../providers/Provider.js"
 import { impliedProtocols, protocols } from "../providers/registry.js"
-import type { Env } from "./config/Interpolate.js"
+import { type Env, malformedDetail } from "./config/Interpolate.js"
 import { configError, type KeyPath, quote } from "./config/Issues.js"
 import * as Load from "./config/Load.js"
 import type { ProtocolTable } from "./config/Providers.js"
@@ -31,7 +31,8 @@ export declare namespace LLMConfig {
     /**
      * A provider entry's key and extra headers, as a request sends them. A `ConfigError` (reason
      * `missing`, path `providers.<name>.api_key`) naming the unset variable when its protocol needs a
-     * key and it has none; `apiKey: undefined` for a protocol whose key is optional and unset.
+     * key and it has none, or (reason `invalid`) the variable whose value no header can carry;
+     * `apiKey: undefined` for a protocol whose key is optional and unset.
      */
     readonly credentials: (provider: string) => Effect.Effect<Credentials, ConfigError>
     /** The model behind an alias (`undefined`: `default_model`); an unknown alias is an invalid request. */
@@ -100,6 +101,8 @@ export const make = (config: ResolvedConfig, options: MakeOptions = {}): LLMConf
         ? Effect.succeed({ apiKey: key.value, headers })
         : key._tag === "None"
         ? Effect.succeed({ apiKey: undefined, headers })
+        : key._tag === "Malformed"
+        ? Effect.fail(configError({ reason: "invalid", path, detail: malformedDetail(key.variable) }))
         : Effect.fail(
           configError({
             reason: "missing",

@@ -2,7 +2,8 @@
  * No secret in any output (API.md §14): a server that echoes the API key and a secret header back in
  * every error body — each HTTP error status, an undecodable 200, an in-band stream error before and
  * after text — never gets them into an error message, a log record (at level All), a span (its
- * attributes, events and exit) or the raw SQLite ledger file.
+ * attributes, events and exit) or the raw SQLite ledger file; nor the password and `?token=` of a
+ * `base_url`, whose request goes under an HTTP span effect-llm makes.
  */
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
 import * as Cause from "effect/Cause"
@@ -21,7 +22,9 @@ import * as RecordingTracer from "../support/RecordingTracer.js"
 
 const apiKey = "AIzaEchoedSecretKey0123456789abcdef"
 const tenant = "tenant-secret-9f8e7d6c"
-const secrets = [apiKey, tenant, encodeURIComponent(apiKey)]
+const password = "url-password-5d4c3b2a"
+const token = "url-token-1a2b3c4d"
+const secrets = [apiKey, tenant, encodeURIComponent(apiKey), password, token]
 
 let server: Loopback.LoopbackServer
 let dir: string
@@ -35,9 +38,12 @@ afterAll(async () => {
   Fs.rmSync(dir, { recursive: true, force: true })
 })
 
-/** What the server echoes: everything secret it received. */
-const echoOf = (request: Loopback.CapturedRequest) =>
-  `you sent key ${String(request.headers["x-goog-api-key"])} and tenant ${String(request.headers["x-tenant"])}`
+/** What the server echoes: everything secret it received (a URL's token, and then its password). */
+const echoOf = (request: Loopback.CapturedRequest) => {
+  const urlToken = new URL(request.url, "http://x").searchParams.get("token")
+  return `you sent key ${String(request.headers["x-goog-api-key"])} and tenant ${String(request.headers["x-tenant"])}` +
+    (urlToken === null ? "" : ` and token ${urlToken} as user gw with password ${password}`)
+}
 
 const errorBody = (status: number, request: Loopback.CapturedRequest) =>
   JSON.stringify({
@@ -99,13 +105,13 @@ const failures: ReadonlyArray<{
   }
 ]
 
-const config = (ledgerPath: string) => ({
+const config = (ledgerPath: string, baseUrl: string) => ({
   default_model: "flash",
   providers: {
     google: {
       api_key: apiKey,
       headers: { "X-Tenant": tenant },
-      endpoints: [{ name: "echo", base_url: server.url }]
+      endpoints: [{ name: "echo", base_url: baseUrl }]
     }
   },
   models: {
@@ -124,16 +130,16 @@ const config = (ledgerPath: string) => ({
 const containsSecret = (text: string) => secrets.some((secret) => text.includes(secret))
 
 describe("a server that echoes the key", () => {
-  it.live("never gets a secret into errors, logs, spans or the ledger file", () =>
+  const echoedNowhere = (baseUrl: string, ledgerFile: string) =>
     Effect.gen(function*() {
-      const ledgerPath = Path.join(dir, "ledger.db")
+      const ledgerPath = Path.join(dir, ledgerFile)
       const logs: Array<string> = []
       const logger = Logger.make(({ annotations, cause, message }) => {
         logs.push(JSON.stringify({ message, annotations: [...annotations], cause: Cause.pretty(cause) }))
       })
       const recording = RecordingTracer.make()
       const layer = Layer.mergeAll(
-        makeLiveLayer({ config: config(ledgerPath), userConfig: false }),
+        makeLiveLayer({ config: config(ledgerPath, baseUrl), userConfig: false }),
         Logger.replace(Logger.defaultLogger, logger),
         Logger.minimumLogLevel(LogLevel.All)
       )
@@ -161,6 +167,7 @@ describe("a server that echoes the key", () => {
       assert.isTrue(server.requests.every((r) => r.headers["x-goog-api-key"] === apiKey), "the key was sent")
       assert.isAbove(logs.length, 0)
       for (const log of logs) assert.isFalse(containsSecret(log), log)
+      assert.isTrue(recording.spans.some((span) => span.name.startsWith("http.client")), "the HTTP spans were recorded")
       for (const span of recording.spans) {
         const exit = span.status._tag === "Ended" ? span.status.exit : undefined
         const recorded = JSON.stringify({
@@ -176,5 +183,19 @@ describe("a server that echoes the key", () => {
       ).toString("latin1")
       assert.include(raw, "RetryableError", "the ledger recorded the failures")
       assert.isFalse(containsSecret(raw), "the raw ledger file holds no secret")
-    }), { timeout: 60_000 })
+    })
+
+  it.live(
+    "never gets a secret into errors, logs, spans or the ledger file",
+    () => echoedNowhere(server.url, "ledger.db"),
+    { timeout: 60_000 }
+  )
+
+  it.live(
+    "nor the password and ?token= of a base_url: the HTTP span made for it ends with no error body",
+    () => echoedNowhere(`${server.url.replace("http://", `http://gw:${password}@`)}/?token=${token}`, "ledger-url.db"),
+    {
+      timeout: 60_000
+    }
+  )
 })

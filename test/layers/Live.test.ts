@@ -250,6 +250,52 @@ describe("LiveLayer", () => {
     assert.strictEqual(server.requests.length, requestsBefore)
   })
 
+  it("a key from the environment no header can carry fails every call with ConfigError naming the variable, before any ledger write or request", async () => {
+    const requestsBefore = server.requests.length
+    process.env.EFFECT_LLM_BAD_KEY = "live-bad-key-0123\nsecond-line"
+    const runtime = ManagedRuntime.make(makeLiveLayer({
+      config: {
+        default_model: "claude",
+        providers: {
+          anthropic: { api_key: "${EFFECT_LLM_BAD_KEY}", endpoints: [{ name: "loop", base_url: server.url }] }
+        },
+        models: {
+          claude: {
+            provider: "anthropic",
+            model_id: "claude-sonnet-4-5",
+            pricing: { input_per_1m: 3, output_per_1m: 15 }
+          }
+        },
+        resilience: { max_retries: 2, circuit_breaker: { failure_threshold: 1 } },
+        ledger: { backend: "memory" }
+      },
+      userConfig: false
+    }))
+    try {
+      const failures = await runtime.runPromise(Effect.all([
+        Effect.flip(generate({ prompt: "hi" })),
+        Effect.flip(generate({ prompt: "again" })),
+        Effect.flip(Stream.runDrain(stream({ prompt: "hi" })))
+      ]))
+      for (const error of failures) {
+        assert.strictEqual(error._tag, "ConfigError")
+        assert.strictEqual((error as { path?: string }).path, "providers.anthropic.api_key")
+        assert.include(
+          error.message,
+          "environment variable EFFECT_LLM_BAD_KEY holds a character no HTTP header can carry"
+        )
+        assert.notInclude(error.message, "live-bad-key")
+      }
+      assert.deepStrictEqual(await runtime.runPromise(Effect.flatMap(Ledger, (ledger) => ledger.events())), [])
+      const states = await runtime.runPromise(Effect.flatMap(CircuitBreaker, (breakers) => breakers.states()))
+      assert.isTrue(states.every((state) => state.state === "closed"), JSON.stringify(states))
+    } finally {
+      await runtime.dispose()
+      delete process.env.EFFECT_LLM_BAD_KEY
+    }
+    assert.strictEqual(server.requests.length, requestsBefore)
+  })
+
   it("under an installed tracer a base_url's password and query values are removed from the HTTP span, which still carries the URL and sends its trace headers (API.md §14)", async () => {
     const sse = Loopback.readFixture("vertexai-sdk-test-data/googleai/streaming-success-basic-reply-short.txt")
     server.setDefault((request) =>

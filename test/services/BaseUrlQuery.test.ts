@@ -7,6 +7,7 @@ import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
 import { generate, makeLiveLayer, stream } from "../../src/index.js"
 import * as Loopback from "../support/LoopbackServer.js"
+import * as RecordingTracer from "../support/RecordingTracer.js"
 
 const json = { "content-type": "application/json" }
 const completion = JSON.stringify({
@@ -54,4 +55,45 @@ it.scoped("the protocol's path goes before the base URL's query, which is kept (
     assert.strictEqual(streamed.pathname, "/gw/v1beta/models/gemini-2.5-flash:streamGenerateContent")
     assert.strictEqual(streamed.searchParams.get("token"), "gw-secret-42")
     assert.strictEqual(streamed.searchParams.get("alt"), "sse")
+  }))
+
+it.scoped("a query token written with '+' is removed in every form: the HTTP span's URL, a server's decoded echo (API.md §14)", () =>
+  Effect.gen(function*() {
+    const server = yield* Loopback.make
+    const written = "tok+plus%2Fsecret+777"
+    const forms = [written, "tok+plus/secret+777", "tok plus/secret 777", "plus%2Fsecret"]
+    server.setDefault((request) => ({
+      status: 400,
+      headers: json,
+      body: JSON.stringify({
+        error: {
+          message: `bad token ${new URL(request.url, "http://x").searchParams.get("token")}`,
+          type: "invalid_request_error"
+        }
+      })
+    }))
+    const recording = RecordingTracer.make()
+    const layer = makeLiveLayer({
+      userConfig: false,
+      config: {
+        providers: {
+          gw: {
+            protocol: "openai",
+            api_key: "gw-key-0123456789",
+            endpoints: [{ name: "gw", base_url: `${server.url}/v1?token=${written}` }]
+          }
+        },
+        models: { m: { provider: "gw", model_id: "gpt-4o-mini" } },
+        ledger: { backend: "memory" }
+      }
+    })
+    const error = yield* Effect.flip(generate({ prompt: "hi" })).pipe(
+      Effect.provide(layer),
+      Effect.withTracer(recording.tracer)
+    )
+    assert.include(error.message, "bad token <redacted>")
+    const [http] = recording.spans.filter((span) => span.name.startsWith("http.client"))
+    assert.strictEqual(http!.attributes.get("url.query"), "token=<redacted>")
+    const shown = [error.message, String(http!.attributes.get("url.full"))]
+    for (const text of shown) for (const form of forms) assert.notInclude(text, form)
   }))

@@ -91,6 +91,56 @@ describe("observability", () => {
     )
   })
 
+  it.effect("record_content: a prompt or an answer quoting a configured secret is on the span scrubbed (API.md §14)", () => {
+    const recording = RecordingTracer.make()
+    const key = "sk-quoted-in-content-31415"
+    return Effect.gen(function*() {
+      yield* generate({ prompt: `my key is ${key}` })
+      const [span] = recording.named("LLMClient.generate")
+      const prompt = String(span!.attributes.get("gen_ai.prompt"))
+      const completion = String(span!.attributes.get("gen_ai.completion"))
+      assert.include(prompt, "my key is <redacted>")
+      assert.strictEqual(completion, "echo: my key is <redacted>")
+      assert.notInclude(prompt + completion, key)
+    }).pipe(
+      Effect.provide(layerFor([], {
+        providers: { ...testConfig.providers, google: { ...testConfig.providers.google, api_key: key } },
+        observability: { record_content: true }
+      })),
+      Effect.withTracer(recording.tracer)
+    )
+  })
+
+  it.effect("a request id echoing a configured secret is scrubbed for the response and the span, unary and stream", () => {
+    const recording = RecordingTracer.make()
+    const key = "sk-echoed-in-request-id-2718"
+    const echoing: MockReply = (call) =>
+      Effect.succeed({
+        content: "ok",
+        reasoning: undefined,
+        usage: { inputTokens: 1, outputTokens: 1, totalTokens: 2 },
+        finishReason: "stop",
+        requestId: `req-${key}`,
+        modelVersion: call.modelId
+      })
+    return Effect.gen(function*() {
+      const response = yield* generate({ prompt: "hi", fullResponse: true })
+      const events = yield* Stream.runCollect(stream({ prompt: "hi" }))
+      const finish = [...events].find((event) => event.response !== undefined)
+      assert.strictEqual(response.requestId, "req-<redacted>")
+      assert.strictEqual(finish?.response?.requestId, "req-<redacted>")
+      const ids = [...recording.named("LLMClient.generate"), ...recording.named("LLMClient.stream")].map((span) =>
+        span.attributes.get("gen_ai.response.id")
+      )
+      assert.deepStrictEqual(ids, ["req-<redacted>", "req-<redacted>"])
+    }).pipe(
+      Effect.provide(layerFor([echoing, echoing], {
+        providers: { ...testConfig.providers, google: { ...testConfig.providers.google, api_key: key } }
+      })),
+      Effect.withTracer(recording.tracer)
+    )
+  })
+
   it.effect("a retried call: one span per attempt and the retry counted by reason", () => {
     const recording = RecordingTracer.make()
     return Effect.gen(function*() {
@@ -132,13 +182,14 @@ describe("observability", () => {
     }).pipe(Effect.provide(layerFor(["one two three"])), Effect.withTracer(recording.tracer))
   })
 
-  it.scoped("no span attribute ever contains the API key (real HTTP through the Gemini provider)", () => {
+  it.scoped("no span attribute ever contains the API key, even echoed in x-request-id (real HTTP through the Gemini provider)", () => {
     const recording = RecordingTracer.make()
     const key = "AIzaSyTEST-never-in-a-span-0123456789"
     return Effect.gen(function*() {
       const server = yield* Loopback.make
       server.setDefault(() => ({
-        headers: { "content-type": "application/json" },
+        // the client's span records response headers; it can redact the request id only by name
+        headers: { "content-type": "application/json", "x-request-id": `req-${key}` },
         body: Loopback.readFixture("vertexai-sdk-test-data/googleai/unary-success-basic-reply-short.json")
       }))
       const layer = makeLiveLayer({

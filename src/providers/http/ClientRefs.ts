@@ -29,14 +29,22 @@ const untracedOver = (previous: Predicate): Predicate => {
   return predicate
 }
 
+/**
+ * Response headers redacted with the secret ones: the request id, which a server may set to text it
+ * was sent (a key, API.md §14). The client's span can redact a header only by name, not remove a
+ * secret from its value; the id stays on the call span (`gen_ai.response.id`), scrubbed.
+ */
+export const echoedHeaderNames: ReadonlyArray<string> = ["x-request-id", "request-id"]
+
 const withNames = (names: ReadonlyArray<string>) => (current: ReadonlyArray<string | RegExp>) => {
-  const missing = names.filter((name) => !current.includes(name))
+  const missing = [...names, ...echoedHeaderNames].filter((name) => !current.includes(name))
   return missing.length === 0 ? current : [...current, ...missing]
 }
 
 /**
- * For the current scope (a layer's lifetime): `secretHeaderNames` (lower case) join the redacted
- * header names, and the requests `sendsUntraced` accepts skip the client's span.
+ * For the current scope (a layer's lifetime): `secretHeaderNames` (lower case) and
+ * `echoedHeaderNames` join the redacted header names, and the requests `sendsUntraced` accepts skip
+ * the client's span.
  * The caller's own values are kept: the names are added to theirs, their predicate still applies.
  */
 export const install = (secretHeaderNames: ReadonlyArray<string>): Effect.Effect<void, never, Scope.Scope> =>
@@ -45,19 +53,24 @@ export const install = (secretHeaderNames: ReadonlyArray<string>): Effect.Effect
     Effect.locallyScopedWith(HttpClient.currentTracerDisabledWhen, untracedOver)
   )
 
-/** Whether `fiber` already redacts every one of `names` (then the request needs no `locally` for them). */
+/**
+ * Whether `fiber` already redacts every one of `names` and `echoedHeaderNames` (then the request needs
+ * no `locally` for them).
+ */
 export const redacts = (fiber: Fiber.RuntimeFiber<unknown, unknown>, names: ReadonlyArray<string>): boolean => {
   const current = fiber.getFiberRef(Headers.currentRedactedNames)
   for (let i = 0; i < names.length; i++) if (!current.includes(names[i]!)) return false
+  for (let i = 0; i < echoedHeaderNames.length; i++) if (!current.includes(echoedHeaderNames[i]!)) return false
   return true
 }
 
 const always: Predicate = () => true
 
 /**
- * The per-request form: runs `effect` with `names` among the redacted header names and, when
- * `untraced`, the client's span off — both set on entry and restored when `effect` ends however it
- * ends, in one uninterruptible region (two `Effect.locally` cost ~48 effect steps, this ~12).
+ * The per-request form: runs `effect` with `names` (and `echoedHeaderNames`) among the redacted
+ * header names and, when `untraced`, the client's span off — both set on entry and restored when
+ * `effect` ends however it ends, in one uninterruptible region (two `Effect.locally` cost ~48 effect
+ * steps, this ~12).
  */
 export const locally = <A, E, R>(
   effect: Effect.Effect<A, E, R>,

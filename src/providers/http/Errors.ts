@@ -39,16 +39,46 @@ const causeMessage = (cause: unknown): string | undefined => {
   return typeof code === "string" && !text.includes(code) ? `${text} (${code})` : text
 }
 
+/** Codes of a request the HTTP client refused to send: undici's invalid argument, Node's invalid header. */
+const refusedCodes = new Set(["UND_ERR_INVALID_ARG", "ERR_INVALID_CHAR", "ERR_HTTP_INVALID_HEADER_VALUE"])
+
+/**
+ * A request the client would not send (a header value no header can carry, an invalid URL) failed
+ * here, on this machine: no network involved, and retrying cannot help.
+ */
+const refusedLocally = (error: HttpClientError.HttpClientError): boolean => {
+  if (error._tag !== "RequestError") return false
+  if (error.reason === "InvalidUrl") return true
+  const cause: unknown = error.cause
+  const code = (cause as { readonly code?: unknown } | undefined)?.code
+  if (typeof code === "string") return refusedCodes.has(code)
+  // `fetch` rejects a request it cannot build with a bare TypeError; its network failures have a cause.
+  return cause instanceof TypeError && (cause as { readonly cause?: unknown }).cause === undefined
+}
+
 /**
  * A transport-level failure (connection refused/reset, body read cut) as a `RetryableError`.
  * `reason` defaults to `"connection"`; a stream body cut mid-way passes `"stream_interrupted"`.
+ * A request the HTTP client refused to send is a `FatalError` `invalid_request` instead (never
+ * retried, not the endpoint's failure), named by its code only: the client's text may quote the value.
  * The message names the host and the cause, never headers.
  */
 export const fromHttpClientError = (
   error: HttpClientError.HttpClientError,
   context: ErrorContext,
   reason: "connection" | "stream_interrupted" | "timeout" = "connection"
-): RetryableError => {
+): RetryableError | FatalError => {
+  if (refusedLocally(error)) {
+    const code = (error.cause as { readonly code?: unknown } | undefined)?.code
+    return new FatalError({
+      reason: "invalid_request",
+      message: `${describeContext(context)}: the HTTP client refused to send the request${
+        typeof code === "string" ? ` (${code})` : ""
+      }: a header value (the key, \`headers\`) or the URL it cannot carry`,
+      provider: context.provider,
+      endpoint: context.endpoint
+    })
+  }
   const detail = causeMessage(error.cause) ?? error.description ?? error.reason
   const what = reason === "stream_interrupted" ? "the response stream was cut" : "the connection failed"
   return new RetryableError({

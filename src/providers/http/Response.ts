@@ -77,7 +77,8 @@ const isOk = (status: number) => status >= 200 && status < 300
 /**
  * A request whose URL holds a secret (a `base_url`'s password or query value, API.md §14) goes without
  * the client's span, which records the URL as it is (`url.full`, `url.query`), under a span of its own
- * made as the client makes it (name, kind, attributes, trace headers), the URL's secrets removed.
+ * made as the client makes it (name, kind, attributes, trace headers; ended when the response arrives,
+ * or with the transport's failure), the URL's secrets removed.
  */
 const withScrubbedUrlSpan = <R>(
   fiber: Fiber.RuntimeFiber<unknown, unknown>,
@@ -92,7 +93,11 @@ const withScrubbedUrlSpan = <R>(
   // (An invalid URL makes no span: the client fails it before any.)
   if (Either.isLeft(url)) return send(request)
   const scrub = Scrub.make(secrets)
-  const redacted = [...fiber.getFiberRef(Headers.currentRedactedNames), ...prepared.secretHeaders]
+  const redacted = [
+    ...fiber.getFiberRef(Headers.currentRedactedNames),
+    ...prepared.secretHeaders,
+    ...ClientRefs.echoedHeaderNames
+  ]
   const name = Context.get(fiber.currentContext, HttpClient.SpanNameGenerator)(request)
   return Effect.useSpan(name, { kind: "client", captureStackTrace: false }, (span) => {
     span.attribute("http.request.method", request.method)
@@ -109,12 +114,16 @@ const withScrubbedUrlSpan = <R>(
     const sent = fiber.getFiberRef(HttpClient.currentTracerPropagation)
       ? HttpClientRequest.setHeaders(request, HttpTraceContext.toHeaders(span))
       : request
-    return Effect.tap(Effect.withParentSpan(send(sent), span), (response) => {
-      span.attribute("http.response.status_code", response.status)
-      for (const [header, value] of Object.entries(Headers.redact(response.headers, redacted))) {
-        span.attribute(`http.response.header.${header}`, String(value))
-      }
-    })
+    return Effect.withParentSpan(send(sent), span).pipe(
+      Effect.tap((response) => {
+        span.attribute("http.response.status_code", response.status)
+        for (const [header, value] of Object.entries(Headers.redact(response.headers, redacted))) {
+          span.attribute(`http.response.header.${header}`, String(value))
+        }
+      }),
+      // The span records the error it ends with (an exporter sends it): never the URL's secrets.
+      Effect.mapError((error) => Scrub.scrubError(scrub, error))
+    )
   })
 }
 
@@ -130,19 +139,20 @@ export const makeTransport = (client: HttpClient.HttpClient): Transport => {
     request: HttpClientRequest.HttpClientRequest,
     secretHeaders: ReadonlyArray<string>,
     withoutClientSpan: boolean,
-    context: Errors.ErrorContext,
-    classify: Classify
+    context: Errors.ErrorContext
   ): Effect.Effect<HttpClientResponse.HttpClientResponse, LLMError, R> => {
-    const checked = Effect.flatMap(
-      Effect.mapError(execute, (error) => Errors.fromHttpClientError(error, context)),
-      (response) => isOk(response.status) ? Effect.succeed(response) : failFromResponse(response, context, classify)
-    )
+    const sent = Effect.mapError(execute, (error) => Errors.fromHttpClientError(error, context))
     const untraced = withoutClientSpan && !ClientRefs.sendsUntraced(fiber, request)
     return untraced || !ClientRefs.redacts(fiber, secretHeaders)
-      ? ClientRefs.locally(checked, secretHeaders, untraced)
-      : checked
+      ? ClientRefs.locally(sent, secretHeaders, untraced)
+      : sent
   }
-  /** Sends `prepared` with `execute`, under the span its URL calls for. */
+  /**
+   * Sends `prepared` with `execute`, under the span its URL calls for; a non-2xx answer is classified
+   * after that span ended, as after the client's own: the error made from the body quotes what the
+   * server echoed (a key, the URL's token), which only the attempt's scrubbing removes, and a span
+   * records the error it ends with.
+   */
   const sendWith = <R>(
     fiber: Fiber.RuntimeFiber<unknown, unknown>,
     prepared: PreparedRequest,
@@ -157,9 +167,12 @@ export const makeTransport = (client: HttpClient.HttpClient): Transport => {
     const ownSpan = traced && prepared.urlSecrets !== undefined
     const send = (request: HttpClientRequest.HttpClientRequest) => {
       if (abort !== undefined) Abortable.registerRequest(request, abort)
-      return run(fiber, execute(request), request, prepared.secretHeaders, !traced || ownSpan, context, classify)
+      return run(fiber, execute(request), request, prepared.secretHeaders, !traced || ownSpan, context)
     }
-    return ownSpan ? withScrubbedUrlSpan(fiber, prepared, prepared.urlSecrets!, send) : send(prepared.request)
+    return Effect.flatMap(
+      ownSpan ? withScrubbedUrlSpan(fiber, prepared, prepared.urlSecrets!, send) : send(prepared.request),
+      (response) => isOk(response.status) ? Effect.succeed(response) : failFromResponse(response, context, classify)
+    )
   }
   return {
     send: (prepared, context, classify, abort) =>

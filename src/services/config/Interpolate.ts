@@ -3,6 +3,7 @@
  * snapshot of the environment (read once, through the `ConfigProvider`, by `Sources.readEnvironment`).
  */
 import * as Effect from "effect/Effect"
+import * as Redacted from "effect/Redacted"
 import type { ConfigError } from "../../domain/Errors.js"
 import { configError, isPlainObject, type KeyPath } from "./Issues.js"
 
@@ -24,6 +25,26 @@ export class MissingVariable {
   constructor(readonly variable: string | undefined) {}
 }
 
+/**
+ * What an HTTP header value may hold (tab, printable ASCII, Latin-1; the check Node's and undici's
+ * clients make): a key or `headers` value with a line break or a character outside Latin-1 could
+ * never be sent.
+ */
+export const isHeaderValue = (text: string): boolean => !/[^\t\x20-\x7e\x80-\xff]/.test(text)
+
+/**
+ * What an `api_key` became when its `${VAR}` gave text no header can carry (`isHeaderValue`): as an
+ * unset one, not a load error but a `ConfigError` naming the variable when the provider is used.
+ */
+export class MalformedVariable {
+  constructor(readonly variable: string, readonly value: Redacted.Redacted<string>) {}
+}
+
+/** Why a variable's value cannot be a key or header value (the value itself is never shown). */
+export const malformedDetail = (variable: string): string =>
+  `environment variable ${variable} holds a character no HTTP header can carry (a line break, a control ` +
+  "character or one outside Latin-1)"
+
 const variablePattern = /\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g
 
 /** Every variable named by a `${VAR}` in any string of a raw source, in order of appearance. */
@@ -40,10 +61,14 @@ export const variablesIn = (root: unknown): ReadonlyArray<string> => {
 
 const isApiKeyPath = (path: KeyPath): boolean => path.length === 3 && path[0] === "providers" && path[2] === "api_key"
 
+const isHeaderPath = (path: KeyPath): boolean => path.length === 4 && path[0] === "providers" && path[2] === "headers"
+
 /**
  * Replaces every `${VAR}` in every string value with the variable's value. An unset variable is a
  * `ConfigError` (reason `missing`) naming the key path, except in `providers.<name>.api_key`, which
- * becomes a `MissingVariable` (and so does an empty key). Keys whose value is `undefined` are dropped.
+ * becomes a `MissingVariable` (and so does an empty key); so is a variable giving a `headers` value
+ * text no header can carry (reason `invalid`), which in `api_key` becomes a `MalformedVariable`.
+ * Keys whose value is `undefined` are dropped.
  */
 export const interpolate = (root: unknown, env: Env, origin: string | undefined): Effect.Effect<unknown, ConfigError> =>
   Effect.suspend(() => {
@@ -52,14 +77,23 @@ export const interpolate = (root: unknown, env: Env, origin: string | undefined)
       if (failure !== undefined) return value
       if (typeof value === "string") {
         let unset: string | undefined
+        let malformed: string | undefined
+        const header = isApiKeyPath(path) || isHeaderPath(path)
         const result = value.replace(variablePattern, (_, name: string) => {
           const found = lookupEnv(env, name)
           if (found === undefined) unset ??= name
+          else if (header && !isHeaderValue(found)) malformed ??= name
           return found ?? ""
         })
-        if (isApiKeyPath(path)) return unset !== undefined || result === "" ? new MissingVariable(unset) : result
+        if (isApiKeyPath(path)) {
+          if (unset !== undefined || result === "") return new MissingVariable(unset)
+          return malformed === undefined ? result : new MalformedVariable(malformed, Redacted.make(result))
+        }
         if (unset !== undefined) {
           failure = configError({ reason: "missing", path, origin, detail: `environment variable ${unset} is not set` })
+        } else if (malformed !== undefined) {
+          // the value is a secret: never shown
+          failure = configError({ reason: "invalid", path, origin, detail: malformedDetail(malformed) })
         }
         return result
       }

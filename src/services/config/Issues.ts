@@ -53,7 +53,8 @@ export const isPlainObject = (value: unknown): value is Record<string, unknown> 
 
 /**
  * How much of the value at a path an error may show: `secret` (keys, header values, `ledger.url`,
- * whole provider entries: only its type), `url` (a `base_url`: without its password and query
+ * whole provider entries: only its type), `url` (a `base_url`, and the values a URL may be written
+ * in place of — `ledger`, `endpoints`, an endpoint, a whole source: without its password and query
  * values), else `plain`.
  */
 export type Sensitivity = "secret" | "url" | "plain"
@@ -61,12 +62,20 @@ export type Sensitivity = "secret" | "url" | "plain"
 /** The sensitivity of the value at a key path. */
 export const sensitivityOf = (path: KeyPath): Sensitivity => {
   const last = path[path.length - 1]
-  if (last === "base_url") return "url"
-  return last === "api_key" ||
-      last === "url" ||
-      (path[0] === "providers" && (path.length <= 2 || path[2] === "headers"))
-    ? "secret"
-    : "plain"
+  if (
+    last === "api_key" ||
+    last === "url" ||
+    (path[0] === "providers" && (path.length <= 2 || path[2] === "headers"))
+  ) return "secret"
+  // `ledger: postgres://…` or `endpoints: [https://…]` (a URL where a mapping or a list belongs)
+  // is shown as a `base_url` is.
+  if (
+    last === "base_url" ||
+    path.length === 0 ||
+    (path.length === 1 && last === "ledger") ||
+    (path[0] === "providers" && path[2] === "endpoints" && path.length <= 4)
+  ) return "url"
+  return "plain"
 }
 
 /** A URL without its password and query values; `undefined` when the text may hide one we cannot find. */

@@ -9,7 +9,7 @@ import * as Redacted from "effect/Redacted"
 import type { ApiKeySource, EndpointConfig, ProtocolName, ProviderConfig } from "../../domain/Config.js"
 import type { ConfigError } from "../../domain/Errors.js"
 import type { Protocol } from "../../providers/Provider.js"
-import { type Env, lookupEnv, MissingVariable } from "./Interpolate.js"
+import { type Env, isHeaderValue, lookupEnv, MalformedVariable, MissingVariable } from "./Interpolate.js"
 import { configError, formatPath, invalid, type KeyPath, quote } from "./Issues.js"
 import type { ProviderEntry } from "./Schema.js"
 import type { Source } from "./Sources.js"
@@ -103,10 +103,12 @@ const resolveProtocol = (
 
 /**
  * The key: the `config` option's explicit key, else the environment's (the protocol's variables,
- * first set wins), else the first file that has a value (project, then user). Without a value: `None`
- * when the protocol needs no key and no source named one; otherwise `Missing`, naming the first
- * unset `${VAR}` (so `api_key: ${OPENAI_API_KEY}` unset fails the calls even where a key is optional:
- * the configuration asked for one).
+ * first set wins), else the first file that has a value (project, then user). A value from the
+ * environment (a variable, or a file's `${VAR}`) that no header can carry is `Malformed`, as an
+ * unset one is `Missing`: the calls fail, not the load. Without a value: `None` when the protocol
+ * needs no key and no source named one; otherwise `Missing`, naming the first unset `${VAR}` (so
+ * `api_key: ${OPENAI_API_KEY}` unset fails the calls even where a key is optional: the configuration
+ * asked for one).
  */
 const resolveApiKey = (
   name: string,
@@ -116,14 +118,26 @@ const resolveApiKey = (
 ): { readonly apiKey: ApiKeySource; readonly environmentKeys: ReadonlyArray<Redacted.Redacted<string>> } => {
   const declared = entries.map(({ entry }) => entry.apiKey).filter(Predicate.isNotUndefined)
   const explicit = entries[0]?.source.fromOptions ? entries[0].entry.apiKey : undefined
-  const environmentKeys = protocol.keyVariables(name).flatMap((variable) => {
+  const environment = protocol.keyVariables(name).flatMap((variable) => {
     const value = lookupEnv(env, variable)
-    return value === undefined ? [] : [Redacted.make(value)]
+    return value === undefined ? [] : [{ variable, value: Redacted.make(value) }]
   })
-  const value = (Redacted.isRedacted(explicit) ? explicit : undefined) ??
-    environmentKeys[0] ??
-    declared.find(Redacted.isRedacted)
-  if (value !== undefined) return { apiKey: { _tag: "Present", value }, environmentKeys }
+  const environmentKeys = environment.map((key) => key.value)
+  if (Redacted.isRedacted(explicit)) return { apiKey: { _tag: "Present", value: explicit }, environmentKeys }
+  const fromEnvironment = environment[0]
+  if (fromEnvironment !== undefined) {
+    const apiKey: ApiKeySource = isHeaderValue(Redacted.value(fromEnvironment.value))
+      ? { _tag: "Present", value: fromEnvironment.value }
+      : { _tag: "Malformed", variable: fromEnvironment.variable }
+    return { apiKey, environmentKeys }
+  }
+  const fromFile = declared.find((key): key is Redacted.Redacted<string> | MalformedVariable =>
+    Redacted.isRedacted(key) || key instanceof MalformedVariable
+  )
+  if (fromFile instanceof MalformedVariable) {
+    return { apiKey: { _tag: "Malformed", variable: fromFile.variable }, environmentKeys }
+  }
+  if (fromFile !== undefined) return { apiKey: { _tag: "Present", value: fromFile }, environmentKeys }
   const variable = declared.find((key): key is MissingVariable =>
     key instanceof MissingVariable && key.variable !== undefined
   )
@@ -233,6 +247,17 @@ export const resolveProviders = (
       }
       unfilteredCount[name] = endpoints.length
 
+      // A key written in a file or the `config` option that no header can carry is bad configuration
+      // (never shown); one from the environment fails the calls instead (`resolveApiKey`).
+      for (const { entry, source } of entries) {
+        if (Redacted.isRedacted(entry.apiKey) && !isHeaderValue(Redacted.value(entry.apiKey))) {
+          return yield* invalid(
+            ["providers", name, "api_key"],
+            "expected a key on one line of Latin-1 text, got a string no HTTP header can carry",
+            source.origin
+          )
+        }
+      }
       const key = resolveApiKey(name, entries, table.protocols[protocol]!, env)
       environmentKeys.push(...key.environmentKeys)
       providers[name] = {

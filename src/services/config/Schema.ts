@@ -9,7 +9,7 @@ import type * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import * as AST from "effect/SchemaAST"
 import type { ConfigError } from "../../domain/Errors.js"
-import { type Env, interpolate, MissingVariable } from "./Interpolate.js"
+import { type Env, interpolate, isHeaderValue, MalformedVariable, MissingVariable } from "./Interpolate.js"
 import { configError, type KeyPath, sensitivityOf, showActual } from "./Issues.js"
 
 // Every leaf carries a `description`: it is the "expected …" of error messages.
@@ -47,23 +47,31 @@ const optional = <S extends Schema.Schema.Any, K extends string>(schema: S, key:
 const section = <S extends Schema.Schema.Any, K extends string>(schema: S, key: K) =>
   Schema.optionalWith(schema, { exact: true, nullable: true }).pipe(Schema.fromKey(key))
 
-/** An API key: a string (made `Redacted` here), a `Redacted` (from the `config` option), or unset. */
+/**
+ * An API key: a string (made `Redacted` here), a `Redacted` (from the `config` option), or from an
+ * unset or unusable `${VAR}`. A key no header can carry is refused once the sources are merged
+ * (`Providers.ts`), with a message of its own.
+ */
 const ApiKey = Schema.Union(
   Schema.Redacted(Schema.String),
   Schema.RedactedFromSelf(Schema.String),
-  Schema.instanceOf(MissingVariable)
+  Schema.instanceOf(MissingVariable),
+  Schema.instanceOf(MalformedVariable)
 ).annotations({ description: "a string" })
 
-/** A header value: one line (a CR, LF or NUL would split or end the header). */
-const HeaderValueText = Schema.String.pipe(Schema.filter((value) => !/[\r\n\0]/.test(value))).annotations({
-  description: "a header value on one line"
+/**
+ * A header value: what a header can carry (`isHeaderValue`: a CR, LF or NUL would split or end the
+ * header, and the HTTP client refuses any other control character or one outside Latin-1).
+ */
+const HeaderValueText = Schema.String.pipe(Schema.filter(isHeaderValue)).annotations({
+  description: "a header value (one line of Latin-1 text)"
 })
 
 /** A header value, made `Redacted` (every header value is treated as a secret). */
 const HeaderValue = Schema.Union(
   Schema.Redacted(HeaderValueText),
   Schema.RedactedFromSelf(HeaderValueText)
-).annotations({ description: "a header value on one line" })
+).annotations({ description: "a header value (one line of Latin-1 text)" })
 
 const Endpoint = Schema.Struct({
   name: NonEmptyString,

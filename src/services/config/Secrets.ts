@@ -5,33 +5,9 @@
  */
 import * as Redacted from "effect/Redacted"
 import type { ResolvedConfig } from "../../domain/Config.js"
+import { urlSecrets } from "../../internal/Scrub.js"
+import { MalformedVariable } from "./Interpolate.js"
 import type { Source } from "./Sources.js"
-
-const decode = (text: string): string => {
-  try {
-    return decodeURIComponent(text)
-  } catch {
-    return text
-  }
-}
-
-/**
- * The secret parts of a URL: its password and every query-parameter value, both as written
- * (percent-encoded) and decoded, since a server may echo either. Nothing for text that is not a URL.
- */
-export const urlSecrets = (text: string): ReadonlyArray<string> => {
-  let url: URL
-  try {
-    url = new URL(text)
-  } catch {
-    return []
-  }
-  const raw = [
-    url.password,
-    ...url.search.slice(1).split("&").map((pair) => pair.slice(pair.indexOf("=") + 1 || pair.length))
-  ]
-  return raw.flatMap((value) => [value, decode(value)]).filter((value) => value !== "")
-}
 
 /** Distinct non-empty values, in first-seen order. */
 export const distinct = (
@@ -65,6 +41,7 @@ export const secretsOfSources = (sources: ReadonlyArray<Source>): ReadonlyArray<
     for (const { file } of sources) {
       for (const entry of Object.values(file.providers ?? {})) {
         if (Redacted.isRedacted(entry.apiKey)) yield entry.apiKey
+        else if (entry.apiKey instanceof MalformedVariable) yield entry.apiKey.value
         yield* Object.values(entry.headers ?? {})
         for (const endpoint of entry.endpoints ?? []) yield* urlSecrets(endpoint.baseUrl)
       }

@@ -98,13 +98,16 @@ describe("ClientRefs", () => {
       assert.include([...seen[0]!.redacted], "x-team")
     }))
 
-  it.scoped("the install keeps the caller's redacted names and predicate, and adds each name once", () =>
+  it.scoped("the install keeps the caller's redacted names and predicate, and adds each name once (and the request-id headers)", () =>
     Effect.gen(function*() {
       const callersOwn = (request: HttpClientRequest.HttpClientRequest) => request.url.endsWith("/quiet")
       yield* Effect.locallyScoped(Headers.currentRedactedNames, ["x-mine", "x-api-token"])
       yield* Effect.locallyScoped(HttpClient.currentTracerDisabledWhen, callersOwn)
       yield* ClientRefs.install(["x-api-token", "x-team"])
-      assert.deepStrictEqual(yield* FiberRef.get(Headers.currentRedactedNames), ["x-mine", "x-api-token", "x-team"])
+      assert.deepStrictEqual(
+        yield* FiberRef.get(Headers.currentRedactedNames),
+        ["x-mine", "x-api-token", "x-team", "x-request-id", "request-id"]
+      )
       const predicate = yield* FiberRef.get(HttpClient.currentTracerDisabledWhen)
       assert.isTrue(predicate(HttpClientRequest.get("http://127.0.0.1:1/quiet")))
       assert.isFalse(predicate(HttpClientRequest.get("http://127.0.0.1:1/loud")))

@@ -86,4 +86,35 @@ describe("Response.makeTransport", () => {
       assert.include(error.message, "ECONNREFUSED")
       assert.notInclude(JSON.stringify(error), "sk-secret")
     }))
+
+  it.effect("a request the HTTP client refuses to send (a header it cannot carry) is a FatalError, not a retryable connection failure", () =>
+    Effect.gen(function*() {
+      const refusing = (cause: unknown) =>
+        HttpClient.make((request) =>
+          Effect.fail(new HttpClientError.RequestError({ request, reason: "Transport", cause }))
+        )
+      const send = (cause: unknown) =>
+        Effect.flip(
+          Response.makeTransport(refusing(cause)).send(prepared, context, () => {
+            throw new Error("not classified")
+          })
+        )
+      // undici (the live layer's client), Node's http, and fetch (whose message quotes the value)
+      const undici = Object.assign(new Error("invalid authorization header"), { code: "UND_ERR_INVALID_ARG" })
+      const node = Object.assign(new TypeError("Invalid character in header content [\"x-api-token\"]"), {
+        code: "ERR_INVALID_CHAR"
+      })
+      const fetch = new TypeError("Headers.append: \"sk-secret\\n\" is an invalid header value.")
+      for (const cause of [undici, node, fetch]) {
+        const error = yield* send(cause)
+        assert.strictEqual(error._tag, "FatalError")
+        assert.strictEqual((error as { reason: string }).reason, "invalid_request")
+        assert.isUndefined((error as { status?: number }).status, "never reached the endpoint: no breaker counts it")
+        assert.include(error.message, "local (endpoint \"local-1\"): the HTTP client refused to send the request")
+        assert.notInclude(error.message, "sk-secret")
+      }
+      // a network failure stays one
+      const refused = Object.assign(new TypeError("fetch failed"), { cause: new Error("connect ECONNREFUSED") })
+      assert.strictEqual((yield* send(refused))._tag, "RetryableError")
+    }))
 })

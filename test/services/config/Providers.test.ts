@@ -314,6 +314,59 @@ describe("providers with any name (API.md §8)", () => {
         )
       }))
 
+    it.effect("a key no HTTP header can carry, written in the config or a file, fails the load without showing it", () =>
+      Effect.gen(function*() {
+        for (const key of ["sk-line-one\nline-two", "sk-dash-\u2010-key", Redacted.make("sk-cr-key\r")]) {
+          const error = yield* Effect.flip(
+            loadObject({ providers: { deepseek: { ...deepseek, api_key: key } }, models: { m: model("deepseek") } })
+          )
+          assert.strictEqual(error.reason, "invalid")
+          assert.strictEqual(error.path, "providers.deepseek.api_key")
+          assert.strictEqual(
+            error.message,
+            "providers.deepseek.api_key: expected a key on one line of Latin-1 text, got a string no HTTP header can carry"
+          )
+        }
+        const { file } = scratchFile(
+          "config.yaml",
+          "providers:\n  deepseek:\n    protocol: openai\n    api_key: \"sk-file-\u2010-key\"\n    endpoints: [{ name: d, base_url: https://d.example }]\nmodels:\n  m: { provider: deepseek, model_id: x }\n"
+        )
+        const fromFile = yield* Effect.flip(loadFiles({ configPath: file }))
+        assert.strictEqual(fromFile.path, "providers.deepseek.api_key")
+        assert.notInclude(fromFile.message, "sk-file")
+      }))
+
+    it.effect("a key from the environment no header can carry fails the calls naming the variable, as an unset one", () =>
+      Effect.gen(function*() {
+        const bad = "sk-env-line\nsecond-part"
+        const cases = [
+          [
+            { providers: { deepseek: { ...deepseek, api_key: undefined } }, models: { m: model("deepseek") } },
+            "deepseek",
+            "DEEPSEEK_API_KEY"
+          ],
+          [
+            {
+              providers: { gw: { protocol: "openai", api_key: "${GW_TOKEN}", endpoints: [endpoint("gw")] } },
+              models: { m: model("gw") }
+            },
+            "gw",
+            "GW_TOKEN"
+          ]
+        ] as const
+        for (const [config, name, variable] of cases) {
+          const service = yield* serviceOf(config, { [variable]: bad })
+          assert.deepStrictEqual(service.config.providers[name]?.apiKey, { _tag: "Malformed", variable })
+          const error = yield* Effect.flip(service.credentials(name))
+          assert.strictEqual(error.reason, "invalid")
+          assert.strictEqual(error.path, `providers.${name}.api_key`)
+          assert.include(error.message, `environment variable ${variable} holds a character no HTTP header can carry`)
+          assert.notInclude(error.message, "sk-env-line")
+          // still a configured secret, scrubbed wherever it appears
+          assert.include(service.secrets.map(Redacted.value), bad)
+        }
+      }))
+
     it.effect("an unconfigured entry: credentials fails suggesting its variable", () =>
       Effect.gen(function*() {
         const service = yield* serviceOf({ providers: { local }, models: { small: model("local") } })
@@ -389,7 +442,7 @@ describe("providers with any name (API.md §8)", () => {
         assert.strictEqual(broken.path, "providers.openrouter.headers.X-Token")
         assert.strictEqual(
           broken.message,
-          "providers.openrouter.headers.X-Token: expected a header value on one line, got a string"
+          "providers.openrouter.headers.X-Token: expected a header value (one line of Latin-1 text), got a string"
         )
         const number = yield* Effect.flip(
           loadObject({
@@ -406,6 +459,30 @@ describe("providers with any name (API.md §8)", () => {
           })
         )
         assert.strictEqual(list.path, "providers.openrouter.headers")
+      }))
+
+    it.effect("a header value outside Latin-1 is refused at load, from ${VAR} naming the variable, never shown", () =>
+      Effect.gen(function*() {
+        const literal = yield* Effect.flip(
+          loadObject({
+            providers: { openrouter: { ...openrouter, headers: { "X-Title": "my\u2010app-title" } } },
+            models: { m: model("openrouter") }
+          })
+        )
+        assert.strictEqual(literal.path, "providers.openrouter.headers.X-Title")
+        assert.strictEqual(
+          literal.message,
+          "providers.openrouter.headers.X-Title: expected a header value (one line of Latin-1 text), got a string"
+        )
+        const fromVariable = yield* Effect.flip(
+          loadObject({ providers: { openrouter }, models: { m: model("openrouter") } }, {
+            SITE: "me\u2010site.example"
+          })
+        )
+        assert.strictEqual(fromVariable.reason, "invalid")
+        assert.strictEqual(fromVariable.path, "providers.openrouter.headers.HTTP-Referer")
+        assert.include(fromVariable.message, "environment variable SITE holds a character no HTTP header can carry")
+        assert.notInclude(fromVariable.message, "site.example")
       }))
 
     it.effect("an unset variable in a header value is a load error naming the header", () =>

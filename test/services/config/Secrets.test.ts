@@ -2,7 +2,7 @@ import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
 import { vi } from "vitest"
-import { urlSecrets } from "../../../src/services/config/Secrets.js"
+import { urlSecrets } from "../../../src/internal/Scrub.js"
 import * as LLMConfig from "../../../src/services/LLMConfig.js"
 import { withOpenAI } from "./protocols.js"
 import { loadFiles, loadObject, scratchFile } from "./support.js"
@@ -23,12 +23,22 @@ describe("secrets (API.md §14)", () => {
       "p%40ss",
       "p@ss",
       "abc",
-      "abc",
       "a%2Fb",
       "a/b"
     ])
     assert.deepStrictEqual(urlSecrets("https://h.example/v1"), [])
     assert.deepStrictEqual(urlSecrets("not a url"), [])
+  })
+
+  it("urlSecrets: a query value written with '+' in every form a server may echo", () => {
+    assert.deepStrictEqual(urlSecrets("https://h.example/v1?token=tok+a%2Fb+777&space=a%20b"), [
+      "tok+a%2Fb+777", // as written
+      "tok+a/b+777", // percent-decoded
+      "tok a/b 777", // form-decoded (URLSearchParams)
+      "a%20b",
+      "a b",
+      "a+b" // form-encoded, as the HTTP client rewrites a query it adds parameters to
+    ])
   })
 
   it.effect("every configured secret value, each once, none empty", () =>
@@ -141,6 +151,31 @@ describe("secrets (API.md §14)", () => {
         )
       }))
 
+    it.effect("a URL written where a mapping or a list belongs is shown without its password or query values", () =>
+      Effect.gen(function*() {
+        const google = (endpoints: unknown) => ({
+          providers: { google: { endpoints } },
+          models: { m: { provider: "google", model_id: "x" } }
+        })
+        const ledger = yield* Effect.flip(
+          loadObject({
+            ...google([{ name: "g", base_url: "https://g.example" }]),
+            ledger: "postgres://llm:pw-111@db/llm"
+          })
+        )
+        assert.strictEqual(ledger.message, `ledger: expected a mapping, got "postgres://llm:***@db/llm"`)
+        const url = "https://gw:pw-222@gw.example/v1?token=tok-333"
+        const item = yield* Effect.flip(loadObject(google([url])))
+        assert.strictEqual(item.path, "providers.google.endpoints[0]")
+        assert.include(item.message, `got "https://gw:***@gw.example/v1?token=***"`)
+        const list = yield* Effect.flip(loadObject(google(url)))
+        assert.strictEqual(list.path, "providers.google.endpoints")
+        assert.include(list.message, `got "https://gw:***@gw.example/v1?token=***"`)
+        for (const error of [ledger, item, list]) {
+          for (const secret of ["pw-111", "pw-222", "tok-333"]) assert.notInclude(error.message, secret)
+        }
+      }))
+
     it.effect("a key or header value of the wrong type is described, never shown", () =>
       Effect.gen(function*() {
         const key = yield* Effect.flip(
@@ -164,7 +199,7 @@ describe("secrets (API.md §14)", () => {
         )
         assert.strictEqual(
           header.message,
-          "providers.local.headers.X-Key: expected a header value on one line, got a boolean"
+          "providers.local.headers.X-Key: expected a header value (one line of Latin-1 text), got a boolean"
         )
       }))
   })
