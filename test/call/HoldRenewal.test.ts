@@ -42,7 +42,9 @@ const harness = (resilience: Record<string, unknown> = { stream_idle_timeout_s: 
   const layer = makeLiveLayer({
     config: {
       default_model: "flash",
-      providers: { google: { api_key: "renewal-test-key", endpoints: [{ name: "g", base_url: "http://127.0.0.1:9" }] } },
+      providers: {
+        google: { api_key: "renewal-test-key", endpoints: [{ name: "g", base_url: "http://127.0.0.1:9" }] }
+      },
       models: {
         flash: { provider: "google", model_id: "gemini-2.5-flash", pricing: { input_per_1m: 1, output_per_1m: 1000 } }
       },
@@ -53,7 +55,12 @@ const harness = (resilience: Record<string, unknown> = { stream_idle_timeout_s: 
     userConfig: false,
     httpClient: Layer.succeed(HttpClient.HttpClient, client)
   })
-  return { layer, write: (bytes: Uint8Array) => controller.enqueue(bytes), end: () => controller.close(), requests: () => requests }
+  return {
+    layer,
+    write: (bytes: Uint8Array) => controller.enqueue(bytes),
+    end: () => controller.close(),
+    requests: () => requests
+  }
 }
 
 describe("hold renewal (API.md §6: the hold TTL is for dead processes)", () => {
