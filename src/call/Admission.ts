@@ -102,14 +102,17 @@ export const make = (deps: {
   /**
    * Admits the attempt about to go to `route`, waiting its turn while the wait fits; returns the
    * wait taken (`undefined` when none). Fails with `RateLimitError` `local_limit` when it does not.
+   * `afterWait` runs after each wait, before the next try (the caller's check that `route` still
+   * stands); its failure ends the admission with no slot taken.
    */
-  const admit = (
+  const admit = <E = never>(
     progress: CallProgress,
     request: CallRequest,
     outputCap: number,
     route: Route,
-    state: RetryPolicy.RetryState
-  ): Effect.Effect<LimiterWait | undefined, RateLimitError | FatalError> => {
+    state: RetryPolicy.RetryState,
+    afterWait: Effect.Effect<void, E> = Effect.void
+  ): Effect.Effect<LimiterWait | undefined, RateLimitError | FatalError | E> => {
     const limits = route.model.limits
     if (limits === undefined && localPauses.size === 0) return noWait
     return Effect.gen(function*() {
@@ -143,6 +146,7 @@ export const make = (deps: {
         yield* telemetry.limiterWaited(route, refusal.kind, refusal.retryAfterMs)
         yield* Effect.sleep(Duration.millis(refusal.retryAfterMs))
         waited = { ms: (waited?.ms ?? 0) + refusal.retryAfterMs, kind: refusal.kind }
+        yield* afterWait
       }
     })
   }

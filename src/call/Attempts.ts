@@ -1,8 +1,10 @@
 /**
  * Where retries are decided, and the only user of `Router`, `CircuitBreaker` and `RetryPolicy`: each
  * attempt is routed (API.md §7, §14), admitted by the endpoint's breaker and run under its guard
- * (a fallback's hold raised first, then a rate-limit slot taken: API.md §11), bounded by `request_timeout_s` and what is left of
- * `retry_budget_s`; a failure is retried after the policy's delay or the server's Retry-After.
+ * (a fallback's hold raised first, then a rate-limit slot taken: API.md §11; routed again if the breaker
+ * opened while it waited for the slot), bounded by `request_timeout_s` and what is left of
+ * `retry_budget_s` (a cut by the budget is not the endpoint's failure); a failure is retried after the
+ * policy's delay or the server's Retry-After.
  */
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
@@ -42,6 +44,28 @@ export const attemptTimeout = (route: Route, timeout: Duration.Duration): Retrya
     endpoint: route.endpoint.name
   })
 
+/**
+ * The breaker stopped letting an attempt through while it waited for a rate-limit slot: no request was
+ * sent (no slot taken), and `run` routes it again; the guard records nothing for its stale admission.
+ */
+class Rerouted {
+  readonly _tag = "Rerouted"
+}
+const rerouted = new Rerouted()
+
+/**
+ * An attempt whose timeout — what was left of `retry_budget_s`, shorter than `request_timeout_s` — fired:
+ * the call's own deadline, not the endpoint's fault, so the guard counts it for nothing (`outcomeOf`:
+ * abandoned, like an interruption); `run` fails the call with `error` as before.
+ */
+class CutShort {
+  readonly _tag = "CutShort"
+  readonly error: LLMError
+  constructor(error: LLMError) {
+    this.error = error
+  }
+}
+
 /** The attempt runner over the layer's router, breakers, credentials, protocol clients and policy. */
 export const make = (deps: {
   readonly resilience: ResilienceConfig
@@ -66,8 +90,21 @@ export const make = (deps: {
         yield* metering.raiseFor(meter, route.model)
         const credentials = yield* deps.config.credentials(route.model.provider)
         // a slot in the alias's rate-limit windows (API.md §11), last before the request, waited for
-        // under the breaker's guard: a refusal never reached the endpoint, so the breaker does not count it
-        const waited = yield* admission.admit(meter.progress, meter.plan.request, meter.plan.outputCap, route, state)
+        // under the breaker's guard: a refusal never reached the endpoint, so the breaker does not count it.
+        // After each wait (before a slot is taken) the breaker is asked again: if it opened meanwhile, the
+        // attempt is routed again rather than sent to an endpoint the router now skips (API.md §7).
+        const routeStands = Effect.flatMap(
+          breakers.stillAdmits(route.endpoint.name, route.admission),
+          (admits) => admits ? Effect.void : Effect.fail(rerouted)
+        )
+        const waited = yield* admission.admit(
+          meter.progress,
+          meter.plan.request,
+          meter.plan.outputCap,
+          route,
+          state,
+          routeStands
+        )
         meter.progress.attempt(route)
         yield* telemetry.attempted(route)
         const now = clock.unsafeCurrentTimeMillis()
@@ -82,7 +119,8 @@ export const make = (deps: {
           apiKey: credentials.apiKey,
           headers: credentials.headers
         }
-        return yield* attempt(deps.providers[route.model.protocol], target, route, Duration.millis(timeoutMs)).pipe(
+        const timeout = Duration.millis(timeoutMs)
+        return yield* attempt(deps.providers[route.model.protocol], target, route, timeout).pipe(
           // Scrubbed inside the attempt span, so the error the span records holds no secret either.
           Effect.mapError((error) => scrubError(deps.scrub, error)),
           (effect) =>
@@ -90,7 +128,13 @@ export const make = (deps: {
               effect,
               "LLMClient.attempt",
               () => telemetry.attemptSpan(meter.plan, route, meter.progress.attempts, waited)
-            )
+            ),
+          Effect.mapError((error): LLMError | CutShort =>
+            timeoutMs < requestTimeoutMs && error._tag === "RetryableError" && error.reason === "timeout" &&
+              error.message === scrubError(deps.scrub, attemptTimeout(route, timeout)).message
+              ? new CutShort(error)
+              : error
+          )
         )
       })
     )
@@ -117,7 +161,13 @@ export const make = (deps: {
         if (Exit.isSuccess(exit)) return [exit.value, route] as const
         const failure = Cause.failureOption(exit.cause)
         if (Option.isNone(failure)) return yield* Effect.failCause(exit.cause as Cause.Cause<never>)
-        const error = failure.value
+        if (failure.value instanceof Rerouted) {
+          yield* Effect.logDebug(
+            `the breaker of ${route.endpoint.name} opened while ${plan.model.alias} waited for a rate-limit slot: routing again`
+          ).pipe(Effect.annotateLogs({ traceId: plan.traceId, endpoint: route.endpoint.name }))
+          continue
+        }
+        const error = failure.value instanceof CutShort ? failure.value.error : failure.value
         yield* admission.failed(meter.progress, route, error)
         const now = yield* Clock.currentTimeMillis
         const [decision, next] = yield* RetryPolicy.decide(resilience, policy, state, error, now)

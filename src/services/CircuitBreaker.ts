@@ -56,6 +56,12 @@ export declare namespace CircuitBreaker {
     /** Asks to send one attempt to `endpoint`. An admission that is not `reject` must be used through `guard`. */
     readonly admit: (endpoint: string) => Effect.Effect<Admission>
     /**
+     * Whether `admission` (from `admit`) still lets its attempt through: a pass of the current closed
+     * period, or the probe. Read only. An attempt that waited after its admission (for a rate-limit
+     * slot) asks again before sending: the breaker may have opened meanwhile.
+     */
+    readonly stillAdmits: (endpoint: string, admission: Admission) => Effect.Effect<boolean>
+    /**
      * Runs an admitted attempt and records its outcome from its `Exit` (`outcomeOf`), however it ends
      * (interruption included). The effect's result is passed through unchanged. With `successIn`, a
      * successful attempt's outcome is that scope's exit instead, recorded when it closes: a stream's
@@ -68,7 +74,7 @@ export declare namespace CircuitBreaker {
       attempt: Effect.Effect<A, E, R>,
       successIn?: Scope.Scope
     ) => Effect.Effect<A, E, R>
-    /** Every known endpoint's breaker. */
+    /** Every known endpoint's breaker; an open one past its recovery time reads as `half_open` (API.md §7). */
     readonly states: () => Effect.Effect<ReadonlyArray<EndpointBreaker>>
   }
 }
@@ -192,14 +198,27 @@ export const make = (config: CircuitBreakerConfig): Effect.Effect<CircuitBreaker
         ]
       })
 
+    const stillAdmits = (endpoint: string, admission: Admission) =>
+      Effect.map(Ref.get(cell(endpoint)), ({ period, state }) =>
+        admission._tag === "pass"
+          ? state._tag === "closed" && admission.period === period
+          : admission._tag === "probe" && state._tag === "half_open")
+
+    // An open breaker moves to half_open only when its probe is admitted; past its recovery time it
+    // already is half_open as far as a reader is concerned (the read changes nothing).
     const states = () =>
-      Effect.forEach([...cells.entries()], ([endpoint, ref]) =>
-        Effect.map(Ref.get(ref), ({ state: s }): EndpointBreaker => ({
-          endpoint,
-          state: s._tag,
-          failures: s.failures,
-          reopensAt: s._tag === "open" ? s.reopensAt : undefined
-        })))
+      Effect.clockWith((clock) =>
+        Effect.forEach([...cells.entries()], ([endpoint, ref]) =>
+          Effect.map(Ref.get(ref), ({ state: s }): EndpointBreaker => {
+            const open = s._tag === "open" && clock.unsafeCurrentTimeMillis() < s.reopensAt
+            return {
+              endpoint,
+              state: s._tag === "open" && !open ? "half_open" : s._tag,
+              failures: s.failures,
+              reopensAt: open ? s.reopensAt : undefined
+            }
+          }))
+      )
 
     const guard = <A, E, R>(
       endpoint: string,
@@ -213,7 +232,7 @@ export const make = (config: CircuitBreakerConfig): Effect.Effect<CircuitBreaker
             record(endpoint, admission, outcomeOf(end)))
           : record(endpoint, admission, outcomeOf(exit)))
 
-    return CircuitBreaker.of({ admit, guard, states })
+    return CircuitBreaker.of({ admit, stillAdmits, guard, states })
   })
 
 /** The breakers, configured from `resilience.circuit_breaker`. */

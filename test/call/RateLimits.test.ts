@@ -437,6 +437,58 @@ describe("rate limits: a fallback's tpm", () => {
     }))
 })
 
+describe("rate limits and breakers", () => {
+  const unavailable = (call: MockCall) =>
+    Effect.fail(new RetryableError({ reason: "server_error", message: "503", status: 503, endpoint: call.endpoint }))
+  /** `configWith`, `pro` failing on g1 with a breaker that opens at its first failure. */
+  const opening = (endpoints: ReadonlyArray<string>) => {
+    const base = configWith({ rpm: 1 }, { max_retries: 0, circuit_breaker: { failure_threshold: 1 } })
+    const google = {
+      ...base.providers.google,
+      endpoints: endpoints.map((name) => ({ name, base_url: "http://127.0.0.1:9" }))
+    }
+    return harness(
+      { ...base, providers: { ...base.providers, google } },
+      layerMemoryLedger(),
+      (call) => call.modelId === "gemini-pro" ? unavailable(call) : Effect.succeed(answer(call))
+    )
+  }
+  /** flash takes its one slot a minute; a second flash call (routed to g1) waits for the next, and g1 opens meanwhile. */
+  const waitWhileG1Opens = Effect.gen(function*() {
+    yield* generate()
+    const waiting = yield* Effect.fork(generate())
+    while ((yield* TestClock.sleeps()).length === 0) yield* Effect.yieldNow()
+    yield* TestClock.adjust("10 seconds")
+    yield* Effect.flip(generate({ model: "pro" }))
+    const response = yield* joinAdvancing(waiting)
+    const g1 = (yield* (yield* CircuitBreaker).states()).find((b) => b.endpoint === "g1")
+    assert.deepStrictEqual([g1?.state, g1?.failures], ["open", 1], "the waiting call did not touch g1's breaker")
+    return response
+  })
+
+  it.effect("a call waiting for a slot whose endpoint's breaker opens meanwhile goes to the next usable endpoint: no request to it, no second wait", () =>
+    Effect.gen(function*() {
+      yield* TestClock.setTime(day)
+      const { arrivals, layer } = opening(["g1", "g2"])
+      const response = yield* waitWhileG1Opens.pipe(Effect.provide(layer))
+      assert.deepStrictEqual(arrivals.map((a) => [a.endpoint, a.modelId, a.at]), [
+        ["g1", "gemini-x", 0],
+        ["g1", "gemini-pro", 10_000],
+        ["g2", "gemini-x", 60_000]
+      ])
+      assert.deepStrictEqual([response.endpoint, response.attempts], ["g2", 1])
+    }))
+
+  it.effect("… or to the fallbacks when the model has no other usable endpoint", () =>
+    Effect.gen(function*() {
+      yield* TestClock.setTime(day)
+      const { arrivals, layer } = opening(["g1"])
+      const response = yield* waitWhileG1Opens.pipe(Effect.provide(layer))
+      assert.deepStrictEqual(arrivals.map((a) => [a.endpoint, a.at]), [["g1", 0], ["g1", 10_000], ["d1", 60_000]])
+      assert.deepStrictEqual([response.alias, response.endpoint, response.attempts], ["qwen", "d1", 1])
+    }))
+})
+
 describe("rate limits: config, span and metrics", () => {
   it.effect("limits keys are validated like every config key", () =>
     Effect.gen(function*() {

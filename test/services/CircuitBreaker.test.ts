@@ -118,7 +118,7 @@ describe("CircuitBreaker", () => {
         estimate: 1
       })
       yield* run(breakers, "a", Effect.fail(refusal))
-      assert.strictEqual((yield* stateOf(breakers, "a"))?.state, "open", "a refusal does not close it")
+      assert.strictEqual((yield* stateOf(breakers, "a"))?.state, "half_open", "a refusal does not close it")
       yield* run(breakers, "a", Effect.die("bug"))
       assert.strictEqual((yield* breakers.admit("a"))._tag, "probe")
     }))
@@ -200,6 +200,42 @@ describe("CircuitBreaker", () => {
       const state = yield* stateOf(breakers, "a")
       assert.strictEqual(state?.state, "closed", "two failures of this closed period, not three")
       assert.strictEqual(state?.failures, 2)
+    }))
+
+  it.effect("states() reads an open breaker past recovery_timeout_s as half_open; the read admits nothing", () =>
+    Effect.gen(function*() {
+      const breakers = yield* make
+      for (let i = 0; i < 3; i++) yield* fail(breakers, "a")
+      yield* TestClock.adjust("9999 millis")
+      let state = yield* stateOf(breakers, "a")
+      assert.deepStrictEqual([state?.state, state?.reopensAt], ["open", 10_000])
+      yield* TestClock.adjust("1 millis")
+      state = yield* stateOf(breakers, "a")
+      assert.deepStrictEqual([state?.state, state?.failures, state?.reopensAt], ["half_open", 3, undefined])
+      // the reads took no probe: the next attempt is the one probe
+      assert.strictEqual((yield* breakers.admit("a"))._tag, "probe")
+      assert.strictEqual((yield* breakers.admit("a"))._tag, "reject")
+      assert.strictEqual((yield* stateOf(breakers, "a"))?.state, "half_open")
+    }))
+
+  it.effect("stillAdmits: a pass stops letting its attempt through once the breaker opens, for good; the probe keeps its slot", () =>
+    Effect.gen(function*() {
+      const breakers = yield* make
+      const early = yield* breakers.admit("a")
+      assert.isTrue(yield* breakers.stillAdmits("a", early))
+      yield* fail(breakers, "a")
+      assert.isTrue(yield* breakers.stillAdmits("a", early), "a failure that does not open it changes nothing")
+      yield* fail(breakers, "a")
+      yield* fail(breakers, "a")
+      assert.isFalse(yield* breakers.stillAdmits("a", early))
+      yield* TestClock.adjust("10 seconds")
+      const probe = yield* breakers.admit("a")
+      assert.isTrue(yield* breakers.stillAdmits("a", probe))
+      assert.isFalse(yield* breakers.stillAdmits("a", early), "not on a half-open breaker whose probe is in flight")
+      yield* Effect.exit(breakers.guard("a", probe, Effect.void))
+      assert.isFalse(yield* breakers.stillAdmits("a", early), "nor once it has closed again")
+      assert.isFalse(yield* breakers.stillAdmits("a", probe), "a probe that has reported is spent")
+      assert.isTrue(yield* breakers.stillAdmits("a", yield* breakers.admit("a")))
     }))
 
   it.effect("endpoints have independent breakers", () =>

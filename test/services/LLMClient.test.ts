@@ -480,6 +480,45 @@ describe("breakers and routing", () => {
     }).pipe(Effect.provide(layer))
   })
 
+  it.effect("an attempt cut short by what is left of retry_budget_s does not count for the breaker; request_timeout_s does", () => {
+    const limited = new RateLimitError({ reason: "rate_limited", message: "429", retryAfter: Duration.seconds(9) })
+    const { layer, providers } = setup(
+      [limited],
+      {
+        resilience: {
+          max_retries: 1,
+          retry_budget_s: 10,
+          request_timeout_s: 5,
+          circuit_breaker: { failure_threshold: 1, recovery_timeout_s: 300 }
+        }
+      },
+      () => Effect.never
+    )
+    const breaker = Effect.map(
+      Effect.flatMap(CircuitBreaker, (breakers) => breakers.states()),
+      (states) => states.map((s) => [s.endpoint, s.state, s.failures])
+    )
+    return Effect.gen(function*() {
+      // the 429 asks for 9 s: the retry has 1 s of the 10 s budget left, and hangs
+      const cut = yield* Effect.fork(Effect.flip(generate({ prompt: "1" })))
+      yield* TestClock.adjust("1 minute")
+      const error = yield* Fiber.join(cut)
+      assert.strictEqual(
+        error._tag === "RetryableError" && error.reason,
+        "timeout",
+        "the caller's error is the timeout"
+      )
+      assert.include(error.message, "within 1s")
+      assert.deepStrictEqual(yield* breaker, [["mock-google", "closed", 0]])
+      // a hang that reaches request_timeout_s (5 s, within the budget) is the endpoint's failure
+      const timedOut = yield* Effect.fork(Effect.flip(generate({ prompt: "2" })))
+      yield* TestClock.adjust("1 minute")
+      yield* Fiber.join(timedOut)
+      assert.deepStrictEqual(yield* breaker, [["mock-google", "open", 1]])
+      assert.strictEqual(providers.calls.length, 3)
+    }).pipe(Effect.provide(layer))
+  })
+
   it.effect("a fallback priced above the hold re-checks the budget", () => {
     const pricey = {
       ...twoEndpointsAndFallback,
