@@ -35,14 +35,20 @@ export type Attempt<A> = (
   timeout: Duration.Duration
 ) => Effect.Effect<A, LLMError>
 
+/** The errors `attemptTimeout` made: how an attempt tells its own timeout from a provider's 408. */
+const attemptTimeouts = new WeakSet<LLMError>()
+
 /** The `RetryableError` of an attempt that got no response within `timeout`. */
-export const attemptTimeout = (route: Route, timeout: Duration.Duration): RetryableError =>
-  new RetryableError({
+export const attemptTimeout = (route: Route, timeout: Duration.Duration): RetryableError => {
+  const error = new RetryableError({
     reason: "timeout",
     message: `no response from ${route.endpoint.name} within ${Duration.format(timeout)}`,
     provider: route.model.provider,
     endpoint: route.endpoint.name
   })
+  attemptTimeouts.add(error)
+  return error
+}
 
 /**
  * The breaker stopped letting an attempt through while it waited for a rate-limit slot: no request was
@@ -119,22 +125,21 @@ export const make = (deps: {
           apiKey: credentials.apiKey,
           headers: credentials.headers
         }
-        const timeout = Duration.millis(timeoutMs)
-        return yield* attempt(deps.providers[route.model.protocol], target, route, timeout).pipe(
+        const budgetCut = timeoutMs < requestTimeoutMs
+        let cutShort = false
+        return yield* attempt(deps.providers[route.model.protocol], target, route, Duration.millis(timeoutMs)).pipe(
           // Scrubbed inside the attempt span, so the error the span records holds no secret either.
-          Effect.mapError((error) => scrubError(deps.scrub, error)),
+          Effect.mapError((error) => {
+            cutShort = budgetCut && attemptTimeouts.has(error)
+            return scrubError(deps.scrub, error)
+          }),
           (effect) =>
             Spans.withSpan(
               effect,
               "LLMClient.attempt",
               () => telemetry.attemptSpan(meter.plan, route, meter.progress.attempts, waited)
             ),
-          Effect.mapError((error): LLMError | CutShort =>
-            timeoutMs < requestTimeoutMs && error._tag === "RetryableError" && error.reason === "timeout" &&
-              error.message === scrubError(deps.scrub, attemptTimeout(route, timeout)).message
-              ? new CutShort(error)
-              : error
-          )
+          Effect.mapError((error): LLMError | CutShort => cutShort ? new CutShort(error) : error)
         )
       })
     )
