@@ -38,10 +38,22 @@ const utf8Bytes = (value: string): number => Buffer.byteLength(value, "utf8")
 export const toolPromptTokens: Readonly<Partial<Record<ProtocolName, number>>> = { anthropic: 530 }
 
 /**
+ * Input tokens a protocol's request adds for an output schema, beyond the schema's bytes: Anthropic
+ * answers it through a forced tool where the model has no native output format (its tool-use system
+ * prompt, as above); DashScope's JSON mode puts the schema into an instruction appended to the system
+ * text (its ~90 bytes of prose and, without a system text, a message of its own).
+ */
+export const responseFormatPromptTokens: Readonly<Partial<Record<ProtocolName, number>>> = {
+  anthropic: toolPromptTokens.anthropic,
+  dashscope: 128
+}
+
+/**
  * An upper bound of the input tokens a provider can count for a request to a `protocol`: every
  * tokenizer in use emits at most one token per UTF-8 byte of text, so the bound is the bytes of every
  * text, reasoning, tool call and tool result (as JSON), of the system text, of the tool definitions
- * (plus the protocol's `toolPromptTokens`) and of the output schema, plus `perMessageTokenAllowance`
+ * and of the output schema (plus the prompt the protocol adds for them, counted once: Anthropic's
+ * forced answer tool is its tool-use prompt again), plus `perMessageTokenAllowance`
  * per message and once for the request; each image or file counts at its conservative figure
  * (`pricing/Media.ts`). It over-counts English about 4× and CJK about 2–3×, which refuses calls
  * earlier near a limit.
@@ -53,11 +65,16 @@ export const inputTokenBound = (request: CallRequest, protocol: ProtocolName): n
     tokens += perMessageTokenAllowance
     for (const part of message.parts) tokens += partTokenBound(part)
   }
+  let addedPrompt = 0
   if (request.tools !== undefined && request.tools.length > 0) {
-    tokens += jsonBytes(request.tools) + (toolPromptTokens[protocol] ?? 0)
+    tokens += jsonBytes(request.tools)
+    addedPrompt = toolPromptTokens[protocol] ?? 0
   }
-  if (request.responseFormat !== undefined) tokens += jsonBytes(request.responseFormat)
-  return tokens
+  if (request.responseFormat !== undefined) {
+    tokens += jsonBytes(request.responseFormat)
+    addedPrompt = Math.max(addedPrompt, responseFormatPromptTokens[protocol] ?? 0)
+  }
+  return tokens + addedPrompt
 }
 
 const jsonBytes = (value: unknown): number => utf8Bytes(JSON.stringify(value) ?? "")

@@ -4,6 +4,7 @@ import * as Logger from "effect/Logger"
 import type { ModelConfig } from "../../src/domain/Config.js"
 import { type CallRequest, text } from "../../src/domain/Prompt.js"
 import { TokenUsage } from "../../src/domain/TokenUsage.js"
+import { encodeMessages } from "../../src/providers/dashscope/Request.js"
 import * as Pricing from "../../src/services/Pricing.js"
 
 const priced: ModelConfig = {
@@ -100,4 +101,40 @@ describe("Pricing", () => {
       assert.deepStrictEqual(costs, [0, 0, 0])
       assert.deepStrictEqual(callMessages, [])
     }))
+
+  describe("an output schema counts the prompt the protocol adds for it (API.md §14: the hold bounds the call)", () => {
+    const schema = { type: "object", properties: { name: { type: "string" } }, required: ["name"] }
+    const withSchema: CallRequest = {
+      ...request,
+      system: undefined,
+      responseFormat: { type: "json", name: "Person", schema }
+    }
+    const schemaOnly = Pricing.inputTokenBound(withSchema, "gemini")
+
+    it("Anthropic: the forced answer tool brings its tool-use system prompt, counted once beside tools", () => {
+      assert.strictEqual(
+        Pricing.inputTokenBound(withSchema, "anthropic"),
+        schemaOnly + Pricing.toolPromptTokens.anthropic!
+      )
+      const tools = [{ name: "lookup", description: undefined, parameters: { type: "object" } }]
+      const withTools = { ...withSchema, tools }
+      assert.strictEqual(
+        Pricing.inputTokenBound(withTools, "anthropic"),
+        Pricing.inputTokenBound(withTools, "gemini") + Pricing.toolPromptTokens.anthropic!
+      )
+    })
+
+    it("DashScope JSON mode: the bound covers every byte of the system message it sends, instruction included", () => {
+      for (const system of [undefined, "be brief"]) {
+        const sent = encodeMessages({ ...withSchema, system }, "text-generation")
+        const sentBytes = sent.reduce(
+          (sum, message) =>
+            sum + Buffer.byteLength(typeof message.content === "string" ? message.content : "") +
+            Pricing.perMessageTokenAllowance,
+          Pricing.perMessageTokenAllowance
+        )
+        assert.isAtLeast(Pricing.inputTokenBound({ ...withSchema, system }, "dashscope"), sentBytes)
+      }
+    })
+  })
 })
