@@ -18,7 +18,7 @@ import { inputTokenBound, type Pricing } from "../services/Pricing.js"
 import type { Route } from "../services/Router.js"
 import type { Admission } from "./Admission.js"
 import type { CallTelemetry } from "./CallTelemetry.js"
-import { limitsFor, type Plan } from "./Plan.js"
+import { limitsFor, type Plan, requestFor } from "./Plan.js"
 import type { CallProgress } from "./Progress.js"
 
 /** The hold of one call (raised in place when a fallback is used) and whether it was settled. */
@@ -133,24 +133,33 @@ export const make = (deps: {
   }
 
   /**
+   * The output tokens of `bytes` of generated text no usage report counted: a token per byte at most
+   * (every tokenizer's bound) and, when the request sent an output cap, at most the cap — the provider
+   * stops there, so the call is never priced above its hold (`reported`: output already counted).
+   */
+  const unreportedOutput = (meter: Meter, model: ModelConfig, reported: number, bytes: number): number => {
+    const cap = requestFor(meter.plan, model).maxOutputTokens
+    return cap === undefined ? reported + bytes : Math.min(reported + bytes, Math.max(reported, cap))
+  }
+
+  const withOutput = (usage: UsageCounts, outputTokens: number): UsageCounts => ({
+    ...usage,
+    outputTokens,
+    totalTokens: usage.totalTokens - usage.outputTokens + outputTokens
+  })
+
+  /**
    * Usage for a provider that reported none (an OpenAI-compatible server ignoring `include_usage`):
-   * the input bound of the hold and, for the output, the answer's UTF-8 bytes — an upper bound by the
-   * same rule — so the call is priced at no less than it can have cost, and never above its hold.
+   * the input bound of the hold and the output bound of the answer's UTF-8 bytes, so the call is priced
+   * at no less than it can have cost, and never above its hold.
    */
   const boundedUsage = (
     meter: Meter,
-    route: Route,
-    answer: { readonly content: string; readonly reasoning: string | undefined }
+    model: ModelConfig,
+    bytes: number
   ) => {
-    const inputTokens = inputTokenBound(meter.plan.request, route.model.protocol)
-    const outputTokens = Buffer.byteLength(answer.content, "utf8") + Buffer.byteLength(answer.reasoning ?? "", "utf8")
-    return { inputTokens, outputTokens, totalTokens: inputTokens + outputTokens }
-  }
-
-  /** The bound of a stream's usage from what it streamed before it ended unfinished. */
-  const streamedBound = (meter: Meter) => {
-    const inputTokens = inputTokenBound(meter.plan.request, (meter.progress.route?.model ?? meter.plan.model).protocol)
-    const outputTokens = meter.progress.streamedBytes
+    const inputTokens = inputTokenBound(meter.plan.request, model.protocol)
+    const outputTokens = unreportedOutput(meter, model, 0, bytes)
     return { inputTokens, outputTokens, totalTokens: inputTokens + outputTokens }
   }
 
@@ -189,7 +198,14 @@ export const make = (deps: {
   ): Effect.Effect<Settled, FatalError> =>
     Effect.clockWith((clock) =>
       Effect.gen(function*() {
-        const usage = fromCounts(reported ?? boundedUsage(meter, route, answer))
+        const usage = fromCounts(
+          reported ??
+            boundedUsage(
+              meter,
+              route.model,
+              Buffer.byteLength(answer.content, "utf8") + Buffer.byteLength(answer.reasoning ?? "", "utf8")
+            )
+        )
         const cost = yield* pricing.cost(route.model, usage)
         const now = clock.unsafeCurrentTimeMillis()
         const timing = meter.progress.timing(now)
@@ -232,19 +248,16 @@ export const make = (deps: {
       const usage = progress.usage
       // Text streamed after the provider's latest usage report (Chat Completions reports at the end
       // only; Anthropic's message_start holds a placeholder output count) was generated and billed:
-      // it is priced at its bound, one token per byte; with no report at all the input is at its
-      // bound too and the row stays without usage.
+      // it is priced at its bound, a token per byte up to the output cap; with no report at all the
+      // input is at its bound too and the row stays without usage.
+      const model = route?.model ?? meter.plan.model
       const priced = usage === undefined
-        ? (progress.streamedBytes > 0 ? streamedBound(meter) : undefined)
+        ? (progress.streamedBytes > 0 ? boundedUsage(meter, model, progress.streamedBytes) : undefined)
         : progress.unreportedBytes > 0
-        ? {
-          ...usage,
-          outputTokens: usage.outputTokens + progress.unreportedBytes,
-          totalTokens: usage.totalTokens + progress.unreportedBytes
-        }
+        ? withOutput(usage, unreportedOutput(meter, model, usage.outputTokens, progress.unreportedBytes))
         : usage
       return Effect.gen(function*() {
-        const cost = priced === undefined ? 0 : yield* pricing.cost(route?.model ?? meter.plan.model, priced)
+        const cost = priced === undefined ? 0 : yield* pricing.cost(model, priced)
         const now = yield* Clock.currentTimeMillis
         const timing = progress.timing(now)
         yield* deps.admission.release(progress, priced?.totalTokens ?? 0)

@@ -151,4 +151,37 @@ describe("Metering", () => {
       assert.isUndefined(commit.usage, "the row says the provider reported no usage")
       assert.closeTo(commit.cost, settled.cost, 1e-15)
     }))
+
+  describe("text no usage report counted is priced a token per byte, at most the output cap sent (never above the hold)", () => {
+    // The plan carries the budget's output cap of 100; each answer below is 1,000 bytes.
+    const longAnswer = "x".repeat(1000)
+
+    it.effect("a unary answer with no usage reported", () =>
+      Effect.gen(function*() {
+        const { metering, plan, route } = yield* setup()
+        const meter = yield* metering.hold(plan, new CallProgress(0))
+        const settled = yield* metering.commit(meter, route, undefined, { content: longAnswer, reasoning: undefined })
+        assert.strictEqual(settled.usage.outputTokens, 100)
+        assert.isAtMost(settled.cost, plan.estimate)
+      }))
+
+    it.effect("a stream cut with no usage reported, and one whose only report was a placeholder count", () =>
+      Effect.gen(function*() {
+        const { ledger, metering, plan, route } = yield* setup()
+        const unreported = new CallProgress(0)
+        const first = yield* metering.hold(plan, unreported)
+        unreported.attempt(route)
+        unreported.observeOutput(longAnswer)
+        yield* metering.settleUnfinished(first, Exit.void)
+        const placeholder = new CallProgress(0)
+        const second = yield* metering.hold(plan, placeholder)
+        placeholder.attempt(route)
+        placeholder.observeUsage({ inputTokens: 3, outputTokens: 1, totalTokens: 4 })
+        placeholder.observeOutput(longAnswer)
+        yield* metering.settleUnfinished(second, Exit.void)
+        const cancels = (yield* ledger.events()).filter((event) => event.type === "cancel")
+        assert.deepStrictEqual(cancels.map((cancel) => cancel.usage?.outputTokens), [100, 100])
+        for (const cancel of cancels) assert.isAtMost(cancel.cost, plan.estimate)
+      }))
+  })
 })
