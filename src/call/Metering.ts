@@ -226,7 +226,14 @@ export const make = (deps: {
         }).pipe(
           Effect.tap(() => meter.settle()),
           Effect.uninterruptible,
-          Effect.catchTag("LedgerError", (error) => Effect.fail(ledgerUnavailable(error)))
+          Effect.catchTag("LedgerError", (error) => {
+            // The answer was billed: the cancel that follows (`settleUnfinished`) records its usage.
+            meter.progress.observeUsage(usage)
+            return Effect.zipRight(
+              Effect.logError(`ledger commit failed for trace ${meter.plan.traceId}: ${error.message}`),
+              Effect.fail(ledgerUnavailable(error))
+            )
+          })
         )
         yield* warnOvershoot(meter, route.model, cost, held)
         yield* telemetry.settled(called, "ok", timing.totalMs, cost)

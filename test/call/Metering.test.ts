@@ -13,7 +13,7 @@ import * as CallTelemetry from "../../src/call/CallTelemetry.js"
 import * as Metering from "../../src/call/Metering.js"
 import * as Plan from "../../src/call/Plan.js"
 import { CallProgress } from "../../src/call/Progress.js"
-import { RetryableError } from "../../src/domain/Errors.js"
+import { LedgerError, RetryableError } from "../../src/domain/Errors.js"
 import * as Scrub from "../../src/internal/Scrub.js"
 import * as CircuitBreaker from "../../src/services/CircuitBreaker.js"
 import * as Ledger from "../../src/services/Ledger.js"
@@ -30,12 +30,12 @@ const config = (dailyLimit = 1) => ({
 })
 
 /** Metering over a memory ledger, a planned call, and the route it would take. */
-const setup = (dailyLimit?: number) =>
+const setup = (dailyLimit?: number, alterLedger: (ledger: Ledger.Ledger.Service) => Ledger.Ledger.Service = (l) => l) =>
   Effect.gen(function*() {
     const llmConfig = yield* LLMConfig.LLMConfig
     const pricing = yield* Pricing.Pricing
     const router = yield* Router.Router
-    const ledger = yield* Ledger.Ledger
+    const ledger = alterLedger(yield* Ledger.Ledger)
     const telemetry = CallTelemetry.make({ recordContent: false })
     const metering = Metering.make({
       ledger,
@@ -184,4 +184,32 @@ describe("Metering", () => {
         for (const cancel of cancels) assert.isAtMost(cancel.cost, plan.estimate)
       }))
   })
+
+  it.effect("a commit the ledger could not write: FatalError ledger_unavailable, an Error log, and the cancel after it carries the billed usage", () =>
+    Effect.gen(function*() {
+      const errors: Array<string> = []
+      const logger = Logger.make(({ logLevel, message }) => {
+        if (logLevel._tag === "Error") errors.push(String(message))
+      })
+      const { ledger, metering, plan, route } = yield* setup(undefined, (ledger) => ({
+        ...ledger,
+        commit: () => Effect.fail(new LedgerError({ reason: "write_failed", message: "disk full" }))
+      }))
+      const progress = new CallProgress(0)
+      const meter = yield* metering.hold(plan, progress)
+      progress.attempt(route)
+      const usage = { inputTokens: 3, outputTokens: 7, totalTokens: 10 }
+      const exit = yield* metering.commit(meter, route, usage, { content: "hi", reasoning: undefined }).pipe(
+        Effect.exit,
+        Effect.provide(Logger.replace(Logger.defaultLogger, logger))
+      )
+      yield* metering.settleUnfinished(meter, exit)
+      assert.isTrue(Exit.isFailure(exit))
+      assert.deepStrictEqual(errors.length, 1)
+      assert.include(errors[0], "disk full")
+      const cancel = (yield* ledger.events()).find((event) => event.type === "cancel")!
+      assert.strictEqual(cancel.status, "error")
+      assert.strictEqual(cancel.usage?.outputTokens, 7)
+      assert.closeTo(cancel.cost, (3 + 14) / 1e6, 1e-15)
+    }))
 })
