@@ -32,6 +32,8 @@ export { StreamEvent } from "./domain/StreamEvent.js"
 export { TokenUsage } from "./domain/TokenUsage.js"
 export type { UsageCounts } from "./domain/TokenUsage.js"
 export * as Layers from "./layers/Layers.js"
+/** effect-llm's metrics (Effect `Metric`) and span attribute names, for exporters and dashboards. */
+export * as Telemetry from "./internal/Telemetry.js"
 export { disposeLiveLayer, LiveLayer, makeLiveLayer } from "./layers/Live.js"
 export type { LiveLayerOptions, LiveServices } from "./layers/Live.js"
 export type { Protocol, ProviderAnswer, ProviderClient, ProviderTarget, StreamPart } from "./providers/Provider.js"
