@@ -89,7 +89,8 @@ export const errorPayloadOf = (json: unknown): ErrorPayload | undefined => {
     : payload
 }
 
-// Codes (and types) by what they mean. Ark's codes are dotted PascalCase (WIRE-openai-anthropic §1.8).
+// Codes (and types) by what they mean. Ark's codes are dotted PascalCase (WIRE-openai-anthropic §1.8);
+// DashScope's compatible mode sends its native PascalCase codes as well as snake_case ones (WIRE.md §2.5, §3).
 const quotaCodes = new Set([
   "insufficient_quota",
   "credit_balance_exhausted",
@@ -97,7 +98,9 @@ const quotaCodes = new Set([
   "insufficient_balance",
   "AccountOverdueError",
   "QuotaExceeded",
-  "SetLimitExceeded"
+  "SetLimitExceeded",
+  // DashScope: the account is in arrears, a billing refusal (API.md §8)
+  "Arrearage"
 ])
 const overloadCodes = new Set([
   "server_is_overloaded",
@@ -122,7 +125,12 @@ const notFoundCodes = new Set([
   "InvalidEndpointOrModel.NotFound"
 ])
 const permissionCodes = new Set(["AccessDenied", "permission_error", "unsupported_country_region_territory"])
-const contentFilterCodes = new Set(["content_filter", "content_policy_violation"])
+const contentFilterCodes = new Set([
+  "content_filter",
+  "content_policy_violation",
+  "DataInspectionFailed",
+  "data_inspection_failed"
+])
 
 /**
  * Words of a refusal no wait clears: a spent balance or spend limit (`Errors.spendLimitWords`), or

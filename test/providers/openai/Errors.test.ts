@@ -390,4 +390,46 @@ describe("openai Errors.classify: DashScope through its compatible mode (API.md 
       "quota_exhausted"
     )
   })
+
+  it("content moderation (data_inspection_failed, or the native DataInspectionFailed) is content_filter", () => {
+    const compat = classify(
+      400,
+      JSON.stringify({
+        error: {
+          message: "Input data may contain inappropriate content.",
+          type: "data_inspection_failed",
+          param: null,
+          code: "data_inspection_failed"
+        },
+        request_id: "r-1"
+      })
+    )
+    expectError(compat, "FatalError", "content_filter", 400)
+    assert.include(compat.message, "Input data may contain inappropriate content.")
+    expectError(
+      classify(
+        400,
+        JSON.stringify({ code: "DataInspectionFailed", message: "Input data may contain inappropriate content." })
+      ),
+      "FatalError",
+      "content_filter",
+      400
+    )
+  })
+
+  it("Arrearage (an account in arrears), OpenAI-shaped or native, is quota_exhausted: no wait clears it", () => {
+    const message = "Access denied, please make sure your account is in good standing."
+    const compat = classify(
+      400,
+      JSON.stringify({ error: { code: "Arrearage", type: "Arrearage", param: null, message }, request_id: "r-1" })
+    )
+    expectError(compat, "RateLimitError", "quota_exhausted", 400)
+    assert.include(compat.message, "waiting will not clear it")
+    expectError(
+      classify(400, JSON.stringify({ code: "Arrearage", message, request_id: "r-2" })),
+      "RateLimitError",
+      "quota_exhausted",
+      400
+    )
+  })
 })
