@@ -577,6 +577,54 @@ describe("openai over the whole client: streams", () => {
       assert.strictEqual(server.requests.length, 1)
     }))
 
+  it.scoped("moderation cutting the answer after text (DashScope's data_inspection_failed) is a filter finish: the text so far, committed with the usage seen", () =>
+    Effect.gen(function*() {
+      const server = yield* Loopback.make
+      const chunk = (content: string, usage: string) =>
+        `data: {"id":"c1","object":"chat.completion.chunk","model":"qwen-plus","choices":[{"index":0,"delta":{"content":"${content}"},"finish_reason":null}],"usage":${usage}}\n\n`
+      const moderation = `data: ${
+        errorBody({
+          code: "data_inspection_failed",
+          type: "data_inspection_failed",
+          message: "Output data may contain inappropriate content."
+        })
+      }\n\n`
+      server.enqueue(
+        // vLLM-style cumulative usage on each chunk: the usage seen is the one reported
+        {
+          headers: sse,
+          body: chunk("Hel", `{"prompt_tokens":12,"completion_tokens":1,"total_tokens":13}`) + moderation
+        },
+        // no usage at all: the usage seen is its bound
+        { headers: sse, body: chunk("Hel", "null") + chunk("lo", "null") + moderation }
+      )
+      yield* Effect.gen(function*() {
+        const reported = yield* collect(stream({ prompt: "x", traceId: "mod-1" }))
+        assert.deepStrictEqual(reported.filter((e) => !e.isFinish).map((e) => e.delta), ["Hel"])
+        const finish = reported.at(-1)!
+        assert.isTrue(finish.isFinish)
+        assert.strictEqual(finish.finishReason, "filter")
+        assert.strictEqual(finish.response!.content, "Hel")
+        assert.deepStrictEqual([finish.usage!.inputTokens, finish.usage!.outputTokens], [12, 1])
+        const ledger = yield* ledgerEvents("mod-1")
+        assert.deepStrictEqual(ledger.map((e) => [e.type, e.status]), [["hold", "ok"], ["commit", "ok"]])
+        assert.strictEqual(ledger[1]!.usage?.outputTokens, 1)
+        assert.closeTo(ledger[1]!.cost, (12 * 0.15 + 1 * 0.6) / 1e6, 1e-12)
+
+        const bounded = yield* collect(stream({ prompt: "x", traceId: "mod-2" }))
+        const boundFinish = bounded.at(-1)!
+        assert.strictEqual(boundFinish.finishReason, "filter")
+        assert.strictEqual(boundFinish.response!.content, "Hello")
+        assert.isAbove(boundFinish.usage!.inputTokens, 0)
+        assert.strictEqual(boundFinish.usage!.outputTokens, Buffer.byteLength("Hello", "utf8"))
+        const boundLedger = yield* ledgerEvents("mod-2")
+        assert.deepStrictEqual(boundLedger.map((e) => [e.type, e.status]), [["hold", "ok"], ["commit", "ok"]])
+        assert.isAbove(boundLedger[1]!.cost, 0)
+        assert.isAtMost(boundLedger[1]!.cost, boundLedger[0]!.cost)
+      }).pipe(Effect.provide(layerOf(openaiConfig([{ name: "a", url: server.url }]))))
+      assert.strictEqual(server.requests.length, 2, "each answered once, never retried")
+    }))
+
   it.scoped("a consumer that stops early: ledger cancelled with the usage's bound (none reported yet), the socket closed", () =>
     Effect.gen(function*() {
       const server = yield* Loopback.make

@@ -5,7 +5,9 @@
  * a usage snapshot from whichever chunk carries one — the `choices: []` chunk, DeepSeek's and Groq's
  * finish chunk, OpenRouter's trailing one — and the last `finish_reason`); comments (`: keep-alive`, `:
  * OPENROUTER PROCESSING`) are skipped; an error object (`data: {"error":…}`, `event: error`, an
- * OpenRouter chunk with `error`) fails with its classification. The finish signal is `data: [DONE]`,
+ * OpenRouter chunk with `error`) fails with its classification, except content moderation after text
+ * (OpenAI's `content_filter`, Ark's `OutputTextRiskDetection`, DashScope's `DataInspectionFailed`):
+ * that is the answer's end, a `filter` finish. The finish signal is `data: [DONE]`,
  * or the body's clean end after a `finish_reason` (services that omit `[DONE]`; the usage chunk may
  * then be missing); a body that ends before either, inside an event, or by a connection reset (even
  * after a `finish_reason`) is `stream_interrupted`. A 200 whose body is one unframed JSON value is
@@ -50,11 +52,27 @@ export const makeHandler = (
   let modelVersion: string | undefined
   // A refusal streamed (`delta.refusal`): a `stop` finish is then `filter`.
   let refused = false
+  // A text delta streamed: moderation after it ends the answer rather than failing it.
+  let sawText = false
   // Tool calls being assembled from their fragments, emitted whole at the finish.
   const calls = Tools.fragmentAssembler(metadataKey)
 
   // Lines that are no SSE field, before the first event: a 200 whose body is one unframed JSON value.
   const raw = EventStream.rawJson(context)
+
+  /**
+   * An error object in the stream, classified. Moderation cutting the answer after text is its end, as
+   * in DashScope's native streams and Gemini's SAFETY: the text so far, finished `filter`; before any
+   * text it stays the `FatalError` (WIRE.md §2.5, WIRE-openai-anthropic §1.8).
+   */
+  const inBandError = (json: unknown, text: string, said: string, statusComment?: number): EventStream.Step => {
+    const error = classifyInBand(json, text, headers, context, said, statusComment)
+    if (sawText && error._tag === "FatalError" && error.reason === "content_filter") {
+      finish = "filter"
+      return "finished"
+    }
+    return error
+  }
 
   const chunk = (
     json: unknown,
@@ -68,7 +86,7 @@ export const makeHandler = (
       // `error` "Token limit reached" with the usage): the answer is complete, so the error is not
       // raised; the chunk's usage is still read.
       if (finish === undefined || !looksLikeCompletion(json) || !isCompletion(json)) {
-        return classifyInBand(json, text, headers, context, said, statusComment)
+        return inBandError(json, text, said, statusComment)
       }
     } else if (!looksLikeCompletion(json) || !isCompletion(json)) {
       return Errors.badResponse(`a stream event is not a chat completion chunk: ${text}`, { ...context, status: 200 })
@@ -85,7 +103,10 @@ export const makeHandler = (
     const reasoning = reasoningOf(json)
     if (reasoning.length > 0) out.push({ _tag: "ReasoningDelta", text: reasoning })
     const content = contentOf(json)
-    if (content.length > 0) out.push({ _tag: "TextDelta", text: content })
+    if (content.length > 0) {
+      sawText = true
+      out.push({ _tag: "TextDelta", text: content })
+    }
     if (refusalOf(json).length > 0) refused = true
     calls.add(toolCallsOf(json))
     const usage = reportedUsage(json)
@@ -125,11 +146,11 @@ export const makeHandler = (
       if (json === undefined) {
         // Groq's `event: error` names the failure even when its data is not JSON.
         return isErrorEvent && event.unterminated !== true
-          ? classifyInBand(undefined, data, headers, context, "sent an error event mid-stream", statusComment)
+          ? inBandError(undefined, data, "sent an error event mid-stream", statusComment)
           : EventStream.undecodable(data, event.unterminated, context)
       }
       if (isErrorEvent && !isErrorPayload(json)) {
-        return classifyInBand(json, data, headers, context, "sent an error event mid-stream", statusComment)
+        return inBandError(json, data, "sent an error event mid-stream", statusComment)
       }
       return chunk(
         json,

@@ -10,6 +10,7 @@ import * as OpenAIStream from "../../../src/providers/openai/Stream.js"
 import * as Loopback from "../../support/LoopbackServer.js"
 import {
   cassette,
+  collect,
   context,
   expectedFromRecording,
   expectError,
@@ -725,5 +726,68 @@ describe("openai streams from DashScope's compatible mode", () => {
       )
       const exit = yield* OpenAIStream.decode(Stream.make(frame), context).pipe(Stream.runDrain, Effect.exit)
       expectError(failureOf(exit), "RateLimitError", "rate_limited", 429)
+    }))
+
+  it.effect("its native Arrearage frame (an account in arrears) is quota_exhausted, not a bad request", () =>
+    Effect.gen(function*() {
+      const frame = Buffer.from(
+        `id:1\nevent:error\n:HTTP_STATUS/400\ndata:{"code":"Arrearage","message":"Access denied, please make sure your account is in good standing.","request_id":"r-1"}\n\n`,
+        "utf8"
+      )
+      const exit = yield* OpenAIStream.decode(Stream.make(frame), context).pipe(Stream.runDrain, Effect.exit)
+      expectError(failureOf(exit), "RateLimitError", "quota_exhausted", 400)
+    }))
+})
+
+describe("openai streams: content moderation (README Streaming, WIRE.md §2.5, WIRE-openai-anthropic §1.8)", () => {
+  const textChunk =
+    `data: {"id":"c1","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"content":"Hel"},"finish_reason":null}],"usage":null}\n\n`
+  const data = (error: Record<string, unknown>) => `data: ${JSON.stringify({ error })}\n\n`
+  const moderations: ReadonlyArray<readonly [string, string]> = [
+    [
+      "OpenAI's in-band content_filter",
+      data({ code: "content_filter", type: "invalid_request_error", message: "flagged" })
+    ],
+    [
+      "OpenAI's in-band content_policy_violation",
+      data({ code: "content_policy_violation", type: "invalid_request_error", message: "flagged" })
+    ],
+    [
+      "Ark's OutputTextRiskDetection",
+      data({ code: "OutputTextRiskDetection", type: "BadRequest", message: "risk", param: "" })
+    ],
+    [
+      "DashScope compatible mode's data_inspection_failed",
+      data({
+        code: "data_inspection_failed",
+        type: "data_inspection_failed",
+        message: "Output data may contain inappropriate content."
+      })
+    ],
+    [
+      "DashScope's native DataInspectionFailed frame (event:error, :HTTP_STATUS/400)",
+      `id:2\nevent:error\n:HTTP_STATUS/400\ndata:{"code":"DataInspectionFailed","message":"Output data may contain inappropriate content.","request_id":"r-1"}\n\n`
+    ]
+  ]
+  const decode = (body: string) => collect(OpenAIStream.decode(Stream.make(Buffer.from(body, "utf8")), context))
+
+  for (const [name, moderation] of moderations) {
+    it.effect(`${name} after text ends the answer with finish filter, the text kept; before any text it is FatalError content_filter`, () =>
+      Effect.gen(function*() {
+        const after = yield* decode(textChunk + moderation)
+        assert.isTrue(Exit.isSuccess(after.exit), String(after.exit))
+        assert.strictEqual(after.text, "Hel")
+        assert.deepStrictEqual(after.finish, ["filter"])
+        const before = yield* decode(moderation)
+        assert.deepStrictEqual(before.finish, [])
+        expectError(failureOf(before.exit), "FatalError", "content_filter", 400)
+      }))
+  }
+
+  it.effect("other in-band errors after text stay errors", () =>
+    Effect.gen(function*() {
+      const after = yield* decode(textChunk + data({ code: "invalid_api_key", message: "no" }))
+      assert.deepStrictEqual(after.finish, [])
+      expectError(failureOf(after.exit), "FatalError", "authentication")
     }))
 })
