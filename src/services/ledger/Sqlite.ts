@@ -119,18 +119,24 @@ const inspectFile = (path: string, on: Sql.Dialect): Effect.Effect<void, LedgerE
   })
 
 /**
- * Opens (creating and migrating as needed) a SQLite ledger: WAL journal, settlements synced as
- * `durability` says (`normal` by default), and a busy timeout for other processes.
+ * One ledger of this process at a time opens, creates or migrates a SQLite file. Two connections on
+ * one thread cannot take turns through SQLite's lock: while the first one's migration awaits, the
+ * second one's busy timeout spins synchronously on the same thread, so the first never commits and
+ * the second fails `SQLITE_BUSY` after 5 s. Other processes still wait on SQLite's own lock. One
+ * permit for every file: an open takes milliseconds, and two paths to one file are still one.
  */
-export const make = (options: SqliteLedgerOptions): Effect.Effect<Ledger.Service, LedgerError, Scope.Scope> =>
+const opening = Effect.unsafeMakeSemaphore(1)
+
+/**
+ * The connection to a ledger file checked, configured (WAL journal, settlements synced as
+ * `durability` says, a busy timeout for other processes, the checkpointer) and migrated.
+ */
+const openMigrated = (path: string, on: Sql.Dialect, durability: SqliteDurability) =>
   Effect.gen(function*() {
-    const inMemory = options.path === ":memory:"
-    const path = inMemory ? options.path : Path.resolve(options.path)
-    const on = dialect(path)
+    const inMemory = path === ":memory:"
     if (!inMemory) yield* inspectFile(path, on)
     const sql = yield* open({ filename: path }, on)
     // a statement waits up to 5 s for another process's write lock before failing `unavailable`
-    const durability = options.durability ?? "normal"
     yield* Effect.all([
       sql`PRAGMA busy_timeout = 5000`,
       durability === "full" ? sql`PRAGMA synchronous = FULL` : sql`PRAGMA synchronous = NORMAL`
@@ -143,14 +149,27 @@ export const make = (options: SqliteLedgerOptions): Effect.Effect<Ledger.Service
         Sql.guard(on, "unavailable", "configuring the connection")
       )
     }
-    const own = statements(sql, durability)
     // The migrator runs inside this BEGIN IMMEDIATE (as a nested savepoint), so processes opening a
     // new ledger at the same time migrate one after the other, and a failed migration leaves nothing.
     yield* Sql.inTransaction(
       sql,
       ["BEGIN IMMEDIATE"],
-      Effect.zipRight(Sql.checkSchema(sql, on, own), Effect.provideService(runMigrations, SqlClient.SqlClient, sql))
+      Effect.zipRight(
+        Sql.checkSchema(sql, on, statements(sql, durability)),
+        Effect.provideService(runMigrations, SqlClient.SqlClient, sql)
+      )
     ).pipe(Sql.guard(on, "write_failed", "creating or migrating the schema"))
+    return sql
+  }).pipe(opening.withPermits(1))
+
+/** Opens (creating and migrating as needed) a SQLite ledger: see `SqliteLedgerOptions`. */
+export const make = (options: SqliteLedgerOptions): Effect.Effect<Ledger.Service, LedgerError, Scope.Scope> =>
+  Effect.gen(function*() {
+    const path = options.path === ":memory:" ? options.path : Path.resolve(options.path)
+    const on = dialect(path)
+    const durability = options.durability ?? "normal"
+    const sql = yield* openMigrated(path, on, durability)
+    const own = statements(sql, durability)
     const ledger = yield* Sql.make(sql, on, own, options.holdTtlS ?? 900, options.alertThresholds)
     // the limiter takes the same write lock (SQLite has one writer); its rows are never fsynced on their own
     const limiter = yield* SqlLimits.make(

@@ -16,6 +16,7 @@ import * as Redacted from "effect/Redacted"
 import * as TestClock from "effect/TestClock"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
+import { fileURLToPath } from "node:url"
 import * as DashScopeErrors from "../../../src/providers/dashscope/Errors.js"
 import * as HttpEncoding from "../../../src/providers/http/Encoding.js"
 import * as HttpErrors from "../../../src/providers/http/Errors.js"
@@ -262,6 +263,37 @@ describe("SQLite ledger file", () => {
       }
       assert.notStrictEqual(Fs.readFileSync(path).indexOf(Buffer.from("Invalid API-key provided.")), -1)
     }).pipe(Effect.scoped))
+})
+
+/**
+ * Ledgers of one process opening one file at once (several `makeLiveLayer` sets, a fleet's worth of
+ * tests): each creates or migrates it in turn, where two connections of one thread used to deadlock
+ * until SQLite's busy timeout failed one of them.
+ */
+const openTogether = (path: string) =>
+  Effect.gen(function*() {
+    yield* TestClock.setTime(day)
+    const ledgers = yield* Effect.all(Array.from({ length: 4 }, () => ledgerOf(layerSqlite({ path }))), {
+      concurrency: "unbounded"
+    })
+    const [events, spent] = [(yield* ledgers[0]!.events()).length, yield* ledgers[0]!.spendToday()]
+    const held = yield* ledgers[1]!.hold(request({ limit: 0 }))
+    yield* ledgers[2]!.commit(held, { cost: 0.125 })
+    for (const ledger of ledgers) assert.strictEqual((yield* ledger.events()).length, events + 2)
+    assert.closeTo(yield* ledgers[3]!.spendToday(), spent + 0.125, 1e-12)
+  }).pipe(Effect.scoped)
+
+describe("SQLite ledgers opened together in one process", () => {
+  it.effect("all create a new file and work", () => openTogether(tempFile()))
+
+  it.effect("all migrate a file of the first schema and work", () => {
+    const path = tempFile()
+    Fs.copyFileSync(
+      Path.resolve(Path.dirname(fileURLToPath(import.meta.url)), "../../support/fixtures/ledger/v1.db"),
+      path
+    )
+    return openTogether(path)
+  })
 })
 
 describe("SQLite ledger checkpoints", () => {
