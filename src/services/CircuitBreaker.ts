@@ -121,8 +121,14 @@ const logTransition = (endpoint: string, from: BreakerState, to: BreakerState) =
       )
     )
 
-/** Builds the breakers from config (one per endpoint name, created on first use). */
-export const make = (config: CircuitBreakerConfig): Effect.Effect<CircuitBreaker.Service> =>
+/**
+ * Builds the breakers from config, one per endpoint name: the configured `endpoints` from the start
+ * (so `states()` lists every one, closed until used), any other name on first use.
+ */
+export const make = (
+  config: CircuitBreakerConfig,
+  endpoints: Iterable<string> = []
+): Effect.Effect<CircuitBreaker.Service> =>
   Effect.sync(() => {
     const cells = new Map<string, Ref.Ref<Cell>>()
     const recoveryMs = config.recoveryTimeoutS * 1000
@@ -133,6 +139,7 @@ export const make = (config: CircuitBreakerConfig): Effect.Effect<CircuitBreaker
       cells.set(endpoint, created)
       return created
     }
+    for (const endpoint of endpoints) cell(endpoint)
 
     // Every attempt runs two transitions (admit, record): the clock is read inside the Ref's update
     // and the log effect built only on a change, so an unchanged breaker costs two steps, not six.
@@ -238,5 +245,9 @@ export const make = (config: CircuitBreakerConfig): Effect.Effect<CircuitBreaker
 /** The breakers, configured from `resilience.circuit_breaker`. */
 export const layer: Layer.Layer<CircuitBreaker, never, LLMConfig> = Layer.effect(
   CircuitBreaker,
-  Effect.flatMap(LLMConfig, (config) => make(config.config.resilience.circuitBreaker))
+  Effect.flatMap(LLMConfig, ({ config }) =>
+    make(
+      config.resilience.circuitBreaker,
+      Object.values(config.providers).flatMap((provider) => provider.endpoints.map((endpoint) => endpoint.name))
+    ))
 )

@@ -5,6 +5,7 @@ import * as Fiber from "effect/Fiber"
 import * as TestClock from "effect/TestClock"
 import { BudgetExceededError, FatalError, RateLimitError, RetryableError } from "../../src/domain/Errors.js"
 import * as CircuitBreaker from "../../src/services/CircuitBreaker.js"
+import * as LLMConfig from "../../src/services/LLMConfig.js"
 
 const make = CircuitBreaker.make({ failureThreshold: 3, recoveryTimeoutS: 10 })
 
@@ -244,4 +245,34 @@ describe("CircuitBreaker", () => {
       for (let i = 0; i < 3; i++) yield* fail(breakers, "a")
       assert.strictEqual((yield* breakers.admit("b"))._tag, "pass")
     }))
+
+  it.effect("states() lists every configured endpoint from the start, closed, in config order (allowed_regions applied)", () =>
+    Effect.gen(function*() {
+      const breakers = yield* CircuitBreaker.CircuitBreaker
+      assert.deepStrictEqual(
+        (yield* breakers.states()).map(({ endpoint, state }) => [endpoint, state]),
+        [["g-us", "closed"], ["q-sg", "closed"]]
+      )
+    }).pipe(
+      Effect.provide(CircuitBreaker.layer),
+      Effect.provide(LLMConfig.layerIsolated({
+        default_model: "flash",
+        allowed_regions: ["us", "sg"],
+        providers: {
+          google: { api_key: "k-123", endpoints: [{ name: "g-us", base_url: "http://127.0.0.1:9", region: "us" }] },
+          dashscope: {
+            api_key: "k-456",
+            endpoints: [
+              { name: "q-sg", base_url: "http://127.0.0.1:9", region: "sg" },
+              { name: "q-cn", base_url: "http://127.0.0.1:9", region: "cn" }
+            ]
+          }
+        },
+        models: {
+          flash: { provider: "google", model_id: "gemini-x" },
+          qwen: { provider: "dashscope", model_id: "qwen-x" }
+        },
+        ledger: { backend: "memory" }
+      }))
+    ))
 })
