@@ -168,15 +168,12 @@ const encodeCall = (part: ToolCallPart, signature: string | undefined): PartBody
   }, signature)
 
 /**
- * An assistant turn as a `model` content, part for part and in order, each with its signature
+ * An assistant message's parts as `model` parts, part for part and in order, each with its signature
  * (never moved to a neighbour). Reasoning goes back only when it carries a signature (then as a
- * `thought` part); unsigned reasoning is dropped. `gemini3`: a turn whose calls all lost their
- * signatures gets `skipSignatureValidator` on its first call, as Gemini 3 would otherwise answer 400.
+ * `thought` part); unsigned reasoning is dropped.
  */
-const encodeModelTurn = (parts: ReadonlyArray<AssistantPart>, gemini3: boolean): ContentBody => {
+const encodeAssistantParts = (parts: ReadonlyArray<AssistantPart>): Array<PartBody> => {
   const out: Array<PartBody> = []
-  const unsigned = gemini3 && !parts.some((part) => part.type === "tool-call" && signatureOf(part.metadata))
-  let sentinelPlaced = false
   for (const part of parts) {
     switch (part.type) {
       case "text":
@@ -190,43 +187,67 @@ const encodeModelTurn = (parts: ReadonlyArray<AssistantPart>, gemini3: boolean):
       case "file":
         out.push(encodeFile(part))
         break
-      case "tool-call": {
-        const sentinel: boolean = unsigned && !sentinelPlaced
-        sentinelPlaced ||= sentinel
-        out.push(encodeCall(part, sentinel ? skipSignatureValidator : signatureOf(part.metadata)))
+      case "tool-call":
+        out.push(encodeCall(part, signatureOf(part.metadata)))
         break
-      }
     }
   }
-  return { role: "model", parts: out }
+  return out
+}
+
+/** A message as a content's role and parts: user and tool messages are `user`, assistant ones `model`. */
+const encodeMessage = (message: Message): { readonly role: ContentBody["role"]; readonly parts: Array<PartBody> } => {
+  switch (message.role) {
+    case "user":
+      return {
+        role: "user",
+        parts: message.parts.map((part) => (part.type === "text" ? { text: part.text } : encodeFile(part)))
+      }
+    case "assistant":
+      return { role: "model", parts: encodeAssistantParts(message.parts) }
+    case "tool":
+      return {
+        role: "user",
+        parts: message.parts.map((part) => ({
+          functionResponse: {
+            ...(isLocalCallId(part.id) ? {} : { id: part.id }),
+            name: part.name,
+            response: responseOf(part)
+          }
+        }))
+      }
+  }
 }
 
 /**
- * The conversation as Gemini `contents`: user and tool turns are `user` contents, assistant turns
- * `model` ones. A turn left with no part (only unsigned reasoning) is left out: Gemini refuses empty parts.
+ * A Gemini 3 `model` turn whose calls all lost their signatures, with `skipSignatureValidator` on its
+ * first call: Gemini 3 would otherwise answer 400. A turn with one signed call is sent as it is (only
+ * the first call of a parallel set is ever signed).
+ */
+const withSkipSentinel = (content: ContentBody): ContentBody => {
+  const calls = content.parts.filter((part) => part.functionCall !== undefined)
+  if (calls.length === 0 || calls.some((part) => part.thoughtSignature !== undefined)) return content
+  return {
+    ...content,
+    parts: content.parts.map((part) => part === calls[0] ? withSignature(part, skipSignatureValidator) : part)
+  }
+}
+
+/**
+ * The conversation as Gemini `contents`: user and tool messages are `user` contents, assistant ones
+ * `model` contents, and consecutive messages of one role are one content, their parts in order: a
+ * turn's tool results (one tool message each, in a hand-built prompt) and the user text after them are
+ * one `user` turn (WIRE-tools-multimodal §1.5, as in the VAI 16072 recording). A message left with no
+ * part (only unsigned reasoning) is left out: Gemini refuses empty parts.
  */
 export const encodeMessages = (messages: ReadonlyArray<Message>, modelId: string): Array<ContentBody> => {
-  const gemini3 = validatesSignatures(modelId)
-  return messages.map((message): ContentBody => {
-    switch (message.role) {
-      case "user":
-        return {
-          role: "user",
-          parts: message.parts.map((part) => (part.type === "text" ? { text: part.text } : encodeFile(part)))
-        }
-      case "assistant":
-        return encodeModelTurn(message.parts, gemini3)
-      case "tool":
-        return {
-          role: "user",
-          parts: message.parts.map((part) => ({
-            functionResponse: {
-              ...(isLocalCallId(part.id) ? {} : { id: part.id }),
-              name: part.name,
-              response: responseOf(part)
-            }
-          }))
-        }
-    }
-  }).filter((content) => content.parts.length > 0)
+  const contents: Array<{ readonly role: ContentBody["role"]; readonly parts: Array<PartBody> }> = []
+  for (const message of messages) {
+    const { parts, role } = encodeMessage(message)
+    if (parts.length === 0) continue
+    const last = contents[contents.length - 1]
+    if (last?.role === role) last.parts.push(...parts)
+    else contents.push({ role, parts })
+  }
+  return validatesSignatures(modelId) ? contents.map(withSkipSentinel) : contents
 }

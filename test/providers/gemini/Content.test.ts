@@ -135,13 +135,57 @@ describe("Gemini model turns", () => {
     })
   })
 
-  it("a model turn left with nothing to send (only unsigned reasoning) is left out", () => {
+  it("a model turn left with nothing to send (only unsigned reasoning) is left out; the user turns around it are one", () => {
     const contents = Content.encodeMessages([
       { role: "user", parts: [text("hi")] },
       { role: "assistant", parts: [{ type: "reasoning", text: "hmm" }] },
       { role: "user", parts: [text("well?")] }
     ], "gemini-2.5-flash")
-    assert.deepStrictEqual(contents.map((content) => content.role), ["user", "user"])
+    assert.deepStrictEqual(contents, [{ role: "user", parts: [{ text: "hi" }, { text: "well?" }] }])
+  })
+
+  it("consecutive messages of one role are one content: one tool message per result and the user text after them are one user turn", () => {
+    const contents = Content.encodeMessages([
+      { role: "user", parts: [text("weather?")] },
+      { role: "user", parts: [text("in Oslo")] },
+      { role: "assistant", parts: [call("g1bmv6il", "S1")] },
+      { role: "assistant", parts: [call("h2cnw7jm")] },
+      { role: "tool", parts: [{ type: "tool-result", id: "g1bmv6il", name: "lookup", result: 4, isFailure: false }] },
+      {
+        role: "tool",
+        parts: [{ type: "tool-result", id: "h2cnw7jm", name: "lookup", result: "boom", isFailure: true }]
+      },
+      { role: "user", parts: [text("and now?")] }
+    ], "gemini-3-pro-preview")
+    assert.deepStrictEqual(contents, [
+      { role: "user", parts: [{ text: "weather?" }, { text: "in Oslo" }] },
+      {
+        role: "model",
+        // The signature stays on its own call; the turn has one, so no skip value is added.
+        parts: [
+          { functionCall: { id: "g1bmv6il", name: "lookup", args: { q: "g1bmv6il" } }, thoughtSignature: "S1" },
+          { functionCall: { id: "h2cnw7jm", name: "lookup", args: { q: "h2cnw7jm" } } }
+        ]
+      },
+      {
+        role: "user",
+        parts: [
+          { functionResponse: { id: "g1bmv6il", name: "lookup", response: { output: 4 } } },
+          { functionResponse: { id: "h2cnw7jm", name: "lookup", response: { error: "boom" } } },
+          { text: "and now?" }
+        ]
+      }
+    ])
+    // Two unsigned assistant messages are one turn: one skip value, on its first call.
+    const [, lost] = Content.encodeMessages([
+      { role: "user", parts: [text("go")] },
+      { role: "assistant", parts: [call("call_aaaaaaaaaaaaaaaaaaaaaaaa")] },
+      { role: "assistant", parts: [call("call_bbbbbbbbbbbbbbbbbbbbbbbb")] }
+    ], "gemini-3-pro-preview")
+    assert.deepStrictEqual(lost!.parts.map((part) => part.thoughtSignature), [
+      Content.skipSignatureValidator,
+      undefined
+    ])
   })
 
   it("Gemini 3: a turn whose calls lost their signatures gets the documented skip value on its first call", () => {
