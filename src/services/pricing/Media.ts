@@ -1,11 +1,19 @@
 /**
  * The input tokens a budget holds for an image or a file (API.md §9): a conservative figure, so that
- * the hold stays an upper bound of what the services bill (API.md §14). The rules, by what the part is:
+ * the hold stays an upper bound of what the services bill (API.md §14) — the largest of the services'
+ * documented rules. By what the part is:
  *
- * - an image whose size its header gives (PNG, JPEG, GIF, WebP): `max(2,700, width × height / 750)`,
- *   at most 16,384 — 750 pixels a token is Anthropic's rule and the densest of the four services
- *   (Gemini bills 258 per 768×768 tile, Qwen-VL a token per 28×28 pixels up to 16,384, OpenAI at most
- *   about 2,700 for one image); an image of unknown size (a URL, an unreadable header): 16,384;
+ * - an image whose size its header gives (PNG, JPEG, GIF, WebP): the largest of
+ *   - 2,700: OpenAI bills at most about that for one image;
+ *   - a token per 750 pixels or per 28×28 patch (rounded up on each side), at most 16,384: Anthropic's
+ *     rules (the area one the densest) and Qwen-VL's patches; both cap a large image — Anthropic
+ *     resizes it to its native resolution first, Qwen-VL bills at most 16,384;
+ *   - 258 tokens per 768×768 tile, Gemini's rule, uncapped: it documents no pixel limit, so a known size
+ *     is held by the rule as written (8000×8000 is 121 tiles, 31,218; 1×20000 is 27 tiles, 6,966);
+ * - an image of unknown size (a URL, an unreadable header): 16,384 — no less than any service bills
+ *   for the largest image it takes: Qwen-VL's cap; Anthropic and OpenAI resize first; Gemini scales an
+ *   image to fit 3072×3072 first (Vertex AI input-file requirements), at most 16 tiles, 4,128. (The tile
+ *   rule as written has no bound for a size not known, which is why only a known size is held by it.)
  * - a PDF: 3,000 tokens a page (Anthropic bills a page's text plus its picture, 1,500–3,000), pages
  *   counted from the document's page objects, else one page per 50 KB; a PDF by URL: 100 pages;
  * - audio: 32 tokens a second (Gemini's rate, the highest), the duration taken from a WAV header, else
@@ -19,6 +27,9 @@ import type { FilePart } from "../../domain/Prompt.js"
 export const imageTokenFloor = 2_700
 export const imageTokenCeiling = 16_384
 export const pixelsPerImageToken = 750
+export const imagePatchSide = 28
+export const geminiTileSide = 768
+export const geminiTileTokens = 258
 export const pdfPageTokens = 3_000
 export const pdfBytesPerPageGuess = 50_000
 export const pdfUrlPages = 100
@@ -33,11 +44,7 @@ export const fileTokenBound = (part: FilePart): number => {
   const bytes = bytesOf(part)
   if (mediaType.startsWith("image/")) {
     const size = bytes === undefined ? undefined : imageSize(bytes)
-    if (size === undefined) return imageTokenCeiling
-    return Math.min(
-      imageTokenCeiling,
-      Math.max(imageTokenFloor, Math.ceil(size.width * size.height / pixelsPerImageToken))
-    )
+    return size === undefined ? imageTokenCeiling : imageTokens(size)
   }
   if (mediaType === "application/pdf") {
     return pdfPageTokens * (bytes === undefined ? pdfUrlPages : pdfPages(bytes))
@@ -47,6 +54,16 @@ export const fileTokenBound = (part: FilePart): number => {
     return Math.ceil(Math.max(1, seconds) * audioTokensPerSecond)
   }
   return bytes === undefined ? unknownFileTokens : bytes.length
+}
+
+/** The largest of the services' rules for an image of this size (see the module comment). */
+const imageTokens = ({ height, width }: Size): number => {
+  const pixelRules = Math.max(
+    Math.ceil(width * height / pixelsPerImageToken),
+    Math.ceil(width / imagePatchSide) * Math.ceil(height / imagePatchSide)
+  )
+  const geminiTiles = Math.ceil(width / geminiTileSide) * Math.ceil(height / geminiTileSide) * geminiTileTokens
+  return Math.max(imageTokenFloor, Math.min(imageTokenCeiling, pixelRules), geminiTiles)
 }
 
 /** The bytes of an inline part or a `data:` URL; `undefined` for a remote URL. */

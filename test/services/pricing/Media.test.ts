@@ -100,7 +100,8 @@ describe("media token figures", () => {
   it("an image is held at 750 pixels a token, at least the floor and at most the ceiling", () => {
     assert.strictEqual(Media.fileTokenBound(inline("image/png", pngHeader(64, 64))), Media.imageTokenFloor)
     assert.strictEqual(Media.fileTokenBound(inline("image/jpeg", jpegHeader(1920, 1080))), Math.ceil(1920 * 1080 / 750))
-    assert.strictEqual(Media.fileTokenBound(inline("image/png", pngHeader(8000, 8000))), Media.imageTokenCeiling)
+    // The pixel rules stop at the ceiling; Gemini's tiles (below) do not.
+    assert.strictEqual(Media.fileTokenBound(inline("image/png", pngHeader(4000, 4000))), Media.imageTokenCeiling)
     // Size unknown: a remote image, an unreadable header, a data: URL of one.
     assert.strictEqual(Media.fileTokenBound(remote("image/*")), Media.imageTokenCeiling)
     assert.strictEqual(Media.fileTokenBound(inline("image/png", Buffer.from("garbage"))), Media.imageTokenCeiling)
@@ -110,6 +111,16 @@ describe("media token figures", () => {
       data: { _tag: "url", url: `data:image/png;base64,${pngHeader(1500, 1500).toString("base64")}` }
     }
     assert.strictEqual(Media.fileTokenBound(dataUrl), 3000)
+  })
+
+  it("an image is held at no less than Gemini's 258 tokens per 768×768 tile, however large or elongated", () => {
+    const tiles = (width: number, height: number) => Math.ceil(width / 768) * Math.ceil(height / 768) * 258
+    assert.strictEqual(Media.fileTokenBound(inline("image/png", pngHeader(8000, 8000))), tiles(8000, 8000)) // 31,218
+    assert.strictEqual(Media.fileTokenBound(inline("image/png", pngHeader(1, 20000))), tiles(1, 20000)) // 6,966
+    assert.strictEqual(Media.fileTokenBound(inline("image/gif", gifHeader(20000, 3))), tiles(20000, 3))
+    // Nor below a token per 28×28 patch, each side rounded up (Anthropic's current rule, Qwen-VL's):
+    // 266×7680 is 10 × 275 patches, more than 266 × 7680 / 750 = 2,724 and than its 10 tiles, 2,580.
+    assert.strictEqual(Media.fileTokenBound(inline("image/png", pngHeader(266, 7680))), 2750)
   })
 
   it("a PDF is held per page: page objects, else the page tree's count, else a guess from its size", () => {
