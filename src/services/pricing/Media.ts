@@ -15,13 +15,17 @@
  *   image to fit 3072×3072 first (Vertex AI input-file requirements), at most 16 tiles, 4,128. (The tile
  *   rule as written has no bound for a size not known, which is why only a known size is held by it.)
  * - a PDF: 3,000 tokens a page (Anthropic bills a page's text plus its picture, 1,500–3,000), pages
- *   counted from the document's page objects, else one page per 50 KB; a PDF by URL: 100 pages;
+ *   counted from the document's `/Type /Page` objects and its page tree's `/Count`, in the file and in
+ *   its compressed object streams (PDF 1.5 `/ObjStm`, where pdfTeX and qpdf put them; inflated up to
+ *   16 MiB in all, against zip bombs); else, or when a stream cannot be inflated, at least one page
+ *   per 50 KB; a PDF by URL: 100 pages;
  * - audio: 32 tokens a second (Gemini's rate, the highest), the duration taken from a WAV header, else
  *   assumed from the size at 4 kbit/s — below the speech codecs' lowest rates (Opus 6, AMR-NB 4.75
  *   kbit/s): a voice note is never held short; music (≥ 64 kbit/s) is over-counted ≥ 16×;
  *   audio by URL: one hour;
  * - any other file: a token per byte (as text is counted), or 16,384 by URL.
  */
+import { inflateSync } from "node:zlib"
 import type { FilePart } from "../../domain/Prompt.js"
 
 export const imageTokenFloor = 2_700
@@ -33,6 +37,7 @@ export const geminiTileTokens = 258
 export const pdfPageTokens = 3_000
 export const pdfBytesPerPageGuess = 50_000
 export const pdfUrlPages = 100
+export const pdfInflatedBytesLimit = 16 * 1024 * 1024
 export const audioTokensPerSecond = 32
 export const audioBytesPerSecondGuess = 500
 export const audioUrlSeconds = 3_600
@@ -122,13 +127,52 @@ const jpegSize = (bytes: Buffer): Size | undefined => {
   return undefined
 }
 
-/** Pages of a PDF: its `/Type /Page` objects, else the largest `/Count` of a page tree, else a guess from the size. */
+/**
+ * Pages of a PDF: its `/Type /Page` objects, else the largest `/Count` of a page tree — in the file or in
+ * its object streams — else, or when an object stream cannot be read, a guess from the size.
+ */
 export const pdfPages = (bytes: Buffer): number => {
-  const text = bytes.toString("latin1")
+  const raw = bytes.toString("latin1")
+  const streams = objectStreams(raw, bytes)
+  const text = raw + streams.text
   const objects = text.match(/\/Type\s*\/Page(?![a-zA-Z])/g)?.length ?? 0
   let counted = 0
   for (const match of text.matchAll(/\/Count\s+(\d+)/g)) counted = Math.max(counted, Number(match[1]))
-  return Math.max(objects, counted, objects === 0 && counted === 0 ? Math.ceil(bytes.length / pdfBytesPerPageGuess) : 1)
+  const guess = streams.unread || (objects === 0 && counted === 0)
+  return Math.max(objects, counted, guess ? Math.ceil(bytes.length / pdfBytesPerPageGuess) : 1)
+}
+
+/**
+ * The inflated text of a PDF's Flate-compressed object streams (`/Type /ObjStm`, PDF 1.5), where the page
+ * objects and the page tree of many files sit out of sight. At most `pdfInflatedBytesLimit` in all, so a
+ * zip bomb costs no more than that; `unread` when a stream was broken or over the limit.
+ */
+const objectStreams = (raw: string, bytes: Buffer): { readonly text: string; readonly unread: boolean } => {
+  let text = ""
+  let unread = false
+  for (const match of raw.matchAll(/\/Type\s*\/ObjStm(?![a-zA-Z])/g)) {
+    const keyword = raw.indexOf("stream", match.index)
+    const end = raw.indexOf("endstream", keyword)
+    const dictionary = raw.slice(raw.lastIndexOf("obj", match.index), keyword)
+    if (!dictionary.includes("/Filter")) continue // not compressed: its objects are in plain sight
+    if (
+      keyword === -1 || end === -1 || !/\/FlateDecode(?![a-zA-Z])/.test(dictionary) ||
+      dictionary.includes("/DecodeParms")
+    ) {
+      unread = true // another filter, or a predictor on top of Flate: not worth decoding for a bound
+      continue
+    }
+    const start = keyword + 6 + (raw.startsWith("\r\n", keyword + 6) ? 2 : raw[keyword + 6] === "\n" ? 1 : 0)
+    try {
+      // zlib stops at the stream's end, so the end-of-line before `endstream` does no harm; past the
+      // limit inflateSync throws, and once it is spent every further stream does at once.
+      const room = Math.max(1, pdfInflatedBytesLimit - text.length)
+      text += inflateSync(bytes.subarray(start, end), { maxOutputLength: room }).toString("latin1")
+    } catch {
+      unread = true
+    }
+  }
+  return { text, unread }
 }
 
 /** Seconds of a PCM WAV: its data size over its byte rate, from the RIFF header. */

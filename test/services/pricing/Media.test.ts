@@ -4,6 +4,7 @@
  * least what the densest service bills, so the hold stays an upper bound.
  */
 import { assert, describe, it } from "@effect/vitest"
+import { deflateSync } from "node:zlib"
 import type { CallRequest, FilePart } from "../../../src/domain/Prompt.js"
 import { inputTokenBound, perMessageTokenAllowance, toolPromptTokens } from "../../../src/services/Pricing.js"
 import * as Media from "../../../src/services/pricing/Media.js"
@@ -77,6 +78,34 @@ const wav = (seconds: number, byteRate: number): Buffer => {
   return bytes
 }
 
+/** A PDF 1.5 whose page tree and pages sit in one Flate-compressed object stream, as pdfTeX and qpdf write them. */
+const objectStreamPdf = (pages: number, options: { readonly pageObjects: boolean } = { pageObjects: true }): Buffer => {
+  const kids = Array.from({ length: pages }, (_, i) => `${i + 3} 0 R`).join(" ")
+  const objects = [
+    "<< /Type /Catalog /Pages 2 0 R >>",
+    `<< /Type /Pages /Kids [${kids}] /Count ${pages} >>`,
+    ...(options.pageObjects ? Array.from({ length: pages }, () => "<< /Type /Page /Parent 2 0 R >>") : [])
+  ]
+  let offsets = ""
+  let body = ""
+  objects.forEach((object, i) => {
+    offsets += `${i + 1} ${body.length} `
+    body += `${object}\n`
+  })
+  return pdfWithObjectStream(deflateSync(Buffer.from(offsets + body, "latin1")), objects.length, offsets.length)
+}
+
+const pdfWithObjectStream = (packed: Buffer, count = 1, first = 0): Buffer =>
+  Buffer.concat([
+    Buffer.from(
+      `%PDF-1.5\n%\xe2\xe3\xcf\xd3\n100 0 obj\n<< /Type /ObjStm /N ${count} /First ${first} /Length ${packed.length} ` +
+        `/Filter /FlateDecode >>\nstream\n`,
+      "latin1"
+    ),
+    packed,
+    Buffer.from("\nendstream\nendobj\nstartxref\n0\n%%EOF\n", "latin1")
+  ])
+
 const inline = (mediaType: string, bytes: Buffer): FilePart => ({
   type: "file",
   mediaType,
@@ -132,6 +161,20 @@ describe("media token figures", () => {
     const compressed = Buffer.concat([Buffer.from("%PDF-1.7\n"), Buffer.alloc(120_000)])
     assert.strictEqual(Media.pdfPages(compressed), 3)
     assert.strictEqual(Media.fileTokenBound(remote("application/pdf")), Media.pdfUrlPages * Media.pdfPageTokens)
+  })
+
+  it("a PDF whose pages sit in compressed object streams is held for every page, and a broken stream for its size", () => {
+    const pdf = objectStreamPdf(20)
+    assert.strictEqual(Media.pdfPages(pdf), 20)
+    assert.strictEqual(Media.fileTokenBound(inline("application/pdf", pdf)), 20 * Media.pdfPageTokens)
+    // The page tree's /Count alone (page objects elsewhere) is counted too.
+    assert.strictEqual(Media.pdfPages(objectStreamPdf(20, { pageObjects: false })), 20)
+    // A stream that does not inflate, or inflates past the limit (a zip bomb), counts what it can and
+    // at least a page per 50 KB, without throwing.
+    const broken = Buffer.concat([objectStreamPdf(20).subarray(0, 200), Buffer.alloc(160_000)])
+    assert.strictEqual(Media.pdfPages(broken), 4)
+    const bomb = pdfWithObjectStream(deflateSync(Buffer.alloc(Media.pdfInflatedBytesLimit + 1, " ")))
+    assert.strictEqual(Media.pdfPages(bomb), Math.ceil(bomb.length / Media.pdfBytesPerPageGuess))
   })
 
   it("audio is held at 32 tokens a second: a WAV by its header, other formats by size at 4 kbit/s", () => {
