@@ -20,6 +20,20 @@ export type Scrubber = (text: string) => string
 const escapeRegExp = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")
 
 /**
+ * `value` inside a JSON string as the encoders servers use write it: JSON.stringify's form, with `/`
+ * as `\/` (PHP, Java), and with every non-ASCII character and Go's `<`, `>`, `&` as `\uXXXX`
+ * (Python's ensure_ascii, Go's HTML-safe encoding).
+ */
+const jsonEscapedForms = (value: string): ReadonlyArray<string> => {
+  const plain = JSON.stringify(value).slice(1, -1)
+  const unicodeEscaped = plain.replace(
+    /[\u0080-\uffff<>&]/g,
+    (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, "0")}`
+  )
+  return [plain, plain.replace(/\//g, "\\/"), unicodeEscaped, unicodeEscaped.replace(/\//g, "\\/")]
+}
+
+/**
  * The texts searched for: each secret (of at least `minimumSecretLength` characters) as written,
  * URL-encoded and JSON-escaped, longest first, without duplicates.
  */
@@ -30,7 +44,7 @@ export const formsOf = (secrets: Iterable<Redacted.Redacted<string> | string>): 
     if (value.length < minimumSecretLength) continue
     forms.add(value)
     forms.add(encodeURIComponent(value))
-    forms.add(JSON.stringify(value).slice(1, -1))
+    for (const form of jsonEscapedForms(value)) forms.add(form)
   }
   // Longest first, so a secret that contains another is removed whole.
   return [...forms].sort((a, b) => b.length - a.length)

@@ -2,7 +2,7 @@ import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
 import { vi } from "vitest"
-import { urlSecrets } from "../../../src/internal/Scrub.js"
+import * as Scrub from "../../../src/internal/Scrub.js"
 import * as LLMConfig from "../../../src/services/LLMConfig.js"
 import { withOpenAI } from "./protocols.js"
 import { loadFiles, loadObject, scratchFile } from "./support.js"
@@ -19,19 +19,31 @@ const serviceOf = (config: unknown, env: Readonly<Record<string, string>> = {}) 
 
 describe("secrets (API.md §14)", () => {
   it("urlSecrets: the password and every query value, as written and decoded", () => {
-    assert.deepStrictEqual(urlSecrets("https://user:p%40ss@h.example/v1?key=abc&x=a%2Fb&flag"), [
+    assert.deepStrictEqual(Scrub.urlSecrets("https://user:p%40ss@h.example/v1?key=abc&x=a%2Fb&flag"), [
       "p%40ss",
       "p@ss",
       "abc",
       "a%2Fb",
       "a/b"
     ])
-    assert.deepStrictEqual(urlSecrets("https://h.example/v1"), [])
-    assert.deepStrictEqual(urlSecrets("not a url"), [])
+    assert.deepStrictEqual(Scrub.urlSecrets("https://h.example/v1"), [])
+    assert.deepStrictEqual(Scrub.urlSecrets("not a url"), [])
+  })
+
+  it("a secret echoed inside JSON is removed as each common encoder escapes it (JSON.stringify, \\/, \\uXXXX)", () => {
+    const secret = "sk-te/st\"<ключ>&"
+    const scrub = Scrub.make([secret])
+    const echoes = [
+      JSON.stringify({ key: secret }), // JavaScript
+      JSON.stringify({ key: secret }).replace(/\//g, "\\/"), // PHP, Java: "\/"
+      "{\"key\": \"sk-te/st\\\"\\u003c\\u043a\\u043b\\u044e\\u0447\\u003e\\u0026\"}", // Go (HTML-safe)
+      "{\"key\": \"sk-te\\/st\\\"\\u003c\\u043a\\u043b\\u044e\\u0447\\u003e\\u0026\"}"
+    ]
+    for (const echo of echoes) assert.strictEqual(scrub(echo).replace(/\s/g, ""), "{\"key\":\"<redacted>\"}", echo)
   })
 
   it("urlSecrets: a query value written with '+' in every form a server may echo", () => {
-    assert.deepStrictEqual(urlSecrets("https://h.example/v1?token=tok+a%2Fb+777&space=a%20b"), [
+    assert.deepStrictEqual(Scrub.urlSecrets("https://h.example/v1?token=tok+a%2Fb+777&space=a%20b"), [
       "tok+a%2Fb+777", // as written
       "tok+a/b+777", // percent-decoded
       "tok a/b 777", // form-decoded (URLSearchParams)
