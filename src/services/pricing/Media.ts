@@ -23,6 +23,12 @@
  *   assumed from the size at 4 kbit/s — below the speech codecs' lowest rates (Opus 6, AMR-NB 4.75
  *   kbit/s): a voice note is never held short; music (≥ 64 kbit/s) is over-counted ≥ 16×;
  *   audio by URL: one hour;
+ * - video: 297 tokens a second — Gemini, the one service billing video by time, takes a frame a second
+ *   at 258 tokens, 32 for its second of sound and 7 for the timestamp (the 263 a second often quoted
+ *   leaves the sound out); by URL one hour. Inline: a token per byte, or the duration in an MP4 /
+ *   QuickTime header if that gives more. A token per byte is ≥ 297 a second for any video above
+ *   2.4 kbit/s, and a video with sound always is (its sound alone takes ≥ 4.75 kbit/s); only a silent,
+ *   nearly still video falls below, and its MP4 header then gives the larger figure;
  * - any other file: a token per byte (as text is counted), or 16,384 by URL.
  */
 import { inflateSync } from "node:zlib"
@@ -41,6 +47,8 @@ export const pdfInflatedBytesLimit = 16 * 1024 * 1024
 export const audioTokensPerSecond = 32
 export const audioBytesPerSecondGuess = 500
 export const audioUrlSeconds = 3_600
+export const videoTokensPerSecond = 258 + 32 + 7
+export const videoUrlSeconds = 3_600
 export const unknownFileTokens = 16_384
 
 /** The tokens `part` is held at. */
@@ -57,6 +65,10 @@ export const fileTokenBound = (part: FilePart): number => {
   if (mediaType.startsWith("audio/")) {
     const seconds = bytes === undefined ? audioUrlSeconds : wavSeconds(bytes) ?? bytes.length / audioBytesPerSecondGuess
     return Math.ceil(Math.max(1, seconds) * audioTokensPerSecond)
+  }
+  if (mediaType.startsWith("video/")) {
+    if (bytes === undefined) return videoUrlSeconds * videoTokensPerSecond
+    return Math.max(bytes.length, Math.ceil((mp4Seconds(bytes) ?? 0) * videoTokensPerSecond))
   }
   return bytes === undefined ? unknownFileTokens : bytes.length
 }
@@ -182,4 +194,36 @@ const wavSeconds = (bytes: Buffer): number | undefined => {
   }
   const byteRate = bytes.readUInt32LE(28)
   return byteRate > 0 ? (bytes.length - 44) / byteRate : undefined
+}
+
+/**
+ * Seconds of an MP4 / QuickTime video (ISO base media: `moov` holds `mvhd`, its time scale and duration);
+ * `undefined` for another container or an unknown duration (all ones); 0 for a fragmented file.
+ */
+const mp4Seconds = (bytes: Buffer): number | undefined => {
+  const moov = box(bytes, "moov", 0, bytes.length)
+  const mvhd = moov === undefined ? undefined : box(bytes, "mvhd", moov.start, moov.end)
+  if (mvhd === undefined) return undefined
+  const wide = bytes[mvhd.start] === 1 // version 1: 64-bit times and duration
+  const scaleAt = mvhd.start + (wide ? 20 : 12)
+  const durationEnd = scaleAt + (wide ? 12 : 8)
+  if (durationEnd > mvhd.end) return undefined
+  const timescale = bytes.readUInt32BE(scaleAt)
+  if (timescale === 0 || bytes.subarray(scaleAt + 4, durationEnd).every((byte) => byte === 0xff)) return undefined
+  return (wide ? Number(bytes.readBigUInt64BE(scaleAt + 4)) : bytes.readUInt32BE(scaleAt + 4)) / timescale
+}
+
+/** The contents of the first `type` box between `from` and `to` (a 32-bit size, or 1 and a 64-bit size; 0: to the end). */
+const box = (bytes: Buffer, type: string, from: number, to: number): { start: number; end: number } | undefined => {
+  let at = from
+  while (at + 8 <= to) {
+    const short = bytes.readUInt32BE(at)
+    const header = short === 1 ? 16 : 8
+    if (at + header > to) return undefined
+    const size = short === 1 ? Number(bytes.readBigUInt64BE(at + 8)) : short === 0 ? to - at : short
+    if (size < header) return undefined
+    if (bytes.toString("latin1", at + 4, at + 8) === type) return { start: at + header, end: Math.min(to, at + size) }
+    at += size
+  }
+  return undefined
 }

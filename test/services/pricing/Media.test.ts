@@ -106,6 +106,25 @@ const pdfWithObjectStream = (packed: Buffer, count = 1, first = 0): Buffer =>
     Buffer.from("\nendstream\nendobj\nstartxref\n0\n%%EOF\n", "latin1")
   ])
 
+/** An MP4: `ftyp`, then `moov` holding an `mvhd` (version 0 or 1) of time scale 1000 and this duration. */
+const mp4 = (seconds: number, version: 0 | 1): Buffer => {
+  const ftyp = Buffer.alloc(16)
+  ftyp.writeUInt32BE(16, 0)
+  ftyp.write("ftypisom", 4, "latin1")
+  const mvhd = Buffer.alloc(version === 0 ? 8 + 20 : 8 + 32)
+  mvhd.writeUInt32BE(mvhd.length, 0)
+  mvhd.write("mvhd", 4, "latin1")
+  mvhd[8] = version
+  const scaleAt = version === 0 ? 20 : 28
+  mvhd.writeUInt32BE(1000, scaleAt)
+  if (version === 0) mvhd.writeUInt32BE(seconds * 1000, scaleAt + 4)
+  else mvhd.writeBigUInt64BE(BigInt(seconds * 1000), scaleAt + 4)
+  const moov = Buffer.alloc(8)
+  moov.writeUInt32BE(8 + mvhd.length, 0)
+  moov.write("moov", 4, "latin1")
+  return Buffer.concat([ftyp, moov, mvhd])
+}
+
 const inline = (mediaType: string, bytes: Buffer): FilePart => ({
   type: "file",
   mediaType,
@@ -184,6 +203,19 @@ describe("media token figures", () => {
     // a 60 s voice note in Opus at 6 kbit/s (45,000 bytes) is held for at least its 60 s
     assert.isAtLeast(Media.fileTokenBound(inline("audio/ogg", Buffer.alloc(45_000))), 60 * Media.audioTokensPerSecond)
     assert.strictEqual(Media.fileTokenBound(remote("audio/mpeg")), Media.audioUrlSeconds * Media.audioTokensPerSecond)
+  })
+
+  it("video is held at 297 tokens a second: an hour by URL, inline a token per byte or its MP4 duration", () => {
+    assert.strictEqual(Media.videoTokensPerSecond, 258 + 32 + 7) // Gemini: a frame, a second of sound, a timestamp
+    assert.strictEqual(Media.fileTokenBound(remote("video/mp4")), 3_600 * 297)
+    // A minute at 300 kbit/s (2.25 MB): a token per byte is far above 60 × 297.
+    assert.strictEqual(Media.fileTokenBound(inline("video/webm", Buffer.alloc(2_250_000))), 2_250_000)
+    // A silent, still hour compresses to a few KB; its header's duration holds it for the hour.
+    assert.strictEqual(Media.fileTokenBound(inline("video/mp4", mp4(3_600, 0))), 3_600 * 297)
+    assert.strictEqual(Media.fileTokenBound(inline("video/quicktime", mp4(90.5, 1))), Math.ceil(90.5 * 297))
+    const unknownDuration = mp4(1, 0)
+    unknownDuration.fill(0xff, unknownDuration.length - 4) // mvhd duration: unknown
+    assert.strictEqual(Media.fileTokenBound(inline("video/mp4", unknownDuration)), unknownDuration.length)
   })
 
   it("the input bound adds every file's figure to the text bytes, and counts tool calls and results", () => {
