@@ -19,7 +19,8 @@
  *   its compressed object streams (PDF 1.5 `/ObjStm`, where pdfTeX and qpdf put them; inflated up to
  *   16 MiB in all, against zip bombs); else, or when a stream cannot be inflated, at least one page
  *   per 50 KB; a PDF by URL: 100 pages;
- * - audio: 32 tokens a second (Gemini's rate, the highest), the duration taken from a WAV header, else
+ * - audio: 32 tokens a second (Gemini's rate, the highest), the duration taken from a WAV header whose
+ *   `fmt ` chunk comes first (over the lower of its byte rate and sample rate × block size), else
  *   assumed from the size at 4 kbit/s — below the speech codecs' lowest rates (Opus 6, AMR-NB 4.75
  *   kbit/s): a voice note is never held short; music (≥ 64 kbit/s) is over-counted ≥ 16×;
  *   audio by URL: one hour;
@@ -187,13 +188,19 @@ const objectStreams = (raw: string, bytes: Buffer): { readonly text: string; rea
   return { text, unread }
 }
 
-/** Seconds of a PCM WAV: its data size over its byte rate, from the RIFF header. */
+/**
+ * Seconds of a WAV whose `fmt ` chunk comes first: its data size over its byte rate, taken as the lower of
+ * the header's byte rate and sample rate × block size, so a header claiming more bytes a second than its
+ * samples take does not shorten the hold (ADPCM's many-sample blocks make the second the higher there).
+ */
 const wavSeconds = (bytes: Buffer): number | undefined => {
-  if (bytes.length < 44 || bytes.toString("latin1", 0, 4) !== "RIFF" || bytes.toString("latin1", 8, 12) !== "WAVE") {
+  if (
+    bytes.length < 44 || bytes.toString("latin1", 0, 4) !== "RIFF" || bytes.toString("latin1", 8, 16) !== "WAVEfmt "
+  ) {
     return undefined
   }
-  const byteRate = bytes.readUInt32LE(28)
-  return byteRate > 0 ? (bytes.length - 44) / byteRate : undefined
+  const rates = [bytes.readUInt32LE(28), bytes.readUInt32LE(24) * bytes.readUInt16LE(32)].filter((rate) => rate > 0)
+  return rates.length === 0 ? undefined : (bytes.length - 44) / Math.min(...rates)
 }
 
 /**

@@ -70,11 +70,14 @@ const webpHeader = (width: number, height: number): Buffer => {
   return bytes
 }
 
-const wav = (seconds: number, byteRate: number): Buffer => {
-  const bytes = Buffer.alloc(44 + seconds * byteRate)
+/** A mono WAV of this length: `fmt ` with its sample rate, byte rate and block size (2 bytes), then the data. */
+const wav = (seconds: number, byteRate: number, sampleRate = byteRate / 2): Buffer => {
+  const bytes = Buffer.alloc(44 + seconds * sampleRate * 2)
   bytes.write("RIFF", 0, "latin1")
-  bytes.write("WAVE", 8, "latin1")
+  bytes.write("WAVEfmt ", 8, "latin1")
+  bytes.writeUInt32LE(sampleRate, 24)
   bytes.writeUInt32LE(byteRate, 28)
+  bytes.writeUInt16LE(2, 32)
   return bytes
 }
 
@@ -198,6 +201,11 @@ describe("media token figures", () => {
 
   it("audio is held at 32 tokens a second: a WAV by its header, other formats by size at 4 kbit/s", () => {
     assert.strictEqual(Media.fileTokenBound(inline("audio/wav", wav(10, 16_000))), 10 * Media.audioTokensPerSecond)
+    // A header whose byte rate claims 1,000× what its 16 kHz samples take is held by its samples.
+    assert.strictEqual(
+      Media.fileTokenBound(inline("audio/wav", wav(60, 32_000_000, 16_000))),
+      60 * Media.audioTokensPerSecond
+    )
     const mp3 = Buffer.alloc(20_000)
     assert.strictEqual(Media.fileTokenBound(inline("audio/mpeg", mp3)), 40 * Media.audioTokensPerSecond)
     // a 60 s voice note in Opus at 6 kbit/s (45,000 bytes) is held for at least its 60 s
