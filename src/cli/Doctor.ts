@@ -34,6 +34,8 @@ const probeTimeoutMs = 3_000
 
 const ok = (text: string) => `✓ ${text}`
 const bad = (text: string) => `✗ ${text}`
+/** What a provider entry no model uses lacks: shown, not a problem. */
+const unused = (text: string) => `- ${text}`
 
 /** Opens (and closes) a TCP connection; fails with the socket error code, or after the probe timeout. */
 const tcpConnect = (host: string, port: number): Effect.Effect<void, string> =>
@@ -126,9 +128,11 @@ export const doctor = (configPath: string | undefined): Effect.Effect<void, CliE
       ])
     ))
 
-    yield* Console.log("\nkeys")
+    // A provider entry no model uses is shown with `-` and what it lacks, never counted as a problem.
     const used = new Set(Object.values(config.models).map((model) => model.provider))
     const providers = Object.keys(config.providers)
+
+    yield* Console.log("\nkeys")
     const keyLines = yield* Effect.forEach(
       providers,
       (name) =>
@@ -145,24 +149,30 @@ export const doctor = (configPath: string | undefined): Effect.Effect<void, CliE
             ]
           }
           if (used.has(name)) problems.push(`${name} key`)
-          return [name, (used.has(name) ? bad : (text: string) => `- ${text}`)(`missing: ${key.left.message}`)]
+          return [name, (used.has(name) ? bad : unused)(`missing: ${key.left.message}`)]
         })
     )
     yield* Console.log(keyValues(keyLines))
 
     yield* Console.log("\nendpoints")
-    const endpoints = providers.flatMap((name) => config.providers[name]!.endpoints)
+    const endpoints = providers.flatMap((provider) =>
+      config.providers[provider]!.endpoints.map((endpoint) => ({ provider, endpoint }))
+    )
     const probes = yield* Effect.forEach(
       endpoints,
-      (endpoint) =>
+      ({ endpoint, provider }) =>
         Effect.map(Effect.either(probe(endpoint)), (result) => {
-          if (Either.isLeft(result)) problems.push(`endpoint ${endpoint.name}`)
-          return [
-            endpoint.name,
-            Either.isRight(result) ? ok("reachable") : bad("unreachable"),
-            endpoint.baseUrl,
-            Either.merge(result)
-          ]
+          if (Either.isRight(result)) return [endpoint.name, ok("reachable"), endpoint.baseUrl, result.right]
+          if (!used.has(provider)) {
+            return [
+              endpoint.name,
+              unused("unreachable"),
+              endpoint.baseUrl,
+              `${result.left} · no model uses ${provider}`
+            ]
+          }
+          problems.push(`endpoint ${endpoint.name}`)
+          return [endpoint.name, bad("unreachable"), endpoint.baseUrl, result.left]
         }),
       { concurrency: "unbounded" }
     ).pipe(Effect.provide(NodeHttpClient.layerUndici))
