@@ -176,7 +176,10 @@ export const doctor = (configPath: string | undefined): Effect.Effect<void, CliE
         }),
       { concurrency: "unbounded" }
     ).pipe(Effect.provide(NodeHttpClient.layerUndici))
-    yield* Console.log(indent(table(["name", "status", "base url", "detail"], probes)))
+    // Scrubbed before the columns are measured: a `<redacted>` password or query value must neither
+    // shift the columns after it nor leave padding that tells the secret's length.
+    const rows = probes.map((row) => row.map(output.scrub))
+    yield* Console.log(indent(table(["name", "status", "base url", "detail"], rows)))
 
     const { resilience, budget } = config
     yield* Console.log("\nresilience")
