@@ -3,10 +3,14 @@
  * here), the advisory locks (one serialises every write to the events, one serialises migrations),
  * the snapshot reads and the error codes. The service itself is `Sql.ts`.
  */
+import type { PgClientConfig } from "@effect/sql-pg/PgClient"
 import * as SqlClient from "@effect/sql/SqlClient"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
 import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
+import * as Net from "node:net"
 import type { LedgerError } from "../../domain/Errors.js"
 import type { Ledger, LedgerOptions } from "../Ledger.js"
 import { migrationsTable, runMigrations } from "./Migrations.js"
@@ -26,6 +30,39 @@ export interface PostgresLedgerOptions extends LedgerOptions {
 const writeLockKey = 0x4c4c4d48
 const migrationLockKey = 0x4c4c4d4d
 const rateLockKey = 0x4c4c4d52
+
+/**
+ * How long opening waits for the server to answer (pg alone waits forever). pg applies it too, to
+ * every later connection attempt and to a wait for one of the pool's connections.
+ */
+const connectTimeout = Duration.seconds(10)
+
+/**
+ * `PgClient.make` without a server that hangs it: `connectTimeout` on the Clock closes the sockets
+ * still connecting. PgClient awaits its first query uninterruptibly, so no timeout (its own, or one
+ * around it) can end the wait while a socket stays open.
+ */
+const connect = (
+  PgClient: typeof import("@effect/sql-pg/PgClient"),
+  config: Omit<PgClientConfig, "stream" | "connectTimeout">
+) =>
+  Effect.gen(function*() {
+    const sockets = new Set<Net.Socket>()
+    const stream = () => {
+      const socket = new Net.Socket()
+      sockets.add(socket)
+      socket.once("close", () => sockets.delete(socket))
+      return socket
+    }
+    const closeHung = Effect.sync(() => {
+      const error = Object.assign(new Error(`no answer within ${Duration.format(connectTimeout)}`), {
+        code: "ETIMEDOUT"
+      })
+      for (const socket of sockets) socket.destroy(error)
+    })
+    const closer = yield* Effect.fork(Effect.delay(closeHung, connectTimeout))
+    return yield* PgClient.make({ ...config, stream, connectTimeout }).pipe(Effect.ensuring(Fiber.interrupt(closer)))
+  })
 
 const dialect = (url: Redacted.Redacted<string>): Sql.Dialect => {
   let where = ""
@@ -73,7 +110,7 @@ export const make = (options: PostgresLedgerOptions): Effect.Effect<Ledger.Servi
     })
     const sql = yield* Sql.guard(on, "unavailable", "connecting")(
       Effect.provideServiceEffect(
-        PgClient.make({ url: options.url, applicationName: "effect-llm ledger" }),
+        connect(PgClient, { url: options.url, applicationName: "effect-llm ledger" }),
         Reactivity.Reactivity,
         Reactivity.make
       )
