@@ -257,6 +257,23 @@ describe.concurrent("effect-llm batch", { timeout: 120_000 }, () => {
     assert.deepStrictEqual(await ledgerEvents(t.dir), [])
   })
 
+  it("--progress-interval takes a positive number of seconds: 0, -1 or NaN exits 2 with one line, nothing run", async () => {
+    const values = ["0", "-1", "NaN"]
+    const runs = await Promise.all(values.map((value) => {
+      const s = setup()
+      writeInput(s.input, numbered(1))
+      return batch(s, ["--progress-interval", value]).then((run) => ({ s, run }))
+    }))
+    for (const [i, { run, s }] of runs.entries()) {
+      assert.strictEqual(run.code, 2, run.stderr)
+      assert.strictEqual(
+        run.stderr.trim(),
+        `error: InvalidValue: --progress-interval: expected a positive number of seconds, got ${values[i]}`
+      )
+      assert.isFalse(existsSync(s.out))
+    }
+  })
+
   it("a budget refusal stops the batch (exit 3): nothing more is started, the refused item is not written", async () => {
     const s = setup()
     writeInput(s.input, [

@@ -5,8 +5,9 @@
  */
 import * as Args from "@effect/cli/Args"
 import * as Command from "@effect/cli/Command"
-import type * as HelpDoc from "@effect/cli/HelpDoc"
+import * as HelpDoc from "@effect/cli/HelpDoc"
 import * as Options from "@effect/cli/Options"
+import * as ValidationError from "@effect/cli/ValidationError"
 import * as Effect from "effect/Effect"
 import type * as Option from "effect/Option"
 import type { ConfigError, LedgerError } from "../../domain/Errors.js"
@@ -60,6 +61,14 @@ export const batchCommand = (shared: {
     progressInterval: Options.float("progress-interval").pipe(
       Options.withDescription(
         "Seconds between progress updates (default: 0.25 on a terminal, 10 in a log, 1 with --json)."
+      ),
+      // 0, a negative number or NaN would redraw progress without pause, flooding stderr.
+      Options.mapEffect((seconds) =>
+        Number.isFinite(seconds) && seconds > 0
+          ? Effect.succeed(seconds)
+          : Effect.fail(ValidationError.invalidValue(HelpDoc.p(
+            `--progress-interval: expected a positive number of seconds, got ${seconds}`
+          )))
       ),
       Options.optional
     ),
