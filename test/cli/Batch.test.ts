@@ -7,7 +7,7 @@
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import { spawn } from "node:child_process"
-import { existsSync, readFileSync, writeFileSync } from "node:fs"
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import type { Summary } from "../../src/cli/batch/Progress.js"
 import type { ResultLine } from "../../src/cli/batch/Results.js"
@@ -272,6 +272,17 @@ describe.concurrent("effect-llm batch", { timeout: 120_000 }, () => {
       )
       assert.isFalse(existsSync(s.out))
     }
+  })
+
+  it("an input path that is not a readable file exits 2 with one line naming it", async () => {
+    const [directory, missing] = [setup(), setup()]
+    mkdirSync(directory.input)
+    const [isDirectory, isMissing] = await Promise.all([batch(directory), batch(missing)])
+    assert.strictEqual(isDirectory.code, 2, isDirectory.stderr)
+    assert.strictEqual(isDirectory.stderr.trim(), `error: NotAFile: ${directory.input}: not a file (Directory)`)
+    assert.strictEqual(isMissing.code, 2, isMissing.stderr)
+    assert.strictEqual(isMissing.stderr.trim(), `error: FileNotFound: ${missing.input}: no such file`)
+    assert.isFalse(existsSync(directory.out))
   })
 
   it("a budget refusal stops the batch (exit 3): nothing more is started, the refused item is not written", async () => {

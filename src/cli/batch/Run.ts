@@ -56,6 +56,24 @@ const terminalColumns = (): number => {
 
 const usage = (kind: string, message: string) => new CliError({ kind, message, exitCode: ExitCode.usage })
 
+/**
+ * The input must be a readable file (it is read twice, streaming): a missing path, a directory or an
+ * unreadable file is a usage mistake (exit 2) named by its path, not a runtime failure.
+ */
+const checkInput = (fs: FileSystem.FileSystem, path: string): Effect.Effect<void, CliError | PlatformError> =>
+  Effect.gen(function*() {
+    const info = yield* fs.stat(path)
+    if (info.type !== "File") return yield* usage("NotAFile", `${path}: not a file (${info.type})`)
+    yield* fs.access(path, { readable: true })
+  }).pipe(
+    Effect.catchTag("SystemError", (error) =>
+      Effect.fail(
+        error.reason === "NotFound"
+          ? usage("FileNotFound", `${path}: no such file`)
+          : usage("FileNotReadable", `${path}: cannot be read (${error.reason})`)
+      ))
+  )
+
 /** Signals (SIGINT, SIGTERM) received while the scope is open, in a queue. */
 const signalQueue = Effect.acquireRelease(
   Effect.gen(function*() {
@@ -96,9 +114,7 @@ export const program = (options: BatchOptions) =>
         `--model: unknown model alias ${JSON.stringify(model)} (config models: ${[...aliases].join(", ")})`
       )
     }
-    if (!(yield* fs.exists(options.input))) {
-      return yield* usage("FileNotFound", `${options.input}: no such file`)
-    }
+    yield* checkInput(fs, options.input)
     const context: Input.ParseContext = { model, defaultModel: config.defaultModel, aliases }
 
     // What an earlier run left in the results file.
