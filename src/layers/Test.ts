@@ -62,22 +62,36 @@ const lastUserText = (request: CallRequest): string => {
   return last === undefined ? "" : textOf(last)
 }
 
+/** The HTTP status a live client's error of this kind carries: the server's answer it stands for. */
+const answerStatus: Readonly<Record<string, number>> = {
+  rate_limited: 429,
+  quota_exhausted: 429,
+  invalid_request: 400,
+  authentication: 401,
+  permission_denied: 403,
+  not_found: 404,
+  bad_response: 200,
+  content_filter: 400
+}
+
 /**
- * A scripted provider error as the live clients raise it: naming the provider and endpoint the call
- * went to when the script left them out (API.md §3: "where known").
+ * A scripted provider error as the live clients raise it (API.md §3: "where known"): naming the
+ * provider and endpoint the call went to, and — for a 4xx, a 429 or an undecodable answer — the
+ * HTTP status of the answer it stands for, so the breaker reads it as the endpoint's answer (a
+ * half-open probe answered closes), when the script left them out.
  */
 const located = (error: LLMError, call: MockCall): LLMError => {
-  if (
-    !(error instanceof RetryableError || error instanceof RateLimitError || error instanceof FatalError) ||
-    (error.provider !== undefined && error.endpoint !== undefined)
-  ) return error
+  if (!(error instanceof RetryableError || error instanceof RateLimitError || error instanceof FatalError)) return error
+  const status = error._tag === "RetryableError" ? undefined : error.status ?? answerStatus[error.reason]
+  if (error.provider !== undefined && error.endpoint !== undefined && status === error.status) return error
   const { _tag, ...fields } = error
   const Class = error.constructor as new(fields: object) => LLMError
   return new Class({
     ...fields,
     message: error.message,
     provider: error.provider ?? call.provider,
-    endpoint: error.endpoint ?? call.endpoint
+    endpoint: error.endpoint ?? call.endpoint,
+    ...(status === undefined ? {} : { status })
   })
 }
 

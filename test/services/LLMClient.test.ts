@@ -629,6 +629,27 @@ describe("test layers", () => {
       assert.strictEqual(errors[0]!.message, "400 bad")
       assert.strictEqual((errors[0] as FatalError).status, 400)
     }))
+
+  it.effect("a scripted 429 or 4xx without a status is the endpoint's answer, as a live one's: it closes a half-open breaker", () =>
+    Effect.gen(function*() {
+      const { layer } = setup([
+        new RetryableError({ reason: "server_error", message: "503" }),
+        new RateLimitError({ reason: "rate_limited", message: "slow down" }),
+        new FatalError({ reason: "invalid_request", message: "bad" })
+      ], { resilience: { max_retries: 0, circuit_breaker: { failure_threshold: 1, recovery_timeout_s: 10 } } })
+      yield* Effect.gen(function*() {
+        const breakers = yield* CircuitBreaker
+        const state = Effect.map(breakers.states(), (all) => all.find((b) => b.endpoint === "mock-google")?.state)
+        yield* Effect.flip(generate({ prompt: "a" }))
+        assert.strictEqual(yield* state, "open")
+        yield* TestClock.adjust("10 seconds")
+        const limited = yield* Effect.flip(generate({ prompt: "b" }))
+        assert.strictEqual(limited._tag === "RateLimitError" && limited.status, 429)
+        assert.strictEqual(yield* state, "closed", "the probe was answered")
+        const refused = yield* Effect.flip(generate({ prompt: "c" }))
+        assert.strictEqual(refused._tag === "FatalError" && refused.status, 400)
+      }).pipe(Effect.provide(layer))
+    }))
 })
 
 describe("makeTestLayer's ledger", () => {
