@@ -97,7 +97,11 @@ const tagsOf = (
 
 /** A protocol's verdict on a request for a model: `undefined` when it can carry it. */
 export const checkFor = (model: ModelConfig, request: CallRequest): FatalError | undefined => {
-  return protocols[model.protocol].check(request, model.modelId)
+  const refused = protocols[model.protocol].check(request, model.modelId)
+  // A protocol's rules know no provider entry: the refusal names the one it was for (API.md §3).
+  return refused === undefined || refused.provider !== undefined
+    ? refused
+    : new FatalError({ reason: refused.reason, message: refused.message, provider: model.provider })
 }
 
 /**

@@ -98,6 +98,7 @@ describe("Plan", () => {
   it.effect("a protocol's rule refuses the request before anything is held (DashScope temperature 2)", () =>
     Effect.gen(function*() {
       const error = yield* refusal({ prompt: "hi", model: "qwen", temperature: 2 })
+      assert.strictEqual(error.provider, "dashscope", "the refusal names the provider it was for")
       assert.strictEqual(error.reason, "invalid_request")
       assert.include(error.message, "temperature")
     }))
