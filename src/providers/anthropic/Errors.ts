@@ -157,7 +157,13 @@ const classifyFacts = (
   const what = `${Errors.describeContext(context)} ${said}${facts?.type !== undefined ? ` ${facts.type}` : ""}${
     text ? `: ${text}` : ""
   }${requestId !== undefined ? ` (request_id ${requestId})` : ""}`
-  let statusClass = (facts?.type !== undefined ? classOfType(facts.type) : undefined) ?? classOfStatus(status)
+  const typeClass = facts?.type !== undefined ? classOfType(facts.type) : undefined
+  // A 5xx is the server's failure whatever type its body names (a proxy's or gateway's wrapper):
+  // retried, as API.md §3 says of every 500-504.
+  let statusClass =
+    typeClass === undefined || (status !== undefined && status >= 500 && typeClass._tag !== "RetryableError")
+      ? classOfStatus(status)
+      : typeClass
   if (statusClass._tag !== "RetryableError" && isQuota(facts, rawText)) {
     statusClass = { _tag: "RateLimitError", reason: "quota_exhausted" }
   }

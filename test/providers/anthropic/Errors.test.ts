@@ -212,6 +212,13 @@ describe("Anthropic Errors.classify", () => {
     assert.strictEqual(timeout.status, 504)
   })
 
+  it("a 5xx whose body names a client-side type (a gateway's wrapper) is still retried, as every 500-504 (API.md §3)", () => {
+    for (const status of [500, 502, 503]) {
+      const wrapped = fields(classify(status, body("invalid_request_error", "upstream failed")))
+      assert.deepStrictEqual([wrapped._tag, wrapped.reason, wrapped.status], ["RetryableError", "server_error", status])
+    }
+  })
+
   it("409 conflict_error is retried as a server error (WIRE-openai-anthropic §2.6), not a fatal 4xx", () => {
     const conflict = fields(classify(409, body("conflict_error", "Conflict")))
     assert.strictEqual(conflict._tag, "RetryableError")
