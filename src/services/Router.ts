@@ -30,6 +30,8 @@ export interface Routing {
   readonly model: ModelConfig
   readonly own: ReadonlyArray<Candidate>
   readonly fallbacks: ReadonlyArray<Candidate>
+  /** Fallback aliases left out because their protocol cannot carry the request (named when nothing is usable). */
+  readonly leftOut?: ReadonlyArray<string>
 }
 
 /** How the previous attempt ended: where it went, and whether the next one stays there (a 429). */
@@ -111,13 +113,14 @@ export const make = Effect.gen(function*() {
 
   const build = (model: ModelConfig, accepts: ((fallback: ModelConfig) => boolean) | undefined): Routing => {
     const fallbacks: Array<Candidate> = []
+    const leftOut: Array<string> = []
     for (const alias of model.fallbacks) {
       const fallback = config.models[alias]
-      if (fallback !== undefined && fallback.alias !== model.alias && (accepts === undefined || accepts(fallback))) {
-        fallbacks.push(...endpointsOf(fallback))
-      }
+      if (fallback === undefined || fallback.alias === model.alias) continue
+      if (accepts === undefined || accepts(fallback)) fallbacks.push(...endpointsOf(fallback))
+      else leftOut.push(alias)
     }
-    return { model, own: endpointsOf(model), fallbacks }
+    return { model, own: endpointsOf(model), fallbacks, ...(leftOut.length > 0 ? { leftOut } : {}) }
   }
 
   const routing = (model: ModelConfig, accepts?: (fallback: ModelConfig) => boolean) =>
@@ -155,7 +158,13 @@ export const make = Effect.gen(function*() {
         provider: model.provider,
         message: `every endpoint of model "${model.alias}"${
           plan.fallbacks.length > 0 ? " and its fallbacks" : ""
-        } has an open circuit breaker; the first reopens at ${new Date(reopensAt).toISOString()}`,
+        } has an open circuit breaker; the first reopens at ${new Date(reopensAt).toISOString()}${
+          plan.leftOut === undefined
+            ? ""
+            : ` (left out: ${
+              plan.leftOut.map((alias) => `"${alias}"`).join(", ")
+            }, whose protocol cannot carry this request)`
+        }`,
         reopensAt
       })
     })

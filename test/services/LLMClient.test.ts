@@ -440,6 +440,11 @@ describe("breakers and routing", () => {
         states.map((s) => [s.endpoint, s.state]).sort(),
         [["d1", "closed"], ["g1", "open"], ["g2", "open"]]
       )
+      // A request the fallback's protocol cannot carry (DashScope takes temperature < 2): the error says why
+      // nothing was usable though the fallback's breaker is closed.
+      const refused = yield* Effect.flip(generate({ prompt: "6", temperature: 2 }))
+      assert.strictEqual(refused._tag, "CircuitOpenError")
+      assert.include(refused.message, `left out: "test-qwen", whose protocol cannot carry this request`)
     }).pipe(Effect.provide(layer))
   })
 
