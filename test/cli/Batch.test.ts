@@ -274,7 +274,7 @@ describe.concurrent("effect-llm batch", { timeout: 120_000 }, () => {
     }
   })
 
-  it("an input path that is not a readable file exits 2 with one line naming it", async () => {
+  it("an input path that is not a readable file, or an --out that is not a file, exits 2 with one line naming it", async () => {
     const [directory, missing] = [setup(), setup()]
     mkdirSync(directory.input)
     const [isDirectory, isMissing] = await Promise.all([batch(directory), batch(missing)])
@@ -283,6 +283,13 @@ describe.concurrent("effect-llm batch", { timeout: 120_000 }, () => {
     assert.strictEqual(isMissing.code, 2, isMissing.stderr)
     assert.strictEqual(isMissing.stderr.trim(), `error: FileNotFound: ${missing.input}: no such file`)
     assert.isFalse(existsSync(directory.out))
+    // --out naming a directory: the same usage error, before anything runs
+    const outDirectory = setup()
+    writeInput(outDirectory.input, numbered(1))
+    mkdirSync(outDirectory.out)
+    const isOutDirectory = await batch(outDirectory)
+    assert.strictEqual(isOutDirectory.code, 2, isOutDirectory.stderr)
+    assert.strictEqual(isOutDirectory.stderr.trim(), `error: NotAFile: ${outDirectory.out}: not a file (Directory)`)
   })
 
   it("a budget refusal stops the batch (exit 3): nothing more is started, the refused item is not written", async () => {

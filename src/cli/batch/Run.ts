@@ -74,6 +74,13 @@ const checkInput = (fs: FileSystem.FileSystem, path: string): Effect.Effect<void
       ))
   )
 
+/** The results file, when it exists, must be a file (an earlier run's, read then appended to). */
+const checkOutput = (fs: FileSystem.FileSystem, path: string): Effect.Effect<void, CliError | PlatformError> =>
+  Effect.gen(function*() {
+    const info = yield* fs.stat(path)
+    if (info.type !== "File") return yield* usage("NotAFile", `${path}: not a file (${info.type})`)
+  }).pipe(Effect.catchTag("SystemError", (error) => error.reason === "NotFound" ? Effect.void : Effect.fail(error)))
+
 /** Signals (SIGINT, SIGTERM) received while the scope is open, in a queue. */
 const signalQueue = Effect.acquireRelease(
   Effect.gen(function*() {
@@ -115,6 +122,7 @@ export const program = (options: BatchOptions) =>
       )
     }
     yield* checkInput(fs, options.input)
+    yield* checkOutput(fs, options.out)
     const context: Input.ParseContext = { model, defaultModel: config.defaultModel, aliases }
 
     // What an earlier run left in the results file.
