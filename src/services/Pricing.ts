@@ -35,7 +35,10 @@ const utf8Bytes = (value: string): number => Buffer.byteLength(value, "utf8")
  * pricing table; Claude 3 Opus with `auto` or `none` is the largest), which the byte bound of a small
  * tool's definition does not cover. The others' framing of tools stays within the definitions' bytes.
  */
-export const toolPromptTokens: Readonly<Partial<Record<ProtocolName, number>>> = { anthropic: 530 }
+const anthropicToolPromptTokens = 530
+export const toolPromptTokens: Readonly<Partial<Record<ProtocolName, number>>> = {
+  anthropic: anthropicToolPromptTokens
+}
 
 /**
  * Input tokens a protocol's request adds for an output schema, beyond the schema's bytes: Anthropic
@@ -44,7 +47,7 @@ export const toolPromptTokens: Readonly<Partial<Record<ProtocolName, number>>> =
  * text (its ~90 bytes of prose and, without a system text, a message of its own).
  */
 export const responseFormatPromptTokens: Readonly<Partial<Record<ProtocolName, number>>> = {
-  anthropic: toolPromptTokens.anthropic,
+  anthropic: anthropicToolPromptTokens,
   dashscope: 128
 }
 
