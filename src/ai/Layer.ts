@@ -52,6 +52,7 @@ export const callRequestOf = (
   const tools = toolDefinitionsOf(options.tools)
   if (tools instanceof FatalError) return tools
   const toolChoice = toolChoiceOf(options.toolChoice, tools.length)
+  if (toolChoice instanceof FatalError) return toolChoice
   const responseFormat = responseFormatOf(options.responseFormat)
   if (responseFormat instanceof FatalError) return responseFormat
   return {

@@ -50,13 +50,18 @@ export const toolDefinitionsOf = (tools: ReadonlyArray<Tool.Any>): ReadonlyArray
 /**
  * The choice as `CallRequest` has it: `{ oneOf, mode: "required" }` is one of those tools; `{ oneOf }`
  * otherwise is `auto` over them (the tools sent are already those of `oneOf`, as `LanguageModel` filters
- * them), as the `@effect/ai-*` providers read it. Undefined when no tool is sent.
+ * them), as the `@effect/ai-*` providers read it. Undefined when no tool is sent — except that a
+ * required `{ oneOf }` that left no tool is `invalid_request` (API.md §10), as `{ tool }` naming an
+ * unknown tool is: `LanguageModel` kept only the toolkit's tools it names, so it names none of them.
  */
 export const toolChoiceOf = (
   choice: LanguageModel.ToolChoice<string>,
   toolCount: number
-): ToolChoice | undefined => {
-  if (toolCount === 0) return undefined
+): ToolChoice | FatalError | undefined => {
+  if (toolCount === 0) {
+    if (typeof choice === "string" || !("oneOf" in choice) || choice.mode !== "required") return undefined
+    return invalidRequest(`toolChoice { oneOf: ${JSON.stringify(choice.oneOf)} } names no declared tool`)
+  }
   if (typeof choice === "string") return choice
   if ("tool" in choice) return { tool: choice.tool }
   return choice.mode === "required" ? { oneOf: choice.oneOf } : "auto"

@@ -135,6 +135,27 @@ for (const c of cases) {
         const now = yield* Clock.currentTimeMillis
         assert.strictEqual(Option.getOrUndefined(Option.map(metadata.timestamp, DateTime.toEpochMillis)), now)
       })))
+
+    it.effect("a required choice among tools the toolkit lacks, or among none, is invalid_request naming them: no request, no ledger write", () =>
+      provide(Effect.gen(function*() {
+        sim.script(endpoint, { text: "unused" })
+        for (const oneOf of [["nope"], []]) {
+          const toolChoice = { oneOf, mode: "required" } as const
+          const unary = yield* Effect.flip(
+            LanguageModel.generateText({ prompt: "Weather?", toolkit: WeatherToolkit, toolChoice: toolChoice as any })
+          )
+          const streamed = yield* Effect.flip(Stream.runDrain(
+            LanguageModel.streamText({ prompt: "Weather?", toolkit: WeatherToolkit, toolChoice: toolChoice as any })
+          ))
+          for (const error of [unary, streamed]) {
+            assert.instanceOf(error, AiError.UnknownError)
+            assert.strictEqual(((error as AiError.UnknownError).cause as any).reason, "invalid_request")
+            assert.include(error.message, `toolChoice { oneOf: ${JSON.stringify(oneOf)} } names no declared tool`)
+          }
+        }
+        assert.lengthOf(sim.log(endpoint), 0)
+        assert.lengthOf(yield* Effect.flatMap(Ledger, (ledger) => ledger.events()), 0)
+      })))
   })
 }
 

@@ -156,7 +156,7 @@ describe("tools, tool choice and response format", () => {
     assert.include((refused as FatalError).message, "provider-defined")
   })
 
-  it("the five choice forms; { oneOf } is required among them only with mode required; nothing without tools", () => {
+  it("the five choice forms; { oneOf } is required among them only with mode required; nothing without tools, but a required { oneOf } that left none is refused", () => {
     assert.strictEqual(toolChoiceOf("auto", 2), "auto")
     assert.strictEqual(toolChoiceOf("none", 2), "none")
     assert.strictEqual(toolChoiceOf("required", 2), "required")
@@ -164,6 +164,13 @@ describe("tools, tool choice and response format", () => {
     assert.deepStrictEqual(toolChoiceOf({ oneOf: ["a", "b"], mode: "required" }, 2), { oneOf: ["a", "b"] })
     assert.strictEqual(toolChoiceOf({ oneOf: ["a"] }, 1), "auto")
     assert.isUndefined(toolChoiceOf("none", 0))
+    assert.isUndefined(toolChoiceOf({ oneOf: ["nope"] }, 0))
+    for (const oneOf of [["nope"], []]) {
+      const refused = toolChoiceOf({ oneOf, mode: "required" }, 0)
+      assert.instanceOf(refused, FatalError)
+      assert.strictEqual((refused as FatalError).reason, "invalid_request")
+      assert.include((refused as FatalError).message, JSON.stringify(oneOf))
+    }
   })
 
   it("generateObject's schema as a JSON response format named by the object, described by its annotation", () => {
