@@ -185,17 +185,20 @@ export const finishOf = (stopReason: string, answered: boolean): FinishReason =>
 /**
  * The answer's blocks as parts, in order: text, reasoning with its signature (a redacted block as
  * empty reasoning carrying its data), tool calls. A call of `answerTool` (the forced tool of JSON
- * output) is the answer itself: its `input` as JSON text.
+ * output) is the answer itself: its `input` as JSON text, without any text block beside it (a
+ * preamble would make the JSON undecodable).
  */
 export const partsOf = (
   content: ReadonlyArray<ContentBlock>,
   answerTool: string | undefined
 ): Array<AssistantPart> => {
   const parts: Array<AssistantPart> = []
+  const answered = answerTool !== undefined &&
+    content.some((block) => block.type === "tool_use" && block.name === answerTool)
   for (const block of content) {
     switch (block.type) {
       case "text":
-        if (block.text != null) parts.push({ type: "text", text: block.text })
+        if (block.text != null && !answered) parts.push({ type: "text", text: block.text })
         break
       case "thinking":
         parts.push({

@@ -234,6 +234,11 @@ it.layer(NodeHttpClient.layerUndici)("Anthropic structured output, recorded", (i
         { name: "json", description: "Respond with a JSON object.", input_schema: { type: "object" } }
       ])
       assert.isUndefined(sent.output_config)
+      // A text block beside the answer's tool_use (a preamble) is not part of the JSON answer.
+      const withPreamble = { ...recorded, content: [{ type: "text", text: "Here it is:" }, ...recorded.content] }
+      server.enqueue(Loopback.replay(Buffer.from(JSON.stringify(withPreamble)), { headers: json }))
+      const preambled = yield* client.generate(target, { ...hello, responseFormat: format })
+      assert.deepStrictEqual(JSON.parse(preambled.content), recorded.content[0].input)
     }))
 })
 
