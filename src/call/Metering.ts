@@ -11,7 +11,7 @@ import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
 import type { BudgetConfig, ModelConfig } from "../domain/Config.js"
 import { type BudgetExceededError, FatalError, type LedgerError } from "../domain/Errors.js"
-import { fromCounts, type TokenUsage, type UsageCounts } from "../domain/TokenUsage.js"
+import { fromCounts, maxTokenCount, plausible, type TokenUsage, type UsageCounts } from "../domain/TokenUsage.js"
 import type { Scrubber } from "../internal/Scrub.js"
 import type { Hold, Ledger } from "../services/Ledger.js"
 import { inputTokenBound, type Pricing } from "../services/Pricing.js"
@@ -173,6 +173,11 @@ export const make = (deps: {
     ).pipe(Effect.annotateLogs({ alias: route.model.alias }))
   }
 
+  const warnImplausible = (route: Route) =>
+    Effect.logWarning(
+      `model "${route.model.alias}" (${route.model.provider}) reported an impossible token usage (negative, non-finite or over ${maxTokenCount}): settled at an upper-bound estimate`
+    ).pipe(Effect.annotateLogs({ alias: route.model.alias }))
+
   const who = (meter: Meter, route: Route | undefined) => {
     const model = route?.model ?? meter.plan.model
     return { provider: model.provider, model: model.modelId, alias: model.alias, endpoint: route?.endpoint.name }
@@ -193,11 +198,13 @@ export const make = (deps: {
   const commit = (
     meter: Meter,
     route: Route,
-    reported: UsageCounts | undefined,
+    claimed: UsageCounts | undefined,
     answer: { readonly content: string; readonly reasoning: string | undefined }
   ): Effect.Effect<Settled, FatalError> =>
     Effect.clockWith((clock) =>
       Effect.gen(function*() {
+        const reported = claimed === undefined ? undefined : plausible(claimed)
+        if (claimed !== undefined && reported === undefined) yield* warnImplausible(route)
         const usage = fromCounts(
           reported ??
             boundedUsage(

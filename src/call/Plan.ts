@@ -9,7 +9,7 @@ import type { BudgetConfig, ModelConfig, ScopeLimits } from "../domain/Config.js
 import { type ConfigError, FatalError } from "../domain/Errors.js"
 import type { CallRequest } from "../domain/Prompt.js"
 import { type GenerateRequest, invalidRequest, validate } from "../domain/Request.js"
-import { tagsProblem } from "../domain/Tags.js"
+import { tagsProblem, traceIdProblem } from "../domain/Tags.js"
 import { protocols } from "../providers/registry.js"
 import type { BudgetLimit } from "../services/Ledger.js"
 import type { LLMConfig } from "../services/LLMConfig.js"
@@ -164,6 +164,11 @@ const planValidated = (deps: {
   return (input: CallMeta, validated: CallRequest): Effect.Effect<Plan, FatalError | ConfigError> =>
     Effect.gen(function*() {
       const context = yield* FiberRef.get(currentCallContext)
+      const traceIdRefused = traceIdProblem(input.traceId) ??
+        (traceIdProblem(context.traceId) === undefined
+          ? undefined
+          : `withCallContext: ${traceIdProblem(context.traceId)}`)
+      if (traceIdRefused !== undefined) return yield* invalidRequest(traceIdRefused)
       const tags = tagsOf(input, context)
       if (tags instanceof FatalError) return yield* tags
       const model = yield* deps.config.model(input.model)

@@ -22,7 +22,7 @@ import type { FinishReason } from "../domain/FinishReason.js"
 import type { GenerationResponse } from "../domain/GenerationResponse.js"
 import type { CallRequest } from "../domain/Prompt.js"
 import { StreamEvent } from "../domain/StreamEvent.js"
-import type { UsageCounts } from "../domain/TokenUsage.js"
+import { plausible, type UsageCounts } from "../domain/TokenUsage.js"
 import { type Peeled, peelUntil, type Pull } from "../internal/Peel.js"
 import { fromScopedPull } from "../internal/PullStream.js"
 import { type Scrubber, scrubError } from "../internal/Scrub.js"
@@ -222,14 +222,18 @@ export const make = (deps: {
               progress.observeOutput(part.call.name + json)
               break
             }
-            case "Usage":
+            case "Usage": {
+              // an impossible report (negative, non-finite) is none: the text after the last good one is priced at its bound
+              const reported = plausible(part.usage)
+              if (reported === undefined) break
               // an input-only snapshot prices a stream that ends unfinished, never a commit
-              if (part.inputOnly === true) progress.observeInput(part.usage)
+              if (part.inputOnly === true) progress.observeInput(reported)
               else {
-                usage = part.usage
-                progress.observeUsage(part.usage)
+                usage = reported
+                progress.observeUsage(reported)
               }
               break
+            }
             case "Finish":
               finishReason = part.reason
               break

@@ -48,6 +48,9 @@ export interface GenerateRequest {
 }
 
 /** A `FatalError` `invalid_request`. */
+/** The largest output cap taken: a 32-bit count, as every service and ledger column stores one. */
+export const maxOutputTokensLimit = 2_147_483_647
+
 export const invalidRequest = (message: string): FatalError => new FatalError({ reason: "invalid_request", message })
 
 /** How a rejected value is shown: its type, and the value itself when it is short. */
@@ -86,9 +89,12 @@ export const validate = (req: GenerateRequest): CallRequest | FatalError => {
   }
   if (
     req.maxOutputTokens !== undefined &&
-    !(typeof req.maxOutputTokens === "number" && Number.isInteger(req.maxOutputTokens) && req.maxOutputTokens > 0)
+    !(typeof req.maxOutputTokens === "number" && Number.isInteger(req.maxOutputTokens) && req.maxOutputTokens > 0 &&
+      req.maxOutputTokens <= maxOutputTokensLimit)
   ) {
-    return invalidRequest(`maxOutputTokens must be a positive integer, got ${describe(req.maxOutputTokens)}`)
+    return invalidRequest(
+      `maxOutputTokens must be a positive integer up to ${maxOutputTokensLimit}, got ${describe(req.maxOutputTokens)}`
+    )
   }
   const rangeError = checkNumber("temperature", req.temperature, (n) => n >= 0 && n <= 2, "[0, 2]") ??
     checkNumber("topP", req.topP, (n) => n > 0 && n <= 1, "(0, 1]")

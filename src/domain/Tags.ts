@@ -48,3 +48,18 @@ export const tagsProblem = (tags: unknown): string | undefined => {
   }
   return undefined
 }
+
+/** A trace id: up to 256 characters, none of them control characters (it is logged, traced and stored). */
+const traceIdPattern = /^[^\p{Cc}]{0,256}$/u
+
+/** Why `traceId` cannot be a call's trace id; undefined when it can (absent and "" mean "make one"). */
+export const traceIdProblem = (traceId: unknown): string | undefined =>
+  traceId === undefined
+    ? undefined
+    : typeof traceId !== "string"
+    ? `traceId must be a string, got ${
+      traceId === null ? "null" : Array.isArray(traceId) ? "an array" : typeof traceId
+    }`
+    : traceIdPattern.test(traceId)
+    ? undefined
+    : "traceId is up to 256 characters, with no control characters"

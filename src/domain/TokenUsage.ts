@@ -50,3 +50,33 @@ export const fromCounts = (usage: UsageCounts): TokenUsage => {
   if (usage.reasoningTokens !== undefined) fields.reasoningTokens = usage.reasoningTokens
   return unvalidated(TokenUsage, fields)
 }
+
+/** The largest token count taken from a provider: a 32-bit count, as every ledger column stores one. */
+export const maxTokenCount = 2_147_483_647
+
+const isCount = (n: number): boolean => n >= 0 && n <= maxTokenCount // false for NaN
+const asCount = (n: number | undefined): number | undefined => n === undefined || !isCount(n) ? undefined : Math.ceil(n)
+
+/**
+ * A provider's report as counts the library can price and store, or undefined when it is none: a
+ * negative, non-finite or absurd input, output or total is treated as no report (the call is priced
+ * at its bound), so a misbehaving server can neither lower the day's spend nor poison it. Fractions
+ * round up; an implausible cache or reasoning count is dropped.
+ */
+export const plausible = (usage: UsageCounts): UsageCounts | undefined => {
+  const { cachedInputTokens, cacheWriteTokens, inputTokens, outputTokens, reasoningTokens, totalTokens } = usage
+  if (!isCount(inputTokens) || !isCount(outputTokens) || !isCount(totalTokens)) return undefined
+  const whole = Number.isInteger(inputTokens) && Number.isInteger(outputTokens) && Number.isInteger(totalTokens)
+  const optionalFine = (n: number | undefined) => n === undefined || (Number.isInteger(n) && isCount(n))
+  if (whole && optionalFine(cachedInputTokens) && optionalFine(cacheWriteTokens) && optionalFine(reasoningTokens)) {
+    return usage
+  }
+  return {
+    inputTokens: Math.ceil(inputTokens),
+    outputTokens: Math.ceil(outputTokens),
+    totalTokens: Math.ceil(totalTokens),
+    cachedInputTokens: asCount(cachedInputTokens),
+    cacheWriteTokens: asCount(cacheWriteTokens),
+    reasoningTokens: asCount(reasoningTokens)
+  }
+}

@@ -40,11 +40,15 @@ const jsonEscapedForms = (value: string): ReadonlyArray<string> => {
 export const formsOf = (secrets: Iterable<Redacted.Redacted<string> | string>): ReadonlyArray<string> => {
   const forms = new Set<string>()
   for (const secret of secrets) {
-    const value = typeof secret === "string" ? secret : Redacted.value(secret)
-    if (value.length < minimumSecretLength) continue
-    forms.add(value)
-    forms.add(encodeURIComponent(value))
-    for (const form of jsonEscapedForms(value)) forms.add(form)
+    const written = typeof secret === "string" ? secret : Redacted.value(secret)
+    // HTTP drops a header value's surrounding whitespace (a key pasted with a space, an `.env` slip):
+    // the server sees, and may echo, the trimmed value.
+    for (const value of new Set([written, written.trim()])) {
+      if (value.length < minimumSecretLength) continue
+      forms.add(value)
+      forms.add(encodeURIComponent(value))
+      for (const form of jsonEscapedForms(value)) forms.add(form)
+    }
   }
   // Longest first, so a secret that contains another is removed whole.
   return [...forms].sort((a, b) => b.length - a.length)

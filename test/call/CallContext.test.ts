@@ -131,6 +131,35 @@ describe("invalid tags are refused before any ledger write or request", () => {
       }))
   }
 
+  it.effect("a trace id that is not a string, holds a control character or is too long is refused the same way", () =>
+    Effect.gen(function*() {
+      const providers = makeMockProviders()
+      yield* Effect.gen(function*() {
+        for (
+          const [traceId, message] of [
+            [5, /^traceId must be a string, got number/],
+            [{ id: 1 }, /^traceId must be a string, got object/],
+            ["job\u0000-7", /^traceId is up to 256 characters, with no control characters/],
+            ["line\nbreak", /no control characters/],
+            ["x".repeat(257), /^traceId is up to 256 characters/]
+          ] as const
+        ) {
+          const error = yield* Effect.flip(generate({ prompt: "hi", traceId: traceId as string }))
+          assert.strictEqual(error._tag === "FatalError" && error.reason, "invalid_request", String(traceId))
+          assert.match(error.message, message)
+          const streamed = yield* Effect.flip(Stream.runDrain(stream({ prompt: "hi", traceId: traceId as string })))
+          assert.match(streamed.message, message)
+        }
+        const inContext = yield* Effect.flip(generate({ prompt: "hi" }).pipe(withCallContext({ traceId: "a\tb" })))
+        assert.match(inContext.message, /^withCallContext: traceId is up to 256 characters/)
+        assert.deepStrictEqual(yield* (yield* Ledger).events(), [])
+        // what is taken: any printable text up to 256 characters
+        const ok = yield* generate({ prompt: "hi", traceId: "ünï-côdé job/7 #1".padEnd(256, "x"), fullResponse: true })
+        assert.strictEqual(ok.traceId, "ünï-côdé job/7 #1".padEnd(256, "x"))
+      }).pipe(Effect.provide(makeTestLayer({ providers })))
+      assert.strictEqual(providers.calls.length, 1)
+    }))
+
   it.effect("invalid context tags fail each call inside the context the same way", () =>
     Effect.gen(function*() {
       const error = yield* Effect.flip(

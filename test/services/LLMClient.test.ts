@@ -102,6 +102,11 @@ describe("LLMClient.generate", () => {
       ["negative temperature", { prompt: "x", temperature: -0.1 }],
       ["zero maxOutputTokens", { prompt: "x", maxOutputTokens: 0 }],
       ["fractional maxOutputTokens", { prompt: "x", maxOutputTokens: 1.5 }],
+      ["maxOutputTokens past a 32-bit count (its hold would be infinite)", {
+        prompt: "x",
+        maxOutputTokens: Number.MAX_VALUE
+      }],
+      ["maxOutputTokens 2^31", { prompt: "x", maxOutputTokens: 2 ** 31 }],
       ["an unknown model alias", { prompt: "x", model: "nope" }],
       ["an empty stop sequence", { prompt: "x", stop: ["###", ""] }],
       ["six stop sequences for a Gemini model (it takes up to 5)", {

@@ -426,6 +426,20 @@ describe("LLMConfig", () => {
         assert.isTrue(error.message.startsWith(`${file}: invalid YAML (line 3`), error.message)
       }))
 
+    it.effect("a YAML alias bomb (billion laughs) is a ConfigError invalid naming the file, not a crash", () =>
+      Effect.gen(function*() {
+        const levels = ["a: &a [x, x, x, x, x, x, x, x, x]"]
+        for (const [i, name] of ["b", "c", "d", "e", "f", "g"].entries()) {
+          const below = "abcdefg"[i]!
+          levels.push(`${name}: &${name} [${Array.from({ length: 9 }, () => `*${below}`).join(", ")}]`)
+        }
+        const { file } = writeFile("bomb.yaml", `${levels.join("\n")}\n`)
+        const error = yield* loadError({ configPath: file })
+        assert.strictEqual(error.reason, "invalid")
+        assert.isTrue(error.message.startsWith(`${file}: invalid YAML: `), error.message)
+        assert.include(error.message, "alias")
+      }))
+
     it.effect("a file error is prefixed with the file, the path stays bare", () =>
       Effect.gen(function*() {
         const { dir, file } = writeFile(

@@ -96,7 +96,18 @@ export const parseYaml = (text: string, origin: string): Effect.Effect<unknown, 
       const what = error.message.split(" at line ")[0] ?? error.code
       return Effect.fail(configError({ reason: "invalid", path: [], origin, detail: `invalid YAML${where}: ${what}` }))
     }
-    return Effect.succeed(document.toJS() ?? {})
+    // toJS throws on an alias bomb ("excessive alias count") and on aliases it cannot resolve:
+    // configuration errors, not defects.
+    return Effect.try({
+      try: () => (document.toJS() as unknown) ?? {},
+      catch: (cause) =>
+        configError({
+          reason: "invalid",
+          path: [],
+          origin,
+          detail: `invalid YAML: ${cause instanceof Error ? cause.message : "unreadable document"}`
+        })
+    })
   })
 
 /** The `config` option as a source. */

@@ -42,6 +42,16 @@ describe("secrets (API.md §14)", () => {
     for (const echo of echoes) assert.strictEqual(scrub(echo).replace(/\s/g, ""), "{\"key\":\"<redacted>\"}", echo)
   })
 
+  it("a secret written with surrounding whitespace is removed as the server saw it: trimmed (HTTP drops the spaces)", () => {
+    const scrub = Scrub.make(["  AIzaPaddedKey0123456789 \t", "tenant-with-tab\t"])
+    assert.strictEqual(
+      scrub(`{"error":"API key AIzaPaddedKey0123456789 not valid for tenant-with-tab"}`),
+      `{"error":"API key <redacted> not valid for <redacted>"}`
+    )
+    // as written, too (a body that quotes the header as it was configured)
+    assert.strictEqual(scrub("[  AIzaPaddedKey0123456789 \t]"), "[<redacted>]")
+  })
+
   it("urlSecrets: a query value written with '+' in every form a server may echo", () => {
     assert.deepStrictEqual(Scrub.urlSecrets("https://h.example/v1?token=tok+a%2Fb+777&space=a%20b"), [
       "tok+a%2Fb+777", // as written
