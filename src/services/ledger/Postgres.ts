@@ -64,6 +64,20 @@ const connect = (
     return yield* PgClient.make({ ...config, stream, connectTimeout }).pipe(Effect.ensuring(Fiber.interrupt(closer)))
   })
 
+/**
+ * The longest a ledger statement waits for a lock (another process's write, a `LOCK TABLE`) before it
+ * fails `unavailable`, as SQLite's busy timeout: a peer frozen while holding the write lock cannot
+ * hang calls (nor an interrupt or a dispose waiting on them). A URL that sets `lock_timeout` keeps its own.
+ */
+export const lockTimeoutMs = 5000
+
+/** The ledger URL with `lock_timeout` (pg reads it from the query) unless it sets one. */
+export const withLockTimeout = (url: Redacted.Redacted<string>): Redacted.Redacted<string> => {
+  const text = Redacted.value(url)
+  if (/[?&]lock_timeout=/.test(text) || text.includes("#")) return url
+  return Redacted.make(`${text}${text.includes("?") ? "&" : "?"}lock_timeout=${lockTimeoutMs}`)
+}
+
 const dialect = (url: Redacted.Redacted<string>): Sql.Dialect => {
   let where = ""
   try {
@@ -75,7 +89,8 @@ const dialect = (url: Redacted.Redacted<string>): Sql.Dialect => {
   return {
     label: `PostgreSQL ledger${where}`,
     classify: (code) =>
-      /^(E[A-Z]+|08...|28...|3D000|53...|57P0.)$/.test(code) ?
+      // 55P03: a lock not granted within lock_timeout; 57014: a statement cancelled (statement_timeout)
+      /^(E[A-Z]+|08...|28...|3D000|53...|55P03|57014|57P0.)$/.test(code) ?
         "unavailable" :
         /^XX00[12]$/.test(code) ?
         "corrupt" :
@@ -110,7 +125,7 @@ export const make = (options: PostgresLedgerOptions): Effect.Effect<Ledger.Servi
     })
     const sql = yield* Sql.guard(on, "unavailable", "connecting")(
       Effect.provideServiceEffect(
-        connect(PgClient, { url: options.url, applicationName: "effect-llm ledger" }),
+        connect(PgClient, { url: withLockTimeout(options.url), applicationName: "effect-llm ledger" }),
         Reactivity.Reactivity,
         Reactivity.make
       )
@@ -121,9 +136,13 @@ export const make = (options: PostgresLedgerOptions): Effect.Effect<Ledger.Servi
     yield* Effect.scoped(Effect.gen(function*() {
       const connection = yield* sql.reserve
       const run = (statement: string) => connection.execute(statement, [], undefined)
+      // (waiting for another process's migration, however long, is not a lock wait to give up on)
       yield* Effect.acquireRelease(
-        run(`SELECT pg_advisory_lock(${migrationLockKey})`),
-        () => Effect.ignore(run(`SELECT pg_advisory_unlock(${migrationLockKey})`))
+        Effect.zipRight(run("SET lock_timeout = 0"), run(`SELECT pg_advisory_lock(${migrationLockKey})`)),
+        () =>
+          Effect.ignore(
+            Effect.zipRight(run(`SELECT pg_advisory_unlock(${migrationLockKey})`), run("RESET lock_timeout"))
+          )
       )
       yield* Sql.checkSchema(sql, on, own)
       yield* Effect.provideService(runMigrations, SqlClient.SqlClient, sql)

@@ -12,17 +12,52 @@ import * as Redacted from "effect/Redacted"
 import * as TestClock from "effect/TestClock"
 import * as Net from "node:net"
 import { layerPostgres } from "../../../src/services/Ledger.js"
+import { lockTimeoutMs, withLockTimeout } from "../../../src/services/ledger/Postgres.js"
 import {
+  adminClient,
   buildFailure,
   freshPgSchema,
   layerPostgresFresh,
   ledgerOf,
   pgReachable,
   reopenedCountsEveryWindow,
+  request,
   twoConnections
 } from "../../support/LedgerBackends.js"
 
 describe("PostgreSQL ledger", () => {
+  it("a ledger URL gets lock_timeout (5 s) unless it sets its own", () => {
+    const url = (text: string) => Redacted.value(withLockTimeout(Redacted.make(text)))
+    assert.strictEqual(url("postgres://u@h/db"), `postgres://u@h/db?lock_timeout=${lockTimeoutMs}`)
+    assert.strictEqual(url("postgres://u@h/db?sslmode=require"), "postgres://u@h/db?sslmode=require&lock_timeout=5000")
+    assert.strictEqual(url("postgres://u@h/db?lock_timeout=200"), "postgres://u@h/db?lock_timeout=200")
+  })
+
+  it.effect.skipIf(!pgReachable)(
+    "a write that waits on a lock past lock_timeout (a peer frozen holding it) fails LedgerError unavailable, nothing written",
+    () =>
+      Effect.gen(function*() {
+        const url = yield* freshPgSchema()
+        // the URL's own (short) lock_timeout: the server's wait, not the test's
+        const ledger = yield* ledgerOf(layerPostgres({ url: Redacted.make(`${Redacted.value(url)}&lock_timeout=300`) }))
+        const schema = /search_path%3D(\w+)/.exec(Redacted.value(url))![1]!
+        const admin = yield* Effect.orDie(adminClient)
+        const peer = yield* Effect.orDie(admin.reserve)
+        const run = (statement: string) => Effect.orDie(peer.execute(statement, [], undefined))
+        yield* run("BEGIN")
+        yield* run(`LOCK TABLE ${schema}.ledger_events IN ACCESS EXCLUSIVE MODE`)
+        const error = yield* Effect.flip(ledger.hold(request()))
+        yield* run("ROLLBACK")
+        assert.strictEqual(error._tag === "LedgerError" && error.reason, "unavailable")
+        assert.include(error.message, "lock timeout")
+        assert.deepStrictEqual(yield* ledger.events(), [])
+        // the lock released, the ledger works
+        yield* ledger.hold(request())
+        assert.strictEqual((yield* ledger.events()).length, 1)
+      }).pipe(Effect.scoped),
+    { timeout: 15_000 }
+  )
+
   it.effect.skipIf(!pgReachable)(
     "two connections to one database see each other's holds and settlements at once",
     () =>
