@@ -19,6 +19,7 @@ import type { Route } from "../services/Router.js"
 import type { Admission } from "./Admission.js"
 import type { CallTelemetry } from "./CallTelemetry.js"
 import { limitsFor, type Plan, requestFor } from "./Plan.js"
+import type { PendingSettlements } from "./PendingSettlements.js"
 import type { CallProgress } from "./Progress.js"
 
 /** The hold of one call (raised in place when a fallback is used) and whether it was settled. */
@@ -90,6 +91,8 @@ export const make = (deps: {
   readonly admission: Admission
   /** Removes configured secrets from what a settlement records. */
   readonly scrub: Scrubber
+  /** Where a settlement the ledger could not write goes to be retried. */
+  readonly pending?: PendingSettlements | undefined
 }) => {
   const { ledger, pricing, telemetry } = deps
 
@@ -277,7 +280,7 @@ export const make = (deps: {
         yield* deps.admission.release(progress, priced?.totalTokens ?? 0)
         yield* telemetry.settled(who(meter, route), error?.tag ?? "cancelled", timing.totalMs, cost)
         const held = meter.hold
-        yield* ledger.cancel(held, {
+        const write = ledger.cancel(held, {
           ...who(meter, route),
           status: error === undefined ? "cancelled" : "error",
           cost,
@@ -287,6 +290,18 @@ export const make = (deps: {
           error,
           timing
         })
+        yield* write.pipe(
+          Effect.catchAll((e) =>
+            Effect.zipRight(
+              Effect.logError(
+                `ledger cancel failed for trace ${meter.plan.traceId}: ${e.message}${
+                  deps.pending === undefined ? "" : " (retried in the background)"
+                }`
+              ),
+              deps.pending === undefined ? Effect.void : deps.pending.retry(held, write)
+            )
+          )
+        )
         yield* warnOvershoot(meter, route?.model ?? meter.plan.model, cost, held)
       }).pipe(
         Effect.catchAll((e) => Effect.logError(`ledger cancel failed for trace ${meter.plan.traceId}: ${e.message}`))

@@ -14,6 +14,7 @@ import * as Attempts from "../call/Attempts.js"
 import * as CallTelemetry from "../call/CallTelemetry.js"
 import * as Metering from "../call/Metering.js"
 import * as Parts from "../call/Parts.js"
+import * as PendingSettlements from "../call/PendingSettlements.js"
 import * as Plan from "../call/Plan.js"
 import { CallProgress } from "../call/Progress.js"
 import { settledResponse } from "../call/Response.js"
@@ -78,7 +79,9 @@ export const make = Effect.gen(function*() {
   const plan = Plan.make({ config, pricing, router })
   const planParts = Plan.makeForParts({ config, pricing, router })
   const admission = Admission.make({ ledger, resilience, telemetry })
-  const metering = Metering.make({ ledger, pricing, budget, telemetry, admission, scrub })
+  // made before the in-flight calls' tracker: closing, calls settle first, then unwritten settlements get a last try
+  const pending = yield* PendingSettlements.make(ledger)
+  const metering = Metering.make({ ledger, pricing, budget, telemetry, admission, scrub, pending })
   const attempts = Attempts.make({
     resilience,
     router,
