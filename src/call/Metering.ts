@@ -18,8 +18,8 @@ import { inputTokenBound, type Pricing } from "../services/Pricing.js"
 import type { Route } from "../services/Router.js"
 import type { Admission } from "./Admission.js"
 import type { CallTelemetry } from "./CallTelemetry.js"
-import { limitsFor, type Plan, requestFor } from "./Plan.js"
 import type { PendingSettlements } from "./PendingSettlements.js"
+import { limitsFor, type Plan, requestFor } from "./Plan.js"
 import type { CallProgress } from "./Progress.js"
 
 /** The hold of one call (raised in place when a fallback is used) and whether it was settled. */
