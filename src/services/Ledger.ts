@@ -243,14 +243,18 @@ export const withSpans = (ledger: Ledger.Service): Ledger.Service =>
       })),
     spendToday: () => Spans.withSpan(ledger.spendToday(), "Ledger.spendToday", { captureStackTrace: false }),
     spend: (scope, window) =>
-      Spans.withSpan(ledger.spend(scope, window), "Ledger.spend", () => ({
-        attributes: { scope, window },
+      Spans.withSpan(
+        checked(spendProblem(scope, window), "spend", () => ledger.spend(scope, window)),
+        "Ledger.spend",
+        () => ({ attributes: { scope, window }, captureStackTrace: false })
+      ),
+    events: (query) =>
+      Spans.withSpan(checked(eventsProblem(query), "events", () => ledger.events(query)), "Ledger.events", {
         captureStackTrace: false
-      })),
-    events: (query) => Spans.withSpan(ledger.events(query), "Ledger.events", { captureStackTrace: false }),
+      }),
     summary: (query) =>
-      Spans.withSpan(ledger.summary(query), "Ledger.summary", () => ({
-        attributes: { groupBy: query.groupBy },
+      Spans.withSpan(checked(summaryProblem(query), "summary", () => ledger.summary(query)), "Ledger.summary", () => ({
+        attributes: { groupBy: String(query?.groupBy) },
         captureStackTrace: false
       })),
     alerts: ledger.alerts,
@@ -271,6 +275,49 @@ export const withSpans = (ledger: Ledger.Service): Ledger.Service =>
       })),
     limitUse: () => Spans.withSpan(ledger.limitUse(), "Ledger.limitUse", { captureStackTrace: false })
   })
+
+/*
+ * The read methods' arguments, checked for JavaScript callers (TypeScript's types already say this):
+ * a wrong one is a LedgerError read_failed naming it, never a thrown TypeError or a silent empty answer.
+ */
+const windows: ReadonlySet<unknown> = new Set(["daily", "weekly", "monthly"])
+const groupings: ReadonlySet<unknown> = new Set(["day", "week", "month", "model", "provider", "endpoint"])
+const dateProblem = (name: string, value: unknown): string | undefined =>
+  value === undefined || (value instanceof Date && !Number.isNaN(value.getTime()))
+    ? undefined
+    : `${name} must be a valid Date`
+const spendProblem = (scope: unknown, window: unknown): string | undefined =>
+  typeof scope !== "string"
+    ? "scope must be a string (global, model:<alias>, <tag>:<value>)"
+    : windows.has(window)
+    ? undefined
+    : "window must be daily, weekly or monthly"
+const eventsProblem = (query: unknown): string | undefined => {
+  if (query === undefined) return undefined
+  if (typeof query !== "object" || query === null) return "the query must be an object"
+  const { since, traceId } = query as { readonly since?: unknown; readonly traceId?: unknown }
+  return traceId !== undefined && typeof traceId !== "string" ? "traceId must be a string" : dateProblem("since", since)
+}
+const summaryProblem = (query: unknown): string | undefined => {
+  if (typeof query !== "object" || query === null) return "the query must be an object with groupBy"
+  const { groupBy, since, until } = query as {
+    readonly groupBy?: unknown
+    readonly since?: unknown
+    readonly until?: unknown
+  }
+  const groups = groupings.has(groupBy) || (typeof groupBy === "string" && /^tag:.+/.test(groupBy))
+  return groups
+    ? dateProblem("since", since) ?? dateProblem("until", until)
+    : "groupBy must be day, week, month, model, provider, endpoint or tag:<key>"
+}
+const checked = <A>(
+  problem: string | undefined,
+  method: string,
+  run: () => Effect.Effect<A, LedgerError>
+): Effect.Effect<A, LedgerError> =>
+  problem === undefined
+    ? Effect.suspend(run)
+    : Effect.fail(new LedgerError({ reason: "read_failed", message: `Ledger.${method}: ${problem}` }))
 
 /** A fresh in-memory ledger (exact totals, at most `maxEvents` events kept; forgets on restart). */
 export const makeMemory = (options: Memory.MemoryLedgerOptions = {}): Effect.Effect<Ledger.Service> =>
