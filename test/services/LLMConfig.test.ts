@@ -426,6 +426,32 @@ describe("LLMConfig", () => {
         assert.isTrue(error.message.startsWith(`${file}: invalid YAML (line 3`), error.message)
       }))
 
+    it.effect("YAML anchors and << merge keys share settings between entries", () =>
+      Effect.gen(function*() {
+        const { file } = writeFile(
+          "merge.yaml",
+          [
+            "providers:",
+            "  google: { api_key: test-key-123, endpoints: [{ name: g, base_url: \"https://g.example\" }] }",
+            "models:",
+            "  flash: &cheap",
+            "    provider: google",
+            "    model_id: gemini-2.5-flash",
+            "    pricing: { input_per_1m: 0.1, output_per_1m: 0.4 }",
+            "  lite:",
+            "    <<: *cheap",
+            "    model_id: gemini-2.5-flash-lite",
+            "    pricing: { input_per_1m: 0.05, output_per_1m: 0.2 }",
+            ""
+          ].join("\n")
+        )
+        const config = yield* load({ configPath: file })
+        const lite = config.models["lite"]!
+        assert.strictEqual(config.models["flash"]!.provider, "google")
+        assert.strictEqual(lite.modelId, "gemini-2.5-flash-lite")
+        assert.strictEqual(lite.pricing?.inputPer1m, 0.05) // the entry's own key over the merged one
+      }))
+
     it.effect("a YAML alias bomb (billion laughs) is a ConfigError invalid naming the file, not a crash", () =>
       Effect.gen(function*() {
         const levels = ["a: &a [x, x, x, x, x, x, x, x, x]"]

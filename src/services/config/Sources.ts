@@ -88,7 +88,8 @@ export const readEnvironment = (names: Iterable<string>): Effect.Effect<Env> =>
 export const parseYaml = (text: string, origin: string): Effect.Effect<unknown, ConfigError> =>
   // Loaded on first use: only programs that read a config file pay for the parser.
   Effect.flatMap(Effect.promise(() => import("yaml")), (Yaml) => {
-    const document = Yaml.parseDocument(text)
+    // `<<` merge keys (YAML 1.1, as docker compose files use them) share settings between entries
+    const document = Yaml.parseDocument(text, { merge: true })
     const error = document.errors[0]
     if (error !== undefined) {
       const position = error.linePos?.[0]
