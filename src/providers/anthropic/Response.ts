@@ -183,6 +183,20 @@ export const finishOf = (stopReason: string, answered: boolean): FinishReason =>
   answered && stopReason === "tool_use" ? "stop" : fromAnthropic(stopReason)
 
 /**
+ * The block holding a forced-tool JSON answer: the call of `answerTool`, else — no other tool can be
+ * called under the forced choice — the first call, whatever its name (a server answering with the name
+ * it was recorded with, `json`); undefined when no JSON answer was asked for through a tool.
+ */
+const answerBlock = (
+  content: ReadonlyArray<ContentBlock>,
+  answerTool: string | undefined
+): ContentBlock | undefined =>
+  answerTool === undefined
+    ? undefined
+    : content.find((block) => block.type === "tool_use" && block.name === answerTool) ??
+      content.find((block) => block.type === "tool_use")
+
+/**
  * The answer's blocks as parts, in order: text, reasoning with its signature (a redacted block as
  * empty reasoning carrying its data), tool calls. A call of `answerTool` (the forced tool of JSON
  * output) is the answer itself: its `input` as JSON text, without any text block beside it (a
@@ -193,8 +207,8 @@ export const partsOf = (
   answerTool: string | undefined
 ): Array<AssistantPart> => {
   const parts: Array<AssistantPart> = []
-  const answered = answerTool !== undefined &&
-    content.some((block) => block.type === "tool_use" && block.name === answerTool)
+  const answer = answerBlock(content, answerTool)
+  const answered = answer !== undefined
   for (const block of content) {
     switch (block.type) {
       case "text":
@@ -213,7 +227,7 @@ export const partsOf = (
         if (block.data != null) parts.push({ type: "reasoning", text: "", metadata: redactedMetadata(block.data) })
         break
       case "tool_use":
-        if (answerTool !== undefined && block.name === answerTool) {
+        if (block === answer) {
           parts.push({ type: "text", text: JSON.stringify(inputOf(block.input)) })
         } else {
           parts.push({
@@ -245,8 +259,7 @@ export const answerOf = (
     if (part.type === "text") content += part.text
     else if (part.type === "reasoning") reasoning += part.text
   }
-  const answered = answerTool !== undefined &&
-    (message.content ?? []).some((block) => block.type === "tool_use" && block.name === answerTool)
+  const answered = answerBlock(message.content ?? [], answerTool) !== undefined
   const rich = parts.some((part) =>
     part.type === "tool-call" || (part.type === "reasoning" && part.metadata !== undefined)
   )

@@ -125,7 +125,9 @@ export const makeHandler = (
         if (block == null) return undefined
         const index = json.index ?? 0
         if (block.type === "tool_use") {
-          if (answerTool !== undefined && block.name === answerTool) {
+          // Under a forced answer tool no other tool can be called: the first call is the answer
+          // whatever its name (a server keeping the name it was recorded with, `json`).
+          if (answerTool !== undefined && !answered) {
             answered = true
             blocks.set(index, { kind: "answer" })
           } else {

@@ -240,6 +240,48 @@ it.layer(NodeHttpClient.layerUndici)("Anthropic structured output, recorded", (i
       const preambled = yield* client.generate(target, { ...hello, responseFormat: format })
       assert.deepStrictEqual(JSON.parse(preambled.content), recorded.content[0].input)
     }))
+
+  it.scoped("forced tool under another name (@effect/ai's default generateObject): the recorded `json` call is still the answer, unary and streamed", () =>
+    Effect.gen(function*() {
+      const { client, server } = yield* setup
+      const recorded = JSON.parse(fixtureText(vai + "anthropic-json-tool.1.json"))
+      server.enqueue(Loopback.replay(Buffer.from(JSON.stringify(recorded)), { headers: json }))
+      const target = targetOf(server, "claude-3-opus-20240229")
+      const format: JsonResponseFormat = { type: "json", name: "generateObject", schema: { type: "object" } }
+      const answer = yield* client.generate(target, { ...hello, responseFormat: format })
+      assert.deepStrictEqual((server.requests[0]!.json as any).tool_choice, { type: "tool", name: "generateObject" })
+      assert.deepStrictEqual(JSON.parse(answer.content), recorded.content[0].input)
+      assert.strictEqual(answer.finishReason, "stop")
+      assert.isUndefined(answer.parts)
+      // streamed: the same answer as text deltas of the call's input
+      const input = JSON.stringify(recorded.content[0].input)
+      const events = [
+        { type: "message_start", message: { ...recorded, content: [], stop_reason: null } },
+        {
+          type: "content_block_start",
+          index: 0,
+          content_block: { type: "tool_use", id: "toolu_1", name: "json", input: {} }
+        },
+        {
+          type: "content_block_delta",
+          index: 0,
+          delta: { type: "input_json_delta", partial_json: input.slice(0, 10) }
+        },
+        { type: "content_block_delta", index: 0, delta: { type: "input_json_delta", partial_json: input.slice(10) } },
+        { type: "content_block_stop", index: 0 },
+        { type: "message_delta", delta: { stop_reason: "tool_use" }, usage: { output_tokens: 40 } },
+        { type: "message_stop" }
+      ]
+      server.enqueue(
+        Loopback.replay(
+          Buffer.from(events.map((event) => `event: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`).join("")),
+          { headers: sse }
+        )
+      )
+      const { parts } = yield* runStream(client, target, { ...hello, responseFormat: format })
+      assert.deepStrictEqual(JSON.parse(textOf(parts)), recorded.content[0].input)
+      assert.deepStrictEqual(finishOf(parts), ["stop"])
+    }))
 })
 
 describe("Anthropic tool requests", () => {
