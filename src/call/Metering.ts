@@ -303,9 +303,7 @@ export const make = (deps: {
           )
         )
         yield* warnOvershoot(meter, route?.model ?? meter.plan.model, cost, held)
-      }).pipe(
-        Effect.catchAll((e) => Effect.logError(`ledger cancel failed for trace ${meter.plan.traceId}: ${e.message}`))
-      )
+      })
     })
 
   const renew = ledger.renew
