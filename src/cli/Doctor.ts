@@ -120,8 +120,8 @@ export const doctor = (configPath: string | undefined): Effect.Effect<void, CliE
       Object.values(config.models).map((model) => [
         model.alias,
         `${model.provider} ${model.modelId} → ` +
-        (config.providers[model.provider]?.endpoints ?? []).map((e) => `${e.name}${e.region ? ` (${e.region})` : ""}`)
-          .join(", ") +
+        ((config.providers[model.provider]?.endpoints ?? []).map((e) => `${e.name}${e.region ? ` (${e.region})` : ""}`)
+          .join(", ") || "(none in the allowed regions)") +
         (model.fallbacks.length > 0 ? ` · fallbacks: ${model.fallbacks.join(", ")}` : "") +
         (model.pricing === undefined ? " · no pricing (costs counted as $0)" : "") +
         ` · ${rateLimitsText(model.limits)}`

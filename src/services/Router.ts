@@ -44,7 +44,8 @@ export declare namespace Router {
   export interface Service {
     /**
      * The candidates of a model; a fallback alias is left out when `accepts` says its protocol cannot
-     * carry the request. A `ConfigError` when the model has no endpoint left (allowed_regions).
+     * carry the request. A `ConfigError` when neither the model nor its fallbacks have an endpoint left
+     * (allowed_regions dropped them).
      */
     readonly routing: (
       model: ModelConfig,
@@ -129,14 +130,16 @@ export const make = Effect.gen(function*() {
       const cacheable = accepts === undefined || model.fallbacks.length === 0
       const found = cacheable ? cache.get(model.alias) : undefined
       const result = found ?? build(model, accepts)
-      if (result.own.length === 0) {
+      // every endpoint of the model dropped by allowed_regions: its fallbacks' (in the allowed regions) serve it
+      if (result.own.length === 0 && result.fallbacks.length === 0) {
         return Effect.fail(
           new ConfigError({
             reason: "invalid",
             path: `providers.${model.provider}.endpoints`,
             provider: model.provider,
-            message:
-              `providers.${model.provider}.endpoints: no endpoint of model "${model.alias}" is left after the allowed_regions filter`
+            message: `providers.${model.provider}.endpoints: no endpoint of model "${model.alias}"${
+              model.fallbacks.length > 0 ? " or its fallbacks" : ""
+            } is left after the allowed_regions filter`
           })
         )
       }

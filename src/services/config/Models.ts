@@ -23,14 +23,12 @@ const checkEndpoints = (
   providers: Providers,
   origin: string | undefined
 ): ConfigError | undefined => {
-  if (provider.endpoints.length > 0) return undefined
+  // An entry `allowed_regions` emptied is not an error here: its models are called through their
+  // fallbacks, or refused when called (Router.routing), so the other models keep working.
+  if (provider.endpoints.length > 0 || providers.unfilteredCount[provider.name] !== 0) return undefined
   return invalid(
     ["providers", provider.name, "endpoints"],
-    providers.unfilteredCount[provider.name] === 0
-      ? `expected at least one endpoint (model ${quote(alias)} uses this provider)`
-      : `expected at least one endpoint in allowed_regions (${providers.allowedRegions?.join(", ")}) (model ${
-        quote(alias)
-      } uses this provider)`,
+    `expected at least one endpoint (model ${quote(alias)} uses this provider)`,
     origin
   )
 }

@@ -9,6 +9,7 @@ import type * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import * as AST from "effect/SchemaAST"
 import type { ConfigError } from "../../domain/Errors.js"
+import { maxOutputTokensLimit } from "../../domain/Request.js"
 import { type Env, interpolate, isHeaderValue, MalformedVariable, MissingVariable } from "./Interpolate.js"
 import { configError, type KeyPath, sensitivityOf, showActual } from "./Issues.js"
 
@@ -19,6 +20,10 @@ const NonNegativeInt = Schema.Number.pipe(Schema.int(), Schema.nonNegative()).an
 })
 const PositiveInt = Schema.Number.pipe(Schema.int(), Schema.positive()).annotations({
   description: "a positive integer"
+})
+/** An output cap: a positive 32-bit count, as a request's `maxOutputTokens` (`maxOutputTokensLimit`). */
+const OutputCap = Schema.Number.pipe(Schema.int(), Schema.between(1, maxOutputTokensLimit)).annotations({
+  description: `a positive integer up to ${maxOutputTokensLimit}`
 })
 const NonNegativeNumber = Schema.Number.pipe(Schema.finite(), Schema.nonNegative()).annotations({
   description: "a non-negative number"
@@ -176,7 +181,7 @@ const Budget = Schema.Struct({
     Schema.Array(Fraction).annotations({ description: "a list of fractions in (0, 1]" }),
     "alert_thresholds"
   ),
-  defaultMaxOutputTokens: optional(PositiveInt, "default_max_output_tokens"),
+  defaultMaxOutputTokens: optional(OutputCap, "default_max_output_tokens"),
   holdTtlS: optional(PositiveNumber, "hold_ttl_s")
 }).annotations({ description: "a mapping" })
 

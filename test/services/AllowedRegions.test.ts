@@ -1,0 +1,48 @@
+/**
+ * `allowed_regions` drops endpoints (API.md §4, data residency) without breaking the rest of the
+ * config: a model whose provider has no endpoint left is served by its fallbacks' endpoints in the
+ * allowed regions, and a model with none left anywhere is refused when called — a `ConfigError` naming
+ * the filter, before any request or ledger write — while the other models keep working.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import { generate, Ledger, makeMockProviders, makeTestLayer } from "../../src/index.js"
+
+const config = {
+  default_model: "flash",
+  providers: {
+    google: { api_key: "test-key", endpoints: [{ name: "google-us", base_url: "http://127.0.0.1:9", region: "us" }] },
+    dashscope: {
+      api_key: "test-key",
+      endpoints: [
+        { name: "dashscope-intl", base_url: "http://127.0.0.1:9", region: "sg" },
+        { name: "dashscope-cn", base_url: "http://127.0.0.1:9", region: "cn" }
+      ]
+    }
+  },
+  models: {
+    flash: { provider: "google", model_id: "gemini-2.5-flash", fallbacks: ["qwen"] },
+    lone: { provider: "google", model_id: "gemini-2.5-pro" },
+    qwen: { provider: "dashscope", model_id: "qwen-plus" }
+  },
+  allowed_regions: ["cn"],
+  ledger: { backend: "memory" }
+}
+
+describe("allowed_regions", () => {
+  it.effect("keeps the config usable: the region's endpoints serve, fallbacks stand in, the rest is refused when called", () =>
+    Effect.gen(function*() {
+      const providers = makeMockProviders()
+      yield* Effect.gen(function*() {
+        yield* generate({ prompt: "hi", model: "qwen" })
+        yield* generate({ prompt: "hi", model: "flash" }) // its own endpoint dropped: its fallback's, in cn
+        assert.deepStrictEqual(providers.calls.map((call) => call.endpoint), ["dashscope-cn", "dashscope-cn"])
+        const held = (yield* (yield* Ledger).events()).length
+        const error = yield* Effect.flip(generate({ prompt: "hi", model: "lone" }))
+        assert.strictEqual(error._tag, "ConfigError")
+        assert.include(error.message, `no endpoint of model "lone" is left after the allowed_regions filter`)
+        assert.strictEqual((yield* (yield* Ledger).events()).length, held)
+        assert.strictEqual(providers.calls.length, 2)
+      }).pipe(Effect.provide(makeTestLayer({ config, providers })))
+    }))
+})
