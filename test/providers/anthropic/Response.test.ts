@@ -135,7 +135,7 @@ describe("Anthropic Response.decode", () => {
       ["refusal", "filter"],
       ["tool_use", "other"],
       ["pause_turn", "other"],
-      ["model_context_window_exceeded", "other"],
+      ["model_context_window_exceeded", "length"],
       ["a_reason_from_2027", "other"],
       [null, "other"]
     ]
