@@ -91,13 +91,18 @@ export const make = (deps: {
   readonly admission: Admission
   /** Removes configured secrets from what a settlement records. */
   readonly scrub: Scrubber
-  /** Where a settlement the ledger could not write goes to be retried. */
+  /** Where a settlement the ledger could not write is kept, to be written before the next hold. */
   readonly pending?: PendingSettlements | undefined
 }) => {
   const { ledger, pricing, telemetry } = deps
 
   /** Holds the plan's estimate (atomically with every limit); fails with `BudgetExceededError` before any request. */
   const hold = (plan: Plan, progress: CallProgress): Effect.Effect<Meter, BudgetExceededError | FatalError> =>
+    deps.pending?.any() === true
+      ? Effect.zipRight(deps.pending.flush, holdNow(plan, progress))
+      : holdNow(plan, progress)
+
+  const holdNow = (plan: Plan, progress: CallProgress): Effect.Effect<Meter, BudgetExceededError | FatalError> =>
     ledger.hold({
       traceId: plan.traceId,
       provider: plan.model.provider,
@@ -291,16 +296,15 @@ export const make = (deps: {
           timing
         })
         yield* write.pipe(
-          Effect.catchAll((e) =>
-            Effect.zipRight(
-              Effect.logError(
-                `ledger cancel failed for trace ${meter.plan.traceId}: ${e.message}${
-                  deps.pending === undefined ? "" : " (retried in the background)"
-                }`
-              ),
-              deps.pending === undefined ? Effect.void : deps.pending.retry(held, write)
+          Effect.catchAll((e) => {
+            // kept: written before the next call's hold, or when the layer closes
+            deps.pending?.keep(held, write)
+            return Effect.logError(
+              `ledger cancel failed for trace ${meter.plan.traceId}: ${e.message}${
+                deps.pending === undefined ? "" : " (kept: written before the next call, or at close)"
+              }`
             )
-          )
+          })
         )
         yield* warnOvershoot(meter, route?.model ?? meter.plan.model, cost, held)
       })

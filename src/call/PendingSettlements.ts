@@ -1,74 +1,78 @@
 /**
  * Settlements the ledger could not write when their call ended (a file locked past its busy timeout,
- * a database unreachable): retried in the background until written, so no hold stays open and a
- * billed call is not lost when the ledger comes back (API.md §6: "no call leaves a hold behind,
- * whatever ends it"). Each retry first reads whether the hold was settled after all (a write whose
- * reply was lost), so nothing counts twice. Closing the layer makes one last bounded attempt each,
- * before the ledger itself closes; what still cannot be written is logged as lost.
+ * a database unreachable): kept, and written before the next call's hold and when the layer closes,
+ * so no hold stays open and a billed call is not lost once the ledger is back (API.md §6: "no call
+ * leaves a hold behind, whatever ends it"). No timer: a program waits for nothing it did not ask for.
+ * Each attempt first reads whether the hold was settled after all (a write whose reply was lost), so
+ * nothing counts twice; what the last attempt at close cannot write is logged as lost.
  */
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as FiberSet from "effect/FiberSet"
-import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import type { LedgerError } from "../domain/Errors.js"
 import type { Hold, Ledger } from "../services/Ledger.js"
 
-/** Backing off from 1 s, doubling, to one attempt every 30 s. */
-const retrySchedule = Schedule.exponential("1 second").pipe(Schedule.union(Schedule.spaced("30 seconds")))
-
-/** How long the last attempt at shutdown may take. */
+/** How long the last attempt at close may take. */
 const lastAttemptTimeout = Duration.seconds(3)
 
+interface Pending {
+  readonly hold: Hold
+  readonly write: Effect.Effect<void, LedgerError>
+}
+
 export interface PendingSettlements {
-  /** Writes `write` (the settlement of `hold`) later, in the background, until it is written. */
-  readonly retry: (hold: Hold, write: Effect.Effect<void, LedgerError>) => Effect.Effect<void>
+  /** Keeps `write` (the settlement of `hold`) for the next attempt. */
+  readonly keep: (hold: Hold, write: Effect.Effect<void, LedgerError>) => void
+  /** Writes what is kept (before a hold): those the ledger still refuses stay kept. Never fails. */
+  readonly flush: Effect.Effect<void>
+  /** Whether anything is kept (a check a call makes before its hold: no effect when nothing is). */
+  readonly any: () => boolean
 }
 
 export const make = (ledger: Ledger.Service): Effect.Effect<PendingSettlements, never, Scope.Scope> =>
-  Effect.map(FiberSet.make<void, never>(), (fibers) => {
+  Effect.gen(function*() {
+    const kept: Array<Pending> = []
+
     const settledAlready = (hold: Hold) =>
       Effect.map(
         ledger.events({ traceId: hold.traceId }),
         (events) => events.some((event) => event.type !== "hold" && event.holdId === hold.id)
       )
-    const attempt = (hold: Hold, write: Effect.Effect<void, LedgerError>) =>
+    const attempt = ({ hold, write }: Pending) =>
       Effect.flatMap(settledAlready(hold), (settled) => settled ? Effect.void : write)
-    const lost = (hold: Hold, error: unknown) =>
-      Effect.logError(
-        `ledger: the settlement of hold ${hold.id} (trace ${hold.traceId}) could not be written before shutdown: ${
-          error instanceof Error ? error.message : String(error)
-        }`
-      )
 
-    const retry = (hold: Hold, write: Effect.Effect<void, LedgerError>): Effect.Effect<void> =>
-      FiberSet.run(
-        fibers,
-        // The last attempt is armed before the wait can be interrupted (the fiber may be closed at once);
-        // the wait itself is interruptible (the fiber is forked from a call's finalizer, which is not).
-        Effect.uninterruptible(
-          Effect.interruptible(
-            attempt(hold, write).pipe(
-              Effect.retry(retrySchedule),
-              Effect.delay(Duration.seconds(1)),
-              Effect.zipRight(
-                Effect.logInfo(`ledger: the settlement of hold ${hold.id} (trace ${hold.traceId}) is written`)
-              ),
-              Effect.catchAll((error) => lost(hold, error))
+    // Taken out whole (one fiber writes each), put back when refused again.
+    const flush = Effect.suspend(() => {
+      const batch = kept.splice(0)
+      return Effect.forEach(batch, (pending) =>
+        attempt(pending).pipe(
+          Effect.tap(() =>
+            Effect.logInfo(
+              `ledger: the settlement of hold ${pending.hold.id} (trace ${pending.hold.traceId}) is written`
             )
-          ).pipe(
-            Effect.onInterrupt(() =>
-              attempt(hold, write).pipe(
-                Effect.timeoutFail({
-                  duration: lastAttemptTimeout,
-                  onTimeout: () => new Error(`no answer within ${Duration.format(lastAttemptTimeout)}`)
-                }),
-                Effect.catchAll((error) => lost(hold, error))
-              )
+          ),
+          Effect.catchAll(() => Effect.sync(() => kept.push(pending)))
+        ), { discard: true })
+    }).pipe(Effect.uninterruptible)
+
+    yield* Effect.addFinalizer(() =>
+      Effect.forEach(kept.splice(0), (pending) =>
+        attempt(pending).pipe(
+          Effect.timeoutFail({
+            duration: lastAttemptTimeout,
+            onTimeout: () => new Error(`no answer within ${Duration.format(lastAttemptTimeout)}`)
+          }),
+          Effect.catchAll((error) =>
+            Effect.logError(
+              `ledger: the settlement of hold ${pending.hold.id} (trace ${pending.hold.traceId}) could not be written before the layer closed: ${error.message}`
             )
           )
-        )
-      ).pipe(Effect.asVoid)
+        ), { discard: true })
+    )
 
-    return { retry }
+    return {
+      keep: (hold, write) => void kept.push({ hold, write }),
+      flush,
+      any: () => kept.length > 0
+    }
   })

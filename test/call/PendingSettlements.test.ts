@@ -1,7 +1,7 @@
 /**
  * A settlement the ledger cannot write when its call ends (down between the hold and the settlement)
- * is retried in the background until written — the hold does not stay open and the billed call is
- * counted at its cost — never twice, and closing the layer makes a last attempt (API.md §6).
+ * is kept and written before the next call's hold — the hold does not stay open and the billed call
+ * is counted at its cost — never twice, and closing the layer makes a last attempt (API.md §6).
  */
 import { assert, describe, it } from "@effect/vitest"
 import * as Context from "effect/Context"
@@ -9,7 +9,6 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Scope from "effect/Scope"
-import * as TestClock from "effect/TestClock"
 import { LedgerError } from "../../src/domain/Errors.js"
 import { generate, makeMockProviders, testConfig } from "../../src/index.js"
 import { layerWith } from "../../src/layers/Live.js"
@@ -25,7 +24,7 @@ const billed = { content: "answer", usage: { inputTokens: 10, outputTokens: 20 }
  */
 const setup = Effect.gen(function*() {
   const memory = Context.get(yield* Layer.build(Ledger.layerMemory()), Ledger.Ledger)
-  const state = { down: true, loseReplies: 0, attempts: 0 }
+  const state = { down: true, holdsDown: false, loseReplies: 0, attempts: 0 }
   const failing = <A>(write: Effect.Effect<A, LedgerError>) =>
     Effect.suspend(() => {
       state.attempts++
@@ -37,6 +36,10 @@ const setup = Effect.gen(function*() {
     })
   const ledger: Ledger.Ledger.Service = {
     ...memory,
+    hold: (request) =>
+      state.holdsDown
+        ? Effect.fail(new LedgerError({ reason: "unavailable", message: "database is locked" }))
+        : memory.hold(request),
     commit: (hold, settlement) => failing(memory.commit(hold, settlement)),
     cancel: (hold, settlement) => failing(memory.cancel(hold, settlement))
   }
@@ -51,39 +54,32 @@ const setup = Effect.gen(function*() {
 const settlements = (memory: Ledger.Ledger.Service) =>
   Effect.map(memory.events(), (events) => events.filter((event) => event.type !== "hold"))
 
-/** Lets the background fibers run what the clock has made due. */
-const settleDown = Effect.repeatN(Effect.yieldNow(), 20)
-
 describe("settlements the ledger could not write", () => {
-  it.scoped("are retried in the background, backing off, until written: the billed call counted once at its cost", () =>
+  it.scoped("are written before the next call's hold: the billed call counted once at its cost, the hold not left open", () =>
     Effect.gen(function*() {
       const { client, memory, state } = yield* setup
-      const scope = yield* Scope.make()
-      const context = yield* Layer.buildWithScope(client, scope)
+      const context = yield* Layer.build(client)
       const error = yield* Effect.flip(Effect.provide(generate({ prompt: "hi" }), context))
       assert.strictEqual(error._tag === "FatalError" && error.reason, "ledger_unavailable")
       assert.deepStrictEqual(yield* settlements(memory), [])
-      const tried = state.attempts // the commit, then the cancel
-      yield* TestClock.adjust("1 second")
-      yield* settleDown
-      assert.strictEqual(state.attempts, tried + 1) // first retry, still down
-      yield* TestClock.adjust("1 second")
-      yield* settleDown
-      assert.strictEqual(state.attempts, tried + 2)
+      // still down: the next call's attempt keeps it (and the call fails on its own settlement)
+      state.holdsDown = true
+      yield* Effect.flip(Effect.provide(generate({ prompt: "hi" }), context))
+      assert.deepStrictEqual(yield* settlements(memory), [])
+      // back: the next call writes it first, then runs
       state.down = false
-      yield* TestClock.adjust("2 seconds")
-      yield* settleDown
-      const [cancel, ...more] = yield* settlements(memory)
-      assert.deepStrictEqual(more, [])
-      assert.strictEqual(cancel?.status, "error")
-      assert.strictEqual(cancel?.usage?.outputTokens, 20)
-      assert.isTrue(cancel!.cost > 0)
-      assert.strictEqual(yield* memory.spendToday(), cancel!.cost)
-      // nothing more is tried once written
-      yield* TestClock.adjust("5 minutes")
-      yield* settleDown
-      assert.strictEqual((yield* settlements(memory)).length, 1)
-      yield* Scope.close(scope, Exit.void)
+      state.holdsDown = false
+      yield* Effect.provide(generate({ prompt: "hi" }), context)
+      const [first, second] = yield* settlements(memory)
+      assert.strictEqual(first?.type, "cancel")
+      assert.strictEqual(first?.status, "error")
+      assert.strictEqual(first?.usage?.outputTokens, 20)
+      assert.isTrue(first!.cost > 0)
+      assert.strictEqual(second?.type, "commit")
+      assert.strictEqual(yield* memory.spendToday(), first!.cost + second!.cost)
+      // nothing is written twice by later calls
+      yield* Effect.provide(generate({ prompt: "hi" }), context)
+      assert.strictEqual((yield* settlements(memory)).filter((event) => event.type === "cancel").length, 1)
     }))
 
   it.scoped("a write whose reply was lost is not written again", () =>
@@ -91,25 +87,24 @@ describe("settlements the ledger could not write", () => {
       const { client, memory, state } = yield* setup
       state.down = false
       state.loseReplies = 2 // the commit is written, and so is the cancel after it: both reported failed
-      yield* Effect.flip(Effect.provide(generate({ prompt: "hi" }), Layer.fresh(client)))
-      yield* TestClock.adjust("1 minute")
-      yield* settleDown
-      assert.strictEqual((yield* settlements(memory)).length, 2) // commit + cancel, as written at the time
-      assert.strictEqual(state.attempts, 2)
+      const context = yield* Layer.build(client)
+      yield* Effect.flip(Effect.provide(generate({ prompt: "hi" }), context))
+      yield* Effect.provide(generate({ prompt: "hi" }), context)
+      // commit + cancel as written at the time, then the next call's commit: no second cancel
+      assert.deepStrictEqual((yield* settlements(memory)).map((event) => event.type), ["commit", "cancel", "commit"])
     }))
 
   it.scoped("closing the layer makes a last attempt; what still fails is logged as lost, and the close does not hang", () =>
     Effect.gen(function*() {
-      const { client, memory, state } = yield* setup
+      const { client, memory } = yield* setup
       yield* Effect.flip(Effect.provide(generate({ prompt: "hi" }), client)) // the layer closes here, still down
       assert.deepStrictEqual(yield* settlements(memory), [])
       const second = yield* setup
       const scope = yield* Scope.make()
       const context = yield* Layer.buildWithScope(second.client, scope)
       yield* Effect.flip(Effect.provide(generate({ prompt: "hi" }), context))
-      second.state.down = false // back before the first retry is due
+      second.state.down = false // back before the layer closes
       yield* Scope.close(scope, Exit.void)
       assert.strictEqual((yield* settlements(second.memory)).length, 1)
-      assert.isTrue(state.attempts >= 3) // commit, cancel, the last attempt
     }))
 })
