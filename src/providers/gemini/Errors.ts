@@ -3,7 +3,7 @@
  * or SSE-framed JSON, or any text), or an error object inside a 200 answer. The body is decoded with
  * a lenient Schema; quota kind and retry delay come from its `details`.
  */
-import type * as Duration from "effect/Duration"
+import * as Duration from "effect/Duration"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import type { LLMError } from "../../domain/Errors.js"
@@ -74,6 +74,17 @@ const messageDelayOf = (body: ErrorBody): Duration.Duration | undefined => {
   return match === null ? undefined : RetryAfter.parseRetryDelay(match[1])
 }
 
+/**
+ * RetryInfo's wait, or the message's when that is longer: a whole-second `retryDelay` may be the
+ * message's "Please retry in 1.68…s" truncated (WIRE.md §1.7), and waiting less gets another 429.
+ */
+const retryInfoWait = (body: ErrorBody | undefined): Duration.Duration | undefined => {
+  const info = body === undefined ? undefined : retryDelayOf(body)
+  if (info === undefined) return undefined
+  const said = messageDelayOf(body!)
+  return said === undefined ? info : Duration.max(info, said)
+}
+
 const isApiKeyInvalid = (body: ErrorBody): boolean =>
   detailsOf(body, "google.rpc.ErrorInfo").some((info) => info.reason === "API_KEY_INVALID") ||
   /API key not valid/i.test(body.error.message ?? "")
@@ -114,7 +125,7 @@ const classifyDecoded = (
       perDay ? `${what} (a per-day quota: waiting will not clear it today)` : what,
       {
         ...fields,
-        retryAfter: (body !== undefined ? retryDelayOf(body) : undefined) ??
+        retryAfter: retryInfoWait(body) ??
           RetryAfter.fromHeaders(headers, context.now) ??
           (body !== undefined ? messageDelayOf(body) : undefined)
       }

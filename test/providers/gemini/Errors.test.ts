@@ -105,7 +105,12 @@ describe("Gemini Errors.classify", () => {
     const error = classify(429, body)
     assert.strictEqual(error._tag, "RateLimitError")
     assert.strictEqual((error as any).reason, "quota_exhausted")
-    assert.strictEqual(millis((error as any).retryAfter), 1000)
+    // RetryInfo's whole "1s" is the message's 1.68122827s truncated (WIRE.md §1.7): the longer wait
+    assert.strictEqual(millis((error as any).retryAfter), 1681)
+    // a per-minute 429 saying the same waits the same
+    const perMinute = classify(429, body.replace("PerDay", "PerMinute"))
+    assert.strictEqual((perMinute as any).reason, "rate_limited")
+    assert.strictEqual(millis((perMinute as any).retryAfter), 1681)
   })
 
   it("429 that says a spend limit was reached is quota_exhausted; per-minute quota words are not (API.md §8)", () => {
