@@ -5,6 +5,7 @@
 import { FatalError } from "./Errors.js"
 import { type CallRequest, type Message as CallMessage, text, type UserPart } from "./Prompt.js"
 import { tagsProblem } from "./Tags.js"
+import { maxTokenCount } from "./TokenUsage.js"
 
 /**
  * A piece of a message's content (API.md §9): text, an image (bytes or base64 with its media type, or
@@ -48,9 +49,6 @@ export interface GenerateRequest {
 }
 
 /** A `FatalError` `invalid_request`. */
-/** The largest output cap taken: a 32-bit count, as every service and ledger column stores one. */
-export const maxOutputTokensLimit = 2_147_483_647
-
 export const invalidRequest = (message: string): FatalError => new FatalError({ reason: "invalid_request", message })
 
 /** How a rejected value is shown: its type, and the value itself when it is short. */
@@ -90,10 +88,10 @@ export const validate = (req: GenerateRequest): CallRequest | FatalError => {
   if (
     req.maxOutputTokens !== undefined &&
     !(typeof req.maxOutputTokens === "number" && Number.isInteger(req.maxOutputTokens) && req.maxOutputTokens > 0 &&
-      req.maxOutputTokens <= maxOutputTokensLimit)
+      req.maxOutputTokens <= maxTokenCount)
   ) {
     return invalidRequest(
-      `maxOutputTokens must be a positive integer up to ${maxOutputTokensLimit}, got ${describe(req.maxOutputTokens)}`
+      `maxOutputTokens must be a positive integer up to ${maxTokenCount}, got ${describe(req.maxOutputTokens)}`
     )
   }
   const rangeError = checkNumber("temperature", req.temperature, (n) => n >= 0 && n <= 2, "[0, 2]") ??

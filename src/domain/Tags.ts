@@ -17,6 +17,8 @@ const keyPattern = /^[A-Za-z][A-Za-z0-9_.-]{0,63}$/
  */
 const valuePattern = /^[\p{L}\p{M}\p{N}_.:@+/=#-]{1,128}$/u
 
+const typeName = (value: unknown): string => value === null ? "null" : Array.isArray(value) ? "an array" : typeof value
+
 /** Why `key` cannot be a tag key (`model` is reserved: `model:<alias>` scopes are aliases); undefined when it can. */
 export const tagKeyProblem = (key: string): string | undefined =>
   key === "model"
@@ -28,7 +30,7 @@ export const tagKeyProblem = (key: string): string | undefined =>
 /** Why `value` cannot be a tag value; undefined when it can. */
 export const tagValueProblem = (value: unknown): string | undefined =>
   typeof value !== "string"
-    ? `a tag value must be a string, got ${value === null ? "null" : Array.isArray(value) ? "an array" : typeof value}`
+    ? `a tag value must be a string, got ${typeName(value)}`
     : valuePattern.test(value)
     ? undefined
     : "a tag value is 1 to 128 letters, digits or _ . : @ + / = # - (no spaces, commas or quotes)"
@@ -57,9 +59,7 @@ export const traceIdProblem = (traceId: unknown): string | undefined =>
   traceId === undefined
     ? undefined
     : typeof traceId !== "string"
-    ? `traceId must be a string, got ${
-      traceId === null ? "null" : Array.isArray(traceId) ? "an array" : typeof traceId
-    }`
+    ? `traceId must be a string, got ${typeName(traceId)}`
     : traceIdPattern.test(traceId)
     ? undefined
     : "traceId is up to 256 characters, with no control characters"

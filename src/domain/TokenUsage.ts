@@ -51,7 +51,7 @@ export const fromCounts = (usage: UsageCounts): TokenUsage => {
   return unvalidated(TokenUsage, fields)
 }
 
-/** The largest token count taken from a provider: a 32-bit count, as every ledger column stores one. */
+/** The largest token count taken (a provider's report, an output cap): a 32-bit count, as every ledger column stores one. */
 export const maxTokenCount = 2_147_483_647
 
 const isCount = (n: number): boolean => n >= 0 && n <= maxTokenCount // false for NaN

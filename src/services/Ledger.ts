@@ -194,7 +194,8 @@ export class Ledger extends Context.Tag("effect-llm/Ledger")<Ledger, Ledger.Serv
 /**
  * Wraps every operation of a ledger backend in a span (`Ledger.hold`, `Ledger.commit`, …). No
  * creation stack trace: capturing one builds an `Error` per span, which costs more than the span.
- * Attributes are built only when the span is made (under an installed tracer).
+ * Attributes are built only when the span is made (under an installed tracer). The read methods'
+ * arguments are checked here too, the one wrapper every backend goes through (see `checked` below).
  */
 export const withSpans = (ledger: Ledger.Service): Ledger.Service =>
   Ledger.of({

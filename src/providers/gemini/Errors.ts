@@ -80,8 +80,8 @@ const messageDelayOf = (body: ErrorBody): Duration.Duration | undefined => {
  */
 const retryInfoWait = (body: ErrorBody | undefined): Duration.Duration | undefined => {
   const info = body === undefined ? undefined : retryDelayOf(body)
-  if (info === undefined) return undefined
-  const said = messageDelayOf(body!)
+  if (body === undefined || info === undefined) return undefined
+  const said = messageDelayOf(body)
   return said === undefined ? info : Duration.max(info, said)
 }
 

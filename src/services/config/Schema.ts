@@ -9,7 +9,7 @@ import type * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import * as AST from "effect/SchemaAST"
 import type { ConfigError } from "../../domain/Errors.js"
-import { maxOutputTokensLimit } from "../../domain/Request.js"
+import { maxTokenCount } from "../../domain/TokenUsage.js"
 import { type Env, interpolate, isHeaderValue, MalformedVariable, MissingVariable } from "./Interpolate.js"
 import { configError, type KeyPath, sensitivityOf, showActual } from "./Issues.js"
 
@@ -21,9 +21,9 @@ const NonNegativeInt = Schema.Number.pipe(Schema.int(), Schema.nonNegative()).an
 const PositiveInt = Schema.Number.pipe(Schema.int(), Schema.positive()).annotations({
   description: "a positive integer"
 })
-/** An output cap: a positive 32-bit count, as a request's `maxOutputTokens` (`maxOutputTokensLimit`). */
-const OutputCap = Schema.Number.pipe(Schema.int(), Schema.between(1, maxOutputTokensLimit)).annotations({
-  description: `a positive integer up to ${maxOutputTokensLimit}`
+/** An output cap: a positive 32-bit count, as a request's `maxOutputTokens` (`maxTokenCount`). */
+const OutputCap = Schema.Number.pipe(Schema.int(), Schema.between(1, maxTokenCount)).annotations({
+  description: `a positive integer up to ${maxTokenCount}`
 })
 const NonNegativeNumber = Schema.Number.pipe(Schema.finite(), Schema.nonNegative()).annotations({
   description: "a non-negative number"
