@@ -8,8 +8,11 @@
  * until one is learned an attempt costs one comparison here.
  */
 import * as Clock from "effect/Clock"
+import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as FiberId from "effect/FiberId"
 import type { ModelConfig, RateLimits, ResilienceConfig } from "../domain/Config.js"
 import { FatalError, type LimitKind, type LLMError, RateLimitError } from "../domain/Errors.js"
 import type { CallRequest } from "../domain/Prompt.js"
@@ -66,6 +69,28 @@ export const make = (deps: {
   const maxWaitMs = resilience.maxWaitTimeoutS * 1000
   /** Pauses of aliases without limits, by `alias\0endpoint`: epoch ms they end. */
   const localPauses = new Map<string, number>()
+  // A settlement that lowers a slot's tokens can let a `tpm` waiter in before its computed wait ends:
+  // per alias, how many times tokens were freed (a waiter compares it across its admission try, so
+  // a release during the try is not missed) and the signal its waiters race their sleep against.
+  // In-process only: another process's settlements are seen when the wait ends.
+  const tokensFreedCount = new Map<string, number>()
+  const tokensFreedSignal = new Map<string, Deferred.Deferred<void>>()
+  const tokensFreed = (alias: string) => {
+    tokensFreedCount.set(alias, (tokensFreedCount.get(alias) ?? 0) + 1)
+    const signal = tokensFreedSignal.get(alias)
+    if (signal === undefined) return
+    tokensFreedSignal.delete(alias)
+    Deferred.unsafeDone(signal, Exit.void)
+  }
+  const whenTokensFreed = (alias: string): Effect.Effect<void> =>
+    Effect.suspend(() => {
+      let signal = tokensFreedSignal.get(alias)
+      if (signal === undefined) {
+        signal = Deferred.unsafeMake<void>(FiberId.none)
+        tokensFreedSignal.set(alias, signal)
+      }
+      return Deferred.await(signal)
+    })
   const noWait: Effect.Effect<LimiterWait | undefined> = Effect.succeed(undefined)
 
   const ledgerUnavailable = (error: { readonly message: string }) =>
@@ -120,12 +145,16 @@ export const make = (deps: {
       const tooBig = limits === undefined ? undefined : oversize(route.model, tokens)
       if (tooBig !== undefined) return yield* tooBig
       let waited: LimiterWait | undefined
+      const alias = route.model.alias
       while (true) {
+        const freedBefore = tokensFreedCount.get(alias)
         const refusal = yield* tryOnce(progress, route, limits, tokens)
         if (refusal === undefined) {
           if (limits !== undefined) yield* telemetry.limiterAdmitted(route)
           return waited
         }
+        // tokens freed while it was asked: ask again at once
+        if (refusal.kind === "tpm" && tokensFreedCount.get(alias) !== freedBefore) continue
         const now = yield* Clock.currentTimeMillis
         // the attempt after the wait must have time left of the budget (as `RetryPolicy.decide`'s waits)
         const fits = resilience.waitOnRateLimit && refusal.retryAfterMs <= maxWaitMs &&
@@ -144,8 +173,9 @@ export const make = (deps: {
         yield* Effect.logDebug(`waiting ${refusal.retryAfterMs} ms for a ${refusal.kind} slot of ${route.model.alias}`)
           .pipe(Effect.annotateLogs({ endpoint: route.endpoint.name, limitKind: refusal.kind }))
         yield* telemetry.limiterWaited(route, refusal.kind, refusal.retryAfterMs)
-        yield* Effect.sleep(Duration.millis(refusal.retryAfterMs))
-        waited = { ms: (waited?.ms ?? 0) + refusal.retryAfterMs, kind: refusal.kind }
+        const sleep = Effect.sleep(Duration.millis(refusal.retryAfterMs))
+        yield* refusal.kind === "tpm" ? Effect.raceFirst(sleep, whenTokensFreed(alias)) : sleep
+        waited = { ms: (waited?.ms ?? 0) + (yield* Clock.currentTimeMillis) - now, kind: refusal.kind }
         yield* afterWait
       }
     })
@@ -158,7 +188,9 @@ export const make = (deps: {
   const release = (progress: CallProgress, tokens: number): Effect.Effect<void> => {
     const slot = progress.takeSlot()
     if (slot === undefined || slot.tokens === tokens) return Effect.void
+    const freed = tokens < slot.tokens
     return ledger.release(slot, tokens).pipe(
+      Effect.tap(() => freed ? tokensFreed(slot.alias) : undefined),
       Effect.catchAll((error) => Effect.logWarning(`rate limiter: releasing a slot failed: ${error.message}`)),
       Effect.uninterruptible
     )

@@ -303,6 +303,25 @@ describe.each(backends)("rate limits through the client ($name)", (backend) => {
       }).pipe(Effect.provide(layer))
     }))
 
+  test("a tpm waiter goes as soon as a settlement frees the tokens it needs, not when the estimate's minute ends", () =>
+    Effect.gen(function*() {
+      // each call is admitted at ~2,000 tokens against tpm 3,000; the first answer takes 10 s and uses 15
+      const { arrivals, layer } = harness(
+        configWith({ tpm: 3000 }, postgres ? { retry_budget_s: 3600 } : {}),
+        ledger(),
+        (call, index) =>
+          index === 0 ? Effect.as(Effect.sleep("10 seconds"), answer(call)) : Effect.succeed(answer(call))
+      )
+      const results = yield* all([generate({ maxOutputTokens: 2000 }), generate({ maxOutputTokens: 2000 })]).pipe(
+        Effect.provide(layer)
+      )
+      assert.deepStrictEqual(results.map(Either.isRight), [true, true])
+      const times = arrivals.map((a) => a.at)
+      // (before, the second slept until the first's estimate left the window: 60 s)
+      if (postgres) assert.isBelow(times[1]!, 60_000)
+      else assert.deepStrictEqual(times, [0, 10_000])
+    }))
+
   for (const limited of [true, false]) {
     test(
       `a 429 with Retry-After pauses that endpoint for every caller of the alias (${
