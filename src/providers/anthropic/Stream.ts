@@ -5,7 +5,7 @@
  * `ReasoningDelta` and its signature as `PartMetadata` at the block's stop, a `tool_use` block's
  * `input_json_delta` fragments assembled into one `ToolCall` at its stop — or, for the forced tool of
  * a JSON answer, sent as the answer's `TextDelta`s), `message_delta` (stop
- * reason, cumulative usage), `message_stop` (the finish signal); `ping` and unknown events are
+ * reason, cumulative usage), `message_stop` (the finish signal, where the stream ends); `ping` and unknown events are
  * ignored; an `error` event fails with its classification. A body that ends before `message_stop` is
  * `stream_interrupted`, even after a `message_delta` with a stop reason.
  */
@@ -184,10 +184,10 @@ export const makeHandler = (
         return undefined
       }
       case "message_stop":
-        // The finish signal. The body is still read to its end (it ends right after), so the
-        // keep-alive connection goes back to the pool; later events are ignored.
+        // The finish signal: the stream has succeeded whatever the connection does next (a reset, a
+        // body held open); what is left of the body drains so the connection goes back to the pool.
         stopped = true
-        return undefined
+        return "finished" as const
     }
     return undefined
   }

@@ -386,6 +386,21 @@ it.layer(NodeHttpClient.layerUndici)("Anthropic streams", (it) => {
         assert.strictEqual(partsOf(parts, "Usage").at(-1)?.usage.inputTokens, 10)
       }))
 
+    it.scoped("message_stop ends the stream: a connection reset or held open after it is still a finished answer", () =>
+      Effect.gen(function*() {
+        const { client, server, target } = yield* setup
+        const body = textWire.body
+        // the body up to message_stop's event, without the end of the HTTP body
+        const stopped = body.subarray(0, body.indexOf("\n\n", body.indexOf("event: message_stop")) + 2)
+        const whole = expectedFromRecording(body.toString("utf8"))
+        for (const end of ["destroy", "hang"] as const) {
+          server.enqueue({ status: 200, headers: textWire.headers, body: [stopped, { delayMs: 20 }], end })
+          const { error, parts } = yield* runStream(client, target)
+          assert.strictEqual(error, undefined, end)
+          assert.deepStrictEqual(summary(parts), whole, end)
+        }
+      }))
+
     it.scoped("a body that ends after message_delta without message_stop is stream_interrupted, with its usage", () =>
       Effect.gen(function*() {
         const { client, server, target } = yield* setup
