@@ -292,6 +292,35 @@ describe("stream() over HTTP", () => {
       yield* Effect.promise(() => server.requests[0]!.socketClosed)
     }))
 
+  it.scoped("after the finish signal, a connection reset or a body held open past the idle timeout is a finished answer", () =>
+    Effect.gen(function*() {
+      const server = yield* Loopback.make
+      const expected = expectedFromGemini(longFixture)
+      const layer = layerFor(server.url, { stream_idle_timeout_s: 30, circuit_breaker: { failure_threshold: 1 } })
+      yield* Effect.gen(function*() {
+        for (const end of ["destroy", "hang"] as const) {
+          server.enqueue({ headers: sse, body: [longFixture, { delayMs: 20 }], end })
+          const traceId = `after-finish-${end}`
+          const fiber = yield* Effect.fork(collect(stream({ prompt: "x", traceId })))
+          if (end === "hang") {
+            yield* Effect.promise(() => server.awaitRequests(2))
+            yield* TestClock.adjust("30 seconds")
+          }
+          const events = yield* Fiber.join(fiber)
+          const last = events.at(-1)!
+          assert.isTrue(last.isFinish, end)
+          assert.strictEqual(last.response?.content, expected.text, end)
+          assert.strictEqual(last.usage?.outputTokens, expected.output, end)
+          const settled = (yield* ledgerEvents(traceId)).filter((e) => e.type !== "hold")
+          assert.deepStrictEqual(settled.map((e) => [e.type, e.status]), [["commit", "ok"]], end)
+        }
+        // neither counted for the breaker (threshold 1): a third call goes out
+        server.enqueue(Loopback.replay(longFixture, { headers: sse }))
+        yield* collect(stream({ prompt: "x" }))
+        assert.strictEqual(server.requests.length, 3)
+      }).pipe(Effect.provide(layer))
+    }))
+
   it.scoped("request_timeout_s bounds the wait for the response to start", () =>
     Effect.gen(function*() {
       const server = yield* Loopback.make

@@ -6,6 +6,7 @@
  * `RetryableError` `stream_interrupted`. Helpers tell a cut event from an undecodable one.
  */
 import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
+import * as Cause from "effect/Cause"
 import * as Channel from "effect/Channel"
 import * as Chunk from "effect/Chunk"
 import * as Duration from "effect/Duration"
@@ -39,6 +40,11 @@ export interface EventHandler {
   readonly onEnd: () => LLMError | undefined
   /** The finish reason the provider signalled (the last one, when it sent several); `undefined` before it. */
   readonly finishReason: () => FinishReason | undefined
+  /**
+   * A read failing after the finish reason (a reset, a body held open past the idle timeout) is still
+   * a cut: what follows it matters (OpenAI's usage chunk). Otherwise it ends the stream, finished.
+   */
+  readonly cleanEndAfterFinish?: true
 }
 
 /**
@@ -58,6 +64,8 @@ interface Decoder {
   /** Hands the held-back events to the handler. */
   readonly resume: (out: Array<StreamPart>) => Step
   readonly end: (out: Array<StreamPart>) => LLMError | "finished"
+  /** The provider's finish signal has been read (a read failing after it ends the stream, not cuts it). */
+  readonly finishSeen: () => boolean
 }
 
 /** Whether a part from `from` on in `out` is a delta. */
@@ -114,6 +122,7 @@ const makeDecoder = (
     },
     waiting: () => held !== undefined,
     resume,
+    finishSeen: () => handler.cleanEndAfterFinish !== true && handler.finishReason() !== undefined,
     end: (out) => {
       // (The end's events may hold the first delta, and hold back what follows it.)
       // (A character the body's end cut short is U+FFFD, before the parser's last event.)
@@ -168,7 +177,12 @@ export const decode = <R>(
         }
         return emit(out, loop)
       },
-      onFailure: Channel.failCause,
+      // a read failing after the finish signal (a reset, the idle timeout) ends the stream there
+      onFailure: (cause) => {
+        if (!decoder.finishSeen() || Option.isNone(Cause.failureOption(cause))) return Channel.failCause(cause)
+        const out: Array<StreamPart> = []
+        return emit(out, ending(decoder.end(out)))
+      },
       onDone: () => {
         const out: Array<StreamPart> = []
         return emit(out, ending(decoder.end(out)))
@@ -208,9 +222,10 @@ export const openPull = (
           timed ? { ms: idleMs, onIdle: idle.onIdle } : undefined,
           scope
         ),
-        (body) => pullParts(body, makeDecoder(context, makeHandler, true), timed ? idleMs : undefined)
+        (body) =>
+          pullParts(body, makeDecoder(context, makeHandler, true), timed ? idleMs : undefined, timed ? undefined : idle)
       )
-    return readable !== undefined && timed || idle === undefined
+    return readable !== undefined || idle === undefined
       ? opened
       : Effect.map(opened, (pull) => Timeout.idleTimeout(pull, idle))
   })
@@ -241,7 +256,12 @@ const readErrors = (response: HttpClientResponse.HttpClientResponse, context: Er
  * after the last one fails with how the stream ended (`Option.none()`: finished). With `idleMs`,
  * each pull's reads wait until `idleMs` after the pull began.
  */
-const pullParts = (body: Body.Body, decoder: Decoder, idleMs: number | undefined): Pull<StreamPart, LLMError> => {
+const pullParts = (
+  body: Body.Body,
+  decoder: Decoder,
+  idleMs: number | undefined,
+  idle: IdleTimeout | undefined
+): Pull<StreamPart, LLMError> => {
   let ended: LLMError | "finished" | undefined
   let deadline = Number.POSITIVE_INFINITY
   const end = (step: LLMError | "finished"): Pull<StreamPart, LLMError> =>
@@ -262,11 +282,14 @@ const pullParts = (body: Body.Body, decoder: Decoder, idleMs: number | undefined
     }
     return emit(out, undefined)
   }
+  // After the provider's finish signal the stream has succeeded: a read that fails then (a reset, a
+  // body held open past the idle timeout) ends it as the body's end would.
+  const endAfterFinish: Pull<StreamPart, LLMError> = Effect.suspend(() => decodeRead(undefined))
   const next: Pull<StreamPart, LLMError> = Effect.matchEffect(Effect.suspend(() => body.read(deadline)), {
-    onFailure: (error) => Effect.fail(Option.some(error)),
+    onFailure: (error) => decoder.finishSeen() ? endAfterFinish : Effect.fail(Option.some(error)),
     onSuccess: decodeRead
   })
-  return Effect.suspend(() => {
+  const pull: Pull<StreamPart, LLMError> = Effect.suspend(() => {
     if (ended !== undefined) return end(ended)
     if (idleMs !== undefined) deadline = Timeout.liveNow() + idleMs
     if (decoder.waiting()) {
@@ -275,6 +298,11 @@ const pullParts = (body: Body.Body, decoder: Decoder, idleMs: number | undefined
     }
     return next
   })
+  // Under another clock (TestClock) the pull is timed by it: its idle failure is a read's, as above.
+  return idle === undefined ? pull : Effect.catchAll(
+    Timeout.idleTimeout(pull, idle),
+    (error) => Option.isSome(error) && ended === undefined && decoder.finishSeen() ? endAfterFinish : Effect.fail(error)
+  )
 }
 
 const fieldNames = ["data", "event", "id", "retry"]

@@ -162,7 +162,9 @@ export const makeHandler = (
     },
     // Raw lines after the first event are ignored (tolerated as heartbeats).
     onEnd: () => (sawEvent ? undefined : raw.end()),
-    finishReason: () => finish
+    finishReason: () => finish,
+    // the usage chunk comes after the finish_reason: only [DONE] or the body's clean end finish it
+    cleanEndAfterFinish: true
   }
 }
 

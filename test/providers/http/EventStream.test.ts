@@ -98,6 +98,14 @@ describe("EventStream.decode", () => {
       assert.strictEqual(failure(exit), cut)
     }))
 
+  it.effect("a body read failure after the finish signal ends the stream there, successfully (a reset after the last event)", () =>
+    Effect.gen(function*() {
+      const cut = new RetryableError({ reason: "stream_interrupted", message: "cut" })
+      const { exit, parts } = yield* run(Stream.concat(bytes("data: a\n\ndata: finish:stop\n\n"), Stream.fail(cut)))
+      assert.isTrue(Exit.isSuccess(exit))
+      assert.deepStrictEqual(parts, [{ _tag: "TextDelta", text: "a" }, { _tag: "Finish", reason: "stop" }])
+    }))
+
   it.effect("raw JSON lines are collected until they parse; leftover text is a cut when JSON-shaped, else a bad response", () =>
     Effect.gen(function*() {
       const whole = yield* run(bytes("{\n\"a\": 1\n}\n\ndata: finish:stop\n\n"))
