@@ -17,7 +17,7 @@ import type {
   ToolResultPart,
   UserPart
 } from "../domain/Prompt.js"
-import { invalidRequest } from "../domain/Request.js"
+import { base64Of, dataUrlProblem, invalidRequest } from "../domain/Request.js"
 import { hasMetadata, type Memory, type SignedPart } from "./Memory.js"
 
 /** The prompt in `CallRequest`'s shape. */
@@ -60,19 +60,30 @@ export const fileDataOf = (data: string | Uint8Array | URL): FileData => {
  */
 const positionOf = (index: number, j: number): string => `messages[${index}].content[${j}]`
 
-/** A file part, or `invalid_request` for empty data (bytes or base64), as `generate` refuses it. */
-const fileOf = (part: Prompt.FilePart, label: string): FilePart | FatalError =>
-  !(part.data instanceof URL) && part.data.length === 0
-    ? invalidRequest(
-      `${label} (${part.mediaType}): data must be non-empty bytes (Uint8Array), a non-empty base64 string or a URL`
-    )
-    : {
-      type: "file",
-      mediaType: part.mediaType,
-      data: fileDataOf(part.data),
-      ...(part.fileName !== undefined ? { fileName: part.fileName } : {}),
-      source: label
-    }
+/**
+ * A file part, or `invalid_request` for data a service could not take, as `generate` refuses it:
+ * empty bytes, a string that is neither base64 nor a URL, a `data:` URL whose payload is not base64.
+ */
+const fileOf = (part: Prompt.FilePart, label: string): FilePart | FatalError => {
+  const data = fileDataOf(part.data)
+  const problem = part.data instanceof URL
+    ? undefined
+    : part.data.length === 0
+    ? "data must be non-empty bytes (Uint8Array), a non-empty base64 string or a URL"
+    : data._tag === "base64" && typeof part.data === "string" && base64Of(part.data) === undefined
+    ? "data is a string that is neither base64 nor a URL"
+    : data._tag === "url" && /^data:/i.test(data.url)
+    ? dataUrlProblem(data.url)
+    : undefined
+  if (problem !== undefined) return invalidRequest(`${label} (${part.mediaType}): ${problem}`)
+  return {
+    type: "file",
+    mediaType: part.mediaType,
+    data,
+    ...(part.fileName !== undefined ? { fileName: part.fileName } : {}),
+    source: label
+  }
+}
 
 /** The metadata of a text or reasoning part lost by the prompt, from the signed parts of its turn's calls. */
 const recalledFor = (turn: ReadonlyArray<SignedPart>, type: "text" | "reasoning", text: string) =>

@@ -153,7 +153,7 @@ const mediaTypePattern = /^[a-z0-9][a-z0-9!#$&^_.+-]*\/[a-z0-9][a-z0-9!#$&^_.+-]
  * Bytes as base64, or a base64 string checked (whitespace allowed, as in wrapped base64); `undefined` if
  * neither, or empty (no provider takes an empty file: refused here as the empty string is).
  */
-const base64Of = (data: unknown): string | undefined => {
+export const base64Of = (data: unknown): string | undefined => {
   if (data instanceof Uint8Array) {
     return data.byteLength > 0
       ? Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString("base64")
@@ -163,6 +163,31 @@ const base64Of = (data: unknown): string | undefined => {
   const compact = data.replace(/\s+/g, "")
   return compact.length > 0 && compact.length % 4 === 0 && base64Pattern.test(compact) ? compact : undefined
 }
+
+/** A `data:` URL: its media type, whether it says `;base64`, its payload. */
+const dataUrlPattern = /^data:([^;,]*)((?:;[^;,]*)*?)(;base64)?,(.*)$/is
+
+/**
+ * What is wrong with a `data:` URL's payload (empty, or not base64), `undefined` when it is whole:
+ * sent as it is, it would be refused by the service after a hold, or read as other bytes.
+ */
+export const dataUrlProblem = (url: string): string | undefined => {
+  const parts = dataUrlPattern.exec(url)
+  if (parts === null || parts[3] === undefined) return "a data: URL must be data:<media type>;base64,<data>"
+  return base64Of(parts[4]) === undefined ? "the data: URL's base64 payload is empty or not base64" : undefined
+}
+
+const urlMediaTypes: Readonly<Record<string, string>> = {
+  png: "image/png",
+  jpg: "image/jpeg",
+  jpeg: "image/jpeg",
+  webp: "image/webp",
+  gif: "image/gif"
+}
+
+/** The media type an image URL names by its extension, else `image/*` (for a refusal's message). */
+const imageUrlMediaType = (url: string): string =>
+  urlMediaTypes[/\.([a-z0-9]+)(?:[?#].*)?$/i.exec(url)?.[1]?.toLowerCase() ?? ""] ?? "image/*"
 
 /**
  * A message's content parts (API.md §9) as call parts, each labelled with its position in the request
@@ -184,7 +209,10 @@ const contentParts = (content: ReadonlyArray<unknown>, index: number): Array<Use
       case "image": {
         if (part.url !== undefined) {
           if (typeof part.url !== "string" || !/^(https:|data:)/i.test(part.url)) {
-            return invalidRequest(`${label}: an image url must be an https: or data: URL, got ${describe(part.url)}`)
+            const named = typeof part.url === "string" ? ` (${imageUrlMediaType(part.url)})` : ""
+            return invalidRequest(
+              `${label}${named}: an image url must be an https: or data: URL, got ${describe(part.url)}`
+            )
           }
           const dataUrl = /^data:([^;,]*)(;base64)?,/i.exec(part.url)
           if (
@@ -192,6 +220,8 @@ const contentParts = (content: ReadonlyArray<unknown>, index: number): Array<Use
           ) {
             return invalidRequest(`${label}: a data: URL image must be data:image/<type>;base64,<data>`)
           }
+          const payload = dataUrl !== null ? dataUrlProblem(part.url) : undefined
+          if (payload !== undefined) return invalidRequest(`${label} (${dataUrl![1]!.toLowerCase()}): ${payload}`)
           parts.push({
             type: "file",
             mediaType: dataUrl !== null ? dataUrl[1]!.toLowerCase() : "image/*",

@@ -109,6 +109,24 @@ describe("encodePrompt", () => {
     assert.deepStrictEqual(fileDataOf(new URL("https://x.test/b.png")), { _tag: "url", url: "https://x.test/b.png" })
   })
 
+  it("file data a service could not take is invalid_request naming the part and its media type: a string neither base64 nor a URL, a data: URL whose payload is empty or not base64", () => {
+    const cases: ReadonlyArray<[string, string]> = [
+      ["@@@###", "neither base64 nor a URL"],
+      ["data:image/png;base64,", "empty or not base64"],
+      ["data:image/png;base64,@@@###", "empty or not base64"]
+    ]
+    for (const [data, problem] of cases) {
+      const encoded = encodePrompt(Prompt.make([{
+        role: "user",
+        content: [{ type: "text", text: "What is this?" }, { type: "file", mediaType: "image/png", data }]
+      }]))
+      assert.instanceOf(encoded, FatalError, data)
+      assert.strictEqual((encoded as FatalError).reason, "invalid_request")
+      assert.include((encoded as FatalError).message, "messages[0].content[1] (image/png)", data)
+      assert.include((encoded as FatalError).message, problem, data)
+    }
+  })
+
   it("a prompt with only system text is invalid_request", () => {
     const encoded = encodePrompt(Prompt.make([{ role: "system", content: "Be brief." }]))
     assert.instanceOf(encoded, FatalError)

@@ -83,6 +83,18 @@ describe("content parts", () => {
       [[{ type: "image", url: "ftp://example.com/a.png" }], ["messages[0].content[0]", "https: or data:"]],
       [[{ type: "image", url: "data:text/plain;base64,aGk=" }], ["messages[0].content[0]", "data:image/"]],
       [[{ type: "image", url: "data:image/png,rawbytes" }], ["messages[0].content[0]", "base64"]],
+      // a data: URL's payload is checked as inline base64 is: empty or not base64 is refused, not sent
+      [[{ type: "image", url: "data:image/png;base64," }], [
+        "messages[0].content[0] (image/png)",
+        "empty or not base64"
+      ]],
+      [[{ type: "image", url: "data:image/png;base64,@@@###" }], [
+        "messages[0].content[0] (image/png)",
+        "empty or not base64"
+      ]],
+      // an http: URL's refusal names the media type its extension says
+      [[{ type: "image", url: "http://example.com/a.jpg?x=1" }], ["messages[0].content[0] (image/jpeg)", "https:"]],
+      [[{ type: "image", url: "http://example.com/picture" }], ["messages[0].content[0] (image/*)"]],
       [[{ type: "image", data: "not base64!", mediaType: "image/png" }], ["messages[0].content[0]", "base64"]],
       [[{ type: "image", data: "", mediaType: "image/png" }], ["messages[0].content[0]", "base64"]],
       [[{ type: "image", data: png }], ["messages[0].content[0].mediaType", "image/"]],
