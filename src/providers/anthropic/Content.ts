@@ -108,11 +108,28 @@ const kindOf = (part: FilePart): { readonly kind: "image" | "pdf"; readonly medi
 /**
  * Whether Anthropic carries a part in a turn of `role`: files only in user turns (an assistant turn
  * holds text, thinking and tool use), as an image (JPEG, PNG, GIF, WebP — bytes, a `data:` URL, or an
- * `https:` URL; `image/*` only as a URL) or a PDF (bytes, a `data:` URL or an `https:` URL). Audio,
- * video and other documents are refused.
+ * `https:` URL; `image/*` only as a URL; inline, at most 5 MB of base64) or a PDF (bytes, a `data:` URL
+ * or an `https:` URL). Audio, video and other documents are refused.
  */
-export const canCarry = (part: Part, role: Message["role"]): boolean =>
-  part.type !== "file" || (role === "user" && kindOf(part) !== undefined)
+export const canCarry = (part: Part, role: Message["role"]): boolean | string => {
+  if (part.type !== "file") return true
+  const kind = role === "user" ? kindOf(part)?.kind : undefined
+  if (kind === undefined) return false
+  const size = kind === "image" ? inlineBase64Length(part) : 0
+  return size > maxImageBase64Length
+    ? `exceeds Anthropic's 5 MB image limit: ${size} base64 bytes > ${maxImageBase64Length}`
+    : true
+}
+
+/** Anthropic's per-image cap, on the base64 text (WIRE-tools-multimodal §4.6: "image exceeds 5 MB maximum"). */
+const maxImageBase64Length = 5_242_880
+
+/** The length of a part's inline base64 (bytes or a `data:` URL's payload); 0 for a remote URL. */
+const inlineBase64Length = (part: FilePart): number => {
+  if (part.data._tag === "base64") return part.data.base64.length
+  const inline = dataUrl.exec(part.data.url)
+  return inline === null ? 0 : part.data.url.length - inline[0].length
+}
 
 const encodeFile = (part: FilePart): BlockBody => {
   const { kind, mediaType } = kindOf(part)!

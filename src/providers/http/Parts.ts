@@ -10,9 +10,9 @@ import { type CallRequest, type Message, type Part, partLabel } from "../../doma
 export interface Capabilities {
   /**
    * Whether a part can be sent in a turn of `role`; a file part is judged by its media type and data
-   * (bytes or URL).
+   * (bytes or URL). A string is a refusal with its reason (a limit the service enforces).
    */
-  readonly part: (part: Part, role: Message["role"]) => boolean
+  readonly part: (part: Part, role: Message["role"]) => boolean | string
   readonly tools: boolean
   readonly structuredOutput: boolean
 }
@@ -43,12 +43,13 @@ export const refuseUnsupported = (
     const message = request.messages[messageIndex]!
     for (let partIndex = 0; partIndex < message.parts.length; partIndex++) {
       const part = message.parts[partIndex]!
-      if (!capabilities.part(part, message.role)) {
+      const carried = capabilities.part(part, message.role)
+      if (carried !== true) {
         return new FatalError({
           reason: "invalid_request",
-          message: `${partLabel(part, messageIndex, partIndex)}: ${
-            describe(part, message.role)
-          } cannot be sent over the ${protocol} protocol`
+          message: `${partLabel(part, messageIndex, partIndex)}: ${describe(part, message.role)} ${
+            carried === false ? `cannot be sent over the ${protocol} protocol` : carried
+          }`
         })
       }
     }

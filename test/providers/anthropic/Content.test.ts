@@ -87,6 +87,23 @@ describe("Anthropic content blocks", () => {
       Anthropic.protocol.check(user(file("image/gif", bytes("R0lGOD")), text("x")), "claude-haiku-4-5")
     )
   })
+
+  it("an inline image over the service's 5 MB base64 cap is refused before any request (bytes or data: URL); at the cap it goes", () => {
+    const atCap = "A".repeat(5_242_880)
+    const over = atCap + "AAAA"
+    for (const data of [bytes(over), url(`data:image/png;base64,${over}`)]) {
+      const error = Anthropic.protocol.check(user(text("look"), file("image/png", data)), "claude-haiku-4-5")
+      assert.strictEqual(error?.reason, "invalid_request")
+      assert.include(error?.message, "messages[0].content[1]")
+      assert.include(error?.message, "image/png")
+      assert.include(error?.message, "5 MB image limit: 5242884 base64 bytes > 5242880")
+    }
+    for (const data of [bytes(atCap), url(`data:image/png;base64,${atCap}`)]) {
+      assert.isUndefined(Anthropic.protocol.check(user(file("image/png", data)), "claude-haiku-4-5"))
+    }
+    // a PDF is not held to the image cap
+    assert.isUndefined(Anthropic.protocol.check(user(file("application/pdf", bytes(over))), "claude-haiku-4-5"))
+  })
 })
 
 it.layer(NodeHttpClient.layerUndici)("Anthropic tool loops against the simulator", (it) => {
