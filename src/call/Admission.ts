@@ -34,14 +34,17 @@ export const admittedTokens = (model: ModelConfig, request: CallRequest, outputC
   inputTokenBound(request, model.protocol) + outputCap
 
 /**
- * A request whose admitted tokens alone exceed the alias's `tpm` could never be admitted: it is an
- * invalid request (`undefined` when it fits).
+ * A request whose admitted tokens alone exceed the alias's `tpm` could never be admitted: refused at
+ * once as over that limit (API.md §11: `local_limit`, `limitKind` `tpm`), with no `retryAfter` — no
+ * wait frees enough (`undefined` when it fits).
  */
-export const oversize = (model: ModelConfig, tokens: number): FatalError | undefined =>
+export const oversize = (model: ModelConfig, tokens: number, endpoint?: string): RateLimitError | undefined =>
   model.limits?.tpm !== undefined && tokens > model.limits.tpm
-    ? new FatalError({
-      reason: "invalid_request",
+    ? new RateLimitError({
+      reason: "local_limit",
+      limitKind: "tpm",
       provider: model.provider,
+      ...(endpoint !== undefined ? { endpoint } : {}),
       message:
         `model "${model.alias}": the request is admitted at ${tokens} tokens (input bound + output cap), more than its limits.tpm of ${model.limits.tpm}; it could never be sent — lower maxOutputTokens or shorten the input`
     })
@@ -142,7 +145,7 @@ export const make = (deps: {
     if (limits === undefined && localPauses.size === 0) return noWait
     return Effect.gen(function*() {
       const tokens = limits === undefined ? 0 : admittedTokens(route.model, request, outputCap)
-      const tooBig = limits === undefined ? undefined : oversize(route.model, tokens)
+      const tooBig = limits === undefined ? undefined : oversize(route.model, tokens, route.endpoint.name)
       if (tooBig !== undefined) return yield* tooBig
       let waited: LimiterWait | undefined
       const alias = route.model.alias

@@ -6,7 +6,7 @@
 import * as Effect from "effect/Effect"
 import * as FiberRef from "effect/FiberRef"
 import type { BudgetConfig, ModelConfig, ScopeLimits } from "../domain/Config.js"
-import { type ConfigError, FatalError } from "../domain/Errors.js"
+import { type ConfigError, FatalError, type RateLimitError } from "../domain/Errors.js"
 import type { CallRequest } from "../domain/Prompt.js"
 import { type GenerateRequest, invalidRequest, validate } from "../domain/Request.js"
 import { tagsProblem, traceIdProblem } from "../domain/Tags.js"
@@ -122,7 +122,7 @@ export const make = (deps: {
   readonly router: Router.Service
 }) => {
   const planned = planValidated(deps)
-  return (input: GenerateRequest): Effect.Effect<Plan, FatalError | ConfigError> =>
+  return (input: GenerateRequest): Effect.Effect<Plan, FatalError | ConfigError | RateLimitError> =>
     Effect.suspend(() => {
       const validated = validate(input)
       return validated instanceof FatalError ? Effect.fail(validated) : planned(input, validated)
@@ -139,7 +139,7 @@ export const makeForParts = (deps: {
   readonly router: Router.Service
 }) => {
   const planned = planValidated(deps)
-  return (input: PartsInput): Effect.Effect<Plan, FatalError | ConfigError> => {
+  return (input: PartsInput): Effect.Effect<Plan, FatalError | ConfigError | RateLimitError> => {
     const problem = input.tags === undefined ? undefined : tagsProblem(input.tags)
     return problem === undefined ? planned(input, input.request) : Effect.fail(invalidRequest(problem))
   }
@@ -161,7 +161,7 @@ const planValidated = (deps: {
     return limits
   }
 
-  return (input: CallMeta, validated: CallRequest): Effect.Effect<Plan, FatalError | ConfigError> =>
+  return (input: CallMeta, validated: CallRequest): Effect.Effect<Plan, FatalError | ConfigError | RateLimitError> =>
     Effect.gen(function*() {
       const context = yield* FiberRef.get(currentCallContext)
       const traceIdRefused = traceIdProblem(input.traceId) ??

@@ -259,10 +259,11 @@ describe.each(backends)("rate limits through the client ($name)", (backend) => {
         // a stream settles the same way
         yield* Effect.flatMap(LLMClient, (client) => Stream.runDrain(client.stream({ prompt: "hello" })))
         assert.strictEqual((yield* ledgerService.limitUse())[0]?.tokensMinute, 30)
-        // a request that could never fit the tpm is refused before any ledger write or request
-        const tooBig = yield* Effect.flip(generate({ maxOutputTokens: 6000 }))
-        assert.instanceOf(tooBig, FatalError)
-        assert.strictEqual((tooBig as FatalError).reason, "invalid_request")
+        // a request that could never fit the tpm is refused as over it (no wait frees enough: no
+        // retryAfter), before any ledger write or request
+        const tooBig = localLimit(yield* Effect.flip(generate({ maxOutputTokens: 6000 })))
+        assert.strictEqual(tooBig.limitKind, "tpm")
+        assert.strictEqual(tooBig.retryAfter, undefined)
         assert.include(tooBig.message, "limits.tpm of 5000")
         assert.strictEqual((yield* ledgerService.events()).filter((e) => e.type === "hold").length, 2)
       }).pipe(Effect.provide(layer))
@@ -456,6 +457,31 @@ describe("rate limits: a fallback's tpm", () => {
       assert.deepStrictEqual(arrivals.map((a) => a.endpoint), ["g1", "d1"])
       // admitted at input bound + 1024 (the default output cap): the request carries that cap
       assert.strictEqual(sent[1]!.request.maxOutputTokens, 1024)
+    }))
+
+  it.effect("a fallback whose tpm the request can never fit refuses it at that attempt: local_limit tpm naming it, nothing sent there", () =>
+    Effect.gen(function*() {
+      yield* TestClock.setTime(day)
+      const base = configWith(undefined, { max_retries: 1, circuit_breaker: { failure_threshold: 1 } })
+      const config = {
+        ...base,
+        models: { ...base.models, qwen: { provider: "dashscope", model_id: "qwen-x", limits: { tpm: 500 } } }
+      }
+      const { arrivals, layer } = harness(
+        config,
+        layerMemory(),
+        (call) =>
+          Effect.fail(
+            new RetryableError({ reason: "server_error", message: "503", status: 503, endpoint: call.endpoint })
+          )
+      )
+      const refused = localLimit(
+        yield* Effect.flatMap(Effect.fork(Effect.flip(generate())), joinAdvancing).pipe(Effect.provide(layer))
+      )
+      assert.strictEqual(refused.limitKind, "tpm")
+      assert.strictEqual(refused.endpoint, "d1")
+      assert.include(refused.message, "model \"qwen\"")
+      assert.deepStrictEqual(arrivals.map((a) => a.endpoint), ["g1"])
     }))
 })
 
