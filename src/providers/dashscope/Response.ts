@@ -195,9 +195,11 @@ export const answerOf = (
 ): ProviderAnswer => {
   const reasoning = reasoningOf(generation)
   const content = contentOf(generation)
-  const calls = toolCallsOf(generation).map((call) =>
-    toolCallPart(call.id ?? "", call.function?.name ?? "", call.function?.arguments ?? "", newId)
-  )
+  // a call whose arguments a `length` finish cut is no call (Tools.cutByLength)
+  const finishedByLength = finishOf(generation) === "length"
+  const calls = toolCallsOf(generation)
+    .filter((call) => !Tools.cutByLength(call.function?.arguments ?? "", finishedByLength))
+    .map((call) => toolCallPart(call.id ?? "", call.function?.name ?? "", call.function?.arguments ?? "", newId))
   // Parts only when there are calls: a tool turn is told by its calls, whatever finish_reason says.
   const parts: Array<AssistantPart> = []
   if (calls.length > 0) {

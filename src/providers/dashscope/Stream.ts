@@ -97,8 +97,8 @@ export const makeHandler = (
     const reason = finishOf(json)
     if (reason !== undefined) {
       finish = reason
-      // The last fragment arrives with the finish reason: the calls are whole now.
-      calls.flush(out)
+      // The last fragment arrives with the finish reason: the calls are whole now (unless it cut them).
+      calls.flush(out, reason === "length")
     }
     return undefined
   }

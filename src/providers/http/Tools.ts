@@ -81,6 +81,21 @@ export const parseArguments = (text: string): unknown => {
 }
 
 /**
+ * Whether a call's arguments were cut by the output limit: under a `length` finish, arguments that
+ * are not one whole JSON text (WIRE-tools-multimodal §5: a truncated answer is not a partial result).
+ * Such a call is left out, as Anthropic's cut `tool_use` block never reaches its stop.
+ */
+export const cutByLength = (text: string, finishedByLength: boolean): boolean => {
+  if (!finishedByLength) return false
+  try {
+    JSON.parse(text)
+    return false
+  } catch {
+    return true
+  }
+}
+
+/**
  * An assembled call as a tool-call part, for a protocol that sends arguments as a JSON string (OpenAI,
  * DashScope): `params` the parsed `arguments` (`{}` when empty; the text itself when it is not JSON),
  * the original text kept in metadata under `metadataKey` so that a replay sends it unchanged.
@@ -134,9 +149,11 @@ export const fragmentAssembler = (metadataKey: string) => {
         call.arguments += fragment.function?.arguments ?? ""
       }
     },
-    flush: (out: Array<StreamPart>): void => {
+    /** Emits the calls whole; after a `length` finish, those whose arguments it cut are left out. */
+    flush: (out: Array<StreamPart>, finishedByLength = false): void => {
       for (const index of [...calls.keys()].sort((a, b) => a - b)) {
         const call = calls.get(index)!
+        if (cutByLength(call.arguments, finishedByLength)) continue
         out.push({ _tag: "ToolCall", call: toolCallPart(metadataKey, call.id, call.name, call.arguments) })
       }
       calls.clear()

@@ -231,9 +231,11 @@ export const answerOf = (
   const usage = reportedUsage(completion)
   const content = contentOf(completion)
   const reasoning = nonEmpty(reasoningOf(completion))
-  const calls = toolCallsOf(completion).map((call) =>
-    toolCallPart(call.id ?? "", call.function?.name ?? "", call.function?.arguments ?? "", newId)
-  )
+  // a call whose arguments a `length` finish cut is no call (Tools.cutByLength)
+  const finishedByLength = finishOf(completion) === "length"
+  const calls = toolCallsOf(completion)
+    .filter((call) => !Tools.cutByLength(call.function?.arguments ?? "", finishedByLength))
+    .map((call) => toolCallPart(call.id ?? "", call.function?.name ?? "", call.function?.arguments ?? "", newId))
   // Parts only when there are calls: a tool turn is told by its calls, whatever finish_reason says.
   const parts: Array<AssistantPart> = []
   if (calls.length > 0) {

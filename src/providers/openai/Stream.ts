@@ -114,7 +114,7 @@ export const makeHandler = (
     const reason = finishOf(json)
     if (reason !== undefined) {
       finish = refused && reason === "stop" ? "filter" : reason
-      calls.flush(out)
+      calls.flush(out, reason === "length")
     }
     return undefined
   }
@@ -134,7 +134,7 @@ export const makeHandler = (
       if (data === undefined || data.length === 0) return undefined
       sawEvent = true
       if (data === "[DONE]") {
-        calls.flush(out)
+        calls.flush(out, finish === "length")
         return "finished"
       }
       // A `[DONE]` the end of the body cut short: the end-of-body rule decides (a finish if one came).

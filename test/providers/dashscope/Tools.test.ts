@@ -109,6 +109,28 @@ describe("DashScope tool calls", () => {
       ))
   }
 
+  it.scoped("a finish_reason length that cut the second call's arguments leaves it out: the whole first call stays", () =>
+    withServer((server, client) =>
+      Effect.gen(function*() {
+        const body = raw("single-generation-message-with-parallel-tools-sse.response.body.txt")
+          .replace(`"arguments":" \\"上海市\\"}"`, `"arguments":" \\"上海"`)
+          .replace(`"finish_reason":"tool_calls"`, `"finish_reason":"length"`)
+        assert.include(body, `"finish_reason":"length"`)
+        assert.notInclude(body, "上海市")
+        server.enqueue(
+          Loopback.replay(Buffer.from(body), { headers: { "content-type": "text/event-stream;charset=UTF-8" } })
+        )
+        const result = yield* collect(
+          yield* client.stream(target(server, "qwen-max"), ask("杭州和上海现在的天气如何？"))
+        )
+        assert.isTrue(Exit.isSuccess(result.exit))
+        assert.deepStrictEqual(partsOf(result.parts, "ToolCall").map((part) => part.call.params), [{
+          location: "浙江省杭州市"
+        }])
+        assert.deepStrictEqual(result.finish, ["length"])
+      })
+    ))
+
   it.scoped("multimodal (qwen3.6-plus, thinking): reasoning deltas, then two calls — one event carried fragments of both", () =>
     withServer((server, client) =>
       Effect.gen(function*() {

@@ -142,6 +142,66 @@ describe("OpenAI tool calls, recorded", () => {
       })
     ))
 
+  it.scoped("a finish_reason length that cut a call's arguments leaves that call out (a whole one before it stays), streamed and unary; the usage after it is read", () =>
+    withServer((server, client) =>
+      Effect.gen(function*() {
+        const chunk = (body: Record<string, unknown>) =>
+          `data: ${JSON.stringify({ id: "chatcmpl-1", object: "chat.completion.chunk", model: "gpt-4o", ...body })}\n\n`
+        const fragment = (index: number, first: boolean, args: string) => ({
+          index,
+          ...(first ? { id: `call_${index}`, type: "function" } : {}),
+          function: { ...(first ? { name: "GetWeatherArgs" } : {}), arguments: args }
+        })
+        server.enqueue(replaySse(
+          chunk({
+            choices: [{ index: 0, delta: { role: "assistant", tool_calls: [fragment(0, true, "{\"city\":")] } }]
+          }) +
+            chunk({ choices: [{ index: 0, delta: { tool_calls: [fragment(0, false, "\"Oslo\"}")] } }] }) +
+            chunk({ choices: [{ index: 0, delta: { tool_calls: [fragment(1, true, "{\"city\":\"Os")] } }] }) +
+            chunk({ choices: [{ index: 0, delta: {}, finish_reason: "length" }] }) +
+            chunk({ choices: [], usage: { prompt_tokens: 3, completion_tokens: 512, total_tokens: 515 } }) +
+            "data: [DONE]\n\n"
+        ))
+        const streamed = yield* runStream(client, targetOf(server), ask)
+        assert.isTrue(Exit.isSuccess(streamed.exit))
+        assert.deepStrictEqual(callsOf(streamed.parts).map((call) => [call.id, call.params]), [["call_0", {
+          city: "Oslo"
+        }]])
+        assert.deepStrictEqual(streamed.finish, ["length"])
+        assert.strictEqual(partsOf(streamed.parts, "Usage").at(-1)?.usage.outputTokens, 512)
+
+        const call = (id: string, args: string) => ({
+          id,
+          type: "function",
+          function: { name: "GetWeatherArgs", arguments: args }
+        })
+        server.enqueue(Loopback.replay(
+          Buffer.from(JSON.stringify({
+            id: "chatcmpl-2",
+            object: "chat.completion",
+            model: "gpt-4o",
+            choices: [{
+              index: 0,
+              message: {
+                role: "assistant",
+                content: null,
+                tool_calls: [call("call_a", "{}"), call("call_b", "{\"ci")]
+              },
+              finish_reason: "length"
+            }],
+            usage: { prompt_tokens: 3, completion_tokens: 512, total_tokens: 515 }
+          })),
+          { headers: json }
+        ))
+        const answer = yield* client.generate(targetOf(server), ask)
+        assert.strictEqual(answer.finishReason, "length")
+        assert.deepStrictEqual(
+          (answer.parts ?? []).filter((part) => part.type === "tool-call").map((part) => (part as ToolCallPart).id),
+          ["call_a"]
+        )
+      })
+    ))
+
   it.scoped("structured output (gpt-4o, json_schema strict): the JSON streamed as text, finish stop", () =>
     withServer((server, client) =>
       Effect.gen(function*() {
