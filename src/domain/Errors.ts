@@ -94,7 +94,9 @@ export class BudgetExceededError extends Schema.TaggedError<BudgetExceededError>
   limit: Schema.Number,
   /** USD, this call's estimated cost. */
   estimate: Schema.Number,
-  provider: Schema.optional(Schema.String)
+  provider: Schema.optional(Schema.String),
+  /** The endpoint a raised hold was for (a fallback's), when the refusal came mid-call. */
+  endpoint: Schema.optional(Schema.String)
 }) {}
 
 /** Every endpoint of the model and of its fallbacks has an open breaker; no request was made. */
@@ -112,7 +114,9 @@ export class ConfigError extends Schema.TaggedError<ConfigError>()("ConfigError"
   reason: Schema.Literal("invalid", "missing", "unreadable"),
   message: Schema.String,
   path: Schema.String,
-  provider: Schema.optional(Schema.String)
+  provider: Schema.optional(Schema.String),
+  /** The endpoint the offending key belongs to, when it is one's (API.md §3: every error carries it where known). */
+  endpoint: Schema.optional(Schema.String)
 }) {}
 
 /** The ledger could not be opened, read or written. */

@@ -1,0 +1,45 @@
+/**
+ * The error records (API.md §3): every member of `LLMError` carries `provider` and `endpoint` where
+ * known — readable on the union itself, as a user's error handler reads them.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import {
+  BudgetExceededError,
+  CircuitOpenError,
+  ConfigError,
+  FatalError,
+  type LLMError,
+  RateLimitError,
+  RetryableError
+} from "../../src/index.js"
+
+/** What a handler logs about any error: typed on the union (a member without the fields would not compile). */
+const where = (error: LLMError): [string | undefined, string | undefined] => [error.provider, error.endpoint]
+
+describe("LLMError", () => {
+  it("every member has provider and endpoint, set where known", () => {
+    const known = { provider: "google", endpoint: "g1" }
+    const errors: ReadonlyArray<LLMError> = [
+      new RetryableError({ reason: "server_error", message: "503", ...known }),
+      new RateLimitError({ reason: "rate_limited", message: "429", ...known }),
+      new FatalError({ reason: "invalid_request", message: "400", ...known }),
+      new CircuitOpenError({ reason: "all_endpoints_open", message: "open", ...known }),
+      new BudgetExceededError({
+        reason: "daily_limit",
+        message: "over",
+        scope: "global",
+        window: "daily",
+        spent: 1,
+        limit: 1,
+        estimate: 0.1,
+        ...known
+      }),
+      new ConfigError({ reason: "invalid", message: "bad", path: "providers.google.endpoints[0]", ...known })
+    ]
+    for (const error of errors) assert.deepStrictEqual(where(error), ["google", "g1"], error._tag)
+    assert.deepStrictEqual(where(new ConfigError({ reason: "missing", message: "no file", path: "" })), [
+      undefined,
+      undefined
+    ])
+  })
+})
