@@ -206,6 +206,19 @@ it.layer(NodeHttpClient.layerUndici)("Gemini streams", (it) => {
         assert.strictEqual(parts.at(-1)!._tag, "Finish")
       }))
 
+    it.scoped("a streamed prompt block (AI SDK issue 19758, gemini-3.7-flash, PROHIBITED_CONTENT): an empty answer finished filter, with the prompt's usage", () =>
+      Effect.gen(function*() {
+        const { client, server, target } = yield* setup
+        server.enqueue(Loopback.replay(vercel + "issue-19758-prompt-block.chunks.txt"))
+        const { error, parts } = yield* runStream(client, target)
+        assert.isUndefined(error)
+        assert.deepStrictEqual(summary(parts), {
+          text: "",
+          usage: { input: 9, output: 0, total: 9 },
+          finishReason: "filter"
+        })
+      }))
+
     it.effect("old models' STOP on every event: one Finish, after the last event", () =>
       Effect.gen(function*() {
         const event = (text: string) =>
