@@ -177,7 +177,8 @@ export const decode = <R>(
         }
         return emit(out, loop)
       },
-      // a read failing after the finish signal (a reset, the idle timeout) ends the stream there
+      // a read failing after the finish signal (a reset) ends the stream there; this path's idle timeout
+      // times the whole pull from outside (`openPull`), so a body held open after it still fails
       onFailure: (cause) => {
         if (!decoder.finishSeen() || Option.isNone(Cause.failureOption(cause))) return Channel.failCause(cause)
         const out: Array<StreamPart> = []
