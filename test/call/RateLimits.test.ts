@@ -313,7 +313,11 @@ describe.each(backends)("rate limits through the client ($name)", (backend) => {
         (call, index) =>
           index === 0 ? Effect.as(Effect.sleep("10 seconds"), answer(call)) : Effect.succeed(answer(call))
       )
-      const results = yield* all([generate({ maxOutputTokens: 2000 }), generate({ maxOutputTokens: 2000 })]).pipe(
+      // On PostgreSQL the first call's settlement is real I/O while the waiter's sleep is the only one
+      // pending: the clock is moved to it only after the I/O had time to land (else it jumps to 60 s).
+      const calls = [generate({ maxOutputTokens: 2000 }), generate({ maxOutputTokens: 2000 })]
+      const results = yield* Effect.fork(Effect.all(calls.map(Effect.either), { concurrency: "unbounded" })).pipe(
+        Effect.flatMap((fiber) => joinAdvancing(fiber, { settleMs: postgres ? 200 : 0 })),
         Effect.provide(layer)
       )
       assert.deepStrictEqual(results.map(Either.isRight), [true, true])
