@@ -4,8 +4,9 @@
  * when the wait fits `max_wait_timeout_s` and what is left of the retry budget, else refused with
  * `RateLimitError` `local_limit`; when the attempt ends, its slot's tokens corrected to what it used;
  * and a server's 429 with Retry-After learned as a pause of that endpoint for that alias. An alias
- * with no limits never touches the ledger: its learned pauses are kept in this process only, and
- * until one is learned an attempt costs one comparison here.
+ * with no limits takes no slots: over a ledger shared by processes (`pausedFor`) each attempt reads
+ * the pauses any of them learned (one indexed read of the rows added since the last); over one that
+ * is not (memory) its pauses are kept here, and until one is learned an attempt costs one comparison.
  */
 import * as Clock from "effect/Clock"
 import * as Deferred from "effect/Deferred"
@@ -70,7 +71,8 @@ export const make = (deps: {
 }) => {
   const { ledger, resilience, telemetry } = deps
   const maxWaitMs = resilience.maxWaitTimeoutS * 1000
-  /** Pauses of aliases without limits, by `alias\0endpoint`: epoch ms they end. */
+  const sharedPauses = ledger.pausedFor
+  /** Pauses of aliases without limits when the ledger shares none, by `alias\0endpoint`: epoch ms they end. */
   const localPauses = new Map<string, number>()
   // A settlement that lowers a slot's tokens can let a `tpm` waiter in before its computed wait ends:
   // per alias, how many times tokens were freed (a waiter compares it across its admission try, so
@@ -95,6 +97,7 @@ export const make = (deps: {
       return Deferred.await(signal)
     })
   const noWait: Effect.Effect<LimiterWait | undefined> = Effect.succeed(undefined)
+  const noRefusal: Effect.Effect<Refusal | undefined> = Effect.succeed(undefined)
 
   const ledgerUnavailable = (error: { readonly message: string }) =>
     new FatalError({ reason: "ledger_unavailable", message: `the rate-limit ledger is unavailable: ${error.message}` })
@@ -107,9 +110,15 @@ export const make = (deps: {
     tokens: number
   ): Effect.Effect<Refusal | undefined, FatalError> => {
     if (limits === undefined) {
+      if (sharedPauses !== undefined) {
+        return Effect.mapBoth(sharedPauses(route.model.alias, route.endpoint.name), {
+          onFailure: ledgerUnavailable,
+          onSuccess: (paused) => paused === undefined ? undefined : { kind: "server", retryAfterMs: paused }
+        })
+      }
       const key = `${route.model.alias}\u0000${route.endpoint.name}`
       const until = localPauses.get(key)
-      if (until === undefined) return Effect.succeed(undefined)
+      if (until === undefined) return noRefusal
       return Effect.map(Clock.currentTimeMillis, (now) => {
         if (until > now) return { kind: "server", retryAfterMs: until - now }
         localPauses.delete(key)
@@ -142,16 +151,37 @@ export const make = (deps: {
     afterWait: Effect.Effect<void, E> = Effect.void
   ): Effect.Effect<LimiterWait | undefined, RateLimitError | FatalError | E> => {
     const limits = route.model.limits
-    if (limits === undefined && localPauses.size === 0) return noWait
+    if (limits === undefined) {
+      if (sharedPauses === undefined && localPauses.size === 0) return noWait
+      // an alias without limits asks once (a read of the pauses); the waiting loop only when refused
+      return Effect.flatMap(
+        tryOnce(progress, route, undefined, 0),
+        (refusal) => refusal === undefined ? noWait : waitTurn(progress, route, 0, state, afterWait, refusal)
+      )
+    }
+    const tokens = admittedTokens(route.model, request, outputCap)
+    const tooBig = oversize(route.model, tokens, route.endpoint.name)
+    return tooBig !== undefined ? tooBig : waitTurn(progress, route, tokens, state, afterWait, undefined)
+  }
+
+  /** Tries (after `refused`, a first try's refusal, if given) until admitted, waiting while the wait fits. */
+  const waitTurn = <E>(
+    progress: CallProgress,
+    route: Route,
+    tokens: number,
+    state: RetryPolicy.RetryState,
+    afterWait: Effect.Effect<void, E>,
+    refused: Refusal | undefined
+  ): Effect.Effect<LimiterWait | undefined, RateLimitError | FatalError | E> => {
+    const limits = route.model.limits
     return Effect.gen(function*() {
-      const tokens = limits === undefined ? 0 : admittedTokens(route.model, request, outputCap)
-      const tooBig = limits === undefined ? undefined : oversize(route.model, tokens, route.endpoint.name)
-      if (tooBig !== undefined) return yield* tooBig
       let waited: LimiterWait | undefined
+      let first = refused
       const alias = route.model.alias
       while (true) {
         const freedBefore = tokensFreedCount.get(alias)
-        const refusal = yield* tryOnce(progress, route, limits, tokens)
+        const refusal = first ?? (yield* tryOnce(progress, route, limits, tokens))
+        first = undefined
         if (refusal === undefined) {
           if (limits !== undefined) yield* telemetry.limiterAdmitted(route)
           return waited
@@ -214,7 +244,7 @@ export const make = (deps: {
       freed,
       Effect.flatMap(Clock.currentTimeMillis, (now) => {
         const until = now + retryAfterMs
-        if (route.model.limits === undefined) {
+        if (route.model.limits === undefined && sharedPauses === undefined) {
           const key = `${route.model.alias}\u0000${route.endpoint.name}`
           localPauses.set(key, Math.max(until, localPauses.get(key) ?? 0))
           return Effect.void

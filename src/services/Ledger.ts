@@ -183,6 +183,13 @@ export declare namespace Ledger {
     readonly release: (slot: Slot, tokens: number) => Effect.Effect<void, LedgerError>
     /** Pauses `endpoint` for `alias` until epoch ms `until` (a server's 429 with Retry-After). */
     readonly pause: (alias: string, endpoint: string, until: number) => Effect.Effect<void, LedgerError>
+    /**
+     * How long (ms) a pause of `endpoint` for `alias` that any process sharing the ledger learned
+     * still runs (`undefined`: none in force) — read for an alias without limits, which takes no
+     * slots. Optional: without it (the memory ledger, a ledger of one's own) such pauses stay in the
+     * process that learned them.
+     */
+    readonly pausedFor?: (alias: string, endpoint: string) => Effect.Effect<number | undefined, LedgerError>
     /** Every alias's current window use (requests and tokens in the last 60 s, requests in 24 h, pauses). */
     readonly limitUse: () => Effect.Effect<ReadonlyArray<LimitUse>, LedgerError>
   }
@@ -274,6 +281,8 @@ export const withSpans = (ledger: Ledger.Service): Ledger.Service =>
         attributes: { "effect_llm.alias": alias, "effect_llm.endpoint": endpoint },
         captureStackTrace: false
       })),
+    // no span: read before every attempt of an alias without limits, it is no operation of its own
+    ...(ledger.pausedFor === undefined ? {} : { pausedFor: ledger.pausedFor }),
     limitUse: () => Spans.withSpan(ledger.limitUse(), "Ledger.limitUse", { captureStackTrace: false })
   })
 

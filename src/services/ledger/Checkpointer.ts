@@ -10,8 +10,8 @@
  */
 import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
-import { createRequire } from "node:module"
 import { Worker } from "node:worker_threads"
+import { driverPath } from "./SqliteDriver.js"
 
 /** How often the worker looks for new commits, and the main connection's own auto-checkpoint meanwhile. */
 export const intervalMs = 200
@@ -42,16 +42,6 @@ parentPort.once("message", () => {
   parentPort.close()
 })
 `
-
-/** better-sqlite3 as `@effect/sql-sqlite-node` resolves it; undefined where modules cannot be resolved (a CommonJS bundle). */
-const driverPath = (): string | undefined => {
-  try {
-    const client = createRequire(import.meta.url).resolve("@effect/sql-sqlite-node/SqliteClient")
-    return createRequire(client).resolve("better-sqlite3")
-  } catch {
-    return undefined
-  }
-}
 
 /** What a checkpoint did: the WAL's frames, and how many of them are now in the database file. */
 export interface Checkpointed {

@@ -7,11 +7,13 @@
  * are deleted under the same lock, at most once a minute per process.
  */
 import type * as SqlClient from "@effect/sql/SqlClient"
+import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import { randomUUID } from "node:crypto"
 import type { LedgerError } from "../../domain/Errors.js"
 import type { Admission, AdmitRequest, LimitUse, Slot } from "../Ledger.js"
-import { type Dialect, guard, inTransaction, wholeMillis } from "./Sql.js"
+import { type Dialect, guard, inTransaction, toLedgerError, wholeMillis } from "./Sql.js"
+import type { ReadQuery } from "./SqliteDriver.js"
 import { minuteMs, RateWindows, retention } from "./Windows.js"
 
 /** The transaction text the limiter runs. */
@@ -31,6 +33,14 @@ export interface LimitStatements {
 
 type Row = Record<string, unknown>
 
+/** The rows past a `seq` (its one parameter), in `seq` order. */
+export const newRowsQuery =
+  "SELECT seq, type, slot_id, alias, endpoint, tokens, timestamp, keep_until FROM rate_events WHERE seq > ? ORDER BY seq"
+
+/** The ms a pause ending at `until` still runs at `now`. */
+const remaining = (until: number | undefined, now: number): number | undefined =>
+  until === undefined ? undefined : until - now
+
 const untraced = <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.withTracerEnabled(effect, false)
 
 /** The limiter over a migrated database; starts its windows from one snapshot. */
@@ -38,7 +48,9 @@ export const make = (
   sql: SqlClient.SqlClient,
   dialect: Dialect,
   statements: LimitStatements,
-  beginSnapshot: ReadonlyArray<string>
+  beginSnapshot: ReadonlyArray<string>,
+  /** `newRowsQuery` prepared on a connection of its own (SQLite's file): reads without the client. */
+  readNewRows?: ReadQuery
 ) =>
   Effect.gen(function*() {
     const windows = new RateWindows()
@@ -182,6 +194,23 @@ SELECT ${row.type}::text, ${row.slot_id}::text, ${row.alias}::text, ${row.endpoi
       )
     }
 
+    // Before each attempt of an alias without limits (it takes no slot): the pauses any process
+    // learned. No lock: rows become visible in `seq` order, so reading those past `lastSeq` misses none.
+    const readFailed = toLedgerError(dialect, "read_failed", "reading the rate-limit pauses")
+    const throughClient = (alias: string, endpoint: string) =>
+      Effect.mapBoth(Effect.zipRight(untraced(catchUp), Clock.currentTimeMillis), {
+        onFailure: readFailed,
+        onSuccess: (now) => remaining(windows.pausedUntil(alias, endpoint, now), now)
+      })
+    const pausedFor = (alias: string, endpoint: string): Effect.Effect<number | undefined, LedgerError> =>
+      readNewRows === undefined ? throughClient(alias, endpoint) : Effect.clockWith((clock) => {
+        const rows = readNewRows(lastSeq)
+        if (rows === undefined) return throughClient(alias, endpoint)
+        apply(rows as ReadonlyArray<Row>)
+        const now = clock.unsafeCurrentTimeMillis()
+        return Effect.succeed(remaining(windows.pausedUntil(alias, endpoint, now), now))
+      })
+
     const limitUse = () =>
       Effect.flatMap(wholeMillis, (now) =>
         Effect.map(
@@ -189,5 +218,5 @@ SELECT ${row.type}::text, ${row.slot_id}::text, ${row.alias}::text, ${row.endpoi
           (): ReadonlyArray<LimitUse> => windows.aliases().map((alias) => ({ alias, ...windows.use(alias, now) }))
         )).pipe(guard(dialect, "read_failed", "reading the rate-limit windows"))
 
-    return { admit, release, pause, limitUse }
+    return { admit, release, pause, pausedFor, limitUse }
   })

@@ -14,6 +14,7 @@ import type { Ledger, LedgerOptions } from "../Ledger.js"
 import * as Checkpointer from "./Checkpointer.js"
 import { migrationsTable, runMigrations } from "./Migrations.js"
 import * as Sql from "./Sql.js"
+import * as SqliteDriver from "./SqliteDriver.js"
 import * as SqlLimits from "./SqlLimits.js"
 
 /** Options of the SQLite ledger. */
@@ -172,11 +173,15 @@ export const make = (options: SqliteLedgerOptions): Effect.Effect<Ledger.Service
     const own = statements(sql, durability)
     const ledger = yield* Sql.make(sql, on, own, options.holdTtlS ?? 900, options.alertThresholds)
     // the limiter takes the same write lock (SQLite has one writer); its rows are never fsynced on their own
+    const inMemory = path === ":memory:"
     const limiter = yield* SqlLimits.make(
       sql,
       on,
       { begin: own.beginWrite, after: own.afterWrite, single: durability === "full" ? "transaction" : "bare" },
-      own.beginSnapshot
+      own.beginSnapshot,
+      inMemory ? undefined : yield* SqliteDriver.openReadQuery(path, SqlLimits.newRowsQuery)
     )
-    return Sql.outsideAmbientTransactions({ ...ledger, ...limiter })
+    // a private database has no other process to learn pauses from: they stay in the limiter's process
+    const { pausedFor: _unshared, ...unshared } = limiter
+    return Sql.outsideAmbientTransactions(inMemory ? { ...ledger, ...unshared } : { ...ledger, ...limiter })
   }).pipe(Sql.outsideAmbientTransaction)

@@ -143,6 +143,16 @@ export class RateWindows {
     else if (until > found.until) found.until = until
   }
 
+  /** The end (epoch ms) of the pause learned for an alias's endpoint, while it is in force at `now`. */
+  pausedUntil(alias: string, endpoint: string, now: number): number | undefined {
+    const key = pauseKey(alias, endpoint)
+    const pause = this.pauses.get(key)
+    if (pause === undefined) return undefined
+    if (pause.until > now) return pause.until
+    this.pauses.delete(key)
+    return undefined
+  }
+
   /** The aliases with slots or pauses. */
   aliases(): ReadonlyArray<string> {
     const names = new Set(this.slots.keys())
