@@ -100,16 +100,23 @@ const shared = [
 ] as const
 
 describe.each(shared)("a learned pause across processes ($name)", (backend) => {
+  /** Clients `a` and `b` over two instances of one fresh ledger, at `day`; `b` with `resilience`. */
+  const twoProcesses = (resilience: Record<string, unknown>) =>
+    Effect.gen(function*() {
+      yield* TestClock.setTime(day)
+      const ledger = yield* backend.ledger
+      const scope = yield* Effect.scope
+      const arrivals: Array<Arrival> = []
+      const a = yield* client("a", ledger(), arrivals, {}, scope)
+      const b = yield* client("b", ledger(), arrivals, resilience, scope)
+      return { a, arrivals, b }
+    })
+
   it.scoped.skipIf(backend.skip)(
     "another process's call to the paused endpoint waits it out; other aliases go on",
     () =>
       Effect.gen(function*() {
-        yield* TestClock.setTime(day)
-        const ledger = yield* backend.ledger
-        const scope = yield* Effect.scope
-        const arrivals: Array<Arrival> = []
-        const a = yield* client("a", ledger(), arrivals, {}, scope)
-        const b = yield* client("b", ledger(), arrivals, {}, scope)
+        const { a, arrivals, b } = yield* twoProcesses({})
         const refused = yield* Effect.flip(a())
         assert.strictEqual(refused._tag, "RateLimitError")
         // another alias on that endpoint is not paused
@@ -127,12 +134,7 @@ describe.each(shared)("a learned pause across processes ($name)", (backend) => {
     "a process that cannot wait it out fails local_limit (server) with no request",
     () =>
       Effect.gen(function*() {
-        yield* TestClock.setTime(day)
-        const ledger = yield* backend.ledger
-        const scope = yield* Effect.scope
-        const arrivals: Array<Arrival> = []
-        const a = yield* client("a", ledger(), arrivals, {}, scope)
-        const b = yield* client("b", ledger(), arrivals, { max_wait_timeout_s: 10 }, scope)
+        const { a, arrivals, b } = yield* twoProcesses({ max_wait_timeout_s: 10 })
         yield* Effect.flip(a())
         yield* TestClock.adjust("5 seconds")
         const refused = yield* Effect.flip(b())
