@@ -11,8 +11,11 @@ import * as Net from "node:net"
 import * as Path from "node:path"
 import { fileURLToPath } from "node:url"
 
-/** One piece of a chunked body: bytes/text written as one `write`, or a pause before the next piece. */
-export type BodyPart = string | Uint8Array | { readonly delayMs: number }
+/**
+ * One piece of a chunked body: bytes/text written as one `write`, a pause before the next piece, or
+ * a gate the test opens (the next piece waits for the promise).
+ */
+export type BodyPart = string | Uint8Array | { readonly delayMs: number } | { readonly gate: Promise<void> }
 
 /** What the server answers to one request. */
 export interface ScriptedResponse {
@@ -109,6 +112,8 @@ const answer = async (res: Http.ServerResponse, script: ScriptedResponse): Promi
     if (res.destroyed) return
     if (typeof part === "string" || part instanceof Uint8Array) {
       await new Promise<void>((resolve) => res.write(part, () => resolve()))
+    } else if ("gate" in part) {
+      await part.gate
     } else {
       await sleep(part.delayMs)
     }

@@ -84,6 +84,10 @@ export const makeHandler = (
   const blocks = new Map<number, OpenBlock>()
   // Lines that are no SSE field: an error object sent unframed, or a body that is no event stream.
   const raw = EventStream.rawJson(context)
+  // Events of a type read here (not `ping`) that gave no part: a tool call's fragment, a block's start
+  // or stop, the stop reason.
+  let quietEvents = 0
+  let readEvent = false
 
   const payload = (json: unknown, text: string, name: string | undefined, out: Array<StreamPart>) => {
     if (stopped) return undefined
@@ -106,6 +110,7 @@ export const makeHandler = (
         status: 200
       })
     }
+    readEvent = true
     switch (type) {
       case "message_start": {
         const message = json.message
@@ -197,10 +202,13 @@ export const makeHandler = (
       const data = event.data
       if (data !== undefined && data.length > 0) {
         const json = Json.parse(data)
+        const before = out.length
+        readEvent = false
         const error = json === undefined
           ? EventStream.undecodable(data, event.unterminated, context)
           : payload(json, data, event.event, out)
         if (error !== undefined) return error
+        if (readEvent && out.length === before) quietEvents++
       }
       return event.raw.length > 0 && !stopped
         ? raw.add(event.raw, event.unterminated, (json, text) =>
@@ -210,7 +218,8 @@ export const makeHandler = (
         : undefined
     },
     onEnd: raw.end,
-    finishReason: () => (stopped ? stopReason ?? "other" : undefined)
+    finishReason: () => (stopped ? stopReason ?? "other" : undefined),
+    quietEvents: () => quietEvents
   }
 }
 

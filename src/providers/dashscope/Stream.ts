@@ -40,6 +40,8 @@ export const makeHandler = (
   let requestId = headers["x-request-id"]
   // Tool calls being assembled from their fragments, emitted whole at the finish.
   const calls = Tools.fragmentAssembler(metadataKey)
+  // Events that carried a tool call's fragment or a finish reason but gave no part.
+  let quietEvents = 0
   // Lines that are no SSE field, before the first event: a 200 whose body is a plain JSON payload.
   const raw = EventStream.rawJson(context)
 
@@ -79,6 +81,7 @@ export const makeHandler = (
     if (!isGeneration(json)) {
       return Errors.badResponse(`a stream event is not a generation: ${text}`, { ...context, status: 200 })
     }
+    const before = out.length
     const id = json.request_id ?? requestId
     if (!announced || id !== requestId) {
       announced = true
@@ -92,7 +95,8 @@ export const makeHandler = (
       sawText = true
       out.push({ _tag: "TextDelta", text: content })
     }
-    calls.add(toolCallsOf(json))
+    const fragments = toolCallsOf(json)
+    calls.add(fragments)
     if (json.usage != null) out.push({ _tag: "Usage", usage: usageOf(json.usage) })
     const reason = finishOf(json)
     if (reason !== undefined) {
@@ -100,6 +104,7 @@ export const makeHandler = (
       // The last fragment arrives with the finish reason: the calls are whole now (unless it cut them).
       calls.flush(out, reason === "length")
     }
+    if (out.length === before && (fragments.length > 0 || reason !== undefined)) quietEvents++
     return undefined
   }
 
@@ -126,7 +131,8 @@ export const makeHandler = (
     },
     // Raw lines after the first event are ignored (tolerated as heartbeats, as DashScope's SDK does).
     onEnd: () => (sawEvent ? undefined : raw.end()),
-    finishReason: () => finish
+    finishReason: () => finish,
+    quietEvents: () => quietEvents
   }
 }
 

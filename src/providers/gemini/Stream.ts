@@ -79,12 +79,15 @@ export const makeHandler = (
   let requestId: string | undefined
   let modelVersion: string | undefined
   const raw = EventStream.rawJson(context)
+  // Events whose finish reason gave no part (no usage with it).
+  let quietEvents = 0
 
   const payload = (json: unknown, text: string, out: Array<StreamPart>): LLMError | undefined => {
     if (isErrorPayload(json)) return classifyInBand(json, text, headers, context)
     if (!looksLikeResponse(json) || !isResponse(json)) {
       return Errors.badResponse(`a stream event is not a GenerateContentResponse: ${text}`, { ...context, status: 200 })
     }
+    const before = out.length
     const id = json.responseId ?? undefined
     const version = json.modelVersion ?? undefined
     if (!announced || id !== requestId || version !== modelVersion) {
@@ -106,7 +109,10 @@ export const makeHandler = (
       if (!inputOnly) out.push({ _tag: "Usage", usage: usageOf(metadata) })
       else if (metadata.promptTokenCount != null) out.push({ _tag: "Usage", usage: usageOf(metadata), inputOnly: true })
     }
-    if (reason !== undefined) finish = reason
+    if (reason !== undefined) {
+      finish = reason
+      if (out.length === before) quietEvents++
+    }
     return undefined
   }
 
@@ -125,7 +131,8 @@ export const makeHandler = (
         : undefined
     },
     onEnd: raw.end,
-    finishReason: () => finish
+    finishReason: () => finish,
+    quietEvents: () => quietEvents
   }
 }
 

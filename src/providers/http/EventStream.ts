@@ -45,6 +45,11 @@ export interface EventHandler {
    * a cut: what follows it matters (OpenAI's usage chunk). Otherwise it ends the stream, finished.
    */
   readonly cleanEndAfterFinish?: true
+  /**
+   * How many events so far carried something yet gave no part (a tool call's fragment, gathered until
+   * the call is whole; a finish reason the stream's end reports): activity for the idle timeout.
+   */
+  readonly quietEvents?: () => number
 }
 
 /**
@@ -66,6 +71,11 @@ interface Decoder {
   readonly end: (out: Array<StreamPart>) => LLMError | "finished"
   /** The provider's finish signal has been read (a read failing after it ends the stream, not cuts it). */
   readonly finishSeen: () => boolean
+  /**
+   * Whether events since the last call carried something that gave no part (`EventHandler.quietEvents`);
+   * called after every read, so a read that gave parts resets it.
+   */
+  readonly quietActivity: () => boolean
 }
 
 /** Whether a part from `from` on in `out` is a delta. */
@@ -83,6 +93,7 @@ const makeDecoder = (
   const parser = Sse.makeParser()
   const utf8 = Utf8.makeReader()
   // Until the first delta: held-back events, from `heldFrom` on.
+  let quietSeen = 0
   let delivered = !firstDeltaAlone
   let held: Array<Sse.SseEvent> | undefined
   let heldFrom = 0
@@ -123,6 +134,12 @@ const makeDecoder = (
     waiting: () => held !== undefined,
     resume,
     finishSeen: () => handler.cleanEndAfterFinish !== true && handler.finishReason() !== undefined,
+    quietActivity: () => {
+      const quiet = handler.quietEvents?.() ?? 0
+      if (quiet === quietSeen) return false
+      quietSeen = quiet
+      return true
+    },
     end: (out) => {
       // (The end's events may hold the first delta, and hold back what follows it.)
       // (A character the body's end cut short is U+FFFD, before the parser's last event.)
@@ -165,8 +182,12 @@ export const decode = <R>(
       unknown
     >
     /** The parts of a read, then the end it reached. */
+    // (A read of events that gave no part but were activity writes an empty chunk: the idle timeout
+    // times each pull, and the next one starts afresh.)
     const emit = (out: Array<StreamPart>, next: Decoding): Decoding =>
-      out.length === 0 ? next : Channel.zipRight(Channel.write(Chunk.unsafeFromArray(out)), next)
+      !decoder.quietActivity() && out.length === 0
+        ? next
+        : Channel.zipRight(Channel.write(Chunk.unsafeFromArray(out)), next)
     const ending = (step: LLMError | "finished"): Decoding => step === "finished" ? Channel.void : Channel.fail(step)
     const loop: Decoding = Channel.readWithCause({
       onInput: (input: Chunk.Chunk<Uint8Array>) => {
@@ -271,8 +292,13 @@ const pullParts = (
   const emit = (out: Array<StreamPart>, step: Step): Pull<StreamPart, LLMError> => {
     if (step !== undefined) ended = step
     if (ended === "finished") body.finished()
+    // (Activity is counted since the last read that gave parts: a read's parts are its activity.)
+    const quiet = decoder.quietActivity()
     if (out.length > 0) return Effect.succeed(Chunk.unsafeFromArray(out))
-    return ended !== undefined ? end(ended) : next
+    if (ended !== undefined) return end(ended)
+    // Events that were activity but gave no part end the pull (an empty chunk): the next pull's idle
+    // time starts afresh.
+    return quiet ? Effect.succeed(Chunk.empty()) : next
   }
   const decodeRead = (reads: Body.Read): Pull<StreamPart, LLMError> => {
     const out: Array<StreamPart> = []

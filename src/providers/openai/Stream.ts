@@ -56,6 +56,8 @@ export const makeHandler = (
   let sawText = false
   // Tool calls being assembled from their fragments, emitted whole at the finish.
   const calls = Tools.fragmentAssembler(metadataKey)
+  // Chunks that carried a tool call's fragment, a refusal or a finish reason but gave no part.
+  let quietEvents = 0
 
   // Lines that are no SSE field, before the first event: a 200 whose body is one unframed JSON value.
   const raw = EventStream.rawJson(context)
@@ -91,6 +93,7 @@ export const makeHandler = (
     } else if (!looksLikeCompletion(json) || !isCompletion(json)) {
       return Errors.badResponse(`a stream event is not a chat completion chunk: ${text}`, { ...context, status: 200 })
     }
+    const before = out.length
     const id = requestIdOf(json, headers)
     const version = modelVersionOf(json)
     // Azure's leading filter chunk has `"id": ""` and `"model": ""`: no ids to announce yet.
@@ -107,8 +110,10 @@ export const makeHandler = (
       sawText = true
       out.push({ _tag: "TextDelta", text: content })
     }
-    if (refusalOf(json).length > 0) refused = true
-    calls.add(toolCallsOf(json))
+    const refusal = refusalOf(json).length > 0
+    if (refusal) refused = true
+    const fragments = toolCallsOf(json)
+    calls.add(fragments)
     const usage = reportedUsage(json)
     if (usage !== undefined) out.push({ _tag: "Usage", usage: usageOf(usage) })
     const reason = finishOf(json)
@@ -116,6 +121,7 @@ export const makeHandler = (
       finish = refused && reason === "stop" ? "filter" : reason
       calls.flush(out, reason === "length")
     }
+    if (out.length === before && (fragments.length > 0 || refusal || reason !== undefined)) quietEvents++
     return undefined
   }
 
@@ -163,6 +169,7 @@ export const makeHandler = (
     // Raw lines after the first event are ignored (tolerated as heartbeats).
     onEnd: () => (sawEvent ? undefined : raw.end()),
     finishReason: () => finish,
+    quietEvents: () => quietEvents,
     // the usage chunk comes after the finish_reason: only [DONE] or the body's clean end finish it
     cleanEndAfterFinish: true
   }

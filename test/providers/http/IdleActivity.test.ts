@@ -1,0 +1,138 @@
+/**
+ * `stream_idle_timeout_s` bounds the silence between events that carry something (README, Streaming):
+ * an event that gives no part of its own — a tool call's fragment gathered until the call is whole,
+ * OpenAI's finish chunk, Anthropic's block starts and stops — is activity, so a recorded stream whose
+ * events come 20 s apart finishes under a 30 s idle timeout. A keep-alive is not: Anthropic's `ping`
+ * alone does not restart the silence. Driven by `TestClock`; each event waits for a gate the test opens.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import * as Deferred from "effect/Deferred"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as Stream from "effect/Stream"
+import * as TestClock from "effect/TestClock"
+import { makeLiveLayer } from "../../../src/layers/Live.js"
+import { Ledger } from "../../../src/services/Ledger.js"
+import { stream } from "../../../src/services/LLMClient.js"
+import * as Loopback from "../../support/LoopbackServer.js"
+
+const sse = { "content-type": "text/event-stream; charset=utf-8" }
+const pricing = { input_per_1m: 1, output_per_1m: 2 }
+
+/** A config of one `openai` or `anthropic` model over the server, a 30 s idle timeout. */
+const layerOf = (protocol: "openai" | "anthropic", url: string) =>
+  makeLiveLayer({
+    config: {
+      default_model: "m",
+      providers: {
+        [protocol]: {
+          api_key: "sk-idle-test-0123456789",
+          endpoints: [{ name: "a", base_url: protocol === "openai" ? `${url}/v1` : url }]
+        }
+      },
+      models: { m: { provider: protocol, model_id: "model", pricing } },
+      resilience: { max_retries: 0, stream_idle_timeout_s: 30 },
+      ledger: { backend: "memory" }
+    },
+    userConfig: false
+  })
+
+/** Lets the server's write reach the client (real I/O, not a clock wait). */
+const io = Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 100)))
+
+/**
+ * Streams `segments` (each written when its gate opens, 20 s of `TestClock` after the one before) and
+ * returns the stream's outcome: its finish reason, or the error's reason.
+ */
+const streamSlowly = (
+  protocol: "openai" | "anthropic",
+  segments: ReadonlyArray<string>,
+  end: "end" | "hang" = "end"
+) =>
+  Effect.gen(function*() {
+    const server = yield* Loopback.make
+    const gates = yield* Effect.forEach(segments.slice(1), () => Deferred.make<void>())
+    const body: Array<Loopback.BodyPart> = [segments[0]!]
+    segments.slice(1).forEach((segment, i) => body.push({ gate: Effect.runPromise(Deferred.await(gates[i]!)) }, segment))
+    server.enqueue({ headers: sse, body, end })
+    const fiber = yield* Effect.fork(
+      Stream.runCollect(stream({ prompt: "x", traceId: "slow" })).pipe(
+        Effect.either,
+        Effect.zip(Effect.flatMap(Ledger, (ledger) => ledger.events({ traceId: "slow" }))),
+        Effect.provide(layerOf(protocol, server.url))
+      )
+    )
+    yield* Effect.promise(() => server.awaitRequests(1))
+    yield* io
+    for (const gate of gates) {
+      yield* TestClock.adjust("20 seconds")
+      yield* Deferred.succeed(gate, undefined)
+      yield* io
+    }
+    const [outcome, ledger] = yield* Fiber.join(fiber)
+    return {
+      ended: outcome._tag === "Right"
+        ? [...outcome.right].at(-1)?.finishReason
+        : (outcome.left as { reason?: string }).reason,
+      settled: ledger.filter((event) => event.type !== "hold").map((event) => `${event.type} ${event.status}`),
+      requests: server.requests.length
+    }
+  })
+
+/** A recorded chunks file (one JSON event per line) as its SSE events, one segment per event. */
+const openaiEvents = (path: string) =>
+  Loopback.readFixture(path).toString("utf8").split("\n").filter((line) => line.trim().length > 0)
+    .map((line) => `data: ${line}\n\n`)
+const anthropicEvents = (path: string) =>
+  Loopback.readFixture(path).toString("utf8").split("\n").filter((line) => line.trim().length > 0)
+    .map((line) => `event: ${JSON.parse(line).type}\ndata: ${line}\n\n`)
+
+describe("stream_idle_timeout_s: events without a part of their own are activity", () => {
+  it.scoped("OpenAI-compatible: a streamed tool call's fragments and finish chunk, 20 s apart, finish under a 30 s idle timeout", () =>
+    Effect.gen(function*() {
+      // Alibaba's recorded tool call: the call's start, two argument fragments, an empty fragment,
+      // the finish chunk and the usage chunk; then [DONE].
+      const events = openaiEvents("vercel-ai-tools/alibaba/alibaba-tool-call.chunks.txt")
+      assert.strictEqual(events.length, 6)
+      const result = yield* streamSlowly("openai", [...events.slice(0, -1), events.at(-1)! + "data: [DONE]\n\n"])
+      assert.deepStrictEqual(result, { ended: "other", settled: ["commit ok"], requests: 1 })
+    }))
+
+  it.scoped("OpenAI-compatible: the finish chunk alone, 20 s after the text and 20 s before the usage, is activity", () =>
+    Effect.gen(function*() {
+      const chunk = (fields: string) => `data: {"id":"c1","object":"chat.completion.chunk","model":"model",${fields}}\n\n`
+      const result = yield* streamSlowly("openai", [
+        chunk(`"choices":[{"index":0,"delta":{"role":"assistant","content":"Hello"},"finish_reason":null}]`),
+        chunk(`"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]`),
+        chunk(`"choices":[],"usage":{"prompt_tokens":5,"completion_tokens":1,"total_tokens":6}`) + "data: [DONE]\n\n"
+      ])
+      assert.deepStrictEqual(result, { ended: "stop", settled: ["commit ok"], requests: 1 })
+    }))
+
+  it.scoped("Anthropic: block starts and stops and a tool's input fragment, 20 s apart, are activity (pings ride along)", () =>
+    Effect.gen(function*() {
+      const events = anthropicEvents("vercel-ai-openai-anthropic/anthropic/anthropic-tool-no-args.chunks.txt")
+      // A ping is no activity: each goes with the event after it.
+      const segments: Array<string> = []
+      let pending = ""
+      for (const event of events) {
+        if (event.includes(`"type":"ping"`)) pending += event
+        else {
+          segments.push(pending + event)
+          pending = ""
+        }
+      }
+      assert.strictEqual(segments.length, 10)
+      const result = yield* streamSlowly("anthropic", segments)
+      assert.deepStrictEqual(result, { ended: "other", settled: ["commit ok"], requests: 1 })
+    }))
+
+  it.scoped("Anthropic: pings alone are no activity: 20 s of text, then only pings, times out 30 s after the text", () =>
+    Effect.gen(function*() {
+      const events = anthropicEvents("vercel-ai-openai-anthropic/anthropic/anthropic-tool-no-args.chunks.txt")
+      const ping = `event: ping\ndata: {"type":"ping"}\n\n`
+      // message_start, the text block's start and its first delta; then pings 20 s and 40 s later.
+      const result = yield* streamSlowly("anthropic", [events.slice(0, 3).join(""), ping, ping], "hang")
+      assert.deepStrictEqual(result, { ended: "stream_interrupted", settled: ["cancel error"], requests: 1 })
+    }))
+})
