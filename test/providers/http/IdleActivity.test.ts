@@ -53,7 +53,9 @@ const streamSlowly = (
     const server = yield* Loopback.make
     const gates = yield* Effect.forEach(segments.slice(1), () => Deferred.make<void>())
     const body: Array<Loopback.BodyPart> = [segments[0]!]
-    segments.slice(1).forEach((segment, i) => body.push({ gate: Effect.runPromise(Deferred.await(gates[i]!)) }, segment))
+    segments.slice(1).forEach((segment, i) =>
+      body.push({ gate: Effect.runPromise(Deferred.await(gates[i]!)) }, segment)
+    )
     server.enqueue({ headers: sse, body, end })
     const fiber = yield* Effect.fork(
       Stream.runCollect(stream({ prompt: "x", traceId: "slow" })).pipe(
@@ -100,7 +102,8 @@ describe("stream_idle_timeout_s: events without a part of their own are activity
 
   it.scoped("OpenAI-compatible: the finish chunk alone, 20 s after the text and 20 s before the usage, is activity", () =>
     Effect.gen(function*() {
-      const chunk = (fields: string) => `data: {"id":"c1","object":"chat.completion.chunk","model":"model",${fields}}\n\n`
+      const chunk = (fields: string) =>
+        `data: {"id":"c1","object":"chat.completion.chunk","model":"model",${fields}}\n\n`
       const result = yield* streamSlowly("openai", [
         chunk(`"choices":[{"index":0,"delta":{"role":"assistant","content":"Hello"},"finish_reason":null}]`),
         chunk(`"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]`),
