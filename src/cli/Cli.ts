@@ -350,6 +350,48 @@ export const takeLogLevel = (
     return Effect.succeed({ args: rest, level })
   })
 
+/** The options of `generate` and `stream` that take a value, and their flags (@effect/cli's built-ins included). */
+const requestValueOptions = new Set(["--model", "-m", "--system", "--max-tokens", "--temperature", "--config", "-c"])
+const requestFlags: Record<string, ReadonlySet<string>> = {
+  generate: new Set(["--json", "--help", "-h", "--wizard"]),
+  stream: new Set(["--help", "-h", "--wizard"])
+}
+
+/**
+ * `generate` and `stream` take free text as their prompt, which @effect/cli would fill with any
+ * unknown option (`--jsno` sent to the model as the prompt, a paid call, exit 0): before the `--`
+ * that ends the options, a token that starts with `-` must be one of the command's options (a value
+ * option's value may start with `-`). A usage error (exit 2) names the token.
+ */
+export const checkRequestArgs = (args: ReadonlyArray<string>): Effect.Effect<void, CliError> =>
+  Effect.suspend(() => {
+    const commandAt = args.findIndex((arg) => !arg.startsWith("-"))
+    const flags = commandAt < 0 ? undefined : requestFlags[args[commandAt]!]
+    if (flags === undefined) return Effect.void
+    const command = args[commandAt]!
+    const usage = (kind: string, message: string) =>
+      Effect.fail(new CliError({ kind, message, exitCode: ExitCode.usage }))
+    for (let i = commandAt + 1; i < args.length; i++) {
+      const arg = args[i]!
+      if (arg === "--") break
+      if (arg === "-" || !arg.startsWith("-")) continue
+      const name = arg.includes("=") ? arg.slice(0, arg.indexOf("=")) : arg
+      if (requestValueOptions.has(name)) {
+        if (name !== arg) continue
+        if (i + 1 >= args.length || args[i + 1] === "--") {
+          return usage("MissingValue", `${command}: ${arg} needs a value`)
+        }
+        i++
+      } else if (!flags.has(name)) {
+        return usage(
+          "UnknownOption",
+          `${command}: unknown option '${arg}' (a prompt that starts with '-' goes after '--': effect-llm ${command} -- '${arg}')`
+        )
+      }
+    }
+    return Effect.void
+  })
+
 /** Library log lines go to stderr (stdout carries only the answer), as `level: message`, scrubbed. */
 const stderrLogger = (output: Output.Output) =>
   Logger.make(({ logLevel, message }) => {
@@ -371,7 +413,7 @@ export const run = (argv: ReadonlyArray<string>): Effect.Effect<number, never, C
   const output = Output.make()
   return toExitCode(
     Effect.flatMap(
-      takeLogLevel(argv.slice(2)),
+      Effect.tap(takeLogLevel(argv.slice(2)), ({ args }) => checkRequestArgs(args)),
       ({ args, level }) =>
         Console.consoleWith((console) =>
           Effect.withConsole(cli([...argv.slice(0, 2), ...args]), {

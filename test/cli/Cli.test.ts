@@ -363,6 +363,37 @@ describe.concurrent("effect-llm CLI", { timeout: 120_000 }, () => {
     )
   })
 
+  it("an unknown option of generate or stream is a usage error naming it, never the prompt; after `--` it is the prompt", async () => {
+    const { args, dir } = setup()
+    const [typo, short, streamed, misspelt, missing, dashValue, forced] = await Promise.all([
+      runCli(["generate", ...args, "--jsno", "hi"]),
+      runCli(["generate", ...args, "hi", "-x"]),
+      runCli(["stream", ...args, "--help-me"]),
+      runCli(["generate", ...args, "--mdoel", "qwen-plus", "hi"]),
+      runCli(["generate", ...args, "hi", "--model"]),
+      runCli(["generate", ...args, "--system", "-be terse", "hi"]),
+      runCli(["generate", ...args, "--", "--jsno"])
+    ])
+    for (const run of [typo, short, streamed, misspelt, missing]) {
+      assert.strictEqual(run.code, 2, run.stderr)
+      assert.strictEqual(run.stdout, "")
+    }
+    oneErrorLine(
+      typo.stderr,
+      /^error: UnknownOption: generate: unknown option '--jsno' \(a prompt that starts with '-' goes after '--'/
+    )
+    oneErrorLine(short.stderr, /^error: UnknownOption: generate: unknown option '-x' /)
+    oneErrorLine(streamed.stderr, /^error: UnknownOption: stream: unknown option '--help-me' /)
+    oneErrorLine(misspelt.stderr, /^error: UnknownOption: generate: unknown option '--mdoel' /)
+    oneErrorLine(missing.stderr, /^error: MissingValue: generate: --model needs a value$/)
+    // Only the two calls whose options were all known reached the model.
+    assert.strictEqual(dashValue.code, 0, dashValue.stderr)
+    assert.strictEqual(forced.code, 0, forced.stderr)
+    assert.match(forced.stdout, /^Echo: --jsno\. /)
+    const calls = (await ledgerEvents(dir)).filter((event) => event.type === "hold")
+    assert.strictEqual(calls.length, 2)
+  })
+
   it("--help shows examples and the exit codes", async () => {
     const run = await runCli(["stream", "--help"])
     assert.strictEqual(run.code, 0, run.stderr)
