@@ -93,7 +93,7 @@ export const make = (deps: {
   const once = <A>(meter: Meter, route: Route, state: RetryPolicy.RetryState, attempt: Attempt<A>) =>
     Effect.clockWith((clock) =>
       Effect.gen(function*() {
-        yield* metering.raiseFor(meter, route.model)
+        yield* metering.raiseFor(meter, route.model, route.endpoint.name)
         const credentials = yield* deps.config.credentials(route.model.provider)
         // a slot in the alias's rate-limit windows (API.md §11), last before the request, waited for
         // under the breaker's guard: a refusal never reached the endpoint, so the breaker does not count it.

@@ -10,7 +10,7 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
 import type { BudgetConfig, ModelConfig } from "../domain/Config.js"
-import { type BudgetExceededError, FatalError, type LedgerError } from "../domain/Errors.js"
+import { BudgetExceededError, FatalError, type LedgerError } from "../domain/Errors.js"
 import { fromCounts, maxTokenCount, plausible, type TokenUsage, type UsageCounts } from "../domain/TokenUsage.js"
 import type { Scrubber } from "../internal/Scrub.js"
 import type { Hold, Ledger } from "../services/Ledger.js"
@@ -118,9 +118,14 @@ export const make = (deps: {
 
   /**
    * Before a fallback's request: raises the hold to the fallback's estimate in one atomic ledger step
-   * (or refuses with `BudgetExceededError`), so concurrent fallbacks cannot jointly pass a limit.
+   * (or refuses with `BudgetExceededError` naming the fallback's `endpoint`), so concurrent fallbacks
+   * cannot jointly pass a limit.
    */
-  const raiseFor = (meter: Meter, model: ModelConfig): Effect.Effect<void, BudgetExceededError | FatalError> => {
+  const raiseFor = (
+    meter: Meter,
+    model: ModelConfig,
+    endpoint: string
+  ): Effect.Effect<void, BudgetExceededError | FatalError> => {
     const current = meter.hold
     if (model.alias === current.alias) return Effect.void
     return Effect.flatMap(
@@ -134,7 +139,23 @@ export const make = (deps: {
           // every scope of the fallback alias, with the call's tags (API.md §12)
           limits: limitsFor(deps.budget, model, meter.plan.tags)
         }).pipe(
-          Effect.catchTag("LedgerError", (error) => Effect.fail(ledgerUnavailable(error))),
+          Effect.catchTags({
+            LedgerError: (error) => Effect.fail(ledgerUnavailable(error)),
+            BudgetExceededError: (error) =>
+              Effect.fail(
+                new BudgetExceededError({
+                  reason: error.reason,
+                  message: error.message,
+                  scope: error.scope,
+                  window: error.window,
+                  spent: error.spent,
+                  limit: error.limit,
+                  estimate: error.estimate,
+                  provider: error.provider ?? model.provider,
+                  endpoint
+                })
+              )
+          }),
           Effect.map((raised) => meter.raised(raised))
         )
     )

@@ -137,6 +137,11 @@ describe("a pricier fallback raises the hold atomically", () => {
             const refused = results.filter((r) => Either.isLeft(r) && r.left._tag === "BudgetExceededError")
             assert.strictEqual(answered.length + refused.length, 5)
             assert.isAtLeast(refused.length, 1, "some fallbacks were refused")
+            for (const result of refused) {
+              const error = Either.isLeft(result) ? result.left : undefined
+              // The refusal names the fallback it was for (API.md §3: provider/endpoint where known).
+              assert.deepInclude(error, { provider: "gemini", endpoint: "pricey-endpoint", scope: "global" })
+            }
             assert.isAtLeast(answered.length, 1)
             const events = yield* ledger.events()
             const settledCost = events.filter((e) => e.type !== "hold").reduce((sum, e) => sum + e.cost, 0)
