@@ -1,6 +1,7 @@
 /**
  * `effect-llm ledger limits`: each model's rate limits (API.md §11) against its current window use
- * in the ledger — requests and tokens in the last 60 s, requests in the last 24 h — and the endpoints
+ * in the ledger — requests and tokens in the last 60 s, requests in the last 24 h (for an alias with
+ * `rpd`: only its requests are kept a day; `-` for the others) — and the endpoints
  * a server's 429 has paused. With a shared ledger (SQLite file, PostgreSQL) that is every process's use.
  */
 import * as Command from "@effect/cli/Command"
@@ -22,7 +23,8 @@ export interface LimitsRow {
   readonly limits: RateLimits
   readonly requestsMinute: number
   readonly tokensMinute: number
-  readonly requestsDay: number
+  /** `null` for an alias without `rpd`: only its last 60 s are kept (`WindowUse.requestsDay`). */
+  readonly requestsDay: number | null
   readonly pauses: ReadonlyArray<{ readonly endpoint: string; readonly until: string }>
 }
 
@@ -43,7 +45,7 @@ export const limitsRows = (
       limits: models[alias]?.limits ?? {},
       requestsMinute: row?.requestsMinute ?? 0,
       tokensMinute: row?.tokensMinute ?? 0,
-      requestsDay: row?.requestsDay ?? 0,
+      requestsDay: models[alias]?.limits?.rpd === undefined ? null : row?.requestsDay ?? 0,
       pauses: (row?.pauses ?? []).map((pause) => ({
         endpoint: pause.endpoint,
         until: new Date(pause.until).toISOString()
@@ -62,7 +64,7 @@ export const renderLimits = (rows: ReadonlyArray<LimitsRow>): string =>
       row.alias,
       of(row.requestsMinute, row.limits.rpm),
       of(row.tokensMinute, row.limits.tpm),
-      of(row.requestsDay, row.limits.rpd),
+      row.requestsDay === null ? "-" : of(row.requestsDay, row.limits.rpd),
       row.pauses.map((pause) => `${pause.endpoint} until ${pause.until}`).join(", ") || "-"
     ])
   )
@@ -90,7 +92,7 @@ export const makeCommand = (shared: {
   ).pipe(
     Command.withDescription(HelpDoc.blocks([
       HelpDoc.p(
-        "Rate limits (models.<alias>.limits) against their current window use: requests and tokens in the last 60 s, requests in the last 24 h (every process sharing the ledger), and the endpoints a 429 has paused."
+        "Rate limits (models.<alias>.limits) against their current window use: requests and tokens in the last 60 s, requests in the last 24 h for a model with rpd (- for one without: its requests are kept 60 s), across every process sharing the ledger, and the endpoints a 429 has paused."
       ),
       HelpDoc.p("Examples:"),
       HelpDoc.p("  $ effect-llm ledger limits"),

@@ -4,6 +4,7 @@
  * simulator with a SQLite ledger in a temp dir.
  */
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
+import { limitsRows, renderLimits } from "../../src/cli/Limits.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import { runCli, simulatorConfig, tempDir, writeConfig } from "../support/cli-harness.js"
 
@@ -58,5 +59,21 @@ describe("CLI: rate limits", () => {
     // corrected to the reported usage: far below the admitted estimate (input bound + 1024 output cap)
     assert.isAbove(row.tokensMinute, 0)
     assert.isBelow(row.tokensMinute, 2 * 1024)
+  })
+  it("an alias without rpd shows no 24-hour count (its requests are kept 60 s): '-' in the table, null in --json", () => {
+    const rows = limitsRows(
+      { perMinute: { limits: { rpm: 50 } }, perDay: { limits: { rpm: 50, rpd: 100 } } },
+      [
+        { alias: "perMinute", requestsMinute: 3, tokensMinute: 90, requestsDay: 3, pauses: [] },
+        { alias: "perDay", requestsMinute: 1, tokensMinute: 30, requestsDay: 7, pauses: [] }
+      ]
+    )
+    assert.deepStrictEqual(rows.map((row) => [row.alias, row.requestsMinute, row.requestsDay]), [
+      ["perMinute", 3, null],
+      ["perDay", 1, 7]
+    ])
+    const table = renderLimits(rows)
+    assert.match(table, /perMinute\s+3\/50\s+90\s+-\s+-/)
+    assert.match(table, /perDay\s+1\/50\s+30\s+7\/100\s+-/)
   })
 })

@@ -34,6 +34,10 @@ export interface Refusal {
 export interface WindowUse {
   readonly requestsMinute: number
   readonly tokensMinute: number
+  /**
+   * Requests in the last 24 h. Kept for an alias with `rpd` only: an alias without one keeps its
+   * requests 60 s (its windows need no more), so for it this is the last minute's count.
+   */
   readonly requestsDay: number
   /** Endpoints paused by a server's 429, with the epoch ms the pause ends. */
   readonly pauses: ReadonlyArray<{ readonly endpoint: string; readonly until: number }>
