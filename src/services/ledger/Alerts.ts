@@ -142,32 +142,37 @@ export interface Alerts {
 export const make = (thresholds: ReadonlyArray<number>): Effect.Effect<Alerts> =>
   Effect.map(PubSub.unbounded<BudgetAlert>(), (pubsub) => ({
     tracker: new AlertTracker([...thresholds].sort((a, b) => a - b)),
+    // Alerts are rare: a few scheduler turns first let a subscriber forked just before the call
+    // subscribe (`Stream.runForEach(ledger.alerts, …)` takes two), so it sees the call's alerts.
     publish: (alerts) =>
-      Effect.forEach(alerts, (alert) =>
-        Effect.zipRight(
-          Effect.logWarning(
-            `budget alert: ${alert.scope} reached ${Math.round(alert.threshold * 100)}% of its ${alert.window} limit (${
-              formatUsd(alert.spent)
-            } of ${formatUsd(alert.limit)})`
-          ).pipe(
-            Effect.annotateLogs({
-              scope: alert.scope,
-              window: alert.window,
-              threshold: alert.threshold,
-              spent: alert.spent,
-              limit: alert.limit
-            })
-          ),
+      Effect.zipRight(
+        Effect.repeatN(Effect.yieldNow(), 2),
+        Effect.forEach(alerts, (alert) =>
           Effect.zipRight(
-            Metric.increment(
-              Telemetry.withTags(Telemetry.budgetAlerts, {
-                scope: scopeLabel(alert.scope),
+            Effect.logWarning(
+              `budget alert: ${alert.scope} reached ${
+                Math.round(alert.threshold * 100)
+              }% of its ${alert.window} limit (${formatUsd(alert.spent)} of ${formatUsd(alert.limit)})`
+            ).pipe(
+              Effect.annotateLogs({
+                scope: alert.scope,
                 window: alert.window,
-                threshold: String(alert.threshold)
+                threshold: alert.threshold,
+                spent: alert.spent,
+                limit: alert.limit
               })
             ),
-            PubSub.publish(pubsub, alert)
-          )
-        ), { discard: true }),
+            Effect.zipRight(
+              Metric.increment(
+                Telemetry.withTags(Telemetry.budgetAlerts, {
+                  scope: scopeLabel(alert.scope),
+                  window: alert.window,
+                  threshold: String(alert.threshold)
+                })
+              ),
+              PubSub.publish(pubsub, alert)
+            )
+          ), { discard: true })
+      ),
     stream: Stream.fromPubSub(pubsub)
   }))

@@ -17,6 +17,7 @@ import * as TestClock from "effect/TestClock"
 import type { BudgetAlert } from "../../../src/domain/BudgetAlert.js"
 import type { LedgerError } from "../../../src/domain/Errors.js"
 import * as Telemetry from "../../../src/internal/Telemetry.js"
+import { makeMockProviders, makeTestLayer, testConfig } from "../../../src/layers/Test.js"
 import {
   type BudgetLimit,
   type HoldRequest,
@@ -26,6 +27,7 @@ import {
   Ledger
 } from "../../../src/services/Ledger.js"
 import { AlertTracker } from "../../../src/services/ledger/Alerts.js"
+import { generate } from "../../../src/services/LLMClient.js"
 import { day, freshPgSchema, pgReachable, request, tempFile } from "../../support/LedgerBackends.js"
 
 interface Options {
@@ -350,4 +352,23 @@ describe("AlertTracker", () => {
     assert.strictEqual(tracker.take(limits, [0.5], 0.3, day)?.length, 1)
     assert.isUndefined(new AlertTracker([]).take(limits, [1], 0, day))
   })
+})
+
+describe("a subscriber forked just before a call", () => {
+  it.effect("sees that call's alerts (publishing gives a forked Stream.runForEach(ledger.alerts) time to subscribe)", () =>
+    Effect.gen(function*() {
+      const ledger = yield* Ledger
+      const got: Array<BudgetAlert> = []
+      // No yield between the fork and the call: the call's hold publishes at once.
+      const fiber = yield* Effect.fork(Stream.runForEach(ledger.alerts, (alert) => Effect.sync(() => got.push(alert))))
+      yield* generate({ prompt: "hi", maxOutputTokens: 100 })
+      for (let turns = 0; got.length === 0 && turns < 100; turns++) yield* Effect.yieldNow()
+      yield* Fiber.interrupt(fiber)
+      assert.deepStrictEqual(got.map((alert) => [alert.scope, alert.window, alert.threshold]), [
+        ["global", "daily", 0.5]
+      ])
+    }).pipe(Effect.provide(makeTestLayer({
+      config: { ...testConfig, budget: { daily_spend_limit: 0.0004, alert_thresholds: [0.5] } },
+      providers: makeMockProviders({ otherwise: { content: "ok", usage: { inputTokens: 18, outputTokens: 100 } } })
+    }))))
 })
