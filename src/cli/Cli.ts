@@ -23,6 +23,7 @@ import type { GenerateRequest } from "../domain/Request.js"
 import { liveOver, type LiveServices, nodeFileSystem } from "../layers/Live.js"
 import { generate, stream } from "../services/LLMClient.js"
 import * as LLMConfig from "../services/LLMConfig.js"
+import { checkRequestArgs, takeLogLevel } from "./Arguments.js"
 import { batchCommand } from "./batch/Command.js"
 import * as Budget from "./Budget.js"
 import { CliError, ExitCode, toExitCode } from "./Exit.js"
@@ -299,98 +300,6 @@ const footer = HelpDoc.blocks([
 ])
 
 const cli = Command.run(root, { name: "effect-llm", version, footer })
-
-/** The levels `--log-level` takes (@effect/cli's choice: every `LogLevel`, lower-case). */
-const logLevels = new Map(LogLevel.allLevels.map((level) => [level._tag.toLowerCase(), level]))
-
-/**
- * Takes `--log-level <level>` (or `--log-level=<level>`) out of the arguments wherever it stands —
- * before or after the subcommand, among its options or after its prompt — up to a `--`, after which
- * everything is an argument. @effect/cli itself accepts it only right after a command's name. The
- * last one wins; a missing or unknown level is a usage error.
- */
-export const takeLogLevel = (
-  args: ReadonlyArray<string>
-): Effect.Effect<{ readonly args: ReadonlyArray<string>; readonly level: LogLevel.LogLevel | undefined }, CliError> =>
-  Effect.suspend(() => {
-    const rest: Array<string> = []
-    let level: LogLevel.LogLevel | undefined
-    for (let i = 0; i < args.length; i++) {
-      const arg = args[i]!
-      if (arg === "--") {
-        rest.push(...args.slice(i))
-        break
-      }
-      if (arg !== "--log-level" && !arg.startsWith("--log-level=")) {
-        rest.push(arg)
-        continue
-      }
-      const value = arg === "--log-level" ? args[++i] : arg.slice("--log-level=".length)
-      const choices = [...logLevels.keys()].join(", ")
-      if (value === undefined || value === "") {
-        return Effect.fail(
-          new CliError({
-            kind: "MissingValue",
-            message: `--log-level needs a level: one of ${choices}`,
-            exitCode: ExitCode.usage
-          })
-        )
-      }
-      level = logLevels.get(value.toLowerCase())
-      if (level === undefined) {
-        return Effect.fail(
-          new CliError({
-            kind: "InvalidValue",
-            message: `--log-level: expected one of ${choices}, got '${value}'`,
-            exitCode: ExitCode.usage
-          })
-        )
-      }
-    }
-    return Effect.succeed({ args: rest, level })
-  })
-
-/** The options of `generate` and `stream` that take a value, and their flags (@effect/cli's built-ins included). */
-const requestValueOptions = new Set(["--model", "-m", "--system", "--max-tokens", "--temperature", "--config", "-c"])
-const requestFlags: Record<string, ReadonlySet<string>> = {
-  generate: new Set(["--json", "--help", "-h", "--wizard"]),
-  stream: new Set(["--help", "-h", "--wizard"])
-}
-
-/**
- * `generate` and `stream` take free text as their prompt, which @effect/cli would fill with any
- * unknown option (`--jsno` sent to the model as the prompt, a paid call, exit 0): before the `--`
- * that ends the options, a token that starts with `-` must be one of the command's options (a value
- * option's value may start with `-`). A usage error (exit 2) names the token.
- */
-export const checkRequestArgs = (args: ReadonlyArray<string>): Effect.Effect<void, CliError> =>
-  Effect.suspend(() => {
-    const commandAt = args.findIndex((arg) => !arg.startsWith("-"))
-    const flags = commandAt < 0 ? undefined : requestFlags[args[commandAt]!]
-    if (flags === undefined) return Effect.void
-    const command = args[commandAt]!
-    const usage = (kind: string, message: string) =>
-      Effect.fail(new CliError({ kind, message, exitCode: ExitCode.usage }))
-    for (let i = commandAt + 1; i < args.length; i++) {
-      const arg = args[i]!
-      if (arg === "--") break
-      if (arg === "-" || !arg.startsWith("-")) continue
-      const name = arg.includes("=") ? arg.slice(0, arg.indexOf("=")) : arg
-      if (requestValueOptions.has(name)) {
-        if (name !== arg) continue
-        if (i + 1 >= args.length || args[i + 1] === "--") {
-          return usage("MissingValue", `${command}: ${arg} needs a value`)
-        }
-        i++
-      } else if (!flags.has(name)) {
-        return usage(
-          "UnknownOption",
-          `${command}: unknown option '${arg}' (a prompt that starts with '-' goes after '--': effect-llm ${command} -- '${arg}')`
-        )
-      }
-    }
-    return Effect.void
-  })
 
 /** Library log lines go to stderr (stdout carries only the answer), as `level: message`, scrubbed. */
 const stderrLogger = (output: Output.Output) =>

@@ -6,7 +6,7 @@ import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as LogLevel from "effect/LogLevel"
-import { takeLogLevel } from "../../src/cli/Cli.js"
+import { takeLogLevel } from "../../src/cli/Arguments.js"
 import * as Output from "../../src/cli/Output.js"
 
 describe("Output.streamScrubber", () => {

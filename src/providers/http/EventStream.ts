@@ -71,10 +71,7 @@ interface Decoder {
   readonly end: (out: Array<StreamPart>) => LLMError | "finished"
   /** The provider's finish signal has been read (a read failing after it ends the stream, not cuts it). */
   readonly finishSeen: () => boolean
-  /**
-   * Whether events since the last call carried something that gave no part (`EventHandler.quietEvents`);
-   * called after every read, so a read that gave parts resets it.
-   */
+  /** Whether events since the last call (made after every read) carried something but gave no part. */
   readonly quietActivity: () => boolean
 }
 
@@ -181,9 +178,7 @@ export const decode = <R>(
       unknown,
       unknown
     >
-    /** The parts of a read, then the end it reached. */
-    // (A read of events that gave no part but were activity writes an empty chunk: the idle timeout
-    // times each pull, and the next one starts afresh.)
+    /** The parts of a read (an empty chunk for quiet activity: the next pull's idle time starts afresh), then the end it reached. */
     const emit = (out: Array<StreamPart>, next: Decoding): Decoding =>
       !decoder.quietActivity() && out.length === 0
         ? next
@@ -292,12 +287,10 @@ const pullParts = (
   const emit = (out: Array<StreamPart>, step: Step): Pull<StreamPart, LLMError> => {
     if (step !== undefined) ended = step
     if (ended === "finished") body.finished()
-    // (Activity is counted since the last read that gave parts: a read's parts are its activity.)
     const quiet = decoder.quietActivity()
     if (out.length > 0) return Effect.succeed(Chunk.unsafeFromArray(out))
     if (ended !== undefined) return end(ended)
-    // Events that were activity but gave no part end the pull (an empty chunk): the next pull's idle
-    // time starts afresh.
+    // Quiet activity ends the pull (an empty chunk): the next pull's idle time starts afresh.
     return quiet ? Effect.succeed(Chunk.empty()) : next
   }
   const decodeRead = (reads: Body.Read): Pull<StreamPart, LLMError> => {
