@@ -111,9 +111,14 @@ export const classifyPayload = (
   const text = Errors.truncate(serverMessage)
   const what = `${Errors.describeContext(context)} ${said}${label ? ` ${label}` : ""}${text ? `: ${text}` : ""}` +
     (requestId !== undefined ? ` (request_id ${requestId})` : "")
+  const codeClass = payload !== undefined ? classOfCode(payload.code ?? "", payload.type, payload.message) : undefined
   const statusClass: Errors.StatusClass =
-    (payload !== undefined ? classOfCode(payload.code ?? "", payload.type, payload.message) : undefined) ??
-      // A 429 that says a spend limit was reached, and any 529, mean the same on every protocol (API.md §8).
+    // A 529 is overloaded on every protocol (API.md §8), also when its code names a generic server fault
+    // (InternalError…); a code that says quota, throttling or a bad request stays more specific.
+    (status === 529 && (codeClass === undefined || codeClass._tag === "RetryableError")
+      ? { _tag: "RetryableError", reason: "overloaded" }
+      : codeClass) ??
+      // A 429 that says a spend limit was reached means the same on every protocol (API.md §8).
       (status === 429 && Errors.spendLimitWords.test(rawText)
         ? { _tag: "RateLimitError", reason: "quota_exhausted" }
         : status < 400

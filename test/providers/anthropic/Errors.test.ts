@@ -242,6 +242,10 @@ describe("Anthropic Errors.classify", () => {
     }
     // The type decides, whatever the status.
     assert.strictEqual(fields(classify(503, body("overloaded_error", "Overloaded"))).reason, "overloaded")
+    // and a 529 is overloaded whatever type its body names (a gateway's api_error wrapper)
+    const wrapped = fields(classify(529, body("api_error", "Internal server error")))
+    assert.strictEqual(wrapped._tag, "RetryableError")
+    assert.strictEqual(wrapped.reason, "overloaded")
   })
 
   it("an unknown error type falls back to the status; the request-id header names the request", () => {

@@ -141,6 +141,21 @@ describe("DashScope Errors.classify", () => {
     expectError(classify(200, `event:error\n:HTTP_STATUS/529\ndata:${json}\n\n`), "RetryableError", "overloaded", 529)
   })
 
+  it("a 529 whose code names a generic server fault is overloaded too; a quota or bad-request code stays itself", () => {
+    const internal = `{"code":"InternalError","message":"The server is busy","request_id":"r7"}`
+    expectError(classify(529, internal), "RetryableError", "overloaded", 529)
+    expectError(classify(200, `event:error\n:HTTP_STATUS/529\ndata:${internal}\n\n`), "RetryableError", "overloaded", 529)
+    // the same code under a 500 is a server error
+    expectError(classify(500, internal), "RetryableError", "server_error", 500)
+    expectError(
+      classify(529, `{"code":"Throttling.AllocationQuota","message":"Free allocated quota exceeded."}`),
+      "RateLimitError",
+      "quota_exhausted",
+      529
+    )
+    expectError(classify(529, `{"code":"InvalidParameter","message":"bad"}`), "FatalError", "invalid_request", 529)
+  })
+
   it("codes map to permission_denied, not_found, timeout and invalid_request", () => {
     expectError(
       classify(403, `{"code":"AccessDenied.Unpurchased","message":"Access to model denied."}`),
