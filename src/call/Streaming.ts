@@ -91,14 +91,14 @@ const eventSink: Sink<StreamEvent> = {
     })
 }
 
-/** An element of `streamParts`: a decoded part (usage and finish left out), then the settled response. */
+/** An element of `streamParts`: a decoded part (usage, finish and warnings left out), then the settled response. */
 export type PartsElement =
-  | Exclude<StreamPart, { readonly _tag: "Usage" } | { readonly _tag: "Finish" }>
+  | Exclude<StreamPart, { readonly _tag: "Usage" } | { readonly _tag: "Finish" } | { readonly _tag: "Warning" }>
   | { readonly _tag: "Settled"; readonly response: GenerationResponse }
 
 const partsSink: Sink<PartsElement> = {
   part: (part, out) => {
-    if (part._tag === "Usage" || part._tag === "Finish") return
+    if (part._tag === "Usage" || part._tag === "Finish" || part._tag === "Warning") return
     if ((part._tag === "TextDelta" || part._tag === "ReasoningDelta") && part.text.length === 0) return
     out.push(part)
   },
@@ -202,6 +202,7 @@ export const make = (deps: {
       let usage: UsageCounts | undefined
       let finishReason: FinishReason | undefined
       let requestId: string | undefined
+      const warnings: Array<string> = []
       const absorb = (parts: Iterable<StreamPart>): Chunk.Chunk<A> => {
         const out: Array<A> = []
         for (const part of parts) {
@@ -241,6 +242,9 @@ export const make = (deps: {
               // a server may set its request id to text it was sent (a key): API.md §14
               if (part.requestId !== undefined) requestId = deps.scrub(part.requestId)
               break
+            case "Warning":
+              warnings.push(deps.scrub(part.message))
+              break
           }
           sink.part(part, out)
         }
@@ -251,6 +255,7 @@ export const make = (deps: {
       const first = absorb(Chunk.appendAll(Chunk.unsafeFromArray(opened.prefix), opened.leftover))
       if (opened.prefix.some(isDeltaPart)) progress.firstToken(clock.unsafeCurrentTimeMillis())
       const finish = Effect.gen(function*() {
+        for (const warning of warnings) yield* Effect.logWarning(warning)
         const text = content.join("")
         const reasoningText = reasoning.length > 0 ? reasoning.join("") : undefined
         const settled = yield* metering.commit(meter, route, usage, {

@@ -53,7 +53,8 @@ export interface ProviderAnswer {
  * One element of a decoded stream. `Usage` is a cumulative snapshot (the last one wins); `Finish`
  * comes once the provider signalled the end; `Metadata` whenever the ids become known. A `ToolCall`
  * is emitted whole, once its streamed arguments are assembled; `PartMetadata` attaches provider data
- * (a signature) to the text or reasoning streamed since the previous one of its kind.
+ * (a signature) to the text or reasoning streamed since the previous one of its kind. A `Warning` is
+ * something the caller should hear of that does not fail the answer (logged when the stream settles).
  */
 export type StreamPart =
   | { readonly _tag: "TextDelta"; readonly text: string }
@@ -68,6 +69,7 @@ export type StreamPart =
   }
   | { readonly _tag: "Finish"; readonly reason: FinishReason }
   | { readonly _tag: "Metadata"; readonly requestId: string | undefined; readonly modelVersion: string | undefined }
+  | { readonly _tag: "Warning"; readonly message: string }
 
 /** A part the caller sees as a delta: non-empty text or reasoning, or a whole tool call. */
 export const isDeltaPart = (part: StreamPart): boolean =>

@@ -577,6 +577,40 @@ describe("openai over the whole client: streams", () => {
       assert.strictEqual(server.requests.length, 1)
     }))
 
+  it.scoped("an error after the finish_reason leaves the answer whole: committed, the error logged once as a warning, the key in no line", () =>
+    Effect.gen(function*() {
+      const server = yield* Loopback.make
+      server.enqueue({
+        headers: sse,
+        body:
+          `data: {"id":"c1","object":"chat.completion.chunk","model":"gpt-4o-mini","choices":[{"index":0,"delta":{"content":"Hello"},"finish_reason":null}]}\n\n` +
+          `data: {"id":"c1","object":"chat.completion.chunk","model":"gpt-4o-mini","choices":[{"index":0,"delta":{},"finish_reason":"length"}],"usage":{"prompt_tokens":9,"completion_tokens":1,"total_tokens":10}}\n\n` +
+          `data: ${
+            errorBody({ message: "Token limit reached for key sk-e2e-secret-0123456789", code: 400 })
+          }\n\ndata: [DONE]\n\n`
+      })
+      const logged: Array<string> = []
+      const logger = Logger.make(({ logLevel, message }) => {
+        if (LogLevel.greaterThanEqual(logLevel, LogLevel.Info)) logged.push(`${logLevel.label} ${String(message)}`)
+      })
+      yield* Effect.gen(function*() {
+        const events = yield* collect(stream({ prompt: "x", traceId: "late-1" }))
+        const finish = events.at(-1)!
+        assert.strictEqual(finish.finishReason, "length")
+        assert.strictEqual(finish.response!.content, "Hello")
+        assert.strictEqual(finish.usage!.outputTokens, 1)
+        const ledger = yield* ledgerEvents("late-1")
+        assert.deepStrictEqual(ledger.map((e) => [e.type, e.status]), [["hold", "ok"], ["commit", "ok"]])
+      }).pipe(
+        Effect.provide(layerOf(openaiConfig([{ name: "a", url: server.url }]))),
+        Effect.provide(Logger.replace(Logger.defaultLogger, logger))
+      )
+      assert.strictEqual(logged.length, 1, logged.join("\n"))
+      assert.match(logged[0]!, /^WARN .*Token limit reached.*the answer stands/)
+      assert.notInclude(logged[0]!, "sk-e2e-secret-0123456789")
+      assert.strictEqual(server.requests.length, 1)
+    }))
+
   it.scoped("moderation cutting the answer after text (DashScope's data_inspection_failed) is a filter finish: the text so far, committed with the usage seen", () =>
     Effect.gen(function*() {
       const server = yield* Loopback.make

@@ -65,15 +65,25 @@ export const makeHandler = (
   /**
    * An error object in the stream, classified. Moderation cutting the answer after text is its end, as
    * in DashScope's native streams and Gemini's SAFETY: the text so far, finished `filter`; before any
-   * text it stays the `FatalError` (WIRE.md §2.5, WIRE-openai-anthropic §1.8).
+   * text it stays the `FatalError` (WIRE.md §2.5, WIRE-openai-anthropic §1.8). After a `finish_reason`
+   * the answer is complete: the error is only a `Warning` (WIRE-openai-anthropic §1.8; OpenAI, vLLM and
+   * OpenRouter send "Token limit reached" after a real finish) and the stream reads on to `[DONE]`.
    */
-  const inBandError = (json: unknown, text: string, said: string, statusComment?: number): EventStream.Step => {
+  const inBandError = (
+    json: unknown,
+    text: string,
+    said: string,
+    out: Array<StreamPart>,
+    statusComment?: number
+  ): EventStream.Step => {
     const error = classifyInBand(json, text, headers, context, said, statusComment)
     if (sawText && error._tag === "FatalError" && error.reason === "content_filter") {
       finish = "filter"
       return "finished"
     }
-    return error
+    if (finish === undefined) return error
+    out.push({ _tag: "Warning", message: `${error.message} (after the answer's finish_reason: the answer stands)` })
+    return undefined
   }
 
   const chunk = (
@@ -84,12 +94,9 @@ export const makeHandler = (
     statusComment?: number
   ): EventStream.Step => {
     if (isErrorPayload(json)) {
-      // OpenRouter sends an error chunk after a real finish (its `finish_reason: "length"` chunks, then
-      // `error` "Token limit reached" with the usage): the answer is complete, so the error is not
-      // raised; the chunk's usage is still read.
-      if (finish === undefined || !looksLikeCompletion(json) || !isCompletion(json)) {
-        return inBandError(json, text, said, statusComment)
-      }
+      // OpenRouter's error chunk after a real finish also carries the usage: read on when it is a chunk.
+      const step = inBandError(json, text, said, out, statusComment)
+      if (step !== undefined || !looksLikeCompletion(json) || !isCompletion(json)) return step
     } else if (!looksLikeCompletion(json) || !isCompletion(json)) {
       return Errors.badResponse(`a stream event is not a chat completion chunk: ${text}`, { ...context, status: 200 })
     }
@@ -152,11 +159,11 @@ export const makeHandler = (
       if (json === undefined) {
         // Groq's `event: error` names the failure even when its data is not JSON.
         return isErrorEvent && event.unterminated !== true
-          ? inBandError(undefined, data, "sent an error event mid-stream", statusComment)
+          ? inBandError(undefined, data, "sent an error event mid-stream", out, statusComment)
           : EventStream.undecodable(data, event.unterminated, context)
       }
       if (isErrorEvent && !isErrorPayload(json)) {
-        return inBandError(json, data, "sent an error event mid-stream", statusComment)
+        return inBandError(json, data, "sent an error event mid-stream", out, statusComment)
       }
       return chunk(
         json,

@@ -784,6 +784,31 @@ describe("openai streams: content moderation (README Streaming, WIRE.md §2.5, W
       }))
   }
 
+  it.effect("an error after the finish_reason (bare data:{error}, Groq's event: error) leaves the answer whole, as a warning", () =>
+    Effect.gen(function*() {
+      const finishChunk =
+        `data: {"id":"c1","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{},"finish_reason":"stop"}],"usage":{"prompt_tokens":5,"completion_tokens":2,"total_tokens":7}}\n\n`
+      for (
+        const late of [
+          data({ code: 400, message: "Token limit reached" }),
+          `event: error\ndata: {"error":{"message":"late failure","type":"invalid_request_error"},"status_code":400}\n\n`,
+          `event: error\ndata: not json\n\n`
+        ]
+      ) {
+        const result = yield* decode(textChunk + finishChunk + late + "data: [DONE]\n\n")
+        assert.isTrue(Exit.isSuccess(result.exit), `${late}: ${String(result.exit)}`)
+        assert.strictEqual(result.text, "Hel")
+        assert.deepStrictEqual(result.finish, ["stop"])
+        assert.strictEqual(result.usages.at(-1)?.outputTokens, 2)
+        const warnings = partsOf(result.parts, "Warning")
+        assert.strictEqual(warnings.length, 1, late)
+        assert.include(warnings[0]!.message, "the answer stands")
+      }
+      // before the finish the same error fails the stream
+      const early = yield* decode(textChunk + data({ code: 400, message: "Token limit reached" }))
+      expectError(failureOf(early.exit), "FatalError", "invalid_request")
+    }))
+
   it.effect("other in-band errors after text stay errors", () =>
     Effect.gen(function*() {
       const after = yield* decode(textChunk + data({ code: "invalid_api_key", message: "no" }))
