@@ -86,10 +86,32 @@ const kindOf = (part: FilePart): "image" | "audio" | "pdf" | undefined => {
 /**
  * Whether Chat Completions carries a part in a turn of `role`: files only in user turns (assistant
  * and tool messages take text), as an image (PNG, JPEG, WebP, GIF — bytes, a `data:` URL, or an
- * `https:` URL; `image/*` only as a URL), wav or mp3 audio and PDFs as bytes or a `data:` URL.
+ * `https:` URL; `image/*` only as a URL; inline, at most 20 MB), wav or mp3 audio and PDFs as bytes
+ * or a `data:` URL. A string says why a part that could go is refused.
  */
-export const canCarry = (part: Part, role: Message["role"]): boolean =>
-  part.type !== "file" || (role === "user" && kindOf(part) !== undefined)
+export const canCarry = (part: Part, role: Message["role"]): boolean | string => {
+  if (part.type !== "file") return true
+  const kind = role === "user" ? kindOf(part) : undefined
+  if (kind === undefined) return false
+  const size = kind === "image" ? inlineByteLength(part) : 0
+  return size > maxImageBytes ? `exceeds OpenAI's 20 MB image limit: ${size} bytes > ${maxImageBytes}` : true
+}
+
+/**
+ * OpenAI's per-image cap (WIRE-tools-multimodal §3.6: "up to 20 MB per image"), on the decoded bytes;
+ * compatible services that take images cap them at or below it.
+ */
+const maxImageBytes = 20 * 1024 * 1024
+
+/** The decoded size of a part's inline base64 (bytes or a `data:` URL's payload); 0 for a remote URL. */
+const inlineByteLength = (part: FilePart): number => {
+  const text = part.data._tag === "base64" ? part.data.base64 : part.data.url
+  const inline = part.data._tag === "url" ? dataUrl.exec(text) : undefined
+  if (inline === null) return 0
+  const length = text.length - (inline?.[0].length ?? 0)
+  const padding = text.endsWith("==") ? 2 : text.endsWith("=") ? 1 : 0
+  return Math.max(0, Math.floor((length * 3) / 4) - padding)
+}
 
 const base64Of = (part: FilePart): string =>
   part.data._tag === "base64" ? part.data.base64 : part.data.url.slice(dataUrl.exec(part.data.url)![0].length)

@@ -67,6 +67,27 @@ describe("OpenAI content parts", () => {
     assert.strictEqual(encodeUser(user(text("a"), text("b"))), "ab")
   })
 
+  it("an inline image over OpenAI's 20 MB is refused before any request (bytes or data: URL); at the cap it goes", () => {
+    // 27,962,028 base64 characters with one "=" are 20,971,520 bytes (20 MiB); four more are 3 bytes over
+    const atCap = "A".repeat(27_962_024) + "AAA="
+    const over = "A".repeat(27_962_028) + "AAA="
+    const check = (part: FilePart) =>
+      OpenAI.protocol.check({ ...hello, messages: [{ role: "user", parts: [text("look"), part] }] }, "gpt-4o")
+    for (const data of [bytes(over), url(`data:image/png;base64,${over}`)]) {
+      const error = check(file("image/png", data))
+      assert.strictEqual(error?.reason, "invalid_request")
+      assert.include(error?.message, "messages[0].content[1]")
+      assert.include(error?.message, "image/png")
+      assert.include(error?.message, "20 MB image limit: 20971523 bytes > 20971520")
+    }
+    for (const data of [bytes(atCap), url(`data:image/png;base64,${atCap}`)]) {
+      assert.isUndefined(check(file("image/png", data)))
+    }
+    // a remote image and a PDF are not held to it
+    assert.isUndefined(check(file("image/png", url("https://example.com/big.png"))))
+    assert.isUndefined(check(file("application/pdf", bytes(over))))
+  })
+
   it("refused before any request, naming the part by position and media type", () => {
     const refusal = (part: FilePart, role: "user" | "assistant" = "user") =>
       OpenAI.protocol.check(
