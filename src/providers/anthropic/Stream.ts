@@ -15,7 +15,7 @@ import type { FinishReason } from "../../domain/FinishReason.js"
 import * as Errors from "../http/Errors.js"
 import * as EventStream from "../http/EventStream.js"
 import * as Json from "../http/Json.js"
-import { parseArguments } from "../http/Tools.js"
+import { cutCallWarning, parseArguments } from "../http/Tools.js"
 import type { StreamPart } from "../Provider.js"
 import { redactedMetadata, signatureMetadata } from "./Content.js"
 import { classifyInBand, isErrorPayload } from "./Errors.js"
@@ -192,6 +192,8 @@ export const makeHandler = (
         // The finish signal: the stream has succeeded whatever the connection does next (a reset, a
         // body held open); what is left of the body drains so the connection goes back to the pool.
         stopped = true
+        // a tool_use block the output limit cut never reached its stop: reported, never run
+        for (const block of blocks.values()) if (block.kind === "tool") out.push(cutCallWarning(block.name, block.id))
         return "finished" as const
     }
     return undefined

@@ -80,6 +80,13 @@ export const parseArguments = (text: string): unknown => {
   }
 }
 
+/** What a stream says of a tool call the output limit cut: left out of the answer, never run. */
+export const cutCallWarning = (name: string, id: string): StreamPart => ({
+  _tag: "Warning",
+  message: `the output limit cut tool call "${name}"${id.length > 0 ? ` (${id})` : ""} before its arguments ended: ` +
+    "it is left out of the answer and not run"
+})
+
 /**
  * Whether a call's arguments were cut by the output limit: under a `length` finish, arguments that
  * are not one whole JSON text (WIRE-tools-multimodal §5: a truncated answer is not a partial result).
@@ -149,11 +156,17 @@ export const fragmentAssembler = (metadataKey: string) => {
         call.arguments += fragment.function?.arguments ?? ""
       }
     },
-    /** Emits the calls whole; after a `length` finish, those whose arguments it cut are left out. */
+    /**
+     * Emits the calls whole; after a `length` finish, those whose arguments it cut are left out, and
+     * said as a `Warning` (WIRE-tools-multimodal §4.3: reported, never run).
+     */
     flush: (out: Array<StreamPart>, finishedByLength = false): void => {
       for (const index of [...calls.keys()].sort((a, b) => a - b)) {
         const call = calls.get(index)!
-        if (cutByLength(call.arguments, finishedByLength)) continue
+        if (cutByLength(call.arguments, finishedByLength)) {
+          out.push(cutCallWarning(call.name, call.id))
+          continue
+        }
         out.push({ _tag: "ToolCall", call: toolCallPart(metadataKey, call.id, call.name, call.arguments) })
       }
       calls.clear()

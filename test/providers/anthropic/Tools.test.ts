@@ -74,7 +74,7 @@ it.layer(NodeHttpClient.layerUndici)("Anthropic tool use, recorded", (it) => {
       ])
     }))
 
-  it.scoped("a call cut by max_tokens (fine-grained streaming, no content_block_stop) is never emitted; finish length", () =>
+  it.scoped("a call cut by max_tokens (fine-grained streaming, no content_block_stop) is never emitted, only warned of; finish length", () =>
     Effect.gen(function*() {
       const { client, server, target } = yield* setup
       server.enqueue(
@@ -84,6 +84,9 @@ it.layer(NodeHttpClient.layerUndici)("Anthropic tool use, recorded", (it) => {
       assert.isUndefined(error)
       assert.lengthOf(calls(parts), 0)
       assert.deepStrictEqual(finishOf(parts), ["length"])
+      const warnings = parts.filter((part) => part._tag === "Warning")
+      assert.lengthOf(warnings, 1)
+      assert.match(warnings[0]!.message, /the output limit cut tool call ".+" \(toolu_.+\).* not run/)
     }))
 
   it.scoped("streamed empty input (claude-3-opus): all-empty fragments are {}", () =>

@@ -169,6 +169,10 @@ describe("OpenAI tool calls, recorded", () => {
         }]])
         assert.deepStrictEqual(streamed.finish, ["length"])
         assert.strictEqual(partsOf(streamed.parts, "Usage").at(-1)?.usage.outputTokens, 512)
+        // the cut one is said, never run
+        assert.deepStrictEqual(partsOf(streamed.parts, "Warning").map((part) => part.message), [
+          `the output limit cut tool call "GetWeatherArgs" (call_1) before its arguments ended: it is left out of the answer and not run`
+        ])
 
         const call = (id: string, args: string) => ({
           id,
