@@ -160,11 +160,10 @@ const classifyFacts = (
   const typeClass = facts?.type !== undefined ? classOfType(facts.type) : undefined
   // A 5xx is the server's failure whatever type its body names (a proxy's or gateway's wrapper):
   // retried, as API.md §3 says of every 500-504; a 529 is overloaded whatever the type (API.md §8).
-  let statusClass =
-    typeClass === undefined || status === 529 ||
+  let statusClass = typeClass === undefined || status === 529 ||
       (status !== undefined && status >= 500 && typeClass._tag !== "RetryableError")
-      ? classOfStatus(status)
-      : typeClass
+    ? classOfStatus(status)
+    : typeClass
   if (statusClass._tag !== "RetryableError" && isQuota(facts, rawText)) {
     statusClass = { _tag: "RateLimitError", reason: "quota_exhausted" }
   }

@@ -144,7 +144,12 @@ describe("DashScope Errors.classify", () => {
   it("a 529 whose code names a generic server fault is overloaded too; a quota or bad-request code stays itself", () => {
     const internal = `{"code":"InternalError","message":"The server is busy","request_id":"r7"}`
     expectError(classify(529, internal), "RetryableError", "overloaded", 529)
-    expectError(classify(200, `event:error\n:HTTP_STATUS/529\ndata:${internal}\n\n`), "RetryableError", "overloaded", 529)
+    expectError(
+      classify(200, `event:error\n:HTTP_STATUS/529\ndata:${internal}\n\n`),
+      "RetryableError",
+      "overloaded",
+      529
+    )
     // the same code under a 500 is a server error
     expectError(classify(500, internal), "RetryableError", "server_error", 500)
     expectError(
