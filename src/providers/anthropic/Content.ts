@@ -14,6 +14,7 @@ import type {
   ToolResultPart,
   UserPart
 } from "../../domain/Prompt.js"
+import { inlineBase64Length } from "../http/Parts.js"
 
 /** The key of Anthropic's data in a part's provider metadata: `{ anthropic: { signature } }` or `{ redactedData }`. */
 export const metadataKey = "anthropic"
@@ -123,13 +124,6 @@ export const canCarry = (part: Part, role: Message["role"]): boolean | string =>
 
 /** Anthropic's per-image cap, on the base64 text (WIRE-tools-multimodal §4.6: "image exceeds 5 MB maximum"). */
 const maxImageBase64Length = 5_242_880
-
-/** The length of a part's inline base64 (bytes or a `data:` URL's payload); 0 for a remote URL. */
-const inlineBase64Length = (part: FilePart): number => {
-  if (part.data._tag === "base64") return part.data.base64.length
-  const inline = dataUrl.exec(part.data.url)
-  return inline === null ? 0 : part.data.url.length - inline[0].length
-}
 
 const encodeFile = (part: FilePart): BlockBody => {
   const { kind, mediaType } = kindOf(part)!

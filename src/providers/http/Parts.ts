@@ -4,7 +4,7 @@
  * the part by position and media type, before any ledger write or request.
  */
 import { FatalError } from "../../domain/Errors.js"
-import { type CallRequest, type Message, type Part, partLabel } from "../../domain/Prompt.js"
+import { type CallRequest, type FilePart, type Message, type Part, partLabel } from "../../domain/Prompt.js"
 
 /** What a protocol (or one of its endpoints) can carry. */
 export interface Capabilities {
@@ -71,4 +71,21 @@ export const textOnly: Capabilities = {
   part: (part) => part.type === "text",
   tools: false,
   structuredOutput: false
+}
+
+const base64DataUrl = /^data:[^;,]*(?:;[^,]*)?;base64,/i
+
+/** The length of a part's inline base64 (bytes or a `data:` URL's payload); 0 for a remote URL. */
+export const inlineBase64Length = (part: FilePart): number => {
+  if (part.data._tag === "base64") return part.data.base64.length
+  const inline = base64DataUrl.exec(part.data.url)
+  return inline === null ? 0 : part.data.url.length - inline[0].length
+}
+
+/** The decoded size of a part's inline base64 (its length less the `=` padding); 0 for a remote URL. */
+export const inlineByteLength = (part: FilePart): number => {
+  const text = part.data._tag === "base64" ? part.data.base64 : part.data.url
+  const padding = text.endsWith("==") ? 2 : text.endsWith("=") ? 1 : 0
+  const length = inlineBase64Length(part)
+  return length === 0 ? 0 : Math.max(0, Math.floor((length * 3) / 4) - padding)
 }

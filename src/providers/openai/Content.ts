@@ -6,6 +6,7 @@
  * Completions takes, and the arguments text the protocol keeps in part metadata.
  */
 import type { AssistantPart, FilePart, Message, Part, ToolCallPart } from "../../domain/Prompt.js"
+import { inlineByteLength } from "../http/Parts.js"
 import { argumentsText, resultText } from "../http/Tools.js"
 
 /** The key of the protocol's data in a part's provider metadata: `{ openai: { arguments } }`. */
@@ -102,16 +103,6 @@ export const canCarry = (part: Part, role: Message["role"]): boolean | string =>
  * compatible services that take images cap them at or below it.
  */
 const maxImageBytes = 20 * 1024 * 1024
-
-/** The decoded size of a part's inline base64 (bytes or a `data:` URL's payload); 0 for a remote URL. */
-const inlineByteLength = (part: FilePart): number => {
-  const text = part.data._tag === "base64" ? part.data.base64 : part.data.url
-  const inline = part.data._tag === "url" ? dataUrl.exec(text) : undefined
-  if (inline === null) return 0
-  const length = text.length - (inline?.[0].length ?? 0)
-  const padding = text.endsWith("==") ? 2 : text.endsWith("=") ? 1 : 0
-  return Math.max(0, Math.floor((length * 3) / 4) - padding)
-}
 
 const base64Of = (part: FilePart): string =>
   part.data._tag === "base64" ? part.data.base64 : part.data.url.slice(dataUrl.exec(part.data.url)![0].length)
