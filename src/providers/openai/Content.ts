@@ -5,7 +5,7 @@
  * the original `arguments` string; each tool result as its own `tool` message. Also which files Chat
  * Completions takes, and the arguments text the protocol keeps in part metadata.
  */
-import type { AssistantPart, FilePart, Message, Part, ToolCallPart } from "../../domain/Prompt.js"
+import type { AssistantPart, CallRequest, FilePart, Message, Part, ToolCallPart } from "../../domain/Prompt.js"
 import { inlineByteLength } from "../http/Parts.js"
 import { argumentsText, resultText } from "../http/Tools.js"
 
@@ -103,6 +103,33 @@ export const canCarry = (part: Part, role: Message["role"]): boolean | string =>
  * compatible services that take images cap them at or below it.
  */
 const maxImageBytes = 20 * 1024 * 1024
+
+/** OpenAI's per-request image caps (WIRE-tools-multimodal §3.6: "500 images and 50 MB of image bytes per request"). */
+const maxImagesPerRequest = 500
+const maxImageBytesPerRequest = 50 * 1024 * 1024
+
+/**
+ * Why a request's images together pass OpenAI's per-request caps — more than 500 images (remote ones
+ * count), or more than 50 MB of inline image bytes — or `undefined`. Runs after `canCarry`, so every
+ * file part of a user turn here is one Chat Completions carries.
+ */
+export const exceedsImageTotals = (request: CallRequest): string | undefined => {
+  let images = 0
+  let bytes = 0
+  for (const message of request.messages) {
+    if (message.role !== "user") continue
+    for (const part of message.parts) {
+      if (part.type !== "file" || kindOf(part) !== "image") continue
+      images++
+      bytes += inlineByteLength(part)
+    }
+  }
+  return images > maxImagesPerRequest
+    ? `the request carries ${images} images, over OpenAI's ${maxImagesPerRequest} per request`
+    : bytes > maxImageBytesPerRequest
+    ? `the request's inline images are ${bytes} bytes, over OpenAI's 50 MB per request (${maxImageBytesPerRequest})`
+    : undefined
+}
 
 const base64Of = (part: FilePart): string =>
   part.data._tag === "base64" ? part.data.base64 : part.data.url.slice(dataUrl.exec(part.data.url)![0].length)

@@ -14,7 +14,7 @@ import { type Capabilities, refuseUnsupported } from "../http/Parts.js"
 import * as Request from "../http/Request.js"
 import { checkTools, narrowTools } from "../http/Tools.js"
 import type { ProviderTarget } from "../Provider.js"
-import { canCarry, encodeMessages, type MessageBody } from "./Content.js"
+import { canCarry, encodeMessages, exceedsImageTotals, type MessageBody } from "./Content.js"
 import { isStrict, schemaBody } from "./Strict.js"
 
 export type { ContentPartBody, MessageBody, ToolCallBody } from "./Content.js"
@@ -195,7 +195,7 @@ export const functionName = /^[a-zA-Z0-9_-]{1,64}$/
 
 /**
  * Chat Completions' request rules: `temperature` within [0, 2] (the documented range); the parts it
- * carries (files by kind, source and turn); tool names and choices.
+ * carries (files by kind, source and turn) and OpenAI's per-request image caps; tool names and choices.
  */
 export const check = (request: CallRequest, _modelId: string): FatalError | undefined =>
   request.temperature !== undefined && !(request.temperature >= 0 && request.temperature <= 2)
@@ -203,4 +203,10 @@ export const check = (request: CallRequest, _modelId: string): FatalError | unde
       reason: "invalid_request",
       message: `temperature must be within [0, 2] for OpenAI-compatible models, got ${request.temperature}`
     })
-    : refuseUnsupported(request, "openai", capabilities) ?? checkTools(request, "openai", functionName)
+    : refuseUnsupported(request, "openai", capabilities) ?? refuseImageTotals(request) ??
+      checkTools(request, "openai", functionName)
+
+const refuseImageTotals = (request: CallRequest): FatalError | undefined => {
+  const exceeded = exceedsImageTotals(request)
+  return exceeded === undefined ? undefined : new FatalError({ reason: "invalid_request", message: exceeded })
+}

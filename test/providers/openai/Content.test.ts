@@ -88,6 +88,31 @@ describe("OpenAI content parts", () => {
     assert.isUndefined(check(file("application/pdf", bytes(over))))
   })
 
+  it("a request over OpenAI's 500 images or 50 MB of inline image bytes is refused; at the caps it goes", () => {
+    // base64 of n zero bytes, its "=" padding included
+    const ofBytes = (n: number) => "A".repeat(4 * Math.floor(n / 3)) + ["", "AA==", "AAA="][n % 3]!
+    const check = (...parts: ReadonlyArray<FilePart>) =>
+      OpenAI.protocol.check({ ...hello, messages: [{ role: "user", parts: [text("look"), ...parts] }] }, "gpt-4o")
+    const remote = file("image/png", url("https://example.com/a.png"))
+    assert.isUndefined(check(...Array.from({ length: 500 }, () => remote)))
+    const tooMany = check(...Array.from({ length: 500 }, () => remote), file("image/png", bytes(png)))
+    assert.strictEqual(tooMany?.reason, "invalid_request")
+    assert.include(tooMany?.message, "501 images, over OpenAI's 500 per request")
+
+    // two 20 MiB images and one of 10 MiB are 52,428,800 bytes, the cap; 3 bytes more are over it
+    const twenty = file("image/png", bytes(ofBytes(20 * 1024 * 1024)))
+    assert.isUndefined(check(twenty, twenty, file("image/jpeg", bytes(ofBytes(10 * 1024 * 1024)))))
+    const over = check(
+      twenty,
+      file("image/jpeg", url(`data:image/jpeg;base64,${ofBytes(10 * 1024 * 1024 + 3)}`)),
+      twenty
+    )
+    assert.strictEqual(over?.reason, "invalid_request")
+    assert.include(over?.message, "52428803 bytes, over OpenAI's 50 MB per request (52428800)")
+    // PDFs and audio are not image bytes
+    assert.isUndefined(check(twenty, twenty, file("application/pdf", bytes(ofBytes(20 * 1024 * 1024)))))
+  })
+
   it("refused before any request, naming the part by position and media type", () => {
     const refusal = (part: FilePart, role: "user" | "assistant" = "user") =>
       OpenAI.protocol.check(
