@@ -268,7 +268,7 @@ const batch = batchCommand({ config, withLive, describe })
 
 const root = Command.make("effect-llm").pipe(
   Command.withDescription(
-    "Call Gemini and Qwen/DashScope through effect-llm: generate, stream, inspect spend, check a setup."
+    "Call LLMs through effect-llm (Gemini, DashScope/Qwen, OpenAI-compatible and Anthropic services): generate, stream, run a batch, inspect spend and limits, check a setup."
   ),
   Command.withSubcommands([
     generateCommand,
