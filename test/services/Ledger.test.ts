@@ -258,6 +258,53 @@ describe.each(backends)("Ledger ($name)", (backend) => {
   )
 
   test(
+    "a clock stepped back across midnight or a week's start still reads that window's spend (an NTP correction)",
+    900,
+    (ledger) =>
+      Effect.gen(function*() {
+        const limits = [
+          { scope: "global", window: "daily", limit: 10 },
+          { scope: "global", window: "weekly", limit: 20 }
+        ] as const
+        const sundayNight = Date.UTC(2026, 0, 18, 23, 59, 59, 500)
+        yield* TestClock.setTime(sundayNight)
+        const held = yield* ledger.hold(request({ estimate: 8, limits }))
+        yield* ledger.commit(held, { cost: 8 })
+        // Monday 00:00:00.200: a new day and a new ISO week
+        yield* TestClock.setTime(sundayNight + 700)
+        assert.strictEqual(yield* ledger.spendToday(), 0)
+        // stepped back 300 ms into Sunday: its $8 counts again, and $5 more would pass the daily $10
+        yield* TestClock.setTime(sundayNight + 400)
+        assert.strictEqual(yield* ledger.spendToday(), 8)
+        const refused = yield* Effect.flip(ledger.hold(request({ estimate: 5, limits })))
+        assert.strictEqual(refused._tag, "BudgetExceededError")
+        assert.strictEqual(refused._tag === "BudgetExceededError" && refused.spent, 8)
+        // the week too: $8 of it spent, so $13 more passes its $20 (a day's $10 allows only $2)
+        const weekly = yield* Effect.flip(ledger.hold(request({ estimate: 13, limits: [limits[1]] })))
+        assert.strictEqual(weekly._tag === "BudgetExceededError" && weekly.window, "weekly")
+      })
+  )
+
+  test(
+    "a hold expired at its TTL counts again when the clock steps back to before its TTL, until it is settled",
+    60,
+    (ledger) =>
+      Effect.gen(function*() {
+        const hold = yield* ledger.hold(request({ estimate: 0.5 }))
+        yield* TestClock.setTime(day + 61_000)
+        assert.strictEqual(yield* ledger.spendToday(), 0)
+        yield* TestClock.setTime(day + 1000)
+        assert.strictEqual(yield* ledger.spendToday(), 0.5)
+        yield* TestClock.setTime(day + 61_000)
+        assert.strictEqual(yield* ledger.spendToday(), 0)
+        // settled after expiring: the stepped-back clock finds the settlement, not the hold
+        yield* ledger.commit(hold, { cost: 0.25 })
+        yield* TestClock.setTime(day + 2000)
+        assert.strictEqual(yield* ledger.spendToday(), 0.25)
+      })
+  )
+
+  test(
     "an unsettled hold stops counting after holdTtlS, is reported expired, and a late commit is recorded",
     60,
     (ledger) =>

@@ -4,7 +4,8 @@
  * check cost 2.0–2.4 µs with 10 open, 19 µs with 1,000 and 190–270 µs with 10,000 (a fleet's calls
  * in flight on a shared ledger): a wave of calls cost the square of its size. Now 0.1–0.9 µs.
  * Holds stop counting at an age (the hold TTL): an age heap finds the ones to drop, whatever order
- * their times come in (rows from other processes carry other clocks).
+ * their times come in (rows from other processes carry other clocks). A dropped hold is kept aside
+ * for another TTL, so a clock stepped back (an NTP correction) finds it young again and counts it.
  */
 
 /** One open hold: when it was made (its age counts from there), what it reserves, and where. */
@@ -34,6 +35,11 @@ export class OpenHolds {
    * 2–3 µs for the persistent tree (1,000–10,000 entries), as much as the sum this replaces.
    */
   private ages: Array<Aged> = []
+  /** Holds dropped at their TTL and not settled since, for a clock that steps back (few: dead processes'). */
+  private readonly expired = new Map<string, OpenHold>()
+  /** The latest `now` `expire` was given. */
+  private latest = Number.NEGATIVE_INFINITY
+  private nextForget = Number.NEGATIVE_INFINITY
 
   /** The open hold `holdId`, if any (it may have outlived its TTL until `expire` drops it). */
   get(holdId: string): OpenHold | undefined {
@@ -62,6 +68,7 @@ export class OpenHolds {
 
   /** Closes `holdId` (settled, or replaced). */
   delete(holdId: string): void {
+    if (this.expired.size > 0) this.expired.delete(holdId)
     const hold = this.byId.get(holdId)
     if (hold === undefined) return
     this.byId.delete(holdId)
@@ -78,11 +85,31 @@ export class OpenHolds {
     return this.byScope.get(scope)?.total ?? 0
   }
 
-  /** Drops every hold made `ttlMs` or longer before `now`. */
+  /**
+   * Drops every hold made `ttlMs` or longer before `now`, keeping it aside for another `ttlMs`; when
+   * the clock went back since the last call, the holds kept aside that are younger than `ttlMs` at
+   * `now` count again.
+   */
   expire(now: number, ttlMs: number): void {
+    if (this.expired.size > 0) this.reviseExpired(now, ttlMs)
+    this.latest = Math.max(this.latest, now)
     while (this.ages.length > 0 && now - this.ages[0]!.hold.timestamp >= ttlMs) {
       const { hold, holdId } = this.pop()
-      if (this.byId.get(holdId) === hold) this.delete(holdId)
+      if (this.byId.get(holdId) !== hold) continue
+      this.delete(holdId)
+      this.expired.set(holdId, hold)
+    }
+  }
+
+  /** Counts again the holds kept aside that are young at `now` (the clock went back); forgets the old ones. */
+  private reviseExpired(now: number, ttlMs: number): void {
+    // a pass only when the clock went back, or once a TTL to forget (a hold is kept 2-3 TTLs)
+    if (now >= this.latest && now < this.nextForget) return
+    if (now >= this.nextForget) this.nextForget = now + ttlMs
+    for (const [holdId, hold] of this.expired) {
+      const age = now - hold.timestamp
+      if (age < ttlMs) this.set(holdId, hold)
+      else if (age >= 2 * ttlMs) this.expired.delete(holdId)
     }
   }
 

@@ -148,9 +148,10 @@ const budgetWindows: ReadonlyArray<BudgetWindow> = ["daily", "weekly", "monthly"
  * window, so one from before midnight keeps counting until it expires, and one stamped ahead of this
  * clock (another process's skew) counts until it expires too: the budget errs on the safe side. Only
  * the current windows' settlements count (a later window's, seen when the clock is behind the rows,
- * do not); past windows and expired holds are dropped as the clock moves on, so memory stays bounded
- * by the scopes seen in the current month plus the open holds (`OpenHolds.ts`) — and the clock must
- * not go back before the fold started.
+ * do not); windows before the previous one and expired holds are dropped as the clock moves on, so
+ * memory stays bounded by the scopes seen in the last two months plus the open holds (`OpenHolds.ts`).
+ * A clock stepped back into the previous window reads its spend; one stepped back before the fold
+ * started, or far enough to make an expired hold young again, does not see what was dropped.
  *
  * A `raise` moves its hold to the raised cost and alias and restarts its age: a raise (a fallback's,
  * or a renewal to the same cost) is written by a call still in flight, so its hold counts for another
@@ -210,14 +211,18 @@ export class SpendFold {
     return firstRefusal(limits, this.spentIn(limits, now, exclude), estimate)
   }
 
-  /** Drops the settled totals of windows before `now`'s, once per UTC day the clock is on. */
+  /**
+   * Drops the settled totals of windows before the one preceding `now`'s, once per UTC day the clock
+   * is on: the previous window is kept, so a clock stepped back across a boundary (an NTP correction
+   * just after midnight) still reads that window's spend.
+   */
   private prune(now: number): void {
     const day = windowStart("daily", now)
     if (day === this.prunedOn) return
     this.prunedOn = day
     for (const [window, starts] of this.settled) {
-      const current = windowStart(window, now)
-      for (const start of starts.keys()) if (start < current) starts.delete(start)
+      const previous = windowStart(window, windowStart(window, now) - 1)
+      for (const start of starts.keys()) if (start < previous) starts.delete(start)
     }
   }
 
