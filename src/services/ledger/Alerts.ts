@@ -49,6 +49,8 @@ export class AlertTracker {
   private readonly lowest: number
   /** scope → window → the window's bounds and how many thresholds it has alerted. */
   private readonly sent = new Map<string, Partial<Record<BudgetWindow, Sent>>>()
+  /** The same for the window each record replaced, for a clock stepped back into it (an NTP correction). */
+  private readonly replaced = new Map<string, Partial<Record<BudgetWindow, Sent>>>()
   private prunedOn = Number.NaN
 
   /** `thresholds`: ascending, each in (0, 1]. */
@@ -87,10 +89,18 @@ export class AlertTracker {
       windows = this.sent.get(limit.scope)
       window = windows?.[limit.window]
       if (window === undefined || now < window.start || now >= window.end) {
-        const start = windowStart(limit.window, now)
-        window = { start, end: nextWindowStart(limit.window, start), sent: 0 }
         if (windows === undefined) this.sent.set(limit.scope, windows = {})
-        windows[limit.window] = window
+        // The record this one replaced, when the clock went back into its window; else a fresh one.
+        let replaced = this.replaced.get(limit.scope)
+        const other = replaced?.[limit.window]
+        const reentered = other !== undefined && now >= other.start && now < other.end
+        const start = windowStart(limit.window, now)
+        const next: Sent = reentered ? other : { start, end: nextWindowStart(limit.window, start), sent: 0 }
+        if (window !== undefined) {
+          if (replaced === undefined) this.replaced.set(limit.scope, replaced = {})
+          replaced[limit.window] = window
+        } else if (reentered) delete replaced![limit.window]
+        windows[limit.window] = window = next
       }
       for (; window.sent < reached; window.sent++) {
         ;(due ??= []).push(
@@ -108,16 +118,21 @@ export class AlertTracker {
     return due
   }
 
-  /** Forgets the windows that ended, once per UTC day the clock is on. */
+  /**
+   * Forgets the windows that ended before the one preceding `now`'s (that one is kept for a clock
+   * stepped back into it), once per UTC day the clock is on.
+   */
   private prune(now: number): void {
     const day = windowStart("daily", now)
     if (day === this.prunedOn) return
     this.prunedOn = day
-    for (const [scope, windows] of this.sent) {
-      for (const window of Object.keys(windows) as Array<BudgetWindow>) {
-        if (windows[window]!.end <= now) delete windows[window]
+    for (const records of [this.sent, this.replaced]) {
+      for (const [scope, windows] of records) {
+        for (const window of Object.keys(windows) as Array<BudgetWindow>) {
+          if (windows[window]!.end <= windowStart(window, windowStart(window, now) - 1)) delete windows[window]
+        }
+        if (Object.keys(windows).length === 0) records.delete(scope)
       }
-      if (Object.keys(windows).length === 0) this.sent.delete(scope)
     }
   }
 }

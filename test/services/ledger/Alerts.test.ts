@@ -352,6 +352,31 @@ describe("AlertTracker", () => {
     assert.strictEqual(tracker.take(limits, [0.5], 0.3, day)?.length, 1)
     assert.isUndefined(new AlertTracker([]).take(limits, [1], 0, day))
   })
+
+  it("a clock stepped back into the previous day, and forward again, alerts nothing twice", () => {
+    const tracker = new AlertTracker([0.8, 1])
+    const limits: ReadonlyArray<BudgetLimit> = [
+      { scope: "global", window: "daily", limit: 1 },
+      { scope: "global", window: "weekly", limit: 10 }
+    ]
+    const thresholds = (alerts: ReadonlyArray<BudgetAlert> | undefined) =>
+      (alerts ?? []).map((alert) => `${alert.window} ${alert.threshold}`)
+    const midnight = Date.UTC(2026, 0, 16) // a Friday: the week goes on
+    assert.deepStrictEqual(thresholds(tracker.take(limits, [0.85, 0.85], 0, midnight - 500)), ["daily 0.8"])
+    // the new day alerts afresh
+    assert.deepStrictEqual(thresholds(tracker.take(limits, [0.9, 8.5], 0, midnight + 200)), [
+      "daily 0.8",
+      "weekly 0.8"
+    ])
+    // back 300 ms into yesterday, which has alerted 0.8 already: only its 1.0 is new
+    assert.deepStrictEqual(thresholds(tracker.take(limits, [1, 8.6], 0, midnight - 100)), ["daily 1"])
+    // and forward again into today, which has alerted 0.8
+    assert.deepStrictEqual(thresholds(tracker.take(limits, [0.95, 8.7], 0, midnight + 300)), [])
+    assert.deepStrictEqual(thresholds(tracker.take(limits, [1, 10], 0, midnight + 400)), ["daily 1", "weekly 1"])
+    // a day later the prune keeps yesterday's record (today's previous day) and drops the one before
+    assert.deepStrictEqual(thresholds(tracker.take(limits, [0.9, 10], 0, midnight + 86_400_000)), ["daily 0.8"])
+    assert.deepStrictEqual(thresholds(tracker.take(limits, [1, 10], 0, midnight + 1000)), [])
+  })
 })
 
 describe("a subscriber forked just before a call", () => {
