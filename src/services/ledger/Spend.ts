@@ -150,8 +150,9 @@ const budgetWindows: ReadonlyArray<BudgetWindow> = ["daily", "weekly", "monthly"
  * the current windows' settlements count (a later window's, seen when the clock is behind the rows,
  * do not); windows before the previous one and expired holds are dropped as the clock moves on, so
  * memory stays bounded by the scopes seen in the last two months plus the open holds (`OpenHolds.ts`).
- * A clock stepped back into the previous window reads its spend; one stepped back before the fold
- * started, or far enough to make an expired hold young again, does not see what was dropped.
+ * A clock stepped back into the previous window reads its spend, and an expired hold young again
+ * counts again (`OpenHolds.ts` keeps it 2-3 TTLs); a clock stepped back further, or before the fold
+ * started, does not see what was dropped.
  *
  * A `raise` moves its hold to the raised cost and alias and restarts its age: a raise (a fallback's,
  * or a renewal to the same cost) is written by a call still in flight, so its hold counts for another
