@@ -152,3 +152,11 @@ export interface Protocol {
 /** `<NAME>_API_KEY`: the entry name upper-cased, every character outside `A-Z0-9` as `_`. */
 export const defaultKeyVariable = (providerName: string): string =>
   `${providerName.toUpperCase().replace(/[^A-Z0-9]/g, "_")}_API_KEY`
+
+/**
+ * The variables that supply an entry's key, first set wins (API.md §8): its `<NAME>_API_KEY`, and for
+ * `google` `GEMINI_API_KEY` first — whatever protocol the entry speaks (Google's OpenAI-compatible
+ * endpoint takes the same key).
+ */
+export const entryKeyVariables = (providerName: string): ReadonlyArray<string> =>
+  providerName === "google" ? ["GEMINI_API_KEY", "GOOGLE_API_KEY"] : [defaultKeyVariable(providerName)]

@@ -380,6 +380,14 @@ describe("LLMConfig", () => {
           config: { ...minimal, providers: { google: { endpoints: [{ name: "g", base_url: "ftp://g.example" }] } } }
         })
         assert.strictEqual(ftp.path, "providers.google.endpoints[0].base_url")
+        // "u:pass@host" parses as a URL of scheme "u:": its password is not echoed
+        const userInfo = yield* loadError({
+          config: { ...minimal, providers: { google: { endpoints: [{ name: "g", base_url: "u:secretpw1234@h" }] } } }
+        })
+        assertError(userInfo, {
+          path: "providers.google.endpoints[0].base_url",
+          message: `providers.google.endpoints[0].base_url: expected an http(s) URL, got a string`
+        })
       }))
 
     it.effect("a missing required key", () =>
@@ -577,6 +585,18 @@ describe("LLMConfig", () => {
           keyOf(yield* load({ config, env: { GOOGLE_API_KEY: "g2", GEMINI_API_KEY: "g1" } }), "google"),
           "g1"
         )
+      }))
+
+    it.effect("GEMINI_API_KEY supplies the google entry's key whatever protocol it speaks", () =>
+      Effect.gen(function*() {
+        const config = {
+          ...minimal,
+          providers: {
+            google: { protocol: "openai", endpoints: [{ name: "g", base_url: "https://g.example/v1beta/openai" }] }
+          }
+        }
+        assert.strictEqual(keyOf(yield* load({ config, env: { GEMINI_API_KEY: "g1" } }), "google"), "g1")
+        assert.strictEqual(keyOf(yield* load({ config, env: { GOOGLE_API_KEY: "g2" } }), "google"), "g2")
       }))
 
     it.effect("an explicit key in the config option beats the environment", () =>

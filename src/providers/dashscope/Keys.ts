@@ -2,7 +2,7 @@
  * The environment variable that supplies a DashScope provider entry's key (API.md §8): the entry's
  * `<NAME>_API_KEY`, so `dashscope` reads `DASHSCOPE_API_KEY`.
  */
-import { defaultKeyVariable } from "../Provider.js"
+import { entryKeyVariables } from "../Provider.js"
 
 /** The variables for the entry `providerName`. */
-export const keyVariables = (providerName: string): ReadonlyArray<string> => [defaultKeyVariable(providerName)]
+export const keyVariables = entryKeyVariables

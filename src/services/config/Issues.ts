@@ -82,6 +82,8 @@ export const sensitivityOf = (path: KeyPath): Sensitivity => {
 const withoutSecrets = (text: string): string | undefined => {
   try {
     const url = new URL(text)
+    // "u:pass@host" parses with scheme "u:" and no authority: its "password" is in the path
+    if (url.host === "" && text.includes("@")) return undefined
     if (url.password !== "") url.password = "***"
     for (const key of [...url.searchParams.keys()]) url.searchParams.set(key, "***")
     return url.href

@@ -51,8 +51,10 @@ const headerName = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
 const firstDefined = <A>(values: ReadonlyArray<A | undefined>): A | undefined => values.find(Predicate.isNotUndefined)
 
 /**
- * The protocol of entry `name`: the first source that says (a user file saying another one is an
- * error: its endpoints would be spoken to in the wrong protocol), else the one the name implies.
+ * The protocol of entry `name`: the first source that says, else the one the name implies. The
+ * strongest source having the entry decides: when it says nothing, a name's implied protocol is its
+ * word. A weaker source (the user file) saying another one is an error: its endpoints, or the
+ * stronger source's, would be spoken to in the wrong protocol.
  */
 const resolveProtocol = (
   name: string,
@@ -63,19 +65,24 @@ const resolveProtocol = (
   const declared = entries.filter(({ entry }) => entry.protocol !== undefined)
   const first = declared[0]
   const supported = Object.keys(table.protocols).join(", ")
-  const conflict = declared.find(({ entry }) => entry.protocol !== first?.entry.protocol)
-  if (first !== undefined && conflict !== undefined) {
+  const implied = Object.hasOwn(table.implied, name) ? table.implied[name] : undefined
+  const strongest = entries[0]
+  const impliedByStrongest = strongest !== undefined && strongest.entry.protocol === undefined ? implied : undefined
+  const expected = impliedByStrongest ?? first?.entry.protocol
+  const conflict = declared.find(({ entry }) => entry.protocol !== expected)
+  if (expected !== undefined && conflict !== undefined) {
+    const says = impliedByStrongest !== undefined
+      ? `implied by the name ${name} in ${strongest!.source.origin ?? "the config option"}`
+      : `as ${first!.source.origin ?? "the config option"} says`
     return Effect.fail(
       invalid(
         path,
-        `expected ${quote(first.entry.protocol!)} (as ${first.source.origin ?? "the config option"} says), got ${
-          quote(conflict.entry.protocol!)
-        }`,
+        `expected ${quote(expected)} (${says}), got ${quote(conflict.entry.protocol!)}`,
         conflict.source.origin
       )
     )
   }
-  const protocol = first?.entry.protocol ?? (Object.hasOwn(table.implied, name) ? table.implied[name] : undefined)
+  const protocol = expected ?? implied
   if (protocol === undefined) {
     const implying = Object.keys(table.implied).join(", ")
     return Effect.fail(
@@ -88,11 +95,11 @@ const resolveProtocol = (
     )
   }
   if (!Object.hasOwn(table.protocols, protocol)) {
-    const implied = first === undefined ? ` (implied by the name ${name})` : ""
+    const byName = first === undefined ? ` (implied by the name ${name})` : ""
     return Effect.fail(
       invalid(
         path,
-        `protocol ${quote(protocol)}${implied} is not supported (supported: ${supported})`,
+        `protocol ${quote(protocol)}${byName} is not supported (supported: ${supported})`,
         first?.source.origin ?? entries[0]?.source.origin
       )
     )

@@ -143,7 +143,11 @@ export const postgresUrlProblem = (url: string): string | undefined => {
   } catch {
     return "a value that is not a URL"
   }
-  return scheme === "postgres:" || scheme === "postgresql:" ? undefined : `a URL with scheme ${quote(scheme)}`
+  if (scheme !== "postgres:" && scheme !== "postgresql:") return `a URL with scheme ${quote(scheme)}`
+  // `postgres:u:pass@host/db` parses, but the driver reads it as a database name on the local server
+  return url.startsWith(`${scheme}//`) || url.toLowerCase().startsWith(`${scheme}//`)
+    ? undefined
+    : `a URL without "//" after ${quote(scheme)}`
 }
 
 /**

@@ -563,6 +563,25 @@ describe("providers with any name (API.md §8)", () => {
         )
       }))
 
+    it.effect("a user entry saying another protocol than the one the project's entry name implies is an error", () =>
+      Effect.gen(function*() {
+        const user = scratchFile("user.yaml", "providers:\n  google: { protocol: openai }\n")
+        const googleProject = {
+          providers: { google: { api_key: "k", endpoints: [{ name: "g", base_url: "https://g.example" }] } },
+          models: { flash: model("google") }
+        }
+        const error = yield* Effect.flip(loadFiles({ config: googleProject, userConfig: user.file }))
+        assert.strictEqual(error.path, "providers.google.protocol")
+        assert.strictEqual(
+          error.message,
+          `${user.file}: providers.google.protocol: expected "gemini" (implied by the name google in the config option), got "openai"`
+        )
+        // the user file saying the implied one is no conflict
+        const same = scratchFile("user.yaml", "providers:\n  google: { protocol: gemini }\n")
+        const { config } = yield* loadFiles({ config: googleProject, userConfig: same.file })
+        assert.strictEqual(config.providers.google?.protocol, "gemini")
+      }))
+
     it.effect("an entry only the user file has must say its protocol there", () =>
       Effect.gen(function*() {
         const user = scratchFile(

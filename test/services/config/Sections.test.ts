@@ -69,6 +69,18 @@ describe("ledger", () => {
         assert.notInclude(fromFile.message, "hunter2-pw")
       }))
 
+    it.effect("the scheme without // is refused (the driver would read the rest as a local database name)", () =>
+      Effect.gen(function*() {
+        for (
+          const url of ["postgres:u:secretpw1234@127.0.0.1:1/db", "postgresql:/u:secretpw1234@h/db", "postgres:pw"]
+        ) {
+          const error = yield* Effect.flip(loadObject({ ...minimal, ledger: { backend: "postgres", url } }))
+          assert.strictEqual(error.path, "ledger.url", url)
+          assert.include(error.message, `got a URL without "//" after`)
+          assert.notInclude(JSON.stringify(error) + String(error), "secretpw1234")
+        }
+      }))
+
     it.effect("postgres:// and postgresql:// are accepted and stay Redacted", () =>
       Effect.gen(function*() {
         for (
