@@ -145,9 +145,7 @@ export const postgresUrlProblem = (url: string): string | undefined => {
   }
   if (scheme !== "postgres:" && scheme !== "postgresql:") return `a URL with scheme ${quote(scheme)}`
   // `postgres:u:pass@host/db` parses, but the driver reads it as a database name on the local server
-  return url.startsWith(`${scheme}//`) || url.toLowerCase().startsWith(`${scheme}//`)
-    ? undefined
-    : `a URL without "//" after ${quote(scheme)}`
+  return url.toLowerCase().startsWith(`${scheme}//`) ? undefined : `a URL without "//" after ${quote(scheme)}`
 }
 
 /**
