@@ -45,6 +45,9 @@ export const malformedDetail = (variable: string): string =>
   `environment variable ${variable} holds a character no HTTP header can carry (a line break, a control ` +
   "character or one outside Latin-1)"
 
+/** Why a key named `__proto__` is refused. */
+const reservedKeyDetail = "__proto__ cannot be a key here (JavaScript reserves it); choose another name"
+
 const variablePattern = /\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g
 
 /** Every variable named by a `${VAR}` in any string of a raw source, in order of appearance. */
@@ -68,7 +71,7 @@ const isHeaderPath = (path: KeyPath): boolean => path.length === 4 && path[0] ==
  * `ConfigError` (reason `missing`) naming the key path, except in `providers.<name>.api_key`, which
  * becomes a `MissingVariable` (and so does an empty key); so is a variable giving a `headers` value
  * text no header can carry (reason `invalid`), which in `api_key` becomes a `MalformedVariable`.
- * Keys whose value is `undefined` are dropped.
+ * Keys whose value is `undefined` are dropped; a key named `__proto__` is an `invalid` `ConfigError`.
  */
 export const interpolate = (root: unknown, env: Env, origin: string | undefined): Effect.Effect<unknown, ConfigError> =>
   Effect.suspend(() => {
@@ -99,6 +102,11 @@ export const interpolate = (root: unknown, env: Env, origin: string | undefined)
       }
       if (Array.isArray(value)) return value.map((item, index) => visit(item, [...path, index]))
       if (isPlainObject(value)) {
+        if (Object.hasOwn(value, "__proto__")) {
+          // decoding would set the prototype instead of keeping the entry: it would vanish silently
+          failure = configError({ reason: "invalid", path: [...path, "__proto__"], origin, detail: reservedKeyDetail })
+          return value
+        }
         // A key set to `undefined` (a `config` object built in code, e.g. with spread options) is absent.
         return Object.fromEntries(
           Object.entries(value)

@@ -641,3 +641,25 @@ describe("pricing", () => {
       assert.strictEqual(text.path, "models.m.pricing.cache_write_per_1m")
     }))
 })
+
+describe("names JavaScript reserves", () => {
+  it.effect("a provider or model named __proto__ in a YAML file is refused, not silently dropped", () =>
+    Effect.gen(function*() {
+      const provider = scratchFile(
+        "config.yaml",
+        "providers:\n  __proto__:\n    protocol: openai\n    endpoints: [{ name: a, base_url: https://a.example/v1 }]\n" +
+          "models:\n  m: { provider: __proto__, model_id: x }\n"
+      )
+      const fromProviders = yield* Effect.flip(loadFiles({ configPath: provider.file }))
+      assert.strictEqual(fromProviders._tag, "ConfigError")
+      assert.strictEqual(fromProviders.path, "providers.__proto__")
+      assert.include(fromProviders.message, "choose another name")
+      const alias = scratchFile(
+        "config.yaml",
+        "providers:\n  deepseek:\n    protocol: openai\n    endpoints: [{ name: a, base_url: https://a.example/v1 }]\n" +
+          "models:\n  __proto__: { provider: deepseek, model_id: x }\n"
+      )
+      const fromModels = yield* Effect.flip(loadFiles({ configPath: alias.file }))
+      assert.strictEqual(fromModels.path, "models.__proto__")
+    }))
+})
