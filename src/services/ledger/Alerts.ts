@@ -2,7 +2,7 @@
  * Budget alerts (API.md §12) for every backend: after a hold, a raise, or a settlement that adds to
  * spend, the limits it was checked against and the spend the backend computed for them anyway are
  * compared with the thresholds; each (scope, window, window start, threshold) fires once per ledger
- * (so once per process) on `Ledger.alerts`, as a warning log and on a metric.
+ * service (once per process with `LiveLayer`) on `Ledger.alerts`, as a warning log and on a metric.
  */
 import * as Effect from "effect/Effect"
 import * as Metric from "effect/Metric"

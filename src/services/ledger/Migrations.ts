@@ -140,7 +140,8 @@ FROM ledger_events ORDER BY seq`,
  * `slot` row per admitted attempt (its tokens the estimate), a `settle` row correcting a slot's tokens
  * to what its attempt used, a `pause` row per server-taught pause (`timestamp` is when it ends).
  * `keep_until` is when no window counts the row any more (60 s, or 24 h for an alias with `rpd`); rows
- * past it are deleted by the admitting processes, so the table holds at most a day of attempts.
+ * one retention past it are deleted by the admitting processes, so the table holds at most two days of
+ * attempts.
  */
 const rateEvents = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient

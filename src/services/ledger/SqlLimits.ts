@@ -3,8 +3,9 @@
  * Every row is inserted under the limiter's lock (SQLite's single writer; a PostgreSQL advisory lock
  * of its own, so admissions never wait for holds), so rows become visible in `seq` order and each
  * process reads only the rows added since its last read — an admission costs one short transaction
- * (lock, read the new rows, insert the slot) whatever the windows hold. Rows past their `keep_until`
- * are deleted under the same lock, at most once a minute per process.
+ * (lock, read the new rows, insert the slot) whatever the windows hold. Rows past `forgetAt` (one
+ * retention after their `keep_until`, for a clock stepped back) are deleted under the same lock, at most
+ * once a minute per process.
  */
 import type * as SqlClient from "@effect/sql/SqlClient"
 import * as Clock from "effect/Clock"
@@ -14,7 +15,7 @@ import type { LedgerError } from "../../domain/Errors.js"
 import type { Admission, AdmitRequest, LimitUse, Slot } from "../Ledger.js"
 import { type Dialect, guard, inTransaction, toLedgerError, wholeMillis } from "./Sql.js"
 import type { ReadQuery } from "./SqliteDriver.js"
-import { minuteMs, RateWindows, retention } from "./Windows.js"
+import { dayMs, minuteMs, RateWindows, retention } from "./Windows.js"
 
 /** The transaction text the limiter runs. */
 export interface LimitStatements {
@@ -117,7 +118,7 @@ SELECT ${row.type}::text, ${row.slot_id}::text, ${row.alias}::text, ${row.endpoi
         const [last] = yield* sql<
           { last: number | string | null }
         >`SELECT COALESCE(MAX(seq), 0) AS last FROM rate_events`
-        apply(yield* sql<Row>`SELECT ${columns} FROM rate_events WHERE keep_until > ${startedAt} ORDER BY seq`)
+        apply(yield* sql<Row>`SELECT ${columns} FROM rate_events WHERE keep_until > ${startedAt - dayMs} ORDER BY seq`)
         lastSeq = Math.max(lastSeq, Number(last?.last ?? 0))
       })
     ).pipe(guard(dialect, "read_failed", "reading the rate-limit windows"))
@@ -132,7 +133,8 @@ SELECT ${row.type}::text, ${row.slot_id}::text, ${row.alias}::text, ${row.endpoi
           const now = yield* wholeMillis
           if (now - lastPrune >= minuteMs) {
             lastPrune = now
-            yield* sql`DELETE FROM rate_events WHERE keep_until <= ${now}`
+            // the first condition lets the keep_until index find the rows (every slot's retention is >= 1 min)
+            yield* sql`DELETE FROM rate_events WHERE keep_until <= ${now - minuteMs} AND 2 * keep_until - timestamp <= ${now}`
           }
           const refusal = windows.check(request.alias, request.endpoint, request.limits, request.tokens, now)
           if (refusal !== undefined) return { _tag: "Refused", refusal } as const

@@ -2,8 +2,9 @@
  * The rate-limit windows (API.md §11), one pure structure shared by every backend: the memory ledger
  * is this structure; the SQL ledgers fold their `rate_events` rows into one. Per alias, the admitted
  * attempts (slots) in timestamp order; per alias and endpoint, the pause a server's 429 taught.
- * A slot counts toward `rpm`/`tpm` for 60 s and `rpd` for 24 h after its admission, then is dropped:
- * nothing is kept past the longest window the alias uses, so memory and storage stay bounded.
+ * A slot counts toward `rpm`/`tpm` for 60 s and `rpd` for 24 h after its admission. It is dropped once
+ * twice that retention has passed (`forgetAt`): a clock stepped back by up to one retention (an NTP
+ * correction, `TestClock.setTime`) still finds the slots it counts, and memory and storage stay bounded.
  */
 import type { RateLimits } from "../../domain/Config.js"
 import type { LimitKind } from "../../domain/Errors.js"
@@ -43,8 +44,12 @@ export interface WindowUse {
   readonly pauses: ReadonlyArray<{ readonly endpoint: string; readonly until: number }>
 }
 
-/** How long a slot admitted under `limits` must be kept. */
+/** How long a slot admitted under `limits` counts. */
 export const retention = (limits: RateLimits): number => limits.rpd !== undefined ? dayMs : minuteMs
+
+/** When a slot may be forgotten: one more retention after its windows stop counting it. */
+export const forgetAt = (slot: Pick<SlotRecord, "timestamp" | "keepUntil">): number =>
+  2 * slot.keepUntil - slot.timestamp
 
 /** The first index of `slots` whose timestamp is > `after` (slots are in timestamp order). */
 const firstAfter = (slots: ReadonlyArray<SlotRecord>, after: number): number => {
@@ -66,7 +71,7 @@ export class RateWindows {
   private readonly byId = new Map<string, SlotRecord>()
   private readonly pauses = new Map<string, { readonly alias: string; readonly endpoint: string; until: number }>()
 
-  /** Drops the alias's slots no window counts any more (the oldest first). */
+  /** Drops the alias's slots past `forgetAt` (the oldest first). */
   private prune(alias: string, now: number): Array<SlotRecord> {
     let list = this.slots.get(alias)
     if (list === undefined) {
@@ -75,7 +80,7 @@ export class RateWindows {
       return list
     }
     let drop = 0
-    while (drop < list.length && list[drop]!.keepUntil <= now) this.byId.delete(list[drop++]!.id)
+    while (drop < list.length && forgetAt(list[drop]!) <= now) this.byId.delete(list[drop++]!.id)
     if (drop > 0) list.splice(0, drop)
     return list
   }
@@ -174,11 +179,9 @@ export class RateWindows {
     for (const pause of this.pauses.values()) {
       if (pause.alias === alias && pause.until > now) pauses.push({ endpoint: pause.endpoint, until: pause.until })
     }
-    return {
-      requestsMinute: list.length - minute,
-      tokensMinute,
-      requestsDay: list.length - firstAfter(list, now - dayMs),
-      pauses
-    }
+    // slots kept past their retention (`forgetAt`) are not in any window
+    let requestsDay = 0
+    for (let i = firstAfter(list, now - dayMs); i < list.length; i++) if (list[i]!.keepUntil > now) requestsDay++
+    return { requestsMinute: list.length - minute, tokensMinute, requestsDay, pauses }
   }
 }

@@ -125,6 +125,19 @@ describe.each(everyBackend)("rate-limit windows ($name)", (backend) => {
       assert.deepStrictEqual(refusalOf(yield* ledger.admit(ask(limits))), { kind: "rpm", retryAfterMs: 40_000 })
     }))
 
+  test("a clock stepped back (an NTP correction) still counts the slots of the window it reads", (ledger) =>
+    Effect.gen(function*() {
+      slotOf(yield* ledger.admit(ask({ rpm: 2 })))
+      slotOf(yield* ledger.admit(ask({ rpm: 2 })))
+      yield* TestClock.adjust("61 seconds")
+      slotOf(yield* ledger.admit(ask({ rpm: 2 })))
+      const [use] = yield* ledger.limitUse()
+      assert.deepStrictEqual([use?.requestsMinute, use?.requestsDay], [1, 1])
+      // back 31 s: the two slots admitted at the start are in the minute again
+      yield* TestClock.setTime(day + 30_000)
+      assert.deepStrictEqual(refusalOf(yield* ledger.admit(ask({ rpm: 2 }))), { kind: "rpm", retryAfterMs: 30_000 })
+    }))
+
   test("a learned pause refuses its alias at that endpoint only, until it ends", (ledger) =>
     Effect.gen(function*() {
       yield* ledger.pause("flash", "google", day + 7_000)
@@ -197,7 +210,7 @@ describe.each(shared)("rate-limit windows ($name, shared by connections)", (back
   )
 
   it.effect.skipIf(backend.skip)(
-    "rows no window counts any more are deleted: storage holds at most the windows",
+    "rows are deleted one retention after no window counts them: storage holds at most twice the windows",
     () =>
       Effect.gen(function*() {
         yield* TestClock.setTime(day)
@@ -207,8 +220,16 @@ describe.each(shared)("rate-limit windows ($name, shared by connections)", (back
         slotOf(yield* ledger.admit(ask({ rpm: 100, rpd: 1000 }, { alias: "daily" })))
         yield* ledger.pause("flash", "google", day + 1_000)
         assert.strictEqual(Number((yield* store.rows)[0]?.count), 12)
-        // two minutes on: the minute slots, their settlements and the pause are gone; the rpd slot stays a day
-        yield* TestClock.adjust("2 minutes")
+        // one minute on, nothing is deleted yet (a clock stepped back would count them again)
+        yield* TestClock.adjust("1 minute")
+        slotOf(yield* ledger.admit(ask({ rpm: 100 })))
+        assert.strictEqual(Number((yield* store.rows)[0]?.count), 13)
+        // two minutes from the start: the first minute slots, their settlements and the pause are gone
+        yield* TestClock.adjust("1 minute")
+        slotOf(yield* ledger.admit(ask({ rpm: 100 })))
+        assert.strictEqual(Number((yield* store.rows)[0]?.count), 3)
+        // the rpd slot stays two days
+        yield* TestClock.adjust("1 day")
         slotOf(yield* ledger.admit(ask({ rpm: 100 })))
         assert.strictEqual(Number((yield* store.rows)[0]?.count), 2)
         yield* TestClock.adjust("1 day")
