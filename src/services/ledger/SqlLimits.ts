@@ -134,7 +134,8 @@ SELECT ${row.type}::text, ${row.slot_id}::text, ${row.alias}::text, ${row.endpoi
           if (now - lastPrune >= minuteMs) {
             lastPrune = now
             // the first condition lets the keep_until index find the rows (every slot's retention is >= 1 min)
-            yield* sql`DELETE FROM rate_events WHERE keep_until <= ${now - minuteMs} AND 2 * keep_until - timestamp <= ${now}`
+            const counted = now - minuteMs
+            yield* sql`DELETE FROM rate_events WHERE keep_until <= ${counted} AND 2 * keep_until - timestamp <= ${now}`
           }
           const refusal = windows.check(request.alias, request.endpoint, request.limits, request.tokens, now)
           if (refusal !== undefined) return { _tag: "Refused", refusal } as const
