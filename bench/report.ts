@@ -103,6 +103,10 @@ const fmt = (value: number | null, digits = 0) =>
     ? value.toLocaleString("en", { minimumFractionDigits: digits, maximumFractionDigits: digits })
     : "—"
 
+/** A ratio against its limit: three decimals where two would round a miss down onto the limit (1.004 > 1.00). */
+const fmtAgainst = (value: number, limit: number) =>
+  value > limit && Number(value.toFixed(2)) <= limit ? fmt(value, 3) : fmt(value, 2)
+
 const unitLabel: Record<WorkerResult["unit"], string> = {
   "µs/call": "µs per call",
   "ms": "ms",
@@ -122,7 +126,7 @@ export const markdown = (report: BenchReport): string => {
   })
   const targetRows = report.targets.map((t) =>
     `| ${t.name} | ≤ ${t.unit === "×" ? fmt(t.limit, 2) : fmt(t.limit)} ${t.unit} | ${
-      t.value === null ? "—" : t.unit === "×" ? fmt(t.value, 2) : fmt(t.value)
+      t.value === null ? "—" : t.unit === "×" ? fmtAgainst(t.value, t.limit) : fmt(t.value)
     } ${t.unit} | ${t.met === null ? "not measured" : t.met ? "**met**" : "**not met**"} |`
   )
   const { machine } = report
@@ -163,7 +167,7 @@ export const markdown = (report: BenchReport): string => {
     "| workload | protocol | effect-llm | peer SDK on this protocol | best peer SDK in the run | plain Effect pipeline | target | |",
     "| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |",
     ...report.issue.map((row) =>
-      `| ${row.workload} | ${row.protocol} | ${fmt(row.effectLlm, 2)}× | ${
+      `| ${row.workload} | ${row.protocol} | ${fmtAgainst(row.effectLlm, row.limit)}× | ${
         row.peer === null ? "—" : `${fmt(row.peer, 2)}×`
       } | ${row.bestPeer === null ? "—" : `${fmt(row.bestPeer.ratio, 2)}× (${row.bestPeer.who})`} | ${
         row.plainEffect === null ? "—" : `${fmt(row.plainEffect, 2)}×`
