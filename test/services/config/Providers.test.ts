@@ -643,23 +643,23 @@ describe("pricing", () => {
 })
 
 describe("names JavaScript reserves", () => {
+  /** Loads a YAML file with one OpenAI-compatible provider and one model, as named. */
+  const loadNamed = (provider: string, alias: string) =>
+    Effect.flip(loadFiles({
+      configPath: scratchFile(
+        "config.yaml",
+        `providers:\n  ${provider}:\n    protocol: openai\n    endpoints: [{ name: a, base_url: https://a.example/v1 }]\n` +
+          `models:\n  ${alias}: { provider: ${provider}, model_id: x }\n`
+      ).file
+    }))
+
   it.effect("a provider or model named __proto__ in a YAML file is refused, not silently dropped", () =>
     Effect.gen(function*() {
-      const provider = scratchFile(
-        "config.yaml",
-        "providers:\n  __proto__:\n    protocol: openai\n    endpoints: [{ name: a, base_url: https://a.example/v1 }]\n" +
-          "models:\n  m: { provider: __proto__, model_id: x }\n"
-      )
-      const fromProviders = yield* Effect.flip(loadFiles({ configPath: provider.file }))
+      const fromProviders = yield* loadNamed("__proto__", "m")
       assert.strictEqual(fromProviders._tag, "ConfigError")
       assert.strictEqual(fromProviders.path, "providers.__proto__")
       assert.include(fromProviders.message, "choose another name")
-      const alias = scratchFile(
-        "config.yaml",
-        "providers:\n  deepseek:\n    protocol: openai\n    endpoints: [{ name: a, base_url: https://a.example/v1 }]\n" +
-          "models:\n  __proto__: { provider: deepseek, model_id: x }\n"
-      )
-      const fromModels = yield* Effect.flip(loadFiles({ configPath: alias.file }))
+      const fromModels = yield* loadNamed("deepseek", "__proto__")
       assert.strictEqual(fromModels.path, "models.__proto__")
     }))
 })
