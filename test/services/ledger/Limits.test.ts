@@ -8,6 +8,7 @@ import * as Reactivity from "@effect/experimental/Reactivity"
 import * as PgClient from "@effect/sql-pg/PgClient"
 import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
 import { assert, describe, it } from "@effect/vitest"
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as TestClock from "effect/TestClock"
 import type { RateLimits } from "../../../src/domain/Config.js"
@@ -220,21 +221,20 @@ describe.each(shared)("rate-limit windows ($name, shared by connections)", (back
         slotOf(yield* ledger.admit(ask({ rpm: 100, rpd: 1000 }, { alias: "daily" })))
         yield* ledger.pause("flash", "google", day + 1_000)
         assert.strictEqual(Number((yield* store.rows)[0]?.count), 12)
+        // the rows stored after the clock moves on by `duration` and one more attempt is admitted
+        const rowsAfter = (duration: Duration.DurationInput) =>
+          Effect.gen(function*() {
+            yield* TestClock.adjust(duration)
+            slotOf(yield* ledger.admit(ask({ rpm: 100 })))
+            return Number((yield* store.rows)[0]?.count)
+          })
         // one minute on, nothing is deleted yet (a clock stepped back would count them again)
-        yield* TestClock.adjust("1 minute")
-        slotOf(yield* ledger.admit(ask({ rpm: 100 })))
-        assert.strictEqual(Number((yield* store.rows)[0]?.count), 13)
+        assert.strictEqual(yield* rowsAfter("1 minute"), 13)
         // two minutes from the start: the first minute slots, their settlements and the pause are gone
-        yield* TestClock.adjust("1 minute")
-        slotOf(yield* ledger.admit(ask({ rpm: 100 })))
-        assert.strictEqual(Number((yield* store.rows)[0]?.count), 3)
+        assert.strictEqual(yield* rowsAfter("1 minute"), 3)
         // the rpd slot stays two days
-        yield* TestClock.adjust("1 day")
-        slotOf(yield* ledger.admit(ask({ rpm: 100 })))
-        assert.strictEqual(Number((yield* store.rows)[0]?.count), 2)
-        yield* TestClock.adjust("1 day")
-        slotOf(yield* ledger.admit(ask({ rpm: 100 })))
-        assert.strictEqual(Number((yield* store.rows)[0]?.count), 1)
+        assert.strictEqual(yield* rowsAfter("1 day"), 2)
+        assert.strictEqual(yield* rowsAfter("1 day"), 1)
       }).pipe(Effect.scoped)
   )
 })
