@@ -296,6 +296,44 @@ describe("LiveLayer", () => {
     assert.strictEqual(server.requests.length, requestsBefore)
   })
 
+  it("under an installed tracer a key or header value a server echoes in its response headers is removed from the HTTP span (API.md §14)", async () => {
+    const sse = Loopback.readFixture("vertexai-sdk-test-data/googleai/streaming-success-basic-reply-short.txt")
+    server.setDefault((request) => {
+      const echoed = {
+        "x-echo": `${request.url} ${JSON.stringify(request.headers)}`,
+        "www-authenticate": `Bearer realm="x", key="${request.headers["x-goog-api-key"]}"`
+      }
+      return request.url.includes("streamGenerateContent")
+        ? { headers: { ...echoed, "content-type": "text/event-stream" }, body: sse }
+        : { headers: { ...echoed, "content-type": "application/json" }, body: reply }
+    })
+    const { recording, spans } = await recordingTracer()
+    const runtime = geminiRuntime({
+      api_key: "live-test-key-123456",
+      headers: { "X-Tenant": "tenant-secret-5521" },
+      endpoints: [{ name: "loop", base_url: `${server.url}/?key=url-secret-6634` }]
+    })
+    try {
+      await runtime.runPromise(generate({ prompt: "hi" }).pipe(Effect.withTracer(recording)))
+      await runtime.runPromise(Stream.runDrain(stream({ prompt: "hi" })).pipe(Effect.withTracer(recording)))
+    } finally {
+      await runtime.dispose()
+    }
+    const http = spans.filter((span) => span.name.startsWith("http.client"))
+    assert.strictEqual(http.length, 2)
+    for (const span of http) {
+      const attributes = Object.fromEntries([...span.attributes].map(([name, value]) => [name, String(value)]))
+      for (const secret of ["live-test-key-123456", "tenant-secret-5521", "url-secret-6634"]) {
+        assert.notInclude(JSON.stringify(attributes), secret)
+      }
+      // the echo is kept, its secrets replaced
+      assert.include(attributes["http.response.header.x-echo"]!, `"x-goog-api-key":"<redacted>"`)
+      assert.include(attributes["http.response.header.x-echo"]!, `"x-tenant":"<redacted>"`)
+      assert.include(attributes["http.response.header.x-echo"]!, "key=<redacted>")
+      assert.strictEqual(attributes["http.response.header.www-authenticate"], `Bearer realm="x", key="<redacted>"`)
+    }
+  })
+
   it("under an installed tracer a base_url's password and query values are removed from the HTTP span, which still carries the URL and sends its trace headers (API.md §14)", async () => {
     const sse = Loopback.readFixture("vertexai-sdk-test-data/googleai/streaming-success-basic-reply-short.txt")
     server.setDefault((request) =>

@@ -30,9 +30,9 @@ const untracedOver = (previous: Predicate): Predicate => {
 }
 
 /**
- * Response headers redacted with the secret ones: the request id, which a server may set to text it
- * was sent (a key, API.md §14). The client's span can redact a header only by name, not remove a
- * secret from its value; the id stays on the call span (`gen_ai.response.id`), scrubbed.
+ * Response headers redacted whole with the secret ones: the request id, which a server may set to text
+ * it was sent (a key, API.md §14); the HTTP span scrubs every other value (`Response.ts`), and the id
+ * stays on the call span (`gen_ai.response.id`), scrubbed.
  */
 export const echoedHeaderNames: ReadonlyArray<string> = ["x-request-id", "request-id"]
 

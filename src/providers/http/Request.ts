@@ -16,7 +16,11 @@ import type { ProviderTarget } from "../Provider.js"
 export interface PreparedRequest {
   readonly request: HttpClientRequest.HttpClientRequest
   readonly secretHeaders: ReadonlyArray<string>
-  readonly urlSecrets?: ReadonlyArray<string>
+  /**
+   * The secret values the request carries — its key, its extra headers' values, its URL's password and
+   * query values — removed from its span's attributes, whatever a server echoes them in.
+   */
+  readonly secrets: ReadonlyArray<string>
 }
 
 /** Where a protocol puts the API key: a header, its value the key after an optional prefix (`Bearer `). */
@@ -51,9 +55,12 @@ export const jsonPost = (target: ProviderTarget, post: JsonPost): PreparedReques
     : HttpClientRequest.setHeader(request, "accept", "text/event-stream")
   if (post.headers !== undefined) request = HttpClientRequest.setHeaders(request, post.headers)
   const secretHeaders: Array<string> = []
+  // (A URL without "?" or "@" holds no secret: most requests skip the parse.)
+  const secrets = post.url.includes("?") || post.url.includes("@") ? [...urlSecrets(post.url)] : []
   for (const [name, value] of target.headers) {
     request = HttpClientRequest.setHeader(request, name, Redacted.value(value))
     secretHeaders.push(name.toLowerCase())
+    secrets.push(Redacted.value(value))
   }
   if (target.apiKey !== undefined) {
     const name = post.apiKeyHeader.name
@@ -63,11 +70,10 @@ export const jsonPost = (target: ProviderTarget, post: JsonPost): PreparedReques
       (post.apiKeyHeader.prefix ?? "") + Redacted.value(target.apiKey)
     )
     secretHeaders.push(name.toLowerCase())
+    secrets.push(Redacted.value(target.apiKey))
   }
   request = HttpClientRequest.bodyUnsafeJson(request, post.body)
-  // (A URL without "?" or "@" holds no secret: most requests skip the parse.)
-  const inUrl = post.url.includes("?") || post.url.includes("@") ? urlSecrets(post.url) : []
-  return inUrl.length === 0 ? { request, secretHeaders } : { request, secretHeaders, urlSecrets: inUrl }
+  return { request, secretHeaders, secrets }
 }
 
 /**

@@ -75,15 +75,16 @@ export const failFromResponse = (
 const isOk = (status: number) => status >= 200 && status < 300
 
 /**
- * A request whose URL holds a secret (a `base_url`'s password or query value, API.md §14) goes without
- * the client's span, which records the URL as it is (`url.full`, `url.query`), under a span of its own
- * made as the client makes it (name, kind, attributes, trace headers; ended when the response arrives,
- * or with the transport's failure), the URL's secrets removed.
+ * Under an installed tracer every request goes without the client's span and under one made as the
+ * client makes it (name, kind, attributes, trace headers; ended when the response arrives, or with the
+ * transport's failure), every attribute scrubbed of the request's secrets (API.md §14): the client's
+ * span records the URL as it is (`url.full`, `url.query`: a `base_url`'s password or query value) and
+ * every response header's value, which a server may set to what it was sent (a key), and it can
+ * redact a header only by name.
  */
-const withScrubbedUrlSpan = <R>(
+const withScrubbedSpan = <R>(
   fiber: Fiber.RuntimeFiber<unknown, unknown>,
   prepared: PreparedRequest,
-  secrets: ReadonlyArray<string>,
   send: (
     request: HttpClientRequest.HttpClientRequest
   ) => Effect.Effect<HttpClientResponse.HttpClientResponse, LLMError, R>
@@ -92,7 +93,7 @@ const withScrubbedUrlSpan = <R>(
   const url = UrlParams.makeUrl(request.url, request.urlParams, request.hash)
   // (An invalid URL makes no span: the client fails it before any.)
   if (Either.isLeft(url)) return send(request)
-  const scrub = Scrub.make(secrets)
+  const scrub = Scrub.make(prepared.secrets)
   const redacted = [
     ...fiber.getFiberRef(Headers.currentRedactedNames),
     ...prepared.secretHeaders,
@@ -109,7 +110,7 @@ const withScrubbedUrlSpan = <R>(
     const query = url.right.search.slice(1)
     if (query !== "") span.attribute("url.query", scrub(query))
     for (const [header, value] of Object.entries(Headers.redact(request.headers, redacted))) {
-      span.attribute(`http.request.header.${header}`, String(value))
+      span.attribute(`http.request.header.${header}`, scrub(String(value)))
     }
     const sent = fiber.getFiberRef(HttpClient.currentTracerPropagation)
       ? HttpClientRequest.setHeaders(request, HttpTraceContext.toHeaders(span))
@@ -118,10 +119,10 @@ const withScrubbedUrlSpan = <R>(
       Effect.tap((response) => {
         span.attribute("http.response.status_code", response.status)
         for (const [header, value] of Object.entries(Headers.redact(response.headers, redacted))) {
-          span.attribute(`http.response.header.${header}`, String(value))
+          span.attribute(`http.response.header.${header}`, scrub(String(value)))
         }
       }),
-      // The span records the error it ends with (an exporter sends it): never the URL's secrets.
+      // The span records the error it ends with (an exporter sends it): never the request's secrets.
       Effect.mapError((error) => Scrub.scrubError(scrub, error))
     )
   })
@@ -129,20 +130,19 @@ const withScrubbedUrlSpan = <R>(
 
 /** The transport over `client` (use `NodeHttpClient.layerUndici` for its keep-alive pool). */
 export const makeTransport = (client: HttpClient.HttpClient): Transport => {
-  // Under Effect's native tracer no one reads the client's request span: sent without it (no span,
-  // no URL and header attributes, no request copy to add trace headers). The fiber refs that say so,
-  // and which headers to redact, are set once by the layer where it can (`ClientRefs.ts`), else around
-  // the request.
+  // Every request goes without the client's own span: under Effect's native tracer no one reads it (no
+  // span, no URL and header attributes, no request copy to add trace headers), under any other
+  // `withScrubbedSpan` stands in for it. The fiber refs that say so, and which headers to redact (in
+  // logs), are set once by the layer where it can (`ClientRefs.ts`), else around the request.
   const run = <R>(
     fiber: Fiber.RuntimeFiber<unknown, unknown>,
     execute: Effect.Effect<HttpClientResponse.HttpClientResponse, HttpClientError.HttpClientError, R>,
     request: HttpClientRequest.HttpClientRequest,
     secretHeaders: ReadonlyArray<string>,
-    withoutClientSpan: boolean,
     context: Errors.ErrorContext
   ): Effect.Effect<HttpClientResponse.HttpClientResponse, LLMError, R> => {
     const sent = Effect.mapError(execute, (error) => Errors.fromHttpClientError(error, context))
-    const untraced = withoutClientSpan && !ClientRefs.sendsUntraced(fiber, request)
+    const untraced = !ClientRefs.sendsUntraced(fiber, request)
     return untraced || !ClientRefs.redacts(fiber, secretHeaders)
       ? ClientRefs.locally(sent, secretHeaders, untraced)
       : sent
@@ -163,14 +163,12 @@ export const makeTransport = (client: HttpClient.HttpClient): Transport => {
     context: Errors.ErrorContext,
     classify: Classify
   ): Effect.Effect<HttpClientResponse.HttpClientResponse, LLMError, R> => {
-    const traced = isTraced(fiber)
-    const ownSpan = traced && prepared.urlSecrets !== undefined
     const send = (request: HttpClientRequest.HttpClientRequest) => {
       if (abort !== undefined) Abortable.registerRequest(request, abort)
-      return run(fiber, execute(request), request, prepared.secretHeaders, !traced || ownSpan, context)
+      return run(fiber, execute(request), request, prepared.secretHeaders, context)
     }
     return Effect.flatMap(
-      ownSpan ? withScrubbedUrlSpan(fiber, prepared, prepared.urlSecrets!, send) : send(prepared.request),
+      isTraced(fiber) ? withScrubbedSpan(fiber, prepared, send) : send(prepared.request),
       (response) => isOk(response.status) ? Effect.succeed(response) : failFromResponse(response, context, classify)
     )
   }
