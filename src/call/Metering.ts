@@ -112,8 +112,24 @@ export const make = (deps: {
       estimate: plan.estimate,
       limits: plan.limits
     }).pipe(
-      Effect.catchTag("LedgerError", (error) => Effect.fail(ledgerUnavailable(error))),
+      Effect.catchAll((error) =>
+        refused(plan, progress, error._tag === "LedgerError" ? ledgerUnavailable(error) : error)
+      ),
       Effect.map((held) => new Meter(plan, progress, held))
+    )
+
+  /** A call the hold refused ends there: counted by its outcome as a settled call is, at no cost. */
+  const refused = <E extends BudgetExceededError | FatalError>(plan: Plan, progress: CallProgress, error: E) =>
+    Effect.clockWith((clock) =>
+      Effect.zipRight(
+        telemetry.settled(
+          { provider: plan.model.provider, model: plan.model.modelId },
+          error._tag,
+          clock.unsafeCurrentTimeMillis() - progress.startedAt,
+          0
+        ),
+        Effect.fail(error)
+      )
     )
 
   /**

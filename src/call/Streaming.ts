@@ -182,6 +182,8 @@ export const make = (deps: {
       // Read twice (start, first delta): one lookup of the clock, not a `currentTimeMillis` effect each.
       const clock = yield* Effect.clock
       const progress = new CallProgress(clock.unsafeCurrentTimeMillis())
+      // the call span's attributes first: a call the hold refuses carries them too
+      yield* telemetry.started(plan)
       // The hold and its settling finalizer in one uninterruptible step, on the scope itself
       // (`Effect.acquireRelease` would also diff and restore the fiber's refs around the finalizer).
       const meter: Meter = yield* Effect.uninterruptible(
@@ -191,7 +193,6 @@ export const make = (deps: {
             Scope.addFinalizerExit(outer, (exit) => Effect.uninterruptible(metering.settleUnfinished(meter, exit)))
         )
       )
-      yield* telemetry.started(plan)
       // The breaker counts the answering attempt by how the stream ends (a cut after the first delta is a failure).
       const [opened, route] = yield* deps.attempts.run(meter, openAttempt(outer, plan), outer)
 

@@ -100,10 +100,13 @@ export const make = Effect.gen(function*() {
   const generatePlanned = (planned: Plan.Plan): Effect.Effect<Parts.PartsAnswer, LLMError> =>
     Effect.clockWith((clock) =>
       Effect.acquireUseRelease(
-        metering.hold(planned, new CallProgress(clock.unsafeCurrentTimeMillis())),
+        // the call span's attributes first: a call the hold refuses carries them too
+        Effect.zipRight(
+          telemetry.started(planned),
+          metering.hold(planned, new CallProgress(clock.unsafeCurrentTimeMillis()))
+        ),
         (meter) =>
           Effect.gen(function*() {
-            yield* telemetry.started(planned)
             const [decoded, route] = yield* attempts.run(meter, (client, target, route, timeout) =>
               Timeout.timeoutAbortable(
                 (abort) => client.generate(target, Plan.requestFor(planned, route.model), abort),

@@ -156,6 +156,37 @@ describe("observability", () => {
     }).pipe(Effect.provide(layerFor([unavailable(), "ok"])), Effect.withTracer(recording.tracer))
   })
 
+  it.effect("a call the budget refuses is counted by its outcome and its span names the model, unary and stream", () => {
+    const recording = RecordingTracer.make()
+    const providers = makeMockProviders({ replies: [] })
+    return Effect.gen(function*() {
+      const tags = { provider: "google", model: "test-model-1", outcome: "BudgetExceededError" }
+      const before = yield* counter(Telemetry.requests, tags)
+      const who = { provider: "google", model: "test-model-1" }
+      const latenciesBefore = (yield* Metric.value(Telemetry.withTags(Telemetry.latencyMs, who))).count
+      const refusals = [
+        yield* Effect.flip(generate({ prompt: "x", traceId: "refused-1" })),
+        yield* Effect.flip(Stream.runDrain(stream({ prompt: "x", traceId: "refused-2" })))
+      ]
+      assert.deepStrictEqual(refusals.map((error) => error._tag), ["BudgetExceededError", "BudgetExceededError"])
+      assert.strictEqual(providers.calls.length, 0)
+      assert.strictEqual((yield* counter(Telemetry.requests, tags)) - before, 2)
+      assert.strictEqual((yield* Metric.value(Telemetry.withTags(Telemetry.latencyMs, who))).count - latenciesBefore, 2)
+      const calls = [...recording.named("LLMClient.generate"), ...recording.named("LLMClient.stream")]
+      assert.strictEqual(calls.length, 2)
+      for (const [i, span] of calls.entries()) {
+        assert.isTrue(span.ended)
+        assert.strictEqual(span.attributes.get("gen_ai.system"), "google")
+        assert.strictEqual(span.attributes.get("gen_ai.request.model"), "test-model-1")
+        assert.strictEqual(span.attributes.get("effect_llm.alias"), "test-model")
+        assert.strictEqual(span.attributes.get("effect_llm.trace_id"), `refused-${i + 1}`)
+      }
+    }).pipe(
+      Effect.provide(makeTestLayer({ config: { ...testConfig, budget: { daily_spend_limit: 1e-9 } }, providers })),
+      Effect.withTracer(recording.tracer)
+    )
+  })
+
   it.effect("a breaker opening is counted", () =>
     Effect.gen(function*() {
       const tags = { endpoint: "mock-google", from: "closed", to: "open" }
