@@ -12,6 +12,7 @@ import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
 import * as Net from "node:net"
 import type { LedgerError } from "../../domain/Errors.js"
+import * as Scrub from "../../internal/Scrub.js"
 import type { Ledger, LedgerOptions } from "../Ledger.js"
 import { migrationsTable, runMigrations } from "./Migrations.js"
 import * as Sql from "./Sql.js"
@@ -88,6 +89,7 @@ const dialect = (url: Redacted.Redacted<string>): Sql.Dialect => {
   }
   return {
     label: `PostgreSQL ledger${where}`,
+    scrub: Scrub.make(Scrub.urlSecrets(Redacted.value(url))),
     classify: (code) =>
       // 55P03: a lock not granted within lock_timeout; 57014: a statement cancelled (statement_timeout)
       /^(E[A-Z]+|08...|28...|3D000|53...|55P03|57014|57P0.)$/.test(code) ?

@@ -14,6 +14,7 @@ import * as Exit from "effect/Exit"
 import * as FiberId from "effect/FiberId"
 import * as Option from "effect/Option"
 import { LedgerError } from "../../domain/Errors.js"
+import type { Scrubber } from "../../internal/Scrub.js"
 import { latestVersion, migrationsTable } from "./Migrations.js"
 
 /** How a database names itself in errors and classifies its drivers' failures. */
@@ -22,6 +23,11 @@ export interface Dialect {
   readonly label: string
   /** The reason for a driver failure that is not the operation's own (busy, unreachable, corrupt). */
   readonly classify: (code: string) => LedgerError["reason"] | undefined
+  /**
+   * Removes the connection's secrets (a URL's password and query values) from a driver's message: a
+   * server or a pooler may quote what it was sent (API.md §14).
+   */
+  readonly scrub?: Scrubber | undefined
 }
 
 /**
@@ -85,7 +91,7 @@ export const toLedgerError =
     const code = (rootCause(cause) as { code?: unknown } | undefined)?.code
     return new LedgerError({
       reason: (typeof code === "string" ? dialect.classify(code) : undefined) ?? reason,
-      message: `${dialect.label}: ${doing} failed: ${explain(cause)}`
+      message: `${dialect.label}: ${doing} failed: ${dialect.scrub?.(explain(cause)) ?? explain(cause)}`
     })
   }
 

@@ -100,6 +100,55 @@ describe("PostgreSQL ledger", () => {
     { timeout: 10_000 }
   )
 
+  it.live(
+    "a server whose refusal quotes the password it was sent fails with LedgerError unavailable, the password removed (API.md §14)",
+    () =>
+      Effect.gen(function*() {
+        // Speaks just enough of the protocol: no TLS, asks for a cleartext password, then refuses
+        // quoting the password message as written and URL-encoded (as a pooler's error might).
+        const server = yield* Effect.acquireRelease(
+          Effect.async<Net.Server>((resume) => {
+            const server = Net.createServer((socket) => {
+              let asked = false
+              socket.on("error", () => {})
+              socket.on("data", (data) => {
+                if (!asked && data.length === 8 && data.readUInt32BE(4) === 80877103) return void socket.write("N")
+                if (!asked) {
+                  asked = true
+                  const cleartext = Buffer.alloc(9)
+                  cleartext.write("R", 0)
+                  cleartext.writeUInt32BE(8, 1)
+                  cleartext.writeUInt32BE(3, 5)
+                  return void socket.write(cleartext)
+                }
+                const sent = data.toString("latin1").replace(/\0/g, " ")
+                const body = Buffer.from(
+                  `SFATAL\0C28P01\0Mpassword authentication failed, you sent: ${sent} / ${
+                    encodeURIComponent(sent)
+                  }\0\0`,
+                  "latin1"
+                )
+                const length = Buffer.alloc(4)
+                length.writeUInt32BE(body.length + 4)
+                socket.end(Buffer.concat([Buffer.from("E"), length, body]))
+              })
+            })
+            server.listen(0, "127.0.0.1", () => resume(Effect.succeed(server)))
+          }),
+          (server) => Effect.sync(() => server.close())
+        )
+        const { port } = server.address() as Net.AddressInfo
+        const error = yield* buildFailure(
+          layerPostgres({ url: Redacted.make(`postgres://ledger:hunter2-secret@127.0.0.1:${port}/ledger`) })
+        )
+        assert.strictEqual(error.reason, "unavailable")
+        assert.include(error.message, "password authentication failed, you sent:")
+        assert.include(error.message, "<redacted>")
+        assert.notInclude(error.message, "hunter2")
+      }).pipe(Effect.scoped),
+    { timeout: 15_000 }
+  )
+
   it.effect(
     "a server that accepts the connection but never answers fails with LedgerError unavailable after 10 s, its socket closed",
     () =>
