@@ -108,6 +108,7 @@ const assistantParts = (
       case "text":
       case "reasoning": {
         const recalled = hasMetadata(metadata) ? metadata : recalledFor(turn, part.type, part.text)
+        if (isBlank(part.type, part.text, recalled)) break
         out.push(withMetadata({ type: part.type, text: part.text }, recalled))
         break
       }
@@ -133,6 +134,14 @@ const assistantParts = (
   return out
 }
 
+/**
+ * An empty text part that carries nothing else (no provider metadata, such as a signature): dropped,
+ * as Gemini ("required oneof field 'data'") and Anthropic ("text content blocks must be non-empty")
+ * refuse one; a message left without parts is dropped with it.
+ */
+const isBlank = (type: "text" | "reasoning", text: string, metadata: ProviderMetadata | undefined) =>
+  type === "text" && text.length === 0 && !hasMetadata(metadata)
+
 /** Encodes a prompt; `memory` re-attaches lost provider metadata to replayed tool calls and their turn. */
 export const encodePrompt = (prompt: Prompt.Prompt, memory?: Memory): EncodedPrompt | FatalError => {
   const system: Array<string> = []
@@ -146,7 +155,10 @@ export const encodePrompt = (prompt: Prompt.Prompt, memory?: Memory): EncodedPro
         const parts: Array<UserPart> = []
         for (const [j, part] of message.content.entries()) {
           if (part.type === "text") {
-            parts.push(withMetadata({ type: "text", text: part.text }, metadataOf(part.options)))
+            const metadata = metadataOf(part.options)
+            if (!isBlank(part.type, part.text, metadata)) {
+              parts.push(withMetadata({ type: "text", text: part.text }, metadata))
+            }
             continue
           }
           const file = fileOf(part, positionOf(index, j))

@@ -131,8 +131,13 @@ export const validate = (req: GenerateRequest): CallRequest | FatalError => {
       if (nonText >= 0) {
         return invalidRequest(`messages[${index}].content[${nonText}]: a system message holds text parts only`)
       }
-      systemParts.push(parts.map((part) => part.type === "text" ? part.text : "").join(""))
-    } else messages.push({ role: message.role, parts })
+      const system = parts.map((part) => part.type === "text" ? part.text : "").join("")
+      if (system.length > 0) systemParts.push(system)
+    } else {
+      // An empty text part is dropped (Gemini and Anthropic refuse one), and a message left empty with it.
+      const kept = parts.filter((part) => part.type !== "text" || part.text.length > 0)
+      if (kept.length > 0) messages.push({ role: message.role, parts: kept })
+    }
   }
   if (hasPrompt) messages.push({ role: "user", parts: [text(req.prompt as string)] })
   if (messages.length === 0) return invalidRequest("the request has no user or assistant message")

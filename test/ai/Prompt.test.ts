@@ -133,6 +133,36 @@ describe("encodePrompt", () => {
     assert.include((encoded as FatalError).message, "no user, assistant or tool message")
   })
 
+  it("an empty text part without metadata is dropped (Gemini and Anthropic refuse one), a message left empty with it; a signed one is kept", () => {
+    const encoded = encodePrompt(Prompt.make([
+      { role: "user", content: [{ type: "text", text: "" }, { type: "file", mediaType: "image/png", data: "AAAA" }] },
+      { role: "user", content: "" },
+      {
+        role: "assistant",
+        content: [{ type: "text", text: "" }, {
+          type: "tool-call",
+          id: "call-1",
+          name: "get_weather",
+          params: {},
+          providerExecuted: false
+        }, { type: "text", text: "", options: { gemini: { thoughtSignature: "sig-t" } } }]
+      }
+    ]))
+    assert.notInstanceOf(encoded, FatalError)
+    const messages = (encoded as Exclude<typeof encoded, FatalError>).messages
+    assert.deepStrictEqual(messages.map((message) => message.parts.map((part) => part.type)), [["file"], [
+      "tool-call",
+      "text"
+    ]])
+    assert.deepStrictEqual(
+      messages[1]!.parts[1],
+      { type: "text", text: "", metadata: { gemini: { thoughtSignature: "sig-t" } } } as any
+    )
+    const empty = encodePrompt(Prompt.make(""))
+    assert.instanceOf(empty, FatalError)
+    assert.strictEqual((empty as FatalError).reason, "invalid_request")
+  })
+
   it("a provider-executed tool result in an assistant turn is left out (it has no request form)", () => {
     const encoded = encodePrompt(Prompt.make([{ role: "user", content: "hi" }, {
       role: "assistant",

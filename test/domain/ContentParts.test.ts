@@ -152,6 +152,27 @@ describe("content parts", () => {
     assert.include(message, "system")
   })
 
+  it("an empty text part is dropped (Gemini and Anthropic refuse one), a message left empty with it; nothing left is invalid_request", () => {
+    const request = accepted({
+      messages: [
+        { role: "system", content: "" },
+        { role: "user", content: [{ type: "text", text: "" }, { type: "image", data: png, mediaType: "image/png" }] },
+        { role: "assistant", content: "" },
+        { role: "user", content: [{ type: "text", text: "" }, { type: "text", text: "and this?" }] }
+      ],
+      system: "Be brief."
+    })
+    assert.strictEqual(request.system, "Be brief.")
+    assert.deepStrictEqual(request.messages.map((message) => message.parts.map((part) => part.type)), [["file"], [
+      "text"
+    ]])
+    assert.deepStrictEqual(request.messages[1]!.parts, [{ type: "text", text: "and this?" }])
+    const refused = validate({ messages: [{ role: "user", content: "" }, { role: "assistant", content: [] }] })
+    assert.instanceOf(refused, FatalError)
+    assert.strictEqual((refused as FatalError).reason, "invalid_request")
+    assert.include((refused as FatalError).message, "no user or assistant message")
+  })
+
   it("content that is neither a string nor a list is refused", () => {
     const result = validate({ messages: [{ role: "user", content: { type: "text" } as unknown as string }] })
     assert.instanceOf(result, FatalError)
