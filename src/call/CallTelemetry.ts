@@ -8,7 +8,7 @@ import * as FiberRef from "effect/FiberRef"
 import * as Metric from "effect/Metric"
 import type * as MetricLabel from "effect/MetricLabel"
 import type { FinishReason } from "../domain/FinishReason.js"
-import type { TokenUsage } from "../domain/TokenUsage.js"
+import type { TokenUsage, UsageCounts } from "../domain/TokenUsage.js"
 import type { Scrubber } from "../internal/Scrub.js"
 import { whenTraced } from "../internal/Spans.js"
 import * as Telemetry from "../internal/Telemetry.js"
@@ -134,6 +134,30 @@ export const make = (options: { readonly recordContent: boolean; readonly scrub?
       : Effect.zipRight(Metric.update(Telemetry.ttftMs, answer.ttftMs), annotated)
   }
 
+  /**
+   * Annotates the call span of a call that ended without an answer (failed, interrupted, stopped
+   * early) with what it came to: the last endpoint tried, the attempts, the usage seen and its cost.
+   */
+  const unfinished = (ended: {
+    readonly route: Route | undefined
+    readonly attempts: number
+    readonly usage: UsageCounts | undefined
+    readonly cost: number
+  }) =>
+    whenTraced(() =>
+      Effect.annotateCurrentSpan({
+        ...(ended.route !== undefined ? { [Telemetry.attributes.endpoint]: ended.route.endpoint.name } : {}),
+        ...(ended.usage !== undefined ?
+          {
+            [Telemetry.attributes.inputTokens]: ended.usage.inputTokens,
+            [Telemetry.attributes.outputTokens]: ended.usage.outputTokens
+          } :
+          {}),
+        [Telemetry.attributes.attempts]: ended.attempts,
+        [Telemetry.attributes.cost]: ended.cost
+      })
+    )
+
   /** Counts an attempt about to be sent. */
   const attempted = (route: Route) =>
     updateMetrics((labels) => attempts(route.model.provider, route.endpoint.name).unsafeUpdate(1, labels))
@@ -186,6 +210,7 @@ export const make = (options: { readonly recordContent: boolean; readonly scrub?
     settled,
     started,
     finished,
+    unfinished,
     attempted,
     attemptSpan,
     retried,

@@ -321,6 +321,7 @@ export const make = (deps: {
         const timing = progress.timing(now)
         yield* deps.admission.release(progress, priced?.totalTokens ?? 0)
         yield* telemetry.settled(who(meter, route), error?.tag ?? "cancelled", timing.totalMs, cost)
+        yield* telemetry.unfinished({ route, attempts: progress.attempts, usage: priced, cost })
         const held = meter.hold
         const write = ledger.cancel(held, {
           ...who(meter, route),

@@ -9,6 +9,7 @@
  * length (a 100-event stream spent most of its CPU there), so the stages are plain code in `next`.
  */
 import * as Chunk from "effect/Chunk"
+import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as ExecutionStrategy from "effect/ExecutionStrategy"
@@ -16,6 +17,7 @@ import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
+import * as Tracer from "effect/Tracer"
 import type { ResilienceConfig } from "../domain/Config.js"
 import { type LLMError, RetryableError } from "../domain/Errors.js"
 import type { FinishReason } from "../domain/FinishReason.js"
@@ -26,6 +28,7 @@ import { plausible, type UsageCounts } from "../domain/TokenUsage.js"
 import { type Peeled, peelUntil, type Pull } from "../internal/Peel.js"
 import { fromScopedPull } from "../internal/PullStream.js"
 import { type Scrubber, scrubError } from "../internal/Scrub.js"
+import { isTraced } from "../internal/Spans.js"
 import * as Timeout from "../internal/Timeout.js"
 import { unvalidated } from "../internal/Unvalidated.js"
 import {
@@ -186,11 +189,19 @@ export const make = (deps: {
       yield* telemetry.started(plan)
       // The hold and its settling finalizer in one uninterruptible step, on the scope itself
       // (`Effect.acquireRelease` would also diff and restore the fiber's refs around the finalizer).
+      // The scope closes in the consumer's fiber, outside the call span: the settlement (its
+      // `Ledger.cancel` span, the call span's outcome attributes) goes under the span it was opened in.
       const meter: Meter = yield* Effect.uninterruptible(
         Effect.tap(
           metering.hold(plan, progress),
           (meter) =>
-            Scope.addFinalizerExit(outer, (exit) => Effect.uninterruptible(metering.settleUnfinished(meter, exit)))
+            Effect.withFiberRuntime((fiber) => {
+              const span = isTraced(fiber) ? Context.getOption(fiber.currentContext, Tracer.ParentSpan) : Option.none()
+              return Scope.addFinalizerExit(outer, (exit) => {
+                const settle = Effect.uninterruptible(metering.settleUnfinished(meter, exit))
+                return Option.isSome(span) ? Effect.withParentSpan(settle, span.value) : settle
+              })
+            })
         )
       )
       // The breaker counts the answering attempt by how the stream ends (a cut after the first delta is a failure).

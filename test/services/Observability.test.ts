@@ -187,6 +187,36 @@ describe("observability", () => {
     )
   })
 
+  it.effect("a call that ends without an answer: its span carries the endpoint, attempts and cost; a stream's Ledger.cancel is under its span", () => {
+    const recording = RecordingTracer.make()
+    return Effect.gen(function*() {
+      yield* Effect.flip(generate({ prompt: "x" }))
+      const [failed] = recording.named("LLMClient.generate")
+      assert.strictEqual(failed!.status._tag === "Ended" && failed!.status.exit._tag, "Failure")
+      assert.strictEqual(failed!.attributes.get("effect_llm.endpoint"), "mock-google")
+      assert.strictEqual(failed!.attributes.get("effect_llm.attempts"), 1)
+      assert.strictEqual(failed!.attributes.get("effect_llm.cost_usd"), 0)
+      assert.deepStrictEqual(recording.named("Ledger.cancel").map((span) => span.parentName), ["LLMClient.generate"])
+
+      // a consumer that stops after the first delta
+      yield* Stream.runDrain(Stream.take(stream({ prompt: "x" }), 1))
+      const [stopped] = recording.named("LLMClient.stream")
+      assert.isTrue(stopped!.ended)
+      assert.strictEqual(stopped!.attributes.get("effect_llm.endpoint"), "mock-google")
+      assert.strictEqual(stopped!.attributes.get("effect_llm.attempts"), 1)
+      assert.isAbove(stopped!.attributes.get("effect_llm.cost_usd") as number, 0)
+      const cancels = recording.named("Ledger.cancel")
+      assert.strictEqual(cancels.length, 2)
+      assert.strictEqual(cancels[1]!.parentName, "LLMClient.stream")
+      assert.strictEqual(cancels[1]!.traceId, stopped!.traceId)
+    }).pipe(
+      Effect.provide(layerFor([unavailable(), { content: "one two three", deltas: ["one ", "two ", "three"] }], {
+        resilience: { max_retries: 0 }
+      })),
+      Effect.withTracer(recording.tracer)
+    )
+  })
+
   it.effect("a breaker opening is counted", () =>
     Effect.gen(function*() {
       const tags = { endpoint: "mock-google", from: "closed", to: "open" }
