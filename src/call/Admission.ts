@@ -143,6 +143,7 @@ export const make = (deps: {
    * stands); its failure ends the admission with no slot taken.
    */
   const admit = <E = never>(
+    traceId: string,
     progress: CallProgress,
     request: CallRequest,
     outputCap: number,
@@ -156,16 +157,17 @@ export const make = (deps: {
       // an alias without limits asks once (a read of the pauses); the waiting loop only when refused
       return Effect.flatMap(
         tryOnce(progress, route, undefined, 0),
-        (refusal) => refusal === undefined ? noWait : waitTurn(progress, route, 0, state, afterWait, refusal)
+        (refusal) => refusal === undefined ? noWait : waitTurn(traceId, progress, route, 0, state, afterWait, refusal)
       )
     }
     const tokens = admittedTokens(route.model, request, outputCap)
     const tooBig = oversize(route.model, tokens, route.endpoint.name)
-    return tooBig !== undefined ? tooBig : waitTurn(progress, route, tokens, state, afterWait, undefined)
+    return tooBig !== undefined ? tooBig : waitTurn(traceId, progress, route, tokens, state, afterWait, undefined)
   }
 
   /** Tries (after `refused`, a first try's refusal, if given) until admitted, waiting while the wait fits. */
   const waitTurn = <E>(
+    traceId: string,
     progress: CallProgress,
     route: Route,
     tokens: number,
@@ -204,7 +206,14 @@ export const make = (deps: {
           })
         }
         yield* Effect.logDebug(`waiting ${refusal.retryAfterMs} ms for a ${refusal.kind} slot of ${route.model.alias}`)
-          .pipe(Effect.annotateLogs({ endpoint: route.endpoint.name, limitKind: refusal.kind }))
+          .pipe(Effect.annotateLogs({
+            traceId,
+            endpoint: route.endpoint.name,
+            // the attempt the wait is for
+            attempt: progress.attempts + 1,
+            limitKind: refusal.kind,
+            delayMs: refusal.retryAfterMs
+          }))
         yield* telemetry.limiterWaited(route, refusal.kind, refusal.retryAfterMs)
         const sleep = Effect.sleep(Duration.millis(refusal.retryAfterMs))
         yield* refusal.kind === "tpm" ? Effect.raceFirst(sleep, whenTokensFreed(alias)) : sleep

@@ -104,6 +104,7 @@ export const make = (deps: {
           (admits) => admits ? Effect.void : Effect.fail(rerouted)
         )
         const waited = yield* admission.admit(
+          meter.plan.traceId,
           meter.progress,
           meter.plan.request,
           meter.plan.outputCap,

@@ -10,7 +10,10 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Fiber from "effect/Fiber"
+import * as HashMap from "effect/HashMap"
 import * as Layer from "effect/Layer"
+import * as Logger from "effect/Logger"
+import * as LogLevel from "effect/LogLevel"
 import * as Metric from "effect/Metric"
 import * as Stream from "effect/Stream"
 import * as TestClock from "effect/TestClock"
@@ -568,7 +571,7 @@ describe("rate limits: config, span and metrics", () => {
       assert.strictEqual(config.config.models.pro?.limits, undefined)
     }))
 
-  it.effect("the attempt span records a limiter wait; metrics count admitted, waited and refused attempts", () =>
+  it.effect("the attempt span records a limiter wait; the wait is logged at Debug with its call's trace id; metrics count admitted, waited and refused attempts", () =>
     Effect.gen(function*() {
       yield* TestClock.setTime(day)
       const recording = RecordingTracer.make()
@@ -581,9 +584,23 @@ describe("rate limits: config, span and metrics", () => {
       const { layer } = harness(config, layerMemoryLedger())
       const count = (metric: Metric.Metric.Counter<number>, tags: Record<string, string>) =>
         Effect.map(Metric.value(Telemetry.withTags(metric, tags)), (state) => state.count)
+      const waits: Array<{ readonly level: string; readonly annotations: Record<string, unknown> }> = []
+      const logger = Logger.make(({ annotations, logLevel, message }) => {
+        if (String(message).includes("slot of")) {
+          waits.push({ level: logLevel.label, annotations: Object.fromEntries(HashMap.toEntries(annotations)) })
+        }
+      })
       yield* Effect.gen(function*() {
-        yield* all([generate(), generate()])
-      }).pipe(Effect.provide(layer), Effect.withTracer(recording.tracer))
+        yield* all([generate({ traceId: "t-1" }), generate({ traceId: "t-2" })])
+      }).pipe(
+        Effect.provide(layer),
+        Effect.withTracer(recording.tracer),
+        Effect.provide(Layer.merge(Logger.replace(Logger.defaultLogger, logger), Logger.minimumLogLevel(LogLevel.All)))
+      )
+      assert.strictEqual(waits.length, 1)
+      assert.strictEqual(waits[0]!.level, "DEBUG")
+      assert.include(["t-1", "t-2"], waits[0]!.annotations.traceId)
+      assert.deepInclude(waits[0]!.annotations, { endpoint: "g1", attempt: 1, limitKind: "rpm", delayMs: 60_000 })
       const attempts = recording.named("LLMClient.attempt")
       assert.strictEqual(attempts.length, 2)
       const waited = attempts.find((span) => span.attributes.has(Telemetry.attributes.limiterWaitMs))
