@@ -6,11 +6,13 @@ import type * as FileSystem from "@effect/platform/FileSystem"
 import type * as Path from "@effect/platform/Path"
 import * as Effect from "effect/Effect"
 import type { ConfigError } from "../../domain/Errors.js"
+import * as Scrub from "../../internal/Scrub.js"
 import { variablesIn } from "./Interpolate.js"
 import { isPlainObject } from "./Issues.js"
 import { candidateKeyVariables, type ProtocolTable } from "./Providers.js"
 import { resolve, type Resolved } from "./Resolve.js"
 import { decodeSource } from "./Schema.js"
+import { secretsOfRaw } from "./Secrets.js"
 import {
   find,
   type Found,
@@ -31,17 +33,23 @@ const providerNames = (source: RawSource | undefined): ReadonlyArray<string> => 
 export const fromSources = (found: Found, protocols: ProtocolTable): Effect.Effect<Resolved, ConfigError> =>
   Effect.gen(function*() {
     const raw = [found.project, found.user]
+    const keyVariables = raw.flatMap(providerNames).flatMap((name) => candidateKeyVariables(protocols, name))
     const env = yield* readEnvironment([
       ...raw.flatMap((source) => (source === undefined ? [] : variablesIn(source.raw))),
-      ...raw.flatMap(providerNames).flatMap((name) => candidateKeyVariables(protocols, name))
+      ...keyVariables
     ])
     const decode = (source: RawSource | undefined): Effect.Effect<Source | undefined, ConfigError> =>
       source === undefined
         ? Effect.succeed(undefined)
         : Effect.map(decodeSource(source.raw, env, source.origin), (file) => ({ ...source, file }))
-    const project = yield* decode(found.project)
-    const user = yield* decode(found.user)
-    return yield* resolve({ project, user, env, protocols, searched: found.searched })
+    return yield* Effect.gen(function*() {
+      const project = yield* decode(found.project)
+      const user = yield* decode(found.user)
+      return yield* resolve({ project, user, env, protocols, searched: found.searched })
+    }).pipe(
+      // A message that quotes a value (`got "…"`) never shows a configured secret (API.md §14).
+      Effect.mapError((error) => Scrub.scrubError(Scrub.make(secretsOfRaw(raw, env, keyVariables)), error))
+    )
   })
 
 /** Loads as `LoadOptions` describe: files through `FileSystem`/`Path`, variables through the `ConfigProvider`. */

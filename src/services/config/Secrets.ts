@@ -6,8 +6,9 @@
 import * as Redacted from "effect/Redacted"
 import type { ResolvedConfig } from "../../domain/Config.js"
 import { urlSecrets } from "../../internal/Scrub.js"
-import { MalformedVariable } from "./Interpolate.js"
-import type { Source } from "./Sources.js"
+import { type Env, lookupEnv, MalformedVariable } from "./Interpolate.js"
+import { isPlainObject } from "./Issues.js"
+import type { RawSource, Source } from "./Sources.js"
 
 /** Distinct non-empty values, in first-seen order. */
 export const distinct = (
@@ -46,5 +47,36 @@ export const secretsOfSources = (sources: ReadonlyArray<Source>): ReadonlyArray<
         for (const endpoint of entry.endpoints ?? []) yield* urlSecrets(endpoint.baseUrl)
       }
       if (file.ledger?.url !== undefined) yield* urlSecrets(Redacted.value(file.ledger.url))
+    }
+  }())
+
+/**
+ * The secrets of sources as read, before decoding (for a load that fails: its `ConfigError` may quote
+ * a value, such as a key pasted into the wrong field): the values of `keyVariables`, and the keys,
+ * `headers` values and URL parts the raw sources write, each `${VAR}` replaced from `env`.
+ */
+export const secretsOfRaw = (
+  sources: ReadonlyArray<RawSource | undefined>,
+  env: Env,
+  keyVariables: ReadonlyArray<string>
+): ReadonlyArray<Redacted.Redacted<string>> =>
+  distinct(function*() {
+    const expand = (value: unknown): string | undefined =>
+      typeof value === "string"
+        ? value.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (written, name: string) => lookupEnv(env, name) ?? written)
+        : undefined
+    for (const name of keyVariables) yield lookupEnv(env, name) ?? ""
+    for (const source of sources) {
+      const raw = source?.raw
+      if (!isPlainObject(raw)) continue
+      for (const entry of isPlainObject(raw.providers) ? Object.values(raw.providers) : []) {
+        if (!isPlainObject(entry)) continue
+        yield expand(entry.api_key) ?? ""
+        for (const value of isPlainObject(entry.headers) ? Object.values(entry.headers) : []) yield expand(value) ?? ""
+        for (const endpoint of Array.isArray(entry.endpoints) ? entry.endpoints : []) {
+          if (isPlainObject(endpoint)) yield* urlSecrets(expand(endpoint.base_url) ?? "")
+        }
+      }
+      if (isPlainObject(raw.ledger)) yield* urlSecrets(expand(raw.ledger.url) ?? "")
     }
   }())

@@ -198,6 +198,43 @@ describe("secrets (API.md §14)", () => {
         }
       }))
 
+    it.effect("a key, header value or environment key written into another field is quoted <redacted>", () =>
+      Effect.gen(function*() {
+        const base = {
+          providers: {
+            google: {
+              api_key: "AIzaSECRETgoogleKEY123456789",
+              endpoints: [{ name: "g", base_url: "https://g.example" }]
+            },
+            local: {
+              protocol: "openai",
+              headers: { "X-Secret": "HEADERSECRET999" },
+              endpoints: [{ name: "l", base_url: "http://localhost:1/v1?token=${GW_TOKEN}" }]
+            }
+          },
+          models: { m: { provider: "google", model_id: "x" } }
+        }
+        const env = { GEMINI_API_KEY: "AIza-envkey-0123456789", GW_TOKEN: "gw-token-4455" }
+        const errors = [
+          yield* Effect.flip(loadObject({ ...base, default_model: "AIzaSECRETgoogleKEY123456789" }, env)),
+          yield* Effect.flip(loadObject({ ...base, resilience: { max_retries: "HEADERSECRET999" } }, env)),
+          yield* Effect.flip(loadObject({ ...base, default_model: "${GEMINI_API_KEY}" }, env)),
+          yield* Effect.flip(loadObject({ ...base, default_model: "gw-token-4455" }, env))
+        ]
+        assert.deepStrictEqual(errors.map((error) => error.path), [
+          "default_model",
+          "resilience.max_retries",
+          "default_model",
+          "default_model"
+        ])
+        for (const error of errors) {
+          assert.include(error.message, `got "<redacted>"`, error.message)
+          for (const secret of ["AIzaSECRET", "HEADERSECRET", "AIza-envkey", "gw-token"]) {
+            assert.notInclude(error.message, secret)
+          }
+        }
+      }))
+
     it.effect("a key or header value of the wrong type is described, never shown", () =>
       Effect.gen(function*() {
         const key = yield* Effect.flip(
