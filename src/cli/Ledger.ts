@@ -9,10 +9,12 @@ import * as Options from "@effect/cli/Options"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
+import type { ConfigError, LedgerError } from "../domain/Errors.js"
 import type { SummaryGroupBy } from "../domain/LedgerEvent.js"
 import { Ledger } from "../services/Ledger.js"
 import * as LLMConfig from "../services/LLMConfig.js"
 import type { WithLive } from "./Budget.js"
+import { CliError, ExitCode } from "./Exit.js"
 import { spendLine, table, usd } from "./Format.js"
 import { utcDate } from "./UtcDate.js"
 
@@ -36,39 +38,49 @@ export const makeCommand = (shared: {
     json: shared.json,
     config: shared.config
   }, (options) =>
-    shared.withLive(options.config)(Effect.gen(function*() {
-      const ledger = yield* Ledger
-      const { config: resolved } = yield* LLMConfig.LLMConfig
-      const rows = yield* ledger.summary({
-        groupBy: options.by,
-        ...Option.match(options.since, { onNone: () => ({}), onSome: (since) => ({ since }) }),
-        ...Option.match(options.until, { onNone: () => ({}), onSome: (until) => ({ until }) })
-      })
-      const spent = yield* ledger.spendToday()
-      const limit = resolved.budget.dailySpendLimit
-      if (options.json) {
-        return yield* Console.log(JSON.stringify({ groupBy: options.by, rows, today: { spent, limit } }, null, 2))
-      }
-      yield* Console.log(
-        rows.length === 0
-          ? "no calls recorded"
-          : table(
-            [options.by, "calls", "input", "output", "cost", "ok", "error", "cancelled", "expired"],
-            rows.map((row) => [
-              row.key,
-              String(row.calls),
-              String(row.inputTokens),
-              String(row.outputTokens),
-              usd(row.cost),
-              String(row.ok),
-              String(row.error),
-              String(row.cancelled),
-              String(row.expired)
-            ])
-          )
+    Option.isSome(options.since) && Option.isSome(options.until) &&
+      options.since.value.getTime() >= options.until.value.getTime()
+      ? Effect.fail<CliError | ConfigError | LedgerError>(
+        new CliError({
+          kind: "InvalidRange",
+          message:
+            `--since (${options.since.value.toISOString()}) must be before --until (${options.until.value.toISOString()})`,
+          exitCode: ExitCode.usage
+        })
       )
-      yield* Console.log(`\ntoday  ${spendLine(spent, limit)}`)
-    }))).pipe(
+      : shared.withLive(options.config)(Effect.gen(function*() {
+        const ledger = yield* Ledger
+        const { config: resolved } = yield* LLMConfig.LLMConfig
+        const rows = yield* ledger.summary({
+          groupBy: options.by,
+          ...Option.match(options.since, { onNone: () => ({}), onSome: (since) => ({ since }) }),
+          ...Option.match(options.until, { onNone: () => ({}), onSome: (until) => ({ until }) })
+        })
+        const spent = yield* ledger.spendToday()
+        const limit = resolved.budget.dailySpendLimit
+        if (options.json) {
+          return yield* Console.log(JSON.stringify({ groupBy: options.by, rows, today: { spent, limit } }, null, 2))
+        }
+        yield* Console.log(
+          rows.length === 0
+            ? "no calls recorded"
+            : table(
+              [options.by, "calls", "input", "output", "cost", "ok", "error", "cancelled", "expired"],
+              rows.map((row) => [
+                row.key,
+                String(row.calls),
+                String(row.inputTokens),
+                String(row.outputTokens),
+                usd(row.cost),
+                String(row.ok),
+                String(row.error),
+                String(row.cancelled),
+                String(row.expired)
+              ])
+            )
+        )
+        yield* Console.log(`\ntoday  ${spendLine(spent, limit)}`)
+      }))).pipe(
       Command.withDescription(shared.describe(
         "Summarise the spend ledger (calls, tokens, cost, outcomes) and show today's spend against the daily limit. `ledger report` reports the last N days as a table, CSV or JSON.",
         ["effect-llm ledger", "effect-llm ledger --by model --since 2025-01-01", "effect-llm ledger --json"]

@@ -337,14 +337,22 @@ describe.concurrent("effect-llm CLI", { timeout: 120_000 }, () => {
     // be hours ahead of the call, and the call would not be counted
     const zoneless = (offsetMs: number) => new Date(Date.now() + offsetMs).toISOString().slice(0, 16)
     const env = { TZ: "America/New_York" }
-    const [counted, bad] = await Promise.all([
+    const [counted, bad, reversed] = await Promise.all([
       runCli(["ledger", ...args, "--json", "--since", zoneless(-3_600_000), "--until", zoneless(3_600_000)], { env }),
-      runCli(["ledger", ...args, "--json", "--since", "yesterday"], { env })
+      runCli(["ledger", ...args, "--json", "--since", "yesterday"], { env }),
+      runCli(["ledger", ...args, "--since", "2026-03-02", "--until", "2026-03-01"], { env })
     ])
     assert.strictEqual(counted.code, 0, counted.stderr)
     assert.strictEqual(JSON.parse(counted.stdout).rows[0]?.calls, 1)
     assert.strictEqual(bad.code, 2, bad.stderr)
     oneErrorLine(bad.stderr, /^error: InvalidValue: --since: expected an ISO 8601 date or date-time .*got 'yesterday'$/)
+    // a range that ends before it starts is a usage error, not an empty answer
+    assert.strictEqual(reversed.code, 2, reversed.stderr)
+    assert.strictEqual(reversed.stdout, "")
+    oneErrorLine(
+      reversed.stderr,
+      /^error: InvalidRange: --since \(2026-03-02T00:00:00\.000Z\) must be before --until \(2026-03-01T00:00:00\.000Z\)$/
+    )
   })
 
   it("bad arguments and invalid requests exit 2 with one error line", async () => {
