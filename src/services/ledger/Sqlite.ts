@@ -81,6 +81,26 @@ const open = (config: SqliteClient.SqliteClientConfig, on: Sql.Dialect) =>
   })
 
 /**
+ * `Fs.mkdirSync(dir, { recursive: true })` one level at a time: Node 20's recursive mkdir never returns
+ * for a directory whose creation fails with ENOENT though its parent exists (under `/proc`), which hung
+ * the process (signals included) on such a ledger path. A directory another process made meanwhile is fine.
+ */
+const makeDirectories = (dir: string): void => {
+  const missing: Array<string> = []
+  for (let current = Path.resolve(dir); !Fs.existsSync(current); current = Path.dirname(current)) {
+    missing.push(current)
+    if (Path.dirname(current) === current) break
+  }
+  for (const directory of missing.reverse()) {
+    try {
+      Fs.mkdirSync(directory)
+    } catch (error) {
+      if ((error as { readonly code?: unknown }).code !== "EEXIST") throw error
+    }
+  }
+}
+
+/**
  * Before anything is written: creates the parent directories, and refuses a file that is not a
  * SQLite database or whose schema is newer than this code (read through a read-only connection).
  */
@@ -88,7 +108,7 @@ const inspectFile = (path: string, on: Sql.Dialect): Effect.Effect<void, LedgerE
   Effect.gen(function*() {
     const header = yield* Effect.try({
       try: () => {
-        Fs.mkdirSync(Path.dirname(path), { recursive: true })
+        makeDirectories(Path.dirname(path))
         if (!Fs.existsSync(path)) return undefined
         const buffer = Buffer.alloc(sqliteMagic.length)
         const fd = Fs.openSync(path, "r")

@@ -195,6 +195,17 @@ describe("SQLite ledger file", () => {
       assert.include(error.message, "ENOTDIR")
     }))
 
+  // Node 20's recursive mkdir never returned for this path (the process spun, deaf to signals).
+  it.effect.skipIf(!Fs.existsSync("/proc/self"))(
+    "a path under /proc, where no directory can be made, fails with LedgerError unavailable",
+    () =>
+      Effect.gen(function*() {
+        const error = yield* buildFailure(layerSqlite({ path: "/proc/effect-llm-nope/sub/ledger.db" }))
+        assert.strictEqual(error.reason, "unavailable")
+        assert.include(error.message, "ENOENT")
+      })
+  )
+
   it.live("never stores the API key: only ids, usage, cost, timing and the error's tag and message", () =>
     Effect.gen(function*() {
       const key = Redacted.make("sk-live-4f9c2e7a1b8d6053aa91-do-not-store")
