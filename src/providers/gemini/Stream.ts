@@ -74,6 +74,10 @@ export const makeHandler = (
 ) =>
 (): EventStream.EventHandler => {
   let finish: FinishReason | undefined
+  // Whether the chunk that gave the finish reason carried usage, as a current model's last chunk does:
+  // old models put STOP on every chunk, without usage (WIRE.md §1.6), so such a reason may not be the
+  // last, and a reset after it is a cut (the body's clean end still finishes the stream).
+  let finalFinish = false
   // The ids last emitted as `Metadata` (every event repeats them: one part when they change).
   let announced = false
   let requestId: string | undefined
@@ -111,6 +115,7 @@ export const makeHandler = (
     }
     if (reason !== undefined) {
       finish = reason
+      finalFinish = metadata != null
       if (out.length === before) quietEvents++
     }
     return undefined
@@ -132,6 +137,7 @@ export const makeHandler = (
     },
     onEnd: raw.end,
     finishReason: () => finish,
+    endsAtFinish: () => finalFinish,
     quietEvents: () => quietEvents
   }
 }

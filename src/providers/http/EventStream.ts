@@ -41,10 +41,12 @@ export interface EventHandler {
   /** The finish reason the provider signalled (the last one, when it sent several); `undefined` before it. */
   readonly finishReason: () => FinishReason | undefined
   /**
-   * A read failing after the finish reason (a reset, a body held open past the idle timeout) is still
-   * a cut: what follows it matters (OpenAI's usage chunk). Otherwise it ends the stream, finished.
+   * Whether a read failing now, after the finish reason (a reset, a body held open past the idle
+   * timeout), ends the stream finished; `false`: it is still a cut, as what follows the finish reason
+   * matters (OpenAI's usage chunk), or the reason may not be the last (old Gemini models mark every
+   * chunk). Always, when absent.
    */
-  readonly cleanEndAfterFinish?: true
+  readonly endsAtFinish?: () => boolean
   /**
    * How many events so far carried something yet gave no part (a tool call's fragment, gathered until
    * the call is whole; a finish reason the stream's end reports): activity for the idle timeout.
@@ -130,7 +132,7 @@ const makeDecoder = (
     },
     waiting: () => held !== undefined,
     resume,
-    finishSeen: () => handler.cleanEndAfterFinish !== true && handler.finishReason() !== undefined,
+    finishSeen: () => handler.finishReason() !== undefined && (handler.endsAtFinish?.() ?? true),
     quietActivity: () => {
       const quiet = handler.quietEvents?.() ?? 0
       if (quiet === quietSeen) return false

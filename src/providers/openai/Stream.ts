@@ -178,7 +178,7 @@ export const makeHandler = (
     finishReason: () => finish,
     quietEvents: () => quietEvents,
     // the usage chunk comes after the finish_reason: only [DONE] or the body's clean end finish it
-    cleanEndAfterFinish: true
+    endsAtFinish: () => false
   }
 }
 

@@ -485,6 +485,35 @@ it.layer(NodeHttpClient.layerUndici)("Gemini streams", (it) => {
         }
       }))
 
+    it.effect("a read failing after an old model's STOP chunk (no usage: it marks every chunk) is a cut; after a current model's final chunk (with usage) the stream is finished", () =>
+      Effect.gen(function*() {
+        const reset = new RetryableError({ reason: "stream_interrupted", message: "connection reset", ...context })
+        const cutAfter = (text: string) =>
+          GeminiStream.decode(Stream.concat(Stream.make(new TextEncoder().encode(text)), Stream.fail(reset)), context)
+            .pipe(Stream.runCollect, Effect.exit)
+        // the recorded gemini-1.0 stream: STOP on each chunk, the answer cut after the first
+        const old = fixtureText(vertexai + "streaming-failure-error-mid-stream.txt").split("\n\n")[0]! + "\n\n"
+        const cut = yield* cutAfter(old)
+        assert.isTrue(Exit.isFailure(cut))
+        assert.strictEqual(
+          Option.getOrUndefined(Exit.causeOption(cut).pipe(Option.flatMap(Cause.failureOption))),
+          reset
+        )
+        // the body's clean end after it still finishes (nothing tells it apart from a whole answer)
+        const ended = yield* GeminiStream.decode(Stream.make(new TextEncoder().encode(old)), context).pipe(
+          Stream.runCollect,
+          Effect.exit
+        )
+        assert.isTrue(Exit.isSuccess(ended))
+        // a current stream: usage on every chunk, the reason on the last one only
+        const current = fixtureText(googleai + "streaming-success-basic-reply-short.txt")
+        const whole = yield* cutAfter(current)
+        assert.isTrue(Exit.isSuccess(whole))
+        if (Exit.isSuccess(whole)) {
+          assert.deepStrictEqual(summary(Chunk.toReadonlyArray(whole.value)), expectedFromRecording(current))
+        }
+      }))
+
     it.effect("a raw error object cut short is stream_interrupted; text that is no event at all is a bad response", () =>
       Effect.gen(function*() {
         const first = fixtureText(googleai + "streaming-success-basic-reply-short.txt").split("\r\n\r\n")[0]!
