@@ -125,7 +125,7 @@ export const classifyPayload = (
         ? { _tag: "FatalError", reason: "bad_response" }
         : Errors.classifyStatus(status))
   const message = statusClass._tag === "FatalError" && statusClass.reason === "authentication"
-    ? `${Errors.describeContext(context)} rejected the API key: ${what}. DashScope keys are region-bound: check ` +
+    ? `${what} (the API key was rejected). DashScope keys are region-bound: check ` +
       `that the key was issued for the region of endpoint "${context.endpoint}" (a key from another region is refused).`
     : what
   return Errors.makeError(statusClass, message, {

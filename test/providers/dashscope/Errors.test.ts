@@ -12,7 +12,9 @@ describe("DashScope Errors.classify", () => {
   it("a 401 InvalidApiKey is an authentication error that points at the key's region", () => {
     const error = classify(401, fixture("auth-error-nosse.response.body.txt"))
     expectError(error, "FatalError", "authentication", 401)
-    assert.match(error.message, /rejected the API key/)
+    assert.match(error.message, /the API key was rejected/)
+    // who answered is said once
+    assert.strictEqual(error.message.split("dashscope (").length - 1, 1, error.message)
     assert.match(error.message, /region/)
     assert.match(error.message, /InvalidApiKey/)
     assert.match(error.message, /a1c0561c-1dfe-98a6-a62f-983577b8bc5e/)
