@@ -42,7 +42,9 @@ const attemptTimeouts = new WeakSet<LLMError>()
 export const attemptTimeout = (route: Route, timeout: Duration.Duration): RetryableError => {
   const error = new RetryableError({
     reason: "timeout",
-    message: `no response from ${route.endpoint.name} within ${Duration.format(timeout)}`,
+    message: `${route.model.provider} (endpoint "${route.endpoint.name}") sent no response within ${
+      Duration.format(timeout)
+    }`,
     provider: route.model.provider,
     endpoint: route.endpoint.name
   })

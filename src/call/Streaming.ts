@@ -128,7 +128,9 @@ export const make = (deps: {
     onIdle: () =>
       new RetryableError({
         reason: afterFirstDelta() ? "stream_interrupted" : "timeout",
-        message: `${route.endpoint.name} sent no stream event for ${Duration.format(idleTimeout)}`,
+        message: `${route.model.provider} (endpoint "${route.endpoint.name}") sent no stream event for ${
+          Duration.format(idleTimeout)
+        }`,
         provider: route.model.provider,
         endpoint: route.endpoint.name
       })

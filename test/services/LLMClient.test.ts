@@ -518,7 +518,7 @@ describe("breakers and routing", () => {
         "timeout",
         "the caller's error is the timeout"
       )
-      assert.include(error.message, "within 1s")
+      assert.strictEqual(error.message, `google (endpoint "mock-google") sent no response within 1s`)
       assert.deepStrictEqual(yield* breaker, [["mock-google", "closed", 0]])
       // a hang that reaches request_timeout_s (5 s, within the budget) is the endpoint's failure
       const timedOut = yield* Effect.fork(Effect.flip(generate({ prompt: "2" })))

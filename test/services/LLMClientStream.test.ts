@@ -289,6 +289,7 @@ describe("stream() over HTTP", () => {
       yield* TestClock.adjust("1 second")
       const error = yield* Fiber.join(fiber)
       assert.strictEqual((error as { reason?: string }).reason, "stream_interrupted")
+      assert.match(error.message, /^google \(endpoint "[\w-]+"\) sent no stream event for 30s$/)
       yield* Effect.promise(() => server.requests[0]!.socketClosed)
     }))
 
