@@ -10,6 +10,7 @@ import * as Path from "@effect/platform/Path"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
+import { makeDirectories } from "../internal/Directories.js"
 import { CliError, ExitCode } from "./Exit.js"
 
 /** The commented template: the package's own `config.yaml` (shipped in `files`). */
@@ -36,7 +37,7 @@ export const makeCommand = (shared: {
         })
       }
       const template = yield* fs.readFileString(yield* path.fromFileUrl(templateUrl))
-      yield* fs.makeDirectory(path.dirname(target), { recursive: true })
+      yield* makeDirectories(path.dirname(target))
       yield* fs.writeFileString(target, template)
       yield* Console.log(
         `wrote ${target}\nnext: set the keys of the providers you use (GEMINI_API_KEY, DASHSCOPE_API_KEY, OPENAI_API_KEY, ANTHROPIC_API_KEY), then run \`effect-llm doctor\` (it wants the key of every provider a model uses: remove the models you do not use)`

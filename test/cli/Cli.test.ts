@@ -282,6 +282,12 @@ describe.concurrent("effect-llm CLI", { timeout: 120_000 }, () => {
     oneErrorLine(again.stderr, /^error: FileExists: .*config\.yaml already exists; pass --force to overwrite it$/)
     assert.strictEqual(forced.code, 0, forced.stderr)
     assert.isTrue(existsSync(join(cwd, "nested/dir/config.yaml")))
+    if (existsSync("/proc/self")) {
+      // no directory can be made there (Node 20's recursive mkdir never returned: the command hung)
+      const proc = await runCli(["init", "--config", "/proc/effect-llm-nope/dir/config.yaml"], { cwd })
+      assert.strictEqual(proc.code, 1, proc.stderr)
+      oneErrorLine(proc.stderr, /^error: SystemError: .*\/proc\/effect-llm-nope/)
+    }
   })
 
   it("a bad config exits 2 and names the key path", async () => {

@@ -12,6 +12,7 @@ import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type { BatchFailure, BatchSuccess } from "../../batch/Batch.js"
 import type { LedgerEvent } from "../../domain/LedgerEvent.js"
+import { makeDirectories } from "../../internal/Directories.js"
 import * as Jsonl from "./Jsonl.js"
 
 /** Token counts of a result line. */
@@ -211,7 +212,7 @@ export const openWriter = (
   Effect.gen(function*() {
     const fs = yield* FileSystem.FileSystem
     const paths = yield* Path.Path
-    yield* fs.makeDirectory(paths.dirname(paths.resolve(path)), { recursive: true })
+    yield* makeDirectories(paths.dirname(paths.resolve(path)))
     const file = yield* fs.open(path, { flag: "a" })
     yield* Effect.addFinalizer(() => Effect.ignore(file.sync))
     const encoder = new TextEncoder()

@@ -10,6 +10,7 @@ import type * as Scope from "effect/Scope"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
 import { LedgerError } from "../../domain/Errors.js"
+import { makeDirectoriesSync } from "../../internal/Directories.js"
 import type { Ledger, LedgerOptions } from "../Ledger.js"
 import * as Checkpointer from "./Checkpointer.js"
 import { migrationsTable, runMigrations } from "./Migrations.js"
@@ -81,26 +82,6 @@ const open = (config: SqliteClient.SqliteClientConfig, on: Sql.Dialect) =>
   })
 
 /**
- * `Fs.mkdirSync(dir, { recursive: true })` one level at a time: Node 20's recursive mkdir never returns
- * for a directory whose creation fails with ENOENT though its parent exists (under `/proc`), which hung
- * the process (signals included) on such a ledger path. A directory another process made meanwhile is fine.
- */
-const makeDirectories = (dir: string): void => {
-  const missing: Array<string> = []
-  for (let current = Path.resolve(dir); !Fs.existsSync(current); current = Path.dirname(current)) {
-    missing.push(current)
-    if (Path.dirname(current) === current) break
-  }
-  for (const directory of missing.reverse()) {
-    try {
-      Fs.mkdirSync(directory)
-    } catch (error) {
-      if ((error as { readonly code?: unknown }).code !== "EEXIST") throw error
-    }
-  }
-}
-
-/**
  * Before anything is written: creates the parent directories, and refuses a file that is not a
  * SQLite database or whose schema is newer than this code (read through a read-only connection).
  */
@@ -108,7 +89,7 @@ const inspectFile = (path: string, on: Sql.Dialect): Effect.Effect<void, LedgerE
   Effect.gen(function*() {
     const header = yield* Effect.try({
       try: () => {
-        makeDirectories(Path.dirname(path))
+        makeDirectoriesSync(Path.dirname(path))
         if (!Fs.existsSync(path)) return undefined
         const buffer = Buffer.alloc(sqliteMagic.length)
         const fd = Fs.openSync(path, "r")
