@@ -178,14 +178,26 @@ export const encode = (
   return body
 }
 
+/** What an endpoint's host decides, read once per endpoint (its config lives as long as the layer). */
+const hostRules = new WeakMap<EndpointConfig, { readonly maxTokens: MaxTokensField; readonly json: JsonMode }>()
+const hostRulesOf = (endpoint: EndpointConfig) => {
+  let rules = hostRules.get(endpoint)
+  if (rules === undefined) {
+    hostRules.set(endpoint, rules = { maxTokens: maxTokensField(endpoint), json: jsonMode(endpoint) })
+  }
+  return rules
+}
+
 /** The HTTP request of one attempt; a stream asks for `text/event-stream`. */
-export const make = (target: ProviderTarget, request: CallRequest, streaming: boolean): Request.PreparedRequest =>
-  Request.jsonPost(target, {
+export const make = (target: ProviderTarget, request: CallRequest, streaming: boolean): Request.PreparedRequest => {
+  const rules = hostRulesOf(target.endpoint)
+  return Request.jsonPost(target, {
     url: Request.joinUrl(target.endpoint.baseUrl, completionsPath),
-    body: encode(target.modelId, request, streaming, maxTokensField(target.endpoint), jsonMode(target.endpoint)),
+    body: encode(target.modelId, request, streaming, rules.maxTokens, rules.json),
     apiKeyHeader: { name: apiKeyHeader, prefix: "Bearer " },
     accept: streaming ? "sse" : "json"
   })
+}
 
 /** What Chat Completions carries: files in user turns as `Content.canCarry` says, tools and JSON output. */
 export const capabilities: Capabilities = { part: canCarry, tools: true, structuredOutput: true }
