@@ -50,6 +50,10 @@ const reservedKeyDetail = "__proto__ cannot be a key here (JavaScript reserves i
 
 const variablePattern = /\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g
 
+/** `text` with each `${VAR}` that `env` sets replaced by its value (an unset one left as written). */
+export const expandSet = (text: string, env: Env): string =>
+  text.replace(variablePattern, (written, name: string) => lookupEnv(env, name) ?? written)
+
 /** Every variable named by a `${VAR}` in any string of a raw source, in order of appearance. */
 export const variablesIn = (root: unknown): ReadonlyArray<string> => {
   const names = new Set<string>()

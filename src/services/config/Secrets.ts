@@ -6,7 +6,7 @@
 import * as Redacted from "effect/Redacted"
 import type { ResolvedConfig } from "../../domain/Config.js"
 import { urlSecrets } from "../../internal/Scrub.js"
-import { type Env, lookupEnv, MalformedVariable } from "./Interpolate.js"
+import { type Env, expandSet, lookupEnv, MalformedVariable } from "./Interpolate.js"
 import { isPlainObject } from "./Issues.js"
 import type { RawSource, Source } from "./Sources.js"
 
@@ -61,10 +61,7 @@ export const secretsOfRaw = (
   keyVariables: ReadonlyArray<string>
 ): ReadonlyArray<Redacted.Redacted<string>> =>
   distinct(function*() {
-    const expand = (value: unknown): string | undefined =>
-      typeof value === "string"
-        ? value.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (written, name: string) => lookupEnv(env, name) ?? written)
-        : undefined
+    const expand = (value: unknown): string | undefined => typeof value === "string" ? expandSet(value, env) : undefined
     for (const name of keyVariables) yield lookupEnv(env, name) ?? ""
     for (const source of sources) {
       const raw = source?.raw

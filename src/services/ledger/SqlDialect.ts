@@ -89,9 +89,10 @@ export const toLedgerError =
   (dialect: Dialect, reason: LedgerError["reason"], doing: string) => (cause: unknown): LedgerError => {
     if (cause instanceof LedgerError) return cause
     const code = (rootCause(cause) as { code?: unknown } | undefined)?.code
+    const detail = explain(cause)
     return new LedgerError({
       reason: (typeof code === "string" ? dialect.classify(code) : undefined) ?? reason,
-      message: `${dialect.label}: ${doing} failed: ${dialect.scrub?.(explain(cause)) ?? explain(cause)}`
+      message: `${dialect.label}: ${doing} failed: ${dialect.scrub?.(detail) ?? detail}`
     })
   }
 
