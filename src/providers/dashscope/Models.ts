@@ -111,3 +111,9 @@ export const describeFamily = (modelId: string, found: Family): string => {
     found.tools ? " and tools" : ", no tools"
   }; audio and video only by URL`
 }
+
+/**
+ * Models that always think (QwQ, QVQ, the `-thinking` releases) refuse JSON mode ("思考模式的模型暂不支持
+ * 结构化输出功能", WIRE-tools-multimodal §2.6): they get the JSON instruction without `response_format`.
+ */
+export const alwaysThinks = (modelId: string): boolean => /^(qwq|qvq)|-thinking/.test(modelId.toLowerCase())

@@ -16,6 +16,7 @@ import type {
   ToolChoice,
   ToolResultPart
 } from "../../domain/Prompt.js"
+import * as JsonInstruction from "../http/JsonInstruction.js"
 import { type Capabilities, refuseUnsupported } from "../http/Parts.js"
 import * as Request from "../http/Request.js"
 import { argumentsText, checkTools, resultText as toolResultText } from "../http/Tools.js"
@@ -129,11 +130,7 @@ const textOfParts = (parts: ReadonlyArray<{ readonly type: string; readonly text
 /** The system text, with the JSON instruction JSON mode needs (the word "JSON" and the schema) appended. */
 const systemText = (request: CallRequest): string | undefined => {
   const format = request.responseFormat
-  if (format === undefined) return request.system
-  const instruction = `Answer with one JSON object and nothing else. It must follow this JSON Schema${
-    format.description !== undefined ? ` (${format.description})` : ""
-  }: ${JSON.stringify(format.schema)}`
-  return request.system !== undefined ? `${request.system}\n\n${instruction}` : instruction
+  return format === undefined ? request.system : JsonInstruction.withInstruction(request.system, format)
 }
 
 /** The messages for one endpoint: reasoning parts are never sent back (Qwen does not take them). */
@@ -218,7 +215,9 @@ export const encode = (
     // Qwen calls one tool per turn unless asked (its default is false); the other protocols' default is parallel.
     if (choice !== "none") parameters.parallel_tool_calls = true
   }
-  if (request.responseFormat !== undefined) parameters.response_format = { type: "json_object" }
+  if (request.responseFormat !== undefined && !Models.alwaysThinks(modelId)) {
+    parameters.response_format = { type: "json_object" }
+  }
   return { model: modelId, input: { messages: encodeMessages(request, endpoint) }, parameters }
 }
 

@@ -10,6 +10,7 @@
 import type { EndpointConfig, MaxTokensField } from "../../domain/Config.js"
 import { FatalError } from "../../domain/Errors.js"
 import type { CallRequest, JsonResponseFormat, JsonSchema, ToolChoice } from "../../domain/Prompt.js"
+import * as JsonInstruction from "../http/JsonInstruction.js"
 import { type Capabilities, refuseUnsupported } from "../http/Parts.js"
 import * as Request from "../http/Request.js"
 import { checkTools, narrowTools } from "../http/Tools.js"
@@ -125,10 +126,7 @@ export const responseFormatOf = (format: JsonResponseFormat, mode: JsonMode = "j
 const systemText = (request: CallRequest, mode: JsonMode): string | undefined => {
   const format = request.responseFormat
   if (format === undefined || mode === "json_schema") return request.system
-  const instruction = `Answer with one JSON object and nothing else. It must follow this JSON Schema${
-    format.description !== undefined ? ` (${format.description})` : ""
-  }: ${JSON.stringify(format.schema)}`
-  return request.system !== undefined ? `${request.system}\n\n${instruction}` : instruction
+  return JsonInstruction.withInstruction(request.system, format)
 }
 
 /** `auto`, `none` and `required` as they are; one named tool as a function object (after `narrowTools`). */

@@ -283,6 +283,32 @@ describe("DashScope structured output and multimodal input", () => {
       })
     ))
 
+  it("JSON mode asks for the schema's root: an array schema is asked for as one JSON array, not an object", () => {
+    const encoded = Request.encode("qwen-plus", {
+      ...minimalRequest,
+      responseFormat: { type: "json", name: "Names", schema: { type: "array", items: { type: "string" } } }
+    }, false)
+    assert.deepStrictEqual(encoded.parameters.response_format, { type: "json_object" })
+    const system = encoded.input.messages[0]!.content as string
+    assert.match(system, /^Answer with one JSON array and nothing else\. It must follow this JSON Schema: /)
+    assert.notInclude(system, "JSON object")
+  })
+
+  it("a model that always thinks (QwQ, -thinking) gets the JSON instruction without response_format, which it refuses", () => {
+    const request: CallRequest = {
+      ...minimalRequest,
+      responseFormat: { type: "json", name: "Sum", schema: { type: "object", properties: { n: { type: "number" } } } }
+    }
+    for (const modelId of ["qwq-plus", "qwen3-235b-a22b-thinking-2507", "QwQ-32B"]) {
+      const encoded = Request.encode(modelId, request, false)
+      assert.isUndefined(encoded.parameters.response_format, modelId)
+      assert.match(encoded.input.messages[0]!.content as string, /^Answer with one JSON object/, modelId)
+    }
+    assert.deepStrictEqual(Request.encode("qwen-plus", request, false).parameters.response_format, {
+      type: "json_object"
+    })
+  })
+
   it.scoped("an image URL to qwen-vl-plus: the recorded content items; the [{text}] answer and image usage (no total_tokens) decode", () =>
     withServer((server, client) =>
       Effect.gen(function*() {

@@ -360,6 +360,24 @@ describe("OpenAI tool requests", () => {
     assert.include(sent.messages[0].content, JSON.stringify(weatherArgs.parameters))
   })
 
+  it("DeepSeek JSON mode names the schema's root: an array, a named ($ref) object, a union", () => {
+    const systemFor = (schema: Record<string, unknown>) =>
+      body({ ...hello, responseFormat: { type: "json", name: "Answer", schema } }, "https://api.deepseek.com")
+        .messages[0].content as string
+    assert.match(systemFor({ type: "array", items: { type: "string" } }), /^Answer with one JSON array and nothing else/)
+    assert.match(
+      systemFor({
+        $ref: "#/$defs/Person",
+        $defs: { Person: { type: "object", properties: { name: { type: "string" } } } }
+      }),
+      /^Answer with one JSON object and nothing else/
+    )
+    assert.match(
+      systemFor({ anyOf: [{ type: "string" }, { type: "number" }] }),
+      /^Answer with one JSON value and nothing else/
+    )
+  })
+
   it("a tool round trip as WIRE §3.4: assistant content null with tool_calls (original arguments), one tool message per result", () => {
     const call: ToolCallPart = {
       type: "tool-call",
