@@ -143,7 +143,7 @@ export declare namespace Ledger {
      * limit of the request (the hold's own amount excluded); atomic with that check. A raise to no
      * more than the hold whose limits are all in scopes the hold already counts toward (global, its
      * tags, its own alias) is a no-op returning the hold; a cheaper fallback with limits of its own is
-     * moved at the hold's amount.
+     * moved at its own estimate (checked against its limits at that amount).
      */
     readonly raise: (hold: Hold, request: RaiseRequest) => Effect.Effect<Hold, BudgetExceededError | LedgerError>
     /**

@@ -361,5 +361,29 @@ describe("scoped budgets through the client", () => {
         assert.strictEqual(answered[0], "cheap")
         assert.closeTo(answered[1], answered[2], 1e-12)
       }))
+
+    it.live("a cheaper fallback's own limit is checked at the fallback's estimate, not the primary's", () =>
+      Effect.gen(function*() {
+        // pricey's estimate (100 output tokens at $25/1M: $0.0025) is over cheap's limit; cheap's ($0.0001) is not
+        const httpClient = Layer.succeed(
+          HttpClient.HttpClient,
+          HttpClient.make((request) =>
+            Effect.sync(() => request.url.includes("pricey-model") ? unavailable(request) : answer(request, 10))
+          )
+        )
+        const [response, held] = yield* Effect.gen(function*() {
+          const response = yield* generate({ model: "pricey", prompt: "hi", fullResponse: true })
+          const events = yield* (yield* Ledger).events({ traceId: response.traceId })
+          return [response, events.find((event) => event.type === "hold")!] as const
+        }).pipe(Effect.provide(makeLiveLayer({
+          config: fallbackConfig({ backend: "memory" }, { per_model: { cheap: { daily: 0.001 } } }),
+          userConfig: false,
+          httpClient
+        })))
+        assert.strictEqual(response.alias, "cheap")
+        assert.strictEqual(held.alias, "cheap")
+        assert.isBelow(held.cost, 0.001)
+        assert.isAtMost(response.cost, held.cost + 1e-12)
+      }))
   })
 })

@@ -74,9 +74,6 @@ export const isNoopRaise = (hold: Hold, request: RaiseRequest): boolean => {
   return request.limits.every((limit) => scopes.includes(limit.scope))
 }
 
-/** What a raised hold stands for: the fallback's estimate, never less than the hold. */
-export const raisedAmount = (hold: Hold, request: RaiseRequest): number => Math.max(hold.estimate, request.estimate)
-
 /**
  * A stored `raise`: the hold `holdId` now stands for `cost` on the fallback's provider, model and
  * alias. Kept in its own row so every process's spend fold sees it; `events()` folds it into the hold.
@@ -104,7 +101,7 @@ export const raiseRecord = (hold: Hold, request: RaiseRequest, id: string, now: 
   model: request.model,
   alias: request.alias,
   tags: hold.tags,
-  cost: raisedAmount(hold, request),
+  cost: request.estimate,
   timestamp: now
 })
 
@@ -131,7 +128,7 @@ export const raisedHold = (hold: Hold, request: RaiseRequest): Hold => ({
   provider: request.provider,
   model: request.model,
   alias: request.alias,
-  estimate: raisedAmount(hold, request),
+  estimate: request.estimate,
   limits: request.limits
 })
 

@@ -13,7 +13,6 @@ import {
   holdEvent,
   holdOf,
   isNoopRaise,
-  raisedAmount,
   raisedHold,
   raiseRecord,
   renewRecord,
@@ -99,7 +98,7 @@ export const make = (options: MemoryLedgerOptions = {}): Effect.Effect<Ledger.Se
           Effect.succeed(hold) :
           Effect.clockWith((clock) => {
             const now = clock.unsafeCurrentTimeMillis()
-            const amount = raisedAmount(hold, request)
+            const amount = request.estimate
             const spent = fold.spentIn(request.limits, now, hold.id)
             const refusal = firstRefusal(request.limits, spent, amount)
             if (refusal !== undefined) {

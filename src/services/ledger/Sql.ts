@@ -20,7 +20,6 @@ import {
   holdEvent,
   holdOf,
   isNoopRaise,
-  raisedAmount,
   raisedHold,
   type RaiseRecord,
   raiseRecord,
@@ -233,7 +232,7 @@ ORDER BY timestamp, seq`
         isNoopRaise(hold, request) ?
           Effect.succeed(hold) :
           Effect.flatMap(wholeMillis, (now) => {
-            const amount = raisedAmount(hold, request)
+            const amount = request.estimate
             return underWriteLock(Effect.suspend((): Effect.Effect<Array<number>, BudgetExceededError | SqlError> => {
               const spent = spend.fold.spentIn(request.limits, now, hold.id)
               const refusal = firstRefusal(request.limits, spent, amount)
