@@ -230,10 +230,11 @@ export const make = (deps: {
 
   /**
    * The hold bounds the call (API.md §14): a service that ignored the output cap is still billed at its
-   * real cost, on commit and cancel alike, and a warning names the model.
+   * real cost, on commit and cancel alike, and a warning names the model. Without a cap (no budget in
+   * force) an answer longer than the estimate is no fault: nothing is logged on that success path.
    */
   const warnOvershoot = (meter: Meter, model: ModelConfig, cost: number, held: Hold): Effect.Effect<void> =>
-    cost > held.estimate + 1e-12
+    cost > held.estimate + 1e-12 && requestFor(meter.plan, model).maxOutputTokens !== undefined
       ? Effect.logWarning(
         `model "${model.alias}" (${model.modelId}) reported usage costing $${cost} above its hold of $${held.estimate}: settled at the real cost`
       ).pipe(Effect.annotateLogs({ traceId: meter.plan.traceId, alias: model.alias }))

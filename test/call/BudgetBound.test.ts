@@ -13,6 +13,7 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
+import * as LogLevel from "effect/LogLevel"
 import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
 import { generate, Ledger, makeLiveLayer } from "../../src/index.js"
@@ -198,5 +199,25 @@ describe("the hold bounds the call (worst-case service)", () => {
       assert.strictEqual(response.usage.outputTokens, 3000)
       assert.closeTo(response.cost, (2 * 1 + 3000 * 4) / 1e6, 1e-12)
       assert.isTrue(warnings.some((w) => w.includes("\"flash\"") && w.includes("above its hold")), warnings.join("\n"))
+    }))
+
+  it.live("with no budget in force an answer longer than the estimate is settled at its cost and logs nothing", () =>
+    Effect.gen(function*() {
+      const captured: Array<Captured> = []
+      const logged: Array<string> = []
+      const logger = Logger.make(({ logLevel, message }) => {
+        if (logLevel.ordinal >= LogLevel.Info.ordinal) logged.push(String(message))
+      })
+      const config = { ...configWith({ backend: "memory" }), budget: { daily_spend_limit: 0 } }
+      const response = yield* generate({ prompt: "hi", fullResponse: true }).pipe(
+        Effect.provide(Layer.merge(
+          makeLiveLayer({ config, userConfig: false, httpClient: worstCaseService(captured, 3) }),
+          Logger.replace(Logger.defaultLogger, logger)
+        ))
+      )
+      // far past the 1,024 tokens the estimate assumed: no cap was sent, so nothing was ignored
+      assert.isAbove(response.usage.outputTokens, 3 * 1024)
+      assert.closeTo(response.cost, (2 * 1 + response.usage.outputTokens * 4) / 1e6, 1e-12)
+      assert.deepStrictEqual(logged, [])
     }))
 })
