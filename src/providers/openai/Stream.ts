@@ -143,8 +143,17 @@ export const makeHandler = (
         if (step !== undefined) return step
       }
       const data = event.data
-      // Comment-only events (keep-alives) and events without data carry nothing.
-      if (data === undefined || data.length === 0) return undefined
+      if (data === undefined || data.length === 0) {
+        // The body's end inside an event's first line (`dat`, `data: `) is a cut, even after a
+        // finish_reason: that event may have been the usage chunk.
+        // (Raw text before the first event is the unframed-JSON collector's, which judges it at the end.)
+        const cutShort = data !== undefined || (sawEvent && EventStream.looksCut(event.raw.join("\n"), true))
+        if (event.unterminated === true && cutShort) {
+          return Errors.streamInterrupted("the stream ended in the middle of an event", context)
+        }
+        // Comment-only events (keep-alives) and events without data carry nothing.
+        return undefined
+      }
       sawEvent = true
       if (data === "[DONE]") {
         calls.flush(out, finish === "length")

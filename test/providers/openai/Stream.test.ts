@@ -5,6 +5,7 @@ import * as Exit from "effect/Exit"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import type { LLMError } from "../../../src/domain/Errors.js"
+import * as Json from "../../../src/providers/http/Json.js"
 import * as Response from "../../../src/providers/openai/Response.js"
 import * as OpenAIStream from "../../../src/providers/openai/Stream.js"
 import * as Loopback from "../../support/LoopbackServer.js"
@@ -371,7 +372,7 @@ describe("openai streams: framing, finish signal and truncation", () => {
       }
     }))
 
-  it.effect("a body cut anywhere after its finish_reason succeeds (the [DONE] and the usage may be missing)", () =>
+  it.effect("a body cut between events after its finish_reason succeeds (the [DONE] and the usage may be missing); a cut inside an event is stream_interrupted", () =>
     Effect.gen(function*() {
       const body = openaiBody()
       const bytes = Buffer.from(body, "utf8")
@@ -383,10 +384,17 @@ describe("openai streams: framing, finish signal and truncation", () => {
           Stream.runCollect,
           Effect.exit
         )
+        // What the cut left of the event it fell in: nothing (between events), a [DONE] cut short, a whole
+        // chunk without its blank line — or an event cut short (`dat`, `data: `, half a JSON text).
+        const before = bytes.subarray(0, cut).toString("utf8")
+        const tail = before.slice(before.lastIndexOf("\n\n") + 2)
+        const wholeJson = tail.startsWith("data: {") && Json.parse(tail.slice("data: ".length)) !== undefined
+        const cutShort = tail.length > 0 && !tail.startsWith("data: [") && !wholeJson
         if (Exit.isFailure(parts)) {
-          // Only a cut inside the usage chunk's JSON: the end of the body came early.
+          assert.isTrue(cutShort, `cut at ${cut}: ${JSON.stringify(tail)}`)
           expectError(failureOf(parts), "RetryableError", "stream_interrupted")
         } else {
+          assert.isFalse(cutShort, `cut at ${cut}: ${JSON.stringify(tail)}`)
           assert.strictEqual([...parts.value].at(-1)!._tag, "Finish", `cut at ${cut}`)
         }
       }
