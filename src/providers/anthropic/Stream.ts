@@ -19,7 +19,7 @@ import { cutCallWarning, parseArguments } from "../http/Tools.js"
 import type { StreamPart } from "../Provider.js"
 import { redactedMetadata, signatureMetadata } from "./Content.js"
 import { classifyInBand, isErrorPayload } from "./Errors.js"
-import { type ContentBlock, finishOf, isStreamEvent, type Usage, usageOf } from "./Response.js"
+import { type ContentBlock, finishOf, isStreamEvent, type StreamEvent, type Usage, usageOf } from "./Response.js"
 
 /** The event types whose data is decoded; any other (`ping`, newer ones) is skipped unread. */
 const readTypes: ReadonlySet<string> = new Set([
@@ -30,6 +30,38 @@ const readTypes: ReadonlySet<string> = new Set([
   "message_delta",
   "message_stop"
 ])
+
+/** The member each delta type carries its content in. */
+const deltaMembers: Readonly<Record<string, "text" | "thinking" | "partial_json" | "signature">> = {
+  text_delta: "text",
+  thinking_delta: "thinking",
+  input_json_delta: "partial_json",
+  signature_delta: "signature"
+}
+
+/**
+ * What an event of a read type must carry to mean anything, when it lacks it (every field of the
+ * shape is optional, for lenient servers): an event without it is no Messages stream, so it is
+ * `bad_response` (API.md §14), not skipped until the body's end looks like a cut (retried, counted).
+ */
+const missingMember = (type: string, event: StreamEvent): string | undefined => {
+  switch (type) {
+    case "message_start":
+      return event.message == null ? "message" : undefined
+    case "content_block_start":
+      return event.content_block == null ? "content_block" : undefined
+    case "content_block_delta": {
+      const delta = event.delta
+      if (delta == null) return "delta"
+      const member = delta.type != null && Object.hasOwn(deltaMembers, delta.type) ? deltaMembers[delta.type]! : undefined
+      return member !== undefined && delta[member] == null ? `delta.${member}` : undefined
+    }
+    case "message_delta":
+      return event.delta == null && event.usage == null ? "delta" : undefined
+    default:
+      return undefined
+  }
+}
 
 /**
  * A block being streamed whose end matters: a tool call (its `partial_json` fragments), the forced
@@ -109,6 +141,10 @@ export const makeHandler = (
         ...context,
         status: 200
       })
+    }
+    const missing = missingMember(type, json)
+    if (missing !== undefined) {
+      return Errors.badResponse(`a ${type} event without its ${missing}: ${text}`, { ...context, status: 200 })
     }
     readEvent = true
     switch (type) {

@@ -468,7 +468,7 @@ it.layer(NodeHttpClient.layerUndici)("Anthropic streams", (it) => {
         }
       }))
 
-    it.effect("an undecodable 200 is bad_response: HTML, data that is not JSON, a known event of the wrong shape, an event of no type, a Message unframed", () =>
+    it.effect("an undecodable 200 is bad_response: HTML, data that is not JSON, a known event of the wrong shape or without its content, an event of no type, a Message unframed", () =>
       Effect.gen(function*() {
         const bodies = [
           "<html>\n<body>Service Unavailable</body>\n</html>\n",
@@ -478,6 +478,14 @@ it.layer(NodeHttpClient.layerUndici)("Anthropic streams", (it) => {
           event({ type: "message_start", message: { usage: { input_tokens: "10" } } }),
           event({ type: "content_block_delta", index: 0, delta: { type: "text_delta", text: 5 } }),
           event({ type: "message_delta", delta: { stop_reason: 1 } }),
+          // a known event without what its type carries (the event name standing in for the type)
+          `event: message_start\ndata: {"foo":1}\n\n`,
+          event({ type: "message_start" }),
+          event({ type: "content_block_start", index: 0 }),
+          event({ type: "content_block_delta", index: 0 }),
+          event({ type: "content_block_delta", index: 0, delta: { type: "text_delta" } }),
+          event({ type: "content_block_delta", index: 0, delta: { type: "input_json_delta" } }),
+          event({ type: "message_delta" }),
           // JSON of no known shape, no SSE event name: no type at all (a newer named type is skipped)
           `data: {"unexpected":true}\n\n`,
           JSON.stringify(JSON.parse(Loopback.readFixture(vercel + "anthropic-text.json").toString("utf8")))
