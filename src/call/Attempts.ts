@@ -161,8 +161,14 @@ export const make = (deps: {
       const plan = meter.plan
       let state = RetryPolicy.initial(policy, meter.progress.startedAt)
       let previous: PreviousAttempt | undefined
+      // The last attempt's error: when the call's own failures (or others' meanwhile) have opened every
+      // breaker it could use, the call fails with what actually happened to it, not `CircuitOpenError`
+      // (which says no request was made).
+      let lastError: LLMError | undefined
       while (true) {
-        const route = yield* router.route(plan.routing, previous)
+        const route = yield* (lastError === undefined
+          ? router.route(plan.routing, previous)
+          : Effect.catchTag(router.route(plan.routing, previous), "CircuitOpenError", () => Effect.fail(lastError!)))
         const exit = yield* Effect.exit(
           breakers.guard(route.endpoint.name, route.admission, once(meter, route, state, attempt), successIn)
         )
@@ -176,6 +182,7 @@ export const make = (deps: {
           continue
         }
         const error = failure.value instanceof CutShort ? failure.value.error : failure.value
+        lastError = error
         yield* admission.failed(meter.progress, route, error)
         const now = yield* Clock.currentTimeMillis
         const [decision, next] = yield* RetryPolicy.decide(resilience, policy, state, error, now)

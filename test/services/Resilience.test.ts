@@ -11,6 +11,7 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Fiber from "effect/Fiber"
 import * as HashMap from "effect/HashMap"
+import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
 import * as Option from "effect/Option"
@@ -266,6 +267,35 @@ describe("retries, timeouts and breakers over HTTP (TestClock)", () => {
         assert.strictEqual(dead.requests.length, 2)
       }).pipe(Effect.provide(layer))
     }))
+})
+
+describe("a call whose own failures open the breaker", () => {
+  it.scoped("fails with the error it got, not CircuitOpenError; the next call is refused without a request", () =>
+    Effect.gen(function*() {
+      const server = yield* Loopback.make
+      server.setDefault(() => unavailable)
+      // one instance for both calls (the breaker is the layer's)
+      const layer = Layer.succeedContext(
+        yield* Layer.build(layerFor([{ name: "a", url: server.url }], {
+          max_retries: 4,
+          circuit_breaker: { failure_threshold: 2, recovery_timeout_s: 600 }
+        }))
+      )
+      const { fiber, retries } = yield* start(layer)
+      yield* TestClock.adjust(yield* awaitRetrySleep(retries))
+      // the second 503 opened the breaker: the retry after it finds nothing usable
+      yield* TestClock.adjust(yield* awaitRetrySleep(retries))
+      const result = yield* Fiber.join(fiber)
+      assert.strictEqual(server.requests.length, 2)
+      assert.deepStrictEqual(
+        Either.isLeft(result) ? [result.left._tag, result.left.reason] : result.right,
+        ["RetryableError", "overloaded"]
+      )
+      // CircuitOpenError keeps its meaning: refused before any request
+      const refused = yield* Effect.flip(generate({ prompt: "again" }).pipe(Effect.provide(layer)))
+      assert.strictEqual(refused._tag, "CircuitOpenError")
+      assert.strictEqual(server.requests.length, 2)
+    }).pipe(Effect.withRandom(Random.fixed([0.5]))))
 })
 
 describe("breakers and streams", () => {
