@@ -42,8 +42,9 @@ const attemptTimeouts = new WeakSet<LLMError>()
 export const attemptTimeout = (route: Route, timeout: Duration.Duration): RetryableError => {
   const error = new RetryableError({
     reason: "timeout",
+    // whole milliseconds: a timeout the retry budget cut short is fractional (no "526941ns" in a message)
     message: `${route.model.provider} (endpoint "${route.endpoint.name}") sent no response within ${
-      Duration.format(timeout)
+      Duration.format(Duration.millis(Math.round(Duration.toMillis(timeout))))
     }`,
     provider: route.model.provider,
     endpoint: route.endpoint.name

@@ -179,3 +179,13 @@ describe("Attempts: logs", () => {
       assert.deepStrictEqual(records.filter((record) => !["DEBUG", "TRACE"].includes(record.level)), [])
     }))
 })
+
+describe("Attempts: timeout messages", () => {
+  it("a timeout the retry budget cut short is named in whole milliseconds", () => {
+    const route = { model: { provider: "google" }, endpoint: { name: "g1" } } as unknown as Router.Route
+    assert.strictEqual(
+      Attempts.attemptTimeout(route, Duration.nanos(4_076_526_941n)).message,
+      `google (endpoint "g1") sent no response within 4s 77ms`
+    )
+  })
+})
