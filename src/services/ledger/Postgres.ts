@@ -41,7 +41,9 @@ const connectTimeout = Duration.seconds(10)
 /**
  * `PgClient.make` without a server that hangs it: `connectTimeout` on the Clock closes the sockets
  * still connecting. PgClient awaits its first query uninterruptibly, so no timeout (its own, or one
- * around it) can end the wait while a socket stays open.
+ * around it) can end the wait while a socket stays open — nor can an interruption (a runtime disposed
+ * while its layer is still being built): it runs in a child fiber, and an interruption of the opening
+ * closes the sockets at once, then waits for that child to end.
  */
 const connect = (
   PgClient: typeof import("@effect/sql-pg/PgClient"),
@@ -62,7 +64,10 @@ const connect = (
       for (const socket of sockets) socket.destroy(error)
     })
     const closer = yield* Effect.fork(Effect.delay(closeHung, connectTimeout))
-    return yield* PgClient.make({ ...config, stream, connectTimeout }).pipe(Effect.ensuring(Fiber.interrupt(closer)))
+    const opening = yield* Effect.fork(
+      PgClient.make({ ...config, stream, connectTimeout }).pipe(Effect.ensuring(Fiber.interrupt(closer)))
+    )
+    return yield* Fiber.join(opening).pipe(Effect.onInterrupt(() => Effect.zipRight(closeHung, Fiber.await(opening))))
   })
 
 /**

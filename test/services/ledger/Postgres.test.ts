@@ -6,6 +6,7 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
@@ -186,5 +187,42 @@ describe("PostgreSQL ledger", () => {
         assert.notInclude(error.message, "hunter2")
         yield* Effect.promise(() => closed)
       }).pipe(Effect.scoped)
+  )
+
+  it.effect(
+    "an opening interrupted while such a server holds it (a runtime disposed mid-build) ends at once, its socket closed",
+    () =>
+      Effect.gen(function*() {
+        const sockets: Array<Net.Socket> = []
+        let accepted!: () => void
+        const connected = new Promise<void>((resolve) => accepted = resolve)
+        const server = yield* Effect.acquireRelease(
+          Effect.async<Net.Server>((resume) => {
+            const server = Net.createServer((socket) => {
+              sockets.push(socket)
+              socket.resume()
+              accepted()
+            })
+            server.listen(0, "127.0.0.1", () => resume(Effect.succeed(server)))
+          }),
+          (server) =>
+            Effect.sync(() => {
+              for (const socket of sockets) socket.destroy()
+              server.close()
+            })
+        )
+        const { port } = server.address() as Net.AddressInfo
+        const opening = yield* Effect.fork(buildFailure(
+          layerPostgres({ url: Redacted.make(`postgres://ledger:hunter2-secret@127.0.0.1:${port}/ledger`) })
+        ))
+        yield* Effect.promise(() => connected)
+        const closed = new Promise<void>((resolve) => sockets[0]!.once("close", () => resolve()))
+        // the TestClock never reaches the 10 s connect timeout: only the interruption can end the wait
+        const exit = yield* Fiber.interrupt(opening)
+        assert.isTrue(Exit.isInterrupted(exit))
+        yield* Effect.promise(() => closed)
+      }).pipe(Effect.scoped),
+    // pg's own connect timer (10 s of real time) would end it too: the interruption must not wait for it
+    { timeout: 5_000 }
   )
 })
