@@ -440,6 +440,37 @@ describe("LLMConfig", () => {
         assert.isTrue(error.message.startsWith(`${file}: invalid YAML (line 3`), error.message)
       }))
 
+    it.effect("API.md §8's one-line entries with an unquoted ${VAR} inside { } load (no YAML on its own)", () =>
+      Effect.gen(function*() {
+        const { file } = writeFile(
+          "one-line.yaml",
+          [
+            "providers:",
+            "  deepseek:      { protocol: openai, api_key: ${DEEPSEEK_API_KEY}, endpoints: [{ name: deepseek, base_url: https://api.deepseek.com }] }",
+            "  openrouter:    { protocol: openai, api_key: ${OPENROUTER_API_KEY}, headers: { X-Title: app-${APP_NAME} }, endpoints: [{ name: or, base_url: https://openrouter.ai/api/v1 }] }",
+            "models:",
+            "  chat: { provider: deepseek, model_id: deepseek-chat }",
+            ""
+          ].join("\n")
+        )
+        const config = yield* load({
+          configPath: file,
+          env: { DEEPSEEK_API_KEY: "sk-deep", OPENROUTER_API_KEY: "sk-or", APP_NAME: "demo" }
+        })
+        assert.strictEqual(keyOf(config, "deepseek"), "sk-deep")
+        assert.strictEqual(keyOf(config, "openrouter"), "sk-or")
+        assert.deepStrictEqual(
+          config.providers["openrouter"]!.headers.map(([name, value]) => [name, Redacted.value(value)]),
+          [["X-Title", "app-demo"]]
+        )
+        assert.strictEqual(config.providers["deepseek"]!.endpoints[0]!.baseUrl, "https://api.deepseek.com")
+        // text that is no YAML for another reason is still refused, naming the line
+        const { file: broken } = writeFile("broken-var.yaml", "models: { a: ${X}\nresilience: {}\n")
+        const error = yield* loadError({ configPath: broken })
+        assert.strictEqual(error.reason, "invalid")
+        assert.isTrue(error.message.startsWith(`${broken}: invalid YAML (line`), error.message)
+      }))
+
     it.effect("YAML anchors and << merge keys share settings between entries", () =>
       Effect.gen(function*() {
         const { file } = writeFile(

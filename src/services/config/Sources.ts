@@ -81,6 +81,23 @@ export const readEnvironment = (names: Iterable<string>): Effect.Effect<Env> =>
     )
   )
 
+const variableInText = /\$\{[A-Za-z_][A-Za-z0-9_]*\}/
+const variablesInText = /\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g
+// Private-use characters: no configuration holds them, and a plain scalar may.
+const maskOpen = "\uE000"
+const maskClose = "\uE001"
+const masked = /\$\uE000([A-Za-z_][A-Za-z0-9_]*)\uE001/g
+
+/** A parsed value with every masked `${VAR}` written back, in keys and strings. */
+const unmask = (value: unknown): unknown => {
+  if (typeof value === "string") return value.replace(masked, "$${$1}")
+  if (Array.isArray(value)) return value.map(unmask)
+  if (typeof value === "object" && value !== null) {
+    return Object.fromEntries(Object.entries(value).map(([key, item]) => [unmask(key) as string, unmask(item)]))
+  }
+  return value
+}
+
 /**
  * Parses YAML text; an empty document is `{}`. Syntax errors name the file, line and column, but
  * never quote the source (the offending line could hold a key).
@@ -89,7 +106,17 @@ export const parseYaml = (text: string, origin: string): Effect.Effect<unknown, 
   // Loaded on first use: only programs that read a config file pay for the parser.
   Effect.flatMap(Effect.promise(() => import("yaml")), (Yaml) => {
     // `<<` merge keys (YAML 1.1, as docker compose files use them) share settings between entries
-    const document = Yaml.parseDocument(text, { merge: true })
+    let document = Yaml.parseDocument(text, { merge: true })
+    let restore = false
+    if (document.errors.length > 0 && variableInText.test(text)) {
+      // `{ api_key: ${KEY} }` (API.md §8's one-line entries) is no YAML: `{` opens a mapping inside the
+      // flow. Read again with each `${VAR}` as a plain scalar, restored after: only text that failed.
+      const masked = Yaml.parseDocument(text.replace(variablesInText, `$${maskOpen}$1${maskClose}`), { merge: true })
+      if (masked.errors.length === 0) {
+        document = masked
+        restore = true
+      }
+    }
     const error = document.errors[0]
     if (error !== undefined) {
       const position = error.linePos?.[0]
@@ -100,7 +127,10 @@ export const parseYaml = (text: string, origin: string): Effect.Effect<unknown, 
     // toJS throws on an alias bomb ("excessive alias count") and on aliases it cannot resolve:
     // configuration errors, not defects.
     return Effect.try({
-      try: () => (document.toJS() as unknown) ?? {},
+      try: () => {
+        const value = (document.toJS() as unknown) ?? {}
+        return restore ? unmask(value) : value
+      },
       catch: (cause) =>
         configError({
           reason: "invalid",
