@@ -109,7 +109,7 @@ export const make = (config: ResolvedConfig, options: MakeOptions = {}): LLMConf
             path,
             detail: key.variable === undefined
               ? `no API key configured (set ${keyVariables(name, provider.protocol).join(" or ")})`
-              : `environment variable ${key.variable} is not set`
+              : `environment variable ${key.variable} is not set (or is empty)`
           })
         )
     )

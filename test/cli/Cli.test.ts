@@ -308,7 +308,7 @@ describe.concurrent("effect-llm CLI", { timeout: 120_000 }, () => {
     assert.strictEqual(run.code, 2)
     oneErrorLine(
       run.stderr,
-      /^error: ConfigError: providers\.google\.api_key: environment variable GEMINI_API_KEY is not set$/
+      /^error: ConfigError: providers\.google\.api_key: environment variable GEMINI_API_KEY is not set \(or is empty\)$/
     )
   })
 

@@ -665,7 +665,7 @@ describe("LLMConfig", () => {
         assertError(error, {
           reason: "missing",
           path: "providers.google.api_key",
-          message: "providers.google.api_key: environment variable GEMINI_API_KEY is not set"
+          message: "providers.google.api_key: environment variable GEMINI_API_KEY is not set (or is empty)"
         })
         assert.strictEqual(error.provider, "google")
         assert.strictEqual(Redacted.value((yield* service.credentials("dashscope")).apiKey!), "ds-key")
@@ -842,7 +842,7 @@ describe("LLMConfig", () => {
         assertError(error, {
           reason: "missing",
           path: "ledger.url",
-          message: `${file}: ledger.url: environment variable EFFECT_LLM_LEDGER_URL is not set`
+          message: `${file}: ledger.url: environment variable EFFECT_LLM_LEDGER_URL is not set (or is empty)`
         })
       }))
 
