@@ -24,6 +24,22 @@ describe.each(backends)("Ledger ($name)", (backend) => {
       }).pipe(Effect.provide(backend.layer(holdTtlS))))
 
   test(
+    "ten $0.10 calls read $1 in spend and summary, not the float sum 0.9999999999999999",
+    900,
+    (ledger) =>
+      Effect.gen(function*() {
+        for (let i = 0; i < 10; i++) {
+          const hold = yield* ledger.hold(request({ traceId: `t${i}`, estimate: 0.1, limit: 0 }))
+          yield* ledger.commit(hold, { cost: 0.1, usage: usage(10, 1) })
+        }
+        assert.strictEqual(yield* ledger.spendToday(), 1)
+        assert.strictEqual(yield* ledger.spend("global", "daily"), 1)
+        const [row] = yield* ledger.summary({ groupBy: "day" })
+        assert.strictEqual(row!.cost, 1)
+      })
+  )
+
+  test(
     "records a hold, then its commit with usage, cost, attempts and timing",
     900,
     (ledger) =>

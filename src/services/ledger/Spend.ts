@@ -72,6 +72,12 @@ export const fits = (spent: number, estimate: number, limit: number): boolean =>
   limit <= 0 || spent + estimate <= limit + 1e-12
 
 /**
+ * A sum of costs as reported (spend, an alert's `spent`, a summary's `cost`): to the picodollar, so
+ * ten $0.10 calls read $1, not the float sum's 0.9999999999999999. Decisions use the sum as it is.
+ */
+export const roundUsd = (amount: number): number => Number(amount.toFixed(12))
+
+/**
  * USD with enough significant digits for small amounts: at least cents, four significant digits
  * below $1, trailing zeros dropped past the cents (`$0.75`, `$12.50`, `$0.0000123`).
  */
@@ -201,7 +207,7 @@ export class SpendFold {
 
   /** What `scope` has spent in its `window` at `now`, leaving out the hold `exclude`. */
   spent(scope: string, window: BudgetWindow, now: number, exclude?: string): number {
-    return this.spentIn([{ scope, window, limit: 0 }], now, exclude)[0]!
+    return roundUsd(this.spentIn([{ scope, window, limit: 0 }], now, exclude)[0]!)
   }
 
   /**

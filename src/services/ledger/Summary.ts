@@ -4,7 +4,7 @@
  */
 import type { LedgerEvent, SummaryGroupBy, SummaryRow } from "../../domain/LedgerEvent.js"
 import type { SummaryQuery } from "../Ledger.js"
-import { dayKey, monthKey, weekKey } from "./Spend.js"
+import { dayKey, monthKey, roundUsd, weekKey } from "./Spend.js"
 
 /** The group of a call: its hold, and its settlement when it has one. */
 const keyOf = (groupBy: SummaryGroupBy, hold: LedgerEvent, settlement: LedgerEvent | undefined): string => {
@@ -59,5 +59,6 @@ export const computeSummary = (
     }
     rows.set(key, row)
   }
+  for (const row of rows.values()) row.cost = roundUsd(row.cost)
   return [...rows.values()].sort((a, b) => a.key.localeCompare(b.key))
 }
