@@ -9,6 +9,7 @@ import * as Layer from "effect/Layer"
 import type { ModelConfig, ProtocolName } from "../domain/Config.js"
 import type { CallRequest, Part } from "../domain/Prompt.js"
 import type { UsageCounts } from "../domain/TokenUsage.js"
+import { roundUsd } from "../internal/Usd.js"
 import { LLMConfig } from "./LLMConfig.js"
 import { fileTokenBound } from "./pricing/Media.js"
 
@@ -103,12 +104,14 @@ export const price = (model: ModelConfig, usage: UsageCounts): number => {
   const cached = usage.cachedInputTokens ?? 0
   const written = usage.cacheWriteTokens ?? 0
   const plainInput = Math.max(0, usage.inputTokens - cached - written)
-  return (
-    plainInput * pricing.inputPer1m +
-    cached * (pricing.cachedInputPer1m ?? pricing.inputPer1m) +
-    written * (pricing.cacheWritePer1m ?? pricing.inputPer1m) +
-    usage.outputTokens * pricing.outputPer1m
-  ) / 1e6
+  return roundUsd(
+    (
+      plainInput * pricing.inputPer1m +
+      cached * (pricing.cachedInputPer1m ?? pricing.inputPer1m) +
+      written * (pricing.cacheWritePer1m ?? pricing.inputPer1m) +
+      usage.outputTokens * pricing.outputPer1m
+    ) / 1e6
+  )
 }
 
 /** USD of the estimate: the input bound at the dearest input rate, the output cap at the output rate. */

@@ -12,7 +12,8 @@ import { BudgetAlert } from "../../domain/BudgetAlert.js"
 import type { BudgetWindow } from "../../domain/Errors.js"
 import * as Telemetry from "../../internal/Telemetry.js"
 import type { BudgetLimit } from "../Ledger.js"
-import { formatUsd, roundUsd, windowStart } from "./Spend.js"
+import { roundUsd } from "../../internal/Usd.js"
+import { formatUsd, windowStart } from "./Spend.js"
 
 /** The thresholds when neither the options nor the configuration name any. */
 export const defaultAlertThresholds: ReadonlyArray<number> = [0.8, 1]

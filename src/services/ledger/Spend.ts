@@ -7,6 +7,7 @@ import type { BudgetWindow } from "../../domain/Errors.js"
 import { BudgetExceededError } from "../../domain/Errors.js"
 import type { LedgerEvent } from "../../domain/LedgerEvent.js"
 import type { BudgetLimit } from "../Ledger.js"
+import { roundUsd } from "../../internal/Usd.js"
 import { OpenHolds } from "./OpenHolds.js"
 
 const dayMs = 86_400_000
@@ -70,12 +71,6 @@ export const scopesOf = (
 /** True when a hold of `estimate` on top of `spent` stays within `limit` (0 means no limit). */
 export const fits = (spent: number, estimate: number, limit: number): boolean =>
   limit <= 0 || spent + estimate <= limit + 1e-12
-
-/**
- * A sum of costs as reported (spend, an alert's `spent`, a summary's `cost`): to the picodollar, so
- * ten $0.10 calls read $1, not the float sum's 0.9999999999999999. Decisions use the sum as it is.
- */
-export const roundUsd = (amount: number): number => Number(amount.toFixed(12))
 
 /**
  * USD with enough significant digits for small amounts: at least cents, four significant digits

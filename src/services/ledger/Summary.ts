@@ -4,7 +4,8 @@
  */
 import type { LedgerEvent, SummaryGroupBy, SummaryRow } from "../../domain/LedgerEvent.js"
 import type { SummaryQuery } from "../Ledger.js"
-import { dayKey, monthKey, roundUsd, weekKey } from "./Spend.js"
+import { roundUsd } from "../../internal/Usd.js"
+import { dayKey, monthKey, weekKey } from "./Spend.js"
 
 /** The group of a call: its hold, and its settlement when it has one. */
 const keyOf = (groupBy: SummaryGroupBy, hold: LedgerEvent, settlement: LedgerEvent | undefined): string => {
