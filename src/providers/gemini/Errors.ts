@@ -97,13 +97,16 @@ const classifyDecoded = (
   body: ErrorBody | undefined,
   bodyText: string,
   headers: Readonly<Record<string, string | undefined>>,
-  context: Errors.ClassifyContext
+  context: Errors.ClassifyContext,
+  inBand = false
 ): LLMError => {
   // Only `error.message` is quoted from a decoded body: DebugInfo details may echo the key.
   const serverMessage = Errors.truncate(body !== undefined ? body.error.message ?? "" : bodyText)
   const statusName = body?.error.status ?? undefined
-  const label = `HTTP ${status}${statusName !== undefined ? ` ${statusName}` : ""}`
-  const what = `${Errors.describeContext(context)} answered ${label}${
+  const code = `${status}${statusName !== undefined ? ` ${statusName}` : ""}`
+  // an error inside a 200 answer names its code, never an HTTP status the response did not have
+  const label = inBand ? `an error ${code} in its HTTP 200 answer` : `HTTP ${code}`
+  const what = `${Errors.describeContext(context)} ${inBand ? "sent" : "answered"} ${label}${
     serverMessage.length > 0 ? `: ${serverMessage}` : ""
   }`
   const fields = { provider: context.provider, endpoint: context.endpoint, status }
@@ -170,5 +173,5 @@ export const classifyInBand = (
   const body = Option.getOrUndefined(decodeErrorBody(json))
   const code = body?.error.code
   const status = typeof code === "number" && Number.isInteger(code) && code >= 400 && code <= 599 ? code : 500
-  return classifyDecoded(status, body, text, headers, context)
+  return classifyDecoded(status, body, text, headers, context, true)
 }
