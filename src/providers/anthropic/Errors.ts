@@ -158,10 +158,11 @@ const classifyFacts = (
     text ? `: ${text}` : ""
   }${requestId !== undefined ? ` (request_id ${requestId})` : ""}`
   const typeClass = facts?.type !== undefined ? classOfType(facts.type) : undefined
-  // A 5xx is the server's failure whatever type its body names (a proxy's or gateway's wrapper):
-  // retried, as API.md §3 says of every 500-504; a 529 is overloaded whatever the type (API.md §8).
+  // A 5xx (or a 408) is the server's failure whatever type its body names (a proxy's or gateway's
+  // wrapper): retried, as API.md §3 says of every 500-504 and 408; a 529 is overloaded whatever the
+  // type (API.md §8).
   let statusClass = typeClass === undefined || status === 529 ||
-      (status !== undefined && status >= 500 && typeClass._tag !== "RetryableError")
+      (status !== undefined && (status >= 500 || status === 408) && typeClass._tag !== "RetryableError")
     ? classOfStatus(status)
     : typeClass
   if (statusClass._tag !== "RetryableError" && isQuota(facts, rawText)) {

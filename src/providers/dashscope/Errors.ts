@@ -117,6 +117,9 @@ export const classifyPayload = (
     // (InternalError…); a code that says quota, throttling or a bad request stays more specific.
     (status === 529 && (codeClass === undefined || codeClass._tag === "RetryableError")
       ? { _tag: "RetryableError", reason: "overloaded" }
+      // A 408 is a request timeout (API.md §3: retried) whatever client fault its code names.
+      : status === 408 && codeClass?._tag === "FatalError"
+      ? { _tag: "RetryableError", reason: "timeout" }
       : codeClass) ??
       // A 429 that says a spend limit was reached means the same on every protocol (API.md §8).
       (status === 429 && Errors.spendLimitWords.test(rawText)

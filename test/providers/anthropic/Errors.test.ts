@@ -219,6 +219,11 @@ describe("Anthropic Errors.classify", () => {
     }
   })
 
+  it("a 408 whose body names a client-side type is still a retried timeout (API.md §3)", () => {
+    const timedOut = fields(classify(408, body("invalid_request_error", "request timed out")))
+    assert.deepStrictEqual([timedOut._tag, timedOut.reason, timedOut.status], ["RetryableError", "timeout", 408])
+  })
+
   it("409 conflict_error is retried as a server error (WIRE-openai-anthropic §2.6), not a fatal 4xx", () => {
     const conflict = fields(classify(409, body("conflict_error", "Conflict")))
     assert.strictEqual(conflict._tag, "RetryableError")

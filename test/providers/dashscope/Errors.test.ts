@@ -171,6 +171,8 @@ describe("DashScope Errors.classify", () => {
     )
     expectError(classify(404, `{"code":"ModelNotFound","message":"Model not found"}`), "FatalError", "not_found")
     expectError(classify(408, `{"code":"RequestTimeOut","message":"Request timed out"}`), "RetryableError", "timeout")
+    // a 408 is a timeout (API.md §3) whatever client fault its code names
+    expectError(classify(408, `{"code":"InvalidParameter","message":"timed out"}`), "RetryableError", "timeout")
     expectError(
       classify(413, `{"code":"BadRequest.TooLarge","message":"Payload Too Large"}`),
       "FatalError",
