@@ -79,12 +79,19 @@ const checkNumber = (
  */
 export const validate = (req: GenerateRequest): CallRequest | FatalError => {
   if (typeof req !== "object" || req === null) return invalidRequest("the request must be an object")
-  const hasPrompt = typeof req.prompt === "string" && req.prompt.length > 0
-  const hasMessages = Array.isArray(req.messages) && req.messages.length > 0
-  if (!hasPrompt && !hasMessages) return invalidRequest("the request needs a non-empty `prompt` or `messages`")
+  // (Checked as values, not only as types: a request may come from JSON, a batch file.)
   if (req.prompt !== undefined && typeof req.prompt !== "string") {
     return invalidRequest(`prompt must be a string, got ${describe(req.prompt)}`)
   }
+  if (req.messages !== undefined && !Array.isArray(req.messages)) {
+    return invalidRequest(`messages must be an array of { role, content }, got ${describe(req.messages)}`)
+  }
+  if (req.fullResponse !== undefined && typeof req.fullResponse !== "boolean") {
+    return invalidRequest(`fullResponse must be a boolean, got ${describe(req.fullResponse)}`)
+  }
+  const hasPrompt = typeof req.prompt === "string" && req.prompt.length > 0
+  const hasMessages = Array.isArray(req.messages) && req.messages.length > 0
+  if (!hasPrompt && !hasMessages) return invalidRequest("the request needs a non-empty `prompt` or `messages`")
   if (
     req.maxOutputTokens !== undefined &&
     !(typeof req.maxOutputTokens === "number" && Number.isInteger(req.maxOutputTokens) && req.maxOutputTokens > 0 &&
@@ -98,11 +105,12 @@ export const validate = (req: GenerateRequest): CallRequest | FatalError => {
     checkNumber("topP", req.topP, (n) => n > 0 && n <= 1, "(0, 1]")
   if (rangeError !== undefined) return rangeError
   // (An empty stop sequence would end every answer before it starts: no service takes one.)
-  if (
-    req.stop !== undefined &&
-    !(Array.isArray(req.stop) && req.stop.every((s) => typeof s === "string" && s.length > 0))
-  ) {
-    return invalidRequest(`stop must be an array of non-empty strings, got ${describe(req.stop)}`)
+  if (req.stop !== undefined) {
+    if (!Array.isArray(req.stop)) {
+      return invalidRequest(`stop must be an array of non-empty strings, got ${describe(req.stop)}`)
+    }
+    const bad = req.stop.findIndex((s) => typeof s !== "string" || s.length === 0)
+    if (bad >= 0) return invalidRequest(`stop[${bad}] must be a non-empty string, got ${describe(req.stop[bad])}`)
   }
   if (req.tags !== undefined) {
     const problem = tagsProblem(req.tags)

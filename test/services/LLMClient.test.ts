@@ -112,7 +112,12 @@ describe("LLMClient.generate", () => {
       ["six stop sequences for a Gemini model (it takes up to 5)", {
         prompt: "x",
         stop: ["a", "b", "c", "d", "e", "f"]
-      }]
+      }],
+      // requests from JSON (a batch file) are checked as values, not only as types
+      ["messages that is no array, beside a prompt", { prompt: "p", messages: "hello" }],
+      ["messages that is an object", { prompt: "p", messages: {} }],
+      ["a prompt that is no string", { prompt: 42 }],
+      ["a fullResponse that is no boolean", { prompt: "p", fullResponse: "true" }]
     ] as const
   ) {
     it.effect(`rejects ${name} with FatalError invalid_request, before any ledger write or request`, () => {
@@ -127,6 +132,28 @@ describe("LLMClient.generate", () => {
       }).pipe(Effect.provide(layer))
     })
   }
+
+  it.effect("a malformed field is named in the message, on generate and stream alike", () => {
+    const { layer, providers } = setup([])
+    return Effect.gen(function*() {
+      const cases = [
+        [{ prompt: "p", messages: "hello" }, `messages must be an array of { role, content }, got a string ("hello")`],
+        [{ prompt: 42 }, "prompt must be a string, got 42"],
+        [{ prompt: "p", stop: ["###", ""] }, `stop[1] must be a non-empty string, got a string ("")`],
+        [{ prompt: "p", fullResponse: 1 }, "fullResponse must be a boolean, got 1"]
+      ] as const
+      for (const [request, message] of cases) {
+        const unary = yield* Effect.flip(generate(request as never))
+        const streamed = yield* Effect.flip(Stream.runDrain(stream(request as never)))
+        for (const error of [unary, streamed]) {
+          assert.strictEqual(error._tag, "FatalError")
+          assert.strictEqual(error.message, message)
+        }
+      }
+      assert.strictEqual((yield* (yield* Ledger).events()).length, 0)
+      assert.strictEqual(providers.calls.length, 0)
+    }).pipe(Effect.provide(layer))
+  })
 
   it.effect("temperature 2 is refused for a DashScope model (it takes [0, 2)) before any ledger write or request, and accepted for Gemini", () => {
     const { layer, providers } = setup(["ok"], twoEndpointsAndFallback)
