@@ -161,8 +161,11 @@ export const resultBlock = (part: ToolResultPart): BlockBody => ({
   ...(part.isFailure ? { is_error: true as const } : {})
 })
 
-const userBlock = (part: UserPart): BlockBody =>
-  part.type === "text" ? { type: "text", text: part.text } : encodeFile(part)
+/** Text of whitespace only: the Messages API refuses such a block ("text content blocks must contain non-whitespace text"). */
+export const isBlank = (text: string): boolean => text.trim().length === 0
+
+const userBlock = (part: UserPart): BlockBody | undefined =>
+  part.type === "text" ? (isBlank(part.text) ? undefined : { type: "text", text: part.text }) : encodeFile(part)
 
 /**
  * An assistant part as a block: reasoning goes back only with what Anthropic signed (a `thinking`
@@ -172,7 +175,7 @@ const userBlock = (part: UserPart): BlockBody =>
 const assistantBlock = (part: AssistantPart): BlockBody | undefined => {
   switch (part.type) {
     case "text":
-      return { type: "text", text: part.text }
+      return isBlank(part.text) ? undefined : { type: "text", text: part.text }
     case "reasoning": {
       const redacted = redactedDataOf(part.metadata)
       if (redacted !== undefined) return { type: "redacted_thinking", data: redacted }
@@ -190,7 +193,7 @@ const assistantBlock = (part: AssistantPart): BlockBody | undefined => {
 const blocksOf = (message: Message): Array<BlockBody> => {
   switch (message.role) {
     case "user":
-      return message.parts.map(userBlock)
+      return message.parts.flatMap((part) => userBlock(part) ?? [])
     case "assistant":
       return message.parts.flatMap((part) => assistantBlock(part) ?? [])
     case "tool":
@@ -215,6 +218,11 @@ export const encodeMessages = (messages: ReadonlyArray<Message>): Array<MessageB
     if (last !== undefined && last.role === role) last.blocks.push(...blocks)
     else turns.push({ role, blocks })
   }
+  // A final assistant turn (a prefill) must not end with whitespace ("final assistant content cannot
+  // end with trailing whitespace"): its last text is sent trimmed at the end.
+  const final = turns[turns.length - 1]
+  const lastBlock = final?.role === "assistant" ? final.blocks[final.blocks.length - 1] : undefined
+  if (lastBlock?.type === "text") final!.blocks[final!.blocks.length - 1] = { type: "text", text: lastBlock.text.trimEnd() }
   return turns.map(({ blocks, role }) => ({
     role,
     content: blocks.length === 1 && blocks[0]!.type === "text" ? blocks[0]!.text : blocks

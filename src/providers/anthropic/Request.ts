@@ -11,7 +11,7 @@ import { type Capabilities, refuseUnsupported } from "../http/Parts.js"
 import * as Request from "../http/Request.js"
 import { checkTools, narrowTools } from "../http/Tools.js"
 import type { ProviderTarget } from "../Provider.js"
-import { canCarry, encodeMessages, type MessageBody } from "./Content.js"
+import { canCarry, encodeMessages, isBlank, type MessageBody } from "./Content.js"
 
 export { encodeMessages } from "./Content.js"
 
@@ -262,6 +262,10 @@ export const check = (request: CallRequest, modelId: string): FatalError | undef
   }
   const refused = refuseUnsupported(request, "anthropic", capabilities) ?? checkTools(request, "anthropic", toolName)
   if (refused !== undefined) return refused
+  // Whitespace-only text is left out (the service refuses it): a request of nothing else has nothing to send.
+  if (!request.messages.some((message) => message.parts.some((part) => part.type !== "text" || !isBlank(part.text)))) {
+    return invalid("the messages hold only whitespace, which Anthropic refuses (text must contain non-whitespace text)")
+  }
   const answerTool = answerToolFor(request, modelId)
   if (answerTool === undefined) return undefined
   // A tool's input_schema must be an object schema (the service answers 400 otherwise).

@@ -171,4 +171,38 @@ describe("Anthropic protocol", () => {
       ]
     )
   })
+
+  it("whitespace-only text is left out and a final assistant turn (a prefill) is sent without trailing whitespace, as the service requires", () => {
+    assert.deepStrictEqual(
+      Request.encodeMessages([
+        { role: "user", parts: [text("Say hi"), text(" \n ")] },
+        { role: "assistant", parts: [text("\n\n")] },
+        { role: "user", parts: [text("in French")] },
+        { role: "assistant", parts: [text("Sure: ")] }
+      ]),
+      [
+        { role: "user", content: [{ type: "text", text: "Say hi" }, { type: "text", text: "in French" }] },
+        { role: "assistant", content: "Sure:" }
+      ]
+    )
+    // an assistant turn that is not the last keeps its text as it was
+    assert.deepStrictEqual(
+      Request.encodeMessages([
+        { role: "user", parts: [text("a")] },
+        { role: "assistant", parts: [text("b ")] },
+        { role: "user", parts: [text("c")] }
+      ])[1],
+      { role: "assistant", content: "b " }
+    )
+  })
+
+  it("a request of whitespace only is invalid_request before any request (nothing would be left to send)", () => {
+    const refused = Anthropic.protocol.check(
+      { ...hello, messages: [{ role: "user", parts: [text(" \n ")] }] },
+      "claude-haiku-4-5"
+    )
+    assert.strictEqual(refused?._tag, "FatalError")
+    assert.strictEqual(refused?.reason, "invalid_request")
+    assert.include(refused?.message, "only whitespace")
+  })
 })
