@@ -5,6 +5,7 @@
  */
 import * as Effect from "effect/Effect"
 import * as FiberRef from "effect/FiberRef"
+import * as Option from "effect/Option"
 import type { BudgetConfig, ModelConfig, ScopeLimits } from "../domain/Config.js"
 import { type ConfigError, FatalError, type RateLimitError } from "../domain/Errors.js"
 import type { CallRequest } from "../domain/Prompt.js"
@@ -99,10 +100,13 @@ const tagsOf = (
 export const checkFor = (model: ModelConfig, request: CallRequest): FatalError | undefined => {
   const refused = protocols[model.protocol].check(request, model.modelId)
   // A protocol's rules know no provider entry: the refusal names the one it was for (API.md §3).
-  return refused === undefined || refused.provider !== undefined
+  return refused === undefined ? refused : withProvider(refused, model)
+}
+
+const withProvider = (refused: FatalError, model: ModelConfig): FatalError =>
+  refused.provider !== undefined
     ? refused
     : new FatalError({ reason: refused.reason, message: refused.message, provider: model.provider })
-}
 
 /**
  * A request already in the protocols' shape (the `effect-llm/ai` entry): parts, tools, tool choice and
@@ -125,7 +129,13 @@ export const make = (deps: {
   return (input: GenerateRequest): Effect.Effect<Plan, FatalError | ConfigError | RateLimitError> =>
     Effect.suspend(() => {
       const validated = validate(input)
-      return validated instanceof FatalError ? Effect.fail(validated) : planned(input, validated)
+      if (!(validated instanceof FatalError)) return planned(input, validated)
+      // A malformed request for a model that resolves names its provider, as every error does where known.
+      const alias = input.model === undefined || typeof input.model === "string" ? input.model : null
+      return alias === null ? Effect.fail(validated) : Effect.flatMap(
+        Effect.option(deps.config.model(alias)),
+        (model) => Effect.fail(Option.isSome(model) ? withProvider(validated, model.value) : validated)
+      )
     })
 }
 

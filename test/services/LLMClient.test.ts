@@ -148,8 +148,13 @@ describe("LLMClient.generate", () => {
         for (const error of [unary, streamed]) {
           assert.strictEqual(error._tag, "FatalError")
           assert.strictEqual(error.message, message)
+          // the default model resolves: the error names its provider (API.md §3)
+          assert.strictEqual(error.provider, "google")
         }
       }
+      const unknownAlias = yield* Effect.flip(generate({ prompt: "p", model: "nope", temperature: 9 }))
+      assert.strictEqual(unknownAlias._tag, "FatalError")
+      assert.isUndefined(unknownAlias.provider)
       assert.strictEqual((yield* (yield* Ledger).events()).length, 0)
       assert.strictEqual(providers.calls.length, 0)
     }).pipe(Effect.provide(layer))
