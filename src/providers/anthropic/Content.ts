@@ -222,7 +222,9 @@ export const encodeMessages = (messages: ReadonlyArray<Message>): Array<MessageB
   // end with trailing whitespace"): its last text is sent trimmed at the end.
   const final = turns[turns.length - 1]
   const lastBlock = final?.role === "assistant" ? final.blocks[final.blocks.length - 1] : undefined
-  if (lastBlock?.type === "text") final!.blocks[final!.blocks.length - 1] = { type: "text", text: lastBlock.text.trimEnd() }
+  if (lastBlock?.type === "text") {
+    final!.blocks[final!.blocks.length - 1] = { type: "text", text: lastBlock.text.trimEnd() }
+  }
   return turns.map(({ blocks, role }) => ({
     role,
     content: blocks.length === 1 && blocks[0]!.type === "text" ? blocks[0]!.text : blocks

@@ -53,7 +53,9 @@ const missingMember = (type: string, event: StreamEvent): string | undefined => 
     case "content_block_delta": {
       const delta = event.delta
       if (delta == null) return "delta"
-      const member = delta.type != null && Object.hasOwn(deltaMembers, delta.type) ? deltaMembers[delta.type]! : undefined
+      const member = delta.type != null && Object.hasOwn(deltaMembers, delta.type)
+        ? deltaMembers[delta.type]!
+        : undefined
       return member !== undefined && delta[member] == null ? `delta.${member}` : undefined
     }
     case "message_delta":

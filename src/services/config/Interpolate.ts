@@ -97,7 +97,12 @@ export const interpolate = (root: unknown, env: Env, origin: string | undefined)
           return malformed === undefined ? result : new MalformedVariable(malformed, Redacted.make(result))
         }
         if (unset !== undefined) {
-          failure = configError({ reason: "missing", path, origin, detail: `environment variable ${unset} is not set (or is empty)` })
+          failure = configError({
+            reason: "missing",
+            path,
+            origin,
+            detail: `environment variable ${unset} is not set (or is empty)`
+          })
         } else if (malformed !== undefined) {
           // the value is a secret: never shown
           failure = configError({ reason: "invalid", path, origin, detail: malformedDetail(malformed) })

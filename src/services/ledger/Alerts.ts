@@ -11,8 +11,8 @@ import * as Stream from "effect/Stream"
 import { BudgetAlert } from "../../domain/BudgetAlert.js"
 import type { BudgetWindow } from "../../domain/Errors.js"
 import * as Telemetry from "../../internal/Telemetry.js"
-import type { BudgetLimit } from "../Ledger.js"
 import { roundUsd } from "../../internal/Usd.js"
+import type { BudgetLimit } from "../Ledger.js"
 import { formatUsd, windowStart } from "./Spend.js"
 
 /** The thresholds when neither the options nor the configuration name any. */

@@ -6,8 +6,8 @@
 import type { BudgetWindow } from "../../domain/Errors.js"
 import { BudgetExceededError } from "../../domain/Errors.js"
 import type { LedgerEvent } from "../../domain/LedgerEvent.js"
-import type { BudgetLimit } from "../Ledger.js"
 import { roundUsd } from "../../internal/Usd.js"
+import type { BudgetLimit } from "../Ledger.js"
 import { OpenHolds } from "./OpenHolds.js"
 
 const dayMs = 86_400_000

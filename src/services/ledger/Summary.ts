@@ -3,8 +3,8 @@
  * model, provider, endpoint or tag, with their outcomes, tokens and cost.
  */
 import type { LedgerEvent, SummaryGroupBy, SummaryRow } from "../../domain/LedgerEvent.js"
-import type { SummaryQuery } from "../Ledger.js"
 import { roundUsd } from "../../internal/Usd.js"
+import type { SummaryQuery } from "../Ledger.js"
 import { dayKey, monthKey, weekKey } from "./Spend.js"
 
 /** The group of a call: its hold, and its settlement when it has one. */

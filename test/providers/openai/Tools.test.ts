@@ -364,7 +364,10 @@ describe("OpenAI tool requests", () => {
     const systemFor = (schema: Record<string, unknown>) =>
       body({ ...hello, responseFormat: { type: "json", name: "Answer", schema } }, "https://api.deepseek.com")
         .messages[0].content as string
-    assert.match(systemFor({ type: "array", items: { type: "string" } }), /^Answer with one JSON array and nothing else/)
+    assert.match(
+      systemFor({ type: "array", items: { type: "string" } }),
+      /^Answer with one JSON array and nothing else/
+    )
     assert.match(
       systemFor({
         $ref: "#/$defs/Person",

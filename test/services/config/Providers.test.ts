@@ -260,7 +260,10 @@ describe("providers with any name (API.md §8)", () => {
         assert.deepStrictEqual(service.config.providers.openai?.apiKey, { _tag: "Missing", variable: "OPENAI_API_KEY" })
         const error = yield* Effect.flip(service.credentials("openai"))
         assert.strictEqual(error.path, "providers.openai.api_key")
-        assert.strictEqual(error.message, "providers.openai.api_key: environment variable OPENAI_API_KEY is not set (or is empty)")
+        assert.strictEqual(
+          error.message,
+          "providers.openai.api_key: environment variable OPENAI_API_KEY is not set (or is empty)"
+        )
       }))
 
     it.effect("is required where the protocol needs one, but only fails when the entry is used", () =>
