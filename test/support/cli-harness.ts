@@ -9,6 +9,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join, resolve } from "node:path"
 import { pathToFileURL } from "node:url"
+import { afterAll } from "vitest"
 import { bundleCli } from "../../scripts/bundle-cli.js"
 import type * as Simulator from "../../src/simulator/Simulator.js"
 
@@ -86,8 +87,18 @@ export interface CliOptions {
   readonly timeoutMs?: number
 }
 
-/** A fresh temp directory. */
-export const tempDir = (): string => mkdtempSync(join(tmpdir(), "effect-llm-cli-"))
+const madeDirs: Array<string> = []
+// Every temp directory goes when the test file that made it is done (nothing piles up in /tmp).
+afterAll(() => {
+  for (const dir of madeDirs.splice(0)) rmSync(dir, { recursive: true, force: true })
+})
+
+/** A fresh temp directory, removed after the test file's tests. */
+export const tempDir = (): string => {
+  const dir = mkdtempSync(join(tmpdir(), "effect-llm-cli-"))
+  madeDirs.push(dir)
+  return dir
+}
 
 /**
  * At most this many children at once: each start-up (Node + tsx + effect) is CPU-bound, so more
