@@ -89,9 +89,12 @@ export interface CliOptions {
 
 const madeDirs: Array<string> = []
 // Every temp directory goes when the test file that made it is done (nothing piles up in /tmp).
-afterAll(() => {
-  for (const dir of madeDirs.splice(0)) rmSync(dir, { recursive: true, force: true })
-})
+// (Only under vitest: bench/batch.ts uses this module too.)
+if (process.env.VITEST !== undefined) {
+  afterAll(() => {
+    for (const dir of madeDirs.splice(0)) rmSync(dir, { recursive: true, force: true })
+  })
+}
 
 /** A fresh temp directory, removed after the test file's tests. */
 export const tempDir = (): string => {
