@@ -9,7 +9,6 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join, resolve } from "node:path"
 import { pathToFileURL } from "node:url"
-import { afterAll } from "vitest"
 import { bundleCli } from "../../scripts/bundle-cli.js"
 import type * as Simulator from "../../src/simulator/Simulator.js"
 
@@ -89,8 +88,9 @@ export interface CliOptions {
 
 const madeDirs: Array<string> = []
 // Every temp directory goes when the test file that made it is done (nothing piles up in /tmp).
-// (Only under vitest: bench/batch.ts uses this module too.)
+// (Only under vitest, which cannot be imported outside its runner: bench/batch.ts uses this module too.)
 if (process.env.VITEST !== undefined) {
+  const { afterAll } = await import("vitest")
   afterAll(() => {
     for (const dir of madeDirs.splice(0)) rmSync(dir, { recursive: true, force: true })
   })
