@@ -110,6 +110,8 @@ const marks: Partial<Record<LogLevel.LogLevel["_tag"], string>> = { Warning: "!"
 export const tourLogger = (out: Out, sink: (fact: LogFact) => void): Logger.Logger<unknown, void> =>
   Logger.make(({ annotations, cause, logLevel, message }) => {
     const text = (Array.isArray(message) ? message : [message]).map(String).join(" ")
+    // @effect/sql's migrator says each step of opening the tour's fresh ledger at Debug: not the library's story
+    if (logLevel._tag === "Debug" && (text === "Running migration" || text === "Migrations complete")) return
     const plain: Record<string, string | number | boolean> = {}
     for (const [key, value] of HashMap.toEntries(annotations)) {
       if (typeof value === "string" || typeof value === "number" || typeof value === "boolean") plain[key] = value

@@ -90,6 +90,8 @@ describe("demo tour", () => {
     assert.include(human.stdout, `✓ tour finished: ${tourSteps.length} steps`)
     assert.notInclude(human.stdout, "✗")
     for (const key of keys) assert.notInclude(human.stdout + human.stderr, key)
+    // the first screen is the tour's: no line from opening its fresh ledger
+    assert.notInclude(human.stdout, "Running migration")
   })
 
   it("--json: one line per step in order, every step ok, then the summary", () => {
