@@ -429,6 +429,8 @@ describe("LLMConfig", () => {
         assert.strictEqual(error.path, "models")
         assert.strictEqual(error.reason, "missing")
         assert.include(error.message, "expected at least one model alias")
+        // no file was found at all: the message says how to make one
+        assert.include(error.message, "`npx effect-llm init` writes a commented config.yaml")
         assert.include(error.message, "not found: config.yaml")
       }))
 

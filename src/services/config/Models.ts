@@ -54,7 +54,9 @@ export const resolveModels = (
       return yield* configError({
         reason: "missing",
         path: ["models"],
-        detail: `expected at least one model alias, got none (${consulted})`
+        detail: `expected at least one model alias, got none (${consulted})${
+          searched.read.length === 0 ? "; `npx effect-llm init` writes a commented config.yaml to start from" : ""
+        }`
       })
     }
     const aliases = [...declared.keys()]
