@@ -26,6 +26,39 @@ import {
   twoConnections
 } from "../../support/LedgerBackends.js"
 
+/**
+ * A loopback server that accepts a connection and never answers (it reads what pg sends, and so sees
+ * the end), and a ledger opening against it, forked once its connection is accepted; `closed`
+ * resolves when that connection's socket closes.
+ */
+const openingOnSilentServer = Effect.gen(function*() {
+  const sockets: Array<Net.Socket> = []
+  let accepted!: () => void
+  const connected = new Promise<void>((resolve) => accepted = resolve)
+  const server = yield* Effect.acquireRelease(
+    Effect.async<Net.Server>((resume) => {
+      const server = Net.createServer((socket) => {
+        sockets.push(socket)
+        socket.resume()
+        accepted()
+      })
+      server.listen(0, "127.0.0.1", () => resume(Effect.succeed(server)))
+    }),
+    (server) =>
+      Effect.sync(() => {
+        for (const socket of sockets) socket.destroy()
+        server.close()
+      })
+  )
+  const { port } = server.address() as Net.AddressInfo
+  const opening = yield* Effect.fork(buildFailure(
+    layerPostgres({ url: Redacted.make(`postgres://ledger:hunter2-secret@127.0.0.1:${port}/ledger`) })
+  ))
+  yield* Effect.promise(() => connected)
+  const closed = new Promise<void>((resolve) => sockets[0]!.once("close", () => resolve()))
+  return { closed, opening, port }
+})
+
 describe("PostgreSQL ledger", () => {
   it("a ledger URL gets lock_timeout (5 s) unless it sets its own", () => {
     const url = (text: string) => Redacted.value(withLockTimeout(Redacted.make(text)))
@@ -154,30 +187,7 @@ describe("PostgreSQL ledger", () => {
     "a server that accepts the connection but never answers fails with LedgerError unavailable after 10 s, its socket closed",
     () =>
       Effect.gen(function*() {
-        const sockets: Array<Net.Socket> = []
-        let accepted!: () => void
-        const connected = new Promise<void>((resolve) => accepted = resolve)
-        const server = yield* Effect.acquireRelease(
-          Effect.async<Net.Server>((resume) => {
-            const server = Net.createServer((socket) => {
-              sockets.push(socket)
-              socket.resume() // reads what pg sends (and so sees the end), never answers
-              accepted()
-            })
-            server.listen(0, "127.0.0.1", () => resume(Effect.succeed(server)))
-          }),
-          (server) =>
-            Effect.sync(() => {
-              for (const socket of sockets) socket.destroy()
-              server.close()
-            })
-        )
-        const { port } = server.address() as Net.AddressInfo
-        const opening = yield* Effect.fork(buildFailure(
-          layerPostgres({ url: Redacted.make(`postgres://ledger:hunter2-secret@127.0.0.1:${port}/ledger`) })
-        ))
-        yield* Effect.promise(() => connected)
-        const closed = new Promise<void>((resolve) => sockets[0]!.once("close", () => resolve()))
+        const { closed, opening, port } = yield* openingOnSilentServer
         yield* TestClock.adjust("9 seconds")
         assert.isTrue(Option.isNone(yield* Fiber.poll(opening)))
         yield* TestClock.adjust("1 second")
@@ -193,30 +203,7 @@ describe("PostgreSQL ledger", () => {
     "an opening interrupted while such a server holds it (a runtime disposed mid-build) ends at once, its socket closed",
     () =>
       Effect.gen(function*() {
-        const sockets: Array<Net.Socket> = []
-        let accepted!: () => void
-        const connected = new Promise<void>((resolve) => accepted = resolve)
-        const server = yield* Effect.acquireRelease(
-          Effect.async<Net.Server>((resume) => {
-            const server = Net.createServer((socket) => {
-              sockets.push(socket)
-              socket.resume()
-              accepted()
-            })
-            server.listen(0, "127.0.0.1", () => resume(Effect.succeed(server)))
-          }),
-          (server) =>
-            Effect.sync(() => {
-              for (const socket of sockets) socket.destroy()
-              server.close()
-            })
-        )
-        const { port } = server.address() as Net.AddressInfo
-        const opening = yield* Effect.fork(buildFailure(
-          layerPostgres({ url: Redacted.make(`postgres://ledger:hunter2-secret@127.0.0.1:${port}/ledger`) })
-        ))
-        yield* Effect.promise(() => connected)
-        const closed = new Promise<void>((resolve) => sockets[0]!.once("close", () => resolve()))
+        const { closed, opening } = yield* openingOnSilentServer
         // the TestClock never reaches the 10 s connect timeout: only the interruption can end the wait
         const exit = yield* Fiber.interrupt(opening)
         assert.isTrue(Exit.isInterrupted(exit))
