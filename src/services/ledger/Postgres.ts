@@ -153,6 +153,7 @@ export const make = (options: PostgresLedgerOptions): Effect.Effect<Ledger.Servi
       )
       yield* Sql.checkSchema(sql, on, own)
       yield* Effect.provideService(runMigrations, SqlClient.SqlClient, sql)
+      yield* Sql.checkMigrated(sql, on)
     })).pipe(Sql.guard(on, "write_failed", "creating or migrating the schema"))
     const ledger = yield* Sql.make(sql, on, own, options.holdTtlS ?? 900, options.alertThresholds)
     const limiter = yield* SqlLimits.make(

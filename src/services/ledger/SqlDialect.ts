@@ -247,6 +247,29 @@ export const inTransaction = <A, E>(
     )
   }))
 
+/** The latest migration recorded in the ledger's migrations table (which must exist). */
+const schemaVersion = (sql: SqlClient.SqlClient) =>
+  Effect.map(
+    sql<{ version: number | string | null }>`SELECT MAX(migration_id) AS version FROM ${sql(migrationsTable)}`,
+    ([row]) => Number(row?.version ?? 0)
+  )
+
+/**
+ * After the migrator: the schema is this code's. `@effect/sql`'s Migrator takes any failure to record a
+ * migration for another process migrating ("Migrations already running", at Debug) and skips it; under
+ * the ledger's own lock no other process can be, so a schema left behind is a write that failed — a
+ * read-only file or database — and is said so, instead of a query failing later on a missing column.
+ */
+export const checkMigrated = (sql: SqlClient.SqlClient, dialect: Dialect): Effect.Effect<void, LedgerError> =>
+  Effect.flatMap(schemaVersion(sql), (version) =>
+    version >= latestVersion ? Effect.void : Effect.fail(
+      new LedgerError({
+        reason: "unavailable",
+        message:
+          `${dialect.label}: the ledger's schema is version ${version} and could not be migrated to ${latestVersion}: the migration could not be written (a read-only file or database?); the ledger was left unchanged`
+      })
+    )).pipe(guard(dialect, "read_failed", "reading the schema version"))
+
 /** Refuses a database whose schema is newer than this code (or, with `hasTables`, that holds other data). Writes nothing. */
 export const checkSchema = (
   sql: SqlClient.SqlClient,
@@ -262,10 +285,7 @@ export const checkSchema = (
           `${dialect.label}: not an effect-llm ledger (a SQLite database with tables but no ${migrationsTable} table); left unchanged`
       })
     }
-    const [row] = yield* sql<{ version: number | string | null }>`SELECT MAX(migration_id) AS version FROM ${
-      sql(migrationsTable)
-    }`
-    const version = Number(row?.version ?? 0)
+    const version = yield* schemaVersion(sql)
     if (version > latestVersion) {
       return yield* new LedgerError({
         reason: "incompatible_schema",

@@ -158,7 +158,7 @@ const openMigrated = (path: string, on: Sql.Dialect, durability: SqliteDurabilit
       ["BEGIN IMMEDIATE"],
       Effect.zipRight(
         Sql.checkSchema(sql, on, statements(sql, durability)),
-        Effect.provideService(runMigrations, SqlClient.SqlClient, sql)
+        Effect.zipRight(Effect.provideService(runMigrations, SqlClient.SqlClient, sql), Sql.checkMigrated(sql, on))
       )
     ).pipe(Sql.guard(on, "write_failed", "creating or migrating the schema"))
     return sql

@@ -176,6 +176,29 @@ describe("ledger migration from schema v1", () => {
       assert.deepStrictEqual(yield* Effect.scoped(Effect.flatMap(sqliteClient(path), versions)), [1, 2, 3, 4, 5])
     }))
 
+  it.effect("a version 1 ledger whose migration cannot be recorded (a read-only file) is LedgerError unavailable saying so, left as it was", () =>
+    Effect.gen(function*() {
+      const path = tempFile()
+      Fs.copyFileSync(Path.join(fixtures, "v1.db"), path)
+      // The write a read-only file refuses: @effect/sql's Migrator takes such a failure for another
+      // process migrating and skips the migration without an error.
+      const before = yield* Effect.scoped(Effect.gen(function*() {
+        const sql = yield* sqliteClient(path)
+        yield* Effect.orDie(sql.unsafe(
+          `CREATE TRIGGER refuse_records BEFORE INSERT ON effect_llm_migrations BEGIN SELECT RAISE(ABORT, 'attempt to write a readonly database'); END`
+        ))
+        return yield* v1Rows(sql)
+      }))
+      const error = yield* buildFailure(layerSqlite({ path }))
+      assert.strictEqual(error.reason, "unavailable")
+      assert.include(error.message, "schema is version 1 and could not be migrated to 5")
+      yield* Effect.scoped(Effect.gen(function*() {
+        const sql = yield* sqliteClient(path)
+        assert.deepStrictEqual(yield* versions(sql), [1])
+        assert.deepStrictEqual(yield* v1Rows(sql), before)
+      }))
+    }))
+
   it.effect("a SQLite migration that fails leaves the version 1 ledger as it was", () =>
     Effect.gen(function*() {
       const path = tempFile()
