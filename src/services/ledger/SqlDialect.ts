@@ -72,9 +72,30 @@ const rootCause = (cause: unknown): unknown => {
   return cause
 }
 
-/** A failure's message, with the driver's code in front when the message does not name it. */
+/** The innermost `cause` of a chain (itself when it has none). */
+const innermost = (cause: unknown): unknown => {
+  let current = cause
+  for (let depth = 0; depth < 8 && typeof current === "object" && current !== null; depth++) {
+    const next = (current as { cause?: unknown }).cause
+    if (next === undefined || next === null) break
+    current = next
+  }
+  return current
+}
+
+/**
+ * A failure's message, with the driver's code in front when the message does not name it; a wrapper
+ * with no code anywhere in its chain ("PgClient: Failed to connect") is followed by its innermost
+ * cause's words ("The server does not support SSL connections").
+ */
 export const explain = (cause: unknown): string => {
   const root = rootCause(cause)
+  if (root === cause && root instanceof Error && typeof (root as { code?: unknown }).code !== "string") {
+    const inner = innermost(cause)
+    if (inner !== cause && inner instanceof Error && inner.message && !root.message.includes(inner.message)) {
+      return `${root.message}: ${inner.message}`
+    }
+  }
   if (root instanceof Error) {
     const code = (root as { code?: unknown }).code
     const message = root.message || (root.constructor?.name ?? "error")
