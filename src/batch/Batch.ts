@@ -102,11 +102,19 @@ const stopPredicate = (stopOn: BatchStopOn): (error: LLMError) => boolean => {
   }
 }
 
+/** A take on its way to the stream, with the latch of the worker that made it (none for the end). */
+interface Offered<E> {
+  readonly take: Take.Take<BatchResult, E | BatchStoppedError>
+  readonly passed: Deferred.Deferred<void> | undefined
+}
+
 /**
  * Runs a stream of items through `LLMClient.generate` (`fullResponse: true`), at most `concurrency` at
  * a time, and emits each item's result as it settles (completion order, not input order). An item is
  * read from the input only when a slot is free for it, so memory stays bounded whatever the input's
- * length, and nothing is read ahead that a stop would then have to skip.
+ * length, and nothing is read ahead that a stop would then have to skip. A slot is free again once the
+ * stream has been pulled past its last result, so a sequential consumer (a file writer) is never more
+ * than `concurrency` settled results behind.
  *
  * A failure is that item's result (`ok: false`) and the batch goes on — unless `stopOn` matches it
  * (by default a `BudgetExceededError`): then no further item is admitted (the input is not read any
@@ -136,7 +144,10 @@ export const runBatch = <E, R>(
     let cancelled = false
     const calls = new Set<Fiber.RuntimeFiber<Either.Either<GenerationResponse, LLMError>>>()
 
-    const results = yield* Queue.bounded<Take.Take<BatchResult, E | BatchStoppedError>>(concurrency)
+    // A result goes out with a latch its worker waits on before it takes another item: the latch opens
+    // when the stream is pulled past that result (a sequential consumer has written it), so at most
+    // `concurrency` settled results are ever unwritten — what a `kill -9` can catch.
+    const results = yield* Queue.bounded<Offered<E>>(concurrency)
     yield* Effect.addFinalizer(() => Queue.shutdown(results))
     const pull = yield* Stream.toPull(items)
 
@@ -224,7 +235,11 @@ export const runBatch = <E, R>(
         const item = yield* next
         if (Option.isNone(item)) return
         const result = yield* run(item.value)
-        if (Option.isSome(result)) yield* Queue.offer(results, Take.of(result.value))
+        if (Option.isSome(result)) {
+          const passed = yield* Deferred.make<void>()
+          yield* Queue.offer(results, { take: Take.of(result.value), passed })
+          yield* Deferred.await(passed)
+        }
       }
     })
 
@@ -244,16 +259,23 @@ export const runBatch = <E, R>(
     yield* Effect.forkScoped(Effect.gen(function*() {
       const exits = yield* Effect.forEach(workers, Fiber.await)
       const defect = exits.find((exit) => Exit.isFailure(exit) && !Cause.isInterruptedOnly(exit.cause))
-      yield* Queue.offer(
-        results,
-        defect !== undefined && Exit.isFailure(defect)
+      yield* Queue.offer(results, {
+        take: defect !== undefined && Exit.isFailure(defect)
           ? Take.failCause(defect.cause)
           : inputError !== undefined
           ? Take.failCause(inputError)
           : stopError !== undefined
           ? Take.fail(stopError)
-          : Take.end
-      )
+          : Take.end,
+        passed: undefined
+      })
     }))
-    return Stream.flattenTake(Stream.fromQueue(results))
+    let pulledPast: Deferred.Deferred<void> | undefined
+    const takeNext = Effect.gen(function*() {
+      if (pulledPast !== undefined) yield* Deferred.succeed(pulledPast, undefined)
+      const offered = yield* Queue.take(results)
+      pulledPast = offered.passed
+      return offered.take
+    })
+    return Stream.flattenTake(Stream.repeatEffect(takeNext))
   }))

@@ -113,6 +113,30 @@ describe("runBatch", () => {
       assert.notDeepEqual(released, prompts)
     }))
 
+  it.effect("a worker takes its next item only once its result is consumed: at most `concurrency` calls are ever ahead of the consumer (what a kill -9 can catch between ledger and file)", () =>
+    Effect.gen(function*() {
+      let calls = 0
+      let consumed = 0
+      let mostAhead = 0
+      const layer = layerWith(() => Effect.sync(() => (calls++, answer("ok"))))
+      const prompts = Array.from({ length: 30 }, (_, i) => `item-${i}`)
+      yield* runBatch(items(...prompts), { concurrency: 3 }).pipe(
+        // a slow consumer (a file writer): every other fiber gets many chances to run ahead of it
+        Stream.runForEach(() =>
+          Effect.zipRight(
+            settle,
+            Effect.sync(() => {
+              mostAhead = Math.max(mostAhead, calls - consumed)
+              consumed++
+            })
+          )
+        ),
+        Effect.provide(layer)
+      )
+      assert.strictEqual(consumed, 30)
+      assert.isAtMost(mostAhead, 3)
+    }))
+
   it.effect("a budget refusal stops admitting: the call in flight settles and is emitted, then BatchStoppedError", () =>
     Effect.gen(function*() {
       const { arrivals, counts, reply } = yield* gated
