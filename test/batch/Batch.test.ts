@@ -326,7 +326,7 @@ describe("runBatch", () => {
       assert.strictEqual(counts.calls, 2)
     }))
 
-  it.effect("keeps a request's own trace id; a non-positive concurrency is a defect", () =>
+  it.effect("keeps a request's own trace id; a concurrency outside 1..1000 is a defect", () =>
     Effect.gen(function*() {
       const layer = layerWith(() => Effect.succeed(answer("ok")))
       const [result] = yield* runBatch(Stream.make({ id: "t", request: { prompt: "p", traceId: "my-trace" } }), {
@@ -339,6 +339,12 @@ describe("runBatch", () => {
         Effect.exit
       )
       assert.isTrue(exit._tag === "Failure" && exit.cause._tag === "Die")
+      const tooMany = yield* runBatch(items("p"), { concurrency: 1001 }).pipe(
+        Stream.runDrain,
+        Effect.provide(layer),
+        Effect.exit
+      )
+      assert.isTrue(tooMany._tag === "Failure" && tooMany.cause._tag === "Die")
     }))
 
   it.effect("an item without a trace id of its own gets withCallContext's; the request's own still wins", () =>

@@ -274,6 +274,23 @@ describe.concurrent("effect-llm batch", { timeout: 120_000 }, () => {
     }
   })
 
+  it("--concurrency from 1 to 1,000: 0 or 100,000 exits 2 with one line, nothing run", async () => {
+    const values = ["0", "100000"]
+    const runs = await Promise.all(values.map((value) => {
+      const s = setup()
+      writeInput(s.input, numbered(1))
+      return batch(s, ["--concurrency", value]).then((run) => ({ s, run }))
+    }))
+    for (const [i, { run, s }] of runs.entries()) {
+      assert.strictEqual(run.code, 2, run.stderr)
+      assert.strictEqual(
+        run.stderr.trim(),
+        `error: InvalidValue: --concurrency must be from 1 to 1000, got ${values[i]}`
+      )
+      assert.isFalse(existsSync(s.out))
+    }
+  })
+
   it("an input path that is not a readable file, or an --out that is not a file, exits 2 with one line naming it", async () => {
     const [directory, missing] = [setup(), setup()]
     mkdirSync(directory.input)

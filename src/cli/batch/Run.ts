@@ -17,7 +17,7 @@ import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
 import * as Stream from "effect/Stream"
 import type { BatchItem, BatchResult, BatchStopOn, BatchStoppedError } from "../../batch/Batch.js"
-import { runBatch } from "../../batch/Batch.js"
+import { maxConcurrency, runBatch } from "../../batch/Batch.js"
 import { Ledger } from "../../services/Ledger.js"
 import { type Generate, LLMClient } from "../../services/LLMClient.js"
 import { LLMConfig } from "../../services/LLMConfig.js"
@@ -110,8 +110,11 @@ export const program = (options: BatchOptions) =>
     const warn = (message: string, json: object) =>
       mode === "json" ? event({ type: "warning", message, ...json }) : output.stderr(`warn: ${message}`)
 
-    if (options.concurrency < 1) {
-      return yield* usage("InvalidValue", `--concurrency must be at least 1, got ${options.concurrency}`)
+    if (options.concurrency < 1 || options.concurrency > maxConcurrency) {
+      return yield* usage(
+        "InvalidValue",
+        `--concurrency must be from 1 to ${maxConcurrency}, got ${options.concurrency}`
+      )
     }
     const aliases = new Set(Object.keys(config.models))
     const model = Option.getOrUndefined(options.model)
