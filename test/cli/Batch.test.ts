@@ -274,6 +274,16 @@ describe.concurrent("effect-llm batch", { timeout: 120_000 }, () => {
     }
   })
 
+  it("an --out that cannot be written (a path under a file) exits 2 with one line naming it, nothing run", async () => {
+    const s = setup()
+    writeInput(s.input, numbered(1))
+    const underFile = `${s.input}/results.jsonl`
+    const run = await batch({ ...s, out: underFile })
+    assert.strictEqual(run.code, 2, run.stderr)
+    assert.isTrue(run.stderr.trim().startsWith(`error: FileNotWritable: ${underFile}: cannot be written (`), run.stderr)
+    assert.strictEqual(run.stderr.trim().split("\n").length, 1)
+  })
+
   it("--concurrency from 1 to 1,000: 0 or 100,000 exits 2 with one line, nothing run", async () => {
     const values = ["0", "100000"]
     const runs = await Promise.all(values.map((value) => {

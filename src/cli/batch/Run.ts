@@ -74,12 +74,23 @@ const checkInput = (fs: FileSystem.FileSystem, path: string): Effect.Effect<void
       ))
   )
 
-/** The results file, when it exists, must be a file (an earlier run's, read then appended to). */
+/** The results file, when it exists, must be a file (an earlier run's, read then appended to) we may write. */
 const checkOutput = (fs: FileSystem.FileSystem, path: string): Effect.Effect<void, CliError | PlatformError> =>
   Effect.gen(function*() {
     const info = yield* fs.stat(path)
     if (info.type !== "File") return yield* usage("NotAFile", `${path}: not a file (${info.type})`)
-  }).pipe(Effect.catchTag("SystemError", (error) => error.reason === "NotFound" ? Effect.void : Effect.fail(error)))
+    yield* fs.access(path, { writable: true }).pipe(
+      Effect.catchTag(
+        "SystemError",
+        (error) => Effect.fail(usage("FileNotWritable", `${path}: cannot be written (${error.reason})`))
+      )
+    )
+  }).pipe(
+    Effect.catchTag("SystemError", (error) =>
+      error.reason === "NotFound"
+        ? Effect.void
+        : Effect.fail(usage("FileNotWritable", `${path}: cannot be written (${error.reason})`)))
+  )
 
 /** Signals (SIGINT, SIGTERM) received while the scope is open, in a queue. */
 const signalQueue = Effect.acquireRelease(
@@ -203,10 +214,18 @@ export const program = (options: BatchOptions) =>
       })
     )
 
+    // A results file that cannot be made or opened (a read-only directory, a path under a file) is a
+    // usage mistake named by its path, as an unreadable input is: exit 2, before any call.
     const writer = yield* Results.openWriter(options.out, { scrub: output.scrub, needsNewline: previous.needsNewline })
+      .pipe(
+        Effect.catchTag("SystemError", (error) =>
+          Effect.fail(usage("FileNotWritable", `${options.out}: cannot be written (${error.reason})`)))
+      )
     const settlementOf = (traceId: string) =>
       ledger.events({ traceId }).pipe(
-        Effect.map((events) => events.find((e) => e.type === "cancel")),
+        Effect.map((events) =>
+          events.find((e) => e.type === "cancel")
+        ),
         Effect.orElseSucceed(() => undefined)
       )
 
