@@ -3,6 +3,7 @@
  * in a log, JSON events for tools — and its closing summary (counts by outcome, tokens, cost, wall
  * time, latency percentiles) as text or JSON. Pure: the command decides when to render.
  */
+import { roundUsd } from "../../internal/Usd.js"
 import { bar, keyValues, ms, usd } from "../Format.js"
 
 /** The run's counters, updated as items are admitted and settle. */
@@ -215,7 +216,7 @@ export const summaryOf = (options: {
     failures: Object.fromEntries(tally.failures),
     malformedLines: input.malformedLines,
     tokens: { input: tally.inputTokens, output: tally.outputTokens },
-    cost: tally.cost,
+    cost: roundUsd(tally.cost),
     wallMs: Math.max(0, options.now - tally.startedAt),
     latencyMs: { ...(p50 !== undefined ? { p50 } : {}), ...(p95 !== undefined ? { p95 } : {}) },
     out: options.out

@@ -81,4 +81,18 @@ describe("batch progress", () => {
     assert.strictEqual(Progress.percentile([], 0.5), undefined)
     assert.strictEqual(Progress.percentile([3, 1, 2], 0.5), 2)
   })
+
+  it("the summary's cost is the sum to the picodollar, without float noise", () => {
+    const t = new Progress.Tally(10, 0)
+    for (let i = 0; i < 10; i++) t.cost += 0.1
+    const summary = Progress.summaryOf({
+      tally: t,
+      input: { items: 10, alreadyDone: 0, keptFailed: 0, malformed: 0, malformedLines: [] },
+      outcome: "completed",
+      now: 1_000,
+      out: "results.jsonl"
+    })
+    assert.notStrictEqual(t.cost, 1) // the float sum itself is 0.9999999999999999
+    assert.strictEqual(summary.cost, 1)
+  })
 })
