@@ -257,19 +257,22 @@ describe.concurrent("effect-llm batch", { timeout: 120_000 }, () => {
     assert.deepStrictEqual(await ledgerEvents(t.dir), [])
   })
 
-  it("--progress-interval takes a positive number of seconds: 0, -1 or NaN exits 2 with one line, nothing run", async () => {
-    const values = ["0", "-1", "NaN"]
-    const runs = await Promise.all(values.map((value) => {
+  it("a bad --progress-interval (0, -1, NaN) or --concurrency (0, above 1,000) exits 2 with one line, nothing run", async () => {
+    const cases = [
+      ["--progress-interval", "0", "--progress-interval: expected a positive number of seconds, got 0"],
+      ["--progress-interval", "-1", "--progress-interval: expected a positive number of seconds, got -1"],
+      ["--progress-interval", "NaN", "--progress-interval: expected a positive number of seconds, got NaN"],
+      ["--concurrency", "0", "--concurrency must be from 1 to 1000, got 0"],
+      ["--concurrency", "100000", "--concurrency must be from 1 to 1000, got 100000"]
+    ] as const
+    const runs = await Promise.all(cases.map(([option, value]) => {
       const s = setup()
       writeInput(s.input, numbered(1))
-      return batch(s, ["--progress-interval", value]).then((run) => ({ s, run }))
+      return batch(s, [option, value]).then((run) => ({ s, run }))
     }))
     for (const [i, { run, s }] of runs.entries()) {
       assert.strictEqual(run.code, 2, run.stderr)
-      assert.strictEqual(
-        run.stderr.trim(),
-        `error: InvalidValue: --progress-interval: expected a positive number of seconds, got ${values[i]}`
-      )
+      assert.strictEqual(run.stderr.trim(), `error: InvalidValue: ${cases[i]![2]}`)
       assert.isFalse(existsSync(s.out))
     }
   })
@@ -282,23 +285,6 @@ describe.concurrent("effect-llm batch", { timeout: 120_000 }, () => {
     assert.strictEqual(run.code, 2, run.stderr)
     assert.isTrue(run.stderr.trim().startsWith(`error: FileNotWritable: ${underFile}: cannot be written (`), run.stderr)
     assert.strictEqual(run.stderr.trim().split("\n").length, 1)
-  })
-
-  it("--concurrency from 1 to 1,000: 0 or 100,000 exits 2 with one line, nothing run", async () => {
-    const values = ["0", "100000"]
-    const runs = await Promise.all(values.map((value) => {
-      const s = setup()
-      writeInput(s.input, numbered(1))
-      return batch(s, ["--concurrency", value]).then((run) => ({ s, run }))
-    }))
-    for (const [i, { run, s }] of runs.entries()) {
-      assert.strictEqual(run.code, 2, run.stderr)
-      assert.strictEqual(
-        run.stderr.trim(),
-        `error: InvalidValue: --concurrency must be from 1 to 1000, got ${values[i]}`
-      )
-      assert.isFalse(existsSync(s.out))
-    }
   })
 
   it("an input path that is not a readable file, or an --out that is not a file, exits 2 with one line naming it", async () => {
