@@ -25,6 +25,7 @@ import { CliError, ExitCode } from "../Exit.js"
 import * as Output from "../Output.js"
 import * as Input from "./Input.js"
 import * as Jsonl from "./Jsonl.js"
+import { checkInput, checkOutput, notWritable, usage } from "./Paths.js"
 import * as Progress from "./Progress.js"
 import * as Results from "./Results.js"
 import { scanInput } from "./Scan.js"
@@ -53,44 +54,6 @@ const terminalColumns = (): number => {
   const columns = process.stderr.columns
   return typeof columns === "number" && columns > 0 ? columns : 160
 }
-
-const usage = (kind: string, message: string) => new CliError({ kind, message, exitCode: ExitCode.usage })
-
-/**
- * The input must be a readable file (it is read twice, streaming): a missing path, a directory or an
- * unreadable file is a usage mistake (exit 2) named by its path, not a runtime failure.
- */
-const checkInput = (fs: FileSystem.FileSystem, path: string): Effect.Effect<void, CliError | PlatformError> =>
-  Effect.gen(function*() {
-    const info = yield* fs.stat(path)
-    if (info.type !== "File") return yield* usage("NotAFile", `${path}: not a file (${info.type})`)
-    yield* fs.access(path, { readable: true })
-  }).pipe(
-    Effect.catchTag("SystemError", (error) =>
-      Effect.fail(
-        error.reason === "NotFound"
-          ? usage("FileNotFound", `${path}: no such file`)
-          : usage("FileNotReadable", `${path}: cannot be read (${error.reason})`)
-      ))
-  )
-
-/** The results file, when it exists, must be a file (an earlier run's, read then appended to) we may write. */
-const checkOutput = (fs: FileSystem.FileSystem, path: string): Effect.Effect<void, CliError | PlatformError> =>
-  Effect.gen(function*() {
-    const info = yield* fs.stat(path)
-    if (info.type !== "File") return yield* usage("NotAFile", `${path}: not a file (${info.type})`)
-    yield* fs.access(path, { writable: true }).pipe(
-      Effect.catchTag(
-        "SystemError",
-        (error) => Effect.fail(usage("FileNotWritable", `${path}: cannot be written (${error.reason})`))
-      )
-    )
-  }).pipe(
-    Effect.catchTag("SystemError", (error) =>
-      error.reason === "NotFound"
-        ? Effect.void
-        : Effect.fail(usage("FileNotWritable", `${path}: cannot be written (${error.reason})`)))
-  )
 
 /** Signals (SIGINT, SIGTERM) received while the scope is open, in a queue. */
 const signalQueue = Effect.acquireRelease(
@@ -218,14 +181,11 @@ export const program = (options: BatchOptions) =>
     // usage mistake named by its path, as an unreadable input is: exit 2, before any call.
     const writer = yield* Results.openWriter(options.out, { scrub: output.scrub, needsNewline: previous.needsNewline })
       .pipe(
-        Effect.catchTag("SystemError", (error) =>
-          Effect.fail(usage("FileNotWritable", `${options.out}: cannot be written (${error.reason})`)))
+        Effect.catchTag("SystemError", (error) => Effect.fail(notWritable(options.out, error.reason)))
       )
     const settlementOf = (traceId: string) =>
       ledger.events({ traceId }).pipe(
-        Effect.map((events) =>
-          events.find((e) => e.type === "cancel")
-        ),
+        Effect.map((events) => events.find((e) => e.type === "cancel")),
         Effect.orElseSucceed(() => undefined)
       )
 
