@@ -147,7 +147,9 @@ export const makeHandler = (
         // The body's end inside an event's first line (`dat`, `data: `) is a cut, even after a
         // finish_reason: that event may have been the usage chunk.
         // (Raw text before the first event is the unframed-JSON collector's, which judges it at the end.)
-        const cutShort = data !== undefined || (sawEvent && EventStream.looksCut(event.raw.join("\n"), true))
+        // (A comment line left unterminated is a keep-alive, not a cut: only a field's text is judged.)
+        const cutShort = data !== undefined ||
+          (sawEvent && event.raw.length > 0 && EventStream.looksCut(event.raw.join("\n"), true))
         if (event.unterminated === true && cutShort) {
           return Errors.streamInterrupted("the stream ended in the middle of an event", context)
         }

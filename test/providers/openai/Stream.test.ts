@@ -792,6 +792,20 @@ describe("openai streams: content moderation (README Streaming, WIRE.md §2.5, W
       }))
   }
 
+  it.effect("a keep-alive comment the body ends with after the finish_reason, even unterminated, is no cut", () =>
+    Effect.gen(function*() {
+      const finishChunk =
+        `data: {"id":"c1","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{},"finish_reason":"stop"}],"usage":{"prompt_tokens":5,"completion_tokens":2,"total_tokens":7}}\n\n`
+      for (const end of [": keep-alive", ": keep-alive\n", ": OPENROUTER PROCESSING\n\n"]) {
+        const result = yield* decode(textChunk + finishChunk + end)
+        assert.isTrue(Exit.isSuccess(result.exit), `${JSON.stringify(end)}: ${String(result.exit)}`)
+        assert.deepStrictEqual(result.finish, ["stop"])
+      }
+      // the first line of the next event cut short is a cut (it may have been the usage chunk)
+      const cut = yield* decode(textChunk + finishChunk + "dat")
+      expectError(failureOf(cut.exit), "RetryableError", "stream_interrupted")
+    }))
+
   it.effect("an error after the finish_reason (bare data:{error}, Groq's event: error) leaves the answer whole, as a warning", () =>
     Effect.gen(function*() {
       const finishChunk =
