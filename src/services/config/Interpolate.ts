@@ -48,7 +48,8 @@ export const malformedDetail = (variable: string): string =>
 /** Why a key named `__proto__` is refused. */
 const reservedKeyDetail = "__proto__ cannot be a key here (JavaScript reserves it); choose another name"
 
-const variablePattern = /\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g
+/** `${VAR}` in configuration text (global: use with `replace` / `matchAll`). */
+export const variablePattern = /\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g
 
 /** `text` with each `${VAR}` that `env` sets replaced by its value (an unset one left as written). */
 export const expandSet = (text: string, env: Env): string =>

@@ -10,7 +10,7 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as os from "node:os"
 import type { ConfigError } from "../../domain/Errors.js"
-import { type Env, lookupEnv } from "./Interpolate.js"
+import { type Env, lookupEnv, variablePattern } from "./Interpolate.js"
 import { configError } from "./Issues.js"
 import type { ConfigFile } from "./Schema.js"
 
@@ -81,8 +81,6 @@ export const readEnvironment = (names: Iterable<string>): Effect.Effect<Env> =>
     )
   )
 
-const variableInText = /\$\{[A-Za-z_][A-Za-z0-9_]*\}/
-const variablesInText = /\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g
 // Private-use characters: no configuration holds them, and a plain scalar may.
 const maskOpen = "\uE000"
 const maskClose = "\uE001"
@@ -108,10 +106,10 @@ export const parseYaml = (text: string, origin: string): Effect.Effect<unknown, 
     // `<<` merge keys (YAML 1.1, as docker compose files use them) share settings between entries
     let document = Yaml.parseDocument(text, { merge: true })
     let restore = false
-    if (document.errors.length > 0 && variableInText.test(text)) {
+    if (document.errors.length > 0 && text.includes("${")) {
       // `{ api_key: ${KEY} }` (API.md §8's one-line entries) is no YAML: `{` opens a mapping inside the
       // flow. Read again with each `${VAR}` as a plain scalar, restored after: only text that failed.
-      const masked = Yaml.parseDocument(text.replace(variablesInText, `$${maskOpen}$1${maskClose}`), { merge: true })
+      const masked = Yaml.parseDocument(text.replace(variablePattern, `$${maskOpen}$1${maskClose}`), { merge: true })
       if (masked.errors.length === 0) {
         document = masked
         restore = true
