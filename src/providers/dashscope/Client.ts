@@ -5,6 +5,7 @@
  */
 import * as Client from "../http/Client.js"
 import * as Errors from "./Errors.js"
+import * as Models from "./Models.js"
 import * as Request from "./Request.js"
 import * as Decode from "./Response.js"
 import * as DashScopeStream from "./Stream.js"
@@ -13,6 +14,8 @@ import * as DashScopeStream from "./Stream.js"
 export const make = Client.make({
   encode: Request.make,
   classify: Errors.classify,
+  // Thinking models refuse a non-streaming call (WIRE.md §2.2)
+  streamsOnly: Models.alwaysThinks,
   decode: (bodyText, response, context) => Decode.decode(bodyText, response.status, response.headers, context),
   streamHandler: (response, context) => DashScopeStream.makeHandler(response.headers, context)
 })

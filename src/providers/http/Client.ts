@@ -13,6 +13,7 @@ import type { LLMError } from "../../domain/Errors.js"
 import type { CallRequest } from "../../domain/Prompt.js"
 import type { ProviderAnswer, ProviderClient, ProviderTarget } from "../Provider.js"
 import * as Abortable from "./Abortable.js"
+import * as Assemble from "./Assemble.js"
 import type * as Errors from "./Errors.js"
 import * as EventStream from "./EventStream.js"
 import type { PreparedRequest } from "./Request.js"
@@ -29,6 +30,11 @@ export interface Codec {
     context: Errors.ClassifyContext,
     call: { readonly target: ProviderTarget; readonly request: CallRequest }
   ) => Either.Either<ProviderAnswer, LLMError>
+  /**
+   * Models the service answers only as a stream (it refuses a unary call to them): their unary calls
+   * are sent as streams and the parts assembled into the answer (`Assemble.ts`).
+   */
+  readonly streamsOnly?: (modelId: string) => boolean
   /** The decoder of one 2xx stream's events. */
   readonly streamHandler: (
     response: HttpClientResponse.HttpClientResponse,
@@ -74,24 +80,46 @@ export const make = (codec: Codec): Effect.Effect<ProviderClient, never, HttpCli
           })
         )
       })
+    /** A unary call sent as a stream: every part read (no idle limit: the attempt's timeout bounds it), then assembled. */
+    const generateOverStream = (target: ProviderTarget, request: CallRequest, abort: AbortController | undefined) =>
+      Effect.scopeWith((scope) =>
+        Effect.flatMap(
+          openResponse(target, request, scope, abort),
+          ({ context, makeHandler, response }) =>
+            Effect.flatMap(
+              Effect.flatMap(EventStream.openPull(response, context, makeHandler, undefined, scope), Assemble.drain),
+              (parts) => {
+                const { answer, warnings } = Assemble.answerOf(parts)
+                return warnings.length === 0
+                  ? Effect.succeed(answer)
+                  : Effect.as(
+                    Effect.forEach(warnings, (warning) => Effect.logWarning(warning), { discard: true }),
+                    answer
+                  )
+              }
+            )
+        )
+      ).pipe(Effect.scoped)
     return {
       abortsRequests: Abortable.abortsRequests(client),
       generate: (target, request, abort) =>
-        Effect.clockWith((clock) => {
-          const context = contextOf(target)
-          return Effect.flatMap(
-            transport.send(codec.encode(target, request, false), context, codec.classify, abort),
-            (response) =>
-              Effect.flatMap(
-                Response.readText(response, context),
-                (text) =>
-                  codec.decode(text, response, classifyContext(context, clock.unsafeCurrentTimeMillis()), {
-                    target,
-                    request
-                  })
-              )
-          )
-        }),
+        codec.streamsOnly?.(target.modelId) === true ?
+          generateOverStream(target, request, abort) :
+          Effect.clockWith((clock) => {
+            const context = contextOf(target)
+            return Effect.flatMap(
+              transport.send(codec.encode(target, request, false), context, codec.classify, abort),
+              (response) =>
+                Effect.flatMap(
+                  Response.readText(response, context),
+                  (text) =>
+                    codec.decode(text, response, classifyContext(context, clock.unsafeCurrentTimeMillis()), {
+                      target,
+                      request
+                    })
+                )
+            )
+          }),
       stream: (target, request) =>
         Effect.flatMap(Effect.scope, (scope) =>
           Effect.map(
