@@ -32,7 +32,8 @@ export const ErrorBody = Schema.Struct({
   error: Json.field(Schema.Union(Schema.String, ErrorObject)),
   message: Json.field(Schema.String),
   type: Json.field(Schema.String),
-  code: Json.field(Code)
+  code: Json.field(Code),
+  request_id: Json.field(Schema.String)
 })
 
 const decodeErrorBody = Schema.decodeUnknownOption(ErrorBody)
@@ -47,6 +48,8 @@ export interface ErrorPayload {
   readonly status: number | undefined
   /** OpenRouter's `metadata.raw`: the upstream provider's own words. */
   readonly detail: string | undefined
+  /** The body's `request_id` (DashScope's compatible mode, WIRE.md §3). */
+  readonly requestId?: string | undefined
 }
 
 /** True for a payload carrying an error: an `error` value, or vLLM's flat `"object": "error"`. */
@@ -65,8 +68,16 @@ export const errorPayloadOf = (json: unknown): ErrorPayload | undefined => {
   if (Option.isNone(decoded)) return undefined
   const body = decoded.value
   const error = body.error
+  const requestId = nonEmpty(body.request_id)
   if (typeof error === "string") {
-    return { message: nonEmpty(error), type: undefined, code: undefined, status: undefined, detail: undefined }
+    return {
+      message: nonEmpty(error),
+      type: undefined,
+      code: undefined,
+      status: undefined,
+      detail: undefined,
+      requestId
+    }
   }
   const source = error ?? body
   const code = source.code ?? undefined
@@ -81,7 +92,8 @@ export const errorPayloadOf = (json: unknown): ErrorPayload | undefined => {
       ? nonEmpty(raw)
       : raw !== undefined && raw !== null
       ? JSON.stringify(raw)
-      : undefined
+      : undefined,
+    requestId
   }
   return payload.message === undefined && payload.type === undefined && payload.code === undefined &&
       payload.status === undefined
@@ -256,7 +268,7 @@ export const classifyPayload = (
     .join(" / ")
   const serverText = payload === undefined ? rawText : [payload.message, payload.detail].filter(Boolean).join(" — ")
   const text = Errors.truncate(maskKeys(serverText))
-  const requestId = headers["x-request-id"]
+  const requestId = headers["x-request-id"] ?? payload?.requestId
   const what = `${Errors.describeContext(context)} ${said}${label ? ` ${label}` : ""}${text ? `: ${text}` : ""}` +
     (requestId !== undefined ? ` (request_id ${requestId})` : "")
   const message = statusClass._tag === "FatalError" && statusClass.reason === "authentication"

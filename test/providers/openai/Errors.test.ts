@@ -406,6 +406,12 @@ describe("openai Errors.classify: DashScope through its compatible mode (API.md 
     )
     expectError(compat, "FatalError", "content_filter", 400)
     assert.include(compat.message, "Input data may contain inappropriate content.")
+    // compatible mode names the request in the body (WIRE.md §3): the message carries it as the header's would
+    assert.include(compat.message, "(request_id r-1)")
+    assert.include(
+      classify(400, JSON.stringify({ error: { message: "m" }, request_id: "r-1" }), { "x-request-id": "h-1" }).message,
+      "(request_id h-1)"
+    )
     expectError(
       classify(
         400,
