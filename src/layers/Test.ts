@@ -7,7 +7,7 @@ import * as Layer from "effect/Layer"
 import * as Stream from "effect/Stream"
 import { type ConfigError, FatalError, type LLMError, RateLimitError, RetryableError } from "../domain/Errors.js"
 import type { FinishReason } from "../domain/FinishReason.js"
-import { type CallRequest, textOf } from "../domain/Prompt.js"
+import { type AssistantPart, type CallRequest, textOf, type ToolCallPart } from "../domain/Prompt.js"
 import type { UsageCounts } from "../domain/TokenUsage.js"
 import type { ProviderAnswer, ProviderClient, ProviderTarget, StreamPart } from "../providers/Provider.js"
 import { type ProtocolName, protocols } from "../providers/registry.js"
@@ -16,19 +16,34 @@ import * as LLMConfig from "../services/LLMConfig.js"
 import { Providers } from "../services/Providers.js"
 import { layerWith, type LiveServices } from "./Live.js"
 
-/** A scripted reply: text, a detailed answer, an error to fail with, or a function of the call. */
+/** A scripted answer: its text, and what else the call reports. */
+export interface MockAnswer {
+  readonly content: string
+  readonly reasoning?: string
+  /** Tool calls the model makes (after the text); `id` defaults to `call_<n>`. */
+  readonly toolCalls?: ReadonlyArray<MockToolCall>
+  readonly usage?: Partial<UsageCounts>
+  readonly finishReason?: FinishReason
+  /** How `stream` splits the content (default: by words); they must join to `content`. */
+  readonly deltas?: ReadonlyArray<string>
+}
+
+/** A scripted tool call: the tool's name and the params its handler gets. */
+export interface MockToolCall {
+  readonly name: string
+  readonly params: unknown
+  readonly id?: string
+}
+
+/**
+ * A scripted reply: text, an answer, an error to fail with, or a function of the call giving either of
+ * the first two (or a protocol client's own `ProviderAnswer`, taken as it is).
+ */
 export type MockReply =
   | string
-  | {
-    readonly content: string
-    readonly reasoning?: string
-    readonly usage?: Partial<UsageCounts>
-    readonly finishReason?: FinishReason
-    /** How `stream` splits the content (default: by words). */
-    readonly deltas?: ReadonlyArray<string>
-  }
+  | MockAnswer
   | LLMError
-  | ((call: MockCall) => Effect.Effect<ProviderAnswer, LLMError>)
+  | ((call: MockCall) => Effect.Effect<string | MockAnswer | ProviderAnswer, LLMError>)
 
 /** One request the mock received. */
 export interface MockCall {
@@ -47,10 +62,15 @@ export interface MockScript {
   readonly otherwise?: MockReply
 }
 
-/** A mock set of protocol clients and the log of the calls it received. */
+/**
+ * A mock set of protocol clients and the log of the calls it received. The script's place and the log
+ * belong to this object, not to a layer built from it: make one per test (or `reset()` it).
+ */
 export interface MockProviders {
   readonly layer: Layer.Layer<Providers>
   readonly calls: ReadonlyArray<MockCall>
+  /** Starts the script again from its first reply and empties `calls`. */
+  readonly reset: () => void
 }
 
 const isError = (reply: MockReply): reply is LLMError => typeof reply === "object" && reply !== null && "_tag" in reply
@@ -95,39 +115,119 @@ const located = (error: LLMError, call: MockCall): LLMError => {
   })
 }
 
-const toAnswer = (reply: MockReply, call: MockCall): Effect.Effect<ProviderAnswer, LLMError> => {
-  if (typeof reply === "function") return Effect.mapError(reply(call), (error) => located(error, call))
-  if (isError(reply)) return Effect.fail(located(reply, call))
-  const spec = typeof reply === "string" ? { content: reply } : reply
+/** A protocol client's answer (a function reply may give one): it carries every field, `usage` included. */
+const isProviderAnswer = (value: MockAnswer | ProviderAnswer): value is ProviderAnswer =>
+  "requestId" in value && "modelVersion" in value && "usage" in value
+
+/** What a script says, checked: a reply of the wrong shape is a defect naming it, not an odd answer. */
+const checked = (spec: unknown): Effect.Effect<MockAnswer | ProviderAnswer> => {
+  if (typeof spec !== "object" || spec === null || typeof (spec as MockAnswer).content !== "string") {
+    return Effect.dieMessage(`a mock reply must be a string or an object with a string content, got ${String(spec)}`)
+  }
+  const { content, deltas } = spec as MockAnswer
+  if (deltas !== undefined && deltas.join("") !== content) {
+    return Effect.dieMessage(
+      `a mock reply's deltas must join to its content: ${JSON.stringify(deltas)} against ${JSON.stringify(content)}`
+    )
+  }
+  return Effect.succeed(spec as MockAnswer)
+}
+
+/** The answer a scripted reply gives: usage estimated (a token per 4 characters) where the script left it out. */
+const answerOf = (spec: MockAnswer | ProviderAnswer, call: MockCall): ProviderAnswer => {
+  if (isProviderAnswer(spec)) return spec
   const input = estimateTokens(call.request.messages.map(textOf).join(" ") + (call.request.system ?? ""))
   const output = estimateTokens(spec.content)
   const inputTokens = spec.usage?.inputTokens ?? input
   const outputTokens = spec.usage?.outputTokens ?? output
-  return Effect.succeed({
+  const toolCalls = (spec.toolCalls ?? []).map((toolCall, index): ToolCallPart => ({
+    type: "tool-call",
+    id: toolCall.id ?? `call_${index}`,
+    name: toolCall.name,
+    params: toolCall.params
+  }))
+  const parts: Array<AssistantPart> = []
+  if (toolCalls.length > 0) {
+    if (spec.reasoning !== undefined && spec.reasoning.length > 0) {
+      parts.push({ type: "reasoning", text: spec.reasoning })
+    }
+    if (spec.content.length > 0) parts.push({ type: "text", text: spec.content })
+    parts.push(...toolCalls)
+  }
+  return {
     content: spec.content,
-    reasoning: "reasoning" in spec ? spec.reasoning : undefined,
+    reasoning: spec.reasoning,
+    ...(parts.length > 0 ? { parts } : {}),
     usage: {
       ...spec.usage,
       inputTokens,
       outputTokens,
       totalTokens: spec.usage?.totalTokens ?? inputTokens + outputTokens
     },
-    finishReason: ("finishReason" in spec ? spec.finishReason : undefined) ?? "stop",
+    finishReason: spec.finishReason ?? "stop",
     requestId: `mock-${crypto.randomUUID()}`,
     modelVersion: call.modelId
-  })
+  }
 }
 
-const deltasOf = (reply: MockReply, content: string): ReadonlyArray<string> =>
-  typeof reply === "object" && reply !== null && !isError(reply) && "deltas" in reply && reply.deltas !== undefined
-    ? reply.deltas
-    : content.split(/(?<= )/)
+/** The script's answer and how a stream splits its text (`undefined`: by words). */
+const toAnswer = (
+  reply: MockReply,
+  call: MockCall
+): Effect.Effect<{ readonly answer: ProviderAnswer; readonly deltas: ReadonlyArray<string> | undefined }, LLMError> => {
+  if (isError(reply)) return Effect.fail(located(reply, call))
+  const spec: Effect.Effect<unknown, LLMError> = typeof reply === "function"
+    ? Effect.mapError(reply(call), (error) => located(error, call))
+    : Effect.succeed(reply)
+  return Effect.flatMap(
+    spec,
+    (value) =>
+      Effect.map(checked(typeof value === "string" ? { content: value } : value), (checkedSpec) => ({
+        answer: answerOf(checkedSpec, call),
+        deltas: isProviderAnswer(checkedSpec) ? undefined : checkedSpec.deltas
+      }))
+  )
+}
+
+const byWords = (text: string): ReadonlyArray<string> => text.split(/(?<= )/)
+
+/**
+ * A scripted answer as the parts a protocol's stream gives: the ids, then every part of the answer in
+ * order (text in `deltas`, else by words; tool calls whole; provider metadata after its text), then usage
+ * and the finish.
+ */
+const streamPartsOf = (answer: ProviderAnswer, deltas: ReadonlyArray<string> | undefined): Array<StreamPart> => {
+  const parts: Array<StreamPart> = [{
+    _tag: "Metadata",
+    requestId: answer.requestId,
+    modelVersion: answer.modelVersion
+  }]
+  const text = (content: string, split: ReadonlyArray<string> | undefined) => {
+    for (const delta of split ?? byWords(content)) parts.push({ _tag: "TextDelta", text: delta })
+  }
+  if (answer.parts === undefined) {
+    if (answer.reasoning !== undefined) parts.push({ _tag: "ReasoningDelta", text: answer.reasoning })
+    text(answer.content, deltas)
+  } else {
+    for (const part of answer.parts) {
+      if (part.type === "text") text(part.text, answer.parts.length === 1 ? deltas : undefined)
+      else if (part.type === "reasoning") parts.push({ _tag: "ReasoningDelta", text: part.text })
+      else if (part.type === "tool-call") parts.push({ _tag: "ToolCall", call: part })
+      if ((part.type === "text" || part.type === "reasoning") && part.metadata !== undefined) {
+        parts.push({ _tag: "PartMetadata", part: part.type, metadata: part.metadata })
+      }
+    }
+  }
+  if (answer.usage !== undefined) parts.push({ _tag: "Usage", usage: answer.usage })
+  parts.push({ _tag: "Finish", reason: answer.finishReason })
+  return parts
+}
 
 /** Builds scripted clients (every protocol answers from the same script). */
 export const makeMockProviders = (script: MockScript = {}): MockProviders => {
   const calls: Array<MockCall> = []
   let index = 0
-  const echo: MockReply = (call) => toAnswer(`echo: ${lastUserText(call.request)}`, call)
+  const echo: MockReply = (call) => Effect.succeed(`echo: ${lastUserText(call.request)}`)
   const next = (): MockReply => {
     const replies = script.replies ?? []
     if (index < replies.length) return replies[index++]!
@@ -147,29 +247,25 @@ export const makeMockProviders = (script: MockScript = {}): MockProviders => {
       return call
     }
     return {
-      generate: (target, request) => Effect.suspend(() => toAnswer(next(), record(target, request, false))),
+      generate: (target, request) =>
+        Effect.suspend(() => Effect.map(toAnswer(next(), record(target, request, false)), ({ answer }) => answer)),
       stream: (target, request) =>
-        Effect.suspend(() => {
-          const reply = next()
-          return Effect.map(toAnswer(reply, record(target, request, true)), (answer) => {
-            const parts: Array<StreamPart> = [{
-              _tag: "Metadata",
-              requestId: answer.requestId,
-              modelVersion: answer.modelVersion
-            }]
-            if (answer.reasoning !== undefined) parts.push({ _tag: "ReasoningDelta", text: answer.reasoning })
-            for (const text of deltasOf(reply, answer.content)) parts.push({ _tag: "TextDelta", text })
-            if (answer.usage !== undefined) parts.push({ _tag: "Usage", usage: answer.usage })
-            parts.push({ _tag: "Finish", reason: answer.finishReason })
-            return Stream.fromIterable(parts)
-          })
-        })
+        Effect.suspend(() =>
+          Effect.map(
+            toAnswer(next(), record(target, request, true)),
+            ({ answer, deltas }) => Stream.fromIterable(streamPartsOf(answer, deltas))
+          )
+        )
     }
   }
   const clients = Object.fromEntries(
     (Object.keys(protocols) as Array<ProtocolName>).map((protocol) => [protocol, client(protocol)])
   ) as Record<ProtocolName, ProviderClient>
-  return { layer: Layer.succeed(Providers, clients), calls }
+  const reset = () => {
+    index = 0
+    calls.length = 0
+  }
+  return { layer: Layer.succeed(Providers, clients), calls, reset }
 }
 
 /**
@@ -200,6 +296,11 @@ export interface TestLayerOptions {
   readonly config?: unknown
   /** The scripted clients (default: echo). */
   readonly providers?: MockProviders
+  /**
+   * The ledger the client writes to (default: a fresh in-memory one, `ledger.max_events` and the
+   * budget's hold TTL and alert thresholds from the config). Yours is what `Ledger` gives the test too.
+   */
+  readonly ledger?: Layer.Layer<Ledger.Ledger, never, LLMConfig.LLMConfig>
 }
 
 /**
@@ -210,7 +311,7 @@ export const makeTestLayer = (options: TestLayerOptions = {}): Layer.Layer<LiveS
   layerWith(
     LLMConfig.layerIsolated(options.config ?? testConfig),
     (options.providers ?? makeMockProviders()).layer,
-    Layer.unwrapEffect(
+    options.ledger ?? Layer.unwrapEffect(
       Effect.map(LLMConfig.LLMConfig, ({ config }) =>
         Ledger.layerMemory({
           holdTtlS: config.budget.holdTtlS,

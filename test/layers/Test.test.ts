@@ -1,0 +1,109 @@
+/**
+ * The test helpers users test their programs with (`effect-llm/testing`, API.md §5): what a script says
+ * reaches `generate`, `stream` and `effect-llm/ai` alike, a reply of the wrong shape is a defect naming
+ * it, the script can be reset, and the client writes to the ledger the test gives it.
+ */
+import { LanguageModel } from "@effect/ai"
+import { assert, describe, it } from "@effect/vitest"
+import * as Chunk from "effect/Chunk"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Layer from "effect/Layer"
+import * as Stream from "effect/Stream"
+import * as EffectLlmAi from "../../src/ai.js"
+import { generate, Ledger, stream } from "../../src/index.js"
+import { layerMemoryLedger, makeMockProviders, makeTestLayer, type MockReply } from "../../src/testing.js"
+import { weatherHandlers, WeatherToolkit } from "../ai/Support.js"
+
+const aiLayer = (replies: ReadonlyArray<MockReply>) =>
+  EffectLlmAi.layer({ model: "test-model" }).pipe(
+    Layer.provideMerge(makeTestLayer({ providers: makeMockProviders({ replies }) }))
+  )
+
+const weatherCall = { content: "", toolCalls: [{ name: "get_weather", params: { city: "Oslo" } }] }
+
+describe("effect-llm/testing: scripted replies", () => {
+  it.effect("a scripted tool call reaches streamText as on the live path: the call, its result, finish tool-calls", () =>
+    Effect.gen(function*() {
+      const parts = Chunk.toArray(
+        yield* Stream.runCollect(LanguageModel.streamText({ prompt: "Weather in Oslo?", toolkit: WeatherToolkit }))
+      )
+      const calls = parts.filter((part) => part.type === "tool-call")
+      assert.deepStrictEqual(calls.map((call) => [call.name, call.params]), [["get_weather", { city: "Oslo" }]])
+      const results = parts.filter((part) => part.type === "tool-result")
+      assert.deepStrictEqual(results.map((result) => (result.result as { city: string }).city), ["Oslo"])
+      assert.strictEqual(parts.find((part) => part.type === "finish")?.reason, "tool-calls")
+    }).pipe(Effect.provide(aiLayer([weatherCall])), Effect.provide(weatherHandlers)))
+
+  it.effect("and generateText: the same call and result", () =>
+    Effect.gen(function*() {
+      const response = yield* LanguageModel.generateText({ prompt: "Weather in Oslo?", toolkit: WeatherToolkit })
+      assert.deepStrictEqual(response.toolCalls.map((call) => call.params), [{ city: "Oslo" }])
+      assert.strictEqual(response.finishReason, "tool-calls")
+      assert.lengthOf(response.toolResults, 1)
+    }).pipe(Effect.provide(aiLayer([weatherCall])), Effect.provide(weatherHandlers)))
+
+  it.effect("a function reply may give a string or an answer, like the other replies", () =>
+    Effect.gen(function*() {
+      const providers = makeMockProviders({
+        replies: [
+          (call) => Effect.succeed(`you said: ${call.request.messages.length} message`),
+          () => Effect.succeed({ content: "two words", deltas: ["two ", "words"] })
+        ]
+      })
+      const { first, second } = yield* Effect.gen(function*() {
+        const first = yield* generate({ prompt: "hi", fullResponse: true })
+        const second = Chunk.toArray(yield* Stream.runCollect(stream({ prompt: "hi" })))
+        return { first, second }
+      }).pipe(Effect.provide(makeTestLayer({ providers })))
+      assert.strictEqual(first.content, "you said: 1 message")
+      assert.strictEqual(first.finishReason, "stop")
+      assert.isAbove(first.usage.outputTokens, 0)
+      assert.deepStrictEqual(second.filter((event) => !event.isFinish).map((event) => event.delta), ["two ", "words"])
+      assert.strictEqual(second.at(-1)?.response?.content, "two words")
+    }))
+
+  it.effect("a reply of the wrong shape is a defect naming it, not an answer without content", () =>
+    Effect.gen(function*() {
+      const bad = makeMockProviders({ replies: [() => Effect.succeed({ text: "no content" } as never)] })
+      const exit = yield* Effect.exit(
+        generate({ prompt: "hi" }).pipe(Effect.provide(makeTestLayer({ providers: bad })))
+      )
+      assert.isTrue(Exit.isFailure(exit) && Exit.isFailure(exit) && String(exit.cause).includes("string content"))
+    }))
+
+  it.effect("deltas that do not join to the content are a defect (generate and stream would disagree)", () =>
+    Effect.gen(function*() {
+      const providers = makeMockProviders({ replies: [{ content: "abcdef", deltas: ["zz"] }] })
+      const exit = yield* Effect.exit(
+        Stream.runDrain(stream({ prompt: "hi" })).pipe(Effect.provide(makeTestLayer({ providers })))
+      )
+      assert.isTrue(Exit.isFailure(exit))
+      assert.include(String(Exit.isFailure(exit) ? exit.cause : ""), "must join to its content")
+    }))
+
+  it.effect("reset() starts the script again and empties the log of calls", () =>
+    Effect.gen(function*() {
+      const providers = makeMockProviders({ replies: ["first answer"] })
+      const layer = makeTestLayer({ providers })
+      assert.strictEqual(yield* generate({ prompt: "a" }).pipe(Effect.provide(layer)), "first answer")
+      assert.strictEqual(yield* generate({ prompt: "b" }).pipe(Effect.provide(layer)), "echo: b")
+      providers.reset()
+      assert.lengthOf(providers.calls, 0)
+      assert.strictEqual(yield* generate({ prompt: "c" }).pipe(Effect.provide(layer)), "first answer")
+      assert.lengthOf(providers.calls, 1)
+    }))
+})
+
+describe("effect-llm/testing: makeTestLayer's ledger option", () => {
+  it.effect("the client writes to the ledger the test gives, and the test reads the same one", () =>
+    Effect.gen(function*() {
+      const ledger = yield* Layer.build(layerMemoryLedger())
+      const mine = Layer.succeedContext(ledger)
+      yield* generate({ prompt: "hi", traceId: "mine-1" }).pipe(
+        Effect.provide(makeTestLayer({ ledger: mine }))
+      )
+      const events = yield* Effect.flatMap(Ledger, (l) => l.events({ traceId: "mine-1" })).pipe(Effect.provide(mine))
+      assert.deepStrictEqual(events.map((event) => event.type), ["hold", "commit"])
+    }).pipe(Effect.scoped))
+})
