@@ -15,10 +15,12 @@ import { isRetryable, type LLMError, RateLimitError } from "../domain/Errors.js"
 
 /** The backoff schedule built from `resilience.*`. Its input is the error that failed the attempt. */
 export const schedule = (config: ResilienceConfig): Schedule.Schedule<unknown, LLMError> => {
-  const max = Duration.seconds(config.maxDelayS)
+  const maxMs = config.maxDelayS * 1000
   return Schedule.exponential(Duration.seconds(config.baseDelayS), 2).pipe(
     Schedule.jittered,
-    Schedule.modifyDelay((_, delay) => Duration.min(delay, max)),
+    // Whole milliseconds (timers have no finer grain): under TestClock a fractional sleep would leave
+    // the call's timestamps and timings between two milliseconds, which the wall clock never does.
+    Schedule.modifyDelay((_, delay) => Duration.millis(Math.min(Math.ceil(Duration.toMillis(delay)), maxMs))),
     Schedule.intersect(Schedule.recurs(config.maxRetries))
   )
 }

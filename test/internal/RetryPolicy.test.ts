@@ -34,6 +34,14 @@ describe("RetryPolicy", () => {
       })
     }))
 
+  it.effect("delays are whole milliseconds, so a call's timestamps stay whole under TestClock", () =>
+    Effect.gen(function*() {
+      const cfg = { ...config, maxRetries: 20, baseDelayS: 0.0013, maxDelayS: 0.5, retryBudgetS: 10_000 }
+      const out = yield* delays(cfg, Array.from({ length: 20 }, () => unavailable))
+      assert.strictEqual(out.length, 20)
+      for (const delay of out) assert.isTrue(Number.isInteger(delay) && (delay as number) <= 500, `${delay}`)
+    }))
+
   it.effect("jitter is pinned by Random.fixed", () =>
     Effect.gen(function*() {
       const a = yield* delays(config, [unavailable, unavailable]).pipe(Effect.withRandom(Random.fixed([0.5])))
