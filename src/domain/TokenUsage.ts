@@ -17,8 +17,11 @@ export class TokenUsage extends Schema.Class<TokenUsage>("TokenUsage")({
   /** Output tokens spent on reasoning (included in `outputTokens`). */
   reasoningTokens: Schema.optional(Schema.Number)
 }) {
-  /** A usage of zero tokens. */
-  static readonly zero = new TokenUsage({ inputTokens: 0, outputTokens: 0, totalTokens: 0 })
+  /**
+   * A usage of zero tokens. (`this`, not the class's name: a class that names itself is renamed
+   * `_TokenUsage` by the bundler, and Node prints instances with that name.)
+   */
+  static readonly zero: TokenUsage = new this({ inputTokens: 0, outputTokens: 0, totalTokens: 0 })
 }
 
 /**

@@ -42,9 +42,21 @@ describe("the bundled entry points", () => {
     }
   })
 
-  it("keep the error classes' names (printed with every failure)", async () => {
+  it("keep the error and record classes' names (printed with every failure and every logged record)", async () => {
     const index = await bundled("index")
-    for (const name of ["FatalError", "RetryableError", "RateLimitError", "CircuitOpenError", "LedgerError"]) {
+    for (
+      const name of [
+        "FatalError",
+        "RetryableError",
+        "RateLimitError",
+        "CircuitOpenError",
+        "LedgerError",
+        "TokenUsage",
+        "GenerationResponse",
+        "StreamEvent",
+        "LedgerEvent"
+      ]
+    ) {
       expect((index[name] as { readonly name: string }).name).toBe(name)
     }
   })
