@@ -247,6 +247,8 @@ describe.concurrent("effect-llm batch", { timeout: 120_000 }, () => {
 
     const plain = await batch(s)
     assert.include(plain.stderr, `warn: ${s.input}:2: not valid JSON`)
+    // they are not in the results file: the error line says where they are
+    assert.strictEqual(errorLine(plain.stderr), "error: BatchIncomplete: 7 malformed line(s) skipped (see the summary)")
 
     const t = setup()
     writeInput(t.input, [{ id: "a", prompt: "fine" }, "not json"])

@@ -358,9 +358,13 @@ export const program = (options: BatchOptions) =>
         kind: "BatchIncomplete",
         message: [
           ...(c.failed > 0 ? [`${c.failed} item(s) failed`] : []),
-          ...(c.keptFailed > 0 ? [`${c.keptFailed} failed in an earlier run (--retry-failed retries them)`] : []),
-          ...(c.malformed > 0 ? [`${c.malformed} malformed line(s) skipped`] : [])
-        ].join(", ") + ` (see ${options.out})`,
+          ...(c.keptFailed > 0 ? [`${c.keptFailed} failed in an earlier run (--retry-failed retries them)`] : [])
+        ].join(", ").concat(c.failed + c.keptFailed > 0 ? ` (see ${options.out})` : "").concat(
+          // malformed lines are not in the results file: their numbers are in the summary and the warnings
+          c.malformed === 0
+            ? ""
+            : `${c.failed + c.keptFailed > 0 ? "; " : ""}${c.malformed} malformed line(s) skipped (see the summary)`
+        ),
         exitCode: ExitCode.runtime
       })
     }
