@@ -75,6 +75,19 @@ class CutShort {
   }
 }
 
+/**
+ * An attempt not sent: `retry_budget_s` was spent before it could be (a renewal of the hold, or a wait,
+ * took what was left). No request was made, so the breaker counts nothing (abandoned) and `run` fails
+ * the call with the last error an endpoint gave, or this one for a first attempt.
+ */
+class NotSent {
+  readonly _tag = "NotSent"
+  readonly error: LLMError
+  constructor(error: LLMError) {
+    this.error = error
+  }
+}
+
 /** The attempt runner over the layer's router, breakers, credentials, protocol clients and policy. */
 export const make = (deps: {
   readonly resilience: ResilienceConfig
@@ -115,13 +128,28 @@ export const make = (deps: {
           state,
           routeStands
         )
+        // a call that has retried and waited past a third of the hold TTL renews its hold before sending
+        const renewal = metering.renewalDue(meter, clock.unsafeCurrentTimeMillis())
+        if (renewal !== undefined) yield* renewal
+        const remainingMs = RetryPolicy.remainingBudgetMs(resilience, state, clock.unsafeCurrentTimeMillis())
+        // an attempt with no time left is not sent: it could only time out, after the provider billed it
+        if (remainingMs <= 0) {
+          return yield* Effect.fail(
+            new NotSent(
+              new RetryableError({
+                reason: "timeout",
+                message: `${route.model.provider} (endpoint "${route.endpoint.name}"): retry_budget_s (${
+                  Duration.format(Duration.seconds(resilience.retryBudgetS))
+                }) was spent before the attempt could be sent; no request was made`,
+                provider: route.model.provider,
+                endpoint: route.endpoint.name
+              })
+            )
+          )
+        }
         meter.progress.attempt(route)
         yield* telemetry.attempted(route)
-        const now = clock.unsafeCurrentTimeMillis()
-        // a call that has retried and waited past a third of the hold TTL renews its hold before sending
-        const renewal = metering.renewalDue(meter, now)
-        if (renewal !== undefined) yield* renewal
-        const timeoutMs = Math.max(0, Math.min(requestTimeoutMs, RetryPolicy.remainingBudgetMs(resilience, state, now)))
+        const timeoutMs = Math.min(requestTimeoutMs, remainingMs)
         const target: ProviderTarget = {
           provider: route.model.provider,
           endpoint: route.endpoint,
@@ -160,7 +188,9 @@ export const make = (deps: {
   ): Effect.Effect<readonly [A, Route], LLMError> =>
     Effect.gen(function*() {
       const plan = meter.plan
-      let state = RetryPolicy.initial(policy, meter.progress.startedAt)
+      // The budget counts from the first attempt: the plan and the hold before it (a ledger that waits
+      // for a lock, or a busy database) are not attempts or waits of the call's retries (API.md §7).
+      let state = RetryPolicy.initial(policy, yield* Clock.currentTimeMillis)
       let previous: PreviousAttempt | undefined
       // The last attempt's error: when the call's own failures (or others' meanwhile) have opened every
       // breaker it could use, the call fails with what actually happened to it, not `CircuitOpenError`
@@ -181,6 +211,10 @@ export const make = (deps: {
             `the breaker of ${route.endpoint.name} opened while ${plan.model.alias} waited for a rate-limit slot: routing again`
           ).pipe(Effect.annotateLogs({ traceId: plan.traceId, endpoint: route.endpoint.name }))
           continue
+        }
+        if (failure.value instanceof NotSent) {
+          yield* admission.failed(meter.progress, route, failure.value.error)
+          return yield* Effect.fail(lastError ?? failure.value.error)
         }
         const error = failure.value instanceof CutShort ? failure.value.error : failure.value
         lastError = error

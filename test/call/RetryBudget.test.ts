@@ -1,0 +1,105 @@
+/**
+ * `retry_budget_s` bounds a call's attempts and the waits between them (API.md §7): it counts from the
+ * first attempt, not from the call's start (a ledger that waits for a lock is neither), and an attempt
+ * the budget leaves no time for is not sent (it could only time out, after the provider billed it).
+ */
+import { assert, describe, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
+import * as TestClock from "effect/TestClock"
+import { generate, Ledger } from "../../src/index.js"
+import { layerMemoryLedger, makeMockProviders, makeTestLayer, RetryableError, testConfig } from "../../src/testing.js"
+
+/** The in-memory ledger, with `hold` and `renew` taking the given time (a busy database, a held lock). */
+const slowLedger = (slow: { readonly holdS?: number; readonly renewS?: number }) =>
+  Layer.effect(
+    Ledger,
+    Effect.map(Ledger, (ledger) => ({
+      ...ledger,
+      hold: (request: Parameters<typeof ledger.hold>[0]) =>
+        Effect.zipRight(Effect.sleep(`${slow.holdS ?? 0} seconds`), ledger.hold(request)),
+      renew: (hold: Parameters<NonNullable<typeof ledger.renew>>[0]) =>
+        Effect.zipRight(Effect.sleep(`${slow.renewS ?? 0} seconds`), ledger.renew?.(hold) ?? Effect.void)
+    }))
+  ).pipe(Layer.provide(layerMemoryLedger()))
+
+const config = (resilience: Record<string, unknown>, budget: Record<string, unknown> = {}) => ({
+  ...testConfig,
+  resilience: { ...testConfig.resilience, ...resilience },
+  budget: { daily_spend_limit: 1, ...budget }
+})
+
+describe("retry_budget_s", () => {
+  it.effect("counts from the first attempt: a hold that waited past it still sends the call", () =>
+    Effect.gen(function*() {
+      // the endpoint answers in half a second
+      const providers = makeMockProviders({ replies: [() => Effect.as(Effect.sleep("500 millis"), "answered")] })
+      const layer = makeTestLayer({
+        config: config({ retry_budget_s: 1, request_timeout_s: 5 }),
+        providers,
+        ledger: slowLedger({ holdS: 3 })
+      })
+      const fiber = yield* Effect.fork(generate({ prompt: "hi" }).pipe(Effect.provide(layer)))
+      yield* TestClock.adjust("3 seconds")
+      yield* TestClock.adjust("1 second")
+      assert.strictEqual(yield* Fiber.join(fiber), "answered")
+      assert.lengthOf(providers.calls, 1)
+    }))
+
+  it.effect("an attempt the budget leaves no time for is not sent; the call fails with the last endpoint's error", () =>
+    Effect.gen(function*() {
+      const providers = makeMockProviders({
+        replies: [new RetryableError({ reason: "server_error", message: "503 from the endpoint", status: 503 }), "late"]
+      })
+      const layer = makeTestLayer({
+        // the retry waits 1.2-1.8 s, past a third of the hold's TTL: the hold is renewed before the
+        // next attempt, and the renewal takes the rest of the budget
+        config: config({ retry_budget_s: 4, base_delay_s: 1.5, max_delay_s: 2, max_retries: 3 }, { hold_ttl_s: 3 }),
+        providers,
+        ledger: slowLedger({ renewS: 5 })
+      })
+      const fiber = yield* Effect.fork(
+        Effect.flip(generate({ prompt: "hi", traceId: "spent-1" })).pipe(
+          Effect.zip(Effect.flatMap(Ledger, (ledger) => ledger.events({ traceId: "spent-1" }))),
+          Effect.provide(layer)
+        )
+      )
+      yield* TestClock.adjust("10 seconds")
+      const [error, events] = yield* Fiber.join(fiber)
+      assert.lengthOf(providers.calls, 1)
+      assert.strictEqual(error._tag, "RetryableError")
+      assert.include(error.message, "503 from the endpoint")
+      const cancel = events.find((event) => event.type === "cancel")
+      assert.strictEqual(cancel?.attempts, 1)
+    }))
+
+  it.effect("a first attempt with no time left names the budget, not the endpoint, and sends nothing", () =>
+    Effect.gen(function*() {
+      // the second call waits 60 s for its rate-limit slot, then renews its hold (past a third of its TTL):
+      // the renewal takes the rest of the budget
+      const providers = makeMockProviders({ replies: ["first", "never"] })
+      const base = config({ retry_budget_s: 100, max_wait_timeout_s: 90 }, { hold_ttl_s: 90 })
+      const layer = makeTestLayer({
+        config: {
+          ...base,
+          models: { ...base.models, "test-model": { ...base.models["test-model"], limits: { rpm: 1 } } }
+        },
+        providers,
+        ledger: slowLedger({ renewS: 50 })
+      })
+      const fiber = yield* Effect.fork(
+        Effect.zipRight(generate({ prompt: "one" }), Effect.flip(generate({ prompt: "two" }))).pipe(
+          Effect.provide(layer)
+        )
+      )
+      yield* TestClock.adjust("200 seconds")
+      const error = yield* Fiber.join(fiber)
+      assert.lengthOf(providers.calls, 1)
+      assert.strictEqual(error._tag, "RetryableError")
+      assert.match(
+        error.message,
+        /retry_budget_s \(1m 40s\) was spent before the attempt could be sent; no request was made/
+      )
+    }))
+})
