@@ -114,8 +114,9 @@ const options = {
 } as const
 // BENCH_LEDGER=sqlite: the same over a SQLite ledger in a fresh temp file (default durability).
 const sqlite = process.env.BENCH_LEDGER === "sqlite"
-const ledger = sqlite ?
-  { backend: "sqlite", path: `${Fs.mkdtempSync(Path.join(Os.tmpdir(), "effect-llm-overhead-"))}/ledger.db` } as const :
+const ledgerDir = sqlite ? Fs.mkdtempSync(Path.join(Os.tmpdir(), "effect-llm-overhead-")) : undefined
+const ledger = ledgerDir !== undefined ?
+  { backend: "sqlite", path: `${ledgerDir}/ledger.db` } as const :
   { backend: "memory" } as const
 const layer = layerWith(
   LLMConfig.layerIsolated(benchConfig(options, ledger)),
@@ -363,3 +364,4 @@ if (what.includes("forks")) {
   console.log(`  of which before the first delta reached the caller: ${beforeFirst}`)
 }
 await runtime.dispose()
+if (ledgerDir !== undefined) Fs.rmSync(ledgerDir, { recursive: true, force: true })
