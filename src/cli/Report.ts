@@ -5,6 +5,7 @@
  */
 import type { BudgetWindow } from "../domain/Errors.js"
 import type { SummaryGroupBy, SummaryRow } from "../domain/LedgerEvent.js"
+import { roundUsd } from "../internal/Usd.js"
 import { bar, table, usd } from "./Format.js"
 
 /** The output formats of both commands. */
@@ -44,6 +45,8 @@ export const makeReport = (
 ): Report => {
   const total = { calls: 0, ok: 0, error: 0, cancelled: 0, expired: 0, inputTokens: 0, outputTokens: 0, cost: 0 }
   for (const row of rows) for (const key of Object.keys(total) as Array<keyof typeof total>) total[key] += row[key]
+  // a sum of rounded costs picks up float noise (0.1 + 0.2): reported to the picodollar, as every cost is
+  total.cost = roundUsd(total.cost)
   return {
     groupBy,
     days,
