@@ -32,7 +32,11 @@ export const parseUtcDate = (text: string): Date | undefined => {
   // a date alone is UTC midnight in ECMAScript already
   const iso = match !== null ? `${day}T${match[2]}${match[3]?.toUpperCase() ?? "Z"}` : day
   const date = new Date(iso)
-  return Number.isNaN(date.getTime()) ? undefined : date
+  if (Number.isNaN(date.getTime())) return undefined
+  // `Date` keeps milliseconds and drops finer digits; ledger timestamps are whole ms, so the instant
+  // is rounded up: `--until …:59.9999` still takes a row stamped at .999, `--since` the same leaves it out
+  const finer = /\.\d{3}(\d+)/.exec(match?.[2] ?? "")?.[1]
+  return finer !== undefined && /[1-9]/.test(finer) ? new Date(date.getTime() + 1) : date
 }
 
 /** An option holding a `parseUtcDate` date; anything else is refused with the option's name. */

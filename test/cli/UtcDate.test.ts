@@ -23,6 +23,12 @@ describe("parseUtcDate", () => {
     assert.strictEqual(parseUtcDate("2025-01-31T10:00:00.5z")?.toISOString(), "2025-01-31T10:00:00.500Z")
   })
 
+  it("rounds digits finer than a millisecond up (ledger timestamps are whole ms)", () => {
+    assert.strictEqual(parseUtcDate("2025-01-31T23:59:59.9999")?.toISOString(), "2025-02-01T00:00:00.000Z")
+    assert.strictEqual(parseUtcDate("2025-01-31T10:00:00.1230001Z")?.toISOString(), "2025-01-31T10:00:00.124Z")
+    assert.strictEqual(parseUtcDate("2025-01-31T10:00:00.123000")?.toISOString(), "2025-01-31T10:00:00.123Z")
+  })
+
   it("refuses what is not an ISO 8601 date", () => {
     for (const text of ["yesterday", "31/01/2025", "2025-13-01", "2025-01-31T25:00", ""]) {
       assert.isUndefined(parseUtcDate(text), text)
