@@ -6,6 +6,7 @@ import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
 import type { ConfigError } from "../../domain/Errors.js"
 import { configError, isPlainObject, type KeyPath } from "./Issues.js"
+import { type ScalarKind, typedScalar } from "./Scalars.js"
 
 /** A snapshot of the environment variables a load consulted. */
 export type Env = Readonly<Record<string, string | undefined>>
@@ -51,6 +52,9 @@ const reservedKeyDetail = "__proto__ cannot be a key here (JavaScript reserves i
 /** `${VAR}` in configuration text (global: use with `replace` / `matchAll`). */
 export const variablePattern = /\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g
 
+/** A value that is one `${VAR}` and nothing else. */
+const wholeVariable = /^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$/
+
 /** `text` with each `${VAR}` that `env` sets replaced by its value (an unset one left as written). */
 export const expandSet = (text: string, env: Env): string =>
   text.replace(variablePattern, (written, name: string) => lookupEnv(env, name) ?? written)
@@ -78,7 +82,12 @@ const isHeaderPath = (path: KeyPath): boolean => path.length === 4 && path[0] ==
  * text no header can carry (reason `invalid`), which in `api_key` becomes a `MalformedVariable`.
  * Keys whose value is `undefined` are dropped; a key named `__proto__` is an `invalid` `ConfigError`.
  */
-export const interpolate = (root: unknown, env: Env, origin: string | undefined): Effect.Effect<unknown, ConfigError> =>
+export const interpolate = (
+  root: unknown,
+  env: Env,
+  origin: string | undefined,
+  scalarAt: (path: KeyPath) => ScalarKind | undefined = () => undefined
+): Effect.Effect<unknown, ConfigError> =>
   Effect.suspend(() => {
     let failure: ConfigError | undefined
     const visit = (value: unknown, path: KeyPath): unknown => {
@@ -87,6 +96,14 @@ export const interpolate = (root: unknown, env: Env, origin: string | undefined)
         let unset: string | undefined
         let malformed: string | undefined
         const header = isApiKeyPath(path) || isHeaderPath(path)
+        // a setting that is one `${VAR}` and expects a number or a boolean takes it as YAML reads the text
+        const whole = header ? null : wholeVariable.exec(value)
+        if (whole !== null) {
+          const kind = scalarAt(path)
+          const found = kind === undefined ? undefined : lookupEnv(env, whole[1]!)
+          const typed = found === undefined ? undefined : typedScalar(found, kind!)
+          if (typed !== undefined) return typed
+        }
         const result = value.replace(variablePattern, (_, name: string) => {
           const found = lookupEnv(env, name)
           if (found === undefined) unset ??= name

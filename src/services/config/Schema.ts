@@ -12,6 +12,7 @@ import type { ConfigError } from "../../domain/Errors.js"
 import { maxTokenCount } from "../../domain/TokenUsage.js"
 import { type Env, interpolate, isHeaderValue, MalformedVariable, MissingVariable } from "./Interpolate.js"
 import { configError, type KeyPath, sensitivityOf, showActual } from "./Issues.js"
+import { scalarAt } from "./Scalars.js"
 
 // Every leaf carries a `description`: it is the "expected …" of error messages.
 
@@ -320,6 +321,9 @@ export const fromParseIssue = (issue: ParseResult.ParseIssue, origin: string | u
 
 const decodeFile = Schema.decodeUnknown(ConfigFile, { onExcessProperty: "error" })
 
+/** The file's shape under its YAML keys: where a `${VAR}` setting expects a number or a boolean. */
+const encodedAst = ConfigFile.ast
+
 /**
  * Interpolates and decodes one source. `origin` is the file's display name (undefined for the
  * `config` option); it prefixes every error message.
@@ -329,6 +333,6 @@ export const decodeSource = (
   env: Env,
   origin: string | undefined
 ): Effect.Effect<ConfigFile, ConfigError> =>
-  interpolate(raw ?? {}, env, origin).pipe(
+  interpolate(raw ?? {}, env, origin, (path) => scalarAt(encodedAst, path)).pipe(
     Effect.flatMap((value) => decodeFile(value).pipe(Effect.mapError((error) => fromParseIssue(error.issue, origin))))
   )

@@ -178,3 +178,55 @@ describe("userConfig (API.md §14)", () => {
       assert.deepStrictEqual(Object.keys(config.models), ["flash", "mine"])
     }))
 })
+
+describe("numbers and flags from ${VAR}", () => {
+  it.effect("a setting that is one ${VAR} takes the variable's text as YAML reads it: numbers and booleans", () =>
+    Effect.gen(function*() {
+      const { config } = yield* loadObject({
+        ...minimal,
+        models: {
+          flash: {
+            ...minimal.models.flash,
+            pricing: { input_per_1m: "${IN_PRICE}", output_per_1m: "${OUT_PRICE}" },
+            limits: { rpm: "${RPM}" }
+          }
+        },
+        resilience: {
+          max_retries: "${RETRIES}",
+          request_timeout_s: "${TIMEOUT}",
+          wait_on_rate_limit: "${WAIT}"
+        },
+        budget: { daily_spend_limit: "${DAILY}", alert_thresholds: ["${FIRST_ALERT}", 0.9] }
+      }, {
+        IN_PRICE: "0.3",
+        OUT_PRICE: "2.5",
+        RPM: "60",
+        RETRIES: "3",
+        TIMEOUT: " 12.5 ",
+        WAIT: "false",
+        DAILY: "2",
+        FIRST_ALERT: "0.5"
+      })
+      assert.strictEqual(config.resilience.maxRetries, 3)
+      assert.strictEqual(config.resilience.requestTimeoutS, 12.5)
+      assert.strictEqual(config.resilience.waitOnRateLimit, false)
+      assert.strictEqual(config.budget.dailySpendLimit, 2)
+      assert.deepStrictEqual(config.budget.alertThresholds, [0.5, 0.9])
+      assert.deepStrictEqual(config.models.flash?.pricing, { inputPer1m: 0.3, outputPer1m: 2.5 })
+      assert.strictEqual(config.models.flash?.limits?.rpm, 60)
+    }))
+
+  it.effect("text that is not a number stays text and is refused naming the key; strings stay strings", () =>
+    Effect.gen(function*() {
+      const error = yield* Effect.flip(loadObject({ ...minimal, resilience: { max_retries: "${RETRIES}" } }, {
+        RETRIES: "three"
+      }))
+      assert.strictEqual(error.message, "resilience.max_retries: expected a non-negative integer, got \"three\"")
+      // a model id (a string setting) that looks like a number is kept as written
+      const { config } = yield* loadObject({
+        ...minimal,
+        models: { flash: { provider: "google", model_id: "${MODEL}" } }
+      }, { MODEL: "42" })
+      assert.strictEqual(config.models.flash?.modelId, "42")
+    }))
+})
