@@ -324,16 +324,21 @@ export const run = (argv: ReadonlyArray<string>): Effect.Effect<number, never, C
     Effect.flatMap(
       Effect.tap(takeLogLevel(argv.slice(2)), ({ args }) => checkRequestArgs(args)),
       ({ args, level }) =>
-        Console.consoleWith((console) =>
-          Effect.withConsole(cli([...argv.slice(0, 2), ...args]), {
-            ...console,
-            error: () => Effect.void,
-            log: (...items) =>
-              console.log(
-                ...items.map((item) => typeof item === "string" ? output.scrub(colour ? item : stripAnsi(item)) : item)
-              )
-          })
-        ).pipe(level === undefined ? identity : Logger.withMinimumLogLevel(level))
+        // @effect/cli prints the version as a paragraph, a blank line after it: scripts read one line
+        args.length === 1 && args[0] === "--version" ?
+          Effect.as(Console.log(version), 0) :
+          Console.consoleWith((console) =>
+            Effect.withConsole(cli([...argv.slice(0, 2), ...args]), {
+              ...console,
+              error: () => Effect.void,
+              log: (...items) =>
+                console.log(
+                  ...items.map((item) =>
+                    typeof item === "string" ? output.scrub(colour ? item : stripAnsi(item)) : item
+                  )
+                )
+            })
+          ).pipe(level === undefined ? identity : Logger.withMinimumLogLevel(level))
     )
   ).pipe(
     Logger.withMinimumLogLevel(LogLevel.Warning),

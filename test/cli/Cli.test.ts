@@ -408,6 +408,12 @@ describe.concurrent("effect-llm CLI", { timeout: 120_000 }, () => {
     assert.strictEqual(calls.length, 2)
   })
 
+  it("--version prints the package's version on one line, nothing after it", async () => {
+    const run = await runCli(["--version"])
+    assert.strictEqual(run.code, 0, run.stderr)
+    assert.strictEqual(run.stdout, `${JSON.parse(readFileSync(join(root, "package.json"), "utf8")).version}\n`)
+  })
+
   it("--help shows examples and the exit codes", async () => {
     const run = await runCli(["stream", "--help"])
     assert.strictEqual(run.code, 0, run.stderr)
