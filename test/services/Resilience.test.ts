@@ -19,7 +19,7 @@ import * as Queue from "effect/Queue"
 import * as Random from "effect/Random"
 import * as Stream from "effect/Stream"
 import * as TestClock from "effect/TestClock"
-import { generate, type LLMClient, makeLiveLayer, stream } from "../../src/index.js"
+import { generate, Ledger, type LLMClient, makeLiveLayer, stream } from "../../src/index.js"
 import * as Loopback from "../support/LoopbackServer.js"
 
 const ok = Loopback.readFixture("vertexai-sdk-test-data/googleai/unary-success-basic-reply-short.json")
@@ -332,6 +332,60 @@ describe("breakers and streams", () => {
         assert.strictEqual(Either.isLeft(refused) && refused.left._tag, "CircuitOpenError")
         assert.strictEqual(server.requests.length, 2)
       })))
+
+  it.scoped("under Stream.zip (which ends the stream by interrupting its fiber) cuts still count and settle as errors", () =>
+    Effect.gen(function*() {
+      const server = yield* Loopback.make
+      server.enqueue(cut, cut)
+      yield* Effect.gen(function*() {
+        for (const prompt of ["1", "2"]) {
+          const zipped = Stream.zip(stream({ prompt, traceId: `zip-${prompt}` }), Stream.range(1, 1_000))
+          const result = yield* Effect.either(Stream.runDrain(zipped))
+          assert.strictEqual(Either.isLeft(result) && (result.left as { reason?: string }).reason, "stream_interrupted")
+          const settled = (yield* Effect.flatMap(Ledger, (ledger) => ledger.events({ traceId: `zip-${prompt}` })))
+            .find((event) => event.type === "cancel")
+          assert.deepStrictEqual([settled?.status, settled?.error?.tag], ["error", "RetryableError"])
+        }
+        const refused = yield* drain("3")
+        assert.strictEqual(Either.isLeft(refused) && refused.left._tag, "CircuitOpenError")
+        assert.strictEqual(server.requests.length, 2)
+      }).pipe(Effect.provide(layerFor([{ name: "a", url: server.url }], breakerConfig)))
+    }))
+
+  it.scoped("under Stream.zip a call refused before its first delta (401) is settled with its error too", () =>
+    Effect.gen(function*() {
+      const server = yield* Loopback.make
+      server.enqueue({
+        status: 401,
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ error: { code: 401, message: "API key not valid.", status: "UNAUTHENTICATED" } })
+      })
+      const settled = yield* Effect.gen(function*() {
+        const zipped = Stream.zip(stream({ prompt: "p", traceId: "zip-401" }), Stream.range(1, 1_000))
+        const result = yield* Effect.either(Stream.runDrain(zipped))
+        assert.strictEqual(Either.isLeft(result) && result.left._tag, "FatalError")
+        return (yield* Effect.flatMap(Ledger, (ledger) => ledger.events({ traceId: "zip-401" })))
+          .find((event) => event.type === "cancel")
+      }).pipe(Effect.provide(layerFor([{ name: "a", url: server.url }], breakerConfig)))
+      assert.deepStrictEqual([settled?.status, settled?.error?.tag], ["error", "FatalError"])
+    }))
+
+  it.scoped("read through Stream.toPull, a failed stream is settled with its error, not the Option around it", () =>
+    Effect.gen(function*() {
+      const server = yield* Loopback.make
+      server.enqueue(cut)
+      const settled = yield* Effect.gen(function*() {
+        const drained = Effect.scoped(Effect.flatMap(
+          Stream.toPull(stream({ prompt: "p", traceId: "pulled" })),
+          (pull) => Effect.forever(pull)
+        ))
+        yield* Effect.either(drained)
+        return (yield* Effect.flatMap(Ledger, (ledger) => ledger.events({ traceId: "pulled" })))
+          .find((event) => event.type === "cancel")
+      }).pipe(Effect.provide(layerFor([{ name: "a", url: server.url }], breakerConfig)))
+      assert.deepStrictEqual([settled?.status, settled?.error?.tag], ["error", "RetryableError"])
+      assert.match(settled?.error?.message ?? "", /^google \(endpoint "a"\)/)
+    }))
 
   it.scoped("a stream that finishes counts as a success: the failures before it are no longer consecutive", () =>
     onOneEndpoint([cut, whole, cut, whole], (server) =>

@@ -161,6 +161,8 @@ export const fromNodeStream = (
     const arm = (deadline: number) => {
       watchdogAt = deadline
       watchdog = setTimeout(fire, Math.max(0, deadline - Timeout.liveNow()))
+      // a wait keeps the process alive by its socket: a stream abandoned with no read waiting must not
+      watchdog.unref()
     }
     const fire = () => {
       watchdog = undefined
