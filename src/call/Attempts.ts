@@ -184,8 +184,7 @@ export const make = (deps: {
   const run = <A>(
     meter: Meter,
     attempt: Attempt<A>,
-    successIn?: Scope.Scope,
-    endOf?: (exit: Exit.Exit<unknown, unknown>) => Exit.Exit<unknown, unknown>
+    successIn?: Scope.Scope
   ): Effect.Effect<readonly [A, Route], LLMError> =>
     Effect.gen(function*() {
       const plan = meter.plan
@@ -202,7 +201,7 @@ export const make = (deps: {
           ? router.route(plan.routing, previous)
           : Effect.catchTag(router.route(plan.routing, previous), "CircuitOpenError", () => Effect.fail(lastError!)))
         const exit = yield* Effect.exit(
-          breakers.guard(route.endpoint.name, route.admission, once(meter, route, state, attempt), successIn, endOf)
+          breakers.guard(route.endpoint.name, route.admission, once(meter, route, state, attempt), successIn)
         )
         if (Exit.isSuccess(exit)) return [exit.value, route] as const
         const failure = Cause.failureOption(exit.cause)

@@ -183,13 +183,6 @@ export const make = (deps: {
     outer: Scope.Scope
   ): Effect.Effect<Pull<A, LLMError>, LLMError> =>
     Effect.gen(function*() {
-      // The error the stream failed with, however its scope then closes: an operator that runs the
-      // stream in a fiber of its own (`Stream.zip`, `groupedWithin`, a sliding `buffer`) closes it with
-      // an interruption, and `Stream.toPull`'s consumer with the `Option` of the error. The call's
-      // settlement and the breaker read this instead.
-      let failed: LLMError | undefined
-      const endOf = <E>(exit: Exit.Exit<unknown, E>): Exit.Exit<unknown, E | LLMError> =>
-        failed === undefined ? exit : Exit.fail(failed)
       const plan = yield* planned(outer)
       // Read twice (start, first delta): one lookup of the clock, not a `currentTimeMillis` effect each.
       const clock = yield* Effect.clock
@@ -207,17 +200,14 @@ export const make = (deps: {
             Effect.withFiberRuntime((fiber) => {
               const span = isTraced(fiber) ? Context.getOption(fiber.currentContext, Tracer.ParentSpan) : Option.none()
               return Scope.addFinalizerExit(outer, (exit) => {
-                const settle = Effect.uninterruptible(metering.settleUnfinished(meter, endOf(exit)))
+                const settle = Effect.uninterruptible(metering.settleUnfinished(meter, exit))
                 return Option.isSome(span) ? Effect.withParentSpan(settle, span.value) : settle
               })
             })
         )
       )
       // The breaker counts the answering attempt by how the stream ends (a cut after the first delta is a failure).
-      const [opened, route] = yield* Effect.tapError(
-        deps.attempts.run(meter, openAttempt(outer, plan), outer, endOf),
-        (error) => Effect.sync(() => (failed = error))
-      )
+      const [opened, route] = yield* deps.attempts.run(meter, openAttempt(outer, plan), outer)
 
       const content: Array<string> = []
       const reasoning: Array<string> = []
@@ -310,10 +300,7 @@ export const make = (deps: {
       let stage: "first" | "body" | "finish" | "done" = "first"
       const rest: Effect.Effect<Chunk.Chunk<A>, Option.Option<LLMError>> = Effect.matchEffect(opened.pull, {
         onFailure: (error) => {
-          if (Option.isSome(error)) {
-            failed = scrubError(deps.scrub, error.value)
-            return Effect.fail(Option.some(failed))
-          }
+          if (Option.isSome(error)) return Effect.fail(Option.some(scrubError(deps.scrub, error.value)))
           stage = "finish"
           return next
         },

@@ -51,19 +51,29 @@ export const fromScopedPull = <A, E, R = never>(
         return built
       }
     )
-    // Whether the stream's own pull failed (its end, `Option.none()`, and interruptions aside): the exit
-    // `ensuringWith` sees is the consumer's, so a later stage of the consumer failing would read as
-    // this stream's failure; it stopped pulling, like `Stream.take`.
-    let failed = false
+    // How the stream's own pull failed (its end, `Option.none()`, and interruptions aside). The exit
+    // `ensuringWith` sees is the consumer's: a later stage of the consumer failing would read as this
+    // stream's failure (it stopped pulling, like `Stream.take`), and a stream that failed reads as
+    // interrupted when an operator ran it in a fiber it then interrupts (`Stream.zip`, `groupedWithin`,
+    // a sliding `buffer`) or as the `Option` of its error through `Stream.toPull`. The scope closes
+    // with the stream's own failure whatever the consumer's exit says.
+    let failure: Cause.Cause<E> | undefined
     const own = Effect.tapErrorCause(Effect.suspend(() => pull ?? first), (cause) => {
-      if (!Cause.isInterruptedOnly(cause) && !Option.exists(Cause.failureOption(cause), Option.isNone)) failed = true
+      if (!Cause.isInterruptedOnly(cause) && !Option.exists(Cause.failureOption(cause), Option.isNone)) {
+        // a failure here is `Option.some(error)` (or a defect, which holds none)
+        failure = Cause.map(cause, (error) => (error as Option.Some<E>).value)
+      }
       return Effect.void
     })
     return Stream.repeatEffectChunkOption(own).pipe(
       Stream.ensuringWith((exit) =>
         scope === undefined ? Effect.void : Scope.close(
           scope,
-          failed || Exit.isSuccess(exit) || Cause.isInterruptedOnly(exit.cause) ? exit : Exit.void
+          failure !== undefined
+            ? Exit.failCause(failure)
+            : Exit.isSuccess(exit) || Cause.isInterruptedOnly(exit.cause)
+            ? exit
+            : Exit.void
         )
       )
     )

@@ -72,13 +72,7 @@ export declare namespace CircuitBreaker {
       endpoint: string,
       admission: Admission,
       attempt: Effect.Effect<A, E, R>,
-      successIn?: Scope.Scope,
-      /**
-       * How the stream ended, from the exit its scope closed with: a stream that failed may have its
-       * scope closed by an interruption (`Stream.zip` runs it in a fiber it interrupts), so its owner
-       * says what the end was.
-       */
-      endOf?: (exit: Exit.Exit<unknown, unknown>) => Exit.Exit<unknown, unknown>
+      successIn?: Scope.Scope
     ) => Effect.Effect<A, E, R>
     /** Every known endpoint's breaker; an open one past its recovery time reads as `half_open` (API.md §7). */
     readonly states: () => Effect.Effect<ReadonlyArray<EndpointBreaker>>
@@ -237,13 +231,12 @@ export const make = (
       endpoint: string,
       admission: Admission,
       attempt: Effect.Effect<A, E, R>,
-      successIn?: Scope.Scope,
-      endOf?: (exit: Exit.Exit<unknown, unknown>) => Exit.Exit<unknown, unknown>
+      successIn?: Scope.Scope
     ) =>
       Effect.onExit(attempt, (exit) =>
         successIn !== undefined && Exit.isSuccess(exit)
           ? Scope.addFinalizerExit(successIn, (end) =>
-            record(endpoint, admission, outcomeOf(endOf === undefined ? end : endOf(end))))
+            record(endpoint, admission, outcomeOf(end)))
           : record(endpoint, admission, outcomeOf(exit)))
 
     return CircuitBreaker.of({ admit, stillAdmits, guard, states })
