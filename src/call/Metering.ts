@@ -14,6 +14,7 @@ import { BudgetExceededError, FatalError, type LedgerError } from "../domain/Err
 import { fromCounts, maxTokenCount, plausible, type TokenUsage, type UsageCounts } from "../domain/TokenUsage.js"
 import type { Scrubber } from "../internal/Scrub.js"
 import type { Hold, Ledger } from "../services/Ledger.js"
+import { formatUsd } from "../services/ledger/Spend.js"
 import { inputTokenBound, type Pricing } from "../services/Pricing.js"
 import type { Route } from "../services/Router.js"
 import type { Admission } from "./Admission.js"
@@ -236,7 +237,9 @@ export const make = (deps: {
   const warnOvershoot = (meter: Meter, model: ModelConfig, cost: number, held: Hold): Effect.Effect<void> =>
     cost > held.estimate + 1e-12 && requestFor(meter.plan, model).maxOutputTokens !== undefined
       ? Effect.logWarning(
-        `model "${model.alias}" (${model.modelId}) reported usage costing $${cost} above its hold of $${held.estimate}: settled at the real cost`
+        `model "${model.alias}" (${model.modelId}) reported usage costing ${formatUsd(cost)}, more than its hold of ${
+          formatUsd(held.estimate)
+        }: settled at the real cost (the service did not keep to the output cap it was sent)`
       ).pipe(Effect.annotateLogs({ traceId: meter.plan.traceId, alias: model.alias }))
       : Effect.void
 

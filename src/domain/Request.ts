@@ -59,7 +59,9 @@ const describe = (value: unknown): string => {
   }
   if (typeof value === "number") return String(value)
   if (Array.isArray(value)) return "an array"
-  return `a ${typeof value}`
+  if (value === undefined) return "nothing"
+  if (typeof value === "boolean") return `a boolean (${value})`
+  return typeof value === "object" ? "an object" : `a ${typeof value}`
 }
 
 const checkNumber = (

@@ -198,7 +198,11 @@ describe("the hold bounds the call (worst-case service)", () => {
       )
       assert.strictEqual(response.usage.outputTokens, 3000)
       assert.closeTo(response.cost, (2 * 1 + 3000 * 4) / 1e6, 1e-12)
-      assert.isTrue(warnings.some((w) => w.includes("\"flash\"") && w.includes("above its hold")), warnings.join("\n"))
+      const overshoot = warnings.find((w) => w.includes("\"flash\"") && w.includes("more than its hold"))
+      assert.isDefined(overshoot, warnings.join("\n"))
+      // money as people read it: the cost to four significant digits, no float noise
+      assert.include(overshoot, "costing $0.012,")
+      assert.notMatch(overshoot!, /\d{9,}/)
     }))
 
   it.live("with no budget in force an answer longer than the estimate is settled at its cost and logs nothing", () =>

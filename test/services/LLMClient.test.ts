@@ -140,7 +140,14 @@ describe("LLMClient.generate", () => {
         [{ prompt: "p", messages: "hello" }, `messages must be an array of { role, content }, got a string ("hello")`],
         [{ prompt: 42 }, "prompt must be a string, got 42"],
         [{ prompt: "p", stop: ["###", ""] }, `stop[1] must be a non-empty string, got a string ("")`],
-        [{ prompt: "p", fullResponse: 1 }, "fullResponse must be a boolean, got 1"]
+        [{ prompt: "p", fullResponse: 1 }, "fullResponse must be a boolean, got 1"],
+        [{ prompt: "p", messages: { a: 1 } }, "messages must be an array of { role, content }, got an object"],
+        [{ prompt: "p", fullResponse: "yes" }, `fullResponse must be a boolean, got a string ("yes")`],
+        [{ prompt: "p", messages: true }, "messages must be an array of { role, content }, got a boolean (true)"],
+        [
+          { messages: [{ role: "user", content: [{ type: "image", data: "AAAA" }] }] },
+          "messages[0].content[0].mediaType must be an image/* media type (image/png, image/jpeg, image/webp, image/gif), got nothing"
+        ]
       ] as const
       for (const [request, message] of cases) {
         const unary = yield* Effect.flip(generate(request as never))
