@@ -51,16 +51,31 @@ export const oversize = (model: ModelConfig, tokens: number, endpoint?: string):
     })
     : undefined
 
+/** A wait as people read it: `750ms`, `59.9s`, `2m` (rounded up: never shorter than the wait). */
+const formatWait = (ms: number): string =>
+  ms < 1_000
+    ? `${Math.ceil(ms)}ms`
+    : ms < 60_000
+    ? `${Math.ceil(ms / 100) / 10}s`
+    : Duration.format(Duration.seconds(Math.ceil(ms / 1_000)))
+
+const limitUnits = {
+  rpm: ["request", "requests", "per minute"],
+  tpm: ["token", "tokens", "per minute"],
+  rpd: ["request", "requests", "per day"]
+} as const
+
 const describe = (route: Route, limits: RateLimits | undefined, refusal: Refusal): string => {
-  const seconds = (refusal.retryAfterMs / 1000).toFixed(3).replace(/\.?0+$/, "")
+  const wait = formatWait(refusal.retryAfterMs)
   const alias = route.model.alias
   if (refusal.kind === "server") {
-    return `${route.endpoint.name} answered 429 for model "${alias}" and asked to wait: it admits nothing for it for another ${seconds} s`
+    return `${route.model.provider} (endpoint "${route.endpoint.name}") answered 429 for model "${alias}" and asked to wait: no request goes to it for another ${wait}`
   }
-  const windows = { rpm: "requests per minute", tpm: "tokens per minute", rpd: "requests per day" } as const
-  return `model "${alias}" is at its limit of ${limits?.[refusal.kind]} ${
-    windows[refusal.kind]
-  }: the next slot frees in ${seconds} s`
+  const limit = limits?.[refusal.kind]
+  const [one, many, per] = limitUnits[refusal.kind]
+  return `model "${alias}" is at its limit of ${limit} ${
+    limit === 1 ? one : many
+  } ${per} (models.${alias}.limits.${refusal.kind}): the next slot frees in ${wait}`
 }
 
 /** The limiter of a layer, over its ledger, resilience settings and call telemetry. */

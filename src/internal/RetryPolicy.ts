@@ -69,9 +69,25 @@ export const decide = (
     if (error._tag === "RateLimitError") {
       const delay = error.retryAfter ?? scheduled
       const hinted = error.retryAfter === undefined && delay !== undefined ? withRetryAfter(error, delay) : error
-      if (!config.waitOnRateLimit || delay === undefined || scheduled === undefined) return fail(hinted)
-      if (Duration.greaterThan(delay, Duration.seconds(config.maxWaitTimeoutS))) return fail(hinted)
-      if (!fitsBudget(config, state, now, delay)) return fail(hinted)
+      // a wait the call will not sleep: the message says why, beside the server's words
+      const notWaited = (why: string) =>
+        fail(withMessage(hinted, `${hinted.message} (${why}; retryAfter ${Duration.format(delay!)})`))
+      if (delay === undefined || scheduled === undefined) return fail(hinted)
+      if (!config.waitOnRateLimit) return notWaited("not waited: resilience.wait_on_rate_limit is off")
+      if (Duration.greaterThan(delay, Duration.seconds(config.maxWaitTimeoutS))) {
+        return notWaited(
+          `not waited: longer than resilience.max_wait_timeout_s (${
+            Duration.format(Duration.seconds(config.maxWaitTimeoutS))
+          })`
+        )
+      }
+      if (!fitsBudget(config, state, now, delay)) {
+        return notWaited(
+          `not waited: no time would be left for another attempt within resilience.retry_budget_s (${
+            Duration.format(Duration.seconds(config.retryBudgetS))
+          })`
+        )
+      }
       return [{ _tag: "retry", delay } as const, next] as const
     }
     if (scheduled === undefined || !fitsBudget(config, state, now, scheduled)) return fail(error)
@@ -86,6 +102,18 @@ const fitsBudget = (config: ResilienceConfig, state: RetryState, now: number, de
 /** Milliseconds left of the call's `retry_budget_s` at `now`. */
 export const remainingBudgetMs = (config: ResilienceConfig, state: RetryState, now: number): number =>
   config.retryBudgetS * 1000 - (now - state.startedAt)
+
+/** A copy of a rate-limit error with another message. */
+const withMessage = (error: RateLimitError, message: string): RateLimitError =>
+  new RateLimitError({
+    reason: error.reason,
+    message,
+    ...(error.retryAfter !== undefined ? { retryAfter: error.retryAfter } : {}),
+    ...(error.limitKind !== undefined ? { limitKind: error.limitKind } : {}),
+    ...(error.provider !== undefined ? { provider: error.provider } : {}),
+    ...(error.endpoint !== undefined ? { endpoint: error.endpoint } : {}),
+    ...(error.status !== undefined ? { status: error.status } : {})
+  })
 
 /** A copy of a rate-limit error with `retryAfter` set. */
 export const withRetryAfter = (error: RateLimitError, retryAfter: Duration.Duration): RateLimitError =>

@@ -172,7 +172,10 @@ describe.each(backends)("rate limits through the client ($name)", (backend) => {
         assert.strictEqual(refused.limitKind, "rpm")
         assert.strictEqual(Duration.toMillis(refused.retryAfter!), 45_000)
         assert.strictEqual(refused.endpoint, "g1")
-        assert.include(refused.message, "limit of 1 requests per minute")
+        assert.include(
+          refused.message,
+          "limit of 1 request per minute (models.flash.limits.rpm): the next slot frees in 45s"
+        )
         assert.strictEqual(arrivals.length, 1) // the fallback qwen was not tried
         const breakers = yield* (yield* CircuitBreaker).states()
         assert.deepStrictEqual(
@@ -378,6 +381,10 @@ describe.each(backends)("rate limits through the client ($name)", (backend) => {
         const refused = localLimit(yield* Effect.flip(generate()))
         assert.strictEqual(refused.limitKind, "server")
         assert.strictEqual(Duration.toMillis(refused.retryAfter!), 20_000)
+        assert.match(
+          refused.message,
+          /^google \(endpoint "g1"\) answered 429 for model "flash" and asked to wait: no request goes to it for another 20s$/
+        )
         assert.strictEqual(arrivals.length, 1)
       }).pipe(Effect.provide(layer))
     }))

@@ -108,6 +108,11 @@ describe("RetryPolicy", () => {
       assert.strictEqual(decision._tag, "fail")
       if (decision._tag === "fail" && decision.error._tag === "RateLimitError") {
         assert.strictEqual(Duration.toMillis(decision.error.retryAfter!), 34_400)
+        // the message says why the wait was not slept, beside the server's words
+        assert.strictEqual(
+          decision.error.message,
+          "429 (not waited: longer than resilience.max_wait_timeout_s (30s); retryAfter 34s 400ms)"
+        )
       } else assert.fail("expected a RateLimitError")
     }))
 
@@ -120,6 +125,7 @@ describe("RetryPolicy", () => {
       assert.strictEqual(decision._tag, "fail")
       if (decision._tag === "fail" && decision.error._tag === "RateLimitError") {
         assert.isDefined(decision.error.retryAfter)
+        assert.match(decision.error.message, /^429 \(not waited: resilience\.wait_on_rate_limit is off; retryAfter /)
       } else assert.fail("expected a RateLimitError")
     }))
 })
