@@ -138,8 +138,6 @@ export const retryAfterOf = (
 const plainText = (text: string): string => /<\/?[a-z][^>]*>/i.test(text) ? text.replace(/<[^>]*>/g, " ") : text
 
 /** Where the key comes from, for the "check your key" hint. */
-const keyHint = (provider: string): string => `${keyVariables(provider).join(" / ")} or providers.${provider}.api_key`
-
 /**
  * Classifies decoded error facts (or, without them, the raw text) under `status` (`undefined` for an
  * in-band stream error); `said` is what the message says happened.
@@ -169,7 +167,7 @@ const classifyFacts = (
     statusClass = { _tag: "RateLimitError", reason: "quota_exhausted" }
   }
   const message = statusClass._tag === "FatalError" && statusClass.reason === "authentication"
-    ? `${what}; check ${keyHint(context.provider)}`
+    ? Errors.withKeyHint(what, keyVariables(context.provider), context.provider)
     : statusClass._tag === "RateLimitError" && statusClass.reason === "quota_exhausted"
     ? `${what} (a balance or spend limit: waiting will not clear it)`
     : what

@@ -11,6 +11,7 @@ import * as Json from "../http/Json.js"
 import type { Classify } from "../http/Response.js"
 import * as RetryAfter from "../http/RetryAfter.js"
 import * as Sse from "../http/Sse.js"
+import { keyVariables } from "./Keys.js"
 
 /** An error body, native or OpenAI-shaped, leniently (every field optional or null). */
 export const ErrorBody = Schema.Struct({
@@ -128,8 +129,10 @@ export const classifyPayload = (
         ? { _tag: "FatalError", reason: "bad_response" }
         : Errors.classifyStatus(status))
   const message = statusClass._tag === "FatalError" && statusClass.reason === "authentication"
-    ? `${what} (the API key was rejected). DashScope keys are region-bound: check ` +
-      `that the key was issued for the region of endpoint "${context.endpoint}" (a key from another region is refused).`
+    ? `${Errors.withKeyHint(what, keyVariables(context.provider), context.provider)}; DashScope keys are ` +
+      `region-bound: the key must be issued for the region of endpoint "${context.endpoint}"`
+    : statusClass._tag === "RateLimitError" && statusClass.reason === "quota_exhausted"
+    ? `${what} (a spent quota or balance: waiting will not clear it)`
     : what
   return Errors.makeError(statusClass, message, {
     provider: context.provider,

@@ -21,6 +21,13 @@ export interface ClassifyContext extends ErrorContext {
 /** How messages name the target: `google (endpoint "google-us")`. */
 export const describeContext = (context: ErrorContext): string => `${context.provider} (endpoint "${context.endpoint}")`
 
+/**
+ * A rejected key's message: what happened, then where the key comes from (its variables and its
+ * config key). A server's sentence ending in a period is not followed by a stray `;`.
+ */
+export const withKeyHint = (what: string, variables: ReadonlyArray<string>, provider: string): string =>
+  `${what.replace(/\.$/, "")}; check ${variables.join(" / ")} or providers.${provider}.api_key`
+
 /** Longest piece of a server's text kept in an error message. */
 export const maxMessageLength = 500
 

@@ -241,8 +241,6 @@ export const classOf = (status: number, payload: ErrorPayload | undefined, rawTe
 const maskKeys = (text: string): string => text.replace(/\b(sk|ak|rk|pk)-[A-Za-z0-9*._-]{6,}/g, "$1-…")
 
 /** Where the key comes from, for the "check your key" hint. */
-const keyHint = (provider: string): string => `${keyVariables(provider).join(" / ")} or providers.${provider}.api_key`
-
 const dimensionOf = (payload: ErrorPayload | undefined): RetryAfter.RateLimitDimension | undefined =>
   payload?.type === "requests" || payload?.type === "tokens" ? payload.type : undefined
 
@@ -272,7 +270,7 @@ export const classifyPayload = (
   const what = `${Errors.describeContext(context)} ${said}${label ? ` ${label}` : ""}${text ? `: ${text}` : ""}` +
     (requestId !== undefined ? ` (request_id ${requestId})` : "")
   const message = statusClass._tag === "FatalError" && statusClass.reason === "authentication"
-    ? `${what}; check ${keyHint(context.provider)}`
+    ? Errors.withKeyHint(what, keyVariables(context.provider), context.provider)
     : statusClass._tag === "RateLimitError" && statusClass.reason === "quota_exhausted"
     ? `${what} (a spent quota or balance: waiting will not clear it)`
     : what

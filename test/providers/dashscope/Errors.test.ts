@@ -12,7 +12,11 @@ describe("DashScope Errors.classify", () => {
   it("a 401 InvalidApiKey is an authentication error that points at the key's region", () => {
     const error = classify(401, fixture("auth-error-nosse.response.body.txt"))
     expectError(error, "FatalError", "authentication", 401)
-    assert.match(error.message, /the API key was rejected/)
+    // where the key comes from, as on the other protocols
+    assert.match(
+      error.message,
+      /; check DASHSCOPE_API_KEY or providers\.dashscope\.api_key; DashScope keys are region-bound/
+    )
     // who answered is said once
     assert.strictEqual(error.message.split("dashscope (").length - 1, 1, error.message)
     assert.match(error.message, /region/)
@@ -107,14 +111,13 @@ describe("DashScope Errors.classify", () => {
   })
 
   it("Arrearage (an account in arrears) is a billing refusal: quota_exhausted, not retried by waiting (API.md §8)", () => {
-    expectError(
-      classify(
-        400,
-        `{"code":"Arrearage","message":"Access denied, please make sure your account is in good standing."}`
-      ),
-      "RateLimitError",
-      "quota_exhausted"
+    const error = classify(
+      400,
+      `{"code":"Arrearage","message":"Access denied, please make sure your account is in good standing."}`
     )
+    expectError(error, "RateLimitError", "quota_exhausted")
+    // said as on the other protocols
+    assert.match(error.message, /\(a spent quota or balance: waiting will not clear it\)$/)
   })
 
   it("a 429 that says a spend limit was reached is quota_exhausted, whatever its code or framing (API.md §8)", () => {

@@ -99,6 +99,9 @@ describe("openai Errors.classify: fatal statuses", () => {
     expectError(error, "FatalError", "authentication", 401)
     assert.include(error.message, "OPENAI_API_KEY or providers.openai.api_key")
     assert.include(error.message, "request_id req_401")
+    // without a request id the server's sentence ends the text: no stray ".;" before the hint
+    const bare = classify(401, body({ message: "Incorrect API key provided.", code: "invalid_api_key" }))
+    assert.include(bare.message, "Incorrect API key provided; check OPENAI_API_KEY")
     assert.notInclude(error.message, "sk-test-")
     assert.notInclude(error.message, "cdef")
     assert.notInclude(error.message, apiKey)
