@@ -110,7 +110,9 @@ export const classifyPayload = (
     .join(" / ")
   const requestId = payload?.requestId ?? headers["x-request-id"]
   const text = Errors.truncate(serverMessage)
-  const what = `${Errors.describeContext(context)} ${said}${label ? ` ${label}` : ""}${text ? `: ${text}` : ""}` +
+  // `said` may end with a colon before the service's code ("sent an error mid-stream: server_error: …")
+  const head = label ? `${said} ${label}` : said.replace(/:$/, "")
+  const what = `${Errors.describeContext(context)} ${head}${text ? `: ${text}` : ""}` +
     (requestId !== undefined ? ` (request_id ${requestId})` : "")
   const codeClass = payload !== undefined ? classOfCode(payload.code ?? "", payload.type, payload.message) : undefined
   const statusClass: Errors.StatusClass =

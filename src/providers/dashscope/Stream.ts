@@ -59,7 +59,7 @@ export const makeHandler = (
   const errorSource = (comments: ReadonlyArray<string> | undefined) => {
     if (comments === undefined) return { status: undefined, said: "answered HTTP 200 with an error body" }
     const status = Sse.commentStatus(comments)
-    return { status, said: `sent an error event mid-stream${status !== undefined ? ` (HTTP_STATUS/${status})` : ""}` }
+    return { status, said: `sent an error event mid-stream${status !== undefined ? ` (status ${status})` : ""}:` }
   }
 
   /** `comments`: the event's (its `:HTTP_STATUS/NNN`), read only for an error; none for a plain JSON body. */

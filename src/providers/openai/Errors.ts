@@ -267,7 +267,9 @@ export const classifyPayload = (
   const serverText = payload === undefined ? rawText : [payload.message, payload.detail].filter(Boolean).join(" — ")
   const text = Errors.truncate(maskKeys(serverText))
   const requestId = headers["x-request-id"] ?? payload?.requestId
-  const what = `${Errors.describeContext(context)} ${said}${label ? ` ${label}` : ""}${text ? `: ${text}` : ""}` +
+  // `said` may end with a colon before the service's code ("sent an error mid-stream: server_error: …")
+  const head = label ? `${said} ${label}` : said.replace(/:$/, "")
+  const what = `${Errors.describeContext(context)} ${head}${text ? `: ${text}` : ""}` +
     (requestId !== undefined ? ` (request_id ${requestId})` : "")
   const message = statusClass._tag === "FatalError" && statusClass.reason === "authentication"
     ? Errors.withKeyHint(what, keyVariables(context.provider), context.provider)

@@ -170,16 +170,16 @@ export const makeHandler = (
       if (json === undefined) {
         // Groq's `event: error` names the failure even when its data is not JSON.
         return isErrorEvent && event.unterminated !== true
-          ? inBandError(undefined, data, "sent an error event mid-stream", out, statusComment)
+          ? inBandError(undefined, data, "sent an error event mid-stream:", out, statusComment)
           : EventStream.undecodable(data, event.unterminated, context)
       }
       if (isErrorEvent && !isErrorPayload(json)) {
-        return inBandError(json, data, "sent an error event mid-stream", out, statusComment)
+        return inBandError(json, data, "sent an error event mid-stream:", out, statusComment)
       }
       return chunk(
         json,
         data,
-        isErrorEvent ? "sent an error event mid-stream" : "sent an error mid-stream",
+        isErrorEvent ? "sent an error event mid-stream:" : "sent an error mid-stream:",
         out,
         statusComment
       )

@@ -146,6 +146,10 @@ describe("DashScope streams", () => {
         assert.deepStrictEqual(deltas, ["1+", "1"])
         assert.deepStrictEqual(finish, [])
         expectError(failureOf(exit), "RateLimitError", "quota_exhausted", 429)
+        assert.match(
+          failureOf(exit).message,
+          /sent an error event mid-stream \(status 429\): Throttling\.AllocationQuota: Free allocated quota exceeded\./
+        )
       })
     ))
 

@@ -526,6 +526,8 @@ describe("openai streams: errors after HTTP 200", () => {
           assert.deepStrictEqual(after.deltas, ["**", "Holiday"])
           assert.deepStrictEqual(after.finish, [])
           expectError(failureOf(after.exit), tag, reason, status)
+          // one wording: what was sent, a colon, then the service's code and words
+          assert.match(failureOf(after.exit).message, /\(endpoint "[^"]+"\) sent an error (event )?mid-stream: [^:]/)
         })
       ))
   }
