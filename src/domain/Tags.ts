@@ -62,4 +62,6 @@ export const traceIdProblem = (traceId: unknown): string | undefined =>
     ? `traceId must be a string, got ${typeName(traceId)}`
     : traceIdPattern.test(traceId)
     ? undefined
-    : "traceId is up to 256 characters, with no control characters"
+    : [...traceId].length > 256
+    ? `traceId must be at most 256 characters, got ${[...traceId].length}`
+    : "traceId must have no control characters (a line break, a tab, NUL…), got one"

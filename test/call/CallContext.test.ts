@@ -139,9 +139,9 @@ describe("invalid tags are refused before any ledger write or request", () => {
           const [traceId, message] of [
             [5, /^traceId must be a string, got number/],
             [{ id: 1 }, /^traceId must be a string, got object/],
-            ["job\u0000-7", /^traceId is up to 256 characters, with no control characters/],
+            ["job\u0000-7", /^traceId must have no control characters \(a line break, a tab, NUL…\), got one$/],
             ["line\nbreak", /no control characters/],
-            ["x".repeat(257), /^traceId is up to 256 characters/]
+            ["x".repeat(257), /^traceId must be at most 256 characters, got 257$/]
           ] as const
         ) {
           const error = yield* Effect.flip(generate({ prompt: "hi", traceId: traceId as string }))
@@ -151,7 +151,7 @@ describe("invalid tags are refused before any ledger write or request", () => {
           assert.match(streamed.message, message)
         }
         const inContext = yield* Effect.flip(generate({ prompt: "hi" }).pipe(withCallContext({ traceId: "a\tb" })))
-        assert.match(inContext.message, /^withCallContext: traceId is up to 256 characters/)
+        assert.match(inContext.message, /^withCallContext: traceId must have no control characters/)
         assert.deepStrictEqual(yield* (yield* Ledger).events(), [])
         // what is taken: any printable text up to 256 characters
         const ok = yield* generate({ prompt: "hi", traceId: "ünï-côdé job/7 #1".padEnd(256, "x"), fullResponse: true })
