@@ -534,7 +534,10 @@ describe("LLMConfig", () => {
         const dir = freshDir()
         const error = yield* loadError({ configPath: "nope.yaml", cwd: dir })
         assert.strictEqual(error.reason, "unreadable")
-        assert.strictEqual(error.message, "nope.yaml: config file not found (named by configPath)")
+        assert.strictEqual(
+          error.message,
+          "nope.yaml: config file not found (named by the configPath option or --config)"
+        )
       }))
 
     it.effect("a missing $EFFECT_LLM_CONFIG file is unreadable", () =>

@@ -201,7 +201,7 @@ export const find = (
     } else {
       const fromEnv = lookupEnv(env, "EFFECT_LLM_CONFIG")
       const [file, namedBy] = options.configPath !== undefined
-        ? [path.resolve(cwd, options.configPath), "configPath"]
+        ? [path.resolve(cwd, options.configPath), "the configPath option or --config"]
         : fromEnv !== undefined
         ? [path.resolve(cwd, fromEnv), "EFFECT_LLM_CONFIG"]
         : [path.join(cwd, "config.yaml"), undefined]
