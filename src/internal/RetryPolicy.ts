@@ -103,25 +103,26 @@ const fitsBudget = (config: ResilienceConfig, state: RetryState, now: number, de
 export const remainingBudgetMs = (config: ResilienceConfig, state: RetryState, now: number): number =>
   config.retryBudgetS * 1000 - (now - state.startedAt)
 
-/** A copy of a rate-limit error with another message. */
-const withMessage = (error: RateLimitError, message: string): RateLimitError =>
-  new RateLimitError({
+/** A copy of a rate-limit error with some of its fields replaced (every other field kept). */
+const copyWith = (
+  error: RateLimitError,
+  changes: { readonly message?: string; readonly retryAfter?: Duration.Duration }
+): RateLimitError => {
+  const retryAfter = changes.retryAfter ?? error.retryAfter
+  return new RateLimitError({
     reason: error.reason,
-    message,
-    ...(error.retryAfter !== undefined ? { retryAfter: error.retryAfter } : {}),
+    message: changes.message ?? error.message,
+    ...(retryAfter !== undefined ? { retryAfter } : {}),
     ...(error.limitKind !== undefined ? { limitKind: error.limitKind } : {}),
     ...(error.provider !== undefined ? { provider: error.provider } : {}),
     ...(error.endpoint !== undefined ? { endpoint: error.endpoint } : {}),
     ...(error.status !== undefined ? { status: error.status } : {})
   })
+}
+
+/** A copy of a rate-limit error with another message. */
+const withMessage = (error: RateLimitError, message: string): RateLimitError => copyWith(error, { message })
 
 /** A copy of a rate-limit error with `retryAfter` set. */
 export const withRetryAfter = (error: RateLimitError, retryAfter: Duration.Duration): RateLimitError =>
-  new RateLimitError({
-    reason: error.reason,
-    message: error.message,
-    retryAfter,
-    ...(error.provider !== undefined ? { provider: error.provider } : {}),
-    ...(error.endpoint !== undefined ? { endpoint: error.endpoint } : {}),
-    ...(error.status !== undefined ? { status: error.status } : {})
-  })
+  copyWith(error, { retryAfter })

@@ -6,24 +6,14 @@
  * metadata to echo back.
  */
 import * as Effect from "effect/Effect"
-import * as Option from "effect/Option"
 import type { LLMError } from "../../domain/Errors.js"
 import type { AssistantPart, ProviderMetadata } from "../../domain/Prompt.js"
-import type { Pull } from "../../internal/Peel.js"
+import { peelUntil, type Pull } from "../../internal/Peel.js"
 import type { ProviderAnswer, StreamPart } from "../Provider.js"
 
-/** Every part of a stream's pull, up to its end; a failure on the way is the result's. */
-export const drain = (pull: Pull<StreamPart, LLMError>): Effect.Effect<ReadonlyArray<StreamPart>, LLMError> => {
-  const parts: Array<StreamPart> = []
-  const next: Effect.Effect<ReadonlyArray<StreamPart>, LLMError> = Effect.matchEffect(pull, {
-    onFailure: (end) => Option.isNone(end) ? Effect.succeed(parts) : Effect.fail(end.value),
-    onSuccess: (chunk) => {
-      for (const part of chunk) parts.push(part)
-      return next
-    }
-  })
-  return next
-}
+/** Every part of a stream's pull, up to its end (a peel that accepts none); a failure on the way is the result's. */
+export const drain = (pull: Pull<StreamPart, LLMError>): Effect.Effect<ReadonlyArray<StreamPart>, LLMError> =>
+  Effect.map(peelUntil(pull, () => false), (read) => read.prefix)
 
 /** What the parts of a whole stream say, as a unary answer, and the warnings they carried. */
 export const answerOf = (

@@ -53,7 +53,7 @@ const reservedKeyDetail = "__proto__ cannot be a key here (JavaScript reserves i
 export const variablePattern = /\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g
 
 /** A value that is one `${VAR}` and nothing else. */
-const wholeVariable = /^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$/
+const wholeVariable = new RegExp(`^${variablePattern.source}$`)
 
 /** `text` with each `${VAR}` that `env` sets replaced by its value (an unset one left as written). */
 export const expandSet = (text: string, env: Env): string =>
