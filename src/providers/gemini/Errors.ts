@@ -31,7 +31,9 @@ const Detail = Schema.Struct({
   reason: Json.field(Schema.String),
   metadata: Json.field(Schema.Record({ key: Schema.String, value: Schema.Unknown })),
   retryDelay: Json.field(Schema.String),
-  violations: Json.field(Schema.Array(Schema.Struct({ quotaId: Json.field(Schema.String) })))
+  violations: Json.field(
+    Schema.Array(Schema.Struct({ quotaId: Json.field(Schema.String), quotaValue: Json.field(Schema.String) }))
+  )
 })
 type Detail = typeof Detail.Type
 
@@ -67,6 +69,16 @@ const retryDelayOf = (body: ErrorBody): Duration.Duration | undefined => {
   }
   return undefined
 }
+
+/**
+ * A quota of zero: the model has no free tier on this project ("…, limit: 0, model: …" in the message,
+ * `quotaValue: "0"` in QuotaFailure; WIRE.md §1.7). Its short retryDelay notwithstanding, no wait clears it.
+ */
+const isZeroQuota = (body: ErrorBody): boolean =>
+  /\blimit: 0\b/.test(body.error.message ?? "") ||
+  detailsOf(body, "google.rpc.QuotaFailure").some((failure) =>
+    (failure.violations ?? []).some((violation) => violation.quotaValue === "0")
+  )
 
 /** The "Please retry in 26.5s." of a 429's message: the wait when no RetryInfo says it (WIRE.md §1.7). */
 const messageDelayOf = (body: ErrorBody): Duration.Duration | undefined => {
@@ -121,11 +133,16 @@ const classifyDecoded = (
   }
   if (status === 429) {
     const perDay = body !== undefined && isPerDayQuota(body)
+    const zero = !perDay && body !== undefined && isZeroQuota(body)
     // A reached spend limit (API.md §8): as final as a per-day quota.
-    const spent = !perDay && Errors.spendLimitWords.test(serverMessage)
+    const spent = !perDay && !zero && Errors.spendLimitWords.test(serverMessage)
     return Errors.makeError(
-      { _tag: "RateLimitError", reason: perDay || spent ? "quota_exhausted" : "rate_limited" },
-      perDay ? `${what} (a per-day quota: waiting will not clear it today)` : what,
+      { _tag: "RateLimitError", reason: perDay || zero || spent ? "quota_exhausted" : "rate_limited" },
+      perDay
+        ? `${what} (a per-day quota: waiting will not clear it today)`
+        : zero
+        ? `${what} (a quota of 0 for this model on this project: waiting will not clear it)`
+        : what,
       {
         ...fields,
         retryAfter: retryInfoWait(body) ??

@@ -113,6 +113,41 @@ describe("Gemini Errors.classify", () => {
     assert.strictEqual(millis((perMinute as any).retryAfter), 1681)
   })
 
+  it("429 on a quota of 0 (no free tier for the model) is quota_exhausted, though its RetryInfo is short", () => {
+    const body = (message: string, quotaValue: string) =>
+      JSON.stringify({
+        error: {
+          code: 429,
+          message,
+          status: "RESOURCE_EXHAUSTED",
+          details: [
+            {
+              "@type": "type.googleapis.com/google.rpc.QuotaFailure",
+              violations: [{ quotaId: "GenerateRequestsPerMinutePerProjectPerModel-FreeTier", quotaValue }]
+            },
+            { "@type": "type.googleapis.com/google.rpc.RetryInfo", retryDelay: "1s" }
+          ]
+        }
+      })
+    // WIRE.md §1.7's free-tier body, verbatim
+    const zero = classify(
+      429,
+      body(
+        "You exceeded your current quota, please check your plan and billing details. For more information on this error, head to: https://ai.google.dev/gemini-api/docs/rate-limits.\n* Quota exceeded for metric: generativelanguage.googleapis.com/generate_content_free_tier_requests, limit: 0, model: gemini-2.0-flash\nPlease retry in 1.68122827s.",
+        "0"
+      )
+    )
+    assert.strictEqual(zero._tag, "RateLimitError")
+    assert.strictEqual((zero as any).reason, "quota_exhausted")
+    assert.include(zero.message, "a quota of 0")
+    // the QuotaFailure's value alone says it too
+    assert.strictEqual((classify(429, body("Resource has been exhausted.", "0")) as any).reason, "quota_exhausted")
+    // a per-minute quota that is not 0 is waited out
+    const fifteen = classify(429, body("Quota exceeded for metric: …, limit: 15, model: gemini-2.0-flash", "15"))
+    assert.strictEqual((fifteen as any).reason, "rate_limited")
+    assert.notInclude(fifteen.message, "a quota of 0")
+  })
+
   it("429 that says a spend limit was reached is quota_exhausted; per-minute quota words are not (API.md §8)", () => {
     const spent = classify(
       429,
