@@ -22,7 +22,7 @@ import type { ProviderClient, ProviderTarget } from "../providers/Provider.js"
 import type { CircuitBreaker } from "../services/CircuitBreaker.js"
 import type { LLMConfig } from "../services/LLMConfig.js"
 import type { Providers } from "../services/Providers.js"
-import type { PreviousAttempt, Route, Router } from "../services/Router.js"
+import { isOnlyEndpoint, type PreviousAttempt, type Route, type Router } from "../services/Router.js"
 import type { Admission } from "./Admission.js"
 import type { CallTelemetry } from "./CallTelemetry.js"
 import type { Meter, Metering } from "./Metering.js"
@@ -220,7 +220,14 @@ export const make = (deps: {
         lastError = error
         yield* admission.failed(meter.progress, route, error)
         const now = yield* Clock.currentTimeMillis
-        const [decision, next] = yield* RetryPolicy.decide(resilience, policy, state, error, now)
+        const [decision, next] = yield* RetryPolicy.decide(
+          resilience,
+          policy,
+          state,
+          error,
+          now,
+          isOnlyEndpoint(plan.routing, route)
+        )
         if (decision._tag === "fail") return yield* Effect.fail(decision.error)
         const delayMs = Duration.toMillis(decision.delay)
         yield* Effect.logDebug(

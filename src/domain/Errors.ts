@@ -18,14 +18,16 @@ export const RetryableReason = Schema.Literal(
 /**
  * A transient failure: 5xx, 408, connection refused/reset, timeout, a cut stream, or a service saying
  * it is overloaded (HTTP 529, an overload body such as Anthropic's `overloaded_error`). Retried by the
- * schedule; counted by the breaker.
+ * schedule; counted by the breaker. `retryAfter` is the server's `Retry-After` (`retry-after-ms`) on
+ * such an answer (a 503 or 529 may send one): a retry to the same endpoint waits at least that long.
  */
 export class RetryableError extends Schema.TaggedError<RetryableError>()("RetryableError", {
   reason: RetryableReason,
   message: Schema.String,
   provider: Schema.optional(Schema.String),
   endpoint: Schema.optional(Schema.String),
-  status: Schema.optional(Schema.Number)
+  status: Schema.optional(Schema.Number),
+  retryAfter: Schema.optional(Schema.DurationFromMillis)
 }) {}
 
 /**

@@ -49,14 +49,17 @@ export const initial = (policy: Schedule.Schedule<unknown, LLMError>, now: numbe
  * Decides whether a failed attempt is retried and after how long. Only `RetryableError` and a
  * `rate_limited` `RateLimitError` are; a rate-limit wait is the server's hint when it gave one,
  * else the schedule's delay; a wait over `max_wait_timeout_s` or past `retry_budget_s` is refused
- * (the error is returned at once, its `retryAfter` filled in).
+ * (the error is returned at once, its `retryAfter` filled in). A `RetryableError`'s hint (a 503's
+ * `Retry-After`) lengthens the schedule's delay when the retry goes back to the endpoint that sent it
+ * (`backToSender`) and fits `max_wait_timeout_s` and the budget; otherwise the schedule's delay stands.
  */
 export const decide = (
   config: ResilienceConfig,
   policy: Schedule.Schedule<unknown, LLMError>,
   state: RetryState,
   error: LLMError,
-  now: number
+  now: number,
+  backToSender = true
 ): Effect.Effect<readonly [RetryDecision, RetryState]> =>
   Effect.gen(function*() {
     const fail = (e: LLMError) => [{ _tag: "fail", error: e } as const, state] as const
@@ -91,7 +94,11 @@ export const decide = (
       return [{ _tag: "retry", delay } as const, next] as const
     }
     if (scheduled === undefined || !fitsBudget(config, state, now, scheduled)) return fail(error)
-    const delay = scheduled
+    const hint = backToSender && error._tag === "RetryableError" ? error.retryAfter : undefined
+    const delay = hint !== undefined && Duration.greaterThan(hint, scheduled) &&
+        !Duration.greaterThan(hint, Duration.seconds(config.maxWaitTimeoutS)) && fitsBudget(config, state, now, hint)
+      ? hint
+      : scheduled
     return [{ _tag: "retry", delay } as const, next] as const
   })
 

@@ -103,6 +103,15 @@ export const attemptOrder = (routing: Routing, previous: PreviousAttempt | undef
   return at <= 0 ? order : [order[at]!, ...order.slice(0, at), ...order.slice(at + 1)]
 }
 
+/**
+ * Whether `candidate` is the only endpoint of its alias in `routing`: a retry after a failure there
+ * (not a 429) comes back to it, as the failover of §14 has nowhere else to go within the alias.
+ */
+export const isOnlyEndpoint = (routing: Routing, candidate: Candidate): boolean =>
+  candidate.model.alias === routing.model.alias
+    ? routing.own.length === 1
+    : routing.fallbacks.filter((other) => other.model.alias === candidate.model.alias).length === 1
+
 /** Builds the router over the config's models and the layer's breakers. */
 export const make = Effect.gen(function*() {
   const { config } = yield* LLMConfig

@@ -336,6 +336,59 @@ describe("openai over the whole client: retries and waits (TestClock)", () => {
       }))
   }
 
+  it.scoped("503 with retry-after: 5 on a one-endpoint model: the retry waits the hint, not the 0.8-1.2 s backoff", () =>
+    Effect.gen(function*() {
+      const server = yield* Loopback.make
+      server.enqueue({ ...overloaded, headers: { ...json, "retry-after": "5" } }, recordedAnswer)
+      const fiber = yield* Effect.fork(
+        generate({ prompt: "hi", fullResponse: true }).pipe(
+          Effect.provide(layerOf(openaiConfig([{ name: "a", url: server.url }])))
+        )
+      )
+      yield* waitForRequests(server, 1)
+      yield* TestClock.adjust("4999 millis")
+      yield* settle
+      assert.strictEqual(server.requests.length, 1)
+      yield* TestClock.adjust("1 millis")
+      const result = yield* Fiber.join(fiber)
+      assert.strictEqual(result.attempts, 2)
+      assert.strictEqual(result.timing.totalMs, 5_000)
+    }))
+
+  it.scoped("503 whose retry-after is over max_wait_timeout_s: retried after the schedule's delay", () =>
+    Effect.gen(function*() {
+      const server = yield* Loopback.make
+      server.enqueue({ ...overloaded, headers: { ...json, "retry-after": "600" } }, recordedAnswer)
+      const fiber = yield* Effect.fork(
+        generate({ prompt: "hi", fullResponse: true }).pipe(
+          Effect.provide(layerOf(openaiConfig([{ name: "a", url: server.url }])))
+        )
+      )
+      yield* waitForRequests(server, 1)
+      yield* TestClock.adjust("1200 millis")
+      const result = yield* Fiber.join(fiber)
+      assert.strictEqual(result.attempts, 2)
+      assert.isAtMost(result.timing.totalMs, 1_200)
+    }).pipe(Effect.withRandom(Random.fixed([0.5]))))
+
+  it.scoped("503 with retry-after on one of two endpoints: the retry fails over to the other without waiting the hint", () =>
+    Effect.gen(function*() {
+      const first = yield* Loopback.make
+      const second = yield* Loopback.make
+      first.enqueue({ ...overloaded, headers: { ...json, "retry-after": "30" } })
+      second.enqueue(recordedAnswer)
+      const fiber = yield* Effect.fork(
+        generate({ prompt: "hi", fullResponse: true }).pipe(
+          Effect.provide(layerOf(openaiConfig([{ name: "a", url: first.url }, { name: "b", url: second.url }])))
+        )
+      )
+      yield* waitForRequests(first, 1)
+      yield* TestClock.adjust("1200 millis")
+      const result = yield* Fiber.join(fiber)
+      assert.strictEqual(result.endpoint, "b")
+      assert.isAtMost(result.timing.totalMs, 1_200)
+    }).pipe(Effect.withRandom(Random.fixed([0.5]))))
+
   it.scoped("a reset hint over max_wait_timeout_s fails at once with its retryAfter", () =>
     Effect.gen(function*() {
       const server = yield* Loopback.make

@@ -177,8 +177,12 @@ const classifyFacts = (
     status,
     // An error inside a 200 waits by the schedule: that answer's headers are a success's (Anthropic has
     // sent retry-after on a 200, WIRE-openai-anthropic §2.1), not a wait for this error.
-    retryAfter: statusClass._tag === "RateLimitError" && status !== undefined && (status < 200 || status >= 300)
+    retryAfter: status === undefined || (status >= 200 && status < 300)
+      ? undefined
+      : statusClass._tag === "RateLimitError"
       ? retryAfterOf(headers, context.now)
+      : statusClass._tag === "RetryableError"
+      ? RetryAfter.fromHeaders(headers, context.now)
       : undefined
   })
 }

@@ -140,7 +140,7 @@ export const classifyPayload = (
     provider: context.provider,
     endpoint: context.endpoint,
     status,
-    retryAfter: statusClass._tag === "RateLimitError" ? RetryAfter.fromHeaders(headers, context.now) : undefined
+    retryAfter: statusClass._tag === "FatalError" ? undefined : RetryAfter.fromHeaders(headers, context.now)
   })
 }
 

@@ -156,7 +156,13 @@ const classifyDecoded = (
   const statusClass = status >= 500 && /overloaded|high demand/i.test(serverMessage)
     ? { _tag: "RetryableError" as const, reason: "overloaded" as const }
     : Errors.classifyStatus(status)
-  return Errors.makeError(statusClass, what, fields)
+  return Errors.makeError(statusClass, what, {
+    ...fields,
+    // a proxy's Retry-After on a 503 (Google sends none); an in-band error's headers are a 200's
+    retryAfter: statusClass._tag === "RetryableError" && !inBand
+      ? RetryAfter.fromHeaders(headers, context.now)
+      : undefined
+  })
 }
 
 /** An error body as JSON: plain (whatever the Content-Type says), else the first `data:` line of an SSE-framed body. */

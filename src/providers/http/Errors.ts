@@ -124,9 +124,9 @@ export const classifyStatus = (status: number): StatusClass => {
  * says "You exceeded your current quota" on every 429, per-minute ones included.
  */
 export const spendLimitWords =
-  /spend(?:ing)? (?:limit|cap)|budget (?:limit )?(?:exceeded|reached)|insufficient (?:account )?(?:balance|credits?|funds)|credit balance|out of (?:balance|credits)|no credits/i
+  /spend(?:ing)? (?:limit|cap)|budget (?:limit )?(?:has been |is |was )?(?:exceeded|reached)|insufficient (?:account )?(?:balance|credits?|funds)|credit balance|out of (?:balance|credits)|no credits/i
 
-/** Builds the error of a class with its context; `retryAfter` is kept only on a `RateLimitError`. */
+/** Builds the error of a class with its context; `retryAfter` is kept on a `RateLimitError` or `RetryableError`. */
 export const makeError = (
   statusClass: StatusClass,
   message: string,
@@ -138,17 +138,14 @@ export const makeError = (
     endpoint: context.endpoint,
     ...(context.status !== undefined ? { status: context.status } : {})
   }
+  const hint = context.retryAfter !== undefined ? { retryAfter: context.retryAfter } : {}
   switch (statusClass._tag) {
     case "FatalError":
       return new FatalError({ ...base, reason: statusClass.reason })
     case "RetryableError":
-      return new RetryableError({ ...base, reason: statusClass.reason })
+      return new RetryableError({ ...base, reason: statusClass.reason, ...hint })
     case "RateLimitError":
-      return new RateLimitError({
-        ...base,
-        reason: statusClass.reason,
-        ...(context.retryAfter !== undefined ? { retryAfter: context.retryAfter } : {})
-      })
+      return new RateLimitError({ ...base, reason: statusClass.reason, ...hint })
   }
 }
 

@@ -248,8 +248,9 @@ const dimensionOf = (payload: ErrorPayload | undefined): RetryAfter.RateLimitDim
  * Classifies an error payload (or, without one, the raw text) under `status`; `said` is what the
  * message says happened ("answered HTTP 429", "sent an error event mid-stream"). A `RateLimitError`
  * carries the wait from `retry-after-ms`, `retry-after` (seconds or HTTP-date), else the
- * `x-ratelimit-reset-*` headers — unless it came inside a 200 (`inBand`): that answer's headers are a
- * success's (its reset times say when the quota refills, not how long to wait), so the schedule waits.
+ * `x-ratelimit-reset-*` headers, a `RetryableError` (a 503) the first two — unless it came inside a 200
+ * (`inBand`): that answer's headers are a success's (its reset times say when the quota refills, not how
+ * long to wait), so the schedule waits.
  */
 export const classifyPayload = (
   status: number,
@@ -280,8 +281,12 @@ export const classifyPayload = (
     provider: context.provider,
     endpoint: context.endpoint,
     status,
-    retryAfter: statusClass._tag === "RateLimitError" && !inBand
+    retryAfter: inBand
+      ? undefined
+      : statusClass._tag === "RateLimitError"
       ? RetryAfter.fromHeaders(headers, context.now) ?? RetryAfter.fromRateLimitReset(headers, dimensionOf(payload))
+      : statusClass._tag === "RetryableError"
+      ? RetryAfter.fromHeaders(headers, context.now)
       : undefined
   })
 }

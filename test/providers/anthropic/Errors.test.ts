@@ -253,6 +253,20 @@ describe("Anthropic Errors.classify", () => {
     assert.strictEqual(wrapped.reason, "overloaded")
   })
 
+  it("a 529 or 503 keeps the server's retry-after (-ms) as its retryAfter; the reset times are a 429's only", () => {
+    const overloaded = fields(classify(529, body("overloaded_error", "Overloaded"), { "retry-after": "4" }))
+    assert.strictEqual(overloaded._tag, "RetryableError")
+    assert.strictEqual(millis(overloaded.retryAfter), 4_000)
+    assert.strictEqual(millis(fields(classify(503, "", { "retry-after-ms": "1500" })).retryAfter), 1_500)
+    const resetOnly = classify(529, body("overloaded_error", "Overloaded"), {
+      "anthropic-ratelimit-requests-remaining": "0",
+      "anthropic-ratelimit-requests-reset": rfc3339(20)
+    })
+    assert.isUndefined(fields(resetOnly).retryAfter)
+    // a 4xx is not retried: no hint kept
+    assert.isUndefined(fields(classify(400, body("invalid_request_error", "bad"), { "retry-after": "4" })).retryAfter)
+  })
+
   it("an unknown error type falls back to the status; the request-id header names the request", () => {
     const bad = fields(classify(400, body("a_type_from_2027", "something new"), {}))
     assert.strictEqual(bad._tag, "FatalError")

@@ -139,6 +139,14 @@ describe("DashScope Errors.classify", () => {
     )
   })
 
+  it("a retried 503 keeps a Retry-After as its retryAfter (DashScope sends none today; a gateway may)", () => {
+    const error = classify(503, `{"code":"ModelUnavailable","message":"model temporarily unavailable"}`, {
+      "retry-after": "6"
+    }) as LLMError & { retryAfter?: Duration.Duration }
+    expectError(error, "RetryableError", "server_error", 503)
+    assert.strictEqual(error.retryAfter && Duration.toMillis(error.retryAfter), 6_000)
+  })
+
   it("a 529 is overloaded, with an unknown code, as plain text and in a 200 event:error (API.md §8)", () => {
     const json = `{"code":"ServiceUnavailable","message":"busy","request_id":"r6"}`
     expectError(classify(529, json), "RetryableError", "overloaded", 529)

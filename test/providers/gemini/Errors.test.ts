@@ -77,6 +77,16 @@ describe("Gemini Errors.classify", () => {
     )
   })
 
+  it("a 503 behind a proxy that sends Retry-After keeps it as retryAfter (Google itself sends none)", () => {
+    const error = classify(
+      503,
+      JSON.stringify({ error: { code: 503, message: "The model is overloaded.", status: "UNAVAILABLE" } }),
+      { "retry-after": "2" }
+    )
+    assert.strictEqual(error._tag, "RetryableError")
+    assert.strictEqual(millis((error as any).retryAfter), 2_000)
+  })
+
   it("429 on a per-day quota is quota_exhausted even with a short RetryInfo", () => {
     const body = JSON.stringify({
       error: {

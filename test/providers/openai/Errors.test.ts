@@ -37,6 +37,17 @@ const rateLimit = body({
   code: "rate_limit_exceeded"
 })
 
+describe("OpenAI Errors: a retried 5xx keeps the server's Retry-After", () => {
+  it("503 with retry-after (or retry-after-ms) carries it as retryAfter; x-ratelimit-reset-* are a 429's only", () => {
+    const overloaded = body({ message: "The engine is currently overloaded", type: "server_error" })
+    const withHint = classify(503, overloaded, { "retry-after": "3" })
+    assert.strictEqual(withHint._tag, "RetryableError")
+    assert.strictEqual(millis(withHint), 3_000)
+    assert.strictEqual(millis(classify(500, overloaded, { "retry-after-ms": "250", "retry-after": "3" })), 250)
+    assert.isUndefined(millis(classify(503, overloaded, { "x-ratelimit-reset-requests": "6m0s" })))
+  })
+})
+
 describe("openai Errors.classify: fatal statuses", () => {
   it("400 (recorded: the developer role refused) is invalid_request with the server's message", () => {
     const [interaction] = cassette(pai + "test_openai_o1_mini_system_role[developer].yaml")
@@ -191,6 +202,8 @@ describe("openai Errors.classify: 429 and its wait", () => {
           code: "credit_balance_exhausted"
         }),
         body({ message: "You have reached your spend limit for this month." }),
+        // a LiteLLM proxy's key budget
+        body({ message: "Budget has been exceeded! Current cost: 1.02, Max budget: 1.0", type: "budget_exceeded" }),
         body({ message: "You have reached your specified API usage limits. You will regain access on 2025-09-01." })
       ]
     ) {
