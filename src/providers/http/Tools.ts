@@ -138,13 +138,28 @@ export interface CallFragment {
  */
 export const fragmentAssembler = (metadataKey: string) => {
   const calls = new Map<number, { id: string; name: string; arguments: string }>()
+  // Fragments without an `index` (a server that leaves it out): keyed by their position in the chunk,
+  // and a fragment bringing another id than its position's call starts a new call — two calls sent
+  // whole in two chunks are two calls, not one with both argument texts. Keys above any real index, in
+  // arrival order.
+  let unindexed: Array<number> = []
+  let nextUnindexed = 2 ** 30
+  const unindexedKey = (position: number, id: string | null | undefined): number => {
+    const key = unindexed[position]
+    const current = key === undefined ? undefined : calls.get(key)
+    if (current !== undefined && (id == null || id.length === 0 || current.id.length === 0 || current.id === id)) {
+      return key!
+    }
+    unindexed[position] = nextUnindexed
+    return nextUnindexed++
+  }
   return {
     add: (fragments: ReadonlyArray<CallFragment>): void => {
       // An indexed loop: `entries()` with destructuring cost ~1.5 µs per (mostly empty) call until
       // V8 optimized it, a tenth of a cold 10,000-event stream's CPU (bench W3).
       for (let position = 0; position < fragments.length; position++) {
         const fragment = fragments[position]!
-        const index = fragment.index ?? position
+        const index = fragment.index ?? unindexedKey(position, fragment.id)
         let call = calls.get(index)
         if (call === undefined) {
           call = { id: "", name: "", arguments: "" }
@@ -170,6 +185,7 @@ export const fragmentAssembler = (metadataKey: string) => {
         out.push({ _tag: "ToolCall", call: toolCallPart(metadataKey, call.id, call.name, call.arguments) })
       }
       calls.clear()
+      unindexed = []
     }
   }
 }

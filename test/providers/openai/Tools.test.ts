@@ -206,6 +206,46 @@ describe("OpenAI tool calls, recorded", () => {
       })
     ))
 
+  it.scoped("calls streamed without an index (a server that leaves it out): a new id starts a new call, continuations join the last", () =>
+    withServer((server, client) =>
+      Effect.gen(function*() {
+        const chunk = (toolCalls: ReadonlyArray<Record<string, unknown>>, finish?: string) =>
+          `data: ${
+            JSON.stringify({
+              id: "chatcmpl-3",
+              object: "chat.completion.chunk",
+              model: "gpt-4o",
+              choices: [{ index: 0, delta: { tool_calls: toolCalls }, finish_reason: finish ?? null }]
+            })
+          }\n\n`
+        const whole = (id: string, city: string) => ({
+          id,
+          type: "function",
+          function: { name: "GetWeatherArgs", arguments: `{"city":"${city}"}` }
+        })
+        server.enqueue(replaySse(
+          chunk([whole("call_sf", "SF")]) +
+            chunk([whole("call_la", "LA")]) +
+            // a call in pieces: its id and name first, then its arguments with no id
+            chunk([{
+              id: "call_ny",
+              type: "function",
+              function: { name: "GetWeatherArgs", arguments: "{\"city\":" }
+            }]) +
+            chunk([{ function: { arguments: "\"NY\"}" } }]) +
+            chunk([], "tool_calls") +
+            "data: [DONE]\n\n"
+        ))
+        const streamed = yield* runStream(client, targetOf(server), ask)
+        assert.isTrue(Exit.isSuccess(streamed.exit))
+        assert.deepStrictEqual(callsOf(streamed.parts).map((call) => [call.id, call.params]), [
+          ["call_sf", { city: "SF" }],
+          ["call_la", { city: "LA" }],
+          ["call_ny", { city: "NY" }]
+        ])
+      })
+    ))
+
   it.scoped("structured output (gpt-4o, json_schema strict): the JSON streamed as text, finish stop", () =>
     withServer((server, client) =>
       Effect.gen(function*() {
