@@ -221,12 +221,21 @@ export const encode = (
   return { model: modelId, input: { messages: encodeMessages(request, endpoint) }, parameters }
 }
 
+/** Whether a user turn names a file by an `oss://` URL (DashScope's temporary storage). */
+const refersToOss = (request: CallRequest): boolean =>
+  request.messages.some((message) =>
+    message.role === "user" &&
+    message.parts.some((part) => part.type === "file" && part.data._tag === "url" && part.data.url.startsWith("oss://"))
+  )
+
 /**
  * The HTTP request of one attempt, to the model's endpoint; a stream asks for SSE with
- * `X-DashScope-SSE` and `Accept`.
+ * `X-DashScope-SSE` and `Accept`. A file named by an `oss://` URL needs
+ * `X-DashScope-OssResourceResolve: enable`, as the official SDK sends it (WIRE-tools-multimodal §2.7).
  */
 export const make = (target: ProviderTarget, request: CallRequest, streaming: boolean): Request.PreparedRequest => {
   const endpoint = Models.endpointOf(target.modelId, request)
+  const oss = endpoint === "multimodal-generation" && refersToOss(request)
   return Request.jsonPost(target, {
     url: Request.joinUrl(
       target.endpoint.baseUrl,
@@ -235,7 +244,14 @@ export const make = (target: ProviderTarget, request: CallRequest, streaming: bo
     body: encode(target.modelId, request, streaming, endpoint),
     apiKeyHeader: { name: apiKeyHeader, prefix: "Bearer " },
     accept: streaming ? "sse" : "json",
-    ...(streaming ? { headers: { "X-DashScope-SSE": "enable" } } : {})
+    ...(streaming || oss
+      ? {
+        headers: {
+          ...(streaming ? { "X-DashScope-SSE": "enable" } : {}),
+          ...(oss ? { "X-DashScope-OssResourceResolve": "enable" } : {})
+        }
+      }
+      : {})
   })
 }
 

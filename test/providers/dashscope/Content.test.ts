@@ -85,6 +85,25 @@ describe("DashScope endpoints by model", () => {
     ])
   })
 
+  it("a file named by an oss:// URL (DashScope's temporary storage) goes with X-DashScope-OssResourceResolve: enable, as the SDK sends it", () => {
+    const target: ProviderTarget = {
+      provider: "dashscope",
+      endpoint: { name: "ds", baseUrl: "http://127.0.0.1:1", region: undefined },
+      modelId: "qwen3-vl-plus",
+      apiKey: Redacted.make("sk-test"),
+      headers: []
+    }
+    const headersOf = (request: CallRequest, streaming: boolean) =>
+      Request.make(target, request, streaming).request.headers
+    const oss = withUser(text("look"), file("image/png", url("oss://dashscope-instant/a.png")))
+    assert.strictEqual(headersOf(oss, false)["x-dashscope-ossresourceresolve"], "enable")
+    const streamed = headersOf(oss, true)
+    assert.strictEqual(streamed["x-dashscope-ossresourceresolve"], "enable")
+    assert.strictEqual(streamed["x-dashscope-sse"], "enable")
+    const https = headersOf(withUser(text("look"), file("image/png", url("https://example.com/a.png"))), false)
+    assert.isUndefined(https["x-dashscope-ossresourceresolve"])
+  })
+
   it("refuses what a model cannot carry, naming the part, its media type and what the model takes", () => {
     const refused: Array<[string, CallRequest, string]> = [
       ["qwen-plus", withUser(text("look"), file("image/png", bytes(png))), "image/png"],
