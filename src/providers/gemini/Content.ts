@@ -89,7 +89,14 @@ const imageExtensions: ReadonlyMap<string, string> = new Map([
   ["jpeg", "image/jpeg"],
   ["webp", "image/webp"],
   ["heic", "image/heic"],
-  ["heif", "image/heif"]
+  ["heif", "image/heif"],
+  // named in a refusal: Gemini takes none of these
+  ["gif", "image/gif"],
+  ["svg", "image/svg+xml"],
+  ["bmp", "image/bmp"],
+  ["tif", "image/tiff"],
+  ["tiff", "image/tiff"],
+  ["avif", "image/avif"]
 ])
 
 const dataUrl = /^data:([^;,]*)(?:;[^,]*)?;base64,/i
@@ -124,9 +131,19 @@ const isHttpsUrl = (url: string): boolean => {
  * the URL's extension names the type), as bytes, a base64 `data:` URL, or an `https:` URL (Files API
  * URIs, YouTube links; other URLs are fetched by the service, unverified).
  */
-export const canCarryFile = (part: FilePart): boolean => {
+export const canCarryFile = (part: FilePart): boolean | string => {
   const mediaType = mediaTypeOf(part)
-  if (mediaType === undefined || !supportedMediaType.test(mediaType)) return false
+  // an `image/*` URL: the refusal says what its URL named, or that it named nothing Gemini can tell
+  if (mediaType === undefined) {
+    return part.mediaType === "image/*" && part.data._tag === "url"
+      ? "cannot be sent over the gemini protocol: its URL names no image type (a .png, .jpg, .webp, .heic or .heif path); send its bytes or a data: URL"
+      : false
+  }
+  if (!supportedMediaType.test(mediaType)) {
+    return mediaType !== part.mediaType.toLowerCase()
+      ? `cannot be sent over the gemini protocol: its URL names ${mediaType}, which Gemini does not take (image/png, image/jpeg, image/webp, image/heic, image/heif)`
+      : false
+  }
   if (part.data._tag === "base64") return true
   const inline = dataUrl.exec(part.data.url)
   if (inline !== null) return inline[1] === "" || supportedMediaType.test(inline[1]!.toLowerCase())

@@ -86,6 +86,19 @@ describe("Gemini files", () => {
     )
   })
 
+  it("an image URL refused says what the URL named (a type Gemini does not take), or that it named none", () => {
+    const check = (url: string) =>
+      Gemini.protocol.check(withUser(text("look"), file("image/*", { _tag: "url", url })), "gemini-2.5-flash")
+        ?.message
+    assert.include(check("https://example.com/cat.gif"), "its URL names image/gif, which Gemini does not take")
+    assert.include(check("https://example.com/logo.svg?v=2"), "image/svg+xml")
+    const unnamed = check("https://example.com/photo?id=3")
+    assert.include(unnamed, "messages[0].content[1]")
+    assert.include(unnamed, "its URL names no image type")
+    assert.include(unnamed, "data: URL")
+    assert.isUndefined(check("https://example.com/cat.webp"))
+  })
+
   it("refuses a tool name Gemini rejects and a tool choice naming no declared tool", () => {
     const tool: ToolDefinition = { name: "get weather", description: undefined, parameters: { type: "object" } }
     assert.include(Gemini.protocol.check({ ...hello, tools: [tool] }, "gemini-2.5-flash")?.message, "get weather")
