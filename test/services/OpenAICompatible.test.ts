@@ -82,7 +82,7 @@ const collect = <E, R>(s: Stream.Stream<StreamEvent, E, R>) => Effect.map(Stream
 const ledgerEvents = (traceId: string) => Effect.flatMap(Ledger, (ledger) => ledger.events({ traceId }))
 
 describe("openai over the whole client: answers, budget and ledger", () => {
-  it.scoped("a recorded answer becomes the GenerationResponse; hold then commit; the budget's cap sent as max_tokens", () =>
+  it.scoped("a recorded answer becomes the GenerationResponse; hold then commit; the budget's cap sent as max_completion_tokens to the openai entry", () =>
     Effect.gen(function*() {
       const server = yield* Loopback.make
       server.enqueue(recordedAnswer)
@@ -109,8 +109,10 @@ describe("openai over the whole client: answers, budget and ledger", () => {
       const [request] = server.requests
       assert.strictEqual(request!.url, "/v1/chat/completions")
       assert.strictEqual(request!.headers.authorization, "Bearer sk-e2e-secret-0123456789")
-      // A budget applies (the default daily limit): its output cap is the provider's limit (API.md §14).
-      assert.strictEqual((request!.json as { max_tokens?: number }).max_tokens, 1024)
+      // A budget applies (the default daily limit): its output cap is the provider's limit (API.md §14),
+      // in OpenAI's field (WIRE-openai-anthropic §1.2: the entry named openai is the OpenAI service).
+      assert.strictEqual((request!.json as { max_completion_tokens?: number }).max_completion_tokens, 1024)
+      assert.isUndefined((request!.json as { max_tokens?: number }).max_tokens)
     }))
 
   it.scoped("DeepSeek (base_url without a version): cached tokens priced by cached_input_per_1m", () =>

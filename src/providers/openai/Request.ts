@@ -75,12 +75,14 @@ const completionTokensHost = (host: string): boolean => host === "api.openai.com
 
 /**
  * The field of the output cap: the endpoint's `max_tokens_field` when set, else
- * `max_completion_tokens` for api.openai.com and Azure OpenAI (where `max_tokens` is deprecated and
- * refused by reasoning models) and `max_tokens` for every other host (Ollama knows only `max_tokens`;
- * DeepSeek, Ark and DashScope document `max_tokens`).
+ * `max_completion_tokens` for OpenAI — the provider entry named `openai` (API.md §8's name for the
+ * service), api.openai.com and Azure OpenAI, where `max_tokens` is deprecated and refused by reasoning
+ * models — and `max_tokens` for every other (Ollama knows only `max_tokens`; DeepSeek, Ark and
+ * DashScope document `max_tokens`).
  */
-export const maxTokensField = (endpoint: EndpointConfig): MaxTokensField => {
+export const maxTokensField = (endpoint: EndpointConfig, provider?: string): MaxTokensField => {
   if (endpoint.maxTokensField !== undefined) return endpoint.maxTokensField
+  if (provider === "openai") return "max_completion_tokens"
   try {
     return completionTokensHost(new URL(endpoint.baseUrl).hostname.toLowerCase())
       ? "max_completion_tokens"
@@ -91,10 +93,11 @@ export const maxTokensField = (endpoint: EndpointConfig): MaxTokensField => {
 }
 
 /**
- * How an endpoint takes structured output: JSON mode on api.deepseek.com (DeepSeek documents
- * `json_object` only), a JSON Schema everywhere else.
+ * How an endpoint takes structured output: JSON mode for DeepSeek — the provider entry named
+ * `deepseek`, or api.deepseek.com (DeepSeek documents `json_object` only) — a JSON Schema everywhere else.
  */
-export const jsonMode = (endpoint: EndpointConfig): JsonMode => {
+export const jsonMode = (endpoint: EndpointConfig, provider?: string): JsonMode => {
+  if (provider === "deepseek") return "json_object"
   try {
     return new URL(endpoint.baseUrl).hostname.toLowerCase() === "api.deepseek.com" ? "json_object" : "json_schema"
   } catch {
@@ -176,19 +179,26 @@ export const encode = (
   return body
 }
 
-/** What an endpoint's host decides, read once per endpoint (its config lives as long as the layer). */
+/**
+ * What an endpoint's provider and host decide, read once per endpoint (its config lives as long as the
+ * layer, and belongs to one provider entry).
+ */
 const hostRules = new WeakMap<EndpointConfig, { readonly maxTokens: MaxTokensField; readonly json: JsonMode }>()
-const hostRulesOf = (endpoint: EndpointConfig) => {
-  let rules = hostRules.get(endpoint)
+const hostRulesOf = (target: ProviderTarget) => {
+  let rules = hostRules.get(target.endpoint)
   if (rules === undefined) {
-    hostRules.set(endpoint, rules = { maxTokens: maxTokensField(endpoint), json: jsonMode(endpoint) })
+    rules = {
+      maxTokens: maxTokensField(target.endpoint, target.provider),
+      json: jsonMode(target.endpoint, target.provider)
+    }
+    hostRules.set(target.endpoint, rules)
   }
   return rules
 }
 
 /** The HTTP request of one attempt; a stream asks for `text/event-stream`. */
 export const make = (target: ProviderTarget, request: CallRequest, streaming: boolean): Request.PreparedRequest => {
-  const rules = hostRulesOf(target.endpoint)
+  const rules = hostRulesOf(target)
   return Request.jsonPost(target, {
     url: Request.joinUrl(target.endpoint.baseUrl, completionsPath),
     body: encode(target.modelId, request, streaming, rules.maxTokens, rules.json),

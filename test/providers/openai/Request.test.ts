@@ -44,7 +44,8 @@ describe("openai requests", () => {
             { role: "assistant", content: "hello" },
             { role: "user", content: "Capital of France?" }
           ],
-          max_tokens: 100,
+          // the entry named openai is OpenAI: its output cap field (WIRE-openai-anthropic §1.2)
+          max_completion_tokens: 100,
           temperature: 0.5,
           top_p: 0.8,
           stop: ["\n\n"]
@@ -65,7 +66,7 @@ describe("openai requests", () => {
         const body = request!.json as Record<string, unknown>
         assert.strictEqual(body.stream, true)
         assert.deepStrictEqual(body.stream_options, { include_usage: true })
-        assert.strictEqual(body.max_tokens, 100)
+        assert.strictEqual(body.max_completion_tokens, 100)
       })
     ))
 
@@ -108,7 +109,7 @@ describe("openai requests", () => {
       })
     ))
 
-  it("the output cap's field: max_completion_tokens for api.openai.com and Azure, max_tokens elsewhere, the endpoint's option first", () => {
+  it("the output cap's field: max_completion_tokens for the openai entry, api.openai.com and Azure, max_tokens elsewhere, the endpoint's option first", () => {
     const endpoint = (baseUrl: string, maxTokensField?: "max_tokens" | "max_completion_tokens") => ({
       name: "e",
       baseUrl,
@@ -132,6 +133,15 @@ describe("openai requests", () => {
       ]
     ) assert.strictEqual(Request.maxTokensField(endpoint(base)), "max_tokens", base)
     assert.strictEqual(Request.maxTokensField(endpoint("https://api.openai.com/v1", "max_tokens")), "max_tokens")
+    // the provider entry named openai is the OpenAI service wherever it points (a test server, a proxy);
+    // any other name goes by the host
+    assert.strictEqual(Request.maxTokensField(endpoint("http://127.0.0.1:8080/v1"), "openai"), "max_completion_tokens")
+    assert.strictEqual(Request.maxTokensField(endpoint("http://127.0.0.1:8080/v1"), "deepseek"), "max_tokens")
+    assert.strictEqual(Request.maxTokensField(endpoint("http://127.0.0.1:8080/v1"), "local"), "max_tokens")
+    assert.strictEqual(
+      Request.maxTokensField(endpoint("http://127.0.0.1:8080/v1", "max_tokens"), "openai"),
+      "max_tokens"
+    )
     assert.strictEqual(
       Request.maxTokensField(endpoint("https://openrouter.ai/api/v1", "max_completion_tokens")),
       "max_completion_tokens"

@@ -400,6 +400,13 @@ describe("OpenAI tool requests", () => {
     assert.include(sent.messages[0].content, JSON.stringify(weatherArgs.parameters))
   })
 
+  it("JSON mode goes by the provider entry named deepseek too, wherever it points; other names by the host", () => {
+    const local = { name: "e", baseUrl: "http://127.0.0.1:8080", region: undefined }
+    assert.strictEqual(Request.jsonMode(local, "deepseek"), "json_object")
+    assert.strictEqual(Request.jsonMode(local, "openai"), "json_schema")
+    assert.strictEqual(Request.jsonMode({ ...local, baseUrl: "https://api.deepseek.com" }, "ds"), "json_object")
+  })
+
   it("DeepSeek JSON mode names the schema's root: an array, a named ($ref) object, a union", () => {
     const systemFor = (schema: Record<string, unknown>) =>
       body({ ...hello, responseFormat: { type: "json", name: "Answer", schema } }, "https://api.deepseek.com")
