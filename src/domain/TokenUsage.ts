@@ -64,22 +64,33 @@ const asCount = (n: number | undefined): number | undefined => n === undefined |
  * A provider's report as counts the library can price and store, or undefined when it is none: a
  * negative, non-finite or absurd input, output or total is treated as no report (the call is priced
  * at its bound), so a misbehaving server can neither lower the day's spend nor poison it. Fractions
- * round up; an implausible cache or reasoning count is dropped.
+ * round up; an implausible cache or reasoning count is dropped, and one larger than the count that
+ * includes it is cut to it (OpenRouter has reported 11 reasoning tokens in 10 output tokens): the
+ * parts stay within `inputTokens` and `outputTokens` (API.md §8).
  */
 export const plausible = (usage: UsageCounts): UsageCounts | undefined => {
   const { cachedInputTokens, cacheWriteTokens, inputTokens, outputTokens, reasoningTokens, totalTokens } = usage
   if (!isCount(inputTokens) || !isCount(outputTokens) || !isCount(totalTokens)) return undefined
   const whole = Number.isInteger(inputTokens) && Number.isInteger(outputTokens) && Number.isInteger(totalTokens)
   const optionalFine = (n: number | undefined) => n === undefined || (Number.isInteger(n) && isCount(n))
-  if (whole && optionalFine(cachedInputTokens) && optionalFine(cacheWriteTokens) && optionalFine(reasoningTokens)) {
+  if (
+    whole && optionalFine(cachedInputTokens) && optionalFine(cacheWriteTokens) && optionalFine(reasoningTokens) &&
+    (reasoningTokens ?? 0) <= outputTokens && (cachedInputTokens ?? 0) + (cacheWriteTokens ?? 0) <= inputTokens
+  ) {
     return usage
   }
+  const input = Math.ceil(inputTokens)
+  const output = Math.ceil(outputTokens)
+  const cached = atMost(asCount(cachedInputTokens), input)
   return {
-    inputTokens: Math.ceil(inputTokens),
-    outputTokens: Math.ceil(outputTokens),
+    inputTokens: input,
+    outputTokens: output,
     totalTokens: Math.ceil(totalTokens),
-    cachedInputTokens: asCount(cachedInputTokens),
-    cacheWriteTokens: asCount(cacheWriteTokens),
-    reasoningTokens: asCount(reasoningTokens)
+    cachedInputTokens: cached,
+    cacheWriteTokens: atMost(asCount(cacheWriteTokens), input - (cached ?? 0)),
+    reasoningTokens: atMost(asCount(reasoningTokens), output)
   }
 }
+
+const atMost = (n: number | undefined, limit: number): number | undefined =>
+  n === undefined ? undefined : Math.min(n, limit)

@@ -74,4 +74,27 @@ describe("an impossible usage report is no report", () => {
       for (const settlement of settlements) assert.strictEqual(settlement.usage?.outputTokens, 3)
       assert.deepStrictEqual(warnings, [])
     }))
+
+  it.effect("a part larger than the count that includes it is cut to it (OpenRouter: 11 reasoning tokens in 10 output)", () =>
+    Effect.gen(function*() {
+      const { settlements, unary, warnings } = yield* settle({
+        inputTokens: 20,
+        outputTokens: 10,
+        totalTokens: 30,
+        reasoningTokens: 11,
+        cachedInputTokens: 30,
+        cacheWriteTokens: 5
+      })
+      const expected = {
+        inputTokens: 20,
+        outputTokens: 10,
+        totalTokens: 30,
+        cachedInputTokens: 20,
+        cacheWriteTokens: 0,
+        reasoningTokens: 10
+      }
+      assert.deepStrictEqual({ ...unary.usage }, expected)
+      for (const settlement of settlements) assert.deepStrictEqual({ ...settlement.usage }, expected)
+      assert.deepStrictEqual(warnings, [])
+    }))
 })
