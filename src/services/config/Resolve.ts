@@ -10,7 +10,7 @@ import type { ConfigError } from "../../domain/Errors.js"
 import type { Env } from "./Interpolate.js"
 import { resolveModels } from "./Models.js"
 import { type ProtocolTable, resolveProviders } from "./Providers.js"
-import { distinct, secretsOfConfig, secretsOfSources } from "./Secrets.js"
+import { distinct, secretsOfConfig, secretsOfSources, secretVariables } from "./Secrets.js"
 import { resolveBudget, resolveLedger, resolveObservability, resolveResilience } from "./Sections.js"
 import type { Searched, Source } from "./Sources.js"
 
@@ -49,6 +49,7 @@ export const resolve = (input: ResolveInput): Effect.Effect<Resolved, ConfigErro
     const secrets = distinct([
       ...providers.environmentKeys,
       ...secretsOfSources(sources),
+      ...secretVariables(sources, input.env),
       ...secretsOfConfig(config)
     ])
     return { config, secrets }

@@ -6,7 +6,7 @@
 import * as Redacted from "effect/Redacted"
 import type { ResolvedConfig } from "../../domain/Config.js"
 import { urlSecrets } from "../../internal/Scrub.js"
-import { type Env, expandSet, lookupEnv, MalformedVariable } from "./Interpolate.js"
+import { type Env, expandSet, lookupEnv, MalformedVariable, variablePattern } from "./Interpolate.js"
 import { isPlainObject } from "./Issues.js"
 import type { RawSource, Source } from "./Sources.js"
 
@@ -51,6 +51,30 @@ export const secretsOfSources = (sources: ReadonlyArray<Source>): ReadonlyArray<
   }())
 
 /**
+ * The values of the `${VAR}`s an `api_key` or a `headers` value is written with: a server may echo the
+ * token of `Authorization: Bearer ${TOKEN}` alone, without the text around it (API.md §14).
+ */
+export const secretVariables = (
+  sources: ReadonlyArray<RawSource | undefined>,
+  env: Env
+): ReadonlyArray<Redacted.Redacted<string>> =>
+  distinct(function*() {
+    const valuesIn = function*(template: unknown) {
+      if (typeof template !== "string") return
+      for (const match of template.matchAll(variablePattern)) yield lookupEnv(env, match[1]!) ?? ""
+    }
+    for (const source of sources) {
+      const raw = source?.raw
+      if (!isPlainObject(raw) || !isPlainObject(raw.providers)) continue
+      for (const entry of Object.values(raw.providers)) {
+        if (!isPlainObject(entry)) continue
+        yield* valuesIn(entry.api_key)
+        for (const value of isPlainObject(entry.headers) ? Object.values(entry.headers) : []) yield* valuesIn(value)
+      }
+    }
+  }())
+
+/**
  * The secrets of sources as read, before decoding (for a load that fails: its `ConfigError` may quote
  * a value, such as a key pasted into the wrong field): the values of `keyVariables`, and the keys,
  * `headers` values and URL parts the raw sources write, each `${VAR}` replaced from `env`.
@@ -76,4 +100,5 @@ export const secretsOfRaw = (
       }
       if (isPlainObject(raw.ledger)) yield* urlSecrets(expand(raw.ledger.url) ?? "")
     }
+    yield* secretVariables(sources, env)
   }())

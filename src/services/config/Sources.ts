@@ -39,10 +39,8 @@ export interface RawSource {
   readonly raw: unknown
 }
 
-/** One decoded source. */
-export interface Source {
-  readonly origin: string | undefined
-  readonly fromOptions: boolean
+/** One decoded source, beside what was read. */
+export interface Source extends RawSource {
   readonly file: ConfigFile
 }
 

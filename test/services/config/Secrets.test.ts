@@ -107,6 +107,35 @@ describe("secrets (API.md §14)", () => {
       assert.notInclude(String(service.secrets), "file-google-key")
     }))
 
+  it.effect("a ${VAR} inside a header value or a key is a secret on its own: a server may echo the token without its \"Bearer \"", () =>
+    Effect.gen(function*() {
+      const service = yield* serviceOf(
+        {
+          providers: {
+            gateway: {
+              protocol: "openai",
+              api_key: "sk-${KEY_PART}",
+              headers: { Authorization: "Bearer ${GATEWAY_TOKEN}", "X-Tenant": "pre-${TENANT}-post" },
+              endpoints: [{ name: "o", base_url: "https://o.example/v1" }]
+            }
+          },
+          models: { m: { provider: "gateway", model_id: "gpt-4o-mini" } }
+        },
+        { GATEWAY_TOKEN: "gw-token-0a1b2c3d", TENANT: "tenant-77aa88bb", KEY_PART: "key-part-99cc00dd" }
+      )
+      const secrets = values(service.secrets)
+      for (
+        const expected of ["gw-token-0a1b2c3d", "tenant-77aa88bb", "key-part-99cc00dd", "Bearer gw-token-0a1b2c3d"]
+      ) {
+        assert.include(secrets, expected)
+      }
+      const scrub = Scrub.make(service.secrets)
+      assert.strictEqual(
+        scrub("invalid token gw-token-0a1b2c3d for tenant-77aa88bb"),
+        "invalid token <redacted> for <redacted>"
+      )
+    }))
+
   it.effect("keys the merge did not pick are secrets too: an overridden file key, the option's, a dropped endpoint's", () =>
     Effect.gen(function*() {
       const user = scratchFile(
