@@ -9,6 +9,7 @@ import * as HelpDoc from "@effect/cli/HelpDoc"
 import * as Options from "@effect/cli/Options"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
+import * as FiberRef from "effect/FiberRef"
 import { identity } from "effect/Function"
 import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
@@ -48,6 +49,12 @@ const config = Options.text("config").pipe(
 const json = Options.boolean("json").pipe(Options.withDescription("Print JSON instead of text."))
 
 /**
+ * The `--config` given to a parent command before its subcommand (`ledger -c X report`): the
+ * subcommand's own `--config` wins, this one applies when it has none.
+ */
+const parentConfigPath = FiberRef.unsafeMake<Option.Option<string>>(Option.none())
+
+/**
  * Runs a command over the live services for `--config` (a fresh set: one command, one process). The
  * config is loaded first, alone, so that the run's output knows every secret before anything can
  * print one — even an error building the ledger (a `ledger.url` password); the services are then
@@ -61,8 +68,10 @@ const withLive = (configPath: Option.Option<string>) =>
   E | ConfigError | LedgerError,
   Output.CliOutput | Exclude<R, LiveServices>
 > => {
-  const options = Option.match(configPath, { onNone: () => ({}), onSome: (path) => ({ configPath: path }) })
   return Effect.gen(function*() {
+    const parentPath = yield* FiberRef.get(parentConfigPath)
+    const path = Option.orElse(configPath, () => parentPath)
+    const options = Option.match(path, { onNone: () => ({}), onSome: (path) => ({ configPath: path }) })
     const output = yield* Output.CliOutput
     const loaded = yield* LLMConfig.LLMConfig.pipe(
       Effect.provide(LLMConfig.layer(options).pipe(Layer.provide(nodeFileSystem)))
@@ -215,8 +224,43 @@ const streamCommand = Command.make(
 
 const budgetCommands = Budget.makeCommands({ config, withLive })
 
-const ledgerCommand = LedgerCommand.makeCommand({ config, json, withLive, describe }).pipe(
-  Command.withSubcommands([budgetCommands.report, Limits.makeCommand({ config, json, withLive })])
+const ledgerSummary = LedgerCommand.makeCommand({ config, json, withLive, describe })
+
+/**
+ * A `ledger` subcommand: it takes the `--config` given before its name (`ledger -c X report`); the
+ * summary's own options there (`ledger --json limits`) would be dropped silently, so they are a usage
+ * error naming where they go.
+ */
+const underLedger = <Name extends string, R, E, A>(name: Name, subcommand: Command.Command<Name, R, E, A>) =>
+  Command.transformHandler(
+    subcommand,
+    (handler) =>
+      Effect.flatMap(ledgerSummary, (parent): Effect.Effect<void, E | CliError, R> => {
+        const misplaced = [
+          Option.isSome(parent.since) ? "--since" : undefined,
+          Option.isSome(parent.until) ? "--until" : undefined,
+          parent.by !== "day" ? "--by" : undefined,
+          parent.json ? "--json" : undefined
+        ].filter((option) => option !== undefined)
+        if (misplaced.length === 0) return Effect.locally(handler, parentConfigPath, parent.config)
+        const them = misplaced.length === 1 ? "it" : "them"
+        return Effect.fail(
+          new CliError({
+            kind: "MisplacedOption",
+            message: `${misplaced.join(", ")} before \`${name}\` ${
+              misplaced.length === 1 ? "is" : "are"
+            } \`ledger\`'s own (its summary); put ${them} after \`ledger ${name}\` if it takes ${them} (see \`effect-llm ledger ${name} --help\`)`,
+            exitCode: ExitCode.usage
+          })
+        )
+      })
+  )
+
+const ledgerCommand = ledgerSummary.pipe(
+  Command.withSubcommands([
+    underLedger("report", budgetCommands.report),
+    underLedger("limits", Limits.makeCommand({ config, json, withLive }))
+  ])
 )
 
 // ---------------------------------------------------------------------------------------------

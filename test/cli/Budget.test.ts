@@ -144,6 +144,20 @@ describe.concurrent("ledger report and budget", { timeout: 120_000 }, () => {
     assert.deepInclude(report.total, { calls: 6, ok: 3, error: 1, cancelled: 1, cost: 0.9375 })
   })
 
+  it("ledger --config X report: the --config given before the subcommand is the one it reads", async () => {
+    // the CLI runs in an empty folder: without the option it would find no config.yaml
+    const run = await runCli(["ledger", ...args, "report", "--format", "json"])
+    assert.strictEqual(run.code, 0, run.stderr)
+    assert.deepInclude(JSON.parse(run.stdout).total, { calls: 6, cost: 0.9375 })
+  })
+
+  it("ledger's own summary options before a subcommand are a usage error naming where they go, not dropped", async () => {
+    const run = await runCli(["ledger", "--json", "--since", "2030-01-01", "limits", ...args])
+    assert.strictEqual(run.code, 2, run.stderr)
+    assert.include(run.stderr, "--since, --json before `limits` are `ledger`'s own")
+    assert.strictEqual(run.stdout, "")
+  })
+
   it("ledger report --by tag:user --format csv: one line per user, calls without the tag keyed empty", async () => {
     const run = await runCli(["ledger", "report", ...args, "--by", "tag:user", "--format", "csv", "--days", "1"])
     assert.strictEqual(run.code, 0, run.stderr)
