@@ -30,6 +30,8 @@ export type WithLive = (
 ) => Effect.Effect<A, E | ConfigError | LedgerError, Output.CliOutput | Exclude<R, LiveServices>>
 
 const dayMs = 86_400_000
+/** The longest report: a date this far back is still one the ledger can hold. */
+const maxDays = 36_500
 const windows: ReadonlyArray<BudgetWindow> = ["daily", "weekly", "monthly"]
 
 const invalid = (message: string) => Effect.fail(ValidationError.invalidValue(HelpDoc.p(message)))
@@ -80,7 +82,13 @@ export const makeCommands = (shared: {
       Options.withDefault(7),
       Options.mapEffect((
         days
-      ) => (days >= 1 ? Effect.succeed(days) : invalid(`--days: expected at least 1, got ${days}`)))
+      ) =>
+        days < 1
+          ? invalid(`--days: expected at least 1, got ${days}`)
+          : days > maxDays
+          ? invalid(`--days: expected at most ${maxDays} (100 years), got ${days}`)
+          : Effect.succeed(days)
+      )
     ),
     by: Options.text("by").pipe(
       Options.withDescription(`Group by ${groupings.join(", ")} or tag:<key> (default day).`),

@@ -209,6 +209,8 @@ const streamCommand = Command.make(
               open && event.response !== undefined ? Output.printError(streamSummary(event.response)) : Effect.void
           )
         }),
+        // a failure after text: the answer so far ends its line, so the error line starts on its own
+        Effect.tapError(() => deltas > 0 ? writeStdout(`${text.flush()}\n`) : Effect.void),
         Effect.onInterrupt(() => Output.printError(`\ninterrupted after ${deltas} deltas: the stream was cancelled`))
       )
     }))

@@ -40,7 +40,7 @@ export const makeCommand = (shared: {
       yield* makeDirectories(path.dirname(target))
       yield* fs.writeFileString(target, template)
       yield* Console.log(
-        `wrote ${target}\nnext: set the keys of the providers you use (GEMINI_API_KEY, DASHSCOPE_API_KEY, OPENAI_API_KEY, ANTHROPIC_API_KEY), then run \`effect-llm doctor\` (it wants the key of every provider a model uses: remove the models you do not use)`
+        `wrote ${target}\nnext: set the keys of the providers you use (GEMINI_API_KEY, DASHSCOPE_API_KEY, OPENAI_API_KEY, DEEPSEEK_API_KEY, ANTHROPIC_API_KEY), then run \`effect-llm doctor\` (it wants the key of every provider a model uses: remove the models you do not use)`
       )
     }).pipe(
       Effect.catchTags({

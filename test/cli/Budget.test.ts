@@ -204,12 +204,13 @@ describe.concurrent("ledger report and budget", { timeout: 120_000 }, () => {
   })
 
   it("ledger report refuses an unknown grouping or a bad --days with a usage error", async () => {
-    const [by, tag, days] = await Promise.all([
+    const [by, tag, days, centuries] = await Promise.all([
       runCli(["ledger", "report", ...args, "--by", "user"]),
       runCli(["ledger", "report", ...args, "--by", "tag:bad key"]),
-      runCli(["ledger", "report", ...args, "--days", "0"])
+      runCli(["ledger", "report", ...args, "--days", "0"]),
+      runCli(["ledger", "report", ...args, "--days", "120000000"])
     ])
-    for (const run of [by, tag, days]) {
+    for (const run of [by, tag, days, centuries]) {
       assert.strictEqual(run.code, 2, run.stdout + run.stderr)
       assert.strictEqual(run.stderr.trim().split("\n").length, 1)
       assert.match(run.stderr, /^error: InvalidValue: /)

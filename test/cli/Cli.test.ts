@@ -152,6 +152,14 @@ describe.concurrent("effect-llm CLI", { timeout: 120_000 }, () => {
     )
   })
 
+  it("a stream that fails after text ends the answer's line: the error is a line of its own", async () => {
+    const { args } = setup()
+    const run = await runCli(["stream", ...args, "[[sim inStream=2 status=500 chars=5]] cut me"])
+    assert.strictEqual(run.code, 1, run.stderr)
+    assert.isTrue(run.stdout.length > 0 && run.stdout.endsWith("\n"), JSON.stringify(run.stdout))
+    oneErrorLine(run.stderr, /^error: RetryableError: /)
+  })
+
   it("ledger prints the summary as a table with today's spend bar, or as JSON", async () => {
     const { dir, args } = setup()
     // Two settled calls, written straight into the SQLite ledger the config names.
@@ -269,7 +277,9 @@ describe.concurrent("effect-llm CLI", { timeout: 120_000 }, () => {
     const first = await runCli(["init"], { cwd })
     assert.strictEqual(first.code, 0, first.stderr)
     // the next step names the key of every protocol the template configures
-    for (const key of ["GEMINI_API_KEY", "DASHSCOPE_API_KEY", "OPENAI_API_KEY", "ANTHROPIC_API_KEY"]) {
+    for (
+      const key of ["GEMINI_API_KEY", "DASHSCOPE_API_KEY", "OPENAI_API_KEY", "DEEPSEEK_API_KEY", "ANTHROPIC_API_KEY"]
+    ) {
       assert.include(first.stdout, key)
     }
     const written = join(cwd, "config.yaml")
