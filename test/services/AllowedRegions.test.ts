@@ -45,4 +45,26 @@ describe("allowed_regions", () => {
         assert.strictEqual(providers.calls.length, 2)
       }).pipe(Effect.provide(makeTestLayer({ config, providers })))
     }))
+
+  it.effect("when the fallback left standing cannot carry the request, the refusal says so (invalid_request naming the part), not the regions", () =>
+    Effect.gen(function*() {
+      const providers = makeMockProviders()
+      yield* Effect.gen(function*() {
+        const error = yield* Effect.flip(generate({
+          model: "flash",
+          messages: [{
+            role: "user",
+            content: [{ type: "text", text: "read" }, { type: "file", data: "JVBERi0=", mediaType: "application/pdf" }]
+          }]
+        }))
+        assert.strictEqual(error._tag, "FatalError")
+        assert.strictEqual((error as { reason?: string }).reason, "invalid_request")
+        assert.include(error.message, "messages[0].content[1]")
+        assert.include(error.message, "application/pdf")
+        assert.lengthOf(yield* (yield* Ledger).events(), 0)
+        assert.lengthOf(providers.calls, 0)
+        // a request the fallback carries is served by it, as before
+        assert.strictEqual(yield* generate({ prompt: "hi", model: "flash" }), "echo: hi")
+      }).pipe(Effect.provide(makeTestLayer({ config, providers })))
+    }))
 })
