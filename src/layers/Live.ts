@@ -136,6 +136,8 @@ export const liveOver = <E>(
   layerWith(config, Providers.layerHttp.pipe(Layer.provide(httpClient)), ledgerFromConfig)
 
 let shared: ManagedRuntime.ManagedRuntime<LiveServices, ConfigError | LedgerError> | undefined
+/** The shared runtime whose unpriced models were warned about (in the caller's fiber). */
+let warnedFor: typeof shared
 
 /**
  * The process-wide live services: built once, on first use, and shared by every program it is
@@ -145,10 +147,12 @@ let shared: ManagedRuntime.ManagedRuntime<LiveServices, ConfigError | LedgerErro
  */
 export const LiveLayer: Layer.Layer<LiveServices, ConfigError | LedgerError> = Layer.effectContext(
   Effect.suspend(() => {
-    const runtime = shared ??= ManagedRuntime.make(makeLiveLayer())
+    // Built in its own runtime, whose logger is Effect's default: the build's one warning (models
+    // without pricing) is made by the first program it is provided to instead, through its Logger.
+    const runtime = shared ??= ManagedRuntime.make(makeLiveLayer().pipe(Layer.locally(Pricing.warnsAtBuild, false)))
     // (The context only: a scoped layer setting the HTTP client's fiber refs as well costs a per-call
     // provide more effect steps than it saves; its calls set them around each request, ClientRefs.ts.)
-    return runtime.runtimeEffect.pipe(
+    const context = runtime.runtimeEffect.pipe(
       Effect.map((rt) => rt.context),
       Effect.tapError(() =>
         Effect.sync(() => {
@@ -157,6 +161,11 @@ export const LiveLayer: Layer.Layer<LiveServices, ConfigError | LedgerError> = L
         })
       )
     )
+    return warnedFor === runtime ? context : Effect.tap(context, (services) => {
+      if (warnedFor === runtime) return Effect.void
+      warnedFor = runtime
+      return Pricing.warnUnpriced(Object.values(Context.get(services, LLMConfig.LLMConfig).config.models))
+    })
   })
 )
 

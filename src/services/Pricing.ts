@@ -5,6 +5,7 @@
  */
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
+import * as FiberRef from "effect/FiberRef"
 import * as Layer from "effect/Layer"
 import type { ModelConfig, ProtocolName } from "../domain/Config.js"
 import type { CallRequest, Part } from "../domain/Prompt.js"
@@ -140,8 +141,21 @@ export const warnUnpriced = (models: Iterable<ModelConfig>): Effect.Effect<void>
     { discard: true }
   )
 
+/**
+ * Whether building `layer` warns about unpriced models (it does); `LiveLayer` turns it off for its
+ * private build and warns in the fiber that first provides it, where the user's `Logger` is.
+ */
+export const warnsAtBuild: FiberRef.FiberRef<boolean> = FiberRef.unsafeMake(true)
+
 /** The pricing service as a layer, warning at build about the models config leaves unpriced. */
 export const layer: Layer.Layer<Pricing, never, LLMConfig> = Layer.effect(
   Pricing,
-  Effect.zipRight(Effect.flatMap(LLMConfig, ({ config }) => warnUnpriced(Object.values(config.models))), make)
+  Effect.zipRight(
+    Effect.flatMap(
+      FiberRef.get(warnsAtBuild),
+      (warns) =>
+        warns ? Effect.flatMap(LLMConfig, ({ config }) => warnUnpriced(Object.values(config.models))) : Effect.void
+    ),
+    make
+  )
 )
