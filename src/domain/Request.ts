@@ -26,26 +26,26 @@ export interface Message {
 /** The request accepted by `generate` and `stream`. */
 export interface GenerateRequest {
   /** An alias from config `models`; `default_model` when absent. */
-  readonly model?: string
+  readonly model?: string | undefined
   /** A single user turn ... */
-  readonly prompt?: string
+  readonly prompt?: string | undefined
   /** ... or a conversation. */
-  readonly messages?: ReadonlyArray<Message>
-  readonly system?: string
-  readonly maxOutputTokens?: number
-  readonly temperature?: number
-  readonly topP?: number
-  readonly stop?: ReadonlyArray<string>
+  readonly messages?: ReadonlyArray<Message> | undefined
+  readonly system?: string | undefined
+  readonly maxOutputTokens?: number | undefined
+  readonly temperature?: number | undefined
+  readonly topP?: number | undefined
+  readonly stop?: ReadonlyArray<string> | undefined
   /** Generated (UUID) when absent (or taken from `withCallContext`). */
-  readonly traceId?: string
+  readonly traceId?: string | undefined
   /**
    * Tags of the call (`{ user: "u-42", team: "acme" }`): stored with its ledger events, and each key
    * with a `budget.per_tag` entry puts the call in that scope (`user:u-42`). Merged over the tags of
    * `withCallContext`. Keys: a letter then up to 63 letters, digits, `_ . -` (not `model`); values:
    * 1–128 letters, digits or `_ . : @ + / = # -`; at most 16.
    */
-  readonly tags?: Readonly<Record<string, string>>
-  readonly fullResponse?: boolean
+  readonly tags?: Readonly<Record<string, string>> | undefined
+  readonly fullResponse?: boolean | undefined
 }
 
 /** A `FatalError` `invalid_request`. */

@@ -28,13 +28,13 @@ export type LiveServices = LLMClient.LLMClient | Ledger.Ledger | LLMConfig.LLMCo
 /** Options of `makeLiveLayer`. */
 export interface LiveLayerOptions {
   /** The project file (default `$EFFECT_LLM_CONFIG`, else `./config.yaml`). */
-  readonly configPath?: string
+  readonly configPath?: string | undefined
   /** The project configuration itself, an object in the YAML shape: no project file is read. */
   readonly config?: unknown
   /** `false`: read no user file; a path: that user file (default `~/.config/effect-llm/config.yaml`). */
-  readonly userConfig?: false | string
+  readonly userConfig?: false | string | undefined
   /** The HTTP client every provider uses, instead of Node's undici pool (a proxy, `FetchHttpClient`, a recorder). */
-  readonly httpClient?: Layer.Layer<HttpClient.HttpClient>
+  readonly httpClient?: Layer.Layer<HttpClient.HttpClient> | undefined
 }
 
 /**

@@ -290,25 +290,27 @@ export const testConfig = {
   ledger: { backend: "memory" }
 } as const
 
-/** Options of `makeTestLayer`. */
-export interface TestLayerOptions {
+/** Options of `makeTestLayer`; `E` is what building your own ledger may fail with (a SQLite file's `LedgerError`). */
+export interface TestLayerOptions<E = never> {
   /** The project configuration in the YAML shape (default `testConfig`); no file, environment or user file is read. */
   readonly config?: unknown
   /** The scripted clients (default: echo). */
-  readonly providers?: MockProviders
+  readonly providers?: MockProviders | undefined
   /**
    * The ledger the client writes to (default: a fresh in-memory one, `ledger.max_events` and the
    * budget's hold TTL and alert thresholds from the config). Yours is what `Ledger` gives the test too.
    */
-  readonly ledger?: Layer.Layer<Ledger.Ledger, never, LLMConfig.LLMConfig>
+  readonly ledger?: Layer.Layer<Ledger.Ledger, E, LLMConfig.LLMConfig> | undefined
 }
 
 /**
  * The whole client over scripted clients and the in-memory ledger: budget checks, retries,
  * breakers and ledger settlement all run as in production, with no HTTP and no files.
  */
-export const makeTestLayer = (options: TestLayerOptions = {}): Layer.Layer<LiveServices, ConfigError> =>
-  layerWith(
+export const makeTestLayer = <E = never>(
+  options: TestLayerOptions<E> = {}
+): Layer.Layer<LiveServices, ConfigError | E> =>
+  layerWith<ConfigError, never, E>(
     LLMConfig.layerIsolated(options.config ?? testConfig),
     (options.providers ?? makeMockProviders()).layer,
     options.ledger ?? Layer.unwrapEffect(

@@ -10,8 +10,11 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Stream from "effect/Stream"
+import * as Fs from "node:fs"
+import * as Os from "node:os"
+import * as Path from "node:path"
 import * as EffectLlmAi from "../../src/ai.js"
-import { generate, Ledger, stream } from "../../src/index.js"
+import { generate, Layers, Ledger, stream } from "../../src/index.js"
 import { layerMemoryLedger, makeMockProviders, makeTestLayer, type MockReply } from "../../src/testing.js"
 import { weatherHandlers, WeatherToolkit } from "../ai/Support.js"
 
@@ -106,4 +109,23 @@ describe("effect-llm/testing: makeTestLayer's ledger option", () => {
       const events = yield* Effect.flatMap(Ledger, (l) => l.events({ traceId: "mine-1" })).pipe(Effect.provide(mine))
       assert.deepStrictEqual(events.map((event) => event.type), ["hold", "commit"])
     }).pipe(Effect.scoped))
+
+  it.effect("a ledger whose build can fail (a SQLite file) is taken too; its LedgerError is the layer's", () =>
+    Effect.gen(function*() {
+      const dir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "effect-llm-test-ledger-"))
+      const layer = makeTestLayer({ ledger: Layers.ledgerSqlite({ path: Path.join(dir, "ledger.db") }) })
+      const events = yield* Effect.gen(function*() {
+        yield* generate({ prompt: "hi", traceId: "sqlite-1" })
+        return yield* Effect.flatMap(Ledger, (l) => l.events({ traceId: "sqlite-1" }))
+      }).pipe(Effect.provide(layer))
+      assert.deepStrictEqual(events.map((event) => event.type), ["hold", "commit"])
+      // a path that cannot be opened as a database (a directory) fails the layer with the ledger's typed error
+      const refused = yield* Effect.flip(
+        generate({ prompt: "hi" }).pipe(
+          Effect.provide(makeTestLayer({ ledger: Layers.ledgerSqlite({ path: dir }) }))
+        )
+      )
+      assert.strictEqual(refused._tag, "LedgerError")
+      Fs.rmSync(dir, { recursive: true, force: true })
+    }))
 })

@@ -70,6 +70,25 @@ describe("LLMClient.generate", () => {
     }).pipe(Effect.provide(layer))
   })
 
+  it.effect("a field set to undefined is absent (exactOptionalPropertyTypes: options passed through from optional ones)", () => {
+    const { layer } = setup(["from the default model"])
+    // what a caller's own optional settings give (typed `T | undefined` under exactOptionalPropertyTypes)
+    const options: { readonly model?: string; readonly temperature?: number; readonly traceId?: string } = {}
+    return Effect.gen(function*() {
+      const response = yield* generate({
+        prompt: "hi",
+        model: options.model,
+        temperature: options.temperature,
+        traceId: options.traceId,
+        messages: undefined,
+        tags: undefined,
+        fullResponse: true
+      })
+      assert.strictEqual(response.content, "from the default model")
+      assert.strictEqual(response.alias, "test-model")
+    }).pipe(Effect.provide(layer))
+  })
+
   it.effect("generates a UUID trace id when none is given", () =>
     Effect.gen(function*() {
       const response = yield* generate({ prompt: "hi", fullResponse: true })
