@@ -118,6 +118,8 @@ export const make = (options: { readonly recordContent: boolean; readonly scrub?
   }) => {
     const annotated = whenTraced(() =>
       Effect.annotateCurrentSpan({
+        // the provider that answered: a fallback's, when one did (its endpoint and model are named too)
+        [Telemetry.attributes.system]: answer.route.model.provider,
         [Telemetry.attributes.responseModel]: answer.route.model.modelId,
         [Telemetry.attributes.inputTokens]: answer.usage.inputTokens,
         [Telemetry.attributes.outputTokens]: answer.usage.outputTokens,

@@ -156,6 +156,29 @@ describe("observability", () => {
     }).pipe(Effect.provide(layerFor([unavailable(), "ok"])), Effect.withTracer(recording.tracer))
   })
 
+  it.effect("a call a fallback answered: its span names the provider, endpoint and model that answered", () => {
+    const recording = RecordingTracer.make()
+    const config = {
+      models: {
+        ...testConfig.models,
+        "test-model": { ...testConfig.models["test-model"], fallbacks: ["test-qwen"] }
+      },
+      resilience: { ...testConfig.resilience, circuit_breaker: { failure_threshold: 1, recovery_timeout_s: 300 } }
+    }
+    return Effect.gen(function*() {
+      const fiber = yield* Effect.fork(generate({ prompt: "x", fullResponse: true }))
+      yield* TestClock.adjust("10 seconds")
+      const response = yield* Fiber.join(fiber)
+      assert.strictEqual(response.provider, "dashscope")
+      const span = Object.fromEntries(recording.named("LLMClient.generate")[0]!.attributes)
+      assert.strictEqual(span["gen_ai.system"], "dashscope")
+      assert.strictEqual(span["effect_llm.endpoint"], "mock-dashscope")
+      assert.strictEqual(span["gen_ai.response.model"], "qwen-test")
+      // what was asked for stays on the span
+      assert.strictEqual(span["gen_ai.request.model"], "test-model-1")
+    }).pipe(Effect.provide(layerFor([unavailable(), "from the fallback"], config)), Effect.withTracer(recording.tracer))
+  })
+
   it.effect("a call the budget refuses is counted by its outcome and its span names the model, unary and stream", () => {
     const recording = RecordingTracer.make()
     const providers = makeMockProviders({ replies: [] })
