@@ -119,10 +119,22 @@ const located = (error: LLMError, call: MockCall): LLMError => {
 const isProviderAnswer = (value: MockAnswer | ProviderAnswer): value is ProviderAnswer =>
   "requestId" in value && "modelVersion" in value && "usage" in value
 
+/** A reply as a message shows it: JSON (shortened) where it is data, else its kind. */
+const shown = (value: unknown): string => {
+  if (value === undefined) return "undefined"
+  if (typeof value === "function") return "a function"
+  try {
+    const json = JSON.stringify(value)
+    return json === undefined ? String(value) : json.length > 120 ? `${json.slice(0, 117)}...` : json
+  } catch {
+    return String(value)
+  }
+}
+
 /** What a script says, checked: a reply of the wrong shape is a defect naming it, not an odd answer. */
 const checked = (spec: unknown): Effect.Effect<MockAnswer | ProviderAnswer> => {
   if (typeof spec !== "object" || spec === null || typeof (spec as MockAnswer).content !== "string") {
-    return Effect.dieMessage(`a mock reply must be a string or an object with a string content, got ${String(spec)}`)
+    return Effect.dieMessage(`a mock reply must be a string or an object with a string content, got ${shown(spec)}`)
   }
   const { content, deltas } = spec as MockAnswer
   if (deltas !== undefined && deltas.join("") !== content) {
