@@ -116,16 +116,27 @@ export const doctor = (configPath: string | undefined): Effect.Effect<void, CliE
     yield* Console.log(
       "\nmodels → endpoints" + (config.allowedRegions ? ` (allowed regions: ${config.allowedRegions.join(", ")})` : "")
     )
+    const endpointsOf = (alias: string) => {
+      const model = config.models[alias]
+      return model === undefined ? [] : config.providers[model.provider]?.endpoints ?? []
+    }
     yield* Console.log(keyValues(
-      Object.values(config.models).map((model) => [
-        model.alias,
-        `${model.provider} ${model.modelId} → ` +
-        ((config.providers[model.provider]?.endpoints ?? []).map((e) => `${e.name}${e.region ? ` (${e.region})` : ""}`)
-          .join(", ") || "(none in the allowed regions)") +
-        (model.fallbacks.length > 0 ? ` · fallbacks: ${model.fallbacks.join(", ")}` : "") +
-        (model.pricing === undefined ? " · no pricing (costs counted as $0)" : "") +
-        ` · ${rateLimitsText(model.limits)}`
-      ])
+      Object.values(config.models).map((model) => {
+        // no endpoint of its own or of a fallback in the allowed regions: every call to it fails
+        const stranded = endpointsOf(model.alias).length === 0 &&
+          model.fallbacks.every((alias) => endpointsOf(alias).length === 0)
+        if (stranded) problems.push(`model ${model.alias}`)
+        return [
+          model.alias,
+          `${model.provider} ${model.modelId} → ` +
+          (endpointsOf(model.alias).map((e) => `${e.name}${e.region ? ` (${e.region})` : ""}`)
+            .join(", ") || "(none in the allowed regions)") +
+          (model.fallbacks.length > 0 ? ` · fallbacks: ${model.fallbacks.join(", ")}` : "") +
+          (model.pricing === undefined ? " · no pricing (costs counted as $0)" : "") +
+          ` · ${rateLimitsText(model.limits)}` +
+          (stranded ? ` ${bad("no endpoint left for it or its fallbacks: every call to it fails")}` : "")
+        ] as const
+      })
     ))
 
     // A provider entry no model uses is shown with `-` and what it lacks, never counted as a problem.

@@ -43,6 +43,26 @@ describe.concurrent("effect-llm doctor", { timeout: 120_000 }, () => {
     assert.strictEqual(run.stderr, "")
   })
 
+  it("a model allowed_regions leaves without an endpoint (its own or a fallback's) is a failed check, exit 1", async () => {
+    const dir = tempDir()
+    const base = simulatorConfig(sim, dir)
+    const config = {
+      ...base,
+      models: {
+        ...base.models,
+        // its own endpoint is dropped, its fallback's kept: served, fine
+        covered: { provider: "google", model_id: "gemini-2.5-flash", fallbacks: ["qwen-plus"] }
+      },
+      allowed_regions: ["sg"]
+    }
+    const run = await runCli(["doctor", "--config", writeConfig(dir, config)])
+    assert.strictEqual(run.code, 1, run.stdout + run.stderr)
+    assert.match(run.stdout, /gemini-flash .*✗ no endpoint left for it or its fallbacks: every call to it fails/)
+    assert.notMatch(run.stdout, /covered .*✗/)
+    assert.include(run.stderr, "model gemini-flash")
+    assert.notInclude(run.stderr, "model covered")
+  })
+
   it("a base URL's password and query value are redacted without shifting the columns or telling their length", async () => {
     const tableWith = async (secret: string) => {
       const dir = tempDir()
