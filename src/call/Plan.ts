@@ -161,16 +161,7 @@ const planValidated = (deps: {
   readonly router: Router.Service
 }) => {
   const budget = deps.config.config.budget
-  const accepts = (request: CallRequest) => (fallback: ModelConfig) => checkFor(fallback, request) === undefined
-  /** The refusal of the first of `model`'s fallbacks that cannot carry `request`, if any. */
-  const refusedFallback = (model: ModelConfig, request: CallRequest): FatalError | undefined => {
-    for (const alias of model.fallbacks) {
-      const fallback = deps.config.config.models[alias]
-      const refused = fallback === undefined ? undefined : checkFor(fallback, request)
-      if (refused !== undefined) return refused
-    }
-    return undefined
-  }
+  const refusalFor = (request: CallRequest) => (fallback: ModelConfig) => checkFor(fallback, request)
   // An untagged call's limits depend on its alias alone (the config is the layer's): built once per alias.
   const untaggedLimits = new Map<string, ReadonlyArray<BudgetLimit>>()
   const limitsOf = (model: ModelConfig, tags: Readonly<Record<string, string>> | undefined) => {
@@ -196,11 +187,7 @@ const planValidated = (deps: {
       yield* deps.config.credentials(model.provider)
       const limits = limitsOf(model, tags)
       const outputCap = validated.maxOutputTokens ?? budget.defaultMaxOutputTokens
-      const routing = yield* deps.router.routing(model, accepts(validated)).pipe(
-        // Nothing left to route to: when a fallback was left out because it cannot carry this request,
-        // that is why (its refusal names the part), not the regions that dropped the model's endpoints.
-        Effect.catchTag("ConfigError", (error) => Effect.fail(refusedFallback(model, validated) ?? error))
-      )
+      const routing = yield* deps.router.routing(model, refusalFor(validated))
       // The cap is sent whenever a budget applies — to the alias or to a fallback it may raise its
       // hold for — so the hold bounds the call (API.md §14); a protocol that requires one (Anthropic's
       // max_tokens) gets it on its own attempts (`requestFor`), not on the others'.

@@ -10,7 +10,7 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type { EndpointConfig, ModelConfig } from "../domain/Config.js"
-import { CircuitOpenError, ConfigError } from "../domain/Errors.js"
+import { CircuitOpenError, ConfigError, type FatalError } from "../domain/Errors.js"
 import { type Admission, CircuitBreaker } from "./CircuitBreaker.js"
 import { LLMConfig } from "./LLMConfig.js"
 
@@ -32,6 +32,8 @@ export interface Routing {
   readonly fallbacks: ReadonlyArray<Candidate>
   /** Fallback aliases left out because their protocol cannot carry the request (named when nothing is usable). */
   readonly leftOut?: ReadonlyArray<string>
+  /** The first left-out fallback's refusal: the call's error when nothing else has an endpoint left. */
+  readonly refusal?: FatalError
 }
 
 /** How the previous attempt ended: where it went, and whether the next one stays there (a 429). */
@@ -43,14 +45,15 @@ export interface PreviousAttempt {
 export declare namespace Router {
   export interface Service {
     /**
-     * The candidates of a model; a fallback alias is left out when `accepts` says its protocol cannot
-     * carry the request. A `ConfigError` when neither the model nor its fallbacks have an endpoint left
-     * (allowed_regions dropped them).
+     * The candidates of a model; a fallback alias is left out when `refusalOf` gives the refusal of its
+     * protocol (it cannot carry the request). When neither the model nor its fallbacks have an endpoint
+     * left: a left-out fallback's refusal (why it could not serve), else a `ConfigError` (allowed_regions
+     * dropped them).
      */
     readonly routing: (
       model: ModelConfig,
-      accepts?: (fallback: ModelConfig) => boolean
-    ) => Effect.Effect<Routing, ConfigError>
+      refusalOf?: (fallback: ModelConfig) => FatalError | undefined
+    ) => Effect.Effect<Routing, ConfigError | FatalError>
     /** Picks (and admits) the candidate for the next attempt. */
     readonly route: (routing: Routing, previous?: PreviousAttempt) => Effect.Effect<Route, CircuitOpenError>
   }
@@ -121,28 +124,43 @@ export const make = Effect.gen(function*() {
   const endpointsOf = (model: ModelConfig): ReadonlyArray<Candidate> =>
     (config.providers[model.provider]?.endpoints ?? []).map((endpoint) => ({ model, endpoint }))
 
-  const build = (model: ModelConfig, accepts: ((fallback: ModelConfig) => boolean) | undefined): Routing => {
+  const build = (
+    model: ModelConfig,
+    refusalOf: ((fallback: ModelConfig) => FatalError | undefined) | undefined
+  ): Routing => {
     const fallbacks: Array<Candidate> = []
     const leftOut: Array<string> = []
+    let refusal: FatalError | undefined
     for (const alias of model.fallbacks) {
       const fallback = config.models[alias]
       if (fallback === undefined || fallback.alias === model.alias) continue
-      if (accepts === undefined || accepts(fallback)) fallbacks.push(...endpointsOf(fallback))
-      else leftOut.push(alias)
+      const refused = refusalOf?.(fallback)
+      if (refused === undefined) fallbacks.push(...endpointsOf(fallback))
+      else {
+        leftOut.push(alias)
+        refusal ??= refused
+      }
     }
-    return { model, own: endpointsOf(model), fallbacks, ...(leftOut.length > 0 ? { leftOut } : {}) }
+    return {
+      model,
+      own: endpointsOf(model),
+      fallbacks,
+      ...(leftOut.length > 0 ? { leftOut } : {}),
+      ...(refusal !== undefined ? { refusal } : {})
+    }
   }
 
-  const routing = (model: ModelConfig, accepts?: (fallback: ModelConfig) => boolean) =>
-    Effect.suspend(() => {
+  const routing = (model: ModelConfig, refusalOf?: (fallback: ModelConfig) => FatalError | undefined) =>
+    Effect.suspend((): Effect.Effect<Routing, ConfigError | FatalError> => {
       // A filter only drops fallbacks: without any, or unfiltered, the routing is the model's own and cached.
-      const cacheable = accepts === undefined || model.fallbacks.length === 0
+      const cacheable = refusalOf === undefined || model.fallbacks.length === 0
       const found = cacheable ? cache.get(model.alias) : undefined
-      const result = found ?? build(model, accepts)
-      // every endpoint of the model dropped by allowed_regions: its fallbacks' (in the allowed regions) serve it
+      const result = found ?? build(model, refusalOf)
+      // every endpoint of the model dropped by allowed_regions: its fallbacks' (in the allowed regions) serve it;
+      // when those left could not carry the request, that is why nothing can serve it (their refusal names the part)
       if (result.own.length === 0 && result.fallbacks.length === 0) {
         return Effect.fail(
-          new ConfigError({
+          result.refusal ?? new ConfigError({
             reason: "invalid",
             path: `providers.${model.provider}.endpoints`,
             provider: model.provider,
