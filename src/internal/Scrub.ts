@@ -100,18 +100,28 @@ export const urlSecrets = (text: string): ReadonlyArray<string> => {
 }
 
 /**
- * An error with its `message` scrubbed: the same class and fields, a new message (the error itself
- * when nothing changed). For the tagged errors of effect-llm, whose constructors take their fields.
+ * An error with its text scrubbed — its `message` and every other string field (a `ConfigError`'s
+ * `path` names a key, which may be a secret pasted in the wrong place): the same class and fields
+ * (the error itself when nothing changed). For the tagged errors of effect-llm, whose constructors
+ * take their fields.
  */
 export const scrubError = <E>(scrub: Scrubber, error: E): E => {
   if (typeof error !== "object" || error === null) return error
   const message = (error as { readonly message?: unknown }).message
   if (typeof message !== "string") return error
-  const scrubbed = scrub(message)
-  if (scrubbed === message) return error
+  let changed = false
   const fields: Record<string, unknown> = {}
-  for (const key of Object.keys(error)) if (key !== "_tag") fields[key] = (error as Record<string, unknown>)[key]
-  fields.message = scrubbed
+  for (const key of Object.keys(error)) {
+    if (key === "_tag") continue
+    const value = (error as Record<string, unknown>)[key]
+    const scrubbed = typeof value === "string" ? scrub(value) : value
+    if (scrubbed !== value) changed = true
+    fields[key] = scrubbed
+  }
+  const scrubbedMessage = scrub(message)
+  if (scrubbedMessage !== message) changed = true
+  if (!changed) return error
+  fields.message = scrubbedMessage
   const Constructor = (error as object).constructor as new(
     fields: Record<string, unknown>,
     disableValidation?: boolean

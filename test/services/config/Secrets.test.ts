@@ -136,6 +136,22 @@ describe("secrets (API.md §14)", () => {
       )
     }))
 
+  it.effect("a secret pasted as a key name is not in the ConfigError: its message nor its path (what doctor prints)", () =>
+    Effect.gen(function*() {
+      const secret = "sk-pasted-as-a-key-0123"
+      const error = yield* Effect.flip(loadObject({
+        providers: {
+          openai: { api_key: secret, endpoints: [{ name: "o", base_url: "https://o.example/v1" }] }
+        },
+        models: { m: { provider: "openai", model_id: "gpt-4o-mini" } },
+        resilience: { [secret]: 1 }
+      }))
+      assert.strictEqual(error._tag, "ConfigError")
+      assert.notInclude(error.message, secret)
+      assert.notInclude(error.path, secret)
+      assert.strictEqual(error.path, "resilience.<redacted>")
+    }))
+
   it.effect("keys the merge did not pick are secrets too: an overridden file key, the option's, a dropped endpoint's", () =>
     Effect.gen(function*() {
       const user = scratchFile(
