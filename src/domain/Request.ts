@@ -137,9 +137,9 @@ export const validate = (req: GenerateRequest): CallRequest | FatalError => {
     const parts = typeof message.content === "string" ? [text(message.content)] : contentParts(message.content, index)
     if (parts instanceof FatalError) return parts
     if (message.role === "system") {
-      const nonText = parts.findIndex((part) => part.type !== "text")
-      if (nonText >= 0) {
-        return invalidRequest(`messages[${index}].content[${nonText}]: a system message holds text parts only`)
+      const nonText = parts.find((part) => part.type !== "text")
+      if (nonText !== undefined) {
+        return invalidRequest(`${nonText.source} (${nonText.mediaType}): a system message holds text parts only`)
       }
       const system = parts.map((part) => part.type === "text" ? part.text : "").join("")
       if (system.length > 0) systemParts.push(system)
@@ -233,7 +233,8 @@ const contentParts = (content: ReadonlyArray<unknown>, index: number): Array<Use
           if (
             /^data:/i.test(part.url) && (dataUrl === null || dataUrl[2] === undefined || !/^image\//i.test(dataUrl[1]!))
           ) {
-            return invalidRequest(`${label}: a data: URL image must be data:image/<type>;base64,<data>`)
+            const named = dataUrl !== null && dataUrl[1]!.length > 0 ? ` (${dataUrl[1]!.toLowerCase()})` : ""
+            return invalidRequest(`${label}${named}: a data: URL image must be data:image/<type>;base64,<data>`)
           }
           const payload = dataUrl !== null ? dataUrlProblem(part.url) : undefined
           if (payload !== undefined) return invalidRequest(`${label} (${dataUrl![1]!.toLowerCase()}): ${payload}`)

@@ -81,7 +81,7 @@ describe("content parts", () => {
         "https: or data:"
       ]],
       [[{ type: "image", url: "ftp://example.com/a.png" }], ["messages[0].content[0]", "https: or data:"]],
-      [[{ type: "image", url: "data:text/plain;base64,aGk=" }], ["messages[0].content[0]", "data:image/"]],
+      [[{ type: "image", url: "data:text/plain;base64,aGk=" }], ["messages[0].content[0] (text/plain)", "data:image/"]],
       [[{ type: "image", url: "data:image/png,rawbytes" }], ["messages[0].content[0]", "base64"]],
       // a data: URL's payload is checked as inline base64 is: empty or not base64 is refused, not sent
       [[{ type: "image", url: "data:image/png;base64," }], [
@@ -148,7 +148,8 @@ describe("content parts", () => {
       [{ type: "text", text: "a" }, { type: "image", data: png, mediaType: "image/png" }],
       "system"
     )
-    assert.include(message, "messages[0].content[1]")
+    // the part by position and media type (API.md §9)
+    assert.include(message, "messages[0].content[1] (image/png)")
     assert.include(message, "system")
   })
 
