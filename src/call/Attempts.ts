@@ -230,6 +230,9 @@ export const make = (deps: {
         )
         if (decision._tag === "fail") return yield* Effect.fail(decision.error)
         const delayMs = Duration.toMillis(decision.delay)
+        // Every breaker the call could use is open past the delay (its own failures opened the last one):
+        // the retry could only find nothing usable, so the call ends now rather than after the sleep.
+        if (now + delayMs < (yield* router.usableAt(plan.routing))) return yield* Effect.fail(error)
         yield* Effect.logDebug(
           `retrying ${plan.model.alias} after ${error._tag} (${error.reason}) from ${route.endpoint.name}: waiting ${
             Math.round(delayMs)

@@ -56,6 +56,11 @@ export declare namespace Router {
     ) => Effect.Effect<Routing, ConfigError | FatalError>
     /** Picks (and admits) the candidate for the next attempt. */
     readonly route: (routing: Routing, previous?: PreviousAttempt) => Effect.Effect<Route, CircuitOpenError>
+    /**
+     * The earliest time (epoch ms) a candidate's breaker may let an attempt through, admitting nothing:
+     * 0 when one is closed or half-open now (a probe in flight may close it at any moment).
+     */
+    readonly usableAt: (routing: Routing) => Effect.Effect<number>
   }
 }
 
@@ -199,7 +204,17 @@ export const make = Effect.gen(function*() {
       })
     })
 
-  return Router.of({ routing, route })
+  const usableAt = (plan: Routing): Effect.Effect<number> =>
+    Effect.map(breakers.states(), (states) => {
+      const reopening = new Map(states.map((state) => [state.endpoint, state.reopensAt ?? 0]))
+      let earliest = Number.POSITIVE_INFINITY
+      for (const candidate of [...plan.own, ...plan.fallbacks]) {
+        earliest = Math.min(earliest, reopening.get(candidate.endpoint.name) ?? 0)
+      }
+      return earliest
+    })
+
+  return Router.of({ routing, route, usableAt })
 })
 
 /** The router, over `LLMConfig` and `CircuitBreaker`. */

@@ -5,13 +5,16 @@
  * Debug with nothing at Info or above on a call's success path.
  */
 import { assert, describe, it } from "@effect/vitest"
+import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
+import * as Option from "effect/Option"
 import * as TestClock from "effect/TestClock"
 import * as Admission from "../../src/call/Admission.js"
 import * as Attempts from "../../src/call/Attempts.js"
@@ -31,7 +34,13 @@ import * as Router from "../../src/services/Router.js"
 
 const endpoints = (...names: ReadonlyArray<string>) => names.map((name) => ({ name, base_url: "http://127.0.0.1:9" }))
 
-const configWith = (options: { readonly threshold?: number; readonly own?: ReadonlyArray<string> } = {}) => ({
+const configWith = (
+  options: {
+    readonly threshold?: number
+    readonly own?: ReadonlyArray<string>
+    readonly fallbacks?: ReadonlyArray<string>
+  } = {}
+) => ({
   default_model: "main",
   providers: {
     google: { api_key: "attempts-key-123", endpoints: endpoints(...(options.own ?? ["g1", "g2", "g3"])) },
@@ -42,7 +51,7 @@ const configWith = (options: { readonly threshold?: number; readonly own?: Reado
       provider: "google",
       model_id: "gemini-x",
       pricing: { input_per_1m: 1, output_per_1m: 1 },
-      fallbacks: ["backup"]
+      fallbacks: options.fallbacks ?? ["backup"]
     },
     backup: { provider: "dashscope", model_id: "qwen-x", pricing: { input_per_1m: 5, output_per_1m: 5 } }
   },
@@ -57,8 +66,8 @@ const configWith = (options: { readonly threshold?: number; readonly own?: Reado
 
 const unavailable = () => new RetryableError({ reason: "server_error", message: "503", status: 503 })
 
-/** Runs one call's attempts over scripted replies; returns where each attempt went and when. */
-const run = (replies: ReadonlyArray<MockReply>, config = configWith()) => {
+/** Runs one call's attempts over scripted replies; returns how it ended, where each attempt went and when. */
+const runExit = (replies: ReadonlyArray<MockReply>, config = configWith()) => {
   const providers = makeMockProviders({ replies })
   const services = Layer.mergeAll(Router.layer, Pricing.layer, Ledger.layerMemory()).pipe(
     Layer.provideMerge(CircuitBreaker.layer),
@@ -95,6 +104,7 @@ const run = (replies: ReadonlyArray<MockReply>, config = configWith()) => {
     const plan = yield* Plan.make({ config: llmConfig, pricing, router })({ prompt: "hello" })
     const meter = yield* metering.hold(plan, new CallProgress(yield* Clock.currentTimeMillis))
     const at: Array<number> = []
+    let endedAt = -1
     const fiber = yield* Effect.fork(
       attempts.run(
         meter,
@@ -103,19 +113,28 @@ const run = (replies: ReadonlyArray<MockReply>, config = configWith()) => {
             Effect.map(Clock.currentTimeMillis, (now) => at.push(now)),
             client.generate(target, plan.request)
           )
-      )
+      ).pipe(Effect.ensuring(Effect.map(Clock.currentTimeMillis, (now) => endedAt = now)))
     )
+    // (TestClock wakes each sleep at its own time: `endedAt` is when the call ended, not a minute later)
     yield* TestClock.adjust("1 minute")
-    const [, route] = yield* Fiber.join(fiber)
+    const exit = yield* Fiber.await(fiber)
     return {
+      exit,
       endpoints: providers.calls.map((call) => call.endpoint),
       at,
-      route,
+      endedAt,
       hold: meter.hold,
       events: yield* ledger.events()
     }
   }).pipe(Effect.provide(services))
 }
+
+/** `runExit` of a call that succeeds, with the route that answered. */
+const run = (replies: ReadonlyArray<MockReply>, config = configWith()) =>
+  Effect.flatMap(
+    runExit(replies, config),
+    ({ exit, ...result }) => Effect.map(exit, ([, route]) => ({ ...result, route }))
+  )
 
 describe("Attempts: failover on retry (API.md §14)", () => {
   it.effect("after a retryable failure the next attempt goes to the next endpoint, not the same one again", () =>
@@ -160,6 +179,39 @@ describe("Attempts: failover on retry (API.md §14)", () => {
       const [hold] = result.events.filter((event) => event.type === "hold")
       assert.isAbove(hold!.cost, 0)
       assert.strictEqual(hold!.alias, "backup", "the ledger shows the raised hold")
+    }))
+})
+
+describe("Attempts: every breaker open", () => {
+  it.effect("a call whose own failure opened the last breaker it could use ends at once with that error, not after another backoff", () =>
+    Effect.gen(function*() {
+      const result = yield* runExit(
+        [unavailable(), unavailable(), "ok"],
+        configWith({ threshold: 2, own: ["only"], fallbacks: [] })
+      )
+      assert.deepStrictEqual(result.endpoints, ["only", "only"], "no request after the breaker opened")
+      assert.isTrue(Exit.isFailure(result.exit))
+      const error = Exit.isFailure(result.exit) ? Cause.failureOption(result.exit.cause) : Option.none()
+      assert.strictEqual(Option.getOrThrow(error)._tag, "RetryableError", "the 503 it got, not CircuitOpenError")
+      // ended when the second attempt failed: no second backoff (2 s) slept before failing
+      assert.strictEqual(result.endedAt, result.at[1])
+    }))
+
+  it.effect("a retry still waits when a breaker reopens for its probe before the backoff ends", () =>
+    Effect.gen(function*() {
+      // recovery 1 s, backoff 2 s (jittered 1.6-2.4 s): the breaker is due its probe when the sleep ends
+      const config = configWith({ threshold: 1, own: ["only"], fallbacks: [] })
+      const result = yield* runExit([unavailable(), unavailable(), "ok"], {
+        ...config,
+        resilience: {
+          ...config.resilience,
+          base_delay_s: 2,
+          max_delay_s: 4,
+          circuit_breaker: { failure_threshold: 1, recovery_timeout_s: 1 }
+        }
+      })
+      assert.deepStrictEqual(result.endpoints, ["only", "only", "only"], "each retry is the breaker's probe")
+      assert.isTrue(Exit.isSuccess(result.exit))
     }))
 })
 
