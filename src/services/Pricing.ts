@@ -120,7 +120,8 @@ export const estimateCost = (model: ModelConfig, inputTokens: number, outputToke
   const pricing = model.pricing
   if (pricing === undefined) return 0
   const inputRate = Math.max(pricing.inputPer1m, pricing.cachedInputPer1m ?? 0, pricing.cacheWritePer1m ?? 0)
-  return (inputTokens * inputRate + outputTokens * pricing.outputPer1m) / 1e6
+  // rounded as `price` is (monotonic: a cost within the unrounded estimate stays within the rounded one)
+  return roundUsd((inputTokens * inputRate + outputTokens * pricing.outputPer1m) / 1e6)
 }
 
 /** The pricing service (pure: a call's success path logs nothing, API.md §14). */

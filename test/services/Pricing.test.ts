@@ -52,12 +52,14 @@ describe("Pricing", () => {
       assert.closeTo(cost, (1000 * 0.3 + 2000 * 2.5) / 1e6, 1e-15)
     }))
 
-  it("a cost is reported to the picodollar, without float noise", () => {
+  it("a cost and an estimate are reported to the picodollar, without float noise", () => {
     // (1234 × 0.3 + 567 × 2.5) / 1e6 is 0.0017877000000000001 in floating point
     assert.strictEqual(
       Pricing.price(priced, new TokenUsage({ inputTokens: 1234, outputTokens: 567, totalTokens: 1801 })),
       0.0017877
     )
+    // the estimate a hold records too: (18 × 0.3 + 1024 × 2.5) / 1e6 is 0.0025654000000000002 in floating point
+    assert.strictEqual(Pricing.estimateCost(priced, 18, 1024), 0.0025654)
   })
 
   it.effect("cache reads and writes are priced at their own rates, the rest of the input at input_per_1m (API.md §8)", () =>
