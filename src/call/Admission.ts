@@ -18,6 +18,8 @@ import type { ModelConfig, RateLimits, ResilienceConfig } from "../domain/Config
 import { FatalError, type LimitKind, type LLMError, RateLimitError } from "../domain/Errors.js"
 import type { CallRequest } from "../domain/Prompt.js"
 import * as RetryPolicy from "../internal/RetryPolicy.js"
+import * as Spans from "../internal/Spans.js"
+import * as Telemetry from "../internal/Telemetry.js"
 import type { Ledger, Refusal } from "../services/Ledger.js"
 import { inputTokenBound } from "../services/Pricing.js"
 import type { Route } from "../services/Router.js"
@@ -114,11 +116,16 @@ export const make = (deps: {
   const noWait: Effect.Effect<LimiterWait | undefined> = Effect.succeed(undefined)
   const noRefusal: Effect.Effect<Refusal | undefined> = Effect.succeed(undefined)
 
+  /** The ledger's span of a call's slot or pause names the call's trace id, as its hold and settlement do. */
+  const withTraceId = <A, E>(operation: Effect.Effect<A, E>, traceId: string) =>
+    Spans.annotatedWhenTraced(operation, Telemetry.attributes.traceId, traceId)
+
   const ledgerUnavailable = (error: { readonly message: string }) =>
     new FatalError({ reason: "ledger_unavailable", message: `the rate-limit ledger is unavailable: ${error.message}` })
 
   /** One admission try: a slot (set on `progress`) or a refusal. */
   const tryOnce = (
+    traceId: string,
     progress: CallProgress,
     route: Route,
     limits: RateLimits | undefined,
@@ -142,7 +149,7 @@ export const make = (deps: {
     }
     // uninterruptible: an admitted slot always reaches `progress`, which releases it
     return Effect.uninterruptible(Effect.map(
-      ledger.admit({ alias: route.model.alias, endpoint: route.endpoint.name, limits, tokens }),
+      withTraceId(ledger.admit({ alias: route.model.alias, endpoint: route.endpoint.name, limits, tokens }), traceId),
       (admission) => {
         if (admission._tag === "Refused") return admission.refusal
         progress.admitted(admission.slot)
@@ -171,7 +178,7 @@ export const make = (deps: {
       if (sharedPauses === undefined && localPauses.size === 0) return noWait
       // an alias without limits asks once (a read of the pauses); the waiting loop only when refused
       return Effect.flatMap(
-        tryOnce(progress, route, undefined, 0),
+        tryOnce(traceId, progress, route, undefined, 0),
         (refusal) => refusal === undefined ? noWait : waitTurn(traceId, progress, route, 0, state, afterWait, refusal)
       )
     }
@@ -197,7 +204,7 @@ export const make = (deps: {
       const alias = route.model.alias
       while (true) {
         const freedBefore = tokensFreedCount.get(alias)
-        const refusal = first ?? (yield* tryOnce(progress, route, limits, tokens))
+        const refusal = first ?? (yield* tryOnce(traceId, progress, route, limits, tokens))
         first = undefined
         if (refusal === undefined) {
           if (limits !== undefined) yield* telemetry.limiterAdmitted(route)
@@ -242,11 +249,11 @@ export const make = (deps: {
    * Ends the attempt whose slot `progress` holds: its tokens become `tokens` (what it used). Never
    * fails the call: a ledger failure is logged.
    */
-  const release = (progress: CallProgress, tokens: number): Effect.Effect<void> => {
+  const release = (traceId: string, progress: CallProgress, tokens: number): Effect.Effect<void> => {
     const slot = progress.takeSlot()
     if (slot === undefined || slot.tokens === tokens) return Effect.void
     const freed = tokens < slot.tokens
-    return ledger.release(slot, tokens).pipe(
+    return withTraceId(ledger.release(slot, tokens), traceId).pipe(
       Effect.tap(() => freed ? tokensFreed(slot.alias) : undefined),
       Effect.catchAll((error) => Effect.logWarning(`rate limiter: releasing a slot failed: ${error.message}`)),
       Effect.uninterruptible
@@ -258,8 +265,8 @@ export const make = (deps: {
    * its output), and learns a server's 429 with Retry-After as a pause of that endpoint for that alias
    * (API.md §11: a quota's too, e.g. a Gemini per-day quota's RetryInfo; never a local refusal's own).
    */
-  const failed = (progress: CallProgress, route: Route, error: LLMError): Effect.Effect<void> => {
-    const freed = release(progress, progress.usage?.totalTokens ?? 0)
+  const failed = (traceId: string, progress: CallProgress, route: Route, error: LLMError): Effect.Effect<void> => {
+    const freed = release(traceId, progress, progress.usage?.totalTokens ?? 0)
     if (error._tag !== "RateLimitError" || error.reason === "local_limit" || error.retryAfter === undefined) {
       return freed
     }
@@ -273,7 +280,7 @@ export const make = (deps: {
           localPauses.set(key, Math.max(until, localPauses.get(key) ?? 0))
           return Effect.void
         }
-        return ledger.pause(route.model.alias, route.endpoint.name, until).pipe(
+        return withTraceId(ledger.pause(route.model.alias, route.endpoint.name, until), traceId).pipe(
           Effect.catchAll((e) => Effect.logWarning(`rate limiter: recording a pause failed: ${e.message}`))
         )
       })

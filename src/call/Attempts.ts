@@ -213,12 +213,12 @@ export const make = (deps: {
           continue
         }
         if (failure.value instanceof NotSent) {
-          yield* admission.failed(meter.progress, route, failure.value.error)
+          yield* admission.failed(plan.traceId, meter.progress, route, failure.value.error)
           return yield* Effect.fail(lastError ?? failure.value.error)
         }
         const error = failure.value instanceof CutShort ? failure.value.error : failure.value
         lastError = error
-        yield* admission.failed(meter.progress, route, error)
+        yield* admission.failed(plan.traceId, meter.progress, route, error)
         const now = yield* Clock.currentTimeMillis
         const [decision, next] = yield* RetryPolicy.decide(
           resilience,

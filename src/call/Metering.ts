@@ -119,7 +119,10 @@ export const make = (deps: {
       Effect.map((held) => new Meter(plan, progress, held))
     )
 
-  /** A call the hold refused ends there: counted by its outcome as a settled call is, at no cost. */
+  /**
+   * A call the hold refused ends there: counted by its outcome as a settled call is, at no cost, its
+   * span saying so (no attempt, $0) as a call that ended unanswered.
+   */
   const refused = <E extends BudgetExceededError | FatalError>(plan: Plan, progress: CallProgress, error: E) =>
     Effect.clockWith((clock) =>
       Effect.zipRight(
@@ -129,7 +132,10 @@ export const make = (deps: {
           clock.unsafeCurrentTimeMillis() - progress.startedAt,
           0
         ),
-        Effect.fail(error)
+        Effect.zipRight(
+          telemetry.unfinished({ route: undefined, attempts: 0, usage: undefined, cost: 0 }),
+          Effect.fail(error)
+        )
       )
     )
 
@@ -267,7 +273,7 @@ export const make = (deps: {
         const timing = meter.progress.timing(now)
         const held = meter.hold
         if (reported === undefined) yield* warnUnreported(route)
-        yield* deps.admission.release(meter.progress, usage.totalTokens)
+        yield* deps.admission.release(meter.plan.traceId, meter.progress, usage.totalTokens)
         const called = who(meter, route)
         yield* ledger.commit(held, {
           provider: called.provider,
@@ -323,7 +329,7 @@ export const make = (deps: {
         const cost = priced === undefined ? 0 : yield* pricing.cost(model, priced)
         const now = yield* Clock.currentTimeMillis
         const timing = progress.timing(now)
-        yield* deps.admission.release(progress, priced?.totalTokens ?? 0)
+        yield* deps.admission.release(meter.plan.traceId, progress, priced?.totalTokens ?? 0)
         yield* telemetry.settled(who(meter, route), error?.tag ?? "cancelled", timing.totalMs, cost)
         yield* telemetry.unfinished({ route, attempts: progress.attempts, usage: priced, cost })
         const held = meter.hold

@@ -31,3 +31,14 @@ export const withSpan = <A, E, R>(
 /** The effect `make` builds, run only under an installed tracer (span annotations: built only then). */
 export const whenTraced = <E, R>(make: () => Effect.Effect<void, E, R>): Effect.Effect<void, E, R> =>
   Effect.withFiberRuntime<void, E, R>((fiber) => isTraced(fiber) ? make() : Effect.void)
+
+/**
+ * `self` with `key` set on every span made inside it (as `Effect.annotateSpans`), only under an
+ * installed tracer: the ledger's spans of a call's rate-limit slot carry the call's trace id.
+ */
+export const annotatedWhenTraced = <A, E, R>(
+  self: Effect.Effect<A, E, R>,
+  key: string,
+  value: unknown
+): Effect.Effect<A, E, R> =>
+  Effect.withFiberRuntime<A, E, R>((fiber) => isTraced(fiber) ? Effect.annotateSpans(self, key, value) : self)

@@ -3,12 +3,13 @@
  * opening, a stream; and no attribute ever holds the key.
  */
 import { assert, describe, it } from "@effect/vitest"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Metric from "effect/Metric"
 import * as Stream from "effect/Stream"
 import * as TestClock from "effect/TestClock"
-import { RetryableError } from "../../src/domain/Errors.js"
+import { RateLimitError, RetryableError } from "../../src/domain/Errors.js"
 // Telemetry through the package root, as users reach the metrics (README Observability)
 import { generate, makeLiveLayer, stream, Telemetry } from "../../src/index.js"
 import { makeMockProviders, makeTestLayer, type MockReply, testConfig } from "../../src/layers/Test.js"
@@ -203,11 +204,39 @@ describe("observability", () => {
         assert.strictEqual(span.attributes.get("gen_ai.request.model"), "test-model-1")
         assert.strictEqual(span.attributes.get("effect_llm.alias"), "test-model")
         assert.strictEqual(span.attributes.get("effect_llm.trace_id"), `refused-${i + 1}`)
+        // what it came to, as any call that ended unanswered says: no attempt, $0
+        assert.strictEqual(span.attributes.get("effect_llm.attempts"), 0)
+        assert.strictEqual(span.attributes.get("effect_llm.cost_usd"), 0)
       }
     }).pipe(
       Effect.provide(makeTestLayer({ config: { ...testConfig, budget: { daily_spend_limit: 1e-9 } }, providers })),
       Effect.withTracer(recording.tracer)
     )
+  })
+
+  it.effect("a rate-limited alias: the ledger's Ledger.admit, Ledger.release and Ledger.pause spans carry the call's trace id", () => {
+    const recording = RecordingTracer.make()
+    const limited = new RateLimitError({
+      reason: "rate_limited",
+      message: "429",
+      status: 429,
+      retryAfter: Duration.seconds(1)
+    })
+    const config = {
+      ...testConfig,
+      models: { ...testConfig.models, "test-model": { ...testConfig.models["test-model"], limits: { rpm: 100 } } }
+    }
+    return Effect.gen(function*() {
+      const fiber = yield* Effect.fork(generate({ prompt: "hello", traceId: "slots-1" }))
+      yield* TestClock.adjust("2 seconds")
+      assert.strictEqual(yield* Fiber.join(fiber), "hi")
+      const names = ["Ledger.admit", "Ledger.release", "Ledger.pause"]
+      for (const name of names) {
+        const spans = recording.named(name)
+        assert.isAbove(spans.length, 0, name)
+        for (const span of spans) assert.strictEqual(span.attributes.get("effect_llm.trace_id"), "slots-1", name)
+      }
+    }).pipe(Effect.provide(layerFor([limited, "hi"], config)), Effect.withTracer(recording.tracer))
   })
 
   it.effect("a call that ends without an answer: its span carries the endpoint, attempts and cost; a stream's Ledger.cancel is under its span", () => {
