@@ -235,7 +235,7 @@ export const encode = (modelId: string, request: CallRequest, streaming: boolean
 /** The HTTP request of one attempt: `POST {base_url}/v1/messages`, a stream asking for `text/event-stream`. */
 export const make = (target: ProviderTarget, request: CallRequest, streaming: boolean): Request.PreparedRequest =>
   Request.jsonPost(target, {
-    url: Request.joinUrl(target.endpoint.baseUrl, messagesPath),
+    url: Request.joinUrl(target.endpoint.baseUrl, messagesPath, "/v1"),
     body: encode(target.modelId, request, streaming),
     apiKeyHeader: { name: apiKeyHeader },
     accept: streaming ? "sse" : "json",

@@ -239,7 +239,8 @@ export const make = (target: ProviderTarget, request: CallRequest, streaming: bo
   return Request.jsonPost(target, {
     url: Request.joinUrl(
       target.endpoint.baseUrl,
-      endpoint === "multimodal-generation" ? multimodalPath : generationPath
+      endpoint === "multimodal-generation" ? multimodalPath : generationPath,
+      "/api/v1"
     ),
     body: encode(target.modelId, request, streaming, endpoint),
     apiKeyHeader: { name: apiKeyHeader, prefix: "Bearer " },

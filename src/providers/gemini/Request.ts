@@ -97,13 +97,17 @@ export const encode = (request: CallRequest, modelId = ""): GenerateContentReque
   }
 }
 
-/** `{baseUrl}/v1beta/models/{modelId}:{method}` (a leading `models/` in the id is tolerated). */
+/** `{baseUrl}/v1beta/models/{modelId}:{method}` (a leading `models/` in the id, or `/v1beta` ending the base, is tolerated). */
 export const methodUrl = (
   baseUrl: string,
   modelId: string,
   method: "generateContent" | "streamGenerateContent"
 ): string =>
-  Request.joinUrl(baseUrl, `/v1beta/models/${encodeURIComponent(modelId.replace(/^models\//, ""))}:${method}`)
+  Request.joinUrl(
+    baseUrl,
+    `/v1beta/models/${encodeURIComponent(modelId.replace(/^models\//, ""))}:${method}`,
+    "/v1beta"
+  )
 
 /** The HTTP request of one attempt; a stream asks for `alt=sse` (without it the server sends one JSON array). */
 export const make = (target: ProviderTarget, request: CallRequest, streaming: boolean): Request.PreparedRequest =>

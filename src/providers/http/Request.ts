@@ -78,13 +78,17 @@ export const jsonPost = (target: ProviderTarget, post: JsonPost): PreparedReques
 
 /**
  * `baseUrl`'s path without trailing slashes, then `path`, then `baseUrl`'s query, kept (an Azure-style
- * `?api-version=…`, a gateway's token); a fragment is dropped (it is never sent).
+ * `?api-version=…`, a gateway's token); a fragment is dropped (it is never sent). `versionPrefix`: the
+ * protocol's version path that `path` starts with (`/v1beta`, `/api/v1`, `/v1`); a `base_url` written
+ * with it already (WIRE.md writes DashScope's base as `…/api/v1`) does not get it twice.
  */
-export const joinUrl = (baseUrl: string, path: string): string => {
+export const joinUrl = (baseUrl: string, path: string, versionPrefix?: string): string => {
   const fragment = baseUrl.indexOf("#")
   const withoutFragment = fragment < 0 ? baseUrl : baseUrl.slice(0, fragment)
   const query = withoutFragment.indexOf("?")
-  return query < 0
-    ? withoutFragment.replace(/\/+$/, "") + path
-    : withoutFragment.slice(0, query).replace(/\/+$/, "") + path + withoutFragment.slice(query)
+  const base = (query < 0 ? withoutFragment : withoutFragment.slice(0, query)).replace(/\/+$/, "")
+  const joined = versionPrefix !== undefined && base.endsWith(versionPrefix) && path.startsWith(versionPrefix)
+    ? base + path.slice(versionPrefix.length)
+    : base + path
+  return query < 0 ? joined : joined + withoutFragment.slice(query)
 }

@@ -1,5 +1,8 @@
 import { assert, describe, it } from "@effect/vitest"
 import * as Redacted from "effect/Redacted"
+import * as AnthropicRequest from "../../../src/providers/anthropic/Request.js"
+import * as DashScopeRequest from "../../../src/providers/dashscope/Request.js"
+import * as GeminiRequest from "../../../src/providers/gemini/Request.js"
 import * as Request from "../../../src/providers/http/Request.js"
 import type { ProviderTarget } from "../../../src/providers/Provider.js"
 
@@ -65,5 +68,32 @@ describe("Request.joinUrl", () => {
       "http://127.0.0.1:1/p/v1/messages?token=X&b=2"
     )
     assert.strictEqual(Request.joinUrl("http://127.0.0.1:1#top", "/v1"), "http://127.0.0.1:1/v1")
+  })
+
+  it("a base URL written with the protocol's version path does not get it twice (WIRE.md writes DashScope's base as …/api/v1)", () => {
+    const cases: ReadonlyArray<readonly [string, string]> = [
+      [
+        GeminiRequest.methodUrl("http://127.0.0.1:1/v1beta/", "gemini-2.5-flash", "generateContent"),
+        "http://127.0.0.1:1/v1beta/models/gemini-2.5-flash:generateContent"
+      ],
+      [
+        GeminiRequest.methodUrl("http://127.0.0.1:1", "gemini-2.5-flash", "generateContent"),
+        "http://127.0.0.1:1/v1beta/models/gemini-2.5-flash:generateContent"
+      ],
+      [
+        Request.joinUrl("http://127.0.0.1:1/api/v1", DashScopeRequest.generationPath, "/api/v1"),
+        "http://127.0.0.1:1/api/v1/services/aigc/text-generation/generation"
+      ],
+      [
+        Request.joinUrl("http://127.0.0.1:1/v1?k=1", AnthropicRequest.messagesPath, "/v1"),
+        "http://127.0.0.1:1/v1/messages?k=1"
+      ],
+      // only a whole trailing segment is the version: a proxy's own path is kept
+      [
+        Request.joinUrl("http://127.0.0.1:1/proxy", AnthropicRequest.messagesPath, "/v1"),
+        "http://127.0.0.1:1/proxy/v1/messages"
+      ]
+    ]
+    for (const [url, expected] of cases) assert.strictEqual(url, expected)
   })
 })
