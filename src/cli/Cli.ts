@@ -241,7 +241,7 @@ const underLedger = <Name extends string, R, E, A>(name: Name, subcommand: Comma
         const misplaced = [
           Option.isSome(parent.since) ? "--since" : undefined,
           Option.isSome(parent.until) ? "--until" : undefined,
-          parent.by !== "day" ? "--by" : undefined,
+          Option.isSome(parent.by) ? "--by" : undefined,
           parent.json ? "--json" : undefined
         ].filter((option) => option !== undefined)
         if (misplaced.length === 0) return Effect.locally(handler, parentConfigPath, parent.config)

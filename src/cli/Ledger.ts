@@ -31,9 +31,10 @@ export const makeCommand = (shared: {
       Options.optional
     ),
     until: utcDate("until").pipe(Options.withDescription("Up to (excluding) this date/time."), Options.optional),
+    // optional, not defaulted: `ledger --by day report` must be told apart from `ledger report` (Cli.ts)
     by: Options.choice("by", ["day", "model", "provider"]).pipe(
-      Options.withDescription("Group the summary by day (UTC), model or provider."),
-      Options.withDefault("day" as SummaryGroupBy)
+      Options.withDescription("Group the summary by day (UTC; the default), model or provider."),
+      Options.optional
     ),
     json: shared.json,
     config: shared.config
@@ -49,23 +50,24 @@ export const makeCommand = (shared: {
         })
       )
       : shared.withLive(options.config)(Effect.gen(function*() {
+        const groupBy: SummaryGroupBy = Option.getOrElse(options.by, () => "day" as const)
         const ledger = yield* Ledger
         const { config: resolved } = yield* LLMConfig.LLMConfig
         const rows = yield* ledger.summary({
-          groupBy: options.by,
+          groupBy,
           ...Option.match(options.since, { onNone: () => ({}), onSome: (since) => ({ since }) }),
           ...Option.match(options.until, { onNone: () => ({}), onSome: (until) => ({ until }) })
         })
         const spent = yield* ledger.spendToday()
         const limit = resolved.budget.dailySpendLimit
         if (options.json) {
-          return yield* Console.log(JSON.stringify({ groupBy: options.by, rows, today: { spent, limit } }, null, 2))
+          return yield* Console.log(JSON.stringify({ groupBy, rows, today: { spent, limit } }, null, 2))
         }
         yield* Console.log(
           rows.length === 0
             ? "no calls recorded"
             : table(
-              [options.by, "calls", "input", "output", "cost", "ok", "error", "cancelled", "expired"],
+              [groupBy, "calls", "input", "output", "cost", "ok", "error", "cancelled", "expired"],
               rows.map((row) => [
                 row.key,
                 String(row.calls),

@@ -156,6 +156,10 @@ describe.concurrent("ledger report and budget", { timeout: 120_000 }, () => {
     assert.strictEqual(run.code, 2, run.stderr)
     assert.include(run.stderr, "--since, --json before `limits` are `ledger`'s own")
     assert.strictEqual(run.stdout, "")
+    // `--by day` too, though it is the summary's default: it was given, so it is not dropped silently
+    const byDay = await runCli(["ledger", "--by", "day", "report", ...args])
+    assert.strictEqual(byDay.code, 2, byDay.stderr)
+    assert.include(byDay.stderr, "--by before `report` is `ledger`'s own")
   })
 
   it("ledger report --by tag:user --format csv: one line per user, calls without the tag keyed empty", async () => {
