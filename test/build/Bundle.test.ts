@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
-import { rmSync } from "node:fs"
+import { readFileSync, rmSync } from "node:fs"
 import { join, resolve } from "node:path"
 import { pathToFileURL } from "node:url"
 import { bundleLib } from "../../scripts/bundle-lib.js"
@@ -72,4 +72,18 @@ describe("the bundled entry points", () => {
       expect(text).toBe("from the bundle")
       expect(providers.calls).toHaveLength(1)
     }))
+})
+
+describe("package.json", () => {
+  it("every subpath of `exports` is in `typesVersions` with the same types, so TypeScript's legacy `node` resolution finds it", () => {
+    const manifest = JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as {
+      readonly exports: Record<string, { readonly types: string }>
+      readonly typesVersions: { readonly "*": Record<string, ReadonlyArray<string>> }
+    }
+    const subpaths = Object.keys(manifest.exports).filter((subpath) => subpath !== ".")
+    expect(subpaths.length).toBeGreaterThan(0)
+    for (const subpath of subpaths) {
+      expect(manifest.typesVersions["*"][subpath.slice(2)], subpath).toEqual([manifest.exports[subpath]!.types])
+    }
+  })
 })
