@@ -3,8 +3,10 @@
  * `Chat` uses to extend its history) drops part metadata, so a Gemini `thoughtSignature` or an
  * Anthropic thinking `signature` would not come back on the next turn — and Gemini 3 refuses a
  * replayed call without its signature. Each answer that made tool calls is remembered under its call
- * ids (the calls' metadata, and the signed text and reasoning beside them); when a later prompt
- * replays the call without metadata, the layer re-attaches it. Bounded: least recently used first out.
+ * ids (the calls' metadata, and the signed text and reasoning beside them); an answer without calls,
+ * under its signed parts' own text (`signedPartKey`: WIRE.md §1.6 sends every part back as received);
+ * when a later prompt replays the call or the part without metadata, the layer re-attaches it.
+ * Bounded: least recently used first out.
  */
 import type { ProviderMetadata } from "../domain/Prompt.js"
 
@@ -32,6 +34,12 @@ export interface Memory {
   /** Entries held now. */
   readonly size: () => number
 }
+
+/**
+ * The key a signed text or reasoning part of an answer without tool calls is remembered under (no call
+ * id to key it; a NUL cannot start a provider's call id).
+ */
+export const signedPartKey = (type: "text" | "reasoning", text: string): string => `\u0000${type}\u0000${text}`
 
 /** Default capacity: a few thousand calls, each a handful of short strings. */
 export const defaultCapacity = 4096

@@ -18,7 +18,7 @@ import type {
   UserPart
 } from "../domain/Prompt.js"
 import { base64Of, dataUrlProblem, invalidRequest } from "../domain/Request.js"
-import { hasMetadata, type Memory, type SignedPart } from "./Memory.js"
+import { hasMetadata, type Memory, type SignedPart, signedPartKey } from "./Memory.js"
 
 /** The prompt in `CallRequest`'s shape. */
 export interface EncodedPrompt {
@@ -85,9 +85,18 @@ const fileOf = (part: Prompt.FilePart, label: string): FilePart | FatalError => 
   }
 }
 
-/** The metadata of a text or reasoning part lost by the prompt, from the signed parts of its turn's calls. */
-const recalledFor = (turn: ReadonlyArray<SignedPart>, type: "text" | "reasoning", text: string) =>
-  turn.find((signed) => signed.type === type && signed.text === text)?.metadata
+/**
+ * The metadata of a text or reasoning part lost by the prompt, from the signed parts of its turn's
+ * calls, else (an answer without calls) remembered by its own text.
+ */
+const recalledFor = (
+  turn: ReadonlyArray<SignedPart>,
+  memory: Memory | undefined,
+  type: "text" | "reasoning",
+  text: string
+) =>
+  turn.find((signed) => signed.type === type && signed.text === text)?.metadata ??
+    memory?.recall(signedPartKey(type, text))?.turn[0]?.metadata
 
 /** An assistant message's parts, lost metadata re-attached from the memory by the ids of its tool calls. */
 const assistantParts = (
@@ -107,7 +116,7 @@ const assistantParts = (
     switch (part.type) {
       case "text":
       case "reasoning": {
-        const recalled = hasMetadata(metadata) ? metadata : recalledFor(turn, part.type, part.text)
+        const recalled = hasMetadata(metadata) ? metadata : recalledFor(turn, memory, part.type, part.text)
         if (isBlank(part.type, part.text, recalled)) break
         out.push(withMetadata({ type: part.type, text: part.text }, recalled))
         break

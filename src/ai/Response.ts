@@ -11,7 +11,7 @@ import type { FinishReason } from "../domain/FinishReason.js"
 import type { GenerationResponse } from "../domain/GenerationResponse.js"
 import type { AssistantPart, ProviderMetadata, ToolCallPart } from "../domain/Prompt.js"
 import type { ProviderAnswer } from "../providers/Provider.js"
-import { hasMetadata, type Memory, type SignedPart } from "./Memory.js"
+import { hasMetadata, type Memory, type SignedPart, signedPartKey } from "./Memory.js"
 
 /** The key of effect-llm's own data in a finish part's metadata. */
 export const metadataKey = "effect-llm"
@@ -86,18 +86,21 @@ const partsOf = (answer: ProviderAnswer): ReadonlyArray<AssistantPart> =>
     ...(answer.content.length > 0 ? [{ type: "text" as const, text: answer.content }] : [])
   ]
 
-/** Remembers the tool calls of an answer with their signed neighbours (see `Memory`). */
+/**
+ * Remembers the tool calls of an answer with their signed neighbours, or, in an answer without calls,
+ * each signed part by its own text (see `Memory`).
+ */
 const rememberTurn = (memory: Memory | undefined, parts: ReadonlyArray<AssistantPart>): void => {
   if (memory === undefined) return
   const calls = parts.filter((part): part is ToolCallPart => part.type === "tool-call")
-  if (calls.length === 0) return
   const turn: Array<SignedPart> = []
   for (const part of parts) {
     if ((part.type === "text" || part.type === "reasoning") && hasMetadata(part.metadata)) {
       turn.push({ type: part.type, text: part.text, metadata: part.metadata })
     }
   }
-  memory.remember(calls, turn)
+  if (calls.length > 0) memory.remember(calls, turn)
+  else for (const part of turn) memory.remember([{ id: signedPartKey(part.type, part.text) }], [part])
 }
 
 /** A unary answer as @effect/ai parts. */

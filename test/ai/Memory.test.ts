@@ -99,6 +99,36 @@ describe("Memory", () => {
     ])
   })
 
+  it("a Gemini 3 answer without calls: its signed text goes back with its signature after Chat's history dropped it", () => {
+    const memory = Memory.make()
+    const answer: ProviderAnswer = {
+      content: "Sunny in both.",
+      reasoning: undefined,
+      parts: [{ type: "text", text: "Sunny in both.", metadata: signed("gemini", "SIG-T") }],
+      usage: undefined,
+      finishReason: "stop",
+      requestId: undefined,
+      modelVersion: undefined
+    }
+    const parts = decodeAnswer(answer, response(), memory, at)
+    const history = Prompt.fromResponseParts(
+      parts.filter((part) => part.type === "text").map((part) => ({ ...part, metadata: {} })) as any
+    )
+    const encoded = encodePrompt(Prompt.merge(Prompt.make("Weather in Oslo and Rome?"), history), memory) as any
+    assert.deepStrictEqual(encoded.messages[1].parts, [
+      { type: "text", text: "Sunny in both.", metadata: signed("gemini", "SIG-T") }
+    ])
+    // unsigned text is not remembered: nothing to give back
+    const plain = decodeAnswer(
+      { ...answer, content: "Plain.", parts: [{ type: "text", text: "Plain." }] },
+      response(),
+      memory,
+      at
+    )
+    assert.strictEqual(plain.length > 0, true)
+    assert.strictEqual(memory.size(), 1)
+  })
+
   it("metadata the prompt carries itself wins over the memory", () => {
     const memory = Memory.make()
     memory.remember([{ id: "c1", metadata: signed("gemini", "old") }], [])
