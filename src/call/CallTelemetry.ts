@@ -138,15 +138,17 @@ export const make = (options: { readonly recordContent: boolean; readonly scrub?
 
   /**
    * Annotates the call span of a call that ended without an answer (failed, interrupted, stopped
-   * early) with what it came to: the last endpoint tried, the attempts, the usage seen and its cost.
+   * early) with what it came to: the last endpoint tried, the attempts, the usage seen and its cost;
+   * a stream that had its first delta records its time to it (the delta came, whatever came after).
    */
   const unfinished = (ended: {
     readonly route: Route | undefined
     readonly attempts: number
     readonly usage: UsageCounts | undefined
     readonly cost: number
-  }) =>
-    whenTraced(() =>
+    readonly ttftMs?: number | undefined
+  }) => {
+    const annotated = whenTraced(() =>
       Effect.annotateCurrentSpan({
         ...(ended.route !== undefined ? { [Telemetry.attributes.endpoint]: ended.route.endpoint.name } : {}),
         ...(ended.usage !== undefined ?
@@ -159,6 +161,10 @@ export const make = (options: { readonly recordContent: boolean; readonly scrub?
         [Telemetry.attributes.cost]: ended.cost
       })
     )
+    return ended.ttftMs === undefined
+      ? annotated
+      : Effect.zipRight(Metric.update(Telemetry.ttftMs, ended.ttftMs), annotated)
+  }
 
   /** Counts an attempt about to be sent. */
   const attempted = (route: Route) =>

@@ -331,7 +331,13 @@ export const make = (deps: {
         const timing = progress.timing(now)
         yield* deps.admission.release(meter.plan.traceId, progress, priced?.totalTokens ?? 0)
         yield* telemetry.settled(who(meter, route), error?.tag ?? "cancelled", timing.totalMs, cost)
-        yield* telemetry.unfinished({ route, attempts: progress.attempts, usage: priced, cost })
+        yield* telemetry.unfinished({
+          route,
+          attempts: progress.attempts,
+          usage: priced,
+          cost,
+          ttftMs: progress.ttftMs
+        })
         const held = meter.hold
         const write = ledger.cancel(held, {
           ...who(meter, route),

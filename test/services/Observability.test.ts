@@ -295,6 +295,17 @@ describe("observability", () => {
     }).pipe(Effect.provide(layerFor(["one two three"])), Effect.withTracer(recording.tracer))
   })
 
+  it.effect("time to first delta is recorded for a stream that had its first delta, finished or stopped early", () =>
+    Effect.gen(function*() {
+      const samples = Effect.map(Metric.value(Telemetry.ttftMs), (state) => state.count)
+      const before = yield* samples
+      yield* Stream.runDrain(stream({ prompt: "x" }))
+      assert.strictEqual((yield* samples) - before, 1, "a finished stream")
+      // stopped after its first delta: the delta came, so did its time
+      yield* Stream.runDrain(Stream.take(stream({ prompt: "x" }), 1))
+      assert.strictEqual((yield* samples) - before, 2, "a stream stopped early")
+    }).pipe(Effect.provide(layerFor([], {}, { content: "one two three", deltas: ["one ", "two ", "three"] }))))
+
   it.scoped("no span attribute ever contains the API key, even echoed in x-request-id (real HTTP through the Gemini provider)", () => {
     const recording = RecordingTracer.make()
     const key = "AIzaSyTEST-never-in-a-span-0123456789"
