@@ -105,6 +105,10 @@ export const make = (options: { readonly recordContent: boolean; readonly scrub?
         if (typeof setAttribute === "function") setAttribute.call(otel, Telemetry.attributes.finishReasons, reasons)
       }))
 
+  /** `annotated`, after recording a stream's time to its first delta (a unary call has none). */
+  const withTtft = (ttftMs: number | undefined, annotated: Effect.Effect<void>): Effect.Effect<void> =>
+    ttftMs === undefined ? annotated : Effect.zipRight(Metric.update(Telemetry.ttftMs, ttftMs), annotated)
+
   /** Annotates the call span with the answer, and records the TTFT of a stream. */
   const finished = (answer: {
     readonly route: Route
@@ -131,9 +135,7 @@ export const make = (options: { readonly recordContent: boolean; readonly scrub?
         ...(options.recordContent ? { [Telemetry.attributes.completion]: scrub(answer.content) } : {})
       }).pipe(Effect.zipRight(setFinishReasons([answer.finishReason])))
     )
-    return answer.ttftMs === undefined
-      ? annotated
-      : Effect.zipRight(Metric.update(Telemetry.ttftMs, answer.ttftMs), annotated)
+    return withTtft(answer.ttftMs, annotated)
   }
 
   /**
@@ -161,9 +163,7 @@ export const make = (options: { readonly recordContent: boolean; readonly scrub?
         [Telemetry.attributes.cost]: ended.cost
       })
     )
-    return ended.ttftMs === undefined
-      ? annotated
-      : Effect.zipRight(Metric.update(Telemetry.ttftMs, ended.ttftMs), annotated)
+    return withTtft(ended.ttftMs, annotated)
   }
 
   /** Counts an attempt about to be sent. */
