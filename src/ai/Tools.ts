@@ -5,7 +5,9 @@
  */
 import type * as LanguageModel from "@effect/ai/LanguageModel"
 import * as Tool from "@effect/ai/Tool"
+import * as Option from "effect/Option"
 import type * as Schema from "effect/Schema"
+import * as AST from "effect/SchemaAST"
 import { FatalError } from "../domain/Errors.js"
 import type { JsonResponseFormat, ToolChoice, ToolDefinition } from "../domain/Prompt.js"
 import { invalidRequest } from "../domain/Request.js"
@@ -16,6 +18,7 @@ import { invalidRequest } from "../domain/Request.js"
  * failure before any ledger write, not a defect.
  */
 const jsonSchemaOf = (schema: Schema.Schema.Any, what: string): Record<string, unknown> | FatalError => {
+  if (isEmptyStruct(schema.ast)) return emptyObjectSchema(schema.ast)
   try {
     return Tool.getJsonSchemaFromSchemaAst(schema.ast) as unknown as Record<string, unknown>
   } catch (cause) {
@@ -23,6 +26,26 @@ const jsonSchemaOf = (schema: Schema.Schema.Any, what: string): Record<string, u
       `${what} has no JSON Schema form (${cause instanceof Error ? cause.message.split("\n")[0] : String(cause)}): ` +
         `give its Schema a jsonSchema annotation or use a Schema JSON can express`
     )
+  }
+}
+
+/**
+ * `Schema.Struct({})` (what `Tool.make(name, { parameters: {} })` builds) is TypeScript's `{}`, which
+ * Effect writes as `anyOf: [object, array]`; no protocol takes that as a tool's parameters (Anthropic
+ * and OpenAI answer 400: they need `type: "object"`). It goes as the object with no properties that a
+ * tool without parameters (`Tool.EmptyParams`) sends.
+ */
+const isEmptyStruct = (ast: AST.AST): ast is AST.TypeLiteral =>
+  AST.isTypeLiteral(ast) && ast.propertySignatures.length === 0 && ast.indexSignatures.length === 0
+
+const emptyObjectSchema = (ast: AST.TypeLiteral): Record<string, unknown> => {
+  const description = AST.getDescriptionAnnotation(ast)
+  return {
+    type: "object",
+    properties: {},
+    required: [],
+    additionalProperties: false,
+    ...(Option.isSome(description) ? { description: description.value } : {})
   }
 }
 

@@ -192,6 +192,21 @@ describe("tools, tool choice and response format", () => {
     })
   })
 
+  it("a tool made with `parameters: {}` and an empty Struct as generateObject's schema go as an object with no properties (not Effect's `anyOf: [object, array]`, which the services refuse)", () => {
+    const empty = { type: "object", properties: {}, required: [], additionalProperties: false }
+    const [definition] = toolDefinitionsOf([Tool.make("ping", { parameters: {} })]) as ReadonlyArray<any>
+    assert.deepStrictEqual(definition.parameters, empty)
+    // the same as a tool declared without parameters
+    const [bare] = toolDefinitionsOf([Tool.make("ping")]) as ReadonlyArray<any>
+    assert.deepStrictEqual(bare.parameters, empty)
+    const format = responseFormatOf({
+      type: "json",
+      objectName: "Ack",
+      schema: Schema.Struct({}).annotations({ description: "An acknowledgement" })
+    }) as any
+    assert.deepStrictEqual(format.schema, { ...empty, description: "An acknowledgement" })
+  })
+
   it("a provider-defined tool is refused", () => {
     const search = Tool.providerDefined({
       id: "google.search",
