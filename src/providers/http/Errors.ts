@@ -46,6 +46,18 @@ const causeMessage = (cause: unknown): string | undefined => {
   return typeof code === "string" && !text.includes(code) ? `${text} (${code})` : text
 }
 
+/**
+ * zlib's and brotli's codes for data that is not what its `content-encoding` says (a proxy labelling
+ * a plain body `gzip`): the same bytes fail again on every retry, so this is an undecodable answer
+ * (API.md §14), where compressed data that stops early (`Z_BUF_ERROR`) is a cut body.
+ */
+const corruptCoding = (cause: unknown): boolean => {
+  const code = (cause as { readonly code?: unknown } | undefined)?.code
+  return typeof code === "string" &&
+    (code === "Z_DATA_ERROR" || code === "Z_NEED_DICT" || code.startsWith("ERR__ERROR_FORMAT") ||
+      code.startsWith("ERR__ERROR_DICTIONARY"))
+}
+
 /** Codes of a request the HTTP client refused to send: undici's invalid argument, Node's invalid header. */
 const refusedCodes = new Set(["UND_ERR_INVALID_ARG", "ERR_INVALID_CHAR", "ERR_HTTP_INVALID_HEADER_VALUE"])
 
@@ -87,6 +99,12 @@ export const fromHttpClientError = (
     })
   }
   const detail = causeMessage(error.cause) ?? error.description ?? error.reason
+  if (corruptCoding(error.cause)) {
+    return badResponse(`its body does not decode as its content-encoding says: ${detail}`, {
+      ...context,
+      ...(error._tag === "ResponseError" ? { status: error.response.status } : {})
+    })
+  }
   const what = reason === "stream_interrupted" ? "the response stream was cut" : "the connection failed"
   return new RetryableError({
     reason,

@@ -83,28 +83,34 @@ it.layer(NodeHttpClient.layerUndici)("compressed bodies", (it) => {
       assert.strictEqual(compressed.message, plain.message)
     }))
 
-  it.scoped("corrupt or cut compressed data fails as a body that could not be read, not as an answer", () =>
+  it.scoped("data that is not what its content-encoding says is an undecodable answer (FatalError bad_response, one attempt's worth: the same bytes fail again); compressed data cut short is a cut body (retryable)", () =>
     Effect.gen(function*() {
       const { client, server, target } = yield* GeminiHarness.setup
       const gzipped = compress.gzip(geminiAnswer)
       const garbage = Buffer.from("this is not gzip at all")
-      for (const body of [garbage, gzipped.subarray(0, gzipped.length >> 1)]) {
-        server.enqueue(Loopback.replay(body, { headers: { ...json, "content-encoding": "gzip" } }))
+      for (const coding of ["gzip", "deflate", "br"] as const) {
+        server.enqueue(Loopback.replay(garbage, { headers: { ...json, "content-encoding": coding } }))
         const error: LLMError = failureOf(yield* Effect.exit(client.generate(target, GeminiHarness.hello)))
-        assert.strictEqual(error._tag, "RetryableError")
-        assert.strictEqual(error.reason, "connection")
+        assert.strictEqual(error._tag, "FatalError")
+        assert.strictEqual(error.reason, "bad_response")
+        assert.include(error.message, "content-encoding")
       }
+      server.enqueue(Loopback.replay(gzipped.subarray(0, gzipped.length >> 1), { headers: { ...json, "content-encoding": "gzip" } }))
+      const cut: LLMError = failureOf(yield* Effect.exit(client.generate(target, GeminiHarness.hello)))
+      assert.strictEqual(cut._tag, "RetryableError")
+      assert.strictEqual(cut.reason, "connection")
       const stream = compress.gzip(
         Loopback.readFixture(GeminiHarness.googleai + "streaming-success-basic-reply-short.txt")
       )
-      for (const body of [garbage, stream.subarray(0, stream.length >> 1)]) {
-        server.enqueue(
-          Loopback.replay(body, { headers: { "content-type": "text/event-stream", "content-encoding": "gzip" } })
-        )
-        const { error } = yield* GeminiHarness.runStream(client, target)
-        assert.strictEqual(error?._tag, "RetryableError")
-        assert.strictEqual(error?.reason, "stream_interrupted")
-      }
+      const sse = { "content-type": "text/event-stream", "content-encoding": "gzip" }
+      server.enqueue(Loopback.replay(garbage, { headers: sse }))
+      const corrupt = yield* GeminiHarness.runStream(client, target)
+      assert.strictEqual(corrupt.error?._tag, "FatalError")
+      assert.strictEqual(corrupt.error?.reason, "bad_response")
+      server.enqueue(Loopback.replay(stream.subarray(0, stream.length >> 1), { headers: sse }))
+      const { error } = yield* GeminiHarness.runStream(client, target)
+      assert.strictEqual(error?._tag, "RetryableError")
+      assert.strictEqual(error?.reason, "stream_interrupted")
     }))
 })
 
