@@ -143,16 +143,17 @@ export const make = (
 
     // Every attempt runs two transitions (admit, record): the clock is read inside the Ref's update
     // and the log effect built only on a change, so an unchanged breaker costs two steps, not six.
+    // A change `f` marks `quiet` is not logged nor counted: readers see no change (a probe given back).
     const transition = <A>(
       endpoint: string,
-      f: (state: BreakerState, now: number, period: number) => readonly [A, BreakerState]
+      f: (state: BreakerState, now: number, period: number) => readonly [A, BreakerState, quiet?: boolean]
     ) =>
       Effect.clockWith((clock) =>
         Effect.flatMap(
           Ref.modify(cell(endpoint), ({ period, state }) => {
-            const [result, next] = f(state, clock.unsafeCurrentTimeMillis(), period)
+            const [result, next, quiet] = f(state, clock.unsafeCurrentTimeMillis(), period)
             const nextPeriod = state._tag === "closed" && next._tag !== "closed" ? period + 1 : period
-            return [[result, state, next] as const, { state: next, period: nextPeriod }]
+            return [[result, state, quiet === true ? state : next] as const, { state: next, period: nextPeriod }]
           }),
           ([result, from, to]) =>
             from._tag === to._tag ? Effect.succeed(result) : Effect.as(logTransition(endpoint, from, to), result)
@@ -179,13 +180,11 @@ export const make = (
           return [undefined, state]
         }
         if (outcome === "abandoned") {
-          // A probe that never went out gives its slot back: the breaker is open and due again at once.
-          return [
-            undefined,
-            state._tag === "half_open" && admission._tag === "probe"
-              ? { _tag: "open", failures: state.failures, reopensAt: now }
-              : state
-          ]
+          // A probe that never went out gives its slot back: the breaker is open and due again at once,
+          // which `states()` reads as the half_open it was (no transition to log).
+          return state._tag === "half_open" && admission._tag === "probe"
+            ? [undefined, { _tag: "open", failures: state.failures, reopensAt: now }, true]
+            : [undefined, state]
         }
         if (outcome === "success") return [undefined, closed]
         if (outcome === "neutral") {

@@ -2,6 +2,7 @@ import { assert, describe, it } from "@effect/vitest"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
+import * as Logger from "effect/Logger"
 import * as TestClock from "effect/TestClock"
 import { BudgetExceededError, FatalError, RateLimitError, RetryableError } from "../../src/domain/Errors.js"
 import * as CircuitBreaker from "../../src/services/CircuitBreaker.js"
@@ -122,6 +123,28 @@ describe("CircuitBreaker", () => {
       assert.strictEqual((yield* stateOf(breakers, "a"))?.state, "half_open", "a refusal does not close it")
       yield* run(breakers, "a", Effect.die("bug"))
       assert.strictEqual((yield* breakers.admit("a"))._tag, "probe")
+    }))
+
+  it.effect("a probe given back logs no transition: the breaker still reads half_open, and the next probe's admission is logged as before", () =>
+    Effect.gen(function*() {
+      const logged: Array<string> = []
+      const collect = Logger.make(({ message }) => {
+        logged.push(String(Array.isArray(message) ? message.join(" ") : message))
+      })
+      yield* Effect.gen(function*() {
+        const breakers = yield* make
+        for (let i = 0; i < 3; i++) yield* fail(breakers, "a")
+        yield* TestClock.adjust("10 seconds")
+        yield* run(breakers, "a", Effect.die("bug"))
+        assert.strictEqual((yield* stateOf(breakers, "a"))?.state, "half_open")
+        yield* succeed(breakers, "a")
+      }).pipe(Effect.provide(Logger.replace(Logger.defaultLogger, collect)))
+      assert.deepStrictEqual(logged, [
+        "circuit breaker a: closed -> open",
+        "circuit breaker a: open -> half_open",
+        "circuit breaker a: open -> half_open",
+        "circuit breaker a: half_open -> closed"
+      ])
     }))
 
   it.effect("an interrupted probe gives its slot back: the guard records even an interruption", () =>
