@@ -513,6 +513,48 @@ describe("LLMConfig", () => {
         assert.include(error.message, "alias")
       }))
 
+    it.effect("a YAML alias inside the node it names, or a cyclic config object, is a ConfigError at the key that closes the cycle, not a stack overflow", () =>
+      Effect.gen(function*() {
+        const head = "providers:\n  openai: { api_key: sk-cycle-secret, endpoints: [{ name: o, base_url: \"http://127.0.0.1:9/v1\" }] }\n"
+        const cases = [
+          [`${head}models: { m: { provider: openai, model_id: x } }\nobservability: &o { record_content: false, self: *o }\n`, "observability.self"],
+          [`${head}models: &ms { m: { provider: openai, model_id: x }, n: *ms }\n`, "models.n"],
+          [`${head}models: { m: { provider: openai, model_id: x } }\nallowed_regions: &r [us, *r]\n`, "allowed_regions[1]"],
+          // with an unquoted ${VAR} in a one-line entry (the second reading, restored after)
+          ["providers:\n  openai: { api_key: ${KEY}, endpoints: [{ name: o, base_url: \"http://127.0.0.1:9/v1\" }] }\nmodels: &ms { m: { provider: openai, model_id: x }, n: *ms }\n", "models.n"]
+        ] as const
+        for (const [text, path] of cases) {
+          const { file } = writeFile("cycle.yaml", text)
+          const error = yield* loadError({ configPath: file, env: { KEY: "sk-cycle-secret" } })
+          assert.strictEqual(error._tag, "ConfigError")
+          assert.strictEqual(error.reason, "invalid")
+          assert.strictEqual(error.path, path)
+          assert.isTrue(error.message.startsWith(`${file}: ${path}: `), error.message)
+          assert.include(error.message, "contains it")
+        }
+        const config: Record<string, unknown> = { models: { m: { provider: "openai", model_id: "x" } } }
+        ;(config.models as Record<string, unknown>).again = config
+        const error = yield* loadError({ config })
+        assert.strictEqual(error.path, "models.again")
+        // an alias used twice (no cycle) still loads
+        const { file } = writeFile(
+          "shared.yaml",
+          `${head}models: { m: &entry { provider: openai, model_id: x }, n: *entry }\n`
+        )
+        assert.deepStrictEqual(Object.keys((yield* load({ configPath: file })).models), ["m", "n"])
+      }))
+
+    it.effect("a YAML syntax error elsewhere in a file with API.md §8's unquoted ${VAR}s is reported where it is, not at the first ${VAR}", () =>
+      Effect.gen(function*() {
+        const { file } = writeFile(
+          "dup.yaml",
+          "providers:\n  deepseek: { protocol: openai, api_key: ${DEEPSEEK_API_KEY}, endpoints: [{ name: d, base_url: https://api.deepseek.com }] }\nmodels: { a: { provider: deepseek, model_id: x } }\nmodels: {}\n"
+        )
+        const error = yield* loadError({ configPath: file })
+        assert.strictEqual(error.reason, "invalid")
+        assert.isTrue(error.message.startsWith(`${file}: invalid YAML (line 4`), error.message)
+      }))
+
     it.effect("a file error is prefixed with the file, the path stays bare", () =>
       Effect.gen(function*() {
         const { dir, file } = writeFile(

@@ -52,6 +52,41 @@ export const isPlainObject = (value: unknown): value is Record<string, unknown> 
 }
 
 /**
+ * Where a value contains itself (a YAML alias inside the node it names, `a: &x { b: *x }`, or a
+ * cyclic `config` object): the path of the first key that leads back to one of its ancestors, else
+ * `undefined`. Every reader of a configuration walks it as a tree, and would never end on a cycle.
+ */
+export const cyclePath = (root: unknown): KeyPath | undefined => {
+  const ancestors = new Set<unknown>()
+  const visit = (value: unknown, path: KeyPath): KeyPath | undefined => {
+    const entries = Array.isArray(value)
+      ? value.map((item, index) => [index, item] as const)
+      : isPlainObject(value)
+      ? Object.entries(value)
+      : undefined
+    if (entries === undefined) return undefined
+    ancestors.add(value)
+    for (const [key, item] of entries) {
+      if (ancestors.has(item)) return [...path, key]
+      const found = visit(item, [...path, key])
+      if (found !== undefined) return found
+    }
+    ancestors.delete(value)
+    return undefined
+  }
+  return visit(root, [])
+}
+
+/** The `ConfigError` of a configuration that contains itself at `path`. */
+export const cycleError = (path: KeyPath, origin: string | undefined): ConfigError =>
+  configError({
+    reason: "invalid",
+    path,
+    origin,
+    detail: "refers to a mapping or list that contains it (a YAML alias inside the node it names): a configuration is a tree"
+  })
+
+/**
  * How much of the value at a path an error may show: `secret` (keys, header values, `ledger.url`,
  * whole provider entries: only its type), `url` (a `base_url`, and the values a URL may be written
  * in place of — `ledger`, `endpoints`, an endpoint, a whole source: without its password and query

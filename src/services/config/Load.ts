@@ -8,7 +8,7 @@ import * as Effect from "effect/Effect"
 import type { ConfigError } from "../../domain/Errors.js"
 import * as Scrub from "../../internal/Scrub.js"
 import { variablesIn } from "./Interpolate.js"
-import { isPlainObject } from "./Issues.js"
+import { cycleError, cyclePath, isPlainObject } from "./Issues.js"
 import { candidateKeyVariables, type ProtocolTable } from "./Providers.js"
 import { resolve, type Resolved } from "./Resolve.js"
 import { decodeSource } from "./Schema.js"
@@ -33,6 +33,9 @@ const providerNames = (source: RawSource | undefined): ReadonlyArray<string> => 
 export const fromSources = (found: Found, protocols: ProtocolTable): Effect.Effect<Resolved, ConfigError> =>
   Effect.gen(function*() {
     const raw = [found.project, found.user]
+    // a file's cycles are refused as it is parsed; the `config` object's here, before anything walks it
+    const cycle = found.project?.fromOptions === true ? cyclePath(found.project.raw) : undefined
+    if (cycle !== undefined) return yield* Effect.fail(cycleError(cycle, undefined))
     const keyVariables = raw.flatMap(providerNames).flatMap((name) => candidateKeyVariables(protocols, name))
     const env = yield* readEnvironment([
       ...raw.flatMap((source) => (source === undefined ? [] : variablesIn(source.raw))),

@@ -11,7 +11,7 @@ import * as Option from "effect/Option"
 import * as os from "node:os"
 import type { ConfigError } from "../../domain/Errors.js"
 import { type Env, lookupEnv, variablePattern } from "./Interpolate.js"
-import { configError } from "./Issues.js"
+import { configError, cycleError, cyclePath } from "./Issues.js"
 import type { ConfigFile } from "./Schema.js"
 
 /** Where `load` looks. Every field is optional. */
@@ -107,11 +107,10 @@ export const parseYaml = (text: string, origin: string): Effect.Effect<unknown, 
     if (document.errors.length > 0 && text.includes("${")) {
       // `{ api_key: ${KEY} }` (API.md §8's one-line entries) is no YAML: `{` opens a mapping inside the
       // flow. Read again with each `${VAR}` as a plain scalar, restored after: only text that failed.
-      const masked = Yaml.parseDocument(text.replace(variablePattern, `$${maskOpen}$1${maskClose}`), { merge: true })
-      if (masked.errors.length === 0) {
-        document = masked
-        restore = true
-      }
+      // Masking keeps every position (`${` and `}` are as long as their masks), so when the masked
+      // text fails too its first error is the real one, where the first reading stopped at a `${VAR}`.
+      document = Yaml.parseDocument(text.replace(variablePattern, `$${maskOpen}$1${maskClose}`), { merge: true })
+      restore = true
     }
     const error = document.errors[0]
     if (error !== undefined) {
@@ -123,10 +122,7 @@ export const parseYaml = (text: string, origin: string): Effect.Effect<unknown, 
     // toJS throws on an alias bomb ("excessive alias count") and on aliases it cannot resolve:
     // configuration errors, not defects.
     return Effect.try({
-      try: () => {
-        const value = (document.toJS() as unknown) ?? {}
-        return restore ? unmask(value) : value
-      },
+      try: () => (document.toJS() as unknown) ?? {},
       catch: (cause) =>
         configError({
           reason: "invalid",
@@ -134,7 +130,11 @@ export const parseYaml = (text: string, origin: string): Effect.Effect<unknown, 
           origin,
           detail: `invalid YAML: ${cause instanceof Error ? cause.message : "unreadable document"}`
         })
-    })
+    }).pipe(Effect.flatMap((value) => {
+      const cycle = cyclePath(value)
+      if (cycle !== undefined) return Effect.fail(cycleError(cycle, origin))
+      return Effect.succeed(restore ? unmask(value) : value)
+    }))
   })
 
 /** The `config` option as a source. */
