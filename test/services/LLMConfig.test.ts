@@ -515,13 +515,23 @@ describe("LLMConfig", () => {
 
     it.effect("a YAML alias inside the node it names, or a cyclic config object, is a ConfigError at the key that closes the cycle, not a stack overflow", () =>
       Effect.gen(function*() {
-        const head = "providers:\n  openai: { api_key: sk-cycle-secret, endpoints: [{ name: o, base_url: \"http://127.0.0.1:9/v1\" }] }\n"
+        const head =
+          "providers:\n  openai: { api_key: sk-cycle-secret, endpoints: [{ name: o, base_url: \"http://127.0.0.1:9/v1\" }] }\n"
         const cases = [
-          [`${head}models: { m: { provider: openai, model_id: x } }\nobservability: &o { record_content: false, self: *o }\n`, "observability.self"],
+          [
+            `${head}models: { m: { provider: openai, model_id: x } }\nobservability: &o { record_content: false, self: *o }\n`,
+            "observability.self"
+          ],
           [`${head}models: &ms { m: { provider: openai, model_id: x }, n: *ms }\n`, "models.n"],
-          [`${head}models: { m: { provider: openai, model_id: x } }\nallowed_regions: &r [us, *r]\n`, "allowed_regions[1]"],
+          [
+            `${head}models: { m: { provider: openai, model_id: x } }\nallowed_regions: &r [us, *r]\n`,
+            "allowed_regions[1]"
+          ],
           // with an unquoted ${VAR} in a one-line entry (the second reading, restored after)
-          ["providers:\n  openai: { api_key: ${KEY}, endpoints: [{ name: o, base_url: \"http://127.0.0.1:9/v1\" }] }\nmodels: &ms { m: { provider: openai, model_id: x }, n: *ms }\n", "models.n"]
+          [
+            "providers:\n  openai: { api_key: ${KEY}, endpoints: [{ name: o, base_url: \"http://127.0.0.1:9/v1\" }] }\nmodels: &ms { m: { provider: openai, model_id: x }, n: *ms }\n",
+            "models.n"
+          ]
         ] as const
         for (const [text, path] of cases) {
           const { file } = writeFile("cycle.yaml", text)

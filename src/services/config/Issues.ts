@@ -83,7 +83,8 @@ export const cycleError = (path: KeyPath, origin: string | undefined): ConfigErr
     reason: "invalid",
     path,
     origin,
-    detail: "refers to a mapping or list that contains it (a YAML alias inside the node it names): a configuration is a tree"
+    detail:
+      "refers to a mapping or list that contains it (a YAML alias inside the node it names): a configuration is a tree"
   })
 
 /**

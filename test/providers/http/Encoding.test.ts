@@ -95,7 +95,9 @@ it.layer(NodeHttpClient.layerUndici)("compressed bodies", (it) => {
         assert.strictEqual(error.reason, "bad_response")
         assert.include(error.message, "content-encoding")
       }
-      server.enqueue(Loopback.replay(gzipped.subarray(0, gzipped.length >> 1), { headers: { ...json, "content-encoding": "gzip" } }))
+      server.enqueue(
+        Loopback.replay(gzipped.subarray(0, gzipped.length >> 1), { headers: { ...json, "content-encoding": "gzip" } })
+      )
       const cut: LLMError = failureOf(yield* Effect.exit(client.generate(target, GeminiHarness.hello)))
       assert.strictEqual(cut._tag, "RetryableError")
       assert.strictEqual(cut.reason, "connection")
