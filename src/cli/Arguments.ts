@@ -98,3 +98,22 @@ export const checkRequestArgs = (args: ReadonlyArray<string>): Effect.Effect<voi
     }
     return Effect.void
   })
+
+/**
+ * @effect/cli's `--wizard` asks its questions on the terminal; on a stdin that is not one (a pipe,
+ * `/dev/null`, a CI job) it would wait for answers that never come. A usage error there (exit 2).
+ */
+export const checkWizard = (args: ReadonlyArray<string>, interactive: boolean): Effect.Effect<void, CliError> => {
+  const end = args.indexOf("--")
+  const wizard = (end < 0 ? args : args.slice(0, end)).includes("--wizard")
+  return wizard && !interactive
+    ? Effect.fail(
+      new CliError({
+        kind: "NotATerminal",
+        message:
+          "--wizard asks its questions on a terminal, and stdin is not one: give the command its options instead",
+        exitCode: ExitCode.usage
+      })
+    )
+    : Effect.void
+}

@@ -24,7 +24,7 @@ import type { GenerateRequest } from "../domain/Request.js"
 import { liveOver, type LiveServices, nodeFileSystem } from "../layers/Live.js"
 import { generate, stream } from "../services/LLMClient.js"
 import * as LLMConfig from "../services/LLMConfig.js"
-import { checkRequestArgs, takeLogLevel } from "./Arguments.js"
+import { checkRequestArgs, checkWizard, takeLogLevel } from "./Arguments.js"
 import { batchCommand } from "./batch/Command.js"
 import * as Budget from "./Budget.js"
 import { CliError, ExitCode, toExitCode } from "./Exit.js"
@@ -368,7 +368,10 @@ export const run = (argv: ReadonlyArray<string>): Effect.Effect<number, never, C
   const output = Output.make()
   return toExitCode(
     Effect.flatMap(
-      Effect.tap(takeLogLevel(argv.slice(2)), ({ args }) => checkRequestArgs(args)),
+      Effect.tap(
+        takeLogLevel(argv.slice(2)),
+        ({ args }) => Effect.zipRight(checkWizard(args, process.stdin.isTTY === true), checkRequestArgs(args))
+      ),
       ({ args, level }) =>
         // @effect/cli prints the version as a paragraph, a blank line after it: scripts read one line
         args.length === 1 && args[0] === "--version" ?

@@ -37,6 +37,13 @@ export class CliError extends Data.TaggedError("CliError")<{
   readonly exitCode: number
 }> {}
 
+/** A usage mistake (exit 2). */
+export const usage = (kind: string, message: string) => new CliError({ kind, message, exitCode: ExitCode.usage })
+
+/** A file the command was told to write cannot be made or written (read-only, a path under a file). */
+export const notWritable = (path: string, reason: string) =>
+  usage("FileNotWritable", `${path}: cannot be written (${reason})`)
+
 /** The exit code for a failure value. */
 export const exitCodeOf = (error: unknown): number => {
   if (error instanceof CliError) return error.exitCode

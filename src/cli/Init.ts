@@ -11,7 +11,7 @@ import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import { makeDirectories } from "../internal/Directories.js"
-import { CliError, ExitCode } from "./Exit.js"
+import { CliError, ExitCode, notWritable, usage } from "./Exit.js"
 
 /** The commented template: the package's own `config.yaml` (shipped in `files`). */
 const templateUrl = new URL("../../config.yaml", import.meta.url)
@@ -29,7 +29,23 @@ export const makeCommand = (shared: {
       const fs = yield* FileSystem.FileSystem
       const path = yield* Path.Path
       const target = path.resolve(Option.getOrElse(options.config, () => "config.yaml"))
-      if (!options.force && (yield* fs.exists(target))) {
+      // What is at the path decides first: a directory (or anything else not a file) is never written
+      // over, with or without --force; a path under a file, or one we may not write, is a usage error.
+      const found = yield* fs.stat(target).pipe(
+        Effect.map((info) => info.type),
+        Effect.catchTag(
+          "SystemError",
+          (error) =>
+            error.reason === "NotFound" ? Effect.succeed(undefined) : Effect.fail(notWritable(target, error.reason))
+        )
+      )
+      if (found !== undefined && found !== "File") {
+        return yield* usage(
+          "NotAFile",
+          `${target}: not a file (${found}); name the file to write, e.g. ${path.join(target, "config.yaml")}`
+        )
+      }
+      if (!options.force && found !== undefined) {
         return yield* new CliError({
           kind: "FileExists",
           message: `${target} already exists; pass --force to overwrite it`,
@@ -37,8 +53,9 @@ export const makeCommand = (shared: {
         })
       }
       const template = yield* fs.readFileString(yield* path.fromFileUrl(templateUrl))
-      yield* makeDirectories(path.dirname(target))
-      yield* fs.writeFileString(target, template)
+      yield* Effect.zipRight(makeDirectories(path.dirname(target)), fs.writeFileString(target, template)).pipe(
+        Effect.catchTag("SystemError", (error) => Effect.fail(notWritable(target, error.reason)))
+      )
       yield* Console.log(
         `wrote ${target}\nnext: set the keys of the providers you use (GEMINI_API_KEY, DASHSCOPE_API_KEY, OPENAI_API_KEY, DEEPSEEK_API_KEY, ANTHROPIC_API_KEY), then run \`effect-llm doctor\` (it wants the key of every provider a model uses: remove the models you do not use)`
       )

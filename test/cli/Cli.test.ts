@@ -6,7 +6,7 @@
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
-import { existsSync, readFileSync } from "node:fs"
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs"
 import { createServer, type Server } from "node:http"
 import type { AddressInfo } from "node:net"
 import { join } from "node:path"
@@ -295,8 +295,41 @@ describe.concurrent("effect-llm CLI", { timeout: 120_000 }, () => {
     if (existsSync("/proc/self")) {
       // no directory can be made there (Node 20's recursive mkdir never returned: the command hung)
       const proc = await runCli(["init", "--config", "/proc/effect-llm-nope/dir/config.yaml"], { cwd })
-      assert.strictEqual(proc.code, 1, proc.stderr)
-      oneErrorLine(proc.stderr, /^error: SystemError: .*\/proc\/effect-llm-nope/)
+      assert.strictEqual(proc.code, 2, proc.stderr)
+      oneErrorLine(
+        proc.stderr,
+        /^error: FileNotWritable: \/proc\/effect-llm-nope\/dir\/config\.yaml: cannot be written/
+      )
+    }
+  })
+
+  it("init refuses a directory with or without --force, and a path under a file, as usage errors naming the path (exit 2); nothing is written", async () => {
+    const cwd = tempDir()
+    mkdirSync(join(cwd, "conf"))
+    writeFileSync(join(cwd, "plain"), "keep\n")
+    const [bare, forced, under] = await Promise.all([
+      runCli(["init", "--config", "conf"], { cwd }),
+      runCli(["init", "--force", "--config", "conf"], { cwd }),
+      runCli(["init", "--force", "--config", "plain/config.yaml"], { cwd })
+    ])
+    for (const run of [bare, forced]) {
+      assert.strictEqual(run.code, 2, run.stderr)
+      oneErrorLine(
+        run.stderr,
+        /^error: NotAFile: \S*conf: not a file \(Directory\); name the file to write, e\.g\. \S*conf\/config\.yaml$/
+      )
+    }
+    assert.strictEqual(under.code, 2, under.stderr)
+    oneErrorLine(under.stderr, /^error: FileNotWritable: \S*plain\/config\.yaml: cannot be written/)
+    assert.deepStrictEqual(readdirSync(join(cwd, "conf")), [])
+    assert.strictEqual(readFileSync(join(cwd, "plain"), "utf8"), "keep\n")
+  })
+
+  it("--wizard without a terminal on stdin is a usage error (exit 2), where @effect/cli's wizard would wait for answers forever", async () => {
+    for (const args of [["--wizard"], ["generate", "--wizard"], ["ledger", "--wizard"]]) {
+      const run = await runCli(args, { timeoutMs: 20_000 })
+      assert.strictEqual(run.code, 2, `${args.join(" ")}: ${run.stderr}`)
+      oneErrorLine(run.stderr, /^error: NotATerminal: --wizard asks its questions on a terminal, and stdin is not one/)
     }
   })
 

@@ -6,14 +6,7 @@
 import type { PlatformError } from "@effect/platform/Error"
 import type * as FileSystem from "@effect/platform/FileSystem"
 import * as Effect from "effect/Effect"
-import { CliError, ExitCode } from "../Exit.js"
-
-/** A usage mistake (exit 2). */
-export const usage = (kind: string, message: string) => new CliError({ kind, message, exitCode: ExitCode.usage })
-
-/** The results file cannot be made or written (a read-only file or directory, a path under a file). */
-export const notWritable = (path: string, reason: string) =>
-  usage("FileNotWritable", `${path}: cannot be written (${reason})`)
+import { type CliError, notWritable, usage } from "../Exit.js"
 
 /** The input must be a readable file (it is read twice, streaming). */
 export const checkInput = (fs: FileSystem.FileSystem, path: string): Effect.Effect<void, CliError | PlatformError> =>
