@@ -171,10 +171,12 @@ export const finishOf = (generation: Generation): FinishReason | undefined => {
   return typeof finish === "string" && finish !== "null" && finish !== "" ? fromDashScope(finish) : undefined
 }
 
-/** Input and output as reported (output includes reasoning); total as reported, else the sum. */
+/** Input and output as reported (output includes reasoning; else what the total leaves); total as reported, else the sum. */
 export const usageOf = (usage: Usage): UsageCounts => {
   const inputTokens = usage.input_tokens ?? 0
-  const outputTokens = usage.output_tokens ?? 0
+  // a total without its output count still says what the output was
+  const outputTokens = usage.output_tokens ??
+    (usage.total_tokens != null ? Math.max(0, usage.total_tokens - inputTokens) : 0)
   const counts: { -readonly [K in keyof UsageCounts]: UsageCounts[K] } = {
     inputTokens,
     outputTokens,

@@ -151,12 +151,16 @@ export const textOf = (response: GenerateContentResponse, thought: boolean): str
 
 /**
  * Input = prompt + tool-use prompt (cached tokens are part of the prompt); output = candidates +
- * thoughts (thinking is billed as output; `candidatesTokenCount` excludes it); total as reported,
- * else the sum (WIRE.md §1.5).
+ * thoughts (thinking is billed as output; `candidatesTokenCount` excludes it), or what the total
+ * leaves when candidates are not counted (a blocked prompt: none); total as reported, else the sum
+ * (WIRE.md §1.5).
  */
 export const usageOf = (metadata: UsageMetadata): UsageCounts => {
   const inputTokens = (metadata.promptTokenCount ?? 0) + (metadata.toolUsePromptTokenCount ?? 0)
-  const outputTokens = (metadata.candidatesTokenCount ?? 0) + (metadata.thoughtsTokenCount ?? 0)
+  // total = input + candidates + thoughts: a total without its candidates count still says what they were
+  const outputTokens = metadata.candidatesTokenCount == null && metadata.totalTokenCount != null
+    ? Math.max(metadata.thoughtsTokenCount ?? 0, metadata.totalTokenCount - inputTokens)
+    : (metadata.candidatesTokenCount ?? 0) + (metadata.thoughtsTokenCount ?? 0)
   const usage: { -readonly [K in keyof UsageCounts]: UsageCounts[K] } = {
     inputTokens,
     outputTokens,

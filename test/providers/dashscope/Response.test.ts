@@ -24,6 +24,23 @@ describe("DashScope unary answers", () => {
       })
     ))
 
+  it.scoped("a usage block without output_tokens: the output is what total_tokens leaves", () =>
+    withServer((server, client) =>
+      Effect.gen(function*() {
+        server.enqueue({
+          status: 200,
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify({
+            output: { choices: [{ finish_reason: "stop", message: { role: "assistant", content: "2" } }] },
+            usage: { input_tokens: 8, total_tokens: 47 },
+            request_id: "r-1"
+          })
+        })
+        const answer = yield* client.generate(targetOf(server), minimalRequest)
+        assert.deepStrictEqual(plainUsage(answer.usage), usage(8, 39, 47))
+      })
+    ))
+
   it.scoped("decodes the text format, with its cached-token detail", () =>
     withServer((server, client) =>
       Effect.gen(function*() {

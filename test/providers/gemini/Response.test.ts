@@ -137,6 +137,25 @@ it.layer(NodeHttpClient.layerUndici)("Gemini unary answers", (it) => {
       assert.strictEqual(result.usage?.reasoningTokens, 30)
     }))
 
+  it.scoped("a usage block without candidatesTokenCount: the output is what the total leaves (none for a blocked prompt, whose total is its prompt)", () =>
+    Effect.gen(function*() {
+      const { client, server, target } = yield* setup
+      const answer = (usageMetadata: Record<string, number>) => ({
+        status: 200,
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({
+          candidates: [{ content: { role: "model", parts: [{ text: "Hello there." }] }, finishReason: "STOP" }],
+          usageMetadata
+        })
+      })
+      server.enqueue(answer({ promptTokenCount: 7, totalTokenCount: 29 }))
+      assert.deepStrictEqual(counts((yield* client.generate(target, hello)).usage), [7, 22, 29])
+      server.enqueue(answer({ promptTokenCount: 7, thoughtsTokenCount: 12, totalTokenCount: 29 }))
+      assert.deepStrictEqual(counts((yield* client.generate(target, hello)).usage), [7, 22, 29])
+      server.enqueue(answer({ promptTokenCount: 7, totalTokenCount: 7 }))
+      assert.deepStrictEqual(counts((yield* client.generate(target, hello)).usage), [7, 0, 7])
+    }))
+
   it.scoped("a 200 body that is not JSON is a bad_response", () =>
     Effect.gen(function*() {
       const { client, server, target } = yield* setup
