@@ -10,7 +10,7 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
 import type { BudgetConfig, ModelConfig } from "../domain/Config.js"
-import { BudgetExceededError, FatalError, type LedgerError } from "../domain/Errors.js"
+import { BudgetExceededError, FatalError, type LedgerError, type RateLimitError } from "../domain/Errors.js"
 import { fromCounts, maxTokenCount, plausible, type TokenUsage, type UsageCounts } from "../domain/TokenUsage.js"
 import type { Scrubber } from "../internal/Scrub.js"
 import type { Hold, Ledger } from "../services/Ledger.js"
@@ -98,8 +98,13 @@ export const make = (deps: {
   const { ledger, pricing, telemetry } = deps
 
   /** Holds the plan's estimate (atomically with every limit); fails with `BudgetExceededError` before any request. */
-  const hold = (plan: Plan, progress: CallProgress): Effect.Effect<Meter, BudgetExceededError | FatalError> =>
-    deps.pending?.any() === true
+  const hold = (
+    plan: Plan,
+    progress: CallProgress
+  ): Effect.Effect<Meter, BudgetExceededError | FatalError | RateLimitError> =>
+    plan.oversize !== undefined
+      ? refused(plan, progress, plan.oversize)
+      : deps.pending?.any() === true
       ? Effect.zipRight(deps.pending.flush, holdNow(plan, progress))
       : holdNow(plan, progress)
 
@@ -120,10 +125,15 @@ export const make = (deps: {
     )
 
   /**
-   * A call the hold refused ends there: counted by its outcome as a settled call is, at no cost, its
-   * span saying so (no attempt, $0) as a call that ended unanswered.
+   * A call the hold refused (or the rate limiter, for a request no wait could admit) ends there:
+   * counted by its outcome as a settled call is, at no cost, its span saying so (no attempt, $0) as a
+   * call that ended unanswered.
    */
-  const refused = <E extends BudgetExceededError | FatalError>(plan: Plan, progress: CallProgress, error: E) =>
+  const refused = <E extends BudgetExceededError | FatalError | RateLimitError>(
+    plan: Plan,
+    progress: CallProgress,
+    error: E
+  ) =>
     Effect.clockWith((clock) =>
       Effect.zipRight(
         telemetry.settled(

@@ -36,6 +36,12 @@ export interface Plan {
   readonly outputCap: number
   /** USD held before the first request: an upper bound of what the call can cost on `model`. */
   readonly estimate: number
+  /**
+   * The rate limiter's refusal of a request no wait could admit (its tokens over the alias's `tpm`):
+   * the hold refuses it before any ledger write, as a call the budget refuses is (counted, its span
+   * named by its trace id and alias).
+   */
+  readonly oversize?: RateLimitError | undefined
 }
 
 const windows = ["daily", "weekly", "monthly"] as const
@@ -171,7 +177,7 @@ const planValidated = (deps: {
     return limits
   }
 
-  return (input: CallMeta, validated: CallRequest): Effect.Effect<Plan, FatalError | ConfigError | RateLimitError> =>
+  return (input: CallMeta, validated: CallRequest): Effect.Effect<Plan, FatalError | ConfigError> =>
     Effect.gen(function*() {
       const context = yield* FiberRef.get(currentCallContext)
       const traceIdRefused = traceIdProblem(input.traceId) ??
@@ -199,17 +205,16 @@ const planValidated = (deps: {
         : validated
       const refused = checkFor(model, request)
       if (refused !== undefined) return yield* refused
-      if (model.limits?.tpm !== undefined) {
-        const tooBig = oversize(model, admittedTokens(model, request, outputCap))
-        if (tooBig !== undefined) return yield* tooBig
-      }
+      const tooBig = model.limits?.tpm !== undefined
+        ? oversize(model, admittedTokens(model, request, outputCap))
+        : undefined
       const traceId = typeof input.traceId === "string" && input.traceId.length > 0
         ? input.traceId
         : context.traceId !== undefined && context.traceId.length > 0
         ? context.traceId
         : crypto.randomUUID()
       const estimate = yield* deps.pricing.estimate(model, request, outputCap)
-      return { traceId, model, request, routing, tags, limits, outputCap, estimate }
+      return { traceId, model, request, routing, tags, limits, outputCap, estimate, oversize: tooBig }
     })
 }
 

@@ -13,6 +13,7 @@ import { RateLimitError, RetryableError } from "../../src/domain/Errors.js"
 // Telemetry through the package root, as users reach the metrics (README Observability)
 import { generate, makeLiveLayer, stream, Telemetry } from "../../src/index.js"
 import { makeMockProviders, makeTestLayer, type MockReply, testConfig } from "../../src/layers/Test.js"
+import { Ledger } from "../../src/services/Ledger.js"
 import * as Loopback from "../support/LoopbackServer.js"
 import * as RecordingTracer from "../support/RecordingTracer.js"
 
@@ -210,6 +211,41 @@ describe("observability", () => {
       }
     }).pipe(
       Effect.provide(makeTestLayer({ config: { ...testConfig, budget: { daily_spend_limit: 1e-9 } }, providers })),
+      Effect.withTracer(recording.tracer)
+    )
+  })
+
+  it.effect("a request over its alias's tpm (refused by the rate limiter before any ledger write) is counted as RateLimitError and its span names the call, unary and stream", () => {
+    const recording = RecordingTracer.make()
+    const providers = makeMockProviders({ replies: [] })
+    const config = {
+      ...testConfig,
+      models: { ...testConfig.models, "test-model": { ...testConfig.models["test-model"], limits: { tpm: 5 } } }
+    }
+    return Effect.gen(function*() {
+      const tags = { provider: "google", model: "test-model-1", outcome: "RateLimitError" }
+      const before = yield* counter(Telemetry.requests, tags)
+      const refusals = [
+        yield* Effect.flip(generate({ prompt: "x", traceId: "too-big-1" })),
+        yield* Effect.flip(Stream.runDrain(stream({ prompt: "x", traceId: "too-big-2" })))
+      ]
+      assert.deepStrictEqual(refusals.map((error) => [error._tag, (error as RateLimitError).reason]), [
+        ["RateLimitError", "local_limit"],
+        ["RateLimitError", "local_limit"]
+      ])
+      assert.strictEqual(providers.calls.length, 0)
+      assert.deepStrictEqual(yield* (yield* Ledger).events(), [])
+      assert.strictEqual((yield* counter(Telemetry.requests, tags)) - before, 2)
+      const calls = [...recording.named("LLMClient.generate"), ...recording.named("LLMClient.stream")]
+      assert.strictEqual(calls.length, 2)
+      for (const [i, span] of calls.entries()) {
+        assert.isTrue(span.ended)
+        assert.strictEqual(span.attributes.get("effect_llm.alias"), "test-model")
+        assert.strictEqual(span.attributes.get("effect_llm.trace_id"), `too-big-${i + 1}`)
+        assert.strictEqual(span.attributes.get("effect_llm.attempts"), 0)
+      }
+    }).pipe(
+      Effect.provide(makeTestLayer({ config, providers })),
       Effect.withTracer(recording.tracer)
     )
   })
