@@ -2,6 +2,7 @@
  * Test helpers, exported as `effect-llm/testing`: scripted protocol clients (no HTTP) and the whole
  * client over them with the in-memory ledger, so users test their programs the way this package does.
  */
+import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Stream from "effect/Stream"
@@ -222,7 +223,8 @@ const streamPartsOf = (answer: ProviderAnswer, deltas: ReadonlyArray<string> | u
     text(answer.content, deltas)
   } else {
     for (const part of answer.parts) {
-      if (part.type === "text") text(part.text, answer.parts.length === 1 ? deltas : undefined)
+      // the script's `deltas` split its content, the answer's one text part (beside its tool calls)
+      if (part.type === "text") text(part.text, deltas?.join("") === part.text ? deltas : undefined)
       else if (part.type === "reasoning") parts.push({ _tag: "ReasoningDelta", text: part.text })
       else if (part.type === "tool-call") parts.push({ _tag: "ToolCall", call: part })
       if ((part.type === "text" || part.type === "reasoning") && part.metadata !== undefined) {
@@ -265,7 +267,9 @@ export const makeMockProviders = (script: MockScript = {}): MockProviders => {
         Effect.suspend(() =>
           Effect.map(
             toAnswer(next(), record(target, request, true)),
-            ({ answer, deltas }) => Stream.fromIterable(streamPartsOf(answer, deltas))
+            // one part a chunk, as a wire's events come: a consumer that stops early has not seen the
+            // usage and finish after where it stopped (the call settles with the usage seen so far)
+            ({ answer, deltas }) => Stream.fromChunks(...streamPartsOf(answer, deltas).map(Chunk.of))
           )
         )
     }

@@ -87,6 +87,39 @@ describe("effect-llm/testing: scripted replies", () => {
       assert.include(String(Exit.isFailure(exit) ? exit.cause : ""), "must join to its content")
     }))
 
+  it.effect("a stream its consumer stops early is settled cancelled with the usage seen so far, not the answer's whole usage (parts come one a chunk, as a wire's events)", () =>
+    Effect.gen(function*() {
+      const providers = makeMockProviders({
+        replies: [{
+          content: "one two three four",
+          deltas: ["one ", "two ", "three ", "four"],
+          usage: { outputTokens: 400 }
+        }]
+      })
+      const layer = makeTestLayer({ providers })
+      const events = yield* Effect.gen(function*() {
+        const taken = yield* Stream.runCollect(Stream.take(stream({ prompt: "hi", traceId: "early-1" }), 1))
+        assert.deepStrictEqual(Chunk.toReadonlyArray(taken).map((event) => event.delta), ["one "])
+        return yield* Effect.flatMap(Ledger, (ledger) => ledger.events({ traceId: "early-1" }))
+      }).pipe(Effect.provide(layer))
+      const settled = events.find((event) => event.type !== "hold")!
+      assert.strictEqual(settled.type, "cancel")
+      assert.strictEqual(settled.status, "cancelled")
+      assert.isBelow(settled.usage?.outputTokens ?? Infinity, 400)
+    }))
+
+  it.effect("a reply's deltas split its text in a stream also beside its tool calls", () =>
+    Effect.gen(function*() {
+      const providers = makeMockProviders({
+        replies: [{ ...weatherCall, content: "Checking Oslo", deltas: ["Check", "ing Oslo"] }]
+      })
+      const events = yield* Stream.runCollect(stream({ prompt: "weather?" })).pipe(
+        Effect.provide(makeTestLayer({ providers }))
+      )
+      const deltas = Chunk.toReadonlyArray(events).filter((event) => !event.isFinish).map((event) => event.delta)
+      assert.deepStrictEqual(deltas, ["Check", "ing Oslo"])
+    }))
+
   it.effect("reset() starts the script again and empties the log of calls", () =>
     Effect.gen(function*() {
       const providers = makeMockProviders({ replies: ["first answer"] })
