@@ -94,6 +94,7 @@ const dialect = (url: Redacted.Redacted<string>): Sql.Dialect => {
   }
   return {
     label: `PostgreSQL ledger${where}`,
+    setting: "ledger.url",
     scrub: Scrub.make(Scrub.urlSecrets(Redacted.value(url))),
     classify: (code) =>
       // 55P03: a lock not granted within lock_timeout; 57014: a statement cancelled (statement_timeout)

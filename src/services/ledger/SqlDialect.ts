@@ -21,6 +21,8 @@ import { latestVersion, migrationsTable } from "./Migrations.js"
 export interface Dialect {
   /** Names the ledger in error messages (never holds a password). */
   readonly label: string
+  /** The config key that says where the ledger is (`ledger.path`, `ledger.url`), for what a message asks to change. */
+  readonly setting: string
   /** The reason for a driver failure that is not the operation's own (busy, unreachable, corrupt). */
   readonly classify: (code: string) => LedgerError["reason"] | undefined
   /**
@@ -311,7 +313,7 @@ export const checkSchema = (
       return yield* new LedgerError({
         reason: "incompatible_schema",
         message:
-          `${dialect.label}: the ledger's schema is version ${version}, newer than this effect-llm knows (up to ${latestVersion}); upgrade effect-llm or point ledger.path elsewhere — the ledger was left unchanged`
+          `${dialect.label}: the ledger's schema is version ${version}, newer than this effect-llm knows (up to ${latestVersion}); upgrade effect-llm or point ${dialect.setting} elsewhere — the ledger was left unchanged`
       })
     }
   }).pipe(guard(dialect, "read_failed", "reading the schema version"))

@@ -37,6 +37,7 @@ const sqliteMagic = Buffer.from("SQLite format 3\0", "latin1")
 
 const dialect = (path: string): Sql.Dialect => ({
   label: `SQLite ledger at ${path}`,
+  setting: "ledger.path",
   classify: (code) =>
     /^SQLITE_(CORRUPT|NOTADB)/.test(code) ?
       "corrupt" :

@@ -117,6 +117,7 @@ describe("PostgreSQL ledger", () => {
         const error = yield* buildFailure(layerPostgresFresh(900, 9))
         assert.strictEqual(error.reason, "incompatible_schema")
         assert.include(error.message, "version 9")
+        assert.include(error.message, "point ledger.url elsewhere")
       })
   )
 

@@ -5,7 +5,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { explain, toLedgerError } from "../../../src/services/ledger/SqlDialect.js"
 
-const dialect = { label: "PostgreSQL ledger at db:5432/llm", classify: () => undefined }
+const dialect = { label: "PostgreSQL ledger at db:5432/llm", setting: "ledger.url", classify: () => undefined }
 
 describe("SqlDialect: a failure's message", () => {
   it("a wrapper with no code anywhere is followed by its innermost cause's words (pg's SSL refusal)", () => {

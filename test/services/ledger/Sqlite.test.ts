@@ -137,6 +137,7 @@ describe("SQLite ledger file", () => {
       const error = yield* buildFailure(layerSqlite({ path }))
       assert.strictEqual(error.reason, "incompatible_schema")
       assert.include(error.message, "version 7")
+      assert.include(error.message, "point ledger.path elsewhere")
       assert.isTrue(before.equals(snapshot(path)))
     }))
 
