@@ -97,7 +97,10 @@ export const make = (deps: {
 }) => {
   const { ledger, pricing, telemetry } = deps
 
-  /** Holds the plan's estimate (atomically with every limit); fails with `BudgetExceededError` before any request. */
+  /**
+   * Holds the plan's estimate (atomically with every limit); fails with `BudgetExceededError` before
+   * any request, or with the plan's `oversize` refusal before any ledger write.
+   */
   const hold = (
     plan: Plan,
     progress: CallProgress
