@@ -133,7 +133,8 @@ export const decodeAnswer = (
 
 /**
  * A stream decoder: call it with each element of the pipeline's parts stream, in order; it returns the
- * @effect/ai parts to emit. Text and reasoning open a block at their first delta and close it when
+ * @effect/ai parts to emit. What the answer signed is remembered as it is handed over (each tool call,
+ * each signed block) and again, whole, at the finish. Text and reasoning open a block at their first delta and close it when
  * another kind of part arrives, when their provider metadata arrives (on the `-end` part) or at the end.
  */
 export const streamDecoder = (memory: Memory | undefined, now: () => Date) => {
@@ -147,6 +148,7 @@ export const streamDecoder = (memory: Memory | undefined, now: () => Date) => {
     out.push({ type: `${open.kind}-end`, id: open.id, ...withMetadata(metadata) })
     seen.push({ type: open.kind, text: open.text, ...(hasMetadata(metadata) ? { metadata } : {}) })
     open = undefined
+    if (hasMetadata(metadata)) rememberTurn(memory, seen)
   }
 
   const delta = (out: Array<Response.StreamPartEncoded>, kind: "text" | "reasoning", text: string): void => {
@@ -184,6 +186,9 @@ export const streamDecoder = (memory: Memory | undefined, now: () => Date) => {
       case "ToolCall":
         close(out)
         seen.push(element.call)
+        // remembered as it is handed over, not only at the finish: a consumer (a `Chat`) that stops
+        // after the call has it in its history, and its signature must go back on the next turn
+        rememberTurn(memory, seen)
         out.push(toolCall(element.call))
         break
       case "Metadata":

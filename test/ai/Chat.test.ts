@@ -62,6 +62,27 @@ describe("Chat tool loop on gemini-3-pro-preview (simulator)", () => {
       assert.strictEqual(second.text, "18 °C and clear in Paris.")
     }).pipe(Effect.provide(layerFor(sim, "gemini-3"))))
 
+  it.effect("a streamed turn its consumer stopped after the tool result (before the finish): the call still goes back with its signature", () =>
+    Effect.gen(function*() {
+      sim.script("google-sim", { toolCalls: [{ name: "get_weather", arguments: { city: "Paris" } }] }, {
+        text: "18 °C and clear in Paris."
+      })
+      const chat = yield* Chat.empty
+      const parts = yield* Stream.runCollect(
+        chat.streamText({ prompt: "Weather in Paris?", toolkit: WeatherToolkit }).pipe(
+          Stream.takeUntil((part) => part.type === "tool-result")
+        )
+      )
+      const call = [...parts].find((part) => part.type === "tool-call")!
+      const signature = (call.metadata as any).gemini.thoughtSignature
+      assert.isString(signature)
+      assert.isFalse([...parts].some((part) => part.type === "finish"))
+      yield* Stream.runDrain(chat.streamText({ prompt: Prompt.empty, toolkit: WeatherToolkit }))
+      const sent = sim.log("google-sim")[1]!.body as any
+      const echoed = modelTurn(sent).parts.find((part: any) => part.functionCall !== undefined)
+      assert.strictEqual(echoed.thoughtSignature, signature)
+    }).pipe(Effect.provide(weatherHandlers), Effect.provide(layerFor(sim, "gemini-3"))))
+
   it.effect("with no memory (capacity 0) the call goes back with Google's skip-validation sentinel instead", () =>
     Effect.gen(function*() {
       yield* loop
