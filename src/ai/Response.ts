@@ -133,9 +133,10 @@ export const decodeAnswer = (
 
 /**
  * A stream decoder: call it with each element of the pipeline's parts stream, in order; it returns the
- * @effect/ai parts to emit. What the answer signed is remembered as it is handed over (each tool call,
- * each signed block) and again, whole, at the finish. Text and reasoning open a block at their first delta and close it when
+ * @effect/ai parts to emit. Text and reasoning open a block at their first delta and close it when
  * another kind of part arrives, when their provider metadata arrives (on the `-end` part) or at the end.
+ * What the answer signed is remembered as it is handed over (each tool call, each signed block) and
+ * again, whole, at the finish.
  */
 export const streamDecoder = (memory: Memory | undefined, now: () => Date) => {
   let open: { readonly kind: "text" | "reasoning"; readonly id: string; text: string } | undefined
