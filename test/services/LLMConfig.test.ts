@@ -423,6 +423,15 @@ describe("LLMConfig", () => {
         assert.strictEqual(error.path, "resilience.max_delay_s")
       }))
 
+    it.effect("base_delay_s above the default max_delay_s names base_delay_s, the key the user wrote", () =>
+      Effect.gen(function*() {
+        const error = yield* loadError({ config: { ...minimal, resilience: { base_delay_s: 90 } } })
+        assertError(error, {
+          path: "resilience.base_delay_s",
+          message: "resilience.base_delay_s: expected at most max_delay_s (60, its default), got 90"
+        })
+      }))
+
     it.effect("no models anywhere", () =>
       Effect.gen(function*() {
         const error = yield* loadError({})

@@ -43,12 +43,20 @@ export const resolveResilience = (sources: ReadonlyArray<Source>): Effect.Effect
     )
   }
   if (resilience.maxDelayS < resilience.baseDelayS) {
+    const capSource = sources.find((source) => source.file.resilience?.maxDelayS !== undefined)
+    // Name the key the user wrote: a base above the default cap is the base's problem.
     return Effect.fail(
-      invalid(
-        ["resilience", "max_delay_s"],
-        `expected at least base_delay_s (${resilience.baseDelayS}), got ${resilience.maxDelayS}`,
-        sources.find((source) => source.file.resilience?.maxDelayS !== undefined)?.origin
-      )
+      capSource === undefined
+        ? invalid(
+          ["resilience", "base_delay_s"],
+          `expected at most max_delay_s (${resilience.maxDelayS}, its default), got ${resilience.baseDelayS}`,
+          sources.find((source) => source.file.resilience?.baseDelayS !== undefined)?.origin
+        )
+        : invalid(
+          ["resilience", "max_delay_s"],
+          `expected at least base_delay_s (${resilience.baseDelayS}), got ${resilience.maxDelayS}`,
+          capSource.origin
+        )
     )
   }
   return Effect.succeed(resilience)
