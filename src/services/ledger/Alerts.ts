@@ -15,6 +15,9 @@ import { roundUsd } from "../../internal/Usd.js"
 import type { BudgetLimit } from "../Ledger.js"
 import { formatUsd, windowStart } from "./Spend.js"
 
+/** A threshold as the percent a reader expects: 0.001 is "0.1", 0.07 is "7" (not 7.000000000000001). */
+const percent = (threshold: number): string => String(Number((threshold * 100).toPrecision(6)))
+
 /** The thresholds when neither the options nor the configuration name any. */
 export const defaultAlertThresholds: ReadonlyArray<number> = [0.8, 1]
 
@@ -167,7 +170,7 @@ export const make = (thresholds: ReadonlyArray<number>): Effect.Effect<Alerts> =
           Effect.zipRight(
             Effect.logWarning(
               `budget alert: ${alert.scope} reached ${
-                Math.round(alert.threshold * 100)
+                percent(alert.threshold)
               }% of its ${alert.window} limit (${formatUsd(alert.spent)} of ${formatUsd(alert.limit)})`
             ).pipe(
               Effect.annotateLogs({

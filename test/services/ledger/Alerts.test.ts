@@ -288,6 +288,20 @@ describe.each(backends)("budget alerts ($name)", (backend) => {
   )
 
   test(
+    "the warning names a fractional threshold as it is: 0.1%, 7%, not 0% or 7.000000000000001%",
+    { alertThresholds: [0.001, 0.07] },
+    (ledger, logged) =>
+      Effect.gen(function*() {
+        yield* held(ledger, { ...forA, estimate: 0.002 }, 0.002)
+        yield* held(ledger, { ...forA, estimate: 0.07 }, 0.07)
+        assert.deepStrictEqual(logged().map(([message]) => message), [
+          "budget alert: user:a reached 0.1% of its daily limit ($0.002 of $1.00)",
+          "budget alert: user:a reached 7% of its daily limit ($0.072 of $1.00)"
+        ])
+      })
+  )
+
+  test(
     "no thresholds, no alerts",
     { alertThresholds: [] },
     (ledger, logged) =>
