@@ -47,6 +47,7 @@ export const Message = Schema.Struct({
 
 /** A choice; `finish_reason` is null until the choice ends (kept as a string: unknown values → other). */
 export const Choice = Schema.Struct({
+  index: Json.field(Schema.Number),
   message: Json.field(Message),
   delta: Json.field(Message),
   finish_reason: Json.field(Schema.String)
@@ -109,8 +110,8 @@ const isMessage = (value: unknown): boolean =>
   Json.isField(value.tool_calls, (calls) => Json.isArrayOf(calls, isToolCall))
 
 const isChoice = (value: unknown): boolean =>
-  Json.isObject(value) && Json.isField(value.message, isMessage) && Json.isField(value.delta, isMessage) &&
-  Json.isField(value.finish_reason, Json.isString)
+  Json.isObject(value) && Json.isField(value.index, Json.isNumber) && Json.isField(value.message, isMessage) &&
+  Json.isField(value.delta, isMessage) && Json.isField(value.finish_reason, Json.isString)
 
 const isChoices = (value: unknown): boolean => Json.isArrayOf(value, isChoice)
 
@@ -147,7 +148,17 @@ export const looksLikeCompletion = (json: unknown): boolean =>
 
 type Choice = typeof Choice.Type
 
-const firstChoice = (completion: Completion): Choice | undefined => completion.choices?.[0] ?? undefined
+/**
+ * The choice with `index` 0 (or none given): a server that sends more choices than asked for
+ * (`n` is never sent) streams each in chunks of its own, which must not be mixed into the answer.
+ */
+const firstChoice = (completion: Completion): Choice | undefined => {
+  const choices = completion.choices
+  if (choices == null) return undefined
+  const head = choices[0]
+  if (head == null || head.index == null || head.index === 0) return head ?? undefined
+  return choices.find((choice) => choice.index === 0)
+}
 
 const messageOf = (choice: Choice | undefined) => choice?.message ?? choice?.delta ?? undefined
 

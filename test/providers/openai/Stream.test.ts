@@ -271,6 +271,50 @@ describe("openai streams: framing, finish signal and truncation", () => {
       })
     ))
 
+  it.scoped("a server that streams two choices unasked: only index 0's text, tool calls and finish are the answer", () =>
+    withServer((server, client) =>
+      Effect.gen(function*() {
+        const chunk = (choices: ReadonlyArray<object>, extra: object = {}) =>
+          `data: ${JSON.stringify({ id: "c", object: "chat.completion.chunk", model: "m", choices, ...extra })}\n\n`
+        const call = (index: number, id: string, name: string, args: string) => ({
+          index,
+          id,
+          type: "function",
+          function: { name, arguments: args }
+        })
+        server.enqueue(replaySse(
+          chunk([{ index: 0, delta: { role: "assistant", content: "first" }, finish_reason: null }]) +
+            chunk([{ index: 1, delta: { role: "assistant", content: "SECOND" }, finish_reason: null }]) +
+            chunk([{
+              index: 0,
+              delta: { tool_calls: [call(0, "call_a", "lookup", "{\"q\":")] },
+              finish_reason: null
+            }]) +
+            chunk([{ index: 1, delta: { tool_calls: [call(0, "call_b", "other", "{\"z\":")] }, finish_reason: null }]) +
+            chunk([{
+              index: 0,
+              delta: { tool_calls: [{ index: 0, function: { arguments: "1}" } }] },
+              finish_reason: null
+            }]) +
+            chunk([{
+              index: 1,
+              delta: { tool_calls: [{ index: 0, function: { arguments: "2}" } }] },
+              finish_reason: null
+            }]) +
+            chunk([{ index: 0, delta: {}, finish_reason: "tool_calls" }]) +
+            chunk([{ index: 1, delta: {}, finish_reason: "length" }]) +
+            chunk([], { usage: { prompt_tokens: 4, completion_tokens: 3, total_tokens: 7 } }) +
+            "data: [DONE]\n\n"
+        ))
+        const { exit, finish, parts, text } = yield* runStream(client, targetOf(server))
+        assert.isTrue(Exit.isSuccess(exit))
+        assert.strictEqual(text, "first")
+        assert.deepStrictEqual(finish, ["tool_calls"])
+        const calls = parts.flatMap((part) => part._tag === "ToolCall" ? [part.call] : [])
+        assert.deepStrictEqual(calls.map((call) => [call.id, call.name, call.params]), [["call_a", "lookup", { q: 1 }]])
+      })
+    ))
+
   it.scoped("vLLM's usage with completion_tokens: null is no usage (unknown, not 0 output tokens)", () =>
     withServer((server, client) =>
       Effect.gen(function*() {
