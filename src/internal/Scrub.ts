@@ -34,6 +34,16 @@ const jsonEscapedForms = (value: string): ReadonlyArray<string> => {
 }
 
 /**
+ * `value` percent-encoded as servers write it: `encodeURIComponent`'s form, with lower-case hex
+ * (Go, some proxies), with `/` kept (Python's `quote`) and as a form value (`+` for a space).
+ */
+const urlEncodedForms = (value: string): ReadonlyArray<string> => {
+  const encoded = encodeURIComponent(value)
+  const lowerHex = encoded.replace(/%[0-9A-F]{2}/g, (escape) => escape.toLowerCase())
+  return [encoded, lowerHex, encoded.replace(/%2F/g, "/"), lowerHex.replace(/%2f/g, "/"), formEncoded(value)]
+}
+
+/**
  * The texts searched for: each secret (of at least `minimumSecretLength` characters) as written,
  * URL-encoded and JSON-escaped, longest first, without duplicates.
  */
@@ -43,10 +53,12 @@ export const formsOf = (secrets: Iterable<Redacted.Redacted<string> | string>): 
     const written = typeof secret === "string" ? secret : Redacted.value(secret)
     // HTTP drops a header value's surrounding whitespace (a key pasted with a space, an `.env` slip):
     // the server sees, and may echo, the trimmed value.
-    for (const value of new Set([written, written.trim()])) {
+    // A message's server text has its whitespace collapsed (`Errors.truncate`): a key holding a tab
+    // is echoed with a space.
+    for (const value of new Set([written, written.trim(), written.replace(/\s+/g, " ").trim()])) {
       if (value.length < minimumSecretLength) continue
       forms.add(value)
-      forms.add(encodeURIComponent(value))
+      for (const form of urlEncodedForms(value)) forms.add(form)
       for (const form of jsonEscapedForms(value)) forms.add(form)
     }
   }
@@ -54,12 +66,39 @@ export const formsOf = (secrets: Iterable<Redacted.Redacted<string> | string>): 
   return [...forms].sort((a, b) => b.length - a.length)
 }
 
-/** Builds a scrubber for the given secret values (one pass over the text per call). */
+/** What `Errors.truncate` ends a shortened server text with. */
+const cutMark = "…"
+
+/**
+ * `text` without the start of a secret that a cut (`Errors.truncate`, done where the error is made,
+ * before any scrubber sees it) left just before its `…`: the echoed key was not whole, so the
+ * whole-value pass cannot find it.
+ */
+const withoutCutSecrets = (forms: ReadonlyArray<string>, text: string): string => {
+  let result = text
+  for (let at = result.indexOf(cutMark); at !== -1; at = result.indexOf(cutMark, at + 1)) {
+    for (const form of forms) {
+      let length = Math.min(form.length - 1, at)
+      while (length >= minimumSecretLength && !result.startsWith(form.slice(0, length), at - length)) length--
+      if (length >= minimumSecretLength) {
+        result = result.slice(0, at - length) + placeholder + result.slice(at)
+        at += placeholder.length - length
+        break
+      }
+    }
+  }
+  return result
+}
+
+/** Builds a scrubber for the given secret values (one pass over the text per call, two if it was cut). */
 export const make = (secrets: Iterable<Redacted.Redacted<string> | string>): Scrubber => {
   const forms = formsOf(secrets)
   if (forms.length === 0) return (text) => text
   const pattern = new RegExp(forms.map(escapeRegExp).join("|"), "g")
-  return (text) => text.replace(pattern, placeholder)
+  return (text) => {
+    const scrubbed = text.replace(pattern, placeholder)
+    return scrubbed.includes(cutMark) ? withoutCutSecrets(forms, scrubbed) : scrubbed
+  }
 }
 
 const percentDecoded = (text: string): string => {

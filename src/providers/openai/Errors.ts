@@ -237,8 +237,15 @@ export const classOf = (status: number, payload: ErrorPayload | undefined, rawTe
   return Errors.classifyStatus(status)
 }
 
-/** Key-like tokens a server quotes back (OpenAI's "Incorrect API key provided: sk-proj-****abcd") are shortened. */
-const maskKeys = (text: string): string => text.replace(/\b(sk|ak|rk|pk)-[A-Za-z0-9*._-]{6,}/g, "$1-…")
+/**
+ * Key-like tokens a server quotes back (OpenAI's "Incorrect API key provided: sk-proj-****abcd") are
+ * shortened, whole up to the next space or quote: a key with a `+` or `/` must not keep its tail.
+ */
+const maskKeys = (text: string): string =>
+  text.replace(
+    /\b(sk|ak|rk|pk)-[^\s"'`,;()<>[\]{}]{6,}/g,
+    (token, kind: string) => token.endsWith(".") ? `${kind}-….` : `${kind}-…`
+  )
 
 /** Where the key comes from, for the "check your key" hint. */
 const dimensionOf = (payload: ErrorPayload | undefined): RetryAfter.RateLimitDimension | undefined =>

@@ -116,6 +116,10 @@ describe("openai Errors.classify: fatal statuses", () => {
     assert.notInclude(error.message, "sk-test-")
     assert.notInclude(error.message, "cdef")
     assert.notInclude(error.message, apiKey)
+    // a key with characters beyond [A-Za-z0-9._-] is shortened whole, not up to its first '+'
+    const plus = classify(401, body({ message: "Incorrect API key provided: sk-Abc123XYZ+secretSuffix0123456789." }))
+    assert.include(plus.message, "Incorrect API key provided: sk-…; check OPENAI_API_KEY")
+    assert.notInclude(plus.message, "secretSuffix")
   })
 
   it("403 is permission_denied", () => {

@@ -3,6 +3,7 @@ import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
 import { vi } from "vitest"
 import * as Scrub from "../../../src/internal/Scrub.js"
+import * as Errors from "../../../src/providers/http/Errors.js"
 import * as LLMConfig from "../../../src/services/LLMConfig.js"
 import { withOpenAI } from "./protocols.js"
 import { loadFiles, loadObject, scratchFile } from "./support.js"
@@ -50,6 +51,26 @@ describe("secrets (API.md §14)", () => {
     )
     // as written, too (a body that quotes the header as it was configured)
     assert.strictEqual(scrub("[  AIzaPaddedKey0123456789 \t]"), "[<redacted>]")
+  })
+
+  it("a secret a shortened message cut in two is removed: its start before the cut's ellipsis, the key hint kept", () => {
+    const key = "sk-proj-Abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGH"
+    const scrub = Scrub.make([key])
+    const cut = Errors.truncate(`${"x".repeat(460)}${key} was rejected`)
+    assert.include(cut, "sk-proj-Abcdefghijklmnopqrstuvwxyz01234…") // the echo as the error holds it
+    const message = `HTTP 401: ${cut}; check OPENAI_API_KEY`
+    assert.strictEqual(scrub(message), `HTTP 401: ${"x".repeat(460)}<redacted>…; check OPENAI_API_KEY`)
+    // text that merely ends in an ellipsis, or a start shorter than six characters, is left as it is
+    assert.strictEqual(scrub("waiting…"), "waiting…")
+    assert.strictEqual(scrub("sk-pr…"), "sk-pr…")
+  })
+
+  it("a secret is removed as servers percent-encode it (lower-case hex, Python's quote, a form) and whitespace-collapsed", () => {
+    const scrub = Scrub.make(["ak/Secret+Value==", "AIzaSyTab\tKey0123456789abcdef"])
+    for (const echo of ["ak%2fSecret%2bValue%3d%3d", "ak/Secret%2BValue%3D%3D", "ak%2FSecret%2BValue%3D%3D"]) {
+      assert.strictEqual(scrub(`key=${echo}&x=1`), "key=<redacted>&x=1", echo)
+    }
+    assert.strictEqual(scrub("key AIzaSyTab Key0123456789abcdef is invalid"), "key <redacted> is invalid")
   })
 
   it("urlSecrets: a query value written with '+' in every form a server may echo", () => {
