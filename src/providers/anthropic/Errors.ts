@@ -119,8 +119,8 @@ export const resetWait = (
     const match = resetHeader.exec(name)
     if (match === null || value === undefined) continue
     if (headers[`anthropic-ratelimit-${match[1]}-remaining`]?.trim() !== "0") continue
-    const at = Date.parse(value.trim())
-    if (!Number.isNaN(at) && (latest === undefined || at > latest)) latest = at
+    const at = RetryAfter.parseUtcDate(value.trim())
+    if (at !== undefined && (latest === undefined || at > latest)) latest = at
   }
   return latest === undefined ? undefined : Duration.millis(Math.max(0, latest - now))
 }

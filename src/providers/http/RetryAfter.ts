@@ -12,25 +12,61 @@ const seconds = /^\d+(?:\.\d+)?$/
  * `Retry-After`: delta-seconds (`"120"`, also `"1.5"`) or an HTTP-date relative to `now`
  * (a date in the past is a zero wait). Anything else, or absent, is `undefined`.
  */
-export const parseRetryAfter = (value: string | undefined, now: number): Duration.Duration | undefined => {
-  if (value === undefined) return undefined
+export const parseRetryAfter = (value: string | undefined, now: number): Duration.Duration | undefined =>
+  value === undefined ? undefined : longestOf(value, (text) => {
+    if (text.length === 0) return undefined
+    if (seconds.test(text)) return Duration.millis(Math.round(Number(text) * 1000))
+    // An HTTP-date names a month and a time ("Wed, 21 Oct 2015 07:28:00 GMT"); `Date.parse` alone
+    // would accept numbers such as "-5" as years, and "soon, 5" or "Dec 2026" as some date.
+    if (!httpDateShape.test(text)) return undefined
+    const at = parseUtcDate(text)
+    return at === undefined ? undefined : Duration.millis(Math.max(0, at - now))
+  })
+
+const httpDateShape = /[a-z]{3}.*\b\d{1,2}:\d{2}:\d{2}\b/i
+const zoned = /(?:\b(?:GMT|UTC|UT)|\dZ|[+-]\d{2}:?\d{2})$/i
+const isoDateTime = /^\d{4}-\d{2}-\d{2}T[\d:.]+$/
+
+/**
+ * Epoch ms of a date a server sends, which is always UTC: an HTTP-date's asctime form
+ * (`Sun Nov  6 08:49:37 1994`) and an ISO date-time without an offset carry no zone, and
+ * `Date.parse` would read them in the process's local time (hours off, or a zero wait).
+ */
+export const parseUtcDate = (text: string): number | undefined => {
+  const at = Date.parse(zoned.test(text) ? text : isoDateTime.test(text) ? `${text}Z` : `${text} GMT`)
+  return Number.isNaN(at) ? undefined : at
+}
+
+/**
+ * A header the server sent twice reaches us as one value joined with ", " (`@effect/platform`'s
+ * `Headers`, as HTTP allows): the longest wait its values give. An HTTP-date holds a comma
+ * itself, so a piece that does not parse alone is tried with the next.
+ */
+const longestOf = (
+  value: string,
+  parse: (text: string) => Duration.Duration | undefined
+): Duration.Duration | undefined => {
   const text = value.trim()
-  if (text.length === 0) return undefined
-  if (seconds.test(text)) return Duration.millis(Math.round(Number(text) * 1000))
-  // An HTTP-date names a month ("Wed, 21 Oct 2015 07:28:00 GMT"); without letters `Date.parse`
-  // would accept numbers such as "-5" as years.
-  if (!/[a-z]/i.test(text)) return undefined
-  const at = Date.parse(text)
-  if (Number.isNaN(at)) return undefined
-  return Duration.millis(Math.max(0, at - now))
+  const whole = parse(text)
+  if (whole !== undefined || !text.includes(",")) return whole
+  const pieces = text.split(",")
+  let longest: Duration.Duration | undefined
+  for (let index = 0; index < pieces.length; index++) {
+    let wait = parse(pieces[index]!.trim())
+    if (wait === undefined && index + 1 < pieces.length) {
+      wait = parse(`${pieces[index]},${pieces[index + 1]}`.trim())
+      if (wait !== undefined) index++
+    }
+    if (wait !== undefined && (longest === undefined || Duration.greaterThan(wait, longest))) longest = wait
+  }
+  return longest
 }
 
 /** `retry-after-ms`: a non-negative number of milliseconds, else `undefined`. */
-export const parseRetryAfterMs = (value: string | undefined): Duration.Duration | undefined => {
-  if (value === undefined) return undefined
-  const text = value.trim()
-  return seconds.test(text) ? Duration.millis(Number(text)) : undefined
-}
+export const parseRetryAfterMs = (value: string | undefined): Duration.Duration | undefined =>
+  value === undefined
+    ? undefined
+    : longestOf(value, (text) => seconds.test(text) ? Duration.millis(Number(text)) : undefined)
 
 const protobufDuration = /^(\d+(?:\.\d+)?)s$/
 
@@ -69,14 +105,13 @@ const unitMillis: Readonly<Record<string, number>> = {
  * (`"6m0s"`, `"1s"`, `"20ms"`, `"2m59.56s"`, `"0s"`), rounded up to whole milliseconds (a wait never
  * ends before the reset). Anything else (`"-1"`, `"1.5"` without a unit, `"soon"`) is `undefined`.
  */
-export const parseResetDuration = (value: string | undefined): Duration.Duration | undefined => {
-  if (value === undefined) return undefined
-  const text = value.trim()
-  if (!resetDuration.test(text)) return undefined
-  let total = 0
-  for (const match of text.matchAll(resetPart)) total += Number(match[1]) * unitMillis[match[2]!]!
-  return Duration.millis(Math.ceil(Math.round(total * 1e6) / 1e6))
-}
+export const parseResetDuration = (value: string | undefined): Duration.Duration | undefined =>
+  value === undefined ? undefined : longestOf(value, (text) => {
+    if (!resetDuration.test(text)) return undefined
+    let total = 0
+    for (const match of text.matchAll(resetPart)) total += Number(match[1]) * unitMillis[match[2]!]!
+    return Duration.millis(Math.ceil(Math.round(total * 1e6) / 1e6))
+  })
 
 /** Which rate limit a 429 names: OpenAI's error `type` is the exhausted dimension (`requests` / `tokens`). */
 export type RateLimitDimension = "requests" | "tokens"

@@ -6,7 +6,8 @@ import {
   parseResetDuration,
   parseRetryAfter,
   parseRetryAfterMs,
-  parseRetryDelay
+  parseRetryDelay,
+  parseUtcDate
 } from "../../../src/providers/http/RetryAfter.js"
 
 const now = Date.parse("2025-08-16T00:45:32Z")
@@ -24,6 +25,37 @@ describe("RetryAfter", () => {
   it("parses Retry-After HTTP-dates relative to now, past dates as zero", () => {
     assert.strictEqual(millis(parseRetryAfter("Sat, 16 Aug 2025 00:46:02 GMT", now)), 30_000)
     assert.strictEqual(millis(parseRetryAfter("Sat, 16 Aug 2025 00:45:00 GMT", now)), 0)
+  })
+
+  it("reads a zone-less date as UTC whatever the process's time zone: asctime HTTP-dates, ISO date-times", () => {
+    const zone = process.env.TZ
+    try {
+      for (const tz of ["America/New_York", "Asia/Kolkata", "UTC"]) {
+        process.env.TZ = tz
+        assert.strictEqual(millis(parseRetryAfter("Sat Aug 16 00:46:32 2025", now)), 60_000, tz)
+        assert.strictEqual(millis(parseRetryAfter("Saturday, 16-Aug-25 00:46:32 GMT", now)), 60_000, tz)
+        assert.strictEqual(parseUtcDate("2025-08-16T00:46:32"), now + 60_000)
+        assert.strictEqual(parseUtcDate("2025-08-16T01:46:32+01:00"), now + 60_000)
+      }
+    } finally {
+      if (zone === undefined) delete process.env.TZ
+      else process.env.TZ = zone
+    }
+  })
+
+  it("a header sent twice (joined with \", \") gives the longest of its waits: seconds, dates, ms, reset durations", () => {
+    assert.strictEqual(millis(parseRetryAfter("1, 1", now)), 1000)
+    assert.strictEqual(millis(parseRetryAfter("2, 30", now)), 30_000)
+    assert.strictEqual(
+      millis(parseRetryAfter("Sat, 16 Aug 2025 00:46:02 GMT, Sat, 16 Aug 2025 00:46:32 GMT", now)),
+      60_000
+    )
+    assert.strictEqual(millis(parseRetryAfter("soon, 5", now)), 5000)
+    assert.strictEqual(millis(parseRetryAfterMs("250, 400")), 400)
+    assert.strictEqual(millis(parseResetDuration("1s, 6m0s")), 360_000)
+    assert.strictEqual(millis(fromHeaders({ "retry-after": "1, 1" }, now)), 1000)
+    assert.isUndefined(parseRetryAfter("soon, later", now))
+    assert.isUndefined(parseRetryAfter("Dec 2026", now)) // no time: not an HTTP-date
   })
 
   it("ignores absent, empty, negative and garbage Retry-After values", () => {
