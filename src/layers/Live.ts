@@ -131,9 +131,28 @@ export const makeLiveLayer = (options: LiveLayerOptions = {}): Layer.Layer<LiveS
  */
 export const liveOver = <E>(
   config: Layer.Layer<LLMConfig.LLMConfig, E>,
-  httpClient: Layer.Layer<HttpClient.HttpClient> = nodeHttpClient
+  httpClient?: Layer.Layer<HttpClient.HttpClient>
 ): Layer.Layer<LiveServices, E | LedgerError> =>
-  layerWith(config, Providers.layerHttp.pipe(Layer.provide(httpClient)), ledgerFromConfig)
+  layerWith(
+    config,
+    Providers.layerHttp.pipe(Layer.provide(httpClient === undefined ? nodeHttpClient : withoutRedirects(httpClient))),
+    ledgerFromConfig
+  )
+
+/**
+ * A given client built with `fetch` options that follow no redirect: fetch follows a 3xx by default
+ * and sends `x-goog-api-key`, `x-api-key` and every `headers` value to wherever it points (it only
+ * drops `Authorization`). The 3xx is then the answer, a `FatalError`. Options the client's own layer
+ * provides (`FetchHttpClient.RequestInit`) are nearer and win; other clients ignore this one.
+ */
+const withoutRedirects = (httpClient: Layer.Layer<HttpClient.HttpClient>): Layer.Layer<HttpClient.HttpClient> =>
+  Layer.unwrapEffect(
+    // Loaded only here: the default (undici) path never reads fetch's options.
+    Effect.map(
+      Effect.promise(() => import("@effect/platform/FetchHttpClient")),
+      ({ RequestInit }) => Layer.provide(httpClient, Layer.succeed(RequestInit, { redirect: "manual" }))
+    )
+  )
 
 let shared: ManagedRuntime.ManagedRuntime<LiveServices, ConfigError | LedgerError> | undefined
 /** The shared runtime whose unpriced models were warned about (in the caller's fiber). */

@@ -127,7 +127,7 @@ export const classifyPayload = (
       // A 429 that says a spend limit was reached means the same on every protocol (API.md §8).
       (status === 429 && Errors.spendLimitWords.test(rawText)
         ? { _tag: "RateLimitError", reason: "quota_exhausted" }
-        : status < 400
+        : status < 300
         ? { _tag: "FatalError", reason: "bad_response" }
         : Errors.classifyStatus(status))
   const message = statusClass._tag === "FatalError" && statusClass.reason === "authentication"
