@@ -173,6 +173,33 @@ ORDER BY timestamp, seq`
       )
     }
 
+    /**
+     * Whether a write whose statement failed is in the table after all: a connection cut after the
+     * server committed but before its reply came back (PostgreSQL) leaves the outcome unknown, and
+     * guessing "not written" would leave a hold open or settle a call twice. Read by the hold id
+     * (indexed); a read that fails too says no.
+     */
+    const landed = (holdId: string, kind: "hold" | "settlement") =>
+      (kind === "hold"
+        ? sql`SELECT 1 AS found FROM ledger_events WHERE hold_id = ${holdId} AND type = 'hold'`
+        : sql`SELECT 1 AS found FROM ledger_events WHERE hold_id = ${holdId} AND type IN ('commit', 'cancel')`).pipe(
+          Effect.map((rows) => rows.length > 0),
+          untraced,
+          Effect.orElseSucceed(() => false)
+        )
+    /** `write`, whose database failure is none when `landed` finds what it wrote (`written` then). */
+    const unlessLanded = <A, E>(
+      write: Effect.Effect<A, E | SqlError>,
+      holdId: string,
+      kind: "hold" | "settlement",
+      written: A
+    ): Effect.Effect<A, E | SqlError> =>
+      Effect.catchIf(
+        write,
+        (error): error is SqlError => (error as { readonly _tag?: unknown })._tag === "SqlError",
+        (error) => Effect.flatMap(landed(holdId, kind), (found) => found ? Effect.succeed(written) : Effect.fail(error))
+      )
+
     const settle = (hold: Hold, settlement: Settlement, type: "commit" | "cancel", status: LedgerStatus) =>
       Effect.flatMap(wholeMillis, (now) => {
         const event = settlementEvent(hold, settlement, type, status, randomUUID(), now)
@@ -183,8 +210,7 @@ ORDER BY timestamp, seq`
               ? insert(event)
               : inTransaction(sql, statements.beginSettle, insert(event))
           )
-        return write.pipe(
-          Effect.asVoid,
+        return unlessLanded(Effect.asVoid(write), hold.id, "settlement", undefined).pipe(
           guard(dialect, "write_failed", `recording the ${type} of hold ${hold.id}`),
           Effect.zipRight(alertAfterSettlement(hold, settlement, now))
         )
@@ -221,12 +247,16 @@ ORDER BY timestamp, seq`
               (inserted) => inserted ? Effect.succeed(spent) : locked
             )
           })
-          return attempt.pipe(
-            writeFailed("recording a hold"),
-            Effect.flatMap((spent) =>
-              alertAfter(holdOf(request, id, now), request.limits, spent, request.estimate, now)
+          // landed after all: held, its alerts (the spend it was checked against is unknown) left to the next write
+          return unlessLanded<ReadonlyArray<number> | undefined, BudgetExceededError>(attempt, id, "hold", undefined)
+            .pipe(
+              writeFailed("recording a hold"),
+              Effect.flatMap((spent) =>
+                spent === undefined ?
+                  Effect.succeed(holdOf(request, id, now)) :
+                  alertAfter(holdOf(request, id, now), request.limits, spent, request.estimate, now)
+              )
             )
-          )
         }),
       raise: (hold: Hold, request: RaiseRequest) =>
         isNoopRaise(hold, request) ?

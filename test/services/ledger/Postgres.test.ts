@@ -21,6 +21,7 @@ import {
   layerPostgresFresh,
   ledgerOf,
   pgReachable,
+  pgUrl,
   reopenedCountsEveryWindow,
   request,
   twoConnections
@@ -58,6 +59,58 @@ const openingOnSilentServer = Effect.gen(function*() {
   const closed = new Promise<void>((resolve) => sockets[0]!.once("close", () => resolve()))
   return { closed, opening, port }
 })
+
+/**
+ * A loopback proxy in front of the test database that loses the server's reply to the COMMIT after
+ * the `nth` statement matching `pattern` (armed with `arm`): the server runs it, the connection is
+ * cut before its reply — a backend terminated, a network cut at that moment.
+ */
+const replyLosingProxy = Effect.acquireRelease(
+  Effect.async<
+    { readonly port: number; readonly arm: (pattern: RegExp, nth: number) => void; readonly close: () => void }
+  >(
+    (resume) => {
+      let armed: { readonly pattern: RegExp; left: number } | undefined
+      const sockets = new Set<Net.Socket>()
+      const target = new URL(pgUrl)
+      const server = Net.createServer((client) => {
+        const upstream = Net.connect(Number(target.port || 5432), target.hostname)
+        sockets.add(client).add(upstream)
+        let lost = false
+        client.on("data", (chunk) => {
+          upstream.write(chunk)
+          const text = chunk.toString("latin1")
+          if (armed === undefined) return
+          if (armed.left > 0 && armed.pattern.test(text)) armed.left--
+          else if (armed.left === 0 && text.includes("COMMIT")) {
+            armed = undefined
+            lost = true
+            // the server runs it; its reply is never forwarded, then the connection goes
+            setTimeout(() => {
+              client.destroy()
+              upstream.destroy()
+            }, 100)
+          }
+        })
+        upstream.on("data", (chunk) => lost || client.write(chunk))
+        for (const [a, b] of [[client, upstream], [upstream, client]] as const) {
+          a.on("error", () => b.destroy())
+          a.on("close", () => b.destroy())
+        }
+      })
+      server.listen(0, "127.0.0.1", () =>
+        resume(Effect.succeed({
+          port: (server.address() as Net.AddressInfo).port,
+          arm: (pattern, nth) => armed = { pattern, left: nth },
+          close: () => {
+            for (const socket of sockets) socket.destroy()
+            server.close()
+          }
+        })))
+    }
+  ),
+  (proxy) => Effect.sync(proxy.close)
+)
 
 describe("PostgreSQL ledger", () => {
   it("a ledger URL gets lock_timeout (5 s) unless it sets its own", () => {
@@ -99,6 +152,29 @@ describe("PostgreSQL ledger", () => {
         const url = yield* freshPgSchema()
         yield* twoConnections(ledgerOf(layerPostgres({ url })))
       }).pipe(Effect.scoped)
+  )
+
+  it.live.skipIf(!pgReachable)(
+    "a hold or a settlement whose COMMIT reply was lost is read back: held once, settled once, counted once",
+    () =>
+      Effect.gen(function*() {
+        const proxy = yield* replyLosingProxy
+        const direct = new URL(Redacted.value(yield* freshPgSchema()))
+        direct.port = String(proxy.port)
+        const ledger = yield* ledgerOf(layerPostgres({ url: Redacted.make(direct.toString()), holdTtlS: 900 }))
+        const insert = /INSERT INTO "?ledger_events/
+        proxy.arm(insert, 0)
+        const held = yield* ledger.hold(request({ estimate: 0.25, limit: 0 })) // its reply lost: read back
+        proxy.arm(insert, 0)
+        yield* ledger.commit(held, { cost: 0.125 }) // its reply lost: read back, no failure, no cancel to follow
+        const events = yield* ledger.events({ traceId: held.traceId })
+        assert.deepStrictEqual(events.map((event) => [event.type, event.status, event.cost]), [
+          ["hold", "ok", 0.25],
+          ["commit", "ok", 0.125]
+        ])
+        assert.strictEqual(yield* ledger.spendToday(), 0.125)
+      }).pipe(Effect.scoped),
+    30_000
   )
 
   it.effect.skipIf(!pgReachable)(
