@@ -25,12 +25,21 @@ export interface PostgresLedgerOptions extends LedgerOptions {
 }
 
 /**
- * Advisory lock keys: one serialises writes to the events, one serialises migrations, one serialises
- * the rate limiter's rows (so an admission never waits behind a hold).
+ * Advisory lock classes: one serialises writes to the events, one serialises migrations, one
+ * serialises the rate limiter's rows (so an admission never waits behind a hold). Advisory locks
+ * are the database's, not a schema's: each lock's second key is its ledger's schema (`schemaKey`),
+ * so ledgers in other schemas of one database never wait on each other.
  */
 const writeLockKey = 0x4c4c4d48
 const migrationLockKey = 0x4c4c4d4d
 const rateLockKey = 0x4c4c4d52
+
+/** A schema name as a 32-bit lock key (FNV-1a): the same in every process, whatever the server's version. */
+export const schemaKey = (schema: string): number => {
+  let hash = 0x811c9dc5
+  for (const byte of Buffer.from(schema, "utf8")) hash = Math.imul(hash ^ byte, 0x01000193)
+  return hash | 0
+}
 
 /**
  * How long opening waits for the server to answer (pg alone waits forever). pg applies it too, to
@@ -106,8 +115,8 @@ const dialect = (url: Redacted.Redacted<string>): Sql.Dialect => {
   }
 }
 
-const statements = (sql: SqlClient.SqlClient): Sql.Statements => {
-  const beginWrite = ["BEGIN", `SELECT pg_advisory_xact_lock(${writeLockKey})`]
+const statements = (sql: SqlClient.SqlClient, schema: number): Sql.Statements => {
+  const beginWrite = ["BEGIN", `SELECT pg_advisory_xact_lock(${writeLockKey}, ${schema})`]
   return {
     beginWrite,
     afterWrite: [],
@@ -138,7 +147,13 @@ export const make = (options: PostgresLedgerOptions): Effect.Effect<Ledger.Servi
         Reactivity.make
       )
     )
-    const own = statements(sql)
+    // the schema the ledger's tables are in (search_path's first existing one)
+    const schema = schemaKey(
+      yield* Effect.map(sql<{ name: string | null }>`SELECT current_schema() AS name`, ([row]) => row?.name ?? "").pipe(
+        Sql.guard(on, "unavailable", "reading the schema")
+      )
+    )
+    const own = statements(sql, schema)
     // A session advisory lock on a reserved connection serialises processes migrating one database;
     // the Migrator runs each migration in its own transaction.
     yield* Effect.scoped(Effect.gen(function*() {
@@ -146,10 +161,10 @@ export const make = (options: PostgresLedgerOptions): Effect.Effect<Ledger.Servi
       const run = (statement: string) => connection.execute(statement, [], undefined)
       // (waiting for another process's migration, however long, is not a lock wait to give up on)
       yield* Effect.acquireRelease(
-        Effect.zipRight(run("SET lock_timeout = 0"), run(`SELECT pg_advisory_lock(${migrationLockKey})`)),
+        Effect.zipRight(run("SET lock_timeout = 0"), run(`SELECT pg_advisory_lock(${migrationLockKey}, ${schema})`)),
         () =>
           Effect.ignore(
-            Effect.zipRight(run(`SELECT pg_advisory_unlock(${migrationLockKey})`), run("RESET lock_timeout"))
+            Effect.zipRight(run(`SELECT pg_advisory_unlock(${migrationLockKey}, ${schema})`), run("RESET lock_timeout"))
           )
       )
       yield* Sql.checkSchema(sql, on, own)
@@ -161,9 +176,9 @@ export const make = (options: PostgresLedgerOptions): Effect.Effect<Ledger.Servi
       sql,
       on,
       {
-        begin: ["BEGIN", `SELECT pg_advisory_xact_lock(${rateLockKey})`],
+        begin: ["BEGIN", `SELECT pg_advisory_xact_lock(${rateLockKey}, ${schema})`],
         after: [],
-        single: { advisory: rateLockKey }
+        single: { advisory: [rateLockKey, schema] }
       },
       own.beginSnapshot
     )

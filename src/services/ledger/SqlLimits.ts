@@ -27,9 +27,9 @@ export interface LimitStatements {
    * How a lone INSERT (a release, a pause) is written: `bare` (SQLite: an INSERT takes the write lock
    * itself), `transaction` (in `begin`/`after`: SQLite with `durability: full`, whose rows here need
    * no fsync), or `advisory` (PostgreSQL: one statement that takes the transaction-scoped advisory
-   * lock `key` before its row gets a `seq`, so `seq` order stays commit order in one round trip).
+   * lock `advisory` (its two keys) before its row gets a `seq`, so `seq` order stays commit order in one round trip).
    */
-  readonly single: "bare" | "transaction" | { readonly advisory: number }
+  readonly single: "bare" | "transaction" | { readonly advisory: readonly [number, number] }
 }
 
 type Row = Record<string, unknown>
@@ -103,7 +103,7 @@ export const make = (
       const single = statements.single
       if (single === "bare") return insert(row)
       if (single === "transaction") return inTransaction(sql, statements.begin, insert(row), statements.after)
-      return sql`WITH locked AS (SELECT pg_advisory_xact_lock(${single.advisory}))
+      return sql`WITH locked AS (SELECT pg_advisory_xact_lock(${single.advisory[0]}::int, ${single.advisory[1]}::int))
 INSERT INTO rate_events (type, slot_id, alias, endpoint, tokens, timestamp, keep_until)
 SELECT ${row.type}::text, ${row.slot_id}::text, ${row.alias}::text, ${row.endpoint}::text, ${row.tokens}::bigint,
   ${row.timestamp}::bigint, ${row.keep_until}::bigint FROM locked`

@@ -10,6 +10,7 @@ import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
+import * as Schedule from "effect/Schedule"
 import * as TestClock from "effect/TestClock"
 import * as Net from "node:net"
 import { layerPostgres } from "../../../src/services/Ledger.js"
@@ -143,6 +144,35 @@ describe("PostgreSQL ledger", () => {
         assert.strictEqual((yield* ledger.events()).length, 1)
       }).pipe(Effect.scoped),
     { timeout: 15_000 }
+  )
+
+  it.live.skipIf(!pgReachable)(
+    "ledgers in two schemas of one database never wait on each other: one stuck inside its write, the other holds",
+    () =>
+      Effect.gen(function*() {
+        const urlOf = (url: Redacted.Redacted<string>) => Redacted.make(`${Redacted.value(url)}&lock_timeout=10000`)
+        const stuckUrl = yield* freshPgSchema()
+        const stuck = yield* ledgerOf(layerPostgres({ url: urlOf(stuckUrl) }))
+        const free = yield* ledgerOf(layerPostgres({ url: urlOf(yield* freshPgSchema()) }))
+        const schema = /search_path%3D(\w+)/.exec(Redacted.value(stuckUrl))![1]!
+        const admin = yield* Effect.orDie(adminClient)
+        const peer = yield* Effect.orDie(admin.reserve)
+        const run = (statement: string) => Effect.orDie(peer.execute(statement, [], undefined))
+        yield* run("BEGIN")
+        yield* run(`LOCK TABLE ${schema}.ledger_events IN ACCESS EXCLUSIVE MODE`)
+        // inside its write transaction (its write lock taken), waiting on the table
+        const waiting = yield* Effect.fork(stuck.hold(request()))
+        const blocked = Effect.orDie(
+          admin`SELECT 1 FROM pg_locks WHERE NOT granted AND relation = ${`${schema}.ledger_events`}::regclass`
+        )
+        yield* Effect.repeat(blocked, { until: (rows) => rows.length > 0, schedule: Schedule.spaced("20 millis") })
+        const held = yield* free.hold(request())
+        assert.isTrue(Option.isNone(yield* Fiber.poll(waiting)), "the other schema's write is still waiting")
+        yield* run("ROLLBACK")
+        yield* Fiber.join(waiting)
+        assert.strictEqual(held.estimate, 0.25)
+      }).pipe(Effect.scoped),
+    { timeout: 30_000 }
   )
 
   it.effect.skipIf(!pgReachable)(
