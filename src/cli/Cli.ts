@@ -33,6 +33,7 @@ import * as Init from "./Init.js"
 import * as LedgerCommand from "./Ledger.js"
 import * as Limits from "./Limits.js"
 import * as Output from "./Output.js"
+import { readerGone } from "./Signals.js"
 
 /** The package's version, for `--version` (package.json sits two levels up from src/cli and dist/cli). */
 const version: string = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")).version
@@ -162,9 +163,6 @@ const generateCommand = Command.make(
     ])
   )
 )
-
-/** Error codes of a write to a pipe whose reader has gone (`| head`): the reader stopping, not a failure. */
-const readerGone = new Set(["EPIPE", "ERR_STREAM_DESTROYED", "ERR_STREAM_WRITE_AFTER_END"])
 
 /**
  * Writes to stdout and waits until the text is handed on: `true` once written, `false` when the
@@ -332,9 +330,12 @@ const root = Command.make("effect-llm").pipe(
 const footer = HelpDoc.blocks([
   HelpDoc.h1("EXIT CODES"),
   HelpDoc.p("  0    ok (also when the reader of `stream` stops early, e.g. `| head`: the call is recorded cancelled)"),
-  HelpDoc.p("  1    runtime error (provider error, unreachable endpoint, ledger failure, failed doctor check)"),
+  HelpDoc.p(
+    "  1    runtime error (provider error, unreachable endpoint, ledger failure, failed doctor check, stdout not writable)"
+  ),
   HelpDoc.p("  2    usage or configuration error (bad arguments, invalid request, ConfigError, existing file)"),
   HelpDoc.p("  3    budget exceeded (BudgetExceededError: no request was made)"),
+  HelpDoc.p("  129  the terminal closed (SIGHUP); 131 SIGQUIT; a call in flight is recorded as cancelled"),
   HelpDoc.p("  130  interrupted by Ctrl-C (SIGINT), at any moment; a call in flight is recorded as cancelled"),
   HelpDoc.p("  143  terminated by SIGTERM, at any moment; a call in flight is recorded as cancelled"),
   HelpDoc.p(

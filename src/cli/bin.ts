@@ -1,12 +1,14 @@
 #!/usr/bin/env node
 /**
  * The `effect-llm` executable. Signal handlers come first, before the command line and its
- * dependencies load (a few hundred milliseconds), so Ctrl-C (130) and SIGTERM (143) end it with the
- * same code at any moment; `Main.ts` runs the program.
+ * dependencies load (a few hundred milliseconds), so Ctrl-C (130), SIGTERM (143) and SIGHUP (129)
+ * end it with the same code at any moment; `Main.ts` runs the program.
  */
 import { setFlagsFromString } from "node:v8"
 import * as Signals from "./Signals.js"
 
+// Signals, and output errors: a closed pipe (`effect-llm ledger | head`) is not a crash (further
+// output is dropped, a running stream stops at its next write, `Cli.ts`); a failed write is exit 1.
 Signals.install()
 
 // The HTTP pool (undici) parses responses with a WebAssembly module. V8 compiles it once with its
@@ -14,9 +16,5 @@ Signals.install()
 // threads before the process exits: 0.2–0.4 s of CPU and wall after the answer is printed, for a
 // parser that runs for microseconds per response in a command line's few calls. Baseline only.
 setFlagsFromString("--liftoff-only")
-
-// A closed pipe (`effect-llm ledger | head`) is not a crash: further output is dropped, and a
-// running stream sees its next write fail with EPIPE and stops (`Cli.ts`).
-for (const stream of [process.stdout, process.stderr]) stream.on("error", () => {})
 
 await import("./Main.js")

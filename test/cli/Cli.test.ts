@@ -536,7 +536,7 @@ describe.concurrent("effect-llm CLI", { timeout: 120_000 }, () => {
     assert.match(forced.stdout, /^Echo: --log-level\. /)
   })
 
-  describe("a signal at any moment exits with 128 + its number (SIGINT 130, SIGTERM 143), settling a call in flight", () => {
+  describe("a signal at any moment exits with 128 + its number (SIGINT 130, SIGTERM 143, SIGHUP 129), settling a call in flight", () => {
     const cases = [
       // The executable's own handler is installed, the rest of the command line still loading.
       { moment: "while the CLI loads", when: { mark: (mark: string) => mark === "sigterm-listeners=1" } },
@@ -544,7 +544,9 @@ describe.concurrent("effect-llm CLI", { timeout: 120_000 }, () => {
       { moment: "while the command starts", when: { mark: (mark: string) => mark === "sigterm-listeners=2" } },
       { moment: "during a stream", when: { stdout: (stdout: string) => stdout.length >= 8 } }
     ] as const
-    for (const signal of ["SIGINT", "SIGTERM"] as const) {
+    // SIGHUP: the terminal closed (an ssh session dropped)
+    const codes = { SIGINT: 130, SIGTERM: 143, SIGHUP: 129 } as const
+    for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
       for (const { moment, when } of cases) {
         it(`${signal} ${moment}`, async () => {
           const { dir, args } = setup()
@@ -553,7 +555,7 @@ describe.concurrent("effect-llm CLI", { timeout: 120_000 }, () => {
             marks: true,
             signalWhen: { signal, ...when }
           })
-          const expected = signal === "SIGINT" ? 130 : 143
+          const expected = codes[signal]
           assert.isDefined(run.msAfterSignal, `no signal sent; marks: ${run.marks.join(", ")}`)
           assert.strictEqual(run.code, expected, `${run.signal ?? ""} ${run.stderr}`)
           assert.strictEqual(shellStatus(run), expected)
@@ -572,6 +574,26 @@ describe.concurrent("effect-llm CLI", { timeout: 120_000 }, () => {
         })
       }
     }
+  })
+
+  it("stdout that cannot be written (a full disk: /dev/full) is exit 1 with one error line, for every command; the call stays billed", async () => {
+    const { dir, args } = setup()
+    const runs = await Promise.all([
+      runCli(["generate", ...args, "hello"], { stdoutTo: "/dev/full" }),
+      runCli(["generate", ...args, "--json", "hello"], { stdoutTo: "/dev/full" }),
+      runCli(["stream", ...args, "hello"], { stdoutTo: "/dev/full" })
+    ])
+    const ledger = await runCli(["ledger", ...args, "--json"], { stdoutTo: "/dev/full" })
+    for (const run of [...runs, ledger]) {
+      assert.strictEqual(run.code, 1, run.stderr)
+      oneErrorLine(run.stderr, /^error: OutputError: stdout: ENOSPC/)
+    }
+    // the answers were billed; the stream stopped at its first write that failed (cancelled, as a consumer stopping)
+    const events = await ledgerEvents(dir)
+    assert.deepStrictEqual(
+      events.filter((event) => event.type !== "hold").map((event) => event.status).sort(),
+      ["cancelled", "ok", "ok"]
+    )
   })
 
   it("prints no secret: an echo server returning the key and header values, URL passwords in config", async () => {

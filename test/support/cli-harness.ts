@@ -5,7 +5,7 @@
  * the loopback simulator.
  */
 import { spawn } from "node:child_process"
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
+import { closeSync, mkdtempSync, openSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join, resolve } from "node:path"
 import { pathToFileURL } from "node:url"
@@ -84,6 +84,8 @@ export interface CliOptions {
   readonly closeStdoutWhen?: (stdout: string) => boolean
   /** Kills the child after this long (default 60 s). */
   readonly timeoutMs?: number
+  /** A file the child's stdout is opened on (`> /dev/full`) instead of a pipe. */
+  readonly stdoutTo?: string
 }
 
 const madeDirs: Array<string> = []
@@ -139,11 +141,13 @@ const spawnCli = (args: ReadonlyArray<string>, options: CliOptions): Promise<Cli
       if (options.env?.[name] === undefined) delete env[name]
     }
     const preload = options.marks === true ? ["--import", pathToFileURL(marksPreload).href] : []
+    const stdoutFile = options.stdoutTo === undefined ? undefined : openSync(options.stdoutTo, "w")
     const child = spawn(process.execPath, [...preload, bin, ...args], {
       cwd,
       env,
-      stdio: ["pipe", "pipe", "pipe"]
+      stdio: ["pipe", stdoutFile ?? "pipe", "pipe"]
     })
+    if (stdoutFile !== undefined) closeSync(stdoutFile) // the child has its own copy
     let stdout = ""
     let stderr = ""
     let signalledAt: number | undefined
@@ -162,16 +166,16 @@ const spawnCli = (args: ReadonlyArray<string>, options: CliOptions): Promise<Cli
       if (signalledAt === undefined) signal(when.signal)
       else child.kill(when.signal)
     }
-    child.stdout.on("data", (chunk: Buffer) => {
+    child.stdout?.on("data", (chunk: Buffer) => {
       stdout += chunk.toString("utf8")
       if (options.interruptWhen?.(stdout) === true) signal("SIGINT")
       if (armed?.stdout?.(stdout) === true) fire(armed)
       if (stdoutClosedAt === undefined && options.closeStdoutWhen?.(stdout) === true) {
         stdoutClosedAt = Date.now()
-        child.stdout.destroy()
+        child.stdout?.destroy()
       }
     })
-    child.stderr.on("data", (chunk: Buffer) => {
+    child.stderr!.on("data", (chunk: Buffer) => {
       stderr += chunk.toString("utf8")
       stderr = stderr.replace(markPattern, (_, mark: string) => {
         marks.push(mark)
@@ -195,7 +199,7 @@ const spawnCli = (args: ReadonlyArray<string>, options: CliOptions): Promise<Cli
         marks
       })
     })
-    child.stdin.end(options.stdin ?? "")
+    child.stdin!.end(options.stdin ?? "")
   })
 
 /** Writes `config.yaml` (YAML is a superset of JSON, so the object is written as JSON) and returns its path. */
