@@ -6,7 +6,17 @@
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs"
+import { execFileSync } from "node:child_process"
+import {
+  closeSync,
+  constants,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  writeFileSync
+} from "node:fs"
 import { createServer, type Server } from "node:http"
 import type { AddressInfo } from "node:net"
 import { join } from "node:path"
@@ -573,6 +583,25 @@ describe.concurrent("effect-llm CLI", { timeout: 120_000 }, () => {
           }
         })
       }
+    }
+  })
+
+  it("a signal after the command ended, its answer still queued for a reader that has not read it, exits with the signal's code", async () => {
+    const { args } = setup()
+    const fifo = join(tempDir(), "stdout.fifo")
+    execFileSync("mkfifo", [fifo])
+    // a reader that never reads (until the end): the answer, past the pipe's 64 KiB, stays queued
+    const reader = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK)
+    try {
+      const run = await runCli(["generate", ...args, "[[sim events=100 chars=2000]] a long answer"], {
+        stdoutTo: fifo,
+        marks: true,
+        signalWhen: { signal: "SIGINT", mark: (mark) => mark.startsWith("sigterm-removed=") }
+      })
+      assert.isDefined(run.msAfterSignal, `no signal sent; marks: ${run.marks.join(", ")}`)
+      assert.strictEqual(run.code, 130, run.stderr)
+    } finally {
+      closeSync(reader)
     }
   })
 

@@ -50,7 +50,8 @@ export interface SignalWhen {
 /**
  * A preload marking, on stderr, each SIGTERM listener the process installs: `sigterm-listeners=1`
  * is the executable's own handler (the rest of the CLI still loading), `=2` NodeRuntime's (the
- * program started). Test instrumentation only: it wraps `process.on`.
+ * program started); `sigterm-removed=1` NodeRuntime's removed (the program ended without a
+ * signal). Test instrumentation only: it wraps `process.on` and `process.removeListener`.
  */
 const marksPreload = join(root, ".test-build/marks.mjs")
 writeFileSync(
@@ -60,6 +61,12 @@ let count = 0
 process.on = function(event, listener) {
   const result = on.call(this, event, listener)
   if (event === "SIGTERM") process.stderr.write("@mark sigterm-listeners=" + ++count + "\\n")
+  return result
+}
+const removeListener = process.removeListener
+process.removeListener = function(event, listener) {
+  const result = removeListener.call(this, event, listener)
+  if (event === "SIGTERM") process.stderr.write("@mark sigterm-removed=" + --count + "\\n")
   return result
 }
 `
