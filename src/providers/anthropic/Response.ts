@@ -153,6 +153,9 @@ export const looksLikeMessage = (json: unknown): boolean =>
  * `inputTokens` counts every input token), reported again as `cachedInputTokens` / `cacheWriteTokens`;
  * output = `output_tokens` (thinking included).
  */
+/** Whether a usage block counts anything: `{}` or both counts `null` is no report (settled at the bound, not 0). */
+export const countsAnything = (usage: Usage): boolean => usage.input_tokens != null || usage.output_tokens != null
+
 export const usageOf = (usage: Usage): UsageCounts => {
   const read = usage.cache_read_input_tokens ?? undefined
   const written = usage.cache_creation_input_tokens ?? undefined
@@ -267,7 +270,7 @@ export const answerOf = (
     content,
     reasoning: nonEmpty(reasoning),
     ...(rich ? { parts } : {}),
-    usage: message.usage != null ? usageOf(message.usage) : undefined,
+    usage: message.usage != null && countsAnything(message.usage) ? usageOf(message.usage) : undefined,
     finishReason: message.stop_reason != null ? finishOf(message.stop_reason, answered) : "other",
     requestId: headers["request-id"] ?? message.id ?? undefined,
     modelVersion: message.model ?? undefined

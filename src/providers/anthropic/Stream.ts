@@ -19,7 +19,15 @@ import { cutCallWarning, parseArguments } from "../http/Tools.js"
 import type { StreamPart } from "../Provider.js"
 import { redactedMetadata, signatureMetadata } from "./Content.js"
 import { classifyInBand, isErrorPayload } from "./Errors.js"
-import { type ContentBlock, finishOf, isStreamEvent, type StreamEvent, type Usage, usageOf } from "./Response.js"
+import {
+  type ContentBlock,
+  countsAnything,
+  finishOf,
+  isStreamEvent,
+  type StreamEvent,
+  type Usage,
+  usageOf
+} from "./Response.js"
 
 /** The event types whose data is decoded; any other (`ping`, newer ones) is skipped unread. */
 const readTypes: ReadonlySet<string> = new Set([
@@ -159,7 +167,7 @@ export const makeHandler = (
         })
         if (message?.usage != null) {
           usage = mergeUsage(usage, message.usage)
-          out.push({ _tag: "Usage", usage: usageOf(usage) })
+          if (countsAnything(usage)) out.push({ _tag: "Usage", usage: usageOf(usage) })
         }
         return undefined
       }
@@ -222,7 +230,7 @@ export const makeHandler = (
         if (reason != null) stopReason = finishOf(reason, answered)
         if (json.usage != null) {
           usage = mergeUsage(usage, json.usage)
-          out.push({ _tag: "Usage", usage: usageOf(usage) })
+          if (countsAnything(usage)) out.push({ _tag: "Usage", usage: usageOf(usage) })
         }
         return undefined
       }

@@ -172,6 +172,10 @@ export const finishOf = (generation: Generation): FinishReason | undefined => {
 }
 
 /** Input and output as reported (output includes reasoning; else what the total leaves); total as reported, else the sum. */
+/** Whether a usage block counts anything: `{}` or every count `null` is no report (settled at the bound, not 0). */
+export const countsAnything = (usage: Usage): boolean =>
+  usage.input_tokens != null || usage.output_tokens != null || usage.total_tokens != null
+
 export const usageOf = (usage: Usage): UsageCounts => {
   const inputTokens = usage.input_tokens ?? 0
   // a total without its output count still says what the output was
@@ -213,7 +217,7 @@ export const answerOf = (
     content,
     reasoning: reasoning.length > 0 ? reasoning : undefined,
     ...(parts.length > 0 ? { parts } : {}),
-    usage: generation.usage != null ? usageOf(generation.usage) : undefined,
+    usage: generation.usage != null && countsAnything(generation.usage) ? usageOf(generation.usage) : undefined,
     finishReason: finishOf(generation) ?? "other",
     requestId: generation.request_id ?? headers["x-request-id"],
     modelVersion: undefined

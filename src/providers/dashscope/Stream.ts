@@ -19,6 +19,7 @@ import { classifyPayload, errorPayloadOf } from "./Errors.js"
 import { metadataKey } from "./Request.js"
 import {
   contentOf,
+  countsAnything,
   finishOf,
   isGeneration,
   looksLikeGeneration,
@@ -97,7 +98,7 @@ export const makeHandler = (
     }
     const fragments = toolCallsOf(json)
     calls.add(fragments)
-    if (json.usage != null) out.push({ _tag: "Usage", usage: usageOf(json.usage) })
+    if (json.usage != null && countsAnything(json.usage)) out.push({ _tag: "Usage", usage: usageOf(json.usage) })
     const reason = finishOf(json)
     if (reason !== undefined) {
       finish = reason

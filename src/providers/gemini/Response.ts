@@ -155,6 +155,14 @@ export const textOf = (response: GenerateContentResponse, thought: boolean): str
  * leaves when candidates are not counted (a blocked prompt: none); total as reported, else the sum
  * (WIRE.md §1.5).
  */
+/**
+ * Whether a usage block counts anything: `{}` or every count `null` is no report (the call is then
+ * settled at its bound, not at 0).
+ */
+export const countsAnything = (metadata: UsageMetadata): boolean =>
+  metadata.promptTokenCount != null || metadata.candidatesTokenCount != null ||
+  metadata.totalTokenCount != null || metadata.thoughtsTokenCount != null
+
 export const usageOf = (metadata: UsageMetadata): UsageCounts => {
   const inputTokens = (metadata.promptTokenCount ?? 0) + (metadata.toolUsePromptTokenCount ?? 0)
   // total = input + candidates + thoughts: a total without its candidates count still says what they were
@@ -241,7 +249,9 @@ export const answerOf = (response: GenerateContentResponse, newId: () => string 
     content: textOf(response, false),
     reasoning: nonEmpty(textOf(response, true)),
     ...(needsParts(parts) ? { parts } : {}),
-    usage: response.usageMetadata != null ? usageOf(response.usageMetadata) : undefined,
+    usage: response.usageMetadata != null && countsAnything(response.usageMetadata) ?
+      usageOf(response.usageMetadata) :
+      undefined,
     finishReason: finishOf(response) ?? "other",
     requestId: response.responseId ?? undefined,
     modelVersion: response.modelVersion ?? undefined

@@ -16,6 +16,7 @@ import type { StreamPart } from "../Provider.js"
 import { newCallId, signatureMetadata } from "./Content.js"
 import { classifyInBand, isErrorPayload } from "./Errors.js"
 import {
+  countsAnything,
   finishOf,
   type GenerateContentResponse,
   isResponse,
@@ -107,7 +108,7 @@ export const makeHandler = (
     // so far at 0 if the stream were cut. Output counts, or the finish, make it a report; without them
     // it is `inputOnly` (its input counts stand, the output stays at its bound).
     const metadata = json.usageMetadata
-    if (metadata != null) {
+    if (metadata != null && countsAnything(metadata)) {
       const inputOnly = metadata.candidatesTokenCount == null && metadata.thoughtsTokenCount == null &&
         reason === undefined
       if (!inputOnly) out.push({ _tag: "Usage", usage: usageOf(metadata) })

@@ -41,6 +41,25 @@ describe("DashScope unary answers", () => {
       })
     ))
 
+  it.scoped("a usage block that counts nothing ({} or every count null) is no report: the call is settled at its bound", () =>
+    withServer((server, client) =>
+      Effect.gen(function*() {
+        for (const empty of [{}, { input_tokens: null, output_tokens: null, total_tokens: null }]) {
+          server.enqueue({
+            status: 200,
+            headers: { "content-type": "application/json" },
+            body: JSON.stringify({
+              output: { choices: [{ finish_reason: "stop", message: { role: "assistant", content: "2" } }] },
+              usage: empty,
+              request_id: "r-1"
+            })
+          })
+          const answer = yield* client.generate(targetOf(server), minimalRequest)
+          assert.isUndefined(answer.usage, JSON.stringify(empty))
+        }
+      })
+    ))
+
   it.scoped("decodes the text format, with its cached-token detail", () =>
     withServer((server, client) =>
       Effect.gen(function*() {

@@ -2,6 +2,7 @@ import { NodeHttpClient } from "@effect/platform-node"
 import { assert, it } from "@effect/vitest"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Stream from "effect/Stream"
 import type { UsageCounts } from "../../../src/domain/TokenUsage.js"
 import * as Gemini from "../../../src/providers/gemini/Gemini.js"
 import * as Loopback from "../../support/LoopbackServer.js"
@@ -154,6 +155,27 @@ it.layer(NodeHttpClient.layerUndici)("Gemini unary answers", (it) => {
       assert.deepStrictEqual(counts((yield* client.generate(target, hello)).usage), [7, 22, 29])
       server.enqueue(answer({ promptTokenCount: 7, totalTokenCount: 7 }))
       assert.deepStrictEqual(counts((yield* client.generate(target, hello)).usage), [7, 0, 7])
+    }))
+
+  it.scoped("a usage block that counts nothing ({} or every count null) is no report, unary and streamed: the call is settled at its bound", () =>
+    Effect.gen(function*() {
+      const { client, server, target } = yield* setup
+      const candidates = [{ content: { role: "model", parts: [{ text: "Hello there." }] }, finishReason: "STOP" }]
+      for (const empty of [{}, { promptTokenCount: null, candidatesTokenCount: null, totalTokenCount: null }]) {
+        server.enqueue({
+          status: 200,
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify({ candidates, usageMetadata: empty })
+        })
+        assert.isUndefined((yield* client.generate(target, hello)).usage, JSON.stringify(empty))
+        server.enqueue({
+          status: 200,
+          headers: { "content-type": "text/event-stream" },
+          body: `data: ${JSON.stringify({ candidates, usageMetadata: empty })}\r\n\r\n`
+        })
+        const parts = yield* Stream.runCollect(Stream.unwrapScoped(client.stream(target, hello)))
+        assert.deepStrictEqual([...parts].filter((part) => part._tag === "Usage"), [], JSON.stringify(empty))
+      }
     }))
 
   it.scoped("a 200 body that is not JSON is a bad_response", () =>
