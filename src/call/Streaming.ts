@@ -25,6 +25,7 @@ import type { GenerationResponse } from "../domain/GenerationResponse.js"
 import type { CallRequest } from "../domain/Prompt.js"
 import { StreamEvent } from "../domain/StreamEvent.js"
 import { plausible, type UsageCounts } from "../domain/TokenUsage.js"
+import { argumentsText } from "../internal/ArgumentsText.js"
 import { type Peeled, peelUntil, type Pull } from "../internal/Peel.js"
 import { fromScopedPull } from "../internal/PullStream.js"
 import { type Scrubber, scrubError } from "../internal/Scrub.js"
@@ -232,7 +233,7 @@ export const make = (deps: {
               progress.observeOutput(part.text)
               break
             case "ToolCall": {
-              const json = JSON.stringify(part.call.params) ?? ""
+              const json = argumentsText(part.call.params)
               calls.push(part.call.name, json)
               progress.observeOutput(part.call.name + json)
               break

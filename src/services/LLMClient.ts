@@ -23,6 +23,7 @@ import type { LLMError } from "../domain/Errors.js"
 import type { GenerationResponse } from "../domain/GenerationResponse.js"
 import type { GenerateRequest } from "../domain/Request.js"
 import type { StreamEvent } from "../domain/StreamEvent.js"
+import { argumentsText } from "../internal/ArgumentsText.js"
 import * as InFlight from "../internal/InFlight.js"
 import { fromScopedPull } from "../internal/PullStream.js"
 import * as Scrub from "../internal/Scrub.js"
@@ -175,7 +176,7 @@ export const make = Effect.gen(function*() {
 const callsText = (answer: ProviderAnswer): string => {
   let text = ""
   for (const part of answer.parts ?? []) {
-    if (part.type === "tool-call") text += part.name + (JSON.stringify(part.params) ?? "")
+    if (part.type === "tool-call") text += part.name + argumentsText(part.params)
   }
   return text
 }
