@@ -10,7 +10,10 @@ import * as Scrub from "../internal/Scrub.js"
 
 /** Incremental scrubbing of a text that arrives in pieces (a streamed answer). */
 export interface StreamScrubber {
-  /** The piece's text safe to print now: a tail that may be the start of a secret is kept back. */
+  /**
+   * The piece's text safe to print now: a tail that may be the start of a secret, or the first half
+   * of a character whose second half is in the next piece, is kept back.
+   */
   readonly push: (text: string) => string
   /** What was kept back, at the end of the text. */
   readonly flush: () => string
@@ -47,6 +50,11 @@ const partialTail = (text: string, forms: ReadonlyArray<string>): number => {
   return longest
 }
 
+const endsInHighSurrogate = (text: string): boolean => {
+  const last = text.charCodeAt(text.length - 1)
+  return last >= 0xd800 && last <= 0xdbff
+}
+
 /** A fresh `Output` knowing no secret yet. */
 export const make = (): Output => {
   const secrets: Array<Redacted.Redacted<string> | string> = []
@@ -65,7 +73,10 @@ export const make = (): Output => {
       return {
         push: (text) => {
           const scrubbed = scrub(kept + text)
-          const tail = partialTail(scrubbed, forms)
+          let tail = partialTail(scrubbed, forms)
+          // a character split across two deltas (the high half of a surrogate pair) waits for its
+          // other half: written alone, each half would print as U+FFFD
+          if (tail === 0 && endsInHighSurrogate(scrubbed)) tail = 1
           kept = scrubbed.slice(scrubbed.length - tail)
           return scrubbed.slice(0, scrubbed.length - tail)
         },

@@ -29,6 +29,19 @@ describe("Output.streamScrubber", () => {
     assert.strictEqual(scrubber.push("ond"), "sk-SECond")
   })
 
+  it("keeps a character split across two deltas (a surrogate pair's halves) whole, so it prints as itself", () => {
+    const withSecret = Output.make()
+    withSecret.addSecrets([secret])
+    for (const output of [Output.make(), withSecret]) {
+      const scrubber = output.streamScrubber()
+      const printed = [scrubber.push("a\ud83d"), scrubber.push("\ude00b"), scrubber.flush()]
+      assert.deepStrictEqual(printed, ["a", "\ud83d\ude00b", ""])
+      assert.isTrue(printed.every((piece) => Buffer.from(piece, "utf8").toString("utf8") === piece))
+      // a half never completed is printed at the end, as it came
+      assert.deepStrictEqual([scrubber.push("x\ud83d"), scrubber.flush()], ["x", "\ud83d"])
+    }
+  })
+
   it("passes text through untouched while no secret is known", () => {
     const scrubber = Output.make().streamScrubber()
     assert.strictEqual(scrubber.push("sk-"), "sk-")
