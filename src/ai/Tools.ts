@@ -20,13 +20,40 @@ import { invalidRequest } from "../domain/Request.js"
 const jsonSchemaOf = (schema: Schema.Schema.Any, what: string): Record<string, unknown> | FatalError => {
   if (isEmptyStruct(schema.ast)) return emptyObjectSchema(schema.ast)
   try {
-    return Tool.getJsonSchemaFromSchemaAst(schema.ast) as unknown as Record<string, unknown>
+    return withTuplesAs2020(Tool.getJsonSchemaFromSchemaAst(schema.ast) as unknown as Record<string, unknown>)
   } catch (cause) {
     return invalidRequest(
       `${what} has no JSON Schema form (${cause instanceof Error ? cause.message.split("\n")[0] : String(cause)}): ` +
         `give its Schema a jsonSchema annotation or use a Schema JSON can express`
     )
   }
+}
+
+/**
+ * Effect writes a tuple in draft-07's form (`items: [..]`, `additionalItems`), which Anthropic (whose
+ * tool schemas are JSON Schema 2020-12, WIRE-tools-multimodal §4.1) and OpenAI refuse with a 400 for
+ * the whole request: it goes in 2020-12's (`prefixItems`, the rest as `items`), the root's `$schema`
+ * then saying so. Every other schema is returned as it is.
+ */
+const withTuplesAs2020 = (root: Record<string, unknown>): Record<string, unknown> => {
+  let converted = false
+  const visit = (value: unknown): unknown => {
+    if (Array.isArray(value)) return value.map(visit)
+    if (typeof value !== "object" || value === null) return value
+    const out: Record<string, unknown> = {}
+    for (const [key, child] of Object.entries(value)) out[key] = visit(child)
+    if (Array.isArray(out.items)) {
+      converted = true
+      out.prefixItems = out.items
+      delete out.items
+      if (out.additionalItems !== undefined) out.items = out.additionalItems
+      delete out.additionalItems
+    }
+    return out
+  }
+  const schema = visit(root) as Record<string, unknown>
+  if (!converted) return root
+  return schema.$schema === undefined ? schema : { ...schema, $schema: "https://json-schema.org/draft/2020-12/schema" }
 }
 
 /**

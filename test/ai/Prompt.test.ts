@@ -207,6 +207,30 @@ describe("tools, tool choice and response format", () => {
     assert.deepStrictEqual(format.schema, { ...empty, description: "An acknowledgement" })
   })
 
+  it("a tuple goes in JSON Schema 2020-12's form (prefixItems), not draft-07's array `items` that Anthropic and OpenAI refuse", () => {
+    const [definition] = toolDefinitionsOf([
+      Tool.make("move", {
+        parameters: { to: Schema.Tuple(Schema.Number, Schema.Number), tags: Schema.Array(Schema.String) }
+      })
+    ]) as ReadonlyArray<any>
+    const to = definition.parameters.properties.to
+    assert.deepStrictEqual(to.prefixItems, [{ type: "number" }, { type: "number" }])
+    assert.strictEqual(to.items, false)
+    assert.notProperty(to, "additionalItems")
+    // an array of one schema is untouched
+    assert.deepStrictEqual(definition.parameters.properties.tags.items, { type: "string" })
+    const format = responseFormatOf({
+      type: "json",
+      objectName: "Point",
+      schema: Schema.Struct({ p: Schema.Tuple([Schema.String], Schema.Number) })
+    }) as any
+    assert.deepStrictEqual(format.schema.properties.p.prefixItems, [{ type: "string" }])
+    assert.deepStrictEqual(format.schema.properties.p.items, { type: "number" })
+    if (format.schema.$schema !== undefined) {
+      assert.strictEqual(format.schema.$schema, "https://json-schema.org/draft/2020-12/schema")
+    }
+  })
+
   it("a provider-defined tool is refused", () => {
     const search = Tool.providerDefined({
       id: "google.search",
