@@ -97,3 +97,32 @@ it.scoped("a query token written with '+' is removed in every form: the HTTP spa
     const shown = [error.message, String(http!.attributes.get("url.full"))]
     for (const text of shown) for (const form of forms) assert.notInclude(text, form)
   }))
+
+it.scoped("a key a gateway takes in the base_url's path is removed from the HTTP span's url.path and url.full (API.md §14)", () =>
+  Effect.gen(function*() {
+    const server = yield* Loopback.make
+    const key = "gw-path-key-0123456789"
+    server.setDefault(() => ({
+      headers: json,
+      body: completion
+    }))
+    const recording = RecordingTracer.make()
+    const layer = makeLiveLayer({
+      userConfig: false,
+      config: {
+        providers: {
+          gw: { protocol: "openai", api_key: key, endpoints: [{ name: "gw", base_url: `${server.url}/k/${key}/v1` }] }
+        },
+        models: { m: { provider: "gw", model_id: "gpt-4o-mini" } },
+        ledger: { backend: "memory" }
+      }
+    })
+    assert.strictEqual(
+      yield* generate({ prompt: "hi" }).pipe(Effect.provide(layer), Effect.withTracer(recording.tracer)),
+      "hello"
+    )
+    assert.strictEqual(server.requests[0]!.url, `/k/${key}/v1/chat/completions`) // sent as configured
+    const [http] = recording.spans.filter((span) => span.name.startsWith("http.client"))
+    assert.strictEqual(http!.attributes.get("url.path"), "/k/<redacted>/v1/chat/completions")
+    assert.notInclude(String(http!.attributes.get("url.full")), key)
+  }))

@@ -105,7 +105,7 @@ const withScrubbedSpan = <R>(
     span.attribute("server.address", url.right.origin)
     if (url.right.port !== "") span.attribute("server.port", +url.right.port)
     span.attribute("url.full", scrub(url.right.toString()))
-    span.attribute("url.path", url.right.pathname)
+    span.attribute("url.path", scrub(url.right.pathname))
     span.attribute("url.scheme", url.right.protocol.slice(0, -1))
     const query = url.right.search.slice(1)
     if (query !== "") span.attribute("url.query", scrub(query))
