@@ -184,7 +184,9 @@ export const make = (deps: {
     }
     const tokens = admittedTokens(route.model, request, outputCap)
     const tooBig = oversize(route.model, tokens, route.endpoint.name)
-    return tooBig !== undefined ? tooBig : waitTurn(traceId, progress, route, tokens, state, afterWait, undefined)
+    return tooBig !== undefined
+      ? Effect.zipRight(telemetry.limiterRefused(route.model.alias, "tpm"), tooBig)
+      : waitTurn(traceId, progress, route, tokens, state, afterWait, undefined)
   }
 
   /** Tries (after `refused`, a first try's refusal, if given) until admitted, waiting while the wait fits. */
@@ -217,7 +219,7 @@ export const make = (deps: {
         const fits = resilience.waitOnRateLimit && refusal.retryAfterMs <= maxWaitMs &&
           refusal.retryAfterMs < RetryPolicy.remainingBudgetMs(resilience, state, now)
         if (!fits) {
-          yield* telemetry.limiterRefused(route, refusal.kind)
+          yield* telemetry.limiterRefused(route.model.alias, refusal.kind)
           return yield* new RateLimitError({
             reason: "local_limit",
             message: describe(route, limits, refusal),

@@ -205,7 +205,7 @@ export const make = (options: { readonly recordContent: boolean; readonly scrub?
     )
 
   /** Counts a rate-limiter refusal. */
-  const limiterRefused = (route: Route, limit: string) => Metric.increment(refused(route.model.alias, limit))
+  const limiterRefused = (alias: string, limit: string) => Metric.increment(refused(alias, limit))
 
   /** Counts a retry by the failed attempt's reason, and the seconds a rate-limit wait sleeps. */
   const retried = (reason: string, provider: string, rateLimitWaitMs: number | undefined) =>

@@ -106,7 +106,7 @@ export const make = (deps: {
     progress: CallProgress
   ): Effect.Effect<Meter, BudgetExceededError | FatalError | RateLimitError> =>
     plan.oversize !== undefined
-      ? refused(plan, progress, plan.oversize)
+      ? Effect.zipRight(telemetry.limiterRefused(plan.model.alias, "tpm"), refused(plan, progress, plan.oversize))
       : deps.pending?.any() === true
       ? Effect.zipRight(deps.pending.flush, holdNow(plan, progress))
       : holdNow(plan, progress)

@@ -29,7 +29,8 @@ export const retries = Metric.counter("effect_llm_retries_total", {
 
 /** Seconds slept waiting out rate limits, tagged `provider`. */
 export const rateLimitWaitSeconds = Metric.counter("effect_llm_rate_limit_wait_seconds_total", {
-  description: "seconds slept waiting out rate limits"
+  description: "seconds slept waiting out rate limits",
+  incremental: true
 })
 
 /** Attempts the rate limiter admitted, tagged `model` (the alias; aliases with limits only). */

@@ -215,6 +215,15 @@ describe("observability", () => {
     )
   })
 
+  it("every counter is monotonic (`incremental`): exporters send it as a counter, not a gauge-like sum", () => {
+    for (const [name, metric] of Object.entries(Telemetry)) {
+      const keyType = (metric as { readonly keyType?: { readonly constructor: { readonly name: string } } }).keyType
+      if (keyType?.constructor.name !== "CounterKeyType") continue
+      assert.isTrue((keyType as unknown as { readonly incremental: boolean }).incremental, name)
+    }
+    assert.isTrue((Telemetry.rateLimitWaitSeconds.keyType as unknown as { readonly incremental: boolean }).incremental)
+  })
+
   it.effect("a request over its alias's tpm (refused by the rate limiter before any ledger write) is counted as RateLimitError and its span names the call, unary and stream", () => {
     const recording = RecordingTracer.make()
     const providers = makeMockProviders({ replies: [] })
@@ -225,6 +234,7 @@ describe("observability", () => {
     return Effect.gen(function*() {
       const tags = { provider: "google", model: "test-model-1", outcome: "RateLimitError" }
       const before = yield* counter(Telemetry.requests, tags)
+      const refusedBefore = yield* counter(Telemetry.limiterRefused, { model: "test-model", limit: "tpm" })
       const refusals = [
         yield* Effect.flip(generate({ prompt: "x", traceId: "too-big-1" })),
         yield* Effect.flip(Stream.runDrain(stream({ prompt: "x", traceId: "too-big-2" })))
@@ -236,6 +246,11 @@ describe("observability", () => {
       assert.strictEqual(providers.calls.length, 0)
       assert.deepStrictEqual(yield* (yield* Ledger).events(), [])
       assert.strictEqual((yield* counter(Telemetry.requests, tags)) - before, 2)
+      // and as the limiter's refusals, as a wait that could not fit is
+      assert.strictEqual(
+        (yield* counter(Telemetry.limiterRefused, { model: "test-model", limit: "tpm" })) - refusedBefore,
+        2
+      )
       const calls = [...recording.named("LLMClient.generate"), ...recording.named("LLMClient.stream")]
       assert.strictEqual(calls.length, 2)
       for (const [i, span] of calls.entries()) {
