@@ -251,6 +251,42 @@ const withSkipSentinel = (content: ContentBody): ContentBody => {
 }
 
 /**
+ * The tool results after each model turn in the order of its calls: Gemini pairs a `functionResponse`
+ * with its call by position (WIRE-tools-multimodal §1.5: "in call order"; the ids effect-llm makes on
+ * Gemini 2.x are never sent), so results a loop appended as they finished would answer the wrong
+ * calls. A run of tool messages becomes one (they are one `user` turn anyway), its results sorted by
+ * their call's place; results of no call of that turn keep their order, last. Messages without tool
+ * results are returned as they are.
+ */
+const resultsInCallOrder = (messages: ReadonlyArray<Message>): ReadonlyArray<Message> => {
+  if (!messages.some((message) => message.role === "tool")) return messages
+  const out: Array<Message> = []
+  let callOrder = new Map<string, number>()
+  for (let index = 0; index < messages.length; index++) {
+    const message = messages[index]!
+    if (message.role !== "tool") {
+      if (message.role === "assistant") {
+        // consecutive assistant messages are one model turn (see `encodeMessages`)
+        if (out[out.length - 1]?.role !== "assistant") callOrder = new Map()
+        for (const part of message.parts) if (part.type === "tool-call") callOrder.set(part.id, callOrder.size)
+      }
+      out.push(message)
+      continue
+    }
+    const results: Array<ToolResultPart> = [...message.parts]
+    while (messages[index + 1]?.role === "tool") results.push(...(messages[++index] as typeof message).parts)
+    const place = (part: ToolResultPart) => callOrder.get(part.id) ?? callOrder.size
+    out.push({
+      role: "tool",
+      parts: results.map((part, at) => ({ part, at })).sort((a, b) => place(a.part) - place(b.part) || a.at - b.at).map(
+        ({ part }) => part
+      )
+    })
+  }
+  return out
+}
+
+/**
  * The conversation as Gemini `contents`: user and tool messages are `user` contents, assistant ones
  * `model` contents, and consecutive messages of one role are one content, their parts in order: a
  * turn's tool results (one tool message each, in a hand-built prompt) and the user text after them are
@@ -259,7 +295,7 @@ const withSkipSentinel = (content: ContentBody): ContentBody => {
  */
 export const encodeMessages = (messages: ReadonlyArray<Message>, modelId: string): Array<ContentBody> => {
   const contents: Array<{ readonly role: ContentBody["role"]; readonly parts: Array<PartBody> }> = []
-  for (const message of messages) {
+  for (const message of resultsInCallOrder(messages)) {
     const { parts, role } = encodeMessage(message)
     if (parts.length === 0) continue
     const last = contents[contents.length - 1]

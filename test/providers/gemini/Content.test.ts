@@ -157,6 +157,24 @@ describe("Gemini model turns", () => {
     assert.deepStrictEqual(contents, [{ role: "user", parts: [{ text: "hi" }, { text: "well?" }] }])
   })
 
+  it("tool results go in the order of the model turn's calls, however the prompt lists them (Gemini pairs them by position)", () => {
+    const result = (id: string, value: string) =>
+      ({ type: "tool-result", id, name: "lookup", result: value, isFailure: false }) as const
+    const paris = "call_0123456789abcdef0123paris"
+    const rome = "call_0123456789abcdef01234rome"
+    const contents = Content.encodeMessages([
+      { role: "user", parts: [text("weather in Paris and Rome?")] },
+      { role: "assistant", parts: [call(paris)] },
+      { role: "assistant", parts: [call(rome)] },
+      { role: "tool", parts: [result(rome, "Rome: 30C")] },
+      { role: "tool", parts: [result("call_unknown_0123456789abcdef", "stray"), result(paris, "Paris: 18C")] }
+    ], "gemini-2.5-flash")
+    assert.deepStrictEqual(
+      contents[2]!.parts.map((part) => (part.functionResponse?.response as { output: string }).output),
+      ["Paris: 18C", "Rome: 30C", "stray"]
+    )
+  })
+
   it("consecutive messages of one role are one content: one tool message per result and the user text after them are one user turn", () => {
     const contents = Content.encodeMessages([
       { role: "user", parts: [text("weather?")] },
