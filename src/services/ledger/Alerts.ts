@@ -169,9 +169,9 @@ export const make = (thresholds: ReadonlyArray<number>): Effect.Effect<Alerts> =
         Effect.forEach(alerts, (alert) =>
           Effect.zipRight(
             Effect.logWarning(
-              `budget alert: ${alert.scope} reached ${
-                percent(alert.threshold)
-              }% of its ${alert.window} limit (${formatUsd(alert.spent)} of ${formatUsd(alert.limit)})`
+              `budget alert: ${alert.scope} reached ${percent(alert.threshold)}% of its ${alert.window} limit (${
+                formatUsd(alert.spent)
+              } of ${formatUsd(alert.limit)})`
             ).pipe(
               Effect.annotateLogs({
                 scope: alert.scope,
