@@ -14,8 +14,12 @@ export const placeholder = "<redacted>"
  */
 export const minimumSecretLength = 6
 
-/** A function removing every given secret from a text. */
-export type Scrubber = (text: string) => string
+/**
+ * A function removing every given secret from a text; `cut`, where one was made, also removes the
+ * start of a secret a shortened server text left before its `…` (for error messages only: in any
+ * other text an ellipsis after a word is no cut).
+ */
+export type Scrubber = ((text: string) => string) & { readonly cut?: (text: string) => string }
 
 const escapeRegExp = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")
 
@@ -90,15 +94,18 @@ const withoutCutSecrets = (forms: ReadonlyArray<string>, text: string): string =
   return result
 }
 
-/** Builds a scrubber for the given secret values (one pass over the text per call, two if it was cut). */
+/** Builds a scrubber for the given secret values (one pass over the text per call; `cut`: two if it was cut). */
 export const make = (secrets: Iterable<Redacted.Redacted<string> | string>): Scrubber => {
   const forms = formsOf(secrets)
   if (forms.length === 0) return (text) => text
   const pattern = new RegExp(forms.map(escapeRegExp).join("|"), "g")
-  return (text) => {
-    const scrubbed = text.replace(pattern, placeholder)
-    return scrubbed.includes(cutMark) ? withoutCutSecrets(forms, scrubbed) : scrubbed
-  }
+  const scrub = (text: string) => text.replace(pattern, placeholder)
+  return Object.assign(scrub, {
+    cut: (text: string) => {
+      const scrubbed = scrub(text)
+      return scrubbed.includes(cutMark) ? withoutCutSecrets(forms, scrubbed) : scrubbed
+    }
+  })
 }
 
 const percentDecoded = (text: string): string => {
@@ -144,8 +151,10 @@ export const urlSecrets = (text: string): ReadonlyArray<string> => {
  * (the error itself when nothing changed). For the tagged errors of effect-llm, whose constructors
  * take their fields.
  */
-export const scrubError = <E>(scrub: Scrubber, error: E): E => {
+export const scrubError = <E>(scrubber: Scrubber, error: E): E => {
   if (typeof error !== "object" || error === null) return error
+  // an error's message holds server text `Errors.truncate` may have cut
+  const scrub = scrubber.cut ?? scrubber
   const message = (error as { readonly message?: unknown }).message
   if (typeof message !== "string") return error
   let changed = false

@@ -2,6 +2,7 @@ import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
 import { vi } from "vitest"
+import { FatalError } from "../../../src/domain/Errors.js"
 import * as Scrub from "../../../src/internal/Scrub.js"
 import * as Errors from "../../../src/providers/http/Errors.js"
 import * as LLMConfig from "../../../src/services/LLMConfig.js"
@@ -59,10 +60,15 @@ describe("secrets (API.md §14)", () => {
     const cut = Errors.truncate(`${"x".repeat(460)}${key} was rejected`)
     assert.include(cut, "sk-proj-Abcdefghijklmnopqrstuvwxyz01234…") // the echo as the error holds it
     const message = `HTTP 401: ${cut}; check OPENAI_API_KEY`
-    assert.strictEqual(scrub(message), `HTTP 401: ${"x".repeat(460)}<redacted>…; check OPENAI_API_KEY`)
+    const error = Scrub.scrubError(scrub, new FatalError({ reason: "authentication", message }))
+    assert.strictEqual(error.message, `HTTP 401: ${"x".repeat(460)}<redacted>…; check OPENAI_API_KEY`)
     // text that merely ends in an ellipsis, or a start shorter than six characters, is left as it is
-    assert.strictEqual(scrub("waiting…"), "waiting…")
-    assert.strictEqual(scrub("sk-pr…"), "sk-pr…")
+    assert.strictEqual(scrub.cut!("waiting…"), "waiting…")
+    assert.strictEqual(scrub.cut!("sk-pr…"), "sk-pr…")
+    // outside an error's message (a streamed answer, a log line) an ellipsis after a word is no cut
+    const tenant = Scrub.make(["production-eu-west"])
+    assert.strictEqual(tenant("deploying to production…"), "deploying to production…")
+    assert.strictEqual(tenant.cut!("deploying to production…"), "deploying to <redacted>…")
   })
 
   it("a secret is removed as servers percent-encode it (lower-case hex, Python's quote, a form) and whitespace-collapsed", () => {
