@@ -48,9 +48,10 @@ const longestOf = (
 ): Duration.Duration | undefined => {
   const text = value.trim()
   const whole = parse(text)
-  if (whole !== undefined || !text.includes(",")) return whole
+  if (!text.includes(",")) return whole
+  // `Date.parse` reads "<date>, 3600" as the date alone: the pieces are read too, the longest wins
   const pieces = text.split(",")
-  let longest: Duration.Duration | undefined
+  let longest = whole
   for (let index = 0; index < pieces.length; index++) {
     let wait = parse(pieces[index]!.trim())
     if (wait === undefined && index + 1 < pieces.length) {

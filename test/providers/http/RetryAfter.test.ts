@@ -56,6 +56,7 @@ describe("RetryAfter", () => {
     assert.strictEqual(millis(fromHeaders({ "retry-after": "1, 1" }, now)), 1000)
     assert.isUndefined(parseRetryAfter("soon, later", now))
     assert.isUndefined(parseRetryAfter("Dec 2026", now)) // no time: not an HTTP-date
+    assert.strictEqual(millis(parseRetryAfter("Sat, 16 Aug 2025 00:46:02 GMT, 3600", now)), 3_600_000)
   })
 
   it("ignores absent, empty, negative and garbage Retry-After values", () => {
