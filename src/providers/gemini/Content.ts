@@ -262,20 +262,29 @@ const resultsInCallOrder = (messages: ReadonlyArray<Message>): ReadonlyArray<Mes
   if (!messages.some((message) => message.role === "tool")) return messages
   const out: Array<Message> = []
   let callOrder = new Map<string, number>()
+  // a turn that repeats a call id cannot be ordered by id: its results stay as given
+  let ambiguous = false
   for (let index = 0; index < messages.length; index++) {
     const message = messages[index]!
     if (message.role !== "tool") {
       if (message.role === "assistant") {
         // consecutive assistant messages are one model turn (see `encodeMessages`)
-        if (out[out.length - 1]?.role !== "assistant") callOrder = new Map()
-        for (const part of message.parts) if (part.type === "tool-call") callOrder.set(part.id, callOrder.size)
+        if (out[out.length - 1]?.role !== "assistant") {
+          callOrder = new Map()
+          ambiguous = false
+        }
+        for (const part of message.parts) {
+          if (part.type !== "tool-call") continue
+          if (callOrder.has(part.id)) ambiguous = true
+          callOrder.set(part.id, callOrder.size)
+        }
       }
       out.push(message)
       continue
     }
     const results: Array<ToolResultPart> = [...message.parts]
     while (messages[index + 1]?.role === "tool") results.push(...(messages[++index] as typeof message).parts)
-    const place = (part: ToolResultPart) => callOrder.get(part.id) ?? callOrder.size
+    const place = (part: ToolResultPart) => ambiguous ? 0 : callOrder.get(part.id) ?? callOrder.size
     out.push({
       role: "tool",
       parts: results.map((part, at) => ({ part, at })).sort((a, b) => place(a.part) - place(b.part) || a.at - b.at).map(

@@ -173,6 +173,30 @@ describe("Gemini model turns", () => {
       contents[2]!.parts.map((part) => (part.functionResponse?.response as { output: string }).output),
       ["Paris: 18C", "Rome: 30C", "stray"]
     )
+    // a turn that repeats a call id cannot be ordered by id: its results stay as the prompt gives them
+    const repeated = Content.encodeMessages([
+      { role: "user", parts: [text("go")] },
+      {
+        role: "assistant",
+        parts: [
+          call("call_x_0123456789abcdef012345"),
+          call("call_y_0123456789abcdef012345"),
+          call("call_x_0123456789abcdef012345")
+        ]
+      },
+      {
+        role: "tool",
+        parts: [
+          result("call_x_0123456789abcdef012345", "x1"),
+          result("call_y_0123456789abcdef012345", "y"),
+          result("call_x_0123456789abcdef012345", "x2")
+        ]
+      }
+    ], "gemini-2.5-flash")
+    assert.deepStrictEqual(
+      repeated[2]!.parts.map((part) => (part.functionResponse?.response as { output: string }).output),
+      ["x1", "y", "x2"]
+    )
   })
 
   it("consecutive messages of one role are one content: one tool message per result and the user text after them are one user turn", () => {
