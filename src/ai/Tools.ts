@@ -35,13 +35,16 @@ const jsonSchemaOf = (schema: Schema.Schema.Any, what: string): Record<string, u
  * the whole request: it goes in 2020-12's (`prefixItems`, the rest as `items`), the root's `$schema`
  * then saying so. Every other schema is returned as it is.
  */
+const dataKeywords = new Set(["default", "examples", "const", "enum"])
+
 const withTuplesAs2020 = (root: Record<string, unknown>): Record<string, unknown> => {
   let converted = false
   const visit = (value: unknown): unknown => {
     if (Array.isArray(value)) return value.map(visit)
     if (typeof value !== "object" || value === null) return value
     const out: Record<string, unknown> = {}
-    for (const [key, child] of Object.entries(value)) out[key] = visit(child)
+    // values (a default, examples, a const or enum) are data, not schemas: kept as they are
+    for (const [key, child] of Object.entries(value)) out[key] = dataKeywords.has(key) ? child : visit(child)
     if (Array.isArray(out.items)) {
       converted = true
       out.prefixItems = out.items

@@ -226,6 +226,19 @@ describe("tools, tool choice and response format", () => {
     }) as any
     assert.deepStrictEqual(format.schema.properties.p.prefixItems, [{ type: "string" }])
     assert.deepStrictEqual(format.schema.properties.p.items, { type: "number" })
+    // a default or example value holding an `items` array is data, left as it is
+    const [annotated] = toolDefinitionsOf([
+      Tool.make("pick", {
+        parameters: {
+          box: Schema.Struct({ items: Schema.Array(Schema.String) }).annotations({
+            default: { items: ["a", "b"] },
+            examples: [{ items: ["c"] }]
+          })
+        }
+      })
+    ]) as ReadonlyArray<any>
+    assert.deepStrictEqual(annotated.parameters.properties.box.default, { items: ["a", "b"] })
+    assert.deepStrictEqual(annotated.parameters.properties.box.examples, [{ items: ["c"] }])
     if (format.schema.$schema !== undefined) {
       assert.strictEqual(format.schema.$schema, "https://json-schema.org/draft/2020-12/schema")
     }
