@@ -147,11 +147,14 @@ export const make = (options: PostgresLedgerOptions): Effect.Effect<Ledger.Servi
         Reactivity.make
       )
     )
-    // the schema the ledger's tables are in (search_path's first existing one)
+    // the schema the ledger's tables are in, else the one they will be created in (search_path's
+    // first existing one): every process sharing the tables must take the same locks
     const schema = schemaKey(
-      yield* Effect.map(sql<{ name: string | null }>`SELECT current_schema() AS name`, ([row]) => row?.name ?? "").pipe(
-        Sql.guard(on, "unavailable", "reading the schema")
-      )
+      yield* Effect.map(
+        sql<{ name: string | null }>`SELECT COALESCE((SELECT n.nspname FROM pg_class c
+  JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = to_regclass('ledger_events')), current_schema()) AS name`,
+        ([row]) => row?.name ?? ""
+      ).pipe(Sql.guard(on, "unavailable", "reading the schema"))
     )
     const own = statements(sql, schema)
     // A session advisory lock on a reserved connection serialises processes migrating one database;

@@ -14,7 +14,7 @@ import * as Schedule from "effect/Schedule"
 import * as TestClock from "effect/TestClock"
 import * as Net from "node:net"
 import { layerPostgres } from "../../../src/services/Ledger.js"
-import { lockTimeoutMs, withLockTimeout } from "../../../src/services/ledger/Postgres.js"
+import { lockTimeoutMs, schemaKey, withLockTimeout } from "../../../src/services/ledger/Postgres.js"
 import {
   adminClient,
   buildFailure,
@@ -171,6 +171,32 @@ describe("PostgreSQL ledger", () => {
         yield* run("ROLLBACK")
         yield* Fiber.join(waiting)
         assert.strictEqual(held.estimate, 0.25)
+      }).pipe(Effect.scoped),
+    { timeout: 30_000 }
+  )
+
+  it.live.skipIf(!pgReachable)(
+    "the locks are keyed by the schema the tables are in: a search_path whose first schema came later (empty) still shares them",
+    () =>
+      Effect.gen(function*() {
+        const tablesUrl = yield* freshPgSchema()
+        const tables = /search_path%3D(\w+)/.exec(Redacted.value(tablesUrl))![1]!
+        yield* ledgerOf(layerPostgres({ url: tablesUrl })) // creates the tables in `tables`
+        const admin = yield* Effect.orDie(adminClient)
+        const first = `${tables}_first`
+        yield* Effect.orDie(admin.unsafe(`CREATE SCHEMA ${first}`))
+        yield* Effect.addFinalizer(() => Effect.ignore(admin.unsafe(`DROP SCHEMA ${first} CASCADE`)))
+        const url = `${pgUrl}?options=${encodeURIComponent(`-c search_path=${first},${tables}`)}&lock_timeout=300`
+        const ledger = yield* ledgerOf(layerPostgres({ url: Redacted.make(url) }))
+        // a peer holding the write lock of the tables' schema: this ledger waits for it (and gives up)
+        const peer = yield* Effect.orDie(admin.reserve)
+        yield* Effect.orDie(peer.execute(`SELECT pg_advisory_lock(${0x4c4c4d48}, ${schemaKey(tables)})`, [], undefined))
+        const error = yield* Effect.flip(ledger.hold(request()))
+        yield* Effect.orDie(
+          peer.execute(`SELECT pg_advisory_unlock(${0x4c4c4d48}, ${schemaKey(tables)})`, [], undefined)
+        )
+        assert.strictEqual(error._tag === "LedgerError" && error.reason, "unavailable")
+        yield* ledger.hold(request())
       }).pipe(Effect.scoped),
     { timeout: 30_000 }
   )
