@@ -47,7 +47,7 @@ export const Message = Schema.Struct({
 
 /** A choice; `finish_reason` is null until the choice ends (kept as a string: unknown values → other). */
 export const Choice = Schema.Struct({
-  index: Json.field(Schema.Number),
+  index: Json.field(Schema.Union(Schema.Number, Schema.String)),
   message: Json.field(Message),
   delta: Json.field(Message),
   finish_reason: Json.field(Schema.String)
@@ -110,10 +110,13 @@ const isMessage = (value: unknown): boolean =>
   Json.isField(value.tool_calls, (calls) => Json.isArrayOf(calls, isToolCall))
 
 const isChoice = (value: unknown): boolean =>
-  Json.isObject(value) && Json.isField(value.index, Json.isNumber) && Json.isField(value.message, isMessage) &&
+  Json.isObject(value) && Json.isField(value.index, isIndex) && Json.isField(value.message, isMessage) &&
   Json.isField(value.delta, isMessage) && Json.isField(value.finish_reason, Json.isString)
 
 const isChoices = (value: unknown): boolean => Json.isArrayOf(value, isChoice)
+
+/** A choice's `index`: a number, or its decimal text (some servers quote it). */
+const isIndex = (value: unknown): boolean => Json.isNumber(value) || Json.isString(value)
 
 const isPromptDetails = (value: unknown): boolean =>
   Json.isObject(value) && Json.isField(value.cached_tokens, Json.isNumber) &&
@@ -156,9 +159,13 @@ const firstChoice = (completion: Completion): Choice | undefined => {
   const choices = completion.choices
   if (choices == null) return undefined
   const head = choices[0]
-  if (head == null || head.index == null || head.index === 0) return head ?? undefined
-  return choices.find((choice) => choice.index === 0)
+  if (head == null || isFirst(head)) return head ?? undefined
+  // a whole completion (`message`) numbered otherwise is still the answer; a chunk (`delta`) of
+  // another choice is not
+  return choices.find(isFirst) ?? (head.message != null ? head : undefined)
 }
+
+const isFirst = (choice: Choice): boolean => choice.index == null || choice.index === 0 || choice.index === "0"
 
 const messageOf = (choice: Choice | undefined) => choice?.message ?? choice?.delta ?? undefined
 

@@ -18,6 +18,28 @@ const failure = (body: string) => {
   return decoded.left
 }
 
+describe("openai unary answers: which choice is the answer", () => {
+  const completion = (choices: ReadonlyArray<object>) =>
+    JSON.stringify({
+      id: "c",
+      object: "chat.completion",
+      model: "m",
+      choices,
+      usage: { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 }
+    })
+  const choice = (index: unknown, content: string) => ({
+    index,
+    message: { role: "assistant", content },
+    finish_reason: "stop"
+  })
+
+  it("index 0 whatever its place; a quoted \"0\" too; a lone choice numbered otherwise is still the answer", () => {
+    assert.strictEqual(answer(completion([choice(1, "second"), choice(0, "first")])).content, "first")
+    assert.strictEqual(answer(completion([choice("0", "quoted")])).content, "quoted")
+    assert.strictEqual(answer(completion([choice(1, "only")])).content, "only")
+  })
+})
+
 describe("openai unary answers (recorded)", () => {
   it.scoped("OpenAI (gpt-4.1-nano) over HTTP, byte for byte and in tiny reads: content, usage details, finish, ids", () =>
     withServer((server, client) =>
