@@ -10,6 +10,7 @@ import * as Layer from "effect/Layer"
 import type { ModelConfig, ProtocolName } from "../domain/Config.js"
 import type { CallRequest, Part } from "../domain/Prompt.js"
 import type { UsageCounts } from "../domain/TokenUsage.js"
+import { argumentsText } from "../internal/ArgumentsText.js"
 import { roundUsd } from "../internal/Usd.js"
 import { LLMConfig } from "./LLMConfig.js"
 import { fileTokenBound } from "./pricing/Media.js"
@@ -82,7 +83,8 @@ export const inputTokenBound = (request: CallRequest, protocol: ProtocolName): n
   return tokens + addedPrompt
 }
 
-const jsonBytes = (value: unknown): number => utf8Bytes(JSON.stringify(value) ?? "")
+/** UTF-8 bytes of `value` as JSON (a value nested too deep for `JSON.stringify`, a tool call's arguments, counted without recursion). */
+const jsonBytes = (value: unknown): number => utf8Bytes(argumentsText(value))
 
 const partTokenBound = (part: Part): number => {
   switch (part.type) {

@@ -9,8 +9,11 @@ import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import * as EffectLlmAi from "../../src/ai.js"
+import type { CallRequest } from "../../src/domain/Prompt.js"
 import { Ledger, makeLiveLayer, withCallContext } from "../../src/index.js"
 import { argumentsText } from "../../src/internal/ArgumentsText.js"
+import * as HttpTools from "../../src/providers/http/Tools.js"
+import { inputTokenBound } from "../../src/services/Pricing.js"
 import * as Loopback from "../support/LoopbackServer.js"
 
 const depth = 10_000
@@ -29,6 +32,31 @@ describe("tool-call arguments nested 10,000 deep", () => {
     assert.throws(() => JSON.stringify(nested), RangeError)
     assert.strictEqual(argumentsText(nested).length, `{"k":${"[".repeat(depth)}"é"${"]".repeat(depth)}}`.length + 1)
     assert.strictEqual(argumentsText({ a: [1, null, "x"], b: undefined }), `{"a":[1,null,"x"]}`)
+  })
+
+  it("are priced into the next request's input bound and sent back as the service wrote them, without recursion", () => {
+    const params = JSON.parse(args) as unknown
+    const request: CallRequest = {
+      system: undefined,
+      messages: [
+        { role: "user", parts: [{ type: "text", text: "x" }] },
+        { role: "assistant", parts: [{ type: "tool-call", id: "call_1", name: "A", params }] },
+        { role: "tool", parts: [{ type: "tool-result", id: "call_1", name: "A", result: "done", isFailure: false }] }
+      ],
+      maxOutputTokens: undefined,
+      temperature: undefined,
+      topP: undefined,
+      stop: undefined
+    }
+    assert.isAbove(inputTokenBound(request, "openai"), args.length)
+    const part = {
+      type: "tool-call",
+      id: "call_1",
+      name: "A",
+      params,
+      metadata: { openai: { arguments: args } }
+    } as const
+    assert.strictEqual(HttpTools.argumentsText(part, "openai"), args)
   })
 
   it.scoped("settle the call as answered, at the reported usage, unary and streamed", () =>

@@ -60,8 +60,10 @@ export const argumentsText = (part: ToolCallPart, metadataKey: string): string =
   if (typeof original === "string") {
     try {
       if (JSON.stringify(JSON.parse(original)) === JSON.stringify(part.params)) return original
-    } catch {
-      // Not JSON: the params are sent instead.
+    } catch (error) {
+      // Nested too deep to compare (`JSON.stringify` recurses): the service's own text, sent back as
+      // it came. Not JSON: the params are sent instead.
+      if (error instanceof RangeError) return original
     }
   }
   return typeof part.params === "string" ? part.params : JSON.stringify(part.params ?? {})
