@@ -17,6 +17,11 @@ import { CliError, ExitCode, notWritable, usage } from "./Exit.js"
 const templateUrl = new URL("../../config.yaml", import.meta.url)
 
 /** The `init` command over the shared `--config` option. */
+
+/** Why a write failed: the platform's reason, or the system's code when it has none ("Unknown" for ENOSPC). */
+const reasonOf = (error: { readonly reason: string; readonly message: string }): string =>
+  error.reason !== "Unknown" ? error.reason : /\b(E[A-Z]{2,})\b/.exec(error.message)?.[1] ?? error.reason
+
 export const makeCommand = (shared: {
   readonly config: Options.Options<Option.Option<string>>
   readonly describe: (summary: string, examples: ReadonlyArray<string>) => HelpDoc.HelpDoc
@@ -53,8 +58,14 @@ export const makeCommand = (shared: {
         })
       }
       const template = yield* fs.readFileString(yield* path.fromFileUrl(templateUrl))
-      yield* Effect.zipRight(makeDirectories(path.dirname(target)), fs.writeFileString(target, template)).pipe(
-        Effect.catchTag("SystemError", (error) => Effect.fail(notWritable(target, error.reason)))
+      // Written beside the target, then renamed over it: a disk that fills midway leaves no cut file
+      // (nor a cut-over one with --force: the old file stays whole).
+      const partial = `${target}.${process.pid}.partial`
+      yield* makeDirectories(path.dirname(target)).pipe(
+        Effect.zipRight(fs.writeFileString(partial, template)),
+        Effect.zipRight(fs.rename(partial, target)),
+        Effect.tapError(() => Effect.ignore(fs.remove(partial))),
+        Effect.catchTag("SystemError", (error) => Effect.fail(notWritable(target, reasonOf(error))))
       )
       yield* Console.log(
         `wrote ${target}\nnext: set the keys of the providers you use (GEMINI_API_KEY, DASHSCOPE_API_KEY, OPENAI_API_KEY, DEEPSEEK_API_KEY, ANTHROPIC_API_KEY), then run \`effect-llm doctor\` (it wants the key of every provider a model uses: remove the models you do not use)`

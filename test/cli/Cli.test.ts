@@ -6,7 +6,7 @@
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
-import { execFileSync } from "node:child_process"
+import { execFileSync, spawnSync } from "node:child_process"
 import {
   closeSync,
   constants,
@@ -24,7 +24,7 @@ import { GenerationResponse } from "../../src/domain/GenerationResponse.js"
 import { TokenUsage } from "../../src/domain/TokenUsage.js"
 import { layerSqlite, Ledger } from "../../src/services/Ledger.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
-import { root, runCli, simulatorConfig, tempDir, writeConfig } from "../support/cli-harness.js"
+import { bin, root, runCli, simulatorConfig, tempDir, writeConfig } from "../support/cli-harness.js"
 
 let sim: Simulator.Simulator
 let echo: Server
@@ -311,6 +311,25 @@ describe.concurrent("effect-llm CLI", { timeout: 120_000 }, () => {
         /^error: FileNotWritable: \/proc\/effect-llm-nope\/dir\/config\.yaml: cannot be written/
       )
     }
+  })
+
+  it("init whose write fails midway (a full disk; here a file-size limit) leaves no cut file: the old one stays whole, none is made", async () => {
+    const cwd = tempDir()
+    writeFileSync(join(cwd, "config.yaml"), "old: config\n")
+    // `ulimit -f 1`: writes past 512 bytes fail with EFBIG (SIGXFSZ ignored), as a disk that fills
+    const limited = (args: string) =>
+      spawnSync("sh", ["-c", `trap '' XFSZ; ulimit -f 1; exec "${process.execPath}" "${bin}" init ${args}`], {
+        cwd,
+        encoding: "utf8",
+        env: { ...process.env, NO_COLOR: "1", XDG_CONFIG_HOME: cwd }
+      })
+    const forced = limited("--force")
+    assert.strictEqual(forced.status, 2, forced.stderr)
+    oneErrorLine(forced.stderr, /^error: FileNotWritable: .*config\.yaml: cannot be written \(EFBIG\)$/)
+    assert.strictEqual(readFileSync(join(cwd, "config.yaml"), "utf8"), "old: config\n")
+    const fresh = limited(`--config ${join(cwd, "new.yaml")}`)
+    assert.strictEqual(fresh.status, 2, fresh.stderr)
+    assert.deepStrictEqual(readdirSync(cwd).sort(), ["config.yaml"])
   })
 
   it("init refuses a directory with or without --force, and a path under a file, as usage errors naming the path (exit 2); nothing is written", async () => {
