@@ -24,7 +24,7 @@ export const parseRetryAfter = (value: string | undefined, now: number): Duratio
   })
 
 const httpDateShape = /[a-z]{3}.*\b\d{1,2}:\d{2}:\d{2}\b/i
-const zoned = /(?:\b(?:GMT|UTC|UT)|\dZ|[+-]\d{2}:?\d{2})$/i
+const zoned = /(?:\b(?:GMT|UTC|UT|[ECMP][SD]T)|\dZ|[+-]\d{2}:?\d{2})$/i
 const isoDateTime = /^\d{4}-\d{2}-\d{2}T[\d:.]+$/
 
 /**

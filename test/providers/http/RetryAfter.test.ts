@@ -36,6 +36,8 @@ describe("RetryAfter", () => {
         assert.strictEqual(millis(parseRetryAfter("Saturday, 16-Aug-25 00:46:32 GMT", now)), 60_000, tz)
         assert.strictEqual(parseUtcDate("2025-08-16T00:46:32"), now + 60_000)
         assert.strictEqual(parseUtcDate("2025-08-16T01:46:32+01:00"), now + 60_000)
+        // a date that names its zone keeps it (RFC 822's US zones)
+        assert.strictEqual(parseUtcDate("Fri, 15 Aug 2025 20:46:32 EDT"), now + 60_000)
       }
     } finally {
       if (zone === undefined) delete process.env.TZ
