@@ -330,9 +330,7 @@ const root = Command.make("effect-llm").pipe(
 const footer = HelpDoc.blocks([
   HelpDoc.h1("EXIT CODES"),
   HelpDoc.p("  0    ok (also when the reader of `stream` stops early, e.g. `| head`: the call is recorded cancelled)"),
-  HelpDoc.p(
-    "  1    runtime error (provider error, unreachable endpoint, ledger failure, failed doctor check, stdout not writable)"
-  ),
+  HelpDoc.p("  1    runtime error (provider or ledger failure, failed doctor check, stdout not writable)"),
   HelpDoc.p("  2    usage or configuration error (bad arguments, invalid request, ConfigError, existing file)"),
   HelpDoc.p("  3    budget exceeded (BudgetExceededError: no request was made)"),
   HelpDoc.p("  129  the terminal closed (SIGHUP); 131 SIGQUIT; a call in flight is recorded as cancelled"),
