@@ -16,12 +16,11 @@ import { CliError, ExitCode, notWritable, usage } from "./Exit.js"
 /** The commented template: the package's own `config.yaml` (shipped in `files`). */
 const templateUrl = new URL("../../config.yaml", import.meta.url)
 
-/** The `init` command over the shared `--config` option. */
-
 /** Why a write failed: the platform's reason, or the system's code when it has none ("Unknown" for ENOSPC). */
 const reasonOf = (error: { readonly reason: string; readonly message: string }): string =>
   error.reason !== "Unknown" ? error.reason : /\b(E[A-Z]{2,})\b/.exec(error.message)?.[1] ?? error.reason
 
+/** The `init` command over the shared `--config` option. */
 export const makeCommand = (shared: {
   readonly config: Options.Options<Option.Option<string>>
   readonly describe: (summary: string, examples: ReadonlyArray<string>) => HelpDoc.HelpDoc

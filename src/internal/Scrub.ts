@@ -70,8 +70,8 @@ export const formsOf = (secrets: Iterable<Redacted.Redacted<string> | string>): 
   return [...forms].sort((a, b) => b.length - a.length)
 }
 
-/** What `Errors.truncate` ends a shortened server text with. */
-const cutMark = "…"
+/** What a shortened server text ends with (`Errors.truncate`), where the scrubber looks for a cut secret. */
+export const cutMark = "…"
 
 /**
  * `text` without the start of a secret that a cut (`Errors.truncate`, done where the error is made,
