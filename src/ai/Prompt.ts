@@ -65,21 +65,24 @@ const positionOf = (index: number, j: number): string => `messages[${index}].con
  * empty bytes, a string that is neither base64 nor a URL, a `data:` URL whose payload is not base64.
  */
 const fileOf = (part: Prompt.FilePart, label: string): FilePart | FatalError => {
-  const data = fileDataOf(part.data)
+  const given = fileDataOf(part.data)
+  // base64 as `generate` sends it: the line breaks and spaces of a wrapped encoding taken out
+  const compact = given._tag === "base64" && typeof part.data === "string" ? base64Of(part.data) : undefined
   const problem = part.data instanceof URL
     ? undefined
     : part.data.length === 0
     ? "data must be non-empty bytes (Uint8Array), a non-empty base64 string or a URL"
-    : data._tag === "base64" && typeof part.data === "string" && base64Of(part.data) === undefined
+    : given._tag === "base64" && typeof part.data === "string" && compact === undefined
     ? "data is a string that is neither base64 nor a URL"
-    : data._tag === "url" && /^data:/i.test(data.url)
-    ? dataUrlProblem(data.url)
+    : given._tag === "url" && /^data:/i.test(given.url)
+    ? dataUrlProblem(given.url)
     : undefined
   if (problem !== undefined) return invalidRequest(`${label} (${part.mediaType}): ${problem}`)
   return {
     type: "file",
-    mediaType: part.mediaType,
-    data,
+    // media types are case-insensitive; the protocols match and send them in lower case, as `generate` does
+    mediaType: part.mediaType.toLowerCase(),
+    data: compact !== undefined ? { _tag: "base64", base64: compact } : given,
     ...(part.fileName !== undefined ? { fileName: part.fileName } : {}),
     source: label
   }

@@ -109,6 +109,20 @@ describe("encodePrompt", () => {
     assert.deepStrictEqual(fileDataOf(new URL("https://x.test/b.png")), { _tag: "url", url: "https://x.test/b.png" })
   })
 
+  it("base64 wrapped in lines (a 76-column encoder's) goes out compact, and the media type in lower case, as generate sends them", () => {
+    const wrapped = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAA\r\n" +
+      "AABJRU5ErkJggg==\n"
+    const encoded = encodePrompt(Prompt.make([{
+      role: "user",
+      content: [{ type: "text", text: "What is this?" }, { type: "file", mediaType: "IMAGE/PNG", data: wrapped }]
+    }]))
+    assert.notInstanceOf(encoded, FatalError)
+    if (encoded instanceof FatalError) return
+    const part = encoded.messages[0]!.parts[1] as { readonly mediaType: string; readonly data: unknown }
+    assert.strictEqual(part.mediaType, "image/png")
+    assert.deepStrictEqual(part.data, { _tag: "base64", base64: wrapped.replace(/\s+/g, "") })
+  })
+
   it("file data a service could not take is invalid_request naming the part and its media type: a string neither base64 nor a URL, a data: URL whose payload is empty or not base64", () => {
     const cases: ReadonlyArray<[string, string]> = [
       ["@@@###", "neither base64 nor a URL"],
