@@ -47,6 +47,26 @@ import { type Plan, requestFor } from "./Plan.js"
 import { CallProgress } from "./Progress.js"
 import { settledResponse } from "./Response.js"
 
+/**
+ * Records a stream's usage report in the call's progress, and returns it when it is a full report
+ * (what a commit settles at). An impossible report (negative, non-finite) is none: the text after the
+ * last good one is priced at its bound. An input-only snapshot prices a stream that ends unfinished,
+ * never a commit.
+ */
+const observeReport = (
+  progress: CallProgress,
+  part: Extract<StreamPart, { readonly _tag: "Usage" }>
+): UsageCounts | undefined => {
+  const reported = plausible(part.usage)
+  if (reported === undefined) return undefined
+  if (part.inputOnly === true) {
+    progress.observeInput(reported)
+    return undefined
+  }
+  progress.observeUsage(reported)
+  return reported
+}
+
 /** An opened attempt: the parts read up to the first delta, the pull of the rest, and its scope. */
 interface Opened extends Peeled<StreamPart> {
   readonly pull: Pull<StreamPart, LLMError>
@@ -157,7 +177,8 @@ export const make = (deps: {
       )
 
   /** One attempt: opens the stream in a scope of its own (closed if the attempt fails) and peels its prefix. */
-  const openAttempt = (outer: Scope.Scope, plan: Plan): Attempt<Opened> => (client, target, route, timeout) =>
+  const openAttempt = (outer: Scope.Scope, plan: Plan, progress: CallProgress): Attempt<Opened> =>
+  (client, target, route, timeout) =>
     Effect.flatMap(Scope.fork(outer, ExecutionStrategy.sequential), (scope) =>
       Effect.gen(function*() {
         let peeled = false
@@ -168,7 +189,10 @@ export const make = (deps: {
           () => attemptTimeout(route, timeout),
           { resultReadsRequest: true }
         )
-        const read = yield* peelUntil(pull, isDeltaPart)
+        // a usage report before a cut is billed: a call whose attempts all fail settles with it
+        const read = yield* peelUntil(pull, isDeltaPart, (part) => {
+          if (part._tag === "Usage") observeReport(progress, part)
+        })
         peeled = true
         return { prefix: read.prefix, leftover: read.leftover, ended: read.ended, pull, scope }
       }).pipe(Effect.onError((cause) => Scope.close(scope, Exit.failCause(cause)))))
@@ -208,7 +232,7 @@ export const make = (deps: {
         )
       )
       // The breaker counts the answering attempt by how the stream ends (a cut after the first delta is a failure).
-      const [opened, route] = yield* deps.attempts.run(meter, openAttempt(outer, plan), outer)
+      const [opened, route] = yield* deps.attempts.run(meter, openAttempt(outer, plan, progress), outer)
 
       const content: Array<string> = []
       const reasoning: Array<string> = []
@@ -239,15 +263,8 @@ export const make = (deps: {
               break
             }
             case "Usage": {
-              // an impossible report (negative, non-finite) is none: the text after the last good one is priced at its bound
-              const reported = plausible(part.usage)
-              if (reported === undefined) break
-              // an input-only snapshot prices a stream that ends unfinished, never a commit
-              if (part.inputOnly === true) progress.observeInput(reported)
-              else {
-                usage = reported
-                progress.observeUsage(reported)
-              }
+              const reported = observeReport(progress, part)
+              if (reported !== undefined) usage = reported
               break
             }
             case "Finish":

@@ -19,8 +19,15 @@ export interface Peeled<A> {
   readonly ended: boolean
 }
 
-/** Pulls until an element satisfies `found` (or the stream ends); a failure on the way is the peel's. */
-export const peelUntil = <A, E>(pull: Pull<A, E>, found: (element: A) => boolean): Effect.Effect<Peeled<A>, E> => {
+/**
+ * Pulls until an element satisfies `found` (or the stream ends); a failure on the way is the peel's.
+ * `seen` is told of each element as it is read: what a failure then loses, the caller has heard of.
+ */
+export const peelUntil = <A, E>(
+  pull: Pull<A, E>,
+  found: (element: A) => boolean,
+  seen?: (element: A) => void
+): Effect.Effect<Peeled<A>, E> => {
   const prefix: Array<A> = []
   const next: Effect.Effect<Peeled<A>, E> = Effect.matchEffect(pull, {
     onFailure: (error) =>
@@ -32,6 +39,7 @@ export const peelUntil = <A, E>(pull: Pull<A, E>, found: (element: A) => boolean
       for (const element of chunk) {
         index++
         prefix.push(element)
+        if (seen !== undefined) seen(element)
         if (found(element)) return Effect.succeed({ prefix, leftover: Chunk.drop(chunk, index), ended: false })
       }
       return next

@@ -630,6 +630,21 @@ describe("anthropic through the client: holds, early stop, truncation, error eve
       assert.strictEqual(server.requests.length, 1, "never replayed")
     }))
 
+  it.scoped("a stream cut after message_start, before any delta: the input message_start reported is settled, not $0", () =>
+    Effect.gen(function*() {
+      const server = yield* Loopback.make
+      server.enqueue(Loopback.replay(Buffer.from(cachedStream([], false)), { headers: sse }))
+      yield* Effect.gen(function*() {
+        const error = yield* Stream.runDrain(stream({ prompt: "x", traceId: "cut-early" })).pipe(Effect.flip)
+        assert.strictEqual((error as { reason?: string }).reason, "stream_interrupted")
+        const ledger = yield* ledgerEvents("cut-early")
+        assert.deepStrictEqual(ledger.map((e) => [e.type, e.status]), [["hold", "ok"], ["cancel", "error"]])
+        assert.strictEqual(ledger[1]!.usage?.inputTokens, 130)
+        assert.strictEqual(ledger[1]!.usage?.cachedInputTokens, 100)
+        assert.isAbove(ledger[1]!.cost, (10 * 1 + 100 * 0.1 + 20 * 1.25) / 1e6 - 1e-12)
+      }).pipe(Effect.provide(layerFor({ anthropic: [{ name: "a", url: server.url }], resilience: { max_retries: 0 } })))
+    }))
+
   it.scoped("an overloaded_error event before the first delta is retried; after text it is surfaced, not replayed", () =>
     Effect.gen(function*() {
       const server = yield* Loopback.make
