@@ -14,6 +14,7 @@ import type {
   ToolResultPart,
   UserPart
 } from "../../domain/Prompt.js"
+import { jsonText } from "../../internal/JsonText.js"
 import { inlineBase64Length } from "../http/Parts.js"
 
 /** The key of Anthropic's data in a part's provider metadata: `{ anthropic: { signature } }` or `{ redactedData }`. */
@@ -157,7 +158,7 @@ const isPlainObject = (value: unknown): value is Readonly<Record<string, unknown
 export const resultBlock = (part: ToolResultPart): BlockBody => ({
   type: "tool_result",
   tool_use_id: part.id,
-  content: typeof part.result === "string" ? part.result : JSON.stringify(part.result ?? null),
+  content: typeof part.result === "string" ? part.result : jsonText(part.result ?? null) ?? "null",
   ...(part.isFailure ? { is_error: true as const } : {})
 })
 

@@ -10,6 +10,7 @@ import type { LLMError } from "../../domain/Errors.js"
 import type { FinishReason } from "../../domain/FinishReason.js"
 import type { AssistantPart } from "../../domain/Prompt.js"
 import type { UsageCounts } from "../../domain/TokenUsage.js"
+import { jsonText } from "../../internal/JsonText.js"
 import * as Errors from "../http/Errors.js"
 import * as Json from "../http/Json.js"
 import type { ProviderAnswer } from "../Provider.js"
@@ -231,7 +232,7 @@ export const partsOf = (
         break
       case "tool_use":
         if (block === answer) {
-          parts.push({ type: "text", text: JSON.stringify(inputOf(block.input)) })
+          parts.push({ type: "text", text: jsonText(inputOf(block.input)) ?? "{}" })
         } else {
           parts.push({
             type: "tool-call",

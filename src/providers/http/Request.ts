@@ -6,6 +6,7 @@
  */
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import * as Redacted from "effect/Redacted"
+import { jsonText } from "../../internal/JsonText.js"
 import { urlSecrets } from "../../internal/Scrub.js"
 import type { ProviderTarget } from "../Provider.js"
 
@@ -72,7 +73,8 @@ export const jsonPost = (target: ProviderTarget, post: JsonPost): PreparedReques
     secretHeaders.push(name.toLowerCase())
     secrets.push(Redacted.value(target.apiKey))
   }
-  request = HttpClientRequest.bodyUnsafeJson(request, post.body)
+  // as `bodyUnsafeJson` writes it, but a history holding tool arguments nested thousands deep too
+  request = HttpClientRequest.bodyText(request, jsonText(post.body) ?? "null", "application/json")
   return { request, secretHeaders, secrets }
 }
 

@@ -7,6 +7,7 @@
  */
 import { FatalError } from "../../domain/Errors.js"
 import type { CallRequest, ToolCallPart, ToolChoice, ToolDefinition, ToolResultPart } from "../../domain/Prompt.js"
+import { jsonText } from "../../internal/JsonText.js"
 import type { StreamPart } from "../Provider.js"
 
 const refuse = (message: string) => new FatalError({ reason: "invalid_request", message })
@@ -66,7 +67,7 @@ export const argumentsText = (part: ToolCallPart, metadataKey: string): string =
       if (error instanceof RangeError) return original
     }
   }
-  return typeof part.params === "string" ? part.params : JSON.stringify(part.params ?? {})
+  return typeof part.params === "string" ? part.params : jsonText(part.params ?? {}) ?? "{}"
 }
 
 /**
@@ -195,10 +196,10 @@ export const fragmentAssembler = (metadataKey: string) => {
 /** A tool result as text: a string as it is, anything else as JSON; a failure as `{"error":…}`. */
 export const resultText = (part: ToolResultPart): string =>
   part.isFailure
-    ? JSON.stringify({ error: part.result })
+    ? jsonText({ error: part.result })!
     : typeof part.result === "string"
     ? part.result
-    : JSON.stringify(part.result ?? null)
+    : jsonText(part.result ?? null) ?? "null"
 
 /** A local id for a call that came without one: `call_` and 24 hex digits. */
 export const newCallId = (): string => {
