@@ -36,15 +36,25 @@ const jsonSchemaOf = (schema: Schema.Schema.Any, what: string): Record<string, u
  * then saying so. Every other schema is returned as it is.
  */
 const dataKeywords = new Set(["default", "examples", "const", "enum"])
+/** Keywords whose value maps names (a property's, a definition's) to schemas: any name, even `default`. */
+const schemaMaps = new Set(["properties", "patternProperties", "$defs", "definitions", "dependentSchemas"])
 
 const withTuplesAs2020 = (root: Record<string, unknown>): Record<string, unknown> => {
   let converted = false
+  const visitMap = (value: unknown): unknown => {
+    if (typeof value !== "object" || value === null || Array.isArray(value)) return visit(value)
+    const out: Record<string, unknown> = {}
+    for (const [name, schema] of Object.entries(value)) out[name] = visit(schema)
+    return out
+  }
   const visit = (value: unknown): unknown => {
     if (Array.isArray(value)) return value.map(visit)
     if (typeof value !== "object" || value === null) return value
     const out: Record<string, unknown> = {}
     // values (a default, examples, a const or enum) are data, not schemas: kept as they are
-    for (const [key, child] of Object.entries(value)) out[key] = dataKeywords.has(key) ? child : visit(child)
+    for (const [key, child] of Object.entries(value)) {
+      out[key] = dataKeywords.has(key) ? child : schemaMaps.has(key) ? visitMap(child) : visit(child)
+    }
     if (Array.isArray(out.items)) {
       converted = true
       out.prefixItems = out.items

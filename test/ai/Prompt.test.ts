@@ -253,6 +253,21 @@ describe("tools, tool choice and response format", () => {
     ]) as ReadonlyArray<any>
     assert.deepStrictEqual(annotated.parameters.properties.box.default, { items: ["a", "b"] })
     assert.deepStrictEqual(annotated.parameters.properties.box.examples, [{ items: ["c"] }])
+    // a property merely named like one of those keywords is a schema like any other
+    const [named] = toolDefinitionsOf([
+      Tool.make("range", {
+        parameters: {
+          default: Schema.Tuple(Schema.String, Schema.Number),
+          enum: Schema.Tuple(Schema.Number),
+          examples: Schema.Tuple(Schema.Boolean),
+          const: Schema.Tuple(Schema.String)
+        }
+      })
+    ]) as ReadonlyArray<any>
+    for (const name of ["default", "enum", "examples", "const"]) {
+      assert.isArray(named.parameters.properties[name].prefixItems, name)
+      assert.notProperty(named.parameters.properties[name], "additionalItems", name)
+    }
     if (format.schema.$schema !== undefined) {
       assert.strictEqual(format.schema.$schema, "https://json-schema.org/draft/2020-12/schema")
     }
