@@ -108,21 +108,26 @@ const resetHeader = /^anthropic-ratelimit-(.+)-reset$/
 
 /**
  * The wait until the latest `anthropic-ratelimit-*-reset` (RFC 3339) among the limits whose
- * `-remaining` is 0: `max(0, reset − now)` (a full bucket's reset may already be past).
+ * `-remaining` is 0: `max(0, reset − now)` (a full bucket's reset may already be past). A header sent
+ * twice arrives joined (`"0, 0"`, `"<date>, <date>"`): any 0 is exhausted, the latest reset counts.
  */
 export const resetWait = (
   headers: Readonly<Record<string, string | undefined>>,
   now: number
 ): Duration.Duration | undefined => {
-  let latest: number | undefined
+  let longest: Duration.Duration | undefined
   for (const [name, value] of Object.entries(headers)) {
     const match = resetHeader.exec(name)
     if (match === null || value === undefined) continue
-    if (headers[`anthropic-ratelimit-${match[1]}-remaining`]?.trim() !== "0") continue
-    const at = RetryAfter.parseUtcDate(value.trim())
-    if (at !== undefined && (latest === undefined || at > latest)) latest = at
+    const remaining = headers[`anthropic-ratelimit-${match[1]}-remaining`]
+    if (remaining === undefined || !remaining.split(",").some((piece) => piece.trim() === "0")) continue
+    const wait = RetryAfter.longestOf(value, (text) => {
+      const at = RetryAfter.parseUtcDate(text)
+      return at === undefined ? undefined : Duration.millis(Math.max(0, at - now))
+    })
+    if (wait !== undefined && (longest === undefined || Duration.greaterThan(wait, longest))) longest = wait
   }
-  return latest === undefined ? undefined : Duration.millis(Math.max(0, latest - now))
+  return longest
 }
 
 /**

@@ -42,7 +42,7 @@ export const parseUtcDate = (text: string): number | undefined => {
  * `Headers`, as HTTP allows): the longest wait its values give. An HTTP-date holds a comma
  * itself, so a piece that does not parse alone is tried with the next.
  */
-const longestOf = (
+export const longestOf = (
   value: string,
   parse: (text: string) => Duration.Duration | undefined
 ): Duration.Duration | undefined => {

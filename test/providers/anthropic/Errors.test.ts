@@ -149,6 +149,21 @@ describe("Anthropic Errors.classify", () => {
       assert.strictEqual(millis(fields(classify(429, rateLimit, { ...headers, "retry-after": "5" })).retryAfter), 5000)
     })
 
+    it("headers sent twice (joined by a proxy: \"0, 0\", \"<date>, <date>\") still give the latest reset", () => {
+      const doubled = {
+        "anthropic-ratelimit-requests-remaining": "0, 0",
+        "anthropic-ratelimit-requests-reset": `${rfc3339(20)}, ${rfc3339(30)}`,
+        "anthropic-ratelimit-tokens-remaining": "8000, 8000",
+        "anthropic-ratelimit-tokens-reset": `${rfc3339(60)}, ${rfc3339(60)}`
+      }
+      assert.strictEqual(millis(fields(classify(429, rateLimit, doubled)).retryAfter), 30_000)
+      const resetOnly = {
+        "anthropic-ratelimit-requests-remaining": "0",
+        "anthropic-ratelimit-requests-reset": `${rfc3339(20)}, ${rfc3339(20)}`
+      }
+      assert.strictEqual(millis(fields(classify(429, rateLimit, resetOnly)).retryAfter), 20_000)
+    })
+
     it("a reset already past is a zero wait; no exhausted limit and no retry-after is no hint", () => {
       const past = {
         "anthropic-ratelimit-requests-remaining": "0",
