@@ -36,17 +36,17 @@ export const makeCommand = (shared: {
       // What is at the path decides first: a directory (or anything else not a file) is never written
       // over, with or without --force; a path under a file, or one we may not write, is a usage error.
       const found = yield* fs.stat(target).pipe(
-        Effect.map((info) => info.type),
+        Effect.map((info) => ({ type: info.type, mode: info.mode & 0o777 })),
         Effect.catchTag(
           "SystemError",
           (error) =>
             error.reason === "NotFound" ? Effect.succeed(undefined) : Effect.fail(notWritable(target, error.reason))
         )
       )
-      if (found !== undefined && found !== "File") {
+      if (found !== undefined && found.type !== "File") {
         return yield* usage(
           "NotAFile",
-          `${target}: not a file (${found}); name the file to write, e.g. ${path.join(target, "config.yaml")}`
+          `${target}: not a file (${found.type}); name the file to write, e.g. ${path.join(target, "config.yaml")}`
         )
       }
       if (!options.force && found !== undefined) {
@@ -58,11 +58,16 @@ export const makeCommand = (shared: {
       }
       const template = yield* fs.readFileString(yield* path.fromFileUrl(templateUrl))
       // Written beside the target, then renamed over it: a disk that fills midway leaves no cut file
-      // (nor a cut-over one with --force: the old file stays whole).
-      const partial = `${target}.${process.pid}.partial`
-      yield* makeDirectories(path.dirname(target)).pipe(
+      // (nor a cut-over one with --force: the old file stays whole). A file that exists is replaced
+      // where it really is (a symlinked config, into a dotfiles repository, stays a link) with its mode.
+      const file = found === undefined ? target : yield* fs.realPath(target).pipe(
+        Effect.catchTag("SystemError", (error) => Effect.fail(notWritable(target, reasonOf(error))))
+      )
+      const partial = `${file}.${process.pid}.partial`
+      yield* makeDirectories(path.dirname(file)).pipe(
         Effect.zipRight(fs.writeFileString(partial, template)),
-        Effect.zipRight(fs.rename(partial, target)),
+        Effect.zipRight(found === undefined ? Effect.void : fs.chmod(partial, found.mode)),
+        Effect.zipRight(fs.rename(partial, file)),
         Effect.tapError(() => Effect.ignore(fs.remove(partial))),
         Effect.catchTag("SystemError", (error) => Effect.fail(notWritable(target, reasonOf(error))))
       )

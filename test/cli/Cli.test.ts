@@ -11,10 +11,13 @@ import {
   closeSync,
   constants,
   existsSync,
+  lstatSync,
   mkdirSync,
   openSync,
   readdirSync,
   readFileSync,
+  statSync,
+  symlinkSync,
   writeFileSync
 } from "node:fs"
 import { createServer, type Server } from "node:http"
@@ -311,6 +314,22 @@ describe.concurrent("effect-llm CLI", { timeout: 120_000 }, () => {
         /^error: FileNotWritable: \/proc\/effect-llm-nope\/dir\/config\.yaml: cannot be written/
       )
     }
+  })
+
+  it("init --force over a symlinked config.yaml replaces the file the link points to, with its mode; the link stays", async () => {
+    const cwd = tempDir()
+    mkdirSync(join(cwd, "dotfiles"))
+    writeFileSync(join(cwd, "dotfiles/config.yaml"), "old: 1\n", { mode: 0o600 })
+    symlinkSync("dotfiles/config.yaml", join(cwd, "config.yaml"))
+    const forced = await runCli(["init", "--force"], { cwd })
+    assert.strictEqual(forced.code, 0, forced.stderr)
+    assert.isTrue(lstatSync(join(cwd, "config.yaml")).isSymbolicLink())
+    assert.strictEqual(
+      readFileSync(join(cwd, "dotfiles/config.yaml"), "utf8"),
+      readFileSync(join(root, "config.yaml"), "utf8")
+    )
+    assert.strictEqual(statSync(join(cwd, "dotfiles/config.yaml")).mode & 0o777, 0o600)
+    assert.deepStrictEqual(readdirSync(join(cwd, "dotfiles")), ["config.yaml"])
   })
 
   it("init whose write fails midway (a full disk; here a file-size limit) leaves no cut file: the old one stays whole, none is made", async () => {
