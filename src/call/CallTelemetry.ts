@@ -194,6 +194,36 @@ export const make = (options: { readonly recordContent: boolean; readonly scrub?
     return { kind: "client" as const, captureStackTrace: false, attributes }
   }
 
+  /**
+   * A call refused before it was planned (a malformed request or trace id, bad tags, an unknown alias,
+   * a provider without its key): counted by its outcome as a refused hold is, and its span named by what
+   * is known of it — the trace id it was given, the alias when it resolves ("" labels when not).
+   */
+  const refusedUnplanned = (
+    known: {
+      readonly traceId: string | undefined
+      readonly model: { readonly provider: string; readonly modelId: string; readonly alias: string } | undefined
+    },
+    outcome: string
+  ) =>
+    Effect.zipRight(
+      settled({ provider: known.model?.provider ?? "", model: known.model?.modelId ?? "" }, outcome, 0, 0),
+      whenTraced(() =>
+        Effect.annotateCurrentSpan({
+          ...(known.model !== undefined ?
+            {
+              [Telemetry.attributes.system]: known.model.provider,
+              [Telemetry.attributes.requestModel]: known.model.modelId,
+              [Telemetry.attributes.alias]: known.model.alias
+            } :
+            {}),
+          ...(known.traceId !== undefined ? { [Telemetry.attributes.traceId]: known.traceId } : {}),
+          [Telemetry.attributes.attempts]: 0,
+          [Telemetry.attributes.cost]: 0
+        })
+      )
+    )
+
   /** Counts an attempt the rate limiter admitted. */
   const limiterAdmitted = (route: Route) => Metric.increment(admitted(route.model.alias))
 
@@ -216,6 +246,7 @@ export const make = (options: { readonly recordContent: boolean; readonly scrub?
 
   return {
     settled,
+    refusedUnplanned,
     started,
     finished,
     unfinished,

@@ -146,6 +146,26 @@ export const make = (deps: {
 }
 
 /**
+ * What is known of a call its planner refused, for its span and metrics: the trace id it was given
+ * (the request's, else `withCallContext`'s, when valid) and its model when the alias resolves.
+ */
+export const knownOf = (
+  config: LLMConfig.Service,
+  input: { readonly model?: unknown; readonly traceId?: unknown } | undefined
+): Effect.Effect<{ readonly traceId: string | undefined; readonly model: ModelConfig | undefined }> =>
+  Effect.gen(function*() {
+    const context = yield* FiberRef.get(currentCallContext)
+    const given = [input?.traceId, context.traceId].find((traceId) =>
+      typeof traceId === "string" && traceId.length > 0 && traceIdProblem(traceId) === undefined
+    ) as string | undefined
+    const alias = input?.model
+    const model = alias === undefined || typeof alias === "string"
+      ? Option.getOrUndefined(yield* Effect.option(config.model(alias)))
+      : undefined
+    return { traceId: given, model }
+  })
+
+/**
  * The planner of requests already in the protocols' shape (`PartsInput`): everything `make` does after
  * validating a public request — tags, alias, routing, output cap, the protocol's check, trace id, estimate.
  */

@@ -77,8 +77,17 @@ export const make = Effect.gen(function*() {
 
   const scrub = Scrub.make(config.secrets)
   const telemetry = CallTelemetry.make({ recordContent: observability.recordContent, scrub })
-  const plan = Plan.make({ config, pricing, router })
-  const planParts = Plan.makeForParts({ config, pricing, router })
+  // A call its planner refuses is counted and its span named by what is known of it, as a refused hold's.
+  const counted = <I extends { readonly model?: unknown; readonly traceId?: unknown }, E extends LLMError>(
+    planner: (input: I) => Effect.Effect<Plan.Plan, E>
+  ) =>
+  (input: I): Effect.Effect<Plan.Plan, E> =>
+    Effect.tapError(
+      planner(input),
+      (error) => Effect.flatMap(Plan.knownOf(config, input), (known) => telemetry.refusedUnplanned(known, error._tag))
+    )
+  const plan = counted(Plan.make({ config, pricing, router }))
+  const planParts = counted(Plan.makeForParts({ config, pricing, router }))
   const admission = Admission.make({ ledger, resilience, telemetry })
   // made before the in-flight calls' tracker: closing, calls settle first, then unwritten settlements get a last try
   const pending = yield* PendingSettlements.make(ledger)

@@ -11,7 +11,7 @@ import * as Stream from "effect/Stream"
 import * as TestClock from "effect/TestClock"
 import { RateLimitError, RetryableError } from "../../src/domain/Errors.js"
 // Telemetry through the package root, as users reach the metrics (README Observability)
-import { generate, makeLiveLayer, stream, Telemetry } from "../../src/index.js"
+import { generate, makeLiveLayer, stream, Telemetry, withCallContext } from "../../src/index.js"
 import { makeMockProviders, makeTestLayer, type MockReply, testConfig } from "../../src/layers/Test.js"
 import { Ledger } from "../../src/services/Ledger.js"
 import * as Loopback from "../support/LoopbackServer.js"
@@ -211,6 +211,38 @@ describe("observability", () => {
       }
     }).pipe(
       Effect.provide(makeTestLayer({ config: { ...testConfig, budget: { daily_spend_limit: 1e-9 } }, providers })),
+      Effect.withTracer(recording.tracer)
+    )
+  })
+
+  it.effect("a call refused before it is planned (a bad parameter, an unknown alias) is counted and its span names its trace id and, when it resolves, its alias", () => {
+    const recording = RecordingTracer.make()
+    const providers = makeMockProviders({ replies: [] })
+    return Effect.gen(function*() {
+      const malformed = { provider: "google", model: "test-model-1", outcome: "FatalError" }
+      const unknown = { provider: "", model: "", outcome: "FatalError" }
+      const before = [yield* counter(Telemetry.requests, malformed), yield* counter(Telemetry.requests, unknown)]
+      const refusals = [
+        yield* Effect.flip(generate({ prompt: "x", temperature: 99, traceId: "bad-1" })),
+        yield* Effect.flip(
+          Stream.runDrain(stream({ prompt: "x", model: "no-such-alias" })).pipe(withCallContext({ traceId: "bad-2" }))
+        )
+      ]
+      assert.deepStrictEqual(refusals.map((error) => error._tag), ["FatalError", "FatalError"])
+      assert.strictEqual(providers.calls.length, 0)
+      assert.strictEqual((yield* counter(Telemetry.requests, malformed)) - before[0]!, 1)
+      assert.strictEqual((yield* counter(Telemetry.requests, unknown)) - before[1]!, 1)
+      const [generated] = recording.named("LLMClient.generate")
+      assert.strictEqual(generated!.attributes.get("effect_llm.trace_id"), "bad-1")
+      assert.strictEqual(generated!.attributes.get("effect_llm.alias"), "test-model")
+      assert.strictEqual(generated!.attributes.get("gen_ai.request.model"), "test-model-1")
+      assert.strictEqual(generated!.attributes.get("effect_llm.attempts"), 0)
+      const [streamed] = recording.named("LLMClient.stream")
+      assert.strictEqual(streamed!.attributes.get("effect_llm.trace_id"), "bad-2")
+      assert.isFalse(streamed!.attributes.has("effect_llm.alias"))
+      assert.deepStrictEqual(yield* (yield* Ledger).events(), [])
+    }).pipe(
+      Effect.provide(makeTestLayer({ config: testConfig, providers })),
       Effect.withTracer(recording.tracer)
     )
   })
