@@ -133,9 +133,13 @@ SELECT ${row.type}::text, ${row.slot_id}::text, ${row.alias}::text, ${row.endpoi
           const now = yield* wholeMillis
           if (now - lastPrune >= minuteMs) {
             lastPrune = now
-            // the first condition lets the keep_until index find the rows (every slot's retention is >= 1 min)
+            // the first condition lets the keep_until index find the rows (every slot's retention is >= 1 min).
+            // The newest row stays: SQLite numbers a row after the largest `seq` there is, so emptying
+            // the table would number the next rows from 1 again, below what the other processes have
+            // read (they catch up from it) — they would miss each other's slots and pauses.
             const counted = now - minuteMs
-            yield* sql`DELETE FROM rate_events WHERE keep_until <= ${counted} AND 2 * keep_until - timestamp <= ${now}`
+            yield* sql`DELETE FROM rate_events WHERE keep_until <= ${counted} AND 2 * keep_until - timestamp <= ${now}
+  AND seq < (SELECT MAX(seq) FROM rate_events)`
           }
           const refusal = windows.check(request.alias, request.endpoint, request.limits, request.tokens, now)
           if (refusal !== undefined) return { _tag: "Refused", refusal } as const
