@@ -238,9 +238,12 @@ export const make = (deps: {
             limitKind: refusal.kind,
             delayMs: refusal.retryAfterMs
           }))
-        yield* telemetry.limiterWaited(route, refusal.kind, refusal.retryAfterMs)
+        yield* telemetry.limiterWaited(route, refusal.kind)
         const sleep = Effect.sleep(Duration.millis(refusal.retryAfterMs))
-        yield* refusal.kind === "tpm" ? Effect.raceFirst(sleep, whenTokensFreed(alias)) : sleep
+        // the time it lasted, not the time planned: tokens freed early or an interruption cut it short
+        yield* (refusal.kind === "tpm" ? Effect.raceFirst(sleep, whenTokensFreed(alias)) : sleep).pipe(
+          Effect.ensuring(Effect.flatMap(Clock.currentTimeMillis, (end) => telemetry.limiterWaitLasted(route, end - now)))
+        )
         waited = { ms: (waited?.ms ?? 0) + (yield* Clock.currentTimeMillis) - now, kind: refusal.kind }
         yield* afterWait
       }

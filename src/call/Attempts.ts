@@ -245,12 +245,15 @@ export const make = (deps: {
           reason: error.reason,
           delayMs
         }))
-        yield* telemetry.retried(
-          error.reason,
-          route.model.provider,
-          error._tag === "RateLimitError" ? delayMs : undefined
-        )
-        yield* Effect.sleep(decision.delay)
+        // counted as slept: a caller that leaves during the wait made no retry and waited only so long
+        yield* error._tag === "RateLimitError"
+          ? Effect.sleep(decision.delay).pipe(
+            Effect.ensuring(
+              Effect.flatMap(Clock.currentTimeMillis, (end) => telemetry.rateLimitWaited(route.model.provider, end - now))
+            )
+          )
+          : Effect.sleep(decision.delay)
+        yield* telemetry.retried(error.reason)
         state = next
         // After a 429 the next attempt stays and waits; after any other failure it fails over (API.md §14).
         previous = { endpoint: route.endpoint.name, stay: error._tag === "RateLimitError" }

@@ -227,22 +227,21 @@ export const make = (options: { readonly recordContent: boolean; readonly scrub?
   /** Counts an attempt the rate limiter admitted. */
   const limiterAdmitted = (route: Route) => Metric.increment(admitted(route.model.alias))
 
-  /** Counts a rate-limiter wait and its length. */
-  const limiterWaited = (route: Route, limit: string, ms: number) =>
-    Effect.zipRight(
-      Metric.increment(waited(route.model.alias, limit)),
-      Metric.update(waitMs(route.model.alias), ms)
-    )
+  /** Counts a rate-limiter wait about to begin. */
+  const limiterWaited = (route: Route, limit: string) => Metric.increment(waited(route.model.alias, limit))
+
+  /** Records how long a rate-limiter wait lasted (cut short, when a slot freed early or the caller left). */
+  const limiterWaitLasted = (route: Route, ms: number) => Metric.update(waitMs(route.model.alias), ms)
 
   /** Counts a rate-limiter refusal. */
   const limiterRefused = (alias: string, limit: string) => Metric.increment(refused(alias, limit))
 
-  /** Counts a retry by the failed attempt's reason, and the seconds a rate-limit wait sleeps. */
-  const retried = (reason: string, provider: string, rateLimitWaitMs: number | undefined) =>
-    Effect.zipRight(
-      Metric.increment(retries(reason)),
-      rateLimitWaitMs === undefined ? Effect.void : Metric.incrementBy(waits(provider), rateLimitWaitMs / 1000)
-    )
+  /** Counts a retry, once its wait is over, by the failed attempt's reason. */
+  const retried = (reason: string) => Metric.increment(retries(reason))
+
+  /** Adds the seconds a wait before retrying a provider's 429 slept (all of it, or until the caller left). */
+  const rateLimitWaited = (provider: string, ms: number) =>
+    ms > 0 ? Metric.incrementBy(waits(provider), ms / 1000) : Effect.void
 
   return {
     settled,
@@ -253,8 +252,10 @@ export const make = (options: { readonly recordContent: boolean; readonly scrub?
     attempted,
     attemptSpan,
     retried,
+    rateLimitWaited,
     limiterAdmitted,
     limiterWaited,
+    limiterWaitLasted,
     limiterRefused
   }
 }

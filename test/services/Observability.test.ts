@@ -158,6 +158,50 @@ describe("observability", () => {
     }).pipe(Effect.provide(layerFor([unavailable(), "ok"])), Effect.withTracer(recording.tracer))
   })
 
+  it.effect("a provider's 429 wait counts the seconds slept and the retry once made: a caller leaving mid-wait made none", () => {
+    const tooMany = () =>
+      new RateLimitError({ reason: "rate_limited", message: "429", status: 429, retryAfter: Duration.seconds(5) })
+    const asleep = Effect.gen(function*() {
+      while ((yield* TestClock.sleeps()).length === 0) yield* Effect.yieldNow()
+    })
+    return Effect.gen(function*() {
+      const retries = () => counter(Telemetry.retries, { reason: "rate_limited" })
+      const waited = () => counter(Telemetry.rateLimitWaitSeconds, { provider: "google" })
+      const [retriesBefore, waitedBefore] = [yield* retries(), yield* waited()]
+      const stayed = yield* Effect.fork(generate({ prompt: "x" }))
+      yield* asleep
+      yield* TestClock.adjust("5 seconds")
+      assert.strictEqual(yield* Fiber.join(stayed), "ok")
+      assert.strictEqual((yield* retries()) - retriesBefore, 1)
+      assert.strictEqual((yield* waited()) - waitedBefore, 5)
+      const left = yield* Effect.fork(generate({ prompt: "x" }))
+      yield* asleep
+      yield* TestClock.adjust("500 millis")
+      yield* Fiber.interrupt(left)
+      assert.strictEqual((yield* retries()) - retriesBefore, 1)
+      assert.strictEqual((yield* waited()) - waitedBefore, 5.5)
+    }).pipe(Effect.provide(layerFor([tooMany(), "ok", tooMany()])))
+  })
+
+  it.effect("effect_llm_limiter_wait_ms records how long a wait for a slot lasted, not how long it was planned", () => {
+    const config = {
+      ...testConfig,
+      models: { ...testConfig.models, "test-model": { ...testConfig.models["test-model"], limits: { rpm: 1 } } }
+    }
+    return Effect.gen(function*() {
+      const histogram = Telemetry.withTags(Telemetry.limiterWaitMs, { model: "test-model" })
+      const before = yield* Metric.value(histogram)
+      yield* generate({ prompt: "x" })
+      const waiting = yield* Effect.fork(generate({ prompt: "x" }))
+      while ((yield* TestClock.sleeps()).length === 0) yield* Effect.yieldNow()
+      yield* TestClock.adjust("10 seconds")
+      yield* Fiber.interrupt(waiting)
+      const after = yield* Metric.value(histogram)
+      assert.strictEqual(after.count - before.count, 1)
+      assert.strictEqual(after.sum - before.sum, 10_000)
+    }).pipe(Effect.provide(layerFor([], config, "ok")))
+  })
+
   it.effect("a call a fallback answered: its span names the provider, endpoint and model that answered", () => {
     const recording = RecordingTracer.make()
     const config = {
