@@ -13,7 +13,15 @@ export {
   RetryableError
 } from "./domain/Errors.js"
 export { layerMemoryLedger, makeMockProviders, makeTestLayer, testConfig } from "./layers/Test.js"
-export type { MockCall, MockProviders, MockReply, MockScript, TestLayerOptions } from "./layers/Test.js"
+export type {
+  MockAnswer,
+  MockCall,
+  MockProviders,
+  MockReply,
+  MockScript,
+  MockToolCall,
+  TestLayerOptions
+} from "./layers/Test.js"
 export { layerMemory, makeMemory } from "./services/Ledger.js"
 export * as Simulator from "./simulator/Simulator.js"
 export type { SimulatorStep } from "./simulator/Simulator.js"

@@ -21,7 +21,10 @@ import { layerWith, type LiveServices } from "./Live.js"
 export interface MockAnswer {
   readonly content: string
   readonly reasoning?: string
-  /** Tool calls the model makes (after the text); `id` defaults to `call_<n>`. */
+  /**
+   * Tool calls the model makes (after the text); `id` defaults to `call_<n>`, numbered across the
+   * mock's answers (as a service's ids never repeat in one conversation) until `reset()`.
+   */
   readonly toolCalls?: ReadonlyArray<MockToolCall>
   readonly usage?: Partial<UsageCounts>
   readonly finishReason?: FinishReason
@@ -59,8 +62,8 @@ export interface MockCall {
 
 /** A script: replies used in order, then `otherwise` (default: echo the last user message). */
 export interface MockScript {
-  readonly replies?: ReadonlyArray<MockReply>
-  readonly otherwise?: MockReply
+  readonly replies?: ReadonlyArray<MockReply> | undefined
+  readonly otherwise?: MockReply | undefined
 }
 
 /**
@@ -70,7 +73,7 @@ export interface MockScript {
 export interface MockProviders {
   readonly layer: Layer.Layer<Providers>
   readonly calls: ReadonlyArray<MockCall>
-  /** Starts the script again from its first reply and empties `calls`. */
+  /** Starts the script again from its first reply (and tool-call ids from `call_0`) and empties `calls`. */
   readonly reset: () => void
 }
 
@@ -147,15 +150,15 @@ const checked = (spec: unknown): Effect.Effect<MockAnswer | ProviderAnswer> => {
 }
 
 /** The answer a scripted reply gives: usage estimated (a token per 4 characters) where the script left it out. */
-const answerOf = (spec: MockAnswer | ProviderAnswer, call: MockCall): ProviderAnswer => {
+const answerOf = (spec: MockAnswer | ProviderAnswer, call: MockCall, newCallId: () => string): ProviderAnswer => {
   if (isProviderAnswer(spec)) return spec
   const input = estimateTokens(call.request.messages.map(textOf).join(" ") + (call.request.system ?? ""))
   const output = estimateTokens(spec.content)
   const inputTokens = spec.usage?.inputTokens ?? input
   const outputTokens = spec.usage?.outputTokens ?? output
-  const toolCalls = (spec.toolCalls ?? []).map((toolCall, index): ToolCallPart => ({
+  const toolCalls = (spec.toolCalls ?? []).map((toolCall): ToolCallPart => ({
     type: "tool-call",
-    id: toolCall.id ?? `call_${index}`,
+    id: toolCall.id ?? newCallId(),
     name: toolCall.name,
     params: toolCall.params
   }))
@@ -186,7 +189,8 @@ const answerOf = (spec: MockAnswer | ProviderAnswer, call: MockCall): ProviderAn
 /** The script's answer and how a stream splits its text (`undefined`: by words). */
 const toAnswer = (
   reply: MockReply,
-  call: MockCall
+  call: MockCall,
+  newCallId: () => string
 ): Effect.Effect<{ readonly answer: ProviderAnswer; readonly deltas: ReadonlyArray<string> | undefined }, LLMError> => {
   if (isError(reply)) return Effect.fail(located(reply, call))
   const spec: Effect.Effect<unknown, LLMError> = typeof reply === "function"
@@ -196,7 +200,7 @@ const toAnswer = (
     spec,
     (value) =>
       Effect.map(checked(typeof value === "string" ? { content: value } : value), (checkedSpec) => ({
-        answer: answerOf(checkedSpec, call),
+        answer: answerOf(checkedSpec, call, newCallId),
         deltas: isProviderAnswer(checkedSpec) ? undefined : checkedSpec.deltas
       }))
   )
@@ -241,6 +245,8 @@ const streamPartsOf = (answer: ProviderAnswer, deltas: ReadonlyArray<string> | u
 export const makeMockProviders = (script: MockScript = {}): MockProviders => {
   const calls: Array<MockCall> = []
   let index = 0
+  let callIds = 0
+  const newCallId = () => `call_${callIds++}`
   const echo: MockReply = (call) => Effect.succeed(`echo: ${lastUserText(call.request)}`)
   const next = (): MockReply => {
     const replies = script.replies ?? []
@@ -262,11 +268,13 @@ export const makeMockProviders = (script: MockScript = {}): MockProviders => {
     }
     return {
       generate: (target, request) =>
-        Effect.suspend(() => Effect.map(toAnswer(next(), record(target, request, false)), ({ answer }) => answer)),
+        Effect.suspend(() =>
+          Effect.map(toAnswer(next(), record(target, request, false), newCallId), ({ answer }) => answer)
+        ),
       stream: (target, request) =>
         Effect.suspend(() =>
           Effect.map(
-            toAnswer(next(), record(target, request, true)),
+            toAnswer(next(), record(target, request, true), newCallId),
             // one part a chunk, as a wire's events come: a consumer that stops early has not seen the
             // usage and finish after where it stopped (the call settles with the usage seen so far)
             ({ answer, deltas }) => Stream.fromChunks(...streamPartsOf(answer, deltas).map(Chunk.of))
@@ -279,6 +287,7 @@ export const makeMockProviders = (script: MockScript = {}): MockProviders => {
   ) as Record<ProtocolName, ProviderClient>
   const reset = () => {
     index = 0
+    callIds = 0
     calls.length = 0
   }
   return { layer: Layer.succeed(Providers, clients), calls, reset }

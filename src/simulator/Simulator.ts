@@ -451,9 +451,11 @@ export const start = async (options: SimulatorOptions = {}): Promise<Simulator> 
         ? [...endpoints.values()].reduce((sum, e) => sum + e.requests, 0)
         : endpoints.get(endpointName(endpoint))?.requests ?? 0,
     counts: () => Object.fromEntries([...endpoints].map(([name, e]) => [name, e.requests])),
-    log: (
-      endpoint
-    ) => (endpoint === undefined ? log.slice() : log.filter((e) => e.endpoint === endpointName(endpoint))),
+    // the newest `maxLog` (the array itself is trimmed in batches, not at every request)
+    log: (endpoint) => {
+      const kept = log.length > maxLog ? log.slice(log.length - maxLog) : log.slice()
+      return endpoint === undefined ? kept : kept.filter((e) => e.endpoint === endpointName(endpoint))
+    },
     reset: (endpoint) => {
       if (endpoint === undefined) {
         endpoints.clear()

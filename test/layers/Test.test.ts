@@ -46,6 +46,24 @@ describe("effect-llm/testing: scripted replies", () => {
       assert.lengthOf(response.toolResults, 1)
     }).pipe(Effect.provide(aiLayer([weatherCall])), Effect.provide(weatherHandlers)))
 
+  it.effect("scripted tool calls without ids get ids that never repeat across turns, until reset()", () =>
+    Effect.gen(function*() {
+      const providers = makeMockProviders({ replies: [weatherCall, weatherCall, weatherCall] })
+      const ids = (response: LanguageModel.GenerateTextResponse<any>) => response.toolCalls.map((call) => call.id)
+      const turns = yield* Effect.gen(function*() {
+        const first = yield* LanguageModel.generateText({ prompt: "Weather in Oslo?", toolkit: WeatherToolkit })
+        const second = yield* LanguageModel.generateText({ prompt: "And now?", toolkit: WeatherToolkit })
+        providers.reset()
+        const third = yield* LanguageModel.generateText({ prompt: "Again?", toolkit: WeatherToolkit })
+        return [ids(first), ids(second), ids(third)]
+      }).pipe(
+        Effect.provide(EffectLlmAi.layer({ model: "test-model" })),
+        Effect.provide(makeTestLayer({ providers })),
+        Effect.provide(weatherHandlers)
+      )
+      assert.deepStrictEqual(turns, [["call_0"], ["call_1"], ["call_0"]])
+    }))
+
   it.effect("a function reply may give a string or an answer, like the other replies", () =>
     Effect.gen(function*() {
       const providers = makeMockProviders({
