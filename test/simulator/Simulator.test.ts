@@ -172,6 +172,24 @@ describe("Gemini wire format", () => {
     assert.notInclude(JSON.stringify(sim.log()), "g-key")
   })
 
+  it("log() keeps the newest maxLog requests", async () => {
+    const small = await Simulator.start({ maxLog: 3 })
+    try {
+      for (let i = 0; i < 8; i++) {
+        const response = await fetch(small.baseUrl("g") + geminiPath("gemini-2.5-flash", false), {
+          method: "POST",
+          headers: { "x-goog-api-key": small.keys.google },
+          body: JSON.stringify({ contents: [{ parts: [{ text: `n${i}` }] }] })
+        })
+        assert.strictEqual(response.status, 200)
+      }
+      assert.strictEqual(small.log().length, 3)
+      assert.strictEqual(small.log("g").length, 3)
+    } finally {
+      await small.close()
+    }
+  })
+
   it("rejects a body with a role other than user/model", async () => {
     const response = await fetch(sim.url + geminiPath("gemini-2.5-flash", false), {
       method: "POST",
