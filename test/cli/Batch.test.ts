@@ -7,7 +7,7 @@
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import { spawn } from "node:child_process"
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs"
+import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import type { Summary } from "../../src/cli/batch/Progress.js"
 import type { ResultLine } from "../../src/cli/batch/Results.js"
@@ -287,6 +287,23 @@ describe.concurrent("effect-llm batch", { timeout: 120_000 }, () => {
     assert.strictEqual(run.code, 2, run.stderr)
     assert.isTrue(run.stderr.trim().startsWith(`error: FileNotWritable: ${underFile}: cannot be written (`), run.stderr)
     assert.strictEqual(run.stderr.trim().split("\n").length, 1)
+  })
+
+  it("an --out that is the input file (its own path or a link to it) exits 2 with one line, the prompts untouched", async () => {
+    const s = setup()
+    writeInput(s.input, numbered(2))
+    const before = readFileSync(s.input, "utf8")
+    const link = `${s.input}.link`
+    symlinkSync(s.input, link)
+    for (const out of [s.input, link]) {
+      const run = await batch({ ...s, out })
+      assert.strictEqual(run.code, 2, run.stderr)
+      assert.strictEqual(
+        run.stderr.trim(),
+        `error: SameFile: --out ${out} is the input file ${s.input}; name another file for the results`
+      )
+      assert.strictEqual(readFileSync(s.input, "utf8"), before)
+    }
   })
 
   it("an input path that is not a readable file, or an --out that is not a file, exits 2 with one line naming it", async () => {

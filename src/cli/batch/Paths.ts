@@ -6,6 +6,7 @@
 import type { PlatformError } from "@effect/platform/Error"
 import type * as FileSystem from "@effect/platform/FileSystem"
 import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
 import { type CliError, notWritable, usage } from "../Exit.js"
 
 /** The input must be a readable file (it is read twice, streaming). */
@@ -37,3 +38,21 @@ export const checkOutput = (fs: FileSystem.FileSystem, path: string): Effect.Eff
       (error) => error.reason === "NotFound" ? Effect.void : Effect.fail(notWritable(path, error.reason))
     )
   )
+
+/**
+ * The results file must not be the input (by any path to it: a link, `./`): the run would append its
+ * results to the prompts, and every later run would find them malformed.
+ */
+export const checkDistinct = (
+  fs: FileSystem.FileSystem,
+  input: string,
+  out: string
+): Effect.Effect<void, CliError> =>
+  Effect.gen(function*() {
+    const [read, written] = yield* Effect.all([fs.stat(input), fs.stat(out)])
+    const same = read.dev === written.dev && Option.isSome(read.ino) && Option.isSome(written.ino) &&
+      read.ino.value === written.ino.value
+    if (same) {
+      return yield* usage("SameFile", `--out ${out} is the input file ${input}; name another file for the results`)
+    }
+  }).pipe(Effect.catchTags({ SystemError: () => Effect.void, BadArgument: () => Effect.void }))

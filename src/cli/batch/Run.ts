@@ -25,7 +25,7 @@ import { CliError, ExitCode, notWritable, usage } from "../Exit.js"
 import * as Output from "../Output.js"
 import * as Input from "./Input.js"
 import * as Jsonl from "./Jsonl.js"
-import { checkInput, checkOutput } from "./Paths.js"
+import { checkDistinct, checkInput, checkOutput } from "./Paths.js"
 import * as Progress from "./Progress.js"
 import * as Results from "./Results.js"
 import { scanInput } from "./Scan.js"
@@ -100,6 +100,7 @@ export const program = (options: BatchOptions) =>
     }
     yield* checkInput(fs, options.input)
     yield* checkOutput(fs, options.out)
+    yield* checkDistinct(fs, options.input, options.out)
     const context: Input.ParseContext = { model, defaultModel: config.defaultModel, aliases }
 
     // What an earlier run left in the results file.
