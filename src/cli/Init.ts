@@ -32,7 +32,10 @@ export const makeCommand = (shared: {
     Effect.gen(function*() {
       const fs = yield* FileSystem.FileSystem
       const path = yield* Path.Path
-      const target = path.resolve(Option.getOrElse(options.config, () => "config.yaml"))
+      // where every other command reads it from: --config, else $EFFECT_LLM_CONFIG, else ./config.yaml
+      const target = path.resolve(
+        Option.getOrElse(options.config, () => process.env.EFFECT_LLM_CONFIG || "config.yaml")
+      )
       // What is at the path decides first: a directory (or anything else not a file) is never written
       // over, with or without --force; a path under a file, or one we may not write, is a usage error.
       const found = yield* fs.stat(target).pipe(

@@ -316,6 +316,14 @@ describe.concurrent("effect-llm CLI", { timeout: 120_000 }, () => {
     }
   })
 
+  it("init writes where the other commands read: $EFFECT_LLM_CONFIG when --config is not given", async () => {
+    const cwd = tempDir()
+    const run = await runCli(["init"], { cwd, env: { EFFECT_LLM_CONFIG: join(cwd, "team/llm.yaml") } })
+    assert.strictEqual(run.code, 0, run.stderr)
+    assert.isTrue(existsSync(join(cwd, "team/llm.yaml")))
+    assert.isFalse(existsSync(join(cwd, "config.yaml")))
+  })
+
   it("init --force over a symlinked config.yaml replaces the file the link points to, with its mode; the link stays", async () => {
     const cwd = tempDir()
     mkdirSync(join(cwd, "dotfiles"))
