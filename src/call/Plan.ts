@@ -126,11 +126,7 @@ export interface PartsInput {
 }
 
 /** The planner over the layer's config, pricing and router. */
-export const make = (deps: {
-  readonly config: LLMConfig.Service
-  readonly pricing: Pricing.Service
-  readonly router: Router.Service
-}) => {
+export const make = (deps: PlannerDeps) => {
   const planned = planValidated(deps)
   return (input: GenerateRequest): Effect.Effect<Plan, FatalError | ConfigError | RateLimitError> =>
     Effect.suspend(() => {
@@ -169,11 +165,7 @@ export const knownOf = (
  * The planner of requests already in the protocols' shape (`PartsInput`): everything `make` does after
  * validating a public request — tags, alias, routing, output cap, the protocol's check, trace id, estimate.
  */
-export const makeForParts = (deps: {
-  readonly config: LLMConfig.Service
-  readonly pricing: Pricing.Service
-  readonly router: Router.Service
-}) => {
+export const makeForParts = (deps: PlannerDeps) => {
   const planned = planValidated(deps)
   return (input: PartsInput): Effect.Effect<Plan, FatalError | ConfigError | RateLimitError> => {
     const problem = input.tags === undefined ? undefined : tagsProblem(input.tags)
@@ -181,11 +173,29 @@ export const makeForParts = (deps: {
   }
 }
 
-const planValidated = (deps: {
+/** What a planner works from; `scrub` takes the configured secrets out of tag values. */
+interface PlannerDeps {
   readonly config: LLMConfig.Service
   readonly pricing: Pricing.Service
   readonly router: Router.Service
-}) => {
+  readonly scrub?: ((text: string) => string) | undefined
+}
+
+/** Tags with no configured secret in a value (a key passed as a tag would be stored in every ledger row). */
+const scrubbedTags = (
+  tags: Readonly<Record<string, string>> | undefined,
+  scrub: ((text: string) => string) | undefined
+): Readonly<Record<string, string>> | undefined => {
+  if (tags === undefined || scrub === undefined) return tags
+  let out: Record<string, string> | undefined
+  for (const [key, value] of Object.entries(tags)) {
+    const clean = scrub(value)
+    if (clean !== value) (out ??= { ...tags })[key] = clean
+  }
+  return out ?? tags
+}
+
+const planValidated = (deps: PlannerDeps) => {
   const budget = deps.config.config.budget
   const refusalFor = (request: CallRequest) => (fallback: ModelConfig) => checkFor(fallback, request)
   // An untagged call's limits depend on its alias alone (the config is the layer's): built once per alias.
@@ -205,8 +215,9 @@ const planValidated = (deps: {
           ? undefined
           : `withCallContext: ${traceIdProblem(context.traceId)}`)
       if (traceIdRefused !== undefined) return yield* invalidRequest(traceIdRefused)
-      const tags = tagsOf(input, context)
-      if (tags instanceof FatalError) return yield* tags
+      const given = tagsOf(input, context)
+      if (given instanceof FatalError) return yield* given
+      const tags = scrubbedTags(given, deps.scrub)
       const model = yield* deps.config.model(input.model)
       // A provider without its key cannot be called: said before any ledger write, as a bad request is.
       // (A fallback's key is checked when the fallback is tried.)

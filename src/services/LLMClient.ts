@@ -86,8 +86,8 @@ export const make = Effect.gen(function*() {
       planner(input),
       (error) => Effect.flatMap(Plan.knownOf(config, input), (known) => telemetry.refusedUnplanned(known, error._tag))
     )
-  const plan = counted(Plan.make({ config, pricing, router }))
-  const planParts = counted(Plan.makeForParts({ config, pricing, router }))
+  const plan = counted(Plan.make({ config, pricing, router, scrub }))
+  const planParts = counted(Plan.makeForParts({ config, pricing, router, scrub }))
   const admission = Admission.make({ ledger, resilience, telemetry })
   // made before the in-flight calls' tracker: closing, calls settle first, then unwritten settlements get a last try
   const pending = yield* PendingSettlements.make(ledger)

@@ -41,6 +41,22 @@ describe("withCallContext", () => {
       ])
     }).pipe(Effect.provide(makeTestLayer())))
 
+  it.effect("a configured secret passed as a tag value never reaches the ledger", () => {
+    const key = "sk-test-tag-0123456789abcdef"
+    const config = {
+      ...testConfig,
+      providers: { ...testConfig.providers, google: { ...testConfig.providers.google, api_key: key } }
+    }
+    return Effect.gen(function*() {
+      yield* generate({ prompt: "one", tags: { user: key, team: "t" } })
+      yield* generate({ prompt: "two" }).pipe(withCallContext({ tags: { user: `id-${key}` } }))
+      const events = yield* (yield* Ledger).events()
+      assert.lengthOf(events, 4)
+      assert.notInclude(JSON.stringify(events), key)
+      assert.strictEqual(events[0]!.tags?.team, "t")
+    }).pipe(Effect.provide(makeTestLayer({ config })))
+  })
+
   it.effect("stream: consumed inside a context, or wrapped with it, the call gets the context", () =>
     Effect.gen(function*() {
       const ledger = yield* Ledger
