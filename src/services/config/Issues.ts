@@ -89,9 +89,9 @@ export const cycleError = (path: KeyPath, origin: string | undefined): ConfigErr
 
 /**
  * How much of the value at a path an error may show: `secret` (keys, header values, `ledger.url`,
- * whole provider entries: only its type), `url` (a `base_url`, and the values a URL may be written
- * in place of — `ledger`, `endpoints`, an endpoint, a whole source: without its password and query
- * values), else `plain`.
+ * whole provider entries, a whole source that is not a mapping: only its type), `url` (a `base_url`,
+ * and the values a URL may be written in place of — `ledger`, `endpoints`, an endpoint: without its
+ * password and query values), else `plain`.
  */
 export type Sensitivity = "secret" | "url" | "plain"
 
@@ -99,6 +99,8 @@ export type Sensitivity = "secret" | "url" | "plain"
 export const sensitivityOf = (path: KeyPath): Sensitivity => {
   const last = path[path.length - 1]
   if (
+    // a whole source that is not a mapping: a file named by mistake (a key file, `.env`) holds secrets
+    path.length === 0 ||
     last === "api_key" ||
     last === "url" ||
     (path[0] === "providers" && (path.length <= 2 || path[2] === "headers"))
@@ -107,7 +109,6 @@ export const sensitivityOf = (path: KeyPath): Sensitivity => {
   // is shown as a `base_url` is.
   if (
     last === "base_url" ||
-    path.length === 0 ||
     (path.length === 1 && last === "ledger") ||
     (path[0] === "providers" && path[2] === "endpoints" && path.length <= 4)
   ) return "url"
@@ -135,7 +136,13 @@ export const showActual = (actual: unknown, sensitivity: Sensitivity): string =>
   if (actual === undefined) return "nothing"
   if (actual === null) return "an empty value"
   if (Array.isArray(actual)) return actual.length === 0 ? "an empty list" : "a list"
-  if (Redacted.isRedacted(actual) || (typeof actual === "object" && !isPlainObject(actual))) return "a secret"
+  if (Redacted.isRedacted(actual)) return "a secret"
+  // what YAML can write besides JSON's values (`!!timestamp`, `!!binary`, `!!set`, `!!omap`)
+  if (actual instanceof Date) return "a date"
+  if (actual instanceof Uint8Array) return "binary data"
+  if (actual instanceof Set) return "a set"
+  if (actual instanceof Map) return "a mapping"
+  if (typeof actual === "object" && !isPlainObject(actual)) return "a value of another kind"
   if (isPlainObject(actual)) return "a mapping"
   if (sensitivity === "secret") return `a ${typeof actual}`
   if (typeof actual === "string") {

@@ -270,6 +270,19 @@ describe("secrets (API.md §14)", () => {
         }
       }))
 
+    it.effect("a file that is not a mapping (a key file named by mistake) is told by its type, never quoted", () =>
+      Effect.gen(function*() {
+        const key = "sk-proj-Zq81bareKeyFile0123456789"
+        const error = yield* Effect.flip(loadObject(key))
+        assert.notInclude(error.message, key)
+        assert.include(error.message, "got a string")
+        // YAML's other values are named as what they are
+        const dated = yield* Effect.flip(loadObject({ budget: { daily_spend_limit: new Date(0) } }))
+        assert.include(dated.message, "got a date")
+        const binary = yield* Effect.flip(loadObject({ budget: { daily_spend_limit: new Uint8Array([1]) } }))
+        assert.include(binary.message, "got binary data")
+      }))
+
     it.effect("a key, header value or environment key written into another field is quoted <redacted>", () =>
       Effect.gen(function*() {
         const base = {
