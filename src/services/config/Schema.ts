@@ -183,7 +183,13 @@ const Budget = Schema.Struct({
     "alert_thresholds"
   ),
   defaultMaxOutputTokens: optional(OutputCap, "default_max_output_tokens"),
-  holdTtlS: optional(PositiveNumber, "hold_ttl_s")
+  // bounded so that the ledger's arithmetic on it (twice the TTL, in ms) fits PostgreSQL's bigint
+  holdTtlS: optional(
+    Schema.Number.pipe(Schema.finite(), Schema.positive(), Schema.lessThanOrEqualTo(1_000_000_000)).annotations({
+      description: "a positive number of seconds, at most 1,000,000,000"
+    }),
+    "hold_ttl_s"
+  )
 }).annotations({ description: "a mapping" })
 
 const Ledger = Schema.Struct({

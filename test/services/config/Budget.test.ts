@@ -58,7 +58,13 @@ describe("budget scopes and windows (API.md §12)", () => {
           `expected a non-negative number, got "x"`
         ],
         [{ per_tag: { user: 5 } }, "budget.per_tag.user", "expected a mapping { daily, weekly, monthly }, got 5"],
-        [{ per_model: [1] }, "budget.per_model", "expected a mapping of model aliases to limits, got a list"]
+        [{ per_model: [1] }, "budget.per_model", "expected a mapping of model aliases to limits, got a list"],
+        // one PostgreSQL's bigint cannot hold twice of, in ms, would fail every call on that ledger
+        [
+          { hold_ttl_s: 5e15 },
+          "budget.hold_ttl_s",
+          "expected a positive number of seconds, at most 1,000,000,000, got 5000000000000000"
+        ]
       ]
       for (const [budget, path, detail] of cases) {
         const error = yield* budgetError(budget)
