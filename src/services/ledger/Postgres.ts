@@ -5,6 +5,7 @@
  */
 import type { PgClientConfig } from "@effect/sql-pg/PgClient"
 import * as SqlClient from "@effect/sql/SqlClient"
+import type { SqlError } from "@effect/sql/SqlError"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
@@ -86,11 +87,23 @@ const connect = (
  */
 export const lockTimeoutMs = 5000
 
-/** The ledger URL with `lock_timeout` (pg reads it from the query) unless it sets one. */
+/**
+ * The longest the driver waits for a statement's answer (node-postgres's client-side `query_timeout`)
+ * before it fails `unavailable`: a server that stops answering while its connection stays open (a
+ * frozen server, a stuck pooler, a paused VM) cannot hang calls, an interrupt or a dispose for ever.
+ * Well above `lockTimeoutMs`, so a statement waiting for a lock fails on the lock first. A URL that
+ * sets `query_timeout` keeps its own.
+ */
+export const queryTimeoutMs = 10_000
+
+/** The ledger URL with `lock_timeout` and `query_timeout` (pg reads both from the query) unless it sets them. */
 export const withLockTimeout = (url: Redacted.Redacted<string>): Redacted.Redacted<string> => {
-  const text = Redacted.value(url)
-  if (/[?&]lock_timeout=/.test(text) || text.includes("#")) return url
-  return Redacted.make(`${text}${text.includes("?") ? "&" : "?"}lock_timeout=${lockTimeoutMs}`)
+  let text = Redacted.value(url)
+  if (text.includes("#")) return url
+  for (const [name, ms] of [["lock_timeout", lockTimeoutMs], ["query_timeout", queryTimeoutMs]] as const) {
+    if (!new RegExp(`[?&]${name}=`).test(text)) text = `${text}${text.includes("?") ? "&" : "?"}${name}=${ms}`
+  }
+  return Redacted.make(text)
 }
 
 const dialect = (url: Redacted.Redacted<string>): Sql.Dialect => {
@@ -162,13 +175,21 @@ export const make = (options: PostgresLedgerOptions): Effect.Effect<Ledger.Servi
     yield* Effect.scoped(Effect.gen(function*() {
       const connection = yield* sql.reserve
       const run = (statement: string) => connection.execute(statement, [], undefined)
-      // (waiting for another process's migration, however long, is not a lock wait to give up on)
+      // Waiting for another process's migration, however long, is not a lock wait to give up on: the
+      // lock is tried until it is free, each try a statement answered at once (so `query_timeout` bounds
+      // each only against a server that stops answering). That wait is another process's, in real time.
+      const tryLock = Effect.map(
+        connection.execute(`SELECT pg_try_advisory_lock(${migrationLockKey}, ${schema}) AS locked`, [], undefined),
+        (rows) => (rows[0] as { readonly locked?: unknown } | undefined)?.locked === true
+      )
+      const pause = Effect.promise(() => new Promise<void>((resolve) => setTimeout(resolve, 100)))
+      const lockWhenFree: Effect.Effect<void, SqlError> = Effect.flatMap(
+        tryLock,
+        (locked) => locked ? Effect.void : Effect.zipRight(pause, Effect.suspend(() => lockWhenFree))
+      )
       yield* Effect.acquireRelease(
-        Effect.zipRight(run("SET lock_timeout = 0"), run(`SELECT pg_advisory_lock(${migrationLockKey}, ${schema})`)),
-        () =>
-          Effect.ignore(
-            Effect.zipRight(run(`SELECT pg_advisory_unlock(${migrationLockKey}, ${schema})`), run("RESET lock_timeout"))
-          )
+        lockWhenFree,
+        () => Effect.ignore(run(`SELECT pg_advisory_unlock(${migrationLockKey}, ${schema})`))
       )
       yield* Sql.checkSchema(sql, on, own)
       yield* Effect.provideService(runMigrations, SqlClient.SqlClient, sql)

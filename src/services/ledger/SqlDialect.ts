@@ -6,6 +6,8 @@
 import * as SqlClient from "@effect/sql/SqlClient"
 import type * as SqlConnection from "@effect/sql/SqlConnection"
 import type { SqlError } from "@effect/sql/SqlError"
+import * as Cause from "effect/Cause"
+import * as Chunk from "effect/Chunk"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
@@ -74,6 +76,15 @@ const rootCause = (cause: unknown): unknown => {
   return cause
 }
 
+/**
+ * A statement the server never answered (node-postgres's client-side `query_timeout`): its connection
+ * still waits for that answer, so nothing more is sent on it (a ROLLBACK would wait as long again).
+ */
+const silentServer = "Query read timeout"
+const unanswered = (error: unknown): boolean =>
+  (innermost(error) as { message?: unknown } | undefined)?.message === silentServer ||
+  (error instanceof LedgerError && error.message.includes(silentServer))
+
 /** The innermost `cause` of a chain (itself when it has none). */
 const innermost = (cause: unknown): unknown => {
   let current = cause
@@ -114,7 +125,8 @@ export const toLedgerError =
     const code = (rootCause(cause) as { code?: unknown } | undefined)?.code
     const detail = explain(cause)
     return new LedgerError({
-      reason: (typeof code === "string" ? dialect.classify(code) : undefined) ?? reason,
+      reason: unanswered(cause) ? "unavailable" : (typeof code === "string" ? dialect.classify(code) : undefined) ??
+        reason,
       message: `${dialect.label}: ${doing} failed: ${dialect.scrub?.(detail) ?? detail}`
     })
   }
@@ -252,16 +264,22 @@ export const inTransaction = <A, E>(
   after: ReadonlyArray<string> = []
 ): Effect.Effect<A, E | SqlError> =>
   Effect.scoped(Effect.flatMap(sql.reserve, (connection) => {
-    const run = (statement: string) => connection.execute(statement, [], undefined)
+    let stuck = false
+    const run = (statement: string) =>
+      stuck ? Effect.void : Effect.tapError(connection.execute(statement, [], undefined), (error) =>
+        Effect.sync(() => {
+          if (unanswered(error)) stuck = true
+        }))
     const rollback = Effect.ignore(run("ROLLBACK"))
     const transaction = Effect.forEach(begin, run, { discard: true }).pipe(
       Effect.zipRight(Effect.provideService(body, SqlClient.TransactionConnection, [connection, 0] as const)),
       Effect.exit,
-      Effect.flatMap((exit): Effect.Effect<A, E | SqlError> =>
-        Exit.isSuccess(exit) ?
+      Effect.flatMap((exit): Effect.Effect<A, E | SqlError> => {
+        if (Exit.isFailure(exit) && Cause.failures(exit.cause).pipe(Chunk.some(unanswered))) stuck = true
+        return Exit.isSuccess(exit) ?
           Effect.as(Effect.tapError(run("COMMIT"), () => rollback), exit.value) :
           Effect.zipRight(rollback, exit)
-      ),
+      }),
       Effect.ensuring(Effect.ignore(Effect.forEach(after, run, { discard: true })))
     )
     const direct = directByClient.get(sql)

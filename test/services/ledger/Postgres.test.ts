@@ -14,7 +14,7 @@ import * as Schedule from "effect/Schedule"
 import * as TestClock from "effect/TestClock"
 import * as Net from "node:net"
 import { layerPostgres } from "../../../src/services/Ledger.js"
-import { lockTimeoutMs, schemaKey, withLockTimeout } from "../../../src/services/ledger/Postgres.js"
+import { lockTimeoutMs, queryTimeoutMs, schemaKey, withLockTimeout } from "../../../src/services/ledger/Postgres.js"
 import {
   adminClient,
   buildFailure,
@@ -113,13 +113,68 @@ const replyLosingProxy = Effect.acquireRelease(
   (proxy) => Effect.sync(proxy.close)
 )
 
+/** A loopback proxy in front of the test database that, once `freeze()` is called, forwards nothing either way. */
+const freezingProxy = Effect.acquireRelease(
+  Effect.async<{ readonly port: number; readonly freeze: () => void; readonly close: () => void }>((resume) => {
+    let frozen = false
+    const sockets = new Set<Net.Socket>()
+    const target = new URL(pgUrl)
+    const server = Net.createServer((client) => {
+      const upstream = Net.connect(Number(target.port || 5432), target.hostname)
+      sockets.add(client).add(upstream)
+      client.on("data", (chunk) => frozen || upstream.write(chunk))
+      upstream.on("data", (chunk) => frozen || client.write(chunk))
+      for (const [a, b] of [[client, upstream], [upstream, client]] as const) {
+        a.on("error", () => b.destroy())
+        a.on("close", () => b.destroy())
+      }
+    })
+    server.listen(0, "127.0.0.1", () =>
+      resume(Effect.succeed({
+        port: (server.address() as Net.AddressInfo).port,
+        freeze: () => {
+          frozen = true
+        },
+        close: () => {
+          for (const socket of sockets) socket.destroy()
+          server.close()
+        }
+      })))
+  }),
+  (proxy) => Effect.sync(proxy.close)
+)
+
 describe("PostgreSQL ledger", () => {
-  it("a ledger URL gets lock_timeout (5 s) unless it sets its own", () => {
+  it("a ledger URL gets lock_timeout (5 s) and query_timeout (10 s) unless it sets its own", () => {
     const url = (text: string) => Redacted.value(withLockTimeout(Redacted.make(text)))
-    assert.strictEqual(url("postgres://u@h/db"), `postgres://u@h/db?lock_timeout=${lockTimeoutMs}`)
-    assert.strictEqual(url("postgres://u@h/db?sslmode=require"), "postgres://u@h/db?sslmode=require&lock_timeout=5000")
-    assert.strictEqual(url("postgres://u@h/db?lock_timeout=200"), "postgres://u@h/db?lock_timeout=200")
+    const both = `lock_timeout=${lockTimeoutMs}&query_timeout=${queryTimeoutMs}`
+    assert.strictEqual(url("postgres://u@h/db"), `postgres://u@h/db?${both}`)
+    assert.strictEqual(url("postgres://u@h/db?sslmode=require"), `postgres://u@h/db?sslmode=require&${both}`)
+    assert.strictEqual(
+      url("postgres://u@h/db?lock_timeout=200&query_timeout=900"),
+      "postgres://u@h/db?lock_timeout=200&query_timeout=900"
+    )
   })
+
+  it.live.skipIf(!pgReachable)(
+    "a server that stops answering with its connection open (frozen): ledger calls fail unavailable within query_timeout, never hang",
+    () =>
+      Effect.gen(function*() {
+        const proxy = yield* freezingProxy
+        const direct = new URL(Redacted.value(yield* freshPgSchema()))
+        direct.port = String(proxy.port)
+        direct.searchParams.set("query_timeout", "300")
+        const ledger = yield* ledgerOf(layerPostgres({ url: Redacted.make(direct.toString()) }))
+        yield* ledger.hold(request())
+        proxy.freeze()
+        // each statement is given up on after 300 ms (the read before the write, the write, its read-back):
+        // before, the hold waited for ever (this test's own timeout)
+        const error = yield* Effect.flip(ledger.hold(request()))
+        assert.strictEqual(error._tag === "LedgerError" && error.reason, "unavailable")
+        assert.notInclude(error.message, "postgres:")
+      }).pipe(Effect.scoped),
+    30_000
+  )
 
   it.effect.skipIf(!pgReachable)(
     "a write that waits on a lock past lock_timeout (a peer frozen holding it) fails LedgerError unavailable, nothing written",
