@@ -295,6 +295,16 @@ const schemaVersion = (sql: SqlClient.SqlClient) =>
     ([row]) => Number(row?.version ?? 0)
   )
 
+/** Whether the ledger's schema is already this code's (nothing to migrate). */
+export const isCurrent = (
+  sql: SqlClient.SqlClient,
+  statements: Pick<Statements, "hasMigrationsTable">
+): Effect.Effect<boolean, SqlError> =>
+  Effect.flatMap(
+    statements.hasMigrationsTable,
+    (exists) => exists ? Effect.map(schemaVersion(sql), (version) => version >= latestVersion) : Effect.succeed(false)
+  )
+
 /**
  * After the migrator: the schema is this code's. `@effect/sql`'s Migrator takes any failure to record a
  * migration for another process migrating ("Migrations already running", at Debug) and skips it; under

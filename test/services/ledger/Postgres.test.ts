@@ -156,6 +156,40 @@ describe("PostgreSQL ledger", () => {
     )
   })
 
+  it.effect.skipIf(!pgReachable)(
+    "an up-to-date ledger opens for a role that may only SELECT and INSERT (the migrator is not run); an older one it may not migrate is 'could not be migrated'",
+    () =>
+      Effect.gen(function*() {
+        const url = yield* freshPgSchema()
+        yield* ledgerOf(layerPostgres({ url })) // created and migrated by the owner
+        const schema = /search_path%3D(\w+)/.exec(Redacted.value(url))![1]!
+        const role = `${schema}_writer`
+        const admin = yield* Effect.orDie(adminClient)
+        yield* Effect.orDie(admin.unsafe(`CREATE ROLE ${role} LOGIN`))
+        yield* Effect.addFinalizer(() =>
+          Effect.ignore(Effect.zipRight(admin.unsafe(`DROP OWNED BY ${role}`), admin.unsafe(`DROP ROLE ${role}`)))
+        )
+        for (
+          const grant of [
+            `GRANT USAGE ON SCHEMA ${schema} TO ${role}`,
+            `GRANT SELECT, INSERT ON ALL TABLES IN SCHEMA ${schema} TO ${role}`,
+            `GRANT USAGE ON ALL SEQUENCES IN SCHEMA ${schema} TO ${role}`
+          ]
+        ) yield* Effect.orDie(admin.unsafe(grant))
+        const asRole = new URL(Redacted.value(url))
+        asRole.username = role
+        const ledger = yield* ledgerOf(layerPostgres({ url: Redacted.make(asRole.toString()) }))
+        const held = yield* ledger.hold(request({ estimate: 0.5 }))
+        yield* ledger.commit(held, { cost: 0.25 })
+        assert.strictEqual(yield* ledger.spendToday(), 0.25)
+        // an older schema, which this role may not migrate: said so, the ledger unchanged
+        yield* Effect.orDie(admin.unsafe(`DELETE FROM ${schema}.effect_llm_migrations WHERE migration_id = 5`))
+        const error = yield* buildFailure(layerPostgres({ url: Redacted.make(asRole.toString()) }))
+        assert.strictEqual(error.reason, "unavailable")
+        assert.include(error.message, "could not be migrated")
+      }).pipe(Effect.scoped)
+  )
+
   it.live.skipIf(!pgReachable)(
     "a server that stops answering with its connection open (frozen): ledger calls fail unavailable within query_timeout, never hang",
     () =>
