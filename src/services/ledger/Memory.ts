@@ -24,7 +24,10 @@ import { RateWindows, retention } from "./Windows.js"
 
 /** Options of the in-memory ledger. */
 export interface MemoryLedgerOptions extends LedgerOptions {
-  /** How many events `events()` and `summary` keep (default 10,000); the totals stay exact beyond. */
+  /**
+   * How many events `events()` and `summary` keep (default 10,000); the totals stay exact beyond. A
+   * fraction is taken down to a whole number, and anything below 1 (or not a number) keeps 1.
+   */
   readonly maxEvents?: number
 }
 
@@ -39,7 +42,8 @@ export const make = (options: MemoryLedgerOptions = {}): Effect.Effect<Ledger.Se
     /** `result`, after publishing `due` alerts when there are any. */
     const withAlerts = <A>(due: ReadonlyArray<BudgetAlert> | undefined, result: A): Effect.Effect<A> =>
       due === undefined ? Effect.succeed(result) : Effect.as(alerts.publish(due), result)
-    const maxEvents = options.maxEvents ?? 10_000
+    // at least one: with none (a negative or NaN limit) dropping the oldest never ends, or never starts
+    const maxEvents = Math.max(1, Math.floor(options.maxEvents ?? 10_000) || 1)
     const fold = new SpendFold(holdTtlS)
     // by id, oldest first (a Map keeps insertion order, and a raise replaces its hold in place)
     const events = new Map<string, LedgerEvent>()

@@ -53,6 +53,20 @@ describe("in-memory ledger", () => {
       assert.strictEqual(events[0]!.traceId, "t1")
     }))
 
+  it.effect("a maxEvents below 1 (negative, 0, NaN) keeps one event: the call goes on, nothing spins", () =>
+    Effect.gen(function*() {
+      yield* TestClock.setTime(day)
+      for (const maxEvents of [-1, 0, Number.NaN, 2.5]) {
+        const ledger = yield* makeMemory({ maxEvents })
+        for (let i = 0; i < 3; i++) {
+          const hold = yield* ledger.hold(request({ traceId: `m${i}`, limit: 0 }))
+          yield* ledger.commit(hold, { cost: 0.0625, usage: usage(10, 1) })
+        }
+        assert.lengthOf(yield* ledger.events(), maxEvents === 2.5 ? 2 : 1, String(maxEvents))
+        assert.strictEqual(yield* ledger.spendToday(), 3 * 0.0625)
+      }
+    }))
+
   it.effect("after many times its size in calls, still the newest maxEvents events in order, a raise in place", () =>
     Effect.gen(function*() {
       yield* TestClock.setTime(day)
