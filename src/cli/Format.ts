@@ -5,8 +5,16 @@
  */
 import type { GenerationResponse } from "../domain/GenerationResponse.js"
 
-/** USD: six decimals below a cent (simulated and small calls cost fractions of one), else two. */
-export const usd = (value: number): string => `$${value.toFixed(value !== 0 && Math.abs(value) < 0.01 ? 6 : 2)}`
+/**
+ * USD: six decimals below a cent (simulated and small calls cost fractions of one); from a cent, two
+ * for whole cents, else as many as it takes up to six (a limit of $0.105 is not shown as $0.10).
+ */
+export const usd = (value: number): string => {
+  if (value !== 0 && Math.abs(value) < 0.01) return `$${value.toFixed(6)}`
+  const cents = value * 100
+  if (Math.abs(cents - Math.round(cents)) < 1e-6) return `$${value.toFixed(2)}`
+  return `$${value.toFixed(6).replace(/0+$/, "")}`
+}
 
 /** Milliseconds, rounded; `-` when unknown. */
 export const ms = (value: number | undefined): string => (value === undefined ? "-" : `${Math.round(value)} ms`)
@@ -17,16 +25,22 @@ export const ms = (value: number | undefined): string => (value === undefined ? 
  */
 export const redactKey = (key: string): string => `(${key.length} characters)`
 
-/** A text bar of `width` cells: `[#####.....]`; more than full shows full. */
+/** A text bar of `width` cells: `[#####.....]`; only full (or more) shows full. */
 export const bar = (fraction: number, width = 20): string => {
-  const filled = Math.max(0, Math.min(width, Math.round(fraction * width)))
+  const filled = fraction >= 1 ? width : Math.max(0, Math.min(width - 1, Math.round(fraction * width)))
   return `[${"#".repeat(filled)}${".".repeat(width - filled)}]`
+}
+
+/** A share of a limit in whole percent; 100 only once it is reached (99.5% of the way is 99). */
+export const percentOf = (spent: number, limit: number): number => {
+  const percent = (spent / limit) * 100
+  return spent >= limit ? Math.round(percent) : Math.min(99, Math.round(percent))
 }
 
 /** Today's spend against the daily limit: `[#####...............] $0.25 / $1.00 (25%)`, or `$0.25 (no limit)`. */
 export const spendLine = (spent: number, limit: number): string =>
   limit > 0
-    ? `${bar(spent / limit)} ${usd(spent)} / ${usd(limit)} (${Math.round((spent / limit) * 100)}%)`
+    ? `${bar(spent / limit)} ${usd(spent)} / ${usd(limit)} (${percentOf(spent, limit)}%)`
     : `${usd(spent)} (no daily limit)`
 
 /** An aligned table; a column whose every cell looks numeric (`12`, `$0.50`, `3 ms`) is right-aligned. */

@@ -6,7 +6,7 @@
 import type { BudgetWindow } from "../domain/Errors.js"
 import type { SummaryGroupBy, SummaryRow } from "../domain/LedgerEvent.js"
 import { roundUsd } from "../internal/Usd.js"
-import { bar, table, usd } from "./Format.js"
+import { bar, percentOf, table, usd } from "./Format.js"
 
 /** The output formats of both commands. */
 export const formats = ["table", "csv", "json"] as const
@@ -160,7 +160,7 @@ export interface BudgetReport {
 const usage = (row: BudgetRow): string =>
   row.fraction === null
     ? `${usd(row.spent)} (no limit)`
-    : `${bar(row.fraction)} ${usd(row.spent)} / ${usd(row.limit)} (${Math.round(row.fraction * 100)}%)`
+    : `${bar(row.fraction)} ${usd(row.spent)} / ${usd(row.limit)} (${percentOf(row.spent, row.limit)}%)`
 
 /** The budget report in a format. */
 export const renderBudget = (report: BudgetReport, format: ReportFormat): string => {

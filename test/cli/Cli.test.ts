@@ -209,9 +209,9 @@ describe.concurrent("effect-llm CLI", { timeout: 120_000 }, () => {
     assert.strictEqual(
       table.stdout,
       [
-        "model             calls  input  output  cost   ok  error  cancelled  expired",
-        "gemini-2.5-flash      1     10      48  $0.13   1      0          0        0",
-        "qwen-plus             1     10      48  $0.13   1      0          0        0",
+        "model             calls  input  output  cost    ok  error  cancelled  expired",
+        "gemini-2.5-flash      1     10      48  $0.125   1      0          0        0",
+        "qwen-plus             1     10      48  $0.125   1      0          0        0",
         "",
         "today  [#####...............] $0.25 / $1.00 (25%)",
         ""
@@ -379,6 +379,21 @@ describe.concurrent("effect-llm CLI", { timeout: 120_000 }, () => {
     oneErrorLine(under.stderr, /^error: FileNotWritable: \S*plain\/config\.yaml: cannot be written/)
     assert.deepStrictEqual(readdirSync(join(cwd, "conf")), [])
     assert.strictEqual(readFileSync(join(cwd, "plain"), "utf8"), "keep\n")
+  })
+
+  it("a summary option of `ledger` where its subcommand does not take it is a usage error saying so, wherever it was typed", async () => {
+    const { args } = setup()
+    const [after, before] = await Promise.all([
+      runCli(["ledger", "report", ...args, "--json"]),
+      runCli(["ledger", "--since", "2026-01-01", "report", ...args])
+    ])
+    assert.strictEqual(after.code, 2, after.stderr)
+    oneErrorLine(
+      after.stderr,
+      /^error: MisplacedOption: `ledger report` does not take --json \(for JSON: --format json; see `effect-llm ledger report --help`\)$/
+    )
+    assert.strictEqual(before.code, 2, before.stderr)
+    oneErrorLine(before.stderr, /^error: MisplacedOption: --since before `report` is `ledger`'s own \(its summary\)/)
   })
 
   it("--wizard without a terminal on stdin is a usage error (exit 2), where @effect/cli's wizard would wait for answers forever", async () => {

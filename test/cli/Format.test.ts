@@ -1,0 +1,20 @@
+/** The command line's money and spend bar: what a user reads against a limit must not overstate it. */
+import { assert, describe, it } from "@effect/vitest"
+import { bar, spendLine, usd } from "../../src/cli/Format.js"
+
+describe("Format", () => {
+  it("usd: whole cents with two decimals, sub-cent with six, anything else as many as it takes", () => {
+    assert.deepStrictEqual(
+      [0, 0.1, 5, 0.105, 0.0995, 1.234567, 0.0049, 1 / 3].map(usd),
+      ["$0.00", "$0.10", "$5.00", "$0.105", "$0.0995", "$1.234567", "$0.004900", "$0.333333"]
+    )
+  })
+
+  it("the spend bar and its percent reach full and 100% only at the limit", () => {
+    assert.strictEqual(bar(0.999), `[${"#".repeat(19)}.]`)
+    assert.strictEqual(bar(1), `[${"#".repeat(20)}]`)
+    assert.strictEqual(spendLine(0.0995, 0.1), `[${"#".repeat(19)}.] $0.0995 / $0.10 (99%)`)
+    assert.strictEqual(spendLine(0.1, 0.1), `[${"#".repeat(20)}] $0.10 / $0.10 (100%)`)
+    assert.strictEqual(spendLine(0.25, 1), `[#####...............] $0.25 / $1.00 (25%)`)
+  })
+})
