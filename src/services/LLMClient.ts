@@ -77,17 +77,22 @@ export const make = Effect.gen(function*() {
 
   const scrub = Scrub.make(config.secrets)
   const telemetry = CallTelemetry.make({ recordContent: observability.recordContent, scrub })
-  // A call its planner refuses is counted and its span named by what is known of it, as a refused hold's.
+  const plan = Plan.make({ config, pricing, router, scrub })
+  const planParts = Plan.makeForParts({ config, pricing, router, scrub })
+  // A call its planner refuses is counted and its span named by what is known of it, as a refused
+  // hold's. (Handled beside the plan's success, `matchEffect` in place of `flatMap`: no step added.)
+  const refused =
+    (input: { readonly model?: unknown; readonly traceId?: unknown } | undefined) =>
+    <E extends LLMError>(error: E): Effect.Effect<never, E> =>
+      Effect.zipRight(
+        Effect.flatMap(Plan.knownOf(config, input), (known) => telemetry.refusedUnplanned(known, error._tag)),
+        Effect.fail(error)
+      )
+  /** `planner(input)`, a refusal counted (the stream paths: one step more than the plan alone). */
   const counted = <I extends { readonly model?: unknown; readonly traceId?: unknown }, E extends LLMError>(
-    planner: (input: I) => Effect.Effect<Plan.Plan, E>
-  ) =>
-  (input: I): Effect.Effect<Plan.Plan, E> =>
-    Effect.tapError(
-      planner(input),
-      (error) => Effect.flatMap(Plan.knownOf(config, input), (known) => telemetry.refusedUnplanned(known, error._tag))
-    )
-  const plan = counted(Plan.make({ config, pricing, router, scrub }))
-  const planParts = counted(Plan.makeForParts({ config, pricing, router, scrub }))
+    planner: (input: I) => Effect.Effect<Plan.Plan, E>,
+    input: I
+  ): Effect.Effect<Plan.Plan, E> => Effect.catchAll(planner(input), refused(input))
   const admission = Admission.make({ ledger, resilience, telemetry })
   // made before the in-flight calls' tracker: closing, calls settle first, then unwritten settlements get a last try
   const pending = yield* PendingSettlements.make(ledger)
@@ -151,7 +156,7 @@ export const make = Effect.gen(function*() {
     )
 
   const generateResponse = (input: GenerateRequest): Effect.Effect<GenerationResponse, LLMError> =>
-    Effect.flatMap(plan(input), generatePlanned).pipe(
+    Effect.matchEffect(plan(input), { onFailure: refused(input), onSuccess: generatePlanned }).pipe(
       Effect.map(({ response }) => response),
       (effect) => Spans.withSpan(effect, "LLMClient.generate", generateSpan)
     )
@@ -165,19 +170,20 @@ export const make = Effect.gen(function*() {
 
   // Tracked and planned in the stream's own scope, at its first pull (no `Stream.unwrapScoped` stage).
   const stream = (input: GenerateRequest): Stream.Stream<StreamEvent, LLMError> =>
-    streaming.stream((scope) => Effect.zipRight(inFlight.trackIn(scope), plan(input)))
+    streaming.stream((scope) => Effect.zipRight(inFlight.trackIn(scope), counted(plan, input)))
 
   const service = LLMClient.of({ generate, stream })
   return Parts.register(service, {
     generate: (input) =>
       inFlight.track(
-        Effect.flatMap(planParts(input), generatePlanned).pipe((effect) =>
+        Effect.matchEffect(planParts(input), { onFailure: refused(input), onSuccess: generatePlanned }).pipe((effect) =>
           Spans.withSpan(effect, "LLMClient.generate", generateSpan)
         )
       ),
-    stream: (input) => streaming.streamParts((scope) => Effect.zipRight(inFlight.trackIn(scope), planParts(input))),
+    stream: (input) =>
+      streaming.streamParts((scope) => Effect.zipRight(inFlight.trackIn(scope), counted(planParts, input))),
     openStream: (input, scope) =>
-      streaming.openStream((scope) => Effect.zipRight(inFlight.trackIn(scope), plan(input)), scope)
+      streaming.openStream((scope) => Effect.zipRight(inFlight.trackIn(scope), counted(plan, input)), scope)
   })
 })
 
