@@ -242,7 +242,9 @@ export const make = (deps: {
         const sleep = Effect.sleep(Duration.millis(refusal.retryAfterMs))
         // the time it lasted, not the time planned: tokens freed early or an interruption cut it short
         yield* (refusal.kind === "tpm" ? Effect.raceFirst(sleep, whenTokensFreed(alias)) : sleep).pipe(
-          Effect.ensuring(Effect.flatMap(Clock.currentTimeMillis, (end) => telemetry.limiterWaitLasted(route, end - now)))
+          Effect.ensuring(
+            Effect.flatMap(Clock.currentTimeMillis, (end) => telemetry.limiterWaitLasted(route, end - now))
+          )
         )
         waited = { ms: (waited?.ms ?? 0) + (yield* Clock.currentTimeMillis) - now, kind: refusal.kind }
         yield* afterWait

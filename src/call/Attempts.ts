@@ -249,7 +249,10 @@ export const make = (deps: {
         yield* error._tag === "RateLimitError"
           ? Effect.sleep(decision.delay).pipe(
             Effect.ensuring(
-              Effect.flatMap(Clock.currentTimeMillis, (end) => telemetry.rateLimitWaited(route.model.provider, end - now))
+              Effect.flatMap(
+                Clock.currentTimeMillis,
+                (end) => telemetry.rateLimitWaited(route.model.provider, end - now)
+              )
             )
           )
           : Effect.sleep(decision.delay)

@@ -177,25 +177,25 @@ export const make = (deps: {
       )
 
   /** One attempt: opens the stream in a scope of its own (closed if the attempt fails) and peels its prefix. */
-  const openAttempt = (outer: Scope.Scope, plan: Plan, progress: CallProgress): Attempt<Opened> =>
-  (client, target, route, timeout) =>
-    Effect.flatMap(Scope.fork(outer, ExecutionStrategy.sequential), (scope) =>
-      Effect.gen(function*() {
-        let peeled = false
-        const pull = yield* Timeout.timeoutAbortable(
-          (abort) => openPull(client, target, requestFor(plan, route.model), idle(route, () => peeled), scope, abort),
-          client.abortsRequests === true && client.openStream !== undefined,
-          timeout,
-          () => attemptTimeout(route, timeout),
-          { resultReadsRequest: true }
-        )
-        // a usage report before a cut is billed: a call whose attempts all fail settles with it
-        const read = yield* peelUntil(pull, isDeltaPart, (part) => {
-          if (part._tag === "Usage") observeReport(progress, part)
-        })
-        peeled = true
-        return { prefix: read.prefix, leftover: read.leftover, ended: read.ended, pull, scope }
-      }).pipe(Effect.onError((cause) => Scope.close(scope, Exit.failCause(cause)))))
+  const openAttempt =
+    (outer: Scope.Scope, plan: Plan, progress: CallProgress): Attempt<Opened> => (client, target, route, timeout) =>
+      Effect.flatMap(Scope.fork(outer, ExecutionStrategy.sequential), (scope) =>
+        Effect.gen(function*() {
+          let peeled = false
+          const pull = yield* Timeout.timeoutAbortable(
+            (abort) => openPull(client, target, requestFor(plan, route.model), idle(route, () => peeled), scope, abort),
+            client.abortsRequests === true && client.openStream !== undefined,
+            timeout,
+            () => attemptTimeout(route, timeout),
+            { resultReadsRequest: true }
+          )
+          // a usage report before a cut is billed: a call whose attempts all fail settles with it
+          const read = yield* peelUntil(pull, isDeltaPart, (part) => {
+            if (part._tag === "Usage") observeReport(progress, part)
+          })
+          peeled = true
+          return { prefix: read.prefix, leftover: read.leftover, ended: read.ended, pull, scope }
+        }).pipe(Effect.onError((cause) => Scope.close(scope, Exit.failCause(cause)))))
 
   /**
    * Opens a call's stream in `outer`: plans it (`planned`, which may also add to that scope), holds,

@@ -249,9 +249,8 @@ const underLedger = <Name extends string, R, E, A>(name: Name, subcommand: Comma
         // they are ones the subcommand does not take
         const args = process.argv.slice(2)
         const at = args.indexOf(name)
-        const after = at >= 0 && misplaced.every((option) =>
-          args.slice(at + 1).some((arg) => arg === option || arg.startsWith(`${option}=`))
-        )
+        const after = at >= 0 &&
+          misplaced.every((option) => args.slice(at + 1).some((arg) => arg === option || arg.startsWith(`${option}=`)))
         const help = `see \`effect-llm ledger ${name} --help\``
         return Effect.fail(
           new CliError({
@@ -260,7 +259,9 @@ const underLedger = <Name extends string, R, E, A>(name: Name, subcommand: Comma
               ? `\`ledger ${name}\` does not take ${misplaced.join(", ")} (${
                 name === "report" && parent.json ? "for JSON: --format json; " : ""
               }${help})`
-              : `${misplaced.join(", ")} before \`${name}\` ${verb} \`ledger\`'s own (its summary); put ${them} after \`ledger ${name}\` if it takes ${them} (${help})`,
+              : `${
+                misplaced.join(", ")
+              } before \`${name}\` ${verb} \`ledger\`'s own (its summary); put ${them} after \`ledger ${name}\` if it takes ${them} (${help})`,
             exitCode: ExitCode.usage
           })
         )
