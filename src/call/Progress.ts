@@ -23,10 +23,15 @@ export class CallProgress {
     readonly startedAt: number
   ) {}
 
-  /** Records an attempt about to be sent to `route`. */
+  /**
+   * Records an attempt about to be sent to `route`. What an earlier attempt reported (a stream's usage
+   * before it was cut) is its own: this one is priced by what it reports, on its own model.
+   */
   attempt(route: Route): void {
     this.attemptCount += 1
     this.lastRoute = route
+    this.seenUsage = undefined
+    this.outputReported = false
   }
 
   /** Records the rate-limit slot of the attempt about to be sent (written by `Admission`). */

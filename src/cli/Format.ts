@@ -13,7 +13,8 @@ export const usd = (value: number): string => {
   if (value !== 0 && Math.abs(value) < 0.01) return `$${value.toFixed(6)}`
   const cents = value * 100
   if (Math.abs(cents - Math.round(cents)) < 1e-6) return `$${value.toFixed(2)}`
-  return `$${value.toFixed(6).replace(/0+$/, "")}`
+  // trailing zeros dropped down to two decimals ($2.0000004 is $2.00, not "$2.")
+  return `$${value.toFixed(6).replace(/(\.\d\d\d*?)0+$/, "$1")}`
 }
 
 /** Milliseconds, rounded; `-` when unknown. */

@@ -59,10 +59,11 @@ const stringifyWithoutRecursion = (root: unknown): string | undefined => {
       const later: Array<Step> = []
       if (Array.isArray(value)) {
         later.push({ _tag: "text", text: "[" })
-        value.forEach((item, index) => {
+        // every index, holes too (`forEach` skips them; JSON.stringify writes them as null)
+        for (let index = 0; index < value.length; index++) {
           if (index > 0) later.push({ _tag: "text", text: "," })
-          later.push({ _tag: "value", key: String(index), value: resolved(String(index), item), inArray: true })
-        })
+          later.push({ _tag: "value", key: String(index), value: resolved(String(index), value[index]), inArray: true })
+        }
         later.push({ _tag: "text", text: "]" })
       } else {
         later.push({ _tag: "text", text: "{" })

@@ -56,7 +56,9 @@ describe("tool-call arguments nested 10,000 deep", () => {
       },
       "text",
       42,
-      null
+      null,
+      // eslint-disable-next-line no-sparse-arrays
+      [, 1, , "x"]
     ]
     for (const sample of samples) {
       assert.strictEqual(jsonText(sample), JSON.stringify(sample))

@@ -645,6 +645,40 @@ describe("anthropic through the client: holds, early stop, truncation, error eve
       }).pipe(Effect.provide(layerFor({ anthropic: [{ name: "a", url: server.url }], resilience: { max_retries: 0 } })))
     }))
 
+  it.scoped("a usage an attempt reported before its cut stays its own: a fallback that reports none is priced at its own bound", () =>
+    Effect.gen(function*() {
+      const google = yield* Loopback.make
+      const anthropic = yield* Loopback.make
+      const cut = () => Loopback.replay(Buffer.from(cachedStream([], false)), { headers: sse })
+      anthropic.enqueue(cut())
+      // one delta, then the body ends without a finish and without usageMetadata: cut after the first delta
+      google.enqueue(Loopback.replay(
+        Buffer.from(`data: {"candidates":[{"content":{"role":"model","parts":[{"text":"Hi"}]}}]}\r\n\r\n`),
+        { headers: sse }
+      ))
+      const { fiber, retries } = yield* forkCall(
+        Stream.runDrain(stream({ prompt: "x", traceId: "own-usage" })).pipe(
+          Effect.flip,
+          Effect.zip(ledgerEvents("own-usage")),
+          Effect.provide(layerFor({
+            anthropic: [{ name: "a", url: anthropic.url }],
+            google: [{ name: "g", url: google.url }],
+            claudeFallbacks: ["flash"],
+            // the cut opens claude's only endpoint: the retry goes to the fallback
+            resilience: { max_retries: 1, circuit_breaker: { failure_threshold: 1, recovery_timeout_s: 300 } }
+          }))
+        )
+      )
+      yield* TestClock.adjust(yield* awaitRetrySleep(retries))
+      const [error, ledger] = yield* Fiber.join(fiber)
+      assert.strictEqual((error as { reason?: string }).reason, "stream_interrupted")
+      assert.deepStrictEqual([anthropic.requests.length, google.requests.length], [1, 1])
+      const cancel = ledger.at(-1)!
+      assert.strictEqual(cancel.model, "gemini-2.5-flash")
+      // the prompt's bound on flash, not the 130 input tokens Anthropic's message_start reported
+      assert.isBelow(cancel.usage!.inputTokens, 130)
+    }).pipe(Effect.withRandom(Random.fixed([0.5]))))
+
   it.scoped("an overloaded_error event before the first delta is retried; after text it is surfaced, not replayed", () =>
     Effect.gen(function*() {
       const server = yield* Loopback.make

@@ -91,10 +91,10 @@ export const lockTimeoutMs = 5000
  * The longest the driver waits for a statement's answer (node-postgres's client-side `query_timeout`)
  * before it fails `unavailable`: a server that stops answering while its connection stays open (a
  * frozen server, a stuck pooler, a paused VM) cannot hang calls, an interrupt or a dispose for ever.
- * Well above `lockTimeoutMs`, so a statement waiting for a lock fails on the lock first. A URL that
- * sets `query_timeout` keeps its own.
+ * Well above `lockTimeoutMs` (a statement waiting for a lock fails on the lock first) and what a
+ * summary or a migration takes on a large ledger. A URL that sets `query_timeout` keeps its own (`0`: none).
  */
-export const queryTimeoutMs = 10_000
+export const queryTimeoutMs = 30_000
 
 /** The ledger URL with `lock_timeout` and `query_timeout` (pg reads both from the query) unless it sets them. */
 export const withLockTimeout = (url: Redacted.Redacted<string>): Redacted.Redacted<string> => {

@@ -185,14 +185,18 @@ const shared = [
 ]
 
 describe.each(shared)("rate-limit windows ($name, shared by connections)", (backend) => {
+  /** A store at the test's day, and two connections to it. */
+  const twoConnections = Effect.gen(function*() {
+    yield* TestClock.setTime(day)
+    const store = yield* backend.open
+    return { store, a: yield* ledgerOf(store.layer()), b: yield* ledgerOf(store.layer()) }
+  })
+
   it.effect.skipIf(backend.skip)(
     "two connections to one store share slots, corrections and pauses at once",
     () =>
       Effect.gen(function*() {
-        yield* TestClock.setTime(day)
-        const store = yield* backend.open
-        const a = yield* ledgerOf(store.layer())
-        const b = yield* ledgerOf(store.layer())
+        const { a, b, store } = yield* twoConnections
         const limits = { rpm: 2, tpm: 1000 }
         const slot = slotOf(yield* a.admit(ask(limits, { tokens: 900 })))
         assert.strictEqual(refusalOf(yield* b.admit(ask(limits, { tokens: 200 }))).kind, "tpm")
@@ -214,10 +218,7 @@ describe.each(shared)("rate-limit windows ($name, shared by connections)", (back
     "after the store was idle long enough for every row to be deleted, the connections still see each other's slots",
     () =>
       Effect.gen(function*() {
-        yield* TestClock.setTime(day)
-        const store = yield* backend.open
-        const a = yield* ledgerOf(store.layer())
-        const b = yield* ledgerOf(store.layer())
+        const { a, b } = yield* twoConnections
         const limits = { rpm: 2 }
         slotOf(yield* a.admit(ask(limits)))
         slotOf(yield* b.admit(ask(limits)))

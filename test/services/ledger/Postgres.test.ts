@@ -62,16 +62,25 @@ const openingOnSilentServer = Effect.gen(function*() {
 })
 
 /**
- * A loopback proxy in front of the test database that loses the server's reply to the COMMIT after
- * the `nth` statement matching `pattern` (armed with `arm`): the server runs it, the connection is
- * cut before its reply — a backend terminated, a network cut at that moment.
+ * A loopback proxy in front of the test database that misbehaves on cue:
+ * - `arm(pattern, nth)`: loses the server's reply to the COMMIT after the `nth` statement matching
+ *   `pattern` (the server runs it, the connection is cut before its reply — a backend terminated, a
+ *   network cut at that moment);
+ * - `freeze()`: from now on forwards nothing either way, the connections left open (a frozen server, a
+ *   stuck pooler, a paused VM).
  */
-const replyLosingProxy = Effect.acquireRelease(
+const testDatabaseProxy = Effect.acquireRelease(
   Effect.async<
-    { readonly port: number; readonly arm: (pattern: RegExp, nth: number) => void; readonly close: () => void }
+    {
+      readonly port: number
+      readonly arm: (pattern: RegExp, nth: number) => void
+      readonly freeze: () => void
+      readonly close: () => void
+    }
   >(
     (resume) => {
       let armed: { readonly pattern: RegExp; left: number } | undefined
+      let frozen = false
       const sockets = new Set<Net.Socket>()
       const target = new URL(pgUrl)
       const server = Net.createServer((client) => {
@@ -79,6 +88,7 @@ const replyLosingProxy = Effect.acquireRelease(
         sockets.add(client).add(upstream)
         let lost = false
         client.on("data", (chunk) => {
+          if (frozen) return
           upstream.write(chunk)
           const text = chunk.toString("latin1")
           if (armed === undefined) return
@@ -93,7 +103,7 @@ const replyLosingProxy = Effect.acquireRelease(
             }, 100)
           }
         })
-        upstream.on("data", (chunk) => lost || client.write(chunk))
+        upstream.on("data", (chunk) => lost || frozen || client.write(chunk))
         for (const [a, b] of [[client, upstream], [upstream, client]] as const) {
           a.on("error", () => b.destroy())
           a.on("close", () => b.destroy())
@@ -103,6 +113,9 @@ const replyLosingProxy = Effect.acquireRelease(
         resume(Effect.succeed({
           port: (server.address() as Net.AddressInfo).port,
           arm: (pattern, nth) => armed = { pattern, left: nth },
+          freeze: () => {
+            frozen = true
+          },
           close: () => {
             for (const socket of sockets) socket.destroy()
             server.close()
@@ -110,37 +123,6 @@ const replyLosingProxy = Effect.acquireRelease(
         })))
     }
   ),
-  (proxy) => Effect.sync(proxy.close)
-)
-
-/** A loopback proxy in front of the test database that, once `freeze()` is called, forwards nothing either way. */
-const freezingProxy = Effect.acquireRelease(
-  Effect.async<{ readonly port: number; readonly freeze: () => void; readonly close: () => void }>((resume) => {
-    let frozen = false
-    const sockets = new Set<Net.Socket>()
-    const target = new URL(pgUrl)
-    const server = Net.createServer((client) => {
-      const upstream = Net.connect(Number(target.port || 5432), target.hostname)
-      sockets.add(client).add(upstream)
-      client.on("data", (chunk) => frozen || upstream.write(chunk))
-      upstream.on("data", (chunk) => frozen || client.write(chunk))
-      for (const [a, b] of [[client, upstream], [upstream, client]] as const) {
-        a.on("error", () => b.destroy())
-        a.on("close", () => b.destroy())
-      }
-    })
-    server.listen(0, "127.0.0.1", () =>
-      resume(Effect.succeed({
-        port: (server.address() as Net.AddressInfo).port,
-        freeze: () => {
-          frozen = true
-        },
-        close: () => {
-          for (const socket of sockets) socket.destroy()
-          server.close()
-        }
-      })))
-  }),
   (proxy) => Effect.sync(proxy.close)
 )
 
@@ -194,7 +176,7 @@ describe("PostgreSQL ledger", () => {
     "a server that stops answering with its connection open (frozen): ledger calls fail unavailable within query_timeout, never hang",
     () =>
       Effect.gen(function*() {
-        const proxy = yield* freezingProxy
+        const proxy = yield* testDatabaseProxy
         const direct = new URL(Redacted.value(yield* freshPgSchema()))
         direct.port = String(proxy.port)
         direct.searchParams.set("query_timeout", "300")
@@ -303,7 +285,7 @@ describe("PostgreSQL ledger", () => {
     "a hold or a settlement whose COMMIT reply was lost is read back: held once, settled once, counted once",
     () =>
       Effect.gen(function*() {
-        const proxy = yield* replyLosingProxy
+        const proxy = yield* testDatabaseProxy
         const direct = new URL(Redacted.value(yield* freshPgSchema()))
         direct.port = String(proxy.port)
         const ledger = yield* ledgerOf(layerPostgres({ url: Redacted.make(direct.toString()), holdTtlS: 900 }))
