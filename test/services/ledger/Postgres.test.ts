@@ -127,7 +127,7 @@ const testDatabaseProxy = Effect.acquireRelease(
 )
 
 describe("PostgreSQL ledger", () => {
-  it("a ledger URL gets lock_timeout (5 s) and query_timeout (10 s) unless it sets its own", () => {
+  it("a ledger URL gets lock_timeout (5 s) and query_timeout (30 s) unless it sets its own", () => {
     const url = (text: string) => Redacted.value(withLockTimeout(Redacted.make(text)))
     const both = `lock_timeout=${lockTimeoutMs}&query_timeout=${queryTimeoutMs}`
     assert.strictEqual(url("postgres://u@h/db"), `postgres://u@h/db?${both}`)
