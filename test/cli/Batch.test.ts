@@ -196,6 +196,20 @@ describe.concurrent("effect-llm batch", { timeout: 120_000 }, () => {
     assert.deepInclude(summary.counts, { ok: 24 - before.length, alreadyDone: before.length, failed: 0 })
   })
 
+  it("an id holding a configured secret is written scrubbed, and a re-run still finds it done: never run (nor paid) twice", async () => {
+    const s = setup()
+    const id = `${sim.keys.google}-1`
+    writeInput(s.input, [{ id, prompt: "question" }, { id: "plain", prompt: "question" }])
+    const first = await batch(s)
+    assert.strictEqual(first.code, 0, first.stderr)
+    assert.notInclude(readFileSync(s.out, "utf8"), sim.keys.google)
+    const again = await batch(s, ["--json"])
+    assert.strictEqual(again.code, 0, again.stderr)
+    assert.deepInclude(eventsOf(again.stderr).all[0], { alreadyDone: 2 })
+    assert.lengthOf(readResults(s.out), 2)
+    assert.lengthOf((await ledgerEvents(s.dir)).filter((event) => event.type === "commit"), 2)
+  })
+
   it("keeps failed items unless --retry-failed, which runs only them", async () => {
     const endpoint = "batch-retry"
     const s = setup({ endpoint })

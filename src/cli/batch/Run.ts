@@ -117,11 +117,15 @@ export const program = (options: BatchOptions) =>
         { out: options.out, lines: previous.unreadable.slice(0, 100) }
       )
     }
-    const toRun = (id: string) => !previous.succeeded.has(id) && (options.retryFailed || !previous.failed.has(id))
+    // The file's ids were written scrubbed (an id holding a configured secret): compared the same way,
+    // or such an item would be run, and paid for, again on every resume
+    const filed = (id: string) => output.scrub(id)
+    const toRun = (id: string) =>
+      !previous.succeeded.has(filed(id)) && (options.retryFailed || !previous.failed.has(filed(id)))
 
     // First pass (malformed lines reported, items counted); the second streams the items to run.
     const scan = yield* scanInput(options.input, context, {
-      done: (id) => previous.succeeded.has(id),
+      done: (id) => previous.succeeded.has(filed(id)),
       kept: (id) => !toRun(id),
       malformed: (line, reason, id) =>
         warn(`${options.input}:${line}: ${reason}`, {
