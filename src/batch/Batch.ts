@@ -143,8 +143,15 @@ export const runBatch = <E, R>(
         `runBatch: concurrency must be an integer from 1 to ${maxConcurrency}, got ${concurrency}`
       )
     }
+    // (checked before any item runs: a policy found unknown at the first failure would have paid for calls)
+    const stopOn = options.stopOn ?? "budget"
+    if (typeof stopOn !== "function" && !["budget", "error", "never"].includes(stopOn)) {
+      return yield* Effect.dieMessage(
+        `runBatch: stopOn must be "budget", "error", "never" or a predicate, got ${JSON.stringify(stopOn)}`
+      )
+    }
     const client = yield* LLMClient
-    const stops = stopPredicate(options.stopOn ?? "budget")
+    const stops = stopPredicate(stopOn)
     // Closed by the stop policy, `haltWhen`, `cancelWhen` or a failed input: nothing more is read or admitted.
     const closed = yield* Deferred.make<void>()
     let stopError: BatchStoppedError | undefined

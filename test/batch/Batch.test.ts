@@ -347,6 +347,19 @@ describe("runBatch", () => {
       assert.isTrue(tooMany._tag === "Failure" && tooMany.cause._tag === "Die")
     }))
 
+  it.effect("an unknown stopOn is a defect before any item is called (not at the first failure, after paying for calls)", () =>
+    Effect.gen(function*() {
+      let calls = 0
+      const layer = layerWith(() => Effect.sync(() => calls++).pipe(Effect.as(answer("ok"))))
+      const exit = yield* runBatch(items("p", "q"), { concurrency: 1, stopOn: "errors" as never }).pipe(
+        Stream.runDrain,
+        Effect.provide(layer),
+        Effect.exit
+      )
+      assert.isTrue(exit._tag === "Failure" && exit.cause._tag === "Die")
+      assert.strictEqual(calls, 0)
+    }))
+
   it.effect("an item without a trace id of its own gets withCallContext's; the request's own still wins", () =>
     Effect.gen(function*() {
       const layer = layerWith(() => Effect.succeed(answer("ok")))
