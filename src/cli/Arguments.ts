@@ -117,3 +117,32 @@ export const checkWizard = (args: ReadonlyArray<string>, interactive: boolean): 
     )
     : Effect.void
 }
+
+/**
+ * `ledger`'s own summary options given with a subcommand (`ledger --json limits`, `ledger report
+ * --json`), which would be dropped silently: a usage error saying where they go. @effect/cli gives
+ * `ledger` its options wherever they stand, so typed after the subcommand they are ones it does not take.
+ */
+export const misplacedOptions = (
+  name: string,
+  misplaced: ReadonlyArray<string>,
+  args: ReadonlyArray<string>
+): CliError => {
+  const at = args.indexOf(name)
+  const after = at >= 0 &&
+    misplaced.every((option) => args.slice(at + 1).some((arg) => arg === option || arg.startsWith(`${option}=`)))
+  const listed = misplaced.join(", ")
+  const help = `see \`effect-llm ledger ${name} --help\``
+  const them = misplaced.length === 1 ? "it" : "them"
+  return new CliError({
+    kind: "MisplacedOption",
+    message: after
+      ? `\`ledger ${name}\` does not take ${listed} (${
+        name === "report" && misplaced.includes("--json") ? "for JSON: --format json; " : ""
+      }${help})`
+      : `${listed} before \`${name}\` ${
+        misplaced.length === 1 ? "is" : "are"
+      } \`ledger\`'s own (its summary); put ${them} after \`ledger ${name}\` if it takes ${them} (${help})`,
+    exitCode: ExitCode.usage
+  })
+}

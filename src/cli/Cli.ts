@@ -24,7 +24,7 @@ import type { GenerateRequest } from "../domain/Request.js"
 import { liveOver, type LiveServices, nodeFileSystem } from "../layers/Live.js"
 import { generate, stream } from "../services/LLMClient.js"
 import * as LLMConfig from "../services/LLMConfig.js"
-import { checkRequestArgs, checkWizard, takeLogLevel } from "./Arguments.js"
+import { checkRequestArgs, checkWizard, misplacedOptions, takeLogLevel } from "./Arguments.js"
 import { batchCommand } from "./batch/Command.js"
 import * as Budget from "./Budget.js"
 import { CliError, ExitCode, toExitCode } from "./Exit.js"
@@ -243,28 +243,7 @@ const underLedger = <Name extends string, R, E, A>(name: Name, subcommand: Comma
           parent.json ? "--json" : undefined
         ].filter((option) => option !== undefined)
         if (misplaced.length === 0) return Effect.locally(handler, parentConfigPath, parent.config)
-        const them = misplaced.length === 1 ? "it" : "them"
-        const verb = misplaced.length === 1 ? "is" : "are"
-        // @effect/cli gives `ledger` its own options wherever they stand: typed after the subcommand,
-        // they are ones the subcommand does not take
-        const args = process.argv.slice(2)
-        const at = args.indexOf(name)
-        const after = at >= 0 &&
-          misplaced.every((option) => args.slice(at + 1).some((arg) => arg === option || arg.startsWith(`${option}=`)))
-        const help = `see \`effect-llm ledger ${name} --help\``
-        return Effect.fail(
-          new CliError({
-            kind: "MisplacedOption",
-            message: after
-              ? `\`ledger ${name}\` does not take ${misplaced.join(", ")} (${
-                name === "report" && parent.json ? "for JSON: --format json; " : ""
-              }${help})`
-              : `${
-                misplaced.join(", ")
-              } before \`${name}\` ${verb} \`ledger\`'s own (its summary); put ${them} after \`ledger ${name}\` if it takes ${them} (${help})`,
-            exitCode: ExitCode.usage
-          })
-        )
+        return Effect.fail(misplacedOptions(name, misplaced, process.argv.slice(2)))
       })
   )
 
