@@ -121,7 +121,8 @@ export interface LedgerOptions {
   readonly holdTtlS?: number
   /**
    * Fractions of each limit (ascending, each in (0, 1]) at which a `BudgetAlert` is published; default
-   * `[0.8, 1]` (the config's `budget.alert_thresholds`); `[]` publishes none.
+   * `[0.8, 1]` (the config's `budget.alert_thresholds`); `[]` publishes none. A repeated fraction counts
+   * once; one that is not a positive number is ignored.
    */
   readonly alertThresholds?: ReadonlyArray<number>
 }

@@ -157,10 +157,15 @@ export interface Alerts {
   readonly stream: Stream.Stream<BudgetAlert>
 }
 
-/** A ledger's alerts for `thresholds` (sorted ascending here; empty: never fires). */
+/**
+ * A ledger's alerts for `thresholds`: sorted ascending, a repeated one kept once (else one hold would
+ * publish the same alert twice) and one that is not a positive number dropped; empty: never fires.
+ */
 export const make = (thresholds: ReadonlyArray<number>): Effect.Effect<Alerts> =>
   Effect.map(PubSub.unbounded<BudgetAlert>(), (pubsub) => ({
-    tracker: new AlertTracker([...thresholds].sort((a, b) => a - b)),
+    tracker: new AlertTracker(
+      [...new Set(thresholds)].filter((threshold) => threshold > 0 && Number.isFinite(threshold)).sort((a, b) => a - b)
+    ),
     // Alerts are rare: a few scheduler turns first let a subscriber forked just before the call
     // subscribe (`Stream.runForEach(ledger.alerts, …)` takes two), so it sees the call's alerts.
     publish: (alerts) =>
