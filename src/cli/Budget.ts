@@ -146,24 +146,32 @@ export const makeCommands = (shared: {
           }
         }
         const unseenTags: Array<{ key: string; limits: Partial<Record<BudgetWindow, number>> }> = []
-        for (const key of Object.keys(settings.perTag).sort()) {
+        const tagKeys = Object.keys(settings.perTag).sort().filter((key) =>
+          Object.keys(limitsIn(settings.perTag[key])).length > 0
+        )
+        // The tag values seen in the current windows: calls held or settled since the earliest of them
+        // began, and calls held up to a hold's lifetime before it (still open, their spend counts). A
+        // settlement carries its hold's tags, so a long call held before that is found by its commit.
+        const earliest = Math.min(...windows.map((window) => windowStart(window, now)))
+        const events = tagKeys.length === 0 ?
+          [] :
+          yield* ledger.events({ since: new Date(earliest - settings.holdTtlS * 1000) })
+        for (const key of tagKeys) {
           const limits = limitsIn(settings.perTag[key])
           const limited = Object.keys(limits) as Array<BudgetWindow>
-          if (limited.length === 0) continue
-          // The values seen in the key's current windows: calls held since the earliest of them began, and
-          // calls held up to a hold's lifetime before it whose spend counts in a window (settled in it, or
-          // still open).
           const since = Math.min(...limited.map((window) => windowStart(window, now)))
-          const valuesHeldSince = (from: number) =>
-            Effect.map(
-              ledger.summary({ groupBy: `tag:${key}`, since: new Date(from) }),
-              (summary) => summary.map((entry) => entry.key).filter((value) => value !== "")
-            )
-          const heldInWindow = new Set(yield* valuesHeldSince(since))
+          const seenInWindow = new Set<string>()
+          const candidates = new Set<string>()
+          for (const event of events) {
+            const value = event.tags?.[key]
+            if (value === undefined || value === "" || event.timestamp < since - settings.holdTtlS * 1000) continue
+            candidates.add(value)
+            if (event.timestamp >= since) seenInWindow.add(value)
+          }
           let shown = 0
-          for (const value of yield* valuesHeldSince(since - settings.holdTtlS * 1000)) {
+          for (const value of [...candidates].sort()) {
             const spends = yield* Effect.forEach(limited, (window) => ledger.spend(`${key}:${value}`, window))
-            if (!heldInWindow.has(value) && spends.every((spent) => spent <= 0)) continue
+            if (!seenInWindow.has(value) && spends.every((spent) => spent <= 0)) continue
             shown++
             limited.forEach((window, i) => row(`${key}:${value}`, window, limits[window]!, spends[i]!))
           }

@@ -314,8 +314,20 @@ describe("budget: a call held before its window", { timeout: 120_000 }, () => {
           estimate: 0.4,
           limits: []
         })
+        // Held two hours before midnight (longer ago than a hold lives), committed after it.
+        yield* TestClock.setTime(midnight - 7_200_000)
+        const long = yield* ledger.hold({
+          traceId: "t-erin",
+          provider: "google",
+          model: "gemini-flash-x",
+          alias: "flash",
+          tags: { user: "erin" },
+          estimate: 0.3,
+          limits: []
+        })
         yield* TestClock.setTime(midnight + 60_000)
         yield* ledger.commit(hold, { cost: 0.4, endpoint: "g-a" })
+        yield* ledger.commit(long, { cost: 0.3, endpoint: "g-a" })
       }).pipe(
         Effect.provide(layerSqlite({ path: join(lateDir, "ledger.db") })),
         Effect.provide(TestContext.TestContext)
@@ -323,12 +335,18 @@ describe("budget: a call held before its window", { timeout: 120_000 }, () => {
     )
   })
 
-  it("budget shows the tag value whose spend in the window comes from a call held before it began", async () => {
+  it("budget shows the tag values whose spend in the window comes from calls held before it began, even longer ago than a hold lives", async () => {
     const run = await runCli(["budget", "--config", lateConfig, "--format", "json"])
     assert.strictEqual(run.code, 0, run.stderr)
     const report = JSON.parse(run.stdout)
-    const dave = report.rows.find((row: { scope: string }) => row.scope === "user:dave")
-    assert.deepStrictEqual([dave?.window, dave?.spent, dave?.limit], ["daily", 0.4, 0.5])
+    const users = report.rows.filter((row: { scope: string }) => row.scope.startsWith("user:"))
+      .map((row: { scope: string; window: string; spent: number; limit: number }) => [
+        row.scope,
+        row.window,
+        row.spent,
+        row.limit
+      ])
+    assert.deepStrictEqual(users, [["user:dave", "daily", 0.4, 0.5], ["user:erin", "daily", 0.3, 0.5]])
     assert.deepStrictEqual(report.unseenTags, [])
   })
 })
