@@ -181,6 +181,14 @@ export const make = (deps: {
    * from. Interruptions and defects end the loop as they are. With `successIn` (a stream's scope), the
    * breaker counts a successful attempt by how that scope closes (`CircuitBreaker.guard`).
    */
+  // Whether `endpoint`'s breaker is open now (this failure may have opened it): the retry then goes to
+  // a fallback, or nowhere, and does not wait for a hint about the endpoint it leaves.
+  const opened = (endpoint: string) =>
+    Effect.map(
+      breakers.states(),
+      (states) => states.some((state) => state.endpoint === endpoint && state.state === "open")
+    )
+
   const run = <A>(
     meter: Meter,
     attempt: Attempt<A>,
@@ -226,7 +234,7 @@ export const make = (deps: {
           state,
           error,
           now,
-          isOnlyEndpoint(plan.routing, route)
+          isOnlyEndpoint(plan.routing, route) && !(yield* opened(route.endpoint.name))
         )
         if (decision._tag === "fail") return yield* Effect.fail(decision.error)
         const delayMs = Duration.toMillis(decision.delay)

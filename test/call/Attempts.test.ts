@@ -182,6 +182,25 @@ describe("Attempts: failover on retry (API.md §14)", () => {
     }))
 })
 
+describe("Attempts: a server's Retry-After on a retryable failure", () => {
+  const overloaded = () =>
+    new RetryableError({ reason: "server_error", message: "503", status: 503, retryAfter: Duration.seconds(30) })
+
+  it.effect("a one-endpoint model whose breaker stays closed waits the hint before going back", () =>
+    Effect.gen(function*() {
+      const result = yield* run([overloaded(), "ok"], configWith({ own: ["only"] }))
+      assert.deepStrictEqual(result.endpoints, ["only", "only"])
+      assert.strictEqual(result.at[1]! - result.at[0]!, 30_000)
+    }))
+
+  it.effect("when the failure opened its only endpoint's breaker, the retry fails over to the fallback after the backoff, not the hint", () =>
+    Effect.gen(function*() {
+      const result = yield* run([overloaded(), "ok"], configWith({ own: ["only"], threshold: 1 }))
+      assert.deepStrictEqual(result.endpoints, ["only", "d1"])
+      assert.isBelow(result.at[1]! - result.at[0]!, 2_000, "the 1 s backoff (jittered), not the 30 s hint")
+    }))
+})
+
 describe("Attempts: every breaker open", () => {
   it.effect("a call whose own failure opened the last breaker it could use ends at once with that error, not after another backoff", () =>
     Effect.gen(function*() {
