@@ -14,7 +14,7 @@ import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import type { ResilienceConfig } from "../domain/Config.js"
-import { type LLMError, RetryableError } from "../domain/Errors.js"
+import { type ConfigError, type LLMError, RetryableError } from "../domain/Errors.js"
 import * as RetryPolicy from "../internal/RetryPolicy.js"
 import { type Scrubber, scrubError } from "../internal/Scrub.js"
 import * as Spans from "../internal/Spans.js"
@@ -22,7 +22,13 @@ import type { ProviderClient, ProviderTarget } from "../providers/Provider.js"
 import type { CircuitBreaker } from "../services/CircuitBreaker.js"
 import type { LLMConfig } from "../services/LLMConfig.js"
 import type { Providers } from "../services/Providers.js"
-import { isOnlyEndpoint, type PreviousAttempt, type Route, type Router } from "../services/Router.js"
+import {
+  isOnlyEndpoint,
+  type PreviousAttempt,
+  type Route,
+  type Router,
+  withoutKeylessFallback
+} from "../services/Router.js"
 import type { Admission } from "./Admission.js"
 import type { CallTelemetry } from "./CallTelemetry.js"
 import type { Meter, Metering } from "./Metering.js"
@@ -76,6 +82,20 @@ class CutShort {
 }
 
 /**
+ * A fallback whose provider's key is not set: it cannot serve, so `run` leaves it out of the call's
+ * routing, as one whose protocol cannot carry the request, and routes again; the call ends with what
+ * the endpoints it could use gave it, not this `ConfigError` (which would hide the error that led to
+ * the fallback, and the later fallbacks that could serve).
+ */
+class Unkeyed {
+  readonly _tag = "Unkeyed"
+  readonly error: ConfigError
+  constructor(error: ConfigError) {
+    this.error = error
+  }
+}
+
+/**
  * An attempt not sent: `retry_budget_s` was spent before it could be (a renewal of the hold, or a wait,
  * took what was left). No request was made, so the breaker counts nothing (abandoned) and `run` fails
  * the call with the last error an endpoint gave, or this one for a first attempt.
@@ -109,8 +129,11 @@ export const make = (deps: {
   const once = <A>(meter: Meter, route: Route, state: RetryPolicy.RetryState, attempt: Attempt<A>) =>
     Effect.clockWith((clock) =>
       Effect.gen(function*() {
+        // the key first: a fallback without one is left out before its price is held
+        const credentials = yield* route.model.alias === meter.plan.model.alias
+          ? deps.config.credentials(route.model.provider)
+          : Effect.mapError(deps.config.credentials(route.model.provider), (error) => new Unkeyed(error))
         yield* metering.raiseFor(meter, route.model, route.endpoint.name)
-        const credentials = yield* deps.config.credentials(route.model.provider)
         // a slot in the alias's rate-limit windows (API.md §11), last before the request, waited for
         // under the breaker's guard: a refusal never reached the endpoint, so the breaker does not count it.
         // After each wait (before a slot is taken) the breaker is asked again: if it opened meanwhile, the
@@ -176,11 +199,6 @@ export const make = (deps: {
       })
     )
 
-  /**
-   * Runs attempts until one succeeds or the policy gives up; returns the answer and where it came
-   * from. Interruptions and defects end the loop as they are. With `successIn` (a stream's scope), the
-   * breaker counts a successful attempt by how that scope closes (`CircuitBreaker.guard`).
-   */
   // Whether `endpoint`'s breaker is open now (this failure may have opened it): the retry then goes to
   // a fallback, or nowhere, and does not wait for a hint about the endpoint it leaves.
   const opened = (endpoint: string) =>
@@ -189,6 +207,11 @@ export const make = (deps: {
       (states) => states.some((state) => state.endpoint === endpoint && state.state === "open")
     )
 
+  /**
+   * Runs attempts until one succeeds or the policy gives up; returns the answer and where it came
+   * from. Interruptions and defects end the loop as they are. With `successIn` (a stream's scope), the
+   * breaker counts a successful attempt by how that scope closes (`CircuitBreaker.guard`).
+   */
   const run = <A>(
     meter: Meter,
     attempt: Attempt<A>,
@@ -204,10 +227,11 @@ export const make = (deps: {
       // breaker it could use, the call fails with what actually happened to it, not `CircuitOpenError`
       // (which says no request was made).
       let lastError: LLMError | undefined
+      let routing = plan.routing
       while (true) {
         const route = yield* (lastError === undefined
-          ? router.route(plan.routing, previous)
-          : Effect.catchTag(router.route(plan.routing, previous), "CircuitOpenError", () => Effect.fail(lastError!)))
+          ? router.route(routing, previous)
+          : Effect.catchTag(router.route(routing, previous), "CircuitOpenError", () => Effect.fail(lastError!)))
         const exit = yield* Effect.exit(
           breakers.guard(route.endpoint.name, route.admission, once(meter, route, state, attempt), successIn)
         )
@@ -218,6 +242,18 @@ export const make = (deps: {
           yield* Effect.logDebug(
             `the breaker of ${route.endpoint.name} opened while ${plan.model.alias} waited for a rate-limit slot: routing again`
           ).pipe(Effect.annotateLogs({ traceId: plan.traceId, endpoint: route.endpoint.name }))
+          continue
+        }
+        if (failure.value instanceof Unkeyed) {
+          const unkeyed = failure.value.error
+          yield* Effect.logWarning(
+            `fallback "${route.model.alias}" of ${plan.model.alias} left out: ${unkeyed.message}`
+          ).pipe(Effect.annotateLogs({ traceId: plan.traceId, fallback: route.model.alias }))
+          routing = withoutKeylessFallback(routing, route.model.alias)
+          // nothing else could ever serve (allowed_regions left only that fallback): the missing key is why
+          if (routing.own.length === 0 && routing.fallbacks.length === 0) {
+            return yield* Effect.fail(lastError ?? unkeyed)
+          }
           continue
         }
         if (failure.value instanceof NotSent) {
@@ -234,13 +270,13 @@ export const make = (deps: {
           state,
           error,
           now,
-          isOnlyEndpoint(plan.routing, route) && !(yield* opened(route.endpoint.name))
+          isOnlyEndpoint(routing, route) && !(yield* opened(route.endpoint.name))
         )
         if (decision._tag === "fail") return yield* Effect.fail(decision.error)
         const delayMs = Duration.toMillis(decision.delay)
         // Every breaker the call could use is open past the delay (its own failures opened the last one):
         // the retry could only find nothing usable, so the call ends now rather than after the sleep.
-        if (now + delayMs < (yield* router.usableAt(plan.routing))) return yield* Effect.fail(error)
+        if (now + delayMs < (yield* router.usableAt(routing))) return yield* Effect.fail(error)
         yield* Effect.logDebug(
           `retrying ${plan.model.alias} after ${error._tag} (${error.reason}) from ${route.endpoint.name}: waiting ${
             Math.round(delayMs)

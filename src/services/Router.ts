@@ -34,6 +34,8 @@ export interface Routing {
   readonly leftOut?: ReadonlyArray<string>
   /** The first left-out fallback's refusal: the call's error when nothing else has an endpoint left. */
   readonly refusal?: FatalError
+  /** Fallback aliases left out during the call because their provider's key is not set. */
+  readonly keyless?: ReadonlyArray<string>
 }
 
 /** How the previous attempt ended: where it went, and whether the next one stays there (a 429). */
@@ -120,6 +122,15 @@ export const isOnlyEndpoint = (routing: Routing, candidate: Candidate): boolean 
     ? routing.own.length === 1
     : routing.fallbacks.filter((other) => other.model.alias === candidate.model.alias).length === 1
 
+/** `routing` without the fallback `alias`, whose provider's key is not set (named when nothing is usable). */
+export const withoutKeylessFallback = (routing: Routing, alias: string): Routing => ({
+  ...routing,
+  fallbacks: routing.fallbacks.filter((candidate) => candidate.model.alias !== alias),
+  keyless: [...(routing.keyless ?? []), alias]
+})
+
+const quoted = (aliases: ReadonlyArray<string>) => aliases.map((alias) => `"${alias}"`).join(", ")
+
 /** Builds the router over the config's models and the layer's breakers. */
 export const make = Effect.gen(function*() {
   const { config } = yield* LLMConfig
@@ -196,10 +207,8 @@ export const make = Effect.gen(function*() {
         } has an open circuit breaker; the first reopens at ${new Date(reopensAt).toISOString()}${
           plan.leftOut === undefined
             ? ""
-            : ` (left out: ${
-              plan.leftOut.map((alias) => `"${alias}"`).join(", ")
-            }, whose protocol cannot carry this request)`
-        }`,
+            : ` (left out: ${quoted(plan.leftOut)}, whose protocol cannot carry this request)`
+        }${plan.keyless === undefined ? "" : ` (left out: ${quoted(plan.keyless)}, whose provider's key is not set)`}`,
         reopensAt
       })
     })

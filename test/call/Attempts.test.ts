@@ -39,12 +39,17 @@ const configWith = (
     readonly threshold?: number
     readonly own?: ReadonlyArray<string>
     readonly fallbacks?: ReadonlyArray<string>
+    /** The backup's provider has no key. */
+    readonly keylessBackup?: boolean
   } = {}
 ) => ({
   default_model: "main",
   providers: {
     google: { api_key: "attempts-key-123", endpoints: endpoints(...(options.own ?? ["g1", "g2", "g3"])) },
-    dashscope: { api_key: "attempts-key-456", endpoints: endpoints("d1") }
+    dashscope: options.keylessBackup === true
+      ? { endpoints: endpoints("d1") }
+      : { api_key: "attempts-key-456", endpoints: endpoints("d1") },
+    anthropic: { api_key: "attempts-key-789", endpoints: endpoints("a1") }
   },
   models: {
     main: {
@@ -53,7 +58,8 @@ const configWith = (
       pricing: { input_per_1m: 1, output_per_1m: 1 },
       fallbacks: options.fallbacks ?? ["backup"]
     },
-    backup: { provider: "dashscope", model_id: "qwen-x", pricing: { input_per_1m: 5, output_per_1m: 5 } }
+    backup: { provider: "dashscope", model_id: "qwen-x", pricing: { input_per_1m: 5, output_per_1m: 5 } },
+    spare: { provider: "anthropic", model_id: "claude-x", pricing: { input_per_1m: 3, output_per_1m: 3 } }
   },
   resilience: {
     max_retries: 4,
@@ -198,6 +204,31 @@ describe("Attempts: a server's Retry-After on a retryable failure", () => {
       const result = yield* run([overloaded(), "ok"], configWith({ own: ["only"], threshold: 1 }))
       assert.deepStrictEqual(result.endpoints, ["only", "d1"])
       assert.isBelow(result.at[1]! - result.at[0]!, 2_000, "the 1 s backoff (jittered), not the 30 s hint")
+    }))
+})
+
+describe("Attempts: a fallback whose provider's key is not set", () => {
+  it.effect("is left out and the next fallback serves the call", () =>
+    Effect.gen(function*() {
+      const result = yield* run(
+        [unavailable(), "ok"],
+        configWith({ own: ["only"], threshold: 1, fallbacks: ["backup", "spare"], keylessBackup: true })
+      )
+      assert.deepStrictEqual(result.endpoints, ["only", "a1"])
+      assert.strictEqual(result.route.model.alias, "spare")
+      assert.strictEqual(result.hold.alias, "spare")
+    }))
+
+  it.effect("when it was the only way left, the call ends with the error that led to it, not a ConfigError", () =>
+    Effect.gen(function*() {
+      const result = yield* runExit(
+        [unavailable(), "ok"],
+        configWith({ own: ["only"], threshold: 1, fallbacks: ["backup"], keylessBackup: true })
+      )
+      assert.deepStrictEqual(result.endpoints, ["only"])
+      const error = Exit.isFailure(result.exit) ? Cause.failureOption(result.exit.cause) : Option.none()
+      assert.strictEqual(Option.getOrThrow(error)._tag, "RetryableError", "the 503, not the fallback's ConfigError")
+      assert.strictEqual(result.hold.alias, "main", "the hold was not raised to the keyless fallback's price")
     }))
 })
 

@@ -511,6 +511,32 @@ describe("breakers and routing", () => {
     }).pipe(Effect.provide(layer))
   })
 
+  it.effect("a fallback whose provider's key is not set is left out: the 503, then CircuitOpenError naming why", () => {
+    const { layer, providers } = setup([], {
+      ...twoEndpointsAndFallback,
+      providers: {
+        ...twoEndpointsAndFallback.providers,
+        dashscope: { endpoints: [{ name: "d1", base_url: "http://127.0.0.1:9", region: "sg" }] }
+      }
+    }, () => Effect.fail(unavailable()))
+    return Effect.gen(function*() {
+      const first = yield* Effect.flip(generate({ prompt: "1" }))
+      const second = yield* Effect.flip(generate({ prompt: "2" }))
+      assert.deepStrictEqual(
+        [first._tag, second._tag],
+        ["RetryableError", "RetryableError"],
+        "the 503s, not a ConfigError"
+      )
+      yield* Effect.flip(generate({ prompt: "3" }))
+      yield* Effect.flip(generate({ prompt: "4" }))
+      // both endpoints are open now: the fallback's missing key is named, and no request was made
+      const open = yield* Effect.flip(generate({ prompt: "5" }))
+      assert.strictEqual(open._tag, "CircuitOpenError")
+      assert.include(open.message, `left out: "test-qwen", whose provider's key is not set`)
+      assert.deepStrictEqual(providers.calls.map((c) => c.endpoint), ["g1", "g1", "g2", "g2"])
+    }).pipe(Effect.provide(layer))
+  })
+
   it.effect("CircuitOpenError when everything is open, with no request, and recovery after recovery_timeout_s", () => {
     const { layer, providers } = setup(
       [],
