@@ -18,7 +18,7 @@ import type {
   UserPart
 } from "../domain/Prompt.js"
 import { base64Of, dataUrlProblem, invalidRequest } from "../domain/Request.js"
-import { hasMetadata, type Memory, type SignedPart, signedPartKey } from "./Memory.js"
+import { hasMetadata, type Memory, type SignedPart, signedPartKey, textDigest } from "./Memory.js"
 
 /** The prompt in `CallRequest`'s shape. */
 export interface EncodedPrompt {
@@ -97,9 +97,12 @@ const recalledFor = (
   memory: Memory | undefined,
   type: "text" | "reasoning",
   text: string
-) =>
-  turn.find((signed) => signed.type === type && signed.text === text)?.metadata ??
-    memory?.recall(signedPartKey(type, text))?.turn[0]?.metadata
+) => {
+  if (memory === undefined) return undefined
+  const digest = textDigest(text)
+  return turn.find((signed) => signed.type === type && signed.digest === digest)?.metadata ??
+    memory.recall(signedPartKey(type, digest))?.turn[0]?.metadata
+}
 
 /** An assistant message's parts, lost metadata re-attached from the memory by the ids of its tool calls. */
 const assistantParts = (

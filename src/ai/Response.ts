@@ -11,7 +11,7 @@ import type { FinishReason } from "../domain/FinishReason.js"
 import type { GenerationResponse } from "../domain/GenerationResponse.js"
 import type { AssistantPart, ProviderMetadata, ToolCallPart } from "../domain/Prompt.js"
 import type { ProviderAnswer } from "../providers/Provider.js"
-import { hasMetadata, type Memory, type SignedPart, signedPartKey } from "./Memory.js"
+import { hasMetadata, type Memory, type SignedPart, signedPartKey, textDigest } from "./Memory.js"
 
 /** The key of effect-llm's own data in a finish part's metadata. */
 export const metadataKey = "effect-llm"
@@ -96,11 +96,11 @@ const rememberTurn = (memory: Memory | undefined, parts: ReadonlyArray<Assistant
   const turn: Array<SignedPart> = []
   for (const part of parts) {
     if ((part.type === "text" || part.type === "reasoning") && hasMetadata(part.metadata)) {
-      turn.push({ type: part.type, text: part.text, metadata: part.metadata })
+      turn.push({ type: part.type, digest: textDigest(part.text), metadata: part.metadata })
     }
   }
   if (calls.length > 0) memory.remember(calls, turn)
-  else for (const part of turn) memory.remember([{ id: signedPartKey(part.type, part.text) }], [part])
+  else for (const part of turn) memory.remember([{ id: signedPartKey(part.type, part.digest) }], [part])
 }
 
 /** A unary answer as @effect/ai parts. */

@@ -239,8 +239,39 @@ describe("decoding answers", () => {
     assert.deepStrictEqual(remembered.call, signed("gemini", "c-sig"))
     assert.deepStrictEqual(remembered.turn, [{
       type: "reasoning",
-      text: "Thinking.",
+      digest: Memory.textDigest("Thinking."),
       metadata: signed("anthropic", "r-sig")
     }])
+  })
+
+  it("long signed answers are remembered by digest: the memory does not keep their text, and they still go back signed", () => {
+    const memory = Memory.make()
+    const thinking = (i: number) => `${i} `.padEnd(20_000, "thought ")
+    for (let i = 0; i < 2_000; i++) {
+      decodeAnswer(
+        {
+          content: "",
+          reasoning: thinking(i),
+          parts: [{ type: "reasoning", text: thinking(i), metadata: signed("anthropic", `sig-${i}`) }],
+          usage: undefined,
+          finishReason: "stop",
+          requestId: undefined,
+          modelVersion: undefined
+        },
+        response(),
+        memory,
+        at
+      )
+    }
+    // an entry is its digest and signature: kept whole, 2,000 of them held 80 MB (text as key and value)
+    const entry = memory.recall(Memory.signedPartKey("reasoning", Memory.textDigest(thinking(7))))
+    assert.deepStrictEqual(entry?.turn[0]?.metadata, signed("anthropic", "sig-7"))
+    assert.isBelow(JSON.stringify(entry).length, 200)
+    assert.isBelow(Memory.textDigest(thinking(7)).length, 50)
+    const history = Prompt.make([{ role: "assistant", content: [{ type: "reasoning", text: thinking(1_234) }] }])
+    const encoded = encodePrompt(Prompt.merge(Prompt.make("Why?"), history), memory) as any
+    assert.deepStrictEqual(encoded.messages[1].parts, [
+      { type: "reasoning", text: thinking(1_234), metadata: signed("anthropic", "sig-1234") }
+    ])
   })
 })
