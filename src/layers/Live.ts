@@ -62,7 +62,8 @@ export const ledgerFromConfig: Layer.Layer<Ledger.Ledger, LedgerError, LLMConfig
     ({ config }) =>
       Ledger.layerFromConfig(config.ledger, {
         holdTtlS: config.budget.holdTtlS,
-        alertThresholds: config.budget.alertThresholds
+        alertThresholds: config.budget.alertThresholds,
+        budgetedTags: Object.keys(config.budget.perTag)
       })
   )
 )

@@ -343,6 +343,7 @@ export const makeTestLayer = <E = never>(
         Ledger.layerMemory({
           holdTtlS: config.budget.holdTtlS,
           alertThresholds: config.budget.alertThresholds,
+          budgetedTags: Object.keys(config.budget.perTag),
           // the in-memory ledger keeps at most `ledger.max_events` events, as the live one does
           ...("maxEvents" in config.ledger ? { maxEvents: config.ledger.maxEvents } : {})
         }))

@@ -125,6 +125,13 @@ export interface LedgerOptions {
    * once; one that is not a positive number is ignored.
    */
   readonly alertThresholds?: ReadonlyArray<number>
+  /**
+   * The tag keys that have a budget (the config's `budget.per_tag` keys): a call falls into a scope for
+   * each of its tags with one of these keys (API.md §12), and only those scopes' spend is kept — a tag
+   * without a budget (a request id) is only recorded on the events, and its `spend` reads 0. Default:
+   * every tag key makes a scope (each value then keeps a few hundred bytes for up to two months).
+   */
+  readonly budgetedTags?: ReadonlyArray<string>
 }
 
 /** Range and grouping of `Ledger.summary`. */

@@ -92,6 +92,29 @@ const refusalOf = (result: Either.Either<unknown, { readonly _tag: string }>): B
   return (result as Either.Left<BudgetExceededError, unknown>).left
 }
 
+describe("a tag without a budget makes no scope (API.md §12)", () => {
+  for (const backend of backends) {
+    it.scoped(`${backend.name}: its spend is not kept (it reads 0) while the budgeted tag's is, and the events keep both tags`, () =>
+      Effect.gen(function*() {
+        const requests = { count: 0 }
+        const layer = makeLiveLayer({
+          config: configWith({ per_tag: { user: { daily: 10 } } }, yield* backend.ledger),
+          userConfig: false,
+          httpClient: worstCase(requests)
+        })
+        yield* Effect.gen(function*() {
+          const tags = { user: "u-1", request: "req-0001" }
+          yield* generate({ prompt: "hi", tags })
+          const ledger = yield* Ledger
+          assert.isAbove(yield* ledger.spend("user:u-1", "daily"), 0)
+          assert.strictEqual(yield* ledger.spend("request:req-0001", "daily"), 0)
+          const events = yield* ledger.events()
+          assert.deepStrictEqual(events.map((event) => event.tags), [tags, tags])
+        }).pipe(Effect.provide(layer))
+      }))
+  }
+})
+
 describe("scoped budgets through the client", () => {
   it.live("every scope and window refuses first in the documented order, with no request and no hold", () =>
     Effect.gen(function*() {

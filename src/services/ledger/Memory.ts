@@ -18,7 +18,7 @@ import {
   renewRecord,
   settlementEvent
 } from "./Events.js"
-import { budgetExceeded, firstRefusal, settledInLaterWindow, SpendFold, spendRow } from "./Spend.js"
+import { budgetedTagSet, budgetExceeded, firstRefusal, settledInLaterWindow, SpendFold, spendRow } from "./Spend.js"
 import { computeSummary } from "./Summary.js"
 import { RateWindows, retention } from "./Windows.js"
 
@@ -44,7 +44,7 @@ export const make = (options: MemoryLedgerOptions = {}): Effect.Effect<Ledger.Se
       due === undefined ? Effect.succeed(result) : Effect.as(alerts.publish(due), result)
     // at least one: with none (a negative or NaN limit) dropping the oldest never ends, or never starts
     const maxEvents = Math.max(1, Math.floor(options.maxEvents ?? 10_000) || 1)
-    const fold = new SpendFold(holdTtlS)
+    const fold = new SpendFold(holdTtlS, budgetedTagSet(options.budgetedTags))
     // by id, oldest first (a Map keeps insertion order, and a raise replaces its hold in place)
     const events = new Map<string, LedgerEvent>()
     // The ids in insertion order, oldest at `head`: what to drop next. (Dropping

@@ -202,7 +202,7 @@ export const make = (options: PostgresLedgerOptions): Effect.Effect<Ledger.Servi
         yield* Sql.checkMigrated(sql, on)
       }
     })).pipe(Sql.guard(on, "write_failed", "creating or migrating the schema"))
-    const ledger = yield* Sql.make(sql, on, own, options.holdTtlS ?? 900, options.alertThresholds)
+    const ledger = yield* Sql.make(sql, on, own, options.holdTtlS ?? 900, options.alertThresholds, options.budgetedTags)
     const limiter = yield* SqlLimits.make(
       sql,
       on,

@@ -13,6 +13,10 @@ import { OpenHolds } from "./OpenHolds.js"
 const dayMs = 86_400_000
 
 /** Start (epoch ms) of the window holding `timestamp`: the UTC day, the ISO week (Monday, UTC) or the UTC month. */
+/** `LedgerOptions.budgetedTags` as the fold takes it. */
+export const budgetedTagSet = (keys: ReadonlyArray<string> | undefined): ReadonlySet<string> | undefined =>
+  keys === undefined ? undefined : new Set(keys)
+
 export const windowStart = (window: BudgetWindow, timestamp: number): number => {
   const day = Math.floor(timestamp / dayMs) * dayMs
   switch (window) {
@@ -55,15 +59,17 @@ export const weekKey = (timestamp: number): string => {
 
 /**
  * The scopes an event counts toward: `global`, `model:<alias>`, and `<key>:<value>` for each of its
- * tags (a tag named `model` makes no scope: `model:` scopes are aliases).
+ * tags (a tag named `model` makes no scope: `model:` scopes are aliases) — with `budgetedTags`, only
+ * for the tags whose key is one of them.
  */
 export const scopesOf = (
   alias: string | undefined,
-  tags: Readonly<Record<string, string>> | undefined
+  tags: Readonly<Record<string, string>> | undefined,
+  budgetedTags?: ReadonlySet<string>
 ): ReadonlyArray<string> => {
   const scopes = ["global", `model:${alias ?? ""}`]
   for (const key in tags) {
-    if (key !== "model") scopes.push(`${key}:${tags[key]}`)
+    if (key !== "model" && (budgetedTags === undefined || budgetedTags.has(key))) scopes.push(`${key}:${tags[key]}`)
   }
   return scopes
 }
@@ -168,7 +174,8 @@ export class SpendFold {
     budgetWindows.map((window) => [window, new Map()])
   )
 
-  constructor(holdTtlS: number) {
+  /** `budgetedTags`: the tag keys that make scopes (`LedgerOptions.budgetedTags`); undefined: every key. */
+  constructor(holdTtlS: number, private readonly budgetedTags?: ReadonlySet<string>) {
     this.ttlMs = holdTtlS * 1000
   }
 
@@ -176,14 +183,22 @@ export class SpendFold {
   add(row: SpendRow): void {
     switch (row.type) {
       case "hold":
-        this.open.set(row.holdId, { timestamp: row.timestamp, cost: row.cost, scopes: distinctScopes(row) })
+        this.open.set(row.holdId, {
+          timestamp: row.timestamp,
+          cost: row.cost,
+          scopes: distinctScopes(row, this.budgetedTags)
+        })
         return
       case "raise":
-        this.open.set(row.holdId, { timestamp: row.timestamp, cost: row.cost, scopes: distinctScopes(row) })
+        this.open.set(row.holdId, {
+          timestamp: row.timestamp,
+          cost: row.cost,
+          scopes: distinctScopes(row, this.budgetedTags)
+        })
         return
       default: {
         this.open.delete(row.holdId)
-        const scopes = distinctScopes(row)
+        const scopes = distinctScopes(row, this.budgetedTags)
         for (const [window, starts] of this.settled) {
           const start = windowStart(window, row.timestamp)
           let byScope = starts.get(start)
@@ -249,8 +264,8 @@ export class SpendFold {
 }
 
 /** A row's scopes, each once (two tags can name one scope: `a:b` = `c` and `a` = `b:c`). */
-const distinctScopes = (row: SpendRow): ReadonlyArray<string> => {
-  const scopes = scopesOf(row.alias, row.tags)
+const distinctScopes = (row: SpendRow, budgetedTags: ReadonlySet<string> | undefined): ReadonlyArray<string> => {
+  const scopes = scopesOf(row.alias, row.tags, budgetedTags)
   if (scopes.length <= 3) return scopes
   const distinct = new Set(scopes)
   return distinct.size === scopes.length ? scopes : [...distinct]

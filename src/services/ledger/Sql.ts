@@ -26,7 +26,7 @@ import {
   renewRecord,
   settlementEvent
 } from "./Events.js"
-import { budgetExceeded, firstRefusal, settledInLaterWindow } from "./Spend.js"
+import { budgetedTagSet, budgetExceeded, firstRefusal, settledInLaterWindow } from "./Spend.js"
 import {
   type Dialect,
   DirectStatements,
@@ -59,10 +59,11 @@ export const make = (
   dialect: Dialect,
   statements: Statements,
   holdTtlS: number,
-  alertThresholds: ReadonlyArray<number> = Alerts.defaultAlertThresholds
+  alertThresholds: ReadonlyArray<number> = Alerts.defaultAlertThresholds,
+  budgetedTags?: ReadonlyArray<string>
 ): Effect.Effect<SpendLedger, LedgerError> =>
   Effect.gen(function*() {
-    const spend = makeSpend(sql, holdTtlS)
+    const spend = makeSpend(sql, holdTtlS, budgetedTagSet(budgetedTags))
     const alerts = yield* Alerts.make(alertThresholds)
     const { tracker } = alerts
     /**

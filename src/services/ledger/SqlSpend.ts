@@ -15,8 +15,12 @@ import { parseTags, present, type Row } from "./SqlRows.js"
  * instead of summing its windows, which keeps it O(1) as the ledger grows (and no query plan can turn
  * quadratic).
  */
-export const makeSpend = (sql: SqlClient.SqlClient, holdTtlS: number) => {
-  const fold = new SpendFold(holdTtlS)
+export const makeSpend = (
+  sql: SqlClient.SqlClient,
+  holdTtlS: number,
+  budgetedTags: ReadonlySet<string> | undefined
+) => {
+  const fold = new SpendFold(holdTtlS, budgetedTags)
   const ttlMs = holdTtlS * 1000
   let lastSeq = 0
   const add = (rows: ReadonlyArray<Row>) => {

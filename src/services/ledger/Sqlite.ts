@@ -173,7 +173,7 @@ export const make = (options: SqliteLedgerOptions): Effect.Effect<Ledger.Service
     const durability = options.durability ?? "normal"
     const sql = yield* openMigrated(path, on, durability)
     const own = statements(sql, durability)
-    const ledger = yield* Sql.make(sql, on, own, options.holdTtlS ?? 900, options.alertThresholds)
+    const ledger = yield* Sql.make(sql, on, own, options.holdTtlS ?? 900, options.alertThresholds, options.budgetedTags)
     // the limiter takes the same write lock (SQLite has one writer); its rows are never fsynced on their own
     const inMemory = path === ":memory:"
     const limiter = yield* SqlLimits.make(
