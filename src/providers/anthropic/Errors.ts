@@ -94,6 +94,24 @@ const classOfType = (type: string): Errors.StatusClass | undefined => {
   }
 }
 
+/**
+ * The HTTP status Anthropic documents for each `error.type`: the status an error inside a 200 answer (a
+ * stream `error` event) reports, as an OpenAI-compatible one does, so it reads as an answer from the
+ * endpoint (a half-open breaker's probe answered so is settled, not given back); unknown types 500.
+ */
+const typeStatus: ReadonlyMap<string, number> = new Map([
+  ["invalid_request_error", 400],
+  ["authentication_error", 401],
+  ["billing_error", 402],
+  ["permission_error", 403],
+  ["not_found_error", 404],
+  ["request_too_large", 413],
+  ["rate_limit_error", 429],
+  ["api_error", 500],
+  ["timeout_error", 504],
+  ["overloaded_error", 529]
+])
+
 /** The class of a status without a known `error.type`; `undefined` (an in-band error) is a server error. */
 const classOfStatus = (status: number | undefined): Errors.StatusClass => {
   if (status === undefined) return { _tag: "RetryableError", reason: "server_error" }
@@ -153,7 +171,8 @@ const classifyFacts = (
   rawText: string,
   headers: Readonly<Record<string, string | undefined>>,
   context: Errors.ClassifyContext,
-  said: string
+  said: string,
+  inBandStatus?: number
 ): LLMError => {
   const text = Errors.truncate(facts?.message ?? plainText(rawText))
   const requestId = facts?.requestId ?? headers["request-id"]
@@ -179,7 +198,7 @@ const classifyFacts = (
   return Errors.makeError(statusClass, message, {
     provider: context.provider,
     endpoint: context.endpoint,
-    status,
+    status: status ?? inBandStatus,
     // An error inside a 200 waits by the schedule: that answer's headers are a success's (Anthropic has
     // sent retry-after on a 200, WIRE-openai-anthropic §2.1), not a wait for this error.
     retryAfter: status === undefined || (status >= 200 && status < 300)
@@ -219,4 +238,7 @@ export const classifyInBand = (
   headers: Readonly<Record<string, string | undefined>>,
   context: Errors.ClassifyContext,
   said = "sent an error event mid-stream:"
-): LLMError => classifyFacts(undefined, factsOf(json), text, headers, context, said)
+): LLMError => {
+  const facts = factsOf(json)
+  return classifyFacts(undefined, facts, text, headers, context, said, typeStatus.get(facts?.type ?? "") ?? 500)
+}

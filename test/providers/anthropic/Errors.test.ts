@@ -8,8 +8,10 @@ import { NodeHttpClient } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import type { LLMError } from "../../../src/domain/Errors.js"
 import * as Errors from "../../../src/providers/anthropic/Errors.js"
+import { outcomeOf } from "../../../src/services/CircuitBreaker.js"
 import * as Loopback from "../../support/LoopbackServer.js"
 import { apiKey, context, hello, pydantic, readCassette, setup, simonw } from "./Harness.js"
 
@@ -294,7 +296,7 @@ describe("Anthropic Errors.classify", () => {
 })
 
 describe("Anthropic Errors.classifyInBand (a stream error event)", () => {
-  it("overloaded_error is RetryableError overloaded with no status", () => {
+  it("overloaded_error is RetryableError overloaded with the status Anthropic documents for it (529)", () => {
     const error = fields(
       Errors.classifyInBand(
         {
@@ -309,7 +311,7 @@ describe("Anthropic Errors.classifyInBand (a stream error event)", () => {
     )
     assert.strictEqual(error._tag, "RetryableError")
     assert.strictEqual(error.reason, "overloaded")
-    assert.isUndefined(error.status)
+    assert.strictEqual(error.status, 529)
     assert.include(error.message, "mid-stream")
     assert.include(error.message, "req_011Cecah")
   })
@@ -331,6 +333,25 @@ describe("Anthropic Errors.classifyInBand (a stream error event)", () => {
     )
     assert.strictEqual(unknown._tag, "RetryableError")
     assert.strictEqual(unknown.reason, "server_error")
+    assert.strictEqual(unknown.status, 500)
+    assert.strictEqual(limited.status, 429)
+  })
+
+  it("an in-band invalid_request_error carries 400, so it counts as an answer from the endpoint (a half-open probe is settled)", () => {
+    const invalid = fields(
+      Errors.classifyInBand(
+        { type: "error", error: { type: "invalid_request_error", message: "bad" } },
+        "",
+        {},
+        context
+      )
+    )
+    assert.deepStrictEqual([invalid._tag, invalid.status], ["FatalError", 400])
+    assert.strictEqual(outcomeOf(Exit.fail(invalid)), "neutral")
+    const odd = fields(
+      Errors.classifyInBand({ type: "error", error: { type: "constructor", message: "?" } }, "", {}, context)
+    )
+    assert.deepStrictEqual([odd._tag, odd.status], ["RetryableError", 500])
   })
 })
 
