@@ -22,7 +22,13 @@ import { LLMConfig } from "./LLMConfig.js"
 /** A breaker's state. `failures` counts consecutive counted failures. */
 export type BreakerState =
   | { readonly _tag: "closed"; readonly failures: number }
-  | { readonly _tag: "open"; readonly failures: number; readonly reopensAt: number }
+  | {
+    readonly _tag: "open"
+    readonly failures: number
+    readonly reopensAt: number
+    /** A half-open breaker whose probe was given back: admitting the next probe is no new transition. */
+    readonly givenBack?: true
+  }
   | { readonly _tag: "half_open"; readonly failures: number }
 
 /** What `admit` decided for one attempt. A `pass` names the closed period it was admitted in. */
@@ -169,7 +175,7 @@ export const make = (
             return [{ _tag: "reject", reopensAt: now + recoveryMs }, state]
           case "open":
             return now >= state.reopensAt
-              ? [{ _tag: "probe" }, { _tag: "half_open", failures: state.failures }]
+              ? [{ _tag: "probe" }, { _tag: "half_open", failures: state.failures }, state.givenBack === true]
               : [{ _tag: "reject", reopensAt: state.reopensAt }, state]
         }
       })
@@ -183,7 +189,7 @@ export const make = (
           // A probe that never went out gives its slot back: the breaker is open and due again at once,
           // which `states()` reads as the half_open it was (no transition to log).
           return state._tag === "half_open" && admission._tag === "probe"
-            ? [undefined, { _tag: "open", failures: state.failures, reopensAt: now }, true]
+            ? [undefined, { _tag: "open", failures: state.failures, reopensAt: now, givenBack: true }, true]
             : [undefined, state]
         }
         if (outcome === "success") return [undefined, closed]
