@@ -262,6 +262,38 @@ export const make = (deps: {
       ).pipe(Effect.annotateLogs({ traceId: meter.plan.traceId, alias: model.alias }))
       : Effect.void
 
+  /** The usage a successful answer is settled at: its report when plausible, else its bound. */
+  const answerUsage = (
+    meter: Meter,
+    route: Route,
+    reported: UsageCounts | undefined,
+    answer: { readonly content: string; readonly reasoning: string | undefined }
+  ) =>
+    fromCounts(
+      reported ??
+        boundedUsage(
+          meter,
+          route.model,
+          Buffer.byteLength(answer.content, "utf8") + Buffer.byteLength(answer.reasoning ?? "", "utf8")
+        )
+    )
+
+  /**
+   * Notes a unary answer's usage in the call's progress the moment it arrives: a call interrupted
+   * between its answer and its commit (a caller's timeout during the rate-limit release or the
+   * commit's round trip) was billed, and its cancel is priced by it, not at $0.
+   */
+  const answered = (
+    meter: Meter,
+    route: Route,
+    claimed: UsageCounts | undefined,
+    answer: { readonly content: string; readonly reasoning: string | undefined }
+  ): void => {
+    meter.progress.observeUsage(
+      answerUsage(meter, route, claimed === undefined ? undefined : plausible(claimed), answer)
+    )
+  }
+
   /** Commits a successful call at its real usage and cost (uninterruptibly) and returns them. */
   const commit = (
     meter: Meter,
@@ -272,15 +304,9 @@ export const make = (deps: {
     Effect.clockWith((clock) =>
       Effect.gen(function*() {
         const reported = claimed === undefined ? undefined : plausible(claimed)
+        const usage = answerUsage(meter, route, reported, answer)
+        meter.progress.observeUsage(usage)
         if (claimed !== undefined && reported === undefined) yield* warnImplausible(route)
-        const usage = fromCounts(
-          reported ??
-            boundedUsage(
-              meter,
-              route.model,
-              Buffer.byteLength(answer.content, "utf8") + Buffer.byteLength(answer.reasoning ?? "", "utf8")
-            )
-        )
         const cost = yield* pricing.cost(route.model, usage)
         const now = clock.unsafeCurrentTimeMillis()
         const timing = meter.progress.timing(now)
@@ -302,8 +328,8 @@ export const make = (deps: {
           Effect.tap(() => meter.settle()),
           Effect.uninterruptible,
           Effect.catchTag("LedgerError", (error) => {
-            // The answer was billed: the cancel that follows (`settleUnfinished`) records its usage.
-            meter.progress.observeUsage(usage)
+            // The answer was billed: the cancel that follows (`settleUnfinished`) records its usage
+            // (noted in the progress above).
             return Effect.zipRight(
               Effect.logError(`ledger commit failed for trace ${meter.plan.traceId}: ${error.message}`),
               Effect.fail(ledgerUnavailable(error))
@@ -393,7 +419,7 @@ export const make = (deps: {
     return Effect.catchAll(renew(held), (error) => Effect.logDebug(`hold ${held.id} not renewed: ${error.message}`))
   }
 
-  return { hold, raiseFor, commit, settleUnfinished, renewalDue }
+  return { hold, raiseFor, answered, commit, settleUnfinished, renewalDue }
 }
 
 /** The metering operations of a layer. */

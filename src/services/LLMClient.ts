@@ -123,11 +123,14 @@ export const make = Effect.gen(function*() {
         (meter) =>
           Effect.gen(function*() {
             const [decoded, route] = yield* attempts.run(meter, (client, target, route, timeout) =>
-              Timeout.timeoutAbortable(
-                (abort) => client.generate(target, Plan.requestFor(planned, route.model), abort),
-                client.abortsRequests === true,
-                timeout,
-                () => Attempts.attemptTimeout(route, timeout)
+              Effect.tap(
+                Timeout.timeoutAbortable(
+                  (abort) => client.generate(target, Plan.requestFor(planned, route.model), abort),
+                  client.abortsRequests === true,
+                  timeout,
+                  () => Attempts.attemptTimeout(route, timeout)
+                ),
+                (answer) => metering.answered(meter, route, answer.usage, answer)
               ))
             // A server may set its request id to text it was sent (a key): scrubbed here, for every
             // consumer — the response, the call span, the `@effect/ai` layer (API.md §14).

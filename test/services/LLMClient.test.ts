@@ -14,7 +14,7 @@ import { TokenUsage } from "../../src/domain/TokenUsage.js"
 import { makeMockProviders, type MockReply, testConfig } from "../../src/layers/Test.js"
 import * as Testing from "../../src/layers/Test.js"
 import { CircuitBreaker } from "../../src/services/CircuitBreaker.js"
-import { Ledger } from "../../src/services/Ledger.js"
+import { Ledger, makeMemory } from "../../src/services/Ledger.js"
 import { generate, stream } from "../../src/services/LLMClient.js"
 import { perMessageTokenAllowance } from "../../src/services/Pricing.js"
 
@@ -470,6 +470,48 @@ describe("retries (TestClock)", () => {
       assert.strictEqual((error as RetryableError).reason, "timeout")
     }).pipe(Effect.provide(layer))
   })
+})
+
+describe("a unary call interrupted between its answer and its commit", () => {
+  it.effect("is cancelled at the usage the answer reported, not at $0 (the provider billed it)", () =>
+    Effect.gen(function*() {
+      const releasing = yield* Deferred.make<void>()
+      // the slot release before the commit, a ledger round trip with rate limits on a database: held open
+      const slowRelease = Layer.effect(
+        Ledger,
+        Effect.map(makeMemory({}), (ledger) => ({
+          ...ledger,
+          release: (slot, tokens) =>
+            Effect.zipRight(
+              Deferred.succeed(releasing, undefined),
+              Effect.zipRight(Effect.sleep("50 millis"), ledger.release(slot, tokens))
+            )
+        }))
+      )
+      const providers = makeMockProviders({
+        replies: [{ content: "ok", usage: { inputTokens: 1000, outputTokens: 500 } }]
+      })
+      const layer = Testing.makeTestLayer({
+        config: {
+          ...testConfig,
+          models: { ...testConfig.models, "test-model": { ...testConfig.models["test-model"], limits: { rpm: 1000 } } }
+        },
+        providers,
+        ledger: slowRelease
+      })
+      yield* Effect.gen(function*() {
+        const call = yield* Effect.fork(generate({ prompt: "hi", traceId: "t-between" }))
+        yield* Deferred.await(releasing)
+        const interrupted = yield* Effect.fork(Fiber.interrupt(call))
+        yield* TestClock.adjust("50 millis")
+        yield* Fiber.join(interrupted)
+        const events = yield* (yield* Ledger).events({ traceId: "t-between" })
+        const cancel = events.find((event) => event.type === "cancel")
+        assert.strictEqual(cancel?.status, "cancelled")
+        assert.deepStrictEqual([cancel?.usage?.inputTokens, cancel?.usage?.outputTokens], [1000, 500])
+        assert.closeTo(cancel?.cost ?? 0, 0.002, 1e-12, "1,000 in at $1/M + 500 out at $2/M")
+      }).pipe(Effect.provide(layer))
+    }))
 })
 
 describe("breakers and routing", () => {
