@@ -229,11 +229,25 @@ export const make = (deps: {
       let lastError: LLMError | undefined
       let routing = plan.routing
       while (true) {
-        const route = yield* (lastError === undefined
+        const routed = lastError === undefined
           ? router.route(routing, previous)
-          : Effect.catchTag(router.route(routing, previous), "CircuitOpenError", () => Effect.fail(lastError!)))
-        const exit = yield* Effect.exit(
-          breakers.guard(route.endpoint.name, route.admission, once(meter, route, state, attempt), successIn)
+          : Effect.catchTag(router.route(routing, previous), "CircuitOpenError", () => Effect.fail(lastError!))
+        // The admission and the guard that records its outcome in one uninterruptible step (the attempt
+        // itself stays interruptible): a half-open breaker's probe interrupted between them was never
+        // given back, and the breaker refused every call from then on.
+        const [route, exit] = yield* Effect.uninterruptibleMask((restore) =>
+          Effect.flatMap(routed, (route) =>
+            Effect.map(
+              Effect.exit(
+                breakers.guard(
+                  route.endpoint.name,
+                  route.admission,
+                  restore(once(meter, route, state, attempt)),
+                  successIn
+                )
+              ),
+              (exit) => [route, exit] as const
+            ))
         )
         if (Exit.isSuccess(exit)) return [exit.value, route] as const
         const failure = Cause.failureOption(exit.cause)

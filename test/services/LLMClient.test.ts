@@ -5,7 +5,9 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
+import * as FiberId from "effect/FiberId"
 import * as Layer from "effect/Layer"
+import * as Logger from "effect/Logger"
 import * as Random from "effect/Random"
 import * as Stream from "effect/Stream"
 import * as TestClock from "effect/TestClock"
@@ -515,6 +517,31 @@ describe("a unary call interrupted between its answer and its commit", () => {
 })
 
 describe("breakers and routing", () => {
+  it.effect("a half-open probe interrupted the moment it is admitted is given back: the next call probes again", () => {
+    const { layer, providers } = setup([unavailable(), "ok"], {
+      resilience: { max_retries: 0, circuit_breaker: { failure_threshold: 1, recovery_timeout_s: 10 } }
+    })
+    let target: Fiber.RuntimeFiber<unknown, unknown> | undefined
+    // Interrupts the call as its probe is admitted (the transition's log), as a caller's timeout firing
+    // at that moment would: before the guard that gives an unused probe back was installed.
+    const interrupter = Logger.make(({ message }) => {
+      const text = String(Array.isArray(message) ? message.join(" ") : message)
+      if (text.includes("open -> half_open") && target !== undefined) {
+        target.unsafeInterruptAsFork(FiberId.none)
+        target = undefined
+      }
+    })
+    return Effect.gen(function*() {
+      assert.strictEqual((yield* Effect.flip(generate({ prompt: "1" })))._tag, "RetryableError")
+      yield* TestClock.adjust("10 seconds")
+      const probe = yield* Effect.fork(generate({ prompt: "2" }))
+      target = probe as Fiber.RuntimeFiber<unknown, unknown>
+      assert.isTrue(Exit.isInterrupted(yield* Fiber.await(probe)))
+      assert.strictEqual(yield* generate({ prompt: "3" }), "ok", "the next call is the probe, not CircuitOpenError")
+      assert.strictEqual(providers.calls.length, 2, "the interrupted probe sent nothing")
+    }).pipe(Effect.provide(layer), Effect.provide(Logger.replace(Logger.defaultLogger, interrupter)))
+  })
+
   it.effect("a failing endpoint opens its breaker; traffic moves to the second endpoint, then to the fallback", () => {
     const failing: MockReply = (call) =>
       call.endpoint === "g1" || call.endpoint === "g2"
