@@ -7,6 +7,7 @@
  * their times come in (rows from other processes carry other clocks). A dropped hold is kept aside
  * for another TTL, so a clock stepped back (an NTP correction) finds it young again and counts it.
  */
+import { roundUsd } from "../../internal/Usd.js"
 
 /** One open hold: when it was made (its age counts from there), what it reserves, and where. */
 export interface OpenHold {
@@ -54,7 +55,8 @@ export class OpenHolds {
       const entry = this.byScope.get(scope)
       if (entry === undefined) this.byScope.set(scope, { total: hold.cost, holds: 1 })
       else {
-        entry.total += hold.cost
+        // to the picodollar at each step, so float error never accumulates past the fits tolerance
+        entry.total = roundUsd(entry.total + hold.cost)
         entry.holds++
       }
     }
@@ -76,7 +78,7 @@ export class OpenHolds {
       const entry = this.byScope.get(scope)!
       // The last hold of a scope leaves it at exactly zero, whatever rounding the sums carried.
       if (--entry.holds === 0) this.byScope.delete(scope)
-      else entry.total -= hold.cost
+      else entry.total = roundUsd(entry.total - hold.cost)
     }
   }
 

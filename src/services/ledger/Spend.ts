@@ -203,7 +203,9 @@ export class SpendFold {
           const start = windowStart(window, row.timestamp)
           let byScope = starts.get(start)
           if (byScope === undefined) starts.set(start, byScope = new Map())
-          for (const scope of scopes) byScope.set(scope, (byScope.get(scope) ?? 0) + row.cost)
+          // to the picodollar at each step: a plain float sum drifted past the 1e-12 tolerance of `fits`
+          // (9,999 × $0.10 read 999.900000000159, and a $0.10 call that fitted $1,000 exactly was refused)
+          for (const scope of scopes) byScope.set(scope, roundUsd((byScope.get(scope) ?? 0) + row.cost))
         }
       }
     }

@@ -88,6 +88,26 @@ describe("SpendFold", () => {
     assert.isFalse(fold.counts("b", sunday + 60_000))
   })
 
+  it("keeps totals to the picodollar: 9,999 settlements of $0.10 are $999.90, and a $0.10 call then fits $1,000 exactly", () => {
+    const fold = new SpendFold(900)
+    const now = at("2026-01-15T12:00:00Z")
+    for (let i = 0; i < 9_999; i++) {
+      fold.add({ type: "hold", holdId: `h${i}`, cost: 0.1, timestamp: now, alias: "flash", tags: undefined })
+      fold.add({ type: "commit", holdId: `h${i}`, cost: 0.1, timestamp: now, alias: "flash", tags: undefined })
+    }
+    assert.strictEqual(fold.spent("global", "daily", now), 999.9)
+    const limit = { scope: "global", window: "daily", limit: 1000 } as const
+    assert.isUndefined(fold.check([limit], 0.1, now))
+    // and open holds' running totals, opened and closed many times over
+    for (let i = 0; i < 9_999; i++) {
+      fold.add({ type: "hold", holdId: `o${i}`, cost: 0.1, timestamp: now, alias: "flash", tags: undefined })
+    }
+    for (let i = 0; i < 9_000; i++) {
+      fold.add({ type: "cancel", holdId: `o${i}`, cost: 0, timestamp: now, alias: "flash", tags: undefined })
+    }
+    assert.strictEqual(fold.spent("global", "daily", now), 999.9 + 99.9)
+  })
+
   it("checks limits in order, the hold being raised left out", () => {
     const fold = new SpendFold(900)
     const now = at("2026-01-15T12:00:00Z")
