@@ -5,9 +5,11 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
-import { readFileSync, rmSync } from "node:fs"
+import { readdirSync, readFileSync, rmSync } from "node:fs"
+import { builtinModules } from "node:module"
 import { join, resolve } from "node:path"
 import { pathToFileURL } from "node:url"
+import { bundleCli } from "../../scripts/bundle-cli.js"
 import { bundleLib } from "../../scripts/bundle-lib.js"
 import { packageEntries } from "../readme/entries.js"
 
@@ -74,7 +76,36 @@ describe("the bundled entry points", () => {
     }))
 })
 
+/** The packages a bundle's files import by name (statically or with `import()`), e.g. `effect` for `effect/Schema`. */
+const importedPackages = (dir: string): Set<string> => {
+  const names = new Set<string>()
+  for (const file of readdirSync(dir, { recursive: true, encoding: "utf8" })) {
+    if (!/\.m?js$/.test(file)) continue
+    const text = readFileSync(join(dir, file), "utf8")
+    for (const [, specifier] of text.matchAll(/(?:^import [^;\n]* from |^import |\bimport\()"([^".][^"]*)"/gm)) {
+      if (specifier!.startsWith("node:") || builtinModules.includes(specifier!)) continue
+      const parts = specifier!.split("/")
+      names.add(specifier!.startsWith("@") ? parts.slice(0, 2).join("/") : parts[0]!)
+    }
+  }
+  return names
+}
+
 describe("package.json", () => {
+  it("declares every package the library and the CLI bundles import (an isolated install — pnpm — has only those)", async () => {
+    const manifest = JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as {
+      readonly dependencies: Record<string, string>
+      readonly peerDependencies: Record<string, string>
+    }
+    const declared = new Set([...Object.keys(manifest.dependencies), ...Object.keys(manifest.peerDependencies)])
+    const cliDir = join(root, ".test-build/cli-imports/cli")
+    rmSync(cliDir, { recursive: true, force: true })
+    await bundleCli(cliDir, ".mjs")
+    const imported = new Set([...importedPackages(outdir), ...importedPackages(cliDir)])
+    expect(imported.has("effect")).toBe(true)
+    expect([...imported].filter((name) => !declared.has(name)).sort()).toEqual([])
+  })
+
   it("every subpath of `exports` is in `typesVersions` with the same types, so TypeScript's legacy `node` resolution finds it", () => {
     const manifest = JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as {
       readonly exports: Record<string, { readonly types: string }>
