@@ -63,18 +63,18 @@ export interface BatchOptions {
   /** Items in flight at most (a positive integer). */
   readonly concurrency: number
   /** Which failure stops the batch (default `"budget"`). */
-  readonly stopOn?: BatchStopOn
+  readonly stopOn?: BatchStopOn | undefined
   /**
    * Stops admitting items once this effect completes (a shutdown, Ctrl-C): the items in flight settle
    * and are emitted, and the stream ends normally (like `Stream.haltWhen`).
    */
-  readonly haltWhen?: Effect.Effect<unknown>
+  readonly haltWhen?: Effect.Effect<unknown> | undefined
   /**
    * Cancels the batch once this effect completes (a second Ctrl-C): nothing more is admitted, the
    * calls in flight are interrupted — each settled `cancelled` in the ledger, its item not emitted —
    * and the stream ends normally with the results that had settled.
    */
-  readonly cancelWhen?: Effect.Effect<unknown>
+  readonly cancelWhen?: Effect.Effect<unknown> | undefined
 }
 
 /**

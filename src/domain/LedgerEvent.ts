@@ -41,8 +41,8 @@ export class LedgerEvent extends Schema.Class<LedgerEvent>("LedgerEvent")({
 
 /** Filter for `Ledger.events`. */
 export interface LedgerQuery {
-  readonly traceId?: string
-  readonly since?: Date
+  readonly traceId?: string | undefined
+  readonly since?: Date | undefined
 }
 
 /**

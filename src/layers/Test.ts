@@ -20,16 +20,16 @@ import { layerWith, type LiveServices } from "./Live.js"
 /** A scripted answer: its text, and what else the call reports. */
 export interface MockAnswer {
   readonly content: string
-  readonly reasoning?: string
+  readonly reasoning?: string | undefined
   /**
    * Tool calls the model makes (after the text); `id` defaults to `call_<n>`, numbered across the
    * mock's answers (as a service's ids never repeat in one conversation) until `reset()`.
    */
-  readonly toolCalls?: ReadonlyArray<MockToolCall>
-  readonly usage?: Partial<UsageCounts>
-  readonly finishReason?: FinishReason
+  readonly toolCalls?: ReadonlyArray<MockToolCall> | undefined
+  readonly usage?: Partial<UsageCounts> | undefined
+  readonly finishReason?: FinishReason | undefined
   /** How `stream` splits the content (default: by words); they must join to `content`. */
-  readonly deltas?: ReadonlyArray<string>
+  readonly deltas?: ReadonlyArray<string> | undefined
 }
 
 /** A scripted tool call: the tool's name and the params its handler gets. */

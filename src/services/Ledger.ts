@@ -118,26 +118,26 @@ export interface LimitUse extends WindowUse {
 /** Options shared by every backend. */
 export interface LedgerOptions {
   /** Seconds after which an unsettled hold stops counting toward spend (its process died). */
-  readonly holdTtlS?: number
+  readonly holdTtlS?: number | undefined
   /**
    * Fractions of each limit (ascending, each in (0, 1]) at which a `BudgetAlert` is published; default
    * `[0.8, 1]` (the config's `budget.alert_thresholds`); `[]` publishes none. A repeated fraction counts
    * once; one that is not a positive number is ignored.
    */
-  readonly alertThresholds?: ReadonlyArray<number>
+  readonly alertThresholds?: ReadonlyArray<number> | undefined
   /**
    * The tag keys that have a budget (the config's `budget.per_tag` keys): a call falls into a scope for
    * each of its tags with one of these keys (API.md §12), and only those scopes' spend is kept — a tag
    * without a budget (a request id) is only recorded on the events, and its `spend` reads 0. Default:
    * every tag key makes a scope (each value then keeps a few hundred bytes for up to two months).
    */
-  readonly budgetedTags?: ReadonlyArray<string>
+  readonly budgetedTags?: ReadonlyArray<string> | undefined
 }
 
 /** Range and grouping of `Ledger.summary`. */
 export interface SummaryQuery {
-  readonly since?: Date
-  readonly until?: Date
+  readonly since?: Date | undefined
+  readonly until?: Date | undefined
   readonly groupBy: SummaryGroupBy
 }
 

@@ -30,9 +30,9 @@ export type { SimulatedProvider } from "./Wire.js"
 /** How to start a simulator. */
 export interface SimulatorOptions {
   /** Interface to listen on; default `127.0.0.1`. */
-  readonly host?: string
+  readonly host?: string | undefined
   /** Port; default 0 (a free port). */
-  readonly port?: number
+  readonly port?: number | undefined
   /**
    * Accepted API keys per provider; default `sim-google-key` / `sim-dashscope-key` / `sim-openai-key` /
    * `sim-anthropic-key`.
@@ -47,17 +47,17 @@ export interface SimulatorOptions {
    * OpenAI-compatible endpoints that check no key (a local model server such as Ollama: any
    * `Authorization`, or none, is accepted). Every other endpoint checks its provider's keys.
    */
-  readonly keyless?: ReadonlyArray<string>
+  readonly keyless?: ReadonlyArray<string> | undefined
   /** Known model ids; a request for another gets the provider's 404. Default: any model is served. */
-  readonly models?: ReadonlyArray<string>
+  readonly models?: ReadonlyArray<string> | undefined
   /** A step merged under every request's own (e.g. `{ eventDelayMs: 10 }` to slow all streams). */
-  readonly defaults?: SimulatorStep
+  readonly defaults?: SimulatorStep | undefined
   /** Initial fault queues, by endpoint name. */
-  readonly script?: Readonly<Record<string, ReadonlyArray<SimulatorStep>>>
+  readonly script?: Readonly<Record<string, ReadonlyArray<SimulatorStep>>> | undefined
   /** Initial standing behaviours, by endpoint name. */
-  readonly always?: Readonly<Record<string, SimulatorStep>>
+  readonly always?: Readonly<Record<string, SimulatorStep>> | undefined
   /** Entries kept in the request log (oldest dropped first); default 10,000. */
-  readonly maxLog?: number
+  readonly maxLog?: number | undefined
 }
 
 /** One request as the simulator saw it (keys redacted). */

@@ -28,7 +28,7 @@ export interface MemoryLedgerOptions extends LedgerOptions {
    * How many events `events()` and `summary` keep (default 10,000); the totals stay exact beyond. A
    * fraction is taken down to a whole number, and anything below 1 (or not a number) keeps 1.
    */
-  readonly maxEvents?: number
+  readonly maxEvents?: number | undefined
 }
 
 /**

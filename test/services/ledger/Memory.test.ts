@@ -9,6 +9,18 @@ import { makeMemory } from "../../../src/services/Ledger.js"
 import { day, request, usage } from "../../support/LedgerBackends.js"
 
 describe("in-memory ledger", () => {
+  it.effect("query and option fields given as undefined mean absent (they type-check under exactOptionalPropertyTypes)", () =>
+    Effect.gen(function*() {
+      yield* TestClock.setTime(day)
+      const given: { readonly since?: Date | undefined; readonly traceId?: string | undefined } = {}
+      const ledger = yield* makeMemory({ maxEvents: undefined, holdTtlS: undefined, alertThresholds: undefined })
+      const hold = yield* ledger.hold(request({ traceId: "t", limit: 0 }))
+      yield* ledger.commit(hold, { cost: 0.5 })
+      assert.strictEqual((yield* ledger.events({ traceId: given.traceId, since: given.since })).length, 2)
+      const rows = yield* ledger.summary({ groupBy: "model", since: given.since, until: given.since })
+      assert.deepStrictEqual(rows.map((row) => row.cost), [0.5])
+    }))
+
   it.effect("keeps at most maxEvents events, the oldest dropped first, while its totals stay exact", () =>
     Effect.gen(function*() {
       yield* TestClock.setTime(day)
