@@ -8,6 +8,7 @@
  */
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -15,6 +16,7 @@ import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import type { ResilienceConfig } from "../domain/Config.js"
 import { type ConfigError, type LLMError, RetryableError } from "../domain/Errors.js"
+import * as OnFailure from "../internal/OnFailure.js"
 import * as RetryPolicy from "../internal/RetryPolicy.js"
 import { type Scrubber, scrubError } from "../internal/Scrub.js"
 import * as Spans from "../internal/Spans.js"
@@ -127,8 +129,9 @@ export const make = (deps: {
 
   /** One admitted attempt: the fallback raise, the credentials, then `attempt` within its timeout. */
   const once = <A>(meter: Meter, route: Route, state: RetryPolicy.RetryState, attempt: Attempt<A>) =>
-    Effect.clockWith((clock) =>
-      Effect.gen(function*() {
+    Effect.withFiberRuntime<A, LLMError | Rerouted | CutShort | NotSent | Unkeyed>((fiber) => {
+      const clock = Context.get(fiber.currentDefaultServices, Clock.Clock)
+      return Effect.gen(function*() {
         // the key first: a fallback without one is left out before its price is held
         const credentials = yield* route.model.alias === meter.plan.model.alias
           ? deps.config.credentials(route.model.provider)
@@ -171,7 +174,7 @@ export const make = (deps: {
           )
         }
         meter.progress.attempt(route)
-        yield* telemetry.attempted(route)
+        telemetry.attemptedIn(fiber, route)
         const timeoutMs = Math.min(requestTimeoutMs, remainingMs)
         const target: ProviderTarget = {
           provider: route.model.provider,
@@ -182,22 +185,26 @@ export const make = (deps: {
         }
         const budgetCut = timeoutMs < requestTimeoutMs
         let cutShort = false
-        return yield* attempt(deps.providers[route.model.protocol], target, route, Duration.millis(timeoutMs)).pipe(
+        const sent = attempt(deps.providers[route.model.protocol], target, route, Duration.millis(timeoutMs))
+        const scrubbed = (error: LLMError): LLMError => {
+          cutShort = budgetCut && attemptTimeouts.has(error)
+          return scrubError(deps.scrub, error)
+        }
+        const marked = (error: LLMError): LLMError | CutShort => cutShort ? new CutShort(error) : error
+        return yield* Spans.isTraced(fiber)
           // Scrubbed inside the attempt span, so the error the span records holds no secret either.
-          Effect.mapError((error) => {
-            cutShort = budgetCut && attemptTimeouts.has(error)
-            return scrubError(deps.scrub, error)
-          }),
-          (effect) =>
-            Spans.withSpan(
-              effect,
+          ? OnFailure.mapError(
+            Effect.withSpan(
+              OnFailure.mapError(sent, scrubbed),
               "LLMClient.attempt",
-              () => telemetry.attemptSpan(meter.plan, route, meter.progress.attempts, waited)
+              telemetry.attemptSpan(meter.plan, route, meter.progress.attempts, waited)
             ),
-          Effect.mapError((error): LLMError | CutShort => cutShort ? new CutShort(error) : error)
-        )
+            marked
+          )
+          // no span (the native tracer): one frame does both
+          : OnFailure.mapError(sent, (error) => marked(scrubbed(error)))
       })
-    )
+    })
 
   // Whether `endpoint`'s breaker is open now (this failure may have opened it): the retry then goes to
   // a fallback, or nowhere, and does not wait for a hint about the endpoint it leaves.

@@ -4,6 +4,7 @@
  * `internal/Telemetry.ts`). Tagged metrics are memoised: tagging builds and hashes a key each time.
  */
 import * as Effect from "effect/Effect"
+import type * as Fiber from "effect/Fiber"
 import * as FiberRef from "effect/FiberRef"
 import * as Metric from "effect/Metric"
 import type * as MetricLabel from "effect/MetricLabel"
@@ -71,13 +72,33 @@ export const make = (options: { readonly recordContent: boolean; readonly scrub?
   const refused = taggedBy(Telemetry.limiterRefused, "model", "limit")
   const waitMs = taggedBy(Telemetry.limiterWaitMs, "model")
 
+  const countSettled = (
+    labels: ReadonlyArray<MetricLabel.MetricLabel>,
+    who: Who,
+    outcome: string,
+    totalMs: number,
+    cost: number
+  ) => {
+    requests(who.provider, who.model, outcome).unsafeUpdate(1, labels)
+    latency(who.provider, who.model).unsafeUpdate(totalMs, labels)
+    if (cost > 0) spend(who.provider, who.model).unsafeUpdate(cost, labels)
+  }
+
   /** Counts a settled call by outcome (`ok`, an error tag, `cancelled`), its latency and its spend. */
   const settled = (who: Who, outcome: string, totalMs: number, cost: number) =>
-    updateMetrics((labels) => {
-      requests(who.provider, who.model, outcome).unsafeUpdate(1, labels)
-      latency(who.provider, who.model).unsafeUpdate(totalMs, labels)
-      if (cost > 0) spend(who.provider, who.model).unsafeUpdate(cost, labels)
-    })
+    updateMetrics((labels) => countSettled(labels, who, outcome, totalMs, cost))
+
+  /**
+   * `settled`, at once, by code running in `fiber` (its metric labels read now, as the effect would
+   * read them): no effect step.
+   */
+  const settledIn = (
+    fiber: Fiber.RuntimeFiber<unknown, unknown>,
+    who: Who,
+    outcome: string,
+    totalMs: number,
+    cost: number
+  ) => countSettled(fiber.getFiberRef(FiberRef.currentMetricLabels), who, outcome, totalMs, cost)
 
   /** Annotates the call span with what the plan decided. */
   const started = (plan: Plan) =>
@@ -109,7 +130,10 @@ export const make = (options: { readonly recordContent: boolean; readonly scrub?
   const withTtft = (ttftMs: number | undefined, annotated: Effect.Effect<void>): Effect.Effect<void> =>
     ttftMs === undefined ? annotated : Effect.zipRight(Metric.update(Telemetry.ttftMs, ttftMs), annotated)
 
-  /** Annotates the call span with the answer, and records the TTFT of a stream. */
+  /**
+   * Annotates the call span with the answer, and records the TTFT of a stream. `traced: false` (the
+   * caller read its fiber's tracer: the native one) skips the annotation and its check of the tracer.
+   */
   const finished = (answer: {
     readonly route: Route
     readonly usage: TokenUsage
@@ -119,7 +143,8 @@ export const make = (options: { readonly recordContent: boolean; readonly scrub?
     readonly requestId: string | undefined
     readonly content: string
     readonly ttftMs: number | undefined
-  }) => {
+  }, traced = true) => {
+    if (!traced) return answer.ttftMs === undefined ? Effect.void : Metric.update(Telemetry.ttftMs, answer.ttftMs)
     const annotated = whenTraced(() =>
       Effect.annotateCurrentSpan({
         // the provider that answered: a fallback's, when one did (its endpoint and model are named too)
@@ -169,6 +194,10 @@ export const make = (options: { readonly recordContent: boolean; readonly scrub?
   /** Counts an attempt about to be sent. */
   const attempted = (route: Route) =>
     updateMetrics((labels) => attempts(route.model.provider, route.endpoint.name).unsafeUpdate(1, labels))
+
+  /** `attempted`, at once, by code running in `fiber` (no effect step). */
+  const attemptedIn = (fiber: Fiber.RuntimeFiber<unknown, unknown>, route: Route) =>
+    attempts(route.model.provider, route.endpoint.name).unsafeUpdate(1, fiber.getFiberRef(FiberRef.currentMetricLabels))
 
   /** The options of an attempt's span; a rate-limiter wait before it is recorded on it. */
   const attemptSpan = (
@@ -245,11 +274,13 @@ export const make = (options: { readonly recordContent: boolean; readonly scrub?
 
   return {
     settled,
+    settledIn,
     refusedUnplanned,
     started,
     finished,
     unfinished,
     attempted,
+    attemptedIn,
     attemptSpan,
     retried,
     rateLimitWaited,

@@ -6,6 +6,7 @@
  */
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
@@ -121,10 +122,11 @@ export const make = (deps: {
       estimate: plan.estimate,
       limits: plan.limits
     }).pipe(
-      Effect.catchAll((error) =>
-        refused(plan, progress, error._tag === "LedgerError" ? ledgerUnavailable(error) : error)
-      ),
-      Effect.map((held) => new Meter(plan, progress, held))
+      // one frame for both outcomes (a `catchAll` and a `map` cost a success three steps more)
+      Effect.matchEffect({
+        onFailure: (error) => refused(plan, progress, error._tag === "LedgerError" ? ledgerUnavailable(error) : error),
+        onSuccess: (held) => Effect.succeed(new Meter(plan, progress, held))
+      })
     )
 
   /**
@@ -301,8 +303,9 @@ export const make = (deps: {
     claimed: UsageCounts | undefined,
     answer: { readonly content: string; readonly reasoning: string | undefined }
   ): Effect.Effect<Settled, FatalError> =>
-    Effect.clockWith((clock) =>
-      Effect.gen(function*() {
+    Effect.withFiberRuntime((fiber) => {
+      const clock = Context.get(fiber.currentDefaultServices, Clock.Clock)
+      return Effect.gen(function*() {
         const reported = claimed === undefined ? undefined : plausible(claimed)
         const usage = answerUsage(meter, route, reported, answer)
         meter.progress.observeUsage(usage)
@@ -337,10 +340,10 @@ export const make = (deps: {
           })
         )
         yield* warnOvershoot(meter, route.model, cost, held)
-        yield* telemetry.settled(called, "ok", timing.totalMs, cost)
+        telemetry.settledIn(fiber, called, "ok", timing.totalMs, cost)
         return { usage, cost, timing }
       })
-    )
+    })
 
   /**
    * Settles a call that did not commit, from its `Exit`: `cancelled` when interrupted or stopped

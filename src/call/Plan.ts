@@ -129,9 +129,9 @@ export interface PartsInput {
 export const make = (deps: PlannerDeps) => {
   const planned = planValidated(deps)
   return (input: GenerateRequest): Effect.Effect<Plan, FatalError | ConfigError | RateLimitError> =>
-    Effect.suspend(() => {
+    Effect.withFiberRuntime((fiber) => {
       const validated = validate(input)
-      if (!(validated instanceof FatalError)) return planned(input, validated)
+      if (!(validated instanceof FatalError)) return planned(input, validated, fiber.getFiberRef(currentCallContext))
       // A malformed request for a model that resolves names its provider, as every error does where known.
       const alias = input.model === undefined || typeof input.model === "string" ? input.model : null
       return alias === null ? Effect.fail(validated) : Effect.flatMap(
@@ -169,7 +169,9 @@ export const makeForParts = (deps: PlannerDeps) => {
   const planned = planValidated(deps)
   return (input: PartsInput): Effect.Effect<Plan, FatalError | ConfigError | RateLimitError> => {
     const problem = input.tags === undefined ? undefined : tagsProblem(input.tags)
-    return problem === undefined ? planned(input, input.request) : Effect.fail(invalidRequest(problem))
+    return problem === undefined
+      ? Effect.withFiberRuntime((fiber) => planned(input, input.request, fiber.getFiberRef(currentCallContext)))
+      : Effect.fail(invalidRequest(problem))
   }
 }
 
@@ -207,9 +209,14 @@ const planValidated = (deps: PlannerDeps) => {
     return limits
   }
 
-  return (input: CallMeta, validated: CallRequest): Effect.Effect<Plan, FatalError | ConfigError> =>
+  // `context`: the fiber's `withCallContext`, read by the caller (which has the fiber at hand: a
+  // `FiberRef.get` here is two steps more)
+  return (
+    input: CallMeta,
+    validated: CallRequest,
+    context: CallContext
+  ): Effect.Effect<Plan, FatalError | ConfigError> =>
     Effect.gen(function*() {
-      const context = yield* FiberRef.get(currentCallContext)
       const traceIdRefused = traceIdProblem(input.traceId) ??
         (traceIdProblem(context.traceId) === undefined
           ? undefined

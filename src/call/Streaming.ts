@@ -9,6 +9,7 @@
  * length (a 100-event stream spent most of its CPU there), so the stages are plain code in `next`.
  */
 import * as Chunk from "effect/Chunk"
+import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -26,6 +27,7 @@ import type { CallRequest } from "../domain/Prompt.js"
 import { StreamEvent } from "../domain/StreamEvent.js"
 import { plausible, type UsageCounts } from "../domain/TokenUsage.js"
 import { argumentsText } from "../internal/ArgumentsText.js"
+import * as OnFailure from "../internal/OnFailure.js"
 import { type Peeled, peelUntil, type Pull } from "../internal/Peel.js"
 import { fromScopedPull } from "../internal/PullStream.js"
 import { type Scrubber, scrubError } from "../internal/Scrub.js"
@@ -209,28 +211,34 @@ export const make = (deps: {
   ): Effect.Effect<Pull<A, LLMError>, LLMError> =>
     Effect.gen(function*() {
       const plan = yield* planned(outer)
-      // Read twice (start, first delta): one lookup of the clock, not a `currentTimeMillis` effect each.
-      const clock = yield* Effect.clock
-      const progress = new CallProgress(clock.unsafeCurrentTimeMillis())
-      // the call span's attributes first: a call the hold refuses carries them too
-      yield* telemetry.started(plan)
-      // The hold and its settling finalizer in one uninterruptible step, on the scope itself
-      // (`Effect.acquireRelease` would also diff and restore the fiber's refs around the finalizer).
+      // Read twice (start, first delta): one lookup of the clock, not a `currentTimeMillis` effect each;
+      // the tracer read with it (under the native one the call span's annotations are not built).
+      let traced = false
       // The scope closes in the consumer's fiber, outside the call span: the settlement (its
       // `Ledger.cancel` span, the call span's outcome attributes) goes under the span it was opened in.
-      const meter: Meter = yield* Effect.uninterruptible(
-        Effect.tap(
-          metering.hold(plan, progress),
-          (meter) =>
-            Effect.withFiberRuntime((fiber) => {
-              const span = isTraced(fiber) ? Context.getOption(fiber.currentContext, Tracer.ParentSpan) : Option.none()
-              return Scope.addFinalizerExit(outer, (exit) => {
-                const settle = Effect.uninterruptible(metering.settleUnfinished(meter, exit))
-                return Option.isSome(span) ? Effect.withParentSpan(settle, span.value) : settle
-              })
-            })
-        )
+      let span: Option.Option<Tracer.AnySpan> = Option.none()
+      const clock = yield* Effect.withFiberRuntime<Clock.Clock>((fiber) => {
+        const clock = Context.get(fiber.currentDefaultServices, Clock.Clock)
+        traced = isTraced(fiber)
+        if (traced) span = Context.getOption(fiber.currentContext, Tracer.ParentSpan)
+        // the call span's attributes first: a call the hold refuses carries them too
+        return traced ? Effect.as(telemetry.started(plan), clock) : Effect.succeed(clock)
+      })
+      const progress = new CallProgress(clock.unsafeCurrentTimeMillis())
+      // The hold and its settling finalizer in one uninterruptible step, on the scope itself
+      // (`Effect.acquireRelease` would also diff and restore the fiber's refs around the finalizer);
+      // the meter kept aside rather than passed on (`Effect.tap`/`Effect.as`: three steps more).
+      let held: Meter | undefined
+      yield* Effect.uninterruptible(
+        Effect.flatMap(metering.hold(plan, progress), (meter) => {
+          held = meter
+          return Scope.addFinalizerExit(outer, (exit) => {
+            const settle = Effect.uninterruptible(metering.settleUnfinished(meter, exit))
+            return Option.isSome(span) ? Effect.withParentSpan(settle, span.value) : settle
+          })
+        })
       )
+      const meter = held as Meter
       // The breaker counts the answering attempt by how the stream ends (a cut after the first delta is a failure).
       const [opened, route] = yield* deps.attempts.run(meter, openAttempt(outer, plan, progress), outer)
 
@@ -310,7 +318,7 @@ export const make = (deps: {
           requestId,
           content: text,
           ttftMs: progress.ttftMs
-        })
+        }, traced)
         return Chunk.of(sink.finish(response))
       })
 
@@ -339,7 +347,7 @@ export const make = (deps: {
             return rest
           case "finish":
             stage = "done"
-            return Effect.mapError(finish, Option.some)
+            return OnFailure.mapError(finish, Option.some)
           case "done":
             return Effect.fail(Option.none())
         }

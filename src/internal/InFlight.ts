@@ -13,6 +13,14 @@ export const make: Effect.Effect<
     readonly track: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
     /** Tracks the current fiber until `scope` closes (a stream's consumer). */
     readonly trackIn: (scope: Scope.Scope) => Effect.Effect<void>
+    /**
+     * Counts `fiber` in (false, and nothing counted, once closing). For a caller that already runs
+     * an uninterruptible acquire and release around its call: it must `leave` as that release ends
+     * (or as the acquire fails), which `track`'s `Effect.ensuring` would otherwise do in ~9 steps.
+     */
+    readonly enter: (fiber: Fiber.RuntimeFiber<unknown, unknown>) => boolean
+    /** Counts `fiber` out (after `enter`). */
+    readonly leave: (fiber: Fiber.RuntimeFiber<unknown, unknown>) => void
   },
   never,
   Scope.Scope
@@ -22,12 +30,12 @@ export const make: Effect.Effect<
   let closing = false
 
   const enter = (fiber: Fiber.RuntimeFiber<unknown, unknown>) => running.set(fiber, (running.get(fiber) ?? 0) + 1)
-  const leave = (fiber: Fiber.RuntimeFiber<unknown, unknown>) =>
-    Effect.sync(() => {
-      const count = (running.get(fiber) ?? 1) - 1
-      if (count <= 0) running.delete(fiber)
-      else running.set(fiber, count)
-    })
+  const leaveNow = (fiber: Fiber.RuntimeFiber<unknown, unknown>) => {
+    const count = (running.get(fiber) ?? 1) - 1
+    if (count <= 0) running.delete(fiber)
+    else running.set(fiber, count)
+  }
+  const leave = (fiber: Fiber.RuntimeFiber<unknown, unknown>) => Effect.sync(() => leaveNow(fiber))
 
   yield* Effect.addFinalizer(() =>
     Effect.suspend(() => {
@@ -51,5 +59,11 @@ export const make: Effect.Effect<
       return Scope.addFinalizer(scope, leave(fiber))
     })
 
-  return { track, trackIn }
+  const enterIfOpen = (fiber: Fiber.RuntimeFiber<unknown, unknown>): boolean => {
+    if (closing) return false
+    enter(fiber)
+    return true
+  }
+
+  return { track, trackIn, enter: enterIfOpen, leave: leaveNow }
 })

@@ -14,6 +14,7 @@ import * as Option from "effect/Option"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as Tracer from "effect/Tracer"
+import * as OnFailure from "./OnFailure.js"
 import type { Pull } from "./Peel.js"
 import { isTraced } from "./Spans.js"
 
@@ -45,7 +46,7 @@ export const fromScopedPull = <A, E, R = never>(
       })
     })
     const first: Effect.Effect<Chunk.Chunk<A>, Option.Option<E>, R> = Effect.flatMap(
-      Effect.mapError(start, Option.some),
+      OnFailure.mapError(start, Option.some),
       (built) => {
         pull = built
         return built
@@ -58,7 +59,7 @@ export const fromScopedPull = <A, E, R = never>(
     // a sliding `buffer`) or as the `Option` of its error through `Stream.toPull`. The scope closes
     // with the stream's own failure whatever the consumer's exit says.
     let failure: Cause.Cause<E> | undefined
-    const own = Effect.tapErrorCause(Effect.suspend(() => pull ?? first), (cause) => {
+    const own = OnFailure.tapErrorCause(Effect.suspend(() => pull ?? first), (cause) => {
       if (!Cause.isInterruptedOnly(cause) && !Option.exists(Cause.failureOption(cause), Option.isNone)) {
         // a failure here is `Option.some(error)` (or a defect, which holds none)
         failure = Cause.map(cause, (error) => (error as Option.Some<E>).value)

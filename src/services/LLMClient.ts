@@ -4,6 +4,7 @@
  * streams, streaming. `generate` returns text (or the full record); `stream` yields deltas then one
  * finish event.
  */
+import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -25,6 +26,7 @@ import type { GenerateRequest } from "../domain/Request.js"
 import type { StreamEvent } from "../domain/StreamEvent.js"
 import { argumentsText } from "../internal/ArgumentsText.js"
 import * as InFlight from "../internal/InFlight.js"
+import * as OnFailure from "../internal/OnFailure.js"
 import { fromScopedPull } from "../internal/PullStream.js"
 import * as Scrub from "../internal/Scrub.js"
 import * as Spans from "../internal/Spans.js"
@@ -92,7 +94,7 @@ export const make = Effect.gen(function*() {
   const counted = <I extends { readonly model?: unknown; readonly traceId?: unknown }, E extends LLMError>(
     planner: (input: I) => Effect.Effect<Plan.Plan, E>,
     input: I
-  ): Effect.Effect<Plan.Plan, E> => Effect.catchAll(planner(input), refused(input))
+  ): Effect.Effect<Plan.Plan, E> => OnFailure.catchAll(planner(input), refused(input))
   const admission = Admission.make({ ledger, resilience, telemetry })
   // made before the in-flight calls' tracker: closing, calls settle first, then unwritten settlements get a last try
   const pending = yield* PendingSettlements.make(ledger)
@@ -111,14 +113,34 @@ export const make = Effect.gen(function*() {
   const streaming = Streaming.make({ resilience, metering, attempts, telemetry, scrub })
   const inFlight = yield* InFlight.make
 
-  /** A planned unary call, held, attempted and settled: the decoded answer and its record. */
-  const generatePlanned = (planned: Plan.Plan): Effect.Effect<Parts.PartsAnswer, LLMError> =>
-    Effect.clockWith((clock) =>
-      Effect.acquireUseRelease(
-        // the call span's attributes first: a call the hold refuses carries them too
-        Effect.zipRight(
-          telemetry.started(planned),
-          metering.hold(planned, new CallProgress(clock.unsafeCurrentTimeMillis()))
+  /**
+   * A planned unary call, held, attempted and settled: what `select` takes of the decoded answer and
+   * its record (taken in the call's last step: an `Effect.map` after it costs two more).
+   */
+  const generatePlanned = <A>(
+    planned: Plan.Plan,
+    select: (answer: ProviderAnswer, response: GenerationResponse) => A
+  ): Effect.Effect<A, LLMError> =>
+    // The clock and the tracer read in one step: under the native tracer (no span to annotate) the
+    // call span's annotations are not built, nor is the tracer asked again for each.
+    Effect.withFiberRuntime((fiber) => {
+      const clock = Context.get(fiber.currentDefaultServices, Clock.Clock)
+      const traced = Spans.isTraced(fiber)
+      const hold = metering.hold(planned, new CallProgress(clock.unsafeCurrentTimeMillis()))
+      // the call span's attributes first: a call the hold refuses carries them too
+      const held = traced ? Effect.zipRight(telemetry.started(planned), hold) : hold
+      const left = () => inFlight.leave(fiber)
+      return Effect.acquireUseRelease(
+        // Tracked from before its hold until it is settled (closing the client interrupts it and waits
+        // for its settlement; a call made once closing is refused with an interruption): counted in and
+        // out in the acquire and the release, both uninterruptible, rather than by an `ensuring` more.
+        Effect.suspend(() =>
+          inFlight.enter(fiber)
+            ? Effect.catchAllCause(held, (cause) => {
+              left()
+              return Effect.failCause(cause)
+            })
+            : Effect.interrupt
         ),
         (meter) =>
           Effect.gen(function*() {
@@ -141,34 +163,44 @@ export const make = Effect.gen(function*() {
               content: answer.content + callsText(answer),
               reasoning: answer.reasoning
             })
-            yield* telemetry.finished({
-              route,
-              usage: settled.usage,
-              finishReason: answer.finishReason,
-              cost: settled.cost,
-              attempts: meter.progress.attempts,
-              requestId: answer.requestId,
-              content: answer.content,
-              ttftMs: undefined
-            })
-            const response = settledResponse(planned, route, settled, meter.progress.attempts, answer)
-            return { answer, response }
+            if (traced) {
+              yield* telemetry.finished({
+                route,
+                usage: settled.usage,
+                finishReason: answer.finishReason,
+                cost: settled.cost,
+                attempts: meter.progress.attempts,
+                requestId: answer.requestId,
+                content: answer.content,
+                ttftMs: undefined
+              })
+            }
+            return select(answer, settledResponse(planned, route, settled, meter.progress.attempts, answer))
           }),
-        metering.settleUnfinished
+        (meter, exit) =>
+          Effect.matchCauseEffect(metering.settleUnfinished(meter, exit), {
+            onFailure: (cause) => {
+              left()
+              return Effect.failCause(cause)
+            },
+            onSuccess: () => {
+              left()
+              return Effect.void
+            }
+          })
       )
-    )
+    })
 
-  const generateResponse = (input: GenerateRequest): Effect.Effect<GenerationResponse, LLMError> =>
-    Effect.matchEffect(plan(input), { onFailure: refused(input), onSuccess: generatePlanned }).pipe(
-      Effect.map(({ response }) => response),
-      (effect) => Spans.withSpan(effect, "LLMClient.generate", generateSpan)
-    )
-
+  // Tracked in flight by `generatePlanned` (a call its planner refuses has nothing to settle).
   const generate = ((input: GenerateRequest) =>
-    inFlight.track<string | GenerationResponse, LLMError, never>(
-      input?.fullResponse === true
-        ? generateResponse(input)
-        : Effect.map(generateResponse(input), (response) => response.content)
+    Spans.withSpan(
+      Effect.matchEffect(plan(input), {
+        onFailure: refused(input),
+        onSuccess: (planned) =>
+          generatePlanned<string | GenerationResponse>(planned, input?.fullResponse === true ? theResponse : itsContent)
+      }),
+      "LLMClient.generate",
+      generateSpan
     )) as Generate<never>
 
   // Tracked and planned in the stream's own scope, at its first pull (no `Stream.unwrapScoped` stage).
@@ -178,17 +210,21 @@ export const make = Effect.gen(function*() {
   const service = LLMClient.of({ generate, stream })
   return Parts.register(service, {
     generate: (input) =>
-      inFlight.track(
-        Effect.matchEffect(planParts(input), { onFailure: refused(input), onSuccess: generatePlanned }).pipe((effect) =>
-          Spans.withSpan(effect, "LLMClient.generate", generateSpan)
-        )
-      ),
+      Effect.matchEffect(planParts(input), {
+        onFailure: refused(input),
+        onSuccess: (planned) => generatePlanned(planned, partsAnswer)
+      }).pipe((effect) => Spans.withSpan(effect, "LLMClient.generate", generateSpan)),
     stream: (input) =>
       streaming.streamParts((scope) => Effect.zipRight(inFlight.trackIn(scope), counted(planParts, input))),
     openStream: (input, scope) =>
       streaming.openStream((scope) => Effect.zipRight(inFlight.trackIn(scope), counted(plan, input)), scope)
   })
 })
+
+/** What `generate` returns: the record (`fullResponse: true`) or its text; `effect-llm/ai`'s both. */
+const theResponse = (_: ProviderAnswer, response: GenerationResponse): GenerationResponse => response
+const itsContent = (_: ProviderAnswer, response: GenerationResponse): string => response.content
+const partsAnswer = (answer: ProviderAnswer, response: GenerationResponse): Parts.PartsAnswer => ({ answer, response })
 
 /** A unary answer's tool calls as text, counted as output when the provider reports no usage. */
 const callsText = (answer: ProviderAnswer): string => {
@@ -206,9 +242,18 @@ export const layer: Layer.Layer<
   LLMConfig | Ledger | Router | CircuitBreaker | Pricing | Providers
 > = Layer.scoped(LLMClient, make)
 
+/**
+ * The `LLMClient` in the fiber's context, read in one step (`Effect.flatMap(LLMClient, f)` takes three:
+ * the tag's lookup is a step of its own and a continuation).
+ */
+const withClient = <A, E, R>(
+  f: (client: LLMClient.Service) => Effect.Effect<A, E, R>
+): Effect.Effect<A, E, R | LLMClient> =>
+  Effect.withFiberRuntime((fiber) => f(Context.unsafeGet(fiber.currentContext, LLMClient)))
+
 /** Calls a model through the `LLMClient` in context; the result type follows `fullResponse`. */
 export const generate: Generate<LLMClient> =
-  ((request: GenerateRequest) => Effect.flatMap(LLMClient, (client) => client.generate(request))) as Generate<LLMClient>
+  ((request: GenerateRequest) => withClient((client) => client.generate(request))) as Generate<LLMClient>
 
 /**
  * Streams a model's answer through the `LLMClient` in context, as one stream over the client's own
@@ -218,7 +263,7 @@ export const generate: Generate<LLMClient> =
 export const stream = (request: GenerateRequest): Stream.Stream<StreamEvent, LLMError, LLMClient> =>
   fromScopedPull(
     (scope) =>
-      Effect.flatMap(LLMClient, (client) => {
+      withClient((client) => {
         const entry = Parts.entryOf(client)
         return entry === undefined
           ? Scope.extend(Stream.toPull(client.stream(request)), scope)

@@ -166,29 +166,33 @@ export const make = Effect.gen(function*() {
     }
   }
 
-  const routing = (model: ModelConfig, refusalOf?: (fallback: ModelConfig) => FatalError | undefined) =>
-    Effect.suspend((): Effect.Effect<Routing, ConfigError | FatalError> => {
-      // A filter only drops fallbacks: without any, or unfiltered, the routing is the model's own and cached.
-      const cacheable = refusalOf === undefined || model.fallbacks.length === 0
-      const found = cacheable ? cache.get(model.alias) : undefined
-      const result = found ?? build(model, refusalOf)
-      // every endpoint of the model dropped by allowed_regions: its fallbacks' (in the allowed regions) serve it;
-      // when those left could not carry the request, that is why nothing can serve it (their refusal names the part)
-      if (result.own.length === 0 && result.fallbacks.length === 0) {
-        return Effect.fail(
-          result.refusal ?? new ConfigError({
-            reason: "invalid",
-            path: `providers.${model.provider}.endpoints`,
-            provider: model.provider,
-            message: `providers.${model.provider}.endpoints: no endpoint of model "${model.alias}"${
-              model.fallbacks.length > 0 ? " or its fallbacks" : ""
-            } is left after the allowed_regions filter`
-          })
-        )
-      }
-      if (found === undefined && cacheable) cache.set(model.alias, result)
-      return Effect.succeed(result)
-    })
+  // Built when called, not when run: its answer is an `Exit` (a plan's `Effect.gen` takes one in no
+  // step; a suspended effect costs two). What it reads is the layer's config alone.
+  const routing = (
+    model: ModelConfig,
+    refusalOf?: (fallback: ModelConfig) => FatalError | undefined
+  ): Effect.Effect<Routing, ConfigError | FatalError> => {
+    // A filter only drops fallbacks: without any, or unfiltered, the routing is the model's own and cached.
+    const cacheable = refusalOf === undefined || model.fallbacks.length === 0
+    const found = cacheable ? cache.get(model.alias) : undefined
+    const result = found ?? build(model, refusalOf)
+    // every endpoint of the model dropped by allowed_regions: its fallbacks' (in the allowed regions) serve it;
+    // when those left could not carry the request, that is why nothing can serve it (their refusal names the part)
+    if (result.own.length === 0 && result.fallbacks.length === 0) {
+      return Effect.fail(
+        result.refusal ?? new ConfigError({
+          reason: "invalid",
+          path: `providers.${model.provider}.endpoints`,
+          provider: model.provider,
+          message: `providers.${model.provider}.endpoints: no endpoint of model "${model.alias}"${
+            model.fallbacks.length > 0 ? " or its fallbacks" : ""
+          } is left after the allowed_regions filter`
+        })
+      )
+    }
+    if (found === undefined && cacheable) cache.set(model.alias, result)
+    return Effect.succeed(result)
+  }
 
   const route = (plan: Routing, previous?: PreviousAttempt): Effect.Effect<Route, CircuitOpenError> =>
     Effect.gen(function*() {

@@ -18,6 +18,7 @@ import * as Either from "effect/Either"
 import type * as Fiber from "effect/Fiber"
 import type * as Scope from "effect/Scope"
 import type { LLMError } from "../../domain/Errors.js"
+import * as OnFailure from "../../internal/OnFailure.js"
 import * as Scrub from "../../internal/Scrub.js"
 import { isTraced } from "../../internal/Spans.js"
 import * as Abortable from "./Abortable.js"
@@ -141,7 +142,7 @@ export const makeTransport = (client: HttpClient.HttpClient): Transport => {
     secretHeaders: ReadonlyArray<string>,
     context: Errors.ErrorContext
   ): Effect.Effect<HttpClientResponse.HttpClientResponse, LLMError, R> => {
-    const sent = Effect.mapError(execute, (error) => Errors.fromHttpClientError(error, context))
+    const sent = OnFailure.mapError(execute, (error) => Errors.fromHttpClientError(error, context))
     const untraced = !ClientRefs.sendsUntraced(fiber, request)
     return untraced || !ClientRefs.redacts(fiber, secretHeaders)
       ? ClientRefs.locally(sent, secretHeaders, untraced)
@@ -201,4 +202,4 @@ export const readText = (
   response: HttpClientResponse.HttpClientResponse,
   context: Errors.ErrorContext
 ): Effect.Effect<string, LLMError> =>
-  Effect.mapError(Encoding.text(response), (error) => Errors.fromHttpClientError(error, context))
+  OnFailure.mapError(Encoding.text(response), (error) => Errors.fromHttpClientError(error, context))
