@@ -31,6 +31,7 @@ import { fromScopedPull } from "../internal/PullStream.js"
 import * as Scrub from "../internal/Scrub.js"
 import * as Spans from "../internal/Spans.js"
 import * as Timeout from "../internal/Timeout.js"
+import { billedUsageOf } from "../providers/http/Errors.js"
 import type { ProviderAnswer } from "../providers/Provider.js"
 import { CircuitBreaker } from "./CircuitBreaker.js"
 import { Ledger } from "./Ledger.js"
@@ -146,11 +147,19 @@ export const make = Effect.gen(function*() {
           Effect.gen(function*() {
             const [decoded, route] = yield* attempts.run(meter, (client, target, route, timeout) =>
               Effect.tap(
-                Timeout.timeoutAbortable(
-                  (abort) => client.generate(target, Plan.requestFor(planned, route.model), abort),
-                  client.abortsRequests === true,
-                  timeout,
-                  () => Attempts.attemptTimeout(route, timeout)
+                OnFailure.mapError(
+                  Timeout.timeoutAbortable(
+                    (abort) => client.generate(target, Plan.requestFor(planned, route.model), abort),
+                    client.abortsRequests === true,
+                    timeout,
+                    () => Attempts.attemptTimeout(route, timeout)
+                  ),
+                  (error) => {
+                    // an undecodable answer that still reported its usage was billed: its cancel is priced by it
+                    const billed = billedUsageOf(error)
+                    if (billed !== undefined) metering.answered(meter, route, billed, noText)
+                    return error
+                  }
                 ),
                 (answer) => metering.answered(meter, route, answer.usage, answer)
               ))
@@ -220,6 +229,8 @@ export const make = Effect.gen(function*() {
       streaming.openStream((scope) => Effect.zipRight(inFlight.trackIn(scope), counted(plan, input)), scope)
   })
 })
+
+const noText = { content: "", reasoning: undefined }
 
 /** What `generate` returns: the record (`fullResponse: true`) or its text; `effect-llm/ai`'s both. */
 const theResponse = (_: ProviderAnswer, response: GenerationResponse): GenerationResponse => response

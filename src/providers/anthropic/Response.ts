@@ -157,6 +157,12 @@ export const looksLikeMessage = (json: unknown): boolean =>
 /** Whether a usage block counts anything: `{}` or both counts `null` is no report (settled at the bound, not 0). */
 export const countsAnything = (usage: Usage): boolean => usage.input_tokens != null || usage.output_tokens != null
 
+/** The usage of a Message whose other fields do not decode (it was billed), when that part is readable. */
+const billedOf = (json: unknown): UsageCounts | undefined => {
+  const usage = Json.isObject(json) ? json.usage : undefined
+  return usage != null && isUsage(usage) && countsAnything(usage as Usage) ? usageOf(usage as Usage) : undefined
+}
+
 export const usageOf = (usage: Usage): UsageCounts => {
   const read = usage.cache_read_input_tokens ?? undefined
   const written = usage.cache_creation_input_tokens ?? undefined
@@ -298,6 +304,8 @@ export const decode = (
   if (isMessage(json)) return Either.right(answerOf(json, headers, answerTool))
   const decoded = decodeMessage(json)
   return Either.isLeft(decoded)
-    ? bad(`not a Message: ${decoded.left.message}`)
+    ? Either.left(
+      Errors.badResponse(`not a Message: ${decoded.left.message}`, { ...context, status: 200 }, billedOf(json))
+    )
     : Either.right(answerOf(decoded.right, headers, answerTool))
 }

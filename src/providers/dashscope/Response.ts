@@ -176,6 +176,12 @@ export const finishOf = (generation: Generation): FinishReason | undefined => {
 export const countsAnything = (usage: Usage): boolean =>
   usage.input_tokens != null || usage.output_tokens != null || usage.total_tokens != null
 
+/** The usage of a generation whose other fields do not decode (it was billed), when that part is readable. */
+const billedOf = (json: unknown): UsageCounts | undefined => {
+  const usage = Json.isObject(json) ? json.usage : undefined
+  return usage != null && isUsage(usage) && countsAnything(usage as Usage) ? usageOf(usage as Usage) : undefined
+}
+
 export const usageOf = (usage: Usage): UsageCounts => {
   const inputTokens = usage.input_tokens ?? 0
   // a total without its output count still says what the output was
@@ -246,7 +252,9 @@ export const decode = (
     if (isGeneration(json)) return Either.right(answerOf(json, headers, newId))
     const decoded = decodeGeneration(json)
     return Either.isLeft(decoded)
-      ? bad(`not a generation: ${decoded.left.message}`)
+      ? Either.left(
+        Errors.badResponse(`not a generation: ${decoded.left.message}`, { ...context, status }, billedOf(json))
+      )
       : Either.right(answerOf(decoded.right, headers, newId))
   }
   if (carriesError(json, bodyText)) return Either.left(classify(status, bodyText, headers, context))

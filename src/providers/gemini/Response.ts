@@ -258,6 +258,14 @@ export const answerOf = (response: GenerateContentResponse, newId: () => string 
   }
 }
 
+/** The usage of an answer whose other fields do not decode (it was billed), when that part is readable. */
+const billedOf = (json: unknown): UsageCounts | undefined => {
+  const metadata = Json.isObject(json) ? json.usageMetadata : undefined
+  return metadata != null && isUsageMetadata(metadata) && countsAnything(metadata as UsageMetadata)
+    ? usageOf(metadata as UsageMetadata)
+    : undefined
+}
+
 /**
  * Decodes a unary 200 body. Not JSON, or JSON that is not a response → `FatalError` `bad_response`;
  * a `{"error":…}` body (an error sent with 200) → the classified error.
@@ -276,6 +284,12 @@ export const decode = (
   if (isResponse(json)) return Either.right(answerOf(json, newId))
   const decoded = decodeResponse(json)
   return Either.isLeft(decoded)
-    ? bad(`not a GenerateContentResponse: ${decoded.left.message}`)
+    ? Either.left(
+      Errors.badResponse(
+        `not a GenerateContentResponse: ${decoded.left.message}`,
+        { ...context, status: 200 },
+        billedOf(json)
+      )
+    )
     : Either.right(answerOf(decoded.right, newId))
 }

@@ -6,6 +6,7 @@
 import type * as HttpClientError from "@effect/platform/HttpClientError"
 import type * as Duration from "effect/Duration"
 import { FatalError, type LLMError, RateLimitError, RetryableError } from "../../domain/Errors.js"
+import type { UsageCounts } from "../../domain/TokenUsage.js"
 import * as Scrub from "../../internal/Scrub.js"
 
 /** Who the failing call went to, copied onto every error: the provider entry's name and the endpoint's. */
@@ -178,11 +179,28 @@ export const streamInterrupted = (detail: string, context: ErrorContext): Retrya
   })
 
 /** A `FatalError` `bad_response`: the provider answered something that is not its documented shape. */
-export const badResponse = (detail: string, context: ErrorContext & { readonly status?: number }): FatalError =>
-  new FatalError({
+export const badResponse = (
+  detail: string,
+  context: ErrorContext & { readonly status?: number },
+  billed?: UsageCounts
+): FatalError => {
+  const error = new FatalError({
     reason: "bad_response",
     message: `${describeContext(context)} sent an undecodable response: ${truncate(detail, 200)}`,
     provider: context.provider,
     endpoint: context.endpoint,
     ...(context.status !== undefined ? { status: context.status } : {})
   })
+  if (billed !== undefined) billedUsage.set(error, billed)
+  return error
+}
+
+/**
+ * The usage an undecodable 200 still reported (its `usage` readable, the rest not): the provider billed
+ * the call, so its cancel is priced by it, as a stream's is by the usage seen before its bad event.
+ * Kept beside the error, not on it: a `FatalError`'s fields are the contract's.
+ */
+const billedUsage = new WeakMap<LLMError, UsageCounts>()
+
+/** The usage `error` (an undecodable answer) reported, if any. */
+export const billedUsageOf = (error: LLMError): UsageCounts | undefined => billedUsage.get(error)

@@ -210,6 +210,15 @@ export const reportedUsage = (completion: Completion): Usage | undefined => {
   return usage != null && usage.prompt_tokens != null && usage.completion_tokens != null ? usage : undefined
 }
 
+/** The usage of a completion whose other fields do not decode (it was billed), when that part is readable. */
+const billedOf = (json: Record<string, unknown>): UsageCounts | undefined => {
+  const usage = json.usage
+  return usage != null && isUsage(usage) && (usage as Usage).prompt_tokens != null &&
+      (usage as Usage).completion_tokens != null
+    ? usageOf(usage as Usage)
+    : undefined
+}
+
 /** Input = prompt_tokens, output = completion_tokens (reasoning included), total as reported, else the sum. */
 export const usageOf = (usage: Usage): UsageCounts => {
   const inputTokens = usage.prompt_tokens ?? 0
@@ -291,10 +300,17 @@ export const decode = (
   if (isErrorPayload(json)) {
     return Either.left(classifyInBand(json, bodyText, headers, context, `answered HTTP ${status} with an error body`))
   }
-  if (!Json.isObject(json) || !Array.isArray(json.choices)) return bad(`no \`choices\` in the body: ${bodyText}`)
+  if (!Json.isObject(json)) return bad(`no \`choices\` in the body: ${bodyText}`)
+  if (!Array.isArray(json.choices)) {
+    return Either.left(
+      Errors.badResponse(`no \`choices\` in the body: ${bodyText}`, { ...context, status }, billedOf(json))
+    )
+  }
   if (isCompletion(json)) return Either.right(answerOf(json, headers))
   const decoded = decodeCompletion(json)
   return Either.isLeft(decoded)
-    ? bad(`not a chat completion: ${decoded.left.message}`)
+    ? Either.left(
+      Errors.badResponse(`not a chat completion: ${decoded.left.message}`, { ...context, status }, billedOf(json))
+    )
     : Either.right(answerOf(decoded.right, headers))
 }
