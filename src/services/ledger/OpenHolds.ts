@@ -7,7 +7,7 @@
  * their times come in (rows from other processes carry other clocks). A dropped hold is kept aside
  * for another TTL, so a clock stepped back (an NTP correction) finds it young again and counts it.
  */
-import { roundUsd } from "../../internal/Usd.js"
+import { RunningTotal } from "../../internal/Usd.js"
 
 /** One open hold: when it was made (its age counts from there), what it reserves, and where. */
 export interface OpenHold {
@@ -18,7 +18,7 @@ export interface OpenHold {
 }
 
 interface ScopeTotal {
-  total: number
+  readonly total: RunningTotal
   holds: number
 }
 
@@ -53,10 +53,9 @@ export class OpenHolds {
     this.byId.set(holdId, hold)
     for (const scope of hold.scopes) {
       const entry = this.byScope.get(scope)
-      if (entry === undefined) this.byScope.set(scope, { total: hold.cost, holds: 1 })
+      if (entry === undefined) this.byScope.set(scope, { total: new RunningTotal(hold.cost), holds: 1 })
       else {
-        // to the picodollar at each step, so float error never accumulates past the fits tolerance
-        entry.total = roundUsd(entry.total + hold.cost)
+        entry.total.add(hold.cost)
         entry.holds++
       }
     }
@@ -78,13 +77,13 @@ export class OpenHolds {
       const entry = this.byScope.get(scope)!
       // The last hold of a scope leaves it at exactly zero, whatever rounding the sums carried.
       if (--entry.holds === 0) this.byScope.delete(scope)
-      else entry.total = roundUsd(entry.total - hold.cost)
+      else entry.total.add(-hold.cost)
     }
   }
 
   /** What the open holds reserve in `scope`. */
   reserved(scope: string): number {
-    return this.byScope.get(scope)?.total ?? 0
+    return this.byScope.get(scope)?.total.value ?? 0
   }
 
   /**

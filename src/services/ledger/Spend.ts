@@ -6,7 +6,7 @@
 import type { BudgetWindow } from "../../domain/Errors.js"
 import { BudgetExceededError } from "../../domain/Errors.js"
 import type { LedgerEvent } from "../../domain/LedgerEvent.js"
-import { roundUsd } from "../../internal/Usd.js"
+import { roundUsd, RunningTotal } from "../../internal/Usd.js"
 import type { BudgetLimit } from "../Ledger.js"
 import { OpenHolds } from "./OpenHolds.js"
 
@@ -74,9 +74,12 @@ export const scopesOf = (
   return scopes
 }
 
-/** True when a hold of `estimate` on top of `spent` stays within `limit` (0 means no limit). */
+/**
+ * True when a hold of `estimate` on top of `spent` stays within `limit` (0 means no limit), give or take
+ * float rounding: a picodollar, or a few ulps of a limit past $1,000.
+ */
 export const fits = (spent: number, estimate: number, limit: number): boolean =>
-  limit <= 0 || spent + estimate <= limit + 1e-12
+  limit <= 0 || spent + estimate <= limit + Math.max(1e-12, limit * 1e-15)
 
 /**
  * USD with enough significant digits for small amounts: at least cents, four significant digits
@@ -170,7 +173,7 @@ export class SpendFold {
   private readonly open = new OpenHolds()
   private prunedOn = Number.NaN
   /** window → window start → scope → USD settled. */
-  private readonly settled = new Map<BudgetWindow, Map<number, Map<string, number>>>(
+  private readonly settled = new Map<BudgetWindow, Map<number, Map<string, RunningTotal>>>(
     budgetWindows.map((window) => [window, new Map()])
   )
 
@@ -203,9 +206,12 @@ export class SpendFold {
           const start = windowStart(window, row.timestamp)
           let byScope = starts.get(start)
           if (byScope === undefined) starts.set(start, byScope = new Map())
-          // to the picodollar at each step: a plain float sum drifted past the 1e-12 tolerance of `fits`
-          // (9,999 × $0.10 read 999.900000000159, and a $0.10 call that fitted $1,000 exactly was refused)
-          for (const scope of scopes) byScope.set(scope, roundUsd((byScope.get(scope) ?? 0) + row.cost))
+          // compensated: a plain float sum drifted past the tolerance of `fits` (a call that fitted exactly was refused)
+          for (const scope of scopes) {
+            const total = byScope.get(scope)
+            if (total === undefined) byScope.set(scope, new RunningTotal(row.cost))
+            else total.add(row.cost)
+          }
         }
       }
     }
@@ -256,7 +262,7 @@ export class SpendFold {
     const totals = new Array<number>(limits.length)
     for (let i = 0; i < limits.length; i++) {
       const limit = limits[i]!
-      const settled = this.settled.get(limit.window)!.get(windowStart(limit.window, now))?.get(limit.scope) ?? 0
+      const settled = this.settled.get(limit.window)!.get(windowStart(limit.window, now))?.get(limit.scope)?.value ?? 0
       const reserved = this.open.reserved(limit.scope)
       totals[i] = settled +
         (excluded !== undefined && excluded.scopes.includes(limit.scope) ? reserved - excluded.cost : reserved)

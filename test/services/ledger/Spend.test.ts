@@ -108,6 +108,18 @@ describe("SpendFold", () => {
     assert.strictEqual(fold.spent("global", "daily", now), 999.9 + 99.9)
   })
 
+  it("keeps large totals exact too: 99,999 settlements of $0.03 leave room for exactly one more under $3,000", () => {
+    const fold = new SpendFold(900)
+    const now = at("2026-01-15T12:00:00Z")
+    for (let i = 0; i < 99_999; i++) {
+      fold.add({ type: "commit", holdId: `h${i}`, cost: 0.03, timestamp: now, alias: "flash", tags: undefined })
+    }
+    assert.closeTo(fold.spent("global", "monthly", now), 2999.97, 1e-9)
+    const limit = { scope: "global", window: "monthly", limit: 3000 } as const
+    assert.isUndefined(fold.check([limit], 0.03, now))
+    assert.isDefined(fold.check([limit], 0.0300001, now), "a tenth of a microdollar over is over")
+  })
+
   it("checks limits in order, the hold being raised left out", () => {
     const fold = new SpendFold(900)
     const now = at("2026-01-15T12:00:00Z")
