@@ -21,6 +21,8 @@ export const make: Effect.Effect<
     readonly enter: (fiber: Fiber.RuntimeFiber<unknown, unknown>) => boolean
     /** Counts `fiber` out (after `enter`). */
     readonly leave: (fiber: Fiber.RuntimeFiber<unknown, unknown>) => void
+    /** `effect`, or an interruption once closing (checked when it runs, before anything else). */
+    readonly whileOpen: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
   },
   never,
   Scope.Scope
@@ -65,5 +67,8 @@ export const make: Effect.Effect<
     return true
   }
 
-  return { track, trackIn, enter: enterIfOpen, leave: leaveNow }
+  const whileOpen = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+    Effect.suspend(() => closing ? Effect.interrupt : effect)
+
+  return { track, trackIn, enter: enterIfOpen, leave: leaveNow, whileOpen }
 })

@@ -201,8 +201,10 @@ export const make = Effect.gen(function*() {
     })
 
   // Tracked in flight by `generatePlanned` (a call its planner refuses has nothing to settle).
+  // A call made once the client is closing is refused with an interruption before it is planned
+  // (no span, nothing counted), as a stream is.
   const generate = ((input: GenerateRequest) =>
-    Spans.withSpan(
+    inFlight.whileOpen(Spans.withSpan(
       Effect.matchEffect(plan(input), {
         onFailure: refused(input),
         onSuccess: (planned) =>
@@ -210,7 +212,7 @@ export const make = Effect.gen(function*() {
       }),
       "LLMClient.generate",
       generateSpan
-    )) as Generate<never>
+    ))) as Generate<never>
 
   // Tracked and planned in the stream's own scope, at its first pull (no `Stream.unwrapScoped` stage).
   const stream = (input: GenerateRequest): Stream.Stream<StreamEvent, LLMError> =>
@@ -222,7 +224,7 @@ export const make = Effect.gen(function*() {
       Effect.matchEffect(planParts(input), {
         onFailure: refused(input),
         onSuccess: (planned) => generatePlanned(planned, partsAnswer)
-      }).pipe((effect) => Spans.withSpan(effect, "LLMClient.generate", generateSpan)),
+      }).pipe((effect) => Spans.withSpan(effect, "LLMClient.generate", generateSpan), inFlight.whileOpen),
     stream: (input) =>
       streaming.streamParts((scope) => Effect.zipRight(inFlight.trackIn(scope), counted(planParts, input))),
     openStream: (input, scope) =>

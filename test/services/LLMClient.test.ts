@@ -1,5 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import * as Chunk from "effect/Chunk"
+import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -9,6 +10,7 @@ import * as FiberId from "effect/FiberId"
 import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import * as Random from "effect/Random"
+import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as TestClock from "effect/TestClock"
 import { FatalError, RateLimitError, RetryableError } from "../../src/domain/Errors.js"
@@ -17,7 +19,7 @@ import { makeMockProviders, type MockReply, testConfig } from "../../src/layers/
 import * as Testing from "../../src/layers/Test.js"
 import { CircuitBreaker } from "../../src/services/CircuitBreaker.js"
 import { Ledger, makeMemory } from "../../src/services/Ledger.js"
-import { generate, stream } from "../../src/services/LLMClient.js"
+import { generate, LLMClient, stream } from "../../src/services/LLMClient.js"
 import { perMessageTokenAllowance } from "../../src/services/Pricing.js"
 
 const unavailable = () => new RetryableError({ reason: "server_error", message: "503 model overloaded", status: 503 })
@@ -472,6 +474,21 @@ describe("retries (TestClock)", () => {
       assert.strictEqual((error as RetryableError).reason, "timeout")
     }).pipe(Effect.provide(layer))
   })
+})
+
+describe("a client that has closed", () => {
+  it.effect("refuses a call with an interruption before planning it (no FatalError for a bad request, nothing sent)", () =>
+    Effect.gen(function*() {
+      const providers = makeMockProviders()
+      const scope = yield* Scope.make()
+      const context = yield* Layer.buildWithScope(Testing.makeTestLayer({ providers }), scope)
+      const client = Context.get(context, LLMClient)
+      yield* Scope.close(scope, Exit.void)
+      for (const request of [{ prompt: "hi" }, { prompt: "hi", model: "no-such-alias" }, { prompt: "" }]) {
+        assert.isTrue(Exit.isInterrupted(yield* Effect.exit(client.generate(request))), JSON.stringify(request))
+      }
+      assert.strictEqual(providers.calls.length, 0)
+    }))
 })
 
 describe("a unary call interrupted between its answer and its commit", () => {
