@@ -301,29 +301,24 @@ describe.each(backends)("budget alerts ($name)", (backend) => {
       })
   )
 
-  test(
-    "a threshold given twice in the options alerts once",
-    { alertThresholds: [0.5, 0.5] },
-    (ledger, logged) =>
+  for (
+    const [name, alertThresholds] of [
+      ["a threshold given twice in the options alerts once", [0.5, 0.5]],
+      ["a threshold in the options that is not a positive number is dropped, and the others still fire", [
+        Number.NaN,
+        0.5,
+        -1
+      ]]
+    ] as const
+  ) {
+    test(name, { alertThresholds }, (ledger, logged) =>
       Effect.gen(function*() {
         yield* held(ledger, { ...forA, estimate: 0.6 }, 0.6)
         assert.deepStrictEqual(logged().map(([message]) => message), [
           "budget alert: user:a reached 50% of its daily limit ($0.60 of $1.00)"
         ])
-      })
-  )
-
-  test(
-    "a threshold in the options that is not a positive number is dropped, and the others still fire",
-    { alertThresholds: [Number.NaN, 0.5, -1] },
-    (ledger, logged) =>
-      Effect.gen(function*() {
-        yield* held(ledger, { ...forA, estimate: 0.6 }, 0.6)
-        assert.deepStrictEqual(logged().map(([message]) => message), [
-          "budget alert: user:a reached 50% of its daily limit ($0.60 of $1.00)"
-        ])
-      })
-  )
+      }))
+  }
 
   test(
     "no thresholds, no alerts",
