@@ -33,7 +33,8 @@ import {
 } from "../services/Router.js"
 import type { Admission } from "./Admission.js"
 import type { CallTelemetry } from "./CallTelemetry.js"
-import type { Meter, Metering } from "./Metering.js"
+import type { Meter } from "./Meter.js"
+import type { Metering } from "./Metering.js"
 
 /** One attempt as the caller runs it: on `client`, to `target`, within `timeout`. */
 export type Attempt<A> = (

@@ -20,46 +20,11 @@ import { inputTokenBound, type Pricing } from "../services/Pricing.js"
 import type { Route } from "../services/Router.js"
 import type { Admission } from "./Admission.js"
 import type { CallTelemetry } from "./CallTelemetry.js"
+import { Meter } from "./Meter.js"
 import type { PendingSettlements } from "./PendingSettlements.js"
 import { limitsFor, type Plan, requestFor } from "./Plan.js"
 import type { CallProgress } from "./Progress.js"
 
-/** The hold of one call (raised in place when a fallback is used) and whether it was settled. */
-export class Meter {
-  private current: Hold
-  private done = false
-  /** When the hold was made or last renewed (`Metering.renewalDue`). */
-  renewedAt: number
-
-  constructor(readonly plan: Plan, readonly progress: CallProgress, hold: Hold) {
-    this.current = hold
-    this.renewedAt = hold.timestamp
-  }
-
-  /** The hold as it stands (its estimate grows with a raise). */
-  get hold(): Hold {
-    return this.current
-  }
-
-  /** True once the call was committed or cancelled. */
-  get settled(): boolean {
-    return this.done
-  }
-
-  /** Metering's own: the hold after a raise. */
-  raised(hold: Hold): void {
-    this.current = hold
-  }
-
-  /** Metering's own: marks the call settled (returns false when it already was). */
-  settle(): boolean {
-    if (this.done) return false
-    this.done = true
-    return true
-  }
-}
-
-/** What a committed call cost, and when. */
 export interface Settled {
   readonly usage: TokenUsage
   readonly cost: number
