@@ -14,6 +14,7 @@ import type { BudgetConfig, ModelConfig } from "../domain/Config.js"
 import { BudgetExceededError, FatalError, type LedgerError, type RateLimitError } from "../domain/Errors.js"
 import { fromCounts, maxTokenCount, plausible, type TokenUsage, type UsageCounts } from "../domain/TokenUsage.js"
 import type { Scrubber } from "../internal/Scrub.js"
+import { billedUsageOf } from "../providers/http/Errors.js"
 import type { Hold, Ledger } from "../services/Ledger.js"
 import { formatUsd } from "../services/ledger/Spend.js"
 import { inputTokenBound, type Pricing } from "../services/Pricing.js"
@@ -25,6 +26,7 @@ import type { PendingSettlements } from "./PendingSettlements.js"
 import { limitsFor, type Plan, requestFor } from "./Plan.js"
 import type { CallProgress } from "./Progress.js"
 
+/** What a committed call cost, and when. */
 export interface Settled {
   readonly usage: TokenUsage
   readonly cost: number
@@ -321,7 +323,11 @@ export const make = (deps: {
       const error = failure === undefined ? undefined : { tag: failure.tag, message: deps.scrub(failure.message) }
       const progress = meter.progress
       const route = progress.route
-      const usage = progress.usage
+      // An undecodable answer whose usage still read was billed: priced by it, as a commit would be.
+      const billed = progress.usage === undefined && Exit.isFailure(exit)
+        ? billedUsageOf(Option.getOrUndefined(Cause.failureOption(exit.cause)))
+        : undefined
+      const usage = progress.usage ?? (billed === undefined ? undefined : plausible(billed))
       // Text streamed after the provider's latest usage report (Chat Completions reports at the end
       // only; Anthropic's message_start holds a placeholder output count) was generated and billed:
       // it is priced at its bound, a token per byte up to the output cap; with no report at all the

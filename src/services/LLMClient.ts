@@ -31,7 +31,6 @@ import { fromScopedPull } from "../internal/PullStream.js"
 import * as Scrub from "../internal/Scrub.js"
 import * as Spans from "../internal/Spans.js"
 import * as Timeout from "../internal/Timeout.js"
-import { billedUsageOf } from "../providers/http/Errors.js"
 import type { ProviderAnswer } from "../providers/Provider.js"
 import { CircuitBreaker } from "./CircuitBreaker.js"
 import { Ledger } from "./Ledger.js"
@@ -147,19 +146,11 @@ export const make = Effect.gen(function*() {
           Effect.gen(function*() {
             const [decoded, route] = yield* attempts.run(meter, (client, target, route, timeout) =>
               Effect.tap(
-                OnFailure.mapError(
-                  Timeout.timeoutAbortable(
-                    (abort) => client.generate(target, Plan.requestFor(planned, route.model), abort),
-                    client.abortsRequests === true,
-                    timeout,
-                    () => Attempts.attemptTimeout(route, timeout)
-                  ),
-                  (error) => {
-                    // an undecodable answer that still reported its usage was billed: its cancel is priced by it
-                    const billed = billedUsageOf(error)
-                    if (billed !== undefined) metering.answered(meter, route, billed, noText)
-                    return error
-                  }
+                Timeout.timeoutAbortable(
+                  (abort) => client.generate(target, Plan.requestFor(planned, route.model), abort),
+                  client.abortsRequests === true,
+                  timeout,
+                  () => Attempts.attemptTimeout(route, timeout)
                 ),
                 (answer) => metering.answered(meter, route, answer.usage, answer)
               ))
@@ -231,8 +222,6 @@ export const make = Effect.gen(function*() {
       streaming.openStream((scope) => Effect.zipRight(inFlight.trackIn(scope), counted(plan, input)), scope)
   })
 })
-
-const noText = { content: "", reasoning: undefined }
 
 /** What `generate` returns: the record (`fullResponse: true`) or its text; `effect-llm/ai`'s both. */
 const theResponse = (_: ProviderAnswer, response: GenerationResponse): GenerationResponse => response

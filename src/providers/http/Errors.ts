@@ -200,7 +200,8 @@ export const badResponse = (
  * the call, so its cancel is priced by it, as a stream's is by the usage seen before its bad event.
  * Kept beside the error, not on it: a `FatalError`'s fields are the contract's.
  */
-const billedUsage = new WeakMap<LLMError, UsageCounts>()
+const billedUsage = new WeakMap<object, UsageCounts>()
 
 /** The usage `error` (an undecodable answer) reported, if any. */
-export const billedUsageOf = (error: LLMError): UsageCounts | undefined => billedUsage.get(error)
+export const billedUsageOf = (error: unknown): UsageCounts | undefined =>
+  typeof error === "object" && error !== null ? billedUsage.get(error) : undefined

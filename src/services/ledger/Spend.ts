@@ -12,11 +12,11 @@ import { OpenHolds } from "./OpenHolds.js"
 
 const dayMs = 86_400_000
 
-/** Start (epoch ms) of the window holding `timestamp`: the UTC day, the ISO week (Monday, UTC) or the UTC month. */
 /** `LedgerOptions.budgetedTags` as the fold takes it. */
 export const budgetedTagSet = (keys: ReadonlyArray<string> | undefined): ReadonlySet<string> | undefined =>
   keys === undefined ? undefined : new Set(keys)
 
+/** Start (epoch ms) of the window holding `timestamp`: the UTC day, the ISO week (Monday, UTC) or the UTC month. */
 export const windowStart = (window: BudgetWindow, timestamp: number): number => {
   const day = Math.floor(timestamp / dayMs) * dayMs
   switch (window) {
@@ -186,12 +186,6 @@ export class SpendFold {
   add(row: SpendRow): void {
     switch (row.type) {
       case "hold":
-        this.open.set(row.holdId, {
-          timestamp: row.timestamp,
-          cost: row.cost,
-          scopes: distinctScopes(row, this.budgetedTags)
-        })
-        return
       case "raise":
         this.open.set(row.holdId, {
           timestamp: row.timestamp,
