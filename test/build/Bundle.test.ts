@@ -5,9 +5,10 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
+import { execFileSync } from "node:child_process"
 import { readdirSync, readFileSync, rmSync } from "node:fs"
 import { builtinModules } from "node:module"
-import { join, resolve } from "node:path"
+import { join, posix, resolve } from "node:path"
 import { pathToFileURL } from "node:url"
 import { bundleCli } from "../../scripts/bundle-cli.js"
 import { bundleLib } from "../../scripts/bundle-lib.js"
@@ -116,5 +117,49 @@ describe("package.json", () => {
     for (const subpath of subpaths) {
       expect(manifest.typesVersions["*"][subpath.slice(2)], subpath).toEqual([manifest.exports[subpath]!.types])
     }
+  })
+})
+
+/** The paths `npm pack` puts in the tarball (`files` in package.json, over what `npm run build` wrote). */
+const packedFiles = (): Set<string> => {
+  const listing = execFileSync("npm", ["pack", "--dry-run", "--json", "--ignore-scripts"], {
+    cwd: root,
+    encoding: "utf8",
+    stdio: ["ignore", "pipe", "ignore"]
+  })
+  return new Set((JSON.parse(listing) as [{ files: Array<{ path: string }> }])[0].files.map((file) => file.path))
+}
+
+/** The files a module names by a relative path (`from "./x.js"`, `import("./x.js")`), as package paths. */
+const relativeImports = (file: string): Array<string> =>
+  [...readFileSync(join(root, file), "utf8").matchAll(/(?:\bfrom |\bimport\()"(\.{1,2}\/[^"]+)"/g)].map((
+    [, specifier]
+  ) => posix.join(posix.dirname(file), specifier!))
+
+describe("the packed package", () => {
+  it("ships what its entries, declarations and executable load, and no JavaScript module none of them reaches", () => {
+    const manifest = JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as {
+      readonly exports: Record<string, { readonly types: string; readonly import: string }>
+      readonly bin: Record<string, string>
+    }
+    const packed = packedFiles()
+    const entries = [
+      ...Object.values(manifest.exports).flatMap((target) => [target.import, target.types]),
+      ...Object.values(manifest.bin)
+    ].map((path) => posix.normalize(path))
+    // what a program or the command line can load, followed from the entries
+    const reached = new Set<string>()
+    const pending = [...entries]
+    for (let file = pending.pop(); file !== undefined; file = pending.pop()) {
+      if (reached.has(file)) continue
+      reached.add(file)
+      expect(packed.has(file), `${file} is loaded but not packed`).toBe(true)
+      const imports = relativeImports(file)
+      pending.push(...(file.endsWith(".d.ts") ? imports.map((path) => path.replace(/\.js$/, ".d.ts")) : imports))
+    }
+    expect(packed.has("config.yaml")).toBe(true) // `effect-llm init`'s template
+    // tsc's per-file modules stay in dist for the bench and profiles; the bundles replace them
+    const unreached = [...packed].filter((path) => /\.m?js$/.test(path) && !reached.has(path))
+    expect(unreached).toEqual([])
   })
 })
