@@ -23,6 +23,7 @@ import { hasMetadata, type Memory, type SignedPart, signedPartKey, textDigest } 
 /** The prompt in `CallRequest`'s shape. */
 export interface EncodedPrompt {
   readonly system: string | undefined
+  readonly systemMetadata?: ProviderMetadata | undefined
   readonly messages: ReadonlyArray<Message>
 }
 
@@ -38,6 +39,33 @@ const metadataOf = (options: Prompt.ProviderOptions): ProviderMetadata | undefin
 
 const withMetadata = <P extends object>(part: P, metadata: ProviderMetadata | undefined): P =>
   metadata === undefined ? part : { ...part, metadata }
+
+/** `inner` over `outer`, protocol by protocol: a part's own options win over its message's. */
+const mergeMetadata = (
+  outer: ProviderMetadata | undefined,
+  inner: ProviderMetadata | undefined
+): ProviderMetadata | undefined => {
+  if (outer === undefined) return inner
+  if (inner === undefined) return outer
+  const out: Record<string, Readonly<Record<string, unknown>>> = { ...outer }
+  for (const [key, value] of Object.entries(inner)) out[key] = { ...outer[key], ...value }
+  return out
+}
+
+/**
+ * A message's options go with its last part (as `@effect/ai-anthropic` reads a message's
+ * `cacheControl`: a cache breakpoint at the end of the message).
+ */
+const withMessageOptions = <P extends { readonly metadata?: ProviderMetadata | undefined }>(
+  parts: Array<P>,
+  options: Prompt.ProviderOptions
+): Array<P> => {
+  const metadata = metadataOf(options)
+  const last = parts[parts.length - 1]
+  if (metadata === undefined || last === undefined) return parts
+  parts[parts.length - 1] = { ...last, metadata: mergeMetadata(metadata, last.metadata) }
+  return parts
+}
 
 const dataUrl = /^data:([^;,]*)(?:;[^,]*)?;base64,(.*)$/s
 
@@ -84,7 +112,8 @@ const fileOf = (part: Prompt.FilePart, label: string): FilePart | FatalError => 
     mediaType: part.mediaType.toLowerCase(),
     data: compact !== undefined ? { _tag: "base64", base64: compact } : given,
     ...(part.fileName !== undefined ? { fileName: part.fileName } : {}),
-    source: label
+    source: label,
+    ...withMetadata({}, metadataOf(part.options))
   }
 }
 
@@ -160,11 +189,14 @@ const isBlank = (type: "text" | "reasoning", text: string, metadata: ProviderMet
 /** Encodes a prompt; `memory` re-attaches lost provider metadata to replayed tool calls and their turn. */
 export const encodePrompt = (prompt: Prompt.Prompt, memory?: Memory): EncodedPrompt | FatalError => {
   const system: Array<string> = []
+  // the system messages are sent as one text: their options (a cache breakpoint) apply to all of it
+  let systemMetadata: ProviderMetadata | undefined
   const messages: Array<Message> = []
   for (const [index, message] of prompt.content.entries()) {
     switch (message.role) {
       case "system":
         if (message.content.length > 0) system.push(message.content)
+        systemMetadata = mergeMetadata(systemMetadata, metadataOf(message.options))
         break
       case "user": {
         const parts: Array<UserPart> = []
@@ -180,28 +212,36 @@ export const encodePrompt = (prompt: Prompt.Prompt, memory?: Memory): EncodedPro
           if (file instanceof FatalError) return file
           parts.push(file)
         }
-        if (parts.length > 0) messages.push({ role: "user", parts })
+        if (parts.length > 0) messages.push({ role: "user", parts: withMessageOptions(parts, message.options) })
         break
       }
       case "assistant": {
         const parts = assistantParts(message, index, memory)
         if (!Array.isArray(parts)) return parts as FatalError
-        if (parts.length > 0) messages.push({ role: "assistant", parts })
+        if (parts.length > 0) {
+          messages.push({ role: "assistant", parts: withMessageOptions([...parts], message.options) })
+        }
         break
       }
       case "tool": {
-        const parts: Array<ToolResultPart> = message.content.map((part) => ({
-          type: "tool-result",
-          id: part.id,
-          name: part.name,
-          result: part.result,
-          isFailure: part.isFailure
-        }))
-        if (parts.length > 0) messages.push({ role: "tool", parts })
+        const parts: Array<ToolResultPart> = message.content.map((part) =>
+          withMetadata({
+            type: "tool-result",
+            id: part.id,
+            name: part.name,
+            result: part.result,
+            isFailure: part.isFailure
+          }, metadataOf(part.options))
+        )
+        if (parts.length > 0) messages.push({ role: "tool", parts: withMessageOptions(parts, message.options) })
         break
       }
     }
   }
   if (messages.length === 0) return invalidRequest("the prompt has no user, assistant or tool message")
-  return { system: system.length > 0 ? system.join("\n\n") : undefined, messages }
+  return {
+    system: system.length > 0 ? system.join("\n\n") : undefined,
+    ...(systemMetadata !== undefined && system.length > 0 ? { systemMetadata } : {}),
+    messages
+  }
 }

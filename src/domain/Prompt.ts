@@ -8,7 +8,8 @@
 
 /**
  * Data a provider needs echoed back on a later turn (a Gemini `thoughtSignature`, an Anthropic thinking
- * `signature`), by protocol name: `{ gemini: { thoughtSignature: "…" } }`.
+ * `signature`), or a caller's per-part provider option (an Anthropic `cacheControl`), by protocol name:
+ * `{ gemini: { thoughtSignature: "…" } }`.
  */
 export type ProviderMetadata = Readonly<Record<string, Readonly<Record<string, unknown>>>>
 
@@ -33,6 +34,7 @@ export interface FilePart {
   readonly fileName?: string | undefined
   /** Where the part came from, for error messages (`messages[2].content[1]`). */
   readonly source?: string | undefined
+  readonly metadata?: ProviderMetadata | undefined
 }
 
 /** Text the model reported as its reasoning. */
@@ -58,6 +60,7 @@ export interface ToolResultPart {
   readonly name: string
   readonly result: unknown
   readonly isFailure: boolean
+  readonly metadata?: ProviderMetadata | undefined
 }
 
 /** What a user turn holds. */
@@ -105,6 +108,8 @@ export interface JsonResponseFormat {
 /** A validated request in the shape every protocol encodes. */
 export interface CallRequest {
   readonly system: string | undefined
+  /** Provider data for the system text as a whole (an Anthropic prompt-cache breakpoint). */
+  readonly systemMetadata?: ProviderMetadata | undefined
   readonly messages: ReadonlyArray<Message>
   /**
    * The output limit sent to the provider: the request's `maxOutputTokens`, else — whenever a budget

@@ -159,6 +159,96 @@ for (const c of cases) {
   })
 }
 
+describe("anthropic prompt caching (the cacheControl option @effect/ai-anthropic defines)", () => {
+  const ephemeral = { anthropic: { cacheControl: { type: "ephemeral" } } }
+  const hour = { anthropic: { cacheControl: { type: "ephemeral", ttl: "1h" } } }
+  const cachedPrompt = Prompt.make([
+    { role: "system", content: "You are a terse assistant.", options: hour },
+    {
+      role: "user",
+      content: [
+        { type: "text", text: "A long document to cache.", options: ephemeral },
+        { type: "text", text: "A question about it." }
+      ]
+    },
+    {
+      role: "assistant",
+      content: [{
+        type: "tool-call",
+        id: "toolu_1",
+        name: "get_weather",
+        params: { city: "Oslo" },
+        providerExecuted: false
+      }]
+    },
+    {
+      role: "tool",
+      content: [{
+        type: "tool-result",
+        id: "toolu_1",
+        name: "get_weather",
+        result: { celsius: 4 },
+        isFailure: false,
+        providerExecuted: false,
+        options: ephemeral
+      }]
+    },
+    {
+      role: "user",
+      content: [{ type: "text", text: "What is in this picture?" }, {
+        type: "file",
+        mediaType: "image/png",
+        data: new Uint8Array([137, 80, 78, 71])
+      }],
+      options: ephemeral
+    }
+  ])
+
+  it.effect("part, message and system options become cache_control breakpoints; other protocols ignore them", () =>
+    Effect.gen(function*() {
+      sim.script("anthropic-sim", { text: "Noted." })
+      yield* LanguageModel.generateText({ prompt: cachedPrompt, toolkit: WeatherToolkit })
+      const sent = sim.log("anthropic-sim").at(-1)!.body as any
+      assert.deepStrictEqual(sent.system, [{
+        type: "text",
+        text: "You are a terse assistant.",
+        cache_control: { type: "ephemeral", ttl: "1h" }
+      }])
+      assert.deepStrictEqual(sent.messages[0].content, [
+        { type: "text", text: "A long document to cache.", cache_control: { type: "ephemeral" } },
+        { type: "text", text: "A question about it." }
+      ])
+      // the tool result, then the last user message's last part (its message's option)
+      assert.deepStrictEqual(sent.messages[2].content.map((block: any) => [block.type, block.cache_control]), [
+        ["tool_result", { type: "ephemeral" }],
+        ["text", undefined],
+        ["image", { type: "ephemeral" }]
+      ])
+    }).pipe(Effect.provide([layerFor(sim, "claude-haiku"), weatherHandlers])))
+
+  it.effect("a single text part with a breakpoint goes as a block, not as the plain string", () =>
+    Effect.gen(function*() {
+      sim.script("anthropic-sim", { text: "Noted." })
+      yield* LanguageModel.generateText({
+        prompt: Prompt.make([{ role: "user", content: [{ type: "text", text: "Cache me.", options: ephemeral }] }])
+      })
+      const sent = sim.log("anthropic-sim").at(-1)!.body as any
+      assert.deepStrictEqual(sent.messages[0].content, [
+        { type: "text", text: "Cache me.", cache_control: { type: "ephemeral" } }
+      ])
+    }).pipe(Effect.provide(layerFor(sim, "claude-haiku"))))
+
+  it.effect("openai: the Anthropic option sends nothing extra", () =>
+    Effect.gen(function*() {
+      sim.script("openai-sim", { text: "Noted." })
+      yield* LanguageModel.generateText({ prompt: cachedPrompt, toolkit: WeatherToolkit })
+      const sent = JSON.stringify(sim.log("openai-sim").at(-1)!.body)
+      assert.include(sent, "A long document to cache.")
+      assert.notInclude(sent, "cache_control")
+      assert.notInclude(sent, "cacheControl")
+    }).pipe(Effect.provide([layerFor(sim, "gpt-mini"), weatherHandlers])))
+})
+
 describe("files through the layer", () => {
   const picture = Prompt.make([{
     role: "user",

@@ -3,7 +3,9 @@
  * `image` blocks (a base64 source from bytes or a `data:` URL, or a URL source); PDFs as `document`
  * blocks; reasoning echoed as `thinking` blocks with their `signature` (or `redacted_thinking` with its
  * data); tool calls as `tool_use` and tool results as `tool_result` blocks of a user turn. Also which
- * files Anthropic takes, and the signatures the protocol keeps in part metadata.
+ * files Anthropic takes, and the signatures the protocol keeps in part metadata. A part whose metadata
+ * holds `anthropic.cacheControl` (what `@effect/ai-anthropic`'s part options name a prompt-cache
+ * breakpoint) gets it as the block's `cache_control`.
  */
 import type {
   AssistantPart,
@@ -20,14 +22,18 @@ import { inlineBase64Length } from "../http/Parts.js"
 /** The key of Anthropic's data in a part's provider metadata: `{ anthropic: { signature } }` or `{ redactedData }`. */
 export const metadataKey = "anthropic"
 
+/** A prompt-cache breakpoint (`{ type: "ephemeral", ttl? }`), sent as the caller gave it. */
+export type CacheControl = Readonly<Record<string, unknown>>
+
 /** A content block of a request. */
 export type BlockBody =
-  | { readonly type: "text"; readonly text: string }
+  | { readonly type: "text"; readonly text: string; readonly cache_control?: CacheControl }
   | {
     readonly type: "image"
     readonly source:
       | { readonly type: "base64"; readonly media_type: string; readonly data: string }
       | { readonly type: "url"; readonly url: string }
+    readonly cache_control?: CacheControl
   }
   | {
     readonly type: "document"
@@ -35,15 +41,23 @@ export type BlockBody =
       | { readonly type: "base64"; readonly media_type: "application/pdf"; readonly data: string }
       | { readonly type: "url"; readonly url: string }
     readonly title?: string
+    readonly cache_control?: CacheControl
   }
   | { readonly type: "thinking"; readonly thinking: string; readonly signature: string }
   | { readonly type: "redacted_thinking"; readonly data: string }
-  | { readonly type: "tool_use"; readonly id: string; readonly name: string; readonly input: unknown }
+  | {
+    readonly type: "tool_use"
+    readonly id: string
+    readonly name: string
+    readonly input: unknown
+    readonly cache_control?: CacheControl
+  }
   | {
     readonly type: "tool_result"
     readonly tool_use_id: string
     readonly content: string
     readonly is_error?: true
+    readonly cache_control?: CacheControl
   }
 
 /** One turn: a single text is sent as a string, anything else as blocks. */
@@ -64,11 +78,26 @@ export const signatureOf = (metadata: ProviderMetadata | undefined): string | un
 export const redactedDataOf = (metadata: ProviderMetadata | undefined): string | undefined =>
   text(metadata, "redactedData")
 
+/** The prompt-cache breakpoint a part's metadata asks for (`{ anthropic: { cacheControl } }`), if any. */
+export const cacheControlOf = (metadata: ProviderMetadata | undefined): CacheControl | undefined => {
+  const value = metadata?.[metadataKey]?.cacheControl
+  return isPlainObject(value) ? value : undefined
+}
+
+/** `block` with the breakpoint `metadata` asks for. */
+const cached = <B extends BlockBody>(block: B, metadata: ProviderMetadata | undefined): B => {
+  const cacheControl = cacheControlOf(metadata)
+  return cacheControl === undefined ? block : { ...block, cache_control: cacheControl }
+}
+
 /** Provider metadata carrying a thinking signature (for decoded parts). */
 export const signatureMetadata = (signature: string): ProviderMetadata => ({ [metadataKey]: { signature } })
 
 /** Provider metadata carrying a redacted thinking block's data. */
 export const redactedMetadata = (data: string): ProviderMetadata => ({ [metadataKey]: { redactedData: data } })
+
+const isPlainObject = (value: unknown): value is Readonly<Record<string, unknown>> =>
+  typeof value === "object" && value !== null && !Array.isArray(value)
 
 // The four image types a base64 source takes (ANT `Base64ImageSource.media_type`).
 const imageTypes = /^image\/(jpeg|png|gif|webp)$/
@@ -151,22 +180,22 @@ const encodeFile = (part: FilePart): BlockBody => {
   }
 }
 
-const isPlainObject = (value: unknown): value is Readonly<Record<string, unknown>> =>
-  typeof value === "object" && value !== null && !Array.isArray(value)
-
 /** A tool result block: the result as text (a string as it is, anything else as JSON), `is_error` on a failure. */
-export const resultBlock = (part: ToolResultPart): BlockBody => ({
-  type: "tool_result",
-  tool_use_id: part.id,
-  content: typeof part.result === "string" ? part.result : jsonText(part.result ?? null) ?? "null",
-  ...(part.isFailure ? { is_error: true as const } : {})
-})
+export const resultBlock = (part: ToolResultPart): BlockBody =>
+  cached({
+    type: "tool_result",
+    tool_use_id: part.id,
+    content: typeof part.result === "string" ? part.result : jsonText(part.result ?? null) ?? "null",
+    ...(part.isFailure ? { is_error: true as const } : {})
+  }, part.metadata)
 
 /** Text of whitespace only: the Messages API refuses such a block ("text content blocks must contain non-whitespace text"). */
 export const isBlank = (text: string): boolean => text.trim().length === 0
 
 const userBlock = (part: UserPart): BlockBody | undefined =>
-  part.type === "text" ? (isBlank(part.text) ? undefined : { type: "text", text: part.text }) : encodeFile(part)
+  part.type === "text"
+    ? (isBlank(part.text) ? undefined : cached({ type: "text", text: part.text }, part.metadata))
+    : cached(encodeFile(part), part.metadata)
 
 /**
  * An assistant part as a block: reasoning goes back only with what Anthropic signed (a `thinking`
@@ -176,7 +205,7 @@ const userBlock = (part: UserPart): BlockBody | undefined =>
 const assistantBlock = (part: AssistantPart): BlockBody | undefined => {
   switch (part.type) {
     case "text":
-      return isBlank(part.text) ? undefined : { type: "text", text: part.text }
+      return isBlank(part.text) ? undefined : cached({ type: "text", text: part.text }, part.metadata)
     case "reasoning": {
       const redacted = redactedDataOf(part.metadata)
       if (redacted !== undefined) return { type: "redacted_thinking", data: redacted }
@@ -184,7 +213,10 @@ const assistantBlock = (part: AssistantPart): BlockBody | undefined => {
       return signature !== undefined ? { type: "thinking", thinking: part.text, signature } : undefined
     }
     case "tool-call":
-      return { type: "tool_use", id: part.id, name: part.name, input: isPlainObject(part.params) ? part.params : {} }
+      return cached(
+        { type: "tool_use", id: part.id, name: part.name, input: isPlainObject(part.params) ? part.params : {} },
+        part.metadata
+      )
     case "file":
       // Refused by `canCarry` before a request is built: an assistant turn takes no files.
       return undefined
@@ -207,7 +239,7 @@ const blocksOf = (message: Message): Array<BlockBody> => {
  * content is their blocks in order — what the API does itself ("consecutive user or assistant turns
  * … will be combined"), done here so every Anthropic-compatible server sees alternating roles, and so
  * that all the results of one assistant turn arrive in the next user message. A turn left with no
- * block (only unsigned reasoning) is left out; a single text stays a string.
+ * block (only unsigned reasoning) is left out; a single text without a cache breakpoint stays a string.
  */
 export const encodeMessages = (messages: ReadonlyArray<Message>): Array<MessageBody> => {
   const turns: Array<{ role: "user" | "assistant"; blocks: Array<BlockBody> }> = []
@@ -224,10 +256,12 @@ export const encodeMessages = (messages: ReadonlyArray<Message>): Array<MessageB
   const final = turns[turns.length - 1]
   const lastBlock = final?.role === "assistant" ? final.blocks[final.blocks.length - 1] : undefined
   if (lastBlock?.type === "text") {
-    final!.blocks[final!.blocks.length - 1] = { type: "text", text: lastBlock.text.trimEnd() }
+    final!.blocks[final!.blocks.length - 1] = { ...lastBlock, text: lastBlock.text.trimEnd() }
   }
   return turns.map(({ blocks, role }) => ({
     role,
-    content: blocks.length === 1 && blocks[0]!.type === "text" ? blocks[0]!.text : blocks
+    content: blocks.length === 1 && blocks[0]!.type === "text" && blocks[0]!.cache_control === undefined
+      ? blocks[0]!.text
+      : blocks
   }))
 }

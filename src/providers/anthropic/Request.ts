@@ -11,7 +11,7 @@ import { type Capabilities, refuseUnsupported } from "../http/Parts.js"
 import * as Request from "../http/Request.js"
 import { checkTools, narrowTools } from "../http/Tools.js"
 import type { ProviderTarget } from "../Provider.js"
-import { canCarry, encodeMessages, isBlank, type MessageBody } from "./Content.js"
+import { type CacheControl, cacheControlOf, canCarry, encodeMessages, isBlank, type MessageBody } from "./Content.js"
 
 export { encodeMessages } from "./Content.js"
 
@@ -51,7 +51,9 @@ export type ToolChoiceBody =
 export interface MessagesRequest {
   readonly model: string
   readonly max_tokens: number
-  readonly system?: string
+  readonly system?:
+    | string
+    | ReadonlyArray<{ readonly type: "text"; readonly text: string; readonly cache_control: CacheControl }>
   readonly messages: ReadonlyArray<MessageBody>
   readonly temperature?: number
   readonly top_p?: number
@@ -199,7 +201,13 @@ export const encode = (modelId: string, request: CallRequest, streaming: boolean
     max_tokens: request.maxOutputTokens ?? defaultMaxTokens,
     messages: encodeMessages(request.messages)
   }
-  if (request.system !== undefined) body.system = request.system
+  if (request.system !== undefined) {
+    // a cache breakpoint needs the block form; otherwise the plain string every compatible server takes
+    const cacheControl = cacheControlOf(request.systemMetadata)
+    body.system = cacheControl === undefined
+      ? request.system
+      : [{ type: "text", text: request.system, cache_control: cacheControl }]
+  }
   if (request.temperature !== undefined) body.temperature = request.temperature
   if (request.topP !== undefined) body.top_p = request.topP
   if (request.stop !== undefined && request.stop.length > 0) body.stop_sequences = request.stop
