@@ -382,9 +382,9 @@ export const make = (deps: {
   /**
    * The renewal of a call's hold when a third of the hold TTL has passed since it was made or last
    * renewed, else undefined. `hold_ttl_s` is for holds whose process died (API.md §6); a call in
-   * flight — a long stream — keeps its hold counting, in every process sharing the ledger. Asked at
-   * the call's progress points (each attempt, each stream chunk), in its own fiber: a renewal never
-   * follows its settlement. A renewal that fails leaves the hold to its TTL; the call goes on.
+   * flight — a long stream — keeps its hold counting, in every process sharing the ledger. Asked before
+   * each attempt, in the call's own fiber, and by a stream's `keepRenewed`: a renewal never follows its
+   * settlement. A renewal that fails leaves the hold to its TTL; the call goes on.
    */
   const renewalDue = (meter: Meter, now: number): Effect.Effect<void> | undefined => {
     if (renew === undefined || meter.settled || now - meter.renewedAt < renewEveryMs) return undefined
@@ -393,7 +393,27 @@ export const make = (deps: {
     return Effect.catchAll(renew(held), (error) => Effect.logDebug(`hold ${held.id} not renewed: ${error.message}`))
   }
 
-  return { hold, raiseFor, answered, commit, settleUnfinished, renewalDue }
+  /**
+   * Renews `meter`'s hold each third of the TTL until the call settles or the fiber is interrupted:
+   * a stream is pulled as fast as its consumer reads, so a slow consumer (or a long pause of the
+   * provider's) would otherwise let the hold of a call still open lapse. Each renewal completes once
+   * begun, so interrupting the fiber before the commit leaves no renewal after it. Undefined when the
+   * ledger does not renew.
+   */
+  const keepRenewed = (meter: Meter, clock: Clock.Clock): Effect.Effect<void> | undefined => {
+    if (renew === undefined) return undefined
+    const loop: Effect.Effect<void> = Effect.suspend(() => {
+      if (meter.settled) return Effect.void
+      const now = clock.unsafeCurrentTimeMillis()
+      const wait = meter.renewedAt + renewEveryMs - now
+      if (wait > 0) return Effect.zipRight(Effect.sleep(wait), loop)
+      const renewal = renewalDue(meter, now)
+      return renewal === undefined ? Effect.void : Effect.zipRight(Effect.uninterruptible(renewal), loop)
+    })
+    return loop
+  }
+
+  return { hold, raiseFor, answered, commit, settleUnfinished, renewalDue, keepRenewed }
 }
 
 /** The metering operations of a layer. */

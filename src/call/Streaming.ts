@@ -15,6 +15,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as ExecutionStrategy from "effect/ExecutionStrategy"
 import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
@@ -240,6 +241,9 @@ export const make = (deps: {
         })
       )
       const meter = held as Meter
+      // Forked into the scope after the settling finalizer: closing the scope interrupts it first.
+      const renewing = metering.keepRenewed(meter, clock)
+      const renewer = renewing === undefined ? undefined : yield* Effect.forkIn(renewing, outer)
       // The breaker counts the answering attempt by how the stream ends (a cut after the first delta is a failure).
       const [opened, route] = yield* deps.attempts.run(meter, openAttempt(outer, plan, progress), outer)
 
@@ -299,6 +303,8 @@ export const make = (deps: {
         for (const warning of warnings) yield* Effect.logWarning(warning)
         const text = content.join("")
         const reasoningText = reasoning.length > 0 ? reasoning.join("") : undefined
+        // no renewal after the commit (one under way is waited for)
+        if (renewer !== undefined) yield* Fiber.interrupt(renewer)
         const settled = yield* metering.commit(meter, route, usage, {
           content: text + calls.join(""),
           reasoning: reasoningText
@@ -333,10 +339,7 @@ export const make = (deps: {
         },
         onSuccess: (chunk) => {
           const out = absorb(chunk)
-          const emit = Chunk.isEmpty(out) ? rest : Effect.succeed(out)
-          // a stream can outlive the hold TTL: its hold is renewed as its chunks arrive
-          const renewal = metering.renewalDue(meter, clock.unsafeCurrentTimeMillis())
-          return renewal === undefined ? emit : Effect.zipRight(renewal, emit)
+          return Chunk.isEmpty(out) ? rest : Effect.succeed(out)
         }
       })
       const next: Effect.Effect<Chunk.Chunk<A>, Option.Option<LLMError>> = Effect.suspend(() => {

@@ -1,7 +1,9 @@
 /**
  * A call in flight keeps its hold counting past `budget.hold_ttl_s` (which is for holds whose process
- * died, API.md §6): a long stream renews its hold as its chunks arrive, so concurrent calls cannot
- * together pass a limit while it runs; a hold whose call stopped renewing it still expires.
+ * died, API.md §6): a stream renews its hold each third of the TTL while it is open, however slowly
+ * its provider sends or its consumer reads, so concurrent calls cannot together pass a limit while it
+ * runs; a call renews its hold at an attempt made past a third of the TTL; a hold whose call stopped
+ * renewing it still expires.
  */
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientResponse from "@effect/platform/HttpClientResponse"
@@ -76,7 +78,7 @@ describe("hold renewal (API.md §6: the hold TTL is for dead processes)", () => 
       assert.strictEqual(yield* Queue.take(received), "a")
       const held = yield* ledger.spendToday()
       assert.isAbove(held, 1)
-      // 50 s later a chunk arrives: the hold is renewed then
+      // 50 s later a chunk arrives (the hold was renewed at 20 s and 40 s)
       yield* TestClock.adjust("50 seconds")
       write(frame("b"))
       assert.strictEqual(yield* Queue.take(received), "b")
@@ -94,24 +96,59 @@ describe("hold renewal (API.md §6: the hold TTL is for dead processes)", () => 
     }).pipe(Effect.provide(layer))
   })
 
-  it.effect("a stream silent for longer than hold_ttl_s lets its hold lapse one TTL after its last renewal", () => {
-    const { layer, write } = harness({ stream_idle_timeout_s: 100 })
+  it.effect("a stream silent for longer than hold_ttl_s keeps its hold counting: it is renewed each third of the TTL while the call is open", () => {
+    const { end, layer, write } = harness({ stream_idle_timeout_s: 100 })
     return Effect.gen(function*() {
       const ledger = yield* Ledger
       const received = yield* Queue.unbounded<string>()
-      yield* Effect.fork(
+      const running = yield* Effect.fork(
         Stream.runForEach(stream({ prompt: "x", maxOutputTokens: 1000 }), (event) => Queue.offer(received, event.delta))
       )
       write(frame("a"))
       yield* Queue.take(received)
       const held = yield* ledger.spendToday()
-      yield* TestClock.adjust("50 seconds")
-      write(frame("b"))
-      yield* Queue.take(received) // renewed at 50 s
-      yield* TestClock.adjust("59 seconds")
-      assert.strictEqual(yield* ledger.spendToday(), held)
-      yield* TestClock.adjust("1 second") // 60 s after the renewal, nothing since
-      assert.strictEqual(yield* ledger.spendToday(), 0)
+      // 95 s of silence, past the 60 s TTL, within the 100 s idle timeout
+      for (let second = 0; second < 95; second += 5) {
+        yield* TestClock.adjust("5 seconds")
+        assert.strictEqual(yield* ledger.spendToday(), held, `${second + 5} s after the hold`)
+      }
+      write(frame("b", true))
+      end()
+      yield* Fiber.join(running)
+      assert.isBelow(yield* ledger.spendToday(), held)
+      // the renewer stopped with the call: nothing more is written, however long after
+      const rows = (yield* ledger.events()).length
+      yield* TestClock.adjust("10 minutes")
+      assert.strictEqual((yield* ledger.events()).length, rows)
+    }).pipe(Effect.provide(layer))
+  })
+
+  it.effect("a consumer slower than its provider keeps the hold counting until the commit (the answer arrived at once)", () => {
+    const { end, layer, write } = harness()
+    return Effect.gen(function*() {
+      const ledger = yield* Ledger
+      const seen: Array<number> = []
+      const consumed = yield* Effect.fork(
+        Stream.runForEach(stream({ prompt: "x", maxOutputTokens: 1000 }), (event) =>
+          !event.isFinish
+            ? Effect.zipRight(
+              Effect.flatMap(ledger.spendToday(), (spend) => Effect.sync(() => seen.push(spend))),
+              Effect.sleep("45 seconds")
+            )
+            : Effect.void)
+      )
+      // the whole answer in one write: one chunk, read long before the consumer is done with it
+      const frames = [...["a", "b", "c", "d"].map((text) => frame(text)), frame("e", true)]
+      write(new Uint8Array(frames.flatMap((bytes) => [...bytes])))
+      end()
+      yield* TestClock.adjust("1 second")
+      for (let step = 0; step < 5; step++) yield* TestClock.adjust("45 seconds")
+      yield* Fiber.join(consumed)
+      // five deltas over 225 s, the TTL 60 s: every one saw the call's hold still counting
+      assert.lengthOf(seen, 5)
+      assert.isAbove(seen[0]!, 1)
+      assert.deepStrictEqual(seen, seen.map(() => seen[0]))
+      assert.deepStrictEqual((yield* ledger.events()).map((event) => event.type), ["hold", "commit"])
     }).pipe(Effect.provide(layer))
   })
 
