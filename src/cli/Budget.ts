@@ -14,7 +14,7 @@ import type * as Option from "effect/Option"
 import type { ScopeLimits } from "../domain/Config.js"
 import type { BudgetWindow, ConfigError, LedgerError } from "../domain/Errors.js"
 import type { SummaryGroupBy } from "../domain/LedgerEvent.js"
-import { tagKeyProblem } from "../domain/Tags.js"
+import { tagKeyProblem, tagValueOf } from "../domain/Tags.js"
 import type { LiveServices } from "../layers/Live.js"
 import { Ledger } from "../services/Ledger.js"
 import { windowStart } from "../services/ledger/Spend.js"
@@ -163,7 +163,7 @@ export const makeCommands = (shared: {
           const seenInWindow = new Set<string>()
           const candidates = new Set<string>()
           for (const event of events) {
-            const value = event.tags?.[key]
+            const value = tagValueOf(event.tags, key)
             if (value === undefined || value === "" || event.timestamp < since - settings.holdTtlS * 1000) continue
             candidates.add(value)
             if (event.timestamp >= since) seenInWindow.add(value)

@@ -65,3 +65,12 @@ export const traceIdProblem = (traceId: unknown): string | undefined =>
     : [...traceId].length > 256
     ? `traceId must be at most 256 characters, got ${[...traceId].length}`
     : "traceId must have no control characters (a line break, a tab, NUL…), got one"
+
+/**
+ * The value of tag `key`, if the call has that tag: only the tags' own keys (a tag key may be any
+ * name, `constructor` or `toString` too, which a plain object also inherits).
+ */
+export const tagValueOf = (
+  tags: Readonly<Record<string, string>> | undefined,
+  key: string
+): string | undefined => tags !== undefined && Object.hasOwn(tags, key) ? tags[key] : undefined

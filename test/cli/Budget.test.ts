@@ -13,7 +13,7 @@ import { type BudgetLimit, layerSqlite, Ledger } from "../../src/services/Ledger
 import { runCli, tempDir, writeConfig } from "../support/cli-harness.js"
 
 const dir = tempDir()
-const config = writeConfig(dir, {
+const configSource = {
   default_model: "flash",
   providers: {
     google: {
@@ -35,7 +35,8 @@ const config = writeConfig(dir, {
     per_tag: { user: { daily: 0.5, weekly: 1 }, team: { monthly: 5 } }
   },
   ledger: { backend: "sqlite", path: join(dir, "ledger.db") }
-})
+}
+const config = writeConfig(dir, configSource)
 const args = ["--config", config]
 
 interface Call {
@@ -183,6 +184,28 @@ describe.concurrent("ledger report and budget", { timeout: 120_000 }, () => {
       ["bob", "2", "1", "1", "0.5"],
       ["carol", "1", "0", "0", "0"]
     ])
+  })
+
+  it("a tag key a plain object inherits (constructor, toString) groups and budgets like any other key", async () => {
+    const inherited = writeConfig(dir, {
+      ...configSource,
+      budget: { daily_spend_limit: 2, per_tag: { constructor: { daily: 1 }, toString: { daily: 1 } } }
+    }, "inherited.yaml")
+    const [table, csv, budget] = await Promise.all([
+      runCli(["ledger", "report", "--config", inherited, "--by", "tag:constructor"]),
+      runCli(["ledger", "report", "--config", inherited, "--by", "tag:toString", "--format", "csv"]),
+      runCli(["budget", "--config", inherited, "--format", "json"])
+    ])
+    assert.strictEqual(table.code, 0, table.stderr)
+    // no call has the tag: one row keyed "" (shown as `(none)`), then the total
+    assert.deepStrictEqual(table.stdout.trim().split("\n").slice(1).map((line) => line.trim().split(/\s+/)[1]), [
+      "6",
+      "6"
+    ])
+    assert.deepStrictEqual(parseCsv(csv.stdout).map((row) => [row["tag:toString"], row.calls]), [["", "6"]])
+    const report = JSON.parse(budget.stdout)
+    assert.deepStrictEqual([...new Set(report.rows.map((row: { scope: string }) => row.scope))], ["global"])
+    assert.deepStrictEqual(report.unseenTags.map((tag: { key: string }) => tag.key), ["constructor", "toString"])
   })
 
   it("ledger report --by model (table): a header, a line per model and a total", async () => {

@@ -754,6 +754,12 @@ describe.each(backends)("Ledger ($name)", (backend) => {
           row("u2", 1, 0, 0, 0, 0, 1, 0, 0)
         ])
         assert.deepStrictEqual(yield* ledger.summary({ groupBy: "tag:team" }), [row("", 4, 30, 3, 0.75, 2, 1, 0, 0)])
+        // a key a plain object inherits is a tag key like any other: no call has it
+        for (const key of ["constructor", "toString", "hasOwnProperty"]) {
+          assert.deepStrictEqual(yield* ledger.summary({ groupBy: `tag:${key}` }), [
+            row("", 4, 30, 3, 0.75, 2, 1, 0, 0)
+          ], key)
+        }
       })
   )
 

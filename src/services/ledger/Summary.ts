@@ -3,6 +3,7 @@
  * model, provider, endpoint or tag, with their outcomes, tokens and cost.
  */
 import type { LedgerEvent, SummaryGroupBy, SummaryRow } from "../../domain/LedgerEvent.js"
+import { tagValueOf } from "../../domain/Tags.js"
 import { roundUsd } from "../../internal/Usd.js"
 import type { SummaryQuery } from "../Ledger.js"
 import { dayKey, monthKey, weekKey } from "./Spend.js"
@@ -24,7 +25,7 @@ const keyOf = (groupBy: SummaryGroupBy, hold: LedgerEvent, settlement: LedgerEve
     case "endpoint":
       return settlement?.endpoint ?? ""
     default:
-      return hold.tags?.[groupBy.slice(4)] ?? ""
+      return tagValueOf(hold.tags, groupBy.slice(4)) ?? ""
   }
 }
 
