@@ -51,8 +51,11 @@ export const tagsProblem = (tags: unknown): string | undefined => {
   return undefined
 }
 
-/** A trace id: up to 256 characters, none of them control characters (it is logged, traced and stored). */
-const traceIdPattern = /^[^\p{Cc}]{0,256}$/u
+/**
+ * A trace id: up to 256 characters, none of them control characters or half of a surrogate pair (it
+ * is logged, traced and stored; SQLite and PostgreSQL would store a lone half as U+FFFD).
+ */
+const traceIdPattern = /^[^\p{Cc}\p{Cs}]{0,256}$/u
 
 /** Why `traceId` cannot be a call's trace id; undefined when it can (absent and "" mean "make one"). */
 export const traceIdProblem = (traceId: unknown): string | undefined =>
@@ -64,6 +67,8 @@ export const traceIdProblem = (traceId: unknown): string | undefined =>
     ? undefined
     : [...traceId].length > 256
     ? `traceId must be at most 256 characters, got ${[...traceId].length}`
+    : /\p{Cs}/u.test(traceId)
+    ? "traceId must be well-formed text, got half of a surrogate pair (a cut emoji)"
     : "traceId must have no control characters (a line break, a tab, NUL…), got one"
 
 /**

@@ -157,6 +157,7 @@ describe("invalid tags are refused before any ledger write or request", () => {
             [{ id: 1 }, /^traceId must be a string, got object/],
             ["job\u0000-7", /^traceId must have no control characters \(a line break, a tab, NUL…\), got one$/],
             ["line\nbreak", /no control characters/],
+            ["cut \ud83d", /^traceId must be well-formed text, got half of a surrogate pair \(a cut emoji\)$/],
             ["x".repeat(257), /^traceId must be at most 256 characters, got 257$/]
           ] as const
         ) {
@@ -169,9 +170,13 @@ describe("invalid tags are refused before any ledger write or request", () => {
         const inContext = yield* Effect.flip(generate({ prompt: "hi" }).pipe(withCallContext({ traceId: "a\tb" })))
         assert.match(inContext.message, /^withCallContext: traceId must have no control characters/)
         assert.deepStrictEqual(yield* (yield* Ledger).events(), [])
-        // what is taken: any printable text up to 256 characters
-        const ok = yield* generate({ prompt: "hi", traceId: "ünï-côdé job/7 #1".padEnd(256, "x"), fullResponse: true })
-        assert.strictEqual(ok.traceId, "ünï-côdé job/7 #1".padEnd(256, "x"))
+        // what is taken: any printable text up to 256 characters, emoji whole
+        const ok = yield* generate({
+          prompt: "hi",
+          traceId: "ünï-côdé job/7 #1 😀".padEnd(256, "x"),
+          fullResponse: true
+        })
+        assert.strictEqual(ok.traceId, "ünï-côdé job/7 #1 😀".padEnd(256, "x"))
       }).pipe(Effect.provide(makeTestLayer({ providers })))
       assert.strictEqual(providers.calls.length, 1)
     }))

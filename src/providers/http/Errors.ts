@@ -7,6 +7,7 @@ import type * as HttpClientError from "@effect/platform/HttpClientError"
 import type * as Duration from "effect/Duration"
 import { FatalError, type LLMError, RateLimitError, RetryableError } from "../../domain/Errors.js"
 import type { UsageCounts } from "../../domain/TokenUsage.js"
+import { headOf } from "../../internal/Cut.js"
 import * as Scrub from "../../internal/Scrub.js"
 
 /** Who the failing call went to, copied onto every error: the provider entry's name and the endpoint's. */
@@ -36,7 +37,7 @@ export const maxMessageLength = 500
 /** Shortens text for a message: whitespace collapsed, at most `max` characters (with an ellipsis). */
 export const truncate = (text: string, max: number = maxMessageLength): string => {
   const flat = text.replace(/\s+/g, " ").trim()
-  return flat.length <= max ? flat : `${flat.slice(0, max - 1)}${Scrub.cutMark}`
+  return flat.length <= max ? flat : `${headOf(flat, max - 1)}${Scrub.cutMark}`
 }
 
 const causeMessage = (cause: unknown): string | undefined => {

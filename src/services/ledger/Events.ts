@@ -4,6 +4,7 @@
  * `events()` — folded into their hold, never listed themselves.
  */
 import { LedgerEvent, type LedgerStatus } from "../../domain/LedgerEvent.js"
+import { headOf } from "../../internal/Cut.js"
 import { unvalidated } from "../../internal/Unvalidated.js"
 import type { Hold, HoldRequest, RaiseRequest, Settlement } from "../Ledger.js"
 import { scopesOf } from "./Spend.js"
@@ -17,15 +18,17 @@ const maxErrorMessageLength = 2_000
  * with `key=` loses the credential before it is stored. The callers never mean to pass one.
  */
 export const scrubSecrets = (message: string): string =>
-  message
-    .replace(
-      /("?\b(?:authorization|x-goog-api-key|x-api-key|api[-_]?key)"?\s*[:=]\s*"?)(?:bearer\s+)?[^"\s,;}&]+/gi,
-      "$1<redacted>"
-    )
-    .replace(/\bbearer\s+[\w.~+/=-]{8,}/gi, "Bearer <redacted>")
-    .replace(/([?&](?:key|api_key|access_token)=)[^&\s"']+/gi, "$1<redacted>")
-    .replace(/\b(?:sk-[\w-]{16,}|AIza[\w-]{30,})/g, "<redacted>")
-    .slice(0, maxErrorMessageLength)
+  headOf(
+    message
+      .replace(
+        /("?\b(?:authorization|x-goog-api-key|x-api-key|api[-_]?key)"?\s*[:=]\s*"?)(?:bearer\s+)?[^"\s,;}&]+/gi,
+        "$1<redacted>"
+      )
+      .replace(/\bbearer\s+[\w.~+/=-]{8,}/gi, "Bearer <redacted>")
+      .replace(/([?&](?:key|api_key|access_token)=)[^&\s"']+/gi, "$1<redacted>")
+      .replace(/\b(?:sk-[\w-]{16,}|AIza[\w-]{30,})/g, "<redacted>"),
+    maxErrorMessageLength
+  )
 
 /** Tags as stored: absent when there are none. */
 /** The fields a `LedgerEvent` is made of. */

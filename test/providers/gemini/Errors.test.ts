@@ -269,6 +269,14 @@ describe("Gemini Errors.classify", () => {
     const error = classify(500, "x".repeat(10_000))
     assert.isBelow(error.message.length, 700)
   })
+
+  it("a cut never splits a character: emoji past the limit are kept whole or left out", () => {
+    for (const body of ["😀".repeat(600), `x${"😀".repeat(600)}`]) {
+      const error = classify(400, body)
+      assert.isTrue(error.message.isWellFormed(), body.slice(0, 3))
+      assert.include(error.message, "😀…")
+    }
+  })
 })
 
 describe("Gemini Errors.classifyInBand", () => {

@@ -34,6 +34,11 @@ describe("scrubSecrets", () => {
       "dashscope (intl) answered HTTP 503: overloaded"
     )
   })
+
+  it("keeps at most 2,000 characters of a message, never half of an emoji (stored as U+FFFD by SQLite and PostgreSQL)", () => {
+    assert.strictEqual(scrubSecrets("x".repeat(2_500)), "x".repeat(2_000))
+    assert.strictEqual(scrubSecrets(`x${"😀".repeat(1_500)}`), `x${"😀".repeat(999)}`)
+  })
 })
 
 describe("foldRaises", () => {
