@@ -100,6 +100,25 @@ export const checkRequestArgs = (args: ReadonlyArray<string>): Effect.Effect<voi
   })
 
 /**
+ * `generate - --config c.yaml`: @effect/cli stops reading options at a lone `-` (stdin as the prompt)
+ * and refuses those after it as unknown arguments, where it reads them after an ordinary prompt. The
+ * `-` (the command's one argument) is moved after them. Left alone after `--`, which ends the options.
+ */
+export const stdinPromptLast = (args: ReadonlyArray<string>): ReadonlyArray<string> => {
+  const commandAt = args.findIndex((arg) => !arg.startsWith("-"))
+  if (commandAt < 0 || requestFlags[args[commandAt]!] === undefined) return args
+  for (let i = commandAt + 1; i < args.length; i++) {
+    const arg = args[i]!
+    if (arg === "--") return args
+    if (requestValueOptions.has(arg)) i++
+    else if (arg === "-") {
+      return i === args.length - 1 ? args : [...args.slice(0, i), ...args.slice(i + 1), "-"]
+    }
+  }
+  return args
+}
+
+/**
  * @effect/cli's `--wizard` asks its questions on the terminal; on a stdin that is not one (a pipe,
  * `/dev/null`, a CI job) it would wait for answers that never come. A usage error there (exit 2).
  */

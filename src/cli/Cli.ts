@@ -24,7 +24,7 @@ import type { GenerateRequest } from "../domain/Request.js"
 import { liveOver, type LiveServices, nodeFileSystem } from "../layers/Live.js"
 import { generate, stream } from "../services/LLMClient.js"
 import * as LLMConfig from "../services/LLMConfig.js"
-import { checkRequestArgs, checkWizard, misplacedOptions, takeLogLevel } from "./Arguments.js"
+import { checkRequestArgs, checkWizard, misplacedOptions, stdinPromptLast, takeLogLevel } from "./Arguments.js"
 import { batchCommand } from "./batch/Command.js"
 import * as Budget from "./Budget.js"
 import { CliError, ExitCode, toExitCode } from "./Exit.js"
@@ -367,7 +367,7 @@ export const run = (argv: ReadonlyArray<string>): Effect.Effect<number, never, C
         args.length === 1 && args[0] === "--version" ?
           Effect.as(Console.log(version), 0) :
           Console.consoleWith((console) =>
-            Effect.withConsole(cli([...argv.slice(0, 2), ...args]), {
+            Effect.withConsole(cli([...argv.slice(0, 2), ...stdinPromptLast(args)]), {
               ...console,
               error: () => Effect.void,
               log: (...items) =>

@@ -146,11 +146,22 @@ describe.concurrent("effect-llm CLI", { timeout: 120_000 }, () => {
     assert.include(response.content, "Echo: json please")
   })
 
-  it("generate - reads the prompt from stdin", async () => {
+  it("generate - reads the prompt from stdin, with the command's options before or after the -", async () => {
     const { args } = setup()
     const run = await runCli(["generate", ...args, "-"], { stdin: "a prompt from stdin\n" })
     assert.strictEqual(run.code, 0, run.stderr)
     assert.match(run.stdout, /^Echo: a prompt from stdin\. /)
+    const [after, json, streamed] = await Promise.all([
+      runCli(["generate", "-", ...args], { stdin: "options after the dash\n" }),
+      runCli(["generate", "-", "--json", ...args, "--model", "qwen-plus"], { stdin: "as json\n" }),
+      runCli(["stream", "-", ...args], { stdin: "streamed from stdin\n" })
+    ])
+    assert.strictEqual(after.code, 0, after.stderr)
+    assert.match(after.stdout, /^Echo: options after the dash\. /)
+    assert.strictEqual(json.code, 0, json.stderr)
+    assert.strictEqual(JSON.parse(json.stdout).alias, "qwen-plus")
+    assert.strictEqual(streamed.code, 0, streamed.stderr)
+    assert.match(streamed.stdout, /^Echo: streamed from stdin/)
   })
 
   it("stream prints the tokens, then a one-line summary on stderr", async () => {

@@ -273,7 +273,7 @@ describe("Gemini Errors.classify", () => {
   it("a cut never splits a character: emoji past the limit are kept whole or left out", () => {
     for (const body of ["😀".repeat(600), `x${"😀".repeat(600)}`]) {
       const error = classify(400, body)
-      assert.isTrue(error.message.isWellFormed(), body.slice(0, 3))
+      assert.notMatch(error.message, /\p{Cs}/u, body.slice(0, 3))
       assert.include(error.message, "😀…")
     }
   })
