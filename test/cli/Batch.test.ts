@@ -119,10 +119,11 @@ describe.concurrent("effect-llm batch", { timeout: 120_000 }, () => {
 
     const results = readResults(s.out)
     assert.deepStrictEqual(
-      results.map((r) => r.id).sort(),
+      results.map((r) => String(r.id)).sort(),
       [...numbered(8).map((i) => i.id), "fatal", "quota", "qwen", "42"].sort()
     )
-    const byId = new Map(results.map((r) => [r.id, r]))
+    const byId = new Map(results.map((r) => [String(r.id), r]))
+    assert.strictEqual(byId.get("42")!.id, 42) // as the input gave it
     assert.deepInclude(byId.get("fatal")!.error, { tag: "FatalError" })
     assert.deepInclude(byId.get("fatal"), { ok: false, alias: "gemini-flash", endpoint: "google-a", attempts: 1 })
     assert.deepInclude(byId.get("quota")!.error, { tag: "RateLimitError", reason: "quota_exhausted" })
@@ -190,7 +191,7 @@ describe.concurrent("effect-llm batch", { timeout: 120_000 }, () => {
     // committed and wait to hand theirs over (≤ concurrency) and the line being written (1).
     const ledgerAfter = await ledgerEvents(s.dir)
     const commits = ledgerAfter.filter((e) => e.type === "commit")
-    for (const r of after) assert.strictEqual(commits.filter((e) => e.traceId === r.traceId).length, 1, r.id)
+    for (const r of after) assert.strictEqual(commits.filter((e) => e.traceId === r.traceId).length, 1, String(r.id))
     assert.isAtMost(commits.length - after.length, 2 * 3 + 1)
     const summary = JSON.parse(resumed.stdout) as Summary
     assert.deepInclude(summary.counts, { ok: 24 - before.length, alreadyDone: before.length, failed: 0 })
@@ -208,6 +209,24 @@ describe.concurrent("effect-llm batch", { timeout: 120_000 }, () => {
     assert.deepInclude(eventsOf(again.stderr).all[0], { alreadyDone: 2 })
     assert.lengthOf(readResults(s.out), 2)
     assert.lengthOf((await ledgerEvents(s.dir)).filter((event) => event.type === "commit"), 2)
+  })
+
+  it("an integer id comes back an integer (results and --json events), and a re-run finds it done", async () => {
+    const s = setup({ endpoint: "batch-integer-ids" })
+    writeInput(s.input, [{ id: 42, prompt: "the answer" }, { id: "q-7", prompt: "a named one" }, {
+      id: "42",
+      prompt: "again"
+    }])
+    const first = await batch(s, ["--json"])
+    assert.strictEqual(first.code, 1, first.stderr) // the duplicate line
+    assert.sameDeepMembers(readResults(s.out).map((r) => [r.id, r.ok]), [[42, true], ["q-7", true]])
+    // `"42"` is the same id as `42`: a duplicate line
+    assert.deepInclude(JSON.parse(first.stdout).counts, { ok: 2, malformed: 1 })
+    assert.sameMembers(eventsOf(first.stderr).of("item").map((event) => event.id), [42, "q-7"])
+    const again = await batch(s, ["--json"])
+    assert.strictEqual(again.code, 1, again.stderr)
+    assert.deepInclude(JSON.parse(again.stdout).counts, { toRun: 0, alreadyDone: 2 })
+    assert.strictEqual(readResults(s.out).length, 2)
   })
 
   it("keeps failed items unless --retry-failed, which runs only them", async () => {

@@ -37,6 +37,8 @@ export type ParsedLine =
   | {
     readonly _tag: "Item"
     readonly item: BatchItem
+    /** The id was a JSON integer (`42`): its results are written with it as one. */
+    readonly integerId: boolean
     /** The alias it asks for (its `model`, else `--model`, else `default_model`). */
     readonly alias: string
   }
@@ -106,5 +108,5 @@ export const parseLine = (text: string, context: ParseContext): ParsedLine => {
       id
     )
   }
-  return { _tag: "Item", item: { id, request }, alias }
+  return { _tag: "Item", item: { id, request }, alias, integerId: typeof rawId === "number" }
 }

@@ -160,7 +160,7 @@ export interface Summary {
   readonly type: "summary"
   readonly outcome: Outcome
   /** The item whose failure stopped the batch (`outcome: "stopped"`). */
-  readonly stoppedBy?: { readonly id: string; readonly tag: string; readonly message: string }
+  readonly stoppedBy?: { readonly id: string | number; readonly tag: string; readonly message: string }
   readonly counts: {
     readonly items: number
     readonly toRun: number

@@ -24,7 +24,8 @@ export interface UsageLine {
 
 /** One line of the results file (README "Batch jobs"). */
 export interface ResultLine {
-  readonly id: string
+  /** The input line's id as it was given: a string, or an integer. */
+  readonly id: string | number
   /** `true` with `content`, `false` with `error`. */
   readonly ok: boolean
   readonly content?: string
@@ -136,8 +137,10 @@ const empty: Previous = {
 const outcomeOf = (text: string): { readonly id: string; readonly ok: boolean } | undefined => {
   try {
     const value = JSON.parse(text) as { readonly id?: unknown; readonly ok?: unknown } | null
-    return typeof value === "object" && value !== null && typeof value.id === "string" && typeof value.ok === "boolean"
-      ? { id: value.id, ok: value.ok }
+    if (typeof value !== "object" || value === null || typeof value.ok !== "boolean") return undefined
+    // an integer id is the same id as its decimal string, as the input's are
+    return typeof value.id === "string" || Number.isSafeInteger(value.id)
+      ? { id: String(value.id), ok: value.ok }
       : undefined
   } catch {
     return undefined

@@ -194,6 +194,9 @@ export const program = (options: BatchOptions) =>
         Effect.orElseSucceed(() => undefined)
       )
 
+    /** An item's id as its input line gave it (`42`, not `"42"`). */
+    const givenId = (id: string): string | number => scan.integerIds.has(id) ? Number(id) : id
+
     /** Writes a settled item and counts it. A budget refusal is not written (no request was made): a re-run does it. */
     const record = (result: BatchResult) =>
       Effect.gen(function*() {
@@ -203,13 +206,14 @@ export const program = (options: BatchOptions) =>
         if (!result.ok && result.error._tag === "BudgetExceededError") {
           tally.refused++
           if (mode === "json") {
-            yield* event({ type: "item", id: result.id, ok: false, refused: true, error: result.error._tag })
+            yield* event({ type: "item", id: givenId(result.id), ok: false, refused: true, error: result.error._tag })
           }
           return
         }
-        const line = result.ok
+        const settled = result.ok
           ? Results.successLine(result, alias, now)
           : Results.failureLine(result, alias, yield* settlementOf(result.traceId), now)
+        const line = scan.integerIds.has(result.id) ? { ...settled, id: givenId(result.id) } : settled
         yield* writer.write(line)
         if (line.ok) tally.ok++
         else {
@@ -329,7 +333,7 @@ export const program = (options: BatchOptions) =>
           input: counts,
           outcome: stopped !== undefined ? "stopped" : cancelled ? "cancelled" : halted ? "interrupted" : "completed",
           ...(stopped !== undefined
-            ? { stoppedBy: { id: stopped.id, tag: stopped.error._tag, message: stopped.error.message } }
+            ? { stoppedBy: { id: givenId(stopped.id), tag: stopped.error._tag, message: stopped.error.message } }
             : {}),
           now: yield* Clock.currentTimeMillis,
           out: options.out

@@ -15,6 +15,8 @@ import type * as Progress from "./Progress.js"
 export interface Scan {
   /** Per id, the line that defines it (a later line with the same id is a duplicate). */
   readonly firstLine: Map<string, number>
+  /** The ids given as JSON integers (`42` and `"42"` are one id; its results say it as it was given). */
+  readonly integerIds: ReadonlySet<string>
   readonly counts: Progress.InputCounts
 }
 
@@ -35,6 +37,7 @@ export const scanInput = <R>(
 ): Effect.Effect<Scan, PlatformError, FileSystem.FileSystem | R> =>
   Effect.gen(function*() {
     const firstLine = new Map<string, number>()
+    const integerIds = new Set<string>()
     const malformedLines: Array<number> = []
     let malformed = 0
     let items = 0
@@ -53,6 +56,7 @@ export const scanInput = <R>(
         if (first !== undefined) reason = `duplicate id ${JSON.stringify(id)} (first at line ${first})`
         else {
           firstLine.set(id, line.number)
+          if (parsed.integerId) integerIds.add(id)
           items++
           if (report.done(id)) alreadyDone++
           else if (report.kept(id)) keptFailed++
@@ -63,5 +67,5 @@ export const scanInput = <R>(
       if (malformedLines.length < 100) malformedLines.push(line.number)
       return report.malformed(line.number, reason, id)
     })
-    return { firstLine, counts: { items, alreadyDone, keptFailed, malformed, malformedLines } }
+    return { firstLine, integerIds, counts: { items, alreadyDone, keptFailed, malformed, malformedLines } }
   })
