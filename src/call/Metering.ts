@@ -9,11 +9,15 @@ import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
+import * as Runtime from "effect/Runtime"
+import * as Scope from "effect/Scope"
 import type { BudgetConfig, ModelConfig } from "../domain/Config.js"
 import { BudgetExceededError, FatalError, type LedgerError, type RateLimitError } from "../domain/Errors.js"
 import { fromCounts, maxTokenCount, plausible, type TokenUsage, type UsageCounts } from "../domain/TokenUsage.js"
 import type { Scrubber } from "../internal/Scrub.js"
+import { isLiveClock, maxTimerMs } from "../internal/Timeout.js"
 import { billedUsageOf } from "../providers/http/Errors.js"
 import type { Hold, Ledger } from "../services/Ledger.js"
 import { formatUsd } from "../services/ledger/Spend.js"
@@ -413,7 +417,48 @@ export const make = (deps: {
     return loop
   }
 
-  return { hold, raiseFor, answered, commit, settleUnfinished, renewalDue, keepRenewed }
+  /**
+   * Keeps `meter`'s hold renewed (`keepRenewed`) while `scope` is open; the effect returned stops it
+   * (no renewal after it; one under way is waited for), as does closing `scope`. Under the live
+   * clock the renewing fiber is started only when the first renewal is due — a plain timer until
+   * then, so a stream shorter than a third of the hold TTL (nearly every one) forks no fiber and
+   * sleeps no `Effect.sleep`; under any other clock (`TestClock`) it is forked at once, its waits the
+   * clock's. Undefined when the ledger does not renew.
+   */
+  const keepRenewedIn = (
+    meter: Meter,
+    clock: Clock.Clock,
+    scope: Scope.Scope
+  ): Effect.Effect<Effect.Effect<void> | undefined> => {
+    const renewing = keepRenewed(meter, clock)
+    if (renewing === undefined) return Effect.succeed(undefined)
+    return Effect.withFiberRuntime((fiber, status) => {
+      const firstDue = meter.renewedAt + renewEveryMs - clock.unsafeCurrentTimeMillis()
+      if (!isLiveClock(fiber) || !(firstDue <= maxTimerMs)) {
+        return Effect.map(Effect.forkIn(renewing, scope), (renewer) => Effect.asVoid(Fiber.interrupt(renewer)))
+      }
+      // what the fiber would have been forked with, read now (a fiber's state is its own)
+      const context = fiber.currentContext
+      const runtimeFlags = status.runtimeFlags
+      const fiberRefs = fiber.getFiberRefs()
+      let stopped = false
+      let renewer: Fiber.RuntimeFiber<void> | undefined
+      const timer = setTimeout(() => {
+        if (!stopped) renewer = Runtime.runFork(Runtime.make({ context, runtimeFlags, fiberRefs }), renewing)
+      }, Math.max(0, firstDue))
+      const stop = Effect.suspend(() => {
+        stopped = true
+        clearTimeout(timer)
+        const running = renewer
+        renewer = undefined
+        return running === undefined ? Effect.void : Effect.asVoid(Fiber.interrupt(running))
+      })
+      // after the settling finalizer: closing the scope stops it first
+      return Effect.as(Scope.addFinalizer(scope, stop), stop)
+    })
+  }
+
+  return { hold, raiseFor, answered, commit, settleUnfinished, renewalDue, keepRenewed, keepRenewedIn }
 }
 
 /** The metering operations of a layer. */

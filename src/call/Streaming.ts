@@ -15,7 +15,6 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as ExecutionStrategy from "effect/ExecutionStrategy"
 import * as Exit from "effect/Exit"
-import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
@@ -30,7 +29,7 @@ import { plausible, type UsageCounts } from "../domain/TokenUsage.js"
 import { argumentsText } from "../internal/ArgumentsText.js"
 import * as OnFailure from "../internal/OnFailure.js"
 import { type Peeled, peelUntil, type Pull } from "../internal/Peel.js"
-import { fromScopedPull } from "../internal/PullStream.js"
+import { fromScopedPull, last } from "../internal/PullStream.js"
 import { type Scrubber, scrubError } from "../internal/Scrub.js"
 import { isTraced } from "../internal/Spans.js"
 import * as Timeout from "../internal/Timeout.js"
@@ -241,9 +240,8 @@ export const make = (deps: {
         })
       )
       const meter = held as Meter
-      // Forked into the scope after the settling finalizer: closing the scope interrupts it first.
-      const renewing = metering.keepRenewed(meter, clock)
-      const renewer = renewing === undefined ? undefined : yield* Effect.forkIn(renewing, outer)
+      // Kept renewed in the scope after the settling finalizer: closing the scope stops it first.
+      const stopRenewing = yield* metering.keepRenewedIn(meter, clock, outer)
       // The breaker counts the answering attempt by how the stream ends (a cut after the first delta is a failure).
       const [opened, route] = yield* deps.attempts.run(meter, openAttempt(outer, plan, progress), outer)
 
@@ -304,7 +302,7 @@ export const make = (deps: {
         const text = content.join("")
         const reasoningText = reasoning.length > 0 ? reasoning.join("") : undefined
         // no renewal after the commit (one under way is waited for)
-        if (renewer !== undefined) yield* Fiber.interrupt(renewer)
+        if (stopRenewing !== undefined) yield* stopRenewing
         const settled = yield* metering.commit(meter, route, usage, {
           content: text + calls.join(""),
           reasoning: reasoningText
@@ -326,7 +324,8 @@ export const make = (deps: {
           content: text,
           ttftMs: progress.ttftMs
         }, traced)
-        return Chunk.of(sink.finish(response))
+        // the last element: the caller's stream ends with it (no pull more for the end)
+        return last(Chunk.of(sink.finish(response)))
       })
 
       // The prefix, then the provider's chunks (a failure scrubbed of secrets), then the finish element.

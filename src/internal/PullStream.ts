@@ -7,8 +7,10 @@
  * this way, ~310 KB through `unwrapScoped`, ~340 KB more with `Stream.unwrap` for the span).
  */
 import * as Cause from "effect/Cause"
+import * as Channel from "effect/Channel"
 import type * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
 import * as Scope from "effect/Scope"
@@ -17,6 +19,18 @@ import * as Tracer from "effect/Tracer"
 import * as OnFailure from "./OnFailure.js"
 import type { Pull } from "./Peel.js"
 import { isTraced } from "./Spans.js"
+
+/** Chunks marked by `last`. */
+const lastChunks = new WeakSet<Chunk.Chunk<unknown>>()
+
+/**
+ * Marks `chunk` as the last one a pull yields: a stream of `fromScopedPull` ends after it without
+ * pulling again (a pull read another way, `Stream.toPull`'s, is pulled again and must then end).
+ */
+export const last = <A>(chunk: Chunk.Chunk<A>): Chunk.Chunk<A> => {
+  lastChunks.add(chunk)
+  return chunk
+}
 
 /**
  * Runs `setup` with a fresh scope at the stream's first pull, then pulls what it returned until it
@@ -59,14 +73,27 @@ export const fromScopedPull = <A, E, R = never>(
     // a sliding `buffer`) or as the `Option` of its error through `Stream.toPull`. The scope closes
     // with the stream's own failure whatever the consumer's exit says.
     let failure: Cause.Cause<E> | undefined
-    const own = OnFailure.tapErrorCause(Effect.suspend(() => pull ?? first), (cause) => {
-      if (!Cause.isInterruptedOnly(cause) && !Option.exists(Cause.failureOption(cause), Option.isNone)) {
-        // a failure here is `Option.some(error)` (or a defect, which holds none)
-        failure = Cause.map(cause, (error) => (error as Option.Some<E>).value)
-      }
-      return Effect.void
-    })
-    return Stream.repeatEffectChunkOption(own).pipe(
+    // The channel written by hand rather than `Stream.repeatEffectChunkOption` over a `tapErrorCause`:
+    // one `matchCause` per pull in place of a map, a catchAll and the tap (steps fewer per pull), and a
+    // chunk marked `last` ends the stream without one more pull for its end.
+    type Loop = Channel.Channel<Chunk.Chunk<A>, unknown, E, unknown, unknown, unknown, R>
+    const loop: Loop = Channel.unwrap(
+      Effect.matchCause(Effect.suspend(() => pull ?? first), {
+        onFailure: (cause): Loop => {
+          if (!Cause.isInterruptedOnly(cause) && !Option.exists(Cause.failureOption(cause), Option.isNone)) {
+            // a failure here is `Option.some(error)` (or a defect, which holds none)
+            failure = Cause.map(cause, (error) => (error as Option.Some<E>).value)
+          }
+          // what `Effect.catchAll` made of it: the first failure alone; `none` is the stream's end
+          const either = Cause.failureOrCause(cause)
+          if (Either.isRight(either)) return Channel.failCause(either.right as Cause.Cause<never>)
+          return Option.isNone(either.left) ? Channel.void : Channel.fail(either.left.value)
+        },
+        onSuccess: (chunk): Loop =>
+          lastChunks.has(chunk) ? Channel.write(chunk) : Channel.flatMap(Channel.write(chunk), () => loop)
+      })
+    )
+    return Stream.fromChannel(loop).pipe(
       Stream.ensuringWith((exit) =>
         scope === undefined ? Effect.void : Scope.close(
           scope,

@@ -32,6 +32,7 @@ describe("batch input lines", () => {
     assert.deepStrictEqual<unknown>(parsed, {
       _tag: "Item",
       alias: "qwen",
+      integerId: false,
       item: {
         id: "q1",
         request: {
@@ -48,7 +49,7 @@ describe("batch input lines", () => {
     })
   })
 
-  it("takes --model for lines that name none, else default_model; integer ids become strings", () => {
+  it("takes --model for lines that name none, else default_model; an integer id is keyed by its decimal string, marked an integer", () => {
     const withModel = parseLine(`{"id": 7, "messages": [{"role": "user", "content": "hi"}]}`, {
       ...context,
       model: "qwen"
@@ -56,6 +57,7 @@ describe("batch input lines", () => {
     assert.deepInclude(withModel, { _tag: "Item", alias: "qwen" })
     assert.deepInclude(parseLine(`{"id": 7, "prompt": "hi"}`, context), { _tag: "Item", alias: "flash" })
     assert.strictEqual(withModel._tag === "Item" && withModel.item.id, "7")
+    assert.strictEqual(withModel._tag === "Item" && withModel.integerId, true)
     assert.deepStrictEqual(parseLine("   ", context), { _tag: "Blank" })
   })
 
