@@ -1,0 +1,98 @@
+/**
+ * Keeping a call's hold counting while the call is in flight (API.md §6: `hold_ttl_s` is for holds
+ * whose process died): a renewal each third of the TTL — before an attempt made that late, and on
+ * time while a stream is open, however slowly its consumer reads.
+ */
+import type * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as Runtime from "effect/Runtime"
+import * as Scope from "effect/Scope"
+import type { BudgetConfig } from "../domain/Config.js"
+import { isLiveClock, maxTimerMs } from "../internal/Timeout.js"
+import type { Ledger } from "../services/Ledger.js"
+import type { Meter } from "./Meter.js"
+
+/** The renewals of a layer's calls, over its ledger. */
+export const make = (ledger: Ledger.Service, budget: BudgetConfig) => {
+  const renew = ledger.renew
+  const renewEveryMs = (budget.holdTtlS * 1000) / 3
+  /**
+   * The renewal of a call's hold when a third of the hold TTL has passed since it was made or last
+   * renewed, else undefined. `hold_ttl_s` is for holds whose process died (API.md §6); a call in
+   * flight — a long stream — keeps its hold counting, in every process sharing the ledger. Asked before
+   * each attempt, in the call's own fiber, and by a stream's `keepRenewed`: a renewal never follows its
+   * settlement. A renewal that fails leaves the hold to its TTL; the call goes on.
+   */
+  const renewalDue = (meter: Meter, now: number): Effect.Effect<void> | undefined => {
+    if (renew === undefined || meter.settled || now - meter.renewedAt < renewEveryMs) return undefined
+    meter.renewedAt = now
+    const held = meter.hold
+    return Effect.catchAll(renew(held), (error) => Effect.logDebug(`hold ${held.id} not renewed: ${error.message}`))
+  }
+
+  /**
+   * Renews `meter`'s hold each third of the TTL until the call settles or the fiber is interrupted:
+   * a stream is pulled as fast as its consumer reads, so a slow consumer (or a long pause of the
+   * provider's) would otherwise let the hold of a call still open lapse. Each renewal completes once
+   * begun, so interrupting the fiber before the commit leaves no renewal after it. Undefined when the
+   * ledger does not renew.
+   */
+  const keepRenewed = (meter: Meter, clock: Clock.Clock): Effect.Effect<void> | undefined => {
+    if (renew === undefined) return undefined
+    const loop: Effect.Effect<void> = Effect.suspend(() => {
+      if (meter.settled) return Effect.void
+      const now = clock.unsafeCurrentTimeMillis()
+      const wait = meter.renewedAt + renewEveryMs - now
+      if (wait > 0) return Effect.zipRight(Effect.sleep(wait), loop)
+      const renewal = renewalDue(meter, now)
+      return renewal === undefined ? Effect.void : Effect.zipRight(Effect.uninterruptible(renewal), loop)
+    })
+    return loop
+  }
+
+  /**
+   * Keeps `meter`'s hold renewed (`keepRenewed`) while `scope` is open; the effect returned stops it
+   * (no renewal after it; one under way is waited for), as does closing `scope`. Under the live
+   * clock the renewing fiber is started only when the first renewal is due — a plain timer until
+   * then, so a stream shorter than a third of the hold TTL (nearly every one) forks no fiber and
+   * sleeps no `Effect.sleep`; under any other clock (`TestClock`) it is forked at once, its waits the
+   * clock's. Undefined when the ledger does not renew.
+   */
+  const keepRenewedIn = (
+    meter: Meter,
+    clock: Clock.Clock,
+    scope: Scope.Scope
+  ): Effect.Effect<Effect.Effect<void> | undefined> => {
+    const renewing = keepRenewed(meter, clock)
+    if (renewing === undefined) return Effect.succeed(undefined)
+    return Effect.withFiberRuntime((fiber, status) => {
+      const firstDue = meter.renewedAt + renewEveryMs - clock.unsafeCurrentTimeMillis()
+      if (!isLiveClock(fiber) || !(firstDue <= maxTimerMs)) {
+        return Effect.map(Effect.forkIn(renewing, scope), (renewer) => Effect.asVoid(Fiber.interrupt(renewer)))
+      }
+      // what the fiber would have been forked with, read now (a fiber's state is its own)
+      const context = fiber.currentContext
+      const runtimeFlags = status.runtimeFlags
+      const fiberRefs = fiber.getFiberRefs()
+      let stopped = false
+      let renewer: Fiber.RuntimeFiber<void> | undefined
+      const timer = setTimeout(() => {
+        if (!stopped) renewer = Runtime.runFork(Runtime.make({ context, runtimeFlags, fiberRefs }), renewing)
+      }, Math.max(0, firstDue))
+      // the stream's own socket and its consumer keep the process alive, not this timer
+      timer.unref()
+      const stop = Effect.suspend(() => {
+        stopped = true
+        clearTimeout(timer)
+        const running = renewer
+        renewer = undefined
+        return running === undefined ? Effect.void : Effect.asVoid(Fiber.interrupt(running))
+      })
+      // after the settling finalizer: closing the scope stops it first
+      return Effect.as(Scope.addFinalizer(scope, stop), stop)
+    })
+  }
+
+  return { renewalDue, keepRenewed, keepRenewedIn }
+}
