@@ -12,6 +12,7 @@ import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import type * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import type { ResilienceConfig } from "../domain/Config.js"
@@ -128,84 +129,97 @@ export const make = (deps: {
   const policy = RetryPolicy.schedule(resilience)
   const requestTimeoutMs = resilience.requestTimeoutS * 1000
 
+  /**
+   * One admitted attempt's steps (see `once`). Generator functions made once per runner, not per call:
+   * V8 gives every `function*` object its own prototype and generator map, made again for each call
+   * that creates one (~3 µs, old-space garbage that only a full GC frees).
+   */
+  function* onceSteps<A>(
+    fiber: Fiber.RuntimeFiber<unknown, unknown>,
+    meter: Meter,
+    route: Route,
+    state: RetryPolicy.RetryState,
+    attempt: Attempt<A>
+  ) {
+    const clock = Context.get(fiber.currentDefaultServices, Clock.Clock)
+    // the key first: a fallback without one is left out before its price is held
+    const credentials = yield* route.model.alias === meter.plan.model.alias
+      ? deps.config.credentials(route.model.provider)
+      : Effect.mapError(deps.config.credentials(route.model.provider), (error) => new Unkeyed(error))
+    yield* metering.raiseFor(meter, route.model, route.endpoint.name)
+    // a slot in the alias's rate-limit windows (API.md §11), last before the request, waited for
+    // under the breaker's guard: a refusal never reached the endpoint, so the breaker does not count it.
+    // After each wait (before a slot is taken) the breaker is asked again: if it opened meanwhile, the
+    // attempt is routed again rather than sent to an endpoint the router now skips (API.md §7).
+    const routeStands = Effect.flatMap(
+      breakers.stillAdmits(route.endpoint.name, route.admission),
+      (admits) => admits ? Effect.void : Effect.fail(rerouted)
+    )
+    const waited = yield* admission.admit(
+      meter.plan.traceId,
+      meter.progress,
+      meter.plan.request,
+      meter.plan.outputCap,
+      route,
+      state,
+      routeStands
+    )
+    // a call that has retried and waited past a third of the hold TTL renews its hold before sending
+    const renewal = metering.renewalDue(meter, clock.unsafeCurrentTimeMillis())
+    if (renewal !== undefined) yield* renewal
+    const remainingMs = RetryPolicy.remainingBudgetMs(resilience, state, clock.unsafeCurrentTimeMillis())
+    // an attempt with no time left is not sent: it could only time out, after the provider billed it
+    if (remainingMs <= 0) {
+      return yield* Effect.fail(
+        new NotSent(
+          new RetryableError({
+            reason: "timeout",
+            message: `${route.model.provider} (endpoint "${route.endpoint.name}"): retry_budget_s (${
+              Duration.format(Duration.seconds(resilience.retryBudgetS))
+            }) was spent before the attempt could be sent; no request was made`,
+            provider: route.model.provider,
+            endpoint: route.endpoint.name
+          })
+        )
+      )
+    }
+    meter.progress.attempt(route)
+    telemetry.attemptedIn(fiber, route)
+    const timeoutMs = Math.min(requestTimeoutMs, remainingMs)
+    const target: ProviderTarget = {
+      provider: route.model.provider,
+      endpoint: route.endpoint,
+      modelId: route.model.modelId,
+      apiKey: credentials.apiKey,
+      headers: credentials.headers
+    }
+    const budgetCut = timeoutMs < requestTimeoutMs
+    let cutShort = false
+    const sent = attempt(deps.providers[route.model.protocol], target, route, Duration.millis(timeoutMs))
+    const scrubbed = (error: LLMError): LLMError => {
+      cutShort = budgetCut && attemptTimeouts.has(error)
+      return scrubError(deps.scrub, error)
+    }
+    const marked = (error: LLMError): LLMError | CutShort => cutShort ? new CutShort(error) : error
+    return yield* Spans.isTraced(fiber)
+      // Scrubbed inside the attempt span, so the error the span records holds no secret either.
+      ? OnFailure.mapError(
+        Effect.withSpan(
+          OnFailure.mapError(sent, scrubbed),
+          "LLMClient.attempt",
+          telemetry.attemptSpan(meter.plan, route, meter.progress.attempts, waited)
+        ),
+        marked
+      )
+      // no span (the native tracer): one frame does both
+      : OnFailure.mapError(sent, (error) => marked(scrubbed(error)))
+  }
+
   /** One admitted attempt: the fallback raise, the credentials, then `attempt` within its timeout. */
   const once = <A>(meter: Meter, route: Route, state: RetryPolicy.RetryState, attempt: Attempt<A>) =>
-    Effect.withFiberRuntime<A, LLMError | Rerouted | CutShort | NotSent | Unkeyed>((fiber) => {
-      const clock = Context.get(fiber.currentDefaultServices, Clock.Clock)
-      return Effect.gen(function*() {
-        // the key first: a fallback without one is left out before its price is held
-        const credentials = yield* route.model.alias === meter.plan.model.alias
-          ? deps.config.credentials(route.model.provider)
-          : Effect.mapError(deps.config.credentials(route.model.provider), (error) => new Unkeyed(error))
-        yield* metering.raiseFor(meter, route.model, route.endpoint.name)
-        // a slot in the alias's rate-limit windows (API.md §11), last before the request, waited for
-        // under the breaker's guard: a refusal never reached the endpoint, so the breaker does not count it.
-        // After each wait (before a slot is taken) the breaker is asked again: if it opened meanwhile, the
-        // attempt is routed again rather than sent to an endpoint the router now skips (API.md §7).
-        const routeStands = Effect.flatMap(
-          breakers.stillAdmits(route.endpoint.name, route.admission),
-          (admits) => admits ? Effect.void : Effect.fail(rerouted)
-        )
-        const waited = yield* admission.admit(
-          meter.plan.traceId,
-          meter.progress,
-          meter.plan.request,
-          meter.plan.outputCap,
-          route,
-          state,
-          routeStands
-        )
-        // a call that has retried and waited past a third of the hold TTL renews its hold before sending
-        const renewal = metering.renewalDue(meter, clock.unsafeCurrentTimeMillis())
-        if (renewal !== undefined) yield* renewal
-        const remainingMs = RetryPolicy.remainingBudgetMs(resilience, state, clock.unsafeCurrentTimeMillis())
-        // an attempt with no time left is not sent: it could only time out, after the provider billed it
-        if (remainingMs <= 0) {
-          return yield* Effect.fail(
-            new NotSent(
-              new RetryableError({
-                reason: "timeout",
-                message: `${route.model.provider} (endpoint "${route.endpoint.name}"): retry_budget_s (${
-                  Duration.format(Duration.seconds(resilience.retryBudgetS))
-                }) was spent before the attempt could be sent; no request was made`,
-                provider: route.model.provider,
-                endpoint: route.endpoint.name
-              })
-            )
-          )
-        }
-        meter.progress.attempt(route)
-        telemetry.attemptedIn(fiber, route)
-        const timeoutMs = Math.min(requestTimeoutMs, remainingMs)
-        const target: ProviderTarget = {
-          provider: route.model.provider,
-          endpoint: route.endpoint,
-          modelId: route.model.modelId,
-          apiKey: credentials.apiKey,
-          headers: credentials.headers
-        }
-        const budgetCut = timeoutMs < requestTimeoutMs
-        let cutShort = false
-        const sent = attempt(deps.providers[route.model.protocol], target, route, Duration.millis(timeoutMs))
-        const scrubbed = (error: LLMError): LLMError => {
-          cutShort = budgetCut && attemptTimeouts.has(error)
-          return scrubError(deps.scrub, error)
-        }
-        const marked = (error: LLMError): LLMError | CutShort => cutShort ? new CutShort(error) : error
-        return yield* Spans.isTraced(fiber)
-          // Scrubbed inside the attempt span, so the error the span records holds no secret either.
-          ? OnFailure.mapError(
-            Effect.withSpan(
-              OnFailure.mapError(sent, scrubbed),
-              "LLMClient.attempt",
-              telemetry.attemptSpan(meter.plan, route, meter.progress.attempts, waited)
-            ),
-            marked
-          )
-          // no span (the native tracer): one frame does both
-          : OnFailure.mapError(sent, (error) => marked(scrubbed(error)))
-      })
-    })
+    Effect.withFiberRuntime<A, LLMError | Rerouted | CutShort | NotSent | Unkeyed>((fiber) =>
+      Effect.gen(() => onceSteps(fiber, meter, route, state, attempt))
+    )
 
   // Whether `endpoint`'s breaker is open now (this failure may have opened it): the retry then goes to
   // a fallback, or nowhere, and does not wait for a hint about the endpoint it leaves.
@@ -214,6 +228,111 @@ export const make = (deps: {
       breakers.states(),
       (states) => states.some((state) => state.endpoint === endpoint && state.state === "open")
     )
+
+  /** The attempt loop of `run`. */
+  function* runSteps<A>(meter: Meter, attempt: Attempt<A>, successIn: Scope.Scope | undefined) {
+    const plan = meter.plan
+    // The budget counts from the first attempt: the plan and the hold before it (a ledger that waits
+    // for a lock, or a busy database) are not attempts or waits of the call's retries (API.md §7).
+    let state = RetryPolicy.initial(policy, yield* Clock.currentTimeMillis)
+    let previous: PreviousAttempt | undefined
+    // The last attempt's error: when the call's own failures (or others' meanwhile) have opened every
+    // breaker it could use, the call fails with what actually happened to it, not `CircuitOpenError`
+    // (which says no request was made).
+    let lastError: LLMError | undefined
+    let routing = plan.routing
+    while (true) {
+      const routed = lastError === undefined
+        ? router.route(routing, previous)
+        : Effect.catchTag(router.route(routing, previous), "CircuitOpenError", () => Effect.fail(lastError!))
+      // The admission and the guard that records its outcome in one uninterruptible step (the attempt
+      // itself stays interruptible): a half-open breaker's probe interrupted between them was never
+      // given back, and the breaker refused every call from then on.
+      const [route, exit] = yield* Effect.uninterruptibleMask((restore) =>
+        Effect.flatMap(routed, (route) =>
+          Effect.map(
+            Effect.exit(
+              breakers.guard(
+                route.endpoint.name,
+                route.admission,
+                restore(once(meter, route, state, attempt)),
+                successIn
+              )
+            ),
+            (exit) => [route, exit] as const
+          ))
+      )
+      if (Exit.isSuccess(exit)) return [exit.value, route] as const
+      const failure = Cause.failureOption(exit.cause)
+      if (Option.isNone(failure)) return yield* Effect.failCause(exit.cause as Cause.Cause<never>)
+      if (failure.value instanceof Rerouted) {
+        yield* Effect.logDebug(
+          `the breaker of ${route.endpoint.name} opened while ${plan.model.alias} waited for a rate-limit slot: routing again`
+        ).pipe(Effect.annotateLogs({ traceId: plan.traceId, endpoint: route.endpoint.name }))
+        continue
+      }
+      if (failure.value instanceof Unkeyed) {
+        const unkeyed = failure.value.error
+        yield* Effect.logWarning(
+          `fallback "${route.model.alias}" of ${plan.model.alias} left out: ${unkeyed.message}`
+        ).pipe(Effect.annotateLogs({ traceId: plan.traceId, fallback: route.model.alias }))
+        routing = withoutKeylessFallback(routing, route.model.alias)
+        // nothing else could ever serve (allowed_regions left only that fallback): the missing key is why
+        if (routing.own.length === 0 && routing.fallbacks.length === 0) {
+          return yield* Effect.fail(lastError ?? unkeyed)
+        }
+        continue
+      }
+      if (failure.value instanceof NotSent) {
+        yield* admission.failed(plan.traceId, meter.progress, route, failure.value.error)
+        return yield* Effect.fail(lastError ?? failure.value.error)
+      }
+      const error = failure.value instanceof CutShort ? failure.value.error : failure.value
+      lastError = error
+      yield* admission.failed(plan.traceId, meter.progress, route, error)
+      const now = yield* Clock.currentTimeMillis
+      const [decision, next] = yield* RetryPolicy.decide(
+        resilience,
+        policy,
+        state,
+        error,
+        now,
+        isOnlyEndpoint(routing, route) && !(yield* opened(route.endpoint.name))
+      )
+      if (decision._tag === "fail") return yield* Effect.fail(decision.error)
+      const delayMs = Duration.toMillis(decision.delay)
+      // Every breaker the call could use is open past the delay (its own failures opened the last one):
+      // the retry could only find nothing usable, so the call ends now rather than after the sleep.
+      if (now + delayMs < (yield* router.usableAt(routing))) return yield* Effect.fail(error)
+      yield* Effect.logDebug(
+        `retrying ${plan.model.alias} after ${error._tag} (${error.reason}) from ${route.endpoint.name}: waiting ${
+          Math.round(delayMs)
+        } ms`
+      ).pipe(Effect.annotateLogs({
+        traceId: plan.traceId,
+        endpoint: route.endpoint.name,
+        attempt: meter.progress.attempts,
+        error: error._tag,
+        reason: error.reason,
+        delayMs
+      }))
+      // counted as slept: a caller that leaves during the wait made no retry and waited only so long
+      yield* error._tag === "RateLimitError"
+        ? Effect.sleep(decision.delay).pipe(
+          Effect.ensuring(
+            Effect.flatMap(
+              Clock.currentTimeMillis,
+              (end) => telemetry.rateLimitWaited(route.model.provider, end - now)
+            )
+          )
+        )
+        : Effect.sleep(decision.delay)
+      yield* telemetry.retried(error.reason)
+      state = next
+      // After a 429 the next attempt stays and waits; after any other failure it fails over (API.md §14).
+      previous = { endpoint: route.endpoint.name, stay: error._tag === "RateLimitError" }
+    }
+  }
 
   /**
    * Runs attempts until one succeeds or the policy gives up; returns the answer and where it came
@@ -224,110 +343,7 @@ export const make = (deps: {
     meter: Meter,
     attempt: Attempt<A>,
     successIn?: Scope.Scope
-  ): Effect.Effect<readonly [A, Route], LLMError> =>
-    Effect.gen(function*() {
-      const plan = meter.plan
-      // The budget counts from the first attempt: the plan and the hold before it (a ledger that waits
-      // for a lock, or a busy database) are not attempts or waits of the call's retries (API.md §7).
-      let state = RetryPolicy.initial(policy, yield* Clock.currentTimeMillis)
-      let previous: PreviousAttempt | undefined
-      // The last attempt's error: when the call's own failures (or others' meanwhile) have opened every
-      // breaker it could use, the call fails with what actually happened to it, not `CircuitOpenError`
-      // (which says no request was made).
-      let lastError: LLMError | undefined
-      let routing = plan.routing
-      while (true) {
-        const routed = lastError === undefined
-          ? router.route(routing, previous)
-          : Effect.catchTag(router.route(routing, previous), "CircuitOpenError", () => Effect.fail(lastError!))
-        // The admission and the guard that records its outcome in one uninterruptible step (the attempt
-        // itself stays interruptible): a half-open breaker's probe interrupted between them was never
-        // given back, and the breaker refused every call from then on.
-        const [route, exit] = yield* Effect.uninterruptibleMask((restore) =>
-          Effect.flatMap(routed, (route) =>
-            Effect.map(
-              Effect.exit(
-                breakers.guard(
-                  route.endpoint.name,
-                  route.admission,
-                  restore(once(meter, route, state, attempt)),
-                  successIn
-                )
-              ),
-              (exit) => [route, exit] as const
-            ))
-        )
-        if (Exit.isSuccess(exit)) return [exit.value, route] as const
-        const failure = Cause.failureOption(exit.cause)
-        if (Option.isNone(failure)) return yield* Effect.failCause(exit.cause as Cause.Cause<never>)
-        if (failure.value instanceof Rerouted) {
-          yield* Effect.logDebug(
-            `the breaker of ${route.endpoint.name} opened while ${plan.model.alias} waited for a rate-limit slot: routing again`
-          ).pipe(Effect.annotateLogs({ traceId: plan.traceId, endpoint: route.endpoint.name }))
-          continue
-        }
-        if (failure.value instanceof Unkeyed) {
-          const unkeyed = failure.value.error
-          yield* Effect.logWarning(
-            `fallback "${route.model.alias}" of ${plan.model.alias} left out: ${unkeyed.message}`
-          ).pipe(Effect.annotateLogs({ traceId: plan.traceId, fallback: route.model.alias }))
-          routing = withoutKeylessFallback(routing, route.model.alias)
-          // nothing else could ever serve (allowed_regions left only that fallback): the missing key is why
-          if (routing.own.length === 0 && routing.fallbacks.length === 0) {
-            return yield* Effect.fail(lastError ?? unkeyed)
-          }
-          continue
-        }
-        if (failure.value instanceof NotSent) {
-          yield* admission.failed(plan.traceId, meter.progress, route, failure.value.error)
-          return yield* Effect.fail(lastError ?? failure.value.error)
-        }
-        const error = failure.value instanceof CutShort ? failure.value.error : failure.value
-        lastError = error
-        yield* admission.failed(plan.traceId, meter.progress, route, error)
-        const now = yield* Clock.currentTimeMillis
-        const [decision, next] = yield* RetryPolicy.decide(
-          resilience,
-          policy,
-          state,
-          error,
-          now,
-          isOnlyEndpoint(routing, route) && !(yield* opened(route.endpoint.name))
-        )
-        if (decision._tag === "fail") return yield* Effect.fail(decision.error)
-        const delayMs = Duration.toMillis(decision.delay)
-        // Every breaker the call could use is open past the delay (its own failures opened the last one):
-        // the retry could only find nothing usable, so the call ends now rather than after the sleep.
-        if (now + delayMs < (yield* router.usableAt(routing))) return yield* Effect.fail(error)
-        yield* Effect.logDebug(
-          `retrying ${plan.model.alias} after ${error._tag} (${error.reason}) from ${route.endpoint.name}: waiting ${
-            Math.round(delayMs)
-          } ms`
-        ).pipe(Effect.annotateLogs({
-          traceId: plan.traceId,
-          endpoint: route.endpoint.name,
-          attempt: meter.progress.attempts,
-          error: error._tag,
-          reason: error.reason,
-          delayMs
-        }))
-        // counted as slept: a caller that leaves during the wait made no retry and waited only so long
-        yield* error._tag === "RateLimitError"
-          ? Effect.sleep(decision.delay).pipe(
-            Effect.ensuring(
-              Effect.flatMap(
-                Clock.currentTimeMillis,
-                (end) => telemetry.rateLimitWaited(route.model.provider, end - now)
-              )
-            )
-          )
-          : Effect.sleep(decision.delay)
-        yield* telemetry.retried(error.reason)
-        state = next
-        // After a 429 the next attempt stays and waits; after any other failure it fails over (API.md §14).
-        previous = { endpoint: route.endpoint.name, stay: error._tag === "RateLimitError" }
-      }
-    })
+  ): Effect.Effect<readonly [A, Route], LLMError> => Effect.gen(() => runSteps(meter, attempt, successIn))
 
   return { run }
 }

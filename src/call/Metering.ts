@@ -9,6 +9,7 @@ import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import type * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import type { BudgetConfig, ModelConfig } from "../domain/Config.js"
 import { BudgetExceededError, FatalError, type LedgerError, type RateLimitError } from "../domain/Errors.js"
@@ -264,6 +265,53 @@ export const make = (deps: {
     )
   }
 
+  /** `commit`'s steps: one generator function per layer, not per call (see `Attempts.onceSteps`). */
+  function* commitSteps(
+    fiber: Fiber.RuntimeFiber<unknown, unknown>,
+    meter: Meter,
+    route: Route,
+    claimed: UsageCounts | undefined,
+    answer: { readonly content: string; readonly reasoning: string | undefined }
+  ) {
+    const clock = Context.get(fiber.currentDefaultServices, Clock.Clock)
+    const reported = claimed === undefined ? undefined : plausible(claimed)
+    const usage = answerUsage(meter, route, reported, answer)
+    meter.progress.observeUsage(usage)
+    if (claimed !== undefined && reported === undefined) yield* warnImplausible(route)
+    const cost = yield* pricing.cost(route.model, usage)
+    const now = clock.unsafeCurrentTimeMillis()
+    const timing = meter.progress.timing(now)
+    const held = meter.hold
+    if (reported === undefined) yield* warnUnreported(route)
+    yield* deps.admission.release(meter.plan.traceId, meter.progress, usage.totalTokens)
+    const called = who(meter, route)
+    yield* ledger.commit(held, {
+      provider: called.provider,
+      model: called.model,
+      alias: called.alias,
+      endpoint: called.endpoint,
+      cost,
+      // A ledger row with no usage says the provider reported none (its cost is the bound below).
+      usage: reported === undefined ? undefined : usage,
+      attempts: meter.progress.attempts,
+      timing
+    }).pipe(
+      Effect.tap(() => meter.settle()),
+      Effect.uninterruptible,
+      Effect.catchTag("LedgerError", (error) => {
+        // The answer was billed: the cancel that follows (`settleUnfinished`) records its usage
+        // (noted in the progress above).
+        return Effect.zipRight(
+          Effect.logError(`ledger commit failed for trace ${meter.plan.traceId}: ${error.message}`),
+          Effect.fail(ledgerUnavailable(error))
+        )
+      })
+    )
+    yield* warnOvershoot(meter, route.model, cost, held)
+    telemetry.settledIn(fiber, called, "ok", timing.totalMs, cost)
+    return { usage, cost, timing }
+  }
+
   /** Commits a successful call at its real usage and cost (uninterruptibly) and returns them. */
   const commit = (
     meter: Meter,
@@ -271,47 +319,7 @@ export const make = (deps: {
     claimed: UsageCounts | undefined,
     answer: { readonly content: string; readonly reasoning: string | undefined }
   ): Effect.Effect<Settled, FatalError> =>
-    Effect.withFiberRuntime((fiber) => {
-      const clock = Context.get(fiber.currentDefaultServices, Clock.Clock)
-      return Effect.gen(function*() {
-        const reported = claimed === undefined ? undefined : plausible(claimed)
-        const usage = answerUsage(meter, route, reported, answer)
-        meter.progress.observeUsage(usage)
-        if (claimed !== undefined && reported === undefined) yield* warnImplausible(route)
-        const cost = yield* pricing.cost(route.model, usage)
-        const now = clock.unsafeCurrentTimeMillis()
-        const timing = meter.progress.timing(now)
-        const held = meter.hold
-        if (reported === undefined) yield* warnUnreported(route)
-        yield* deps.admission.release(meter.plan.traceId, meter.progress, usage.totalTokens)
-        const called = who(meter, route)
-        yield* ledger.commit(held, {
-          provider: called.provider,
-          model: called.model,
-          alias: called.alias,
-          endpoint: called.endpoint,
-          cost,
-          // A ledger row with no usage says the provider reported none (its cost is the bound below).
-          usage: reported === undefined ? undefined : usage,
-          attempts: meter.progress.attempts,
-          timing
-        }).pipe(
-          Effect.tap(() => meter.settle()),
-          Effect.uninterruptible,
-          Effect.catchTag("LedgerError", (error) => {
-            // The answer was billed: the cancel that follows (`settleUnfinished`) records its usage
-            // (noted in the progress above).
-            return Effect.zipRight(
-              Effect.logError(`ledger commit failed for trace ${meter.plan.traceId}: ${error.message}`),
-              Effect.fail(ledgerUnavailable(error))
-            )
-          })
-        )
-        yield* warnOvershoot(meter, route.model, cost, held)
-        telemetry.settledIn(fiber, called, "ok", timing.totalMs, cost)
-        return { usage, cost, timing }
-      })
-    })
+    Effect.withFiberRuntime((fiber) => Effect.gen(() => commitSteps(fiber, meter, route, claimed, answer)))
 
   /**
    * Settles a call that did not commit, from its `Exit`: `cancelled` when interrupted or stopped

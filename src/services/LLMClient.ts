@@ -13,6 +13,7 @@ import * as Stream from "effect/Stream"
 import * as Admission from "../call/Admission.js"
 import * as Attempts from "../call/Attempts.js"
 import * as CallTelemetry from "../call/CallTelemetry.js"
+import type { Meter } from "../call/Meter.js"
 import * as Metering from "../call/Metering.js"
 import * as Parts from "../call/Parts.js"
 import * as PendingSettlements from "../call/PendingSettlements.js"
@@ -114,6 +115,51 @@ export const make = Effect.gen(function*() {
   const inFlight = yield* InFlight.make
 
   /**
+   * A held call's attempts, commit and record. One generator function per client, not one per call:
+   * V8 gives every `function*` object its own prototype and generator map, made again for each call
+   * that creates one (~3 µs, old-space garbage that only a full GC frees).
+   */
+  function* attemptAndCommit<A>(
+    planned: Plan.Plan,
+    meter: Meter,
+    traced: boolean,
+    select: (answer: ProviderAnswer, response: GenerationResponse) => A
+  ) {
+    const [decoded, route] = yield* attempts.run(meter, (client, target, route, timeout) =>
+      Effect.tap(
+        Timeout.timeoutAbortable(
+          (abort) => client.generate(target, Plan.requestFor(planned, route.model), abort),
+          client.abortsRequests === true,
+          timeout,
+          () => Attempts.attemptTimeout(route, timeout)
+        ),
+        (answer) => metering.answered(meter, route, answer.usage, answer)
+      ))
+    // A server may set its request id to text it was sent (a key): scrubbed here, for every
+    // consumer — the response, the call span, the `@effect/ai` layer (API.md §14).
+    const answer = decoded.requestId === undefined
+      ? decoded
+      : { ...decoded, requestId: scrub(decoded.requestId) }
+    const settled = yield* metering.commit(meter, route, answer.usage, {
+      content: answer.content + callsText(answer),
+      reasoning: answer.reasoning
+    })
+    if (traced) {
+      yield* telemetry.finished({
+        route,
+        usage: settled.usage,
+        finishReason: answer.finishReason,
+        cost: settled.cost,
+        attempts: meter.progress.attempts,
+        requestId: answer.requestId,
+        content: answer.content,
+        ttftMs: undefined
+      })
+    }
+    return select(answer, settledResponse(planned, route, settled, meter.progress.attempts, answer))
+  }
+
+  /**
    * A planned unary call, held, attempted and settled: what `select` takes of the decoded answer and
    * its record (taken in the call's last step: an `Effect.map` after it costs two more).
    */
@@ -142,41 +188,7 @@ export const make = Effect.gen(function*() {
             })
             : Effect.interrupt
         ),
-        (meter) =>
-          Effect.gen(function*() {
-            const [decoded, route] = yield* attempts.run(meter, (client, target, route, timeout) =>
-              Effect.tap(
-                Timeout.timeoutAbortable(
-                  (abort) => client.generate(target, Plan.requestFor(planned, route.model), abort),
-                  client.abortsRequests === true,
-                  timeout,
-                  () => Attempts.attemptTimeout(route, timeout)
-                ),
-                (answer) => metering.answered(meter, route, answer.usage, answer)
-              ))
-            // A server may set its request id to text it was sent (a key): scrubbed here, for every
-            // consumer — the response, the call span, the `@effect/ai` layer (API.md §14).
-            const answer = decoded.requestId === undefined
-              ? decoded
-              : { ...decoded, requestId: scrub(decoded.requestId) }
-            const settled = yield* metering.commit(meter, route, answer.usage, {
-              content: answer.content + callsText(answer),
-              reasoning: answer.reasoning
-            })
-            if (traced) {
-              yield* telemetry.finished({
-                route,
-                usage: settled.usage,
-                finishReason: answer.finishReason,
-                cost: settled.cost,
-                attempts: meter.progress.attempts,
-                requestId: answer.requestId,
-                content: answer.content,
-                ttftMs: undefined
-              })
-            }
-            return select(answer, settledResponse(planned, route, settled, meter.progress.attempts, answer))
-          }),
+        (meter) => Effect.gen(() => attemptAndCommit(planned, meter, traced, select)),
         (meter, exit) =>
           Effect.matchCauseEffect(metering.settleUnfinished(meter, exit), {
             onFailure: (cause) => {

@@ -194,28 +194,31 @@ export const make = Effect.gen(function*() {
     return Effect.succeed(result)
   }
 
-  const route = (plan: Routing, previous?: PreviousAttempt): Effect.Effect<Route, CircuitOpenError> =>
-    Effect.gen(function*() {
-      let reopensAt = Number.POSITIVE_INFINITY
-      for (const candidate of attemptOrder(plan, previous)) {
-        const admission = yield* breakers.admit(candidate.endpoint.name)
-        if (admission._tag !== "reject") return { model: candidate.model, endpoint: candidate.endpoint, admission }
-        reopensAt = Math.min(reopensAt, admission.reopensAt)
-      }
-      const model = plan.model
-      return yield* new CircuitOpenError({
-        reason: "all_endpoints_open",
-        provider: model.provider,
-        message: `every endpoint of model "${model.alias}"${
-          plan.fallbacks.length > 0 ? " and its fallbacks" : ""
-        } has an open circuit breaker; the first reopens at ${new Date(reopensAt).toISOString()}${
-          plan.leftOut === undefined
-            ? ""
-            : ` (left out: ${quoted(plan.leftOut)}, whose protocol cannot carry this request)`
-        }${plan.keyless === undefined ? "" : ` (left out: ${quoted(plan.keyless)}, whose provider's key is not set)`}`,
-        reopensAt
-      })
+  // One generator function per router, not one per call (see `Attempts.onceSteps`).
+  function* routeSteps(plan: Routing, previous: PreviousAttempt | undefined) {
+    let reopensAt = Number.POSITIVE_INFINITY
+    for (const candidate of attemptOrder(plan, previous)) {
+      const admission = yield* breakers.admit(candidate.endpoint.name)
+      if (admission._tag !== "reject") return { model: candidate.model, endpoint: candidate.endpoint, admission }
+      reopensAt = Math.min(reopensAt, admission.reopensAt)
+    }
+    const model = plan.model
+    return yield* new CircuitOpenError({
+      reason: "all_endpoints_open",
+      provider: model.provider,
+      message: `every endpoint of model "${model.alias}"${
+        plan.fallbacks.length > 0 ? " and its fallbacks" : ""
+      } has an open circuit breaker; the first reopens at ${new Date(reopensAt).toISOString()}${
+        plan.leftOut === undefined
+          ? ""
+          : ` (left out: ${quoted(plan.leftOut)}, whose protocol cannot carry this request)`
+      }${plan.keyless === undefined ? "" : ` (left out: ${quoted(plan.keyless)}, whose provider's key is not set)`}`,
+      reopensAt
     })
+  }
+
+  const route = (plan: Routing, previous?: PreviousAttempt): Effect.Effect<Route, CircuitOpenError> =>
+    Effect.gen(() => routeSteps(plan, previous))
 
   const usableAt = (plan: Routing): Effect.Effect<number> =>
     Effect.map(breakers.states(), (states) => {
