@@ -180,183 +180,199 @@ export const make = (deps: {
       )
 
   /** One attempt: opens the stream in a scope of its own (closed if the attempt fails) and peels its prefix. */
+  function* attemptSteps(
+    client: ProviderClient,
+    target: ProviderTarget,
+    route: Route,
+    timeout: Duration.Duration,
+    plan: Plan,
+    progress: CallProgress,
+    scope: Scope.CloseableScope
+  ) {
+    let peeled = false
+    const pull = yield* Timeout.timeoutAbortable(
+      (abort) => openPull(client, target, requestFor(plan, route.model), idle(route, () => peeled), scope, abort),
+      client.abortsRequests === true && client.openStream !== undefined,
+      timeout,
+      () => attemptTimeout(route, timeout),
+      { resultReadsRequest: true }
+    )
+    // a usage report before a cut is billed: a call whose attempts all fail settles with it
+    const read = yield* peelUntil(pull, isDeltaPart, (part) => {
+      if (part._tag === "Usage") observeReport(progress, part)
+    })
+    peeled = true
+    return { prefix: read.prefix, leftover: read.leftover, ended: read.ended, pull, scope }
+  }
   const openAttempt =
     (outer: Scope.Scope, plan: Plan, progress: CallProgress): Attempt<Opened> => (client, target, route, timeout) =>
-      Effect.flatMap(Scope.fork(outer, ExecutionStrategy.sequential), (scope) =>
-        Effect.gen(function*() {
-          let peeled = false
-          const pull = yield* Timeout.timeoutAbortable(
-            (abort) => openPull(client, target, requestFor(plan, route.model), idle(route, () => peeled), scope, abort),
-            client.abortsRequests === true && client.openStream !== undefined,
-            timeout,
-            () => attemptTimeout(route, timeout),
-            { resultReadsRequest: true }
+      Effect.flatMap(
+        Scope.fork(outer, ExecutionStrategy.sequential),
+        (scope) =>
+          Effect.gen(() => attemptSteps(client, target, route, timeout, plan, progress, scope)).pipe(
+            Effect.onError((cause) => Scope.close(scope, Exit.failCause(cause)))
           )
-          // a usage report before a cut is billed: a call whose attempts all fail settles with it
-          const read = yield* peelUntil(pull, isDeltaPart, (part) => {
-            if (part._tag === "Usage") observeReport(progress, part)
-          })
-          peeled = true
-          return { prefix: read.prefix, leftover: read.leftover, ended: read.ended, pull, scope }
-        }).pipe(Effect.onError((cause) => Scope.close(scope, Exit.failCause(cause)))))
+      )
 
   /**
    * Opens a call's stream in `outer`: plans it (`planned`, which may also add to that scope), holds,
    * attempts up to the first delta; the pull yields the rest and one finish element. Closing the
    * scope settles a call that did not finish.
    */
+  // One generator function for every stream of the layer: V8 makes a prototype and maps for each
+  // `function*` object, ~3 µs a stream were it written inline (`Effect.gen(function*() {…})`).
+  function* openSteps<A>(planned: Planned, sink: Sink<A>, outer: Scope.Scope) {
+    const plan = yield* planned(outer)
+    // Read twice (start, first delta): one lookup of the clock, not a `currentTimeMillis` effect each;
+    // the tracer read with it (under the native one the call span's annotations are not built).
+    let traced = false
+    // The scope closes in the consumer's fiber, outside the call span: the settlement (its
+    // `Ledger.cancel` span, the call span's outcome attributes) goes under the span it was opened in.
+    let span: Option.Option<Tracer.AnySpan> = Option.none()
+    const clock = yield* Effect.withFiberRuntime<Clock.Clock>((fiber) => {
+      const clock = Context.get(fiber.currentDefaultServices, Clock.Clock)
+      traced = isTraced(fiber)
+      if (traced) span = Context.getOption(fiber.currentContext, Tracer.ParentSpan)
+      // the call span's attributes first: a call the hold refuses carries them too
+      return traced ? Effect.as(telemetry.started(plan), clock) : Effect.succeed(clock)
+    })
+    const progress = new CallProgress(clock.unsafeCurrentTimeMillis())
+    // The hold and its settling finalizer in one uninterruptible step, on the scope itself
+    // (`Effect.acquireRelease` would also diff and restore the fiber's refs around the finalizer);
+    // the meter kept aside rather than passed on (`Effect.tap`/`Effect.as`: three steps more).
+    let held: Meter | undefined
+    yield* Effect.uninterruptible(
+      Effect.flatMap(metering.hold(plan, progress), (meter) => {
+        held = meter
+        return Scope.addFinalizerExit(outer, (exit) => {
+          const settle = Effect.uninterruptible(metering.settleUnfinished(meter, exit))
+          return Option.isSome(span) ? Effect.withParentSpan(settle, span.value) : settle
+        })
+      })
+    )
+    const meter = held as Meter
+    // Kept renewed in the scope after the settling finalizer: closing the scope stops it first.
+    const stopRenewing = yield* metering.keepRenewedIn(meter, clock, outer)
+    // The breaker counts the answering attempt by how the stream ends (a cut after the first delta is a failure).
+    const [opened, route] = yield* deps.attempts.run(meter, openAttempt(outer, plan, progress), outer)
+
+    const content: Array<string> = []
+    const reasoning: Array<string> = []
+    // Tool calls' arguments count as output when the provider reports no usage.
+    const calls: Array<string> = []
+    let usage: UsageCounts | undefined
+    let finishReason: FinishReason | undefined
+    let requestId: string | undefined
+    const warnings: Array<string> = []
+    const absorb = (parts: Iterable<StreamPart>): Chunk.Chunk<A> => {
+      const out: Array<A> = []
+      for (const part of parts) {
+        switch (part._tag) {
+          case "TextDelta":
+            if (part.text.length === 0) break
+            content.push(part.text)
+            progress.observeOutput(part.text)
+            break
+          case "ReasoningDelta":
+            if (part.text.length === 0) break
+            reasoning.push(part.text)
+            progress.observeOutput(part.text)
+            break
+          case "ToolCall": {
+            const json = argumentsText(part.call.params)
+            calls.push(part.call.name, json)
+            progress.observeOutput(part.call.name + json)
+            break
+          }
+          case "Usage": {
+            const reported = observeReport(progress, part)
+            if (reported !== undefined) usage = reported
+            break
+          }
+          case "Finish":
+            finishReason = part.reason
+            break
+          case "Metadata":
+            // a server may set its request id to text it was sent (a key): API.md §14
+            if (part.requestId !== undefined) requestId = deps.scrub(part.requestId)
+            break
+          case "Warning":
+            warnings.push(deps.scrub(part.message))
+            break
+        }
+        sink.part(part, out)
+      }
+      return Chunk.unsafeFromArray(out)
+    }
+
+    // The prefix ends with the first delta (if the stream has one): its arrival is the TTFT.
+    const first = absorb(Chunk.appendAll(Chunk.unsafeFromArray(opened.prefix), opened.leftover))
+    if (opened.prefix.some(isDeltaPart)) progress.firstToken(clock.unsafeCurrentTimeMillis())
+    const finish = Effect.gen(function*() {
+      for (const warning of warnings) yield* Effect.logWarning(warning)
+      const text = content.join("")
+      const reasoningText = reasoning.length > 0 ? reasoning.join("") : undefined
+      // no renewal after the commit (one under way is waited for)
+      if (stopRenewing !== undefined) yield* stopRenewing
+      const settled = yield* metering.commit(meter, route, usage, {
+        content: text + calls.join(""),
+        reasoning: reasoningText
+      })
+      yield* Scope.close(opened.scope, Exit.void)
+      const response = settledResponse(plan, route, settled, progress.attempts, {
+        content: text,
+        reasoning: reasoningText,
+        finishReason: finishReason ?? "other",
+        requestId
+      })
+      yield* telemetry.finished({
+        route,
+        usage: settled.usage,
+        finishReason: response.finishReason,
+        cost: settled.cost,
+        attempts: progress.attempts,
+        requestId,
+        content: text,
+        ttftMs: progress.ttftMs
+      }, traced)
+      // the last element: the caller's stream ends with it (no pull more for the end)
+      return last(Chunk.of(sink.finish(response)))
+    })
+
+    // The prefix, then the provider's chunks (a failure scrubbed of secrets), then the finish element.
+    let stage: "first" | "body" | "finish" | "done" = "first"
+    const rest: Effect.Effect<Chunk.Chunk<A>, Option.Option<LLMError>> = Effect.matchEffect(opened.pull, {
+      onFailure: (error) => {
+        if (Option.isSome(error)) return Effect.fail(Option.some(scrubError(deps.scrub, error.value)))
+        stage = "finish"
+        return next
+      },
+      onSuccess: (chunk) => {
+        const out = absorb(chunk)
+        return Chunk.isEmpty(out) ? rest : Effect.succeed(out)
+      }
+    })
+    const next: Effect.Effect<Chunk.Chunk<A>, Option.Option<LLMError>> = Effect.suspend(() => {
+      switch (stage) {
+        case "first":
+          stage = opened.ended ? "finish" : "body"
+          return Chunk.isEmpty(first) ? next : Effect.succeed(first)
+        case "body":
+          return rest
+        case "finish":
+          stage = "done"
+          return OnFailure.mapError(finish, Option.some)
+        case "done":
+          return Effect.fail(Option.none())
+      }
+    })
+    return next
+  }
   const open = <A>(
     planned: Planned,
     sink: Sink<A>,
     outer: Scope.Scope
-  ): Effect.Effect<Pull<A, LLMError>, LLMError> =>
-    Effect.gen(function*() {
-      const plan = yield* planned(outer)
-      // Read twice (start, first delta): one lookup of the clock, not a `currentTimeMillis` effect each;
-      // the tracer read with it (under the native one the call span's annotations are not built).
-      let traced = false
-      // The scope closes in the consumer's fiber, outside the call span: the settlement (its
-      // `Ledger.cancel` span, the call span's outcome attributes) goes under the span it was opened in.
-      let span: Option.Option<Tracer.AnySpan> = Option.none()
-      const clock = yield* Effect.withFiberRuntime<Clock.Clock>((fiber) => {
-        const clock = Context.get(fiber.currentDefaultServices, Clock.Clock)
-        traced = isTraced(fiber)
-        if (traced) span = Context.getOption(fiber.currentContext, Tracer.ParentSpan)
-        // the call span's attributes first: a call the hold refuses carries them too
-        return traced ? Effect.as(telemetry.started(plan), clock) : Effect.succeed(clock)
-      })
-      const progress = new CallProgress(clock.unsafeCurrentTimeMillis())
-      // The hold and its settling finalizer in one uninterruptible step, on the scope itself
-      // (`Effect.acquireRelease` would also diff and restore the fiber's refs around the finalizer);
-      // the meter kept aside rather than passed on (`Effect.tap`/`Effect.as`: three steps more).
-      let held: Meter | undefined
-      yield* Effect.uninterruptible(
-        Effect.flatMap(metering.hold(plan, progress), (meter) => {
-          held = meter
-          return Scope.addFinalizerExit(outer, (exit) => {
-            const settle = Effect.uninterruptible(metering.settleUnfinished(meter, exit))
-            return Option.isSome(span) ? Effect.withParentSpan(settle, span.value) : settle
-          })
-        })
-      )
-      const meter = held as Meter
-      // Kept renewed in the scope after the settling finalizer: closing the scope stops it first.
-      const stopRenewing = yield* metering.keepRenewedIn(meter, clock, outer)
-      // The breaker counts the answering attempt by how the stream ends (a cut after the first delta is a failure).
-      const [opened, route] = yield* deps.attempts.run(meter, openAttempt(outer, plan, progress), outer)
-
-      const content: Array<string> = []
-      const reasoning: Array<string> = []
-      // Tool calls' arguments count as output when the provider reports no usage.
-      const calls: Array<string> = []
-      let usage: UsageCounts | undefined
-      let finishReason: FinishReason | undefined
-      let requestId: string | undefined
-      const warnings: Array<string> = []
-      const absorb = (parts: Iterable<StreamPart>): Chunk.Chunk<A> => {
-        const out: Array<A> = []
-        for (const part of parts) {
-          switch (part._tag) {
-            case "TextDelta":
-              if (part.text.length === 0) break
-              content.push(part.text)
-              progress.observeOutput(part.text)
-              break
-            case "ReasoningDelta":
-              if (part.text.length === 0) break
-              reasoning.push(part.text)
-              progress.observeOutput(part.text)
-              break
-            case "ToolCall": {
-              const json = argumentsText(part.call.params)
-              calls.push(part.call.name, json)
-              progress.observeOutput(part.call.name + json)
-              break
-            }
-            case "Usage": {
-              const reported = observeReport(progress, part)
-              if (reported !== undefined) usage = reported
-              break
-            }
-            case "Finish":
-              finishReason = part.reason
-              break
-            case "Metadata":
-              // a server may set its request id to text it was sent (a key): API.md §14
-              if (part.requestId !== undefined) requestId = deps.scrub(part.requestId)
-              break
-            case "Warning":
-              warnings.push(deps.scrub(part.message))
-              break
-          }
-          sink.part(part, out)
-        }
-        return Chunk.unsafeFromArray(out)
-      }
-
-      // The prefix ends with the first delta (if the stream has one): its arrival is the TTFT.
-      const first = absorb(Chunk.appendAll(Chunk.unsafeFromArray(opened.prefix), opened.leftover))
-      if (opened.prefix.some(isDeltaPart)) progress.firstToken(clock.unsafeCurrentTimeMillis())
-      const finish = Effect.gen(function*() {
-        for (const warning of warnings) yield* Effect.logWarning(warning)
-        const text = content.join("")
-        const reasoningText = reasoning.length > 0 ? reasoning.join("") : undefined
-        // no renewal after the commit (one under way is waited for)
-        if (stopRenewing !== undefined) yield* stopRenewing
-        const settled = yield* metering.commit(meter, route, usage, {
-          content: text + calls.join(""),
-          reasoning: reasoningText
-        })
-        yield* Scope.close(opened.scope, Exit.void)
-        const response = settledResponse(plan, route, settled, progress.attempts, {
-          content: text,
-          reasoning: reasoningText,
-          finishReason: finishReason ?? "other",
-          requestId
-        })
-        yield* telemetry.finished({
-          route,
-          usage: settled.usage,
-          finishReason: response.finishReason,
-          cost: settled.cost,
-          attempts: progress.attempts,
-          requestId,
-          content: text,
-          ttftMs: progress.ttftMs
-        }, traced)
-        // the last element: the caller's stream ends with it (no pull more for the end)
-        return last(Chunk.of(sink.finish(response)))
-      })
-
-      // The prefix, then the provider's chunks (a failure scrubbed of secrets), then the finish element.
-      let stage: "first" | "body" | "finish" | "done" = "first"
-      const rest: Effect.Effect<Chunk.Chunk<A>, Option.Option<LLMError>> = Effect.matchEffect(opened.pull, {
-        onFailure: (error) => {
-          if (Option.isSome(error)) return Effect.fail(Option.some(scrubError(deps.scrub, error.value)))
-          stage = "finish"
-          return next
-        },
-        onSuccess: (chunk) => {
-          const out = absorb(chunk)
-          return Chunk.isEmpty(out) ? rest : Effect.succeed(out)
-        }
-      })
-      const next: Effect.Effect<Chunk.Chunk<A>, Option.Option<LLMError>> = Effect.suspend(() => {
-        switch (stage) {
-          case "first":
-            stage = opened.ended ? "finish" : "body"
-            return Chunk.isEmpty(first) ? next : Effect.succeed(first)
-          case "body":
-            return rest
-          case "finish":
-            stage = "done"
-            return OnFailure.mapError(finish, Option.some)
-          case "done":
-            return Effect.fail(Option.none())
-        }
-      })
-      return next
-    })
+  ): Effect.Effect<Pull<A, LLMError>, LLMError> => Effect.gen(() => openSteps(planned, sink, outer))
 
   /** The public stream's setup in `scope` (no span: the stream built over it names its own). */
   const openStream = (planned: Planned, scope: Scope.Scope) => open(planned, eventSink, scope)
