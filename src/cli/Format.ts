@@ -44,21 +44,44 @@ export const spendLine = (spent: number, limit: number): string =>
     ? `${bar(spent / limit)} ${usd(spent)} / ${usd(limit)} (${percentOf(spent, limit)}%)`
     : `${usd(spent)} (no daily limit)`
 
-/** An aligned table; a column whose every cell looks numeric (`12`, `$0.50`, `3 ms`) is right-aligned. */
+/** Code points a terminal draws two columns wide: East Asian wide and fullwidth forms, emoji. */
+const wide =
+  /[\u1100-\u115F\u2E80-\u303E\u3041-\u33FF\u3400-\u4DBF\u4E00-\u9FFF\uA000-\uA4CF\uAC00-\uD7A3\uF900-\uFAFF\uFE30-\uFE4F\uFF00-\uFF60\uFFE0-\uFFE6\u{1F300}-\u{1F64F}\u{1F900}-\u{1FAFF}\u{20000}-\u{3FFFD}]/u
+
+/** Code points a terminal draws in no column: combining marks (variation selectors too), zero-width format characters. */
+const zeroWidth = /[\p{M}\p{Cf}]/u
+
+/** The columns `text` takes on a terminal (what `padEnd` would count as UTF-16 units). */
+export const displayWidth = (text: string): number => {
+  let width = 0
+  for (const char of text) width += zeroWidth.test(char) ? 0 : wide.test(char) ? 2 : 1
+  return width
+}
+
+/** A cell on one line: a control character (a line break in a configured name) shown escaped. */
+const cellText = (cell: string): string => cell.replace(/\p{Cc}/gu, (char) => JSON.stringify(char).slice(1, -1))
+
+/**
+ * An aligned table (by display width: CJK and emoji take two columns, combining marks none); a column
+ * whose every cell looks numeric (`12`, `$0.50`, `3 ms`) is right-aligned.
+ */
 export const table = (header: ReadonlyArray<string>, rows: ReadonlyArray<ReadonlyArray<string>>): string => {
-  const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => (row[column] ?? "").length)))
-  const numeric = header.map((_, column) =>
-    rows.length > 0 && rows.every((row) => /^[$-]?\d[\d.,]*( ms)?$/.test(row[column] ?? ""))
+  const cells = rows.map((row) => header.map((_, column) => cellText(row[column] ?? "")))
+  const widths = header.map((title, column) =>
+    Math.max(displayWidth(title), ...cells.map((row) => displayWidth(row[column]!)))
   )
-  const render = (cells: ReadonlyArray<string>, isHeader: boolean) =>
-    cells
-      .map((
-        cell,
-        column
-      ) => (numeric[column] && !isHeader ? cell.padStart(widths[column]!) : cell.padEnd(widths[column]!)))
+  const numeric = header.map((_, column) =>
+    cells.length > 0 && cells.every((row) => /^[$-]?\d[\d.,]*( ms)?$/.test(row[column]!))
+  )
+  const render = (line: ReadonlyArray<string>, isHeader: boolean) =>
+    line
+      .map((cell, column) => {
+        const padding = " ".repeat(Math.max(0, widths[column]! - displayWidth(cell)))
+        return numeric[column] && !isHeader ? padding + cell : cell + padding
+      })
       .join("  ")
       .trimEnd()
-  return [render(header, true), ...rows.map((row) => render(row, false))].join("\n")
+  return [render(header, true), ...cells.map((row) => render(row, false))].join("\n")
 }
 
 /** `key  value` lines with the keys aligned, indented by two spaces. */

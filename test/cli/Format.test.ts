@@ -1,6 +1,6 @@
 /** The command line's money and spend bar: what a user reads against a limit must not overstate it. */
 import { assert, describe, it } from "@effect/vitest"
-import { bar, spendLine, usd } from "../../src/cli/Format.js"
+import { bar, displayWidth, spendLine, table, usd } from "../../src/cli/Format.js"
 
 describe("Format", () => {
   it("usd: whole cents with two decimals, sub-cent with six, anything else as many as it takes", () => {
@@ -28,5 +28,23 @@ describe("Format", () => {
     assert.strictEqual(spendLine(0.0995, 0.1), `[${"#".repeat(19)}.] $0.0995 / $0.10 (99%)`)
     assert.strictEqual(spendLine(0.1, 0.1), `[${"#".repeat(20)}] $0.10 / $0.10 (100%)`)
     assert.strictEqual(spendLine(0.25, 1), `[#####...............] $0.25 / $1.00 (25%)`)
+  })
+})
+
+describe("Format.table", () => {
+  it("aligns by the columns a terminal draws: CJK and Hangul two each, combining marks none; a line break in a cell is shown escaped", () => {
+    const text = table(["tag:user", "calls"], [
+      ["alice", "1"],
+      ["ユーザー", "12"],
+      ["김철수", "3"],
+      ["e\u0301clair", "4"],
+      ["two\nlines", "5"]
+    ])
+    const lines = text.split("\n")
+    assert.lengthOf(lines, 6)
+    assert.strictEqual(lines[5], "two\\nlines      5")
+    // every row's last column ends in the same terminal column
+    assert.deepStrictEqual(lines.map(displayWidth), lines.map(() => displayWidth(lines[0]!)))
+    assert.deepStrictEqual(["ユーザー", "김철수", "e\u0301clair", "abc", "👍"].map(displayWidth), [8, 6, 6, 3, 2])
   })
 })
