@@ -28,7 +28,10 @@ const frame = (text: string, last = false) =>
  * A live layer whose one Gemini response is an SSE body the test writes chunk by chunk, and a budget
  * that fits one call's hold ($1 of output at `maxOutputTokens: 1000`) but not two.
  */
-const harness = (resilience: Record<string, unknown> = { stream_idle_timeout_s: 55 }) => {
+const harness = (
+  resilience: Record<string, unknown> = { stream_idle_timeout_s: 55 },
+  budget: Record<string, unknown> = { hold_ttl_s: 60 }
+) => {
   let controller!: ReadableStreamDefaultController<Uint8Array>
   const body = new ReadableStream<Uint8Array>({ start: (c) => void (controller = c) })
   let requests = 0
@@ -50,7 +53,7 @@ const harness = (resilience: Record<string, unknown> = { stream_idle_timeout_s: 
       models: {
         flash: { provider: "google", model_id: "gemini-2.5-flash", pricing: { input_per_1m: 1, output_per_1m: 1000 } }
       },
-      budget: { daily_spend_limit: 1.5, hold_ttl_s: 60 },
+      budget: { daily_spend_limit: 1.5, ...budget },
       resilience,
       ledger: { backend: "memory" }
     },
@@ -148,6 +151,32 @@ describe("hold renewal (API.md §6: the hold TTL is for dead processes)", () => 
       assert.lengthOf(seen, 5)
       assert.isAbove(seen[0]!, 1)
       assert.deepStrictEqual(seen, seen.map(() => seen[0]))
+      assert.deepStrictEqual((yield* ledger.events()).map((event) => event.type), ["hold", "commit"])
+    }).pipe(Effect.provide(layer))
+  })
+
+  // The live clock's path (a plain timer until the first renewal is due), on a TTL of 300 ms.
+  it.live("under the live clock too: a stream open past its TTL keeps its hold counting, and stops renewing at its commit", () => {
+    const { end, layer, write } = harness(undefined, { hold_ttl_s: 0.3 })
+    return Effect.gen(function*() {
+      const ledger = yield* Ledger
+      const received = yield* Queue.unbounded<string>()
+      const running = yield* Effect.fork(
+        Stream.runForEach(stream({ prompt: "x", maxOutputTokens: 1000 }), (event) => Queue.offer(received, event.delta))
+      )
+      write(frame("a"))
+      yield* Queue.take(received)
+      const held = yield* ledger.spendToday()
+      assert.isAbove(held, 1)
+      yield* Effect.sleep("500 millis")
+      assert.strictEqual(yield* ledger.spendToday(), held)
+      write(frame("b", true))
+      end()
+      yield* Fiber.join(running)
+      const settled = yield* ledger.spendToday()
+      assert.isBelow(settled, held)
+      yield* Effect.sleep("250 millis")
+      assert.strictEqual(yield* ledger.spendToday(), settled)
       assert.deepStrictEqual((yield* ledger.events()).map((event) => event.type), ["hold", "commit"])
     }).pipe(Effect.provide(layer))
   })
