@@ -1,0 +1,48 @@
+/**
+ * Error classification at its edges (WIRE.md, WIRE-openai-anthropic.md): a Gemini error inside a 200
+ * does not take that response's Retry-After, an OpenAI-style 429 that says "overloaded" is overloaded,
+ * and the `x-ratelimit-reset-*` waits. (Cases found by mutation testing.)
+ */
+import * as Duration from "effect/Duration"
+import { assert, describe, it } from "vitest"
+import * as Gemini from "../../src/providers/gemini/Errors.js"
+import { fromRateLimitReset } from "../../src/providers/http/RetryAfter.js"
+import * as OpenAI from "../../src/providers/openai/Errors.js"
+
+const context = { provider: "p", endpoint: "e", now: 0 }
+describe("error classification at its edges", () => {
+  it("an in-band Gemini 503 does not take the 200's Retry-After", () => {
+    const error = Gemini.classifyInBand(
+      { error: { code: 503, message: "The service is currently unavailable.", status: "UNAVAILABLE" } },
+      "",
+      { "retry-after": "30" },
+      context
+    )
+    assert.strictEqual(error._tag, "RetryableError")
+    assert.isUndefined((error as { retryAfter?: Duration.Duration }).retryAfter)
+  })
+  it("a 429 whose body says the engine is overloaded is overloaded, not rate_limited", () => {
+    const error = OpenAI.classify(
+      429,
+      JSON.stringify({
+        error: { message: "The engine is currently overloaded, please try again later", type: "server_error" }
+      }),
+      {},
+      context
+    )
+    assert.deepStrictEqual([error._tag, error.reason], ["RetryableError", "overloaded"])
+  })
+  it("both rate-limit dimensions spent: the later reset is the wait", () => {
+    const wait = fromRateLimitReset({
+      "x-ratelimit-remaining-requests": "0",
+      "x-ratelimit-remaining-tokens": "0",
+      "x-ratelimit-reset-requests": "1s",
+      "x-ratelimit-reset-tokens": "30s"
+    })
+    assert.strictEqual(wait === undefined ? undefined : Duration.toMillis(wait), 30_000)
+  })
+  it("a reset duration is rounded up to whole milliseconds", () => {
+    const wait = fromRateLimitReset({ "x-ratelimit-reset-requests": "1.2ms" }, "requests")
+    assert.strictEqual(wait === undefined ? undefined : Duration.toMillis(wait), 2)
+  })
+})

@@ -1,0 +1,36 @@
+/**
+ * Alert and rate windows at their edges (API.md §11, §12): a weekly alert is sent once per ISO week,
+ * and the tpm wait lasts until enough tokens have left the minute. (Cases found by mutation testing.)
+ */
+import { assert, describe, it } from "vitest"
+import { AlertTracker } from "../../../src/services/ledger/Alerts.js"
+import { RateWindows } from "../../../src/services/ledger/Windows.js"
+
+const dayMs = 86_400_000
+describe("alert and rate windows at their edges", () => {
+  it("a weekly alert is not sent again on the Sunday of the same ISO week", () => {
+    const tracker = new AlertTracker([0.8, 1])
+    const limits = [{ scope: "global", window: "weekly" as const, limit: 10 }]
+    const monday = Date.UTC(2026, 0, 5, 12) // Monday 2026-01-05
+    const sunday = monday + 6 * dayMs // Sunday 2026-01-11, same ISO week
+    assert.strictEqual(tracker.take(limits, [0], 8.5, monday)?.length, 1)
+    assert.isUndefined(tracker.take(limits, [8.5], 0.1, sunday))
+  })
+  it("the tpm wait lasts until enough tokens have left the minute, not until the oldest slot leaves", () => {
+    const windows = new RateWindows()
+    const limits = { tpm: 100 }
+    const slot = (id: string, timestamp: number, tokens: number) => ({
+      id,
+      alias: "a",
+      endpoint: "e",
+      timestamp,
+      tokens,
+      keepUntil: timestamp + 60_000
+    })
+    windows.add(slot("s1", 0, 40))
+    windows.add(slot("s2", 10_000, 40))
+    // 90 tokens at t = 20 s fit only once both slots have left the minute: at t = 70 s
+    const refusal = windows.check("a", "e", limits, 90, 20_000)
+    assert.deepStrictEqual(refusal, { kind: "tpm", retryAfterMs: 50_000 })
+  })
+})
