@@ -68,18 +68,28 @@ const harness = (
   }
 }
 
+/**
+ * Starts a stream over the harness's body and waits for its first delta: the consumer's fiber, the
+ * deltas it receives after that one, and the spend while the call is held.
+ */
+const firstDelta = (write: (bytes: Uint8Array) => void) =>
+  Effect.gen(function*() {
+    const received = yield* Queue.unbounded<string>()
+    const running = yield* Effect.fork(
+      Stream.runForEach(stream({ prompt: "x", maxOutputTokens: 1000 }), (event) => Queue.offer(received, event.delta))
+    )
+    write(frame("a"))
+    assert.strictEqual(yield* Queue.take(received), "a")
+    const held = yield* (yield* Ledger).spendToday()
+    return { held, received, running }
+  })
+
 describe("hold renewal (API.md §6: the hold TTL is for dead processes)", () => {
   it.effect("a stream that outlives hold_ttl_s keeps its hold counting while its chunks arrive", () => {
     const { end, layer, requests, write } = harness()
     return Effect.gen(function*() {
       const ledger = yield* Ledger
-      const received = yield* Queue.unbounded<string>()
-      const running = yield* Effect.fork(
-        Stream.runForEach(stream({ prompt: "x", maxOutputTokens: 1000 }), (event) => Queue.offer(received, event.delta))
-      )
-      write(frame("a"))
-      assert.strictEqual(yield* Queue.take(received), "a")
-      const held = yield* ledger.spendToday()
+      const { held, received, running } = yield* firstDelta(write)
       assert.isAbove(held, 1)
       // 50 s later a chunk arrives (the hold was renewed at 20 s and 40 s)
       yield* TestClock.adjust("50 seconds")
@@ -103,13 +113,7 @@ describe("hold renewal (API.md §6: the hold TTL is for dead processes)", () => 
     const { end, layer, write } = harness({ stream_idle_timeout_s: 100 })
     return Effect.gen(function*() {
       const ledger = yield* Ledger
-      const received = yield* Queue.unbounded<string>()
-      const running = yield* Effect.fork(
-        Stream.runForEach(stream({ prompt: "x", maxOutputTokens: 1000 }), (event) => Queue.offer(received, event.delta))
-      )
-      write(frame("a"))
-      yield* Queue.take(received)
-      const held = yield* ledger.spendToday()
+      const { held, running } = yield* firstDelta(write)
       // 95 s of silence, past the 60 s TTL, within the 100 s idle timeout
       for (let second = 0; second < 95; second += 5) {
         yield* TestClock.adjust("5 seconds")
@@ -160,13 +164,7 @@ describe("hold renewal (API.md §6: the hold TTL is for dead processes)", () => 
     const { end, layer, write } = harness(undefined, { hold_ttl_s: 0.3 })
     return Effect.gen(function*() {
       const ledger = yield* Ledger
-      const received = yield* Queue.unbounded<string>()
-      const running = yield* Effect.fork(
-        Stream.runForEach(stream({ prompt: "x", maxOutputTokens: 1000 }), (event) => Queue.offer(received, event.delta))
-      )
-      write(frame("a"))
-      yield* Queue.take(received)
-      const held = yield* ledger.spendToday()
+      const { held, running } = yield* firstDelta(write)
       assert.isAbove(held, 1)
       yield* Effect.sleep("500 millis")
       assert.strictEqual(yield* ledger.spendToday(), held)

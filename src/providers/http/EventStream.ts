@@ -11,7 +11,6 @@ import * as Channel from "effect/Channel"
 import * as Chunk from "effect/Chunk"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
@@ -271,12 +270,6 @@ const readErrors = (response: HttpClientResponse.HttpClientResponse, context: Er
   Stream.mapError(response.stream, (error) => Errors.fromHttpClientError(error, context, "stream_interrupted"))
 
 /**
- * A pull's end, as an `Exit`: one step, where `Effect.fail` of an object takes two (it reads the
- * fiber's span to attach to the error, which an end marker does not need).
- */
-const endOfStream: Pull<never, never> = Exit.fail(Option.none())
-
-/**
  * The pull of a body's parts, decoded read by read: a chunk holds the parts of one or more reads
  * (the first delta's chunk ends with it: the events after it come with the next pull); the pull
  * after the last one fails with how the stream ended (`Option.none()`: finished). With `idleMs`,
@@ -291,7 +284,7 @@ const pullParts = (
   let ended: LLMError | "finished" | undefined
   let deadline = Number.POSITIVE_INFINITY
   const end = (step: LLMError | "finished"): Pull<StreamPart, LLMError> =>
-    step === "finished" ? endOfStream : Effect.fail(Option.some(step))
+    Effect.fail(step === "finished" ? Option.none() : Option.some(step))
   /** The parts decoded, or (none) how the stream ended, or (neither) the next read. */
   const emit = (out: Array<StreamPart>, step: Step): Pull<StreamPart, LLMError> => {
     if (step !== undefined) ended = step
