@@ -94,5 +94,5 @@ export const make = (ledger: Ledger.Service, budget: BudgetConfig) => {
     })
   }
 
-  return { renewalDue, keepRenewed, keepRenewedIn }
+  return { renewalDue, keepRenewedIn }
 }
