@@ -8,10 +8,9 @@
  * tool); request checks of blocks, tool turns, tools and `output_config` (`AnthropicTools.ts`);
  * `{type:"error", error:{type, message}}` bodies, in-band `event: error`, and 429/529/413 as observed.
  */
-import type { IncomingHttpHeaders } from "node:http"
 import { checkRequest, contentText, thinkingSignature } from "./AnthropicTools.js"
 import { type Completion, type ParsedRequest, type SimulatorStep, tokensOf } from "./Script.js"
-import { type Reply, retryHeaders, type Wire } from "./Wire.js"
+import { headerOf, type Reply, retryHeaders, type Wire } from "./Wire.js"
 
 /**
  * The tool-use system prompt Anthropic adds to a request with tools, in tokens (its tool-use pricing
@@ -99,11 +98,6 @@ const invalid = (message: string, requestId: string, status = 400): Reply => ({
   headers: { ...jsonType, "request-id": requestId },
   body: JSON.stringify({ type: "error", error: { type: "invalid_request_error", message }, request_id: requestId })
 })
-
-const header = (headers: IncomingHttpHeaders, name: string): string | undefined => {
-  const value = headers[name]
-  return Array.isArray(value) ? value[0] : value
-}
 
 /** The text of a `content` or `system` value: a string, or text blocks; `undefined` when it is neither. */
 const textOf = (value: unknown): string | undefined => {
@@ -211,8 +205,8 @@ export const anthropic: Wire = {
   provider: "anthropic",
 
   authenticate: (headers, _url, keys, requestId) => {
-    const bearer = /^Bearer\s+(.+)$/i.exec(header(headers, "authorization") ?? "")
-    const key = header(headers, "x-api-key") ?? bearer?.[1]?.trim()
+    const bearer = /^Bearer\s+(.+)$/i.exec(headerOf(headers, "authorization") ?? "")
+    const key = headerOf(headers, "x-api-key") ?? bearer?.[1]?.trim()
     if (key === undefined || key === "" || !keys.has(key)) {
       return {
         status: 401,
@@ -228,7 +222,7 @@ export const anthropic: Wire = {
       }
     }
     // The real message for a missing version is not recorded (WIRE-openai-anthropic.md §6).
-    if (header(headers, "anthropic-version") === undefined) {
+    if (headerOf(headers, "anthropic-version") === undefined) {
       return invalid("anthropic-version: header is required", requestId)
     }
     return undefined

@@ -8,10 +8,9 @@
  * finish_reason `"null"` until the last event, cumulative usage, and flat `{code,message,request_id}`
  * errors — including the 400s for the messages, tools and JSON mode the real service rejects.
  */
-import type { IncomingHttpHeaders } from "node:http"
 import { checkRequest, contentText, modelJson } from "./DashScopeTools.js"
 import { type Completion, type ParsedRequest, type SimulatorStep, tokensOf } from "./Script.js"
-import { type Reply, retryHeaders, type Wire } from "./Wire.js"
+import { headerOf, type Reply, retryHeaders, type Wire } from "./Wire.js"
 
 const baseHeaders = (requestId: string) => ({
   "x-request-id": requestId,
@@ -49,11 +48,6 @@ const invalid = (message: string, requestId: string): Reply => ({
   body: JSON.stringify({ code: "InvalidParameter", message, request_id: requestId })
 })
 
-const header = (headers: IncomingHttpHeaders, name: string): string | undefined => {
-  const value = headers[name]
-  return Array.isArray(value) ? value[0] : value
-}
-
 /** A DashScope call id: `call_` and 22 hex digits, as the service sends (`call_cec4c19d27624537b583af`). */
 const callId = (requestId: string, index: number): string =>
   `call_${Buffer.from(`${requestId}:${index}`).toString("hex").slice(-22).padStart(22, "0")}`
@@ -82,7 +76,7 @@ const makeWire = (multimodal: boolean): Wire => {
     provider: "dashscope",
 
     authenticate: (headers, _url, keys, requestId) => {
-      const match = /^Bearer\s+(.+)$/i.exec(header(headers, "authorization") ?? "")
+      const match = /^Bearer\s+(.+)$/i.exec(headerOf(headers, "authorization") ?? "")
       if (match !== null && keys.has(match[1]!.trim())) return undefined
       return {
         status: 401,
@@ -144,8 +138,8 @@ const makeWire = (multimodal: boolean): Wire => {
     },
 
     wantsStream: (headers) =>
-      header(headers, "x-dashscope-sse")?.toLowerCase() === "enable" ||
-      (header(headers, "accept") ?? "").includes("text/event-stream"),
+      headerOf(headers, "x-dashscope-sse")?.toLowerCase() === "enable" ||
+      (headerOf(headers, "accept") ?? "").includes("text/event-stream"),
 
     unary: (completion) => {
       const calls = callsOf(completion)

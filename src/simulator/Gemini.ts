@@ -6,10 +6,9 @@
  * `google.rpc.Status` error bodies — including the 400s for the tools, parts and tool turns the real
  * service rejects (`GeminiTools.ts`).
  */
-import type { IncomingHttpHeaders } from "node:http"
 import { checkContents, checkJsonOutput, checkTools, isGemini3, signatureOf, signsCalls } from "./GeminiTools.js"
 import { type Completion, type ParsedRequest, type SimulatorStep, tokensOf } from "./Script.js"
-import { type Reply, retryHeaders, type Wire } from "./Wire.js"
+import { type Reply, type RequestHeaders, retryHeaders, type Wire } from "./Wire.js"
 
 const jsonHeaders = { "content-type": "application/json; charset=UTF-8", server: "scaffolding on HTTPServer2" }
 const sseHeaders = {
@@ -149,7 +148,7 @@ const finishOf = (completion: Completion): string =>
 export const gemini: Wire = {
   provider: "google",
 
-  authenticate: (headers: IncomingHttpHeaders, url: URL, keys: ReadonlySet<string>) => {
+  authenticate: (headers: RequestHeaders, url: URL, keys: ReadonlySet<string>) => {
     if (headers.authorization !== undefined) {
       return {
         status: 401,

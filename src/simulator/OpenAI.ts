@@ -7,10 +7,9 @@
  * empty delta, a `choices: []` usage chunk when `stream_options.include_usage` asks for it, then
  * `data: [DONE]` — and `{"error":{message,type,param,code}}` errors, before the stream or in it.
  */
-import type { IncomingHttpHeaders } from "node:http"
 import { checkRequest, contentText } from "./OpenAITools.js"
 import { type Completion, type ParsedRequest, type SimulatorStep, tokensOf } from "./Script.js"
-import { type Reply, retryHeaders, type Wire } from "./Wire.js"
+import { headerOf, type Reply, retryHeaders, type Wire } from "./Wire.js"
 
 const jsonType = { "content-type": "application/json" }
 const sseType = { "content-type": "text/event-stream; charset=utf-8" }
@@ -112,11 +111,6 @@ const invalid = (message: string, param: string | null, code: string | null, req
   body: errorJson({ message, type: "invalid_request_error", param, code })
 })
 
-const header = (headers: IncomingHttpHeaders, name: string): string | undefined => {
-  const value = headers[name]
-  return Array.isArray(value) ? value[0] : value
-}
-
 /** How OpenAI quotes a wrong key: its first 3 and last 4 characters, the rest as stars. */
 const maskedKey = (key: string): string =>
   key.length <= 8 ? "*".repeat(key.length) : `${key.slice(0, 3)}${"*".repeat(key.length - 7)}${key.slice(-4)}`
@@ -169,7 +163,7 @@ export const openai: Wire = {
   provider: "openai",
 
   authenticate: (headers, _url, keys, requestId) => {
-    const authorization = header(headers, "authorization")
+    const authorization = headerOf(headers, "authorization")
     const match = /^Bearer\s+(.+)$/i.exec(authorization ?? "")
     const key = match?.[1]?.trim()
     if (key !== undefined && keys.has(key)) return undefined

@@ -3,8 +3,19 @@
  * decode the request, and render answers, stream frames and error bodies byte-for-byte as the real
  * service does.
  */
-import type { IncomingHttpHeaders } from "node:http"
 import type { Completion, ParsedRequest, SimulatorStep } from "./Script.js"
+
+/**
+ * A request's headers as Node's server hands them over (lower-case names). Declared here rather than
+ * taken from `node:http` so that `effect-llm/testing`'s declarations need no `@types/node`.
+ */
+export type RequestHeaders = Readonly<Record<string, string | ReadonlyArray<string> | undefined>>
+
+/** A header's (first) value. */
+export const headerOf = (headers: RequestHeaders, name: string): string | undefined => {
+  const value = headers[name]
+  return typeof value === "string" || value === undefined ? value : value[0]
+}
 
 /** A complete HTTP response to send. */
 export interface Reply {
@@ -21,7 +32,7 @@ export interface Wire {
   readonly provider: SimulatedProvider
   /** `undefined` when the request carries an accepted key, else the rejection. */
   readonly authenticate: (
-    headers: IncomingHttpHeaders,
+    headers: RequestHeaders,
     url: URL,
     keys: ReadonlySet<string>,
     requestId: string
@@ -32,7 +43,7 @@ export interface Wire {
    * Whether the request asks for a stream (beyond what the route says; OpenAI and Anthropic say so in
    * the body).
    */
-  readonly wantsStream: (headers: IncomingHttpHeaders, url: URL, body: unknown) => boolean
+  readonly wantsStream: (headers: RequestHeaders, url: URL, body: unknown) => boolean
   /** A whole unary answer. */
   readonly unary: (completion: Completion) => Reply
   /** Status and headers of a successful stream. */

@@ -137,7 +137,7 @@ const relativeImports = (file: string): Array<string> =>
   ) => posix.join(posix.dirname(file), specifier!))
 
 describe("the packed package", () => {
-  it("ships what its entries, declarations and executable load, and no JavaScript module none of them reaches", () => {
+  it("ships what its entries, declarations and executable load, no JavaScript module none of them reaches, and declarations that need no @types/node", () => {
     const manifest = JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as {
       readonly exports: Record<string, { readonly types: string; readonly import: string }>
       readonly bin: Record<string, string>
@@ -158,6 +158,11 @@ describe("the packed package", () => {
       pending.push(...(file.endsWith(".d.ts") ? imports.map((path) => path.replace(/\.js$/, ".d.ts")) : imports))
     }
     expect(packed.has("config.yaml")).toBe(true) // `effect-llm init`'s template
+    // a program without `@types/node` type-checks against the declarations with `skipLibCheck` off
+    const needingNodeTypes = [...reached].filter((path) =>
+      path.endsWith(".d.ts") && /\bfrom "node:|reference types="node"/.test(readFileSync(join(root, path), "utf8"))
+    )
+    expect(needingNodeTypes).toEqual([])
     // tsc's per-file modules stay in dist for the bench and profiles; the bundles replace them
     const unreached = [...packed].filter((path) => /\.m?js$/.test(path) && !reached.has(path))
     expect(unreached).toEqual([])
