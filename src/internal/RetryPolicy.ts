@@ -49,7 +49,8 @@ export const initial = (policy: Schedule.Schedule<unknown, LLMError>, now: numbe
  * Decides whether a failed attempt is retried and after how long. Only `RetryableError` and a
  * `rate_limited` `RateLimitError` are; a rate-limit wait is the server's hint when it gave one,
  * else the schedule's delay; a wait over `max_wait_timeout_s` or past `retry_budget_s` is refused
- * (the error is returned at once, its `retryAfter` filled in). A `RetryableError`'s hint (a 503's
+ * (the error is returned at once; its `retryAfter` stays the server's hint, undefined without one, as
+ * the wire notes say of DashScope's 429s, and the message names the wait). A `RetryableError`'s hint (a 503's
  * `Retry-After`) lengthens the schedule's delay when the retry goes back to the endpoint that sent it
  * (`backToSender`) and fits `max_wait_timeout_s` and the budget; otherwise the schedule's delay stands.
  */
@@ -71,11 +72,17 @@ export const decide = (
       : Duration.millis(Math.max(0, Intervals.start(decision.intervals) - now))
     if (error._tag === "RateLimitError") {
       const delay = error.retryAfter ?? scheduled
-      const hinted = error.retryAfter === undefined && delay !== undefined ? withRetryAfter(error, delay) : error
-      // a wait the call will not sleep: the message says why, beside the server's words
+      // a wait the call will not sleep: the message says why and how long, beside the server's words
       const notWaited = (why: string) =>
-        fail(withMessage(hinted, `${hinted.message} (${why}; retryAfter ${Duration.format(delay!)})`))
-      if (delay === undefined || scheduled === undefined) return fail(hinted)
+        fail(
+          withMessage(
+            error,
+            `${error.message} (${why}; ${error.retryAfter === undefined ? "next backoff delay" : "retryAfter"} ${
+              Duration.format(delay!)
+            })`
+          )
+        )
+      if (delay === undefined || scheduled === undefined) return fail(error)
       if (!config.waitOnRateLimit) return notWaited("not waited: resilience.wait_on_rate_limit is off")
       if (Duration.greaterThan(delay, Duration.seconds(config.maxWaitTimeoutS))) {
         return notWaited(
