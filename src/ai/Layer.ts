@@ -17,7 +17,7 @@ import { LLMClient } from "../services/LLMClient.js"
 import { toAiError } from "./Errors.js"
 import * as Memory from "./Memory.js"
 import { encodePrompt } from "./Prompt.js"
-import { decodeAnswer, streamDecoder } from "./Response.js"
+import { decodeAnswer, streamChunkDecoder } from "./Response.js"
 import { responseFormatOf, toolChoiceOf, toolDefinitionsOf } from "./Tools.js"
 
 /** What the layer sends besides @effect/ai's request: the alias, and generation settings for every call. */
@@ -94,8 +94,8 @@ export const make = (options: Options): Effect.Effect<LanguageModel.Service, nev
           const request = callRequestOf(providerOptions, options, memory)
           if (request instanceof FatalError) return Stream.fail(request)
           // Timestamps from the fiber's Clock, so TestClock controls them.
-          const decode = streamDecoder(memory, () => new Date(clock.unsafeCurrentTimeMillis()))
-          return Stream.mapConcat(entry.stream(input(request)), decode)
+          const decode = streamChunkDecoder(memory, () => new Date(clock.unsafeCurrentTimeMillis()))
+          return Stream.flattenChunks(Stream.mapChunks(entry.stream(input(request)), decode))
         })).pipe(
           Stream.mapError(toAiError("streamText")),
           // @effect/ai makes its streamText span without making it current: the call's span goes under it.

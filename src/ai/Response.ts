@@ -6,6 +6,7 @@
  * `effect-llm` in its metadata, the call's trace id, route and cost.
  */
 import type * as Response from "@effect/ai/Response"
+import * as Chunk from "effect/Chunk"
 import type { PartsElement } from "../call/Parts.js"
 import type { FinishReason } from "../domain/FinishReason.js"
 import type { GenerationResponse } from "../domain/GenerationResponse.js"
@@ -137,12 +138,19 @@ export const decodeAnswer = (
  * another kind of part arrives, when their provider metadata arrives (on the `-end` part) or at the end.
  * What the answer signed is remembered as it is handed over (each tool call, each signed block) and
  * again, whole, at the finish.
+ *
+ * Tool calls, and what follows them, are handed over with the settlement: the provider's usage comes
+ * after the call is complete (OpenAI's usage chunk, Anthropic's `message_delta`), and a consumer that
+ * stops at a `tool-call` part (@effect/ai failing a call whose params do not decode, a `takeUntil`)
+ * would otherwise cancel the call at its estimate, where the answer was billed in full.
  */
 export const streamDecoder = (memory: Memory | undefined, now: () => Date) => {
   let open: { readonly kind: "text" | "reasoning"; readonly id: string; text: string } | undefined
   let blocks = 0
   let modelVersion: string | undefined
   const seen: Array<AssistantPart> = []
+  // the parts held from the first tool call until the settlement, in order
+  let held: Array<Response.StreamPartEncoded> | undefined
 
   const close = (out: Array<Response.StreamPartEncoded>, metadata?: ProviderMetadata): void => {
     if (open === undefined) return
@@ -163,7 +171,7 @@ export const streamDecoder = (memory: Memory | undefined, now: () => Date) => {
   }
 
   return (element: PartsElement): Array<Response.StreamPartEncoded> => {
-    const out: Array<Response.StreamPartEncoded> = []
+    const out: Array<Response.StreamPartEncoded> = held ?? []
     switch (element._tag) {
       case "TextDelta":
         delta(out, "text", element.text)
@@ -191,7 +199,8 @@ export const streamDecoder = (memory: Memory | undefined, now: () => Date) => {
         // after the call has it in its history, and its signature must go back on the next turn
         rememberTurn(memory, seen)
         out.push(toolCall(element.call))
-        break
+        held = out
+        return []
       case "Metadata":
         if (element.modelVersion !== undefined) modelVersion = element.modelVersion
         break
@@ -202,9 +211,37 @@ export const streamDecoder = (memory: Memory | undefined, now: () => Date) => {
           responseMetadata(element.response, modelVersion, now()),
           finish(element.response, seen.some((part) => part.type === "tool-call"))
         )
-        break
+        held = undefined
+        return out
       }
     }
-    return out
+    return held === undefined ? out : []
+  }
+}
+
+/**
+ * The stream decoder over a chunk of pipeline elements, as a chunk of part chunks. @effect/ai resolves
+ * a chunk's tool calls after offering the whole chunk, so the held tool calls go in a chunk of their
+ * own, before the settlement's `response-metadata` and `finish`: their results come before the finish,
+ * as when a provider's finish arrives after its calls.
+ */
+export const streamChunkDecoder = (memory: Memory | undefined, now: () => Date) => {
+  const decode = streamDecoder(memory, now)
+  return (elements: Chunk.Chunk<PartsElement>): Chunk.Chunk<Chunk.Chunk<Response.StreamPartEncoded>> => {
+    const batches: Array<Chunk.Chunk<Response.StreamPartEncoded>> = []
+    let batch: Array<Response.StreamPartEncoded> = []
+    let calls = false
+    for (const element of elements) {
+      for (const part of decode(element)) {
+        if (part.type === "response-metadata" && calls) {
+          batches.push(Chunk.unsafeFromArray(batch))
+          batch = []
+        }
+        if (part.type === "tool-call") calls = true
+        batch.push(part)
+      }
+    }
+    if (batch.length > 0) batches.push(Chunk.unsafeFromArray(batch))
+    return Chunk.unsafeFromArray(batches)
   }
 }

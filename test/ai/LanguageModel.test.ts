@@ -121,6 +121,36 @@ for (const c of cases) {
         assert.strictEqual(finish.usage.outputTokens, rows[0]!.usage!.outputTokens)
       })))
 
+    it.effect("streamText: a consumer that stops at the tool-call part had a finished answer, settled ok with its usage", () =>
+      provide(Effect.gen(function*() {
+        sim.script(endpoint, { toolCalls: [{ name: "get_weather", arguments: { city: "Oslo" } }] })
+        const parts = Chunk.toArray(
+          yield* Stream.runCollect(
+            LanguageModel.streamText({ prompt: "Weather in Oslo?", toolkit: WeatherToolkit, disableToolCallResolution: true })
+              .pipe(Stream.takeUntil((part) => part.type === "tool-call"))
+          )
+        )
+        assert.strictEqual(parts.at(-1)!.type, "tool-call")
+        const rows = yield* settlements
+        assert.lengthOf(rows, 1)
+        assert.strictEqual(rows[0]!.type, "commit")
+        assert.strictEqual(rows[0]!.status, "ok")
+        assert.isAbove(rows[0]!.usage!.outputTokens, 0)
+      })))
+
+    it.effect("streamText: a tool call whose params do not decode is MalformedOutput, and the call is settled ok with its usage", () =>
+      provide(Effect.gen(function*() {
+        sim.script(endpoint, { toolCalls: [{ name: "get_weather", arguments: { city: 42 } }] })
+        const error = yield* Effect.flip(
+          Stream.runDrain(LanguageModel.streamText({ prompt: "Weather?", toolkit: WeatherToolkit }))
+        )
+        assert.instanceOf(error, AiError.MalformedOutput)
+        const rows = yield* settlements
+        assert.lengthOf(rows, 1)
+        assert.strictEqual(rows[0]!.type, "commit")
+        assert.strictEqual(rows[0]!.status, "ok")
+      })))
+
     it.effect("streamText: text as one text-start / text-delta… / text-end block", () =>
       provide(Effect.gen(function*() {
         sim.script(endpoint, { text: "Clear skies over Oslo today." })
