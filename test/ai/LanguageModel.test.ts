@@ -126,7 +126,11 @@ for (const c of cases) {
         sim.script(endpoint, { toolCalls: [{ name: "get_weather", arguments: { city: "Oslo" } }] })
         const parts = Chunk.toArray(
           yield* Stream.runCollect(
-            LanguageModel.streamText({ prompt: "Weather in Oslo?", toolkit: WeatherToolkit, disableToolCallResolution: true })
+            LanguageModel.streamText({
+              prompt: "Weather in Oslo?",
+              toolkit: WeatherToolkit,
+              disableToolCallResolution: true
+            })
               .pipe(Stream.takeUntil((part) => part.type === "tool-call"))
           )
         )
