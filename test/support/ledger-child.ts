@@ -7,11 +7,15 @@
  * pricier fallback at once, prints `raised`, and on a third start time settles (each call that went
  * ahead commits at the fallback's full price, the others cancel). Mode `users` is a burst whose holds are
  * tagged with one of `users` users, each held against a daily limit per user, and every granted one
- * commits at its estimate.
+ * commits at its estimate. Mode `open` commits one hold on a ledger it never closes (as a program on the
+ * shared `LiveLayer` does), prints `committed`, and prints `still running` and exits 3 if the ledger keeps
+ * the process alive for 5 s after that.
  */
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import type * as Exit from "effect/Exit"
 import type * as Layer from "effect/Layer"
+import * as ManagedRuntime from "effect/ManagedRuntime"
 import * as Redacted from "effect/Redacted"
 import * as Readline from "node:readline"
 import type { LedgerError } from "../../src/domain/Errors.js"
@@ -22,6 +26,7 @@ export type Args =
   & ({ readonly backend: "sqlite"; readonly path: string } | { readonly backend: "postgres"; readonly url: string })
   & (
     | { readonly mode: "loop"; readonly holdTtlS: number }
+    | { readonly mode: "open" }
     | { readonly mode: "burst"; readonly holds: number; readonly estimate: number; readonly limit: number }
     | {
       readonly mode: "users"
@@ -100,6 +105,7 @@ const program = Effect.gen(function*() {
       yield* say(`committed ${hold.id}`)
     }
   }
+  if (args.mode === "open") return
   yield* say("ready")
   if (args.mode === "raise") {
     yield* waitForStart(false)
@@ -175,7 +181,23 @@ const program = Effect.gen(function*() {
   yield* say(JSON.stringify({ granted: granted.length, refused, failed: results.length - granted.length - refused }))
 })
 
-Effect.runPromiseExit(Effect.provide(program, layer)).then((exit) => {
+const neverClosed = Effect.gen(function*() {
+  const ledger = yield* Ledger
+  const hold = yield* ledger.hold(request(0.001, 0))
+  yield* ledger.commit(hold, { cost: 0.001 })
+  yield* say("committed")
+  input.close()
+  process.stdin.destroy()
+  setTimeout(() => {
+    process.stdout.write("still running\n")
+    process.exit(3)
+  }, 5000).unref()
+})
+
+const run: Promise<Exit.Exit<unknown, unknown>> = args.mode === "open" ?
+  ManagedRuntime.make(layer).runPromiseExit(neverClosed) :
+  Effect.runPromiseExit(Effect.provide(program, layer))
+run.then((exit) => {
   if (exit._tag === "Failure") {
     process.stderr.write(`ledger-child failed: ${JSON.stringify(exit.cause)}\n`)
     process.exitCode = 1

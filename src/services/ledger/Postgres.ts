@@ -3,9 +3,8 @@
  * here), the advisory locks (one serialises every write to the events, one serialises migrations),
  * the snapshot reads and the error codes. The service itself is `Sql.ts`.
  */
-import type { PgClientConfig } from "@effect/sql-pg/PgClient"
 import * as SqlClient from "@effect/sql/SqlClient"
-import type { SqlError } from "@effect/sql/SqlError"
+import { SqlError } from "@effect/sql/SqlError"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
@@ -49,15 +48,20 @@ export const schemaKey = (schema: string): number => {
 const connectTimeout = Duration.seconds(10)
 
 /**
- * `PgClient.make` without a server that hangs it: `connectTimeout` on the Clock closes the sockets
- * still connecting. PgClient awaits its first query uninterruptibly, so no timeout (its own, or one
- * around it) can end the wait while a socket stays open — nor can an interruption (a runtime disposed
- * while its layer is still being built): it runs in a child fiber, and an interruption of the opening
- * closes the sockets at once, then waits for that child to end.
+ * `PgClient` over a pool of our own: pg's pool with `allowExitOnIdle` (which `PgClient.make` does not
+ * set), so that its idle connections do not keep the process alive — a program that ends with the
+ * shared `LiveLayer` still open (never disposed) exits at once, not when pg's idle timer (10 s) ends.
+ * A connection in use still does. And without a server that hangs it: `connectTimeout` on the Clock
+ * closes the sockets still connecting. The first query is awaited uninterruptibly (an `acquireRelease`'s
+ * acquire, as in `PgClient.make`), so no timeout (its own, or one around it) can end the wait while a
+ * socket stays open — nor can an interruption (a runtime disposed while its layer is still being
+ * built): it runs in a child fiber, and an interruption of the opening closes the sockets at once,
+ * then waits for that child to end.
  */
 const connect = (
   PgClient: typeof import("@effect/sql-pg/PgClient"),
-  config: Omit<PgClientConfig, "stream" | "connectTimeout">
+  Pool: typeof import("pg").Pool,
+  config: { readonly url: Redacted.Redacted<string>; readonly applicationName: string }
 ) =>
   Effect.gen(function*() {
     const sockets = new Set<Net.Socket>()
@@ -73,9 +77,34 @@ const connect = (
       })
       for (const socket of sockets) socket.destroy(error)
     })
+    const acquire = Effect.acquireRelease(
+      Effect.tryPromise({
+        try: async () => {
+          const pool = new Pool({
+            connectionString: Redacted.value(config.url),
+            stream,
+            connectionTimeoutMillis: Duration.toMillis(connectTimeout),
+            allowExitOnIdle: true,
+            application_name: config.applicationName
+          })
+          pool.on("error", () => {}) // an idle connection's error: the next query reports its own
+          try {
+            await pool.query("SELECT 1")
+            return pool
+          } catch (cause) {
+            await pool.end().catch(() => {})
+            throw cause
+          }
+        },
+        catch: (cause) => new SqlError({ cause, message: "PgClient: Failed to connect" })
+      }),
+      (pool) => Effect.promise(() => pool.end()).pipe(Effect.interruptible, Effect.timeoutOption(1000))
+    )
     const closer = yield* Effect.fork(Effect.delay(closeHung, connectTimeout))
     const opening = yield* Effect.fork(
-      PgClient.make({ ...config, stream, connectTimeout }).pipe(Effect.ensuring(Fiber.interrupt(closer)))
+      PgClient.fromPool({ acquire, applicationName: config.applicationName }).pipe(
+        Effect.ensuring(Fiber.interrupt(closer))
+      )
     )
     return yield* Fiber.join(opening).pipe(Effect.onInterrupt(() => Effect.zipRight(closeHung, Fiber.await(opening))))
   })
@@ -149,13 +178,18 @@ const statements = (sql: SqlClient.SqlClient, schema: number): Sql.Statements =>
 export const make = (options: PostgresLedgerOptions): Effect.Effect<Ledger.Service, LedgerError, Scope.Scope> =>
   Effect.gen(function*() {
     const on = dialect(options.url)
-    const [PgClient, Reactivity] = yield* Effect.tryPromise({
-      try: () => Promise.all([import("@effect/sql-pg/PgClient"), import("@effect/experimental/Reactivity")]),
+    const [PgClient, Pool, Reactivity] = yield* Effect.tryPromise({
+      try: () =>
+        Promise.all([
+          import("@effect/sql-pg/PgClient"),
+          import("pg").then((pg) => pg.default.Pool),
+          import("@effect/experimental/Reactivity")
+        ]),
       catch: Sql.toLedgerError(on, "unavailable", "loading @effect/sql-pg")
     })
     const sql = yield* Sql.guard(on, "unavailable", "connecting")(
       Effect.provideServiceEffect(
-        connect(PgClient, { url: withLockTimeout(options.url), applicationName: "effect-llm ledger" }),
+        connect(PgClient, Pool, { url: withLockTimeout(options.url), applicationName: "effect-llm ledger" }),
         Reactivity.Reactivity,
         Reactivity.make
       )

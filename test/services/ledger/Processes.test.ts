@@ -287,4 +287,23 @@ describe("Ledger across processes", () => {
         }).pipe(Effect.provide(layer))
       }
     }).pipe(Effect.scoped))
+
+  it.effect("a ledger never closed (a program on the shared LiveLayer) does not keep its process alive (SQLite file, PostgreSQL database)", () =>
+    Effect.gen(function*() {
+      const schema = `effect_llm_open_${process.pid}_${Math.floor(Math.random() * 1e9)}`
+      if (pgReachable) {
+        const admin = yield* Effect.orDie(adminClient)
+        yield* Effect.orDie(admin.unsafe(`CREATE SCHEMA ${schema}`))
+        yield* Effect.addFinalizer(() => Effect.ignore(admin.unsafe(`DROP SCHEMA ${schema} CASCADE`)))
+      }
+      const children = [
+        spawnChild({ backend: "sqlite", path: Path.join(tempDir, "open.db"), mode: "open" }),
+        ...(pgReachable ? [spawnChild({ backend: "postgres", url: schemaUrl(schema), mode: "open" })] : [])
+      ]
+      for (const child of children) {
+        // exit 3 and "still running": the ledger's connections kept the process alive 5 s after its work
+        assert.strictEqual(yield* Effect.promise(() => child.exited), 0, child.lines.join(" | ") + child.stderr())
+        assert.deepStrictEqual(child.lines.filter((line) => line !== ""), ["committed"])
+      }
+    }).pipe(Effect.scoped))
 })
