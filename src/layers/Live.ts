@@ -102,10 +102,15 @@ export const nodeHttpClient: Layer.Layer<HttpClient.HttpClient> = Layer.unwrapEf
           (live) => live.agent
         )
       )
-      return Layer.map(Layer.provide(NodeHttpClient.layerUndiciWithoutDispatcher, dispatcher), (context) => {
-        trustAbortController(Context.get(context, Client.HttpClient))
-        return context
-      })
+      // The client made over the pool as it is, not through `layerUndiciWithoutDispatcher`: that layer
+      // wraps it so that every request runs with the layer's build context merged into the caller's
+      // (`Effect.mapInputContext`: a `Context.merge` of the whole context and a `locally` of it around
+      // each request, ~25 effect steps and two copies of the fiber's refs), and the client reads
+      // nothing from that context (its pool is its own; `undiciOptions` are still read from the caller's).
+      return Layer.effect(
+        Client.HttpClient,
+        Effect.map(NodeHttpClient.Dispatcher, (pool) => trustAbortController(NodeHttpClient.makeUndici(pool)))
+      ).pipe(Layer.provide(dispatcher))
     }
   )
 )
