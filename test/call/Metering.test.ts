@@ -130,6 +130,29 @@ describe("Metering", () => {
       assert.include(warnings[0], "gemini-x")
     }))
 
+  it.effect("a stream cut after a report above the output cap is settled at that report: not lowered to the cap, and the text after it adds nothing", () =>
+    Effect.gen(function*() {
+      const { ledger, metering, plan, route } = yield* setup()
+      const progress = new CallProgress(0)
+      const meter = yield* metering.hold(plan, progress)
+      progress.attempt(route)
+      // the service ignored the output cap of 100 and said so; then streamed 50 more bytes and was cut
+      progress.observeUsage({ inputTokens: 3, outputTokens: 1000, totalTokens: 1003 })
+      progress.observeOutput("x".repeat(50))
+      yield* metering.settleUnfinished(
+        meter,
+        Exit.fail(new RetryableError({ reason: "stream_interrupted", message: "cut" }))
+      ).pipe(Effect.provide(Logger.replace(Logger.defaultLogger, Logger.none)))
+      const cancel = (yield* ledger.events()).find((event) => event.type === "cancel")!
+      assert.strictEqual(cancel.status, "error")
+      // the report stands (billed by the provider): neither the cap (100) nor report + bytes (1,050)
+      assert.deepStrictEqual(
+        [cancel.usage?.inputTokens, cancel.usage?.outputTokens, cancel.usage?.totalTokens],
+        [3, 1000, 1003]
+      )
+      assert.closeTo(cancel.cost, (3 + 2000) / 1e6, 1e-15)
+    }))
+
   it.effect("a hold over the limit is refused with BudgetExceededError and writes nothing", () =>
     Effect.gen(function*() {
       const { ledger, metering, plan } = yield* setup(0.00001)

@@ -5,6 +5,7 @@
  * Retry-After teaches, the config keys, and what the limiter reports (span, metrics).
  */
 import { assert, describe, it } from "@effect/vitest"
+import * as Chunk from "effect/Chunk"
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -15,6 +16,7 @@ import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
 import * as Metric from "effect/Metric"
+import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import * as TestClock from "effect/TestClock"
 import { FatalError, RateLimitError, RetryableError } from "../../src/domain/Errors.js"
@@ -446,6 +448,179 @@ describe.each(backends)("rate limits through the client ($name)", (backend) => {
         assert.strictEqual(arrivals.length, 2)
       }).pipe(Effect.provide(layer))
     }))
+
+  // Cases found by mutation testing (audit 21): behaviours no test pinned.
+
+  test("a retried call's failed attempt keeps only its request in the tpm window: its tokens are corrected to 0, so the retry fits at once", () =>
+    Effect.gen(function*() {
+      // each attempt is admitted at 2 × 8 + 5 + 2,000 = 2,021 tokens against tpm 3,000: the retry fits
+      // only if the failed attempt's estimate left the window when it failed (not when its call settled)
+      const { arrivals, layer } = harness(
+        configWith({ tpm: 3000 }, postgres ? { retry_budget_s: 3600 } : {}),
+        ledger(),
+        (call, index) =>
+          index === 0
+            ? Effect.fail(
+              new RetryableError({ reason: "server_error", message: "503", status: 503, endpoint: call.endpoint })
+            )
+            : Effect.succeed(answer(call))
+      )
+      yield* Effect.gen(function*() {
+        const call = yield* Effect.fork(generate({ maxOutputTokens: 2000 }))
+        // the clock is moved to the retry's wake-up only (within 1 s), so the minute of the first
+        // attempt's slot is still the one the windows count when the call has settled
+        // (real 1 ms ticks meanwhile, at most 5 s of them: a database ledger's I/O lands in real time)
+        for (let ticks = 0; arrivals.length < 2 && ticks < 5_000; ticks++) {
+          const now = yield* Clock.currentTimeMillis
+          const next = Math.min(...Chunk.toReadonlyArray(yield* TestClock.sleeps()))
+          if (next <= now + 1_000) yield* TestClock.adjust(next - now)
+          else yield* Effect.promise(() => new Promise<void>((resolve) => setTimeout(resolve, 1)))
+        }
+        assert.strictEqual(arrivals.length, 2, "the retry was sent within the policy's delay")
+        const response = yield* Fiber.join(call)
+        assert.strictEqual(response.attempts, 2)
+        // the retry went after the policy's delay (at most 1 s, jittered), not after the failed attempt's
+        // estimate left the minute (60 s)
+        assert.strictEqual(arrivals[0]!.at, 0)
+        assert.isAtMost(arrivals[1]!.at, 1_000)
+        // both requests count; the failed one's tokens are 0, the retry's its reported 15
+        const [use] = yield* (yield* Ledger).limitUse()
+        assert.deepStrictEqual([use?.requestsMinute, use?.tokensMinute], [2, 15])
+      }).pipe(Effect.provide(layer))
+    }))
+
+  test("a local refusal teaches no pause: a smaller request that fits goes at once, and no pause is listed", () =>
+    Effect.gen(function*() {
+      const { arrivals, layer } = harness(
+        configWith({ tpm: 3000 }, { max_wait_timeout_s: 10, max_retries: 0 }),
+        ledger(),
+        (call, index) => index === 0 ? Effect.never : Effect.succeed(answer(call))
+      )
+      yield* Effect.gen(function*() {
+        // an attempt in flight holds 2,021 tokens of the minute's 3,000
+        const hanging = yield* Effect.fork(generate({ maxOutputTokens: 2000 }))
+        while (arrivals.length === 0) yield* Effect.yieldNow()
+        // another 2,021 would wait 60 s (past max_wait_timeout_s): refused locally, retryAfter 60 s
+        const refused = localLimit(yield* Effect.flip(generate({ maxOutputTokens: 2000 })))
+        assert.strictEqual(refused.limitKind, "tpm")
+        assert.strictEqual(Duration.toMillis(refused.retryAfter!), 60_000)
+        // that refusal is not the server's 429: the endpoint is not paused, a request that fits goes now
+        const small = yield* generate({ maxOutputTokens: 500 })
+        assert.strictEqual(small.attempts, 1)
+        assert.deepStrictEqual(arrivals.map((a) => a.at), [0, 0])
+        const [use] = yield* (yield* Ledger).limitUse()
+        assert.deepStrictEqual(use?.pauses, [])
+        yield* Fiber.interrupt(hanging)
+      }).pipe(Effect.provide(layer))
+    }))
+
+  for (const limited of [true, false]) {
+    test(
+      `a sub-second Retry-After (300 ms) is learned as 300 ms, not rounded to 0 or to a second (${
+        limited ? "with" : "without"
+      } limits)`,
+      () =>
+        Effect.gen(function*() {
+          const { arrivals, layer } = harness(
+            configWith(limited ? { rpm: 100 } : undefined, { max_retries: 0 }),
+            ledger(),
+            (call, index) =>
+              index === 0
+                ? Effect.fail(
+                  new RateLimitError({
+                    reason: "rate_limited",
+                    message: "429 Too Many Requests",
+                    provider: call.provider,
+                    endpoint: call.endpoint,
+                    status: 429,
+                    retryAfter: Duration.millis(300)
+                  })
+                )
+                : Effect.succeed(answer(call))
+          )
+          yield* Effect.gen(function*() {
+            yield* Effect.flip(generate()) // the 429 at t = 0 pauses g1 for flash until t = 300 ms
+            if (limited) {
+              const [use] = yield* (yield* Ledger).limitUse()
+              assert.deepStrictEqual(use?.pauses, [{ endpoint: "g1", until: day + 300 }])
+            }
+            yield* joinAdvancing(yield* Effect.fork(generate()), { settleMs: postgres ? 200 : 0 })
+          }).pipe(Effect.provide(layer))
+          assert.deepStrictEqual(arrivals.map((a) => a.at), [0, 300])
+        })
+    )
+  }
+
+  test("a request admitted at exactly tpm tokens fits an empty window: sent at once, not refused as over it", () =>
+    Effect.gen(function*() {
+      // the input bound of "hello" (2 × 8 + 5) + the output cap of 1,000 is the whole tpm
+      const tpm = 2 * perMessageTokenAllowance + 5 + 1000
+      const { arrivals, layer } = harness(configWith({ tpm }, { max_wait_timeout_s: 1 }), ledger())
+      yield* Effect.gen(function*() {
+        const response = yield* generate({ maxOutputTokens: 1000 })
+        assert.strictEqual(response.attempts, 1)
+        // one token more could never fit: refused as over tpm, with no retryAfter
+        const over = localLimit(yield* Effect.flip(generate({ maxOutputTokens: 1001 })))
+        assert.strictEqual(over.limitKind, "tpm")
+        assert.strictEqual(over.retryAfter, undefined)
+      }).pipe(Effect.provide(layer))
+      assert.deepStrictEqual(arrivals.map((a) => a.at), [0])
+    }))
+
+  for (const limited of [true, false]) {
+    test(
+      `a shorter 429 pause learned later does not shorten a longer one in force (${
+        limited ? "with" : "without"
+      } limits)`,
+      () =>
+        Effect.gen(function*() {
+          // two requests in flight at t = 0: the first is answered 429 Retry-After 30 s at t = 1.25 s, the
+          // second 429 Retry-After 5 s at t = 2.5 s; the endpoint stays paused until t = 31.25 s
+          let asleep = 0
+          const answerAfter = (ms: number, error: RateLimitError) =>
+            Effect.zipRight(
+              Effect.sync(() => asleep++),
+              Effect.zipRight(Effect.sleep(Duration.millis(ms)), Effect.fail(error))
+            )
+          const { arrivals, layer } = harness(
+            configWith(limited ? { rpm: 100 } : undefined, { max_wait_timeout_s: 1, max_retries: 0 }),
+            ledger(),
+            (call, index) =>
+              index === 0
+                ? answerAfter(1_250, serverSays429(call, 30))
+                : index === 1
+                ? answerAfter(2_500, serverSays429(call, 5))
+                : Effect.succeed(answer(call))
+          )
+          yield* Effect.gen(function*() {
+            // (which of the two sends the first request is a race on a database ledger)
+            const calls = [yield* Effect.fork(Effect.flip(generate())), yield* Effect.fork(Effect.flip(generate()))]
+            // until both answers sleep on the test clock (on PostgreSQL its client's timers sleep there too)
+            const bothSleep = Effect.map(
+              TestClock.sleeps(),
+              (sleeps) =>
+                asleep === 2 && Chunk.some(sleeps, (at) => at === day + 1_250) &&
+                Chunk.some(sleeps, (at) => at === day + 2_500)
+            )
+            while (!(yield* bothSleep)) yield* Effect.yieldNow()
+            yield* TestClock.adjust("1250 millis")
+            // the call answered at 1.25 s has ended (its pause recorded) before the other is answered
+            const ended = Effect.map(Effect.forEach(calls, Fiber.poll), (polls) => polls.filter(Option.isSome).length)
+            while ((yield* ended) === 0) {
+              yield* Effect.promise(() => new Promise<void>((resolve) => setTimeout(resolve, 1)))
+            }
+            yield* TestClock.adjust("1250 millis")
+            const errors = yield* Fiber.join(Fiber.all(calls))
+            assert.deepStrictEqual(errors.map((error) => (error as RateLimitError).status), [429, 429])
+            // t = 2.5 s: 28.75 s left of the longer pause (not the 5 s of the later one)
+            const refused = localLimit(yield* Effect.flip(generate()))
+            assert.strictEqual(refused.limitKind, "server")
+            assert.strictEqual(Duration.toMillis(refused.retryAfter!), 28_750)
+          }).pipe(Effect.provide(layer))
+          assert.strictEqual(arrivals.length, 2)
+        })
+    )
+  }
 })
 
 describe("rate limits: a fallback's tpm", () => {

@@ -533,6 +533,50 @@ describe("a unary call interrupted between its answer and its commit", () => {
     }))
 })
 
+describe("a call interrupted while its commit is being written", () => {
+  it.effect("is recorded exactly once, as committed: one commit row, no cancel, its cost counted once in the spend", () =>
+    Effect.gen(function*() {
+      const committing = yield* Deferred.make<void>()
+      // the commit's write, a round trip on a database ledger: held open 50 ms on the test clock
+      const slowCommit = Layer.effect(
+        Ledger,
+        Effect.map(makeMemory({}), (ledger) => ({
+          ...ledger,
+          commit: (hold, settlement) =>
+            Effect.zipRight(
+              Deferred.succeed(committing, undefined),
+              Effect.zipRight(Effect.sleep("50 millis"), ledger.commit(hold, settlement))
+            )
+        }))
+      )
+      const providers = makeMockProviders({
+        replies: [{ content: "ok", usage: { inputTokens: 1000, outputTokens: 500 } }]
+      })
+      const layer = Testing.makeTestLayer({ config: testConfig, providers, ledger: slowCommit })
+      yield* Effect.gen(function*() {
+        const call = yield* Effect.fork(generate({ prompt: "hi", traceId: "t-committing" }))
+        yield* Deferred.await(committing)
+        // the caller's timeout fires now: the interruption waits for the commit, which stands
+        const interrupted = yield* Effect.fork(Fiber.interrupt(call))
+        yield* TestClock.adjust("50 millis")
+        yield* Fiber.join(interrupted)
+        const ledger = yield* Ledger
+        const events = yield* ledger.events({ traceId: "t-committing" })
+        assert.deepStrictEqual(events.map((event) => event.type), ["hold", "commit"])
+        const commit = events[1]!
+        assert.deepStrictEqual([commit.usage?.inputTokens, commit.usage?.outputTokens], [1000, 500])
+        assert.closeTo(commit.cost, 0.002, 1e-12, "1,000 in at $1/M + 500 out at $2/M")
+        assert.closeTo(yield* ledger.spendToday(), 0.002, 1e-12, "counted once: no open hold, no cancel beside it")
+        // nothing is left to write at close: the settlement was the commit alone
+        yield* TestClock.adjust("1 hour")
+        assert.deepStrictEqual(
+          (yield* ledger.events({ traceId: "t-committing" })).map((event) => event.type),
+          ["hold", "commit"]
+        )
+      }).pipe(Effect.provide(layer))
+    }))
+})
+
 describe("breakers and routing", () => {
   it.effect("a half-open probe interrupted the moment it is admitted is given back: the next call probes again", () => {
     const { layer, providers } = setup([unavailable(), "ok"], {

@@ -288,6 +288,27 @@ describe.each(backends)("budget alerts ($name)", (backend) => {
   )
 
   test(
+    "thresholds given unsorted in the options behave as sorted: [0.9, 0.5] alerts at 50% then at 90%, once each",
+    { alertThresholds: [0.9, 0.5] },
+    (ledger, _logged, seen) =>
+      Effect.gen(function*() {
+        yield* held(ledger, { ...forA, estimate: 0.6 }, 0.6) // 60%: the 50% alert
+        yield* held(ledger, { ...forA, estimate: 0.35 }, 0.35) // 95%: the 90% alert
+        yield* held(ledger, { ...forA, estimate: 0.03 }, 0.03) // 98%: nothing more
+        // one step past both: the two alerts, the lower first
+        const forB = { tags: { user: "b" }, limits: [{ scope: "user:b", window: "daily" as const, limit: 1 }] }
+        yield* held(ledger, { ...forB, estimate: 0.95 }, 0.95)
+        yield* held(ledger, { ...forB, estimate: 0.01 }, 0.01)
+        assert.deepStrictEqual((yield* seen(4)).map(brief), [
+          ["user:a", "daily", 0.5, 0.6, 1],
+          ["user:a", "daily", 0.9, 0.95, 1],
+          ["user:b", "daily", 0.5, 0.95, 1],
+          ["user:b", "daily", 0.9, 0.95, 1]
+        ])
+      })
+  )
+
+  test(
     "the warning names a fractional threshold as it is: 0.1%, 7%, not 0% or 7.000000000000001%",
     { alertThresholds: [0.001, 0.07] },
     (ledger, logged) =>

@@ -126,6 +126,28 @@ describe.each(everyBackend)("rate-limit windows ($name)", (backend) => {
       assert.deepStrictEqual(refusalOf(yield* ledger.admit(ask(limits))), { kind: "rpm", retryAfterMs: 40_000 })
     }))
 
+  test("tpm: the wait is until enough slots have left the minute for the attempt to fit, not until the first leaves (nor all)", (ledger) =>
+    Effect.gen(function*() {
+      const limits = { tpm: 1000 }
+      // 300 tokens at 0 s, 300 at 10 s, 400 at 20 s: the minute is full
+      slotOf(yield* ledger.admit(ask(limits, { tokens: 300 })))
+      yield* TestClock.adjust("10 seconds")
+      slotOf(yield* ledger.admit(ask(limits, { tokens: 300 })))
+      yield* TestClock.adjust("10 seconds")
+      slotOf(yield* ledger.admit(ask(limits, { tokens: 400 })))
+      yield* TestClock.adjust("10 seconds")
+      // at 30 s, 600 tokens fit exactly once the first two slots have left: at 70 s (the first leaves at
+      // 60 s, leaving 700 + 600 > 1000; the third need not leave, 400 + 600 = 1000 fits)
+      assert.deepStrictEqual(refusalOf(yield* ledger.admit(ask(limits, { tokens: 600 }))), {
+        kind: "tpm",
+        retryAfterMs: 40_000
+      })
+      yield* TestClock.adjust("39999 millis")
+      assert.strictEqual(refusalOf(yield* ledger.admit(ask(limits, { tokens: 600 }))).retryAfterMs, 1)
+      yield* TestClock.adjust("1 millis")
+      slotOf(yield* ledger.admit(ask(limits, { tokens: 600 })))
+    }))
+
   test("a clock stepped back (an NTP correction) still counts the slots of the window it reads", (ledger) =>
     Effect.gen(function*() {
       slotOf(yield* ledger.admit(ask({ rpm: 2 })))
