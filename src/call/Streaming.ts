@@ -25,7 +25,7 @@ import type { FinishReason } from "../domain/FinishReason.js"
 import type { GenerationResponse } from "../domain/GenerationResponse.js"
 import type { CallRequest } from "../domain/Prompt.js"
 import { StreamEvent } from "../domain/StreamEvent.js"
-import { plausible, type UsageCounts } from "../domain/TokenUsage.js"
+import type { UsageCounts } from "../domain/TokenUsage.js"
 import { argumentsText } from "../internal/ArgumentsText.js"
 import * as OnFailure from "../internal/OnFailure.js"
 import { type Peeled, peelUntil, type Pull } from "../internal/Peel.js"
@@ -48,27 +48,8 @@ import type { Meter } from "./Meter.js"
 import type { Metering } from "./Metering.js"
 import { type Plan, requestFor } from "./Plan.js"
 import { CallProgress } from "./Progress.js"
+import { observeReport, observeUnpulled } from "./Reports.js"
 import { settledResponse } from "./Response.js"
-
-/**
- * Records a stream's usage report in the call's progress, and returns it when it is a full report
- * (what a commit settles at). An impossible report (negative, non-finite) is none: the text after the
- * last good one is priced at its bound. An input-only snapshot prices a stream that ends unfinished,
- * never a commit.
- */
-const observeReport = (
-  progress: CallProgress,
-  part: Extract<StreamPart, { readonly _tag: "Usage" }>
-): UsageCounts | undefined => {
-  const reported = plausible(part.usage)
-  if (reported === undefined) return undefined
-  if (part.inputOnly === true) {
-    progress.observeInput(reported)
-    return undefined
-  }
-  progress.observeUsage(reported)
-  return reported
-}
 
 /** An opened attempt: the parts read up to the first delta, the pull of the rest, and its scope. */
 interface Opened extends Peeled<StreamPart> {
@@ -241,10 +222,13 @@ export const make = (deps: {
     // (`Effect.acquireRelease` would also diff and restore the fiber's refs around the finalizer);
     // the meter kept aside rather than passed on (`Effect.tap`/`Effect.as`: three steps more).
     let held: Meter | undefined
+    // The answering attempt's pull, once it answered: its scope closes before this finalizer runs.
+    let answering: Pull<StreamPart, LLMError> | undefined = undefined
     yield* Effect.uninterruptible(
       Effect.flatMap(metering.hold(plan, progress), (meter) => {
         held = meter
         return Scope.addFinalizerExit(outer, (exit) => {
+          if (answering !== undefined) observeUnpulled(progress, answering)
           const settle = Effect.uninterruptible(metering.settleUnfinished(meter, exit))
           return Option.isSome(span) ? Effect.withParentSpan(settle, span.value) : settle
         })
@@ -255,6 +239,7 @@ export const make = (deps: {
     const stopRenewing = yield* metering.keepRenewedIn(meter, clock, outer)
     // The breaker counts the answering attempt by how the stream ends (a cut after the first delta is a failure).
     const [opened, route] = yield* deps.attempts.run(meter, openAttempt(outer, plan, progress), outer)
+    answering = opened.pull
 
     const content: Array<string> = []
     const reasoning: Array<string> = []

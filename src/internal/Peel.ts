@@ -47,3 +47,21 @@ export const peelUntil = <A, E>(
   })
   return next
 }
+
+/** Each pull's `unpulled` (`withUnpulled`). */
+const unpulledOf = new WeakMap<object, () => ReadonlyArray<unknown>>()
+
+/**
+ * Gives `pull` an `unpulled`: what its source had already received but not yet yielded (a stream's
+ * events after the first delta of a read, bytes its body had buffered), decoded from memory, never
+ * from a further read. Called once the pull is no longer pulled (its consumer stopped early): a
+ * stream's settlement reads the usage the provider already sent (`Streaming.ts`).
+ */
+export const withUnpulled = <A, E>(pull: Pull<A, E>, unpulled: () => ReadonlyArray<A>): Pull<A, E> => {
+  unpulledOf.set(pull, unpulled)
+  return pull
+}
+
+/** What `pull`'s source received but did not yield (`withUnpulled`); none for a pull without one. */
+export const unpulled = <A, E>(pull: Pull<A, E>): ReadonlyArray<A> =>
+  (unpulledOf.get(pull)?.() ?? []) as ReadonlyArray<A>

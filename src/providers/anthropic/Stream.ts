@@ -14,6 +14,7 @@ import type { LLMError } from "../../domain/Errors.js"
 import type { FinishReason } from "../../domain/FinishReason.js"
 import * as Errors from "../http/Errors.js"
 import * as EventStream from "../http/EventStream.js"
+import * as EventText from "../http/EventText.js"
 import * as Json from "../http/Json.js"
 import { cutCallWarning, parseArguments } from "../http/Tools.js"
 import type { StreamPart } from "../Provider.js"
@@ -125,7 +126,7 @@ export const makeHandler = (
   // Blocks by `index` until their `content_block_stop` (a call cut before it is never emitted).
   const blocks = new Map<number, OpenBlock>()
   // Lines that are no SSE field: an error object sent unframed, or a body that is no event stream.
-  const raw = EventStream.rawJson(context)
+  const raw = EventText.rawJson(context)
   // Events of a type read here (not `ping`) that gave no part: a tool call's fragment, a block's start
   // or stop, the stop reason.
   let quietEvents = 0
@@ -253,7 +254,7 @@ export const makeHandler = (
         const before = out.length
         readEvent = false
         const error = json === undefined
-          ? EventStream.undecodable(data, event.unterminated, context)
+          ? EventText.undecodable(data, event.unterminated, context)
           : payload(json, data, event.event, out)
         if (error !== undefined) return error
         if (readEvent && out.length === before) quietEvents++

@@ -11,6 +11,7 @@ import type { LLMError } from "../../domain/Errors.js"
 import type { FinishReason } from "../../domain/FinishReason.js"
 import * as Errors from "../http/Errors.js"
 import * as EventStream from "../http/EventStream.js"
+import * as EventText from "../http/EventText.js"
 import * as Json from "../http/Json.js"
 import * as Sse from "../http/Sse.js"
 import * as Tools from "../http/Tools.js"
@@ -44,7 +45,7 @@ export const makeHandler = (
   // Events that carried a tool call's fragment or a finish reason but gave no part.
   let quietEvents = 0
   // Lines that are no SSE field, before the first event: a 200 whose body is a plain JSON payload.
-  const raw = EventStream.rawJson(context)
+  const raw = EventText.rawJson(context)
 
   const failure = (error: LLMError): EventStream.Step => {
     // Moderation cutting a stream after text is its end, with finish `filter` (as Gemini's SAFETY);
@@ -126,7 +127,7 @@ export const makeHandler = (
       const json = Json.parse(data)
       const isErrorEvent = event.event === "error"
       if (json === undefined && (!isErrorEvent || event.unterminated === true)) {
-        return EventStream.undecodable(data, event.unterminated, context)
+        return EventText.undecodable(data, event.unterminated, context)
       }
       return payload(json, data, isErrorEvent, event.comments, out)
     },

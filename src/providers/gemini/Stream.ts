@@ -11,6 +11,7 @@ import type { LLMError } from "../../domain/Errors.js"
 import type { FinishReason } from "../../domain/FinishReason.js"
 import * as Errors from "../http/Errors.js"
 import * as EventStream from "../http/EventStream.js"
+import * as EventText from "../http/EventText.js"
 import * as Json from "../http/Json.js"
 import type { StreamPart } from "../Provider.js"
 import { newCallId, signatureMetadata } from "./Content.js"
@@ -83,7 +84,7 @@ export const makeHandler = (
   let announced = false
   let requestId: string | undefined
   let modelVersion: string | undefined
-  const raw = EventStream.rawJson(context)
+  const raw = EventText.rawJson(context)
   // Events whose finish reason gave no part (no usage with it).
   let quietEvents = 0
 
@@ -128,7 +129,7 @@ export const makeHandler = (
       if (data !== undefined && data !== "[DONE]") {
         const json = Json.parse(data)
         const error = json === undefined
-          ? EventStream.undecodable(data, event.unterminated, context)
+          ? EventText.undecodable(data, event.unterminated, context)
           : payload(json, data, out)
         if (error !== undefined) return error
       }

@@ -35,6 +35,11 @@ export interface Body {
    * closes the connection.
    */
   readonly finished: () => void
+  /**
+   * Once, after the scope closed a body not read to its end: what it had received but not been read
+   * for (a Node stream's buffer, taken before it was destroyed); nothing is read from the network.
+   */
+  readonly unread: () => ReadonlyArray<Uint8Array>
 }
 
 /** What `@effect/platform`'s HttpClient wraps an unscoped request's response in (its `InterruptibleResponse`). */
@@ -121,6 +126,8 @@ export const fromNodeStream = (
     let failure: LLMError | undefined
     let ended = !readable.readable
     let complete = false
+    // What the buffer held when the scope closed the body unread (`Body.unread`).
+    let unread: ReadonlyArray<Uint8Array> | undefined
     // The waiting read's resumption, while one waits.
     let wake: (() => void) | undefined
     const signal = () => {
@@ -212,13 +219,21 @@ export const fromNodeStream = (
           if (readable.destroyed || readable.readableEnded) return
           if (complete && failure === undefined && idle !== undefined) {
             drain(readable, nodeStreamOf(response), Math.min(idle.ms, maxDrainMs))
-          } else readable.destroy()
+          } else {
+            unread = take()
+            readable.destroy()
+          }
         })
       ),
       {
         read,
         finished: () => {
           complete = true
+        },
+        unread: () => {
+          const reads = unread ?? []
+          unread = undefined
+          return reads
         }
       }
     )

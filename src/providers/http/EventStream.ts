@@ -3,7 +3,7 @@
  * parser) → the protocol's per-event handler → `StreamPart`s, one chunk per network read.
  * It owns the end-of-body rule: the stream succeeds only after the provider's finish signal (the
  * `Finish` part comes last); a body that ends before it, or cannot be read to its end, is
- * `RetryableError` `stream_interrupted`. Helpers tell a cut event from an undecodable one.
+ * `RetryableError` `stream_interrupted`. (`EventText.ts` tells a cut event from an undecodable one.)
  */
 import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import * as Cause from "effect/Cause"
@@ -16,13 +16,12 @@ import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type { LLMError } from "../../domain/Errors.js"
 import type { FinishReason } from "../../domain/FinishReason.js"
-import type { Pull } from "../../internal/Peel.js"
+import { type Pull, withUnpulled } from "../../internal/Peel.js"
 import * as Timeout from "../../internal/Timeout.js"
 import { type IdleTimeout, isDeltaPart, type StreamPart } from "../Provider.js"
 import * as Body from "./Body.js"
 import * as Encoding from "./Encoding.js"
 import * as Errors from "./Errors.js"
-import * as Json from "./Json.js"
 import * as Sse from "./Sse.js"
 import * as Utf8 from "./Utf8.js"
 
@@ -75,6 +74,11 @@ interface Decoder {
   readonly finishSeen: () => boolean
   /** Whether events since the last call (made after every read) carried something but gave no part. */
   readonly quietActivity: () => boolean
+  /**
+   * The parts of the held-back events and of `reads` (bytes received but not read), for a stream
+   * whose consumer stopped: every complete event, up to one that ends the stream. The decoder is done.
+   */
+  readonly unpulled: (reads: ReadonlyArray<Uint8Array>) => Array<StreamPart>
 }
 
 /** Whether a part from `from` on in `out` is a delta. */
@@ -155,6 +159,14 @@ const makeDecoder = (
       }
       out.push({ _tag: "Finish", reason })
       return "finished"
+    },
+    unpulled: (reads) => {
+      const out: Array<StreamPart> = []
+      // (no first delta held back any more: every event is decoded)
+      delivered = true
+      if (resume(out) !== undefined) return out
+      for (const bytes of reads) if (handle(parser.feed(utf8.read(bytes)), 0, out) !== undefined) return out
+      return out
     }
   }
 }
@@ -321,79 +333,16 @@ const pullParts = (
     return next
   })
   // Under another clock (TestClock) the pull is timed by it: its idle failure is a read's, as above.
-  return idle === undefined ? pull : Effect.catchAll(
+  const timedPull = idle === undefined ? pull : Effect.catchAll(
     Timeout.idleTimeout(pull, idle),
     (error) => Option.isSome(error) && ended === undefined && decoder.finishSeen() ? endAfterFinish : Effect.fail(error)
   )
-}
-
-const fieldNames = ["data", "event", "id", "retry"]
-
-/**
- * Whether text the end of the body closed was cut short rather than undecodable: the beginning of a
- * JSON text, or (one line, `unterminated`) an SSE field name cut before its colon (`da`).
- */
-export const looksCut = (text: string, unterminated: boolean): boolean =>
-  Json.isJsonPrefix(text) ||
-  (unterminated && text.length > 0 && !text.includes("\n") && fieldNames.some((name) => name.startsWith(text)))
-
-/**
- * An event whose data is not JSON: `stream_interrupted` when the end of the body cut it short
- * (a JSON beginning in an unterminated event), else `FatalError` `bad_response`.
- */
-export const undecodable = (
-  data: string,
-  unterminated: boolean | undefined,
-  context: Errors.ErrorContext
-): LLMError =>
-  unterminated === true && Json.isJsonPrefix(data)
-    ? Errors.streamInterrupted("the stream ended in the middle of an event", context)
-    : Errors.badResponse(`a stream event is not JSON: ${data}`, { ...context, status: 200 })
-
-/** Raw text kept while waiting for it to form a JSON value; more is no JSON a server sends unframed. */
-export const maxRawText = 64 * 1024
-
-/**
- * Collects lines that are no SSE field (a JSON object a server sent without `data:` framing: Gemini's
- * error after the last event, a DashScope error body under a 200) until they parse as JSON.
- */
-export interface RawJson {
-  /**
-   * Adds an event's raw lines; once the collected text parses, hands the value to `onJson` and
-   * starts over. Fails with `bad_response` once the text passes `maxRawText`.
-   */
-  readonly add: (
-    lines: ReadonlyArray<string>,
-    unterminated: boolean | undefined,
-    onJson: (json: unknown, text: string) => Step
-  ) => Step
-  /** At the end of the body: leftover text cut short is `stream_interrupted`, other text `bad_response`. */
-  readonly end: () => LLMError | undefined
-}
-
-/** A fresh `RawJson` collector. */
-export const rawJson = (context: Errors.ErrorContext): RawJson => {
-  let text = ""
-  let unterminated = false
-  return {
-    add: (lines, lastUnterminated, onJson) => {
-      text += (text.length > 0 ? "\n" : "") + lines.join("\n")
-      unterminated = lastUnterminated === true
-      if (text.length > maxRawText) {
-        return Errors.badResponse(`the stream holds text that is not an event: ${text}`, { ...context, status: 200 })
-      }
-      const json = Json.parse(text)
-      if (json === undefined) return undefined
-      const whole = text
-      text = ""
-      return onJson(json, whole)
-    },
-    end: () => {
-      const left = text.trim()
-      if (left.length === 0) return undefined
-      return looksCut(left, unterminated)
-        ? Errors.streamInterrupted("the stream ended in the middle of an event", context)
-        : Errors.badResponse(`the stream ended with text that is not an event: ${left}`, { ...context, status: 200 })
-    }
-  }
+  // A stream that had not ended when its consumer stopped: what was received but not pulled (the rest
+  // of the read its last pull stopped in, the body's buffer when its scope closed), once.
+  let unpulledTaken = false
+  return withUnpulled(timedPull, () => {
+    if (ended !== undefined || unpulledTaken) return []
+    unpulledTaken = true
+    return decoder.unpulled(body.unread())
+  })
 }

@@ -18,6 +18,7 @@ import type { LLMError } from "../../domain/Errors.js"
 import type { FinishReason } from "../../domain/FinishReason.js"
 import * as Errors from "../http/Errors.js"
 import * as EventStream from "../http/EventStream.js"
+import * as EventText from "../http/EventText.js"
 import * as Json from "../http/Json.js"
 import * as Sse from "../http/Sse.js"
 import * as Tools from "../http/Tools.js"
@@ -60,7 +61,7 @@ export const makeHandler = (
   let quietEvents = 0
 
   // Lines that are no SSE field, before the first event: a 200 whose body is one unframed JSON value.
-  const raw = EventStream.rawJson(context)
+  const raw = EventText.rawJson(context)
 
   /**
    * An error object in the stream, classified. Moderation cutting the answer after text is its end, as
@@ -149,7 +150,7 @@ export const makeHandler = (
         // (Raw text before the first event is the unframed-JSON collector's, which judges it at the end.)
         // (A comment line left unterminated is a keep-alive, not a cut: only a field's text is judged.)
         const cutShort = data !== undefined ||
-          (sawEvent && event.raw.length > 0 && EventStream.looksCut(event.raw.join("\n"), true))
+          (sawEvent && event.raw.length > 0 && EventText.looksCut(event.raw.join("\n"), true))
         if (event.unterminated === true && cutShort) {
           return Errors.streamInterrupted("the stream ended in the middle of an event", context)
         }
@@ -171,7 +172,7 @@ export const makeHandler = (
         // Groq's `event: error` names the failure even when its data is not JSON.
         return isErrorEvent && event.unterminated !== true
           ? inBandError(undefined, data, "sent an error event mid-stream:", out, statusComment)
-          : EventStream.undecodable(data, event.unterminated, context)
+          : EventText.undecodable(data, event.unterminated, context)
       }
       if (isErrorEvent && !isErrorPayload(json)) {
         return inBandError(json, data, "sent an error event mid-stream:", out, statusComment)

@@ -6,6 +6,7 @@ import * as Stream from "effect/Stream"
 import { FatalError, type LLMError, RetryableError } from "../../../src/domain/Errors.js"
 import type { FinishReason } from "../../../src/domain/FinishReason.js"
 import * as EventStream from "../../../src/providers/http/EventStream.js"
+import * as EventText from "../../../src/providers/http/EventText.js"
 import type { StreamPart } from "../../../src/providers/Provider.js"
 
 const context = { provider: "test", endpoint: "test-1" }
@@ -15,7 +16,7 @@ const bytes = (...texts: ReadonlyArray<string>) =>
 /** A handler for `data: <text>` events: `finish:<reason>` sets the finish, `fail` fails, `end` ends; other data is a delta. */
 const handler = (): EventStream.EventHandler => {
   let finish: FinishReason | undefined
-  const raw = EventStream.rawJson(context)
+  const raw = EventText.rawJson(context)
   return {
     onEvent: (event, out) => {
       if (event.raw.length > 0) {
@@ -119,7 +120,7 @@ describe("EventStream.decode", () => {
       assert.strictEqual((fieldCut as RetryableError).reason, "stream_interrupted")
       const notJson = failure((yield* run(bytes("<html>\n</html>\n"))).exit)
       assert.strictEqual((notJson as FatalError).reason, "bad_response")
-      const huge = failure((yield* run(bytes(`${"x".repeat(EventStream.maxRawText + 1)}\n`))).exit)
+      const huge = failure((yield* run(bytes(`${"x".repeat(EventText.maxRawText + 1)}\n`))).exit)
       assert.strictEqual((huge as FatalError).reason, "bad_response")
     }))
 
@@ -149,14 +150,14 @@ describe("EventStream.decode", () => {
     }))
 })
 
-describe("EventStream.undecodable", () => {
+describe("EventText.undecodable", () => {
   it("an unterminated event cut inside its JSON is a cut; anything else that is no JSON is a bad response", () => {
     assert.strictEqual(
-      (EventStream.undecodable("{\"a\": [1", true, context) as RetryableError).reason,
+      (EventText.undecodable("{\"a\": [1", true, context) as RetryableError).reason,
       "stream_interrupted"
     )
-    assert.strictEqual((EventStream.undecodable("", true, context) as RetryableError).reason, "stream_interrupted")
-    assert.strictEqual((EventStream.undecodable("{\"a\": [1", false, context) as FatalError).reason, "bad_response")
-    assert.strictEqual((EventStream.undecodable("<html>", true, context) as FatalError).reason, "bad_response")
+    assert.strictEqual((EventText.undecodable("", true, context) as RetryableError).reason, "stream_interrupted")
+    assert.strictEqual((EventText.undecodable("{\"a\": [1", false, context) as FatalError).reason, "bad_response")
+    assert.strictEqual((EventText.undecodable("<html>", true, context) as FatalError).reason, "bad_response")
   })
 })

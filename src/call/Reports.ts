@@ -1,0 +1,39 @@
+/**
+ * A stream's usage reports into its call's progress: each one pulled, and those the stream had
+ * received but its consumer never pulled.
+ */
+import type { LLMError } from "../domain/Errors.js"
+import { plausible, type UsageCounts } from "../domain/TokenUsage.js"
+import { type Pull, unpulled } from "../internal/Peel.js"
+import type { StreamPart } from "../providers/Provider.js"
+import type { CallProgress } from "./Progress.js"
+
+/**
+ * Records a stream's usage report in the call's progress, and returns it when it is a full report
+ * (what a commit settles at). An impossible report (negative, non-finite) is none: the text after the
+ * last good one is priced at its bound. An input-only snapshot prices a stream that ends unfinished,
+ * never a commit.
+ */
+export const observeReport = (
+  progress: CallProgress,
+  part: Extract<StreamPart, { readonly _tag: "Usage" }>
+): UsageCounts | undefined => {
+  const reported = plausible(part.usage)
+  if (reported === undefined) return undefined
+  if (part.inputOnly === true) {
+    progress.observeInput(reported)
+    return undefined
+  }
+  progress.observeUsage(reported)
+  return reported
+}
+
+/**
+ * Records the usage reports among what the answering stream received but its consumer never pulled
+ * (the events after the first delta in the same read, what the body had buffered): a consumer that
+ * stops at the first delta of a short answer sent in one read leaves the provider's final report
+ * there. Only the reports: the parts are not emitted, and nothing more is read.
+ */
+export const observeUnpulled = (progress: CallProgress, pull: Pull<StreamPart, LLMError>): void => {
+  for (const part of unpulled(pull)) if (part._tag === "Usage") observeReport(progress, part)
+}
