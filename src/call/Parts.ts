@@ -38,7 +38,7 @@ export interface PartsEntry {
    */
   readonly openStream: (
     request: GenerateRequest,
-    scope: Scope.Scope
+    scope: Scope.CloseableScope
   ) => Effect.Effect<Pull<StreamEvent, LLMError>, LLMError>
 }
 

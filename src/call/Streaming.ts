@@ -114,7 +114,7 @@ const partsSink: Sink<PartsElement> = {
 }
 
 /** A stream's plan, made in the stream's scope (which it may add finalizers to). */
-export type Planned = (scope: Scope.Scope) => Effect.Effect<Plan, LLMError>
+export type Planned = (scope: Scope.CloseableScope) => Effect.Effect<Plan, LLMError>
 
 /** The streaming operations over the layer's resilience settings, metering, attempts and telemetry. */
 export const make = (deps: {
@@ -202,7 +202,7 @@ export const make = (deps: {
    */
   // One generator function for every stream of the layer: V8 makes a prototype and maps for each
   // `function*` object, ~3 µs a stream were it written inline (`Effect.gen(function*() {…})`).
-  function* openSteps<A>(planned: Planned, sink: Sink<A>, outer: Scope.Scope) {
+  function* openSteps<A>(planned: Planned, sink: Sink<A>, outer: Scope.CloseableScope) {
     const plan = yield* planned(outer)
     // Read twice (start, first delta): one lookup of the clock, not a `currentTimeMillis` effect each;
     // the tracer read with it (under the native one the call span's annotations are not built).
@@ -356,11 +356,11 @@ export const make = (deps: {
   const open = <A>(
     planned: Planned,
     sink: Sink<A>,
-    outer: Scope.Scope
+    outer: Scope.CloseableScope
   ): Effect.Effect<Pull<A, LLMError>, LLMError> => Effect.gen(() => openSteps(planned, sink, outer))
 
   /** The public stream's setup in `scope` (no span: the stream built over it names its own). */
-  const openStream = (planned: Planned, scope: Scope.Scope) => open(planned, eventSink, scope)
+  const openStream = (planned: Planned, scope: Scope.CloseableScope) => open(planned, eventSink, scope)
 
   /** The public stream: text and reasoning deltas, then one finish event. */
   const stream = (planned: Planned): Stream.Stream<StreamEvent, LLMError> =>

@@ -1,8 +1,11 @@
 /**
  * The fibers running calls through one client, so that closing the client's scope can interrupt
  * them and wait until each has settled, and refuse new calls meanwhile (API.md §14: shutdown settles).
+ * A stream is tracked by its scope too: one pulled under a scope its consumer owns (`Stream.toPull`
+ * in a scope of the program's) has no fiber running it between pulls, so its scope is closed.
  */
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Scope from "effect/Scope"
 
@@ -11,8 +14,11 @@ export const make: Effect.Effect<
   {
     /** Runs `effect` as a tracked call of the current fiber (refused with an interruption once closing). */
     readonly track: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
-    /** Tracks the current fiber until `scope` closes (a stream's consumer). */
-    readonly trackIn: (scope: Scope.Scope) => Effect.Effect<void>
+    /**
+     * Tracks the current fiber until `scope` closes (a stream's consumer), and `scope` itself: still
+     * open once that fiber's interruption is done, closing closes it as interrupted.
+     */
+    readonly trackIn: (scope: Scope.CloseableScope) => Effect.Effect<void>
     /**
      * Counts `fiber` in (false, and nothing counted, once closing). For a caller that already runs
      * an uninterruptible acquire and release around its call: it must `leave` as that release ends
@@ -29,6 +35,7 @@ export const make: Effect.Effect<
 > = Effect.gen(function*() {
   // A fiber may run several calls at once (a stream and a generate): count them.
   const running = new Map<Fiber.RuntimeFiber<unknown, unknown>, number>()
+  const streams = new Set<Scope.CloseableScope>()
   let closing = false
 
   const enter = (fiber: Fiber.RuntimeFiber<unknown, unknown>) => running.set(fiber, (running.get(fiber) ?? 0) + 1)
@@ -40,9 +47,14 @@ export const make: Effect.Effect<
   const leave = (fiber: Fiber.RuntimeFiber<unknown, unknown>) => Effect.sync(() => leaveNow(fiber))
 
   yield* Effect.addFinalizer(() =>
-    Effect.suspend(() => {
+    Effect.withFiberRuntime((closer) => {
       closing = true
-      return Fiber.interruptAll([...running.keys()])
+      return Effect.zipRight(
+        Fiber.interruptAll([...running.keys()]),
+        Effect.suspend(() =>
+          Effect.forEach([...streams], (scope) => Scope.close(scope, Exit.interrupt(closer.id())), { discard: true })
+        )
+      )
     })
   )
 
@@ -54,11 +66,18 @@ export const make: Effect.Effect<
     })
 
   // A finalizer on the scope itself: `Effect.addFinalizer` would also diff the fiber's refs twice.
-  const trackIn = (scope: Scope.Scope): Effect.Effect<void> =>
+  const trackIn = (scope: Scope.CloseableScope): Effect.Effect<void> =>
     Effect.withFiberRuntime((fiber) => {
       if (closing) return Effect.interrupt
       enter(fiber)
-      return Scope.addFinalizer(scope, leave(fiber))
+      streams.add(scope)
+      return Scope.addFinalizer(
+        scope,
+        Effect.sync(() => {
+          streams.delete(scope)
+          leaveNow(fiber)
+        })
+      )
     })
 
   const enterIfOpen = (fiber: Fiber.RuntimeFiber<unknown, unknown>): boolean => {

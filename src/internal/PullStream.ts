@@ -40,7 +40,7 @@ export const last = <A>(chunk: Chunk.Chunk<A>): Chunk.Chunk<A> => {
  * `setup` rather than provided (`Scope.extend` is an `Effect.locally` of the context: ~27 steps).
  */
 export const fromScopedPull = <A, E, R = never>(
-  setup: (scope: Scope.Scope) => Effect.Effect<Pull<A, E>, E, R>,
+  setup: (scope: Scope.CloseableScope) => Effect.Effect<Pull<A, E>, E, R>,
   span: { readonly name: string; readonly options: Tracer.SpanOptions }
 ): Stream.Stream<A, E, R> =>
   Stream.suspend(() => {

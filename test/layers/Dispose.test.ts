@@ -4,9 +4,11 @@
  * closes the ledger connection and the HTTP pool.
  */
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
+import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as ManagedRuntime from "effect/ManagedRuntime"
+import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
@@ -80,6 +82,30 @@ describe("disposing a runtime built from makeLiveLayer", () => {
     assert.strictEqual(cancels.length, 10, "every hold settled")
     for (const cancel of cancels) assert.strictEqual(cancel.status, "cancelled")
     assert.isTrue(cancels.every((cancel) => cancel.attempts === 1), "no retry was attempted")
+  })
+
+  it("settles a stream pulled under a scope the program owns (no fiber runs it between pulls) as cancelled, before the ledger closes", async () => {
+    const ledgerPath = Path.join(dir, "user-scope.db")
+    const chunk = JSON.stringify({
+      candidates: [{ content: { parts: [{ text: "first" }], role: "model" } }],
+      usageMetadata: { promptTokenCount: 3, candidatesTokenCount: 1, totalTokenCount: 4 }
+    })
+    server.setDefault(() => ({
+      headers: { "content-type": "text/event-stream" },
+      body: [`data: ${chunk}\r\n\r\n`],
+      end: "hang"
+    }))
+    const runtime = ManagedRuntime.make(makeLiveLayer({ config: configFor(ledgerPath), userConfig: false }))
+    const scope = await runtime.runPromise(Scope.make())
+    const pull = await runtime.runPromise(Scope.extend(Stream.toPull(stream({ prompt: "a session" })), scope))
+    const first = await runtime.runPromise(pull)
+    assert.deepStrictEqual(Chunk.toArray(first).map((event) => event.delta), ["first"])
+    await runtime.dispose()
+    const events = await readLedger(ledgerPath)
+    assert.deepStrictEqual(events.map((event) => [event.type, event.status]), [["hold", "ok"], ["cancel", "cancelled"]])
+    // the program closing its scope later finds the stream settled (no second settlement, no error)
+    await Effect.runPromise(Scope.close(scope, Exit.void))
+    assert.lengthOf(await readLedger(ledgerPath), 2)
   })
 
   it("a runtime disposed with nothing in flight closes cleanly and can be rebuilt", async () => {
