@@ -179,14 +179,17 @@ export const usageOf = (metadata: UsageMetadata): UsageCounts => {
   return usage
 }
 
-/** The finish reason, when this response carries one; a blocked prompt (feedback, no candidate) is `filter`. */
+/**
+ * The finish reason, when this response carries one. A prompt blocked by `promptFeedback.blockReason`
+ * (no candidate) is `filter` (API.md §2); prompt feedback without a `blockReason` (only its message,
+ * `candidates: []`) is `other`, as anything else.
+ */
 export const finishOf = (response: GenerateContentResponse): FinishReason | undefined => {
   const candidate = response.candidates?.[0]
   if (candidate != null) return candidate.finishReason != null ? fromGemini(candidate.finishReason) : undefined
   const feedback = response.promptFeedback
-  return feedback != null && (feedback.blockReason != null || feedback.blockReasonMessage != null)
-    ? "filter"
-    : undefined
+  if (feedback == null) return undefined
+  return feedback.blockReason != null ? "filter" : "other"
 }
 
 const nonEmpty = (text: string): string | undefined => (text.length > 0 ? text : undefined)

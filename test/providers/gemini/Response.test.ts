@@ -44,11 +44,11 @@ it.layer(NodeHttpClient.layerUndici)("Gemini unary answers", (it) => {
       assert.deepStrictEqual(counts(result.usage), [7, 20, 27])
     }))
 
-  it.scoped("candidates: [] with only a prompt-feedback message is a filtered empty answer without usage", () =>
+  it.scoped("candidates: [] with only a prompt-feedback message (no blockReason) is an empty answer, finish other, without usage", () =>
     Effect.gen(function*() {
       const result = yield* answer(googleai + "unary-failure-only-prompt-feedback.json")
       assert.strictEqual(result.content, "")
-      assert.strictEqual(result.finishReason, "filter")
+      assert.strictEqual(result.finishReason, "other")
       assert.isUndefined(result.usage)
       assert.strictEqual(result.modelVersion, "gemini-2.0-flash")
     }))
