@@ -29,7 +29,7 @@ export interface Report {
   readonly since: string
   readonly until: string
   readonly rows: ReadonlyArray<ReportRow>
-  readonly total: Omit<SummaryRow, "key">
+  readonly total: Omit<ReportRow, "key">
 }
 
 const failureRate = (row: SummaryRow): number | null =>
@@ -53,13 +53,18 @@ export const makeReport = (
     since: new Date(since).toISOString(),
     until: new Date(until).toISOString(),
     rows: rows.map((row) => (groupBy === "endpoint" ? { ...row, failureRate: failureRate(row) } : { ...row })),
-    total
+    total: groupBy === "endpoint" ? { ...total, failureRate: failureRate({ ...total, key: "" }) } : total
   }
 }
 
-/** One CSV field: quoted when it holds a comma, a quote or a line break (RFC 4180). */
+/**
+ * One CSV field: quoted when it holds a comma, a quote or a line break (RFC 4180). A text that a
+ * spreadsheet would run as a formula (`=`, `+`, `-`, `@`, a tab or a carriage return first: a tag value
+ * or a name from a call) gets a `'` before it (OWASP's CSV injection advice); numbers are left as they are.
+ */
 const csvField = (value: string | number | null | undefined): string => {
-  const text = value === null || value === undefined ? "" : String(value)
+  const raw = value === null || value === undefined ? "" : String(value)
+  const text = typeof value === "string" && /^[=+\-@\t\r]/.test(raw) ? `'${raw}` : raw
   return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, "\"\"")}"` : text
 }
 
