@@ -80,6 +80,8 @@ const describe = (route: Route, limits: RateLimits | undefined, refusal: Refusal
   } ${per} (models.${alias}.limits.${refusal.kind}): the next slot frees in ${wait}`
 }
 
+const noAfterWait = (): Effect.Effect<void> => Effect.void
+
 /** The limiter of a layer, over its ledger, resilience settings and call telemetry. */
 export const make = (deps: {
   readonly ledger: Ledger.Service
@@ -161,8 +163,9 @@ export const make = (deps: {
   /**
    * Admits the attempt about to go to `route`, waiting its turn while the wait fits; returns the
    * wait taken (`undefined` when none). Fails with `RateLimitError` `local_limit` when it does not.
-   * `afterWait` runs after each wait, before the next try (the caller's check that `route` still
-   * stands); its failure ends the admission with no slot taken.
+   * `afterWait(route)` runs after each wait, before the next try (the caller's check that `route` still
+   * stands); its failure ends the admission with no slot taken. A function of the route, so that an
+   * attempt that never waits (most) builds no effect for it.
    */
   const admit = <E = never>(
     traceId: string,
@@ -171,7 +174,7 @@ export const make = (deps: {
     outputCap: number,
     route: Route,
     state: RetryPolicy.RetryState,
-    afterWait: Effect.Effect<void, E> = Effect.void
+    afterWait: (route: Route) => Effect.Effect<void, E> = noAfterWait
   ): Effect.Effect<LimiterWait | undefined, RateLimitError | FatalError | E> => {
     const limits = route.model.limits
     if (limits === undefined) {
@@ -196,7 +199,7 @@ export const make = (deps: {
     route: Route,
     tokens: number,
     state: RetryPolicy.RetryState,
-    afterWait: Effect.Effect<void, E>,
+    afterWait: (route: Route) => Effect.Effect<void, E>,
     refused: Refusal | undefined
   ): Effect.Effect<LimiterWait | undefined, RateLimitError | FatalError | E> => {
     const limits = route.model.limits
@@ -247,7 +250,7 @@ export const make = (deps: {
           )
         )
         waited = { ms: (waited?.ms ?? 0) + (yield* Clock.currentTimeMillis) - now, kind: refusal.kind }
-        yield* afterWait
+        yield* afterWait(route)
       }
     })
   }

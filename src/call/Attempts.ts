@@ -13,6 +13,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import type * as Fiber from "effect/Fiber"
+import { identity } from "effect/Function"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import type { ResilienceConfig } from "../domain/Config.js"
@@ -129,6 +130,13 @@ export const make = (deps: {
   const policy = RetryPolicy.schedule(resilience)
   const requestTimeoutMs = resilience.requestTimeoutS * 1000
 
+  /** After a rate-limit wait: whether the breaker still admits `route` (else the attempt is routed again). */
+  const routeStands = (route: Route): Effect.Effect<void, Rerouted> =>
+    Effect.flatMap(
+      breakers.stillAdmits(route.endpoint.name, route.admission),
+      (admits) => admits ? Effect.void : Effect.fail(rerouted)
+    )
+
   /**
    * One admitted attempt's steps (see `once`). Generator functions made once per runner, not per call:
    * V8 gives every `function*` object its own prototype and generator map, made again for each call
@@ -151,10 +159,6 @@ export const make = (deps: {
     // under the breaker's guard: a refusal never reached the endpoint, so the breaker does not count it.
     // After each wait (before a slot is taken) the breaker is asked again: if it opened meanwhile, the
     // attempt is routed again rather than sent to an endpoint the router now skips (API.md §7).
-    const routeStands = Effect.flatMap(
-      breakers.stillAdmits(route.endpoint.name, route.admission),
-      (admits) => admits ? Effect.void : Effect.fail(rerouted)
-    )
     const waited = yield* admission.admit(
       meter.plan.traceId,
       meter.progress,
@@ -201,7 +205,8 @@ export const make = (deps: {
       return scrubError(deps.scrub, error)
     }
     const marked = (error: LLMError): LLMError | CutShort => cutShort ? new CutShort(error) : error
-    return yield* Spans.isTraced(fiber)
+    // returned, not run here: the generator (and every local above) is let go while the request runs
+    return Spans.isTraced(fiber)
       // Scrubbed inside the attempt span, so the error the span records holds no secret either.
       ? OnFailure.mapError(
         Effect.withSpan(
@@ -218,7 +223,7 @@ export const make = (deps: {
   /** One admitted attempt: the fallback raise, the credentials, then `attempt` within its timeout. */
   const once = <A>(meter: Meter, route: Route, state: RetryPolicy.RetryState, attempt: Attempt<A>) =>
     Effect.withFiberRuntime<A, LLMError | Rerouted | CutShort | NotSent | Unkeyed>((fiber) =>
-      Effect.gen(() => onceSteps(fiber, meter, route, state, attempt))
+      Effect.flatMap(Effect.gen(() => onceSteps(fiber, meter, route, state, attempt)), identity)
     )
 
   // Whether `endpoint`'s breaker is open now (this failure may have opened it): the retry then goes to

@@ -170,33 +170,32 @@ export const make = Effect.gen(function*() {
     // The clock and the tracer read in one step: under the native tracer (no span to annotate) the
     // call span's annotations are not built, nor is the tracer asked again for each.
     Effect.withFiberRuntime((fiber) => {
-      const clock = Context.get(fiber.currentDefaultServices, Clock.Clock)
+      const startedAt = Context.get(fiber.currentDefaultServices, Clock.Clock).unsafeCurrentTimeMillis()
       const traced = Spans.isTraced(fiber)
-      const hold = metering.hold(planned, new CallProgress(clock.unsafeCurrentTimeMillis()))
-      // the call span's attributes first: a call the hold refuses carries them too
-      const held = traced ? Effect.zipRight(telemetry.started(planned), hold) : hold
-      const left = () => inFlight.leave(fiber)
       return Effect.acquireUseRelease(
         // Tracked from before its hold until it is settled (closing the client interrupts it and waits
         // for its settlement; a call made once closing is refused with an interruption): counted in and
         // out in the acquire and the release, both uninterruptible, rather than by an `ensuring` more.
-        Effect.suspend(() =>
-          inFlight.enter(fiber)
-            ? Effect.catchAllCause(held, (cause) => {
-              left()
-              return Effect.failCause(cause)
-            })
-            : Effect.interrupt
-        ),
+        // The hold's effect is built in the acquire, not beside it: the release's closure shares this
+        // scope, and would keep it alive for the whole call.
+        Effect.suspend(() => {
+          if (!inFlight.enter(fiber)) return Effect.interrupt
+          const hold = metering.hold(planned, new CallProgress(startedAt))
+          // the call span's attributes first: a call the hold refuses carries them too
+          return Effect.catchAllCause(traced ? Effect.zipRight(telemetry.started(planned), hold) : hold, (cause) => {
+            inFlight.leave(fiber)
+            return Effect.failCause(cause)
+          })
+        }),
         (meter) => Effect.gen(() => attemptAndCommit(planned, meter, traced, select)),
         (meter, exit) =>
           Effect.matchCauseEffect(metering.settleUnfinished(meter, exit), {
             onFailure: (cause) => {
-              left()
+              inFlight.leave(fiber)
               return Effect.failCause(cause)
             },
             onSuccess: () => {
-              left()
+              inFlight.leave(fiber)
               return Effect.void
             }
           })

@@ -3,6 +3,7 @@
  * decodes the answer (`Response.ts`, `Stream.ts`) or classifies the failure (`Errors.ts`). Loaded when
  * `Providers.layerHttp` is built, not with the package (`Anthropic.ts` holds the rules a call checks first).
  */
+import { headersOf } from "../http/Body.js"
 import * as Client from "../http/Client.js"
 import * as Errors from "./Errors.js"
 import * as Request from "./Request.js"
@@ -14,7 +15,7 @@ export const make = Client.make({
   encode: Request.make,
   classify: Errors.classify,
   decode: (bodyText, response, context, { target, request }) =>
-    Decode.decode(bodyText, response.headers, context, Request.answerToolFor(request, target.modelId)),
+    Decode.decode(bodyText, headersOf(response), context, Request.answerToolFor(request, target.modelId)),
   streamHandler: (response, context, { target, request }) =>
-    AnthropicStream.makeHandler(response.headers, context, Request.answerToolFor(request, target.modelId))
+    AnthropicStream.makeHandler(headersOf(response), context, Request.answerToolFor(request, target.modelId))
 })

@@ -3,6 +3,7 @@
  * decodes the answer (`Response.ts`, `Stream.ts`) or classifies the failure (`Errors.ts`). Loaded when
  * `Providers.layerHttp` is built, not with the package (`DashScope.ts` holds the rules a call checks first).
  */
+import { headersOf } from "../http/Body.js"
 import * as Client from "../http/Client.js"
 import * as Errors from "./Errors.js"
 import * as Models from "./Models.js"
@@ -16,6 +17,6 @@ export const make = Client.make({
   classify: Errors.classify,
   // Thinking models refuse a non-streaming call (WIRE.md §2.2)
   streamsOnly: Models.alwaysThinks,
-  decode: (bodyText, response, context) => Decode.decode(bodyText, response.status, response.headers, context),
-  streamHandler: (response, context) => DashScopeStream.makeHandler(response.headers, context)
+  decode: (bodyText, response, context) => Decode.decode(bodyText, response.status, headersOf(response), context),
+  streamHandler: (response, context) => DashScopeStream.makeHandler(headersOf(response), context)
 })

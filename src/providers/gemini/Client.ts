@@ -3,6 +3,7 @@
  * decodes the answer (`Response.ts`, `Stream.ts`) or classifies the failure (`Errors.ts`). Loaded when
  * `Providers.layerHttp` is built, not with the package (`Gemini.ts` holds the rules a call checks first).
  */
+import { headersOf } from "../http/Body.js"
 import * as Client from "../http/Client.js"
 import * as Errors from "./Errors.js"
 import * as Request from "./Request.js"
@@ -13,6 +14,6 @@ import * as GeminiStream from "./Stream.js"
 export const make = Client.make({
   encode: Request.make,
   classify: Errors.classify,
-  decode: (bodyText, response, context) => Decode.decode(bodyText, response.headers, context),
-  streamHandler: (response, context) => GeminiStream.makeHandler(response.headers, context)
+  decode: (bodyText, response, context) => Decode.decode(bodyText, headersOf(response), context),
+  streamHandler: (response, context) => GeminiStream.makeHandler(headersOf(response), context)
 })

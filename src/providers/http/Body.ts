@@ -75,6 +75,37 @@ export const nodeStreamOf = (response: HttpClientResponse.HttpClientResponse): R
   return body instanceof Readable ? body : undefined
 }
 
+/**
+ * `response`'s headers by lower-case name. `@effect/platform-node`'s responses build a new `Headers`
+ * copy of their Node headers at every `response.headers` (an `Object.entries` and an object per read:
+ * ~0.6 KB for a typical answer); their Node record (undici's `headers`, `node:http`'s
+ * `IncomingMessage.headers`: names lower-case) is returned as it is when every value is a string, the
+ * same names and values `Headers.fromInput` gives. Any other response, or one with a repeated header
+ * (an array value, which `Headers` joins), is read through `response.headers`. Read only: never written.
+ */
+export const headersOf = (
+  response: HttpClientResponse.HttpClientResponse
+): Readonly<Record<string, string | undefined>> => nodeHeadersOf(response) ?? response.headers
+
+const nodeHeadersOf = (
+  response: HttpClientResponse.HttpClientResponse
+): Readonly<Record<string, string | undefined>> | undefined => {
+  const original = (response as Partial<Interruptible>).original
+  if (original !== undefined) return nodeHeadersOf(original)
+  const source: unknown = (response as { readonly source?: unknown }).source
+  if (typeof source !== "object" || source === null) return undefined
+  const node = source instanceof Readable ? source : (source as { body?: unknown }).body
+  if (!(node instanceof Readable)) return undefined
+  const headers: unknown = (source as { headers?: unknown }).headers
+  if (typeof headers !== "object" || headers === null || Object.getPrototypeOf(headers) !== Object.prototype) {
+    return undefined
+  }
+  for (const name in headers) {
+    if (typeof (headers as Record<string, unknown>)[name] !== "string") return undefined
+  }
+  return headers as Readonly<Record<string, string>>
+}
+
 /** Node bodies left to drain after their stream's finish signal (`Body.finished`): not destroyed on close. */
 const draining = new WeakSet<Readable>()
 

@@ -10,7 +10,7 @@ import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import * as Effect from "effect/Effect"
 import { pipeline, type Readable } from "node:stream"
 import * as Zlib from "node:zlib"
-import { nodeStreamOf, readAllText } from "./Body.js"
+import { headersOf, nodeStreamOf, readAllText } from "./Body.js"
 
 type Coding = "gzip" | "deflate" | "br"
 
@@ -29,7 +29,7 @@ const isRaw = (response: HttpClientResponse.HttpClientResponse): boolean => node
  * in place: the decoder then reports the body as undecodable.
  */
 export const codingsOf = (response: HttpClientResponse.HttpClientResponse): ReadonlyArray<Coding> | undefined => {
-  const header = response.headers["content-encoding"]
+  const header = headersOf(response)["content-encoding"]
   if (header === undefined || !isRaw(response)) return undefined
   const found: Array<Coding> = []
   for (const name of header.split(",")) {

@@ -70,7 +70,7 @@ export const failFromResponse = (
 ): Effect.Effect<never, LLMError> =>
   Effect.flatMap(
     Effect.zip(Encoding.readBodyText(response), Clock.currentTimeMillis),
-    ([text, now]) => Effect.fail(classify(response.status, text, response.headers, { ...context, now }))
+    ([text, now]) => Effect.fail(classify(response.status, text, Body.headersOf(response), { ...context, now }))
   )
 
 const isOk = (status: number) => status >= 200 && status < 300
