@@ -77,8 +77,16 @@ const serverSays429 = (call: MockCall, seconds: number, reason: "rate_limited" |
     provider: call.provider,
     endpoint: call.endpoint,
     status: 429,
-    retryAfter: Duration.seconds(seconds)
+    retryAfter: Duration.millis(seconds * 1000)
   })
+
+/** A 503 from the endpoint called. */
+const unavailable = (call: MockCall) =>
+  Effect.fail(new RetryableError({ reason: "server_error", message: "503", status: 503, endpoint: call.endpoint }))
+
+/** A mock's reply: the first arrival gets a 503, every later one the answer. */
+const firstUnavailable = (call: MockCall, index: number) =>
+  index === 0 ? unavailable(call) : Effect.succeed(answer(call))
 
 /** A request's arrival at the mock: when, where, for which model. */
 interface Arrival {
@@ -223,12 +231,7 @@ describe.each(backends)("rate limits through the client ($name)", (backend) => {
         // on PostgreSQL the moving clock can spend the call's retry budget while a query is in flight
         configWith({ rpm: 2 }, postgres ? { retry_budget_s: 3600 } : {}),
         ledger(),
-        (call, index) =>
-          index === 0
-            ? Effect.fail(
-              new RetryableError({ reason: "server_error", message: "503", status: 503, endpoint: call.endpoint })
-            )
-            : Effect.succeed(answer(call))
+        firstUnavailable
       )
       const [first, second] = yield* Effect.gen(function*() {
         const first = yield* joinAdvancing(yield* Effect.fork(generate()))
@@ -458,12 +461,7 @@ describe.each(backends)("rate limits through the client ($name)", (backend) => {
       const { arrivals, layer } = harness(
         configWith({ tpm: 3000 }, postgres ? { retry_budget_s: 3600 } : {}),
         ledger(),
-        (call, index) =>
-          index === 0
-            ? Effect.fail(
-              new RetryableError({ reason: "server_error", message: "503", status: 503, endpoint: call.endpoint })
-            )
-            : Effect.succeed(answer(call))
+        firstUnavailable
       )
       yield* Effect.gen(function*() {
         const call = yield* Effect.fork(generate({ maxOutputTokens: 2000 }))
@@ -524,19 +522,7 @@ describe.each(backends)("rate limits through the client ($name)", (backend) => {
           const { arrivals, layer } = harness(
             configWith(limited ? { rpm: 100 } : undefined, { max_retries: 0 }),
             ledger(),
-            (call, index) =>
-              index === 0
-                ? Effect.fail(
-                  new RateLimitError({
-                    reason: "rate_limited",
-                    message: "429 Too Many Requests",
-                    provider: call.provider,
-                    endpoint: call.endpoint,
-                    status: 429,
-                    retryAfter: Duration.millis(300)
-                  })
-                )
-                : Effect.succeed(answer(call))
+            (call, index) => index === 0 ? Effect.fail(serverSays429(call, 0.3)) : Effect.succeed(answer(call))
           )
           yield* Effect.gen(function*() {
             yield* Effect.flip(generate()) // the 429 at t = 0 pauses g1 for flash until t = 300 ms
@@ -635,11 +621,7 @@ describe("rate limits: a fallback's tpm", () => {
       const sent: Array<MockCall> = []
       const { arrivals, layer } = harness(config, layerMemory(), (call, index) => {
         sent.push(call)
-        return index === 0
-          ? Effect.fail(
-            new RetryableError({ reason: "server_error", message: "503", status: 503, endpoint: call.endpoint })
-          )
-          : Effect.succeed(answer(call))
+        return firstUnavailable(call, index)
       })
       // g1 fails and its breaker opens: the retry goes to the fallback qwen on d1
       yield* Effect.flatMap(Effect.fork(generate()), joinAdvancing).pipe(Effect.provide(layer))
@@ -659,10 +641,7 @@ describe("rate limits: a fallback's tpm", () => {
       const { arrivals, layer } = harness(
         config,
         layerMemory(),
-        (call) =>
-          Effect.fail(
-            new RetryableError({ reason: "server_error", message: "503", status: 503, endpoint: call.endpoint })
-          )
+        unavailable
       )
       const refused = localLimit(
         yield* Effect.flatMap(Effect.fork(Effect.flip(generate())), joinAdvancing).pipe(Effect.provide(layer))
@@ -675,8 +654,6 @@ describe("rate limits: a fallback's tpm", () => {
 })
 
 describe("rate limits and breakers", () => {
-  const unavailable = (call: MockCall) =>
-    Effect.fail(new RetryableError({ reason: "server_error", message: "503", status: 503, endpoint: call.endpoint }))
   /** `configWith`, `pro` failing on g1 with a breaker that opens at its first failure. */
   const opening = (endpoints: ReadonlyArray<string>) => {
     const base = configWith({ rpm: 1 }, { max_retries: 0, circuit_breaker: { failure_threshold: 1 } })
