@@ -84,7 +84,7 @@ describe("disposing a runtime built from makeLiveLayer", () => {
     assert.isTrue(cancels.every((cancel) => cancel.attempts === 1), "no retry was attempted")
   })
 
-  it("settles a stream pulled under a scope the program owns (no fiber runs it between pulls) as cancelled, before the ledger closes", async () => {
+  it("settles a stream pulled under a scope the program owns (no fiber runs it between pulls) as cancelled, before the ledger closes; a pull waiting then fails", async () => {
     const ledgerPath = Path.join(dir, "user-scope.db")
     const chunk = JSON.stringify({
       candidates: [{ content: { parts: [{ text: "first" }], role: "model" } }],
@@ -100,7 +100,13 @@ describe("disposing a runtime built from makeLiveLayer", () => {
     const pull = await runtime.runPromise(Scope.extend(Stream.toPull(stream({ prompt: "a session" })), scope))
     const first = await runtime.runPromise(pull)
     assert.deepStrictEqual(Chunk.toArray(first).map((event) => event.delta), ["first"])
+    // a second pull, run by its own fiber, waits for the next event when the runtime is disposed
+    const second = runtime.runPromiseExit(pull)
+    await new Promise((resolve) => setTimeout(resolve, 50)) // until it waits on the socket
     await runtime.dispose()
+    const secondExit = await second // it fails (it used to wait for ever), the stream cut under it
+    assert.isTrue(Exit.isFailure(secondExit))
+    assert.include(JSON.stringify(secondExit), "stream_interrupted")
     const events = await readLedger(ledgerPath)
     assert.deepStrictEqual(events.map((event) => [event.type, event.status]), [["hold", "ok"], ["cancel", "cancelled"]])
     // the program closing its scope later finds the stream settled (no second settlement, no error)

@@ -181,15 +181,16 @@ export const usageOf = (metadata: UsageMetadata): UsageCounts => {
 
 /**
  * The finish reason, when this response carries one. A prompt blocked by `promptFeedback.blockReason`
- * (no candidate) is `filter` (API.md §2); prompt feedback without a `blockReason` (only its message,
- * `candidates: []`) is `other`, as anything else.
+ * (no candidate) is `filter` (API.md §2); prompt feedback with only a `blockReasonMessage` (and
+ * `candidates: []`) ends the answer too, as `other`. Feedback with neither (its safety ratings alone)
+ * ends nothing.
  */
 export const finishOf = (response: GenerateContentResponse): FinishReason | undefined => {
   const candidate = response.candidates?.[0]
   if (candidate != null) return candidate.finishReason != null ? fromGemini(candidate.finishReason) : undefined
   const feedback = response.promptFeedback
   if (feedback == null) return undefined
-  return feedback.blockReason != null ? "filter" : "other"
+  return feedback.blockReason != null ? "filter" : feedback.blockReasonMessage != null ? "other" : undefined
 }
 
 const nonEmpty = (text: string): string | undefined => (text.length > 0 ? text : undefined)

@@ -241,8 +241,13 @@ export const fromNodeStream = (
       Scope.addFinalizer(
         scope,
         Effect.sync(() => {
+          // A read still waiting (a pull run by another fiber than the one closing the scope: a runtime
+          // disposed under it) fails, as when the connection closes under it, rather than waiting for ever.
+          const waiting = wake
+          if (waiting !== undefined) failure ??= readError(new Error("the stream was closed while a read waited"))
           wake = undefined
           waitingResume = undefined
+          waiting?.()
           if (watchdog !== undefined) clearTimeout(watchdog)
           readable.off("readable", signal)
           readable.off("error", onError)

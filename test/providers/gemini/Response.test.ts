@@ -5,6 +5,7 @@ import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
 import type { UsageCounts } from "../../../src/domain/TokenUsage.js"
 import * as Gemini from "../../../src/providers/gemini/Gemini.js"
+import { finishOf } from "../../../src/providers/gemini/Response.js"
 import * as Loopback from "../../support/LoopbackServer.js"
 import { apiKey, fixtureText, googleai, hello, jsGenai, setup, targetOf, vercel, vertexai } from "./Harness.js"
 
@@ -52,6 +53,12 @@ it.layer(NodeHttpClient.layerUndici)("Gemini unary answers", (it) => {
       assert.isUndefined(result.usage)
       assert.strictEqual(result.modelVersion, "gemini-2.0-flash")
     }))
+
+  it("prompt feedback ends an answer by its blockReason (filter) or its message alone (other); its safety ratings alone end nothing", () => {
+    assert.strictEqual(finishOf({ promptFeedback: { blockReason: "SAFETY", blockReasonMessage: "m" } }), "filter")
+    assert.strictEqual(finishOf({ candidates: [], promptFeedback: { blockReasonMessage: "Message" } }), "other")
+    assert.isUndefined(finishOf({ promptFeedback: { safetyRatings: [] } } as never))
+  })
 
   it.scoped("a candidate without content (OTHER + finishMessage) is an empty answer without usage", () =>
     Effect.gen(function*() {
