@@ -224,10 +224,14 @@ export const make = (deps: {
     let held: Meter | undefined
     // The answering attempt's pull, once it answered: its scope closes before this finalizer runs.
     let answering: Pull<StreamPart, LLMError> | undefined = undefined
+    // Set once `outer` closes (a runtime disposed between two pulls of a stream its program pulls):
+    // a later pull is interrupted, as its tracked fiber was, rather than reading a closed body.
+    let closed = false
     yield* Effect.uninterruptible(
       Effect.flatMap(metering.hold(plan, progress), (meter) => {
         held = meter
         return Scope.addFinalizerExit(outer, (exit) => {
+          closed = true
           if (answering !== undefined) observeUnpulled(progress, answering)
           const settle = Effect.uninterruptible(metering.settleUnfinished(meter, exit))
           return Option.isSome(span) ? Effect.withParentSpan(settle, span.value) : settle
@@ -338,6 +342,7 @@ export const make = (deps: {
       }
     })
     const next: Effect.Effect<Chunk.Chunk<A>, Option.Option<LLMError>> = Effect.suspend(() => {
+      if (closed) return Effect.interrupt
       switch (stage) {
         case "first":
           stage = opened.ended ? "finish" : "body"

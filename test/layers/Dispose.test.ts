@@ -49,6 +49,26 @@ const readLedger = (ledgerPath: string) =>
     Effect.flatMap(Ledger, (ledger) => ledger.events()).pipe(Effect.provide(Layers.ledgerSqlite({ path: ledgerPath })))
   )
 
+/**
+ * A stream a program pulls under a scope of its own (a session's), over a runtime of its own: the
+ * server sends one delta and then nothing.
+ */
+const session = async (ledgerPath: string) => {
+  const chunk = JSON.stringify({
+    candidates: [{ content: { parts: [{ text: "first" }], role: "model" } }],
+    usageMetadata: { promptTokenCount: 3, candidatesTokenCount: 1, totalTokenCount: 4 }
+  })
+  server.setDefault(() => ({
+    headers: { "content-type": "text/event-stream" },
+    body: [`data: ${chunk}\r\n\r\n`],
+    end: "hang"
+  }))
+  const runtime = ManagedRuntime.make(makeLiveLayer({ config: configFor(ledgerPath), userConfig: false }))
+  const scope = await runtime.runPromise(Scope.make())
+  const pull = await runtime.runPromise(Scope.extend(Stream.toPull(stream({ prompt: "a session" })), scope))
+  return { pull, runtime, scope }
+}
+
 describe("disposing a runtime built from makeLiveLayer", () => {
   it("interrupts the calls in flight, settles every hold as cancelled, sends nothing more, then closes the pool and the ledger", async () => {
     const ledgerPath = Path.join(dir, "in-flight.db")
@@ -86,18 +106,7 @@ describe("disposing a runtime built from makeLiveLayer", () => {
 
   it("settles a stream pulled under a scope the program owns (no fiber runs it between pulls) as cancelled, before the ledger closes; a pull waiting then fails", async () => {
     const ledgerPath = Path.join(dir, "user-scope.db")
-    const chunk = JSON.stringify({
-      candidates: [{ content: { parts: [{ text: "first" }], role: "model" } }],
-      usageMetadata: { promptTokenCount: 3, candidatesTokenCount: 1, totalTokenCount: 4 }
-    })
-    server.setDefault(() => ({
-      headers: { "content-type": "text/event-stream" },
-      body: [`data: ${chunk}\r\n\r\n`],
-      end: "hang"
-    }))
-    const runtime = ManagedRuntime.make(makeLiveLayer({ config: configFor(ledgerPath), userConfig: false }))
-    const scope = await runtime.runPromise(Scope.make())
-    const pull = await runtime.runPromise(Scope.extend(Stream.toPull(stream({ prompt: "a session" })), scope))
+    const { pull, runtime, scope } = await session(ledgerPath)
     const first = await runtime.runPromise(pull)
     assert.deepStrictEqual(Chunk.toArray(first).map((event) => event.delta), ["first"])
     // a second pull, run by its own fiber, waits for the next event when the runtime is disposed
@@ -112,6 +121,18 @@ describe("disposing a runtime built from makeLiveLayer", () => {
     // the program closing its scope later finds the stream settled (no second settlement, no error)
     await Effect.runPromise(Scope.close(scope, Exit.void))
     assert.lengthOf(await readLedger(ledgerPath), 2)
+  })
+
+  it("a stream the program pulls again after the runtime settled it is interrupted: no hang, no second settlement", async () => {
+    const ledgerPath = Path.join(dir, "late-pull.db")
+    const { pull, runtime } = await session(ledgerPath)
+    await runtime.runPromise(pull)
+    await runtime.dispose()
+    // the pull reads what its stream opened; the disposed runtime cannot run it, the program can
+    const late = await Effect.runPromiseExit(pull as Effect.Effect<unknown, unknown>)
+    assert.isTrue(Exit.isInterrupted(late), JSON.stringify(late))
+    const events = await readLedger(ledgerPath)
+    assert.deepStrictEqual(events.map((event) => [event.type, event.status]), [["hold", "ok"], ["cancel", "cancelled"]])
   })
 
   it("a runtime disposed with nothing in flight closes cleanly and can be rebuilt", async () => {

@@ -132,6 +132,9 @@ export const withLockTimeout = (url: Redacted.Redacted<string>): Redacted.Redact
   for (const [name, ms] of [["lock_timeout", lockTimeoutMs], ["query_timeout", queryTimeoutMs]] as const) {
     if (!new RegExp(`[?&]${name}=`).test(text)) text = `${text}${text.includes("?") ? "&" : "?"}${name}=${ms}`
   }
+  // pg reads the URL's query_timeout as text, where "0" is truthy: a 0 ms timer that fails every
+  // statement ("Query read timeout"). Left out instead: pg's default is no timeout.
+  text = text.replace(/([?&])query_timeout=0+(?:&|$)/, "$1").replace(/[?&]$/, "")
   return Redacted.make(text)
 }
 

@@ -138,6 +138,25 @@ describe("PostgreSQL ledger", () => {
     )
   })
 
+  it("query_timeout=0 (no timeout, as the README says) is left out of the URL: pg reads the text \"0\" as a 0 ms timer", () => {
+    const url = (text: string) => Redacted.value(withLockTimeout(Redacted.make(text)))
+    assert.strictEqual(url("postgres://u@h/db?query_timeout=0"), "postgres://u@h/db?lock_timeout=5000")
+    assert.strictEqual(
+      url("postgres://u@h/db?query_timeout=0&sslmode=require"),
+      "postgres://u@h/db?sslmode=require&lock_timeout=5000"
+    )
+    assert.strictEqual(url("postgres://u@h/db?a=1&query_timeout=00"), "postgres://u@h/db?a=1&lock_timeout=5000")
+  })
+
+  it.effect.skipIf(!pgReachable)("a ledger whose URL sets query_timeout=0 opens and writes (it failed every statement)", () =>
+    Effect.gen(function*() {
+      const url = new URL(Redacted.value(yield* freshPgSchema()))
+      url.searchParams.set("query_timeout", "0")
+      const ledger = yield* ledgerOf(layerPostgres({ url: Redacted.make(url.toString()) }))
+      yield* ledger.commit(yield* ledger.hold(request()), { cost: 0.001 })
+      assert.deepStrictEqual((yield* ledger.events()).map((event) => event.type), ["hold", "commit"])
+    }).pipe(Effect.scoped))
+
   it.effect.skipIf(!pgReachable)(
     "an up-to-date ledger opens for a role that may only SELECT and INSERT (the migrator is not run); an older one it may not migrate is 'could not be migrated'",
     () =>
