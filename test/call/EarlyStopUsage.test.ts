@@ -246,3 +246,30 @@ describe("a stream stopped at its first delta, the rest buffered by its body", (
       }))
   }
 })
+
+describe("a stream stopped at its first delta after the connection closed", () => {
+  for (const model of models) {
+    const { head, tail } = answers[model]
+    it.scoped(`${model}: the final report the body had buffered before the server closed the connection counts`, () =>
+      Effect.gen(function*() {
+        // the rest arrives, then the server resets the connection (no terminating chunk), all before the
+        // consumer, still at its first delta, stops: the body was destroyed by the close, its buffer kept
+        let open = () => {}
+        const gate = new Promise<void>((resolve) => (open = resolve))
+        const { cancel, delta } = yield* stopEarly(
+          model,
+          { headers: sse, body: [head, { gate }, tail, { delayMs: 20 }], end: "destroy" },
+          `closed-${model}`,
+          (s) =>
+            takeOne(Stream.tap(s, () =>
+              Effect.zipRight(
+                Effect.sync(() => open()),
+                Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 150)))
+              )))
+        )
+        assert.strictEqual(delta, first)
+        assert.strictEqual(cancel?.status, "cancelled")
+        assert.strictEqual(cancel?.usage?.outputTokens, 9)
+      }))
+  }
+})

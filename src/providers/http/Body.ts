@@ -37,7 +37,8 @@ export interface Body {
   readonly finished: () => void
   /**
    * Once, after the scope closed a body not read to its end: what it had received but not been read
-   * for (a Node stream's buffer, taken before it was destroyed); nothing is read from the network.
+   * for (a Node stream's buffer, taken before it was destroyed, or after its connection's close destroyed
+   * it); nothing is read from the network.
    */
   readonly unread: () => ReadonlyArray<Uint8Array>
 }
@@ -252,7 +253,12 @@ export const fromNodeStream = (
           readable.off("readable", signal)
           readable.off("error", onError)
           readable.off("end", onEnd)
-          if (readable.destroyed || readable.readableEnded) return
+          if (readable.readableEnded) return
+          // a body its connection's close destroyed keeps what it had buffered: seen, as below
+          if (readable.destroyed) {
+            if (!complete) unread = take()
+            return
+          }
           if (complete && failure === undefined && idle !== undefined) {
             drain(readable, nodeStreamOf(response), Math.min(idle.ms, maxDrainMs))
           } else {
