@@ -148,14 +148,17 @@ describe("PostgreSQL ledger", () => {
     assert.strictEqual(url("postgres://u@h/db?a=1&query_timeout=00"), "postgres://u@h/db?a=1&lock_timeout=5000")
   })
 
-  it.effect.skipIf(!pgReachable)("a ledger whose URL sets query_timeout=0 opens and writes (it failed every statement)", () =>
-    Effect.gen(function*() {
-      const url = new URL(Redacted.value(yield* freshPgSchema()))
-      url.searchParams.set("query_timeout", "0")
-      const ledger = yield* ledgerOf(layerPostgres({ url: Redacted.make(url.toString()) }))
-      yield* ledger.commit(yield* ledger.hold(request()), { cost: 0.001 })
-      assert.deepStrictEqual((yield* ledger.events()).map((event) => event.type), ["hold", "commit"])
-    }).pipe(Effect.scoped))
+  it.effect.skipIf(!pgReachable)(
+    "a ledger whose URL sets query_timeout=0 opens and writes (it failed every statement)",
+    () =>
+      Effect.gen(function*() {
+        const url = new URL(Redacted.value(yield* freshPgSchema()))
+        url.searchParams.set("query_timeout", "0")
+        const ledger = yield* ledgerOf(layerPostgres({ url: Redacted.make(url.toString()) }))
+        yield* ledger.commit(yield* ledger.hold(request()), { cost: 0.001 })
+        assert.deepStrictEqual((yield* ledger.events()).map((event) => event.type), ["hold", "commit"])
+      }).pipe(Effect.scoped)
+  )
 
   it.effect.skipIf(!pgReachable)(
     "an up-to-date ledger opens for a role that may only SELECT and INSERT (the migrator is not run); an older one it may not migrate is 'could not be migrated'",
