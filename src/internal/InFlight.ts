@@ -36,6 +36,9 @@ export const make: Effect.Effect<
   // A fiber may run several calls at once (a stream and a generate): count them.
   const running = new Map<Fiber.RuntimeFiber<unknown, unknown>, number>()
   const streams = new Set<Scope.CloseableScope>()
+  // Resolved once closing and every tracked stream's scope has run its finalizers: a scope its owner
+  // began to close (another fiber, the same moment) reads as closed while its settlement still runs.
+  let settled: (() => void) | undefined
   let closing = false
 
   const enter = (fiber: Fiber.RuntimeFiber<unknown, unknown>) => running.set(fiber, (running.get(fiber) ?? 0) + 1)
@@ -52,7 +55,13 @@ export const make: Effect.Effect<
       return Effect.zipRight(
         Fiber.interruptAll([...running.keys()]),
         Effect.suspend(() =>
-          Effect.forEach([...streams], (scope) => Scope.close(scope, Exit.interrupt(closer.id())), { discard: true })
+          Effect.zipRight(
+            Effect.forEach([...streams], (scope) => Scope.close(scope, Exit.interrupt(closer.id())), { discard: true }),
+            Effect.async<void>((resume) => {
+              if (streams.size === 0) return resume(Effect.void)
+              settled = () => resume(Effect.void)
+            })
+          )
         )
       )
     })
@@ -76,6 +85,7 @@ export const make: Effect.Effect<
         Effect.sync(() => {
           streams.delete(scope)
           leaveNow(fiber)
+          if (streams.size === 0) settled?.()
         })
       )
     })

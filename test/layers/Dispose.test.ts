@@ -8,12 +8,14 @@ import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as ManagedRuntime from "effect/ManagedRuntime"
+import * as Redacted from "effect/Redacted"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import { generate, Layers, Ledger, makeLiveLayer, stream } from "../../src/index.js"
+import { freshPgSchema, pgReachable } from "../support/LedgerBackends.js"
 import * as Loopback from "../support/LoopbackServer.js"
 
 let server: Loopback.LoopbackServer
@@ -29,7 +31,10 @@ afterAll(async () => {
   Fs.rmSync(dir, { recursive: true, force: true })
 })
 
-const configFor = (ledgerPath: string) => ({
+/** The ledger a test's runtime uses: a SQLite file, or (`{ url }`) a PostgreSQL schema. */
+type LedgerAt = string | { readonly url: string }
+
+const configFor = (ledgerAt: LedgerAt) => ({
   default_model: "flash",
   providers: {
     google: {
@@ -41,19 +46,27 @@ const configFor = (ledgerPath: string) => ({
     flash: { provider: "google", model_id: "gemini-2.5-flash", pricing: { input_per_1m: 1, output_per_1m: 2 } }
   },
   resilience: { max_retries: 2, circuit_breaker: { failure_threshold: 1, recovery_timeout_s: 300 } },
-  ledger: { backend: "sqlite", path: ledgerPath }
+  ledger: typeof ledgerAt === "string" ?
+    { backend: "sqlite", path: ledgerAt } :
+    { backend: "postgres", url: ledgerAt.url }
 })
 
-const readLedger = (ledgerPath: string) =>
+const readLedger = (ledgerAt: LedgerAt) =>
   Effect.runPromise(
-    Effect.flatMap(Ledger, (ledger) => ledger.events()).pipe(Effect.provide(Layers.ledgerSqlite({ path: ledgerPath })))
+    Effect.flatMap(Ledger, (ledger) => ledger.events()).pipe(
+      Effect.provide(
+        typeof ledgerAt === "string" ?
+          Layers.ledgerSqlite({ path: ledgerAt }) :
+          Layers.ledgerPostgres({ url: Redacted.make(ledgerAt.url) })
+      )
+    )
   )
 
 /**
  * A stream a program pulls under a scope of its own (a session's), over a runtime of its own: the
  * server sends one delta and then nothing.
  */
-const session = async (ledgerPath: string) => {
+const session = async (ledgerAt: LedgerAt) => {
   const chunk = JSON.stringify({
     candidates: [{ content: { parts: [{ text: "first" }], role: "model" } }],
     usageMetadata: { promptTokenCount: 3, candidatesTokenCount: 1, totalTokenCount: 4 }
@@ -63,7 +76,7 @@ const session = async (ledgerPath: string) => {
     body: [`data: ${chunk}\r\n\r\n`],
     end: "hang"
   }))
-  const runtime = ManagedRuntime.make(makeLiveLayer({ config: configFor(ledgerPath), userConfig: false }))
+  const runtime = ManagedRuntime.make(makeLiveLayer({ config: configFor(ledgerAt), userConfig: false }))
   const scope = await runtime.runPromise(Scope.make())
   const pull = await runtime.runPromise(Scope.extend(Stream.toPull(stream({ prompt: "a session" })), scope))
   return { pull, runtime, scope }
@@ -134,6 +147,31 @@ describe("disposing a runtime built from makeLiveLayer", () => {
     const events = await readLedger(ledgerPath)
     assert.deepStrictEqual(events.map((event) => [event.type, event.status]), [["hold", "ok"], ["cancel", "cancelled"]])
   })
+
+  it.skipIf(!pgReachable)(
+    "a stream its program closes at the moment the runtime is disposed is settled before dispose returns (PostgreSQL: the settlement is a round trip)",
+    async () => {
+      const schemaScope = await Effect.runPromise(Scope.make())
+      try {
+        const url = Redacted.value(await Effect.runPromise(Scope.extend(freshPgSchema(), schemaScope)))
+        const { pull, runtime, scope } = await session({ url })
+        await runtime.runPromise(pull)
+        // the program's close (another fiber) and the dispose start together: the dispose finds the scope
+        // closing, its settlement under way, and waits for it (it returned at once, the settlement then
+        // failed on the closed pool after 10 s and the hold stayed open)
+        const owner = Effect.runPromise(Scope.close(scope, Exit.void))
+        await runtime.dispose()
+        const events = await readLedger({ url })
+        assert.deepStrictEqual(events.map((event) => [event.type, event.status]), [["hold", "ok"], [
+          "cancel",
+          "cancelled"
+        ]])
+        await owner
+      } finally {
+        await Effect.runPromise(Scope.close(schemaScope, Exit.void))
+      }
+    }
+  )
 
   it("a runtime disposed with nothing in flight closes cleanly and can be rebuilt", async () => {
     const ledgerPath = Path.join(dir, "idle.db")
