@@ -169,6 +169,32 @@ const stopEarly = (
 
 const takeOne = (s: ReturnType<typeof stream>) =>
   Effect.map(Stream.runCollect(Stream.take(s, 1)), (events) => Chunk.unsafeHead(events).delta)
+
+/**
+ * `stopEarly` with `take(1)`, the answer's `rest` sent once its first delta reached the consumer, which
+ * then waits `waitMs` (real time, for the bytes to arrive) before it stops.
+ */
+const stopAfterTheRest = (
+  model: Model,
+  traceId: string,
+  rest: ReadonlyArray<Loopback.BodyPart>,
+  end: "hang" | "destroy",
+  waitMs: number
+) => {
+  let open = () => {}
+  const gate = new Promise<void>((resolve) => (open = resolve))
+  return stopEarly(
+    model,
+    { headers: sse, body: [answers[model].head, { gate }, ...rest], end },
+    traceId,
+    (s) =>
+      takeOne(Stream.tap(s, () =>
+        Effect.zipRight(
+          Effect.sync(() => open()),
+          Effect.promise(() => new Promise((resolve) => setTimeout(resolve, waitMs)))
+        )))
+  )
+}
 const runHead = (s: ReturnType<typeof stream>) =>
   Effect.map(Stream.runHead(s), (event) => Option.getOrUndefined(event)?.delta)
 
@@ -222,24 +248,12 @@ describe("a stream stopped at its first delta reads nothing more for its usage",
 
 describe("a stream stopped at its first delta, the rest buffered by its body", () => {
   for (const model of models) {
-    const { head, tail } = answers[model]
+    const { tail } = answers[model]
     it.scoped(`${model}: the final report in the body's buffer when the stream stops counts`, () =>
       Effect.gen(function*() {
         // the rest is sent once the first delta reached the consumer, which then waits for it to arrive
         // (into the body's buffer: nothing pulls it) before it stops
-        let open = () => {}
-        const gate = new Promise<void>((resolve) => (open = resolve))
-        const { cancel, delta } = yield* stopEarly(
-          model,
-          { headers: sse, body: [head, { gate }, tail], end: "hang" },
-          `buffered-${model}`,
-          (s) =>
-            takeOne(Stream.tap(s, () =>
-              Effect.zipRight(
-                Effect.sync(() => open()),
-                Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 100)))
-              )))
-        )
+        const { cancel, delta } = yield* stopAfterTheRest(model, `buffered-${model}`, [tail], "hang", 100)
         assert.strictEqual(delta, first)
         assert.strictEqual(cancel?.status, "cancelled")
         assert.strictEqual(cancel?.usage?.outputTokens, 9)
@@ -249,23 +263,17 @@ describe("a stream stopped at its first delta, the rest buffered by its body", (
 
 describe("a stream stopped at its first delta after the connection closed", () => {
   for (const model of models) {
-    const { head, tail } = answers[model]
+    const { tail } = answers[model]
     it.scoped(`${model}: the final report the body had buffered before the server closed the connection counts`, () =>
       Effect.gen(function*() {
         // the rest arrives, then the server resets the connection (no terminating chunk), all before the
         // consumer, still at its first delta, stops: the body was destroyed by the close, its buffer kept
-        let open = () => {}
-        const gate = new Promise<void>((resolve) => (open = resolve))
-        const { cancel, delta } = yield* stopEarly(
+        const { cancel, delta } = yield* stopAfterTheRest(
           model,
-          { headers: sse, body: [head, { gate }, tail, { delayMs: 20 }], end: "destroy" },
           `closed-${model}`,
-          (s) =>
-            takeOne(Stream.tap(s, () =>
-              Effect.zipRight(
-                Effect.sync(() => open()),
-                Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 150)))
-              )))
+          [tail, { delayMs: 20 }],
+          "destroy",
+          150
         )
         assert.strictEqual(delta, first)
         assert.strictEqual(cancel?.status, "cancelled")

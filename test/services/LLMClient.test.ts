@@ -491,22 +491,37 @@ describe("a client that has closed", () => {
     }))
 })
 
+/**
+ * A memory ledger some of whose operations (`slowed`) pause: each signals `reached`, then waits 50 ms
+ * on the test clock (a round trip on a database ledger) before it runs.
+ */
+const pausedLedger = (
+  reached: Deferred.Deferred<void>,
+  slowed: (
+    ledger: Ledger["Type"],
+    pause: <A, E>(operation: Effect.Effect<A, E>) => Effect.Effect<A, E>
+  ) => Partial<Ledger["Type"]>
+) =>
+  Layer.effect(
+    Ledger,
+    Effect.map(makeMemory({}), (ledger) => ({
+      ...ledger,
+      ...slowed(ledger, (operation) =>
+        Effect.zipRight(
+          Deferred.succeed(reached, undefined),
+          Effect.zipRight(Effect.sleep("50 millis"), operation)
+        ))
+    }))
+  )
+
 describe("a unary call interrupted between its answer and its commit", () => {
   it.effect("is cancelled at the usage the answer reported, not at $0 (the provider billed it)", () =>
     Effect.gen(function*() {
       const releasing = yield* Deferred.make<void>()
       // the slot release before the commit, a ledger round trip with rate limits on a database: held open
-      const slowRelease = Layer.effect(
-        Ledger,
-        Effect.map(makeMemory({}), (ledger) => ({
-          ...ledger,
-          release: (slot, tokens) =>
-            Effect.zipRight(
-              Deferred.succeed(releasing, undefined),
-              Effect.zipRight(Effect.sleep("50 millis"), ledger.release(slot, tokens))
-            )
-        }))
-      )
+      const slowRelease = pausedLedger(releasing, (ledger, pause) => ({
+        release: (slot, tokens) => pause(ledger.release(slot, tokens))
+      }))
       const providers = makeMockProviders({
         replies: [{ content: "ok", usage: { inputTokens: 1000, outputTokens: 500 } }]
       })
@@ -538,17 +553,9 @@ describe("a call interrupted while its commit is being written", () => {
     Effect.gen(function*() {
       const committing = yield* Deferred.make<void>()
       // the commit's write, a round trip on a database ledger: held open 50 ms on the test clock
-      const slowCommit = Layer.effect(
-        Ledger,
-        Effect.map(makeMemory({}), (ledger) => ({
-          ...ledger,
-          commit: (hold, settlement) =>
-            Effect.zipRight(
-              Deferred.succeed(committing, undefined),
-              Effect.zipRight(Effect.sleep("50 millis"), ledger.commit(hold, settlement))
-            )
-        }))
-      )
+      const slowCommit = pausedLedger(committing, (ledger, pause) => ({
+        commit: (hold, settlement) => pause(ledger.commit(hold, settlement))
+      }))
       const providers = makeMockProviders({
         replies: [{ content: "ok", usage: { inputTokens: 1000, outputTokens: 500 } }]
       })
