@@ -63,7 +63,11 @@ export class CallProgress {
 
   /** Records a streamed delta's text (its UTF-8 bytes bound the output tokens a provider can bill for it). */
   observeOutput(text: string): void {
-    const bytes = Buffer.byteLength(text, "utf8")
+    this.observeOutputBytes(Buffer.byteLength(text, "utf8"))
+  }
+
+  /** Records output received that no delta carries (a tool call's fragments when its stream ended before the call was whole). */
+  observeOutputBytes(bytes: number): void {
     this.outputBytes += bytes
     this.bytesSinceUsage += bytes
   }

@@ -1,10 +1,10 @@
 /**
  * A stream's usage reports into its call's progress: each one pulled, and those the stream had
- * received but its consumer never pulled.
+ * received but its consumer never pulled; and the output it received that no part carried.
  */
 import type { LLMError } from "../domain/Errors.js"
 import { plausible, type UsageCounts } from "../domain/TokenUsage.js"
-import { type Pull, unpulled } from "../internal/Peel.js"
+import { heldOutputBytes, type Pull, unpulled } from "../internal/Peel.js"
 import type { StreamPart } from "../providers/Provider.js"
 import type { CallProgress } from "./Progress.js"
 
@@ -35,5 +35,18 @@ export const observeReport = (
  * there. Only the reports: the parts are not emitted, and nothing more is read.
  */
 export const observeUnpulled = (progress: CallProgress, pull: Pull<StreamPart, LLMError>): void => {
+  // (first: decoding what was not pulled may complete the calls those bytes belong to)
+  observeHeldOutput(progress, pull)
   for (const part of unpulled(pull)) if (part._tag === "Usage") observeReport(progress, part)
+}
+
+/**
+ * Records the output a stream received that no part carried when it ended or was stopped: the
+ * fragments of tool calls not yet whole (Chat Completions sends a call's arguments piece by piece and
+ * its usage only after the last), a refusal's text. The provider generated and billed them: a cut
+ * stream with no usage report is priced with them at their bound, as streamed text is.
+ */
+export const observeHeldOutput = (progress: CallProgress, pull: Pull<StreamPart, LLMError>): void => {
+  const bytes = heldOutputBytes(pull)
+  if (bytes > 0) progress.observeOutputBytes(bytes)
 }

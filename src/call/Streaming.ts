@@ -48,7 +48,7 @@ import type { Meter } from "./Meter.js"
 import type { Metering } from "./Metering.js"
 import { type Plan, requestFor } from "./Plan.js"
 import { CallProgress } from "./Progress.js"
-import { observeReport, observeUnpulled } from "./Reports.js"
+import { observeHeldOutput, observeReport, observeUnpulled } from "./Reports.js"
 import { settledResponse } from "./Response.js"
 
 /** An opened attempt: the parts read up to the first delta, the pull of the rest, and its scope. */
@@ -178,10 +178,16 @@ export const make = (deps: {
       () => attemptTimeout(route, timeout),
       { resultReadsRequest: true }
     )
-    // a usage report before a cut is billed: a call whose attempts all fail settles with it
-    const read = yield* peelUntil(pull, isDeltaPart, (part) => {
-      if (part._tag === "Usage") observeReport(progress, part)
-    })
+    // a usage report before a cut is billed: a call whose attempts all fail settles with it (and
+    // with the output the attempt received: a tool call's fragments, before any delta)
+    const read = yield* peelUntil(
+      pull,
+      isDeltaPart,
+      (part) => {
+        if (part._tag === "Usage") observeReport(progress, part)
+      },
+      () => observeHeldOutput(progress, pull)
+    )
     peeled = true
     return { prefix: read.prefix, leftover: read.leftover, ended: read.ended, pull, scope }
   }

@@ -79,7 +79,7 @@ const missingMember = (type: string, event: StreamEvent): string | undefined => 
  * answer tool's call (its fragments are the answer's text), a thinking block (its signature).
  */
 type OpenBlock =
-  | { readonly kind: "tool"; readonly id: string; readonly name: string; json: string }
+  | { readonly kind: "tool"; readonly id: string; readonly name: string; json: string; reported: number }
   | { readonly kind: "answer" }
   | { readonly kind: "thinking"; signature: string }
 
@@ -125,6 +125,11 @@ export const makeHandler = (
   let answered = false
   // Blocks by `index` until their `content_block_stop` (a call cut before it is never emitted).
   const blocks = new Map<number, OpenBlock>()
+  /** A usage report (cumulative) as a part: it counts the open tool calls' pieces received so far. */
+  const reported = (counts: Usage, out: Array<StreamPart>) => {
+    out.push({ _tag: "Usage", usage: usageOf(counts) })
+    for (const block of blocks.values()) if (block.kind === "tool") block.reported = block.name.length + block.json.length
+  }
   // Lines that are no SSE field: an error object sent unframed, or a body that is no event stream.
   const raw = EventText.rawJson(context)
   // Events of a type read here (not `ping`) that gave no part: a tool call's fragment, a block's start
@@ -168,7 +173,7 @@ export const makeHandler = (
         })
         if (message?.usage != null) {
           usage = mergeUsage(usage, message.usage)
-          if (countsAnything(usage)) out.push({ _tag: "Usage", usage: usageOf(usage) })
+          if (countsAnything(usage)) reported(usage, out)
         }
         return undefined
       }
@@ -183,7 +188,7 @@ export const makeHandler = (
             answered = true
             blocks.set(index, { kind: "answer" })
           } else {
-            blocks.set(index, { kind: "tool", id: block.id ?? "", name: block.name ?? "", json: "" })
+            blocks.set(index, { kind: "tool", id: block.id ?? "", name: block.name ?? "", json: "", reported: 0 })
           }
         } else if (block.type === "thinking") {
           blocks.set(index, { kind: "thinking", signature: block.signature ?? "" })
@@ -231,7 +236,7 @@ export const makeHandler = (
         if (reason != null) stopReason = finishOf(reason, answered)
         if (json.usage != null) {
           usage = mergeUsage(usage, json.usage)
-          if (countsAnything(usage)) out.push({ _tag: "Usage", usage: usageOf(usage) })
+          if (countsAnything(usage)) reported(usage, out)
         }
         return undefined
       }
@@ -268,7 +273,15 @@ export const makeHandler = (
     },
     onEnd: raw.end,
     finishReason: () => (stopped ? stopReason ?? "other" : undefined),
-    quietEvents: () => quietEvents
+    quietEvents: () => quietEvents,
+    // the tool calls' pieces no usage report counted yet
+    heldOutputBytes: () => {
+      let bytes = 0
+      for (const block of blocks.values()) {
+        if (block.kind === "tool") bytes += Buffer.byteLength((block.name + block.json).slice(block.reported), "utf8")
+      }
+      return bytes
+    }
   }
 }
 

@@ -99,7 +99,10 @@ export const makeHandler = (
     }
     const fragments = toolCallsOf(json)
     calls.add(fragments)
-    if (json.usage != null && countsAnything(json.usage)) out.push({ _tag: "Usage", usage: usageOf(json.usage) })
+    if (json.usage != null && countsAnything(json.usage)) {
+      out.push({ _tag: "Usage", usage: usageOf(json.usage) })
+      calls.reported()
+    }
     const reason = finishOf(json)
     if (reason !== undefined) {
       finish = reason
@@ -134,7 +137,8 @@ export const makeHandler = (
     // Raw lines after the first event are ignored (tolerated as heartbeats, as DashScope's SDK does).
     onEnd: () => (sawEvent ? undefined : raw.end()),
     finishReason: () => finish,
-    quietEvents: () => quietEvents
+    quietEvents: () => quietEvents,
+    heldOutputBytes: calls.heldBytes
   }
 }
 

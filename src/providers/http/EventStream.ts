@@ -16,7 +16,7 @@ import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type { LLMError } from "../../domain/Errors.js"
 import type { FinishReason } from "../../domain/FinishReason.js"
-import { type Pull, withUnpulled } from "../../internal/Peel.js"
+import { type Pull, withLeftovers } from "../../internal/Peel.js"
 import * as Timeout from "../../internal/Timeout.js"
 import { type IdleTimeout, isDeltaPart, type StreamPart } from "../Provider.js"
 import * as Body from "./Body.js"
@@ -51,6 +51,11 @@ export interface EventHandler {
    * the call is whole; a finish reason the stream's end reports): activity for the idle timeout.
    */
   readonly quietEvents?: () => number
+  /**
+   * UTF-8 bytes of output received that no part carries yet: the fragments of tool calls emitted only
+   * once whole, a refusal's text. A stream that ends before they are emitted was still billed for them.
+   */
+  readonly heldOutputBytes?: () => number
 }
 
 /**
@@ -79,6 +84,8 @@ interface Decoder {
    * whose consumer stopped: every complete event, up to one that ends the stream. The decoder is done.
    */
   readonly unpulled: (reads: ReadonlyArray<Uint8Array>) => Array<StreamPart>
+  /** The handler's `heldOutputBytes` (0 without one). */
+  readonly heldOutputBytes: () => number
 }
 
 /** Whether a part from `from` on in `out` is a delta. */
@@ -160,6 +167,7 @@ const makeDecoder = (
       out.push({ _tag: "Finish", reason })
       return "finished"
     },
+    heldOutputBytes: () => handler.heldOutputBytes?.() ?? 0,
     unpulled: (reads) => {
       const out: Array<StreamPart> = []
       // (no first delta held back any more: every event is decoded)
@@ -340,9 +348,12 @@ const pullParts = (
   // A stream that had not ended when its consumer stopped: what was received but not pulled (the rest
   // of the read its last pull stopped in, the body's buffer when its scope closed), once.
   let unpulledTaken = false
-  return withUnpulled(timedPull, () => {
-    if (ended !== undefined || unpulledTaken) return []
-    unpulledTaken = true
-    return decoder.unpulled(body.unread())
+  return withLeftovers(timedPull, {
+    unpulled: () => {
+      if (ended !== undefined || unpulledTaken) return []
+      unpulledTaken = true
+      return decoder.unpulled(body.unread())
+    },
+    heldOutputBytes: decoder.heldOutputBytes
   })
 }

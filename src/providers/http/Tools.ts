@@ -140,7 +140,8 @@ export interface CallFragment {
  * arguments; `flush` emits the calls whole, in index order, once (when the choice or stream finished).
  */
 export const fragmentAssembler = (metadataKey: string) => {
-  const calls = new Map<number, { id: string; name: string; arguments: string }>()
+  // `reported`: the characters of name and arguments a usage report already counted (`reported()`).
+  const calls = new Map<number, { id: string; name: string; arguments: string; reported: number }>()
   // Fragments without an `index` (a server that leaves it out): keyed by their position in the chunk,
   // and a fragment bringing another id than its position's call starts a new call — two calls sent
   // whole in two chunks are two calls, not one with both argument texts. Keys above any real index, in
@@ -165,7 +166,7 @@ export const fragmentAssembler = (metadataKey: string) => {
         const index = fragment.index ?? unindexedKey(position, fragment.id)
         let call = calls.get(index)
         if (call === undefined) {
-          call = { id: "", name: "", arguments: "" }
+          call = { id: "", name: "", arguments: "", reported: 0 }
           calls.set(index, call)
         }
         if (fragment.id != null && fragment.id.length > 0 && call.id.length === 0) call.id = fragment.id
@@ -173,6 +174,21 @@ export const fragmentAssembler = (metadataKey: string) => {
         if (name != null && name.length > 0 && call.name.length === 0) call.name = name
         call.arguments += fragment.function?.arguments ?? ""
       }
+    },
+    /**
+     * UTF-8 bytes of the names and argument text of the calls not yet emitted that no usage report
+     * counted yet (`heldOutputBytes` of `EventStream.EventHandler`).
+     */
+    heldBytes: (): number => {
+      let bytes = 0
+      for (const call of calls.values()) {
+        bytes += Buffer.byteLength((call.name + call.arguments).slice(call.reported), "utf8")
+      }
+      return bytes
+    },
+    /** A usage report came: it counts the fragments received so far (its output is cumulative). */
+    reported: (): void => {
+      for (const call of calls.values()) call.reported = call.name.length + call.arguments.length
     },
     /**
      * Emits the calls whole; after a `length` finish, those whose arguments it cut are left out, and

@@ -51,8 +51,10 @@ export const makeHandler = (
   let announced = false
   let requestId: string | undefined
   let modelVersion: string | undefined
-  // A refusal streamed (`delta.refusal`): a `stop` finish is then `filter`.
+  // A refusal streamed (`delta.refusal`): a `stop` finish is then `filter`. Its text is output no
+  // part carries: its bytes since the last usage report are `heldOutputBytes`.
   let refused = false
+  let refusalBytes = 0
   // A text delta streamed: moderation after it ends the answer rather than failing it.
   let sawText = false
   // Tool calls being assembled from their fragments, emitted whole at the finish.
@@ -118,12 +120,21 @@ export const makeHandler = (
       sawText = true
       out.push({ _tag: "TextDelta", text: content })
     }
-    const refusal = refusalOf(json).length > 0
-    if (refusal) refused = true
+    const refusalText = refusalOf(json)
+    const refusal = refusalText.length > 0
+    if (refusal) {
+      refused = true
+      refusalBytes += Buffer.byteLength(refusalText, "utf8")
+    }
     const fragments = toolCallsOf(json)
     calls.add(fragments)
     const usage = reportedUsage(json)
-    if (usage !== undefined) out.push({ _tag: "Usage", usage: usageOf(usage) })
+    if (usage !== undefined) {
+      out.push({ _tag: "Usage", usage: usageOf(usage) })
+      // (a server reporting on every chunk counts what it streamed so far)
+      calls.reported()
+      refusalBytes = 0
+    }
     const reason = finishOf(json)
     if (reason !== undefined) {
       finish = refused && reason === "stop" ? "filter" : reason
@@ -189,6 +200,7 @@ export const makeHandler = (
     onEnd: () => (sawEvent ? undefined : raw.end()),
     finishReason: () => finish,
     quietEvents: () => quietEvents,
+    heldOutputBytes: () => calls.heldBytes() + refusalBytes,
     // the usage chunk comes after the finish_reason: only [DONE] or the body's clean end finish it
     endsAtFinish: () => false
   }
