@@ -207,8 +207,10 @@ export const runBatch = <E, R>(
         Effect.gen(function*() {
           // the request's trace id, else the enclosing `withCallContext`'s (API.md §10), else a fresh one
           const context = yield* FiberRef.get(currentCallContext)
-          const traceId = typeof item.request.traceId === "string" && item.request.traceId.length > 0
-            ? item.request.traceId
+          // (an item read from the caller's stream may lack its request: `generate` then refuses it)
+          const given: unknown = (item.request as Partial<typeof item.request> | null | undefined)?.traceId
+          const traceId = typeof given === "string" && given.length > 0
+            ? given
             : context.traceId !== undefined && context.traceId.length > 0
             ? context.traceId
             : crypto.randomUUID()

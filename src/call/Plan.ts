@@ -133,7 +133,9 @@ export const make = (deps: PlannerDeps) => {
       const validated = validate(input)
       if (!(validated instanceof FatalError)) return planned(input, validated, fiber.getFiberRef(currentCallContext))
       // A malformed request for a model that resolves names its provider, as every error does where known.
-      const alias = input.model === undefined || typeof input.model === "string" ? input.model : null
+      // (A request that is not an object, `null` included, has no alias to read.)
+      const given = typeof input === "object" && input !== null ? input.model : undefined
+      const alias = given === undefined || typeof given === "string" ? given : null
       return alias === null ? Effect.fail(validated) : Effect.flatMap(
         Effect.option(deps.config.model(alias)),
         (model) => Effect.fail(Option.isSome(model) ? withProvider(validated, model.value) : validated)

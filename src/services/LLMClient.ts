@@ -84,12 +84,14 @@ export const make = Effect.gen(function*() {
   const planParts = Plan.makeForParts({ config, pricing, router, scrub })
   // A call its planner refuses is counted and its span named by what is known of it, as a refused
   // hold's. (Handled beside the plan's success, `matchEffect` in place of `flatMap`: no step added.)
+  // The refusal may quote what the caller passed (an alias, a value out of range), which may be a
+  // configured key pasted into the wrong field: scrubbed as every error is (API.md §14).
   const refused =
     (input: { readonly model?: unknown; readonly traceId?: unknown } | undefined) =>
     <E extends LLMError>(error: E): Effect.Effect<never, E> =>
       Effect.zipRight(
         Effect.flatMap(Plan.knownOf(config, input), (known) => telemetry.refusedUnplanned(known, error._tag)),
-        Effect.fail(error)
+        Effect.fail(Scrub.scrubError(scrub, error))
       )
   /** `planner(input)`, a refusal counted (the stream paths: one step more than the plan alone). */
   const counted = <I extends { readonly model?: unknown; readonly traceId?: unknown }, E extends LLMError>(

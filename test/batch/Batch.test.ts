@@ -66,6 +66,21 @@ const gated = Effect.gen(function*() {
 const settle = Effect.repeatN(Effect.yieldNow(), 50)
 
 describe("runBatch", () => {
+  it.effect("an item read without its request (a null or missing one) fails alone, as invalid_request; the others run", () =>
+    Effect.gen(function*() {
+      const input = Stream.fromIterable<BatchItem>([
+        { id: "null", request: null as never },
+        { id: "missing" } as never,
+        { id: "fine", request: { prompt: "fine" } }
+      ])
+      const results = Chunk.toReadonlyArray(yield* runBatch(input, { concurrency: 1 }).pipe(
+        Stream.runCollect,
+        Effect.provide(layerWith((call) => Effect.succeed(answer(`answer to ${promptOf(call)}`))))
+      ))
+      assert.deepStrictEqual(results.map(summary), ["null FatalError", "missing FatalError", "fine ok"])
+      for (const result of results.slice(0, 2)) assert.isTrue(!result.ok && result.error.reason === "invalid_request")
+    }))
+
   it.effect("emits results in completion order, not input order", () =>
     Effect.gen(function*() {
       // Each prompt names how long its call takes; the TestClock drives them.
