@@ -73,10 +73,12 @@ describe("runBatch", () => {
         { id: "missing" } as never,
         { id: "fine", request: { prompt: "fine" } }
       ])
-      const results = Chunk.toReadonlyArray(yield* runBatch(input, { concurrency: 1 }).pipe(
-        Stream.runCollect,
-        Effect.provide(layerWith((call) => Effect.succeed(answer(`answer to ${promptOf(call)}`))))
-      ))
+      const results = Chunk.toReadonlyArray(
+        yield* runBatch(input, { concurrency: 1 }).pipe(
+          Stream.runCollect,
+          Effect.provide(layerWith((call) => Effect.succeed(answer(`answer to ${promptOf(call)}`))))
+        )
+      )
       assert.deepStrictEqual(results.map(summary), ["null FatalError", "missing FatalError", "fine ok"])
       for (const result of results.slice(0, 2)) assert.isTrue(!result.ok && result.error.reason === "invalid_request")
     }))

@@ -155,7 +155,11 @@ describe("a stream cut while output no part carries is streaming", () => {
           })
         }\n\n`
       const call = (name: string | undefined, args: string) => ({
-        tool_calls: [{ index: 0, ...(name === undefined ? {} : { id: "call_1", type: "function" }), function: { ...(name === undefined ? {} : { name }), arguments: args } }]
+        tool_calls: [{
+          index: 0,
+          ...(name === undefined ? {} : { id: "call_1", type: "function" }),
+          function: { ...(name === undefined ? {} : { name }), arguments: args }
+        }]
       })
       const body = chunk(call("lookup", `{"ci`), { prompt_tokens: 12, completion_tokens: 5, total_tokens: 17 }) +
         chunk(call(undefined, `ty":"Paris`)) + chunk(call(undefined, `, France"}`))

@@ -128,7 +128,9 @@ export const makeHandler = (
   /** A usage report (cumulative) as a part: it counts the open tool calls' pieces received so far. */
   const reported = (counts: Usage, out: Array<StreamPart>) => {
     out.push({ _tag: "Usage", usage: usageOf(counts) })
-    for (const block of blocks.values()) if (block.kind === "tool") block.reported = block.name.length + block.json.length
+    for (const block of blocks.values()) {
+      if (block.kind === "tool") block.reported = block.name.length + block.json.length
+    }
   }
   // Lines that are no SSE field: an error object sent unframed, or a body that is no event stream.
   const raw = EventText.rawJson(context)
