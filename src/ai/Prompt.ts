@@ -18,6 +18,7 @@ import type {
   UserPart
 } from "../domain/Prompt.js"
 import { base64Of, dataUrlProblem, invalidRequest } from "../domain/Request.js"
+import { jsonText } from "../internal/JsonText.js"
 import { hasMetadata, type Memory, type SignedPart, signedPartKey, textDigest } from "./Memory.js"
 
 /** The prompt in `CallRequest`'s shape. */
@@ -87,6 +88,20 @@ export const fileDataOf = (data: string | Uint8Array | URL): FileData => {
  * prompt's content (system messages counted), `j` the part's in that message.
  */
 const positionOf = (index: number, j: number): string => `messages[${index}].content[${j}]`
+
+/**
+ * A refusal for a tool call's params or a tool result that no request can carry (a BigInt, a cycle:
+ * `@effect/ai`'s `Prompt` takes any value there): said before the call is held, not a defect while
+ * its request is written.
+ */
+const notJson = (value: unknown, where: string): FatalError | undefined => {
+  try {
+    jsonText(value)
+    return undefined
+  } catch (error) {
+    return invalidRequest(`${where} must be JSON data: ${error instanceof Error ? error.message : String(error)}`)
+  }
+}
 
 /**
  * A file part, or `invalid_request` for data a service could not take, as `generate` refuses it:
@@ -163,6 +178,8 @@ const assistantParts = (
         break
       }
       case "tool-call": {
+        const refused = notJson(part.params, `${positionOf(index, j)}: a tool call's params`)
+        if (refused !== undefined) return refused
         const recalled = hasMetadata(metadata) ? metadata : memory?.recall(part.id)?.call
         out.push(withMetadata({ type: "tool-call", id: part.id, name: part.name, params: part.params }, recalled))
         break
@@ -224,15 +241,18 @@ export const encodePrompt = (prompt: Prompt.Prompt, memory?: Memory): EncodedPro
         break
       }
       case "tool": {
-        const parts: Array<ToolResultPart> = message.content.map((part) =>
-          withMetadata({
+        const parts: Array<ToolResultPart> = []
+        for (const [j, part] of message.content.entries()) {
+          const refused = notJson(part.result, `${positionOf(index, j)}: a tool result`)
+          if (refused !== undefined) return refused
+          parts.push(withMetadata({
             type: "tool-result",
             id: part.id,
             name: part.name,
             result: part.result,
             isFailure: part.isFailure
-          }, metadataOf(part.options))
-        )
+          }, metadataOf(part.options)))
+        }
         if (parts.length > 0) messages.push({ role: "tool", parts: withMessageOptions(parts, message.options) })
         break
       }

@@ -10,7 +10,7 @@ import type * as Schema from "effect/Schema"
 import * as AST from "effect/SchemaAST"
 import { FatalError } from "../domain/Errors.js"
 import type { JsonResponseFormat, ToolChoice, ToolDefinition } from "../domain/Prompt.js"
-import { invalidRequest } from "../domain/Request.js"
+import { describe, invalidRequest } from "../domain/Request.js"
 
 /**
  * `schema`'s JSON Schema, or `invalid_request` naming `what` when it has none (`Tool.getJsonSchema`
@@ -121,6 +121,13 @@ export const toolChoiceOf = (
   choice: LanguageModel.ToolChoice<string>,
   toolCount: number
 ): ToolChoice | FatalError | undefined => {
+  // (a program without types, or one reading its choice from JSON, may pass anything)
+  if ((choice as unknown) === undefined) return undefined
+  if (!isToolChoice(choice)) {
+    return invalidRequest(
+      `toolChoice must be "auto", "none", "required", { tool } or { oneOf, mode? }, got ${describe(choice)}`
+    )
+  }
   if (toolCount === 0) {
     if (typeof choice === "string" || !("oneOf" in choice) || choice.mode !== "required") return undefined
     return invalidRequest(`toolChoice { oneOf: ${JSON.stringify(choice.oneOf)} } names no declared tool`)
@@ -128,6 +135,15 @@ export const toolChoiceOf = (
   if (typeof choice === "string") return choice
   if ("tool" in choice) return { tool: choice.tool }
   return choice.mode === "required" ? { oneOf: choice.oneOf } : "auto"
+}
+
+const isToolChoice = (choice: unknown): choice is LanguageModel.ToolChoice<string> => {
+  if (choice === "auto" || choice === "none" || choice === "required") return true
+  if (typeof choice !== "object" || choice === null) return false
+  if ("tool" in choice) return typeof choice.tool === "string"
+  const { mode, oneOf } = choice as { readonly mode?: unknown; readonly oneOf?: unknown }
+  return (mode === undefined || mode === "auto" || mode === "required") && Array.isArray(oneOf) &&
+    oneOf.every((name) => typeof name === "string")
 }
 
 /** `generateObject`'s schema as a JSON response format named `objectName`, described by its description annotation. */

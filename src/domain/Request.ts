@@ -52,7 +52,7 @@ export interface GenerateRequest {
 export const invalidRequest = (message: string): FatalError => new FatalError({ reason: "invalid_request", message })
 
 /** How a rejected value is shown: its type, and the value itself when it is short. */
-const describe = (value: unknown): string => {
+export const describe = (value: unknown): string => {
   if (value === null) return "null"
   if (typeof value === "string") {
     return `a string (${JSON.stringify(value.length > 40 ? `${value.slice(0, 37)}...` : value)})`

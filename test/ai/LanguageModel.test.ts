@@ -190,6 +190,67 @@ for (const c of cases) {
         assert.lengthOf(sim.log(endpoint), 0)
         assert.lengthOf(yield* Effect.flatMap(Ledger, (ledger) => ledger.events()), 0)
       })))
+
+    it.effect("a history whose tool call params or tool result cannot be JSON (a BigInt, a cycle) is invalid_request naming its position: no request, no ledger write", () =>
+      provide(Effect.gen(function*() {
+        sim.script(endpoint, { text: "unused" })
+        const cycle: Record<string, unknown> = { city: "Oslo" }
+        cycle.self = cycle
+        for (const [value, inResult] of [[10n, false], [cycle, false], [{ n: 10n }, true], [cycle, true]] as const) {
+          const prompt = Prompt.make([
+            { role: "user", content: "Weather?" },
+            {
+              role: "assistant",
+              content: [{
+                type: "tool-call",
+                id: "call_1",
+                name: "GetWeather",
+                params: inResult ? { city: "Oslo" } : value
+              }]
+            },
+            {
+              role: "tool",
+              content: [{
+                type: "tool-result",
+                id: "call_1",
+                name: "GetWeather",
+                result: inResult ? value : "sunny",
+                isFailure: false,
+                providerExecuted: false
+              }]
+            }
+          ] as any)
+          const error = yield* Effect.flip(LanguageModel.generateText({ prompt }))
+          assert.instanceOf(error, AiError.UnknownError, String(error))
+          assert.strictEqual(((error as AiError.UnknownError).cause as any).reason, "invalid_request")
+          assert.include(
+            error.message,
+            inResult ? "messages[2].content[0]: a tool result" : "messages[1].content[0]: a tool call's params"
+          )
+        }
+        assert.lengthOf(sim.log(endpoint), 0)
+        assert.lengthOf(yield* Effect.flatMap(Ledger, (ledger) => ledger.events()), 0)
+      })))
+
+    it.effect("a tool choice of no known form (from untyped code or JSON) is invalid_request naming it: no request, no ledger write", () =>
+      provide(Effect.gen(function*() {
+        sim.script(endpoint, { text: "unused" })
+        for (const toolChoice of ["sometimes", 5, { tool: 5 }, { oneOf: "a" }]) {
+          const unary = yield* Effect.flip(
+            LanguageModel.generateText({ prompt: "Weather?", toolkit: WeatherToolkit, toolChoice: toolChoice as any })
+          )
+          const streamed = yield* Effect.flip(Stream.runDrain(
+            LanguageModel.streamText({ prompt: "Weather?", toolkit: WeatherToolkit, toolChoice: toolChoice as any })
+          ))
+          for (const error of [unary, streamed]) {
+            assert.instanceOf(error, AiError.UnknownError, String(error))
+            assert.strictEqual(((error as AiError.UnknownError).cause as any).reason, "invalid_request")
+            assert.include(error.message, "toolChoice must be")
+          }
+        }
+        assert.lengthOf(sim.log(endpoint), 0)
+        assert.lengthOf(yield* Effect.flatMap(Ledger, (ledger) => ledger.events()), 0)
+      })))
   })
 }
 
