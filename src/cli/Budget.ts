@@ -149,24 +149,24 @@ export const makeCommands = (shared: {
         const tagKeys = Object.keys(settings.perTag).sort().filter((key) =>
           Object.keys(limitsIn(settings.perTag[key])).length > 0
         )
-        // The tag values seen in the current windows: calls held or settled since the earliest of them
-        // began, and calls held up to a hold's lifetime before it (still open, their spend counts). A
-        // settlement carries its hold's tags, so a long call held before that is found by its commit.
+        // The tag values seen in the current windows (calls held or settled since the earliest of them
+        // began) and those whose spend counts now, as the budget check counts it (`Ledger.scopes`: a
+        // call held before the window and settled in it, or still open — renewed, however long ago held).
         const earliest = Math.min(...windows.map((window) => windowStart(window, now)))
-        const events = tagKeys.length === 0 ?
-          [] :
-          yield* ledger.events({ since: new Date(earliest - settings.holdTtlS * 1000) })
+        const events = tagKeys.length === 0 ? [] : yield* ledger.events({ since: new Date(earliest) })
+        const counted = tagKeys.length === 0 || ledger.scopes === undefined ? [] : yield* ledger.scopes()
         for (const key of tagKeys) {
           const limits = limitsIn(settings.perTag[key])
           const limited = Object.keys(limits) as Array<BudgetWindow>
           const since = Math.min(...limited.map((window) => windowStart(window, now)))
           const seenInWindow = new Set<string>()
-          const candidates = new Set<string>()
           for (const event of events) {
             const value = tagValueOf(event.tags, key)
-            if (value === undefined || value === "" || event.timestamp < since - settings.holdTtlS * 1000) continue
-            candidates.add(value)
-            if (event.timestamp >= since) seenInWindow.add(value)
+            if (value !== undefined && value !== "" && event.timestamp >= since) seenInWindow.add(value)
+          }
+          const candidates = new Set(seenInWindow)
+          for (const scope of counted) {
+            if (scope.startsWith(`${key}:`)) candidates.add(scope.slice(key.length + 1))
           }
           let shown = 0
           for (const value of [...candidates].sort()) {

@@ -5,12 +5,16 @@
  */
 import { assert, beforeAll, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
+import type * as Layer from "effect/Layer"
+import * as Redacted from "effect/Redacted"
 import * as TestClock from "effect/TestClock"
 import * as TestContext from "effect/TestContext"
 import { join } from "node:path"
+import type { LedgerError } from "../../src/domain/Errors.js"
 import { TokenUsage } from "../../src/domain/TokenUsage.js"
-import { type BudgetLimit, layerSqlite, Ledger } from "../../src/services/Ledger.js"
+import { type BudgetLimit, layerPostgres, layerSqlite, Ledger } from "../../src/services/Ledger.js"
 import { runCli, tempDir, writeConfig } from "../support/cli-harness.js"
+import { freshPgSchema, pgReachable } from "../support/LedgerBackends.js"
 
 const dir = tempDir()
 const configSource = {
@@ -372,4 +376,79 @@ describe("budget: a call held before its window", { timeout: 120_000 }, () => {
     assert.deepStrictEqual(users, [["user:dave", "daily", 0.4, 0.5], ["user:erin", "daily", 0.3, 0.5]])
     assert.deepStrictEqual(report.unseenTags, [])
   })
+})
+
+describe("budget: a call in flight held long ago, its hold renewed since", { timeout: 120_000 }, () => {
+  /**
+   * A stream opened two hours before today's UTC midnight (longer ago than a hold lives) and still
+   * open: its hold renewed a moment ago, so admission counts it in `user:frank` today. The budget view
+   * counts what admission counts.
+   */
+  const renewedInFlight = (ledger: Record<string, unknown>, layer: Layer.Layer<Ledger, LedgerError>) =>
+    Effect.gen(function*() {
+      const runDir = tempDir()
+      const runConfig = writeConfig(runDir, {
+        default_model: "flash",
+        providers: {
+          google: { api_key: "cli-budget-test-key-0003", endpoints: [{ name: "g-a", base_url: "http://127.0.0.1:9" }] }
+        },
+        models: {
+          flash: { provider: "google", model_id: "gemini-flash-x", pricing: { input_per_1m: 1, output_per_1m: 4 } }
+        },
+        budget: { daily_spend_limit: 2, per_tag: { user: { daily: 0.5 } } },
+        ledger
+      })
+      const midnight = Math.floor(Date.now() / 86_400_000) * 86_400_000
+      const refused = yield* Effect.gen(function*() {
+        const store = yield* Ledger
+        yield* TestClock.setTime(midnight - 7_200_000)
+        const hold = yield* store.hold({
+          traceId: "t-frank",
+          provider: "google",
+          model: "gemini-flash-x",
+          alias: "flash",
+          tags: { user: "frank" },
+          estimate: 0.4,
+          limits: []
+        })
+        yield* TestClock.setTime(Date.now())
+        yield* store.renew!(hold)
+        // admission: the renewed hold counts in frank's daily window
+        return yield* Effect.flip(store.hold({
+          traceId: "t-frank-2",
+          provider: "google",
+          model: "gemini-flash-x",
+          alias: "flash",
+          tags: { user: "frank" },
+          estimate: 0.2,
+          limits: [{ scope: "user:frank", window: "daily", limit: 0.5 }]
+        }))
+      }).pipe(Effect.provide(layer))
+      assert.deepStrictEqual(refused._tag === "BudgetExceededError" && [refused.scope, refused.spent], [
+        "user:frank",
+        0.4
+      ])
+      const run = yield* Effect.promise(() => runCli(["budget", "--config", runConfig, "--format", "json"]))
+      assert.strictEqual(run.code, 0, run.stderr)
+      const report = JSON.parse(run.stdout)
+      assert.deepStrictEqual(
+        report.rows.map((row: { scope: string; window: string; spent: number }) => [row.scope, row.window, row.spent]),
+        [["global", "daily", 0.4], ["global", "weekly", 0.4], ["global", "monthly", 0.4], ["user:frank", "daily", 0.4]]
+      )
+      assert.deepStrictEqual(report.unseenTags, [])
+    })
+
+  it.effect("sqlite: the renewed hold's tag value is shown with the spend admission counts", () => {
+    const path = join(tempDir(), "ledger.db")
+    return renewedInFlight({ backend: "sqlite", path }, layerSqlite({ path }))
+  })
+
+  it.effect.skipIf(!pgReachable)(
+    "postgres: the renewed hold's tag value is shown with the spend admission counts",
+    () =>
+      Effect.gen(function*() {
+        const url = yield* freshPgSchema()
+        yield* renewedInFlight({ backend: "postgres", url: Redacted.value(url) }, layerPostgres({ url }))
+      }).pipe(Effect.scoped)
+  )
 })

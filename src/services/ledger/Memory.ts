@@ -122,6 +122,7 @@ export const make = (options: MemoryLedgerOptions = {}): Effect.Effect<Ledger.Se
       cancel: (hold, settlement) => settle(hold, settlement, "cancel", settlement.status),
       spendToday: () => Effect.map(Clock.currentTimeMillis, (now) => fold.spent("global", "daily", now)),
       spend: (scope, window) => Effect.map(Clock.currentTimeMillis, (now) => fold.spent(scope, window, now)),
+      scopes: () => Effect.map(Clock.currentTimeMillis, (now) => fold.scopes(now)),
       events: (query) =>
         Effect.sync(() => {
           const listed: Array<LedgerEvent> = []

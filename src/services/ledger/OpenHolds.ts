@@ -81,6 +81,11 @@ export class OpenHolds {
     }
   }
 
+  /** The scopes some open hold counts toward. */
+  scopes(): IterableIterator<string> {
+    return this.byScope.keys()
+  }
+
   /** What the open holds reserve in `scope`. */
   reserved(scope: string): number {
     return this.byScope.get(scope)?.total.value ?? 0

@@ -223,6 +223,20 @@ export class SpendFold {
   }
 
   /**
+   * The scopes with spend at `now`: a settlement in one of their current windows, or an open hold
+   * (one renewed since it was made too, however long ago that was). What `spent` reads, scope by scope.
+   */
+  scopes(now: number): ReadonlyArray<string> {
+    this.prune(now)
+    this.open.expire(now, this.ttlMs)
+    const found = new Set(this.open.scopes())
+    for (const [window, starts] of this.settled) {
+      for (const scope of starts.get(windowStart(window, now))?.keys() ?? []) found.add(scope)
+    }
+    return [...found]
+  }
+
+  /**
    * The first of `limits` (in order) that cannot take `estimate` more at `now`, the hold `exclude`
    * (one being raised) left out; undefined when every limit fits.
    */

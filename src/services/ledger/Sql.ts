@@ -287,6 +287,12 @@ ORDER BY timestamp, seq`
         settle(hold, settlement, "cancel", settlement.status),
       spendToday: () => spent("global", "daily"),
       spend: spent,
+      scopes: () =>
+        Effect.flatMap(wholeMillis, (now) =>
+          Effect.map(spend.catchUp, () => spend.fold.scopes(now)).pipe(
+            untraced,
+            guard(dialect, "read_failed", "reading the spend")
+          )),
       events: (query?: LedgerQuery) => {
         const since: Array<Fragment> = query?.since === undefined ? [] : [sql`timestamp >= ${query.since.getTime()}`]
         const rows = query?.traceId === undefined ?

@@ -120,6 +120,29 @@ describe("SpendFold", () => {
     assert.isDefined(fold.check([limit], 0.0300001, now), "a tenth of a microdollar over is over")
   })
 
+  it("lists the scopes with spend now: a settlement in a current window, an open hold renewed long after it was made", () => {
+    const fold = new SpendFold(900)
+    const now = at("2026-01-15T00:30:00Z")
+    const row = (type: SpendRow["type"], holdId: string, timestamp: number, user: string): SpendRow => ({
+      type,
+      holdId,
+      cost: 0.25,
+      timestamp,
+      alias: "flash",
+      tags: { user }
+    })
+    fold.add(row("commit", "a", at("2026-01-01T10:00:00Z"), "settled-this-month"))
+    fold.add(row("commit", "b", at("2025-12-31T10:00:00Z"), "settled-last-month"))
+    fold.add(row("hold", "c", at("2026-01-14T22:00:00Z"), "renewed")) // a stream open since yesterday
+    fold.add(row("raise", "c", now - 60_000, "renewed")) // its renewal a minute ago
+    fold.add(row("hold", "d", at("2026-01-14T22:00:00Z"), "expired")) // its process died
+    assert.deepStrictEqual(fold.scopes(now).filter((scope) => scope.startsWith("user:")).sort(), [
+      "user:renewed",
+      "user:settled-this-month"
+    ])
+    assert.strictEqual(fold.spent("user:renewed", "daily", now), 0.25)
+  })
+
   it("checks limits in order, the hold being raised left out", () => {
     const fold = new SpendFold(900)
     const now = at("2026-01-15T12:00:00Z")
