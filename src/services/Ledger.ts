@@ -171,11 +171,7 @@ export declare namespace Ledger {
     readonly spendToday: () => Effect.Effect<number, LedgerError>
     /** USD spent in a scope's current window (same rule). */
     readonly spend: (scope: string, window: BudgetWindow) => Effect.Effect<number, LedgerError>
-    /**
-     * The scopes `spend` finds spend in now: a settlement in a current window, or an open hold
-     * (one held long ago and renewed since too). `effect-llm budget` lists tag values from it.
-     * Optional: without it (a ledger of one's own) the tag values of the current windows' events.
-     */
+    /** The scopes `spend` finds spend in now (settled in a current window, or held: renewed too); optional. */
     readonly scopes?: () => Effect.Effect<ReadonlyArray<string>, LedgerError>
     /** The events, oldest first (a raised hold shows its current cost; raises are not listed). */
     readonly events: (query?: LedgerQuery) => Effect.Effect<ReadonlyArray<LedgerEvent>, LedgerError>
@@ -270,9 +266,8 @@ export const withSpans = (ledger: Ledger.Service): Ledger.Service =>
         "Ledger.spend",
         () => ({ attributes: { scope, window }, captureStackTrace: false })
       ),
-    ...(ledger.scopes === undefined ? {} : {
-      scopes: () => Spans.withSpan(ledger.scopes!(), "Ledger.scopes", { captureStackTrace: false })
-    }),
+    ...(ledger.scopes &&
+      { scopes: () => Spans.withSpan(ledger.scopes!(), "Ledger.scopes", { captureStackTrace: false }) }),
     events: (query) =>
       Spans.withSpan(checked(eventsProblem(query), "events", () => ledger.events(query)), "Ledger.events", {
         captureStackTrace: false
