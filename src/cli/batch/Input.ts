@@ -15,7 +15,10 @@ const Role = Schema.Literal("system", "user", "assistant")
 /** The fields of an input line (besides `id`); any other field is rejected (a typo is not ignored). */
 const Fields = Schema.Struct({
   prompt: Schema.optional(Schema.String),
-  messages: Schema.optional(Schema.Array(Schema.Struct({ role: Role, content: Schema.String }))),
+  // content: text, or content parts (images, files) as `generate` takes them, judged by `validate` below
+  messages: Schema.optional(
+    Schema.Array(Schema.Struct({ role: Role, content: Schema.Union(Schema.String, Schema.Array(Schema.Unknown)) }))
+  ),
   model: Schema.optional(Schema.String),
   system: Schema.optional(Schema.String),
   maxOutputTokens: Schema.optional(Schema.Number),
@@ -89,7 +92,7 @@ export const parseLine = (text: string, context: ParseContext): ParsedLine => {
   const model = fields.model ?? context.model
   const request: BatchRequest = {
     ...(fields.prompt !== undefined ? { prompt: fields.prompt } : {}),
-    ...(fields.messages !== undefined ? { messages: fields.messages } : {}),
+    ...(fields.messages !== undefined ? { messages: fields.messages as GenerateRequest["messages"] } : {}),
     ...(model !== undefined ? { model } : {}),
     ...(fields.system !== undefined ? { system: fields.system } : {}),
     ...(fields.maxOutputTokens !== undefined ? { maxOutputTokens: fields.maxOutputTokens } : {}),

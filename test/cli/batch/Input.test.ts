@@ -61,6 +61,24 @@ describe("batch input lines", () => {
     assert.deepStrictEqual(parseLine("   ", context), { _tag: "Blank" })
   })
 
+  it("takes content parts (text, an image) in messages as generate does, and refuses a bad part by its position", () => {
+    const png = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
+    const parts = [{ type: "text", text: "What is this?" }, { type: "image", data: png, mediaType: "image/png" }]
+    const line = parseLine(JSON.stringify({ id: "img", messages: [{ role: "user", content: parts }] }), context)
+    assert.strictEqual(line._tag, "Item", JSON.stringify(line))
+    assert.deepStrictEqual(line._tag === "Item" && line.item.request.messages, [{ role: "user", content: parts }])
+    assert.match(
+      reason(
+        JSON.stringify({
+          id: "a",
+          messages: [{ role: "user", content: [{ type: "text", text: "hi" }, { type: "video" }] }]
+        })
+      ),
+      /messages\[0\]\.content\[1\]/
+    )
+    assert.match(reason(`{"id": "a", "messages": [{"role": "user", "content": 42}]}`), /^messages\.0\.content/)
+  })
+
   it("rejects each kind of malformed line with a reason", () => {
     assert.match(reason(`{"id": "a", "prompt": "hi"`), /^not valid JSON/)
     assert.strictEqual(reason(`[1, 2]`), "a line must be a JSON object")
