@@ -14,7 +14,8 @@ export type Env = Readonly<Record<string, string | undefined>>
 /** Reads a variable from a snapshot; an empty value counts as unset. */
 export const lookupEnv = (env: Env, name: string): string | undefined => {
   const value = Object.hasOwn(env, name) ? env[name] : undefined
-  return value === undefined || value === "" ? undefined : value
+  // (blanks alone are a mistake, a key of spaces or a URL of one: read as the empty value, unset)
+  return value === undefined || value.trim() === "" ? undefined : value
 }
 
 /**

@@ -266,6 +266,25 @@ describe("providers with any name (API.md §8)", () => {
         )
       }))
 
+    it.effect("a key variable holding only blanks is unset, as an empty one is: no key of spaces is sent", () =>
+      Effect.gen(function*() {
+        const env = { OPENAI_API_KEY: " \t " }
+        const implicit = yield* serviceOf({
+          providers: { openai: { endpoints: [endpoint("openai")] } },
+          models: { m: model("openai") }
+        }, env)
+        // (a key is optional for this protocol: none is sent)
+        assert.deepStrictEqual(yield* implicit.credentials("openai"), { apiKey: undefined, headers: [] })
+        const named = yield* serviceOf({
+          providers: { openai: { api_key: "${OPENAI_API_KEY}", endpoints: [endpoint("openai")] } },
+          models: { m: model("openai") }
+        }, env)
+        assert.include(
+          (yield* Effect.flip(named.credentials("openai"))).message,
+          "OPENAI_API_KEY is not set (or is empty)"
+        )
+      }))
+
     it.effect("is required where the protocol needs one, but only fails when the entry is used", () =>
       Effect.gen(function*() {
         const service = yield* serviceOf({
