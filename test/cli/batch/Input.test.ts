@@ -63,7 +63,11 @@ describe("batch input lines", () => {
 
   it("takes content parts (text, an image) in messages as generate does, and refuses a bad part by its position", () => {
     const png = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
-    const parts = [{ type: "text", text: "What is this?" }, { type: "image", data: png, mediaType: "image/png" }]
+    const parts = [{ type: "text", text: "What is this?" }, {
+      type: "image",
+      data: png,
+      mediaType: "image/png"
+    }] as const
     const line = parseLine(JSON.stringify({ id: "img", messages: [{ role: "user", content: parts }] }), context)
     assert.strictEqual(line._tag, "Item", JSON.stringify(line))
     assert.deepStrictEqual(line._tag === "Item" && line.item.request.messages, [{ role: "user", content: parts }])
