@@ -311,19 +311,26 @@ describe.concurrent("ledger report and budget", { timeout: 120_000 }, () => {
   })
 })
 
+/** One alias with a daily $0.50 limit per `user` tag (and $2 in all), over `ledger`. */
+const perUserConfig = (apiKey: string, ledger: Record<string, unknown>) => ({
+  default_model: "flash",
+  providers: { google: { api_key: apiKey, endpoints: [{ name: "g-a", base_url: "http://127.0.0.1:9" }] } },
+  models: {
+    flash: { provider: "google", model_id: "gemini-flash-x", pricing: { input_per_1m: 1, output_per_1m: 4 } }
+  },
+  budget: { daily_spend_limit: 2, per_tag: { user: { daily: 0.5 } } },
+  ledger
+})
+
 describe("budget: a call held before its window", { timeout: 120_000 }, () => {
   const lateDir = tempDir()
-  const lateConfig = writeConfig(lateDir, {
-    default_model: "flash",
-    providers: {
-      google: { api_key: "cli-budget-test-key-0002", endpoints: [{ name: "g-a", base_url: "http://127.0.0.1:9" }] }
-    },
-    models: {
-      flash: { provider: "google", model_id: "gemini-flash-x", pricing: { input_per_1m: 1, output_per_1m: 4 } }
-    },
-    budget: { daily_spend_limit: 2, per_tag: { user: { daily: 0.5 } } },
-    ledger: { backend: "sqlite", path: join(lateDir, "ledger.db") }
-  })
+  const lateConfig = writeConfig(
+    lateDir,
+    perUserConfig("cli-budget-test-key-0002", {
+      backend: "sqlite",
+      path: join(lateDir, "ledger.db")
+    })
+  )
 
   beforeAll(async () => {
     // Held a minute before today's UTC midnight, committed a minute after it: its cost is today's.
@@ -387,17 +394,7 @@ describe("budget: a call in flight held long ago, its hold renewed since", { tim
   const renewedInFlight = (ledger: Record<string, unknown>, layer: Layer.Layer<Ledger, LedgerError>) =>
     Effect.gen(function*() {
       const runDir = tempDir()
-      const runConfig = writeConfig(runDir, {
-        default_model: "flash",
-        providers: {
-          google: { api_key: "cli-budget-test-key-0003", endpoints: [{ name: "g-a", base_url: "http://127.0.0.1:9" }] }
-        },
-        models: {
-          flash: { provider: "google", model_id: "gemini-flash-x", pricing: { input_per_1m: 1, output_per_1m: 4 } }
-        },
-        budget: { daily_spend_limit: 2, per_tag: { user: { daily: 0.5 } } },
-        ledger
-      })
+      const runConfig = writeConfig(runDir, perUserConfig("cli-budget-test-key-0003", ledger))
       const midnight = Math.floor(Date.now() / 86_400_000) * 86_400_000
       const refused = yield* Effect.gen(function*() {
         const store = yield* Ledger
