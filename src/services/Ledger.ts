@@ -19,11 +19,10 @@ import type { PostgresLedgerOptions } from "./ledger/Postgres.js"
 import type { SqliteLedgerOptions } from "./ledger/Sqlite.js"
 import type { Refusal, SlotRecord, WindowUse } from "./ledger/Windows.js"
 
-export type { Refusal, WindowUse } from "./ledger/Windows.js"
-
 export type { MemoryLedgerOptions } from "./ledger/Memory.js"
 export type { PostgresLedgerOptions } from "./ledger/Postgres.js"
 export type { SqliteDurability, SqliteLedgerOptions } from "./ledger/Sqlite.js"
+export type { Refusal, WindowUse } from "./ledger/Windows.js"
 
 /**
  * One limit a hold is checked against: a scope (`global`, `model:<alias>`, `<tag>:<value>`), a window
@@ -363,10 +362,7 @@ const load = <A>(name: string, module: () => Promise<A>): Effect.Effect<A, Ledge
       })
   })
 
-/**
- * The SQLite ledger (created and migrated as needed); fails with `LedgerError` when the file cannot
- * be used. The connection closes with the layer's scope.
- */
+/** The SQLite ledger (created, migrated as needed); `LedgerError` if the file cannot be used. Closes with the layer. */
 export const layerSqlite = (options: SqliteLedgerOptions): Layer.Layer<Ledger, LedgerError> =>
   Layer.scoped(
     Ledger,
@@ -374,10 +370,7 @@ export const layerSqlite = (options: SqliteLedgerOptions): Layer.Layer<Ledger, L
       Effect.map(Sqlite.make(options), withSpans))
   )
 
-/**
- * The PostgreSQL ledger (migrated as needed); fails with `LedgerError` when the server cannot be
- * used. The pool closes with the layer's scope.
- */
+/** The PostgreSQL ledger (migrated as needed); `LedgerError` if the server cannot be used. Closes with the layer. */
 export const layerPostgres = (options: PostgresLedgerOptions): Layer.Layer<Ledger, LedgerError> =>
   Layer.scoped(
     Ledger,
