@@ -311,6 +311,17 @@ describe.concurrent("ledger report and budget", { timeout: 120_000 }, () => {
   })
 })
 
+/** A hold of `estimate` for `user` on the alias of `perUserConfig`. */
+const userHold = (traceId: string, user: string, estimate: number, limits: ReadonlyArray<BudgetLimit> = []) => ({
+  traceId,
+  provider: "google",
+  model: "gemini-flash-x",
+  alias: "flash",
+  tags: { user },
+  estimate,
+  limits
+})
+
 /** One alias with a daily $0.50 limit per `user` tag (and $2 in all), over `ledger`. */
 const perUserConfig = (apiKey: string, ledger: Record<string, unknown>) => ({
   default_model: "flash",
@@ -339,26 +350,10 @@ describe("budget: a call held before its window", { timeout: 120_000 }, () => {
       Effect.gen(function*() {
         const ledger = yield* Ledger
         yield* TestClock.setTime(midnight - 60_000)
-        const hold = yield* ledger.hold({
-          traceId: "t-dave",
-          provider: "google",
-          model: "gemini-flash-x",
-          alias: "flash",
-          tags: { user: "dave" },
-          estimate: 0.4,
-          limits: []
-        })
+        const hold = yield* ledger.hold(userHold("t-dave", "dave", 0.4))
         // Held two hours before midnight (longer ago than a hold lives), committed after it.
         yield* TestClock.setTime(midnight - 7_200_000)
-        const long = yield* ledger.hold({
-          traceId: "t-erin",
-          provider: "google",
-          model: "gemini-flash-x",
-          alias: "flash",
-          tags: { user: "erin" },
-          estimate: 0.3,
-          limits: []
-        })
+        const long = yield* ledger.hold(userHold("t-erin", "erin", 0.3))
         yield* TestClock.setTime(midnight + 60_000)
         yield* ledger.commit(hold, { cost: 0.4, endpoint: "g-a" })
         yield* ledger.commit(long, { cost: 0.3, endpoint: "g-a" })
@@ -399,27 +394,13 @@ describe("budget: a call in flight held long ago, its hold renewed since", { tim
       const refused = yield* Effect.gen(function*() {
         const store = yield* Ledger
         yield* TestClock.setTime(midnight - 7_200_000)
-        const hold = yield* store.hold({
-          traceId: "t-frank",
-          provider: "google",
-          model: "gemini-flash-x",
-          alias: "flash",
-          tags: { user: "frank" },
-          estimate: 0.4,
-          limits: []
-        })
+        const hold = yield* store.hold(userHold("t-frank", "frank", 0.4))
         yield* TestClock.setTime(Date.now())
         yield* store.renew!(hold)
         // admission: the renewed hold counts in frank's daily window
-        return yield* Effect.flip(store.hold({
-          traceId: "t-frank-2",
-          provider: "google",
-          model: "gemini-flash-x",
-          alias: "flash",
-          tags: { user: "frank" },
-          estimate: 0.2,
-          limits: [{ scope: "user:frank", window: "daily", limit: 0.5 }]
-        }))
+        return yield* Effect.flip(
+          store.hold(userHold("t-frank-2", "frank", 0.2, [{ scope: "user:frank", window: "daily", limit: 0.5 }]))
+        )
       }).pipe(Effect.provide(layer))
       assert.deepStrictEqual(refused._tag === "BudgetExceededError" && [refused.scope, refused.spent], [
         "user:frank",
