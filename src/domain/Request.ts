@@ -13,8 +13,9 @@ import { maxTokenCount } from "./TokenUsage.js"
  */
 export type ContentPart =
   | { readonly type: "text"; readonly text: string }
-  | { readonly type: "image"; readonly data: Uint8Array | string; readonly mediaType: string }
-  | { readonly type: "image"; readonly url: string }
+  | { readonly type: "image"; readonly data: Uint8Array | string; readonly mediaType: string; readonly url?: never }
+  // `mediaType` names the type an https: URL's path does not show (a data: URL names its own).
+  | { readonly type: "image"; readonly url: string; readonly mediaType?: string; readonly data?: never }
   | { readonly type: "file"; readonly data: Uint8Array | string; readonly mediaType: string; readonly name?: string }
 
 /** A message of a conversation. */
@@ -222,6 +223,9 @@ const contentParts = (content: ReadonlyArray<unknown>, index: number): Array<Use
         break
       }
       case "image": {
+        if (part.url !== undefined && part.data !== undefined) {
+          return invalidRequest(`${label}: an image has either url or data, not both`)
+        }
         if (part.url !== undefined) {
           if (typeof part.url !== "string" || !/^(https:|data:)/i.test(part.url)) {
             const named = typeof part.url === "string" ? ` (${imageUrlMediaType(part.url)})` : ""
@@ -238,9 +242,11 @@ const contentParts = (content: ReadonlyArray<unknown>, index: number): Array<Use
           }
           const payload = dataUrl !== null ? dataUrlProblem(part.url) : undefined
           if (payload !== undefined) return invalidRequest(`${label} (${dataUrl![1]!.toLowerCase()}): ${payload}`)
+          const declared = urlImageMediaType(part.mediaType, dataUrl?.[1]?.toLowerCase(), label)
+          if (declared instanceof FatalError) return declared
           parts.push({
             type: "file",
-            mediaType: dataUrl !== null ? dataUrl[1]!.toLowerCase() : "image/*",
+            mediaType: declared ?? (dataUrl !== null ? dataUrl[1]!.toLowerCase() : "image/*"),
             data: { _tag: "url", url: part.url },
             source: label
           })
@@ -281,6 +287,23 @@ const contentParts = (content: ReadonlyArray<unknown>, index: number): Array<Use
     }
   }
   return parts
+}
+
+/** The `mediaType` given beside an image URL (an image type, and a data: URL's own if it has one). */
+const urlImageMediaType = (
+  given: unknown,
+  inline: string | undefined,
+  label: string
+): string | undefined | FatalError => {
+  if (given === undefined) return undefined
+  if (typeof given !== "string" || !mediaTypePattern.test(given) || !/^image\//i.test(given)) {
+    return invalidRequest(`${label}.mediaType must be an image/* media type, got ${describe(given)}`)
+  }
+  const mediaType = given.toLowerCase()
+  if (inline !== undefined && mediaType !== inline) {
+    return invalidRequest(`${label}: mediaType ${mediaType} differs from its data: URL's ${inline}`)
+  }
+  return mediaType
 }
 
 /** The media type and base64 data of an inline image or file part, or what is wrong with it. */

@@ -66,6 +66,23 @@ describe("content parts", () => {
     assert.strictEqual(files[4]!.fileName, "report.pdf")
   })
 
+  it("an image URL takes the mediaType its path does not show", () => {
+    const request = accepted({
+      messages: [{
+        role: "user",
+        content: [
+          { type: "image", url: "https://example.com/render?id=7", mediaType: "IMAGE/PNG" },
+          { type: "image", url: `data:image/webp;base64,${png}`, mediaType: "image/webp" }
+        ]
+      }]
+    })
+    const files = request.messages[0]!.parts as ReadonlyArray<FilePart>
+    assert.deepStrictEqual(files.map((part) => [part.mediaType, part.data._tag]), [["image/png", "url"], [
+      "image/webp",
+      "url"
+    ]])
+  })
+
   it("wrapped base64 (line breaks) is accepted and sent compact", () => {
     const wrapped = `${png.slice(0, 40)}\n${png.slice(40)}`
     const request = accepted({
@@ -110,6 +127,19 @@ describe("content parts", () => {
       ]],
       [[{ type: "file", data: "JVBERi0=", mediaType: "application/pdf", name: 7 }], ["messages[0].content[0].name"]],
       [[{ type: "video", url: "https://example.com/a.mp4" }], ["messages[0].content[0].type", "video"]],
+      // the two image shapes are exclusive: bytes beside a URL are not silently dropped
+      [[{ type: "image", url: "https://example.com/a.png", data: png, mediaType: "image/png" }], [
+        "messages[0].content[0]",
+        "either url or data"
+      ]],
+      [[{ type: "image", url: "https://example.com/a", mediaType: "application/pdf" }], [
+        "messages[0].content[0].mediaType",
+        "application/pdf"
+      ]],
+      [[{ type: "image", url: `data:image/png;base64,${png}`, mediaType: "image/jpeg" }], [
+        "messages[0].content[0]",
+        "image/jpeg differs from its data: URL's image/png"
+      ]],
       [[{ type: "text", text: 3 }], ["messages[0].content[0].text"]],
       [["just a string"], ["messages[0].content[0]"]],
       [[null], ["messages[0].content[0]"]]

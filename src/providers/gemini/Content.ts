@@ -136,7 +136,7 @@ export const canCarryFile = (part: FilePart): boolean | string => {
   // an `image/*` URL: the refusal says what its URL named, or that it named nothing Gemini can tell
   if (mediaType === undefined) {
     return part.mediaType === "image/*" && part.data._tag === "url"
-      ? "cannot be sent over the gemini protocol: its URL names no image type (a .png, .jpg, .webp, .heic or .heif path); send its bytes or a data: URL"
+      ? "cannot be sent over the gemini protocol: its URL names no image type (a .png, .jpg, .webp, .heic or .heif path); give the part its mediaType, or send its bytes or a data: URL"
       : false
   }
   if (!supportedMediaType.test(mediaType)) {

@@ -45,7 +45,8 @@ describe("Gemini files", () => {
       file("application/pdf", { _tag: "url", url: "https://generativelanguage.googleapis.com/v1beta/files/abc" }),
       file("image/*", { _tag: "url", url: `data:image/png;base64,${png}` }),
       file("image/*", { _tag: "url", url: "https://example.com/photos/cat.JPG?size=large" }),
-      file("audio/wav", { _tag: "base64", base64: "UklGRg==" })
+      file("audio/wav", { _tag: "base64", base64: "UklGRg==" }),
+      file("image/webp", { _tag: "url", url: "https://example.com/render?id=7" })
     ))
     assert.deepStrictEqual(body.contents[0]!.parts, [
       { text: "Describe" },
@@ -55,7 +56,8 @@ describe("Gemini files", () => {
       },
       { inlineData: { mimeType: "image/png", data: png } },
       { fileData: { mimeType: "image/jpeg", fileUri: "https://example.com/photos/cat.JPG?size=large" } },
-      { inlineData: { mimeType: "audio/wav", data: "UklGRg==" } }
+      { inlineData: { mimeType: "audio/wav", data: "UklGRg==" } },
+      { fileData: { mimeType: "image/webp", fileUri: "https://example.com/render?id=7" } }
     ])
   })
 
@@ -97,6 +99,10 @@ describe("Gemini files", () => {
     assert.include(unnamed, "its URL names no image type")
     assert.include(unnamed, "data: URL")
     assert.isUndefined(check("https://example.com/cat.webp"))
+    assert.include(unnamed, "its mediaType")
+    // the type the caller gives beside such a URL is the one sent
+    const named = withUser(file("image/png", { _tag: "url", url: "https://example.com/photo?id=3" }))
+    assert.isUndefined(Gemini.protocol.check(named, "gemini-2.5-flash"))
   })
 
   it("refuses a tool name Gemini rejects and a tool choice naming no declared tool", () => {
