@@ -26,7 +26,24 @@ export { FinishReason } from "./domain/FinishReason.js"
 export { GenerationResponse, Timing } from "./domain/GenerationResponse.js"
 export { LedgerEvent } from "./domain/LedgerEvent.js"
 export type { LedgerQuery, SummaryGroupBy, SummaryRow } from "./domain/LedgerEvent.js"
-export type { CallRequest, Message as CallMessage, Part } from "./domain/Prompt.js"
+export type {
+  AssistantPart,
+  CallRequest,
+  FileData,
+  FilePart,
+  JsonResponseFormat,
+  JsonSchema,
+  Message as CallMessage,
+  Part,
+  ProviderMetadata,
+  ReasoningPart,
+  TextPart,
+  ToolCallPart,
+  ToolChoice,
+  ToolDefinition,
+  ToolResultPart,
+  UserPart
+} from "./domain/Prompt.js"
 export type { ContentPart, GenerateRequest, Message } from "./domain/Request.js"
 export { StreamEvent } from "./domain/StreamEvent.js"
 export { TokenUsage } from "./domain/TokenUsage.js"
@@ -36,9 +53,22 @@ export * as Layers from "./layers/Layers.js"
 export * as Telemetry from "./internal/Telemetry.js"
 export { disposeLiveLayer, LiveLayer, makeLiveLayer } from "./layers/Live.js"
 export type { LiveLayerOptions, LiveServices } from "./layers/Live.js"
-export type { Protocol, ProviderAnswer, ProviderClient, ProviderTarget, StreamPart } from "./providers/Provider.js"
+export type {
+  IdleTimeout,
+  Protocol,
+  ProviderAnswer,
+  ProviderClient,
+  ProviderTarget,
+  StreamPart
+} from "./providers/Provider.js"
 export { CircuitBreaker } from "./services/CircuitBreaker.js"
-export type { BreakerState, EndpointBreaker } from "./services/CircuitBreaker.js"
+export type {
+  Admission as BreakerAdmission,
+  AttemptOutcome,
+  BreakerState,
+  EndpointBreaker
+} from "./services/CircuitBreaker.js"
+export type { LoadOptions } from "./services/config/Sources.js"
 export { Ledger } from "./services/Ledger.js"
 export type {
   Admission as RateLimitAdmission,

@@ -24,4 +24,4 @@ export type {
 } from "./layers/Test.js"
 export { layerMemory, makeMemory } from "./services/Ledger.js"
 export * as Simulator from "./simulator/Simulator.js"
-export type { SimulatorStep } from "./simulator/Simulator.js"
+export type { ScriptedToolCall, SimulatorStep } from "./simulator/Simulator.js"

@@ -24,7 +24,7 @@ import { openai } from "./OpenAI.js"
 import { complete, parseDirective, type ParsedRequest, type SimulatorStep } from "./Script.js"
 import type { Reply, SimulatedProvider, Wire } from "./Wire.js"
 
-export type { SimulatorStep } from "./Script.js"
+export type { ScriptedToolCall, SimulatorStep } from "./Script.js"
 export type { SimulatedProvider } from "./Wire.js"
 
 /** How to start a simulator. */
