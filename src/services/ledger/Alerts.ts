@@ -173,19 +173,6 @@ export const make = (thresholds: ReadonlyArray<number>): Effect.Effect<Alerts> =
         Effect.repeatN(Effect.yieldNow(), 2),
         Effect.forEach(alerts, (alert) =>
           Effect.zipRight(
-            Effect.logWarning(
-              `budget alert: ${alert.scope} reached ${percent(alert.threshold)}% of its ${alert.window} limit (${
-                formatUsd(alert.spent)
-              } of ${formatUsd(alert.limit)})`
-            ).pipe(
-              Effect.annotateLogs({
-                scope: alert.scope,
-                window: alert.window,
-                threshold: alert.threshold,
-                spent: alert.spent,
-                limit: alert.limit
-              })
-            ),
             Effect.zipRight(
               Metric.increment(
                 Telemetry.withTags(Telemetry.budgetAlerts, {
@@ -195,6 +182,24 @@ export const make = (thresholds: ReadonlyArray<number>): Effect.Effect<Alerts> =
                 })
               ),
               PubSub.publish(pubsub, alert)
+            ),
+            // Last, and never failing: it runs inside the call's hold, so a logger that throws (a
+            // failing sink) would fail the call with its hold written and not settled.
+            Effect.catchAllCause(
+              Effect.logWarning(
+                `budget alert: ${alert.scope} reached ${percent(alert.threshold)}% of its ${alert.window} limit (${
+                  formatUsd(alert.spent)
+                } of ${formatUsd(alert.limit)})`
+              ).pipe(
+                Effect.annotateLogs({
+                  scope: alert.scope,
+                  window: alert.window,
+                  threshold: alert.threshold,
+                  spent: alert.spent,
+                  limit: alert.limit
+                })
+              ),
+              () => Effect.void
             )
           ), { discard: true })
       ),

@@ -451,3 +451,44 @@ describe("a subscriber forked just before a call", () => {
       providers: makeMockProviders({ otherwise: { content: "ok", usage: { inputTokens: 18, outputTokens: 100 } } })
     }))))
 })
+
+describe("a logger that throws on the alert's warning (a failing sink)", () => {
+  const throwing = Logger.make(({ logLevel }) => {
+    if (logLevel._tag === "Warning") throw new Error("alert webhook down")
+  })
+  const providers = makeMockProviders({ otherwise: { content: "ok", usage: { inputTokens: 10, outputTokens: 500 } } })
+  const config = { ...testConfig, budget: { daily_spend_limit: 0.003, alert_thresholds: [0.5] } }
+  for (
+    const [name, ledger] of [
+      ["memory", undefined],
+      ["sqlite", layerSqlite({ path: tempFile(), alertThresholds: [0.5] })]
+    ] as const
+  ) {
+    it.effect(`fails nothing (${name}): the call answers and settles, the alert reaches the stream and the metric`, () =>
+      Effect.gen(function*() {
+        const ledger = yield* Ledger
+        const alerts = Telemetry.withTags(Telemetry.budgetAlerts, {
+          scope: "global",
+          window: "daily",
+          threshold: "0.5"
+        })
+        const before = (yield* Metric.value(alerts)).count
+        const got: Array<BudgetAlert> = []
+        const fiber = yield* Effect.fork(
+          Stream.runForEach(ledger.alerts, (alert) => Effect.sync(() => got.push(alert)))
+        )
+        // the hold ($0.002018) crosses half the $0.003 limit
+        assert.strictEqual(yield* generate({ prompt: "hi", maxOutputTokens: 1000 }), "ok")
+        for (let turns = 0; got.length === 0 && turns < 100; turns++) yield* Effect.yieldNow()
+        yield* Fiber.interrupt(fiber)
+        assert.deepStrictEqual(got.map((alert) => alert.threshold), [0.5])
+        assert.strictEqual((yield* Metric.value(alerts)).count, before + 1)
+        const events = yield* ledger.events()
+        assert.deepStrictEqual(events.map((event) => event.type), ["hold", "commit"])
+        assert.closeTo(yield* ledger.spendToday(), 0.00101, 1e-9)
+      }).pipe(
+        Effect.provide(makeTestLayer({ config, providers, ...(ledger === undefined ? {} : { ledger }) })),
+        Effect.provide(Logger.replace(Logger.defaultLogger, throwing))
+      ))
+  }
+})
