@@ -15,6 +15,7 @@ import type { ScopeLimits } from "../domain/Config.js"
 import type { BudgetWindow, ConfigError, LedgerError } from "../domain/Errors.js"
 import type { SummaryGroupBy } from "../domain/LedgerEvent.js"
 import { tagKeyProblem, tagValueOf } from "../domain/Tags.js"
+import { roundUsd } from "../internal/Usd.js"
 import type { LiveServices } from "../layers/Live.js"
 import { Ledger } from "../services/Ledger.js"
 import { windowStart } from "../services/ledger/Spend.js"
@@ -132,7 +133,8 @@ export const makeCommands = (shared: {
             windowStart: new Date(windowStart(window, now)).toISOString(),
             spent,
             limit,
-            fraction: limit > 0 ? spent / limit : null
+            // to 12 places, as costs are: 0.54 / 10 is 0.054, not 0.054000000000000006
+            fraction: limit > 0 ? roundUsd(spent / limit) : null
           })
         const add = (scope: string, window: BudgetWindow, limit: number) =>
           Effect.map(ledger.spend(scope, window), (spent) => row(scope, window, limit, spent))

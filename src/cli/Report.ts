@@ -5,7 +5,7 @@
  */
 import type { BudgetWindow } from "../domain/Errors.js"
 import type { SummaryGroupBy, SummaryRow } from "../domain/LedgerEvent.js"
-import { roundUsd } from "../internal/Usd.js"
+import { roundUsd, RunningTotal } from "../internal/Usd.js"
 import { bar, percentOf, table, usd } from "./Format.js"
 
 /** The output formats of both commands. */
@@ -44,9 +44,13 @@ export const makeReport = (
   rows: ReadonlyArray<SummaryRow>
 ): Report => {
   const total = { calls: 0, ok: 0, error: 0, cancelled: 0, expired: 0, inputTokens: 0, outputTokens: 0, cost: 0 }
-  for (const row of rows) for (const key of Object.keys(total) as Array<keyof typeof total>) total[key] += row[key]
-  // a sum of rounded costs picks up float noise (0.1 + 0.2): reported to the picodollar, as every cost is
-  total.cost = roundUsd(total.cost)
+  const cost = new RunningTotal()
+  for (const row of rows) {
+    for (const key of Object.keys(total) as Array<keyof typeof total>) total[key] += row[key]
+    cost.add(row.cost)
+  }
+  // a plain sum of rounded costs picks up float noise (0.1 + 0.2): compensated, to the picodollar
+  total.cost = roundUsd(cost.value)
   return {
     groupBy,
     days,

@@ -34,6 +34,11 @@ describe("makeReport", () => {
     assert.strictEqual(JSON.stringify(report.total.cost), "0.3")
   })
 
+  it("totals a long report without drift: 1,000 days of $3.03 are $3,030", () => {
+    const rows = Array.from({ length: 1000 }, (_, i) => row(`day-${i}`, 3.03))
+    assert.strictEqual(makeReport("day", 1000, 0, 86_400_000, rows).total.cost, 3030)
+  })
+
   it("by endpoint, the JSON total carries the failure rate the table's total row shows", () => {
     const failed = { ...row("b", 0), ok: 0, error: 1 }
     const report = makeReport("endpoint", 1, 0, 86_400_000, [row("a", 0.1), row("c", 0.1), failed])

@@ -115,7 +115,7 @@ export const budgetExceeded = (
     } ${words.period}, this call is estimated at ${formatUsd(estimate)}`,
     scope: limit.scope,
     window: limit.window,
-    spent,
+    spent: roundUsd(spent),
     limit: limit.limit,
     estimate,
     ...(provider !== undefined ? { provider } : {})

@@ -4,7 +4,7 @@
  */
 import type { LedgerEvent, SummaryGroupBy, SummaryRow } from "../../domain/LedgerEvent.js"
 import { tagValueOf } from "../../domain/Tags.js"
-import { roundUsd } from "../../internal/Usd.js"
+import { roundUsd, RunningTotal } from "../../internal/Usd.js"
 import type { SummaryQuery } from "../Ledger.js"
 import { dayKey, monthKey, weekKey } from "./Spend.js"
 
@@ -44,6 +44,8 @@ export const computeSummary = (
   const settled = new Map<string, LedgerEvent>()
   for (const event of events) if (event.type !== "hold") settled.set(event.holdId, event)
   const rows = new Map<string, { -readonly [K in keyof SummaryRow]: SummaryRow[K] }>()
+  // compensated, as spend is: a plain sum of 9,999 × $0.10 read 999.900000000159
+  const costs = new Map<string, RunningTotal>()
   for (const hold of events) {
     if (hold.type !== "hold" || hold.timestamp < since || hold.timestamp >= until) continue
     const settlement = settled.get(hold.holdId)
@@ -54,13 +56,15 @@ export const computeSummary = (
     if (settlement) {
       row.inputTokens += settlement.usage?.inputTokens ?? 0
       row.outputTokens += settlement.usage?.outputTokens ?? 0
-      row.cost += settlement.cost
+      const cost = costs.get(key)
+      if (cost === undefined) costs.set(key, new RunningTotal(settlement.cost))
+      else cost.add(settlement.cost)
       row[settlement.status] += 1
     } else if (now - hold.timestamp >= holdTtlS * 1000) {
       row.expired += 1
     }
     rows.set(key, row)
   }
-  for (const row of rows.values()) row.cost = roundUsd(row.cost)
+  for (const row of rows.values()) row.cost = roundUsd(costs.get(row.key)?.value ?? 0)
   return [...rows.values()].sort((a, b) => a.key.localeCompare(b.key))
 }

@@ -55,6 +55,19 @@ describe("in-memory ledger", () => {
       assert.deepStrictEqual([row!.calls, row!.ok, row!.cost], [2, 2, 0.125])
     }))
 
+  it.effect("sums a summary row's cost as spend sums: 9,999 calls of $0.10 are $999.90 in both", () =>
+    Effect.gen(function*() {
+      yield* TestClock.setTime(day)
+      const ledger = yield* makeMemory({ maxEvents: 20_000 })
+      for (let i = 0; i < 9_999; i++) {
+        const hold = yield* ledger.hold(request({ traceId: `t${i}`, estimate: 0.1, limit: 0 }))
+        yield* ledger.commit(hold, { cost: 0.1 })
+      }
+      assert.strictEqual(yield* ledger.spendToday(), 999.9)
+      const rows = yield* ledger.summary({ groupBy: "day" })
+      assert.deepStrictEqual(rows.map((row) => [row.calls, row.cost]), [[9_999, 999.9]])
+    }))
+
   it.effect("keeps 10,000 events by default", () =>
     Effect.gen(function*() {
       yield* TestClock.setTime(day)

@@ -5,6 +5,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { holdEvent, settlementEvent } from "../../../src/services/ledger/Events.js"
 import {
+  budgetExceeded,
   dayKey,
   formatUsd,
   monthKey,
@@ -106,6 +107,13 @@ describe("SpendFold", () => {
       fold.add({ type: "cancel", holdId: `o${i}`, cost: 0, timestamp: now, alias: "flash", tags: undefined })
     }
     assert.strictEqual(fold.spent("global", "daily", now), 999.9 + 99.9)
+  })
+
+  it("a refusal carries the spend as spend() reads it: $0.60 + $0.30 is $0.90, not 0.8999999999999999", () => {
+    const limit = { scope: "global", window: "monthly", limit: 1 } as const
+    const refusal = budgetExceeded(limit, 0.6 + 0.3, 0.3, undefined)
+    assert.strictEqual(refusal.spent, 0.9)
+    assert.include(refusal.message, "spent $0.90 of $1.00")
   })
 
   it("keeps large totals exact too: 99,999 settlements of $0.03 leave room for exactly one more under $3,000", () => {
