@@ -68,6 +68,24 @@ describe("an undecodable 200 that reports its usage", () => {
     assert.isUndefined(billedUsageOf(bare))
   })
 
+  it("an OpenAI-compatible error body beside a finished choice and its usage (OpenRouter's) keeps that usage too", () => {
+    const body = {
+      id: "gen-1",
+      object: "chat.completion",
+      model: "m",
+      choices: [{ index: 0, message: { role: "assistant", content: "Partial" }, finish_reason: "length" }],
+      error: { code: 400, message: "Token limit reached" },
+      usage: { prompt_tokens: 5000, completion_tokens: 1000, total_tokens: 6000 }
+    }
+    const error = failure(OpenAI.decode(JSON.stringify(body), 200, {}, context))
+    assert.deepStrictEqual([error._tag, error.reason], ["FatalError", "invalid_request"])
+    const billed = billedUsageOf(error)
+    assert.deepStrictEqual([billed?.inputTokens, billed?.outputTokens], [5000, 1000])
+    // an error body without usage carries none
+    const { usage: _, ...bare } = body
+    assert.isUndefined(billedUsageOf(failure(OpenAI.decode(JSON.stringify(bare), 200, {}, context))))
+  })
+
   it.effect("settles its call's cancel at that usage, not at $0", () =>
     Effect.gen(function*() {
       const answering = Layer.succeed(

@@ -192,8 +192,7 @@ export const badResponse = (
     endpoint: context.endpoint,
     ...(context.status !== undefined ? { status: context.status } : {})
   })
-  if (billed !== undefined) billedUsage.set(error, billed)
-  return error
+  return withBilledUsage(error, billed)
 }
 
 /**
@@ -202,6 +201,12 @@ export const badResponse = (
  * Kept beside the error, not on it: a `FatalError`'s fields are the contract's.
  */
 const billedUsage = new WeakMap<object, UsageCounts>()
+
+/** `error`, with the usage the failed answer still reported (it was billed) kept beside it. */
+export const withBilledUsage = <E extends object>(error: E, billed: UsageCounts | undefined): E => {
+  if (billed !== undefined) billedUsage.set(error, billed)
+  return error
+}
 
 /** The usage `error` (an undecodable answer) reported, if any. */
 export const billedUsageOf = (error: unknown): UsageCounts | undefined =>

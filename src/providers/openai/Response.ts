@@ -298,7 +298,9 @@ export const decode = (
   const bad = (detail: string) => Either.left(Errors.badResponse(detail, { ...context, status }))
   if (json === undefined) return bad(`the body is not JSON: ${bodyText}`)
   if (isErrorPayload(json)) {
-    return Either.left(classifyInBand(json, bodyText, headers, context, `answered HTTP ${status} with an error body`))
+    const error = classifyInBand(json, bodyText, headers, context, `answered HTTP ${status} with an error body`)
+    // OpenRouter's error beside a finished choice and its usage: the call was billed, its cancel is priced
+    return Either.left(Errors.withBilledUsage(error, Json.isObject(json) ? billedOf(json) : undefined))
   }
   if (!Json.isObject(json)) return bad(`no \`choices\` in the body: ${bodyText}`)
   if (!Array.isArray(json.choices)) {
