@@ -138,6 +138,21 @@ export const LLMError = Schema.Union(
 )
 export type LLMError = typeof LLMError.Type
 
+/**
+ * Errors whose response said `x-should-retry: false` (OpenAI, Anthropic and services on their wire):
+ * the server's verdict, which the retry policy obeys. Beside the error, not on it: its fields are the contract's.
+ */
+const refusedRetry = new WeakSet<object>()
+
+/** Marks `error` as one its server said not to retry. */
+export const markRetryRefused = <E extends object>(error: E): E => {
+  refusedRetry.add(error)
+  return error
+}
+
+/** Whether the server said not to retry `error` (`x-should-retry: false`). */
+export const isRetryRefused = (error: LLMError): boolean => refusedRetry.has(error)
+
 /** True for the errors the retry schedule may retry (before any rate-limit wait rules apply). */
 export const isRetryable = (error: LLMError): error is RetryableError | RateLimitError =>
   error._tag === "RetryableError" || (error._tag === "RateLimitError" && error.reason === "rate_limited")

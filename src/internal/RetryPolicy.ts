@@ -11,7 +11,7 @@ import * as Schedule from "effect/Schedule"
 import * as ScheduleDecision from "effect/ScheduleDecision"
 import * as Intervals from "effect/ScheduleIntervals"
 import type { ResilienceConfig } from "../domain/Config.js"
-import { isRetryable, type LLMError, RateLimitError } from "../domain/Errors.js"
+import { isRetryable, isRetryRefused, type LLMError, RateLimitError } from "../domain/Errors.js"
 
 /** The backoff schedule built from `resilience.*`. Its input is the error that failed the attempt. */
 export const schedule = (config: ResilienceConfig): Schedule.Schedule<unknown, LLMError> => {
@@ -64,7 +64,7 @@ export const decide = (
 ): Effect.Effect<readonly [RetryDecision, RetryState]> =>
   Effect.gen(function*() {
     const fail = (e: LLMError) => [{ _tag: "fail", error: e } as const, state] as const
-    if (!isRetryable(error)) return fail(error)
+    if (!isRetryable(error) || isRetryRefused(error)) return fail(error)
     const [scheduleState, , decision] = yield* policy.step(now, error, state.scheduleState)
     const next: RetryState = { scheduleState, startedAt: state.startedAt }
     const scheduled = ScheduleDecision.isDone(decision)

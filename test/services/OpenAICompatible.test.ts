@@ -301,6 +301,39 @@ describe("openai over the whole client: retries and waits (TestClock)", () => {
       assert.strictEqual(response.attempts, 3)
     }).pipe(Effect.withRandom(Random.fixed([0.5]))))
 
+  it.scoped("x-should-retry: false (the server's verdict, which OpenAI's SDK obeys): a 500 and a 429 are not retried; a 400 with true is not either", () =>
+    Effect.gen(function*() {
+      const server = yield* Loopback.make
+      const refused = { "x-should-retry": "false" }
+      server.enqueue(
+        { ...serverError, headers: { ...json, ...refused } },
+        rateLimited({ ...refused, "retry-after": "1" }),
+        {
+          status: 400,
+          headers: { ...json, "x-should-retry": "true" },
+          body: errorBody({ message: "Invalid parameter", type: "invalid_request_error" })
+        }
+      )
+      const layer = layerOf(openaiConfig([{ name: "a", url: server.url }]))
+      const failures = yield* Effect.forEach(
+        ["t-500", "t-429", "t-400"],
+        (traceId) => Effect.flip(generate({ prompt: "hi", traceId }).pipe(Effect.provide(layer)))
+      )
+      assert.deepStrictEqual(failures.map((error) => [error._tag, "reason" in error ? error.reason : undefined]), [
+        ["RetryableError", "server_error"],
+        ["RateLimitError", "rate_limited"],
+        ["FatalError", "invalid_request"]
+      ])
+      yield* settle
+      assert.strictEqual(server.requests.length, 3, "one request each, none retried")
+      // the status alone still decides without the header: the answer after a plain 500
+      server.enqueue(serverError, recordedAnswer)
+      const fiber = yield* Effect.fork(generate({ prompt: "hi", fullResponse: true }).pipe(Effect.provide(layer)))
+      yield* waitForRequests(server, 4)
+      yield* TestClock.adjust("1200 millis")
+      assert.strictEqual((yield* Fiber.join(fiber)).attempts, 2)
+    }).pipe(Effect.withRandom(Random.fixed([0.5]))))
+
   const waits: ReadonlyArray<readonly [string, Loopback.ScriptedResponse, number]> = [
     ["retry-after: 7 (seconds)", rateLimited({ "retry-after": "7" }), 7_000],
     // TestClock starts at the epoch: this date is 12 s from now.

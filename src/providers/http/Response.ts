@@ -17,7 +17,7 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import type * as Fiber from "effect/Fiber"
 import type * as Scope from "effect/Scope"
-import type { LLMError } from "../../domain/Errors.js"
+import { type LLMError, markRetryRefused } from "../../domain/Errors.js"
 import * as OnFailure from "../../internal/OnFailure.js"
 import * as Scrub from "../../internal/Scrub.js"
 import { isTraced } from "../../internal/Spans.js"
@@ -70,7 +70,13 @@ export const failFromResponse = (
 ): Effect.Effect<never, LLMError> =>
   Effect.flatMap(
     Effect.zip(Encoding.readBodyText(response), Clock.currentTimeMillis),
-    ([text, now]) => Effect.fail(classify(response.status, text, Body.headersOf(response), { ...context, now }))
+    ([text, now]) => {
+      const headers = Body.headersOf(response)
+      const error = classify(response.status, text, headers, { ...context, now })
+      // the server's own verdict (OpenAI's and Anthropic's SDKs obey it): only a "no" is taken, as it
+      // never sends more requests than the status alone would
+      return Effect.fail(headers["x-should-retry"]?.trim().toLowerCase() === "false" ? markRetryRefused(error) : error)
+    }
   )
 
 const isOk = (status: number) => status >= 200 && status < 300
