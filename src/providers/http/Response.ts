@@ -140,7 +140,11 @@ export const makeTransport = (client: HttpClient.HttpClient): Transport => {
   // Every request goes without the client's own span: under Effect's native tracer no one reads it (no
   // span, no URL and header attributes, no request copy to add trace headers), under any other
   // `withScrubbedSpan` stands in for it. The fiber refs that say so, and which headers to redact (in
-  // logs), are set once by the layer where it can (`ClientRefs.ts`), else around the request.
+  // logs), are set once by the layer where it can (`ClientRefs.ts`), else around the request. A client
+  // of the user's may replace the request on the way (`HttpClient.mapRequest`), so the mark
+  // `sendsUntraced` puts on this request would not reach the one the platform's span sees: over any
+  // client but the live pool, the span is turned off around the request instead.
+  const ownPool = Abortable.abortsRequests(client)
   const run = <R>(
     fiber: Fiber.RuntimeFiber<unknown, unknown>,
     execute: Effect.Effect<HttpClientResponse.HttpClientResponse, HttpClientError.HttpClientError, R>,
@@ -148,8 +152,16 @@ export const makeTransport = (client: HttpClient.HttpClient): Transport => {
     secretHeaders: ReadonlyArray<string>,
     context: Errors.ErrorContext
   ): Effect.Effect<HttpClientResponse.HttpClientResponse, LLMError, R> => {
-    const sent = OnFailure.mapError(execute, (error) => Errors.fromHttpClientError(error, context))
-    const untraced = !ClientRefs.sendsUntraced(fiber, request)
+    // A client of the user's may turn a non-2xx answer into an error (`HttpClient.filterStatusOk`):
+    // that answer is still the server's, classified by its status like any other.
+    const answered = ownPool ? execute : Effect.catchIf(
+      execute,
+      (error): error is HttpClientError.ResponseError =>
+        error._tag === "ResponseError" && error.reason === "StatusCode",
+      (error) => Effect.succeed(error.response)
+    )
+    const sent = OnFailure.mapError(answered, (error) => Errors.fromHttpClientError(error, context))
+    const untraced = !ownPool || !ClientRefs.sendsUntraced(fiber, request)
     return untraced || !ClientRefs.redacts(fiber, secretHeaders)
       ? ClientRefs.locally(sent, secretHeaders, untraced)
       : sent
