@@ -4,6 +4,7 @@
  */
 import type { LLMError } from "../domain/Errors.js"
 import { plausible, type UsageCounts } from "../domain/TokenUsage.js"
+import { argumentsText } from "../internal/ArgumentsText.js"
 import { heldOutputBytes, type Pull, unpulled } from "../internal/Peel.js"
 import type { StreamPart } from "../providers/Provider.js"
 import type { CallProgress } from "./Progress.js"
@@ -49,4 +50,24 @@ export const observeUnpulled = (progress: CallProgress, pull: Pull<StreamPart, L
 export const observeHeldOutput = (progress: CallProgress, pull: Pull<StreamPart, LLMError>): void => {
   const bytes = heldOutputBytes(pull)
   if (bytes > 0) progress.observeOutputBytes(bytes)
+}
+
+/**
+ * Records one part of a unary answer read as a stream (a model the service answers only so) in the
+ * call's progress, as a stream's consumer records it: its reports and the output bytes they have not
+ * counted, so an attempt that times out, is cut or is interrupted is priced by what it was billed.
+ */
+export const observePart = (progress: CallProgress, part: StreamPart): void => {
+  switch (part._tag) {
+    case "TextDelta":
+    case "ReasoningDelta":
+      progress.observeOutput(part.text)
+      break
+    case "ToolCall":
+      progress.observeOutput(part.call.name + argumentsText(part.call.params))
+      break
+    case "Usage":
+      observeReport(progress, part)
+      break
+  }
 }

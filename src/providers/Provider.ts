@@ -80,12 +80,14 @@ export interface ProviderClient {
   /**
    * One HTTP attempt of a unary call. `abort` (passed only when `abortsRequests`): the request is
    * sent under that controller, and aborting it ends the attempt with a failure at whatever await it
-   * is in (the response, its body).
+   * is in (the response, its body). `observe` sees each part of an answer read as a stream (a model
+   * the service answers only so): the call prices what it reported if the attempt ends unfinished.
    */
   readonly generate: (
     target: ProviderTarget,
     request: CallRequest,
-    abort?: AbortController
+    abort?: AbortController,
+    observe?: (part: StreamPart) => void
   ) => Effect.Effect<ProviderAnswer, LLMError>
   /**
    * True when `generate` and `openStream` honour their `abort` controller (over a client the live

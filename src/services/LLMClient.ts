@@ -19,6 +19,7 @@ import * as Parts from "../call/Parts.js"
 import * as PendingSettlements from "../call/PendingSettlements.js"
 import * as Plan from "../call/Plan.js"
 import { CallProgress } from "../call/Progress.js"
+import * as Reports from "../call/Reports.js"
 import { settledResponse } from "../call/Response.js"
 import * as Streaming from "../call/Streaming.js"
 import type { LLMError } from "../domain/Errors.js"
@@ -130,7 +131,13 @@ export const make = Effect.gen(function*() {
     const [decoded, route] = yield* attempts.run(meter, (client, target, route, timeout) =>
       Effect.tap(
         Timeout.timeoutAbortable(
-          (abort) => client.generate(target, Plan.requestFor(planned, route.model), abort),
+          (abort) =>
+            client.generate(
+              target,
+              Plan.requestFor(planned, route.model),
+              abort,
+              (part) => Reports.observePart(meter.progress, part)
+            ),
           client.abortsRequests === true,
           timeout,
           () => Attempts.attemptTimeout(route, timeout)

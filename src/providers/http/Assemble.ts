@@ -12,8 +12,11 @@ import { peelUntil, type Pull } from "../../internal/Peel.js"
 import type { ProviderAnswer, StreamPart } from "../Provider.js"
 
 /** Every part of a stream's pull, up to its end (a peel that accepts none); a failure on the way is the result's. */
-export const drain = (pull: Pull<StreamPart, LLMError>): Effect.Effect<ReadonlyArray<StreamPart>, LLMError> =>
-  Effect.map(peelUntil(pull, () => false), (read) => read.prefix)
+export const drain = (
+  pull: Pull<StreamPart, LLMError>,
+  observe?: (part: StreamPart) => void
+): Effect.Effect<ReadonlyArray<StreamPart>, LLMError> =>
+  Effect.map(peelUntil(pull, () => false, observe), (read) => read.prefix)
 
 /** What the parts of a whole stream say, as a unary answer, and the warnings they carried. */
 export const answerOf = (

@@ -11,7 +11,7 @@ import type * as Either from "effect/Either"
 import type * as Scope from "effect/Scope"
 import type { LLMError } from "../../domain/Errors.js"
 import type { CallRequest } from "../../domain/Prompt.js"
-import type { ProviderAnswer, ProviderClient, ProviderTarget } from "../Provider.js"
+import type { ProviderAnswer, ProviderClient, ProviderTarget, StreamPart } from "../Provider.js"
 import * as Abortable from "./Abortable.js"
 import * as Assemble from "./Assemble.js"
 import type * as Errors from "./Errors.js"
@@ -81,13 +81,21 @@ export const make = (codec: Codec): Effect.Effect<ProviderClient, never, HttpCli
         )
       })
     /** A unary call sent as a stream: every part read (no idle limit: the attempt's timeout bounds it), then assembled. */
-    const generateOverStream = (target: ProviderTarget, request: CallRequest, abort: AbortController | undefined) =>
+    const generateOverStream = (
+      target: ProviderTarget,
+      request: CallRequest,
+      abort: AbortController | undefined,
+      observe: ((part: StreamPart) => void) | undefined
+    ) =>
       Effect.scopeWith((scope) =>
         Effect.flatMap(
           openResponse(target, request, scope, abort),
           ({ context, makeHandler, response }) =>
             Effect.flatMap(
-              Effect.flatMap(EventStream.openPull(response, context, makeHandler, undefined, scope), Assemble.drain),
+              Effect.flatMap(
+                EventStream.openPull(response, context, makeHandler, undefined, scope),
+                (pull) => Assemble.drain(pull, observe)
+              ),
               (parts) => {
                 const { answer, warnings } = Assemble.answerOf(parts)
                 return warnings.length === 0
@@ -102,9 +110,9 @@ export const make = (codec: Codec): Effect.Effect<ProviderClient, never, HttpCli
       ).pipe(Effect.scoped)
     return {
       abortsRequests: Abortable.abortsRequests(client),
-      generate: (target, request, abort) =>
+      generate: (target, request, abort, observe) =>
         codec.streamsOnly?.(target.modelId) === true ?
-          generateOverStream(target, request, abort) :
+          generateOverStream(target, request, abort, observe) :
           Effect.clockWith((clock) => {
             const context = contextOf(target)
             return Effect.flatMap(

@@ -188,5 +188,25 @@ describe("DashScope models that answer only as a stream", () => {
       assert.strictEqual((error as { reason?: string }).reason, "timeout")
       yield* Effect.promise(() => server.requests[0]!.socketClosed)
       assert.deepStrictEqual(events.map((event) => [event.type, event.status]), [["hold", "ok"], ["cancel", "error"]])
+      // priced by what the service reported before it stopped (it billed those tokens), not at $0
+      const usage = events[1]!.usage
+      assert.deepStrictEqual([usage?.inputTokens, usage?.outputTokens], [16, 3])
+    }))
+
+  it.scoped("a stream cut half-way is stream_interrupted, its cancel priced by the last usage it reported", () =>
+    Effect.gen(function*() {
+      const server = yield* Loopback.make
+      const body = fixture("single-generation-message-reasoning-sse.response.body.txt")
+      server.enqueue({ headers: sse, body: [body.slice(0, body.indexOf("id:3"))], end: "destroy" })
+      const { error, events } = yield* Effect.gen(function*() {
+        const error = yield* Effect.flip(generate({ prompt: "x", traceId: "qwq-3" }))
+        return { error, events: yield* Effect.flatMap(Ledger, (ledger) => ledger.events({ traceId: "qwq-3" })) }
+      }).pipe(Effect.provide(layerFor(server.url, 30)))
+      assert.deepStrictEqual([error._tag, (error as { reason?: string }).reason], [
+        "RetryableError",
+        "stream_interrupted"
+      ])
+      const cancel = events.find((event) => event.type === "cancel")
+      assert.deepStrictEqual([cancel?.usage?.inputTokens, cancel?.usage?.outputTokens], [16, 3])
     }))
 })
