@@ -287,12 +287,17 @@ export const make = (deps: {
           case "Finish":
             finishReason = part.reason
             break
-          case "Metadata":
-            // a server may set its request id to text it was sent (a key): API.md §14
+          case "Metadata": {
+            // a server may set its ids to text it was sent (a key): API.md §14
             if (part.requestId !== undefined) requestId = deps.scrub(part.requestId)
+            if (part.modelVersion !== undefined) {
+              sink.part({ ...part, modelVersion: deps.scrub(part.modelVersion) }, out)
+              continue
+            }
             break
+          }
           case "Warning":
-            warnings.push(deps.scrub(part.message))
+            warnings.push((deps.scrub.cut ?? deps.scrub)(part.message))
             break
         }
         sink.part(part, out)

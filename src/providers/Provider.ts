@@ -47,6 +47,8 @@ export interface ProviderAnswer {
   readonly requestId: string | undefined
   /** The model version the provider reports, when it does. */
   readonly modelVersion: string | undefined
+  /** What the answer's stream said beside it (an answer assembled from a stream): logged, scrubbed, by the caller. */
+  readonly warnings?: ReadonlyArray<string> | undefined
 }
 
 /**

@@ -144,11 +144,19 @@ export const make = Effect.gen(function*() {
         ),
         (answer) => metering.answered(meter, route, answer.usage, answer)
       ))
-    // A server may set its request id to text it was sent (a key): scrubbed here, for every
+    // A server may set its ids to text it was sent (a key): scrubbed here, for every
     // consumer — the response, the call span, the `@effect/ai` layer (API.md §14).
-    const answer = decoded.requestId === undefined
+    const answer = decoded.requestId === undefined && decoded.modelVersion === undefined
       ? decoded
-      : { ...decoded, requestId: scrub(decoded.requestId) }
+      : {
+        ...decoded,
+        requestId: decoded.requestId === undefined ? undefined : scrub(decoded.requestId),
+        modelVersion: decoded.modelVersion === undefined ? undefined : scrub(decoded.modelVersion)
+      }
+    // (an answer assembled from a stream: what the stream said beside it)
+    if (decoded.warnings !== undefined) {
+      for (const warning of decoded.warnings) yield* Effect.logWarning((scrub.cut ?? scrub)(warning))
+    }
     const settled = yield* metering.commit(meter, route, answer.usage, {
       content: answer.content + callsText(answer),
       reasoning: answer.reasoning

@@ -699,6 +699,35 @@ describe("openai over the whole client: streams", () => {
       assert.strictEqual(server.requests.length, 1)
     }))
 
+  it.scoped("an error after the finish whose text the 500-character cut splits inside the key: no piece of the key in the warning", () =>
+    Effect.gen(function*() {
+      const server = yield* Loopback.make
+      const key = "gsk_cut-secret-0123456789abcdef"
+      server.setDefault((request) => ({
+        headers: sse,
+        body:
+          `data: {"id":"c1","object":"chat.completion.chunk","model":"m","choices":[{"index":0,"delta":{"content":"Hello"},"finish_reason":"stop"}]}\n\n` +
+          `data: ${
+            errorBody({
+              message: "p".repeat(489) + String(request.headers.authorization).replace("Bearer ", "") + " and more",
+              type: "server_error"
+            })
+          }\n\ndata: [DONE]\n\n`
+      }))
+      const logged: Array<string> = []
+      const logger = Logger.make(({ logLevel, message }) => {
+        if (LogLevel.greaterThanEqual(logLevel, LogLevel.Info)) logged.push(String(message))
+      })
+      const config = openaiConfig([{ name: "a", url: server.url }])
+      yield* collect(stream({ prompt: "x" })).pipe(
+        Effect.provide(layerOf({ ...config, providers: { openai: { ...config.providers.openai, api_key: key } } })),
+        Effect.provide(Logger.replace(Logger.defaultLogger, logger))
+      )
+      assert.strictEqual(logged.length, 1, logged.join("\n"))
+      assert.include(logged[0]!, "…")
+      for (let length = 6; length <= key.length; length++) assert.notInclude(logged[0]!, key.slice(0, length))
+    }))
+
   it.scoped("moderation cutting the answer after text (DashScope's data_inspection_failed) is a filter finish: the text so far, committed with the usage seen", () =>
     Effect.gen(function*() {
       const server = yield* Loopback.make

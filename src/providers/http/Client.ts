@@ -98,12 +98,8 @@ export const make = (codec: Codec): Effect.Effect<ProviderClient, never, HttpCli
               ),
               (parts) => {
                 const { answer, warnings } = Assemble.answerOf(parts)
-                return warnings.length === 0
-                  ? Effect.succeed(answer)
-                  : Effect.as(
-                    Effect.forEach(warnings, (warning) => Effect.logWarning(warning), { discard: true }),
-                    answer
-                  )
+                // logged by the call, scrubbed of the configured secrets (API.md §14)
+                return Effect.succeed(warnings.length === 0 ? answer : { ...answer, warnings })
               }
             )
         )

@@ -6,7 +6,9 @@
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
-import { generate, Ledger, makeLiveLayer } from "../../../src/index.js"
+import * as Logger from "effect/Logger"
+import * as Stream from "effect/Stream"
+import { generate, Ledger, makeLiveLayer, stream } from "../../../src/index.js"
 import type { ProviderTarget } from "../../../src/providers/Provider.js"
 import * as Loopback from "../../support/LoopbackServer.js"
 import {
@@ -191,6 +193,48 @@ describe("DashScope models that answer only as a stream", () => {
       // priced by what the service reported before it stopped (it billed those tokens), not at $0
       const usage = events[1]!.usage
       assert.deepStrictEqual([usage?.inputTokens, usage?.outputTokens], [16, 3])
+    }))
+
+  it.scoped("a warning the assembled stream carries is logged scrubbed of the key, as the stream's is (API.md §14)", () =>
+    Effect.gen(function*() {
+      const server = yield* Loopback.make
+      const frame = (id: number, message: unknown, finish: string) =>
+        `id:${id}\nevent:result\n:HTTP_STATUS/200\ndata:${
+          JSON.stringify({
+            output: { choices: [{ message, finish_reason: finish }] },
+            usage: { input_tokens: 3, output_tokens: 2, total_tokens: 5 },
+            request_id: "r1"
+          })
+        }\n\n`
+      // the server puts the key it was sent in a tool call the output limit then cuts
+      server.setDefault((request) => ({
+        headers: sse,
+        body: [
+          frame(1, {
+            role: "assistant",
+            content: "",
+            tool_calls: [{
+              index: 0,
+              id: `call for ${String(request.headers.authorization).replace("Bearer ", "")}`,
+              type: "function",
+              function: { name: "lookup", arguments: "{\"q\": \"abc" }
+            }]
+          }, "null"),
+          frame(2, { role: "assistant", content: "" }, "length")
+        ]
+      }))
+      const logged: Array<string> = []
+      const logger = Logger.make(({ message }) => void logged.push(String(message)))
+      yield* Effect.gen(function*() {
+        yield* generate({ prompt: "hi" })
+        yield* Stream.runDrain(stream({ prompt: "hi" }))
+      }).pipe(Effect.provide(layerFor(server.url, 30)), Effect.provide(Logger.replace(Logger.defaultLogger, logger)))
+      const warnings = logged.filter((line) => line.includes("the output limit cut tool call"))
+      assert.strictEqual(warnings.length, 2, "one from generate, one from stream")
+      for (const line of warnings) {
+        assert.notInclude(line, "streams-only-key")
+        assert.include(line, "call for <redacted>")
+      }
     }))
 
   it.scoped("a stream cut half-way is stream_interrupted, its cancel priced by the last usage it reported", () =>
