@@ -116,6 +116,16 @@ const percentDecoded = (text: string): string => {
   }
 }
 
+/**
+ * The secrets of a header value: the value, and for an authorization scheme and its credentials
+ * (`Bearer <token>`, `Basic <base64>`, written literally rather than as `Bearer ${TOKEN}`) the
+ * credentials alone, which a server may echo without the scheme.
+ */
+export const headerSecrets = (value: string): ReadonlyArray<string> => {
+  const credentials = /^(?:bearer|basic|token|bot|api-?key|key)\s+(\S+)\s*$/i.exec(value)?.[1]
+  return credentials === undefined ? [value] : [value, credentials]
+}
+
 /** `text` as `URLSearchParams` writes a query value (as the HTTP client rewrites a query it adds parameters to). */
 const formEncoded = (text: string): string => new URLSearchParams([["", text]]).toString().slice(1)
 

@@ -7,7 +7,7 @@
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import * as Redacted from "effect/Redacted"
 import { jsonText } from "../../internal/JsonText.js"
-import { urlSecrets } from "../../internal/Scrub.js"
+import { headerSecrets, urlSecrets } from "../../internal/Scrub.js"
 import type { ProviderTarget } from "../Provider.js"
 
 /**
@@ -61,7 +61,7 @@ export const jsonPost = (target: ProviderTarget, post: JsonPost): PreparedReques
   for (const [name, value] of target.headers) {
     request = HttpClientRequest.setHeader(request, name, Redacted.value(value))
     secretHeaders.push(name.toLowerCase())
-    secrets.push(Redacted.value(value))
+    secrets.push(...headerSecrets(Redacted.value(value)))
   }
   if (target.apiKey !== undefined) {
     const name = post.apiKeyHeader.name

@@ -5,7 +5,7 @@
  */
 import * as Redacted from "effect/Redacted"
 import type { ResolvedConfig } from "../../domain/Config.js"
-import { urlSecrets } from "../../internal/Scrub.js"
+import { headerSecrets, urlSecrets } from "../../internal/Scrub.js"
 import { type Env, expandSet, lookupEnv, MalformedVariable, variablePattern } from "./Interpolate.js"
 import { isPlainObject } from "./Issues.js"
 import type { RawSource, Source } from "./Sources.js"
@@ -27,7 +27,7 @@ export const secretsOfConfig = (config: ResolvedConfig): ReadonlyArray<Redacted.
   distinct(function*() {
     for (const provider of Object.values(config.providers)) {
       if (provider.apiKey._tag === "Present") yield provider.apiKey.value
-      for (const [, value] of provider.headers) yield value
+      for (const [, value] of provider.headers) yield* headerSecrets(Redacted.value(value))
       for (const endpoint of provider.endpoints) yield* urlSecrets(endpoint.baseUrl)
     }
     if (config.ledger.backend === "postgres") yield* urlSecrets(Redacted.value(config.ledger.url))
@@ -43,7 +43,7 @@ export const secretsOfSources = (sources: ReadonlyArray<Source>): ReadonlyArray<
       for (const entry of Object.values(file.providers ?? {})) {
         if (Redacted.isRedacted(entry.apiKey)) yield entry.apiKey
         else if (entry.apiKey instanceof MalformedVariable) yield entry.apiKey.value
-        yield* Object.values(entry.headers ?? {})
+        for (const value of Object.values(entry.headers ?? {})) yield* headerSecrets(Redacted.value(value))
         for (const endpoint of entry.endpoints ?? []) yield* urlSecrets(endpoint.baseUrl)
       }
       if (file.ledger?.url !== undefined) yield* urlSecrets(Redacted.value(file.ledger.url))
@@ -93,7 +93,9 @@ export const secretsOfRaw = (
       for (const entry of isPlainObject(raw.providers) ? Object.values(raw.providers) : []) {
         if (!isPlainObject(entry)) continue
         yield expand(entry.api_key) ?? ""
-        for (const value of isPlainObject(entry.headers) ? Object.values(entry.headers) : []) yield expand(value) ?? ""
+        for (const value of isPlainObject(entry.headers) ? Object.values(entry.headers) : []) {
+          yield* headerSecrets(expand(value) ?? "")
+        }
         for (const endpoint of Array.isArray(entry.endpoints) ? entry.endpoints : []) {
           if (isPlainObject(endpoint)) yield* urlSecrets(expand(endpoint.base_url) ?? "")
         }

@@ -163,6 +163,32 @@ describe("secrets (API.md §14)", () => {
       )
     }))
 
+  it.effect("a header written literally as \"Bearer <token>\" (no ${VAR}) gives its token alone as a secret too; other header values stay whole", () =>
+    Effect.gen(function*() {
+      const service = yield* serviceOf(
+        {
+          providers: {
+            gateway: {
+              protocol: "openai",
+              headers: { Authorization: "Bearer literal-token-5e6f7a8b", "X-Client": "acme production" },
+              endpoints: [{ name: "o", base_url: "https://o.example/v1" }]
+            }
+          },
+          models: { m: { provider: "gateway", model_id: "gpt-4o-mini" } }
+        },
+        {}
+      )
+      const secrets = values(service.secrets)
+      for (const expected of ["Bearer literal-token-5e6f7a8b", "literal-token-5e6f7a8b", "acme production"]) {
+        assert.include(secrets, expected)
+      }
+      assert.notInclude(secrets, "production", "only an authorization scheme's credentials are split off")
+      assert.strictEqual(
+        Scrub.make(service.secrets)("invalid token literal-token-5e6f7a8b"),
+        "invalid token <redacted>"
+      )
+    }))
+
   it.effect("a secret pasted as a key name is not in the ConfigError: its message nor its path (what doctor prints)", () =>
     Effect.gen(function*() {
       const secret = "sk-pasted-as-a-key-0123"
