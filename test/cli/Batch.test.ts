@@ -381,6 +381,34 @@ describe.concurrent("effect-llm batch", { timeout: 120_000 }, () => {
     assert.strictEqual(readResults(s.out).length, 5)
   })
 
+  it("a budget refusal after requests were made (the fallback's raise refused) is a failure, written as the ledger settled it", async () => {
+    const dir = tempDir()
+    const base = simulatorConfig(sim, dir)
+    const config = writeConfig(dir, {
+      ...base,
+      models: {
+        ...base.models,
+        "gemini-flash": { ...base.models["gemini-flash"], fallbacks: ["qwen-max"] },
+        "qwen-max": { provider: "dashscope", model_id: "qwen-max", pricing: { input_per_1m: 100, output_per_1m: 1000 } }
+      },
+      resilience: { ...base.resilience, circuit_breaker: { failure_threshold: 1, recovery_timeout_s: 300 } },
+      budget: { daily_spend_limit: 0.05, default_max_output_tokens: 200 }
+    })
+    const s = { dir, config, input: join(dir, "input.jsonl"), out: join(dir, "results.jsonl") }
+    writeInput(s.input, [{ id: "a", prompt: "the primary fails [[sim status=503]]" }])
+    const before = sim.requests()
+    const first = await batch(s, ["--json"])
+    const sent = sim.requests() - before
+    assert.isAtLeast(sent, 1, "the primary was asked")
+    const [line] = readResults(s.out)
+    assert.deepInclude(line, { id: "a", ok: false, attempts: 1 })
+    assert.strictEqual((line as { error?: { tag?: string } }).error?.tag, "BudgetExceededError", first.stderr)
+    assertLedgerAgrees(readResults(s.out), await ledgerEvents(s.dir))
+    // done, as the ledger says: a re-run sends nothing again
+    await batch(s, ["--json"])
+    assert.strictEqual(sim.requests() - before, sent)
+  })
+
   it("Ctrl-C once: no new item starts, those in flight settle and are written, summary, exit 130", async () => {
     const s = setup()
     writeInput(s.input, numbered(10, "[[sim delayMs=1500]]"))

@@ -203,7 +203,10 @@ export const program = (options: BatchOptions) =>
         const now = yield* Clock.currentTimeMillis
         const alias = aliasOf.get(result.id) ?? config.defaultModel
         aliasOf.delete(result.id)
-        if (!result.ok && result.error._tag === "BudgetExceededError") {
+        // A budget refusal is "refused" (not written, a re-run does it) only when no request was made: a
+        // fallback's raise refused after the primary's attempts is a failure the ledger settled with them.
+        const settlement = result.ok ? undefined : yield* settlementOf(result.traceId)
+        if (!result.ok && result.error._tag === "BudgetExceededError" && (settlement?.attempts ?? 0) === 0) {
           tally.refused++
           if (mode === "json") {
             yield* event({ type: "item", id: givenId(result.id), ok: false, refused: true, error: result.error._tag })
@@ -212,7 +215,7 @@ export const program = (options: BatchOptions) =>
         }
         const settled = result.ok
           ? Results.successLine(result, alias, now)
-          : Results.failureLine(result, alias, yield* settlementOf(result.traceId), now)
+          : Results.failureLine(result, alias, settlement, now)
         const line = scan.integerIds.has(result.id) ? { ...settled, id: givenId(result.id) } : settled
         yield* writer.write(line)
         if (line.ok) tally.ok++
