@@ -645,6 +645,24 @@ describe("anthropic through the client: holds, early stop, truncation, error eve
       }).pipe(Effect.provide(layerFor({ anthropic: [{ name: "a", url: server.url }], resilience: { max_retries: 0 } })))
     }))
 
+  it.scoped("a stream answered with one whole Message (a proxy ignoring stream: true): bad_response, its cancel priced by the Message's usage", () =>
+    Effect.gen(function*() {
+      const server = yield* Loopback.make
+      server.enqueue({ headers: json, body: recordedText })
+      yield* Effect.gen(function*() {
+        const error = yield* Stream.runDrain(stream({ prompt: "x", traceId: "whole-message" })).pipe(Effect.flip)
+        assert.deepStrictEqual([error._tag, (error as { reason?: string }).reason], ["FatalError", "bad_response"])
+        const [, cancel] = yield* ledgerEvents("whole-message")
+        const reported = (JSON.parse(recordedText) as { usage: { input_tokens: number; output_tokens: number } }).usage
+        assert.deepStrictEqual([cancel?.type, cancel?.usage?.inputTokens, cancel?.usage?.outputTokens], [
+          "cancel",
+          reported.input_tokens,
+          reported.output_tokens
+        ])
+        assert.isAbove(cancel!.cost, 0)
+      }).pipe(Effect.provide(layerFor({ anthropic: [{ name: "a", url: server.url }], resilience: { max_retries: 0 } })))
+    }))
+
   it.scoped("a usage an attempt reported before its cut stays its own: a fallback that reports none is priced at its own bound", () =>
     Effect.gen(function*() {
       const google = yield* Loopback.make

@@ -158,7 +158,7 @@ export const looksLikeMessage = (json: unknown): boolean =>
 export const countsAnything = (usage: Usage): boolean => usage.input_tokens != null || usage.output_tokens != null
 
 /** The usage of a Message whose other fields do not decode (it was billed), when that part is readable. */
-const billedOf = (json: unknown): UsageCounts | undefined => {
+export const billedOf = (json: unknown): UsageCounts | undefined => {
   const usage = Json.isObject(json) ? json.usage : undefined
   return usage != null && isUsage(usage) && countsAnything(usage as Usage) ? usageOf(usage as Usage) : undefined
 }

@@ -21,10 +21,12 @@ import type { StreamPart } from "../Provider.js"
 import { redactedMetadata, signatureMetadata } from "./Content.js"
 import { classifyInBand, isErrorPayload } from "./Errors.js"
 import {
+  billedOf,
   type ContentBlock,
   countsAnything,
   finishOf,
   isStreamEvent,
+  looksLikeMessage,
   type StreamEvent,
   type Usage,
   usageOf
@@ -270,7 +272,12 @@ export const makeHandler = (
         ? raw.add(event.raw, event.unterminated, (json, text) =>
           isErrorPayload(json)
             ? classifyInBand(json, text, headers, context, "answered HTTP 200 with an error body:")
-            : Errors.badResponse(`the stream holds text that is not an event: ${text}`, { ...context, status: 200 }))
+            : Errors.badResponse(
+              `the stream holds text that is not an event: ${text}`,
+              { ...context, status: 200 },
+              // a whole Message sent unframed (a proxy ignoring `stream: true`) was billed: its cancel is priced
+              looksLikeMessage(json) ? billedOf(json) : undefined
+            ))
         : undefined
     },
     onEnd: raw.end,
