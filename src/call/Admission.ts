@@ -34,7 +34,7 @@ export interface LimiterWait {
 
 /** Tokens an attempt on `model` is admitted at: the input bound plus the output cap (API.md §11). */
 export const admittedTokens = (model: ModelConfig, request: CallRequest, outputCap: number): number =>
-  inputTokenBound(request, model.protocol) + outputCap
+  inputTokenBound(request, model.protocol, model.modelId) + outputCap
 
 /**
  * A request whose admitted tokens alone exceed the alias's `tpm` could never be admitted: refused at

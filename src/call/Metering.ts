@@ -194,7 +194,7 @@ export const make = (deps: {
     model: ModelConfig,
     bytes: number
   ) => {
-    const inputTokens = inputTokenBound(meter.plan.request, model.protocol)
+    const inputTokens = inputTokenBound(meter.plan.request, model.protocol, model.modelId)
     const outputTokens = unreportedOutput(meter, model, 0, bytes)
     return { inputTokens, outputTokens, totalTokens: inputTokens + outputTokens }
   }
@@ -229,7 +229,7 @@ export const make = (deps: {
       ? Effect.logWarning(
         `model "${model.alias}" (${model.modelId}) reported usage costing ${formatUsd(cost)}, more than its hold of ${
           formatUsd(held.estimate)
-        }: settled at the real cost (the service did not keep to the output cap it was sent)`
+        }: settled at the real cost (the service billed more than the output cap it was sent and the input bound allow)`
       ).pipe(Effect.annotateLogs({ traceId: meter.plan.traceId, alias: model.alias }))
       : Effect.void
 

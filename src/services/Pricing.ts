@@ -64,12 +64,14 @@ export const responseFormatPromptTokens: Readonly<Partial<Record<ProtocolName, n
  * (`pricing/Media.ts`). It over-counts English about 4× and CJK about 2–3×, which refuses calls
  * earlier near a limit.
  */
-export const inputTokenBound = (request: CallRequest, protocol: ProtocolName): number => {
+export const inputTokenBound = (request: CallRequest, protocol: ProtocolName, modelId?: string): number => {
   let tokens = perMessageTokenAllowance
   if (request.system !== undefined) tokens += utf8Bytes(request.system) + perMessageTokenAllowance
+  // OpenAI bills images by per-model rules of its own (`pricing/Media.ts`)
+  const openaiModel = protocol === "openai" ? modelId ?? "" : undefined
   for (const message of request.messages) {
     tokens += perMessageTokenAllowance
-    for (const part of message.parts) tokens += partTokenBound(part)
+    for (const part of message.parts) tokens += partTokenBound(part, openaiModel)
   }
   let addedPrompt = 0
   if (request.tools !== undefined && request.tools.length > 0) {
@@ -86,13 +88,13 @@ export const inputTokenBound = (request: CallRequest, protocol: ProtocolName): n
 /** UTF-8 bytes of `value` as JSON (a value nested too deep for `JSON.stringify`, a tool call's arguments, counted without recursion). */
 const jsonBytes = (value: unknown): number => utf8Bytes(argumentsText(value))
 
-const partTokenBound = (part: Part): number => {
+const partTokenBound = (part: Part, openaiModel: string | undefined): number => {
   switch (part.type) {
     case "text":
     case "reasoning":
       return utf8Bytes(part.text)
     case "file":
-      return fileTokenBound(part)
+      return fileTokenBound(part, openaiModel)
     case "tool-call":
       return utf8Bytes(part.name) + jsonBytes(part.params) + perMessageTokenAllowance
     case "tool-result":
@@ -130,7 +132,7 @@ export const estimateCost = (model: ModelConfig, inputTokens: number, outputToke
 export const make: Effect.Effect<Pricing.Service> = Effect.succeed(Pricing.of({
   cost: (model, usage) => Effect.succeed(price(model, usage)),
   estimate: (model, request, outputCap) =>
-    Effect.succeed(estimateCost(model, inputTokenBound(request, model.protocol), outputCap))
+    Effect.succeed(estimateCost(model, inputTokenBound(request, model.protocol, model.modelId), outputCap))
 }))
 
 /** Warns, once when the layer is built, about every model without pricing (its calls cost $0). */

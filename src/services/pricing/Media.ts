@@ -10,6 +10,10 @@
  *     resizes it to its native resolution first, Qwen-VL bills at most 16,384;
  *   - 258 tokens per 768×768 tile, Gemini's rule, uncapped: it documents no pixel limit, so a known size
  *     is held by the rule as written (8000×8000 is 121 tiles, 31,218; 1×20000 is 27 tiles, 6,966);
+ *   and on the `openai` protocol, OpenAI's own multiplied rules: `gpt-4o-mini` bills 2,833 plus 5,667
+ *   a 512-pixel tile (the image fitted into 2048×2048, then its shortest side to 768: at most 8 tiles,
+ *   48,169; by URL that worst case), and the patch-billed minis and nanos (gpt-4.1, o4, gpt-5) at most
+ *   1,536 patches × 2.46, 3,779;
  * - an image of unknown size (a URL, an unreadable header): 16,384 — no less than any service bills
  *   for the largest image it takes: Qwen-VL's cap; Anthropic and OpenAI resize first; Gemini scales an
  *   image to fit 3072×3072 first (Vertex AI input-file requirements), at most 16 tiles, 4,128. (The tile
@@ -51,14 +55,21 @@ export const audioUrlSeconds = 3_600
 export const videoTokensPerSecond = 258 + 32 + 7
 export const videoUrlSeconds = 3_600
 export const unknownFileTokens = 16_384
+export const gpt4oMiniImageBase = 2_833
+export const gpt4oMiniImageTile = 5_667
+export const openaiPatchImageCeiling = 3_779
 
-/** The tokens `part` is held at. */
-export const fileTokenBound = (part: FilePart): number => {
+/**
+ * The tokens `part` is held at; `openaiModel`: the model id of a request over the `openai` protocol,
+ * whose images OpenAI bills by rules of their own.
+ */
+export const fileTokenBound = (part: FilePart, openaiModel?: string): number => {
   const mediaType = part.mediaType.toLowerCase()
   const bytes = bytesOf(part)
   if (mediaType.startsWith("image/")) {
     const size = bytes === undefined ? undefined : imageSize(bytes)
-    return size === undefined ? imageTokenCeiling : imageTokens(size)
+    const held = size === undefined ? imageTokenCeiling : imageTokens(size)
+    return openaiModel === undefined ? held : Math.max(held, openaiImageTokens(openaiModel, size))
   }
   if (mediaType === "application/pdf") {
     return pdfPageTokens * (bytes === undefined ? pdfUrlPages : pdfPages(bytes))
@@ -82,6 +93,20 @@ const imageTokens = ({ height, width }: Size): number => {
   )
   const geminiTiles = Math.ceil(width / geminiTileSide) * Math.ceil(height / geminiTileSide) * geminiTileTokens
   return Math.max(imageTokenFloor, Math.min(imageTokenCeiling, pixelRules), geminiTiles)
+}
+
+/** OpenAI's rules (see the module comment): `gpt-4o-mini`'s tiles, else the patch-billed models' ceiling. */
+const openaiImageTokens = (modelId: string, size: Size | undefined): number =>
+  /gpt-4o-mini/i.test(modelId)
+    ? gpt4oMiniImageBase + gpt4oMiniImageTile * (size === undefined ? 8 : openaiTiles(size))
+    : openaiPatchImageCeiling
+
+/** OpenAI's high-detail tiles: fitted into 2048×2048, the shortest side brought down to 768, 512-pixel tiles. */
+const openaiTiles = ({ height, width }: Size): number => {
+  const fit = Math.min(1, 2048 / Math.max(width, height))
+  const shortest = Math.min(width, height) * fit
+  const scale = fit * (shortest > 768 ? 768 / shortest : 1)
+  return Math.ceil(width * scale / 512) * Math.ceil(height * scale / 512)
 }
 
 /** The bytes of an inline part or a `data:` URL; `undefined` for a remote URL. */

@@ -164,6 +164,33 @@ describe("media token figures", () => {
     assert.strictEqual(Media.fileTokenBound(dataUrl), 3000)
   })
 
+  it("over the openai protocol, at OpenAI's own rules: gpt-4o-mini's 5,667-token tiles, the patch-billed models' 3,779", () => {
+    const png = (width: number, height: number) => inline("image/png", pngHeader(width, height))
+    // 1024×1024 → 768×768 → 2×2 tiles; 2048×4096 → 1024×2048 → 768×1536 → 2×3 tiles; by URL the most, 8 tiles
+    assert.strictEqual(Media.fileTokenBound(png(1024, 1024), "gpt-4o-mini"), 2_833 + 4 * 5_667)
+    assert.strictEqual(Media.fileTokenBound(png(2048, 4096), "gpt-4o-mini-2024-07-18"), 2_833 + 6 * 5_667)
+    assert.strictEqual(Media.fileTokenBound(png(64, 64), "gpt-4o-mini"), 2_833 + 5_667)
+    assert.strictEqual(Media.fileTokenBound(remote("image/*"), "gpt-4o-mini"), 48_169)
+    // other models on the wire: at least the patch-billed nanos' ceiling (1,536 patches × 2.46)
+    assert.strictEqual(Media.fileTokenBound(png(1024, 1024), "gpt-4.1-nano"), 3_779)
+    assert.strictEqual(Media.fileTokenBound(png(64, 64), "deepseek-chat"), 3_779)
+    assert.strictEqual(Media.fileTokenBound(png(4000, 4000), "gpt-4.1-nano"), Media.imageTokenCeiling)
+    // other protocols keep their rules
+    assert.strictEqual(Media.fileTokenBound(png(1024, 1024)), Media.imageTokenFloor)
+    const request: CallRequest = {
+      system: undefined,
+      messages: [{ role: "user", parts: [png(1024, 1024)] }],
+      maxOutputTokens: undefined,
+      temperature: undefined,
+      topP: undefined,
+      stop: undefined
+    }
+    assert.strictEqual(
+      inputTokenBound(request, "openai", "gpt-4o-mini") - inputTokenBound(request, "gemini", "gpt-4o-mini"),
+      2_833 + 4 * 5_667 - Media.imageTokenFloor
+    )
+  })
+
   it("an image is held at no less than Gemini's 258 tokens per 768×768 tile, however large or elongated", () => {
     const tiles = (width: number, height: number) => Math.ceil(width / 768) * Math.ceil(height / 768) * 258
     assert.strictEqual(Media.fileTokenBound(inline("image/png", pngHeader(8000, 8000))), tiles(8000, 8000)) // 31,218
