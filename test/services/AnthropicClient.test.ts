@@ -653,7 +653,8 @@ describe("anthropic through the client: holds, early stop, truncation, error eve
         const error = yield* Stream.runDrain(stream({ prompt: "x", traceId: "whole-message" })).pipe(Effect.flip)
         assert.deepStrictEqual([error._tag, (error as { reason?: string }).reason], ["FatalError", "bad_response"])
         const [, cancel] = yield* ledgerEvents("whole-message")
-        const reported = (JSON.parse(String(recordedText)) as { usage: { input_tokens: number; output_tokens: number } }).usage
+        const reported =
+          (JSON.parse(String(recordedText)) as { usage: { input_tokens: number; output_tokens: number } }).usage
         assert.deepStrictEqual([cancel?.type, cancel?.usage?.inputTokens, cancel?.usage?.outputTokens], [
           "cancel",
           reported.input_tokens,
