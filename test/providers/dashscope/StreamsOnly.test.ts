@@ -177,15 +177,24 @@ describe("DashScope models that answer only as a stream", () => {
       assert.isTrue(response.usage.outputTokens > 0)
     }))
 
-  it.scopedLive("a stream that stops half-way times out at request_timeout_s (live clock: its request is aborted)", () =>
+  /**
+   * A `generate` whose streamed answer stops after its first events (the body then hangs or is reset):
+   * the call's error and its ledger rows.
+   */
+  const stopsHalfWay = (end: "hang" | "destroy", requestTimeoutS: number, traceId: string) =>
     Effect.gen(function*() {
       const server = yield* Loopback.make
       const body = fixture("single-generation-message-reasoning-sse.response.body.txt")
-      server.enqueue({ headers: sse, body: [body.slice(0, body.indexOf("id:3"))], end: "hang" })
-      const { error, events } = yield* Effect.gen(function*() {
-        const error = yield* Effect.flip(generate({ prompt: "x", traceId: "qwq-2" }))
-        return { error, events: yield* Effect.flatMap(Ledger, (ledger) => ledger.events({ traceId: "qwq-2" })) }
-      }).pipe(Effect.provide(layerFor(server.url, 0.1)))
+      server.enqueue({ headers: sse, body: [body.slice(0, body.indexOf("id:3"))], end })
+      return yield* Effect.gen(function*() {
+        const error = yield* Effect.flip(generate({ prompt: "x", traceId }))
+        return { error, events: yield* Effect.flatMap(Ledger, (ledger) => ledger.events({ traceId })), server }
+      }).pipe(Effect.provide(layerFor(server.url, requestTimeoutS)))
+    })
+
+  it.scopedLive("a stream that stops half-way times out at request_timeout_s (live clock: its request is aborted)", () =>
+    Effect.gen(function*() {
+      const { error, events, server } = yield* stopsHalfWay("hang", 0.1, "qwq-2")
       assert.strictEqual(error._tag, "RetryableError")
       assert.strictEqual((error as { reason?: string }).reason, "timeout")
       yield* Effect.promise(() => server.requests[0]!.socketClosed)
@@ -239,13 +248,7 @@ describe("DashScope models that answer only as a stream", () => {
 
   it.scoped("a stream cut half-way is stream_interrupted, its cancel priced by the last usage it reported", () =>
     Effect.gen(function*() {
-      const server = yield* Loopback.make
-      const body = fixture("single-generation-message-reasoning-sse.response.body.txt")
-      server.enqueue({ headers: sse, body: [body.slice(0, body.indexOf("id:3"))], end: "destroy" })
-      const { error, events } = yield* Effect.gen(function*() {
-        const error = yield* Effect.flip(generate({ prompt: "x", traceId: "qwq-3" }))
-        return { error, events: yield* Effect.flatMap(Ledger, (ledger) => ledger.events({ traceId: "qwq-3" })) }
-      }).pipe(Effect.provide(layerFor(server.url, 30)))
+      const { error, events } = yield* stopsHalfWay("destroy", 30, "qwq-3")
       assert.deepStrictEqual([error._tag, (error as { reason?: string }).reason], [
         "RetryableError",
         "stream_interrupted"
