@@ -100,6 +100,28 @@ export const checkRequestArgs = (args: ReadonlyArray<string>): Effect.Effect<voi
   })
 
 /**
+ * `batch` reads its input twice (checked whole, then run), so it takes a file, not stdin: a lone `-`
+ * (the stdin convention of `generate`) would otherwise end @effect/cli's options and be reported as
+ * a missing `--out`. A usage error (exit 2) says what to do instead.
+ */
+export const checkBatchInput = (args: ReadonlyArray<string>): Effect.Effect<void, CliError> => {
+  const commandAt = args.findIndex((arg) => !arg.startsWith("-"))
+  if (commandAt < 0 || args[commandAt] !== "batch") return Effect.void
+  const end = args.indexOf("--", commandAt)
+  const stdin = args.slice(commandAt + 1, end < 0 ? undefined : end).includes("-")
+  return stdin ?
+    Effect.fail(
+      new CliError({
+        kind: "StdinInput",
+        message:
+          "batch: the input must be a file (it is read twice: checked whole, then run); `-` (stdin) is not supported: save the lines to a file and name it",
+        exitCode: ExitCode.usage
+      })
+    ) :
+    Effect.void
+}
+
+/**
  * `generate - --config c.yaml`: @effect/cli stops reading options at a lone `-` (stdin as the prompt)
  * and refuses those after it as unknown arguments, where it reads them after an ordinary prompt. The
  * `-` (the command's one argument) is moved after them. Left alone after `--`, which ends the options.

@@ -24,7 +24,7 @@ import type { GenerateRequest } from "../domain/Request.js"
 import { liveOver, type LiveServices, nodeFileSystem } from "../layers/Live.js"
 import { generate, stream } from "../services/LLMClient.js"
 import * as LLMConfig from "../services/LLMConfig.js"
-import { checkRequestArgs, checkWizard, misplacedOptions, stdinPromptLast, takeLogLevel } from "./Arguments.js"
+import { checkBatchInput, checkRequestArgs, checkWizard, misplacedOptions, stdinPromptLast, takeLogLevel } from "./Arguments.js"
 import { batchCommand } from "./batch/Command.js"
 import * as Budget from "./Budget.js"
 import { CliError, ExitCode, toExitCode } from "./Exit.js"
@@ -360,7 +360,10 @@ export const run = (argv: ReadonlyArray<string>): Effect.Effect<number, never, C
     Effect.flatMap(
       Effect.tap(
         takeLogLevel(argv.slice(2)),
-        ({ args }) => Effect.zipRight(checkWizard(args, process.stdin.isTTY === true), checkRequestArgs(args))
+        ({ args }) =>
+          Effect.all([checkWizard(args, process.stdin.isTTY === true), checkRequestArgs(args), checkBatchInput(args)], {
+            discard: true
+          })
       ),
       ({ args, level }) =>
         // @effect/cli prints the version as a paragraph, a blank line after it: scripts read one line

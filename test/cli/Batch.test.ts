@@ -357,6 +357,19 @@ describe.concurrent("effect-llm batch", { timeout: 120_000 }, () => {
     assert.strictEqual(isOutDirectory.stderr.trim(), `error: NotAFile: ${outDirectory.out}: not a file (Directory)`)
   })
 
+  it("`-` as the input (stdin) is a usage error saying batch reads a file, wherever --out is", async () => {
+    const s = setup()
+    const [before, after] = await Promise.all([
+      runCli(["batch", "-", "--out", s.out, "--config", s.config], { cwd: s.dir, stdin: '{"id":"a","prompt":"hi"}\n' }),
+      runCli(["batch", "--out", s.out, "--config", s.config, "-"], { cwd: s.dir, stdin: '{"id":"a","prompt":"hi"}\n' })
+    ])
+    for (const run of [before, after]) {
+      assert.strictEqual(run.code, 2, run.stderr)
+      assert.match(run.stderr.trim(), /^error: StdinInput: batch: the input must be a file .*`-` \(stdin\) is not supported/)
+    }
+    assert.isFalse(existsSync(s.out))
+  })
+
   it("a budget refusal stops the batch (exit 3): nothing more is started, the refused item is not written", async () => {
     const s = setup()
     writeInput(s.input, [
