@@ -81,9 +81,23 @@ const missingMember = (type: string, event: StreamEvent): string | undefined => 
  * answer tool's call (its fragments are the answer's text), a thinking block (its signature).
  */
 type OpenBlock =
-  | { readonly kind: "tool"; readonly id: string; readonly name: string; json: string; reported: number }
-  | { readonly kind: "answer" }
+  | {
+    readonly kind: "tool"
+    readonly id: string
+    readonly name: string
+    /** The arguments a compatible server put whole in the block's start, used when no fragment came. */
+    readonly whole: string
+    json: string
+    reported: number
+  }
+  | { readonly kind: "answer"; readonly whole: boolean }
   | { readonly kind: "thinking"; signature: string }
+
+type ToolBlock = Extract<OpenBlock, { readonly kind: "tool" }>
+/** A tool call's arguments: its fragments, or the input its start carried when none came. */
+const argumentsOf = (block: ToolBlock): string => block.json.length > 0 ? block.json : block.whole
+/** What a tool call has sent so far (its name and arguments), the output it is billed for. */
+const piecesOf = (block: ToolBlock): string => block.name + argumentsOf(block)
 
 /**
  * The usage reported so far: each field from the latest event that has it (`message_delta` counts
@@ -99,6 +113,13 @@ const mergeUsage = (current: Usage | undefined, next: Usage): Usage => {
     output_tokens_details: next.output_tokens_details ?? current.output_tokens_details
   }
 }
+
+/**
+ * A `tool_use` block start's `input` as JSON text when it holds anything: Anthropic sends `{}` and
+ * streams the arguments as `input_json_delta`s, while some compatible servers put them whole here.
+ */
+const wholeInput = (input: unknown): string =>
+  Json.isObject(input) && Object.keys(input).length > 0 ? JSON.stringify(input) : ""
 
 /** The text a block start already carries (usually empty), as a part. */
 const blockStartPart = (block: ContentBlock): StreamPart | undefined => {
@@ -131,7 +152,7 @@ export const makeHandler = (
   const reported = (counts: Usage, out: Array<StreamPart>) => {
     out.push({ _tag: "Usage", usage: usageOf(counts) })
     for (const block of blocks.values()) {
-      if (block.kind === "tool") block.reported = block.name.length + block.json.length
+      if (block.kind === "tool") block.reported = piecesOf(block).length
     }
   }
   // Lines that are no SSE field: an error object sent unframed, or a body that is no event stream.
@@ -186,13 +207,22 @@ export const makeHandler = (
         if (block == null) return undefined
         const index = json.index ?? 0
         if (block.type === "tool_use") {
+          const whole = wholeInput(block.input)
           // Under a forced answer tool no other tool can be called: the first call is the answer
           // whatever its name (a server keeping the name it was recorded with, `json`).
           if (answerTool !== undefined && !answered) {
             answered = true
-            blocks.set(index, { kind: "answer" })
+            blocks.set(index, { kind: "answer", whole: whole.length > 0 })
+            if (whole.length > 0) out.push({ _tag: "TextDelta", text: whole })
           } else {
-            blocks.set(index, { kind: "tool", id: block.id ?? "", name: block.name ?? "", json: "", reported: 0 })
+            blocks.set(index, {
+              kind: "tool",
+              id: block.id ?? "",
+              name: block.name ?? "",
+              whole,
+              json: "",
+              reported: 0
+            })
           }
         } else if (block.type === "thinking") {
           blocks.set(index, { kind: "thinking", signature: block.signature ?? "" })
@@ -215,7 +245,7 @@ export const makeHandler = (
           block.signature += delta.signature ?? ""
         } else if (delta?.type === "input_json_delta" && delta.partial_json != null) {
           if (block?.kind === "tool") block.json += delta.partial_json
-          else if (block?.kind === "answer" && delta.partial_json.length > 0) {
+          else if (block?.kind === "answer" && !block.whole && delta.partial_json.length > 0) {
             out.push({ _tag: "TextDelta", text: delta.partial_json })
           }
         }
@@ -228,7 +258,12 @@ export const makeHandler = (
         if (block?.kind === "tool") {
           out.push({
             _tag: "ToolCall",
-            call: { type: "tool-call", id: block.id, name: block.name, params: parseArguments(block.json) }
+            call: {
+              type: "tool-call",
+              id: block.id,
+              name: block.name,
+              params: parseArguments(argumentsOf(block))
+            }
           })
         } else if (block?.kind === "thinking" && block.signature.length > 0) {
           out.push({ _tag: "PartMetadata", part: "reasoning", metadata: signatureMetadata(block.signature) })
@@ -287,7 +322,7 @@ export const makeHandler = (
     heldOutputBytes: () => {
       let bytes = 0
       for (const block of blocks.values()) {
-        if (block.kind === "tool") bytes += Buffer.byteLength((block.name + block.json).slice(block.reported), "utf8")
+        if (block.kind === "tool") bytes += Buffer.byteLength(piecesOf(block).slice(block.reported), "utf8")
       }
       return bytes
     }

@@ -285,6 +285,49 @@ it.layer(NodeHttpClient.layerUndici)("Anthropic structured output, recorded", (i
       assert.deepStrictEqual(JSON.parse(textOf(parts)), recorded.content[0].input)
       assert.deepStrictEqual(finishOf(parts), ["stop"])
     }))
+
+  it.scoped("a compatible server that puts a streamed tool_use block's input whole in its start (no input_json_delta): the call and the forced answer keep it", () =>
+    Effect.gen(function*() {
+      const { client, server, target } = yield* setup
+      const framed = (events: ReadonlyArray<Record<string, unknown>>) =>
+        Loopback.replay(
+          Buffer.from(events.map((event) => `event: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`).join("")),
+          { headers: sse }
+        )
+      const toolTurn = (input: unknown, deltas: ReadonlyArray<string>) => [
+        { type: "message_start", message: { id: "msg_1", type: "message", model: "glm-4.6", content: [], usage: {} } },
+        { type: "content_block_start", index: 0, content_block: { type: "tool_use", id: "call_1", name: "get_weather", input } },
+        ...deltas.map((piece) => ({
+          type: "content_block_delta",
+          index: 0,
+          delta: { type: "input_json_delta", partial_json: piece }
+        })),
+        { type: "content_block_stop", index: 0 },
+        { type: "message_delta", delta: { stop_reason: "tool_use" }, usage: { input_tokens: 12, output_tokens: 9 } },
+        { type: "message_stop" }
+      ]
+      server.enqueue(framed(toolTurn({ location: "Paris" }, [])))
+      const whole = yield* runStream(client, target, ask)
+      assert.isUndefined(whole.error)
+      assert.deepStrictEqual(calls(whole.parts), [
+        { type: "tool-call", id: "call_1", name: "get_weather", params: { location: "Paris" } }
+      ])
+      // Anthropic's own shape (`{}` then fragments) is read as before, and fragments win over a start's input.
+      server.enqueue(framed(toolTurn({}, ["{\"location\":", "\"Lyon\"}"])))
+      server.enqueue(framed(toolTurn({ location: "Paris" }, ["{\"location\":\"Nice\"}"])))
+      const [streamed, both] = [yield* runStream(client, target, ask), yield* runStream(client, target, ask)]
+      assert.deepStrictEqual(calls(streamed.parts).map((call) => call.params), [{ location: "Lyon" }])
+      assert.deepStrictEqual(calls(both.parts).map((call) => call.params), [{ location: "Nice" }])
+      // the forced answer tool: the start's input is the answer's text
+      const format: JsonResponseFormat = { type: "json", name: "json", schema: { type: "object" } }
+      server.enqueue(framed(toolTurn({ city: "Paris", temperature: 21 }, [])))
+      const answer = yield* runStream(client, targetOf(server, "claude-3-5-haiku-20241022"), {
+        ...hello,
+        responseFormat: format
+      })
+      assert.deepStrictEqual(JSON.parse(textOf(answer.parts)), { city: "Paris", temperature: 21 })
+      assert.deepStrictEqual(finishOf(answer.parts), ["stop"])
+    }))
 })
 
 describe("Anthropic tool requests", () => {
