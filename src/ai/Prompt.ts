@@ -17,7 +17,7 @@ import type {
   ToolResultPart,
   UserPart
 } from "../domain/Prompt.js"
-import { base64Of, dataUrlProblem, invalidRequest } from "../domain/Request.js"
+import { base64Of, dataUrlProblem, invalidRequest, sentDataUrl } from "../domain/Request.js"
 import { jsonText } from "../internal/JsonText.js"
 import { hasMetadata, type Memory, type SignedPart, signedPartKey, textDigest } from "./Memory.js"
 
@@ -125,7 +125,11 @@ const fileOf = (part: Prompt.FilePart, label: string): FilePart | FatalError => 
     type: "file",
     // media types are case-insensitive; the protocols match and send them in lower case, as `generate` does
     mediaType: part.mediaType.toLowerCase(),
-    data: compact !== undefined ? { _tag: "base64", base64: compact } : given,
+    data: compact !== undefined
+      ? { _tag: "base64", base64: compact }
+      : given._tag === "url"
+      ? { _tag: "url", url: sentDataUrl(given.url) }
+      : given,
     ...(part.fileName !== undefined ? { fileName: part.fileName } : {}),
     source: label,
     ...withMetadata({}, metadataOf(part.options))

@@ -193,6 +193,16 @@ export const dataUrlProblem = (url: string): string | undefined => {
   return base64Of(parts[4]) === undefined ? "the data: URL's base64 payload is empty or not base64" : undefined
 }
 
+/**
+ * A `data:` URL as it is sent: its base64 payload without the whitespace `dataUrlProblem` allows
+ * (wrapped base64), so a service that decodes strictly takes what was checked. Any other URL unchanged.
+ */
+export const sentDataUrl = (url: string): string => {
+  const parts = dataUrlPattern.exec(url)
+  const payload = parts?.[3] !== undefined ? base64Of(parts[4]) : undefined
+  return payload === undefined ? url : url.slice(0, url.length - parts![4]!.length) + payload
+}
+
 const urlMediaTypes: Readonly<Record<string, string>> = {
   png: "image/png",
   jpg: "image/jpeg",
@@ -247,7 +257,7 @@ const contentParts = (content: ReadonlyArray<unknown>, index: number): Array<Use
           parts.push({
             type: "file",
             mediaType: declared ?? (dataUrl !== null ? dataUrl[1]!.toLowerCase() : "image/*"),
-            data: { _tag: "url", url: part.url },
+            data: { _tag: "url", url: sentDataUrl(part.url) },
             source: label
           })
           break

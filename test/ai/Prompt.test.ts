@@ -121,6 +121,16 @@ describe("encodePrompt", () => {
     const part = encoded.messages[0]!.parts[1] as { readonly mediaType: string; readonly data: unknown }
     assert.strictEqual(part.mediaType, "image/png")
     assert.deepStrictEqual(part.data, { _tag: "base64", base64: wrapped.replace(/\s+/g, "") })
+    // the same payload in a data: URL is sent as it was checked: compact
+    const viaUrl = encodePrompt(Prompt.make([{
+      role: "user",
+      content: [{ type: "file", mediaType: "image/png", data: `data:image/png;base64,${wrapped}` }]
+    }]))
+    if (viaUrl instanceof FatalError) return assert.fail(viaUrl.message)
+    assert.deepStrictEqual((viaUrl.messages[0]!.parts[0] as { readonly data: unknown }).data, {
+      _tag: "url",
+      url: `data:image/png;base64,${wrapped.replace(/\s+/g, "")}`
+    })
   })
 
   it("file data a service could not take is invalid_request naming the part and its media type: a string neither base64 nor a URL, a data: URL whose payload is empty or not base64", () => {

@@ -89,6 +89,16 @@ describe("content parts", () => {
       messages: [{ role: "user", content: [{ type: "image", data: wrapped, mediaType: "image/png" }] }]
     })
     assert.deepStrictEqual((request.messages[0]!.parts[0] as FilePart).data, { _tag: "base64", base64: png })
+    // the same payload in a data: URL (wrapped, or after a space) is sent as it was checked: compact
+    for (const payload of [wrapped, ` ${png}`, `${png.slice(0, 40)}\r\n ${png.slice(40)}\n`]) {
+      const viaUrl = accepted({
+        messages: [{ role: "user", content: [{ type: "image", url: `data:image/png;base64,${payload}` }] }]
+      })
+      assert.deepStrictEqual((viaUrl.messages[0]!.parts[0] as FilePart).data, {
+        _tag: "url",
+        url: `data:image/png;base64,${png}`
+      })
+    }
   })
 
   it("refuses each malformed part as invalid_request, naming its position and what is wrong", () => {
