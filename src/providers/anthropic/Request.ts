@@ -179,6 +179,22 @@ const toolBody = (tool: ToolDefinition): ToolBody => ({
   input_schema: tool.parameters
 })
 
+/**
+ * The tools the history calls or answers that the request does not declare, by name with an open
+ * object schema (in order of first appearance): the service refuses tool blocks in a request that
+ * defines no tools, so a turn sent without the toolkit still declares them.
+ */
+const undeclaredHistoryTools = (request: CallRequest, declared: ReadonlyArray<ToolDefinition>): Array<ToolBody> => {
+  const names = new Set<string>()
+  for (const message of request.messages) {
+    for (const part of message.parts) {
+      if ((part.type === "tool-call" || part.type === "tool-result") && part.name.length > 0) names.add(part.name)
+    }
+  }
+  for (const tool of declared) names.delete(tool.name)
+  return [...names].map((name) => ({ name, input_schema: { type: "object" } }))
+}
+
 /** `auto`, `none`, `required` → `any`, one named tool → `tool` (after `narrowTools`). */
 export const toolChoiceOf = (choice: ToolChoice): ToolChoiceBody =>
   choice === "auto" || choice === "none"
@@ -219,6 +235,7 @@ export const encode = (modelId: string, request: CallRequest, streaming: boolean
     // Forced tool use: the answer is the `input` of a call to a tool whose schema is the format's.
     body.tools = [
       ...tools.map(toolBody),
+      ...undeclaredHistoryTools(request, tools),
       toolBody({
         name: answerTool,
         description: format.description ?? "Respond with a JSON object.",
@@ -231,6 +248,15 @@ export const encode = (modelId: string, request: CallRequest, streaming: boolean
   if (tools.length > 0) {
     body.tools = tools.map(toolBody)
     if (choice !== undefined) body.tool_choice = toolChoiceOf(choice)
+  } else {
+    // A history with tool calls or results needs tools declared ("Requests which include `tool_use` or
+    // `tool_result` blocks must define tools."): a follow-up turn without a toolkit (a summary, a
+    // `generateObject` after a tool loop) declares the history's tools by name, none of them callable.
+    const declared = undeclaredHistoryTools(request, tools)
+    if (declared.length > 0) {
+      body.tools = declared
+      body.tool_choice = { type: "none" }
+    }
   }
   if (format !== undefined) {
     // The root `$schema` (a draft marker, not a constraint) is dropped, as for OpenAI.

@@ -175,6 +175,32 @@ it.layer(NodeHttpClient.layerUndici)("Anthropic tool loops against the simulator
       assert.deepStrictEqual(sent.messages[2].content.map((block: any) => block.type), ["tool_result", "tool_result"])
     }))
 
+  it.scoped("a turn after a tool loop sent without the tools (a summary, a JSON answer) declares the history's tools, none callable: no \"must define tools\" 400", () =>
+    Effect.gen(function*() {
+      const { client, sim, target } = yield* simulated
+      sim.script("ant-sim", script)
+      const calls = (yield* client.generate(target(), ask)).parts!
+      const { tools: _, ...loop } = reply(calls as any)
+      const summary = yield* client.generate(target(), loop)
+      assert.include(summary.content, "Echo:")
+      const sent = sim.log("ant-sim")[1]!.body as any
+      assert.deepStrictEqual(sent.tools, [{ name: "get_weather", input_schema: { type: "object" } }])
+      assert.deepStrictEqual(sent.tool_choice, { type: "none" })
+      // a forced-tool JSON answer after the loop declares them beside its answer tool
+      sim.script("ant-sim", { json: { city: "Paris" } })
+      const format = { type: "json" as const, name: "Weather", schema: { type: "object" } }
+      const answer = yield* client.generate(target("claude-3-7-sonnet-latest"), { ...loop, responseFormat: format })
+      assert.deepStrictEqual(JSON.parse(answer.content), { city: "Paris" })
+      const forced = sim.log("ant-sim")[2]!.body as any
+      assert.deepStrictEqual(forced.tools.map((tool: any) => tool.name), ["get_weather", "Weather"])
+      assert.deepStrictEqual(forced.tool_choice, { type: "tool", name: "Weather" })
+      // with its tools sent, the request is as before
+      yield* client.generate(target(), reply(calls as any))
+      assert.deepStrictEqual((sim.log("ant-sim")[3]!.body as any).tools.map((tool: any) => tool.description), [
+        "The weather in a city"
+      ])
+    }))
+
   it.scoped("streamed: tool_use blocks assembled from input_json_delta, the signature as part metadata, then a streamed answer", () =>
     Effect.gen(function*() {
       const { client, sim, target } = yield* simulated
@@ -253,10 +279,6 @@ it.layer(NodeHttpClient.layerUndici)("Anthropic tool loops against the simulator
       yield* expectInvalid(
         user(file("image/png", bytes("A".repeat(5_242_881))), text("big")),
         "image exceeds 5 MB maximum: 5242881 bytes > 5242880 bytes"
-      )
-      yield* expectInvalid(
-        { ...hello, messages: [...ask.messages, { role: "assistant", parts: [call] }, orphan.messages[2]!] },
-        "must define tools"
       )
     }))
 })
