@@ -24,7 +24,14 @@ import type { GenerateRequest } from "../domain/Request.js"
 import { liveOver, type LiveServices, nodeFileSystem } from "../layers/Live.js"
 import { generate, stream } from "../services/LLMClient.js"
 import * as LLMConfig from "../services/LLMConfig.js"
-import { checkBatchInput, checkRequestArgs, checkWizard, misplacedOptions, stdinPromptLast, takeLogLevel } from "./Arguments.js"
+import {
+  checkBatchInput,
+  checkRequestArgs,
+  checkWizard,
+  misplacedOptions,
+  stdinPromptLast,
+  takeLogLevel
+} from "./Arguments.js"
 import { batchCommand } from "./batch/Command.js"
 import * as Budget from "./Budget.js"
 import { CliError, ExitCode, toExitCode } from "./Exit.js"

@@ -360,12 +360,21 @@ describe.concurrent("effect-llm batch", { timeout: 120_000 }, () => {
   it("`-` as the input (stdin) is a usage error saying batch reads a file, wherever --out is", async () => {
     const s = setup()
     const [before, after] = await Promise.all([
-      runCli(["batch", "-", "--out", s.out, "--config", s.config], { cwd: s.dir, stdin: '{"id":"a","prompt":"hi"}\n' }),
-      runCli(["batch", "--out", s.out, "--config", s.config, "-"], { cwd: s.dir, stdin: '{"id":"a","prompt":"hi"}\n' })
+      runCli(["batch", "-", "--out", s.out, "--config", s.config], {
+        cwd: s.dir,
+        stdin: "{\"id\":\"a\",\"prompt\":\"hi\"}\n"
+      }),
+      runCli(["batch", "--out", s.out, "--config", s.config, "-"], {
+        cwd: s.dir,
+        stdin: "{\"id\":\"a\",\"prompt\":\"hi\"}\n"
+      })
     ])
     for (const run of [before, after]) {
       assert.strictEqual(run.code, 2, run.stderr)
-      assert.match(run.stderr.trim(), /^error: StdinInput: batch: the input must be a file .*`-` \(stdin\) is not supported/)
+      assert.match(
+        run.stderr.trim(),
+        /^error: StdinInput: batch: the input must be a file .*`-` \(stdin\) is not supported/
+      )
     }
     assert.isFalse(existsSync(s.out))
   })

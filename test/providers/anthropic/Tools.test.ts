@@ -296,7 +296,11 @@ it.layer(NodeHttpClient.layerUndici)("Anthropic structured output, recorded", (i
         )
       const toolTurn = (input: unknown, deltas: ReadonlyArray<string>) => [
         { type: "message_start", message: { id: "msg_1", type: "message", model: "glm-4.6", content: [], usage: {} } },
-        { type: "content_block_start", index: 0, content_block: { type: "tool_use", id: "call_1", name: "get_weather", input } },
+        {
+          type: "content_block_start",
+          index: 0,
+          content_block: { type: "tool_use", id: "call_1", name: "get_weather", input }
+        },
         ...deltas.map((piece) => ({
           type: "content_block_delta",
           index: 0,
