@@ -8,7 +8,7 @@
 import * as HttpClientError from "@effect/platform/HttpClientError"
 import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import * as Effect from "effect/Effect"
-import { pipeline, type Readable } from "node:stream"
+import { pipeline, type Readable, Transform } from "node:stream"
 import * as Zlib from "node:zlib"
 import { headersOf, nodeStreamOf, readAllText } from "./Body.js"
 
@@ -42,8 +42,58 @@ export const codingsOf = (response: HttpClientResponse.HttpClientResponse): Read
 const decompressor = (coding: Coding): Zlib.Gunzip | Zlib.Inflate | Zlib.BrotliDecompress =>
   coding === "gzip" ? Zlib.createGunzip() : coding === "deflate" ? Zlib.createInflate() : Zlib.createBrotliDecompress()
 
-const decompressSync = (coding: Coding, bytes: Uint8Array): Uint8Array =>
+/**
+ * Whether `head` (the body's first bytes, at least 2) starts as `coding` says: gzip's magic
+ * `1f 8b`, a zlib header for deflate. brotli has no magic: always true. A body labelled gzip or
+ * deflate that does not start so is not compressed at all — a recording replayed with its headers
+ * (WIRE.md's captures keep `content-encoding: gzip` beside the decompressed body), a proxy that
+ * decompressed and kept the header — and is read as it is, as a `fetch` client's body is; if it is
+ * not a valid answer either, the decoder reports it undecodable (`bad_response`).
+ */
+const looksLike = (coding: Coding, head: Uint8Array): boolean =>
   coding === "gzip"
+    ? head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b
+    : coding === "deflate"
+    ? head.length >= 2 && (head[0]! & 0x0f) === 8 && ((head[0]! << 8) | head[1]!) % 31 === 0
+    : true
+
+/** A stage that undoes `coding` when the stream starts as `coding` says, else passes the bytes through. */
+const sniffing = (coding: Coding): Transform => {
+  let head: Buffer | undefined = Buffer.alloc(0)
+  let inner: Zlib.Gunzip | Zlib.Inflate | Zlib.BrotliDecompress | undefined
+  let finish: ((error?: Error | null) => void) | undefined
+  const stage: Transform = new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      if (head !== undefined) {
+        head = Buffer.concat([head, chunk])
+        if (head.length < 2) return done()
+        chunk = head
+        head = undefined
+        if (looksLike(coding, chunk)) {
+          const decoder = decompressor(coding)
+          decoder.on("data", (data: Buffer) => stage.push(data))
+          decoder.on("error", (error) => finish !== undefined ? finish(error) : stage.destroy(error))
+          decoder.on("end", () => finish?.())
+          inner = decoder
+        }
+      }
+      if (inner === undefined) return done(null, chunk)
+      inner.write(chunk, () => done())
+    },
+    flush(done) {
+      if (head !== undefined && head.length > 0) stage.push(head)
+      if (inner === undefined) return done()
+      finish = done
+      inner.end()
+    }
+  })
+  return stage
+}
+
+const decompressSync = (coding: Coding, bytes: Uint8Array): Uint8Array =>
+  !looksLike(coding, bytes)
+    ? bytes
+    : coding === "gzip"
     ? Zlib.gunzipSync(bytes)
     : coding === "deflate"
     ? Zlib.inflateSync(bytes)
@@ -58,7 +108,7 @@ export const decodedNodeStream = (response: HttpClientResponse.HttpClientRespons
   const readable = nodeStreamOf(response)
   const found = codingsOf(response)
   if (readable === undefined || found === undefined) return readable
-  const stages = found.map(decompressor)
+  const stages = found.map((coding, index) => index === 0 && coding !== "br" ? sniffing(coding) : decompressor(coding))
   // the callback keeps `pipeline` from throwing on a failure the last stage already reports
   pipeline([readable, ...stages], () => {})
   return stages[stages.length - 1]
