@@ -177,7 +177,7 @@ export const makeForParts = (deps: PlannerDeps) => {
   }
 }
 
-/** What a planner works from; `scrub` takes the configured secrets out of tag values. */
+/** What a planner works from; `scrub` takes the configured secrets out of tag values and trace ids. */
 interface PlannerDeps {
   readonly config: LLMConfig.Service
   readonly pricing: Pricing.Service
@@ -243,11 +243,17 @@ const planValidated = (deps: PlannerDeps) => {
     const tooBig = model.limits?.tpm !== undefined
       ? oversize(model, admittedTokens(model, request, outputCap))
       : undefined
-    const traceId = typeof input.traceId === "string" && input.traceId.length > 0
+    const givenTraceId = typeof input.traceId === "string" && input.traceId.length > 0
       ? input.traceId
       : context.traceId !== undefined && context.traceId.length > 0
       ? context.traceId
-      : crypto.randomUUID()
+      : undefined
+    // a configured secret pasted into a trace id is kept (ledger rows, spans, logs) scrubbed, as tag values are
+    const traceId = givenTraceId === undefined
+      ? crypto.randomUUID()
+      : deps.scrub === undefined
+      ? givenTraceId
+      : deps.scrub(givenTraceId)
     const estimate = yield* deps.pricing.estimate(model, request, outputCap)
     return { traceId, model, request, routing, tags, limits, outputCap, estimate, oversize: tooBig }
   }

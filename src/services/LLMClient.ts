@@ -91,7 +91,11 @@ export const make = Effect.gen(function*() {
     (input: { readonly model?: unknown; readonly traceId?: unknown } | undefined) =>
     <E extends LLMError>(error: E): Effect.Effect<never, E> =>
       Effect.zipRight(
-        Effect.flatMap(Plan.knownOf(config, input), (known) => telemetry.refusedUnplanned(known, error._tag)),
+        Effect.flatMap(Plan.knownOf(config, input), (known) =>
+          telemetry.refusedUnplanned(
+            known.traceId === undefined ? known : { ...known, traceId: scrub(known.traceId) },
+            error._tag
+          )),
         Effect.fail(Scrub.scrubError(scrub, error))
       )
   /** `planner(input)`, a refusal counted (the stream paths: one step more than the plan alone). */

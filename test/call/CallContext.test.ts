@@ -57,6 +57,25 @@ describe("withCallContext", () => {
     }).pipe(Effect.provide(makeTestLayer({ config })))
   })
 
+  it.effect("a configured secret passed as a trace id (the request's or the context's) never reaches the ledger or the answer", () => {
+    const key = "sk-test-trace-0123456789abcdef"
+    const config = {
+      ...testConfig,
+      providers: { ...testConfig.providers, google: { ...testConfig.providers.google, api_key: key } }
+    }
+    return Effect.gen(function*() {
+      const own = yield* generate({ prompt: "one", traceId: `job-${key}`, fullResponse: true })
+      const inherited = yield* generate({ prompt: "two", fullResponse: true }).pipe(withCallContext({ traceId: key }))
+      yield* stream({ prompt: "three", traceId: key }).pipe(Stream.runDrain)
+      const events = yield* (yield* Ledger).events()
+      assert.lengthOf(events, 6)
+      assert.notInclude(JSON.stringify([own, inherited, events]), key)
+      // the rest of the id is kept: the rows of one call still share it
+      assert.match(own.traceId, /^job-/)
+      assert.strictEqual(events[0]!.traceId, own.traceId)
+    }).pipe(Effect.provide(makeTestLayer({ config })))
+  })
+
   it.effect("stream: consumed inside a context, or wrapped with it, the call gets the context", () =>
     Effect.gen(function*() {
       const ledger = yield* Ledger

@@ -259,6 +259,22 @@ describe("observability", () => {
     )
   })
 
+  it.effect("a trace id holding a configured secret is on the span scrubbed, for a call made and a call refused before it is planned", () => {
+    const recording = RecordingTracer.make()
+    const key = "sk-pasted-as-trace-id-1618"
+    return Effect.gen(function*() {
+      yield* generate({ prompt: "hi", traceId: `job-${key}` })
+      yield* Effect.flip(generate({ prompt: "x", temperature: 99, traceId: key }))
+      const ids = recording.named("LLMClient.generate").map((span) => span.attributes.get("effect_llm.trace_id"))
+      assert.deepStrictEqual(ids, ["job-<redacted>", "<redacted>"])
+    }).pipe(
+      Effect.provide(layerFor([], {
+        providers: { ...testConfig.providers, google: { ...testConfig.providers.google, api_key: key } }
+      })),
+      Effect.withTracer(recording.tracer)
+    )
+  })
+
   it.effect("a call refused before it is planned (a bad parameter, an unknown alias) is counted and its span names its trace id and, when it resolves, its alias", () => {
     const recording = RecordingTracer.make()
     const providers = makeMockProviders({ replies: [] })
