@@ -11,7 +11,7 @@ import * as Fiber from "effect/Fiber"
 import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
 import * as Net from "node:net"
-import type { LedgerError } from "../../domain/Errors.js"
+import { LedgerError } from "../../domain/Errors.js"
 import * as Scrub from "../../internal/Scrub.js"
 import type { Ledger, LedgerOptions } from "../Ledger.js"
 import { migrationsTable, runMigrations } from "./Migrations.js"
@@ -178,9 +178,28 @@ const statements = (sql: SqlClient.SqlClient, schema: number): Sql.Statements =>
 }
 
 /** Connects to, and migrates as needed, a PostgreSQL ledger. The driver is loaded only now. */
+/**
+ * The URL as typed (a `Redacted`), or as JavaScript may pass it: a plain string, wrapped at once so no
+ * message shows it; anything else is told by its type, never quoted.
+ */
+const urlOf = (url: unknown): Effect.Effect<Redacted.Redacted<string>, LedgerError> =>
+  Redacted.isRedacted(url) && typeof Redacted.value(url) === "string"
+    ? Effect.succeed(url as Redacted.Redacted<string>)
+    : typeof url === "string"
+    ? Effect.succeed(Redacted.make(url))
+    : Effect.fail(
+      new LedgerError({
+        reason: "unavailable",
+        message: `PostgreSQL ledger: url must be a postgres:// URL (a Redacted string), got ${
+          url === null ? "null" : typeof url
+        }`
+      })
+    )
+
 export const make = (options: PostgresLedgerOptions): Effect.Effect<Ledger.Service, LedgerError, Scope.Scope> =>
   Effect.gen(function*() {
-    const on = dialect(options.url)
+    const url = yield* urlOf(options.url)
+    const on = dialect(url)
     const [PgClient, Pool, Reactivity] = yield* Effect.tryPromise({
       try: () =>
         Promise.all([
@@ -192,7 +211,7 @@ export const make = (options: PostgresLedgerOptions): Effect.Effect<Ledger.Servi
     })
     const sql = yield* Sql.guard(on, "unavailable", "connecting")(
       Effect.provideServiceEffect(
-        connect(PgClient, Pool, { url: withLockTimeout(options.url), applicationName: "effect-llm ledger" }),
+        connect(PgClient, Pool, { url: withLockTimeout(url), applicationName: "effect-llm ledger" }),
         Reactivity.Reactivity,
         Reactivity.make
       )

@@ -360,6 +360,24 @@ describe("PostgreSQL ledger", () => {
     { timeout: 10_000 }
   )
 
+  it.effect(
+    "a URL passed as a plain string (from JavaScript) is taken as if Redacted, never quoted; a URL of another type is a LedgerError naming its type",
+    () =>
+      Effect.gen(function*() {
+        const plain = "postgres://ledger:hunter2-secret@127.0.0.1:1/ledger"
+        const unreachable = yield* buildFailure(layerPostgres({ url: plain as unknown as Redacted.Redacted<string> }))
+        assert.strictEqual(unreachable.reason, "unavailable")
+        assert.include(unreachable.message, "127.0.0.1:1/ledger")
+        assert.notInclude(unreachable.message, "hunter2")
+        const missing = yield* buildFailure(layerPostgres({ url: undefined as unknown as Redacted.Redacted<string> }))
+        assert.strictEqual(
+          missing.message,
+          "PostgreSQL ledger: url must be a postgres:// URL (a Redacted string), got undefined"
+        )
+      }),
+    { timeout: 10_000 }
+  )
+
   it.live(
     "a server whose refusal quotes the password it was sent fails with LedgerError unavailable, the password removed (API.md §14)",
     () =>
