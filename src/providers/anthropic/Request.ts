@@ -173,6 +173,18 @@ export const answerToolFor = (request: CallRequest, modelId: string): string | u
     ? answerToolOf(request.responseFormat)
     : undefined
 
+/**
+ * The tool an answer's JSON may come back through: the forced one, or — when the model was asked to
+ * answer natively and the request declares no tools of its own — the name of the format's, since a
+ * `tool_use` can then only be the answer (a gateway that rewrote the request into a forced tool, a
+ * recording made so); a text answer reads as text either way.
+ */
+export const replyToolFor = (request: CallRequest, modelId: string): string | undefined =>
+  answerToolFor(request, modelId) ??
+    (request.responseFormat !== undefined && (request.tools ?? []).length === 0
+      ? answerToolOf(request.responseFormat)
+      : undefined)
+
 const toolBody = (tool: ToolDefinition): ToolBody => ({
   name: tool.name,
   ...(tool.description !== undefined && tool.description.length > 0 ? { description: tool.description } : {}),

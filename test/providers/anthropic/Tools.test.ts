@@ -244,6 +244,49 @@ it.layer(NodeHttpClient.layerUndici)("Anthropic structured output, recorded", (i
       assert.deepStrictEqual(JSON.parse(preambled.content), recorded.content[0].input)
     }))
 
+  it.scoped("a Claude 4.5 model asked natively (output_config) that answers through a forced tool anyway (its recording, a gateway): with no tools of its own, the tool_use is the answer, unary and streamed", () =>
+    Effect.gen(function*() {
+      const { client, server } = yield* setup
+      const recorded = JSON.parse(fixtureText(vai + "anthropic-json-tool.1.json"))
+      const target = targetOf(server, "claude-haiku-4-5-20251001")
+      const format: JsonResponseFormat = {
+        type: "json",
+        name: "json",
+        schema: { type: "object", properties: {}, additionalProperties: false }
+      }
+      server.enqueue(Loopback.replay(Buffer.from(JSON.stringify(recorded)), { headers: json }))
+      const answer = yield* client.generate(target, { ...hello, responseFormat: format })
+      assert.isDefined((server.requests[0]!.json as any).output_config)
+      assert.deepStrictEqual(JSON.parse(answer.content), recorded.content[0].input)
+      assert.strictEqual(answer.finishReason, "stop")
+      const input = JSON.stringify(recorded.content[0].input)
+      const events = [
+        { type: "message_start", message: { ...recorded, content: [], stop_reason: null } },
+        {
+          type: "content_block_start",
+          index: 0,
+          content_block: { type: "tool_use", id: "toolu_1", name: "json", input: {} }
+        },
+        { type: "content_block_delta", index: 0, delta: { type: "input_json_delta", partial_json: input } },
+        { type: "content_block_stop", index: 0 },
+        { type: "message_delta", delta: { stop_reason: "tool_use" }, usage: { output_tokens: 40 } },
+        { type: "message_stop" }
+      ]
+      server.enqueue(
+        Loopback.replay(
+          Buffer.from(events.map((event) => `event: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`).join("")),
+          { headers: sse }
+        )
+      )
+      const { parts } = yield* runStream(client, target, { ...hello, responseFormat: format })
+      assert.deepStrictEqual(JSON.parse(textOf(parts)), recorded.content[0].input)
+      assert.deepStrictEqual(finishOf(parts), ["stop"])
+      // with tools of its own, a tool_use stays a call to run
+      server.enqueue(Loopback.replay(Buffer.from(JSON.stringify(recorded)), { headers: json }))
+      const withTools = yield* client.generate(target, { ...ask, responseFormat: format })
+      assert.deepStrictEqual(withTools.parts?.map((part) => part.type), ["tool-call"])
+    }))
+
   it.scoped("forced tool under another name (@effect/ai's default generateObject): the recorded `json` call is still the answer, unary and streamed", () =>
     Effect.gen(function*() {
       const { client, server } = yield* setup
