@@ -97,17 +97,25 @@ export const encode = (request: CallRequest, modelId = ""): GenerateContentReque
   }
 }
 
-/** `{baseUrl}/v1beta/models/{modelId}:{method}` (a leading `models/` in the id, or `/v1beta` ending the base, is tolerated). */
+/** The API version a base URL ends with (`…/v1`, `…/v1alpha`, `…/v1beta`), before any query or fragment. */
+const versionEnding = /\/(v1(?:alpha|beta)?)\/*(?:[?#].*)?$/s
+
+/**
+ * `{baseUrl}/v1beta/models/{modelId}:{method}` (a leading `models/` in the id is tolerated); a base that
+ * ends with an API version (Google's `…/v1beta`, or `…/v1` pasted from its docs) keeps that version.
+ */
 export const methodUrl = (
   baseUrl: string,
   modelId: string,
   method: "generateContent" | "streamGenerateContent"
-): string =>
-  Request.joinUrl(
+): string => {
+  const version = `/${versionEnding.exec(baseUrl)?.[1] ?? "v1beta"}`
+  return Request.joinUrl(
     baseUrl,
-    `/v1beta/models/${encodeURIComponent(modelId.replace(/^models\//, ""))}:${method}`,
-    "/v1beta"
+    `${version}/models/${encodeURIComponent(modelId.replace(/^models\//, ""))}:${method}`,
+    version
   )
+}
 
 /** The HTTP request of one attempt; a stream asks for `alt=sse` (without it the server sends one JSON array). */
 export const make = (target: ProviderTarget, request: CallRequest, streaming: boolean): Request.PreparedRequest =>

@@ -80,6 +80,19 @@ describe("Request.joinUrl", () => {
         GeminiRequest.methodUrl("http://127.0.0.1:1", "gemini-2.5-flash", "generateContent"),
         "http://127.0.0.1:1/v1beta/models/gemini-2.5-flash:generateContent"
       ],
+      // another Gemini API version ending the base (pasted from Google's docs) is kept, not doubled
+      [
+        GeminiRequest.methodUrl("http://127.0.0.1:1/v1", "gemini-2.5-flash", "generateContent"),
+        "http://127.0.0.1:1/v1/models/gemini-2.5-flash:generateContent"
+      ],
+      [
+        GeminiRequest.methodUrl("http://127.0.0.1:1/gw/v1alpha/?k=1", "gemini-2.5-flash", "streamGenerateContent"),
+        "http://127.0.0.1:1/gw/v1alpha/models/gemini-2.5-flash:streamGenerateContent?k=1"
+      ],
+      [
+        GeminiRequest.methodUrl("http://127.0.0.1:1/gw-v1", "gemini-2.5-flash", "generateContent"),
+        "http://127.0.0.1:1/gw-v1/v1beta/models/gemini-2.5-flash:generateContent"
+      ],
       [
         Request.joinUrl("http://127.0.0.1:1/api/v1", DashScopeRequest.generationPath, "/api/v1"),
         "http://127.0.0.1:1/api/v1/services/aigc/text-generation/generation"
