@@ -5,6 +5,9 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { spawn } from "node:child_process"
+import { mkdtempSync, readdirSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 import { beforeAll } from "vitest"
 import type { AttemptFact, BreakerFact, LedgerEventFact, ResponseFact } from "../../src/demo/Facts.js"
 import type { StepLine, SummaryLine } from "../../src/demo/Run.js"
@@ -12,19 +15,29 @@ import { tourSteps } from "../../src/demo/Tour.js"
 
 const keys = ["sim-google-key", "sim-dashscope-key"]
 
-/** Runs the offline tour as `npm run demo` would (without npm). */
-const runTour = (args: ReadonlyArray<string>): Promise<{ code: number | null; stdout: string; stderr: string }> =>
+/**
+ * Runs the offline tour as `npm run demo` would (without npm); `closeAfterFirstLine`: as a reader
+ * that stops early (`| head -1`), the child's stdout is closed after its first line.
+ */
+const runTour = (
+  args: ReadonlyArray<string>,
+  options: { readonly tmpdir?: string; readonly closeAfterFirstLine?: boolean } = {}
+): Promise<{ code: number | null; stdout: string; stderr: string }> =>
   new Promise((resolve, reject) => {
     const env: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: "1" }
     delete env.GEMINI_API_KEY
     delete env.DASHSCOPE_API_KEY
+    if (options.tmpdir !== undefined) env.TMPDIR = options.tmpdir
     const child = spawn(process.execPath, ["--import", "tsx", "src/demo/main.ts", ...args], {
       env,
       stdio: ["ignore", "pipe", "pipe"]
     })
     let stdout = ""
     let stderr = ""
-    child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString("utf8")))
+    child.stdout.on("data", (chunk: Buffer) => {
+      stdout += chunk.toString("utf8")
+      if (options.closeAfterFirstLine === true && stdout.includes("\n")) child.stdout.destroy()
+    })
     child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString("utf8")))
     child.on("error", reject)
     child.on("close", (code) => resolve({ code, stdout, stderr }))
@@ -33,11 +46,17 @@ const runTour = (args: ReadonlyArray<string>): Promise<{ code: number | null; st
 // Both runs at once: the tour mostly waits (backoffs, Retry-After, the breaker's recovery).
 let human: Awaited<ReturnType<typeof runTour>>
 let json: Awaited<ReturnType<typeof runTour>>
+let cutShort: Awaited<ReturnType<typeof runTour>>
+const cutShortTmp = mkdtempSync(join(tmpdir(), "demo-reader-gone-"))
 let steps: Map<string, StepLine>
 let summary: SummaryLine
 
 beforeAll(async () => {
-  ;[human, json] = await Promise.all([runTour([]), runTour(["--json"])])
+  ;[human, json, cutShort] = await Promise.all([
+    runTour([]),
+    runTour(["--json"]),
+    runTour(["--json"], { tmpdir: cutShortTmp, closeAfterFirstLine: true })
+  ])
   const lines = json.stdout.trim().split("\n").map((line) => JSON.parse(line) as StepLine | SummaryLine)
   steps = new Map(lines.flatMap((line) => (line.type === "step" ? [[line.step, line] as const] : [])))
   summary = lines.at(-1) as SummaryLine
@@ -92,6 +111,14 @@ describe("demo tour", () => {
     for (const key of keys) assert.notInclude(human.stdout + human.stderr, key)
     // the first screen is the tour's: no line from opening its fresh ledger
     assert.notInclude(human.stdout, "Running migration")
+  })
+
+  it("a reader that stops early (`| head -1`): exits 0, no stack trace, its temporary ledger removed", () => {
+    assert.strictEqual(cutShort.code, 0, cutShort.stderr)
+    assert.notInclude(cutShort.stderr, "EPIPE")
+    assert.notMatch(cutShort.stderr, /\n\s+at /)
+    assert.deepStrictEqual(readdirSync(cutShortTmp).filter((name) => name.startsWith("effect-llm-tour-")), [])
+    rmSync(cutShortTmp, { recursive: true, force: true })
   })
 
   it("--json: one line per step in order, every step ok, then the summary", () => {
