@@ -32,6 +32,8 @@ export interface Dialect {
    * server or a pooler may quote what it was sent (API.md §14).
    */
   readonly scrub?: Scrubber | undefined
+  /** What to do about a failure the user can fix outside the ledger (a native driver not built), if any. */
+  readonly hint?: ((detail: string) => string | undefined) | undefined
 }
 
 /**
@@ -127,7 +129,7 @@ export const toLedgerError =
     return new LedgerError({
       reason: unanswered(cause) ? "unavailable" : (typeof code === "string" ? dialect.classify(code) : undefined) ??
         reason,
-      message: `${dialect.label}: ${doing} failed: ${dialect.scrub?.(detail) ?? detail}`
+      message: `${dialect.label}: ${doing} failed: ${dialect.scrub?.(detail) ?? detail}${dialect.hint?.(detail) ?? ""}`
     })
   }
 

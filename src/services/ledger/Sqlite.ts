@@ -35,9 +35,21 @@ export type SqliteDurability = "full" | "normal"
 
 const sqliteMagic = Buffer.from("SQLite format 3\0", "latin1")
 
-const dialect = (path: string): Sql.Dialect => ({
+/**
+ * better-sqlite3 is a native module built by its install script: when that did not run (npm's
+ * `allowScripts`, `--ignore-scripts`) or Node was upgraded under it, opening fails with the addon's own
+ * words, which do not say what to do.
+ */
+export const nativeModuleHint = (detail: string): string | undefined =>
+  /bindings file|NODE_MODULE_VERSION|better_sqlite3\.node|invalid ELF header/.test(detail)
+    ? " (better-sqlite3's native module is not built for this Node: run `npm rebuild better-sqlite3`, " +
+      "or use the memory ledger, `ledger: { backend: memory }`)"
+    : undefined
+
+export const dialect = (path: string): Sql.Dialect => ({
   label: `SQLite ledger at ${path}`,
   setting: "ledger.path",
+  hint: nativeModuleHint,
   classify: (code) =>
     /^SQLITE_(CORRUPT|NOTADB)/.test(code) ?
       "corrupt" :
