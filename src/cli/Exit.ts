@@ -67,7 +67,10 @@ const oneLine = (text: string): string =>
 /** The one line printed for a failure: `error: <tag>: <message>` (a multi-line message is joined). */
 export const errorLine = (error: unknown): string => {
   if (ValidationError.isValidationError(error)) {
-    return `error: ${error._tag}: ${oneLine(HelpDoc.toAnsiText(error.error))}`
+    // @effect/cli writes "is not a integer"
+    return `error: ${error._tag}: ${
+      oneLine(HelpDoc.toAnsiText(error.error)).replace(/\bnot a integer\b/, "not an integer")
+    }`
   }
   const tagged = error as { readonly _tag?: unknown; readonly message?: unknown } | null | undefined
   const tag = error instanceof CliError ? error.kind : typeof tagged?._tag === "string" ? tagged._tag : "Error"

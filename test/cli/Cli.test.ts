@@ -494,7 +494,7 @@ describe.concurrent("effect-llm CLI", { timeout: 120_000 }, () => {
       runCli(["generate", ...args, "--model", "nope", "hi"])
     ])
     for (const run of [notInteger, noPrompt, unknownModel]) assert.strictEqual(run.code, 2, run.stderr)
-    oneErrorLine(notInteger.stderr, /^error: InvalidValue: 'many' is not a integer$/)
+    oneErrorLine(notInteger.stderr, /^error: InvalidValue: 'many' is not an integer$/)
     oneErrorLine(noPrompt.stderr, /^error: MissingValue: Missing argument <prompt>$/)
     oneErrorLine(
       unknownModel.stderr,
