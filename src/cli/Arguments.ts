@@ -3,9 +3,10 @@
  * stands, and the options of the commands whose prompt is free text checked (an unknown option would
  * otherwise become the prompt).
  */
+import * as ValidationError from "@effect/cli/ValidationError"
 import * as Effect from "effect/Effect"
 import * as LogLevel from "effect/LogLevel"
-import { CliError, ExitCode } from "./Exit.js"
+import { CliError, errorLine, ExitCode } from "./Exit.js"
 
 /** The levels `--log-level` takes (@effect/cli's choice: every `LogLevel`, lower-case). */
 const logLevels = new Map(LogLevel.allLevels.map((level) => [level._tag.toLowerCase(), level]))
@@ -187,3 +188,40 @@ export const misplacedOptions = (
     exitCode: ExitCode.usage
   })
 }
+
+/**
+ * @effect/cli refuses a value outside an option's choices without naming the option ("Expected one of
+ * the following cases: day, model, provider"): the option whose value on the command line is not one of
+ * `cases` is named, with what was given. `undefined` when it cannot be told which.
+ */
+export const choiceRefusal = (args: ReadonlyArray<string>, text: string): CliError | undefined => {
+  const listed = /Expected one of the following cases: (.+)$/.exec(text)?.[1]
+  if (listed === undefined) return undefined
+  const cases = listed.split(",").map((name) => name.trim())
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!
+    if (arg === "--") break
+    const [name, inline] = arg.startsWith("--") && arg.includes("=")
+      ? [arg.slice(0, arg.indexOf("=")), arg.slice(arg.indexOf("=") + 1)]
+      : [arg, args[i + 1]]
+    if (!name.startsWith("-") || inline === undefined || cases.includes(inline) || inline.startsWith("-")) continue
+    if (!choiceOptions.has(name)) continue
+    return new CliError({
+      kind: "InvalidValue",
+      message: `${name}: expected one of ${cases.join(", ")}; got '${inline}'`,
+      exitCode: ExitCode.usage
+    })
+  }
+  return undefined
+}
+
+/** The options whose value is one of a list (@effect/cli's `Options.choice`). */
+const choiceOptions: ReadonlySet<string> = new Set(["--by", "--format", "--stop-on", "--log-level", "--completions"])
+
+/** A value outside an option's choices names the option (`choiceRefusal`). */
+export const namingChoices = <A, E, R>(program: Effect.Effect<A, E, R>, args: ReadonlyArray<string>) =>
+  Effect.catchIf(
+    program,
+    (error) => ValidationError.isValidationError(error) && ValidationError.isInvalidValue(error),
+    (error) => Effect.fail(choiceRefusal(args, errorLine(error)) ?? error)
+  )

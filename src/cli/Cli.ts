@@ -29,6 +29,7 @@ import {
   checkRequestArgs,
   checkWizard,
   misplacedOptions,
+  namingChoices,
   stdinPromptLast,
   takeLogLevel
 } from "./Arguments.js"
@@ -377,7 +378,7 @@ export const run = (argv: ReadonlyArray<string>): Effect.Effect<number, never, C
         args.length === 1 && args[0] === "--version" ?
           Effect.as(Console.log(version), 0) :
           Console.consoleWith((console) =>
-            Effect.withConsole(cli([...argv.slice(0, 2), ...stdinPromptLast(args)]), {
+            Effect.withConsole(namingChoices(cli([...argv.slice(0, 2), ...stdinPromptLast(args)]), args), {
               ...console,
               error: () => Effect.void,
               log: (...items) =>

@@ -502,6 +502,19 @@ describe.concurrent("effect-llm CLI", { timeout: 120_000 }, () => {
     )
   })
 
+  it("a value outside an option's choices names the option and the value given", async () => {
+    const { args } = setup()
+    const [by, format, inline] = await Promise.all([
+      runCli(["ledger", ...args, "--by", "week"]),
+      runCli(["budget", ...args, "--format", "xml"]),
+      runCli(["budget", ...args, "--format=yaml"])
+    ])
+    for (const run of [by, format, inline]) assert.strictEqual(run.code, 2, run.stderr)
+    oneErrorLine(by.stderr, /^error: InvalidValue: --by: expected one of day, model, provider; got 'week'$/)
+    oneErrorLine(format.stderr, /^error: InvalidValue: --format: expected one of table, csv, json; got 'xml'$/)
+    oneErrorLine(inline.stderr, /^error: InvalidValue: --format: expected one of table, csv, json; got 'yaml'$/)
+  })
+
   it("an unknown option of generate or stream is a usage error naming it, never the prompt; after `--` it is the prompt", async () => {
     const { args, dir } = setup()
     const [typo, short, streamed, misspelt, missing, dashValue, forced] = await Promise.all([
