@@ -129,6 +129,10 @@ export const make = (deps: {
   const { admission, breakers, metering, resilience, router, telemetry } = deps
   const policy = RetryPolicy.schedule(resilience)
   const requestTimeoutMs = resilience.requestTimeoutS * 1000
+  // The longest an attempt is ever given (the budget counts from the first attempt): a timeout at it —
+  // `request_timeout_s`, or the whole retry budget when that is shorter — is the endpoint's failure;
+  // only a shorter one, cut by what the earlier attempts left of the budget, is the call's own deadline.
+  const fullTimeoutMs = Math.min(requestTimeoutMs, resilience.retryBudgetS * 1000)
 
   /** After a rate-limit wait: whether the breaker still admits `route` (else the attempt is routed again). */
   const routeStands = (route: Route): Effect.Effect<void, Rerouted> =>
@@ -197,7 +201,7 @@ export const make = (deps: {
       apiKey: credentials.apiKey,
       headers: credentials.headers
     }
-    const budgetCut = timeoutMs < requestTimeoutMs
+    const budgetCut = timeoutMs < fullTimeoutMs
     let cutShort = false
     const sent = attempt(deps.providers[route.model.protocol], target, route, Duration.millis(timeoutMs))
     const scrubbed = (error: LLMError): LLMError => {

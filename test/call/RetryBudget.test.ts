@@ -31,6 +31,38 @@ const config = (resilience: Record<string, unknown>, budget: Record<string, unkn
 })
 
 describe("retry_budget_s", () => {
+  it.effect("a retry budget shorter than request_timeout_s: an attempt timed out at the whole budget is the endpoint's failure, and a hung endpoint's breaker opens", () =>
+    Effect.gen(function*() {
+      const providers = makeMockProviders({ otherwise: () => Effect.never })
+      const layer = makeTestLayer({
+        config: config({
+          retry_budget_s: 30,
+          request_timeout_s: 60,
+          max_retries: 0,
+          circuit_breaker: { failure_threshold: 3, recovery_timeout_s: 300 }
+        }),
+        providers
+      })
+      const outcomes = yield* Effect.gen(function*() {
+        const results: Array<string> = []
+        for (let i = 0; i < 4; i++) {
+          const fiber = yield* Effect.fork(Effect.flip(generate({ prompt: `call ${i}` })))
+          yield* TestClock.adjust("30 seconds")
+          const error = yield* Fiber.join(fiber)
+          results.push(`${error._tag}${"reason" in error ? `/${String(error.reason)}` : ""}`)
+        }
+        return results
+      }).pipe(Effect.provide(layer))
+      assert.deepStrictEqual(outcomes, [
+        "RetryableError/timeout",
+        "RetryableError/timeout",
+        "RetryableError/timeout",
+        "CircuitOpenError/all_endpoints_open"
+      ])
+      // the open breaker sent nothing more
+      assert.lengthOf(providers.calls, 3)
+    }))
+
   it.effect("counts from the first attempt: a hold that waited past it still sends the call", () =>
     Effect.gen(function*() {
       // the endpoint answers in half a second
