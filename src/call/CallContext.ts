@@ -47,5 +47,10 @@ export const withCallContext: {
   (self: Effect.Effect<unknown, unknown, unknown> | Stream.Stream<unknown, unknown, unknown>, context: CallContext) =>
     Effect.isEffect(self)
       ? Effect.locallyWith(self, currentCallContext, merge(context))
-      : Stream.unwrapScoped(Effect.as(Effect.locallyScopedWith(currentCallContext, merge(context)), self))
+      // only the stream's own pulls run under the context: a later stage of the consumer (a
+      // `Stream.mapEffect` that calls `generate`) runs in the same fiber and must not inherit it
+      : Stream.unwrapScoped(Effect.map(
+        Effect.locallyWith(Stream.toPull(self), currentCallContext, merge(context)),
+        (pull) => Stream.repeatEffectChunkOption(Effect.locallyWith(pull, currentCallContext, merge(context)))
+      ))
 )

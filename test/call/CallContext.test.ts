@@ -103,6 +103,28 @@ describe("withCallContext", () => {
       ])
     }).pipe(Effect.provide(makeTestLayer())))
 
+  it.effect("a stream wrapped with a context: the calls of the consumer's later stages are not made in it", () =>
+    Effect.gen(function*() {
+      const ledger = yield* Ledger
+      yield* stream({ prompt: "a b" }).pipe(
+        withCallContext({ traceId: "wrapped", tags: { user: "u-1" } }),
+        Stream.filter((event) => event.isFinish),
+        Stream.mapEffect(() => generate({ prompt: "follow-up", traceId: "after" })),
+        Stream.mapEffect(() => generate({ prompt: "untagged", fullResponse: true })),
+        Stream.runDrain
+      )
+      const events = yield* ledger.events()
+      assert.deepStrictEqual(events.slice(0, 4).map((e) => [e.type, e.traceId, e.tags]), [
+        ["hold", "wrapped", { user: "u-1" }],
+        ["commit", "wrapped", { user: "u-1" }],
+        ["hold", "after", undefined],
+        ["commit", "after", undefined]
+      ])
+      assert.lengthOf(events, 6)
+      assert.notStrictEqual(events[4]!.traceId, "wrapped")
+      assert.isUndefined(events[4]!.tags)
+    }).pipe(Effect.provide(makeTestLayer())))
+
   it.effect("nested contexts merge: the inner trace id, inner tags over outer; outside, nothing", () =>
     Effect.gen(function*() {
       const ledger = yield* Ledger
