@@ -94,4 +94,12 @@ export { LLMConfig } from "./services/LLMConfig.js"
 export { Providers } from "./services/Providers.js"
 // The test helpers (API.md §5), also at `effect-llm/testing` with the embedded simulator.
 export { layerMemoryLedger, makeMockProviders, makeTestLayer, testConfig } from "./layers/Test.js"
-export type { MockCall, MockProviders, MockReply, MockScript, TestLayerOptions } from "./layers/Test.js"
+export type {
+  MockAnswer,
+  MockCall,
+  MockProviders,
+  MockReply,
+  MockScript,
+  MockToolCall,
+  TestLayerOptions
+} from "./layers/Test.js"

@@ -53,7 +53,10 @@ export const make: Effect.Effect<
     Effect.withFiberRuntime((closer) => {
       closing = true
       return Effect.zipRight(
-        Fiber.interruptAll([...running.keys()]),
+        // not the closing fiber itself: a consumer that provided the layer and pulls a stream under a
+        // scope of its own (`Stream.toPull` outside `Effect.provide`) closes the layer on its own fiber,
+        // and awaiting its own interruption would never end; its stream's scope is closed below
+        Fiber.interruptAll([...running.keys()].filter((fiber) => fiber !== closer)),
         Effect.suspend(() =>
           Effect.zipRight(
             Effect.forEach([...streams], (scope) => Scope.close(scope, Exit.interrupt(closer.id())), { discard: true }),

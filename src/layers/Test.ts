@@ -77,7 +77,9 @@ export interface MockProviders {
   readonly reset: () => void
 }
 
-const isError = (reply: MockReply): reply is LLMError => typeof reply === "object" && reply !== null && "_tag" in reply
+const isError = (reply: MockReply): reply is LLMError =>
+  // an `LLMError` is a tagged `Error` (an `Effect.succeed(…)` has a `_tag` too, and is no error)
+  typeof reply === "object" && reply !== null && "_tag" in reply && reply instanceof Error
 
 const estimateTokens = (text: string) => Math.ceil(text.length / 4)
 
@@ -127,6 +129,12 @@ const isProviderAnswer = (value: MockAnswer | ProviderAnswer): value is Provider
 const shown = (value: unknown): string => {
   if (value === undefined) return "undefined"
   if (typeof value === "function") return "a function"
+  if (Effect.isEffect(value) && !(value instanceof Error)) {
+    return "an Effect (script a function of the call returning it: `() => effect`)"
+  }
+  if (value instanceof Error) {
+    return `${value.name}: ${value.message} (a scripted error must be an LLMError: RetryableError, RateLimitError, FatalError, …)`
+  }
   try {
     const json = JSON.stringify(value)
     return json === undefined ? String(value) : json.length > 120 ? `${json.slice(0, 117)}...` : json

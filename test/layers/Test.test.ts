@@ -95,6 +95,44 @@ describe("effect-llm/testing: scripted replies", () => {
       assert.include(String(Exit.isFailure(exit) && exit.cause), `got {"text":"no content"}`)
     }))
 
+  it.effect("a scripted plain Error or an Effect in place of a function is a defect saying what to script instead", () =>
+    Effect.gen(function*() {
+      const causeOf = (reply: unknown) =>
+        Effect.map(
+          Effect.exit(
+            generate({ prompt: "hi" }).pipe(
+              Effect.provide(makeTestLayer({ providers: makeMockProviders({ replies: [reply as MockReply] }) }))
+            )
+          ),
+          (exit) => (Exit.isFailure(exit) ? String(exit.cause) : "succeeded")
+        )
+      const plain = yield* causeOf(new Error("boom"))
+      assert.include(plain, "Error: boom (a scripted error must be an LLMError")
+      const effect = yield* causeOf(Effect.succeed("hi"))
+      assert.include(effect, "an Effect (script a function of the call returning it")
+    }))
+
+  for (const stop of ["to its end", "early"] as const) {
+    it.scoped(
+      `a stream pulled with Stream.toPull under the test's own scope, ${stop}: the layer closes (it waited on its own fiber for ever)`,
+      () =>
+        Effect.gen(function*() {
+          const pull = yield* Stream.toPull(stream({ prompt: "one two three", traceId: "pulled" }))
+          let text = ""
+          for (;;) {
+            const chunk = yield* Effect.option(pull)
+            if (chunk._tag === "None") break
+            text += Chunk.toReadonlyArray(chunk.value).map((event) => event.delta).join("")
+            if (stop === "early") break
+          }
+          assert.isAbove(text.length, 0)
+          const events = yield* (yield* Ledger).events({ traceId: "pulled" })
+          assert.strictEqual(events[0]?.type, "hold")
+        }).pipe(Effect.provide(makeTestLayer({ providers: makeMockProviders() }))),
+      { timeout: 5_000 }
+    )
+  }
+
   it.effect("deltas that do not join to the content are a defect (generate and stream would disagree)", () =>
     Effect.gen(function*() {
       const providers = makeMockProviders({ replies: [{ content: "abcdef", deltas: ["zz"] }] })
