@@ -229,7 +229,8 @@ export const encode = (modelId: string, request: CallRequest, streaming: boolean
     max_tokens: request.maxOutputTokens ?? defaultMaxTokens,
     messages: encodeMessages(request.messages)
   }
-  if (request.system !== undefined) {
+  if (request.system !== undefined && !isBlank(request.system)) {
+    // (whitespace-only system text is left out: "system: text content blocks must contain non-whitespace text")
     // a cache breakpoint needs the block form; otherwise the plain string every compatible server takes
     const cacheControl = cacheControlOf(request.systemMetadata)
     body.system = cacheControl === undefined
@@ -308,6 +309,15 @@ export const check = (request: CallRequest, modelId: string): FatalError | undef
   }
   const refused = refuseUnsupported(request, "anthropic", capabilities) ?? checkTools(request, "anthropic", toolName)
   if (refused !== undefined) return refused
+  // A stop sequence of whitespace only: "stop_sequences: each stop sequence must contain non-whitespace" (400).
+  const blankStop = (request.stop ?? []).findIndex(isBlank)
+  if (blankStop >= 0) {
+    return invalid(
+      `stop[${blankStop}] ${
+        JSON.stringify(request.stop![blankStop])
+      } is whitespace only, which Anthropic refuses (each stop sequence must contain non-whitespace)`
+    )
+  }
   // Whitespace-only text is left out (the service refuses it): a request of nothing else has nothing to send.
   if (!request.messages.some((message) => message.parts.some((part) => part.type !== "text" || !isBlank(part.text)))) {
     return invalid("the messages hold only whitespace, which Anthropic refuses (text must contain non-whitespace text)")

@@ -205,4 +205,14 @@ describe("Anthropic protocol", () => {
     assert.strictEqual(refused?.reason, "invalid_request")
     assert.include(refused?.message, "only whitespace")
   })
+
+  it("a whitespace-only stop sequence is invalid_request before any request; a whitespace-only system text is left out", () => {
+    const refused = Anthropic.protocol.check({ ...hello, stop: ["END", " \n"] }, "claude-haiku-4-5")
+    assert.strictEqual(refused?._tag, "FatalError")
+    assert.strictEqual(refused?.reason, "invalid_request")
+    assert.include(refused?.message, `stop[1] " \\n" is whitespace only`)
+    assert.isUndefined(Anthropic.protocol.check({ ...hello, stop: ["END", " x "] }, "claude-haiku-4-5"))
+    assert.isUndefined(Request.encode("claude-haiku-4-5", { ...hello, system: " \n " }, false).system)
+    assert.strictEqual(Request.encode("claude-haiku-4-5", { ...hello, system: "Be brief." }, false).system, "Be brief.")
+  })
 })
