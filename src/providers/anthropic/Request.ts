@@ -322,6 +322,19 @@ export const check = (request: CallRequest, modelId: string): FatalError | undef
   if (!request.messages.some((message) => message.parts.some((part) => part.type !== "text" || !isBlank(part.text)))) {
     return invalid("the messages hold only whitespace, which Anthropic refuses (text must contain non-whitespace text)")
   }
+  // A last user turn of whitespace only would be left out, making the assistant turn before it a
+  // prefill: the model would go on with its last answer instead of replying. Said instead.
+  const last = request.messages.at(-1)
+  if (
+    last?.role === "user" && request.messages.some((message) => message.role === "assistant") &&
+    last.parts.every((part) => part.type === "text" && isBlank(part.text))
+  ) {
+    return invalid(
+      `the last user turn (messages[${
+        request.messages.length - 1
+      }]) holds only whitespace, which Anthropic refuses; left out, the answer would continue the assistant turn before it`
+    )
+  }
   const answerTool = answerToolFor(request, modelId)
   if (answerTool === undefined) return undefined
   // A tool's input_schema must be an object schema (the service answers 400 otherwise).

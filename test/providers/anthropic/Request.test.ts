@@ -206,13 +206,24 @@ describe("Anthropic protocol", () => {
     assert.include(refused?.message, "only whitespace")
   })
 
-  it("a whitespace-only stop sequence is invalid_request before any request; a whitespace-only system text is left out", () => {
+  it("a whitespace-only stop sequence, or last user turn after an answer, is invalid_request before any request; a whitespace-only system text is left out", () => {
     const refused = Anthropic.protocol.check({ ...hello, stop: ["END", " \n"] }, "claude-haiku-4-5")
     assert.strictEqual(refused?._tag, "FatalError")
     assert.strictEqual(refused?.reason, "invalid_request")
     assert.include(refused?.message, `stop[1] " \\n" is whitespace only`)
     assert.isUndefined(Anthropic.protocol.check({ ...hello, stop: ["END", " x "] }, "claude-haiku-4-5"))
     assert.isUndefined(Request.encode("claude-haiku-4-5", { ...hello, system: " \n " }, false).system)
+    // a last user turn of whitespace only after an answer would turn that answer into a prefill: refused
+    const blankLast = Anthropic.protocol.check({
+      ...hello,
+      messages: [
+        { role: "user", parts: [text("hi")] },
+        { role: "assistant", parts: [text("Hello!")] },
+        { role: "user", parts: [text("  ")] }
+      ]
+    }, "claude-haiku-4-5")
+    assert.strictEqual(blankLast?.reason, "invalid_request")
+    assert.include(blankLast?.message, "the last user turn (messages[2]) holds only whitespace")
     assert.strictEqual(Request.encode("claude-haiku-4-5", { ...hello, system: "Be brief." }, false).system, "Be brief.")
   })
 })
