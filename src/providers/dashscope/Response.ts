@@ -57,7 +57,11 @@ export const Usage = Schema.Struct({
   output_tokens: Json.field(Schema.Number),
   total_tokens: Json.field(Schema.Number),
   output_tokens_details: Json.field(Schema.Struct({ reasoning_tokens: Json.field(Schema.Number) })),
-  prompt_tokens_details: Json.field(Schema.Struct({ cached_tokens: Json.field(Schema.Number) }))
+  prompt_tokens_details: Json.field(Schema.Struct({
+    cached_tokens: Json.field(Schema.Number),
+    /** Explicit-cache writes (billed at 125% of the input price). */
+    cache_creation_input_tokens: Json.field(Schema.Number)
+  }))
 })
 export type Usage = typeof Usage.Type
 
@@ -111,7 +115,8 @@ const isReasoningDetails = (value: unknown): boolean =>
   Json.isObject(value) && Json.isField(value.reasoning_tokens, Json.isNumber)
 
 const isPromptDetails = (value: unknown): boolean =>
-  Json.isObject(value) && Json.isField(value.cached_tokens, Json.isNumber)
+  Json.isObject(value) && Json.isField(value.cached_tokens, Json.isNumber) &&
+  Json.isField(value.cache_creation_input_tokens, Json.isNumber)
 
 const isUsage = (value: unknown): boolean =>
   Json.isObject(value) &&
@@ -194,6 +199,8 @@ export const usageOf = (usage: Usage): UsageCounts => {
   }
   const cached = usage.prompt_tokens_details?.cached_tokens
   if (cached != null) counts.cachedInputTokens = cached
+  const written = usage.prompt_tokens_details?.cache_creation_input_tokens
+  if (written != null) counts.cacheWriteTokens = written
   const reasoning = usage.output_tokens_details?.reasoning_tokens
   if (reasoning != null) counts.reasoningTokens = reasoning
   return counts

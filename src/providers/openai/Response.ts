@@ -64,7 +64,9 @@ export const Usage = Schema.Struct({
   total_tokens: Json.field(Schema.Number),
   prompt_tokens_details: Json.field(Schema.Struct({
     cached_tokens: Json.field(Schema.Number),
-    cache_write_tokens: Json.field(Schema.Number)
+    cache_write_tokens: Json.field(Schema.Number),
+    /** Alibaba Model Studio's explicit-cache writes (billed at 125% of the input price). */
+    cache_creation_input_tokens: Json.field(Schema.Number)
   })),
   completion_tokens_details: Json.field(Schema.Struct({ reasoning_tokens: Json.field(Schema.Number) })),
   prompt_cache_hit_tokens: Json.field(Schema.Number)
@@ -120,7 +122,8 @@ const isIndex = (value: unknown): boolean => Json.isNumber(value) || Json.isStri
 
 const isPromptDetails = (value: unknown): boolean =>
   Json.isObject(value) && Json.isField(value.cached_tokens, Json.isNumber) &&
-  Json.isField(value.cache_write_tokens, Json.isNumber)
+  Json.isField(value.cache_write_tokens, Json.isNumber) &&
+  Json.isField(value.cache_creation_input_tokens, Json.isNumber)
 
 const isCompletionDetails = (value: unknown): boolean =>
   Json.isObject(value) && Json.isField(value.reasoning_tokens, Json.isNumber)
@@ -230,7 +233,8 @@ export const usageOf = (usage: Usage): UsageCounts => {
   }
   const cached = usage.prompt_tokens_details?.cached_tokens ?? usage.prompt_cache_hit_tokens
   if (cached != null) counts.cachedInputTokens = cached
-  const written = usage.prompt_tokens_details?.cache_write_tokens
+  const written = usage.prompt_tokens_details?.cache_write_tokens ??
+    usage.prompt_tokens_details?.cache_creation_input_tokens
   if (written != null) counts.cacheWriteTokens = written
   const reasoning = usage.completion_tokens_details?.reasoning_tokens
   if (reasoning != null) counts.reasoningTokens = reasoning

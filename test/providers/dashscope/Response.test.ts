@@ -3,6 +3,7 @@ import { assert, describe, it } from "@effect/vitest"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as DashScope from "../../../src/providers/dashscope/DashScope.js"
+import { usageOf } from "../../../src/providers/dashscope/Response.js"
 import * as Loopback from "../../support/LoopbackServer.js"
 import { apiKey, expectError, minimalRequest, plainUsage, replay, targetOf, usage, withServer } from "./Harness.js"
 
@@ -202,4 +203,16 @@ describe("DashScope unary answers", () => {
       const stream = yield* Effect.flip(Effect.scoped(client.stream(targetOf(server), minimalRequest)))
       expectError(stream, "RetryableError", "connection")
     }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
+
+  it("an explicit cache's writes (prompt_tokens_details.cache_creation_input_tokens) are cacheWriteTokens, priced as writes", () => {
+    const counts = usageOf({
+      input_tokens: 5000,
+      output_tokens: 20,
+      total_tokens: 5020,
+      prompt_tokens_details: { cached_tokens: 0, cache_creation_input_tokens: 4800 }
+    })
+    assert.strictEqual(counts.inputTokens, 5000)
+    assert.strictEqual(counts.cacheWriteTokens, 4800)
+    assert.strictEqual(counts.cachedInputTokens, 0)
+  })
 })

@@ -143,6 +143,13 @@ describe("openai unary answers (documented shapes)", () => {
     })
     const deepseek = { prompt_tokens: 100, completion_tokens: 5, total_tokens: 105, prompt_cache_hit_tokens: 64 }
     assert.strictEqual(answer(completion({ content: "hi" }, { usage: deepseek })).usage!.cachedInputTokens, 64)
+    // Alibaba's compatible mode reports an explicit cache's writes as cache_creation_input_tokens
+    const alibaba = {
+      prompt_tokens: 5000,
+      completion_tokens: 20,
+      prompt_tokens_details: { cached_tokens: 0, cache_creation_input_tokens: 4800 }
+    }
+    assert.strictEqual(answer(completion({ content: "hi" }, { usage: alibaba })).usage!.cacheWriteTokens, 4800)
   })
 
   it("finish reasons: stop, length, content_filter → filter, tool_calls and unknown → other; none → other", () => {
