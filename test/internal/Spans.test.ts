@@ -3,6 +3,7 @@
  * and sends no trace headers; under an installed tracer it makes its spans and propagates the trace
  * to the provider (`traceparent`).
  */
+import * as HttpClient from "@effect/platform/HttpClient"
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import { generate, makeLiveLayer } from "../../src/index.js"
@@ -45,6 +46,33 @@ describe("spans follow the tracer", () => {
       for (const name of ["LLMClient.generate", "LLMClient.attempt", "Ledger.hold", "Ledger.commit"]) {
         assert.include(names, name)
       }
+    }))
+
+  it.scoped("the platform's switches turn the HTTP span and its trace headers off, as for any client: tracing disabled, currentTracerDisabledWhen", () =>
+    Effect.gen(function*() {
+      const server = yield* Loopback.make
+      server.setDefault(() => ({ headers: { "content-type": "application/json" }, body: JSON.stringify(answer) }))
+      const layer = layerFor(server.url)
+      const recording = RecordingTracer.make()
+      yield* generate({ prompt: "a" }).pipe(
+        Effect.provide(layer),
+        Effect.withTracer(recording.tracer),
+        Effect.withTracerEnabled(false)
+      )
+      yield* generate({ prompt: "b" }).pipe(
+        Effect.provide(layer),
+        Effect.withTracer(recording.tracer),
+        Effect.locally(HttpClient.currentTracerDisabledWhen, () => true)
+      )
+      for (const request of server.requests) {
+        assert.isUndefined(request.headers["traceparent"])
+        assert.isUndefined(request.headers["b3"])
+      }
+      assert.deepStrictEqual(recording.named("http.client POST"), [])
+      // without them, the same call has its HTTP span and sends its trace
+      yield* generate({ prompt: "c" }).pipe(Effect.provide(layer), Effect.withTracer(recording.tracer))
+      assert.isString(server.requests[2]!.headers["traceparent"])
+      assert.lengthOf(recording.named("http.client POST"), 1)
     }))
 })
 

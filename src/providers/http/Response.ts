@@ -16,6 +16,7 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import type * as Fiber from "effect/Fiber"
+import * as FiberRef from "effect/FiberRef"
 import type * as Scope from "effect/Scope"
 import { type LLMError, markRetryRefused } from "../../domain/Errors.js"
 import * as OnFailure from "../../internal/OnFailure.js"
@@ -135,6 +136,15 @@ const withScrubbedSpan = <R>(
   })
 }
 
+/**
+ * Whether the request gets effect-llm's HTTP span (and trace headers): as the client decides for its
+ * own, an installed tracer, tracing enabled (`Effect.withTracerEnabled`), and the caller's
+ * `HttpClient.currentTracerDisabledWhen` not turning it off for this request.
+ */
+const spanned = (fiber: Fiber.RuntimeFiber<unknown, unknown>, request: HttpClientRequest.HttpClientRequest) =>
+  isTraced(fiber) && fiber.getFiberRef(FiberRef.currentTracerEnabled) &&
+  !fiber.getFiberRef(HttpClient.currentTracerDisabledWhen)(request)
+
 /** The transport over `client` (use `NodeHttpClient.layerUndici` for its keep-alive pool). */
 export const makeTransport = (client: HttpClient.HttpClient): Transport => {
   // Every request goes without the client's own span: under Effect's native tracer no one reads it (no
@@ -187,7 +197,7 @@ export const makeTransport = (client: HttpClient.HttpClient): Transport => {
       return run(fiber, execute(request), request, prepared.secretHeaders, context)
     }
     return Effect.flatMap(
-      isTraced(fiber) ? withScrubbedSpan(fiber, prepared, send) : send(prepared.request),
+      spanned(fiber, prepared.request) ? withScrubbedSpan(fiber, prepared, send) : send(prepared.request),
       (response) => isOk(response.status) ? Effect.succeed(response) : failFromResponse(response, context, classify)
     )
   }
