@@ -145,6 +145,8 @@ export const make = (options: { readonly recordContent: boolean; readonly scrub?
     readonly cost: number
     readonly attempts: number
     readonly requestId: string | undefined
+    /** The model version the provider reported answering with (scrubbed), if it reported one. */
+    readonly modelVersion?: string | undefined
     readonly content: string
     readonly ttftMs: number | undefined
   }, traced = true) => {
@@ -153,7 +155,8 @@ export const make = (options: { readonly recordContent: boolean; readonly scrub?
       Effect.annotateCurrentSpan({
         // the provider that answered: a fallback's, when one did (its endpoint and model are named too)
         [Telemetry.attributes.system]: answer.route.model.provider,
-        [Telemetry.attributes.responseModel]: answer.route.model.modelId,
+        // the version the provider reported (`gpt-4o-mini-2024-07-18`), else the id it was asked for
+        [Telemetry.attributes.responseModel]: answer.modelVersion ?? answer.route.model.modelId,
         [Telemetry.attributes.inputTokens]: answer.usage.inputTokens,
         [Telemetry.attributes.outputTokens]: answer.usage.outputTokens,
         [Telemetry.attributes.finishReasons]: [answer.finishReason],

@@ -258,6 +258,7 @@ export const make = (deps: {
     let usage: UsageCounts | undefined
     let finishReason: FinishReason | undefined
     let requestId: string | undefined
+    let modelVersion: string | undefined
     const warnings: Array<string> = []
     const absorb = (parts: Iterable<StreamPart>): Chunk.Chunk<A> => {
       const out: Array<A> = []
@@ -291,7 +292,8 @@ export const make = (deps: {
             // a server may set its ids to text it was sent (a key): API.md §14
             if (part.requestId !== undefined) requestId = deps.scrub(part.requestId)
             if (part.modelVersion !== undefined) {
-              sink.part({ ...part, modelVersion: deps.scrub(part.modelVersion) }, out)
+              modelVersion = deps.scrub(part.modelVersion)
+              sink.part({ ...part, modelVersion }, out)
               continue
             }
             break
@@ -332,6 +334,7 @@ export const make = (deps: {
         cost: settled.cost,
         attempts: progress.attempts,
         requestId,
+        modelVersion,
         content: text,
         ttftMs: progress.ttftMs
       }, traced)

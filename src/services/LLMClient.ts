@@ -173,6 +173,7 @@ export const make = Effect.gen(function*() {
         cost: settled.cost,
         attempts: meter.progress.attempts,
         requestId: answer.requestId,
+        modelVersion: answer.modelVersion,
         content: answer.content,
         ttftMs: undefined
       })

@@ -275,6 +275,32 @@ describe("observability", () => {
     )
   })
 
+  it.effect("gen_ai.response.model is the model version the provider reported, unary and stream; the id asked for when it reports none", () => {
+    const recording = RecordingTracer.make()
+    const versioned: MockReply = () =>
+      Effect.succeed({
+        content: "ok",
+        reasoning: undefined,
+        usage: { inputTokens: 1, outputTokens: 1, totalTokens: 2 },
+        finishReason: "stop",
+        requestId: "req-1",
+        modelVersion: "test-model-1-2026-01-01"
+      })
+    return Effect.gen(function*() {
+      yield* generate({ prompt: "hi" })
+      yield* Stream.runDrain(stream({ prompt: "hi" }))
+      const models = [...recording.named("LLMClient.generate"), ...recording.named("LLMClient.stream")].map((span) =>
+        span.attributes.get("gen_ai.response.model")
+      )
+      assert.deepStrictEqual(models, ["test-model-1-2026-01-01", "test-model-1-2026-01-01"])
+      // the attempt names the model it asks
+      assert.strictEqual(
+        recording.named("LLMClient.attempt")[0]!.attributes.get("gen_ai.response.model"),
+        "test-model-1"
+      )
+    }).pipe(Effect.provide(layerFor([versioned, versioned])), Effect.withTracer(recording.tracer))
+  })
+
   it.effect("a call refused before it is planned (a bad parameter, an unknown alias) is counted and its span names its trace id and, when it resolves, its alias", () => {
     const recording = RecordingTracer.make()
     const providers = makeMockProviders({ replies: [] })
