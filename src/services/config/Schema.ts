@@ -112,11 +112,18 @@ const Provider = Schema.Struct({
 /** One decoded provider entry of one source, before its protocol, key and headers are resolved. */
 export type ProviderEntry = typeof Provider.Type
 
+/**
+ * A price in USD per million tokens, up to $1,000,000 (the dearest real rates are in the hundreds): a
+ * rate past any price (a typo's exponent) would make costs `Infinity` in the ledger.
+ */
+const PricePer1m = Schema.Number.pipe(Schema.finite(), Schema.nonNegative(), Schema.lessThanOrEqualTo(1_000_000))
+  .annotations({ description: "a non-negative number of USD per million tokens, at most 1000000" })
+
 const Pricing = Schema.Struct({
-  inputPer1m: Schema.propertySignature(NonNegativeNumber).pipe(Schema.fromKey("input_per_1m")),
-  outputPer1m: Schema.propertySignature(NonNegativeNumber).pipe(Schema.fromKey("output_per_1m")),
-  cachedInputPer1m: optional(NonNegativeNumber, "cached_input_per_1m"),
-  cacheWritePer1m: optional(NonNegativeNumber, "cache_write_per_1m")
+  inputPer1m: Schema.propertySignature(PricePer1m).pipe(Schema.fromKey("input_per_1m")),
+  outputPer1m: Schema.propertySignature(PricePer1m).pipe(Schema.fromKey("output_per_1m")),
+  cachedInputPer1m: optional(PricePer1m, "cached_input_per_1m"),
+  cacheWritePer1m: optional(PricePer1m, "cache_write_per_1m")
 }).annotations({ description: "a pricing { input_per_1m, output_per_1m, cached_input_per_1m, cache_write_per_1m }" })
 
 /** `models.<alias>.limits` (API.md §11). */

@@ -641,7 +641,7 @@ describe("pricing", () => {
       assert.deepStrictEqual(config.models.plain?.pricing, { inputPer1m: 1, outputPer1m: 2 })
     }))
 
-  it.effect("cache prices must be non-negative numbers", () =>
+  it.effect("prices must be non-negative numbers of at most $1,000,000 per million tokens", () =>
     Effect.gen(function*() {
       const negative = yield* Effect.flip(
         loadObject({
@@ -652,8 +652,16 @@ describe("pricing", () => {
       assert.strictEqual(negative.path, "models.m.pricing.cached_input_per_1m")
       assert.strictEqual(
         negative.message,
-        "models.m.pricing.cached_input_per_1m: expected a non-negative number, got -1"
+        "models.m.pricing.cached_input_per_1m: expected a non-negative number of USD per million tokens, at most 1000000, got -1"
       )
+      // a rate past any price (a typo's exponent) would make costs Infinity in the ledger
+      const huge = yield* Effect.flip(
+        loadObject({
+          providers,
+          models: { m: { ...model("google"), pricing: { input_per_1m: 1e302, output_per_1m: 2 } } }
+        })
+      )
+      assert.strictEqual(huge.path, "models.m.pricing.input_per_1m")
       const text = yield* Effect.flip(
         loadObject({
           providers,
