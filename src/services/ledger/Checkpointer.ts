@@ -18,6 +18,8 @@ export const intervalMs = 200
 export const fallbackPages = 10_000
 /** How long after the ledger opens the worker starts. */
 export const startDelayMs = 1000
+/** The longest closing the ledger waits for the worker's connection to close. */
+const closeWaitMs = 1000
 
 // CommonJS, run as the worker's script (`eval`): no file to locate next to the compiled module.
 const script = `
@@ -66,6 +68,7 @@ export const start = (
     if (driver === undefined) return Effect.succeed(false)
     const report = options.report
     let worker: Worker | undefined
+    let exited = false
     let closed = false
     const launch = () => {
       if (closed) return
@@ -75,6 +78,7 @@ export const start = (
           workerData: { driver, path, intervalMs, report: report !== undefined }
         })
         worker.unref() // never keeps the process alive
+        worker.once("exit", () => (exited = true))
         worker.on("error", () => {}) // a worker that failed is gone: the connection's own auto-checkpoint remains
         if (report !== undefined) worker.on("message", report)
       } catch {
@@ -85,10 +89,20 @@ export const start = (
       Effect.acquireRelease(
         Effect.sync(() => setTimeout(launch, options.delayMs ?? startDelayMs).unref()),
         (timer) =>
-          Effect.sync(() => {
+          // Waits (at most closeWaitMs) for the worker's connection to close: the ledger's own connection
+          // must close last, alone, to checkpoint the WAL and delete it; two connections closing at once
+          // (two threads) each see the other's and neither does, leaving the -wal beside the file.
+          Effect.async<void>((resume) => {
             closed = true
             clearTimeout(timer)
-            worker?.postMessage("close")
+            const running = worker
+            if (running === undefined || exited) return resume(Effect.void)
+            const limit = setTimeout(() => resume(Effect.void), closeWaitMs)
+            running.once("exit", () => {
+              clearTimeout(limit)
+              resume(Effect.void)
+            })
+            running.postMessage("close")
           })
       ),
       true

@@ -332,4 +332,28 @@ describe("SQLite ledger checkpoints", () => {
       assert.isAbove(first.log, 0)
       assert.strictEqual(first.checkpointed, first.log)
     })))
+
+  it.live("closing waits for the worker's connection, so the ledger's own closes last and alone: the WAL is checkpointed and deleted", () =>
+    Effect.gen(function*() {
+      for (let round = 0; round < 3; round++) {
+        const path = tempFile()
+        yield* Effect.scoped(Effect.gen(function*() {
+          const sql = yield* SqliteClient.make({ filename: path }).pipe(
+            Effect.provideServiceEffect(Reactivity.Reactivity, Reactivity.make)
+          )
+          yield* Effect.orDie(sql.unsafe("PRAGMA journal_mode = WAL"))
+          yield* Effect.orDie(sql.unsafe("CREATE TABLE t (x TEXT)"))
+          const checkpoints = yield* Queue.unbounded<Checkpointer.Checkpointed>()
+          yield* Checkpointer.start(path, { delayMs: 0, report: (result) => Queue.unsafeOffer(checkpoints, result) })
+          yield* Effect.orDie(sql.unsafe("INSERT INTO t VALUES (?)", ["x"]))
+          // the worker is running (it has checkpointed once): its connection is open beside ours
+          yield* Queue.take(checkpoints).pipe(Effect.timeoutFail({
+            duration: "10 seconds",
+            onTimeout: () => new Error("no checkpoint")
+          }))
+          for (let i = 0; i < 20; i++) yield* Effect.orDie(sql.unsafe("INSERT INTO t VALUES (?)", ["y".repeat(100)]))
+        }))
+        assert.isFalse(Fs.existsSync(`${path}-wal`), `round ${round}: the -wal was left beside the file`)
+      }
+    }))
 })
