@@ -36,6 +36,31 @@ const calls = (parts: ReadonlyArray<StreamPart>) => partsOf(parts, "ToolCall").m
 const textOf = (parts: ReadonlyArray<StreamPart>) => partsOf(parts, "TextDelta").map((part) => part.text).join("")
 const finishOf = (parts: ReadonlyArray<StreamPart>) => partsOf(parts, "Finish").map((part) => part.reason)
 
+/** Messages stream events framed as the service frames them (`event:` + `data:`), replayed from a loopback server. */
+const framed = (events: ReadonlyArray<{ readonly type: string }>) =>
+  Loopback.replay(
+    Buffer.from(events.map((event) => `event: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`).join("")),
+    { headers: sse }
+  )
+
+/** A recorded forced-tool Message streamed: its tool_use `json` block's input sent as these `input_json_delta` pieces. */
+const forcedAnswerEvents = (recorded: { readonly content: ReadonlyArray<unknown> }, pieces: ReadonlyArray<string>) => [
+  { type: "message_start", message: { ...recorded, content: [], stop_reason: null } },
+  {
+    type: "content_block_start",
+    index: 0,
+    content_block: { type: "tool_use", id: "toolu_1", name: "json", input: {} }
+  },
+  ...pieces.map((piece) => ({
+    type: "content_block_delta",
+    index: 0,
+    delta: { type: "input_json_delta", partial_json: piece }
+  })),
+  { type: "content_block_stop", index: 0 },
+  { type: "message_delta", delta: { stop_reason: "tool_use" }, usage: { output_tokens: 40 } },
+  { type: "message_stop" }
+]
+
 it.layer(NodeHttpClient.layerUndici)("Anthropic tool use, recorded", (it) => {
   for (const sizes of [undefined, [1], [5, 300]]) {
     it.scoped(`streamed (claude-sonnet-4): text, then a tool_use block assembled from input_json_delta${sizes ? ` (writes of ${sizes.join("/")} bytes)` : ""}`, () =>
@@ -259,25 +284,7 @@ it.layer(NodeHttpClient.layerUndici)("Anthropic structured output, recorded", (i
       assert.isDefined((server.requests[0]!.json as any).output_config)
       assert.deepStrictEqual(JSON.parse(answer.content), recorded.content[0].input)
       assert.strictEqual(answer.finishReason, "stop")
-      const input = JSON.stringify(recorded.content[0].input)
-      const events = [
-        { type: "message_start", message: { ...recorded, content: [], stop_reason: null } },
-        {
-          type: "content_block_start",
-          index: 0,
-          content_block: { type: "tool_use", id: "toolu_1", name: "json", input: {} }
-        },
-        { type: "content_block_delta", index: 0, delta: { type: "input_json_delta", partial_json: input } },
-        { type: "content_block_stop", index: 0 },
-        { type: "message_delta", delta: { stop_reason: "tool_use" }, usage: { output_tokens: 40 } },
-        { type: "message_stop" }
-      ]
-      server.enqueue(
-        Loopback.replay(
-          Buffer.from(events.map((event) => `event: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`).join("")),
-          { headers: sse }
-        )
-      )
+      server.enqueue(framed(forcedAnswerEvents(recorded, [JSON.stringify(recorded.content[0].input)])))
       const { parts } = yield* runStream(client, target, { ...hello, responseFormat: format })
       assert.deepStrictEqual(JSON.parse(textOf(parts)), recorded.content[0].input)
       assert.deepStrictEqual(finishOf(parts), ["stop"])
@@ -301,29 +308,7 @@ it.layer(NodeHttpClient.layerUndici)("Anthropic structured output, recorded", (i
       assert.isUndefined(answer.parts)
       // streamed: the same answer as text deltas of the call's input
       const input = JSON.stringify(recorded.content[0].input)
-      const events = [
-        { type: "message_start", message: { ...recorded, content: [], stop_reason: null } },
-        {
-          type: "content_block_start",
-          index: 0,
-          content_block: { type: "tool_use", id: "toolu_1", name: "json", input: {} }
-        },
-        {
-          type: "content_block_delta",
-          index: 0,
-          delta: { type: "input_json_delta", partial_json: input.slice(0, 10) }
-        },
-        { type: "content_block_delta", index: 0, delta: { type: "input_json_delta", partial_json: input.slice(10) } },
-        { type: "content_block_stop", index: 0 },
-        { type: "message_delta", delta: { stop_reason: "tool_use" }, usage: { output_tokens: 40 } },
-        { type: "message_stop" }
-      ]
-      server.enqueue(
-        Loopback.replay(
-          Buffer.from(events.map((event) => `event: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`).join("")),
-          { headers: sse }
-        )
-      )
+      server.enqueue(framed(forcedAnswerEvents(recorded, [input.slice(0, 10), input.slice(10)])))
       const { parts } = yield* runStream(client, target, { ...hello, responseFormat: format })
       assert.deepStrictEqual(JSON.parse(textOf(parts)), recorded.content[0].input)
       assert.deepStrictEqual(finishOf(parts), ["stop"])
@@ -332,11 +317,6 @@ it.layer(NodeHttpClient.layerUndici)("Anthropic structured output, recorded", (i
   it.scoped("a compatible server that puts a streamed tool_use block's input whole in its start (no input_json_delta): the call and the forced answer keep it", () =>
     Effect.gen(function*() {
       const { client, server, target } = yield* setup
-      const framed = (events: ReadonlyArray<Record<string, unknown>>) =>
-        Loopback.replay(
-          Buffer.from(events.map((event) => `event: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`).join("")),
-          { headers: sse }
-        )
       const toolTurn = (input: unknown, deltas: ReadonlyArray<string>) => [
         { type: "message_start", message: { id: "msg_1", type: "message", model: "glm-4.6", content: [], usage: {} } },
         {
