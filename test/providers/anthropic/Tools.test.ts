@@ -187,8 +187,7 @@ it.layer(NodeHttpClient.layerUndici)("Anthropic tool use, recorded", (it) => {
         { type: "message_delta", delta: { stop_reason: "end_turn" }, usage: { output_tokens: 3 } },
         { type: "message_stop" }
       ]
-      const body = events.map((event) => `event: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`).join("")
-      server.enqueue(Loopback.replay(Buffer.from(body), { headers: sse }))
+      server.enqueue(framed(events))
       const { parts } = yield* runStream(client, target, hello)
       assert.deepStrictEqual(partsOf(parts, "PartMetadata"), [{
         _tag: "PartMetadata",
