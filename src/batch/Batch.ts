@@ -21,7 +21,9 @@ import { currentCallContext } from "../call/CallContext.js"
 import { LLMError } from "../domain/Errors.js"
 import type { GenerationResponse } from "../domain/GenerationResponse.js"
 import type { GenerateRequest } from "../domain/Request.js"
+import * as Scrub from "../internal/Scrub.js"
 import { LLMClient } from "../services/LLMClient.js"
+import { LLMConfig } from "../services/LLMConfig.js"
 
 /** One request of a batch, with the caller's id for it. */
 export interface BatchItem {
@@ -151,6 +153,12 @@ export const runBatch = <E, R>(
       )
     }
     const client = yield* LLMClient
+    // A result's trace id is its ledger events' key, which `generate` stores scrubbed of the configured
+    // secrets (API.md §14): the same scrub here, when the config is in context (it is under every layer).
+    const scrubTraceId = Option.match(yield* Effect.serviceOption(LLMConfig), {
+      onNone: () => (traceId: string) => traceId,
+      onSome: (config) => Scrub.make(config.secrets)
+    })
     const stops = stopPredicate(stopOn)
     // Closed by the stop policy, `haltWhen`, `cancelWhen` or a failed input: nothing more is read or admitted.
     const closed = yield* Deferred.make<void>()
@@ -232,7 +240,13 @@ export const runBatch = <E, R>(
           const outcome = exit.value
           const latencyMs = (yield* Clock.currentTimeMillis) - startedAt
           if (Either.isRight(outcome)) {
-            return Option.some<BatchResult>({ id: item.id, ok: true, response: outcome.right, traceId, latencyMs })
+            return Option.some<BatchResult>({
+              id: item.id,
+              ok: true,
+              response: outcome.right,
+              traceId: outcome.right.traceId,
+              latencyMs
+            })
           }
           const error = outcome.left
           if (stopError === undefined && stops(error)) {
@@ -243,7 +257,7 @@ export const runBatch = <E, R>(
             })
             yield* Deferred.succeed(closed, undefined)
           }
-          return Option.some<BatchResult>({ id: item.id, ok: false, error, traceId, latencyMs })
+          return Option.some<BatchResult>({ id: item.id, ok: false, error, traceId: scrubTraceId(traceId), latencyMs })
         })
       )
 

@@ -83,6 +83,25 @@ describe("runBatch", () => {
       for (const result of results.slice(0, 2)) assert.isTrue(!result.ok && result.error.reason === "invalid_request")
     }))
 
+  it.effect("a trace id holding a configured secret: each result's traceId is its ledger events' key (scrubbed), success and failure", () =>
+    Effect.gen(function*() {
+      const input = Stream.fromIterable<BatchItem>([
+        { id: "ok", request: { prompt: "fine", traceId: "job-test-key-1" } },
+        { id: "bad", request: { prompt: "fail", traceId: "job-test-key-2" } }
+      ])
+      const results = Chunk.toReadonlyArray(yield* Stream.runCollect(runBatch(input, { concurrency: 1 })))
+      assert.deepStrictEqual(results.map(summary), ["ok ok", "bad FatalError"])
+      const ledger = yield* Ledger
+      for (const result of results) {
+        assert.notInclude(result.traceId, "test-key")
+        assert.isAbove((yield* ledger.events({ traceId: result.traceId })).length, 0, result.traceId)
+      }
+    }).pipe(Effect.provide(layerWith((call) =>
+      promptOf(call) === "fail"
+        ? Effect.fail(new FatalError({ reason: "invalid_request", message: "no", status: 400 }))
+        : Effect.succeed(answer("yes"))
+    ))))
+
   it.effect("emits results in completion order, not input order", () =>
     Effect.gen(function*() {
       // Each prompt names how long its call takes; the TestClock drives them.
