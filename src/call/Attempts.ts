@@ -191,6 +191,9 @@ export const make = (deps: {
         )
       )
     }
+    // the call's first attempt, sent without a rate-limit wait, had the whole budget but for the
+    // milliseconds its admission took: a timeout of it is the endpoint's, not the call's own deadline
+    const first = meter.progress.attempts === 0 && waited === undefined
     meter.progress.attempt(route)
     telemetry.attemptedIn(fiber, route)
     const timeoutMs = Math.min(requestTimeoutMs, remainingMs)
@@ -201,7 +204,7 @@ export const make = (deps: {
       apiKey: credentials.apiKey,
       headers: credentials.headers
     }
-    const budgetCut = timeoutMs < fullTimeoutMs
+    const budgetCut = !first && timeoutMs < fullTimeoutMs
     let cutShort = false
     const sent = attempt(deps.providers[route.model.protocol], target, route, Duration.millis(timeoutMs))
     const scrubbed = (error: LLMError): LLMError => {

@@ -63,6 +63,43 @@ describe("retry_budget_s", () => {
       assert.lengthOf(providers.calls, 3)
     }))
 
+  it.effect("the same when the first attempt's admission took time (a rate-limit slot from a ledger that answers slowly): it had the whole budget but for that", () =>
+    Effect.gen(function*() {
+      const providers = makeMockProviders({ otherwise: () => Effect.never })
+      const slowAdmit = Layer.effect(
+        Ledger,
+        Effect.map(Ledger, (ledger) => ({
+          ...ledger,
+          admit: (request: Parameters<typeof ledger.admit>[0]) =>
+            Effect.zipRight(Effect.sleep("2 millis"), ledger.admit(request))
+        }))
+      ).pipe(Layer.provide(layerMemoryLedger()))
+      const base = config({
+        retry_budget_s: 30,
+        request_timeout_s: 60,
+        max_retries: 0,
+        circuit_breaker: { failure_threshold: 2, recovery_timeout_s: 300 }
+      })
+      const limited = {
+        ...base,
+        models: Object.fromEntries(
+          Object.entries(base.models).map(([alias, model]) => [alias, { ...model, limits: { rpm: 100 } }])
+        )
+      }
+      const layer = makeTestLayer({ config: limited, providers, ledger: slowAdmit })
+      const outcomes = yield* Effect.gen(function*() {
+        const results: Array<string> = []
+        for (let i = 0; i < 3; i++) {
+          const fiber = yield* Effect.fork(Effect.flip(generate({ prompt: `call ${i}` })))
+          yield* TestClock.adjust("31 seconds")
+          results.push((yield* Fiber.join(fiber))._tag)
+        }
+        return results
+      }).pipe(Effect.provide(layer))
+      assert.deepStrictEqual(outcomes, ["RetryableError", "RetryableError", "CircuitOpenError"])
+      assert.lengthOf(providers.calls, 2)
+    }))
+
   it.effect("counts from the first attempt: a hold that waited past it still sends the call", () =>
     Effect.gen(function*() {
       // the endpoint answers in half a second
