@@ -205,7 +205,9 @@ export const choiceRefusal = (args: ReadonlyArray<string>, text: string): CliErr
       ? [arg.slice(0, arg.indexOf("=")), arg.slice(arg.indexOf("=") + 1)]
       : [arg, args[i + 1]]
     if (!name.startsWith("-") || inline === undefined || cases.includes(inline) || inline.startsWith("-")) continue
-    if (!choiceOptions.has(name)) continue
+    // only the option whose choices the refusal lists (`ledger --by model report --format xml` is about --format)
+    const choices = choiceOptions.get(name)
+    if (choices === undefined || !sameCases(choices, cases)) continue
     return new CliError({
       kind: "InvalidValue",
       message: `${name}: expected one of ${cases.join(", ")}; got '${inline}'`,
@@ -215,8 +217,17 @@ export const choiceRefusal = (args: ReadonlyArray<string>, text: string): CliErr
   return undefined
 }
 
-/** The options whose value is one of a list (@effect/cli's `Options.choice`). */
-const choiceOptions: ReadonlySet<string> = new Set(["--by", "--format", "--stop-on", "--log-level", "--completions"])
+/** The options whose value is one of a list (@effect/cli's `Options.choice`), with their choices (`undefined`: any list). */
+const choiceOptions: ReadonlyMap<string, ReadonlyArray<string> | undefined> = new Map([
+  ["--by", ["day", "model", "provider"]],
+  ["--format", ["table", "csv", "json"]],
+  ["--stop-on", ["budget", "error", "never"]],
+  ["--log-level", undefined],
+  ["--completions", undefined]
+])
+
+const sameCases = (choices: ReadonlyArray<string> | undefined, cases: ReadonlyArray<string>): boolean =>
+  choices === undefined || (choices.length === cases.length && choices.every((choice) => cases.includes(choice)))
 
 /** A value outside an option's choices names the option (`choiceRefusal`). */
 export const namingChoices = <A, E, R>(program: Effect.Effect<A, E, R>, args: ReadonlyArray<string>) =>

@@ -504,12 +504,15 @@ describe.concurrent("effect-llm CLI", { timeout: 120_000 }, () => {
 
   it("a value outside an option's choices names the option and the value given", async () => {
     const { args } = setup()
-    const [by, format, inline] = await Promise.all([
+    const [by, format, inline, second] = await Promise.all([
       runCli(["ledger", ...args, "--by", "week"]),
       runCli(["budget", ...args, "--format", "xml"]),
-      runCli(["budget", ...args, "--format=yaml"])
+      runCli(["budget", ...args, "--format=yaml"]),
+      // a valid choice of another option before it is not the one named
+      runCli(["ledger", "--by", "model", "report", ...args, "--format", "xml"])
     ])
-    for (const run of [by, format, inline]) assert.strictEqual(run.code, 2, run.stderr)
+    for (const run of [by, format, inline, second]) assert.strictEqual(run.code, 2, run.stderr)
+    oneErrorLine(second.stderr, /^error: InvalidValue: --format: expected one of table, csv, json; got 'xml'$/)
     oneErrorLine(by.stderr, /^error: InvalidValue: --by: expected one of day, model, provider; got 'week'$/)
     oneErrorLine(format.stderr, /^error: InvalidValue: --format: expected one of table, csv, json; got 'xml'$/)
     oneErrorLine(inline.stderr, /^error: InvalidValue: --format: expected one of table, csv, json; got 'yaml'$/)
