@@ -196,7 +196,11 @@ const toolBody = (tool: ToolDefinition): ToolBody => ({
  * object schema (in order of first appearance): the service refuses tool blocks in a request that
  * defines no tools, so a turn sent without the toolkit still declares them.
  */
-const undeclaredHistoryTools = (request: CallRequest, declared: ReadonlyArray<ToolDefinition>): Array<ToolBody> => {
+const undeclaredHistoryTools = (
+  request: CallRequest,
+  declared: ReadonlyArray<ToolDefinition>,
+  answerTool?: string
+): Array<ToolBody> => {
   const names = new Set<string>()
   for (const message of request.messages) {
     for (const part of message.parts) {
@@ -204,7 +208,10 @@ const undeclaredHistoryTools = (request: CallRequest, declared: ReadonlyArray<To
     }
   }
   for (const tool of declared) names.delete(tool.name)
-  return [...names].map((name) => ({ name, input_schema: { type: "object" } }))
+  // the forced answer tool is declared with the format's schema already (tool names must be unique)
+  if (answerTool !== undefined) names.delete(answerTool)
+  // a name the service would refuse to declare (a call made over another protocol) is left undeclared
+  return [...names].filter((name) => toolName.test(name)).map((name) => ({ name, input_schema: { type: "object" } }))
 }
 
 /** `auto`, `none`, `required` → `any`, one named tool → `tool` (after `narrowTools`). */
@@ -248,7 +255,7 @@ export const encode = (modelId: string, request: CallRequest, streaming: boolean
     // Forced tool use: the answer is the `input` of a call to a tool whose schema is the format's.
     body.tools = [
       ...tools.map(toolBody),
-      ...undeclaredHistoryTools(request, tools),
+      ...undeclaredHistoryTools(request, tools, answerTool),
       toolBody({
         name: answerTool,
         description: format.description ?? "Respond with a JSON object.",
@@ -323,16 +330,17 @@ export const check = (request: CallRequest, modelId: string): FatalError | undef
     return invalid("the messages hold only whitespace, which Anthropic refuses (text must contain non-whitespace text)")
   }
   // A last user turn of whitespace only would be left out, making the assistant turn before it a
-  // prefill: the model would go on with its last answer instead of replying. Said instead.
-  const last = request.messages.at(-1)
+  // prefill: the model would go on with its last answer instead of replying. Said instead — only when
+  // the turn sent last is then the assistant's (a blank turn after a user turn or a tool result is merged).
+  const lastIndex = request.messages.length - 1
+  const last = request.messages[lastIndex]
   if (
-    last?.role === "user" && request.messages.some((message) => message.role === "assistant") &&
-    last.parts.every((part) => part.type === "text" && isBlank(part.text))
+    last !== undefined && last.role !== "assistant" &&
+    last.parts.every((part) => part.type === "text" && isBlank(part.text)) &&
+    encodeMessages(request.messages).at(-1)?.role === "assistant"
   ) {
     return invalid(
-      `the last user turn (messages[${
-        request.messages.length - 1
-      }]) holds only whitespace, which Anthropic refuses; left out, the answer would continue the assistant turn before it`
+      `the last user turn (messages[${lastIndex}]) holds only whitespace, which Anthropic refuses; left out, the answer would continue the assistant turn before it`
     )
   }
   const answerTool = answerToolFor(request, modelId)

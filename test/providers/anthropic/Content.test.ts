@@ -193,6 +193,20 @@ it.layer(NodeHttpClient.layerUndici)("Anthropic tool loops against the simulator
       assert.deepStrictEqual(JSON.parse(answer.content), { city: "Paris" })
       const forced = sim.log("ant-sim")[2]!.body as any
       assert.deepStrictEqual(forced.tools.map((tool: any) => tool.name), ["get_weather", "Weather"])
+      // a history that called a tool named as the answer tool declares that name once (names are unique)
+      const named = { ...loop, responseFormat: { ...format, name: "get_weather" } }
+      const encoded = Request.encode("claude-3-7-sonnet-latest", named, false)
+      assert.deepStrictEqual(encoded.tools?.map((tool) => tool.name), ["get_weather"])
+      // a name the service refuses to declare (a call made over another protocol) is left undeclared
+      const dotted: ToolCallPart = { type: "tool-call", id: "toolu_9", name: "weather.get", params: {} }
+      const foreign = Request.encode("claude-3-7-sonnet-latest", {
+        ...named,
+        messages: [...named.messages, { role: "assistant", parts: [dotted] }, {
+          role: "tool",
+          parts: [{ type: "tool-result", id: "toolu_9", name: "weather.get", result: 1, isFailure: false }]
+        }]
+      }, false)
+      assert.deepStrictEqual(foreign.tools?.map((tool) => tool.name), ["get_weather"])
       assert.deepStrictEqual(forced.tool_choice, { type: "tool", name: "Weather" })
       // with its tools sent, the request is as before
       yield* client.generate(target(), reply(calls as any))

@@ -224,6 +224,16 @@ describe("Anthropic protocol", () => {
     }, "claude-haiku-4-5")
     assert.strictEqual(blankLast?.reason, "invalid_request")
     assert.include(blankLast?.message, "the last user turn (messages[2]) holds only whitespace")
+    // after a user turn (or a tool result) it is merged into that turn: nothing becomes a prefill
+    assert.isUndefined(Anthropic.protocol.check({
+      ...hello,
+      messages: [
+        { role: "user", parts: [text("hi")] },
+        { role: "assistant", parts: [text("Hello!")] },
+        { role: "user", parts: [text("and now?")] },
+        { role: "user", parts: [text("  ")] }
+      ]
+    }, "claude-haiku-4-5"))
     assert.strictEqual(Request.encode("claude-haiku-4-5", { ...hello, system: "Be brief." }, false).system, "Be brief.")
   })
 })
