@@ -57,13 +57,20 @@ const looksLike = (coding: Coding, head: Uint8Array): boolean =>
     ? head.length >= 2 && (head[0]! & 0x0f) === 8 && ((head[0]! << 8) | head[1]!) % 31 === 0
     : true
 
-/** A stage that undoes `coding` when the stream starts as `coding` says, else passes the bytes through. */
+/**
+ * A stage that undoes `coding` when the stream starts as `coding` says, else passes the bytes through.
+ * The decoder's output respects the stage's backpressure (paused while the stage's buffer is full);
+ * a decoder that ends before its input does (trailing bytes after a deflate stream) ends the stage's
+ * output there; destroying the stage destroys the decoder.
+ */
 const sniffing = (coding: Coding): Transform => {
   let head: Buffer | undefined = Buffer.alloc(0)
   let inner: Zlib.Gunzip | Zlib.Inflate | Zlib.BrotliDecompress | undefined
+  let ended = false
   let finish: ((error?: Error | null) => void) | undefined
   const stage: Transform = new Transform({
     transform(chunk: Buffer, _encoding, done) {
+      if (ended) return done()
       if (head !== undefined) {
         head = Buffer.concat([head, chunk])
         if (head.length < 2) return done()
@@ -71,9 +78,14 @@ const sniffing = (coding: Coding): Transform => {
         head = undefined
         if (looksLike(coding, chunk)) {
           const decoder = decompressor(coding)
-          decoder.on("data", (data: Buffer) => stage.push(data))
+          decoder.on("data", (data: Buffer) => {
+            if (!stage.push(data)) decoder.pause()
+          })
           decoder.on("error", (error) => finish !== undefined ? finish(error) : stage.destroy(error))
-          decoder.on("end", () => finish?.())
+          decoder.on("end", () => {
+            ended = true
+            finish?.()
+          })
           inner = decoder
         }
       }
@@ -82,9 +94,17 @@ const sniffing = (coding: Coding): Transform => {
     },
     flush(done) {
       if (head !== undefined && head.length > 0) stage.push(head)
-      if (inner === undefined) return done()
+      if (inner === undefined || ended) return done()
       finish = done
       inner.end()
+    },
+    read(size) {
+      inner?.resume()
+      Transform.prototype._read.call(this, size)
+    },
+    destroy(error, callback) {
+      inner?.destroy()
+      callback(error)
     }
   })
   return stage

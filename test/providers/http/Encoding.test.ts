@@ -109,6 +109,22 @@ it.layer(NodeHttpClient.layerUndici)("compressed bodies", (it) => {
         const answer = yield* client.generate(target, GeminiHarness.hello)
         assert.include(answer.content, "Mountain View")
       }
+      // bytes after a whole deflate stream (a server's padding) end the stream with it, whole or in pieces
+      const events = Loopback.readFixture(GeminiHarness.googleai + "streaming-success-basic-reply-short.txt")
+      server.enqueue(Loopback.replay(events, { headers: { "content-type": "text/event-stream" } }))
+      const plainStream = yield* GeminiHarness.runStream(client, target)
+      const padded = Buffer.concat([compress.deflate(events), Buffer.from("\r\n\r\n")])
+      for (const chunkSizes of [undefined, [64, 4096]]) {
+        server.enqueue(
+          Loopback.replay(padded, {
+            headers: { "content-type": "text/event-stream", "content-encoding": "deflate" },
+            ...(chunkSizes === undefined ? {} : { chunkSizes })
+          })
+        )
+        const { error, parts } = yield* GeminiHarness.runStream(client, target)
+        assert.isUndefined(error)
+        assert.deepStrictEqual(parts, plainStream.parts)
+      }
       server.enqueue(
         Loopback.replay(gzipped.subarray(0, gzipped.length >> 1), { headers: { ...json, "content-encoding": "gzip" } })
       )
