@@ -7,7 +7,16 @@
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
+import * as FiberRef from "effect/FiberRef"
 import * as Scope from "effect/Scope"
+
+/**
+ * The fibers that opened a stream tracked by its scope, as every fiber forked from them afterwards
+ * sees it (a fiber ref is inherited): a layer closed by such a fiber may run its finalizer on a child
+ * of it (`Layer.merge` closes its parts in parallel), which must not await that fiber's interruption —
+ * the fiber is waiting for the close. Holds fiber ids; one entry per generation, never more.
+ */
+const streamOpeners = FiberRef.unsafeMake<ReadonlySet<number>>(new Set())
 
 /** Tracks the fibers of calls in flight; scoped: the scope's end interrupts and awaits them. */
 export const make: Effect.Effect<
@@ -49,14 +58,22 @@ export const make: Effect.Effect<
   }
   const leave = (fiber: Fiber.RuntimeFiber<unknown, unknown>) => Effect.sync(() => leaveNow(fiber))
 
-  yield* Effect.addFinalizer(() =>
+  // On the scope itself, not `Effect.addFinalizer`: that would run it with the fiber refs of now, and
+  // the closing fiber's own (what it inherited: `streamOpeners`) are the ones read.
+  yield* Scope.addFinalizer(
+    yield* Effect.scope,
     Effect.withFiberRuntime((closer) => {
       closing = true
       return Effect.zipRight(
         // not the closing fiber itself: a consumer that provided the layer and pulls a stream under a
         // scope of its own (`Stream.toPull` outside `Effect.provide`) closes the layer on its own fiber,
         // and awaiting its own interruption would never end; its stream's scope is closed below
-        Fiber.interruptAll([...running.keys()].filter((fiber) => fiber !== closer)),
+        // (nor one the closing fiber was forked from: see `streamOpeners`)
+        Fiber.interruptAll(
+          [...running.keys()].filter((fiber) =>
+            fiber !== closer && !closer.getFiberRef(streamOpeners).has(fiber.id().id)
+          )
+        ),
         Effect.suspend(() =>
           Effect.zipRight(
             Effect.forEach([...streams], (scope) => Scope.close(scope, Exit.interrupt(closer.id())), { discard: true }),
@@ -83,13 +100,19 @@ export const make: Effect.Effect<
       if (closing) return Effect.interrupt
       enter(fiber)
       streams.add(scope)
-      return Scope.addFinalizer(
-        scope,
-        Effect.sync(() => {
-          streams.delete(scope)
-          leaveNow(fiber)
-          if (streams.size === 0) settled?.()
-        })
+      const id = fiber.id().id
+      const openers = fiber.getFiberRef(streamOpeners)
+      const marked = openers.has(id) ? Effect.void : FiberRef.set(streamOpeners, new Set(openers).add(id))
+      return Effect.zipRight(
+        marked,
+        Scope.addFinalizer(
+          scope,
+          Effect.sync(() => {
+            streams.delete(scope)
+            leaveNow(fiber)
+            if (streams.size === 0) settled?.()
+          })
+        )
       )
     })
 

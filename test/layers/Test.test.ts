@@ -6,6 +6,7 @@
 import { LanguageModel } from "@effect/ai"
 import { assert, describe, it } from "@effect/vitest"
 import * as Chunk from "effect/Chunk"
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
@@ -17,6 +18,8 @@ import * as EffectLlmAi from "../../src/ai.js"
 import { generate, Layers, Ledger, stream } from "../../src/index.js"
 import { layerMemoryLedger, makeMockProviders, makeTestLayer, type MockReply } from "../../src/testing.js"
 import { weatherHandlers, WeatherToolkit } from "../ai/Support.js"
+
+class Unrelated extends Context.Tag("Unrelated")<Unrelated, string>() {}
 
 const aiLayer = (replies: ReadonlyArray<MockReply>) =>
   EffectLlmAi.layer({ model: "test-model" }).pipe(
@@ -112,9 +115,13 @@ describe("effect-llm/testing: scripted replies", () => {
       assert.include(effect, "an Effect (script a function of the call returning it")
     }))
 
-  for (const stop of ["to its end", "early"] as const) {
+  for (
+    const [stop, merged] of [["to its end", false], ["early", false], ["to its end", true], ["early", true]] as const
+  ) {
     it.scoped(
-      `a stream pulled with Stream.toPull under the test's own scope, ${stop}: the layer closes (it waited on its own fiber for ever)`,
+      `a stream pulled with Stream.toPull under the test's own scope, ${stop}${
+        merged ? ", the layer merged with another (closed on a child fiber)" : ""
+      }: the layer closes (it waited on its own fiber for ever)`,
       () =>
         Effect.gen(function*() {
           const pull = yield* Stream.toPull(stream({ prompt: "one two three", traceId: "pulled" }))
@@ -128,7 +135,11 @@ describe("effect-llm/testing: scripted replies", () => {
           assert.isAbove(text.length, 0)
           const events = yield* (yield* Ledger).events({ traceId: "pulled" })
           assert.strictEqual(events[0]?.type, "hold")
-        }).pipe(Effect.provide(makeTestLayer({ providers: makeMockProviders() }))),
+        }).pipe(Effect.provide(
+          merged
+            ? Layer.merge(makeTestLayer({ providers: makeMockProviders() }), Layer.succeed(Unrelated, "other"))
+            : makeTestLayer({ providers: makeMockProviders() })
+        )),
       { timeout: 5_000 }
     )
   }
