@@ -236,3 +236,7 @@ export const namingChoices = <A, E, R>(program: Effect.Effect<A, E, R>, args: Re
     (error) => ValidationError.isValidationError(error) && ValidationError.isInvalidValue(error),
     (error) => Effect.fail(choiceRefusal(args, errorLine(error)) ?? error)
   )
+
+/** The checks of the command line made before @effect/cli reads it (`interactive`: stdin is a terminal). */
+export const checkArgs = (args: ReadonlyArray<string>, interactive: boolean): Effect.Effect<void, CliError> =>
+  Effect.all([checkWizard(args, interactive), checkRequestArgs(args), checkBatchInput(args)], { discard: true })

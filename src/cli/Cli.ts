@@ -24,15 +24,7 @@ import type { GenerateRequest } from "../domain/Request.js"
 import { liveOver, type LiveServices, nodeFileSystem } from "../layers/Live.js"
 import { generate, stream } from "../services/LLMClient.js"
 import * as LLMConfig from "../services/LLMConfig.js"
-import {
-  checkBatchInput,
-  checkRequestArgs,
-  checkWizard,
-  misplacedOptions,
-  namingChoices,
-  stdinPromptLast,
-  takeLogLevel
-} from "./Arguments.js"
+import { checkArgs, misplacedOptions, namingChoices, stdinPromptLast, takeLogLevel } from "./Arguments.js"
 import { batchCommand } from "./batch/Command.js"
 import * as Budget from "./Budget.js"
 import { CliError, ExitCode, toExitCode } from "./Exit.js"
@@ -368,10 +360,7 @@ export const run = (argv: ReadonlyArray<string>): Effect.Effect<number, never, C
     Effect.flatMap(
       Effect.tap(
         takeLogLevel(argv.slice(2)),
-        ({ args }) =>
-          Effect.all([checkWizard(args, process.stdin.isTTY === true), checkRequestArgs(args), checkBatchInput(args)], {
-            discard: true
-          })
+        ({ args }) => checkArgs(args, process.stdin.isTTY === true)
       ),
       ({ args, level }) =>
         // @effect/cli prints the version as a paragraph, a blank line after it: scripts read one line
