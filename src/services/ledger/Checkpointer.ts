@@ -18,7 +18,10 @@ export const intervalMs = 200
 export const fallbackPages = 10_000
 /** How long after the ledger opens the worker starts. */
 export const startDelayMs = 1000
-/** The longest closing the ledger waits for the worker's connection to close. */
+/**
+ * The longest closing the ledger waits for the worker's connection to close: a real timer, as the
+ * worker's exit is (a ledger closed under TestClock must not wait for the test to move its clock).
+ */
 const closeWaitMs = 1000
 
 // CommonJS, run as the worker's script (`eval`): no file to locate next to the compiled module.
