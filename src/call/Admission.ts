@@ -174,7 +174,8 @@ export const make = (deps: {
     outputCap: number,
     route: Route,
     state: RetryPolicy.RetryState,
-    afterWait: (route: Route) => Effect.Effect<void, E> = noAfterWait
+    afterWait: (route: Route) => Effect.Effect<void, E> = noAfterWait,
+    wakeWhen?: ((route: Route) => Effect.Effect<void>) | undefined
   ): Effect.Effect<LimiterWait | undefined, RateLimitError | FatalError | E> => {
     const limits = route.model.limits
     if (limits === undefined) {
@@ -182,14 +183,15 @@ export const make = (deps: {
       // an alias without limits asks once (a read of the pauses); the waiting loop only when refused
       return Effect.flatMap(
         tryOnce(traceId, progress, route, undefined, 0),
-        (refusal) => refusal === undefined ? noWait : waitTurn(traceId, progress, route, 0, state, afterWait, refusal)
+        (refusal) =>
+          refusal === undefined ? noWait : waitTurn(traceId, progress, route, 0, state, afterWait, refusal, wakeWhen)
       )
     }
     const tokens = admittedTokens(route.model, request, outputCap)
     const tooBig = oversize(route.model, tokens, route.endpoint.name)
     return tooBig !== undefined
       ? Effect.zipRight(telemetry.limiterRefused(route.model.alias, "tpm"), tooBig)
-      : waitTurn(traceId, progress, route, tokens, state, afterWait, undefined)
+      : waitTurn(traceId, progress, route, tokens, state, afterWait, undefined, wakeWhen)
   }
 
   /** Tries (after `refused`, a first try's refusal, if given) until admitted, waiting while the wait fits. */
@@ -200,7 +202,8 @@ export const make = (deps: {
     tokens: number,
     state: RetryPolicy.RetryState,
     afterWait: (route: Route) => Effect.Effect<void, E>,
-    refused: Refusal | undefined
+    refused: Refusal | undefined,
+    wakeWhen: ((route: Route) => Effect.Effect<void>) | undefined
   ): Effect.Effect<LimiterWait | undefined, RateLimitError | FatalError | E> => {
     const limits = route.model.limits
     return Effect.gen(function*() {
@@ -244,7 +247,13 @@ export const make = (deps: {
         yield* telemetry.limiterWaited(route, refusal.kind)
         const sleep = Effect.sleep(Duration.millis(refusal.retryAfterMs))
         // the time it lasted, not the time planned: tokens freed early or an interruption cut it short
-        yield* (refusal.kind === "tpm" ? Effect.raceFirst(sleep, whenTokensFreed(alias)) : sleep).pipe(
+        // woken early too when tokens are freed (tpm), or when what the caller waits for says so
+        // (`wakeWhen`: the endpoint's breaker opened, so the attempt is routed again after the wait)
+        const wakers = [
+          ...(refusal.kind === "tpm" ? [whenTokensFreed(alias)] : []),
+          ...(wakeWhen !== undefined ? [wakeWhen(route)] : [])
+        ]
+        yield* (wakers.length === 0 ? sleep : Effect.raceAll([sleep, ...wakers])).pipe(
           Effect.ensuring(
             Effect.flatMap(Clock.currentTimeMillis, (end) => telemetry.limiterWaitLasted(route, end - now))
           )

@@ -134,6 +134,12 @@ export const make = (deps: {
   // only a shorter one, cut by what the earlier attempts left of the budget, is the call's own deadline.
   const fullTimeoutMs = Math.min(requestTimeoutMs, resilience.retryBudgetS * 1000)
 
+  /** While waiting for a rate-limit slot: done when the endpoint's breaker opens (then `routeStands` reroutes). */
+  const wakeOnOpening = breakers.whenOpened === undefined ?
+    undefined :
+    (route: Route): Effect.Effect<void> =>
+      route.admission._tag === "pass" ? breakers.whenOpened!(route.endpoint.name) : Effect.never
+
   /** After a rate-limit wait: whether the breaker still admits `route` (else the attempt is routed again). */
   const routeStands = (route: Route): Effect.Effect<void, Rerouted> =>
     Effect.flatMap(
@@ -170,7 +176,8 @@ export const make = (deps: {
       meter.plan.outputCap,
       route,
       state,
-      routeStands
+      routeStands,
+      wakeOnOpening
     )
     // a call that has retried and waited past a third of the hold TTL renews its hold before sending
     const renewal = metering.renewalDue(meter, clock.unsafeCurrentTimeMillis())

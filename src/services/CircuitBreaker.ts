@@ -8,8 +8,10 @@
  */
 import * as Cause from "effect/Cause"
 import * as Context from "effect/Context"
+import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as FiberId from "effect/FiberId"
 import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
@@ -67,6 +69,12 @@ export declare namespace CircuitBreaker {
      * slot) asks again before sending: the breaker may have opened meanwhile.
      */
     readonly stillAdmits: (endpoint: string, admission: Admission) => Effect.Effect<boolean>
+    /**
+     * Completes when `endpoint`'s breaker next opens: an attempt waiting for a rate-limit slot wakes
+     * then, to be routed again, rather than sleep out a wait for an endpoint it will not be sent to.
+     * (Optional, for a hand-made service: without it the wait runs its course.)
+     */
+    readonly whenOpened?: ((endpoint: string) => Effect.Effect<void>) | undefined
     /**
      * Runs an admitted attempt and records its outcome from its `Exit` (`outcomeOf`), however it ends
      * (interruption included). The effect's result is passed through unchanged. With `successIn`, a
@@ -146,6 +154,24 @@ export const make = (
       return created
     }
     for (const endpoint of endpoints) cell(endpoint)
+    // What the attempts waiting for a rate-limit slot on an endpoint await: done (and dropped) when the
+    // endpoint's breaker opens. One per endpoint that has a waiter.
+    const openings = new Map<string, Deferred.Deferred<void>>()
+    const whenOpened = (endpoint: string): Effect.Effect<void> =>
+      Effect.suspend(() => {
+        let opening = openings.get(endpoint)
+        if (opening === undefined) {
+          opening = Deferred.unsafeMake<void>(FiberId.none)
+          openings.set(endpoint, opening)
+        }
+        return Deferred.await(opening)
+      })
+    const opened = (endpoint: string) => {
+      const opening = openings.get(endpoint)
+      if (opening === undefined) return
+      openings.delete(endpoint)
+      Deferred.unsafeDone(opening, Exit.void)
+    }
 
     // Every attempt runs two transitions (admit, record): the clock is read inside the Ref's update
     // and the log effect built only on a change, so an unchanged breaker costs two steps, not six.
@@ -161,8 +187,11 @@ export const make = (
             const nextPeriod = state._tag === "closed" && next._tag !== "closed" ? period + 1 : period
             return [[result, state, quiet === true ? state : next] as const, { state: next, period: nextPeriod }]
           }),
-          ([result, from, to]) =>
-            from._tag === to._tag ? Effect.succeed(result) : Effect.as(logTransition(endpoint, from, to), result)
+          ([result, from, to]) => {
+            if (from._tag === to._tag) return Effect.succeed(result)
+            if (to._tag === "open") opened(endpoint)
+            return Effect.as(logTransition(endpoint, from, to), result)
+          }
         )
       )
 
@@ -244,7 +273,7 @@ export const make = (
             record(endpoint, admission, outcomeOf(end)))
           : record(endpoint, admission, outcomeOf(exit)))
 
-    return CircuitBreaker.of({ admit, stillAdmits, guard, states })
+    return CircuitBreaker.of({ admit, stillAdmits, whenOpened, guard, states })
   })
 
 /** The breakers, configured from `resilience.circuit_breaker`. */
