@@ -9,14 +9,12 @@
  * is not (memory) its pauses are kept here, and until one is learned an attempt costs one comparison.
  */
 import * as Clock from "effect/Clock"
-import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
-import * as FiberId from "effect/FiberId"
 import type { ModelConfig, RateLimits, ResilienceConfig } from "../domain/Config.js"
 import { FatalError, type LimitKind, type LLMError, RateLimitError } from "../domain/Errors.js"
 import type { CallRequest } from "../domain/Prompt.js"
+import * as KeyedSignal from "../internal/KeyedSignal.js"
 import * as RetryPolicy from "../internal/RetryPolicy.js"
 import * as Spans from "../internal/Spans.js"
 import * as Telemetry from "../internal/Telemetry.js"
@@ -98,23 +96,12 @@ export const make = (deps: {
   // a release during the try is not missed) and the signal its waiters race their sleep against.
   // In-process only: another process's settlements are seen when the wait ends.
   const tokensFreedCount = new Map<string, number>()
-  const tokensFreedSignal = new Map<string, Deferred.Deferred<void>>()
+  const tokensFreedSignal = KeyedSignal.make()
   const tokensFreed = (alias: string) => {
     tokensFreedCount.set(alias, (tokensFreedCount.get(alias) ?? 0) + 1)
-    const signal = tokensFreedSignal.get(alias)
-    if (signal === undefined) return
-    tokensFreedSignal.delete(alias)
-    Deferred.unsafeDone(signal, Exit.void)
+    tokensFreedSignal.fire(alias)
   }
-  const whenTokensFreed = (alias: string): Effect.Effect<void> =>
-    Effect.suspend(() => {
-      let signal = tokensFreedSignal.get(alias)
-      if (signal === undefined) {
-        signal = Deferred.unsafeMake<void>(FiberId.none)
-        tokensFreedSignal.set(alias, signal)
-      }
-      return Deferred.await(signal)
-    })
+  const whenTokensFreed = tokensFreedSignal.wait
   const noWait: Effect.Effect<LimiterWait | undefined> = Effect.succeed(undefined)
   const noRefusal: Effect.Effect<Refusal | undefined> = Effect.succeed(undefined)
 

@@ -8,16 +8,15 @@
  */
 import * as Cause from "effect/Cause"
 import * as Context from "effect/Context"
-import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
-import * as FiberId from "effect/FiberId"
 import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import * as Ref from "effect/Ref"
 import * as Scope from "effect/Scope"
 import type { CircuitBreakerConfig } from "../domain/Config.js"
+import * as KeyedSignal from "../internal/KeyedSignal.js"
 import * as Telemetry from "../internal/Telemetry.js"
 import { LLMConfig } from "./LLMConfig.js"
 
@@ -156,23 +155,7 @@ export const make = (
     for (const endpoint of endpoints) cell(endpoint)
     // What the attempts waiting for a rate-limit slot on an endpoint await: done (and dropped) when the
     // endpoint's breaker opens. One per endpoint that has a waiter.
-    const openings = new Map<string, Deferred.Deferred<void>>()
-    const whenOpened = (endpoint: string): Effect.Effect<void> =>
-      Effect.suspend(() => {
-        let opening = openings.get(endpoint)
-        if (opening === undefined) {
-          opening = Deferred.unsafeMake<void>(FiberId.none)
-          openings.set(endpoint, opening)
-        }
-        return Deferred.await(opening)
-      })
-    const opened = (endpoint: string) => {
-      const opening = openings.get(endpoint)
-      if (opening === undefined) return
-      openings.delete(endpoint)
-      Deferred.unsafeDone(opening, Exit.void)
-    }
-
+    const openings = KeyedSignal.make()
     // Every attempt runs two transitions (admit, record): the clock is read inside the Ref's update
     // and the log effect built only on a change, so an unchanged breaker costs two steps, not six.
     // A change `f` marks `quiet` is not logged nor counted: readers see no change (a probe given back).
@@ -189,7 +172,7 @@ export const make = (
           }),
           ([result, from, to]) => {
             if (from._tag === to._tag) return Effect.succeed(result)
-            if (to._tag === "open") opened(endpoint)
+            if (to._tag === "open") openings.fire(endpoint)
             return Effect.as(logTransition(endpoint, from, to), result)
           }
         )
@@ -273,7 +256,7 @@ export const make = (
             record(endpoint, admission, outcomeOf(end)))
           : record(endpoint, admission, outcomeOf(exit)))
 
-    return CircuitBreaker.of({ admit, stillAdmits, whenOpened, guard, states })
+    return CircuitBreaker.of({ admit, stillAdmits, whenOpened: openings.wait, guard, states })
   })
 
 /** The breakers, configured from `resilience.circuit_breaker`. */
