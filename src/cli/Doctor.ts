@@ -17,6 +17,7 @@ import * as net from "node:net"
 import type { EndpointConfig, LedgerConfig, RateLimits } from "../domain/Config.js"
 import type { ConfigError } from "../domain/Errors.js"
 import { ledgerFromConfig, nodeFileSystem } from "../layers/Live.js"
+import { lookupEnv } from "../services/config/Interpolate.js"
 import { Ledger } from "../services/Ledger.js"
 import * as LLMConfig from "../services/LLMConfig.js"
 import { CliError, ExitCode } from "./Exit.js"
@@ -93,7 +94,8 @@ const indent = (text: string) => text.replace(/^/gm, "  ")
 export const doctor = (configPath: string | undefined): Effect.Effect<void, CliError | ConfigError, CliOutput> =>
   Effect.gen(function*() {
     const problems: Array<string> = []
-    const source = configPath ?? process.env.EFFECT_LLM_CONFIG ?? "config.yaml"
+    // the loader's rule: a blank variable is unset
+    const source = configPath ?? lookupEnv(process.env, "EFFECT_LLM_CONFIG") ?? "config.yaml"
 
     yield* Console.log("config")
     const loaded = yield* Effect.either(

@@ -11,6 +11,7 @@ import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import { makeDirectories } from "../internal/Directories.js"
+import { lookupEnv } from "../services/config/Interpolate.js"
 import { CliError, ExitCode, notWritable, usage } from "./Exit.js"
 
 /** The commented template: the package's own `config.yaml` (shipped in `files`). */
@@ -34,7 +35,7 @@ export const makeCommand = (shared: {
       const path = yield* Path.Path
       // where every other command reads it from: --config, else $EFFECT_LLM_CONFIG, else ./config.yaml
       const target = path.resolve(
-        Option.getOrElse(options.config, () => process.env.EFFECT_LLM_CONFIG || "config.yaml")
+        Option.getOrElse(options.config, () => lookupEnv(process.env, "EFFECT_LLM_CONFIG") ?? "config.yaml")
       )
       // What is at the path decides first: a directory (or anything else not a file) is never written
       // over, with or without --force; a path under a file, or one we may not write, is a usage error.

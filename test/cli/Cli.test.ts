@@ -335,6 +335,14 @@ describe.concurrent("effect-llm CLI", { timeout: 120_000 }, () => {
     assert.isFalse(existsSync(join(cwd, "config.yaml")))
   })
 
+  it("init with a blank $EFFECT_LLM_CONFIG writes ./config.yaml, as the loader reads it (a blank variable is unset)", async () => {
+    const cwd = tempDir()
+    const run = await runCli(["init"], { cwd, env: { EFFECT_LLM_CONFIG: "   " } })
+    assert.strictEqual(run.code, 0, run.stderr)
+    assert.isTrue(existsSync(join(cwd, "config.yaml")))
+    assert.isFalse(existsSync(join(cwd, "   ")))
+  })
+
   it("init --force over a symlinked config.yaml replaces the file the link points to, with its mode; the link stays", async () => {
     const cwd = tempDir()
     mkdirSync(join(cwd, "dotfiles"))

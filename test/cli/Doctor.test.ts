@@ -43,6 +43,14 @@ describe.concurrent("effect-llm doctor", { timeout: 120_000 }, () => {
     assert.strictEqual(run.stderr, "")
   })
 
+  it("a blank $EFFECT_LLM_CONFIG is unset, as for the loader: doctor names ./config.yaml, the file it read", async () => {
+    const dir = tempDir()
+    writeConfig(dir, simulatorConfig(sim, dir))
+    const run = await runCli(["doctor"], { cwd: dir, env: { EFFECT_LLM_CONFIG: " " } })
+    assert.strictEqual(run.code, 0, run.stdout + run.stderr)
+    assert.include(run.stdout, "✓ config.yaml loaded and valid")
+  })
+
   it("a model allowed_regions leaves without an endpoint (its own or a fallback's) is a failed check, exit 1", async () => {
     const dir = tempDir()
     const base = simulatorConfig(sim, dir)

@@ -60,7 +60,7 @@ export const cyclePath = (root: unknown): KeyPath | undefined => {
   const ancestors = new Set<unknown>()
   const visit = (value: unknown, path: KeyPath): KeyPath | undefined => {
     const entries = Array.isArray(value)
-      ? value.map((item, index) => [index, item] as const)
+      ? Array.from(value, (item, index) => [index, item] as const) // holes read as undefined, never skipped
       : isPlainObject(value)
       ? Object.entries(value)
       : undefined

@@ -246,7 +246,8 @@ export const resolveProviders = (
           endpointOwners.set(endpoint.name, { provider: name, source, path: formatPath(path.slice(0, 4)) })
           endpoints.push({
             name: endpoint.name,
-            baseUrl: endpoint.baseUrl,
+            // the URL check reads past surrounding blanks (a `${VAR}` from a .env line), the path joins would not
+            baseUrl: endpoint.baseUrl.trim(),
             region: endpoint.region,
             ...(endpoint.maxTokensField !== undefined ? { maxTokensField: endpoint.maxTokensField } : {})
           })

@@ -34,6 +34,26 @@ describe("resilience timeouts must be > 0 (API.md §14)", () => {
   }
 })
 
+describe("config object edge cases", () => {
+  it.effect("a list with a hole is a ConfigError naming the missing item, not a defect", () =>
+    Effect.gen(function*() {
+      const regions: Array<string> = []
+      regions[1] = "us"
+      const error = yield* Effect.flip(loadObject({ ...minimal, allowed_regions: regions }))
+      assert.strictEqual(error._tag, "ConfigError")
+      assert.strictEqual(error.path, "allowed_regions[0]")
+    }))
+
+  it.effect("blanks around a base_url are dropped: requests join their paths to the URL itself", () =>
+    Effect.gen(function*() {
+      const { config } = yield* loadObject({
+        ...minimal,
+        providers: { google: { endpoints: [{ name: "g", base_url: " https://g.example/v1beta \t" }] } }
+      })
+      assert.strictEqual(config.providers.google?.endpoints[0]?.baseUrl, "https://g.example/v1beta")
+    }))
+})
+
 describe("ledger", () => {
   describe("url with backend postgres (API.md §14)", () => {
     it.effect("must parse as a PostgreSQL URL at load: a plain word is refused without echoing it", () =>
