@@ -138,7 +138,7 @@ export const make = (deps: {
   const wakeOnOpening = breakers.whenOpened === undefined ?
     undefined :
     (route: Route): Effect.Effect<void> =>
-      route.admission._tag === "pass" ? breakers.whenOpened!(route.endpoint.name) : Effect.never
+      route.admission._tag === "pass" ? breakers.whenOpened!(route.endpoint.name, route.admission) : Effect.never
 
   /** After a rate-limit wait: whether the breaker still admits `route` (else the attempt is routed again). */
   const routeStands = (route: Route): Effect.Effect<void, Rerouted> =>
@@ -198,9 +198,10 @@ export const make = (deps: {
         )
       )
     }
-    // the call's first attempt, sent without a rate-limit wait, had the whole budget but for the
-    // milliseconds its admission took: a timeout of it is the endpoint's, not the call's own deadline
-    const first = meter.progress.attempts === 0 && waited === undefined
+    // the call's first attempt, sent without a rate-limit wait (its own, or one it was routed away from),
+    // had the whole budget but for the milliseconds its admission took: a timeout of it is the
+    // endpoint's, not the call's own deadline
+    const first = meter.progress.attempts === 0 && waited === undefined && !meter.progress.wasReroutedAfterWait
     meter.progress.attempt(route)
     telemetry.attemptedIn(fiber, route)
     const timeoutMs = Math.min(requestTimeoutMs, remainingMs)
@@ -285,6 +286,7 @@ export const make = (deps: {
       const failure = Cause.failureOption(exit.cause)
       if (Option.isNone(failure)) return yield* Effect.failCause(exit.cause as Cause.Cause<never>)
       if (failure.value instanceof Rerouted) {
+        meter.progress.reroutedAfterWait()
         yield* Effect.logDebug(
           `the breaker of ${route.endpoint.name} opened while ${plan.model.alias} waited for a rate-limit slot: routing again`
         ).pipe(Effect.annotateLogs({ traceId: plan.traceId, endpoint: route.endpoint.name }))

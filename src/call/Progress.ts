@@ -17,6 +17,8 @@ export class CallProgress {
   private outputBytes = 0
   private bytesSinceUsage = 0
   private openSlot: Slot | undefined
+  /** Whether a rate-limit wait was cut by its endpoint's breaker opening (the call routed again after it). */
+  private rerouteAfterWait = false
 
   constructor(
     /** Epoch ms the call started (from `Clock`). */
@@ -32,6 +34,16 @@ export class CallProgress {
     this.lastRoute = route
     this.seenUsage = undefined
     this.outputReported = false
+  }
+
+  /** Records that the call waited for a rate-limit slot and was routed again (that endpoint's breaker opened). */
+  reroutedAfterWait(): void {
+    this.rerouteAfterWait = true
+  }
+
+  /** Whether a rate-limit wait of this call ended in a reroute (time of its retry budget spent unsent). */
+  get wasReroutedAfterWait(): boolean {
+    return this.rerouteAfterWait
   }
 
   /** Records the rate-limit slot of the attempt about to be sent (written by `Admission`). */

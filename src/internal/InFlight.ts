@@ -16,7 +16,11 @@ import * as Scope from "effect/Scope"
  * of it (`Layer.merge` closes its parts in parallel), which must not await that fiber's interruption —
  * the fiber is waiting for the close. Holds fiber ids; one entry per generation, never more.
  */
-const streamOpeners = FiberRef.unsafeMake<ReadonlySet<number>>(new Set())
+const streamOpeners = FiberRef.unsafeMake<ReadonlySet<number>>(new Set(), {
+  // a child's marks stay its own: joined back (a joined fiber, a race's winner, `Effect.timeout`), a
+  // long-lived fiber would gather the id of every child that ever opened a stream
+  join: (parent) => parent
+})
 
 /** Tracks the fibers of calls in flight; scoped: the scope's end interrupts and awaits them. */
 export const make: Effect.Effect<

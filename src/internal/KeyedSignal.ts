@@ -10,8 +10,11 @@ import * as Exit from "effect/Exit"
 import * as FiberId from "effect/FiberId"
 
 export interface KeyedSignal {
-  /** Completes at the next `fire(key)`. */
-  readonly wait: (key: string) => Effect.Effect<void>
+  /**
+   * Completes at the next `fire(key)`; with `over`, also at once if it is true, read after the waiter
+   * is registered (a fire between the check and the wait is never missed).
+   */
+  readonly wait: (key: string, over?: Effect.Effect<boolean>) => Effect.Effect<void>
   /** Wakes the waiters of `key` (none: nothing to do). */
   readonly fire: (key: string) => void
 }
@@ -19,14 +22,15 @@ export interface KeyedSignal {
 export const make = (): KeyedSignal => {
   const signals = new Map<string, Deferred.Deferred<void>>()
   return {
-    wait: (key) =>
+    wait: (key, over) =>
       Effect.suspend(() => {
         let signal = signals.get(key)
         if (signal === undefined) {
           signal = Deferred.unsafeMake<void>(FiberId.none)
           signals.set(key, signal)
         }
-        return Deferred.await(signal)
+        const fired = Deferred.await(signal)
+        return over === undefined ? fired : Effect.flatMap(over, (done) => done ? Effect.void : fired)
       }),
     fire: (key) => {
       const signal = signals.get(key)

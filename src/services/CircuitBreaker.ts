@@ -69,11 +69,12 @@ export declare namespace CircuitBreaker {
      */
     readonly stillAdmits: (endpoint: string, admission: Admission) => Effect.Effect<boolean>
     /**
-     * Completes when `endpoint`'s breaker next opens: an attempt waiting for a rate-limit slot wakes
-     * then, to be routed again, rather than sleep out a wait for an endpoint it will not be sent to.
+     * Completes when `admission` (to `endpoint`) no longer stands: at once if the breaker opened since it
+     * was given, else at the next opening. An attempt waiting for a rate-limit slot wakes then, to be
+     * routed again, rather than sleep out a wait for an endpoint it will not be sent to.
      * (Optional, for a hand-made service: without it the wait runs its course.)
      */
-    readonly whenOpened?: ((endpoint: string) => Effect.Effect<void>) | undefined
+    readonly whenOpened?: ((endpoint: string, admission: Admission) => Effect.Effect<void>) | undefined
     /**
      * Runs an admitted attempt and records its outcome from its `Exit` (`outcomeOf`), however it ends
      * (interruption included). The effect's result is passed through unchanged. With `successIn`, a
@@ -256,7 +257,16 @@ export const make = (
             record(endpoint, admission, outcomeOf(end)))
           : record(endpoint, admission, outcomeOf(exit)))
 
-    return CircuitBreaker.of({ admit, stillAdmits, whenOpened: openings.wait, guard, states })
+    // checked after the waiter is registered: an opening while it asked the ledger for a slot (a
+    // PostgreSQL round trip) is seen, not waited for until the next one
+    const whenOpened = (endpoint: string, admission: Admission) =>
+      openings.wait(
+        endpoint,
+        Effect.map(stillAdmits(endpoint, admission), (admits) =>
+          !admits)
+      )
+
+    return CircuitBreaker.of({ admit, stillAdmits, whenOpened, guard, states })
   })
 
 /** The breakers, configured from `resilience.circuit_breaker`. */

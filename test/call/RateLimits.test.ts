@@ -7,6 +7,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import * as Chunk from "effect/Chunk"
 import * as Clock from "effect/Clock"
+import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
@@ -655,7 +656,7 @@ describe("rate limits: a fallback's tpm", () => {
 
 describe("rate limits and breakers", () => {
   /** `configWith`, `pro` failing on g1 with a breaker that opens at its first failure. */
-  const opening = (endpoints: ReadonlyArray<string>) => {
+  const opening = (endpoints: ReadonlyArray<string>, ledger: Layer.Layer<Ledger, unknown> = layerMemoryLedger()) => {
     const base = configWith({ rpm: 1 }, { max_retries: 0, circuit_breaker: { failure_threshold: 1 } })
     const google = {
       ...base.providers.google,
@@ -663,7 +664,7 @@ describe("rate limits and breakers", () => {
     }
     return harness(
       { ...base, providers: { ...base.providers, google } },
-      layerMemoryLedger(),
+      ledger,
       (call) => call.modelId === "gemini-pro" ? unavailable(call) : Effect.succeed(answer(call))
     )
   }
@@ -700,6 +701,39 @@ describe("rate limits and breakers", () => {
       const response = yield* waitWhileG1Opens.pipe(Effect.provide(layer))
       assert.deepStrictEqual(arrivals.map((a) => [a.endpoint, a.at]), [["g1", 0], ["g1", 10_000], ["d1", 10_000]])
       assert.deepStrictEqual([response.alias, response.endpoint, response.attempts], ["qwen", "d1", 1])
+    }))
+  it.effect("… also when the breaker opens while the waiting call still asks the ledger for its slot (a PostgreSQL round trip)", () =>
+    Effect.gen(function*() {
+      yield* TestClock.setTime(day)
+      const asking = yield* Deferred.make<void>()
+      const answer = yield* Deferred.make<void>()
+      let flashAdmissions = 0
+      // the second flash admission (the waiting call's) answers only once g1 has opened
+      const slowToAnswer = Layer.effect(
+        Ledger,
+        Effect.map(Ledger, (ledger) => ({
+          ...ledger,
+          admit: (request: Parameters<typeof ledger.admit>[0]) =>
+            request.alias === "flash" && ++flashAdmissions === 2
+              ? Effect.zipRight(
+                Effect.zipRight(Deferred.succeed(asking, undefined), Deferred.await(answer)),
+                ledger.admit(request)
+              )
+              : ledger.admit(request)
+        }))
+      ).pipe(Layer.provide(layerMemoryLedger()))
+      const { arrivals, layer } = opening(["g1"], slowToAnswer)
+      const response = yield* Effect.gen(function*() {
+        yield* generate()
+        const waiting = yield* Effect.fork(generate())
+        yield* Deferred.await(asking)
+        yield* TestClock.adjust("10 seconds")
+        yield* Effect.flip(generate({ model: "pro" }))
+        yield* Deferred.succeed(answer, undefined)
+        return yield* joinAdvancing(waiting)
+      }).pipe(Effect.provide(layer))
+      assert.deepStrictEqual(arrivals.map((a) => [a.endpoint, a.at]), [["g1", 0], ["g1", 10_000], ["d1", 10_000]])
+      assert.deepStrictEqual([response.alias, response.endpoint], ["qwen", "d1"])
     }))
 })
 

@@ -8,7 +8,7 @@ import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as TestClock from "effect/TestClock"
-import { generate, Ledger } from "../../src/index.js"
+import { CircuitBreaker, generate, Ledger } from "../../src/index.js"
 import { layerMemoryLedger, makeMockProviders, makeTestLayer, RetryableError, testConfig } from "../../src/testing.js"
 
 /** The in-memory ledger, with `hold` and `renew` taking the given time (a busy database, a held lock). */
@@ -98,6 +98,48 @@ describe("retry_budget_s", () => {
       }).pipe(Effect.provide(layer))
       assert.deepStrictEqual(outcomes, ["RetryableError", "RetryableError", "CircuitOpenError"])
       assert.lengthOf(providers.calls, 2)
+    }))
+
+  it.effect("a first attempt routed to a fallback after a rate-limit wait had only what the wait left: its timeout is the call's deadline, not the fallback's failure", () =>
+    Effect.gen(function*() {
+      yield* TestClock.setTime(Date.UTC(2026, 0, 5))
+      const base = config({
+        retry_budget_s: 90,
+        request_timeout_s: 180,
+        max_wait_timeout_s: 90,
+        max_retries: 0,
+        circuit_breaker: { failure_threshold: 1, recovery_timeout_s: 300 }
+      })
+      const limited = {
+        ...base,
+        default_model: "flash",
+        models: {
+          flash: { provider: "google", model_id: "gemini-x", fallbacks: ["qwen"], limits: { rpm: 1 } },
+          pro: { provider: "google", model_id: "gemini-pro" },
+          qwen: { provider: "dashscope", model_id: "qwen-x" }
+        }
+      }
+      const providers = makeMockProviders({
+        otherwise: (call) =>
+          call.modelId === "gemini-pro"
+            ? Effect.fail(new RetryableError({ reason: "server_error", message: "503", status: 503 }))
+            : call.modelId === "qwen-x"
+            ? Effect.never // the fallback's endpoint hangs
+            : Effect.succeed("ok")
+      })
+      const layer = makeTestLayer({ config: limited, providers })
+      const fallback = yield* Effect.gen(function*() {
+        yield* generate({ prompt: "first", model: "flash" })
+        const waiting = yield* Effect.fork(Effect.flip(generate({ prompt: "second", model: "flash" })))
+        while ((yield* TestClock.sleeps()).length === 0) yield* Effect.yieldNow()
+        yield* TestClock.adjust("50 seconds") // the wait took 50 s of the 90 s budget
+        yield* Effect.flip(generate({ prompt: "opens g1", model: "pro" })) // the waiter goes to qwen
+        yield* TestClock.adjust("40 seconds")
+        const error = yield* Fiber.join(waiting)
+        assert.strictEqual(error._tag, "RetryableError")
+        return (yield* (yield* CircuitBreaker).states()).find((breaker) => breaker.endpoint === "mock-dashscope")
+      }).pipe(Effect.provide(layer))
+      assert.deepStrictEqual([fallback?.state, fallback?.failures], ["closed", 0])
     }))
 
   it.effect("counts from the first attempt: a hold that waited past it still sends the call", () =>

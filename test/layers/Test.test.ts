@@ -9,6 +9,8 @@ import * as Chunk from "effect/Chunk"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as FiberRefs from "effect/FiberRefs"
+import * as HashSet from "effect/HashSet"
 import * as Layer from "effect/Layer"
 import * as Stream from "effect/Stream"
 import * as Fs from "node:fs"
@@ -198,6 +200,36 @@ describe("effect-llm/testing: scripted replies", () => {
       assert.strictEqual(yield* generate({ prompt: "c" }).pipe(Effect.provide(layer)), "first answer")
       assert.lengthOf(providers.calls, 1)
     }))
+})
+
+describe("effect-llm/testing: a long-lived fiber's streams", () => {
+  /** The elements of every Set-valued fiber ref of the current fiber: what its own state holds. */
+  const setElements = Effect.map(Effect.getFiberRefs, (refs) => {
+    let count = 0
+    for (const ref of HashSet.toValues(FiberRefs.fiberRefs(refs))) {
+      const value: unknown = FiberRefs.getOrDefault(refs, ref)
+      if (value instanceof Set) count += value.size
+    }
+    return count
+  })
+
+  it.effect("a worker running streams through Effect.timeout, forked fibers or Effect.all keeps no state per stream", () =>
+    Effect.gen(function*() {
+      const one = Stream.runDrain(stream({ prompt: "one two" }))
+      const run = (times: number) =>
+        Effect.repeatN(
+          Effect.all([
+            Effect.timeout(one, "10 seconds"),
+            Effect.flatMap(Effect.fork(one), (fiber) => Effect.zipRight(fiber.await, fiber.inheritAll)),
+            Effect.all([one, one], { concurrency: 2 })
+          ]),
+          times - 1
+        )
+      yield* run(2)
+      const after2 = yield* setElements
+      yield* run(100)
+      assert.strictEqual(yield* setElements, after2)
+    }).pipe(Effect.provide(makeTestLayer({ providers: makeMockProviders() }))))
 })
 
 describe("effect-llm/testing: makeTestLayer's ledger option", () => {
