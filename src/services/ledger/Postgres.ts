@@ -150,6 +150,7 @@ const dialect = (url: Redacted.Redacted<string>): Sql.Dialect => {
     label: `PostgreSQL ledger${where}`,
     setting: "ledger.url",
     scrub: Scrub.make(Scrub.urlSecrets(Redacted.value(url))),
+    connectionLost,
     classify: (code) =>
       // 55P03: a lock not granted within lock_timeout; 57014: a statement cancelled (statement_timeout)
       /^(E[A-Z]+|08...|28...|3D000|53...|55P03|57014|57P0.)$/.test(code) ?
@@ -159,6 +160,19 @@ const dialect = (url: Redacted.Redacted<string>): Sql.Dialect => {
         undefined
   }
 }
+
+/**
+ * The server ended the connection (57P01-57P03: terminated, crash, starting up; class 08: connection
+ * failures) or the driver found it ended: pg's pool hands out an idle connection whose end it has not
+ * read yet, and the statement run on it fails ("not queryable", "Connection terminated").
+ */
+const connectionLost = (cause: unknown): boolean =>
+  Sql.someCause(cause, (error) => {
+    const code = (error as { readonly code?: unknown }).code
+    if (typeof code === "string" && /^(57P0[123]|08...|ECONNRESET|EPIPE)$/.test(code)) return true
+    const message = (error as { readonly message?: unknown }).message
+    return typeof message === "string" && /not queryable|Connection terminated/.test(message)
+  })
 
 const statements = (sql: SqlClient.SqlClient, schema: number): Sql.Statements => {
   const beginWrite = ["BEGIN", `SELECT pg_advisory_xact_lock(${writeLockKey}, ${schema})`]

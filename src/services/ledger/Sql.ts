@@ -10,6 +10,7 @@ import type * as SqlClient from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
 import type { Fragment } from "@effect/sql/Statement"
 import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
 import { randomUUID } from "node:crypto"
 import { type BudgetExceededError, type BudgetWindow, LedgerError } from "../../domain/Errors.js"
 import type { LedgerEvent, LedgerQuery, LedgerStatus } from "../../domain/LedgerEvent.js"
@@ -33,6 +34,8 @@ import {
   explain,
   guard,
   inTransaction,
+  reconnecting,
+  reconnections,
   type Statements,
   toLedgerError,
   wholeMillis
@@ -124,6 +127,7 @@ export const make = (
 
     const startedAt = yield* wholeMillis
     yield* inTransaction(sql, statements.beginSnapshot, spend.load(startedAt)).pipe(
+      reconnecting(dialect),
       guard(dialect, "read_failed", "reading the spend so far")
     )
 
@@ -186,19 +190,32 @@ ORDER BY timestamp, seq`
         : sql`SELECT 1 AS found FROM ledger_events WHERE hold_id = ${holdId} AND type IN ('commit', 'cancel')`).pipe(
           Effect.map((rows) => rows.length > 0),
           untraced,
-          Effect.orElseSucceed(() => false)
+          reconnecting(dialect),
+          Effect.option
         )
-    /** `write`, whose database failure is none when `landed` finds what it wrote (`written` then). */
+    /**
+     * `write`, whose database failure is none when `landed` finds what it wrote (`written` then). A write
+     * that lost its connection and did not land is run again on a fresh one (`reconnections` times):
+     * the server ended a connection the pool still held, and a provider's billed answer must not be
+     * lost for it. A read-back that fails too keeps the write's error (it may have landed).
+     */
     const unlessLanded = <A, E>(
       write: Effect.Effect<A, E | SqlError>,
       holdId: string,
       kind: "hold" | "settlement",
-      written: A
+      written: A,
+      retries = reconnections
     ): Effect.Effect<A, E | SqlError> =>
       Effect.catchIf(
         write,
         (error): error is SqlError => (error as { readonly _tag?: unknown })._tag === "SqlError",
-        (error) => Effect.flatMap(landed(holdId, kind), (found) => found ? Effect.succeed(written) : Effect.fail(error))
+        (error) =>
+          Effect.flatMap(landed(holdId, kind), (found) =>
+            Option.isSome(found) && found.value ?
+              Effect.succeed(written) :
+              Option.isSome(found) && retries > 0 && dialect.connectionLost?.(error) === true
+              ? unlessLanded(write, holdId, kind, written, retries - 1)
+              : Effect.fail(error))
       )
 
     const settle = (hold: Hold, settlement: Settlement, type: "commit" | "cancel", status: LedgerStatus) =>
@@ -221,6 +238,7 @@ ORDER BY timestamp, seq`
       Effect.flatMap(wholeMillis, (now) =>
         Effect.map(spend.catchUp, () => spend.fold.spent(scope, window, now)).pipe(
           untraced,
+          reconnecting(dialect),
           guard(dialect, "read_failed", "reading the spend")
         ))
 
@@ -271,6 +289,7 @@ ORDER BY timestamp, seq`
                 Effect.fail(budgetExceeded(refusal.limit, refusal.spent, amount, request.provider)) :
                 Effect.as(insert(raiseRecord(hold, request, randomUUID(), now)), spent)
             })).pipe(
+              reconnecting(dialect), // a raise states the hold's whole amount: a second row stands for the same
               writeFailed(`raising hold ${hold.id}`),
               Effect.flatMap((spent) => alertAfter(raisedHold(hold, request), request.limits, spent, amount, now))
             )
@@ -280,6 +299,7 @@ ORDER BY timestamp, seq`
         Effect.flatMap(wholeMillis, (now) => insert(renewRecord(hold, randomUUID(), now))).pipe(
           Effect.asVoid,
           untraced,
+          reconnecting(dialect), // a second renewal row extends the hold as the first did
           guard(dialect, "write_failed", `renewing hold ${hold.id}`)
         ),
       commit: (hold: Hold, settlement: Settlement) => settle(hold, settlement, "commit", "ok"),
@@ -291,6 +311,7 @@ ORDER BY timestamp, seq`
         Effect.flatMap(wholeMillis, (now) =>
           Effect.map(spend.catchUp, () => spend.fold.scopes(now)).pipe(
             untraced,
+            reconnecting(dialect),
             guard(dialect, "read_failed", "reading the spend")
           )),
       events: (query?: LedgerQuery) => {
@@ -299,6 +320,7 @@ ORDER BY timestamp, seq`
           sql<Row>`SELECT * FROM ledger_events WHERE ${sql.and(since)} ORDER BY timestamp, seq` :
           holdsWithTheirRows(sql`trace_id = ${query.traceId}`, since)
         return rows.pipe(
+          reconnecting(dialect),
           guard(dialect, "read_failed", "reading events"),
           Effect.flatMap(readStored),
           Effect.map(foldRaises)
@@ -310,7 +332,7 @@ ORDER BY timestamp, seq`
           const since = query.since?.getTime() ?? Number.MIN_SAFE_INTEGER
           const until = query.until?.getTime() ?? Number.MAX_SAFE_INTEGER
           const rows = yield* holdsWithTheirRows(sql.and([sql`timestamp >= ${since}`, sql`timestamp < ${until}`]))
-            .pipe(guard(dialect, "read_failed", "reading the summary"))
+            .pipe(reconnecting(dialect), guard(dialect, "read_failed", "reading the summary"))
           return computeSummary(foldRaises(yield* readStored(rows)), query, now, holdTtlS)
         }),
       alerts: alerts.stream

@@ -34,6 +34,12 @@ export interface Dialect {
   readonly scrub?: Scrubber | undefined
   /** What to do about a failure the user can fix outside the ledger (a native driver not built), if any. */
   readonly hint?: ((detail: string) => string | undefined) | undefined
+  /**
+   * Whether a failure is the loss of the statement's connection (the server ended it: a restart, a
+   * failover, an idle timeout, `pg_terminate_backend`), which a fresh connection may not meet. Omitted
+   * where the database is a file.
+   */
+  readonly connectionLost?: ((cause: unknown) => boolean) | undefined
 }
 
 /**
@@ -86,6 +92,16 @@ const silentServer = "Query read timeout"
 const unanswered = (error: unknown): boolean =>
   (innermost(error) as { message?: unknown } | undefined)?.message === silentServer ||
   (error instanceof LedgerError && error.message.includes(silentServer))
+
+/** Whether `test` holds for `cause` or any `cause` it wraps. */
+export const someCause = (cause: unknown, test: (cause: object) => boolean): boolean => {
+  let current = cause
+  for (let depth = 0; depth < 8 && typeof current === "object" && current !== null; depth++) {
+    if (test(current)) return true
+    current = (current as { cause?: unknown }).cause
+  }
+  return false
+}
 
 /** The innermost `cause` of a chain (itself when it has none). */
 const innermost = (cause: unknown): unknown => {
@@ -146,6 +162,23 @@ export const guard =
     const map = toLedgerError(dialect, reason, doing)
     return effect.pipe(Effect.mapError(map), Effect.catchAllDefect((defect) => Effect.fail(map(defect))))
   }
+
+/**
+ * How many times a statement whose connection was lost is run again, each time on a fresh connection
+ * from the pool: a pool may hold several connections the server ended while they were idle, each
+ * found dead only when used.
+ */
+export const reconnections = 3
+
+/**
+ * `effect` run again (up to `reconnections` times) when it failed because its connection was lost.
+ * Only for what is safe to repeat: a read, or a write whose repeat the limits count conservatively;
+ * a hold or a settlement first reads whether it landed (`Sql.ts`).
+ */
+export const reconnecting = (dialect: Dialect) => <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> => {
+  const lost = dialect.connectionLost
+  return lost === undefined ? effect : Effect.retry(effect, { times: reconnections, while: lost })
+}
 
 // ---------------------------------------------------------------------------------------------
 // Transactions

@@ -13,7 +13,7 @@ import * as Effect from "effect/Effect"
 import { randomUUID } from "node:crypto"
 import type { LedgerError } from "../../domain/Errors.js"
 import type { Admission, AdmitRequest, LimitUse, Slot } from "../Ledger.js"
-import { type Dialect, guard, inTransaction, toLedgerError, wholeMillis } from "./Sql.js"
+import { type Dialect, guard, inTransaction, reconnecting, toLedgerError, wholeMillis } from "./Sql.js"
 import type { ReadQuery } from "./SqliteDriver.js"
 import { dayMs, minuteMs, RateWindows, retention } from "./Windows.js"
 
@@ -121,7 +121,7 @@ SELECT ${row.type}::text, ${row.slot_id}::text, ${row.alias}::text, ${row.endpoi
         apply(yield* sql<Row>`SELECT ${columns} FROM rate_events WHERE keep_until > ${startedAt - dayMs} ORDER BY seq`)
         lastSeq = Math.max(lastSeq, Number(last?.last ?? 0))
       })
-    ).pipe(guard(dialect, "read_failed", "reading the rate-limit windows"))
+    ).pipe(reconnecting(dialect), guard(dialect, "read_failed", "reading the rate-limit windows"))
 
     const admit = (request: AdmitRequest): Effect.Effect<Admission, LedgerError> =>
       untraced(inTransaction(
@@ -165,7 +165,11 @@ SELECT ${row.type}::text, ${row.slot_id}::text, ${row.alias}::text, ${row.endpoi
           return { _tag: "Admitted", slot } as const
         }),
         statements.after
-      )).pipe(guard(dialect, "write_failed", `admitting an attempt of ${request.alias}`))
+      )).pipe(
+        // a slot written twice counts one request more in its window: the safe side of a limit
+        reconnecting(dialect),
+        guard(dialect, "write_failed", `admitting an attempt of ${request.alias}`)
+      )
 
     const release = (slot: Slot, used: number) => {
       const tokens = Math.ceil(used)
@@ -178,6 +182,7 @@ SELECT ${row.type}::text, ${row.slot_id}::text, ${row.alias}::text, ${row.endpoi
         timestamp: slot.timestamp,
         keep_until: slot.keepUntil
       })).pipe(
+        reconnecting(dialect), // a slot's settlement states its tokens: a second row says the same
         Effect.tap(() => windows.correct(slot.id, tokens)),
         Effect.asVoid,
         guard(dialect, "write_failed", `releasing a slot of ${slot.alias}`)
@@ -195,6 +200,7 @@ SELECT ${row.type}::text, ${row.slot_id}::text, ${row.alias}::text, ${row.endpoi
         timestamp: until,
         keep_until: until
       })).pipe(
+        reconnecting(dialect),
         Effect.tap(() => windows.pause(alias, endpoint, until)),
         Effect.asVoid,
         guard(dialect, "write_failed", `pausing ${endpoint} for ${alias}`)
@@ -205,7 +211,7 @@ SELECT ${row.type}::text, ${row.slot_id}::text, ${row.alias}::text, ${row.endpoi
     // learned. No lock: rows become visible in `seq` order, so reading those past `lastSeq` misses none.
     const readFailed = toLedgerError(dialect, "read_failed", "reading the rate-limit pauses")
     const throughClient = (alias: string, endpoint: string) =>
-      Effect.mapBoth(Effect.zipRight(untraced(catchUp), Clock.currentTimeMillis), {
+      Effect.mapBoth(Effect.zipRight(reconnecting(dialect)(untraced(catchUp)), Clock.currentTimeMillis), {
         onFailure: readFailed,
         onSuccess: (now) => remaining(windows.pausedUntil(alias, endpoint, now), now)
       })
@@ -223,7 +229,7 @@ SELECT ${row.type}::text, ${row.slot_id}::text, ${row.alias}::text, ${row.endpoi
         Effect.map(
           catchUp,
           (): ReadonlyArray<LimitUse> => windows.aliases().map((alias) => ({ alias, ...windows.use(alias, now) }))
-        )).pipe(guard(dialect, "read_failed", "reading the rate-limit windows"))
+        )).pipe(reconnecting(dialect), guard(dialect, "read_failed", "reading the rate-limit windows"))
 
     return { admit, release, pause, pausedFor, limitUse }
   })

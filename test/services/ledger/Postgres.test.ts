@@ -294,6 +294,50 @@ describe("PostgreSQL ledger", () => {
     { timeout: 30_000 }
   )
 
+  it.live.skipIf(!pgReachable)(
+    "a hold, a commit and a rate-limit admission whose connection the server ends (a restart, a failover, pg_terminate_backend) are written on a fresh one, once",
+    () =>
+      Effect.gen(function*() {
+        const url = yield* freshPgSchema()
+        const tables = /search_path%3D(\w+)/.exec(Redacted.value(url))![1]!
+        const ledger = yield* ledgerOf(layerPostgres({ url }))
+        const admin = yield* Effect.orDie(adminClient)
+        const peer = yield* Effect.orDie(admin.reserve)
+        /** Runs `write` while the peer holds its lock; the server ends the connection waiting for it. */
+        const cutWhileWaiting = <A, E>(lockKey: number, write: Effect.Effect<A, E>) =>
+          Effect.gen(function*() {
+            const lock = `advisory_lock(${lockKey}, ${schemaKey(tables)})`
+            yield* Effect.orDie(peer.execute(`SELECT pg_${lock}`, [], undefined))
+            const writing = yield* Effect.fork(write)
+            const ended = Effect.orDie(admin.unsafe<{ ended: boolean }>(
+              `SELECT pg_terminate_backend(pid) AS ended FROM pg_stat_activity
+               WHERE pid <> pg_backend_pid() AND wait_event_type = 'Lock' AND query LIKE '%pg_advisory_xact_lock(${lockKey}, ${
+                schemaKey(tables)
+              })%'`
+            ))
+            yield* Effect.repeat(ended, { until: (rows) => rows.length > 0, schedule: Schedule.spaced("20 millis") })
+            yield* Effect.orDie(peer.execute(`SELECT pg_advisory_un${lock.slice("advisory_".length)}`, [], undefined))
+            return yield* Fiber.join(writing)
+          })
+        const writeLock = 0x4c4c4d48
+        const rateLock = 0x4c4c4d52
+        const held = yield* cutWhileWaiting(writeLock, ledger.hold(request()))
+        yield* cutWhileWaiting(
+          writeLock,
+          ledger.commit(held, { usage: { inputTokens: 1, outputTokens: 1, totalTokens: 2 }, cost: 0.1 })
+        )
+        const events = yield* ledger.events({ traceId: "trace-1" })
+        assert.deepStrictEqual(events.map((event) => event.type), ["hold", "commit"])
+        assert.strictEqual(yield* ledger.spendToday(), 0.1)
+        const admitted = yield* cutWhileWaiting(
+          rateLock,
+          ledger.admit({ alias: "flash", endpoint: "google", limits: { rpm: 2 }, tokens: 10 })
+        )
+        assert.strictEqual(admitted._tag, "Admitted")
+      }).pipe(Effect.scoped),
+    { timeout: 30_000 }
+  )
+
   it.effect.skipIf(!pgReachable)(
     "two connections to one database see each other's holds and settlements at once",
     () =>
