@@ -283,6 +283,12 @@ export const fromNodeStream = (
 
 const utf8 = new TextDecoder()
 
+/** The longest body read whole (an answer or an error body): far above any real one, far below V8's string limit. */
+export const maxBodyBytes = 64 * 1024 * 1024
+
+/** The code of the failure of a body over `maxBodyBytes` (or that cannot become a string). */
+export const bodyTooLargeCode = "EFFECT_LLM_BODY_TOO_LARGE"
+
 /**
  * A whole body of `@effect/platform-node`'s clients as text (UTF-8, a BOM dropped), read straight from
  * its Node stream (`nodeStreamOf`) as `response.text` would, with the same interruption: the request
@@ -311,10 +317,27 @@ export const readAllText = (
       detach()
       resume(result)
     }
+    let received = 0
     const onData = (chunk: Uint8Array) => {
+      received += chunk.byteLength
+      if (received > maxBodyBytes) {
+        // a body no answer is that long: stop reading it (undici drops the connection), fail typed
+        onError(Object.assign(new Error(`the body is longer than ${maxBodyBytes} bytes`), { code: bodyTooLargeCode }))
+        if (!readable.destroyed) readable.destroy()
+        return
+      }
       chunks.push(chunk)
     }
-    const onEnd = () => done(Effect.succeed(utf8.decode(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks))))
+    // Never throw from an emitter callback: that is an uncaught exception, the process's end.
+    const onEnd = () => {
+      let text: string
+      try {
+        text = utf8.decode(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks))
+      } catch (cause) {
+        return onError(cause)
+      }
+      done(Effect.succeed(text))
+    }
     const onError = (cause: unknown) => done(Effect.fail(failure(cause)))
     const onClose = () => {
       if (!readable.readableEnded) onError(new Error("the body was closed before its end"))

@@ -10,7 +10,7 @@ import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import * as Effect from "effect/Effect"
 import { pipeline, type Readable, Transform } from "node:stream"
 import * as Zlib from "node:zlib"
-import { headersOf, nodeStreamOf, readAllText } from "./Body.js"
+import { headersOf, maxBodyBytes, nodeStreamOf, readAllText } from "./Body.js"
 
 type Coding = "gzip" | "deflate" | "br"
 
@@ -114,10 +114,10 @@ const decompressSync = (coding: Coding, bytes: Uint8Array): Uint8Array =>
   !looksLike(coding, bytes)
     ? bytes
     : coding === "gzip"
-    ? Zlib.gunzipSync(bytes)
+    ? Zlib.gunzipSync(bytes, { maxOutputLength: maxBodyBytes })
     : coding === "deflate"
-    ? Zlib.inflateSync(bytes)
-    : Zlib.brotliDecompressSync(bytes)
+    ? Zlib.inflateSync(bytes, { maxOutputLength: maxBodyBytes })
+    : Zlib.brotliDecompressSync(bytes, { maxOutputLength: maxBodyBytes })
 
 /**
  * The response's Node stream, decompressed: the stream itself when it is not compressed, else the

@@ -61,6 +61,15 @@ const corruptCoding = (cause: unknown): boolean => {
       code.startsWith("ERR__ERROR_DICTIONARY"))
 }
 
+/**
+ * A body too large to read whole (over `Body.maxBodyBytes`, a decompression past it, V8's string limit):
+ * the same answer fails the same way on every retry, so it is undecodable, never a connection failure.
+ */
+const tooLarge = (cause: unknown): boolean => {
+  const code = (cause as { readonly code?: unknown } | undefined)?.code
+  return code === "EFFECT_LLM_BODY_TOO_LARGE" || code === "ERR_STRING_TOO_LONG" || code === "ERR_BUFFER_TOO_LARGE"
+}
+
 /** Codes of a request the HTTP client refused to send: undici's invalid argument, Node's invalid header. */
 const refusedCodes = new Set(["UND_ERR_INVALID_ARG", "ERR_INVALID_CHAR", "ERR_HTTP_INVALID_HEADER_VALUE"])
 
@@ -102,6 +111,12 @@ export const fromHttpClientError = (
     })
   }
   const detail = causeMessage(error.cause) ?? error.description ?? error.reason
+  if (tooLarge(error.cause)) {
+    return badResponse(`its body is too large to read: ${detail}`, {
+      ...context,
+      ...(error._tag === "ResponseError" ? { status: error.response.status } : {})
+    })
+  }
   if (corruptCoding(error.cause)) {
     return badResponse(`its body does not decode as its content-encoding says: ${detail}`, {
       ...context,

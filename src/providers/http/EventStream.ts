@@ -135,7 +135,13 @@ const makeDecoder = (
   }
   return {
     read: (bytes, out) => {
-      const events = parser.feed(utf8.read(bytes))
+      let events: Array<Sse.SseEvent>
+      try {
+        events = parser.feed(utf8.read(bytes))
+      } catch (cause) {
+        // an event past V8's string limit (RangeError): the answer cannot be decoded, never a defect
+        return Errors.badResponse(`an event too large to read: ${String(cause)}`, context)
+      }
       if (held === undefined) return handle(events, 0, out)
       // (A later read of the same batch, after the first delta: behind the held-back events.)
       for (const event of events) held.push(event)

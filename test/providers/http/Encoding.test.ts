@@ -153,6 +153,28 @@ it.layer(NodeHttpClient.layerUndici)("compressed bodies", (it) => {
       assert.strictEqual(error?._tag, "RetryableError")
       assert.strictEqual(error?.reason, "stream_interrupted")
     }))
+
+  it.scoped(
+    "a body past 64 MiB (plain, or a small gzip that inflates past it) is an undecodable answer (FatalError bad_response, the same bytes fail again), not a crash of the process nor a retried connection failure",
+    () =>
+      Effect.gen(function*() {
+        const { client, server, target } = yield* GeminiHarness.setup
+        const huge = Buffer.alloc(64 * 1024 * 1024 + 1024, 0x20) // JSON whitespace
+        const bomb = compress.gzip(huge)
+        assert.isBelow(bomb.length, 1024 * 1024)
+        for (const [body, headers] of [[huge, json], [bomb, { ...json, "content-encoding": "gzip" }]] as const) {
+          server.enqueue(Loopback.replay(body, { headers }))
+          const error: LLMError = failureOf(yield* Effect.exit(client.generate(target, GeminiHarness.hello)))
+          assert.strictEqual(error._tag, "FatalError")
+          assert.strictEqual(error.reason, "bad_response")
+          assert.include(error.message, "too large")
+        }
+        // the client still works
+        server.enqueue(Loopback.replay(geminiAnswer, { headers: json }))
+        assert.include((yield* client.generate(target, GeminiHarness.hello)).content, "Mountain View")
+      }),
+    { timeout: 60_000 }
+  )
 })
 
 it.effect("a body another client has already decompressed (header kept, as fetch does) is read as it is", () =>
