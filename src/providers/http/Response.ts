@@ -13,6 +13,7 @@ import * as HttpTraceContext from "@effect/platform/HttpTraceContext"
 import * as UrlParams from "@effect/platform/UrlParams"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import type * as Fiber from "effect/Fiber"
@@ -63,6 +64,9 @@ export interface Transport {
   ) => Effect.Effect<HttpClientResponse.HttpClientResponse, LLMError>
 }
 
+/** How long an error status's body is read before it is classified without it. */
+export const errorBodyWait = Duration.seconds(2)
+
 /** Reads a failed response's body and fails with the protocol's classification of it. */
 export const failFromResponse = (
   response: HttpClientResponse.HttpClientResponse,
@@ -70,7 +74,16 @@ export const failFromResponse = (
   classify: Classify
 ): Effect.Effect<never, LLMError> =>
   Effect.flatMap(
-    Effect.zip(Encoding.readBodyText(response), Clock.currentTimeMillis),
+    Effect.zip(
+      // An error body arrives with its status; one that stalls (a proxy) is classified by its status and
+      // headers alone, not left to the attempt's timeout, which would make a 401 a retried `timeout`
+      Effect.timeoutTo(Encoding.readBodyText(response), {
+        duration: errorBodyWait,
+        onSuccess: (text) => text,
+        onTimeout: () => ""
+      }),
+      Clock.currentTimeMillis
+    ),
     ([text, now]) => {
       const headers = Body.headersOf(response)
       const error = classify(response.status, text, headers, { ...context, now })

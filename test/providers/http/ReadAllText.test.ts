@@ -9,9 +9,11 @@ import { NodeHttpClient } from "@effect/platform-node"
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import { assert, it } from "@effect/vitest"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import { globalValue } from "effect/GlobalValue"
+import * as TestClock from "effect/TestClock"
 import * as Body from "../../../src/providers/http/Body.js"
 import * as Loopback from "../../support/LoopbackServer.js"
 import { hello, setup } from "../gemini/Harness.js"
@@ -63,6 +65,29 @@ it.layer(NodeHttpClient.layerUndici)("a unary body read from undici's Node strea
       const error = yield* Effect.flip(read)
       assert.strictEqual(error._tag, "ResponseError")
       assert.strictEqual(error.reason, "Decode")
+    }))
+
+  it.scoped("an error status whose body stalls is classified by its status and headers after 2 s (not left to the attempt's timeout: a 401 retried as a `timeout`)", () =>
+    Effect.gen(function*() {
+      const { client, server, target } = yield* setup
+      const stalled = (status: number, headers: Record<string, string> = {}) =>
+        Effect.gen(function*() {
+          server.enqueue({
+            status,
+            headers: { "content-type": "application/json", "content-length": "300", ...headers },
+            body: ["{\"error\": {\"code\": "],
+            end: "hang"
+          })
+          const fiber = yield* Effect.fork(Effect.flip(client.generate(target, hello)))
+          while ((yield* TestClock.sleeps()).length === 0) yield* Effect.promise(nextTurn)
+          yield* TestClock.adjust("2 seconds")
+          return yield* Fiber.join(fiber)
+        })
+      const unauthorized = yield* stalled(401)
+      assert.deepStrictEqual([unauthorized._tag, unauthorized.reason], ["FatalError", "authentication"])
+      const limited = yield* stalled(429, { "retry-after": "7" })
+      assert.strictEqual(limited._tag, "RateLimitError")
+      assert.strictEqual(limited._tag === "RateLimitError" && Duration.toSeconds(limited.retryAfter!), 7)
     }))
 
   it.scoped("a call interrupted while its body arrives closes the connection", () =>
