@@ -99,6 +99,20 @@ const unsupportedKeywords = new Set([
   "not"
 ])
 
+// String formats native structured output takes (the AI SDK keeps exactly these, WIRE-tools-multimodal §4.5).
+const supportedFormats = new Set([
+  "date-time",
+  "time",
+  "date",
+  "duration",
+  "email",
+  "hostname",
+  "uri",
+  "ipv4",
+  "ipv6",
+  "uuid"
+])
+
 const isObject = (value: unknown): value is Readonly<Record<string, unknown>> =>
   typeof value === "object" && value !== null && !Array.isArray(value)
 
@@ -145,6 +159,7 @@ const closedSchema = (schema: unknown): boolean => {
   if (!isObject(schema)) return true
   for (const [key, value] of Object.entries(schema)) {
     if (unsupportedKeywords.has(key)) return false
+    if (key === "format" && typeof value === "string" && !supportedFormats.has(value)) return false
     // `properties`, `$defs` and `definitions` map names to schemas; a name is no keyword.
     if (key === "properties" || key === "$defs" || key === "definitions") {
       if (isObject(value) && !Object.values(value).every(closedSchema)) return false

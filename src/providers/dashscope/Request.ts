@@ -19,7 +19,7 @@ import type {
 import * as JsonInstruction from "../http/JsonInstruction.js"
 import { type Capabilities, refuseUnsupported } from "../http/Parts.js"
 import * as Request from "../http/Request.js"
-import { argumentsText, checkTools, resultText as toolResultText } from "../http/Tools.js"
+import { argumentsText, checkTools, resultsInCallOrder, resultText as toolResultText } from "../http/Tools.js"
 import type { ProviderTarget } from "../Provider.js"
 import * as Models from "./Models.js"
 
@@ -142,7 +142,8 @@ export const encodeMessages = (request: CallRequest, endpoint: Models.Endpoint):
   const out: Array<MessageBody> = []
   const system = systemText(request)
   if (system !== undefined) out.push({ role: "system", content: multimodal ? [{ text: system }] : system })
-  for (const message of request.messages) {
+  // one `tool` message per call, in call order (WIRE-tools-multimodal §2.5)
+  for (const message of resultsInCallOrder(request.messages)) {
     switch (message.role) {
       case "user":
         out.push({

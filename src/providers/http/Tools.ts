@@ -6,7 +6,14 @@
  * result as text, and a choice of several tools narrowed to a "required" over them.
  */
 import { FatalError } from "../../domain/Errors.js"
-import type { CallRequest, ToolCallPart, ToolChoice, ToolDefinition, ToolResultPart } from "../../domain/Prompt.js"
+import type {
+  CallRequest,
+  Message,
+  ToolCallPart,
+  ToolChoice,
+  ToolDefinition,
+  ToolResultPart
+} from "../../domain/Prompt.js"
 import { jsonText } from "../../internal/JsonText.js"
 import type { StreamPart } from "../Provider.js"
 
@@ -237,4 +244,49 @@ export const narrowTools = (
   if (choice.oneOf.length === 1) return { tools, choice: { tool: choice.oneOf[0]! } }
   const names = new Set(choice.oneOf)
   return { tools: tools.filter((tool) => names.has(tool.name)), choice: "required" }
+}
+
+/**
+ * The tool results after each model turn in the order of its calls: Gemini pairs a `functionResponse`
+ * with its call by position (WIRE-tools-multimodal §1.5: "in call order"; the ids effect-llm makes on
+ * Gemini 2.x are never sent), DashScope takes "one `tool` message per call, in call order" (§2.5), so
+ * results a loop appended as they finished would answer the wrong calls. A run of tool messages becomes
+ * one, its results sorted by their call's place; results of no call of that turn keep their order, last.
+ * Messages without tool results are returned as they are.
+ */
+export const resultsInCallOrder = (messages: ReadonlyArray<Message>): ReadonlyArray<Message> => {
+  if (!messages.some((message) => message.role === "tool")) return messages
+  const out: Array<Message> = []
+  let callOrder = new Map<string, number>()
+  // a turn that repeats a call id cannot be ordered by id: its results stay as given
+  let ambiguous = false
+  for (let index = 0; index < messages.length; index++) {
+    const message = messages[index]!
+    if (message.role !== "tool") {
+      if (message.role === "assistant") {
+        // consecutive assistant messages are one model turn (see `encodeMessages`)
+        if (out[out.length - 1]?.role !== "assistant") {
+          callOrder = new Map()
+          ambiguous = false
+        }
+        for (const part of message.parts) {
+          if (part.type !== "tool-call") continue
+          if (callOrder.has(part.id)) ambiguous = true
+          callOrder.set(part.id, callOrder.size)
+        }
+      }
+      out.push(message)
+      continue
+    }
+    const results: Array<ToolResultPart> = [...message.parts]
+    while (messages[index + 1]?.role === "tool") results.push(...(messages[++index] as typeof message).parts)
+    const place = (part: ToolResultPart) => ambiguous ? 0 : callOrder.get(part.id) ?? callOrder.size
+    out.push({
+      role: "tool",
+      parts: results.map((part, at) => ({ part, at })).sort((a, b) => place(a.part) - place(b.part) || a.at - b.at).map(
+        ({ part }) => part
+      )
+    })
+  }
+  return out
 }

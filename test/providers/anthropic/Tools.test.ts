@@ -414,7 +414,9 @@ describe("Anthropic tool requests", () => {
         weather.parameters,
         { ...closed, properties: { location: { type: "string", minLength: 1 } } },
         { ...closed, properties: { place: { type: "object", properties: {} } } },
-        { ...closed, $defs: { Place: { type: "object", properties: { n: { type: "integer", maximum: 3 } } } } }
+        { ...closed, $defs: { Place: { type: "object", properties: { n: { type: "integer", maximum: 3 } } } } },
+        // a string format outside the ones it keeps (WIRE-tools-multimodal §4.5)
+        { ...closed, properties: { blob: { type: "string", format: "byte" } }, required: ["blob"] }
       ]
     ) {
       assert.isFalse(Request.nativeSchema(schema), JSON.stringify(schema))
@@ -422,6 +424,10 @@ describe("Anthropic tool requests", () => {
       assert.isUndefined(sent.output_config)
       assert.deepStrictEqual(sent.tool_choice, { type: "tool", name: "Weather" })
     }
+    // The formats it keeps are taken natively.
+    assert.isTrue(
+      Request.nativeSchema({ ...closed, properties: { at: { type: "string", format: "date-time" } }, required: ["at"] })
+    )
     // Property names are no keywords: a field called `pattern` is fine.
     assert.isTrue(
       Request.nativeSchema({ ...closed, properties: { pattern: { type: "string" } }, required: ["pattern"] })

@@ -218,6 +218,17 @@ describe("DashScope tool round trips against recorded requests", () => {
     )
   })
 
+  it("results given out of call order (a loop appending them as they finished) are sent in call order, one tool message each", () => {
+    const recorded = recordedRequest("single-generation-message-with-tools-sse")
+    const [user, assistant, tools] = history(false)
+    const reversed = { ...tools!, parts: [...(tools as { parts: ReadonlyArray<unknown> }).parts].reverse() }
+    const split = (reversed.parts as ReadonlyArray<any>).map((part) => ({ role: "tool", parts: [part] }))
+    for (const messages of [[user, assistant, reversed], [user, assistant, ...split]]) {
+      const body = Request.encode("qwen-plus", { ...minimalRequest, messages: messages as any, tools: [weather] }, true)
+      assert.deepStrictEqual(body.input, recorded.input)
+    }
+  })
+
   it.scoped("multimodal endpoint (qwen3.6-plus): content items, assistant [] with the calls, tool [{text}]; the answer's content arrays decode to text", () =>
     withServer((server, client) =>
       Effect.gen(function*() {
