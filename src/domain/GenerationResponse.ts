@@ -2,6 +2,7 @@
  * The full record of one answered call: text, who answered, usage, cost and timing.
  */
 import * as Schema from "effect/Schema"
+import { structural } from "../internal/Structural.js"
 import { FinishReason } from "./FinishReason.js"
 import { TokenUsage } from "./TokenUsage.js"
 
@@ -39,3 +40,4 @@ export class GenerationResponse extends Schema.Class<GenerationResponse>("Genera
     return this.content
   }
 }
+structural(GenerationResponse)

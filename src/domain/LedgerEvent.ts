@@ -3,6 +3,7 @@
  * `commit` (success) or `cancel` (failure or interruption) that releases it.
  */
 import * as Schema from "effect/Schema"
+import { structural } from "../internal/Structural.js"
 import { Timing } from "./GenerationResponse.js"
 import { TokenUsage } from "./TokenUsage.js"
 
@@ -38,6 +39,8 @@ export class LedgerEvent extends Schema.Class<LedgerEvent>("LedgerEvent")({
   /** Epoch ms. */
   timestamp: Schema.Number
 }) {}
+
+structural(LedgerEvent)
 
 /** Filter for `Ledger.events`. */
 export interface LedgerQuery {

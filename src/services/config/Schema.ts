@@ -206,7 +206,13 @@ const Ledger = Schema.Struct({
   ),
   path: optional(NonEmptyString, "path"),
   // Parsed as a PostgreSQL URL once the backend is known (it is only read for postgres).
-  url: optional(Schema.Redacted(NonEmptyString).annotations({ description: "a connection URL" }), "url"),
+  // A string (from a file, or the `config` object), or a `Redacted` the program already holds (`Config.redacted`).
+  url: optional(
+    Schema.Union(Schema.Redacted(NonEmptyString), Schema.RedactedFromSelf(NonEmptyString)).annotations({
+      description: "a connection URL"
+    }),
+    "url"
+  ),
   maxEvents: optional(PositiveInt, "max_events"),
   durability: optional(
     Schema.Literal("full", "normal").annotations({ description: "one of full, normal" }),

@@ -56,6 +56,14 @@ describe("config object edge cases", () => {
 
 describe("ledger", () => {
   describe("url with backend postgres (API.md §14)", () => {
+    it.effect("may be a Redacted the program already holds (Config.redacted), as api_key may", () =>
+      Effect.gen(function*() {
+        const url = "postgres://app:s3cret@127.0.0.1:5432/test"
+        const { config } = yield* loadObject({ ...minimal, ledger: { backend: "postgres", url: Redacted.make(url) } })
+        assert.strictEqual(config.ledger.backend, "postgres")
+        assert.strictEqual(config.ledger.backend === "postgres" && Redacted.value(config.ledger.url), url)
+      }))
+
     it.effect("must parse as a PostgreSQL URL at load: a plain word is refused without echoing it", () =>
       Effect.gen(function*() {
         const error = yield* Effect.flip(loadObject({ ...minimal, ledger: { backend: "postgres", url: "base" } }))
