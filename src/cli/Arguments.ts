@@ -59,10 +59,19 @@ export const takeLogLevel = (
   })
 
 /** The options of `generate` and `stream` that take a value, and their flags (@effect/cli's built-ins included). */
-const requestValueOptions = new Set(["--model", "-m", "--system", "--max-tokens", "--temperature", "--config", "-c"])
+const requestValueOptions = new Set([
+  "--model",
+  "-m",
+  "--system",
+  "--max-tokens",
+  "--temperature",
+  "--config",
+  "-c",
+  "--completions"
+])
 const requestFlags: Record<string, ReadonlySet<string>> = {
-  generate: new Set(["--json", "--help", "-h", "--wizard"]),
-  stream: new Set(["--help", "-h", "--wizard"])
+  generate: new Set(["--json", "--help", "-h", "--wizard", "--version"]),
+  stream: new Set(["--help", "-h", "--wizard", "--version"])
 }
 
 /**
@@ -101,6 +110,33 @@ export const checkRequestArgs = (args: ReadonlyArray<string>): Effect.Effect<voi
   })
 
 /**
+ * Whether the line asks for the version (@effect/cli's built-in, after any command): `--version`
+ * before `--`, not an option's value. @effect/cli prints it as a paragraph, a blank line after it;
+ * scripts read one line, so the caller prints it.
+ */
+export const asksVersion = (args: ReadonlyArray<string>): boolean => {
+  for (let i = 0; i < args.length && args[i] !== "--"; i++) {
+    if (args[i] === "--version") return true
+    if (requestValueOptions.has(args[i]!) || batchValueOptions.has(args[i]!)) i++
+  }
+  return false
+}
+
+/** The options of `batch` that take a value (@effect/cli's built-ins included). */
+const batchValueOptions = new Set([
+  "--out",
+  "-o",
+  "--model",
+  "-m",
+  "--concurrency",
+  "--stop-on",
+  "--progress-interval",
+  "--config",
+  "-c",
+  "--completions"
+])
+
+/**
  * `batch` reads its input twice (checked whole, then run), so it takes a file, not stdin: a lone `-`
  * (the stdin convention of `generate`) would otherwise end @effect/cli's options and be reported as
  * a missing `--out`. A usage error (exit 2) says what to do instead.
@@ -108,8 +144,23 @@ export const checkRequestArgs = (args: ReadonlyArray<string>): Effect.Effect<voi
 export const checkBatchInput = (args: ReadonlyArray<string>): Effect.Effect<void, CliError> => {
   const commandAt = args.findIndex((arg) => !arg.startsWith("-"))
   if (commandAt < 0 || args[commandAt] !== "batch") return Effect.void
-  const end = args.indexOf("--", commandAt)
-  const stdin = args.slice(commandAt + 1, end < 0 ? undefined : end).includes("-")
+  let stdin = false
+  for (let i = commandAt + 1; i < args.length && args[i] !== "--"; i++) {
+    const arg = args[i]!
+    if ((arg === "--out" || arg === "-o" || arg === "--out=-") && (arg === "--out=-" || args[i + 1] === "-")) {
+      return Effect.fail(
+        new CliError({
+          kind: "StdoutOutput",
+          message:
+            "batch: --out must be a file (a later run reads it back to skip what is done); `-` (stdout) is not supported: name a file",
+          exitCode: ExitCode.usage
+        })
+      )
+    }
+    // an option's value is not the input
+    if (batchValueOptions.has(arg)) i++
+    else if (arg === "-") stdin = true
+  }
   return stdin ?
     Effect.fail(
       new CliError({

@@ -24,7 +24,7 @@ import type { GenerateRequest } from "../domain/Request.js"
 import { liveOver, type LiveServices, nodeFileSystem } from "../layers/Live.js"
 import { generate, stream } from "../services/LLMClient.js"
 import * as LLMConfig from "../services/LLMConfig.js"
-import { checkArgs, misplacedOptions, namingChoices, stdinPromptLast, takeLogLevel } from "./Arguments.js"
+import { asksVersion, checkArgs, misplacedOptions, namingChoices, stdinPromptLast, takeLogLevel } from "./Arguments.js"
 import { batchCommand } from "./batch/Command.js"
 import * as Budget from "./Budget.js"
 import { CliError, ExitCode, toExitCode } from "./Exit.js"
@@ -344,8 +344,8 @@ const stderrLogger = (output: Output.Output) =>
     process.stderr.write(`${output.scrub(`${logLevel.label.toLowerCase()}: ${text}`)}\n`)
   })
 
-/** @effect/cli's help is always styled; plain text unless stdout is a terminal without `NO_COLOR`. */
-const colour = process.stdout.isTTY === true && process.env.NO_COLOR === undefined
+/** @effect/cli's help is always styled; plain text unless stdout is a terminal without `NO_COLOR` (set and non-empty, as no-color.org says). */
+const colour = process.stdout.isTTY === true && (process.env.NO_COLOR ?? "") === ""
 const stripAnsi = (text: string): string => text.replace(/\x1b\[[0-9;]*m/g, "")
 
 /**
@@ -363,8 +363,7 @@ export const run = (argv: ReadonlyArray<string>): Effect.Effect<number, never, C
         ({ args }) => checkArgs(args, process.stdin.isTTY === true)
       ),
       ({ args, level }) =>
-        // @effect/cli prints the version as a paragraph, a blank line after it: scripts read one line
-        args.length === 1 && args[0] === "--version" ?
+        asksVersion(args) ?
           Effect.as(Console.log(version), 0) :
           Console.consoleWith((console) =>
             Effect.withConsole(namingChoices(cli([...argv.slice(0, 2), ...stdinPromptLast(args)]), args), {

@@ -379,6 +379,23 @@ describe.concurrent("effect-llm batch", { timeout: 120_000 }, () => {
     assert.isFalse(existsSync(s.out))
   })
 
+  it("--out - is a usage error saying the results are a file; a `-` given as an option's value is not taken for the input", async () => {
+    const s = setup()
+    writeInput(s.input, numbered(1))
+    for (const out of [["--out", "-"], ["-o", "-"], ["--out=-"]]) {
+      const run = await runCli(["batch", s.input, ...out, "--config", s.config], { cwd: s.dir })
+      assert.strictEqual(run.code, 2, run.stderr)
+      assert.match(
+        run.stderr.trim(),
+        /^error: StdoutOutput: batch: --out must be a file .*`-` \(stdout\) is not supported/
+      )
+    }
+    assert.isFalse(existsSync(join(s.dir, "-")))
+    // a model alias "-" is the model's business (unknown alias), not stdin
+    const model = await runCli(["batch", s.input, "--out", s.out, "--model", "-", "--config", s.config], { cwd: s.dir })
+    assert.notInclude(model.stderr, "StdinInput")
+  })
+
   it("a budget refusal stops the batch (exit 3): nothing more is started, the refused item is not written", async () => {
     const s = setup()
     writeInput(s.input, [

@@ -563,6 +563,15 @@ describe.concurrent("effect-llm CLI", { timeout: 120_000 }, () => {
     assert.strictEqual(run.stdout, `${JSON.parse(readFileSync(join(root, "package.json"), "utf8")).version}\n`)
   })
 
+  it("generate --version and stream --version print the version, as their --help lists it (not UnknownOption)", async () => {
+    const version = `${JSON.parse(readFileSync(join(root, "package.json"), "utf8")).version}\n`
+    for (const command of ["generate", "stream"]) {
+      const run = await runCli([command, "--version"])
+      assert.strictEqual(run.code, 0, run.stderr)
+      assert.strictEqual(run.stdout, version)
+    }
+  })
+
   it("--help shows examples and the exit codes", async () => {
     const run = await runCli(["stream", "--help"])
     assert.strictEqual(run.code, 0, run.stderr)

@@ -41,7 +41,7 @@ export const batchCommand = (shared: {
       Options.optional
     ),
     concurrency: Options.integer("concurrency").pipe(
-      Options.withDescription("Items in flight at most."),
+      Options.withDescription("Items in flight at most (1 to 1000; default 8)."),
       Options.withDefault(8)
     ),
     retryFailed: Options.boolean("retry-failed").pipe(
