@@ -4,10 +4,15 @@
  * and the `x-ratelimit-reset-*` waits. (Cases found by mutation testing.)
  */
 import * as Duration from "effect/Duration"
+import * as Either from "effect/Either"
 import { assert, describe, it } from "vitest"
+import * as AnthropicResponse from "../../src/providers/anthropic/Response.js"
+import * as DashScopeResponse from "../../src/providers/dashscope/Response.js"
 import * as Gemini from "../../src/providers/gemini/Errors.js"
+import * as GeminiResponse from "../../src/providers/gemini/Response.js"
 import { fromRateLimitReset } from "../../src/providers/http/RetryAfter.js"
 import * as OpenAI from "../../src/providers/openai/Errors.js"
+import * as OpenAIResponse from "../../src/providers/openai/Response.js"
 
 const context = { provider: "p", endpoint: "e", now: 0 }
 describe("error classification at its edges", () => {
@@ -44,5 +49,37 @@ describe("error classification at its edges", () => {
   it("a reset duration is rounded up to whole milliseconds", () => {
     const wait = fromRateLimitReset({ "x-ratelimit-reset-requests": "1.2ms" }, "requests")
     assert.strictEqual(wait === undefined ? undefined : Duration.toMillis(wait), 2)
+  })
+  it("a 200 holding a value nested 20,000 deep where a field is checked is bad_response on every protocol, never a stack overflow", () => {
+    const nest = "[".repeat(20_000) + "]".repeat(20_000)
+    const answers = [
+      GeminiResponse.decode(
+        `{"candidates":[{"content":{"role":"model","parts":[{"text":"hi"}]},"finishReason":"STOP"}],"responseId":${nest}}`,
+        {},
+        context
+      ),
+      OpenAIResponse.decode(
+        `{"id":${nest},"object":"chat.completion","choices":[{"index":0,"message":{"role":"assistant","content":"hi"},"finish_reason":"stop"}]}`,
+        200,
+        {},
+        context
+      ),
+      AnthropicResponse.decode(
+        `{"id":${nest},"type":"message","role":"assistant","content":[{"type":"text","text":"hi"}],"stop_reason":"end_turn"}`,
+        {},
+        context
+      ),
+      DashScopeResponse.decode(
+        `{"output":{"choices":[{"message":{"role":"assistant","content":"hi"},"finish_reason":"stop"}]},"request_id":${nest}}`,
+        200,
+        {},
+        context
+      )
+    ]
+    for (const answer of answers) {
+      assert.isTrue(Either.isLeft(answer))
+      const error = Either.isLeft(answer) ? answer.left : undefined
+      assert.deepStrictEqual([error?._tag, error?.reason], ["FatalError", "bad_response"])
+    }
   })
 })

@@ -305,7 +305,7 @@ export const decode = (
   const decoded = decodeMessage(json)
   return Either.isLeft(decoded)
     ? Either.left(
-      Errors.badResponse(`not a Message: ${decoded.left.message}`, { ...context, status: 200 }, billedOf(json))
+      Errors.badResponse(`not a Message: ${Json.issueText(decoded.left)}`, { ...context, status: 200 }, billedOf(json))
     )
     : Either.right(answerOf(decoded.right, headers, answerTool))
 }

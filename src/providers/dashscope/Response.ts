@@ -260,7 +260,7 @@ export const decode = (
     const decoded = decodeGeneration(json)
     return Either.isLeft(decoded)
       ? Either.left(
-        Errors.badResponse(`not a generation: ${decoded.left.message}`, { ...context, status }, billedOf(json))
+        Errors.badResponse(`not a generation: ${Json.issueText(decoded.left)}`, { ...context, status }, billedOf(json))
       )
       : Either.right(answerOf(decoded.right, headers, newId))
   }

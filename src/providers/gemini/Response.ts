@@ -290,7 +290,7 @@ export const decode = (
   return Either.isLeft(decoded)
     ? Either.left(
       Errors.badResponse(
-        `not a GenerateContentResponse: ${decoded.left.message}`,
+        `not a GenerateContentResponse: ${Json.issueText(decoded.left)}`,
         { ...context, status: 200 },
         billedOf(json)
       )

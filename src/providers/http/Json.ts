@@ -3,7 +3,21 @@
  * every payload is declared with, the type guards of the stream path, and telling a JSON text cut
  * short (the end of the body came early) from one that can never be JSON (an undecodable answer).
  */
+import type * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
+
+/**
+ * A decode failure's text, for a `bad_response` message. Effect's formatter prints the offending value
+ * recursively, which overflows the stack on a value nested a few thousand deep (a hostile or broken
+ * server): then the text names the failure without the value, and the call still fails typed.
+ */
+export const issueText = (error: ParseResult.ParseError): string => {
+  try {
+    return error.message
+  } catch {
+    return "a value does not match the expected shape (too deeply nested to print)"
+  }
+}
 
 /**
  * A payload field, leniently: absent, `null` or a value of `schema`. Servers send surprising shapes

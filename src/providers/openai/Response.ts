@@ -316,7 +316,11 @@ export const decode = (
   const decoded = decodeCompletion(json)
   return Either.isLeft(decoded)
     ? Either.left(
-      Errors.badResponse(`not a chat completion: ${decoded.left.message}`, { ...context, status }, billedOf(json))
+      Errors.badResponse(
+        `not a chat completion: ${Json.issueText(decoded.left)}`,
+        { ...context, status },
+        billedOf(json)
+      )
     )
     : Either.right(answerOf(decoded.right, headers))
 }
