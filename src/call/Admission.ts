@@ -24,6 +24,9 @@ import type { Route } from "../services/Router.js"
 import type { CallTelemetry } from "./CallTelemetry.js"
 import type { CallProgress } from "./Progress.js"
 
+/** The longest pause a server's Retry-After teaches the limiter: a day. */
+export const longestLearnedPauseMs = 24 * 60 * 60 * 1000
+
 /** A wait the limiter made an attempt take: how long, and for which limit. */
 export interface LimiterWait {
   readonly ms: number
@@ -276,7 +279,9 @@ export const make = (deps: {
     if (error._tag !== "RateLimitError" || error.reason === "local_limit" || error.retryAfter === undefined) {
       return freed
     }
-    const retryAfterMs = Duration.toMillis(error.retryAfter)
+    // a pause past a day is no hint a service makes (rpd's window is the longest): a header in the
+    // wrong unit or a broken gateway would otherwise pause the alias in every process for ever
+    const retryAfterMs = Math.min(Duration.toMillis(error.retryAfter), longestLearnedPauseMs)
     return Effect.zipRight(
       freed,
       Effect.flatMap(Clock.currentTimeMillis, (now) => {

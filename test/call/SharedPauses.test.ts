@@ -46,14 +46,14 @@ const answer = (call: MockCall): ProviderAnswer => ({
   modelVersion: call.modelId
 })
 
-const tooMany = (call: MockCall) =>
+const tooMany = (call: MockCall, retryAfter: Duration.Duration) =>
   new RateLimitError({
     reason: "rate_limited",
     message: "429 Too Many Requests",
     provider: call.provider,
     endpoint: call.endpoint,
     status: 429,
-    retryAfter: Duration.seconds(30)
+    retryAfter
   })
 
 /** The request times (ms after `day`) and models the mock providers saw, across both clients. */
@@ -69,13 +69,14 @@ const client = (
   ledger: Layer.Layer<Ledger, unknown>,
   arrivals: Array<Arrival>,
   resilience: Record<string, unknown>,
-  scope: Scope.Scope
+  scope: Scope.Scope,
+  retryAfter: Duration.Duration = Duration.seconds(30)
 ) => {
   const providers = makeMockProviders({
     otherwise: (call) =>
       Effect.flatMap(Clock.currentTimeMillis, (now) => {
         arrivals.push({ at: now - day, modelId: call.modelId, client: name })
-        return arrivals.length === 1 ? Effect.fail(tooMany(call)) : Effect.succeed(answer(call))
+        return arrivals.length === 1 ? Effect.fail(tooMany(call, retryAfter)) : Effect.succeed(answer(call))
       })
   })
   const layer = layerWith(LLMConfig.layerIsolated(config(resilience)), providers.layer, ledger as Layer.Layer<Ledger>)
@@ -101,14 +102,14 @@ const shared = [
 
 describe.each(shared)("a learned pause across processes ($name)", (backend) => {
   /** Clients `a` and `b` over two instances of one fresh ledger, at `day`; `b` with `resilience`. */
-  const twoProcesses = (resilience: Record<string, unknown>) =>
+  const twoProcesses = (resilience: Record<string, unknown>, retryAfter?: Duration.Duration) =>
     Effect.gen(function*() {
       yield* TestClock.setTime(day)
       const ledger = yield* backend.ledger
       const scope = yield* Effect.scope
       const arrivals: Array<Arrival> = []
-      const a = yield* client("a", ledger(), arrivals, {}, scope)
-      const b = yield* client("b", ledger(), arrivals, resilience, scope)
+      const a = yield* client("a", ledger(), arrivals, {}, scope, retryAfter)
+      const b = yield* client("b", ledger(), arrivals, resilience, scope, retryAfter)
       return { a, arrivals, b }
     })
 
@@ -145,6 +146,22 @@ describe.each(shared)("a learned pause across processes ($name)", (backend) => {
         assert.strictEqual(arrivals.length, 1)
         // once the pause is over, b's calls go
         yield* TestClock.adjust("25 seconds")
+        assert.strictEqual(yield* b(), "ok")
+        assert.strictEqual(arrivals.length, 2)
+      })
+  )
+
+  it.scoped.skipIf(backend.skip)(
+    "a Retry-After past a day (a header in the wrong unit, a broken gateway) pauses the alias a day, not for ever",
+    () =>
+      Effect.gen(function*() {
+        // 86,400,000 s: milliseconds written into the seconds header, 1,000 days
+        const { a, arrivals, b } = yield* twoProcesses({ max_wait_timeout_s: 10 }, Duration.seconds(86_400_000))
+        yield* Effect.flip(a())
+        const refused = yield* Effect.flip(b())
+        assert.strictEqual(refused._tag === "RateLimitError" && refused.limitKind, "server")
+        assert.strictEqual(Duration.toMillis((refused as RateLimitError).retryAfter!), 24 * 60 * 60 * 1000)
+        yield* TestClock.adjust("24 hours")
         assert.strictEqual(yield* b(), "ok")
         assert.strictEqual(arrivals.length, 2)
       })
