@@ -302,7 +302,7 @@ export const decode = (
   const bad = (detail: string) => Either.left(Errors.badResponse(detail, { ...context, status }))
   if (json === undefined) return bad(`the body is not JSON: ${bodyText}`)
   if (isErrorPayload(json)) {
-    const error = classifyInBand(json, bodyText, headers, context, `answered HTTP ${status} with an error body`)
+    const error = classifyInBand(json, bodyText, headers, context, `answered HTTP ${status} with an error body:`)
     // OpenRouter's error beside a finished choice and its usage: the call was billed, its cancel is priced
     return Either.left(Errors.withBilledUsage(error, Json.isObject(json) ? billedOf(json) : undefined))
   }

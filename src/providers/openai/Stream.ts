@@ -150,7 +150,7 @@ export const makeHandler = (
         const step = raw.add(
           event.raw,
           event.unterminated,
-          (json, text) => chunk(json, text, "answered HTTP 200 with an error body", out)
+          (json, text) => chunk(json, text, "answered HTTP 200 with an error body:", out)
         )
         if (step !== undefined) return step
       }

@@ -193,3 +193,11 @@ describe("openai unary answers (documented shapes)", () => {
     )
   })
 })
+
+describe("openai unary answers: an error body inside a 200", () => {
+  it("is classified by its error type, and its message reads 'with an error body: <type>: <message>'", () => {
+    const error = failure(JSON.stringify({ error: { message: "The server had an error", type: "server_error" } }))
+    assert.strictEqual(error._tag, "RetryableError")
+    assert.include(error.message, "answered HTTP 200 with an error body: server_error: The server had an error")
+  })
+})
