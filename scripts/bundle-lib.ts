@@ -17,10 +17,11 @@ const root = resolve(import.meta.dirname, "..")
 /** `src/X.ts` for each `./dist/X.js` the package exports. */
 const entryPoints = (): Array<string> => {
   const manifest = JSON.parse(Fs.readFileSync(join(root, "package.json"), "utf8")) as {
-    readonly exports: Record<string, { readonly import: string }>
+    readonly exports: Record<string, string | { readonly import: string }>
   }
-  return Object.values(manifest.exports).map((target) =>
-    join(root, target.import.replace(/^\.\/dist\/(.*)\.js$/, "src/$1.ts"))
+  // (a string target is a file shipped as it is: `./package.json`)
+  return Object.values(manifest.exports).flatMap((target) =>
+    typeof target === "string" ? [] : [join(root, target.import.replace(/^\.\/dist\/(.*)\.js$/, "src/$1.ts"))]
   )
 }
 

@@ -109,13 +109,17 @@ describe("package.json", () => {
 
   it("every subpath of `exports` is in `typesVersions` with the same types, so TypeScript's legacy `node` resolution finds it", () => {
     const manifest = JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as {
-      readonly exports: Record<string, { readonly types: string }>
+      readonly exports: Record<string, string | { readonly types: string }>
       readonly typesVersions: { readonly "*": Record<string, ReadonlyArray<string>> }
     }
-    const subpaths = Object.keys(manifest.exports).filter((subpath) => subpath !== ".")
+    // (`./package.json` is the file itself, for tools that read the version)
+    const subpaths = Object.keys(manifest.exports).filter((subpath) => subpath !== "." && subpath !== "./package.json")
     expect(subpaths.length).toBeGreaterThan(0)
     for (const subpath of subpaths) {
-      expect(manifest.typesVersions["*"][subpath.slice(2)], subpath).toEqual([manifest.exports[subpath]!.types])
+      const target = manifest.exports[subpath]!
+      expect(manifest.typesVersions["*"][subpath.slice(2)], subpath).toEqual([
+        typeof target === "string" ? target : target.types
+      ])
     }
   })
 })
@@ -139,12 +143,14 @@ const relativeImports = (file: string): Array<string> =>
 describe("the packed package", () => {
   it("ships what its entries, declarations and executable load, no JavaScript module none of them reaches, and declarations that need no @types/node", () => {
     const manifest = JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as {
-      readonly exports: Record<string, { readonly types: string; readonly import: string }>
+      readonly exports: Record<string, string | { readonly types: string; readonly import: string }>
       readonly bin: Record<string, string>
     }
     const packed = packedFiles()
     const entries = [
-      ...Object.values(manifest.exports).flatMap((target) => [target.import, target.types]),
+      ...Object.values(manifest.exports).flatMap((target) =>
+        typeof target === "string" ? [target] : [target.import, target.types]
+      ),
       ...Object.values(manifest.bin)
     ].map((path) => posix.normalize(path))
     // what a program or the command line can load, followed from the entries
