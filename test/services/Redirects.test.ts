@@ -53,6 +53,10 @@ describe("a 3xx answer", () => {
               assert.strictEqual(error._tag, "FatalError", `${status}`)
               assert.strictEqual(error._tag === "FatalError" ? error.reason : "", "invalid_request", `${status}`)
               assert.strictEqual(error._tag === "FatalError" ? error.status : 0, status)
+              assert.include(
+                error.message,
+                `(a redirect to ${elsewhere.url}/stolen, not followed: check the endpoint's base_url)`
+              )
             }
           }
           assert.strictEqual(server.requests.length, 10)

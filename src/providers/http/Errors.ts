@@ -62,12 +62,14 @@ const corruptCoding = (cause: unknown): boolean => {
 }
 
 /**
- * A body too large to read whole (over `Body.maxBodyBytes`, a decompression past it, V8's string limit):
+ * An answer too large to read (a body over `Body.maxBodyBytes`, a decompression past it, V8's string
+ * limit, headers past undici's limit):
  * the same answer fails the same way on every retry, so it is undecodable, never a connection failure.
  */
 const tooLarge = (cause: unknown): boolean => {
   const code = (cause as { readonly code?: unknown } | undefined)?.code
-  return code === "EFFECT_LLM_BODY_TOO_LARGE" || code === "ERR_STRING_TOO_LONG" || code === "ERR_BUFFER_TOO_LARGE"
+  return code === "EFFECT_LLM_BODY_TOO_LARGE" || code === "ERR_STRING_TOO_LONG" || code === "ERR_BUFFER_TOO_LARGE" ||
+    code === "UND_ERR_HEADERS_OVERFLOW" // undici's 16 KiB of headers: the same answer overflows again
 }
 
 /** Codes of a request the HTTP client refused to send: undici's invalid argument, Node's invalid header. */
@@ -112,7 +114,7 @@ export const fromHttpClientError = (
   }
   const detail = causeMessage(error.cause) ?? error.description ?? error.reason
   if (tooLarge(error.cause)) {
-    return badResponse(`its body is too large to read: ${detail}`, {
+    return badResponse(`the answer is too large to read: ${detail}`, {
       ...context,
       ...(error._tag === "ResponseError" ? { status: error.response.status } : {})
     })

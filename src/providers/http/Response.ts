@@ -19,7 +19,7 @@ import * as Either from "effect/Either"
 import type * as Fiber from "effect/Fiber"
 import * as FiberRef from "effect/FiberRef"
 import type * as Scope from "effect/Scope"
-import { type LLMError, markRetryRefused } from "../../domain/Errors.js"
+import { FatalError, type LLMError, markRetryRefused } from "../../domain/Errors.js"
 import * as OnFailure from "../../internal/OnFailure.js"
 import * as Scrub from "../../internal/Scrub.js"
 import { isTraced } from "../../internal/Spans.js"
@@ -64,6 +64,23 @@ export interface Transport {
   ) => Effect.Effect<HttpClientResponse.HttpClientResponse, LLMError>
 }
 
+/**
+ * A 3xx's error says it was a redirect, and where to: redirects are never followed (the key would go
+ * to another origin), and the usual cause is a `base_url` off by its scheme or a path segment.
+ */
+const redirectNamed = (error: LLMError, location: string | undefined): LLMError =>
+  error._tag === "FatalError" && error.status !== undefined && error.status >= 300 && error.status < 400
+    ? new FatalError({
+      reason: error.reason,
+      message: `${error.message} (a redirect${
+        location === undefined ? "" : ` to ${location}`
+      }, not followed: check the endpoint's base_url)`,
+      provider: error.provider,
+      endpoint: error.endpoint,
+      status: error.status
+    })
+    : error
+
 /** How long an error status's body is read before it is classified without it. */
 export const errorBodyWait = Duration.seconds(2)
 
@@ -86,7 +103,7 @@ export const failFromResponse = (
     ),
     ([text, now]) => {
       const headers = Body.headersOf(response)
-      const error = classify(response.status, text, headers, { ...context, now })
+      const error = redirectNamed(classify(response.status, text, headers, { ...context, now }), headers.location)
       // the server's own verdict (OpenAI's and Anthropic's SDKs obey it): only a "no" is taken, as it
       // never sends more requests than the status alone would
       return Effect.fail(headers["x-should-retry"]?.trim().toLowerCase() === "false" ? markRetryRefused(error) : error)

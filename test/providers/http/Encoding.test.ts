@@ -155,7 +155,7 @@ it.layer(NodeHttpClient.layerUndici)("compressed bodies", (it) => {
     }))
 
   it.scoped(
-    "a body past 64 MiB (plain, or a small gzip that inflates past it) is an undecodable answer (FatalError bad_response, the same bytes fail again), not a crash of the process nor a retried connection failure",
+    "a body past 64 MiB (plain, or a small gzip that inflates past it), or headers past 16 KiB, is an undecodable answer (FatalError bad_response, the same bytes fail again), not a crash of the process nor a retried connection failure",
     () =>
       Effect.gen(function*() {
         const { client, server, target } = yield* GeminiHarness.setup
@@ -169,6 +169,11 @@ it.layer(NodeHttpClient.layerUndici)("compressed bodies", (it) => {
           assert.strictEqual(error.reason, "bad_response")
           assert.include(error.message, "too large")
         }
+        // headers past undici's 16 KiB: the same answer overflows on every retry
+        const padding = Object.fromEntries(Array.from({ length: 20 }, (_, i) => [`x-pad-${i}`, "p".repeat(1024)]))
+        server.enqueue(Loopback.replay(geminiAnswer, { headers: { ...json, ...padding } }))
+        const overflow: LLMError = failureOf(yield* Effect.exit(client.generate(target, GeminiHarness.hello)))
+        assert.deepStrictEqual([overflow._tag, overflow.reason], ["FatalError", "bad_response"])
         // the client still works
         server.enqueue(Loopback.replay(geminiAnswer, { headers: json }))
         assert.include((yield* client.generate(target, GeminiHarness.hello)).content, "Mountain View")
