@@ -113,7 +113,7 @@ export const interpolate = (
         })
         if (isApiKeyPath(path)) {
           if (unset !== undefined || result === "") return new MissingVariable(unset)
-          return malformed === undefined ? result : new MalformedVariable(malformed, Redacted.make(result))
+          return malformed === undefined ? result.trim() : new MalformedVariable(malformed, Redacted.make(result))
         }
         if (unset !== undefined) {
           failure = configError({

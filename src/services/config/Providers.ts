@@ -127,7 +127,8 @@ const resolveApiKey = (
   const explicit = entries[0]?.source.fromOptions ? entries[0].entry.apiKey : undefined
   const environment = protocol.keyVariables(name).flatMap((variable) => {
     const value = lookupEnv(env, variable)
-    return value === undefined ? [] : [{ variable, value: Redacted.make(value) }]
+    // (blanks around a key, from a .env line, are no part of it: ` sk-…` sent so is refused)
+    return value === undefined ? [] : [{ variable, value: Redacted.make(value.trim()) }]
   })
   const environmentKeys = environment.map((key) => key.value)
   if (Redacted.isRedacted(explicit)) return { apiKey: { _tag: "Present", value: explicit }, environmentKeys }

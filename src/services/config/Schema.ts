@@ -33,7 +33,10 @@ const PositiveNumber = Schema.Number.pipe(Schema.finite(), Schema.positive()).an
   description: "a positive number"
 })
 const Flag = Schema.Boolean.annotations({ description: "true or false" })
-const NonEmptyString = Schema.String.pipe(Schema.minLength(1)).annotations({ description: "a non-empty string" })
+// blanks alone are empty too: a model id of spaces would be sent, a name of spaces is no name
+const NonEmptyString = Schema.String.pipe(Schema.filter((text) => text.trim() !== "")).annotations({
+  description: "a non-empty string"
+})
 const HttpUrl = Schema.String.pipe(
   Schema.filter((url) => {
     try {

@@ -285,6 +285,21 @@ describe("providers with any name (API.md §8)", () => {
         )
       }))
 
+    it.effect("blanks around a key (a .env line) are no part of it, from the environment or a ${VAR}", () =>
+      Effect.gen(function*() {
+        const env = { OPENAI_API_KEY: " sk-spaced \t" }
+        const implicit = yield* loadObject({
+          providers: { openai: { endpoints: [endpoint("openai")] } },
+          models: { m: model("openai") }
+        }, env)
+        assert.strictEqual(keyOf(implicit.config.providers.openai?.apiKey), "sk-spaced")
+        const named = yield* loadObject({
+          providers: { openai: { api_key: "${OPENAI_API_KEY}", endpoints: [endpoint("openai")] } },
+          models: { m: model("openai") }
+        }, env)
+        assert.strictEqual(keyOf(named.config.providers.openai?.apiKey), "sk-spaced")
+      }))
+
     it.effect("is required where the protocol needs one, but only fails when the entry is used", () =>
       Effect.gen(function*() {
         const service = yield* serviceOf({

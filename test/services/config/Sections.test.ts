@@ -44,6 +44,20 @@ describe("config object edge cases", () => {
       assert.strictEqual(error.path, "allowed_regions[0]")
     }))
 
+  it.effect("a name, model_id or path of blanks alone is empty: refused naming the key", () =>
+    Effect.gen(function*() {
+      const blankModel = yield* Effect.flip(
+        loadObject({ ...minimal, models: { flash: { provider: "google", model_id: "   " } } })
+      )
+      assert.strictEqual(blankModel.path, "models.flash.model_id")
+      assert.include(blankModel.message, "expected a non-empty string")
+      const blankEndpoint = yield* Effect.flip(loadObject({
+        ...minimal,
+        providers: { google: { endpoints: [{ name: " ", base_url: "https://g.example" }] } }
+      }))
+      assert.strictEqual(blankEndpoint.path, "providers.google.endpoints[0].name")
+    }))
+
   it.effect("blanks around a base_url are dropped: requests join their paths to the URL itself", () =>
     Effect.gen(function*() {
       const { config } = yield* loadObject({
