@@ -19,13 +19,11 @@ import * as RetryPolicy from "../internal/RetryPolicy.js"
 import * as Spans from "../internal/Spans.js"
 import * as Telemetry from "../internal/Telemetry.js"
 import type { Ledger, Refusal } from "../services/Ledger.js"
+import { longestPauseMs } from "../services/ledger/Windows.js"
 import { inputTokenBound } from "../services/Pricing.js"
 import type { Route } from "../services/Router.js"
 import type { CallTelemetry } from "./CallTelemetry.js"
 import type { CallProgress } from "./Progress.js"
-
-/** The longest pause a server's Retry-After teaches the limiter: a day. */
-export const longestLearnedPauseMs = 24 * 60 * 60 * 1000
 
 /** A wait the limiter made an attempt take: how long, and for which limit. */
 export interface LimiterWait {
@@ -281,7 +279,7 @@ export const make = (deps: {
     }
     // a pause past a day is no hint a service makes (rpd's window is the longest): a header in the
     // wrong unit or a broken gateway would otherwise pause the alias in every process for ever
-    const retryAfterMs = Math.min(Duration.toMillis(error.retryAfter), longestLearnedPauseMs)
+    const retryAfterMs = Math.min(Duration.toMillis(error.retryAfter), longestPauseMs)
     return Effect.zipRight(
       freed,
       Effect.flatMap(Clock.currentTimeMillis, (now) => {

@@ -167,9 +167,15 @@ const dialect = (url: Redacted.Redacted<string>): Sql.Dialect => {
  * read yet, and the statement run on it fails ("not queryable", "Connection terminated").
  */
 const connectionLost = (cause: unknown): boolean =>
+  // a connection that could not be made (a server down, a route dropping packets: pg's 10 s connect
+  // timeout) is no connection the server ended: trying again only multiplies the wait
+  !Sql.someCause(cause, (error) =>
+    /^Failed to acquire connection/.test(String((error as { message?: unknown }).message))) &&
   Sql.someCause(cause, (error) => {
     const code = (error as { readonly code?: unknown }).code
-    if (typeof code === "string" && /^(57P0[123]|08...|ECONNRESET|EPIPE)$/.test(code)) return true
+    if (typeof code === "string" && /^(57P0[123]|08...|ECONNRESET|EPIPE)$/.test(code)) {
+      return true
+    }
     const message = (error as { readonly message?: unknown }).message
     return typeof message === "string" && /not queryable|Connection terminated/.test(message)
   })
@@ -225,7 +231,10 @@ export const make = (options: PostgresLedgerOptions): Effect.Effect<Ledger.Servi
     })
     const sql = yield* Sql.guard(on, "unavailable", "connecting")(
       Effect.provideServiceEffect(
-        connect(PgClient, Pool, { url: withLockTimeout(url), applicationName: "effect-llm ledger" }),
+        // a connection ended during its first statement (a restart, a failover) is opened again
+        Sql.reconnecting(on)(
+          connect(PgClient, Pool, { url: withLockTimeout(url), applicationName: "effect-llm ledger" })
+        ),
         Reactivity.Reactivity,
         Reactivity.make
       )
@@ -237,7 +246,7 @@ export const make = (options: PostgresLedgerOptions): Effect.Effect<Ledger.Servi
         sql<{ name: string | null }>`SELECT COALESCE((SELECT n.nspname FROM pg_class c
   JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = to_regclass('ledger_events')), current_schema()) AS name`,
         ([row]) => row?.name ?? ""
-      ).pipe(Sql.guard(on, "unavailable", "reading the schema"))
+      ).pipe(Sql.reconnecting(on), Sql.guard(on, "unavailable", "reading the schema"))
     )
     const own = statements(sql, schema)
     // A session advisory lock on a reserved connection serialises processes migrating one database;
@@ -271,7 +280,7 @@ export const make = (options: PostgresLedgerOptions): Effect.Effect<Ledger.Servi
         )
         yield* Sql.checkMigrated(sql, on)
       }
-    })).pipe(Sql.guard(on, "write_failed", "creating or migrating the schema"))
+    })).pipe(Sql.reconnecting(on), Sql.guard(on, "write_failed", "creating or migrating the schema"))
     const ledger = yield* Sql.make(sql, on, own, options.holdTtlS ?? 900, options.alertThresholds, options.budgetedTags)
     const limiter = yield* SqlLimits.make(
       sql,

@@ -34,6 +34,7 @@ import {
   explain,
   guard,
   inTransaction,
+  reconnectDelay,
   reconnecting,
   reconnections,
   type Statements,
@@ -126,8 +127,8 @@ export const make = (
       untraced(inTransaction(sql, statements.beginWrite, Effect.zipRight(spend.catchUp, body), statements.afterWrite))
 
     const startedAt = yield* wholeMillis
+    // (not run again on a lost connection: the load folds the older windows' sums as they come)
     yield* inTransaction(sql, statements.beginSnapshot, spend.load(startedAt)).pipe(
-      reconnecting(dialect),
       guard(dialect, "read_failed", "reading the spend so far")
     )
 
@@ -184,15 +185,24 @@ ORDER BY timestamp, seq`
      * guessing "not written" would leave a hold open or settle a call twice. Read by the hold id
      * (indexed); a read that fails too says no.
      */
-    const landed = (holdId: string, kind: "hold" | "settlement") =>
-      (kind === "hold"
-        ? sql`SELECT 1 AS found FROM ledger_events WHERE hold_id = ${holdId} AND type = 'hold'`
-        : sql`SELECT 1 AS found FROM ledger_events WHERE hold_id = ${holdId} AND type IN ('commit', 'cancel')`).pipe(
-          Effect.map((rows) => rows.length > 0),
+    const landed = (holdId: string, kind: "hold" | "settlement") => {
+      const read = Effect.map(
+        kind === "hold"
+          ? sql`SELECT 1 AS found FROM ledger_events WHERE hold_id = ${holdId} AND type = 'hold'`
+          : sql`SELECT 1 AS found FROM ledger_events WHERE hold_id = ${holdId} AND type IN ('commit', 'cancel')`,
+        (rows) => rows.length > 0
+      )
+      // On a server, under the write lock every write takes: a write whose connection was cut may still be
+      // committing (its backend holds the lock until it has), and "not there yet" must not be taken for
+      // "never", which a write run again would make twice
+      return (dialect.connectionLost === undefined ?
+        read :
+        inTransaction(sql, statements.beginWrite, read, statements.afterWrite)).pipe(
           untraced,
           reconnecting(dialect),
           Effect.option
         )
+    }
     /**
      * `write`, whose database failure is none when `landed` finds what it wrote (`written` then). A write
      * that lost its connection and did not land is run again on a fresh one (`reconnections` times):
@@ -214,7 +224,10 @@ ORDER BY timestamp, seq`
             Option.isSome(found) && found.value ?
               Effect.succeed(written) :
               Option.isSome(found) && retries > 0 && dialect.connectionLost?.(error) === true
-              ? unlessLanded(write, holdId, kind, written, retries - 1)
+              ? Effect.delay(
+                unlessLanded(write, holdId, kind, written, retries - 1),
+                reconnectDelay(reconnections - retries)
+              )
               : Effect.fail(error))
       )
 

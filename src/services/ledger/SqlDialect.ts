@@ -15,6 +15,7 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as FiberId from "effect/FiberId"
 import * as Option from "effect/Option"
+import * as Schedule from "effect/Schedule"
 import { LedgerError } from "../../domain/Errors.js"
 import type { Scrubber } from "../../internal/Scrub.js"
 import { latestVersion, migrationsTable } from "./Migrations.js"
@@ -166,9 +167,14 @@ export const guard =
 /**
  * How many times a statement whose connection was lost is run again, each time on a fresh connection
  * from the pool: a pool may hold several connections the server ended while they were idle, each
- * found dead only when used.
+ * found dead only when used. Paced by `reconnectDelay` (25 ms doubling: about 3 s in all), so that a
+ * server ending connections again and again (a restart, a failover, a pooler recycling) is outlasted
+ * rather than met four times within the same few hundred milliseconds.
  */
-export const reconnections = 3
+export const reconnections = 7
+
+/** The pause before the `attempt`-th (0-based) run again of a statement whose connection was lost. */
+export const reconnectDelay = (attempt: number): number => 25 * 2 ** attempt
 
 /**
  * `effect` run again (up to `reconnections` times) when it failed because its connection was lost.
@@ -177,7 +183,13 @@ export const reconnections = 3
  */
 export const reconnecting = (dialect: Dialect) => <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> => {
   const lost = dialect.connectionLost
-  return lost === undefined ? effect : Effect.retry(effect, { times: reconnections, while: lost })
+  return lost === undefined ? effect : Effect.retry(effect, {
+    schedule: Schedule.intersect(
+      Schedule.jittered(Schedule.exponential(reconnectDelay(0), 2)),
+      Schedule.recurs(reconnections)
+    ),
+    while: lost
+  })
 }
 
 // ---------------------------------------------------------------------------------------------

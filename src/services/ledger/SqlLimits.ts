@@ -121,7 +121,7 @@ SELECT ${row.type}::text, ${row.slot_id}::text, ${row.alias}::text, ${row.endpoi
         apply(yield* sql<Row>`SELECT ${columns} FROM rate_events WHERE keep_until > ${startedAt - dayMs} ORDER BY seq`)
         lastSeq = Math.max(lastSeq, Number(last?.last ?? 0))
       })
-    ).pipe(reconnecting(dialect), guard(dialect, "read_failed", "reading the rate-limit windows"))
+    ).pipe(guard(dialect, "read_failed", "reading the rate-limit windows"))
 
     const admit = (request: AdmitRequest): Effect.Effect<Admission, LedgerError> =>
       untraced(inTransaction(

@@ -9,6 +9,9 @@
 import type { RateLimits } from "../../domain/Config.js"
 import type { LimitKind } from "../../domain/Errors.js"
 
+/** The longest pause a server's Retry-After teaches (a day: no limit's window is longer). */
+export const longestPauseMs = 24 * 60 * 60 * 1000
+
 export const minuteMs = 60_000
 export const dayMs = 86_400_000
 
@@ -96,11 +99,8 @@ export class RateWindows {
     const refuse = (kind: LimitKind, retryAfterMs: number) => {
       if (refusal === undefined || retryAfterMs > refusal.retryAfterMs) refusal = { kind, retryAfterMs }
     }
-    const pause = this.pauses.get(pauseKey(alias, endpoint))
-    if (pause !== undefined) {
-      if (pause.until > now) refuse("server", pause.until - now)
-      else this.pauses.delete(pauseKey(alias, endpoint))
-    }
+    const until = this.pausedUntil(alias, endpoint, now)
+    if (until !== undefined) refuse("server", until - now)
     const list = this.prune(alias, now)
     const minute = firstAfter(list, now - minuteMs)
     const inMinute = list.length - minute
@@ -157,7 +157,8 @@ export class RateWindows {
     const key = pauseKey(alias, endpoint)
     const pause = this.pauses.get(key)
     if (pause === undefined) return undefined
-    if (pause.until > now) return pause.until
+    // (a pause past the longest one is no hint: a row an older version wrote before the cap)
+    if (pause.until > now && pause.until - now <= longestPauseMs) return pause.until
     this.pauses.delete(key)
     return undefined
   }

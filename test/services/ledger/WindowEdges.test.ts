@@ -33,4 +33,14 @@ describe("alert and rate windows at their edges", () => {
     const refusal = windows.check("a", "e", limits, 90, 20_000)
     assert.deepStrictEqual(refusal, { kind: "tpm", retryAfterMs: 50_000 })
   })
+
+  it("a learned pause up to a day holds; one past a day (a row written before the cap) is no pause", () => {
+    const windows = new RateWindows()
+    const day = 24 * 60 * 60 * 1000
+    windows.pause("a", "e", day)
+    assert.deepStrictEqual(windows.check("a", "e", {}, 1, 0), { kind: "server", retryAfterMs: day })
+    windows.pause("b", "e", 1000 * day)
+    assert.isUndefined(windows.check("b", "e", {}, 1, 0))
+    assert.isUndefined(windows.pausedUntil("b", "e", 0))
+  })
 })
