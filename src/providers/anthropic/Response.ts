@@ -277,7 +277,9 @@ export const answerOf = (
     content,
     reasoning: nonEmpty(reasoning),
     ...(rich ? { parts } : {}),
-    usage: message.usage != null && countsAnything(message.usage) ? usageOf(message.usage) : undefined,
+    // a whole Message always reports its input: one without it is no report (settled at the bound, as on
+    // the OpenAI wire), never an input of 0 (a stream's input comes apart, in `message_start`)
+    usage: message.usage != null && message.usage.input_tokens != null ? usageOf(message.usage) : undefined,
     finishReason: message.stop_reason != null ? finishOf(message.stop_reason, answered) : "other",
     requestId: headers["request-id"] ?? message.id ?? undefined,
     modelVersion: message.model ?? undefined

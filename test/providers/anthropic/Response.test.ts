@@ -90,10 +90,12 @@ describe("Anthropic Response.decode", () => {
     assert.strictEqual(result.reasoning, "Let me think. Done.")
   })
 
-  it("a usage block that counts nothing ({} or both counts null) is no report: the call is settled at its bound", () => {
+  it("a usage block that counts nothing ({} or both counts null), or no input count, is no report: the call is settled at its bound", () => {
     assert.isUndefined(answer(message({ usage: {} })).usage)
     assert.isUndefined(answer(message({ usage: { input_tokens: null, output_tokens: null } })).usage)
     assert.deepStrictEqual(answer(message({ usage: { input_tokens: 5, output_tokens: 0 } })).usage?.totalTokens, 5)
+    // a whole Message always reports its input: without it the report is none (the bound), never an input of 0
+    assert.isUndefined(answer(message({ usage: { output_tokens: 29 } })).usage)
   })
 
   it("usage: cache reads and writes are folded into inputTokens and reported apart", () => {
