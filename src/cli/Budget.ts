@@ -20,7 +20,7 @@ import type { LiveServices } from "../layers/Live.js"
 import { Ledger } from "../services/Ledger.js"
 import { windowStart } from "../services/ledger/Spend.js"
 import { LLMConfig } from "../services/LLMConfig.js"
-import type * as Output from "./Output.js"
+import * as Output from "./Output.js"
 import { type BudgetRow, formats, groupings, makeReport, renderBudget, renderReport } from "./Report.js"
 
 /** `Cli.ts`'s runner of a command over the live services for `--config`. */
@@ -104,7 +104,8 @@ export const makeCommands = (shared: {
       const now = yield* Clock.currentTimeMillis
       const since = windowStart("daily", now) - (options.days - 1) * dayMs
       const rows = yield* ledger.summary({ groupBy: options.by, since: new Date(since) })
-      yield* Console.log(renderReport(makeReport(options.by, options.days, since, now, rows), options.format))
+      const { scrub } = yield* Output.CliOutput
+      yield* Console.log(renderReport(makeReport(options.by, options.days, since, now, rows), options.format, scrub))
     }))).pipe(
       Command.withDescription(describe(
         "Where the money went: calls, outcomes (ok, error, cancelled, expired), tokens and cost of the calls held in the last N days, grouped; grouped by endpoint, each endpoint's failure rate (error / ok + error).",
@@ -179,7 +180,8 @@ export const makeCommands = (shared: {
           }
           if (shown === 0) unseenTags.push({ key, limits })
         }
-        yield* Console.log(renderBudget({ at: new Date(now).toISOString(), rows, unseenTags }, options.format))
+        const { scrub } = yield* Output.CliOutput
+        yield* Console.log(renderBudget({ at: new Date(now).toISOString(), rows, unseenTags }, options.format, scrub))
       }))
   ).pipe(
     Command.withDescription(describe(

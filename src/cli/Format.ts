@@ -65,8 +65,13 @@ const cellText = (cell: string): string => cell.replace(/\p{Cc}/gu, (char) => JS
  * An aligned table (by display width: CJK and emoji take two columns, combining marks none); a column
  * whose every cell looks numeric (`12`, `$0.50`, `3 ms`) is right-aligned.
  */
-export const table = (header: ReadonlyArray<string>, rows: ReadonlyArray<ReadonlyArray<string>>): string => {
-  const cells = rows.map((row) => header.map((_, column) => cellText(row[column] ?? "")))
+export const table = (
+  header: ReadonlyArray<string>,
+  rows: ReadonlyArray<ReadonlyArray<string>>,
+  /** The output's scrubbing, applied to each cell before the layout (a cell that becomes `<redacted>` stays aligned). */
+  scrub: (text: string) => string = (text) => text
+): string => {
+  const cells = rows.map((row) => header.map((_, column) => scrub(cellText(row[column] ?? ""))))
   const widths = header.map((title, column) =>
     Math.max(displayWidth(title), ...cells.map((row) => displayWidth(row[column]!)))
   )

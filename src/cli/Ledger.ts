@@ -16,6 +16,7 @@ import * as LLMConfig from "../services/LLMConfig.js"
 import type { WithLive } from "./Budget.js"
 import { CliError, ExitCode } from "./Exit.js"
 import { spendLine, table, usd } from "./Format.js"
+import { CliOutput } from "./Output.js"
 import { utcDate } from "./UtcDate.js"
 
 /** The `ledger` command over the shared options (its subcommands are added by `Cli.ts`). */
@@ -78,7 +79,8 @@ export const makeCommand = (shared: {
                 String(row.error),
                 String(row.cancelled),
                 String(row.expired)
-              ])
+              ]),
+              (yield* CliOutput).scrub
             )
         )
         yield* Console.log(`\ntoday  ${spendLine(spent, limit)}`)

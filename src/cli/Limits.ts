@@ -16,6 +16,7 @@ import { Ledger, type LimitUse } from "../services/Ledger.js"
 import { LLMConfig } from "../services/LLMConfig.js"
 import type { WithLive } from "./Budget.js"
 import { table } from "./Format.js"
+import { CliOutput } from "./Output.js"
 
 /** One alias's row: its limits and its use (zero when the ledger has none in its windows). */
 export interface LimitsRow {
@@ -57,7 +58,7 @@ export const limitsRows = (
 const of = (used: number, limit: number | undefined) => limit === undefined ? `${used}` : `${used}/${limit}`
 
 /** The rows as a table. */
-export const renderLimits = (rows: ReadonlyArray<LimitsRow>): string =>
+export const renderLimits = (rows: ReadonlyArray<LimitsRow>, scrub?: (text: string) => string): string =>
   rows.length === 0 ? "no model has rate limits (models.<alias>.limits) and no window holds any use" : table(
     ["model", "requests/60s", "tokens/60s", "requests/24h", "paused"],
     rows.map((row) => [
@@ -66,7 +67,8 @@ export const renderLimits = (rows: ReadonlyArray<LimitsRow>): string =>
       of(row.tokensMinute, row.limits.tpm),
       row.requestsDay === null ? "-" : of(row.requestsDay, row.limits.rpd),
       row.pauses.map((pause) => `${pause.endpoint} until ${pause.until}`).join(", ") || "-"
-    ])
+    ]),
+    scrub
   )
 
 /** `ledger limits`, over `Cli.ts`'s `--config` and `--json` options and live runner. */
@@ -87,7 +89,7 @@ export const makeCommand = (shared: {
           const at = new Date(yield* Clock.currentTimeMillis).toISOString()
           return yield* Console.log(JSON.stringify({ at, rows }, null, 2))
         }
-        yield* Console.log(renderLimits(rows))
+        yield* Console.log(renderLimits(rows, (yield* CliOutput).scrub))
       }))
   ).pipe(
     Command.withDescription(HelpDoc.blocks([

@@ -81,7 +81,7 @@ export const csv = (
 const percent = (fraction: number): string => `${(fraction * 100).toFixed(1).replace(/\.0$/, "")}%`
 
 /** The report in a format. */
-export const renderReport = (report: Report, format: ReportFormat): string => {
+export const renderReport = (report: Report, format: ReportFormat, scrub?: (text: string) => string): string => {
   const withRate = report.groupBy === "endpoint"
   const keys = [
     "calls",
@@ -137,7 +137,8 @@ export const renderReport = (report: Report, format: ReportFormat): string => {
         [
           ...report.rows.map((row) => cells(row.key === "" ? "(none)" : row.key, row, row.failureRate)),
           cells("total", report.total, withRate ? failureRate({ key: "", ...report.total }) : undefined)
-        ]
+        ],
+        scrub
       )
     }
   }
@@ -172,7 +173,7 @@ const usage = (row: BudgetRow): string =>
     : `${bar(row.fraction)} ${usd(row.spent)} / ${usd(row.limit)} (${percentOf(row.spent, row.limit)}%)`
 
 /** The budget report in a format. */
-export const renderBudget = (report: BudgetReport, format: ReportFormat): string => {
+export const renderBudget = (report: BudgetReport, format: ReportFormat, scrub?: (text: string) => string): string => {
   switch (format) {
     case "json":
       return JSON.stringify(report, null, 2)
@@ -183,7 +184,7 @@ export const renderBudget = (report: BudgetReport, format: ReportFormat): string
       )
     case "table":
       return [
-        table(["scope", "window", "spend"], report.rows.map((row) => [row.scope, row.window, usage(row)])),
+        table(["scope", "window", "spend"], report.rows.map((row) => [row.scope, row.window, usage(row)]), scrub),
         ...report.unseenTags.map(({ key, limits }) =>
           `${key}: no calls tagged ${key} in the current windows (each value capped at ${
             Object.entries(limits).map(([window, limit]) => `${usd(limit)} ${window}`).join(", ")

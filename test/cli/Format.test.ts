@@ -32,6 +32,14 @@ describe("Format", () => {
 })
 
 describe("Format.table", () => {
+  it("scrubs each cell before the layout: a cell that becomes <redacted> keeps its row aligned", () => {
+    const scrub = (text: string) => text.replaceAll("sk-live-0123456789abcdef", "<redacted>")
+    const lines = table(["tag:user", "cost"], [["alice", "$0.01"], ["sk-live-0123456789abcdef", "$0.02"]], scrub).split(
+      "\n"
+    )
+    assert.deepStrictEqual(lines, ["tag:user    cost", "alice       $0.01", "<redacted>  $0.02"])
+  })
+
   it("aligns by the columns a terminal draws: CJK and Hangul two each, combining marks none; a line break in a cell is shown escaped", () => {
     const text = table(["tag:user", "calls"], [
       ["alice", "1"],
