@@ -3,9 +3,9 @@ import { assert, describe, it } from "@effect/vitest"
 import { bar, displayWidth, spendLine, table, usd } from "../../src/cli/Format.js"
 
 describe("Format", () => {
-  it("usd: whole cents with two decimals, sub-cent with six, anything else as many as it takes", () => {
+  it("usd: whole cents with two decimals, sub-cent with six, anything else as many as it takes up to six", () => {
     assert.deepStrictEqual(
-      [0, 0.1, 5, 0.105, 0.0995, 1.234567, 0.0049, 1 / 3, 2.0000004, 2.1000004, 2.0000006].map(usd),
+      [0, 0.1, 5, 0.105, 0.0995, 1.234567, 0.0049, 1 / 3, 2.0000004, 2.1000004, 2.0000006, 0.0099999996].map(usd),
       [
         "$0.00",
         "$0.10",
@@ -17,7 +17,8 @@ describe("Format", () => {
         "$0.333333",
         "$2.00",
         "$2.10",
-        "$2.000001"
+        "$2.000001",
+        "$0.01"
       ]
     )
   })
