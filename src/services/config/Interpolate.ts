@@ -112,7 +112,7 @@ export const interpolate = (
           return found ?? ""
         })
         if (isApiKeyPath(path)) {
-          if (unset !== undefined || result === "") return new MissingVariable(unset)
+          if (unset !== undefined || result.trim() === "") return new MissingVariable(unset)
           return malformed === undefined ? result.trim() : new MalformedVariable(malformed, Redacted.make(result))
         }
         if (unset !== undefined) {

@@ -34,11 +34,12 @@ import {
   explain,
   guard,
   inTransaction,
-  reconnectDelay,
   reconnecting,
   reconnections,
+  reconnectPause,
   type Statements,
   toLedgerError,
+  unanswered,
   wholeMillis
 } from "./SqlDialect.js"
 import { type Row, rowOf, rowToStored, sqliteInsert, sqliteInsertIfLast } from "./SqlRows.js"
@@ -185,7 +186,7 @@ ORDER BY timestamp, seq`
      * guessing "not written" would leave a hold open or settle a call twice. Read by the hold id
      * (indexed); a read that fails too says no.
      */
-    const landed = (holdId: string, kind: "hold" | "settlement") => {
+    const landed = (holdId: string, kind: "hold" | "settlement", failure: unknown) => {
       const read = Effect.map(
         kind === "hold"
           ? sql`SELECT 1 AS found FROM ledger_events WHERE hold_id = ${holdId} AND type = 'hold'`
@@ -195,7 +196,11 @@ ORDER BY timestamp, seq`
       // On a server, under the write lock every write takes: a write whose connection was cut may still be
       // committing (its backend holds the lock until it has), and "not there yet" must not be taken for
       // "never", which a write run again would make twice
-      return (dialect.connectionLost === undefined ?
+      // "never" (only a write whose outcome is unknown: its connection lost, or its answer never came; a
+      // write the server refused, as one that ran out of lock_timeout waiting for this very lock, did not
+      // land, and waiting for the lock again would only double the wait)
+      const unknown = dialect.connectionLost?.(failure) === true || unanswered(failure)
+      return (!unknown ?
         read :
         inTransaction(sql, statements.beginWrite, read, statements.afterWrite)).pipe(
           untraced,
@@ -220,13 +225,13 @@ ORDER BY timestamp, seq`
         write,
         (error): error is SqlError => (error as { readonly _tag?: unknown })._tag === "SqlError",
         (error) =>
-          Effect.flatMap(landed(holdId, kind), (found) =>
+          Effect.flatMap(landed(holdId, kind, error), (found) =>
             Option.isSome(found) && found.value ?
               Effect.succeed(written) :
               Option.isSome(found) && retries > 0 && dialect.connectionLost?.(error) === true
-              ? Effect.delay(
-                unlessLanded(write, holdId, kind, written, retries - 1),
-                reconnectDelay(reconnections - retries)
+              ? Effect.zipRight(
+                reconnectPause(reconnections - retries),
+                unlessLanded(write, holdId, kind, written, retries - 1)
               )
               : Effect.fail(error))
       )

@@ -15,7 +15,6 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as FiberId from "effect/FiberId"
 import * as Option from "effect/Option"
-import * as Schedule from "effect/Schedule"
 import { LedgerError } from "../../domain/Errors.js"
 import type { Scrubber } from "../../internal/Scrub.js"
 import { latestVersion, migrationsTable } from "./Migrations.js"
@@ -90,7 +89,7 @@ const rootCause = (cause: unknown): unknown => {
  * still waits for that answer, so nothing more is sent on it (a ROLLBACK would wait as long again).
  */
 const silentServer = "Query read timeout"
-const unanswered = (error: unknown): boolean =>
+export const unanswered = (error: unknown): boolean =>
   (innermost(error) as { message?: unknown } | undefined)?.message === silentServer ||
   (error instanceof LedgerError && error.message.includes(silentServer))
 
@@ -177,19 +176,32 @@ export const reconnections = 7
 export const reconnectDelay = (attempt: number): number => 25 * 2 ** attempt
 
 /**
+ * A pause in real time, whatever the program's `Clock`: a server restarting or failing over is outlasted
+ * in real time (as another process's migration is waited for), and a test on `TestClock` that meets a
+ * lost connection must not hang until it adjusts its clock. Jittered (0.8-1.2), so that processes cut
+ * at once do not come back at once.
+ */
+export const reconnectPause = (attempt: number): Effect.Effect<void> =>
+  Effect.async<void>((resume) => {
+    const timer = setTimeout(() => resume(Effect.void), reconnectDelay(attempt) * (0.8 + 0.4 * Math.random()))
+    return Effect.sync(() => clearTimeout(timer))
+  })
+
+/**
  * `effect` run again (up to `reconnections` times) when it failed because its connection was lost.
  * Only for what is safe to repeat: a read, or a write whose repeat the limits count conservatively;
  * a hold or a settlement first reads whether it landed (`Sql.ts`).
  */
 export const reconnecting = (dialect: Dialect) => <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> => {
   const lost = dialect.connectionLost
-  return lost === undefined ? effect : Effect.retry(effect, {
-    schedule: Schedule.intersect(
-      Schedule.jittered(Schedule.exponential(reconnectDelay(0), 2)),
-      Schedule.recurs(reconnections)
-    ),
-    while: lost
-  })
+  if (lost === undefined) return effect
+  const attempt = (n: number): Effect.Effect<A, E, R> =>
+    n >= reconnections ? effect : Effect.catchIf(
+      effect,
+      (error) => lost(error),
+      () => Effect.zipRight(reconnectPause(n), attempt(n + 1))
+    )
+  return attempt(0)
 }
 
 // ---------------------------------------------------------------------------------------------

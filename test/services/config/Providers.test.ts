@@ -298,6 +298,12 @@ describe("providers with any name (API.md §8)", () => {
           models: { m: model("openai") }
         }, env)
         assert.strictEqual(keyOf(named.config.providers.openai?.apiKey), "sk-spaced")
+        // a key of blanks alone is none (not an empty Bearer)
+        const blank = yield* loadObject({
+          providers: { openai: { api_key: "   ", endpoints: [endpoint("openai")] } },
+          models: { m: model("openai") }
+        })
+        assert.notStrictEqual(blank.config.providers.openai?.apiKey._tag, "Present")
       }))
 
     it.effect("is required where the protocol needs one, but only fails when the entry is used", () =>
