@@ -27,6 +27,7 @@ import {
   renewRecord,
   settlementEvent
 } from "./Events.js"
+import { reconnecting, reconnections, reconnectPause } from "./Reconnect.js"
 import { budgetedTagSet, budgetExceeded, firstRefusal, settledInLaterWindow } from "./Spend.js"
 import {
   type Dialect,
@@ -34,9 +35,6 @@ import {
   explain,
   guard,
   inTransaction,
-  reconnecting,
-  reconnections,
-  reconnectPause,
   type Statements,
   toLedgerError,
   unanswered,
@@ -46,6 +44,7 @@ import { type Row, rowOf, rowToStored, sqliteInsert, sqliteInsertIfLast } from "
 import { makeSpend } from "./SqlSpend.js"
 import { computeSummary } from "./Summary.js"
 
+export * from "./Reconnect.js"
 export * from "./SqlDialect.js"
 
 /**
