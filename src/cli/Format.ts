@@ -6,12 +6,17 @@
 import type { GenerationResponse } from "../domain/GenerationResponse.js"
 
 /**
- * USD: six decimals below a cent (simulated and small calls cost fractions of one); from a cent, two
- * for whole cents, else as many as it takes up to six (a limit of $0.105 is not shown as $0.10).
+ * USD: six decimals below a cent (simulated and small calls cost fractions of one), `<$0.000001` below
+ * that; from a cent, two for whole cents, else as many as it takes up to six (a limit of $0.105 is not
+ * shown as $0.10).
  */
 export const usd = (value: number): string => {
   // (what rounds to a whole cent at six decimals is that cent: $0.0099999996 is $0.01, not $0.010000)
-  if (value !== 0 && Math.abs(value) < 0.0099995) return `$${value.toFixed(6)}`
+  if (value !== 0 && Math.abs(value) < 0.0099995) {
+    const shown = value.toFixed(6)
+    // a cost too small for six decimals is not shown as none
+    return /^-?0\.0+$/.test(shown) ? "<$0.000001" : `$${shown}`
+  }
   const cents = value * 100
   if (Math.abs(cents - Math.round(cents)) < 1e-6) return `$${value.toFixed(2)}`
   // trailing zeros dropped down to two decimals ($2.0000004 is $2.00, not "$2.")
