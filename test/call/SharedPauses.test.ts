@@ -215,6 +215,39 @@ describe("reading the pauses", () => {
       assert.include(error.message, "reading the rate-limit pauses")
     }))
 
+  it.scoped("an old row past the cap hides no later pause; a day's pause from a clock a second ahead holds", () =>
+    Effect.gen(function*() {
+      const aDay = 24 * 60 * 60 * 1000
+      yield* TestClock.setTime(day)
+      const path = tempFile()
+      yield* Layer.build(layerSqlite({ path }))
+      const open = Effect.gen(function*() {
+        const sql = yield* SqliteClient.make({ filename: path }).pipe(Effect.provide(Reactivity.layer))
+        const dialect = { label: "test", classify: () => undefined } as never
+        return yield* SqlLimits.make(sql, dialect, { begin: ["BEGIN IMMEDIATE"], after: [], single: "bare" }, ["BEGIN"])
+      })
+      const writer = yield* open
+      // a row an older version wrote before the cap (1,000 days), then a real 60 s pause
+      yield* writer.pause("flash", "g1", day + 1000 * aDay)
+      yield* writer.pause("flash", "g1", day + 60_000)
+      // another writer whose clock is a second ahead learned a day's pause
+      yield* writer.pause("pro", "g1", day + 1_000 + aDay)
+      const reader = yield* open
+      for (const limiter of [writer, reader]) {
+        assert.strictEqual(yield* limiter.pausedFor("flash", "g1"), 60_000)
+        assert.strictEqual(yield* limiter.pausedFor("pro", "g1"), aDay + 1_000)
+      }
+      // `ledger limits` shows the pauses in force, not the old row
+      const use = yield* reader.limitUse()
+      assert.deepStrictEqual(use.map((alias) => [alias.alias, alias.pauses.map((pause) => pause.until - day)]), [
+        ["flash", [60_000]],
+        ["pro", [aDay + 1_000]]
+      ])
+      yield* TestClock.adjust("1 minute")
+      assert.isUndefined(yield* reader.pausedFor("flash", "g1"))
+      assert.strictEqual(yield* reader.pausedFor("pro", "g1"), aDay + 1_000 - 60_000)
+    }))
+
   it.effect("a ledger whose pause read fails: the call fails ledger_unavailable before any request, settled as an error", () =>
     Effect.gen(function*() {
       const memory = yield* makeMemory()

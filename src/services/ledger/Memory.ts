@@ -157,7 +157,8 @@ export const make = (options: MemoryLedgerOptions = {}): Effect.Effect<Ledger.Se
           })
         ),
       release: (slot, tokens) => Effect.sync(() => windows.correct(slot.id, tokens)),
-      pause: (alias, endpoint, until) => Effect.sync(() => windows.pause(alias, endpoint, until)),
+      pause: (alias, endpoint, until) =>
+        Effect.map(Clock.currentTimeMillis, (now) => windows.pause(alias, endpoint, until, now)),
       limitUse: () =>
         Effect.map(
           Clock.currentTimeMillis,

@@ -58,7 +58,7 @@ export const make = (
     let lastSeq = 0
     let lastPrune = 0
 
-    const apply = (rows: ReadonlyArray<Row>) => {
+    const apply = (rows: ReadonlyArray<Row>, now: number) => {
       for (const row of rows) {
         const seq = Number(row.seq)
         if (seq <= lastSeq) continue // a concurrent read already folded it
@@ -80,15 +80,17 @@ export const make = (
             windows.correct(String(row.slot_id), Number(row.tokens))
             break
           case "pause":
-            windows.pause(alias, endpoint, Number(row.timestamp))
+            windows.pause(alias, endpoint, Number(row.timestamp), now)
             break
         }
       }
     }
     const columns = sql`seq, type, slot_id, alias, endpoint, tokens, timestamp, keep_until`
-    const catchUp = Effect.suspend(() =>
-      Effect.map(sql<Row>`SELECT ${columns} FROM rate_events WHERE seq > ${lastSeq} ORDER BY seq`, apply)
-    )
+    const catchUp = Effect.flatMap(Clock.currentTimeMillis, (now) =>
+      Effect.map(
+        sql<Row>`SELECT ${columns} FROM rate_events WHERE seq > ${lastSeq} ORDER BY seq`,
+        (rows) => apply(rows, now)
+      ))
     const insert = (row: {
       readonly type: "slot" | "settle" | "pause"
       readonly slot_id: string
@@ -118,7 +120,10 @@ SELECT ${row.type}::text, ${row.slot_id}::text, ${row.alias}::text, ${row.endpoi
         const [last] = yield* sql<
           { last: number | string | null }
         >`SELECT COALESCE(MAX(seq), 0) AS last FROM rate_events`
-        apply(yield* sql<Row>`SELECT ${columns} FROM rate_events WHERE keep_until > ${startedAt - dayMs} ORDER BY seq`)
+        apply(
+          yield* sql<Row>`SELECT ${columns} FROM rate_events WHERE keep_until > ${startedAt - dayMs} ORDER BY seq`,
+          startedAt
+        )
         lastSeq = Math.max(lastSeq, Number(last?.last ?? 0))
       })
     ).pipe(guard(dialect, "read_failed", "reading the rate-limit windows"))
@@ -201,7 +206,7 @@ SELECT ${row.type}::text, ${row.slot_id}::text, ${row.alias}::text, ${row.endpoi
         keep_until: until
       })).pipe(
         reconnecting(dialect),
-        Effect.tap(() => windows.pause(alias, endpoint, until)),
+        Effect.tap(() => Effect.map(Clock.currentTimeMillis, (now) => windows.pause(alias, endpoint, until, now))),
         Effect.asVoid,
         guard(dialect, "write_failed", `pausing ${endpoint} for ${alias}`)
       )
@@ -219,8 +224,8 @@ SELECT ${row.type}::text, ${row.slot_id}::text, ${row.alias}::text, ${row.endpoi
       readNewRows === undefined ? throughClient(alias, endpoint) : Effect.clockWith((clock) => {
         const rows = readNewRows(lastSeq)
         if (rows === undefined) return throughClient(alias, endpoint)
-        apply(rows as ReadonlyArray<Row>)
         const now = clock.unsafeCurrentTimeMillis()
+        apply(rows as ReadonlyArray<Row>, now)
         return Effect.succeed(remaining(windows.pausedUntil(alias, endpoint, now), now))
       })
 

@@ -15,6 +15,16 @@ export const longestPauseMs = 24 * 60 * 60 * 1000
 export const minuteMs = 60_000
 export const dayMs = 86_400_000
 
+/**
+ * How far past the longest pause a learned pause may end and still be one: the writer's clock may be
+ * ahead of the reader's. Past it, a row an older version wrote before the cap (a Retry-After in
+ * milliseconds read as seconds: 1,000 days), which is no hint.
+ */
+const pauseSkewMs = 60 * minuteMs
+
+/** Whether a pause ending at `until` is in force at `now`. */
+const inForce = (until: number, now: number): boolean => until > now && until - now <= longestPauseMs + pauseSkewMs
+
 /** One admitted attempt as the windows count it. */
 export interface SlotRecord {
   readonly id: string
@@ -144,8 +154,12 @@ export class RateWindows {
     if (slot !== undefined) slot.tokens = tokens
   }
 
-  /** Pauses an endpoint of an alias until `until` (a longer pause already learned stays). */
-  pause(alias: string, endpoint: string, until: number): void {
+  /**
+   * Pauses an endpoint of an alias until `until` (a longer pause already learned stays). One past the
+   * longest pause at `now` is not kept: an old row's must not hide a real pause learned after it.
+   */
+  pause(alias: string, endpoint: string, until: number, now: number): void {
+    if (until - now > longestPauseMs + pauseSkewMs) return
     const key = pauseKey(alias, endpoint)
     const found = this.pauses.get(key)
     if (found === undefined) this.pauses.set(key, { alias, endpoint, until })
@@ -157,8 +171,7 @@ export class RateWindows {
     const key = pauseKey(alias, endpoint)
     const pause = this.pauses.get(key)
     if (pause === undefined) return undefined
-    // (a pause past the longest one is no hint: a row an older version wrote before the cap)
-    if (pause.until > now && pause.until - now <= longestPauseMs) return pause.until
+    if (inForce(pause.until, now)) return pause.until
     this.pauses.delete(key)
     return undefined
   }
@@ -178,7 +191,7 @@ export class RateWindows {
     for (let i = minute; i < list.length; i++) tokensMinute += list[i]!.tokens
     const pauses: Array<{ readonly endpoint: string; readonly until: number }> = []
     for (const pause of this.pauses.values()) {
-      if (pause.alias === alias && pause.until > now) pauses.push({ endpoint: pause.endpoint, until: pause.until })
+      if (pause.alias === alias && inForce(pause.until, now)) pauses.push({ endpoint: pause.endpoint, until: pause.until })
     }
     // slots kept past their retention (`forgetAt`) are not in any window
     let requestsDay = 0

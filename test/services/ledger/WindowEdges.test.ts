@@ -37,10 +37,29 @@ describe("alert and rate windows at their edges", () => {
   it("a learned pause up to a day holds; one past a day (a row written before the cap) is no pause", () => {
     const windows = new RateWindows()
     const day = 24 * 60 * 60 * 1000
-    windows.pause("a", "e", day)
+    windows.pause("a", "e", day, 0)
     assert.deepStrictEqual(windows.check("a", "e", {}, 1, 0), { kind: "server", retryAfterMs: day })
-    windows.pause("b", "e", 1000 * day)
+    windows.pause("b", "e", 1000 * day, 0)
     assert.isUndefined(windows.check("b", "e", {}, 1, 0))
     assert.isUndefined(windows.pausedUntil("b", "e", 0))
+    assert.deepStrictEqual(windows.use("b", 0).pauses, [])
+  })
+
+  it("an old row past the cap does not hide a real pause learned after it", () => {
+    const windows = new RateWindows()
+    const day = 24 * 60 * 60 * 1000
+    windows.pause("a", "e", 1000 * day, 0)
+    windows.pause("a", "e", 3_600_000 + 60_000, 3_600_000)
+    assert.strictEqual(windows.pausedUntil("a", "e", 3_600_000), 3_660_000)
+  })
+
+  it("a day's pause written by a process whose clock is ahead holds in one whose clock is behind", () => {
+    const windows = new RateWindows()
+    const day = 24 * 60 * 60 * 1000
+    const writerNow = 10_000
+    const readerNow = writerNow - 1_000
+    windows.pause("a", "e", writerNow + day, readerNow)
+    assert.strictEqual(windows.pausedUntil("a", "e", readerNow), writerNow + day)
+    assert.strictEqual(windows.pausedUntil("a", "e", readerNow + 60_000), writerNow + day)
   })
 })
