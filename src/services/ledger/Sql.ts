@@ -127,8 +127,8 @@ export const make = (
       untraced(inTransaction(sql, statements.beginWrite, Effect.zipRight(spend.catchUp, body), statements.afterWrite))
 
     const startedAt = yield* wholeMillis
-    // (not run again on a lost connection: the load folds the older windows' sums as they come)
     yield* inTransaction(sql, statements.beginSnapshot, spend.load(startedAt)).pipe(
+      reconnecting(dialect),
       guard(dialect, "read_failed", "reading the spend so far")
     )
 

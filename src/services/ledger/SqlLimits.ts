@@ -126,14 +126,19 @@ SELECT ${row.type}::text, ${row.slot_id}::text, ${row.alias}::text, ${row.endpoi
         )
         lastSeq = Math.max(lastSeq, Number(last?.last ?? 0))
       })
-    ).pipe(guard(dialect, "read_failed", "reading the rate-limit windows"))
+      // (safe to run again on a lost connection: a row already folded is skipped by its seq)
+    ).pipe(reconnecting(dialect), guard(dialect, "read_failed", "reading the rate-limit windows"))
 
-    const admit = (request: AdmitRequest): Effect.Effect<Admission, LedgerError> =>
-      untraced(inTransaction(
+    const admit = (request: AdmitRequest): Effect.Effect<Admission, LedgerError> => {
+      // drawn once: run again after a lost connection, the admission finds its own slot if it landed
+      const id = randomUUID()
+      return untraced(inTransaction(
         sql,
         statements.begin,
         Effect.gen(function*() {
           yield* catchUp
+          const landed = windows.slot(id)
+          if (landed !== undefined) return { _tag: "Admitted", slot: { ...landed } } as const
           // the time is read under the lock: a slot's timestamp is never older than the slots it was checked against
           const now = yield* wholeMillis
           if (now - lastPrune >= minuteMs) {
@@ -149,7 +154,7 @@ SELECT ${row.type}::text, ${row.slot_id}::text, ${row.alias}::text, ${row.endpoi
           const refusal = windows.check(request.alias, request.endpoint, request.limits, request.tokens, now)
           if (refusal !== undefined) return { _tag: "Refused", refusal } as const
           const slot: Slot = {
-            id: randomUUID(),
+            id,
             alias: request.alias,
             endpoint: request.endpoint,
             timestamp: now,
@@ -171,10 +176,10 @@ SELECT ${row.type}::text, ${row.slot_id}::text, ${row.alias}::text, ${row.endpoi
         }),
         statements.after
       )).pipe(
-        // a slot written twice counts one request more in its window: the safe side of a limit
         reconnecting(dialect),
         guard(dialect, "write_failed", `admitting an attempt of ${request.alias}`)
       )
+    }
 
     const release = (slot: Slot, used: number) => {
       const tokens = Math.ceil(used)

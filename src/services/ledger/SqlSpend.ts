@@ -56,41 +56,45 @@ export const makeSpend = (
       add
     )
   )
+  let loaded = false
   /**
    * Starts the fold at `now` from one snapshot: the settlements of the current week and month summed
    * per alias, tags and day up to twice the hold TTL ago, then every row since (holds, their raises
    * and settlements). A hold or a raise (which restarts its hold's age) counts for one TTL from its
    * own time, so twice the TTL reaches every row that can still count, with room for clock skew.
+   * Folded only once every read is in, and once: run again after a lost connection, it adds nothing
+   * twice.
    */
   const load = (now: number) =>
     Effect.gen(function*() {
+      if (loaded) return
       const [last] = yield* sql<
         { last: number | string | null }
       >`SELECT COALESCE(MAX(seq), 0) AS last FROM ledger_events`
       const windowsFrom = Math.min(windowStart("weekly", now), windowStart("monthly", now))
       const rowsFrom = now - 2 * ttlMs
-      if (windowsFrom < rowsFrom) {
-        const days = yield* sql<
+      const days = windowsFrom < rowsFrom
+        ? yield* sql<
           Row
         >`SELECT alias, tags, timestamp / 86400000 AS day, SUM(cost) AS cost FROM ledger_events
 WHERE type IN ('commit', 'cancel') AND timestamp >= ${windowsFrom} AND timestamp < ${rowsFrom}
 GROUP BY alias, tags, timestamp / 86400000`
-        for (const day of days) {
-          fold.add({
-            type: "commit",
-            holdId: "",
-            cost: Number(day.cost),
-            timestamp: Number(day.day) * 86_400_000,
-            alias: present(day.alias) ? String(day.alias) : undefined,
-            tags: parseTags(day.tags)
-          })
-        }
-      }
-      add(
-        yield* sql<Row>`SELECT seq, type, hold_id, cost, timestamp, alias, tags FROM ledger_events
+        : []
+      const rows = yield* sql<Row>`SELECT seq, type, hold_id, cost, timestamp, alias, tags FROM ledger_events
 WHERE timestamp >= ${rowsFrom} ORDER BY seq`
-      )
+      for (const day of days) {
+        fold.add({
+          type: "commit",
+          holdId: "",
+          cost: Number(day.cost),
+          timestamp: Number(day.day) * 86_400_000,
+          alias: present(day.alias) ? String(day.alias) : undefined,
+          tags: parseTags(day.tags)
+        })
+      }
+      add(rows)
       lastSeq = Math.max(lastSeq, Number(last?.last ?? 0))
+      loaded = true
     })
   return { fold, catchUp, load, own, last: () => lastSeq }
 }

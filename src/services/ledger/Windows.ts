@@ -148,6 +148,11 @@ export class RateWindows {
     this.byId.set(slot.id, slot)
   }
 
+  /** The slot counted under `id`, if any. */
+  slot(id: string): SlotRecord | undefined {
+    return this.byId.get(id)
+  }
+
   /** Sets a slot's tokens to what its attempt used (a slot already dropped is ignored). */
   correct(id: string, tokens: number): void {
     const slot = this.byId.get(id)
@@ -191,7 +196,9 @@ export class RateWindows {
     for (let i = minute; i < list.length; i++) tokensMinute += list[i]!.tokens
     const pauses: Array<{ readonly endpoint: string; readonly until: number }> = []
     for (const pause of this.pauses.values()) {
-      if (pause.alias === alias && inForce(pause.until, now)) pauses.push({ endpoint: pause.endpoint, until: pause.until })
+      if (pause.alias === alias && inForce(pause.until, now)) {
+        pauses.push({ endpoint: pause.endpoint, until: pause.until })
+      }
     }
     // slots kept past their retention (`forgetAt`) are not in any window
     let requestsDay = 0

@@ -370,6 +370,49 @@ describe("PostgreSQL ledger", () => {
     30_000
   )
 
+  it.live.skipIf(!pgReachable)(
+    "an admission whose COMMIT reply was lost finds its own slot: admitted under rpm 1, counted once",
+    () =>
+      Effect.gen(function*() {
+        const proxy = yield* testDatabaseProxy
+        const direct = new URL(Redacted.value(yield* freshPgSchema()))
+        direct.port = String(proxy.port)
+        const ledger = yield* ledgerOf(layerPostgres({ url: Redacted.make(direct.toString()), holdTtlS: 900 }))
+        proxy.arm(/INSERT INTO "?rate_events/, 0)
+        const admission = yield* ledger.admit({ alias: "flash", endpoint: "google", limits: { rpm: 1 }, tokens: 10 })
+        assert.strictEqual(admission._tag, "Admitted")
+        const [use] = yield* ledger.limitUse()
+        assert.strictEqual(use?.requestsMinute, 1)
+      }).pipe(Effect.scoped),
+    30_000
+  )
+
+  it.live.skipIf(!pgReachable)(
+    "opening outlasts a lost connection in its spend and rate-window reads, and counts nothing twice",
+    () =>
+      Effect.gen(function*() {
+        const proxy = yield* testDatabaseProxy
+        const direct = new URL(Redacted.value(yield* freshPgSchema()))
+        direct.port = String(proxy.port)
+        // a TTL of 1 ms: the settlement below is older than two, so the open sums it in its day
+        const open = ledgerOf(layerPostgres({ url: Redacted.make(direct.toString()), holdTtlS: 0.001 }))
+        const first = yield* open
+        yield* first.commit(yield* first.hold(request({ estimate: 0.25, limit: 0 })), { cost: 0.125 })
+        yield* first.admit({ alias: "flash", endpoint: "google", limits: { rpm: 2 }, tokens: 10 })
+        yield* Effect.sleep("10 millis")
+        // the reply to each read's COMMIT is lost: the open reads again
+        proxy.arm(/GROUP BY alias, tags/, 1)
+        const afterSpendCut = yield* open
+        assert.strictEqual(yield* afterSpendCut.spendToday(), 0.125)
+        proxy.arm(/FROM rate_events WHERE keep_until/, 1)
+        const afterWindowsCut = yield* open
+        const [use] = yield* afterWindowsCut.limitUse()
+        assert.strictEqual(use?.requestsMinute, 1)
+        assert.strictEqual(yield* afterWindowsCut.spendToday(), 0.125)
+      }).pipe(Effect.scoped),
+    30_000
+  )
+
   it.effect.skipIf(!pgReachable)(
     "a reopened ledger counts this week's and month's settlements in every scope",
     () =>
