@@ -282,7 +282,9 @@ export const make = (deps: {
           }
           case "Usage": {
             const reported = observeReport(progress, part)
-            if (reported !== undefined) usage = reported
+            // the last whole report decides: an impossible one is none (the commit is at the bound),
+            // not the earlier report, which counts none of the text after it
+            if (reported !== undefined || part.inputOnly !== true) usage = reported
             break
           }
           case "Finish":

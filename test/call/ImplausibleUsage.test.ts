@@ -8,7 +8,8 @@ import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Logger from "effect/Logger"
 import * as Stream from "effect/Stream"
-import { generate, Ledger, makeMockProviders, makeTestLayer, stream, testConfig } from "../../src/index.js"
+import { generate, Ledger, makeLiveLayer, makeMockProviders, makeTestLayer, stream, testConfig } from "../../src/index.js"
+import * as Loopback from "../support/LoopbackServer.js"
 
 const config = { ...testConfig, budget: { daily_spend_limit: 1, default_max_output_tokens: 100 } }
 
@@ -97,4 +98,77 @@ describe("an impossible usage report is no report", () => {
       for (const settlement of settlements) assert.deepStrictEqual({ ...settlement.usage }, expected)
       assert.deepStrictEqual(warnings, [])
     }))
+})
+
+/**
+ * Over the wire, a stream's last report decides: one that is impossible, or that never says the input,
+ * is none (the call settles at its bound), never an earlier report that counts none of the text after it.
+ */
+describe("a stream's last usage report", () => {
+  const pricing = { input_per_1m: 1, output_per_1m: 10 }
+  const layerFor = (url: string) =>
+    makeLiveLayer({
+      config: {
+        default_model: "claude",
+        providers: {
+          google: { api_key: "implausible-google-key", endpoints: [{ name: "g", base_url: url }] },
+          anthropic: { api_key: "sk-ant-api03-implausible-0123", endpoints: [{ name: "a", base_url: url }] }
+        },
+        models: {
+          flash: { provider: "google", model_id: "gemini-2.5-flash", pricing },
+          claude: { provider: "anthropic", model_id: "claude-haiku-4-5", pricing }
+        },
+        resilience: { max_retries: 0 },
+        budget: { daily_spend_limit: 1, default_max_output_tokens: 1000 },
+        ledger: { backend: "memory" }
+      },
+      userConfig: false
+    })
+  const sse = { "content-type": "text/event-stream; charset=utf-8" }
+  const data = (json: unknown) => `data: ${JSON.stringify(json)}\n\n`
+  const named = (event: string, json: unknown) => `event: ${event}\n${data(json)}`
+  // 40 bytes: settled at its bound, the answer counts 40 output tokens
+  const answer = "The quick brown fox jumps over the dog. "
+  const claude = (start: Record<string, number>, final: Record<string, number>) =>
+    named("message_start", {
+      type: "message_start",
+      message: { id: "msg_1", type: "message", role: "assistant", model: "claude-haiku-4-5", content: [], usage: start }
+    }) +
+    named("content_block_start", { type: "content_block_start", index: 0, content_block: { type: "text", text: "" } }) +
+    named("content_block_delta", { type: "content_block_delta", index: 0, delta: { type: "text_delta", text: answer } }) +
+    named("content_block_stop", { type: "content_block_stop", index: 0 }) +
+    named("message_delta", { type: "message_delta", delta: { stop_reason: "end_turn" }, usage: final }) +
+    named("message_stop", { type: "message_stop" })
+  // a whole snapshot on a chunk before the last (a proxy's), then an impossible final one
+  const flash = data({
+    candidates: [{ content: { role: "model", parts: [{ text: answer.slice(0, 4) }] } }],
+    usageMetadata: { promptTokenCount: 7, candidatesTokenCount: 1, totalTokenCount: 8 }
+  }) + data({
+    candidates: [{ content: { role: "model", parts: [{ text: answer.slice(4) }] }, finishReason: "STOP" }],
+    usageMetadata: { promptTokenCount: 7, candidatesTokenCount: 3e9, totalTokenCount: 3e9 + 7 }
+  })
+
+  for (
+    const [name, model, body] of [
+      ["Anthropic: message_delta's output of 3e9", "claude", claude({ input_tokens: 7, output_tokens: 1 }, { output_tokens: 3e9 })],
+      ["Anthropic: message_delta's output of -1", "claude", claude({ input_tokens: 7, output_tokens: 1 }, { output_tokens: -1 })],
+      ["Anthropic: no input_tokens anywhere", "claude", claude({ output_tokens: 1 }, { output_tokens: 40 })],
+      ["Gemini: a whole snapshot, then an impossible final report", "flash", flash]
+    ] as const
+  ) {
+    it.effect(`${name}: settled at the bound of the whole answer, not at an earlier report`, () =>
+      Effect.gen(function*() {
+        const server = yield* Loopback.make
+        server.enqueue({ status: 200, headers: sse, body })
+        const commit = yield* Effect.gen(function*() {
+          const text = yield* Stream.runFold(stream({ prompt: "x", model }), "", (all, event) => all + (event.delta ?? ""))
+          assert.strictEqual(text, answer)
+          const events = yield* (yield* Ledger).events()
+          return events.find((event) => event.type === "commit")
+        }).pipe(Effect.provide(layerFor(server.url)))
+        assert.isUndefined(commit?.usage)
+        // at least the 40 output tokens the answer's bytes bound, at $10 per million
+        assert.isAtLeast(commit!.cost, 40 * 10 / 1e6)
+      }).pipe(Effect.scoped))
+  }
 })

@@ -23,7 +23,6 @@ import { classifyInBand, isErrorPayload } from "./Errors.js"
 import {
   billedOf,
   type ContentBlock,
-  countsAnything,
   finishOf,
   isStreamEvent,
   looksLikeMessage,
@@ -198,7 +197,7 @@ export const makeHandler = (
         })
         if (message?.usage != null) {
           usage = mergeUsage(usage, message.usage)
-          if (countsAnything(usage)) reported(usage, out)
+          if (usage.input_tokens != null) reported(usage, out)
         }
         return undefined
       }
@@ -275,7 +274,8 @@ export const makeHandler = (
         if (reason != null) stopReason = finishOf(reason, answered)
         if (json.usage != null) {
           usage = mergeUsage(usage, json.usage)
-          if (countsAnything(usage)) reported(usage, out)
+          // (without the input anywhere it is no report, as for a whole Message: never an input of 0)
+          if (usage.input_tokens != null) reported(usage, out)
         }
         return undefined
       }
