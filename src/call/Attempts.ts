@@ -1,6 +1,6 @@
 /**
- * Where retries are decided, and the only user of `Router`, `CircuitBreaker` and `RetryPolicy`: each
- * attempt is routed (API.md §7, §14), admitted by the endpoint's breaker and run under its guard
+ * Where retries are decided (Plan asks the `Router` for the call's routing; Admission waits on the
+ * breaker and the rate limits): each attempt is routed (API.md §7, §14), admitted by the endpoint's breaker and run under its guard
  * (a fallback's hold raised first, then a rate-limit slot taken: API.md §11; routed again if the breaker
  * opened while it waited for the slot), bounded by `request_timeout_s` and what is left of
  * `retry_budget_s` (a cut by the budget is not the endpoint's failure); a failure is retried after the

@@ -1,7 +1,7 @@
 /**
- * The money side of a call, and the only user of `Ledger` and `Pricing`: hold the plan's estimate
- * before any request, raise the hold atomically before a pricier fallback's request, and settle
- * exactly once — commit with the real usage and cost, or cancel (`error` / `cancelled`) from the
+ * The money side of a call, where its hold is written and settled (Plan prices the estimate; Admission
+ * and Renewal use the ledger's rate limits and renewals): hold the plan's estimate before any request,
+ * raise the hold atomically before a pricier fallback's request, and settle exactly once — commit with the real usage and cost, or cancel (`error` / `cancelled`) from the
  * call's `Exit` with the usage seen so far — whatever ends the call.
  */
 import * as Cause from "effect/Cause"

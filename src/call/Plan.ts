@@ -211,6 +211,13 @@ const planValidated = (deps: PlannerDeps) => {
     return limits
   }
 
+  // A malformed request for a model that resolves names its provider, as every error does where known.
+  const failNamingProvider = (error: FatalError, alias: string | undefined) =>
+    Effect.flatMap(
+      Effect.option(deps.config.model(alias)),
+      (model) => Effect.fail(Option.isSome(model) ? withProvider(error, model.value) : error)
+    )
+
   // One generator function per planner, not one per call: V8 gives every `function*` object its own
   // prototype and generator map, made again for each call that creates one (~3 µs, old-space garbage).
   function* steps(input: CallMeta, validated: CallRequest, context: CallContext) {
@@ -218,9 +225,9 @@ const planValidated = (deps: PlannerDeps) => {
       (traceIdProblem(context.traceId) === undefined
         ? undefined
         : `withCallContext: ${traceIdProblem(context.traceId)}`)
-    if (traceIdRefused !== undefined) return yield* invalidRequest(traceIdRefused)
+    if (traceIdRefused !== undefined) return yield* failNamingProvider(invalidRequest(traceIdRefused), input.model)
     const given = tagsOf(input, context)
-    if (given instanceof FatalError) return yield* given
+    if (given instanceof FatalError) return yield* failNamingProvider(given, input.model)
     const tags = scrubbedTags(given, deps.scrub)
     const model = yield* deps.config.model(input.model)
     // A provider without its key cannot be called: said before any ledger write, as a bad request is.

@@ -7,6 +7,7 @@ import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
 import {
+  type FatalError,
   generate,
   Ledger,
   type LedgerEvent,
@@ -205,11 +206,14 @@ describe("invalid tags are refused before any ledger write or request", () => {
           const error = yield* Effect.flip(generate({ prompt: "hi", traceId: traceId as string }))
           assert.strictEqual(error._tag === "FatalError" && error.reason, "invalid_request", String(traceId))
           assert.match(error.message, message)
+          // the default model resolves: the refusal names its provider, as every other field's does
+          assert.strictEqual((error as FatalError).provider, "google", String(traceId))
           const streamed = yield* Effect.flip(Stream.runDrain(stream({ prompt: "hi", traceId: traceId as string })))
           assert.match(streamed.message, message)
         }
         const inContext = yield* Effect.flip(generate({ prompt: "hi" }).pipe(withCallContext({ traceId: "a\tb" })))
         assert.match(inContext.message, /^withCallContext: traceId must have no control characters/)
+        assert.strictEqual((inContext as FatalError).provider, "google")
         assert.deepStrictEqual(yield* (yield* Ledger).events(), [])
         // what is taken: any printable text up to 256 characters, emoji whole
         const ok = yield* generate({
