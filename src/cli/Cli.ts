@@ -21,6 +21,7 @@ import { readFileSync } from "node:fs"
 import type { ConfigError, LedgerError } from "../domain/Errors.js"
 import { GenerationResponse } from "../domain/GenerationResponse.js"
 import type { GenerateRequest } from "../domain/Request.js"
+import { stdoutColoured } from "../internal/Colour.js"
 import { liveOver, type LiveServices, nodeFileSystem } from "../layers/Live.js"
 import { generate, stream } from "../services/LLMClient.js"
 import * as LLMConfig from "../services/LLMConfig.js"
@@ -344,8 +345,8 @@ const stderrLogger = (output: Output.Output) =>
     process.stderr.write(`${output.scrub(`${logLevel.label.toLowerCase()}: ${text}`)}\n`)
   })
 
-/** @effect/cli's help is always styled; plain text unless stdout is a terminal without `NO_COLOR` (set and non-empty, as no-color.org says). */
-const colour = process.stdout.isTTY === true && (process.env.NO_COLOR ?? "") === ""
+/** @effect/cli's help is always styled; plain text unless stdout is coloured (`stdoutColoured`). */
+const colour = stdoutColoured()
 const stripAnsi = (text: string): string => text.replace(/\x1b\[[0-9;]*m/g, "")
 
 /**

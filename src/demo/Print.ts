@@ -2,14 +2,15 @@
  * Output of the tour: an `Out` that prints headings, aligned key/value blocks and tables for humans
  * (`human`) or prints nothing (`silent`, under `--json`), money and token formatting, and a logger
  * that keeps the library's own log lines (retries at Debug, breaker transitions at Warning) as facts
- * and, for humans, shows them as indented notes. Colour only on a TTY without `NO_COLOR`.
+ * and, for humans, shows them as indented notes. Colour only on a TTY without a non-empty `NO_COLOR`.
  */
 import * as Cause from "effect/Cause"
 import * as HashMap from "effect/HashMap"
 import * as Logger from "effect/Logger"
 import type * as LogLevel from "effect/LogLevel"
+import { stdoutColoured } from "../internal/Colour.js"
 
-const colour = process.stdout.isTTY === true && process.env.NO_COLOR === undefined
+const colour = stdoutColoured()
 const paint = (code: string) => (text: string): string => (colour ? `\x1b[${code}m${text}\x1b[0m` : text)
 
 /** Text styles (no-ops when colour is off). */
