@@ -11,7 +11,7 @@ import * as Effect from "effect/Effect"
 export const migrationsTable = "effect_llm_migrations"
 
 /** The highest schema version this code knows; a ledger at a higher one is refused, not touched. */
-export const latestVersion = 5
+export const latestVersion = 6
 
 const indexes = (sql: SqlClient.SqlClient) =>
   Effect.all([
@@ -201,13 +201,22 @@ const usageParts = Effect.gen(function*() {
   yield* sql`ALTER TABLE ledger_events ADD COLUMN reasoning_tokens INTEGER`
 })
 
+/**
+ * Version 6 changes no table: it marks the PostgreSQL ledger's advisory locks keyed by schema (releases
+ * from 2026-12-06), which the single-key locks of releases before never exclude. Those releases, schema 5,
+ * now refuse a ledger a newer process has opened (`incompatible_schema`) instead of sharing its budget
+ * without serialising their holds with it.
+ */
+const schemaKeyedLocks = Effect.void
+
 /** The migrations, by `<version>_<name>`. */
 export const migrations: Record<string, Effect.Effect<void, unknown, SqlClient.SqlClient>> = {
   "1_create_ledger_events": createEvents,
   "2_tags_and_raises": tagsAndRaises,
   "3_rate_events": rateEvents,
   "4_partial_indexes": partialIndexes,
-  "5_usage_parts": usageParts
+  "5_usage_parts": usageParts,
+  "6_schema_keyed_locks": schemaKeyedLocks
 }
 
 /** Applies the pending migrations (no schema dump). */

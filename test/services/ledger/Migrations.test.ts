@@ -145,7 +145,7 @@ describe("ledger migration from schema v1", () => {
 
       yield* Effect.scoped(Effect.gen(function*() {
         const sql = yield* sqliteClient(path)
-        assert.deepStrictEqual(yield* versions(sql), [1, 2, 3, 4, 5])
+        assert.deepStrictEqual(yield* versions(sql), [1, 2, 3, 4, 5, 6])
         assert.deepStrictEqual((yield* v1Rows(sql)).slice(0, 9), before[0])
         const [integrity] = yield* Effect.orDie(sql.unsafe<{ integrity_check: string }>("PRAGMA integrity_check"))
         assert.strictEqual(integrity!.integrity_check, "ok")
@@ -173,7 +173,7 @@ describe("ledger migration from schema v1", () => {
       }))
       // a second open finds nothing to migrate
       yield* Effect.scoped(Layer.build(layerSqlite({ path })))
-      assert.deepStrictEqual(yield* Effect.scoped(Effect.flatMap(sqliteClient(path), versions)), [1, 2, 3, 4, 5])
+      assert.deepStrictEqual(yield* Effect.scoped(Effect.flatMap(sqliteClient(path), versions)), [1, 2, 3, 4, 5, 6])
     }))
 
   it.effect("a version 1 ledger whose migration cannot be recorded (a read-only file) is LedgerError unavailable saying so, left as it was", () =>
@@ -191,7 +191,7 @@ describe("ledger migration from schema v1", () => {
       }))
       const error = yield* buildFailure(layerSqlite({ path }))
       assert.strictEqual(error.reason, "unavailable")
-      assert.include(error.message, "schema is version 1 and could not be migrated to 5")
+      assert.include(error.message, "schema is version 1 and could not be migrated to 6")
       yield* Effect.scoped(Effect.gen(function*() {
         const sql = yield* sqliteClient(path)
         assert.deepStrictEqual(yield* versions(sql), [1])
@@ -243,7 +243,7 @@ describe("ledger migration from schema v1", () => {
 
         yield* Effect.scoped(Effect.gen(function*() {
           const sql = yield* pgClient(url)
-          assert.deepStrictEqual(yield* versions(sql), [1, 2, 3, 4, 5])
+          assert.deepStrictEqual(yield* versions(sql), [1, 2, 3, 4, 5, 6])
           assert.deepStrictEqual((yield* v1Rows(sql)).slice(0, 9), before[0])
           const indexes = yield* Effect.orDie(sql.unsafe<{ indexname: string; indexdef: string }>(
             "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = current_schema() AND tablename = 'ledger_events' ORDER BY indexname"
