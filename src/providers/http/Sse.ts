@@ -30,9 +30,21 @@ export interface SseParser {
 /** Shared by every event without comments or non-field lines (most events): no array per event. */
 const none: ReadonlyArray<string> = Object.freeze([])
 
-/** Creates a parser accepting `\r\n`, `\n` and `\r` line ends (and so `\r\n\r\n`, `\n\n`, `\r\r` event ends). */
-export const makeParser = (): SseParser => {
+/**
+ * The longest event, in characters (64 Mi, the bound of a body read whole): a server that never ends
+ * its event would otherwise grow it to V8's string limit (~512 MiB) before anything fails.
+ */
+export const maxEventChars = 64 * 1024 * 1024
+
+/**
+ * Creates a parser accepting `\r\n`, `\n` and `\r` line ends (and so `\r\n\r\n`, `\n\n`, `\r\r` event
+ * ends). `feed` throws a `RangeError` once the event it is in passes `maxChars`.
+ */
+export const makeParser = (maxChars: number = maxEventChars): SseParser => {
   let pending: Array<string> = []
+  let pendingChars = 0
+  // the characters of the lines of the event being read (checked once per `feed`, not per line)
+  let eventChars = 0
   let skipLeadingLf = false
   let atStart = true
   let event: string | undefined
@@ -56,6 +68,7 @@ export const makeParser = (): SseParser => {
       out.push(unterminated ? { ...dispatched, unterminated } : dispatched)
     }
     event = undefined
+    eventChars = 0
     data = undefined
     moreData = undefined
     comments = undefined
@@ -72,6 +85,7 @@ export const makeParser = (): SseParser => {
    */
   const line = (source: string, from: number, to: number, colon: number) => {
     if (to === from) return dispatch()
+    eventChars += to - from
     if (colon === from) {
       ;(comments ??= []).push(source.slice(from + 1, to))
       return
@@ -124,6 +138,7 @@ export const makeParser = (): SseParser => {
         pending.push(text.slice(start, end))
         const joined = pending.join("")
         pending = []
+        pendingChars = 0
         wholeLine(joined)
       } else {
         if (colonAt !== -1 && colonAt < start) colonAt = text.indexOf(":", start)
@@ -138,7 +153,13 @@ export const makeParser = (): SseParser => {
         }
       }
     }
-    if (start < length) pending.push(text.slice(start))
+    if (start < length) {
+      pending.push(text.slice(start))
+      pendingChars += length - start
+    }
+    if (eventChars + pendingChars > maxChars) {
+      throw new RangeError(`an event longer than ${maxChars} characters (its end not yet received)`)
+    }
     const events = out
     out = []
     return events
@@ -148,6 +169,7 @@ export const makeParser = (): SseParser => {
     if (pending.length > 0) {
       wholeLine(pending.join(""))
       pending = []
+      pendingChars = 0
     }
     dispatch(true)
     const events = out

@@ -26,6 +26,7 @@ const compress: Record<"gzip" | "deflate" | "br", (bytes: Uint8Array) => Buffer>
 
 const geminiAnswer = Loopback.readFixture(GeminiHarness.googleai + "unary-success-basic-reply-short.json")
 const json = { "content-type": "application/json; charset=UTF-8" }
+const eventStream = { "content-type": "text/event-stream" }
 
 it.layer(NodeHttpClient.layerUndici)("compressed bodies", (it) => {
   for (const name of ["test_stream_events_thinking.yaml", "test_prompt_with_prefill_and_stop_sequences.yaml"]) {
@@ -155,7 +156,7 @@ it.layer(NodeHttpClient.layerUndici)("compressed bodies", (it) => {
     }))
 
   it.scoped(
-    "a body past 64 MiB (plain, or a small gzip that inflates past it), or headers past 16 KiB, is an undecodable answer (FatalError bad_response, the same bytes fail again), not a crash of the process nor a retried connection failure",
+    "a body past 64 MiB (plain, or a small gzip that inflates past it), a streamed event past it, or headers past 16 KiB, is an undecodable answer (FatalError bad_response, the same bytes fail again), not a crash of the process nor a retried connection failure",
     () =>
       Effect.gen(function*() {
         const { client, server, target } = yield* GeminiHarness.setup
@@ -169,6 +170,11 @@ it.layer(NodeHttpClient.layerUndici)("compressed bodies", (it) => {
           assert.strictEqual(error.reason, "bad_response")
           assert.include(error.message, "too large")
         }
+        // a streamed event that never ends: refused at the same bound, not grown to V8's string limit
+        server.enqueue(Loopback.replay(Buffer.concat([Buffer.from("data: "), huge]), { headers: eventStream }))
+        const { error: endless } = yield* GeminiHarness.runStream(client, target)
+        assert.deepStrictEqual([endless?._tag, endless?.reason], ["FatalError", "bad_response"])
+        assert.include(endless?.message, "too large")
         // headers past undici's 16 KiB: the same answer overflows on every retry
         const padding = Object.fromEntries(Array.from({ length: 20 }, (_, i) => [`x-pad-${i}`, "p".repeat(1024)]))
         server.enqueue(Loopback.replay(geminiAnswer, { headers: { ...json, ...padding } }))

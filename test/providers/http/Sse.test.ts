@@ -163,4 +163,18 @@ describe("Sse", () => {
         }
       }
     }), 60_000)
+
+  it("an event past the bound throws a RangeError (a line that never ends, or lines without a blank one); events under it each pass", () => {
+    const bounded = () => Sse.makeParser(100)
+    const oneLine = bounded()
+    oneLine.feed(`data: ${"x".repeat(60)}`)
+    assert.throws(() => oneLine.feed("x".repeat(60)), RangeError, /an event longer than 100 characters/)
+    const manyLines = bounded()
+    assert.throws(() => manyLines.feed("data: xxxxxxxx\n".repeat(20)), RangeError)
+    // 40 events of 50 characters each: 2,000 in all, none over the bound
+    const events = bounded()
+    const fed = events.feed(`data: ${"y".repeat(44)}\n\n`.repeat(40))
+    assert.strictEqual(fed.length, 40)
+    assert.strictEqual(Sse.maxEventChars, 64 * 1024 * 1024)
+  })
 })
