@@ -8,7 +8,15 @@ import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Logger from "effect/Logger"
 import * as Stream from "effect/Stream"
-import { generate, Ledger, makeLiveLayer, makeMockProviders, makeTestLayer, stream, testConfig } from "../../src/index.js"
+import {
+  generate,
+  Ledger,
+  makeLiveLayer,
+  makeMockProviders,
+  makeTestLayer,
+  stream,
+  testConfig
+} from "../../src/index.js"
 import * as Loopback from "../support/LoopbackServer.js"
 
 const config = { ...testConfig, budget: { daily_spend_limit: 1, default_max_output_tokens: 100 } }
@@ -135,7 +143,11 @@ describe("a stream's last usage report", () => {
       message: { id: "msg_1", type: "message", role: "assistant", model: "claude-haiku-4-5", content: [], usage: start }
     }) +
     named("content_block_start", { type: "content_block_start", index: 0, content_block: { type: "text", text: "" } }) +
-    named("content_block_delta", { type: "content_block_delta", index: 0, delta: { type: "text_delta", text: answer } }) +
+    named("content_block_delta", {
+      type: "content_block_delta",
+      index: 0,
+      delta: { type: "text_delta", text: answer }
+    }) +
     named("content_block_stop", { type: "content_block_stop", index: 0 }) +
     named("message_delta", { type: "message_delta", delta: { stop_reason: "end_turn" }, usage: final }) +
     named("message_stop", { type: "message_stop" })
@@ -150,8 +162,16 @@ describe("a stream's last usage report", () => {
 
   for (
     const [name, model, body] of [
-      ["Anthropic: message_delta's output of 3e9", "claude", claude({ input_tokens: 7, output_tokens: 1 }, { output_tokens: 3e9 })],
-      ["Anthropic: message_delta's output of -1", "claude", claude({ input_tokens: 7, output_tokens: 1 }, { output_tokens: -1 })],
+      [
+        "Anthropic: message_delta's output of 3e9",
+        "claude",
+        claude({ input_tokens: 7, output_tokens: 1 }, { output_tokens: 3e9 })
+      ],
+      [
+        "Anthropic: message_delta's output of -1",
+        "claude",
+        claude({ input_tokens: 7, output_tokens: 1 }, { output_tokens: -1 })
+      ],
       ["Anthropic: no input_tokens anywhere", "claude", claude({ output_tokens: 1 }, { output_tokens: 40 })],
       ["Gemini: a whole snapshot, then an impossible final report", "flash", flash]
     ] as const
@@ -161,7 +181,11 @@ describe("a stream's last usage report", () => {
         const server = yield* Loopback.make
         server.enqueue({ status: 200, headers: sse, body })
         const commit = yield* Effect.gen(function*() {
-          const text = yield* Stream.runFold(stream({ prompt: "x", model }), "", (all, event) => all + (event.delta ?? ""))
+          const text = yield* Stream.runFold(
+            stream({ prompt: "x", model }),
+            "",
+            (all, event) => all + (event.delta ?? "")
+          )
           assert.strictEqual(text, answer)
           const events = yield* (yield* Ledger).events()
           return events.find((event) => event.type === "commit")

@@ -5,7 +5,8 @@ import { bar, displayWidth, spendLine, table, usd } from "../../src/cli/Format.j
 describe("Format", () => {
   it("usd: whole cents with two decimals, sub-cent with six, anything else as many as it takes up to six", () => {
     assert.deepStrictEqual(
-      [0, 0.1, 5, 0.105, 0.0995, 1.234567, 0.0049, 1 / 3, 2.0000004, 2.1000004, 2.0000006, 0.0099999996, 4e-7, 6e-7].map(usd),
+      [0, 0.1, 5, 0.105, 0.0995, 1.234567, 0.0049, 1 / 3, 2.0000004, 2.1000004, 2.0000006, 0.0099999996, 4e-7, 6e-7]
+        .map(usd),
       [
         "$0.00",
         "$0.10",
