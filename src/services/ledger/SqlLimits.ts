@@ -129,10 +129,14 @@ SELECT ${row.type}::text, ${row.slot_id}::text, ${row.alias}::text, ${row.endpoi
       // (safe to run again on a lost connection: a row already folded is skipped by its seq)
     ).pipe(reconnecting(dialect), guard(dialect, "read_failed", "reading the rate-limit windows"))
 
-    const admit = (request: AdmitRequest): Effect.Effect<Admission, LedgerError> => {
-      // drawn once: run again after a lost connection, the admission finds its own slot if it landed
-      const id = randomUUID()
-      return untraced(inTransaction(
+    const admit = (request: AdmitRequest): Effect.Effect<Admission, LedgerError> =>
+      Effect.suspend(() => admitAs(request, randomUUID()))
+    /**
+     * Admits under slot `id`, drawn once per admission: run again after a lost connection, it finds its
+     * own slot if the slot's COMMIT landed (the catch-up read it), and takes it.
+     */
+    const admitAs = (request: AdmitRequest, id: string): Effect.Effect<Admission, LedgerError> =>
+      untraced(inTransaction(
         sql,
         statements.begin,
         Effect.gen(function*() {
@@ -170,16 +174,18 @@ SELECT ${row.type}::text, ${row.slot_id}::text, ${row.alias}::text, ${row.endpoi
             timestamp: slot.timestamp,
             keep_until: slot.keepUntil
           })
-          // counted now; when a later catch-up reads this row, `add` knows the id and skips it
-          windows.add({ ...slot })
           return { _tag: "Admitted", slot } as const
         }),
         statements.after
       )).pipe(
+        // counted once committed (a transaction cut before its COMMIT left no slot); when a later
+        // catch-up reads this row, `add` knows the id and skips it
+        Effect.tap((admission) => {
+          if (admission._tag === "Admitted") windows.add({ ...admission.slot })
+        }),
         reconnecting(dialect),
         guard(dialect, "write_failed", `admitting an attempt of ${request.alias}`)
       )
-    }
 
     const release = (slot: Slot, used: number) => {
       const tokens = Math.ceil(used)

@@ -65,7 +65,8 @@ const openingOnSilentServer = Effect.gen(function*() {
  * A loopback proxy in front of the test database that misbehaves on cue:
  * - `arm(pattern, nth)`: loses the server's reply to the COMMIT after the `nth` statement matching
  *   `pattern` (the server runs it, the connection is cut before its reply — a backend terminated, a
- *   network cut at that moment);
+ *   network cut at that moment); `arm(pattern, nth, "unsent")`: cuts the connection before that COMMIT
+ *   reaches the server (the transaction rolls back);
  * - `freeze()`: from now on forwards nothing either way, the connections left open (a frozen server, a
  *   stuck pooler, a paused VM).
  */
@@ -73,13 +74,13 @@ const testDatabaseProxy = Effect.acquireRelease(
   Effect.async<
     {
       readonly port: number
-      readonly arm: (pattern: RegExp, nth: number) => void
+      readonly arm: (pattern: RegExp, nth: number, commit?: "unsent") => void
       readonly freeze: () => void
       readonly close: () => void
     }
   >(
     (resume) => {
-      let armed: { readonly pattern: RegExp; left: number } | undefined
+      let armed: { readonly pattern: RegExp; left: number; readonly unsent: boolean } | undefined
       let frozen = false
       const sockets = new Set<Net.Socket>()
       const target = new URL(pgUrl)
@@ -89,8 +90,14 @@ const testDatabaseProxy = Effect.acquireRelease(
         let lost = false
         client.on("data", (chunk) => {
           if (frozen) return
-          upstream.write(chunk)
           const text = chunk.toString("latin1")
+          if (armed?.unsent === true && armed.left === 0 && text.includes("COMMIT")) {
+            armed = undefined
+            client.destroy()
+            upstream.destroy()
+            return
+          }
+          upstream.write(chunk)
           if (armed === undefined) return
           if (armed.left > 0 && armed.pattern.test(text)) armed.left--
           else if (armed.left === 0 && text.includes("COMMIT")) {
@@ -112,7 +119,7 @@ const testDatabaseProxy = Effect.acquireRelease(
       server.listen(0, "127.0.0.1", () =>
         resume(Effect.succeed({
           port: (server.address() as Net.AddressInfo).port,
-          arm: (pattern, nth) => armed = { pattern, left: nth },
+          arm: (pattern, nth, commit) => armed = { pattern, left: nth, unsent: commit === "unsent" },
           freeze: () => {
             frozen = true
           },
@@ -383,6 +390,25 @@ describe("PostgreSQL ledger", () => {
         assert.strictEqual(admission._tag, "Admitted")
         const [use] = yield* ledger.limitUse()
         assert.strictEqual(use?.requestsMinute, 1)
+      }).pipe(Effect.scoped),
+    30_000
+  )
+
+  it.live.skipIf(!pgReachable)(
+    "an admission whose COMMIT never reached the server is admitted again, its slot written: another process counts it",
+    () =>
+      Effect.gen(function*() {
+        const proxy = yield* testDatabaseProxy
+        const url = yield* freshPgSchema()
+        const direct = new URL(Redacted.value(url))
+        direct.port = String(proxy.port)
+        const ledger = yield* ledgerOf(layerPostgres({ url: Redacted.make(direct.toString()), holdTtlS: 900 }))
+        const other = yield* ledgerOf(layerPostgres({ url, holdTtlS: 900 }))
+        proxy.arm(/INSERT INTO "?rate_events/, 0, "unsent")
+        const request = { alias: "flash", endpoint: "google", limits: { rpm: 1 }, tokens: 10 }
+        assert.strictEqual((yield* ledger.admit(request))._tag, "Admitted")
+        // the slot is in the database: another process sharing the ledger is refused for the minute
+        assert.strictEqual((yield* other.admit(request))._tag, "Refused")
       }).pipe(Effect.scoped),
     30_000
   )
