@@ -107,6 +107,17 @@ const makeDecoder = (
   let delivered = !firstDeltaAlone
   let held: Array<Sse.SseEvent> | undefined
   let heldFrom = 0
+  /**
+   * The parser's events, or the failure of an event too large to read (past its bound, or V8's string
+   * limit: a `RangeError`): the answer cannot be decoded, never a defect.
+   */
+  const parsed = (parse: () => Array<Sse.SseEvent>): Array<Sse.SseEvent> | LLMError => {
+    try {
+      return parse()
+    } catch (cause) {
+      return Errors.badResponse(`an event too large to read: ${String(cause)}`, context)
+    }
+  }
   /** Hands events to the handler, up to one that ends the stream (or, before any, the first delta). */
   const handle = (events: Array<Sse.SseEvent>, from: number, out: Array<StreamPart>): Step => {
     for (let i = from; i < events.length; i++) {
@@ -135,13 +146,8 @@ const makeDecoder = (
   }
   return {
     read: (bytes, out) => {
-      let events: Array<Sse.SseEvent>
-      try {
-        events = parser.feed(utf8.read(bytes))
-      } catch (cause) {
-        // an event past V8's string limit (RangeError): the answer cannot be decoded, never a defect
-        return Errors.badResponse(`an event too large to read: ${String(cause)}`, context)
-      }
+      const events = parsed(() => parser.feed(utf8.read(bytes)))
+      if (!Array.isArray(events)) return events
       if (held === undefined) return handle(events, 0, out)
       // (A later read of the same batch, after the first delta: behind the held-back events.)
       for (const event of events) held.push(event)
@@ -160,9 +166,11 @@ const makeDecoder = (
       // (The end's events may hold the first delta, and hold back what follows it.)
       // (A character the body's end cut short is U+FFFD, before the parser's last event.)
       const cut = utf8.end()
-      const step = resume(out) ??
-        handle(cut.length > 0 ? [...parser.feed(cut), ...parser.end()] : parser.end(), 0, out) ??
-        resume(out)
+      let step = resume(out)
+      if (step === undefined) {
+        const events = parsed(() => cut.length > 0 ? [...parser.feed(cut), ...parser.end()] : parser.end())
+        step = Array.isArray(events) ? handle(events, 0, out) ?? resume(out) : events
+      }
       if (step !== undefined) return step
       const error = handler.onEnd()
       if (error !== undefined) return error
@@ -179,7 +187,10 @@ const makeDecoder = (
       // (no first delta held back any more: every event is decoded)
       delivered = true
       if (resume(out) !== undefined) return out
-      for (const bytes of reads) if (handle(parser.feed(utf8.read(bytes)), 0, out) !== undefined) return out
+      for (const bytes of reads) {
+        const events = parsed(() => parser.feed(utf8.read(bytes)))
+        if (!Array.isArray(events) || handle(events, 0, out) !== undefined) return out
+      }
       return out
     }
   }

@@ -13,6 +13,7 @@ import * as Effect from "effect/Effect"
 import * as Zlib from "node:zlib"
 import type { LLMError } from "../../../src/domain/Errors.js"
 import * as Gemini from "../../../src/providers/gemini/Gemini.js"
+import * as Sse from "../../../src/providers/http/Sse.js"
 import { failureOf } from "../../support/Exits.js"
 import * as Loopback from "../../support/LoopbackServer.js"
 import * as Anthropic from "../anthropic/Harness.js"
@@ -175,6 +176,13 @@ it.layer(NodeHttpClient.layerUndici)("compressed bodies", (it) => {
         const { error: endless } = yield* GeminiHarness.runStream(client, target)
         assert.deepStrictEqual([endless?._tag, endless?.reason], ["FatalError", "bad_response"])
         assert.include(endless?.message, "too large")
+        // one exactly at the bound, cut inside a character: the end's U+FFFD passes it, bad_response too
+        const atBound = Buffer.alloc(Sse.maxEventChars + 2, 0x78)
+        atBound.write("data: ")
+        atBound.set([0xe2, 0x82], Sse.maxEventChars)
+        server.enqueue(Loopback.replay(atBound, { headers: eventStream }))
+        const { error: cutAtBound } = yield* GeminiHarness.runStream(client, target)
+        assert.deepStrictEqual([cutAtBound?._tag, cutAtBound?.reason], ["FatalError", "bad_response"])
         // headers past undici's 16 KiB: the same answer overflows on every retry
         const padding = Object.fromEntries(Array.from({ length: 20 }, (_, i) => [`x-pad-${i}`, "p".repeat(1024)]))
         server.enqueue(Loopback.replay(geminiAnswer, { headers: { ...json, ...padding } }))
