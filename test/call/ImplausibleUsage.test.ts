@@ -120,10 +120,12 @@ describe("a stream's last usage report", () => {
         default_model: "claude",
         providers: {
           google: { api_key: "implausible-google-key", endpoints: [{ name: "g", base_url: url }] },
-          anthropic: { api_key: "sk-ant-api03-implausible-0123", endpoints: [{ name: "a", base_url: url }] }
+          anthropic: { api_key: "sk-ant-api03-implausible-0123", endpoints: [{ name: "a", base_url: url }] },
+          dashscope: { api_key: "implausible-dashscope-key", endpoints: [{ name: "d", base_url: url }] }
         },
         models: {
           flash: { provider: "google", model_id: "gemini-2.5-flash", pricing },
+          qwen: { provider: "dashscope", model_id: "qwen-plus", pricing },
           claude: { provider: "anthropic", model_id: "claude-haiku-4-5", pricing }
         },
         resilience: { max_retries: 0 },
@@ -160,8 +162,22 @@ describe("a stream's last usage report", () => {
     usageMetadata: { promptTokenCount: 7, candidatesTokenCount: 3e9, totalTokenCount: 3e9 + 7 }
   })
 
+  // DashScope's native stream: cumulative usage on every event; here none says the input
+  const qwen = [answer.slice(0, 4), answer.slice(4)].map((text, i) =>
+    `id:${i + 1}\nevent:result\n:HTTP_STATUS/200\n${
+      data({
+        output: {
+          choices: [{ message: { content: text, role: "assistant" }, finish_reason: i === 0 ? "null" : "stop" }]
+        },
+        usage: { output_tokens: 1 + 39 * i, total_tokens: 1 + 39 * i },
+        request_id: "ds-1"
+      })
+    }`
+  ).join("")
+
   for (
     const [name, model, body] of [
+      ["DashScope: no input_tokens in any event", "qwen", qwen],
       [
         "Anthropic: message_delta's output of 3e9",
         "claude",

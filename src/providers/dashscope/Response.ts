@@ -176,17 +176,20 @@ export const finishOf = (generation: Generation): FinishReason | undefined => {
   return typeof finish === "string" && finish !== "null" && finish !== "" ? fromDashScope(finish) : undefined
 }
 
-/** Input and output as reported (output includes reasoning; else what the total leaves); total as reported, else the sum. */
-/** Whether a usage block counts anything: `{}` or every count `null` is no report (settled at the bound, not 0). */
-export const countsAnything = (usage: Usage): boolean =>
-  usage.input_tokens != null || usage.output_tokens != null || usage.total_tokens != null
+/**
+ * Whether a usage block is a report: it says the input, and the output or the total. `{}`, every count
+ * `null`, or no input count is none (settled at the bound, as on the other protocols: never an input of 0).
+ */
+export const isReport = (usage: Usage): boolean =>
+  usage.input_tokens != null && (usage.output_tokens != null || usage.total_tokens != null)
 
 /** The usage of a generation whose other fields do not decode (it was billed), when that part is readable. */
 const billedOf = (json: unknown): UsageCounts | undefined => {
   const usage = Json.isObject(json) ? json.usage : undefined
-  return usage != null && isUsage(usage) && countsAnything(usage as Usage) ? usageOf(usage as Usage) : undefined
+  return usage != null && isUsage(usage) && isReport(usage as Usage) ? usageOf(usage as Usage) : undefined
 }
 
+/** Input and output as reported (output includes reasoning; else what the total leaves); total as reported, else the sum. */
 export const usageOf = (usage: Usage): UsageCounts => {
   const inputTokens = usage.input_tokens ?? 0
   // a total without its output count still says what the output was
@@ -230,7 +233,7 @@ export const answerOf = (
     content,
     reasoning: reasoning.length > 0 ? reasoning : undefined,
     ...(parts.length > 0 ? { parts } : {}),
-    usage: generation.usage != null && countsAnything(generation.usage) ? usageOf(generation.usage) : undefined,
+    usage: generation.usage != null && isReport(generation.usage) ? usageOf(generation.usage) : undefined,
     finishReason: finishOf(generation) ?? "other",
     requestId: generation.request_id ?? headers["x-request-id"],
     modelVersion: undefined

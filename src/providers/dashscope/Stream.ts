@@ -20,9 +20,9 @@ import { classifyPayload, errorPayloadOf } from "./Errors.js"
 import { metadataKey } from "./Request.js"
 import {
   contentOf,
-  countsAnything,
   finishOf,
   isGeneration,
+  isReport,
   looksLikeGeneration,
   reasoningOf,
   toolCallsOf,
@@ -99,7 +99,7 @@ export const makeHandler = (
     }
     const fragments = toolCallsOf(json)
     calls.add(fragments)
-    if (json.usage != null && countsAnything(json.usage)) {
+    if (json.usage != null && isReport(json.usage)) {
       out.push({ _tag: "Usage", usage: usageOf(json.usage) })
       calls.reported()
     }
