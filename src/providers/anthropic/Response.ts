@@ -149,20 +149,18 @@ export const isStreamEvent = (value: unknown): value is StreamEvent =>
 export const looksLikeMessage = (json: unknown): boolean =>
   Json.isObject(json) && (json.type === "message" || Array.isArray(json.content))
 
+/** The usage of a Message whose other fields do not decode (it was billed), when that part is readable. */
+export const billedOf = (json: unknown): UsageCounts | undefined => {
+  const usage = Json.isObject(json) ? json.usage : undefined
+  // (one without its input count is no report, as for a Message that decodes: never an input of 0)
+  return usage != null && isUsage(usage) && (usage as Usage).input_tokens != null ? usageOf(usage as Usage) : undefined
+}
+
 /**
  * Input = `input_tokens` + cache reads + cache writes (Anthropic counts them apart; effect-llm's
  * `inputTokens` counts every input token), reported again as `cachedInputTokens` / `cacheWriteTokens`;
  * output = `output_tokens` (thinking included).
  */
-/** Whether a usage block counts anything: `{}` or both counts `null` is no report (settled at the bound, not 0). */
-export const countsAnything = (usage: Usage): boolean => usage.input_tokens != null || usage.output_tokens != null
-
-/** The usage of a Message whose other fields do not decode (it was billed), when that part is readable. */
-export const billedOf = (json: unknown): UsageCounts | undefined => {
-  const usage = Json.isObject(json) ? json.usage : undefined
-  return usage != null && isUsage(usage) && countsAnything(usage as Usage) ? usageOf(usage as Usage) : undefined
-}
-
 export const usageOf = (usage: Usage): UsageCounts => {
   const read = usage.cache_read_input_tokens ?? undefined
   const written = usage.cache_creation_input_tokens ?? undefined

@@ -37,6 +37,7 @@ export const makeHandler = (
 (): EventStream.EventHandler => {
   let finish: FinishReason | undefined
   let sawText = false
+  let reportedInput: number | undefined
   let sawEvent = false
   let announced = false
   let requestId = headers["x-request-id"]
@@ -99,9 +100,16 @@ export const makeHandler = (
     }
     const fragments = toolCallsOf(json)
     calls.add(fragments)
-    if (json.usage != null && isReport(json.usage)) {
-      out.push({ _tag: "Usage", usage: usageOf(json.usage) })
-      calls.reported()
+    if (json.usage != null) {
+      // (the input does not change within a stream: a later block that leaves it out keeps the earlier one's)
+      const usage = json.usage.input_tokens == null && reportedInput !== undefined
+        ? { ...json.usage, input_tokens: reportedInput }
+        : json.usage
+      if (isReport(usage)) {
+        reportedInput = usage.input_tokens!
+        out.push({ _tag: "Usage", usage: usageOf(usage) })
+        calls.reported()
+      }
     }
     const reason = finishOf(json)
     if (reason !== undefined) {

@@ -150,19 +150,17 @@ export const textOf = (response: GenerateContentResponse, thought: boolean): str
 }
 
 /**
+ * Whether a usage block is a report: it says the prompt's count. `{}`, every count `null`, or no
+ * prompt count is none (the call is then settled at its bound, never at an input of 0).
+ */
+export const isReport = (metadata: UsageMetadata): boolean => metadata.promptTokenCount != null
+
+/**
  * Input = prompt + tool-use prompt (cached tokens are part of the prompt); output = candidates +
  * thoughts (thinking is billed as output; `candidatesTokenCount` excludes it), or what the total
  * leaves when candidates are not counted (a blocked prompt: none); total as reported, else the sum
  * (WIRE.md §1.5).
  */
-/**
- * Whether a usage block counts anything: `{}` or every count `null` is no report (the call is then
- * settled at its bound, not at 0).
- */
-export const countsAnything = (metadata: UsageMetadata): boolean =>
-  metadata.promptTokenCount != null || metadata.candidatesTokenCount != null ||
-  metadata.totalTokenCount != null || metadata.thoughtsTokenCount != null
-
 export const usageOf = (metadata: UsageMetadata): UsageCounts => {
   const inputTokens = (metadata.promptTokenCount ?? 0) + (metadata.toolUsePromptTokenCount ?? 0)
   // total = input + candidates + thoughts: a total without its candidates count still says what they were
@@ -253,7 +251,7 @@ export const answerOf = (response: GenerateContentResponse, newId: () => string 
     content: textOf(response, false),
     reasoning: nonEmpty(textOf(response, true)),
     ...(needsParts(parts) ? { parts } : {}),
-    usage: response.usageMetadata != null && countsAnything(response.usageMetadata) ?
+    usage: response.usageMetadata != null && isReport(response.usageMetadata) ?
       usageOf(response.usageMetadata) :
       undefined,
     finishReason: finishOf(response) ?? "other",
@@ -265,7 +263,7 @@ export const answerOf = (response: GenerateContentResponse, newId: () => string 
 /** The usage of an answer whose other fields do not decode (it was billed), when that part is readable. */
 const billedOf = (json: unknown): UsageCounts | undefined => {
   const metadata = Json.isObject(json) ? json.usageMetadata : undefined
-  return metadata != null && isUsageMetadata(metadata) && countsAnything(metadata as UsageMetadata)
+  return metadata != null && isUsageMetadata(metadata) && isReport(metadata as UsageMetadata)
     ? usageOf(metadata as UsageMetadata)
     : undefined
 }

@@ -17,9 +17,9 @@ import type { StreamPart } from "../Provider.js"
 import { newCallId, signatureMetadata } from "./Content.js"
 import { classifyInBand, isErrorPayload } from "./Errors.js"
 import {
-  countsAnything,
   finishOf,
   type GenerateContentResponse,
+  isReport,
   isResponse,
   looksLikeResponse,
   toolCallOf,
@@ -109,11 +109,14 @@ export const makeHandler = (
     // so far at 0 if the stream were cut. Output counts, or the finish, make it a report; without them
     // it is `inputOnly` (its input counts stand, the output stays at its bound).
     const metadata = json.usageMetadata
-    if (metadata != null && countsAnything(metadata)) {
+    if (metadata != null && isReport(metadata)) {
       const inputOnly = metadata.candidatesTokenCount == null && metadata.thoughtsTokenCount == null &&
         reason === undefined
-      if (!inputOnly) out.push({ _tag: "Usage", usage: usageOf(metadata) })
-      else if (metadata.promptTokenCount != null) out.push({ _tag: "Usage", usage: usageOf(metadata), inputOnly: true })
+      out.push(
+        inputOnly
+          ? { _tag: "Usage", usage: usageOf(metadata), inputOnly: true }
+          : { _tag: "Usage", usage: usageOf(metadata) }
+      )
     }
     if (reason !== undefined) {
       finish = reason

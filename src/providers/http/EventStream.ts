@@ -115,6 +115,7 @@ const makeDecoder = (
     try {
       return parse()
     } catch (cause) {
+      if (!(cause instanceof RangeError)) throw cause
       return Errors.badResponse(`an event too large to read: ${String(cause)}`, context)
     }
   }
