@@ -25,6 +25,7 @@ import type { GenerateRequest } from "../../src/domain/Request.js"
 import * as Telemetry from "../../src/internal/Telemetry.js"
 import { layerWith } from "../../src/layers/Live.js"
 import { makeMockProviders, type MockCall } from "../../src/layers/Test.js"
+import { withBilledUsage } from "../../src/providers/http/Errors.js"
 import type { ProviderAnswer } from "../../src/providers/Provider.js"
 import { CircuitBreaker } from "../../src/services/CircuitBreaker.js"
 import { layerMemory, Ledger } from "../../src/services/Ledger.js"
@@ -278,6 +279,30 @@ describe.each(backends)("rate limits through the client ($name)", (backend) => {
         assert.strictEqual(tooBig.retryAfter, undefined)
         assert.include(tooBig.message, "limits.tpm of 5000")
         assert.strictEqual((yield* ledgerService.events()).filter((e) => e.type === "hold").length, 2)
+      }).pipe(Effect.provide(layer))
+    }))
+
+  test("a failed attempt whose answer still reported usage (it was billed) keeps those tokens counted", () =>
+    Effect.gen(function*() {
+      const { layer } = harness(
+        configWith({ tpm: 5000 }),
+        ledger(),
+        (call) =>
+          Effect.fail(withBilledUsage(
+            new FatalError({
+              reason: "bad_response",
+              message: "undecodable",
+              status: 200,
+              provider: call.provider,
+              endpoint: call.endpoint
+            }),
+            { inputTokens: 13, outputTokens: 400, totalTokens: 413 }
+          ))
+      )
+      yield* Effect.gen(function*() {
+        yield* Effect.flip(generate({ maxOutputTokens: 1000 }))
+        const [use] = yield* (yield* Ledger).limitUse()
+        assert.deepStrictEqual([use?.requestsMinute, use?.tokensMinute], [1, 413])
       }).pipe(Effect.provide(layer))
     }))
 
