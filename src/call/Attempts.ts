@@ -325,6 +325,8 @@ export const make = (deps: {
       // Every breaker the call could use is open past the delay (its own failures opened the last one):
       // the retry could only find nothing usable, so the call ends now rather than after the sleep.
       if (now + delayMs < (yield* router.usableAt(routing))) return yield* Effect.fail(error)
+      // what the failed attempt was billed is the call's (held with the next attempt, settled with it)
+      yield* metering.chargeFailed(meter, error)
       yield* Effect.logDebug(
         `retrying ${plan.model.alias} after ${error._tag} (${error.reason}) from ${route.endpoint.name}: waiting ${
           Math.round(delayMs)

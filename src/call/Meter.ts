@@ -10,6 +10,7 @@ import type { CallProgress } from "./Progress.js"
 export class Meter {
   private current: Hold
   private done = false
+  private chargedCost = 0
   /** When the hold was made or last renewed (`Metering.renewalDue`). */
   renewedAt: number
 
@@ -26,6 +27,19 @@ export class Meter {
   /** True once the call was committed or cancelled. */
   get settled(): boolean {
     return this.done
+  }
+
+  /**
+   * USD the call's earlier attempts were billed (a stream cut after its usage report, an undecodable
+   * answer that reported usage), each priced on its own model: added to the settlement.
+   */
+  get charged(): number {
+    return this.chargedCost
+  }
+
+  /** Metering's own: adds a failed attempt's billed cost. */
+  charge(cost: number): void {
+    this.chargedCost += cost
   }
 
   /** Metering's own: the hold after a raise. */

@@ -15,12 +15,14 @@ import type { BudgetConfig, ModelConfig } from "../domain/Config.js"
 import { BudgetExceededError, FatalError, type LedgerError, type RateLimitError } from "../domain/Errors.js"
 import { fromCounts, maxTokenCount, plausible, type TokenUsage, type UsageCounts } from "../domain/TokenUsage.js"
 import type { Scrubber } from "../internal/Scrub.js"
+import { roundUsd } from "../internal/Usd.js"
 import { billedUsageOf } from "../providers/http/Errors.js"
 import type { Hold, Ledger } from "../services/Ledger.js"
 import { formatUsd } from "../services/ledger/Spend.js"
-import { inputTokenBound, type Pricing } from "../services/Pricing.js"
+import type { Pricing } from "../services/Pricing.js"
 import type { Route } from "../services/Router.js"
 import type { Admission } from "./Admission.js"
+import { billedSoFar, boundedUsage } from "./Billed.js"
 import type { CallTelemetry } from "./CallTelemetry.js"
 import { Meter } from "./Meter.js"
 import type { PendingSettlements } from "./PendingSettlements.js"
@@ -124,9 +126,10 @@ export const make = (deps: {
     )
 
   /**
-   * Before a fallback's request: raises the hold to the fallback's estimate in one atomic ledger step
-   * (or refuses with `BudgetExceededError` naming the fallback's `endpoint`), so concurrent fallbacks
-   * cannot jointly pass a limit.
+   * Before a fallback's request, or a retry after an attempt that was billed: raises the hold to the
+   * attempt's estimate plus what earlier attempts were charged, in one atomic ledger step (or refuses
+   * with `BudgetExceededError` naming the attempt's `endpoint`), so concurrent calls cannot jointly pass
+   * a limit.
    */
   const raiseFor = (
     meter: Meter,
@@ -134,69 +137,41 @@ export const make = (deps: {
     endpoint: string
   ): Effect.Effect<void, BudgetExceededError | FatalError> => {
     const current = meter.hold
-    if (model.alias === current.alias) return Effect.void
+    if (model.alias === current.alias && meter.charged === 0) return Effect.void
     return Effect.flatMap(
       pricing.estimate(model, meter.plan.request, meter.plan.outputCap),
+      // what earlier attempts were billed stays held too: the hold bounds the whole call (API.md §14)
       (estimate) =>
-        ledger.raise(current, {
-          provider: model.provider,
-          model: model.modelId,
-          alias: model.alias,
-          estimate,
-          // every scope of the fallback alias, with the call's tags (API.md §12)
-          limits: limitsFor(deps.budget, model, meter.plan.tags)
-        }).pipe(
-          Effect.catchTags({
-            LedgerError: (error) => Effect.fail(ledgerUnavailable(error)),
-            BudgetExceededError: (error) =>
-              Effect.fail(
-                new BudgetExceededError({
-                  reason: error.reason,
-                  message: error.message,
-                  scope: error.scope,
-                  window: error.window,
-                  spent: error.spent,
-                  limit: error.limit,
-                  estimate: error.estimate,
-                  provider: error.provider ?? model.provider,
-                  endpoint
-                })
-              )
-          }),
-          Effect.map((raised) => meter.raised(raised))
-        )
+        model.alias === current.alias && meter.charged + estimate <= current.estimate
+          ? Effect.void
+          : ledger.raise(current, {
+            provider: model.provider,
+            model: model.modelId,
+            alias: model.alias,
+            estimate: roundUsd(meter.charged + estimate),
+            // every scope of the fallback alias, with the call's tags (API.md §12)
+            limits: limitsFor(deps.budget, model, meter.plan.tags)
+          }).pipe(
+            Effect.catchTags({
+              LedgerError: (error) => Effect.fail(ledgerUnavailable(error)),
+              BudgetExceededError: (error) =>
+                Effect.fail(
+                  new BudgetExceededError({
+                    reason: error.reason,
+                    message: error.message,
+                    scope: error.scope,
+                    window: error.window,
+                    spent: error.spent,
+                    limit: error.limit,
+                    estimate: error.estimate,
+                    provider: error.provider ?? model.provider,
+                    endpoint
+                  })
+                )
+            }),
+            Effect.map((raised) => meter.raised(raised))
+          )
     )
-  }
-
-  /**
-   * The output tokens of `bytes` of generated text no usage report counted: a token per byte at most
-   * (every tokenizer's bound) and, when the request sent an output cap, at most the cap — the provider
-   * stops there, so the call is never priced above its hold (`reported`: output already counted).
-   */
-  const unreportedOutput = (meter: Meter, model: ModelConfig, reported: number, bytes: number): number => {
-    const cap = requestFor(meter.plan, model).maxOutputTokens
-    return cap === undefined ? reported + bytes : Math.min(reported + bytes, Math.max(reported, cap))
-  }
-
-  const withOutput = (usage: UsageCounts, outputTokens: number): UsageCounts => ({
-    ...usage,
-    outputTokens,
-    totalTokens: usage.totalTokens - usage.outputTokens + outputTokens
-  })
-
-  /**
-   * Usage for a provider that reported none (an OpenAI-compatible server ignoring `include_usage`):
-   * the input bound of the hold and the output bound of the answer's UTF-8 bytes, so the call is priced
-   * at no less than it can have cost, and never above its hold.
-   */
-  const boundedUsage = (
-    meter: Meter,
-    model: ModelConfig,
-    bytes: number
-  ) => {
-    const inputTokens = inputTokenBound(meter.plan.request, model.protocol, model.modelId)
-    const outputTokens = unreportedOutput(meter, model, 0, bytes)
-    return { inputTokens, outputTokens, totalTokens: inputTokens + outputTokens }
   }
 
   const warnedUnreported = new Set<string>()
@@ -218,6 +193,26 @@ export const make = (deps: {
     const model = route?.model ?? meter.plan.model
     return { provider: model.provider, model: model.modelId, alias: model.alias, endpoint: route?.endpoint.name }
   }
+
+  /**
+   * After a failed attempt that is to be retried: what it was billed (its usage so far, or the usage
+   * an undecodable answer still reported) is priced on its own model and charged to the call, and its
+   * progress is forgotten — the next attempt's `raiseFor` holds the charge too. The last attempt is
+   * priced by `settleUnfinished` instead.
+   */
+  const chargeFailed = (meter: Meter, error: unknown): Effect.Effect<void> =>
+    Effect.suspend(() => {
+      const progress = meter.progress
+      const route = progress.route
+      if (route === undefined) return Effect.void
+      const reported = billedUsageOf(error)
+      const usage = progress.usage ?? (reported === undefined ? undefined : plausible(reported))
+      const billed = billedSoFar(meter, route.model, usage)
+      progress.charged()
+      return billed === undefined
+        ? Effect.void
+        : Effect.map(pricing.cost(route.model, billed), (cost) => meter.charge(cost))
+    })
 
   /**
    * The hold bounds the call (API.md §14): a service that ignored the output cap is still billed at its
@@ -278,7 +273,9 @@ export const make = (deps: {
     const usage = answerUsage(meter, route, reported, answer)
     meter.progress.observeUsage(usage)
     if (claimed !== undefined && reported === undefined) yield* warnImplausible(route)
-    const cost = yield* pricing.cost(route.model, usage)
+    const answerCost = yield* pricing.cost(route.model, usage)
+    // with what earlier attempts were billed
+    const cost = meter.charged === 0 ? answerCost : roundUsd(answerCost + meter.charged)
     const now = clock.unsafeCurrentTimeMillis()
     const timing = meter.progress.timing(now)
     const held = meter.hold
@@ -337,18 +334,10 @@ export const make = (deps: {
         ? billedUsageOf(Option.getOrUndefined(Cause.failureOption(exit.cause)))
         : undefined
       const usage = progress.usage ?? (billed === undefined ? undefined : plausible(billed))
-      // Text streamed after the provider's latest usage report (Chat Completions reports at the end
-      // only; Anthropic's message_start holds a placeholder output count) was generated and billed:
-      // it is priced at its bound, a token per byte up to the output cap; with no report at all the
-      // input is at its bound too and the row stays without usage.
       const model = route?.model ?? meter.plan.model
-      const priced = usage === undefined
-        ? (progress.streamedBytes > 0 ? boundedUsage(meter, model, progress.streamedBytes) : undefined)
-        : progress.unreportedBytes > 0
-        ? withOutput(usage, unreportedOutput(meter, model, usage.outputTokens, progress.unreportedBytes))
-        : usage
+      const priced = billedSoFar(meter, model, usage)
       return Effect.gen(function*() {
-        const cost = priced === undefined ? 0 : yield* pricing.cost(model, priced)
+        const cost = roundUsd((priced === undefined ? 0 : yield* pricing.cost(model, priced)) + meter.charged)
         const now = yield* Clock.currentTimeMillis
         const timing = progress.timing(now)
         yield* deps.admission.release(meter.plan.traceId, progress, priced?.totalTokens ?? 0)
@@ -386,7 +375,15 @@ export const make = (deps: {
       })
     })
 
-  return { hold, raiseFor, answered, commit, settleUnfinished, ...Renewal.make(ledger, deps.budget) }
+  return {
+    hold,
+    raiseFor,
+    chargeFailed,
+    answered,
+    commit,
+    settleUnfinished,
+    ...Renewal.make(ledger, deps.budget)
+  }
 }
 
 /** The metering operations of a layer. */

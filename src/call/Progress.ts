@@ -27,13 +27,24 @@ export class CallProgress {
 
   /**
    * Records an attempt about to be sent to `route`. What an earlier attempt reported (a stream's usage
-   * before it was cut) is its own: this one is priced by what it reports, on its own model.
+   * before it was cut) is its own, charged on its own model when it failed; this one is priced by what
+   * it reports.
    */
   attempt(route: Route): void {
     this.attemptCount += 1
     this.lastRoute = route
+    this.charged()
+  }
+
+  /**
+   * Forgets what the current attempt reported and received: it failed and was charged to the call
+   * (`Metering.chargeFailed`), so the settlement does not price it again.
+   */
+  charged(): void {
     this.seenUsage = undefined
     this.outputReported = false
+    this.outputBytes = 0
+    this.bytesSinceUsage = 0
   }
 
   /** Records that the call waited for a rate-limit slot and was routed again (that endpoint's breaker opened). */

@@ -1,0 +1,105 @@
+/**
+ * An attempt the provider billed but that did not give the answer — an Anthropic stream cut after its
+ * `message_start` counted the input — is the call's cost too (API.md §6 "the usage seen so far", §14
+ * "the hold bounds the call"): charged on its own model, held before the retry, settled with the call.
+ * (Live clock: the retries' 1 ms backoff is incidental here; their timing is tested elsewhere on TestClock.)
+ */
+import { assert, describe, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Stream from "effect/Stream"
+import { Ledger, makeLiveLayer, stream } from "../../src/index.js"
+import * as Loopback from "../support/LoopbackServer.js"
+
+const pricing = { input_per_1m: 1, output_per_1m: 10 }
+const layerFor = (url: string, budget: Record<string, unknown> = {}) =>
+  makeLiveLayer({
+    config: {
+      default_model: "claude",
+      providers: { anthropic: { api_key: "sk-ant-api03-billed-0123", endpoints: [{ name: "a", base_url: url }] } },
+      models: { claude: { provider: "anthropic", model_id: "claude-haiku-4-5", pricing } },
+      resilience: { max_retries: 2, base_delay_s: 0.001, max_delay_s: 0.001 },
+      budget: { daily_spend_limit: 1, default_max_output_tokens: 100, ...budget },
+      ledger: { backend: "memory" }
+    },
+    userConfig: false
+  })
+
+const sse = { "content-type": "text/event-stream; charset=utf-8" }
+const named = (event: string, json: unknown) => `event: ${event}\ndata: ${JSON.stringify(json)}\n\n`
+const start = (inputTokens: number) =>
+  named("message_start", {
+    type: "message_start",
+    message: {
+      id: "msg_1",
+      type: "message",
+      role: "assistant",
+      model: "claude-haiku-4-5",
+      content: [],
+      usage: { input_tokens: inputTokens, output_tokens: 1 }
+    }
+  })
+const whole = start(7) +
+  named("content_block_start", { type: "content_block_start", index: 0, content_block: { type: "text", text: "" } }) +
+  named("content_block_delta", { type: "content_block_delta", index: 0, delta: { type: "text_delta", text: "ok" } }) +
+  named("content_block_stop", { type: "content_block_stop", index: 0 }) +
+  named("message_delta", { type: "message_delta", delta: { stop_reason: "end_turn" }, usage: { output_tokens: 9 } }) +
+  named("message_stop", { type: "message_stop" })
+/** Cut after message_start: the service counted the input (7 in, 1 out: $0.000017), before any delta. */
+const cut = (inputTokens = 7): Loopback.ScriptedResponse => ({
+  headers: sse,
+  body: [start(inputTokens)],
+  end: "destroy"
+})
+const ok: Loopback.ScriptedResponse = { headers: sse, body: whole }
+
+const settlementOf = Effect.map(
+  Effect.flatMap(Ledger, (ledger) => ledger.events()),
+  (events) => events.filter((event) => event.type !== "hold")
+)
+
+describe("an attempt billed before it failed", () => {
+  it.live("a stream cut after message_start and retried: the call costs both attempts", () =>
+    Effect.gen(function*() {
+      const server = yield* Loopback.make
+      server.enqueue(cut(), ok)
+      const { finish, settlements } = yield* Effect.gen(function*() {
+        const events = yield* Stream.runCollect(stream({ prompt: "x" }))
+        return { finish: [...events].at(-1), settlements: yield* settlementOf }
+      }).pipe(Effect.provide(layerFor(server.url)))
+      assert.strictEqual(server.requests.length, 2)
+      // $0.000017 for the cut attempt, $0.000097 for the answer (7 in, 9 out)
+      assert.deepStrictEqual(settlements.map((event) => [event.type, event.cost]), [["commit", 0.000114]])
+      assert.strictEqual(finish?.response?.cost, 0.000114)
+      // the row's usage is the answer's
+      assert.strictEqual(settlements[0]?.usage?.outputTokens, 9)
+    }).pipe(Effect.scoped))
+
+  it.live("a stream whose every attempt was cut after message_start: its cancel costs every attempt", () =>
+    Effect.gen(function*() {
+      const server = yield* Loopback.make
+      server.enqueue(cut(), cut(), cut())
+      const { error, settlements } = yield* Effect.gen(function*() {
+        const error = yield* Effect.flip(stream({ prompt: "x" }).pipe(Stream.runDrain))
+        return { error, settlements: yield* settlementOf }
+      }).pipe(Effect.provide(layerFor(server.url)))
+      assert.strictEqual(error._tag, "RetryableError")
+      assert.strictEqual(server.requests.length, 3)
+      assert.deepStrictEqual(settlements.map((event) => [event.type, event.status, event.cost]), [
+        ["cancel", "error", 0.000051]
+      ])
+    }).pipe(Effect.scoped))
+
+  it.live("a retry the budget cannot hold beside what was billed is refused: no second request", () =>
+    Effect.gen(function*() {
+      const server = yield* Loopback.make
+      // 100,000 input tokens and one output counted ($0.10001) by a call held at about $0.001, under a $0.05 limit
+      server.enqueue(cut(100_000), ok)
+      const { error, settlements } = yield* Effect.gen(function*() {
+        const error = yield* Effect.flip(Stream.runDrain(stream({ prompt: "x" })))
+        return { error, settlements: yield* settlementOf }
+      }).pipe(Effect.provide(layerFor(server.url, { daily_spend_limit: 0.05 })))
+      assert.strictEqual(error._tag, "BudgetExceededError")
+      assert.strictEqual(server.requests.length, 1)
+      assert.deepStrictEqual(settlements.map((event) => [event.type, event.cost]), [["cancel", 0.10001]])
+    }).pipe(Effect.scoped))
+})
