@@ -2,6 +2,7 @@
  * The hold of one call as metering keeps it: raised in place when a fallback is used, and settled
  * exactly once (`Metering` is its only writer).
  */
+import type { UsageCounts } from "../domain/TokenUsage.js"
 import type { Hold } from "../services/Ledger.js"
 import type { Plan } from "./Plan.js"
 import type { CallProgress } from "./Progress.js"
@@ -11,6 +12,7 @@ export class Meter {
   private current: Hold
   private done = false
   private chargedCost = 0
+  private lastCharged: { readonly usage: UsageCounts; readonly failure: unknown } | undefined
   /** When the hold was made or last renewed (`Metering.renewalDue`). */
   renewedAt: number
 
@@ -37,9 +39,20 @@ export class Meter {
     return this.chargedCost
   }
 
-  /** Metering's own: adds a failed attempt's billed cost. */
-  charge(cost: number): void {
+  /** The usage of the last attempt charged, for a settlement no later attempt reported to. */
+  get lastChargedUsage(): UsageCounts | undefined {
+    return this.lastCharged?.usage
+  }
+
+  /** Whether `failure` (an attempt's error) was charged already: its billed usage is not priced again. */
+  wasCharged(failure: unknown): boolean {
+    return failure !== undefined && this.lastCharged?.failure === failure
+  }
+
+  /** Metering's own: adds a failed attempt's billed cost, with its usage and its error. */
+  charge(cost: number, usage: UsageCounts, failure: unknown): void {
     this.chargedCost += cost
+    this.lastCharged = { usage, failure }
   }
 
   /** Metering's own: the hold after a raise. */

@@ -211,7 +211,7 @@ export const make = (deps: {
       progress.charged()
       return billed === undefined
         ? Effect.void
-        : Effect.map(pricing.cost(route.model, billed), (cost) => meter.charge(cost))
+        : Effect.map(pricing.cost(route.model, billed), (cost) => meter.charge(cost, billed, error))
     })
 
   /**
@@ -329,10 +329,10 @@ export const make = (deps: {
       const error = failure === undefined ? undefined : { tag: failure.tag, message: deps.scrub(failure.message) }
       const progress = meter.progress
       const route = progress.route
-      // An undecodable answer whose usage still read was billed: priced by it, as a commit would be.
-      const billed = progress.usage === undefined && Exit.isFailure(exit)
-        ? billedUsageOf(Option.getOrUndefined(Cause.failureOption(exit.cause)))
-        : undefined
+      // An undecodable answer whose usage still read was billed: priced by it, as a commit would be
+      // (unless it is an earlier attempt's failure, charged when that attempt was retried).
+      const failed = Exit.isFailure(exit) ? Option.getOrUndefined(Cause.failureOption(exit.cause)) : undefined
+      const billed = progress.usage === undefined && !meter.wasCharged(failed) ? billedUsageOf(failed) : undefined
       const usage = progress.usage ?? (billed === undefined ? undefined : plausible(billed))
       const model = route?.model ?? meter.plan.model
       const priced = billedSoFar(meter, model, usage)
@@ -354,8 +354,13 @@ export const make = (deps: {
           ...who(meter, route),
           status: error === undefined ? "cancelled" : "error",
           cost,
-          // the usage seen so far (API.md §7); without any report, its bound (input bound + bytes streamed)
-          usage: priced === undefined ? undefined : fromCounts(priced),
+          // the usage seen so far (API.md §7); without any report, its bound (input bound + bytes streamed);
+          // when the last attempt sent was charged already, that attempt's
+          usage: priced !== undefined
+            ? fromCounts(priced)
+            : meter.lastChargedUsage === undefined
+            ? undefined
+            : fromCounts(meter.lastChargedUsage),
           attempts: progress.attempts,
           error,
           timing

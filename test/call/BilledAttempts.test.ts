@@ -6,8 +6,9 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
 import * as Stream from "effect/Stream"
-import { Ledger, makeLiveLayer, stream } from "../../src/index.js"
+import { generate, Ledger, makeLiveLayer, stream } from "../../src/index.js"
 import * as Loopback from "../support/LoopbackServer.js"
 
 const pricing = { input_per_1m: 1, output_per_1m: 10 }
@@ -101,5 +102,56 @@ describe("an attempt billed before it failed", () => {
       assert.strictEqual(error._tag, "BudgetExceededError")
       assert.strictEqual(server.requests.length, 1)
       assert.deepStrictEqual(settlements.map((event) => [event.type, event.cost]), [["cancel", 0.10001]])
+    }).pipe(Effect.scoped))
+
+  it.live("an attempt charged when retried is not priced again when the call then fails with its error", () =>
+    Effect.gen(function*() {
+      const server = yield* Loopback.make
+      const json = { "content-type": "application/json" }
+      // OpenRouter's error beside usage (a retryable 502, billed: 13 in, 100 out, $0.113 at $1,000 per 1M)
+      const billedError = JSON.stringify({
+        id: "gen-1",
+        object: "chat.completion",
+        model: "gpt-4o",
+        choices: [{ index: 0, message: { role: "assistant", content: "" }, finish_reason: "error" }],
+        error: { code: 502, message: "Provider returned error" },
+        usage: { prompt_tokens: 13, completion_tokens: 100, total_tokens: 113 }
+      })
+      server.setDefault((request) =>
+        request.bodyText.includes("first")
+          ? { headers: json, body: billedError }
+          : { status: 500, headers: json, body: `{"error":{"message":"boom","type":"server_error"}}` }
+      )
+      const layer = makeLiveLayer({
+        config: {
+          default_model: "gpt",
+          providers: {
+            openai: { api_key: "sk-billed-openai-0001", endpoints: [{ name: "o", base_url: `${server.url}/v1` }] }
+          },
+          models: {
+            gpt: { provider: "openai", model_id: "gpt-4o", pricing: { input_per_1m: 1000, output_per_1m: 1000 } }
+          },
+          resilience: {
+            max_retries: 2,
+            base_delay_s: 0.5,
+            max_delay_s: 0.5,
+            circuit_breaker: { failure_threshold: 2, recovery_timeout_s: 60 }
+          },
+          budget: { daily_spend_limit: 1000, default_max_output_tokens: 100 },
+          ledger: { backend: "memory" }
+        },
+        userConfig: false
+      })
+      const settlement = yield* Effect.gen(function*() {
+        const first = yield* Effect.fork(Effect.either(generate({ prompt: "first", traceId: "A" })))
+        yield* Effect.promise(() => Loopback.waitFor(() => server.requests.length === 1))
+        // another call's failure opens the breaker while the first waits to retry: it ends with its own error
+        yield* Effect.either(generate({ prompt: "second", traceId: "B" }))
+        yield* Fiber.join(first)
+        return (yield* (yield* Ledger).events({ traceId: "A" })).find((event) => event.type === "cancel")
+      }).pipe(Effect.provide(layer))
+      assert.strictEqual(server.requests.length, 2)
+      assert.strictEqual(settlement?.cost, 0.113)
+      assert.strictEqual(settlement?.usage?.outputTokens, 100)
     }).pipe(Effect.scoped))
 })
