@@ -4,6 +4,7 @@
  * output. Each secret is matched as written, URL-encoded and JSON-escaped.
  */
 import * as Redacted from "effect/Redacted"
+import { billedUsageOf, withBilledUsage } from "./BilledUsage.js"
 
 /** What a removed secret is replaced with. */
 export const placeholder = "<redacted>"
@@ -184,5 +185,6 @@ export const scrubError = <E>(scrubber: Scrubber, error: E): E => {
     fields: Record<string, unknown>,
     disableValidation?: boolean
   ) => E
-  return new Constructor(fields, true)
+  // (the usage a billed failure reported stays with its copy)
+  return withBilledUsage(new Constructor(fields, true) as E & object, billedUsageOf(error))
 }

@@ -154,4 +154,42 @@ describe("an attempt billed before it failed", () => {
       assert.strictEqual(settlement?.cost, 0.113)
       assert.strictEqual(settlement?.usage?.outputTokens, 100)
     }).pipe(Effect.scoped))
+
+  it.live("a billed error whose message echoes the key keeps its usage through the scrub: priced, not $0", () =>
+    Effect.gen(function*() {
+      const server = yield* Loopback.make
+      server.enqueue({
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({
+          id: "gen-1",
+          object: "chat.completion",
+          model: "gpt-4o",
+          choices: [{ index: 0, message: { role: "assistant", content: "" }, finish_reason: "error" }],
+          error: { code: 502, message: "plainkey0123456789 is not allowed upstream" },
+          usage: { prompt_tokens: 13, completion_tokens: 100, total_tokens: 113 }
+        })
+      })
+      const layer = makeLiveLayer({
+        config: {
+          default_model: "gpt",
+          providers: {
+            openai: { api_key: "plainkey0123456789", endpoints: [{ name: "o", base_url: `${server.url}/v1` }] }
+          },
+          models: {
+            gpt: { provider: "openai", model_id: "gpt-4o", pricing: { input_per_1m: 1000, output_per_1m: 1000 } }
+          },
+          resilience: { max_retries: 0 },
+          budget: { daily_spend_limit: 1000, default_max_output_tokens: 100 },
+          ledger: { backend: "memory" }
+        },
+        userConfig: false
+      })
+      const { error, settlements } = yield* Effect.gen(function*() {
+        const error = yield* Effect.flip(generate({ prompt: "x" }))
+        return { error, settlements: yield* settlementOf }
+      }).pipe(Effect.provide(layer))
+      assert.notInclude(error.message, "plainkey0123456789")
+      assert.include(error.message, "<redacted> is not allowed upstream")
+      assert.deepStrictEqual(settlements.map((event) => [event.type, event.cost]), [["cancel", 0.113]])
+    }).pipe(Effect.scoped))
 })

@@ -7,6 +7,7 @@ import type * as HttpClientError from "@effect/platform/HttpClientError"
 import type * as Duration from "effect/Duration"
 import { FatalError, type LLMError, RateLimitError, RetryableError } from "../../domain/Errors.js"
 import type { UsageCounts } from "../../domain/TokenUsage.js"
+import { billedUsageOf, withBilledUsage } from "../../internal/BilledUsage.js"
 import { headOf } from "../../internal/Cut.js"
 import * as Scrub from "../../internal/Scrub.js"
 
@@ -212,19 +213,4 @@ export const badResponse = (
   return withBilledUsage(error, billed)
 }
 
-/**
- * The usage an undecodable 200 still reported (its `usage` readable, the rest not): the provider billed
- * the call, so its cancel is priced by it, as a stream's is by the usage seen before its bad event.
- * Kept beside the error, not on it: a `FatalError`'s fields are the contract's.
- */
-const billedUsage = new WeakMap<object, UsageCounts>()
-
-/** `error`, with the usage the failed answer still reported (it was billed) kept beside it. */
-export const withBilledUsage = <E extends object>(error: E, billed: UsageCounts | undefined): E => {
-  if (billed !== undefined) billedUsage.set(error, billed)
-  return error
-}
-
-/** The usage `error` (an undecodable answer) reported, if any. */
-export const billedUsageOf = (error: unknown): UsageCounts | undefined =>
-  typeof error === "object" && error !== null ? billedUsage.get(error) : undefined
+export { billedUsageOf, withBilledUsage }
