@@ -133,6 +133,17 @@ const testDatabaseProxy = Effect.acquireRelease(
   (proxy) => Effect.sync(proxy.close)
 )
 
+/** A fresh schema of the test database, and its URL through a `testDatabaseProxy` (`proxied`). */
+const schemaBehindProxy = (params: Record<string, string> = {}) =>
+  Effect.gen(function*() {
+    const proxy = yield* testDatabaseProxy
+    const url = yield* freshPgSchema()
+    const direct = new URL(Redacted.value(url))
+    direct.port = String(proxy.port)
+    for (const [name, value] of Object.entries(params)) direct.searchParams.set(name, value)
+    return { proxy, url, proxied: Redacted.make(direct.toString()) }
+  })
+
 describe("PostgreSQL ledger", () => {
   it("a ledger URL gets lock_timeout (5 s) and query_timeout (30 s) unless it sets its own", () => {
     const url = (text: string) => Redacted.value(withLockTimeout(Redacted.make(text)))
@@ -205,11 +216,8 @@ describe("PostgreSQL ledger", () => {
     "a server that stops answering with its connection open (frozen): ledger calls fail unavailable within query_timeout, never hang",
     () =>
       Effect.gen(function*() {
-        const proxy = yield* testDatabaseProxy
-        const direct = new URL(Redacted.value(yield* freshPgSchema()))
-        direct.port = String(proxy.port)
-        direct.searchParams.set("query_timeout", "300")
-        const ledger = yield* ledgerOf(layerPostgres({ url: Redacted.make(direct.toString()) }))
+        const { proxied, proxy } = yield* schemaBehindProxy({ query_timeout: "300" })
+        const ledger = yield* ledgerOf(layerPostgres({ url: proxied }))
         yield* ledger.hold(request())
         proxy.freeze()
         // each statement is given up on after 300 ms (the read before the write, the write, its read-back):
@@ -358,10 +366,8 @@ describe("PostgreSQL ledger", () => {
     "a hold or a settlement whose COMMIT reply was lost is read back: held once, settled once, counted once",
     () =>
       Effect.gen(function*() {
-        const proxy = yield* testDatabaseProxy
-        const direct = new URL(Redacted.value(yield* freshPgSchema()))
-        direct.port = String(proxy.port)
-        const ledger = yield* ledgerOf(layerPostgres({ url: Redacted.make(direct.toString()), holdTtlS: 900 }))
+        const { proxied, proxy } = yield* schemaBehindProxy()
+        const ledger = yield* ledgerOf(layerPostgres({ url: proxied, holdTtlS: 900 }))
         const insert = /INSERT INTO "?ledger_events/
         proxy.arm(insert, 0)
         const held = yield* ledger.hold(request({ estimate: 0.25, limit: 0 })) // its reply lost: read back
@@ -381,10 +387,8 @@ describe("PostgreSQL ledger", () => {
     "an admission whose COMMIT reply was lost finds its own slot: admitted under rpm 1, counted once",
     () =>
       Effect.gen(function*() {
-        const proxy = yield* testDatabaseProxy
-        const direct = new URL(Redacted.value(yield* freshPgSchema()))
-        direct.port = String(proxy.port)
-        const ledger = yield* ledgerOf(layerPostgres({ url: Redacted.make(direct.toString()), holdTtlS: 900 }))
+        const { proxied, proxy } = yield* schemaBehindProxy()
+        const ledger = yield* ledgerOf(layerPostgres({ url: proxied, holdTtlS: 900 }))
         proxy.arm(/INSERT INTO "?rate_events/, 0)
         const admission = yield* ledger.admit({ alias: "flash", endpoint: "google", limits: { rpm: 1 }, tokens: 10 })
         assert.strictEqual(admission._tag, "Admitted")
@@ -398,11 +402,8 @@ describe("PostgreSQL ledger", () => {
     "an admission whose COMMIT never reached the server is admitted again, its slot written: another process counts it",
     () =>
       Effect.gen(function*() {
-        const proxy = yield* testDatabaseProxy
-        const url = yield* freshPgSchema()
-        const direct = new URL(Redacted.value(url))
-        direct.port = String(proxy.port)
-        const ledger = yield* ledgerOf(layerPostgres({ url: Redacted.make(direct.toString()), holdTtlS: 900 }))
+        const { proxied, proxy, url } = yield* schemaBehindProxy()
+        const ledger = yield* ledgerOf(layerPostgres({ url: proxied, holdTtlS: 900 }))
         const other = yield* ledgerOf(layerPostgres({ url, holdTtlS: 900 }))
         proxy.arm(/INSERT INTO "?rate_events/, 0, "unsent")
         const request = { alias: "flash", endpoint: "google", limits: { rpm: 1 }, tokens: 10 }
@@ -417,11 +418,9 @@ describe("PostgreSQL ledger", () => {
     "opening outlasts a lost connection in its spend and rate-window reads, and counts nothing twice",
     () =>
       Effect.gen(function*() {
-        const proxy = yield* testDatabaseProxy
-        const direct = new URL(Redacted.value(yield* freshPgSchema()))
-        direct.port = String(proxy.port)
+        const { proxied, proxy } = yield* schemaBehindProxy()
         // a TTL of 1 ms: the settlement below is older than two, so the open sums it in its day
-        const open = ledgerOf(layerPostgres({ url: Redacted.make(direct.toString()), holdTtlS: 0.001 }))
+        const open = ledgerOf(layerPostgres({ url: proxied, holdTtlS: 0.001 }))
         const first = yield* open
         yield* first.commit(yield* first.hold(request({ estimate: 0.25, limit: 0 })), { cost: 0.125 })
         yield* first.admit({ alias: "flash", endpoint: "google", limits: { rpm: 2 }, tokens: 10 })
