@@ -195,3 +195,15 @@ describe("Anthropic Response.decode", () => {
     assert.include(error.message, "Overloaded")
   })
 })
+
+describe("Anthropic billedOf (an undecodable Message's usage)", () => {
+  it("is a report only when it says the input: an output count alone is none, never an input of 0", () => {
+    assert.isUndefined(Response.billedOf({ usage: { output_tokens: 5 } }))
+    assert.isUndefined(Response.billedOf({ usage: {} }))
+    assert.deepStrictEqual(Response.billedOf({ usage: { input_tokens: 3, output_tokens: 5 } }), {
+      inputTokens: 3,
+      outputTokens: 5,
+      totalTokens: 8
+    })
+  })
+})

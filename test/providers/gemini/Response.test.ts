@@ -164,11 +164,18 @@ it.layer(NodeHttpClient.layerUndici)("Gemini unary answers", (it) => {
       assert.deepStrictEqual(counts((yield* client.generate(target, hello)).usage), [7, 0, 7])
     }))
 
-  it.scoped("a usage block that counts nothing ({} or every count null) is no report, unary and streamed: the call is settled at its bound", () =>
+  it.scoped("a usage block that counts nothing ({} or every count null) or no prompt is no report, unary and streamed: the call is settled at its bound", () =>
     Effect.gen(function*() {
       const { client, server, target } = yield* setup
       const candidates = [{ content: { role: "model", parts: [{ text: "Hello there." }] }, finishReason: "STOP" }]
-      for (const empty of [{}, { promptTokenCount: null, candidatesTokenCount: null, totalTokenCount: null }]) {
+      for (
+        const empty of [
+          {},
+          { promptTokenCount: null, candidatesTokenCount: null, totalTokenCount: null },
+          // no prompt count: never an input of 0
+          { candidatesTokenCount: 5, totalTokenCount: 5 }
+        ]
+      ) {
         server.enqueue({
           status: 200,
           headers: { "content-type": "application/json" },
