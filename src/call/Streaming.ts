@@ -282,8 +282,7 @@ export const make = (deps: {
           }
           case "Usage": {
             const reported = observeReport(progress, part)
-            // the last whole report decides: an impossible one is none (the commit is at the bound),
-            // not the earlier report, which counts none of the text after it
+            // the last whole report decides: an impossible one is none (the commit at the bound, not earlier)
             if (reported !== undefined || part.inputOnly !== true) usage = reported
             break
           }
