@@ -53,6 +53,31 @@ const cut = (inputTokens = 7): Loopback.ScriptedResponse => ({
 })
 const ok: Loopback.ScriptedResponse = { headers: sse, body: whole }
 
+/** An OpenAI-compatible layer at $1,000 per 1M tokens either way (13 in + 100 out is $0.113). */
+const openaiLayerFor = (url: string, apiKey: string, resilience: Record<string, unknown>) =>
+  makeLiveLayer({
+    config: {
+      default_model: "gpt",
+      providers: { openai: { api_key: apiKey, endpoints: [{ name: "o", base_url: `${url}/v1` }] } },
+      models: { gpt: { provider: "openai", model_id: "gpt-4o", pricing: { input_per_1m: 1000, output_per_1m: 1000 } } },
+      resilience,
+      budget: { daily_spend_limit: 1000, default_max_output_tokens: 100 },
+      ledger: { backend: "memory" }
+    },
+    userConfig: false
+  })
+
+/** OpenRouter's error beside usage (a retryable 502 that was billed: 13 in, 100 out). */
+const billedErrorBody = (message: string) =>
+  JSON.stringify({
+    id: "gen-1",
+    object: "chat.completion",
+    model: "gpt-4o",
+    choices: [{ index: 0, message: { role: "assistant", content: "" }, finish_reason: "error" }],
+    error: { code: 502, message },
+    usage: { prompt_tokens: 13, completion_tokens: 100, total_tokens: 113 }
+  })
+
 const settlementOf = Effect.map(
   Effect.flatMap(Ledger, (ledger) => ledger.events()),
   (events) => events.filter((event) => event.type !== "hold")
@@ -108,39 +133,16 @@ describe("an attempt billed before it failed", () => {
     Effect.gen(function*() {
       const server = yield* Loopback.make
       const json = { "content-type": "application/json" }
-      // OpenRouter's error beside usage (a retryable 502, billed: 13 in, 100 out, $0.113 at $1,000 per 1M)
-      const billedError = JSON.stringify({
-        id: "gen-1",
-        object: "chat.completion",
-        model: "gpt-4o",
-        choices: [{ index: 0, message: { role: "assistant", content: "" }, finish_reason: "error" }],
-        error: { code: 502, message: "Provider returned error" },
-        usage: { prompt_tokens: 13, completion_tokens: 100, total_tokens: 113 }
-      })
       server.setDefault((request) =>
         request.bodyText.includes("first")
-          ? { headers: json, body: billedError }
+          ? { headers: json, body: billedErrorBody("Provider returned error") }
           : { status: 500, headers: json, body: `{"error":{"message":"boom","type":"server_error"}}` }
       )
-      const layer = makeLiveLayer({
-        config: {
-          default_model: "gpt",
-          providers: {
-            openai: { api_key: "sk-billed-openai-0001", endpoints: [{ name: "o", base_url: `${server.url}/v1` }] }
-          },
-          models: {
-            gpt: { provider: "openai", model_id: "gpt-4o", pricing: { input_per_1m: 1000, output_per_1m: 1000 } }
-          },
-          resilience: {
-            max_retries: 2,
-            base_delay_s: 0.5,
-            max_delay_s: 0.5,
-            circuit_breaker: { failure_threshold: 2, recovery_timeout_s: 60 }
-          },
-          budget: { daily_spend_limit: 1000, default_max_output_tokens: 100 },
-          ledger: { backend: "memory" }
-        },
-        userConfig: false
+      const layer = openaiLayerFor(server.url, "sk-billed-openai-0001", {
+        max_retries: 2,
+        base_delay_s: 0.5,
+        max_delay_s: 0.5,
+        circuit_breaker: { failure_threshold: 2, recovery_timeout_s: 60 }
       })
       const settlement = yield* Effect.gen(function*() {
         const first = yield* Effect.fork(Effect.either(generate({ prompt: "first", traceId: "A" })))
@@ -160,30 +162,9 @@ describe("an attempt billed before it failed", () => {
       const server = yield* Loopback.make
       server.enqueue({
         headers: { "content-type": "application/json" },
-        body: JSON.stringify({
-          id: "gen-1",
-          object: "chat.completion",
-          model: "gpt-4o",
-          choices: [{ index: 0, message: { role: "assistant", content: "" }, finish_reason: "error" }],
-          error: { code: 502, message: "plainkey0123456789 is not allowed upstream" },
-          usage: { prompt_tokens: 13, completion_tokens: 100, total_tokens: 113 }
-        })
+        body: billedErrorBody("plainkey0123456789 is not allowed upstream")
       })
-      const layer = makeLiveLayer({
-        config: {
-          default_model: "gpt",
-          providers: {
-            openai: { api_key: "plainkey0123456789", endpoints: [{ name: "o", base_url: `${server.url}/v1` }] }
-          },
-          models: {
-            gpt: { provider: "openai", model_id: "gpt-4o", pricing: { input_per_1m: 1000, output_per_1m: 1000 } }
-          },
-          resilience: { max_retries: 0 },
-          budget: { daily_spend_limit: 1000, default_max_output_tokens: 100 },
-          ledger: { backend: "memory" }
-        },
-        userConfig: false
-      })
+      const layer = openaiLayerFor(server.url, "plainkey0123456789", { max_retries: 0 })
       const { error, settlements } = yield* Effect.gen(function*() {
         const error = yield* Effect.flip(generate({ prompt: "x" }))
         return { error, settlements: yield* settlementOf }
