@@ -1,10 +1,11 @@
 /**
  * Where retries are decided (Plan asks the `Router` for the call's routing; Admission waits on the
- * breaker and the rate limits): each attempt is routed (API.md §7, §14), admitted by the endpoint's breaker and run under its guard
- * (a fallback's hold raised first, then a rate-limit slot taken: API.md §11; routed again if the breaker
- * opened while it waited for the slot), bounded by `request_timeout_s` and what is left of
- * `retry_budget_s` (a cut by the budget is not the endpoint's failure); a failure is retried after the
- * policy's delay or the server's Retry-After.
+ * breaker and the rate limits): each attempt is routed (API.md §7, §14), admitted by the endpoint's
+ * breaker and run under its guard (a fallback's hold raised first, then a rate-limit slot taken:
+ * API.md §11; routed again if the breaker opened while it waited for the slot), bounded by
+ * `request_timeout_s` and what is left of `retry_budget_s` (a cut by the budget is not the endpoint's
+ * failure); a failure is retried after the policy's delay or the server's Retry-After. A failed attempt
+ * that was billed is charged to the call before its retry (`Metering.chargeFailed`).
  */
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
