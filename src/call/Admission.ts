@@ -14,12 +14,11 @@ import * as Effect from "effect/Effect"
 import type { ModelConfig, RateLimits, ResilienceConfig } from "../domain/Config.js"
 import { FatalError, type LimitKind, type LLMError, RateLimitError } from "../domain/Errors.js"
 import type { CallRequest } from "../domain/Prompt.js"
-import { plausible } from "../domain/TokenUsage.js"
+import { billedReportOf } from "../internal/BilledUsage.js"
 import * as KeyedSignal from "../internal/KeyedSignal.js"
 import * as RetryPolicy from "../internal/RetryPolicy.js"
 import * as Spans from "../internal/Spans.js"
 import * as Telemetry from "../internal/Telemetry.js"
-import { billedUsageOf } from "../providers/http/Errors.js"
 import type { Ledger, Refusal } from "../services/Ledger.js"
 import { longestPauseMs } from "../services/ledger/Windows.js"
 import { inputTokenBound } from "../services/Pricing.js"
@@ -276,9 +275,7 @@ export const make = (deps: {
    */
   const failed = (traceId: string, progress: CallProgress, route: Route, error: LLMError): Effect.Effect<void> => {
     // (an undecodable answer whose usage still read was billed: its slot keeps what it reported)
-    const reported = billedUsageOf(error)
-    const billed = progress.usage ?? (reported === undefined ? undefined : plausible(reported))
-    const freed = release(traceId, progress, billed?.totalTokens ?? 0)
+    const freed = release(traceId, progress, (progress.usage ?? billedReportOf(error))?.totalTokens ?? 0)
     if (error._tag !== "RateLimitError" || error.reason === "local_limit" || error.retryAfter === undefined) {
       return freed
     }

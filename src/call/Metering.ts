@@ -1,8 +1,9 @@
 /**
  * The money side of a call, where its hold is written and settled (Plan prices the estimate; Admission
  * and Renewal use the ledger's rate limits and renewals): hold the plan's estimate before any request,
- * raise the hold atomically before a pricier fallback's request, and settle exactly once — commit with the real usage and cost, or cancel (`error` / `cancelled`) from the
- * call's `Exit` with the usage seen so far — whatever ends the call.
+ * raise the hold atomically before a pricier fallback's request (or a retry after a billed attempt),
+ * and settle exactly once — commit with the real usage and cost, or cancel (`error` / `cancelled`)
+ * from the call's `Exit` with the usage seen so far — whatever ends the call.
  */
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
@@ -14,9 +15,9 @@ import * as Option from "effect/Option"
 import type { BudgetConfig, ModelConfig } from "../domain/Config.js"
 import { BudgetExceededError, FatalError, type LedgerError, type RateLimitError } from "../domain/Errors.js"
 import { fromCounts, maxTokenCount, plausible, type TokenUsage, type UsageCounts } from "../domain/TokenUsage.js"
+import { billedReportOf } from "../internal/BilledUsage.js"
 import type { Scrubber } from "../internal/Scrub.js"
 import { roundUsd } from "../internal/Usd.js"
-import { billedUsageOf } from "../providers/http/Errors.js"
 import type { Hold, Ledger } from "../services/Ledger.js"
 import { formatUsd } from "../services/ledger/Spend.js"
 import type { Pricing } from "../services/Pricing.js"
@@ -205,9 +206,7 @@ export const make = (deps: {
       const progress = meter.progress
       const route = progress.route
       if (route === undefined) return Effect.void
-      const reported = billedUsageOf(error)
-      const usage = progress.usage ?? (reported === undefined ? undefined : plausible(reported))
-      const billed = billedSoFar(meter, route.model, usage)
+      const billed = billedSoFar(meter, route.model, progress.usage ?? billedReportOf(error))
       progress.charged()
       return billed === undefined
         ? Effect.void
@@ -332,8 +331,7 @@ export const make = (deps: {
       // An undecodable answer whose usage still read was billed: priced by it, as a commit would be
       // (unless it is an earlier attempt's failure, charged when that attempt was retried).
       const failed = Exit.isFailure(exit) ? Option.getOrUndefined(Cause.failureOption(exit.cause)) : undefined
-      const billed = progress.usage === undefined && !meter.wasCharged(failed) ? billedUsageOf(failed) : undefined
-      const usage = progress.usage ?? (billed === undefined ? undefined : plausible(billed))
+      const usage = progress.usage ?? (meter.wasCharged(failed) ? undefined : billedReportOf(failed))
       const model = route?.model ?? meter.plan.model
       const priced = billedSoFar(meter, model, usage)
       return Effect.gen(function*() {

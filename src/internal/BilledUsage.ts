@@ -3,7 +3,7 @@
  * error body beside usage): the provider billed it, so the call is priced by it. Kept beside the error,
  * not on it — an `LLMError`'s fields are the contract's — and carried onto a scrubbed copy (`Scrub`).
  */
-import type { UsageCounts } from "../domain/TokenUsage.js"
+import { plausible, type UsageCounts } from "../domain/TokenUsage.js"
 
 const billedUsage = new WeakMap<object, UsageCounts>()
 
@@ -16,3 +16,9 @@ export const withBilledUsage = <E extends object>(error: E, billed: UsageCounts 
 /** The usage `error` (a failed answer) reported, if any. */
 export const billedUsageOf = (error: unknown): UsageCounts | undefined =>
   typeof error === "object" && error !== null ? billedUsage.get(error) : undefined
+
+/** What `error` (a failed answer) reported when it is a report a service could make (`plausible`). */
+export const billedReportOf = (error: unknown): UsageCounts | undefined => {
+  const reported = billedUsageOf(error)
+  return reported === undefined ? undefined : plausible(reported)
+}

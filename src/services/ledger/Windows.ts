@@ -22,9 +22,6 @@ export const dayMs = 86_400_000
  */
 const pauseSkewMs = 60 * minuteMs
 
-/** Whether a pause ending at `until` is in force at `now`. */
-const inForce = (until: number, now: number): boolean => until > now && until - now <= longestPauseMs + pauseSkewMs
-
 /** One admitted attempt as the windows count it. */
 export interface SlotRecord {
   readonly id: string
@@ -161,7 +158,8 @@ export class RateWindows {
 
   /**
    * Pauses an endpoint of an alias until `until` (a longer pause already learned stays). One past the
-   * longest pause at `now` is not kept: an old row's must not hide a real pause learned after it.
+   * longest pause at `now` is not kept (so no pause kept is ever one): an old row's must not hide a
+   * real pause learned after it.
    */
   pause(alias: string, endpoint: string, until: number, now: number): void {
     if (until - now > longestPauseMs + pauseSkewMs) return
@@ -176,7 +174,7 @@ export class RateWindows {
     const key = pauseKey(alias, endpoint)
     const pause = this.pauses.get(key)
     if (pause === undefined) return undefined
-    if (inForce(pause.until, now)) return pause.until
+    if (pause.until > now) return pause.until
     this.pauses.delete(key)
     return undefined
   }
@@ -196,7 +194,7 @@ export class RateWindows {
     for (let i = minute; i < list.length; i++) tokensMinute += list[i]!.tokens
     const pauses: Array<{ readonly endpoint: string; readonly until: number }> = []
     for (const pause of this.pauses.values()) {
-      if (pause.alias === alias && inForce(pause.until, now)) {
+      if (pause.alias === alias && pause.until > now) {
         pauses.push({ endpoint: pause.endpoint, until: pause.until })
       }
     }
