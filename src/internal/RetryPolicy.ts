@@ -12,6 +12,7 @@ import * as ScheduleDecision from "effect/ScheduleDecision"
 import * as Intervals from "effect/ScheduleIntervals"
 import type { ResilienceConfig } from "../domain/Config.js"
 import { isRetryable, isRetryRefused, type LLMError, RateLimitError } from "../domain/Errors.js"
+import { billedUsageOf, withBilledUsage } from "./BilledUsage.js"
 
 /** The backoff schedule built from `resilience.*`. Its input is the error that failed the attempt. */
 export const schedule = (config: ResilienceConfig): Schedule.Schedule<unknown, LLMError> => {
@@ -117,13 +118,16 @@ const fitsBudget = (config: ResilienceConfig, state: RetryState, now: number, de
 export const remainingBudgetMs = (config: ResilienceConfig, state: RetryState, now: number): number =>
   config.retryBudgetS * 1000 - (now - state.startedAt)
 
-/** A copy of a rate-limit error with some of its fields replaced (every other field kept). */
+/**
+ * A copy of a rate-limit error with some of its fields replaced (every other field kept, and the usage
+ * the failed answer still reported: it was billed).
+ */
 const copyWith = (
   error: RateLimitError,
   changes: { readonly message?: string; readonly retryAfter?: Duration.Duration }
 ): RateLimitError => {
   const retryAfter = changes.retryAfter ?? error.retryAfter
-  return new RateLimitError({
+  return withBilledUsage(new RateLimitError({
     reason: error.reason,
     message: changes.message ?? error.message,
     ...(retryAfter !== undefined ? { retryAfter } : {}),
@@ -131,7 +135,7 @@ const copyWith = (
     ...(error.provider !== undefined ? { provider: error.provider } : {}),
     ...(error.endpoint !== undefined ? { endpoint: error.endpoint } : {}),
     ...(error.status !== undefined ? { status: error.status } : {})
-  })
+  }), billedUsageOf(error))
 }
 
 /** A copy of a rate-limit error with another message. */

@@ -67,14 +67,14 @@ const openaiLayerFor = (url: string, apiKey: string, resilience: Record<string, 
     userConfig: false
   })
 
-/** OpenRouter's error beside usage (a retryable 502 that was billed: 13 in, 100 out). */
-const billedErrorBody = (message: string) =>
+/** OpenRouter's error beside usage (by default a retryable 502 that was billed: 13 in, 100 out). */
+const billedErrorBody = (message: string, code = 502) =>
   JSON.stringify({
     id: "gen-1",
     object: "chat.completion",
     model: "gpt-4o",
     choices: [{ index: 0, message: { role: "assistant", content: "" }, finish_reason: "error" }],
-    error: { code: 502, message },
+    error: { code, message },
     usage: { prompt_tokens: 13, completion_tokens: 100, total_tokens: 113 }
   })
 
@@ -155,6 +155,22 @@ describe("an attempt billed before it failed", () => {
       assert.strictEqual(server.requests.length, 2)
       assert.strictEqual(settlement?.cost, 0.113)
       assert.strictEqual(settlement?.usage?.outputTokens, 100)
+    }).pipe(Effect.scoped))
+
+  it.live("a billed in-band 429 whose wait is refused keeps its usage: priced, not $0", () =>
+    Effect.gen(function*() {
+      const server = yield* Loopback.make
+      server.enqueue({ headers: { "content-type": "application/json" }, body: billedErrorBody("slow down", 429) })
+      // the refused wait rewrites the error's message (a copy of the error)
+      const layer = openaiLayerFor(server.url, "sk-billed-openai-0002", { max_retries: 2, wait_on_rate_limit: false })
+      const { error, settlements } = yield* Effect.gen(function*() {
+        const error = yield* Effect.flip(generate({ prompt: "x" }))
+        return { error, settlements: yield* settlementOf }
+      }).pipe(Effect.provide(layer))
+      assert.strictEqual(error._tag, "RateLimitError")
+      assert.include(error.message, "not waited")
+      assert.strictEqual(server.requests.length, 1)
+      assert.deepStrictEqual(settlements.map((event) => [event.type, event.cost]), [["cancel", 0.113]])
     }).pipe(Effect.scoped))
 
   it.live("a billed error whose message echoes the key keeps its usage through the scrub: priced, not $0", () =>
