@@ -150,10 +150,13 @@ export const textOf = (response: GenerateContentResponse, thought: boolean): str
 }
 
 /**
- * Whether a usage block is a report: it says the prompt's count. `{}`, every count `null`, or no
- * prompt count is none (the call is then settled at its bound, never at an input of 0).
+ * Whether a usage block is a report: it counts something. `{}` or every count `null` is none (the call
+ * is then settled at its bound); otherwise a count it leaves out is 0 (WIRE.md §1.5: "All optional —
+ * missing = 0"; a stream keeps an earlier prompt count, `Stream.ts`).
  */
-export const isReport = (metadata: UsageMetadata): boolean => metadata.promptTokenCount != null
+export const isReport = (metadata: UsageMetadata): boolean =>
+  metadata.promptTokenCount != null || metadata.candidatesTokenCount != null ||
+  metadata.totalTokenCount != null || metadata.thoughtsTokenCount != null
 
 /**
  * Input = prompt + tool-use prompt (cached tokens are part of the prompt); output = candidates +

@@ -23,6 +23,7 @@ import {
   isResponse,
   looksLikeResponse,
   toolCallOf,
+  type UsageMetadata,
   usageOf
 } from "./Response.js"
 
@@ -85,6 +86,8 @@ export const makeHandler = (
   let requestId: string | undefined
   let modelVersion: string | undefined
   const raw = EventText.rawJson(context)
+  // The last usage block that counted the prompt.
+  let prompt: UsageMetadata | undefined
   // Events whose finish reason gave no part (no usage with it).
   let quietEvents = 0
 
@@ -108,8 +111,19 @@ export const makeHandler = (
     // total, WIRE.md §1.6) is no report of the output: taken as one, it would price the text streamed
     // so far at 0 if the stream were cut. Output counts, or the finish, make it a report; without them
     // it is `inputOnly` (its input counts stand, the output stays at its bound).
-    const metadata = json.usageMetadata
+    let metadata = json.usageMetadata
     if (metadata != null && isReport(metadata)) {
+      // The prompt is counted once per stream: a later block that leaves it out keeps the earlier count
+      // (not 0, which would price the call's input at nothing).
+      if (metadata.promptTokenCount != null) prompt = metadata
+      else if (prompt !== undefined) {
+        metadata = {
+          ...metadata,
+          promptTokenCount: prompt.promptTokenCount,
+          toolUsePromptTokenCount: metadata.toolUsePromptTokenCount ?? prompt.toolUsePromptTokenCount,
+          cachedContentTokenCount: metadata.cachedContentTokenCount ?? prompt.cachedContentTokenCount
+        }
+      }
       const inputOnly = metadata.candidatesTokenCount == null && metadata.thoughtsTokenCount == null &&
         reason === undefined
       out.push(

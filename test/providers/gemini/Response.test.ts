@@ -164,18 +164,11 @@ it.layer(NodeHttpClient.layerUndici)("Gemini unary answers", (it) => {
       assert.deepStrictEqual(counts((yield* client.generate(target, hello)).usage), [7, 0, 7])
     }))
 
-  it.scoped("a usage block that counts nothing ({} or every count null) or no prompt is no report, unary and streamed: the call is settled at its bound", () =>
+  it.scoped("a usage block that counts nothing ({} or every count null) is no report, unary and streamed: the call is settled at its bound", () =>
     Effect.gen(function*() {
       const { client, server, target } = yield* setup
       const candidates = [{ content: { role: "model", parts: [{ text: "Hello there." }] }, finishReason: "STOP" }]
-      for (
-        const empty of [
-          {},
-          { promptTokenCount: null, candidatesTokenCount: null, totalTokenCount: null },
-          // no prompt count: never an input of 0
-          { candidatesTokenCount: 5, totalTokenCount: 5 }
-        ]
-      ) {
+      for (const empty of [{}, { promptTokenCount: null, candidatesTokenCount: null, totalTokenCount: null }]) {
         server.enqueue({
           status: 200,
           headers: { "content-type": "application/json" },
@@ -190,6 +183,44 @@ it.layer(NodeHttpClient.layerUndici)("Gemini unary answers", (it) => {
         const parts = yield* Stream.runCollect(Stream.unwrapScoped(client.stream(target, hello)))
         assert.deepStrictEqual([...parts].filter((part) => part._tag === "Usage"), [], JSON.stringify(empty))
       }
+    }))
+
+  it.scoped("a count the usage block leaves out is 0 (WIRE.md §1.5), but a stream keeps its earlier prompt count", () =>
+    Effect.gen(function*() {
+      const { client, server, target } = yield* setup
+      const content = (text: string) => ({ content: { role: "model", parts: [{ text }] } })
+      const noPrompt = { candidatesTokenCount: 5, totalTokenCount: 5 }
+      server.enqueue({
+        status: 200,
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ candidates: [{ ...content("Hello."), finishReason: "STOP" }], usageMetadata: noPrompt })
+      })
+      assert.deepStrictEqual(counts((yield* client.generate(target, hello)).usage), [0, 5, 5])
+      const usages = (body: string) =>
+        Effect.gen(function*() {
+          server.enqueue({ status: 200, headers: { "content-type": "text/event-stream" }, body })
+          const parts = yield* Stream.runCollect(Stream.unwrapScoped(client.stream(target, hello)))
+          return [...parts].flatMap((part) => part._tag === "Usage" ? [counts(part.usage)] : [])
+        })
+      const event = (json: unknown) => `data: ${JSON.stringify(json)}\r\n\r\n`
+      // alone, a block without the prompt counts it as 0
+      assert.deepStrictEqual(
+        yield* usages(event({ candidates: [{ ...content("Hello."), finishReason: "STOP" }], usageMetadata: noPrompt })),
+        [[0, 5, 5]]
+      )
+      // after a block that counted it (7, 4 of them cached), the prompt stays counted
+      const cachedOf = (usage: unknown) => (usage as { cachedInputTokens?: number }).cachedInputTokens
+      server.enqueue({
+        status: 200,
+        headers: { "content-type": "text/event-stream" },
+        body: event({
+          candidates: [content("Hel")],
+          usageMetadata: { promptTokenCount: 7, cachedContentTokenCount: 4, candidatesTokenCount: 1, totalTokenCount: 8 }
+        }) + event({ candidates: [{ ...content("lo."), finishReason: "STOP" }], usageMetadata: { candidatesTokenCount: 90 } })
+      })
+      const parts = [...yield* Stream.runCollect(Stream.unwrapScoped(client.stream(target, hello)))]
+      const last = parts.filter((part) => part._tag === "Usage").at(-1)
+      assert.deepStrictEqual(last?._tag === "Usage" ? [counts(last.usage), cachedOf(last.usage)] : [], [[7, 90, 97], 4])
     }))
 
   it.scoped("a 200 body that is not JSON is a bad_response", () =>
