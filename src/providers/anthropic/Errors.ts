@@ -59,10 +59,10 @@ const factsOf = (json: unknown): ErrorFacts | undefined => {
 
 /**
  * A spent balance or a spend limit, which no short wait clears: "Your credit balance is too low …"
- * (400), "You have reached your specified API usage limits …" (400), a 429 whose `details.error_code`
- * is `enforced_spend_limit_reached`.
+ * (400), "You have reached your specified [workspace] API usage limits …" (400 or 429: claude-code#1047
+ * quotes the workspace form), a 429 whose `details.error_code` is `enforced_spend_limit_reached`.
  */
-const quotaText = /credit balance is too low|specified API usage limits|spend limit/i
+const quotaText = /credit balance is too low|specified (?:workspace )?API usage limits|spend limit/i
 
 const isQuota = (facts: ErrorFacts | undefined, text: string): boolean =>
   facts?.errorCode === "enforced_spend_limit_reached" || quotaText.test(facts?.message ?? text)

@@ -149,7 +149,7 @@ const contentFilterCodes = new Set([
  * OpenAI's and DashScope's spent quota (never "rate limit reached").
  */
 const quotaWords =
-  /exceeded your current quota|insufficient (?:account )?quota|free allocated quota exceeded|specified api usage limits?/i
+  /exceeded your current quota|insufficient (?:account )?quota|free allocated quota exceeded|specified (?:workspace )?api usage limits?/i
 const isQuotaText = (words: string): boolean => quotaWords.test(words) || Errors.spendLimitWords.test(words)
 
 /** The HTTP status an in-band error means when it names none: from its `type`, else a server error. */

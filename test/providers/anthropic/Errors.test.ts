@@ -62,7 +62,8 @@ describe("Anthropic Errors.classify", () => {
     for (
       const message of [
         "Your credit balance is too low to access the Anthropic API. Please go to Plans & Billing to upgrade or purchase credits.",
-        "You have reached your specified API usage limits. You will regain access on 2025-06-01 at 00:00 UTC."
+        "You have reached your specified API usage limits. You will regain access on 2025-06-01 at 00:00 UTC.",
+        "You have reached your specified workspace API usage limits. You will regain access on 2025-07-01 at 00:00 UTC."
       ]
     ) {
       const error = fields(classify(400, body("invalid_request_error", message)))
@@ -72,6 +73,14 @@ describe("Anthropic Errors.classify", () => {
       assert.include(error.message, message.slice(0, 30))
       assert.include(error.message, "waiting will not clear it")
     }
+  })
+
+  it("the workspace spend limit answered as a 429 is quota_exhausted too, not a rate limit to wait out", () => {
+    const message =
+      "You have reached your specified workspace API usage limits. You will regain access on 2025-07-01 at 00:00 UTC."
+    const error = fields(classify(429, body("rate_limit_error", message)))
+    assert.strictEqual(error._tag, "RateLimitError")
+    assert.strictEqual(error.reason, "quota_exhausted")
   })
 
   it("401 authentication_error says which key to check, and holds no key", () => {
