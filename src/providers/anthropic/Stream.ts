@@ -156,10 +156,6 @@ export const makeHandler = (
   }
   // Lines that are no SSE field: an error object sent unframed, or a body that is no event stream.
   const raw = EventText.rawJson(context)
-  // Events of a type read here (not `ping`) that gave no part: a tool call's fragment, a block's start
-  // or stop, the stop reason.
-  let quietEvents = 0
-  let readEvent = false
 
   const payload = (json: unknown, text: string, name: string | undefined, out: Array<StreamPart>) => {
     if (stopped) return undefined
@@ -186,7 +182,6 @@ export const makeHandler = (
     if (missing !== undefined) {
       return Errors.badResponse(`a ${type} event without its ${missing}: ${text}`, { ...context, status: 200 })
     }
-    readEvent = true
     switch (type) {
       case "message_start": {
         const message = json.message
@@ -295,13 +290,10 @@ export const makeHandler = (
       const data = event.data
       if (data !== undefined && data.length > 0) {
         const json = Json.parse(data)
-        const before = out.length
-        readEvent = false
         const error = json === undefined
           ? EventText.undecodable(data, event.unterminated, context)
           : payload(json, data, event.event, out)
         if (error !== undefined) return error
-        if (readEvent && out.length === before) quietEvents++
       }
       return event.raw.length > 0 && !stopped
         ? raw.add(event.raw, event.unterminated, (json, text) =>
@@ -317,7 +309,6 @@ export const makeHandler = (
     },
     onEnd: raw.end,
     finishReason: () => (stopped ? stopReason ?? "other" : undefined),
-    quietEvents: () => quietEvents,
     // the tool calls' pieces no usage report counted yet
     heldOutputBytes: () => {
       let bytes = 0

@@ -43,8 +43,6 @@ export const makeHandler = (
   let requestId = headers["x-request-id"]
   // Tool calls being assembled from their fragments, emitted whole at the finish.
   const calls = Tools.fragmentAssembler(metadataKey)
-  // Events that carried a tool call's fragment or a finish reason but gave no part.
-  let quietEvents = 0
   // Lines that are no SSE field, before the first event: a 200 whose body is a plain JSON payload.
   const raw = EventText.rawJson(context)
 
@@ -84,7 +82,6 @@ export const makeHandler = (
     if (!isGeneration(json)) {
       return Errors.badResponse(`a stream event is not a generation: ${text}`, { ...context, status: 200 })
     }
-    const before = out.length
     const id = json.request_id ?? requestId
     if (!announced || id !== requestId) {
       announced = true
@@ -117,7 +114,6 @@ export const makeHandler = (
       // The last fragment arrives with the finish reason: the calls are whole now (unless it cut them).
       calls.flush(out, reason === "length")
     }
-    if (out.length === before && (fragments.length > 0 || reason !== undefined)) quietEvents++
     return undefined
   }
 
@@ -145,7 +141,6 @@ export const makeHandler = (
     // Raw lines after the first event are ignored (tolerated as heartbeats, as DashScope's SDK does).
     onEnd: () => (sawEvent ? undefined : raw.end()),
     finishReason: () => finish,
-    quietEvents: () => quietEvents,
     heldOutputBytes: calls.heldBytes
   }
 }

@@ -88,15 +88,12 @@ export const makeHandler = (
   const raw = EventText.rawJson(context)
   // The last usage block that counted the prompt.
   let prompt: UsageMetadata | undefined
-  // Events whose finish reason gave no part (no usage with it).
-  let quietEvents = 0
 
   const payload = (json: unknown, text: string, out: Array<StreamPart>): LLMError | undefined => {
     if (isErrorPayload(json)) return classifyInBand(json, text, headers, context)
     if (!looksLikeResponse(json) || !isResponse(json)) {
       return Errors.badResponse(`a stream event is not a GenerateContentResponse: ${text}`, { ...context, status: 200 })
     }
-    const before = out.length
     const id = json.responseId ?? undefined
     const version = json.modelVersion ?? undefined
     if (!announced || id !== requestId || version !== modelVersion) {
@@ -135,7 +132,6 @@ export const makeHandler = (
     if (reason !== undefined) {
       finish = reason
       finalFinish = metadata != null
-      if (out.length === before) quietEvents++
     }
     return undefined
   }
@@ -156,8 +152,7 @@ export const makeHandler = (
     },
     onEnd: raw.end,
     finishReason: () => finish,
-    endsAtFinish: () => finalFinish,
-    quietEvents: () => quietEvents
+    endsAtFinish: () => finalFinish
   }
 }
 

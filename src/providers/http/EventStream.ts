@@ -47,11 +47,6 @@ export interface EventHandler {
    */
   readonly endsAtFinish?: () => boolean
   /**
-   * How many events so far carried something yet gave no part (a tool call's fragment, gathered until
-   * the call is whole; a finish reason the stream's end reports): activity for the idle timeout.
-   */
-  readonly quietEvents?: () => number
-  /**
    * UTF-8 bytes of output received that no part carries yet: the fragments of tool calls emitted only
    * once whole, a refusal's text. A stream that ends before they are emitted was still billed for them.
    */
@@ -77,7 +72,10 @@ interface Decoder {
   readonly end: (out: Array<StreamPart>) => LLMError | "finished"
   /** The provider's finish signal has been read (a read failing after it ends the stream, not cuts it). */
   readonly finishSeen: () => boolean
-  /** Whether events since the last call (made after every read) carried something but gave no part. */
+  /**
+   * Whether events came since the last call (made after every read): activity for the idle timeout
+   * even when they gave no part (a tool call's fragment, a block's stop, Anthropic's `ping`).
+   */
   readonly quietActivity: () => boolean
   /**
    * The parts of the held-back events and of `reads` (bytes received but not read), for a stream
@@ -87,6 +85,15 @@ interface Decoder {
   /** The handler's `heldOutputBytes` (0 without one). */
   readonly heldOutputBytes: () => number
 }
+
+/**
+ * An event of comment lines only (DeepSeek's `: keep-alive`, OpenRouter's `: OPENROUTER PROCESSING`):
+ * no stream event, so no activity for the idle timeout (WIRE notes: keep-alives may come for minutes
+ * before inference starts). Every other event is one, whatever it carries (API.md §4: the silence
+ * between two stream events).
+ */
+const isKeepAlive = (event: Sse.SseEvent): boolean =>
+  event.data === undefined && event.event === undefined && event.id === undefined && event.raw.length === 0
 
 /** Whether a part from `from` on in `out` is a delta. */
 const hasDelta = (out: Array<StreamPart>, from: number): boolean => {
@@ -102,8 +109,10 @@ const makeDecoder = (
   const handler = makeHandler()
   const parser = Sse.makeParser()
   const utf8 = Utf8.makeReader()
+  // Events handed to the handler (activity), and how many of them the last `quietActivity` saw.
+  let eventsHandled = 0
+  let eventsSeen = 0
   // Until the first delta: held-back events, from `heldFrom` on.
-  let quietSeen = 0
   let delivered = !firstDeltaAlone
   let held: Array<Sse.SseEvent> | undefined
   let heldFrom = 0
@@ -123,7 +132,9 @@ const makeDecoder = (
   const handle = (events: Array<Sse.SseEvent>, from: number, out: Array<StreamPart>): Step => {
     for (let i = from; i < events.length; i++) {
       const before = out.length
-      const step = handler.onEvent(events[i]!, out)
+      const event = events[i]!
+      if (!isKeepAlive(event)) eventsHandled++
+      const step = handler.onEvent(event, out)
       if (step !== undefined) {
         if (step === "finished") out.push({ _tag: "Finish", reason: handler.finishReason() ?? "other" })
         return step
@@ -158,9 +169,8 @@ const makeDecoder = (
     resume,
     finishSeen: () => handler.finishReason() !== undefined && (handler.endsAtFinish?.() ?? true),
     quietActivity: () => {
-      const quiet = handler.quietEvents?.() ?? 0
-      if (quiet === quietSeen) return false
-      quietSeen = quiet
+      if (eventsHandled === eventsSeen) return false
+      eventsSeen = eventsHandled
       return true
     },
     end: (out) => {

@@ -59,8 +59,6 @@ export const makeHandler = (
   let sawText = false
   // Tool calls being assembled from their fragments, emitted whole at the finish.
   const calls = Tools.fragmentAssembler(metadataKey)
-  // Chunks that carried a tool call's fragment, a refusal or a finish reason but gave no part.
-  let quietEvents = 0
 
   // Lines that are no SSE field, before the first event: a 200 whose body is one unframed JSON value.
   const raw = EventText.rawJson(context)
@@ -103,7 +101,6 @@ export const makeHandler = (
     } else if (!looksLikeCompletion(json) || !isCompletion(json)) {
       return Errors.badResponse(`a stream event is not a chat completion chunk: ${text}`, { ...context, status: 200 })
     }
-    const before = out.length
     const id = requestIdOf(json, headers)
     const version = modelVersionOf(json)
     // Azure's leading filter chunk has `"id": ""` and `"model": ""`: no ids to announce yet.
@@ -140,7 +137,6 @@ export const makeHandler = (
       finish = refused && reason === "stop" ? "filter" : reason
       calls.flush(out, reason === "length")
     }
-    if (out.length === before && (fragments.length > 0 || refusal || reason !== undefined)) quietEvents++
     return undefined
   }
 
@@ -199,7 +195,6 @@ export const makeHandler = (
     // Raw lines after the first event are ignored (tolerated as heartbeats).
     onEnd: () => (sawEvent ? undefined : raw.end()),
     finishReason: () => finish,
-    quietEvents: () => quietEvents,
     heldOutputBytes: () => calls.heldBytes() + refusalBytes,
     // the usage chunk comes after the finish_reason: only [DONE] or the body's clean end finish it
     endsAtFinish: () => false

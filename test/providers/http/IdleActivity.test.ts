@@ -2,8 +2,9 @@
  * `stream_idle_timeout_s` bounds the silence between events that carry something (README, Streaming):
  * an event that gives no part of its own — a tool call's fragment gathered until the call is whole,
  * OpenAI's finish chunk, Anthropic's block starts and stops — is activity, so a recorded stream whose
- * events come 20 s apart finishes under a 30 s idle timeout. A keep-alive is not: Anthropic's `ping`
- * alone does not restart the silence. Driven by `TestClock`; each event waits for a gate the test opens.
+ * events come 20 s apart finishes under a 30 s idle timeout. So is Anthropic's `ping`: every event is
+ * (API.md §4, "the longest silence between two stream events"); a comment-only keep-alive is not
+ * (test/services/OpenAICompatible.test.ts). Driven by `TestClock`; each event waits for a gate the test opens.
  */
 import { assert, describe, it } from "@effect/vitest"
 import * as Deferred from "effect/Deferred"
@@ -71,6 +72,8 @@ const streamSlowly = (
       yield* Deferred.succeed(gate, undefined)
       yield* io
     }
+    // a body held open after its last segment: past the idle timeout
+    if (end === "hang") yield* TestClock.adjust("31 seconds")
     const [outcome, ledger] = yield* Fiber.join(fiber)
     return {
       ended: outcome._tag === "Right"
@@ -112,29 +115,28 @@ describe("stream_idle_timeout_s: events without a part of their own are activity
       assert.deepStrictEqual(result, { ended: "stop", settled: ["commit ok"], requests: 1 })
     }))
 
-  it.scoped("Anthropic: block starts and stops and a tool's input fragment, 20 s apart, are activity (pings ride along)", () =>
+  it.scoped("Anthropic: block starts and stops and a tool's input fragment, 20 s apart, are activity", () =>
     Effect.gen(function*() {
       const events = anthropicEvents("vercel-ai-openai-anthropic/anthropic/anthropic-tool-no-args.chunks.txt")
-      // A ping is no activity: each goes with the event after it.
-      const segments: Array<string> = []
-      let pending = ""
-      for (const event of events) {
-        if (event.includes(`"type":"ping"`)) pending += event
-        else {
-          segments.push(pending + event)
-          pending = ""
-        }
-      }
-      assert.strictEqual(segments.length, 10)
-      const result = yield* streamSlowly("anthropic", segments)
+        .filter((event) => !event.includes(`"type":"ping"`))
+      assert.strictEqual(events.length, 10)
+      const result = yield* streamSlowly("anthropic", events)
       assert.deepStrictEqual(result, { ended: "other", settled: ["commit ok"], requests: 1 })
     }))
 
-  it.scoped("Anthropic: pings alone are no activity: 20 s of text, then only pings, times out 30 s after the text", () =>
+  it.scoped("Anthropic: a ping is a stream event: text, two pings 20 s apart, then the rest, finish under a 30 s idle timeout", () =>
     Effect.gen(function*() {
       const events = anthropicEvents("vercel-ai-openai-anthropic/anthropic/anthropic-tool-no-args.chunks.txt")
       const ping = `event: ping\ndata: {"type":"ping"}\n\n`
-      // message_start, the text block's start and its first delta; then pings 20 s and 40 s later.
+      // message_start, the text block's start and its first delta; pings 20 s and 40 s later; the rest at 60 s
+      const result = yield* streamSlowly("anthropic", [events.slice(0, 3).join(""), ping, ping, events.slice(3).join("")])
+      assert.deepStrictEqual(result, { ended: "other", settled: ["commit ok"], requests: 1 })
+    }))
+
+  it.scoped("Anthropic: silence after the last ping still times out", () =>
+    Effect.gen(function*() {
+      const events = anthropicEvents("vercel-ai-openai-anthropic/anthropic/anthropic-tool-no-args.chunks.txt")
+      const ping = `event: ping\ndata: {"type":"ping"}\n\n`
       const result = yield* streamSlowly("anthropic", [events.slice(0, 3).join(""), ping, ping], "hang")
       assert.deepStrictEqual(result, { ended: "stream_interrupted", settled: ["cancel error"], requests: 1 })
     }))
