@@ -80,6 +80,8 @@ export class AlertTracker {
     let due: Array<BudgetAlert> | undefined
     for (let i = 0; i < limits.length; i++) {
       const limit = limits[i]!
+      // a limit of 0 or less is none (as admission reads it): nothing to alert
+      if (!(limit.limit > 0)) continue
       const total = spent[i]! + added
       if (total + 1e-12 < this.lowest * limit.limit) continue
       let reached = 0

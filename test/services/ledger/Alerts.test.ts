@@ -407,6 +407,12 @@ describe("AlertTracker", () => {
     assert.isUndefined(new AlertTracker([]).take(limits, [1], 0, day))
   })
 
+  it("a limit of 0 (no limit, as admission reads it) alerts nothing, and leaves the window's alerts to a real limit", () => {
+    const tracker = new AlertTracker([0.8, 1])
+    assert.isUndefined(tracker.take([{ scope: "global", window: "daily", limit: 0 }], [1], 0, day))
+    assert.strictEqual(tracker.take([{ scope: "global", window: "daily", limit: 1 }], [1], 0, day)?.length, 2)
+  })
+
   it("a clock stepped back into the previous day, and forward again, alerts nothing twice", () => {
     const tracker = new AlertTracker([0.8, 1])
     const limits: ReadonlyArray<BudgetLimit> = [
