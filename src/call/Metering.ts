@@ -207,10 +207,13 @@ export const make = (deps: {
       const route = progress.route
       if (route === undefined) return Effect.void
       const billed = billedSoFar(meter, route.model, progress.usage ?? billedReportOf(error))
-      progress.charged()
+      // the attempt is forgotten and charged in one step: an interruption cannot come between them
       return billed === undefined
-        ? Effect.void
-        : Effect.map(pricing.cost(route.model, billed), (cost) => meter.charge(cost, billed, error))
+        ? Effect.sync(() => progress.charged())
+        : Effect.map(pricing.cost(route.model, billed), (cost) => {
+          progress.charged()
+          meter.charge(cost, billed, error)
+        })
     })
 
   /**
@@ -334,6 +337,9 @@ export const make = (deps: {
       const usage = progress.usage ?? (meter.wasCharged(failed) ? undefined : billedReportOf(failed))
       const model = route?.model ?? meter.plan.model
       const priced = billedSoFar(meter, model, usage)
+      // the usage seen so far (API.md §7); without any report, its bound (input bound + bytes streamed);
+      // when the last attempt sent was charged already, that attempt's
+      const seen = priced ?? meter.lastChargedUsage
       return Effect.gen(function*() {
         const cost = roundUsd((priced === undefined ? 0 : yield* pricing.cost(model, priced)) + meter.charged)
         const now = yield* Clock.currentTimeMillis
@@ -343,7 +349,7 @@ export const make = (deps: {
         yield* telemetry.unfinished({
           route,
           attempts: progress.attempts,
-          usage: priced,
+          usage: seen,
           cost,
           ttftMs: progress.ttftMs
         })
@@ -352,13 +358,7 @@ export const make = (deps: {
           ...who(meter, route),
           status: error === undefined ? "cancelled" : "error",
           cost,
-          // the usage seen so far (API.md §7); without any report, its bound (input bound + bytes streamed);
-          // when the last attempt sent was charged already, that attempt's
-          usage: priced !== undefined
-            ? fromCounts(priced)
-            : meter.lastChargedUsage === undefined
-            ? undefined
-            : fromCounts(meter.lastChargedUsage),
+          usage: seen === undefined ? undefined : fromCounts(seen),
           attempts: progress.attempts,
           error,
           timing

@@ -10,6 +10,7 @@ import * as Fiber from "effect/Fiber"
 import * as Stream from "effect/Stream"
 import { generate, Ledger, makeLiveLayer, stream } from "../../src/index.js"
 import * as Loopback from "../support/LoopbackServer.js"
+import * as RecordingTracer from "../support/RecordingTracer.js"
 
 const pricing = { input_per_1m: 1, output_per_1m: 10 }
 const layerFor = (url: string, budget: Record<string, unknown> = {}) =>
@@ -120,13 +121,21 @@ describe("an attempt billed before it failed", () => {
       const server = yield* Loopback.make
       // 100,000 input tokens and one output counted ($0.10001) by a call held at about $0.001, under a $0.05 limit
       server.enqueue(cut(100_000), ok)
+      const recording = RecordingTracer.make()
       const { error, settlements } = yield* Effect.gen(function*() {
         const error = yield* Effect.flip(Stream.runDrain(stream({ prompt: "x" })))
         return { error, settlements: yield* settlementOf }
-      }).pipe(Effect.provide(layerFor(server.url, { daily_spend_limit: 0.05 })))
+      }).pipe(Effect.provide(layerFor(server.url, { daily_spend_limit: 0.05 })), Effect.withTracer(recording.tracer))
       assert.strictEqual(error._tag, "BudgetExceededError")
       assert.strictEqual(server.requests.length, 1)
       assert.deepStrictEqual(settlements.map((event) => [event.type, event.cost]), [["cancel", 0.10001]])
+      // the call's span tells the usage it was priced at, as its row does
+      const span = recording.named("LLMClient.stream")[0]!.attributes
+      assert.deepStrictEqual(
+        [span.get("gen_ai.usage.input_tokens"), span.get("gen_ai.usage.output_tokens"), span.get("effect_llm.cost_usd")],
+        [settlements[0]?.usage?.inputTokens, settlements[0]?.usage?.outputTokens, 0.10001]
+      )
+      assert.strictEqual(settlements[0]?.usage?.inputTokens, 100_000)
     }).pipe(Effect.scoped))
 
   it.live("an attempt charged when retried is not priced again when the call then fails with its error", () =>
