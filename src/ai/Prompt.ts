@@ -84,6 +84,19 @@ export const fileDataOf = (data: string | Uint8Array | URL): FileData => {
 }
 
 /**
+ * The type of inline image bytes given as `image/*` (an `@effect/ai` file part may say only that), from
+ * their signature: PNG, JPEG, GIF or WebP; else `image/jpeg`, as `@effect/ai`'s own providers send it.
+ */
+const imageTypeOf = (base64: string): string => {
+  const head = Buffer.from(base64.slice(0, 24), "base64")
+  const ascii = (from: number, to: number) => head.toString("latin1", from, to)
+  if (head[0] === 0x89 && ascii(1, 4) === "PNG") return "image/png"
+  if (ascii(0, 4) === "GIF8") return "image/gif"
+  if (ascii(0, 4) === "RIFF" && ascii(8, 12) === "WEBP") return "image/webp"
+  return "image/jpeg"
+}
+
+/**
  * A part's position as API.md §9 names it, as `generate` does: `i` is the message's index in the
  * prompt's content (system messages counted), `j` the part's in that message.
  */
@@ -121,15 +134,17 @@ const fileOf = (part: Prompt.FilePart, label: string): FilePart | FatalError => 
     ? dataUrlProblem(given.url)
     : undefined
   if (problem !== undefined) return invalidRequest(`${label} (${part.mediaType}): ${problem}`)
+  const data: FileData = compact !== undefined
+    ? { _tag: "base64", base64: compact }
+    : given._tag === "url"
+    ? { _tag: "url", url: sentDataUrl(given.url) }
+    : given
+  // media types are case-insensitive; the protocols match and send them in lower case, as `generate` does
+  const mediaType = part.mediaType.toLowerCase()
   return {
     type: "file",
-    // media types are case-insensitive; the protocols match and send them in lower case, as `generate` does
-    mediaType: part.mediaType.toLowerCase(),
-    data: compact !== undefined
-      ? { _tag: "base64", base64: compact }
-      : given._tag === "url"
-      ? { _tag: "url", url: sentDataUrl(given.url) }
-      : given,
+    mediaType: mediaType === "image/*" && data._tag === "base64" ? imageTypeOf(data.base64) : mediaType,
+    data,
     ...(part.fileName !== undefined ? { fileName: part.fileName } : {}),
     source: label,
     ...withMetadata({}, metadataOf(part.options))

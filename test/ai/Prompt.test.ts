@@ -109,6 +109,21 @@ describe("encodePrompt", () => {
     assert.deepStrictEqual(fileDataOf(new URL("https://x.test/b.png")), { _tag: "url", url: "https://x.test/b.png" })
   })
 
+  it("an inline image given as image/* goes out with the type its bytes say (PNG, GIF, WebP), else image/jpeg", () => {
+    const typeOf = (data: Uint8Array | string) => {
+      const encoded = encodePrompt(Prompt.make([{ role: "user", content: [{ type: "file", mediaType: "image/*", data }] }]))
+      if (encoded instanceof FatalError) return assert.fail(encoded.message)
+      return (encoded.messages[0]!.parts[0] as { readonly mediaType: string }).mediaType
+    }
+    const bytes = (text: string) => new Uint8Array(Buffer.from(text, "latin1"))
+    assert.strictEqual(typeOf(bytes("\x89PNG\r\n\x1a\n\0\0\0\rIHDR")), "image/png")
+    assert.strictEqual(typeOf(Buffer.from("\x89PNG\r\n\x1a\n", "latin1").toString("base64")), "image/png")
+    assert.strictEqual(typeOf(bytes("GIF89a\x01\0\x01\0")), "image/gif")
+    assert.strictEqual(typeOf(bytes("RIFF\x24\0\0\0WEBPVP8 ")), "image/webp")
+    assert.strictEqual(typeOf(bytes("\xff\xd8\xff\xe0\0\x10JFIF")), "image/jpeg")
+    assert.strictEqual(typeOf(bytes("no known signature")), "image/jpeg")
+  })
+
   it("base64 wrapped in lines (a 76-column encoder's) goes out compact, and the media type in lower case, as generate sends them", () => {
     const wrapped = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAA\r\n" +
       "AABJRU5ErkJggg==\n"
