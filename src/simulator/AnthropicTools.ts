@@ -43,6 +43,11 @@ const checkSource = (block: Json, at: string): string | undefined => {
   const source = block.source
   if (!isObject(source)) return `${at}.source: Field required`
   if (source.type === "url") return typeof source.url === "string" ? undefined : `${at}.source.url: Field required`
+  // a plain-text document (PlainTextSource)
+  if (source.type === "text" && block.type === "document") {
+    if (source.media_type !== "text/plain") return `${at}.source.text.media_type: Input should be 'text/plain'`
+    return typeof source.data === "string" ? undefined : `${at}.source.text.data: Field required`
+  }
   if (source.type !== "base64") return `${at}.source.type: Input should be 'base64' or 'url'`
   if (typeof source.data !== "string") return `${at}.source.data: Field required`
   if (block.type === "image") {

@@ -39,6 +39,7 @@ export type BlockBody =
     readonly type: "document"
     readonly source:
       | { readonly type: "base64"; readonly media_type: "application/pdf"; readonly data: string }
+      | { readonly type: "text"; readonly media_type: "text/plain"; readonly data: string }
       | { readonly type: "url"; readonly url: string }
     readonly title?: string
     readonly cache_control?: CacheControl
@@ -113,7 +114,7 @@ const isHttpsUrl = (url: string): boolean => {
 }
 
 /** The kind a file is sent as and its concrete media type, or `undefined` when Anthropic cannot carry it. */
-const kindOf = (part: FilePart): { readonly kind: "image" | "pdf"; readonly mediaType: string } | undefined => {
+const kindOf = (part: FilePart): { readonly kind: "image" | "pdf" | "text"; readonly mediaType: string } | undefined => {
   const declared = part.mediaType.toLowerCase()
   const inline = part.data._tag === "url" ? dataUrl.exec(part.data.url) : null
   const mediaType = inline !== null && inline[1]!.length > 0 ? inline[1]!.toLowerCase() : declared
@@ -133,14 +134,19 @@ const kindOf = (part: FilePart): { readonly kind: "image" | "pdf"; readonly medi
     }
     return mediaType === declared ? { kind: "pdf", mediaType } : undefined
   }
+  // a plain-text document has a text source only: inline (no URL source takes text)
+  if (declared === "text/plain" && (part.data._tag === "base64" || inline !== null)) {
+    return mediaType === declared ? { kind: "text", mediaType } : undefined
+  }
   return undefined
 }
 
 /**
  * Whether Anthropic carries a part in a turn of `role`: files only in user turns (an assistant turn
  * holds text, thinking and tool use), as an image (JPEG, PNG, GIF, WebP — bytes, a `data:` URL, or an
- * `https:` URL; `image/*` only as a URL; inline, at most 5 MB of base64) or a PDF (bytes, a `data:` URL
- * or an `https:` URL). Audio, video and other documents are refused.
+ * `https:` URL; `image/*` only as a URL; inline, at most 5 MB of base64), a PDF (bytes, a `data:` URL
+ * or an `https:` URL) or a plain-text document (`text/plain` bytes or `data:` URL, sent as its text).
+ * Audio, video and other documents are refused.
  */
 export const canCarry = (part: Part, role: Message["role"]): boolean | string => {
   if (part.type !== "file") return true
@@ -173,7 +179,9 @@ const encodeFile = (part: FilePart): BlockBody => {
   }
   return {
     type: "document",
-    source: data !== undefined
+    source: kind === "text"
+      ? { type: "text", media_type: "text/plain", data: Buffer.from(data!, "base64").toString("utf8") }
+      : data !== undefined
       ? { type: "base64", media_type: "application/pdf", data }
       : { type: "url", url: (part.data as { url: string }).url },
     ...(part.fileName !== undefined ? { title: part.fileName } : {})

@@ -55,6 +55,20 @@ describe("Anthropic content blocks", () => {
     ])
   })
 
+  it("a plain-text file, bytes or a data: URL, is a document with a text source (WIRE §4.6 PlainTextSource)", () => {
+    const notes = Buffer.from("Meeting notes: ship on Friday. Café ☕", "utf8").toString("base64")
+    for (const data of [bytes(notes), url(`data:text/plain;base64,${notes}`)]) {
+      const request = user(file("text/plain", data, "notes.txt"), text("Summarise."))
+      assert.isUndefined(Anthropic.protocol.check(request, "claude-haiku-4-5"))
+      const sent = Request.encode("claude-haiku-4-5", request, false) as any
+      assert.deepStrictEqual(sent.messages[0].content[0], {
+        type: "document",
+        source: { type: "text", media_type: "text/plain", data: "Meeting notes: ship on Friday. Café ☕" },
+        title: "notes.txt"
+      })
+    }
+  })
+
   it("refused before any request, naming the part by position and media type", () => {
     const refusal = (part: FilePart, role: "user" | "assistant" = "user") =>
       Anthropic.protocol.check(
@@ -69,7 +83,8 @@ describe("Anthropic content blocks", () => {
       [file("image/png", url("http://example.com/a.png")), "a URL image/png file"],
       [file("image/*", url("data:image/tiff;base64,AAAA")), "a URL image/* file"],
       [file("application/pdf", url("ftp://example.com/a.pdf")), "a URL application/pdf file"],
-      [file("text/plain", bytes("aGk=")), "an inline text/plain file"],
+      [file("text/plain", url("https://example.com/a.txt")), "a URL text/plain file"],
+      [file("text/markdown", bytes("aGk=")), "an inline text/markdown file"],
       [file("video/mp4", url("https://example.com/a.mp4")), "a URL video/mp4 file"]
     ]
     for (const [part, expected] of cases) {
