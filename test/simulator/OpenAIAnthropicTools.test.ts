@@ -6,6 +6,7 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { afterAll, beforeAll, beforeEach } from "vitest"
+import { checkRequest } from "../../src/simulator/AnthropicTools.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 
 let sim: Simulator.Simulator
@@ -186,6 +187,20 @@ describe("simulated Anthropic tool use", () => {
         output_config: { format: { type: "json_schema", schema: { type: "object", properties: {} } } }
       }),
       "'additionalProperties' must be explicitly set to false"
+    )
+  })
+})
+
+describe("simulated Anthropic document sources", () => {
+  it("takes a plain-text document and refuses one whose text source names another type, as the service does", () => {
+    const document = (source: Record<string, unknown>) => [{
+      role: "user",
+      content: [{ type: "document", source }, { type: "text", text: "Summarise." }]
+    }]
+    assert.notStrictEqual(typeof checkRequest(document({ type: "text", media_type: "text/plain", data: "notes" }), {}), "string")
+    assert.strictEqual(
+      checkRequest(document({ type: "text", media_type: "text/markdown", data: "notes" }), {}),
+      "messages.0.content.0.document.source.text.media_type: Input should be 'text/plain'"
     )
   })
 })
