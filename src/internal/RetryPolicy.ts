@@ -127,15 +127,18 @@ const copyWith = (
   changes: { readonly message?: string; readonly retryAfter?: Duration.Duration }
 ): RateLimitError => {
   const retryAfter = changes.retryAfter ?? error.retryAfter
-  return withBilledUsage(new RateLimitError({
-    reason: error.reason,
-    message: changes.message ?? error.message,
-    ...(retryAfter !== undefined ? { retryAfter } : {}),
-    ...(error.limitKind !== undefined ? { limitKind: error.limitKind } : {}),
-    ...(error.provider !== undefined ? { provider: error.provider } : {}),
-    ...(error.endpoint !== undefined ? { endpoint: error.endpoint } : {}),
-    ...(error.status !== undefined ? { status: error.status } : {})
-  }), billedUsageOf(error))
+  return withBilledUsage(
+    new RateLimitError({
+      reason: error.reason,
+      message: changes.message ?? error.message,
+      ...(retryAfter !== undefined ? { retryAfter } : {}),
+      ...(error.limitKind !== undefined ? { limitKind: error.limitKind } : {}),
+      ...(error.provider !== undefined ? { provider: error.provider } : {}),
+      ...(error.endpoint !== undefined ? { endpoint: error.endpoint } : {}),
+      ...(error.status !== undefined ? { status: error.status } : {})
+    }),
+    billedUsageOf(error)
+  )
 }
 
 /** A copy of a rate-limit error with another message. */

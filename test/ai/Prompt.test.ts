@@ -111,7 +111,9 @@ describe("encodePrompt", () => {
 
   it("an inline image given as image/* goes out with the type its bytes say (PNG, GIF, WebP), else image/jpeg", () => {
     const typeOf = (data: Uint8Array | string) => {
-      const encoded = encodePrompt(Prompt.make([{ role: "user", content: [{ type: "file", mediaType: "image/*", data }] }]))
+      const encoded = encodePrompt(
+        Prompt.make([{ role: "user", content: [{ type: "file", mediaType: "image/*", data }] }])
+      )
       if (encoded instanceof FatalError) return assert.fail(encoded.message)
       return (encoded.messages[0]!.parts[0] as { readonly mediaType: string }).mediaType
     }

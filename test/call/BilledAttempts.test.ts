@@ -132,7 +132,11 @@ describe("an attempt billed before it failed", () => {
       // the call's span tells the usage it was priced at, as its row does
       const span = recording.named("LLMClient.stream")[0]!.attributes
       assert.deepStrictEqual(
-        [span.get("gen_ai.usage.input_tokens"), span.get("gen_ai.usage.output_tokens"), span.get("effect_llm.cost_usd")],
+        [
+          span.get("gen_ai.usage.input_tokens"),
+          span.get("gen_ai.usage.output_tokens"),
+          span.get("effect_llm.cost_usd")
+        ],
         [settlements[0]?.usage?.inputTokens, settlements[0]?.usage?.outputTokens, 0.10001]
       )
       assert.strictEqual(settlements[0]?.usage?.inputTokens, 100_000)

@@ -197,7 +197,10 @@ describe("simulated Anthropic document sources", () => {
       role: "user",
       content: [{ type: "document", source }, { type: "text", text: "Summarise." }]
     }]
-    assert.notStrictEqual(typeof checkRequest(document({ type: "text", media_type: "text/plain", data: "notes" }), {}), "string")
+    assert.notStrictEqual(
+      typeof checkRequest(document({ type: "text", media_type: "text/plain", data: "notes" }), {}),
+      "string"
+    )
     assert.strictEqual(
       checkRequest(document({ type: "text", media_type: "text/markdown", data: "notes" }), {}),
       "messages.0.content.0.document.source.text.media_type: Input should be 'text/plain'"

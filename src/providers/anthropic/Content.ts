@@ -114,7 +114,9 @@ const isHttpsUrl = (url: string): boolean => {
 }
 
 /** The kind a file is sent as and its concrete media type, or `undefined` when Anthropic cannot carry it. */
-const kindOf = (part: FilePart): { readonly kind: "image" | "pdf" | "text"; readonly mediaType: string } | undefined => {
+const kindOf = (
+  part: FilePart
+): { readonly kind: "image" | "pdf" | "text"; readonly mediaType: string } | undefined => {
   const declared = part.mediaType.toLowerCase()
   const inline = part.data._tag === "url" ? dataUrl.exec(part.data.url) : null
   const mediaType = inline !== null && inline[1]!.length > 0 ? inline[1]!.toLowerCase() : declared

@@ -215,8 +215,17 @@ it.layer(NodeHttpClient.layerUndici)("Gemini unary answers", (it) => {
         headers: { "content-type": "text/event-stream" },
         body: event({
           candidates: [content("Hel")],
-          usageMetadata: { promptTokenCount: 7, cachedContentTokenCount: 4, candidatesTokenCount: 1, totalTokenCount: 8 }
-        }) + event({ candidates: [{ ...content("lo."), finishReason: "STOP" }], usageMetadata: { candidatesTokenCount: 90 } })
+          usageMetadata: {
+            promptTokenCount: 7,
+            cachedContentTokenCount: 4,
+            candidatesTokenCount: 1,
+            totalTokenCount: 8
+          }
+        }) +
+          event({
+            candidates: [{ ...content("lo."), finishReason: "STOP" }],
+            usageMetadata: { candidatesTokenCount: 90 }
+          })
       })
       const parts = [...yield* Stream.runCollect(Stream.unwrapScoped(client.stream(target, hello)))]
       const last = parts.filter((part) => part._tag === "Usage").at(-1)

@@ -129,7 +129,12 @@ describe("stream_idle_timeout_s: events without a part of their own are activity
       const events = anthropicEvents("vercel-ai-openai-anthropic/anthropic/anthropic-tool-no-args.chunks.txt")
       const ping = `event: ping\ndata: {"type":"ping"}\n\n`
       // message_start, the text block's start and its first delta; pings 20 s and 40 s later; the rest at 60 s
-      const result = yield* streamSlowly("anthropic", [events.slice(0, 3).join(""), ping, ping, events.slice(3).join("")])
+      const result = yield* streamSlowly("anthropic", [
+        events.slice(0, 3).join(""),
+        ping,
+        ping,
+        events.slice(3).join("")
+      ])
       assert.deepStrictEqual(result, { ended: "other", settled: ["commit ok"], requests: 1 })
     }))
 

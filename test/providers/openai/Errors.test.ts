@@ -210,7 +210,9 @@ describe("openai Errors.classify: 429 and its wait", () => {
         body({ message: "Budget has been exceeded! Current cost: 1.02, Max budget: 1.0", type: "budget_exceeded" }),
         body({ message: "You have reached your specified API usage limits. You will regain access on 2025-09-01." }),
         // Anthropic's workspace limit through an OpenAI-compatible proxy
-        body({ message: "You have reached your specified workspace API usage limits. You will regain access on 2025-09-01." })
+        body({
+          message: "You have reached your specified workspace API usage limits. You will regain access on 2025-09-01."
+        })
       ]
     ) {
       const error = classify(429, text, { "retry-after": "5" })
