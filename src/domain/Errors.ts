@@ -103,7 +103,8 @@ export class BudgetExceededError extends Schema.TaggedError<BudgetExceededError>
 
 /** Every endpoint of the model and of its fallbacks has an open breaker; no request was made. */
 export class CircuitOpenError extends Schema.TaggedError<CircuitOpenError>()("CircuitOpenError", {
-  reason: Schema.Literal("all_endpoints_open"),
+  /** Its only reason: given by default (API.md §3 names none), so `new CircuitOpenError({ message })` builds one. */
+  reason: Schema.optionalWith(Schema.Literal("all_endpoints_open"), { default: () => "all_endpoints_open" as const }),
   message: Schema.String,
   provider: Schema.optional(Schema.String),
   endpoint: Schema.optional(Schema.String),
@@ -113,7 +114,10 @@ export class CircuitOpenError extends Schema.TaggedError<CircuitOpenError>()("Ci
 
 /** Bad or missing configuration. `path` is the offending key path, e.g. `resilience.max_retries`. */
 export class ConfigError extends Schema.TaggedError<ConfigError>()("ConfigError", {
-  reason: Schema.Literal("invalid", "missing", "unreadable"),
+  /** `invalid` when not given (API.md §3 names no reason): `new ConfigError({ message, path })` builds one. */
+  reason: Schema.optionalWith(Schema.Literal("invalid", "missing", "unreadable"), {
+    default: () => "invalid" as const
+  }),
   message: Schema.String,
   path: Schema.String,
   provider: Schema.optional(Schema.String),

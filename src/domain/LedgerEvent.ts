@@ -20,8 +20,11 @@ export type LedgerStatus = typeof LedgerStatus.Type
 export class LedgerEvent extends Schema.Class<LedgerEvent>("LedgerEvent")({
   id: Schema.String,
   type: LedgerEventType,
-  /** The hold this event settles (its own id for a hold). */
-  holdId: Schema.String,
+  /**
+   * The hold this event settles (its own id for a hold). A ledger always writes it; `""` when an event
+   * is built or decoded without it (API.md §6 lists no such field).
+   */
+  holdId: Schema.optionalWith(Schema.String, { default: () => "" }),
   traceId: Schema.String,
   provider: Schema.String,
   model: Schema.String,

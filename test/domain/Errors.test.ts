@@ -3,11 +3,13 @@
  * known — readable on the union itself, as a user's error handler reads them.
  */
 import { assert, describe, it } from "@effect/vitest"
+import * as Schema from "effect/Schema"
 import {
   BudgetExceededError,
   CircuitOpenError,
   ConfigError,
   FatalError,
+  LedgerEvent,
   type LLMError,
   RateLimitError,
   RetryableError
@@ -41,5 +43,25 @@ describe("LLMError", () => {
       undefined,
       undefined
     ])
+  })
+})
+
+describe("records built from the contract's fields alone", () => {
+  it("a CircuitOpenError and a ConfigError need no reason (API.md §3 names none); a LedgerEvent no holdId (§6)", () => {
+    assert.strictEqual(new CircuitOpenError({ message: "every breaker is open" }).reason, "all_endpoints_open")
+    assert.strictEqual(new ConfigError({ message: "bad", path: "resilience.max_retries" }).reason, "invalid")
+    const decoded = Schema.decodeUnknownSync(LedgerEvent)({
+      id: "e1",
+      type: "commit",
+      traceId: "t1",
+      provider: "google",
+      model: "gemini-2.5-flash",
+      cost: 0.001,
+      status: "ok",
+      timestamp: 1
+    })
+    assert.strictEqual(decoded.holdId, "")
+    const { holdId: _, ...fields } = decoded
+    assert.strictEqual(new LedgerEvent(fields).holdId, "")
   })
 })
