@@ -18,6 +18,7 @@ import type {
   UserPart
 } from "../domain/Prompt.js"
 import { base64Of, dataUrlProblem, invalidRequest, sentDataUrl } from "../domain/Request.js"
+import { imageTypeOf } from "../internal/ImageType.js"
 import { jsonText } from "../internal/JsonText.js"
 import { hasMetadata, type Memory, type SignedPart, signedPartKey, textDigest } from "./Memory.js"
 
@@ -84,19 +85,6 @@ export const fileDataOf = (data: string | Uint8Array | URL): FileData => {
 }
 
 /**
- * The type of inline image bytes given as `image/*` (an `@effect/ai` file part may say only that), from
- * their signature: PNG, JPEG, GIF or WebP; else `image/jpeg`, as `@effect/ai`'s own providers send it.
- */
-const imageTypeOf = (base64: string): string => {
-  const head = Buffer.from(base64.slice(0, 24), "base64")
-  const ascii = (from: number, to: number) => head.toString("latin1", from, to)
-  if (head[0] === 0x89 && ascii(1, 4) === "PNG") return "image/png"
-  if (ascii(0, 4) === "GIF8") return "image/gif"
-  if (ascii(0, 4) === "RIFF" && ascii(8, 12) === "WEBP") return "image/webp"
-  return "image/jpeg"
-}
-
-/**
  * A part's position as API.md §9 names it, as `generate` does: `i` is the message's index in the
  * prompt's content (system messages counted), `j` the part's in that message.
  */
@@ -143,7 +131,8 @@ const fileOf = (part: Prompt.FilePart, label: string): FilePart | FatalError => 
   const mediaType = part.mediaType.toLowerCase()
   return {
     type: "file",
-    mediaType: mediaType === "image/*" && data._tag === "base64" ? imageTypeOf(data.base64) : mediaType,
+    // `image/*` inline: the type its bytes say, else `image/jpeg`, as @effect/ai's own providers send it
+    mediaType: mediaType === "image/*" && data._tag === "base64" ? imageTypeOf(data.base64) ?? "image/jpeg" : mediaType,
     data,
     ...(part.fileName !== undefined ? { fileName: part.fileName } : {}),
     source: label,

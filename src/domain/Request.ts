@@ -194,13 +194,15 @@ export const dataUrlProblem = (url: string): string | undefined => {
 }
 
 /**
- * A `data:` URL as it is sent: its base64 payload without the whitespace `dataUrlProblem` allows
- * (wrapped base64), so a service that decodes strictly takes what was checked. Any other URL unchanged.
+ * A `data:` URL as it is sent: its header in lower case (`DATA:IMAGE/PNG;BASE64,` is the same URL, but
+ * services match `data:image/png;base64,`) and its base64 payload without the whitespace
+ * `dataUrlProblem` allows (wrapped base64), so a service that decodes strictly takes what was checked.
+ * Any other URL unchanged.
  */
 export const sentDataUrl = (url: string): string => {
   const parts = dataUrlPattern.exec(url)
   const payload = parts?.[3] !== undefined ? base64Of(parts[4]) : undefined
-  return payload === undefined ? url : url.slice(0, url.length - parts![4]!.length) + payload
+  return payload === undefined ? url : url.slice(0, url.length - parts![4]!.length).toLowerCase() + payload
 }
 
 const urlMediaTypes: Readonly<Record<string, string>> = {

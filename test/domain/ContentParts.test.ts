@@ -101,6 +101,17 @@ describe("content parts", () => {
     }
   })
 
+  it("a data: URL written in upper case is sent with its header in lower case (its payload unchanged)", () => {
+    const request = accepted({
+      messages: [{ role: "user", content: [{ type: "image", url: `DATA:IMAGE/PNG;BASE64,${png}` }] }]
+    })
+    const part = request.messages[0]!.parts[0] as FilePart
+    assert.deepStrictEqual([part.mediaType, part.data], ["image/png", {
+      _tag: "url",
+      url: `data:image/png;base64,${png}`
+    }])
+  })
+
   it("refuses each malformed part as invalid_request, naming its position and what is wrong", () => {
     const cases: ReadonlyArray<[ReadonlyArray<unknown>, ReadonlyArray<string>]> = [
       [[{ type: "text", text: "ok" }, { type: "image", url: "http://example.com/a.png" }], [

@@ -7,6 +7,7 @@
  * holds `anthropic.cacheControl` (what `@effect/ai-anthropic`'s part options name a prompt-cache
  * breakpoint) gets it as the block's `cache_control`.
  */
+import { isUtf8 } from "node:buffer"
 import type {
   AssistantPart,
   FilePart,
@@ -16,6 +17,7 @@ import type {
   ToolResultPart,
   UserPart
 } from "../../domain/Prompt.js"
+import { imageTypeOf } from "../../internal/ImageType.js"
 import { jsonText } from "../../internal/JsonText.js"
 import { inlineBase64Length } from "../http/Parts.js"
 
@@ -113,6 +115,13 @@ const isHttpsUrl = (url: string): boolean => {
   }
 }
 
+/** The base64 of an inline part (bytes, or a `data:` URL's payload); `undefined` for a remote URL. */
+const inlineData = (part: FilePart): string | undefined => {
+  if (part.data._tag === "base64") return part.data.base64
+  const inline = dataUrl.exec(part.data.url)
+  return inline !== null ? part.data.url.slice(inline[0].length) : undefined
+}
+
 /** The kind a file is sent as and its concrete media type, or `undefined` when Anthropic cannot carry it. */
 const kindOf = (
   part: FilePart
@@ -126,7 +135,9 @@ const kindOf = (
         ? { kind: "image", mediaType }
         : undefined
     }
-    return imageTypes.test(mediaType) ? { kind: "image", mediaType } : undefined
+    // inline: the type the bytes say (Anthropic refuses bytes that are not the type sent), else the one given
+    const sent = imageTypeOf(inlineData(part)!) ?? mediaType
+    return imageTypes.test(sent) ? { kind: "image", mediaType: sent } : undefined
   }
   if (declared === "application/pdf") {
     if (part.data._tag === "url" && inline === null) {
@@ -154,6 +165,11 @@ export const canCarry = (part: Part, role: Message["role"]): boolean | string =>
   if (part.type !== "file") return true
   const kind = role === "user" ? kindOf(part)?.kind : undefined
   if (kind === undefined) return false
+  if (kind === "text") {
+    // a text source is sent as its text: bytes that are no UTF-8 would go garbled
+    return isUtf8(Buffer.from(inlineData(part)!, "base64")) ||
+      "is not UTF-8 text (a plain-text document is sent as its text)"
+  }
   const size = kind === "image" ? inlineBase64Length(part) : 0
   return size > maxImageBase64Length
     ? `exceeds Anthropic's 5 MB image limit: ${size} base64 bytes > ${maxImageBase64Length}`
@@ -165,12 +181,7 @@ const maxImageBase64Length = 5_242_880
 
 const encodeFile = (part: FilePart): BlockBody => {
   const { kind, mediaType } = kindOf(part)!
-  const inline = part.data._tag === "url" ? dataUrl.exec(part.data.url) : null
-  const data = part.data._tag === "base64"
-    ? part.data.base64
-    : inline !== null
-    ? part.data.url.slice(inline[0].length)
-    : undefined
+  const data = inlineData(part)
   if (kind === "image") {
     return {
       type: "image",

@@ -69,6 +69,24 @@ describe("Anthropic content blocks", () => {
     }
   })
 
+  it("an inline image goes with the type its bytes say, whatever the part declares (the service refuses a mismatch)", () => {
+    for (const data of [bytes(png), url(`data:image/jpeg;base64,${png}`)]) {
+      const sent = Request.encode("claude-haiku-4-5", user(file("image/jpeg", data)), false) as any
+      assert.strictEqual(sent.messages[0].content[0].source.media_type, "image/png")
+    }
+    // bytes with no known signature keep the declared type
+    const unknown = Request.encode("claude-haiku-4-5", user(file("image/webp", bytes("AAAAAAAA"))), false) as any
+    assert.strictEqual(unknown.messages[0].content[0].source.media_type, "image/webp")
+  })
+
+  it("a plain-text file that is not UTF-8 is refused before any request, not sent garbled", () => {
+    const latin1 = Buffer.from("Caf\xe9 cr\xe8me", "latin1").toString("base64")
+    const error = Anthropic.protocol.check(user(file("text/plain", bytes(latin1))), "claude-haiku-4-5")
+    assert.strictEqual(error?.reason, "invalid_request")
+    assert.include(error?.message, "messages[0].content[0]")
+    assert.include(error?.message, "is not UTF-8 text")
+  })
+
   it("refused before any request, naming the part by position and media type", () => {
     const refusal = (part: FilePart, role: "user" | "assistant" = "user") =>
       Anthropic.protocol.check(
@@ -78,7 +96,8 @@ describe("Anthropic content blocks", () => {
     const cases: ReadonlyArray<readonly [FilePart, string]> = [
       [file("audio/wav", bytes("UklGRg==")), "messages[1].content[1]: an inline audio/wav file"],
       [file("audio/mpeg", url("https://example.com/a.mp3")), "a URL audio/mpeg file"],
-      [file("image/*", bytes(png)), "an inline image/* file"],
+      // (bytes whose signature says no image type)
+      [file("image/*", bytes("AAAAAAAA")), "an inline image/* file"],
       [file("image/bmp", bytes(png)), "an inline image/bmp file"],
       [file("image/png", url("http://example.com/a.png")), "a URL image/png file"],
       [file("image/*", url("data:image/tiff;base64,AAAA")), "a URL image/* file"],
