@@ -109,7 +109,7 @@ export const describeFamily = (modelId: string, found: Family): string => {
     .filter((item) => item !== undefined).join(", ")
   return `${modelId} (${found.name}) takes ${media}${
     found.tools ? " and tools" : ", no tools"
-  }; audio and video only by URL`
+  }; images as PNG, JPEG, WebP, BMP, TIFF or HEIC (not GIF); audio and video only by URL`
 }
 
 /**
