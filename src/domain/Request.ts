@@ -307,7 +307,8 @@ const urlImageMediaType = (
   inline: string | undefined,
   label: string
 ): string | undefined | FatalError => {
-  if (given === undefined) return undefined
+  // `image/*` says no more than the part's kind: the type comes from the data: URL or the URL's path
+  if (given === undefined || (typeof given === "string" && given.toLowerCase() === "image/*")) return undefined
   if (typeof given !== "string" || !mediaTypePattern.test(given) || !/^image\//i.test(given)) {
     return invalidRequest(`${label}.mediaType must be an image/* media type, got ${describe(given)}`)
   }
@@ -316,6 +317,14 @@ const urlImageMediaType = (
     return invalidRequest(`${label}: mediaType ${mediaType} differs from its data: URL's ${inline}`)
   }
   return mediaType
+}
+
+/** What is wrong with an inline part's `data` that is not base64. */
+const dataProblem = (data: unknown): string => {
+  const text = typeof data === "string" ? data.trim() : ""
+  if (/^data:/i.test(text)) return "data is a data: URL: give it as `url`"
+  if (text.length > 0) return "data is not base64 (the standard alphabet, padded to a multiple of 4 characters)"
+  return "data must be non-empty bytes (Uint8Array) or a non-empty base64 string"
 }
 
 /** The media type and base64 data of an inline image or file part, or what is wrong with it. */
@@ -329,8 +338,6 @@ const fileData = (
     return `${label}.mediaType must be ${expected}, got ${describe(part.mediaType)}`
   }
   const base64 = base64Of(part.data)
-  if (base64 === undefined) {
-    return `${label} (${part.mediaType}): data must be non-empty bytes (Uint8Array) or a non-empty base64 string`
-  }
+  if (base64 === undefined) return `${label} (${part.mediaType}): ${dataProblem(part.data)}`
   return { mediaType: part.mediaType.toLowerCase(), base64 }
 }

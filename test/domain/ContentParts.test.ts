@@ -72,15 +72,20 @@ describe("content parts", () => {
         role: "user",
         content: [
           { type: "image", url: "https://example.com/render?id=7", mediaType: "IMAGE/PNG" },
-          { type: "image", url: `data:image/webp;base64,${png}`, mediaType: "image/webp" }
+          { type: "image", url: `data:image/webp;base64,${png}`, mediaType: "image/webp" },
+          // `image/*` says no more than the kind: as if not given (the protocol reads the URL's extension)
+          { type: "image", url: "https://example.com/a.jpg", mediaType: "image/*" },
+          { type: "image", url: `data:image/gif;base64,${png}`, mediaType: "image/*" }
         ]
       }]
     })
     const files = request.messages[0]!.parts as ReadonlyArray<FilePart>
-    assert.deepStrictEqual(files.map((part) => [part.mediaType, part.data._tag]), [["image/png", "url"], [
-      "image/webp",
-      "url"
-    ]])
+    assert.deepStrictEqual(files.map((part) => [part.mediaType, part.data._tag]), [
+      ["image/png", "url"],
+      ["image/webp", "url"],
+      ["image/*", "url"],
+      ["image/gif", "url"]
+    ])
   })
 
   it("wrapped base64 (line breaks) is accepted and sent compact", () => {
@@ -133,7 +138,15 @@ describe("content parts", () => {
       // an http: URL's refusal names the media type its extension says
       [[{ type: "image", url: "http://example.com/a.jpg?x=1" }], ["messages[0].content[0] (image/jpeg)", "https:"]],
       [[{ type: "image", url: "http://example.com/picture" }], ["messages[0].content[0] (image/*)"]],
-      [[{ type: "image", data: "not base64!", mediaType: "image/png" }], ["messages[0].content[0]", "base64"]],
+      [[{ type: "image", data: "not base64!", mediaType: "image/png" }], [
+        "messages[0].content[0] (image/png)",
+        "data is not base64"
+      ]],
+      // a data: URL given as data says where it goes
+      [[{ type: "image", data: `data:image/png;base64,${png}`, mediaType: "image/png" }], [
+        "messages[0].content[0] (image/png)",
+        "data is a data: URL: give it as `url`"
+      ]],
       [[{ type: "image", data: "", mediaType: "image/png" }], ["messages[0].content[0]", "base64"]],
       [[{ type: "image", data: png }], ["messages[0].content[0].mediaType", "image/"]],
       [[{ type: "image", data: png, mediaType: "application/pdf" }], [
