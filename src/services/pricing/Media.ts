@@ -18,7 +18,9 @@
  *   for the largest image it takes: Qwen-VL's cap; Anthropic and OpenAI resize first; Gemini scales an
  *   image to fit 3072×3072 first (Vertex AI input-file requirements), at most 16 tiles, 4,128. (The tile
  *   rule as written has no bound for a size not known, which is why only a known size is held by it.)
- * - a PDF: 3,000 tokens a page (Anthropic bills a page's text plus its picture, 1,500–3,000), pages
+ * - a PDF: 3,000 tokens a page (Anthropic bills a page's text plus its picture, 1,500–3,000) — on the
+ *   `openai` protocol plus OpenAI's figure for an image of unknown size (it puts "an image of each page"
+ *   in the context beside its text: on `gpt-4o-mini` 48,169 a page, the patch-billed models 3,779), pages
  *   counted from the document's `/Type /Page` objects and its page tree's `/Count`, in the file and in
  *   its compressed object streams (PDF 1.5 `/ObjStm`, where pdfTeX and qpdf put them; inflated up to
  *   16 MiB in all, against zip bombs); else, or when a stream cannot be inflated, at least one page
@@ -72,7 +74,8 @@ export const fileTokenBound = (part: FilePart, openaiModel?: string): number => 
     return openaiModel === undefined ? held : Math.max(held, openaiImageTokens(openaiModel, size))
   }
   if (mediaType === "application/pdf") {
-    return pdfPageTokens * (bytes === undefined ? pdfUrlPages : pdfPages(bytes))
+    const perPage = pdfPageTokens + (openaiModel === undefined ? 0 : openaiImageTokens(openaiModel, undefined))
+    return perPage * (bytes === undefined ? pdfUrlPages : pdfPages(bytes))
   }
   if (mediaType.startsWith("audio/")) {
     const seconds = bytes === undefined ? audioUrlSeconds : wavSeconds(bytes) ?? bytes.length / audioBytesPerSecondGuess
