@@ -37,7 +37,11 @@ export const limitsRows = (
   const byAlias = new Map(use.map((row) => [row.alias, row]))
   const aliases = [
     ...Object.keys(models).filter((alias) => models[alias]?.limits !== undefined),
-    ...use.map((row) => row.alias).filter((alias) => models[alias]?.limits === undefined)
+    // an alias without limits only while it has use or a pause to show (a pause that ended is none)
+    ...use.filter((row) =>
+      models[row.alias]?.limits === undefined &&
+      (row.requestsMinute > 0 || row.tokensMinute > 0 || row.pauses.length > 0)
+    ).map((row) => row.alias)
   ]
   return aliases.map((alias) => {
     const row = byAlias.get(alias)

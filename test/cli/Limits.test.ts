@@ -76,4 +76,15 @@ describe("CLI: rate limits", () => {
     assert.match(table, /perMinute\s+3\/50\s+90\s+-\s+-/)
     assert.match(table, /perDay\s+1\/50\s+30\s+7\/100\s+-/)
   })
+
+  it("an alias without limits is listed while it has use or a pause, not once its pause has ended and its use gone", () => {
+    const pause = { endpoint: "g1", until: Date.UTC(2026, 11, 7, 12) }
+    const rows = limitsRows({ flash: {}, pro: {}, idle: {} }, [
+      { alias: "flash", requestsMinute: 0, tokensMinute: 0, requestsDay: 0, pauses: [pause] },
+      { alias: "pro", requestsMinute: 2, tokensMinute: 40, requestsDay: 2, pauses: [] },
+      // the ledger still holds its ended pause's row: nothing to show
+      { alias: "idle", requestsMinute: 0, tokensMinute: 0, requestsDay: 0, pauses: [] }
+    ])
+    assert.deepStrictEqual(rows.map((row) => row.alias), ["flash", "pro"])
+  })
 })

@@ -451,6 +451,15 @@ describe("LLMConfig", () => {
         assert.isTrue(error.message.startsWith(`${file}: invalid YAML (line 3`), error.message)
       }))
 
+    it.effect("a second YAML document (after a --- line) is refused in the file's own terms, not the parser's", () =>
+      Effect.gen(function*() {
+        const { file } = writeFile("two.yaml", "models:\n  flash: { provider: google, model_id: x }\n---\nfoo: 1\n")
+        const error = yield* loadError({ configPath: file })
+        assert.strictEqual(error.reason, "invalid")
+        assert.include(error.message, "a config file holds one YAML document")
+        assert.notInclude(error.message, "parseAllDocuments")
+      }))
+
     it.effect("API.md §8's one-line entries with an unquoted ${VAR} inside { } load (no YAML on its own)", () =>
       Effect.gen(function*() {
         const { file } = writeFile(

@@ -186,13 +186,15 @@ export const resolveLedger = (sources: ReadonlyArray<Source>): Effect.Effect<Led
           })
         )
       }
-      const problem = postgresUrlProblem(Redacted.value(url))
+      // blanks around it (a value pasted from a secret store) are no part of it, as around a `base_url`
+      const text = Redacted.value(url).trim()
+      const problem = postgresUrlProblem(text)
       if (problem !== undefined) {
         return Effect.fail(
           invalid(["ledger", "url"], `expected a PostgreSQL URL (${postgresExample}), got ${problem}`, originOf("url"))
         )
       }
-      return Effect.succeed({ backend, url })
+      return Effect.succeed({ backend, url: text === Redacted.value(url) ? url : Redacted.make(text) })
     }
   }
 }

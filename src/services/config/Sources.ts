@@ -116,7 +116,10 @@ export const parseYaml = (text: string, origin: string): Effect.Effect<unknown, 
     if (error !== undefined) {
       const position = error.linePos?.[0]
       const where = position === undefined ? "" : ` (line ${position.line}, column ${position.col})`
-      const what = error.message.split(" at line ")[0] ?? error.code
+      // (the parser's own advice for this one is for its caller, not for someone editing the file)
+      const what = error.code === "MULTIPLE_DOCS"
+        ? "a config file holds one YAML document, and this one has a second after a `---` line"
+        : error.message.split(" at line ")[0] ?? error.code
       return Effect.fail(configError({ reason: "invalid", path: [], origin, detail: `invalid YAML${where}: ${what}` }))
     }
     // toJS throws on an alias bomb ("excessive alias count") and on aliases it cannot resolve:

@@ -78,6 +78,18 @@ describe("ledger", () => {
         assert.strictEqual(config.ledger.backend === "postgres" && Redacted.value(config.ledger.url), url)
       }))
 
+    it.effect("blanks around it are dropped, as around a base_url (a value pasted with a stray space)", () =>
+      Effect.gen(function*() {
+        const { config } = yield* loadObject({
+          ...minimal,
+          ledger: { backend: "postgres", url: " postgres://app:s3cret@127.0.0.1:5432/test \t" }
+        })
+        assert.strictEqual(
+          config.ledger.backend === "postgres" && Redacted.value(config.ledger.url),
+          "postgres://app:s3cret@127.0.0.1:5432/test"
+        )
+      }))
+
     it.effect("must parse as a PostgreSQL URL at load: a plain word is refused without echoing it", () =>
       Effect.gen(function*() {
         const error = yield* Effect.flip(loadObject({ ...minimal, ledger: { backend: "postgres", url: "base" } }))
