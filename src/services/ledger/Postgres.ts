@@ -276,9 +276,9 @@ export const make = (options: PostgresLedgerOptions): Effect.Effect<Ledger.Servi
       // is said as such ("could not be migrated", the ledger left unchanged)
       if (!(yield* Sql.isCurrent(sql, own))) {
         yield* Effect.provideService(runMigrations, SqlClient.SqlClient, sql).pipe(
-          Effect.catchAll((error) => Effect.zipRight(Sql.checkMigrated(sql, on), Effect.fail(error)))
+          Effect.catchAll((error) => Effect.zipRight(Sql.checkMigrated(sql, on, own), Effect.fail(error)))
         )
-        yield* Sql.checkMigrated(sql, on)
+        yield* Sql.checkMigrated(sql, on, own)
       }
     })).pipe(Sql.reconnecting(on), Sql.guard(on, "write_failed", "creating or migrating the schema"))
     const ledger = yield* Sql.make(sql, on, own, options.holdTtlS ?? 900, options.alertThresholds, options.budgetedTags)

@@ -329,15 +329,30 @@ export const isCurrent = (
  * the ledger's own lock no other process can be, so a schema left behind is a write that failed — a
  * read-only file or database — and is said so, instead of a query failing later on a missing column.
  */
-export const checkMigrated = (sql: SqlClient.SqlClient, dialect: Dialect): Effect.Effect<void, LedgerError> =>
-  Effect.flatMap(schemaVersion(sql), (version) =>
-    version >= latestVersion ? Effect.void : Effect.fail(
-      new LedgerError({
+export const checkMigrated = (
+  sql: SqlClient.SqlClient,
+  dialect: Dialect,
+  statements: Pick<Statements, "hasMigrationsTable">
+): Effect.Effect<void, LedgerError> =>
+  Effect.gen(function*() {
+    // an empty database the migrator could not create tables in (the @effect/sql migrator reports a
+    // refused CREATE as a migration already running): no version to read
+    if (!(yield* statements.hasMigrationsTable)) {
+      return yield* new LedgerError({
+        reason: "unavailable",
+        message:
+          `${dialect.label}: the ledger's tables could not be created (may this role create tables there? create the ledger once as its owner); nothing was written`
+      })
+    }
+    const version = yield* schemaVersion(sql)
+    if (version < latestVersion) {
+      return yield* new LedgerError({
         reason: "unavailable",
         message:
           `${dialect.label}: the ledger's schema is version ${version} and could not be migrated to ${latestVersion}: the migration could not be written (a read-only file or database?); the ledger was left unchanged`
       })
-    )).pipe(guard(dialect, "read_failed", "reading the schema version"))
+    }
+  }).pipe(guard(dialect, "read_failed", "reading the schema version"))
 
 /** Refuses a database whose schema is newer than this code (or, with `hasTables`, that holds other data). Writes nothing. */
 export const checkSchema = (

@@ -169,10 +169,16 @@ const openMigrated = (path: string, on: Sql.Dialect, durability: SqliteDurabilit
     yield* Sql.inTransaction(
       sql,
       ["BEGIN IMMEDIATE"],
-      Effect.zipRight(
-        Sql.checkSchema(sql, on, statements(sql, durability)),
-        Effect.zipRight(Effect.provideService(runMigrations, SqlClient.SqlClient, sql), Sql.checkMigrated(sql, on))
-      )
+      Effect.suspend(() => {
+        const own = statements(sql, durability)
+        return Effect.zipRight(
+          Sql.checkSchema(sql, on, own),
+          Effect.zipRight(
+            Effect.provideService(runMigrations, SqlClient.SqlClient, sql),
+            Sql.checkMigrated(sql, on, own)
+          )
+        )
+      })
     ).pipe(Sql.guard(on, "write_failed", "creating or migrating the schema"))
     return sql
   }).pipe(opening.withPermits(1))

@@ -212,6 +212,28 @@ describe("PostgreSQL ledger", () => {
       }).pipe(Effect.scoped)
   )
 
+  it.effect.skipIf(!pgReachable)(
+    "an empty database opened by a role that may not create tables there is unavailable, saying so (not 'relation does not exist')",
+    () =>
+      Effect.gen(function*() {
+        const url = yield* freshPgSchema()
+        const schema = /search_path%3D(\w+)/.exec(Redacted.value(url))![1]!
+        const role = `${schema}_reader`
+        const admin = yield* Effect.orDie(adminClient)
+        yield* Effect.orDie(admin.unsafe(`CREATE ROLE ${role} LOGIN`))
+        yield* Effect.addFinalizer(() =>
+          Effect.ignore(Effect.zipRight(admin.unsafe(`DROP OWNED BY ${role}`), admin.unsafe(`DROP ROLE ${role}`)))
+        )
+        yield* Effect.orDie(admin.unsafe(`GRANT USAGE ON SCHEMA ${schema} TO ${role}`))
+        const asRole = new URL(Redacted.value(url))
+        asRole.username = role
+        const error = yield* buildFailure(layerPostgres({ url: Redacted.make(asRole.toString()) }))
+        assert.strictEqual(error.reason, "unavailable")
+        assert.include(error.message, "the ledger's tables could not be created")
+        assert.notInclude(error.message, "does not exist")
+      }).pipe(Effect.scoped)
+  )
+
   it.live.skipIf(!pgReachable)(
     "a server that stops answering with its connection open (frozen): ledger calls fail unavailable within query_timeout, never hang",
     () =>
