@@ -176,7 +176,7 @@ const parseErrorBody = (bodyText: string): unknown => {
 /**
  * Classifies a failed Gemini answer by its status and body: 400 `API_KEY_INVALID` → `FatalError`
  * authentication; other 400 → invalid_request; 401 authentication; 403 permission_denied; 404
- * not_found; 408 → `RetryableError` timeout; 499/5xx → server_error; 429 → `RateLimitError`
+ * not_found; 408 → `RetryableError` timeout; 409/499/5xx → server_error; 429 → `RateLimitError`
  * (`quota_exhausted` for a per-day quota, else `rate_limited`) with `retryAfter` from RetryInfo,
  * else `retry-after-ms` / `Retry-After`.
  */

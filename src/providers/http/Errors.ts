@@ -153,7 +153,9 @@ export const classifyStatus = (status: number): StatusClass => {
   if (status === 408) return { _tag: "RetryableError", reason: "timeout" }
   if (status === 429) return { _tag: "RateLimitError", reason: "rate_limited" }
   if (status === 529) return { _tag: "RetryableError", reason: "overloaded" }
-  if (status === 499 || status >= 500) return { _tag: "RetryableError", reason: "server_error" }
+  // 409 (a conflict, Google's ABORTED: "typically due to a concurrency issue") passes: retried, as the
+  // OpenAI and Anthropic SDKs retry it; 499 is the service cancelling the work, not the caller
+  if (status === 409 || status === 499 || status >= 500) return { _tag: "RetryableError", reason: "server_error" }
   return { _tag: "FatalError", reason: "invalid_request" }
 }
 

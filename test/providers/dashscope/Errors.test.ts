@@ -97,6 +97,8 @@ describe("DashScope Errors.classify", () => {
       "server_error",
       503
     )
+    // a 409 conflict by its status alone (a code DashScope does not document): retried, as on every protocol
+    expectError(classify(409, `{"code":"Conflict","message":"conflict"}`), "RetryableError", "server_error", 409)
   })
 
   it("InternalError.Algo.InvalidParameter is an invalid request, not a server error", () => {

@@ -218,7 +218,7 @@ describe("Gemini Errors.classify", () => {
     assert.strictEqual((error as any).reason, "authentication")
   })
 
-  it("500, 502, 503, 504 and 499 are retryable server errors, a 503 that says the model is overloaded is overloaded (API.md §8); 408 is a retryable timeout", () => {
+  it("500, 502, 503, 504, 499 and 409 are retryable server errors, a 503 that says the model is overloaded is overloaded (API.md §8); 408 is a retryable timeout", () => {
     const rpc = (code: number, status: string, message: string) => JSON.stringify({ error: { code, message, status } })
     const cases: Array<[number, string, string]> = [
       [
@@ -244,6 +244,7 @@ describe("Gemini Errors.classify", () => {
       [504, rpc(504, "DEADLINE_EXCEEDED", "Deadline expired before operation could complete."), "server_error"],
       [502, "<html><body>502 Bad Gateway</body></html>", "server_error"],
       [499, rpc(499, "CANCELLED", "The operation was cancelled."), "server_error"],
+      [409, rpc(409, "ABORTED", "The operation was aborted."), "server_error"],
       [408, "", "timeout"]
     ]
     for (const [status, body, reason] of cases) {
