@@ -107,9 +107,9 @@ export const describeFamily = (modelId: string, found: Family): string => {
     found.video ? "video" : undefined
   ]
     .filter((item) => item !== undefined).join(", ")
-  return `${modelId} (${found.name}) takes ${media}${
-    found.tools ? " and tools" : ", no tools"
-  }; images as PNG, JPEG, WebP, BMP, TIFF or HEIC (not GIF); audio and video only by URL`
+  return `${modelId} (${found.name}) takes ${media}${found.tools ? " and tools" : ", no tools"}${
+    found.images ? "; images as PNG, JPEG, WebP, BMP, TIFF or HEIC (not GIF)" : ""
+  }; audio and video only by URL`
 }
 
 /**

@@ -159,17 +159,24 @@ export const isReport = (metadata: UsageMetadata): boolean =>
   metadata.totalTokenCount != null || metadata.thoughtsTokenCount != null
 
 /**
- * Input = prompt + tool-use prompt (cached tokens are part of the prompt); output = candidates +
+ * Input = prompt (else what the total leaves) + tool-use prompt (cached tokens are part of the prompt); output = candidates +
  * thoughts (thinking is billed as output; `candidatesTokenCount` excludes it), or what the total
  * leaves when candidates are not counted (a blocked prompt: none); total as reported, else the sum
  * (WIRE.md §1.5).
  */
 export const usageOf = (metadata: UsageMetadata): UsageCounts => {
-  const inputTokens = (metadata.promptTokenCount ?? 0) + (metadata.toolUsePromptTokenCount ?? 0)
-  // total = input + candidates + thoughts: a total without its candidates count still says what they were
+  const output = (metadata.candidatesTokenCount ?? 0) + (metadata.thoughtsTokenCount ?? 0)
+  // total = input + candidates + thoughts: a total beside the output counts but no prompt count still
+  // says what the prompt was (not 0)
+  const prompt = metadata.promptTokenCount ??
+    (metadata.totalTokenCount != null && metadata.candidatesTokenCount != null
+      ? Math.max(0, metadata.totalTokenCount - output - (metadata.toolUsePromptTokenCount ?? 0))
+      : 0)
+  const inputTokens = prompt + (metadata.toolUsePromptTokenCount ?? 0)
+  // a total without its candidates count still says what they were
   const outputTokens = metadata.candidatesTokenCount == null && metadata.totalTokenCount != null
     ? Math.max(metadata.thoughtsTokenCount ?? 0, metadata.totalTokenCount - inputTokens)
-    : (metadata.candidatesTokenCount ?? 0) + (metadata.thoughtsTokenCount ?? 0)
+    : output
   const usage: { -readonly [K in keyof UsageCounts]: UsageCounts[K] } = {
     inputTokens,
     outputTokens,

@@ -93,7 +93,8 @@ interface Decoder {
  * between two stream events).
  */
 const isKeepAlive = (event: Sse.SseEvent): boolean =>
-  event.data === undefined && event.event === undefined && event.id === undefined && event.raw.length === 0
+  // (not `id`: the parser carries the last event id onto every later event, keep-alives included)
+  event.data === undefined && event.event === undefined && event.raw.length === 0
 
 /** Whether a part from `from` on in `out` is a delta. */
 const hasDelta = (out: Array<StreamPart>, from: number): boolean => {

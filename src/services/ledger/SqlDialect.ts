@@ -341,7 +341,7 @@ export const checkMigrated = (
       return yield* new LedgerError({
         reason: "unavailable",
         message:
-          `${dialect.label}: the ledger's tables could not be created (may this role create tables there? create the ledger once as its owner); nothing was written`
+          `${dialect.label}: the ledger's tables could not be created (a read-only file or database, or a role that may not create tables there: create the ledger once as its owner); nothing was written`
       })
     }
     const version = yield* schemaVersion(sql)

@@ -18,9 +18,10 @@
  *   for the largest image it takes: Qwen-VL's cap; Anthropic and OpenAI resize first; Gemini scales an
  *   image to fit 3072×3072 first (Vertex AI input-file requirements), at most 16 tiles, 4,128. (The tile
  *   rule as written has no bound for a size not known, which is why only a known size is held by it.)
- * - a PDF: 3,000 tokens a page (Anthropic bills a page's text plus its picture, 1,500–3,000) — on the
- *   `openai` protocol plus OpenAI's figure for an image of unknown size (it puts "an image of each page"
- *   in the context beside its text: on `gpt-4o-mini` 48,169 a page, the patch-billed models 3,779), pages
+ * - a PDF: 3,000 tokens a page (Anthropic bills a page's text plus its picture, 1,500–3,000; OpenAI puts
+ *   "an image of each page" beside its text, which the 3,000 covers at its other models' image rates),
+ *   on `gpt-4o-mini`, whose images bill 33 times as many tokens, 1,500 for the text plus its figure for an
+ *   image of unknown size, 48,169 (49,669 a page), pages
  *   counted from the document's `/Type /Page` objects and its page tree's `/Count`, in the file and in
  *   its compressed object streams (PDF 1.5 `/ObjStm`, where pdfTeX and qpdf put them; inflated up to
  *   16 MiB in all, against zip bombs); else, or when a stream cannot be inflated, at least one page
@@ -48,6 +49,7 @@ export const imagePatchSide = 28
 export const geminiTileSide = 768
 export const geminiTileTokens = 258
 export const pdfPageTokens = 3_000
+export const pdfPageTextTokens = 1_500
 export const pdfBytesPerPageGuess = 50_000
 export const pdfUrlPages = 100
 export const pdfInflatedBytesLimit = 16 * 1024 * 1024
@@ -74,7 +76,9 @@ export const fileTokenBound = (part: FilePart, openaiModel?: string): number => 
     return openaiModel === undefined ? held : Math.max(held, openaiImageTokens(openaiModel, size))
   }
   if (mediaType === "application/pdf") {
-    const perPage = pdfPageTokens + (openaiModel === undefined ? 0 : openaiImageTokens(openaiModel, undefined))
+    const perPage = openaiModel !== undefined && /gpt-4o-mini/i.test(openaiModel)
+      ? pdfPageTextTokens + openaiImageTokens(openaiModel, undefined)
+      : pdfPageTokens
     return perPage * (bytes === undefined ? pdfUrlPages : pdfPages(bytes))
   }
   if (mediaType.startsWith("audio/")) {

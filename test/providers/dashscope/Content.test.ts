@@ -128,6 +128,9 @@ describe("DashScope endpoints by model", () => {
     // a GIF is among the contract's image types but not the service's: the refusal names those it takes
     const gif = DashScope.protocol.check(withUser(text("look"), file("image/gif", bytes("R0lGOD"))), "qwen3-vl-plus")
     assert.include(gif?.message, "images as PNG, JPEG, WebP, BMP, TIFF or HEIC (not GIF)")
+    // a family that takes no images is not told their formats
+    const audioOnly = DashScope.protocol.check(withUser(text("look"), file("image/png", bytes(png))), "qwen-audio-turbo")
+    assert.notInclude(audioOnly?.message, "images as")
     assert.isUndefined(DashScope.protocol.check(withUser(file("image/webp", bytes(png))), "qwen3-vl-plus"))
     assert.isUndefined(
       DashScope.protocol.check(withUser(file("image/*", url(`data:image/png;base64,${png}`))), "qvq-max")

@@ -185,7 +185,7 @@ it.layer(NodeHttpClient.layerUndici)("Gemini unary answers", (it) => {
       }
     }))
 
-  it.scoped("a count the usage block leaves out is 0 (WIRE.md §1.5), but a stream keeps its earlier prompt count", () =>
+  it.scoped("a count the usage block leaves out is 0 (WIRE.md §1.5) unless its total says it; a stream keeps its earlier prompt count", () =>
     Effect.gen(function*() {
       const { client, server, target } = yield* setup
       const content = (text: string) => ({ content: { role: "model", parts: [{ text }] } })
@@ -196,6 +196,16 @@ it.layer(NodeHttpClient.layerUndici)("Gemini unary answers", (it) => {
         body: JSON.stringify({ candidates: [{ ...content("Hello."), finishReason: "STOP" }], usageMetadata: noPrompt })
       })
       assert.deepStrictEqual(counts((yield* client.generate(target, hello)).usage), [0, 5, 5])
+      // a total beside the output counts says what the prompt was (total = prompt + candidates + thoughts)
+      server.enqueue({
+        status: 200,
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({
+          candidates: [{ ...content("Hello."), finishReason: "STOP" }],
+          usageMetadata: { candidatesTokenCount: 1, thoughtsTokenCount: 2, totalTokenCount: 10 }
+        })
+      })
+      assert.deepStrictEqual(counts((yield* client.generate(target, hello)).usage), [7, 3, 10])
       const usages = (body: string) =>
         Effect.gen(function*() {
           server.enqueue({ status: 200, headers: { "content-type": "text/event-stream" }, body })

@@ -115,6 +115,22 @@ describe("stream_idle_timeout_s: events without a part of their own are activity
       assert.deepStrictEqual(result, { ended: "stop", settled: ["commit ok"], requests: 1 })
     }))
 
+  it.scoped("OpenAI-compatible: keep-alive comments after an event with an id are still no activity: timed out 30 s after the text", () =>
+    Effect.gen(function*() {
+      const chunk = (fields: string) =>
+        `data: {"id":"c1","object":"chat.completion.chunk","model":"model",${fields}}\n\n`
+      // the SSE parser carries the last `id:` onto every later event, the keep-alives' too
+      const result = yield* streamSlowly("openai", [
+        `id: 1\n${
+          chunk(`"choices":[{"index":0,"delta":{"role":"assistant","content":"Hello"},"finish_reason":null}]`)
+        }`,
+        ": keep-alive\n\n",
+        ": keep-alive\n\n",
+        chunk(`"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]`) + "data: [DONE]\n\n"
+      ])
+      assert.deepStrictEqual(result, { ended: "stream_interrupted", settled: ["cancel error"], requests: 1 })
+    }))
+
   it.scoped("Anthropic: block starts and stops and a tool's input fragment, 20 s apart, are activity", () =>
     Effect.gen(function*() {
       const events = anthropicEvents("vercel-ai-openai-anthropic/anthropic/anthropic-tool-no-args.chunks.txt")

@@ -210,9 +210,10 @@ describe("media token figures", () => {
     const compressed = Buffer.concat([Buffer.from("%PDF-1.7\n"), Buffer.alloc(120_000)])
     assert.strictEqual(Media.pdfPages(compressed), 3)
     assert.strictEqual(Media.fileTokenBound(remote("application/pdf")), Media.pdfUrlPages * Media.pdfPageTokens)
-    // OpenAI adds an image of every page to its text: held at its figure for an image of unknown size
-    assert.strictEqual(Media.fileTokenBound(inline("application/pdf", pages), "gpt-4o-mini"), 3 * (3_000 + 48_169))
-    assert.strictEqual(Media.fileTokenBound(inline("application/pdf", pages), "gpt-4.1-mini"), 3 * (3_000 + 3_779))
+    // OpenAI adds an image of every page to its text: on gpt-4o-mini (images at 33× the tokens) the page's
+    // text allowance plus its figure for an image of unknown size; other models' images fit the 3,000
+    assert.strictEqual(Media.fileTokenBound(inline("application/pdf", pages), "gpt-4o-mini"), 3 * (1_500 + 48_169))
+    assert.strictEqual(Media.fileTokenBound(inline("application/pdf", pages), "gpt-4o"), 3 * 3_000)
   })
 
   it("a PDF whose pages sit in compressed object streams is held for every page, and a broken stream for its size", () => {
