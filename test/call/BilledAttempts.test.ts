@@ -84,6 +84,12 @@ const settlementOf = Effect.map(
   (events) => events.filter((event) => event.type !== "hold")
 )
 
+/** A `generate` that fails, and the settlements it left. */
+const failedGenerate = Effect.gen(function*() {
+  const error = yield* Effect.flip(generate({ prompt: "x" }))
+  return { error, settlements: yield* settlementOf }
+})
+
 describe("an attempt billed before it failed", () => {
   it.live("a stream cut after message_start and retried: the call costs both attempts", () =>
     Effect.gen(function*() {
@@ -176,10 +182,7 @@ describe("an attempt billed before it failed", () => {
       server.enqueue({ headers: { "content-type": "application/json" }, body: billedErrorBody("slow down", 429) })
       // the refused wait rewrites the error's message (a copy of the error)
       const layer = openaiLayerFor(server.url, "sk-billed-openai-0002", { max_retries: 2, wait_on_rate_limit: false })
-      const { error, settlements } = yield* Effect.gen(function*() {
-        const error = yield* Effect.flip(generate({ prompt: "x" }))
-        return { error, settlements: yield* settlementOf }
-      }).pipe(Effect.provide(layer))
+      const { error, settlements } = yield* failedGenerate.pipe(Effect.provide(layer))
       assert.strictEqual(error._tag, "RateLimitError")
       assert.include(error.message, "not waited")
       assert.strictEqual(server.requests.length, 1)
@@ -194,10 +197,7 @@ describe("an attempt billed before it failed", () => {
         body: billedErrorBody("plainkey0123456789 is not allowed upstream")
       })
       const layer = openaiLayerFor(server.url, "plainkey0123456789", { max_retries: 0 })
-      const { error, settlements } = yield* Effect.gen(function*() {
-        const error = yield* Effect.flip(generate({ prompt: "x" }))
-        return { error, settlements: yield* settlementOf }
-      }).pipe(Effect.provide(layer))
+      const { error, settlements } = yield* failedGenerate.pipe(Effect.provide(layer))
       assert.notInclude(error.message, "plainkey0123456789")
       assert.include(error.message, "<redacted> is not allowed upstream")
       assert.deepStrictEqual(settlements.map((event) => [event.type, event.cost]), [["cancel", 0.113]])

@@ -29,6 +29,29 @@ import {
 } from "../../support/LedgerBackends.js"
 
 /**
+ * A login role made for the test on the schema `url` names (`<schema>_<suffix>`, dropped at the end of
+ * the scope) with `grants`, and `url` as that role.
+ */
+const asNewRole = (
+  url: Redacted.Redacted<string>,
+  suffix: string,
+  grants: (schema: string, role: string) => ReadonlyArray<string>
+) =>
+  Effect.gen(function*() {
+    const schema = /search_path%3D(\w+)/.exec(Redacted.value(url))![1]!
+    const role = `${schema}_${suffix}`
+    const admin = yield* Effect.orDie(adminClient)
+    yield* Effect.orDie(admin.unsafe(`CREATE ROLE ${role} LOGIN`))
+    yield* Effect.addFinalizer(() =>
+      Effect.ignore(Effect.zipRight(admin.unsafe(`DROP OWNED BY ${role}`), admin.unsafe(`DROP ROLE ${role}`)))
+    )
+    for (const grant of grants(schema, role)) yield* Effect.orDie(admin.unsafe(grant))
+    const asRole = new URL(Redacted.value(url))
+    asRole.username = role
+    return { admin, schema, asRole: Redacted.make(asRole.toString()) }
+  })
+
+/**
  * A loopback server that accepts a connection and never answers (it reads what pg sends, and so sees
  * the end), and a ledger opening against it, forked once its connection is accepted; `closed`
  * resolves when that connection's socket closes.
@@ -184,29 +207,18 @@ describe("PostgreSQL ledger", () => {
       Effect.gen(function*() {
         const url = yield* freshPgSchema()
         yield* ledgerOf(layerPostgres({ url })) // created and migrated by the owner
-        const schema = /search_path%3D(\w+)/.exec(Redacted.value(url))![1]!
-        const role = `${schema}_writer`
-        const admin = yield* Effect.orDie(adminClient)
-        yield* Effect.orDie(admin.unsafe(`CREATE ROLE ${role} LOGIN`))
-        yield* Effect.addFinalizer(() =>
-          Effect.ignore(Effect.zipRight(admin.unsafe(`DROP OWNED BY ${role}`), admin.unsafe(`DROP ROLE ${role}`)))
-        )
-        for (
-          const grant of [
-            `GRANT USAGE ON SCHEMA ${schema} TO ${role}`,
-            `GRANT SELECT, INSERT ON ALL TABLES IN SCHEMA ${schema} TO ${role}`,
-            `GRANT USAGE ON ALL SEQUENCES IN SCHEMA ${schema} TO ${role}`
-          ]
-        ) yield* Effect.orDie(admin.unsafe(grant))
-        const asRole = new URL(Redacted.value(url))
-        asRole.username = role
-        const ledger = yield* ledgerOf(layerPostgres({ url: Redacted.make(asRole.toString()) }))
+        const { admin, asRole, schema } = yield* asNewRole(url, "writer", (schema, role) => [
+          `GRANT USAGE ON SCHEMA ${schema} TO ${role}`,
+          `GRANT SELECT, INSERT ON ALL TABLES IN SCHEMA ${schema} TO ${role}`,
+          `GRANT USAGE ON ALL SEQUENCES IN SCHEMA ${schema} TO ${role}`
+        ])
+        const ledger = yield* ledgerOf(layerPostgres({ url: asRole }))
         const held = yield* ledger.hold(request({ estimate: 0.5 }))
         yield* ledger.commit(held, { cost: 0.25 })
         assert.strictEqual(yield* ledger.spendToday(), 0.25)
         // an older schema, which this role may not migrate: said so, the ledger unchanged
         yield* Effect.orDie(admin.unsafe(`DELETE FROM ${schema}.effect_llm_migrations WHERE migration_id >= 5`))
-        const error = yield* buildFailure(layerPostgres({ url: Redacted.make(asRole.toString()) }))
+        const error = yield* buildFailure(layerPostgres({ url: asRole }))
         assert.strictEqual(error.reason, "unavailable")
         assert.include(error.message, "could not be migrated")
       }).pipe(Effect.scoped)
@@ -216,18 +228,12 @@ describe("PostgreSQL ledger", () => {
     "an empty database opened by a role that may not create tables there is unavailable, saying so (not 'relation does not exist')",
     () =>
       Effect.gen(function*() {
-        const url = yield* freshPgSchema()
-        const schema = /search_path%3D(\w+)/.exec(Redacted.value(url))![1]!
-        const role = `${schema}_reader`
-        const admin = yield* Effect.orDie(adminClient)
-        yield* Effect.orDie(admin.unsafe(`CREATE ROLE ${role} LOGIN`))
-        yield* Effect.addFinalizer(() =>
-          Effect.ignore(Effect.zipRight(admin.unsafe(`DROP OWNED BY ${role}`), admin.unsafe(`DROP ROLE ${role}`)))
+        const { asRole } = yield* asNewRole(
+          yield* freshPgSchema(),
+          "reader",
+          (schema, role) => [`GRANT USAGE ON SCHEMA ${schema} TO ${role}`]
         )
-        yield* Effect.orDie(admin.unsafe(`GRANT USAGE ON SCHEMA ${schema} TO ${role}`))
-        const asRole = new URL(Redacted.value(url))
-        asRole.username = role
-        const error = yield* buildFailure(layerPostgres({ url: Redacted.make(asRole.toString()) }))
+        const error = yield* buildFailure(layerPostgres({ url: asRole }))
         assert.strictEqual(error.reason, "unavailable")
         assert.include(error.message, "the ledger's tables could not be created")
         assert.notInclude(error.message, "does not exist")
