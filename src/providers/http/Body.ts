@@ -115,7 +115,7 @@ const draining = new WeakSet<Readable>()
  * at once): past it the body is destroyed, as any unfinished one, so a server that never ends it
  * holds neither the connection nor anyone closing it for long.
  */
-const maxDrainMs = 1_000
+export const maxDrainMs = 1_000
 
 /**
  * Reads the rest of a finished stream's body, discarding it; destroys it if it has not ended within

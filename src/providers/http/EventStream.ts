@@ -319,6 +319,14 @@ const readErrors = (response: HttpClientResponse.HttpClientResponse, context: Er
   Stream.mapError(response.stream, (error) => Errors.fromHttpClientError(error, context, "stream_interrupted"))
 
 /**
+ * How long a read may wait: the idle time, but after the provider's finish signal (the answer is whole:
+ * only a Gemini usage-only chunk might follow) at most `Body.maxDrainMs`, so a server that keeps the
+ * body open after its last event holds neither the finish event nor the commit for the idle time.
+ */
+const idleAt = (decoder: Decoder, idleMs: number): number =>
+  decoder.finishSeen() ? Math.min(idleMs, Body.maxDrainMs) : idleMs
+
+/**
  * The pull of a body's parts, decoded read by read: a chunk holds the parts of one or more reads
  * (the first delta's chunk ends with it: the events after it come with the next pull); the pull
  * after the last one fails with how the stream ended (`Option.none()`: finished). With `idleMs`,
@@ -362,7 +370,7 @@ const pullParts = (
   })
   const pull: Pull<StreamPart, LLMError> = Effect.suspend(() => {
     if (ended !== undefined) return end(ended)
-    if (idleMs !== undefined) deadline = Timeout.liveNow() + idleMs
+    if (idleMs !== undefined) deadline = Timeout.liveNow() + idleAt(decoder, idleMs)
     if (decoder.waiting()) {
       const out: Array<StreamPart> = []
       return emit(out, decoder.resume(out))
@@ -370,8 +378,11 @@ const pullParts = (
     return next
   })
   // Under another clock (TestClock) the pull is timed by it: its idle failure is a read's, as above.
+  const afterFinish = idle === undefined
+    ? undefined
+    : { ...idle, duration: Duration.millis(Math.min(Duration.toMillis(idle.duration), Body.maxDrainMs)) }
   const timedPull = idle === undefined ? pull : Effect.catchAll(
-    Timeout.idleTimeout(pull, idle),
+    Effect.suspend(() => Timeout.idleTimeout(pull, decoder.finishSeen() ? afterFinish! : idle)),
     (error) => Option.isSome(error) && ended === undefined && decoder.finishSeen() ? endAfterFinish : Effect.fail(error)
   )
   // A stream that had not ended when its consumer stopped: what was received but not pulled (the rest

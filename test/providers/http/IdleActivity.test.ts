@@ -84,6 +84,19 @@ const streamSlowly = (
     }
   })
 
+/** A config of one model over the server for any protocol, a 30 s idle timeout. */
+const layerFor = (provider: "google" | "dashscope", modelId: string, url: string) =>
+  makeLiveLayer({
+    config: {
+      default_model: "m",
+      providers: { [provider]: { api_key: "idle-test-key-0123456789", endpoints: [{ name: "a", base_url: url }] } },
+      models: { m: { provider, model_id: modelId, pricing } },
+      resilience: { max_retries: 0, stream_idle_timeout_s: 30 },
+      ledger: { backend: "memory" }
+    },
+    userConfig: false
+  })
+
 /** A recorded chunks file (one JSON event per line) as its SSE events, one segment per event. */
 const openaiEvents = (path: string) =>
   Loopback.readFixture(path).toString("utf8").split("\n").filter((line) => line.trim().length > 0)
@@ -161,4 +174,40 @@ describe("stream_idle_timeout_s: events without a part of their own are activity
       const result = yield* streamSlowly("anthropic", [events.slice(0, 3).join(""), ping, ping], "hang")
       assert.deepStrictEqual(result, { ended: "stream_interrupted", settled: ["cancel error"], requests: 1 })
     }))
+
+  for (
+    const [name, provider, modelId, body] of [
+      [
+        "Gemini (a chunk with its finishReason and usage)",
+        "google",
+        "gemini-2.5-flash",
+        `data: {"candidates":[{"content":{"role":"model","parts":[{"text":"Hi"}]},"finishReason":"STOP"}],"usageMetadata":{"promptTokenCount":3,"candidatesTokenCount":1,"totalTokenCount":4}}\r\n\r\n`
+      ],
+      [
+        "DashScope (finish_reason stop)",
+        "dashscope",
+        "qwen-plus",
+        `id:1\nevent:result\n:HTTP_STATUS/200\ndata:{"output":{"choices":[{"message":{"content":"Hi","role":"assistant"},"finish_reason":"stop"}]},"usage":{"input_tokens":3,"output_tokens":1,"total_tokens":4},"request_id":"r1"}\n\n`
+      ]
+    ] as const
+  ) {
+    it.scoped(`${name}: a body held open after the finish signal ends the stream 1 s later, not at the idle timeout`, () =>
+      Effect.gen(function*() {
+        const server = yield* Loopback.make
+        server.enqueue({ headers: sse, body: [body], end: "hang" })
+        const fiber = yield* Effect.fork(
+          Stream.runCollect(stream({ prompt: "x", traceId: "held" })).pipe(
+            Effect.zip(Effect.flatMap(Ledger, (ledger) => ledger.events({ traceId: "held" }))),
+            Effect.provide(layerFor(provider, modelId, server.url))
+          )
+        )
+        yield* Effect.promise(() => server.awaitRequests(1))
+        yield* io
+        yield* TestClock.adjust("1 second")
+        yield* io
+        const [events, ledger] = yield* Fiber.join(fiber)
+        assert.deepStrictEqual([...events].map((event) => event.finishReason ?? event.delta), ["Hi", "stop"])
+        assert.deepStrictEqual(ledger.map((event) => event.type), ["hold", "commit"])
+      }))
+  }
 })
