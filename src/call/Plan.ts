@@ -185,18 +185,20 @@ interface PlannerDeps {
   readonly scrub?: ((text: string) => string) | undefined
 }
 
-/** Tags with no configured secret in a value (a key passed as a tag would be stored in every ledger row). */
+/**
+ * Tags with no configured secret in a name or a value (a key passed as a tag would be stored in every
+ * ledger row).
+ */
 const scrubbedTags = (
   tags: Readonly<Record<string, string>> | undefined,
   scrub: ((text: string) => string) | undefined
 ): Readonly<Record<string, string>> | undefined => {
   if (tags === undefined || scrub === undefined) return tags
-  let out: Record<string, string> | undefined
-  for (const [key, value] of Object.entries(tags)) {
-    const clean = scrub(value)
-    if (clean !== value) (out ??= { ...tags })[key] = clean
-  }
-  return out ?? tags
+  const entries = Object.entries(tags)
+  const clean = entries.map(([key, value]) => [scrub(key), scrub(value)] as const)
+  return clean.every(([key, value], i) => key === entries[i]![0] && value === entries[i]![1])
+    ? tags
+    : Object.fromEntries(clean)
 }
 
 const planValidated = (deps: PlannerDeps) => {

@@ -42,6 +42,21 @@ describe("withCallContext", () => {
       ])
     }).pipe(Effect.provide(makeTestLayer())))
 
+  it.effect("a configured secret in a tag's name never reaches the ledger either", () => {
+    const key = "sk-test-tagname-0123456789abcdef"
+    const config = {
+      ...testConfig,
+      providers: { ...testConfig.providers, google: { ...testConfig.providers.google, api_key: key } }
+    }
+    return Effect.gen(function*() {
+      yield* generate({ prompt: "one", tags: { [`k${key}`]: "v", team: "t" } })
+      const events = yield* (yield* Ledger).events()
+      assert.lengthOf(events, 2)
+      assert.notInclude(JSON.stringify(events), key)
+      assert.deepStrictEqual(events.map((event) => event.tags?.team), ["t", "t"])
+    }).pipe(Effect.provide(makeTestLayer({ config })))
+  })
+
   it.effect("a configured secret passed as a tag value never reaches the ledger", () => {
     const key = "sk-test-tag-0123456789abcdef"
     const config = {
