@@ -40,12 +40,22 @@ const jsonEscapedForms = (value: string): ReadonlyArray<string> => {
 
 /**
  * `value` percent-encoded as servers write it: `encodeURIComponent`'s form, with lower-case hex
- * (Go, some proxies), with `/` kept (Python's `quote`) and as a form value (`+` for a space).
+ * (Go, some proxies), with `/` kept and `! ' ( ) *` encoded too (Python's `quote`, RFC 3986's
+ * reserved set) and as a form value (`+` for a space).
  */
 const urlEncodedForms = (value: string): ReadonlyArray<string> => {
   const encoded = encodeURIComponent(value)
   const lowerHex = encoded.replace(/%[0-9A-F]{2}/g, (escape) => escape.toLowerCase())
-  return [encoded, lowerHex, encoded.replace(/%2F/g, "/"), lowerHex.replace(/%2f/g, "/"), formEncoded(value)]
+  const strict = encoded.replace(/[!'()*]/g, (char) => `%${char.charCodeAt(0).toString(16).toUpperCase()}`)
+  return [
+    encoded,
+    lowerHex,
+    encoded.replace(/%2F/g, "/"),
+    lowerHex.replace(/%2f/g, "/"),
+    strict,
+    strict.replace(/%2F/g, "/"),
+    formEncoded(value)
+  ]
 }
 
 /**

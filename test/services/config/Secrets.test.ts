@@ -77,6 +77,11 @@ describe("secrets (API.md §14)", () => {
       assert.strictEqual(scrub(`key=${echo}&x=1`), "key=<redacted>&x=1", echo)
     }
     assert.strictEqual(scrub("key AIzaSyTab Key0123456789abcdef is invalid"), "key <redacted> is invalid")
+    // Python's quote also encodes ! ' ( ) *
+    const reserved = Scrub.make(["tok*en!SECRET(1)/x'"])
+    for (const echo of ["tok%2Aen%21SECRET%281%29/x%27", "tok%2Aen%21SECRET%281%29%2Fx%27"]) {
+      assert.strictEqual(reserved(`token=${echo}`), "token=<redacted>", echo)
+    }
   })
 
   it("urlSecrets: a query value written with '+' in every form a server may echo", () => {
