@@ -6,7 +6,6 @@
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import type * as ParseResult from "effect/ParseResult"
-import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import * as AST from "effect/SchemaAST"
 import type { ConfigError } from "../../domain/Errors.js"
@@ -80,13 +79,7 @@ const HeaderValueText = Schema.String.pipe(Schema.filter(isHeaderValue)).annotat
 /** A header value, made `Redacted` (every header value is treated as a secret). */
 const HeaderValue = Schema.Union(
   Schema.Redacted(HeaderValueText),
-  Schema.RedactedFromSelf(HeaderValueText),
-  // `X-Priority: 1` or `X-Debug: true` in YAML: a header's value is text, whatever YAML read it as
-  Schema.transform(Schema.Union(Schema.Finite, Schema.Boolean), Schema.RedactedFromSelf(HeaderValueText), {
-    strict: false,
-    decode: (value) => Redacted.make(String(value)),
-    encode: (value) => Redacted.value(value)
-  })
+  Schema.RedactedFromSelf(HeaderValueText)
 ).annotations({ description: "a header value (one line of Latin-1 text)" })
 
 const Endpoint = Schema.Struct({
