@@ -107,9 +107,11 @@ export const describeFamily = (modelId: string, found: Family): string => {
     found.video ? "video" : undefined
   ]
     .filter((item) => item !== undefined).join(", ")
+  const byUrl = [found.audio ? "audio" : undefined, found.video ? "video" : undefined]
+    .filter((item) => item !== undefined).join(" and ")
   return `${modelId} (${found.name}) takes ${media}${found.tools ? " and tools" : ", no tools"}${
     found.images ? "; images as PNG, JPEG, WebP, BMP, TIFF or HEIC (not GIF)" : ""
-  }; audio and video only by URL`
+  }${byUrl.length > 0 ? `; ${byUrl} only by URL` : ""}`
 }
 
 /**

@@ -141,6 +141,8 @@ export const makeHandler = (
     // Raw lines after the first event are ignored (tolerated as heartbeats, as DashScope's SDK does).
     onEnd: () => (sawEvent ? undefined : raw.end()),
     finishReason: () => finish,
+    // its `finish_reason` comes on the stream's last event
+    lastAtFinish: true,
     heldOutputBytes: calls.heldBytes
   }
 }

@@ -164,15 +164,23 @@ export const isReport = (metadata: UsageMetadata): boolean =>
  * leaves when candidates are not counted (a blocked prompt: none); total as reported, else the sum
  * (WIRE.md §1.5).
  */
+/**
+ * The prompt's count: as reported, else what a total beside the output counts leaves (total = prompt +
+ * tool-use prompt + candidates + thoughts); `undefined` when neither says it.
+ */
+export const promptOf = (metadata: UsageMetadata): number | undefined =>
+  metadata.promptTokenCount ??
+    (metadata.totalTokenCount != null && metadata.candidatesTokenCount != null
+      ? Math.max(
+        0,
+        metadata.totalTokenCount - metadata.candidatesTokenCount - (metadata.thoughtsTokenCount ?? 0) -
+          (metadata.toolUsePromptTokenCount ?? 0)
+      )
+      : undefined)
+
 export const usageOf = (metadata: UsageMetadata): UsageCounts => {
   const output = (metadata.candidatesTokenCount ?? 0) + (metadata.thoughtsTokenCount ?? 0)
-  // total = input + candidates + thoughts: a total beside the output counts but no prompt count still
-  // says what the prompt was (not 0)
-  const prompt = metadata.promptTokenCount ??
-    (metadata.totalTokenCount != null && metadata.candidatesTokenCount != null
-      ? Math.max(0, metadata.totalTokenCount - output - (metadata.toolUsePromptTokenCount ?? 0))
-      : 0)
-  const inputTokens = prompt + (metadata.toolUsePromptTokenCount ?? 0)
+  const inputTokens = (promptOf(metadata) ?? 0) + (metadata.toolUsePromptTokenCount ?? 0)
   // a total without its candidates count still says what they were
   const outputTokens = metadata.candidatesTokenCount == null && metadata.totalTokenCount != null
     ? Math.max(metadata.thoughtsTokenCount ?? 0, metadata.totalTokenCount - inputTokens)

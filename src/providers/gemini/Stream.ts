@@ -22,6 +22,7 @@ import {
   isReport,
   isResponse,
   looksLikeResponse,
+  promptOf,
   toolCallOf,
   type UsageMetadata,
   usageOf
@@ -120,6 +121,10 @@ export const makeHandler = (
           toolUsePromptTokenCount: metadata.toolUsePromptTokenCount ?? prompt.toolUsePromptTokenCount,
           cachedContentTokenCount: metadata.cachedContentTokenCount ?? prompt.cachedContentTokenCount
         }
+      } else {
+        // (a prompt its total says counts as reported for the blocks after it)
+        const derived = promptOf(metadata)
+        if (derived !== undefined) prompt = metadata = { ...metadata, promptTokenCount: derived }
       }
       const inputOnly = metadata.candidatesTokenCount == null && metadata.thoughtsTokenCount == null &&
         reason === undefined

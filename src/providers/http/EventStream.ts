@@ -47,6 +47,12 @@ export interface EventHandler {
    */
   readonly endsAtFinish?: () => boolean
   /**
+   * Whether nothing that matters follows the finish signal (DashScope's native `finish_reason`): a body
+   * held open after it is waited for a second, not the idle time. Not where an event may follow it
+   * (Gemini: a model may mark every chunk `STOP` with usage; a usage-only chunk may follow).
+   */
+  readonly lastAtFinish?: boolean
+  /**
    * UTF-8 bytes of output received that no part carries yet: the fragments of tool calls emitted only
    * once whole, a refusal's text. A stream that ends before they are emitted was still billed for them.
    */
@@ -72,6 +78,8 @@ interface Decoder {
   readonly end: (out: Array<StreamPart>) => LLMError | "finished"
   /** The provider's finish signal has been read (a read failing after it ends the stream, not cuts it). */
   readonly finishSeen: () => boolean
+  /** The finish signal has been read and nothing after it matters (`EventHandler.lastAtFinish`). */
+  readonly lastSeen: () => boolean
   /**
    * Whether events came since the last call (made after every read): activity for the idle timeout
    * even when they gave no part (a tool call's fragment, a block's stop, Anthropic's `ping`).
@@ -169,6 +177,7 @@ const makeDecoder = (
     waiting: () => held !== undefined,
     resume,
     finishSeen: () => handler.finishReason() !== undefined && (handler.endsAtFinish?.() ?? true),
+    lastSeen: () => handler.lastAtFinish === true && handler.finishReason() !== undefined,
     quietActivity: () => {
       if (eventsHandled === eventsSeen) return false
       eventsSeen = eventsHandled
@@ -319,12 +328,12 @@ const readErrors = (response: HttpClientResponse.HttpClientResponse, context: Er
   Stream.mapError(response.stream, (error) => Errors.fromHttpClientError(error, context, "stream_interrupted"))
 
 /**
- * How long a read may wait: the idle time, but after the provider's finish signal (the answer is whole:
- * only a Gemini usage-only chunk might follow) at most `Body.maxDrainMs`, so a server that keeps the
- * body open after its last event holds neither the finish event nor the commit for the idle time.
+ * How long a read may wait: the idle time, but after a finish signal nothing follows (`lastSeen`) at
+ * most `Body.maxDrainMs`, so a server that keeps the body open after its last event holds neither the
+ * finish event nor the commit for the idle time.
  */
 const idleAt = (decoder: Decoder, idleMs: number): number =>
-  decoder.finishSeen() ? Math.min(idleMs, Body.maxDrainMs) : idleMs
+  decoder.lastSeen() ? Math.min(idleMs, Body.maxDrainMs) : idleMs
 
 /**
  * The pull of a body's parts, decoded read by read: a chunk holds the parts of one or more reads
@@ -382,7 +391,7 @@ const pullParts = (
     ? undefined
     : { ...idle, duration: Duration.millis(Math.min(Duration.toMillis(idle.duration), Body.maxDrainMs)) }
   const timedPull = idle === undefined ? pull : Effect.catchAll(
-    Effect.suspend(() => Timeout.idleTimeout(pull, decoder.finishSeen() ? afterFinish! : idle)),
+    Effect.suspend(() => Timeout.idleTimeout(pull, decoder.lastSeen() ? afterFinish! : idle)),
     (error) => Option.isSome(error) && ended === undefined && decoder.finishSeen() ? endAfterFinish : Effect.fail(error)
   )
   // A stream that had not ended when its consumer stopped: what was received but not pulled (the rest

@@ -18,10 +18,9 @@
  *   for the largest image it takes: Qwen-VL's cap; Anthropic and OpenAI resize first; Gemini scales an
  *   image to fit 3072×3072 first (Vertex AI input-file requirements), at most 16 tiles, 4,128. (The tile
  *   rule as written has no bound for a size not known, which is why only a known size is held by it.)
- * - a PDF: 3,000 tokens a page (Anthropic bills a page's text plus its picture, 1,500–3,000; OpenAI puts
- *   "an image of each page" beside its text, which the 3,000 covers at its other models' image rates),
- *   on `gpt-4o-mini`, whose images bill 33 times as many tokens, 1,500 for the text plus its figure for an
- *   image of unknown size, 48,169 (49,669 a page), pages
+ * - a PDF: 3,000 tokens a page (Anthropic bills a page's text plus its picture, 1,500–3,000); on the
+ *   `openai` protocol, where OpenAI puts "an image of each page" beside its text, 1,500 for the text plus
+ *   OpenAI's figure for an image of unknown size (5,279 a page; 49,669 on `gpt-4o-mini`), pages
  *   counted from the document's `/Type /Page` objects and its page tree's `/Count`, in the file and in
  *   its compressed object streams (PDF 1.5 `/ObjStm`, where pdfTeX and qpdf put them; inflated up to
  *   16 MiB in all, against zip bombs); else, or when a stream cannot be inflated, at least one page
@@ -76,9 +75,9 @@ export const fileTokenBound = (part: FilePart, openaiModel?: string): number => 
     return openaiModel === undefined ? held : Math.max(held, openaiImageTokens(openaiModel, size))
   }
   if (mediaType === "application/pdf") {
-    const perPage = openaiModel !== undefined && /gpt-4o-mini/i.test(openaiModel)
-      ? pdfPageTextTokens + openaiImageTokens(openaiModel, undefined)
-      : pdfPageTokens
+    const perPage = openaiModel === undefined
+      ? pdfPageTokens
+      : Math.max(pdfPageTokens, pdfPageTextTokens + openaiImageTokens(openaiModel, undefined))
     return perPage * (bytes === undefined ? pdfUrlPages : pdfPages(bytes))
   }
   if (mediaType.startsWith("audio/")) {

@@ -129,7 +129,10 @@ describe("DashScope endpoints by model", () => {
     const gif = DashScope.protocol.check(withUser(text("look"), file("image/gif", bytes("R0lGOD"))), "qwen3-vl-plus")
     assert.include(gif?.message, "images as PNG, JPEG, WebP, BMP, TIFF or HEIC (not GIF)")
     // a family that takes no images is not told their formats
-    const audioOnly = DashScope.protocol.check(withUser(text("look"), file("image/png", bytes(png))), "qwen-audio-turbo")
+    const audioOnly = DashScope.protocol.check(
+      withUser(text("look"), file("image/png", bytes(png))),
+      "qwen-audio-turbo"
+    )
     assert.notInclude(audioOnly?.message, "images as")
     assert.isUndefined(DashScope.protocol.check(withUser(file("image/webp", bytes(png))), "qwen3-vl-plus"))
     assert.isUndefined(

@@ -240,6 +240,17 @@ it.layer(NodeHttpClient.layerUndici)("Gemini unary answers", (it) => {
       const parts = [...yield* Stream.runCollect(Stream.unwrapScoped(client.stream(target, hello)))]
       const last = parts.filter((part) => part._tag === "Usage").at(-1)
       assert.deepStrictEqual(last?._tag === "Usage" ? [counts(last.usage), cachedOf(last.usage)] : [], [[7, 90, 97], 4])
+      // a prompt an earlier block's total said is kept too
+      assert.deepStrictEqual(
+        (yield* usages(
+          event({ candidates: [content("Hel")], usageMetadata: { candidatesTokenCount: 1, totalTokenCount: 8 } }) +
+            event({
+              candidates: [{ ...content("lo."), finishReason: "STOP" }],
+              usageMetadata: { candidatesTokenCount: 5 }
+            })
+        )).at(-1),
+        [7, 5, 12]
+      )
     }))
 
   it.scoped("a 200 body that is not JSON is a bad_response", () =>

@@ -175,39 +175,54 @@ describe("stream_idle_timeout_s: events without a part of their own are activity
       assert.deepStrictEqual(result, { ended: "stream_interrupted", settled: ["cancel error"], requests: 1 })
     }))
 
-  for (
-    const [name, provider, modelId, body] of [
-      [
-        "Gemini (a chunk with its finishReason and usage)",
-        "google",
-        "gemini-2.5-flash",
-        `data: {"candidates":[{"content":{"role":"model","parts":[{"text":"Hi"}]},"finishReason":"STOP"}],"usageMetadata":{"promptTokenCount":3,"candidatesTokenCount":1,"totalTokenCount":4}}\r\n\r\n`
-      ],
-      [
-        "DashScope (finish_reason stop)",
-        "dashscope",
-        "qwen-plus",
-        `id:1\nevent:result\n:HTTP_STATUS/200\ndata:{"output":{"choices":[{"message":{"content":"Hi","role":"assistant"},"finish_reason":"stop"}]},"usage":{"input_tokens":3,"output_tokens":1,"total_tokens":4},"request_id":"r1"}\n\n`
-      ]
-    ] as const
-  ) {
-    it.scoped(`${name}: a body held open after the finish signal ends the stream 1 s later, not at the idle timeout`, () =>
-      Effect.gen(function*() {
-        const server = yield* Loopback.make
-        server.enqueue({ headers: sse, body: [body], end: "hang" })
-        const fiber = yield* Effect.fork(
-          Stream.runCollect(stream({ prompt: "x", traceId: "held" })).pipe(
-            Effect.zip(Effect.flatMap(Ledger, (ledger) => ledger.events({ traceId: "held" }))),
-            Effect.provide(layerFor(provider, modelId, server.url))
-          )
+  it.scoped("DashScope (finish_reason stop): a body held open after the finish signal ends the stream 1 s later, not at the idle timeout", () =>
+    Effect.gen(function*() {
+      const server = yield* Loopback.make
+      server.enqueue({
+        headers: sse,
+        body: [
+          `id:1\nevent:result\n:HTTP_STATUS/200\ndata:{"output":{"choices":[{"message":{"content":"Hi","role":"assistant"},"finish_reason":"stop"}]},"usage":{"input_tokens":3,"output_tokens":1,"total_tokens":4},"request_id":"r1"}\n\n`
+        ],
+        end: "hang"
+      })
+      const fiber = yield* Effect.fork(
+        Stream.runCollect(stream({ prompt: "x", traceId: "held" })).pipe(
+          Effect.zip(Effect.flatMap(Ledger, (ledger) => ledger.events({ traceId: "held" }))),
+          Effect.provide(layerFor("dashscope", "qwen-plus", server.url))
         )
-        yield* Effect.promise(() => server.awaitRequests(1))
-        yield* io
-        yield* TestClock.adjust("1 second")
-        yield* io
-        const [events, ledger] = yield* Fiber.join(fiber)
-        assert.deepStrictEqual([...events].map((event) => event.finishReason ?? event.delta), ["Hi", "stop"])
-        assert.deepStrictEqual(ledger.map((event) => event.type), ["hold", "commit"])
-      }))
-  }
+      )
+      yield* Effect.promise(() => server.awaitRequests(1))
+      yield* io
+      yield* TestClock.adjust("1 second")
+      yield* io
+      const [events, ledger] = yield* Fiber.join(fiber)
+      assert.deepStrictEqual([...events].map((event) => event.finishReason ?? event.delta), ["Hi", "stop"])
+      assert.deepStrictEqual(ledger.map((event) => event.type), ["hold", "commit"])
+    }))
+
+  it.scoped("Gemini: a chunk with STOP and usage may not be the last (a model marking every chunk so): the next one 20 s later is still the answer's", () =>
+    Effect.gen(function*() {
+      const chunk = (text: string, output: number) =>
+        `data: {"candidates":[{"content":{"role":"model","parts":[{"text":"${text}"}]},"finishReason":"STOP"}],"usageMetadata":{"promptTokenCount":3,"candidatesTokenCount":${output},"totalTokenCount":${
+          3 + output
+        }}}\r\n\r\n`
+      const server = yield* Loopback.make
+      const gate = yield* Deferred.make<void>()
+      server.enqueue({
+        headers: sse,
+        body: [chunk("Hel", 1), { gate: Effect.runPromise(Deferred.await(gate)) }, chunk("lo", 2)]
+      })
+      const fiber = yield* Effect.fork(
+        Stream.runCollect(stream({ prompt: "x" })).pipe(
+          Effect.provide(layerFor("google", "gemini-1.5-flash", server.url))
+        )
+      )
+      yield* Effect.promise(() => server.awaitRequests(1))
+      yield* io
+      yield* TestClock.adjust("20 seconds")
+      yield* Deferred.succeed(gate, undefined)
+      yield* io
+      const events = yield* Fiber.join(fiber)
+      assert.deepStrictEqual([...events].map((event) => event.finishReason ?? event.delta), ["Hel", "lo", "stop"])
+    }))
 })

@@ -210,10 +210,10 @@ describe("media token figures", () => {
     const compressed = Buffer.concat([Buffer.from("%PDF-1.7\n"), Buffer.alloc(120_000)])
     assert.strictEqual(Media.pdfPages(compressed), 3)
     assert.strictEqual(Media.fileTokenBound(remote("application/pdf")), Media.pdfUrlPages * Media.pdfPageTokens)
-    // OpenAI adds an image of every page to its text: on gpt-4o-mini (images at 33× the tokens) the page's
-    // text allowance plus its figure for an image of unknown size; other models' images fit the 3,000
+    // OpenAI adds an image of every page to its text: the page's text allowance plus the model's figure
+    // for an image of unknown size (gpt-4o-mini bills images at 33× the tokens)
     assert.strictEqual(Media.fileTokenBound(inline("application/pdf", pages), "gpt-4o-mini"), 3 * (1_500 + 48_169))
-    assert.strictEqual(Media.fileTokenBound(inline("application/pdf", pages), "gpt-4o"), 3 * 3_000)
+    assert.strictEqual(Media.fileTokenBound(inline("application/pdf", pages), "gpt-4.1-nano"), 3 * (1_500 + 3_779))
   })
 
   it("a PDF whose pages sit in compressed object streams is held for every page, and a broken stream for its size", () => {
