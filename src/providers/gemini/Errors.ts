@@ -155,6 +155,9 @@ const classifyDecoded = (
   // service is overloaded (API.md §8)
   const statusClass = status >= 500 && /overloaded|high demand/i.test(serverMessage)
     ? { _tag: "RetryableError" as const, reason: "overloaded" as const }
+    : status === 409 && statusName === "ALREADY_EXISTS"
+    // a 409 is retried as a passing conflict (ABORTED); a resource that already exists will not pass
+    ? { _tag: "FatalError" as const, reason: "invalid_request" as const }
     : Errors.classifyStatus(status)
   return Errors.makeError(statusClass, what, {
     ...fields,

@@ -255,6 +255,10 @@ describe("Gemini Errors.classify", () => {
       assert.include(error.message, String(status))
     }
     assert.include(classify(502, "<html><body>502 Bad Gateway</body></html>").message, "502 Bad Gateway")
+    // a 409 that says the resource already exists is no passing conflict
+    const exists = classify(409, rpc(409, "ALREADY_EXISTS", "Cached content already exists."))
+    assert.strictEqual(exists._tag, "FatalError")
+    assert.strictEqual((exists as any).reason, "invalid_request")
   })
 
   it("an SSE-framed error body is read from its data line", () => {
