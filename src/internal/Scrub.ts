@@ -47,14 +47,19 @@ const urlEncodedForms = (value: string): ReadonlyArray<string> => {
   const encoded = encodeURIComponent(value)
   const lowerHex = encoded.replace(/%[0-9A-F]{2}/g, (escape) => escape.toLowerCase())
   const strict = encoded.replace(/[!'()*]/g, (char) => `%${char.charCodeAt(0).toString(16).toUpperCase()}`)
+  const strictLowerHex = strict.replace(/%[0-9A-F]{2}/g, (escape) => escape.toLowerCase())
   return [
     encoded,
     lowerHex,
     encoded.replace(/%2F/g, "/"),
     lowerHex.replace(/%2f/g, "/"),
     strict,
+    strictLowerHex,
     strict.replace(/%2F/g, "/"),
-    formEncoded(value)
+    strictLowerHex.replace(/%2f/g, "/"),
+    formEncoded(value),
+    // Python's quote_plus (`requests`, `urlencode`): `+` for a space, `~` kept, `*` encoded
+    strict.replace(/%20/g, "+")
   ]
 }
 

@@ -113,7 +113,9 @@ export const makeHandler = (
     if (metadata != null && isReport(metadata)) {
       // The prompt is counted once per stream: a later block that leaves it out keeps the earlier count
       // (not 0, which would price the call's input at nothing).
-      if (metadata.promptTokenCount != null) prompt = metadata
+      // (a prompt its own total says counts as reported, for this block and the ones after it)
+      const own = promptOf(metadata)
+      if (own !== undefined) prompt = metadata = { ...metadata, promptTokenCount: own }
       else if (prompt !== undefined) {
         metadata = {
           ...metadata,
@@ -121,10 +123,6 @@ export const makeHandler = (
           toolUsePromptTokenCount: metadata.toolUsePromptTokenCount ?? prompt.toolUsePromptTokenCount,
           cachedContentTokenCount: metadata.cachedContentTokenCount ?? prompt.cachedContentTokenCount
         }
-      } else {
-        // (a prompt its total says counts as reported for the blocks after it)
-        const derived = promptOf(metadata)
-        if (derived !== undefined) prompt = metadata = { ...metadata, promptTokenCount: derived }
       }
       const inputOnly = metadata.candidatesTokenCount == null && metadata.thoughtsTokenCount == null &&
         reason === undefined

@@ -134,6 +134,8 @@ describe("DashScope endpoints by model", () => {
       "qwen-audio-turbo"
     )
     assert.notInclude(audioOnly?.message, "images as")
+    assert.include(audioOnly?.message, "audio only by URL")
+    assert.notInclude(audioOnly?.message, "video")
     assert.isUndefined(DashScope.protocol.check(withUser(file("image/webp", bytes(png))), "qwen3-vl-plus"))
     assert.isUndefined(
       DashScope.protocol.check(withUser(file("image/*", url(`data:image/png;base64,${png}`))), "qvq-max")

@@ -251,6 +251,17 @@ it.layer(NodeHttpClient.layerUndici)("Gemini unary answers", (it) => {
         )).at(-1),
         [7, 5, 12]
       )
+      // but a block's own total says its prompt first
+      assert.deepStrictEqual(
+        (yield* usages(
+          event({ candidates: [content("Hel")], usageMetadata: { candidatesTokenCount: 1, totalTokenCount: 8 } }) +
+            event({
+              candidates: [{ ...content("lo."), finishReason: "STOP" }],
+              usageMetadata: { candidatesTokenCount: 5, totalTokenCount: 20 }
+            })
+        )).at(-1),
+        [15, 5, 20]
+      )
     }))
 
   it.scoped("a 200 body that is not JSON is a bad_response", () =>

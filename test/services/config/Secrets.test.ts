@@ -79,9 +79,17 @@ describe("secrets (API.md §14)", () => {
     assert.strictEqual(scrub("key AIzaSyTab Key0123456789abcdef is invalid"), "key <redacted> is invalid")
     // Python's quote also encodes ! ' ( ) *
     const reserved = Scrub.make(["tok*en!SECRET(1)/x'"])
-    for (const echo of ["tok%2Aen%21SECRET%281%29/x%27", "tok%2Aen%21SECRET%281%29%2Fx%27"]) {
+    for (
+      const echo of [
+        "tok%2Aen%21SECRET%281%29/x%27",
+        "tok%2Aen%21SECRET%281%29%2Fx%27",
+        "tok%2aen%21SECRET%281%29/x%27"
+      ]
+    ) {
       assert.strictEqual(reserved(`token=${echo}`), "token=<redacted>", echo)
     }
+    // and its quote_plus, as `requests` encodes a form: a space as +, * encoded, ~ kept
+    assert.strictEqual(Scrub.make(["sec ret*val~ue99"])("k=sec+ret%2Aval~ue99"), "k=<redacted>")
   })
 
   it("urlSecrets: a query value written with '+' in every form a server may echo", () => {
