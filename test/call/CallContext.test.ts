@@ -20,6 +20,12 @@ import {
 
 const tagsOf = (events: ReadonlyArray<LedgerEvent>) => events.map((e) => [e.type, e.traceId, e.tags])
 
+/** The test config with `key` as the Google key (a configured secret). */
+const withGoogleKey = (key: string) => ({
+  ...testConfig,
+  providers: { ...testConfig.providers, google: { ...testConfig.providers.google, api_key: key } }
+})
+
 describe("withCallContext", () => {
   it.effect("generate inside it gets the context's trace id and tags; the request's own win key by key", () =>
     Effect.gen(function*() {
@@ -44,10 +50,7 @@ describe("withCallContext", () => {
 
   it.effect("a configured secret in a tag's name never reaches the ledger either", () => {
     const key = "sk-test-tagname-0123456789abcdef"
-    const config = {
-      ...testConfig,
-      providers: { ...testConfig.providers, google: { ...testConfig.providers.google, api_key: key } }
-    }
+    const config = withGoogleKey(key)
     return Effect.gen(function*() {
       yield* generate({ prompt: "one", tags: { [`k${key}`]: "v", team: "t" } })
       const events = yield* (yield* Ledger).events()
@@ -59,10 +62,7 @@ describe("withCallContext", () => {
 
   it.effect("a configured secret passed as a tag value never reaches the ledger", () => {
     const key = "sk-test-tag-0123456789abcdef"
-    const config = {
-      ...testConfig,
-      providers: { ...testConfig.providers, google: { ...testConfig.providers.google, api_key: key } }
-    }
+    const config = withGoogleKey(key)
     return Effect.gen(function*() {
       yield* generate({ prompt: "one", tags: { user: key, team: "t" } })
       yield* generate({ prompt: "two" }).pipe(withCallContext({ tags: { user: `id-${key}` } }))
@@ -75,10 +75,7 @@ describe("withCallContext", () => {
 
   it.effect("a configured secret passed as a trace id (the request's or the context's) never reaches the ledger or the answer", () => {
     const key = "sk-test-trace-0123456789abcdef"
-    const config = {
-      ...testConfig,
-      providers: { ...testConfig.providers, google: { ...testConfig.providers.google, api_key: key } }
-    }
+    const config = withGoogleKey(key)
     return Effect.gen(function*() {
       const own = yield* generate({ prompt: "one", traceId: `job-${key}`, fullResponse: true })
       const inherited = yield* generate({ prompt: "two", fullResponse: true }).pipe(withCallContext({ traceId: key }))
