@@ -47,9 +47,8 @@ export interface EventHandler {
    */
   readonly endsAtFinish?: () => boolean
   /**
-   * Whether nothing that matters follows the finish signal (DashScope's native `finish_reason`): a body
-   * held open after it is waited for a second, not the idle time. Not where an event may follow it
-   * (Gemini: a model may mark every chunk `STOP` with usage; a usage-only chunk may follow).
+   * Nothing follows the finish signal (native DashScope): a body held open after it is waited for a
+   * second, not the idle time. Not Gemini's: a model may mark every chunk `STOP` with usage.
    */
   readonly lastAtFinish?: boolean
   /**
@@ -80,10 +79,7 @@ interface Decoder {
   readonly finishSeen: () => boolean
   /** The finish signal has been read and nothing after it matters (`EventHandler.lastAtFinish`). */
   readonly lastSeen: () => boolean
-  /**
-   * Whether events came since the last call (made after every read): activity for the idle timeout
-   * even when they gave no part (a tool call's fragment, a block's stop, Anthropic's `ping`).
-   */
+  /** Whether events came since the last call (after every read): activity, even those that gave no part. */
   readonly quietActivity: () => boolean
   /**
    * The parts of the held-back events and of `reads` (bytes received but not read), for a stream
@@ -95,13 +91,11 @@ interface Decoder {
 }
 
 /**
- * An event of comment lines only (DeepSeek's `: keep-alive`, OpenRouter's `: OPENROUTER PROCESSING`):
- * no stream event, so no activity for the idle timeout (WIRE notes: keep-alives may come for minutes
- * before inference starts). Every other event is one, whatever it carries (API.md §4: the silence
- * between two stream events).
+ * Comment lines only (`: keep-alive`): no stream event, so no activity for the idle timeout (WIRE notes:
+ * they may come for minutes before inference); any other event is (API.md §4). Not `id`: the parser
+ * carries the last one onto every later event.
  */
 const isKeepAlive = (event: Sse.SseEvent): boolean =>
-  // (not `id`: the parser carries the last event id onto every later event, keep-alives included)
   event.data === undefined && event.event === undefined && event.raw.length === 0
 
 /** Whether a part from `from` on in `out` is a delta. */
@@ -118,7 +112,7 @@ const makeDecoder = (
   const handler = makeHandler()
   const parser = Sse.makeParser()
   const utf8 = Utf8.makeReader()
-  // Events handed to the handler (activity), and how many of them the last `quietActivity` saw.
+  // Events (not keep-alives) handed to the handler, and how many the last `quietActivity` saw.
   let eventsHandled = 0
   let eventsSeen = 0
   // Until the first delta: held-back events, from `heldFrom` on.
@@ -327,11 +321,7 @@ export const fromResponse = (
 const readErrors = (response: HttpClientResponse.HttpClientResponse, context: Errors.ErrorContext) =>
   Stream.mapError(response.stream, (error) => Errors.fromHttpClientError(error, context, "stream_interrupted"))
 
-/**
- * How long a read may wait: the idle time, but after a finish signal nothing follows (`lastSeen`) at
- * most `Body.maxDrainMs`, so a server that keeps the body open after its last event holds neither the
- * finish event nor the commit for the idle time.
- */
+/** How long a read may wait: the idle time, after a last finish signal (`lastSeen`) `Body.maxDrainMs` at most. */
 const idleAt = (decoder: Decoder, idleMs: number): number =>
   decoder.lastSeen() ? Math.min(idleMs, Body.maxDrainMs) : idleMs
 
