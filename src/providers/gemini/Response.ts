@@ -159,12 +159,6 @@ export const isReport = (metadata: UsageMetadata): boolean =>
   metadata.totalTokenCount != null || metadata.thoughtsTokenCount != null
 
 /**
- * Input = prompt (else what the total leaves) + tool-use prompt (cached tokens are part of the prompt); output = candidates +
- * thoughts (thinking is billed as output; `candidatesTokenCount` excludes it), or what the total
- * leaves when candidates are not counted (a blocked prompt: none); total as reported, else the sum
- * (WIRE.md §1.5).
- */
-/**
  * The prompt's count: as reported, else what a total beside the output counts leaves (total = prompt +
  * tool-use prompt + candidates + thoughts); `undefined` when neither says it.
  */
@@ -178,6 +172,12 @@ export const promptOf = (metadata: UsageMetadata): number | undefined =>
       )
       : undefined)
 
+/**
+ * Input = prompt (`promptOf`) + tool-use prompt (cached tokens are part of the prompt); output =
+ * candidates + thoughts (thinking is billed as output; `candidatesTokenCount` excludes it), or what the
+ * total leaves when candidates are not counted (a blocked prompt: none); total as reported, else the sum
+ * (WIRE.md §1.5).
+ */
 export const usageOf = (metadata: UsageMetadata): UsageCounts => {
   const output = (metadata.candidatesTokenCount ?? 0) + (metadata.thoughtsTokenCount ?? 0)
   const inputTokens = (promptOf(metadata) ?? 0) + (metadata.toolUsePromptTokenCount ?? 0)

@@ -111,11 +111,11 @@ export const makeHandler = (
     // it is `inputOnly` (its input counts stand, the output stays at its bound).
     let metadata = json.usageMetadata
     if (metadata != null && isReport(metadata)) {
-      // The prompt is counted once per stream: a later block that leaves it out keeps the earlier count
-      // (not 0, which would price the call's input at nothing).
-      // (a prompt its own total says counts as reported, for this block and the ones after it)
-      const own = promptOf(metadata)
-      if (own !== undefined) prompt = metadata = { ...metadata, promptTokenCount: own }
+      // A block without the prompt's count takes the one its own total says, else the earlier block's
+      // (not 0, which would price the call's input at nothing); a copy only then (every chunk has usage).
+      const own = metadata.promptTokenCount == null ? promptOf(metadata) : undefined
+      if (metadata.promptTokenCount != null) prompt = metadata
+      else if (own !== undefined) prompt = metadata = { ...metadata, promptTokenCount: own }
       else if (prompt !== undefined) {
         metadata = {
           ...metadata,
