@@ -19,7 +19,7 @@ import type {
 } from "../../domain/Prompt.js"
 import { imageTypeOf } from "../../internal/ImageType.js"
 import { jsonText } from "../../internal/JsonText.js"
-import { inlineBase64Length } from "../http/Parts.js"
+import { inlineBase64, inlineBase64Length } from "../http/Parts.js"
 
 /** The key of Anthropic's data in a part's provider metadata: `{ anthropic: { signature } }` or `{ redactedData }`. */
 export const metadataKey = "anthropic"
@@ -115,13 +115,6 @@ const isHttpsUrl = (url: string): boolean => {
   }
 }
 
-/** The base64 of an inline part (bytes, or a `data:` URL's payload); `undefined` for a remote URL. */
-const inlineData = (part: FilePart): string | undefined => {
-  if (part.data._tag === "base64") return part.data.base64
-  const inline = dataUrl.exec(part.data.url)
-  return inline !== null ? part.data.url.slice(inline[0].length) : undefined
-}
-
 /** The kind a file is sent as and its concrete media type, or `undefined` when Anthropic cannot carry it. */
 const kindOf = (
   part: FilePart
@@ -136,7 +129,7 @@ const kindOf = (
         : undefined
     }
     // inline: the type the bytes say (Anthropic refuses bytes that are not the type sent), else the one given
-    const sent = imageTypeOf(inlineData(part)!) ?? mediaType
+    const sent = imageTypeOf(inlineBase64(part)!) ?? mediaType
     return imageTypes.test(sent) ? { kind: "image", mediaType: sent } : undefined
   }
   if (declared === "application/pdf") {
@@ -157,7 +150,7 @@ const kindOf = (
 /**
  * Whether Anthropic carries a part in a turn of `role`: files only in user turns (an assistant turn
  * holds text, thinking and tool use), as an image (JPEG, PNG, GIF, WebP — bytes, a `data:` URL, or an
- * `https:` URL; `image/*` only as a URL; inline, at most 5 MB of base64), a PDF (bytes, a `data:` URL
+ * `https:` URL; inline with the type its bytes say, at most 5 MB of base64), a PDF (bytes, a `data:` URL
  * or an `https:` URL) or a plain-text document (`text/plain` bytes or `data:` URL, sent as its text).
  * Audio, video and other documents are refused.
  */
@@ -167,7 +160,7 @@ export const canCarry = (part: Part, role: Message["role"]): boolean | string =>
   if (kind === undefined) return false
   if (kind === "text") {
     // a text source is sent as its text: bytes that are no UTF-8 would go garbled
-    return isUtf8(Buffer.from(inlineData(part)!, "base64")) ||
+    return isUtf8(Buffer.from(inlineBase64(part)!, "base64")) ||
       "is not UTF-8 text (a plain-text document is sent as its text)"
   }
   const size = kind === "image" ? inlineBase64Length(part) : 0
@@ -181,7 +174,7 @@ const maxImageBase64Length = 5_242_880
 
 const encodeFile = (part: FilePart): BlockBody => {
   const { kind, mediaType } = kindOf(part)!
-  const data = inlineData(part)
+  const data = inlineBase64(part)
   if (kind === "image") {
     return {
       type: "image",

@@ -75,6 +75,13 @@ export const textOnly: Capabilities = {
 
 const base64DataUrl = /^data:[^;,]*(?:;[^,]*)?;base64,/i
 
+/** A part's inline base64 (bytes, or a `data:` URL's payload); `undefined` for a remote URL. */
+export const inlineBase64 = (part: FilePart): string | undefined => {
+  if (part.data._tag === "base64") return part.data.base64
+  const inline = base64DataUrl.exec(part.data.url)
+  return inline === null ? undefined : part.data.url.slice(inline[0].length)
+}
+
 /** The length of a part's inline base64 (bytes or a `data:` URL's payload); 0 for a remote URL. */
 export const inlineBase64Length = (part: FilePart): number => {
   if (part.data._tag === "base64") return part.data.base64.length
