@@ -164,13 +164,24 @@ export const fragmentAssembler = (metadataKey: string) => {
     unindexed[position] = nextUnindexed
     return nextUnindexed++
   }
+  // Fragments with an `index`: a fragment bringing another id than its index's call starts a new call
+  // too (Ollama's `/v1` sends every call of a parallel batch whole at `index: 0`, each with its id).
+  const reindexed = new Map<number, number>()
+  const indexedKey = (index: number, id: string | null | undefined): number => {
+    const key = reindexed.size === 0 ? index : reindexed.get(index) ?? index
+    if (id == null || id.length === 0) return key
+    const current = calls.get(key)
+    if (current === undefined || current.id.length === 0 || current.id === id) return key
+    reindexed.set(index, nextUnindexed)
+    return nextUnindexed++
+  }
   return {
     add: (fragments: ReadonlyArray<CallFragment>): void => {
       // An indexed loop: `entries()` with destructuring cost ~1.5 µs per (mostly empty) call until
       // V8 optimized it, a tenth of a cold 10,000-event stream's CPU (bench W3).
       for (let position = 0; position < fragments.length; position++) {
         const fragment = fragments[position]!
-        const index = fragment.index ?? unindexedKey(position, fragment.id)
+        const index = fragment.index == null ? unindexedKey(position, fragment.id) : indexedKey(fragment.index, fragment.id)
         let call = calls.get(index)
         if (call === undefined) {
           call = { id: "", name: "", arguments: "", reported: 0 }

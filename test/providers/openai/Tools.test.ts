@@ -246,6 +246,42 @@ describe("OpenAI tool calls, recorded", () => {
       })
     ))
 
+  it.scoped("parallel calls all at index 0, each with its own id (Ollama's /v1): one call per id, in arrival order", () =>
+    withServer((server, client) =>
+      Effect.gen(function*() {
+        const chunk = (toolCalls: ReadonlyArray<Record<string, unknown>>, finish?: string) =>
+          `data: ${
+            JSON.stringify({
+              id: "chatcmpl-4",
+              object: "chat.completion.chunk",
+              model: "qwen3",
+              choices: [{ index: 0, delta: { tool_calls: toolCalls }, finish_reason: finish ?? null }]
+            })
+          }\n\n`
+        const call = (id: string | undefined, args: string) => ({
+          index: 0,
+          ...(id === undefined ? {} : { id, type: "function", function: { name: "GetWeatherArgs", arguments: args } }),
+          ...(id === undefined ? { function: { arguments: args } } : {})
+        })
+        server.enqueue(replaySse(
+          chunk([call("call_abc123", "{\"city\":\"SF\"}")]) +
+            chunk([call("call_def456", "{\"city\":")]) +
+            // a continuation repeating its call's id, then one with none: both join call_def456
+            chunk([{ index: 0, id: "call_def456", function: { arguments: "\"L" } }]) +
+            chunk([call(undefined, "A\"}")]) +
+            chunk([], "tool_calls") +
+            "data: [DONE]\n\n",
+          { chunkSizes: [5] }
+        ))
+        const streamed = yield* runStream(client, targetOf(server), ask)
+        assert.isTrue(Exit.isSuccess(streamed.exit))
+        assert.deepStrictEqual(callsOf(streamed.parts).map((call) => [call.id, call.params]), [
+          ["call_abc123", { city: "SF" }],
+          ["call_def456", { city: "LA" }]
+        ])
+      })
+    ))
+
   it.scoped("structured output (gpt-4o, json_schema strict): the JSON streamed as text, finish stop", () =>
     withServer((server, client) =>
       Effect.gen(function*() {
