@@ -91,12 +91,12 @@ interface Decoder {
 }
 
 /**
- * Comment lines only (`: keep-alive`): no stream event, so no activity for the idle timeout (WIRE notes:
- * they may come for minutes before inference); any other event is (API.md §4). Not `id`: the parser
- * carries the last one onto every later event.
+ * An event with data (an Anthropic `ping` too) is activity for the idle timeout (API.md §4); keep-alives
+ * are not, whatever their form — comment lines (`: keep-alive`, WIRE notes: they may come for minutes),
+ * an empty `data:`, an `event:` or `id:` alone, raw lines after the first event — so a stalled server
+ * sending them still times out.
  */
-const isKeepAlive = (event: Sse.SseEvent): boolean =>
-  event.data === undefined && event.event === undefined && event.raw.length === 0
+const isKeepAlive = (event: Sse.SseEvent): boolean => event.data === undefined || event.data.length === 0
 
 /** Whether a part from `from` on in `out` is a delta. */
 const hasDelta = (out: Array<StreamPart>, from: number): boolean => {

@@ -2,9 +2,9 @@
  * `stream_idle_timeout_s` bounds the silence between events that carry something (README, Streaming):
  * an event that gives no part of its own — a tool call's fragment gathered until the call is whole,
  * OpenAI's finish chunk, Anthropic's block starts and stops — is activity, so a recorded stream whose
- * events come 20 s apart finishes under a 30 s idle timeout. So is Anthropic's `ping`: every event is
- * (API.md §4, "the longest silence between two stream events"); a comment-only keep-alive is not
- * (test/services/OpenAICompatible.test.ts). Driven by `TestClock`; each event waits for a gate the test opens.
+ * events come 20 s apart finishes under a 30 s idle timeout. So is Anthropic's `ping`: every event with data
+ * is (API.md §4, "the longest silence between two stream events"); a keep-alive is not, in any form
+ * (a comment, an empty `data:`, a raw line, an `event:` alone). Driven by `TestClock`; each event waits for a gate the test opens.
  */
 import { assert, describe, it } from "@effect/vitest"
 import * as Deferred from "effect/Deferred"
@@ -143,6 +143,27 @@ describe("stream_idle_timeout_s: events without a part of their own are activity
       ])
       assert.deepStrictEqual(result, { ended: "stream_interrupted", settled: ["cancel error"], requests: 1 })
     }))
+
+  for (
+    const [form, heartbeat] of [
+      ["an empty data: line", "data:\n\n"],
+      ["a raw line", "heartbeat\n\n"],
+      ["an event: line alone", "event: heartbeat\n\n"]
+    ] as const
+  ) {
+    it.scoped(`OpenAI-compatible: heartbeats as ${form} are no activity either: timed out 30 s after the text`, () =>
+      Effect.gen(function*() {
+        const chunk = (fields: string) =>
+          `data: {"id":"c1","object":"chat.completion.chunk","model":"model",${fields}}\n\n`
+        const result = yield* streamSlowly("openai", [
+          chunk(`"choices":[{"index":0,"delta":{"role":"assistant","content":"Hello"},"finish_reason":null}]`),
+          heartbeat,
+          heartbeat,
+          chunk(`"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]`) + "data: [DONE]\n\n"
+        ])
+        assert.deepStrictEqual(result, { ended: "stream_interrupted", settled: ["cancel error"], requests: 1 })
+      }))
+  }
 
   it.scoped("Anthropic: block starts and stops and a tool's input fragment, 20 s apart, are activity", () =>
     Effect.gen(function*() {
