@@ -181,7 +181,9 @@ export const fragmentAssembler = (metadataKey: string) => {
       // V8 optimized it, a tenth of a cold 10,000-event stream's CPU (bench W3).
       for (let position = 0; position < fragments.length; position++) {
         const fragment = fragments[position]!
-        const index = fragment.index == null ? unindexedKey(position, fragment.id) : indexedKey(fragment.index, fragment.id)
+        const index = fragment.index == null
+          ? unindexedKey(position, fragment.id)
+          : indexedKey(fragment.index, fragment.id)
         let call = calls.get(index)
         if (call === undefined) {
           call = { id: "", name: "", arguments: "", reported: 0 }

@@ -10,11 +10,12 @@ import { assert, describe, it } from "@effect/vitest"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
+import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import * as TestClock from "effect/TestClock"
 import { makeLiveLayer } from "../../../src/layers/Live.js"
 import { Ledger } from "../../../src/services/Ledger.js"
-import { stream } from "../../../src/services/LLMClient.js"
+import { generate, stream } from "../../../src/services/LLMClient.js"
 import * as Loopback from "../../support/LoopbackServer.js"
 
 const sse = { "content-type": "text/event-stream; charset=utf-8" }
@@ -219,6 +220,28 @@ describe("stream_idle_timeout_s: events without a part of their own are activity
       const [events, ledger] = yield* Fiber.join(fiber)
       assert.deepStrictEqual([...events].map((event) => event.finishReason ?? event.delta), ["Hi", "stop"])
       assert.deepStrictEqual(ledger.map((event) => event.type), ["hold", "commit"])
+    }))
+
+  it.scoped("DashScope generate on an always-thinking model (read as a stream, no idle timeout): a body held open after the finish ends 1 s later", () =>
+    Effect.gen(function*() {
+      const server = yield* Loopback.make
+      server.enqueue({
+        headers: sse,
+        body: [
+          `id:1\nevent:result\n:HTTP_STATUS/200\ndata:{"output":{"choices":[{"message":{"content":"Hi","role":"assistant"},"finish_reason":"stop"}]},"usage":{"input_tokens":3,"output_tokens":1,"total_tokens":4},"request_id":"r1"}\n\n`
+        ],
+        end: "hang"
+      })
+      const fiber = yield* Effect.fork(
+        generate({ prompt: "x" }).pipe(Effect.provide(layerFor("dashscope", "qwq-plus", server.url)))
+      )
+      yield* Effect.promise(() => server.awaitRequests(1))
+      yield* io
+      yield* TestClock.adjust("1 second")
+      yield* io
+      const done = yield* Fiber.poll(fiber)
+      assert.isTrue(Option.isSome(done), "still waiting 1 s after the finish")
+      assert.strictEqual(yield* Fiber.join(fiber), "Hi")
     }))
 
   it.scoped("Gemini: a chunk with STOP and usage may not be the last (a model marking every chunk so): the next one 20 s later is still the answer's", () =>
