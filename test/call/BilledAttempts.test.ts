@@ -202,4 +202,51 @@ describe("an attempt billed before it failed", () => {
       assert.include(error.message, "<redacted> is not allowed upstream")
       assert.deepStrictEqual(settlements.map((event) => [event.type, event.cost]), [["cancel", 0.113]])
     }).pipe(Effect.scoped))
+
+  it.live("a stream's in-band error chunk beside usage (OpenRouter's), retried: the call costs both attempts", () =>
+    Effect.gen(function*() {
+      const server = yield* Loopback.make
+      const sse = { "content-type": "text/event-stream" }
+      const errorChunk = JSON.stringify({
+        ...JSON.parse(billedErrorBody("Provider returned error")),
+        object: "chat.completion.chunk"
+      })
+      const answer = JSON.stringify({
+        id: "gen-2",
+        object: "chat.completion.chunk",
+        model: "gpt-4o",
+        choices: [{ index: 0, delta: { content: "fine" }, finish_reason: "stop" }],
+        usage: { prompt_tokens: 13, completion_tokens: 1, total_tokens: 14 }
+      })
+      server.enqueue(
+        { headers: sse, body: `data: ${errorChunk}\n\ndata: [DONE]\n\n` },
+        { headers: sse, body: `data: ${answer}\n\ndata: [DONE]\n\n` }
+      )
+      const layer = openaiLayerFor(server.url, "sk-billed-openai-0003", { max_retries: 1, base_delay_s: 0.01 })
+      const settlements = yield* Stream.runDrain(stream({ prompt: "x" })).pipe(
+        Effect.zipRight(settlementOf),
+        Effect.provide(layer)
+      )
+      assert.strictEqual(server.requests.length, 2)
+      // $0.113 for the failed attempt (13 in, 100 out), $0.014 for the answer
+      assert.deepStrictEqual(settlements.map((event) => [event.type, event.cost]), [["commit", 0.127]])
+    }).pipe(Effect.scoped))
+
+  it.live("a stream's in-band 429 chunk beside usage whose wait is refused: its cancel is priced, not $0", () =>
+    Effect.gen(function*() {
+      const server = yield* Loopback.make
+      const errorChunk = JSON.stringify({
+        ...JSON.parse(billedErrorBody("slow down", 429)),
+        object: "chat.completion.chunk"
+      })
+      server.enqueue({ headers: { "content-type": "text/event-stream" }, body: `data: ${errorChunk}\n\n` })
+      const layer = openaiLayerFor(server.url, "sk-billed-openai-0004", { max_retries: 2, wait_on_rate_limit: false })
+      const { error, settlements } = yield* Effect.flip(Stream.runDrain(stream({ prompt: "x" }))).pipe(
+        Effect.flatMap((error) => Effect.map(settlementOf, (settlements) => ({ error, settlements }))),
+        Effect.provide(layer)
+      )
+      assert.strictEqual(error._tag, "RateLimitError")
+      assert.strictEqual(server.requests.length, 1)
+      assert.deepStrictEqual(settlements.map((event) => [event.type, event.cost]), [["cancel", 0.113]])
+    }).pipe(Effect.scoped))
 })

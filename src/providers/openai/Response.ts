@@ -214,7 +214,7 @@ export const reportedUsage = (completion: Completion): Usage | undefined => {
 }
 
 /** The usage of a completion whose other fields do not decode (it was billed), when that part is readable. */
-const billedOf = (json: Record<string, unknown>): UsageCounts | undefined => {
+export const billedOf = (json: Record<string, unknown>): UsageCounts | undefined => {
   const usage = json.usage
   return usage != null && isUsage(usage) && (usage as Usage).prompt_tokens != null &&
       (usage as Usage).completion_tokens != null

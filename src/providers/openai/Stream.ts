@@ -26,6 +26,7 @@ import type { StreamPart } from "../Provider.js"
 import { metadataKey } from "./Content.js"
 import { classifyInBand, isErrorPayload } from "./Errors.js"
 import {
+  billedOf,
   contentOf,
   finishOf,
   isCompletion,
@@ -97,6 +98,10 @@ export const makeHandler = (
     if (isErrorPayload(json)) {
       // OpenRouter's error chunk after a real finish also carries the usage: read on when it is a chunk.
       const step = inBandError(json, text, said, out, statusComment)
+      // one that ends the attempt with usage beside it was billed (OpenRouter's shape): so is the call
+      if (step !== undefined && step !== "finished") {
+        return Errors.withBilledUsage(step, Json.isObject(json) ? billedOf(json) : undefined)
+      }
       if (step !== undefined || !looksLikeCompletion(json) || !isCompletion(json)) return step
     } else if (!looksLikeCompletion(json) || !isCompletion(json)) {
       return Errors.badResponse(`a stream event is not a chat completion chunk: ${text}`, { ...context, status: 200 })
