@@ -111,17 +111,19 @@ export const makeHandler = (
     // it is `inputOnly` (its input counts stand, the output stays at its bound).
     let metadata = json.usageMetadata
     if (metadata != null && isReport(metadata)) {
-      // A block without the prompt's count takes the one its own total says, else the earlier block's
-      // (not 0, which would price the call's input at nothing); a copy only then (every chunk has usage).
-      const own = metadata.promptTokenCount == null ? promptOf(metadata) : undefined
+      // A block without the prompt's count takes the one its own total says, never below the earlier
+      // block's (counts are cumulative; not 0, which would price the input at nothing), and that block's
+      // cached and tool-use counts; a copy only then (every chunk has usage).
       if (metadata.promptTokenCount != null) prompt = metadata
-      else if (own !== undefined) prompt = metadata = { ...metadata, promptTokenCount: own }
-      else if (prompt !== undefined) {
-        metadata = {
+      else {
+        const carried = prompt === undefined ? metadata : {
           ...metadata,
-          promptTokenCount: prompt.promptTokenCount,
           toolUsePromptTokenCount: metadata.toolUsePromptTokenCount ?? prompt.toolUsePromptTokenCount,
           cachedContentTokenCount: metadata.cachedContentTokenCount ?? prompt.cachedContentTokenCount
+        }
+        const own = promptOf(carried)
+        if (own !== undefined || prompt !== undefined) {
+          prompt = metadata = { ...carried, promptTokenCount: Math.max(own ?? 0, prompt?.promptTokenCount ?? 0) }
         }
       }
       const inputOnly = metadata.candidatesTokenCount == null && metadata.thoughtsTokenCount == null &&

@@ -262,6 +262,26 @@ it.layer(NodeHttpClient.layerUndici)("Gemini unary answers", (it) => {
         )).at(-1),
         [15, 5, 20]
       )
+      // keeping the earlier block's cached count, and never below its prompt (a total of the output only)
+      for (
+        const [total, expected] of [[1010, [[1000, 10, 1010], 900]], [10, [[1000, 10, 10], 900]]] as const
+      ) {
+        server.enqueue({
+          status: 200,
+          headers: { "content-type": "text/event-stream" },
+          body: event({
+            candidates: [content("Hel")],
+            usageMetadata: { promptTokenCount: 1000, cachedContentTokenCount: 900, totalTokenCount: 1000 }
+          }) +
+            event({
+              candidates: [{ ...content("lo."), finishReason: "STOP" }],
+              usageMetadata: { candidatesTokenCount: 10, totalTokenCount: total }
+            })
+        })
+        const streamed = [...yield* Stream.runCollect(Stream.unwrapScoped(client.stream(target, hello)))]
+        const final = streamed.filter((part) => part._tag === "Usage").at(-1)
+        assert.deepStrictEqual(final?._tag === "Usage" ? [counts(final.usage), cachedOf(final.usage)] : [], expected)
+      }
     }))
 
   it.scoped("a 200 body that is not JSON is a bad_response", () =>
