@@ -319,10 +319,14 @@ const urlImageMediaType = (
   return mediaType
 }
 
-/** What is wrong with an inline part's `data` that is not base64. */
-const dataProblem = (data: unknown): string => {
+/** What is wrong with an inline part's `data` that is not base64 (a `file` part has no `url`). */
+const dataProblem = (data: unknown, type: "image" | "file"): string => {
   const text = typeof data === "string" ? data.trim() : ""
-  if (/^data:/i.test(text)) return "data is a data: URL: give it as `url`"
+  if (/^data:/i.test(text)) {
+    return type === "image"
+      ? "data is a data: URL: give it as `url`"
+      : "data is a data: URL: give its base64 payload (after `base64,`) as `data`"
+  }
   if (text.length > 0) return "data is not base64 (the standard alphabet, padded to a multiple of 4 characters)"
   return "data must be non-empty bytes (Uint8Array) or a non-empty base64 string"
 }
@@ -338,6 +342,8 @@ const fileData = (
     return `${label}.mediaType must be ${expected}, got ${describe(part.mediaType)}`
   }
   const base64 = base64Of(part.data)
-  if (base64 === undefined) return `${label} (${part.mediaType}): ${dataProblem(part.data)}`
+  if (base64 === undefined) {
+    return `${label} (${part.mediaType}): ${dataProblem(part.data, part.type === "file" ? "file" : "image")}`
+  }
   return { mediaType: part.mediaType.toLowerCase(), base64 }
 }

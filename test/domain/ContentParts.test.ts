@@ -147,6 +147,11 @@ describe("content parts", () => {
         "messages[0].content[0] (image/png)",
         "data is a data: URL: give it as `url`"
       ]],
+      // a file part has no url: its payload goes in data
+      [[{ type: "file", data: `data:application/pdf;base64,${png}`, mediaType: "application/pdf" }], [
+        "messages[0].content[0] (application/pdf)",
+        "give its base64 payload (after `base64,`) as `data`"
+      ]],
       [[{ type: "image", data: "", mediaType: "image/png" }], ["messages[0].content[0]", "base64"]],
       [[{ type: "image", data: png }], ["messages[0].content[0].mediaType", "image/"]],
       [[{ type: "image", data: png, mediaType: "application/pdf" }], [

@@ -264,7 +264,9 @@ it.layer(NodeHttpClient.layerUndici)("Gemini unary answers", (it) => {
       )
       // keeping the earlier block's cached count, and never below its prompt (a total of the output only)
       for (
-        const [total, expected] of [[1010, [[1000, 10, 1010], 900]], [10, [[1000, 10, 10], 900]]] as const
+        const [total, expected] of [[1010, [[1000, 10, 1010], 900]], [10, [[1000, 10, 10], 900]]] as Array<
+          [number, unknown]
+        >
       ) {
         server.enqueue({
           status: 200,
@@ -280,7 +282,10 @@ it.layer(NodeHttpClient.layerUndici)("Gemini unary answers", (it) => {
         })
         const streamed = [...yield* Stream.runCollect(Stream.unwrapScoped(client.stream(target, hello)))]
         const final = streamed.filter((part) => part._tag === "Usage").at(-1)
-        assert.deepStrictEqual(final?._tag === "Usage" ? [counts(final.usage), cachedOf(final.usage)] : [], expected)
+        assert.deepStrictEqual<unknown>(
+          final?._tag === "Usage" ? [counts(final.usage), cachedOf(final.usage)] : [],
+          expected
+        )
       }
     }))
 
