@@ -460,6 +460,24 @@ describe("LLMConfig", () => {
         assert.notInclude(error.message, "parseAllDocuments")
       }))
 
+    it.effect("a document marker with nothing after it (a generated file's trailing ---) is still one document", () =>
+      Effect.gen(function*() {
+        const google = (key: string) =>
+          `providers:\n  google: { api_key: ${key}, endpoints: [{ name: g, base_url: "https://g.example" }] }\n`
+        const models = "models:\n  flash: { provider: google, model_id: x }\n"
+        for (
+          const [name, text] of [
+            ["trailing.yaml", `${google("test-key-123")}${models}---\n`],
+            ["both.yaml", `---\n${google("test-key-123")}${models}---\n# the end\n`],
+            ["masked.yaml", `${google("${G_KEY}")}${models}---\n`]
+          ] as const
+        ) {
+          const { file } = writeFile(name, text)
+          const config = yield* load({ configPath: file, env: { G_KEY: "g-key-123" } })
+          assert.strictEqual(config.models.flash?.modelId, "x", name)
+        }
+      }))
+
     it.effect("API.md §8's one-line entries with an unquoted ${VAR} inside { } load (no YAML on its own)", () =>
       Effect.gen(function*() {
         const { file } = writeFile(

@@ -82,17 +82,20 @@ export const readEnvironment = (names: Iterable<string>): Effect.Effect<Env> =>
 // Private-use characters: no configuration holds them, and a plain scalar may.
 const maskOpen = "\uE000"
 const maskClose = "\uE001"
-const masked = /\$\uE000([A-Za-z_][A-Za-z0-9_]*)\uE001/g
+const maskedPattern = /\$\uE000([A-Za-z_][A-Za-z0-9_]*)\uE001/g
 
 /** A parsed value with every masked `${VAR}` written back, in keys and strings. */
 const unmask = (value: unknown): unknown => {
-  if (typeof value === "string") return value.replace(masked, "$${$1}")
+  if (typeof value === "string") return value.replace(maskedPattern, "$${$1}")
   if (Array.isArray(value)) return value.map(unmask)
   if (typeof value === "object" && value !== null) {
     return Object.fromEntries(Object.entries(value).map(([key, item]) => [unmask(key) as string, unmask(item)]))
   }
   return value
 }
+
+/** The text with each `${VAR}` as a plain scalar of the same length (`unmask` restores them). */
+const masked = (text: string): string => text.replace(variablePattern, `$${maskOpen}$1${maskClose}`)
 
 /**
  * Parses YAML text; an empty document is `{}`. Syntax errors name the file, line and column, but
@@ -109,8 +112,18 @@ export const parseYaml = (text: string, origin: string): Effect.Effect<unknown, 
       // flow. Read again with each `${VAR}` as a plain scalar, restored after: only text that failed.
       // Masking keeps every position (`${` and `}` are as long as their masks), so when the masked
       // text fails too its first error is the real one, where the first reading stopped at a `${VAR}`.
-      document = Yaml.parseDocument(text.replace(variablePattern, `$${maskOpen}$1${maskClose}`), { merge: true })
+      document = Yaml.parseDocument(masked(text), { merge: true })
       restore = true
+    }
+    if (document.errors[0]?.code === "MULTIPLE_DOCS") {
+      // a document marker with nothing after it (a generated file's trailing `---`) is one document
+      const documents = Yaml.parseAllDocuments(restore ? masked(text) : text, { merge: true })
+      const filled = Array.isArray(documents)
+        ? documents.filter((each) =>
+          !(each.contents === null || Yaml.isScalar(each.contents) && each.contents.value === null)
+        )
+        : []
+      if (filled.length === 1) document = filled[0]! as typeof document
     }
     const error = document.errors[0]
     if (error !== undefined) {
