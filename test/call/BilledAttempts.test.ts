@@ -54,6 +54,18 @@ const cut = (inputTokens = 7): Loopback.ScriptedResponse => ({
 })
 const ok: Loopback.ScriptedResponse = { headers: sse, body: whole }
 
+/** A whole answer of `text` whose message_delta brings no usage (a compatible server's): only message_start's placeholder. */
+const withoutFinalCount = (text: string, ending: "whole" | "cut"): Loopback.ScriptedResponse => ({
+  headers: sse,
+  body: start(7) +
+    named("content_block_start", { type: "content_block_start", index: 0, content_block: { type: "text", text: "" } }) +
+    named("content_block_delta", { type: "content_block_delta", index: 0, delta: { type: "text_delta", text } }) +
+    named("content_block_stop", { type: "content_block_stop", index: 0 }) +
+    named("message_delta", { type: "message_delta", delta: { stop_reason: "end_turn" } }) +
+    (ending === "whole" ? named("message_stop", { type: "message_stop" }) : ""),
+  end: "destroy"
+})
+
 /** An OpenAI-compatible layer at $1,000 per 1M tokens either way (13 in + 100 out is $0.113). */
 const openaiLayerFor = (url: string, apiKey: string, resilience: Record<string, unknown>) =>
   makeLiveLayer({
@@ -105,6 +117,26 @@ describe("an attempt billed before it failed", () => {
       assert.strictEqual(finish?.response?.cost, 0.000114)
       // the row's usage is the answer's
       assert.strictEqual(settlements[0]?.usage?.outputTokens, 9)
+    }).pipe(Effect.scoped))
+
+  it.live("an answer whose only usage is message_start's placeholder output is settled at its bound, not at 1 output token", () =>
+    Effect.gen(function*() {
+      const server = yield* Loopback.make
+      const text = "word ".repeat(400)
+      server.enqueue(withoutFinalCount(text, "whole"), withoutFinalCount(text, "cut"))
+      const events = yield* Effect.gen(function*() {
+        const streamed = yield* Stream.runCollect(stream({ prompt: "x", traceId: "whole" }))
+        assert.strictEqual([...streamed].at(-1)?.finishReason, "stop")
+        yield* Effect.either(Stream.runDrain(stream({ prompt: "x", traceId: "cut" })))
+        return yield* Effect.flatMap(Ledger, (ledger) => ledger.events())
+      }).pipe(Effect.provide(layerFor(server.url)))
+      const of = (traceId: string, type: string) =>
+        events.find((event) => event.traceId === traceId && event.type === type)!.cost
+      // not 7 in + 1 out ($0.000017): the whole answer at its hold (the output cap of 100 tokens), the
+      // cut one at its input and the output's bound (2,000 bytes of text, capped at 100 tokens)
+      assert.strictEqual(of("whole", "commit"), of("whole", "hold"))
+      assert.strictEqual(of("whole", "commit"), 0.001017)
+      assert.strictEqual(of("cut", "cancel"), 0.001007)
     }).pipe(Effect.scoped))
 
   it.live("a stream whose every attempt was cut after message_start: its cancel costs every attempt", () =>

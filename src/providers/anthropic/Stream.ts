@@ -192,7 +192,8 @@ export const makeHandler = (
         })
         if (message?.usage != null) {
           usage = mergeUsage(usage, message.usage)
-          if (usage.input_tokens != null) reported(usage, out)
+          // its output count is a placeholder (WIRE-openai-anthropic §2): the input only, until message_delta's
+          if (usage.input_tokens != null) out.push({ _tag: "Usage", usage: usageOf(usage), inputOnly: true })
         }
         return undefined
       }

@@ -228,6 +228,8 @@ it.layer(NodeHttpClient.layerUndici)("Anthropic streams", (it) => {
           { inputTokens: 160, outputTokens: 1, totalTokens: 161, cachedInputTokens: 100, cacheWriteTokens: 50 },
           { inputTokens: 160, outputTokens: 9, totalTokens: 169, cachedInputTokens: 100, cacheWriteTokens: 50 }
         ])
+        // message_start's output is a placeholder: its report counts the input only
+        assert.deepStrictEqual(partsOf(parts, "Usage").map((part) => part.inputOnly === true), [true, false])
         assert.strictEqual(summary(parts).finishReason, "length")
       }))
 
