@@ -178,8 +178,7 @@ export const make = (deps: {
       () => attemptTimeout(route, timeout),
       { resultReadsRequest: true }
     )
-    // a usage report before a cut is billed: a call whose attempts all fail settles with it (and
-    // with the output the attempt received: a tool call's fragments, before any delta)
+    // a usage report before a cut is billed (and the output received: tool calls, before any delta)
     const read = yield* peelUntil(
       pull,
       isDeltaPart,
@@ -210,8 +209,7 @@ export const make = (deps: {
   // `function*` object, ~3 µs a stream were it written inline (`Effect.gen(function*() {…})`).
   function* openSteps<A>(planned: Planned, sink: Sink<A>, outer: Scope.CloseableScope) {
     const plan = yield* planned(outer)
-    // Read twice (start, first delta): one lookup of the clock, not a `currentTimeMillis` effect each;
-    // the tracer read with it (under the native one the call span's annotations are not built).
+    // Read twice (start, first delta): one clock lookup; the tracer with it (native: no annotations).
     let traced = false
     // The scope closes in the consumer's fiber, outside the call span: the settlement (its
     // `Ledger.cancel` span, the call span's outcome attributes) goes under the span it was opened in.
@@ -308,9 +306,11 @@ export const make = (deps: {
       return Chunk.unsafeFromArray(out)
     }
 
-    // The prefix ends with the first delta (if the stream has one): its arrival is the TTFT.
+    // The prefix ends with the first delta (if any): its arrival is the TTFT (tool calls only: the end).
     const first = absorb(Chunk.appendAll(Chunk.unsafeFromArray(opened.prefix), opened.leftover))
-    if (opened.prefix.some(isDeltaPart)) progress.firstToken(clock.unsafeCurrentTimeMillis())
+    if (opened.prefix.some((part) => isDeltaPart(part) || part._tag === "ToolCall")) {
+      progress.firstToken(clock.unsafeCurrentTimeMillis())
+    }
     const finish = Effect.gen(function*() {
       for (const warning of warnings) yield* Effect.logWarning(warning)
       const text = content.join("")

@@ -73,9 +73,12 @@ export type StreamPart =
   | { readonly _tag: "Metadata"; readonly requestId: string | undefined; readonly modelVersion: string | undefined }
   | { readonly _tag: "Warning"; readonly message: string }
 
-/** A part the caller sees as a delta: non-empty text or reasoning, or a whole tool call. */
+/**
+ * A part the caller sees as it comes: non-empty text or reasoning. Not a tool call: calls are handed
+ * over with the finish, so a stream cut after one (Gemini sends each whole) is still retried (API.md §7).
+ */
 export const isDeltaPart = (part: StreamPart): boolean =>
-  ((part._tag === "TextDelta" || part._tag === "ReasoningDelta") && part.text.length > 0) || part._tag === "ToolCall"
+  (part._tag === "TextDelta" || part._tag === "ReasoningDelta") && part.text.length > 0
 
 /** A protocol bound to an `HttpClient` (resolved once, when the provider layer is built). */
 export interface ProviderClient {
