@@ -84,6 +84,15 @@ export const kindOf = (mediaType: string): "image" | "audio" | "video" | undefin
 
 const isFetchableUrl = (url: string): boolean => /^(https?|oss):\/\//i.test(url)
 
+/** An `image/*` URL whose path names a format the service does not take (GIF, SVG, AVIF). */
+const namesRefusedImage = (url: string): boolean => {
+  try {
+    return /\.(gif|svg|avif)$/i.test(new URL(url).pathname)
+  } catch {
+    return false
+  }
+}
+
 /**
  * Whether `found` takes a file part: an image as bytes (sent as a base64 `data:` URL), a `data:`
  * URL or an http(s)/`oss://` URL; audio and video by http(s)/`oss://` URL only (inline audio and
@@ -93,6 +102,7 @@ export const canCarryFile = (found: Family, part: FilePart): boolean => {
   const kind = kindOf(part.mediaType)
   if (kind === undefined || !found[kind === "image" ? "images" : kind]) return false
   if (part.data._tag === "base64") return kind === "image" && part.mediaType !== "image/*"
+  if (part.mediaType === "image/*" && namesRefusedImage(part.data.url)) return false
   return isFetchableUrl(part.data.url) || (kind === "image" && /^data:image\//i.test(part.data.url))
 }
 

@@ -116,6 +116,9 @@ describe("DashScope endpoints by model", () => {
       ],
       ["qwen3-vl-plus", withUser(text("look"), file("image/png", url("file:///tmp/a.png"))), "image/png"],
       ["qwen3-vl-plus", withUser(text("look"), file("image/*", bytes(png))), "image/*"],
+      // an image URL whose path names a format the service does not take
+      ["qwen-vl-plus", withUser(text("look"), file("image/*", url("https://example.com/a.GIF?v=1"))), "image/*"],
+      ["qwen-vl-plus", withUser(text("look"), file("image/*", url("https://example.com/logo.svg"))), "image/*"],
       ["qwen3-vl-plus", withUser(text("watch"), file("video/mp4", bytes("AAAA"))), "video/mp4"]
     ]
     for (const [model, request, mediaType] of refused) {
