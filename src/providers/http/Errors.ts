@@ -82,7 +82,8 @@ const refusedCodes = new Set(["UND_ERR_INVALID_ARG", "ERR_INVALID_CHAR", "ERR_HT
  */
 const refusedLocally = (error: HttpClientError.HttpClientError): boolean => {
   if (error._tag !== "RequestError") return false
-  if (error.reason === "InvalidUrl") return true
+  // (`Encode`: the request's body stream failed, in the program, before the endpoint saw a byte)
+  if (error.reason === "InvalidUrl" || error.reason === "Encode") return true
   const cause: unknown = error.cause
   const code = (cause as { readonly code?: unknown } | undefined)?.code
   if (typeof code === "string") return refusedCodes.has(code)
@@ -108,7 +109,11 @@ export const fromHttpClientError = (
       reason: "invalid_request",
       message: `${describeContext(context)}: the HTTP client refused to send the request${
         typeof code === "string" ? ` (${code})` : ""
-      }: a header value (the key, \`headers\`) or the URL it cannot carry`,
+      }: ${
+        error._tag === "RequestError" && error.reason === "Encode"
+          ? "its body could not be written"
+          : "a header value (the key, `headers`) or the URL it cannot carry"
+      }`,
       provider: context.provider,
       endpoint: context.endpoint
     })

@@ -116,5 +116,17 @@ describe("Response.makeTransport", () => {
       // a network failure stays one
       const refused = Object.assign(new TypeError("fetch failed"), { cause: new Error("connect ECONNREFUSED") })
       assert.strictEqual((yield* send(refused))._tag, "RetryableError")
+      // a body the client could not write (a user client's `Encode` failure) never reached the endpoint either
+      const encode = yield* Effect.flip(
+        Response.makeTransport(
+          HttpClient.make((request) =>
+            Effect.fail(new HttpClientError.RequestError({ request, reason: "Encode", cause: new Error("boom") }))
+          )
+        ).send(prepared, context, () => {
+          throw new Error("not classified")
+        })
+      )
+      assert.strictEqual(encode._tag, "FatalError")
+      assert.include(encode.message, "its body could not be written")
     }))
 })
