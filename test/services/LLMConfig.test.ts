@@ -400,6 +400,18 @@ describe("LLMConfig", () => {
         })
       }))
 
+    it.effect("a ledger url without a backend is PostgreSQL's; an explicit backend keeps its own", () =>
+      Effect.gen(function*() {
+        const url = "postgres://app@db.internal/llm"
+        const inferred = yield* load({ config: { ...minimal, ledger: { url } } })
+        assert.strictEqual(inferred.ledger.backend, "postgres")
+        const explicit = yield* load({ config: { ...minimal, ledger: { backend: "memory", url } } })
+        assert.strictEqual(explicit.ledger.backend, "memory")
+        // and a url that is no PostgreSQL URL is refused as with backend: postgres
+        const error = yield* loadError({ config: { ...minimal, ledger: { url: "mysql://db/llm" } } })
+        assert.strictEqual(error.path, "ledger.url")
+      }))
+
     it.effect("a postgres ledger without url", () =>
       Effect.gen(function*() {
         const error = yield* loadError({ config: { ...minimal, ledger: { backend: "postgres" } } })

@@ -157,14 +157,16 @@ export const postgresUrlProblem = (url: string): string | undefined => {
 }
 
 /**
- * `ledger`: the backend (project, else user, else `sqlite`) and, per key, the settings it reads —
+ * `ledger`: the backend (project, else user, else `postgres` beside a `url`, else `sqlite`) and, per key, the settings it reads —
  * `path` and `durability` (sqlite), `max_events` (memory), `url` (postgres: required, and a PostgreSQL URL).
  */
 export const resolveLedger = (sources: ReadonlyArray<Source>): Effect.Effect<LedgerConfig, ConfigError> => {
   const ledgerKey = <K extends "backend" | "path" | "url" | "maxEvents" | "durability">(key: K) =>
     firstDefined(sources.map((source) => source.file.ledger?.[key]))
   const originOf = (key: "backend" | "url") => sources.find((source) => source.file.ledger?.[key] !== undefined)?.origin
-  const backend = ledgerKey("backend") ?? defaults.ledger.backend
+  // a `url` with no `backend` in any file means PostgreSQL (the only backend that reads one), not the
+  // default SQLite file: machines meant to share one budget would each keep their own
+  const backend = ledgerKey("backend") ?? (ledgerKey("url") !== undefined ? "postgres" : defaults.ledger.backend)
   switch (backend) {
     case "sqlite":
       return Effect.succeed({
