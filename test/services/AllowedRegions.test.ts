@@ -67,4 +67,13 @@ describe("allowed_regions", () => {
         assert.strictEqual(yield* generate({ prompt: "hi", model: "flash" }), "echo: hi")
       }).pipe(Effect.provide(makeTestLayer({ config, providers })))
     }))
+
+  it.effect("regions match whatever their case (`CN` allows an endpoint of region `cn`)", () =>
+    Effect.gen(function*() {
+      const providers = makeMockProviders()
+      yield* generate({ prompt: "hi", model: "qwen" }).pipe(
+        Effect.provide(makeTestLayer({ config: { ...config, allowed_regions: ["CN"] }, providers }))
+      )
+      assert.deepStrictEqual(providers.calls.map((call) => call.endpoint), ["dashscope-cn"])
+    }))
 })

@@ -275,7 +275,8 @@ export const resolveProviders = (
         apiKey: key.apiKey,
         headers: yield* resolveHeaders(name, entries),
         endpoints: endpoints.filter((endpoint) =>
-          allowedRegions === undefined || endpoint.region === undefined || allowedRegions.includes(endpoint.region)
+          allowedRegions === undefined || endpoint.region === undefined ||
+          allowedRegions.some((region) => region.toLowerCase() === endpoint.region!.toLowerCase())
         )
       }
     }
