@@ -249,8 +249,13 @@ const planValidated = (deps: PlannerDeps) => {
       : validated
     const refused = checkFor(model, request)
     if (refused !== undefined) return yield* refused
+    // (the endpoint where known: the alias's only one)
     const tooBig = model.limits?.tpm !== undefined
-      ? oversize(model, admittedTokens(model, request, outputCap))
+      ? oversize(
+        model,
+        admittedTokens(model, request, outputCap),
+        routing.own.length === 1 ? routing.own[0]!.endpoint.name : undefined
+      )
       : undefined
     const givenTraceId = typeof input.traceId === "string" && input.traceId.length > 0
       ? input.traceId

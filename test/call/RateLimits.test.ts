@@ -278,6 +278,8 @@ describe.each(backends)("rate limits through the client ($name)", (backend) => {
         assert.strictEqual(tooBig.limitKind, "tpm")
         assert.strictEqual(tooBig.retryAfter, undefined)
         assert.include(tooBig.message, "limits.tpm of 5000")
+        // the alias's only endpoint, as on every other local-limit refusal
+        assert.strictEqual(tooBig.endpoint, "g1")
         assert.strictEqual((yield* ledgerService.events()).filter((e) => e.type === "hold").length, 2)
       }).pipe(Effect.provide(layer))
     }))
