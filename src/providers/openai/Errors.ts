@@ -9,6 +9,7 @@
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import type { LLMError } from "../../domain/Errors.js"
+import * as GeminiErrors from "../gemini/Errors.js"
 import * as Errors from "../http/Errors.js"
 import * as Json from "../http/Json.js"
 import type { Classify } from "../http/Response.js"
@@ -30,6 +31,8 @@ export const ErrorObject = Schema.Struct({
 /** An error body: `error` an object or (Ollama native) a string; or vLLM's older flat shape. */
 export const ErrorBody = Schema.Struct({
   error: Json.field(Schema.Union(Schema.String, ErrorObject)),
+  // text-generation-inference's kind of a string `error` (`validation`, `overloaded`, `generation`)
+  error_type: Json.field(Schema.String),
   message: Json.field(Schema.String),
   type: Json.field(Schema.String),
   code: Json.field(Code),
@@ -56,8 +59,11 @@ export interface ErrorPayload {
 export const isErrorPayload = (json: unknown): boolean =>
   Json.isObject(json) && ((json.error !== undefined && json.error !== null) || json.object === "error")
 
-const httpStatus = (value: unknown): number | undefined =>
-  typeof value === "number" && Number.isInteger(value) && value >= 400 && value <= 599 ? value : undefined
+// a number, or its digits as a string (LiteLLM's `"code": "429"`)
+const httpStatus = (value: unknown): number | undefined => {
+  const status = typeof value === "string" && /^\d{3}$/.test(value) ? Number(value) : value
+  return typeof status === "number" && Number.isInteger(status) && status >= 400 && status <= 599 ? status : undefined
+}
 
 const nonEmpty = (value: string | null | undefined): string | undefined =>
   value === undefined || value === null || value.length === 0 ? undefined : value
@@ -72,7 +78,7 @@ export const errorPayloadOf = (json: unknown): ErrorPayload | undefined => {
   if (typeof error === "string") {
     return {
       message: nonEmpty(error),
-      type: undefined,
+      type: nonEmpty(body.error_type),
       code: undefined,
       status: undefined,
       detail: undefined,
@@ -145,11 +151,11 @@ const contentFilterCodes = new Set([
 ])
 
 /**
- * Words of a refusal no wait clears: a spent balance or spend limit (`Errors.spendLimitWords`), or
- * OpenAI's and DashScope's spent quota (never "rate limit reached").
+ * Words of a refusal no wait clears: a spent balance or spend limit (`Errors.spendLimitWords`),
+ * OpenAI's and DashScope's spent quota (never "rate limit reached"), OpenRouter's daily free requests.
  */
 const quotaWords =
-  /exceeded your current quota|insufficient (?:account )?quota|free allocated quota exceeded|specified (?:workspace )?api usage limits?/i
+  /exceeded your current quota|insufficient (?:account )?quota|free allocated quota exceeded|specified (?:workspace )?api usage limits?|free-models-per-day/i
 const isQuotaText = (words: string): boolean => quotaWords.test(words) || Errors.spendLimitWords.test(words)
 
 /** The HTTP status an in-band error means when it names none: from its `type`, else a server error. */
@@ -168,7 +174,14 @@ const typeStatus: Readonly<Record<string, number>> = {
   server_error: 500,
   api_error: 500,
   InternalServerError: 500,
-  overloaded_error: 529
+  overloaded_error: 529,
+  // text-generation-inference's `error_type`s: the request's own, else its server's
+  validation: 400,
+  template_error: 400,
+  missing_template_variable: 400,
+  tool_error: 400,
+  generation: 500,
+  overloaded: 529
 }
 
 /** String codes of an in-band error that name a failure of the server (another attempt may pass). */
@@ -298,6 +311,15 @@ export const classifyPayload = (
   })
 }
 
+/** A body of one error in an array (Gemini's OpenAI-compatible endpoint: `[{"error":{…}}]`) as that error. */
+const unwrapped = (body: unknown): unknown =>
+  Array.isArray(body) && body.length === 1 && Json.isObject(body[0]) ? body[0] : body
+
+/** A Google API error: a canonical `status` name (`RESOURCE_EXHAUSTED`) beside `details`. */
+const isGoogleStatus = (body: unknown): boolean =>
+  Json.isObject(body) && Json.isObject(body.error) && typeof body.error.status === "string" &&
+  /^[A-Z][A-Z_]+$/.test(body.error.status) && Array.isArray(body.error.details)
+
 /** An error body as JSON: plain (after leading blank lines), else the first `data:` line of an SSE-framed body. */
 const parseErrorBody = (bodyText: string): unknown => {
   const body = Json.parse(bodyText.trim())
@@ -315,7 +337,13 @@ const parseErrorBody = (bodyText: string): unknown => {
  * `RetryableError` timeout; 409/499/5xx → server_error; 529, Groq 498 or an overload body → overloaded.
  */
 export const classify: Classify = (status, bodyText, headers, context) => {
-  const payload = errorPayloadOf(parseErrorBody(bodyText))
+  const body = unwrapped(parseErrorBody(bodyText))
+  // Gemini's OpenAI-compatible endpoint answers in Gemini's own error shape (a per-minute quota's
+  // "exceeded your current quota" with its RetryInfo): classified by Gemini's rules
+  if (!(status >= 200 && status < 300) && isGoogleStatus(body)) {
+    return GeminiErrors.classify(status, JSON.stringify(body), headers, context)
+  }
+  const payload = errorPayloadOf(body)
   // A 2xx here is an error answer sent with a success status: classified as an in-band error.
   const inBand = status >= 200 && status < 300
   const effective = inBand ? inBandStatus(payload) : status

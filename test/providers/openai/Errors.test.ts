@@ -463,3 +463,82 @@ describe("openai Errors.classify: DashScope through its compatible mode (API.md 
     )
   })
 })
+
+describe("openai Errors: compatible servers' own error shapes", () => {
+  const inBand = (json: unknown) =>
+    Errors.classifyInBand(json, JSON.stringify(json), {}, context, "sent an error mid-stream:")
+
+  it("text-generation-inference's error_type: validation is the request's own, overloaded and generation the server's", () => {
+    const tgi = (error_type: string) => inBand({ error: "Input validation error: too many tokens", error_type })
+    expectError(tgi("validation"), "FatalError", "invalid_request", 400)
+    expectError(tgi("template_error"), "FatalError", "invalid_request", 400)
+    expectError(tgi("overloaded"), "RetryableError", "overloaded", 529)
+    expectError(tgi("generation"), "RetryableError", "server_error", 500)
+  })
+
+  it("an in-band code that is an HTTP status as text (LiteLLM's \"429\") is that status", () => {
+    expectError(
+      inBand({ error: { message: "rate limited upstream", type: "None", code: "429" } }),
+      "RateLimitError",
+      "rate_limited",
+      429
+    )
+    expectError(
+      inBand({ error: { message: "upstream failed", type: "None", code: "500" } }),
+      "RetryableError",
+      "server_error",
+      500
+    )
+  })
+
+  it("OpenRouter's free-models-per-day 429 is quota_exhausted: no wait today clears it", () => {
+    const error = classify(
+      429,
+      body({
+        message: "Rate limit exceeded: free-models-per-day. Add 10 credits to unlock 1000 free model requests per day",
+        code: 429
+      })
+    )
+    expectError(error, "RateLimitError", "quota_exhausted", 429)
+  })
+
+  it("Gemini's OpenAI-compatible endpoint (its errors in Gemini's shape, in an array): a per-minute quota waits its RetryInfo, a per-day one is spent", () => {
+    const google = (quotaId: string) =>
+      JSON.stringify([{
+        error: {
+          code: 429,
+          message: "You exceeded your current quota, please check your plan and billing details.",
+          status: "RESOURCE_EXHAUSTED",
+          details: [
+            {
+              "@type": "type.googleapis.com/google.rpc.QuotaFailure",
+              violations: [{
+                quotaMetric: "generativelanguage.googleapis.com/generate_content_free_tier_requests",
+                quotaId
+              }]
+            },
+            { "@type": "type.googleapis.com/google.rpc.RetryInfo", retryDelay: "34s" }
+          ]
+        }
+      }])
+    const perMinute = classify(429, google("GenerateRequestsPerMinutePerProjectPerModel-FreeTier"))
+    expectError(perMinute, "RateLimitError", "rate_limited", 429)
+    assert.strictEqual(millis(perMinute), 34_000)
+    expectError(
+      classify(429, google("GenerateRequestsPerDayPerProjectPerModel-FreeTier")),
+      "RateLimitError",
+      "quota_exhausted",
+      429
+    )
+    // a 400 in that shape says the server's words, not the JSON
+    const invalid = classify(
+      400,
+      JSON.stringify([{
+        error: { code: 400, message: "Invalid JSON payload received.", status: "INVALID_ARGUMENT", details: [] }
+      }])
+    )
+    expectError(invalid, "FatalError", "invalid_request", 400)
+    assert.include(invalid.message, "Invalid JSON payload received.")
+    assert.notInclude(invalid.message, "INVALID_ARGUMENT\"")
+  })
+})
