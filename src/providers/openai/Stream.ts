@@ -40,6 +40,16 @@ import {
   usageOf
 } from "./Response.js"
 
+/** The JSON object of an `error: {…}` line among an event's lines that are no SSE field, if any. */
+const errorFieldOf = (lines: ReadonlyArray<string>): { readonly json: unknown; readonly text: string } | undefined => {
+  for (const line of lines) {
+    const text = /^error:[ ]?(.*)$/.exec(line)?.[1]
+    const json = text === undefined ? undefined : Json.parse(text)
+    if (Json.isObject(json)) return { json, text: text! }
+  }
+  return undefined
+}
+
 /** The decoder of one stream's events; `headers` are the response's (`x-request-id`, the rate-limit headers). */
 export const makeHandler = (
   headers: Readonly<Record<string, string | undefined>>,
@@ -147,6 +157,18 @@ export const makeHandler = (
 
   return {
     onEvent: (event, out) => {
+      if (event.raw.length > 0) {
+        // llama.cpp's builds of 2025 send a failure after the 200 as an `error:` field, then `[DONE]`
+        const failure = errorFieldOf(event.raw)
+        if (failure !== undefined) {
+          return inBandError(
+            isErrorPayload(failure.json) ? failure.json : { error: failure.json },
+            failure.text,
+            "sent an error mid-stream:",
+            out
+          )
+        }
+      }
       if (!sawEvent && event.raw.length > 0) {
         const step = raw.add(
           event.raw,

@@ -838,6 +838,20 @@ describe("openai streams: content moderation (README Streaming, WIRE.md §2.5, W
       }))
   }
 
+  it.effect("llama.cpp's `error:` field then [DONE] (its 2025 builds) fails with the error it names, never an empty success", () =>
+    Effect.gen(function*() {
+      const tooLong =
+        `error: {"code":400,"message":"the request exceeds the available context size","type":"invalid_request_error"}\n\ndata: [DONE]\n\n`
+      const refused = yield* decode(tooLong)
+      expectError(failureOf(refused.exit), "FatalError", "invalid_request", 400)
+      assert.include(failureOf(refused.exit).message, "the request exceeds the available context size")
+      const failed = yield* decode(
+        textChunk + `error: {"code":500,"message":"Compute error.","type":"server_error"}\n\ndata: [DONE]\n\n`
+      )
+      assert.strictEqual(failed.text, "Hel")
+      expectError(failureOf(failed.exit), "RetryableError", "server_error", 500)
+    }))
+
   it.effect("a keep-alive comment the body ends with after the finish_reason, even unterminated, is no cut", () =>
     Effect.gen(function*() {
       const finishChunk =
