@@ -71,3 +71,26 @@ export const observePart = (progress: CallProgress, part: StreamPart): void => {
       break
   }
 }
+
+/**
+ * What a stream attempt's read up to its first delta tells the call's progress: each usage report as
+ * it comes (`seen`); and, when the read fails (`failed`: the attempt is cut, then retried or settled),
+ * the output received that no part carried, and the tool calls it received whole since the last report
+ * (handed over only with the finish, so the caller never had them: billed all the same).
+ */
+export const attemptObserver = (progress: CallProgress, pull: Pull<StreamPart, LLMError>) => {
+  let callBytes = 0
+  return {
+    seen: (part: StreamPart): void => {
+      if (part._tag === "Usage") {
+        if (observeReport(progress, part) !== undefined) callBytes = 0
+      } else if (part._tag === "ToolCall") {
+        callBytes += Buffer.byteLength(part.call.name + argumentsText(part.call.params), "utf8")
+      }
+    },
+    failed: (): void => {
+      observeHeldOutput(progress, pull)
+      if (callBytes > 0) progress.observeOutputBytes(callBytes)
+    }
+  }
+}

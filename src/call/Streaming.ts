@@ -48,7 +48,7 @@ import type { Meter } from "./Meter.js"
 import type { Metering } from "./Metering.js"
 import { type Plan, requestFor } from "./Plan.js"
 import { CallProgress } from "./Progress.js"
-import { observeHeldOutput, observeReport, observeUnpulled } from "./Reports.js"
+import { attemptObserver, observeReport, observeUnpulled } from "./Reports.js"
 import { settledResponse } from "./Response.js"
 
 /** An opened attempt: the parts read up to the first delta, the pull of the rest, and its scope. */
@@ -179,14 +179,8 @@ export const make = (deps: {
       { resultReadsRequest: true }
     )
     // a usage report before a cut is billed (and the output received: tool calls, before any delta)
-    const read = yield* peelUntil(
-      pull,
-      isDeltaPart,
-      (part) => {
-        if (part._tag === "Usage") observeReport(progress, part)
-      },
-      () => observeHeldOutput(progress, pull)
-    )
+    const observer = attemptObserver(progress, pull)
+    const read = yield* peelUntil(pull, isDeltaPart, observer.seen, observer.failed)
     peeled = true
     return { prefix: read.prefix, leftover: read.leftover, ended: read.ended, pull, scope }
   }

@@ -21,7 +21,7 @@ const [callChunk, finishChunk] = Loopback.readFixture("vercel-ai-tools/google/go
   .toString("utf8").trim().split("\n").map((line) => `data: ${line}\r\n\r\n`)
 const sse = { "content-type": "text/event-stream" }
 
-const layerFor = (url: string) =>
+const layerFor = (url: string, maxRetries = 1) =>
   EffectLlmAi.layer({ model: "g" }).pipe(Layer.provideMerge(makeLiveLayer({
     config: {
       default_model: "g",
@@ -29,7 +29,7 @@ const layerFor = (url: string) =>
       models: {
         g: { provider: "google", model_id: "gemini-3-pro-preview", pricing: { input_per_1m: 1, output_per_1m: 2 } }
       },
-      resilience: { max_retries: 1, base_delay_s: 0.001, max_delay_s: 0.001 },
+      resilience: { max_retries: maxRetries, base_delay_s: 0.001, max_delay_s: 0.001 },
       ledger: { backend: "memory" }
     },
     userConfig: false
@@ -57,5 +57,28 @@ describe("a stream cut after a whole tool call, before its finish", () => {
       )
       assert.strictEqual(runs, 1)
       assert.deepStrictEqual(settlements.map((event) => [event.type, event.attempts]), [["commit", 2]])
+    }).pipe(Effect.scoped))
+
+  it.live("the cut attempt is still billed for the call it received (no usage beside it): as much as the same cut settled alone", () =>
+    Effect.gen(function*() {
+      const server = yield* Loopback.make
+      const { usageMetadata: _, ...withoutUsage } = JSON.parse(callChunk!.slice("data: ".length))
+      const noUsage = `data: ${JSON.stringify(withoutUsage)}\r\n\r\n`
+      const handlers = toolkit.toLayer({ weather: () => Effect.succeed("sunny") })
+      const costOf = (maxRetries: number) =>
+        Effect.gen(function*() {
+          yield* Effect.either(Stream.runDrain(LanguageModel.streamText({ prompt: "weather?", toolkit })))
+          const events = yield* Effect.flatMap(Ledger, (ledger) => ledger.events())
+          return events.find((event) => event.type !== "hold")!.cost
+        }).pipe(Effect.provide(Layer.merge(layerFor(server.url, maxRetries), handlers)))
+      const cut = { headers: sse, body: [noUsage], end: "destroy" as const }
+      server.enqueue(cut)
+      const alone = yield* costOf(0)
+      server.enqueue({ headers: sse, body: callChunk! + finishChunk! })
+      const answer = yield* costOf(0)
+      server.enqueue(cut, { headers: sse, body: callChunk! + finishChunk! })
+      const retried = yield* costOf(1)
+      assert.isAbove(alone, 0)
+      assert.closeTo(retried, answer + alone, 1e-12)
     }).pipe(Effect.scoped))
 })
