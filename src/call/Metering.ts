@@ -239,6 +239,8 @@ export const make = (deps: {
   ) =>
     fromCounts(
       reported ??
+        // a stream that reported its input only (Anthropic's message_start): that input, the output at its bound
+        (meter.progress.inputOnly ? billedSoFar(meter, route.model, meter.progress.usage) : undefined) ??
         boundedUsage(
           meter,
           route.model,

@@ -123,6 +123,11 @@ export class CallProgress {
     return this.seenUsage
   }
 
+  /** Whether the stream's only report counts its input (`observeInput`), none its output. */
+  get inputOnly(): boolean {
+    return this.seenUsage !== undefined && !this.outputReported
+  }
+
   get ttftMs(): number | undefined {
     return this.firstTokenMs
   }

@@ -119,7 +119,7 @@ describe("an attempt billed before it failed", () => {
       assert.strictEqual(settlements[0]?.usage?.outputTokens, 9)
     }).pipe(Effect.scoped))
 
-  it.live("an answer whose only usage is message_start's placeholder output is settled at its bound, not at 1 output token", () =>
+  it.live("an answer whose only usage is message_start's (placeholder output) is settled at its input and its output's bound, not at 1 output token", () =>
     Effect.gen(function*() {
       const server = yield* Loopback.make
       const text = "word ".repeat(400)
@@ -132,10 +132,9 @@ describe("an attempt billed before it failed", () => {
       }).pipe(Effect.provide(layerFor(server.url)))
       const of = (traceId: string, type: string) =>
         events.find((event) => event.traceId === traceId && event.type === type)!.cost
-      // not 7 in + 1 out ($0.000017): the whole answer at its hold (the output cap of 100 tokens), the
-      // cut one at its input and the output's bound (2,000 bytes of text, capped at 100 tokens)
-      assert.strictEqual(of("whole", "commit"), of("whole", "hold"))
-      assert.strictEqual(of("whole", "commit"), 0.001017)
+      // not 7 in + 1 out ($0.000017): the input it reported and the output's bound (2,000 bytes of
+      // text, capped at 100 tokens), as the same answer cut before its end
+      assert.strictEqual(of("whole", "commit"), 0.001007)
       assert.strictEqual(of("cut", "cancel"), 0.001007)
     }).pipe(Effect.scoped))
 
