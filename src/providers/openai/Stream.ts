@@ -109,8 +109,11 @@ export const makeHandler = (
       // OpenRouter's error chunk after a real finish also carries the usage: read on when it is a chunk.
       const step = inBandError(json, text, said, out, statusComment)
       // one that ends the attempt with usage beside it was billed (OpenRouter's shape): so is the call
-      if (step !== undefined && step !== "finished") {
-        return Errors.withBilledUsage(step, Json.isObject(json) ? billedOf(json) : undefined)
+      if (step !== undefined) {
+        const billed = Json.isObject(json) ? billedOf(json) : undefined
+        if (step !== "finished") return Errors.withBilledUsage(step, billed)
+        // (moderation ending the answer: its usage is the answer's)
+        if (billed !== undefined) out.push({ _tag: "Usage", usage: billed })
       }
       if (step !== undefined || !looksLikeCompletion(json) || !isCompletion(json)) return step
     } else if (!looksLikeCompletion(json) || !isCompletion(json)) {

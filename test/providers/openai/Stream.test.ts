@@ -838,6 +838,21 @@ describe("openai streams: content moderation (README Streaming, WIRE.md §2.5, W
       }))
   }
 
+  it.effect("moderation ending the answer with usage beside it (OpenRouter's error chunk shape): the answer's usage is that", () =>
+    Effect.gen(function*() {
+      const filtered = yield* decode(
+        textChunk +
+          `data: ${
+            JSON.stringify({
+              error: { code: "content_filter", message: "flagged" },
+              usage: { prompt_tokens: 43, completion_tokens: 10, total_tokens: 53 }
+            })
+          }\n\n`
+      )
+      assert.deepStrictEqual(filtered.finish, ["filter"])
+      assert.deepStrictEqual(filtered.usages.map((usage) => [usage.inputTokens, usage.outputTokens]), [[43, 10]])
+    }))
+
   it.effect("llama.cpp's `error:` field then [DONE] (its 2025 builds) fails with the error it names, never an empty success", () =>
     Effect.gen(function*() {
       const tooLong =
