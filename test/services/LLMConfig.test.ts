@@ -407,6 +407,9 @@ describe("LLMConfig", () => {
         assert.strictEqual(inferred.ledger.backend, "postgres")
         const explicit = yield* load({ config: { ...minimal, ledger: { backend: "memory", url } } })
         assert.strictEqual(explicit.ledger.backend, "memory")
+        // a SQLite setting beside it (a project's path, a user file's url) keeps the default backend
+        const sqlite = yield* load({ config: { ...minimal, ledger: { path: "spend.db", url } } })
+        assert.strictEqual(sqlite.ledger.backend, "sqlite")
         // and a url that is no PostgreSQL URL is refused as with backend: postgres
         const error = yield* loadError({ config: { ...minimal, ledger: { url: "mysql://db/llm" } } })
         assert.strictEqual(error.path, "ledger.url")

@@ -164,9 +164,12 @@ export const resolveLedger = (sources: ReadonlyArray<Source>): Effect.Effect<Led
   const ledgerKey = <K extends "backend" | "path" | "url" | "maxEvents" | "durability">(key: K) =>
     firstDefined(sources.map((source) => source.file.ledger?.[key]))
   const originOf = (key: "backend" | "url") => sources.find((source) => source.file.ledger?.[key] !== undefined)?.origin
-  // a `url` with no `backend` in any file means PostgreSQL (the only backend that reads one), not the
-  // default SQLite file: machines meant to share one budget would each keep their own
-  const backend = ledgerKey("backend") ?? (ledgerKey("url") !== undefined ? "postgres" : defaults.ledger.backend)
+  // a `url` with no `backend` (nor another backend's setting) in any file means PostgreSQL, the only
+  // backend that reads one, not the default SQLite file: machines meant to share one budget would each keep their own
+  const otherSettings = ledgerKey("path") !== undefined || ledgerKey("durability") !== undefined ||
+    ledgerKey("maxEvents") !== undefined
+  const backend = ledgerKey("backend") ??
+    (ledgerKey("url") !== undefined && !otherSettings ? "postgres" : defaults.ledger.backend)
   switch (backend) {
     case "sqlite":
       return Effect.succeed({
