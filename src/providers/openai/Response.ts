@@ -38,7 +38,8 @@ export type ToolCall = typeof ToolCall.Type
  * the answer as `filter`). Annotations and audio are not read.
  */
 export const Message = Schema.Struct({
-  content: Json.field(Schema.String),
+  // a string, or (Mistral's Magistral) chunks: `{type:"text",text}` and `{type:"thinking",thinking:[…]}`
+  content: Json.field(Schema.Union(Schema.String, Schema.Array(Schema.Unknown))),
   reasoning_content: Json.field(Schema.String),
   reasoning: Json.field(Schema.String),
   refusal: Json.field(Schema.String),
@@ -105,8 +106,10 @@ const isToolCall = (value: unknown): boolean =>
   Json.isObject(value) && Json.isField(value.index, Json.isNumber) && Json.isField(value.id, Json.isString) &&
   Json.isField(value.type, Json.isString) && Json.isField(value.function, isFunction)
 
+const isContent = (value: unknown): boolean => Json.isString(value) || Array.isArray(value)
+
 const isMessage = (value: unknown): boolean =>
-  Json.isObject(value) && Json.isField(value.content, Json.isString) &&
+  Json.isObject(value) && Json.isField(value.content, isContent) &&
   Json.isField(value.reasoning_content, Json.isString) && Json.isField(value.reasoning, Json.isString) &&
   Json.isField(value.refusal, Json.isString) &&
   Json.isField(value.tool_calls, (calls) => Json.isArrayOf(calls, isToolCall))
@@ -172,15 +175,35 @@ const isFirst = (choice: Choice): boolean => choice.index == null || choice.inde
 
 const messageOf = (choice: Choice | undefined) => choice?.message ?? choice?.delta ?? undefined
 
-/** The answer text of the first choice (`message` or `delta`); `""` when it has none. */
-export const contentOf = (completion: Completion): string => messageOf(firstChoice(completion))?.content ?? ""
+/** The text of content chunks of `type` (`text`; `thinking`, whose `thinking` is text or text chunks). */
+const chunksText = (chunks: ReadonlyArray<unknown>, type: "text" | "thinking"): string => {
+  let text = ""
+  for (const chunk of chunks) {
+    if (!Json.isObject(chunk) || chunk.type !== type) continue
+    const value = type === "text" ? chunk.text : chunk.thinking
+    if (typeof value === "string") text += value
+    else if (Array.isArray(value)) text += chunksText(value, "text")
+  }
+  return text
+}
 
-/** The first choice's reasoning text: `reasoning_content` if any, else `reasoning` (never both: some send both). */
+/** The answer text of the first choice (`message` or `delta`); `""` when it has none. */
+export const contentOf = (completion: Completion): string => {
+  const content = messageOf(firstChoice(completion))?.content
+  return typeof content === "string" ? content : content == null ? "" : chunksText(content, "text")
+}
+
+/**
+ * The first choice's reasoning text: `reasoning_content` if any, else `reasoning` (never both: some
+ * send both), else the `thinking` chunks of its content.
+ */
 export const reasoningOf = (completion: Completion): string => {
   const message = messageOf(firstChoice(completion))
   if (message == null) return ""
   const content = message.reasoning_content
-  return content != null && content.length > 0 ? content : message.reasoning ?? ""
+  if (content != null && content.length > 0) return content
+  if (message.reasoning != null && message.reasoning.length > 0) return message.reasoning
+  return Array.isArray(message.content) ? chunksText(message.content, "thinking") : ""
 }
 
 /** Shared by every chunk without tool calls (most of a stream's): no array per event. */

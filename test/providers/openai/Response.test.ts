@@ -87,6 +87,25 @@ describe("openai unary answers (recorded)", () => {
     assert.strictEqual(result.usage!.reasoningTokens, 315)
   })
 
+  it("Mistral's Magistral: content as thinking and text chunks, the thinking as reasoning, never in the content", () => {
+    const content = [
+      {
+        type: "thinking",
+        thinking: [{ type: "text", text: "The user greets me; " }, { type: "text", text: "greet back." }]
+      },
+      { type: "text", text: "Hello! How can I help?" }
+    ]
+    const result = answer(JSON.stringify({
+      id: "m1",
+      object: "chat.completion",
+      model: "magistral-medium-2509",
+      choices: [{ index: 0, message: { role: "assistant", content }, finish_reason: "stop" }],
+      usage: { prompt_tokens: 10, completion_tokens: 20, total_tokens: 30 }
+    }))
+    assert.strictEqual(result.content, "Hello! How can I help?")
+    assert.strictEqual(result.reasoning, "The user greets me; greet back.")
+  })
+
   it("DashScope compatible mode (qwen3-max): system_fingerprint null, cached_tokens inside the input", () => {
     const result = answer(fixtureText("vercel-ai/alibaba/alibaba-text.json"))
     assert.isTrue(result.content.startsWith("## The Festival of Forgotten Things"), result.content.slice(0, 40))

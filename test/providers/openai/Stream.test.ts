@@ -853,6 +853,26 @@ describe("openai streams: content moderation (README Streaming, WIRE.md §2.5, W
       assert.deepStrictEqual(filtered.usages.map((usage) => [usage.inputTokens, usage.outputTokens]), [[43, 10]])
     }))
 
+  it.effect("Mistral's Magistral deltas as content chunks: thinking chunks are reasoning deltas, text chunks the text", () =>
+    Effect.gen(function*() {
+      const chunk = (content: unknown, finish: string | null = null) =>
+        `data: ${
+          JSON.stringify({
+            id: "m1",
+            object: "chat.completion.chunk",
+            model: "magistral-small-2509",
+            choices: [{ index: 0, delta: { content }, finish_reason: finish }]
+          })
+        }\n\n`
+      const streamed = yield* decode(
+        chunk([{ type: "thinking", thinking: [{ type: "text", text: "a greeting" }] }]) +
+          chunk([{ type: "text", text: "Hel" }]) + chunk("lo!") + chunk("", "stop") + "data: [DONE]\n\n"
+      )
+      assert.strictEqual(streamed.reasoning, "a greeting")
+      assert.strictEqual(streamed.text, "Hello!")
+      assert.deepStrictEqual(streamed.finish, ["stop"])
+    }))
+
   it.effect("llama.cpp's `error:` field then [DONE] (its 2025 builds) fails with the error it names, never an empty success", () =>
     Effect.gen(function*() {
       const tooLong =
