@@ -35,6 +35,15 @@ export interface Codec {
    * are sent as streams and the parts assembled into the answer (`Assemble.ts`).
    */
   readonly streamsOnly?: (modelId: string) => boolean
+  /**
+   * A stream request the server refused for an option it need not carry (OpenAI's `stream_options`
+   * at Mistral, older Azure API versions): that request without it, sent once more; else `undefined`.
+   */
+  readonly streamWithout?: (
+    error: LLMError,
+    target: ProviderTarget,
+    request: CallRequest
+  ) => PreparedRequest | undefined
   /** The decoder of one 2xx stream's events. */
   readonly streamHandler: (
     response: HttpClientResponse.HttpClientResponse,
@@ -68,8 +77,15 @@ export const make = (codec: Codec): Effect.Effect<ProviderClient, never, HttpCli
     ) =>
       Effect.clockWith((clock) => {
         const context = contextOf(target)
+        const opened = transport.open(codec.encode(target, request, true), context, codec.classify, scope, abort)
+        const resend = codec.streamWithout
         return Effect.map(
-          transport.open(codec.encode(target, request, true), context, codec.classify, scope, abort),
+          resend === undefined ? opened : Effect.catchAll(opened, (error) => {
+            const again = resend(error, target, request)
+            return again === undefined
+              ? Effect.fail(error)
+              : transport.open(again, context, codec.classify, scope, abort)
+          }),
           (response) => ({
             response,
             context,

@@ -148,7 +148,8 @@ export const encode = (
   request: CallRequest,
   streaming: boolean,
   capField: MaxTokensField = "max_tokens",
-  mode: JsonMode = "json_schema"
+  mode: JsonMode = "json_schema",
+  streamUsage = true
 ): ChatCompletionRequest => {
   const messages: Array<MessageBody> = []
   const system = systemText(request, mode)
@@ -161,7 +162,7 @@ export const encode = (
   if (request.stop !== undefined && request.stop.length > 0) body.stop = request.stop
   if (streaming) {
     body.stream = true
-    body.stream_options = { include_usage: true }
+    if (streamUsage) body.stream_options = { include_usage: true }
   }
   const { choice, tools } = narrowTools(request.tools ?? [], request.toolChoice)
   if (tools.length > 0) {
@@ -197,11 +198,16 @@ const hostRulesOf = (target: ProviderTarget) => {
 }
 
 /** The HTTP request of one attempt; a stream asks for `text/event-stream`. */
-export const make = (target: ProviderTarget, request: CallRequest, streaming: boolean): Request.PreparedRequest => {
+export const make = (
+  target: ProviderTarget,
+  request: CallRequest,
+  streaming: boolean,
+  streamUsage = true
+): Request.PreparedRequest => {
   const rules = hostRulesOf(target)
   return Request.jsonPost(target, {
     url: Request.joinUrl(target.endpoint.baseUrl, completionsPath),
-    body: encode(target.modelId, request, streaming, rules.maxTokens, rules.json),
+    body: encode(target.modelId, request, streaming, rules.maxTokens, rules.json, streamUsage),
     apiKeyHeader: { name: apiKeyHeader, prefix: "Bearer " },
     accept: streaming ? "sse" : "json"
   })

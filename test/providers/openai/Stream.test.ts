@@ -143,6 +143,47 @@ describe("openai streams: recorded traffic", () => {
       })
     ))
 
+  it.scoped("a server that refuses stream_options (Mistral's 422): the stream is sent again without it, and so are the endpoint's later streams", () =>
+    withServer((server, client) =>
+      Effect.gen(function*() {
+        const refusal = JSON.stringify({
+          object: "error",
+          message: {
+            detail: [{
+              type: "extra_forbidden",
+              loc: ["body", "stream_options", "include_usage"],
+              msg: "Extra inputs are not permitted"
+            }]
+          },
+          type: "invalid_request_error"
+        })
+        const answer = `data: ${
+          JSON.stringify({
+            id: "m1",
+            object: "chat.completion.chunk",
+            model: "mistral-small",
+            choices: [{ index: 0, delta: { content: "Hello" }, finish_reason: "stop" }],
+            usage: { prompt_tokens: 5, completion_tokens: 1, total_tokens: 6 }
+          })
+        }\n\ndata: [DONE]\n\n`
+        const sse = { "content-type": "text/event-stream" }
+        server.enqueue(
+          { status: 422, headers: { "content-type": "application/json" }, body: refusal },
+          { headers: sse, body: answer },
+          { headers: sse, body: answer }
+        )
+        const first = yield* runStream(client, targetOf(server))
+        assert.strictEqual(first.text, "Hello")
+        assert.deepStrictEqual(first.usages.map((usage) => usage.totalTokens), [6])
+        const second = yield* runStream(client, targetOf(server))
+        assert.strictEqual(second.text, "Hello")
+        assert.deepStrictEqual(
+          server.requests.map((request) => (request.json as { stream_options?: unknown }).stream_options !== undefined),
+          [true, false, false]
+        )
+      })
+    ))
+
   it.scoped("x-request-id is the request id over the body's id", () =>
     withServer((server, client) =>
       Effect.gen(function*() {
