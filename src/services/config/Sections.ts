@@ -153,7 +153,11 @@ export const postgresUrlProblem = (url: string): string | undefined => {
   }
   if (scheme !== "postgres:" && scheme !== "postgresql:") return `a URL with scheme ${quote(scheme)}`
   // `postgres:u:pass@host/db` parses, but the driver reads it as a database name on the local server
-  return url.toLowerCase().startsWith(`${scheme}//`) ? undefined : `a URL without "//" after ${quote(scheme)}`
+  if (!url.toLowerCase().startsWith(`${scheme}//`)) return `a URL without "//" after ${quote(scheme)}`
+  // `postgres://u:pa/ss@host/db`: a password's `/` ends the host there; the rest of it would be looked up as one
+  return /^[^/]*\/\/[^/]*\/[^?#]*@/.test(url)
+    ? "a URL with an \"@\" after its host (a password holding \"/\" or \"@\" must be percent-encoded: %2F, %40)"
+    : undefined
 }
 
 /**

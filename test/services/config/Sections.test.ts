@@ -135,6 +135,21 @@ describe("ledger", () => {
         }
       }))
 
+    it.effect("a password's unencoded / (an @ after the host) is refused, naming the encoding, never the password", () =>
+      Effect.gen(function*() {
+        for (const url of ["postgresql://postgres:Pa55@w0rd/x@127.0.0.1:1/db", "postgres://pa55@w0rd/secretpw1234@h/db"]) {
+          const error = yield* Effect.flip(loadObject({ ...minimal, ledger: { backend: "postgres", url } }))
+          assert.strictEqual(error.path, "ledger.url", url)
+          assert.include(error.message, "must be percent-encoded")
+          assert.notInclude(JSON.stringify(error) + String(error), "w0rd")
+          assert.notInclude(JSON.stringify(error) + String(error), "secretpw1234")
+        }
+        // an encoded one, and an @ in the query (a parameter's value), are fine
+        for (const url of ["postgres://u:a%2Fb@h/db", "postgres://u@h/db?application_name=a@b"]) {
+          yield* loadObject({ ...minimal, ledger: { backend: "postgres", url } })
+        }
+      }))
+
     it.effect("postgres:// and postgresql:// are accepted and stay Redacted", () =>
       Effect.gen(function*() {
         for (
