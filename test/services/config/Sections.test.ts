@@ -137,7 +137,9 @@ describe("ledger", () => {
 
     it.effect("a password's unencoded / (an @ after the host) is refused, naming the encoding, never the password", () =>
       Effect.gen(function*() {
-        for (const url of ["postgresql://postgres:Pa55@w0rd/x@127.0.0.1:1/db", "postgres://pa55@w0rd/secretpw1234@h/db"]) {
+        for (
+          const url of ["postgresql://postgres:Pa55@w0rd/x@127.0.0.1:1/db", "postgres://pa55@w0rd/secretpw1234@h/db"]
+        ) {
           const error = yield* Effect.flip(loadObject({ ...minimal, ledger: { backend: "postgres", url } }))
           assert.strictEqual(error.path, "ledger.url", url)
           assert.include(error.message, "must be percent-encoded")
