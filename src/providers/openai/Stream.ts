@@ -114,8 +114,9 @@ export const makeHandler = (
         if (step !== "finished") return Errors.withBilledUsage(step, billed)
         // (moderation ending the answer: its usage is the answer's)
         if (billed !== undefined) out.push({ _tag: "Usage", usage: billed })
+        return step
       }
-      if (step !== undefined || !looksLikeCompletion(json) || !isCompletion(json)) return step
+      if (!looksLikeCompletion(json) || !isCompletion(json)) return undefined
     } else if (!looksLikeCompletion(json) || !isCompletion(json)) {
       return Errors.badResponse(`a stream event is not a chat completion chunk: ${text}`, { ...context, status: 200 })
     }

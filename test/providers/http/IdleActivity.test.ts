@@ -106,6 +106,15 @@ const anthropicEvents = (path: string) =>
   Loopback.readFixture(path).toString("utf8").split("\n").filter((line) => line.trim().length > 0)
     .map((line) => `event: ${JSON.parse(line).type}\ndata: ${line}\n\n`)
 
+/** A native DashScope answer whose body stays open after its last (`finish_reason`) event. */
+const dashScopeHeldOpen: Loopback.ScriptedResponse = {
+  headers: sse,
+  body: [
+    `id:1\nevent:result\n:HTTP_STATUS/200\ndata:{"output":{"choices":[{"message":{"content":"Hi","role":"assistant"},"finish_reason":"stop"}]},"usage":{"input_tokens":3,"output_tokens":1,"total_tokens":4},"request_id":"r1"}\n\n`
+  ],
+  end: "hang"
+}
+
 describe("stream_idle_timeout_s: events without a part of their own are activity", () => {
   it.scoped("OpenAI-compatible: a streamed tool call's fragments and finish chunk, 20 s apart, finish under a 30 s idle timeout", () =>
     Effect.gen(function*() {
@@ -200,13 +209,7 @@ describe("stream_idle_timeout_s: events without a part of their own are activity
   it.scoped("DashScope (finish_reason stop): a body held open after the finish signal ends the stream 1 s later, not at the idle timeout", () =>
     Effect.gen(function*() {
       const server = yield* Loopback.make
-      server.enqueue({
-        headers: sse,
-        body: [
-          `id:1\nevent:result\n:HTTP_STATUS/200\ndata:{"output":{"choices":[{"message":{"content":"Hi","role":"assistant"},"finish_reason":"stop"}]},"usage":{"input_tokens":3,"output_tokens":1,"total_tokens":4},"request_id":"r1"}\n\n`
-        ],
-        end: "hang"
-      })
+      server.enqueue(dashScopeHeldOpen)
       const fiber = yield* Effect.fork(
         Stream.runCollect(stream({ prompt: "x", traceId: "held" })).pipe(
           Effect.zip(Effect.flatMap(Ledger, (ledger) => ledger.events({ traceId: "held" }))),
@@ -225,13 +228,7 @@ describe("stream_idle_timeout_s: events without a part of their own are activity
   it.scoped("DashScope generate on an always-thinking model (read as a stream, no idle timeout): a body held open after the finish ends 1 s later", () =>
     Effect.gen(function*() {
       const server = yield* Loopback.make
-      server.enqueue({
-        headers: sse,
-        body: [
-          `id:1\nevent:result\n:HTTP_STATUS/200\ndata:{"output":{"choices":[{"message":{"content":"Hi","role":"assistant"},"finish_reason":"stop"}]},"usage":{"input_tokens":3,"output_tokens":1,"total_tokens":4},"request_id":"r1"}\n\n`
-        ],
-        end: "hang"
-      })
+      server.enqueue(dashScopeHeldOpen)
       const fiber = yield* Effect.fork(
         generate({ prompt: "x" }).pipe(Effect.provide(layerFor("dashscope", "qwq-plus", server.url)))
       )
