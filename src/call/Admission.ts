@@ -275,7 +275,7 @@ export const make = (deps: {
    */
   const failed = (traceId: string, progress: CallProgress, route: Route, error: LLMError): Effect.Effect<void> => {
     // (an undecodable answer whose usage still read was billed: its slot keeps what it reported)
-    const freed = release(traceId, progress, (progress.usage ?? billedReportOf(error))?.totalTokens ?? 0)
+    const freed = release(traceId, progress, (billedReportOf(error) ?? progress.usage)?.totalTokens ?? 0)
     if (error._tag !== "RateLimitError" || error.reason === "local_limit" || error.retryAfter === undefined) {
       return freed
     }

@@ -206,7 +206,8 @@ export const make = (deps: {
       const progress = meter.progress
       const route = progress.route
       if (route === undefined) return Effect.void
-      const billed = billedSoFar(meter, route.model, progress.usage ?? billedReportOf(error))
+      // the report a failed answer carried is its last word (cumulative: it counts the text streamed before it)
+      const billed = billedReportOf(error) ?? billedSoFar(meter, route.model, progress.usage)
       // the attempt is forgotten and charged in one step: an interruption cannot come between them
       return billed === undefined
         ? Effect.sync(() => progress.charged())
@@ -336,9 +337,10 @@ export const make = (deps: {
       // An undecodable answer whose usage still read was billed: priced by it, as a commit would be
       // (unless it is an earlier attempt's failure, charged when that attempt was retried).
       const failed = Exit.isFailure(exit) ? Option.getOrUndefined(Cause.failureOption(exit.cause)) : undefined
-      const usage = progress.usage ?? (meter.wasCharged(failed) ? undefined : billedReportOf(failed))
+      // (that report is the attempt's last word: it counts the text streamed before it)
+      const report = meter.wasCharged(failed) ? undefined : billedReportOf(failed)
       const model = route?.model ?? meter.plan.model
-      const priced = billedSoFar(meter, model, usage)
+      const priced = report ?? billedSoFar(meter, model, progress.usage)
       // the usage seen so far (API.md §7); without any report, its bound (input bound + bytes streamed);
       // when the last attempt sent was charged already, that attempt's
       const seen = priced ?? meter.lastChargedUsage

@@ -263,6 +263,38 @@ describe("an attempt billed before it failed", () => {
       assert.deepStrictEqual(settlements.map((event) => [event.type, event.cost]), [["commit", 0.127]])
     }).pipe(Effect.scoped))
 
+  it.live("a stream's in-band error chunk beside usage after text: the report counts that text, priced once", () =>
+    Effect.gen(function*() {
+      const server = yield* Loopback.make
+      const text = JSON.stringify({
+        id: "gen-1",
+        object: "chat.completion.chunk",
+        model: "gpt-4o",
+        choices: [{ index: 0, delta: { content: "abcdefghij".repeat(4) }, finish_reason: null }]
+      })
+      const errorChunk = JSON.stringify({
+        ...JSON.parse(billedErrorBody("Provider returned error")),
+        object: "chat.completion.chunk",
+        usage: { prompt_tokens: 13, completion_tokens: 10, total_tokens: 23 }
+      })
+      server.enqueue({
+        headers: { "content-type": "text/event-stream" },
+        body: `data: ${text}\n\ndata: ${errorChunk}\n\n`
+      })
+      const layer = openaiLayerFor(server.url, "sk-billed-openai-0005", { max_retries: 1 })
+      const { error, settlements } = yield* Effect.flip(Stream.runDrain(stream({ prompt: "x" }))).pipe(
+        Effect.flatMap((error) => Effect.map(settlementOf, (settlements) => ({ error, settlements }))),
+        Effect.provide(layer)
+      )
+      assert.strictEqual(error._tag, "RetryableError")
+      // 13 in + 10 out ($0.023): the 40 bytes streamed before the chunk are in its 10 output tokens
+      assert.deepStrictEqual(settlements.map((event) => [event.type, event.cost, event.usage?.outputTokens]), [[
+        "cancel",
+        0.023,
+        10
+      ]])
+    }).pipe(Effect.scoped))
+
   it.live("a stream's in-band 429 chunk beside usage whose wait is refused: its cancel is priced, not $0", () =>
     Effect.gen(function*() {
       const server = yield* Loopback.make
