@@ -18,6 +18,8 @@ import { keyVariables } from "./Keys.js"
 export const ErrorObject = Schema.Struct({
   type: Json.field(Schema.String),
   message: Json.field(Schema.String),
+  // compatible services' own code (Zhipu's `"1113"`: a spent balance)
+  code: Json.field(Schema.Union(Schema.String, Schema.Number)),
   details: Schema.optional(Schema.Unknown)
 })
 
@@ -40,6 +42,8 @@ interface ErrorFacts {
   readonly type: string | undefined
   readonly message: string | undefined
   readonly errorCode: string | undefined
+  /** A compatible service's `error.code`. */
+  readonly code: string | undefined
   readonly requestId: string | undefined
 }
 
@@ -53,19 +57,26 @@ const factsOf = (json: unknown): ErrorFacts | undefined => {
     type: error.type ?? undefined,
     message: error.message ?? undefined,
     errorCode,
+    code: error.code == null ? undefined : String(error.code),
     requestId: request_id ?? undefined
   }
 }
 
 /**
  * A spent balance or a spend limit, which no short wait clears: "Your credit balance is too low …"
- * (400), "You have reached your specified [workspace] API usage limits …" (400 or 429: claude-code#1047
+ * (400; `Errors.spendLimitWords`, as are "spend limit" and compatible services' "insufficient balance"),
+ * "You have reached your specified [workspace] API usage limits …" (400 or 429: claude-code#1047
  * quotes the workspace form), a 429 whose `details.error_code` is `enforced_spend_limit_reached`.
  */
-const quotaText = /credit balance is too low|specified (?:workspace )?API usage limits|spend limit/i
+const quotaText = /specified (?:workspace )?API usage limits/i
 
-const isQuota = (facts: ErrorFacts | undefined, text: string): boolean =>
-  facts?.errorCode === "enforced_spend_limit_reached" || quotaText.test(facts?.message ?? text)
+const isQuota = (facts: ErrorFacts | undefined, text: string): boolean => {
+  const words = facts?.message ?? text
+  return facts?.errorCode === "enforced_spend_limit_reached" || quotaText.test(words) ||
+    // compatible services' spent balances (Zhipu, Moonshot)
+    Errors.spendLimitWords.test(words) || Errors.balanceCodes.has(facts?.code ?? "") ||
+    Errors.balanceCodes.has(facts?.type ?? "")
+}
 
 /** The class an `error.type` names; `undefined` for types this table does not know. */
 const classOfType = (type: string): Errors.StatusClass | undefined => {

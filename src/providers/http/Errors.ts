@@ -170,7 +170,13 @@ export const classifyStatus = (status: number): StatusClass => {
  * says "You exceeded your current quota" on every 429, per-minute ones included.
  */
 export const spendLimitWords =
-  /spend(?:ing)? (?:limit|cap)|budget (?:limit )?(?:has been |is |was )?(?:exceeded|reached)|insufficient (?:account )?(?:balance|credits?|funds)|credit balance|out of (?:balance|credits)|no credits/i
+  /spend(?:ing)? (?:limit|cap)|budget (?:limit )?(?:has been |is |was )?(?:exceeded|reached)|insufficient (?:account )?(?:balance|credits?|funds)|credit balance|out of (?:balance|credits)|no credits|欠费|余额不足/i
+
+/**
+ * Codes (and types) compatible services name a spent balance by, over either wire: Zhipu's `1113`
+ * ("Insufficient balance or no resource package", or in Chinese), Moonshot's `exceeded_current_quota_error`.
+ */
+export const balanceCodes: ReadonlySet<string> = new Set(["1113", "exceeded_current_quota_error"])
 
 /** Builds the error of a class with its context; `retryAfter` is kept on a `RateLimitError` or `RetryableError`. */
 export const makeError = (

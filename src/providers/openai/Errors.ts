@@ -118,7 +118,8 @@ const quotaCodes = new Set([
   "QuotaExceeded",
   "SetLimitExceeded",
   // DashScope: the account is in arrears, a billing refusal (API.md §8)
-  "Arrearage"
+  "Arrearage",
+  ...Errors.balanceCodes
 ])
 const overloadCodes = new Set([
   "server_is_overloaded",
@@ -147,15 +148,18 @@ const contentFilterCodes = new Set([
   "content_filter",
   "content_policy_violation",
   "DataInspectionFailed",
-  "data_inspection_failed"
+  "data_inspection_failed",
+  // Zhipu: the input or output holds unsafe or sensitive content
+  "1301"
 ])
 
 /**
  * Words of a refusal no wait clears: a spent balance or spend limit (`Errors.spendLimitWords`),
- * OpenAI's and DashScope's spent quota (never "rate limit reached"), OpenRouter's daily free requests.
+ * OpenAI's, Moonshot's and DashScope's spent quota (never "rate limit reached"), OpenRouter's daily free
+ * requests, Cloudflare Workers AI's daily free allocation.
  */
 const quotaWords =
-  /exceeded your current quota|insufficient (?:account )?quota|free allocated quota exceeded|specified (?:workspace )?api usage limits?|free-models-per-day/i
+  /exceeded (?:your )?current quota|insufficient (?:account )?quota|free allocated quota exceeded|specified (?:workspace )?api usage limits?|free-models-per-day|daily free allocation/i
 const isQuotaText = (words: string): boolean => quotaWords.test(words) || Errors.spendLimitWords.test(words)
 
 /** The HTTP status an in-band error means when it names none: from its `type`, else a server error. */
@@ -311,9 +315,16 @@ export const classifyPayload = (
   })
 }
 
-/** A body of one error in an array (Gemini's OpenAI-compatible endpoint: `[{"error":{…}}]`) as that error. */
-const unwrapped = (body: unknown): unknown =>
-  Array.isArray(body) && body.length === 1 && Json.isObject(body[0]) ? body[0] : body
+/**
+ * A body that wraps its one error, as that error: Gemini's OpenAI-compatible endpoint's
+ * `[{"error":{…}}]`, Cloudflare's `{"success":false,"errors":[{"code":3036,"message":…}]}`.
+ */
+const unwrapped = (body: unknown): unknown => {
+  if (Array.isArray(body)) return body.length === 1 && Json.isObject(body[0]) ? body[0] : body
+  return Json.isObject(body) && body.error == null && Array.isArray(body.errors) && Json.isObject(body.errors[0])
+    ? { error: body.errors[0] }
+    : body
+}
 
 /** A Google API error: a canonical `status` name (`RESOURCE_EXHAUSTED`) beside `details`. */
 const isGoogleStatus = (body: unknown): boolean =>

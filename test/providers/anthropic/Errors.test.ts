@@ -83,6 +83,26 @@ describe("Anthropic Errors.classify", () => {
     assert.strictEqual(error.reason, "quota_exhausted")
   })
 
+  it("a compatible service's spent balance (z.ai's code 1113, Kimi's quota type) is quota_exhausted, not waited out", () => {
+    const spent = [
+      body("rate_limit_error", "Insufficient balance or no resource package. Please recharge.", { code: "1113" }),
+      body("rate_limit_error", "余额不足或无可用资源包,请充值。", { code: "1113" }),
+      JSON.stringify({ error: { code: 1113, message: "请充值" } }),
+      body("exceeded_current_quota_error", "Your account org-1 is suspended, please recharge"),
+      body("exceeded_current_quota_error", "Your account is suspended due to insufficient balance, please recharge")
+    ]
+    for (const text of spent) {
+      const error = fields(classify(429, text, { "retry-after": "3" }))
+      assert.strictEqual(error._tag, "RateLimitError", text)
+      assert.strictEqual(error.reason, "quota_exhausted", text)
+    }
+    // a plain rate limit is still one
+    assert.strictEqual(
+      fields(classify(429, body("rate_limit_error", "Number of requests has exceeded your rate limit"))).reason,
+      "rate_limited"
+    )
+  })
+
   it("401 authentication_error says which key to check, and holds no key", () => {
     const error = fields(classify(401, body("authentication_error", "invalid x-api-key")))
     assert.strictEqual(error._tag, "FatalError")

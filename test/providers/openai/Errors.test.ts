@@ -541,4 +541,64 @@ describe("openai Errors: compatible servers' own error shapes", () => {
     assert.include(invalid.message, "Invalid JSON payload received.")
     assert.notInclude(invalid.message, "INVALID_ARGUMENT\"")
   })
+
+  it("a spent balance at Zhipu, Moonshot or Cloudflare Workers AI is quota_exhausted: one request, no retry", () => {
+    const spent = [
+      // Zhipu (GLM): code 1113, "your account is in arrears, please recharge", in Chinese or English
+      [429, body({ code: "1113", message: "您的账户已欠费，请充值后重试。" })],
+      [429, body({ code: "1113", message: "Insufficient balance or no resource package. Please recharge." })],
+      // Moonshot (Kimi): its quota type, on a 429 or a 403
+      [
+        429,
+        body({
+          type: "exceeded_current_quota_error",
+          message: "You exceeded current quota, please check your plan and billing details"
+        })
+      ],
+      [403, body({ type: "exceeded_current_quota_error", message: "Your account is suspended, please recharge" })],
+      // Cloudflare Workers AI's envelope: its errors array
+      [
+        429,
+        JSON.stringify({
+          success: false,
+          errors: [{
+            code: 3036,
+            message:
+              "You have used up your daily free allocation of 10,000 neurons, please upgrade to Cloudflare's Workers Paid plan."
+          }],
+          messages: [],
+          result: null
+        })
+      ]
+    ] as const
+    for (const [status, text] of spent) {
+      const error = classify(status, text, { "retry-after": "5" })
+      expectError(error, "RateLimitError", "quota_exhausted", status)
+      assert.include(error.message, "waiting will not clear it")
+    }
+  })
+
+  it("Cloudflare's error envelope is read: its message, not the JSON, and a capacity 429 still waits", () => {
+    const error = classify(
+      429,
+      JSON.stringify({
+        success: false,
+        errors: [{ code: 3040, message: "Capacity temporarily exceeded, please try again." }]
+      }),
+      { "retry-after": "2" }
+    )
+    expectError(error, "RateLimitError", "rate_limited", 429)
+    assert.strictEqual(millis(error), 2_000)
+    assert.include(error.message, "Capacity temporarily exceeded, please try again.")
+    assert.notInclude(error.message, "\"errors\"")
+  })
+
+  it("Zhipu's 1301 (unsafe or sensitive content) is content_filter", () => {
+    expectError(
+      classify(400, body({ code: "1301", message: "系统检测到输入或生成内容可能包含不安全或敏感内容" })),
+      "FatalError",
+      "content_filter",
+      400
+    )
+  })
 })
