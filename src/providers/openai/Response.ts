@@ -46,18 +46,10 @@ export const Message = Schema.Struct({
   tool_calls: Json.field(Schema.Array(ToolCall))
 })
 
-/** A choice; `finish_reason` is null until the choice ends (kept as a string: unknown values → other). */
-export const Choice = Schema.Struct({
-  index: Json.field(Schema.Union(Schema.Number, Schema.String)),
-  message: Json.field(Message),
-  delta: Json.field(Message),
-  finish_reason: Json.field(Schema.String)
-})
-
 /**
  * Token counts: `cached_tokens` ⊂ `prompt_tokens`, `reasoning_tokens` ⊂ `completion_tokens`
- * (WIRE-openai-anthropic §1.4); DeepSeek's `prompt_cache_hit_tokens` stands in for `cached_tokens`.
- * Service extras (Groq timings, OpenRouter `cost`) are not read.
+ * (WIRE-openai-anthropic §1.4); DeepSeek's `prompt_cache_hit_tokens`, or Moonshot's top-level
+ * `cached_tokens`, stands in for `cached_tokens`. Service extras (Groq timings, OpenRouter `cost`) are not read.
  */
 export const Usage = Schema.Struct({
   prompt_tokens: Json.field(Schema.Number),
@@ -70,9 +62,22 @@ export const Usage = Schema.Struct({
     cache_creation_input_tokens: Json.field(Schema.Number)
   })),
   completion_tokens_details: Json.field(Schema.Struct({ reasoning_tokens: Json.field(Schema.Number) })),
-  prompt_cache_hit_tokens: Json.field(Schema.Number)
+  prompt_cache_hit_tokens: Json.field(Schema.Number),
+  cached_tokens: Json.field(Schema.Number)
 })
 export type Usage = typeof Usage.Type
+
+/**
+ * A choice; `finish_reason` is null until the choice ends (kept as a string: unknown values → other).
+ * Moonshot streams its usage inside the finishing choice.
+ */
+export const Choice = Schema.Struct({
+  index: Json.field(Schema.Union(Schema.Number, Schema.String)),
+  message: Json.field(Message),
+  delta: Json.field(Message),
+  finish_reason: Json.field(Schema.String),
+  usage: Json.field(Usage)
+})
 
 /**
  * A completion or a chunk, leniently: every field optional or null, unknown fields (`obfuscation`,
@@ -116,7 +121,8 @@ const isMessage = (value: unknown): boolean =>
 
 const isChoice = (value: unknown): boolean =>
   Json.isObject(value) && Json.isField(value.index, isIndex) && Json.isField(value.message, isMessage) &&
-  Json.isField(value.delta, isMessage) && Json.isField(value.finish_reason, Json.isString)
+  Json.isField(value.delta, isMessage) && Json.isField(value.finish_reason, Json.isString) &&
+  Json.isField(value.usage, isUsage)
 
 const isChoices = (value: unknown): boolean => Json.isArrayOf(value, isChoice)
 
@@ -138,7 +144,8 @@ const isUsage = (value: unknown): boolean =>
   Json.isField(value.total_tokens, Json.isNumber) &&
   Json.isField(value.prompt_tokens_details, isPromptDetails) &&
   Json.isField(value.completion_tokens_details, isCompletionDetails) &&
-  Json.isField(value.prompt_cache_hit_tokens, Json.isNumber)
+  Json.isField(value.prompt_cache_hit_tokens, Json.isNumber) &&
+  Json.isField(value.cached_tokens, Json.isNumber)
 
 const isGroq = (value: unknown): boolean => Json.isObject(value) && Json.isField(value.usage, isUsage)
 
@@ -173,7 +180,12 @@ const firstChoice = (completion: Completion): Choice | undefined => {
 
 const isFirst = (choice: Choice): boolean => choice.index == null || choice.index === 0 || choice.index === "0"
 
-const messageOf = (choice: Choice | undefined) => choice?.message ?? choice?.delta ?? undefined
+/**
+ * The choice's `message` (unary) or `delta` (`streamed`). Perplexity sends both in each: a chunk's
+ * `message` holds the text so far, its `delta` the new text; an answer's `delta` is empty.
+ */
+const messageOf = (choice: Choice | undefined, streamed: boolean) =>
+  (streamed ? choice?.delta ?? choice?.message : choice?.message ?? choice?.delta) ?? undefined
 
 /** The text of content chunks of `type` (`text`; `thinking`, whose `thinking` is text or text chunks). */
 const chunksText = (chunks: ReadonlyArray<unknown>, type: "text" | "thinking"): string => {
@@ -187,9 +199,9 @@ const chunksText = (chunks: ReadonlyArray<unknown>, type: "text" | "thinking"): 
   return text
 }
 
-/** The answer text of the first choice (`message` or `delta`); `""` when it has none. */
-export const contentOf = (completion: Completion): string => {
-  const content = messageOf(firstChoice(completion))?.content
+/** The answer text of the first choice (`message`, or `delta` when `streamed`); `""` when it has none. */
+export const contentOf = (completion: Completion, streamed = false): string => {
+  const content = messageOf(firstChoice(completion), streamed)?.content
   return typeof content === "string" ? content : content == null ? "" : chunksText(content, "text")
 }
 
@@ -197,8 +209,8 @@ export const contentOf = (completion: Completion): string => {
  * The first choice's reasoning text: `reasoning_content` if any, else `reasoning` (never both: some
  * send both), else the `thinking` chunks of its content.
  */
-export const reasoningOf = (completion: Completion): string => {
-  const message = messageOf(firstChoice(completion))
+export const reasoningOf = (completion: Completion, streamed = false): string => {
+  const message = messageOf(firstChoice(completion), streamed)
   if (message == null) return ""
   const content = message.reasoning_content
   if (content != null && content.length > 0) return content
@@ -210,11 +222,12 @@ export const reasoningOf = (completion: Completion): string => {
 const noToolCalls: ReadonlyArray<ToolCall> = Object.freeze([])
 
 /** The first choice's tool calls (whole in a unary completion, fragments in a chunk). */
-export const toolCallsOf = (completion: Completion): ReadonlyArray<ToolCall> =>
-  messageOf(firstChoice(completion))?.tool_calls ?? noToolCalls
+export const toolCallsOf = (completion: Completion, streamed = false): ReadonlyArray<ToolCall> =>
+  messageOf(firstChoice(completion), streamed)?.tool_calls ?? noToolCalls
 
 /** The first choice's refusal text (`""` when it has none). */
-export const refusalOf = (completion: Completion): string => messageOf(firstChoice(completion))?.refusal ?? ""
+export const refusalOf = (completion: Completion, streamed = false): string =>
+  messageOf(firstChoice(completion), streamed)?.refusal ?? ""
 
 /** An assembled call as a tool-call part, its original `arguments` text kept in metadata. */
 export const toolCallPart = (id: string, name: string, text: string, newId?: () => string): ToolCallPart =>
@@ -227,12 +240,13 @@ export const finishOf = (completion: Completion): FinishReason | undefined => {
 }
 
 /**
- * The usage a payload reports (top-level, else Groq's `x_groq.usage`); `undefined` when it reports none
+ * The usage a payload reports (top-level, else Groq's `x_groq.usage`, else Moonshot's in the first
+ * choice); `undefined` when it reports none
  * or leaves a count unknown (vLLM's `completion_tokens: null`): missing is unknown, not 0
  * (WIRE-openai-anthropic §1.4), so the call is settled at its estimate instead of under-counted.
  */
 export const reportedUsage = (completion: Completion): Usage | undefined => {
-  const usage = completion.usage ?? completion.x_groq?.usage ?? undefined
+  const usage = completion.usage ?? completion.x_groq?.usage ?? firstChoice(completion)?.usage ?? undefined
   return usage != null && usage.prompt_tokens != null && usage.completion_tokens != null ? usage : undefined
 }
 
@@ -254,7 +268,7 @@ export const usageOf = (usage: Usage): UsageCounts => {
     outputTokens,
     totalTokens: usage.total_tokens ?? inputTokens + outputTokens
   }
-  const cached = usage.prompt_tokens_details?.cached_tokens ?? usage.prompt_cache_hit_tokens
+  const cached = usage.prompt_tokens_details?.cached_tokens ?? usage.prompt_cache_hit_tokens ?? usage.cached_tokens
   if (cached != null) counts.cachedInputTokens = cached
   const written = usage.prompt_tokens_details?.cache_write_tokens ??
     usage.prompt_tokens_details?.cache_creation_input_tokens

@@ -129,20 +129,20 @@ export const makeHandler = (
       modelVersion = version
       out.push({ _tag: "Metadata", requestId, modelVersion })
     }
-    const reasoning = reasoningOf(json)
+    const reasoning = reasoningOf(json, true)
     if (reasoning.length > 0) out.push({ _tag: "ReasoningDelta", text: reasoning })
-    const content = contentOf(json)
+    const content = contentOf(json, true)
     if (content.length > 0) {
       sawText = true
       out.push({ _tag: "TextDelta", text: content })
     }
-    const refusalText = refusalOf(json)
+    const refusalText = refusalOf(json, true)
     const refusal = refusalText.length > 0
     if (refusal) {
       refused = true
       refusalBytes += Buffer.byteLength(refusalText, "utf8")
     }
-    const fragments = toolCallsOf(json)
+    const fragments = toolCallsOf(json, true)
     calls.add(fragments)
     const usage = reportedUsage(json)
     if (usage !== undefined) {

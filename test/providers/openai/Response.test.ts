@@ -169,6 +169,26 @@ describe("openai unary answers (documented shapes)", () => {
       prompt_tokens_details: { cached_tokens: 0, cache_creation_input_tokens: 4800 }
     }
     assert.strictEqual(answer(completion({ content: "hi" }, { usage: alibaba })).usage!.cacheWriteTokens, 4800)
+    // Moonshot's context cache: a top-level cached_tokens
+    const moonshot = { prompt_tokens: 19, completion_tokens: 13, total_tokens: 32, cached_tokens: 16 }
+    assert.strictEqual(answer(completion({ content: "hi" }, { usage: moonshot })).usage!.cachedInputTokens, 16)
+  })
+
+  it("Perplexity's answer carries an empty `delta` beside its `message`: the message is the answer", () => {
+    const perplexity = JSON.stringify({
+      id: "p1",
+      model: "sonar",
+      object: "chat.completion",
+      citations: ["https://example.com"],
+      choices: [{
+        index: 0,
+        finish_reason: "stop",
+        message: { role: "assistant", content: "Hi there" },
+        delta: { role: "assistant", content: "" }
+      }],
+      usage: { prompt_tokens: 5, completion_tokens: 3, total_tokens: 8 }
+    })
+    assert.strictEqual(answer(perplexity).content, "Hi there")
   })
 
   it("finish reasons: stop, length, content_filter → filter, tool_calls and unknown → other; none → other", () => {
@@ -177,6 +197,8 @@ describe("openai unary answers (documented shapes)", () => {
     assert.strictEqual(withFinish("stop"), "stop")
     assert.strictEqual(withFinish("length"), "length")
     assert.strictEqual(withFinish("content_filter"), "filter")
+    // Zhipu's moderation
+    assert.strictEqual(withFinish("sensitive"), "filter")
     assert.strictEqual(withFinish("tool_calls"), "other")
     assert.strictEqual(withFinish("insufficient_system_resource"), "other")
     assert.strictEqual(withFinish(null), "other")

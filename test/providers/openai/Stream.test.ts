@@ -785,7 +785,31 @@ describe("openai stream chunk guards", () => {
   }
 
   it("accept exactly what the Schema accepts, and the readers give the same answer on either value", () => {
-    const payloads = recordedPayloads()
+    const payloads = [
+      ...recordedPayloads(),
+      // shapes no recording holds: Moonshot's usage in the choice (and its top-level cached_tokens),
+      // Perplexity's `message` beside `delta`
+      {
+        id: "c1",
+        model: "kimi-k2",
+        choices: [{
+          index: 0,
+          delta: {},
+          finish_reason: "stop",
+          usage: { prompt_tokens: 9, completion_tokens: 2, total_tokens: 11, cached_tokens: 4 }
+        }]
+      },
+      {
+        id: "p1",
+        model: "sonar",
+        choices: [{
+          index: 0,
+          finish_reason: null,
+          message: { role: "assistant", content: "Hi" },
+          delta: { role: "assistant", content: "Hi" }
+        }]
+      }
+    ]
     assert.isAbove(payloads.length, 500)
     let checked = 0
     // Every distinct payload shape once (the recordings repeat the same chunk shape hundreds of times).
@@ -912,6 +936,71 @@ describe("openai streams: content moderation (README Streaming, WIRE.md §2.5, W
       assert.strictEqual(streamed.reasoning, "a greeting")
       assert.strictEqual(streamed.text, "Hello!")
       assert.deepStrictEqual(streamed.finish, ["stop"])
+    }))
+
+  it.effect("Moonshot's usage inside the finishing choice is the stream's usage, not left unreported", () =>
+    Effect.gen(function*() {
+      const chunk = (choice: Record<string, unknown>) =>
+        `data: ${
+          JSON.stringify({
+            id: "chatcmpl-6810567267ee4600a3c3cd1d",
+            object: "chat.completion.chunk",
+            model: "kimi-k2-0905-preview",
+            choices: [{ index: 0, ...choice }]
+          })
+        }\n\n`
+      const streamed = yield* decode(
+        chunk({ delta: { role: "assistant", content: "Hi" }, finish_reason: null }) +
+          chunk({
+            delta: {},
+            finish_reason: "stop",
+            usage: { prompt_tokens: 19, completion_tokens: 13, total_tokens: 32, cached_tokens: 16 }
+          }) + "data: [DONE]\n\n"
+      )
+      assert.strictEqual(streamed.text, "Hi")
+      assert.deepStrictEqual(
+        streamed.usages.map((usage) => [usage.inputTokens, usage.outputTokens, usage.cachedInputTokens]),
+        [[19, 13, 16]]
+      )
+    }))
+
+  it.effect("Perplexity's chunks carry the text so far as `message` beside the new text as `delta`: the deltas are the text", () =>
+    Effect.gen(function*() {
+      const chunk = (soFar: string, delta: string, finish: string | null = null) =>
+        `data: ${
+          JSON.stringify({
+            id: "b7c0e1f2",
+            model: "sonar",
+            object: "chat.completion.chunk",
+            citations: ["https://example.com"],
+            choices: [{
+              index: 0,
+              finish_reason: finish,
+              message: { role: "assistant", content: soFar },
+              delta: { role: "assistant", content: delta }
+            }],
+            ...(finish === null ? {} : { usage: { prompt_tokens: 5, completion_tokens: 3, total_tokens: 8 } })
+          })
+        }\n\n`
+      const streamed = yield* decode(chunk("Hi", "Hi") + chunk("Hi there", " there") + chunk("Hi there", "", "stop"))
+      assert.strictEqual(streamed.text, "Hi there")
+      assert.deepStrictEqual(streamed.finish, ["stop"])
+    }))
+
+  it.effect("Zhipu's `sensitive` finish (moderation) is filter", () =>
+    Effect.gen(function*() {
+      const streamed = yield* decode(
+        textChunk +
+          `data: ${
+            JSON.stringify({
+              id: "z1",
+              model: "glm-4.6",
+              choices: [{ index: 0, delta: {}, finish_reason: "sensitive" }]
+            })
+          }\n\ndata: [DONE]\n\n`
+      )
+      assert.strictEqual(streamed.text, "Hel")
+      assert.deepStrictEqual(streamed.finish, ["filter"])
     }))
 
   it.effect("llama.cpp's `error:` field then [DONE] (its 2025 builds) fails with the error it names, never an empty success", () =>
