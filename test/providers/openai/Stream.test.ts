@@ -184,6 +184,86 @@ describe("openai streams: recorded traffic", () => {
       })
     ))
 
+  describe("stream_options refusals", () => {
+    const eventStream = { "content-type": "text/event-stream" }
+    const json = { "content-type": "application/json" }
+    const answer = `data: ${
+      JSON.stringify({
+        id: "m1",
+        object: "chat.completion.chunk",
+        model: "m",
+        choices: [{ index: 0, delta: { content: "Hello" }, finish_reason: "stop" }],
+        usage: { prompt_tokens: 5, completion_tokens: 1, total_tokens: 6 }
+      })
+    }\n\ndata: [DONE]\n\n`
+    const carried = (server: { readonly requests: ReadonlyArray<{ readonly json: unknown }> }) =>
+      server.requests.map((request) => (request.json as { stream_options?: unknown }).stream_options !== undefined)
+    const azure = JSON.stringify({
+      error: {
+        message: "Unrecognized request argument supplied: stream_options",
+        type: "invalid_request_error",
+        param: null,
+        code: null
+      }
+    })
+
+    it.scoped("concurrent first streams refused for it are each sent again without it", () =>
+      withServer((server, client) =>
+        Effect.gen(function*() {
+          server.setDefault((request) =>
+            (request.json as { stream_options?: unknown }).stream_options !== undefined
+              ? { status: 400, headers: json, body: azure, delayMs: 50 }
+              : { headers: eventStream, body: answer }
+          )
+          const streams = yield* Effect.all(
+            [runStream(client, targetOf(server)), runStream(client, targetOf(server))],
+            {
+              concurrency: 2
+            }
+          )
+          assert.deepStrictEqual(streams.map((streamed) => streamed.text), ["Hello", "Hello"])
+          assert.deepStrictEqual(carried(server).sort(), [false, false, true, true])
+        })
+      ))
+
+    it.scoped("a 400 about another field that quotes the request (vLLM's validation error) is no refusal of it", () =>
+      withServer((server, client) =>
+        Effect.gen(function*() {
+          const echo = JSON.stringify({
+            object: "error",
+            message:
+              "1 validation error for ChatCompletionRequest\n  Value error, When using `tool_choice`, `tools` must be set. [type=value_error, input_value={'model': 'm', 'stream': True, 'stream_options': {'include_usage': True}, 'tool_choice': 'auto'}, input_type=dict]",
+            type: "BadRequestError",
+            param: null,
+            code: 400
+          })
+          server.enqueue({ status: 400, headers: json, body: echo }, { headers: eventStream, body: answer })
+          const refused = yield* runStream(client, targetOf(server))
+          expectError(failureOf(refused.exit), "FatalError", "invalid_request", 400)
+          const later = yield* runStream(client, targetOf(server))
+          assert.deepStrictEqual(later.usages.map((usage) => usage.totalTokens), [6])
+          assert.deepStrictEqual(carried(server), [true, true])
+        })
+      ))
+
+    it.scoped("a refusal is remembered for that model at that endpoint: a gateway's other models keep the usage option", () =>
+      withServer((server, client) =>
+        Effect.gen(function*() {
+          server.enqueue(
+            { status: 400, headers: json, body: azure },
+            { headers: eventStream, body: answer },
+            { headers: eventStream, body: answer },
+            { headers: eventStream, body: answer }
+          )
+          const target = targetOf(server)
+          yield* runStream(client, { ...target, modelId: "mistral-small" })
+          yield* runStream(client, { ...target, modelId: "gpt-4o" })
+          yield* runStream(client, { ...target, modelId: "mistral-small" })
+          assert.deepStrictEqual(carried(server), [true, false, true, false])
+        })
+      ))
+  })
+
   it.scoped("x-request-id is the request id over the body's id", () =>
     withServer((server, client) =>
       Effect.gen(function*() {
