@@ -102,13 +102,14 @@ export const cutCallWarning = (name: string, id: string): StreamPart => ({
  * are not one whole JSON text (WIRE-tools-multimodal §5: a truncated answer is not a partial result).
  * Such a call is left out, as Anthropic's cut `tool_use` block never reaches its stop.
  */
-export const cutByLength = (text: string, finishedByLength: boolean): boolean => {
-  if (!finishedByLength) return false
+export const cutByLength = (text: string, finishedByLength: boolean): boolean => finishedByLength && !isWholeJson(text)
+
+const isWholeJson = (text: string): boolean => {
   try {
     JSON.parse(text)
-    return false
-  } catch {
     return true
+  } catch {
+    return false
   }
 }
 
@@ -164,14 +165,18 @@ export const fragmentAssembler = (metadataKey: string) => {
     unindexed[position] = nextUnindexed
     return nextUnindexed++
   }
-  // Fragments with an `index`: a fragment bringing another id than its index's call starts a new call
-  // too (Ollama's `/v1` sends every call of a parallel batch whole at `index: 0`, each with its id).
+  // Fragments with an `index`: a fragment bringing another id and a name, after its index's call's
+  // arguments are whole, starts a new call (Ollama's `/v1` sends every call of a parallel batch whole
+  // at `index: 0`, each with its id); a continuation under a changed id (Poolside, older
+  // mlx-openai-server) brings no name, or comes before the arguments are whole, and stays in its call.
   const reindexed = new Map<number, number>()
-  const indexedKey = (index: number, id: string | null | undefined): number => {
+  const indexedKey = (index: number, id: string | null | undefined, name: string | null | undefined): number => {
     const key = reindexed.size === 0 ? index : reindexed.get(index) ?? index
-    if (id == null || id.length === 0) return key
+    if (id == null || id.length === 0 || name == null || name.length === 0) return key
     const current = calls.get(key)
-    if (current === undefined || current.id.length === 0 || current.id === id) return key
+    if (current === undefined || current.id.length === 0 || current.id === id || !isWholeJson(current.arguments)) {
+      return key
+    }
     reindexed.set(index, nextUnindexed)
     return nextUnindexed++
   }
@@ -183,7 +188,7 @@ export const fragmentAssembler = (metadataKey: string) => {
         const fragment = fragments[position]!
         const index = fragment.index == null
           ? unindexedKey(position, fragment.id)
-          : indexedKey(fragment.index, fragment.id)
+          : indexedKey(fragment.index, fragment.id, fragment.function?.name)
         let call = calls.get(index)
         if (call === undefined) {
           call = { id: "", name: "", arguments: "", reported: 0 }
@@ -225,6 +230,7 @@ export const fragmentAssembler = (metadataKey: string) => {
       }
       calls.clear()
       unindexed = []
+      reindexed.clear()
     }
   }
 }

@@ -282,6 +282,39 @@ describe("OpenAI tool calls, recorded", () => {
       })
     ))
 
+  it.scoped("a call whose continuations carry another id (Poolside, older mlx-openai-server) stays one call", () =>
+    withServer((server, client) =>
+      Effect.gen(function*() {
+        const chunk = (toolCalls: ReadonlyArray<Record<string, unknown>>, finish?: string) =>
+          `data: ${
+            JSON.stringify({
+              id: "chatcmpl-5",
+              object: "chat.completion.chunk",
+              model: "malibu",
+              choices: [{ index: 0, delta: { tool_calls: toolCalls }, finish_reason: finish ?? null }]
+            })
+          }\n\n`
+        server.enqueue(replaySse(
+          chunk([{ index: 0, id: "call_A", type: "function", function: { name: "GetWeatherArgs", arguments: "" } }]) +
+            chunk([{ index: 0, id: "call_B", type: "function", function: { arguments: "{\"city\":" } }]) +
+            // a server repeating the name under yet another id before the arguments are whole
+            chunk([{
+              index: 0,
+              id: "call_C",
+              type: "function",
+              function: { name: "GetWeatherArgs", arguments: "\"SF\"}" }
+            }]) +
+            chunk([], "tool_calls") +
+            "data: [DONE]\n\n"
+        ))
+        const streamed = yield* runStream(client, targetOf(server), ask)
+        assert.isTrue(Exit.isSuccess(streamed.exit))
+        assert.deepStrictEqual(callsOf(streamed.parts).map((call) => [call.id, call.name, call.params]), [
+          ["call_A", "GetWeatherArgs", { city: "SF" }]
+        ])
+      })
+    ))
+
   it.scoped("structured output (gpt-4o, json_schema strict): the JSON streamed as text, finish stop", () =>
     withServer((server, client) =>
       Effect.gen(function*() {
