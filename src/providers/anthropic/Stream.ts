@@ -16,7 +16,7 @@ import * as Errors from "../http/Errors.js"
 import * as EventStream from "../http/EventStream.js"
 import * as EventText from "../http/EventText.js"
 import * as Json from "../http/Json.js"
-import { cutCallWarning, parseArguments } from "../http/Tools.js"
+import { cutCallWarning, isWholeJson, parseArguments } from "../http/Tools.js"
 import type { StreamPart } from "../Provider.js"
 import { redactedMetadata, signatureMetadata } from "./Content.js"
 import { classifyInBand, isErrorPayload } from "./Errors.js"
@@ -97,6 +97,18 @@ type ToolBlock = Extract<OpenBlock, { readonly kind: "tool" }>
 const argumentsOf = (block: ToolBlock): string => block.json.length > 0 ? block.json : block.whole
 /** What a tool call has sent so far (its name and arguments), the output it is billed for. */
 const piecesOf = (block: ToolBlock): string => block.name + argumentsOf(block)
+
+/** A block's end: a tool call emitted whole, a thinking block's signature kept for the next turn. */
+const closeBlock = (block: OpenBlock, out: Array<StreamPart>): void => {
+  if (block.kind === "tool") {
+    out.push({
+      _tag: "ToolCall",
+      call: { type: "tool-call", id: block.id, name: block.name, params: parseArguments(argumentsOf(block)) }
+    })
+  } else if (block.kind === "thinking" && block.signature.length > 0) {
+    out.push({ _tag: "PartMetadata", part: "reasoning", metadata: signatureMetadata(block.signature) })
+  }
+}
 
 /**
  * The usage reported so far: each field from the latest event that has it (`message_delta` counts
@@ -250,19 +262,7 @@ export const makeHandler = (
         const index = json.index ?? 0
         const block = blocks.get(index)
         blocks.delete(index)
-        if (block?.kind === "tool") {
-          out.push({
-            _tag: "ToolCall",
-            call: {
-              type: "tool-call",
-              id: block.id,
-              name: block.name,
-              params: parseArguments(argumentsOf(block))
-            }
-          })
-        } else if (block?.kind === "thinking" && block.signature.length > 0) {
-          out.push({ _tag: "PartMetadata", part: "reasoning", metadata: signatureMetadata(block.signature) })
-        }
+        if (block !== undefined) closeBlock(block, out)
         return undefined
       }
       case "message_delta": {
@@ -279,8 +279,13 @@ export const makeHandler = (
         // The finish signal: the stream has succeeded whatever the connection does next (a reset, a
         // body held open); what is left of the body drains so the connection goes back to the pool.
         stopped = true
-        // a tool_use block the output limit cut never reached its stop: reported, never run
-        for (const block of blocks.values()) if (block.kind === "tool") out.push(cutCallWarning(block.name, block.id))
+        // Blocks left open: a tool_use block the output limit cut never reached its stop (reported, never
+        // run); a gateway that leaves out `content_block_stop` (LiteLLM's bridge) ends them with the message.
+        for (const block of blocks.values()) {
+          if (block.kind === "tool" && (stopReason === "length" || !isWholeJson(argumentsOf(block)))) {
+            out.push(cutCallWarning(block.name, block.id))
+          } else closeBlock(block, out)
+        }
         return "finished" as const
     }
     return undefined

@@ -104,7 +104,8 @@ export const cutCallWarning = (name: string, id: string): StreamPart => ({
  */
 export const cutByLength = (text: string, finishedByLength: boolean): boolean => finishedByLength && !isWholeJson(text)
 
-const isWholeJson = (text: string): boolean => {
+/** Whether `text` is one whole JSON text (arguments no limit cut). */
+export const isWholeJson = (text: string): boolean => {
   try {
     JSON.parse(text)
     return true

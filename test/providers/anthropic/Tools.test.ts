@@ -114,6 +114,51 @@ it.layer(NodeHttpClient.layerUndici)("Anthropic tool use, recorded", (it) => {
       assert.match(warnings[0]!.message, /the output limit cut tool call ".+" \(toolu_.+\).* not run/)
     }))
 
+  it.scoped("a gateway that leaves out content_block_stop (LiteLLM's bridge): the message's stop ends the blocks, the call is emitted", () =>
+    Effect.gen(function*() {
+      const { client, server, target } = yield* setup
+      const events = (stopReason: string) => [
+        {
+          type: "message_start",
+          message: {
+            id: "msg_1",
+            type: "message",
+            role: "assistant",
+            model: "claude-sonnet-4-5",
+            content: [],
+            usage: { input_tokens: 20, output_tokens: 1 }
+          }
+        },
+        { type: "content_block_start", index: 0, content_block: { type: "thinking", thinking: "" } },
+        { type: "content_block_delta", index: 0, delta: { type: "thinking_delta", thinking: "Paris weather." } },
+        { type: "content_block_delta", index: 0, delta: { type: "signature_delta", signature: "EqQBCkYI" } },
+        {
+          type: "content_block_start",
+          index: 1,
+          content_block: { type: "tool_use", id: "toolu_9", name: "get_weather", input: {} }
+        },
+        { type: "content_block_delta", index: 1, delta: { type: "input_json_delta", partial_json: "{\"location\": " } },
+        { type: "content_block_delta", index: 1, delta: { type: "input_json_delta", partial_json: "\"Paris\"}" } },
+        { type: "message_delta", delta: { stop_reason: stopReason }, usage: { output_tokens: 30 } },
+        { type: "message_stop" }
+      ]
+      server.enqueue(framed(events("tool_use")), framed(events("max_tokens")))
+      const ended = yield* runStream(client, target, ask)
+      assert.isUndefined(ended.error)
+      assert.deepStrictEqual(calls(ended.parts).map((call) => [call.id, call.params]), [["toolu_9", {
+        location: "Paris"
+      }]])
+      assert.deepStrictEqual(
+        partsOf(ended.parts, "PartMetadata").map((part) => part.part),
+        ["reasoning"]
+      )
+      assert.lengthOf(ended.parts.filter((part) => part._tag === "Warning"), 0)
+      // under max_tokens an unclosed call stays cut, whole as its text may look
+      const cut = yield* runStream(client, target, ask)
+      assert.lengthOf(calls(cut.parts), 0)
+      assert.lengthOf(cut.parts.filter((part) => part._tag === "Warning"), 1)
+    }))
+
   it.scoped("streamed empty input (claude-3-opus): all-empty fragments are {}", () =>
     Effect.gen(function*() {
       const { client, server, target } = yield* setup
