@@ -165,6 +165,8 @@ export const runBatch = <E, R>(
     let stopError: BatchStoppedError | undefined
     let inputError: Cause.Cause<E> | undefined
     let cancelled = false
+    // an item's call interrupted by something other than `cancelWhen` (a disposed runtime)
+    let interruption: Cause.Cause<never> | undefined
     const calls = new Set<Fiber.RuntimeFiber<Either.Either<GenerationResponse, LLMError>>>()
 
     // A result goes out with a latch its worker waits on before it takes another item: the latch opens
@@ -206,9 +208,9 @@ export const runBatch = <E, R>(
     }))
 
     /**
-     * Runs one item; its result, or none when a cancellation interrupted its call. A defect in the
-     * call stops taking items and fails the worker (the stream then fails with it): an item is never
-     * left out silently.
+     * Runs one item; its result, or none when an interruption stopped its call. A defect in the call
+     * stops taking items and fails the worker, an interruption `cancelWhen` did not make stops taking
+     * items too; the stream then fails with it: an item is never left out silently.
      */
     const run = (item: BatchItem) =>
       Effect.uninterruptibleMask((restore) =>
@@ -233,7 +235,15 @@ export const runBatch = <E, R>(
           const exit = yield* Fiber.await(call)
           calls.delete(call)
           if (Exit.isFailure(exit)) {
-            if (Cause.isInterruptedOnly(exit.cause)) return Option.none<BatchResult>()
+            if (Cause.isInterruptedOnly(exit.cause)) {
+              // cancelled by `cancelWhen`: left out, as documented; interrupted from elsewhere (the
+              // runtime disposed under it), the batch ends with that interruption, never as a success
+              if (!cancelled && interruption === undefined) {
+                interruption = exit.cause
+                yield* Deferred.succeed(closed, undefined)
+              }
+              return Option.none<BatchResult>()
+            }
             yield* Deferred.succeed(closed, undefined)
             return yield* Effect.failCause(exit.cause)
           }
@@ -293,6 +303,8 @@ export const runBatch = <E, R>(
       yield* Queue.offer(results, {
         take: defect !== undefined && Exit.isFailure(defect)
           ? Take.failCause(defect.cause)
+          : interruption !== undefined
+          ? Take.failCause(interruption)
           : inputError !== undefined
           ? Take.failCause(inputError)
           : stopError !== undefined

@@ -12,6 +12,7 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import type * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
+import * as ManagedRuntime from "effect/ManagedRuntime"
 import * as Queue from "effect/Queue"
 import * as Stream from "effect/Stream"
 import * as TestClock from "effect/TestClock"
@@ -423,6 +424,35 @@ describe("runBatch", () => {
       assert.isTrue(exit._tag === "Failure" && Cause.isDie(exit.cause), String(exit))
       assert.deepStrictEqual(Cause.squash((exit as Exit.Failure<never, never>).cause), "boom")
       // the item after it is not taken
+      assert.deepStrictEqual(emitted, ["a ok"])
+    }))
+
+  it.effect("a runtime disposed under a batch ends it with an interruption, never a success with items missing", () =>
+    Effect.gen(function*() {
+      const { arrivals, counts, reply } = yield* gated
+      const runtime = ManagedRuntime.make(layerWith(reply))
+      const fiber = runtime.runFork(
+        runBatch(items("a", "b", "c", "d", "e"), { concurrency: 2 }).pipe(Stream.runCollect)
+      )
+      yield* Queue.take(arrivals)
+      yield* Queue.take(arrivals)
+      yield* Effect.promise(() => runtime.dispose())
+      const exit = yield* Fiber.await(fiber)
+      assert.isTrue(exit._tag === "Failure" && Cause.isInterrupted(exit.cause), String(exit))
+      // nothing after the two in flight was sent
+      assert.strictEqual(counts.calls, 2)
+    }))
+
+  it.effect("an item's call interrupted from outside (not by cancelWhen) fails the stream: the item is not left out silently", () =>
+    Effect.gen(function*() {
+      const layer = layerWith((call) => promptOf(call) === "b" ? Effect.interrupt : Effect.succeed(answer("ok")))
+      const emitted: Array<string> = []
+      const exit = yield* runBatch(items("a", "b", "c"), { concurrency: 1 }).pipe(
+        Stream.runForEach((result) => Effect.sync(() => emitted.push(summary(result)))),
+        Effect.provide(layer),
+        Effect.exit
+      )
+      assert.isTrue(exit._tag === "Failure" && Cause.isInterrupted(exit.cause), String(exit))
       assert.deepStrictEqual(emitted, ["a ok"])
     }))
 })
