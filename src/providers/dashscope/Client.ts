@@ -16,7 +16,7 @@ export const make = Client.make({
   encode: Request.make,
   classify: Errors.classify,
   // Thinking models refuse a non-streaming call (WIRE.md §2.2)
-  streamsOnly: Models.alwaysThinks,
+  streamsOnly: Models.thinks,
   decode: (bodyText, response, context) => Decode.decode(bodyText, response.status, headersOf(response), context),
   streamHandler: (response, context) => DashScopeStream.makeHandler(headersOf(response), context)
 })

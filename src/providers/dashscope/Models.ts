@@ -129,3 +129,11 @@ export const describeFamily = (modelId: string, found: Family): string => {
  * 结构化输出功能", WIRE-tools-multimodal §2.6): they get the JSON instruction without `response_format`.
  */
 export const alwaysThinks = (modelId: string): boolean => /^(qwq|qvq)|-thinking/.test(modelId.toLowerCase())
+
+/**
+ * Models that think unless told not to: the always-thinking ones and the open-weight Qwen3 hybrids
+ * (`qwen3-32b`, `qwen3-235b-a22b`; not their `-instruct` releases), which DashScope serves thinking by
+ * default — a unary call to them is refused (WIRE.md §2.2), so their unary calls go as streams too.
+ */
+export const thinks = (modelId: string): boolean =>
+  alwaysThinks(modelId) || /^qwen3-\d+(?:\.\d+)?b(?:-a\d+(?:\.\d+)?b)?$/.test(modelId.toLowerCase())

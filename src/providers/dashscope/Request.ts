@@ -216,7 +216,7 @@ export const encode = (
     // Qwen calls one tool per turn unless asked (its default is false); the other protocols' default is parallel.
     if (choice !== "none") parameters.parallel_tool_calls = true
   }
-  if (request.responseFormat !== undefined && !Models.alwaysThinks(modelId)) {
+  if (request.responseFormat !== undefined && !Models.thinks(modelId)) {
     parameters.response_format = { type: "json_object" }
   }
   return { model: modelId, input: { messages: encodeMessages(request, endpoint) }, parameters }

@@ -60,6 +60,29 @@ describe("DashScope models that answer only as a stream", () => {
       })
     ))
 
+  it.scoped("the open-weight Qwen3 hybrids (thinking by default) go as streams too; their -instruct releases do not", () =>
+    withServer((server, client) =>
+      Effect.gen(function*() {
+        const recorded = Loopback.replay(
+          "cnblogs-dashscope-sdk/single-generation-message-reasoning-sse.response.body.txt",
+          { headers: sse }
+        )
+        for (const modelId of ["qwen3-32b", "qwen3-235b-a22b", "Qwen3-0.6B"]) {
+          server.enqueue(recorded)
+          const answer = yield* client.generate(thinking(server, modelId), minimalRequest)
+          assert.strictEqual(server.requests.at(-1)!.headers["x-dashscope-sse"], "enable", modelId)
+          assert.isTrue(answer.content.length > 0 && (answer.reasoning ?? "").length > 0, modelId)
+        }
+        server.enqueue(
+          Loopback.replay("cnblogs-dashscope-sdk/single-generation-message-reasoning-nosse.response.body.txt", {
+            headers: { "content-type": "application/json" }
+          })
+        )
+        yield* client.generate(thinking(server, "qwen3-235b-a22b-instruct-2507"), minimalRequest)
+        assert.isUndefined(server.requests.at(-1)!.headers["x-dashscope-sse"])
+      })
+    ))
+
   it.scoped("other models keep the unary request", () =>
     withServer((server, client) =>
       Effect.gen(function*() {
