@@ -168,12 +168,15 @@ const classifyDecoded = (
   })
 }
 
-/** An error body as JSON: plain (whatever the Content-Type says), else the first `data:` line of an SSE-framed body. */
+/**
+ * An error body as JSON: plain (whatever the Content-Type says), else the first `data:` line of an
+ * SSE-framed body; an array of one error (Vertex AI, Code Assist) as that error.
+ */
 const parseErrorBody = (bodyText: string): unknown => {
   const body = Json.parse(bodyText)
-  if (body !== undefined) return body
+  if (body !== undefined) return Json.unwrapOne(body)
   const data = /^data:[ ]?(.*)$/m.exec(bodyText)
-  return data === null ? undefined : Json.parse(data[1]!)
+  return data === null ? undefined : Json.unwrapOne(Json.parse(data[1]!))
 }
 
 /**

@@ -34,6 +34,10 @@ export const parse = (text: string): unknown => {
   }
 }
 
+/** A JSON array holding one object, as that object (Vertex AI's `[{"error":{…}}]` error bodies); else the value. */
+export const unwrapOne = (value: unknown): unknown =>
+  Array.isArray(value) && value.length === 1 && isObject(value[0]) ? value[0] : value
+
 /** An object that is not an array: what a `Schema.Struct` accepts as its input. */
 export const isObject = (value: unknown): value is { readonly [key: string]: unknown } =>
   typeof value === "object" && value !== null && !Array.isArray(value)

@@ -320,7 +320,7 @@ export const classifyPayload = (
  * `[{"error":{…}}]`, Cloudflare's `{"success":false,"errors":[{"code":3036,"message":…}]}`.
  */
 const unwrapped = (body: unknown): unknown => {
-  if (Array.isArray(body)) return body.length === 1 && Json.isObject(body[0]) ? body[0] : body
+  if (Array.isArray(body)) return Json.unwrapOne(body)
   return Json.isObject(body) && body.error == null && Array.isArray(body.errors) && Json.isObject(body.errors[0])
     ? { error: body.errors[0] }
     : body

@@ -270,6 +270,33 @@ describe("Gemini Errors.classify", () => {
     assert.include(error.message, "503 UNAVAILABLE: The model is overloaded.")
   })
 
+  it("an error wrapped in an array of one (Vertex AI, Code Assist) is classified as the error itself", () => {
+    const wrapped = (text: string) => JSON.stringify([JSON.parse(text)])
+    const key = classify(400, wrapped(fixtureText(googleai + "unary-failure-api-key.json")))
+    assert.strictEqual((key as any).reason, "authentication")
+    const quota = (quotaId: string) =>
+      JSON.stringify([{
+        error: {
+          code: 429,
+          message: "You exceeded your current quota, please check your plan and billing details.",
+          status: "RESOURCE_EXHAUSTED",
+          details: [
+            { "@type": "type.googleapis.com/google.rpc.QuotaFailure", violations: [{ quotaId }] },
+            { "@type": "type.googleapis.com/google.rpc.RetryInfo", retryDelay: "20s" }
+          ]
+        }
+      }])
+    const perMinute = classify(429, quota("GenerateRequestsPerMinutePerProjectPerModel"))
+    assert.strictEqual((perMinute as any).reason, "rate_limited")
+    assert.strictEqual(millis((perMinute as any).retryAfter), 20_000)
+    assert.include(perMinute.message, "You exceeded your current quota")
+    assert.notInclude(perMinute.message, "[{")
+    assert.strictEqual(
+      (classify(429, quota("GenerateRequestsPerDayPerProjectPerModel")) as any).reason,
+      "quota_exhausted"
+    )
+  })
+
   it("a long non-JSON body is truncated in the message", () => {
     const error = classify(500, "x".repeat(10_000))
     assert.isBelow(error.message.length, 700)
