@@ -6,9 +6,11 @@
  */
 import * as HttpClient from "@effect/platform/HttpClient"
 import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
+import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
-import type * as Either from "effect/Either"
+import * as Either from "effect/Either"
 import type * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
 import type { LLMError } from "../../domain/Errors.js"
 import type { CallRequest } from "../../domain/Prompt.js"
 import type { ProviderAnswer, ProviderClient, ProviderTarget, StreamPart } from "../Provider.js"
@@ -64,6 +66,17 @@ const classifyContext = (context: Errors.ErrorContext, now: number): Errors.Clas
   now
 })
 
+/** A stream's parts as the unary answer, with the warnings they carried (logged by the call, scrubbed: API.md §14). */
+const assembled = (parts: ReadonlyArray<StreamPart>): ProviderAnswer => {
+  const { answer, warnings } = Assemble.answerOf(parts)
+  return warnings.length === 0 ? answer : { ...answer, warnings }
+}
+
+const isBadResponse = (error: LLMError): boolean => error._tag === "FatalError" && error.reason === "bad_response"
+
+/** A body that reads as SSE events (`event:` or `data:` first). */
+const looksLikeEvents = (text: string): boolean => /^\s*(?:event|data):/.test(text)
+
 /** A protocol's client over the `HttpClient` in context. */
 export const make = (codec: Codec): Effect.Effect<ProviderClient, never, HttpClient.HttpClient> =>
   Effect.map(HttpClient.HttpClient, (client) => {
@@ -112,11 +125,7 @@ export const make = (codec: Codec): Effect.Effect<ProviderClient, never, HttpCli
                 EventStream.openPull(response, context, makeHandler, undefined, scope),
                 (pull) => Assemble.drain(pull, observe)
               ),
-              (parts) => {
-                const { answer, warnings } = Assemble.answerOf(parts)
-                // logged by the call, scrubbed of the configured secrets (API.md §14)
-                return Effect.succeed(warnings.length === 0 ? answer : { ...answer, warnings })
-              }
+              (parts) => Effect.succeed(assembled(parts))
             )
         )
       ).pipe(Effect.scoped)
@@ -132,11 +141,25 @@ export const make = (codec: Codec): Effect.Effect<ProviderClient, never, HttpCli
               (response) =>
                 Effect.flatMap(
                   Response.readText(response, context),
-                  (text) =>
-                    codec.decode(text, response, classifyContext(context, clock.unsafeCurrentTimeMillis()), {
-                      target,
-                      request
-                    })
+                  (text): Effect.Effect<ProviderAnswer, LLMError> => {
+                    const classifying = classifyContext(context, clock.unsafeCurrentTimeMillis())
+                    const call = { target, request }
+                    const decoded = codec.decode(text, response, classifying, call)
+                    // a proxy that answered the unary request with its stream (claude-code#87842):
+                    // the events, read whole, are the answer (and its usage what was billed)
+                    return Either.isLeft(decoded) && isBadResponse(decoded.left) && looksLikeEvents(text)
+                      ? Effect.map(
+                        Stream.runCollect(
+                          EventStream.decode(
+                            Stream.succeed(new TextEncoder().encode(text)),
+                            context,
+                            codec.streamHandler(response, classifying, call)
+                          )
+                        ),
+                        (parts) => assembled(Chunk.toReadonlyArray(parts))
+                      )
+                      : decoded
+                  }
                 )
             )
           }),

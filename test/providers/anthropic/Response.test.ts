@@ -61,6 +61,27 @@ it.layer(NodeHttpClient.layerUndici)("Anthropic unary answers over HTTP", (it) =
       assert.strictEqual(result.requestId, "msg_01XrsJCi8CQoLcnnWdY8RsJz")
     }))
 
+  it.scoped("a unary request answered with the stream (a proxy's doing, claude-code#87842): the events are the answer, usage and all", () =>
+    Effect.gen(function*() {
+      const { client, server, target } = yield* setup
+      // the recorded stream of a text and a tool call, sent back to a unary request
+      server.enqueue(
+        Loopback.replay("anthropics-anthropic-sdk-python-tools/tool_use_response.txt", {
+          headers: { "content-type": "text/event-stream; charset=utf-8" }
+        })
+      )
+      const result = yield* client.generate(target, hello)
+      assert.strictEqual(result.content, "I'll check the current weather in Paris for you.")
+      assert.deepStrictEqual(
+        result.parts?.filter((part) => part.type === "tool-call").map((part) =>
+          part.type === "tool-call" && part.params
+        ),
+        [{ location: "Paris" }]
+      )
+      assert.isDefined(result.usage)
+      assert.isAbove(result.usage!.inputTokens, 0)
+    }))
+
   it.scoped("a 200 whose body is no Message is bad_response, never retried as a cut", () =>
     Effect.gen(function*() {
       const { client, server, target } = yield* setup
