@@ -126,6 +126,16 @@ const mergeUsage = (current: Usage | undefined, next: Usage): Usage => {
 }
 
 /**
+ * `message_start`'s usage, an input of nothing (0, no cache read or write: GLM's placeholder zeros)
+ * left unknown: no request has no input, so only a later count (`message_delta`'s) is a report of it.
+ */
+const withoutZeroInput = (counts: Usage): Usage =>
+  counts.input_tokens === 0 && (counts.cache_read_input_tokens ?? 0) === 0 &&
+    (counts.cache_creation_input_tokens ?? 0) === 0
+    ? { ...counts, input_tokens: undefined }
+    : counts
+
+/**
  * A `tool_use` block start's `input` as JSON text when it holds anything: Anthropic sends `{}` and
  * streams the arguments as `input_json_delta`s, while some compatible servers put them whole here.
  */
@@ -203,7 +213,7 @@ export const makeHandler = (
           modelVersion: message?.model ?? undefined
         })
         if (message?.usage != null) {
-          usage = mergeUsage(usage, message.usage)
+          usage = mergeUsage(usage, withoutZeroInput(message.usage))
           // its output count is a placeholder (WIRE-openai-anthropic §2): the input only, until message_delta's
           if (usage.input_tokens != null) out.push({ _tag: "Usage", usage: usageOf(usage), inputOnly: true })
         }

@@ -277,6 +277,33 @@ it.layer(NodeHttpClient.layerUndici)("Anthropic streams", (it) => {
         assert.strictEqual(summary(parts).finishReason, "stop")
       }))
 
+    it.effect("message_start's zero input (GLM's placeholder) is no report of it: the count message_delta gives is, else none", () =>
+      Effect.gen(function*() {
+        const start = event({
+          type: "message_start",
+          message: {
+            id: "msg_1",
+            type: "message",
+            role: "assistant",
+            model: "glm-4.6",
+            content: [],
+            usage: { input_tokens: 0, output_tokens: 0 }
+          }
+        })
+        const text = event({ type: "content_block_start", index: 0, content_block: { type: "text", text: "" } }) +
+          event({ type: "content_block_delta", index: 0, delta: { type: "text_delta", text: "ok" } }) +
+          event({ type: "content_block_stop", index: 0 })
+        const end = (usage: Record<string, number>) =>
+          event({ type: "message_delta", delta: { stop_reason: "end_turn" }, usage }) + event({ type: "message_stop" })
+        const usages = (parts: ReadonlyArray<StreamPart>) =>
+          partsOf(parts, "Usage").map((part) => [part.usage.inputTokens, part.usage.outputTokens])
+        const counted = yield* decodeText(start + text + end({ input_tokens: 14, output_tokens: 2 }))
+        assert.deepStrictEqual(usages(counted.parts), [[14, 2]])
+        // with no input anywhere the answer reports no usage (settled at its bound), never an input of 0
+        const uncounted = yield* decodeText(start + text + end({ output_tokens: 2 }))
+        assert.deepStrictEqual(usages(uncounted.parts), [])
+      }))
+
     it.effect("events without event: lines (the type in the data) and with CRLF framing decode the same", () =>
       Effect.gen(function*() {
         const framed = frameChunks(vercel + "anthropic-text.chunks.txt").toString("utf8")
