@@ -6,6 +6,7 @@ import { afterAll, assert, describe, it } from "@effect/vitest"
 import * as ConfigProvider from "effect/ConfigProvider"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Logger from "effect/Logger"
 import * as Redacted from "effect/Redacted"
 import * as fs from "node:fs"
 import * as os from "node:os"
@@ -407,9 +408,19 @@ describe("LLMConfig", () => {
         assert.strictEqual(inferred.ledger.backend, "postgres")
         const explicit = yield* load({ config: { ...minimal, ledger: { backend: "memory", url } } })
         assert.strictEqual(explicit.ledger.backend, "memory")
-        // a SQLite setting beside it (a project's path, a user file's url) keeps the default backend
-        const sqlite = yield* load({ config: { ...minimal, ledger: { path: "spend.db", url } } })
+        // a SQLite setting beside it (a project's path, a user file's url) keeps the default backend,
+        // and a warning says the url goes unused
+        const warnings: Array<string> = []
+        const logger = Logger.make(({ logLevel, message }) => {
+          if (logLevel._tag === "Warning") warnings.push(String(Array.isArray(message) ? message.join(" ") : message))
+        })
+        const sqlite = yield* load({ config: { ...minimal, ledger: { path: "spend.db", url } } }).pipe(
+          Effect.provide(Logger.replace(Logger.defaultLogger, logger))
+        )
         assert.strictEqual(sqlite.ledger.backend, "sqlite")
+        assert.strictEqual(warnings.length, 1)
+        assert.include(warnings[0], "ledger.url is not used: ledger.path makes the ledger a local SQLite file")
+        assert.notInclude(warnings[0], "db.internal")
         // and a url that is no PostgreSQL URL is refused as with backend: postgres
         const error = yield* loadError({ config: { ...minimal, ledger: { url: "mysql://db/llm" } } })
         assert.strictEqual(error.path, "ledger.url")

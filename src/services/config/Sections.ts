@@ -164,10 +164,18 @@ export const postgresUrlProblem = (url: string): string | undefined => {
  * `ledger`: the backend (project, else user, else `postgres` beside a `url`, else `sqlite`) and, per key, the settings it reads —
  * `path` and `durability` (sqlite), `max_events` (memory), `url` (postgres: required, and a PostgreSQL URL).
  */
+/** Where a setting came from, for a message (` (in ~/.config/effect-llm/config.yaml)`); nothing for the options. */
+const from = (origin: string | undefined): string => origin === undefined ? "" : ` (${origin})`
+
 export const resolveLedger = (sources: ReadonlyArray<Source>): Effect.Effect<LedgerConfig, ConfigError> => {
   const ledgerKey = <K extends "backend" | "path" | "url" | "maxEvents" | "durability">(key: K) =>
     firstDefined(sources.map((source) => source.file.ledger?.[key]))
   const originOf = (key: "backend" | "url") => sources.find((source) => source.file.ledger?.[key] !== undefined)?.origin
+  const originOfSetting = () =>
+    sources.find((source) =>
+      source.file.ledger?.path !== undefined || source.file.ledger?.durability !== undefined ||
+      source.file.ledger?.maxEvents !== undefined
+    )?.origin
   // a `url` with no `backend` (nor another backend's setting) in any file means PostgreSQL, the only
   // backend that reads one, not the default SQLite file: machines meant to share one budget would each keep their own
   const otherSettings = ledgerKey("path") !== undefined || ledgerKey("durability") !== undefined ||
@@ -175,12 +183,31 @@ export const resolveLedger = (sources: ReadonlyArray<Source>): Effect.Effect<Led
   const backend = ledgerKey("backend") ??
     (ledgerKey("url") !== undefined && !otherSettings ? "postgres" : defaults.ledger.backend)
   switch (backend) {
-    case "sqlite":
-      return Effect.succeed({
+    case "sqlite": {
+      const config: LedgerConfig = {
         backend,
         path: ledgerKey("path") ?? defaults.ledger.path,
         durability: ledgerKey("durability") ?? defaults.ledger.durability
-      })
+      }
+      // a `url` another file's SQLite setting overrode: said, or a fleet meant to share one budget
+      // would each keep their own without a word
+      return ledgerKey("url") !== undefined && ledgerKey("backend") === undefined
+        ? Effect.as(
+          Effect.logWarning(
+            `ledger.url${from(originOf("url"))} is not used: ledger.${
+              ledgerKey("path") !== undefined
+                ? "path"
+                : ledgerKey("durability") !== undefined
+                ? "durability"
+                : "max_events"
+            }${
+              from(originOfSetting())
+            } makes the ledger a local SQLite file; set ledger.backend: postgres to use the URL`
+          ),
+          config
+        )
+        : Effect.succeed(config)
+    }
     case "memory":
       return Effect.succeed({ backend, maxEvents: ledgerKey("maxEvents") ?? defaults.ledger.maxEvents })
     case "postgres": {
