@@ -18,5 +18,6 @@ export const make = Client.make({
   // Thinking models refuse a non-streaming call (WIRE.md §2.2)
   streamsOnly: Models.thinks,
   decode: (bodyText, response, context) => Decode.decode(bodyText, response.status, headersOf(response), context),
-  streamHandler: (response, context) => DashScopeStream.makeHandler(headersOf(response), context)
+  streamHandler: (response, context) => DashScopeStream.makeHandler(headersOf(response), context),
+  unaryEvents: false
 })

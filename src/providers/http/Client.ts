@@ -46,6 +46,12 @@ export interface Codec {
     target: ProviderTarget,
     request: CallRequest
   ) => PreparedRequest | undefined
+  /**
+   * Whether a unary request answered with SSE events (a proxy that streamed it) is read through
+   * `streamHandler`; not for DashScope, whose events without `incremental_output` (a unary request
+   * sends none) each hold the whole text so far.
+   */
+  readonly unaryEvents?: false
   /** The decoder of one 2xx stream's events. */
   readonly streamHandler: (
     response: HttpClientResponse.HttpClientResponse,
@@ -74,8 +80,8 @@ const assembled = (parts: ReadonlyArray<StreamPart>): ProviderAnswer => {
 
 const isBadResponse = (error: LLMError): boolean => error._tag === "FatalError" && error.reason === "bad_response"
 
-/** A body that reads as SSE events (`event:` or `data:` first). */
-const looksLikeEvents = (text: string): boolean => /^\s*(?:event|data):/.test(text)
+/** A body that reads as SSE events: a field (`event:`, `data:`, `id:`, `retry:`) or a comment (`: …`) first. */
+const looksLikeEvents = (text: string): boolean => /^\s*(?:event|data|id|retry)?:/.test(text)
 
 /** A protocol's client over the `HttpClient` in context. */
 export const make = (codec: Codec): Effect.Effect<ProviderClient, never, HttpClient.HttpClient> =>
@@ -147,7 +153,8 @@ export const make = (codec: Codec): Effect.Effect<ProviderClient, never, HttpCli
                     const decoded = codec.decode(text, response, classifying, call)
                     // a proxy that answered the unary request with its stream (claude-code#87842):
                     // the events, read whole, are the answer (and its usage what was billed)
-                    return Either.isLeft(decoded) && isBadResponse(decoded.left) && looksLikeEvents(text)
+                    return Either.isLeft(decoded) && codec.unaryEvents !== false && isBadResponse(decoded.left) &&
+                        looksLikeEvents(text)
                       ? Effect.map(
                         Stream.runCollect(
                           EventStream.decode(

@@ -170,12 +170,8 @@ const from = (origin: string | undefined): string => origin === undefined ? "" :
 export const resolveLedger = (sources: ReadonlyArray<Source>): Effect.Effect<LedgerConfig, ConfigError> => {
   const ledgerKey = <K extends "backend" | "path" | "url" | "maxEvents" | "durability">(key: K) =>
     firstDefined(sources.map((source) => source.file.ledger?.[key]))
-  const originOf = (key: "backend" | "url") => sources.find((source) => source.file.ledger?.[key] !== undefined)?.origin
-  const originOfSetting = () =>
-    sources.find((source) =>
-      source.file.ledger?.path !== undefined || source.file.ledger?.durability !== undefined ||
-      source.file.ledger?.maxEvents !== undefined
-    )?.origin
+  const originOf = (key: "backend" | "url" | "path" | "durability" | "maxEvents") =>
+    sources.find((source) => source.file.ledger?.[key] !== undefined)?.origin
   // a `url` with no `backend` (nor another backend's setting) in any file means PostgreSQL, the only
   // backend that reads one, not the default SQLite file: machines meant to share one budget would each keep their own
   const otherSettings = ledgerKey("path") !== undefined || ledgerKey("durability") !== undefined ||
@@ -191,17 +187,16 @@ export const resolveLedger = (sources: ReadonlyArray<Source>): Effect.Effect<Led
       }
       // a `url` another file's SQLite setting overrode: said, or a fleet meant to share one budget
       // would each keep their own without a word
+      const sqliteSetting = ledgerKey("path") !== undefined
+        ? "path"
+        : ledgerKey("durability") !== undefined
+        ? "durability"
+        : "max_events"
       return ledgerKey("url") !== undefined && ledgerKey("backend") === undefined
         ? Effect.as(
           Effect.logWarning(
-            `ledger.url${from(originOf("url"))} is not used: ledger.${
-              ledgerKey("path") !== undefined
-                ? "path"
-                : ledgerKey("durability") !== undefined
-                ? "durability"
-                : "max_events"
-            }${
-              from(originOfSetting())
+            `ledger.url${from(originOf("url"))} is not used: ledger.${sqliteSetting}${
+              from(originOf(sqliteSetting === "max_events" ? "maxEvents" : sqliteSetting))
             } makes the ledger a local SQLite file; set ledger.backend: postgres to use the URL`
           ),
           config

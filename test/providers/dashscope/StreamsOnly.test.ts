@@ -99,6 +99,19 @@ describe("DashScope models that answer only as a stream", () => {
       })
     ))
 
+  it.scoped("a unary request answered with events (a proxy's doing) stays bad_response: without incremental_output each holds the whole text so far", () =>
+    withServer((server, client) =>
+      Effect.gen(function*() {
+        server.enqueue(
+          Loopback.replay("cnblogs-dashscope-sdk/single-generation-message-reasoning-sse.response.body.txt", {
+            headers: sse
+          })
+        )
+        const exit = yield* Effect.exit(client.generate(thinking(server, "qwen-plus"), minimalRequest))
+        expectError(failureOf(exit), "FatalError", "bad_response", 200)
+      })
+    ))
+
   it.scoped("tool calls streamed to a -thinking model come back as the answer's ordered parts", () =>
     withServer((server, client) =>
       Effect.gen(function*() {

@@ -129,6 +129,38 @@ describe("openai unary answers (recorded)", () => {
   })
 })
 
+describe("openai unary answers streamed by a proxy", () => {
+  it.scoped("SSE events answering a unary request, a comment or an id line first: the events are the answer", () =>
+    withServer((server, client) =>
+      Effect.gen(function*() {
+        const chunk = (delta: Record<string, unknown>, finish: string | null, usage?: Record<string, number>) =>
+          `data: ${
+            JSON.stringify({
+              id: "gen-1",
+              object: "chat.completion.chunk",
+              model: "gpt-4o",
+              choices: [{ index: 0, delta, finish_reason: finish }],
+              ...(usage === undefined ? {} : { usage })
+            })
+          }\n\n`
+        const events = chunk({ role: "assistant", content: "Hel" }, null) +
+          chunk({ content: "lo" }, "stop", { prompt_tokens: 5, completion_tokens: 2, total_tokens: 7 }) +
+          "data: [DONE]\n\n"
+        const sse = { "content-type": "text/event-stream" }
+        server.enqueue(
+          { headers: sse, body: `: OPENROUTER PROCESSING\n\n${events}` },
+          { headers: sse, body: events.replace(/^data:/gm, "id: 1\ndata:") }
+        )
+        for (const _ of [1, 2]) {
+          const answer = yield* client.generate(targetOf(server), hello)
+          assert.strictEqual(answer.content, "Hello")
+          assert.deepStrictEqual([answer.usage?.inputTokens, answer.usage?.outputTokens], [5, 2])
+          assert.strictEqual(answer.finishReason, "stop")
+        }
+      })
+    ))
+})
+
 describe("openai unary answers (documented shapes)", () => {
   const completion = (message: Record<string, unknown>, extra: Record<string, unknown> = {}) =>
     JSON.stringify({ id: "x", choices: [{ index: 0, message, finish_reason: "stop" }], ...extra })
