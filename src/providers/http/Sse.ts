@@ -36,58 +36,65 @@ const none: ReadonlyArray<string> = Object.freeze([])
  */
 export const maxEventChars = 64 * 1024 * 1024
 
+/** Whether the field name of the line `source[from, fieldEnd)` is `name` (no slice for it). */
+const fieldIs = (source: string, from: number, fieldEnd: number, name: string) =>
+  fieldEnd - from === name.length && source.startsWith(name, from)
+
 /**
- * Creates a parser accepting `\r\n`, `\n` and `\r` line ends (and so `\r\n\r\n`, `\n\n`, `\r\r` event
- * ends). `feed` throws a `RangeError` once the event it is in passes `maxChars`.
+ * The parser's state and steps as a class: its methods are one function each for every parser, so
+ * code V8 optimized while one stream was read (calls inlined by their target) stays valid for the
+ * next stream's parser. As closures made per parser, every call between them named another function
+ * on each stream, and the second stream of a process threw the first one's optimized code away
+ * ("wrong call target") and paid for optimizing it again.
  */
-export const makeParser = (maxChars: number = maxEventChars): SseParser => {
-  let pending: Array<string> = []
-  let pendingChars = 0
+class Parser implements SseParser {
+  private pending: Array<string> = []
+  private pendingChars = 0
   // the characters of the lines of the event being read (checked once per `feed`, not per line)
-  let eventChars = 0
-  let skipLeadingLf = false
-  let atStart = true
-  let event: string | undefined
-  let id: string | undefined
+  private eventChars = 0
+  private skipLeadingLf = false
+  private atStart = true
+  private event: string | undefined = undefined
+  private id: string | undefined = undefined
   // The first `data:` line, and the further ones of a multi-line event (rare).
-  let data: string | undefined
-  let moreData: Array<string> | undefined
-  let comments: Array<string> | undefined
-  let raw: Array<string> | undefined
-  let out: Array<SseEvent> = []
+  private data: string | undefined = undefined
+  private moreData: Array<string> | undefined = undefined
+  private comments: Array<string> | undefined = undefined
+  private raw: Array<string> | undefined = undefined
+  private out: Array<SseEvent> = []
 
-  const dispatch = (unterminated = false) => {
-    if (data !== undefined || raw !== undefined || event !== undefined || comments !== undefined) {
+  constructor(private readonly maxChars: number) {}
+
+  private dispatch(unterminated = false): void {
+    const data = this.data
+    if (data !== undefined || this.raw !== undefined || this.event !== undefined || this.comments !== undefined) {
+      const moreData = this.moreData
       const dispatched: SseEvent = {
-        event,
-        id,
+        event: this.event,
+        id: this.id,
         data: moreData === undefined ? data : `${data}\n${moreData.join("\n")}`,
-        comments: comments ?? none,
-        raw: raw ?? none
+        comments: this.comments ?? none,
+        raw: this.raw ?? none
       }
-      out.push(unterminated ? { ...dispatched, unterminated } : dispatched)
+      this.out.push(unterminated ? { ...dispatched, unterminated } : dispatched)
     }
-    event = undefined
-    eventChars = 0
-    data = undefined
-    moreData = undefined
-    comments = undefined
-    raw = undefined
+    this.event = undefined
+    this.eventChars = 0
+    this.data = undefined
+    this.moreData = undefined
+    this.comments = undefined
+    this.raw = undefined
   }
-
-  /** Whether the field name of the line `source[from, fieldEnd)` is `name` (no slice for it). */
-  const fieldIs = (source: string, from: number, fieldEnd: number, name: string) =>
-    fieldEnd - from === name.length && source.startsWith(name, from)
 
   /**
    * One line, `source[from, to)`, its first colon at `colon` (-1: none): taken by indices, so a
    * `data:` line costs one string (its value), not the line, its field name and its value.
    */
-  const line = (source: string, from: number, to: number, colon: number) => {
-    if (to === from) return dispatch()
-    eventChars += to - from
+  private line(source: string, from: number, to: number, colon: number): void {
+    if (to === from) return this.dispatch()
+    this.eventChars += to - from
     if (colon === from) {
-      ;(comments ??= []).push(source.slice(from + 1, to))
+      ;(this.comments ??= []).push(source.slice(from + 1, to))
       return
     }
     const fieldEnd = colon < 0 ? to : colon
@@ -95,32 +102,34 @@ export const makeParser = (maxChars: number = maxEventChars): SseParser => {
     const valueStart = colon < 0 ? to : source.charCodeAt(colon + 1) === 32 ? colon + 2 : colon + 1
     if (fieldIs(source, from, fieldEnd, "data")) {
       const value = source.slice(valueStart, to)
-      if (data === undefined) data = value
-      else (moreData ??= []).push(value)
+      if (this.data === undefined) this.data = value
+      else (this.moreData ??= []).push(value)
     } else if (fieldIs(source, from, fieldEnd, "event")) {
       // Some captures omit the blank line between events: a new header after data starts a new event.
-      if (data !== undefined) dispatch()
-      event = source.slice(valueStart, to)
+      if (this.data !== undefined) this.dispatch()
+      this.event = source.slice(valueStart, to)
     } else if (fieldIs(source, from, fieldEnd, "id")) {
-      if (data !== undefined) dispatch()
-      id = source.slice(valueStart, to)
+      if (this.data !== undefined) this.dispatch()
+      this.id = source.slice(valueStart, to)
     } else if (!fieldIs(source, from, fieldEnd, "retry")) {
-      ;(raw ??= []).push(source.slice(from, to))
+      ;(this.raw ??= []).push(source.slice(from, to))
     }
   }
 
   /** A whole line given as its own string (one that spanned reads, or the end's). */
-  const wholeLine = (text: string) => line(text, 0, text.length, text.indexOf(":"))
+  private wholeLine(text: string): void {
+    this.line(text, 0, text.length, text.indexOf(":"))
+  }
 
-  const feed = (input: string): Array<SseEvent> => {
+  feed(input: string): Array<SseEvent> {
     let text = input
-    if (atStart && text.length > 0) {
-      atStart = false
+    if (this.atStart && text.length > 0) {
+      this.atStart = false
       if (text.charCodeAt(0) === 0xfeff) text = text.slice(1)
     }
     let start = 0
-    if (skipLeadingLf && text.length > 0) {
-      skipLeadingLf = false
+    if (this.skipLeadingLf && text.length > 0) {
+      this.skipLeadingLf = false
       if (text.charCodeAt(0) === 10) start = 1
     }
     const length = text.length
@@ -134,51 +143,55 @@ export const makeParser = (maxChars: number = maxEventChars): SseParser => {
       if (lf !== -1 && lf < start) lf = text.indexOf("\n", start)
       const end = cr === -1 ? lf : lf === -1 ? cr : cr < lf ? cr : lf
       if (end === -1) break
-      if (pending.length > 0) {
-        pending.push(text.slice(start, end))
-        const joined = pending.join("")
-        pending = []
-        pendingChars = 0
-        wholeLine(joined)
+      if (this.pending.length > 0) {
+        this.pending.push(text.slice(start, end))
+        const joined = this.pending.join("")
+        this.pending = []
+        this.pendingChars = 0
+        this.wholeLine(joined)
       } else {
         if (colonAt !== -1 && colonAt < start) colonAt = text.indexOf(":", start)
-        line(text, start, end, colonAt !== -1 && colonAt < end ? colonAt : -1)
+        this.line(text, start, end, colonAt !== -1 && colonAt < end ? colonAt : -1)
       }
       start = end + 1
       if (end === cr) {
         if (start < length) {
           if (text.charCodeAt(start) === 10) start++
         } else {
-          skipLeadingLf = true
+          this.skipLeadingLf = true
         }
       }
     }
     if (start < length) {
-      pending.push(text.slice(start))
-      pendingChars += length - start
+      this.pending.push(text.slice(start))
+      this.pendingChars += length - start
     }
-    if (eventChars + pendingChars > maxChars) {
-      throw new RangeError(`an event longer than ${maxChars} characters (its end not yet received)`)
+    if (this.eventChars + this.pendingChars > this.maxChars) {
+      throw new RangeError(`an event longer than ${this.maxChars} characters (its end not yet received)`)
     }
-    const events = out
-    out = []
+    const events = this.out
+    this.out = []
     return events
   }
 
-  const end = (): Array<SseEvent> => {
-    if (pending.length > 0) {
-      wholeLine(pending.join(""))
-      pending = []
-      pendingChars = 0
+  end(): Array<SseEvent> {
+    if (this.pending.length > 0) {
+      this.wholeLine(this.pending.join(""))
+      this.pending = []
+      this.pendingChars = 0
     }
-    dispatch(true)
-    const events = out
-    out = []
+    this.dispatch(true)
+    const events = this.out
+    this.out = []
     return events
   }
-
-  return { feed, end }
 }
+
+/**
+ * Creates a parser accepting `\r\n`, `\n` and `\r` line ends (and so `\r\n\r\n`, `\n\n`, `\r\r` event
+ * ends). `feed` throws a `RangeError` once the event it is in passes `maxChars`.
+ */
+export const makeParser = (maxChars: number = maxEventChars): SseParser => new Parser(maxChars)
 
 /** Parses a whole body at once (an error body). */
 export const parseAll = (text: string): Array<SseEvent> => {

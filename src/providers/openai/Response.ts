@@ -104,59 +104,96 @@ const decodeCompletion = Schema.decodeUnknownEither(Completion)
 // test/providers/openai/Stream.test.ts checks both on every recorded event and on mutations of
 // them. Keep the two in step when a field is added.
 
-const isFunction = (value: unknown): boolean =>
-  Json.isObject(value) && Json.isField(value.name, Json.isString) && Json.isField(value.arguments, Json.isString)
+// Written out with inline checks (`x == null || typeof x === "…"` is `Json.isField(x, Json.isString)`):
+// a chunk is checked once per stream event, and each helper call is a call more in the interpreter and
+// a TurboFan job more while a stream warms up.
+const isObj = (value: unknown): value is { readonly [key: string]: unknown } =>
+  typeof value === "object" && value !== null && !Array.isArray(value)
 
-const isToolCall = (value: unknown): boolean =>
-  Json.isObject(value) && Json.isField(value.index, Json.isNumber) && Json.isField(value.id, Json.isString) &&
-  Json.isField(value.type, Json.isString) && Json.isField(value.function, isFunction)
+const isFunction = (value: unknown): boolean => {
+  if (!isObj(value)) return false
+  const name = value.name
+  const args = value.arguments
+  return (name == null || typeof name === "string") && (args == null || typeof args === "string")
+}
 
-const isContent = (value: unknown): boolean => Json.isString(value) || Array.isArray(value)
+const isToolCall = (value: unknown): boolean => {
+  if (!isObj(value)) return false
+  const index = value.index
+  const id = value.id
+  const type = value.type
+  const fn = value.function
+  return (index == null || typeof index === "number") && (id == null || typeof id === "string") &&
+    (type == null || typeof type === "string") && (fn == null || isFunction(fn))
+}
 
-const isMessage = (value: unknown): boolean =>
-  Json.isObject(value) && Json.isField(value.content, isContent) &&
-  Json.isField(value.reasoning_content, Json.isString) && Json.isField(value.reasoning, Json.isString) &&
-  Json.isField(value.refusal, Json.isString) &&
-  Json.isField(value.tool_calls, (calls) => Json.isArrayOf(calls, isToolCall))
+const isToolCalls = (calls: unknown): boolean => {
+  if (!Array.isArray(calls)) return false
+  for (let i = 0; i < calls.length; i++) if (!isToolCall(calls[i])) return false
+  return true
+}
 
-const isChoice = (value: unknown): boolean =>
-  Json.isObject(value) && Json.isField(value.index, isIndex) && Json.isField(value.message, isMessage) &&
-  Json.isField(value.delta, isMessage) && Json.isField(value.finish_reason, Json.isString) &&
-  Json.isField(value.usage, isUsage)
+const isMessage = (value: unknown): boolean => {
+  if (!isObj(value)) return false
+  const content = value.content
+  const reasoningContent = value.reasoning_content
+  const reasoning = value.reasoning
+  const refusal = value.refusal
+  const calls = value.tool_calls
+  return (content == null || typeof content === "string" || Array.isArray(content)) &&
+    (reasoningContent == null || typeof reasoningContent === "string") &&
+    (reasoning == null || typeof reasoning === "string") && (refusal == null || typeof refusal === "string") &&
+    (calls == null || isToolCalls(calls))
+}
 
-const isChoices = (value: unknown): boolean => Json.isArrayOf(value, isChoice)
+const isChoice = (value: unknown): boolean => {
+  if (!isObj(value)) return false
+  const index = value.index
+  const message = value.message
+  const delta = value.delta
+  const reason = value.finish_reason
+  return (index == null || typeof index === "number" || typeof index === "string") &&
+    (message == null || isMessage(message)) && (delta == null || isMessage(delta)) &&
+    (reason == null || typeof reason === "string") && (value.usage == null || isUsage(value.usage))
+}
 
-/** A choice's `index`: a number, or its decimal text (some servers quote it). */
-const isIndex = (value: unknown): boolean => Json.isNumber(value) || Json.isString(value)
+const isChoices = (value: unknown): boolean => {
+  if (!Array.isArray(value)) return false
+  for (let i = 0; i < value.length; i++) if (!isChoice(value[i])) return false
+  return true
+}
+
+const optNumber = (value: unknown): boolean => value == null || typeof value === "number"
 
 const isPromptDetails = (value: unknown): boolean =>
-  Json.isObject(value) && Json.isField(value.cached_tokens, Json.isNumber) &&
-  Json.isField(value.cache_write_tokens, Json.isNumber) &&
-  Json.isField(value.cache_creation_input_tokens, Json.isNumber)
+  isObj(value) && optNumber(value.cached_tokens) && optNumber(value.cache_write_tokens) &&
+  optNumber(value.cache_creation_input_tokens)
 
-const isCompletionDetails = (value: unknown): boolean =>
-  Json.isObject(value) && Json.isField(value.reasoning_tokens, Json.isNumber)
+const isCompletionDetails = (value: unknown): boolean => isObj(value) && optNumber(value.reasoning_tokens)
 
 const isUsage = (value: unknown): boolean =>
-  Json.isObject(value) &&
-  Json.isField(value.prompt_tokens, Json.isNumber) &&
-  Json.isField(value.completion_tokens, Json.isNumber) &&
-  Json.isField(value.total_tokens, Json.isNumber) &&
-  Json.isField(value.prompt_tokens_details, isPromptDetails) &&
-  Json.isField(value.completion_tokens_details, isCompletionDetails) &&
-  Json.isField(value.prompt_cache_hit_tokens, Json.isNumber) &&
-  Json.isField(value.cached_tokens, Json.isNumber)
+  isObj(value) &&
+  optNumber(value.prompt_tokens) &&
+  optNumber(value.completion_tokens) &&
+  optNumber(value.total_tokens) &&
+  (value.prompt_tokens_details == null || isPromptDetails(value.prompt_tokens_details)) &&
+  (value.completion_tokens_details == null || isCompletionDetails(value.completion_tokens_details)) &&
+  optNumber(value.prompt_cache_hit_tokens) &&
+  optNumber(value.cached_tokens)
 
-const isGroq = (value: unknown): boolean => Json.isObject(value) && Json.isField(value.usage, isUsage)
+const isGroq = (value: unknown): boolean => isObj(value) && (value.usage == null || isUsage(value.usage))
 
 /** What a stream event or a unary body is read as: what `Schema.is(Completion)` accepts, at guard speed. */
-export const isCompletion = (value: unknown): value is Completion =>
-  Json.isObject(value) &&
-  Json.isField(value.id, Json.isString) &&
-  Json.isField(value.model, Json.isString) &&
-  Json.isField(value.choices, isChoices) &&
-  Json.isField(value.usage, isUsage) &&
-  Json.isField(value.x_groq, isGroq)
+export const isCompletion = (value: unknown): value is Completion => {
+  if (!isObj(value)) return false
+  const id = value.id
+  const model = value.model
+  const choices = value.choices
+  const usage = value.usage
+  const groq = value.x_groq
+  return (id == null || typeof id === "string") && (model == null || typeof model === "string") &&
+    (choices == null || isChoices(choices)) && (usage == null || isUsage(usage)) && (groq == null || isGroq(groq))
+}
 
 /** True for an object with one of the fields a completion or chunk is recognised by (`{"status":"ok"}` is not one). */
 export const looksLikeCompletion = (json: unknown): boolean =>
@@ -187,6 +224,13 @@ const isFirst = (choice: Choice): boolean => choice.index == null || choice.inde
 const messageOf = (choice: Choice | undefined, streamed: boolean) =>
   (streamed ? choice?.delta ?? choice?.message : choice?.message ?? choice?.delta) ?? undefined
 
+/** The first choice (index 0) of a stream chunk and its `delta` (else `message`): read once per stream event. */
+export const firstOf = (completion: Completion) => {
+  const choice = firstChoice(completion)
+  return { choice, message: messageOf(choice, true) }
+}
+type Message = ReturnType<typeof messageOf>
+
 /** The text of content chunks of `type` (`text`; `thinking`, whose `thinking` is text or text chunks). */
 const chunksText = (chunks: ReadonlyArray<unknown>, type: "text" | "thinking"): string => {
   let text = ""
@@ -200,8 +244,12 @@ const chunksText = (chunks: ReadonlyArray<unknown>, type: "text" | "thinking"): 
 }
 
 /** The answer text of the first choice (`message`, or `delta` when `streamed`); `""` when it has none. */
-export const contentOf = (completion: Completion, streamed = false): string => {
-  const content = messageOf(firstChoice(completion), streamed)?.content
+export const contentOf = (completion: Completion, streamed = false): string =>
+  contentOfMessage(messageOf(firstChoice(completion), streamed))
+
+/** `contentOf` of a first choice's message. */
+export const contentOfMessage = (message: Message): string => {
+  const content = message?.content
   return typeof content === "string" ? content : content == null ? "" : chunksText(content, "text")
 }
 
@@ -209,8 +257,11 @@ export const contentOf = (completion: Completion, streamed = false): string => {
  * The first choice's reasoning text: `reasoning_content` if any, else `reasoning` (never both: some
  * send both), else the `thinking` chunks of its content.
  */
-export const reasoningOf = (completion: Completion, streamed = false): string => {
-  const message = messageOf(firstChoice(completion), streamed)
+export const reasoningOf = (completion: Completion, streamed = false): string =>
+  reasoningOfMessage(messageOf(firstChoice(completion), streamed))
+
+/** `reasoningOf` of a first choice's message. */
+export const reasoningOfMessage = (message: Message): string => {
   if (message == null) return ""
   const content = message.reasoning_content
   if (content != null && content.length > 0) return content
@@ -234,8 +285,11 @@ export const toolCallPart = (id: string, name: string, text: string, newId?: () 
   Tools.toolCallPart(metadataKey, id, name, text, newId)
 
 /** The finish reason, once the first choice says it ended (not null, absent or empty). */
-export const finishOf = (completion: Completion): FinishReason | undefined => {
-  const reason = firstChoice(completion)?.finish_reason
+export const finishOf = (completion: Completion): FinishReason | undefined => finishOfChoice(firstChoice(completion))
+
+/** `finishOf` of a first choice. */
+export const finishOfChoice = (choice: Choice | undefined): FinishReason | undefined => {
+  const reason = choice?.finish_reason
   return typeof reason === "string" && reason.length > 0 ? fromOpenAI(reason) : undefined
 }
 
@@ -245,8 +299,8 @@ export const finishOf = (completion: Completion): FinishReason | undefined => {
  * or leaves a count unknown (vLLM's `completion_tokens: null`): missing is unknown, not 0
  * (WIRE-openai-anthropic §1.4), so the call is settled at its estimate instead of under-counted.
  */
-export const reportedUsage = (completion: Completion): Usage | undefined => {
-  const usage = completion.usage ?? completion.x_groq?.usage ?? firstChoice(completion)?.usage ?? undefined
+export const reportedUsage = (completion: Completion, first?: Choice): Usage | undefined => {
+  const usage = completion.usage ?? completion.x_groq?.usage ?? (first ?? firstChoice(completion))?.usage ?? undefined
   return usage != null && usage.prompt_tokens != null && usage.completion_tokens != null ? usage : undefined
 }
 

@@ -27,16 +27,15 @@ import { metadataKey } from "./Content.js"
 import { classifyInBand, isErrorPayload } from "./Errors.js"
 import {
   billedOf,
-  contentOf,
-  finishOf,
+  contentOfMessage,
+  finishOfChoice,
+  firstOf,
   isCompletion,
   looksLikeCompletion,
   modelVersionOf,
-  reasoningOf,
-  refusalOf,
+  reasoningOfMessage,
   reportedUsage,
   requestIdOf,
-  toolCallsOf,
   usageOf
 } from "./Response.js"
 
@@ -50,29 +49,36 @@ const errorFieldOf = (lines: ReadonlyArray<string>): { readonly json: unknown; r
   return undefined
 }
 
-/** The decoder of one stream's events; `headers` are the response's (`x-request-id`, the rate-limit headers). */
-export const makeHandler = (
-  headers: Readonly<Record<string, string | undefined>>,
-  context: Errors.ClassifyContext
-) =>
-(): EventStream.EventHandler => {
-  let finish: FinishReason | undefined
-  let sawEvent = false
+/**
+ * The decoder of one stream's events, as a class: its methods are one function each for every stream,
+ * so code V8 optimized while one stream was read (calls inlined by their target, `EventDecoder`'s call
+ * of `onEvent` among them) stays valid for the next stream's handler; as closures made per stream the
+ * second stream of a process threw it away ("wrong call target") and paid for optimizing it again.
+ */
+class Handler implements EventStream.EventHandler {
+  private finish: FinishReason | undefined = undefined
+  private sawEvent = false
   // The ids last emitted as `Metadata` (every chunk repeats them: one part when they change).
-  let announced = false
-  let requestId: string | undefined
-  let modelVersion: string | undefined
+  private announced = false
+  private requestId: string | undefined = undefined
+  private modelVersion: string | undefined = undefined
   // A refusal streamed (`delta.refusal`): a `stop` finish is then `filter`. Its text is output no
   // part carries: its bytes since the last usage report are `heldOutputBytes`.
-  let refused = false
-  let refusalBytes = 0
+  private refused = false
+  private refusalBytes = 0
   // A text delta streamed: moderation after it ends the answer rather than failing it.
-  let sawText = false
+  private sawText = false
   // Tool calls being assembled from their fragments, emitted whole at the finish.
-  const calls = Tools.fragmentAssembler(metadataKey)
-
+  private readonly calls = Tools.fragmentAssembler(metadataKey)
   // Lines that are no SSE field, before the first event: a 200 whose body is one unframed JSON value.
-  const raw = EventText.rawJson(context)
+  private readonly raw: ReturnType<typeof EventText.rawJson>
+
+  constructor(
+    private readonly headers: Readonly<Record<string, string | undefined>>,
+    private readonly context: Errors.ClassifyContext
+  ) {
+    this.raw = EventText.rawJson(context)
+  }
 
   /**
    * An error object in the stream, classified. Moderation cutting the answer after text is its end, as
@@ -81,33 +87,33 @@ export const makeHandler = (
    * the answer is complete: the error is only a `Warning` (WIRE-openai-anthropic §1.8; OpenAI, vLLM and
    * OpenRouter send "Token limit reached" after a real finish) and the stream reads on to `[DONE]`.
    */
-  const inBandError = (
+  private inBandError(
     json: unknown,
     text: string,
     said: string,
     out: Array<StreamPart>,
     statusComment?: number
-  ): EventStream.Step => {
-    const error = classifyInBand(json, text, headers, context, said, statusComment)
-    if (sawText && error._tag === "FatalError" && error.reason === "content_filter") {
-      finish = "filter"
+  ): EventStream.Step {
+    const error = classifyInBand(json, text, this.headers, this.context, said, statusComment)
+    if (this.sawText && error._tag === "FatalError" && error.reason === "content_filter") {
+      this.finish = "filter"
       return "finished"
     }
-    if (finish === undefined) return error
+    if (this.finish === undefined) return error
     out.push({ _tag: "Warning", message: `${error.message} (after the answer's finish_reason: the answer stands)` })
     return undefined
   }
 
-  const chunk = (
+  private chunk(
     json: unknown,
     text: string,
     said: string,
     out: Array<StreamPart>,
     statusComment?: number
-  ): EventStream.Step => {
+  ): EventStream.Step {
     if (isErrorPayload(json)) {
-      // OpenRouter's error chunk after a real finish also carries the usage: read on when it is a chunk.
-      const step = inBandError(json, text, said, out, statusComment)
+      // OpenRouter's error chunk after a real this.finish also carries the usage: read on when it is a chunk.
+      const step = this.inBandError(json, text, said, out, statusComment)
       // one that ends the attempt with usage beside it was billed (OpenRouter's shape): so is the call
       if (step !== undefined) {
         const billed = Json.isObject(json) ? billedOf(json) : undefined
@@ -118,119 +124,144 @@ export const makeHandler = (
       }
       if (!looksLikeCompletion(json) || !isCompletion(json)) return undefined
     } else if (!looksLikeCompletion(json) || !isCompletion(json)) {
-      return Errors.badResponse(`a stream event is not a chat completion chunk: ${text}`, { ...context, status: 200 })
+      return Errors.badResponse(`a stream event is not a chat completion chunk: ${text}`, {
+        ...this.context,
+        status: 200
+      })
     }
-    const id = requestIdOf(json, headers)
+    const id = requestIdOf(json, this.headers)
     const version = modelVersionOf(json)
     // Azure's leading filter chunk has `"id": ""` and `"model": ""`: no ids to announce yet.
-    if ((id !== undefined || version !== undefined) && (!announced || id !== requestId || version !== modelVersion)) {
-      announced = true
-      requestId = id
-      modelVersion = version
-      out.push({ _tag: "Metadata", requestId, modelVersion })
+    if (
+      (id !== undefined || version !== undefined) &&
+      (!this.announced || id !== this.requestId || version !== this.modelVersion)
+    ) {
+      this.announced = true
+      this.requestId = id
+      this.modelVersion = version
+      out.push({ _tag: "Metadata", requestId: this.requestId, modelVersion: this.modelVersion })
     }
-    const reasoning = reasoningOf(json, true)
+    // the first choice and its message, once per event
+    const { choice, message } = firstOf(json)
+    const reasoning = reasoningOfMessage(message)
     if (reasoning.length > 0) out.push({ _tag: "ReasoningDelta", text: reasoning })
-    const content = contentOf(json, true)
+    const content = contentOfMessage(message)
     if (content.length > 0) {
-      sawText = true
+      this.sawText = true
       out.push({ _tag: "TextDelta", text: content })
     }
-    const refusalText = refusalOf(json, true)
+    const refusalText = message?.refusal ?? ""
     const refusal = refusalText.length > 0
     if (refusal) {
-      refused = true
-      refusalBytes += Buffer.byteLength(refusalText, "utf8")
+      this.refused = true
+      this.refusalBytes += Buffer.byteLength(refusalText, "utf8")
     }
-    const fragments = toolCallsOf(json, true)
-    calls.add(fragments)
-    const usage = reportedUsage(json)
+    const fragments = message?.tool_calls
+    if (fragments != null && fragments.length > 0) this.calls.add(fragments)
+    const usage = reportedUsage(json, choice)
     if (usage !== undefined) {
       out.push({ _tag: "Usage", usage: usageOf(usage) })
       // (a server reporting on every chunk counts what it streamed so far)
-      calls.reported()
-      refusalBytes = 0
+      this.calls.reported()
+      this.refusalBytes = 0
     }
-    const reason = finishOf(json)
+    const reason = finishOfChoice(choice)
     if (reason !== undefined) {
-      finish = refused && reason === "stop" ? "filter" : reason
-      calls.flush(out, reason === "length")
+      this.finish = this.refused && reason === "stop" ? "filter" : reason
+      this.calls.flush(out, reason === "length")
     }
     return undefined
   }
 
-  return {
-    onEvent: (event, out) => {
-      if (event.raw.length > 0) {
-        // llama.cpp's builds of 2025 send a failure after the 200 as an `error:` field, then `[DONE]`
-        const failure = errorFieldOf(event.raw)
-        if (failure !== undefined) {
-          return inBandError(
-            isErrorPayload(failure.json) ? failure.json : { error: failure.json },
-            failure.text,
-            "sent an error mid-stream:",
-            out
-          )
-        }
-      }
-      if (!sawEvent && event.raw.length > 0) {
-        const step = raw.add(
-          event.raw,
-          event.unterminated,
-          (json, text) => chunk(json, text, "answered HTTP 200 with an error body:", out)
+  onEvent(event: Sse.SseEvent, out: Array<StreamPart>): EventStream.Step {
+    if (event.raw.length > 0) {
+      // llama.cpp's builds of 2025 send a failure after the 200 as an `error:` field, then `[DONE]`
+      const failure = errorFieldOf(event.raw)
+      if (failure !== undefined) {
+        return this.inBandError(
+          isErrorPayload(failure.json) ? failure.json : { error: failure.json },
+          failure.text,
+          "sent an error mid-stream:",
+          out
         )
-        if (step !== undefined) return step
       }
-      const data = event.data
-      if (data === undefined || data.length === 0) {
-        // The body's end inside an event's first line (`dat`, `data: `) is a cut, even after a
-        // finish_reason: that event may have been the usage chunk.
-        // (Raw text before the first event is the unframed-JSON collector's, which judges it at the end.)
-        // (A comment line left unterminated is a keep-alive, not a cut: only a field's text is judged.)
-        const cutShort = data !== undefined ||
-          (sawEvent && event.raw.length > 0 && EventText.looksCut(event.raw.join("\n"), true))
-        if (event.unterminated === true && cutShort) {
-          return Errors.streamInterrupted("the stream ended in the middle of an event", context)
-        }
-        // Comment-only events (keep-alives) and events without data carry nothing.
-        return undefined
-      }
-      sawEvent = true
-      if (data === "[DONE]") {
-        calls.flush(out, finish === "length")
-        return "finished"
-      }
-      // A `[DONE]` the end of the body cut short: the end-of-body rule decides (a finish if one came).
-      if (event.unterminated === true && "[DONE]".startsWith(data)) return undefined
-      const json = Json.parse(data)
-      const isErrorEvent = event.event === "error"
-      // DashScope's compatible mode may send its native error frame: `event:error` with `:HTTP_STATUS/NNN`
-      const statusComment = isErrorEvent ? Sse.commentStatus(event.comments) : undefined
-      if (json === undefined) {
-        // Groq's `event: error` names the failure even when its data is not JSON.
-        return isErrorEvent && event.unterminated !== true
-          ? inBandError(undefined, data, "sent an error event mid-stream:", out, statusComment)
-          : EventText.undecodable(data, event.unterminated, context)
-      }
-      if (isErrorEvent && !isErrorPayload(json)) {
-        return inBandError(json, data, "sent an error event mid-stream:", out, statusComment)
-      }
-      return chunk(
-        json,
-        data,
-        isErrorEvent ? "sent an error event mid-stream:" : "sent an error mid-stream:",
-        out,
-        statusComment
+    }
+    if (!this.sawEvent && event.raw.length > 0) {
+      const step = this.raw.add(
+        event.raw,
+        event.unterminated,
+        (json, text) => this.chunk(json, text, "answered HTTP 200 with an error body:", out)
       )
-    },
-    // Raw lines after the first event are ignored (tolerated as heartbeats).
-    onEnd: () => (sawEvent ? undefined : raw.end()),
-    finishReason: () => finish,
-    heldOutputBytes: () => calls.heldBytes() + refusalBytes,
-    // the usage chunk comes after the finish_reason: only [DONE] or the body's clean end finish it
-    endsAtFinish: () => false
+      if (step !== undefined) return step
+    }
+    const data = event.data
+    if (data === undefined || data.length === 0) {
+      // The body's end inside an event's first line (`dat`, `data: `) is a cut, even after a
+      // finish_reason: that event may have been the usage chunk.
+      // (Raw text before the first event is the unframed-JSON collector's, which judges it at the end.)
+      // (A comment line left unterminated is a keep-alive, not a cut: only a field's text is judged.)
+      const cutShort = data !== undefined ||
+        (this.sawEvent && event.raw.length > 0 && EventText.looksCut(event.raw.join("\n"), true))
+      if (event.unterminated === true && cutShort) {
+        return Errors.streamInterrupted("the stream ended in the middle of an event", this.context)
+      }
+      // Comment-only events (keep-alives) and events without data carry nothing.
+      return undefined
+    }
+    this.sawEvent = true
+    if (data === "[DONE]") {
+      this.calls.flush(out, this.finish === "length")
+      return "finished"
+    }
+    // A `[DONE]` the end of the body cut short: the end-of-body rule decides (a this.finish if one came).
+    if (event.unterminated === true && "[DONE]".startsWith(data)) return undefined
+    const json = Json.parse(data)
+    const isErrorEvent = event.event === "error"
+    // DashScope's compatible mode may send its native error frame: `event:error` with `:HTTP_STATUS/NNN`
+    const statusComment = isErrorEvent ? Sse.commentStatus(event.comments) : undefined
+    if (json === undefined) {
+      // Groq's `event: error` names the failure even when its data is not JSON.
+      return isErrorEvent && event.unterminated !== true
+        ? this.inBandError(undefined, data, "sent an error event mid-stream:", out, statusComment)
+        : EventText.undecodable(data, event.unterminated, this.context)
+    }
+    if (isErrorEvent && !isErrorPayload(json)) {
+      return this.inBandError(json, data, "sent an error event mid-stream:", out, statusComment)
+    }
+    return this.chunk(
+      json,
+      data,
+      isErrorEvent ? "sent an error event mid-stream:" : "sent an error mid-stream:",
+      out,
+      statusComment
+    )
+  }
+
+  // Raw lines after the first event are ignored (tolerated as heartbeats).
+  onEnd(): LLMError | undefined {
+    return this.sawEvent ? undefined : this.raw.end()
+  }
+
+  finishReason(): FinishReason | undefined {
+    return this.finish
+  }
+
+  heldOutputBytes(): number {
+    return this.calls.heldBytes() + this.refusalBytes
+  }
+
+  // the usage chunk comes after the finish_reason: only [DONE] or the body's clean end finish it
+  endsAtFinish(): boolean {
+    return false
   }
 }
+
+/** The decoder of one stream's events; `headers` are the response's (`x-request-id`, the rate-limit headers). */
+export const makeHandler = (
+  headers: Readonly<Record<string, string | undefined>>,
+  context: Errors.ClassifyContext
+) =>
+(): EventStream.EventHandler => new Handler(headers, context)
 
 /**
  * Decodes the bytes of a 200 SSE body (a body read failure already mapped to an `LLMError`).
