@@ -13,7 +13,6 @@ import * as Errors from "../http/Errors.js"
 import * as EventStream from "../http/EventStream.js"
 import * as EventText from "../http/EventText.js"
 import * as Json from "../http/Json.js"
-import type * as Sse from "../http/Sse.js"
 import type { StreamPart } from "../Provider.js"
 import { newCallId, signatureMetadata } from "./Content.js"
 import { classifyInBand, isErrorPayload } from "./Errors.js"
@@ -71,50 +70,40 @@ const pushDelta = (kind: "text" | "reasoning", text: string, out: Array<StreamPa
   if (text.length > 0) out.push({ _tag: kind === "text" ? "TextDelta" : "ReasoningDelta", text })
 }
 
-/**
- * The decoder of one stream's events, as a class: its methods are one function each for every stream,
- * so code V8 optimised while one stream was read stays valid for the next stream's handler (as
- * closures made per stream, the second stream of a process threw it away and optimised it again).
- */
-class Handler implements EventStream.EventHandler {
-  private finish: FinishReason | undefined = undefined
+/** The decoder of one stream's events (`newId` names calls that came without an id: Gemini 2.x). */
+export const makeHandler = (
+  headers: Readonly<Record<string, string | undefined>>,
+  context: Errors.ClassifyContext,
+  newId: () => string = newCallId
+) =>
+(): EventStream.EventHandler => {
+  let finish: FinishReason | undefined
   // Whether the chunk that gave the finish reason carried usage, as a current model's last chunk does:
   // old models put STOP on every chunk, without usage (WIRE.md §1.6), so such a reason may not be the
   // last, and a reset after it is a cut (the body's clean end still finishes the stream).
-  private finalFinish = false
+  let finalFinish = false
   // The ids last emitted as `Metadata` (every event repeats them: one part when they change).
-  private announced = false
-  private requestId: string | undefined = undefined
-  private modelVersion: string | undefined = undefined
-  private readonly raw: ReturnType<typeof EventText.rawJson>
+  let announced = false
+  let requestId: string | undefined
+  let modelVersion: string | undefined
+  const raw = EventText.rawJson(context)
   // The last usage block that counted the prompt.
-  private prompt: UsageMetadata | undefined = undefined
+  let prompt: UsageMetadata | undefined
 
-  constructor(
-    private readonly headers: Readonly<Record<string, string | undefined>>,
-    private readonly context: Errors.ClassifyContext,
-    private readonly newId: () => string
-  ) {
-    this.raw = EventText.rawJson(context)
-  }
-
-  private payload(json: unknown, text: string, out: Array<StreamPart>): LLMError | undefined {
-    if (isErrorPayload(json)) return classifyInBand(json, text, this.headers, this.context)
+  const payload = (json: unknown, text: string, out: Array<StreamPart>): LLMError | undefined => {
+    if (isErrorPayload(json)) return classifyInBand(json, text, headers, context)
     if (!looksLikeResponse(json) || !isResponse(json)) {
-      return Errors.badResponse(`a stream event is not a GenerateContentResponse: ${text}`, {
-        ...this.context,
-        status: 200
-      })
+      return Errors.badResponse(`a stream event is not a GenerateContentResponse: ${text}`, { ...context, status: 200 })
     }
     const id = json.responseId ?? undefined
     const version = json.modelVersion ?? undefined
-    if (!this.announced || id !== this.requestId || version !== this.modelVersion) {
-      this.announced = true
-      this.requestId = id
-      this.modelVersion = version
-      out.push({ _tag: "Metadata", requestId: id, modelVersion: version })
+    if (!announced || id !== requestId || version !== modelVersion) {
+      announced = true
+      requestId = id
+      modelVersion = version
+      out.push({ _tag: "Metadata", requestId, modelVersion })
     }
-    pushParts(json, this.newId, out)
+    pushParts(json, newId, out)
     const reason = finishOf(json)
     // A snapshot that counts no output yet (gemini-2.0-flash's non-final chunks carry only prompt and
     // total, WIRE.md §1.6) is no report of the output: taken as one, it would price the text streamed
@@ -125,8 +114,7 @@ class Handler implements EventStream.EventHandler {
       // A block without the prompt's count takes the one its own total says, never below the earlier
       // block's (counts are cumulative; not 0, which would price the input at nothing), and that block's
       // cached and tool-use counts; a copy only then (every chunk has usage).
-      const prompt = this.prompt
-      if (metadata.promptTokenCount != null) this.prompt = metadata
+      if (metadata.promptTokenCount != null) prompt = metadata
       else {
         const carried = prompt === undefined ? metadata : {
           ...metadata,
@@ -135,10 +123,7 @@ class Handler implements EventStream.EventHandler {
         }
         const own = promptOf(carried)
         if (own !== undefined || prompt !== undefined) {
-          this.prompt = metadata = {
-            ...carried,
-            promptTokenCount: Math.max(own ?? 0, prompt?.promptTokenCount ?? 0)
-          }
+          prompt = metadata = { ...carried, promptTokenCount: Math.max(own ?? 0, prompt?.promptTokenCount ?? 0) }
         }
       }
       const inputOnly = metadata.candidatesTokenCount == null && metadata.thoughtsTokenCount == null &&
@@ -150,46 +135,31 @@ class Handler implements EventStream.EventHandler {
       )
     }
     if (reason !== undefined) {
-      this.finish = reason
-      this.finalFinish = metadata != null
+      finish = reason
+      finalFinish = metadata != null
     }
     return undefined
   }
 
-  onEvent(event: Sse.SseEvent, out: Array<StreamPart>): EventStream.Step {
-    const data = event.data
-    if (data !== undefined && data !== "[DONE]") {
-      const json = Json.parse(data)
-      const error = json === undefined
-        ? EventText.undecodable(data, event.unterminated, this.context)
-        : this.payload(json, data, out)
-      if (error !== undefined) return error
-    }
-    return event.raw.length > 0
-      ? this.raw.add(event.raw, event.unterminated, (json, text) => this.payload(json, text, out))
-      : undefined
-  }
-
-  onEnd(): LLMError | undefined {
-    return this.raw.end()
-  }
-
-  finishReason(): FinishReason | undefined {
-    return this.finish
-  }
-
-  endsAtFinish(): boolean {
-    return this.finalFinish
+  return {
+    onEvent: (event, out) => {
+      const data = event.data
+      if (data !== undefined && data !== "[DONE]") {
+        const json = Json.parse(data)
+        const error = json === undefined
+          ? EventText.undecodable(data, event.unterminated, context)
+          : payload(json, data, out)
+        if (error !== undefined) return error
+      }
+      return event.raw.length > 0
+        ? raw.add(event.raw, event.unterminated, (json, text) => payload(json, text, out))
+        : undefined
+    },
+    onEnd: raw.end,
+    finishReason: () => finish,
+    endsAtFinish: () => finalFinish
   }
 }
-
-/** The decoder of one stream's events (`newId` names calls that came without an id: Gemini 2.x). */
-export const makeHandler = (
-  headers: Readonly<Record<string, string | undefined>>,
-  context: Errors.ClassifyContext,
-  newId: () => string = newCallId
-) =>
-(): EventStream.EventHandler => new Handler(headers, context, newId)
 
 /**
  * Decodes the bytes of a 200 `alt=sse` body (a body read failure already mapped to an `LLMError`).
