@@ -2,6 +2,7 @@
  * The guards of the Chat Completions payloads (`Response.ts`' Schema): what `Schema.is(Completion)`
  * accepts, written out for a stream's every event.
  */
+import { isObject } from "../http/Json.js"
 import type { Completion } from "./Response.js"
 
 // Both paths check a payload with these guards before `Schema.decodeUnknownEither(
@@ -15,18 +16,15 @@ import type { Completion } from "./Response.js"
 // Written out with inline checks (`x == null || typeof x === "…"` is `Json.isField(x, Json.isString)`):
 // a chunk is checked once per stream event, and each helper call is a call more in the interpreter and
 // a TurboFan job more while a stream warms up.
-const isObj = (value: unknown): value is { readonly [key: string]: unknown } =>
-  typeof value === "object" && value !== null && !Array.isArray(value)
-
 const isFunction = (value: unknown): boolean => {
-  if (!isObj(value)) return false
+  if (!isObject(value)) return false
   const name = value.name
   const args = value.arguments
   return (name == null || typeof name === "string") && (args == null || typeof args === "string")
 }
 
 const isToolCall = (value: unknown): boolean => {
-  if (!isObj(value)) return false
+  if (!isObject(value)) return false
   const index = value.index
   const id = value.id
   const type = value.type
@@ -42,7 +40,7 @@ const isToolCalls = (calls: unknown): boolean => {
 }
 
 const isMessage = (value: unknown): boolean => {
-  if (!isObj(value)) return false
+  if (!isObject(value)) return false
   const content = value.content
   const reasoningContent = value.reasoning_content
   const reasoning = value.reasoning
@@ -55,7 +53,7 @@ const isMessage = (value: unknown): boolean => {
 }
 
 const isChoice = (value: unknown): boolean => {
-  if (!isObj(value)) return false
+  if (!isObject(value)) return false
   const index = value.index
   const message = value.message
   const delta = value.delta
@@ -74,14 +72,14 @@ const isChoices = (value: unknown): boolean => {
 const optNumber = (value: unknown): boolean => value == null || typeof value === "number"
 
 const isPromptDetails = (value: unknown): boolean =>
-  isObj(value) && optNumber(value.cached_tokens) && optNumber(value.cache_write_tokens) &&
+  isObject(value) && optNumber(value.cached_tokens) && optNumber(value.cache_write_tokens) &&
   optNumber(value.cache_creation_input_tokens)
 
-const isCompletionDetails = (value: unknown): boolean => isObj(value) && optNumber(value.reasoning_tokens)
+const isCompletionDetails = (value: unknown): boolean => isObject(value) && optNumber(value.reasoning_tokens)
 
 /** A `usage` block as `Usage` accepts it. */
 export const isUsage = (value: unknown): boolean =>
-  isObj(value) &&
+  isObject(value) &&
   optNumber(value.prompt_tokens) &&
   optNumber(value.completion_tokens) &&
   optNumber(value.total_tokens) &&
@@ -90,11 +88,11 @@ export const isUsage = (value: unknown): boolean =>
   optNumber(value.prompt_cache_hit_tokens) &&
   optNumber(value.cached_tokens)
 
-const isGroq = (value: unknown): boolean => isObj(value) && (value.usage == null || isUsage(value.usage))
+const isGroq = (value: unknown): boolean => isObject(value) && (value.usage == null || isUsage(value.usage))
 
 /** What a stream event or a unary body is read as: what `Schema.is(Completion)` accepts, at guard speed. */
 export const isCompletion = (value: unknown): value is Completion => {
-  if (!isObj(value)) return false
+  if (!isObject(value)) return false
   const id = value.id
   const model = value.model
   const choices = value.choices

@@ -15,11 +15,11 @@ import * as Json from "../http/Json.js"
 import * as Tools from "../http/Tools.js"
 import type { ProviderAnswer } from "../Provider.js"
 import { metadataKey } from "./Content.js"
+import { classifyInBand, isErrorPayload } from "./Errors.js"
+import { fromOpenAI } from "./FinishReason.js"
 import { isCompletion, isUsage } from "./Guards.js"
 
 export { isCompletion }
-import { classifyInBand, isErrorPayload } from "./Errors.js"
-import { fromOpenAI } from "./FinishReason.js"
 
 /**
  * A tool call, whole (unary) or a fragment (stream, WIRE-tools-multimodal §3.3): `index` keys the
@@ -150,9 +150,8 @@ const chunksText = (chunks: ReadonlyArray<unknown>, type: "text" | "thinking"): 
   return text
 }
 
-/** The answer text of the first choice (`message`, or `delta` when `streamed`); `""` when it has none. */
-export const contentOf = (completion: Completion, streamed = false): string =>
-  contentOfMessage(messageOf(firstChoice(completion), streamed))
+/** The answer text of a completion's first choice (`message`); `""` when it has none. */
+export const contentOf = (completion: Completion): string => contentOfMessage(messageOf(firstChoice(completion), false))
 
 /** `contentOf` of a first choice's message. */
 export const contentOfMessage = (message: Message): string => {
@@ -164,8 +163,8 @@ export const contentOfMessage = (message: Message): string => {
  * The first choice's reasoning text: `reasoning_content` if any, else `reasoning` (never both: some
  * send both), else the `thinking` chunks of its content.
  */
-export const reasoningOf = (completion: Completion, streamed = false): string =>
-  reasoningOfMessage(messageOf(firstChoice(completion), streamed))
+export const reasoningOf = (completion: Completion): string =>
+  reasoningOfMessage(messageOf(firstChoice(completion), false))
 
 /** `reasoningOf` of a first choice's message. */
 export const reasoningOfMessage = (message: Message): string => {
@@ -180,12 +179,11 @@ export const reasoningOfMessage = (message: Message): string => {
 const noToolCalls: ReadonlyArray<ToolCall> = Object.freeze([])
 
 /** The first choice's tool calls (whole in a unary completion, fragments in a chunk). */
-export const toolCallsOf = (completion: Completion, streamed = false): ReadonlyArray<ToolCall> =>
-  messageOf(firstChoice(completion), streamed)?.tool_calls ?? noToolCalls
+export const toolCallsOf = (completion: Completion): ReadonlyArray<ToolCall> =>
+  messageOf(firstChoice(completion), false)?.tool_calls ?? noToolCalls
 
 /** The first choice's refusal text (`""` when it has none). */
-export const refusalOf = (completion: Completion, streamed = false): string =>
-  messageOf(firstChoice(completion), streamed)?.refusal ?? ""
+export const refusalOf = (completion: Completion): string => messageOf(firstChoice(completion), false)?.refusal ?? ""
 
 /** An assembled call as a tool-call part, its original `arguments` text kept in metadata. */
 export const toolCallPart = (id: string, name: string, text: string, newId?: () => string): ToolCallPart =>

@@ -112,7 +112,7 @@ class Handler implements EventStream.EventHandler {
     statusComment?: number
   ): EventStream.Step {
     if (isErrorPayload(json)) {
-      // OpenRouter's error chunk after a real this.finish also carries the usage: read on when it is a chunk.
+      // OpenRouter's error chunk after a real finish also carries the usage: read on when it is a chunk.
       const step = this.inBandError(json, text, said, out, statusComment)
       // one that ends the attempt with usage beside it was billed (OpenRouter's shape): so is the call
       if (step !== undefined) {
@@ -213,7 +213,7 @@ class Handler implements EventStream.EventHandler {
       this.calls.flush(out, this.finish === "length")
       return "finished"
     }
-    // A `[DONE]` the end of the body cut short: the end-of-body rule decides (a this.finish if one came).
+    // A `[DONE]` the end of the body cut short: the end-of-body rule decides (a finish if one came).
     if (event.unterminated === true && "[DONE]".startsWith(data)) return undefined
     const json = Json.parse(data)
     const isErrorEvent = event.event === "error"
