@@ -10,6 +10,7 @@
 import { isUtf8 } from "node:buffer"
 import type {
   AssistantPart,
+  CallRequest,
   FilePart,
   Message,
   Part,
@@ -171,6 +172,31 @@ export const canCarry = (part: Part, role: Message["role"]): boolean | string =>
 
 /** Anthropic's per-image cap, on the base64 text (WIRE-tools-multimodal §4.6: "image exceeds 5 MB maximum"). */
 const maxImageBase64Length = 5_242_880
+
+/** The Messages API's per-request cap (WIRE-openai-anthropic: "32 MB → 413 `request_too_large`"). */
+const maxRequestBytes = 32 * 1024 * 1024
+
+/**
+ * Why a request passes Anthropic's 32 MB per request, or `undefined`. The service's 413 comes from
+ * Cloudflare as a page that names neither the cap nor the part, after the whole upload. Counts only
+ * what the body surely carries — inline files (their base64; a text document its text) and the UTF-8
+ * of texts — so a request refused here is over the cap whatever its JSON around them.
+ */
+export const exceedsRequestSize = (request: CallRequest): string | undefined => {
+  let bytes = request.system === undefined ? 0 : Buffer.byteLength(request.system)
+  for (const message of request.messages) {
+    for (const part of message.parts) {
+      if (part.type === "text" || part.type === "reasoning") bytes += Buffer.byteLength(part.text)
+      else if (part.type === "file") {
+        const length = inlineBase64Length(part)
+        bytes += kindOf(part)?.kind === "text" ? Math.floor((length * 3) / 4) : length
+      }
+    }
+  }
+  return bytes > maxRequestBytes
+    ? `the request carries ${bytes} bytes of inline files and text, over Anthropic's 32 MB per request (${maxRequestBytes}); send large files as URLs`
+    : undefined
+}
 
 const encodeFile = (part: FilePart): BlockBody => {
   const { kind, mediaType } = kindOf(part)!

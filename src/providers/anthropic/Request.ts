@@ -11,7 +11,15 @@ import { type Capabilities, refuseUnsupported } from "../http/Parts.js"
 import * as Request from "../http/Request.js"
 import { checkTools, narrowTools } from "../http/Tools.js"
 import type { ProviderTarget } from "../Provider.js"
-import { type CacheControl, cacheControlOf, canCarry, encodeMessages, isBlank, type MessageBody } from "./Content.js"
+import {
+  type CacheControl,
+  cacheControlOf,
+  canCarry,
+  encodeMessages,
+  exceedsRequestSize,
+  isBlank,
+  type MessageBody
+} from "./Content.js"
 
 export { encodeMessages } from "./Content.js"
 
@@ -331,6 +339,8 @@ export const check = (request: CallRequest, modelId: string): FatalError | undef
   }
   const refused = refuseUnsupported(request, "anthropic", capabilities) ?? checkTools(request, "anthropic", toolName)
   if (refused !== undefined) return refused
+  const oversized = exceedsRequestSize(request)
+  if (oversized !== undefined) return invalid(oversized)
   // A stop sequence of whitespace only: "stop_sequences: each stop sequence must contain non-whitespace" (400).
   const blankStop = (request.stop ?? []).findIndex(isBlank)
   if (blankStop >= 0) {

@@ -138,6 +138,27 @@ describe("Anthropic content blocks", () => {
     // a PDF is not held to the image cap
     assert.isUndefined(Anthropic.protocol.check(user(file("application/pdf", bytes(over))), "claude-haiku-4-5"))
   })
+
+  it("a request over the Messages API's 32 MB (inline files and text) is refused before any request, not sent for Cloudflare's 413", () => {
+    const image = file("image/png", bytes("A".repeat(5_000_000)))
+    const sixImages = Array.from({ length: 6 }, () => image)
+    const over = Anthropic.protocol.check(user(...sixImages, text("x".repeat(3_554_433))), "claude-haiku-4-5")
+    assert.strictEqual(over?._tag, "FatalError")
+    assert.strictEqual(over?.reason, "invalid_request")
+    assert.include(over?.message, "33554433 bytes of inline files and text, over Anthropic's 32 MB per request")
+    // the system text counts too; URLs do not (the service fetches them)
+    assert.strictEqual(
+      Anthropic.protocol.check({ ...user(...sixImages), system: "x".repeat(3_554_433) }, "claude-haiku-4-5")?.reason,
+      "invalid_request"
+    )
+    assert.isUndefined(Anthropic.protocol.check(user(...sixImages, text("x".repeat(3_554_432))), "claude-haiku-4-5"))
+    assert.isUndefined(
+      Anthropic.protocol.check(
+        user(...sixImages, ...Array.from({ length: 20 }, () => file("image/*", url("https://example.com/a.png")))),
+        "claude-haiku-4-5"
+      )
+    )
+  })
 })
 
 it.layer(NodeHttpClient.layerUndici)("Anthropic tool loops against the simulator", (it) => {
