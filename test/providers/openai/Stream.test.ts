@@ -246,6 +246,30 @@ describe("openai streams: recorded traffic", () => {
         })
       ))
 
+    it.scoped("refusals that put a colon after the field (Azure's validation error, Google's unknown name) are refusals of it", () =>
+      withServer((server, client) =>
+        Effect.gen(function*() {
+          const refusals = [
+            "Validation error at #/stream_options: Extra inputs are not permitted",
+            "Invalid parameter 'stream_options': not supported with this model.",
+            "Invalid JSON payload received. Unknown name \"stream_options\": Cannot find field."
+          ]
+          for (const [index, message] of refusals.entries()) {
+            server.enqueue(
+              {
+                status: 400,
+                headers: json,
+                body: JSON.stringify({ error: { message, type: "invalid_request_error" } })
+              },
+              { headers: eventStream, body: answer }
+            )
+            const streamed = yield* runStream(client, { ...targetOf(server), modelId: `m${index}` })
+            assert.strictEqual(streamed.text, "Hello", message)
+          }
+          assert.deepStrictEqual(carried(server), [true, false, true, false, true, false])
+        })
+      ))
+
     it.scoped("a refusal is remembered for that model at that endpoint: a gateway's other models keep the usage option", () =>
       withServer((server, client) =>
         Effect.gen(function*() {
