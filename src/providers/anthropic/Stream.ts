@@ -16,7 +16,7 @@ import * as Errors from "../http/Errors.js"
 import * as EventStream from "../http/EventStream.js"
 import * as EventText from "../http/EventText.js"
 import * as Json from "../http/Json.js"
-import { cutCallWarning, isWholeJson, parseArguments } from "../http/Tools.js"
+import { cutCallWarning, isWholeArguments, parseArguments } from "../http/Tools.js"
 import type { StreamPart } from "../Provider.js"
 import { redactedMetadata, signatureMetadata } from "./Content.js"
 import { classifyInBand, isErrorPayload } from "./Errors.js"
@@ -292,7 +292,7 @@ export const makeHandler = (
         // Blocks left open: a tool_use block the output limit cut never reached its stop (reported, never
         // run); a gateway that leaves out `content_block_stop` (LiteLLM's bridge) ends them with the message.
         for (const block of blocks.values()) {
-          if (block.kind === "tool" && (stopReason === "length" || !isWholeJson(argumentsOf(block)))) {
+          if (block.kind === "tool" && (stopReason === "length" || !isWholeArguments(argumentsOf(block)))) {
             out.push(cutCallWarning(block.name, block.id))
           } else closeBlock(block, out)
         }

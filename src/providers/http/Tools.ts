@@ -104,6 +104,11 @@ export const cutCallWarning = (name: string, id: string): StreamPart => ({
  */
 export const cutByLength = (text: string, finishedByLength: boolean): boolean => finishedByLength && !isWholeJson(text)
 
+const isBlank = (text: string): boolean => text.trim().length === 0
+
+/** Whether a call's argument text is complete: blank (no arguments, `{}`) or one whole JSON text. */
+export const isWholeArguments = (text: string): boolean => isBlank(text) || isWholeJson(text)
+
 /** Whether `text` is one whole JSON text (arguments no limit cut). */
 export const isWholeJson = (text: string): boolean => {
   try {
@@ -168,14 +173,23 @@ export const fragmentAssembler = (metadataKey: string) => {
   }
   // Fragments with an `index`: a fragment bringing another id and a name, after its index's call's
   // arguments are whole, starts a new call (Ollama's `/v1` sends every call of a parallel batch whole
-  // at `index: 0`, each with its id); a continuation under a changed id (Poolside, older
-  // mlx-openai-server) brings no name, or comes before the arguments are whole, and stays in its call.
+  // at `index: 0`, each with its id); so does one that is itself whole after a call with no arguments
+  // yet (a no-argument call sent whole as `""`). A continuation under a changed id (Poolside, older
+  // mlx-openai-server) brings no name, or comes mid-arguments, and stays in its call.
   const reindexed = new Map<number, number>()
-  const indexedKey = (index: number, id: string | null | undefined, name: string | null | undefined): number => {
+  const indexedKey = (
+    index: number,
+    id: string | null | undefined,
+    name: string | null | undefined,
+    args: string | null | undefined
+  ): number => {
     const key = reindexed.size === 0 ? index : reindexed.get(index) ?? index
     if (id == null || id.length === 0 || name == null || name.length === 0) return key
     const current = calls.get(key)
-    if (current === undefined || current.id.length === 0 || current.id === id || !isWholeJson(current.arguments)) {
+    if (
+      current === undefined || current.id.length === 0 || current.id === id ||
+      !(isBlank(current.arguments) ? args == null || isWholeArguments(args) : isWholeJson(current.arguments))
+    ) {
       return key
     }
     reindexed.set(index, nextUnindexed)
@@ -189,7 +203,7 @@ export const fragmentAssembler = (metadataKey: string) => {
         const fragment = fragments[position]!
         const index = fragment.index == null
           ? unindexedKey(position, fragment.id)
-          : indexedKey(fragment.index, fragment.id, fragment.function?.name)
+          : indexedKey(fragment.index, fragment.id, fragment.function?.name, fragment.function?.arguments)
         let call = calls.get(index)
         if (call === undefined) {
           call = { id: "", name: "", arguments: "", reported: 0 }

@@ -159,6 +159,36 @@ it.layer(NodeHttpClient.layerUndici)("Anthropic tool use, recorded", (it) => {
       assert.lengthOf(cut.parts.filter((part) => part._tag === "Warning"), 1)
     }))
 
+  it.scoped("a no-argument call a gateway leaves open (no content_block_stop) is emitted as {} at the message's stop", () =>
+    Effect.gen(function*() {
+      const { client, server, target } = yield* setup
+      server.enqueue(framed([
+        {
+          type: "message_start",
+          message: {
+            id: "msg_2",
+            type: "message",
+            role: "assistant",
+            model: "claude-sonnet-4-5",
+            content: [],
+            usage: {}
+          }
+        },
+        {
+          type: "content_block_start",
+          index: 0,
+          content_block: { type: "tool_use", id: "toolu_1", name: "now", input: {} }
+        },
+        { type: "content_block_delta", index: 0, delta: { type: "input_json_delta", partial_json: "" } },
+        { type: "message_delta", delta: { stop_reason: "tool_use" }, usage: { input_tokens: 20, output_tokens: 9 } },
+        { type: "message_stop" }
+      ]))
+      const { error, parts } = yield* runStream(client, target, ask)
+      assert.isUndefined(error)
+      assert.deepStrictEqual(calls(parts).map((call) => [call.id, call.name, call.params]), [["toolu_1", "now", {}]])
+      assert.lengthOf(parts.filter((part) => part._tag === "Warning"), 0)
+    }))
+
   it.scoped("streamed empty input (claude-3-opus): all-empty fragments are {}", () =>
     Effect.gen(function*() {
       const { client, server, target } = yield* setup

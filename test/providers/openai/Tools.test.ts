@@ -282,6 +282,38 @@ describe("OpenAI tool calls, recorded", () => {
       })
     ))
 
+  it.scoped("parallel calls whole at index 0 whose first has no arguments (\"\"): still one call per id", () =>
+    withServer((server, client) =>
+      Effect.gen(function*() {
+        const chunk = (id: string, name: string, args: string) =>
+          `data: ${
+            JSON.stringify({
+              id: "chatcmpl-6",
+              object: "chat.completion.chunk",
+              model: "qwen3",
+              choices: [{
+                index: 0,
+                delta: { tool_calls: [{ index: 0, id, type: "function", function: { name, arguments: args } }] },
+                finish_reason: null
+              }]
+            })
+          }\n\n`
+        server.enqueue(replaySse(
+          chunk("call_1", "now", "") + chunk("call_2", "later", "") + chunk("call_3", "b", "{\"x\":1}") +
+            `data: ${
+              JSON.stringify({ id: "chatcmpl-6", choices: [{ index: 0, delta: {}, finish_reason: "tool_calls" }] })
+            }\n\ndata: [DONE]\n\n`
+        ))
+        const streamed = yield* runStream(client, targetOf(server), ask)
+        assert.isTrue(Exit.isSuccess(streamed.exit))
+        assert.deepStrictEqual(callsOf(streamed.parts).map((call) => [call.id, call.name, call.params]), [
+          ["call_1", "now", {}],
+          ["call_2", "later", {}],
+          ["call_3", "b", { x: 1 }]
+        ])
+      })
+    ))
+
   it.scoped("a call whose continuations carry another id (Poolside, older mlx-openai-server) stays one call", () =>
     withServer((server, client) =>
       Effect.gen(function*() {
