@@ -162,7 +162,7 @@ it.layer(NodeHttpClient.layerUndici)("Anthropic tool use, recorded", (it) => {
   it.scoped("a no-argument call a gateway leaves open (no content_block_stop) is emitted as {} at the message's stop", () =>
     Effect.gen(function*() {
       const { client, server, target } = yield* setup
-      server.enqueue(framed([
+      const events = [
         {
           type: "message_start",
           message: {
@@ -182,7 +182,8 @@ it.layer(NodeHttpClient.layerUndici)("Anthropic tool use, recorded", (it) => {
         { type: "content_block_delta", index: 0, delta: { type: "input_json_delta", partial_json: "" } },
         { type: "message_delta", delta: { stop_reason: "tool_use" }, usage: { input_tokens: 20, output_tokens: 9 } },
         { type: "message_stop" }
-      ]))
+      ]
+      server.enqueue(framed(events))
       const { error, parts } = yield* runStream(client, target, ask)
       assert.isUndefined(error)
       assert.deepStrictEqual(calls(parts).map((call) => [call.id, call.name, call.params]), [["toolu_1", "now", {}]])
