@@ -8,6 +8,7 @@ import * as Cause from "effect/Cause"
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
+import { escapeControls } from "../internal/Printable.js"
 import { type CliOutput, printError } from "./Output.js"
 
 /** The exit codes (also listed in `--help`). */
@@ -61,8 +62,11 @@ export const exitCodeOf = (error: unknown): number => {
   }
 }
 
+/** A message on one line: lines joined, colour removed, any other control character escaped (a server's text). */
 const oneLine = (text: string): string =>
-  text.replace(/\x1b\[[0-9;]*m/g, "").split("\n").map((part) => part.trim()).filter((part) => part !== "").join(" ")
+  text.replace(/\x1b\[[0-9;]*m/g, "").split("\n").map((part) => escapeControls(part.trim())).filter((part) =>
+    part !== ""
+  ).join(" ")
 
 /** The one line printed for a failure: `error: <tag>: <message>` (a multi-line message is joined). */
 export const errorLine = (error: unknown): string => {

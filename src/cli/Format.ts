@@ -4,6 +4,7 @@
  * is the same on a TTY, in a pipe and in tests.
  */
 import type { GenerationResponse } from "../domain/GenerationResponse.js"
+import { escapeControls } from "../internal/Printable.js"
 
 /**
  * USD: six decimals below a cent (simulated and small calls cost fractions of one), `<$0.000001` below
@@ -64,9 +65,6 @@ export const displayWidth = (text: string): number => {
   return width
 }
 
-/** A cell on one line: a control character (a line break in a configured name) shown escaped. */
-const cellText = (cell: string): string => cell.replace(/\p{Cc}/gu, (char) => JSON.stringify(char).slice(1, -1))
-
 /**
  * An aligned table (by display width: CJK and emoji take two columns, combining marks none); a column
  * whose every cell looks numeric (`12`, `$0.50`, `3 ms`) is right-aligned.
@@ -77,7 +75,7 @@ export const table = (
   /** The output's scrubbing, applied to each cell before the layout (a cell that becomes `<redacted>` stays aligned). */
   scrub: (text: string) => string = (text) => text
 ): string => {
-  const cells = rows.map((row) => header.map((_, column) => scrub(cellText(row[column] ?? ""))))
+  const cells = rows.map((row) => header.map((_, column) => scrub(escapeControls(row[column] ?? ""))))
   const widths = header.map((title, column) =>
     Math.max(displayWidth(title), ...cells.map((row) => displayWidth(row[column]!)))
   )

@@ -45,6 +45,17 @@ const startEcho = () =>
       request.on("data", (chunk: Buffer) => (body += chunk.toString("utf8")))
       request.on("end", () => {
         const received = JSON.stringify({ url: request.url, headers: request.headers })
+        if (body.includes("terminal codes")) {
+          // a hostile server's message: clear the screen, retitle the window, ring, rub out
+          response.writeHead(400, { "content-type": "application/json" })
+          return response.end(JSON.stringify({
+            error: {
+              code: 400,
+              message: "bad \x1b[2J\x1b]0;pwned\x07 \rOVER\b\b\x9b1m end",
+              status: "INVALID_ARGUMENT"
+            }
+          }))
+        }
         const status = /status=(\d+)/.exec(body)?.[1]
         if (status !== undefined || !body.includes("answer")) {
           response.writeHead(Number(status ?? 400), { "content-type": "application/json" })
@@ -728,6 +739,22 @@ describe.concurrent("effect-llm CLI", { timeout: 120_000 }, () => {
       events.filter((event) => event.type !== "hold").map((event) => event.status).sort(),
       ["cancelled", "ok", "ok"]
     )
+  })
+
+  it("a server's error text reaches the terminal with its control codes escaped, never run (screen clear, title, bell)", async () => {
+    const dir = tempDir()
+    const base = simulatorConfig(sim, dir)
+    const path = writeConfig(dir, {
+      ...base,
+      providers: {
+        ...base.providers,
+        google: { api_key: "AIzaSy-terminal-codes-key", endpoints: [{ name: "echo", base_url: echoUrl, region: "us" }] }
+      }
+    })
+    const run = await runCli(["generate", "--config", path, "terminal codes"])
+    assert.strictEqual(run.code, 2, run.stderr)
+    assert.notMatch(run.stderr.replace(/\n$/, ""), /\p{Cc}/u)
+    oneErrorLine(run.stderr, /^error: FatalError: .*bad \\u001b\[2J\\u001b\]0;pwned\\u0007 OVER\\b\\b\\u009b1m end/)
   })
 
   it("prints no secret: an echo server returning the key and header values, URL passwords in config", async () => {

@@ -9,6 +9,7 @@ import { FatalError, type LLMError, RateLimitError, RetryableError } from "../..
 import type { UsageCounts } from "../../domain/TokenUsage.js"
 import { billedUsageOf, withBilledUsage } from "../../internal/BilledUsage.js"
 import { headOf } from "../../internal/Cut.js"
+import { escapeControls } from "../../internal/Printable.js"
 import * as Scrub from "../../internal/Scrub.js"
 
 /** Who the failing call went to, copied onto every error: the provider entry's name and the endpoint's. */
@@ -35,9 +36,12 @@ export const withKeyHint = (what: string, variables: ReadonlyArray<string>, prov
 /** Longest piece of a server's text kept in an error message. */
 export const maxMessageLength = 500
 
-/** Shortens text for a message: whitespace collapsed, at most `max` characters (with an ellipsis). */
+/**
+ * Shortens text for a message: whitespace collapsed, other control characters escaped (a server's
+ * text reaches terminals and logs), at most `max` characters (with an ellipsis).
+ */
 export const truncate = (text: string, max: number = maxMessageLength): string => {
-  const flat = text.replace(/\s+/g, " ").trim()
+  const flat = escapeControls(text.replace(/\s+/g, " ").trim())
   return flat.length <= max ? flat : `${headOf(flat, max - 1)}${Scrub.cutMark}`
 }
 

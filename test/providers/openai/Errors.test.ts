@@ -48,6 +48,17 @@ describe("OpenAI Errors: a retried 5xx keeps the server's Retry-After", () => {
   })
 })
 
+describe("a server's text in a message", () => {
+  it("has its control characters escaped (ESC, BEL, backspace, DEL, C1), so a log or a terminal never runs them", () => {
+    const error = classify(
+      400,
+      body({ message: "bad \x1b[2J\x1b]0;pwned\x07 x\b\x7f\x9b1m end", type: "invalid_request_error" })
+    )
+    assert.include(error.message, "bad \\u001b[2J\\u001b]0;pwned\\u0007 x\\b\\u007f\\u009b1m end")
+    assert.notMatch(error.message, /\p{Cc}/u)
+  })
+})
+
 describe("openai Errors.classify: fatal statuses", () => {
   it("400 (recorded: the developer role refused) is invalid_request with the server's message", () => {
     const [interaction] = cassette(pai + "test_openai_o1_mini_system_role[developer].yaml")
