@@ -146,10 +146,12 @@ const dialect = (url: Redacted.Redacted<string>): Sql.Dialect => {
   } catch {
     // the driver reports the malformed URL when it connects
   }
+  const scrub = Scrub.make(Scrub.urlSecrets(Redacted.value(url)))
   return {
-    label: `PostgreSQL ledger${where}`,
+    // scrubbed too: a password may also be the database's (or the host's) name
+    label: scrub(`PostgreSQL ledger${where}`),
     setting: "ledger.url",
-    scrub: Scrub.make(Scrub.urlSecrets(Redacted.value(url))),
+    scrub,
     connectionLost,
     classify: (code) =>
       // 55P03: a lock not granted within lock_timeout; 57014: a statement cancelled (statement_timeout)

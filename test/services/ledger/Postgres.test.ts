@@ -501,6 +501,20 @@ describe("PostgreSQL ledger", () => {
   )
 
   it.effect(
+    "a password that is also the database's name is removed from the message's own label, not only from the server's text",
+    () =>
+      Effect.gen(function*() {
+        const error = yield* buildFailure(
+          layerPostgres({ url: Redacted.make("postgres://ledger:hunter2-secret@127.0.0.1:1/hunter2-secret") })
+        )
+        assert.strictEqual(error.reason, "unavailable")
+        assert.include(error.message, "PostgreSQL ledger at 127.0.0.1:1/<redacted>")
+        assert.notInclude(error.message, "hunter2")
+      }),
+    { timeout: 10_000 }
+  )
+
+  it.effect(
     "a URL passed as a plain string (from JavaScript) is taken as if Redacted, never quoted; a URL of another type is a LedgerError naming its type",
     () =>
       Effect.gen(function*() {
