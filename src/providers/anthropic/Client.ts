@@ -15,7 +15,12 @@ export const make = Client.make({
   encode: Request.make,
   classify: Errors.classify,
   decode: (bodyText, response, context, { target, request }) =>
-    Decode.decode(bodyText, headersOf(response), context, Request.replyToolFor(request, target.modelId)),
+    Decode.decode(
+      bodyText,
+      headersOf(response),
+      { ...context, status: response.status },
+      Request.replyToolFor(request, target.modelId)
+    ),
   streamHandler: (response, context, { target, request }) =>
     AnthropicStream.makeHandler(headersOf(response), context, Request.replyToolFor(request, target.modelId))
 })

@@ -291,11 +291,13 @@ export const answerOf = (
 export const decode = (
   bodyText: string,
   headers: Readonly<Record<string, string | undefined>>,
-  context: Errors.ClassifyContext,
+  /** With the answer's status (a 2xx other than 200 says so in a `bad_response`). */
+  context: Errors.ClassifyContext & { readonly status?: number },
   answerTool?: string
 ): Either.Either<ProviderAnswer, LLMError> => {
   const json = Json.parse(bodyText.trim())
-  const bad = (detail: string) => Either.left(Errors.badResponse(detail, { ...context, status: 200 }))
+  const status = context.status ?? 200
+  const bad = (detail: string) => Either.left(Errors.badResponse(detail, { ...context, status }))
   if (json === undefined) return bad(`the body is not JSON: ${bodyText}`)
   if (isErrorPayload(json)) {
     return Either.left(classifyInBand(json, bodyText, headers, context, "answered HTTP 200 with an error body:"))
@@ -305,7 +307,7 @@ export const decode = (
   const decoded = decodeMessage(json)
   return Either.isLeft(decoded)
     ? Either.left(
-      Errors.badResponse(`not a Message: ${Json.issueText(decoded.left)}`, { ...context, status: 200 }, billedOf(json))
+      Errors.badResponse(`not a Message: ${Json.issueText(decoded.left)}`, { ...context, status }, billedOf(json))
     )
     : Either.right(answerOf(decoded.right, headers, answerTool))
 }

@@ -14,6 +14,7 @@ import * as GeminiStream from "./Stream.js"
 export const make = Client.make({
   encode: Request.make,
   classify: Errors.classify,
-  decode: (bodyText, response, context) => Decode.decode(bodyText, headersOf(response), context),
+  decode: (bodyText, response, context) =>
+    Decode.decode(bodyText, headersOf(response), { ...context, status: response.status }),
   streamHandler: (response, context) => GeminiStream.makeHandler(headersOf(response), context)
 })

@@ -293,11 +293,13 @@ const billedOf = (json: unknown): UsageCounts | undefined => {
 export const decode = (
   bodyText: string,
   headers: Readonly<Record<string, string | undefined>>,
-  context: Errors.ClassifyContext,
+  /** With the answer's status (a 2xx other than 200 says so in a `bad_response`). */
+  context: Errors.ClassifyContext & { readonly status?: number },
   newId: () => string = newCallId
 ): Either.Either<ProviderAnswer, LLMError> => {
   const json = Json.parse(bodyText)
-  const bad = (detail: string) => Either.left(Errors.badResponse(detail, { ...context, status: 200 }))
+  const status = context.status ?? 200
+  const bad = (detail: string) => Either.left(Errors.badResponse(detail, { ...context, status }))
   if (json === undefined) return bad(`the body is not JSON: ${bodyText}`)
   if (isErrorPayload(json)) return Either.left(classifyInBand(json, bodyText, headers, context))
   if (!looksLikeResponse(json)) return bad(`not a GenerateContentResponse: ${bodyText}`)
@@ -307,7 +309,7 @@ export const decode = (
     ? Either.left(
       Errors.badResponse(
         `not a GenerateContentResponse: ${Json.issueText(decoded.left)}`,
-        { ...context, status: 200 },
+        { ...context, status },
         billedOf(json)
       )
     )

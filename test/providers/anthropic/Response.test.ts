@@ -91,6 +91,17 @@ it.layer(NodeHttpClient.layerUndici)("Anthropic unary answers over HTTP", (it) =
       assert.strictEqual((error as { reason?: string }).reason, "bad_response")
       assert.strictEqual((error as { status?: number }).status, 200)
     }))
+
+  it.scoped("another 2xx that is no Message (a proxy's 204, a 203 page) is bad_response naming its own status", () =>
+    Effect.gen(function*() {
+      const { client, server, target } = yield* setup
+      server.enqueue({ status: 204, body: "" }, { status: 203, body: "{\"type\":\"message\",\"content\":7}" })
+      for (const status of [204, 203]) {
+        const error = yield* Effect.flip(client.generate(target, hello))
+        assert.strictEqual((error as { reason?: string }).reason, "bad_response")
+        assert.strictEqual((error as { status?: number }).status, status)
+      }
+    }))
 })
 
 describe("Anthropic Response.decode", () => {

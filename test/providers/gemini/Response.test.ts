@@ -313,6 +313,18 @@ it.layer(NodeHttpClient.layerUndici)("Gemini unary answers", (it) => {
       }
     }))
 
+  it.scoped("another 2xx that is no response (a proxy's 204, a 203 page) is bad_response naming its own status", () =>
+    Effect.gen(function*() {
+      const { client, server, target } = yield* setup
+      server.enqueue({ status: 204, body: "" })
+      server.enqueue({ status: 203, body: JSON.stringify({ candidates: [{ content: { parts: [{ text: 42 }] } }] }) })
+      for (const status of [204, 203]) {
+        const error = yield* Effect.flip(client.generate(target, hello))
+        assert.strictEqual((error as any).reason, "bad_response")
+        assert.strictEqual((error as any).status, status)
+      }
+    }))
+
   it.scoped("a 200 body holding a google.rpc error is that error", () =>
     Effect.gen(function*() {
       const { client, server, target } = yield* setup
