@@ -128,8 +128,10 @@ export const makeHandler = (
         if (step !== undefined) return step
       }
       const data = event.data
-      // Events without data (an id alone, the empty trailing events of some captures) carry nothing.
-      if (data === undefined || data.length === 0) return undefined
+      // Events without data (an id alone, the empty trailing events of some captures) carry nothing;
+      // nor does one after the finish, which comes on the last event (WIRE.md §2.4): a proxy's replay
+      // of it, or a server's later text, would join an answer already whole (and only when it came soon).
+      if (data === undefined || data.length === 0 || finish !== undefined) return undefined
       sawEvent = true
       const json = Json.parse(data)
       const isErrorEvent = event.event === "error"

@@ -165,6 +165,21 @@ describe("DashScope streams", () => {
       })
     ))
 
+  it.scoped("events after the finish (a proxy's replay of the last one, later text) are no part of the answer", () =>
+    withServer((server, client) =>
+      Effect.gen(function*() {
+        const events = fixture("single-generation-text-sse.response.body.txt").trim().split("\n\n")
+        const late =
+          `id:7\nevent:result\n:HTTP_STATUS/200\ndata:{"output":{"finish_reason":"null","text":"EXTRA"},"usage":{"total_tokens":23,"input_tokens":16,"output_tokens":1},"request_id":"5b441aa7-0b9c-9fbc-ae0a-e2b212b71eac"}`
+        server.enqueue({ headers: sse, body: `${[...events, events.at(-1)!, late].join("\n\n")}\n\n` })
+        const { exit, finish, text, usages } = yield* collect(yield* client.stream(targetOf(server), minimalRequest))
+        assert.isTrue(Exit.isSuccess(exit))
+        assert.strictEqual(text, "1+1等于2。")
+        assert.deepStrictEqual(plainUsage(usages.at(-1)), usage(16, 6, 22))
+        assert.deepStrictEqual(finish, ["stop"])
+      })
+    ))
+
   it.scoped("a socket cut mid-body is stream_interrupted", () =>
     withServer((server, client) =>
       Effect.gen(function*() {
