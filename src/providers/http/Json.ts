@@ -3,17 +3,27 @@
  * every payload is declared with, the type guards of the stream path, and telling a JSON text cut
  * short (the end of the body came early) from one that can never be JSON (an undecodable answer).
  */
-import type * as ParseResult from "effect/ParseResult"
+import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 
 /**
- * A decode failure's text, for a `bad_response` message. Effect's formatter prints the offending value
- * recursively, which overflows the stack on a value nested a few thousand deep (a hostile or broken
- * server): then the text names the failure without the value, and the call still fails typed.
+ * A decode failure's text, for a `bad_response` message: where and what, first — the field's path and
+ * the value it had, then the type expected (`usage.completion_tokens: got "7", expected number`), as the
+ * message is cut at 200 characters and a payload's type alone would fill them. Effect's formatter prints
+ * the offending value recursively, which overflows the stack on a value nested a few thousand deep (a
+ * hostile or broken server): then the text names the failure without the value, and the call still
+ * fails typed.
  */
 export const issueText = (error: ParseResult.ParseError): string => {
   try {
-    return error.message
+    // the first issue is the innermost: a field of the wrong type, not the payload around it
+    const [issue] = ParseResult.ArrayFormatter.formatErrorSync(error)
+    if (issue === undefined) return error.message
+    const where = issue.path.length === 0 ? "the payload" : issue.path.join(".")
+    const mismatch = /^Expected ([\s\S]*), actual ([\s\S]*)$/.exec(issue.message)
+    return mismatch === null
+      ? `${where}: ${issue.message}`
+      : `${where}: got ${mismatch[2]}, expected ${mismatch[1]}`
   } catch {
     return "a value does not match the expected shape (too deeply nested to print)"
   }

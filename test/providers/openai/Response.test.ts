@@ -258,6 +258,16 @@ describe("openai unary answers (documented shapes)", () => {
     ) {
       expectError(failure(body), "FatalError", "bad_response", 200)
     }
+    // a field of the wrong type is named with its value, before the 200-character cut
+    const wrongTypes = [
+      [{ choices: [{ message: { content: 7 } }] }, "choices.0.message.content: got 7, expected string"],
+      [{ choices: [], usage: { completion_tokens: "7" } }, "usage.completion_tokens: got \"7\", expected number"],
+      [
+        { id: "x", choices: [{ message: { content: "a", tool_calls: "none" } }] },
+        "choices.0.message.tool_calls: got \"none\", expected ReadonlyArray<"
+      ]
+    ] as const
+    for (const [body, said] of wrongTypes) assert.include(failure(JSON.stringify(body)).message, said)
     expectError(failure(JSON.stringify({ error: "model is loading" })), "RetryableError", "server_error")
     expectError(
       failure(JSON.stringify({ error: { message: "quota", type: "insufficient_quota" } })),
