@@ -273,9 +273,10 @@ export const make = (deps: {
             break
           }
           case "Usage": {
-            const reported = observeReport(progress, part)
-            // the last whole report decides: an impossible one is none (the commit at the bound, not earlier)
-            if (reported !== undefined || part.inputOnly !== true) usage = reported
+            observeReport(progress, part)
+            // the last whole report decides; the commit judges it (an impossible one is none: settled at
+            // the bound, not earlier, and warned of as a unary answer's is)
+            if (part.inputOnly !== true) usage = part.usage
             break
           }
           case "Finish":
