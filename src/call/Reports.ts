@@ -2,6 +2,7 @@
  * A stream's usage reports into its call's progress: each one pulled, and those the stream had
  * received but its consumer never pulled; and the output it received that no part carried.
  */
+import * as Effect from "effect/Effect"
 import type { LLMError } from "../domain/Errors.js"
 import { plausible, type UsageCounts } from "../domain/TokenUsage.js"
 import { argumentsText } from "../internal/ArgumentsText.js"
@@ -40,6 +41,21 @@ export const observeUnpulled = (progress: CallProgress, pull: Pull<StreamPart, L
   observeHeldOutput(progress, pull)
   for (const part of unpulled(pull)) if (part._tag === "Usage") observeReport(progress, part)
 }
+
+/**
+ * `observeUnpulled` for the settling finalizer (no pull: the call never answered): decoding what was
+ * not pulled runs the protocol's code on the server's bytes, and a throw there (a bug) would leave the
+ * call unsettled and the stream's end waiting on it — logged instead, the call settled without it.
+ */
+export const observeUnpulledOrWarn = (
+  progress: CallProgress,
+  pull: Pull<StreamPart, LLMError> | undefined
+): Effect.Effect<void> =>
+  pull === undefined ? Effect.void : Effect.try(() => observeUnpulled(progress, pull)).pipe(
+    Effect.catchAll((error) =>
+      Effect.logWarning("reading what the stream held back failed; the call is settled without it", error.error)
+    )
+  )
 
 /**
  * Records the output a stream received that no part carried when it ended or was stopped: the

@@ -48,7 +48,7 @@ import type { Meter } from "./Meter.js"
 import type { Metering } from "./Metering.js"
 import { type Plan, requestFor } from "./Plan.js"
 import { CallProgress } from "./Progress.js"
-import { attemptObserver, observeReport, observeUnpulled } from "./Reports.js"
+import { attemptObserver, observeReport, observeUnpulledOrWarn } from "./Reports.js"
 import { settledResponse } from "./Response.js"
 
 /** An opened attempt: the parts read up to the first delta, the pull of the rest, and its scope. */
@@ -230,8 +230,9 @@ export const make = (deps: {
         held = meter
         return Scope.addFinalizerExit(outer, (exit) => {
           closed = true
-          if (answering !== undefined) observeUnpulled(progress, answering)
-          const settle = Effect.uninterruptible(metering.settleUnfinished(meter, exit))
+          const settle = Effect.uninterruptible(
+            Effect.zipRight(observeUnpulledOrWarn(progress, answering), metering.settleUnfinished(meter, exit))
+          )
           return Option.isSome(span) ? Effect.withParentSpan(settle, span.value) : settle
         })
       })
