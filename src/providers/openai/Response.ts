@@ -218,10 +218,24 @@ export const billedOf = (json: Record<string, unknown>): UsageCounts | undefined
     : undefined
 }
 
-/** Input = prompt_tokens, output = completion_tokens (reasoning included), total as reported, else the sum. */
+/**
+ * Input = prompt_tokens, output = completion_tokens (reasoning included), total as reported, else the
+ * sum. A service whose `completion_tokens` leaves the reasoning out (xAI: `reasoning_tokens` beside it,
+ * billed at the output rate; gateways translating Gemini) says so by its total: the output is then what
+ * the total counts beyond the prompt, or without a total the sum of the two — never priced below it.
+ */
 export const usageOf = (usage: Usage): UsageCounts => {
   const inputTokens = usage.prompt_tokens ?? 0
-  const outputTokens = usage.completion_tokens ?? 0
+  const completion = usage.completion_tokens ?? 0
+  const reasoningReported = usage.completion_tokens_details?.reasoning_tokens ?? 0
+  const beyondPrompt = usage.total_tokens != null && usage.prompt_tokens != null
+    ? usage.total_tokens - usage.prompt_tokens
+    : undefined
+  const outputTokens = beyondPrompt !== undefined
+    ? beyondPrompt > completion && reasoningReported > 0 ? Math.min(beyondPrompt, completion + reasoningReported) : completion
+    : reasoningReported > completion
+    ? completion + reasoningReported
+    : completion
   const counts: { -readonly [K in keyof UsageCounts]: UsageCounts[K] } = {
     inputTokens,
     outputTokens,

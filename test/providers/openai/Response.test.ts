@@ -184,6 +184,37 @@ describe("openai unary answers (documented shapes)", () => {
     )
   })
 
+  it("reasoning left out of completion_tokens (xAI; gateways translating Gemini) is output all the same, as the total says", () => {
+    const usageOf = (usage: Record<string, unknown>) => ({ ...answer(completion({ content: "hi" }, { usage })).usage })
+    const details = (reasoning: number) => ({ completion_tokens_details: { reasoning_tokens: reasoning } })
+    // xAI's grok-3-mini: 9 + 94 reasoning = 103 beyond the 32 of the prompt
+    assert.deepStrictEqual(
+      usageOf({ prompt_tokens: 32, completion_tokens: 9, total_tokens: 135, ...details(94) }),
+      { inputTokens: 32, outputTokens: 103, totalTokens: 135, reasoningTokens: 94 }
+    )
+    // CLIProxyAPI #5733: completion 0, reasoning 60
+    assert.deepStrictEqual(
+      usageOf({ prompt_tokens: 21, completion_tokens: 0, total_tokens: 81, ...details(60) }),
+      { inputTokens: 21, outputTokens: 60, totalTokens: 81, reasoningTokens: 60 }
+    )
+    // no total: reasoning above the completion cannot be inside it
+    assert.strictEqual(usageOf({ prompt_tokens: 5, completion_tokens: 9, ...details(94) }).outputTokens, 103)
+    // reasoning inside completion (OpenAI, DeepSeek): unchanged; a total above the sum never counts more than both
+    assert.strictEqual(
+      usageOf({ prompt_tokens: 5, completion_tokens: 100, total_tokens: 105, ...details(60) }).outputTokens,
+      100
+    )
+    assert.strictEqual(
+      usageOf({ prompt_tokens: 5, completion_tokens: 10, total_tokens: 500, ...details(20) }).outputTokens,
+      30
+    )
+    // OpenRouter's 11 reasoning tokens in 10 output, the total agreeing with 10: 10 (reasoning cut to it)
+    assert.strictEqual(
+      usageOf({ prompt_tokens: 5, completion_tokens: 10, total_tokens: 15, ...details(11) }).outputTokens,
+      10
+    )
+  })
+
   it("cached_tokens (or DeepSeek's prompt_cache_hit_tokens) become cachedInputTokens, inside inputTokens", () => {
     const usage = { prompt_tokens: 1000, completion_tokens: 10, prompt_tokens_details: { cached_tokens: 800 } }
     assert.deepStrictEqual(answer(completion({ content: "hi" }, { usage })).usage, {
