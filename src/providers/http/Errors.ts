@@ -174,7 +174,7 @@ export const classifyStatus = (status: number): StatusClass => {
  * says "You exceeded your current quota" on every 429, per-minute ones included.
  */
 export const spendLimitWords =
-  /spend(?:ing)? (?:limit|cap)|budget (?:limit )?(?:has been |is |was )?(?:exceeded|reached)|insufficient (?:account )?(?:balance|credits?|funds)|credit balance|out of (?:balance|credits)|no credits|欠费|余额不足/i
+  /spend(?:ing)? (?:limit|cap)|budget (?:limit )?(?:has been |is |was )?(?:exceeded|reached)|insufficient (?:account )?(?:balance|credits?|funds)|credit balance|out of (?:balance|credits)|no credits(?! (?:were|was|have been|will be) (?:charged|deducted|billed))|欠费|余额不足/i
 
 /**
  * Codes (and types) compatible services name a spent balance by, over either wire: Zhipu's `1113`

@@ -153,6 +153,9 @@ const contentFilterCodes = new Set([
   "1301"
 ])
 
+/** A moderation refusal's words (OpenRouter's flagged input). */
+const moderationWords = /requires moderation|input was flagged/i
+
 /**
  * Words of a refusal no wait clears: a spent balance or spend limit (`Errors.spendLimitWords`),
  * OpenAI's, Moonshot's and DashScope's spent quota (never "rate limit reached"), OpenRouter's daily free
@@ -230,6 +233,8 @@ export const classOf = (status: number, payload: ErrorPayload | undefined, rawTe
   const code = payload?.code ?? ""
   const type = payload?.type ?? ""
   const words = payload === undefined ? rawText : `${payload.message ?? ""} ${payload.detail ?? ""}`
+  // OpenRouter's moderation (a 403, in-band too): "… requires moderation on <provider>. Your input was flagged for …"
+  if (status === 403 && moderationWords.test(words)) return { _tag: "FatalError", reason: "content_filter" }
   if (
     status === 402 || quotaCodes.has(code) || quotaCodes.has(type) ||
     ((status === 429 || status === 403) && isQuotaText(words))

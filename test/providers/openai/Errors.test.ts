@@ -502,6 +502,25 @@ describe("openai Errors: compatible servers' own error shapes", () => {
     )
   })
 
+  it("OpenRouter's moderation 403 (\"No credits were charged.\") is content_filter, over HTTP and in-band; a spent balance stays quota", () => {
+    const flagged = {
+      error: {
+        message:
+          "anthropic/claude-3-5-haiku requires moderation on Amazon Bedrock. Your input was flagged for \"self-harm/instructions\". No credits were charged.",
+        code: 403,
+        metadata: { reasons: ["self-harm/instructions"], flagged_input: "…", provider_name: "Amazon Bedrock" }
+      }
+    }
+    expectError(classify(403, JSON.stringify(flagged)), "FatalError", "content_filter", 403)
+    expectError(inBand(flagged), "FatalError", "content_filter", 403)
+    expectError(
+      classify(403, JSON.stringify({ error: { message: "You have no credits left. Add more.", code: 403 } })),
+      "RateLimitError",
+      "quota_exhausted",
+      403
+    )
+  })
+
   it("OpenRouter's free-models-per-day 429 is quota_exhausted: no wait today clears it", () => {
     const error = classify(
       429,
