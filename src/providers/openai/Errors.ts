@@ -255,7 +255,11 @@ export const classOf = (status: number, payload: ErrorPayload | undefined, rawTe
   if (notFoundCodes.has(code)) return { _tag: "FatalError", reason: "not_found" }
   if (permissionCodes.has(code)) return { _tag: "FatalError", reason: "permission_denied" }
   if (code === "context_length_exceeded") return { _tag: "FatalError", reason: "invalid_request" }
-  if (status === 409) return { _tag: "RetryableError", reason: "server_error" }
+  // 409, and text-generation-inference's 424 for a failure while generating (a CUDA out-of-memory):
+  // the server's, and another attempt may pass
+  if (status === 409 || (status === 424 && type === "generation")) {
+    return { _tag: "RetryableError", reason: "server_error" }
+  }
   return Errors.classifyStatus(status)
 }
 

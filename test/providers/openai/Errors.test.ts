@@ -485,6 +485,18 @@ describe("openai Errors: compatible servers' own error shapes", () => {
     expectError(tgi("template_error"), "FatalError", "invalid_request", 400)
     expectError(tgi("overloaded"), "RetryableError", "overloaded", 529)
     expectError(tgi("generation"), "RetryableError", "server_error", 500)
+    // the same over HTTP: TGI answers a generation failure with 424 Failed Dependency
+    const failed = JSON.stringify({
+      error: "Request failed during generation: Server error: CUDA out of memory",
+      error_type: "generation"
+    })
+    expectError(classify(424, failed), "RetryableError", "server_error", 424)
+    expectError(
+      classify(422, JSON.stringify({ error: "Input validation error: too many tokens", error_type: "validation" })),
+      "FatalError",
+      "invalid_request",
+      422
+    )
   })
 
   it("an in-band code that is an HTTP status as text (LiteLLM's \"429\") is that status", () => {
