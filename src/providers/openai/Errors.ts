@@ -119,6 +119,8 @@ const quotaCodes = new Set([
   "SetLimitExceeded",
   // DashScope: the account is in arrears, a billing refusal (API.md §8)
   "Arrearage",
+  // LiteLLM's proxy: a key's, user's or team's max budget spent (422 by default)
+  "budget_exceeded",
   ...Errors.balanceCodes
 ])
 const overloadCodes = new Set([
@@ -209,6 +211,9 @@ const serverCodes = new Set([
 export const inBandStatus = (payload: ErrorPayload | undefined): number => {
   if (payload === undefined) return 500
   if (payload.status !== undefined) return payload.status
+  // FastAPI's HTTPException as text (Bedrock Access Gateway's stream errors): "400: An error occurred …"
+  const named = /^([45]\d\d): /.exec(payload.message ?? "")
+  if (named !== null) return Number(named[1])
   const byType = payload.type !== undefined ? typeStatus[payload.type] : undefined
   if (byType !== undefined) return byType
   const code = payload.code
@@ -237,7 +242,11 @@ export const classOf = (status: number, payload: ErrorPayload | undefined, rawTe
   if (status === 403 && moderationWords.test(words)) return { _tag: "FatalError", reason: "content_filter" }
   if (
     status === 402 || quotaCodes.has(code) || quotaCodes.has(type) ||
-    ((status === 429 || status === 403) && isQuotaText(words))
+    ((status === 429 || status === 403) && isQuotaText(words)) ||
+    // a spend limit refused as a bad request (Anthropic's OpenAI-compatible endpoint: "credit balance is
+    // too low" at 400) or OpenRouter's key limit (403)
+    ((status === 400 || status === 422) && Errors.spendLimitWords.test(words)) ||
+    (status === 403 && /key limit exceeded/i.test(words))
   ) return { _tag: "RateLimitError", reason: "quota_exhausted" }
   if (
     status === 529 || status === 498 || overloadCodes.has(code) || overloadCodes.has(type) ||
@@ -295,9 +304,12 @@ export const classifyPayload = (
   inBand = false
 ): LLMError => {
   const statusClass = classOf(status, payload, rawText)
-  const label = [payload?.code, payload?.type !== payload?.code ? payload?.type : undefined]
-    .filter((part) => part !== undefined)
-    .join(" / ")
+  // a code that only repeats the status (LiteLLM's, Azure's "429") or a Python None says nothing
+  const telling = (part: string | undefined) =>
+    part !== undefined && part !== String(status) && part !== "None" && part !== "null" ? part : undefined
+  const code = telling(payload?.code)
+  const type = telling(payload?.type)
+  const label = [code, type !== code ? type : undefined].filter((part) => part !== undefined).join(" / ")
   const serverText = payload === undefined ? rawText : [payload.message, payload.detail].filter(Boolean).join(" — ")
   const text = Errors.truncate(maskKeys(serverText))
   const requestId = headers["x-request-id"] ?? payload?.requestId

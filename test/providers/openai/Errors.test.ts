@@ -533,6 +533,66 @@ describe("openai Errors: compatible servers' own error shapes", () => {
     )
   })
 
+  it("Bedrock Access Gateway's stream errors name their status in the text (\"400: …\", \"429: …\"): that status", () => {
+    expectError(
+      inBand({
+        error: {
+          message:
+            "400: An error occurred (ValidationException) when calling the ConverseStream operation: Input is too long"
+        }
+      }),
+      "FatalError",
+      "invalid_request",
+      400
+    )
+    expectError(
+      inBand({ error: { message: "429: An error occurred (ThrottlingException): Too many requests, please wait" } }),
+      "RateLimitError",
+      "rate_limited",
+      429
+    )
+  })
+
+  it("spend limits refused under 400, 403 or 422 are quota_exhausted (LiteLLM's budget, Anthropic's compatible endpoint, OpenRouter's key limit)", () => {
+    const litellm = JSON.stringify({
+      error: {
+        message: "Budget has been exceeded! Current cost: 10.5, Max budget: 10.0",
+        type: "budget_exceeded",
+        param: null,
+        code: "400"
+      }
+    })
+    expectError(classify(422, litellm), "RateLimitError", "quota_exhausted", 422)
+    expectError(classify(400, litellm), "RateLimitError", "quota_exhausted", 400)
+    const credit = body({
+      message:
+        "Your credit balance is too low to access the Anthropic API. Please go to Plans & Billing to upgrade or purchase credits.",
+      type: "invalid_request_error"
+    })
+    expectError(classify(400, credit), "RateLimitError", "quota_exhausted", 400)
+    const keyLimit = JSON.stringify({
+      error: {
+        message: "Key limit exceeded (daily limit). Manage it using https://openrouter.ai/settings/keys",
+        code: 403
+      }
+    })
+    expectError(classify(403, keyLimit), "RateLimitError", "quota_exhausted", 403)
+    // a plain bad request stays one
+    expectError(
+      classify(400, body({ message: "max_tokens is too large", type: "invalid_request_error" })),
+      "FatalError",
+      "invalid_request",
+      400
+    )
+  })
+
+  it("a code that repeats the status (LiteLLM's, Azure's \"429\") or a Python None is left out of the message", () => {
+    const repeated = classify(429, body({ message: "throttled", type: "throttling_error", code: "429" }))
+    assert.include(repeated.message, "answered HTTP 429 throttling_error: throttled")
+    const none = classify(400, body({ message: "Content blocked by guardrail", type: "None", code: "400" }))
+    assert.include(none.message, "answered HTTP 400: Content blocked by guardrail")
+  })
+
   it("OpenRouter's free-models-per-day 429 is quota_exhausted: no wait today clears it", () => {
     const error = classify(
       429,
