@@ -63,6 +63,12 @@ describe("an undecodable 200 that reports its usage", () => {
       const billed = billedUsageOf(error)
       assert.deepStrictEqual([billed?.inputTokens, billed?.outputTokens], [100, 900], protocol)
     }
+    // DashScope: an `output` that is no object, beside a usage that reads
+    for (const output of [5, null, []]) {
+      const error = failure(DashScope.decode(JSON.stringify({ ...bodies.dashscope, output }), 200, {}, context))
+      assert.strictEqual(error.reason, "bad_response")
+      assert.strictEqual(billedUsageOf(error)?.outputTokens, 900, JSON.stringify(output))
+    }
     // a body with no usage either carries none
     const bare = failure(Gemini.decode(JSON.stringify({ candidates: [{ content: { parts: "oops" } }] }), {}, context))
     assert.isUndefined(billedUsageOf(bare))

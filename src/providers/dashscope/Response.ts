@@ -268,5 +268,8 @@ export const decode = (
       : Either.right(answerOf(decoded.right, headers, newId))
   }
   if (carriesError(json, bodyText)) return Either.left(classify(status, bodyText, headers, context))
-  return bad(json === undefined ? `the body is not JSON: ${bodyText}` : `no \`output\` in the body: ${bodyText}`)
+  // (an `output` of another type beside a usage that reads was billed: its cancel is priced by it)
+  return json === undefined
+    ? bad(`the body is not JSON: ${bodyText}`)
+    : Either.left(Errors.badResponse(`no \`output\` in the body: ${bodyText}`, { ...context, status }, billedOf(json)))
 }
