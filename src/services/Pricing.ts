@@ -91,8 +91,11 @@ const jsonBytes = (value: unknown): number => utf8Bytes(argumentsText(value))
 const partTokenBound = (part: Part, openaiModel: string | undefined): number => {
   switch (part.type) {
     case "text":
-    case "reasoning":
       return utf8Bytes(part.text)
+    case "reasoning":
+      // with what its metadata sends back: Anthropic's `redacted_thinking` data (counted as input within
+      // a tool-use cycle), signatures
+      return utf8Bytes(part.text) + (part.metadata === undefined ? 0 : jsonBytes(part.metadata))
     case "file":
       return fileTokenBound(part, openaiModel)
     case "tool-call":

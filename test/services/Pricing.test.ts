@@ -112,6 +112,21 @@ describe("Pricing", () => {
       assert.deepStrictEqual(callMessages, [])
     }))
 
+  it("a reasoning part sent back counts its metadata too: Anthropic's redacted_thinking data is input within a tool-use cycle", () => {
+    const withReasoning = (metadata?: Record<string, Record<string, string>>): CallRequest => ({
+      ...request,
+      messages: [
+        ...request.messages,
+        { role: "assistant", parts: [{ type: "reasoning", text: "", ...(metadata ? { metadata } : {}) }] }
+      ]
+    })
+    const data = "E".repeat(40_000)
+    assert.isAtLeast(
+      Pricing.inputTokenBound(withReasoning({ anthropic: { redactedData: data } }), "anthropic"),
+      Pricing.inputTokenBound(withReasoning(), "anthropic") + data.length
+    )
+  })
+
   describe("an output schema counts the prompt the protocol adds for it (API.md §14: the hold bounds the call)", () => {
     const schema = { type: "object", properties: { name: { type: "string" } }, required: ["name"] }
     const withSchema: CallRequest = {
