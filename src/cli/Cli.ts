@@ -22,6 +22,7 @@ import type { ConfigError, LedgerError } from "../domain/Errors.js"
 import { GenerationResponse } from "../domain/GenerationResponse.js"
 import type { GenerateRequest } from "../domain/Request.js"
 import { stdoutColoured } from "../internal/Colour.js"
+import { escapeControlsKeepingLines } from "../internal/Printable.js"
 import { liveOver, type LiveServices, nodeFileSystem } from "../layers/Live.js"
 import { generate, stream } from "../services/LLMClient.js"
 import * as LLMConfig from "../services/LLMConfig.js"
@@ -341,7 +342,8 @@ const cli = Command.run(root, { name: "effect-llm", version, footer })
 /** Library log lines go to stderr (stdout carries only the answer), as `level: message`, scrubbed. */
 const stderrLogger = (output: Output.Output) =>
   Logger.make(({ logLevel, message }) => {
-    const text = (Array.isArray(message) ? message : [message]).map(String).join(" ")
+    // a record may quote a server (a tool call's name): its control characters are shown, never run
+    const text = escapeControlsKeepingLines((Array.isArray(message) ? message : [message]).map(String).join(" "))
     process.stderr.write(`${output.scrub(`${logLevel.label.toLowerCase()}: ${text}`)}\n`)
   })
 

@@ -13,3 +13,8 @@ const escaped = (char: string): string => {
 
 /** `text` with every control character escaped (line breaks too: call it on text meant for one line). */
 export const escapeControls = (text: string): string => text.replace(control, escaped)
+
+const controlButLayout = /(?![\n\t])\p{Cc}/gu
+
+/** `text` with every control character but line feed and tab escaped (a log record of several lines). */
+export const escapeControlsKeepingLines = (text: string): string => text.replace(controlButLayout, escaped)

@@ -757,6 +757,53 @@ describe.concurrent("effect-llm CLI", { timeout: 120_000 }, () => {
     oneErrorLine(run.stderr, /^error: FatalError: .*bad \\u001b\[2J\\u001b\]0;pwned\\u0007 OVER\\b\\b\\u009b1m end/)
   })
 
+  it("a log record quoting a server (a cut tool call's name and id) shows its control codes escaped", async () => {
+    const chunk = (delta: unknown, finish: string | null) =>
+      `data: ${
+        JSON.stringify({
+          id: "c",
+          object: "chat.completion.chunk",
+          choices: [{ index: 0, delta, finish_reason: finish }]
+        })
+      }\n\n`
+    const hostile = createServer((_request, response) => {
+      response.writeHead(200, { "content-type": "text/event-stream" })
+      response.end(
+        chunk({ content: "Hi" }, null) +
+          chunk({
+            tool_calls: [{
+              index: 0,
+              id: "call_\x1b[2J",
+              function: { name: "get\x1b]0;pwned\x07", arguments: "{\"a\":" }
+            }]
+          }, null) +
+          chunk({}, "length") + "data: [DONE]\n\n"
+      )
+    })
+    await new Promise<void>((resolve) => hostile.listen(0, "127.0.0.1", resolve))
+    try {
+      const dir = tempDir()
+      const base = simulatorConfig(sim, dir)
+      const path = writeConfig(dir, {
+        ...base,
+        providers: {
+          ...base.providers,
+          openai: {
+            api_key: "sk-terminal-codes-0123456789",
+            endpoints: [{ name: "o", base_url: `http://127.0.0.1:${(hostile.address() as AddressInfo).port}/v1` }]
+          }
+        },
+        models: { ...base.models, gpt: { provider: "openai", model_id: "gpt-4o-mini" } }
+      })
+      const run = await runCli(["stream", "--config", path, "--model", "gpt", "hi"])
+      assert.strictEqual(run.code, 0, run.stderr)
+      assert.notMatch(run.stderr.replace(/\n/g, ""), /\p{Cc}/u)
+      assert.include(run.stderr, "the output limit cut tool call \"get\\u001b]0;pwned\\u0007\" (call_\\u001b[2J)")
+    } finally {
+      hostile.close()
+    }
+  })
+
   it("prints no secret: an echo server returning the key and header values, URL passwords in config", async () => {
     const key = "AIzaSyECHO-0123456789-secret-key"
     const header = "proxy-token-HEADER-SECRET-42"

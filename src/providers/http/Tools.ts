@@ -15,6 +15,7 @@ import type {
   ToolResultPart
 } from "../../domain/Prompt.js"
 import { jsonText } from "../../internal/JsonText.js"
+import { escapeControls } from "../../internal/Printable.js"
 import type { StreamPart } from "../Provider.js"
 
 const refuse = (message: string) => new FatalError({ reason: "invalid_request", message })
@@ -93,7 +94,11 @@ export const parseArguments = (text: string): unknown => {
 /** What a stream says of a tool call the output limit cut: left out of the answer, never run. */
 export const cutCallWarning = (name: string, id: string): StreamPart => ({
   _tag: "Warning",
-  message: `the output limit cut tool call "${name}"${id.length > 0 ? ` (${id})` : ""} before its arguments ended: ` +
+  // (the name and id are the server's: shown escaped in a log, never run by a terminal)
+  message:
+    `the output limit cut tool call "${escapeControls(name)}"${
+      id.length > 0 ? ` (${escapeControls(id)})` : ""
+    } before its arguments ended: ` +
     "it is left out of the answer and not run"
 })
 
