@@ -164,6 +164,8 @@ export const makeHandler = (
 ) =>
 (): EventStream.EventHandler => {
   let stopReason: FinishReason | undefined
+  // whether `stop_reason` was `tool_use` (the model stopped to have its calls run)
+  let stoppedForTools = false
   let stopped = false
   let usage: Usage | undefined
   let answered = false
@@ -277,7 +279,10 @@ export const makeHandler = (
       }
       case "message_delta": {
         const reason = json.delta?.stop_reason
-        if (reason != null) stopReason = finishOf(reason, answered)
+        if (reason != null) {
+          stopReason = finishOf(reason, answered)
+          stoppedForTools = reason === "tool_use"
+        }
         if (json.usage != null) {
           usage = mergeUsage(usage, json.usage)
           // (without the input anywhere it is no report, as for a whole Message: never an input of 0)
@@ -290,9 +295,10 @@ export const makeHandler = (
         // body held open); what is left of the body drains so the connection goes back to the pool.
         stopped = true
         // Blocks left open: a tool_use block the output limit cut never reached its stop (reported, never
-        // run); a gateway that leaves out `content_block_stop` (LiteLLM's bridge) ends them with the message.
+        // run); a gateway that leaves out `content_block_stop` (LiteLLM's bridge) ends them with the
+        // message — a call only when the model stopped to use its tools (not cut by a refusal or the limit).
         for (const block of blocks.values()) {
-          if (block.kind === "tool" && (stopReason === "length" || !isWholeArguments(argumentsOf(block)))) {
+          if (block.kind === "tool" && !(stoppedForTools && isWholeArguments(argumentsOf(block)))) {
             out.push(cutCallWarning(block.name, block.id))
           } else closeBlock(block, out)
         }

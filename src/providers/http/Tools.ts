@@ -178,9 +178,11 @@ export const fragmentAssembler = (metadataKey: string) => {
   }
   // Fragments with an `index`: a fragment bringing another id and a name, after its index's call's
   // arguments are whole, starts a new call (Ollama's `/v1` sends every call of a parallel batch whole
-  // at `index: 0`, each with its id); so does one that is itself whole after a call with no arguments
-  // yet (a no-argument call sent whole as `""`). A continuation under a changed id (Poolside, older
-  // mlx-openai-server) brings no name, or comes mid-arguments, and stays in its call.
+  // at `index: 0`, each with its id); so does one of another function, itself whole, after a call with
+  // no arguments yet (a no-argument call sent whole as `""`). A continuation under a changed id
+  // (Poolside, older mlx-openai-server) brings no name, or its call's name again, or comes
+  // mid-arguments, and stays in its call: on shape alone the two can look alike, and a merged call is
+  // safer than an invented one.
   const reindexed = new Map<number, number>()
   const indexedKey = (
     index: number,
@@ -193,7 +195,9 @@ export const fragmentAssembler = (metadataKey: string) => {
     const current = calls.get(key)
     if (
       current === undefined || current.id.length === 0 || current.id === id ||
-      !(isBlank(current.arguments) ? args == null || isWholeArguments(args) : isWholeJson(current.arguments))
+      !(isBlank(current.arguments)
+        ? name !== current.name && args != null && isWholeArguments(args)
+        : isWholeJson(current.arguments))
     ) {
       return key
     }

@@ -232,7 +232,9 @@ export const usageOf = (usage: Usage): UsageCounts => {
     ? usage.total_tokens - usage.prompt_tokens
     : undefined
   const outputTokens = beyondPrompt !== undefined
-    ? beyondPrompt > completion && reasoningReported > 0 ? Math.min(beyondPrompt, completion + reasoningReported) : completion
+    ? beyondPrompt > completion && reasoningReported > 0
+      ? Math.min(beyondPrompt, completion + reasoningReported)
+      : completion
     : reasoningReported > completion
     ? completion + reasoningReported
     : completion

@@ -159,10 +159,10 @@ it.layer(NodeHttpClient.layerUndici)("Anthropic tool use, recorded", (it) => {
       assert.lengthOf(cut.parts.filter((part) => part._tag === "Warning"), 1)
     }))
 
-  it.scoped("a no-argument call a gateway leaves open (no content_block_stop) is emitted as {} at the message's stop", () =>
+  it.scoped("a no-argument call a gateway leaves open (no content_block_stop) is emitted as {} at the message's stop — only under tool_use", () =>
     Effect.gen(function*() {
       const { client, server, target } = yield* setup
-      const events = [
+      const events = (stopReason: string) => [
         {
           type: "message_start",
           message: {
@@ -180,14 +180,20 @@ it.layer(NodeHttpClient.layerUndici)("Anthropic tool use, recorded", (it) => {
           content_block: { type: "tool_use", id: "toolu_1", name: "now", input: {} }
         },
         { type: "content_block_delta", index: 0, delta: { type: "input_json_delta", partial_json: "" } },
-        { type: "message_delta", delta: { stop_reason: "tool_use" }, usage: { input_tokens: 20, output_tokens: 9 } },
+        { type: "message_delta", delta: { stop_reason: stopReason }, usage: { input_tokens: 20, output_tokens: 9 } },
         { type: "message_stop" }
       ]
-      server.enqueue(framed(events))
+      server.enqueue(framed(events("tool_use")), framed(events("refusal")), framed(events("end_turn")))
       const { error, parts } = yield* runStream(client, target, ask)
       assert.isUndefined(error)
       assert.deepStrictEqual(calls(parts).map((call) => [call.id, call.name, call.params]), [["toolu_1", "now", {}]])
       assert.lengthOf(parts.filter((part) => part._tag === "Warning"), 0)
+      // a refusal (a classifier cut the answer) or any other stop: the call may never have had its arguments
+      for (let i = 0; i < 2; i++) {
+        const cut = yield* runStream(client, target, ask)
+        assert.lengthOf(calls(cut.parts), 0)
+        assert.lengthOf(cut.parts.filter((part) => part._tag === "Warning"), 1)
+      }
     }))
 
   it.scoped("streamed empty input (claude-3-opus): all-empty fragments are {}", () =>

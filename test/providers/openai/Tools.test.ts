@@ -347,6 +347,38 @@ describe("OpenAI tool calls, recorded", () => {
       })
     ))
 
+  it.scoped("a changing-id server that repeats the name and sends the arguments whole: still one call", () =>
+    withServer((server, client) =>
+      Effect.gen(function*() {
+        const chunk = (call: Record<string, unknown>) =>
+          `data: ${
+            JSON.stringify({
+              id: "chatcmpl-7",
+              object: "chat.completion.chunk",
+              model: "malibu",
+              choices: [{
+                index: 0,
+                delta: { tool_calls: [{ index: 0, type: "function", ...call }] },
+                finish_reason: null
+              }]
+            })
+          }\n\n`
+        for (const header of [{ name: "get_weather", arguments: "" }, { name: "get_weather" }]) {
+          server.enqueue(replaySse(
+            chunk({ id: "call_A", function: header }) +
+              chunk({ id: "call_B", function: { name: "get_weather", arguments: "{\"city\":\"SF\"}" } }) +
+              `data: ${
+                JSON.stringify({ id: "chatcmpl-7", choices: [{ index: 0, delta: {}, finish_reason: "tool_calls" }] })
+              }\n\ndata: [DONE]\n\n`
+          ))
+          const streamed = yield* runStream(client, targetOf(server), ask)
+          assert.deepStrictEqual(callsOf(streamed.parts).map((call) => [call.id, call.name, call.params]), [
+            ["call_A", "get_weather", { city: "SF" }]
+          ])
+        }
+      })
+    ))
+
   it.scoped("structured output (gpt-4o, json_schema strict): the JSON streamed as text, finish stop", () =>
     withServer((server, client) =>
       Effect.gen(function*() {
