@@ -179,23 +179,39 @@ const maxRequestBytes = 32 * 1024 * 1024
 /**
  * Why a request passes Anthropic's 32 MB per request, or `undefined`. The service's 413 comes from
  * Cloudflare as a page that names neither the cap nor the part, after the whole upload. Counts only
- * what the body surely carries — inline files (their base64; a text document its text) and the UTF-8
- * of texts — so a request refused here is over the cap whatever its JSON around them.
+ * what the body surely carries, as the encoder sends it — the UTF-8 of texts (not blank ones), of
+ * reasoning sent back (signed, or its redacted data), of tool calls' arguments and tool results, and
+ * inline files (their base64; a text document its text) — so a request refused here is over the cap
+ * whatever its JSON around them.
  */
 export const exceedsRequestSize = (request: CallRequest): string | undefined => {
   let bytes = request.system === undefined ? 0 : Buffer.byteLength(request.system)
   for (const message of request.messages) {
-    for (const part of message.parts) {
-      if (part.type === "text" || part.type === "reasoning") bytes += Buffer.byteLength(part.text)
-      else if (part.type === "file") {
-        const length = inlineBase64Length(part)
-        bytes += kindOf(part)?.kind === "text" ? Math.floor((length * 3) / 4) : length
-      }
-    }
+    for (const part of message.parts) bytes += sentBytes(part)
   }
   return bytes > maxRequestBytes
-    ? `the request carries ${bytes} bytes of inline files and text, over Anthropic's 32 MB per request (${maxRequestBytes}); send large files as URLs`
+    ? `the request carries ${bytes} bytes of inline files, text and tool data, over Anthropic's 32 MB per request (${maxRequestBytes}); send large files as URLs`
     : undefined
+}
+
+const sentBytes = (part: Part): number => {
+  switch (part.type) {
+    case "text":
+      return isBlank(part.text) ? 0 : Buffer.byteLength(part.text)
+    case "reasoning": {
+      const redacted = redactedDataOf(part.metadata)
+      if (redacted !== undefined) return redacted.length
+      return signatureOf(part.metadata) === undefined ? 0 : Buffer.byteLength(part.text)
+    }
+    case "tool-call":
+      return Buffer.byteLength(jsonText(part.params) ?? "")
+    case "tool-result":
+      return Buffer.byteLength(resultText(part))
+    case "file": {
+      const length = inlineBase64Length(part)
+      return kindOf(part)?.kind === "text" ? Math.floor((length * 3) / 4) : length
+    }
+  }
 }
 
 const encodeFile = (part: FilePart): BlockBody => {
@@ -225,9 +241,13 @@ export const resultBlock = (part: ToolResultPart): BlockBody =>
   cached({
     type: "tool_result",
     tool_use_id: part.id,
-    content: typeof part.result === "string" ? part.result : jsonText(part.result ?? null) ?? "null",
+    content: resultText(part),
     ...(part.isFailure ? { is_error: true as const } : {})
   }, part.metadata)
+
+/** A tool result as the block's text: a string as it is, anything else as JSON. */
+const resultText = (part: ToolResultPart): string =>
+  typeof part.result === "string" ? part.result : jsonText(part.result ?? null) ?? "null"
 
 /** Text of whitespace only: the Messages API refuses such a block ("text content blocks must contain non-whitespace text"). */
 export const isBlank = (text: string): boolean => text.trim().length === 0

@@ -8,7 +8,14 @@ import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
-import type { CallRequest, FilePart, ToolCallPart, ToolDefinition, UserPart } from "../../../src/domain/Prompt.js"
+import type {
+  CallRequest,
+  FilePart,
+  ReasoningPart,
+  ToolCallPart,
+  ToolDefinition,
+  UserPart
+} from "../../../src/domain/Prompt.js"
 import { text } from "../../../src/domain/Prompt.js"
 import * as Anthropic from "../../../src/providers/anthropic/Anthropic.js"
 import * as Request from "../../../src/providers/anthropic/Request.js"
@@ -145,7 +152,10 @@ describe("Anthropic content blocks", () => {
     const over = Anthropic.protocol.check(user(...sixImages, text("x".repeat(3_554_433))), "claude-haiku-4-5")
     assert.strictEqual(over?._tag, "FatalError")
     assert.strictEqual(over?.reason, "invalid_request")
-    assert.include(over?.message, "33554433 bytes of inline files and text, over Anthropic's 32 MB per request")
+    assert.include(
+      over?.message,
+      "33554433 bytes of inline files, text and tool data, over Anthropic's 32 MB per request"
+    )
     // the system text counts too; URLs do not (the service fetches them)
     assert.strictEqual(
       Anthropic.protocol.check({ ...user(...sixImages), system: "x".repeat(3_554_433) }, "claude-haiku-4-5")?.reason,
@@ -157,6 +167,24 @@ describe("Anthropic content blocks", () => {
         user(...sixImages, ...Array.from({ length: 20 }, () => file("image/*", url("https://example.com/a.png")))),
         "claude-haiku-4-5"
       )
+    )
+    // a tool result is sent as its text: a 33 MiB one is over; unsigned reasoning and blank text are not sent
+    const loop = (result: string, reasoning: ReadonlyArray<ReasoningPart> = []): CallRequest => ({
+      ...hello,
+      messages: [
+        { role: "user", parts: [text("look it up")] },
+        { role: "assistant", parts: [...reasoning, { type: "tool-call", id: "t1", name: "lookup", params: {} }] },
+        { role: "tool", parts: [{ type: "tool-result", id: "t1", name: "lookup", result, isFailure: false }] }
+      ]
+    })
+    assert.strictEqual(
+      Anthropic.protocol.check(loop("r".repeat(33 * 1024 * 1024)), "claude-haiku-4-5")?.reason,
+      "invalid_request"
+    )
+    const unsigned: ReasoningPart = { type: "reasoning", text: "t".repeat(40 * 1024 * 1024) }
+    assert.isUndefined(Anthropic.protocol.check(loop("ok", [unsigned]), "claude-haiku-4-5"))
+    assert.isUndefined(
+      Anthropic.protocol.check(user(text(" ".repeat(40 * 1024 * 1024)), text("hi")), "claude-haiku-4-5")
     )
   })
 })
