@@ -16,14 +16,24 @@ import * as Schema from "effect/Schema"
  */
 export const issueText = (error: ParseResult.ParseError): string => {
   try {
-    // the first issue is the innermost: a field of the wrong type, not the payload around it
-    const [issue] = ParseResult.ArrayFormatter.formatErrorSync(error)
-    if (issue === undefined) return error.message
-    const where = issue.path.length === 0 ? "the payload" : issue.path.join(".")
-    const mismatch = /^Expected ([\s\S]*), actual ([\s\S]*)$/.exec(issue.message)
-    return mismatch === null
-      ? `${where}: ${issue.message}`
-      : `${where}: got ${mismatch[2]}, expected ${mismatch[1]}`
+    // the deepest issue is the field at fault, not the payload around it (a union's members each say
+    // why they failed: the one that got furthest names the field); every type expected there is named
+    const issues = ParseResult.ArrayFormatter.formatErrorSync(error)
+    const deepest = issues.reduce((max, issue) => Math.max(max, issue.path.length), 0)
+    const at = issues.filter((issue) => issue.path.length === deepest)
+    if (at.length === 0) return error.message
+    const where = deepest === 0 ? "the payload" : at[0]!.path.join(".")
+    const expected: Array<string> = []
+    let actual: string | undefined
+    for (const issue of at) {
+      if (issue.path.join(".") !== at[0]!.path.join(".")) continue
+      const mismatch = /^Expected ([\s\S]*?), actual ([\s\S]*)$/.exec(issue.message)
+      if (mismatch === null) return `${where}: ${issue.message}`
+      // (an optional field's `undefined` says nothing of a value that is there)
+      if (mismatch[1] !== "undefined" && !expected.includes(mismatch[1]!)) expected.push(mismatch[1]!)
+      actual ??= mismatch[2]
+    }
+    return `${where}: got ${actual}, expected ${expected.join(" | ")}`
   } catch {
     return "a value does not match the expected shape (too deeply nested to print)"
   }

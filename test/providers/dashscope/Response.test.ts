@@ -25,6 +25,23 @@ describe("DashScope unary answers", () => {
       })
     ))
 
+  it.scoped("a field of the wrong type inside a union (content as a list of items) is named where it is", () =>
+    withServer((server, client) =>
+      Effect.gen(function*() {
+        server.enqueue({
+          status: 200,
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify({
+            output: { choices: [{ finish_reason: "stop", message: { role: "assistant", content: [{ text: 5 }] } }] },
+            request_id: "r-2"
+          })
+        })
+        const error = yield* Effect.flip(client.generate(targetOf(server), minimalRequest))
+        expectError(error, "FatalError", "bad_response")
+        assert.include(error.message, "output.choices.0.message.content.0.text: got 5, expected string | null")
+      })
+    ))
+
   it.scoped("a usage block without output_tokens: the output is what total_tokens leaves", () =>
     withServer((server, client) =>
       Effect.gen(function*() {
