@@ -300,7 +300,7 @@ export const decode = (
   const bad = (detail: string) => Either.left(Errors.badResponse(detail, { ...context, status }))
   if (json === undefined) return bad(`the body is not JSON: ${bodyText}`)
   if (isErrorPayload(json)) {
-    return Either.left(classifyInBand(json, bodyText, headers, context, "answered HTTP 200 with an error body:"))
+    return Either.left(classifyInBand(json, bodyText, headers, context, `answered HTTP ${status} with an error body:`))
   }
   if (!looksLikeMessage(json)) return bad(`not a Message: ${bodyText}`)
   if (isMessage(json)) return Either.right(answerOf(json, headers, answerTool))

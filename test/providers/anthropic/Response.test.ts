@@ -101,6 +101,13 @@ it.layer(NodeHttpClient.layerUndici)("Anthropic unary answers over HTTP", (it) =
         assert.strictEqual((error as { reason?: string }).reason, "bad_response")
         assert.strictEqual((error as { status?: number }).status, status)
       }
+      // an error body under it says that status too
+      server.enqueue({
+        status: 203,
+        body: JSON.stringify({ type: "error", error: { type: "overloaded_error", message: "Overloaded" } })
+      })
+      const inBand = yield* Effect.flip(client.generate(target, hello))
+      assert.include(inBand.message, "answered HTTP 203 with an error body")
     }))
 })
 
