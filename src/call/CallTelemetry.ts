@@ -77,16 +77,21 @@ export const make = (options: { readonly recordContent: boolean; readonly scrub?
     who: Who,
     outcome: string,
     totalMs: number,
-    cost: number
+    cost: number,
+    sent: boolean
   ) => {
     requests(who.provider, who.model, outcome).unsafeUpdate(1, labels)
-    latency(who.provider, who.model).unsafeUpdate(totalMs, labels)
+    // (a call refused before any request — its budget, a breaker, the limiter — has no latency to show)
+    if (sent) latency(who.provider, who.model).unsafeUpdate(totalMs, labels)
     if (cost > 0) spend(who.provider, who.model).unsafeUpdate(cost, labels)
   }
 
-  /** Counts a settled call by outcome (`ok`, an error tag, `cancelled`), its latency and its spend. */
-  const settled = (who: Who, outcome: string, totalMs: number, cost: number) =>
-    updateMetrics((labels) => countSettled(labels, who, outcome, totalMs, cost))
+  /**
+   * Counts a settled call by outcome (`ok`, an error tag, `cancelled`), its latency when it sent a
+   * request (`sent`), and its spend.
+   */
+  const settled = (who: Who, outcome: string, totalMs: number, cost: number, sent: boolean) =>
+    updateMetrics((labels) => countSettled(labels, who, outcome, totalMs, cost, sent))
 
   /**
    * `settled`, at once, by code running in `fiber` (its metric labels read now, as the effect would
@@ -98,7 +103,7 @@ export const make = (options: { readonly recordContent: boolean; readonly scrub?
     outcome: string,
     totalMs: number,
     cost: number
-  ) => countSettled(fiber.getFiberRef(FiberRef.currentMetricLabels), who, outcome, totalMs, cost)
+  ) => countSettled(fiber.getFiberRef(FiberRef.currentMetricLabels), who, outcome, totalMs, cost, true)
 
   /** Annotates the call span with what the plan decided. */
   const started = (plan: Plan) =>
@@ -243,7 +248,7 @@ export const make = (options: { readonly recordContent: boolean; readonly scrub?
     outcome: string
   ) =>
     Effect.zipRight(
-      settled({ provider: known.model?.provider ?? "", model: known.model?.modelId ?? "" }, outcome, 0, 0),
+      settled({ provider: known.model?.provider ?? "", model: known.model?.modelId ?? "" }, outcome, 0, 0, false),
       whenTraced(() =>
         Effect.annotateCurrentSpan({
           ...(known.model !== undefined ?

@@ -117,7 +117,8 @@ export const make = (deps: {
           { provider: plan.model.provider, model: plan.model.modelId },
           error._tag,
           clock.unsafeCurrentTimeMillis() - progress.startedAt,
-          0
+          0,
+          false
         ),
         Effect.zipRight(
           telemetry.unfinished({ route: undefined, attempts: 0, usage: undefined, cost: 0 }),
@@ -349,7 +350,13 @@ export const make = (deps: {
         const now = yield* Clock.currentTimeMillis
         const timing = progress.timing(now)
         yield* deps.admission.release(meter.plan.traceId, progress, priced?.totalTokens ?? 0)
-        yield* telemetry.settled(who(meter, route), error?.tag ?? "cancelled", timing.totalMs, cost)
+        yield* telemetry.settled(
+          who(meter, route),
+          error?.tag ?? "cancelled",
+          timing.totalMs,
+          cost,
+          progress.attempts > 0
+        )
         yield* telemetry.unfinished({
           route,
           attempts: progress.attempts,
