@@ -88,6 +88,17 @@ const startEcho = () =>
     })
   })
 
+/** A temp config over the simulator's with one provider entry set (and models added); its path. */
+const configWith = (provider: string, entry: unknown, models: Record<string, unknown> = {}) => {
+  const dir = tempDir()
+  const base = simulatorConfig(sim, dir)
+  return writeConfig(dir, {
+    ...base,
+    providers: { ...base.providers, [provider]: entry },
+    models: { ...base.models, ...models }
+  })
+}
+
 beforeAll(async () => {
   sim = await Simulator.start()
   await startEcho()
@@ -742,14 +753,9 @@ describe.concurrent("effect-llm CLI", { timeout: 120_000 }, () => {
   })
 
   it("a server's error text reaches the terminal with its control codes escaped, never run (screen clear, title, bell)", async () => {
-    const dir = tempDir()
-    const base = simulatorConfig(sim, dir)
-    const path = writeConfig(dir, {
-      ...base,
-      providers: {
-        ...base.providers,
-        google: { api_key: "AIzaSy-terminal-codes-key", endpoints: [{ name: "echo", base_url: echoUrl, region: "us" }] }
-      }
+    const path = configWith("google", {
+      api_key: "AIzaSy-terminal-codes-key",
+      endpoints: [{ name: "echo", base_url: echoUrl, region: "us" }]
     })
     const run = await runCli(["generate", "--config", path, "terminal codes"])
     assert.strictEqual(run.code, 2, run.stderr)
@@ -782,19 +788,10 @@ describe.concurrent("effect-llm CLI", { timeout: 120_000 }, () => {
     })
     await new Promise<void>((resolve) => hostile.listen(0, "127.0.0.1", resolve))
     try {
-      const dir = tempDir()
-      const base = simulatorConfig(sim, dir)
-      const path = writeConfig(dir, {
-        ...base,
-        providers: {
-          ...base.providers,
-          openai: {
-            api_key: "sk-terminal-codes-0123456789",
-            endpoints: [{ name: "o", base_url: `http://127.0.0.1:${(hostile.address() as AddressInfo).port}/v1` }]
-          }
-        },
-        models: { ...base.models, gpt: { provider: "openai", model_id: "gpt-4o-mini" } }
-      })
+      const path = configWith("openai", {
+        api_key: "sk-terminal-codes-0123456789",
+        endpoints: [{ name: "o", base_url: `http://127.0.0.1:${(hostile.address() as AddressInfo).port}/v1` }]
+      }, { gpt: { provider: "openai", model_id: "gpt-4o-mini" } })
       const run = await runCli(["stream", "--config", path, "--model", "gpt", "hi"])
       assert.strictEqual(run.code, 0, run.stderr)
       assert.notMatch(run.stderr.replace(/\n/g, ""), /\p{Cc}/u)
