@@ -261,6 +261,18 @@ describe("LLMConfig", () => {
         })
       }))
 
+    it.effect("a breaker recovery past any date a message can name (it failed every call once the breaker opened)", () =>
+      Effect.gen(function*() {
+        const error = yield* loadError({
+          config: { ...minimal, resilience: { circuit_breaker: { recovery_timeout_s: 1e13 } } }
+        })
+        assertError(error, {
+          path: "resilience.circuit_breaker.recovery_timeout_s",
+          message:
+            "resilience.circuit_breaker.recovery_timeout_s: expected a non-negative number of seconds, at most 1,000,000,000, got 10000000000000"
+        })
+      }))
+
     it.effect("a fraction where an integer is required", () =>
       Effect.gen(function*() {
         const retries = yield* loadError({ config: { ...minimal, resilience: { max_retries: 1.5 } } })

@@ -150,7 +150,13 @@ export type ConfigModel = typeof Model.Type
 
 const CircuitBreaker = Schema.Struct({
   failureThreshold: optional(PositiveInt, "failure_threshold"),
-  recoveryTimeoutS: optional(NonNegativeNumber, "recovery_timeout_s")
+  // bounded: the time a breaker reopens at must be a date its message can name
+  recoveryTimeoutS: optional(
+    NonNegativeNumber.pipe(Schema.lessThanOrEqualTo(1_000_000_000)).annotations({
+      description: "a non-negative number of seconds, at most 1,000,000,000"
+    }),
+    "recovery_timeout_s"
+  )
 }).annotations({ description: "a mapping" })
 
 const Resilience = Schema.Struct({
