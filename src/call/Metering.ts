@@ -79,7 +79,7 @@ export const make = (deps: {
     progress: CallProgress
   ): Effect.Effect<Meter, BudgetExceededError | FatalError | RateLimitError> =>
     plan.oversize !== undefined
-      ? Effect.zipRight(telemetry.limiterRefused(plan.model.alias, "tpm"), refused(plan, progress, plan.oversize))
+      ? Effect.zipRight(telemetry.limiterRefused(plan.model.alias, "tpm"), refused(plan, plan.oversize))
       : deps.pending?.any() === true
       ? Effect.zipRight(deps.pending.flush, holdNow(plan, progress))
       : holdNow(plan, progress)
@@ -96,7 +96,7 @@ export const make = (deps: {
     }).pipe(
       // one frame for both outcomes (a `catchAll` and a `map` cost a success three steps more)
       Effect.matchEffect({
-        onFailure: (error) => refused(plan, progress, error._tag === "LedgerError" ? ledgerUnavailable(error) : error),
+        onFailure: (error) => refused(plan, error._tag === "LedgerError" ? ledgerUnavailable(error) : error),
         onSuccess: (held) => Effect.succeed(new Meter(plan, progress, held))
       })
     )
@@ -106,24 +106,13 @@ export const make = (deps: {
    * counted by its outcome as a settled call is, at no cost, its span saying so (no attempt, $0) as a
    * call that ended unanswered.
    */
-  const refused = <E extends BudgetExceededError | FatalError | RateLimitError>(
-    plan: Plan,
-    progress: CallProgress,
-    error: E
-  ) =>
-    Effect.clockWith((clock) =>
+  const refused = <E extends BudgetExceededError | FatalError | RateLimitError>(plan: Plan, error: E) =>
+    Effect.zipRight(
+      // (no request was sent: no latency sample)
+      telemetry.settled({ provider: plan.model.provider, model: plan.model.modelId }, error._tag, 0, 0, false),
       Effect.zipRight(
-        telemetry.settled(
-          { provider: plan.model.provider, model: plan.model.modelId },
-          error._tag,
-          clock.unsafeCurrentTimeMillis() - progress.startedAt,
-          0,
-          false
-        ),
-        Effect.zipRight(
-          telemetry.unfinished({ route: undefined, attempts: 0, usage: undefined, cost: 0 }),
-          Effect.fail(error)
-        )
+        telemetry.unfinished({ route: undefined, attempts: 0, usage: undefined, cost: 0 }),
+        Effect.fail(error)
       )
     )
 

@@ -132,28 +132,17 @@ const overloadCodes = new Set([
   "capacity_exceeded",
   "ServerOverloaded"
 ])
-const authenticationCodes = new Set([
-  "invalid_api_key",
-  "invalid_authentication",
-  "authentication_error",
-  "AuthenticationError"
-])
-const notFoundCodes = new Set([
-  "model_not_found",
-  "not_found_error",
-  "ModelNotOpen",
-  "InvalidEndpoint.NotFound",
-  "InvalidEndpointOrModel.NotFound"
-])
+const authenticationCodes = new Set(
+  ["invalid_api_key", "invalid_authentication", "authentication_error", "AuthenticationError"]
+)
+const notFoundCodes = new Set(
+  ["model_not_found", "not_found_error", "ModelNotOpen", "InvalidEndpoint.NotFound", "InvalidEndpointOrModel.NotFound"]
+)
 const permissionCodes = new Set(["AccessDenied", "permission_error", "unsupported_country_region_territory"])
-const contentFilterCodes = new Set([
-  "content_filter",
-  "content_policy_violation",
-  "DataInspectionFailed",
-  "data_inspection_failed",
-  // Zhipu: the input or output holds unsafe or sensitive content
-  "1301"
-])
+// (Zhipu's 1301: the input or output holds unsafe or sensitive content)
+const contentFilterCodes = new Set(
+  ["content_filter", "content_policy_violation", "DataInspectionFailed", "data_inspection_failed", "1301"]
+)
 
 /** A moderation refusal's words (OpenRouter's flagged input). */
 const moderationWords = /requires moderation|input was flagged/i
