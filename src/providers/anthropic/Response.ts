@@ -297,7 +297,9 @@ export const decode = (
 ): Either.Either<ProviderAnswer, LLMError> => {
   const json = Json.parse(bodyText.trim())
   const status = context.status ?? 200
-  const bad = (detail: string) => Either.left(Errors.badResponse(detail, { ...context, status }))
+  // (`billed`: the usage an undecodable answer still reports: its cancel is priced by it)
+  const bad = (detail: string, billed?: UsageCounts) =>
+    Either.left(Errors.badResponse(detail, { ...context, status }, billed))
   if (json === undefined) return bad(`the body is not JSON: ${bodyText}`)
   if (isErrorPayload(json)) {
     return Either.left(classifyInBand(json, bodyText, headers, context, `answered HTTP ${status} with an error body:`))
@@ -306,8 +308,6 @@ export const decode = (
   if (isMessage(json)) return Either.right(answerOf(json, headers, answerTool))
   const decoded = decodeMessage(json)
   return Either.isLeft(decoded)
-    ? Either.left(
-      Errors.badResponse(`not a Message: ${Json.issueText(decoded.left)}`, { ...context, status }, billedOf(json))
-    )
+    ? bad(`not a Message: ${Json.issueText(decoded.left)}`, billedOf(json))
     : Either.right(answerOf(decoded.right, headers, answerTool))
 }

@@ -257,19 +257,19 @@ export const decode = (
   newId: () => string = Tools.newCallId
 ): Either.Either<ProviderAnswer, LLMError> => {
   const json = Json.parse(bodyText.trim())
-  const bad = (detail: string) => Either.left(Errors.badResponse(detail, { ...context, status }))
+  // (`billed`: the usage an undecodable answer still reports: its cancel is priced by it)
+  const bad = (detail: string, billed?: UsageCounts) =>
+    Either.left(Errors.badResponse(detail, { ...context, status }, billed))
   if (looksLikeGeneration(json)) {
     if (isGeneration(json)) return Either.right(answerOf(json, headers, newId))
     const decoded = decodeGeneration(json)
     return Either.isLeft(decoded)
-      ? Either.left(
-        Errors.badResponse(`not a generation: ${Json.issueText(decoded.left)}`, { ...context, status }, billedOf(json))
-      )
+      ? bad(`not a generation: ${Json.issueText(decoded.left)}`, billedOf(json))
       : Either.right(answerOf(decoded.right, headers, newId))
   }
   if (carriesError(json, bodyText)) return Either.left(classify(status, bodyText, headers, context))
-  // (an `output` of another type beside a usage that reads was billed: its cancel is priced by it)
+  // (an `output` of another type beside a usage that reads was billed)
   return json === undefined
     ? bad(`the body is not JSON: ${bodyText}`)
-    : Either.left(Errors.badResponse(`no \`output\` in the body: ${bodyText}`, { ...context, status }, billedOf(json)))
+    : bad(`no \`output\` in the body: ${bodyText}`, billedOf(json))
 }

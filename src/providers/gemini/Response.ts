@@ -299,19 +299,15 @@ export const decode = (
 ): Either.Either<ProviderAnswer, LLMError> => {
   const json = Json.parse(bodyText)
   const status = context.status ?? 200
-  const bad = (detail: string) => Either.left(Errors.badResponse(detail, { ...context, status }))
+  // (`billed`: the usage an undecodable answer still reports: its cancel is priced by it)
+  const bad = (detail: string, billed?: UsageCounts) =>
+    Either.left(Errors.badResponse(detail, { ...context, status }, billed))
   if (json === undefined) return bad(`the body is not JSON: ${bodyText}`)
   if (isErrorPayload(json)) return Either.left(classifyInBand(json, bodyText, headers, context))
   if (!looksLikeResponse(json)) return bad(`not a GenerateContentResponse: ${bodyText}`)
   if (isResponse(json)) return Either.right(answerOf(json, newId))
   const decoded = decodeResponse(json)
   return Either.isLeft(decoded)
-    ? Either.left(
-      Errors.badResponse(
-        `not a GenerateContentResponse: ${Json.issueText(decoded.left)}`,
-        { ...context, status },
-        billedOf(json)
-      )
-    )
+    ? bad(`not a GenerateContentResponse: ${Json.issueText(decoded.left)}`, billedOf(json))
     : Either.right(answerOf(decoded.right, newId))
 }

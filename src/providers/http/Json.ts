@@ -22,11 +22,12 @@ export const issueText = (error: ParseResult.ParseError): string => {
     const deepest = issues.reduce((max, issue) => Math.max(max, issue.path.length), 0)
     const at = issues.filter((issue) => issue.path.length === deepest)
     if (at.length === 0) return error.message
-    const where = deepest === 0 ? "the payload" : at[0]!.path.join(".")
+    const path = at[0]!.path.join(".")
+    const where = deepest === 0 ? "the payload" : path
     const expected: Array<string> = []
     let actual: string | undefined
     for (const issue of at) {
-      if (issue.path.join(".") !== at[0]!.path.join(".")) continue
+      if (issue.path.join(".") !== path) continue
       const mismatch = /^Expected ([\s\S]*?), actual ([\s\S]*)$/.exec(issue.message)
       if (mismatch === null) return `${where}: ${issue.message}`
       // (an optional field's `undefined` says nothing of a value that is there)

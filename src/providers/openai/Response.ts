@@ -227,17 +227,18 @@ export const billedOf = (json: Record<string, unknown>): UsageCounts | undefined
 export const usageOf = (usage: Usage): UsageCounts => {
   const inputTokens = usage.prompt_tokens ?? 0
   const completion = usage.completion_tokens ?? 0
-  const reasoningReported = usage.completion_tokens_details?.reasoning_tokens ?? 0
-  const beyondPrompt = usage.total_tokens != null && usage.prompt_tokens != null
-    ? usage.total_tokens - usage.prompt_tokens
-    : undefined
-  const outputTokens = beyondPrompt !== undefined
-    ? beyondPrompt > completion && reasoningReported > 0
-      ? Math.min(beyondPrompt, completion + reasoningReported)
-      : completion
-    : reasoningReported > completion
-    ? completion + reasoningReported
-    : completion
+  const reasoningTokens = usage.completion_tokens_details?.reasoning_tokens
+  const reasoning = reasoningTokens ?? 0
+  // the reasoning `completion_tokens` left out: what the total counts beyond both (at most the
+  // reasoning); without a total, all of it when it is more than the completion can hold
+  const leftOut = reasoning === 0
+    ? 0
+    : usage.total_tokens != null && usage.prompt_tokens != null
+    ? Math.min(usage.total_tokens - usage.prompt_tokens - completion, reasoning)
+    : reasoning > completion
+    ? reasoning
+    : 0
+  const outputTokens = completion + Math.max(0, leftOut)
   const counts: { -readonly [K in keyof UsageCounts]: UsageCounts[K] } = {
     inputTokens,
     outputTokens,
@@ -248,8 +249,7 @@ export const usageOf = (usage: Usage): UsageCounts => {
   const written = usage.prompt_tokens_details?.cache_write_tokens ??
     usage.prompt_tokens_details?.cache_creation_input_tokens
   if (written != null) counts.cacheWriteTokens = written
-  const reasoning = usage.completion_tokens_details?.reasoning_tokens
-  if (reasoning != null) counts.reasoningTokens = reasoning
+  if (reasoningTokens != null) counts.reasoningTokens = reasoningTokens
   return counts
 }
 
