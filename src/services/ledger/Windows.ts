@@ -61,9 +61,21 @@ export const retention = (limits: RateLimits): number => limits.rpd !== undefine
 export const forgetAt = (slot: Pick<SlotRecord, "timestamp" | "keepUntil">): number =>
   2 * slot.keepUntil - slot.timestamp
 
-/** The first index of `slots` whose timestamp is > `after` (slots are in timestamp order). */
-const firstAfter = (slots: ReadonlyArray<SlotRecord>, after: number): number => {
-  let low = 0
+/**
+ * An alias's slots in timestamp order, the live ones from `head`. The oldest are dropped by moving
+ * `head`, not by shifting the array: at 100,000 requests a day (an `rpd` alias keeps two days) a shift
+ * per admission moved 200,000 references, 636 µs of every check. The array is compacted once half of it
+ * is dropped, so each slot is moved O(1) times.
+ */
+interface SlotQueue {
+  items: Array<SlotRecord>
+  head: number
+}
+
+/** The first index from `queue.head` whose timestamp is > `after`. */
+const firstAfter = (queue: SlotQueue, after: number): number => {
+  const slots = queue.items
+  let low = queue.head
   let high = slots.length
   while (low < high) {
     const mid = (low + high) >>> 1
@@ -77,22 +89,27 @@ const pauseKey = (alias: string, endpoint: string) => `${alias}\u0000${endpoint}
 
 /** The windows of every alias (and the learned pauses). Not synchronised: callers serialise. */
 export class RateWindows {
-  private readonly slots = new Map<string, Array<SlotRecord>>()
+  private readonly slots = new Map<string, SlotQueue>()
   private readonly byId = new Map<string, SlotRecord>()
   private readonly pauses = new Map<string, { readonly alias: string; readonly endpoint: string; until: number }>()
 
   /** Drops the alias's slots past `forgetAt` (the oldest first). */
-  private prune(alias: string, now: number): Array<SlotRecord> {
-    let list = this.slots.get(alias)
-    if (list === undefined) {
-      list = []
-      this.slots.set(alias, list)
-      return list
+  private prune(alias: string, now: number): SlotQueue {
+    let queue = this.slots.get(alias)
+    if (queue === undefined) {
+      queue = { items: [], head: 0 }
+      this.slots.set(alias, queue)
+      return queue
     }
-    let drop = 0
-    while (drop < list.length && forgetAt(list[drop]!) <= now) this.byId.delete(list[drop++]!.id)
-    if (drop > 0) list.splice(0, drop)
-    return list
+    const items = queue.items
+    let head = queue.head
+    while (head < items.length && forgetAt(items[head]!) <= now) this.byId.delete(items[head++]!.id)
+    if (head > 0 && head * 2 >= items.length) {
+      items.splice(0, head)
+      head = 0
+    }
+    queue.head = head
+    return queue
   }
 
   /**
@@ -108,8 +125,9 @@ export class RateWindows {
     }
     const until = this.pausedUntil(alias, endpoint, now)
     if (until !== undefined) refuse("server", until - now)
-    const list = this.prune(alias, now)
-    const minute = firstAfter(list, now - minuteMs)
+    const queue = this.prune(alias, now)
+    const list = queue.items
+    const minute = firstAfter(queue, now - minuteMs)
     const inMinute = list.length - minute
     if (limits.rpm !== undefined && inMinute >= limits.rpm) {
       // the (inMinute - rpm + 1)th oldest slot of the minute must leave it
@@ -126,7 +144,7 @@ export class RateWindows {
       }
     }
     if (limits.rpd !== undefined) {
-      const day = firstAfter(list, now - dayMs)
+      const day = firstAfter(queue, now - dayMs)
       const inDay = list.length - day
       if (inDay >= limits.rpd) refuse("rpd", list[day + inDay - limits.rpd]!.timestamp + dayMs - now)
     }
@@ -136,10 +154,14 @@ export class RateWindows {
   /** Counts an admitted slot (kept in timestamp order: another process's may be slightly older). */
   add(slot: SlotRecord): void {
     if (this.byId.has(slot.id)) return
-    const list = this.slots.get(slot.alias) ?? []
-    if (list.length === 0) this.slots.set(slot.alias, list)
+    let queue = this.slots.get(slot.alias)
+    if (queue === undefined) {
+      queue = { items: [], head: 0 }
+      this.slots.set(slot.alias, queue)
+    }
+    const list = queue.items
     let at = list.length
-    while (at > 0 && list[at - 1]!.timestamp > slot.timestamp) at--
+    while (at > queue.head && list[at - 1]!.timestamp > slot.timestamp) at--
     if (at === list.length) list.push(slot)
     else list.splice(at, 0, slot)
     this.byId.set(slot.id, slot)
@@ -188,8 +210,9 @@ export class RateWindows {
 
   /** An alias's current window use. */
   use(alias: string, now: number): WindowUse {
-    const list = this.prune(alias, now)
-    const minute = firstAfter(list, now - minuteMs)
+    const queue = this.prune(alias, now)
+    const list = queue.items
+    const minute = firstAfter(queue, now - minuteMs)
     let tokensMinute = 0
     for (let i = minute; i < list.length; i++) tokensMinute += list[i]!.tokens
     const pauses: Array<{ readonly endpoint: string; readonly until: number }> = []
@@ -200,7 +223,7 @@ export class RateWindows {
     }
     // slots kept past their retention (`forgetAt`) are not in any window
     let requestsDay = 0
-    for (let i = firstAfter(list, now - dayMs); i < list.length; i++) if (list[i]!.keepUntil > now) requestsDay++
+    for (let i = firstAfter(queue, now - dayMs); i < list.length; i++) if (list[i]!.keepUntil > now) requestsDay++
     return { requestsMinute: list.length - minute, tokensMinute, requestsDay, pauses }
   }
 }

@@ -4,7 +4,7 @@
  */
 import { assert, describe, it } from "vitest"
 import { AlertTracker } from "../../../src/services/ledger/Alerts.js"
-import { RateWindows } from "../../../src/services/ledger/Windows.js"
+import { RateWindows, type SlotRecord } from "../../../src/services/ledger/Windows.js"
 
 const dayMs = 86_400_000
 describe("alert and rate windows at their edges", () => {
@@ -61,5 +61,42 @@ describe("alert and rate windows at their edges", () => {
     windows.pause("a", "e", writerNow + day, readerNow)
     assert.strictEqual(windows.pausedUntil("a", "e", readerNow), writerNow + day)
     assert.strictEqual(windows.pausedUntil("a", "e", readerNow + 60_000), writerNow + day)
+  })
+
+  it("an rpd alias counts the same after days of admissions as windows rebuilt from the live slots", () => {
+    // the oldest slots are dropped by moving a head index and compacting now and then: the counts and
+    // waits must equal those of windows holding only the live slots (none dropped, nothing compacted)
+    const windows = new RateWindows()
+    const limits = { rpm: 40, tpm: 5_000, rpd: 3_000 }
+    let seed = 7
+    const random = () => (seed = (seed * 1_103_515_245 + 12_345) % 2_147_483_648) / 2_147_483_648
+    const live: Array<SlotRecord> = []
+    let now = 0
+    for (let n = 0; n < 12_000; n++) {
+      now += Math.floor(random() * 90_000)
+      if (n % 997 === 0) now -= 30_000 // a clock stepped back
+      const timestamp = n % 13 === 0 ? now - 2_000 : now // another process's, slightly older
+      const slot = {
+        id: `s${n}`,
+        alias: "a",
+        endpoint: "e",
+        timestamp,
+        tokens: 1 + Math.floor(random() * 200),
+        keepUntil: timestamp + dayMs
+      }
+      windows.add(slot)
+      live.push(slot)
+      if (n % 50 !== 0) continue
+      const fresh = new RateWindows()
+      for (const kept of live) if (2 * kept.keepUntil - kept.timestamp > now) fresh.add(kept)
+      const tokens = 1 + Math.floor(random() * 300)
+      assert.deepStrictEqual(
+        windows.check("a", "e", limits, tokens, now),
+        fresh.check("a", "e", limits, tokens, now),
+        `at ${n}`
+      )
+      assert.deepStrictEqual(windows.use("a", now), fresh.use("a", now), `at ${n}`)
+    }
+    assert.isAbove(windows.use("a", now).requestsDay, 500)
   })
 })
