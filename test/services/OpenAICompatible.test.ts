@@ -53,6 +53,27 @@ const rateLimited = (headers: Record<string, string>, type = "requests"): Loopba
   body: errorBody({ message: "Rate limit reached for gpt-4o-mini.", type, param: null, code: "rate_limit_exceeded" })
 })
 
+/** Cerebras' 429: a flat body (nnminaya/grammar-nazi-bot#959), its resets per window in seconds. */
+const cerebrasRateLimited = (headers: Record<string, string>, spent = "tokens"): Loopback.ScriptedResponse => ({
+  status: 429,
+  headers: { ...json, ...headers },
+  body: JSON.stringify(
+    spent === "tokens"
+      ? {
+        message: "Tokens per minute limit exceeded - too many tokens processed.",
+        type: "too_many_tokens_error",
+        param: "quota",
+        code: "token_quota_exceeded"
+      }
+      : {
+        message: "Requests per day limit exceeded - too many requests sent.",
+        type: "too_many_requests_error",
+        param: "quota",
+        code: "request_quota_exceeded"
+      }
+  )
+})
+
 /** A config of one `openai` entry (named `openai`, key given) over `endpoints`, and extra sections. */
 const openaiConfig = (
   endpoints: ReadonlyArray<{ readonly name: string; readonly url: string }>,
@@ -348,6 +369,16 @@ describe("openai over the whole client: retries and waits (TestClock)", () => {
       "x-ratelimit-reset-requests 1m0s (within max_wait_timeout_s)",
       rateLimited({ "x-ratelimit-reset-requests": "1m0s" }),
       60_000
+    ],
+    [
+      "Cerebras' spent x-ratelimit-reset-tokens-minute 3.38 (seconds), its daily requests left",
+      cerebrasRateLimited({
+        "x-ratelimit-remaining-tokens-minute": "0",
+        "x-ratelimit-reset-tokens-minute": "3.38",
+        "x-ratelimit-remaining-requests-day": "14399",
+        "x-ratelimit-reset-requests-day": "33011.382867097855"
+      }),
+      3_380
     ]
   ]
   for (const [name, response, waitMs] of waits) {
@@ -433,6 +464,26 @@ describe("openai over the whole client: retries and waits (TestClock)", () => {
       )
       assert.strictEqual(error._tag, "RateLimitError")
       if (error._tag === "RateLimitError") assert.strictEqual(Duration.toMillis(error.retryAfter!), 360_000)
+      assert.strictEqual(server.requests.length, 1)
+    }))
+
+  it.scoped("Cerebras' spent daily requests (reset in 9 h, seconds) fail at once with their retryAfter", () =>
+    Effect.gen(function*() {
+      const server = yield* Loopback.make
+      server.enqueue(
+        cerebrasRateLimited({
+          "x-ratelimit-remaining-requests-day": "0",
+          "x-ratelimit-reset-requests-day": "33011.382867097855",
+          "x-ratelimit-remaining-tokens-minute": "59000",
+          "x-ratelimit-reset-tokens-minute": "11.382867097854614"
+        }, "requests"),
+        recordedAnswer
+      )
+      const error = yield* Effect.flip(generate({ prompt: "hi" })).pipe(
+        Effect.provide(layerOf(openaiConfig([{ name: "a", url: server.url }])))
+      )
+      assert.strictEqual(error._tag, "RateLimitError")
+      if (error._tag === "RateLimitError") assert.strictEqual(Duration.toMillis(error.retryAfter!), 33_011_383)
       assert.strictEqual(server.requests.length, 1)
     }))
 

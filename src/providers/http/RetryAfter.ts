@@ -117,26 +117,62 @@ export const parseResetDuration = (value: string | undefined): Duration.Duration
 /** Which rate limit a 429 names: OpenAI's error `type` is the exhausted dimension (`requests` / `tokens`). */
 export type RateLimitDimension = "requests" | "tokens"
 
+/** One window's reset hint: which dimension, when it refills, and whether the response says it is spent. */
+interface ResetWindow {
+  readonly dimension: RateLimitDimension
+  readonly reset: Duration.Duration
+  readonly spent: boolean
+}
+
+/** Cerebras' per-window names (`-tokens-minute`, `-requests-day`; its docs: "Time (in seconds) until …"). */
+const windowedReset = /^x-ratelimit-reset-(requests|tokens)-(minute|hour|day)$/
+
+const plainSeconds = /^\d+(?:\.\d+)?$/
+
+/** A windowed reset: plain seconds (Cerebras), or a Go-style duration. */
+const parseWindowedReset = (value: string | undefined): Duration.Duration | undefined =>
+  value !== undefined && plainSeconds.test(value.trim())
+    ? Duration.millis(Math.ceil(Number(value.trim()) * 1000))
+    : parseResetDuration(value)
+
+/** Every reset window the headers give: OpenAI's and Groq's two, else Cerebras' per-window ones. */
+const resetWindows = (headers: Readonly<Record<string, string | undefined>>): ReadonlyArray<ResetWindow> => {
+  const windows: Array<ResetWindow> = []
+  const spent = (name: string) => headers[name.replace("-reset-", "-remaining-")]?.trim() === "0"
+  for (const dimension of ["requests", "tokens"] as const) {
+    const name = `x-ratelimit-reset-${dimension}`
+    const reset = parseResetDuration(headers[name])
+    if (reset !== undefined) windows.push({ dimension, reset, spent: spent(name) })
+  }
+  if (windows.length > 0) return windows
+  for (const name of Object.keys(headers)) {
+    const match = windowedReset.exec(name)
+    const reset = match === null ? undefined : parseWindowedReset(headers[name])
+    if (reset !== undefined) windows.push({ dimension: match![1] as RateLimitDimension, reset, spent: spent(name) })
+  }
+  return windows
+}
+
+const longest = (windows: ReadonlyArray<ResetWindow>): Duration.Duration =>
+  windows.map((window) => window.reset).reduce((a, b) => Duration.max(a, b))
+const soonest = (windows: ReadonlyArray<ResetWindow>): Duration.Duration =>
+  windows.map((window) => window.reset).reduce((a, b) => Duration.min(a, b))
+
 /**
- * The reset hint of `x-ratelimit-reset-requests` / `-tokens` (a fallback for a 429 without
- * `retry-after(-ms)`): the dimension the error names, else the one whose `x-ratelimit-remaining-*`
- * is 0, else the sooner of the two (the other may be far off and not the one that refused). These
- * are times until the window is full again, so the hint errs long, never short.
+ * The reset hint of `x-ratelimit-reset-requests` / `-tokens` (Cerebras: `-requests-day`,
+ * `-tokens-minute`, in seconds), a fallback for a 429 without `retry-after(-ms)`: the dimension the
+ * error names, else the windows whose `x-ratelimit-remaining-*` is 0 (the longest of them), else the
+ * soonest (the others may be far off and not the one that refused). These are times until the window
+ * is full again, so the hint errs long, never short.
  */
 export const fromRateLimitReset = (
   headers: Readonly<Record<string, string | undefined>>,
   dimension?: RateLimitDimension | undefined
 ): Duration.Duration | undefined => {
-  const requests = parseResetDuration(headers["x-ratelimit-reset-requests"])
-  const tokens = parseResetDuration(headers["x-ratelimit-reset-tokens"])
-  if (dimension === "requests" && requests !== undefined) return requests
-  if (dimension === "tokens" && tokens !== undefined) return tokens
-  const spent = (name: RateLimitDimension) => headers[`x-ratelimit-remaining-${name}`]?.trim() === "0"
-  if (spent("requests") && requests !== undefined) {
-    return spent("tokens") && tokens !== undefined ? Duration.max(requests, tokens) : requests
-  }
-  if (spent("tokens") && tokens !== undefined) return tokens
-  if (requests === undefined) return tokens
-  if (tokens === undefined) return requests
-  return Duration.min(requests, tokens)
+  const windows = resetWindows(headers)
+  if (windows.length === 0) return undefined
+  const named = windows.filter((window) => window.dimension === dimension)
+  const candidates = named.length > 0 ? named : windows
+  const spent = candidates.filter((window) => window.spent)
+  return spent.length > 0 ? longest(spent) : named.length > 0 ? longest(named) : soonest(windows)
 }

@@ -134,4 +134,30 @@ describe("RetryAfter", () => {
     assert.isUndefined(fromRateLimitReset({}))
     assert.isUndefined(fromRateLimitReset({ "x-ratelimit-reset-requests": "-1" }))
   })
+
+  it("reads Cerebras' per-window resets in seconds: the spent window's, else the soonest", () => {
+    const cerebras = {
+      "x-ratelimit-remaining-requests-day": "14399",
+      "x-ratelimit-reset-requests-day": "33011.382867097855",
+      "x-ratelimit-remaining-tokens-minute": "0",
+      "x-ratelimit-reset-tokens-minute": "11.382867097854614"
+    }
+    assert.strictEqual(millis(fromRateLimitReset(cerebras)), 11_383)
+    assert.strictEqual(millis(fromRateLimitReset(cerebras, "requests")), 33_011_383)
+    assert.strictEqual(
+      millis(fromRateLimitReset({ ...cerebras, "x-ratelimit-remaining-tokens-minute": "59000" })),
+      11_383
+    )
+    assert.strictEqual(
+      millis(fromRateLimitReset({ ...cerebras, "x-ratelimit-remaining-requests-day": "0" })),
+      33_011_383
+    )
+    // OpenAI's two headers, when present, are the hint; a window name without a number is none
+    assert.strictEqual(
+      millis(fromRateLimitReset({ ...cerebras, "x-ratelimit-reset-requests": "2s" })),
+      2000
+    )
+    assert.isUndefined(fromRateLimitReset({ "x-ratelimit-reset-tokens-minute": "soon" }))
+    assert.isUndefined(fromRateLimitReset({ "x-ratelimit-reset-tokens-week": "5" }))
+  })
 })
