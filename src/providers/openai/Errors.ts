@@ -211,6 +211,14 @@ export const inBandStatus = (payload: ErrorPayload | undefined): number => {
   return serverSide ? 500 : 400
 }
 
+const limitAndRequested = /\bLimit:? (\d+), (?:Used:? \d+, )?Requested:? (\d+)/i
+
+/** Whether a rate-limit message says the request alone asks more than the limit allows. */
+const requestsMoreThanLimit = (words: string): boolean => {
+  const numbers = limitAndRequested.exec(words)
+  return numbers !== null && Number(numbers[2]) > Number(numbers[1])
+}
+
 // DashScope's `Throttling*` codes (API.md §3), also through its OpenAI-compatible mode
 const isRateLimitCode = (code: string): boolean =>
   code === "rate_limit_exceeded" || code.startsWith("RateLimitExceeded") || code.endsWith("RateLimitExceeded") ||
@@ -237,6 +245,9 @@ export const classOf = (status: number, payload: ErrorPayload | undefined, rawTe
     ((status === 400 || status === 422) && Errors.spendLimitWords.test(words)) ||
     (status === 403 && /key limit exceeded/i.test(words))
   ) return { _tag: "RateLimitError", reason: "quota_exhausted" }
+  // one request over a per-minute limit (Groq's 413; OpenAI's 429 "Request too large … Limit 30000,
+  // Requested 49335"): no wait lets it through, however the body names it a rate limit
+  if (status === 413 || requestsMoreThanLimit(words)) return { _tag: "FatalError", reason: "invalid_request" }
   if (
     status === 529 || status === 498 || overloadCodes.has(code) || overloadCodes.has(type) ||
     ((status >= 500 || status === 429) && /overload/i.test(words))

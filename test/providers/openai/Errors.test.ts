@@ -48,6 +48,30 @@ describe("OpenAI Errors: a retried 5xx keeps the server's Retry-After", () => {
   })
 })
 
+describe("one request over a per-minute token limit is the request's own fault", () => {
+  const tooLarge = (limit: number, requested: number) =>
+    body({
+      message:
+        `Request too large for model \`llama-3.3-70b-versatile\` in organization \`org_01\` service tier \`on_demand\` on tokens per minute (TPM): Limit ${limit}, Requested ${requested}, please reduce your message size and try again.`,
+      type: "tokens",
+      code: "rate_limit_exceeded"
+    })
+
+  it("Groq's 413 and OpenAI's 429 asking more than the limit are FatalError invalid_request, not a wait", () => {
+    for (const [status, error] of [[413, tooLarge(6000, 10338)], [429, tooLarge(30000, 49335)]] as const) {
+      const classified = classify(status, error, { "retry-after": "7" })
+      assert.strictEqual(classified._tag, "FatalError", `${status}`)
+      assert.strictEqual((classified as { reason?: string }).reason, "invalid_request")
+      assert.include(classified.message, "Requested")
+    }
+  })
+
+  it("a 429 whose request fits the limit once the window frees stays rate_limited", () => {
+    assert.strictEqual(classify(429, tooLarge(30000, 29000))._tag, "RateLimitError")
+    assert.strictEqual(classify(429, rateLimit)._tag, "RateLimitError")
+  })
+})
+
 describe("a server's text in a message", () => {
   it("has its control characters escaped (ESC, BEL, backspace, DEL, C1), so a log or a terminal never runs them", () => {
     const error = classify(
