@@ -6,7 +6,9 @@
 import * as Duration from "effect/Duration"
 import * as Either from "effect/Either"
 import { assert, describe, it } from "vitest"
+import * as AnthropicErrors from "../../src/providers/anthropic/Errors.js"
 import * as AnthropicResponse from "../../src/providers/anthropic/Response.js"
+import * as DashScopeErrors from "../../src/providers/dashscope/Errors.js"
 import * as DashScopeResponse from "../../src/providers/dashscope/Response.js"
 import * as Gemini from "../../src/providers/gemini/Errors.js"
 import * as GeminiResponse from "../../src/providers/gemini/Response.js"
@@ -81,5 +83,27 @@ describe("error classification at its edges", () => {
       const error = Either.isLeft(answer) ? answer.left : undefined
       assert.deepStrictEqual([error?._tag, error?.reason], ["FatalError", "bad_response"])
     }
+  })
+
+  it("a server's error code, type, status name and request id reach the message escaped and cut, as its text does", () => {
+    const hostile = "\u001b]0;PWNED\u0007\u001b[2J\u009b2J" + "X".repeat(20_000)
+    const messages = [
+      OpenAI.classify(400, JSON.stringify({ error: { message: "bad", code: hostile, type: hostile } }), {}, context),
+      OpenAI.classify(400, JSON.stringify({ error: { message: "bad" }, request_id: hostile }), {}, context),
+      OpenAI.classify(400, JSON.stringify({ error: { message: "bad" } }), { "x-request-id": "r\u009b2J" }, context),
+      AnthropicErrors.classify(
+        400,
+        JSON.stringify({ type: "error", error: { type: hostile, message: "m" }, request_id: hostile }),
+        {},
+        context
+      ),
+      Gemini.classify(400, JSON.stringify({ error: { code: 400, message: "m", status: hostile } }), {}, context),
+      DashScopeErrors.classify(400, JSON.stringify({ code: hostile, message: "m", request_id: hostile }), {}, context)
+    ].map((error) => error.message)
+    for (const message of messages) {
+      assert.notMatch(message, /\p{Cc}/u, message.slice(0, 120))
+      assert.isBelow(message.length, 800, message.slice(0, 120))
+    }
+    assert.include(messages[0], "\\u001b]0;PWNED\\u0007")
   })
 })

@@ -187,9 +187,9 @@ const classifyFacts = (
 ): LLMError => {
   const text = Errors.truncate(facts?.message ?? plainText(rawText))
   const requestId = facts?.requestId ?? headers["request-id"]
-  const what = `${Errors.describeContext(context)} ${said}${facts?.type !== undefined ? ` ${facts.type}` : ""}${
-    text ? `: ${text}` : ""
-  }${requestId !== undefined ? ` (request_id ${requestId})` : ""}`
+  const what = `${Errors.describeContext(context)} ${said}${
+    facts?.type !== undefined ? ` ${Errors.serverLabel(facts.type)}` : ""
+  }${text ? `: ${text}` : ""}${requestId !== undefined ? ` (request_id ${Errors.serverLabel(requestId)})` : ""}`
   const typeClass = facts?.type !== undefined ? classOfType(facts.type) : undefined
   // A 5xx (or a 408) is the server's failure whatever type its body names (a proxy's or gateway's
   // wrapper): retried, as API.md §3 says of every 500-504 and 408; a 529 is overloaded whatever the

@@ -105,15 +105,17 @@ export const classifyPayload = (
   said = `answered HTTP ${status}`
 ): LLMError => {
   const serverMessage = payload?.message ?? rawText
-  const label = [payload?.code, payload?.type !== payload?.code ? payload?.type : undefined]
-    .filter((part) => part !== undefined)
-    .join(" / ")
+  const label = Errors.serverLabel(
+    [payload?.code, payload?.type !== payload?.code ? payload?.type : undefined]
+      .filter((part) => part !== undefined)
+      .join(" / ")
+  )
   const requestId = payload?.requestId ?? headers["x-request-id"]
   const text = Errors.truncate(serverMessage)
   // `said` may end with a colon before the service's code ("sent an error mid-stream: server_error: …")
   const head = label ? `${said} ${label}` : said.replace(/:$/, "")
   const what = `${Errors.describeContext(context)} ${head}${text ? `: ${text}` : ""}` +
-    (requestId !== undefined ? ` (request_id ${requestId})` : "")
+    (requestId !== undefined ? ` (request_id ${Errors.serverLabel(requestId)})` : "")
   const codeClass = payload !== undefined ? classOfCode(payload.code ?? "", payload.type, payload.message) : undefined
   const statusClass: Errors.StatusClass =
     // A 529 is overloaded on every protocol (API.md §8), also when its code names a generic server fault

@@ -115,7 +115,7 @@ const classifyDecoded = (
   // Only `error.message` is quoted from a decoded body: DebugInfo details may echo the key.
   const serverMessage = Errors.truncate(body !== undefined ? body.error.message ?? "" : bodyText)
   const statusName = body?.error.status ?? undefined
-  const code = `${status}${statusName !== undefined ? ` ${statusName}` : ""}`
+  const code = `${status}${statusName !== undefined ? ` ${Errors.serverLabel(statusName)}` : ""}`
   // an error inside a 200 answer names its code, never an HTTP status the response did not have
   const label = inBand ? `an error ${code} in its HTTP 200 answer` : `HTTP ${code}`
   const what = `${Errors.describeContext(context)} ${inBand ? "sent" : "answered"} ${label}${

@@ -45,6 +45,12 @@ export const truncate = (text: string, max: number = maxMessageLength): string =
   return flat.length <= max ? flat : `${headOf(flat, max - 1)}${Scrub.cutMark}`
 }
 
+/** Longest server label (an error code, type or status name, a request id) kept in a message. */
+const maxLabelLength = 100
+
+/** A server's label (error code, type, status name, request id) as a message quotes it: escaped and cut as its text is. */
+export const serverLabel = (label: string): string => truncate(label, maxLabelLength)
+
 const causeMessage = (cause: unknown): string | undefined => {
   if (!(cause instanceof Error)) return undefined
   // undici wraps the socket error: "fetch failed" → cause ECONNREFUSED / UND_ERR_SOCKET.

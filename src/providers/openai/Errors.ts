@@ -309,14 +309,16 @@ export const classifyPayload = (
     part !== undefined && part !== String(status) && part !== "None" && part !== "null" ? part : undefined
   const code = telling(payload?.code)
   const type = telling(payload?.type)
-  const label = [code, type !== code ? type : undefined].filter((part) => part !== undefined).join(" / ")
+  const label = Errors.serverLabel(
+    [code, type !== code ? type : undefined].filter((part) => part !== undefined).join(" / ")
+  )
   const serverText = payload === undefined ? rawText : [payload.message, payload.detail].filter(Boolean).join(" — ")
   const text = Errors.truncate(maskKeys(serverText))
   const requestId = headers["x-request-id"] ?? payload?.requestId
   // `said` may end with a colon before the service's code ("sent an error mid-stream: server_error: …")
   const head = label ? `${said} ${label}` : said.replace(/:$/, "")
   const what = `${Errors.describeContext(context)} ${head}${text ? `: ${text}` : ""}` +
-    (requestId !== undefined ? ` (request_id ${requestId})` : "")
+    (requestId !== undefined ? ` (request_id ${Errors.serverLabel(requestId)})` : "")
   const message = statusClass._tag === "FatalError" && statusClass.reason === "authentication"
     ? Errors.withKeyHint(what, keyVariables(context.provider), context.provider)
     : statusClass._tag === "RateLimitError" && statusClass.reason === "quota_exhausted"
