@@ -211,6 +211,13 @@ export const inBandStatus = (payload: ErrorPayload | undefined): number => {
   return serverSide ? 500 : 400
 }
 
+/**
+ * A message without the values it quotes after a colon, comma or bracket (vLLM's validation errors echo
+ * the request: `'ctx': {'content': 'Why is my credit balance negative?'}`): words there are the
+ * user's, not the server's.
+ */
+const withoutQuotedValues = (words: string): string => words.replace(/([:,([{]\s*)(?:'[^']*'|"[^"]*")/g, "$1''")
+
 const limitAndRequested = /\bLimit:? (\d+), (?:Used:? \d+, )?Requested:? (\d+)/i
 
 /** Whether a rate-limit message says the request alone asks more than the limit allows. */
@@ -242,7 +249,8 @@ export const classOf = (status: number, payload: ErrorPayload | undefined, rawTe
     ((status === 429 || status === 403) && isQuotaText(words)) ||
     // a spend limit refused as a bad request (Anthropic's OpenAI-compatible endpoint: "credit balance is
     // too low" at 400) or OpenRouter's key limit (403)
-    ((status === 400 || status === 422) && Errors.spendLimitWords.test(words)) ||
+    ((status === 400 || status === 422) && code !== "context_length_exceeded" &&
+      Errors.spendLimitWords.test(withoutQuotedValues(words))) ||
     (status === 403 && /key limit exceeded/i.test(words))
   ) return { _tag: "RateLimitError", reason: "quota_exhausted" }
   // one request over a per-minute limit (Groq's 413; OpenAI's 429 "Request too large … Limit 30000,

@@ -72,6 +72,44 @@ describe("one request over a per-minute token limit is the request's own fault",
   })
 })
 
+describe("a spend limit refused as a bad request is told from a bad request that quotes such words", () => {
+  it("a 400 saying the credit balance is too low is quota_exhausted; one echoing the request's words is invalid_request", () => {
+    const spent = classify(
+      400,
+      body({
+        message:
+          "Your credit balance is too low to access the Anthropic API. Please go to Plans & Billing to upgrade or purchase credits.",
+        type: "invalid_request_error"
+      })
+    )
+    assert.deepStrictEqual([spent._tag, spent.reason], ["RateLimitError", "quota_exhausted"])
+    const echoes = [
+      body({
+        message:
+          "[{'type': 'literal_error', 'loc': ('body', 'messages', 0, 'role'), 'msg': \"Input should be 'user'\", 'input': 'usr', 'ctx': {'content': 'Why is my credit balance negative?'}}]",
+        type: "BadRequestError",
+        param: null,
+        code: 400
+      }),
+      body({
+        message:
+          "This model's maximum context length is 8192 tokens. However, your messages resulted in 9000 tokens. Prompt starts: 'Insufficient funds error when paying...'",
+        type: "invalid_request_error",
+        code: "context_length_exceeded"
+      }),
+      body({
+        message: "Insufficient funds, said the prompt, which is 9000 tokens: too long",
+        type: "invalid_request_error",
+        code: "context_length_exceeded"
+      })
+    ]
+    for (const echo of echoes) {
+      const error = classify(400, echo)
+      assert.deepStrictEqual([error._tag, error.reason], ["FatalError", "invalid_request"], echo)
+    }
+  })
+})
+
 describe("a server's text in a message", () => {
   it("has its control characters escaped (ESC, BEL, backspace, DEL, C1), so a log or a terminal never runs them", () => {
     const error = classify(
