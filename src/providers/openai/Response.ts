@@ -66,7 +66,11 @@ export const Usage = Schema.Struct({
   })),
   completion_tokens_details: Json.field(Schema.Struct({ reasoning_tokens: Json.field(Schema.Number) })),
   prompt_cache_hit_tokens: Json.field(Schema.Number),
-  cached_tokens: Json.field(Schema.Number)
+  cached_tokens: Json.field(Schema.Number),
+  // Perplexity's deep research, beside the counts and left out of them and of the total: the sources
+  // read ("Input tokens comprise of Prompt tokens + Citation tokens") and the reasoning
+  citation_tokens: Json.field(Schema.Number),
+  reasoning_tokens: Json.field(Schema.Number)
 })
 export type Usage = typeof Usage.Type
 
@@ -222,34 +226,42 @@ export const billedOf = (json: Record<string, unknown>): UsageCounts | undefined
  * Input = prompt_tokens, output = completion_tokens (reasoning included), total as reported, else the
  * sum. A service whose `completion_tokens` leaves the reasoning out (xAI: `reasoning_tokens` beside it,
  * billed at the output rate; gateways translating Gemini) says so by its total: the output is then what
- * the total counts beyond the prompt, or without a total the sum of the two — never priced below it.
+ * the total counts beyond the prompt; without a total, the sum of the two when the reasoning is clearly
+ * more than the completion. Perplexity's top-level `citation_tokens` are input, its `reasoning_tokens` output.
  */
 export const usageOf = (usage: Usage): UsageCounts => {
-  const inputTokens = usage.prompt_tokens ?? 0
+  const citations = usage.citation_tokens ?? 0
+  const besideReasoning = usage.reasoning_tokens ?? 0
+  const inputTokens = (usage.prompt_tokens ?? 0) + citations
   const completion = usage.completion_tokens ?? 0
-  const reasoningTokens = usage.completion_tokens_details?.reasoning_tokens
-  const reasoning = reasoningTokens ?? 0
+  const detailedReasoning = usage.completion_tokens_details?.reasoning_tokens
+  const reasoning = detailedReasoning ?? 0
   // the reasoning `completion_tokens` left out: what the total counts beyond both (at most the
-  // reasoning); without a total, all of it when it is more than the completion can hold
+  // reasoning); without a total, all of it when it is clearly more than the completion can hold (a
+  // count up to a tenth above it is the completion's own reasoning miscounted: OpenRouter's 11 in 10)
   const leftOut = reasoning === 0
     ? 0
     : usage.total_tokens != null && usage.prompt_tokens != null
     ? Math.min(usage.total_tokens - usage.prompt_tokens - completion, reasoning)
-    : reasoning > completion
+    : reasoning > completion * 1.1 + 1
     ? reasoning
     : 0
-  const outputTokens = completion + Math.max(0, leftOut)
+  const outputTokens = completion + Math.max(0, leftOut) + besideReasoning
   const counts: { -readonly [K in keyof UsageCounts]: UsageCounts[K] } = {
     inputTokens,
     outputTokens,
-    totalTokens: usage.total_tokens ?? inputTokens + outputTokens
+    totalTokens: usage.total_tokens != null
+      ? usage.total_tokens + citations + besideReasoning
+      : inputTokens + outputTokens
   }
   const cached = usage.prompt_tokens_details?.cached_tokens ?? usage.prompt_cache_hit_tokens ?? usage.cached_tokens
   if (cached != null) counts.cachedInputTokens = cached
   const written = usage.prompt_tokens_details?.cache_write_tokens ??
     usage.prompt_tokens_details?.cache_creation_input_tokens
   if (written != null) counts.cacheWriteTokens = written
-  if (reasoningTokens != null) counts.reasoningTokens = reasoningTokens
+  if (detailedReasoning != null || usage.reasoning_tokens != null) {
+    counts.reasoningTokens = reasoning + besideReasoning
+  }
   return counts
 }
 

@@ -197,8 +197,11 @@ describe("openai unary answers (documented shapes)", () => {
       usageOf({ prompt_tokens: 21, completion_tokens: 0, total_tokens: 81, ...details(60) }),
       { inputTokens: 21, outputTokens: 60, totalTokens: 81, reasoningTokens: 60 }
     )
-    // no total: reasoning above the completion cannot be inside it
+    // no total: reasoning clearly above the completion cannot be inside it; a tenth above it is a miscount
     assert.strictEqual(usageOf({ prompt_tokens: 5, completion_tokens: 9, ...details(94) }).outputTokens, 103)
+    assert.strictEqual(usageOf({ prompt_tokens: 5, completion_tokens: 0, ...details(60) }).outputTokens, 60)
+    assert.strictEqual(usageOf({ prompt_tokens: 5, completion_tokens: 10, ...details(11) }).outputTokens, 10)
+    assert.strictEqual(usageOf({ prompt_tokens: 5, completion_tokens: 1000, ...details(1001) }).outputTokens, 1000)
     // reasoning inside completion (OpenAI, DeepSeek): unchanged; a total above the sum never counts more than both
     assert.strictEqual(
       usageOf({ prompt_tokens: 5, completion_tokens: 100, total_tokens: 105, ...details(60) }).outputTokens,
@@ -207,6 +210,18 @@ describe("openai unary answers (documented shapes)", () => {
     assert.strictEqual(
       usageOf({ prompt_tokens: 5, completion_tokens: 10, total_tokens: 500, ...details(20) }).outputTokens,
       30
+    )
+    // Perplexity's deep research (its docs' example): citations are input, reasoning output, both beside the total
+    assert.deepStrictEqual(
+      usageOf({
+        prompt_tokens: 19,
+        completion_tokens: 498,
+        total_tokens: 517,
+        citation_tokens: 10175,
+        num_search_queries: 48,
+        reasoning_tokens: 95305
+      }),
+      { inputTokens: 10194, outputTokens: 95803, totalTokens: 105997, reasoningTokens: 95305 }
     )
     // OpenRouter's 11 reasoning tokens in 10 output, the total agreeing with 10: 10 (reasoning cut to it)
     assert.strictEqual(
