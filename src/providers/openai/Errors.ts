@@ -147,6 +147,8 @@ const contentFilterCodes = new Set(
 /** A moderation refusal's words (OpenRouter's flagged input). */
 const moderationWords = /requires moderation|input was flagged/i
 
+const contextWords = /\bcontext (?:length|window)\b|maximum context|max_new_tokens/i
+
 /**
  * Words of a refusal no wait clears: a spent balance or spend limit (`Errors.spendLimitWords`),
  * OpenAI's, Moonshot's and DashScope's spent quota (never "rate limit reached"), OpenRouter's daily free
@@ -244,6 +246,9 @@ export const classOf = (status: number, payload: ErrorPayload | undefined, rawTe
   const words = payload === undefined ? rawText : `${payload.message ?? ""} ${payload.detail ?? ""}`
   // OpenRouter's moderation (a 403, in-band too): "… requires moderation on <provider>. Your input was flagged for …"
   if (status === 403 && moderationWords.test(words)) return { _tag: "FatalError", reason: "content_filter" }
+  // Together's context overflow is a 403 ("Input token count + max_tokens parameter must be less than
+  // the context length of the model"): the request's own fault, as a 400 would say
+  if (status === 403 && contextWords.test(words)) return { _tag: "FatalError", reason: "invalid_request" }
   if (
     status === 402 || quotaCodes.has(code) || quotaCodes.has(type) ||
     ((status === 429 || status === 403) && isQuotaText(words)) ||

@@ -110,6 +110,25 @@ describe("a spend limit refused as a bad request is told from a bad request that
   })
 })
 
+describe("Together's context overflow under 403", () => {
+  it("is FatalError invalid_request (the prompt is too long), while another 403 stays permission_denied", () => {
+    const overflow = classify(
+      403,
+      body({
+        message:
+          "Input token count + max_tokens parameter must be less than the context length of the model being queried.",
+        type: "invalid_request_error"
+      })
+    )
+    assert.deepStrictEqual([overflow._tag, overflow.reason], ["FatalError", "invalid_request"])
+    const denied = classify(
+      403,
+      body({ message: "You do not have access to this model.", type: "invalid_request_error" })
+    )
+    assert.deepStrictEqual([denied._tag, denied.reason], ["FatalError", "permission_denied"])
+  })
+})
+
 describe("a server's text in a message", () => {
   it("has its control characters escaped (ESC, BEL, backspace, DEL, C1), so a log or a terminal never runs them", () => {
     const error = classify(
