@@ -16,7 +16,7 @@ import * as Errors from "../http/Errors.js"
 import * as EventStream from "../http/EventStream.js"
 import * as EventText from "../http/EventText.js"
 import * as Json from "../http/Json.js"
-import { cutCallWarning, isWholeArguments, parseArguments } from "../http/Tools.js"
+import { cutCallWarning, isWholeArguments, isWholeJson, parseArguments } from "../http/Tools.js"
 import type { StreamPart } from "../Provider.js"
 import { redactedMetadata, signatureMetadata } from "./Content.js"
 import { classifyInBand, isErrorPayload } from "./Errors.js"
@@ -95,6 +95,9 @@ type OpenBlock =
 type ToolBlock = Extract<OpenBlock, { readonly kind: "tool" }>
 /** A tool call's arguments: its fragments, or the input its start carried when none came. */
 const argumentsOf = (block: ToolBlock): string => block.json.length > 0 ? block.json : block.whole
+/** Whether an open block's arguments are whole: one JSON text, or blank when the model stopped for its tools. */
+const hasWholeArguments = (block: ToolBlock, stoppedForTools: boolean): boolean =>
+  stoppedForTools ? isWholeArguments(argumentsOf(block)) : isWholeJson(argumentsOf(block))
 /** What a tool call has sent so far (its name and arguments), the output it is billed for. */
 const piecesOf = (block: ToolBlock): string => block.name + argumentsOf(block)
 
@@ -164,6 +167,8 @@ export const makeHandler = (
 ) =>
 (): EventStream.EventHandler => {
   let stopReason: FinishReason | undefined
+  // why the model stopped short, when it did: a tool block it left open is then no call
+  let cutBy: "the output limit" | "a refusal" | undefined
   // whether `stop_reason` was `tool_use` (the model stopped to have its calls run)
   let stoppedForTools = false
   let stopped = false
@@ -282,6 +287,11 @@ export const makeHandler = (
         if (reason != null) {
           stopReason = finishOf(reason, answered)
           stoppedForTools = reason === "tool_use"
+          cutBy = reason === "refusal"
+            ? "a refusal"
+            : reason === "max_tokens" || reason === "model_context_window_exceeded"
+            ? "the output limit"
+            : undefined
         }
         if (json.usage != null) {
           usage = mergeUsage(usage, json.usage)
@@ -296,10 +306,11 @@ export const makeHandler = (
         stopped = true
         // Blocks left open: a tool_use block the output limit cut never reached its stop (reported, never
         // run); a gateway that leaves out `content_block_stop` (LiteLLM's bridge) ends them with the
-        // message — a call only when the model stopped to use its tools (not cut by a refusal or the limit).
+        // message — a call when neither a refusal nor the limit cut the message and its arguments are one
+        // whole JSON text (blank ones, a no-argument call's, only when the model stopped for its tools).
         for (const block of blocks.values()) {
-          if (block.kind === "tool" && !(stoppedForTools && isWholeArguments(argumentsOf(block)))) {
-            out.push(cutCallWarning(block.name, block.id))
+          if (block.kind === "tool" && (cutBy !== undefined || !hasWholeArguments(block, stoppedForTools))) {
+            out.push(cutCallWarning(block.name, block.id, cutBy ?? "the end of the message"))
           } else closeBlock(block, out)
         }
         return "finished" as const

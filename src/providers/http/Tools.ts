@@ -92,11 +92,11 @@ export const parseArguments = (text: string): unknown => {
 }
 
 /** What a stream says of a tool call the output limit cut: left out of the answer, never run. */
-export const cutCallWarning = (name: string, id: string): StreamPart => ({
+export const cutCallWarning = (name: string, id: string, cause = "the output limit"): StreamPart => ({
   _tag: "Warning",
   // (the name and id are the server's: shown escaped in a log, never run by a terminal)
   message:
-    `the output limit cut tool call "${escapeControls(name)}"${
+    `${cause} cut tool call "${escapeControls(name)}"${
       id.length > 0 ? ` (${escapeControls(id)})` : ""
     } before its arguments ended: ` +
     "it is left out of the answer and not run"

@@ -142,7 +142,12 @@ it.layer(NodeHttpClient.layerUndici)("Anthropic tool use, recorded", (it) => {
         { type: "message_delta", delta: { stop_reason: stopReason }, usage: { output_tokens: 30 } },
         { type: "message_stop" }
       ]
-      server.enqueue(framed(events("tool_use")), framed(events("max_tokens")))
+      server.enqueue(
+        framed(events("tool_use")),
+        framed(events("end_turn")),
+        framed(events("max_tokens")),
+        framed(events("refusal"))
+      )
       const ended = yield* runStream(client, target, ask)
       assert.isUndefined(ended.error)
       assert.deepStrictEqual(calls(ended.parts).map((call) => [call.id, call.params]), [["toolu_9", {
@@ -153,10 +158,18 @@ it.layer(NodeHttpClient.layerUndici)("Anthropic tool use, recorded", (it) => {
         ["reasoning"]
       )
       assert.lengthOf(ended.parts.filter((part) => part._tag === "Warning"), 0)
-      // under max_tokens an unclosed call stays cut, whole as its text may look
-      const cut = yield* runStream(client, target, ask)
-      assert.lengthOf(calls(cut.parts), 0)
-      assert.lengthOf(cut.parts.filter((part) => part._tag === "Warning"), 1)
+      // a gateway that maps its upstream's "stop" to end_turn: whole arguments are the call all the same
+      const endTurn = yield* runStream(client, target, ask)
+      assert.deepStrictEqual(calls(endTurn.parts).map((call) => call.id), ["toolu_9"])
+      // under max_tokens or a refusal an unclosed call stays cut, whole as its text may look, and the
+      // warning names what cut it
+      for (const cause of ["the output limit", "a refusal"]) {
+        const cut = yield* runStream(client, target, ask)
+        assert.lengthOf(calls(cut.parts), 0)
+        const warnings = cut.parts.filter((part) => part._tag === "Warning")
+        assert.lengthOf(warnings, 1)
+        assert.match(warnings[0]!.message, new RegExp(`^${cause} cut tool call "get_weather"`))
+      }
     }))
 
   it.scoped("a no-argument call a gateway leaves open (no content_block_stop) is emitted as {} at the message's stop — only under tool_use", () =>
