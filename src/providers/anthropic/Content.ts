@@ -20,7 +20,7 @@ import type {
 } from "../../domain/Prompt.js"
 import { imageTypeOf } from "../../internal/ImageType.js"
 import { jsonText } from "../../internal/JsonText.js"
-import { inlineBase64, inlineBase64Length } from "../http/Parts.js"
+import { inlineBase64, inlineBase64Length, inlineByteLength } from "../http/Parts.js"
 
 /** The key of Anthropic's data in a part's provider metadata: `{ anthropic: { signature } }` or `{ redactedData }`. */
 export const metadataKey = "anthropic"
@@ -207,10 +207,9 @@ const sentBytes = (part: Part): number => {
       return Buffer.byteLength(jsonText(part.params) ?? "")
     case "tool-result":
       return Buffer.byteLength(resultText(part))
-    case "file": {
-      const length = inlineBase64Length(part)
-      return kindOf(part)?.kind === "text" ? Math.floor((length * 3) / 4) : length
-    }
+    case "file":
+      // a text document goes as its decoded text, anything else as base64
+      return kindOf(part)?.kind === "text" ? inlineByteLength(part) : inlineBase64Length(part)
   }
 }
 

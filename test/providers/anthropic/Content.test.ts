@@ -186,6 +186,11 @@ describe("Anthropic content blocks", () => {
     assert.isUndefined(
       Anthropic.protocol.check(user(text(" ".repeat(40 * 1024 * 1024)), text("hi")), "claude-haiku-4-5")
     )
+    // a text document goes as its decoded text: one byte under the cap (base64 ending "==") goes, one over not
+    const document = (size: number) => file("text/plain", bytes(Buffer.alloc(size, "a").toString("base64")))
+    const cap = 32 * 1024 * 1024
+    assert.isUndefined(Anthropic.protocol.check(user(document(cap - 1)), "claude-haiku-4-5"))
+    assert.strictEqual(Anthropic.protocol.check(user(document(cap + 1)), "claude-haiku-4-5")?.reason, "invalid_request")
   })
 })
 
