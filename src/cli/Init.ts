@@ -7,12 +7,12 @@ import type * as HelpDoc from "@effect/cli/HelpDoc"
 import * as Options from "@effect/cli/Options"
 import * as FileSystem from "@effect/platform/FileSystem"
 import * as Path from "@effect/platform/Path"
-import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import { makeDirectories } from "../internal/Directories.js"
 import { lookupEnv } from "../services/config/Interpolate.js"
 import { CliError, ExitCode, notWritable, usage } from "./Exit.js"
+import { printError } from "./Output.js"
 
 /** The commented template: the package's own `config.yaml` (shipped in `files`). */
 const templateUrl = new URL("../../config.yaml", import.meta.url)
@@ -75,7 +75,8 @@ export const makeCommand = (shared: {
         Effect.tapError(() => Effect.ignore(fs.remove(partial))),
         Effect.catchTag("SystemError", (error) => Effect.fail(notWritable(target, reasonOf(error))))
       )
-      yield* Console.log(
+      // a note, not output (stdout carries only an answer, a table or JSON)
+      yield* printError(
         `wrote ${target}\nnext: set the keys of the providers you use (GEMINI_API_KEY, DASHSCOPE_API_KEY, OPENAI_API_KEY, DEEPSEEK_API_KEY, ANTHROPIC_API_KEY), then run \`effect-llm doctor\` (it wants the key of every provider a model uses: remove the models you do not use)`
       )
     }).pipe(

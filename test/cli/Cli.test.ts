@@ -326,8 +326,10 @@ describe.concurrent("effect-llm CLI", { timeout: 120_000 }, () => {
     for (
       const key of ["GEMINI_API_KEY", "DASHSCOPE_API_KEY", "OPENAI_API_KEY", "DEEPSEEK_API_KEY", "ANTHROPIC_API_KEY"]
     ) {
-      assert.include(first.stdout, key)
+      assert.include(first.stderr, key)
     }
+    // a note on stderr: stdout carries only an answer, a table or JSON
+    assert.strictEqual(first.stdout, "")
     const written = join(cwd, "config.yaml")
     assert.strictEqual(readFileSync(written, "utf8"), readFileSync(join(root, "config.yaml"), "utf8"))
     const [again, forced] = await Promise.all([
