@@ -1,6 +1,6 @@
 /**
  * The facts a tour step demonstrates, as plain JSON-able records: the attempts the simulator saw,
- * the waits the library decided (its Debug retry lines), breaker states, who answered. The human
+ * the waits the library decided (its Debug retry and slot lines), breaker states, who answered. The human
  * tour prints them; `--json` emits them (one line per step, see `Run.ts`).
  */
 import * as Clock from "effect/Clock"
@@ -35,23 +35,33 @@ export const attemptsOf = (sim: Simulator.Simulator, since = 0): Array<AttemptFa
 /** The sequence number of the last request the simulator saw (0: none). */
 export const lastSeq = (sim: Simulator.Simulator): number => sim.log().at(-1)?.seq ?? 0
 
-/** One wait the library decided before a retry (from its Debug line). */
+/** One wait the library decided (from its Debug line): before a retry, or for a rate-limit slot. */
 export interface WaitFact {
-  /** The endpoint whose attempt failed. */
+  /** The endpoint whose attempt failed, or whose slot was waited for. */
   readonly endpoint: string
-  /** The failure's tag and reason (`RetryableError` `server_error`, `RateLimitError` `rate_limited`, …). */
+  /**
+   * The failure's tag and reason (`RetryableError` `server_error`, `RateLimitError` `rate_limited`, …);
+   * a slot wait is `RateLimitError` `local_limit`, the error the limiter gives when it does not wait.
+   */
   readonly error: string
   readonly reason: string
+  /** A slot wait: the limit that was full (`rpm`, `tpm`, `rpd`, or `server` for a learned pause). */
+  readonly limitKind?: string
   /** The delay slept before the next attempt. */
   readonly ms: number
 }
 
-/** The retry waits among a step's log lines. */
+/** The waits among a step's log lines: retries' and rate-limit slots'. */
 export const waitsOf = (logs: ReadonlyArray<LogFact>): Array<WaitFact> =>
-  logs.flatMap((log) => {
-    const { delayMs, endpoint, error, reason } = log.annotations
-    return log.message.startsWith("retrying") && typeof delayMs === "number"
-      ? [{ endpoint: String(endpoint), error: String(error), reason: String(reason), ms: Math.round(delayMs) }]
+  logs.flatMap((log): Array<WaitFact> => {
+    const { delayMs, endpoint, error, limitKind, reason } = log.annotations
+    if (typeof delayMs !== "number") return []
+    const ms = Math.round(delayMs)
+    if (log.message.startsWith("retrying")) {
+      return [{ endpoint: String(endpoint), error: String(error), reason: String(reason), ms }]
+    }
+    return log.message.startsWith("waiting") && typeof limitKind === "string"
+      ? [{ endpoint: String(endpoint), error: "RateLimitError", reason: "local_limit", limitKind, ms }]
       : []
   })
 

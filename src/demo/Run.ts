@@ -56,7 +56,7 @@ export interface StepLine {
   readonly ms: number
   /** The HTTP attempts the simulator saw during the step (offline only), in order. */
   readonly attempts?: ReadonlyArray<AttemptFact>
-  /** The waits the library decided before its retries (its Debug lines), in order. */
+  /** The waits the library decided, before its retries and for rate-limit slots (its Debug lines), in order. */
   readonly waits: ReadonlyArray<WaitFact>
   /** What the step demonstrates (its own shape per step; see `tourSteps`). Absent when it failed. */
   readonly facts?: StepFacts

@@ -450,6 +450,13 @@ describe("demo tour", () => {
     assert.isTrue(burst.arrivalsMs.slice(0, 5).every((at) => at < 45_000), JSON.stringify(burst.arrivalsMs))
     assert.isTrue(burst.arrivalsMs.slice(5).every((at) => at >= 55_000), JSON.stringify(burst.arrivalsMs))
     assert.strictEqual(burst.waited, 3)
+    // the waits the library decided: three for an rpm slot, no retry
+    const line = step("rate-limits")
+    assert.deepStrictEqual(line.waits.map((w) => [w.reason, w.limitKind]), [
+      ["local_limit", "rpm"],
+      ["local_limit", "rpm"],
+      ["local_limit", "rpm"]
+    ])
   })
 
   it("server-pause: one 429 with Retry-After pauses the endpoint for the callers behind it", () => {
@@ -459,6 +466,16 @@ describe("demo tour", () => {
     assert.isTrue(pause.attempts.every((a) => a.endpoint === "google-primary"))
     // nothing reached the endpoint during the second it asked for
     assert.isTrue(pause.attempts.slice(1).every((a) => a.at >= 990), JSON.stringify(pause.attempts))
-    assert.deepStrictEqual(line.waits.map((w) => [w.error, w.reason, w.ms]), [["RateLimitError", "rate_limited", 1000]])
+    // the 429's retry, then the callers behind it waiting out the pause it taught
+    assert.deepStrictEqual(line.waits.filter((w) => w.limitKind === undefined).map((w) => [w.error, w.reason, w.ms]), [[
+      "RateLimitError",
+      "rate_limited",
+      1000
+    ]])
+    assert.deepStrictEqual(line.waits.filter((w) => w.limitKind !== undefined).map((w) => w.limitKind), [
+      "server",
+      "server",
+      "server"
+    ])
   })
 })
