@@ -17,11 +17,12 @@ import * as OpenAIStream from "./Stream.js"
  * A 400/422 refusing `stream_options` itself (Mistral's `"loc": ["body", "stream_options"]`, Azure's
  * "Unrecognized request argument supplied: stream_options" and "Validation error at #/stream_options:
  * Extra inputs are not permitted"), not one that merely echoes the request (vLLM's validation errors
- * quote it whole: `'stream_options': {…}` — the key and its object, or its `None`, or the message's cut).
+ * quote it whole: `'stream_options': {…}` — the key and its object, or its `None`, or the message's cut,
+ * which the request id the message ends with may follow).
  */
 const refusesStreamOptions = (error: LLMError): boolean =>
   error._tag === "FatalError" && error.reason === "invalid_request" && (error.status === 400 || error.status === 422) &&
-  /stream_options(?!['"]?\s*:\s*(?:\{|None\b|null\b|…|$))/.test(error.message)
+  /stream_options(?!['"]?\s*:\s*(?:\{|None\b|null\b|…|$|\(request_id\b))/.test(error.message)
 
 /** Where a refusal of `stream_options` is remembered: the endpoint and the model (a gateway's models differ). */
 const endpointModel = (target: ProviderTarget): string => `${target.endpoint.baseUrl} ${target.modelId}`

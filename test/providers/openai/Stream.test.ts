@@ -238,18 +238,21 @@ describe("openai streams: recorded traffic", () => {
             code: 400
           })
           const echoNone = echo.replace("{'include_usage': True}", "None")
+          // cut by the server right after the key, the message then ending with the request id
+          const echoCut = echo.slice(0, echo.indexOf("'stream_options': ") + 18) + "\"}"
           server.enqueue(
             { status: 400, headers: json, body: echo },
             { status: 400, headers: json, body: echoNone },
+            { status: 400, headers: { ...json, "x-request-id": "req-7" }, body: echoCut },
             { headers: eventStream, body: answer }
           )
-          for (let i = 0; i < 2; i++) {
+          for (let i = 0; i < 3; i++) {
             const refused = yield* runStream(client, targetOf(server))
             expectError(failureOf(refused.exit), "FatalError", "invalid_request", 400)
           }
           const later = yield* runStream(client, targetOf(server))
           assert.deepStrictEqual(later.usages.map((usage) => usage.totalTokens), [6])
-          assert.deepStrictEqual(carried(server), [true, true, true])
+          assert.deepStrictEqual(carried(server), [true, true, true, true])
         })
       ))
 
