@@ -178,8 +178,8 @@ export const fragmentAssembler = (metadataKey: string) => {
   }
   // Fragments with an `index`: a fragment bringing another id and a name, after its index's call's
   // arguments are whole, starts a new call (Ollama's `/v1` sends every call of a parallel batch whole
-  // at `index: 0`, each with its id); so does one of another function, itself whole, after a call with
-  // no arguments yet (a no-argument call sent whole as `""`). A continuation under a changed id
+  // at `index: 0`, each with its id); so does one of another function after a call with no arguments
+  // yet (a no-argument call sent whole as `""`), its arguments whole or still to come. A continuation under a changed id
   // (Poolside, older mlx-openai-server) brings no name, or its call's name again, or comes
   // mid-arguments, and stays in its call: on shape alone the two can look alike, and a merged call is
   // safer than an invented one.
@@ -187,17 +187,14 @@ export const fragmentAssembler = (metadataKey: string) => {
   const indexedKey = (
     index: number,
     id: string | null | undefined,
-    name: string | null | undefined,
-    args: string | null | undefined
+    name: string | null | undefined
   ): number => {
     const key = reindexed.size === 0 ? index : reindexed.get(index) ?? index
     if (id == null || id.length === 0 || name == null || name.length === 0) return key
     const current = calls.get(key)
     if (
       current === undefined || current.id.length === 0 || current.id === id ||
-      !(isBlank(current.arguments)
-        ? name !== current.name && args != null && isWholeArguments(args)
-        : isWholeJson(current.arguments))
+      !(isBlank(current.arguments) ? name !== current.name : isWholeJson(current.arguments))
     ) {
       return key
     }
@@ -212,7 +209,7 @@ export const fragmentAssembler = (metadataKey: string) => {
         const fragment = fragments[position]!
         const index = fragment.index == null
           ? unindexedKey(position, fragment.id)
-          : indexedKey(fragment.index, fragment.id, fragment.function?.name, fragment.function?.arguments)
+          : indexedKey(fragment.index, fragment.id, fragment.function?.name)
         let call = calls.get(index)
         if (call === undefined) {
           call = { id: "", name: "", arguments: "", reported: 0 }

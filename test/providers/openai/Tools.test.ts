@@ -285,7 +285,7 @@ describe("OpenAI tool calls, recorded", () => {
   it.scoped("parallel calls whole at index 0 whose first has no arguments (\"\"): still one call per id", () =>
     withServer((server, client) =>
       Effect.gen(function*() {
-        const chunk = (id: string, name: string, args: string) =>
+        const chunk = (id: string | undefined, name: string | undefined, args: string | undefined) =>
           `data: ${
             JSON.stringify({
               id: "chatcmpl-6",
@@ -298,18 +298,30 @@ describe("OpenAI tool calls, recorded", () => {
               }]
             })
           }\n\n`
-        server.enqueue(replaySse(
-          chunk("call_1", "now", "") + chunk("call_2", "later", "") + chunk("call_3", "b", "{\"x\":1}") +
-            `data: ${
-              JSON.stringify({ id: "chatcmpl-6", choices: [{ index: 0, delta: {}, finish_reason: "tool_calls" }] })
-            }\n\ndata: [DONE]\n\n`
-        ))
+        const finished = `data: ${
+          JSON.stringify({ id: "chatcmpl-6", choices: [{ index: 0, delta: {}, finish_reason: "tool_calls" }] })
+        }\n\ndata: [DONE]\n\n`
+        server.enqueue(
+          replaySse(
+            chunk("call_1", "now", "") + chunk("call_2", "later", "") + chunk("call_3", "b", "{\"x\":1}") + finished
+          ),
+          // the next call's name first, its arguments in later fragments: its own call, not the first's arguments
+          replaySse(
+            chunk("call_1", "now", "") + chunk("call_2", "get_weather", undefined) +
+              chunk(undefined, undefined, "{\"city\":") + chunk(undefined, undefined, "\"SF\"}") + finished
+          )
+        )
         const streamed = yield* runStream(client, targetOf(server), ask)
         assert.isTrue(Exit.isSuccess(streamed.exit))
         assert.deepStrictEqual(callsOf(streamed.parts).map((call) => [call.id, call.name, call.params]), [
           ["call_1", "now", {}],
           ["call_2", "later", {}],
           ["call_3", "b", { x: 1 }]
+        ])
+        const nameFirst = yield* runStream(client, targetOf(server), ask)
+        assert.deepStrictEqual(callsOf(nameFirst.parts).map((call) => [call.id, call.name, call.params]), [
+          ["call_1", "now", {}],
+          ["call_2", "get_weather", { city: "SF" }]
         ])
       })
     ))
