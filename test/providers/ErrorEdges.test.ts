@@ -106,4 +106,50 @@ describe("error classification at its edges", () => {
     }
     assert.include(messages[0], "\\u001b]0;PWNED\\u0007")
   })
+
+  it("a free tier spent (DashScope's FreeTierOnly, native and compatible) or absent (Gemini) is quota_exhausted", () => {
+    const freeTier =
+      "The free tier of the model has been exhausted. If you wish to continue access the model on a paid basis, please disable the \"use free tier only\" mode in the management console."
+    const errors = [
+      // 666ghj/BettaFish#609, verbatim
+      OpenAI.classify(
+        403,
+        JSON.stringify({
+          error: {
+            message: freeTier,
+            type: "AllocationQuota.FreeTierOnly",
+            param: null,
+            code: "AllocationQuota.FreeTierOnly"
+          },
+          id: "chatcmpl-1",
+          request_id: "r-1"
+        }),
+        {},
+        context
+      ),
+      DashScopeErrors.classify(
+        403,
+        JSON.stringify({ code: "AllocationQuota.FreeTierOnly", message: freeTier, request_id: "r-2" }),
+        {},
+        context
+      ),
+      // ai-christianson/RA.Aid#182
+      Gemini.classify(
+        429,
+        JSON.stringify({
+          error: {
+            code: 429,
+            message:
+              "Gemini 2.5 Pro Preview doesn't have a free quota tier. Please use Gemini 2.5 Pro Experimental (models/gemini-2.5-pro-exp-03-25) instead.",
+            status: "RESOURCE_EXHAUSTED"
+          }
+        }),
+        {},
+        context
+      )
+    ]
+    for (const error of errors) {
+      assert.deepStrictEqual([error._tag, error.reason], ["RateLimitError", "quota_exhausted"])
+    }
+  })
 })

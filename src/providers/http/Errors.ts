@@ -176,11 +176,13 @@ export const classifyStatus = (status: number): StatusClass => {
 
 /**
  * Words of a spent balance or a reached spend limit, which no short wait clears (API.md §8: "a 429
- * whose body says a spend limit was reached" is `quota_exhausted`). Never quota words alone: Gemini
- * says "You exceeded your current quota" on every 429, per-minute ones included.
+ * whose body says a spend limit was reached" is `quota_exhausted`), or of a free tier spent or absent
+ * (DashScope's 403 `AllocationQuota.FreeTierOnly`: "The free tier of the model has been exhausted";
+ * Gemini's 429 "… doesn't have a free quota tier"). Never quota words alone: Gemini says "You exceeded
+ * your current quota" on every 429, per-minute ones included.
  */
 export const spendLimitWords =
-  /spend(?:ing)? (?:limit|cap)|budget (?:limit )?(?:has been |is |was )?(?:exceeded|reached)|insufficient (?:account )?(?:balance|credits?|funds)|credit balance|out of (?:balance|credits)|no credits(?! (?:were|was|have been|will be) (?:charged|deducted|billed))|欠费|余额不足/i
+  /spend(?:ing)? (?:limit|cap)|budget (?:limit )?(?:has been |is |was )?(?:exceeded|reached)|insufficient (?:account )?(?:balance|credits?|funds)|credit balance|out of (?:balance|credits)|no credits(?! (?:were|was|have been|will be) (?:charged|deducted|billed))|free tier (?:of (?:the|this) model )?(?:has been |is )?exhausted|(?:doesn't|does not) have a free (?:quota )?tier|欠费|余额不足/i
 
 /**
  * Codes (and types) compatible services name a spent balance by, over either wire: Zhipu's `1113`
