@@ -214,11 +214,14 @@ export const inBandStatus = (payload: ErrorPayload | undefined): number => {
 }
 
 /**
- * A message without the values it quotes after a colon, comma or bracket (vLLM's validation errors echo
- * the request: `'ctx': {'content': 'Why is my credit balance negative?'}`): words there are the
- * user's, not the server's.
+ * A message up to where it starts echoing the request: vLLM's validation errors quote it under
+ * `'input':` / `'ctx':` (pydantic's `input_value=`), and words there are the user's, not the server's.
+ * A gateway quoting its upstream's error (`"message":"Your credit balance is too low…"`) keeps it.
  */
-const withoutQuotedValues = (words: string): string => words.replace(/([:,([{]\s*)(?:'[^']*'|"[^"]*")/g, "$1''")
+const beforeRequestEcho = (words: string): string => {
+  const echo = /['"](?:input|ctx)['"]\s*:|\binput_value=/.exec(words)
+  return echo === null ? words : words.slice(0, echo.index)
+}
 
 const limitAndRequested = /\bLimit:? (\d+), (?:Used:? \d+, )?Requested:? (\d+)/i
 
@@ -255,7 +258,7 @@ export const classOf = (status: number, payload: ErrorPayload | undefined, rawTe
     // a spend limit refused as a bad request (Anthropic's OpenAI-compatible endpoint: "credit balance is
     // too low" at 400) or OpenRouter's key limit (403)
     ((status === 400 || status === 422) && code !== "context_length_exceeded" &&
-      Errors.spendLimitWords.test(withoutQuotedValues(words))) ||
+      Errors.spendLimitWords.test(beforeRequestEcho(words))) ||
     (status === 403 && /key limit exceeded/i.test(words))
   ) return { _tag: "RateLimitError", reason: "quota_exhausted" }
   // one request over a per-minute limit (Groq's 413; OpenAI's 429 "Request too large … Limit 30000,

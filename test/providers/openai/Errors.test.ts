@@ -83,6 +83,15 @@ describe("a spend limit refused as a bad request is told from a bad request that
       })
     )
     assert.deepStrictEqual([spent._tag, spent.reason], ["RateLimitError", "quota_exhausted"])
+    // a gateway quoting its upstream's error, as JSON text (LiteLLM) or a Python SDK's repr
+    const quoted = [
+      "litellm.BadRequestError: AnthropicException - {\"type\":\"error\",\"error\":{\"type\":\"invalid_request_error\",\"message\":\"Your credit balance is too low to access the Anthropic API. Please go to Plans & Billing to upgrade or purchase credits.\"}}",
+      "Error code: 400 - {'type': 'error', 'error': {'type': 'invalid_request_error', 'message': 'Your credit balance is too low to access the Anthropic API. Please go to Plans & Billing to upgrade or purchase credits.'}}"
+    ]
+    for (const message of quoted) {
+      const error = classify(400, body({ message, type: null, param: null, code: "400" }))
+      assert.deepStrictEqual([error._tag, error.reason], ["RateLimitError", "quota_exhausted"], message)
+    }
     const echoes = [
       body({
         message:
