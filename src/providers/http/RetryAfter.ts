@@ -131,9 +131,10 @@ const plainSeconds = /^\d+(?:\.\d+)?$/
 
 /** A windowed reset: plain seconds (Cerebras), or a Go-style duration. */
 const parseWindowedReset = (value: string | undefined): Duration.Duration | undefined =>
-  value !== undefined && plainSeconds.test(value.trim())
-    ? Duration.millis(Math.ceil(Number(value.trim()) * 1000))
-    : parseResetDuration(value)
+  value === undefined ?
+    undefined :
+    longestOf(value, (text) =>
+      plainSeconds.test(text) ? Duration.millis(Math.ceil(Number(text) * 1000)) : parseResetDuration(text))
 
 /** Every reset window the headers give: OpenAI's and Groq's two, else Cerebras' per-window ones. */
 const resetWindows = (headers: Readonly<Record<string, string | undefined>>): ReadonlyArray<ResetWindow> => {

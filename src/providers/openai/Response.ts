@@ -67,8 +67,8 @@ export const Usage = Schema.Struct({
   completion_tokens_details: Json.field(Schema.Struct({ reasoning_tokens: Json.field(Schema.Number) })),
   prompt_cache_hit_tokens: Json.field(Schema.Number),
   cached_tokens: Json.field(Schema.Number),
-  // Perplexity's deep research, beside the counts and left out of them and of the total: the sources
-  // read ("Input tokens comprise of Prompt tokens + Citation tokens") and the reasoning
+  // Perplexity's, beside the counts and left out of them and of the total: the sources read (billed as
+  // input on deep research only, the one model that reports `reasoning_tokens` too) and the reasoning
   citation_tokens: Json.field(Schema.Number),
   reasoning_tokens: Json.field(Schema.Number)
 })
@@ -227,11 +227,12 @@ export const billedOf = (json: Record<string, unknown>): UsageCounts | undefined
  * sum. A service whose `completion_tokens` leaves the reasoning out (xAI: `reasoning_tokens` beside it,
  * billed at the output rate; gateways translating Gemini) says so by its total: the output is then what
  * the total counts beyond the prompt; without a total, the sum of the two when the reasoning is clearly
- * more than the completion. Perplexity's top-level `citation_tokens` are input, its `reasoning_tokens` output.
+ * more than the completion. Perplexity's top-level `reasoning_tokens` are output, and its `citation_tokens`
+ * input beside them (deep research; its other models do not bill the citations they report).
  */
 export const usageOf = (usage: Usage): UsageCounts => {
-  const citations = usage.citation_tokens ?? 0
   const besideReasoning = usage.reasoning_tokens ?? 0
+  const citations = usage.reasoning_tokens != null ? usage.citation_tokens ?? 0 : 0
   const inputTokens = (usage.prompt_tokens ?? 0) + citations
   const completion = usage.completion_tokens ?? 0
   const detailedReasoning = usage.completion_tokens_details?.reasoning_tokens

@@ -158,6 +158,8 @@ describe("RetryAfter", () => {
       2000
     )
     assert.isUndefined(fromRateLimitReset({ "x-ratelimit-reset-tokens-minute": "soon" }))
+    // sent twice (joined): the longest
+    assert.strictEqual(millis(fromRateLimitReset({ "x-ratelimit-reset-tokens-minute": "3.38, 4" })), 4000)
     assert.isUndefined(fromRateLimitReset({ "x-ratelimit-reset-tokens-week": "5" }))
   })
 })

@@ -223,6 +223,11 @@ describe("openai unary answers (documented shapes)", () => {
       }),
       { inputTokens: 10194, outputTokens: 95803, totalTokens: 105997, reasoningTokens: 95305 }
     )
+    // sonar-pro reports citation tokens it does not bill (its model card's sample)
+    assert.deepStrictEqual(
+      usageOf({ prompt_tokens: 11, completion_tokens: 401, total_tokens: 412, citation_tokens: 5149 }),
+      { inputTokens: 11, outputTokens: 401, totalTokens: 412 }
+    )
     // OpenRouter's 11 reasoning tokens in 10 output, the total agreeing with 10: 10 (reasoning cut to it)
     assert.strictEqual(
       usageOf({ prompt_tokens: 5, completion_tokens: 10, total_tokens: 15, ...details(11) }).outputTokens,
