@@ -10,6 +10,9 @@ export type { ProtocolName }
 /** Which field an `openai` endpoint carries the output cap in (WIRE-openai-anthropic §1.2). */
 export type MaxTokensField = "max_tokens" | "max_completion_tokens"
 
+/** How an `openai` endpoint takes structured output: a JSON Schema, or JSON mode with the schema in the system text. */
+export type JsonMode = "json_schema" | "json_object"
+
 /** One endpoint of a provider: `baseUrl` is what the protocol appends its path to. */
 export interface EndpointConfig {
   readonly name: string
@@ -20,6 +23,11 @@ export interface EndpointConfig {
    * `max_completion_tokens` for api.openai.com and Azure OpenAI, `max_tokens` for every other host.
    */
   readonly maxTokensField?: MaxTokensField | undefined
+  /**
+   * `openai` endpoints only (YAML `json_mode`): how structured output is asked for. Absent: `json_object`
+   * for DeepSeek and DashScope's compatible mode (JSON Schema on a few qwen-plus models only), else `json_schema`.
+   */
+  readonly jsonMode?: JsonMode | undefined
 }
 
 /**

@@ -7,7 +7,7 @@
  * says), `stream_options.include_usage` on streams only, `Authorization: Bearer` only when a key is
  * configured (local servers need none), and the protocol's request rules.
  */
-import type { EndpointConfig, MaxTokensField } from "../../domain/Config.js"
+import type { EndpointConfig, JsonMode, MaxTokensField } from "../../domain/Config.js"
 import { FatalError } from "../../domain/Errors.js"
 import type { CallRequest, JsonResponseFormat, JsonSchema, ToolChoice } from "../../domain/Prompt.js"
 import * as JsonInstruction from "../http/JsonInstruction.js"
@@ -51,9 +51,6 @@ export type ResponseFormatBody =
   }
   | { readonly type: "json_object" }
 
-/** How a service takes structured output: a JSON Schema, or JSON mode only (DeepSeek). */
-export type JsonMode = "json_schema" | "json_object"
-
 /** The Chat Completions request body (the fields effect-llm sends). */
 export interface ChatCompletionRequest {
   readonly model: string
@@ -93,13 +90,18 @@ export const maxTokensField = (endpoint: EndpointConfig, provider?: string): Max
 }
 
 /**
- * How an endpoint takes structured output: JSON mode for DeepSeek — the provider entry named
- * `deepseek`, or api.deepseek.com (DeepSeek documents `json_object` only) — a JSON Schema everywhere else.
+ * How an endpoint takes structured output: its `json_mode`, else JSON mode for DeepSeek — the provider
+ * entry named `deepseek`, or api.deepseek.com (DeepSeek documents `json_object` only) — and DashScope's
+ * compatible mode (its JSON Schema mode takes "only some qwen-plus models"), a JSON Schema everywhere else.
  */
 export const jsonMode = (endpoint: EndpointConfig, provider?: string): JsonMode => {
+  if (endpoint.jsonMode !== undefined) return endpoint.jsonMode
   if (provider === "deepseek") return "json_object"
   try {
-    return new URL(endpoint.baseUrl).hostname.toLowerCase() === "api.deepseek.com" ? "json_object" : "json_schema"
+    const host = new URL(endpoint.baseUrl).hostname.toLowerCase()
+    return host === "api.deepseek.com" || /^dashscope(?:-[a-z]+)?\.aliyuncs\.com$/.test(host)
+      ? "json_object"
+      : "json_schema"
   } catch {
     return "json_schema"
   }

@@ -235,9 +235,14 @@ export const resolveProviders = (
               source.origin
             )
           }
-          if (endpoint.maxTokensField !== undefined && protocol !== "openai") {
+          const openaiOnly = endpoint.maxTokensField !== undefined
+            ? "max_tokens_field"
+            : endpoint.jsonMode !== undefined
+            ? "json_mode"
+            : undefined
+          if (openaiOnly !== undefined && protocol !== "openai") {
             return yield* invalid(
-              ["providers", name, "endpoints", index, "max_tokens_field"],
+              ["providers", name, "endpoints", index, openaiOnly],
               `expected nothing: only protocol "openai" endpoints take it, and this entry's protocol is ${
                 quote(protocol)
               }`,
@@ -250,7 +255,8 @@ export const resolveProviders = (
             // the URL check reads past surrounding blanks (a `${VAR}` from a .env line), the path joins would not
             baseUrl: endpoint.baseUrl.trim(),
             region: endpoint.region,
-            ...(endpoint.maxTokensField !== undefined ? { maxTokensField: endpoint.maxTokensField } : {})
+            ...(endpoint.maxTokensField !== undefined ? { maxTokensField: endpoint.maxTokensField } : {}),
+            ...(endpoint.jsonMode !== undefined ? { jsonMode: endpoint.jsonMode } : {})
           })
         }
       }

@@ -92,8 +92,12 @@ const Endpoint = Schema.Struct({
       description: "one of max_tokens, max_completion_tokens"
     }),
     "max_tokens_field"
+  ),
+  jsonMode: optional(
+    Schema.Literal("json_schema", "json_object").annotations({ description: "one of json_schema, json_object" }),
+    "json_mode"
   )
-}).annotations({ description: "an endpoint { name, base_url, region, max_tokens_field }" })
+}).annotations({ description: "an endpoint { name, base_url, region, max_tokens_field, json_mode }" })
 
 const Provider = Schema.Struct({
   // Checked against the protocol registry once all sources are merged (its names are not fixed here).

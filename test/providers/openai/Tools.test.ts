@@ -550,6 +550,20 @@ describe("OpenAI tool requests", () => {
     assert.strictEqual(Request.jsonMode(local, "deepseek"), "json_object")
     assert.strictEqual(Request.jsonMode(local, "openai"), "json_schema")
     assert.strictEqual(Request.jsonMode({ ...local, baseUrl: "https://api.deepseek.com" }, "ds"), "json_object")
+    // DashScope's compatible mode takes JSON Schema on a few qwen-plus models only: JSON mode there
+    for (const host of ["dashscope.aliyuncs.com", "dashscope-intl.aliyuncs.com"]) {
+      assert.strictEqual(
+        Request.jsonMode({ ...local, baseUrl: `https://${host}/compatible-mode/v1` }, "qwen"),
+        "json_object"
+      )
+    }
+    assert.strictEqual(Request.jsonMode({ ...local, baseUrl: "https://dashscope.example.com/v1" }, "q"), "json_schema")
+    // an endpoint's json_mode decides over both
+    assert.strictEqual(Request.jsonMode({ ...local, jsonMode: "json_object" }, "openai"), "json_object")
+    assert.strictEqual(
+      Request.jsonMode({ ...local, baseUrl: "https://api.deepseek.com", jsonMode: "json_schema" }, "deepseek"),
+      "json_schema"
+    )
   })
 
   it("DeepSeek JSON mode names the schema's root: an array, a named ($ref) object, a union", () => {

@@ -243,6 +243,35 @@ describe("providers with any name (API.md §8)", () => {
       }))
   })
 
+  describe("json_mode", () => {
+    it.effect("an openai endpoint may say how structured output is asked for; another value or protocol is refused", () =>
+      Effect.gen(function*() {
+        const { config } = yield* loadObject({
+          providers: {
+            proxy: {
+              protocol: "openai",
+              endpoints: [{ name: "gateway", base_url: "https://llm-gateway.example/v1", json_mode: "json_object" }]
+            }
+          },
+          models: { m: model("proxy") }
+        })
+        assert.strictEqual(config.providers.proxy?.endpoints[0]?.jsonMode, "json_object")
+        const wrong = yield* Effect.flip(loadObject({
+          providers: { deepseek: { ...deepseek, endpoints: [{ ...endpoint("deepseek"), json_mode: "json" }] } },
+          models: { m: model("deepseek") }
+        }))
+        assert.strictEqual(
+          wrong.message,
+          `providers.deepseek.endpoints[0].json_mode: expected one of json_schema, json_object, got "json"`
+        )
+        const gemini = yield* Effect.flip(loadObject({
+          providers: { google: { endpoints: [{ ...endpoint("g"), json_mode: "json_object" }] } },
+          models: { m: model("google") }
+        }))
+        assert.strictEqual(gemini.path, "providers.google.endpoints[0].json_mode")
+      }))
+  })
+
   describe("api_key", () => {
     it.effect("is optional for a protocol that needs none: no key, no auth header", () =>
       Effect.gen(function*() {
