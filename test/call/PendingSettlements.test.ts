@@ -8,6 +8,8 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
+import * as Logger from "effect/Logger"
+import * as LogLevel from "effect/LogLevel"
 import * as Scope from "effect/Scope"
 import { LedgerError } from "../../src/domain/Errors.js"
 import { generate, makeMockProviders, testConfig } from "../../src/index.js"
@@ -80,6 +82,29 @@ describe("settlements the ledger could not write", () => {
       // nothing is written twice by later calls
       yield* Effect.provide(generate({ prompt: "hi" }), context)
       assert.strictEqual((yield* settlements(memory)).filter((event) => event.type === "cancel").length, 1)
+    }))
+
+  it.scoped("the next call that writes a kept settlement logs nothing at Info or above (its success path)", () =>
+    Effect.gen(function*() {
+      const { client, state } = yield* setup
+      const context = yield* Layer.build(client)
+      yield* Effect.flip(Effect.provide(generate({ prompt: "hi" }), context))
+      state.down = false
+      const logged: Array<[string, string]> = []
+      const logger = Logger.make(({ logLevel, message }) => {
+        logged.push([logLevel.label, String(message)])
+      })
+      yield* Effect.provide(generate({ prompt: "hi" }), context).pipe(
+        Effect.provide(Logger.replace(Logger.defaultLogger, logger)),
+        Logger.withMinimumLogLevel(LogLevel.All)
+      )
+      assert.deepStrictEqual(
+        logged.filter(([level]) => ["INFO", "WARN", "ERROR", "FATAL"].includes(level)),
+        []
+      )
+      assert.isTrue(
+        logged.some(([level, message]) => level === "DEBUG" && /settlement of hold .* is written/.test(message))
+      )
     }))
 
   it.scoped("a write whose reply was lost is not written again", () =>
