@@ -144,15 +144,19 @@ export const makeHandler = (
   return {
     onEvent: (event, out) => {
       const data = event.data
-      if (data !== undefined && data !== "[DONE]") {
+      // an empty `data:` dispatches nothing (the SSE spec), as a keep-alive on the other protocols
+      if (data !== undefined && data !== "[DONE]" && data.trim().length > 0) {
         const json = Json.parse(data)
         const error = json === undefined
           ? EventText.undecodable(data, event.unterminated, context)
           : payload(json, data, out)
         if (error !== undefined) return error
       }
-      return event.raw.length > 0
-        ? raw.add(event.raw, event.unterminated, (json, text) => payload(json, text, out))
+      // Raw lines are kept for the error object Gemini writes unframed; a field of no meaning to SSE
+      // (`foo: bar`) is ignored, as the spec says (no line of that object starts with a bare name).
+      const lines = event.raw.length > 0 ? event.raw.filter((line) => !unknownField.test(line)) : event.raw
+      return lines.length > 0
+        ? raw.add(lines, event.unterminated, (json, text) => payload(json, text, out))
         : undefined
     },
     onEnd: raw.end,
@@ -160,6 +164,9 @@ export const makeHandler = (
     endsAtFinish: () => finalFinish
   }
 }
+
+/** An SSE field line: a bare name, then a colon. */
+const unknownField = /^[A-Za-z_][\w-]*\s*:/
 
 /**
  * Decodes the bytes of a 200 `alt=sse` body (a body read failure already mapped to an `LLMError`).

@@ -209,7 +209,8 @@ class Handler implements EventStream.EventHandler {
       return undefined
     }
     this.sawEvent = true
-    if (data === "[DONE]") {
+    // (trailing blanks too: openai-node takes any data that starts with it)
+    if (data === "[DONE]" || data.trimEnd() === "[DONE]") {
       this.calls.flush(out, this.finish === "length")
       return "finished"
     }

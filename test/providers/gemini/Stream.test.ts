@@ -219,6 +219,19 @@ it.layer(NodeHttpClient.layerUndici)("Gemini streams", (it) => {
         })
       }))
 
+    it.effect("an empty data: event and a field SSE does not know (foo: bar) are ignored, as the spec says", () =>
+      Effect.gen(function*() {
+        const event = (text: string, finish = "") =>
+          `data: {"candidates": [{"content": {"parts": [{"text": "${text}"}]}${
+            finish && `,"finishReason": "${finish}"`
+          }}]}\r\n\r\n`
+        const body = event("First ") + "data:\r\n\r\n" + "foo: bar\r\n" + event("Second ") + ": ping\r\n\r\n" +
+          event("", "STOP")
+        const parts = yield* decodeReads([new TextEncoder().encode(body)])
+        assert.deepStrictEqual(deltas(parts), ["First ", "Second "])
+        assert.deepStrictEqual(partsOf(parts, "Finish").map((part) => part.reason), ["stop"])
+      }))
+
     it.effect("old models' STOP on every event: one Finish, after the last event", () =>
       Effect.gen(function*() {
         const event = (text: string) =>

@@ -489,6 +489,26 @@ describe("openai streams: framing, finish signal and truncation", () => {
       })
     ))
 
+  it.scoped("[DONE] with trailing blanks ends the stream (openai-node takes any data starting with it)", () =>
+    withServer((server, client) =>
+      Effect.gen(function*() {
+        const chunk = (body: object) =>
+          `data: ${JSON.stringify({ id: "c", object: "chat.completion.chunk", ...body })}\n\n`
+        server.enqueue(replaySse(
+          chunk({ choices: [{ index: 0, delta: { role: "assistant", content: "Hello" }, finish_reason: null }] }) +
+            chunk({
+              choices: [{ index: 0, delta: {}, finish_reason: "stop" }],
+              usage: { prompt_tokens: 5, completion_tokens: 1, total_tokens: 6 }
+            }) +
+            "data: [DONE]  \t\n\n"
+        ))
+        const { exit, finish, text } = yield* runStream(client, targetOf(server))
+        assert.isTrue(Exit.isSuccess(exit))
+        assert.strictEqual(text, "Hello")
+        assert.deepStrictEqual(finish, ["stop"])
+      })
+    ))
+
   it.scoped("DeepSeek keep-alive comments before the first chunk are skipped", () =>
     withServer((server, client) =>
       Effect.gen(function*() {
