@@ -15,12 +15,15 @@ export {
   CircuitOpenError,
   ConfigError,
   FatalError,
+  FatalReason,
   isRetryable,
   LedgerError,
   LimitKind,
   LLMError,
   RateLimitError,
-  RetryableError
+  RateLimitReason,
+  RetryableError,
+  RetryableReason
 } from "./domain/Errors.js"
 export { FinishReason } from "./domain/FinishReason.js"
 export { GenerationResponse, Timing } from "./domain/GenerationResponse.js"

@@ -14,6 +14,7 @@ export const RetryableReason = Schema.Literal(
   "stream_interrupted",
   "overloaded"
 )
+export type RetryableReason = typeof RetryableReason.Type
 
 /**
  * A transient failure: 5xx, 408, connection refused/reset, timeout, a cut stream, or a service saying
@@ -35,6 +36,7 @@ export class RetryableError extends Schema.TaggedError<RetryableError>()("Retrya
  * `local_limit` is effect-llm's own limiter refusing before any request (API.md §11).
  */
 export const RateLimitReason = Schema.Literal("rate_limited", "quota_exhausted", "local_limit")
+export type RateLimitReason = typeof RateLimitReason.Type
 
 /** Which limit a `local_limit` refusal hit: a configured window, or a pause learned from the server's 429. */
 export const LimitKind = Schema.Literal("rpm", "tpm", "rpd", "server")
@@ -65,6 +67,7 @@ export const FatalReason = Schema.Literal(
   "content_filter",
   "ledger_unavailable"
 )
+export type FatalReason = typeof FatalReason.Type
 
 /** A failure no retry can fix: 400/401/403/404, an invalid request, or an undecodable response. */
 export class FatalError extends Schema.TaggedError<FatalError>()("FatalError", {

@@ -9,10 +9,13 @@ import {
   CircuitOpenError,
   ConfigError,
   FatalError,
+  FatalReason,
   LedgerEvent,
   type LLMError,
   RateLimitError,
-  RetryableError
+  RateLimitReason,
+  RetryableError,
+  RetryableReason
 } from "../../src/index.js"
 
 /** What a handler logs about any error: typed on the union (a member without the fields would not compile). */
@@ -43,6 +46,19 @@ describe("LLMError", () => {
       undefined,
       undefined
     ])
+  })
+})
+
+describe("the reasons, exported as schemas and types", () => {
+  it("name every reason each error class takes, and decode a reason a handler reads from elsewhere", () => {
+    const retryable: ReadonlyArray<RetryableReason> = RetryableReason.literals
+    const rateLimit: ReadonlyArray<RateLimitReason> = RateLimitReason.literals
+    const fatal: ReadonlyArray<FatalReason> = FatalReason.literals
+    assert.includeMembers([...retryable], ["server_error", "timeout", "overloaded", "stream_interrupted"])
+    assert.deepStrictEqual([...rateLimit], ["rate_limited", "quota_exhausted", "local_limit"])
+    assert.includeMembers([...fatal], ["invalid_request", "content_filter", "ledger_unavailable"])
+    assert.strictEqual(Schema.decodeUnknownSync(FatalReason)("not_found"), "not_found")
+    assert.throws(() => Schema.decodeUnknownSync(RateLimitReason)("slow_down"))
   })
 })
 
