@@ -67,7 +67,8 @@ export const callRequestOf = (
   }
 }
 
-const notOurs = "effect-llm/ai needs the LLMClient built by effect-llm's layers (LiveLayer, makeTestLayer, …)"
+const notOurs =
+  "effect-llm/ai needs the LLMClient built by effect-llm's layers (LiveLayer, makeTestLayer, …): a client wrapped in a new object is not it; provide this layer from the unwrapped client"
 
 /** The `LanguageModel` service over the `LLMClient` in context. */
 export const make = (options: Options): Effect.Effect<LanguageModel.Service, never, LLMClient> =>
