@@ -144,12 +144,14 @@ export const makeHandler = (
   return {
     onEvent: (event, out) => {
       const data = event.data
-      // an empty `data:` dispatches nothing (the SSE spec), as a keep-alive on the other protocols
-      if (data !== undefined && data !== "[DONE]" && data.trim().length > 0) {
+      if (data !== undefined && data !== "[DONE]") {
         const json = Json.parse(data)
-        const error = json === undefined
+        // (an empty `data:` dispatches nothing, the SSE spec says: a keep-alive, as on the other protocols)
+        const error = json !== undefined
+          ? payload(json, data, out)
+          : data.trim().length > 0
           ? EventText.undecodable(data, event.unterminated, context)
-          : payload(json, data, out)
+          : undefined
         if (error !== undefined) return error
       }
       // Raw lines are kept for the error object Gemini writes unframed; a field of no meaning to SSE

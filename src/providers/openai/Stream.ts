@@ -210,7 +210,7 @@ class Handler implements EventStream.EventHandler {
     }
     this.sawEvent = true
     // (trailing blanks too: openai-node takes any data that starts with it)
-    if (data === "[DONE]" || data.trimEnd() === "[DONE]") {
+    if (data === "[DONE]" || (data.startsWith("[DONE]") && data.trimEnd() === "[DONE]")) {
       this.calls.flush(out, this.finish === "length")
       return "finished"
     }
