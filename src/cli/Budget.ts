@@ -100,6 +100,7 @@ export const makeCommands = (shared: {
     config: shared.config
   }, (options) =>
     shared.withLive(options.config)(Effect.gen(function*() {
+      yield* Output.noteMemoryLedger
       const ledger = yield* Ledger
       const now = yield* Clock.currentTimeMillis
       const since = windowStart("daily", now) - (options.days - 1) * dayMs
@@ -123,6 +124,7 @@ export const makeCommands = (shared: {
     { format, config: shared.config },
     (options) =>
       shared.withLive(options.config)(Effect.gen(function*() {
+        yield* Output.noteMemoryLedger
         const ledger = yield* Ledger
         const { config } = yield* LLMConfig
         const now = yield* Clock.currentTimeMillis

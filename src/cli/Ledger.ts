@@ -16,7 +16,7 @@ import * as LLMConfig from "../services/LLMConfig.js"
 import type { WithLive } from "./Budget.js"
 import { CliError, ExitCode } from "./Exit.js"
 import { spendLine, table, usd } from "./Format.js"
-import { CliOutput } from "./Output.js"
+import { CliOutput, noteMemoryLedger } from "./Output.js"
 import { utcDate } from "./UtcDate.js"
 
 /** The `ledger` command over the shared options (its subcommands are added by `Cli.ts`). */
@@ -51,6 +51,7 @@ export const makeCommand = (shared: {
         })
       )
       : shared.withLive(options.config)(Effect.gen(function*() {
+        yield* noteMemoryLedger
         const groupBy: SummaryGroupBy = Option.getOrElse(options.by, () => "day" as const)
         const ledger = yield* Ledger
         const { config: resolved } = yield* LLMConfig.LLMConfig

@@ -16,7 +16,7 @@ import { Ledger, type LimitUse } from "../services/Ledger.js"
 import { LLMConfig } from "../services/LLMConfig.js"
 import type { WithLive } from "./Budget.js"
 import { table } from "./Format.js"
-import { CliOutput } from "./Output.js"
+import { CliOutput, noteMemoryLedger } from "./Output.js"
 
 /** One alias's row: its limits and its use (zero when the ledger has none in its windows). */
 export interface LimitsRow {
@@ -86,6 +86,7 @@ export const makeCommand = (shared: {
     { config: shared.config, json: shared.json },
     (options) =>
       shared.withLive(options.config)(Effect.gen(function*() {
+        yield* noteMemoryLedger
         const { config } = yield* LLMConfig
         const use = yield* (yield* Ledger).limitUse()
         const rows = limitsRows(config.models, use)

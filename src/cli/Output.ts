@@ -7,6 +7,7 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import type * as Redacted from "effect/Redacted"
 import * as Scrub from "../internal/Scrub.js"
+import { LLMConfig } from "../services/LLMConfig.js"
 
 /** Incremental scrubbing of a text that arrives in pieces (a streamed answer). */
 export interface StreamScrubber {
@@ -95,3 +96,17 @@ export const make = (): Output => {
 /** Writes one line to stderr through the run's `Output`. */
 export const printError = (line: string): Effect.Effect<void, never, CliOutput> =>
   Effect.flatMap(CliOutput, (output) => output.stderr(line))
+
+/**
+ * A note that a memory ledger (`ledger.backend: memory`) holds this process's calls only: every run of
+ * the command line starts with an empty one, so a reading command shows nothing the runs before it did.
+ */
+export const noteMemoryLedger: Effect.Effect<void, never, CliOutput | LLMConfig> = Effect.flatMap(
+  LLMConfig,
+  ({ config }) =>
+    config.ledger.backend === "memory"
+      ? printError(
+        "note: ledger.backend is memory: this run's ledger is its own and starts empty (use sqlite or postgres to keep calls across runs)"
+      )
+      : Effect.void
+)

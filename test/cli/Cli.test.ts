@@ -263,6 +263,25 @@ describe.concurrent("effect-llm CLI", { timeout: 120_000 }, () => {
     assert.deepStrictEqual(parsed.today, { spent: 0.25, limit: 1 })
   })
 
+  it("ledger, budget and limits over a memory ledger say on stderr that it starts empty in every run", async () => {
+    const dir = tempDir()
+    const config = writeConfig(dir, { ...simulatorConfig(sim, dir), ledger: { backend: "memory" } })
+    const runs = await Promise.all([
+      runCli(["ledger", "--config", config]),
+      runCli(["budget", "--config", config]),
+      runCli(["ledger", "report", "--config", config]),
+      runCli(["ledger", "limits", "--config", config, "--json"])
+    ])
+    for (const run of runs) {
+      assert.strictEqual(run.code, 0, run.stderr)
+      assert.match(run.stderr, /^note: ledger\.backend is memory: this run's ledger is its own and starts empty/)
+      assert.notInclude(run.stdout, "note:")
+    }
+    // a durable ledger says nothing of the kind
+    const { args } = setup()
+    assert.strictEqual((await runCli(["ledger", ...args])).stderr, "")
+  })
+
   it("doctor passes on a healthy setup and shows keys redacted", async () => {
     const { args } = setup()
     const run = await runCli(["doctor", ...args])
