@@ -46,10 +46,19 @@ export const nativeModuleHint = (detail: string): string | undefined =>
       "or use the memory ledger, `ledger: { backend: memory }`)"
     : undefined
 
+/**
+ * SQLite writes its `-wal` and `-shm` files beside the ledger, so a read-only directory refuses even
+ * reading an up-to-date ledger ("SQLITE_READONLY_DIRECTORY: attempt to write a readonly database").
+ */
+const readonlyDirectoryHint = (detail: string): string | undefined =>
+  /SQLITE_READONLY_DIRECTORY/.test(detail)
+    ? " (the ledger's directory cannot be written: SQLite keeps its -wal and -shm files beside the file, so the directory must be writable; the ledger was left unchanged)"
+    : undefined
+
 export const dialect = (path: string): Sql.Dialect => ({
   label: `SQLite ledger at ${path}`,
   setting: "ledger.path",
-  hint: nativeModuleHint,
+  hint: (detail) => nativeModuleHint(detail) ?? readonlyDirectoryHint(detail),
   classify: (code) =>
     /^SQLITE_(CORRUPT|NOTADB)/.test(code) ?
       "corrupt" :

@@ -22,6 +22,7 @@ import * as HttpEncoding from "../../../src/providers/http/Encoding.js"
 import * as HttpErrors from "../../../src/providers/http/Errors.js"
 import { layerSqlite, Ledger } from "../../../src/services/Ledger.js"
 import * as Checkpointer from "../../../src/services/ledger/Checkpointer.js"
+import * as SqliteLedger from "../../../src/services/ledger/Sqlite.js"
 import {
   buildFailure,
   day,
@@ -356,4 +357,15 @@ describe("SQLite ledger checkpoints", () => {
         assert.isFalse(Fs.existsSync(`${path}-wal`), `round ${round}: the -wal was left beside the file`)
       }
     }))
+})
+
+describe("the SQLite ledger's messages", () => {
+  it("a read-only directory is named as such (SQLite writes -wal and -shm beside the file), not a bare SQLite code", () => {
+    // (reproduced as a non-root user on a root-owned directory; a test run as root cannot make one)
+    const dialect = SqliteLedger.dialect("/srv/ro/ledger.db")
+    const detail = "SQLITE_READONLY_DIRECTORY: attempt to write a readonly database"
+    assert.strictEqual(dialect.classify(detail.split(":")[0]!), "unavailable")
+    assert.match(dialect.hint?.(detail) ?? "", /directory cannot be written: SQLite keeps its -wal and -shm files/)
+    assert.isUndefined(dialect.hint?.("SQLITE_BUSY: database is locked"))
+  })
 })
