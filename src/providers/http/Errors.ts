@@ -182,7 +182,7 @@ export const classifyStatus = (status: number): StatusClass => {
  * your current quota" on every 429, per-minute ones included.
  */
 export const spendLimitWords =
-  /spend(?:ing)? (?:limit|cap)|budget (?:limit )?(?:has been |is |was )?(?:exceeded|reached)|insufficient (?:account )?(?:balance|credits?|funds)|credit balance|out of (?:balance|credits)|no credits(?! (?:were|was|have been|will be) (?:charged|deducted|billed))|free tier (?:of (?:the|this) model )?(?:has been |is )?exhausted|(?:doesn't|does not) have a free (?:quota )?tier|欠费|余额不足/i
+  /spend(?:ing)? (?:limit|cap)|budget (?:limit )?(?:has been |is |was )?(?:exceeded|reached)|insufficient (?:account )?(?:balance|credits?|funds)|(?:balance|credits?|funds) (?:is|are) insufficient|credit balance|out of (?:balance|credits)|no credits(?! (?:were|was|have been|will be) (?:charged|deducted|billed))|free tier (?:of (?:the|this) model )?(?:has been |is )?exhausted|(?:doesn't|does not) have a free (?:quota )?tier|欠费|余额不足/i
 
 /**
  * Codes (and types) compatible services name a spent balance by, over either wire: Zhipu's `1113`

@@ -138,11 +138,21 @@ const authenticationCodes = new Set(
 const notFoundCodes = new Set(
   ["model_not_found", "not_found_error", "ModelNotOpen", "InvalidEndpoint.NotFound", "InvalidEndpointOrModel.NotFound"]
 )
-const permissionCodes = new Set(["AccessDenied", "permission_error", "unsupported_country_region_territory"])
+// (Zhipu's 1112 and 1121, a locked account, come as 429s: no wait unlocks it)
+const permissionCodes = new Set([
+  "AccessDenied",
+  "permission_error",
+  "unsupported_country_region_territory",
+  "1112",
+  "1121"
+])
 // (Zhipu's 1301: the input or output holds unsafe or sensitive content)
 const contentFilterCodes = new Set(
   ["content_filter", "content_policy_violation", "DataInspectionFailed", "data_inspection_failed", "1301"]
 )
+
+/** A rate limit said in words under another status (Tencent Hunyuan's 400 `2003`: "请求限频，请稍后重试"). */
+const rateLimitWords = /请求限频|请求过于频繁|限流/
 
 /** A moderation refusal's words (OpenRouter's flagged input). */
 const moderationWords = /requires moderation|input was flagged/i
@@ -268,13 +278,15 @@ export const classOf = (status: number, payload: ErrorPayload | undefined, rawTe
     status === 529 || status === 498 || overloadCodes.has(code) || overloadCodes.has(type) ||
     ((status >= 500 || status === 429) && /overload/i.test(words))
   ) return { _tag: "RetryableError", reason: "overloaded" }
-  if (status === 429 || isRateLimitCode(code) || type === "rate_limit_exceeded") {
+  if (permissionCodes.has(code) && status === 429) return { _tag: "FatalError", reason: "permission_denied" }
+  if (status === 429 || isRateLimitCode(code) || type === "rate_limit_exceeded" || rateLimitWords.test(words)) {
     return { _tag: "RateLimitError", reason: "rate_limited" }
   }
   if (authenticationCodes.has(code) || authenticationCodes.has(type)) {
     return { _tag: "FatalError", reason: "authentication" }
   }
-  if (contentFilterCodes.has(code) || code.endsWith("RiskDetection")) {
+  // Ark's moderation: `InputTextRiskDetection`, `OutputTextSensitiveContentDetected`, …
+  if (contentFilterCodes.has(code) || /(?:RiskDetection|SensitiveContentDetected)\b/.test(code)) {
     return { _tag: "FatalError", reason: "content_filter" }
   }
   if (notFoundCodes.has(code)) return { _tag: "FatalError", reason: "not_found" }

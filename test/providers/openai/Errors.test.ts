@@ -119,6 +119,45 @@ describe("a spend limit refused as a bad request is told from a bad request that
   })
 })
 
+describe("Chinese services' own shapes (Hunyuan, Ark, SiliconFlow, Zhipu)", () => {
+  it("a rate limit in words is retried, moderation codes are content_filter, a balance is quota, a locked account is fatal", () => {
+    const reasonOf = (status: number, error: string) => {
+      const classified = classify(status, error)
+      return [classified._tag, classified.reason]
+    }
+    assert.deepStrictEqual(
+      reasonOf(400, body({ message: "请求限频，请稍后重试", type: "runtime_error", code: "2003" })),
+      ["RateLimitError", "rate_limited"]
+    )
+    for (const code of ["SensitiveContentDetected", "InputTextSensitiveContentDetected", "OutputTextRiskDetection"]) {
+      assert.deepStrictEqual(reasonOf(400, body({ message: "The request failed.", code, type: "BadRequest" })), [
+        "FatalError",
+        "content_filter"
+      ])
+    }
+    // FoundationAgents/OpenManus#438
+    assert.deepStrictEqual(
+      reasonOf(
+        403,
+        JSON.stringify({
+          code: 30011,
+          message:
+            "The selected model requires paid balance. Your paid balance is insufficient. Please top up and try again.",
+          data: null
+        })
+      ),
+      ["RateLimitError", "quota_exhausted"]
+    )
+    assert.deepStrictEqual(
+      reasonOf(
+        429,
+        body({ message: "Your account has been locked, please contact customer service to unlock", code: "1112" })
+      ),
+      ["FatalError", "permission_denied"]
+    )
+  })
+})
+
 describe("Together's context overflow under 403", () => {
   it("is FatalError invalid_request (the prompt is too long), while another 403 stays permission_denied", () => {
     const overflow = classify(
