@@ -152,4 +152,32 @@ describe("error classification at its edges", () => {
       assert.deepStrictEqual([error._tag, error.reason], ["RateLimitError", "quota_exhausted"])
     }
   })
+
+  it("a quota a gateway passes through the Messages API is quota_exhausted, as over Chat Completions", () => {
+    const bodies = [
+      JSON.stringify({
+        error: {
+          message: "You exceeded your current quota, please check your plan and billing details.",
+          type: "insufficient_quota",
+          code: "insufficient_quota"
+        }
+      }),
+      JSON.stringify({
+        type: "error",
+        error: {
+          type: "rate_limit_error",
+          message:
+            "You have used up your daily free allocation of 10,000 neurons, please upgrade to Cloudflare's Workers Paid plan"
+        }
+      })
+    ]
+    for (const body of bodies) {
+      const error = AnthropicErrors.classify(429, body, { "retry-after": "1" }, context)
+      assert.deepStrictEqual([error._tag, error.reason], ["RateLimitError", "quota_exhausted"], body)
+      assert.deepStrictEqual(
+        [OpenAI.classify(429, body, {}, context)._tag, OpenAI.classify(429, body, {}, context).reason],
+        ["RateLimitError", "quota_exhausted"]
+      )
+    }
+  })
 })

@@ -73,9 +73,9 @@ const quotaText = /specified (?:workspace )?API usage limits/i
 const isQuota = (facts: ErrorFacts | undefined, text: string): boolean => {
   const words = facts?.message ?? text
   return facts?.errorCode === "enforced_spend_limit_reached" || quotaText.test(words) ||
-    // compatible services' spent balances (Zhipu, Moonshot)
-    Errors.spendLimitWords.test(words) || Errors.balanceCodes.has(facts?.code ?? "") ||
-    Errors.balanceCodes.has(facts?.type ?? "")
+    // compatible services' and gateways' spent balances and quotas (Zhipu, Moonshot; OpenAI's
+    // `insufficient_quota` or Cloudflare's daily free allocation through a gateway)
+    Errors.isQuotaText(words) || Errors.quotaCodes.has(facts?.code ?? "") || Errors.quotaCodes.has(facts?.type ?? "")
 }
 
 /** The class an `error.type` names; `undefined` for types this table does not know. */

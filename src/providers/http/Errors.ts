@@ -190,6 +190,34 @@ export const spendLimitWords =
  */
 export const balanceCodes: ReadonlySet<string> = new Set(["1113", "exceeded_current_quota_error"])
 
+/**
+ * Codes (and types) of a quota no wait clears, over either wire (a gateway passes OpenAI's through the
+ * Messages API too). Ark's are dotted PascalCase; DashScope's compatible mode sends its native codes.
+ */
+export const quotaCodes: ReadonlySet<string> = new Set([
+  "insufficient_quota",
+  "credit_balance_exhausted",
+  "billing_hard_limit_reached",
+  "insufficient_balance",
+  "AccountOverdueError",
+  "QuotaExceeded",
+  "SetLimitExceeded",
+  // DashScope: the account is in arrears, a billing refusal (API.md §8)
+  "Arrearage",
+  // LiteLLM's proxy: a key's, user's or team's max budget spent (422 by default)
+  "budget_exceeded",
+  ...balanceCodes
+])
+
+/**
+ * Words of a refusal no wait clears: a spent balance or spend limit (`spendLimitWords`), OpenAI's,
+ * Moonshot's and DashScope's spent quota (never "rate limit reached"), OpenRouter's daily free requests,
+ * Cloudflare Workers AI's daily free allocation.
+ */
+const quotaWords =
+  /exceeded (?:your )?current quota|insufficient (?:account )?quota|free allocated quota exceeded|specified (?:workspace )?api usage limits?|free-models-per-day|daily free allocation/i
+export const isQuotaText = (words: string): boolean => quotaWords.test(words) || spendLimitWords.test(words)
+
 /** Builds the error of a class with its context; `retryAfter` is kept on a `RateLimitError` or `RetryableError`. */
 export const makeError = (
   statusClass: StatusClass,

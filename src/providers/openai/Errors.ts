@@ -15,6 +15,7 @@ import * as Json from "../http/Json.js"
 import type { Classify } from "../http/Response.js"
 import * as RetryAfter from "../http/RetryAfter.js"
 import * as Sse from "../http/Sse.js"
+import * as Codes from "./ErrorCodes.js"
 import { keyVariables } from "./Keys.js"
 
 const Code = Schema.Union(Schema.String, Schema.Number)
@@ -107,67 +108,6 @@ export const errorPayloadOf = (json: unknown): ErrorPayload | undefined => {
     : payload
 }
 
-// Codes (and types) by what they mean. Ark's codes are dotted PascalCase (WIRE-openai-anthropic §1.8);
-// DashScope's compatible mode sends its native PascalCase codes as well as snake_case ones (WIRE.md §2.5, §3).
-const quotaCodes = new Set([
-  "insufficient_quota",
-  "credit_balance_exhausted",
-  "billing_hard_limit_reached",
-  "insufficient_balance",
-  "AccountOverdueError",
-  "QuotaExceeded",
-  "SetLimitExceeded",
-  // DashScope: the account is in arrears, a billing refusal (API.md §8)
-  "Arrearage",
-  // LiteLLM's proxy: a key's, user's or team's max budget spent (422 by default)
-  "budget_exceeded",
-  ...Errors.balanceCodes
-])
-const overloadCodes = new Set([
-  "server_is_overloaded",
-  "engine_overloaded",
-  "overloaded",
-  "overloaded_error",
-  "slow_down",
-  "capacity_exceeded",
-  "ServerOverloaded"
-])
-const authenticationCodes = new Set(
-  ["invalid_api_key", "invalid_authentication", "authentication_error", "AuthenticationError"]
-)
-const notFoundCodes = new Set(
-  ["model_not_found", "not_found_error", "ModelNotOpen", "InvalidEndpoint.NotFound", "InvalidEndpointOrModel.NotFound"]
-)
-// (Zhipu's 1112 and 1121, a locked account, come as 429s: no wait unlocks it)
-const permissionCodes = new Set([
-  "AccessDenied",
-  "permission_error",
-  "unsupported_country_region_territory",
-  "1112",
-  "1121"
-])
-// (Zhipu's 1301: the input or output holds unsafe or sensitive content)
-const contentFilterCodes = new Set(
-  ["content_filter", "content_policy_violation", "DataInspectionFailed", "data_inspection_failed", "1301"]
-)
-
-/** A rate limit said in words under another status (Tencent Hunyuan's 400 `2003`: "请求限频，请稍后重试"). */
-const rateLimitWords = /请求限频|请求过于频繁|限流/
-
-/** A moderation refusal's words (OpenRouter's flagged input). */
-const moderationWords = /requires moderation|input was flagged/i
-
-const contextWords = /\bcontext (?:length|window)\b|maximum context|max_new_tokens/i
-
-/**
- * Words of a refusal no wait clears: a spent balance or spend limit (`Errors.spendLimitWords`),
- * OpenAI's, Moonshot's and DashScope's spent quota (never "rate limit reached"), OpenRouter's daily free
- * requests, Cloudflare Workers AI's daily free allocation.
- */
-const quotaWords =
-  /exceeded (?:your )?current quota|insufficient (?:account )?quota|free allocated quota exceeded|specified (?:workspace )?api usage limits?|free-models-per-day|daily free allocation/i
-const isQuotaText = (words: string): boolean => quotaWords.test(words) || Errors.spendLimitWords.test(words)
-
 /** The HTTP status an in-band error means when it names none: from its `type`, else a server error. */
 const typeStatus: Readonly<Record<string, number>> = {
   invalid_request_error: 400,
@@ -218,33 +158,11 @@ export const inBandStatus = (payload: ErrorPayload | undefined): number => {
   const byType = payload.type !== undefined ? typeStatus[payload.type] : undefined
   if (byType !== undefined) return byType
   const code = payload.code
-  const serverSide = code === undefined || code.length === 0 || serverCodes.has(code) || overloadCodes.has(code) ||
+  const serverSide = code === undefined || code.length === 0 || serverCodes.has(code) ||
+    Codes.overloadCodes.has(code) ||
     /overload/i.test(code)
   return serverSide ? 500 : 400
 }
-
-/**
- * A message up to where it starts echoing the request: vLLM's validation errors quote it under
- * `'input':` / `'ctx':` (pydantic's `input_value=`), and words there are the user's, not the server's.
- * A gateway quoting its upstream's error (`"message":"Your credit balance is too low…"`) keeps it.
- */
-const beforeRequestEcho = (words: string): string => {
-  const echo = /['"](?:input|ctx)['"]\s*:|\binput_value=/.exec(words)
-  return echo === null ? words : words.slice(0, echo.index)
-}
-
-const limitAndRequested = /\bLimit:? (\d+), (?:Used:? \d+, )?Requested:? (\d+)/i
-
-/** Whether a rate-limit message says the request alone asks more than the limit allows. */
-const requestsMoreThanLimit = (words: string): boolean => {
-  const numbers = limitAndRequested.exec(words)
-  return numbers !== null && Number(numbers[2]) > Number(numbers[1])
-}
-
-// DashScope's `Throttling*` codes (API.md §3), also through its OpenAI-compatible mode
-const isRateLimitCode = (code: string): boolean =>
-  code === "rate_limit_exceeded" || code.startsWith("RateLimitExceeded") || code.endsWith("RateLimitExceeded") ||
-  code.startsWith("Throttling")
 
 /**
  * The class of an error under `status` (the HTTP status, or `inBandStatus` for an error inside a
@@ -258,39 +176,41 @@ export const classOf = (status: number, payload: ErrorPayload | undefined, rawTe
   const type = payload?.type ?? ""
   const words = payload === undefined ? rawText : `${payload.message ?? ""} ${payload.detail ?? ""}`
   // OpenRouter's moderation (a 403, in-band too): "… requires moderation on <provider>. Your input was flagged for …"
-  if (status === 403 && moderationWords.test(words)) return { _tag: "FatalError", reason: "content_filter" }
+  if (status === 403 && Codes.moderationWords.test(words)) return { _tag: "FatalError", reason: "content_filter" }
   // Together's context overflow is a 403 ("Input token count + max_tokens parameter must be less than
   // the context length of the model"): the request's own fault, as a 400 would say
-  if (status === 403 && contextWords.test(words)) return { _tag: "FatalError", reason: "invalid_request" }
+  if (status === 403 && Codes.contextWords.test(words)) return { _tag: "FatalError", reason: "invalid_request" }
   if (
-    status === 402 || quotaCodes.has(code) || quotaCodes.has(type) ||
-    ((status === 429 || status === 403) && isQuotaText(words)) ||
+    status === 402 || Errors.quotaCodes.has(code) || Errors.quotaCodes.has(type) ||
+    ((status === 429 || status === 403) && Errors.isQuotaText(words)) ||
     // a spend limit refused as a bad request (Anthropic's OpenAI-compatible endpoint: "credit balance is
     // too low" at 400) or OpenRouter's key limit (403)
     ((status === 400 || status === 422) && code !== "context_length_exceeded" &&
-      Errors.spendLimitWords.test(beforeRequestEcho(words))) ||
+      Errors.spendLimitWords.test(Codes.beforeRequestEcho(words))) ||
     (status === 403 && /key limit exceeded/i.test(words))
   ) return { _tag: "RateLimitError", reason: "quota_exhausted" }
   // one request over a per-minute limit (Groq's 413; OpenAI's 429 "Request too large … Limit 30000,
   // Requested 49335"): no wait lets it through, however the body names it a rate limit
-  if (status === 413 || requestsMoreThanLimit(words)) return { _tag: "FatalError", reason: "invalid_request" }
+  if (status === 413 || Codes.requestsMoreThanLimit(words)) return { _tag: "FatalError", reason: "invalid_request" }
   if (
-    status === 529 || status === 498 || overloadCodes.has(code) || overloadCodes.has(type) ||
+    status === 529 || status === 498 || Codes.overloadCodes.has(code) || Codes.overloadCodes.has(type) ||
     ((status >= 500 || status === 429) && /overload/i.test(words))
   ) return { _tag: "RetryableError", reason: "overloaded" }
-  if (permissionCodes.has(code) && status === 429) return { _tag: "FatalError", reason: "permission_denied" }
-  if (status === 429 || isRateLimitCode(code) || type === "rate_limit_exceeded" || rateLimitWords.test(words)) {
+  if (Codes.permissionCodes.has(code) && status === 429) return { _tag: "FatalError", reason: "permission_denied" }
+  if (
+    status === 429 || Codes.isRateLimitCode(code) || type === "rate_limit_exceeded" || Codes.rateLimitWords.test(words)
+  ) {
     return { _tag: "RateLimitError", reason: "rate_limited" }
   }
-  if (authenticationCodes.has(code) || authenticationCodes.has(type)) {
+  if (Codes.authenticationCodes.has(code) || Codes.authenticationCodes.has(type)) {
     return { _tag: "FatalError", reason: "authentication" }
   }
   // Ark's moderation: `InputTextRiskDetection`, `OutputTextSensitiveContentDetected`, …
-  if (contentFilterCodes.has(code) || /(?:RiskDetection|SensitiveContentDetected)\b/.test(code)) {
+  if (Codes.contentFilterCodes.has(code) || /(?:RiskDetection|SensitiveContentDetected)\b/.test(code)) {
     return { _tag: "FatalError", reason: "content_filter" }
   }
-  if (notFoundCodes.has(code)) return { _tag: "FatalError", reason: "not_found" }
-  if (permissionCodes.has(code)) return { _tag: "FatalError", reason: "permission_denied" }
+  if (Codes.notFoundCodes.has(code)) return { _tag: "FatalError", reason: "not_found" }
+  if (Codes.permissionCodes.has(code)) return { _tag: "FatalError", reason: "permission_denied" }
   if (code === "context_length_exceeded") return { _tag: "FatalError", reason: "invalid_request" }
   // 409, and text-generation-inference's 424 for a failure while generating (a CUDA out-of-memory):
   // the server's, and another attempt may pass
