@@ -10,6 +10,7 @@
 import type { EndpointConfig, JsonMode, MaxTokensField } from "../../domain/Config.js"
 import { FatalError } from "../../domain/Errors.js"
 import type { CallRequest, JsonResponseFormat, JsonSchema, ToolChoice } from "../../domain/Prompt.js"
+import * as DashScopeModels from "../dashscope/Models.js"
 import * as JsonInstruction from "../http/JsonInstruction.js"
 import { type Capabilities, refuseUnsupported } from "../http/Parts.js"
 import * as Request from "../http/Request.js"
@@ -178,7 +179,9 @@ export const encode = (
     }))
     if (choice !== undefined) body.tool_choice = toolChoiceOf(choice)
   }
-  if (request.responseFormat !== undefined) body.response_format = responseFormatOf(request.responseFormat, mode)
+  if (request.responseFormat !== undefined && !(mode === "json_object" && thinks(modelId))) {
+    body.response_format = responseFormatOf(request.responseFormat, mode)
+  }
   return body
 }
 
@@ -198,6 +201,13 @@ const hostRulesOf = (target: ProviderTarget) => {
   }
   return rules
 }
+
+/**
+ * Qwen models that think (QwQ, QVQ, `-thinking`, the open-weight Qwen3 hybrids) refuse JSON mode through
+ * DashScope's compatible mode too ("Json mode response is not supported when enable_thinking is true"):
+ * with JSON mode they get its instruction in the system text and no `response_format`, as natively.
+ */
+const thinks = DashScopeModels.thinks
 
 /** The HTTP request of one attempt; a stream asks for `text/event-stream`. */
 export const make = (

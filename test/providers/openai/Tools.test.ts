@@ -545,6 +545,30 @@ describe("OpenAI tool requests", () => {
     assert.include(sent.messages[0].content, JSON.stringify(weatherArgs.parameters))
   })
 
+  it("DashScope compatible mode: JSON mode, and for a model that thinks only its instruction (it refuses json_object)", () => {
+    const ask = {
+      ...hello,
+      responseFormat: { type: "json" as const, name: "Location", schema: weatherArgs.parameters }
+    }
+    const sent = (modelId: string) =>
+      Request.encode(
+        modelId,
+        ask,
+        false,
+        "max_tokens",
+        Request.jsonMode({
+          name: "e",
+          baseUrl: "https://dashscope-intl.aliyuncs.com/compatible-mode/v1",
+          region: undefined
+        })
+      ) as any
+    assert.deepStrictEqual(sent("qwen-max").response_format, { type: "json_object" })
+    for (const thinking of ["qwq-plus", "qwen3-32b", "qwen-plus-thinking-2025-07-28"]) {
+      assert.isUndefined(sent(thinking).response_format, thinking)
+      assert.match(sent(thinking).messages[0].content, /Answer with one JSON object/)
+    }
+  })
+
   it("JSON mode goes by the provider entry named deepseek too, wherever it points; other names by the host", () => {
     const local = { name: "e", baseUrl: "http://127.0.0.1:8080", region: undefined }
     assert.strictEqual(Request.jsonMode(local, "deepseek"), "json_object")
