@@ -149,7 +149,7 @@ export const makeHandler = (
         // (an empty `data:` dispatches nothing, the SSE spec says: a keep-alive, as on the other protocols)
         const error = json !== undefined
           ? payload(json, data, out)
-          : data.trim().length > 0
+          : data.trim().length > 0 || event.unterminated === true
           ? EventText.undecodable(data, event.unterminated, context)
           : undefined
         if (error !== undefined) return error

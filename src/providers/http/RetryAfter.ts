@@ -139,7 +139,9 @@ const parseWindowedReset = (value: string | undefined): Duration.Duration | unde
 /** Every reset window the headers give: OpenAI's and Groq's two, else Cerebras' per-window ones. */
 const resetWindows = (headers: Readonly<Record<string, string | undefined>>): ReadonlyArray<ResetWindow> => {
   const windows: Array<ResetWindow> = []
-  const spent = (name: string) => headers[name.replace("-reset-", "-remaining-")]?.trim() === "0"
+  // (a header sent twice arrives joined: "0, 0")
+  const spent = (name: string) =>
+    headers[name.replace("-reset-", "-remaining-")]?.split(",").some((value) => value.trim() === "0") === true
   for (const dimension of ["requests", "tokens"] as const) {
     const name = `x-ratelimit-reset-${dimension}`
     const reset = parseResetDuration(headers[name])

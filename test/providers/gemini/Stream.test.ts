@@ -232,6 +232,18 @@ it.layer(NodeHttpClient.layerUndici)("Gemini streams", (it) => {
         assert.deepStrictEqual(partsOf(parts, "Finish").map((part) => part.reason), ["stop"])
       }))
 
+    it.effect("a body cut right after `data: ` is a cut stream, not an empty keep-alive (old models mark every event STOP)", () =>
+      Effect.gen(function*() {
+        const event =
+          `data: {"candidates": [{"content": {"parts": [{"text": "First "}]},"finishReason": "STOP"}]}\r\n\r\n`
+        const error = yield* GeminiStream.decode(Stream.make(new TextEncoder().encode(event + "data: ")), context).pipe(
+          Stream.runDrain,
+          Effect.flip
+        )
+        assert.strictEqual(error._tag, "RetryableError")
+        assert.strictEqual((error as RetryableError).reason, "stream_interrupted")
+      }))
+
     it.effect("old models' STOP on every event: one Finish, after the last event", () =>
       Effect.gen(function*() {
         const event = (text: string) =>

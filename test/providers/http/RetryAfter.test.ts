@@ -158,8 +158,26 @@ describe("RetryAfter", () => {
       2000
     )
     assert.isUndefined(fromRateLimitReset({ "x-ratelimit-reset-tokens-minute": "soon" }))
-    // sent twice (joined): the longest
+    // sent twice (joined): the longest, and a joined remaining "0, 0" is spent
     assert.strictEqual(millis(fromRateLimitReset({ "x-ratelimit-reset-tokens-minute": "3.38, 4" })), 4000)
+    assert.strictEqual(
+      millis(
+        fromRateLimitReset({
+          ...cerebras,
+          "x-ratelimit-remaining-tokens-minute": "1",
+          "x-ratelimit-remaining-requests-day": "0, 0"
+        })
+      ),
+      33_011_383
+    )
+    assert.strictEqual(
+      millis(fromRateLimitReset({
+        "x-ratelimit-reset-requests": "6m0s",
+        "x-ratelimit-reset-tokens": "20ms",
+        "x-ratelimit-remaining-requests": "0, 0"
+      })),
+      360_000
+    )
     assert.isUndefined(fromRateLimitReset({ "x-ratelimit-reset-tokens-week": "5" }))
   })
 })
