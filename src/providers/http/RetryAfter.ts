@@ -86,7 +86,9 @@ export const fromHeaders = (
   headers: Readonly<Record<string, string | undefined>>,
   now: number
 ): Duration.Duration | undefined =>
-  parseRetryAfterMs(headers["retry-after-ms"]) ?? parseRetryAfter(headers["retry-after"], now)
+  // (Azure's services name it `x-ms-retry-after-ms`)
+  parseRetryAfterMs(headers["retry-after-ms"] ?? headers["x-ms-retry-after-ms"]) ??
+    parseRetryAfter(headers["retry-after"], now)
 
 const resetDuration = /^(?:\d+(?:\.\d+)?(?:h|m|s|ms|us|µs|ns))+$/
 const resetPart = /(\d+(?:\.\d+)?)(h|ms|m|s|us|µs|ns)/g

@@ -89,6 +89,8 @@ describe("RetryAfter", () => {
 
   it("prefers retry-after-ms over retry-after in headers", () => {
     assert.strictEqual(millis(fromHeaders({ "retry-after-ms": "1500", "retry-after": "9" }, now)), 1500)
+    // Azure's name for it
+    assert.strictEqual(millis(fromHeaders({ "x-ms-retry-after-ms": "2500", "retry-after": "9" }, now)), 2500)
     assert.strictEqual(millis(fromHeaders({ "retry-after": "9" }, now)), 9000)
     assert.strictEqual(millis(fromHeaders({ "retry-after-ms": "x", "retry-after": "9" }, now)), 9000)
     assert.isUndefined(fromHeaders({}, now))
