@@ -72,6 +72,13 @@ const recordedStreams = (): ReadonlyArray<
   }))
 ]
 
+/** One `chat.completion.chunk` event of `body`'s fields. */
+const completionChunk = (body: object) =>
+  `data: ${JSON.stringify({ id: "c", object: "chat.completion.chunk", ...body })}\n\n`
+const helloChunk = completionChunk({
+  choices: [{ index: 0, delta: { role: "assistant", content: "Hello" }, finish_reason: null }]
+})
+
 describe("openai streams: recorded traffic", () => {
   for (const recording of recordedStreams()) {
     for (const chunkSizes of [undefined, [1, 7, 300]]) {
@@ -473,12 +480,10 @@ describe("openai streams: framing, finish signal and truncation", () => {
   it.scoped("vLLM's usage with completion_tokens: null is no usage (unknown, not 0 output tokens)", () =>
     withServer((server, client) =>
       Effect.gen(function*() {
-        const chunk = (body: object) =>
-          `data: ${JSON.stringify({ id: "c", object: "chat.completion.chunk", ...body })}\n\n`
         server.enqueue(replaySse(
-          chunk({ choices: [{ index: 0, delta: { role: "assistant", content: "Hello" }, finish_reason: null }] }) +
-            chunk({ choices: [{ index: 0, delta: {}, finish_reason: "stop" }] }) +
-            chunk({ choices: [], usage: { prompt_tokens: 5, completion_tokens: null, total_tokens: 5 } }) +
+          helloChunk +
+            completionChunk({ choices: [{ index: 0, delta: {}, finish_reason: "stop" }] }) +
+            completionChunk({ choices: [], usage: { prompt_tokens: 5, completion_tokens: null, total_tokens: 5 } }) +
             "data: [DONE]\n\n"
         ))
         const { exit, finish, text, usages } = yield* runStream(client, targetOf(server))
@@ -492,20 +497,16 @@ describe("openai streams: framing, finish signal and truncation", () => {
   it.scoped("[DONE] with trailing blanks ends the stream (openai-node takes any data starting with it)", () =>
     withServer((server, client) =>
       Effect.gen(function*() {
-        const chunk = (body: object) =>
-          `data: ${JSON.stringify({ id: "c", object: "chat.completion.chunk", ...body })}\n\n`
         server.enqueue(replaySse(
-          chunk({ choices: [{ index: 0, delta: { role: "assistant", content: "Hello" }, finish_reason: null }] }) +
-            chunk({
+          helloChunk +
+            completionChunk({
               choices: [{ index: 0, delta: {}, finish_reason: "stop" }],
               usage: { prompt_tokens: 5, completion_tokens: 1, total_tokens: 6 }
             }) +
             "data: [DONE]  \t\n\n"
         ))
         const { exit, finish, text } = yield* runStream(client, targetOf(server))
-        assert.isTrue(Exit.isSuccess(exit))
-        assert.strictEqual(text, "Hello")
-        assert.deepStrictEqual(finish, ["stop"])
+        assert.deepStrictEqual([Exit.isSuccess(exit), text, finish], [true, "Hello", ["stop"]])
       })
     ))
 
