@@ -2,7 +2,7 @@
  * A `CallRequest` as a Chat Completions request (WIRE-openai-anthropic §1.1–§1.2, WIRE-tools-multimodal
  * §3): `POST {base_url}/chat/completions`, the system text as a `system` message, the conversation
  * from `Content.ts`, tools as `function` tools, the tool choice, JSON output as `response_format`
- * (`json_schema`, strict when the schema qualifies; `json_object` on DeepSeek), the output cap as
+ * (`json_schema`, strict when the schema qualifies; `json_object` on DeepSeek, DashScope's compatible mode or as `json_mode` says), the output cap as
  * `max_completion_tokens` (api.openai.com, Azure) or `max_tokens` (every other host, or as the endpoint
  * says), `stream_options.include_usage` on streams only, `Authorization: Bearer` only when a key is
  * configured (local servers need none), and the protocol's request rules.
@@ -179,7 +179,10 @@ export const encode = (
     }))
     if (choice !== undefined) body.tool_choice = toolChoiceOf(choice)
   }
-  if (request.responseFormat !== undefined && !(mode === "json_object" && thinks(modelId))) {
+  // Qwen models that think (QwQ, QVQ, `-thinking`, the open-weight Qwen3 hybrids) refuse JSON mode through
+  // DashScope's compatible mode too ("Json mode response is not supported when enable_thinking is true"):
+  // they get its instruction alone, as natively
+  if (request.responseFormat !== undefined && !(mode === "json_object" && DashScopeModels.thinks(modelId))) {
     body.response_format = responseFormatOf(request.responseFormat, mode)
   }
   return body
@@ -201,13 +204,6 @@ const hostRulesOf = (target: ProviderTarget) => {
   }
   return rules
 }
-
-/**
- * Qwen models that think (QwQ, QVQ, `-thinking`, the open-weight Qwen3 hybrids) refuse JSON mode through
- * DashScope's compatible mode too ("Json mode response is not supported when enable_thinking is true"):
- * with JSON mode they get its instruction in the system text and no `response_format`, as natively.
- */
-const thinks = DashScopeModels.thinks
 
 /** The HTTP request of one attempt; a stream asks for `text/event-stream`. */
 export const make = (
