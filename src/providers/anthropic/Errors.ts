@@ -66,13 +66,12 @@ const factsOf = (json: unknown): ErrorFacts | undefined => {
  * A spent balance or a spend limit, which no short wait clears: "Your credit balance is too low …"
  * (400; `Errors.spendLimitWords`, as are "spend limit" and compatible services' "insufficient balance"),
  * "You have reached your specified [workspace] API usage limits …" (400 or 429: claude-code#1047
- * quotes the workspace form), a 429 whose `details.error_code` is `enforced_spend_limit_reached`.
+ * quotes the workspace form; `Errors.isQuotaText`), a 429 whose `details.error_code` is
+ * `enforced_spend_limit_reached`.
  */
-const quotaText = /specified (?:workspace )?API usage limits/i
-
 const isQuota = (facts: ErrorFacts | undefined, text: string): boolean => {
   const words = facts?.message ?? text
-  return facts?.errorCode === "enforced_spend_limit_reached" || quotaText.test(words) ||
+  return facts?.errorCode === "enforced_spend_limit_reached" ||
     // compatible services' and gateways' spent balances and quotas (Zhipu, Moonshot; OpenAI's
     // `insufficient_quota` or Cloudflare's daily free allocation through a gateway)
     Errors.isQuotaText(words) || Errors.quotaCodes.has(facts?.code ?? "") || Errors.quotaCodes.has(facts?.type ?? "")

@@ -1,9 +1,9 @@
 /**
  * The codes, types and words the Chat Completions error table reads (`Errors.classOf`), by what they
- * mean, for every compatible service: OpenAI's, gateways', and Chinese services' own.
+ * mean, for every compatible service: OpenAI's, gateways', and Chinese services' own. Ark's codes are
+ * dotted PascalCase (WIRE-openai-anthropic §1.8); DashScope's compatible mode sends its native
+ * PascalCase codes as well as snake_case ones (WIRE.md §2.5, §3).
  */
-// Codes (and types) by what they mean. Ark's codes are dotted PascalCase (WIRE-openai-anthropic §1.8);
-// DashScope's compatible mode sends its native PascalCase codes as well as snake_case ones (WIRE.md §2.5, §3).
 export const overloadCodes = new Set([
   "server_is_overloaded",
   "engine_overloaded",

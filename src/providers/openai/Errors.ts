@@ -196,7 +196,8 @@ export const classOf = (status: number, payload: ErrorPayload | undefined, rawTe
     status === 529 || status === 498 || Codes.overloadCodes.has(code) || Codes.overloadCodes.has(type) ||
     ((status >= 500 || status === 429) && /overload/i.test(words))
   ) return { _tag: "RetryableError", reason: "overloaded" }
-  if (Codes.permissionCodes.has(code) && status === 429) return { _tag: "FatalError", reason: "permission_denied" }
+  // before the rate limits: Zhipu's locked account comes as a 429
+  if (Codes.permissionCodes.has(code)) return { _tag: "FatalError", reason: "permission_denied" }
   if (
     status === 429 || Codes.isRateLimitCode(code) || type === "rate_limit_exceeded" || Codes.rateLimitWords.test(words)
   ) {
@@ -210,7 +211,6 @@ export const classOf = (status: number, payload: ErrorPayload | undefined, rawTe
     return { _tag: "FatalError", reason: "content_filter" }
   }
   if (Codes.notFoundCodes.has(code)) return { _tag: "FatalError", reason: "not_found" }
-  if (Codes.permissionCodes.has(code)) return { _tag: "FatalError", reason: "permission_denied" }
   if (code === "context_length_exceeded") return { _tag: "FatalError", reason: "invalid_request" }
   // 409, and text-generation-inference's 424 for a failure while generating (a CUDA out-of-memory):
   // the server's, and another attempt may pass
