@@ -177,10 +177,15 @@ export const make = (deps: {
       meter.plan.outputCap,
       route,
       state,
-      routeStands,
+      // a caller that loses the race for slots sleeps again and again: each wait counts toward the
+      // hold's TTL, so the hold is renewed after each one (when due), not only once admitted
+      (route) => {
+        const renewal = metering.renewalDue(meter, clock.unsafeCurrentTimeMillis())
+        return renewal === undefined ? routeStands(route) : Effect.zipRight(renewal, routeStands(route))
+      },
       wakeOnOpening
     )
-    // a call that has retried and waited past a third of the hold TTL renews its hold before sending
+    // a call that has retried or waited past a third of the hold TTL renews its hold before sending
     const renewal = metering.renewalDue(meter, clock.unsafeCurrentTimeMillis())
     if (renewal !== undefined) yield* renewal
     const remainingMs = RetryPolicy.remainingBudgetMs(resilience, state, clock.unsafeCurrentTimeMillis())

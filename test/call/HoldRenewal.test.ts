@@ -2,13 +2,15 @@
  * A call in flight keeps its hold counting past `budget.hold_ttl_s` (which is for holds whose process
  * died, API.md §6): a stream renews its hold each third of the TTL while it is open, however slowly
  * its provider sends or its consumer reads, so concurrent calls cannot together pass a limit while it
- * runs; a call renews its hold at an attempt made past a third of the TTL; a hold whose call stopped
+ * runs; a call renews its hold at an attempt made past a third of the TTL and after each rate-limit
+ * wait; a hold whose call stopped
  * renewing it still expires.
  */
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Queue from "effect/Queue"
@@ -205,6 +207,43 @@ describe("hold renewal (API.md §6: the hold TTL is for dead processes)", () => 
         ["hold", "ok"],
         ["cancel", "cancelled"]
       ])
+    }).pipe(Effect.provide(layer))
+  })
+
+  it.effect("a call that loses the race for a rate-limit slot again and again renews its hold after each wait", () => {
+    const providers = makeMockProviders({ otherwise: { content: "ok", usage: { inputTokens: 20, outputTokens: 100 } } })
+    const pricing = { input_per_1m: 1000, output_per_1m: 1000 }
+    const layer = makeTestLayer({
+      config: {
+        ...testConfig,
+        models: {
+          "test-model": { ...testConfig.models["test-model"], limits: { rpm: 1 }, pricing },
+          "test-qwen": { ...testConfig.models["test-qwen"], pricing }
+        },
+        // each wait (60 s at most) is under the TTL, as the README advises; two in a row are not
+        resilience: { ...testConfig.resilience, max_wait_timeout_s: 60, retry_budget_s: 300 },
+        budget: { daily_spend_limit: 0.4, hold_ttl_s: 100 }
+      },
+      providers
+    })
+    return Effect.gen(function*() {
+      const ledger = yield* Ledger
+      yield* generate({ prompt: "hi", maxOutputTokens: 100 }) // the minute's one slot, taken at 0 s
+      const first = yield* Effect.fork(generate({ prompt: "hi", maxOutputTokens: 100 }))
+      const second = yield* Effect.fork(generate({ prompt: "hi", maxOutputTokens: 100 }))
+      yield* TestClock.adjust("1 millis")
+      // at 60 s one waiter takes the slot; the other sleeps again, until 120 s
+      yield* TestClock.adjust("61 seconds")
+      const spendWhileWaiting = yield* ledger.spendToday()
+      yield* TestClock.adjust("45 seconds") // 106 s: past the TTL of the hold made at 0 s, its call still waiting
+      assert.strictEqual(yield* ledger.spendToday(), spendWhileWaiting)
+      // so a call the waiting one's hold leaves no room for is refused, not sent beside it
+      const other = yield* Effect.either(generate({ model: "test-qwen", prompt: "hi", maxOutputTokens: 100 }))
+      assert.isTrue(Either.isLeft(other) && other.left._tag === "BudgetExceededError")
+      yield* TestClock.adjust("20 seconds")
+      yield* Fiber.join(first)
+      yield* Fiber.join(second)
+      assert.isAtMost(yield* ledger.spendToday(), 0.4)
     }).pipe(Effect.provide(layer))
   })
 })
