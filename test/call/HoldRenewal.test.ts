@@ -3,8 +3,7 @@
  * died, API.md §6): a stream renews its hold each third of the TTL while it is open, however slowly
  * its provider sends or its consumer reads, so concurrent calls cannot together pass a limit while it
  * runs; a call renews its hold at an attempt made past a third of the TTL and after each rate-limit
- * wait; a hold whose call stopped
- * renewing it still expires.
+ * wait; a hold whose call stopped renewing it still expires.
  */
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientResponse from "@effect/platform/HttpClientResponse"
