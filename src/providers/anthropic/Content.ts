@@ -173,25 +173,17 @@ export const canCarry = (part: Part, role: Message["role"]): boolean | string =>
 /** Anthropic's per-image cap, on the base64 text (WIRE-tools-multimodal §4.6: "image exceeds 5 MB maximum"). */
 const maxImageBase64Length = 5_242_880
 
-/** The Messages API's per-request cap (WIRE-openai-anthropic: "32 MB → 413 `request_too_large`"). */
-const maxRequestBytes = 32 * 1024 * 1024
-
 /**
- * Why a request passes Anthropic's 32 MB per request, or `undefined`. The service's 413 comes from
- * Cloudflare as a page that names neither the cap nor the part, after the whole upload. Counts only
- * what the body surely carries, as the encoder sends it — the UTF-8 of texts (not blank ones), of
- * reasoning sent back (signed, or its redacted data), of tool calls' arguments and tool results, and
- * inline files (their base64; a text document its text) — so a request refused here is over the cap
- * whatever its JSON around them.
+ * What a request's body surely carries, in bytes: the UTF-8 of texts (not blank ones), of reasoning
+ * sent back (signed, or its redacted data), of tool calls' arguments and tool results, and inline
+ * files (their base64; a text document its text) — a lower bound of the body, before its JSON.
  */
-export const exceedsRequestSize = (request: CallRequest): string | undefined => {
+export const carriedBytes = (request: CallRequest): number => {
   let bytes = request.system === undefined ? 0 : Buffer.byteLength(request.system)
   for (const message of request.messages) {
     for (const part of message.parts) bytes += sentBytes(part)
   }
-  return bytes > maxRequestBytes
-    ? `the request carries ${bytes} bytes of inline files, text and tool data, over Anthropic's 32 MB per request (${maxRequestBytes}); send large files as URLs`
-    : undefined
+  return bytes
 }
 
 const sentBytes = (part: Part): number => {

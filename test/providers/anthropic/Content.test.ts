@@ -146,26 +146,34 @@ describe("Anthropic content blocks", () => {
     assert.isUndefined(Anthropic.protocol.check(user(file("application/pdf", bytes(over))), "claude-haiku-4-5"))
   })
 
-  it("a request over the Messages API's 32 MB (inline files and text) is refused before any request, not sent for Cloudflare's 413", () => {
+  it("a request whose body passes the Messages API's 32 MB is refused before any request, not sent for Cloudflare's 413", () => {
+    const cap = 32 * 1024 * 1024
+    const model = "claude-haiku-4-5"
+    // the body as sent: JSON escapes and the envelope count, as the service counts them
+    const bodyBytes = (request: CallRequest) => Buffer.byteLength(JSON.stringify(Request.encode(model, request, true)))
     const image = file("image/png", bytes("A".repeat(5_000_000)))
     const sixImages = Array.from({ length: 6 }, () => image)
-    const over = Anthropic.protocol.check(user(...sixImages, text("x".repeat(3_554_433))), "claude-haiku-4-5")
+    const withText = (length: number) => user(...sixImages, text("x".repeat(length)))
+    const fits = cap - bodyBytes(withText(1)) + 1
+    assert.strictEqual(bodyBytes(withText(fits)), cap)
+    assert.isUndefined(Anthropic.protocol.check(withText(fits), model))
+    const over = Anthropic.protocol.check(withText(fits + 1), model)
     assert.strictEqual(over?._tag, "FatalError")
     assert.strictEqual(over?.reason, "invalid_request")
-    assert.include(
-      over?.message,
-      "33554433 bytes of inline files, text and tool data, over Anthropic's 32 MB per request"
-    )
+    assert.include(over?.message, `the request's body is ${cap + 1} bytes`)
+    assert.include(over?.message, "over Anthropic's 32 MB per request (33554432); send large files as URLs")
+    // text JSON escapes: 20 MB of quotes are 40 MB sent
+    assert.strictEqual(Anthropic.protocol.check(user(text('"'.repeat(20 * 1024 * 1024))), model)?.reason, "invalid_request")
+    assert.isUndefined(Anthropic.protocol.check(user(text("x".repeat(20 * 1024 * 1024))), model))
     // the system text counts too; URLs do not (the service fetches them)
     assert.strictEqual(
-      Anthropic.protocol.check({ ...user(...sixImages), system: "x".repeat(3_554_433) }, "claude-haiku-4-5")?.reason,
+      Anthropic.protocol.check({ ...user(...sixImages), system: "x".repeat(3_554_433) }, model)?.reason,
       "invalid_request"
     )
-    assert.isUndefined(Anthropic.protocol.check(user(...sixImages, text("x".repeat(3_554_432))), "claude-haiku-4-5"))
     assert.isUndefined(
       Anthropic.protocol.check(
         user(...sixImages, ...Array.from({ length: 20 }, () => file("image/*", url("https://example.com/a.png")))),
-        "claude-haiku-4-5"
+        model
       )
     )
     // a tool result is sent as its text: a 33 MiB one is over; unsigned reasoning and blank text are not sent
@@ -177,20 +185,15 @@ describe("Anthropic content blocks", () => {
         { role: "tool", parts: [{ type: "tool-result", id: "t1", name: "lookup", result, isFailure: false }] }
       ]
     })
-    assert.strictEqual(
-      Anthropic.protocol.check(loop("r".repeat(33 * 1024 * 1024)), "claude-haiku-4-5")?.reason,
-      "invalid_request"
-    )
+    assert.strictEqual(Anthropic.protocol.check(loop("r".repeat(33 * 1024 * 1024)), model)?.reason, "invalid_request")
     const unsigned: ReasoningPart = { type: "reasoning", text: "t".repeat(40 * 1024 * 1024) }
-    assert.isUndefined(Anthropic.protocol.check(loop("ok", [unsigned]), "claude-haiku-4-5"))
-    assert.isUndefined(
-      Anthropic.protocol.check(user(text(" ".repeat(40 * 1024 * 1024)), text("hi")), "claude-haiku-4-5")
-    )
-    // a text document goes as its decoded text: one byte under the cap (base64 ending "==") goes, one over not
+    assert.isUndefined(Anthropic.protocol.check(loop("ok", [unsigned]), model))
+    assert.isUndefined(Anthropic.protocol.check(user(text(" ".repeat(40 * 1024 * 1024)), text("hi")), model))
+    // a text document goes as its decoded text, not its base64
     const document = (size: number) => file("text/plain", bytes(Buffer.alloc(size, "a").toString("base64")))
-    const cap = 32 * 1024 * 1024
-    assert.isUndefined(Anthropic.protocol.check(user(document(cap - 1)), "claude-haiku-4-5"))
-    assert.strictEqual(Anthropic.protocol.check(user(document(cap + 1)), "claude-haiku-4-5")?.reason, "invalid_request")
+    const documentFits = cap - bodyBytes(user(document(1))) + 1
+    assert.isUndefined(Anthropic.protocol.check(user(document(documentFits)), model))
+    assert.strictEqual(Anthropic.protocol.check(user(document(documentFits + 1)), model)?.reason, "invalid_request")
   })
 })
 
