@@ -80,7 +80,8 @@ export declare namespace CircuitBreaker {
      * (interruption included). The effect's result is passed through unchanged. With `successIn`, a
      * successful attempt's outcome is that scope's exit instead, recorded when it closes: a stream's
      * attempt succeeds at its first delta, and what the endpoint did after it (finished, or was cut)
-     * is what counts.
+     * is what counts — but a probe's first delta closes the breaker then, its stream's end counting
+     * as an attempt of the closed breaker.
      */
     readonly guard: <A, E, R>(
       endpoint: string,
@@ -245,17 +246,27 @@ export const make = (
           }))
       )
 
+    // A streamed probe's first delta closes the breaker at once, handing back the pass its stream's
+    // end is then recorded under (as any attempt of the closed breaker): one atomic step, so no other
+    // attempt's outcome falls between the closing and the period it is read from.
+    const closeByProbe = (endpoint: string) =>
+      transition<Admission>(endpoint, (_state, _now, period) => [{ _tag: "pass", period }, closed])
+
     const guard = <A, E, R>(
       endpoint: string,
       admission: Admission,
       attempt: Effect.Effect<A, E, R>,
       successIn?: Scope.Scope
     ) =>
-      Effect.onExit(attempt, (exit) =>
-        successIn !== undefined && Exit.isSuccess(exit)
-          ? Scope.addFinalizerExit(successIn, (end) =>
-            record(endpoint, admission, outcomeOf(end)))
-          : record(endpoint, admission, outcomeOf(exit)))
+      Effect.onExit(attempt, (exit) => {
+        if (successIn === undefined || !Exit.isSuccess(exit)) return record(endpoint, admission, outcomeOf(exit))
+        // a probe's stream does not keep every other attempt off a serving endpoint for its whole length
+        if (admission._tag === "probe") {
+          return Effect.flatMap(closeByProbe(endpoint), (pass) =>
+            Scope.addFinalizerExit(successIn, (end) => record(endpoint, pass, outcomeOf(end))))
+        }
+        return Scope.addFinalizerExit(successIn, (end) => record(endpoint, admission, outcomeOf(end)))
+      })
 
     // checked after the waiter is registered: an opening while it asked the ledger for a slot (a
     // PostgreSQL round trip) is seen, not waited for until the next one

@@ -1,8 +1,10 @@
 import { assert, describe, it } from "@effect/vitest"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Logger from "effect/Logger"
+import * as Scope from "effect/Scope"
 import * as TestClock from "effect/TestClock"
 import { BudgetExceededError, FatalError, RateLimitError, RetryableError } from "../../src/domain/Errors.js"
 import * as CircuitBreaker from "../../src/services/CircuitBreaker.js"
@@ -88,6 +90,24 @@ describe("CircuitBreaker", () => {
       yield* succeed(breakers, "a")
       assert.strictEqual((yield* stateOf(breakers, "a"))?.state, "closed")
       assert.strictEqual((yield* breakers.admit("a"))._tag, "pass")
+    }))
+
+  it.effect("a streamed probe closes the breaker at its first delta, not when its stream ends; a cut afterwards counts once against the closed breaker", () =>
+    Effect.gen(function*() {
+      const breakers = yield* make
+      for (let i = 0; i < 3; i++) yield* fail(breakers, "a")
+      yield* TestClock.adjust("10 seconds")
+      const probe = yield* breakers.admit("a")
+      assert.strictEqual(probe._tag, "probe")
+      // the stream's scope stays open while its deltas arrive
+      const stream = yield* Scope.make()
+      yield* breakers.guard("a", probe, Effect.void, stream)
+      assert.strictEqual((yield* stateOf(breakers, "a"))?.state, "closed")
+      assert.strictEqual((yield* breakers.admit("a"))._tag, "pass", "other attempts go to the serving endpoint")
+      yield* Scope.close(stream, Exit.fail(unavailable))
+      const state = yield* stateOf(breakers, "a")
+      assert.strictEqual(state?.state, "closed")
+      assert.strictEqual(state?.failures, 1)
     }))
 
   it.effect("the probe's failure reopens for another recovery_timeout_s", () =>
