@@ -177,17 +177,9 @@ export const make = (deps: {
       meter.plan.outputCap,
       route,
       state,
-      // a caller that loses the race for slots sleeps again and again: each wait counts toward the
-      // hold's TTL, so the hold is renewed after each one (when due), not only once admitted
-      (route) => {
-        const renewal = metering.renewalDue(meter, clock.unsafeCurrentTimeMillis())
-        return renewal === undefined ? routeStands(route) : Effect.zipRight(renewal, routeStands(route))
-      },
+      routeStands,
       wakeOnOpening
     )
-    // a call that has retried or waited past a third of the hold TTL renews its hold before sending
-    const renewal = metering.renewalDue(meter, clock.unsafeCurrentTimeMillis())
-    if (renewal !== undefined) yield* renewal
     const remainingMs = RetryPolicy.remainingBudgetMs(resilience, state, clock.unsafeCurrentTimeMillis())
     // an attempt with no time left is not sent: it could only time out, after the provider billed it
     if (remainingMs <= 0) {

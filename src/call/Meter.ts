@@ -13,7 +13,7 @@ export class Meter {
   private done = false
   private chargedCost = 0
   private lastCharged: { readonly usage: UsageCounts; readonly failure: unknown } | undefined
-  /** When the hold was made or last renewed (`Metering.renewalDue`). */
+  /** When the hold was made or last renewed (`Renewal.keepRenewed`). */
   renewedAt: number
 
   constructor(readonly plan: Plan, readonly progress: CallProgress, hold: Hold) {

@@ -1,7 +1,8 @@
 /**
  * Keeping a call's hold counting while the call is in flight (API.md §6: `hold_ttl_s` is for holds
- * whose process died): a renewal each third of the TTL — before an attempt made that late, and on
- * time while a stream is open, however slowly its consumer reads.
+ * whose process died): a renewal each third of the TTL, on time, while a unary call's attempts run
+ * (its waits for rate-limit slots and backoff, an answer slower than the TTL) and while a stream is
+ * open, however slowly its provider sends or its consumer reads.
  */
 import type * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
@@ -20,8 +21,8 @@ export const make = (ledger: Ledger.Service, budget: BudgetConfig) => {
   /**
    * The renewal of a call's hold when a third of the hold TTL has passed since it was made or last
    * renewed, else undefined. `hold_ttl_s` is for holds whose process died (API.md §6); a call in
-   * flight — a long stream — keeps its hold counting, in every process sharing the ledger. Asked before
-   * each attempt, in the call's own fiber, and by a stream's `keepRenewed`: a renewal never follows its
+   * flight — a long stream, a slow answer — keeps its hold counting, in every process sharing the
+   * ledger. Asked by `keepRenewed`, stopped before the call settles: a renewal never follows its
    * settlement. A renewal that fails leaves the hold to its TTL; the call goes on.
    */
   const renewalDue = (meter: Meter, now: number): Effect.Effect<void> | undefined => {
@@ -44,7 +45,9 @@ export const make = (ledger: Ledger.Service, budget: BudgetConfig) => {
       if (meter.settled) return Effect.void
       const now = clock.unsafeCurrentTimeMillis()
       const wait = meter.renewedAt + renewEveryMs - now
-      if (wait > 0) return Effect.zipRight(Effect.sleep(wait), loop)
+      // whole milliseconds: a TestClock keeps time to the nanosecond, and a third of a TTL (33,333.33… ms)
+      // would leave a fraction of one to sleep for again and again
+      if (wait > 0) return Effect.zipRight(Effect.sleep(Math.ceil(wait)), loop)
       const renewal = renewalDue(meter, now)
       return renewal === undefined ? Effect.void : Effect.zipRight(Effect.uninterruptible(renewal), loop)
     })
@@ -52,24 +55,25 @@ export const make = (ledger: Ledger.Service, budget: BudgetConfig) => {
   }
 
   /**
-   * Keeps `meter`'s hold renewed (`keepRenewed`) while `scope` is open; the effect returned stops it
-   * (no renewal after it; one under way is waited for), as does closing `scope`. Under the live
-   * clock the renewing fiber is started only when the first renewal is due — a plain timer until
-   * then, so a stream shorter than a third of the hold TTL (nearly every one) forks no fiber and
-   * sleeps no `Effect.sleep`; under any other clock (`TestClock`) it is forked at once, its waits the
+   * Starts keeping `meter`'s hold renewed (`keepRenewed`); the effect returned stops it (no renewal
+   * after it; one under way is waited for). Under the live clock the renewing fiber is started only
+   * when the first renewal is due — a plain timer until then, so a call shorter than a third of the
+   * hold TTL (nearly every one) forks no fiber and sleeps no `Effect.sleep`; under any other clock
+   * (`TestClock`) it is forked at once (into `scope`, else as the caller's child), its waits the
    * clock's. Undefined when the ledger does not renew.
    */
-  const keepRenewedIn = (
+  const startRenewing = (
     meter: Meter,
     clock: Clock.Clock,
-    scope: Scope.Scope
-  ): Effect.Effect<Effect.Effect<void> | undefined> => {
+    scope: Scope.Scope | undefined
+  ): Effect.Effect<Effect.Effect<void>> | undefined => {
     const renewing = keepRenewed(meter, clock)
-    if (renewing === undefined) return Effect.succeed(undefined)
+    if (renewing === undefined) return undefined
     return Effect.withFiberRuntime((fiber, status) => {
       const firstDue = meter.renewedAt + renewEveryMs - clock.unsafeCurrentTimeMillis()
       if (!isLiveClock(fiber) || !(firstDue <= maxTimerMs)) {
-        return Effect.map(Effect.forkIn(renewing, scope), (renewer) => Effect.asVoid(Fiber.interrupt(renewer)))
+        const forked = scope === undefined ? Effect.fork(renewing) : Effect.forkIn(renewing, scope)
+        return Effect.map(forked, (renewer) => Effect.asVoid(Fiber.interrupt(renewer)))
       }
       // what the fiber would have been forked with, read now (a fiber's state is its own)
       const context = fiber.currentContext
@@ -80,19 +84,45 @@ export const make = (ledger: Ledger.Service, budget: BudgetConfig) => {
       const timer = setTimeout(() => {
         if (!stopped) renewer = Runtime.runFork(Runtime.make({ context, runtimeFlags, fiberRefs }), renewing)
       }, Math.max(0, firstDue))
-      // the stream's own socket and its consumer keep the process alive, not this timer
+      // the call's own socket (and a stream's consumer) keep the process alive, not this timer
       timer.unref()
-      const stop = Effect.suspend(() => {
+      return Effect.succeed(Effect.suspend(() => {
         stopped = true
         clearTimeout(timer)
         const running = renewer
         renewer = undefined
         return running === undefined ? Effect.void : Effect.asVoid(Fiber.interrupt(running))
-      })
-      // after the settling finalizer: closing the scope stops it first
-      return Effect.as(Scope.addFinalizer(scope, stop), stop)
+      }))
     })
   }
 
-  return { renewalDue, keepRenewedIn }
+  /**
+   * Keeps `meter`'s hold renewed while `scope` is open (a stream's); the effect returned stops it, as
+   * does closing `scope`. Undefined when the ledger does not renew.
+   */
+  const keepRenewedIn = (
+    meter: Meter,
+    clock: Clock.Clock,
+    scope: Scope.Scope
+  ): Effect.Effect<Effect.Effect<void> | undefined> => {
+    const start = startRenewing(meter, clock, scope)
+    if (start === undefined) return Effect.succeed(undefined)
+    // after the settling finalizer: closing the scope stops it first
+    return Effect.tap(start, (stop) => Scope.addFinalizer(scope, stop))
+  }
+
+  /**
+   * Runs a unary call's attempts with `meter`'s hold kept renewed, stopped before the call settles:
+   * an answer slower than the hold TTL (a long reasoning model, a short TTL) keeps its hold counting.
+   */
+  const keepRenewedWhile = <A, E, R>(
+    meter: Meter,
+    clock: Clock.Clock,
+    attempts: Effect.Effect<A, E, R>
+  ): Effect.Effect<A, E, R> => {
+    const start = startRenewing(meter, clock, undefined)
+    return start === undefined ? attempts : Effect.flatMap(start, (stop) => Effect.ensuring(attempts, stop))
+  }
+
+  return { keepRenewedIn, keepRenewedWhile }
 }

@@ -129,25 +129,31 @@ export const make = Effect.gen(function*() {
   function* attemptAndCommit<A>(
     planned: Plan.Plan,
     meter: Meter,
+    clock: Clock.Clock,
     traced: boolean,
     select: (answer: ProviderAnswer, response: GenerationResponse) => A
   ) {
-    const [decoded, route] = yield* attempts.run(meter, (client, target, route, timeout) =>
-      Effect.tap(
-        Timeout.timeoutAbortable(
-          (abort) =>
-            client.generate(
-              target,
-              Plan.requestFor(planned, route.model),
-              abort,
-              (part) => Reports.observePart(meter.progress, part)
-            ),
-          client.abortsRequests === true,
-          timeout,
-          () => Attempts.attemptTimeout(route, timeout)
-        ),
-        (answer) => metering.answered(meter, route, answer.usage, answer)
-      ))
+    // the hold kept counting while the attempts run (an answer may outlast `hold_ttl_s`), not past them
+    const [decoded, route] = yield* metering.keepRenewedWhile(
+      meter,
+      clock,
+      attempts.run(meter, (client, target, route, timeout) =>
+        Effect.tap(
+          Timeout.timeoutAbortable(
+            (abort) =>
+              client.generate(
+                target,
+                Plan.requestFor(planned, route.model),
+                abort,
+                (part) => Reports.observePart(meter.progress, part)
+              ),
+            client.abortsRequests === true,
+            timeout,
+            () => Attempts.attemptTimeout(route, timeout)
+          ),
+          (answer) => metering.answered(meter, route, answer.usage, answer)
+        ))
+    )
     // A server may set its ids to text it was sent (a key): scrubbed here, for every
     // consumer — the response, the call span, the `@effect/ai` layer (API.md §14).
     const answer = decoded.requestId === undefined && decoded.modelVersion === undefined
@@ -192,7 +198,8 @@ export const make = Effect.gen(function*() {
     // The clock and the tracer read in one step: under the native tracer (no span to annotate) the
     // call span's annotations are not built, nor is the tracer asked again for each.
     Effect.withFiberRuntime((fiber) => {
-      const startedAt = Context.get(fiber.currentDefaultServices, Clock.Clock).unsafeCurrentTimeMillis()
+      const clock = Context.get(fiber.currentDefaultServices, Clock.Clock)
+      const startedAt = clock.unsafeCurrentTimeMillis()
       const traced = Spans.isTraced(fiber)
       return Effect.acquireUseRelease(
         // Tracked from before its hold until it is settled (closing the client interrupts it and waits
@@ -209,7 +216,7 @@ export const make = Effect.gen(function*() {
             return Effect.failCause(cause)
           })
         }),
-        (meter) => Effect.gen(() => attemptAndCommit(planned, meter, traced, select)),
+        (meter) => Effect.gen(() => attemptAndCommit(planned, meter, clock, traced, select)),
         (meter, exit) =>
           Effect.matchCauseEffect(metering.settleUnfinished(meter, exit), {
             onFailure: (cause) => {

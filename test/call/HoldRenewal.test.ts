@@ -2,8 +2,8 @@
  * A call in flight keeps its hold counting past `budget.hold_ttl_s` (which is for holds whose process
  * died, API.md §6): a stream renews its hold each third of the TTL while it is open, however slowly
  * its provider sends or its consumer reads, so concurrent calls cannot together pass a limit while it
- * runs; a call renews its hold at an attempt made past a third of the TTL and after each rate-limit
- * wait; a hold whose call stopped renewing it still expires.
+ * runs; a unary call renews it while it waits for its answer, at an attempt made past a third of the
+ * TTL and after each rate-limit wait; a hold whose call stopped renewing it still expires.
  */
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientResponse from "@effect/platform/HttpClientResponse"
@@ -111,12 +111,14 @@ describe("hold renewal (API.md §6: the hold TTL is for dead processes)", () => 
   })
 
   it.effect("a stream silent for longer than hold_ttl_s keeps its hold counting: it is renewed each third of the TTL while the call is open", () => {
-    const { end, layer, write } = harness({ stream_idle_timeout_s: 100 })
+    // renewed each 33,333.33… ms: a TestClock keeps time to the nanosecond, so the renewer must not
+    // sleep the fraction of a nanosecond left over again and again
+    const { end, layer, write } = harness({ stream_idle_timeout_s: 150 }, { hold_ttl_s: 100 })
     return Effect.gen(function*() {
       const ledger = yield* Ledger
       const { held, running } = yield* firstDelta(write)
-      // 95 s of silence, past the 60 s TTL, within the 100 s idle timeout
-      for (let second = 0; second < 95; second += 5) {
+      // 125 s of silence, past the 100 s TTL, within the 150 s idle timeout
+      for (let second = 0; second < 125; second += 5) {
         yield* TestClock.adjust("5 seconds")
         assert.strictEqual(yield* ledger.spendToday(), held, `${second + 5} s after the hold`)
       }
@@ -206,6 +208,34 @@ describe("hold renewal (API.md §6: the hold TTL is for dead processes)", () => 
         ["hold", "ok"],
         ["cancel", "cancelled"]
       ])
+    }).pipe(Effect.provide(layer))
+  })
+
+  it.effect("a call whose answer takes longer than hold_ttl_s keeps its hold counting while it waits for it", () => {
+    const providers = makeMockProviders({ replies: [() => Effect.never] })
+    const layer = makeTestLayer({
+      config: {
+        ...testConfig,
+        resilience: { ...testConfig.resilience, request_timeout_s: 300, retry_budget_s: 300 },
+        budget: { daily_spend_limit: 1, hold_ttl_s: 40 }
+      },
+      providers
+    })
+    return Effect.gen(function*() {
+      const ledger = yield* Ledger
+      const call = yield* Effect.fork(generate({ prompt: "x" }))
+      yield* TestClock.adjust("1 millis")
+      const held = yield* ledger.spendToday()
+      assert.isAbove(held, 0)
+      yield* TestClock.adjust("130 seconds") // more than three TTLs into the one attempt
+      assert.strictEqual(providers.calls.length, 1)
+      assert.strictEqual(yield* ledger.spendToday(), held)
+      yield* Fiber.interrupt(call)
+      // no renewal after the settlement
+      yield* TestClock.adjust("100 seconds")
+      const events = (yield* ledger.events()).map((event) => [event.type, event.status])
+      assert.deepStrictEqual(events, [["hold", "ok"], ["cancel", "cancelled"]])
+      assert.strictEqual(yield* ledger.spendToday(), 0)
     }).pipe(Effect.provide(layer))
   })
 

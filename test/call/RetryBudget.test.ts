@@ -12,16 +12,23 @@ import { CircuitBreaker, generate, Ledger } from "../../src/index.js"
 import { layerMemoryLedger, makeMockProviders, makeTestLayer, RetryableError, testConfig } from "../../src/testing.js"
 
 /** The in-memory ledger, with `hold` and `renew` taking the given time (a busy database, a held lock). */
-const slowLedger = (slow: { readonly holdS?: number; readonly renewS?: number }) =>
+/** A memory ledger whose holds take `holdS`, and whose rate-limit admissions the seconds `admitS` lists, in turn. */
+const slowLedger = (slow: { readonly holdS?: number; readonly admitS?: ReadonlyArray<number> }) =>
   Layer.effect(
     Ledger,
-    Effect.map(Ledger, (ledger) => ({
-      ...ledger,
-      hold: (request: Parameters<typeof ledger.hold>[0]) =>
-        Effect.zipRight(Effect.sleep(`${slow.holdS ?? 0} seconds`), ledger.hold(request)),
-      renew: (hold: Parameters<NonNullable<typeof ledger.renew>>[0]) =>
-        Effect.zipRight(Effect.sleep(`${slow.renewS ?? 0} seconds`), ledger.renew?.(hold) ?? Effect.void)
-    }))
+    Effect.map(Ledger, (ledger) => {
+      let admissions = 0
+      return {
+        ...ledger,
+        hold: (request: Parameters<typeof ledger.hold>[0]) =>
+          Effect.zipRight(Effect.sleep(`${slow.holdS ?? 0} seconds`), ledger.hold(request)),
+        admit: (...args: Parameters<NonNullable<typeof ledger.admit>>) =>
+          Effect.zipRight(
+            Effect.sleep(`${slow.admitS?.[admissions++] ?? 0} seconds`),
+            ledger.admit!(...args)
+          )
+      }
+    })
   ).pipe(Layer.provide(layerMemoryLedger()))
 
 const config = (resilience: Record<string, unknown>, budget: Record<string, unknown> = {}) => ({
@@ -163,12 +170,15 @@ describe("retry_budget_s", () => {
       const providers = makeMockProviders({
         replies: [new RetryableError({ reason: "server_error", message: "503 from the endpoint", status: 503 }), "late"]
       })
+      // the retry waits 1.2-1.8 s, then its rate-limit slot (a slow ledger) takes the rest of the budget
+      const base = config({ retry_budget_s: 4, base_delay_s: 1.5, max_delay_s: 2, max_retries: 3 })
       const layer = makeTestLayer({
-        // the retry waits 1.2-1.8 s, past a third of the hold's TTL: the hold is renewed before the
-        // next attempt, and the renewal takes the rest of the budget
-        config: config({ retry_budget_s: 4, base_delay_s: 1.5, max_delay_s: 2, max_retries: 3 }, { hold_ttl_s: 3 }),
+        config: {
+          ...base,
+          models: { ...base.models, "test-model": { ...base.models["test-model"], limits: { rpm: 100 } } }
+        },
         providers,
-        ledger: slowLedger({ renewS: 5 })
+        ledger: slowLedger({ admitS: [0, 5] })
       })
       const fiber = yield* Effect.fork(
         Effect.flip(generate({ prompt: "hi", traceId: "spent-1" })).pipe(
@@ -187,17 +197,17 @@ describe("retry_budget_s", () => {
 
   it.effect("a first attempt with no time left names the budget, not the endpoint, and sends nothing", () =>
     Effect.gen(function*() {
-      // the second call waits 60 s for its rate-limit slot, then renews its hold (past a third of its TTL):
-      // the renewal takes the rest of the budget
+      // the second call waits 60 s for its rate-limit slot, and the ledger's admission after the wait
+      // takes the rest of the budget
       const providers = makeMockProviders({ replies: ["first", "never"] })
-      const base = config({ retry_budget_s: 100, max_wait_timeout_s: 90 }, { hold_ttl_s: 90 })
+      const base = config({ retry_budget_s: 100, max_wait_timeout_s: 90 })
       const layer = makeTestLayer({
         config: {
           ...base,
           models: { ...base.models, "test-model": { ...base.models["test-model"], limits: { rpm: 1 } } }
         },
         providers,
-        ledger: slowLedger({ renewS: 50 })
+        ledger: slowLedger({ admitS: [0, 0, 50] })
       })
       const fiber = yield* Effect.fork(
         Effect.zipRight(generate({ prompt: "one" }), Effect.flip(generate({ prompt: "two" }))).pipe(
