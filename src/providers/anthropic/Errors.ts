@@ -199,6 +199,12 @@ const classifyFacts = (
     : typeClass
   if (statusClass._tag !== "RetryableError" && isQuota(facts, rawText)) {
     statusClass = { _tag: "RateLimitError", reason: "quota_exhausted" }
+  } else if (
+    statusClass._tag !== "RetryableError" &&
+    (Errors.lockedAccountCodes.has(facts?.type ?? "") || Errors.lockedAccountCodes.has(facts?.code ?? ""))
+  ) {
+    // a compatible service's locked account (Zhipu's 429 `1112`): no wait unlocks it
+    statusClass = { _tag: "FatalError", reason: "permission_denied" }
   }
   const message = statusClass._tag === "FatalError" && statusClass.reason === "authentication"
     ? Errors.withKeyHint(what, keyVariables(context.provider), context.provider)

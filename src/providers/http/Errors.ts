@@ -191,6 +191,12 @@ export const spendLimitWords =
 export const balanceCodes: ReadonlySet<string> = new Set(["1113", "exceeded_current_quota_error"])
 
 /**
+ * Codes a compatible service names a locked account by, over either wire: Zhipu's `1112` and `1121`,
+ * which come as 429s — no wait unlocks it.
+ */
+export const lockedAccountCodes: ReadonlySet<string> = new Set(["1112", "1121"])
+
+/**
  * Codes (and types) of a quota no wait clears, over either wire (a gateway passes OpenAI's through the
  * Messages API too). Ark's are dotted PascalCase; DashScope's compatible mode sends its native codes.
  */

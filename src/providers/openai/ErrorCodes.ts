@@ -4,6 +4,8 @@
  * dotted PascalCase (WIRE-openai-anthropic §1.8); DashScope's compatible mode sends its native
  * PascalCase codes as well as snake_case ones (WIRE.md §2.5, §3).
  */
+import * as Errors from "../http/Errors.js"
+
 export const overloadCodes = new Set([
   "server_is_overloaded",
   "engine_overloaded",
@@ -19,21 +21,28 @@ export const authenticationCodes = new Set(
 export const notFoundCodes = new Set(
   ["model_not_found", "not_found_error", "ModelNotOpen", "InvalidEndpoint.NotFound", "InvalidEndpointOrModel.NotFound"]
 )
-// (Zhipu's 1112 and 1121, a locked account, come as 429s: no wait unlocks it)
 export const permissionCodes = new Set([
   "AccessDenied",
   "permission_error",
   "unsupported_country_region_territory",
-  "1112",
-  "1121"
+  ...Errors.lockedAccountCodes
 ])
 // (Zhipu's 1301: the input or output holds unsafe or sensitive content)
 export const contentFilterCodes = new Set(
   ["content_filter", "content_policy_violation", "DataInspectionFailed", "data_inspection_failed", "1301"]
 )
 
-/** A rate limit said in words under another status (Tencent Hunyuan's 400 `2003`: "请求限频，请稍后重试"). */
-export const rateLimitWords = /请求限频|请求过于频繁|限流/
+/**
+ * A rate limit said in words under another status (Tencent Hunyuan's 400 `2003`: "请求限频，请稍后重试"),
+ * read up to the first quote: a 400 quoting the user's prompt (vLLM's validation echo, "Prompt starts:
+ * '…'") must not turn into a rate limit because the prompt speaks of one.
+ */
+export const saysRateLimited = (words: string): boolean => {
+  const quote = /['"“‘「]/.exec(words)
+  return rateLimitWords.test(quote === null ? words : words.slice(0, quote.index))
+}
+
+const rateLimitWords = /请求限频|请求过于频繁|限流/
 
 /** A moderation refusal's words (OpenRouter's flagged input). */
 export const moderationWords = /requires moderation|input was flagged/i

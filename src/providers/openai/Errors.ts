@@ -199,7 +199,8 @@ export const classOf = (status: number, payload: ErrorPayload | undefined, rawTe
   // before the rate limits: Zhipu's locked account comes as a 429
   if (Codes.permissionCodes.has(code)) return { _tag: "FatalError", reason: "permission_denied" }
   if (
-    status === 429 || Codes.isRateLimitCode(code) || type === "rate_limit_exceeded" || Codes.rateLimitWords.test(words)
+    status === 429 || Codes.isRateLimitCode(code) || type === "rate_limit_exceeded" ||
+    (code !== "context_length_exceeded" && Codes.saysRateLimited(words))
   ) {
     return { _tag: "RateLimitError", reason: "rate_limited" }
   }

@@ -98,15 +98,28 @@ export const maxTokensField = (endpoint: EndpointConfig, provider?: string): Max
 export const jsonMode = (endpoint: EndpointConfig, provider?: string): JsonMode => {
   if (endpoint.jsonMode !== undefined) return endpoint.jsonMode
   if (provider === "deepseek") return "json_object"
+  const host = hostOf(endpoint)
+  return host === "api.deepseek.com" || isDashScope(host) ? "json_object" : "json_schema"
+}
+
+const hostOf = (endpoint: EndpointConfig): string | undefined => {
   try {
-    const host = new URL(endpoint.baseUrl).hostname.toLowerCase()
-    return host === "api.deepseek.com" || /^dashscope(?:-[a-z]+)?\.aliyuncs\.com$/.test(host)
-      ? "json_object"
-      : "json_schema"
+    return new URL(endpoint.baseUrl).hostname.toLowerCase()
   } catch {
-    return "json_schema"
+    return undefined
   }
 }
+
+const isDashScope = (host: string | undefined): boolean =>
+  host !== undefined && /^dashscope(?:-[a-z]+)?\.aliyuncs\.com$/.test(host)
+
+/**
+ * How one request asks for JSON: the endpoint's mode, or the instruction alone (`instruction`) for a
+ * Qwen model that thinks (QwQ, QVQ, `-thinking`, the open-weight Qwen3 hybrids) in JSON mode on
+ * DashScope's compatible mode, which refuses it ("Json mode response is not supported when
+ * enable_thinking is true"), as natively. Other hosts' JSON mode is left as configured.
+ */
+type RequestJsonMode = JsonMode | "instruction"
 
 /** A `json_schema` name: the format's name when OpenAI's name rule takes it, else `response`. */
 const formatName = (name: string): string => (/^[a-zA-Z0-9_-]{1,64}$/.test(name) ? name : "response")
@@ -129,7 +142,7 @@ export const responseFormatOf = (format: JsonResponseFormat, mode: JsonMode = "j
  * The system text, with the JSON instruction JSON mode needs appended (the word "json", which the
  * service requires somewhere in the messages, and the schema it cannot be given otherwise).
  */
-const systemText = (request: CallRequest, mode: JsonMode): string | undefined => {
+const systemText = (request: CallRequest, mode: RequestJsonMode): string | undefined => {
   const format = request.responseFormat
   if (format === undefined || mode === "json_schema") return request.system
   return JsonInstruction.withInstruction(request.system, format)
@@ -151,7 +164,7 @@ export const encode = (
   request: CallRequest,
   streaming: boolean,
   capField: MaxTokensField = "max_tokens",
-  mode: JsonMode = "json_schema",
+  mode: RequestJsonMode = "json_schema",
   streamUsage = true
 ): ChatCompletionRequest => {
   const messages: Array<MessageBody> = []
@@ -179,10 +192,7 @@ export const encode = (
     }))
     if (choice !== undefined) body.tool_choice = toolChoiceOf(choice)
   }
-  // Qwen models that think (QwQ, QVQ, `-thinking`, the open-weight Qwen3 hybrids) refuse JSON mode through
-  // DashScope's compatible mode too ("Json mode response is not supported when enable_thinking is true"):
-  // they get its instruction alone, as natively
-  if (request.responseFormat !== undefined && !(mode === "json_object" && DashScopeModels.thinks(modelId))) {
+  if (request.responseFormat !== undefined && mode !== "instruction") {
     body.response_format = responseFormatOf(request.responseFormat, mode)
   }
   return body
@@ -192,13 +202,17 @@ export const encode = (
  * What an endpoint's provider and host decide, read once per endpoint (its config lives as long as the
  * layer, and belongs to one provider entry).
  */
-const hostRules = new WeakMap<EndpointConfig, { readonly maxTokens: MaxTokensField; readonly json: JsonMode }>()
+const hostRules = new WeakMap<
+  EndpointConfig,
+  { readonly maxTokens: MaxTokensField; readonly json: JsonMode; readonly dashScope: boolean }
+>()
 const hostRulesOf = (target: ProviderTarget) => {
   let rules = hostRules.get(target.endpoint)
   if (rules === undefined) {
     rules = {
       maxTokens: maxTokensField(target.endpoint, target.provider),
-      json: jsonMode(target.endpoint, target.provider)
+      json: jsonMode(target.endpoint, target.provider),
+      dashScope: isDashScope(hostOf(target.endpoint))
     }
     hostRules.set(target.endpoint, rules)
   }
@@ -213,9 +227,13 @@ export const make = (
   streamUsage = true
 ): Request.PreparedRequest => {
   const rules = hostRulesOf(target)
+  const json = rules.json === "json_object" && rules.dashScope && request.responseFormat !== undefined &&
+      DashScopeModels.thinks(target.modelId)
+    ? "instruction"
+    : rules.json
   return Request.jsonPost(target, {
     url: Request.joinUrl(target.endpoint.baseUrl, completionsPath),
-    body: encode(target.modelId, request, streaming, rules.maxTokens, rules.json, streamUsage),
+    body: encode(target.modelId, request, streaming, rules.maxTokens, json, streamUsage),
     apiKeyHeader: { name: apiKeyHeader, prefix: "Bearer " },
     accept: streaming ? "sse" : "json"
   })

@@ -103,6 +103,20 @@ describe("Anthropic Errors.classify", () => {
     )
   })
 
+  it("a compatible service's locked account (z.ai's 429 1112 or 1121) is permission_denied, not waited out", () => {
+    const locked = [
+      JSON.stringify({
+        type: "error",
+        error: { type: "1112", message: "Your account has been locked, please contact customer service to unlock" }
+      }),
+      body("rate_limit_error", "Your account has been locked", { code: "1121" })
+    ]
+    for (const text of locked) {
+      const error = fields(classify(429, text, { "retry-after": "3" }))
+      assert.deepStrictEqual([error._tag, error.reason], ["FatalError", "permission_denied"], text)
+    }
+  })
+
   it("401 authentication_error says which key to check, and holds no key", () => {
     const error = fields(classify(401, body("authentication_error", "invalid x-api-key")))
     assert.strictEqual(error._tag, "FatalError")

@@ -129,6 +129,25 @@ describe("Chinese services' own shapes (Hunyuan, Ark, SiliconFlow, Zhipu)", () =
       reasonOf(400, body({ message: "请求限频，请稍后重试", type: "runtime_error", code: "2003" })),
       ["RateLimitError", "rate_limited"]
     )
+    // a 400 quoting a prompt that speaks of rate limits is the request's fault still
+    for (
+      const quoted of [
+        body({
+          message:
+            "[{'type': 'string_too_long', 'loc': ('body', 'messages', 0, 'content'), 'msg': 'String should have at most 8 characters', 'input': '如何在网关上配置限流？', 'ctx': {'max_length': 8}}]",
+          type: "BadRequestError"
+        }),
+        body({
+          message:
+            "This model's maximum context length is 8192 tokens. However, you requested 9000 tokens. Prompt starts: '请求过于频繁时返回什么错误码'",
+          type: "BadRequestError",
+          code: "context_length_exceeded"
+        }),
+        body({ message: "Invalid value for 'stop': \"请求限频\" is not allowed", type: "invalid_request_error" })
+      ]
+    ) {
+      assert.deepStrictEqual(reasonOf(400, quoted), ["FatalError", "invalid_request"], quoted)
+    }
     for (const code of ["SensitiveContentDetected", "InputTextSensitiveContentDetected", "OutputTextRiskDetection"]) {
       assert.deepStrictEqual(reasonOf(400, body({ message: "The request failed.", code, type: "BadRequest" })), [
         "FatalError",

@@ -545,27 +545,31 @@ describe("OpenAI tool requests", () => {
     assert.include(sent.messages[0].content, JSON.stringify(weatherArgs.parameters))
   })
 
-  it("DashScope compatible mode: JSON mode, and for a model that thinks only its instruction (it refuses json_object)", () => {
+  it("DashScope compatible mode: JSON mode, and for a model that thinks only its instruction (it refuses json_object); other hosts' JSON mode stays", () => {
     const ask = {
       ...hello,
       responseFormat: { type: "json" as const, name: "Location", schema: weatherArgs.parameters }
     }
-    const sent = (modelId: string) =>
-      Request.encode(
-        modelId,
+    const sent = (modelId: string, endpoint: { readonly baseUrl: string; readonly jsonMode?: "json_object" }) => {
+      const prepared = Request.make(
+        { provider: "p", endpoint: { name: "e", region: undefined, ...endpoint }, modelId, apiKey: undefined, headers: [] },
         ask,
-        false,
-        "max_tokens",
-        Request.jsonMode({
-          name: "e",
-          baseUrl: "https://dashscope-intl.aliyuncs.com/compatible-mode/v1",
-          region: undefined
-        })
-      ) as any
-    assert.deepStrictEqual(sent("qwen-max").response_format, { type: "json_object" })
+        false
+      )
+      return JSON.parse(new TextDecoder().decode((prepared.request.body as { body: Uint8Array }).body))
+    }
+    const dashScope = { baseUrl: "https://dashscope-intl.aliyuncs.com/compatible-mode/v1" }
+    assert.deepStrictEqual(sent("qwen-max", dashScope).response_format, { type: "json_object" })
     for (const thinking of ["qwq-plus", "qwen3-32b", "qwen-plus-thinking-2025-07-28"]) {
-      assert.isUndefined(sent(thinking).response_format, thinking)
-      assert.match(sent(thinking).messages[0].content, /Answer with one JSON object/)
+      assert.isUndefined(sent(thinking, dashScope).response_format, thinking)
+      assert.match(sent(thinking, dashScope).messages[0].content, /Answer with one JSON object/)
+    }
+    // JSON mode asked for elsewhere is sent, whatever the model's name says of its thinking
+    for (const [model, baseUrl] of [
+      ["kimi-k2-thinking", "https://api.moonshot.ai/v1"],
+      ["qwen3-8b", "http://127.0.0.1:8000/v1"]
+    ] as const) {
+      assert.deepStrictEqual(sent(model, { baseUrl, jsonMode: "json_object" }).response_format, { type: "json_object" })
     }
   })
 
