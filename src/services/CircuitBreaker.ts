@@ -259,13 +259,17 @@ export const make = (
       successIn?: Scope.Scope
     ) =>
       Effect.onExit(attempt, (exit) => {
-        if (successIn === undefined || !Exit.isSuccess(exit)) return record(endpoint, admission, outcomeOf(exit))
+        if (successIn === undefined || !Exit.isSuccess(exit)) {
+          return record(endpoint, admission, outcomeOf(exit))
+        }
         // a probe's stream does not keep every other attempt off a serving endpoint for its whole length
         if (admission._tag === "probe") {
           return Effect.flatMap(closeByProbe(endpoint), (pass) =>
-            Scope.addFinalizerExit(successIn, (end) => record(endpoint, pass, outcomeOf(end))))
+            Scope.addFinalizerExit(successIn, (end) =>
+              record(endpoint, pass, outcomeOf(end))))
         }
-        return Scope.addFinalizerExit(successIn, (end) => record(endpoint, admission, outcomeOf(end)))
+        return Scope.addFinalizerExit(successIn, (end) =>
+          record(endpoint, admission, outcomeOf(end)))
       })
 
     // checked after the waiter is registered: an opening while it asked the ledger for a slot (a

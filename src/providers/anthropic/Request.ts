@@ -6,8 +6,8 @@
  * `anthropic-version`, and the protocol's request rules (`temperature` in [0, 1], parts, tools).
  */
 import { FatalError } from "../../domain/Errors.js"
-import { jsonText } from "../../internal/JsonText.js"
 import type { CallRequest, JsonResponseFormat, JsonSchema, ToolChoice, ToolDefinition } from "../../domain/Prompt.js"
+import { jsonText } from "../../internal/JsonText.js"
 import { type Capabilities, refuseUnsupported } from "../http/Parts.js"
 import * as Request from "../http/Request.js"
 import { checkTools, narrowTools } from "../http/Tools.js"
@@ -16,8 +16,8 @@ import {
   type CacheControl,
   cacheControlOf,
   canCarry,
-  encodeMessages,
   carriedBytes,
+  encodeMessages,
   isBlank,
   type MessageBody
 } from "./Content.js"

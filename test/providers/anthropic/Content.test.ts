@@ -163,7 +163,10 @@ describe("Anthropic content blocks", () => {
     assert.include(over?.message, `the request's body is ${cap + 1} bytes`)
     assert.include(over?.message, "over Anthropic's 32 MB per request (33554432); send large files as URLs")
     // text JSON escapes: 20 MB of quotes are 40 MB sent
-    assert.strictEqual(Anthropic.protocol.check(user(text('"'.repeat(20 * 1024 * 1024))), model)?.reason, "invalid_request")
+    assert.strictEqual(
+      Anthropic.protocol.check(user(text("\"".repeat(20 * 1024 * 1024))), model)?.reason,
+      "invalid_request"
+    )
     assert.isUndefined(Anthropic.protocol.check(user(text("x".repeat(20 * 1024 * 1024))), model))
     // the system text counts too; URLs do not (the service fetches them)
     assert.strictEqual(

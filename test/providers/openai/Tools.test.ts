@@ -552,7 +552,13 @@ describe("OpenAI tool requests", () => {
     }
     const sent = (modelId: string, endpoint: { readonly baseUrl: string; readonly jsonMode?: "json_object" }) => {
       const prepared = Request.make(
-        { provider: "p", endpoint: { name: "e", region: undefined, ...endpoint }, modelId, apiKey: undefined, headers: [] },
+        {
+          provider: "p",
+          endpoint: { name: "e", region: undefined, ...endpoint },
+          modelId,
+          apiKey: undefined,
+          headers: []
+        },
         ask,
         false
       )
@@ -565,10 +571,12 @@ describe("OpenAI tool requests", () => {
       assert.match(sent(thinking, dashScope).messages[0].content, /Answer with one JSON object/)
     }
     // JSON mode asked for elsewhere is sent, whatever the model's name says of its thinking
-    for (const [model, baseUrl] of [
-      ["kimi-k2-thinking", "https://api.moonshot.ai/v1"],
-      ["qwen3-8b", "http://127.0.0.1:8000/v1"]
-    ] as const) {
+    for (
+      const [model, baseUrl] of [
+        ["kimi-k2-thinking", "https://api.moonshot.ai/v1"],
+        ["qwen3-8b", "http://127.0.0.1:8000/v1"]
+      ] as const
+    ) {
       assert.deepStrictEqual(sent(model, { baseUrl, jsonMode: "json_object" }).response_format, { type: "json_object" })
     }
   })
