@@ -37,11 +37,20 @@ export const withKeyHint = (what: string, variables: ReadonlyArray<string>, prov
 export const maxMessageLength = 500
 
 /**
+ * A run of base64 (with its `data:` prefix) a server quotes back: the request's own inline image or file
+ * (Gemini's "Base64 decoding failed for \"iVBORw0…\"", a validation error echoing the body). Request
+ * content never reaches messages, logs or the ledger: such a run is named by its length only.
+ */
+const base64Run = /(?:data:[\w.+-]+\/[\w.+-]+;base64,)?[A-Za-z0-9+/]{64,}={0,2}/g
+const elideBase64 = (run: string): string => `<base64, ${run.length} characters>`
+
+/**
  * Shortens text for a message: whitespace collapsed, other control characters escaped (a server's
- * text reaches terminals and logs), at most `max` characters (with an ellipsis).
+ * text reaches terminals and logs), quoted base64 named by its length, at most `max` characters (with
+ * an ellipsis).
  */
 export const truncate = (text: string, max: number = maxMessageLength): string => {
-  const flat = escapeControls(text.replace(/\s+/g, " ").trim())
+  const flat = escapeControls(text.replace(/\s+/g, " ").trim()).replace(base64Run, elideBase64)
   return flat.length <= max ? flat : `${headOf(flat, max - 1)}${Scrub.cutMark}`
 }
 

@@ -340,4 +340,27 @@ describe("Gemini Errors.classifyInBand", () => {
     assert.notInclude(error.message, "AIza-echoed")
     assert.include(error.message, "GEMINI_API_KEY / GOOGLE_API_KEY or providers.google.api_key")
   })
+
+  it("base64 a server quotes back (the request's own image) is named by its length, never kept in the message", () => {
+    const image = Buffer.alloc(3000, 7).toString("base64")
+    // google-gemini/deprecated-generative-ai-js#307
+    const body = JSON.stringify({
+      error: {
+        code: 400,
+        message:
+          `Invalid value at 'contents[0].parts[1].inline_data.data' (TYPE_BYTES), Base64 decoding failed for "${image}"`,
+        status: "INVALID_ARGUMENT"
+      }
+    })
+    const classify = (text: string) => Errors.classify(400, text, {}, context)
+    const error = classify(body)
+    assert.strictEqual((error as any).reason, "invalid_request")
+    assert.include(error.message, `Base64 decoding failed for "<base64, ${image.length} characters>"`)
+    assert.notMatch(error.message, /[A-Za-z0-9+/]{64}/)
+    // a data: URL echoed goes whole; short runs (ids, words) stay
+    const echoed = classify(body.replace(image, `data:image/png;base64,${image}`))
+    assert.include(echoed.message, `"<base64, ${"data:image/png;base64,".length + image.length} characters>"`)
+    const short = classify(body.replace(image, "req_0123456789abcdef0123456789abcdef"))
+    assert.include(short.message, "req_0123456789abcdef0123456789abcdef")
+  })
 })
