@@ -59,6 +59,12 @@ export declare namespace LLMClient {
 /** The client service. */
 export class LLMClient extends Context.Tag("effect-llm/LLMClient")<LLMClient, LLMClient.Service>() {}
 
+/**
+ * What a unary call's ledger round trips may add to its `retry_budget_s` (a hold, slot admissions,
+ * a PostgreSQL statement waiting out its 5 s lock timeout more than once): generous on purpose.
+ */
+const ledgerSlackS = 60
+
 const generateSpan = {
   attributes: { "gen_ai.operation.name": "generate" },
   captureStackTrace: false
@@ -119,6 +125,10 @@ export const make = Effect.gen(function*() {
     scrub
   })
   const streaming = Streaming.make({ resilience, metering, attempts, telemetry, scrub })
+  // A unary call's attempts end within `retry_budget_s` (each attempt's timeout, backoff and rate-limit
+  // wait must fit what is left of it), give or take its ledger round trips: when a renewal could not
+  // fall due before then (the defaults: 90 s against a third of 900 s), no renewer is started at all.
+  const unaryRenews = (resilience.retryBudgetS + ledgerSlackS) * 3 >= budget.holdTtlS
   const inFlight = yield* InFlight.make
 
   /**
@@ -134,26 +144,23 @@ export const make = Effect.gen(function*() {
     select: (answer: ProviderAnswer, response: GenerationResponse) => A
   ) {
     // the hold kept counting while the attempts run (an answer may outlast `hold_ttl_s`), not past them
-    const [decoded, route] = yield* metering.keepRenewedWhile(
-      meter,
-      clock,
-      attempts.run(meter, (client, target, route, timeout) =>
-        Effect.tap(
-          Timeout.timeoutAbortable(
-            (abort) =>
-              client.generate(
-                target,
-                Plan.requestFor(planned, route.model),
-                abort,
-                (part) => Reports.observePart(meter.progress, part)
-              ),
-            client.abortsRequests === true,
-            timeout,
-            () => Attempts.attemptTimeout(route, timeout)
-          ),
-          (answer) => metering.answered(meter, route, answer.usage, answer)
-        ))
-    )
+    const attempted = attempts.run(meter, (client, target, route, timeout) =>
+      Effect.tap(
+        Timeout.timeoutAbortable(
+          (abort) =>
+            client.generate(
+              target,
+              Plan.requestFor(planned, route.model),
+              abort,
+              (part) => Reports.observePart(meter.progress, part)
+            ),
+          client.abortsRequests === true,
+          timeout,
+          () => Attempts.attemptTimeout(route, timeout)
+        ),
+        (answer) => metering.answered(meter, route, answer.usage, answer)
+      ))
+    const [decoded, route] = yield* (unaryRenews ? metering.keepRenewedWhile(meter, clock, attempted) : attempted)
     // A server may set its ids to text it was sent (a key): scrubbed here, for every
     // consumer — the response, the call span, the `@effect/ai` layer (API.md §14).
     const answer = decoded.requestId === undefined && decoded.modelVersion === undefined
