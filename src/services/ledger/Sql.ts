@@ -311,9 +311,14 @@ ORDER BY timestamp, seq`
               Effect.flatMap((spent) => alertAfter(raisedHold(hold, request), request.limits, spent, amount, now))
             )
           }),
-      // No limit to check: one row, which every process's fold reads in its order.
+      // No limit to check: one row, which every process's fold reads in its order — written under the
+      // write lock where settlements are (PostgreSQL): a row committed out of `seq` order would be
+      // skipped for good by a fold that read past it
       renew: (hold: Hold) =>
-        Effect.flatMap(wholeMillis, (now) => insert(renewRecord(hold, randomUUID(), now))).pipe(
+        Effect.flatMap(wholeMillis, (now) => {
+          const row = insert(renewRecord(hold, randomUUID(), now))
+          return statements.beginSettle === undefined ? row : inTransaction(sql, statements.beginSettle, row)
+        }).pipe(
           Effect.asVoid,
           untraced,
           reconnecting(dialect), // a second renewal row extends the hold as the first did

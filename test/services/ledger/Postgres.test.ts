@@ -338,6 +338,27 @@ describe("PostgreSQL ledger", () => {
   )
 
   it.live.skipIf(!pgReachable)(
+    "a renewal is written under the write lock, as a settlement is: a row committed past another writer's would be skipped by every fold that read past it",
+    () =>
+      Effect.gen(function*() {
+        const url = yield* freshPgSchema()
+        const tables = /search_path%3D(\w+)/.exec(Redacted.value(url))![1]!
+        const ledger = yield* ledgerOf(layerPostgres({ url }))
+        const held = yield* ledger.hold(request())
+        const admin = yield* Effect.orDie(adminClient)
+        const peer = yield* Effect.orDie(admin.reserve)
+        const lock = `advisory_lock(${0x4c4c4d48}, ${schemaKey(tables)})`
+        yield* Effect.orDie(peer.execute(`SELECT pg_${lock}`, [], undefined))
+        const renewing = yield* Effect.fork(ledger.renew!(held))
+        yield* Effect.sleep("300 millis")
+        assert.isTrue(Option.isNone(yield* Fiber.poll(renewing)), "the renewal waits for the writer")
+        yield* Effect.orDie(peer.execute(`SELECT pg_advisory_un${lock.slice("advisory_".length)}`, [], undefined))
+        yield* Fiber.join(renewing)
+      }).pipe(Effect.scoped),
+    { timeout: 30_000 }
+  )
+
+  it.live.skipIf(!pgReachable)(
     "a hold, a commit and a rate-limit admission whose connection the server ends (a restart, a failover, pg_terminate_backend) are written on a fresh one, once",
     () =>
       Effect.gen(function*() {
