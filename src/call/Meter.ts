@@ -2,6 +2,7 @@
  * The hold of one call as metering keeps it: raised in place when a fallback is used, and settled
  * exactly once (`Metering` is its only writer).
  */
+import type * as Effect from "effect/Effect"
 import type { UsageCounts } from "../domain/TokenUsage.js"
 import type { Hold } from "../services/Ledger.js"
 import type { Plan } from "./Plan.js"
@@ -15,10 +16,16 @@ export class Meter {
   private lastCharged: { readonly usage: UsageCounts; readonly failure: unknown } | undefined
   /** When the hold was made or last renewed (`Renewal.keepRenewed`). */
   renewedAt: number
+  /**
+   * Orders a raise and a renewal of the hold once a renewer runs beside the call: a renewal restates
+   * the hold's estimate, and must not restate the one a raise is replacing after the raise's row.
+   */
+  writes: Effect.Semaphore | undefined
 
   constructor(readonly plan: Plan, readonly progress: CallProgress, hold: Hold) {
     this.current = hold
     this.renewedAt = hold.timestamp
+    this.writes = undefined
   }
 
   /** The hold as it stands (its estimate grows with a raise). */

@@ -160,7 +160,9 @@ export const make = (deps: {
                   })
                 )
             }),
-            Effect.map((raised) => meter.raised(raised))
+            Effect.map((raised) => meter.raised(raised)),
+            // not beside a renewal of the hold it replaces
+            (raise) => meter.writes === undefined ? raise : meter.writes.withPermits(1)(raise)
           )
     )
   }

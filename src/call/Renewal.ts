@@ -28,8 +28,12 @@ export const make = (ledger: Ledger.Service, budget: BudgetConfig) => {
   const renewalDue = (meter: Meter, now: number): Effect.Effect<void> | undefined => {
     if (renew === undefined || meter.settled || now - meter.renewedAt < renewEveryMs) return undefined
     meter.renewedAt = now
-    const held = meter.hold
-    return Effect.catchAll(renew(held), (error) => Effect.logDebug(`hold ${held.id} not renewed: ${error.message}`))
+    // the hold as it stands once a raise under way is written (`Meter.writes`)
+    const renewal = Effect.suspend(() => {
+      const held = meter.hold
+      return Effect.catchAll(renew(held), (error) => Effect.logDebug(`hold ${held.id} not renewed: ${error.message}`))
+    })
+    return meter.writes === undefined ? renewal : meter.writes.withPermits(1)(renewal)
   }
 
   /**
@@ -51,7 +55,9 @@ export const make = (ledger: Ledger.Service, budget: BudgetConfig) => {
       const renewal = renewalDue(meter, now)
       return renewal === undefined ? Effect.void : Effect.zipRight(Effect.uninterruptible(renewal), loop)
     })
-    return loop
+    // interruptible whatever its caller (an acquire, `Effect.uninterruptible`): stopping it must not
+    // wait for a loop that ends only at the settlement, which comes after the stop
+    return Effect.interruptible(loop)
   }
 
   /**
@@ -69,6 +75,7 @@ export const make = (ledger: Ledger.Service, budget: BudgetConfig) => {
   ): Effect.Effect<Effect.Effect<void>> | undefined => {
     const renewing = keepRenewed(meter, clock)
     if (renewing === undefined) return undefined
+    meter.writes ??= Effect.unsafeMakeSemaphore(1)
     return Effect.withFiberRuntime((fiber, status) => {
       const firstDue = meter.renewedAt + renewEveryMs - clock.unsafeCurrentTimeMillis()
       if (!isLiveClock(fiber) || !(firstDue <= maxTimerMs)) {

@@ -10,13 +10,15 @@ import * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
 import * as Stream from "effect/Stream"
 import * as TestClock from "effect/TestClock"
 import { generate, Ledger, makeLiveLayer, RetryableError, stream } from "../../src/index.js"
-import { makeMockProviders, makeTestLayer, testConfig } from "../../src/testing.js"
+import { layerMemoryLedger, makeMockProviders, makeTestLayer, testConfig } from "../../src/testing.js"
 
 const frame = (text: string, last = false) =>
   new TextEncoder().encode(
@@ -236,6 +238,79 @@ describe("hold renewal (API.md §6: the hold TTL is for dead processes)", () => 
       const events = (yield* ledger.events()).map((event) => [event.type, event.status])
       assert.deepStrictEqual(events, [["hold", "ok"], ["cancel", "cancelled"]])
       assert.strictEqual(yield* ledger.spendToday(), 0)
+    }).pipe(Effect.provide(layer))
+  })
+
+  it.effect("a call made where interruption is off (an acquire, Effect.uninterruptible) still ends once its hold was renewed", () => {
+    const providers = makeMockProviders({ replies: [() => Effect.as(Effect.sleep("100 seconds"), "slow answer")] })
+    const layer = makeTestLayer({
+      config: {
+        ...testConfig,
+        resilience: { ...testConfig.resilience, request_timeout_s: 300, retry_budget_s: 300 },
+        budget: { daily_spend_limit: 1, hold_ttl_s: 30 }
+      },
+      providers
+    })
+    return Effect.gen(function*() {
+      const ledger = yield* Ledger
+      const inAcquire = yield* Effect.fork(
+        Effect.scoped(Effect.acquireRelease(generate({ prompt: "x" }), () => Effect.void))
+      )
+      yield* TestClock.adjust("150 seconds") // renewed at 10 s, 20 s, … 100 s, then answered
+      for (let i = 0; i < 50 && Option.isNone(yield* Fiber.poll(inAcquire)); i++) yield* Effect.yieldNow()
+      assert.deepStrictEqual(yield* Fiber.poll(inAcquire), Option.some(Exit.succeed("slow answer")))
+      assert.deepStrictEqual((yield* ledger.events()).map((event) => event.type), ["hold", "commit"])
+    }).pipe(Effect.provide(layer))
+  })
+
+  it.effect("a renewal due while a fallback's raise is being written restates the raised hold, not the one it replaced", () => {
+    const providers = makeMockProviders({
+      replies: [new RetryableError({ reason: "server_error", message: "503" }), () => Effect.never]
+    })
+    // the raise's row is written, its acknowledgement slow: a renewal falls due in between
+    const slowRaise = Layer.effect(
+      Ledger,
+      Effect.map(Ledger, (inner) => ({
+        ...inner,
+        raise: (...args: Parameters<typeof inner.raise>) =>
+          Effect.tap(inner.raise(...args), () => Effect.sleep("12 seconds"))
+      }))
+    ).pipe(Layer.provide(layerMemoryLedger({ holdTtlS: 30 })))
+    const layer = makeTestLayer({
+      config: {
+        ...testConfig,
+        models: {
+          cheap: {
+            provider: "google",
+            model_id: "c",
+            pricing: { input_per_1m: 1, output_per_1m: 2 },
+            fallbacks: ["pricey"]
+          },
+          pricey: { provider: "dashscope", model_id: "p", pricing: { input_per_1m: 1, output_per_1m: 2000 } }
+        },
+        default_model: "cheap",
+        resilience: {
+          base_delay_s: 0.5,
+          max_delay_s: 0.5,
+          max_retries: 2,
+          request_timeout_s: 300,
+          retry_budget_s: 300,
+          circuit_breaker: { failure_threshold: 1, recovery_timeout_s: 600 }
+        },
+        budget: { daily_spend_limit: 100, hold_ttl_s: 30 }
+      },
+      providers,
+      ledger: slowRaise
+    })
+    return Effect.gen(function*() {
+      const ledger = yield* Ledger
+      const call = yield* Effect.fork(generate({ prompt: "x", maxOutputTokens: 1000 }))
+      yield* TestClock.adjust("2 seconds") // failed, the breaker open, raised for the fallback
+      const raised = yield* ledger.spendToday()
+      yield* TestClock.adjust("13 seconds") // the renewal due at 10 s, then the fallback's attempt
+      assert.strictEqual(yield* ledger.spendToday(), raised)
+      assert.strictEqual(providers.calls.length, 2)
+      yield* Fiber.interrupt(call)
     }).pipe(Effect.provide(layer))
   })
 
