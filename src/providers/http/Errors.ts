@@ -39,12 +39,21 @@ export const maxMessageLength = 500
 /**
  * A run of base64 (with its `data:` prefix) a server quotes back: the request's own inline image or file
  * (Gemini's "Base64 decoding failed for \"iVBORw0…\"", a validation error echoing the body). Request
- * content never reaches messages, logs or the ledger: such a run is named by its length only. Not a
+ * content never reaches messages, logs or the ledger: such a run (`looksEncoded`) is named by its length only. Not a
  * run that touches `-` or `_`: a key (`sk-proj-…`) must stay whole for the secret scrubbing after it.
  */
 // (the run taken whole through a lookahead, which never backtracks: linear over a long run beside a `-`)
 const base64Run = /(?<![\w+/-])(?:data:[\w.+-]+\/[\w.+-]+;base64,)?(?=([A-Za-z0-9+/]{64,}))\1={0,2}(?![\w+/=-])/g
-const elideBase64 = (run: string): string => `<base64, ${run.length} characters>`
+const elideBase64 = (run: string): string => looksEncoded(run) ? `<base64, ${run.length} characters>` : run
+
+/**
+ * Whether a run is encoded bytes rather than text that happens to use the same characters: a `data:`
+ * URL or `=` padding, else upper case, lower case and digits mixed, 32 or more of them between slashes
+ * (a hex digest, `projects/123456789012/locations/global/…` or a path of words stays as it is).
+ */
+const looksEncoded = (run: string): boolean =>
+  run.startsWith("data:") || run.endsWith("=") ||
+  (/[A-Z]/.test(run) && /[a-z]/.test(run) && /\d/.test(run) && /[^/]{32}/.test(run))
 
 /**
  * Shortens text for a message: whitespace collapsed, other control characters escaped (a server's

@@ -342,7 +342,7 @@ describe("Gemini Errors.classifyInBand", () => {
   })
 
   it("base64 a server quotes back (the request's own image) is named by its length, never kept in the message", () => {
-    const image = Buffer.alloc(3000, 7).toString("base64")
+    const image = Buffer.from(Array.from({ length: 3000 }, (_, i) => (i * 7919) % 256)).toString("base64")
     // google-gemini/deprecated-generative-ai-js#307
     const body = JSON.stringify({
       error: {
@@ -360,7 +360,15 @@ describe("Gemini Errors.classifyInBand", () => {
     // a data: URL echoed goes whole; short runs (ids, words) stay
     const echoed = classify(body.replace(image, `data:image/png;base64,${image}`))
     assert.include(echoed.message, `"<base64, ${"data:image/png;base64,".length + image.length} characters>"`)
-    const short = classify(body.replace(image, "req_0123456789abcdef0123456789abcdef"))
-    assert.include(short.message, "req_0123456789abcdef0123456789abcdef")
+    // ids, digests and paths that use the same characters stay
+    for (
+      const kept of [
+        "req_0123456789abcdef0123456789abcdef",
+        `sha256:${"0123456789abcdef".repeat(4)}`,
+        "projects/123456789012/locations/global/publishers/google/models/gemini"
+      ]
+    ) {
+      assert.include(classify(body.replace(image, kept)).message, kept)
+    }
   })
 })
