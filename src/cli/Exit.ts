@@ -45,6 +45,10 @@ export const usage = (kind: string, message: string) => new CliError({ kind, mes
 export const notWritable = (path: string, reason: string) =>
   usage("FileNotWritable", `${path}: cannot be written (${reason})`)
 
+/** A platform error's reason, or the system's code (`ENOSPC`) when the platform could not name it. */
+export const systemReason = (error: { readonly reason: string; readonly message: string }): string =>
+  error.reason !== "Unknown" ? error.reason : /\b(E[A-Z]{2,})\b/.exec(error.message)?.[1] ?? error.reason
+
 /** The exit code for a failure value. */
 export const exitCodeOf = (error: unknown): number => {
   if (error instanceof CliError) return error.exitCode

@@ -11,16 +11,13 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import { makeDirectories } from "../internal/Directories.js"
 import { lookupEnv } from "../services/config/Interpolate.js"
-import { CliError, ExitCode, notWritable, usage } from "./Exit.js"
+import { CliError, ExitCode, notWritable, systemReason, usage } from "./Exit.js"
 import { printError } from "./Output.js"
 
 /** The commented template: the package's own `config.yaml` (shipped in `files`). */
 const templateUrl = new URL("../../config.yaml", import.meta.url)
 
 /** Why a write failed: the platform's reason, or the system's code when it has none ("Unknown" for ENOSPC). */
-const reasonOf = (error: { readonly reason: string; readonly message: string }): string =>
-  error.reason !== "Unknown" ? error.reason : /\b(E[A-Z]{2,})\b/.exec(error.message)?.[1] ?? error.reason
-
 /** The `init` command over the shared `--config` option. */
 export const makeCommand = (shared: {
   readonly config: Options.Options<Option.Option<string>>
@@ -65,7 +62,7 @@ export const makeCommand = (shared: {
       // (nor a cut-over one with --force: the old file stays whole). A file that exists is replaced
       // where it really is (a symlinked config, into a dotfiles repository, stays a link) with its mode.
       const file = found === undefined ? target : yield* fs.realPath(target).pipe(
-        Effect.catchTag("SystemError", (error) => Effect.fail(notWritable(target, reasonOf(error))))
+        Effect.catchTag("SystemError", (error) => Effect.fail(notWritable(target, systemReason(error))))
       )
       const partial = `${file}.${process.pid}.partial`
       yield* makeDirectories(path.dirname(file)).pipe(
@@ -73,7 +70,7 @@ export const makeCommand = (shared: {
         Effect.zipRight(found === undefined ? Effect.void : fs.chmod(partial, found.mode)),
         Effect.zipRight(fs.rename(partial, file)),
         Effect.tapError(() => Effect.ignore(fs.remove(partial))),
-        Effect.catchTag("SystemError", (error) => Effect.fail(notWritable(target, reasonOf(error))))
+        Effect.catchTag("SystemError", (error) => Effect.fail(notWritable(target, systemReason(error))))
       )
       // a note, not output (stdout carries only an answer, a table or JSON)
       yield* printError(

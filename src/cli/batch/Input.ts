@@ -79,7 +79,13 @@ export const parseLine = (text: string, context: ParseContext): ParsedLine => {
   const rawId = record.id
   if (rawId === undefined) return malformed("no id")
   if (!((typeof rawId === "string" && rawId.trim() !== "") || Number.isSafeInteger(rawId))) {
-    return malformed(`id must be a non-empty string or an integer, got ${JSON.stringify(rawId)}`)
+    // a number as the line wrote it: JSON.parse rounds one past 2^53 (12345678901234567890 → …7000)
+    const written = typeof rawId === "number" ? /"id"\s*:\s*(-?[\d.eE+-]+)/.exec(text)?.[1] : undefined
+    return malformed(
+      typeof rawId === "number"
+        ? `id ${written ?? rawId} is not an integer within ±9007199254740991 (give a larger one as a string)`
+        : `id must be a string that is not blank, or an integer, got ${JSON.stringify(rawId)}`
+    )
   }
   const id = String(rawId)
   const unknown = Object.keys(record).filter((key) => !known.has(key))

@@ -13,6 +13,7 @@ import * as Stream from "effect/Stream"
 import type { BatchFailure, BatchSuccess } from "../../batch/Batch.js"
 import type { LedgerEvent } from "../../domain/LedgerEvent.js"
 import { makeDirectories } from "../../internal/Directories.js"
+import { CliError, ExitCode, systemReason } from "../Exit.js"
 import * as Jsonl from "./Jsonl.js"
 
 /** Token counts of a result line. */
@@ -196,9 +197,26 @@ export const readPrevious = (path: string): Effect.Effect<Previous, PlatformErro
 
 /** Appends result lines to the results file. */
 export interface ResultsWriter {
-  /** Appends one line; it is with the operating system when this returns (a killed process loses nothing). */
-  readonly write: (line: ResultLine) => Effect.Effect<void, PlatformError>
+  /**
+   * Appends one line; it is with the operating system when this returns (a killed process loses nothing).
+   * A file that cannot take it (a full disk) fails the run, naming the file.
+   */
+  readonly write: (line: ResultLine) => Effect.Effect<void, CliError>
 }
+
+/**
+ * A result line the file could not take: the call settled in the ledger all the same, so the line is
+ * missing from the file and the item runs again on the next run — said, as the file and the ledger
+ * otherwise agree.
+ */
+const unwritable = (path: string, error: PlatformError) =>
+  new CliError({
+    kind: "FileNotWritable",
+    message: `${path}: a result could not be written (${
+      error._tag === "SystemError" ? systemReason(error) : error.message
+    }); its call is in the ledger, and the next run sends it again`,
+    exitCode: ExitCode.runtime
+  })
 
 /** How often the file is also synced to disk (fsync), for a machine that crashes rather than a process. */
 const syncEveryMs = 1000
@@ -233,6 +251,6 @@ export const openWriter = (
             syncedAt = now
             yield* file.sync
           }
-        })
+        }).pipe(Effect.mapError((error) => unwritable(path, error)))
     }
   })

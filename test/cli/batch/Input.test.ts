@@ -87,8 +87,23 @@ describe("batch input lines", () => {
     assert.match(reason(`{"id": "a", "prompt": "hi"`), /^not valid JSON/)
     assert.strictEqual(reason(`[1, 2]`), "a line must be a JSON object")
     assert.strictEqual(reason(`{"prompt": "hi"}`), "no id")
-    assert.match(reason(`{"id": "", "prompt": "hi"}`), /^id must be a non-empty string or an integer/)
-    assert.match(reason(`{"id": 1.5, "prompt": "hi"}`), /^id must be/)
+    assert.strictEqual(
+      reason(`{"id": "", "prompt": "hi"}`),
+      `id must be a string that is not blank, or an integer, got ""`
+    )
+    assert.strictEqual(
+      reason(`{"id": " ", "prompt": "hi"}`),
+      `id must be a string that is not blank, or an integer, got " "`
+    )
+    // a number as the line wrote it, not as JSON.parse rounded it
+    assert.strictEqual(
+      reason(`{"id": 1.5, "prompt": "hi"}`),
+      "id 1.5 is not an integer within ±9007199254740991 (give a larger one as a string)"
+    )
+    assert.strictEqual(
+      reason(`{"id": 12345678901234567890, "prompt": "hi"}`),
+      "id 12345678901234567890 is not an integer within ±9007199254740991 (give a larger one as a string)"
+    )
     assert.strictEqual(reason(`{"id": "a", "promt": "hi"}`), `unknown field "promt"`)
     assert.match(reason(`{"id": "a", "prompt": 42}`), /^prompt: Expected string/)
     assert.match(reason(`{"id": "a"}`), /needs a non-empty `prompt` or `messages`/)

@@ -6,7 +6,7 @@
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs"
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { openWriter, readPrevious, type ResultLine, successLine } from "../../../src/cli/batch/Results.js"
@@ -73,6 +73,23 @@ describe("batch results file", () => {
         ""
       ])
     }).pipe(Effect.provide(NodeContext.layer)))
+
+  it.effect.skipIf(!existsSync("/dev/full"))(
+    "a file that cannot take a line (a full disk) fails the run naming the file, and says the call is in the ledger",
+    () =>
+      Effect.gen(function*() {
+        const error = yield* Effect.scoped(Effect.gen(function*() {
+          const writer = yield* openWriter("/dev/full", { scrub: (s) => s, needsNewline: false })
+          return yield* Effect.flip(writer.write(line("a", true)))
+        }))
+        assert.strictEqual(error.kind, "FileNotWritable")
+        assert.strictEqual(error.exitCode, 1)
+        assert.strictEqual(
+          error.message,
+          "/dev/full: a result could not be written (ENOSPC); its call is in the ledger, and the next run sends it again"
+        )
+      }).pipe(Effect.provide(NodeContext.layer))
+  )
 
   it.effect("writes every string through the scrubber, keeping the line valid JSON", () =>
     Effect.gen(function*() {
