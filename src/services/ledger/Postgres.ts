@@ -8,6 +8,7 @@ import { SqlError } from "@effect/sql/SqlError"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
+import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
 import * as Net from "node:net"
@@ -48,6 +49,20 @@ export const schemaKey = (schema: string): number => {
 const connectTimeout = Duration.seconds(10)
 
 /**
+ * A copy of an error chain (each `message` scrubbed, each `code` kept, as the ledger's errors read them),
+ * so nothing that carries it — a log record's cause — holds a secret the server quoted.
+ */
+const scrubbedChain = (cause: unknown, scrub: (text: string) => string, depth = 0): unknown => {
+  if (!(cause instanceof Error) || depth >= 8) return typeof cause === "string" ? scrub(cause) : cause
+  const copy: Error & { code?: unknown } = new Error(scrub(cause.message))
+  copy.name = cause.name
+  const code = (cause as { readonly code?: unknown }).code
+  if (code !== undefined) copy.code = code
+  if (cause.cause !== undefined) copy.cause = scrubbedChain(cause.cause, scrub, depth + 1)
+  return copy
+}
+
+/**
  * `PgClient` over a pool of our own: pg's pool with `allowExitOnIdle` (which `PgClient.make` does not
  * set), so that its idle connections do not keep the process alive — a program that ends with the
  * shared `LiveLayer` still open (never disposed) exits at once, not when pg's idle timer (10 s) ends.
@@ -64,6 +79,7 @@ const connect = (
   config: { readonly url: Redacted.Redacted<string>; readonly applicationName: string }
 ) =>
   Effect.gen(function*() {
+    const scrub = Scrub.make(Scrub.urlSecrets(Redacted.value(config.url)))
     const sockets = new Set<Net.Socket>()
     const stream = () => {
       const socket = new Net.Socket()
@@ -96,16 +112,18 @@ const connect = (
             throw cause
           }
         },
-        catch: (cause) => new SqlError({ cause, message: "PgClient: Failed to connect" })
+        // the driver's error scrubbed, not kept: a server or pooler may quote the password it was sent
+        catch: (cause) => new SqlError({ cause: scrubbedChain(cause, scrub), message: "PgClient: Failed to connect" })
       }),
       (pool) => Effect.promise(() => pool.end()).pipe(Effect.interruptible, Effect.timeoutOption(1000))
     )
     const closer = yield* Effect.fork(Effect.delay(closeHung, connectTimeout))
+    // its failure is joined and returned (as a `LedgerError`): not reported again as an unhandled one
     const opening = yield* Effect.fork(
       PgClient.fromPool({ acquire, applicationName: config.applicationName }).pipe(
         Effect.ensuring(Fiber.interrupt(closer))
       )
-    )
+    ).pipe(Effect.withUnhandledErrorLogLevel(Option.none()))
     return yield* Fiber.join(opening).pipe(Effect.onInterrupt(() => Effect.zipRight(closeHung, Fiber.await(opening))))
   })
 

@@ -5,9 +5,12 @@
  * EFFECT_LLM_REQUIRE_PG=1.
  */
 import { assert, describe, it } from "@effect/vitest"
+import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
+import * as Logger from "effect/Logger"
+import * as LogLevel from "effect/LogLevel"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Schedule from "effect/Schedule"
@@ -83,6 +86,46 @@ const openingOnSilentServer = Effect.gen(function*() {
   const closed = new Promise<void>((resolve) => sockets[0]!.once("close", () => resolve()))
   return { closed, opening, port }
 })
+
+/**
+ * A loopback server that speaks enough of PostgreSQL's protocol to ask for a cleartext password and
+ * refuse it, quoting it back (a pooler that does).
+ */
+const quotingPasswordServer = Effect.acquireRelease(
+  Effect.async<Net.Server>((resume) => {
+    const message = (type: string, body: Buffer) => {
+      const length = Buffer.alloc(4)
+      length.writeInt32BE(body.length + 4)
+      return Buffer.concat([Buffer.from(type), length, body])
+    }
+    const server = Net.createServer((socket) => {
+      let startup = true
+      let pending = Buffer.alloc(0)
+      socket.on("error", () => {})
+      socket.on("data", (data) => {
+        pending = Buffer.concat([pending, data])
+        if (startup) {
+          if (pending.length < 8 || pending.length < pending.readInt32BE(0)) return
+          const sslRequest = pending.readInt32BE(4) === 80877103
+          pending = pending.subarray(pending.readInt32BE(0))
+          if (sslRequest) return void socket.write("N")
+          startup = false
+          const cleartext = Buffer.alloc(4)
+          cleartext.writeInt32BE(3)
+          return void socket.write(message("R", cleartext))
+        }
+        if (pending.length < 5 || pending.length < pending.readInt32BE(1) + 1) return
+        const password = pending.subarray(5, pending.readInt32BE(1)).toString("utf8")
+        socket.end(message(
+          "E",
+          Buffer.from(`SFATAL\0C28P01\0Mpassword authentication failed: received "${password}"\0\0`)
+        ))
+      })
+    })
+    server.listen(0, "127.0.0.1", () => resume(Effect.succeed(server)))
+  }),
+  (server) => Effect.sync(() => server.close())
+)
 
 /**
  * A loopback proxy in front of the test database that misbehaves on cue:
@@ -333,6 +376,28 @@ describe("PostgreSQL ledger", () => {
         )
         assert.strictEqual(error._tag === "LedgerError" && error.reason, "unavailable")
         yield* ledger.hold(request())
+      }).pipe(Effect.scoped),
+    { timeout: 30_000 }
+  )
+
+  it.live(
+    "a server that quotes the password back: the LedgerError is scrubbed, and no log record (a Debug one included) carries it",
+    () =>
+      Effect.gen(function*() {
+        const server = yield* quotingPasswordServer
+        const { port } = server.address() as Net.AddressInfo
+        const records: Array<string> = []
+        // as Effect's default logger prints a cause: the errors it wraps too
+        const logger = Logger.make(({ cause, message }) =>
+          records.push(`${String(message)} ${Cause.pretty(cause, { renderErrorCause: true })}`)
+        )
+        const error = yield* buildFailure(
+          layerPostgres({ url: Redacted.make(`postgres://ledger:pw-quoted-4455@127.0.0.1:${port}/db?sslmode=disable`) })
+        ).pipe(Effect.provide(Logger.replace(Logger.defaultLogger, logger)), Logger.withMinimumLogLevel(LogLevel.All))
+        assert.strictEqual(error._tag, "LedgerError")
+        assert.include(error.message, "password authentication failed")
+        assert.notInclude(error.message, "pw-quoted-4455")
+        for (const record of records) assert.notInclude(record, "pw-quoted-4455")
       }).pipe(Effect.scoped),
     { timeout: 30_000 }
   )
