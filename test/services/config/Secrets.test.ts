@@ -44,6 +44,13 @@ describe("secrets (API.md §14)", () => {
     for (const echo of echoes) assert.strictEqual(scrub(echo).replace(/\s/g, ""), "{\"key\":\"<redacted>\"}", echo)
   })
 
+  it("a non-ASCII secret a server echoes in a header is removed as Node reads a header's bytes (latin1)", () => {
+    const scrub = Scrub.make(["pässwort-tenant-42"])
+    const echoedHeader = Buffer.from("user:pässwort-tenant-42", "utf8").toString("latin1")
+    assert.strictEqual(scrub(echoedHeader), "user:<redacted>")
+    assert.strictEqual(scrub("user:pässwort-tenant-42"), "user:<redacted>")
+  })
+
   it("a secret written with surrounding whitespace is removed as the server saw it: trimmed (HTTP drops the spaces)", () => {
     const scrub = Scrub.make(["  AIzaPaddedKey0123456789 \t", "tenant-with-tab\t"])
     assert.strictEqual(
