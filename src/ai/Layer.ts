@@ -51,7 +51,7 @@ export const callRequestOf = (
   if (prompt instanceof FatalError) return prompt
   const tools = toolDefinitionsOf(options.tools)
   if (tools instanceof FatalError) return tools
-  const toolChoice = toolChoiceOf(options.toolChoice, tools.length)
+  const toolChoice = toolChoiceOf(options.toolChoice, tools.map((tool) => tool.name))
   if (toolChoice instanceof FatalError) return toolChoice
   const responseFormat = responseFormatOf(options.responseFormat)
   if (responseFormat instanceof FatalError) return responseFormat

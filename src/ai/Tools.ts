@@ -113,13 +113,14 @@ export const toolDefinitionsOf = (tools: ReadonlyArray<Tool.Any>): ReadonlyArray
 /**
  * The choice as `CallRequest` has it: `{ oneOf, mode: "required" }` is one of those tools; `{ oneOf }`
  * otherwise is `auto` over them (the tools sent are already those of `oneOf`, as `LanguageModel` filters
- * them), as the `@effect/ai-*` providers read it. Undefined when no tool is sent — except that a
- * required `{ oneOf }` that left no tool is `invalid_request` (API.md §10), as `{ tool }` naming an
- * unknown tool is: `LanguageModel` kept only the toolkit's tools it names, so it names none of them.
+ * them), as the `@effect/ai-*` providers read it. Undefined when no tool is sent. A `{ oneOf }` naming a
+ * tool the request does not carry is `invalid_request` (API.md §10), as `{ tool }` naming an unknown tool
+ * is: `LanguageModel` kept only the toolkit's tools it names, so a name left out is no tool of the
+ * toolkit (a typo, names built at run time) — sent, it would have quietly dropped every tool.
  */
 export const toolChoiceOf = (
   choice: LanguageModel.ToolChoice<string>,
-  toolCount: number
+  toolNames: ReadonlyArray<string>
 ): ToolChoice | FatalError | undefined => {
   // (a program without types, or one reading its choice from JSON, may pass anything)
   if ((choice as unknown) === undefined) return undefined
@@ -128,10 +129,17 @@ export const toolChoiceOf = (
       `toolChoice must be "auto", "none", "required", { tool } or { oneOf, mode? }, got ${describe(choice)}`
     )
   }
-  if (toolCount === 0) {
-    if (typeof choice === "string" || !("oneOf" in choice) || choice.mode !== "required") return undefined
-    return invalidRequest(`toolChoice { oneOf: ${JSON.stringify(choice.oneOf)} } names no declared tool`)
+  if (typeof choice !== "string" && "oneOf" in choice) {
+    const unknown = choice.oneOf.filter((name) => !toolNames.includes(name))
+    if (choice.oneOf.length === 0 || unknown.length > 0) {
+      return invalidRequest(
+        `toolChoice { oneOf: ${JSON.stringify(choice.oneOf)} } names no declared tool${
+          unknown.length > 0 ? ` (${unknown.map((name) => JSON.stringify(name)).join(", ")})` : ""
+        }`
+      )
+    }
   }
+  if (toolNames.length === 0) return undefined
   if (typeof choice === "string") return choice
   if ("tool" in choice) return { tool: choice.tool }
   return choice.mode === "required" ? { oneOf: choice.oneOf } : "auto"

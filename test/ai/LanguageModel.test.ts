@@ -173,8 +173,8 @@ for (const c of cases) {
     it.effect("a required choice among tools the toolkit lacks, or among none, is invalid_request naming them: no request, no ledger write", () =>
       provide(Effect.gen(function*() {
         sim.script(endpoint, { text: "unused" })
-        for (const oneOf of [["nope"], []]) {
-          const toolChoice = { oneOf, mode: "required" } as const
+        for (const toolChoice of [["nope"], []].flatMap((oneOf) => [{ oneOf, mode: "required" }, { oneOf }])) {
+          const oneOf = toolChoice.oneOf
           const unary = yield* Effect.flip(
             LanguageModel.generateText({ prompt: "Weather?", toolkit: WeatherToolkit, toolChoice: toolChoice as any })
           )

@@ -312,21 +312,28 @@ describe("tools, tool choice and response format", () => {
     assert.include((refused as FatalError).message, "provider-defined")
   })
 
-  it("the five choice forms; { oneOf } is required among them only with mode required; nothing without tools, but a required { oneOf } that left none is refused", () => {
-    assert.strictEqual(toolChoiceOf("auto", 2), "auto")
-    assert.strictEqual(toolChoiceOf("none", 2), "none")
-    assert.strictEqual(toolChoiceOf("required", 2), "required")
-    assert.deepStrictEqual(toolChoiceOf({ tool: "a" }, 2), { tool: "a" })
-    assert.deepStrictEqual(toolChoiceOf({ oneOf: ["a", "b"], mode: "required" }, 2), { oneOf: ["a", "b"] })
-    assert.strictEqual(toolChoiceOf({ oneOf: ["a"] }, 1), "auto")
-    assert.isUndefined(toolChoiceOf("none", 0))
-    assert.isUndefined(toolChoiceOf({ oneOf: ["nope"] }, 0))
-    for (const oneOf of [["nope"], []]) {
-      const refused = toolChoiceOf({ oneOf, mode: "required" }, 0)
-      assert.instanceOf(refused, FatalError)
-      assert.strictEqual((refused as FatalError).reason, "invalid_request")
-      assert.include((refused as FatalError).message, JSON.stringify(oneOf))
+  it("the five choice forms; { oneOf } is required among them only with mode required; nothing without tools; a { oneOf } naming a tool not sent is refused", () => {
+    const ab = ["a", "b"]
+    assert.strictEqual(toolChoiceOf("auto", ab), "auto")
+    assert.strictEqual(toolChoiceOf("none", ab), "none")
+    assert.strictEqual(toolChoiceOf("required", ab), "required")
+    assert.deepStrictEqual(toolChoiceOf({ tool: "a" }, ab), { tool: "a" })
+    assert.deepStrictEqual(toolChoiceOf({ oneOf: ["a", "b"], mode: "required" }, ab), { oneOf: ["a", "b"] })
+    assert.strictEqual(toolChoiceOf({ oneOf: ["a"] }, ["a"]), "auto")
+    assert.isUndefined(toolChoiceOf("none", []))
+    // LanguageModel sends only the tools a { oneOf } names: a name left out is no tool of the toolkit
+    for (const [oneOf, sent] of [[["nope"], []], [[], []], [["a", "nope"], ["a"]]] as const) {
+      for (const mode of ["auto", "required"] as const) {
+        const refused = toolChoiceOf({ oneOf, mode }, sent)
+        assert.instanceOf(refused, FatalError)
+        assert.strictEqual((refused as FatalError).reason, "invalid_request")
+        assert.include(
+          (refused as FatalError).message,
+          `toolChoice { oneOf: ${JSON.stringify(oneOf)} } names no declared tool`
+        )
+      }
     }
+    assert.include((toolChoiceOf({ oneOf: ["a", "nope"] }, ["a"]) as FatalError).message, `("nope")`)
   })
 
   it("generateObject's schema as a JSON response format named by the object, described by its annotation", () => {
