@@ -53,7 +53,11 @@ export const make = (ledger: Ledger.Service, budget: BudgetConfig) => {
       // would leave a fraction of one to sleep for again and again
       if (wait > 0) return Effect.zipRight(Effect.sleep(Math.ceil(wait)), loop)
       const renewal = renewalDue(meter, now)
-      return renewal === undefined ? Effect.void : Effect.zipRight(Effect.uninterruptible(renewal), loop)
+      if (renewal === undefined) return Effect.void
+      // the next one a third of the TTL after this one ends: never at once after a slow one (a ledger
+      // lock waited out), which would take the permit again before a raise waiting for it
+      const renewed = Effect.tap(renewal, () => void (meter.renewedAt = clock.unsafeCurrentTimeMillis()))
+      return Effect.zipRight(Effect.uninterruptible(renewed), loop)
     })
     // interruptible whatever its caller (an acquire, `Effect.uninterruptible`): stopping it must not
     // wait for a loop that ends only at the settlement, which comes after the stop

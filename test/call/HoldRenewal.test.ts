@@ -314,6 +314,62 @@ describe("hold renewal (API.md §6: the hold TTL is for dead processes)", () => 
     }).pipe(Effect.provide(layer))
   })
 
+  it.effect("renewals slower than a third of the TTL (a ledger lock waited out) do not keep a fallback's raise waiting", () => {
+    const providers = makeMockProviders({
+      replies: [
+        () =>
+          Effect.zipRight(
+            Effect.sleep("10500 millis"),
+            Effect.fail(new RetryableError({ reason: "server_error", message: "503" }))
+          ),
+        "fallback answer"
+      ]
+    })
+    // each renewal takes 20 s, twice the time between renewals
+    const slowRenewals = Layer.effect(
+      Ledger,
+      Effect.map(Ledger, (inner) => ({
+        ...inner,
+        renew: (...args: Parameters<NonNullable<typeof inner.renew>>) =>
+          Effect.zipRight(Effect.sleep("20 seconds"), inner.renew!(...args))
+      }))
+    ).pipe(Layer.provide(layerMemoryLedger({ holdTtlS: 30 })))
+    const layer = makeTestLayer({
+      config: {
+        ...testConfig,
+        models: {
+          cheap: {
+            provider: "google",
+            model_id: "c",
+            pricing: { input_per_1m: 1, output_per_1m: 2 },
+            fallbacks: ["pricey"]
+          },
+          pricey: { provider: "dashscope", model_id: "p", pricing: { input_per_1m: 1, output_per_1m: 2000 } }
+        },
+        default_model: "cheap",
+        resilience: {
+          base_delay_s: 0.5,
+          max_delay_s: 0.5,
+          max_retries: 2,
+          request_timeout_s: 300,
+          retry_budget_s: 300,
+          circuit_breaker: { failure_threshold: 1, recovery_timeout_s: 600 }
+        },
+        budget: { daily_spend_limit: 100, hold_ttl_s: 30 }
+      },
+      providers,
+      ledger: slowRenewals
+    })
+    return Effect.gen(function*() {
+      const call = yield* Effect.fork(generate({ prompt: "x", maxOutputTokens: 1000 }))
+      // the first attempt fails at 10.5 s, during the renewal begun at 10 s (it ends at 30 s): the raise
+      // goes next, before another renewal
+      for (let second = 0; second < 45; second++) yield* TestClock.adjust("1 seconds")
+      assert.strictEqual(yield* Fiber.join(call), "fallback answer")
+      assert.strictEqual(providers.calls.length, 2)
+    }).pipe(Effect.provide(layer))
+  })
+
   it.effect("a call that loses the race for a rate-limit slot again and again renews its hold after each wait", () => {
     const providers = makeMockProviders({ otherwise: { content: "ok", usage: { inputTokens: 20, outputTokens: 100 } } })
     const pricing = { input_per_1m: 1000, output_per_1m: 1000 }

@@ -81,9 +81,10 @@ export const parseLine = (text: string, context: ParseContext): ParsedLine => {
   if (!((typeof rawId === "string" && rawId.trim() !== "") || Number.isSafeInteger(rawId))) {
     // a number as the line wrote it: JSON.parse rounds one past 2^53 (12345678901234567890 → …7000)
     const written = typeof rawId === "number" ? /"id"\s*:\s*(-?[\d.eE+-]+)/.exec(text)?.[1] : undefined
+    // (only when it is the id JSON.parse kept: not a nested "id", not a duplicate key's first value)
     return malformed(
       typeof rawId === "number"
-        ? `id ${written ?? rawId} is not an integer within ±9007199254740991 (give a larger one as a string)`
+        ? `id ${written !== undefined && Number(written) === rawId ? written : rawId} is not an integer within ±9007199254740991 (give a larger one as a string)`
         : `id must be a string that is not blank, or an integer, got ${JSON.stringify(rawId)}`
     )
   }

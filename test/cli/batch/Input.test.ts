@@ -104,6 +104,12 @@ describe("batch input lines", () => {
       reason(`{"id": 12345678901234567890, "prompt": "hi"}`),
       "id 12345678901234567890 is not an integer within ±9007199254740991 (give a larger one as a string)"
     )
+    // the id JSON.parse kept: a duplicate key's last value, not another "id" in the line
+    assert.match(reason(`{"id": 7, "id": 2.5, "prompt": "hi"}`), /^id 2\.5 is not an integer/)
+    assert.match(
+      reason(`{"messages": [{"role": "user", "content": [{"type": "text", "text": "x", "id": 99}]}], "id": 0.5}`),
+      /^id 0\.5 is not an integer/
+    )
     assert.strictEqual(reason(`{"id": "a", "promt": "hi"}`), `unknown field "promt"`)
     assert.match(reason(`{"id": "a", "prompt": 42}`), /^prompt: Expected string/)
     assert.match(reason(`{"id": "a"}`), /needs a non-empty `prompt` or `messages`/)
