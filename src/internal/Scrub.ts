@@ -82,7 +82,7 @@ export const formsOf = (secrets: Iterable<Redacted.Redacted<string> | string>): 
       for (const form of jsonEscapedForms(value)) forms.add(form)
       // Node reads a header's bytes as latin1: a non-ASCII secret a server echoes in a header arrives
       // as its UTF-8 bytes so read (`pässwort` as `pÃ¤sswort`)
-      if (/[^\x00-\x7f]/.test(value)) forms.add(Buffer.from(value, "utf8").toString("latin1"))
+      if (/[^ -~\s]/.test(value)) forms.add(Buffer.from(value, "utf8").toString("latin1"))
     }
   }
   // Longest first, so a secret that contains another is removed whole.

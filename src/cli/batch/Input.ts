@@ -84,7 +84,9 @@ export const parseLine = (text: string, context: ParseContext): ParsedLine => {
     // (only when it is the id JSON.parse kept: not a nested "id", not a duplicate key's first value)
     return malformed(
       typeof rawId === "number"
-        ? `id ${written !== undefined && Number(written) === rawId ? written : rawId} is not an integer within ±9007199254740991 (give a larger one as a string)`
+        ? `id ${
+          written !== undefined && Number(written) === rawId ? written : rawId
+        } is not an integer within ±9007199254740991 (give a larger one as a string)`
         : `id must be a string that is not blank, or an integer, got ${JSON.stringify(rawId)}`
     )
   }
