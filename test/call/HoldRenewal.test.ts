@@ -17,6 +17,7 @@ import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
 import * as Stream from "effect/Stream"
 import * as TestClock from "effect/TestClock"
+import type { LLMConfig } from "../../src/index.js"
 import { generate, Ledger, makeLiveLayer, RetryableError, stream } from "../../src/index.js"
 import { layerMemoryLedger, makeMockProviders, makeTestLayer, testConfig } from "../../src/testing.js"
 
@@ -85,6 +86,41 @@ const firstDelta = (write: (bytes: Uint8Array) => void) =>
     assert.strictEqual(yield* Queue.take(received), "a")
     const held = yield* (yield* Ledger).spendToday()
     return { held, received, running }
+  })
+
+/**
+ * A model `cheap` falling back to `pricey` (a thousand times its output price), over `ledger`: the first
+ * failure opens the cheap endpoint's breaker, and the call's hold is raised for the fallback.
+ */
+const fallbackLayer = (
+  providers: ReturnType<typeof makeMockProviders>,
+  ledger: Layer.Layer<Ledger, never, LLMConfig>
+) =>
+  makeTestLayer({
+    config: {
+      ...testConfig,
+      models: {
+        cheap: {
+          provider: "google",
+          model_id: "c",
+          pricing: { input_per_1m: 1, output_per_1m: 2 },
+          fallbacks: ["pricey"]
+        },
+        pricey: { provider: "dashscope", model_id: "p", pricing: { input_per_1m: 1, output_per_1m: 2000 } }
+      },
+      default_model: "cheap",
+      resilience: {
+        base_delay_s: 0.5,
+        max_delay_s: 0.5,
+        max_retries: 2,
+        request_timeout_s: 300,
+        retry_budget_s: 300,
+        circuit_breaker: { failure_threshold: 1, recovery_timeout_s: 600 }
+      },
+      budget: { daily_spend_limit: 100, hold_ttl_s: 30 }
+    },
+    providers,
+    ledger
   })
 
 describe("hold renewal (API.md §6: the hold TTL is for dead processes)", () => {
@@ -276,32 +312,7 @@ describe("hold renewal (API.md §6: the hold TTL is for dead processes)", () => 
           Effect.tap(inner.raise(...args), () => Effect.sleep("12 seconds"))
       }))
     ).pipe(Layer.provide(layerMemoryLedger({ holdTtlS: 30 })))
-    const layer = makeTestLayer({
-      config: {
-        ...testConfig,
-        models: {
-          cheap: {
-            provider: "google",
-            model_id: "c",
-            pricing: { input_per_1m: 1, output_per_1m: 2 },
-            fallbacks: ["pricey"]
-          },
-          pricey: { provider: "dashscope", model_id: "p", pricing: { input_per_1m: 1, output_per_1m: 2000 } }
-        },
-        default_model: "cheap",
-        resilience: {
-          base_delay_s: 0.5,
-          max_delay_s: 0.5,
-          max_retries: 2,
-          request_timeout_s: 300,
-          retry_budget_s: 300,
-          circuit_breaker: { failure_threshold: 1, recovery_timeout_s: 600 }
-        },
-        budget: { daily_spend_limit: 100, hold_ttl_s: 30 }
-      },
-      providers,
-      ledger: slowRaise
-    })
+    const layer = fallbackLayer(providers, slowRaise)
     return Effect.gen(function*() {
       const ledger = yield* Ledger
       const call = yield* Effect.fork(generate({ prompt: "x", maxOutputTokens: 1000 }))
@@ -334,32 +345,7 @@ describe("hold renewal (API.md §6: the hold TTL is for dead processes)", () => 
           Effect.zipRight(Effect.sleep("20 seconds"), inner.renew!(...args))
       }))
     ).pipe(Layer.provide(layerMemoryLedger({ holdTtlS: 30 })))
-    const layer = makeTestLayer({
-      config: {
-        ...testConfig,
-        models: {
-          cheap: {
-            provider: "google",
-            model_id: "c",
-            pricing: { input_per_1m: 1, output_per_1m: 2 },
-            fallbacks: ["pricey"]
-          },
-          pricey: { provider: "dashscope", model_id: "p", pricing: { input_per_1m: 1, output_per_1m: 2000 } }
-        },
-        default_model: "cheap",
-        resilience: {
-          base_delay_s: 0.5,
-          max_delay_s: 0.5,
-          max_retries: 2,
-          request_timeout_s: 300,
-          retry_budget_s: 300,
-          circuit_breaker: { failure_threshold: 1, recovery_timeout_s: 600 }
-        },
-        budget: { daily_spend_limit: 100, hold_ttl_s: 30 }
-      },
-      providers,
-      ledger: slowRenewals
-    })
+    const layer = fallbackLayer(providers, slowRenewals)
     return Effect.gen(function*() {
       const call = yield* Effect.fork(generate({ prompt: "x", maxOutputTokens: 1000 }))
       // the first attempt fails at 10.5 s, during the renewal begun at 10 s (it ends at 30 s): the raise
