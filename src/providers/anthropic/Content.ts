@@ -173,12 +173,30 @@ export const canCarry = (part: Part, role: Message["role"]): boolean | string =>
 /** Anthropic's per-image cap, on the base64 text (WIRE-tools-multimodal §4.6: "image exceeds 5 MB maximum"). */
 const maxImageBase64Length = 5_242_880
 
+/** The Messages API's per-request cap (WIRE-openai-anthropic: "32 MB → 413 `request_too_large`"). */
+const maxRequestBytes = 32 * 1024 * 1024
+
+/**
+ * Why a request's body (`bodyBytes`: its encoded size) passes Anthropic's 32 MB, or `undefined`. The
+ * service's 413 comes from Cloudflare after the whole upload, as a page naming neither the cap nor the
+ * part. The body is measured as sent — JSON escapes and all — only when what it surely carries passes
+ * 1 MB: below, even text escaped six bytes a character stays far under the cap, and small requests
+ * are not encoded twice.
+ */
+export const exceedsRequestSize = (request: CallRequest, bodyBytes: () => number): string | undefined => {
+  if (carriedBytes(request) <= 1024 * 1024) return undefined
+  const bytes = bodyBytes()
+  return bytes > maxRequestBytes
+    ? `the request's body is ${bytes} bytes (inline files, text and tool data), over Anthropic's 32 MB per request (${maxRequestBytes}); send large files as URLs`
+    : undefined
+}
+
 /**
  * What a request's body surely carries, in bytes: the UTF-8 of texts (not blank ones), of reasoning
  * sent back (signed, or its redacted data), of tool calls' arguments and tool results, and inline
  * files (their base64; a text document its text) — a lower bound of the body, before its JSON.
  */
-export const carriedBytes = (request: CallRequest): number => {
+const carriedBytes = (request: CallRequest): number => {
   let bytes = request.system === undefined ? 0 : Buffer.byteLength(request.system)
   for (const message of request.messages) {
     for (const part of message.parts) bytes += sentBytes(part)

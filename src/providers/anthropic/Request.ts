@@ -16,8 +16,8 @@ import {
   type CacheControl,
   cacheControlOf,
   canCarry,
-  carriedBytes,
   encodeMessages,
+  exceedsRequestSize,
   isBlank,
   type MessageBody
 } from "./Content.js"
@@ -328,24 +328,6 @@ export const toolName = /^[a-zA-Z0-9_-]{1,64}$/
 
 const invalid = (message: string) => new FatalError({ reason: "invalid_request", message })
 
-/** The Messages API's per-request cap (WIRE-openai-anthropic: "32 MB → 413 `request_too_large`"). */
-const maxRequestBytes = 32 * 1024 * 1024
-
-/**
- * Why a request's body passes Anthropic's 32 MB, or `undefined`. The service's 413 comes from
- * Cloudflare after the whole upload, as a page naming neither the cap nor the part. The body is
- * measured as sent — JSON escapes and all — only when what it surely carries passes 1 MB: below,
- * even text escaped six bytes a character stays far under the cap, and small requests are not
- * encoded twice.
- */
-const exceedsRequestSize = (request: CallRequest, modelId: string): string | undefined => {
-  if (carriedBytes(request) <= 1024 * 1024) return undefined
-  const bytes = Buffer.byteLength(jsonText(encode(modelId, request, true)) ?? "")
-  return bytes > maxRequestBytes
-    ? `the request's body is ${bytes} bytes (inline files, text and tool data), over Anthropic's 32 MB per request (${maxRequestBytes}); send large files as URLs`
-    : undefined
-}
-
 /**
  * Anthropic's request rules: `temperature` within [0, 1] (the Messages API's range, narrower than
  * the [0, 2] effect-llm accepts), refused here rather than as the service's 400; the parts it carries
@@ -358,7 +340,7 @@ export const check = (request: CallRequest, modelId: string): FatalError | undef
   }
   const refused = refuseUnsupported(request, "anthropic", capabilities) ?? checkTools(request, "anthropic", toolName)
   if (refused !== undefined) return refused
-  const oversized = exceedsRequestSize(request, modelId)
+  const oversized = exceedsRequestSize(request, () => Buffer.byteLength(jsonText(encode(modelId, request, true)) ?? ""))
   if (oversized !== undefined) return invalid(oversized)
   // A stop sequence of whitespace only: "stop_sequences: each stop sequence must contain non-whitespace" (400).
   const blankStop = (request.stop ?? []).findIndex(isBlank)
