@@ -20,12 +20,11 @@ export class Meter {
    * Orders a raise and a renewal of the hold once a renewer runs beside the call: a renewal restates
    * the hold's estimate, and must not restate the one a raise is replacing after the raise's row.
    */
-  writes: Effect.Semaphore | undefined
+  writes: Effect.Semaphore | undefined = undefined
 
   constructor(readonly plan: Plan, readonly progress: CallProgress, hold: Hold) {
     this.current = hold
     this.renewedAt = hold.timestamp
-    this.writes = undefined
   }
 
   /** The hold as it stands (its estimate grows with a raise). */

@@ -19,45 +19,32 @@ export const make = (ledger: Ledger.Service, budget: BudgetConfig) => {
   const renew = ledger.renew
   const renewEveryMs = (budget.holdTtlS * 1000) / 3
   /**
-   * The renewal of a call's hold when a third of the hold TTL has passed since it was made or last
-   * renewed, else undefined. `hold_ttl_s` is for holds whose process died (API.md §6); a call in
-   * flight — a long stream, a slow answer — keeps its hold counting, in every process sharing the
-   * ledger. Asked by `keepRenewed`, stopped before the call settles: a renewal never follows its
-   * settlement. A renewal that fails leaves the hold to its TTL; the call goes on.
-   */
-  const renewalDue = (meter: Meter, now: number): Effect.Effect<void> | undefined => {
-    if (renew === undefined || meter.settled || now - meter.renewedAt < renewEveryMs) return undefined
-    meter.renewedAt = now
-    // the hold as it stands once a raise under way is written (`Meter.writes`)
-    const renewal = Effect.suspend(() => {
-      const held = meter.hold
-      return Effect.catchAll(renew(held), (error) => Effect.logDebug(`hold ${held.id} not renewed: ${error.message}`))
-    })
-    return meter.writes === undefined ? renewal : meter.writes.withPermits(1)(renewal)
-  }
-
-  /**
    * Renews `meter`'s hold each third of the TTL until the call settles or the fiber is interrupted:
    * a stream is pulled as fast as its consumer reads, so a slow consumer (or a long pause of the
    * provider's) would otherwise let the hold of a call still open lapse. Each renewal completes once
-   * begun, so interrupting the fiber before the commit leaves no renewal after it. Undefined when the
-   * ledger does not renew.
+   * begun, so interrupting the fiber before the commit leaves no renewal after it. A renewal that
+   * fails leaves the hold to its TTL; the call goes on. Undefined when the ledger does not renew.
    */
   const keepRenewed = (meter: Meter, clock: Clock.Clock): Effect.Effect<void> | undefined => {
     if (renew === undefined) return undefined
+    // the hold as it stands once a raise under way is written (`Meter.writes`); the next renewal a
+    // third of the TTL after this one ends: never at once after a slow one (a ledger lock waited out),
+    // which would take the permit again before a raise waiting for it
+    const writes = meter.writes ??= Effect.unsafeMakeSemaphore(1)
+    const renewal = Effect.suspend(() => {
+      const held = meter.hold
+      return Effect.catchAll(renew(held), (error) => Effect.logDebug(`hold ${held.id} not renewed: ${error.message}`))
+    }).pipe(
+      writes.withPermits(1),
+      Effect.tap(() => void (meter.renewedAt = clock.unsafeCurrentTimeMillis())),
+      Effect.uninterruptible
+    )
     const loop: Effect.Effect<void> = Effect.suspend(() => {
       if (meter.settled) return Effect.void
-      const now = clock.unsafeCurrentTimeMillis()
-      const wait = meter.renewedAt + renewEveryMs - now
+      const wait = meter.renewedAt + renewEveryMs - clock.unsafeCurrentTimeMillis()
       // whole milliseconds: a TestClock keeps time to the nanosecond, and a third of a TTL (33,333.33… ms)
       // would leave a fraction of one to sleep for again and again
-      if (wait > 0) return Effect.zipRight(Effect.sleep(Math.ceil(wait)), loop)
-      const renewal = renewalDue(meter, now)
-      if (renewal === undefined) return Effect.void
-      // the next one a third of the TTL after this one ends: never at once after a slow one (a ledger
-      // lock waited out), which would take the permit again before a raise waiting for it
-      const renewed = Effect.tap(renewal, () => void (meter.renewedAt = clock.unsafeCurrentTimeMillis()))
-      return Effect.zipRight(Effect.uninterruptible(renewed), loop)
+      return wait > 0 ? Effect.zipRight(Effect.sleep(Math.ceil(wait)), loop) : Effect.zipRight(renewal, loop)
     })
     // interruptible whatever its caller (an acquire, `Effect.uninterruptible`): stopping it must not
     // wait for a loop that ends only at the settlement, which comes after the stop
@@ -79,7 +66,6 @@ export const make = (ledger: Ledger.Service, budget: BudgetConfig) => {
   ): Effect.Effect<Effect.Effect<void>> | undefined => {
     const renewing = keepRenewed(meter, clock)
     if (renewing === undefined) return undefined
-    meter.writes ??= Effect.unsafeMakeSemaphore(1)
     return Effect.withFiberRuntime((fiber, status) => {
       const firstDue = meter.renewedAt + renewEveryMs - clock.unsafeCurrentTimeMillis()
       if (!isLiveClock(fiber) || !(firstDue <= maxTimerMs)) {

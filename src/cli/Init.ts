@@ -17,7 +17,6 @@ import { printError } from "./Output.js"
 /** The commented template: the package's own `config.yaml` (shipped in `files`). */
 const templateUrl = new URL("../../config.yaml", import.meta.url)
 
-/** Why a write failed: the platform's reason, or the system's code when it has none ("Unknown" for ENOSPC). */
 /** The `init` command over the shared `--config` option. */
 export const makeCommand = (shared: {
   readonly config: Options.Options<Option.Option<string>>

@@ -78,17 +78,15 @@ export const parseLine = (text: string, context: ParseContext): ParsedLine => {
   const record = value as Record<string, unknown>
   const rawId = record.id
   if (rawId === undefined) return malformed("no id")
-  if (!((typeof rawId === "string" && rawId.trim() !== "") || Number.isSafeInteger(rawId))) {
-    // a number as the line wrote it: JSON.parse rounds one past 2^53 (12345678901234567890 → …7000)
-    const written = typeof rawId === "number" ? /"id"\s*:\s*(-?[\d.eE+-]+)/.exec(text)?.[1] : undefined
-    // (only when it is the id JSON.parse kept: not a nested "id", not a duplicate key's first value)
-    return malformed(
-      typeof rawId === "number"
-        ? `id ${
-          written !== undefined && Number(written) === rawId ? written : rawId
-        } is not an integer within ±9007199254740991 (give a larger one as a string)`
-        : `id must be a string that is not blank, or an integer, got ${JSON.stringify(rawId)}`
-    )
+  if (typeof rawId === "number" && !Number.isSafeInteger(rawId)) {
+    // quoted as the line wrote it (JSON.parse rounds one past 2^53: 12345678901234567890 → …7000) when
+    // that is the id JSON.parse kept — not a nested "id", not a duplicate key's first value
+    const written = /"id"\s*:\s*(-?[\d.eE+-]+)/.exec(text)?.[1]
+    const shown = written !== undefined && Number(written) === rawId ? written : String(rawId)
+    return malformed(`id ${shown} is not an integer within ±9007199254740991 (give a larger one as a string)`)
+  }
+  if (typeof rawId !== "number" && !(typeof rawId === "string" && rawId.trim() !== "")) {
+    return malformed(`id must be a string that is not blank, or an integer, got ${JSON.stringify(rawId)}`)
   }
   const id = String(rawId)
   const unknown = Object.keys(record).filter((key) => !known.has(key))

@@ -39,10 +39,11 @@ export const maxMessageLength = 500
 /**
  * A run of base64 (with its `data:` prefix) a server quotes back: the request's own inline image or file
  * (Gemini's "Base64 decoding failed for \"iVBORw0…\"", a validation error echoing the body). Request
- * content never reaches messages, logs or the ledger: such a run (`looksEncoded`) is named by its length only. Not a
- * run that touches `-` or `_`: a key (`sk-proj-…`) must stay whole for the secret scrubbing after it.
+ * content never reaches messages, logs or the ledger: such a run (`looksEncoded`) is named by its
+ * length only. Not a run that touches `-` or `_`: a key (`sk-proj-…`) must stay whole for the secret
+ * scrubbing after it. The run is taken whole through a lookahead, which never backtracks: linear over
+ * a long run beside a `-`.
  */
-// (the run taken whole through a lookahead, which never backtracks: linear over a long run beside a `-`)
 const base64Run = /(?<![\w+/-])(?:data:[\w.+-]+\/[\w.+-]+;base64,)?(?=([A-Za-z0-9+/]{64,}))\1={0,2}(?![\w+/=-])/g
 const elideBase64 = (run: string): string => looksEncoded(run) ? `<base64, ${run.length} characters>` : run
 

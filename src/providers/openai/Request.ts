@@ -2,10 +2,11 @@
  * A `CallRequest` as a Chat Completions request (WIRE-openai-anthropic §1.1–§1.2, WIRE-tools-multimodal
  * §3): `POST {base_url}/chat/completions`, the system text as a `system` message, the conversation
  * from `Content.ts`, tools as `function` tools, the tool choice, JSON output as `response_format`
- * (`json_schema`, strict when the schema qualifies; `json_object` on DeepSeek, DashScope's compatible mode or as `json_mode` says), the output cap as
- * `max_completion_tokens` (api.openai.com, Azure) or `max_tokens` (every other host, or as the endpoint
- * says), `stream_options.include_usage` on streams only, `Authorization: Bearer` only when a key is
- * configured (local servers need none), and the protocol's request rules.
+ * (`json_schema`, strict when the schema qualifies; `json_object` on DeepSeek, DashScope's compatible
+ * mode or as `json_mode` says), the output cap as `max_completion_tokens` (api.openai.com, Azure) or
+ * `max_tokens` (every other host, or as the endpoint says), `stream_options.include_usage` on streams
+ * only, `Authorization: Bearer` only when a key is configured (local servers need none), and the
+ * protocol's request rules.
  */
 import type { EndpointConfig, JsonMode, MaxTokensField } from "../../domain/Config.js"
 import { FatalError } from "../../domain/Errors.js"

@@ -76,10 +76,14 @@ const scrubbedChain = (cause: unknown, scrub: (text: string) => string, depth = 
 const connect = (
   PgClient: typeof import("@effect/sql-pg/PgClient"),
   Pool: typeof import("pg").Pool,
-  config: { readonly url: Redacted.Redacted<string>; readonly applicationName: string }
+  config: {
+    readonly url: Redacted.Redacted<string>
+    readonly applicationName: string
+    /** The URL's secrets out of a driver's error (the dialect's). */
+    readonly scrub: Scrub.Scrubber
+  }
 ) =>
   Effect.gen(function*() {
-    const scrub = Scrub.make(Scrub.urlSecrets(Redacted.value(config.url)))
     const sockets = new Set<Net.Socket>()
     const stream = () => {
       const socket = new Net.Socket()
@@ -113,7 +117,8 @@ const connect = (
           }
         },
         // the driver's error scrubbed, not kept: a server or pooler may quote the password it was sent
-        catch: (cause) => new SqlError({ cause: scrubbedChain(cause, scrub), message: "PgClient: Failed to connect" })
+        catch: (cause) =>
+          new SqlError({ cause: scrubbedChain(cause, config.scrub), message: "PgClient: Failed to connect" })
       }),
       (pool) => Effect.promise(() => pool.end()).pipe(Effect.interruptible, Effect.timeoutOption(1000))
     )
@@ -156,7 +161,7 @@ export const withLockTimeout = (url: Redacted.Redacted<string>): Redacted.Redact
   return Redacted.make(text)
 }
 
-const dialect = (url: Redacted.Redacted<string>): Sql.Dialect => {
+const dialect = (url: Redacted.Redacted<string>): Sql.Dialect & { readonly scrub: Scrub.Scrubber } => {
   let where = ""
   try {
     const parsed = new URL(Redacted.value(url))
@@ -253,7 +258,7 @@ export const make = (options: PostgresLedgerOptions): Effect.Effect<Ledger.Servi
       Effect.provideServiceEffect(
         // a connection ended during its first statement (a restart, a failover) is opened again
         Sql.reconnecting(on)(
-          connect(PgClient, Pool, { url: withLockTimeout(url), applicationName: "effect-llm ledger" })
+          connect(PgClient, Pool, { url: withLockTimeout(url), applicationName: "effect-llm ledger", scrub: on.scrub })
         ),
         Reactivity.Reactivity,
         Reactivity.make
